@@ -1,0 +1,197 @@
+"""The chip: its clusters' kernels advancing in lockstep windows of simulated cycles.
+
+Every cluster runs the same window [T, T + W) before any runs the next, so whatever one
+cluster later sends another arrives at a window boundary, the same on every run. When no
+hart of any cluster has work before some future cycle, the engine jumps straight there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoal.errors import ShoalError
+from shoal.kernel.container import Container
+from shoal.kernel.kernel import SIGKILL, Kernel
+from shoal.kernel.loader import Executable, parse_elf
+from shoal.kernel.memory import OutOfFrames
+from shoal.spec import ChipSpec
+
+
+@dataclass
+class Process:
+    """What the caller holds for a spawned program."""
+
+    container: Container
+    chip: Chip = field(repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.container.pid
+
+    @property
+    def name(self) -> str:
+        return self.container.name
+
+    @property
+    def cluster(self) -> int:
+        return self.container.cluster
+
+    @property
+    def done(self) -> bool:
+        return not self.container.alive
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.container.exit_code
+
+    @property
+    def signal(self) -> int | None:
+        return self.container.signal
+
+    @property
+    def message(self) -> str:
+        return self.container.message
+
+    @property
+    def returncode(self) -> int | None:
+        """As a shell sees it: the exit code, or 128 + signal for a killed process."""
+        c = self.container
+        if c.alive:
+            return None
+        return c.exit_code if c.signal is None else 128 + c.signal
+
+    @property
+    def stdout(self) -> bytes:
+        return bytes(self.container.stdout)
+
+    @property
+    def stderr(self) -> bytes:
+        return bytes(self.container.stderr)
+
+    @property
+    def instructions(self) -> int:
+        return self.container.instructions
+
+    @property
+    def cycles(self) -> int | None:
+        """Simulated cycles from spawn to exit."""
+        c = self.container
+        return None if c.end_cycle is None else c.end_cycle - c.start_cycle
+
+
+def load_program(program: str | Path | bytes | Executable, name: str | None = None) -> Executable:
+    """An Executable from a parsed one, ELF bytes, an ELF path, or a C file (compiled, cached)."""
+    if isinstance(program, Executable):
+        return program
+    if isinstance(program, bytes):
+        return parse_elf(program, name or "program")
+    path = Path(program)
+    if path.suffix == ".c":
+        from shoal.toolchain import compile_cached
+        elf = compile_cached([path])
+        return parse_elf(elf.read_bytes(), name or path.stem)
+    try:
+        image = path.read_bytes()
+    except FileNotFoundError:
+        raise ShoalError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ShoalError(f"{path}: is a directory") from None
+    except PermissionError:
+        raise ShoalError(f"{path}: permission denied") from None
+    return parse_elf(image, name or path.name)
+
+
+class Chip:
+    def __init__(self, spec: ChipSpec, seed: int = 0,
+                 sink: Callable[[Container, int, bytes], None] | None = None) -> None:
+        self.spec = spec
+        self.seed = seed
+        self.kernels = [Kernel(spec, c, self._tid_allocator(c), sink)
+                        for c in range(spec.compute_clusters)]
+        self.time = 0  # simulated cycles at the start of the next window
+        self.procs: list[Process] = []
+        self._next_pid = 1
+        self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
+        self.windows = 0
+
+    @classmethod
+    def preset(cls, name: str, **kw: object) -> Chip:
+        return cls(ChipSpec.load(name), **kw)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _tid_allocator(cluster: int) -> Callable[[], int]:
+        # Thread ids are made by each cluster's kernel alone (no shared counter), in a range
+        # of its own that cannot meet process ids.
+        counter = [0]
+
+        def alloc() -> int:
+            counter[0] += 1
+            return (cluster + 1) << 20 | counter[0]
+        return alloc
+
+    @property
+    def seconds(self) -> float:
+        """Simulated time so far, in seconds."""
+        return self.spec.cycles_to_seconds(self.time)
+
+    def spawn(self, program: str | Path | bytes | Executable, argv: list[str] | None = None,
+              cluster: int = 0, stdin: bytes = b"", env: list[str] | None = None) -> Process:
+        if not 0 <= cluster < len(self.kernels):
+            raise ShoalError(f"cluster {cluster} does not exist (this chip has clusters "
+                             f"0..{len(self.kernels) - 1})")
+        exe = load_program(program)
+        argv = [exe.name] if argv is None else list(argv)
+        if not argv:
+            argv = [exe.name]
+        pid = self._next_pid
+        try:
+            c = self.kernels[cluster].spawn(exe, argv, env or [], pid, self.seed, stdin, self.time)
+        except OutOfFrames:
+            raise ShoalError(f"{exe.name}: cluster {cluster} has no memory for the program") from None
+        self._next_pid += 1
+        p = Process(c, self)
+        self.procs.append(p)
+        return p
+
+    def run(self, max_cycles: int | None = None) -> None:
+        """Run until every process has ended (or `max_cycles` of simulated time pass)."""
+        start = time.perf_counter()
+        try:
+            self._run(max_cycles)
+        finally:
+            self.wall_seconds += time.perf_counter() - start
+
+    def _run(self, max_cycles: int | None) -> None:
+        w = self.spec.window_cycles
+        limit = None if max_cycles is None else self.time + max_cycles
+        while any(not p.done for p in self.procs):
+            events = [e for e in (k.next_event() for k in self.kernels) if e is not None]
+            if not events:
+                self._deadlock()
+                return
+            self.time = max(self.time, min(events))
+            if limit is not None and self.time >= limit:
+                return
+            end = self.time + w
+            for k, e in zip(self.kernels, (k.next_event() for k in self.kernels)):
+                if e is not None and e < end:
+                    k.run_window(self.time, end)
+            self.time = end
+            self.windows += 1
+
+    def _deadlock(self) -> None:
+        for k in self.kernels:
+            for c in list(k.procs):
+                k.kill(c, SIGKILL, None, "killed: deadlock (every thread is blocked and nothing "
+                       "can wake it)", self.time)
+
+    @property
+    def instructions(self) -> int:
+        return sum(k.instructions for k in self.kernels)
+
+    @property
+    def syscalls(self) -> int:
+        return sum(k.syscall_total for k in self.kernels)

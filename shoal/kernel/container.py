@@ -1,0 +1,79 @@
+"""A container: everything one process owns, kept apart from kernel internals."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+
+from shoal.kernel.memory import AddressSpace
+
+
+class Block(Exception):
+    """Raised by a system call that puts its thread to sleep."""
+
+
+class TState(Enum):
+    READY = "ready"
+    RUNNING = "running"
+    BLOCKED = "blocked"
+    DEAD = "dead"
+
+
+@dataclass(eq=False)
+class Thread:
+    tid: int
+    proc: Container
+    ctx: object  # the hart state (a Unicorn context) while not on a hart
+    state: TState = TState.READY
+    ready_at: int = 0  # simulated cycle from which it may run
+    clear_tid: int = 0  # set_tid_address / CLONE_CHILD_CLEARTID
+    wait_key: tuple[int, int] | None = None  # futex it sleeps on
+    wait_bits: int = 0xFFFFFFFF
+    deadline: int | None = None  # timed wait (cycles)
+    instructions: int = 0
+
+
+@dataclass(eq=False)
+class Container:
+    pid: int
+    name: str
+    argv: list[str]
+    aspace: AddressSpace
+    cluster: int
+    brk_start: int
+    brk: int
+    seed: int
+    stdin: bytes = b""
+    stdin_pos: int = 0
+    threads: list[Thread] = field(default_factory=list)
+    state: str = "running"
+    exit_code: int | None = None
+    signal: int | None = None
+    message: str = ""
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
+    open_fds: set[int] = field(default_factory=lambda: {0, 1, 2})
+    syscalls: Counter[str] = field(default_factory=Counter)
+    unknown_syscalls: Counter[int] = field(default_factory=Counter)
+    start_cycle: int = 0
+    end_cycle: int | None = None
+    peak_frames: int = 0
+    _rand_counter: int = 0
+
+    @property
+    def alive(self) -> bool:
+        return self.state == "running"
+
+    @property
+    def instructions(self) -> int:
+        return sum(t.instructions for t in self.threads)
+
+    def random_bytes(self, n: int) -> bytes:
+        """Deterministic, seeded randomness (getrandom, AT_RANDOM)."""
+        out = bytearray()
+        while len(out) < n:
+            self._rand_counter += 1
+            out += hashlib.sha256(f"{self.seed}:{self.pid}:{self._rand_counter}".encode()).digest()
+        return bytes(out[:n])

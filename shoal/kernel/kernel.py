@@ -1,0 +1,297 @@
+"""The microkernel of one cluster: its harts, its threads and their scheduling, traps.
+
+A cluster shares no Python state with another. Within a lockstep window the kernel runs
+each hart in turn for long slices; a hart's clock advances by the instructions its thread
+ran (times CPI) plus the cost of the kernel services it asked for. A thread woken by
+another becomes ready at the waker's time, and the window is swept again until no hart
+can make progress, so the result depends only on the inputs.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shoal.kernel import syscalls
+from shoal.kernel.container import Block, Container, Thread, TState
+from shoal.kernel.loader import Executable, build_stack, load
+from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
+from unicorn import UC_PROT_EXEC
+
+from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
+from shoal.spec import ChipSpec
+
+SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGKILL, SIGSEGV = 4, 5, 6, 7, 9, 11
+
+# RISC-V exception causes -> (description, signal).
+TRAPS = {
+    0: ("misaligned instruction fetch", SIGBUS),
+    1: ("instruction access fault", SIGSEGV),
+    2: ("illegal instruction", SIGILL),
+    3: ("breakpoint", SIGTRAP),
+    4: ("misaligned load", SIGBUS),
+    5: ("load access fault", SIGSEGV),
+    6: ("misaligned store", SIGBUS),
+    7: ("store access fault", SIGSEGV),
+    12: ("instruction page fault", SIGSEGV),
+    13: ("load page fault", SIGSEGV),
+    15: ("store page fault", SIGSEGV),
+}
+ECALL_U = 8
+OutputSink = Callable[[Container, int, bytes], None]
+
+
+@dataclass(eq=False)
+class Hart:
+    index: int
+    clock: int = 0
+    thread: Thread | None = None
+
+
+class Kernel:
+    def __init__(self, spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int],
+                 sink: OutputSink | None = None) -> None:
+        self.spec = spec
+        self.cluster = cluster
+        self.cpu = ClusterCPU(spec.memory_per_cluster)
+        self.mem = memoryview(self.cpu.mem)
+        first = spec.kernel_reserved // PAGE
+        self.frames = FrameAllocator(first, spec.user_frames)
+        self.harts = [Hart(i) for i in range(spec.cores_per_cluster)]
+        self.ready: deque[Thread] = deque()
+        self.sleepers: list[tuple[int, int, Thread]] = []  # (deadline, tid, thread)
+        self.futexes: dict[tuple[int, int], list[Thread]] = {}
+        self.procs: list[Container] = []
+        self.alloc_tid = alloc_tid
+        self.sink = sink
+        self.current: Thread | None = None
+        self.tlb_owner: AddressSpace | None = None
+        self.cpu.on_fill = self._fill
+        self.cpu.on_trap = self._trap
+        self.now_base = 0  # hart clock at the start of the running slice
+        self.extra = 0  # kernel cycles charged during the running slice
+        self.stop_reason: str | None = None
+        self.fault: tuple[str, int, int | None] | None = None  # (what, signal, address)
+        self.syscall_total = 0
+        self.instructions = 0
+
+    # processes ---------------------------------------------------------------
+    def spawn(self, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,
+              stdin: bytes, at: int) -> Container:
+        """Create a container running `exe`; raises OutOfFrames if it does not fit."""
+        aspace = AddressSpace(self.mem, self.frames, self._on_unmap)
+        proc = Container(pid=pid, name=exe.name, argv=argv, aspace=aspace, cluster=self.cluster,
+                         brk_start=exe.brk_start, brk=exe.brk_start, seed=seed, stdin=stdin,
+                         start_cycle=at)
+        try:
+            load(exe, aspace)
+            sp = build_stack(aspace, exe, [a.encode() for a in argv], [e.encode() for e in envp],
+                             proc.random_bytes(16), self.spec.stack_limit)
+        except (OutOfFrames, Fault):
+            aspace.destroy()
+            raise OutOfFrames from None
+        ctx = self.cpu.new_context()
+        ctx.reg_write(REG_PC, exe.entry)
+        ctx.reg_write(REG_SP, sp)
+        t = Thread(tid=pid, proc=proc, ctx=ctx, ready_at=at)
+        proc.threads.append(t)
+        self.procs.append(proc)
+        self.ready.append(t)
+        proc.peak_frames = aspace.frames_in_use
+        return proc
+
+    def new_thread(self, proc: Container, ctx: object, at: int) -> Thread:
+        t = Thread(tid=self.alloc_tid(), proc=proc, ctx=ctx, ready_at=at)
+        proc.threads.append(t)
+        self.ready.append(t)
+        return t
+
+    def kill(self, proc: Container, signal: int | None, code: int | None, message: str,
+             at: int) -> None:
+        """End a container: all its threads, its memory. Other containers are untouched."""
+        if not proc.alive:
+            return
+        proc.state = "exited" if signal is None else "killed"
+        proc.exit_code, proc.signal, proc.message = code, signal, message
+        proc.end_cycle = at
+        for t in proc.threads:
+            self._unwait(t)
+            t.state = TState.DEAD
+        self.ready = deque(t for t in self.ready if t.proc is not proc)
+        for h in self.harts:
+            if h.thread is not None and h.thread.proc is proc:
+                h.thread = None
+        if self.current is not None and self.current.proc is proc:
+            self.stop_reason = "dead"
+            self.cpu.stop()
+        proc.peak_frames = max(proc.peak_frames, proc.aspace.frames_in_use)
+        proc.aspace.destroy()
+        if proc.aspace.exec_frames_freed:
+            self.cpu.tb_stale = True  # freed code frames may be reused: drop translations
+        if self.tlb_owner is proc.aspace:
+            self.cpu.flush_tlb()
+            self.tlb_owner = None
+        self.procs.remove(proc)
+
+    # blocking and waking ----------------------------------------------------------
+    def block(self, t: Thread, key: tuple[int, int] | None, deadline: int | None,
+              bits: int = 0xFFFFFFFF) -> None:
+        t.state = TState.BLOCKED
+        t.wait_key, t.wait_bits, t.deadline = key, bits, deadline
+        if key is not None:
+            self.futexes.setdefault(key, []).append(t)
+        if deadline is not None:
+            heapq.heappush(self.sleepers, (deadline, t.tid, t))
+        raise Block
+
+    def wake(self, t: Thread, at: int, result: int) -> None:
+        self._unwait(t)
+        t.state = TState.READY
+        t.ready_at = at
+        t.ctx.reg_write(REG_A[0], result & 0xFFFFFFFF)
+        if self.cpu.loaded is t.ctx:
+            self.cpu.loaded = None
+        self.ready.append(t)
+
+    def _unwait(self, t: Thread) -> None:
+        if t.wait_key is not None:
+            q = self.futexes.get(t.wait_key, [])
+            if t in q:
+                q.remove(t)
+            if not q:
+                self.futexes.pop(t.wait_key, None)
+            t.wait_key = None
+        t.deadline = None  # stale heap entries are skipped
+
+    def now(self) -> int:
+        """Simulated time of the running thread, mid-slice."""
+        return self.now_base + self.cpu.executed() * self.spec.cpi + self.extra
+
+    # the scheduler ---------------------------------------------------------------
+    def next_event(self) -> int | None:
+        """Earliest cycle at which something on this cluster can run."""
+        times = [h.clock for h in self.harts if h.thread is not None]
+        times += [t.ready_at for t in self.ready]
+        while self.sleepers and self.sleepers[0][2].deadline != self.sleepers[0][0]:
+            heapq.heappop(self.sleepers)
+        if self.sleepers:
+            times.append(self.sleepers[0][0])
+        return min(times) if times else None
+
+    def run_window(self, start: int, end: int) -> None:
+        for h in self.harts:
+            if h.thread is None and h.clock < start:
+                h.clock = start
+        progress = True
+        while progress:
+            progress = False
+            self._expire_sleepers(end)
+            for h in self.harts:
+                while h.clock < end:
+                    if h.thread is None and not self._dispatch(h, end):
+                        break
+                    self._run_slice(h, end)
+                    progress = True
+        # Round robin when there are more ready threads than harts.
+        for h in self.harts:
+            if self.ready and h.thread is not None and self.ready[0].ready_at <= h.clock:
+                t = h.thread
+                t.state, t.ready_at, h.thread = TState.READY, h.clock, None
+                self.ready.append(t)
+
+    def _expire_sleepers(self, end: int) -> None:
+        while self.sleepers and self.sleepers[0][0] < end:
+            deadline, _, t = heapq.heappop(self.sleepers)
+            if t.deadline == deadline and t.state is TState.BLOCKED:
+                self.wake(t, deadline, syscalls.timeout_result(t))
+
+    def _dispatch(self, h: Hart, end: int) -> bool:
+        for i, t in enumerate(self.ready):
+            if t.ready_at < end:
+                del self.ready[i]
+                h.clock = max(h.clock, t.ready_at) + self.spec.context_switch_cycles
+                h.thread = t
+                t.state = TState.RUNNING
+                return True
+        return False
+
+    def _run_slice(self, h: Hart, end: int) -> None:
+        t = h.thread
+        assert t is not None
+        budget = (end - h.clock) // self.spec.cpi
+        if budget <= 0:
+            h.clock = end
+            return
+        if self.tlb_owner is not t.proc.aspace:
+            self.cpu.flush_tlb()
+            self.tlb_owner = t.proc.aspace
+        self.current, self.now_base, self.extra = t, h.clock, 0
+        self.stop_reason, self.fault = None, None
+        n, err = self.cpu.run(t.ctx, budget)
+        self.current = None
+        t.instructions += n
+        self.instructions += n
+        h.clock += n * self.spec.cpi + self.extra
+        reason = self.stop_reason
+        if reason is None and (err is not None or self.fault is not None):
+            self._kill_for_fault(t, h.clock)
+            reason = "dead"
+        if reason in ("block", "dead", "yield"):
+            h.thread = None if h.thread is t else h.thread
+            if reason == "yield" and t.proc.alive:
+                t.state, t.ready_at = TState.READY, h.clock
+                self.ready.append(t)
+
+    # traps -------------------------------------------------------------------------
+    def _fill(self, vaddr: int, access: int) -> tuple[int, int] | None:
+        t = self.current
+        if t is None:
+            return None
+        if vaddr >> 12 == STOP_ADDR >> 12:
+            # Unicorn looks up code at the stop address when a counted slice ends; let it
+            # see the kernel's first frame, all zeros (an illegal instruction), execute-only.
+            return (PHYS_BASE, UC_PROT_EXEC)
+        aspace = t.proc.aspace
+        before = aspace.faults
+        try:
+            got = aspace.fill(vaddr, access)
+        except Fault as f:
+            self.fault = (f"{f.kind} {f.reason} at {f.addr:#010x}", SIGSEGV, f.addr)
+            return None
+        except OutOfFrames:
+            self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
+            return None
+        if aspace.faults != before:
+            self.extra += self.spec.page_fault_cycles
+            t.proc.peak_frames = max(t.proc.peak_frames, aspace.frames_in_use)
+        return got
+
+    def _trap(self, cause: int) -> None:
+        t = self.current
+        if t is None:
+            return
+        if cause == ECALL_U:
+            syscalls.dispatch(self, t)
+            return
+        what, sig = TRAPS.get(cause, (f"exception {cause}", SIGSEGV))
+        self.fault = (what, sig, None)
+        self.stop_reason = None
+        self.cpu.stop()
+
+    def _kill_for_fault(self, t: Thread, at: int) -> None:
+        what, sig, _ = self.fault or ("unhandled CPU exception", SIGSEGV, None)
+        pc = t.ctx.reg_read(REG_PC)
+        # Unicorn reports the pc after a trapping instruction for some causes; the address
+        # shown is where the hart stopped.
+        msg = f"killed: {what}, pc {pc:#010x}" if sig != SIGKILL else f"killed: {what}"
+        self.kill(t.proc, sig, None, msg, at)
+
+    def _on_unmap(self) -> None:
+        self.cpu.flush_tlb()
+
+    def output(self, proc: Container, fd: int, data: bytes) -> None:
+        (proc.stdout if fd == 1 else proc.stderr).extend(data)
+        if self.sink is not None:
+            self.sink(proc, fd, data)

@@ -1,0 +1,301 @@
+"""Frames, Sv32 page tables, demand paging, and the regions of an address space.
+
+A region (VMA) says what may be mapped; a page costs a frame only once touched. Page tables
+are real Sv32 tables in cluster memory: their frames are counted against the cluster like
+any other, so a process's footprint is honest and a later migration can move them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import struct
+from dataclasses import dataclass
+
+from unicorn import UC_MEM_FETCH, UC_MEM_WRITE, UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE
+
+from shoal.platform.cpu import PHYS_BASE
+
+PAGE = 4096
+PAGE_SHIFT = 12
+ZERO_PAGE = bytes(PAGE)
+USER_TOP = 0xC000_0000  # like Linux's 3G/1G split; the top gigabyte is never user memory
+
+# Sv32 PTE bits.
+PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_A, PTE_D = 1, 2, 4, 8, 16, 64, 128
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+_PHYS_PPN = PHYS_BASE >> PAGE_SHIFT
+
+
+class OutOfFrames(Exception):
+    pass
+
+
+class Fault(Exception):
+    """An access the address space does not allow; `kind` is 'load', 'store' or 'fetch'."""
+
+    def __init__(self, kind: str, addr: int, reason: str = "page fault") -> None:
+        super().__init__(f"{kind} {reason} at {addr:#010x}")
+        self.kind, self.addr, self.reason = kind, addr, reason
+
+
+class FrameAllocator:
+    """Frames of one cluster's memory, lowest first (deterministic)."""
+
+    def __init__(self, first: int, count: int) -> None:
+        self.first, self.total = first, count
+        self._free = list(range(first, first + count))
+        heapq.heapify(self._free)
+
+    @property
+    def free(self) -> int:
+        return len(self._free)
+
+    def alloc(self) -> int:
+        if not self._free:
+            raise OutOfFrames
+        return heapq.heappop(self._free)
+
+    def release(self, frame: int) -> None:
+        heapq.heappush(self._free, frame)
+
+
+@dataclass
+class Region:
+    start: int
+    end: int
+    prot: int
+    name: str
+
+
+class AddressSpace:
+    """One container's virtual memory on one cluster."""
+
+    def __init__(self, mem: memoryview | bytearray, frames: FrameAllocator, on_change: object) -> None:
+        self.mem = mem
+        self.frames = frames
+        self._on_change = on_change  # called when cached translations must be dropped
+        self.regions: list[Region] = []
+        self._starts: list[int] = []
+        self.root = self._new_frame()
+        self.table_frames = 1
+        self.data_frames = 0
+        self.exec_frames_freed = False
+        self.faults = 0
+
+    # frames -----------------------------------------------------------------
+    def _new_frame(self) -> int:
+        f = self.frames.alloc()
+        off = f * PAGE
+        self.mem[off:off + PAGE] = ZERO_PAGE
+        return f
+
+    @property
+    def frames_in_use(self) -> int:
+        return self.table_frames + self.data_frames
+
+    # regions ----------------------------------------------------------------
+    def find(self, addr: int) -> Region | None:
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0 and addr < self.regions[i].end:
+            return self.regions[i]
+        return None
+
+    def is_free(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self._starts, end)
+        return i == 0 or self.regions[i - 1].end <= start
+
+    def add_region(self, region: Region) -> None:
+        i = bisect.bisect_left(self._starts, region.start)
+        self.regions.insert(i, region)
+        self._starts.insert(i, region.start)
+
+    def find_gap(self, length: int, below: int) -> int | None:
+        """Highest free range of `length` bytes ending at or below `below` (top-down, like Linux)."""
+        top = below
+        for r in reversed(self.regions):
+            if r.start >= top:
+                continue
+            if r.end <= top - length:
+                return top - length
+            top = min(top, r.start)
+        return top - length if top - length >= 0x10000 else None
+
+    def remove_range(self, start: int, end: int) -> None:
+        """Unmap [start, end): split regions at the edges, free touched frames."""
+        out: list[Region] = []
+        for r in self.regions:
+            if r.end <= start or r.start >= end:
+                out.append(r)
+                continue
+            if r.start < start:
+                out.append(Region(r.start, start, r.prot, r.name))
+            if r.end > end:
+                out.append(Region(end, r.end, r.prot, r.name))
+        self.regions = out
+        self._starts = [r.start for r in out]
+        self._drop_range(start, end)
+        self._on_change()
+
+    def protect(self, start: int, end: int, prot: int) -> bool:
+        """mprotect: every page of [start, end) must be mapped."""
+        va = start
+        while va < end:
+            r = self.find(va)
+            if r is None:
+                return False
+            va = r.end
+        pieces: list[Region] = []
+        for r in self.regions:
+            if r.end <= start or r.start >= end:
+                pieces.append(r)
+                continue
+            cuts = sorted({r.start, max(r.start, start), min(r.end, end), r.end})
+            for a, b in zip(cuts, cuts[1:]):
+                inside = a >= start and b <= end
+                pieces.append(Region(a, b, prot if inside else r.prot, r.name))
+        self.regions = pieces
+        self._starts = [r.start for r in pieces]
+        for va in range(start, end, PAGE):
+            pte_off = self._pte_offset(va, create=False)
+            if pte_off is not None:
+                pte = struct.unpack_from("<I", self.mem, pte_off)[0]
+                if pte & PTE_V:
+                    pte = (pte & ~(PTE_R | PTE_W | PTE_X)) | _prot_bits(prot)
+                    struct.pack_into("<I", self.mem, pte_off, pte)
+        self._on_change()
+        return True
+
+    # page tables ------------------------------------------------------------
+    def _pte_offset(self, va: int, create: bool) -> int | None:
+        l1_off = self.root * PAGE + ((va >> 22) & 0x3FF) * 4
+        e = struct.unpack_from("<I", self.mem, l1_off)[0]
+        if not e & PTE_V:
+            if not create:
+                return None
+            t = self._new_frame()
+            self.table_frames += 1
+            e = ((_PHYS_PPN + t) << 10) | PTE_V
+            struct.pack_into("<I", self.mem, l1_off, e)
+        return ((e >> 10) - _PHYS_PPN) * PAGE + ((va >> 12) & 0x3FF) * 4
+
+    def _drop_range(self, start: int, end: int) -> None:
+        """Free the frames of [start, end), skipping 4 MiB at a time where no table exists."""
+        va = start
+        while va < end:
+            nxt = min(end, (va | 0x3FFFFF) + 1)
+            if self._pte_offset(va, create=False) is not None:
+                for p in range(va, nxt, PAGE):
+                    off = self._pte_offset(p, create=False)
+                    pte = struct.unpack_from("<I", self.mem, off)[0]
+                    if pte & PTE_V:
+                        if pte & PTE_X:
+                            self.exec_frames_freed = True
+                        self.frames.release((pte >> 10) - _PHYS_PPN)
+                        self.data_frames -= 1
+                        struct.pack_into("<I", self.mem, off, 0)
+            va = nxt
+
+    def _populate(self, r: Region, pte_off: int) -> int:
+        """Give a page of region `r` a zeroed frame (demand paging). Returns the new PTE."""
+        f = self._new_frame()
+        self.data_frames += 1
+        self.faults += 1
+        pte = ((_PHYS_PPN + f) << 10) | PTE_V | PTE_U | _prot_bits(r.prot)
+        struct.pack_into("<I", self.mem, pte_off, pte)
+        return pte
+
+    def translate(self, va: int, kind: str) -> tuple[int, int]:
+        """Physical offset of `va` for an access of `kind`; returns (offset, pte). Raises Fault."""
+        if va >= USER_TOP:
+            raise Fault(kind, va)
+        off = self._pte_offset(va, create=False)
+        pte = struct.unpack_from("<I", self.mem, off)[0] if off is not None else 0
+        if not pte & PTE_V:
+            r = self.find(va)
+            if r is None:
+                raise Fault(kind, va)
+            if off is None:
+                off = self._pte_offset(va, create=True)
+            pte = self._populate(r, off)  # may raise OutOfFrames
+        need = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}[kind]
+        if not pte & need:
+            raise Fault(kind, va, "page fault (protection)")
+        new = pte | PTE_A | (PTE_D if kind == "store" else 0)
+        if new != pte:
+            struct.pack_into("<I", self.mem, off, new)
+        return (((new >> 10) - _PHYS_PPN) * PAGE + (va & (PAGE - 1)), new)
+
+    def fill(self, va: int, access: int) -> tuple[int, int]:
+        """The hardware page walk for a TLB miss: (physical address, Unicorn perms)."""
+        kind = "store" if access == UC_MEM_WRITE else "fetch" if access == UC_MEM_FETCH else "load"
+        off, pte = self.translate(va, kind)
+        perms = (UC_PROT_READ if pte & PTE_R else 0) | (UC_PROT_EXEC if pte & PTE_X else 0)
+        # Writable only once dirty: the first store comes back here and sets D.
+        if pte & PTE_W and pte & PTE_D:
+            perms |= UC_PROT_WRITE
+        return (PHYS_BASE + (off & ~(PAGE - 1)), perms)
+
+    # kernel access to user memory ----------------------------------------------
+    def read(self, va: int, n: int) -> bytes:
+        out = bytearray()
+        while n > 0:
+            off, _ = self.translate(va, "load")
+            k = min(n, PAGE - (va & (PAGE - 1)))
+            out += self.mem[off:off + k]
+            va, n = va + k, n - k
+        return bytes(out)
+
+    def write(self, va: int, data: bytes | bytearray | memoryview, force: bool = False) -> None:
+        """Copy into user memory; `force` lets the loader fill read-only pages."""
+        data = memoryview(data)
+        while len(data):
+            if force:
+                r = self.find(va)
+                if r is None:
+                    raise Fault("store", va)
+                saved = r.prot
+                r.prot |= PROT_WRITE
+                try:
+                    off, _ = self.translate(va, "store")
+                finally:
+                    r.prot = saved
+                pte_off = self._pte_offset(va, create=False)
+                pte = struct.unpack_from("<I", self.mem, pte_off)[0]
+                struct.pack_into("<I", self.mem, pte_off, (pte & ~PTE_W) | (_prot_bits(saved) & PTE_W))
+            else:
+                off, _ = self.translate(va, "store")
+            k = min(len(data), PAGE - (va & (PAGE - 1)))
+            self.mem[off:off + k] = data[:k]
+            va, data = va + k, data[k:]
+
+    def read_cstr(self, va: int, limit: int = 4096) -> bytes:
+        out = bytearray()
+        while len(out) < limit:
+            off, _ = self.translate(va, "load")
+            k = PAGE - (va & (PAGE - 1))
+            chunk = bytes(self.mem[off:off + k])
+            z = chunk.find(b"\0")
+            if z >= 0:
+                return bytes(out + chunk[:z])
+            out += chunk
+            va += k
+        raise Fault("load", va, "string too long")
+
+    def destroy(self) -> None:
+        """Free every frame: data pages, second-level tables, the root."""
+        self._drop_range(0, USER_TOP)
+        self.regions, self._starts = [], []
+        for i in range(1024):
+            e = struct.unpack_from("<I", self.mem, self.root * PAGE + i * 4)[0]
+            if e & PTE_V:
+                self.frames.release((e >> 10) - _PHYS_PPN)
+                self.table_frames -= 1
+        self.frames.release(self.root)
+        self.table_frames -= 1
+
+
+def _prot_bits(prot: int) -> int:
+    # RISC-V reserves W without R; as on Linux, PROT_WRITE implies read.
+    return ((PTE_R if prot & (PROT_READ | PROT_WRITE) else 0) | (PTE_W if prot & PROT_WRITE else 0)
+            | (PTE_X if prot & PROT_EXEC else 0))

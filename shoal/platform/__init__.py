@@ -1,0 +1,1 @@
+"""The emulated hardware: harts (through Unicorn) and cluster memory."""

@@ -1,0 +1,152 @@
+"""A cluster's harts: one Unicorn RV32GC instance shared by all of them.
+
+Unicorn instances cost several MB each, so the harts of a cluster take turns on one
+instance; a hart's state is a Unicorn context saved and restored around each slice.
+
+Translation: the kernel keeps real Sv32 page tables in cluster memory, but Unicorn runs in
+its "virtual TLB" mode and asks the kernel (`tlb_fill`) on every TLB miss. Unicorn 2.1's own
+Sv32 walker cannot be used for demand paging: it reports a page fault with the pc of the
+*next* instruction, so the faulting one could not be restarted. Filling the TLB from the
+kernel's tables gives demand paging without restarts, and lets the kernel keep A/D bits.
+
+Instruction counting: Unicorn counts instructions in C when `emu_start` gets a count, but
+does not expose the running counter. shoal finds it once in Unicorn's engine struct (by
+running a known number of instructions and looking for the count) and then reads it with
+ctypes, so a system call knows exactly how many instructions its thread has run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import struct
+from collections.abc import Callable
+
+from unicorn import (
+    UC_ARCH_RISCV,
+    UC_CTL_IO_WRITE,
+    UC_CTL_TLB_FLUSH,
+    UC_HOOK_INTR,
+    UC_HOOK_TLB_FILL,
+    UC_MODE_RISCV32,
+    UC_PROT_ALL,
+    UC_TLB_VIRTUAL,
+    Uc,
+    UcError,
+)
+from unicorn import riscv_const as rv
+
+PHYS_BASE = 0x8000_0000
+# emu_start needs an address at which to stop; user space ends below it, so reaching it
+# is impossible for a correct program (the kernel treats it as a fetch fault).
+STOP_ADDR = 0xFFFF_FFF0
+
+REG_PC = rv.UC_RISCV_REG_PC
+REG_SP = rv.UC_RISCV_REG_SP
+REG_TP = rv.UC_RISCV_REG_TP
+REG_RA = rv.UC_RISCV_REG_RA
+REG_A = [rv.UC_RISCV_REG_A0 + i for i in range(8)]
+REG_X = [rv.UC_RISCV_REG_X0 + i for i in range(32)]
+REG_F = [rv.UC_RISCV_REG_F0 + i for i in range(32)]
+MSTATUS_FS_DIRTY = 3 << 13
+
+_counter_offset: int | None = None
+
+
+def _find_counter_offset() -> int:
+    """Offset of Unicorn's running instruction counter inside its engine struct."""
+    global _counter_offset
+    if _counter_offset is not None:
+        return _counter_offset
+    uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV32)
+    uc.mem_map(0x10000, 0x1000)
+    uc.mem_write(0x10000, struct.pack("<II", 0x00150513, 0xFFDFF06F))  # addi a0,a0,1; j .-4
+    handle = uc._uch.value if hasattr(uc._uch, "value") else uc._uch
+    found = None
+    for magic in (0x2345671, 0x1234567):  # the smaller second run proves a reset
+        uc.reg_write(REG_A[0], 0)
+        uc.emu_start(0x10000, STOP_ADDR, count=magic)
+        raw = ctypes.string_at(handle, 1 << 14)
+        # Unicorn keeps `emu_counter` right before `emu_count`; the counter ends at count + 1.
+        hits = {off - 8 for off in range(8, len(raw) - 8, 8)
+                if struct.unpack_from("<QQ", raw, off - 8) == (magic + 1, magic)}
+        found = hits if found is None else found & hits
+    if not found or len(found) != 1:
+        raise RuntimeError("cannot locate Unicorn's instruction counter; is unicorn==2.1.4 installed?")
+    _counter_offset = found.pop()
+    return _counter_offset
+
+
+class ClusterCPU:
+    """The harts and the physical memory of one cluster."""
+
+    def __init__(self, memory_bytes: int) -> None:
+        self.mem = mmap.mmap(-1, memory_bytes)
+        self.size = memory_bytes
+        self._cbuf = (ctypes.c_char * memory_bytes).from_buffer(self.mem)
+        self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV32)
+        self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        self.uc.mem_map_ptr(PHYS_BASE, memory_bytes, UC_PROT_ALL, ctypes.addressof(self._cbuf))
+        handle = self.uc._uch.value if hasattr(self.uc._uch, "value") else self.uc._uch
+        self._counter = ctypes.c_uint64.from_address(handle + _find_counter_offset())
+        # Every hart starts from this state: U-mode, FPU on (mstatus.FS), all registers zero.
+        self.uc.reg_write(rv.UC_RISCV_REG_MSTATUS, MSTATUS_FS_DIRTY)
+        self.uc.reg_write(rv.UC_RISCV_REG_PRIV, 0)
+        self.blank = self.uc.context_save()
+        self.loaded: object | None = None
+        self.tb_stale = False
+        self.on_fill: Callable[[int, int], tuple[int, int] | None] | None = None
+        self.on_trap: Callable[[int], None] | None = None
+        self.uc.hook_add(UC_HOOK_TLB_FILL, self._fill)
+        self.uc.hook_add(UC_HOOK_INTR, self._trap)
+
+    def _fill(self, uc: Uc, vaddr: int, access: int, entry: object, _ud: object) -> bool:
+        got = self.on_fill(vaddr, access)  # type: ignore[misc]
+        if got is None:
+            return False
+        entry.paddr, entry.perms = got  # type: ignore[attr-defined]
+        return True
+
+    def _trap(self, uc: Uc, cause: int, _ud: object) -> None:
+        self.on_trap(cause)  # type: ignore[misc]
+
+    def new_context(self) -> object:
+        ctx = self.uc.context_save()
+        self.uc.context_restore(self.blank)
+        self.uc.context_update(ctx)
+        self.loaded = None
+        return ctx
+
+    def executed(self) -> int:
+        """Instructions run so far in the current slice (the trapping one included)."""
+        return self._counter.value
+
+    def run(self, ctx: object, budget: int) -> tuple[int, UcError | None]:
+        """Run the hart state `ctx` for at most `budget` instructions; save it back."""
+        uc = self.uc
+        if self.loaded is not ctx:
+            uc.context_restore(ctx)
+            self.loaded = ctx
+        if self.tb_stale:
+            uc.ctl_flush_tb()
+            self.tb_stale = False
+        err = None
+        try:
+            uc.emu_start(uc.reg_read(REG_PC), STOP_ADDR, count=budget)
+        except UcError as e:
+            err = e
+        n = self._counter.value
+        uc.context_update(ctx)
+        return (min(n, budget), err)
+
+    def flush_tlb(self) -> None:
+        self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+
+    def stop(self) -> None:
+        self.uc.emu_stop()
+
+    def reg(self, r: int) -> int:
+        return self.uc.reg_read(r)
+
+    def set_reg(self, r: int, v: int) -> None:
+        self.uc.reg_write(r, v & 0xFFFFFFFF)

@@ -1,0 +1,168 @@
+"""ChipSpec: every parameter of an emulated chip, as data, in one place.
+
+Parameters that model the real Kalray MPPA-256 carry their public source beside them.
+Parameters that are modelling choices of shoal (not measured on hardware) say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from shoal.errors import ShoalError
+
+KIB = 1024
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ChipSpec:
+    name: str
+    # Compute clusters form a mesh_width x mesh_height grid.
+    mesh_width: int
+    mesh_height: int
+    io_clusters: int
+    # User harts per compute cluster; the kernel core is extra and services system calls.
+    cores_per_cluster: int
+    kernel_cores: int
+    memory_per_cluster: int
+    # Local memory the microkernel keeps for itself (code, data, stacks); the rest is frames.
+    kernel_reserved: int
+    page_size: int
+    freq_hz: int
+    icache_bytes: int
+    dcache_bytes: int
+    cache_line: int
+    # Timing model, in simulated cycles of the cluster clock.
+    cpi: int
+    syscall_cycles: int
+    copy_cycles_per_byte: float
+    page_fault_cycles: int
+    context_switch_cycles: int
+    # Engine: clusters advance in lockstep windows of this many cycles.
+    window_cycles: int
+    # Per-process limits (Linux defaults that musl expects).
+    stack_limit: int
+
+    @property
+    def compute_clusters(self) -> int:
+        return self.mesh_width * self.mesh_height
+
+    @property
+    def user_frames(self) -> int:
+        return (self.memory_per_cluster - self.kernel_reserved) // self.page_size
+
+    def cycles_to_seconds(self, cycles: int) -> float:
+        return cycles / self.freq_hz
+
+    @staticmethod
+    def preset(name: str) -> ChipSpec:
+        try:
+            return PRESETS[name]
+        except KeyError:
+            raise ShoalError(f"unknown chip preset '{name}' (known: {', '.join(sorted(PRESETS))})") from None
+
+    @staticmethod
+    def load(ref: str | Path) -> ChipSpec:
+        """A preset name, or a TOML file whose keys override a base preset (`base = "tiny"`)."""
+        ref = str(ref)
+        if ref in PRESETS:
+            return PRESETS[ref]
+        path = Path(ref)
+        if not path.suffix == ".toml":
+            raise ShoalError(f"unknown chip '{ref}': give a preset ({', '.join(sorted(PRESETS))}) or a .toml file")
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ShoalError(f"chip file not found: {path}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ShoalError(f"chip file {path}: bad TOML: {e}") from None
+        data = dict(data.get("chip", data))
+        base = ChipSpec.preset(str(data.pop("base", "mppa256")))
+        fields = {f.name: f for f in dataclasses.fields(ChipSpec)}
+        for key, value in data.items():
+            if key not in fields:
+                raise ShoalError(f"chip file {path}: unknown key '{key}'")
+            want = float if fields[key].type == "float" else (str if key == "name" else int)
+            if want is float and isinstance(value, int):
+                value = float(value)
+            if not isinstance(value, want) or isinstance(value, bool):
+                raise ShoalError(f"chip file {path}: '{key}' must be {want.__name__}")
+        spec = dataclasses.replace(base, **data)
+        spec.validate(str(path))
+        return spec
+
+    def validate(self, where: str) -> None:
+        checks = [
+            (self.mesh_width >= 1 and self.mesh_height >= 1, "mesh must be at least 1x1"),
+            (1 <= self.cores_per_cluster <= 64, "cores_per_cluster must be 1..64"),
+            (self.page_size == 4096, "page_size must be 4096 (Sv32)"),
+            (self.memory_per_cluster % self.page_size == 0, "memory_per_cluster must be whole pages"),
+            (0 <= self.kernel_reserved < self.memory_per_cluster, "kernel_reserved must leave user memory"),
+            (self.user_frames >= 8, "too little user memory (need 8 frames)"),
+            (self.memory_per_cluster <= 1 << 30, "memory_per_cluster above 1 GiB"),
+            (self.freq_hz > 0 and self.cpi >= 1, "freq_hz and cpi must be positive"),
+            (self.window_cycles >= 1000, "window_cycles must be >= 1000"),
+        ]
+        for ok, msg in checks:
+            if not ok:
+                raise ShoalError(f"chip {where}: {msg}")
+
+
+MPPA256 = ChipSpec(
+    name="mppa256",
+    # 16 compute clusters; Nanvix numbers them as a 4x4 set of NoC nodes
+    # (nanvix/hal include/arch/processor/bostan/noc.h: 24 nodes = 8 I/O + 16 compute).
+    mesh_width=4,
+    mesh_height=4,
+    # Nanvix on the MPPA-256 uses 2 I/O clusters (each with 1 GiB DDR).
+    io_clusters=2,
+    # 16 PE cores + 1 resource-manager core per cluster (de Dinechin et al., ICCS 2013;
+    # Nanvix runs its kernel on the resource-manager core).
+    cores_per_cluster=16,
+    kernel_cores=1,
+    # 2 MiB SRAM per compute cluster (nanvix/hal include/arch/cluster/k1b-cluster/memory.h).
+    memory_per_cluster=2 * MIB,
+    # Modelling choice: 256 KiB for the microkernel image, its pools and 17 kernel stacks.
+    # Nanvix itself keeps only 512 KiB for user memory; shoal gives user code 1.75 MiB so that
+    # a process with 1 MiB of data fits, as the migration experiments need.
+    kernel_reserved=256 * KIB,
+    # 4 KiB pages (Nanvix on k1b).
+    page_size=4096,
+    # 400 MHz, K1B_CLUSTER_FREQ in nanvix/hal include/arch/cluster/k1b-cluster/timer.h
+    # (Kalray rated Bostan at up to 600-800 MHz; 400 MHz matches the seed's experiments).
+    freq_hz=400_000_000,
+    # 8 KiB I- and D-caches per core with 64 B lines (nanvix/hal include/arch/core/k1b/cache.h).
+    # Informational: the timing model does not simulate caches.
+    icache_bytes=8 * KIB,
+    dcache_bytes=8 * KIB,
+    cache_line=64,
+    # Modelling choice: one cycle per instruction (the k1b is an in-order VLIW core).
+    cpi=1,
+    # Modelling choices, not measured: trap + dispatch on the kernel core, copy cost between
+    # user and kernel buffers, zero-filling a 4 KiB frame (64 B lines, 1 line per ~1 cycle
+    # plus overhead), and saving/restoring one hart context.
+    syscall_cycles=400,
+    copy_cycles_per_byte=0.25,
+    page_fault_cycles=1200,
+    context_switch_cycles=300,
+    # Engine choice: 250 us of simulated time per lockstep window at 400 MHz; threads of one
+    # cluster interleave at this grain at worst (most interleave at their system calls).
+    window_cycles=100_000,
+    stack_limit=8 * MIB,
+)
+
+TINY = dataclasses.replace(
+    MPPA256,
+    name="tiny",
+    mesh_width=2,
+    mesh_height=2,
+    io_clusters=1,
+    cores_per_cluster=4,
+    memory_per_cluster=1 * MIB,
+    kernel_reserved=64 * KIB,
+)
+
+PRESETS: dict[str, ChipSpec] = {"mppa256": MPPA256, "tiny": TINY}
