@@ -1,0 +1,116 @@
+"""The `shoal` command: cc, run, demo. Bad input gets one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from shoal.errors import ShoalError
+
+
+def _stats(chip: object, proc: object) -> str:
+    from shoal.engine import Chip, Process
+    assert isinstance(chip, Chip) and isinstance(proc, Process)
+    c = proc.container
+    spec = chip.spec
+    cyc = proc.cycles or 0
+    calls = ", ".join(f"{n} {k}" for k, n in sorted(c.syscalls.items(), key=lambda kv: (-kv[1], kv[0])))
+    unknown = ", ".join(f"#{n} x{k}" for n, k in sorted(c.unknown_syscalls.items())) or "none"
+    mips = proc.instructions / chip.wall_seconds / 1e6 if chip.wall_seconds > 0 else 0.0
+    lines = [
+        f"shoal stats for {proc.name} (pid {proc.pid}) on cluster {proc.cluster} of {spec.name}",
+        f"  simulated time : {cyc} cycles = {spec.cycles_to_seconds(cyc) * 1e3:.3f} ms "
+        f"at {spec.freq_hz / 1e6:g} MHz",
+        f"  instructions   : {proc.instructions} (guest, all threads)",
+        f"  threads        : {len(c.threads)}",
+        f"  syscalls       : {sum(c.syscalls.values())} ({calls or 'none'})",
+        f"  unknown calls  : {unknown} (answered -ENOSYS)",
+        f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.page_size // 1024} KiB "
+        f"(pages and page tables)",
+        f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from shoal.engine import Chip
+    from shoal.spec import ChipSpec
+
+    spec = ChipSpec.load(args.chip)
+
+    def sink(proc: object, fd: int, data: bytes) -> None:
+        stream = sys.stdout.buffer if fd == 1 else sys.stderr.buffer
+        stream.write(data)
+        stream.flush()
+
+    stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
+    chip = Chip(spec, seed=args.seed, sink=sink)
+    proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
+                      stdin=stdin)
+    chip.run()
+    if proc.signal is not None:
+        sys.stderr.write(f"shoal: {proc.name} (pid {proc.pid}) {proc.message}\n")
+    if args.stats:
+        sys.stderr.write(_stats(chip, proc))
+    return proc.returncode or 0
+
+
+def _progname(path: str) -> str:
+    from pathlib import Path
+    p = Path(path)
+    return p.stem if p.suffix == ".c" else p.name
+
+
+def cmd_cc(args: list[str]) -> int:
+    from shoal.toolchain import cc
+    if not args:
+        raise ShoalError("usage: shoal cc SRC... -o OUT [flags]")
+    return cc(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from shoal.demo import demo
+    return demo(args.chip)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shoal", description="shoal: a distributed OS for lightweight "
+                                "manycores, on an emulated MPPA-256-like chip")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("cc", help="compile C for the chip (zig cc, riscv32-linux-musl, static)",
+                   add_help=False)
+    r = sub.add_parser("run", help="run a static RV32 ELF (or a .c file) on the chip")
+    r.add_argument("--chip", default="mppa256", help="preset (mppa256, tiny) or a .toml file")
+    r.add_argument("--cluster", type=int, default=0, help="compute cluster to run on")
+    r.add_argument("--stats", action="store_true", help="print simulated and host figures")
+    r.add_argument("--seed", type=int, default=0, help="seed for getrandom and AT_RANDOM")
+    r.add_argument("program")
+    r.add_argument("args", nargs=argparse.REMAINDER)
+    d = sub.add_parser("demo", help="run a threaded program on every compute cluster")
+    d.add_argument("--chip", default="mppa256")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "cc":
+            return cmd_cc(argv[1:])
+        args = build_parser().parse_args(argv)
+        if args.cmd == "run":
+            return cmd_run(args)
+        return cmd_demo(args)
+    except ShoalError as e:
+        sys.stderr.write(f"shoal: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("shoal: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
