@@ -168,7 +168,8 @@ class Chip:
         w = self.spec.window_cycles
         limit = None if max_cycles is None else self.time + max_cycles
         while any(not p.done for p in self.procs):
-            events = [e for e in (k.next_event() for k in self.kernels) if e is not None]
+            nexts = [k.next_event() for k in self.kernels]
+            events = [e for e in nexts if e is not None]
             if not events:
                 self._deadlock()
                 return
@@ -176,7 +177,7 @@ class Chip:
             if limit is not None and self.time >= limit:
                 return
             end = self.time + w
-            for k, e in zip(self.kernels, (k.next_event() for k in self.kernels)):
+            for k, e in zip(self.kernels, nexts, strict=True):
                 if e is not None and e < end:
                     k.run_window(self.time, end)
             self.time = end

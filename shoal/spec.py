@@ -72,7 +72,8 @@ class ChipSpec:
             return PRESETS[ref]
         path = Path(ref)
         if not path.suffix == ".toml":
-            raise ShoalError(f"unknown chip '{ref}': give a preset ({', '.join(sorted(PRESETS))}) or a .toml file")
+            known = ", ".join(sorted(PRESETS))
+            raise ShoalError(f"unknown chip '{ref}': give a preset ({known}) or a .toml file")
         try:
             data = tomllib.loads(path.read_text())
         except FileNotFoundError:

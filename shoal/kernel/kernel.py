@@ -14,12 +14,12 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from unicorn import UC_PROT_EXEC
+
 from shoal.kernel import syscalls
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
-from unicorn import UC_PROT_EXEC
-
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.spec import ChipSpec
 
@@ -73,7 +73,7 @@ class Kernel:
         self.now_base = 0  # hart clock at the start of the running slice
         self.extra = 0  # kernel cycles charged during the running slice
         self.stop_reason: str | None = None
-        self.fault: tuple[str, int, int | None] | None = None  # (what, signal, address)
+        self.fault: tuple[str, int, int | None] | None = None  # (what, signal, pc if known)
         self.syscall_total = 0
         self.instructions = 0
 
@@ -258,7 +258,7 @@ class Kernel:
         try:
             got = aspace.fill(vaddr, access)
         except Fault as f:
-            self.fault = (f"{f.kind} {f.reason} at {f.addr:#010x}", SIGSEGV, f.addr)
+            self.fault = (f"{f.kind} {f.reason} at {f.addr:#010x}", SIGSEGV, None)
             return None
         except OutOfFrames:
             self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
@@ -276,15 +276,16 @@ class Kernel:
             syscalls.dispatch(self, t)
             return
         what, sig = TRAPS.get(cause, (f"exception {cause}", SIGSEGV))
-        self.fault = (what, sig, None)
+        # Unicorn 2.1 reports every RISC-V trap with pc + 4, whatever the instruction's length
+        # (checked for 2- and 4-byte illegal instructions); a failed TLB fill has the exact pc.
+        self.fault = (what, sig, (self.cpu.reg(REG_PC) - 4) & 0xFFFFFFFF)
         self.stop_reason = None
         self.cpu.stop()
 
     def _kill_for_fault(self, t: Thread, at: int) -> None:
-        what, sig, _ = self.fault or ("unhandled CPU exception", SIGSEGV, None)
-        pc = t.ctx.reg_read(REG_PC)
-        # Unicorn reports the pc after a trapping instruction for some causes; the address
-        # shown is where the hart stopped.
+        what, sig, pc = self.fault or ("unhandled CPU exception", SIGSEGV, None)
+        if pc is None:
+            pc = t.ctx.reg_read(REG_PC)
         msg = f"killed: {what}, pc {pc:#010x}" if sig != SIGKILL else f"killed: {what}"
         self.kill(t.proc, sig, None, msg, at)
 

@@ -113,14 +113,15 @@ def load(exe: Executable, aspace: AddressSpace) -> None:
     for s in exe.segments:
         for p in range(s.vaddr & ~(PAGE - 1), s.vaddr + s.memsz, PAGE):
             pages[p] = pages.get(p, 0) | s.prot  # a page two segments share gets both rights
-    run_start = None
-    for p in sorted(pages) + [None]:
-        if run_start is not None and (p is None or p != prev + PAGE or pages[p] != pages[prev]):
-            aspace.add_region(Region(run_start, prev + PAGE, pages[prev], exe.name))
-            run_start = None
-        if p is not None and run_start is None:
-            run_start = p
-        prev = p
+    # Runs of consecutive pages with the same rights become one region each.
+    runs: list[list[int]] = []  # [start, end, prot]
+    for p in sorted(pages):
+        if runs and runs[-1][1] == p and runs[-1][2] == pages[p]:
+            runs[-1][1] = p + PAGE
+        else:
+            runs.append([p, p + PAGE, pages[p]])
+    for start, end, prot in runs:
+        aspace.add_region(Region(start, end, prot, exe.name))
     for s in exe.segments:
         aspace.write(s.vaddr, s.data, force=True)
 

@@ -151,7 +151,7 @@ class AddressSpace:
                 pieces.append(r)
                 continue
             cuts = sorted({r.start, max(r.start, start), min(r.end, end), r.end})
-            for a, b in zip(cuts, cuts[1:]):
+            for a, b in zip(cuts, cuts[1:], strict=False):
                 inside = a >= start and b <= end
                 pieces.append(Region(a, b, prot if inside else r.prot, r.name))
         self.regions = pieces
