@@ -192,8 +192,11 @@ class Kernel:
                 while h.clock < end:
                     if h.thread is None and not self._dispatch(h, end):
                         break
-                    self._run_slice(h, end)
                     progress = True
+                    if self._run_slice(h, end):
+                        # The thread's next block would overrun the window: it goes on in
+                        # the next window, from exactly where it stopped (no idle inserted).
+                        break
         # Round robin when there are more ready threads than harts.
         for h in self.harts:
             if self.ready and h.thread is not None and self.ready[0].ready_at <= h.clock:
@@ -217,19 +220,19 @@ class Kernel:
                 return True
         return False
 
-    def _run_slice(self, h: Hart, end: int) -> None:
+    def _run_slice(self, h: Hart, end: int) -> bool:
+        """Run the hart's thread until the window ends or it stops; True if the budget ran out."""
         t = h.thread
         assert t is not None
         budget = (end - h.clock) // self.spec.cpi
         if budget <= 0:
-            h.clock = end
-            return
+            return True
         if self.tlb_owner is not t.proc.aspace:
             self.cpu.flush_tlb()
             self.tlb_owner = t.proc.aspace
         self.current, self.now_base, self.extra = t, h.clock, 0
         self.stop_reason, self.fault = None, None
-        n, err = self.cpu.run(t.ctx, budget)
+        n, spent, err = self.cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
         self.current = None
         t.instructions += n
         self.instructions += n
@@ -243,6 +246,7 @@ class Kernel:
             if reason == "yield" and t.proc.alive:
                 t.state, t.ready_at = TState.READY, h.clock
                 self.ready.append(t)
+        return spent and reason is None
 
     # traps -------------------------------------------------------------------------
     def _fill(self, vaddr: int, access: int) -> tuple[int, int] | None:

@@ -9,23 +9,31 @@ Sv32 walker cannot be used for demand paging: it reports a page fault with the p
 *next* instruction, so the faulting one could not be restarted. Filling the TLB from the
 kernel's tables gives demand paging without restarts, and lets the kernel keep A/D bits.
 
-Instruction counting: Unicorn counts instructions in C when `emu_start` gets a count, but
-does not expose the running counter. shoal finds it once in Unicorn's engine struct (by
-running a known number of instructions and looking for the count) and then reads it with
-ctypes, so a system call knows exactly how many instructions its thread has run.
+Instruction counting (simulated time is instructions x CPI, so it must be exact): a block
+hook in native code (native/blockcount.c, built once with zig's compiler) counts each
+translated block's instructions and stops the slice when its budget is spent. It costs far
+less than Unicorn's own count, which calls a helper before every instruction. If the
+native hook cannot be built, shoal falls back to Unicorn's count: Unicorn does not expose
+its running counter, so shoal finds it once in Unicorn's engine struct (by running a known
+number of instructions and looking for the count) and reads it with ctypes.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import mmap
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from unicorn import (
     UC_ARCH_RISCV,
     UC_CTL_IO_WRITE,
     UC_CTL_TLB_FLUSH,
+    UC_HOOK_BLOCK,
     UC_HOOK_INTR,
     UC_HOOK_TLB_FILL,
     UC_MODE_RISCV32,
@@ -35,6 +43,7 @@ from unicorn import (
     UcError,
 )
 from unicorn import riscv_const as rv
+from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
 
 PHYS_BASE = 0x8000_0000
 # emu_start needs an address at which to stop; user space ends below it, so reaching it
@@ -51,6 +60,35 @@ REG_F = [rv.UC_RISCV_REG_F0 + i for i in range(32)]
 MSTATUS_FS_DIRTY = 3 << 13
 
 _counter_offset: int | None = None
+_native: ctypes.CDLL | None | bool = None  # False: tried and unavailable
+
+
+class NativeCounter(ctypes.Structure):
+    _fields_ = [("executed", ctypes.c_uint64), ("budget", ctypes.c_uint64),
+                ("mem", ctypes.c_void_p), ("mem_size", ctypes.c_uint64),
+                ("phys_base", ctypes.c_uint32), ("root", ctypes.c_uint32),
+                ("stop", ctypes.c_void_p), ("stopping", ctypes.c_uint32), ("misses", ctypes.c_uint32)]
+
+
+def _load_native() -> ctypes.CDLL | None:
+    """Build (once, cached) and load the native block counter; None if that is impossible."""
+    global _native
+    if _native is None:
+        from shoal.toolchain import cache_dir
+        src = Path(__file__).parent.parent / "native" / "blockcount.c"
+        tag = hashlib.sha256(src.read_bytes() + sys.version.encode()).hexdigest()[:16]
+        lib = cache_dir() / "native" / f"blockcount-{tag}.so"
+        try:
+            if not lib.exists():
+                lib.parent.mkdir(parents=True, exist_ok=True)
+                tmp = lib.with_suffix(f".tmp{id(lib)}")
+                subprocess.run([sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2",
+                                "-o", str(tmp), str(src)], check=True, capture_output=True)
+                tmp.replace(lib)
+            _native = ctypes.CDLL(str(lib))
+        except (OSError, subprocess.CalledProcessError):
+            _native = False
+    return _native or None
 
 
 def _find_counter_offset() -> int:
@@ -88,7 +126,21 @@ class ClusterCPU:
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         self.uc.mem_map_ptr(PHYS_BASE, memory_bytes, UC_PROT_ALL, ctypes.addressof(self._cbuf))
         handle = self.uc._uch.value if hasattr(self.uc._uch, "value") else self.uc._uch
-        self._counter = ctypes.c_uint64.from_address(handle + _find_counter_offset())
+        lib = _load_native()
+        self.native: NativeCounter | None = None
+        if lib is not None:
+            self.native = NativeCounter(mem=ctypes.addressof(self._cbuf), mem_size=memory_bytes,
+                                        phys_base=PHYS_BASE,
+                                        stop=ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value)
+            hh = uc_hook_h()
+            err = uclib.uc_hook_add(self.uc._uch, ctypes.byref(hh), UC_HOOK_BLOCK,
+                                    ctypes.cast(lib.shoal_block_hook, ctypes.c_void_p),
+                                    ctypes.cast(ctypes.byref(self.native), ctypes.c_void_p),
+                                    ctypes.c_uint64(1), ctypes.c_uint64(0))
+            if err:
+                raise UcError(err)
+        else:
+            self._counter = ctypes.c_uint64.from_address(handle + _find_counter_offset())
         # Every hart starts from this state: U-mode, FPU on (mstatus.FS), all registers zero.
         self.uc.reg_write(rv.UC_RISCV_REG_MSTATUS, MSTATUS_FS_DIRTY)
         self.uc.reg_write(rv.UC_RISCV_REG_PRIV, 0)
@@ -119,10 +171,14 @@ class ClusterCPU:
 
     def executed(self) -> int:
         """Instructions run so far in the current slice (the trapping one included)."""
+        if self.native is not None:
+            return self.native.executed
         return self._counter.value
 
-    def run(self, ctx: object, budget: int) -> tuple[int, UcError | None]:
-        """Run the hart state `ctx` for at most `budget` instructions; save it back."""
+    def run(self, ctx: object, budget: int, root: int) -> tuple[int, bool, UcError | None]:
+        """Run the hart state `ctx` for at most `budget` instructions (whole blocks), with the
+        page table at byte offset `root` of cluster memory; save the state back. Returns
+        the exact number of instructions run and whether the budget ended the slice."""
         uc = self.uc
         if self.loaded is not ctx:
             uc.context_restore(ctx)
@@ -131,13 +187,18 @@ class ClusterCPU:
             uc.ctl_flush_tb()
             self.tb_stale = False
         err = None
+        nc = self.native
+        if nc is not None:
+            nc.executed, nc.budget, nc.root, nc.stopping = 0, budget, root, 0
         try:
-            uc.emu_start(uc.reg_read(REG_PC), STOP_ADDR, count=budget)
+            uc.emu_start(uc.reg_read(REG_PC), STOP_ADDR, count=0 if nc is not None else budget)
         except UcError as e:
             err = e
-        n = self._counter.value
         uc.context_update(ctx)
-        return (min(n, budget), err)
+        if nc is not None:
+            return (nc.executed, bool(nc.stopping), err)
+        n = self._counter.value
+        return (min(n, budget), n > budget, err)
 
     def flush_tlb(self) -> None:
         self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)

@@ -1,0 +1,71 @@
+/* shoal's instruction counter: a Unicorn block hook in native code.
+ *
+ * Unicorn's own counter (emu_start with a count) calls a helper before every instruction;
+ * this hook runs once per translated block instead. It finds the block's bytes through the
+ * running container's Sv32 page table (in cluster memory), counts its instructions by their
+ * length bits (RVC: low bits != 11 means 2 bytes), and asks Unicorn to stop once the slice's
+ * budget is spent. Unicorn honours a stop at the next block boundary, so the count is exact:
+ * a slice ends after whole blocks, and an ecall always ends its block. */
+#include <stdint.h>
+
+typedef int (*stop_fn)(void *uc);
+
+struct shoal_counter {
+    uint64_t executed;   /* instructions counted in this slice */
+    uint64_t budget;     /* ask to stop once executed >= budget */
+    uint8_t *mem;        /* the cluster's physical memory */
+    uint64_t mem_size;
+    uint32_t phys_base;  /* guest physical address of mem[0] */
+    uint32_t root;       /* byte offset in mem of the running container's root table */
+    stop_fn stop;        /* uc_emu_stop */
+    uint32_t stopping;
+    uint32_t misses;     /* blocks whose bytes could not be found (counted by size / 4) */
+};
+
+static int64_t walk(const struct shoal_counter *c, uint32_t va) {
+    uint64_t l1 = (uint64_t)c->root + ((va >> 22) & 0x3ff) * 4;
+    if (l1 + 4 > c->mem_size) return -1;
+    uint32_t e = *(const uint32_t *)(c->mem + l1);
+    if (!(e & 1)) return -1;
+    uint64_t tbl = ((uint64_t)(e >> 10) - (c->phys_base >> 12)) << 12;
+    uint64_t l0 = tbl + ((va >> 12) & 0x3ff) * 4;
+    if (l0 + 4 > c->mem_size) return -1;
+    uint32_t pte = *(const uint32_t *)(c->mem + l0);
+    if (!(pte & 1)) return -1;
+    uint64_t frame = ((uint64_t)(pte >> 10) - (c->phys_base >> 12)) << 12;
+    if (frame + 4096 > c->mem_size) return -1;
+    return (int64_t)(frame + (va & 0xfff));
+}
+
+void shoal_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
+    struct shoal_counter *c = (struct shoal_counter *)user;
+    uint32_t va = (uint32_t)address, end = va + size;
+    uint64_t n = 0;
+    while (va < end) {
+        int64_t off = walk(c, va);
+        if (off < 0) {
+            c->misses++;
+            n += (end - va + 3) / 4;
+            break;
+        }
+        uint32_t page_end = (va | 0xfff) + 1;
+        uint32_t stop = end < page_end ? end : page_end;
+        while (va < stop) {
+            /* The length bits are in the instruction's first byte (little-endian). */
+            uint32_t len = (c->mem[off] & 3) == 3 ? 4 : 2;
+            n++;
+            va += len;
+            off += len;
+        }
+    }
+    /* A stop asked for here takes effect before this block runs; so a block that would
+     * overrun the budget is left for the next slice (unless it is the slice's first). */
+    if (c->executed > 0 && c->executed + n > c->budget) {
+        if (!c->stopping) {
+            c->stopping = 1;
+            c->stop(uc);
+        }
+        return;
+    }
+    c->executed += n;
+}
