@@ -26,6 +26,7 @@ def _stats(chip: object, proc: object) -> str:
         f"  threads        : {len(c.threads)}",
         f"  syscalls       : {sum(c.syscalls.values())} ({calls or 'none'})",
         f"  unknown calls  : {unknown} (answered -ENOSYS)",
+        f"  kernel queueing: {c.kcore_wait} cycles (calls waiting for the cluster's kernel core)",
         f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.page_size // 1024} KiB "
         f"(pages and page tables)",
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",

@@ -60,6 +60,7 @@ class Container:
     start_cycle: int = 0
     end_cycle: int | None = None
     peak_frames: int = 0
+    kcore_wait: int = 0  # cycles its calls queued for the kernel core
     _rand_counter: int = 0
 
     @property

@@ -9,6 +9,7 @@ can make progress, so the result depends only on the inputs.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import deque
 from collections.abc import Callable
@@ -76,6 +77,9 @@ class Kernel:
         self.fault: tuple[str, int, int | None] | None = None  # (what, signal, pc if known)
         self.syscall_total = 0
         self.instructions = 0
+        # The kernel core's calendar: (start, end) cycles during which it serves a call.
+        self.kcore_busy: list[tuple[int, int]] = []
+        self.kcore_wait = 0  # cycles threads spent queueing for the kernel core
 
     # processes ---------------------------------------------------------------
     def spawn(self, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,
@@ -165,6 +169,24 @@ class Kernel:
             t.wait_key = None
         t.deadline = None  # stale heap entries are skipped
 
+    def kernel_core(self, at: int, cost: int) -> int:
+        """Serve a call that reaches the kernel core at cycle `at`: it starts in the first gap
+        of `cost` cycles at or after `at` (calls queue, as on Nanvix's asymmetric kernel).
+        Harts are simulated one after another within a window, so a calendar, not a clock:
+        a call made earlier in simulated time but simulated later still fits before. Returns
+        the cycles the caller waits and is served."""
+        busy = self.kcore_busy
+        i = bisect.bisect_right(busy, (at, at))
+        if i > 0 and busy[i - 1][1] > at:
+            i -= 1
+        start = at
+        while i < len(busy) and busy[i][0] < start + cost:
+            start = max(start, busy[i][1])
+            i += 1
+        busy.insert(i, (start, start + cost))
+        self.kcore_wait += start - at
+        return start + cost - at
+
     def now(self) -> int:
         """Simulated time of the running thread, mid-slice."""
         return self.now_base + self.cpu.executed() * self.spec.cpi + self.extra
@@ -181,6 +203,8 @@ class Kernel:
         return min(times) if times else None
 
     def run_window(self, start: int, end: int) -> None:
+        lag = min([start, *(h.clock for h in self.harts)])
+        self.kcore_busy = [iv for iv in self.kcore_busy if iv[1] > lag]
         for h in self.harts:
             if h.thread is None and h.clock < start:
                 h.clock = start

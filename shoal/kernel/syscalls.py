@@ -40,7 +40,9 @@ def dispatch(k: Kernel, t: Thread) -> None:
     cpu = k.cpu
     num = cpu.reg(REG_A[7])
     args = [cpu.reg(r) for r in REG_A[:6]]
-    k.extra += k.spec.syscall_cycles
+    served = k.kernel_core(k.now(), k.spec.syscall_cycles)
+    t.proc.kcore_wait += served - k.spec.syscall_cycles
+    k.extra += served
     k.syscall_total += 1
     entry = TABLE.get(num)
     if entry is None:
