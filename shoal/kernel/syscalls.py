@@ -425,18 +425,22 @@ def sys_kill(k: Kernel, t: Thread, a: list[int]) -> object:
 
 @syscall(134, "rt_sigaction")
 def sys_rt_sigaction(k: Kernel, t: Thread, a: list[int]) -> int:
-    sig, old = s32(a[0]), a[2]
-    if not 1 <= sig <= 64 or sig in (9, 19):
+    sig, new, old, setsize = s32(a[0]), a[1], a[2], a[3]
+    if not 1 <= sig <= 64 or setsize != 8 or (new and sig in (9, 19)):
         return -EINVAL
-    if old:
-        t.proc.aspace.write(old, bytes(20))
+    if new:
+        t.proc.aspace.read(new, 8 + setsize)
+    if old:  # struct k_sigaction on RISC-V: handler, flags, mask (no restorer)
+        t.proc.aspace.write(old, bytes(8 + setsize))
     return 0  # accepted; signal delivery comes later
 
 
 @syscall(135, "rt_sigprocmask")
 def sys_rt_sigprocmask(k: Kernel, t: Thread, a: list[int]) -> int:
-    if a[0] > 2:
+    if a[0] > 2 or a[3] != 8:
         return -EINVAL
+    if a[1]:
+        t.proc.aspace.read(a[1], 8)
     if a[2]:
         t.proc.aspace.write(a[2], bytes(8))
     return 0

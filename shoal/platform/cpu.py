@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import mmap
+import os
 import struct
 import subprocess
 import sys
@@ -81,7 +82,7 @@ def _load_native() -> ctypes.CDLL | None:
         try:
             if not lib.exists():
                 lib.parent.mkdir(parents=True, exist_ok=True)
-                tmp = lib.with_suffix(f".tmp{id(lib)}")
+                tmp = lib.with_suffix(f".tmp{os.getpid()}")
                 subprocess.run([sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2",
                                 "-o", str(tmp), str(src)], check=True, capture_output=True)
                 tmp.replace(lib)
