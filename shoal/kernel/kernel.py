@@ -202,6 +202,11 @@ class Kernel:
             times.append(self.sleepers[0][0])
         return min(times) if times else None
 
+    def solo(self) -> bool:
+        """Exactly one thread can run and none sleeps with a deadline (call after next_event)."""
+        running = sum(1 for h in self.harts if h.thread is not None) + len(self.ready)
+        return running == 1 and not self.sleepers
+
     def run_window(self, start: int, end: int) -> None:
         lag = min([start, *(h.clock for h in self.harts)])
         self.kcore_busy = [iv for iv in self.kcore_busy if iv[1] > lag]
