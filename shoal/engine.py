@@ -17,6 +17,8 @@ from shoal.kernel.container import Container
 from shoal.kernel.kernel import SIGKILL, Kernel
 from shoal.kernel.loader import Executable, parse_elf
 from shoal.kernel.memory import OutOfFrames
+from shoal.platform.noc import NoC, Packet
+from shoal.services import Services
 from shoal.spec import ChipSpec
 
 
@@ -114,9 +116,11 @@ class Chip:
         self.seed = seed
         self.kernels = [Kernel(spec, c, self._tid_allocator(c), sink)
                         for c in range(spec.compute_clusters)]
+        self.noc = NoC(spec)
+        self.services = Services(spec, spec.compute_clusters, seed)
         self.time = 0  # simulated cycles at the start of the next window
         self.procs: list[Process] = []
-        self._next_pid = 1
+        self._seq = 0
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
         self.windows = 0
 
@@ -149,15 +153,20 @@ class Chip:
         argv = [exe.name] if argv is None else list(argv)
         if not argv:
             argv = [exe.name]
-        pid = self._next_pid
+        # The chip's loader: the process manager gives the pid, the cluster's kernel the rest.
+        pid = self.services.new_pid(cluster, exe.name)
         try:
             c = self.kernels[cluster].spawn(exe, argv, env or [], pid, self.seed, stdin, self.time)
         except OutOfFrames:
+            self.services.forget(pid)
             raise ShoalError(f"{exe.name}: cluster {cluster} has no memory for the program") from None
-        self._next_pid += 1
         p = Process(c, self)
         self.procs.append(p)
         return p
+
+    def add_file(self, name: str, data: bytes) -> None:
+        """Put a read-only file in the chip's file image (guests open and spawn it by name)."""
+        self.services.add_file(name, data)
 
     def run(self, max_cycles: int | None = None) -> None:
         """Run until every process has ended (or `max_cycles` of simulated time pass)."""
@@ -170,9 +179,12 @@ class Chip:
     def _run(self, max_cycles: int | None) -> None:
         w = self.spec.window_cycles
         limit = None if max_cycles is None else self.time + max_cycles
-        while any(not p.done for p in self.procs):
+        while any(k.procs for k in self.kernels) or self._in_flight():
             nexts = [k.next_event() for k in self.kernels]
             events = [e for e in nexts if e is not None]
+            svc = self.services.next_event()
+            if svc is not None:
+                events.append(svc)
             if not events:
                 self._deadlock()
                 return
@@ -180,16 +192,42 @@ class Chip:
             if limit is not None and self.time >= limit:
                 return
             busy = [k for k, e in zip(self.kernels, nexts, strict=True) if e is not None]
+            if svc is not None:
+                busy.append(None)
             # A lone runnable thread on the whole chip has nobody to keep in step with: give
             # it a longer window (fewer slices, same simulated result).
-            end = self.time + (w * SOLO_STRETCH if len(busy) == 1 and busy[0].solo() else w)
+            solo = len(busy) == 1 and busy[0] is not None and busy[0].solo() and not busy[0].inbox
+            end = self.time + (w * SOLO_STRETCH if solo else w)
             if limit is not None:
                 end = min(end, limit)
             for k, e in zip(self.kernels, nexts, strict=True):
                 if e is not None and e < end:
                     k.run_window(self.time, end)
+            self._route([p for k in self.kernels for p in k.outbox])
+            for k in self.kernels:
+                k.outbox.clear()
+            self.services.run_window(end)
+            self._route(self.services.outbox)
+            self.services.outbox = []
             self.time = end
             self.windows += 1
+
+    def _in_flight(self) -> bool:
+        return bool(self.services.inbox) or any(k.inbox for k in self.kernels)
+
+    def _route(self, packets: list[Packet]) -> None:
+        """Hand a window's packets to the NoC (earliest first) and to their destinations."""
+        if not packets:
+            return
+        for p in packets:
+            self._seq += 1
+            p.seq = self._seq
+        self.noc.schedule(packets)
+        for p in packets:
+            if p.dst == self.services.node:
+                self.services.deliver(p)
+            elif p.dst < len(self.kernels):
+                self.kernels[p.dst].deliver(p)
 
     def _deadlock(self) -> None:
         for k in self.kernels:

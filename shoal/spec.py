@@ -41,6 +41,18 @@ class ChipSpec:
     copy_cycles_per_byte: float
     page_fault_cycles: int
     context_switch_cycles: int
+    # Network-on-chip (see platform/noc.py for the model and its derivation).
+    noc_link_bytes_per_cycle: int
+    noc_hop_cycles: int
+    noc_setup_cycles: int
+    # IKC (Nanvix's inter-kernel communication).
+    mailbox_payload: int
+    mailbox_header: int
+    mailbox_slots: int
+    portal_chunk: int
+    portal_header: int
+    ikc_recv_cycles: int
+    service_cycles: int
     # Engine: clusters advance in lockstep windows of this many cycles.
     window_cycles: int
     # Per-process limits (Linux defaults that musl expects).
@@ -149,6 +161,30 @@ MPPA256 = ChipSpec(
     copy_cycles_per_byte=0.25,
     page_fault_cycles=1200,
     context_switch_cycles=300,
+    # Link bandwidth, derived: Penna et al. (ERAD-RS 2019) measured ~1450 MB/s aggregate
+    # for portals from one I/O cluster to 16 compute clusters with 1 MB blocks. An I/O
+    # cluster injects through one link here, so that rate is bounded by one link: 4 B/cycle
+    # at 400 MHz = 1600 MB/s, with per-page headers and DMA setup taking the other ~10%.
+    noc_link_bytes_per_cycle=4,
+    # Per-hop router latency: no public source gives it; an assumption of a few cycles,
+    # as in NoC routers of the period. It matters little next to setup and software costs.
+    noc_hop_cycles=6,
+    # DMA setup per transfer (descriptor write, route header): assumption, 0.5 us.
+    noc_setup_cycles=200,
+    # Nanvix IKC: a mailbox message is a 16 B header + 128 B payload; a portal moves at most
+    # one page (+16 B header) per operation (nanvix/hal target/kalray/mppa256/{mailbox,portal}.h).
+    mailbox_payload=128,
+    mailbox_header=16,
+    # Receive queue depth per mailbox before senders are held back: a modelling choice.
+    mailbox_slots=16,
+    portal_chunk=4096,
+    portal_header=16,
+    # Kernel work on the receiving side of a NoC message (interrupt, copy-out, wake-up).
+    # Calibrated so that a kernel-level mailbox round trip between neighbours lands in the
+    # 16-25 us that Penna et al. measured for 120 B messages (see bench/ikc.py).
+    ikc_recv_cycles=2400,
+    # Service time of a request to a system daemon on an I/O cluster: an assumption.
+    service_cycles=2000,
     # Engine choice: 250 us of simulated time per lockstep window at 400 MHz; threads of one
     # cluster interleave at this grain at worst (most interleave at their system calls).
     window_cycles=100_000,

@@ -32,6 +32,7 @@ class Thread:
     wait_key: tuple[int, int] | None = None  # futex it sleeps on
     wait_bits: int = 0xFFFFFFFF
     deadline: int | None = None  # timed wait (cycles)
+    timeout_value: int = 0  # a0 when the deadline passes
     instructions: int = 0
 
 
@@ -55,6 +56,8 @@ class Container:
     stdout: bytearray = field(default_factory=bytearray)
     stderr: bytearray = field(default_factory=bytearray)
     open_fds: set[int] = field(default_factory=lambda: {0, 1, 2})
+    files: dict[int, list[int]] = field(default_factory=dict)  # fd -> [file id, size, offset]
+    ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     syscalls: Counter[str] = field(default_factory=Counter)
     unknown_syscalls: Counter[int] = field(default_factory=Counter)
     start_cycle: int = 0

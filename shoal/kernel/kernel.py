@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from unicorn import UC_PROT_EXEC
 
-from shoal.kernel import syscalls
+from shoal.kernel import ikc, procs, syscalls  # ikc and procs register their calls
+from shoal.platform.noc import Packet
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
@@ -42,6 +43,7 @@ TRAPS = {
 }
 ECALL_U = 8
 OutputSink = Callable[[Container, int, bytes], None]
+Reply = Callable[[Packet, int], int]
 
 
 @dataclass(eq=False)
@@ -77,6 +79,16 @@ class Kernel:
         self.fault: tuple[str, int, int | None] | None = None  # (what, signal, pc if known)
         self.syscall_total = 0
         self.instructions = 0
+        # IKC and services: packets out and in, operations waiting for a reply.
+        self.services_node = spec.compute_clusters  # the I/O cluster running the daemons
+        self.outbox: list[Packet] = []
+        self.inbox: list[tuple[int, int, Packet]] = []  # heap of (arrival, seq, packet)
+        self.pending: dict[int, tuple[Thread, Reply, dict]] = {}
+        self.pending_data: dict[int, bytes] = {}  # portal data held until the receiver says GO
+        self._ops = 0
+        self.endpoints: dict[str, dict[tuple[int, int], object]] = {"mailbox": {}, "portal": {}, "sync": {}}
+        self.early_signals: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        self.packets_in = 0
         # The kernel core's calendar: (start, end) cycles during which it serves a call.
         self.kcore_busy: list[tuple[int, int]] = []
         self.kcore_wait = 0  # cycles threads spent queueing for the kernel core
@@ -117,6 +129,8 @@ class Kernel:
         """End a container: all its threads, its memory. Other containers are untouched."""
         if not proc.alive:
             return
+        ikc.close_all(self, proc, at)
+        self.send(self.services_node, "exit", {"pid": proc.pid, "code": code, "signal": signal}, at=at)
         proc.state = "exited" if signal is None else "killed"
         proc.exit_code, proc.signal, proc.message = code, signal, message
         proc.end_cycle = at
@@ -124,6 +138,10 @@ class Kernel:
             self._unwait(t)
             t.state = TState.DEAD
         self.ready = deque(t for t in self.ready if t.proc is not proc)
+        for op in [op for op, (t, _, _) in self.pending.items() if t.proc is proc]:
+            del self.pending[op]
+        for t in proc.threads:
+            self.pending_data.pop(t.tid, None)
         for h in self.harts:
             if h.thread is not None and h.thread.proc is proc:
                 h.thread = None
@@ -141,9 +159,10 @@ class Kernel:
 
     # blocking and waking ----------------------------------------------------------
     def block(self, t: Thread, key: tuple[int, int] | None, deadline: int | None,
-              bits: int = 0xFFFFFFFF) -> None:
+              bits: int = 0xFFFFFFFF, timeout_value: int = 0) -> None:
         t.state = TState.BLOCKED
         t.wait_key, t.wait_bits, t.deadline = key, bits, deadline
+        t.timeout_value = timeout_value
         if key is not None:
             self.futexes.setdefault(key, []).append(t)
         if deadline is not None:
@@ -200,6 +219,8 @@ class Kernel:
             heapq.heappop(self.sleepers)
         if self.sleepers:
             times.append(self.sleepers[0][0])
+        if self.inbox:
+            times.append(self.inbox[0][0])
         return min(times) if times else None
 
     def solo(self) -> bool:
@@ -208,11 +229,12 @@ class Kernel:
         return running == 1 and not self.sleepers
 
     def run_window(self, start: int, end: int) -> None:
-        lag = min([start, *(h.clock for h in self.harts)])
+        # Idle harts keep the clock at which they went idle: a thread woken by a packet that
+        # arrived before this window starts runs from its wake time (no time is lost).
+        lag = min([start, *(h.clock for h in self.harts if h.thread is not None),
+                   *(t.ready_at for t in self.ready)])
         self.kcore_busy = [iv for iv in self.kcore_busy if iv[1] > lag]
-        for h in self.harts:
-            if h.thread is None and h.clock < start:
-                h.clock = start
+        self._process_inbox(end)
         progress = True
         while progress:
             progress = False
@@ -233,11 +255,69 @@ class Kernel:
                 t.state, t.ready_at, h.thread = TState.READY, h.clock, None
                 self.ready.append(t)
 
+    # packets -------------------------------------------------------------------------
+    def send(self, dst: int, kind: str, body: dict, data: bytes = b"", at: int = 0,
+             bulk: bool = False) -> None:
+        """Queue a packet; the engine hands it to the NoC at the window's end."""
+        s = self.spec
+        if bulk:
+            pkt = Packet(self.cluster, dst, kind, body, data, max(1, len(data)), at,
+                         s.portal_chunk, s.portal_header)
+        else:  # a control message: one mailbox-sized packet on the wire
+            pkt = Packet(self.cluster, dst, kind, body, data, s.mailbox_payload, at,
+                         s.mailbox_payload, s.mailbox_header)
+        self.outbox.append(pkt)
+
+    def reply(self, pkt: Packet, at: int, **body: object) -> None:
+        self.send(pkt.src, "reply", {"op": pkt.body["op"], **body}, at=at)
+
+    def rpc_to(self, t: Thread, dst: int, kind: str, body: dict, then: Reply, data: bytes = b"",
+               bulk: bool = False) -> None:
+        """Send a request for thread `t` and block it; `then(reply, at)` gives its result."""
+        self._ops += 1
+        op = (self.cluster << 40) | self._ops
+        body = {**body, "op": op, "pid": t.proc.pid}
+        self.pending[op] = (t, then, body)
+        self.send(dst, kind, body, data, self.now(), bulk)
+        self.block(t, None, None)
+
+    def rpc(self, t: Thread, kind: str, body: dict, then: Reply, data: bytes = b"") -> None:
+        self.rpc_to(t, self.services_node, kind, body, then, data)
+
+    def deliver(self, pkt: Packet) -> None:
+        heapq.heappush(self.inbox, (pkt.arrival, pkt.seq, pkt))
+
+    def _process_inbox(self, end: int) -> None:
+        while self.inbox and self.inbox[0][0] < end:
+            arrival, _, pkt = heapq.heappop(self.inbox)
+            self.packets_in += 1
+            # The kernel core takes the interrupt and handles the packet.
+            at = arrival + self.kernel_core(arrival, self.spec.ikc_recv_cycles)
+            if pkt.kind == "reply":
+                self._on_reply(pkt, at)
+            elif pkt.kind in ikc.HANDLERS:
+                ikc.HANDLERS[pkt.kind](self, pkt, at)
+            else:
+                procs.HANDLERS[pkt.kind](self, pkt, at)
+
+    def _on_reply(self, pkt: Packet, at: int) -> None:
+        entry = self.pending.pop(pkt.body["op"], None)
+        if entry is None:
+            return  # its thread's process ended meanwhile
+        t, then, _ = entry
+        self.pending_data.pop(t.tid, None)
+        try:
+            result = then(pkt, at)
+        except Fault:
+            result = -syscalls.EFAULT
+        if t.proc.alive and t.state is TState.BLOCKED:
+            self.wake(t, at, result)
+
     def _expire_sleepers(self, end: int) -> None:
         while self.sleepers and self.sleepers[0][0] < end:
             deadline, _, t = heapq.heappop(self.sleepers)
             if t.deadline == deadline and t.state is TState.BLOCKED:
-                self.wake(t, deadline, syscalls.timeout_result(t))
+                self.wake(t, deadline, t.timeout_value)
 
     def _dispatch(self, h: Hart, end: int) -> bool:
         for i, t in enumerate(self.ready):

@@ -469,10 +469,6 @@ def futex_wake(k: Kernel, pid: int, addr: int, n: int, bits: int, now: int) -> i
     return woken
 
 
-def timeout_result(t: Thread) -> int:
-    return -ETIMEDOUT if t.wait_key is not None else 0
-
-
 def read_timespec(t: Thread, addr: int) -> int | None:
     """A struct timespec64 (s64 seconds, long nanoseconds) as ns; None if invalid."""
     sec, nsec = struct.unpack("<qi", t.proc.aspace.read(addr, 12))
@@ -515,7 +511,7 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
             return -EAGAIN
         if deadline is not None and deadline <= now:
             return -ETIMEDOUT
-        k.block(t, (pid, addr), deadline, bits)
+        k.block(t, (pid, addr), deadline, bits, timeout_value=-ETIMEDOUT)
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bits = val3 if cmd == FUTEX_WAKE_BITSET else 0xFFFFFFFF
         if bits == 0:

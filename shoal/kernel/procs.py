@@ -1,0 +1,236 @@
+"""Calls that need the system daemons (process manager, name service, file image).
+
+Each is a request over the NoC to the I/O cluster and a blocked thread until the reply
+comes back, as on Nanvix, where these services are servers reached through mailboxes.
+The packets a kernel receives from the daemons (a program to load) are handled here too.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from shoal.errors import ShoalError
+from shoal.kernel.container import Thread
+from shoal.kernel.loader import parse_elf
+from shoal.kernel.memory import OutOfFrames
+from shoal.kernel.syscalls import (
+    EINVAL,
+    ENOENT,
+    ENOMEM,
+    TABLE,
+    s32,
+    sys_close,
+    sys_llseek,
+    sys_read,
+    sys_statx,
+    syscall,
+)
+from shoal.platform.noc import Packet
+
+if TYPE_CHECKING:
+    from shoal.kernel.kernel import Kernel
+
+ENOEXEC, EROFS, ENAMETOOLONG, ECHILD = 8, 30, 36, 10
+MAX_NAME = 64
+MAX_ARGS = 64
+
+
+def _user_path(t: Thread, addr: int) -> str | int:
+    raw = t.proc.aspace.read_cstr(addr, 4096)
+    if not raw:
+        return -ENOENT
+    name = raw.decode(errors="replace").rsplit("/", 1)[-1]
+    if len(name) > 255:
+        return -ENAMETOOLONG
+    return name
+
+
+@syscall(500, "shoal_cluster")
+def sys_cluster(k: Kernel, t: Thread, a: list[int]) -> int:
+    return k.cluster
+
+
+@syscall(501, "shoal_clusters")
+def sys_clusters(k: Kernel, t: Thread, a: list[int]) -> int:
+    return k.spec.compute_clusters
+
+
+@syscall(502, "shoal_spawn")
+def sys_spawn(k: Kernel, t: Thread, a: list[int]) -> int:
+    name = _user_path(t, a[0])
+    if isinstance(name, int):
+        return name
+    argv: list[str] = []
+    if a[1]:
+        for i in range(MAX_ARGS + 1):
+            ptr = struct.unpack("<I", t.proc.aspace.read(a[1] + 4 * i, 4))[0]
+            if ptr == 0:
+                break
+            if i == MAX_ARGS:
+                return -EINVAL
+            argv.append(t.proc.aspace.read_cstr(ptr, 4096).decode(errors="replace"))
+    cluster = s32(a[2])
+    if cluster < -1 or cluster >= k.spec.compute_clusters:
+        return -EINVAL
+    k.rpc(t, "spawn", {"file": name, "argv": argv or [name], "cluster": cluster},
+          lambda reply, at: reply.body["ret"])
+    return 0
+
+
+@syscall(503, "shoal_wait")
+def sys_wait(k: Kernel, t: Thread, a: list[int]) -> int:
+    pid, status = s32(a[0]), a[1]
+    if pid <= 0:
+        return -EINVAL
+    if pid == t.proc.pid:
+        return -ECHILD  # waiting for oneself would never end
+
+    def done(reply: Packet, at: int) -> int:
+        if reply.body["ret"] > 0 and status:
+            t.proc.aspace.write(status, struct.pack("<i", reply.body["status"]))
+        return reply.body["ret"]
+    if status:
+        t.proc.aspace.translate(status, "store")  # EFAULT now rather than after the wait
+    k.rpc(t, "wait", {"target": pid}, done)
+    return 0
+
+
+def _name(t: Thread, addr: int) -> str | int:
+    raw = t.proc.aspace.read_cstr(addr, 4096)
+    if not raw:
+        return -EINVAL
+    if len(raw) > MAX_NAME:
+        return -ENAMETOOLONG
+    return raw.decode(errors="replace")
+
+
+@syscall(504, "shoal_name_link")
+def sys_name_link(k: Kernel, t: Thread, a: list[int]) -> int:
+    name = _name(t, a[0])
+    if isinstance(name, int):
+        return name
+    k.rpc(t, "name_link", {"name": name}, lambda reply, at: reply.body["ret"])
+    return 0
+
+
+@syscall(505, "shoal_name_lookup")
+def sys_name_lookup(k: Kernel, t: Thread, a: list[int]) -> int:
+    name = _name(t, a[0])
+    if isinstance(name, int):
+        return name
+    k.rpc(t, "name_lookup", {"name": name}, lambda reply, at: reply.body["ret"])
+    return 0
+
+
+@syscall(522, "shoal_name_unlink")
+def sys_name_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
+    name = _name(t, a[0])
+    if isinstance(name, int):
+        return name
+    k.rpc(t, "name_unlink", {"name": name}, lambda reply, at: reply.body["ret"])
+    return 0
+
+
+# --- files of the chip's file image (read-only) ------------------------------------------
+O_ACCMODE, O_CREAT, O_TRUNC = 3, 0o100, 0o1000
+MAX_FILES = 64
+
+
+def openat(k: Kernel, t: Thread, a: list[int]) -> int:
+    name = _user_path(t, a[1])
+    if isinstance(name, int):
+        return name
+    if a[2] & O_ACCMODE or a[2] & (O_CREAT | O_TRUNC):
+        return -EROFS
+    p = t.proc
+
+    def opened(reply: Packet, at: int) -> int:
+        if reply.body["ret"] < 0:
+            return reply.body["ret"]
+        fd = next((fd for fd in range(3, 3 + MAX_FILES) if fd not in p.open_fds), -1)
+        if fd < 0:
+            return -24  # EMFILE
+        p.open_fds.add(fd)
+        p.files[fd] = [reply.body["ret"], reply.body["size"], 0]
+        return fd
+    k.rpc(t, "open", {"name": name}, opened)
+    return 0
+
+
+def read(k: Kernel, t: Thread, a: list[int]) -> int:
+    fd = s32(a[0])
+    f = t.proc.files.get(fd)
+    if f is None:
+        return sys_read(k, t, a)
+    buf, n = a[1], min(a[2], 1 << 20)
+    fid, size, off = f
+    n = max(0, min(n, size - off))
+    if n == 0:
+        return 0
+    t.proc.aspace.translate(buf, "store")
+
+    def got(reply: Packet, at: int) -> int:
+        data = reply.data
+        t.proc.aspace.write(buf, data)
+        f[2] += len(data)
+        return len(data)
+    k.rpc(t, "read", {"fid": fid, "offset": off, "size": n}, got)
+    return 0
+
+
+def close(k: Kernel, t: Thread, a: list[int]) -> int:
+    t.proc.files.pop(s32(a[0]), None)
+    return sys_close(k, t, a)
+
+
+def llseek(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = t.proc.files.get(s32(a[0]))
+    if f is None:
+        return sys_llseek(k, t, a)
+    off = (a[1] << 32) | a[2]
+    off = off - (1 << 64) if off >> 63 else off
+    whence = a[4]
+    base = {0: 0, 1: f[2], 2: f[1]}.get(whence)
+    if base is None or base + off < 0:
+        return -EINVAL
+    f[2] = base + off
+    t.proc.aspace.write(a[3], struct.pack("<q", f[2]))
+    return 0
+
+
+def statx(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = t.proc.files.get(s32(a[0]))
+    if f is None:
+        return sys_statx(k, t, a)
+    if t.proc.aspace.read_cstr(a[1]):
+        return -ENOENT
+    st = bytearray(256)
+    struct.pack_into("<IIQIIIH", st, 0, 0x7FF, 4096, 0, 1, 0, 0, 0o100444)  # regular, r--r--r--
+    struct.pack_into("<QQ", st, 40, f[1], (f[1] + 511) // 512)  # stx_size, stx_blocks
+    t.proc.aspace.write(a[3], st)
+    return 0
+
+
+# The file calls extend the plain ones of syscalls.py (stdin/stdout stay there).
+for _num, _name_, _fn in ((56, "openat", openat), (63, "read", read), (57, "close", close),
+                          (62, "llseek", llseek), (291, "statx", statx)):
+    TABLE[_num] = (_name_, _fn)
+
+
+# --- packets from the daemons --------------------------------------------------------------
+def on_load(k: Kernel, pkt: Packet, at: int) -> None:
+    """The process manager sends a program to start here; answer with the outcome."""
+    b = pkt.body
+    try:
+        exe = parse_elf(pkt.data, b["name"])
+        k.spawn(exe, b["argv"], [], b["newpid"], b["seed"], b"", at)
+        ret = b["newpid"]
+    except ShoalError:
+        ret = -ENOEXEC
+    except OutOfFrames:
+        ret = -ENOMEM
+    k.reply(pkt, at, ret=ret)
+
+
+HANDLERS = {"load": on_load}

@@ -1,0 +1,193 @@
+"""System daemons on an I/O cluster: process manager, name service, and the file image.
+
+They run as kernel-level daemons of I/O cluster 0 and are reached only through NoC
+packets; each request occupies the daemon core for `service_cycles`, so requests queue.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+from dataclasses import dataclass, field
+
+from shoal.platform.noc import Packet
+from shoal.spec import ChipSpec
+
+ENOENT, ESRCH, EINVAL, EEXIST, ECHILD, EAGAIN = 2, 3, 22, 17, 10, 11
+
+
+@dataclass
+class ProcRecord:
+    pid: int
+    cluster: int
+    name: str
+    status: int | None = None  # Linux wait status once ended
+    waiters: list[Packet] = field(default_factory=list)
+
+
+class Services:
+    def __init__(self, spec: ChipSpec, node: int, seed: int) -> None:
+        self.spec = spec
+        self.node = node
+        self.seed = seed
+        self.procs: dict[int, ProcRecord] = {}
+        self.names: dict[str, int] = {}
+        self.files: dict[str, bytes] = {}
+        self._fids: list[str] = []
+        self.next_pid = 1
+        self.inbox: list[tuple[int, int, Packet]] = []
+        self.outbox: list[Packet] = []
+        self.busy: list[tuple[int, int]] = []  # the daemon core's calendar
+        self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
+        self._ops = 0
+        self.requests = 0
+
+    # host-side boot path (the loader of the chip, before or between runs) -----------------
+    def new_pid(self, cluster: int, name: str) -> int:
+        pid = self.next_pid
+        self.next_pid += 1
+        self.procs[pid] = ProcRecord(pid, cluster, name)
+        return pid
+
+    def forget(self, pid: int) -> None:
+        self.procs.pop(pid, None)
+
+    def add_file(self, name: str, data: bytes) -> None:
+        self.files[name] = data
+
+    # the daemons ------------------------------------------------------------------------------
+    def deliver(self, pkt: Packet) -> None:
+        heapq.heappush(self.inbox, (pkt.arrival, pkt.seq, pkt))
+
+    def next_event(self) -> int | None:
+        return self.inbox[0][0] if self.inbox else None
+
+    def run_window(self, end: int) -> None:
+        while self.inbox and self.inbox[0][0] < end:
+            arrival, _, pkt = heapq.heappop(self.inbox)
+            self.requests += 1
+            at = self._serve(arrival)
+            getattr(self, "on_" + pkt.kind)(pkt, at)
+
+    def _serve(self, at: int) -> int:
+        cost = self.spec.service_cycles
+        i = bisect.bisect_right(self.busy, (at, at))
+        if i > 0 and self.busy[i - 1][1] > at:
+            i -= 1
+        start = at
+        while i < len(self.busy) and self.busy[i][0] < start + cost:
+            start = max(start, self.busy[i][1])
+            i += 1
+        self.busy.insert(i, (start, start + cost))
+        if len(self.busy) > 4096:
+            del self.busy[:2048]
+        return start + cost
+
+    def _send(self, dst: int, kind: str, body: dict, at: int, data: bytes = b"", bulk: bool = False) -> None:
+        s = self.spec
+        if bulk:
+            pkt = Packet(self.node, dst, kind, body, data, max(1, len(data)), at, s.portal_chunk,
+                         s.portal_header)
+        else:
+            pkt = Packet(self.node, dst, kind, body, data, s.mailbox_payload, at, s.mailbox_payload,
+                         s.mailbox_header)
+        self.outbox.append(pkt)
+
+    def _reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
+        self._send(req.src, "reply", {"op": req.body["op"], **body}, at, data, bulk)
+
+    def on_locate(self, req: Packet, at: int) -> None:
+        clusters = []
+        for pid in req.body["pids"]:
+            rec = self.procs.get(pid)
+            if rec is None or rec.status is not None:
+                self._reply(req, at, err=-ESRCH)
+                return
+            clusters.append(rec.cluster)
+        self._reply(req, at, err=0, clusters=clusters)
+
+    def on_spawn(self, req: Packet, at: int) -> None:
+        b = req.body
+        image = self.files.get(b["file"])
+        if image is None:
+            self._reply(req, at, ret=-ENOENT)
+            return
+        cluster = b["cluster"]
+        if cluster == -1:  # any: the cluster with the fewest live processes, lowest first
+            load = [0] * self.spec.compute_clusters
+            for rec in self.procs.values():
+                if rec.status is None:
+                    load[rec.cluster] += 1
+            cluster = min(range(len(load)), key=lambda c: (load[c], c))
+        pid = self.new_pid(cluster, b["file"])
+        self._ops += 1
+        op = (self.node << 40) | self._ops
+        self.spawning[op] = (req, pid)
+        # The program itself crosses the NoC to the cluster that will run it.
+        self._send(cluster, "load", {"op": op, "newpid": pid, "name": b["file"], "argv": b["argv"],
+                                     "seed": self.seed}, at, image, bulk=True)
+
+    def on_reply(self, pkt: Packet, at: int) -> None:
+        req, pid = self.spawning.pop(pkt.body["op"])
+        ret = pkt.body["ret"]
+        if ret < 0:
+            self.forget(pid)
+        self._reply(req, at, ret=ret)
+
+    def on_exit(self, pkt: Packet, at: int) -> None:
+        b = pkt.body
+        rec = self.procs.get(b["pid"])
+        if rec is None:
+            return
+        rec.status = (b["signal"] & 0x7F) if b["signal"] is not None else ((b["code"] or 0) & 0xFF) << 8
+        for w in rec.waiters:
+            self._reply(w, at, ret=rec.pid, status=rec.status)
+        rec.waiters.clear()
+        for name in [n for n, p in self.names.items() if p == rec.pid]:
+            del self.names[name]
+
+    def on_wait(self, req: Packet, at: int) -> None:
+        rec = self.procs.get(req.body["target"])
+        if rec is None:
+            self._reply(req, at, ret=-ECHILD)
+        elif rec.status is not None:
+            self._reply(req, at, ret=rec.pid, status=rec.status)
+        else:
+            rec.waiters.append(req)
+
+    def on_name_link(self, req: Packet, at: int) -> None:
+        name = req.body["name"]
+        if name in self.names:
+            self._reply(req, at, ret=-EEXIST)
+        else:
+            self.names[name] = req.body["pid"]
+            self._reply(req, at, ret=0)
+
+    def on_name_lookup(self, req: Packet, at: int) -> None:
+        self._reply(req, at, ret=self.names.get(req.body["name"], -ENOENT))
+
+    def on_name_unlink(self, req: Packet, at: int) -> None:
+        name = req.body["name"]
+        if self.names.get(name) != req.body["pid"]:
+            self._reply(req, at, ret=-ENOENT)
+        else:
+            del self.names[name]
+            self._reply(req, at, ret=0)
+
+    def on_open(self, req: Packet, at: int) -> None:
+        name = req.body["name"]
+        if name not in self.files:
+            self._reply(req, at, ret=-ENOENT)
+            return
+        if name not in self._fids:
+            self._fids.append(name)
+        self._reply(req, at, ret=self._fids.index(name), size=len(self.files[name]))
+
+    def on_read(self, req: Packet, at: int) -> None:
+        b = req.body
+        fid = b["fid"]
+        if not 0 <= fid < len(self._fids):
+            self._reply(req, at, ret=-EINVAL)
+            return
+        data = self.files[self._fids[fid]][b["offset"]:b["offset"] + b["size"]]
+        self._reply(req, at, data=data, bulk=True, ret=len(data))
