@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from unicorn import UC_PROT_EXEC
 
 from shoal.kernel import ikc, procs, syscalls  # ikc and procs register their calls
-from shoal.platform.noc import Packet
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
+from shoal.platform.noc import Packet
 from shoal.spec import ChipSpec
 
 SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGKILL, SIGSEGV = 4, 5, 6, 7, 9, 11
