@@ -130,7 +130,9 @@ int main(int argc, char **argv) {
         errno = 0;
         void *m = malloc(2000000000u);
         keep = m; /* without this, clang may assume the unused allocation succeeded */
-        printf("malloc 2e9: %s errno %s\n", m ? "non-NULL" : "NULL", errname(errno));
+        /* A volatile read: LLVM assumes malloc leaves errno alone and would reuse the 0. */
+        int e = *(volatile int *)&errno;
+        printf("malloc 2e9: %s errno %s\n", m ? "non-NULL" : "NULL", errname(e));
         if (a != MAP_FAILED)
             printf("munmap: %d\n", munmap(a, 1536u << 20));
         errno = 0;
