@@ -127,3 +127,24 @@ def test_stdin_of_one_process_is_its_own(programs: Programs) -> None:
     chip.run()
     for d, p in zip(inputs, procs, strict=True):
         assert_same(p, run_native(b, ["stdin"], stdin=d))
+
+
+# --- more synchronisation ---------------------------------------------------------------------
+@pytest.mark.parametrize("chip", ["tiny", "mppa256"])
+def test_semaphores_rwlocks_tls_once_and_timed_waits(programs: Programs, chip: str) -> None:
+    b = programs["sync"]
+    expected = run_native(b, ["sync"])
+    assert b"cond_timedwait: ETIMEDOUT, waited >= 3 ms: yes" in expected.stdout
+    p, c = run_shoal(b, ["sync"], chip=chip)
+    assert_same(p, expected)
+    assert p.cycles is not None and p.cycles >= 4 * c.spec.freq_hz // 1000  # 3 ms + 1 ms of timeouts
+    assert_no_frame_leak(c)
+
+
+@pytest.mark.parametrize("yield_", ["0", "1"], ids=["busy-wait", "sched_yield"])
+def test_threads_spinning_on_an_atomic_make_progress(programs: Programs, yield_: str) -> None:
+    b = programs["spin"]
+    expected = run_native(b, ["spin", yield_])
+    p, _ = run_shoal(b, ["spin", yield_])
+    assert_same(p, expected)
+    assert p.container.syscalls["futex_time64"] <= 2  # the hand-offs themselves made no calls
