@@ -51,9 +51,6 @@ def test_toml_float_key_accepts_an_integer(tmp_path: Path) -> None:
     assert spec.copy_cycles_per_byte == 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="spec.ChipSpec.load converts an integer given for a float key "
-                   "with `value = float(value)` inside its checking loop, but then builds the spec "
-                   "from the unconverted `data`, so the field keeps the int")
 def test_toml_integer_for_a_float_key_becomes_a_float(tmp_path: Path) -> None:
     spec = ChipSpec.load(write(tmp_path, 'base = "tiny"\ncopy_cycles_per_byte = 1\n'))
     assert isinstance(spec.copy_cycles_per_byte, float)
@@ -147,9 +144,6 @@ def test_missing_chip_file_and_unknown_name(tmp_path: Path) -> None:
     assert "chip.json" in str(e.value)
 
 
-@pytest.mark.xfail(strict=True, reason="spec.ChipSpec.load catches FileNotFoundError but not "
-                   "IsADirectoryError/other OSError from read_text: a directory named x.toml "
-                   "escapes as a raw exception instead of a ShoalError")
 def test_chip_file_that_is_a_directory_is_refused(tmp_path: Path) -> None:
     d = tmp_path / "dir.toml"
     d.mkdir()
@@ -157,9 +151,6 @@ def test_chip_file_that_is_a_directory_is_refused(tmp_path: Path) -> None:
         ChipSpec.load(d)
 
 
-@pytest.mark.xfail(strict=True, reason="spec.ChipSpec.validate has no check that the timing-model costs "
-                   "are non-negative; e.g. syscall_cycles = -1000000 is accepted and threads.c then "
-                   "reports a negative simulated time")
 @pytest.mark.parametrize("line", ["syscall_cycles = -1000000", "page_fault_cycles = -1",
                                   "context_switch_cycles = -1", "copy_cycles_per_byte = -0.5"])
 def test_negative_costs_are_refused(tmp_path: Path, line: str) -> None:

@@ -206,9 +206,6 @@ def test_demo_on_the_tiny_chip() -> None:
     assert all(r[6] == "yes" and r[4] == r[5] for r in rows)
 
 
-@pytest.mark.xfail(strict=True, reason="spec.ChipSpec.load lets IsADirectoryError from Path.read_text "
-                   "escape (only FileNotFoundError is turned into a ShoalError), so cli.main prints a "
-                   "Python traceback and exits 1")
 def test_chip_argument_that_is_a_directory_is_one_line(programs: Programs, tmp_path: Path) -> None:
     d = tmp_path / "dir.toml"
     d.mkdir()

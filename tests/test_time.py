@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from conftest import Programs, assert_same, run_native, run_shoal
 
 from shoal import Chip
@@ -98,7 +97,7 @@ SOLO_BUG = ("engine.Chip._run stretches the lockstep window 64x (SOLO_STRETCH) w
             "overshoots the last exit by up to 64 windows")
 
 
-@pytest.mark.xfail(strict=True, reason=SOLO_BUG)
+
 def test_simulated_cycles_do_not_depend_on_other_clusters(programs: Programs) -> None:
     """Clusters share nothing: a program's simulated time is the same with or without a
     neighbour busy on another cluster."""
@@ -112,7 +111,7 @@ def test_simulated_cycles_do_not_depend_on_other_clusters(programs: Programs) ->
     assert p.cycles == alone.cycles
 
 
-@pytest.mark.xfail(strict=True, reason=SOLO_BUG)
+
 def test_chip_time_ends_within_a_window_of_the_last_exit(programs: Programs) -> None:
     b = programs["threads"]
     p, chip = run_shoal(b, ["threads", "1"], chip="tiny")
