@@ -178,6 +178,7 @@ class Chip:
 
     def _run(self, max_cycles: int | None) -> None:
         w = self.spec.window_cycles
+        start_time = self.time
         limit = None if max_cycles is None else self.time + max_cycles
         while any(k.procs for k in self.kernels) or self._in_flight():
             nexts = [k.next_event() for k in self.kernels]
@@ -188,7 +189,10 @@ class Chip:
             if not events:
                 self._deadlock()
                 return
-            self.time = max(self.time, min(events))
+            first = min(events)
+            # Windows stay aligned to multiples of window_cycles, so threads interleave at
+            # the same instants whatever else the chip is doing.
+            self.time = max(self.time, first - first % w)
             if limit is not None and self.time >= limit:
                 return
             busy = [k for k, e in zip(self.kernels, nexts, strict=True) if e is not None]
@@ -211,6 +215,10 @@ class Chip:
             self.services.outbox = []
             self.time = end
             self.windows += 1
+        # Idle from the last exit on: the chip's clock stops there, not at the window's end.
+        ends = [p.container.end_cycle for p in self.procs if p.container.end_cycle is not None]
+        if ends and not any(k.procs for k in self.kernels):
+            self.time = max(start_time, max(ends))
 
     def _in_flight(self) -> bool:
         return bool(self.services.inbox) or any(k.inbox for k in self.kernels)

@@ -90,17 +90,19 @@ class ChipSpec:
             data = tomllib.loads(path.read_text())
         except FileNotFoundError:
             raise ShoalError(f"chip file not found: {path}") from None
+        except OSError as e:
+            raise ShoalError(f"chip file {path}: {e.strerror or e}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ShoalError(f"chip file {path}: bad TOML: {e}") from None
         data = dict(data.get("chip", data))
         base = ChipSpec.preset(str(data.pop("base", "mppa256")))
         fields = {f.name: f for f in dataclasses.fields(ChipSpec)}
-        for key, value in data.items():
+        for key, value in list(data.items()):
             if key not in fields:
                 raise ShoalError(f"chip file {path}: unknown key '{key}'")
             want = float if fields[key].type == "float" else (str if key == "name" else int)
-            if want is float and isinstance(value, int):
-                value = float(value)
+            if want is float and isinstance(value, int) and not isinstance(value, bool):
+                data[key] = value = float(value)
             if not isinstance(value, want) or isinstance(value, bool):
                 raise ShoalError(f"chip file {path}: '{key}' must be {want.__name__}")
         spec = dataclasses.replace(base, **data)
@@ -118,6 +120,8 @@ class ChipSpec:
             (self.memory_per_cluster <= 1 << 30, "memory_per_cluster above 1 GiB"),
             (self.freq_hz > 0 and self.cpi >= 1, "freq_hz and cpi must be positive"),
             (self.window_cycles >= 1000, "window_cycles must be >= 1000"),
+            (min(self.syscall_cycles, self.page_fault_cycles, self.context_switch_cycles) >= 0
+             and self.copy_cycles_per_byte >= 0, "timing costs must not be negative"),
         ]
         for ok, msg in checks:
             if not ok:

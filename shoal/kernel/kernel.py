@@ -89,6 +89,7 @@ class Kernel:
         self.endpoints: dict[str, dict[tuple[int, int], object]] = {"mailbox": {}, "portal": {}, "sync": {}}
         self.early_signals: dict[tuple[int, int], list[tuple[int, int]]] = {}
         self.packets_in = 0
+        self.solo_mode = False  # running a lone thread in one long slice
         # The kernel core's calendar: (start, end) cycles during which it serves a call.
         self.kcore_busy: list[tuple[int, int]] = []
         self.kcore_wait = 0  # cycles threads spent queueing for the kernel core
@@ -122,7 +123,14 @@ class Kernel:
         t = Thread(tid=self.alloc_tid(), proc=proc, ctx=ctx, ready_at=at)
         proc.threads.append(t)
         self.ready.append(t)
+        self._end_solo()
         return t
+
+    def _end_solo(self) -> None:
+        """Another thread can run now: end the lone thread's long slice here."""
+        if self.solo_mode and self.current is not None and self.stop_reason is None:
+            self.stop_reason = "preempt"
+            self.cpu.stop()
 
     def kill(self, proc: Container, signal: int | None, code: int | None, message: str,
              at: int) -> None:
@@ -177,6 +185,7 @@ class Kernel:
         if self.cpu.loaded is t.ctx:
             self.cpu.loaded = None
         self.ready.append(t)
+        self._end_solo()
 
     def _unwait(self, t: Thread) -> None:
         if t.wait_key is not None:
@@ -229,12 +238,34 @@ class Kernel:
         return running == 1 and not self.sleepers
 
     def run_window(self, start: int, end: int) -> None:
-        # Idle harts keep the clock at which they went idle: a thread woken by a packet that
-        # arrived before this window starts runs from its wake time (no time is lost).
+        """Run [start, end). Threads interleave at the grain of `window_cycles`, aligned to
+        its multiples, however long the engine's window: a lone thread runs in one long
+        slice, and the moment it wakes or creates another, the kernel falls back to the
+        aligned grain, so results never depend on what other clusters were doing.
+        Idle harts keep the clock at which they went idle: a thread woken by a packet that
+        arrived before this window starts runs from its wake time (no time is lost)."""
         lag = min([start, *(h.clock for h in self.harts if h.thread is not None),
                    *(t.ready_at for t in self.ready)])
         self.kcore_busy = [iv for iv in self.kcore_busy if iv[1] > lag]
         self._process_inbox(end)
+        w = self.spec.window_cycles
+        s = start
+        while s < end:
+            if self.solo():
+                self.solo_mode = True
+                self._sweep(end)
+                self.solo_mode = False
+                busy = [h.clock for h in self.harts if h.thread is not None]
+                busy += [t.ready_at for t in self.ready]
+                if not busy or min(busy) >= end:
+                    return
+                s = max(s, min(busy) - min(busy) % w)
+                continue
+            e = min(end, s + w)
+            self._sweep(e)
+            s = e
+
+    def _sweep(self, end: int) -> None:
         progress = True
         while progress:
             progress = False
@@ -244,7 +275,10 @@ class Kernel:
                     if h.thread is None and not self._dispatch(h, end):
                         break
                     progress = True
-                    if self._run_slice(h, end):
+                    stopped = self._run_slice(h, end)
+                    if self.solo_mode and self.stop_reason == "preempt":
+                        return  # not alone any more: back to the aligned grain
+                    if stopped:
                         # The thread's next block would overrun the window: it goes on in
                         # the next window, from exactly where it stopped (no idle inserted).
                         break
@@ -355,7 +389,7 @@ class Kernel:
             if reason == "yield" and t.proc.alive:
                 t.state, t.ready_at = TState.READY, h.clock
                 self.ready.append(t)
-        return spent and reason is None
+        return (spent and reason is None) or reason == "preempt"
 
     # traps -------------------------------------------------------------------------
     def _fill(self, vaddr: int, access: int) -> tuple[int, int] | None:

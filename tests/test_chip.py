@@ -1,0 +1,158 @@
+"""Chip descriptions: presets, TOML files that override a base preset, and their refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Programs, assert_same, run_native
+
+from shoal import Chip, ChipSpec, ShoalError
+
+
+def test_presets() -> None:
+    tiny, mppa = ChipSpec.load("tiny"), ChipSpec.load("mppa256")
+    assert (tiny.compute_clusters, tiny.cores_per_cluster, tiny.memory_per_cluster) == (4, 4, 1 << 20)
+    assert (mppa.compute_clusters, mppa.cores_per_cluster, mppa.memory_per_cluster) == (16, 16, 2 << 20)
+    assert len(Chip.preset("tiny").kernels) == 4 and len(Chip.preset("mppa256").kernels) == 16
+
+
+def write(tmp_path: Path, text: str, name: str = "chip.toml") -> Path:
+    f = tmp_path / name
+    f.write_text(text)
+    return f
+
+
+def test_toml_overrides_a_base_preset(tmp_path: Path) -> None:
+    f = write(tmp_path, 'base = "tiny"\nname = "duo"\ncores_per_cluster = 2\nmesh_width = 3\n'
+              'mesh_height = 1\nfreq_hz = 200_000_000\n')
+    spec = ChipSpec.load(f)
+    tiny = ChipSpec.load("tiny")
+    assert spec.name == "duo"
+    assert spec.cores_per_cluster == 2 and spec.compute_clusters == 3
+    assert spec.freq_hz == 200_000_000
+    # Everything not named comes from the base.
+    assert spec.memory_per_cluster == tiny.memory_per_cluster
+    assert spec.kernel_reserved == tiny.kernel_reserved and spec.cpi == tiny.cpi
+    chip = Chip(spec)
+    assert len(chip.kernels) == 3 and all(len(k.harts) == 2 for k in chip.kernels)
+
+
+def test_toml_chip_table_and_default_base(tmp_path: Path) -> None:
+    f = write(tmp_path, '[chip]\nname = "wide"\nmesh_width = 5\n')
+    spec = ChipSpec.load(f)
+    mppa = ChipSpec.load("mppa256")
+    assert spec.name == "wide" and spec.compute_clusters == 5 * mppa.mesh_height
+    assert spec.cores_per_cluster == mppa.cores_per_cluster  # base defaults to mppa256
+
+
+def test_toml_float_key_accepts_an_integer(tmp_path: Path) -> None:
+    spec = ChipSpec.load(write(tmp_path, 'base = "tiny"\ncopy_cycles_per_byte = 1\n'))
+    assert spec.copy_cycles_per_byte == 1.0
+
+
+def test_toml_integer_for_a_float_key_becomes_a_float(tmp_path: Path) -> None:
+    spec = ChipSpec.load(write(tmp_path, 'base = "tiny"\ncopy_cycles_per_byte = 1\n'))
+    assert isinstance(spec.copy_cycles_per_byte, float)
+
+
+def test_programs_run_on_a_toml_chip(programs: Programs, tmp_path: Path) -> None:
+    f = write(tmp_path, 'base = "tiny"\ncores_per_cluster = 2\nmesh_width = 3\nmesh_height = 1\n')
+    chip = Chip(ChipSpec.load(f))
+    b = programs["threads"]
+    procs = [chip.spawn(b.elf, ["threads", "6"], cluster=c) for c in range(3)]
+    with pytest.raises(ShoalError):
+        chip.spawn(b.elf, ["threads"], cluster=3)
+    chip.run()
+    expected = run_native(b, ["threads", "6"])
+    for p in procs:
+        assert_same(p, expected)
+
+
+def test_slower_clock_means_more_simulated_seconds_for_the_same_cycles(programs: Programs,
+                                                                         tmp_path: Path) -> None:
+    b = programs["args"]
+    fast = Chip.preset("tiny")
+    slow = Chip(ChipSpec.load(write(tmp_path, 'base = "tiny"\nfreq_hz = 100_000_000\n')))
+    pf, ps = fast.spawn(b.elf, ["args"]), slow.spawn(b.elf, ["args"])
+    fast.run()
+    slow.run()
+    assert pf.cycles == ps.cycles and pf.instructions == ps.instructions
+    assert slow.spec.cycles_to_seconds(ps.cycles or 0) == pytest.approx(
+        4 * fast.spec.cycles_to_seconds(pf.cycles or 0))
+
+
+def test_timing_model_keys_change_cycles(programs: Programs, tmp_path: Path) -> None:
+    b = programs["args"]
+    base = Chip.preset("tiny")
+    dear = Chip(ChipSpec.load(write(tmp_path, 'base = "tiny"\nsyscall_cycles = 5000\ncpi = 2\n')))
+    p1, p2 = base.spawn(b.elf, ["args", "1"]), dear.spawn(b.elf, ["args", "1"])
+    base.run()
+    dear.run()
+    assert p1.stdout == p2.stdout and p1.instructions == p2.instructions
+    calls = sum(p1.container.syscalls.values())
+    assert calls > 0
+    assert p1.cycles is not None and p2.cycles is not None
+    assert p2.cycles >= p1.cycles + p1.instructions + calls * (5000 - base.spec.syscall_cycles)
+
+
+BAD_TOML = {
+    "syntax": "base = tiny\n",
+    "unknown-key": 'base = "tiny"\ncores = 4\n',
+    "wrong-type-str": 'base = "tiny"\ncores_per_cluster = "four"\n',
+    "wrong-type-bool": 'base = "tiny"\ncores_per_cluster = true\n',
+    "wrong-type-float": 'base = "tiny"\ncpi = 1.5\n',
+    "name-not-str": "name = 5\n",
+    "zero-cores": 'base = "tiny"\ncores_per_cluster = 0\n',
+    "too-many-cores": 'base = "tiny"\ncores_per_cluster = 65\n',
+    "zero-mesh": 'base = "tiny"\nmesh_width = 0\n',
+    "page-size": 'base = "tiny"\npage_size = 8192\n',
+    "partial-page": 'base = "tiny"\nmemory_per_cluster = 1000000\n',
+    "reserved-all": 'base = "tiny"\nkernel_reserved = 1048576\n',
+    "too-little-memory": 'base = "tiny"\nmemory_per_cluster = 94208\n',  # 7 user frames
+    "zero-freq": 'base = "tiny"\nfreq_hz = 0\n',
+    "zero-cpi": 'base = "tiny"\ncpi = 0\n',
+    "tiny-window": 'base = "tiny"\nwindow_cycles = 10\n',
+    "unknown-base": 'base = "huge"\n',
+    "huge-memory": 'base = "tiny"\nmemory_per_cluster = 2147483648\n',
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_TOML))
+def test_bad_chip_toml_is_refused(tmp_path: Path, name: str) -> None:
+    f = write(tmp_path, BAD_TOML[name])
+    with pytest.raises(ShoalError) as e:
+        ChipSpec.load(f)
+    msg = str(e.value)
+    assert msg and "\n" not in msg
+
+
+def test_binary_chip_file_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "chip.toml"
+    f.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ShoalError) as e:
+        ChipSpec.load(f)
+    assert "\n" not in str(e.value)
+
+
+def test_missing_chip_file_and_unknown_name(tmp_path: Path) -> None:
+    with pytest.raises(ShoalError) as e:
+        ChipSpec.load(tmp_path / "nope.toml")
+    assert "not found" in str(e.value)
+    with pytest.raises(ShoalError) as e:
+        ChipSpec.load("chip.json")
+    assert "chip.json" in str(e.value)
+
+
+def test_chip_file_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    d = tmp_path / "dir.toml"
+    d.mkdir()
+    with pytest.raises(ShoalError):
+        ChipSpec.load(d)
+
+
+@pytest.mark.parametrize("line", ["syscall_cycles = -1000000", "page_fault_cycles = -1",
+                                  "context_switch_cycles = -1", "copy_cycles_per_byte = -0.5"])
+def test_negative_costs_are_refused(tmp_path: Path, line: str) -> None:
+    with pytest.raises(ShoalError):
+        ChipSpec.load(write(tmp_path, f'base = "tiny"\n{line}\n'))
