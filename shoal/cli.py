@@ -31,6 +31,18 @@ def _stats(chip: object, proc: object) -> str:
         f"(pages and page tables)",
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
     ]
+    noc = chip.noc
+    top = noc.busiest()
+    if top is not None:
+        (a, b), st = top
+        lines.append(f"  NoC            : {noc.messages} transfers, {noc.bytes} bytes sent; "
+                     f"busiest link {noc.name(a)}->{noc.name(b)} ({st.bytes} bytes, "
+                     f"{st.transfers} transfers)")
+    others = [c for c in chip.processes() if c.pid != proc.pid]
+    for c2 in others:
+        how = (f"exit {c2.exit_code}" if c2.signal is None else c2.message) if not c2.alive else "running"
+        lines.append(f"  process {c2.pid:<6} : {c2.name} on cluster {c2.cluster}, {how}, "
+                     f"{c2.instructions} instructions")
     return "\n".join(lines) + "\n"
 
 
@@ -47,14 +59,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
     chip = Chip(spec, seed=args.seed, sink=sink)
+    for f in args.file:
+        name, data = _file(f)
+        chip.add_file(name, data)
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
                       stdin=stdin)
     chip.run()
-    if proc.signal is not None:
-        sys.stderr.write(f"shoal: {proc.name} (pid {proc.pid}) {proc.message}\n")
+    for c in chip.processes():
+        if c.signal is not None:
+            sys.stderr.write(f"shoal: {c.name} (pid {c.pid}) {c.message}\n")
     if args.stats:
         sys.stderr.write(_stats(chip, proc))
     return proc.returncode or 0
+
+
+def _file(path: str) -> tuple[str, bytes]:
+    """A --file: known to guests by its base name; a .c file is compiled first (cached)."""
+    from pathlib import Path
+
+    from shoal.toolchain import compile_cached
+    p = Path(path)
+    try:
+        if p.suffix == ".c":
+            return (p.stem, compile_cached([p]).read_bytes())
+        return (p.name, p.read_bytes())
+    except OSError as e:
+        raise ShoalError(f"--file {path}: {e.strerror or e}") from None
 
 
 def _progname(path: str) -> str:
@@ -86,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--cluster", type=int, default=0, help="compute cluster to run on")
     r.add_argument("--stats", action="store_true", help="print simulated and host figures")
     r.add_argument("--seed", type=int, default=0, help="seed for getrandom and AT_RANDOM")
+    r.add_argument("--file", action="append", default=[], metavar="PATH",
+                   help="add a read-only file to the chip's file image, known to guests by its base "
+                   "name (they can open and spawn it); repeatable; a .c file is compiled first")
     r.add_argument("program")
     r.add_argument("args", nargs=argparse.REMAINDER)
     d = sub.add_parser("demo", help="run a threaded program on every compute cluster")

@@ -73,6 +73,14 @@ class Process:
     def stderr(self) -> bytes:
         return bytes(self.container.stderr)
 
+    def processes(self) -> list[Container]:
+        """Every process the chip has run or runs, spawned by the host or by guests, by pid."""
+        seen = {id(p.container): p.container for p in self.procs}
+        for k in self.kernels:
+            for c in k.all_procs:
+                seen.setdefault(id(c), c)
+        return sorted(seen.values(), key=lambda c: c.pid)
+
     @property
     def instructions(self) -> int:
         return self.container.instructions
@@ -216,7 +224,7 @@ class Chip:
             self.time = end
             self.windows += 1
         # Idle from the last exit on: the chip's clock stops there, not at the window's end.
-        ends = [p.container.end_cycle for p in self.procs if p.container.end_cycle is not None]
+        ends = [k.last_exit for k in self.kernels if k.last_exit is not None]
         if ends and not any(k.procs for k in self.kernels):
             self.time = max(start_time, max(ends))
 
@@ -242,6 +250,14 @@ class Chip:
             for c in list(k.procs):
                 k.kill(c, SIGKILL, None, "killed: deadlock (every thread is blocked and nothing "
                        "can wake it)", self.time)
+
+    def processes(self) -> list[Container]:
+        """Every process the chip has run or runs, spawned by the host or by guests, by pid."""
+        seen = {id(p.container): p.container for p in self.procs}
+        for k in self.kernels:
+            for c in k.all_procs:
+                seen.setdefault(id(c), c)
+        return sorted(seen.values(), key=lambda c: c.pid)
 
     @property
     def instructions(self) -> int:

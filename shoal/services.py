@@ -10,6 +10,7 @@ import bisect
 import heapq
 from dataclasses import dataclass, field
 
+from shoal.kernel.loader import loadable_image
 from shoal.platform.noc import Packet
 from shoal.spec import ChipSpec
 
@@ -33,6 +34,7 @@ class Services:
         self.procs: dict[int, ProcRecord] = {}
         self.names: dict[str, int] = {}
         self.files: dict[str, bytes] = {}
+        self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
         self._fids: list[str] = []
         self.next_pid = 1
         self.inbox: list[tuple[int, int, Packet]] = []
@@ -54,6 +56,7 @@ class Services:
 
     def add_file(self, name: str, data: bytes) -> None:
         self.files[name] = data
+        self.images[name] = loadable_image(data)
 
     # the daemons ------------------------------------------------------------------------------
     def deliver(self, pkt: Packet) -> None:
@@ -108,7 +111,7 @@ class Services:
 
     def on_spawn(self, req: Packet, at: int) -> None:
         b = req.body
-        image = self.files.get(b["file"])
+        image = self.images.get(b["file"])
         if image is None:
             self._reply(req, at, ret=-ENOENT)
             return

@@ -90,6 +90,8 @@ class Kernel:
         self.early_signals: dict[tuple[int, int], list[tuple[int, int]]] = {}
         self.packets_in = 0
         self.solo_mode = False  # running a lone thread in one long slice
+        self.last_exit: int | None = None
+        self.all_procs: list[Container] = []  # every container this kernel has run
         # The kernel core's calendar: (start, end) cycles during which it serves a call.
         self.kcore_busy: list[tuple[int, int]] = []
         self.kcore_wait = 0  # cycles threads spent queueing for the kernel core
@@ -115,6 +117,7 @@ class Kernel:
         t = Thread(tid=pid, proc=proc, ctx=ctx, ready_at=at)
         proc.threads.append(t)
         self.procs.append(proc)
+        self.all_procs.append(proc)
         self.ready.append(t)
         proc.peak_frames = aspace.frames_in_use
         return proc
@@ -142,6 +145,7 @@ class Kernel:
         proc.state = "exited" if signal is None else "killed"
         proc.exit_code, proc.signal, proc.message = code, signal, message
         proc.end_cycle = at
+        self.last_exit = at if self.last_exit is None else max(self.last_exit, at)
         for t in proc.threads:
             self._unwait(t)
             t.state = TState.DEAD

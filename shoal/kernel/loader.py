@@ -107,6 +107,30 @@ def parse_elf(image: bytes, name: str) -> Executable:
     return Executable(name, entry, phdr, phnum, tuple(segs))
 
 
+def loadable_image(image: bytes) -> bytes:
+    """The part of an ELF a loader needs (headers and PT_LOAD bytes), without symbols or
+    debug sections: what the process manager sends across the NoC. Unparseable input is
+    returned whole, for the receiving kernel to refuse with its own message."""
+    try:
+        if image[:4] != b"\x7fELF" or image[4] != 1 or image[5] != 1:
+            return image
+        phoff, = struct.unpack_from("<I", image, 28)
+        phentsize, phnum = struct.unpack_from("<HH", image, 42)
+        end = phoff + phentsize * phnum
+        for i in range(phnum):
+            kind, off, _, _, filesz = struct.unpack_from("<IIIII", image, phoff + i * phentsize)
+            if kind == 1:  # PT_LOAD
+                end = max(end, off + filesz)
+    except struct.error:
+        return image
+    if end >= len(image):
+        return image
+    out = bytearray(image[:end])
+    struct.pack_into("<I", out, 32, 0)  # e_shoff: no section headers
+    struct.pack_into("<HHH", out, 46, 0, 0, 0)  # e_shentsize, e_shnum, e_shstrndx
+    return bytes(out)
+
+
 def load(exe: Executable, aspace: AddressSpace) -> None:
     """Map the segments; file bytes are copied now, the rest (bss) is demand-zero."""
     pages: dict[int, int] = {}
