@@ -137,6 +137,7 @@ class Chip:
         self.time = 0  # simulated cycles at the start of the next window
         self.procs: list[Process] = []
         self._seq = 0
+        self._scheduled: list[tuple[int, int, int, int]] = []  # (cycle, order, pid, cluster)
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
         self.windows = 0
 
@@ -224,6 +225,10 @@ class Chip:
             end = self.time + (w * SOLO_STRETCH if solo else w)
             if limit is not None:
                 end = min(end, limit)
+            if self._scheduled and self._scheduled[0][0] < end:
+                end = min(end, self.time + w)  # one request per window, at its own time
+            self._issue_scheduled(end)
+            nexts = [k.next_event() for k in self.kernels]
             for k, e in zip(self.kernels, nexts, strict=True):
                 if e is not None and e < end:
                     k.run_window(self.time, end)
@@ -311,6 +316,29 @@ class Chip:
         if err:
             raise ShoalError(f"process {pid} cannot migrate now (error {-err})")
         return k.migration_log[-1]
+
+    def schedule_migration(self, pid: int, to: int, at: int) -> None:
+        """Migrate process `pid` to cluster `to` when simulated time reaches cycle `at`."""
+        if not 0 <= to < len(self.kernels):
+            last = len(self.kernels) - 1
+            raise ShoalError(f"cluster {to} does not exist (this chip has clusters 0..{last})")
+        self._scheduled.append((at, len(self._scheduled), pid, to))
+        self._scheduled.sort()
+
+    def _issue_scheduled(self, end: int) -> None:
+        keep = []
+        for item in self._scheduled:
+            at, _, pid, to = item
+            c = self._container(pid)
+            if at >= end or not c.alive:
+                if at >= end:
+                    keep.append(item)
+                continue
+            if c.state != "running":  # still moving from an earlier request: ask again later
+                keep.append(item)
+                continue
+            migration.request(self.kernels[c.cluster], c, to, max(at, self.time), "host")
+        self._scheduled = keep
 
     def checkpoint(self, pid: int, path: str | Path | None = None, stop: bool = False) -> bytes:
         """Freeze process `pid`, take its image (write it to `path`); it goes on unless `stop`."""

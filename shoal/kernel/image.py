@@ -61,7 +61,7 @@ def serialize(k: Kernel, p: Container) -> tuple[bytes, int, int]:
     threads = [t for t in p.threads if t.state is not TState.DEAD]
     meta = {
         "pid": p.pid, "name": p.name, "argv": p.argv, "brk_start": p.brk_start, "brk": p.brk,
-        "seed": p.seed, "rand": p._rand_counter, "stdin": _b64(p.stdin), "stdin_pos": p.stdin_pos,
+        "seed": p.seed, "rand": p._rand_counter, "stdin": _b64(bytes(p.stdin)), "stdin_pos": p.stdin_pos,
         "open_fds": sorted(p.open_fds), "files": {str(fd): f for fd, f in p.files.items()},
         "syscalls": dict(p.syscalls), "unknown": {str(n): c for n, c in p.unknown_syscalls.items()},
         "start_cycle": p.start_cycle, "peak_frames": p.peak_frames, "kcore_wait": p.kcore_wait,
