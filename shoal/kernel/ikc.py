@@ -244,7 +244,8 @@ def _portal_match(k: Kernel, ep: PortalIn, now: int) -> None:
         if req.body["src"] == ep.allowed:
             del ep.requests[i]
             # GO leaves once both the read and the request are there.
-            k.send(req.src, "portal_go", {"op": req.body["op"]}, at=max(now, visible, ep.reader[3]))
+            k.send(req.body.get("reply_to", req.src), "portal_go", {"op": req.body["op"]},
+                   at=max(now, visible, ep.reader[3]))
             ep.reader = (*ep.reader[:3], -1)  # matched: waiting for DATA
             return
 

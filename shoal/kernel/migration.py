@@ -103,11 +103,19 @@ def try_freeze(k: Kernel, p: Container) -> int | None:
             continue
         if t.blocked_on == "migrate":
             t.state = TState.FROZEN
-        elif t.blocked_on in RESTARTABLE:
+        elif t.blocked_on in RESTARTABLE and not _portal_matched(t):
             _back_out(k, t)
         else:
             done = False
     return latest if done else None
+
+
+def _portal_matched(t: Thread) -> bool:
+    """A portal read whose writer was told to go: its data is on the way, let it land."""
+    if t.blocked_on != "portal_read":
+        return False
+    return any(isinstance(ep, PortalIn) and ep.reader is not None and ep.reader[0] is t and ep.reader[3] < 0
+               for ep in t.proc.ikc.values())
 
 
 def _back_out(k: Kernel, t: Thread) -> None:
