@@ -395,6 +395,10 @@ class Kernel:
     def deliver(self, pkt: Packet) -> None:
         heapq.heappush(self.inbox, (pkt.arrival, pkt.seq, pkt))
 
+    def handle_due(self, end: int) -> None:
+        """Handle packets that arrived before `end` (called by the engine between windows)."""
+        self._process_inbox(end)
+
     def _process_inbox(self, end: int) -> None:
         while self.inbox and self.inbox[0][0] < end:
             arrival, _, pkt = heapq.heappop(self.inbox)
