@@ -38,6 +38,18 @@ def _stats(chip: object, proc: object) -> str:
         lines.append(f"  NoC            : {noc.messages} transfers, {noc.bytes} bytes sent; "
                      f"busiest link {noc.name(a)}->{noc.name(b)} ({st.bytes} bytes, "
                      f"{st.transfers} transfers)")
+    for m in proc.migrations:
+        if m.dst < 0:
+            continue
+        if m.ok:
+            dt = m.downtime or 0
+            lines.append(f"  migration      : cluster {m.src} -> {m.dst} at cycle {m.requested}: downtime "
+                         f"{dt} cycles = {spec.cycles_to_seconds(dt) * 1e6:.1f} us simulated, total "
+                         f"{m.total} cycles, {m.bytes} bytes, {m.pages} pages, {m.threads} threads; "
+                         f"host {m.wall_seconds * 1e3:.2f} ms")
+        else:
+            lines.append(f"  migration      : cluster {m.src} -> {m.dst} at cycle {m.requested}: "
+                         f"{m.state}: {m.reason}")
     others = [c for c in chip.processes() if c.pid != proc.pid]
     for c2 in others:
         how = (f"exit {c2.exit_code}" if c2.signal is None else c2.message) if not c2.alive else "running"
@@ -57,20 +69,125 @@ def cmd_run(args: argparse.Namespace) -> int:
         stream.write(data)
         stream.flush()
 
-    stdin = b"" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.buffer.read()
-    chip = Chip(spec, seed=args.seed, sink=sink)
+    chip = Chip(spec, seed=args.seed, sink=_sink)
     for f in args.file:
         name, data = _file(f)
         chip.add_file(name, data)
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
-                      stdin=stdin)
+                      stdin=StdinSource())
+    for at, to in (_migration_arg(m, spec) for m in args.migrate):
+        chip.schedule_migration(proc.pid, to, at)
     chip.run()
+    return _finish(chip, proc, args.stats)
+
+
+def _sink(proc: object, fd: int, data: bytes) -> None:
+    stream = sys.stdout.buffer if fd == 1 else sys.stderr.buffer
+    stream.write(data)
+    stream.flush()
+
+
+class StdinSource:
+    """The host's stdin, read (to its end) only when a guest first reads it, so that a
+    program that never reads stdin never waits on it."""
+
+    def __init__(self) -> None:
+        self._data: bytes | None = None
+
+    def _get(self) -> bytes:
+        if self._data is None:
+            ok = sys.stdin is not None and not sys.stdin.isatty()
+            self._data = sys.stdin.buffer.read() if ok else b""
+        return self._data
+
+    def __getitem__(self, key: slice) -> bytes:
+        return self._get()[key]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __bytes__(self) -> bytes:
+        return self._get()
+
+
+def _finish(chip: object, proc: object, stats: bool) -> int:
+    from shoal.engine import Chip, Process
+    assert isinstance(chip, Chip) and isinstance(proc, Process)
     for c in chip.processes():
         if c.signal is not None:
             sys.stderr.write(f"shoal: {c.name} (pid {c.pid}) {c.message}\n")
-    if args.stats:
+    for m in chip.migrations:
+        if m.state == "failed":
+            sys.stderr.write(f"shoal: migration of pid {m.pid} from cluster {m.src} to {m.dst} failed: "
+                             f"{m.reason}; it went on at cluster {m.src}\n")
+    if stats:
         sys.stderr.write(_stats(chip, proc))
     return proc.returncode or 0
+
+
+def _time_arg(text: str, spec: object) -> int:
+    """Simulated time: cycles, or a number with a unit (s, ms, us, ns)."""
+    from shoal.spec import ChipSpec
+    assert isinstance(spec, ChipSpec)
+    units = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+    for u in ("ns", "us", "ms", "s"):
+        if text.endswith(u):
+            try:
+                return int(float(text[:-len(u)]) * units[u] * spec.freq_hz)
+            except ValueError:
+                break
+    try:
+        v = int(text)
+    except ValueError:
+        raise ShoalError(f"bad time '{text}': give cycles, or a number with s, ms, us or ns") from None
+    if v < 0:
+        raise ShoalError(f"bad time '{text}': must not be negative")
+    return v
+
+
+def _migration_arg(text: str, spec: object) -> tuple[int, int]:
+    at, sep, cluster = text.rpartition(":")
+    if not sep:
+        raise ShoalError(f"--migrate {text}: expected AT:CLUSTER (for example 2ms:5)")
+    try:
+        to = int(cluster)
+    except ValueError:
+        raise ShoalError(f"--migrate {text}: '{cluster}' is not a cluster number") from None
+    return (_time_arg(at, spec), to)
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from shoal.engine import Chip
+    from shoal.spec import ChipSpec
+
+    spec = ChipSpec.load(args.chip)
+    chip = Chip(spec, seed=args.seed, sink=_sink)
+    for f in args.file:
+        chip.add_file(*_file(f))
+    proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
+                      stdin=StdinSource())
+    at = _time_arg(args.at, spec)
+    chip.run(max_cycles=at)
+    if proc.done:
+        raise ShoalError(f"{proc.name} ended (at cycle {proc.container.end_cycle}) before cycle {at}: "
+                         "nothing to checkpoint")
+    data = proc.checkpoint(args.output, stop=True)
+    m = proc.migrations[-1]
+    sys.stderr.write(f"shoal: checkpointed {proc.name} (pid {proc.pid}) at cycle {m.frozen} to "
+                     f"{args.output} ({len(data)} bytes, {m.pages} pages, {m.threads} threads)\n")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from shoal.engine import Chip
+    from shoal.spec import ChipSpec
+
+    chip = Chip(ChipSpec.load(args.chip), seed=args.seed, sink=_sink)
+    for f in args.file:
+        chip.add_file(*_file(f))
+    proc = chip.restore(args.image, cluster=args.cluster)
+    chip.run()
+    return _finish(chip, proc, args.stats)
 
 
 def _file(path: str) -> tuple[str, bytes]:
@@ -119,8 +236,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="add a read-only file to the chip's file image, known to guests by its base "
                    "name (they can open and spawn it); repeatable; a .c file is compiled first")
+    r.add_argument("--migrate", action="append", default=[], metavar="AT:CLUSTER",
+                   help="migrate the program to CLUSTER at simulated time AT (cycles, or with a "
+                   "unit: 2ms, 500us); repeatable")
     r.add_argument("program")
     r.add_argument("args", nargs=argparse.REMAINDER)
+    c = sub.add_parser("checkpoint", help="run a program until a simulated time, then write its "
+                       "image to a file and stop")
+    for q in (c,):
+        q.add_argument("--chip", default="mppa256")
+        q.add_argument("--cluster", type=int, default=0)
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--file", action="append", default=[], metavar="PATH")
+    c.add_argument("--at", required=True, help="simulated time: cycles, or with a unit (2ms)")
+    c.add_argument("-o", "--output", required=True, help="image file to write")
+    c.add_argument("program")
+    c.add_argument("args", nargs=argparse.REMAINDER)
+    rs = sub.add_parser("restore", help="load a checkpoint image on a cluster and run it to its end")
+    rs.add_argument("--chip", default="mppa256")
+    rs.add_argument("--cluster", type=int, default=0)
+    rs.add_argument("--seed", type=int, default=0)
+    rs.add_argument("--file", action="append", default=[], metavar="PATH")
+    rs.add_argument("--stats", action="store_true")
+    rs.add_argument("image")
     d = sub.add_parser("demo", help="run a threaded program on every compute cluster")
     d.add_argument("--chip", default="mppa256")
     return p
@@ -134,6 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.cmd == "run":
             return cmd_run(args)
+        if args.cmd == "checkpoint":
+            return cmd_checkpoint(args)
+        if args.cmd == "restore":
+            return cmd_restore(args)
         return cmd_demo(args)
     except ShoalError as e:
         sys.stderr.write(f"shoal: {e}\n")

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal.errors import ShoalError
+from shoal.kernel import image, migration
 from shoal.kernel.container import Container
 from shoal.kernel.kernel import SIGKILL, Kernel
 from shoal.kernel.loader import Executable, parse_elf
 from shoal.kernel.memory import OutOfFrames
+from shoal.kernel.migration import Migration
 from shoal.platform.noc import NoC, Packet
 from shoal.services import Services
 from shoal.spec import ChipSpec
@@ -24,14 +26,23 @@ from shoal.spec import ChipSpec
 
 @dataclass
 class Process:
-    """What the caller holds for a spawned program."""
+    """What the caller holds for a program on the chip; it follows the process when it moves."""
 
-    container: Container
+    pid: int
     chip: Chip = field(repr=False)
 
     @property
-    def pid(self) -> int:
-        return self.container.pid
+    def container(self) -> Container:
+        """The process's container where it lives now (or where it ended)."""
+        return self.chip._container(self.pid)
+
+    def migrate(self, to: int) -> Migration:
+        """Ask for a stop-and-copy move to cluster `to`; it happens during the next run()."""
+        return self.chip.migrate(self.pid, to)
+
+    def checkpoint(self, path: str | Path | None = None, stop: bool = False) -> bytes:
+        """Freeze now, take the image (and write it to `path`); then go on, or end if `stop`."""
+        return self.chip.checkpoint(self.pid, path, stop)
 
     @property
     def name(self) -> str:
@@ -67,19 +78,12 @@ class Process:
 
     @property
     def stdout(self) -> bytes:
-        return bytes(self.container.stdout)
+        """Everything it wrote, on every cluster it ran on."""
+        return b"".join(bytes(c.stdout) for c in self.chip._incarnations(self.pid))
 
     @property
     def stderr(self) -> bytes:
-        return bytes(self.container.stderr)
-
-    def processes(self) -> list[Container]:
-        """Every process the chip has run or runs, spawned by the host or by guests, by pid."""
-        seen = {id(p.container): p.container for p in self.procs}
-        for k in self.kernels:
-            for c in k.all_procs:
-                seen.setdefault(id(c), c)
-        return sorted(seen.values(), key=lambda c: c.pid)
+        return b"".join(bytes(c.stderr) for c in self.chip._incarnations(self.pid))
 
     @property
     def instructions(self) -> int:
@@ -89,7 +93,11 @@ class Process:
     def cycles(self) -> int | None:
         """Simulated cycles from spawn to exit."""
         c = self.container
-        return None if c.end_cycle is None else c.end_cycle - c.start_cycle
+        return None if c.end_cycle is None or not self.done else c.end_cycle - c.start_cycle
+
+    @property
+    def migrations(self) -> list[Migration]:
+        return [m for m in self.chip.migrations if m.pid == self.pid]
 
 
 def load_program(program: str | Path | bytes | Executable, name: str | None = None) -> Executable:
@@ -129,6 +137,7 @@ class Chip:
         self.time = 0  # simulated cycles at the start of the next window
         self.procs: list[Process] = []
         self._seq = 0
+        self._scheduled: list[tuple[int, int, int, int]] = []  # (cycle, order, pid, cluster)
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
         self.windows = 0
 
@@ -168,7 +177,7 @@ class Chip:
         except OutOfFrames:
             self.services.forget(pid)
             raise ShoalError(f"{exe.name}: cluster {cluster} has no memory for the program") from None
-        p = Process(c, self)
+        p = Process(c.pid, self)
         self.procs.append(p)
         return p
 
@@ -184,16 +193,22 @@ class Chip:
         finally:
             self.wall_seconds += time.perf_counter() - start
 
-    def _run(self, max_cycles: int | None) -> None:
+    def _run(self, max_cycles: int | None, steps: int | None = None) -> None:
         w = self.spec.window_cycles
         start_time = self.time
         limit = None if max_cycles is None else self.time + max_cycles
         while any(k.procs for k in self.kernels) or self._in_flight():
+            if steps is not None:
+                if steps == 0:
+                    return
+                steps -= 1
             nexts = [k.next_event() for k in self.kernels]
             events = [e for e in nexts if e is not None]
             svc = self.services.next_event()
             if svc is not None:
                 events.append(svc)
+            if self._scheduled and events:
+                events.append(self._scheduled[0][0])  # a scheduled migration is an event too
             if not events:
                 self._deadlock()
                 return
@@ -212,21 +227,40 @@ class Chip:
             end = self.time + (w * SOLO_STRETCH if solo else w)
             if limit is not None:
                 end = min(end, limit)
+            if self._scheduled and self._scheduled[0][0] < end:
+                end = min(end, self.time + w)  # one request per window, at its own time
+            self._issue_scheduled(end)
+            nexts = [k.next_event() for k in self.kernels]
             for k, e in zip(self.kernels, nexts, strict=True):
                 if e is not None and e < end:
                     k.run_window(self.time, end)
-            self._route([p for k in self.kernels for p in k.outbox])
-            for k in self.kernels:
-                k.outbox.clear()
-            self.services.run_window(end)
-            self._route(self.services.outbox)
-            self.services.outbox = []
+            self._exchange(end)
             self.time = end
             self.windows += 1
         # Idle from the last exit on: the chip's clock stops there, not at the window's end.
         ends = [k.last_exit for k in self.kernels if k.last_exit is not None]
         if ends and not any(k.procs for k in self.kernels):
             self.time = max(start_time, max(ends))
+
+    def _exchange(self, end: int) -> None:
+        """At a window's end: move the packets, and let the kernels and daemons handle those
+        that arrived before the end, until none is left. Handlers run no user code, so a
+        protocol of several steps (a migration, a daemon's answer) completes within the
+        window when its simulated times fit, instead of one step per window."""
+        for _ in range(1000):
+            outs = [p for k in self.kernels for p in k.outbox]
+            for k in self.kernels:
+                k.outbox.clear()
+            self._route(outs)
+            self.services.run_window(end)
+            outs = self.services.outbox
+            self.services.outbox = []
+            self._route(outs)
+            due = [k for k in self.kernels if k.inbox and k.inbox[0][0] < end]
+            for k in due:
+                k.handle_due(end)
+            if not due and not any(k.outbox for k in self.kernels):
+                return
 
     def _in_flight(self) -> bool:
         return bool(self.services.inbox) or any(k.inbox for k in self.kernels)
@@ -240,10 +274,19 @@ class Chip:
             p.seq = self._seq
         self.noc.schedule(packets)
         for p in packets:
-            if p.dst == self.services.node:
-                self.services.deliver(p)
-            elif p.dst < len(self.kernels):
-                self.kernels[p.dst].deliver(p)
+            if p.failed or p.confirm:
+                # The sender's DMA engine reports the outcome where the transfer ended.
+                note = Packet(p.dst, p.src, "noc_error" if p.failed else "noc_delivered",
+                              {"kind": p.kind, "body": p.body, "to": p.dst}, b"", 0, p.arrival, 1, 0)
+                self._seq += 1
+                note.seq, note.arrival = self._seq, p.arrival
+                self._node(p.src).deliver(note)
+                if p.failed:
+                    continue
+            self._node(p.dst).deliver(p)
+
+    def _node(self, n: int) -> Kernel | Services:
+        return self.services if n == self.services.node else self.kernels[n]
 
     def _deadlock(self) -> None:
         for k in self.kernels:
@@ -252,12 +295,117 @@ class Chip:
                        "can wake it)", self.time)
 
     def processes(self) -> list[Container]:
-        """Every process the chip has run or runs, spawned by the host or by guests, by pid."""
-        seen = {id(p.container): p.container for p in self.procs}
-        for k in self.kernels:
-            for c in k.all_procs:
-                seen.setdefault(id(c), c)
-        return sorted(seen.values(), key=lambda c: c.pid)
+        """Every process the chip has run or runs, spawned by the host or by guests, by pid
+        (its current container: where it lives now, or where it ended)."""
+        pids = sorted({c.pid for k in self.kernels for c in k.all_procs})
+        return [self._container(pid) for pid in pids]
+
+    def _incarnations(self, pid: int) -> list[Container]:
+        got = [c for k in self.kernels for c in k.all_procs if c.pid == pid]
+        return sorted(got, key=lambda c: c.generation)
+
+    def _container(self, pid: int) -> Container:
+        got = self._incarnations(pid)
+        if not got:
+            raise ShoalError(f"no process {pid} on this chip")
+        return got[-1]
+
+    def _kernel_of(self, pid: int) -> Kernel:
+        c = self._container(pid)
+        if not c.alive:
+            raise ShoalError(f"process {pid} has ended ({c.state})")
+        return self.kernels[c.cluster]
+
+    # migration, checkpoint, restore (host side) -------------------------------------------------
+    @property
+    def migrations(self) -> list[Migration]:
+        """Every migration and checkpoint asked for, in the order asked (simulated time)."""
+        return sorted((m for k in self.kernels for m in k.migration_log), key=lambda m: (m.requested, m.mid))
+
+    def migrate(self, pid: int, to: int, at: int | None = None) -> Migration:
+        """Move process `pid` to cluster `to` (stop-and-copy over the NoC), at simulated cycle
+        `at` (default: now); carried out while the chip runs. Returns its record."""
+        k = self._kernel_of(pid)
+        if not 0 <= to < len(self.kernels):
+            last = len(self.kernels) - 1
+            raise ShoalError(f"cluster {to} does not exist (this chip has clusters 0..{last})")
+        err = migration.request(k, self._container(pid), to, self.time if at is None else at, "host")
+        if err:
+            raise ShoalError(f"process {pid} cannot migrate now (error {-err})")
+        return k.migration_log[-1]
+
+    def schedule_migration(self, pid: int, to: int, at: int) -> None:
+        """Migrate process `pid` to cluster `to` when simulated time reaches cycle `at`."""
+        if not 0 <= to < len(self.kernels):
+            last = len(self.kernels) - 1
+            raise ShoalError(f"cluster {to} does not exist (this chip has clusters 0..{last})")
+        self._scheduled.append((at, len(self._scheduled), pid, to))
+        self._scheduled.sort()
+
+    def _issue_scheduled(self, end: int) -> None:
+        keep = []
+        for item in self._scheduled:
+            at, _, pid, to = item
+            c = self._container(pid)
+            if at >= end or not c.alive:
+                if at >= end:
+                    keep.append(item)
+                continue
+            if c.state != "running":  # still moving from an earlier request: ask again later
+                keep.append(item)
+                continue
+            migration.request(self.kernels[c.cluster], c, to, max(at, self.time), "host")
+        self._scheduled = keep
+
+    def checkpoint(self, pid: int, path: str | Path | None = None, stop: bool = False) -> bytes:
+        """Freeze process `pid`, take its image (write it to `path`); it goes on unless `stop`."""
+        k = self._kernel_of(pid)
+        err = migration.request(k, self._container(pid), migration.CHECKPOINT, self.time, "host", stop=stop)
+        if err:
+            raise ShoalError(f"process {pid} cannot be checkpointed now (error {-err})")
+        m = k.migration_log[-1]
+        while m.state == "freezing":
+            self._run(None, steps=1)
+        if m.state != "checkpointed":
+            raise ShoalError(f"checkpoint of process {pid} failed: {m.reason}")
+        data, m.image = m.image, b""
+        if path is not None:
+            try:
+                Path(path).write_bytes(data)
+            except OSError as e:
+                raise ShoalError(f"cannot write {path}: {e.strerror or e}") from None
+        return data
+
+    def restore(self, source: str | Path | bytes, cluster: int = 0) -> Process:
+        """Load a checkpoint image on `cluster` (of this chip, whatever chip took it) and
+        let it run from where it was frozen."""
+        if not 0 <= cluster < len(self.kernels):
+            raise ShoalError(f"cluster {cluster} does not exist (this chip has clusters "
+                             f"0..{len(self.kernels) - 1})")
+        where = "image" if isinstance(source, bytes) else str(source)
+        if isinstance(source, bytes):
+            data = source
+        else:
+            try:
+                data = Path(source).read_bytes()
+            except OSError as e:
+                raise ShoalError(f"{source}: {e.strerror or e}") from None
+        meta, pages = image.check(data, where)
+        pid = meta["pid"]
+        if pid in self.services.procs and self.services.procs[pid].status is None:
+            raise ShoalError(f"{where}: pid {pid} is already running on this chip")
+        k = self.kernels[cluster]
+        if image.frames_needed(meta, pages) > k.frames.free - k.reserved_frames:
+            raise ShoalError(f"{where}: cluster {cluster} has no room for it "
+                             f"({image.frames_needed(meta, pages)} frames needed, {k.frames.free} free)")
+        c = image.restore(k, data, self.time, where)
+        c.start_cycle = self.time  # its simulated time on this chip starts now
+        k.adopt(c)
+        migration.thaw(k, c, self.time, 0)
+        self.services.adopt_pid(pid, cluster, c.name)
+        p = Process(pid, self)
+        self.procs.append(p)
+        return p
 
     @property
     def instructions(self) -> int:

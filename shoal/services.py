@@ -51,6 +51,16 @@ class Services:
         self.procs[pid] = ProcRecord(pid, cluster, name)
         return pid
 
+    def adopt_pid(self, pid: int, cluster: int, name: str) -> None:
+        """A restored process keeps its pid; later pids start above it."""
+        self.procs[pid] = ProcRecord(pid, cluster, name)
+        self.next_pid = max(self.next_pid, pid + 1)
+
+    def on_moved(self, pkt: Packet, at: int) -> None:
+        rec = self.procs.get(pkt.body["pid"])
+        if rec is not None:
+            rec.cluster = pkt.body["cluster"]
+
     def forget(self, pid: int) -> None:
         self.procs.pop(pid, None)
 

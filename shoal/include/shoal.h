@@ -6,7 +6,7 @@
 #ifndef SHOAL_H
 #define SHOAL_H
 
-#define SHOAL_VERSION 2
+#define SHOAL_VERSION 3
 #define SHOAL_MAILBOX_SIZE 128  /* payload bytes of one mailbox message (as on the MPPA-256) */
 #define SHOAL_ANY_CLUSTER (-1)  /* shoal_spawn: let the process manager choose */
 #define SHOAL_SYNC_ALL_TO_ONE 0 /* pids[0] waits until every other pid signalled */
@@ -35,6 +35,7 @@
 #define SHOAL_NR_SYNC_SIGNAL 520
 #define SHOAL_NR_SYNC_CLOSE 521
 #define SHOAL_NR_NAME_UNLINK 522
+#define SHOAL_NR_MIGRATE 530
 
 static inline long __shoal_call(long n, long a0, long a1, long a2, long a3) {
     register long r_a0 __asm__("a0") = a0;
@@ -98,5 +99,10 @@ static inline int shoal_sync_open(int port, const int *pids, int n, int mode) {
 static inline int shoal_sync_wait(int sync) { return (int)__shoal_call(SHOAL_NR_SYNC_WAIT, sync, 0, 0, 0); }
 static inline int shoal_sync_signal(int sync) { return (int)__shoal_call(SHOAL_NR_SYNC_SIGNAL, sync, 0, 0, 0); }
 static inline int shoal_sync_close(int sync) { return (int)__shoal_call(SHOAL_NR_SYNC_CLOSE, sync, 0, 0, 0); }
+
+/* Move the calling process (all its threads, memory and endpoints) to `cluster`: 0 once it
+ * runs there, or a negative errno at the source if the move failed (-ENOMEM: no room there;
+ * -EIO: a transfer failed; -EBUSY: already moving, or a thread stayed in a system call). */
+static inline int shoal_migrate(int cluster) { return (int)__shoal_call(SHOAL_NR_MIGRATE, cluster, 0, 0, 0); }
 
 #endif

@@ -18,6 +18,7 @@ class TState(Enum):
     READY = "ready"
     RUNNING = "running"
     BLOCKED = "blocked"
+    FROZEN = "frozen"
     DEAD = "dead"
 
 
@@ -33,6 +34,8 @@ class Thread:
     wait_bits: int = 0xFFFFFFFF
     deadline: int | None = None  # timed wait (cycles)
     timeout_value: int = 0  # a0 when the deadline passes
+    blocked_on: str = ""  # what a blocked thread waits for (decides how a freeze handles it)
+    restart_deadline: int | None = None  # a timed wait backed out by a freeze resumes with it
     instructions: int = 0
 
 
@@ -64,15 +67,19 @@ class Container:
     end_cycle: int | None = None
     peak_frames: int = 0
     kcore_wait: int = 0  # cycles its calls queued for the kernel core
+    generation: int = 0  # how many times it was restored or migrated
+    freeze_at: int | None = None  # a freeze was asked for at this cycle: threads stop there
+    dead_instructions: int = 0  # instructions of threads that ended before a migration
     _rand_counter: int = 0
 
     @property
     def alive(self) -> bool:
-        return self.state == "running"
+        """Still this kernel's: running, or being frozen or moved (not ended, not gone)."""
+        return self.state in ("running", "freezing", "frozen")
 
     @property
     def instructions(self) -> int:
-        return sum(t.instructions for t in self.threads)
+        return sum(t.instructions for t in self.threads) + self.dead_instructions
 
     def random_bytes(self, n: int) -> bytes:
         """Deterministic, seeded randomness (getrandom, AT_RANDOM)."""

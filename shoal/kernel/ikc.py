@@ -152,10 +152,10 @@ def sys_mailbox_read(k: Kernel, t: Thread, a: list[int]) -> int:
         t.proc.aspace.write(buf, msg[:n])
         _admit_held(k, ep, max(now, visible))
         if visible > now:
-            k.block(t, None, visible, timeout_value=n)
+            k.block(t, None, visible, timeout_value=n, why="visible")
         return n
     ep.readers.append((t, buf, size))
-    k.block(t, None, None)
+    k.block(t, None, None, why="mbx_read")
     return 0
 
 
@@ -233,7 +233,7 @@ def sys_portal_read(k: Kernel, t: Thread, a: list[int]) -> int:
         t.proc.aspace.translate(buf, "store")
     ep.reader = (t, buf, size, k.now())
     _portal_match(k, ep, k.now())
-    k.block(t, None, None)
+    k.block(t, None, None, why="portal_read")
     return 0
 
 
@@ -244,7 +244,8 @@ def _portal_match(k: Kernel, ep: PortalIn, now: int) -> None:
         if req.body["src"] == ep.allowed:
             del ep.requests[i]
             # GO leaves once both the read and the request are there.
-            k.send(req.src, "portal_go", {"op": req.body["op"]}, at=max(now, visible, ep.reader[3]))
+            k.send(req.body.get("reply_to", req.src), "portal_go", {"op": req.body["op"]},
+                   at=max(now, visible, ep.reader[3]))
             ep.reader = (*ep.reader[:3], -1)  # matched: waiting for DATA
             return
 
@@ -395,10 +396,10 @@ def sys_sync_wait(k: Kernel, t: Thread, a: list[int]) -> int:
     if ready is not None:
         _sync_consume(ep)
         if ready > now:
-            k.block(t, None, ready, timeout_value=0)
+            k.block(t, None, ready, timeout_value=0, why="visible")
         return 0
     ep.waiter = t
-    k.block(t, None, None)
+    k.block(t, None, None, why="sync_wait")
     return 0
 
 

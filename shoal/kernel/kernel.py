@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from unicorn import UC_PROT_EXEC
 
-from shoal.kernel import ikc, procs, syscalls  # ikc and procs register their calls
+from shoal.kernel import ikc, migration, procs, syscalls  # these register their calls
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
@@ -89,6 +89,16 @@ class Kernel:
         self.endpoints: dict[str, dict[tuple[int, int], object]] = {"mailbox": {}, "portal": {}, "sync": {}}
         self.early_signals: dict[tuple[int, int], list[tuple[int, int]]] = {}
         self.packets_in = 0
+        # Migration: records of moves this kernel started, packets held for frozen processes,
+        # forwarding pointers for processes that left, frames promised to incoming ones.
+        self.migrations: dict[int, migration.Migration] = {}
+        self.migration_log: list[migration.Migration] = []
+        self._mids = 0
+        self.held: dict[int, list[Packet]] = {}
+        self.moved: dict[int, int] = {}
+        self.reserved_frames = 0
+        self.incoming: dict[int, tuple[int, Container | None]] = {}
+        self.incoming_wall: dict[int, float] = {}
         self.solo_mode = False  # running a lone thread in one long slice
         self.last_exit: int | None = None
         self.all_procs: list[Container] = []  # every container this kernel has run
@@ -160,21 +170,19 @@ class Kernel:
         if self.current is not None and self.current.proc is proc:
             self.stop_reason = "dead"
             self.cpu.stop()
-        proc.peak_frames = max(proc.peak_frames, proc.aspace.frames_in_use)
-        proc.aspace.destroy()
-        if proc.aspace.exec_frames_freed:
-            self.cpu.tb_stale = True  # freed code frames may be reused: drop translations
-        if self.tlb_owner is proc.aspace:
-            self.cpu.flush_tlb()
-            self.tlb_owner = None
-        self.procs.remove(proc)
+        self._free(proc)
+        for pkt in self.held.pop(proc.pid, []):
+            self.handle(pkt, at)  # now refused: the endpoints are gone
 
     # blocking and waking ----------------------------------------------------------
     def block(self, t: Thread, key: tuple[int, int] | None, deadline: int | None,
-              bits: int = 0xFFFFFFFF, timeout_value: int = 0) -> None:
+              bits: int = 0xFFFFFFFF, timeout_value: int = 0, why: str = "") -> None:
+        """Put `t` to sleep; `why` says whether a freeze may back the call out and redo it
+        later (futex, sleep, mbx_read, portal_read, sync_wait, rpc:wait) or must let it end."""
         t.state = TState.BLOCKED
         t.wait_key, t.wait_bits, t.deadline = key, bits, deadline
         t.timeout_value = timeout_value
+        t.blocked_on = why or ("futex" if key is not None else "sleep" if deadline is not None else "wait")
         if key is not None:
             self.futexes.setdefault(key, []).append(t)
         if deadline is not None:
@@ -234,6 +242,7 @@ class Kernel:
             times.append(self.sleepers[0][0])
         if self.inbox:
             times.append(self.inbox[0][0])
+        times += [m.requested for m in self.migrations.values() if m.state == "freezing"]
         return min(times) if times else None
 
     def solo(self) -> bool:
@@ -286,6 +295,7 @@ class Kernel:
                         # The thread's next block would overrun the window: it goes on in
                         # the next window, from exactly where it stopped (no idle inserted).
                         break
+        migration.progress(self, end)
         # Round robin when there are more ready threads than harts.
         for h in self.harts:
             if self.ready and h.thread is not None and self.ready[0].ready_at <= h.clock:
@@ -295,19 +305,79 @@ class Kernel:
 
     # packets -------------------------------------------------------------------------
     def send(self, dst: int, kind: str, body: dict, data: bytes = b"", at: int = 0,
-             bulk: bool = False) -> None:
+             bulk: bool = False, confirm: bool = False) -> None:
         """Queue a packet; the engine hands it to the NoC at the window's end."""
         s = self.spec
         if bulk:
             pkt = Packet(self.cluster, dst, kind, body, data, max(1, len(data)), at,
-                         s.portal_chunk, s.portal_header)
+                         s.portal_chunk, s.portal_header, confirm)
         else:  # a control message: one mailbox-sized packet on the wire
             pkt = Packet(self.cluster, dst, kind, body, data, s.mailbox_payload, at,
-                         s.mailbox_payload, s.mailbox_header)
+                         s.mailbox_payload, s.mailbox_header, confirm)
         self.outbox.append(pkt)
 
     def reply(self, pkt: Packet, at: int, **body: object) -> None:
-        self.send(pkt.src, "reply", {"op": pkt.body["op"], **body}, at=at)
+        self.reply_kind(pkt, "reply", at, op=pkt.body["op"], **body)
+
+    def reply_kind(self, pkt: Packet, kind: str, at: int, confirm: bool = False, **body: object) -> None:
+        """Answer `pkt`'s sender (the original one if the packet was forwarded)."""
+        self.send(pkt.body.get("reply_to", pkt.src), kind, body, at=at, confirm=confirm)
+
+    def forward(self, pkt: Packet, dst: int, at: int) -> None:
+        """Pass on a packet for a process that moved, keeping who must get the answer."""
+        body = {**pkt.body, "reply_to": pkt.body.get("reply_to", pkt.src)}
+        if pkt.chunk == self.spec.portal_chunk:
+            self.send(dst, pkt.kind, body, pkt.data, at, bulk=True)
+        else:
+            self.send(dst, pkt.kind, body, pkt.data, at)
+
+    # containers that come and go by migration ----------------------------------------------
+    def find_proc(self, pid: int) -> Container | None:
+        for p in self.procs:
+            if p.pid == pid:
+                return p
+        return None
+
+    def retire(self, p: Container, at: int) -> None:
+        """The process now lives elsewhere: free everything it had here, tell nobody."""
+        p.state = "migrated"
+        p.end_cycle = at
+        for fd in list(p.ikc):
+            ep = p.ikc[fd]
+            kind = {ikc.MailboxIn: "mailbox", ikc.PortalIn: "portal", ikc.SyncIn: "sync"}.get(type(ep))
+            if kind is not None:
+                self.endpoints[kind].pop((p.pid, ep.port), None)  # type: ignore[attr-defined]
+        for key in [key for key in self.early_signals if key[0] == p.pid]:
+            del self.early_signals[key]
+        for t in p.threads:
+            self._unwait(t)
+        self.ready = deque(t for t in self.ready if t.proc is not p)
+        self._free(p)
+
+    def _free(self, p: Container) -> None:
+        p.peak_frames = max(p.peak_frames, p.aspace.frames_in_use)
+        p.aspace.destroy()
+        if p.aspace.exec_frames_freed:
+            self.cpu.tb_stale = True  # freed code frames may be reused: drop translations
+        if self.tlb_owner is p.aspace:
+            self.cpu.flush_tlb()
+            self.tlb_owner = None
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def adopt(self, p: Container) -> None:
+        """A restored container becomes this kernel's."""
+        self.procs.append(p)
+        self.all_procs.append(p)
+        self.moved.pop(p.pid, None)
+
+    def discard(self, p: Container) -> None:
+        """Drop a restored container that never ran here."""
+        for ep in p.ikc.values():
+            kind = {ikc.MailboxIn: "mailbox", ikc.PortalIn: "portal", ikc.SyncIn: "sync"}.get(type(ep))
+            if kind is not None:
+                self.endpoints[kind].pop((p.pid, ep.port), None)  # type: ignore[attr-defined]
+        p.aspace.destroy()
 
     def rpc_to(self, t: Thread, dst: int, kind: str, body: dict, then: Reply, data: bytes = b"",
                bulk: bool = False) -> None:
@@ -317,7 +387,7 @@ class Kernel:
         body = {**body, "op": op, "pid": t.proc.pid}
         self.pending[op] = (t, then, body)
         self.send(dst, kind, body, data, self.now(), bulk)
-        self.block(t, None, None)
+        self.block(t, None, None, why=f"rpc:{kind}")
 
     def rpc(self, t: Thread, kind: str, body: dict, then: Reply, data: bytes = b"") -> None:
         self.rpc_to(t, self.services_node, kind, body, then, data)
@@ -325,18 +395,37 @@ class Kernel:
     def deliver(self, pkt: Packet) -> None:
         heapq.heappush(self.inbox, (pkt.arrival, pkt.seq, pkt))
 
+    def handle_due(self, end: int) -> None:
+        """Handle packets that arrived before `end` (called by the engine between windows)."""
+        self._process_inbox(end)
+
     def _process_inbox(self, end: int) -> None:
         while self.inbox and self.inbox[0][0] < end:
             arrival, _, pkt = heapq.heappop(self.inbox)
             self.packets_in += 1
             # The kernel core takes the interrupt and handles the packet.
             at = arrival + self.kernel_core(arrival, self.spec.ikc_recv_cycles)
-            if pkt.kind == "reply":
-                self._on_reply(pkt, at)
-            elif pkt.kind in ikc.HANDLERS:
-                ikc.HANDLERS[pkt.kind](self, pkt, at)
-            else:
-                procs.HANDLERS[pkt.kind](self, pkt, at)
+            self.handle(pkt, at)
+        migration.progress(self, end)
+
+    def handle(self, pkt: Packet, at: int) -> None:
+        if pkt.kind in migration.TARGETED:
+            pid = pkt.body["dst"]
+            if pid in self.moved:
+                self.forward(pkt, self.moved[pid], at)
+                return
+            p = self.find_proc(pid)
+            if p is not None and p.state == "frozen":
+                self.held.setdefault(pid, []).append(pkt)
+                return
+        if pkt.kind == "reply":
+            self._on_reply(pkt, at)
+        elif pkt.kind in ikc.HANDLERS:
+            ikc.HANDLERS[pkt.kind](self, pkt, at)
+        elif pkt.kind in migration.HANDLERS:
+            migration.HANDLERS[pkt.kind](self, pkt, at)
+        else:
+            procs.HANDLERS[pkt.kind](self, pkt, at)
 
     def _on_reply(self, pkt: Packet, at: int) -> None:
         entry = self.pending.pop(pkt.body["op"], None)
@@ -359,7 +448,7 @@ class Kernel:
 
     def _dispatch(self, h: Hart, end: int) -> bool:
         for i, t in enumerate(self.ready):
-            if t.ready_at < end:
+            if t.ready_at < end and t.proc.state == "running":
                 del self.ready[i]
                 h.clock = max(h.clock, t.ready_at) + self.spec.context_switch_cycles
                 h.thread = t
@@ -371,6 +460,8 @@ class Kernel:
         """Run the hart's thread until the window ends or it stops; True if the budget ran out."""
         t = h.thread
         assert t is not None
+        if t.proc.freeze_at is not None:  # being frozen: run no further than the request
+            end = min(end, max(t.proc.freeze_at, h.clock))
         budget = (end - h.clock) // self.spec.cpi
         if budget <= 0:
             return True

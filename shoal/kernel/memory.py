@@ -236,6 +236,29 @@ class AddressSpace:
             perms |= UC_PROT_WRITE
         return (PHYS_BASE + (off & ~(PAGE - 1)), perms)
 
+    def pages(self) -> list[tuple[int, int, bytes]]:
+        """Every page in use: (virtual address, PTE flags, contents), in address order."""
+        out = []
+        for i in range(1024):
+            e = struct.unpack_from("<I", self.mem, self.root * PAGE + i * 4)[0]
+            if not e & PTE_V:
+                continue
+            table = ((e >> 10) - _PHYS_PPN) * PAGE
+            for j in range(1024):
+                pte = struct.unpack_from("<I", self.mem, table + j * 4)[0]
+                if pte & PTE_V:
+                    off = ((pte >> 10) - _PHYS_PPN) * PAGE
+                    out.append(((i << 22) | (j << 12), pte & 0x3FF, bytes(self.mem[off:off + PAGE])))
+        return out
+
+    def install(self, va: int, flags: int, data: bytes) -> None:
+        """Put a page with its contents and PTE flags in place (restore, migration)."""
+        off = self._pte_offset(va, create=True)
+        f = self.frames.alloc()
+        self.mem[f * PAGE:(f + 1) * PAGE] = data
+        self.data_frames += 1
+        struct.pack_into("<I", self.mem, off, ((_PHYS_PPN + f) << 10) | (flags & 0x3FF) | PTE_V)
+
     # kernel access to user memory ----------------------------------------------
     def read(self, va: int, n: int) -> bytes:
         out = bytearray()

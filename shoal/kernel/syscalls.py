@@ -509,6 +509,8 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
                 deadline = ns_to_cycles(k, max(ns - base, 0))
         if struct.unpack("<I", t.proc.aspace.read(addr, 4))[0] != val:
             return -EAGAIN
+        if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
+            deadline, t.restart_deadline = t.restart_deadline, None
         if deadline is not None and deadline <= now:
             return -ETIMEDOUT
         k.block(t, (pid, addr), deadline, bits, timeout_value=-ETIMEDOUT)
@@ -588,9 +590,11 @@ def sys_clock_nanosleep(k: Kernel, t: Thread, a: list[int]) -> int:
         deadline = ns_to_cycles(k, max(ns - base, 0))
     else:
         deadline = now + ns_to_cycles(k, ns)
+    if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
+        deadline, t.restart_deadline = t.restart_deadline, None
     if deadline <= now:
         return 0
-    k.block(t, None, deadline)
+    k.block(t, None, deadline, why="sleep")
     return 0
 
 

@@ -170,6 +170,28 @@ class ClusterCPU:
         self.loaded = None
         return ctx
 
+    def get_regs(self, ctx: object) -> dict:
+        """A hart state as plain data: x1-x31, pc, f0-f31 (raw 64-bit), fcsr.
+        Unicorn 2.1.4 reads and writes CSRs of a saved context wrongly (writing fcsr into
+        one corrupts the host heap), so the state goes through the live CPU instead."""
+        uc = self.uc
+        uc.context_restore(ctx)
+        self.loaded = ctx
+        return {"x": [uc.reg_read(r) for r in REG_X[1:]], "pc": uc.reg_read(REG_PC),
+                "f": [uc.reg_read(r) for r in REG_F], "fcsr": uc.reg_read(rv.UC_RISCV_REG_FCSR)}
+
+    def set_regs(self, ctx: object, regs: dict) -> None:
+        uc = self.uc
+        uc.context_restore(self.blank)
+        for r, v in zip(REG_X[1:], regs["x"], strict=True):
+            uc.reg_write(r, v)
+        for r, v in zip(REG_F, regs["f"], strict=True):
+            uc.reg_write(r, v)
+        uc.reg_write(REG_PC, regs["pc"])
+        uc.reg_write(rv.UC_RISCV_REG_FCSR, regs["fcsr"])
+        uc.context_update(ctx)
+        self.loaded = ctx
+
     def executed(self) -> int:
         """Instructions run so far in the current slice (the trapping one included)."""
         if self.native is not None:

@@ -74,9 +74,11 @@ class Packet:
     ready: int  # cycle at which the sender hands it to the NoC
     chunk: int  # payload bytes per DMA operation
     header: int  # header bytes added to each chunk on the wire
+    confirm: bool = False  # tell the sender when it has been delivered
     seq: int = 0
     start: int | None = None
     arrival: int | None = None
+    failed: bool = False
 
 
 class NoC:
@@ -89,6 +91,12 @@ class NoC:
         self.messages = 0
         self.bytes = 0
         self._routes: dict[tuple[int, int], list[Link]] = {}
+        self.fail_next: dict[str, int] = {}  # test hook: packet kind -> transfers to fail
+
+    def inject_failure(self, kind: str, count: int = 1) -> None:
+        """Test hook: the next `count` transfers of packets of `kind` fail (a DMA error the
+        sender is told of at the time the transfer would have arrived)."""
+        self.fail_next[kind] = self.fail_next.get(kind, 0) + count
 
     # topology -------------------------------------------------------------------
     def xy(self, c: int) -> tuple[int, int]:
@@ -181,6 +189,9 @@ class NoC:
             else:
                 f.arrival = t + d + len(path) * s.noc_hop_cycles
                 self.messages += 1
+                if self.fail_next.get(f.kind, 0) > 0:
+                    self.fail_next[f.kind] -= 1
+                    f.failed = True
 
     def _link(self, lk: Link) -> LinkState:
         st = self.links.get(lk)
