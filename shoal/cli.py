@@ -259,7 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--file", action="append", default=[], metavar="PATH")
     rs.add_argument("--stats", action="store_true")
     rs.add_argument("image")
-    d = sub.add_parser("demo", help="run a threaded program on every compute cluster")
+    b = sub.add_parser("bench", help="measurements: `shoal bench migration --out DIR` (CSV and plots)")
+    b.add_argument("what", choices=["migration"])
+    b.add_argument("--out", required=True, help="directory for the CSV files and PNG plots")
+    b.add_argument("--chip", default="mppa256")
+    b.add_argument("--quick", action="store_true", help="fewer points")
+    d = sub.add_parser("demo", help="run the demo: programs on every cluster, and migration experiments")
     d.add_argument("--chip", default="mppa256")
     return p
 
@@ -276,6 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_checkpoint(args)
         if args.cmd == "restore":
             return cmd_restore(args)
+        if args.cmd == "bench":
+            from pathlib import Path
+
+            from shoal.benchmig import bench_migration
+            return bench_migration(Path(args.out), args.chip, args.quick)
         return cmd_demo(args)
     except ShoalError as e:
         sys.stderr.write(f"shoal: {e}\n")

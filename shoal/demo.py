@@ -1,5 +1,9 @@
-"""`shoal demo`: boot the chip, run a 16-thread program on every compute cluster at once,
-check every answer against one computed here in Python, and print a table."""
+"""`shoal demo`: the main job. On the mppa256 chip it
+  0. runs a 16-thread program on every compute cluster at once and checks every answer;
+  1. migrates a multi-threaded process around all 16 clusters, its data checked at the end;
+  2. measures migration downtime versus threads and versus pages in use;
+  3. migrates half of the clusters' processes to the other half at once (contention).
+Simulated time comes from the timing model; host wall time is reported apart."""
 
 from __future__ import annotations
 
@@ -7,10 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+from shoal import experiments as ex
 from shoal.engine import Chip
 from shoal.spec import ChipSpec
 
 PROGRAM = Path(__file__).parent / "programs" / "primes.c"
+THREADS = (1, 2, 4, 8, 16)
+PAGES = (0, 32, 64, 128, 256, 384)
 
 
 def count_primes(limit: int) -> int:
@@ -22,17 +29,21 @@ def count_primes(limit: int) -> int:
     return sum(sieve[:limit])
 
 
-def demo(chip_name: str = "mppa256") -> int:
-    spec = ChipSpec.load(chip_name)
+def say(text: str = "") -> None:
+    print(text)
+    sys.stdout.flush()
+
+
+def part0(spec: ChipSpec) -> bool:
     t0 = time.perf_counter()
     chip = Chip(spec)
     boot = time.perf_counter() - t0
     threads = spec.cores_per_cluster
-    print(f"shoal demo: {spec.name}, {spec.compute_clusters} compute clusters x {threads} cores, "
-          f"{spec.memory_per_cluster // 1024} KiB per cluster, {spec.freq_hz / 1e6:g} MHz "
-          f"(booted in {boot:.2f} s host time)")
-    print(f"compiling {PROGRAM.name} with shoal cc (the first build of musl takes about a minute)...")
-    sys.stdout.flush()
+    say(f"shoal demo: {spec.name}, {spec.compute_clusters} compute clusters x {threads} cores, "
+        f"{spec.memory_per_cluster // 1024} KiB per cluster, {spec.freq_hz / 1e6:g} MHz "
+        f"(booted in {boot:.2f} s host time)")
+    say("(the first run compiles the demo programs; building musl once takes about a minute)")
+    say(f"\n0. a {threads}-thread program (primes) on every compute cluster at once")
     procs = []
     for c in range(spec.compute_clusters):
         limit = 20000 + 2000 * c
@@ -40,8 +51,8 @@ def demo(chip_name: str = "mppa256") -> int:
     t1 = time.perf_counter()
     chip.run()
     wall = time.perf_counter() - t1
-    print(f"\n{'cluster':>7} {'pid':>4} {'threads':>7} {'limit':>6} {'primes':>7} {'expected':>8} "
-          f"{'ok':>3} {'sim ms':>8} {'instructions':>12}")
+    say(f"{'cluster':>7} {'pid':>4} {'limit':>6} {'primes':>7} {'expected':>8} {'ok':>3} {'sim ms':>8} "
+        f"{'instructions':>12}")
     ok_all = True
     for limit, p in procs:
         expected = count_primes(limit)
@@ -50,13 +61,71 @@ def demo(chip_name: str = "mppa256") -> int:
         ok = got == expected and p.returncode == 0
         ok_all &= ok
         ms = spec.cycles_to_seconds(p.cycles or 0) * 1e3
-        print(f"{p.cluster:>7} {p.pid:>4} {threads:>7} {limit:>6} {got if got is not None else '-':>7} "
-              f"{expected:>8} {'yes' if ok else 'NO':>3} {ms:>8.3f} {p.instructions:>12}")
-        if p.message:
-            print(f"        {p.message}")
+        say(f"{p.cluster:>7} {p.pid:>4} {limit:>6} {got if got is not None else '-':>7} {expected:>8} "
+            f"{'yes' if ok else 'NO':>3} {ms:>8.3f} {p.instructions:>12}")
     total = chip.instructions
-    print(f"\nsimulated time: {chip.seconds * 1e3:.3f} ms of chip time (all clusters in parallel)")
-    print(f"host wall time: {wall:.2f} s for {total / 1e6:.1f} M guest instructions "
-          f"({total / wall / 1e6:.1f} guest MIPS on one host core)")
-    print("all results correct" if ok_all else "SOME RESULTS ARE WRONG")
-    return 0 if ok_all else 1
+    say(f"simulated: {chip.seconds * 1e3:.3f} ms of chip time | host: {wall:.2f} s for "
+        f"{total / 1e6:.1f} M guest instructions ({total / wall / 1e6:.1f} guest MIPS on one core)")
+    return ok_all
+
+
+def part1(spec: ChipSpec) -> bool:
+    say(f"\n1. a 4-thread process with 64 pages of data migrates itself around all "
+        f"{spec.compute_clusters} clusters")
+    chip, p, ok = ex.tour(64, 4, spec.name)
+    ms = p.migrations
+    us = 1e6 / spec.freq_hz
+    dts = [m.downtime or 0 for m in ms]
+    say(f"   {len([m for m in ms if m.ok])} of {len(ms)} hops done; downtime per hop {min(dts) * us:.1f} to "
+        f"{max(dts) * us:.1f} us simulated; {ms[0].bytes} bytes, {ms[0].pages} pages, {ms[0].threads} "
+        f"threads moved each time")
+    say(f"   data checksum after the tour {'matches the host computation' if ok else 'IS WRONG'}: "
+        f"{p.stdout.decode().strip()}")
+    return ok
+
+
+def table(points: list[ex.Point], spec: ChipSpec, key: str) -> None:
+    say(f"   {key:>7} {'image pages':>11} {'bytes':>8} {'downtime us':>11} {'NoC limit us':>12} "
+        f"{'x limit':>7} {'seed ms':>8}")
+    for pt in points:
+        r = pt.as_row(spec)
+        say(f"   {r[key]:>7} {r['image_pages']:>11} {r['bytes']:>8} {r['downtime_us']:>11} "
+            f"{r['noc_limit_us']:>12} {r['ratio_to_limit']:>7} {r['seed_downtime_ms']:>8}")
+
+
+def part2(spec: ChipSpec) -> None:
+    say("\n2. downtime (simulated, freeze to thaw) of one migration to the next cluster")
+    say("   versus threads (16 pages of data each):")
+    threads = [t for t in THREADS if t <= spec.cores_per_cluster]
+    table([ex.downtime_point(16, t, spec.name) for t in threads], spec, "threads")
+    say("   versus pages in use (1 thread):")
+    pages = [n for n in PAGES if n <= spec.user_frames - 64]  # leave room for stacks and tables
+    table([ex.downtime_point(n, 1, spec.name) for n in pages], spec, "pages")
+    say("   'NoC limit' = image bytes / link bandwidth + path latency; 'seed ms' = the prototype on "
+        "the real MPPA-256 (19.6 ms + 1.05 ms/thread + 0.52 ms/page)")
+
+
+def part3(spec: ChipSpec) -> None:
+    half = spec.compute_clusters // 2
+    say(f"\n3. contention: n processes (64 pages) on clusters 0..n-1 migrate to {half}..{half}+n-1 at once")
+    say(f"   {'n':>3} {'mean downtime us':>16} {'max downtime us':>15} {'vs alone':>8}")
+    alone = None
+    for n in sorted({n for n in (1, 2, 4, half) if n <= half}):
+        pts = ex.contention(n, 64, spec.name)
+        us = [p.downtime * 1e6 / spec.freq_hz for p in pts]
+        mean = sum(us) / len(us)
+        alone = alone or mean
+        say(f"   {n:>3} {mean:>16.1f} {max(us):>15.1f} {mean / alone:>7.2f}x")
+    say("   (the prototype on the MPPA-256: about 113 ms each, for 1 to 8 simultaneous migrations)")
+
+
+def demo(chip_name: str = "mppa256") -> int:
+    spec = ChipSpec.load(chip_name)
+    t0 = time.perf_counter()
+    ok = part0(spec)
+    ok &= part1(spec)
+    part2(spec)
+    part3(spec)
+    say(f"\nhost wall time for the whole demo: {time.perf_counter() - t0:.1f} s")
+    say("all results correct" if ok else "SOME RESULTS ARE WRONG")
+    return 0 if ok else 1

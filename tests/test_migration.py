@@ -237,3 +237,29 @@ def test_cli_run_migrate_option(tmp_path: Path) -> None:
     assert "on cluster 10 of mppa256" in err
     bad = shoal_cli("run", "--migrate", "soon:5", str(PROGRAMS / "hold.c"))
     assert "bad time 'soon'" in assert_one_line_error(bad)
+
+
+# --- the main job and the migration bench ------------------------------------------------------
+def test_shoal_demo_reproduces_the_three_experiments() -> None:
+    res = shoal_cli("demo")
+    out = res.stdout.decode()
+    assert res.returncode == 0, res.stderr
+    assert "16 of 16 hops done" in out and "matches the host computation" in out
+    assert "versus threads" in out and "versus pages in use" in out and "contention" in out
+    assert out.rstrip().endswith("all results correct")
+
+
+def test_bench_migration_writes_csv_and_plots(tmp_path: Path) -> None:
+    import csv
+
+    res = shoal_cli("bench", "migration", "--quick", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    for name in ("downtime_threads", "downtime_pages", "contention"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader((tmp_path / "downtime_pages.csv").open()))
+    assert [int(r["pages"]) for r in rows] == [0, 64, 256]
+    downtimes = [float(r["downtime_us"]) for r in rows]
+    assert downtimes == sorted(downtimes)
+    assert all(1.0 <= float(r["ratio_to_limit"]) <= 2.0 for r in rows)  # the goal
+    tour = list(csv.DictReader((tmp_path / "tour.csv").open()))
+    assert len(tour) == 16 and all(r["ok"] == "True" for r in tour)
