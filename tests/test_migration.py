@@ -11,13 +11,16 @@ from pathlib import Path
 import pytest
 from conftest import PROGRAMS, SHOAL_FLAGS, Programs, assert_no_frame_leak, assert_one_line_error, shoal_cli
 
+import shoal
 from shoal import Chip, ChipSpec, ShoalError
 from shoal.platform.noc import NoC
 from shoal.toolchain import compile_cached
 
+HOLD = Path(shoal.__file__).parent / "programs" / "hold.c"  # shared with the demo
+
 
 def elf(name: str) -> Path:
-    return compile_cached([PROGRAMS / f"{name}.c"], SHOAL_FLAGS)
+    return compile_cached([HOLD if name == "hold" else PROGRAMS / f"{name}.c"], SHOAL_FLAGS)
 
 
 def native(name: str, tmp: Path, *defines: str) -> Path:
@@ -217,7 +220,7 @@ def test_corrupted_or_truncated_images_are_refused(tmp_path: Path) -> None:
 def test_cli_checkpoint_and_restore(tmp_path: Path) -> None:
     img = tmp_path / "hold.img"
     res = shoal_cli("checkpoint", "--chip", "tiny", "--at", "2ms", "-o", str(img),
-                    str(PROGRAMS / "hold.c"), "16", "3", "4")
+                    str(HOLD), "16", "3", "4")
     assert res.returncode == 0, res.stderr
     assert re.match(r"shoal: checkpointed hold \(pid 1\) at cycle \d+ to .*hold.img \(\d+ bytes, \d+ pages, "
                     r"3 threads\)\n$", res.stderr.decode()), res.stderr
@@ -228,14 +231,14 @@ def test_cli_checkpoint_and_restore(tmp_path: Path) -> None:
 
 
 def test_cli_run_migrate_option(tmp_path: Path) -> None:
-    res = shoal_cli("run", "--stats", "--migrate", "1ms:5", "--migrate", "2ms:10", str(PROGRAMS / "hold.c"),
+    res = shoal_cli("run", "--stats", "--migrate", "1ms:5", "--migrate", "2ms:10", str(HOLD),
                     "16", "2", "4")
     assert res.returncode == 0, res.stderr
     assert res.stdout == b"hold 16 pages 2 threads: " + hold_checksum(16) + b"\n"
     err = res.stderr.decode()
     assert "cluster 0 -> 5 at cycle 400000: downtime" in err and "cluster 5 -> 10 at cycle 800000" in err
     assert "on cluster 10 of mppa256" in err
-    bad = shoal_cli("run", "--migrate", "soon:5", str(PROGRAMS / "hold.c"))
+    bad = shoal_cli("run", "--migrate", "soon:5", str(HOLD))
     assert "bad time 'soon'" in assert_one_line_error(bad)
 
 

@@ -90,20 +90,23 @@ def _get(t: Thread, fd: int, typ: type) -> Endpoint | None:
     return None
 
 
-# --- mailboxes ---------------------------------------------------------------------------
-@syscall(506, "shoal_mailbox_create")
-def sys_mailbox_create(k: Kernel, t: Thread, a: list[int]) -> int:
-    port = s32(a[0])
+def _create(k: Kernel, t: Thread, kind: str, port: int, ep: MailboxIn | PortalIn | SyncIn) -> int:
+    """Register an input endpoint (pid, port) of `kind` and give its descriptor."""
     if not 0 <= port < MAX_PORT:
         return -EINVAL
     key = (t.proc.pid, port)
-    if key in k.endpoints["mailbox"]:
+    if key in k.endpoints[kind]:
         return -EBUSY
-    ep = MailboxIn(port)
     fd = _new_fd(t.proc, ep)
     if fd >= 0:
-        k.endpoints["mailbox"][key] = ep
+        k.endpoints[kind][key] = ep
     return fd
+
+
+# --- mailboxes ---------------------------------------------------------------------------
+@syscall(506, "shoal_mailbox_create")
+def sys_mailbox_create(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _create(k, t, "mailbox", s32(a[0]), MailboxIn(s32(a[0])))
 
 
 def _open_remote(k: Kernel, t: Thread, kind: str, pids: list[int], port: int) -> int:
@@ -194,17 +197,7 @@ def on_mbx_data(k: Kernel, pkt: Packet, at: int) -> None:
 # --- portals -------------------------------------------------------------------------------
 @syscall(511, "shoal_portal_create")
 def sys_portal_create(k: Kernel, t: Thread, a: list[int]) -> int:
-    port = s32(a[0])
-    if not 0 <= port < MAX_PORT:
-        return -EINVAL
-    key = (t.proc.pid, port)
-    if key in k.endpoints["portal"]:
-        return -EBUSY
-    ep = PortalIn(port)
-    fd = _new_fd(t.proc, ep)
-    if fd >= 0:
-        k.endpoints["portal"][key] = ep
-    return fd
+    return _create(k, t, "portal", s32(a[0]), PortalIn(s32(a[0])))
 
 
 @syscall(512, "shoal_portal_allow")
@@ -331,16 +324,13 @@ def sys_sync_create(k: Kernel, t: Thread, a: list[int]) -> int:
         if me not in pids[1:]:
             return -EINVAL
         expect = (pids[0],)
-    key = (me, port)
-    if key in k.endpoints["sync"]:
-        return -EBUSY
     ep = SyncIn(port, expect, {p: deque() for p in expect})
-    for src, visible in k.early_signals.pop(key, []):
+    for src, visible in k.early_signals.get((me, port), []):
         if src in ep.got:
             ep.got[src].append(visible)
-    fd = _new_fd(t.proc, ep)
+    fd = _create(k, t, "sync", port, ep)
     if fd >= 0:
-        k.endpoints["sync"][key] = ep
+        k.early_signals.pop((me, port), None)
     return fd
 
 

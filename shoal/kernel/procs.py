@@ -105,31 +105,19 @@ def _name(t: Thread, addr: int) -> str | int:
     return raw.decode(errors="replace")
 
 
-@syscall(504, "shoal_name_link")
-def sys_name_link(k: Kernel, t: Thread, a: list[int]) -> int:
-    name = _name(t, a[0])
-    if isinstance(name, int):
-        return name
-    k.rpc(t, "name_link", {"name": name}, lambda reply, at: reply.body["ret"])
-    return 0
+def _name_call(kind: str) -> object:
+    """name_link, name_lookup, name_unlink: one request to the name service each."""
+    def call(k: Kernel, t: Thread, a: list[int]) -> int:
+        name = _name(t, a[0])
+        if isinstance(name, int):
+            return name
+        k.rpc(t, kind, {"name": name}, lambda reply, at: reply.body["ret"])
+        return 0
+    return call
 
 
-@syscall(505, "shoal_name_lookup")
-def sys_name_lookup(k: Kernel, t: Thread, a: list[int]) -> int:
-    name = _name(t, a[0])
-    if isinstance(name, int):
-        return name
-    k.rpc(t, "name_lookup", {"name": name}, lambda reply, at: reply.body["ret"])
-    return 0
-
-
-@syscall(522, "shoal_name_unlink")
-def sys_name_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
-    name = _name(t, a[0])
-    if isinstance(name, int):
-        return name
-    k.rpc(t, "name_unlink", {"name": name}, lambda reply, at: reply.body["ret"])
-    return 0
+for _num, _kind in ((504, "name_link"), (505, "name_lookup"), (522, "name_unlink")):
+    syscall(_num, f"shoal_{_kind}")(_name_call(_kind))  # type: ignore[arg-type]
 
 
 # --- files of the chip's file image (read-only) ------------------------------------------
