@@ -263,3 +263,30 @@ def test_ikc_programs_still_run_plain_ones(programs: Programs) -> None:
     p = c.spawn(b.elf, ["args", "3", "x"])
     c.run()
     assert_same(p, run_native(b, ["args", "3", "x"]))
+
+
+# --- the message-passing layer (shoal_mp.h) --------------------------------------------------
+def mp_expected(size: int) -> bytes:
+    out = []
+    for rnd in (1, 2, 3):
+        n = 20000 * rnd
+        total = 0.0
+        for r in range(size):  # the reduce adds the ranks' parts in rank order
+            part = 0.0
+            for i in range(r, n, size):
+                part += 1.0 / (1.0 + float(i) * float(i))
+            total += part
+        out.append(f"round {rnd}: n={n} terms={n} sum={total:.12f}\n")
+    return "".join(out).encode()
+
+
+@pytest.mark.parametrize("size", [1, 8])
+def test_message_passing_layer_bcast_reduce_barrier(size: int) -> None:
+    c = Chip.preset("mppa256")
+    c.add_file("mp_sum", elf("mp_sum").read_bytes())
+    p = c.spawn(elf("mp_sum"), ["mp_sum", str(size)])
+    c.run()
+    assert p.stdout == mp_expected(size), p.message
+    procs = c.processes()
+    assert len(procs) == size and all(q.exit_code == 0 for q in procs)
+    assert sorted(q.cluster for q in procs) == list(range(size))
