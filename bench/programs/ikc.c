@@ -6,10 +6,14 @@
  *                                            the return of its read)
  *   ikc rtt_server N    | rtt_client N      N ping-pongs of 120 B each way; the client prints
  *                                            "rtt <ns>" (its write to the return of its read)
- *   ikc stream_server N | stream_client N   N messages of 120 B back to back; the server
- *                                            prints "stream <count> <checksum> <ns>"
+ *   ikc stream_server N | stream_client N   one uncounted handshake message, then N messages
+ *                                            of 120 B back to back; the server prints
+ *                                            "stream <count> <checksum> <ns>"
  *   ikc portal_server SIZE | portal_client SIZE   one SIZE-byte portal transfer; the server
- *                                            prints "portal <bytes> <ns> <checksum>" */
+ *                                            prints "portal <bytes> <ns> <checksum>"
+ *   ikc io_rtt N                            N requests to the name daemon on I/O cluster 0
+ *                                            (lookups of a missing name), 200 us apart; prints
+ *                                            "io_rtt <ret> <ns>" (the call's duration) */
 #include <shoal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +58,10 @@ int main(int argc, char **argv) {
         int stream = !strcmp(mode, "stream_server");
         unsigned long long sum = 0;
         long long first = 0;
+        if (stream) {  /* the handshake: one uncounted message, so that N = 0 still meets */
+            int r = shoal_mailbox_read(in, buf, sizeof buf);
+            if (r != MSG) return fail("mailbox_read", r);
+        }
         for (long i = 0; i < n; i++) {
             int r = shoal_mailbox_read(in, buf, sizeof buf);
             long long t1 = now_ns(), t0;
@@ -74,11 +82,15 @@ int main(int argc, char **argv) {
         int out = shoal_mailbox_open(wait_name("srv"), 1);
         if (out < 0) return fail("mailbox_open", out);
         int stream = !strcmp(mode, "stream_client");
+        if (stream) {
+            int w = shoal_mailbox_write(out, buf, MSG);
+            if (w != MSG) return fail("mailbox_write", w);
+        }
         for (long i = 0; i < n; i++) {
             if (!stream) pause_us(200);
+            for (int j = 8; j < MSG; j++) buf[j] = (char)(i * 13 + j);
             long long t0 = now_ns();
             memcpy(buf, &t0, sizeof t0);
-            for (int j = 8; j < MSG; j++) buf[j] = (char)(i * 13 + j);
             int w = shoal_mailbox_write(out, buf, MSG);
             if (w != MSG) return fail("mailbox_write", w);
         }
@@ -114,6 +126,16 @@ int main(int argc, char **argv) {
             long long t1 = now_ns();
             if (r != MSG || (unsigned char)buf[MSG - 1] != (unsigned char)i) return fail("echo", r);
             printf("rtt %lld\n", t1 - t0);
+        }
+        return 0;
+    }
+    if (!strcmp(mode, "io_rtt")) {
+        for (long i = 0; i < n; i++) {
+            pause_us(200);
+            long long t0 = now_ns();
+            int r = shoal_name_lookup("nosuchname");
+            long long t1 = now_ns();
+            printf("io_rtt %d %lld\n", r, t1 - t0);
         }
         return 0;
     }
