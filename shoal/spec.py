@@ -165,10 +165,12 @@ MPPA256 = ChipSpec(
     copy_cycles_per_byte=0.25,
     page_fault_cycles=1200,
     context_switch_cycles=300,
-    # Link bandwidth, derived: Penna et al. (ERAD-RS 2019) measured ~1450 MB/s aggregate
-    # for portals from one I/O cluster to 16 compute clusters with 1 MB blocks. An I/O
-    # cluster injects through one link here, so that rate is bounded by one link: 4 B/cycle
-    # at 400 MHz = 1600 MB/s, with per-page headers and DMA setup taking the other ~10%.
+    # Link bandwidth, derived: Penna et al. (ERAD-RS 2019) measured ~1450 MB/s for portals
+    # from one I/O cluster to 16 compute clusters with 1 MB blocks. Taken as the rate one
+    # transfer stream sustains, it bounds a link: 4 B/cycle at 400 MHz = 1600 MB/s, with
+    # per-page headers and DMA setup taking the other ~10% (one 1 MiB transfer here: ~1.3 GB/s).
+    # The model attaches an I/O cluster to the 4 routers of its edge, so its aggregate to many
+    # clusters can exceed that figure (bench/ikc.py measures it).
     noc_link_bytes_per_cycle=4,
     # Per-hop router latency: no public source gives it; an assumption of a few cycles,
     # as in NoC routers of the period. It matters little next to setup and software costs.
