@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shoal.kernel.container import Container, Thread
+from shoal.kernel.memory import Fault, OutOfFrames
 from shoal.kernel.syscalls import EBADF, EFAULT, EINVAL, s32, syscall
 from shoal.platform.noc import Packet
 
@@ -174,7 +175,7 @@ def _accept_mailbox(k: Kernel, ep: MailboxIn, pkt: Packet, at: int) -> None:
         n = min(size, len(msg))
         try:
             t.proc.aspace.write(buf, msg[:n])
-        except Exception:  # the reader's buffer went away: EFAULT for it, message kept
+        except (Fault, OutOfFrames):  # the reader's buffer went away: EFAULT for it, message kept
             k.wake(t, at, -EFAULT)
             ep.queue.append((at, msg))
         else:
@@ -263,7 +264,7 @@ def on_portal_data(k: Kernel, pkt: Packet, at: int) -> None:
     n = min(size, len(pkt.data))
     try:
         t.proc.aspace.write(buf, pkt.data[:n])
-    except Exception:
+    except (Fault, OutOfFrames):
         k.wake(t, at, -EFAULT)
         k.reply(pkt, at, ret=-ECONNRESET)
         return

@@ -128,7 +128,7 @@ def restore(k: Kernel, image: bytes, at: int, where: str = "image") -> Container
             aspace.add_region(Region(start, end, prot, name))
         for va, flags, data in pages:
             aspace.install(va, flags, data)
-    except Exception:
+    except BaseException:  # whatever went wrong, give the frames back before passing it on
         aspace.destroy()
         raise
     p = Container(pid=meta["pid"], name=meta["name"], argv=meta["argv"], aspace=aspace, cluster=k.cluster,

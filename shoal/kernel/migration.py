@@ -27,10 +27,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from shoal.errors import ShoalError
 from shoal.kernel import image
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.ikc import MailboxIn, PortalIn, SyncIn
-from shoal.kernel.memory import OutOfFrames
+from shoal.kernel.memory import Fault, OutOfFrames
 from shoal.kernel.syscalls import EINVAL, ENOMEM, s32, syscall
 from shoal.platform.cpu import REG_A, REG_PC
 from shoal.platform.noc import Packet
@@ -323,7 +324,7 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
     k.reserved_frames -= need
     try:
         p = image.restore(k, pkt.data, at, "migration image")
-    except (OutOfFrames, Exception) as e:  # noqa: BLE001 - any failure must roll back
+    except (ShoalError, OutOfFrames, Fault, KeyError, ValueError) as e:  # any failure rolls back
         k.incoming.pop(mid, None)
         k.reply_kind(pkt, "mig_refuse", at, mid=mid, reason=f"restore failed on cluster {k.cluster}: {e}")
         return
