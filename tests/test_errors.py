@@ -285,3 +285,20 @@ def test_pids_are_unique_across_clusters(programs: Programs) -> None:
     chip.run()
     assert sorted(p.pid for p in procs) == list(range(1, 9))
     assert [p.returncode for p in procs] == list(range(8))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_system_calls_with_bad_arguments_never_break_the_kernel(seed: int) -> None:
+    from conftest import PROGRAMS, SHOAL_FLAGS
+
+    from shoal.toolchain import compile_cached
+    elf = compile_cached([PROGRAMS / "fuzz_syscalls.c"], SHOAL_FLAGS)
+    c = Chip.preset("tiny")
+    c.add_file("fuzz", b"\x7fELF but not really")  # something for the random spawns to refuse
+    p = c.spawn(elf, ["fuzz", str(seed)])
+    neighbour = c.spawn(elf, ["fuzz", "0"], cluster=1)
+    c.run()
+    assert p.stdout == b"survived\n" and p.returncode == 0, p.message
+    assert neighbour.returncode == 0
+    assert sum(p.container.syscalls.values()) > 3000
+    assert p.container.unknown_syscalls  # the random numbers hit unknown calls too, counted
