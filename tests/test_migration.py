@@ -266,3 +266,31 @@ def test_bench_migration_writes_csv_and_plots(tmp_path: Path) -> None:
     assert all(1.0 <= float(r["ratio_to_limit"]) <= 2.0 for r in rows)  # the issue's goal
     tour = list(csv.DictReader((tmp_path / "tour.csv").open()))
     assert len(tour) == 16 and all(r["ok"] == "True" for r in tour)
+
+
+@pytest.mark.parametrize("name,argv", [("threads", ["threads", "8"]), ("sync", ["sync"]),
+                                       ("spin", ["spin", "1"])])
+def test_threaded_programs_moved_at_random_moments_match_native(programs: Programs, name: str,
+                                                                argv: list[str]) -> None:
+    """Mutexes, condition variables, barriers, semaphores, timed waits and spinning threads,
+    frozen mid-flight (their futex waits and sleeps backed out and redone elsewhere)."""
+    from conftest import run_native
+
+    b = programs[name]
+    want = run_native(b, argv)
+    c = Chip.preset("mppa256")
+    p = c.spawn(b.elf, argv)
+    rng = random.Random(7)
+    asked = 0
+    while not p.done and asked < 12:
+        c.run(max_cycles=rng.randrange(5_000, 100_000))
+        if p.done:
+            break
+        try:
+            c.migrate(p.pid, rng.randrange(16))
+            asked += 1
+        except ShoalError as e:  # the previous move is still under way
+            assert "error 16" in str(e)
+    c.run()
+    assert p.stdout == want.stdout and p.returncode == want.returncode, p.message
+    assert asked >= 1 and all(m.ok for m in p.migrations)
