@@ -25,7 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from run import log, machine_info, median, shoal_revision, spread, timed_run
+from run import log, machine_info, median, shoal_revision, spread
+from run import worker as run_worker
 
 HERE = Path(__file__).resolve().parent
 CHIP = "mppa256"
@@ -38,14 +39,7 @@ SEED_CONTENTION_MS = 113.0  # the seed's measured downtime of each of 1 to 8 sim
 
 
 def worker(*args: str) -> dict:
-    """Run this script as `--worker ARGS` in a fresh interpreter; it prints one JSON object."""
-    r = timed_run([sys.executable, str(Path(__file__).resolve()), "--worker", *args])
-    if r["returncode"] != 0:
-        sys.stderr.write(r["stderr"].decode(errors="replace"))
-        raise SystemExit(f"bench: worker {' '.join(args)} failed with status {r['returncode']}")
-    out = json.loads(r["stdout"].decode().strip().splitlines()[-1])
-    out["process_wall_s"] = r["wall_s"]
-    return out
+    return run_worker(*args, script=__file__)
 
 
 # --- workers (run in a child process) ---------------------------------------------------------

@@ -73,9 +73,9 @@ def timed_run(cmd: list[str], timeout: float = 900) -> dict:
             "returncode": res.returncode, "stdout": res.stdout, "stderr": res.stderr}
 
 
-def worker(*args: str) -> dict:
-    """Run this script as `--worker ARGS` in a fresh interpreter; it prints one JSON object."""
-    r = timed_run([sys.executable, str(Path(__file__).resolve()), "--worker", *args])
+def worker(*args: str, script: str = __file__) -> dict:
+    """Run `script` as `--worker ARGS` in a fresh interpreter; it prints one JSON object."""
+    r = timed_run([sys.executable, str(Path(script).resolve()), "--worker", *args])
     if r["returncode"] != 0:
         sys.stderr.write(r["stderr"].decode(errors="replace"))
         raise SystemExit(f"bench: worker {' '.join(args)} failed with status {r['returncode']}")

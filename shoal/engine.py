@@ -258,7 +258,7 @@ class Chip:
             self._route(outs)
             due = [k for k in self.kernels if k.inbox and k.inbox[0][0] < end]
             for k in due:
-                k.handle_due(end)
+                k.process_inbox(end)
             if not due and not any(k.outbox for k in self.kernels):
                 return
 

@@ -260,7 +260,7 @@ class Kernel:
         lag = min([start, *(h.clock for h in self.harts if h.thread is not None),
                    *(t.ready_at for t in self.ready)])
         self.kcore_busy = [iv for iv in self.kcore_busy if iv[1] > lag]
-        self._process_inbox(end)
+        self.process_inbox(end)
         w = self.spec.window_cycles
         s = start
         while s < end:
@@ -395,11 +395,9 @@ class Kernel:
     def deliver(self, pkt: Packet) -> None:
         heapq.heappush(self.inbox, (pkt.arrival, pkt.seq, pkt))
 
-    def handle_due(self, end: int) -> None:
-        """Handle packets that arrived before `end` (called by the engine between windows)."""
-        self._process_inbox(end)
-
-    def _process_inbox(self, end: int) -> None:
+    def process_inbox(self, end: int) -> None:
+        """Handle the packets that arrived before `end` (at a window's start, and by the engine
+        between windows)."""
         while self.inbox and self.inbox[0][0] < end:
             arrival, _, pkt = heapq.heappop(self.inbox)
             self.packets_in += 1

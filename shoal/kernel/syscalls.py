@@ -158,12 +158,6 @@ def sys_close(k: Kernel, t: Thread, a: list[int]) -> int:
     return 0
 
 
-@syscall(56, "openat")
-def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
-    t.proc.aspace.read_cstr(a[1])  # a bad pointer is EFAULT, as on Linux
-    return -ENOENT  # no file system yet
-
-
 @syscall(62, "llseek")
 def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
     return -EBADF if s32(a[0]) not in t.proc.open_fds else -ESPIPE
