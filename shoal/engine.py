@@ -274,15 +274,14 @@ class Chip:
             p.seq = self._seq
         self.noc.schedule(packets)
         for p in packets:
-            if p.failed or p.confirm:
-                # The sender's DMA engine reports the outcome where the transfer ended.
-                note = Packet(p.dst, p.src, "noc_error" if p.failed else "noc_delivered",
-                              {"kind": p.kind, "body": p.body, "to": p.dst}, b"", 0, p.arrival, 1, 0)
+            if p.failed:
+                # The sender's DMA engine reports the failure when the transfer would have ended.
+                note = Packet(p.dst, p.src, "noc_error", {"kind": p.kind, "body": p.body, "to": p.dst},
+                              b"", 0, p.arrival, 1, 0)
                 self._seq += 1
                 note.seq, note.arrival = self._seq, p.arrival
                 self._node(p.src).deliver(note)
-                if p.failed:
-                    continue
+                continue
             self._node(p.dst).deliver(p)
 
     def _node(self, n: int) -> Kernel | Services:

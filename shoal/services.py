@@ -11,7 +11,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from shoal.kernel.loader import loadable_image
-from shoal.platform.noc import Packet
+from shoal.platform.noc import Packet, packet
 from shoal.spec import ChipSpec
 
 ENOENT, ESRCH, EINVAL, EEXIST, ECHILD, EAGAIN = 2, 3, 22, 17, 10, 11
@@ -97,14 +97,9 @@ class Services:
         return start + cost
 
     def _send(self, dst: int, kind: str, body: dict, at: int, data: bytes = b"", bulk: bool = False) -> None:
-        s = self.spec
-        if bulk:
-            pkt = Packet(self.node, dst, kind, body, data, max(1, len(data)), at, s.portal_chunk,
-                         s.portal_header)
-        else:
-            pkt = Packet(self.node, dst, kind, body, data, s.mailbox_payload, at, s.mailbox_payload,
-                         s.mailbox_header)
-        self.outbox.append(pkt)
+        """A reply or a program on its way; billed by its size (platform/noc.py: packet)."""
+        self.outbox.append(packet(self.spec, self.node, dst, kind, body, data, at,
+                                  "bulk" if bulk else "control"))
 
     def _reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
         self._send(req.src, "reply", {"op": req.body["op"], **body}, at, data, bulk)

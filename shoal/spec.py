@@ -41,6 +41,7 @@ class ChipSpec:
     copy_cycles_per_byte: float
     page_fault_cycles: int
     context_switch_cycles: int
+    pte_install_cycles: int
     # Network-on-chip (see platform/noc.py for the model and its derivation).
     noc_link_bytes_per_cycle: int
     noc_hop_cycles: int
@@ -120,8 +121,12 @@ class ChipSpec:
             (self.memory_per_cluster <= 1 << 30, "memory_per_cluster above 1 GiB"),
             (self.freq_hz > 0 and self.cpi >= 1, "freq_hz and cpi must be positive"),
             (self.window_cycles >= 1000, "window_cycles must be >= 1000"),
-            (min(self.syscall_cycles, self.page_fault_cycles, self.context_switch_cycles) >= 0
+            (min(self.syscall_cycles, self.page_fault_cycles, self.context_switch_cycles,
+                 self.pte_install_cycles, self.ikc_recv_cycles, self.service_cycles) >= 0
              and self.copy_cycles_per_byte >= 0, "timing costs must not be negative"),
+            (min(self.noc_link_bytes_per_cycle, self.mailbox_payload, self.portal_chunk) >= 1
+             and min(self.noc_hop_cycles, self.noc_setup_cycles, self.mailbox_header,
+                     self.portal_header) >= 0, "NoC and IKC sizes must be positive"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -160,11 +165,16 @@ MPPA256 = ChipSpec(
     cpi=1,
     # Modelling choices, not measured: trap + dispatch on the kernel core, copy cost between
     # user and kernel buffers, zero-filling a 4 KiB frame (64 B lines, 1 line per ~1 cycle
-    # plus overhead), and saving/restoring one hart context.
+    # plus overhead), and saving/restoring one hart context. Migration uses the same figures:
+    # freezing saves each thread's hart context, building an image copies each of its bytes,
+    # rebuilding copies each page and the metadata out of it and installs each thread's context.
     syscall_cycles=400,
     copy_cycles_per_byte=0.25,
     page_fault_cycles=1200,
     context_switch_cycles=300,
+    # Modelling choice, not measured: installing one Sv32 page-table entry while rebuilding an
+    # address space (index the table, store the entry, count the frame: ~16 instructions at CPI 1).
+    pte_install_cycles=16,
     # Link bandwidth, derived: Penna et al. (ERAD-RS 2019) measured ~1450 MB/s for portals
     # from one I/O cluster to 16 compute clusters with 1 MB blocks. Taken as the rate one
     # transfer stream sustains, it bounds a link: 4 B/cycle at 400 MHz = 1600 MB/s, with
@@ -179,6 +189,8 @@ MPPA256 = ChipSpec(
     noc_setup_cycles=200,
     # Nanvix IKC: a mailbox message is a 16 B header + 128 B payload; a portal moves at most
     # one page (+16 B header) per operation (nanvix/hal target/kalray/mppa256/{mailbox,portal}.h).
+    # Kernel and daemon control packets (requests, replies, migration steps) carry the same
+    # 16 B header before what they hold (platform/noc.py: packet).
     mailbox_payload=128,
     mailbox_header=16,
     # Receive queue depth per mailbox before senders are held back: a modelling choice.

@@ -19,6 +19,7 @@ import hashlib
 import json
 import struct
 from collections import Counter, deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
@@ -56,8 +57,34 @@ def _endpoint_meta(ep: object) -> dict:
             "port": ep.port}
 
 
-def serialize(k: Kernel, p: Container) -> tuple[bytes, int, int]:
-    """Image of frozen container `p`; returns (bytes, pages, threads)."""
+@dataclass(frozen=True)
+class Shape:
+    """What an image holds, as far as moving it costs: bytes, metadata, pages, second-level
+    page tables (each page is one PTE, each table one more in the root), threads."""
+
+    nbytes: int
+    meta_bytes: int
+    pages: int
+    tables: int
+    threads: int
+
+    @property
+    def frames(self) -> int:
+        """Frames a restore takes: the pages, their second-level tables, the root table."""
+        return self.pages + self.tables + 1
+
+    @property
+    def ptes(self) -> int:
+        return self.pages + self.tables
+
+
+def shape(image: bytes, meta: dict, pages: list[tuple[int, int, bytes]]) -> Shape:
+    return Shape(len(image), HEADER.unpack_from(image)[3], len(pages), len({va >> 22 for va, _, _ in pages}),
+                 len(meta["threads"]))
+
+
+def serialize(k: Kernel, p: Container) -> tuple[bytes, Shape]:
+    """Image of frozen container `p`, and its shape."""
     threads = [t for t in p.threads if t.state is not TState.DEAD]
     meta = {
         "pid": p.pid, "name": p.name, "argv": p.argv, "brk_start": p.brk_start, "brk": p.brk,
@@ -83,7 +110,8 @@ def serialize(k: Kernel, p: Container) -> tuple[bytes, int, int]:
         body += PAGE_HEADER.pack(va, flags)
         body += data
     header = HEADER.pack(MAGIC, VERSION, 0, meta_len, len(pages), len(body), hashlib.sha256(body).digest())
-    return (header + bytes(body), len(pages), len(threads))
+    data = header + bytes(body)
+    return data, Shape(len(data), meta_len, len(pages), len({va >> 22 for va, _, _ in pages}), len(threads))
 
 
 def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int, bytes]]]:
@@ -122,6 +150,11 @@ def frames_needed(meta: dict, pages: list[tuple[int, int, bytes]]) -> int:
 def restore(k: Kernel, image: bytes, at: int, where: str = "image") -> Container:
     """Rebuild a frozen container on kernel `k` (raises OutOfFrames if it does not fit)."""
     meta, pages = check(image, where)
+    return rebuild(k, meta, pages, at)
+
+
+def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int) -> Container:
+    """Rebuild a frozen container from a checked image's parts."""
     aspace = AddressSpace(k.mem, k.frames, k._on_unmap)
     try:
         for start, end, prot, name in meta["regions"]:

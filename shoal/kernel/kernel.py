@@ -22,7 +22,7 @@ from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
-from shoal.platform.noc import Packet
+from shoal.platform.noc import Packet, packet
 from shoal.spec import ChipSpec
 
 SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGKILL, SIGSEGV = 4, 5, 6, 7, 9, 11
@@ -42,6 +42,7 @@ TRAPS = {
     15: ("store page fault", SIGSEGV),
 }
 ECALL_U = 8
+MAILBOX_KINDS = frozenset({"mbx_data"})  # IKC mailbox messages (Nanvix's fixed 16 + 128 B)
 OutputSink = Callable[[Container, int, bytes], None]
 Reply = Callable[[Packet, int], int]
 
@@ -97,8 +98,7 @@ class Kernel:
         self.held: dict[int, list[Packet]] = {}
         self.moved: dict[int, int] = {}
         self.reserved_frames = 0
-        self.incoming: dict[int, tuple[int, Container | None]] = {}
-        self.incoming_wall: dict[int, float] = {}
+        self.incoming: dict[int, migration.Incoming] = {}
         self.solo_mode = False  # running a lone thread in one long slice
         self.last_exit: int | None = None
         self.all_procs: list[Container] = []  # every container this kernel has run
@@ -305,31 +305,24 @@ class Kernel:
 
     # packets -------------------------------------------------------------------------
     def send(self, dst: int, kind: str, body: dict, data: bytes = b"", at: int = 0,
-             bulk: bool = False, confirm: bool = False) -> None:
-        """Queue a packet; the engine hands it to the NoC at the window's end."""
-        s = self.spec
-        if bulk:
-            pkt = Packet(self.cluster, dst, kind, body, data, max(1, len(data)), at,
-                         s.portal_chunk, s.portal_header, confirm)
-        else:  # a control message: one mailbox-sized packet on the wire
-            pkt = Packet(self.cluster, dst, kind, body, data, s.mailbox_payload, at,
-                         s.mailbox_payload, s.mailbox_header, confirm)
-        self.outbox.append(pkt)
+             bulk: bool = False) -> None:
+        """Queue a packet; the engine hands it to the NoC at the window's end. Its size on the
+        wire is what it carries (platform/noc.py: packet), except an IKC mailbox message,
+        which keeps Nanvix's fixed format."""
+        form = "bulk" if bulk else "mailbox" if kind in MAILBOX_KINDS else "control"
+        self.outbox.append(packet(self.spec, self.cluster, dst, kind, body, data, at, form))
 
     def reply(self, pkt: Packet, at: int, **body: object) -> None:
         self.reply_kind(pkt, "reply", at, op=pkt.body["op"], **body)
 
-    def reply_kind(self, pkt: Packet, kind: str, at: int, confirm: bool = False, **body: object) -> None:
+    def reply_kind(self, pkt: Packet, kind: str, at: int, **body: object) -> None:
         """Answer `pkt`'s sender (the original one if the packet was forwarded)."""
-        self.send(pkt.body.get("reply_to", pkt.src), kind, body, at=at, confirm=confirm)
+        self.send(pkt.body.get("reply_to", pkt.src), kind, body, at=at)
 
     def forward(self, pkt: Packet, dst: int, at: int) -> None:
         """Pass on a packet for a process that moved, keeping who must get the answer."""
         body = {**pkt.body, "reply_to": pkt.body.get("reply_to", pkt.src)}
-        if pkt.chunk == self.spec.portal_chunk:
-            self.send(dst, pkt.kind, body, pkt.data, at, bulk=True)
-        else:
-            self.send(dst, pkt.kind, body, pkt.data, at)
+        self.send(dst, pkt.kind, body, pkt.data, at, bulk=pkt.form == "bulk")
 
     # containers that come and go by migration ----------------------------------------------
     def find_proc(self, pid: int) -> Container | None:

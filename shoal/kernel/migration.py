@@ -6,23 +6,63 @@ child) is backed out: its pc goes back to the ecall, and a timed wait keeps its 
 A thread in a call that must finish (a write waiting for its acknowledgement, a request to
 a daemon) is let finish first; the container is "freezing" until then.
 
-Migration, source S and destination D (every step a NoC packet):
-    S freezes the container and takes its image           running -> freezing -> frozen
-    S -> D  mig_reserve (frames needed)     D reserves them, or refuses: S thaws, reason told
-    S -> D  mig_image (the image, bulk)     D rebuilds the container, still frozen
-    D -> S  mig_ack                         once the NoC confirms the ack was delivered, D
-                                            thaws it (the commit point); S frees its copy,
-                                            forwards what arrived for it meanwhile, and
-                                            tells the process manager where it now lives
-    D -> S  mig_done (thaw time)            for S's record
-Any failure before the commit point (refusal, a transfer the NoC reports failed) resumes
-the process at S and releases D's reservation: no process is ever lost or duplicated.
-Packets that reach S for the process while it is frozen are held, and forwarded to D after
-the commit (or handled at S after an abort): none lost, none duplicated, order kept.
+Migration, source S and destination D. Every step is a NoC packet billed by what it carries,
+and every step costs the kernel core of its cluster time from the timing model (ChipSpec),
+queued with the other work there (`Kernel.kernel_core`):
+    S  freezes the container, saving each thread's hart context    running -> frozen
+       and builds its image, copying each byte into it
+    S -> D  mig_reserve (frames needed)  D reserves them for a while (a lease), or refuses
+    D -> S  mig_accept | mig_refuse      on a refusal S aborts: thaws it, reason told
+    S -> D  mig_image (bulk)             D rebuilds the container, still frozen: it copies each
+                                         page and the metadata out of the image, installs each
+                                         page-table entry and each thread's context
+    D -> S  mig_ack                      the commit point: S retires its copy, forwards what came
+                                         for the process meanwhile, points at D, and tells the
+                                         process manager where it lives
+    S -> D  mig_commit                   D thaws the process: the downtime ends here
+    D -> S  mig_done (thaw time)         S's record ends "done"
+Packets that reach S for the process while it is frozen are held, and forwarded after the
+commit (or handled at S after an abort); D holds those that reach it before the thaw, and
+hands them on once it knows (to the process, or back to S): none lost, none duplicated.
+
+Why a commit message: D cannot know that its ack arrived (the NoC reports failures, never
+successes), and a D that thawed on sending the ack would run a second copy whenever S, not
+having heard it, resumes the process. So S alone decides, on the ack, and D thaws only on
+S's word. Exactly one copy runs: D thaws only on mig_commit, which S sends only once it has
+committed; S commits only on an ack that reaches it before it aborted, and never after; S
+thaws its own copy only when it aborts.
+
+Failures. The NoC tells a sender when one of its transfers failed (a `noc_error` note at the
+time it would have arrived), and each side keeps a watchdog (a timer on its own kernel, never
+on the NoC) for answers that do not come, its patience SLACK times what the exchange takes
+alone in the timing model. A watchdog only asks or says again; it decides nothing until TRIES
+rounds have passed, so one that fires early does no harm.
+  - A lost mig_reserve or mig_image (before the commit, from S): S aborts at once; after a
+    lost image it sends mig_release, so that D drops its reservation.
+  - A lost reply (accept, refuse, ack), commit, done, or cleanup (release, abort): its sender
+    sends it again, at most TRIES times in all.
+  - Each side answers what it hears with where it stands, whatever it sent before: D answers
+    S's mig_query (or a repeated commit) with its last answer (accept, ack, done or refuse);
+    S answers an accept or ack that comes after it aborted with a release or abort, and an
+    ack after its commit with the commit again.
+  - S's watchdog, before the commit: mig_query, then after TRIES unanswered questions S aborts
+    and sends mig_abort. After the commit: mig_commit again.
+  - D's watchdog says its accept or ack again. A reservation is a lease: after TRIES rounds
+    with no image D drops it, and refuses a late image (S, not yet committed, aborts). D drops
+    a rebuilt copy only on S's word, or when every ack it sent was lost (S cannot have
+    committed then).
+  - When a side has sent a packet TRIES times in vain it stops, in a final state. S's record
+    ends "failed" before the commit (the process runs at S), or "done" with the reason that D
+    did not confirm after it (D says its ack again, and S answers with the commit). D drops a
+    reservation whose accepts were all lost; a D that S never answers keeps its frozen copy
+    rather than risk losing the process.
+Downtime is from the freeze at S to the thaw at D.
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -31,19 +71,28 @@ from shoal.errors import ShoalError
 from shoal.kernel import image
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.ikc import MailboxIn, PortalIn, SyncIn
+from shoal.kernel.image import Shape
 from shoal.kernel.memory import Fault, OutOfFrames
 from shoal.kernel.syscalls import EINVAL, ENOMEM, s32, syscall
 from shoal.platform.cpu import REG_A, REG_PC
-from shoal.platform.noc import Packet
+from shoal.platform.noc import Packet, transfer_cycles
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
+    from shoal.spec import ChipSpec
 
 EBUSY, EIO = 16, 5
 RESTARTABLE = {"futex", "sleep", "mbx_read", "portal_read", "sync_wait", "rpc:wait"}
 # Targeted IKC packets: held for a frozen process, forwarded once it has moved.
 TARGETED = {"mbx_data", "portal_req", "portal_data", "sync_signal"}
 FREEZE_TIMEOUT = 4_000_000  # cycles (10 ms at 400 MHz) a freeze may wait for calls to end
+# Protocol choices (not hardware figures): how often one packet is sent at most, and how much
+# longer than alone on the chip an exchange may take before a watchdog asks again (16: as if
+# every compute cluster of the MPPA-256 shared its links and kernel core).
+TRIES = 4
+SLACK = 16
+CONTROL_BYTES = 64  # a bound on the body of a migration control packet, for the watchdogs
+ACTIVE = ("freezing", "reserving", "copying", "committed")
 
 
 @dataclass(eq=False)
@@ -56,17 +105,22 @@ class Migration:
     dst: int
     requested: int  # simulated cycle of the request
     by: str  # "guest", "host"
-    state: str = "freezing"  # freezing, reserving, copying, committed, done, failed
+    state: str = "freezing"  # freezing, reserving, copying, committed; done, failed, checkpointed
     frozen: int | None = None
     thawed: int | None = None
     ended: int | None = None
     bytes: int = 0
     pages: int = 0
+    tables: int = 0  # second-level page tables rebuilt at the destination
     threads: int = 0
     reason: str = ""
+    resent: int = 0  # packets sent again (lost, or not answered), by either side
     wall_seconds: float = 0.0  # host time spent on it (never mixed with simulated time)
     caller: Thread | None = field(default=None, repr=False)
     image: bytes = field(default=b"", repr=False)
+    shape: Shape | None = field(default=None, repr=False)
+    proc: Container | None = field(default=None, repr=False)  # the copy retired at the commit
+    sends: dict[str, int] = field(default_factory=dict, repr=False)
     stop: bool = False  # checkpoint only: end the process once its image is taken
 
     @property
@@ -82,6 +136,68 @@ class Migration:
     def total(self) -> int | None:
         """Simulated cycles from request to the end of the protocol."""
         return None if self.ended is None else self.ended - self.requested
+
+
+@dataclass(eq=False)
+class Incoming:
+    """The destination's side of one migration (kept after it ends, to answer late packets)."""
+
+    mid: int
+    pid: int
+    src: int
+    nbytes: int  # of the image announced
+    frames: int = 0  # reserved and not yet used
+    state: str = "reserved"  # reserved, rebuilt, running; refused, dropped
+    proc: Container | None = None
+    thawed: int | None = None
+    reason: str = ""
+    wall: float = 0.0
+    sends: dict[str, int] = field(default_factory=dict)  # packets sent, by kind
+    lost: dict[str, int] = field(default_factory=dict)  # of which the NoC reported lost
+
+
+# --- the timing model of a migration ------------------------------------------------------------
+def freeze_cycles(spec: ChipSpec, threads: int) -> int:
+    """Saving each thread's hart context."""
+    return spec.context_switch_cycles * threads
+
+
+def build_cycles(spec: ChipSpec, shape: Shape) -> int:
+    """Copying every byte of the image into it."""
+    return math.ceil(spec.copy_cycles_per_byte * shape.nbytes)
+
+
+def rebuild_cycles(spec: ChipSpec, shape: Shape) -> int:
+    """Copying each page and the metadata out of the image, installing each page-table entry
+    (one per page, one per second-level table) and each thread's context."""
+    copied = shape.meta_bytes + shape.pages * spec.page_size
+    return (math.ceil(spec.copy_cycles_per_byte * copied) + spec.pte_install_cycles * shape.ptes
+            + spec.context_switch_cycles * shape.threads)
+
+
+def _alone(spec: ChipSpec, nbytes: int, bulk: bool = False) -> int:
+    """A transfer alone on the chip over the longest route, and its handling at the receiver."""
+    hops = spec.mesh_width // 2 + spec.mesh_height // 2 + 2
+    header = spec.portal_header if bulk else spec.mailbox_header
+    return transfer_cycles(spec, nbytes, spec.portal_chunk, header, hops) + spec.ikc_recv_cycles
+
+
+# A watchdog's patience: SLACK times the exchange alone on the chip, plus a margin for the engine.
+# The engine lets a cluster handle what is due within its window before others answer, and a
+# window can be 64 windows long (engine.SOLO_STRETCH): a watchdog set nearer than that could be
+# handled before an answer that arrives earlier in simulated time. A watchdog that fires too soon
+# is still safe (it only asks, or says again), but would add packets to a run that lost none.
+def _margin(spec: ChipSpec) -> int:
+    return 65 * spec.window_cycles
+
+
+def _round_trip(spec: ChipSpec) -> int:
+    return SLACK * 2 * _alone(spec, CONTROL_BYTES) + _margin(spec)
+
+
+def _image_trip(spec: ChipSpec, nbytes: int, rebuild: int) -> int:
+    return (SLACK * (_alone(spec, nbytes + CONTROL_BYTES, bulk=True) + rebuild + _alone(spec, CONTROL_BYTES))
+            + _margin(spec))
 
 
 # --- freeze and thaw -----------------------------------------------------------------------------
@@ -155,6 +271,8 @@ def thaw(k: Kernel, p: Container, at: int, caller_result: int) -> None:
         k.cpu.loaded = None
 
 
+
+
 # --- the request -------------------------------------------------------------------------------
 CHECKPOINT = -1  # a "migration" whose image goes to a file instead of another cluster
 
@@ -167,14 +285,15 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         return -EINVAL
     if not p.alive:
         return -EBUSY
-    if any(m.pid == p.pid and m.state in ("freezing", "reserving", "copying") for m in k.migrations.values()):
+    if any(m.pid == p.pid and m.state in ACTIVE for m in k.migrations.values()):
         return -EBUSY
     k._mids += 1
     m = Migration((k.cluster << 32) | k._mids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop)
     k.migrations[m.mid] = m
     k.migration_log.append(m)
     if dst == k.cluster:  # already there: nothing to move
-        m.state, m.frozen, m.thawed, m.ended = "done", at, at, at
+        m.state, m.frozen, m.thawed, m.ended, m.reason = "done", at, at, at, "already there"
+        del k.migrations[m.mid]
         return 0
     p.state = "freezing"
     p.freeze_at = at
@@ -212,62 +331,186 @@ def progress(k: Kernel, now: int) -> None:
         t0 = time.perf_counter()
         m.frozen = max(m.requested, frozen)
         p.state = "frozen"
-        m.image, m.pages, m.threads = image.serialize(k, p)
-        m.bytes = len(m.image)
+        m.image, m.shape = image.serialize(k, p)
+        m.bytes, m.pages, m.tables, m.threads = m.shape.nbytes, m.shape.pages, m.shape.tables, m.shape.threads
+        # The kernel core saves each hart context, then copies the image together.
+        at = m.frozen + k.kernel_core(m.frozen, freeze_cycles(k.spec, m.threads))
+        at += k.kernel_core(at, build_cycles(k.spec, m.shape))
         if m.dst == CHECKPOINT:
-            m.state, m.thawed, m.ended = "checkpointed", m.frozen, m.frozen
+            m.state, m.thawed, m.ended, m.reason = "checkpointed", at, at, "image taken"
             k.migrations.pop(m.mid, None)
             if m.stop:
-                k.kill(p, None, None, "checkpointed", m.frozen)
+                k.kill(p, None, None, "checkpointed", at)
                 p.state = "checkpointed"
             else:
-                thaw(k, p, m.frozen, 0)
+                thaw(k, p, at, 0)
             m.wall_seconds += time.perf_counter() - t0
             continue
-        meta, pages = image.check(m.image)
-        need = image.frames_needed(meta, pages)
-        # Saving each hart context is the only work before the first packet leaves.
-        at = m.frozen + k.kernel_core(m.frozen, k.spec.context_switch_cycles * max(1, m.threads))
         m.state = "reserving"
-        k.send(m.dst, "mig_reserve", {"mid": m.mid, "pid": m.pid, "frames": need, "bytes": m.bytes},
-               at=at)
+        _send(k, m, m.dst, "mig_reserve", {"mid": m.mid, "pid": m.pid, "frames": m.shape.frames,
+                                           "bytes": m.bytes}, at)
+        _arm(k, m.mid, at + _round_trip(k.spec))
         m.wall_seconds += time.perf_counter() - t0
 
 
-def _fail(k: Kernel, m: Migration, p: Container | None, at: int, reason: str, err: int = -EIO) -> None:
+# --- sending, resending, watchdogs --------------------------------------------------------------
+def _send(k: Kernel, rec: Migration | Incoming, dst: int, kind: str, body: dict, at: int,
+          data: bytes = b"", bulk: bool = False) -> None:
+    rec.sends[kind] = rec.sends.get(kind, 0) + 1
+    k.send(dst, kind, body, data, at, bulk)
+
+
+def _again(k: Kernel, rec: Migration | Incoming, dst: int, kind: str, body: dict, at: int) -> bool:
+    """Send a packet once more, unless it went TRIES times already; True if sent."""
+    if rec.sends.get(kind, 0) >= TRIES:
+        return False
+    if isinstance(rec, Migration):
+        rec.resent += 1
+    _send(k, rec, dst, kind, body, at)
+    return True
+
+
+def _arm(k: Kernel, mid: int, at: int) -> None:
+    """Set this kernel's watchdog for migration `mid` (one per migration and kernel) to `at`.
+    It is a timer interrupt of this kernel, not a packet: it never crosses the NoC."""
+    _disarm(k, mid)
+    note = Packet(k.cluster, k.cluster, "mig_timer", {"mid": mid}, b"", 0, at, 1, 0)
+    note.arrival, note.seq = at, -mid  # before packets of the same cycle; a fixed order
+    k.deliver(note)
+
+
+def _disarm(k: Kernel, mid: int) -> None:
+    keep = [e for e in k.inbox if not (e[2].kind == "mig_timer" and e[2].body["mid"] == mid)]
+    if len(keep) != len(k.inbox):
+        k.inbox[:] = keep
+        heapq.heapify(k.inbox)
+
+
+def _record(k: Kernel, mid: int) -> Migration | None:
+    """This kernel's record of migration `mid` (under way, or ended)."""
+    m = k.migrations.get(mid)
+    if m is not None:
+        return m
+    return next((m for m in reversed(k.migration_log) if m.mid == mid), None)
+
+
+def on_timer(k: Kernel, pkt: Packet, at: int) -> None:
+    mid = pkt.body["mid"]
+    if mid in k.migrations:
+        _source_waited(k, k.migrations[mid], at)
+    elif mid in k.incoming:
+        _destination_waited(k, k.incoming[mid], at)
+
+
+def on_noc_error(k: Kernel, pkt: Packet, at: int) -> None:
+    """A transfer this kernel sent failed (a DMA error, injected by tests)."""
+    kind, body = pkt.body["kind"], pkt.body["body"]
+    if kind.startswith("mig_"):
+        mid = body["mid"]
+        m = _record(k, mid) if mid >> 32 == k.cluster else None
+        if m is not None:
+            _source_lost(k, m, kind, body, at)
+        elif mid in k.incoming:
+            e = k.incoming[mid]
+            e.lost[kind] = e.lost.get(kind, 0) + 1
+            _destination_lost(k, e, kind, at)
+    elif "op" in body and body["op"] in k.pending:
+        t, _, _ = k.pending.pop(body["op"])
+        k.wake(t, at, -EIO)
+
+
+# --- the source --------------------------------------------------------------------------------
+def _fail(k: Kernel, m: Migration, p: Container | None, at: int, reason: str, err: int = -EIO,
+          cleanup: str = "") -> None:
+    """Abort before the commit: the process goes on here; D is told to drop what it holds."""
     m.state, m.reason, m.ended = "failed", reason, at
     m.image = b""
     k.migrations.pop(m.mid, None)
+    _disarm(k, m.mid)
+    if cleanup:
+        _send(k, m, m.dst, cleanup, {"mid": m.mid}, at)
     if p is not None and p.state in ("freezing", "frozen"):
         thaw(k, p, at, err)
         for pkt in k.held.pop(p.pid, []):
             k.handle(pkt, at)
 
 
-# --- packets at the source ------------------------------------------------------------------
+def _source_waited(k: Kernel, m: Migration, at: int) -> None:
+    """No word from D in time. Ask it (it answers with its last answer); the watchdog may fire
+    before an answer that is already on its way, so it decides nothing until TRIES rounds."""
+    if m.state in ("reserving", "copying"):
+        if _again(k, m, m.dst, "mig_query", {"mid": m.mid}, at):
+            _arm(k, m.mid, at + _round_trip(k.spec))
+        else:
+            _fail(k, m, k.find_proc(m.pid), at, f"no answer from cluster {m.dst} after "
+                  f"{TRIES} questions", cleanup="mig_abort")
+    elif m.state == "committed":
+        if _again(k, m, m.dst, "mig_commit", {"mid": m.mid}, at):
+            _arm(k, m.mid, at + _round_trip(k.spec))
+        else:
+            _unconfirmed(k, m, at)
+
+
+def _unconfirmed(k: Kernel, m: Migration, at: int) -> None:
+    """After the commit, D never confirmed: the process is D's; D will ask for its commit."""
+    m.state, m.ended = "done", at
+    m.reason = (f"moved to cluster {m.dst}, which did not confirm the thaw after "
+                f"{m.sends.get('mig_commit', 0)} commit messages")
+    k.migrations.pop(m.mid, None)
+    _disarm(k, m.mid)
+    if m.proc is not None:
+        m.proc.state = "migrated"
+
+
+def _source_lost(k: Kernel, m: Migration, kind: str, body: dict, at: int) -> None:
+    if kind == "mig_reserve" and m.state == "reserving":  # D never heard of it
+        _fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_reserve)")
+    elif kind == "mig_image" and m.state == "copying":
+        _fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_image)", cleanup="mig_release")
+    elif kind == "mig_commit" and m.state == "committed":
+        if _again(k, m, m.dst, kind, body, at):
+            _arm(k, m.mid, at + _round_trip(k.spec))
+    elif kind in ("mig_release", "mig_abort"):
+        _again(k, m, m.dst, kind, body, at)  # after the last loss, D asks (and we answer)
+
+
 def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
-    m = k.migrations.get(pkt.body["mid"])
-    if m is None or m.state != "reserving":
+    m = _record(k, pkt.body["mid"])
+    if m is None:
         return
-    m.state = "copying"
-    k.send(m.dst, "mig_image", {"mid": m.mid, "pid": m.pid}, data=m.image, at=at, bulk=True)
+    if m.state == "reserving":
+        m.state = "copying"
+        _send(k, m, m.dst, "mig_image", {"mid": m.mid, "pid": m.pid}, at, data=m.image, bulk=True)
+        assert m.shape is not None
+        _arm(k, m.mid, at + _image_trip(k.spec, m.bytes, rebuild_cycles(k.spec, m.shape)))
+    elif m.state == "failed":  # aborted meanwhile: D holds a reservation for nothing
+        _send(k, m, m.dst, "mig_release", {"mid": m.mid}, at)
 
 
 def on_refuse(k: Kernel, pkt: Packet, at: int) -> None:
     m = k.migrations.get(pkt.body["mid"])
-    if m is not None and m.state in ("reserving", "copying"):
+    if m is not None and m.state in ("reserving", "copying"):  # D holds nothing for it now
         _fail(k, m, k.find_proc(m.pid), at, pkt.body["reason"], -ENOMEM)
 
 
 def on_ack(k: Kernel, pkt: Packet, at: int) -> None:
-    """The destination has the process: free the copy here, forward what came meanwhile."""
-    m = k.migrations.get(pkt.body["mid"])
-    if m is None or m.state != "copying":
+    """The commit point: the destination has the process, frozen. It is D's from now on."""
+    m = _record(k, pkt.body["mid"])
+    if m is None:
         return
+    if m.state == "failed":  # aborted meanwhile: D must drop its copy
+        _send(k, m, m.dst, "mig_abort", {"mid": m.mid}, at)
+    elif m.state == "committed" or (m.state == "done" and m.thawed is None):
+        _send(k, m, m.dst, "mig_commit", {"mid": m.mid}, at)  # D has not heard our commit
+    elif m.state == "copying":
+        _commit(k, m, at)
+
+
+def _commit(k: Kernel, m: Migration, at: int) -> None:
     t0 = time.perf_counter()
     p = k.find_proc(m.pid)
     assert p is not None
-    m.state, m.image = "committed", b""
+    m.state, m.image, m.proc = "committed", b"", p
     forward = []
     for ep in p.ikc.values():
         if isinstance(ep, MailboxIn):
@@ -278,7 +521,10 @@ def on_ack(k: Kernel, pkt: Packet, at: int) -> None:
             ep.requests.clear()
     forward += k.held.pop(p.pid, [])
     k.retire(p, at)
+    p.state = "frozen"  # in transit: no copy runs until D thaws its own
     k.moved[p.pid] = m.dst
+    _send(k, m, m.dst, "mig_commit", {"mid": m.mid}, at)
+    _arm(k, m.mid, at + _round_trip(k.spec))
     for q in forward:
         k.forward(q, m.dst, at)
     k.send(k.services_node, "moved", {"pid": p.pid, "cluster": m.dst}, at=at)
@@ -286,105 +532,177 @@ def on_ack(k: Kernel, pkt: Packet, at: int) -> None:
 
 
 def on_done(k: Kernel, pkt: Packet, at: int) -> None:
-    m = k.migrations.pop(pkt.body["mid"], None)
-    if m is not None:
-        m.state, m.thawed, m.ended = "done", pkt.body["thawed"], at
-        m.wall_seconds += pkt.body["wall"]
+    m = _record(k, pkt.body["mid"])
+    if m is None or not (m.state == "committed" or (m.state == "done" and m.thawed is None)):
+        return
+    m.state, m.thawed, m.ended = "done", pkt.body["thawed"], at
+    m.resent += pkt.body["resent"]
+    m.reason = f"moved to cluster {m.dst}" + (f" ({m.resent} packets sent again)" if m.resent else "")
+    m.wall_seconds += pkt.body["wall"]
+    k.migrations.pop(m.mid, None)
+    _disarm(k, m.mid)
+    if m.proc is not None:
+        m.proc.state = "migrated"
 
 
-def on_abort(k: Kernel, pkt: Packet, at: int) -> None:
-    m = k.migrations.get(pkt.body["mid"])
-    if m is not None and m.state in ("reserving", "copying"):
-        _fail(k, m, k.find_proc(m.pid), at, pkt.body["reason"])
+# --- the destination -----------------------------------------------------------------------------
+_ANSWER = {"reserved": "mig_accept", "rebuilt": "mig_ack", "running": "mig_done", "refused": "mig_refuse",
+           "dropped": "mig_refuse"}
 
 
-# --- packets at the destination ---------------------------------------------------------------
+def _answer(k: Kernel, e: Incoming, at: int) -> None:
+    """Say (again) where we stand: what S must hear from us next."""
+    if e.state == "reserved":
+        _send(k, e, e.src, "mig_accept", {"mid": e.mid}, at)
+    elif e.state == "rebuilt":
+        _send(k, e, e.src, "mig_ack", {"mid": e.mid}, at)
+    elif e.state == "running":
+        # For S's record: what we sent more than once, this done included.
+        resent = sum(n - 1 for n in e.sends.values()) + (1 if e.sends.get("mig_done") else 0)
+        _send(k, e, e.src, "mig_done", {"mid": e.mid, "thawed": e.thawed, "resent": resent, "wall": e.wall},
+              at)
+    else:
+        _send(k, e, e.src, "mig_refuse", {"mid": e.mid, "reason": e.reason}, at)
+
+
 def on_reserve(k: Kernel, pkt: Packet, at: int) -> None:
-    need = pkt.body["frames"]
+    b = pkt.body
+    mid, need = b["mid"], b["frames"]
+    if mid in k.incoming:
+        return  # S sends a reservation once
+    e = k.incoming[mid] = Incoming(mid, b["pid"], pkt.src, b["bytes"])
     free = k.frames.free - k.reserved_frames
-    if k.find_proc(pkt.body["pid"]) is not None:
-        reason = f"cluster {k.cluster} already runs pid {pkt.body['pid']}"
+    if k.find_proc(b["pid"]) is not None:
+        e.state, e.reason = "refused", f"cluster {k.cluster} already runs pid {b['pid']}"
     elif need > free:
-        reason = f"no room on cluster {k.cluster}: the process needs {need} frames, {free} are free"
+        e.state = "refused"
+        e.reason = f"no room on cluster {k.cluster}: the process needs {need} frames, {free} are free"
     else:
         k.reserved_frames += need
-        k.incoming[pkt.body["mid"]] = (need, None)
-        k.reply_kind(pkt, "mig_accept", at, mid=pkt.body["mid"])
-        return
-    k.reply_kind(pkt, "mig_refuse", at, mid=pkt.body["mid"], reason=reason)
+        e.frames = need
+        _arm(k, mid, at + _image_trip(k.spec, e.nbytes, 0))  # the lease, renewed TRIES times
+    _answer(k, e, at)
+
+
+def on_query(k: Kernel, pkt: Packet, at: int) -> None:
+    e = k.incoming.get(pkt.body["mid"])
+    if e is not None:  # never heard of it: the reservation is still on its way, or lost
+        _answer(k, e, at)
 
 
 def on_image(k: Kernel, pkt: Packet, at: int) -> None:
     mid = pkt.body["mid"]
-    entry = k.incoming.get(mid)
-    if entry is None:
+    e = k.incoming.get(mid)
+    if e is None or e.state != "reserved":
+        if e is not None and e.state == "dropped":  # S, not committed, must abort
+            _answer(k, e, at)
         return
     t0 = time.perf_counter()
-    need, _ = entry
-    k.reserved_frames -= need
+    _unreserve(k, e)
     try:
-        p = image.restore(k, pkt.data, at, "migration image")
-    except (ShoalError, OutOfFrames, Fault, KeyError, ValueError) as e:  # any failure rolls back
-        k.incoming.pop(mid, None)
-        k.reply_kind(pkt, "mig_refuse", at, mid=mid, reason=f"restore failed on cluster {k.cluster}: {e}")
+        meta, pages = image.check(pkt.data, "migration image")
+        p = image.rebuild(k, meta, pages, at)
+    except (ShoalError, OutOfFrames, Fault, KeyError, ValueError) as err:  # any failure rolls back
+        e.state, e.reason = "refused", f"restore failed on cluster {k.cluster}: {err}"
+        _disarm(k, mid)
+        _answer(k, e, at)
         return
-    k.incoming[mid] = (0, p)
-    # Installing each page's entry and each hart context costs the kernel core a little.
-    cost = 16 * len(p.aspace.regions) + k.spec.context_switch_cycles * len(p.threads)
-    at += k.kernel_core(at, cost)
-    k.incoming_wall[mid] = time.perf_counter() - t0
-    k.reply_kind(pkt, "mig_ack", at, mid=mid, confirm=True)
+    at += k.kernel_core(at, rebuild_cycles(k.spec, image.shape(pkt.data, meta, pages)))
+    # Frozen and ours to hold: packets for it wait here until S decides.
+    e.state, e.proc = "rebuilt", p
+    k.procs.append(p)
+    k.moved.pop(p.pid, None)
+    e.wall = time.perf_counter() - t0
+    _answer(k, e, at)
+    _arm(k, mid, at + _round_trip(k.spec))
 
 
-def on_ack_delivered(k: Kernel, mid: int, at: int, src: int) -> None:
-    """Commit point: the source now knows we have it. Thaw here."""
-    _, p = k.incoming.pop(mid, (0, None))
+def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
+    e = k.incoming.get(pkt.body["mid"])
+    if e is None:
+        return
+    if e.state == "rebuilt":
+        p = e.proc
+        assert p is not None
+        e.state, e.thawed, e.proc = "running", at, None
+        _disarm(k, e.mid)
+        k.all_procs.append(p)
+        thaw(k, p, at, 0)
+        for q in k.held.pop(p.pid, []):
+            k.handle(q, at)
+    if e.state == "running":  # (again, if S did not hear our done)
+        _answer(k, e, at)
+
+
+def _unreserve(k: Kernel, e: Incoming) -> None:
+    k.reserved_frames -= e.frames
+    e.frames = 0
+
+
+def _drop(k: Kernel, e: Incoming, at: int, reason: str) -> None:
+    """Give back what we hold for a migration that S will never commit."""
+    if e.state not in ("reserved", "rebuilt"):
+        return
+    _unreserve(k, e)
+    _disarm(k, e.mid)
+    p, e.proc = e.proc, None
+    e.state, e.reason = "dropped", reason
     if p is None:
         return
-    k.adopt(p)
-    thaw(k, p, at, 0)
-    k.send(src, "mig_done", {"mid": mid, "thawed": at, "wall": k.incoming_wall.pop(mid, 0.0)}, at=at)
-
-
-def on_ack_failed(k: Kernel, mid: int, at: int, src: int) -> None:
-    """The ack never reached the source, which will resume the process: drop our copy."""
-    need, p = k.incoming.pop(mid, (0, None))
-    k.reserved_frames -= need
-    k.incoming_wall.pop(mid, None)
-    if p is not None:
-        k.discard(p)
-    k.send(src, "mig_abort", {"mid": mid, "reason": "the NoC lost the destination's acknowledgement"}, at=at)
+    k.procs.remove(p)
+    k.discard(p)
+    for key in [key for key in k.early_signals if key[0] == p.pid]:
+        del k.early_signals[key]
+    k.moved[p.pid] = e.src  # it goes on at S: what came for it here goes there
+    for q in k.held.pop(p.pid, []):
+        k.handle(q, at)
 
 
 def on_release(k: Kernel, pkt: Packet, at: int) -> None:
-    need, p = k.incoming.pop(pkt.body["mid"], (0, None))
-    k.reserved_frames -= need
-    if p is not None:
-        k.discard(p)
+    e = k.incoming.get(pkt.body["mid"])
+    if e is not None:
+        _drop(k, e, at, f"{pkt.kind} from cluster {e.src}")
 
 
-def on_noc_error(k: Kernel, pkt: Packet, at: int) -> None:
-    """A transfer this kernel sent failed (a DMA error, injected by tests)."""
-    kind, body = pkt.body["kind"], pkt.body["body"]
-    if kind in ("mig_reserve", "mig_image"):
-        m = k.migrations.get(body["mid"])
-        if m is not None:
-            _fail(k, m, k.find_proc(m.pid), at, f"NoC transfer failed ({kind})")
-            k.send(m.dst, "mig_release", {"mid": m.mid}, at=at)
-    elif kind == "mig_ack":
-        on_ack_failed(k, body["mid"], at, pkt.body["to"])
-    elif "op" in body and body["op"] in k.pending:
-        t, _, _ = k.pending.pop(body["op"])
-        k.wake(t, at, -EIO)
+def _never_heard(e: Incoming, kind: str) -> bool:
+    """Every `kind` we sent was lost, and we may send no more: S cannot have heard one."""
+    n = e.sends.get(kind, 0)
+    return n >= TRIES and e.lost.get(kind, 0) == n
 
 
-def on_noc_delivered(k: Kernel, pkt: Packet, at: int) -> None:
-    if pkt.body["kind"] == "mig_ack":
-        on_ack_delivered(k, pkt.body["body"]["mid"], at, pkt.body["to"])
+def _destination_waited(k: Kernel, e: Incoming, at: int) -> None:
+    """No word from S in time: say where we stand again, which S answers. A reservation is
+    dropped after TRIES rounds (safe: a late image is refused and S, not committed, aborts);
+    a rebuilt copy only if S cannot have heard of it."""
+    if e.state not in ("reserved", "rebuilt"):
+        return
+    kind = _ANSWER[e.state]
+    if e.sends.get(kind, 0) < TRIES:
+        _answer(k, e, at)
+        lease = e.state == "reserved"
+        _arm(k, e.mid, at + (_image_trip(k.spec, e.nbytes, 0) if lease else _round_trip(k.spec)))
+    elif e.state == "reserved":
+        _drop(k, e, at, f"the reservation's lease ran out ({TRIES} accepts sent, no image came)")
+    elif _never_heard(e, kind):
+        _drop(k, e, at, f"cluster {e.src} never got the ack")
+    else:  # S may have committed: keep the process frozen rather than risk losing it
+        e.reason = f"no word from cluster {e.src} after {TRIES} acks; the copy stays frozen"
+
+
+def _destination_lost(k: Kernel, e: Incoming, kind: str, at: int) -> None:
+    if kind == "mig_accept" and e.state == "reserved":
+        if not _again(k, e, e.src, kind, {"mid": e.mid}, at) and _never_heard(e, kind):
+            _drop(k, e, at, f"cluster {e.src} never got the accept")
+    elif kind == "mig_ack" and e.state == "rebuilt":
+        if not _again(k, e, e.src, kind, {"mid": e.mid}, at) and _never_heard(e, kind):
+            _drop(k, e, at, f"cluster {e.src} never got the ack")  # so it cannot have committed
+    elif kind in ("mig_refuse", "mig_done") and kind == _ANSWER.get(e.state):
+        if e.sends.get(kind, 0) < TRIES:
+            _answer(k, e, at)  # after the last loss, S's watchdog asks again
 
 
 HANDLERS = {
     "mig_reserve": on_reserve, "mig_accept": on_accept, "mig_refuse": on_refuse, "mig_image": on_image,
-    "mig_ack": on_ack, "mig_done": on_done, "mig_abort": on_abort, "mig_release": on_release,
-    "noc_error": on_noc_error, "noc_delivered": on_noc_delivered,
+    "mig_ack": on_ack, "mig_commit": on_commit, "mig_done": on_done, "mig_query": on_query,
+    "mig_abort": on_release, "mig_release": on_release, "mig_timer": on_timer, "noc_error": on_noc_error,
 }

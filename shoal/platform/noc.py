@@ -18,6 +18,22 @@ busy-until clock, so a transfer whose send time is earlier than ones already sch
 still use an earlier gap: clusters are simulated one after another within a window.
 Bulk transfers move in chunks (one page plus a header per DMA operation, as Nanvix's
 portals do); the chunks of flows that share a link interleave.
+
+What a packet carries on the wire (`packet()` below), in three forms:
+    mailbox  an IKC mailbox message: Nanvix's fixed format, a 16 B header (which holds its
+             addressing) and a 128 B payload whatever the size written
+    control  a kernel or daemon message (a request, a reply, a migration step): the header
+             and the encoded size of its body and data, in one DMA operation per page
+    bulk     a portal-style transfer: the data, cut into page-sized chunks with a header each;
+             the first header holds the body (as Nanvix's portal header holds the port, the
+             sender and the size), and what of the body does not fit goes before the data
+`body_bytes` gives the encoded size of a body by one fixed rule (a modelling assumption:
+shoal's kernels exchange Python dicts, a real kernel would lay the same fields out as a C
+struct): an integer, bool or None takes 4 bytes, but 8 for the 64-bit operation and migration
+ids (fields "op" and "mid", whatever their value) and for any other that does not fit in 32 bits;
+a float 8; a string its UTF-8 bytes and bytes their
+length, each after a 4-byte length; a list or tuple a 4-byte count and its items; a dict its
+values (the packet's kind fixes its layout, as a struct's type does, so keys cost nothing).
 """
 
 from __future__ import annotations
@@ -74,11 +90,55 @@ class Packet:
     ready: int  # cycle at which the sender hands it to the NoC
     chunk: int  # payload bytes per DMA operation
     header: int  # header bytes added to each chunk on the wire
-    confirm: bool = False  # tell the sender when it has been delivered
+    form: str = "control"  # "control", "mailbox" or "bulk" (see packet())
     seq: int = 0
     start: int | None = None
     arrival: int | None = None
     failed: bool = False
+
+
+WIDE = frozenset({"op", "mid"})  # 64-bit ids
+
+
+def body_bytes(value: object, key: str = "") -> int:
+    """Encoded size of a packet body (the rule is in the module's docstring)."""
+    if value is None or isinstance(value, bool):
+        return 4
+    if isinstance(value, int):
+        return 4 if key not in WIDE and -(1 << 31) <= value < (1 << 32) else 8
+    if isinstance(value, float):
+        return 8
+    if isinstance(value, str):
+        return 4 + len(value.encode())
+    if isinstance(value, (bytes, bytearray)):
+        return 4 + len(value)
+    if isinstance(value, (list, tuple)):
+        return 4 + sum(body_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return sum(body_bytes(v, k) for k, v in value.items())
+    raise TypeError(f"a packet body cannot carry {type(value).__name__}")
+
+
+def packet(spec: ChipSpec, src: int, dst: int, kind: str, body: dict, data: bytes, ready: int,
+           form: str) -> Packet:
+    """A packet of `form` ("control", "mailbox", "bulk") with its size on the wire."""
+    if form == "mailbox":
+        return Packet(src, dst, kind, body, data, spec.mailbox_payload, ready, spec.mailbox_payload,
+                      spec.mailbox_header, form)
+    if form == "bulk":
+        nbytes = max(0, body_bytes(body) - spec.portal_header) + len(data)
+        return Packet(src, dst, kind, body, data, nbytes, ready, spec.portal_chunk, spec.portal_header, form)
+    nbytes = body_bytes(body) + len(data)
+    return Packet(src, dst, kind, body, data, nbytes, ready, spec.portal_chunk, spec.mailbox_header, form)
+
+
+def transfer_cycles(spec: ChipSpec, nbytes: int, chunk: int, header: int, hops: int) -> int:
+    """Cycles for a transfer alone on the network: chunks one after another, each paying
+    setup and its bytes at the link rate, the last also the path latency."""
+    n = max(1, -(-nbytes // chunk))
+    per = [max(0, min(chunk, nbytes - i * chunk)) + header for i in range(n)]
+    return (sum(spec.noc_setup_cycles + -(-b // spec.noc_link_bytes_per_cycle) for b in per)
+            + hops * spec.noc_hop_cycles)
 
 
 class NoC:
@@ -151,12 +211,7 @@ class NoC:
     # timing ---------------------------------------------------------------------
     def latency(self, src: int, dst: int, nbytes: int, chunk: int, header: int) -> int:
         """Cycles for a transfer alone on the network (the formula the tests check)."""
-        s = self.spec
-        n = max(1, -(-nbytes // chunk))
-        per = [min(chunk, nbytes - i * chunk) + header for i in range(n)]
-        dur = [-(-b // s.noc_link_bytes_per_cycle) for b in per]
-        # Chunks go one after another; each pays setup, the last also the path latency.
-        return sum(s.noc_setup_cycles + d for d in dur) + self.hops(src, dst) * s.noc_hop_cycles
+        return transfer_cycles(self.spec, nbytes, chunk, header, self.hops(src, dst))
 
     def schedule(self, flows: list[Packet]) -> None:
         """Reserve links for `flows` (earliest ready first), setting start and arrival."""
