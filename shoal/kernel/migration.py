@@ -89,7 +89,7 @@ FREEZE_TIMEOUT = 4_000_000  # cycles (10 ms at 400 MHz) a freeze may wait for ca
 # Protocol choices (not hardware figures): how often one packet is sent at most, and how much
 # longer than alone on the chip an exchange may take before a watchdog asks again (16: as if
 # every compute cluster of the MPPA-256 shared its links and kernel core).
-TRIES = 4
+TRIES = 8
 SLACK = 16
 CONTROL_BYTES = 64  # a bound on the body of a migration control packet, for the watchdogs
 ACTIVE = ("freezing", "reserving", "copying", "committed")
