@@ -64,11 +64,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = ChipSpec.load(args.chip)
 
-    def sink(proc: object, fd: int, data: bytes) -> None:
-        stream = sys.stdout.buffer if fd == 1 else sys.stderr.buffer
-        stream.write(data)
-        stream.flush()
-
     chip = Chip(spec, seed=args.seed, sink=_sink)
     for f in args.file:
         name, data = _file(f)
@@ -81,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _finish(chip, proc, args.stats)
 
 
-def _sink(proc: object, fd: int, data: bytes) -> None:
+def _sink(pid: int, fd: int, data: bytes) -> None:
     stream = sys.stdout.buffer if fd == 1 else sys.stderr.buffer
     stream.write(data)
     stream.flush()

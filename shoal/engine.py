@@ -1,8 +1,12 @@
-"""The chip: its clusters' kernels advancing in lockstep windows of simulated cycles.
+"""The chip: its clusters' kernels and the I/O cluster's daemons on one simulated clock.
 
-Every cluster runs the same window [T, T + W) before any runs the next, so whatever one
-cluster later sends another arrives at a window boundary, the same on every run. When no
-hart of any cluster has work before some future cycle, the engine jumps straight there.
+Each node (a compute cluster's kernel, the daemons) takes its own items in order of
+simulated time (kernel/sched.py). The engine keeps them in step conservatively: a node
+goes on only up to the time before which nothing more can reach it (`_advance`), so a
+packet is seen exactly at its arrival whatever the others are doing, host actions happen
+at exactly the time asked, an idle chip jumps to its next item, and a lone busy cluster
+runs in long slices. Results depend on simulated times only: not on `window_cycles`, nor
+on the order in which the host simulates the nodes.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shoal.errors import ShoalError
-from shoal.kernel import image, migration
+from shoal.kernel import image, migration, sched
 from shoal.kernel.container import Container
 from shoal.kernel.kernel import SIGKILL, Kernel
 from shoal.kernel.loader import Executable, parse_elf
@@ -78,12 +82,12 @@ class Process:
 
     @property
     def stdout(self) -> bytes:
-        """Everything it wrote, on every cluster it ran on."""
-        return b"".join(bytes(c.stdout) for c in self.chip._incarnations(self.pid))
+        """Everything it wrote that has reached the console, on every cluster it ran on."""
+        return bytes(self.chip.services.output.get(self.pid, (b"", b""))[0])
 
     @property
     def stderr(self) -> bytes:
-        return b"".join(bytes(c.stderr) for c in self.chip._incarnations(self.pid))
+        return bytes(self.chip.services.output.get(self.pid, (b"", b""))[1])
 
     @property
     def instructions(self) -> int:
@@ -122,24 +126,30 @@ def load_program(program: str | Path | bytes | Executable, name: str | None = No
     return parse_elf(image, name or path.name)
 
 
-SOLO_STRETCH = 64
+NEVER = sched.NEVER
+RETRY_CYCLES = 4000  # a scheduled migration that finds its process still moving asks again
 
 
 class Chip:
     def __init__(self, spec: ChipSpec, seed: int = 0,
-                 sink: Callable[[Container, int, bytes], None] | None = None) -> None:
+                 sink: Callable[[int, int, bytes], None] | None = None) -> None:
+        """`sink(pid, fd, data)` receives console output as it reaches the I/O cluster."""
         self.spec = spec
         self.seed = seed
-        self.kernels = [Kernel(spec, c, self._tid_allocator(c), sink)
-                        for c in range(spec.compute_clusters)]
+        self.kernels = [Kernel(spec, c, self._tid_allocator(c)) for c in range(spec.compute_clusters)]
         self.noc = NoC(spec)
-        self.services = Services(spec, spec.compute_clusters, seed)
-        self.time = 0  # simulated cycles at the start of the next window
+        self.services = Services(spec, spec.compute_clusters, seed, sink)
+        # The lookahead: no packet arrives sooner than this after it is sent.
+        self.lookahead = self.noc.min_latency()
+        for n in (*self.kernels, self.services):
+            n.lookahead = self.lookahead
+        self.time = 0  # simulated cycles: every cluster has done everything before it
         self.procs: list[Process] = []
         self._seq = 0
         self._scheduled: list[tuple[int, int, int, int]] = []  # (cycle, order, pid, cluster)
+        self._orders = 0
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
-        self.windows = 0
+        self.rounds = 0  # engine rounds (host-side figure, for benchmarks)
 
     @classmethod
     def preset(cls, name: str, **kw: object) -> Chip:
@@ -186,104 +196,85 @@ class Chip:
         self.services.add_file(name, data)
 
     def run(self, max_cycles: int | None = None) -> None:
-        """Run until every process has ended (or `max_cycles` of simulated time pass)."""
+        """Run until every process has ended, or for `max_cycles` of simulated time."""
         start = time.perf_counter()
         try:
-            self._run(max_cycles)
+            limit = NEVER if max_cycles is None else self.time + max(0, max_cycles)
+            while True:
+                at = self._scheduled[0][0] if self._scheduled else NEVER
+                if at >= limit:
+                    self._advance(limit)
+                    break
+                # A host action happens at exactly its time: everything before it first.
+                self._advance(max(at, self.time))
+                self.time = max(at, self.time)
+                self._issue_scheduled()
+            if limit < NEVER:
+                self.time = limit
+            else:
+                ends = [k.last_exit for k in self.kernels if k.last_exit is not None]
+                self.time = max([self.time, *ends])
+                if any(k.procs for k in self.kernels):
+                    self._deadlock()
         finally:
             self.wall_seconds += time.perf_counter() - start
 
-    def _run(self, max_cycles: int | None, steps: int | None = None) -> None:
-        w = self.spec.window_cycles
-        start_time = self.time
-        limit = None if max_cycles is None else self.time + max_cycles
-        while any(k.procs for k in self.kernels) or self._in_flight():
-            if steps is not None:
-                if steps == 0:
-                    return
-                steps -= 1
-            nexts = [k.next_event() for k in self.kernels]
-            events = [e for e in nexts if e is not None]
-            svc = self.services.next_event()
-            if svc is not None:
-                events.append(svc)
-            if self._scheduled and events:
-                events.append(self._scheduled[0][0])  # a scheduled migration is an event too
-            if not events:
-                self._deadlock()
-                return
-            first = min(events)
-            # Windows stay aligned to multiples of window_cycles, so threads interleave at
-            # the same instants whatever else the chip is doing.
-            self.time = max(self.time, first - first % w)
-            if limit is not None and self.time >= limit:
-                return
-            busy = [k for k, e in zip(self.kernels, nexts, strict=True) if e is not None]
-            if svc is not None:
-                busy.append(None)
-            # A lone runnable thread on the whole chip has nobody to keep in step with: give
-            # it a longer window (fewer slices, same simulated result).
-            solo = len(busy) == 1 and busy[0] is not None and busy[0].solo() and not busy[0].inbox
-            end = self.time + (w * SOLO_STRETCH if solo else w)
-            if limit is not None:
-                end = min(end, limit)
-            if self._scheduled and self._scheduled[0][0] < end:
-                end = min(end, self.time + w)  # one request per window, at its own time
-            self._issue_scheduled(end)
-            nexts = [k.next_event() for k in self.kernels]
-            for k, e in zip(self.kernels, nexts, strict=True):
-                if e is not None and e < end:
-                    k.run_window(self.time, end)
-            self._exchange(end)
-            self.time = end
-            self.windows += 1
-        # Idle from the last exit on: the chip's clock stops there, not at the window's end.
-        ends = [k.last_exit for k in self.kernels if k.last_exit is not None]
-        if ends and not any(k.procs for k in self.kernels):
-            self.time = max(start_time, max(ends))
+    def _advance(self, limit: int, until: Callable[[], bool] | None = None) -> None:
+        """Take every item of every cluster that happens before `limit` (or until `until()`).
 
-    def _exchange(self, end: int) -> None:
-        """At a window's end: move the packets, and let the kernels and daemons handle those
-        that arrived before the end, until none is left. Handlers run no user code, so a
-        protocol of several steps (a migration, a daemon's answer) completes within the
-        window when its simulated times fit, instead of one step per window."""
-        for _ in range(1000):
-            outs = [p for k in self.kernels for p in k.outbox]
-            for k in self.kernels:
-                k.outbox.clear()
-            self._route(outs)
-            self.services.run_window(end)
-            outs = self.services.outbox
-            self.services.outbox = []
-            self._route(outs)
-            due = [k for k in self.kernels if k.inbox and k.inbox[0][0] < end]
-            for k in due:
-                k.process_inbox(end)
-            if not due and not any(k.outbox for k in self.kernels):
+        Conservative synchronisation: the earliest time any node may still send something
+        is the least of the nodes' next items and of the chunks the NoC has yet to place
+        (plus the lookahead); chunks ready before that go on the links, in order; a node
+        may then go on up to the others' earliest time plus the lookahead (its horizon),
+        since nothing can reach it sooner. A node with nothing to do costs nothing."""
+        la = self.lookahead
+        nodes: list[Kernel | Services] = [*self.kernels, self.services]
+        window = self.spec.window_cycles
+        while until is None or not until():
+            for n in nodes:
+                if n.outbox:
+                    self.noc.submit(n.outbox)
+                    n.outbox = []
+            lbs = [n.next_time() for n in nodes]
+            nr = self.noc.next_ready()
+            gvt = min(min(lbs), NEVER if nr is None else nr + la)
+            if nr is not None and nr < gvt:
+                for p in self.noc.advance(gvt):
+                    self._deliver(p)
+                lbs = [n.next_time() for n in nodes]
+                nr = self.noc.next_ready()
+            if min(lbs) >= limit and (nr is None or nr + la >= limit):
                 return
-
-    def _in_flight(self) -> bool:
-        return bool(self.services.inbox) or any(k.inbox for k in self.kernels)
-
-    def _route(self, packets: list[Packet]) -> None:
-        """Hand a window's packets to the NoC (earliest first) and to their destinations."""
-        if not packets:
-            return
-        for p in packets:
-            self._seq += 1
-            p.seq = self._seq
-        self.noc.schedule(packets)
-        for p in packets:
-            if p.failed or p.confirm:
-                # The sender's DMA engine reports the outcome where the transfer ended.
-                note = Packet(p.dst, p.src, "noc_error" if p.failed else "noc_delivered",
-                              {"kind": p.kind, "body": p.body, "to": p.dst}, b"", 0, p.arrival, 1, 0)
-                self._seq += 1
-                note.seq, note.arrival = self._seq, p.arrival
-                self._node(p.src).deliver(note)
-                if p.failed:
+            pend = NEVER if nr is None else nr
+            first = min(range(len(nodes)), key=lambda i: lbs[i])
+            second = min((lb for i, lb in enumerate(lbs) if i != first), default=NEVER)
+            self.rounds += 1
+            for i, n in enumerate(nodes):
+                if lbs[i] >= limit:
                     continue
-            self._node(p.dst).deliver(p)
+                horizon = min(second if i == first else lbs[first], pend) + la
+                if lbs[i] < horizon:
+                    if n is self.services:
+                        self.services.advance(horizon, limit)
+                    else:
+                        n.advance(horizon, limit, window)
+            if self.rounds % 256 == 0:
+                self.noc.prune(gvt)
+
+    def _deliver(self, p: Packet) -> None:
+        """A transfer has ended: hand it to its destination, or tell its sender it failed."""
+        self._seq += 1
+        p.seq = self._seq
+        if p.failed or p.confirm:
+            # The sender's DMA engine reports the outcome where the transfer ended.
+            note = Packet(p.dst, p.src, "noc_error" if p.failed else "noc_delivered",
+                          {"kind": p.kind, "body": p.body, "to": p.dst}, b"", 0, p.arrival, 1, 0)
+            self._seq += 1
+            note.seq, note.arrival = self._seq, p.arrival
+            self._node(p.src).deliver(note)
+            if p.failed:
+                return
+        self._node(p.dst).deliver(p)
 
     def _node(self, n: int) -> Kernel | Services:
         return self.services if n == self.services.node else self.kernels[n]
@@ -339,23 +330,23 @@ class Chip:
         if not 0 <= to < len(self.kernels):
             last = len(self.kernels) - 1
             raise ShoalError(f"cluster {to} does not exist (this chip has clusters 0..{last})")
-        self._scheduled.append((at, len(self._scheduled), pid, to))
+        self._orders += 1
+        self._scheduled.append((at, self._orders, pid, to))
         self._scheduled.sort()
 
-    def _issue_scheduled(self, end: int) -> None:
-        keep = []
-        for item in self._scheduled:
-            at, _, pid, to = item
+    def _issue_scheduled(self) -> None:
+        """Hand the migrations due now to their processes' kernels (the chip is at `at`)."""
+        while self._scheduled and self._scheduled[0][0] <= self.time:
+            at, _, pid, to = self._scheduled.pop(0)
             c = self._container(pid)
-            if at >= end or not c.alive:
-                if at >= end:
-                    keep.append(item)
+            if not c.alive:
                 continue
-            if c.state != "running":  # still moving from an earlier request: ask again later
-                keep.append(item)
+            if c.state != "running":  # still moving from an earlier request: ask again soon
+                self._orders += 1
+                self._scheduled.append((at + RETRY_CYCLES, self._orders, pid, to))
+                self._scheduled.sort()
                 continue
-            migration.request(self.kernels[c.cluster], c, to, max(at, self.time), "host")
-        self._scheduled = keep
+            migration.request(self.kernels[c.cluster], c, to, at, "host")
 
     def checkpoint(self, pid: int, path: str | Path | None = None, stop: bool = False) -> bytes:
         """Freeze process `pid`, take its image (write it to `path`); it goes on unless `stop`."""
@@ -364,8 +355,9 @@ class Chip:
         if err:
             raise ShoalError(f"process {pid} cannot be checkpointed now (error {-err})")
         m = k.migration_log[-1]
-        while m.state == "freezing":
-            self._run(None, steps=1)
+        # Threads in calls that must finish delay the freeze: run the chip until it is done.
+        self._advance(NEVER, until=lambda: m.state != "freezing")
+        self.time = max(self.time, m.frozen or 0)
         if m.state != "checkpointed":
             raise ShoalError(f"checkpoint of process {pid} failed: {m.reason}")
         data, m.image = m.image, b""

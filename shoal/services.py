@@ -1,13 +1,21 @@
-"""System daemons on an I/O cluster: process manager, name service, and the file image.
+"""System daemons on an I/O cluster: process manager, name service, file image, console.
 
 They run as kernel-level daemons of I/O cluster 0 and are reached only through NoC
 packets; each request occupies the daemon core for `service_cycles`, so requests queue.
+Like a compute cluster's kernel, they take packets in order of arrival, and only below
+the horizon the engine gives (see kernel/sched.py).
+
+The console receives every process's standard output and error as packets and passes
+them to the host in order of arrival: the interleaving of several processes' output is
+a matter of simulated time, the same under any engine or backend. It answers nothing,
+so its packets hold nobody back.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shoal.kernel.loader import loadable_image
@@ -26,8 +34,12 @@ class ProcRecord:
     waiters: list[Packet] = field(default_factory=list)
 
 
+ConsoleSink = Callable[[int, int, bytes], None]  # (pid, fd, data)
+NEVER = 1 << 62
+
+
 class Services:
-    def __init__(self, spec: ChipSpec, node: int, seed: int) -> None:
+    def __init__(self, spec: ChipSpec, node: int, seed: int, sink: ConsoleSink | None = None) -> None:
         self.spec = spec
         self.node = node
         self.seed = seed
@@ -37,8 +49,14 @@ class Services:
         self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
         self._fids: list[str] = []
         self.next_pid = 1
-        self.inbox: list[tuple[int, int, Packet]] = []
+        self.inbox: list[tuple[int, int, Packet]] = []  # requests: heap of (arrival, seq, packet)
+        self.console: list[tuple[int, int, Packet]] = []  # console packets, the same way
         self.outbox: list[Packet] = []
+        self.sent = 0
+        self.sink = sink
+        self.horizon = self.limit = NEVER
+        self.lookahead = 1
+        self.output: dict[int, tuple[bytearray, bytearray]] = {}  # pid -> (stdout, stderr)
         self.busy: list[tuple[int, int]] = []  # the daemon core's calendar
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
@@ -70,17 +88,34 @@ class Services:
 
     # the daemons ------------------------------------------------------------------------------
     def deliver(self, pkt: Packet) -> None:
-        heapq.heappush(self.inbox, (pkt.arrival, pkt.seq, pkt))
+        heapq.heappush(self.console if pkt.kind == "console" else self.inbox, (pkt.arrival, pkt.seq, pkt))
 
-    def next_event(self) -> int | None:
-        return self.inbox[0][0] if self.inbox else None
+    def next_time(self) -> int:
+        """Earliest time at which the daemons may send something (console packets never do)."""
+        return self.inbox[0][0] if self.inbox else NEVER
 
-    def run_window(self, end: int) -> None:
-        while self.inbox and self.inbox[0][0] < end:
-            arrival, _, pkt = heapq.heappop(self.inbox)
-            self.requests += 1
-            at = self._serve(arrival)
-            getattr(self, "on_" + pkt.kind)(pkt, at)
+    def advance(self, horizon: int, limit: int) -> None:
+        self.horizon, self.limit = horizon, limit  # the horizon drops as the daemons send
+        while True:
+            end = min(self.horizon, limit)
+            req = self.inbox[0] if self.inbox and self.inbox[0][0] < end else None
+            con = self.console[0] if self.console and self.console[0][0] < end else None
+            if con is not None and (req is None or con[:2] < req[:2]):
+                heapq.heappop(self.console)
+                self.on_console(con[2])
+            elif req is not None:
+                arrival, _, pkt = heapq.heappop(self.inbox)
+                self.requests += 1
+                getattr(self, "on_" + pkt.kind)(pkt, self._serve(arrival))
+            else:
+                return
+
+    def on_console(self, pkt: Packet) -> None:
+        pid, fd = pkt.body["pid"], pkt.body["fd"]
+        out = self.output.setdefault(pid, (bytearray(), bytearray()))
+        out[0 if fd == 1 else 1].extend(pkt.data)
+        if self.sink is not None:
+            self.sink(pid, fd, pkt.data)
 
     def _serve(self, at: int) -> int:
         cost = self.spec.service_cycles
@@ -104,7 +139,10 @@ class Services:
         else:
             pkt = Packet(self.node, dst, kind, body, data, s.mailbox_payload, at, s.mailbox_payload,
                          s.mailbox_header)
+        self.sent += 1
+        pkt.seq = self.sent
         self.outbox.append(pkt)
+        self.horizon = min(self.horizon, at + self.lookahead)
 
     def _reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
         self._send(req.src, "reply", {"op": req.body["op"], **body}, at, data, bulk)

@@ -65,7 +65,7 @@ def test_threads_twice_give_identical_output_and_cycles(programs: Programs) -> N
     assert c1.time == c2.time
     assert p1.instructions == p2.instructions
     assert p1.container.syscalls == p2.container.syscalls
-    assert c1.windows == c2.windows
+    assert c1.rounds == c2.rounds
 
 
 def test_many_clusters_at_once_are_deterministic(programs: Programs) -> None:

@@ -178,6 +178,7 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         return 0
     p.state = "freezing"
     p.freeze_at = at
+    k.at(at, lambda now: progress(k, now))  # the freeze is an item of the cluster at `at`
     return 0
 
 

@@ -11,6 +11,7 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from shoal.kernel import sched
 from shoal.kernel.container import Block, Thread, TState
 from shoal.kernel.memory import PAGE, USER_TOP, Fault, OutOfFrames, Region
 from shoal.platform.cpu import REG_A, REG_SP, REG_TP
@@ -39,12 +40,16 @@ def dispatch(k: Kernel, t: Thread) -> None:
     """Called from the ecall trap: the pc already points past the ecall."""
     cpu = k.cpu
     num = cpu.reg(REG_A[7])
+    entry = TABLE.get(num)
+    if entry is not None and sched.observes(t, entry[0]) and not sched.observe_now(k, t, k.now()):
+        k.stop_reason = "park"  # redone once every packet it could see is here (sched.py)
+        cpu.stop()
+        return
     args = [cpu.reg(r) for r in REG_A[:6]]
     served = k.kernel_core(k.now(), k.spec.syscall_cycles)
     t.proc.kcore_wait += served - k.spec.syscall_cycles
     k.extra += served
     k.syscall_total += 1
-    entry = TABLE.get(num)
     if entry is None:
         t.proc.unknown_syscalls[num] += 1
         t.proc.syscalls[f"#{num}"] += 1
@@ -88,7 +93,7 @@ def sys_write(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EBADF
     data = t.proc.aspace.read(buf, n)
     charge_copy(k, n)
-    k.output(t.proc, fd, data)
+    k.output(t.proc, fd, data, k.now())
     return n
 
 
@@ -105,7 +110,7 @@ def sys_writev(k: Kernel, t: Thread, a: list[int]) -> int:
         base, ln = struct.unpack_from("<II", raw, 8 * i)
         data += t.proc.aspace.read(base, ln)
     charge_copy(k, len(data))
-    k.output(t.proc, fd, bytes(data))
+    k.output(t.proc, fd, bytes(data), k.now())
     return len(data)
 
 

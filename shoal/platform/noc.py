@@ -13,11 +13,12 @@ Timing of one transfer of B bytes that becomes ready at cycle t:
     D       = ceil(B / link_bytes_per_cycle)
     arrival = start + hops * hop_cycles + D
 Every link of the path is reserved for [start, start + D) (wormhole switching keeps the
-whole path while the packet streams). Reservations are a calendar per link, not a
-busy-until clock, so a transfer whose send time is earlier than ones already scheduled can
-still use an earlier gap: clusters are simulated one after another within a window.
-Bulk transfers move in chunks (one page plus a header per DMA operation, as Nanvix's
-portals do); the chunks of flows that share a link interleave.
+whole path while the packet streams). Bulk transfers move in chunks (one page plus a
+header per DMA operation, as Nanvix's portals do); the chunks of flows that share a link
+interleave. The engine submits packets as clusters send them and lets the NoC place
+chunks only once no earlier one can still come (`advance`), so links are given out in
+order of ready time (ties: sending node, then its own order), whatever order the
+clusters were simulated in.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ class NoC:
         self.bytes = 0
         self._routes: dict[tuple[int, int], list[Link]] = {}
         self.fail_next: dict[str, int] = {}  # test hook: packet kind -> transfers to fail
+        # Chunks not yet placed: (ready, src, seq, chunk index, submission number, packet).
+        self._pending: list[tuple[int, int, int, int, int, Packet]] = []
+        self._submitted = 0
 
     def inject_failure(self, kind: str, count: int = 1) -> None:
         """Test hook: the next `count` transfers of packets of `kind` fail (a DMA error the
@@ -160,11 +164,26 @@ class NoC:
 
     def schedule(self, flows: list[Packet]) -> None:
         """Reserve links for `flows` (earliest ready first), setting start and arrival."""
+        self.submit(flows)
+        self.advance(1 << 62)
+
+    def submit(self, flows: list[Packet]) -> None:
+        for f in flows:
+            self._submitted += 1
+            heapq.heappush(self._pending, (f.ready, f.src, f.seq, 0, self._submitted, f))
+
+    def next_ready(self) -> int | None:
+        """Ready time of the earliest chunk not yet placed."""
+        return self._pending[0][0] if self._pending else None
+
+    def advance(self, before: int) -> list[Packet]:
+        """Place every chunk ready before `before`; return the packets that are now complete
+        (their `arrival` set), in the order they were completed."""
         s = self.spec
-        heap = [(f.ready, f.seq, 0, f) for f in flows]
-        heapq.heapify(heap)
-        while heap:
-            ready, seq, i, f = heapq.heappop(heap)
+        heap = self._pending
+        done = []
+        while heap and heap[0][0] < before:
+            ready, src, seq, i, uid, f = heapq.heappop(heap)
             nchunks = max(1, -(-f.nbytes // f.chunk))
             size = min(f.chunk, f.nbytes - i * f.chunk) + f.header
             d = -(-size // s.noc_link_bytes_per_cycle)
@@ -185,13 +204,15 @@ class NoC:
             if f.start is None:
                 f.start = t
             if i + 1 < nchunks:
-                heapq.heappush(heap, (t + d, seq, i + 1, f))
+                heapq.heappush(heap, (t + d, src, seq, i + 1, uid, f))
             else:
                 f.arrival = t + d + len(path) * s.noc_hop_cycles
                 self.messages += 1
                 if self.fail_next.get(f.kind, 0) > 0:
                     self.fail_next[f.kind] -= 1
                     f.failed = True
+                done.append(f)
+        return done
 
     def _link(self, lk: Link) -> LinkState:
         st = self.links.get(lk)
@@ -202,6 +223,12 @@ class NoC:
     def prune(self, before: int) -> None:
         for st in self.links.values():
             st.prune(before)
+
+    def min_latency(self) -> int:
+        """A lower bound on any packet's time from ready to arrival: the engine's lookahead."""
+        s = self.spec
+        header = min(s.mailbox_header, s.portal_header)
+        return s.noc_setup_cycles + max(1, -(-header // s.noc_link_bytes_per_cycle))
 
     def busiest(self) -> tuple[Link, LinkState] | None:
         if not self.links:
