@@ -230,23 +230,25 @@ class Chip:
         la = self.lookahead
         nodes: list[Kernel | Services] = [*self.kernels, self.services]
         window = self.spec.window_cycles
+        lbs = [n.next_time() for n in nodes]  # kept up to date: only a node's own items move it
+        index = {id(n): i for i, n in enumerate(nodes)}
         while until is None or not until():
             for n in nodes:
                 if n.outbox:
                     self.noc.submit(n.outbox)
                     n.outbox = []
-            lbs = [n.next_time() for n in nodes]
             nr = self.noc.next_ready()
             gvt = min(min(lbs), NEVER if nr is None else nr + la)
             if nr is not None and nr < gvt:
                 for p in self.noc.advance(gvt):
-                    self._deliver(p)
-                lbs = [n.next_time() for n in nodes]
+                    for dst in self._deliver(p):
+                        j = index[id(dst)]
+                        lbs[j] = dst.next_time()
                 nr = self.noc.next_ready()
             if min(lbs) >= limit and (nr is None or nr + la >= limit):
                 return
             pend = NEVER if nr is None else nr
-            first = min(range(len(nodes)), key=lambda i: lbs[i])
+            first = min(range(len(nodes)), key=lbs.__getitem__)
             second = min((lb for i, lb in enumerate(lbs) if i != first), default=NEVER)
             self.rounds += 1
             for i, n in enumerate(nodes):
@@ -258,11 +260,13 @@ class Chip:
                         self.services.advance(horizon, limit)
                     else:
                         n.advance(horizon, limit, window)
+                    lbs[i] = n.next_time()
             if self.rounds % 256 == 0:
                 self.noc.prune(gvt)
 
-    def _deliver(self, p: Packet) -> None:
-        """A transfer has ended: hand it to its destination, or tell its sender it failed."""
+    def _deliver(self, p: Packet) -> list[Kernel | Services]:
+        """A transfer has ended: hand it to its destination, or tell its sender it failed.
+        Returns the nodes that received something."""
         self._seq += 1
         p.seq = self._seq
         if p.failed or p.confirm:
@@ -273,8 +277,11 @@ class Chip:
             note.seq, note.arrival = self._seq, p.arrival
             self._node(p.src).deliver(note)
             if p.failed:
-                return
+                return [self._node(p.src)]
+            self._node(p.dst).deliver(p)
+            return [self._node(p.src), self._node(p.dst)]
         self._node(p.dst).deliver(p)
+        return [self._node(p.dst)]
 
     def _node(self, n: int) -> Kernel | Services:
         return self.services if n == self.services.node else self.kernels[n]
@@ -390,7 +397,7 @@ class Chip:
         if image.frames_needed(meta, pages) > k.frames.free - k.reserved_frames:
             raise ShoalError(f"{where}: cluster {cluster} has no room for it "
                              f"({image.frames_needed(meta, pages)} frames needed, {k.frames.free} free)")
-        c = image.restore(k, data, self.time, where)
+        c = image.restore(k, data, self.time, where, rebase=True)
         c.start_cycle = self.time  # its simulated time on this chip starts now
         k.adopt(c)
         migration.thaw(k, c, self.time, 0)

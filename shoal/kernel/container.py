@@ -68,6 +68,7 @@ class Container:
     kcore_wait: int = 0  # cycles its calls queued for the kernel core
     generation: int = 0  # how many times it was restored or migrated
     freeze_at: int | None = None  # a freeze was asked for at this cycle: threads stop there
+    clock_offset: int = 0  # chip cycles its clocks are behind the chip's (set by a restore)
     dead_instructions: int = 0  # instructions of threads that ended before a migration
     _rand_counter: int = 0
 

@@ -122,7 +122,8 @@ def _portal_matched(t: Thread) -> bool:
 def _back_out(k: Kernel, t: Thread) -> None:
     """Undo a blocked call so that the thread redoes it when thawed (wherever that is)."""
     if t.blocked_on in ("futex", "sleep"):
-        t.restart_deadline = t.deadline
+        # Kept in the process's own time, which a restore elsewhere carries on.
+        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.clock_offset
     k._unwait(t)
     for ep in t.proc.ikc.values():
         if isinstance(ep, MailboxIn):
@@ -213,6 +214,7 @@ def progress(k: Kernel, now: int) -> None:
         t0 = time.perf_counter()
         m.frozen = max(m.requested, frozen)
         p.state = "frozen"
+        p.freeze_at = m.frozen  # the image says when it was taken
         m.image, m.pages, m.threads = image.serialize(k, p)
         m.bytes = len(m.image)
         if m.dst == CHECKPOINT:

@@ -86,23 +86,30 @@ def next_item(k: Kernel, skip: Hart | None = None) -> tuple[int, int, int]:
     """The key (time, class, order) of the earliest item; (NEVER, ...) if there is none."""
     best = (NEVER, 0, 0)
     if k.inbox:
-        best = min(best, (k.inbox[0][0], PACKET, k.inbox[0][1]))
+        best = (k.inbox[0][0], PACKET, k.inbox[0][1])
     sl = k.sleepers
     while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
         heapq.heappop(sl)
-    if sl:
-        best = min(best, (sl[0][0], TIMER, sl[0][1]))
-    if k.actions:
-        best = min(best, (k.actions[0][0], ACTION, k.actions[0][1]))
+    if sl and (sl[0][0], TIMER, sl[0][1]) < best:
+        best = (sl[0][0], TIMER, sl[0][1])
+    if k.actions and (k.actions[0][0], ACTION, k.actions[0][1]) < best:
+        best = (k.actions[0][0], ACTION, k.actions[0][1])
     if k.ready:
         fr = _first_ready(k)
         h = _free_hart(k) if fr is not None else None
-        if fr is not None and h is not None:
-            best = min(best, (max(fr[0], h.clock), READY, fr[1]))
+        if fr is not None and h is not None and (max(fr[0], h.clock), READY, fr[1]) < best:
+            best = (max(fr[0], h.clock), READY, fr[1])
     cpi = k.spec.cpi
     for h in k.harts:
-        if h is not skip and runnable_on_hart(k, h):
-            best = min(best, (h.clock + cpi, HART, h.index))
+        t = h.thread
+        if t is None or h is skip or h.clock + cpi > best[0]:
+            continue
+        p = t.proc
+        if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
+                                    and h.clock + cpi <= p.freeze_at):
+            key = (h.clock + cpi, HART, h.index)
+            if key < best:
+                best = key
     return best
 
 

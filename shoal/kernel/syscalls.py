@@ -67,6 +67,10 @@ def dispatch(k: Kernel, t: Thread) -> None:
         k.stop_reason = "block"
         cpu.stop()
         return
+    finally:
+        # A deadline kept across a freeze belongs to the call that was backed out, which is
+        # the first one the thread makes after the thaw: gone once that call has run.
+        t.restart_deadline = None
     if ret is _STOPPED:
         return
     cpu.set_reg(REG_A[0], ret)
@@ -505,11 +509,11 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
                 deadline = now + ns_to_cycles(k, ns)
             else:
                 base = EPOCH_NS if op & FUTEX_CLOCK_REALTIME else 0
-                deadline = ns_to_cycles(k, max(ns - base, 0))
+                deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.clock_offset
         if struct.unpack("<I", t.proc.aspace.read(addr, 4))[0] != val:
             return -EAGAIN
         if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
-            deadline, t.restart_deadline = t.restart_deadline, None
+            deadline = t.restart_deadline + t.proc.clock_offset
         if deadline is not None and deadline <= now:
             return -ETIMEDOUT
         k.block(t, (pid, addr), deadline, bits, timeout_value=-ETIMEDOUT)
@@ -544,7 +548,9 @@ CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTI
 
 
 def clock_ns(k: Kernel, t: Thread, clock: int) -> int | None:
-    now = cycles_to_ns(k, k.now())
+    # The process's own clock: the chip's, less the offset a restore from an image put in,
+    # so that it goes on from where the image was taken and never goes back.
+    now = cycles_to_ns(k, k.now() - t.proc.clock_offset)
     if clock in (CLOCK_REALTIME, CLOCK_REALTIME_COARSE):
         return EPOCH_NS + now
     if clock in (CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME):
@@ -586,11 +592,11 @@ def sys_clock_nanosleep(k: Kernel, t: Thread, a: list[int]) -> int:
     now = k.now()
     if flags & 1:  # TIMER_ABSTIME
         base = EPOCH_NS if clock == CLOCK_REALTIME else 0
-        deadline = ns_to_cycles(k, max(ns - base, 0))
+        deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.clock_offset
     else:
         deadline = now + ns_to_cycles(k, ns)
     if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
-        deadline, t.restart_deadline = t.restart_deadline, None
+        deadline = t.restart_deadline + t.proc.clock_offset
     if deadline <= now:
         return 0
     k.block(t, None, deadline, why="sleep")
