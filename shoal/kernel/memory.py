@@ -73,10 +73,11 @@ class AddressSpace:
     """One container's virtual memory on one cluster.
 
     Page tables: a PTE is either 0 or valid, and `_used` records, for each second-level table
-    that exists, which of its entries are valid. munmap, mprotect, madvise and teardown visit
-    only those entries: a thread stack is an 8 MiB region of which a few pages are touched, and
-    walking its empty slots one by one once cost a third of a threaded program's host time. A
-    table whose last page goes is freed at once, so a table exists only while it maps a page.
+    that exists, which of its entries are valid. munmap, mprotect, madvise, teardown and
+    pages() visit only those entries: a thread stack is an 8 MiB region with a few pages
+    touched, and walking its empty slots one by one was most of the host time of 16 clusters
+    x 16 threads (bench/memory.py). A table is freed as soon as its last page goes, so tables
+    cost frames only while they map something (and a restore needs exactly as many).
     """
 
     def __init__(self, mem: memoryview | bytearray, frames: FrameAllocator, on_change: object) -> None:
