@@ -288,15 +288,8 @@ def sys_madvise(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     if advice in (4, 8):  # MADV_DONTNEED, MADV_FREE: give the frames back; zero on next touch
         end = addr + ((length + PAGE - 1) & ~(PAGE - 1))
-        asp = t.proc.aspace
-        va = addr
-        while va < end:
-            r = asp.find(va)
-            if r is None:
-                return -ENOMEM
-            va = r.end
-        asp._drop_range(addr, end)
-        asp._on_change()
+        if not t.proc.aspace.discard(addr, end):
+            return -ENOMEM
     return 0
 
 
