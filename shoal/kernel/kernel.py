@@ -233,6 +233,12 @@ class Kernel:
         self.kcore_wait += start - at
         return start + cost - at
 
+    def charge(self, cycles: int) -> None:
+        """Kernel work done for the running thread: its clock moves on, and its slice ends
+        that much sooner (so a slice never runs past the time it was given)."""
+        self.extra += cycles
+        self.cpu.shorten(-(-cycles // self.spec.cpi))
+
     def now(self) -> int:
         """Simulated time of the running thread, mid-slice."""
         return self.now_base + self.cpu.executed() * self.spec.cpi + self.extra
@@ -401,7 +407,7 @@ class Kernel:
             self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
             return None
         if aspace.faults != before:
-            self.extra += self.spec.page_fault_cycles
+            self.charge(self.spec.page_fault_cycles)
             t.proc.peak_frames = max(t.proc.peak_frames, aspace.frames_in_use)
         return got
 

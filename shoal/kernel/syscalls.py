@@ -48,7 +48,7 @@ def dispatch(k: Kernel, t: Thread) -> None:
     args = [cpu.reg(r) for r in REG_A[:6]]
     served = k.kernel_core(k.now(), k.spec.syscall_cycles)
     t.proc.kcore_wait += served - k.spec.syscall_cycles
-    k.extra += served
+    k.charge(served)
     k.syscall_total += 1
     if entry is None:
         t.proc.unknown_syscalls[num] += 1
@@ -84,7 +84,7 @@ def s32(v: int) -> int:
 
 
 def charge_copy(k: Kernel, n: int) -> None:
-    k.extra += int(n * k.spec.copy_cycles_per_byte)
+    k.charge(int(n * k.spec.copy_cycles_per_byte))
 
 
 # --- I/O ---------------------------------------------------------------------------

@@ -211,6 +211,7 @@ class ClusterCPU:
             self.tb_stale = False
         err = None
         nc = self.native
+        self._budget = budget
         if nc is not None:
             nc.executed, nc.budget, nc.root, nc.stopping = 0, budget, root, 0
         try:
@@ -221,7 +222,16 @@ class ClusterCPU:
         if nc is not None:
             return (nc.executed, bool(nc.stopping), err)
         n = self._counter.value
-        return (min(n, budget), n > budget, err)
+        return (min(n, budget), n >= self._budget, err)
+
+    def shorten(self, n: int) -> None:
+        """Take `n` instructions off the running slice's budget (kernel work took their time)."""
+        if self.native is not None:
+            self.native.budget = max(0, self.native.budget - n)
+        else:
+            self._budget -= n
+            if self._counter.value >= self._budget:
+                self.uc.emu_stop()
 
     def flush_tlb(self) -> None:
         self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
