@@ -156,8 +156,8 @@ def chip_worker(variant: str) -> dict:
     return {"variant": variant, "run_wall_s": chip.wall_seconds, "memory_ops_wall_s": sum(spent.values()),
             "memory_ops_wall_s_by_call": spent, "sim_cycles": chip.time,
             "answers_ok": all(p.returncode == 0 and p.stdout == want for p in procs),
-            "frames_all_back": all(k.frames.free == chip.spec.user_frames for k in chip.kernels),
-            "peak_frames_sum": sum(p.container.peak_frames for p in procs)}
+            "frames_all_back": all(k.frames_free == chip.spec.user_frames for k in chip.clusters()),
+            "peak_frames_sum": sum(p.record.peak_frames for p in procs)}
 
 
 def micro_worker(variant: str, repeats: int) -> dict:

@@ -86,6 +86,27 @@ class Services:
         self.files[name] = data
         self.images[name] = loadable_image(data)
 
+    # what the host asks of the I/O cluster (plain data in, plain data out) --------------------
+    def host_new_pid(self, cluster: int, name: str) -> int:
+        return self.new_pid(cluster, name)
+
+    def host_forget(self, pid: int) -> None:
+        self.forget(pid)
+
+    def host_add_file(self, name: str, data: bytes) -> None:
+        self.add_file(name, data)
+
+    def host_adopt_pid(self, pid: int, cluster: int, name: str) -> None:
+        self.adopt_pid(pid, cluster, name)
+
+    def host_running(self, pid: int) -> bool:
+        rec = self.procs.get(pid)
+        return rec is not None and rec.status is None
+
+    def host_output(self, pid: int) -> tuple[bytes, bytes]:
+        out = self.output.get(pid)
+        return (bytes(out[0]), bytes(out[1])) if out is not None else (b"", b"")
+
     # the daemons ------------------------------------------------------------------------------
     def deliver(self, pkt: Packet) -> None:
         heapq.heappush(self.console if pkt.kind == "console" else self.inbox, (pkt.arrival, pkt.seq, pkt))

@@ -92,7 +92,7 @@ def peak(programs: Programs, *argv: str, chip: str = "tiny") -> int:
     assert p.returncode == 0, p.message
     assert p.stdout == run_native(b, list(argv)).stdout
     assert_no_frame_leak(c)
-    return p.container.peak_frames
+    return p.record.peak_frames
 
 
 def test_peak_frames_are_the_touched_pages_and_their_tables(programs: Programs) -> None:
@@ -109,11 +109,11 @@ def test_threads_that_map_and_unmap_leave_no_frames(programs: Programs) -> None:
     expected = run_native(b, ["mem_threads"])
     p, chip = run_shoal(b, ["mem_threads"])
     assert_same(p, expected)
-    assert p.container.syscalls["clone"] == 4 * 12
+    assert p.record.syscalls["clone"] == 4 * 12
     assert_no_frame_leak(chip)
     # Each batch ends with everything given back, so twice the batches do not add up (how
     # threads of a batch overlap may still move the peak by a few stacks).
-    assert peak(programs, "mem_threads", "8", "12") <= p.container.peak_frames * 1.15
+    assert peak(programs, "mem_threads", "8", "12") <= p.record.peak_frames * 1.15
 
 
 def test_32_threads_on_every_mppa256_cluster_leave_no_frames(programs: Programs) -> None:

@@ -39,13 +39,14 @@ def syscall(num: int, name: str) -> Callable[[Syscall], Syscall]:
 def dispatch(k: Kernel, t: Thread) -> None:
     """Called from the ecall trap: the pc already points past the ecall."""
     cpu = k.cpu
-    num = cpu.reg(REG_A[7])
+    regs = cpu.syscall_regs()
+    num = regs[7]
     entry = TABLE.get(num)
     if entry is not None and sched.observes(t, entry[0]) and not sched.observe_now(k, t, k.now()):
         k.stop_reason = "park"  # redone once every packet it could see is here (sched.py)
         cpu.stop()
         return
-    args = [cpu.reg(r) for r in REG_A[:6]]
+    args = regs[:6]
     served = k.kernel_core(k.now(), k.spec.syscall_cycles)
     t.proc.kcore_wait += served - k.spec.syscall_cycles
     k.charge(served)

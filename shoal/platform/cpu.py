@@ -152,6 +152,12 @@ class ClusterCPU:
         self.on_trap: Callable[[int], None] | None = None
         self.uc.hook_add(UC_HOOK_TLB_FILL, self._fill)
         self.uc.hook_add(UC_HOOK_INTR, self._trap)
+        # a0-a7 in one call into Unicorn (a system call's number and arguments): reading
+        # them one by one through the Python binding costs ~2 us each.
+        self._args_ids = (ctypes.c_int * 8)(*REG_A)
+        self._args_vals = (ctypes.c_uint64 * 8)()
+        base = ctypes.addressof(self._args_vals)
+        self._args_ptrs = (ctypes.c_void_p * 8)(*[base + 8 * i for i in range(8)])
 
     def _fill(self, uc: Uc, vaddr: int, access: int, entry: object, _ud: object) -> bool:
         got = self.on_fill(vaddr, access)  # type: ignore[misc]
@@ -238,6 +244,13 @@ class ClusterCPU:
 
     def stop(self) -> None:
         self.uc.emu_stop()
+
+    def syscall_regs(self) -> list[int]:
+        """a0..a7 of the running hart (a7 is the call number)."""
+        err = uclib.uc_reg_read_batch(self.uc._uch, self._args_ids, self._args_ptrs, 8)
+        if err:
+            raise UcError(err)
+        return [v & 0xFFFFFFFF for v in self._args_vals]
 
     def reg(self, r: int) -> int:
         return self.uc.reg_read(r)

@@ -230,6 +230,12 @@ class NoC:
         header = min(s.mailbox_header, s.portal_header)
         return s.noc_setup_cycles + max(1, -(-header // s.noc_link_bytes_per_cycle))
 
+    def messages_sent(self) -> int:
+        return self.messages
+
+    def bytes_sent(self) -> int:
+        return self.bytes
+
     def busiest(self) -> tuple[Link, LinkState] | None:
         if not self.links:
             return None
