@@ -98,13 +98,15 @@ class LocalBackend:
             if min(lbs) >= limit and (nr is None or nr + la >= limit):
                 return
             pend = NEVER if nr is None else nr
-            first = min(range(len(nodes)), key=lbs.__getitem__)
-            second = min((lb for i, lb in enumerate(lbs) if i != first), default=NEVER)
+            low = min(lbs)
+            first = lbs.index(low)
+            second = min(lbs[:first] + lbs[first + 1:], default=NEVER)
             self.rounds += 1
-            for i, n in enumerate(nodes):
-                if lbs[i] >= limit:
-                    continue
-                horizon = min(second if i == first else lbs[first], pend) + la
+            # Only nodes with an item before the others' earliest plus the lookahead can move.
+            cut = min(max(second, low), pend) + la
+            for i in [i for i, lb in enumerate(lbs) if lb < cut and lb < limit]:
+                n = nodes[i]
+                horizon = min(second if i == first else low, pend) + la
                 if lbs[i] < horizon:
                     if isinstance(n, Services):
                         n.advance(horizon, limit)

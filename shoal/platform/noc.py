@@ -92,6 +92,7 @@ class NoC:
         self.messages = 0
         self.bytes = 0
         self._routes: dict[tuple[int, int], list[Link]] = {}
+        self._paths: dict[tuple[int, int], list[LinkState]] = {}
         self.fail_next: dict[str, int] = {}  # test hook: packet kind -> transfers to fail
         # Chunks not yet placed: (ready, src, seq, chunk index, submission number, packet).
         self._pending: list[tuple[int, int, int, int, int, Packet]] = []
@@ -187,7 +188,9 @@ class NoC:
             nchunks = max(1, -(-f.nbytes // f.chunk))
             size = min(f.chunk, f.nbytes - i * f.chunk) + f.header
             d = -(-size // s.noc_link_bytes_per_cycle)
-            path = [self._link(lk) for lk in self.route(f.src, f.dst)]
+            path = self._paths.get((f.src, f.dst))
+            if path is None:
+                path = self._paths[(f.src, f.dst)] = [self._link(lk) for lk in self.route(f.src, f.dst)]
             t = ready + s.noc_setup_cycles
             moved = True
             while moved:
