@@ -158,6 +158,8 @@ class ClusterCPU:
         self._args_vals = (ctypes.c_uint64 * 8)()
         base = ctypes.addressof(self._args_vals)
         self._args_ptrs = (ctypes.c_void_p * 8)(*[base + 8 * i for i in range(8)])
+        self._val = ctypes.c_uint64(0)
+        self._val_ptr = ctypes.cast(ctypes.pointer(self._val), ctypes.c_void_p)
 
     def _fill(self, uc: Uc, vaddr: int, access: int, entry: object, _ud: object) -> bool:
         got = self.on_fill(vaddr, access)  # type: ignore[misc]
@@ -253,7 +255,14 @@ class ClusterCPU:
         return [v & 0xFFFFFFFF for v in self._args_vals]
 
     def reg(self, r: int) -> int:
-        return self.uc.reg_read(r)
+        self._val.value = 0
+        err = uclib.uc_reg_read(self.uc._uch, r, self._val_ptr)
+        if err:
+            raise UcError(err)
+        return self._val.value & 0xFFFFFFFF
 
     def set_reg(self, r: int, v: int) -> None:
-        self.uc.reg_write(r, v & 0xFFFFFFFF)
+        self._val.value = v & 0xFFFFFFFF
+        err = uclib.uc_reg_write(self.uc._uch, r, self._val_ptr)
+        if err:
+            raise UcError(err)
