@@ -163,7 +163,7 @@ class Services:
         self.sent += 1
         pkt.seq = self.sent
         self.outbox.append(pkt)
-        self.horizon = min(self.horizon, at + self.lookahead)
+        self.horizon = min(self.horizon, at + 2 * self.lookahead)  # there and back
 
     def _reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
         self._send(req.src, "reply", {"op": req.body["op"], **body}, at, data, bulk)

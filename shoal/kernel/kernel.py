@@ -274,7 +274,7 @@ class Kernel:
         pkt.seq = self.sent  # its place among this cluster's packets (ties on the NoC)
         self.outbox.append(pkt)
         if pkt.kind != "console":  # the console never answers
-            sched.lower_horizon(self, pkt.ready)
+            sched.lower_horizon(self, pkt.ready, pkt.dst)
 
     def reply(self, pkt: Packet, at: int, **body: object) -> None:
         self.reply_kind(pkt, "reply", at, op=pkt.body["op"], **body)

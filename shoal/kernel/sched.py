@@ -247,11 +247,12 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
     return (at, HART, h.index) < other
 
 
-def lower_horizon(k: Kernel, at: int) -> None:
-    """This cluster sent a packet at `at`: an answer may come back one lookahead later."""
-    la = k.lookahead
-    if at + la < k.horizon:
-        k.horizon = at + la
+def lower_horizon(k: Kernel, at: int, dst: int) -> None:
+    """This cluster sent a packet at `at`: it may loop back one lookahead later, or an
+    answer come back after two (there and back)."""
+    h = at + (k.lookahead if dst == k.cluster else 2 * k.lookahead)
+    if h < k.horizon:
+        k.horizon = h
 
 
 def observes(t: Thread, name: str) -> bool:
