@@ -93,9 +93,10 @@ def run_pair(elf: str, server: list[str], client: list[str], dst: int) -> tuple[
 def sim_worker(elf: str, nmsg: int) -> dict:
     """Every simulated figure, in nanoseconds as the guest measured them (deterministic)."""
     from shoal import Chip
+    from shoal.platform.noc import NoC
 
     chip = Chip.preset(CHIP)
-    noc = chip.noc
+    noc = NoC(chip.spec)  # the model's routes, for choosing destinations by hops
     by_hops = {}
     for h in HOPS:
         dst = next(c for c in range(1, chip.spec.compute_clusters) if noc.hops(0, c) == h)
@@ -143,7 +144,7 @@ def stream_worker(elf: str, n: int) -> dict:
             "data_intact": out[:3] == ["stream", str(n), str(stream_checksum(n))],
             "sim_stream_ns": int(out[3]) if len(out) == 4 else None,
             "sim_cycles": chip.time, "guest_instructions": chip.instructions,
-            "noc_transfers": chip.noc.messages, "windows": chip.windows}
+            "noc_transfers": chip.noc_stats()["messages"], "rounds": chip.rounds}
 
 
 def worker_main(argv: list[str]) -> int:
@@ -188,11 +189,11 @@ def noc_aggregate_model(size: int = 1024 * 1024) -> dict:
 
 
 def figure_sim(elf: Path, cfg: dict) -> dict:
-    from shoal.engine import Chip
+    from shoal.platform.noc import NoC
     from shoal.spec import ChipSpec
 
     spec = ChipSpec.preset(CHIP)
-    noc = Chip(spec).noc
+    noc = NoC(spec)
     log(f"[1] simulated latencies and bandwidths, hops {HOPS}, {cfg['sim_repeats']} fresh run(s)")
     runs = [worker("sim", str(elf), str(cfg["latency_messages"])) for _ in range(cfg["sim_repeats"])]
     for r in runs:

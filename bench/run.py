@@ -125,7 +125,7 @@ def worker_main(argv: list[str]) -> int:
         chip.run()
         out.update(run_wall_s=chip.wall_seconds, run_cpu_s=time.process_time() - cpu0,
                    guest_instructions=chip.instructions, sim_cycles=chip.time,
-                   sim_seconds=chip.seconds, windows=chip.windows,
+                   sim_seconds=chip.seconds, rounds=chip.rounds,
                    per_cluster_instructions=[p.instructions for p in procs],
                    per_cluster_sim_cycles=[p.cycles for p in procs],
                    returncodes=[p.returncode for p in procs],

@@ -12,7 +12,7 @@ from shoal.errors import ShoalError
 def _stats(chip: object, proc: object) -> str:
     from shoal.engine import Chip, Process
     assert isinstance(chip, Chip) and isinstance(proc, Process)
-    c = proc.container
+    c = proc.record
     spec = chip.spec
     cyc = proc.cycles or 0
     calls = ", ".join(f"{n} {k}" for k, n in sorted(c.syscalls.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -23,7 +23,7 @@ def _stats(chip: object, proc: object) -> str:
         f"  simulated time : {cyc} cycles = {spec.cycles_to_seconds(cyc) * 1e3:.3f} ms "
         f"at {spec.freq_hz / 1e6:g} MHz",
         f"  instructions   : {proc.instructions} (guest, all threads)",
-        f"  threads        : {len(c.threads)}",
+        f"  threads        : {c.threads}",
         f"  syscalls       : {sum(c.syscalls.values())} ({calls or 'none'})",
         f"  unknown calls  : {unknown} (answered -ENOSYS)",
         f"  kernel queueing: {c.kcore_wait} cycles (calls waiting for the cluster's kernel core)",
@@ -31,13 +31,11 @@ def _stats(chip: object, proc: object) -> str:
         f"(pages and page tables)",
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
     ]
-    noc = chip.noc
-    top = noc.busiest()
+    noc = chip.noc_stats()
+    top = noc["busiest"]
     if top is not None:
-        (a, b), st = top
-        lines.append(f"  NoC            : {noc.messages} transfers, {noc.bytes} bytes sent; "
-                     f"busiest link {noc.name(a)}->{noc.name(b)} ({st.bytes} bytes, "
-                     f"{st.transfers} transfers)")
+        lines.append(f"  NoC            : {noc['messages']} transfers, {noc['bytes']} bytes sent; "
+                     f"busiest link {top['link']} ({top['bytes']} bytes, {top['transfers']} transfers)")
     for m in proc.migrations:
         if m.dst < 0:
             continue
@@ -64,11 +62,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = ChipSpec.load(args.chip)
 
-    def sink(proc: object, fd: int, data: bytes) -> None:
-        stream = sys.stdout.buffer if fd == 1 else sys.stderr.buffer
-        stream.write(data)
-        stream.flush()
-
     chip = Chip(spec, seed=args.seed, sink=_sink)
     for f in args.file:
         name, data = _file(f)
@@ -81,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return _finish(chip, proc, args.stats)
 
 
-def _sink(proc: object, fd: int, data: bytes) -> None:
+def _sink(pid: int, fd: int, data: bytes) -> None:
     stream = sys.stdout.buffer if fd == 1 else sys.stderr.buffer
     stream.write(data)
     stream.flush()
@@ -169,7 +162,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     at = _time_arg(args.at, spec)
     chip.run(max_cycles=at)
     if proc.done:
-        raise ShoalError(f"{proc.name} ended (at cycle {proc.container.end_cycle}) before cycle {at}: "
+        raise ShoalError(f"{proc.name} ended (at cycle {proc.record.end_cycle}) before cycle {at}: "
                          "nothing to checkpoint")
     data = proc.checkpoint(args.output, stop=True)
     m = proc.migrations[-1]

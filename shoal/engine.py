@@ -1,8 +1,12 @@
-"""The chip: its clusters' kernels advancing in lockstep windows of simulated cycles.
+"""The chip: its clusters' kernels and the I/O cluster's daemons on one simulated clock.
 
-Every cluster runs the same window [T, T + W) before any runs the next, so whatever one
-cluster later sends another arrives at a window boundary, the same on every run. When no
-hart of any cluster has work before some future cycle, the engine jumps straight there.
+Each node (a compute cluster's kernel, the daemons) takes its own items in order of
+simulated time (kernel/sched.py). The engine keeps them in step conservatively: a node
+goes on only up to the time before which nothing more can reach it (`_advance`), so a
+packet is seen exactly at its arrival whatever the others are doing, host actions happen
+at exactly the time asked, an idle chip jumps to its next item, and a lone busy cluster
+runs in long slices. Results depend on simulated times only: not on `window_cycles`, nor
+on the order in which the host simulates the nodes.
 """
 
 from __future__ import annotations
@@ -12,32 +16,32 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shoal.backend import NEVER, LocalBackend
 from shoal.errors import ShoalError
-from shoal.kernel import image, migration
-from shoal.kernel.container import Container
-from shoal.kernel.kernel import SIGKILL, Kernel
+from shoal.kernel import image
+from shoal.kernel.host import ClusterRecord, ProcessRecord
 from shoal.kernel.loader import Executable, parse_elf
-from shoal.kernel.memory import OutOfFrames
 from shoal.kernel.migration import Migration
-from shoal.platform.noc import NoC, Packet
-from shoal.services import Services
 from shoal.spec import ChipSpec
+
+RETRY_CYCLES = 4000  # a scheduled migration that finds its process still moving asks again
 
 
 @dataclass
 class Process:
-    """What the caller holds for a program on the chip; it follows the process when it moves."""
+    """What the caller holds for a program on the chip; it follows the process when it moves.
+    Every figure is read from what the kernels and daemons publish (simulated time)."""
 
     pid: int
     chip: Chip = field(repr=False)
 
     @property
-    def container(self) -> Container:
-        """The process's container where it lives now (or where it ended)."""
-        return self.chip._container(self.pid)
+    def record(self) -> ProcessRecord:
+        """The latest record of the process: where it lives now, or where it ended."""
+        return self.chip._record(self.pid)
 
-    def migrate(self, to: int) -> Migration:
-        """Ask for a stop-and-copy move to cluster `to`; it happens during the next run()."""
+    def migrate(self, to: int) -> MigrationView:
+        """Ask for a stop-and-copy move to cluster `to`; it happens as the chip runs."""
         return self.chip.migrate(self.pid, to)
 
     def checkpoint(self, path: str | Path | None = None, stop: bool = False) -> bytes:
@@ -46,58 +50,79 @@ class Process:
 
     @property
     def name(self) -> str:
-        return self.container.name
+        return self.record.name
 
     @property
     def cluster(self) -> int:
-        return self.container.cluster
+        return self.record.cluster
 
     @property
     def done(self) -> bool:
-        return not self.container.alive
+        return not self.record.alive
 
     @property
     def exit_code(self) -> int | None:
-        return self.container.exit_code
+        return self.record.exit_code
 
     @property
     def signal(self) -> int | None:
-        return self.container.signal
+        return self.record.signal
 
     @property
     def message(self) -> str:
-        return self.container.message
+        return self.record.message
 
     @property
     def returncode(self) -> int | None:
         """As a shell sees it: the exit code, or 128 + signal for a killed process."""
-        c = self.container
-        if c.alive:
+        r = self.record
+        if r.alive:
             return None
-        return c.exit_code if c.signal is None else 128 + c.signal
+        return r.exit_code if r.signal is None else 128 + r.signal
 
     @property
     def stdout(self) -> bytes:
-        """Everything it wrote, on every cluster it ran on."""
-        return b"".join(bytes(c.stdout) for c in self.chip._incarnations(self.pid))
+        """Everything it wrote that has reached the console, on every cluster it ran on."""
+        return self.chip._backend.daemons("output", self.pid)[0]
 
     @property
     def stderr(self) -> bytes:
-        return b"".join(bytes(c.stderr) for c in self.chip._incarnations(self.pid))
+        return self.chip._backend.daemons("output", self.pid)[1]
 
     @property
     def instructions(self) -> int:
-        return self.container.instructions
+        return self.record.instructions
+
+    @property
+    def syscalls(self) -> dict[str, int]:
+        return self.record.syscalls
 
     @property
     def cycles(self) -> int | None:
         """Simulated cycles from spawn to exit."""
-        c = self.container
-        return None if c.end_cycle is None or not self.done else c.end_cycle - c.start_cycle
+        r = self.record
+        return None if r.end_cycle is None or r.alive else r.end_cycle - r.start_cycle
 
     @property
     def migrations(self) -> list[Migration]:
         return [m for m in self.chip.migrations if m.pid == self.pid]
+
+
+class MigrationView:
+    """A migration asked for by the host: its record as the kernels publish it, read anew
+    at each access (it changes while the chip runs)."""
+
+    def __init__(self, chip: Chip, mid: int) -> None:
+        self._chip, self.mid = chip, mid
+
+    def __getattr__(self, name: str) -> object:
+        for m in self._chip.migrations:
+            if m.mid == self.mid:
+                return getattr(m, name)
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        return f"MigrationView(mid={self.mid}, state={self.state})"
 
 
 def load_program(program: str | Path | bytes | Executable, name: str | None = None) -> Executable:
@@ -122,252 +147,195 @@ def load_program(program: str | Path | bytes | Executable, name: str | None = No
     return parse_elf(image, name or path.name)
 
 
-SOLO_STRETCH = 64
-
-
 class Chip:
+    """A chip: its clusters' kernels and the I/O cluster's daemons, on one simulated clock.
+    The host side only sends requests to them and reads what they publish."""
+
     def __init__(self, spec: ChipSpec, seed: int = 0,
-                 sink: Callable[[Container, int, bytes], None] | None = None) -> None:
+                 sink: Callable[[int, int, bytes], None] | None = None) -> None:
+        """`sink(pid, fd, data)` receives console output as it reaches the I/O cluster."""
         self.spec = spec
         self.seed = seed
-        self.kernels = [Kernel(spec, c, self._tid_allocator(c), sink)
-                        for c in range(spec.compute_clusters)]
-        self.noc = NoC(spec)
-        self.services = Services(spec, spec.compute_clusters, seed)
-        self.time = 0  # simulated cycles at the start of the next window
+        self._backend = LocalBackend(spec, seed, sink)
+        self.time = 0  # simulated cycles: every cluster has done everything before it
         self.procs: list[Process] = []
-        self._seq = 0
         self._scheduled: list[tuple[int, int, int, int]] = []  # (cycle, order, pid, cluster)
+        self._orders = 0
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
-        self.windows = 0
 
     @classmethod
     def preset(cls, name: str, **kw: object) -> Chip:
         return cls(ChipSpec.load(name), **kw)  # type: ignore[arg-type]
-
-    @staticmethod
-    def _tid_allocator(cluster: int) -> Callable[[], int]:
-        # Thread ids are made by each cluster's kernel alone (no shared counter), in a range
-        # of its own that cannot meet process ids.
-        counter = [0]
-
-        def alloc() -> int:
-            counter[0] += 1
-            return (cluster + 1) << 20 | counter[0]
-        return alloc
 
     @property
     def seconds(self) -> float:
         """Simulated time so far, in seconds."""
         return self.spec.cycles_to_seconds(self.time)
 
+    @property
+    def rounds(self) -> int:
+        """Rounds of the engine so far (a host-side figure, for benchmarks)."""
+        return self._backend.rounds
+
+    def _cluster_arg(self, cluster: int) -> None:
+        n = self.spec.compute_clusters
+        if not 0 <= cluster < n:
+            raise ShoalError(f"cluster {cluster} does not exist (this chip has clusters 0..{n - 1})")
+
     def spawn(self, program: str | Path | bytes | Executable, argv: list[str] | None = None,
               cluster: int = 0, stdin: bytes = b"", env: list[str] | None = None) -> Process:
-        if not 0 <= cluster < len(self.kernels):
-            raise ShoalError(f"cluster {cluster} does not exist (this chip has clusters "
-                             f"0..{len(self.kernels) - 1})")
+        """Start a program on `cluster` now (the chip's loader, asked by the host)."""
+        self._cluster_arg(cluster)
         exe = load_program(program)
         argv = [exe.name] if argv is None else list(argv)
         if not argv:
             argv = [exe.name]
-        # The chip's loader: the process manager gives the pid, the cluster's kernel the rest.
-        pid = self.services.new_pid(cluster, exe.name)
+        # The process manager gives the pid, the cluster's kernel does the rest.
+        pid = self._backend.daemons("new_pid", cluster, exe.name)
         try:
-            c = self.kernels[cluster].spawn(exe, argv, env or [], pid, self.seed, stdin, self.time)
-        except OutOfFrames:
-            self.services.forget(pid)
-            raise ShoalError(f"{exe.name}: cluster {cluster} has no memory for the program") from None
-        p = Process(c.pid, self)
+            self._backend.call(cluster, "spawn", exe, argv, env or [], pid, self.seed, stdin, self.time)
+        except ShoalError:
+            self._backend.daemons("forget", pid)
+            raise
+        p = Process(pid, self)
         self.procs.append(p)
         return p
 
     def add_file(self, name: str, data: bytes) -> None:
         """Put a read-only file in the chip's file image (guests open and spawn it by name)."""
-        self.services.add_file(name, data)
+        self._backend.daemons("add_file", name, data)
+
+    def inject_failure(self, kind: str, count: int = 1) -> None:
+        """Test hook: the next `count` NoC transfers of packets of `kind` fail (their sender's
+        DMA engine is told so where the transfer would have arrived)."""
+        self._backend.noc("inject_failure", kind, count)
 
     def run(self, max_cycles: int | None = None) -> None:
-        """Run until every process has ended (or `max_cycles` of simulated time pass)."""
+        """Run until every process has ended, or for `max_cycles` of simulated time."""
         start = time.perf_counter()
         try:
-            self._run(max_cycles)
+            limit = NEVER if max_cycles is None else self.time + max(0, max_cycles)
+            while True:
+                at = self._scheduled[0][0] if self._scheduled else NEVER
+                if at >= limit:
+                    self._backend.advance(limit)
+                    break
+                # A host action happens at exactly its time: everything before it first.
+                self._backend.advance(max(at, self.time))
+                self.time = max(at, self.time)
+                self._issue_scheduled()
+            if limit < NEVER:
+                self.time = limit
+            else:
+                ends = [e for e in self._backend.gather("last_exit") if e is not None]
+                self.time = max([self.time, *ends])
+                if any(r.alive for r in self.processes()):
+                    for c in range(self.spec.compute_clusters):
+                        self._backend.call(c, "deadlock", self.time)
         finally:
             self.wall_seconds += time.perf_counter() - start
 
-    def _run(self, max_cycles: int | None, steps: int | None = None) -> None:
-        w = self.spec.window_cycles
-        start_time = self.time
-        limit = None if max_cycles is None else self.time + max_cycles
-        while any(k.procs for k in self.kernels) or self._in_flight():
-            if steps is not None:
-                if steps == 0:
-                    return
-                steps -= 1
-            nexts = [k.next_event() for k in self.kernels]
-            events = [e for e in nexts if e is not None]
-            svc = self.services.next_event()
-            if svc is not None:
-                events.append(svc)
-            if self._scheduled and events:
-                events.append(self._scheduled[0][0])  # a scheduled migration is an event too
-            if not events:
-                self._deadlock()
-                return
-            first = min(events)
-            # Windows stay aligned to multiples of window_cycles, so threads interleave at
-            # the same instants whatever else the chip is doing.
-            self.time = max(self.time, first - first % w)
-            if limit is not None and self.time >= limit:
-                return
-            busy = [k for k, e in zip(self.kernels, nexts, strict=True) if e is not None]
-            if svc is not None:
-                busy.append(None)
-            # A lone runnable thread on the whole chip has nobody to keep in step with: give
-            # it a longer window (fewer slices, same simulated result).
-            solo = len(busy) == 1 and busy[0] is not None and busy[0].solo() and not busy[0].inbox
-            end = self.time + (w * SOLO_STRETCH if solo else w)
-            if limit is not None:
-                end = min(end, limit)
-            if self._scheduled and self._scheduled[0][0] < end:
-                end = min(end, self.time + w)  # one request per window, at its own time
-            self._issue_scheduled(end)
-            nexts = [k.next_event() for k in self.kernels]
-            for k, e in zip(self.kernels, nexts, strict=True):
-                if e is not None and e < end:
-                    k.run_window(self.time, end)
-            self._exchange(end)
-            self.time = end
-            self.windows += 1
-        # Idle from the last exit on: the chip's clock stops there, not at the window's end.
-        ends = [k.last_exit for k in self.kernels if k.last_exit is not None]
-        if ends and not any(k.procs for k in self.kernels):
-            self.time = max(start_time, max(ends))
-
-    def _exchange(self, end: int) -> None:
-        """At a window's end: move the packets, and let the kernels and daemons handle those
-        that arrived before the end, until none is left. Handlers run no user code, so a
-        protocol of several steps (a migration, a daemon's answer) completes within the
-        window when its simulated times fit, instead of one step per window."""
-        for _ in range(1000):
-            outs = [p for k in self.kernels for p in k.outbox]
-            for k in self.kernels:
-                k.outbox.clear()
-            self._route(outs)
-            self.services.run_window(end)
-            outs = self.services.outbox
-            self.services.outbox = []
-            self._route(outs)
-            due = [k for k in self.kernels if k.inbox and k.inbox[0][0] < end]
-            for k in due:
-                k.process_inbox(end)
-            if not due and not any(k.outbox for k in self.kernels):
-                return
-
-    def _in_flight(self) -> bool:
-        return bool(self.services.inbox) or any(k.inbox for k in self.kernels)
-
-    def _route(self, packets: list[Packet]) -> None:
-        """Hand a window's packets to the NoC (earliest first) and to their destinations."""
-        if not packets:
-            return
-        for p in packets:
-            self._seq += 1
-            p.seq = self._seq
-        self.noc.schedule(packets)
-        for p in packets:
-            if p.failed:
-                # The sender's DMA engine reports the failure when the transfer would have ended.
-                note = Packet(p.dst, p.src, "noc_error", {"kind": p.kind, "body": p.body, "to": p.dst},
-                              b"", 0, p.arrival, 1, 0)
-                self._seq += 1
-                note.seq, note.arrival = self._seq, p.arrival
-                self._node(p.src).deliver(note)
-                continue
-            self._node(p.dst).deliver(p)
-
-    def _node(self, n: int) -> Kernel | Services:
-        return self.services if n == self.services.node else self.kernels[n]
-
-    def _deadlock(self) -> None:
-        for k in self.kernels:
-            for c in list(k.procs):
-                k.kill(c, SIGKILL, None, "killed: deadlock (every thread is blocked and nothing "
-                       "can wake it)", self.time)
-
-    def processes(self) -> list[Container]:
+    # what the kernels publish -------------------------------------------------------------------
+    def processes(self) -> list[ProcessRecord]:
         """Every process the chip has run or runs, spawned by the host or by guests, by pid
-        (its current container: where it lives now, or where it ended)."""
-        pids = sorted({c.pid for k in self.kernels for c in k.all_procs})
-        return [self._container(pid) for pid in pids]
+        (its latest record: where it lives now, or where it ended)."""
+        latest: dict[int, ProcessRecord] = {}
+        for recs in self._backend.gather("processes"):
+            for r in recs:
+                if r.pid not in latest or r.generation > latest[r.pid].generation:
+                    latest[r.pid] = r
+        return [latest[pid] for pid in sorted(latest)]
 
-    def _incarnations(self, pid: int) -> list[Container]:
-        got = [c for k in self.kernels for c in k.all_procs if c.pid == pid]
-        return sorted(got, key=lambda c: c.generation)
+    def _record(self, pid: int) -> ProcessRecord:
+        for r in self.processes():
+            if r.pid == pid:
+                return r
+        raise ShoalError(f"no process {pid} on this chip")
 
-    def _container(self, pid: int) -> Container:
-        got = self._incarnations(pid)
-        if not got:
-            raise ShoalError(f"no process {pid} on this chip")
-        return got[-1]
+    def clusters(self) -> list[ClusterRecord]:
+        """Each compute cluster's figures: harts, frames (free, reserved), what runs there."""
+        return self._backend.gather("cluster")
 
-    def _kernel_of(self, pid: int) -> Kernel:
-        c = self._container(pid)
-        if not c.alive:
-            raise ShoalError(f"process {pid} has ended ({c.state})")
-        return self.kernels[c.cluster]
+    def noc_stats(self) -> dict:
+        """The NoC's figures: transfers, bytes, the busiest link (simulated traffic)."""
+        b = self._backend
+        top = b.noc("busiest")
+        out = {"messages": b.noc("messages_sent"), "bytes": b.noc("bytes_sent"), "busiest": None}
+        if top is not None:
+            (a, z), st = top
+            out["busiest"] = {"link": f"{b.noc('name', a)}->{b.noc('name', z)}", "bytes": st.bytes,
+                              "transfers": st.transfers}
+        return out
+
+    def hops(self, src: int, dst: int) -> int:
+        """NoC hops between two clusters (the model's XY route on the torus)."""
+        return self._backend.noc("hops", src, dst)
+
+    @property
+    def instructions(self) -> int:
+        return sum(r.instructions for r in self.clusters())
+
+    @property
+    def syscalls(self) -> int:
+        return sum(r.syscalls for r in self.clusters())
 
     # migration, checkpoint, restore (host side) -------------------------------------------------
     @property
     def migrations(self) -> list[Migration]:
         """Every migration and checkpoint asked for, in the order asked (simulated time)."""
-        return sorted((m for k in self.kernels for m in k.migration_log), key=lambda m: (m.requested, m.mid))
+        got = [m for ms in self._backend.gather("migrations") for m in ms]
+        return sorted(got, key=lambda m: (m.requested, m.mid))
 
-    def migrate(self, pid: int, to: int, at: int | None = None) -> Migration:
-        """Move process `pid` to cluster `to` (stop-and-copy over the NoC), at simulated cycle
-        `at` (default: now); carried out while the chip runs. Returns its record."""
-        k = self._kernel_of(pid)
-        if not 0 <= to < len(self.kernels):
-            last = len(self.kernels) - 1
-            raise ShoalError(f"cluster {to} does not exist (this chip has clusters 0..{last})")
-        err = migration.request(k, self._container(pid), to, self.time if at is None else at, "host")
-        if err:
-            raise ShoalError(f"process {pid} cannot migrate now (error {-err})")
-        return k.migration_log[-1]
+    def _live(self, pid: int) -> ProcessRecord:
+        r = self._record(pid)
+        if not r.alive:
+            raise ShoalError(f"process {pid} has ended ({r.state})")
+        return r
+
+    def migrate(self, pid: int, to: int) -> MigrationView:
+        """Move process `pid` to cluster `to` (stop-and-copy over the NoC), from now on;
+        carried out while the chip runs. Returns a view of its record."""
+        r = self._live(pid)
+        self._cluster_arg(to)
+        got = self._backend.call(r.cluster, "migrate", pid, to, self.time)
+        if got < 0:
+            raise ShoalError(f"process {pid} cannot migrate now (error {-got})")
+        return MigrationView(self, got)
 
     def schedule_migration(self, pid: int, to: int, at: int) -> None:
         """Migrate process `pid` to cluster `to` when simulated time reaches cycle `at`."""
-        if not 0 <= to < len(self.kernels):
-            last = len(self.kernels) - 1
-            raise ShoalError(f"cluster {to} does not exist (this chip has clusters 0..{last})")
-        self._scheduled.append((at, len(self._scheduled), pid, to))
+        self._cluster_arg(to)
+        self._orders += 1
+        self._scheduled.append((at, self._orders, pid, to))
         self._scheduled.sort()
 
-    def _issue_scheduled(self, end: int) -> None:
-        keep = []
-        for item in self._scheduled:
-            at, _, pid, to = item
-            c = self._container(pid)
-            if at >= end or not c.alive:
-                if at >= end:
-                    keep.append(item)
+    def _issue_scheduled(self) -> None:
+        """Hand the migrations due now to their processes' kernels (the chip is at `at`)."""
+        while self._scheduled and self._scheduled[0][0] <= self.time:
+            at, _, pid, to = self._scheduled.pop(0)
+            r = self._record(pid)
+            if not r.alive:
                 continue
-            if c.state != "running":  # still moving from an earlier request: ask again later
-                keep.append(item)
+            if r.state != "running":  # still moving from an earlier request: ask again soon
+                self._orders += 1
+                self._scheduled.append((at + RETRY_CYCLES, self._orders, pid, to))
+                self._scheduled.sort()
                 continue
-            migration.request(self.kernels[c.cluster], c, to, max(at, self.time), "host")
-        self._scheduled = keep
+            self._backend.call(r.cluster, "migrate", pid, to, at)
 
     def checkpoint(self, pid: int, path: str | Path | None = None, stop: bool = False) -> bytes:
         """Freeze process `pid`, take its image (write it to `path`); it goes on unless `stop`."""
-        k = self._kernel_of(pid)
-        err = migration.request(k, self._container(pid), migration.CHECKPOINT, self.time, "host", stop=stop)
-        if err:
-            raise ShoalError(f"process {pid} cannot be checkpointed now (error {-err})")
-        m = k.migration_log[-1]
-        while m.state == "freezing":
-            self._run(None, steps=1)
-        if m.state != "checkpointed":
-            raise ShoalError(f"checkpoint of process {pid} failed: {m.reason}")
-        data, m.image = m.image, b""
+        r = self._live(pid)
+        mid = self._backend.call(r.cluster, "checkpoint", pid, self.time, stop)
+        if mid < 0:
+            raise ShoalError(f"process {pid} cannot be checkpointed now (error {-mid})")
+        view = MigrationView(self, mid)
+        # Threads in calls that must finish delay the freeze: run the chip until it is done.
+        self._backend.advance(NEVER, until=lambda: view.state != "freezing")
+        self.time = max(self.time, view.frozen or 0)
+        if view.state != "checkpointed":
+            raise ShoalError(f"checkpoint of process {pid} failed: {view.reason}")
+        data = self._backend.call(r.cluster, "take_image", mid)
         if path is not None:
             try:
                 Path(path).write_bytes(data)
@@ -378,9 +346,7 @@ class Chip:
     def restore(self, source: str | Path | bytes, cluster: int = 0) -> Process:
         """Load a checkpoint image on `cluster` (of this chip, whatever chip took it) and
         let it run from where it was frozen."""
-        if not 0 <= cluster < len(self.kernels):
-            raise ShoalError(f"cluster {cluster} does not exist (this chip has clusters "
-                             f"0..{len(self.kernels) - 1})")
+        self._cluster_arg(cluster)
         where = "image" if isinstance(source, bytes) else str(source)
         if isinstance(source, bytes):
             data = source
@@ -389,27 +355,12 @@ class Chip:
                 data = Path(source).read_bytes()
             except OSError as e:
                 raise ShoalError(f"{source}: {e.strerror or e}") from None
-        meta, pages = image.check(data, where)
+        meta, _ = image.check(data, where)
         pid = meta["pid"]
-        if pid in self.services.procs and self.services.procs[pid].status is None:
+        if self._backend.daemons("running", pid):
             raise ShoalError(f"{where}: pid {pid} is already running on this chip")
-        k = self.kernels[cluster]
-        if image.frames_needed(meta, pages) > k.frames.free - k.reserved_frames:
-            raise ShoalError(f"{where}: cluster {cluster} has no room for it "
-                             f"({image.frames_needed(meta, pages)} frames needed, {k.frames.free} free)")
-        c = image.restore(k, data, self.time, where)
-        c.start_cycle = self.time  # its simulated time on this chip starts now
-        k.adopt(c)
-        migration.thaw(k, c, self.time, 0)
-        self.services.adopt_pid(pid, cluster, c.name)
+        self._backend.call(cluster, "restore", data, self.time, where)
+        self._backend.daemons("adopt_pid", pid, cluster, meta["name"])
         p = Process(pid, self)
         self.procs.append(p)
         return p
-
-    @property
-    def instructions(self) -> int:
-        return sum(k.instructions for k in self.kernels)
-
-    @property
-    def syscalls(self) -> int:
-        return sum(k.syscall_total for k in self.kernels)

@@ -55,7 +55,7 @@ class Point:
 
 def _limit(chip: Chip, m: Migration) -> int:
     s = chip.spec
-    return -(-m.bytes // s.noc_link_bytes_per_cycle) + chip.noc.hops(m.src, m.dst) * s.noc_hop_cycles
+    return -(-m.bytes // s.noc_link_bytes_per_cycle) + chip.hops(m.src, m.dst) * s.noc_hop_cycles
 
 
 def downtime_point(pages: int, threads: int, chip_name: str = "mppa256", src: int = 0,

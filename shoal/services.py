@@ -1,13 +1,21 @@
-"""System daemons on an I/O cluster: process manager, name service, and the file image.
+"""System daemons on an I/O cluster: process manager, name service, file image, console.
 
 They run as kernel-level daemons of I/O cluster 0 and are reached only through NoC
 packets; each request occupies the daemon core for `service_cycles`, so requests queue.
+Like a compute cluster's kernel, they take packets in order of arrival, and only below
+the horizon the engine gives (see kernel/sched.py).
+
+The console receives every process's standard output and error as packets and passes
+them to the host in order of arrival: the interleaving of several processes' output is
+a matter of simulated time, the same under any engine or backend. It answers nothing,
+so its packets hold nobody back.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shoal.kernel.loader import loadable_image
@@ -26,8 +34,12 @@ class ProcRecord:
     waiters: list[Packet] = field(default_factory=list)
 
 
+ConsoleSink = Callable[[int, int, bytes], None]  # (pid, fd, data)
+NEVER = 1 << 62
+
+
 class Services:
-    def __init__(self, spec: ChipSpec, node: int, seed: int) -> None:
+    def __init__(self, spec: ChipSpec, node: int, seed: int, sink: ConsoleSink | None = None) -> None:
         self.spec = spec
         self.node = node
         self.seed = seed
@@ -37,8 +49,14 @@ class Services:
         self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
         self._fids: list[str] = []
         self.next_pid = 1
-        self.inbox: list[tuple[int, int, Packet]] = []
+        self.inbox: list[tuple[int, int, Packet]] = []  # requests: heap of (arrival, seq, packet)
+        self.console: list[tuple[int, int, Packet]] = []  # console packets, the same way
         self.outbox: list[Packet] = []
+        self.sent = 0
+        self.sink = sink
+        self.horizon = self.limit = NEVER
+        self.lookahead = 1
+        self.output: dict[int, tuple[bytearray, bytearray]] = {}  # pid -> (stdout, stderr)
         self.busy: list[tuple[int, int]] = []  # the daemon core's calendar
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
@@ -68,19 +86,57 @@ class Services:
         self.files[name] = data
         self.images[name] = loadable_image(data)
 
+    # what the host asks of the I/O cluster (plain data in, plain data out) --------------------
+    def host_new_pid(self, cluster: int, name: str) -> int:
+        return self.new_pid(cluster, name)
+
+    def host_forget(self, pid: int) -> None:
+        self.forget(pid)
+
+    def host_add_file(self, name: str, data: bytes) -> None:
+        self.add_file(name, data)
+
+    def host_adopt_pid(self, pid: int, cluster: int, name: str) -> None:
+        self.adopt_pid(pid, cluster, name)
+
+    def host_running(self, pid: int) -> bool:
+        rec = self.procs.get(pid)
+        return rec is not None and rec.status is None
+
+    def host_output(self, pid: int) -> tuple[bytes, bytes]:
+        out = self.output.get(pid)
+        return (bytes(out[0]), bytes(out[1])) if out is not None else (b"", b"")
+
     # the daemons ------------------------------------------------------------------------------
     def deliver(self, pkt: Packet) -> None:
-        heapq.heappush(self.inbox, (pkt.arrival, pkt.seq, pkt))
+        heapq.heappush(self.console if pkt.kind == "console" else self.inbox, (pkt.arrival, pkt.seq, pkt))
 
-    def next_event(self) -> int | None:
-        return self.inbox[0][0] if self.inbox else None
+    def next_time(self) -> int:
+        """Earliest packet to take (a console packet too, although it answers nothing)."""
+        return min(self.inbox[0][0] if self.inbox else NEVER, self.console[0][0] if self.console else NEVER)
 
-    def run_window(self, end: int) -> None:
-        while self.inbox and self.inbox[0][0] < end:
-            arrival, _, pkt = heapq.heappop(self.inbox)
-            self.requests += 1
-            at = self._serve(arrival)
-            getattr(self, "on_" + pkt.kind)(pkt, at)
+    def advance(self, horizon: int, limit: int) -> None:
+        self.horizon, self.limit = horizon, limit  # the horizon drops as the daemons send
+        while True:
+            end = min(self.horizon, limit)
+            req = self.inbox[0] if self.inbox and self.inbox[0][0] < end else None
+            con = self.console[0] if self.console and self.console[0][0] < end else None
+            if con is not None and (req is None or con[:2] < req[:2]):
+                heapq.heappop(self.console)
+                self.on_console(con[2])
+            elif req is not None:
+                arrival, _, pkt = heapq.heappop(self.inbox)
+                self.requests += 1
+                getattr(self, "on_" + pkt.kind)(pkt, self._serve(arrival))
+            else:
+                return
+
+    def on_console(self, pkt: Packet) -> None:
+        pid, fd = pkt.body["pid"], pkt.body["fd"]
+        out = self.output.setdefault(pid, (bytearray(), bytearray()))
+        out[0 if fd == 1 else 1].extend(pkt.data)
+        if self.sink is not None:
+            self.sink(pid, fd, pkt.data)
 
     def _serve(self, at: int) -> int:
         cost = self.spec.service_cycles
@@ -98,8 +154,11 @@ class Services:
 
     def _send(self, dst: int, kind: str, body: dict, at: int, data: bytes = b"", bulk: bool = False) -> None:
         """A reply or a program on its way; billed by its size (platform/noc.py: packet)."""
-        self.outbox.append(packet(self.spec, self.node, dst, kind, body, data, at,
-                                  "bulk" if bulk else "control"))
+        pkt = packet(self.spec, self.node, dst, kind, body, data, at, "bulk" if bulk else "control")
+        self.sent += 1
+        pkt.seq = self.sent
+        self.outbox.append(pkt)
+        self.horizon = min(self.horizon, at + 2 * self.lookahead)  # there and back
 
     def _reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
         self._send(req.src, "reply", {"op": req.body["op"], **body}, at, data, bulk)

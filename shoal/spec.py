@@ -54,7 +54,11 @@ class ChipSpec:
     portal_header: int
     ikc_recv_cycles: int
     service_cycles: int
-    # Engine: clusters advance in lockstep windows of this many cycles.
+    # The harts of a cluster share one CPU emulator and interleave at this grain (a model
+    # choice: it bounds how far one hart's thread runs ahead of another's).
+    quantum_cycles: int
+    # Engine: the most simulated time one cluster advances before the engine looks at the
+    # others again. It changes host speed only, never a result.
     window_cycles: int
     # Per-process limits (Linux defaults that musl expects).
     stack_limit: int
@@ -121,6 +125,7 @@ class ChipSpec:
             (self.memory_per_cluster <= 1 << 30, "memory_per_cluster above 1 GiB"),
             (self.freq_hz > 0 and self.cpi >= 1, "freq_hz and cpi must be positive"),
             (self.window_cycles >= 1000, "window_cycles must be >= 1000"),
+            (self.quantum_cycles >= 1000, "quantum_cycles must be >= 1000"),
             (min(self.syscall_cycles, self.page_fault_cycles, self.context_switch_cycles,
                  self.pte_install_cycles, self.ikc_recv_cycles, self.service_cycles) >= 0
              and self.copy_cycles_per_byte >= 0, "timing costs must not be negative"),
@@ -203,8 +208,10 @@ MPPA256 = ChipSpec(
     ikc_recv_cycles=2400,
     # Service time of a request to a system daemon on an I/O cluster: an assumption.
     service_cycles=2000,
-    # Engine choice: 250 us of simulated time per lockstep window at 400 MHz; threads of one
-    # cluster interleave at this grain at worst (most interleave at their system calls).
+    # Modelling choice: harts of a cluster interleave at 250 us at 400 MHz at worst (most
+    # interleave at their system calls); a lone thread runs in slices 64 times longer.
+    quantum_cycles=100_000,
+    # Engine choice: how far a cluster runs before the engine looks at the others again.
     window_cycles=100_000,
     stack_limit=8 * MIB,
 )

@@ -101,9 +101,9 @@ def assert_same(p: Process, expected: Outcome, stderr: bool = True) -> None:
 
 def assert_no_frame_leak(chip: Chip) -> None:
     """Once every process has ended, every cluster has all of its user frames back."""
-    for k in chip.kernels:
-        assert not k.procs
-        assert k.frames.free == chip.spec.user_frames, f"cluster {k.cluster} leaked frames"
+    for k in chip.clusters():
+        assert not k.processes and k.frames_reserved == 0
+        assert k.frames_free == chip.spec.user_frames, f"cluster {k.cluster} leaked frames"
 
 
 def shoal_cli(*args: str, stdin: bytes = b"", cwd: Path | None = None,

@@ -14,7 +14,7 @@ def test_presets() -> None:
     tiny, mppa = ChipSpec.load("tiny"), ChipSpec.load("mppa256")
     assert (tiny.compute_clusters, tiny.cores_per_cluster, tiny.memory_per_cluster) == (4, 4, 1 << 20)
     assert (mppa.compute_clusters, mppa.cores_per_cluster, mppa.memory_per_cluster) == (16, 16, 2 << 20)
-    assert len(Chip.preset("tiny").kernels) == 4 and len(Chip.preset("mppa256").kernels) == 16
+    assert len(Chip.preset("tiny").clusters()) == 4 and len(Chip.preset("mppa256").clusters()) == 16
 
 
 def write(tmp_path: Path, text: str, name: str = "chip.toml") -> Path:
@@ -35,7 +35,7 @@ def test_toml_overrides_a_base_preset(tmp_path: Path) -> None:
     assert spec.memory_per_cluster == tiny.memory_per_cluster
     assert spec.kernel_reserved == tiny.kernel_reserved and spec.cpi == tiny.cpi
     chip = Chip(spec)
-    assert len(chip.kernels) == 3 and all(len(k.harts) == 2 for k in chip.kernels)
+    assert len(chip.clusters()) == 3 and all(k.harts == 2 for k in chip.clusters())
 
 
 def test_toml_chip_table_and_default_base(tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_timing_model_keys_change_cycles(programs: Programs, tmp_path: Path) -> 
     base.run()
     dear.run()
     assert p1.stdout == p2.stdout and p1.instructions == p2.instructions
-    calls = sum(p1.container.syscalls.values())
+    calls = sum(p1.record.syscalls.values())
     assert calls > 0
     assert p1.cycles is not None and p2.cycles is not None
     assert p2.cycles >= p1.cycles + p1.instructions + calls * (5000 - base.spec.syscall_cycles)

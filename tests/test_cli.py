@@ -102,7 +102,7 @@ def test_stats_are_labelled_and_match_the_api(programs: Programs) -> None:
     assert stats["simulated time"].endswith("ms at 400 MHz")
     assert stats["instructions"].startswith(f"{p.instructions} ")
     assert stats["threads"] == "5"
-    assert stats["syscalls"].startswith(f"{sum(p.container.syscalls.values())} (")
+    assert stats["syscalls"].startswith(f"{sum(p.record.syscalls.values())} (")
     assert "clone" in stats["syscalls"]
     assert stats["unknown calls"].startswith("none")
     assert stats["host wall time"].endswith(" guest MIPS on the host)")

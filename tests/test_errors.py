@@ -57,7 +57,7 @@ def test_out_of_memory_kills_with_sigkill(programs: Programs) -> None:
     assert p.returncode == 137 and p.signal == 9
     assert "out of memory" in p.message
     assert p.stdout == b"allocating until memory runs out\n"  # malloc never returned NULL
-    assert p.container.peak_frames > chip.spec.user_frames * 9 // 10
+    assert p.record.peak_frames > chip.spec.user_frames * 9 // 10
     assert_no_frame_leak(chip)
 
 
@@ -75,7 +75,7 @@ def test_huge_mmap_fails_with_enomem(programs: Programs) -> None:
         "mmap 1.5 GiB after munmap: mapped errno 0",
     ]
     assert p.returncode == 0
-    assert p.container.peak_frames < 64
+    assert p.record.peak_frames < 64
     assert_no_frame_leak(chip)
 
 
@@ -89,7 +89,7 @@ def test_bad_pointers_give_efault_and_the_process_goes_on(programs: Programs) ->
     chip.run()
     assert_same(p, expected)
     assert p.signal is None and p.message == ""
-    assert p.container.syscalls["write"] + p.container.syscalls["writev"] >= 2
+    assert p.record.syscalls["write"] + p.record.syscalls["writev"] >= 2
     assert_same(neighbour, run_native(programs["args"], ["args", "4"]))
     assert_no_frame_leak(chip)
 
@@ -100,8 +100,8 @@ def test_unknown_syscall_returns_enosys_and_is_counted(programs: Programs) -> No
     p, _ = run_shoal(b, ["faults", "enosys"])
     assert_same(p, expected)
     assert p.returncode == 7
-    assert dict(p.container.unknown_syscalls) == {999: 2, 998: 1}
-    assert p.container.syscalls["#999"] == 2
+    assert dict(p.record.unknown_syscalls) == {999: 2, 998: 1}
+    assert p.record.syscalls["#999"] == 2
 
 
 def test_known_programs_make_no_unknown_syscalls(programs: Programs) -> None:
@@ -109,7 +109,7 @@ def test_known_programs_make_no_unknown_syscalls(programs: Programs) -> None:
                        ("stdin", ["stdin"]), ("isolate", ["isolate", "1", "1"])]:
         p, _ = run_shoal(programs[name], argv)
         assert p.returncode == 0 or name == "stdin", (name, p.message)
-        assert not p.container.unknown_syscalls, (name, p.container.unknown_syscalls)
+        assert not p.record.unknown_syscalls, (name, p.record.unknown_syscalls)
 
 
 # --- executables that are refused ---------------------------------------------------------
@@ -300,5 +300,5 @@ def test_random_system_calls_with_bad_arguments_never_break_the_kernel(seed: int
     c.run()
     assert p.stdout == b"survived\n" and p.returncode == 0, p.message
     assert neighbour.returncode == 0
-    assert sum(p.container.syscalls.values()) > 3000
-    assert p.container.unknown_syscalls  # the random numbers hit unknown calls too, counted
+    assert sum(p.record.syscalls.values()) > 3000
+    assert p.record.unknown_syscalls  # the random numbers hit unknown calls too, counted

@@ -171,7 +171,7 @@ def test_pipeline_over_8_clusters_matches_the_host_and_repeats_exactly() -> None
         procs = c.processes()
         assert [q.cluster for q in procs] == list(range(8))
         assert all(q.exit_code == 0 for q in procs)
-        runs.append((p.stdout, c.time, [q.end_cycle for q in procs], c.noc.bytes))
+        runs.append((p.stdout, c.time, [q.end_cycle for q in procs], c.noc_stats()["bytes"]))
         assert_no_frame_leak(c)
     assert runs[0] == runs[1]
     want = pipeline_expected(8, 16384)

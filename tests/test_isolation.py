@@ -23,8 +23,8 @@ def test_containers_on_one_cluster_keep_their_own_memory(programs: Programs) -> 
     # Every container used the very same virtual addresses for its static, heap and mmap data.
     assert len(addresses) == 1, addresses
     # They really ran side by side: their lifetimes overlap in simulated time.
-    starts = [p.container.start_cycle for p in procs]
-    ends = [p.container.end_cycle for p in procs]
+    starts = [p.record.start_cycle for p in procs]
+    ends = [p.record.end_cycle for p in procs]
     assert max(starts) < min(e for e in ends if e is not None)
     assert_no_frame_leak(chip)
 
@@ -53,8 +53,8 @@ def test_a_faulting_container_does_not_disturb_its_neighbours(programs: Programs
     assert_same(good, run_native(threads, ["threads", "3"]))
     assert_same(worker, run_native(faults, ["faults", "work"]))
     # The faulting ones died first, while the others were still running.
-    assert bad.container.end_cycle is not None and worker.container.end_cycle is not None
-    assert bad.container.end_cycle < worker.container.end_cycle
+    assert bad.record.end_cycle is not None and worker.record.end_cycle is not None
+    assert bad.record.end_cycle < worker.record.end_cycle
     assert_no_frame_leak(chip)
 
 

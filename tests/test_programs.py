@@ -14,8 +14,8 @@ def test_sixteen_threads_on_one_mppa256_cluster(programs: Programs) -> None:
     assert_same(p, expected)
     assert p.cluster == 5
     assert b"counter 24000 " in p.stdout  # 200 * (0 + 1 + ... + 15)
-    c = p.container
-    assert len(c.threads) == 17 and c.syscalls["clone"] == 16
+    c = p.record
+    assert c.threads == 17 and c.syscalls["clone"] == 16
     assert c.syscalls["futex_time64"] > 0  # the threads really waited on each other
     assert not c.unknown_syscalls
     assert_no_frame_leak(chip)
@@ -27,7 +27,7 @@ def test_threads_on_tiny_including_more_threads_than_harts(programs: Programs, n
     expected = run_native(b, ["threads", str(n)])
     p, chip = run_shoal(b, ["threads", str(n)], chip="tiny", cluster=3)
     assert_same(p, expected)
-    assert len(p.container.threads) == n + 1
+    assert p.record.threads == n + 1
     assert_no_frame_leak(chip)
 
 
@@ -38,7 +38,7 @@ def test_malloc_realloc_free_many_sizes(programs: Programs) -> None:
     assert expected.returncode == 0 and b"errors 0 " in expected.stdout
     p, chip = run_shoal(b, ["malloc"])
     assert_same(p, expected)
-    assert p.container.syscalls["munmap"] > 0  # memory was given back, not only taken
+    assert p.record.syscalls["munmap"] > 0  # memory was given back, not only taken
     assert_no_frame_leak(chip)
 
 
@@ -147,4 +147,4 @@ def test_threads_spinning_on_an_atomic_make_progress(programs: Programs, yield_:
     expected = run_native(b, ["spin", yield_])
     p, _ = run_shoal(b, ["spin", yield_])
     assert_same(p, expected)
-    assert p.container.syscalls["futex_time64"] <= 2  # the hand-offs themselves made no calls
+    assert p.record.syscalls["futex_time64"] <= 2  # the hand-offs themselves made no calls

@@ -64,8 +64,8 @@ def test_threads_twice_give_identical_output_and_cycles(programs: Programs) -> N
     assert p1.cycles == p2.cycles and p1.cycles is not None and p1.cycles > 0
     assert c1.time == c2.time
     assert p1.instructions == p2.instructions
-    assert p1.container.syscalls == p2.container.syscalls
-    assert c1.windows == c2.windows
+    assert p1.record.syscalls == p2.record.syscalls
+    assert c1.rounds == c2.rounds
 
 
 def test_many_clusters_at_once_are_deterministic(programs: Programs) -> None:
@@ -115,6 +115,6 @@ def test_simulated_cycles_do_not_depend_on_other_clusters(programs: Programs) ->
 def test_chip_time_ends_within_a_window_of_the_last_exit(programs: Programs) -> None:
     b = programs["threads"]
     p, chip = run_shoal(b, ["threads", "1"], chip="tiny")
-    end = p.container.end_cycle
+    end = p.record.end_cycle
     assert end is not None and p.cycles is not None
     assert end <= chip.time < end + chip.spec.window_cycles

@@ -29,6 +29,7 @@ class Thread:
     ctx: object  # the hart state (a Unicorn context) while not on a hart
     state: TState = TState.READY
     ready_at: int = 0  # simulated cycle from which it may run
+    blocked_at: int = 0  # simulated cycle at which it last went to sleep
     clear_tid: int = 0  # set_tid_address / CLONE_CHILD_CLEARTID
     wait_key: tuple[int, int] | None = None  # futex it sleeps on
     wait_bits: int = 0xFFFFFFFF
@@ -56,8 +57,6 @@ class Container:
     exit_code: int | None = None
     signal: int | None = None
     message: str = ""
-    stdout: bytearray = field(default_factory=bytearray)
-    stderr: bytearray = field(default_factory=bytearray)
     open_fds: set[int] = field(default_factory=lambda: {0, 1, 2})
     files: dict[int, list[int]] = field(default_factory=dict)  # fd -> [file id, size, offset]
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
@@ -69,6 +68,7 @@ class Container:
     kcore_wait: int = 0  # cycles its calls queued for the kernel core
     generation: int = 0  # how many times it was restored or migrated
     freeze_at: int | None = None  # a freeze was asked for at this cycle: threads stop there
+    clock_offset: int = 0  # chip cycles its clocks are behind the chip's (set by a restore)
     dead_instructions: int = 0  # instructions of threads that ended before a migration
     _rand_counter: int = 0
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
 MAGIC = b"SHOALIMG"
-VERSION = 1
+VERSION = 2  # 2: the process clock (clock_offset, taken_at)
 HEADER = struct.Struct("<8sIIIIQ32s")
 PAGE_HEADER = struct.Struct("<II")
 
@@ -93,6 +93,7 @@ def serialize(k: Kernel, p: Container) -> tuple[bytes, Shape]:
         "syscalls": dict(p.syscalls), "unknown": {str(n): c for n, c in p.unknown_syscalls.items()},
         "start_cycle": p.start_cycle, "peak_frames": p.peak_frames, "kcore_wait": p.kcore_wait,
         "generation": p.generation + 1,
+        "clock_offset": p.clock_offset, "taken_at": p.freeze_at or 0,
         "dead_instructions": p.instructions - sum(t.instructions for t in threads),
         "regions": [[r.start, r.end, r.prot, r.name] for r in p.aspace.regions],
         "threads": [{"tid": t.tid, "clear_tid": t.clear_tid, "restart_deadline": t.restart_deadline,
@@ -147,14 +148,22 @@ def frames_needed(meta: dict, pages: list[tuple[int, int, bytes]]) -> int:
     return len(pages) + len({va >> 22 for va, _, _ in pages}) + 1
 
 
-def restore(k: Kernel, image: bytes, at: int, where: str = "image") -> Container:
-    """Rebuild a frozen container on kernel `k` (raises OutOfFrames if it does not fit)."""
+def restore(k: Kernel, image: bytes, at: int, where: str = "image", rebase: bool = False) -> Container:
+    """Rebuild a frozen container on kernel `k` (raises OutOfFrames if it does not fit).
+    `rebase`: on a chip whose clock is not the one the image was taken on (a restore from a
+    file), the process's clocks go on from where the image was taken, and its pending
+    times move with them; a migration keeps the chip's clock."""
     meta, pages = check(image, where)
-    return rebuild(k, meta, pages, at)
+    return rebuild(k, meta, pages, at, rebase)
 
 
-def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int) -> Container:
-    """Rebuild a frozen container from a checked image's parts."""
+def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
+            rebase: bool = False) -> Container:
+    """Rebuild a frozen container from a checked image's parts (see restore)."""
+    offset = meta["clock_offset"]
+    if rebase:
+        offset = at - (meta["taken_at"] - meta["clock_offset"])
+    delta = offset - meta["clock_offset"]
     aspace = AddressSpace(k.mem, k.frames, k._on_unmap)
     try:
         for start, end, prot, name in meta["regions"]:
@@ -176,6 +185,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int)
     p.kcore_wait = meta["kcore_wait"]
     p.generation = meta["generation"]
     p.dead_instructions = meta["dead_instructions"]
+    p.clock_offset = offset
     p.state = "frozen"
     for tm in meta["threads"]:
         ctx = k.cpu.new_context()
@@ -187,16 +197,17 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int)
     for fd, em in meta["ikc"].items():
         ep: object
         if em["type"] == "mailbox":
-            ep = MailboxIn(em["port"], deque((v, _unb64(m)) for v, m in em["queue"]))
+            ep = MailboxIn(em["port"], deque((v + delta, _unb64(m)) for v, m in em["queue"]))
         elif em["type"] == "portal":
             ep = PortalIn(em["port"], em["allowed"])
         elif em["type"] == "sync":
-            ep = SyncIn(em["port"], tuple(em["expect"]), {int(q): deque(v) for q, v in em["got"].items()})
+            ep = SyncIn(em["port"], tuple(em["expect"]),
+                        {int(q): deque(x + delta for x in v) for q, v in em["got"].items()})
         else:
             ep = Remote(em["kind"], tuple(em["pids"]), tuple(em["clusters"]), em["port"])
         p.ikc[int(fd)] = ep
         if not isinstance(ep, Remote):
             k.endpoints[em["type"]][(p.pid, em["port"])] = ep
     for port, sigs in meta["early_signals"]:
-        k.early_signals[(p.pid, port)] = [tuple(s) for s in sigs]
+        k.early_signals[(p.pid, port)] = [(src, v + delta) for src, v in sigs]
     return p

@@ -1,10 +1,9 @@
-"""The microkernel of one cluster: its harts, its threads and their scheduling, traps.
+"""The microkernel of one cluster: its harts, threads, packets and traps.
 
-A cluster shares no Python state with another. Within a lockstep window the kernel runs
-each hart in turn for long slices; a hart's clock advances by the instructions its thread
-ran (times CPI) plus the cost of the kernel services it asked for. A thread woken by
-another becomes ready at the waker's time, and the window is swept again until no hart
-can make progress, so the result depends only on the inputs.
+A cluster shares no Python state with another: everything between clusters is a packet.
+A hart's clock advances by the instructions its thread ran (times CPI) plus the cost of
+the kernel services it asked for. The order in which the kernel does things (packets,
+timers, slices) is sched.py's; how the engine keeps clusters in step is engine.py's.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 
 from unicorn import UC_PROT_EXEC
 
-from shoal.kernel import ikc, migration, procs, syscalls  # these register their calls
+from shoal.kernel import ikc, migration, procs, sched, syscalls  # these register their calls
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
@@ -43,7 +42,6 @@ TRAPS = {
 }
 ECALL_U = 8
 MAILBOX_KINDS = frozenset({"mbx_data"})  # IKC mailbox messages (Nanvix's fixed 16 + 128 B)
-OutputSink = Callable[[Container, int, bytes], None]
 Reply = Callable[[Packet, int], int]
 
 
@@ -52,11 +50,11 @@ class Hart:
     index: int
     clock: int = 0
     thread: Thread | None = None
+    slice_end: int | None = None  # where the running slice ends (see sched.run_slice)
 
 
 class Kernel:
-    def __init__(self, spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int],
-                 sink: OutputSink | None = None) -> None:
+    def __init__(self, spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int]) -> None:
         self.spec = spec
         self.cluster = cluster
         self.cpu = ClusterCPU(spec.memory_per_cluster)
@@ -69,7 +67,6 @@ class Kernel:
         self.futexes: dict[tuple[int, int], list[Thread]] = {}
         self.procs: list[Container] = []
         self.alloc_tid = alloc_tid
-        self.sink = sink
         self.current: Thread | None = None
         self.tlb_owner: AddressSpace | None = None
         self.cpu.on_fill = self._fill
@@ -100,6 +97,14 @@ class Kernel:
         self.reserved_frames = 0
         self.incoming: dict[int, migration.Incoming] = {}
         self.solo_mode = False  # running a lone thread in one long slice
+        # The engine's bounds for the current advance (sched.py): items below `horizon`
+        # see every packet that can reach this cluster; nothing runs past `limit`.
+        self.horizon = sched.NEVER
+        self.limit = sched.NEVER
+        self.lookahead = 1
+        self.actions: list[tuple[int, int, Callable[[int], None]]] = []  # heap: (time, seq, fn)
+        self._actions = 0
+        self.sent = 0  # packets sent, for their order on the NoC
         self.last_exit: int | None = None
         self.all_procs: list[Container] = []  # every container this kernel has run
         # The kernel core's calendar: (start, end) cycles during which it serves a call.
@@ -180,6 +185,7 @@ class Kernel:
         """Put `t` to sleep; `why` says whether a freeze may back the call out and redo it
         later (futex, sleep, mbx_read, portal_read, sync_wait, rpc:wait) or must let it end."""
         t.state = TState.BLOCKED
+        t.blocked_at = self.now() if self.current is t else t.ready_at
         t.wait_key, t.wait_bits, t.deadline = key, bits, deadline
         t.timeout_value = timeout_value
         t.blocked_on = why or ("futex" if key is not None else "sleep" if deadline is not None else "wait")
@@ -192,7 +198,7 @@ class Kernel:
     def wake(self, t: Thread, at: int, result: int) -> None:
         self._unwait(t)
         t.state = TState.READY
-        t.ready_at = at
+        t.ready_at = max(at, t.blocked_at)  # never before it went to sleep
         t.ctx.reg_write(REG_A[0], result & 0xFFFFFFFF)
         if self.cpu.loaded is t.ctx:
             self.cpu.loaded = None
@@ -227,90 +233,44 @@ class Kernel:
         self.kcore_wait += start - at
         return start + cost - at
 
+    def charge(self, cycles: int) -> None:
+        """Kernel work done for the running thread: its clock moves on, and its slice ends
+        that much sooner (so a slice never runs past the time it was given)."""
+        self.extra += cycles
+        self.cpu.shorten(-(-cycles // self.spec.cpi))
+
     def now(self) -> int:
         """Simulated time of the running thread, mid-slice."""
         return self.now_base + self.cpu.executed() * self.spec.cpi + self.extra
 
-    # the scheduler ---------------------------------------------------------------
-    def next_event(self) -> int | None:
-        """Earliest cycle at which something on this cluster can run."""
-        times = [h.clock for h in self.harts if h.thread is not None]
-        times += [t.ready_at for t in self.ready]
-        while self.sleepers and self.sleepers[0][2].deadline != self.sleepers[0][0]:
-            heapq.heappop(self.sleepers)
-        if self.sleepers:
-            times.append(self.sleepers[0][0])
-        if self.inbox:
-            times.append(self.inbox[0][0])
-        times += [m.requested for m in self.migrations.values() if m.state == "freezing"]
-        return min(times) if times else None
+    # the scheduler (sched.py) -----------------------------------------------------------
+    def next_time(self) -> int:
+        """Simulated time of this cluster's earliest item (sched.NEVER if it has none)."""
+        return sched.next_time(self)
 
-    def solo(self) -> bool:
-        """Exactly one thread can run and none sleeps with a deadline (call after next_event)."""
-        running = sum(1 for h in self.harts if h.thread is not None) + len(self.ready)
-        return running == 1 and not self.sleepers
+    def advance(self, horizon: int, limit: int, window: int) -> None:
+        sched.advance(self, horizon, limit, window)
 
-    def run_window(self, start: int, end: int) -> None:
-        """Run [start, end). Threads interleave at the grain of `window_cycles`, aligned to
-        its multiples, however long the engine's window: a lone thread runs in one long
-        slice, and the moment it wakes or creates another, the kernel falls back to the
-        aligned grain, so results never depend on what other clusters were doing.
-        Idle harts keep the clock at which they went idle: a thread woken by a packet that
-        arrived before this window starts runs from its wake time (no time is lost)."""
-        lag = min([start, *(h.clock for h in self.harts if h.thread is not None),
-                   *(t.ready_at for t in self.ready)])
-        self.kcore_busy = [iv for iv in self.kcore_busy if iv[1] > lag]
-        self.process_inbox(end)
-        w = self.spec.window_cycles
-        s = start
-        while s < end:
-            if self.solo():
-                self.solo_mode = True
-                self._sweep(end)
-                self.solo_mode = False
-                busy = [h.clock for h in self.harts if h.thread is not None]
-                busy += [t.ready_at for t in self.ready]
-                if not busy or min(busy) >= end:
-                    return
-                s = max(s, min(busy) - min(busy) % w)
-                continue
-            e = min(end, s + w)
-            self._sweep(e)
-            s = e
-
-    def _sweep(self, end: int) -> None:
-        progress = True
-        while progress:
-            progress = False
-            self._expire_sleepers(end)
-            for h in self.harts:
-                while h.clock < end:
-                    if h.thread is None and not self._dispatch(h, end):
-                        break
-                    progress = True
-                    stopped = self._run_slice(h, end)
-                    if self.solo_mode and self.stop_reason == "preempt":
-                        return  # not alone any more: back to the aligned grain
-                    if stopped:
-                        # The thread's next block would overrun the window: it goes on in
-                        # the next window, from exactly where it stopped (no idle inserted).
-                        break
-        migration.progress(self, end)
-        # Round robin when there are more ready threads than harts.
-        for h in self.harts:
-            if self.ready and h.thread is not None and self.ready[0].ready_at <= h.clock:
-                t = h.thread
-                t.state, t.ready_at, h.thread = TState.READY, h.clock, None
-                self.ready.append(t)
+    def at(self, time: int, fn: Callable[[int], None]) -> None:
+        """Do `fn(time)` at simulated `time`, in order with the cluster's other items."""
+        self._actions += 1
+        heapq.heappush(self.actions, (time, self._actions, fn))
 
     # packets -------------------------------------------------------------------------
     def send(self, dst: int, kind: str, body: dict, data: bytes = b"", at: int = 0,
              bulk: bool = False) -> None:
-        """Queue a packet; the engine hands it to the NoC at the window's end. Its size on the
-        wire is what it carries (platform/noc.py: packet), except an IKC mailbox message,
+        """Queue a packet; the engine hands it to the NoC in order of send time. Its size on
+        the wire is what it carries (platform/noc.py: packet), except an IKC mailbox message,
         which keeps Nanvix's fixed format."""
         form = "bulk" if bulk else "mailbox" if kind in MAILBOX_KINDS else "control"
-        self.outbox.append(packet(self.spec, self.cluster, dst, kind, body, data, at, form))
+        self.post(packet(self.spec, self.cluster, dst, kind, body, data, at, form))
+
+    def post(self, pkt: Packet) -> None:
+        self.sent += 1
+        pkt.seq = self.sent  # its place among this cluster's packets (ties on the NoC)
+        self.outbox.append(pkt)
+        if pkt.kind != "console":  # the console never answers
+            sched.lower_horizon(self, pkt.ready, pkt.dst)
 
     def reply(self, pkt: Packet, at: int, **body: object) -> None:
         self.reply_kind(pkt, "reply", at, op=pkt.body["op"], **body)
@@ -388,17 +348,6 @@ class Kernel:
     def deliver(self, pkt: Packet) -> None:
         heapq.heappush(self.inbox, (pkt.arrival, pkt.seq, pkt))
 
-    def process_inbox(self, end: int) -> None:
-        """Handle the packets that arrived before `end` (at a window's start, and by the engine
-        between windows)."""
-        while self.inbox and self.inbox[0][0] < end:
-            arrival, _, pkt = heapq.heappop(self.inbox)
-            self.packets_in += 1
-            # The kernel core takes the interrupt and handles the packet.
-            at = arrival + self.kernel_core(arrival, self.spec.ikc_recv_cycles)
-            self.handle(pkt, at)
-        migration.progress(self, end)
-
     def handle(self, pkt: Packet, at: int) -> None:
         if pkt.kind in migration.TARGETED:
             pid = pkt.body["dst"]
@@ -431,52 +380,6 @@ class Kernel:
         if t.proc.alive and t.state is TState.BLOCKED:
             self.wake(t, at, result)
 
-    def _expire_sleepers(self, end: int) -> None:
-        while self.sleepers and self.sleepers[0][0] < end:
-            deadline, _, t = heapq.heappop(self.sleepers)
-            if t.deadline == deadline and t.state is TState.BLOCKED:
-                self.wake(t, deadline, t.timeout_value)
-
-    def _dispatch(self, h: Hart, end: int) -> bool:
-        for i, t in enumerate(self.ready):
-            if t.ready_at < end and t.proc.state == "running":
-                del self.ready[i]
-                h.clock = max(h.clock, t.ready_at) + self.spec.context_switch_cycles
-                h.thread = t
-                t.state = TState.RUNNING
-                return True
-        return False
-
-    def _run_slice(self, h: Hart, end: int) -> bool:
-        """Run the hart's thread until the window ends or it stops; True if the budget ran out."""
-        t = h.thread
-        assert t is not None
-        if t.proc.freeze_at is not None:  # being frozen: run no further than the request
-            end = min(end, max(t.proc.freeze_at, h.clock))
-        budget = (end - h.clock) // self.spec.cpi
-        if budget <= 0:
-            return True
-        if self.tlb_owner is not t.proc.aspace:
-            self.cpu.flush_tlb()
-            self.tlb_owner = t.proc.aspace
-        self.current, self.now_base, self.extra = t, h.clock, 0
-        self.stop_reason, self.fault = None, None
-        n, spent, err = self.cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
-        self.current = None
-        t.instructions += n
-        self.instructions += n
-        h.clock += n * self.spec.cpi + self.extra
-        reason = self.stop_reason
-        if reason is None and (err is not None or self.fault is not None):
-            self._kill_for_fault(t, h.clock)
-            reason = "dead"
-        if reason in ("block", "dead", "yield"):
-            h.thread = None if h.thread is t else h.thread
-            if reason == "yield" and t.proc.alive:
-                t.state, t.ready_at = TState.READY, h.clock
-                self.ready.append(t)
-        return (spent and reason is None) or reason == "preempt"
-
     # traps -------------------------------------------------------------------------
     def _fill(self, vaddr: int, access: int) -> tuple[int, int] | None:
         t = self.current
@@ -497,7 +400,7 @@ class Kernel:
             self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
             return None
         if aspace.faults != before:
-            self.extra += self.spec.page_fault_cycles
+            self.charge(self.spec.page_fault_cycles)
             t.proc.peak_frames = max(t.proc.peak_frames, aspace.frames_in_use)
         return got
 
@@ -515,7 +418,7 @@ class Kernel:
         self.stop_reason = None
         self.cpu.stop()
 
-    def _kill_for_fault(self, t: Thread, at: int) -> None:
+    def kill_for_fault(self, t: Thread, at: int) -> None:
         what, sig, pc = self.fault or ("unhandled CPU exception", SIGSEGV, None)
         if pc is None:
             pc = t.ctx.reg_read(REG_PC)
@@ -525,7 +428,7 @@ class Kernel:
     def _on_unmap(self) -> None:
         self.cpu.flush_tlb()
 
-    def output(self, proc: Container, fd: int, data: bytes) -> None:
-        (proc.stdout if fd == 1 else proc.stderr).extend(data)
-        if self.sink is not None:
-            self.sink(proc, fd, data)
+    def output(self, proc: Container, fd: int, data: bytes, at: int) -> None:
+        """Standard output and error travel to the console on the I/O cluster."""
+        if data:
+            self.send(self.services_node, "console", {"pid": proc.pid, "fd": fd}, data, at, bulk=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from unicorn import UC_MEM_FETCH, UC_MEM_WRITE, UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE
@@ -25,6 +25,7 @@ USER_TOP = 0xC000_0000  # like Linux's 3G/1G split; the top gigabyte is never us
 PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_A, PTE_D = 1, 2, 4, 8, 16, 64, 128
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 _PHYS_PPN = PHYS_BASE >> PAGE_SHIFT
+PTES = PAGE // 4  # entries in a page table
 
 
 class OutOfFrames(Exception):
@@ -69,15 +70,27 @@ class Region:
 
 
 class AddressSpace:
-    """One container's virtual memory on one cluster."""
+    """One container's virtual memory on one cluster.
+
+    Page tables: a PTE is either 0 or valid, and `_used` records, for each second-level table
+    that exists, which of its entries are valid. munmap, mprotect, madvise, teardown and
+    pages() visit only those entries: a thread stack is an 8 MiB region with a few pages
+    touched, and walking its empty slots one by one was most of the host time of 16 clusters
+    x 16 threads (bench/memory.py). A table is freed as soon as its last page goes, so tables
+    cost frames only while they map something (and a restore needs exactly as many).
+    """
 
     def __init__(self, mem: memoryview | bytearray, frames: FrameAllocator, on_change: object) -> None:
         self.mem = mem
+        # The cluster's memory as 32-bit words, to read and write PTEs in place (Sv32 tables
+        # are little-endian, as is every host shoal runs on; native/blockcount.c assumes so too).
+        self._words = memoryview(mem).cast("I")
         self.frames = frames
         self._on_change = on_change  # called when cached translations must be dropped
         self.regions: list[Region] = []
         self._starts: list[int] = []
         self.root = self._new_frame()
+        self._used: dict[int, set[int]] = {}  # first-level index -> valid entries of its table
         self.table_frames = 1
         self.data_frames = 0
         self.exec_frames_freed = False
@@ -104,6 +117,16 @@ class AddressSpace:
     def is_free(self, start: int, end: int) -> bool:
         i = bisect.bisect_left(self._starts, end)
         return i == 0 or self.regions[i - 1].end <= start
+
+    def covered(self, start: int, end: int) -> bool:
+        """Is every page of [start, end) in some region?"""
+        va = start
+        while va < end:
+            r = self.find(va)
+            if r is None:
+                return False
+            va = r.end
+        return True
 
     def add_region(self, region: Region) -> None:
         i = bisect.bisect_left(self._starts, region.start)
@@ -139,12 +162,8 @@ class AddressSpace:
 
     def protect(self, start: int, end: int, prot: int) -> bool:
         """mprotect: every page of [start, end) must be mapped."""
-        va = start
-        while va < end:
-            r = self.find(va)
-            if r is None:
-                return False
-            va = r.end
+        if not self.covered(start, end):
+            return False
         pieces: list[Region] = []
         for r in self.regions:
             if r.end <= start or r.start >= end:
@@ -156,74 +175,98 @@ class AddressSpace:
                 pieces.append(Region(a, b, prot if inside else r.prot, r.name))
         self.regions = pieces
         self._starts = [r.start for r in pieces]
-        for va in range(start, end, PAGE):
-            pte_off = self._pte_offset(va, create=False)
-            if pte_off is not None:
-                pte = struct.unpack_from("<I", self.mem, pte_off)[0]
-                if pte & PTE_V:
-                    pte = (pte & ~(PTE_R | PTE_W | PTE_X)) | _prot_bits(prot)
-                    struct.pack_into("<I", self.mem, pte_off, pte)
+        words, bits = self._words, _prot_bits(prot)
+        for _, table, entries in self._mapped(start, end):
+            for j in entries:
+                words[table + j] = (words[table + j] & ~(PTE_R | PTE_W | PTE_X)) | bits
+        self._on_change()
+        return True
+
+    def discard(self, start: int, end: int) -> bool:
+        """madvise(DONTNEED): free the frames of [start, end), all of it mapped; a later touch
+        finds a zeroed page."""
+        if not self.covered(start, end):
+            return False
+        self._drop_range(start, end)
         self._on_change()
         return True
 
     # page tables ------------------------------------------------------------
-    def _pte_offset(self, va: int, create: bool) -> int | None:
-        l1_off = self.root * PAGE + ((va >> 22) & 0x3FF) * 4
-        e = struct.unpack_from("<I", self.mem, l1_off)[0]
+    def _pte(self, va: int, create: bool) -> int | None:
+        """Word index of the PTE of `va`; None if its table does not exist and not `create`."""
+        i = va >> 22
+        e = self._words[self.root * PTES + i]
         if not e & PTE_V:
             if not create:
                 return None
             t = self._new_frame()
             self.table_frames += 1
             e = ((_PHYS_PPN + t) << 10) | PTE_V
-            struct.pack_into("<I", self.mem, l1_off, e)
-        return ((e >> 10) - _PHYS_PPN) * PAGE + ((va >> 12) & 0x3FF) * 4
+            self._words[self.root * PTES + i] = e
+            self._used[i] = set()
+        return ((e >> 10) - _PHYS_PPN) * PTES + ((va >> 12) & 0x3FF)
+
+    def _set(self, w: int, va: int, frame: int, flags: int) -> int:
+        """Map `va` (PTE at word `w`) to `frame`; returns the PTE."""
+        pte = ((_PHYS_PPN + frame) << 10) | (flags & 0x3FF) | PTE_V
+        self._words[w] = pte
+        self._used[va >> 22].add((va >> 12) & 0x3FF)
+        return pte
+
+    def _mapped(self, start: int, end: int) -> Iterator[tuple[int, int, list[int]]]:
+        """For each table under [start, end) that exists: its first-level index, the word index
+        of its entry 0, and its valid entries within the range, in address order."""
+        first, last = start >> 22, (end - 1) >> 22
+        for i in sorted(i for i in self._used if first <= i <= last):
+            lo = (start >> 12) & 0x3FF if i == first else 0
+            hi = ((end - 1) >> 12 & 0x3FF) + 1 if i == last else PTES
+            table = ((self._words[self.root * PTES + i] >> 10) - _PHYS_PPN) * PTES
+            yield i, table, sorted(j for j in self._used[i] if lo <= j < hi)
 
     def _drop_range(self, start: int, end: int) -> None:
-        """Free the frames of [start, end), skipping 4 MiB at a time where no table exists."""
-        va = start
-        while va < end:
-            nxt = min(end, (va | 0x3FFFFF) + 1)
-            if self._pte_offset(va, create=False) is not None:
-                for p in range(va, nxt, PAGE):
-                    off = self._pte_offset(p, create=False)
-                    pte = struct.unpack_from("<I", self.mem, off)[0]
-                    if pte & PTE_V:
-                        if pte & PTE_X:
-                            self.exec_frames_freed = True
-                        self.frames.release((pte >> 10) - _PHYS_PPN)
-                        self.data_frames -= 1
-                        struct.pack_into("<I", self.mem, off, 0)
-            va = nxt
+        """Free the frames mapped in [start, end), and every table this leaves empty."""
+        words = self._words
+        for i, table, entries in self._mapped(start, end):
+            for j in entries:
+                pte = words[table + j]
+                if pte & PTE_X:
+                    self.exec_frames_freed = True
+                self.frames.release((pte >> 10) - _PHYS_PPN)
+                self.data_frames -= 1
+                words[table + j] = 0
+            used = self._used[i]
+            used.difference_update(entries)
+            if not used:  # all zeros again: give the table back, unhook it from the root
+                words[self.root * PTES + i] = 0
+                self.frames.release(table // PTES)
+                self.table_frames -= 1
+                del self._used[i]
 
-    def _populate(self, r: Region, pte_off: int) -> int:
-        """Give a page of region `r` a zeroed frame (demand paging). Returns the new PTE."""
+    def _populate(self, va: int, r: Region) -> tuple[int, int]:
+        """Give the page of `va` in region `r` a zeroed frame (demand paging): (PTE word, PTE)."""
+        w = self._pte(va, create=True)
         f = self._new_frame()
         self.data_frames += 1
         self.faults += 1
-        pte = ((_PHYS_PPN + f) << 10) | PTE_V | PTE_U | _prot_bits(r.prot)
-        struct.pack_into("<I", self.mem, pte_off, pte)
-        return pte
+        return w, self._set(w, va, f, PTE_U | _prot_bits(r.prot))
 
     def translate(self, va: int, kind: str) -> tuple[int, int]:
         """Physical offset of `va` for an access of `kind`; returns (offset, pte). Raises Fault."""
         if va >= USER_TOP:
             raise Fault(kind, va)
-        off = self._pte_offset(va, create=False)
-        pte = struct.unpack_from("<I", self.mem, off)[0] if off is not None else 0
+        w = self._pte(va, create=False)
+        pte = self._words[w] if w is not None else 0
         if not pte & PTE_V:
             r = self.find(va)
             if r is None:
                 raise Fault(kind, va)
-            if off is None:
-                off = self._pte_offset(va, create=True)
-            pte = self._populate(r, off)  # may raise OutOfFrames
+            w, pte = self._populate(va, r)  # may raise OutOfFrames
         need = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}[kind]
         if not pte & need:
             raise Fault(kind, va, "page fault (protection)")
         new = pte | PTE_A | (PTE_D if kind == "store" else 0)
         if new != pte:
-            struct.pack_into("<I", self.mem, off, new)
+            self._words[w] = new
         return (((new >> 10) - _PHYS_PPN) * PAGE + (va & (PAGE - 1)), new)
 
     def fill(self, va: int, access: int) -> tuple[int, int]:
@@ -239,25 +282,20 @@ class AddressSpace:
     def pages(self) -> list[tuple[int, int, bytes]]:
         """Every page in use: (virtual address, PTE flags, contents), in address order."""
         out = []
-        for i in range(1024):
-            e = struct.unpack_from("<I", self.mem, self.root * PAGE + i * 4)[0]
-            if not e & PTE_V:
-                continue
-            table = ((e >> 10) - _PHYS_PPN) * PAGE
-            for j in range(1024):
-                pte = struct.unpack_from("<I", self.mem, table + j * 4)[0]
-                if pte & PTE_V:
-                    off = ((pte >> 10) - _PHYS_PPN) * PAGE
-                    out.append(((i << 22) | (j << 12), pte & 0x3FF, bytes(self.mem[off:off + PAGE])))
+        for i, table, entries in self._mapped(0, USER_TOP):
+            for j in entries:
+                pte = self._words[table + j]
+                off = ((pte >> 10) - _PHYS_PPN) * PAGE
+                out.append(((i << 22) | (j << 12), pte & 0x3FF, bytes(self.mem[off:off + PAGE])))
         return out
 
     def install(self, va: int, flags: int, data: bytes) -> None:
         """Put a page with its contents and PTE flags in place (restore, migration)."""
-        off = self._pte_offset(va, create=True)
+        w = self._pte(va, create=True)
         f = self.frames.alloc()
         self.mem[f * PAGE:(f + 1) * PAGE] = data
         self.data_frames += 1
-        struct.pack_into("<I", self.mem, off, ((_PHYS_PPN + f) << 10) | (flags & 0x3FF) | PTE_V)
+        self._set(w, va, f, flags)
 
     # kernel access to user memory ----------------------------------------------
     def read(self, va: int, n: int) -> bytes:
@@ -283,9 +321,8 @@ class AddressSpace:
                     off, _ = self.translate(va, "store")
                 finally:
                     r.prot = saved
-                pte_off = self._pte_offset(va, create=False)
-                pte = struct.unpack_from("<I", self.mem, pte_off)[0]
-                struct.pack_into("<I", self.mem, pte_off, (pte & ~PTE_W) | (_prot_bits(saved) & PTE_W))
+                w = self._pte(va, create=False)
+                self._words[w] = (self._words[w] & ~PTE_W) | (_prot_bits(saved) & PTE_W)
             else:
                 off, _ = self.translate(va, "store")
             k = min(len(data), PAGE - (va & (PAGE - 1)))
@@ -306,14 +343,9 @@ class AddressSpace:
         raise Fault("load", va, "string too long")
 
     def destroy(self) -> None:
-        """Free every frame: data pages, second-level tables, the root."""
+        """Free every frame: data pages, then second-level tables (as they empty), the root."""
         self._drop_range(0, USER_TOP)
         self.regions, self._starts = [], []
-        for i in range(1024):
-            e = struct.unpack_from("<I", self.mem, self.root * PAGE + i * 4)[0]
-            if e & PTE_V:
-                self.frames.release((e >> 10) - _PHYS_PPN)
-                self.table_frames -= 1
         self.frames.release(self.root)
         self.table_frames -= 1
 

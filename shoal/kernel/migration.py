@@ -61,7 +61,6 @@ Downtime is from the freeze at S to the thaw at D.
 
 from __future__ import annotations
 
-import heapq
 import math
 import time
 from dataclasses import dataclass, field
@@ -82,7 +81,10 @@ if TYPE_CHECKING:
     from shoal.spec import ChipSpec
 
 EBUSY, EIO = 16, 5
-RESTARTABLE = {"futex", "sleep", "mbx_read", "portal_read", "sync_wait", "rpc:wait"}
+# Blocked calls a freeze may back out and redo: waits, and requests to the daemons that
+# only read (a late answer to a backed-out request is dropped).
+RESTARTABLE = {"futex", "sleep", "mbx_read", "portal_read", "sync_wait", "rpc:wait",
+               "rpc:name_lookup", "rpc:locate", "rpc:open", "rpc:read"}
 # Targeted IKC packets: held for a frozen process, forwarded once it has moved.
 TARGETED = {"mbx_data", "portal_req", "portal_data", "sync_signal"}
 FREEZE_TIMEOUT = 4_000_000  # cycles (10 ms at 400 MHz) a freeze may wait for calls to end
@@ -121,6 +123,7 @@ class Migration:
     shape: Shape | None = field(default=None, repr=False)
     proc: Container | None = field(default=None, repr=False)  # the copy retired at the commit
     sends: dict[str, int] = field(default_factory=dict, repr=False)
+    watchdog: int = field(default=0, repr=False)  # which of its timers counts (later ones win)
     stop: bool = False  # checkpoint only: end the process once its image is taken
 
     @property
@@ -154,6 +157,7 @@ class Incoming:
     wall: float = 0.0
     sends: dict[str, int] = field(default_factory=dict)  # packets sent, by kind
     lost: dict[str, int] = field(default_factory=dict)  # of which the NoC reported lost
+    watchdog: int = 0  # which of its timers counts (later ones win)
 
 
 # --- the timing model of a migration ------------------------------------------------------------
@@ -182,22 +186,13 @@ def _alone(spec: ChipSpec, nbytes: int, bulk: bool = False) -> int:
     return transfer_cycles(spec, nbytes, spec.portal_chunk, header, hops) + spec.ikc_recv_cycles
 
 
-# A watchdog's patience: SLACK times the exchange alone on the chip, plus a margin for the engine.
-# The engine lets a cluster handle what is due within its window before others answer, and a
-# window can be 64 windows long (engine.SOLO_STRETCH): a watchdog set nearer than that could be
-# handled before an answer that arrives earlier in simulated time. A watchdog that fires too soon
-# is still safe (it only asks, or says again), but would add packets to a run that lost none.
-def _margin(spec: ChipSpec) -> int:
-    return 65 * spec.window_cycles
-
-
+# A watchdog's patience: SLACK times the exchange alone on the chip.
 def _round_trip(spec: ChipSpec) -> int:
-    return SLACK * 2 * _alone(spec, CONTROL_BYTES) + _margin(spec)
+    return SLACK * 2 * _alone(spec, CONTROL_BYTES)
 
 
 def _image_trip(spec: ChipSpec, nbytes: int, rebuild: int) -> int:
-    return (SLACK * (_alone(spec, nbytes + CONTROL_BYTES, bulk=True) + rebuild + _alone(spec, CONTROL_BYTES))
-            + _margin(spec))
+    return SLACK * (_alone(spec, nbytes + CONTROL_BYTES, bulk=True) + rebuild + _alone(spec, CONTROL_BYTES))
 
 
 # --- freeze and thaw -----------------------------------------------------------------------------
@@ -238,7 +233,8 @@ def _portal_matched(t: Thread) -> bool:
 def _back_out(k: Kernel, t: Thread) -> None:
     """Undo a blocked call so that the thread redoes it when thawed (wherever that is)."""
     if t.blocked_on in ("futex", "sleep"):
-        t.restart_deadline = t.deadline
+        # Kept in the process's own time, which a restore elsewhere carries on.
+        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.clock_offset
     k._unwait(t)
     for ep in t.proc.ikc.values():
         if isinstance(ep, MailboxIn):
@@ -297,6 +293,8 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         return 0
     p.state = "freezing"
     p.freeze_at = at
+    k.at(at, lambda now: progress(k, now))  # the freeze is an item of the cluster at `at`
+    k.at(at + FREEZE_TIMEOUT + 1, lambda now: progress(k, now))  # and so is its time limit
     return 0
 
 
@@ -331,6 +329,7 @@ def progress(k: Kernel, now: int) -> None:
         t0 = time.perf_counter()
         m.frozen = max(m.requested, frozen)
         p.state = "frozen"
+        p.freeze_at = m.frozen  # the image says when it was taken
         m.image, m.shape = image.serialize(k, p)
         m.bytes, m.pages, m.tables, m.threads = m.shape.nbytes, m.shape.pages, m.shape.tables, m.shape.threads
         # The kernel core saves each hart context, then copies the image together.
@@ -349,7 +348,7 @@ def progress(k: Kernel, now: int) -> None:
         m.state = "reserving"
         _send(k, m, m.dst, "mig_reserve", {"mid": m.mid, "pid": m.pid, "frames": m.shape.frames,
                                            "bytes": m.bytes}, at)
-        _arm(k, m.mid, at + _round_trip(k.spec))
+        _arm(k, m, at + _round_trip(k.spec))
         m.wall_seconds += time.perf_counter() - t0
 
 
@@ -370,20 +369,25 @@ def _again(k: Kernel, rec: Migration | Incoming, dst: int, kind: str, body: dict
     return True
 
 
-def _arm(k: Kernel, mid: int, at: int) -> None:
-    """Set this kernel's watchdog for migration `mid` (one per migration and kernel) to `at`.
-    It is a timer interrupt of this kernel, not a packet: it never crosses the NoC."""
-    _disarm(k, mid)
-    note = Packet(k.cluster, k.cluster, "mig_timer", {"mid": mid}, b"", 0, at, 1, 0)
-    note.arrival, note.seq = at, -mid  # before packets of the same cycle; a fixed order
-    k.deliver(note)
+def _arm(k: Kernel, rec: Migration | Incoming, at: int) -> None:
+    """Set this side's watchdog for `rec` to `at` (a timer of this kernel: an item of the
+    cluster at that time, never a packet); an earlier one no longer counts."""
+    rec.watchdog += 1
+    gen = rec.watchdog
+    k.at(at, lambda now: _watchdog(k, rec, gen, now))
 
 
-def _disarm(k: Kernel, mid: int) -> None:
-    keep = [e for e in k.inbox if not (e[2].kind == "mig_timer" and e[2].body["mid"] == mid)]
-    if len(keep) != len(k.inbox):
-        k.inbox[:] = keep
-        heapq.heapify(k.inbox)
+def _disarm(rec: Migration | Incoming) -> None:
+    rec.watchdog += 1
+
+
+def _watchdog(k: Kernel, rec: Migration | Incoming, gen: int, now: int) -> None:
+    if rec.watchdog != gen:
+        return
+    if isinstance(rec, Migration):
+        _source_waited(k, rec, now)
+    else:
+        _destination_waited(k, rec, now)
 
 
 def _record(k: Kernel, mid: int) -> Migration | None:
@@ -392,14 +396,6 @@ def _record(k: Kernel, mid: int) -> Migration | None:
     if m is not None:
         return m
     return next((m for m in reversed(k.migration_log) if m.mid == mid), None)
-
-
-def on_timer(k: Kernel, pkt: Packet, at: int) -> None:
-    mid = pkt.body["mid"]
-    if mid in k.migrations:
-        _source_waited(k, k.migrations[mid], at)
-    elif mid in k.incoming:
-        _destination_waited(k, k.incoming[mid], at)
 
 
 def on_noc_error(k: Kernel, pkt: Packet, at: int) -> None:
@@ -426,7 +422,7 @@ def _fail(k: Kernel, m: Migration, p: Container | None, at: int, reason: str, er
     m.state, m.reason, m.ended = "failed", reason, at
     m.image = b""
     k.migrations.pop(m.mid, None)
-    _disarm(k, m.mid)
+    _disarm(m)
     if cleanup:
         _send(k, m, m.dst, cleanup, {"mid": m.mid}, at)
     if p is not None and p.state in ("freezing", "frozen"):
@@ -440,13 +436,13 @@ def _source_waited(k: Kernel, m: Migration, at: int) -> None:
     before an answer that is already on its way, so it decides nothing until TRIES rounds."""
     if m.state in ("reserving", "copying"):
         if _again(k, m, m.dst, "mig_query", {"mid": m.mid}, at):
-            _arm(k, m.mid, at + _round_trip(k.spec))
+            _arm(k, m, at + _round_trip(k.spec))
         else:
             _fail(k, m, k.find_proc(m.pid), at, f"no answer from cluster {m.dst} after "
                   f"{TRIES} questions", cleanup="mig_abort")
     elif m.state == "committed":
         if _again(k, m, m.dst, "mig_commit", {"mid": m.mid}, at):
-            _arm(k, m.mid, at + _round_trip(k.spec))
+            _arm(k, m, at + _round_trip(k.spec))
         else:
             _unconfirmed(k, m, at)
 
@@ -457,7 +453,7 @@ def _unconfirmed(k: Kernel, m: Migration, at: int) -> None:
     m.reason = (f"moved to cluster {m.dst}, which did not confirm the thaw after "
                 f"{m.sends.get('mig_commit', 0)} commit messages")
     k.migrations.pop(m.mid, None)
-    _disarm(k, m.mid)
+    _disarm(m)
     if m.proc is not None:
         m.proc.state = "migrated"
 
@@ -469,7 +465,7 @@ def _source_lost(k: Kernel, m: Migration, kind: str, body: dict, at: int) -> Non
         _fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_image)", cleanup="mig_release")
     elif kind == "mig_commit" and m.state == "committed":
         if _again(k, m, m.dst, kind, body, at):
-            _arm(k, m.mid, at + _round_trip(k.spec))
+            _arm(k, m, at + _round_trip(k.spec))
     elif kind in ("mig_release", "mig_abort"):
         _again(k, m, m.dst, kind, body, at)  # after the last loss, D asks (and we answer)
 
@@ -482,7 +478,7 @@ def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
         m.state = "copying"
         _send(k, m, m.dst, "mig_image", {"mid": m.mid, "pid": m.pid}, at, data=m.image, bulk=True)
         assert m.shape is not None
-        _arm(k, m.mid, at + _image_trip(k.spec, m.bytes, rebuild_cycles(k.spec, m.shape)))
+        _arm(k, m, at + _image_trip(k.spec, m.bytes, rebuild_cycles(k.spec, m.shape)))
     elif m.state == "failed":  # aborted meanwhile: D holds a reservation for nothing
         _send(k, m, m.dst, "mig_release", {"mid": m.mid}, at)
 
@@ -524,7 +520,7 @@ def _commit(k: Kernel, m: Migration, at: int) -> None:
     p.state = "frozen"  # in transit: no copy runs until D thaws its own
     k.moved[p.pid] = m.dst
     _send(k, m, m.dst, "mig_commit", {"mid": m.mid}, at)
-    _arm(k, m.mid, at + _round_trip(k.spec))
+    _arm(k, m, at + _round_trip(k.spec))
     for q in forward:
         k.forward(q, m.dst, at)
     k.send(k.services_node, "moved", {"pid": p.pid, "cluster": m.dst}, at=at)
@@ -540,7 +536,7 @@ def on_done(k: Kernel, pkt: Packet, at: int) -> None:
     m.reason = f"moved to cluster {m.dst}" + (f" ({m.resent} packets sent again)" if m.resent else "")
     m.wall_seconds += pkt.body["wall"]
     k.migrations.pop(m.mid, None)
-    _disarm(k, m.mid)
+    _disarm(m)
     if m.proc is not None:
         m.proc.state = "migrated"
 
@@ -580,7 +576,7 @@ def on_reserve(k: Kernel, pkt: Packet, at: int) -> None:
     else:
         k.reserved_frames += need
         e.frames = need
-        _arm(k, mid, at + _image_trip(k.spec, e.nbytes, 0))  # the lease, renewed TRIES times
+        _arm(k, e, at + _image_trip(k.spec, e.nbytes, 0))  # the lease, renewed TRIES times
     _answer(k, e, at)
 
 
@@ -604,7 +600,7 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
         p = image.rebuild(k, meta, pages, at)
     except (ShoalError, OutOfFrames, Fault, KeyError, ValueError) as err:  # any failure rolls back
         e.state, e.reason = "refused", f"restore failed on cluster {k.cluster}: {err}"
-        _disarm(k, mid)
+        _disarm(e)
         _answer(k, e, at)
         return
     at += k.kernel_core(at, rebuild_cycles(k.spec, image.shape(pkt.data, meta, pages)))
@@ -614,7 +610,7 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
     k.moved.pop(p.pid, None)
     e.wall = time.perf_counter() - t0
     _answer(k, e, at)
-    _arm(k, mid, at + _round_trip(k.spec))
+    _arm(k, e, at + _round_trip(k.spec))
 
 
 def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
@@ -625,7 +621,7 @@ def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
         p = e.proc
         assert p is not None
         e.state, e.thawed, e.proc = "running", at, None
-        _disarm(k, e.mid)
+        _disarm(e)
         k.all_procs.append(p)
         thaw(k, p, at, 0)
         for q in k.held.pop(p.pid, []):
@@ -644,7 +640,7 @@ def _drop(k: Kernel, e: Incoming, at: int, reason: str) -> None:
     if e.state not in ("reserved", "rebuilt"):
         return
     _unreserve(k, e)
-    _disarm(k, e.mid)
+    _disarm(e)
     p, e.proc = e.proc, None
     e.state, e.reason = "dropped", reason
     if p is None:
@@ -680,7 +676,7 @@ def _destination_waited(k: Kernel, e: Incoming, at: int) -> None:
     if e.sends.get(kind, 0) < TRIES:
         _answer(k, e, at)
         lease = e.state == "reserved"
-        _arm(k, e.mid, at + (_image_trip(k.spec, e.nbytes, 0) if lease else _round_trip(k.spec)))
+        _arm(k, e, at + (_image_trip(k.spec, e.nbytes, 0) if lease else _round_trip(k.spec)))
     elif e.state == "reserved":
         _drop(k, e, at, f"the reservation's lease ran out ({TRIES} accepts sent, no image came)")
     elif _never_heard(e, kind):
@@ -704,5 +700,5 @@ def _destination_lost(k: Kernel, e: Incoming, kind: str, at: int) -> None:
 HANDLERS = {
     "mig_reserve": on_reserve, "mig_accept": on_accept, "mig_refuse": on_refuse, "mig_image": on_image,
     "mig_ack": on_ack, "mig_commit": on_commit, "mig_done": on_done, "mig_query": on_query,
-    "mig_abort": on_release, "mig_release": on_release, "mig_timer": on_timer, "noc_error": on_noc_error,
+    "mig_abort": on_release, "mig_release": on_release, "noc_error": on_noc_error,
 }

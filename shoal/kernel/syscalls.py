@@ -11,6 +11,7 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from shoal.kernel import sched
 from shoal.kernel.container import Block, Thread, TState
 from shoal.kernel.memory import PAGE, USER_TOP, Fault, OutOfFrames, Region
 from shoal.platform.cpu import REG_A, REG_SP, REG_TP
@@ -38,13 +39,18 @@ def syscall(num: int, name: str) -> Callable[[Syscall], Syscall]:
 def dispatch(k: Kernel, t: Thread) -> None:
     """Called from the ecall trap: the pc already points past the ecall."""
     cpu = k.cpu
-    num = cpu.reg(REG_A[7])
-    args = [cpu.reg(r) for r in REG_A[:6]]
+    regs = cpu.syscall_regs()
+    num = regs[7]
+    entry = TABLE.get(num)
+    if entry is not None and sched.observes(t, entry[0]) and not sched.observe_now(k, t, k.now()):
+        k.stop_reason = "park"  # redone once every packet it could see is here (sched.py)
+        cpu.stop()
+        return
+    args = regs[:6]
     served = k.kernel_core(k.now(), k.spec.syscall_cycles)
     t.proc.kcore_wait += served - k.spec.syscall_cycles
-    k.extra += served
+    k.charge(served)
     k.syscall_total += 1
-    entry = TABLE.get(num)
     if entry is None:
         t.proc.unknown_syscalls[num] += 1
         t.proc.syscalls[f"#{num}"] += 1
@@ -62,6 +68,10 @@ def dispatch(k: Kernel, t: Thread) -> None:
         k.stop_reason = "block"
         cpu.stop()
         return
+    finally:
+        # A deadline kept across a freeze belongs to the call that was backed out, which is
+        # the first one the thread makes after the thaw: gone once that call has run.
+        t.restart_deadline = None
     if ret is _STOPPED:
         return
     cpu.set_reg(REG_A[0], ret)
@@ -75,7 +85,7 @@ def s32(v: int) -> int:
 
 
 def charge_copy(k: Kernel, n: int) -> None:
-    k.extra += int(n * k.spec.copy_cycles_per_byte)
+    k.charge(int(n * k.spec.copy_cycles_per_byte))
 
 
 # --- I/O ---------------------------------------------------------------------------
@@ -88,7 +98,7 @@ def sys_write(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EBADF
     data = t.proc.aspace.read(buf, n)
     charge_copy(k, n)
-    k.output(t.proc, fd, data)
+    k.output(t.proc, fd, data, k.now())
     return n
 
 
@@ -105,7 +115,7 @@ def sys_writev(k: Kernel, t: Thread, a: list[int]) -> int:
         base, ln = struct.unpack_from("<II", raw, 8 * i)
         data += t.proc.aspace.read(base, ln)
     charge_copy(k, len(data))
-    k.output(t.proc, fd, bytes(data))
+    k.output(t.proc, fd, bytes(data), k.now())
     return len(data)
 
 
@@ -279,15 +289,8 @@ def sys_madvise(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     if advice in (4, 8):  # MADV_DONTNEED, MADV_FREE: give the frames back; zero on next touch
         end = addr + ((length + PAGE - 1) & ~(PAGE - 1))
-        asp = t.proc.aspace
-        va = addr
-        while va < end:
-            r = asp.find(va)
-            if r is None:
-                return -ENOMEM
-            va = r.end
-        asp._drop_range(addr, end)
-        asp._on_change()
+        if not t.proc.aspace.discard(addr, end):
+            return -ENOMEM
     return 0
 
 
@@ -500,11 +503,11 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
                 deadline = now + ns_to_cycles(k, ns)
             else:
                 base = EPOCH_NS if op & FUTEX_CLOCK_REALTIME else 0
-                deadline = ns_to_cycles(k, max(ns - base, 0))
+                deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.clock_offset
         if struct.unpack("<I", t.proc.aspace.read(addr, 4))[0] != val:
             return -EAGAIN
         if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
-            deadline, t.restart_deadline = t.restart_deadline, None
+            deadline = t.restart_deadline + t.proc.clock_offset
         if deadline is not None and deadline <= now:
             return -ETIMEDOUT
         k.block(t, (pid, addr), deadline, bits, timeout_value=-ETIMEDOUT)
@@ -539,7 +542,9 @@ CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTI
 
 
 def clock_ns(k: Kernel, t: Thread, clock: int) -> int | None:
-    now = cycles_to_ns(k, k.now())
+    # The process's own clock: the chip's, less the offset a restore from an image put in,
+    # so that it goes on from where the image was taken and never goes back.
+    now = cycles_to_ns(k, k.now() - t.proc.clock_offset)
     if clock in (CLOCK_REALTIME, CLOCK_REALTIME_COARSE):
         return EPOCH_NS + now
     if clock in (CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME):
@@ -581,11 +586,11 @@ def sys_clock_nanosleep(k: Kernel, t: Thread, a: list[int]) -> int:
     now = k.now()
     if flags & 1:  # TIMER_ABSTIME
         base = EPOCH_NS if clock == CLOCK_REALTIME else 0
-        deadline = ns_to_cycles(k, max(ns - base, 0))
+        deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.clock_offset
     else:
         deadline = now + ns_to_cycles(k, ns)
     if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
-        deadline, t.restart_deadline = t.restart_deadline, None
+        deadline = t.restart_deadline + t.proc.clock_offset
     if deadline <= now:
         return 0
     k.block(t, None, deadline, why="sleep")

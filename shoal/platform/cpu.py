@@ -152,6 +152,14 @@ class ClusterCPU:
         self.on_trap: Callable[[int], None] | None = None
         self.uc.hook_add(UC_HOOK_TLB_FILL, self._fill)
         self.uc.hook_add(UC_HOOK_INTR, self._trap)
+        # a0-a7 in one call into Unicorn (a system call's number and arguments): reading
+        # them one by one through the Python binding costs ~2 us each.
+        self._args_ids = (ctypes.c_int * 8)(*REG_A)
+        self._args_vals = (ctypes.c_uint64 * 8)()
+        base = ctypes.addressof(self._args_vals)
+        self._args_ptrs = (ctypes.c_void_p * 8)(*[base + 8 * i for i in range(8)])
+        self._val = ctypes.c_uint64(0)
+        self._val_ptr = ctypes.cast(ctypes.pointer(self._val), ctypes.c_void_p)
 
     def _fill(self, uc: Uc, vaddr: int, access: int, entry: object, _ud: object) -> bool:
         got = self.on_fill(vaddr, access)  # type: ignore[misc]
@@ -211,6 +219,7 @@ class ClusterCPU:
             self.tb_stale = False
         err = None
         nc = self.native
+        self._budget = budget
         if nc is not None:
             nc.executed, nc.budget, nc.root, nc.stopping = 0, budget, root, 0
         try:
@@ -221,7 +230,16 @@ class ClusterCPU:
         if nc is not None:
             return (nc.executed, bool(nc.stopping), err)
         n = self._counter.value
-        return (min(n, budget), n > budget, err)
+        return (min(n, budget), n >= self._budget, err)
+
+    def shorten(self, n: int) -> None:
+        """Take `n` instructions off the running slice's budget (kernel work took their time)."""
+        if self.native is not None:
+            self.native.budget = max(0, self.native.budget - n)
+        else:
+            self._budget -= n
+            if self._counter.value >= self._budget:
+                self.uc.emu_stop()
 
     def flush_tlb(self) -> None:
         self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
@@ -229,8 +247,22 @@ class ClusterCPU:
     def stop(self) -> None:
         self.uc.emu_stop()
 
+    def syscall_regs(self) -> list[int]:
+        """a0..a7 of the running hart (a7 is the call number)."""
+        err = uclib.uc_reg_read_batch(self.uc._uch, self._args_ids, self._args_ptrs, 8)
+        if err:
+            raise UcError(err)
+        return [v & 0xFFFFFFFF for v in self._args_vals]
+
     def reg(self, r: int) -> int:
-        return self.uc.reg_read(r)
+        self._val.value = 0
+        err = uclib.uc_reg_read(self.uc._uch, r, self._val_ptr)
+        if err:
+            raise UcError(err)
+        return self._val.value & 0xFFFFFFFF
 
     def set_reg(self, r: int, v: int) -> None:
-        self.uc.reg_write(r, v & 0xFFFFFFFF)
+        self._val.value = v & 0xFFFFFFFF
+        err = uclib.uc_reg_write(self.uc._uch, r, self._val_ptr)
+        if err:
+            raise UcError(err)

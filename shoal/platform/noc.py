@@ -13,11 +13,12 @@ Timing of one transfer of B bytes that becomes ready at cycle t:
     D       = ceil(B / link_bytes_per_cycle)
     arrival = start + hops * hop_cycles + D
 Every link of the path is reserved for [start, start + D) (wormhole switching keeps the
-whole path while the packet streams). Reservations are a calendar per link, not a
-busy-until clock, so a transfer whose send time is earlier than ones already scheduled can
-still use an earlier gap: clusters are simulated one after another within a window.
-Bulk transfers move in chunks (one page plus a header per DMA operation, as Nanvix's
-portals do); the chunks of flows that share a link interleave.
+whole path while the packet streams). Bulk transfers move in chunks (one page plus a
+header per DMA operation, as Nanvix's portals do); the chunks of flows that share a link
+interleave. The engine submits packets as clusters send them and lets the NoC place
+chunks only once no earlier one can still come (`advance`), so links are given out in
+order of ready time (ties: sending node, then its own order), whatever order the
+clusters were simulated in.
 
 What a packet carries on the wire (`packet()` below), in three forms:
     mailbox  an IKC mailbox message: Nanvix's fixed format, a 16 B header (which holds its
@@ -30,10 +31,10 @@ What a packet carries on the wire (`packet()` below), in three forms:
 `body_bytes` gives the encoded size of a body by one fixed rule (a modelling assumption:
 shoal's kernels exchange Python dicts, a real kernel would lay the same fields out as a C
 struct): an integer, bool or None takes 4 bytes, but 8 for the 64-bit operation and migration
-ids (fields "op" and "mid", whatever their value) and for any other that does not fit in 32 bits;
-a float 8; a string its UTF-8 bytes and bytes their
-length, each after a 4-byte length; a list or tuple a 4-byte count and its items; a dict its
-values (the packet's kind fixes its layout, as a struct's type does, so keys cost nothing).
+ids (fields "op" and "mid", whatever their value) and for any other that does not fit in 32
+bits; a float 8; a string its UTF-8 bytes and bytes their length, each after a 4-byte length; a
+list or tuple a 4-byte count and its items; a dict its values (the packet's kind fixes its
+layout, as a struct's type does, so keys cost nothing).
 """
 
 from __future__ import annotations
@@ -151,7 +152,11 @@ class NoC:
         self.messages = 0
         self.bytes = 0
         self._routes: dict[tuple[int, int], list[Link]] = {}
+        self._paths: dict[tuple[int, int], list[LinkState]] = {}
         self.fail_next: dict[str, int] = {}  # test hook: packet kind -> transfers to fail
+        # Chunks not yet placed: (ready, src, seq, chunk index, submission number, packet).
+        self._pending: list[tuple[int, int, int, int, int, Packet]] = []
+        self._submitted = 0
 
     def inject_failure(self, kind: str, count: int = 1) -> None:
         """Test hook: the next `count` transfers of packets of `kind` fail (a DMA error the
@@ -215,15 +220,32 @@ class NoC:
 
     def schedule(self, flows: list[Packet]) -> None:
         """Reserve links for `flows` (earliest ready first), setting start and arrival."""
+        self.submit(flows)
+        self.advance(1 << 62)
+
+    def submit(self, flows: list[Packet]) -> None:
+        for f in flows:
+            self._submitted += 1
+            heapq.heappush(self._pending, (f.ready, f.src, f.seq, 0, self._submitted, f))
+
+    def next_ready(self) -> int | None:
+        """Ready time of the earliest chunk not yet placed."""
+        return self._pending[0][0] if self._pending else None
+
+    def advance(self, before: int) -> list[Packet]:
+        """Place every chunk ready before `before`; return the packets that are now complete
+        (their `arrival` set), in the order they were completed."""
         s = self.spec
-        heap = [(f.ready, f.seq, 0, f) for f in flows]
-        heapq.heapify(heap)
-        while heap:
-            ready, seq, i, f = heapq.heappop(heap)
+        heap = self._pending
+        done = []
+        while heap and heap[0][0] < before:
+            ready, src, seq, i, uid, f = heapq.heappop(heap)
             nchunks = max(1, -(-f.nbytes // f.chunk))
             size = min(f.chunk, f.nbytes - i * f.chunk) + f.header
             d = -(-size // s.noc_link_bytes_per_cycle)
-            path = [self._link(lk) for lk in self.route(f.src, f.dst)]
+            path = self._paths.get((f.src, f.dst))
+            if path is None:
+                path = self._paths[(f.src, f.dst)] = [self._link(lk) for lk in self.route(f.src, f.dst)]
             t = ready + s.noc_setup_cycles
             moved = True
             while moved:
@@ -240,13 +262,15 @@ class NoC:
             if f.start is None:
                 f.start = t
             if i + 1 < nchunks:
-                heapq.heappush(heap, (t + d, seq, i + 1, f))
+                heapq.heappush(heap, (t + d, src, seq, i + 1, uid, f))
             else:
                 f.arrival = t + d + len(path) * s.noc_hop_cycles
                 self.messages += 1
                 if self.fail_next.get(f.kind, 0) > 0:
                     self.fail_next[f.kind] -= 1
                     f.failed = True
+                done.append(f)
+        return done
 
     def _link(self, lk: Link) -> LinkState:
         st = self.links.get(lk)
@@ -257,6 +281,18 @@ class NoC:
     def prune(self, before: int) -> None:
         for st in self.links.values():
             st.prune(before)
+
+    def min_latency(self) -> int:
+        """A lower bound on any packet's time from ready to arrival: the engine's lookahead."""
+        s = self.spec
+        header = min(s.mailbox_header, s.portal_header)
+        return s.noc_setup_cycles + max(1, -(-header // s.noc_link_bytes_per_cycle))
+
+    def messages_sent(self) -> int:
+        return self.messages
+
+    def bytes_sent(self) -> int:
+        return self.bytes
 
     def busiest(self) -> tuple[Link, LinkState] | None:
         if not self.links:

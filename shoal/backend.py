@@ -1,0 +1,136 @@
+"""Backends: where a chip's nodes live and how they are kept on one clock.
+
+A backend owns the nodes (the compute clusters' kernels and the I/O cluster's daemons) and
+the NoC, and offers the host a small interface:
+    advance(limit, until)        take every item before simulated cycle `limit`
+    call(cluster, request, ...)  a host request served by a cluster's kernel (kernel/host.py)
+    daemons(request, ...)        a host request served by the I/O cluster's daemons
+    noc(request, ...)            the NoC's figures, and its failure-injection test hook
+Answers are plain data, never a node's objects. `LocalBackend` keeps every node in this
+Python process; a distributed backend would spread the nodes over ranks and carry the same
+requests and the packets that cross ranks.
+
+Synchronisation is conservative (Chandy-Misra-Bryant style, with the NoC's minimum latency
+as lookahead). Each round: every node's earliest item is known; the earliest time anything
+may still be sent (GVT) is the least of these and of the ready times of chunks not yet on
+the links (plus the lookahead, for what those chunks may cause); the NoC places every chunk
+ready before GVT, in ready order, and delivers the packets that are complete; then each
+node takes its items up to its horizon, the others' earliest time plus the lookahead, since
+nothing can reach it sooner. Nodes with nothing before their horizon are not touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from shoal.kernel import host, sched
+from shoal.kernel.kernel import Kernel
+from shoal.platform.noc import NoC, Packet
+from shoal.services import ConsoleSink, Services
+from shoal.spec import ChipSpec
+
+NEVER = sched.NEVER
+
+
+def _tid_allocator(cluster: int) -> Callable[[], int]:
+    # Thread ids are made by each cluster's kernel alone (no shared counter), in a range of
+    # its own that cannot meet process ids.
+    counter = [0]
+
+    def alloc() -> int:
+        counter[0] += 1
+        return (cluster + 1) << 20 | counter[0]
+    return alloc
+
+
+class LocalBackend:
+    """Every node in this process, advanced one after another in a fixed order."""
+
+    def __init__(self, spec: ChipSpec, seed: int, sink: ConsoleSink | None) -> None:
+        self.spec = spec
+        self.kernels = [Kernel(spec, c, _tid_allocator(c)) for c in range(spec.compute_clusters)]
+        self.services = Services(spec, spec.compute_clusters, seed, sink)
+        self._noc = NoC(spec)
+        # No packet arrives sooner than this after it is sent: the lookahead.
+        self.lookahead = self._noc.min_latency()
+        self.nodes: list[Kernel | Services] = [*self.kernels, self.services]
+        for n in self.nodes:
+            n.lookahead = self.lookahead
+        self._seq = 0
+        self.rounds = 0  # host-side figure, for benchmarks
+
+    # the host's requests -----------------------------------------------------------------
+    def call(self, cluster: int, request: str, *args: Any) -> Any:
+        return getattr(host, request)(self.kernels[cluster], *args)
+
+    def gather(self, request: str, *args: Any) -> list[Any]:
+        """The same request to every compute cluster, answers in cluster order."""
+        return [self.call(c, request, *args) for c in range(len(self.kernels))]
+
+    def daemons(self, request: str, *args: Any) -> Any:
+        return getattr(self.services, "host_" + request)(*args)
+
+    def noc(self, request: str, *args: Any) -> Any:
+        return getattr(self._noc, request)(*args)
+
+    # one clock ------------------------------------------------------------------------------
+    def advance(self, limit: int, until: Callable[[], bool] | None = None) -> None:
+        """Take every item of every node that happens before `limit` (or until `until()`)."""
+        la = self.lookahead
+        nodes = self.nodes
+        noc = self._noc
+        window = self.spec.window_cycles
+        lbs = [n.next_time() for n in nodes]  # kept up to date: only a node's own items move it
+        index = {id(n): i for i, n in enumerate(nodes)}
+        while until is None or not until():
+            for n in nodes:
+                if n.outbox:
+                    noc.submit(n.outbox)
+                    n.outbox = []
+            nr = noc.next_ready()
+            gvt = min(min(lbs), NEVER if nr is None else nr + la)
+            if nr is not None and nr < gvt:
+                for p in noc.advance(gvt):
+                    for dst in self._deliver(p):
+                        lbs[index[id(dst)]] = dst.next_time()
+                nr = noc.next_ready()
+            if min(lbs) >= limit and (nr is None or nr + la >= limit):
+                return
+            pend = NEVER if nr is None else nr
+            low = min(lbs)
+            first = lbs.index(low)
+            second = min(lbs[:first] + lbs[first + 1:], default=NEVER)
+            self.rounds += 1
+            # Only nodes with an item before the others' earliest plus the lookahead can move.
+            cut = min(max(second, low), pend) + la
+            for i in [i for i, lb in enumerate(lbs) if lb < cut and lb < limit]:
+                n = nodes[i]
+                horizon = min(second if i == first else low, pend) + la
+                if lbs[i] < horizon:
+                    if isinstance(n, Services):
+                        n.advance(horizon, limit)
+                    else:
+                        n.advance(horizon, limit, window)
+                    lbs[i] = n.next_time()
+            if self.rounds % 256 == 0:
+                noc.prune(gvt)
+
+    def _deliver(self, p: Packet) -> list[Kernel | Services]:
+        """A transfer has ended: hand it to its destination, or tell its sender it failed.
+        Returns the nodes that received something."""
+        self._seq += 1
+        p.seq = self._seq
+        got: list[Kernel | Services] = []
+        if p.failed:
+            # The sender's DMA engine reports the failure when the transfer would have ended.
+            note = Packet(p.dst, p.src, "noc_error", {"kind": p.kind, "body": p.body, "to": p.dst},
+                          b"", 0, p.arrival, 1, 0)
+            self._seq += 1
+            note.seq, note.arrival = self._seq, p.arrival
+            self.nodes[p.src].deliver(note)
+            got.append(self.nodes[p.src])
+            return got
+        self.nodes[p.dst].deliver(p)
+        got.append(self.nodes[p.dst])
+        return got

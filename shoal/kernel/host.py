@@ -1,0 +1,152 @@
+"""Requests from the host to one cluster's kernel, and the records it publishes.
+
+The host (the Python API, the command line) never holds a kernel's objects: it asks a
+kernel to do something at the chip's current time (start a program, move or checkpoint a
+process, load an image) and reads plain records back. Under the in-process backend these
+are function calls; under a distributed one they travel to the rank that owns the cluster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shoal.errors import ShoalError
+from shoal.kernel import image, migration
+from shoal.kernel.loader import Executable
+from shoal.kernel.memory import OutOfFrames
+
+SIGKILL = 9
+
+if TYPE_CHECKING:
+    from shoal.kernel.container import Container
+    from shoal.kernel.kernel import Kernel
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """What a kernel publishes about a process it runs or ran (simulated figures)."""
+
+    pid: int
+    name: str
+    cluster: int
+    state: str  # running, freezing, frozen, exited, killed, migrated, checkpointed
+    exit_code: int | None
+    signal: int | None
+    message: str
+    start_cycle: int
+    end_cycle: int | None
+    instructions: int
+    threads: int
+    syscalls: dict[str, int]
+    unknown_syscalls: dict[int, int]
+    peak_frames: int
+    kcore_wait: int
+    generation: int
+
+    @property
+    def alive(self) -> bool:
+        return self.state in ("running", "freezing", "frozen")
+
+
+@dataclass(frozen=True)
+class ClusterRecord:
+    cluster: int
+    harts: int
+    frames_total: int
+    frames_free: int
+    frames_reserved: int  # promised to incoming migrations
+    processes: tuple[int, ...]  # pids of the processes it runs now
+    instructions: int
+    syscalls: int
+    packets_in: int
+
+
+def process_record(c: Container) -> ProcessRecord:
+    peak = max(c.peak_frames, c.aspace.frames_in_use) if c.alive else c.peak_frames
+    return ProcessRecord(c.pid, c.name, c.cluster, c.state, c.exit_code, c.signal, c.message,
+                         c.start_cycle, c.end_cycle, c.instructions, len(c.threads), dict(c.syscalls),
+                         dict(c.unknown_syscalls), peak, c.kcore_wait, c.generation)
+
+
+def processes(k: Kernel) -> list[ProcessRecord]:
+    return [process_record(c) for c in k.all_procs]
+
+
+def migrations(k: Kernel) -> list[migration.Migration]:
+    """Copies of this kernel's migration records, without what only the kernel may hold."""
+    return [dataclasses.replace(m, caller=None, image=b"", proc=None) for m in k.migration_log]
+
+
+def cluster(k: Kernel) -> ClusterRecord:
+    return ClusterRecord(k.cluster, len(k.harts), k.frames.total, k.frames.free, k.reserved_frames,
+                         tuple(c.pid for c in k.procs), k.instructions, k.syscall_total, k.packets_in)
+
+
+def _find(k: Kernel, pid: int) -> Container:
+    c = k.find_proc(pid)
+    if c is None or not c.alive:
+        raise ShoalError(f"process {pid} is not running on cluster {k.cluster}")
+    return c
+
+
+def spawn(k: Kernel, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,
+          stdin: bytes, at: int) -> None:
+    try:
+        k.spawn(exe, argv, envp, pid, seed, stdin, at)
+    except OutOfFrames:
+        raise ShoalError(f"{exe.name}: cluster {k.cluster} has no memory for the program") from None
+
+
+def _moving(k: Kernel, pid: int) -> bool:
+    """A move of `pid` from here is under way (committed: it is in transit to another cluster)."""
+    return any(m.pid == pid and m.state in migration.ACTIVE for m in k.migrations.values())
+
+
+def migrate(k: Kernel, pid: int, to: int, at: int) -> int:
+    """Start moving `pid` to cluster `to` at `at`; its record's id, or a negative errno."""
+    if _moving(k, pid):
+        return -migration.EBUSY
+    err = migration.request(k, _find(k, pid), to, at, "host")
+    return err or k.migration_log[-1].mid
+
+
+def checkpoint(k: Kernel, pid: int, at: int, stop: bool) -> int:
+    if _moving(k, pid):
+        return -migration.EBUSY
+    err = migration.request(k, _find(k, pid), migration.CHECKPOINT, at, "host", stop=stop)
+    return err or k.migration_log[-1].mid
+
+
+def take_image(k: Kernel, mid: int) -> bytes:
+    """The image a finished checkpoint took (handed over once)."""
+    for m in k.migration_log:
+        if m.mid == mid:
+            data, m.image = m.image, b""
+            return data
+    raise ShoalError(f"no checkpoint {mid} on cluster {k.cluster}")
+
+
+def deadlock(k: Kernel, at: int) -> None:
+    """Nothing on the chip can wake these processes any more: end them, with the reason."""
+    for c in list(k.procs):
+        k.kill(c, SIGKILL, None, "killed: deadlock (every thread is blocked and nothing can wake it)", at)
+
+
+def last_exit(k: Kernel) -> int | None:
+    return k.last_exit
+
+
+def restore(k: Kernel, data: bytes, at: int, where: str) -> int:
+    """Load an image here and let it run from now; its pid."""
+    meta, pages = image.check(data, where)
+    need = image.frames_needed(meta, pages)
+    if need > k.frames.free - k.reserved_frames:
+        raise ShoalError(f"{where}: cluster {k.cluster} has no room for it "
+                         f"({need} frames needed, {k.frames.free - k.reserved_frames} free)")
+    c = image.restore(k, data, at, where, rebase=True)
+    c.start_cycle = at  # its simulated time on this chip starts now
+    k.adopt(c)
+    migration.thaw(k, c, at, 0)
+    return c.pid

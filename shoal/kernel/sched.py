@@ -1,0 +1,264 @@
+"""Scheduling one cluster: its items in simulated-time order, its harts in slices.
+
+A cluster's kernel is a small discrete-event simulator. Its items are
+    packet   (arrival)     a NoC packet, handled by the kernel core
+    timer    (deadline)    a timed wait ends
+    action   (time)        a request from the host, or a step of a freeze
+    ready    (ready_at)    a runnable thread takes a free hart
+    hart     (clock)       a hart runs its thread's user code for one slice
+and it always takes the earliest (ties: in that order, then by hart or sequence number),
+but only while its time is below the *horizon* the engine gives it: the time before which
+every packet that can still reach this cluster is already in its inbox. However the engine
+interleaves clusters, and however far it lets each go, a cluster therefore does the same
+things in the same order: its results depend on simulated times only.
+
+User code observes nothing outside the cluster, so a slice may run far past the horizon:
+a busy cluster does not wait for its neighbours between system calls. A system call that
+observes what packets bring (`OBSERVING` below) is taken inline only if it is the earliest
+item and below the horizon; otherwise the thread stops just before its ecall (redone when
+the hart's item comes up, at the same simulated time) and the engine lets the others catch
+up. Other calls (memory, futex, time, write, ...) see only the cluster and run inline.
+
+Slices model a cluster's harts sharing one CPU emulator: with two or more runnable threads,
+harts interleave at `quantum_cycles` aligned to its multiples, and a thread waiting for a
+hart gets one at the next boundary (round robin); a lone thread runs in slices of
+SOLO_STRETCH quanta. The engine's `window_cycles` only bounds how far one call goes; like
+host limits and freeze times, it ends a slice early without changing what runs next.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING
+
+from shoal.kernel.container import TState
+from shoal.kernel.memory import PAGE
+from shoal.platform.cpu import REG_PC
+
+if TYPE_CHECKING:
+    from shoal.kernel.container import Thread
+    from shoal.kernel.kernel import Hart, Kernel
+
+SOLO_STRETCH = 64
+NEVER = 1 << 62
+PACKET, TIMER, ACTION, READY, HART = range(5)
+
+# System calls whose outcome depends on what packets brought, or that change what a packet
+# arriving at the same time would find (an endpoint created or closed, a freeze).
+OBSERVING = {
+    "shoal_mailbox_create", "shoal_mailbox_read", "shoal_mailbox_close",
+    "shoal_portal_create", "shoal_portal_allow", "shoal_portal_read", "shoal_portal_close",
+    "shoal_sync_create", "shoal_sync_wait", "shoal_sync_close", "shoal_migrate",
+}
+# Ending a process closes its input endpoints: observing only if it has some.
+ENDING = {"exit", "exit_group", "kill", "tkill", "tgkill"}
+
+
+def runnable_on_hart(k: Kernel, h: Hart) -> bool:
+    t = h.thread
+    if t is None:
+        return False
+    p = t.proc
+    if p.state == "running":
+        return True
+    # Being frozen: its threads run up to the freeze time, not past it.
+    return p.state == "freezing" and p.freeze_at is not None and h.clock + k.spec.cpi <= p.freeze_at
+
+
+def _free_hart(k: Kernel) -> Hart | None:
+    best = None
+    for h in k.harts:
+        if h.thread is None and (best is None or h.clock < best.clock):
+            best = h
+    return best
+
+
+def _first_ready(k: Kernel) -> tuple[int, int] | None:
+    """(ready_at, position) of the thread that takes the next free hart."""
+    best = None
+    for i, t in enumerate(k.ready):
+        if t.proc.state == "running" and (best is None or t.ready_at < best[0]):
+            best = (t.ready_at, i)
+    return best
+
+
+def next_item(k: Kernel, skip: Hart | None = None) -> tuple[int, int, int]:
+    """The key (time, class, order) of the earliest item; (NEVER, ...) if there is none."""
+    best = (NEVER, 0, 0)
+    if k.inbox:
+        best = (k.inbox[0][0], PACKET, k.inbox[0][1])
+    sl = k.sleepers
+    while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
+        heapq.heappop(sl)
+    if sl and (sl[0][0], TIMER, sl[0][1]) < best:
+        best = (sl[0][0], TIMER, sl[0][1])
+    if k.actions and (k.actions[0][0], ACTION, k.actions[0][1]) < best:
+        best = (k.actions[0][0], ACTION, k.actions[0][1])
+    if k.ready:
+        fr = _first_ready(k)
+        h = _free_hart(k) if fr is not None else None
+        if fr is not None and h is not None and (max(fr[0], h.clock), READY, fr[1]) < best:
+            best = (max(fr[0], h.clock), READY, fr[1])
+    cpi = k.spec.cpi
+    for h in k.harts:
+        t = h.thread
+        if t is None or h is skip or h.clock + cpi > best[0]:
+            continue
+        p = t.proc
+        if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
+                                    and h.clock + cpi <= p.freeze_at):
+            key = (h.clock + cpi, HART, h.index)
+            if key < best:
+                best = key
+    return best
+
+
+def next_time(k: Kernel) -> int:
+    return next_item(k)[0]
+
+
+def advance(k: Kernel, horizon: int, limit: int, window: int) -> None:
+    """Take items in order while their time is below the horizon, the host's limit and the
+    engine's window (counted from the first item)."""
+    key = next_item(k)
+    if key[0] >= NEVER:
+        return
+    stop = min(limit, key[0] + window)
+    k.horizon, k.limit = horizon, limit
+    busy = k.kcore_busy
+    i = 0
+    while i < len(busy) and busy[i][1] <= key[0]:  # gaps before now can no longer be used
+        i += 1
+    del busy[:i]
+    while key[0] < min(k.horizon, stop):
+        take(k, key)
+        if k.migrations:
+            from shoal.kernel import migration
+            migration.progress(k, key[0])
+        key = next_item(k)
+
+
+def take(k: Kernel, key: tuple[int, int, int]) -> None:
+    time, cls, order = key
+    if cls == PACKET:
+        arrival, _, pkt = heapq.heappop(k.inbox)
+        k.packets_in += 1
+        # The kernel core takes the interrupt and handles the packet.
+        k.handle(pkt, arrival + k.kernel_core(arrival, k.spec.ikc_recv_cycles))
+    elif cls == TIMER:
+        deadline, _, t = heapq.heappop(k.sleepers)
+        k.wake(t, deadline, t.timeout_value)
+    elif cls == ACTION:
+        _, _, fn = heapq.heappop(k.actions)
+        fn(time)
+    elif cls == READY:
+        t = k.ready[order]
+        del k.ready[order]
+        h = _free_hart(k)
+        assert h is not None
+        h.clock = max(h.clock, t.ready_at) + k.spec.context_switch_cycles
+        h.thread, h.slice_end = t, None
+        t.state = TState.RUNNING
+    else:
+        run_slice(k, k.harts[order])
+
+
+def _solo(k: Kernel, h: Hart) -> bool:
+    """The hart's thread is the only one that can run on this cluster, and none sleeps."""
+    if k.ready or k.sleepers:
+        return False
+    return not any(o is not h and o.thread is not None for o in k.harts)
+
+
+def run_slice(k: Kernel, h: Hart) -> None:
+    """Run the hart's thread from its clock to the end of its slice (or until it blocks,
+    stops before an observing call, or reaches the host's limit or its freeze time)."""
+    t = h.thread
+    assert t is not None
+    spec = k.spec
+    q = spec.quantum_cycles
+    solo = _solo(k, h)
+    if h.slice_end is None or h.clock >= h.slice_end or (not solo and h.slice_end - h.clock > q):
+        grain = q * SOLO_STRETCH if solo else q
+        h.slice_end = (h.clock // grain + 1) * grain
+        if not solo:
+            h.slice_end = min(h.slice_end, (h.clock // q + 1) * q)
+    end, boundary = h.slice_end, True
+    cap = k.limit
+    if t.proc.freeze_at is not None:
+        cap = min(cap, max(t.proc.freeze_at, h.clock))
+    if cap < end:
+        end, boundary = cap, False
+    budget = (end - h.clock) // spec.cpi
+    if budget <= 0:
+        return
+    if k.tlb_owner is not t.proc.aspace:
+        k.cpu.flush_tlb()
+        k.tlb_owner = t.proc.aspace
+    k.current, k.now_base, k.extra, k.solo_mode = t, h.clock, 0, solo
+    k.stop_reason, k.fault = None, None
+    n, spent, err = k.cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
+    k.current, k.solo_mode = None, False
+    reason = k.stop_reason
+    if reason == "park":
+        # Stopped before an observing call: the ecall is redone when this hart's item
+        # comes up, at the same simulated time (so it is not counted twice).
+        n -= 1
+        pc = t.ctx.reg_read(REG_PC)
+        t.ctx.reg_write(REG_PC, pc - 4)
+        k.cpu.loaded = None
+    t.instructions += n
+    k.instructions += n
+    h.clock += n * spec.cpi + k.extra
+    if reason is None and (err is not None or k.fault is not None):
+        k.kill_for_fault(t, h.clock)
+        reason = "dead"
+    if reason in ("block", "dead", "yield"):
+        h.thread = None if h.thread is t else h.thread
+        h.slice_end = None
+        if reason == "yield" and t.proc.alive:
+            t.state, t.ready_at = TState.READY, h.clock
+            k.ready.append(t)
+        return
+    if reason is None and spent and boundary:
+        h.slice_end = None
+        _round_robin(k, h)
+
+
+def _round_robin(k: Kernel, h: Hart) -> None:
+    """At a quantum boundary, a thread that waits for a hart (none is free) takes this one."""
+    if _free_hart(k) is not None or h.thread is None:
+        return
+    fr = _first_ready(k)
+    if fr is None or fr[0] > h.clock:
+        return
+    t = h.thread
+    t.state, t.ready_at, h.thread = TState.READY, h.clock, None
+    k.ready.append(t)
+
+
+def observe_now(k: Kernel, t: Thread, at: int) -> bool:
+    """May the running thread's observing call at `at` be served inline? Only if it is the
+    earliest item of the cluster and below the horizon (see the module docstring)."""
+    if at >= k.horizon:
+        return False
+    h = next(h for h in k.harts if h.thread is t)
+    other = next_item(k, skip=h)
+    return (at, HART, h.index) < other
+
+
+def lower_horizon(k: Kernel, at: int, dst: int) -> None:
+    """This cluster sent a packet at `at`: it may loop back one lookahead later, or an
+    answer come back after two (there and back)."""
+    h = at + (k.lookahead if dst == k.cluster else 2 * k.lookahead)
+    if h < k.horizon:
+        k.horizon = h
+
+
+def observes(t: Thread, name: str) -> bool:
+    if name in OBSERVING:
+        return True
+    if name in ENDING:
+        from shoal.kernel.ikc import Remote
+        return any(not isinstance(ep, Remote) for ep in t.proc.ikc.values())
+    return False

@@ -1,0 +1,165 @@
+"""One clock: packets seen at their arrival, host actions at exactly their time, results that
+depend neither on the engine's window nor on unrelated clusters, process clocks that go on."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from shoal import Chip
+from shoal.spec import ChipSpec
+from shoal.toolchain import compile_cached
+from tests.conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak
+
+US = 400  # cycles per microsecond on mppa256 (400 MHz)
+
+
+def elf(name: str) -> object:
+    return compile_cached([PROGRAMS / f"{name}.c"], SHOAL_FLAGS)
+
+
+def ticks(out: bytes) -> list[int]:
+    return [int(m) for m in re.findall(rb"^t (\d+)", out, re.M)]
+
+
+def chip(window: int | None = None) -> Chip:
+    spec = ChipSpec.load("mppa256")
+    if window is not None:
+        spec = dataclasses.replace(spec, window_cycles=window)
+    return Chip(spec)
+
+
+def workload(c: Chip, busy_neighbour: bool) -> list:
+    """Programs that talk, sleep, compute with threads and migrate, on one chip."""
+    ps = [c.spawn(elf("clock"), ["clock", "stream_server", "300"], cluster=15),
+          c.spawn(elf("clock"), ["clock", "stream_client", "300"], cluster=0),
+          c.spawn(elf("clock"), ["clock", "sleep", "5", "700"], cluster=3),
+          c.spawn(elf("clock"), ["clock", "talk", "20"], cluster=6),
+          c.spawn(elf("threads"), ["threads", "6"], cluster=9)]
+    c.schedule_migration(ps[1].pid, 10, 1_000 * US)
+    c.schedule_migration(ps[2].pid, 12, 2_500 * US)
+    if busy_neighbour:
+        c.spawn(elf("spin"), ["spin", "2000"], cluster=5)
+    return ps
+
+
+def figures(c: Chip, ps: list) -> list:
+    out = []
+    for p in ps:
+        out.append((p.stdout, p.stderr, p.returncode, p.cycles, p.cluster, p.instructions))
+        out += [(m.src, m.dst, m.state, m.requested, m.frozen, m.thawed, m.ended, m.bytes)
+                for m in p.migrations]
+    return out
+
+
+def test_results_depend_neither_on_the_window_nor_on_an_unrelated_busy_cluster() -> None:
+    runs = []
+    for window, busy in ((None, False), (10_000, False), (None, True), (1_000_000, True)):
+        c = chip(window)
+        ps = workload(c, busy)
+        c.run()
+        assert all(p.returncode == 0 for p in ps), [(p.name, p.message) for p in ps]
+        assert all(m.ok for p in ps for m in p.migrations)
+        runs.append(figures(c, ps))
+    assert runs[0] == runs[1] == runs[2] == runs[3]
+
+
+def test_a_client_thread_keeps_up_with_the_chip_clock() -> None:
+    """Every round trip costs what the NoC and the kernels charge, not an engine window."""
+    c = chip()
+    srv = c.spawn(elf("clock"), ["clock", "stream_server", "2000"], cluster=15)
+    cli = c.spawn(elf("clock"), ["clock", "stream_client", "2000"], cluster=0)
+    c.run()
+    assert srv.returncode == 0 and cli.returncode == 0
+    end_us = int(srv.stdout.split()[-1])
+    # A mailbox write waits for the receiver's acknowledgement: a round trip of the NoC and
+    # both kernels, about 20 us here; 2000 of them back to back.
+    per_msg_us = (cli.cycles / US) / 2000
+    assert 10 < per_msg_us < 40, per_msg_us
+    assert abs(c.seconds * 1e6 - end_us) < 50  # the chip's clock is where the threads are
+
+
+@pytest.mark.parametrize("at_us", [1_000, 2_345, 7_777])
+def test_run_stops_every_cluster_at_exactly_the_time_asked(at_us: int) -> None:
+    c = chip()
+    p = c.spawn(elf("clock"), ["clock", "sleep", "50", "300"], cluster=2)
+    c.run(max_cycles=at_us * US)
+    assert c.time == at_us * US
+    seen = ticks(p.stdout)
+    # One tick every 300 us (plus the call's own cost): exactly those before the limit.
+    assert seen and seen[-1] <= at_us and len(seen) == len([t for t in range(0, at_us + 1, 300)
+                                                            if t <= at_us]) or seen[-1] + 310 > at_us
+
+
+@pytest.mark.parametrize("kind", ["sleep", "compute", "talk"])
+def test_a_restored_process_clock_goes_on_from_where_the_image_was_taken(kind: str, tmp_path) -> None:
+    args = {"sleep": ["clock", "sleep", "40", "500"], "compute": ["clock", "compute", "60"],
+            "talk": ["clock", "talk", "400"]}[kind]
+    at = 3_000 * US
+    c = chip()
+    p = c.spawn(elf("clock"), args, cluster=4)
+    c.run(max_cycles=at)
+    assert not p.done
+    before = ticks(p.stdout)
+    img = tmp_path / "p.img"
+    p.checkpoint(img, stop=True)
+    m = p.migrations[-1]
+    assert m.state == "checkpointed" and m.frozen is not None and m.frozen - at < 2_000
+    other = Chip.preset("tiny")
+    q = other.restore(img, cluster=1)
+    other.run()
+    assert q.returncode == 0, q.message
+    after = ticks(q.stdout)
+    assert after and b"BACKWARDS" not in q.stdout
+    assert after[0] >= before[-1] and after[0] * US >= m.frozen - m.frozen % US
+    # It goes on from the image's time (not from the new chip's 0), about where it left off.
+    gap = {"sleep": 520, "compute": 400, "talk": 100}[kind]
+    assert after[0] - at / US < gap
+
+
+def test_a_busy_process_migrates_itself_while_its_other_thread_writes_to_a_mailbox() -> None:
+    for n in (5, 100, 1000):
+        c = chip()
+        p = c.spawn(elf("clock"), ["clock", "selfmig", str(n), "2"], cluster=0)
+        c.run()
+        assert p.returncode == 0, p.message
+        want = f"migrate 0, now on cluster 2, read {n} messages, sum {n * (n - 1) // 2}\n"
+        assert p.stdout.decode() == want
+        assert p.cluster == 2 and [m.ok for m in p.migrations] == [True]
+        assert_no_frame_leak(c)
+
+
+def test_a_timed_wait_keeps_its_deadline_across_a_migration_and_no_later_call_inherits_it() -> None:
+    c = chip()
+    p = c.spawn(elf("clock"), ["clock", "timedwait", "50", "200"], cluster=0)
+    c.schedule_migration(p.pid, 7, 20_000 * US)  # in the middle of the 50 ms wait
+    c.run()
+    assert p.returncode == 0 and p.migrations[0].ok and p.cluster == 7
+    lines = p.stdout.decode().splitlines()
+    assert lines[0] == "futex -1 (timed out) after 50 ms"
+    assert lines[1] == "nanosleep 200 ms lasted 200 ms"
+
+
+def test_a_scheduled_migration_freezes_at_exactly_its_time() -> None:
+    for at_us in (1_000, 1_234):
+        c = chip()
+        p = c.spawn(elf("clock"), ["clock", "compute", "400"], cluster=0)
+        c.schedule_migration(p.pid, 5, at_us * US)
+        c.run()
+        m = p.migrations[0]
+        assert m.ok and m.requested == at_us * US
+        # A computing thread stops within one translated block of the time asked.
+        assert 0 <= m.frozen - m.requested < 100
+
+
+def test_console_output_reaches_the_host_in_simulated_time_order() -> None:
+    got: list[tuple[int, bytes]] = []
+    c = Chip(ChipSpec.load("mppa256"), sink=lambda pid, fd, data: got.append((pid, data)))
+    ps = [c.spawn(elf("clock"), ["clock", "sleep", "6", str(300 + 70 * i)], cluster=i) for i in range(4)]
+    c.run()
+    stamps = [int(m) for _, data in got for m in re.findall(rb"^t (\d+)", data, re.M)]
+    assert len(stamps) == 24 and stamps == sorted(stamps)
+    for p in ps:
+        assert p.stdout == b"".join(d for pid, d in got if pid == p.pid)
