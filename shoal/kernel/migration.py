@@ -432,8 +432,8 @@ def _fail(k: Kernel, m: Migration, p: Container | None, at: int, reason: str, er
 
 
 def _source_waited(k: Kernel, m: Migration, at: int) -> None:
-    """No word from D in time. Ask it (it answers with its last answer); the watchdog may fire
-    before an answer that is already on its way, so it decides nothing until TRIES rounds."""
+    """No word from D in time. Ask it (it answers with its last answer); an answer may still be
+    on its way on a busy chip, so the watchdog decides nothing until TRIES rounds."""
     if m.state in ("reserving", "copying"):
         if _again(k, m, m.dst, "mig_query", {"mid": m.mid}, at):
             _arm(k, m, at + _round_trip(k.spec))
