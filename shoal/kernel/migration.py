@@ -10,12 +10,16 @@ Migration, source S and destination D. Every step is a NoC packet billed by what
 and every step costs the kernel core of its cluster time from the timing model (ChipSpec),
 queued with the other work there (`Kernel.kernel_core`):
     S  freezes the container, saving each thread's hart context    running -> frozen
-       and builds its image, copying each byte into it
+       and builds its image, copying each byte into it (while the reservation travels)
     S -> D  mig_reserve (frames needed)  D reserves them for a while (a lease), or refuses
     D -> S  mig_accept | mig_refuse      on a refusal S aborts: thaws it, reason told
     S -> D  mig_image (bulk)             D rebuilds the container, still frozen: it copies each
                                          page and the metadata out of the image, installs each
                                          page-table entry and each thread's context
+       The image crosses in page-sized DMA operations, as Nanvix's portals move a page at a
+       time: S copies the next page while one is on the wire, D copies each page out as the
+       next arrives, so only the first page's copy and the last one's (with the contexts)
+       add to the transfer (`overlap`); a kernel core slower than the link would pace it.
     D -> S  mig_ack                      the commit point: S retires its copy, forwards what came
                                          for the process meanwhile, points at D, and tells the
                                          process manager where it lives
@@ -121,6 +125,7 @@ class Migration:
     caller: Thread | None = field(default=None, repr=False)
     image: bytes = field(default=b"", repr=False)
     shape: Shape | None = field(default=None, repr=False)
+    image_ready: int = 0  # when the image's first DMA operation may leave (build_lead)
     proc: Container | None = field(default=None, repr=False)  # the copy retired at the commit
     sends: dict[str, int] = field(default_factory=dict, repr=False)
     watchdog: int = field(default=0, repr=False)  # which of its timers counts (later ones win)
@@ -177,6 +182,39 @@ def rebuild_cycles(spec: ChipSpec, shape: Shape) -> int:
     copied = shape.meta_bytes + shape.pages * spec.page_size
     return (math.ceil(spec.copy_cycles_per_byte * copied) + spec.pte_install_cycles * shape.ptes
             + spec.context_switch_cycles * shape.threads)
+
+
+def chunk_wire(spec: ChipSpec) -> int:
+    """One page-sized DMA operation of a bulk transfer alone on a link: setup and bytes."""
+    size = spec.portal_chunk + spec.portal_header
+    return spec.noc_setup_cycles + -(-size // spec.noc_link_bytes_per_cycle)
+
+
+def overlap(spec: ChipSpec, nbytes: int, total: int, alone: int) -> int:
+    """How much of a kernel core's `total` work on an image streams alongside its transfer.
+    The image crosses the NoC in page-sized DMA operations (as Nanvix's portals move a page
+    at a time); the source copies operation j + 1 while j is on the wire, the destination
+    copies operation j out while j + 1 arrives. Only `alone` (the first operation's copy at the
+    source; the last one's, the page-table roots and the contexts at the destination) cannot
+    overlap, and a kernel core slower than the wire holds the stream back by the difference."""
+    chunks = max(1, -(-nbytes // spec.portal_chunk))
+    return max(0, min((chunks - 1) * chunk_wire(spec), total - alone))
+
+
+def build_lead(spec: ChipSpec, shape: Shape) -> int:
+    """Cycles of building the image before its first DMA operation may leave."""
+    total = build_cycles(spec, shape)
+    first = math.ceil(spec.copy_cycles_per_byte * min(spec.portal_chunk, shape.nbytes))
+    return total - overlap(spec, shape.nbytes, total, first)
+
+
+def rebuild_tail(spec: ChipSpec, shape: Shape) -> int:
+    """Cycles of rebuilding left once the image's last DMA operation has arrived."""
+    total = rebuild_cycles(spec, shape)
+    last_bytes = shape.nbytes - (max(1, -(-shape.nbytes // spec.portal_chunk)) - 1) * spec.portal_chunk
+    last = (math.ceil(spec.copy_cycles_per_byte * last_bytes) + spec.pte_install_cycles * shape.tables
+            + spec.context_switch_cycles * shape.threads)
+    return total - overlap(spec, shape.nbytes, total, last)
 
 
 def _alone(spec: ChipSpec, nbytes: int, bulk: bool = False) -> int:
@@ -332,10 +370,13 @@ def progress(k: Kernel, now: int) -> None:
         p.freeze_at = m.frozen  # the image says when it was taken
         m.image, m.shape = image.serialize(k, p)
         m.bytes, m.pages, m.tables, m.threads = m.shape.nbytes, m.shape.pages, m.shape.tables, m.shape.threads
-        # The kernel core saves each hart context, then copies the image together.
+        # The kernel core saves each hart context, then copies the image together; the
+        # reservation asks for room meanwhile, and the image streams out as it is copied.
         at = m.frozen + k.kernel_core(m.frozen, freeze_cycles(k.spec, m.threads))
-        at += k.kernel_core(at, build_cycles(k.spec, m.shape))
-        if m.dst == CHECKPOINT:
+        if m.dst != CHECKPOINT:  # the rest is copied while the image streams out (on_accept)
+            m.image_ready = at + k.kernel_core(at, build_lead(k.spec, m.shape))
+        else:  # a checkpoint needs the whole image
+            at += k.kernel_core(at, build_cycles(k.spec, m.shape))
             m.state, m.thawed, m.ended, m.reason = "checkpointed", at, at, "image taken"
             k.migrations.pop(m.mid, None)
             if m.stop:
@@ -476,8 +517,10 @@ def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
         return
     if m.state == "reserving":
         m.state = "copying"
-        _send(k, m, m.dst, "mig_image", {"mid": m.mid, "pid": m.pid}, at, data=m.image, bulk=True)
+        at = max(at, m.image_ready)
         assert m.shape is not None
+        k.kernel_core(at, build_cycles(k.spec, m.shape) - build_lead(k.spec, m.shape))
+        _send(k, m, m.dst, "mig_image", {"mid": m.mid, "pid": m.pid}, at, data=m.image, bulk=True)
         _arm(k, m, at + _image_trip(k.spec, m.bytes, rebuild_cycles(k.spec, m.shape)))
     elif m.state == "failed":  # aborted meanwhile: D holds a reservation for nothing
         _send(k, m, m.dst, "mig_release", {"mid": m.mid}, at)
@@ -603,7 +646,13 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
         _disarm(e)
         _answer(k, e, at)
         return
-    at += k.kernel_core(at, rebuild_cycles(k.spec, image.shape(pkt.data, meta, pages)))
+    shape = image.shape(pkt.data, meta, pages)
+    # Most of the rebuilding went on while the image arrived (see `overlap`): the kernel core
+    # was busy then; what is left after the last page delays the answer.
+    total, tail = rebuild_cycles(k.spec, shape), rebuild_tail(k.spec, shape)
+    if total > tail:
+        k.kernel_core(max(0, pkt.arrival - (total - tail)), total - tail)
+    at += k.kernel_core(at, tail)
     # Frozen and ours to hold: packets for it wait here until S decides.
     e.state, e.proc = "rebuilt", p
     k.procs.append(p)
