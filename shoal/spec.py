@@ -126,6 +126,7 @@ class ChipSpec:
             (self.freq_hz > 0 and self.cpi >= 1, "freq_hz and cpi must be positive"),
             (self.window_cycles >= 1000, "window_cycles must be >= 1000"),
             (self.quantum_cycles >= 1000, "quantum_cycles must be >= 1000"),
+            (self.cpi * 4 <= self.quantum_cycles, "cpi must be at most a quarter of quantum_cycles"),
             (min(self.syscall_cycles, self.page_fault_cycles, self.context_switch_cycles,
                  self.pte_install_cycles, self.ikc_recv_cycles, self.service_cycles) >= 0
              and self.copy_cycles_per_byte >= 0, "timing costs must not be negative"),

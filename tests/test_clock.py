@@ -7,11 +7,11 @@ import dataclasses
 import re
 
 import pytest
+from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak, run_native
 
 from shoal import Chip
 from shoal.spec import ChipSpec
 from shoal.toolchain import compile_cached
-from tests.conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak
 
 US = 400  # cycles per microsecond on mppa256 (400 MHz)
 
@@ -163,3 +163,25 @@ def test_console_output_reaches_the_host_in_simulated_time_order() -> None:
     assert len(stamps) == 24 and stamps == sorted(stamps)
     for p in ps:
         assert p.stdout == b"".join(d for pid, d in got if pid == p.pid)
+
+
+@pytest.mark.parametrize("cpi", [2, 3, 7])
+def test_any_cpi_runs_threads_to_the_native_answer(cpi: int, programs) -> None:
+    """Slices always leave room for an instruction, whatever the CPI (a clock just below a
+    quantum boundary once stalled the scheduler)."""
+    spec = dataclasses.replace(ChipSpec.load("tiny"), cpi=cpi)
+    b = programs["threads"]
+    want = run_native(b, ["threads", "8"])
+    c = Chip(spec)
+    p = c.spawn(b.elf, ["threads", "8"])
+    c.run()
+    assert (p.stdout, p.returncode) == (want.stdout, want.returncode)
+    assert p.cycles >= p.instructions * cpi // 8  # eight threads on four harts at most in parallel
+
+
+def test_a_cpi_that_leaves_no_room_in_a_quantum_is_refused(tmp_path) -> None:
+    from shoal.errors import ShoalError
+    toml = tmp_path / "chip.toml"
+    toml.write_text('base = "tiny"\ncpi = 100000000\n')
+    with pytest.raises(ShoalError, match="cpi"):
+        ChipSpec.load(toml)

@@ -178,11 +178,12 @@ def run_slice(k: Kernel, h: Hart) -> None:
     spec = k.spec
     q = spec.quantum_cycles
     solo = _solo(k, h)
-    if h.slice_end is None or h.clock >= h.slice_end or (not solo and h.slice_end - h.clock > q):
-        grain = q * SOLO_STRETCH if solo else q
-        h.slice_end = (h.clock // grain + 1) * grain
+    if h.slice_end is None or h.clock + spec.cpi > h.slice_end or (not solo and h.slice_end - h.clock > q):
+        # The next boundary that leaves room for at least one instruction.
+        first = h.clock + spec.cpi
+        h.slice_end = (first // (q * SOLO_STRETCH if solo else q) + 1) * (q * SOLO_STRETCH if solo else q)
         if not solo:
-            h.slice_end = min(h.slice_end, (h.clock // q + 1) * q)
+            h.slice_end = min(h.slice_end, (first // q + 1) * q)
     end, boundary = h.slice_end, True
     cap = k.limit
     if t.proc.freeze_at is not None:
