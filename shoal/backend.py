@@ -92,8 +92,9 @@ class LocalBackend:
             gvt = min(min(lbs), NEVER if nr is None else nr + la)
             if nr is not None and nr < gvt:
                 for p in noc.advance(gvt):
-                    for dst in self._deliver(p):
-                        lbs[index[id(dst)]] = dst.next_time()
+                    for dst in self._deliver(p):  # a packet is one more item, at its arrival
+                        j = index[id(dst)]
+                        lbs[j] = min(lbs[j], p.arrival)
                 nr = noc.next_ready()
             if min(lbs) >= limit and (nr is None or nr + la >= limit):
                 return
@@ -110,9 +111,9 @@ class LocalBackend:
                 if lbs[i] < horizon:
                     if isinstance(n, Services):
                         n.advance(horizon, limit)
+                        lbs[i] = n.next_time()
                     else:
-                        n.advance(horizon, limit, window)
-                    lbs[i] = n.next_time()
+                        lbs[i] = n.advance(horizon, limit, window)
             if self.rounds % 256 == 0:
                 noc.prune(gvt)
 

@@ -248,8 +248,9 @@ class Kernel:
         """Simulated time of this cluster's earliest item (sched.NEVER if it has none)."""
         return sched.next_time(self)
 
-    def advance(self, horizon: int, limit: int, window: int) -> None:
-        sched.advance(self, horizon, limit, window)
+    def advance(self, horizon: int, limit: int, window: int) -> int:
+        """Take items up to the horizon; returns the time of the next one."""
+        return sched.advance(self, horizon, limit, window)
 
     def at(self, time: int, fn: Callable[[int], None]) -> None:
         """Do `fn(time)` at simulated `time`, in order with the cluster's other items."""

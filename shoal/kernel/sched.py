@@ -117,12 +117,12 @@ def next_time(k: Kernel) -> int:
     return next_item(k)[0]
 
 
-def advance(k: Kernel, horizon: int, limit: int, window: int) -> None:
+def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
     """Take items in order while their time is below the horizon, the host's limit and the
-    engine's window (counted from the first item)."""
+    engine's window (counted from the first item); the time of the next item."""
     key = next_item(k)
     if key[0] >= NEVER:
-        return
+        return NEVER
     stop = min(limit, key[0] + window)
     k.horizon, k.limit = horizon, limit
     busy = k.kcore_busy
@@ -136,6 +136,7 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> None:
             from shoal.kernel import migration
             migration.progress(k, key[0])
         key = next_item(k)
+    return key[0]
 
 
 def take(k: Kernel, key: tuple[int, int, int]) -> None:
