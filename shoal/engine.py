@@ -267,6 +267,11 @@ class Chip:
                               "transfers": st.transfers}
         return out
 
+    def daemon_stats(self) -> dict[str, int]:
+        """The I/O cluster's daemons: requests served, packets relayed to a moved process or
+        refused for an ended one."""
+        return self._backend.daemons("stats")
+
     def hops(self, src: int, dst: int) -> int:
         """NoC hops between two clusters (the model's XY route on the torus)."""
         return self._backend.noc("hops", src, dst)

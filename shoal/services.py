@@ -9,6 +9,10 @@ The console receives every process's standard output and error as packets and pa
 them to the host in order of arrival: the interleaving of several processes' output is
 a matter of simulated time, the same under any engine or backend. It answers nothing,
 so its packets hold nobody back.
+
+The process manager is the authority on where each process lives; its part in keeping
+locations right after migrations (moves applied in order, pointers dropped, packets that
+went astray routed or refused) is described in shoal/kernel/location.py.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shoal.kernel.loader import loadable_image
+from shoal.kernel.location import REFUSAL
 from shoal.platform.noc import Packet, packet
 from shoal.spec import ChipSpec
 
@@ -32,6 +37,9 @@ class ProcRecord:
     name: str
     status: int | None = None  # Linux wait status once ended
     waiters: list[Packet] = field(default_factory=list)
+    version: int = 0  # unique; changes with each move applied; stamps the packets relayed
+    early_moves: list[Packet] = field(default_factory=list)  # `moved` waiting for its predecessor
+    parked: list[Packet] = field(default_factory=list)  # relayed packets waiting for a newer record
 
 
 ConsoleSink = Callable[[int, int, bytes], None]  # (pid, fd, data)
@@ -61,23 +69,72 @@ class Services:
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
         self.requests = 0
+        self._versions = 0  # record versions are unique across pids and restores
+        self.relayed = 0  # packets routed for kernels that no longer had their process
+        self.refused = 0  # ... refused because the process had ended
+        self.waited = 0  # ... kept until a newer record (its record was behind)
+        self.early_moves = 0  # `moved` packets that arrived before their predecessor
 
     # host-side boot path (the loader of the chip, before or between runs) -----------------
     def new_pid(self, cluster: int, name: str) -> int:
         pid = self.next_pid
         self.next_pid += 1
-        self.procs[pid] = ProcRecord(pid, cluster, name)
+        self._record(pid, cluster, name)
         return pid
 
     def adopt_pid(self, pid: int, cluster: int, name: str) -> None:
         """A restored process keeps its pid; later pids start above it."""
-        self.procs[pid] = ProcRecord(pid, cluster, name)
+        self._record(pid, cluster, name)
         self.next_pid = max(self.next_pid, pid + 1)
 
+    def _record(self, pid: int, cluster: int, name: str) -> None:
+        self._versions += 1  # a packet stamped under an earlier record of this pid is routed anew
+        self.procs[pid] = ProcRecord(pid, cluster, name, version=self._versions)
+
+    # locations (shoal/kernel/location.py, steps 3 to 5) -------------------------------------
     def on_moved(self, pkt: Packet, at: int) -> None:
         rec = self.procs.get(pkt.body["pid"])
-        if rec is not None:
-            rec.cluster = pkt.body["cluster"]
+        if rec is None or rec.status is not None:
+            self._ack_move(pkt, at)  # nothing will be routed to it any more
+            return
+        rec.early_moves.append(pkt)
+        if pkt.src != rec.cluster:
+            self.early_moves += 1
+        applied = False
+        while True:
+            nxt = next((m for m in rec.early_moves if m.src == rec.cluster), None)
+            if nxt is None:
+                break
+            rec.early_moves.remove(nxt)
+            rec.cluster = nxt.body["cluster"]
+            applied = True
+            self._ack_move(nxt, at)
+        if applied:
+            self._versions += 1
+            rec.version = self._versions
+            parked, rec.parked = rec.parked, []
+            for q in parked:
+                self.on_relay(q, at)
+
+    def _ack_move(self, moved: Packet, at: int) -> None:
+        self._send(moved.src, "moved_ack", {"pid": moved.body["pid"], "cluster": moved.body["cluster"]}, at)
+
+    def on_relay(self, pkt: Packet, at: int) -> None:
+        """A packet for a pid that was neither at nor pointed to from the cluster it reached."""
+        kind, inner = pkt.body["kind"], pkt.body["body"]
+        rec = self.procs.get(inner["dst"])
+        if rec is None or rec.status is not None:
+            self.refused += 1
+            err = REFUSAL[kind]
+            if err is not None:
+                self._send(inner["reply_to"], "reply", {"op": inner["op"], "ret": err}, at)
+        elif inner.get("pm_version") == rec.version:
+            self.waited += 1
+            rec.parked.append(pkt)  # it came back under this very record: wait for a newer one
+        else:
+            self.relayed += 1
+            self._send(rec.cluster, kind, {**inner, "pm_version": rec.version}, at, pkt.data,
+                       pkt.body["bulk"])
 
     def forget(self, pid: int) -> None:
         self.procs.pop(pid, None)
@@ -102,6 +159,9 @@ class Services:
     def host_running(self, pid: int) -> bool:
         rec = self.procs.get(pid)
         return rec is not None and rec.status is None
+
+    def host_stats(self) -> dict[str, int]:
+        return {"requests": self.requests, "relayed": self.relayed, "refused": self.refused}
 
     def host_output(self, pid: int) -> tuple[bytes, bytes]:
         out = self.output.get(pid)
@@ -210,6 +270,11 @@ class Services:
         for w in rec.waiters:
             self._reply(w, at, ret=rec.pid, status=rec.status)
         rec.waiters.clear()
+        for m in rec.early_moves:
+            self._ack_move(m, at)
+        for q in rec.parked:
+            self.on_relay(q, at)  # refused now
+        rec.early_moves, rec.parked = [], []
         for name in [n for n, p in self.names.items() if p == rec.pid]:
             del self.names[name]
 

@@ -61,6 +61,8 @@ class ClusterRecord:
     instructions: int
     syscalls: int
     packets_in: int
+    pointers: dict[int, int]  # forwarding pointers kept here: pid -> cluster it moved to
+    locations: dict[str, int]  # location.Counters: forwarded, relayed, notices, ...
 
 
 def process_record(c: Container) -> ProcessRecord:
@@ -81,7 +83,8 @@ def migrations(k: Kernel) -> list[migration.Migration]:
 
 def cluster(k: Kernel) -> ClusterRecord:
     return ClusterRecord(k.cluster, len(k.harts), k.frames.total, k.frames.free, k.reserved_frames,
-                         tuple(c.pid for c in k.procs), k.instructions, k.syscall_total, k.packets_in)
+                         tuple(c.pid for c in k.procs if c.alive), k.instructions, k.syscall_total,
+                         k.packets_in, dict(k.moved), dict(vars(k.locations)))
 
 
 def _find(k: Kernel, pid: int) -> Container:

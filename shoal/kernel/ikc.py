@@ -1,7 +1,8 @@
 """IKC: mailboxes, portals and sync signals between processes, with Nanvix's semantics.
 
 Endpoints are named by (global pid, port), never by cluster: a process opens an endpoint
-of another process by pid, and its kernel asks the process manager where that pid lives.
+of another process by pid, and its kernel asks the process manager where that pid lives;
+once the process moves, the endpoint follows it (shoal/kernel/location.py).
 Everything that crosses clusters is a NoC packet (even between two processes of one
 cluster, which loop back through their router).
 
@@ -71,6 +72,17 @@ class Remote:
     pids: tuple[int, ...]
     clusters: tuple[int, ...]
     port: int
+    gens: dict[int, int] = field(default_factory=dict)  # pid -> generation of its cluster's notice
+
+    def relocate(self, pid: int, cluster: int, gen: int) -> bool:
+        """A notice says `pid` lives on `cluster` (container generation `gen`): aim there,
+        unless a newer notice came first (see location.py). True if the endpoint changed."""
+        if pid not in self.pids or self.gens.get(pid, -1) >= gen:
+            return False
+        self.gens[pid] = gen
+        old = self.clusters
+        self.clusters = tuple(cluster if q == pid else c for q, c in zip(self.pids, old, strict=True))
+        return self.clusters != old
 
 
 Endpoint = MailboxIn | PortalIn | SyncIn | Remote

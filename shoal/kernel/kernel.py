@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from unicorn import UC_PROT_EXEC
 
-from shoal.kernel import ikc, migration, procs, sched, syscalls  # these register their calls
+from shoal.kernel import ikc, location, migration, procs, sched, syscalls  # these register their calls
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
@@ -94,6 +94,7 @@ class Kernel:
         self._mids = 0
         self.held: dict[int, list[Packet]] = {}
         self.moved: dict[int, int] = {}
+        self.locations = location.Counters()
         self.reserved_frames = 0
         self.incoming: dict[int, migration.Incoming] = {}
         self.solo_mode = False  # running a lone thread in one long slice
@@ -353,16 +354,20 @@ class Kernel:
         if pkt.kind in migration.TARGETED:
             pid = pkt.body["dst"]
             if pid in self.moved:
-                self.forward(pkt, self.moved[pid], at)
+                location.follow(self, pkt, at)
                 return
             p = self.find_proc(pid)
             if p is not None and p.state == "frozen":
                 self.held.setdefault(pid, []).append(pkt)
                 return
+            if location.arrived(self, pkt, p, at):
+                return
         if pkt.kind == "reply":
             self._on_reply(pkt, at)
         elif pkt.kind in ikc.HANDLERS:
             ikc.HANDLERS[pkt.kind](self, pkt, at)
+        elif pkt.kind in location.HANDLERS:
+            location.HANDLERS[pkt.kind](self, pkt, at)
         elif pkt.kind in migration.HANDLERS:
             migration.HANDLERS[pkt.kind](self, pkt, at)
         else:
