@@ -54,17 +54,6 @@ OBSERVING = {
 ENDING = {"exit", "exit_group", "kill", "tkill", "tgkill"}
 
 
-def runnable_on_hart(k: Kernel, h: Hart) -> bool:
-    t = h.thread
-    if t is None:
-        return False
-    p = t.proc
-    if p.state == "running":
-        return True
-    # Being frozen: its threads run up to the freeze time, not past it.
-    return p.state == "freezing" and p.freeze_at is not None and h.clock + k.spec.cpi <= p.freeze_at
-
-
 def _free_hart(k: Kernel) -> Hart | None:
     best = None
     for h in k.harts:
@@ -105,6 +94,7 @@ def next_item(k: Kernel, skip: Hart | None = None) -> tuple[int, int, int]:
         if t is None or h is skip or h.clock + cpi > best[0]:
             continue
         p = t.proc
+        # A thread of a process being frozen runs up to the freeze time, not past it.
         if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
                                     and h.clock + cpi <= p.freeze_at):
             key = (h.clock + cpi, HART, h.index)
@@ -179,12 +169,10 @@ def run_slice(k: Kernel, h: Hart) -> None:
     spec = k.spec
     q = spec.quantum_cycles
     solo = _solo(k, h)
+    grain = q * SOLO_STRETCH if solo else q
     if h.slice_end is None or h.clock + spec.cpi > h.slice_end or (not solo and h.slice_end - h.clock > q):
         # The next boundary that leaves room for at least one instruction.
-        first = h.clock + spec.cpi
-        h.slice_end = (first // (q * SOLO_STRETCH if solo else q) + 1) * (q * SOLO_STRETCH if solo else q)
-        if not solo:
-            h.slice_end = min(h.slice_end, (first // q + 1) * q)
+        h.slice_end = ((h.clock + spec.cpi) // grain + 1) * grain
     end, boundary = h.slice_end, True
     cap = k.limit
     if t.proc.freeze_at is not None:
@@ -223,7 +211,9 @@ def run_slice(k: Kernel, h: Hart) -> None:
             k.ready.append(t)
         return
     if reason is None and spent and boundary:
-        h.slice_end = None
+        # The slice ends within a translated block of its boundary; the next one goes to the
+        # boundary after (not back to this one for the few instructions left).
+        h.slice_end = end + grain
         _round_robin(k, h)
 
 
