@@ -48,6 +48,10 @@ class Process:
         """Freeze now, take the image (and write it to `path`); then go on, or end if `stop`."""
         return self.chip.checkpoint(self.pid, path, stop)
 
+    def kill(self, signal: int = 9) -> None:
+        """End the process now (simulated time), as `signal`'s default action would."""
+        self.chip.kill(self.pid, signal)
+
     @property
     def name(self) -> str:
         return self.record.name
@@ -306,6 +310,15 @@ class Chip:
         if got < 0:
             raise ShoalError(f"process {pid} cannot migrate now (error {-got})")
         return MigrationView(self, got)
+
+    def kill(self, pid: int, signal: int = 9) -> None:
+        """End process `pid` at the chip's current time, as `signal`'s default action would."""
+        if not 1 <= signal <= 64:
+            raise ShoalError(f"bad signal {signal} (1..64)")
+        r = self._live(pid)
+        if r.state != "running":
+            raise ShoalError(f"process {pid} is being moved or frozen ({r.state}); kill it once it runs")
+        self._backend.call(r.cluster, "kill", pid, signal, self.time)
 
     def schedule_migration(self, pid: int, to: int, at: int) -> None:
         """Migrate process `pid` to cluster `to` when simulated time reaches cycle `at`."""

@@ -9,7 +9,7 @@ import re
 import pytest
 from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak, run_native
 
-from shoal import Chip
+from shoal import Chip, ShoalError
 from shoal.spec import ChipSpec
 from shoal.toolchain import compile_cached
 
@@ -185,3 +185,19 @@ def test_a_cpi_that_leaves_no_room_in_a_quantum_is_refused(tmp_path) -> None:
     toml.write_text('base = "tiny"\ncpi = 100000000\n')
     with pytest.raises(ShoalError, match="cpi"):
         ChipSpec.load(toml)
+
+
+def test_the_host_kills_a_process_at_exactly_the_chip_time_and_its_neighbour_goes_on() -> None:
+    c = chip()
+    victim = c.spawn(elf("clock"), ["clock", "sleep", "100", "300"], cluster=2)
+    other = c.spawn(elf("clock"), ["clock", "sleep", "10", "300"], cluster=2)
+    c.run(max_cycles=1_000 * US)
+    victim.kill()
+    assert victim.done and victim.returncode == 128 + 9 and "sent by the host" in victim.message
+    assert victim.record.end_cycle == 1_000 * US
+    c.run()
+    assert other.returncode == 0 and len(ticks(other.stdout)) == 10
+    assert ticks(victim.stdout)[-1] <= 1_000
+    assert_no_frame_leak(c)
+    with pytest.raises(ShoalError, match="has ended"):
+        victim.kill()

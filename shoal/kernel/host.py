@@ -131,6 +131,14 @@ def take_image(k: Kernel, mid: int) -> bytes:
     raise ShoalError(f"no checkpoint {mid} on cluster {k.cluster}")
 
 
+def kill(k: Kernel, pid: int, signal: int, at: int) -> None:
+    """End a process now, as a signal's default action would (its endpoints close, its
+    frames go back, its waiters are told)."""
+    from shoal.kernel.syscalls import SIGNAL_NAMES
+    name = SIGNAL_NAMES.get(signal, f"signal {signal}")
+    k.kill(_find(k, pid), signal, None, f"killed: {name} (sent by the host)", at)
+
+
 def deadlock(k: Kernel, at: int) -> None:
     """Nothing on the chip can wake these processes any more: end them, with the reason."""
     for c in list(k.procs):
