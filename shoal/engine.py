@@ -339,7 +339,7 @@ class Chip:
                 self._scheduled.append((at + RETRY_CYCLES, self._orders, pid, to))
                 self._scheduled.sort()
                 continue
-            self._backend.call(r.cluster, "migrate", pid, to, at)
+            self._backend.call(r.cluster, "migrate", pid, to, max(at, self.time))
 
     def checkpoint(self, pid: int, path: str | Path | None = None, stop: bool = False) -> bytes:
         """Freeze process `pid`, take its image (write it to `path`); it goes on unless `stop`."""

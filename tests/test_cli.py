@@ -212,3 +212,21 @@ def test_chip_argument_that_is_a_directory_is_one_line(programs: Programs, tmp_p
     d.mkdir()
     res = shoal_cli("run", "--chip", str(d), str(programs["args"].elf))
     assert_one_line_error(res)
+
+
+def test_checkpoint_at_a_time_then_restore_goes_on_with_the_programs_clock(tmp_path: Path) -> None:
+    """`shoal checkpoint --at 1ms`: the image is taken at 1 ms of simulated time, and the
+    restored program's clock goes on from there (on a fresh chip whose clock starts at 0)."""
+    src = Path(__file__).parent / "programs" / "clock.c"
+    img = tmp_path / "p.img"
+    res = shoal_cli("checkpoint", "--at", "1ms", "-o", str(img), str(src), "sleep", "12", "300")
+    assert res.returncode == 0, res.stderr
+    before = [int(w) for w in res.stdout.split()[1::2]]
+    assert before and before[-1] <= 1000
+    assert b"at cycle 400000 " in res.stderr  # 1 ms at 400 MHz: a sleeping program stops there
+    back = shoal_cli("restore", "--chip", "tiny", "--cluster", "2", str(img))
+    assert back.returncode == 0, back.stderr
+    after = [int(w) for w in back.stdout.split()[1::2]]
+    assert len(before) + len(after) == 12 and b"BACKWARDS" not in back.stdout
+    assert 1000 <= after[0] < 1000 + 320  # the sleep it was in ends where it would have
+    assert after == sorted(after)
