@@ -74,7 +74,10 @@ def idle_worker(ms: int) -> dict:
     chip = Chip.preset("mppa256")
     p = chip.spawn(CLOCK_C, ["clock", "sleep", str(ms), "1000"], cluster=3)
     chip.run()
+    empty = Chip.preset("mppa256")
+    empty.run(max_cycles=400_000_000)  # one simulated second with nothing to do
     return {"ok": p.returncode == 0, "sim_ms": chip.seconds * 1e3, "run_wall_s": chip.wall_seconds,
+            "empty_chip_wall_s_per_sim_s": empty.wall_seconds, "empty_chip_rounds": empty.rounds,
             "rounds": chip.rounds, "wall_us_per_round": chip.wall_seconds / max(1, chip.rounds) * 1e6,
             "wall_us_per_sim_ms": chip.wall_seconds / (chip.seconds * 1e3) * 1e6}
 
@@ -131,7 +134,8 @@ def main() -> int:
     log(f"[2] idle chip: one process sleeping {cfg['idle_ms']} x 1 ms")
     idle = [worker("idle", str(cfg["idle_ms"])) for _ in range(cfg["runs"])]
     log(f"    host wall us per simulated ms: median {median([r['wall_us_per_sim_ms'] for r in idle]):.1f}; "
-        f"per round {median([r['wall_us_per_round'] for r in idle]):.1f}")
+        f"per round {median([r['wall_us_per_round'] for r in idle]):.1f}; an empty chip: "
+        f"{median([r['empty_chip_wall_s_per_sim_s'] for r in idle]) * 1e6:.0f} us per simulated second")
     log("[3] window_cycles at its default, a tenth and ten times")
     win = [worker("window", str(cfg["stream"]), str(w)) for w in (0, 10_000, 1_000_000)]
     same = all(w["sim"] == win[0]["sim"] for w in win)
@@ -149,7 +153,9 @@ def main() -> int:
                           "all_ok": all(r["ok"] for r in rtt)},
             "idle_chip": {"samples": idle,
                           "median_wall_us_per_sim_ms": median([r["wall_us_per_sim_ms"] for r in idle]),
-                          "median_wall_us_per_round": median([r["wall_us_per_round"] for r in idle])},
+                          "median_wall_us_per_round": median([r["wall_us_per_round"] for r in idle]),
+                          "median_empty_chip_wall_s_per_sim_s":
+                              median([r["empty_chip_wall_s_per_sim_s"] for r in idle])},
             "window_independence": {"runs": [{k: v for k, v in w.items() if k != "sim"} for w in win],
                                     "sim_identical": same},
         },
