@@ -158,7 +158,10 @@ def _solo(k: Kernel, h: Hart) -> bool:
     """The hart's thread is the only one that can run on this cluster, and none sleeps."""
     if k.ready or k.sleepers:
         return False
-    return not any(o is not h and o.thread is not None for o in k.harts)
+    for o in k.harts:
+        if o.thread is not None and o is not h:
+            return False
+    return True
 
 
 def run_slice(k: Kernel, h: Hart) -> None:
