@@ -92,9 +92,8 @@ class LocalBackend:
             gvt = min(min(lbs), NEVER if nr is None else nr + la)
             if nr is not None and nr < gvt:
                 for p in noc.advance(gvt):
-                    for dst in self._deliver(p):  # a packet is one more item, at its arrival
-                        j = index[id(dst)]
-                        lbs[j] = min(lbs[j], p.arrival)
+                    j = index[id(self._deliver(p))]  # a packet is one more item, at its arrival
+                    lbs[j] = min(lbs[j], p.arrival)
                 nr = noc.next_ready()
             if min(lbs) >= limit and (nr is None or nr + la >= limit):
                 return
@@ -117,21 +116,18 @@ class LocalBackend:
             if self.rounds % 256 == 0:
                 noc.prune(gvt)
 
-    def _deliver(self, p: Packet) -> list[Kernel | Services]:
-        """A transfer has ended: hand it to its destination, or tell its sender it failed.
-        Returns the nodes that received something."""
+    def _deliver(self, p: Packet) -> Kernel | Services:
+        """A transfer has ended: hand it to its destination, or tell its sender that it
+        failed (its DMA engine reports it when the transfer would have ended, with what it
+        sent). Returns the node that received something."""
         self._seq += 1
         p.seq = self._seq
-        got: list[Kernel | Services] = []
         if p.failed:
-            # The sender's DMA engine reports the failure when the transfer would have ended.
-            note = Packet(p.dst, p.src, "noc_error", {"kind": p.kind, "body": p.body, "to": p.dst},
+            note = Packet(p.dst, p.src, "noc_error",
+                          {"kind": p.kind, "body": p.body, "to": p.dst, "data": p.data, "form": p.form},
                           b"", 0, p.arrival, 1, 0)
-            self._seq += 1
-            note.seq, note.arrival = self._seq, p.arrival
+            note.seq, note.arrival = p.seq, p.arrival
             self.nodes[p.src].deliver(note)
-            got.append(self.nodes[p.src])
-            return got
+            return self.nodes[p.src]
         self.nodes[p.dst].deliver(p)
-        got.append(self.nodes[p.dst])
-        return got
+        return self.nodes[p.dst]

@@ -220,6 +220,12 @@ class Services:
         self.outbox.append(pkt)
         self.horizon = min(self.horizon, at + 2 * self.lookahead)  # there and back
 
+    def on_noc_error(self, note: Packet, at: int) -> None:
+        """The NoC lost something the daemons sent (an answer, a program, an acknowledgement):
+        a daemon is reliable, it sends it again (a test's injected losses are finite)."""
+        b = note.body
+        self._send(b["to"], b["kind"], b["body"], at, b["data"], b["form"] == "bulk")
+
     def _reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
         self._send(req.src, "reply", {"op": req.body["op"], **body}, at, data, bulk)
 

@@ -201,3 +201,27 @@ def test_the_host_kills_a_process_at_exactly_the_chip_time_and_its_neighbour_goe
     assert_no_frame_leak(c)
     with pytest.raises(ShoalError, match="has ended"):
         victim.kill()
+
+
+def test_the_daemons_send_again_what_the_noc_lost() -> None:
+    """Answers of the name service lost on the NoC are sent again: the program only waits."""
+    ref = chip()
+    p0 = ref.spawn(elf("clock"), ["clock", "talk", "20"], cluster=6)
+    ref.run()
+    c = chip()
+    p = c.spawn(elf("clock"), ["clock", "talk", "20"], cluster=6)
+    c.inject_failure("reply", 3)
+    c.run()
+    assert p.returncode == 0 and len(ticks(p.stdout)) == 20
+    assert p.cycles > p0.cycles  # three answers came a second time
+    assert c.daemon_stats()["requests"] == ref.daemon_stats()["requests"] + 3  # the three loss reports
+
+
+def test_a_lost_acknowledgement_of_a_move_leaves_no_pointer_behind() -> None:
+    c = chip()
+    p = c.spawn(elf("clock"), ["clock", "sleep", "10", "300"], cluster=1)
+    c.inject_failure("moved_ack")
+    c.schedule_migration(p.pid, 9, 1_000 * US)
+    c.run()
+    assert p.returncode == 0 and p.cluster == 9 and p.migrations[0].ok
+    assert all(not k.pointers for k in c.clusters())
