@@ -225,3 +225,21 @@ def test_a_lost_acknowledgement_of_a_move_leaves_no_pointer_behind() -> None:
     c.run()
     assert p.returncode == 0 and p.cluster == 9 and p.migrations[0].ok
     assert all(not k.pointers for k in c.clusters())
+
+
+@pytest.mark.parametrize("kind", ["console", "reply", "exit"])
+def test_a_kernel_sends_again_what_the_noc_lost(kind: str) -> None:
+    """Console output, a mailbox acknowledgement or an exit notice lost on the NoC is sent
+    again by the kernel that sent it: nothing is lost, the programs only wait."""
+    ref = chip()
+    r = [ref.spawn(elf("clock"), ["clock", "stream_server", "50"], cluster=15),
+         ref.spawn(elf("clock"), ["clock", "stream_client", "50"], cluster=0)]
+    ref.run()
+    c = chip()
+    ps = [c.spawn(elf("clock"), ["clock", "stream_server", "50"], cluster=15),
+          c.spawn(elf("clock"), ["clock", "stream_client", "50"], cluster=0)]
+    c.inject_failure(kind, 2)
+    c.run()
+    for p, q in zip(ps, r, strict=True):
+        assert (p.stdout.split()[:4], p.returncode) == (q.stdout.split()[:4], q.returncode)
+    assert_no_frame_leak(c)
