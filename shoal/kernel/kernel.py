@@ -200,7 +200,7 @@ class Kernel:
         self._unwait(t)
         t.state = TState.READY
         t.ready_at = max(at, t.blocked_at)  # never before it went to sleep
-        t.ctx.reg_write(REG_A[0], result & 0xFFFFFFFF)
+        self.cpu.ctx_set(t.ctx, REG_A[0], result)
         if self.cpu.loaded is t.ctx:
             self.cpu.loaded = None
         self.ready.append(t)

@@ -59,6 +59,7 @@ REG_A = [rv.UC_RISCV_REG_A0 + i for i in range(8)]
 REG_X = [rv.UC_RISCV_REG_X0 + i for i in range(32)]
 REG_F = [rv.UC_RISCV_REG_F0 + i for i in range(32)]
 MSTATUS_FS_DIRTY = 3 << 13
+_EIGHT_WORDS = struct.Struct("<8Q")
 
 _counter_offset: int | None = None
 _native: ctypes.CDLL | None | bool = None  # False: tried and unavailable
@@ -245,14 +246,21 @@ class ClusterCPU:
         self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
 
     def stop(self) -> None:
-        self.uc.emu_stop()
+        uclib.uc_emu_stop(self.uc._uch)
 
     def syscall_regs(self) -> list[int]:
         """a0..a7 of the running hart (a7 is the call number)."""
         err = uclib.uc_reg_read_batch(self.uc._uch, self._args_ids, self._args_ptrs, 8)
         if err:
             raise UcError(err)
-        return [v & 0xFFFFFFFF for v in self._args_vals]
+        return [v & 0xFFFFFFFF for v in _EIGHT_WORDS.unpack_from(self._args_vals)]
+
+    def ctx_set(self, ctx: object, r: int, v: int) -> None:
+        """Write an integer register of a saved hart state (a woken thread's result)."""
+        self._val.value = v & 0xFFFFFFFF
+        err = uclib.uc_context_reg_write(ctx._context, r, self._val_ptr)  # type: ignore[attr-defined]
+        if err:
+            raise UcError(err)
 
     def reg(self, r: int) -> int:
         self._val.value = 0
