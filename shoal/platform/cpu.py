@@ -224,7 +224,7 @@ class ClusterCPU:
         if nc is not None:
             nc.executed, nc.budget, nc.root, nc.stopping = 0, budget, root, 0
         try:
-            uc.emu_start(uc.reg_read(REG_PC), STOP_ADDR, count=0 if nc is not None else budget)
+            uc.emu_start(self.reg(REG_PC), STOP_ADDR, count=0 if nc is not None else budget)
         except UcError as e:
             err = e
         uc.context_update(ctx)
