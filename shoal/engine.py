@@ -323,6 +323,9 @@ class Chip:
     def schedule_migration(self, pid: int, to: int, at: int) -> None:
         """Migrate process `pid` to cluster `to` when simulated time reaches cycle `at`."""
         self._cluster_arg(to)
+        self._record(pid)  # an unknown pid is refused now, not at every later run()
+        if not isinstance(at, int) or not 0 <= at < NEVER:
+            raise ShoalError(f"bad migration time {at!r}: cycles from 0 to {NEVER - 1}")
         self._orders += 1
         self._scheduled.append((at, self._orders, pid, to))
         self._scheduled.sort()

@@ -7,8 +7,9 @@ the horizon the engine gives (see kernel/sched.py).
 
 The console receives every process's standard output and error as packets and passes
 them to the host in order of arrival: the interleaving of several processes' output is
-a matter of simulated time, the same under any engine or backend. It acknowledges each
-piece to the cluster that sent it, which keeps a bounded window in flight (kernel/console.py).
+a matter of simulated time, the same under any engine or backend. It acknowledges what it
+takes to the cluster that sent it (once per ACK_EVERY bytes), which keeps a bounded
+window in flight (kernel/console.py).
 It keeps what each process wrote for `Process.stdout`/`stderr`, bounded: with a sink (the
 CLI streams output to the host) only the last TAIL bytes of each stream; without one, all of
 it up to CAPTURE bytes for the whole chip, beyond which the oldest bytes of the largest
@@ -27,6 +28,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shoal.kernel.console import ACK_EVERY
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
 from shoal.platform.noc import Packet, packet
@@ -77,6 +79,7 @@ class Services:
         self.output: dict[int, tuple[bytearray, bytearray]] = {}  # pid -> (stdout, stderr)
         self.dropped: dict[int, list[int]] = {}  # pid -> bytes of (stdout, stderr) not kept
         self.kept = 0  # bytes held in `output`
+        self.unacked: dict[int, int] = {}  # cluster -> console bytes taken, not yet acknowledged
         self.busy: list[tuple[int, int]] = []  # the daemon core's calendar
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
@@ -218,8 +221,12 @@ class Services:
         while self.kept > CAPTURE:  # the oldest bytes of the largest stream (lowest pid, fd)
             big = max(((len(o[j]), -p, -j) for p, o in self.output.items() for j in (0, 1)))
             self._drop(-big[1], -big[2], min(big[0], self.kept - CAPTURE))
-        # Taken: the sender may send more (kernel/console.py).
-        self._send(pkt.src, "console_ack", {"n": len(pkt.data)}, pkt.arrival)
+        # Taken: the sender may send more, told once per ACK_EVERY bytes (kernel/console.py).
+        n = self.unacked.get(pkt.src, 0) + len(pkt.data)
+        if n >= ACK_EVERY:
+            self._send(pkt.src, "console_ack", {"n": n}, pkt.arrival)
+            n = 0
+        self.unacked[pkt.src] = n
         if self.sink is not None:
             self.sink(pid, fd, pkt.data)
 

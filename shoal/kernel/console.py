@@ -2,11 +2,13 @@
 
 `write` and `writev` to fd 1 or 2 copy the caller's bytes out of its memory one piece of
 PIECE bytes at a time; each piece is a bulk packet to the console on the I/O cluster, which
-acknowledges it (`console_ack`). A cluster has at most WINDOW bytes sent and not yet
-acknowledged, over all its processes: a write takes what fits and returns a short count (musl
-writes the rest with the next call); a write that finds no room sleeps until an acknowledgement
-comes and then redoes the call (a freeze may back it out: it has sent nothing). So however much
-a guest writes, the host holds at most WINDOW bytes per cluster in flight.
+acknowledges them (`console_ack`, once per ACK_EVERY bytes a cluster sent: acknowledging
+each piece would cost the sender's kernel core a packet's handling per write). A cluster has
+at most WINDOW bytes sent and not yet acknowledged, over all its processes: a write takes
+what fits and returns a short count (musl writes the rest with the next call); a write that
+finds no room sleeps until an acknowledgement comes and then redoes the call (a freeze may back
+it out: it has sent nothing). So however much a guest writes, the host holds at most WINDOW
+bytes per cluster in flight.
 
 Determinism: acknowledgements are packets, so a write that would not fit in the room known
 now observes them (it is taken only as the cluster's earliest item below the horizon,
@@ -36,6 +38,9 @@ PIECE = 16 * PAGE
 # lone writer is never held back by it; a cluster that outruns the console (links shared
 # with 15 others) is. A modelling choice; it bounds the host's memory per cluster.
 WINDOW = 256 * 1024
+# The console acknowledges a cluster's bytes a quarter window at a time; a writer that finds
+# the window full has at least this much unacknowledged, so an acknowledgement is coming.
+ACK_EVERY = WINDOW // 4
 CONSOLE_CALLS = ("write", "writev")
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from unicorn import UC_PROT_EXEC
 
-from shoal.kernel import console, ikc, location, migration, procs, sched, syscalls  # these register their calls
+# These register their calls.
+from shoal.kernel import console, ikc, location, migration, procs, sched, syscalls
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
