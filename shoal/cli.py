@@ -112,8 +112,11 @@ class StdinSource:
 
     def _get(self) -> bytes:
         if self._data is None:
-            ok = sys.stdin is not None and not sys.stdin.isatty()
-            self._data = sys.stdin.buffer.read() if ok else b""
+            try:
+                ok = sys.stdin is not None and not sys.stdin.isatty()
+                self._data = sys.stdin.buffer.read() if ok else b""
+            except (OSError, ValueError, AttributeError) as e:
+                raise ShoalError(f"cannot read standard input: {e}") from None
         return self._data
 
     def __getitem__(self, key: slice) -> bytes:

@@ -86,8 +86,16 @@ class Process:
 
     @property
     def stdout(self) -> bytes:
-        """Everything it wrote that has reached the console, on every cluster it ran on."""
+        """What it wrote that has reached the console, on every cluster it ran on. Bounded
+        (services.py): a chip with a sink (the CLI streams output) keeps only the last 64 KiB
+        of each stream; without one, everything up to 64 MiB for the whole chip, beyond which
+        the oldest bytes of the largest stream go (`output_dropped` counts them)."""
         return self.chip._backend.daemons("output", self.pid)[0]
+
+    @property
+    def output_dropped(self) -> tuple[int, int]:
+        """Bytes of (stdout, stderr) written but no longer kept (see `stdout`)."""
+        return self.chip._backend.daemons("output_dropped", self.pid)
 
     @property
     def stderr(self) -> bytes:
