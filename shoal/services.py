@@ -191,7 +191,7 @@ class Services:
         heapq.heappush(self.console if pkt.kind == "console" else self.inbox, (pkt.arrival, pkt.seq, pkt))
 
     def next_time(self) -> int:
-        """Earliest packet to take (a console packet too, although it answers nothing)."""
+        """Earliest packet to take (a console packet too)."""
         return min(self.inbox[0][0] if self.inbox else NEVER, self.console[0][0] if self.console else NEVER)
 
     def advance(self, horizon: int, limit: int) -> None:
