@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import stat
 import sys
 from collections.abc import Sequence
 
@@ -68,16 +71,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         chip.add_file(name, data)
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
                       stdin=StdinSource())
-    for at, to in (_migration_arg(m, spec) for m in args.migrate):
+    moves = [(m, *_migration_arg(m, spec)) for m in args.migrate]
+    for _, at, to in moves:
         chip.schedule_migration(proc.pid, to, at)
     chip.run()
+    end = proc.record.end_cycle
+    for text, at, _ in moves:
+        if end is not None and at >= end and not any(m.requested == at for m in proc.migrations):
+            sys.stderr.write(f"shoal: --migrate {text}: the program had ended at cycle {end} "
+                             f"({spec.cycles_to_seconds(end) * 1e3:.3f} ms); not moved\n")
     return _finish(chip, proc, args.stats)
 
 
+class OutputError(ShoalError):
+    """The host's stdout or stderr took no more of the program's output."""
+
+
 def _sink(pid: int, fd: int, data: bytes) -> None:
-    stream = sys.stdout.buffer if fd == 1 else sys.stderr.buffer
-    stream.write(data)
-    stream.flush()
+    text = sys.stdout if fd == 1 else sys.stderr
+    name = "standard output" if fd == 1 else "standard error"
+    if text is None:
+        raise OutputError(f"cannot write the program's output: {name} is closed")
+    try:
+        stream = text.buffer
+        stream.write(data)
+        stream.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise OutputError(f"cannot write the program's output to {name}: {why}") from None
 
 
 class StdinSource:
@@ -89,8 +112,11 @@ class StdinSource:
 
     def _get(self) -> bytes:
         if self._data is None:
-            ok = sys.stdin is not None and not sys.stdin.isatty()
-            self._data = sys.stdin.buffer.read() if ok else b""
+            try:
+                ok = sys.stdin is not None and not sys.stdin.isatty()
+                self._data = sys.stdin.buffer.read() if ok else b""
+            except (OSError, ValueError, AttributeError) as e:
+                raise ShoalError(f"cannot read standard input: {e}") from None
         return self._data
 
     def __getitem__(self, key: slice) -> bytes:
@@ -118,24 +144,30 @@ def _finish(chip: object, proc: object, stats: bool) -> int:
     return proc.returncode or 0
 
 
+# The longest simulated time the CLI takes: one day (3.5e13 cycles at 400 MHz), far beyond
+# any run a host can finish, and far below the engine's end of time (2**62 cycles).
+MAX_SECONDS = 86_400
+UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
 def _time_arg(text: str, spec: object) -> int:
-    """Simulated time: cycles, or a number with a unit (s, ms, us, ns)."""
+    """Simulated time: cycles, or a number with a unit (s, ms, us, ns); from 0 to a day."""
     from shoal.spec import ChipSpec
     assert isinstance(spec, ChipSpec)
-    units = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-    for u in ("ns", "us", "ms", "s"):
-        if text.endswith(u):
-            try:
-                return int(float(text[:-len(u)]) * units[u] * spec.freq_hz)
-            except ValueError:
-                break
+    limit = MAX_SECONDS * spec.freq_hz
+    bad = (f"bad time '{text}': give cycles, or a number with s, ms, us or ns, from 0 to "
+           f"{MAX_SECONDS} s ({int(limit)} cycles)")
+    unit = next((u for u in ("ns", "us", "ms", "s") if text.endswith(u)), None)
     try:
-        v = int(text)
+        if unit is not None:
+            v = float(text[:-len(unit)]) * UNITS[unit] * spec.freq_hz
+        else:
+            v = int(text)
     except ValueError:
-        raise ShoalError(f"bad time '{text}': give cycles, or a number with s, ms, us or ns") from None
-    if v < 0:
-        raise ShoalError(f"bad time '{text}': must not be negative")
-    return v
+        raise ShoalError(bad) from None
+    if not math.isfinite(v) or v < 0 or v > limit or (unit is not None and text[0] == "-"):
+        raise ShoalError(bad)
+    return int(v)
 
 
 def _migration_arg(text: str, spec: object) -> tuple[int, int]:
@@ -183,6 +215,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return _finish(chip, proc, args.stats)
 
 
+# The largest --file: 64 MiB, far above what a cluster's memory holds (2 MiB on mppa256), so
+# it refuses only what no guest could load, and devices such as /dev/zero that never end.
+MAX_FILE = 64 * 1024 * 1024
+
+
 def _file(path: str) -> tuple[str, bytes]:
     """A --file: known to guests by its base name; a .c file is compiled first (cached)."""
     from pathlib import Path
@@ -192,7 +229,16 @@ def _file(path: str) -> tuple[str, bytes]:
     try:
         if p.suffix == ".c":
             return (p.stem, compile_cached([p]).read_bytes())
-        return (p.name, p.read_bytes())
+        with open(p, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ShoalError(f"--file {path}: not a regular file")
+            if st.st_size > MAX_FILE:
+                raise ShoalError(f"--file {path}: {st.st_size} bytes, more than {MAX_FILE} (64 MiB)")
+            data = f.read(MAX_FILE + 1)
+        if len(data) > MAX_FILE:
+            raise ShoalError(f"--file {path}: more than {MAX_FILE} bytes (64 MiB)")
+        return (p.name, data)
     except OSError as e:
         raise ShoalError(f"--file {path}: {e.strerror or e}") from None
 
@@ -215,8 +261,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo(args.chip)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options get one line (`shoal: run: ...`), as every other refusal."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ShoalError(f"{self.prog.removeprefix('shoal').strip() or 'usage'}: {message} "
+                         f"(see shoal {self.prog.removeprefix('shoal').strip()} --help)".replace("  ", " "))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shoal", description="shoal: a distributed OS for lightweight "
+    p = _Parser(prog="shoal", description="shoal: a distributed OS for lightweight "
                                 "manycores, on an emulated MPPA-256-like chip")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("cc", help="compile C for the chip (zig cc, riscv32-linux-musl, static)",
@@ -280,6 +334,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from shoal.benchmig import bench_migration
             return bench_migration(Path(args.out), args.chip, args.quick)
         return cmd_demo(args)
+    except OutputError as e:
+        _silence_stdout()
+        sys.stderr.write(f"shoal: {e}\n")
+        return 1
     except ShoalError as e:
         sys.stderr.write(f"shoal: {e}\n")
         return 2
@@ -287,7 +345,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("shoal: interrupted\n")
         return 130
     except BrokenPipeError:
+        _silence_stdout()
         return 1
+
+
+def _silence_stdout() -> None:
+    """What is left in stdout's buffer can never be written: send it to /dev/null, so that
+    Python's own flush at exit prints no second complaint."""
+    try:
+        fd = sys.stdout.fileno() if sys.stdout is not None else -1
+    except (OSError, ValueError, AttributeError):
+        return
+    if fd >= 0:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
 
 
 if __name__ == "__main__":

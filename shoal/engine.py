@@ -86,8 +86,16 @@ class Process:
 
     @property
     def stdout(self) -> bytes:
-        """Everything it wrote that has reached the console, on every cluster it ran on."""
+        """What it wrote that has reached the console, on every cluster it ran on. Bounded
+        (services.py): a chip with a sink (the CLI streams output) keeps only the last 64 KiB
+        of each stream; without one, everything up to 64 MiB for the whole chip, beyond which
+        the oldest bytes of the largest stream go (`output_dropped` counts them)."""
         return self.chip._backend.daemons("output", self.pid)[0]
+
+    @property
+    def output_dropped(self) -> tuple[int, int]:
+        """Bytes of (stdout, stderr) written but no longer kept (see `stdout`)."""
+        return self.chip._backend.daemons("output_dropped", self.pid)
 
     @property
     def stderr(self) -> bytes:
@@ -323,6 +331,9 @@ class Chip:
     def schedule_migration(self, pid: int, to: int, at: int) -> None:
         """Migrate process `pid` to cluster `to` when simulated time reaches cycle `at`."""
         self._cluster_arg(to)
+        self._record(pid)  # an unknown pid is refused now, not at every later run()
+        if not isinstance(at, int) or not 0 <= at < NEVER:
+            raise ShoalError(f"bad migration time {at!r}: cycles from 0 to {NEVER - 1}")
         self._orders += 1
         self._scheduled.append((at, self._orders, pid, to))
         self._scheduled.sort()

@@ -7,8 +7,14 @@ the horizon the engine gives (see kernel/sched.py).
 
 The console receives every process's standard output and error as packets and passes
 them to the host in order of arrival: the interleaving of several processes' output is
-a matter of simulated time, the same under any engine or backend. It answers nothing,
-so its packets hold nobody back.
+a matter of simulated time, the same under any engine or backend. It acknowledges what it
+takes to the cluster that sent it (once per ACK_EVERY bytes), which keeps a bounded
+window in flight (kernel/console.py).
+It keeps what each process wrote for `Process.stdout`/`stderr`, bounded: with a sink (the
+CLI streams output to the host) only the last TAIL bytes of each stream; without one, all of
+it up to CAPTURE bytes for the whole chip, beyond which the oldest bytes of the largest
+stream go (counted in `dropped`). So the host's memory for output never grows with what a
+guest writes.
 
 The process manager is the authority on where each process lives; its part in keeping
 locations right after migrations (moves applied in order, pointers dropped, packets that
@@ -22,6 +28,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shoal.kernel.console import ACK_EVERY
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
 from shoal.platform.noc import Packet, packet
@@ -44,6 +51,11 @@ class ProcRecord:
 
 ConsoleSink = Callable[[int, int, bytes], None]  # (pid, fd, data)
 NEVER = 1 << 62
+# What the console keeps of each process's output (bytes): with a sink, the tail of each
+# stream (enough for an error message or a last screen of results); without, the whole
+# output up to a cap per chip (far above what tests and experiments print).
+TAIL = 64 * 1024
+CAPTURE = 64 * 1024 * 1024
 
 
 class Services:
@@ -65,6 +77,9 @@ class Services:
         self.horizon = self.limit = NEVER
         self.lookahead = 1
         self.output: dict[int, tuple[bytearray, bytearray]] = {}  # pid -> (stdout, stderr)
+        self.dropped: dict[int, list[int]] = {}  # pid -> bytes of (stdout, stderr) not kept
+        self.kept = 0  # bytes held in `output`
+        self.unacked: dict[int, int] = {}  # cluster -> console bytes taken, not yet acknowledged
         self.busy: list[tuple[int, int]] = []  # the daemon core's calendar
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
@@ -167,12 +182,16 @@ class Services:
         out = self.output.get(pid)
         return (bytes(out[0]), bytes(out[1])) if out is not None else (b"", b"")
 
+    def host_output_dropped(self, pid: int) -> tuple[int, int]:
+        d = self.dropped.get(pid, [0, 0])
+        return (d[0], d[1])
+
     # the daemons ------------------------------------------------------------------------------
     def deliver(self, pkt: Packet) -> None:
         heapq.heappush(self.console if pkt.kind == "console" else self.inbox, (pkt.arrival, pkt.seq, pkt))
 
     def next_time(self) -> int:
-        """Earliest packet to take (a console packet too, although it answers nothing)."""
+        """Earliest packet to take (a console packet too)."""
         return min(self.inbox[0][0] if self.inbox else NEVER, self.console[0][0] if self.console else NEVER)
 
     def advance(self, horizon: int, limit: int) -> None:
@@ -194,9 +213,28 @@ class Services:
     def on_console(self, pkt: Packet) -> None:
         pid, fd = pkt.body["pid"], pkt.body["fd"]
         out = self.output.setdefault(pid, (bytearray(), bytearray()))
-        out[0 if fd == 1 else 1].extend(pkt.data)
+        i = 0 if fd == 1 else 1
+        out[i].extend(pkt.data)
+        self.kept += len(pkt.data)
+        if self.sink is not None:
+            self._drop(pid, i, len(out[i]) - TAIL)
+        while self.kept > CAPTURE:  # the oldest bytes of the largest stream (lowest pid, fd)
+            big = max(((len(o[j]), -p, -j) for p, o in self.output.items() for j in (0, 1)))
+            self._drop(-big[1], -big[2], min(big[0], self.kept - CAPTURE))
+        # Taken: the sender may send more, told once per ACK_EVERY bytes (kernel/console.py).
+        n = self.unacked.get(pkt.src, 0) + len(pkt.data)
+        if n >= ACK_EVERY:
+            self._send(pkt.src, "console_ack", {"n": n}, pkt.arrival)
+            n = 0
+        self.unacked[pkt.src] = n
         if self.sink is not None:
             self.sink(pid, fd, pkt.data)
+
+    def _drop(self, pid: int, i: int, n: int) -> None:
+        if n > 0:
+            del self.output[pid][i][:n]
+            self.kept -= n
+            self.dropped.setdefault(pid, [0, 0])[i] += n
 
     def _serve(self, at: int) -> int:
         cost = self.spec.service_cycles

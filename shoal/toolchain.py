@@ -46,7 +46,14 @@ def compile_cached(sources: list[Path], flags: list[str] | None = None) -> Path:
     out = cache_dir() / f"{sources[0].stem}-{h.hexdigest()[:16]}.elf"
     if out.exists():
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(out.parent, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as e:
+        why = (e.strerror or str(e)).lower()
+        raise ShoalError(f"cannot use {out.parent} as the compile cache: {why} "
+                         "(set SHOAL_CACHE to a writable directory)") from None
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     cmd = [sys.executable, "-m", "ziglang", "cc", *TARGET, "-I", str(INCLUDE_DIR), *flags,
            *map(str, sources), "-o", str(tmp)]

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from unicorn import UC_PROT_EXEC
 
-from shoal.kernel import ikc, location, migration, procs, sched, syscalls  # these register their calls
+# These register their calls.
+from shoal.kernel import console, ikc, location, migration, procs, sched, syscalls
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
@@ -87,6 +88,9 @@ class Kernel:
         self.endpoints: dict[str, dict[tuple[int, int], object]] = {"mailbox": {}, "portal": {}, "sync": {}}
         self.early_signals: dict[tuple[int, int], list[tuple[int, int]]] = {}
         self.packets_in = 0
+        # Console output sent and not yet acknowledged, and writers waiting for room (console.py).
+        self.console_inflight = 0
+        self.console_waiters: list[Thread] = []
         # Migration: records of moves this kernel started, packets held for frozen processes,
         # forwarding pointers for processes that left, frames promised to incoming ones.
         self.migrations: dict[int, migration.Migration] = {}
@@ -271,8 +275,7 @@ class Kernel:
         self.sent += 1
         pkt.seq = self.sent  # its place among this cluster's packets (ties on the NoC)
         self.outbox.append(pkt)
-        if pkt.kind != "console":  # the console never answers
-            sched.lower_horizon(self, pkt.ready, pkt.dst)
+        sched.lower_horizon(self, pkt.ready, pkt.dst)  # an answer may come back (the console acknowledges)
 
     def reply(self, pkt: Packet, at: int, **body: object) -> None:
         self.reply_kind(pkt, "reply", at, op=pkt.body["op"], **body)
@@ -364,6 +367,8 @@ class Kernel:
                 return
         if pkt.kind == "reply":
             self._on_reply(pkt, at)
+        elif pkt.kind in console.HANDLERS:
+            console.HANDLERS[pkt.kind](self, pkt, at)
         elif pkt.kind in ikc.HANDLERS:
             ikc.HANDLERS[pkt.kind](self, pkt, at)
         elif pkt.kind in location.HANDLERS:
@@ -435,6 +440,8 @@ class Kernel:
         self.cpu.flush_tlb()
 
     def output(self, proc: Container, fd: int, data: bytes, at: int) -> None:
-        """Standard output and error travel to the console on the I/O cluster."""
+        """Standard output and error travel to the console on the I/O cluster, one piece at a
+        time (console.py), each counted in flight until the console acknowledges it."""
         if data:
+            self.console_inflight += len(data)
             self.send(self.services_node, "console", {"pid": proc.pid, "fd": fd}, data, at, bulk=True)

@@ -87,7 +87,7 @@ if TYPE_CHECKING:
 EBUSY, EIO = 16, 5
 # Blocked calls a freeze may back out and redo: waits, and requests to the daemons that
 # only read (a late answer to a backed-out request is dropped).
-RESTARTABLE = {"futex", "sleep", "mbx_read", "portal_read", "sync_wait", "rpc:wait",
+RESTARTABLE = {"futex", "sleep", "console", "mbx_read", "portal_read", "sync_wait", "rpc:wait",
                "rpc:name_lookup", "rpc:locate", "rpc:open", "rpc:read"}
 # Targeted IKC packets: held for a frozen process, forwarded once it has moved.
 TARGETED = {"mbx_data", "portal_req", "portal_data", "sync_signal"}

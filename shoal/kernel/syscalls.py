@@ -11,7 +11,7 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from shoal.kernel import sched
+from shoal.kernel import console, sched
 from shoal.kernel.container import Block, Thread, TState
 from shoal.kernel.memory import PAGE, USER_TOP, Fault, OutOfFrames, Region
 from shoal.platform.cpu import REG_A, REG_SP, REG_TP
@@ -42,7 +42,8 @@ def dispatch(k: Kernel, t: Thread) -> None:
     regs = cpu.syscall_regs()
     num = regs[7]
     entry = TABLE.get(num)
-    if entry is not None and sched.observes(t, entry[0]) and not sched.observe_now(k, t, k.now()):
+    if (entry is not None and (sched.observes(t, entry[0]) or console.must_observe(k, t, entry[0], regs))
+            and not sched.observe_now(k, t, k.now())):
         k.stop_reason = "park"  # redone once every packet it could see is here (sched.py)
         cpu.stop()
         return
@@ -91,32 +92,21 @@ def charge_copy(k: Kernel, n: int) -> None:
 # --- I/O ---------------------------------------------------------------------------
 @syscall(64, "write")
 def sys_write(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd, buf, n = s32(a[0]), a[1], a[2]
-    if fd not in t.proc.open_fds:
+    fd = s32(a[0])
+    if fd not in t.proc.open_fds or fd == 0:
         return -EBADF
-    if fd == 0:
-        return -EBADF
-    data = t.proc.aspace.read(buf, n)
-    charge_copy(k, n)
-    k.output(t.proc, fd, data, k.now())
-    return n
+    return console.write(k, t, fd, [(a[1], a[2])])
 
 
 @syscall(66, "writev")
 def sys_writev(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd, iov, cnt = s32(a[0]), a[1], s32(a[2])
+    fd, cnt = s32(a[0]), s32(a[2])
     if fd not in t.proc.open_fds or fd == 0:
         return -EBADF
     if cnt < 0 or cnt > 1024:
         return -EINVAL
-    raw = t.proc.aspace.read(iov, 8 * cnt)
-    data = bytearray()
-    for i in range(cnt):
-        base, ln = struct.unpack_from("<II", raw, 8 * i)
-        data += t.proc.aspace.read(base, ln)
-    charge_copy(k, len(data))
-    k.output(t.proc, fd, bytes(data), k.now())
-    return len(data)
+    segs = console.segments(k, t, "writev", a)
+    return -EINVAL if segs is None else console.write(k, t, fd, segs)
 
 
 @syscall(63, "read")
