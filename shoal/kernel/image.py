@@ -314,12 +314,12 @@ def _validate_ikc(ikc: object) -> None:
         _key(k, "ikc", 0, MAX_ENDPOINTS - 1)
         path = f"ikc.{k}"
         kind = _dict(em, path, ("type",))["type"]
-        if kind not in ENDPOINT:
+        if type(kind) is not str or kind not in ENDPOINT:
             raise _Bad(f"'{path}.type' must be one of {', '.join(ENDPOINT)}")
         _dict(em, path, ENDPOINT[kind])
         port = _int(em["port"], f"{path}.port", 0, (1 << 16) - 1)
         if kind == "remote":
-            if em["kind"] not in ("mailbox", "portal", "sync"):
+            if type(em["kind"]) is not str or em["kind"] not in ("mailbox", "portal", "sync"):
                 raise _Bad(f"'{path}.kind' must be mailbox, portal or sync")
             pids = _list(em["pids"], f"{path}.pids")
             clusters = _list(em["clusters"], f"{path}.clusters", len(pids))
