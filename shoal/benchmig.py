@@ -49,18 +49,19 @@ def bench_migration(out: Path, chip_name: str = "mppa256", quick: bool = False) 
     from tqdm import tqdm
 
     spec = ChipSpec.load(chip_name)
+    ex.check_chip(spec, "shoal bench migration")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ShoalError(f"cannot create {out}: {e.strerror or e}") from None
     threads = [1, 4, 16] if quick else list(range(1, spec.cores_per_cluster + 1))
     max_pages = spec.user_frames - 64  # room for the stacks, tables and the allocator's own
-    pages = [0, 64, 256] if quick else list(range(0, max_pages + 1, 32))
+    pages = [n for n in ([0, 64, 256] if quick else range(0, max_pages + 1, 32)) if n <= max_pages]
     half = spec.compute_clusters // 2
-    ns = [1, half] if quick else list(range(1, half + 1))
+    ns = sorted({1, half}) if quick else list(range(1, half + 1))
     steps = 1 + len(threads) + len(pages) + len(ns)
     bar = tqdm(total=steps, desc="migration bench", unit="run", file=sys.stderr)
-    chip, p, ok = ex.tour(64, 4, spec.name)
+    chip, p, ok = ex.tour(64, 4, spec)
     tour_rows = [{"hop": i, "src": m.src, "dst": m.dst, "ok": m.ok,
                   "downtime_us": round((m.downtime or 0) * 1e6 / spec.freq_hz, 1), "bytes": m.bytes,
                   "pages": m.pages, "threads": m.threads, "host_wall_ms": round(m.wall_seconds * 1e3, 2)}
@@ -68,15 +69,15 @@ def bench_migration(out: Path, chip_name: str = "mppa256", quick: bool = False) 
     bar.update()
     by_threads = []
     for t in threads:
-        by_threads.append(ex.downtime_point(16, t, spec.name).as_row(spec))
+        by_threads.append(ex.downtime_point(16, t, spec).as_row(spec))
         bar.update()
     by_pages = []
     for n in pages:
-        by_pages.append(ex.downtime_point(n, 1, spec.name).as_row(spec))
+        by_pages.append(ex.downtime_point(n, 1, spec).as_row(spec))
         bar.update()
     cont = []
     for n in ns:
-        pts = [x.as_row(spec) for x in ex.contention(n, 64, spec.name)]
+        pts = [x.as_row(spec) for x in ex.contention(n, 64, spec)]
         cont.append({"simultaneous": n, "mean_downtime_us": round(sum(r["downtime_us"] for r in pts) / n, 1),
                      "max_downtime_us": max(r["downtime_us"] for r in pts),
                      "noc_limit_us": pts[0]["noc_limit_us"], "seed_downtime_ms": 113.0})

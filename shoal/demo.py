@@ -72,7 +72,7 @@ def part0(spec: ChipSpec) -> bool:
 def part1(spec: ChipSpec) -> bool:
     say(f"\n1. a 4-thread process with 64 pages of data migrates itself around all "
         f"{spec.compute_clusters} clusters")
-    chip, p, ok = ex.tour(64, 4, spec.name)
+    chip, p, ok = ex.tour(64, 4, spec)
     ms = p.migrations
     us = 1e6 / spec.freq_hz
     dts = [m.downtime or 0 for m in ms]
@@ -97,10 +97,10 @@ def part2(spec: ChipSpec) -> None:
     say("\n2. downtime (simulated, freeze to thaw) of one migration to the next cluster")
     say("   versus threads (16 pages of data each):")
     threads = [t for t in THREADS if t <= spec.cores_per_cluster]
-    table([ex.downtime_point(16, t, spec.name) for t in threads], spec, "threads")
+    table([ex.downtime_point(16, t, spec) for t in threads], spec, "threads")
     say("   versus pages in use (1 thread):")
     pages = [n for n in PAGES if n <= spec.user_frames - 64]  # leave room for stacks and tables
-    table([ex.downtime_point(n, 1, spec.name) for n in pages], spec, "pages")
+    table([ex.downtime_point(n, 1, spec) for n in pages], spec, "pages")
     say("   'NoC limit' = image bytes / link bandwidth + path latency; 'seed ms' = the prototype on "
         "the real MPPA-256 (19.6 ms + 1.05 ms/thread + 0.52 ms/page)")
 
@@ -110,8 +110,8 @@ def part3(spec: ChipSpec) -> None:
     say(f"\n3. contention: n processes (64 pages) on clusters 0..n-1 migrate to {half}..{half}+n-1 at once")
     say(f"   {'n':>3} {'mean downtime us':>16} {'max downtime us':>15} {'vs alone':>8}")
     alone = None
-    for n in sorted({n for n in (1, 2, 4, half) if n <= half}):
-        pts = ex.contention(n, 64, spec.name)
+    for n in sorted({n for n in (1, 2, 4, half) if 1 <= n <= half}):
+        pts = ex.contention(n, 64, spec)
         us = [p.downtime * 1e6 / spec.freq_hz for p in pts]
         mean = sum(us) / len(us)
         alone = alone or mean
@@ -121,6 +121,7 @@ def part3(spec: ChipSpec) -> None:
 
 def demo(chip_name: str = "mppa256") -> int:
     spec = ChipSpec.load(chip_name)
+    ex.check_chip(spec, "shoal demo")
     t0 = time.perf_counter()
     ok = part0(spec)
     ok &= part1(spec)

@@ -384,10 +384,15 @@ class Chip:
                 data = Path(source).read_bytes()
             except OSError as e:
                 raise ShoalError(f"{source}: {e.strerror or e}") from None
-        meta, _ = image.check(data, where)
+        meta, _ = image.check(data, where)  # the metadata is checked once, here and on the cluster
         pid = meta["pid"]
-        if self._backend.daemons("running", pid):
-            raise ShoalError(f"{where}: pid {pid} is already running on this chip")
+        # A pid names one process on a chip, for good: a second copy (the same image restored
+        # twice, or a process that had this pid, even one that ended) would share its handle,
+        # records and output.
+        prior = next((r for r in self.processes() if r.pid == pid), None)
+        if prior is not None or self._backend.daemons("running", pid):
+            state = prior.state if prior is not None else "running"
+            raise ShoalError(f"{where}: pid {pid} is already on this chip ({state})")
         self._backend.call(cluster, "restore", data, self.time, where)
         self._backend.daemons("adopt_pid", pid, cluster, meta["name"])
         p = Process(pid, self)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.engine import Chip
+from shoal.errors import ShoalError
 from shoal.kernel.migration import Migration
 from shoal.spec import ChipSpec
 
@@ -24,6 +25,25 @@ PROGRAMS = Path(__file__).parent / "programs"
 SEED_BASE_MS, SEED_THREAD_MS, SEED_PAGE_MS = 19.6, 1.05, 0.52
 MIGRATE_AT = 24_000_000  # 60 ms at 400 MHz: the process has touched its pages and sleeps
 HOLD_MS = "100"  # how long the process sleeps after touching its pages
+# The experiments' largest process (the tour: 64 pages of data, 5 stacks, its tables) takes
+# about 100 frames; with room for the allocator's own, a cluster needs this many.
+MIN_FRAMES = 128
+
+ChipRef = ChipSpec | str
+
+
+def _spec(chip: ChipRef) -> ChipSpec:
+    return chip if isinstance(chip, ChipSpec) else ChipSpec.load(chip)
+
+
+def check_chip(spec: ChipSpec, what: str) -> None:
+    """Refuse, in one sentence, a chip on which the experiments cannot run."""
+    if spec.compute_clusters < 2:
+        raise ShoalError(f"{what} migrates between clusters: chip {spec.name} has only "
+                         f"{spec.compute_clusters} compute cluster (give a mesh of at least 2)")
+    if spec.user_frames < MIN_FRAMES:
+        raise ShoalError(f"{what} needs {MIN_FRAMES} user frames per cluster: chip {spec.name} has "
+                         f"{spec.user_frames} (memory_per_cluster - kernel_reserved)")
 
 
 def seed_downtime_ms(threads: int, pages: int) -> float:
@@ -58,22 +78,22 @@ def _limit(chip: Chip, m: Migration) -> int:
     return -(-m.bytes // s.noc_link_bytes_per_cycle) + chip.hops(m.src, m.dst) * s.noc_hop_cycles
 
 
-def downtime_point(pages: int, threads: int, chip_name: str = "mppa256", src: int = 0,
+def downtime_point(pages: int, threads: int, chip_name: ChipRef = "mppa256", src: int = 0,
                    dst: int = 1) -> Point:
-    chip = Chip.preset(chip_name)
+    chip = Chip(_spec(chip_name))
     p = chip.spawn(PROGRAMS / "hold.c", ["hold", str(pages), str(threads), HOLD_MS], cluster=src)
     chip.schedule_migration(p.pid, dst, MIGRATE_AT)
     chip.run()
     m = p.migrations[0]
     if not m.ok or p.returncode != 0 or m.downtime is None or m.total is None:
         why = m.reason or p.message
-        raise RuntimeError(f"migration with {pages} pages and {threads} threads failed: {why}")
+        raise ShoalError(f"migration with {pages} pages and {threads} threads failed: {why}")
     return Point(threads, pages, m.pages, m.bytes, m.downtime, _limit(chip, m), m.total, m.wall_seconds)
 
 
-def contention(n: int, pages: int, chip_name: str = "mppa256") -> list[Point]:
+def contention(n: int, pages: int, chip_name: ChipRef = "mppa256") -> list[Point]:
     """n processes on clusters 0..n-1 all migrate to clusters half..half+n-1 at the same time."""
-    chip = Chip.preset(chip_name)
+    chip = Chip(_spec(chip_name))
     half = chip.spec.compute_clusters // 2
     procs = [chip.spawn(PROGRAMS / "hold.c", ["hold", str(pages), "1", HOLD_MS], cluster=i) for i in range(n)]
     for i, p in enumerate(procs):
@@ -83,7 +103,7 @@ def contention(n: int, pages: int, chip_name: str = "mppa256") -> list[Point]:
     for p in procs:
         m = p.migrations[0]
         if not m.ok or p.returncode != 0 or m.downtime is None or m.total is None:
-            raise RuntimeError(f"simultaneous migration failed: {m.reason or p.message}")
+            raise ShoalError(f"simultaneous migration failed: {m.reason or p.message}")
         out.append(Point(1, pages, m.pages, m.bytes, m.downtime, _limit(chip, m), m.total, m.wall_seconds))
     return out
 
@@ -99,8 +119,8 @@ def tour_checksum(pages: int, hops: int) -> int:
     return s
 
 
-def tour(pages: int = 64, threads: int = 4, chip_name: str = "mppa256") -> tuple[Chip, object, bool]:
-    chip = Chip.preset(chip_name)
+def tour(pages: int = 64, threads: int = 4, chip_name: ChipRef = "mppa256") -> tuple[Chip, object, bool]:
+    chip = Chip(_spec(chip_name))
     p = chip.spawn(PROGRAMS / "tour.c", ["tour", str(pages), str(threads)])
     chip.run()
     hops = chip.spec.compute_clusters

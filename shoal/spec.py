@@ -7,6 +7,7 @@ Parameters that are modelling choices of shoal (not measured on hardware) say so
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,45 +99,123 @@ class ChipSpec:
         except OSError as e:
             raise ShoalError(f"chip file {path}: {e.strerror or e}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ShoalError(f"chip file {path}: bad TOML: {e}") from None
-        data = dict(data.get("chip", data))
-        base = ChipSpec.preset(str(data.pop("base", "mppa256")))
-        fields = {f.name: f for f in dataclasses.fields(ChipSpec)}
+            raise ShoalError(f"chip file {path}: bad TOML: {' '.join(str(e).split())}") from None
+        return ChipSpec.from_dict(data, f"file {path}")
+
+    @staticmethod
+    def from_dict(data: dict, where: str) -> ChipSpec:
+        """A spec from a chip file's keys (a `[chip]` table or top-level keys), checked."""
+        if "chip" in data:
+            data = data["chip"]
+            if not isinstance(data, dict):
+                raise ShoalError(f"chip {where}: 'chip' must be a table of keys ([chip])")
+        data = dict(data)
+        base_name = data.pop("base", "mppa256")
+        if not isinstance(base_name, str):
+            raise ShoalError(f"chip {where}: 'base' must be a preset name (a string)")
+        base = ChipSpec.preset(base_name)
         for key, value in list(data.items()):
-            if key not in fields:
-                raise ShoalError(f"chip file {path}: unknown key '{key}'")
-            want = float if fields[key].type == "float" else (str if key == "name" else int)
+            if key not in _TYPES:
+                raise ShoalError(f"chip {where}: unknown key '{_short(key)}'")
+            want = _TYPES[key]
             if want is float and isinstance(value, int) and not isinstance(value, bool):
                 data[key] = value = float(value)
             if not isinstance(value, want) or isinstance(value, bool):
-                raise ShoalError(f"chip file {path}: '{key}' must be {want.__name__}")
+                raise ShoalError(f"chip {where}: '{key}' must be {_KIND[want]}, not {_describe(value)}")
         spec = dataclasses.replace(base, **data)
-        spec.validate(str(path))
+        spec.validate(where)
         return spec
 
     def validate(self, where: str) -> None:
+        """Every field in its range (BOUNDS), then what the fields must satisfy together.
+        A chip that passes boots, runs and migrates: no division by zero, no time running
+        backwards, no queue that can never take a message, no host that runs out of memory."""
+        for key, (lo, hi, why) in BOUNDS.items():
+            v = getattr(self, key)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ShoalError(f"chip {where}: '{key}' must be a finite number, not {v}")
+            if not lo <= v <= hi:
+                raise ShoalError(f"chip {where}: '{key}' = {_short(repr(v))} is out of range "
+                                 f"{_num(lo)}..{_num(hi)} ({why})")
+        if not self.name or not self.name.isprintable() or len(self.name) > 64:
+            raise ShoalError(f"chip {where}: 'name' must be 1 to 64 printable characters")
         checks = [
-            (self.mesh_width >= 1 and self.mesh_height >= 1, "mesh must be at least 1x1"),
-            (1 <= self.cores_per_cluster <= 64, "cores_per_cluster must be 1..64"),
-            (self.page_size == 4096, "page_size must be 4096 (Sv32)"),
+            (self.compute_clusters <= MAX_CLUSTERS,
+             f"mesh {self.mesh_width}x{self.mesh_height} has {self.compute_clusters} compute clusters; "
+             f"at most {MAX_CLUSTERS} (each costs the host a CPU emulator and its memory)"),
+            (self.compute_clusters * self.memory_per_cluster <= MAX_CHIP_MEMORY,
+             f"{self.compute_clusters} clusters x memory_per_cluster is more than "
+             f"{MAX_CHIP_MEMORY >> 30} GiB of host memory"),
             (self.memory_per_cluster % self.page_size == 0, "memory_per_cluster must be whole pages"),
-            (0 <= self.kernel_reserved < self.memory_per_cluster, "kernel_reserved must leave user memory"),
+            (self.kernel_reserved < self.memory_per_cluster, "kernel_reserved must leave user memory"),
             (self.user_frames >= 8, "too little user memory (need 8 frames)"),
-            (self.memory_per_cluster <= 1 << 30, "memory_per_cluster above 1 GiB"),
-            (self.freq_hz > 0 and self.cpi >= 1, "freq_hz and cpi must be positive"),
-            (self.window_cycles >= 1000, "window_cycles must be >= 1000"),
-            (self.quantum_cycles >= 1000, "quantum_cycles must be >= 1000"),
             (self.cpi * 4 <= self.quantum_cycles, "cpi must be at most a quarter of quantum_cycles"),
-            (min(self.syscall_cycles, self.page_fault_cycles, self.context_switch_cycles,
-                 self.pte_install_cycles, self.ikc_recv_cycles, self.service_cycles) >= 0
-             and self.copy_cycles_per_byte >= 0, "timing costs must not be negative"),
-            (min(self.noc_link_bytes_per_cycle, self.mailbox_payload, self.portal_chunk) >= 1
-             and min(self.noc_hop_cycles, self.noc_setup_cycles, self.mailbox_header,
-                     self.portal_header) >= 0, "NoC and IKC sizes must be positive"),
+            (self.mailbox_payload < self.portal_chunk,
+             "mailbox_payload must be below portal_chunk (the NoC tells bulk transfers by their chunk)"),
         ]
         for ok, msg in checks:
             if not ok:
                 raise ShoalError(f"chip {where}: {msg}")
+
+
+_TYPES: dict[str, type] = {f.name: (float if f.type == "float" else str if f.type == "str" else int)
+                           for f in dataclasses.fields(ChipSpec)}
+_KIND = {int: "an integer", float: "a number", str: "a string"}
+
+# Host limits: each compute cluster costs the host one CPU emulator (~4.6 MB) and its memory.
+MAX_CLUSTERS = 256  # a 16x16 mesh
+MAX_CHIP_MEMORY = 8 << 30
+CYCLES = 10**9  # any single cost above 2.5 s at 400 MHz is a typo, not a model
+
+# The range of every numeric field, with why: (least, most, reason). validate() checks all.
+BOUNDS: dict[str, tuple[float, float, str]] = {
+    "mesh_width": (1, 64, "compute clusters per row"),
+    "mesh_height": (1, 64, "compute clusters per column"),
+    "io_clusters": (1, 8, "the daemons live on I/O cluster 0; four edges, two networks"),
+    "cores_per_cluster": (1, 64, "user harts per cluster"),
+    "kernel_cores": (1, 1, "one kernel core serves the system calls"),
+    "memory_per_cluster": (4096, 1 << 30, "bytes of local memory, at most 1 GiB"),
+    "kernel_reserved": (0, 1 << 30, "bytes"),
+    "page_size": (4096, 4096, "Sv32 pages are 4096 bytes"),
+    "freq_hz": (1_000_000, 10**10, "1 MHz to 10 GHz"),
+    "icache_bytes": (0, 1 << 30, "bytes"),
+    "dcache_bytes": (0, 1 << 30, "bytes"),
+    "cache_line": (1, 4096, "bytes"),
+    "cpi": (1, 1000, "cycles per instruction"),
+    "syscall_cycles": (0, CYCLES, "a cost must not be negative"),
+    "copy_cycles_per_byte": (0, 10**6, "a cost must not be negative"),
+    "page_fault_cycles": (0, CYCLES, "a cost must not be negative"),
+    "context_switch_cycles": (0, CYCLES, "a cost must not be negative"),
+    "pte_install_cycles": (0, CYCLES, "a cost must not be negative"),
+    "noc_link_bytes_per_cycle": (1, 1 << 16, "a link moves at least a byte per cycle"),
+    "noc_hop_cycles": (0, CYCLES, "a latency must not be negative: packets would arrive before they leave"),
+    "noc_setup_cycles": (0, CYCLES, "a latency must not be negative: packets would arrive before they leave"),
+    "mailbox_payload": (1, 1 << 16, "bytes in a mailbox message"),
+    "mailbox_header": (0, 1 << 16, "bytes"),
+    "mailbox_slots": (1, 1 << 16, "a mailbox must hold at least one message"),
+    "portal_chunk": (2, 1 << 20, "bytes per portal operation"),
+    "portal_header": (0, 1 << 16, "bytes"),
+    "ikc_recv_cycles": (0, CYCLES, "a cost must not be negative"),
+    "service_cycles": (0, CYCLES, "a cost must not be negative"),
+    "quantum_cycles": (1000, CYCLES, "how far one hart runs ahead of another"),
+    "window_cycles": (1000, CYCLES, "how far one cluster runs per round"),
+    "stack_limit": (64 * 1024, 1 << 30, "bytes; the stack sits below 3 GiB"),
+}
+
+
+def _num(v: float) -> str:
+    return f"{v:,}".replace(",", "_") if isinstance(v, int) and v >= 10**4 else f"{v:g}"
+
+
+def _short(text: str, n: int = 40) -> str:
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    return text if len(text) <= n else text[:n] + "..."
+
+
+def _describe(value: object) -> str:
+    kinds = {str: "a string", bool: "a boolean", int: "an integer", float: "a number", list: "an array",
+             dict: "a table"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 MPPA256 = ChipSpec(
