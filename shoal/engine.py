@@ -227,6 +227,7 @@ class Chip:
         start = time.perf_counter()
         try:
             limit = NEVER if max_cycles is None else self.time + max(0, max_cycles)
+            acted = self.time  # the last host action that reached a live process
             while True:
                 at = self._scheduled[0][0] if self._scheduled else NEVER
                 if at >= limit:
@@ -235,12 +236,15 @@ class Chip:
                 # A host action happens at exactly its time: everything before it first.
                 self._backend.advance(max(at, self.time))
                 self.time = max(at, self.time)
-                self._issue_scheduled()
+                if self._issue_scheduled():
+                    acted = self.time
             if limit < NEVER:
                 self.time = limit
             else:
+                # The chip's clock stops at its last event (not at a host action that found
+                # every process ended).
                 ends = [e for e in self._backend.gather("last_exit") if e is not None]
-                self.time = max([self.time, *ends])
+                self.time = max([acted, *ends])
                 if any(r.alive for r in self.processes()):
                     for c in range(self.spec.compute_clusters):
                         self._backend.call(c, "deadlock", self.time)
@@ -338,19 +342,23 @@ class Chip:
         self._scheduled.append((at, self._orders, pid, to))
         self._scheduled.sort()
 
-    def _issue_scheduled(self) -> None:
-        """Hand the migrations due now to their processes' kernels (the chip is at `at`)."""
+    def _issue_scheduled(self) -> bool:
+        """Hand the migrations due now to their processes' kernels (the chip is at `at`);
+        whether any reached a live process."""
+        acted = False
         while self._scheduled and self._scheduled[0][0] <= self.time:
             at, _, pid, to = self._scheduled.pop(0)
             r = self._record(pid)
             if not r.alive:
                 continue
+            acted = True
             if r.state != "running":  # still moving from an earlier request: ask again soon
                 self._orders += 1
                 self._scheduled.append((at + RETRY_CYCLES, self._orders, pid, to))
                 self._scheduled.sort()
                 continue
             self._backend.call(r.cluster, "migrate", pid, to, max(at, self.time))
+        return acted
 
     def checkpoint(self, pid: int, path: str | Path | None = None, stop: bool = False) -> bytes:
         """Freeze process `pid`, take its image (write it to `path`); it goes on unless `stop`."""

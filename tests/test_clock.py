@@ -243,3 +243,12 @@ def test_a_kernel_sends_again_what_the_noc_lost(kind: str) -> None:
     for p, q in zip(ps, r, strict=True):
         assert (p.stdout.split()[:4], p.returncode) == (q.stdout.split()[:4], q.returncode)
     assert_no_frame_leak(c)
+
+
+def test_the_chip_clock_stops_at_the_last_exit_whatever_the_host_had_scheduled() -> None:
+    c = chip()
+    p = c.spawn(elf("clock"), ["clock", "sleep", "2", "100"], cluster=1)
+    c.schedule_migration(p.pid, 3, 50_000 * US)  # long after it ends
+    c.run()
+    assert p.returncode == 0 and not p.migrations
+    assert c.time == p.record.end_cycle
