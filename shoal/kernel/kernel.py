@@ -115,7 +115,8 @@ class Kernel:
     # processes ---------------------------------------------------------------
     def spawn(self, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,
               stdin: bytes, at: int) -> Container:
-        """Create a container running `exe`; raises OutOfFrames if it does not fit."""
+        """Create a container running `exe`; raises OutOfFrames if it does not fit, ArgsTooBig
+        if its arguments do not fit its stack (and then nothing of it is left)."""
         aspace = AddressSpace(self.mem, self.frames, self._on_unmap)
         proc = Container(pid=pid, name=exe.name, argv=argv, aspace=aspace, cluster=self.cluster,
                          brk_start=exe.brk_start, brk=exe.brk_start, seed=seed, stdin=stdin,
@@ -127,6 +128,9 @@ class Kernel:
         except (OutOfFrames, Fault):
             aspace.destroy()
             raise OutOfFrames from None
+        except BaseException:
+            aspace.destroy()  # whatever went wrong, the loaded program's frames go back
+            raise
         ctx = self.cpu.new_context()
         ctx.reg_write(REG_PC, exe.entry)
         ctx.reg_write(REG_SP, sp)
