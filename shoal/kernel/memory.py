@@ -84,13 +84,18 @@ class AddressSpace:
     cost frames only while they map something (and a restore needs exactly as many).
     """
 
-    def __init__(self, mem: memoryview | bytearray, frames: FrameAllocator, on_change: object) -> None:
+    def __init__(self, mem: memoryview | bytearray, frames: FrameAllocator, on_change: object,
+                 on_code: object = None) -> None:
         self.mem = mem
         # The cluster's memory as 32-bit words, to read and write PTEs in place (Sv32 tables
         # are little-endian, as is every host shoal runs on; native/blockcount.c assumes so too).
         self._words = memoryview(mem).cast("I")
         self.frames = frames
         self._on_change = on_change  # called when cached translations must be dropped
+        # Called when the kernel writes into, or frees, a frame that is or was executable:
+        # the CPU's translated code for it is stale (guest stores are seen by the CPU itself).
+        self._on_code = on_code
+        self._code: set[int] = set()  # frames mapped executable at some time
         self.regions: list[Region] = []
         self._starts: list[int] = []
         # find_gap resumes its top-down search at `_gap_at` (for searches below `_gap_below`):
@@ -223,6 +228,8 @@ class AddressSpace:
         for _, table, entries in self._mapped(start, end):
             for e in entries:
                 words[table + e] = (words[table + e] & ~(PTE_R | PTE_W | PTE_X)) | bits
+                if bits & PTE_X:
+                    self._code.add((words[table + e] >> 10) - _PHYS_PPN)
         self._on_change()
         return True
 
@@ -254,6 +261,8 @@ class AddressSpace:
         """Map `va` (PTE at word `w`) to `frame`; returns the PTE."""
         pte = ((_PHYS_PPN + frame) << 10) | (flags & 0x3FF) | PTE_V
         self._words[w] = pte
+        if flags & PTE_X:
+            self._code.add(frame)
         self._used[va >> 22].add((va >> 12) & 0x3FF)
         return pte
 
@@ -270,12 +279,16 @@ class AddressSpace:
     def _drop_range(self, start: int, end: int) -> None:
         """Free the frames mapped in [start, end), and every table this leaves empty."""
         words = self._words
+        code_freed = False
         for i, table, entries in self._mapped(start, end):
             for j in entries:
                 pte = words[table + j]
-                if pte & PTE_X:
+                frame = (pte >> 10) - _PHYS_PPN
+                if pte & PTE_X or frame in self._code:
                     self.exec_frames_freed = True
-                self.frames.release((pte >> 10) - _PHYS_PPN)
+                    self._code.discard(frame)
+                    code_freed = True
+                self.frames.release(frame)
                 self.data_frames -= 1
                 words[table + j] = 0
             used = self._used[i]
@@ -285,6 +298,8 @@ class AddressSpace:
                 self.frames.release(table // PTES)
                 self.table_frames -= 1
                 del self._used[i]
+        if code_freed and self._on_code is not None:
+            self._on_code()  # the frame may hold someone else's code next
 
     def _populate(self, va: int, r: Region) -> tuple[int, int]:
         """Give the page of `va` in region `r` a zeroed frame (demand paging): (PTE word, PTE)."""
@@ -369,6 +384,8 @@ class AddressSpace:
                 self._words[w] = (self._words[w] & ~PTE_W) | (_prot_bits(saved) & PTE_W)
             else:
                 off, _ = self.translate(va, "store")
+                if off // PAGE in self._code and self._on_code is not None:
+                    self._on_code()  # code the CPU may have translated changes under it
             k = min(len(data), PAGE - (va & (PAGE - 1)))
             self.mem[off:off + k] = data[:k]
             va, data = va + k, data[k:]
