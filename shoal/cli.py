@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import stat
 import sys
@@ -163,9 +162,10 @@ def _time_arg(text: str, spec: object) -> int:
             v = float(text[:-len(unit)]) * UNITS[unit] * spec.freq_hz
         else:
             v = int(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ShoalError(bad) from None
-    if not math.isfinite(v) or v < 0 or v > limit or (unit is not None and text[0] == "-"):
+    # Compared as they are (no conversion of a huge integer to float): NaN fails v == v.
+    if v != v or v < 0 or v > limit or (unit is not None and text[0] == "-"):
         raise ShoalError(bad)
     return int(v)
 

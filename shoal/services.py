@@ -47,6 +47,8 @@ class ProcRecord:
     version: int = 0  # unique; changes with each move applied; stamps the packets relayed
     early_moves: list[Packet] = field(default_factory=list)  # `moved` waiting for its predecessor
     parked: list[Packet] = field(default_factory=list)  # relayed packets waiting for a newer record
+    parent: int = 0  # the pid whose shoal_spawn made it (0: the host's); only it may wait
+    reaped: bool = False  # its status went to its parent's wait
 
 
 ConsoleSink = Callable[[int, int, bytes], None]  # (pid, fd, data)
@@ -291,6 +293,7 @@ class Services:
                     load[rec.cluster] += 1
             cluster = min(range(len(load)), key=lambda c: (load[c], c))
         pid = self.new_pid(cluster, b["file"])
+        self.procs[pid].parent = b["pid"]
         self._ops += 1
         op = (self.node << 40) | self._ops
         self.spawning[op] = (req, pid)
@@ -311,8 +314,12 @@ class Services:
         if rec is None:
             return
         rec.status = (b["signal"] & 0x7F) if b["signal"] is not None else ((b["code"] or 0) & 0xFF) << 8
-        for w in rec.waiters:
-            self._reply(w, at, ret=rec.pid, status=rec.status)
+        for w in rec.waiters:  # the first wait reaps it; as on Linux, the others find no child
+            if rec.reaped:
+                self._reply(w, at, ret=-ECHILD)
+            else:
+                rec.reaped = True
+                self._reply(w, at, ret=rec.pid, status=rec.status)
         rec.waiters.clear()
         for m in rec.early_moves:
             self._ack_move(m, at)
@@ -324,9 +331,10 @@ class Services:
 
     def on_wait(self, req: Packet, at: int) -> None:
         rec = self.procs.get(req.body["target"])
-        if rec is None:
-            self._reply(req, at, ret=-ECHILD)
+        if rec is None or rec.parent != req.body["pid"] or rec.reaped:
+            self._reply(req, at, ret=-ECHILD)  # only the process that spawned it, and once
         elif rec.status is not None:
+            rec.reaped = True
             self._reply(req, at, ret=rec.pid, status=rec.status)
         else:
             rec.waiters.append(req)

@@ -317,9 +317,14 @@ def on_portal_go(k: Kernel, pkt: Packet, at: int) -> None:
 
 # --- sync ------------------------------------------------------------------------------------
 def _read_pids(t: Thread, addr: int, n: int) -> list[int] | None:
+    """The pid list of a sync; None (EINVAL) if its size is wrong or a pid repeats: each pid
+    signals once per round, so a repeated one could never be counted right."""
     if not 1 <= n <= 1024:
         return None
-    return [s32(v) for v in struct.unpack(f"<{n}I", t.proc.aspace.read(addr, 4 * n))]
+    pids = [s32(v) for v in struct.unpack(f"<{n}I", t.proc.aspace.read(addr, 4 * n))]
+    if len(set(pids)) != n:
+        return None
+    return pids
 
 
 @syscall(517, "shoal_sync_create")
@@ -455,19 +460,19 @@ def close_all(k: Kernel, p: Container, at: int) -> None:
         del k.early_signals[key]
 
 
-def _close_call(kind: type) -> object:
+def _close_call(kind: type, name: str) -> object:
     def close(k: Kernel, t: Thread, a: list[int]) -> int:
         ep = _get(t, a[0], kind)
-        if ep is None:
-            return -EBADF
+        if ep is None or isinstance(ep, Remote) and ep.kind != name:
+            return -EBADF  # a descriptor of another kind of endpoint
         _close(k, t.proc, s32(a[0]), ep, k.now(), -EBADF)
         return 0
     return close
 
 
-syscall(510, "shoal_mailbox_close")(_close_call((MailboxIn, Remote)))  # type: ignore[arg-type]
-syscall(516, "shoal_portal_close")(_close_call((PortalIn, Remote)))  # type: ignore[arg-type]
-syscall(521, "shoal_sync_close")(_close_call((SyncIn, Remote)))  # type: ignore[arg-type]
+syscall(510, "shoal_mailbox_close")(_close_call((MailboxIn, Remote), "mailbox"))  # type: ignore[arg-type]
+syscall(516, "shoal_portal_close")(_close_call((PortalIn, Remote), "portal"))  # type: ignore[arg-type]
+syscall(521, "shoal_sync_close")(_close_call((SyncIn, Remote), "sync"))  # type: ignore[arg-type]
 
 
 HANDLERS = {

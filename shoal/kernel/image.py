@@ -371,7 +371,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         offset = at - (meta["taken_at"] - meta["clock_offset"])
     delta = offset - meta["clock_offset"]
     clusters = k.spec.compute_clusters
-    aspace = AddressSpace(k.mem, k.frames, k._on_unmap)
+    aspace = AddressSpace(k.mem, k.frames, k._on_unmap, k._on_code)
     try:
         for start, end, prot, name in meta["regions"]:
             aspace.add_region(Region(start, end, prot, name))

@@ -16,8 +16,16 @@ from dataclasses import dataclass
 
 from unicorn import UC_PROT_EXEC
 
-# These register their calls.
-from shoal.kernel import console, ikc, location, migration, procs, sched, syscalls
+from shoal.kernel import (  # these register their calls
+    console,
+    faults,
+    ikc,
+    location,
+    migration,
+    procs,
+    sched,
+    syscalls,
+)
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
@@ -75,7 +83,9 @@ class Kernel:
         self.now_base = 0  # hart clock at the start of the running slice
         self.extra = 0  # kernel cycles charged during the running slice
         self.stop_reason: str | None = None
-        self.fault: tuple[str, int, int | None] | None = None  # (what, signal, pc if known)
+        # (what, signal, pc if known); a failed TLB fill leaves its Fault, whose address is
+        # only the page's (Unicorn asks for pages): kill_for_fault finds the exact one.
+        self.fault: tuple[str | Fault, int, int | None] | None = None
         self.syscall_total = 0
         self.instructions = 0
         # IKC and services: packets out and in, operations waiting for a reply.
@@ -119,8 +129,9 @@ class Kernel:
     # processes ---------------------------------------------------------------
     def spawn(self, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,
               stdin: bytes, at: int) -> Container:
-        """Create a container running `exe`; raises OutOfFrames if it does not fit."""
-        aspace = AddressSpace(self.mem, self.frames, self._on_unmap)
+        """Create a container running `exe`; raises OutOfFrames if it does not fit, ArgsTooBig
+        if its arguments do not fit its stack (and then nothing of it is left)."""
+        aspace = AddressSpace(self.mem, self.frames, self._on_unmap, self._on_code)
         proc = Container(pid=pid, name=exe.name, argv=argv, aspace=aspace, cluster=self.cluster,
                          brk_start=exe.brk_start, brk=exe.brk_start, seed=seed, stdin=stdin,
                          start_cycle=at)
@@ -131,6 +142,9 @@ class Kernel:
         except (OutOfFrames, Fault):
             aspace.destroy()
             raise OutOfFrames from None
+        except BaseException:
+            aspace.destroy()  # whatever went wrong, the loaded program's frames go back
+            raise
         ctx = self.cpu.new_context()
         ctx.reg_write(REG_PC, exe.entry)
         ctx.reg_write(REG_SP, sp)
@@ -405,7 +419,7 @@ class Kernel:
         try:
             got = aspace.fill(vaddr, access)
         except Fault as f:
-            self.fault = (f"{f.kind} {f.reason} at {f.addr:#010x}", SIGSEGV, None)
+            self.fault = (f, SIGSEGV, None)
             return None
         except OutOfFrames:
             self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
@@ -425,19 +439,36 @@ class Kernel:
         what, sig = TRAPS.get(cause, (f"exception {cause}", SIGSEGV))
         # Unicorn 2.1 reports every RISC-V trap with pc + 4, whatever the instruction's length
         # (checked for 2- and 4-byte illegal instructions); a failed TLB fill has the exact pc.
-        self.fault = (what, sig, (self.cpu.reg(REG_PC) - 4) & 0xFFFFFFFF)
+        pc = (self.cpu.reg(REG_PC) - 4) & 0xFFFFFFFF
+        if pc >> 12 == STOP_ADDR >> 12:  # the kernel's page that _fill lends for the stop address
+            what, sig = f"instruction page fault at {pc:#010x}", SIGSEGV
+        self.fault = (what, sig, pc)
         self.stop_reason = None
         self.cpu.stop()
 
     def kill_for_fault(self, t: Thread, at: int) -> None:
-        what, sig, pc = self.fault or ("unhandled CPU exception", SIGSEGV, None)
+        what, sig, pc = self.fault or (None, SIGSEGV, None)
         if pc is None:
             pc = t.ctx.reg_read(REG_PC)
+        if isinstance(what, Fault):
+            addr = faults.exact_address(t, what, pc)
+            what = f"{what.kind} {what.reason} at {addr:#010x}"
+        elif what is None:  # Unicorn ended the slice with an error and no trap or fill
+            what, sig = faults.unexplained(t, pc)
         msg = f"killed: {what}, pc {pc:#010x}" if sig != SIGKILL else f"killed: {what}"
         self.kill(t.proc, sig, None, msg, at)
 
     def _on_unmap(self) -> None:
         self.cpu.flush_tlb()
+
+    def _on_code(self) -> None:
+        """The kernel wrote into (or freed) a frame that holds code: what the CPU translated
+        from it is stale. The running slice ends here (a system call's write is followed by
+        the guest's fence.i and a jump into the new code), and the next starts with a flush."""
+        self.cpu.tb_stale = True
+        if self.current is not None and self.stop_reason is None:
+            self.stop_reason = "code"
+            self.cpu.stop()
 
     def output(self, proc: Container, fd: int, data: bytes, at: int) -> None:
         """Standard output and error travel to the console on the I/O cluster, one piece at a

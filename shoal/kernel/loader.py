@@ -25,6 +25,11 @@ AT_NULL, AT_PHDR, AT_PHENT, AT_PHNUM, AT_PAGESZ, AT_BASE, AT_FLAGS, AT_ENTRY = 0
 AT_UID, AT_EUID, AT_GID, AT_EGID, AT_HWCAP, AT_CLKTCK, AT_SECURE, AT_RANDOM, AT_EXECFN = (
     11, 12, 13, 14, 16, 17, 23, 25, 31)
 HWCAP_RV32GC = sum(1 << (ord(c) - ord("A")) for c in "IMAFDC")
+MAX_ARG_BYTES = 256 * 1024  # argv, envp and auxv on the initial stack (Linux: a quarter of it)
+
+
+class ArgsTooBig(ShoalError):
+    """The arguments and environment do not fit the initial stack (E2BIG for a guest)."""
 
 
 @dataclass(frozen=True)
@@ -172,8 +177,8 @@ def build_stack(aspace: AddressSpace, exe: Executable, argv: list[bytes], envp: 
     words = [len(argv), *arg_ptrs, 0, *env_ptrs, 0, *auxv]
     strings_lo = top - len(blob)
     sp = (strings_lo - 4 * len(words)) & ~15
-    if top - sp > 256 * 1024:
-        raise ShoalError(f"{exe.name}: arguments and environment too large (over 256 KiB)")
+    if top - sp > MAX_ARG_BYTES:
+        raise ArgsTooBig(f"{exe.name}: arguments and environment too large (over 256 KiB)")
     aspace.write(sp, struct.pack(f"<{len(words)}I", *words))
     aspace.write(strings_lo, bytes(blob))
     return sp

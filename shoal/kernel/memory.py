@@ -20,6 +20,10 @@ PAGE = 4096
 PAGE_SHIFT = 12
 ZERO_PAGE = bytes(PAGE)
 USER_TOP = 0xC000_0000  # like Linux's 3G/1G split; the top gigabyte is never user memory
+# Regions (mappings) one process may have: Linux's vm.max_map_count default, so a program
+# meets the limit where it would on Linux (shoal merges no regions: each mmap counts). On the
+# host a region costs ~150 bytes, so the limit also bounds what a guest's mmaps cost there.
+MAX_MAP_COUNT = 65530
 
 # Sv32 PTE bits.
 PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_A, PTE_D = 1, 2, 4, 8, 16, 64, 128
@@ -80,15 +84,24 @@ class AddressSpace:
     cost frames only while they map something (and a restore needs exactly as many).
     """
 
-    def __init__(self, mem: memoryview | bytearray, frames: FrameAllocator, on_change: object) -> None:
+    def __init__(self, mem: memoryview | bytearray, frames: FrameAllocator, on_change: object,
+                 on_code: object = None) -> None:
         self.mem = mem
         # The cluster's memory as 32-bit words, to read and write PTEs in place (Sv32 tables
         # are little-endian, as is every host shoal runs on; native/blockcount.c assumes so too).
         self._words = memoryview(mem).cast("I")
         self.frames = frames
         self._on_change = on_change  # called when cached translations must be dropped
+        # Called when the kernel writes into, or frees, a frame that is or was executable:
+        # the CPU's translated code for it is stale (guest stores are seen by the CPU itself).
+        self._on_code = on_code
+        self._code: set[int] = set()  # frames mapped executable at some time
         self.regions: list[Region] = []
         self._starts: list[int] = []
+        # find_gap resumes its top-down search at `_gap_at` (for searches below `_gap_below`):
+        # every hole in [_gap_at, _gap_below) is shorter than `_gap_hole` bytes (the idea of
+        # Linux's old free_area_cache), so n mmaps cost n searches, not n^2/2 region visits.
+        self._gap_below = self._gap_at = self._gap_hole = 0
         self.root = self._new_frame()
         self._used: dict[int, set[int]] = {}  # first-level index -> valid entries of its table
         self.table_frames = 1
@@ -128,57 +141,95 @@ class AddressSpace:
             va = r.end
         return True
 
+    @property
+    def map_count(self) -> int:
+        return len(self.regions)
+
     def add_region(self, region: Region) -> None:
         i = bisect.bisect_left(self._starts, region.start)
         self.regions.insert(i, region)
         self._starts.insert(i, region.start)
 
+    def _span(self, start: int, end: int) -> tuple[int, int]:
+        """Indices [i, j) of the regions that overlap [start, end)."""
+        i = bisect.bisect_right(self._starts, start) - 1
+        if i < 0 or self.regions[i].end <= start:
+            i += 1
+        return i, bisect.bisect_left(self._starts, end)
+
+    def _splice(self, i: int, j: int, pieces: list[Region]) -> None:
+        self.regions[i:j] = pieces
+        self._starts[i:j] = [r.start for r in pieces]
+
     def find_gap(self, length: int, below: int) -> int | None:
         """Highest free range of `length` bytes ending at or below `below` (top-down, like Linux)."""
-        top = below
-        for r in reversed(self.regions):
-            if r.start >= top:
-                continue
+        if below == self._gap_below and length >= self._gap_hole:
+            top, hole = self._gap_at, self._gap_hole  # no hole above this one fits
+        else:
+            top, hole = below, 0
+        i = bisect.bisect_left(self._starts, top)  # regions[:i] start below `top`
+        while i > 0:
+            r = self.regions[i - 1]
             if r.end <= top - length:
-                return top - length
+                break
+            if r.end < top:
+                hole = max(hole, top - r.end + 1)
             top = min(top, r.start)
-        return top - length if top - length >= 0x10000 else None
+            i -= 1
+        if top - length < 0x10000:
+            return None
+        # Resume at `top`, not below the new range: the hole it is cut from stays below the
+        # resume point whether or not the caller maps it.
+        self._gap_below, self._gap_at, self._gap_hole = below, top, hole
+        return top - length
 
-    def remove_range(self, start: int, end: int) -> None:
-        """Unmap [start, end): split regions at the edges, free touched frames."""
-        out: list[Region] = []
-        for r in self.regions:
-            if r.end <= start or r.start >= end:
-                out.append(r)
-                continue
-            if r.start < start:
-                out.append(Region(r.start, start, r.prot, r.name))
-            if r.end > end:
-                out.append(Region(end, r.end, r.prot, r.name))
-        self.regions = out
-        self._starts = [r.start for r in out]
+    def _freed(self, end: int) -> None:
+        """Regions up to `end` went away: the hole they leave ends at the next region above,
+        and find_gap must resume there at the latest."""
+        i = bisect.bisect_left(self._starts, end)
+        hole_end = self._starts[i] if i < len(self._starts) else USER_TOP
+        self._gap_at = max(self._gap_at, min(hole_end, self._gap_below))
+
+    def remove_range(self, start: int, end: int) -> bool:
+        """Unmap [start, end): split regions at the edges, free touched frames. False (nothing
+        done) if a split would take the process past MAX_MAP_COUNT regions."""
+        i, j = self._span(start, end)
+        if i < j:
+            first, last = self.regions[i], self.regions[j - 1]
+            pieces = []
+            if first.start < start:
+                pieces.append(Region(first.start, start, first.prot, first.name))
+            if last.end > end:
+                pieces.append(Region(end, last.end, last.prot, last.name))
+            if len(pieces) - (j - i) > 0 and len(self.regions) >= MAX_MAP_COUNT:
+                return False
+            self._splice(i, j, pieces)
+            self._freed(end)
         self._drop_range(start, end)
         self._on_change()
+        return True
 
     def protect(self, start: int, end: int, prot: int) -> bool:
-        """mprotect: every page of [start, end) must be mapped."""
+        """mprotect: every page of [start, end) must be mapped (and the regions it splits must
+        stay within MAX_MAP_COUNT)."""
         if not self.covered(start, end):
             return False
+        i, j = self._span(start, end)
         pieces: list[Region] = []
-        for r in self.regions:
-            if r.end <= start or r.start >= end:
-                pieces.append(r)
-                continue
+        for r in self.regions[i:j]:
             cuts = sorted({r.start, max(r.start, start), min(r.end, end), r.end})
             for a, b in zip(cuts, cuts[1:], strict=False):
                 inside = a >= start and b <= end
                 pieces.append(Region(a, b, prot if inside else r.prot, r.name))
-        self.regions = pieces
-        self._starts = [r.start for r in pieces]
+        if len(pieces) > j - i and len(self.regions) - (j - i) + len(pieces) > MAX_MAP_COUNT:
+            return False
+        self._splice(i, j, pieces)
         words, bits = self._words, _prot_bits(prot)
         for _, table, entries in self._mapped(start, end):
-            for j in entries:
-                words[table + j] = (words[table + j] & ~(PTE_R | PTE_W | PTE_X)) | bits
+            for e in entries:
+                words[table + e] = (words[table + e] & ~(PTE_R | PTE_W | PTE_X)) | bits
+                if bits & PTE_X:
+                    self._code.add((words[table + e] >> 10) - _PHYS_PPN)
         self._on_change()
         return True
 
@@ -210,6 +261,8 @@ class AddressSpace:
         """Map `va` (PTE at word `w`) to `frame`; returns the PTE."""
         pte = ((_PHYS_PPN + frame) << 10) | (flags & 0x3FF) | PTE_V
         self._words[w] = pte
+        if flags & PTE_X:
+            self._code.add(frame)
         self._used[va >> 22].add((va >> 12) & 0x3FF)
         return pte
 
@@ -226,12 +279,16 @@ class AddressSpace:
     def _drop_range(self, start: int, end: int) -> None:
         """Free the frames mapped in [start, end), and every table this leaves empty."""
         words = self._words
+        code_freed = False
         for i, table, entries in self._mapped(start, end):
             for j in entries:
                 pte = words[table + j]
-                if pte & PTE_X:
+                frame = (pte >> 10) - _PHYS_PPN
+                if pte & PTE_X or frame in self._code:
                     self.exec_frames_freed = True
-                self.frames.release((pte >> 10) - _PHYS_PPN)
+                    self._code.discard(frame)
+                    code_freed = True
+                self.frames.release(frame)
                 self.data_frames -= 1
                 words[table + j] = 0
             used = self._used[i]
@@ -241,6 +298,8 @@ class AddressSpace:
                 self.frames.release(table // PTES)
                 self.table_frames -= 1
                 del self._used[i]
+        if code_freed and self._on_code is not None:
+            self._on_code()  # the frame may hold someone else's code next
 
     def _populate(self, va: int, r: Region) -> tuple[int, int]:
         """Give the page of `va` in region `r` a zeroed frame (demand paging): (PTE word, PTE)."""
@@ -325,6 +384,8 @@ class AddressSpace:
                 self._words[w] = (self._words[w] & ~PTE_W) | (_prot_bits(saved) & PTE_W)
             else:
                 off, _ = self.translate(va, "store")
+                if off // PAGE in self._code and self._on_code is not None:
+                    self._on_code()  # code the CPU may have translated changes under it
             k = min(len(data), PAGE - (va & (PAGE - 1)))
             self.mem[off:off + k] = data[:k]
             va, data = va + k, data[k:]
@@ -346,6 +407,7 @@ class AddressSpace:
         """Free every frame: data pages, then second-level tables (as they empty), the root."""
         self._drop_range(0, USER_TOP)
         self.regions, self._starts = [], []
+        self._gap_below = self._gap_at = self._gap_hole = 0
         self.frames.release(self.root)
         self.table_frames -= 1
 

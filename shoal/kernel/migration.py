@@ -339,6 +339,8 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
 @syscall(530, "shoal_migrate")
 def sys_migrate(k: Kernel, t: Thread, a: list[int]) -> int:
     dst = s32(a[0])
+    if not 0 <= dst < k.spec.compute_clusters:
+        return -EINVAL  # a cluster number; CHECKPOINT (-1) is the host's, never a guest's
     if dst == k.cluster:
         return 0
     err = request(k, t.proc, dst, k.now(), "guest", caller=t)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
 from shoal.kernel.container import Thread
-from shoal.kernel.loader import parse_elf
+from shoal.kernel.loader import ArgsTooBig, parse_elf
 from shoal.kernel.memory import OutOfFrames
 from shoal.kernel.syscalls import (
     EINVAL,
@@ -31,7 +31,7 @@ from shoal.platform.noc import Packet
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
-ENOEXEC, EROFS, ENAMETOOLONG, ECHILD = 8, 30, 36, 10
+ENOEXEC, EROFS, ENAMETOOLONG, ECHILD, E2BIG = 8, 30, 36, 10, 7
 MAX_NAME = 64
 MAX_ARGS = 64
 
@@ -214,6 +214,8 @@ def on_load(k: Kernel, pkt: Packet, at: int) -> None:
         exe = parse_elf(pkt.data, b["name"])
         k.spawn(exe, b["argv"], [], b["newpid"], b["seed"], b"", at)
         ret = b["newpid"]
+    except ArgsTooBig:
+        ret = -E2BIG
     except ShoalError:
         ret = -ENOEXEC
     except OutOfFrames:

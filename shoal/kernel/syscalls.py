@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from shoal.kernel import console, sched
 from shoal.kernel.container import Block, Thread, TState
-from shoal.kernel.memory import PAGE, USER_TOP, Fault, OutOfFrames, Region
+from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, Fault, OutOfFrames, Region
 from shoal.platform.cpu import REG_A, REG_SP, REG_TP
 
 if TYPE_CHECKING:
@@ -204,11 +204,12 @@ def sys_brk(k: Kernel, t: Thread, a: list[int]) -> int:
     old_end = (p.brk + PAGE - 1) & ~(PAGE - 1)
     new_end = (want + PAGE - 1) & ~(PAGE - 1)
     if new_end > old_end:
-        if new_end - p.brk_start > 256 << 20 or not p.aspace.is_free(old_end, new_end):
+        if (new_end - p.brk_start > 256 << 20 or not p.aspace.is_free(old_end, new_end)
+                or p.aspace.map_count >= MAX_MAP_COUNT):
             return p.brk
         p.aspace.add_region(Region(old_end, new_end, 3, "[heap]"))
-    elif new_end < old_end:
-        p.aspace.remove_range(new_end, old_end)
+    elif new_end < old_end and not p.aspace.remove_range(new_end, old_end):
+        return p.brk
     p.brk = want
     return want
 
@@ -228,13 +229,16 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     length = (length + PAGE - 1) & ~(PAGE - 1)
     asp = t.proc.aspace
+    if asp.map_count >= MAX_MAP_COUNT:
+        return -ENOMEM  # as Linux does at vm.max_map_count
     if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
         if addr & (PAGE - 1) or addr + length > USER_TOP or addr < PAGE:
             return -EINVAL
         if not asp.is_free(addr, addr + length):
             if flags & MAP_FIXED_NOREPLACE:
                 return -EEXIST
-            asp.remove_range(addr, addr + length)
+            if not asp.remove_range(addr, addr + length):
+                return -ENOMEM
         start = addr
     else:
         hint = addr & ~(PAGE - 1)
@@ -257,7 +261,8 @@ def sys_munmap(k: Kernel, t: Thread, a: list[int]) -> int:
     addr, length = a[0], a[1]
     if addr & (PAGE - 1) or length == 0 or addr + length > USER_TOP:
         return -EINVAL
-    t.proc.aspace.remove_range(addr, addr + ((length + PAGE - 1) & ~(PAGE - 1)))
+    if not t.proc.aspace.remove_range(addr, addr + ((length + PAGE - 1) & ~(PAGE - 1))):
+        return -ENOMEM  # the split would pass MAX_MAP_COUNT, as on Linux
     return 0
 
 

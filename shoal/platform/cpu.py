@@ -34,6 +34,7 @@ from unicorn import (
     UC_ARCH_RISCV,
     UC_CTL_IO_WRITE,
     UC_CTL_TLB_FLUSH,
+    UC_ERR_FETCH_UNMAPPED,
     UC_HOOK_BLOCK,
     UC_HOOK_INTR,
     UC_HOOK_TLB_FILL,
@@ -227,6 +228,8 @@ class ClusterCPU:
             uc.emu_start(self.reg(REG_PC), STOP_ADDR, count=0 if nc is not None else budget)
         except UcError as e:
             err = e
+        if err is None and self.reg(REG_PC) == STOP_ADDR:
+            err = UcError(UC_ERR_FETCH_UNMAPPED)  # the guest jumped to the stop address itself
         uc.context_update(ctx)
         if nc is not None:
             return (nc.executed, bool(nc.stopping), err)

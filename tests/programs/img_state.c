@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
     int in = shoal_mailbox_create(5);
     int out = shoal_mailbox_open(me, 5);
     int portal = shoal_portal_create(6);
-    int pids[2] = {me, me};
+    int pids[2] = {me, me + 1000};  /* a signaller that never comes: the endpoint is what matters */
     int sync = shoal_sync_create(7, pids, 2, SHOAL_SYNC_ALL_TO_ONE);
     int fd = argc > 1 ? open(argv[1], O_RDONLY) : -1;
     char head[4] = {0};
