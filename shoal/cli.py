@@ -210,7 +210,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     chip = Chip(ChipSpec.load(args.chip), seed=args.seed, sink=_sink)
     for f in args.file:
         chip.add_file(*_file(f))
-    proc = chip.restore(args.image, cluster=args.cluster)
+    proc = chip.restore(args.image, cluster=args.cluster, stdin=StdinSource())
     chip.run()
     return _finish(chip, proc, args.stats)
 

@@ -205,10 +205,11 @@ class Chip:
         # The process manager gives the pid, the cluster's kernel does the rest.
         pid = self._backend.daemons("new_pid", cluster, exe.name)
         try:
-            self._backend.call(cluster, "spawn", exe, argv, env or [], pid, self.seed, stdin, self.time)
+            self._backend.call(cluster, "spawn", exe, argv, env or [], pid, self.seed, self.time)
         except ShoalError:
             self._backend.daemons("forget", pid)
             raise
+        self._backend.daemons("set_stdin", pid, stdin)  # served by the console daemon
         p = Process(pid, self)
         self.procs.append(p)
         return p
@@ -380,9 +381,10 @@ class Chip:
                 raise ShoalError(f"cannot write {path}: {e.strerror or e}") from None
         return data
 
-    def restore(self, source: str | Path | bytes, cluster: int = 0) -> Process:
+    def restore(self, source: str | Path | bytes, cluster: int = 0, stdin: bytes = b"") -> Process:
         """Load a checkpoint image on `cluster` (of this chip, whatever chip took it) and
-        let it run from where it was frozen."""
+        let it run from where it was frozen; `stdin` is what it reads on fd 0 from now on
+        (an image carries no input: the host gives it, as to a program it starts)."""
         self._cluster_arg(cluster)
         where = "image" if isinstance(source, bytes) else str(source)
         if isinstance(source, bytes):
@@ -403,6 +405,7 @@ class Chip:
             raise ShoalError(f"{where}: pid {pid} is already on this chip ({state})")
         self._backend.call(cluster, "restore", data, self.time, where)
         self._backend.daemons("adopt_pid", pid, cluster, meta["name"])
+        self._backend.daemons("set_stdin", pid, stdin)
         p = Process(pid, self)
         self.procs.append(p)
         return p

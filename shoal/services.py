@@ -79,6 +79,8 @@ class Services:
         self.horizon = self.limit = NEVER
         self.lookahead = 1
         self.output: dict[int, tuple[bytearray, bytearray]] = {}  # pid -> (stdout, stderr)
+        self.stdin: dict[int, object] = {}  # pid -> bytes, or a source read when first asked
+        self.stdin_pos: dict[int, int] = {}
         self.dropped: dict[int, list[int]] = {}  # pid -> bytes of (stdout, stderr) not kept
         self.kept = 0  # bytes held in `output`
         self.unacked: dict[int, int] = {}  # cluster -> console bytes taken, not yet acknowledged
@@ -172,6 +174,11 @@ class Services:
 
     def host_adopt_pid(self, pid: int, cluster: int, name: str) -> None:
         self.adopt_pid(pid, cluster, name)
+
+    def host_set_stdin(self, pid: int, data: object) -> None:
+        """What the process reads on fd 0: bytes, or the host's stdin read when first asked."""
+        self.stdin[pid] = data
+        self.stdin_pos[pid] = 0
 
     def host_running(self, pid: int) -> bool:
         rec = self.procs.get(pid)
@@ -268,6 +275,16 @@ class Services:
 
     def _reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
         self._send(req.src, "reply", {"op": req.body["op"], **body}, at, data, bulk)
+
+    def on_stdin(self, req: Packet, at: int) -> None:
+        """A read of standard input: the next bytes of what the host gave this pid (none for
+        a process the host gave nothing, such as one a guest spawned)."""
+        pid, size = req.body["pid"], req.body["size"]
+        src = self.stdin.get(pid)
+        pos = self.stdin_pos.get(pid, 0)
+        data = bytes(src[pos:pos + size]) if src is not None else b""
+        self.stdin_pos[pid] = pos + len(data)
+        self._reply(req, at, data=data, bulk=True, ret=len(data))
 
     def on_locate(self, req: Packet, at: int) -> None:
         clusters = []

@@ -252,3 +252,38 @@ def test_the_chip_clock_stops_at_the_last_exit_whatever_the_host_had_scheduled()
     c.run()
     assert p.returncode == 0 and not p.migrations
     assert c.time == p.record.end_cycle
+
+
+def test_stdin_is_one_stream_wherever_the_process_runs() -> None:
+    """Standard input is served by the I/O cluster's daemon: a process that reads it in
+    pieces and moves twice meanwhile reads every byte once, in order."""
+    data = bytes(range(256)) * 8 + b"end\n"
+    c = chip()
+    p = c.spawn(elf("clock"), ["clock", "cat", "37"], cluster=0, stdin=data)
+    c.schedule_migration(p.pid, 6, 1_000 * US)
+    c.schedule_migration(p.pid, 11, 3_000 * US)
+    c.run()
+    assert p.returncode == 0 and [m.ok for m in p.migrations] == [True, True]
+    assert p.stdout == data
+
+
+def test_checkpoint_and_migration_do_not_read_a_stdin_the_program_never_reads(tmp_path) -> None:
+    """Behind a pipe that never ends (`sleep 1000 | shoal ...`), a program that does not read
+    stdin still checkpoints and migrates at once, and its image carries no input."""
+    import subprocess
+    import sys
+    src = str(PROGRAMS / "clock.c")
+    img = tmp_path / "p.img"
+    for args in (["checkpoint", "--at", "1ms", "-o", str(img), src, "sleep", "8", "300"],
+                 ["run", "--migrate", "1ms:3", src, "sleep", "8", "300"]):
+        out_f, err_f = tmp_path / "out", tmp_path / "err"
+        with out_f.open("wb") as out, err_f.open("wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "shoal", *args], stdin=subprocess.PIPE,
+                                    stdout=out, stderr=err)
+            try:
+                rc = proc.wait(timeout=120)  # stdin stays open all along
+            finally:
+                proc.kill()
+                proc.stdin.close()
+        assert rc == 0, err_f.read_bytes()
+        assert len(ticks(out_f.read_bytes())) in (4, 8)

@@ -282,7 +282,6 @@ BAD_META = {
     "thread-no-regs": (lambda m: _delete(m, ("threads", 1, "regs")), "'threads[1].regs' is missing"),
     "thread-tid-twice": (lambda m: _set(m, ("threads", 1, "tid"), 1), "thread id twice"),
     "brk-below-start": (lambda m: _set(m, ("brk",), 0), "'brk'"),
-    "stdin-pos": (lambda m: _set(m, ("stdin_pos",), 5), "'stdin_pos'"),
     "meta-not-object": (lambda m: m.clear() or m.update({"x": 1}), "missing"),
     "early-signal": (lambda m: _set(m, ("early_signals",), [[1]]), "'early_signals[0]'"),
 }

@@ -50,8 +50,6 @@ class Container:
     brk_start: int
     brk: int
     seed: int
-    stdin: bytes = b""
-    stdin_pos: int = 0
     threads: list[Thread] = field(default_factory=list)
     state: str = "running"
     exit_code: int | None = None

@@ -95,9 +95,9 @@ def _find(k: Kernel, pid: int) -> Container:
 
 
 def spawn(k: Kernel, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,
-          stdin: bytes, at: int) -> None:
+          at: int) -> None:
     try:
-        k.spawn(exe, argv, envp, pid, seed, stdin, at)
+        k.spawn(exe, argv, envp, pid, seed, at)
     except OutOfFrames:
         raise ShoalError(f"{exe.name}: cluster {k.cluster} has no memory for the program") from None
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
 MAGIC = b"SHOALIMG"
-VERSION = 2  # 2: the process clock (clock_offset, taken_at)
+VERSION = 3  # 2: the process clock (clock_offset, taken_at); 3: no stdin (the daemon serves it)
 HEADER = struct.Struct("<8sIIIIQ32s")
 PAGE_HEADER = struct.Struct("<II")
 
@@ -89,7 +89,7 @@ def serialize(k: Kernel, p: Container) -> tuple[bytes, Shape]:
     threads = [t for t in p.threads if t.state is not TState.DEAD]
     meta = {
         "pid": p.pid, "name": p.name, "argv": p.argv, "brk_start": p.brk_start, "brk": p.brk,
-        "seed": p.seed, "rand": p._rand_counter, "stdin": _b64(bytes(p.stdin)), "stdin_pos": p.stdin_pos,
+        "seed": p.seed, "rand": p._rand_counter,
         "open_fds": sorted(p.open_fds), "files": {str(fd): f for fd, f in p.files.items()},
         "syscalls": dict(p.syscalls), "unknown": {str(n): c for n, c in p.unknown_syscalls.items()},
         "start_cycle": p.start_cycle, "peak_frames": p.peak_frames, "kcore_wait": p.kcore_wait,
@@ -203,7 +203,7 @@ def _b64ok(v: object, path: str) -> bytes:
         raise _Bad(f"'{path}' is not base64") from None
 
 
-TOP = ("pid", "name", "argv", "brk_start", "brk", "seed", "rand", "stdin", "stdin_pos", "open_fds", "files",
+TOP = ("pid", "name", "argv", "brk_start", "brk", "seed", "rand", "open_fds", "files",
        "syscalls", "unknown", "start_cycle", "peak_frames", "kcore_wait", "generation", "clock_offset",
        "taken_at", "dead_instructions", "regions", "threads", "ikc", "early_signals")
 THREAD = ("tid", "clear_tid", "restart_deadline", "blocked_on", "instructions", "regs")
@@ -229,8 +229,6 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     _int(m["brk"], "brk", brk_start, USER_TOP)
     _int(m["seed"], "seed", -I64, I64 - 1)
     _int(m["rand"], "rand")
-    stdin = _b64ok(m["stdin"], "stdin")
-    _int(m["stdin_pos"], "stdin_pos", 0, len(stdin))
     fds = [_int(fd, f"open_fds[{i}]", 0, MAX_FD) for i, fd in enumerate(_list(m["open_fds"], "open_fds"))]
     if len(set(fds)) != len(fds):
         raise _Bad("'open_fds' names a descriptor twice")
@@ -382,7 +380,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         raise
     p = Container(pid=meta["pid"], name=meta["name"], argv=meta["argv"], aspace=aspace, cluster=k.cluster,
                   brk_start=meta["brk_start"], brk=meta["brk"], seed=meta["seed"],
-                  stdin=_unb64(meta["stdin"]), stdin_pos=meta["stdin_pos"], start_cycle=meta["start_cycle"])
+                  start_cycle=meta["start_cycle"])
     p._rand_counter = meta["rand"]
     p.open_fds = set(meta["open_fds"])
     p.files = {int(fd): f for fd, f in meta["files"].items()}

@@ -128,13 +128,12 @@ class Kernel:
 
     # processes ---------------------------------------------------------------
     def spawn(self, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,
-              stdin: bytes, at: int) -> Container:
+              at: int) -> Container:
         """Create a container running `exe`; raises OutOfFrames if it does not fit, ArgsTooBig
         if its arguments do not fit its stack (and then nothing of it is left)."""
         aspace = AddressSpace(self.mem, self.frames, self._on_unmap, self._on_code)
         proc = Container(pid=pid, name=exe.name, argv=argv, aspace=aspace, cluster=self.cluster,
-                         brk_start=exe.brk_start, brk=exe.brk_start, seed=seed, stdin=stdin,
-                         start_cycle=at)
+                         brk_start=exe.brk_start, brk=exe.brk_start, seed=seed, start_cycle=at)
         try:
             load(exe, aspace)
             sp = build_stack(aspace, exe, [a.encode() for a in argv], [e.encode() for e in envp],

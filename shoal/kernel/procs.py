@@ -212,7 +212,7 @@ def on_load(k: Kernel, pkt: Packet, at: int) -> None:
     b = pkt.body
     try:
         exe = parse_elf(pkt.data, b["name"])
-        k.spawn(exe, b["argv"], [], b["newpid"], b["seed"], b"", at)
+        k.spawn(exe, b["argv"], [], b["newpid"], b["seed"], at)
         ret = b["newpid"]
     except ArgsTooBig:
         ret = -E2BIG

@@ -18,6 +18,7 @@ from shoal.platform.cpu import REG_A, REG_SP, REG_TP
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
+    from shoal.platform.noc import Packet
 
 EPERM, ENOENT, ESRCH, EINTR, EBADF, EAGAIN, ENOMEM, EFAULT, EINVAL = 1, 2, 3, 4, 9, 11, 12, 14, 22
 ENOTTY, ESPIPE, ENOSYS, ETIMEDOUT, ERANGE = 25, 29, 38, 110, 34
@@ -109,19 +110,38 @@ def sys_writev(k: Kernel, t: Thread, a: list[int]) -> int:
     return -EINVAL if segs is None else console.write(k, t, fd, segs)
 
 
+STDIN_MAX = 1 << 20  # bytes one read of stdin asks the daemon for
+
+
+def read_stdin(k: Kernel, t: Thread, pieces: list[tuple[int, int]]) -> int:
+    """Standard input is served by the I/O cluster's console daemon (which holds what the
+    host gave the process), so a process reads the same stream wherever it runs and an
+    image carries none of it. The reply's bytes fill `pieces` (address, length) in order."""
+    want = min(sum(n for _, n in pieces), STDIN_MAX)
+    if want == 0:
+        return 0
+    for buf, n in pieces:
+        if n:
+            t.proc.aspace.translate(buf, "store")  # EFAULT now rather than after the wait
+
+    def got(reply: Packet, at: int) -> int:
+        data = memoryview(reply.data)
+        for buf, n in pieces:
+            if not data:
+                break
+            t.proc.aspace.write(buf, data[:n])
+            data = data[n:]
+        return len(reply.data)
+    k.rpc(t, "stdin", {"size": want}, got)
+    return 0  # not reached: rpc blocks the thread
+
+
 @syscall(63, "read")
 def sys_read(k: Kernel, t: Thread, a: list[int]) -> int:
     fd, buf, n = s32(a[0]), a[1], a[2]
-    p = t.proc
-    if fd not in p.open_fds:
+    if fd not in t.proc.open_fds or fd != 0:
         return -EBADF
-    if fd != 0:
-        return -EBADF
-    chunk = p.stdin[p.stdin_pos:p.stdin_pos + n]
-    p.aspace.write(buf, chunk)
-    p.stdin_pos += len(chunk)
-    charge_copy(k, len(chunk))
-    return len(chunk)
+    return read_stdin(k, t, [(buf, n)])
 
 
 @syscall(65, "readv")
@@ -130,6 +150,8 @@ def sys_readv(k: Kernel, t: Thread, a: list[int]) -> int:
     if cnt < 0 or cnt > 1024:
         return -EINVAL
     raw = t.proc.aspace.read(iov, 8 * cnt)
+    if fd == 0 and fd in t.proc.open_fds:
+        return read_stdin(k, t, [struct.unpack_from("<II", raw, 8 * i) for i in range(cnt)])
     total = 0
     for i in range(cnt):
         base, ln = struct.unpack_from("<II", raw, 8 * i)

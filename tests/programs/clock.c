@@ -7,6 +7,7 @@
  *                             the process to CLUSTER; prints what happened
  *   clock stream_server N     read N mailbox messages, print their checksum and the end time
  *   clock stream_client N     send N messages of 120 bytes back to back
+ *   clock cat N               copy stdin to stdout, N bytes per read, 100 us apart
  *   clock timedwait MS SLEEP  a futex wait with an MS ms timeout that nobody ends, then a
  *                             nanosleep of SLEEP ms; prints how long each lasted (ms)
  * Clock readings go to stdout as "t <us>"; "BACKWARDS" if one is below the one before. */
@@ -138,6 +139,16 @@ int main(int argc, char **argv) {
             msg[119] = (char)i;
             if (shoal_mailbox_write(out, msg, sizeof msg) != 120) return 5;
         }
+    } else if (!strcmp(mode, "cat")) {
+        /* copy stdin to stdout N bytes at a time, sleeping 100 us between reads */
+        char buf[256];
+        long got;
+        if (n < 1 || n > (long)sizeof buf) return 2;
+        while ((got = read(0, buf, (size_t)n)) > 0) {
+            fwrite(buf, 1, (size_t)got, stdout);
+            sleep_us(100);
+        }
+        fflush(stdout);
     } else if (!strcmp(mode, "timedwait")) {
         long sleep_ms = argc > 3 ? atol(argv[3]) : 200;
         int word = 0;
