@@ -246,7 +246,9 @@ def try_freeze(k: Kernel, p: Container) -> int | None:
     for t in [t for t in k.ready if t.proc is p]:
         k.ready.remove(t)
         t.state = TState.FROZEN
-        latest = max(latest, t.ready_at)
+        # A thread that waits for a hart has not run past the request: being ready later
+        # (woken by work that ends after it) does not make the freeze later.
+        latest = max(latest, t.ready_at if p.freeze_at is None else min(t.ready_at, p.freeze_at))
     done = True
     for t in p.threads:
         if t.state is not TState.BLOCKED:
