@@ -34,7 +34,7 @@ from shoal.kernel.location import REFUSAL
 from shoal.platform.noc import Packet, packet
 from shoal.spec import ChipSpec
 
-ENOENT, ESRCH, EINVAL, EEXIST, ECHILD, EAGAIN = 2, 3, 22, 17, 10, 11
+ENOENT, ESRCH, EINVAL, EEXIST, ECHILD, EAGAIN, EIO = 2, 3, 22, 17, 10, 11, 5
 
 
 @dataclass
@@ -69,7 +69,6 @@ class Services:
         self.names: dict[str, int] = {}
         self.files: dict[str, bytes] = {}
         self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
-        self._fids: list[str] = []
         self.next_pid = 1
         self.inbox: list[tuple[int, int, Packet]] = []  # requests: heap of (arrival, seq, packet)
         self.console: list[tuple[int, int, Packet]] = []  # console packets, the same way
@@ -380,15 +379,13 @@ class Services:
         if name not in self.files:
             self._reply(req, at, ret=-ENOENT)
             return
-        if name not in self._fids:
-            self._fids.append(name)
-        self._reply(req, at, ret=self._fids.index(name), size=len(self.files[name]))
+        self._reply(req, at, ret=0, size=len(self.files[name]))
 
     def on_read(self, req: Packet, at: int) -> None:
         b = req.body
-        fid = b["fid"]
-        if not 0 <= fid < len(self._fids):
-            self._reply(req, at, ret=-EINVAL)
+        f = self.files.get(b["name"])
+        if f is None:  # restored on a chip whose file image lacks it
+            self._reply(req, at, ret=-EIO)
             return
-        data = self.files[self._fids[fid]][b["offset"]:b["offset"] + b["size"]]
+        data = f[b["offset"]:b["offset"] + b["size"]]
         self._reply(req, at, data=data, bulk=True, ret=len(data))

@@ -391,3 +391,18 @@ def test_random_metadata_restores_or_gives_one_line(mutations: list) -> None:
         if r.alive and r.state == "running":
             c.kill(r.pid)
     still_runs(c)
+
+
+def test_an_open_file_reads_on_where_it_left_off_on_another_chip(taken: bytes) -> None:
+    """Open files travel by name: restored on a chip whose file image has the same file, the
+    process reads the rest of it; on one without it, the read fails and it goes on."""
+    want_head, want_rest = DATA[:2].decode(), DATA[2:5].decode()
+    c = Chip.preset("mppa256")
+    c.add_file("data.txt", DATA)
+    p = c.restore(taken, cluster=5)
+    c.run()
+    assert p.returncode == 0 and f"file {want_head}{want_rest} " in p.stdout.decode(), p.stdout
+    bare = Chip.preset("tiny")
+    q = bare.restore(taken, cluster=0)
+    bare.run()
+    assert q.returncode == 0 and f"file {want_head} " in q.stdout.decode(), q.stdout

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
 MAGIC = b"SHOALIMG"
-VERSION = 3  # 2: the process clock (clock_offset, taken_at); 3: no stdin (the daemon serves it)
+VERSION = 3  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name
 HEADER = struct.Struct("<8sIIIIQ32s")
 PAGE_HEADER = struct.Struct("<II")
 
@@ -235,8 +235,8 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     for k, f in _dict(m["files"], "files").items():
         if _key(k, "files", 0, MAX_FD) not in fds:
             raise _Bad(f"'files.{k}' is not an open descriptor")
-        fid, size, offset = _list(f, f"files.{k}", 3)
-        _int(fid, f"files.{k}[0]", 0, U32)
+        fname, size, offset = _list(f, f"files.{k}", 3)
+        _str(fname, f"files.{k}[0]")
         _int(size, f"files.{k}[1]")
         _int(offset, f"files.{k}[2]")
     for k, n in _dict(m["syscalls"], "syscalls").items():

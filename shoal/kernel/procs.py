@@ -140,7 +140,9 @@ def openat(k: Kernel, t: Thread, a: list[int]) -> int:
         if fd < 0:
             return -24  # EMFILE
         p.open_fds.add(fd)
-        p.files[fd] = [reply.body["ret"], reply.body["size"], 0]
+        # By name, not by the daemon's number for it: an image restored on another chip
+        # reads the file of the same name there.
+        p.files[fd] = [name, reply.body["size"], 0]
         return fd
     k.rpc(t, "open", {"name": name}, opened)
     return 0
@@ -152,7 +154,7 @@ def read(k: Kernel, t: Thread, a: list[int]) -> int:
     if f is None:
         return sys_read(k, t, a)
     buf, n = a[1], min(a[2], 1 << 20)
-    fid, size, off = f
+    fname, size, off = f
     n = max(0, min(n, size - off))
     if n == 0:
         return 0
@@ -163,7 +165,7 @@ def read(k: Kernel, t: Thread, a: list[int]) -> int:
         t.proc.aspace.write(buf, data)
         f[2] += len(data)
         return len(data)
-    k.rpc(t, "read", {"fid": fid, "offset": off, "size": n}, got)
+    k.rpc(t, "read", {"name": fname, "offset": off, "size": n}, got)
     return 0
 
 
