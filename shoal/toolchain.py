@@ -22,7 +22,13 @@ def cache_dir() -> Path:
 
 
 def cc(args: list[str]) -> int:
-    """`shoal cc ARGS...`: the compiler's own exit status; its messages go to stderr."""
+    """`shoal cc ARGS...`: the compiler's own exit status; its messages go to stderr.
+
+    Without an -O option it builds with -O2: zig builds musl in the program's optimisation
+    mode, and unoptimised musl's allocator needs about twice the memory (a 1 MiB malloc no
+    longer fits a 2 MiB cluster). An explicit -O0 still gets gcc's default."""
+    if not any(a.startswith("-O") for a in args):
+        args = ["-O2", *args]
     cmd = [sys.executable, "-m", "ziglang", "cc", *TARGET, "-I", str(INCLUDE_DIR), *args]
     try:
         return subprocess.run(cmd).returncode

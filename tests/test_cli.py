@@ -230,3 +230,18 @@ def test_checkpoint_at_a_time_then_restore_goes_on_with_the_programs_clock(tmp_p
     assert len(before) + len(after) == 12 and b"BACKWARDS" not in back.stdout
     assert 1000 <= after[0] < 1000 + 320  # the sleep it was in ends where it would have
     assert after == sorted(after)
+
+
+def test_cc_without_an_optimisation_flag_builds_what_fits_the_chip(tmp_path: Path) -> None:
+    """`shoal cc prog.c -o prog` with no -O: a 1 MiB malloc runs on a 2 MiB cluster (with
+    unoptimised musl its allocator would need twice that)."""
+    src = tmp_path / "big.c"
+    src.write_text('#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n'
+                   'int main(void) { char *p = malloc(1 << 20); if (!p) return 1;\n'
+                   '  memset(p, 1, 1 << 20); long s = 0;\n'
+                   '  for (int i = 0; i < (1 << 20); i += 4096) s += p[i];\n'
+                   '  printf("ok %ld\\n", s); return 0; }\n')
+    out = tmp_path / "big.elf"
+    assert shoal_cli("cc", str(src), "-o", str(out)).returncode == 0
+    res = shoal_cli("run", str(out))
+    assert res.returncode == 0 and res.stdout == b"ok 256\n", res.stderr
