@@ -287,3 +287,21 @@ def test_checkpoint_and_migration_do_not_read_a_stdin_the_program_never_reads(tm
                 proc.stdin.close()
         assert rc == 0, err_f.read_bytes()
         assert len(ticks(out_f.read_bytes())) in (4, 8)
+
+
+@pytest.mark.parametrize("kind", ["portal_go", "portal_data"])
+def test_a_lost_portal_step_is_sent_again(kind: str) -> None:
+    """A portal's go-ahead or its data lost on the NoC is sent again by its kernel: the
+    transfer completes with the right bytes (ikc_pipeline checks its data end to end)."""
+    def run(lose: bool) -> tuple[bytes, int | None]:
+        c = chip()
+        c.add_file("ikc_pipeline", elf("ikc_pipeline").read_bytes())
+        p = c.spawn(elf("ikc_pipeline"), ["ikc_pipeline", "4", "4096"])
+        if lose:
+            c.inject_failure(kind, 2)
+        c.run()
+        assert all(q.exit_code == 0 for q in c.processes()), [q.message for q in c.processes()]
+        assert_no_frame_leak(c)
+        return p.stdout, p.returncode
+    want = run(False)
+    assert want[1] == 0 and run(True) == want

@@ -455,12 +455,13 @@ def on_noc_error(k: Kernel, pkt: Packet, at: int) -> None:
             e = k.incoming[mid]
             e.lost[kind] = e.lost.get(kind, 0) + 1
             _destination_lost(k, e, kind, at)
-    elif "op" in body and body["op"] in k.pending:
+    elif kind != "portal_data" and body.get("op") in k.pending:
         t, _, _ = k.pending.pop(body["op"])
         k.wake(t, at, -EIO)  # a request of one of its threads: the call fails with EIO
-    elif "op" not in body or kind == "reply":
-        # Anything else (an answer, console output, an exit or location notice, a packet
-        # passed on for a moved process) is the kernel's own duty: it sends it again.
+    else:
+        # Anything else (an answer, a portal's go-ahead or its data, console output, an exit
+        # or location notice, a packet passed on for a moved process) is the kernel's own
+        # duty: it sends it again.
         k.send(pkt.body["to"], kind, body, pkt.body.get("data", b""), at, bulk=pkt.body.get("form") == "bulk")
 
 
