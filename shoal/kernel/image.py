@@ -157,7 +157,7 @@ MAX_FD = 1 << 16
 
 
 class _Bad(Exception):
-    pass
+    """A field of an image's metadata that the restore could not trust."""
 
 
 def _int(v: object, path: str, lo: int = 0, hi: int = I64 - 1) -> int:
