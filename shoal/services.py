@@ -23,7 +23,6 @@ went astray routed or refused) is described in shoal/kernel/location.py.
 
 from __future__ import annotations
 
-import bisect
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from dataclasses import dataclass, field
 from shoal.kernel.console import ACK_EVERY
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
+from shoal.platform.calendar import Calendar
 from shoal.platform.noc import Packet, packet
 from shoal.spec import ChipSpec
 
@@ -83,7 +83,7 @@ class Services:
         self.dropped: dict[int, list[int]] = {}  # pid -> bytes of (stdout, stderr) not kept
         self.kept = 0  # bytes held in `output`
         self.unacked: dict[int, int] = {}  # cluster -> console bytes taken, not yet acknowledged
-        self.busy: list[tuple[int, int]] = []  # the daemon core's calendar
+        self.busy = Calendar()  # the daemon core's
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
         self.requests = 0
@@ -204,6 +204,8 @@ class Services:
 
     def advance(self, horizon: int, limit: int) -> None:
         self.horizon, self.limit = horizon, limit  # the horizon drops as the daemons send
+        if self.inbox:  # requests come in order of arrival: earlier gaps are of no use
+            self.busy.prune(self.inbox[0][0])
         while True:
             end = min(self.horizon, limit)
             req = self.inbox[0] if self.inbox and self.inbox[0][0] < end else None
@@ -246,17 +248,7 @@ class Services:
 
     def _serve(self, at: int) -> int:
         cost = self.spec.service_cycles
-        i = bisect.bisect_right(self.busy, (at, at))
-        if i > 0 and self.busy[i - 1][1] > at:
-            i -= 1
-        start = at
-        while i < len(self.busy) and self.busy[i][0] < start + cost:
-            start = max(start, self.busy[i][1])
-            i += 1
-        self.busy.insert(i, (start, start + cost))
-        if len(self.busy) > 4096:
-            del self.busy[:2048]
-        return start + cost
+        return self.busy.book(at, cost) + cost
 
     def _send(self, dst: int, kind: str, body: dict, at: int, data: bytes = b"", bulk: bool = False) -> None:
         """A reply or a program on its way; billed by its size (platform/noc.py: packet)."""

@@ -8,7 +8,6 @@ timers, slices) is sched.py's; how the engine keeps clusters in step is engine.p
 
 from __future__ import annotations
 
-import bisect
 import heapq
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from shoal.kernel import (  # these register their calls
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
+from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.platform.noc import Packet, packet
 from shoal.spec import ChipSpec
@@ -123,7 +123,7 @@ class Kernel:
         self.last_exit: int | None = None
         self.all_procs: list[Container] = []  # every container this kernel has run
         # The kernel core's calendar: (start, end) cycles during which it serves a call.
-        self.kcore_busy: list[tuple[int, int]] = []
+        self.kcore = Calendar()
         self.kcore_wait = 0  # cycles threads spent queueing for the kernel core
 
     # processes ---------------------------------------------------------------
@@ -239,15 +239,7 @@ class Kernel:
         Harts are simulated one after another within a window, so a calendar, not a clock:
         a call made earlier in simulated time but simulated later still fits before. Returns
         the cycles the caller waits and is served."""
-        busy = self.kcore_busy
-        i = bisect.bisect_right(busy, (at, at))
-        if i > 0 and busy[i - 1][1] > at:
-            i -= 1
-        start = at
-        while i < len(busy) and busy[i][0] < start + cost:
-            start = max(start, busy[i][1])
-            i += 1
-        busy.insert(i, (start, start + cost))
+        start = self.kcore.book(at, cost)
         self.kcore_wait += start - at
         return start + cost - at
 

@@ -115,11 +115,7 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
         return NEVER
     stop = min(limit, key[0] + window)
     k.horizon, k.limit = horizon, limit
-    busy = k.kcore_busy
-    i = 0
-    while i < len(busy) and busy[i][1] <= key[0]:  # gaps before now can no longer be used
-        i += 1
-    del busy[:i]
+    k.kcore.prune(key[0])  # gaps before now can no longer be used
     while key[0] < min(k.horizon, stop):
         take(k, key)
         if k.migrations:

@@ -39,10 +39,10 @@ layout, as a struct's type does, so keys cost nothing).
 
 from __future__ import annotations
 
-import bisect
 import heapq
 from dataclasses import dataclass, field
 
+from shoal.platform.calendar import Calendar
 from shoal.spec import ChipSpec
 
 Link = tuple[int, int]  # (from node, to node)
@@ -50,29 +50,9 @@ Link = tuple[int, int]  # (from node, to node)
 
 @dataclass
 class LinkState:
-    busy: list[tuple[int, int]] = field(default_factory=list)  # sorted, disjoint
+    cal: Calendar = field(default_factory=Calendar)  # when the link is busy
     bytes: int = 0
     transfers: int = 0
-
-    def first_fit(self, t: int, d: int) -> int:
-        busy = self.busy
-        i = bisect.bisect_right(busy, (t, t))
-        if i > 0 and busy[i - 1][1] > t:
-            i -= 1
-        while i < len(busy) and busy[i][0] < t + d:
-            t = max(t, busy[i][1])
-            i += 1
-        return t
-
-    def reserve(self, start: int, end: int) -> None:
-        bisect.insort(self.busy, (start, end))
-
-    def prune(self, before: int) -> None:
-        i = 0
-        while i < len(self.busy) and self.busy[i][1] <= before:
-            i += 1
-        if i:
-            del self.busy[:i]
 
 
 @dataclass(eq=False)
@@ -251,11 +231,11 @@ class NoC:
             while moved:
                 moved = False
                 for lk in path:
-                    t2 = lk.first_fit(t, d)
+                    t2 = lk.cal.first_fit(t, d)
                     if t2 != t:
                         t, moved = t2, True
             for lk in path:
-                lk.reserve(t, t + d)
+                lk.cal.reserve(t, t + d)
                 lk.bytes += size
                 lk.transfers += 1
             self.bytes += size
@@ -280,7 +260,7 @@ class NoC:
 
     def prune(self, before: int) -> None:
         for st in self.links.values():
-            st.prune(before)
+            st.cal.prune(before)
 
     def min_latency(self) -> int:
         """A lower bound on any packet's time from ready to arrival: the engine's lookahead."""

@@ -1,0 +1,45 @@
+"""A calendar of busy intervals: how a shared resource (a kernel core, a daemon core, a NoC
+link) is given out in simulated time.
+
+A calendar, not a busy-until clock: work is booked in the first gap that fits at or after
+the time it is ready, so a request simulated later but earlier in simulated time can still
+use a gap before work already booked.
+"""
+
+from __future__ import annotations
+
+import bisect
+
+
+class Calendar:
+    def __init__(self) -> None:
+        self.busy: list[tuple[int, int]] = []  # sorted, disjoint [start, end)
+
+    def first_fit(self, at: int, cost: int) -> int:
+        """The first start at or after `at` with `cost` cycles free."""
+        busy = self.busy
+        i = bisect.bisect_right(busy, (at, at))
+        if i > 0 and busy[i - 1][1] > at:
+            i -= 1
+        while i < len(busy) and busy[i][0] < at + cost:
+            at = max(at, busy[i][1])
+            i += 1
+        return at
+
+    def reserve(self, start: int, end: int) -> None:
+        bisect.insort(self.busy, (start, end))
+
+    def book(self, at: int, cost: int) -> int:
+        """Reserve `cost` cycles in the first gap at or after `at`; returns their start."""
+        start = self.first_fit(at, cost)
+        self.reserve(start, start + cost)
+        return start
+
+    def prune(self, before: int) -> None:
+        """Forget what ends by `before`: nothing can be booked before it any more."""
+        busy = self.busy
+        i = 0
+        while i < len(busy) and busy[i][1] <= before:
+            i += 1
+        if i:
+            del busy[:i]
