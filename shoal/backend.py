@@ -108,11 +108,7 @@ class LocalBackend:
                 n = nodes[i]
                 horizon = min(second if i == first else low, pend) + la
                 if lbs[i] < horizon:
-                    if isinstance(n, Services):
-                        n.advance(horizon, limit)
-                        lbs[i] = n.next_time()
-                    else:
-                        lbs[i] = n.advance(horizon, limit, window)
+                    lbs[i] = n.advance(horizon, limit, window)
             if self.rounds % 256 == 0:
                 noc.prune(gvt)
 

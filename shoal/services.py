@@ -202,7 +202,9 @@ class Services:
         """Earliest packet to take (a console packet too)."""
         return min(self.inbox[0][0] if self.inbox else NEVER, self.console[0][0] if self.console else NEVER)
 
-    def advance(self, horizon: int, limit: int) -> None:
+    def advance(self, horizon: int, limit: int, window: int = 0) -> int:
+        """Take packets below the horizon and the limit (as a kernel does; the daemons have
+        no slices for `window` to bound); the time of the next one."""
         self.horizon, self.limit = horizon, limit  # the horizon drops as the daemons send
         if self.inbox:  # requests come in order of arrival: earlier gaps are of no use
             self.busy.prune(self.inbox[0][0])
@@ -218,7 +220,7 @@ class Services:
                 self.requests += 1
                 getattr(self, "on_" + pkt.kind)(pkt, self._serve(arrival))
             else:
-                return
+                return self.next_time()
 
     def on_console(self, pkt: Packet) -> None:
         pid, fd = pkt.body["pid"], pkt.body["fd"]
