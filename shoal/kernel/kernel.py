@@ -372,6 +372,8 @@ class Kernel:
                 return
         if pkt.kind == "reply":
             self._on_reply(pkt, at)
+        elif pkt.kind == "noc_error":
+            self.on_lost(pkt, at)
         elif pkt.kind in console.HANDLERS:
             console.HANDLERS[pkt.kind](self, pkt, at)
         elif pkt.kind in ikc.HANDLERS:
@@ -382,6 +384,20 @@ class Kernel:
             migration.HANDLERS[pkt.kind](self, pkt, at)
         else:
             procs.HANDLERS[pkt.kind](self, pkt, at)
+
+    def on_lost(self, note: Packet, at: int) -> None:
+        """The NoC lost a packet this kernel sent (its DMA engine says so, with what it sent)."""
+        kind, body = note.body["kind"], note.body["body"]
+        if kind.startswith("mig_"):
+            migration.on_lost(self, kind, body, at)
+        elif kind != "portal_data" and body.get("op") in self.pending:
+            t, _, _ = self.pending.pop(body["op"])
+            self.wake(t, at, -migration.EIO)  # a request of one of its threads: it fails with EIO
+        else:
+            # Anything else (an answer, a portal's go-ahead or its data, console output, an
+            # exit or location notice, a packet passed on for a moved process) is the
+            # kernel's own duty: it sends it again.
+            self.send(note.body["to"], kind, body, note.body["data"], at, bulk=note.body["form"] == "bulk")
 
     def _on_reply(self, pkt: Packet, at: int) -> None:
         entry = self.pending.pop(pkt.body["op"], None)

@@ -443,26 +443,16 @@ def _record(k: Kernel, mid: int) -> Migration | None:
     return next((m for m in reversed(k.migration_log) if m.mid == mid), None)
 
 
-def on_noc_error(k: Kernel, pkt: Packet, at: int) -> None:
-    """A transfer this kernel sent failed (a DMA error, injected by tests)."""
-    kind, body = pkt.body["kind"], pkt.body["body"]
-    if kind.startswith("mig_"):
-        mid = body["mid"]
-        m = _record(k, mid) if mid >> 32 == k.cluster else None
-        if m is not None:
-            _source_lost(k, m, kind, body, at)
-        elif mid in k.incoming:
-            e = k.incoming[mid]
-            e.lost[kind] = e.lost.get(kind, 0) + 1
-            _destination_lost(k, e, kind, at)
-    elif kind != "portal_data" and body.get("op") in k.pending:
-        t, _, _ = k.pending.pop(body["op"])
-        k.wake(t, at, -EIO)  # a request of one of its threads: the call fails with EIO
-    else:
-        # Anything else (an answer, a portal's go-ahead or its data, console output, an exit
-        # or location notice, a packet passed on for a moved process) is the kernel's own
-        # duty: it sends it again.
-        k.send(pkt.body["to"], kind, body, pkt.body.get("data", b""), at, bulk=pkt.body.get("form") == "bulk")
+def on_lost(k: Kernel, kind: str, body: dict, at: int) -> None:
+    """A protocol packet this kernel sent was lost (Kernel.on_lost routes it here)."""
+    mid = body["mid"]
+    m = _record(k, mid) if mid >> 32 == k.cluster else None
+    if m is not None:
+        _source_lost(k, m, kind, body, at)
+    elif mid in k.incoming:
+        e = k.incoming[mid]
+        e.lost[kind] = e.lost.get(kind, 0) + 1
+        _destination_lost(k, e, kind, at)
 
 
 # --- the source --------------------------------------------------------------------------------
@@ -758,5 +748,5 @@ def _destination_lost(k: Kernel, e: Incoming, kind: str, at: int) -> None:
 HANDLERS = {
     "mig_reserve": on_reserve, "mig_accept": on_accept, "mig_refuse": on_refuse, "mig_image": on_image,
     "mig_ack": on_ack, "mig_commit": on_commit, "mig_done": on_done, "mig_query": on_query,
-    "mig_abort": on_release, "mig_release": on_release, "noc_error": on_noc_error,
+    "mig_abort": on_release, "mig_release": on_release,
 }
