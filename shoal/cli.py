@@ -43,10 +43,17 @@ def _stats(chip: object, proc: object) -> str:
             continue
         if m.ok:
             dt = m.downtime or 0
+            total = "unfinished" if m.total is None else f"{m.total} cycles"
             lines.append(f"  migration      : cluster {m.src} -> {m.dst} at cycle {m.requested}: downtime "
                          f"{dt} cycles = {spec.cycles_to_seconds(dt) * 1e6:.1f} us simulated, total "
-                         f"{m.total} cycles, {m.bytes} bytes, {m.pages} pages, {m.threads} threads; "
+                         f"{total}, {m.bytes} bytes, {m.pages} pages, {m.threads} threads; "
                          f"host {m.wall_seconds * 1e3:.2f} ms")
+            wait = spec.cycles_to_seconds(m.page_wait) * 1e6
+            lines.append(f"    method       : {m.method}, {m.rounds} pre-copy rounds, {m.pages_sent} pages "
+                         f"sent ({m.pages_resent} more than once, {m.bytes_sent} bytes), {m.postcopy_pages} "
+                         f"after the thaw, {m.remote_faults} remote page faults, threads waited "
+                         f"{m.page_wait} cycles = {wait:.1f} us simulated for pages"
+                         + (f"; switched over: {m.switch}" if m.switch else ""))
         else:
             lines.append(f"  migration      : cluster {m.src} -> {m.dst} at cycle {m.requested}: "
                          f"{m.state}: {m.reason}")
@@ -71,11 +78,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
                       stdin=StdinSource())
     moves = [(m, *_migration_arg(m, spec)) for m in args.migrate]
-    for _, at, to in moves:
-        chip.schedule_migration(proc.pid, to, at)
+    for _, at, to, method in moves:
+        chip.schedule_migration(proc.pid, to, at, method)
     chip.run()
     end = proc.record.end_cycle
-    for text, at, _ in moves:
+    for text, at, _, _ in moves:
         if end is not None and at >= end and not any(m.requested == at for m in proc.migrations):
             sys.stderr.write(f"shoal: --migrate {text}: the program had ended at cycle {end} "
                              f"({spec.cycles_to_seconds(end) * 1e3:.3f} ms); not moved\n")
@@ -170,15 +177,22 @@ def _time_arg(text: str, spec: object) -> int:
     return int(v)
 
 
-def _migration_arg(text: str, spec: object) -> tuple[int, int]:
-    at, sep, cluster = text.rpartition(":")
-    if not sep:
-        raise ShoalError(f"--migrate {text}: expected AT:CLUSTER (for example 2ms:5)")
+def _migration_arg(text: str, spec: object) -> tuple[int, int, str]:
+    from shoal.kernel.migration import METHODS
+
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise ShoalError(f"--migrate {text}: expected AT:CLUSTER[:METHOD] (for example 2ms:5 or "
+                         "2ms:5:precopy)")
+    at, cluster = parts[:2]
+    method = parts[2] if len(parts) == 3 else "stopcopy"
+    if method not in METHODS:
+        raise ShoalError(f"--migrate {text}: unknown method '{method}' (one of {', '.join(METHODS)})")
     try:
         to = int(cluster)
     except ValueError:
         raise ShoalError(f"--migrate {text}: '{cluster}' is not a cluster number") from None
-    return (_time_arg(at, spec), to)
+    return (_time_arg(at, spec), to, method)
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
@@ -283,9 +297,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="add a read-only file to the chip's file image, known to guests by its base "
                    "name (they can open and spawn it); repeatable; a .c file is compiled first")
-    r.add_argument("--migrate", action="append", default=[], metavar="AT:CLUSTER",
+    r.add_argument("--migrate", action="append", default=[], metavar="AT:CLUSTER[:METHOD]",
                    help="migrate the program to CLUSTER at simulated time AT (cycles, or with a "
-                   "unit: 2ms, 500us); repeatable")
+                   "unit: 2ms, 500us) by METHOD: stopcopy (the default), precopy, postcopy or "
+                   "hybrid; repeatable")
     r.add_argument("program")
     r.add_argument("args", nargs=argparse.REMAINDER)
     c = sub.add_parser("checkpoint", help="run a program until a simulated time, then write its "

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from shoal.kernel import console, sched
 from shoal.kernel.container import Block, Thread, TState
-from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, Fault, OutOfFrames, Region
+from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, Fault, Missing, OutOfFrames, Region
 from shoal.platform.cpu import REG_A, REG_SP, REG_TP
 
 if TYPE_CHECKING:
@@ -62,6 +62,13 @@ def dispatch(k: Kernel, t: Thread) -> None:
     t.proc.syscalls[name] += 1
     try:
         ret = fn(k, t, args)
+    except Missing as m:
+        # A page still on its way (post-copy migration): the call waits for it and is made
+        # again from the start (sched.run_slice puts the pc back on the ecall).
+        k.missing = m.addr
+        k.stop_reason = "page"
+        cpu.stop()
+        return
     except Fault:
         ret = -EFAULT
     except OutOfFrames:

@@ -20,6 +20,9 @@ struct shoal_counter {
     stop_fn stop;        /* uc_emu_stop */
     uint32_t stopping;
     uint32_t misses;     /* blocks whose bytes could not be found (counted by size / 4) */
+    uint32_t last_va;    /* the last block counted: its address, size in bytes, and count, */
+    uint32_t last_size;  /* so that a fault inside it can give back what did not run */
+    uint64_t last_n;
 };
 
 static int64_t walk(const struct shoal_counter *c, uint32_t va) {
@@ -68,4 +71,23 @@ void shoal_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
         return;
     }
     c->executed += n;
+    c->last_va = (uint32_t)address;
+    c->last_size = size;
+    c->last_n = n;
+}
+
+/* Instructions of the last block counted that did not run, when an access of the one at
+ * `pc` faulted (a restartable fault: the faulting instruction runs again). 0 if `pc` is not
+ * inside that block (the fault came on fetching a new block, which was never counted). */
+uint64_t shoal_unrun(const struct shoal_counter *c, uint32_t pc) {
+    if (pc < c->last_va || pc - c->last_va >= c->last_size) return 0;
+    uint32_t va = c->last_va;
+    uint64_t ran = 0;
+    while (va < pc) {
+        int64_t off = walk(c, va);
+        if (off < 0) return 0;
+        va += (c->mem[off] & 3) == 3 ? 4 : 2;
+        ran++;
+    }
+    return c->last_n > ran ? c->last_n - ran : 0;
 }

@@ -70,7 +70,8 @@ class NativeCounter(ctypes.Structure):
     _fields_ = [("executed", ctypes.c_uint64), ("budget", ctypes.c_uint64),
                 ("mem", ctypes.c_void_p), ("mem_size", ctypes.c_uint64),
                 ("phys_base", ctypes.c_uint32), ("root", ctypes.c_uint32),
-                ("stop", ctypes.c_void_p), ("stopping", ctypes.c_uint32), ("misses", ctypes.c_uint32)]
+                ("stop", ctypes.c_void_p), ("stopping", ctypes.c_uint32), ("misses", ctypes.c_uint32),
+                ("last_va", ctypes.c_uint32), ("last_size", ctypes.c_uint32), ("last_n", ctypes.c_uint64)]
 
 
 def _load_native() -> ctypes.CDLL | None:
@@ -131,7 +132,10 @@ class ClusterCPU:
         handle = self.uc._uch.value if hasattr(self.uc._uch, "value") else self.uc._uch
         lib = _load_native()
         self.native: NativeCounter | None = None
+        self._lib = lib
         if lib is not None:
+            lib.shoal_unrun.restype = ctypes.c_uint64
+            lib.shoal_unrun.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
             self.native = NativeCounter(mem=ctypes.addressof(self._cbuf), mem_size=memory_bytes,
                                         phys_base=PHYS_BASE,
                                         stop=ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value)
@@ -224,6 +228,7 @@ class ClusterCPU:
         self._budget = budget
         if nc is not None:
             nc.executed, nc.budget, nc.root, nc.stopping = 0, budget, root, 0
+            nc.last_size = 0
         try:
             uc.emu_start(self.reg(REG_PC), STOP_ADDR, count=0 if nc is not None else budget)
         except UcError as e:
@@ -235,6 +240,13 @@ class ClusterCPU:
             return (nc.executed, bool(nc.stopping), err)
         n = self._counter.value
         return (min(n, budget), n >= self._budget, err)
+
+    def unrun(self, pc: int) -> int:
+        """After a restartable fault at `pc` ended a slice: instructions counted that did not
+        run (the rest of the faulting block, the faulting instruction included)."""
+        if self.native is None or self._lib is None:
+            return 0  # Unicorn's own counter (the fallback): not corrected
+        return self._lib.shoal_unrun(ctypes.byref(self.native), pc)
 
     def shorten(self, n: int) -> None:
         """Take `n` instructions off the running slice's budget (kernel work took their time)."""
