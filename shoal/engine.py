@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shoal import trace as trace_mod
 from shoal.backend import NEVER, LocalBackend
 from shoal.errors import ShoalError
 from shoal.kernel import image
@@ -23,6 +24,7 @@ from shoal.kernel.host import ClusterRecord, ProcessRecord
 from shoal.kernel.loader import Executable, parse_elf
 from shoal.kernel.migration import Migration
 from shoal.spec import ChipSpec
+from shoal.trace import Tracer
 
 RETRY_CYCLES = 4000  # a scheduled migration that finds its process still moving asks again
 
@@ -164,8 +166,11 @@ class Chip:
     The host side only sends requests to them and reads what they publish."""
 
     def __init__(self, spec: ChipSpec, seed: int = 0,
-                 sink: Callable[[int, int, bytes], None] | None = None) -> None:
-        """`sink(pid, fd, data)` receives console output as it reaches the I/O cluster."""
+                 sink: Callable[[int, int, bytes], None] | None = None,
+                 trace: str | Path | Tracer | None = None) -> None:
+        """`sink(pid, fd, data)` receives console output as it reaches the I/O cluster;
+        `trace` (a path, or a Tracer with its limits and filters) takes a Perfetto trace,
+        written at the end of every run() (shoal/trace.py)."""
         self.spec = spec
         self.seed = seed
         self._backend = LocalBackend(spec, seed, sink)
@@ -174,6 +179,7 @@ class Chip:
         self._scheduled: list[tuple[int, int, int, int]] = []  # (cycle, order, pid, cluster)
         self._orders = 0
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
+        self.tracer, self.trace_path = trace_mod.open_trace(self._backend, spec, trace)
 
     @classmethod
     def preset(cls, name: str, **kw: object) -> Chip:
@@ -251,6 +257,15 @@ class Chip:
                         self._backend.call(c, "deadlock", self.time)
         finally:
             self.wall_seconds += time.perf_counter() - start
+        if self.trace_path is not None:
+            self.write_trace(self.trace_path)
+
+    def write_trace(self, path: str | Path) -> dict:
+        """Write the trace taken so far (Chip(trace=...)) to `path`; its metadata."""
+        if self.tracer is None:
+            raise ShoalError("this chip takes no trace: give Chip(..., trace=PATH)")
+        names = {r.pid: r.name for r in self.processes()}
+        return self.tracer.write(path, self.migrations, names)
 
     # what the kernels publish -------------------------------------------------------------------
     def processes(self) -> list[ProcessRecord]:

@@ -520,6 +520,8 @@ def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
         assert m.shape is not None
         k.kernel_core(at, build_cycles(k.spec, m.shape) - build_lead(k.spec, m.shape))
         _send(k, m, m.dst, "mig_image", {"mid": m.mid, "pid": m.pid}, at, data=m.image, bulk=True)
+        if k.tracer is not None:
+            k.tracer.mig_mark(m.mid, "image_sent", at)
         _arm(k, m, at + _image_trip(k.spec, m.bytes, rebuild_cycles(k.spec, m.shape)))
     elif m.state == "failed":  # aborted meanwhile: D holds a reservation for nothing
         _send(k, m, m.dst, "mig_release", {"mid": m.mid}, at)
@@ -652,6 +654,9 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
     if total > tail:
         k.kernel_core(max(0, pkt.arrival - (total - tail)), total - tail)
     at += k.kernel_core(at, tail)
+    if k.tracer is not None:
+        k.tracer.mig_mark(mid, "image_arrived", pkt.arrival)
+        k.tracer.mig_mark(mid, "rebuilt", at)
     # Frozen and ours to hold: packets for it wait here until S decides.
     e.state, e.proc = "rebuilt", p
     k.procs.append(p)

@@ -118,6 +118,8 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
     k.kcore.prune(key[0])  # gaps before now can no longer be used
     while key[0] < min(k.horizon, stop):
         take(k, key)
+        if k.tracer is not None:
+            k.tracer.frames(k.cluster, k.frames.free, key[0])
         if k.migrations:
             from shoal.kernel import migration
             migration.progress(k, key[0])
@@ -199,6 +201,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
     t.instructions += n
     k.instructions += n
     h.clock += n * spec.cpi + k.extra
+    if k.tracer is not None:
+        k.tracer.slice(k.cluster, h.index, t, k.now_base, h.clock, n)
     if reason is None and (err is not None or k.fault is not None):
         k.kill_for_fault(t, h.clock)
         reason = "dead"
