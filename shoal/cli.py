@@ -68,12 +68,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     for f in args.file:
         name, data = _file(f)
         chip.add_file(name, data)
+    moves = [(m, *_migration_arg(m, spec)) for m in args.migrate]
+    stub = None
+    if args.gdb is not None:
+        from shoal.gdbstub import GdbStub
+        stub = GdbStub(chip, args.gdb)  # listening before the program loads: a busy port fails first
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
                       stdin=StdinSource())
-    moves = [(m, *_migration_arg(m, spec)) for m in args.migrate]
     for _, at, to in moves:
         chip.schedule_migration(proc.pid, to, at)
-    chip.run()
+    if stub is not None:
+        stub.serve(proc.pid)  # the program stays at its entry until GDB lets it go
+    else:
+        chip.run()
     end = proc.record.end_cycle
     for text, at, _ in moves:
         if end is not None and at >= end and not any(m.requested == at for m in proc.migrations):
@@ -320,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="migrate the program to CLUSTER at simulated time AT (cycles, or with a "
                    "unit: 2ms, 500us); repeatable")
     _trace_args(r)
+    r.add_argument("--gdb", type=int, metavar="PORT", help="wait for GDB (gdb-multiarch: target remote "
+                   ":PORT) and serve the remote protocol for the program; 0 picks a free port")
     r.add_argument("program")
     r.add_argument("args", nargs=argparse.REMAINDER)
     c = sub.add_parser("checkpoint", help="run a program until a simulated time, then write its "

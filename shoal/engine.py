@@ -229,8 +229,9 @@ class Chip:
         DMA engine is told so where the transfer would have arrived)."""
         self._backend.noc("inject_failure", kind, count)
 
-    def run(self, max_cycles: int | None = None) -> None:
-        """Run until every process has ended, or for `max_cycles` of simulated time."""
+    def run(self, max_cycles: int | None = None, until: Callable[[], bool] | None = None) -> None:
+        """Run until every process has ended, or for `max_cycles` of simulated time; `until()`,
+        asked between rounds, pauses the chip early (a debugger stopped it: gdbstub.py)."""
         start = time.perf_counter()
         try:
             limit = NEVER if max_cycles is None else self.time + max(0, max_cycles)
@@ -238,10 +239,14 @@ class Chip:
             while True:
                 at = self._scheduled[0][0] if self._scheduled else NEVER
                 if at >= limit:
-                    self._backend.advance(limit)
+                    self._backend.advance(limit, until)
+                    if until is not None and until():
+                        return
                     break
                 # A host action happens at exactly its time: everything before it first.
-                self._backend.advance(max(at, self.time))
+                self._backend.advance(max(at, self.time), until)
+                if until is not None and until():
+                    return
                 self.time = max(at, self.time)
                 if self._issue_scheduled():
                     acted = self.time

@@ -189,6 +189,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
     k.current, k.now_base, k.extra, k.solo_mode = t, h.clock, 0, solo
     k.stop_reason, k.fault = None, None
     n, spent, err = k.cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
+    if err is not None and k.debugger is not None and k.debugger(k, t):
+        err = None  # a debugger's breakpoint: the thread is parked before it (kernel/debug.py)
     k.current, k.solo_mode = None, False
     reason = k.stop_reason
     if reason == "park":
