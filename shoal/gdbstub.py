@@ -434,6 +434,10 @@ class GdbStub:
         """Asked by the engine between rounds: stop now? (a breakpoint, Ctrl-C, GDB gone)"""
         if self.stop is not None:
             return True
+        if b"\x03" in self.buf:  # came in with the packet that resumed
+            self.buf = self.buf.replace(b"\x03", b"", 1)
+            self.stop = ("interrupt", None)
+            return True
         self._polls += 1
         if self._polls % 8 == 0 and self.conn is not None:
             r, _, _ = select.select([self.conn], [], [], 0)
