@@ -61,13 +61,15 @@ class Tracer:
             raise ShoalError(f"bad trace limit {limit}: give a number of events, 0 or more")
         self.spec = spec
         self.limit = limit
-        nodes = spec.compute_clusters + 1  # the I/O cluster is node `compute_clusters`
+        nodes = spec.compute_clusters + 1  # the I/O cluster of the daemons is node `compute_clusters`
         self.clusters = None if clusters is None else sorted(set(clusters))
         for c in self.clusters or []:
             if not 0 <= c < nodes:
                 raise ShoalError(f"trace: cluster {c} does not exist (0..{spec.compute_clusters - 1}, "
                                  f"{spec.compute_clusters} for the I/O cluster)")
-        self._keep = [self.clusters is None or c in self.clusters for c in range(nodes)]
+        # Every NoC node (a route may cross the other I/O clusters' routers): kept or not.
+        self._keep = [self.clusters is None or c in self.clusters
+                      for c in range(spec.compute_clusters + spec.io_clusters)]
         self.kinds = KINDS if kinds is None else tuple(k for k in KINDS if k in set(kinds))
         for k in kinds or ():
             if k not in KINDS:

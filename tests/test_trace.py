@@ -166,3 +166,16 @@ def test_trace_from_python(tmp_path: Path) -> None:
     assert meta["kinds"] == ["syscalls"] and meta["events"] == len(tr.events) > 0
     with pytest.raises(Exception, match="takes no trace"):
         Chip(spec).write_trace(tmp_path / "x.json")
+
+
+def test_demo_trace(tmp_path: Path) -> None:
+    out = tmp_path / "demo.json"
+    res = shoal_cli("demo", "--chip", "tiny", "--trace", str(out))
+    assert res.returncode == 0 and b"all results correct" in res.stdout
+    assert f"traces (simulated time; open in ui.perfetto.dev): {out}".encode() in res.stdout
+    part0 = json.loads(out.read_text())["traceEvents"]
+    assert {e["pid"] for e in part0 if e.get("cat") == "slice"} == {0, 1, 2, 3}  # every cluster at work
+    tour = json.loads((tmp_path / "demo-tour.json").read_text())["traceEvents"]
+    hops = [e for e in tour if e.get("cat") == "migration" and e["name"].startswith("migrate")]
+    assert [e["args"]["dst"] for e in hops] == [1, 2, 3, 0]  # the tour, back on cluster 0
+    assert len([e for e in tour if e.get("cat") == "migration"]) == 5 * len(hops)  # with 4 phases each
