@@ -5,8 +5,8 @@ What a trace holds (timestamps are SIMULATED microseconds, never host time):
     per hart ("core"), named with `M` metadata events;
     `X` slices: each thread's running time on its hart (contiguous slices of one thread are
     merged, so how the engine cuts slices does not show), each system call nested inside;
-    NoC packets: a zero-length slice at the sender's "NoC" track when the packet is handed
-    to the NoC and one at the receiver's on arrival, joined by a flow (`s`/`f`);
+    NoC packets: a one-cycle slice on the sender's "NoC" track when the packet is handed to
+    the NoC and one on the receiver's on arrival, joined by a flow (`s`/`f`);
     `C` counters: each cluster's free frames (after every kernel item that changed them) and
     the utilisation of each link leaving a node (busy share per LINK_BUCKET of time);
     each migration as a slice on the "migrations" track whose duration is exactly its
@@ -150,8 +150,10 @@ class Tracer:
             if not self._keep[node]:
                 continue
             key = (at, node, NOC_TID, 2, p.src, p.seq, ph)
-            self._add("packets", key, {"ph": "X", "pid": node, "tid": NOC_TID, "ts": self.us(at), "dur": 0,
-                                       "name": f"{what} {p.kind}{lost}", "cat": "noc", "args": args})
+            # One cycle long, so that the flow's ends have a slice open at their time to bind to.
+            self._add("packets", key, {"ph": "X", "pid": node, "tid": NOC_TID, "ts": self.us(at),
+                                       "dur": self.us(1), "name": f"{what} {p.kind}{lost}", "cat": "noc",
+                                       "args": args})
             flow = {"ph": ph, "pid": node, "tid": NOC_TID, "ts": self.us(at), "name": p.kind, "cat": "noc",
                     "id": fid}
             if ph == "f":
