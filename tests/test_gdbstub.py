@@ -62,7 +62,8 @@ def _sim(err: str) -> list[str]:
 def test_gdb_stops_at_main_reads_registers_steps_and_continues(elf: Path) -> None:
     s = Shoal("--stats", str(elf))
     out = _gdb(elf, s.port, "break main", "continue", "info registers pc", "p/x $sp", "p $fcsr",
-               "p $ft0", "stepi", "p/x $pc", "next", "next", "info threads", "continue")
+               "stepi", "p/x $pc", "set $ft0 = 1.5", "p $ft0.double * 2", "p where", "set var where = 42",
+               "p where", "next", "next", "info threads", "continue")
     code, stdout, err = s.finish()
     assert re.search(r"Breakpoint 1, main \(argc=1, argv=0x[0-9a-f]+\) at .*trace_work\.c:\d+", out), out
     pc = re.search(r"^pc\s+0x([0-9a-f]+)\s+0x[0-9a-f]+ <main\+\d+>", out, re.M)
@@ -70,7 +71,9 @@ def test_gdb_stops_at_main_reads_registers_steps_and_continues(elf: Path) -> Non
     pcs = [int(v, 16) for v in re.findall(r"^\$\d+ = 0x([0-9a-f]+)$", out, re.M)]
     assert pcs[0] >= 0xBF000000  # sp: the stack is at the top of user memory
     assert int(pc.group(1), 16) < pcs[1] <= int(pc.group(1), 16) + 4  # one instruction on
-    assert re.search(r"^\$\d+ = 0$", out, re.M)  # fcsr of a fresh thread
+    assert re.search(r"^\$2 = 0$", out, re.M)  # fcsr of a fresh thread
+    assert re.search(r"^\$4 = 3$", out, re.M)  # an FP register written (P or G) and read back
+    assert re.search(r"^\$5 = -1$", out, re.M) and re.search(r"^\$6 = 42$", out, re.M)  # memory (M)
     assert "Thread 1 (cluster 0)" in out
     assert "exited normally" in out, out
     assert code == 0 and stdout == f"total {TOTAL} on cluster 0\n".encode()
@@ -173,3 +176,22 @@ def test_gdb_port_in_use_is_one_line(elf: Path) -> None:
         busy.close()
     assert "cannot listen" in assert_one_line_error(res)
     assert "cannot listen" in assert_one_line_error(shoal_cli("run", "--gdb", "70000", str(elf)))
+
+
+def test_detach_removes_breakpoints_and_the_run_goes_on(elf: Path) -> None:
+    from elftools.elf.elffile import ELFFile
+    with open(elf, "rb") as f:
+        main = ELFFile(f).get_section_by_name(".symtab").get_symbol_by_name("main")[0]["st_value"]
+    s = Shoal(str(elf), "20000")
+    c = Client(s.port)
+    before = c.ask(f"m{main:x},4")
+    assert c.ask(f"Z0,{main:x},2") == "OK" and c.ask(f"m{main:x},4") == before  # GDB sees its code
+    assert c.ask("c").startswith("T05")  # stopped at main
+    assert c.ask(f"Z0,{main + 2:x},2") == "OK"
+    c.send("D")
+    assert c.recv() == "OK"
+    code, stdout, err = s.finish()
+    # The breakpoints were taken out: without that the program would die of SIGTRAP (133).
+    total = sum(((i % 1024) * (i % 1024) + t) % 7 for t in range(4) for i in range(20000))
+    assert code == 0 and stdout == f"total {total} on cluster 0\n".encode()
+    assert "went away" not in err
