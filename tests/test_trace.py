@@ -179,3 +179,11 @@ def test_demo_trace(tmp_path: Path) -> None:
     hops = [e for e in tour if e.get("cat") == "migration" and e["name"].startswith("migrate")]
     assert [e["args"]["dst"] for e in hops] == [1, 2, 3, 0]  # the tour, back on cluster 0
     assert len([e for e in tour if e.get("cat") == "migration"]) == 5 * len(hops)  # with 4 phases each
+
+
+def test_trace_shows_unknown_calls(tmp_path: Path) -> None:
+    out = tmp_path / "u.json"
+    res = shoal_cli("run", "--chip", "tiny", "--trace", str(out), str(PROGRAMS / "faults.c"), "enosys")
+    assert res.returncode == 7
+    names = [e["name"] for e in json.loads(out.read_text())["traceEvents"] if e.get("cat") == "syscall"]
+    assert "#999" in names and "#998" in names  # answered -ENOSYS, and still on the core's track

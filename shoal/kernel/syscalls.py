@@ -58,6 +58,8 @@ def dispatch(k: Kernel, t: Thread) -> None:
         t.proc.unknown_syscalls[num] += 1
         t.proc.syscalls[f"#{num}"] += 1
         cpu.set_reg(REG_A[0], -ENOSYS)
+        if k.tracer is not None:
+            k.tracer.syscall(k, t, f"#{num}", start, k.now())
         return
     name, fn = entry
     t.proc.syscalls[name] += 1
