@@ -78,6 +78,7 @@ class Tracer:
         self.events: list[tuple[tuple, dict]] = []  # (sort key, event)
         self.dropped: dict[str, int] = {}
         self._open: dict[tuple[int, int], list] = {}  # (cluster, hart) -> the slice being merged
+        self._calls: dict[int, list[tuple[dict, int, int]]] = {}  # calls of the running slice
         self._frames: dict[int, int] = {}  # last free-frame count written, by cluster
         self._busy: dict[tuple[int, int, int], int] = {}  # (from, to, bucket) -> busy cycles
         self._flows = 0
@@ -99,6 +100,10 @@ class Tracer:
 
     def slice(self, cluster: int, hart: int, t: Thread, start: int, end: int, n: int) -> None:
         """A hart ran thread `t` from `start` to `end` (cycles), `n` instructions."""
+        calls = self._calls.pop(cluster, None)
+        if calls:  # made during this slice, so on this hart (an exit may have freed it already)
+            for c in calls:
+                self._add("syscalls", (c[1], cluster, hart, 1, -c[2]), {**c[0], "tid": hart})
         if not (self._on["slices"] and self._keep[cluster]) or end <= start:
             return
         cur = self._open.get((cluster, hart))
@@ -119,14 +124,13 @@ class Tracer:
         self._add("slices", (start, cluster, hart, 0, -end), ev)
 
     def syscall(self, k: Kernel, t: Thread, name: str, start: int, end: int) -> None:
-        """Thread `t` made system call `name` from `start` to `end` (served, or until it blocked)."""
-        cluster = k.cluster
-        if not (self._on["syscalls"] and self._keep[cluster]):
+        """Thread `t` made system call `name` from `start` to `end` (served, or until it blocked);
+        written with the slice it was made in (`slice`), which knows the hart."""
+        if not (self._on["syscalls"] and self._keep[k.cluster]):
             return
-        hart = next((h.index for h in k.harts if h.thread is t), 0)
-        ev = {"ph": "X", "pid": cluster, "tid": hart, "ts": self.us(start), "dur": self.us(end - start),
+        ev = {"ph": "X", "pid": k.cluster, "ts": self.us(start), "dur": self.us(end - start),
               "name": name, "cat": "syscall", "args": {"pid": t.proc.pid, "tid": t.tid}}
-        self._add("syscalls", (start, cluster, hart, 1, -end), ev)
+        self._calls.setdefault(k.cluster, []).append((ev, start, end))
 
     def frames(self, cluster: int, free: int, at: int) -> None:
         """The cluster's free frames after a kernel item at `at` (written when they change)."""
