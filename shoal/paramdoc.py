@@ -65,7 +65,12 @@ def render() -> str:
         vals = " | ".join(_fmt(getattr(PRESETS[n], f.name)) for n in names)
         lo, hi, _ = BOUNDS.get(f.name, (None, None, ""))
         allowed = f"{_fmt(lo)} .. {_fmt(hi)}" if lo is not None else "text"
-        text = " ".join(t for t in (meaning.get(f.name, ""), source.get(f.name, "")) if t)
+        src_text = source.get(f.name, "")
+        if src_text.startswith("as for") and f.name in meaning:
+            src_text = ""  # a field the class explains apart is not one of the group above
+        if f.name == "name":
+            src_text = "The chip's name (a preset's, or any text in a chip file), shown in --stats."
+        text = " ".join(t for t in (meaning.get(f.name, ""), src_text) if t)
         rows.append(f"| `{f.name}` | {vals} | {allowed} | {text.replace('|', '/')} |")
     return "\n".join([BEGIN, *rows, END])
 
