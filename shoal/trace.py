@@ -11,7 +11,8 @@ What a trace holds (timestamps are SIMULATED microseconds, never host time):
     the utilisation of each link leaving a node (busy share per LINK_BUCKET of time);
     each migration as a slice on the "migrations" track whose duration is exactly its
     downtime (freeze at the source to thaw at the destination), with its phases nested
-    (freeze, transfer, rebuild, commit) and every public field of its record in `args`.
+    (freeze, transfer, rebuild, commit) and every public field of its record in `args`; a
+    migration that failed (the process went on at its source) is an instant with the reason.
 
 Tracing costs nothing when off: the kernels, the NoC and the backend call a tracer only when
 one is attached (`if k.tracer is not None`). Hooks only read; they never change what runs, so
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from shoal.spec import ChipSpec
 
 KINDS = ("slices", "syscalls", "packets", "frames", "links", "migrations")
-DEFAULT_LIMIT = 500_000  # events: about 60 MB of JSON, what ui.perfetto.dev opens comfortably
+DEFAULT_LIMIT = 200_000  # events: ~30 MB of JSON (ui.perfetto.dev opens it well), ~150 MB held on the host
 LINK_BUCKET_US = 50  # link utilisation is the busy share of each 50 us of simulated time
 NOC_TID = 1_000_000  # the thread track of a node's NoC interface (above any hart index)
 MIGRATIONS_PID = 1_000_000  # the process track that holds the migrations
@@ -187,9 +188,15 @@ class Tracer:
 
     # the file ---------------------------------------------------------------------------------
     def _migration(self, m: Migration, out: list[tuple[tuple, dict]]) -> None:
-        if m.frozen is None or m.thawed is None or m.dst < 0 or not m.ok:
+        if m.dst < 0 or not (self._keep[m.src] or self._keep[m.dst]):
+            return  # a checkpoint, or filtered out
+        if m.state == "failed" and m.ended is not None:  # the process went on at the source
+            out.append(((m.ended, MIGRATIONS_PID, m.pid, 0, 0, m.mid),
+                        {"ph": "i", "s": "t", "pid": MIGRATIONS_PID, "tid": m.pid, "ts": self.us(m.ended),
+                         "cat": "migration", "name": f"migration to cluster {m.dst} failed",
+                         "args": {"reason": m.reason, "src": m.src, "dst": m.dst, "requested": m.requested}}))
             return
-        if not (self._keep[m.src] or self._keep[m.dst]):
+        if m.frozen is None or m.thawed is None or not m.ok:
             return
         args: dict[str, Any] = {}
         for f in dataclasses.fields(m):  # every public field, present and future (method, rounds...)
@@ -284,7 +291,7 @@ class Tracer:
                 kind = "migrations" if ev.get("cat") == "migration" else "links"
                 self.dropped[kind] = self.dropped.get(kind, 0) + 1
         evs.sort(key=lambda ke: ke[0])
-        migrated = [(m.pid, names.get(m.pid, "?")) for m in migrations if m.ok and m.dst >= 0]
+        migrated = [(m.pid, names.get(m.pid, "?")) for m in migrations if m.dst >= 0]
         meta = {
             "clock": "simulated",
             "timestamps": "simulated microseconds (cycles / freq_hz * 1e6); never host time",

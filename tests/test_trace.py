@@ -187,3 +187,16 @@ def test_trace_shows_unknown_calls(tmp_path: Path) -> None:
     assert res.returncode == 7
     names = [e["name"] for e in json.loads(out.read_text())["traceEvents"] if e.get("cat") == "syscall"]
     assert "#999" in names and "#998" in names  # answered -ENOSYS, and still on the core's track
+
+
+def test_a_failed_migration_is_an_instant_with_its_reason(tmp_path: Path) -> None:
+    path = tmp_path / "f.json"
+    chip = Chip(ChipSpec.load("tiny"), trace=path)
+    p = chip.spawn(WORK, ["trace_work", "50000"], cluster=0)
+    chip.inject_failure("mig_reserve")
+    chip.schedule_migration(p.pid, 3, 100_000)
+    chip.run()
+    assert p.returncode == 0 and p.cluster == 0 and p.migrations[0].state == "failed"
+    evs = [e for e in json.loads(path.read_text())["traceEvents"] if e.get("cat") == "migration"]
+    assert len(evs) == 1 and evs[0]["ph"] == "i" and evs[0]["name"] == "migration to cluster 3 failed"
+    assert evs[0]["args"]["reason"] == p.migrations[0].reason and "mig_reserve" in evs[0]["args"]["reason"]
