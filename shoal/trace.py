@@ -43,8 +43,19 @@ if TYPE_CHECKING:
 KINDS = ("slices", "syscalls", "packets", "frames", "links", "migrations")
 DEFAULT_LIMIT = 200_000  # events: ~30 MB of JSON (ui.perfetto.dev opens it well), ~150 MB held on the host
 LINK_BUCKET_US = 50  # link utilisation is the busy share of each 50 us of simulated time
-NOC_TID = 1_000_000  # the thread track of a node's NoC interface (above any hart index)
+NOC_TID = 999  # sorts a node's NoC track after its harts (at most 64)
 MIGRATIONS_PID = 1_000_000  # the process track that holds the migrations
+MIGRATION_TID = 10_000_000  # + the process's pid: its track among the migrations
+
+
+def hart_tid(cluster: int, hart: int) -> int:
+    """The trace's thread id of a core: unique over the chip (Perfetto keys threads by tid)."""
+    return (cluster + 1) * 1000 + hart
+
+
+def noc_tid(node: int) -> int:
+    """The trace's thread id of a node's NoC track."""
+    return (node + 1) * 1000 + NOC_TID
 PHASES = ("freeze", "transfer", "rebuild", "commit")
 
 
@@ -104,7 +115,8 @@ class Tracer:
         calls = self._calls.pop(cluster, None)
         if calls:  # made during this slice, so on this hart (an exit may have freed it already)
             for c in calls:
-                self._add("syscalls", (c[1], cluster, hart, 1, -c[2]), {**c[0], "tid": hart})
+                ev = {**c[0], "tid": hart_tid(cluster, hart)}
+                self._add("syscalls", (c[1], cluster, hart, 1, -c[2]), ev)
         if not (self._on["slices"] and self._keep[cluster]) or end <= start:
             return
         cur = self._open.get((cluster, hart))
@@ -119,8 +131,8 @@ class Tracer:
         if cur is None:
             return
         t, start, end, n = cur
-        ev = {"ph": "X", "pid": cluster, "tid": hart, "ts": self.us(start), "dur": self.us(end - start),
-              "name": f"{t.proc.name} [{t.tid}]", "cat": "slice",
+        ev = {"ph": "X", "pid": cluster, "tid": hart_tid(cluster, hart), "ts": self.us(start),
+              "dur": self.us(end - start), "name": f"{t.proc.name} [{t.tid}]", "cat": "slice",
               "args": {"pid": t.proc.pid, "tid": t.tid, "instructions": n}}
         self._add("slices", (start, cluster, hart, 0, -end), ev)
 
@@ -156,11 +168,11 @@ class Tracer:
                 continue
             key = (at, node, NOC_TID, 2, p.src, p.seq, ph)
             # One cycle long, so that the flow's ends have a slice open at their time to bind to.
-            self._add("packets", key, {"ph": "X", "pid": node, "tid": NOC_TID, "ts": self.us(at),
+            self._add("packets", key, {"ph": "X", "pid": node, "tid": noc_tid(node), "ts": self.us(at),
                                        "dur": self.us(1), "name": f"{what} {p.kind}{lost}", "cat": "noc",
                                        "args": args})
-            flow = {"ph": ph, "pid": node, "tid": NOC_TID, "ts": self.us(at), "name": p.kind, "cat": "noc",
-                    "id": fid}
+            flow = {"ph": ph, "pid": node, "tid": noc_tid(node), "ts": self.us(at), "name": p.kind,
+                    "cat": "noc", "id": fid}
             if ph == "f":
                 flow["bp"] = "e"  # bind to the arrival slice that starts here
             self._add("packets", (*key, 1), flow)
@@ -192,8 +204,9 @@ class Tracer:
             return  # a checkpoint, or filtered out
         if m.state == "failed" and m.ended is not None:  # the process went on at the source
             out.append(((m.ended, MIGRATIONS_PID, m.pid, 0, 0, m.mid),
-                        {"ph": "i", "s": "t", "pid": MIGRATIONS_PID, "tid": m.pid, "ts": self.us(m.ended),
-                         "cat": "migration", "name": f"migration to cluster {m.dst} failed",
+                        {"ph": "i", "s": "t", "pid": MIGRATIONS_PID, "tid": MIGRATION_TID + m.pid,
+                         "ts": self.us(m.ended), "cat": "migration",
+                         "name": f"migration to cluster {m.dst} failed",
                          "args": {"reason": m.reason, "src": m.src, "dst": m.dst, "requested": m.requested}}))
             return
         if m.frozen is None or m.thawed is None or not m.ok:
@@ -206,7 +219,7 @@ class Tracer:
                 args[f.name] = v
         args["downtime_cycles"] = m.downtime
         args["downtime_us"] = self.us(m.thawed - m.frozen)
-        base = {"pid": MIGRATIONS_PID, "tid": m.pid, "cat": "migration"}
+        base = {"pid": MIGRATIONS_PID, "tid": MIGRATION_TID + m.pid, "cat": "migration"}
         out.append(((m.frozen, MIGRATIONS_PID, m.pid, 0, -m.thawed, m.mid),
                     {**base, "ph": "X", "ts": self.us(m.frozen), "dur": self.us(m.thawed - m.frozen),
                      "name": f"migrate pid {m.pid}: cluster {m.src} -> {m.dst}", "args": args}))
@@ -258,16 +271,16 @@ class Tracer:
             evs.append({"ph": "M", "pid": c, "tid": 0, "name": "process_sort_index",
                         "args": {"sort_index": c}})
             for h in range(0 if io else spec.cores_per_cluster):
-                evs.append({"ph": "M", "pid": c, "tid": h, "name": "thread_name",
+                evs.append({"ph": "M", "pid": c, "tid": hart_tid(c, h), "name": "thread_name",
                             "args": {"name": f"core {h}"}})
-            evs.append({"ph": "M", "pid": c, "tid": NOC_TID, "name": "thread_name",
+            evs.append({"ph": "M", "pid": c, "tid": noc_tid(c), "name": "thread_name",
                         "args": {"name": "NoC (packets sent and received)"}})
         if self._on["migrations"]:
             evs.append({"ph": "M", "pid": MIGRATIONS_PID, "tid": 0, "name": "process_name",
                         "args": {"name": "migrations"}})
             for pid, name in sorted(set(migrated)):
-                evs.append({"ph": "M", "pid": MIGRATIONS_PID, "tid": pid, "name": "thread_name",
-                            "args": {"name": f"{name} (pid {pid})"}})
+                evs.append({"ph": "M", "pid": MIGRATIONS_PID, "tid": MIGRATION_TID + pid,
+                            "name": "thread_name", "args": {"name": f"{name} (pid {pid})"}})
         return evs
 
     def document(self, migrations: list[Migration], names: dict[int, str]) -> dict:

@@ -11,7 +11,7 @@ from conftest import PROGRAMS, assert_one_line_error, shoal_cli
 
 from shoal import Chip
 from shoal.spec import ChipSpec
-from shoal.trace import MIGRATIONS_PID, NOC_TID, Tracer
+from shoal.trace import MIGRATIONS_PID, Tracer, hart_tid, noc_tid
 
 WORK = str(PROGRAMS / "trace_work.c")
 RUN = ("run", "--stats", "--migrate", "1ms:5")
@@ -60,7 +60,8 @@ def test_trace_of_a_run_with_a_migration(tmp_path: Path) -> None:
              if e["ph"] == "M" and e["name"] == "thread_name"}
     procs = {e["pid"]: e["args"]["name"] for e in evs if e["ph"] == "M" and e["name"] == "process_name"}
     assert procs[0] == "cluster 0" and procs[5] == "cluster 5" and procs[16].startswith("I/O cluster")
-    assert names[(0, 15)] == "core 15" and names[(5, 3)] == "core 3"
+    assert names[(0, hart_tid(0, 15))] == "core 15" and names[(5, hart_tid(5, 3))] == "core 3"
+    assert names[(0, noc_tid(0))].startswith("NoC")
     # Thread slices, one track per core: the 4 workers and main ran on 5 cores of cluster 0
     # before the move, and go on at cluster 5 after it.
     slices = [e for e in evs if e.get("cat") == "slice"]
@@ -95,7 +96,7 @@ def test_trace_of_a_run_with_a_migration(tmp_path: Path) -> None:
     assert starts and starts.keys() == ends.keys()
     image = [i for i, e in starts.items() if e["name"] == "mig_image"]
     assert len(image) == 1 and starts[image[0]]["pid"] == 0 and ends[image[0]]["pid"] == 5
-    assert ends[image[0]]["ts"] > starts[image[0]]["ts"] and starts[image[0]]["tid"] == NOC_TID
+    assert ends[image[0]]["ts"] > starts[image[0]]["ts"] and starts[image[0]]["tid"] == noc_tid(0)
     # Counters: free frames on both clusters (fewer at 5 once it holds the process) and link use.
     frames = [e for e in evs if e["ph"] == "C" and e["name"] == "free frames"]
     assert {0, 5} <= {e["pid"] for e in frames}
