@@ -85,11 +85,14 @@ def test_gdb_stops_at_main_reads_registers_steps_and_continues(elf: Path) -> Non
 def test_gdb_follows_a_migration(elf: Path) -> None:
     s = Shoal("--stats", "--migrate", "1ms:5", str(elf))
     out = _gdb(elf, s.port, "break main", "break finish", "continue", "info threads", "continue",
-               "info threads", "next", "p where", "continue")
+               "info threads", "info registers pc", "stepi", "info registers pc", "next", "p where",
+               "continue")
     code, stdout, err = s.finish()
     before, after = out.split("Breakpoint 2, finish")
     assert "Thread 1 (cluster 0)" in before and "Breakpoint 1, main" in before
     assert "Thread 1 (cluster 5)" in after  # the breakpoint hit on the new cluster stopped it there
+    pcs = [int(v, 16) for v in re.findall(r"^pc\s+0x([0-9a-f]+)\s+0x[0-9a-f]+ <finish\+\d+>", after, re.M)]
+    assert len(pcs) == 2 and pcs[0] < pcs[1] <= pcs[0] + 4  # registers read there, one step taken
     assert re.search(r"^\$1 = 5$", after, re.M), out
     assert "exited normally" in after
     assert code == 0 and stdout == f"total {TOTAL} on cluster 5\n".encode()
