@@ -49,8 +49,26 @@ def _nested(events: list[dict]) -> None:
             stack.append(e["ts"] + e["dur"])
 
 
+def _well_formed(doc: dict) -> None:
+    """What the Trace Event format asks of each event (the fields Perfetto's importer reads)."""
+    assert set(doc) == {"traceEvents", "displayTimeUnit", "otherData"}
+    for e in doc["traceEvents"]:
+        assert e["ph"] in ("M", "X", "C", "s", "f", "i") and isinstance(e["pid"], int) and "name" in e, e
+        if e["ph"] != "C":
+            assert isinstance(e["tid"], int), e
+        if e["ph"] != "M":
+            assert isinstance(e["ts"], (int, float)) and e["ts"] >= 0, e
+        if e["ph"] == "X":
+            assert isinstance(e["dur"], (int, float)) and e["dur"] >= 0, e
+        if e["ph"] == "C":
+            assert e["args"] and all(isinstance(v, (int, float)) for v in e["args"].values()), e
+        if e["ph"] in ("s", "f"):
+            assert isinstance(e["id"], int) and e["cat"] == "noc", e
+
+
 def test_trace_of_a_run_with_a_migration(tmp_path: Path) -> None:
     doc, err, out = _run(tmp_path, "t.json")
+    _well_formed(doc)
     assert out == EXPECTED
     meta = doc["otherData"]
     assert meta["clock"] == "simulated" and "simulated microseconds" in meta["timestamps"]
@@ -201,3 +219,13 @@ def test_a_failed_migration_is_an_instant_with_its_reason(tmp_path: Path) -> Non
     evs = [e for e in json.loads(path.read_text())["traceEvents"] if e.get("cat") == "migration"]
     assert len(evs) == 1 and evs[0]["ph"] == "i" and evs[0]["name"] == "migration to cluster 3 failed"
     assert evs[0]["args"]["reason"] == p.migrations[0].reason and "mig_reserve" in evs[0]["args"]["reason"]
+
+
+def test_trace_of_a_restored_process(tmp_path: Path) -> None:
+    img, out = tmp_path / "w.img", tmp_path / "r.json"
+    assert shoal_cli("checkpoint", "--at", "1ms", "-o", str(img), WORK).returncode == 0
+    res = shoal_cli("restore", "--cluster", "2", "--trace", str(out), str(img))
+    assert res.returncode == 0 and res.stdout == EXPECTED.replace(b"cluster 5", b"cluster 2")
+    doc = json.loads(out.read_text())
+    _well_formed(doc)
+    assert {e["pid"] for e in doc["traceEvents"] if e.get("cat") == "slice"} == {2}
