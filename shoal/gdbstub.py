@@ -233,7 +233,10 @@ class GdbStub:
                 return
             if pkt == b"\x03":
                 continue  # already stopped
-            reply = self._handle(pkt.decode("latin-1"))
+            try:
+                reply = self._handle(pkt.decode("latin-1"))
+            except (ValueError, IndexError, KeyError, ShoalError):
+                reply = "E01"  # a malformed packet, or a request the process's state refuses
             if reply is None:  # k, D, or the process ended and was reported
                 return
             self._send(reply)

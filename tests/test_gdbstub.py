@@ -143,6 +143,7 @@ def test_protocol_by_hand_step_memory_interrupt_kill(elf: Path) -> None:
     code_at_pc = c.ask(f"m{pc:x},8")
     assert len(code_at_pc) == 16 and c.ask("m0,4") == "E14"  # page 0 is never mapped
     assert c.ask("M0,1:00") == "E14"
+    assert c.ask("mzz,4") == "E01" and c.ask("Pzz") == "E01" and c.ask("qBogus") == ""  # refused, alive
     reply = c.ask("vCont;s:1")
     assert reply.startswith("T05thread:1;")
     pc2 = int.from_bytes(bytes.fromhex(c.ask("p20")), "little")
