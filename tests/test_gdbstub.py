@@ -42,7 +42,12 @@ class Shoal:
         self.port = int(m.group(1))
 
     def finish(self) -> tuple[int, bytes, str]:
-        out, err = self.p.communicate(timeout=120)
+        try:
+            out, err = self.p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.p.kill()  # never leave a stub waiting for a GDB that will not come
+            self.p.communicate()
+            raise
         return self.p.returncode, out, err.decode()
 
 
