@@ -92,8 +92,13 @@ def test_tutorial_gdb_session(tmp_path: Path) -> None:
     args = ["gdb-multiarch", "-nx", "-batch", "-ex", f"target remote :{port.group(1)}"]
     for c in cmds:
         args += ["-ex", c]
-    out = subprocess.run([*args, str(elf)], capture_output=True, text=True, timeout=120).stdout
-    stdout, _ = p.communicate(timeout=120)
+    try:
+        out = subprocess.run([*args, str(elf)], capture_output=True, text=True, timeout=120).stdout
+        stdout, _ = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()  # never leave a stub waiting for a GDB that will not come
+            p.communicate()
     assert "Breakpoint 1, main" in out
     assert re.search(r"^pc\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <main\+\d+>", out, re.M)
     assert "Thread 1 (cluster 0)" in out and "exited normally" in out
