@@ -36,9 +36,9 @@ def say(text: str = "") -> None:
     sys.stdout.flush()
 
 
-def part0(spec: ChipSpec) -> bool:
+def part0(spec: ChipSpec, trace: Path | None = None) -> bool:
     t0 = time.perf_counter()
-    chip = Chip(spec)
+    chip = Chip(spec, trace=trace)
     boot = time.perf_counter() - t0
     threads = spec.cores_per_cluster
     say(f"shoal demo: {spec.name}, {spec.compute_clusters} compute clusters x {threads} cores, "
@@ -71,10 +71,10 @@ def part0(spec: ChipSpec) -> bool:
     return ok_all
 
 
-def part1(spec: ChipSpec) -> bool:
+def part1(spec: ChipSpec, trace: Path | None = None) -> bool:
     say(f"\n1. a 4-thread process with 64 pages of data migrates itself around all "
         f"{spec.compute_clusters} clusters")
-    chip, p, ok = ex.tour(64, 4, spec)
+    chip, p, ok = ex.tour(64, 4, spec, trace=trace)
     ms = p.migrations
     us = 1e6 / spec.freq_hz
     dts = [m.downtime or 0 for m in ms]
@@ -140,15 +140,23 @@ def part4(spec: ChipSpec) -> bool:
     return all(pt.ok for pt in pts)
 
 
-def demo(chip_name: str = "mppa256") -> int:
+def demo(chip_name: str = "mppa256", trace: str | None = None) -> int:
+    """`trace`: part 0 is traced to this file, part 1 (the tour) to its name with -tour."""
     spec = ChipSpec.load(chip_name)
     ex.check_chip(spec, "shoal demo")
+    traces = None if trace is None else (Path(trace), Path(trace).with_name(Path(trace).stem + "-tour.json"))
+    if traces is not None:
+        from shoal.trace import check_path
+        for t in traces:
+            check_path(t)
     t0 = time.perf_counter()
-    ok = part0(spec)
-    ok &= part1(spec)
+    ok = part0(spec, traces and traces[0])
+    ok &= part1(spec, traces and traces[1])
     part2(spec)
     part3(spec)
     ok &= part4(spec)
     say(f"\nhost wall time for the whole demo: {time.perf_counter() - t0:.1f} s")
+    if traces is not None:
+        say(f"traces (simulated time; open in ui.perfetto.dev): {traces[0]} (part 0), {traces[1]} (part 1)")
     say("all results correct" if ok else "SOME RESULTS ARE WRONG")
     return 0 if ok else 1

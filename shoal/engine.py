@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shoal import trace as trace_mod
 from shoal.backend import NEVER, LocalBackend
 from shoal.errors import ShoalError
 from shoal.kernel import image
@@ -23,6 +24,7 @@ from shoal.kernel.host import ClusterRecord, ProcessRecord
 from shoal.kernel.loader import Executable, parse_elf
 from shoal.kernel.migration import EBUSY, METHODS, Migration
 from shoal.spec import ChipSpec
+from shoal.trace import Tracer
 
 # The method of migrations that do not name one (the host's and the guest's shoal_migrate);
 # a Chip's `migration` argument overrides it.
@@ -170,9 +172,12 @@ class Chip:
 
     def __init__(self, spec: ChipSpec, seed: int = 0,
                  sink: Callable[[int, int, bytes], None] | None = None,
-                 migration: str | None = None) -> None:
+                 migration: str | None = None,
+                 trace: str | Path | Tracer | None = None) -> None:
         """`sink(pid, fd, data)` receives console output as it reaches the I/O cluster;
-        `migration` is the method of moves that name none (stopcopy unless set)."""
+        `migration` is the method of moves that name none (stopcopy unless set); `trace` (a
+        path, or a Tracer with its limits and filters) takes a Perfetto trace, written at the
+        end of every run() (shoal/trace.py)."""
         self.spec = spec
         self.seed = seed
         self.migration = migration or DEFAULT_METHOD
@@ -185,6 +190,7 @@ class Chip:
         self._scheduled: list[tuple] = []  # (cycle, order, pid, cluster, method, options)
         self._orders = 0
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
+        self.tracer, self.trace_path = trace_mod.open_trace(self._backend, spec, trace)
 
     @classmethod
     def preset(cls, name: str, **kw: object) -> Chip:
@@ -234,8 +240,9 @@ class Chip:
         DMA engine is told so where the transfer would have arrived)."""
         self._backend.noc("inject_failure", kind, count)
 
-    def run(self, max_cycles: int | None = None) -> None:
-        """Run until every process has ended, or for `max_cycles` of simulated time."""
+    def run(self, max_cycles: int | None = None, until: Callable[[], bool] | None = None) -> None:
+        """Run until every process has ended, or for `max_cycles` of simulated time; `until()`,
+        asked between rounds, pauses the chip early (a debugger stopped it: gdbstub.py)."""
         start = time.perf_counter()
         try:
             limit = NEVER if max_cycles is None else self.time + max(0, max_cycles)
@@ -243,10 +250,14 @@ class Chip:
             while True:
                 at = self._scheduled[0][0] if self._scheduled else NEVER
                 if at >= limit:
-                    self._backend.advance(limit)
+                    self._backend.advance(limit, until)
+                    if until is not None and until():
+                        return
                     break
                 # A host action happens at exactly its time: everything before it first.
-                self._backend.advance(max(at, self.time))
+                self._backend.advance(max(at, self.time), until)
+                if until is not None and until():
+                    return
                 self.time = max(at, self.time)
                 if self._issue_scheduled():
                     acted = self.time
@@ -262,6 +273,15 @@ class Chip:
                         self._backend.call(c, "deadlock", self.time)
         finally:
             self.wall_seconds += time.perf_counter() - start
+        if self.trace_path is not None:
+            self.write_trace(self.trace_path)
+
+    def write_trace(self, path: str | Path) -> dict:
+        """Write the trace taken so far (Chip(trace=...)) to `path`; its metadata."""
+        if self.tracer is None:
+            raise ShoalError("this chip takes no trace: give Chip(..., trace=PATH)")
+        names = {r.pid: r.name for r in self.processes()}
+        return self.tracer.write(path, self.migrations, names)
 
     # what the kernels publish -------------------------------------------------------------------
     def processes(self) -> list[ProcessRecord]:

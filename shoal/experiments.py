@@ -121,8 +121,9 @@ def tour_checksum(pages: int, hops: int) -> int:
     return s
 
 
-def tour(pages: int = 64, threads: int = 4, chip_name: ChipRef = "mppa256") -> tuple[Chip, object, bool]:
-    chip = Chip(_spec(chip_name))
+def tour(pages: int = 64, threads: int = 4, chip_name: ChipRef = "mppa256",
+         trace: str | Path | None = None) -> tuple[Chip, object, bool]:
+    chip = Chip(_spec(chip_name), trace=trace)
     p = chip.spawn(PROGRAMS / "tour.c", ["tour", str(pages), str(threads)])
     chip.run()
     hops = chip.spec.compute_clusters

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
 from shoal.kernel import image, migration
+from shoal.kernel.debug import debug  # noqa: F401  (what the GDB stub asks: kernel/debug.py)
 from shoal.kernel.loader import Executable
 from shoal.kernel.memory import OutOfFrames
 

@@ -63,6 +63,9 @@ class Hart:
 
 
 class Kernel:
+    tracer = None  # a shoal.trace.Tracer while a trace is taken (hooks in sched, syscalls, migration)
+    debugger = None  # asked about ebreaks that end a slice while GDB is attached (kernel/debug.py)
+
     def __init__(self, spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int]) -> None:
         self.spec = spec
         self.cluster = cluster

@@ -662,6 +662,8 @@ def _send_image(k: Kernel, m: Migration, at: int) -> None:
     k.kernel_core(at, build_cycles(k.spec, m.shape) - build_lead(k.spec, m.shape))
     m.bytes_sent += len(m.image)
     _send(k, m, m.dst, "mig_image", {"mid": m.mid, "pid": m.pid}, at, data=m.image, bulk=True)
+    if k.tracer is not None:
+        k.tracer.mig_mark(m.mid, "image_sent", at)
     _arm(k, m, at + _image_trip(k.spec, m.bytes, rebuild_cycles(k.spec, m.shape)))
 
 
@@ -824,6 +826,9 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
     if total > tail:
         k.kernel_core(max(0, pkt.arrival - (total - tail)), total - tail)
     at += k.kernel_core(at, tail)
+    if k.tracer is not None:
+        k.tracer.mig_mark(mid, "image_arrived", pkt.arrival)
+        k.tracer.mig_mark(mid, "rebuilt", at)
     # Frozen and ours to hold: packets for it wait here until S decides.
     e.state, e.proc = "rebuilt", p
     k.procs.append(p)

@@ -121,6 +121,8 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
     k.kcore.prune(key[0])  # gaps before now can no longer be used
     while key[0] < min(k.horizon, stop):
         take(k, key)
+        if k.tracer is not None:
+            k.tracer.frames(k.cluster, k.frames.free, key[0])
         if k.migrations:
             from shoal.kernel import migration
             migration.progress(k, key[0])
@@ -197,6 +199,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
     k.current, k.now_base, k.extra, k.solo_mode = t, h.clock, 0, solo
     k.stop_reason, k.fault = None, None
     n, spent, err = k.cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
+    if err is not None and k.debugger is not None and k.debugger(k, t):
+        err = None  # a debugger's breakpoint: the thread is parked before it (kernel/debug.py)
     k.current, k.solo_mode = None, False
     reason = k.stop_reason
     if reason == "park":
@@ -218,6 +222,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
     t.instructions += n
     k.instructions += n
     h.clock += n * spec.cpi + k.extra
+    if k.tracer is not None:
+        k.tracer.slice(k.cluster, h.index, t, k.now_base, h.clock, n)
     if reason == "page":
         from shoal.kernel import migration
         migration.await_page(k, t, k.fault[0].addr if k.fault else k.missing, h.clock)

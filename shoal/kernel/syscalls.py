@@ -49,7 +49,8 @@ def dispatch(k: Kernel, t: Thread) -> None:
         cpu.stop()
         return
     args = regs[:6]
-    served = k.kernel_core(k.now(), k.spec.syscall_cycles)
+    start = k.now()
+    served = k.kernel_core(start, k.spec.syscall_cycles)
     t.proc.kcore_wait += served - k.spec.syscall_cycles
     k.charge(served)
     k.syscall_total += 1
@@ -57,6 +58,8 @@ def dispatch(k: Kernel, t: Thread) -> None:
         t.proc.unknown_syscalls[num] += 1
         t.proc.syscalls[f"#{num}"] += 1
         cpu.set_reg(REG_A[0], -ENOSYS)
+        if k.tracer is not None:
+            k.tracer.syscall(k, t, f"#{num}", start, k.now())
         return
     name, fn = entry
     t.proc.syscalls[name] += 1
@@ -81,6 +84,8 @@ def dispatch(k: Kernel, t: Thread) -> None:
         # A deadline kept across a freeze belongs to the call that was backed out, which is
         # the first one the thread makes after the thaw: gone once that call has run.
         t.restart_deadline = None
+        if k.tracer is not None:
+            k.tracer.syscall(k, t, name, start, k.now())
     if ret is _STOPPED:
         return
     cpu.set_reg(REG_A[0], ret)
