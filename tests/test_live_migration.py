@@ -212,3 +212,28 @@ def test_cli_migrate_by_method_prints_the_method_line(tmp_path: Path) -> None:
     assert "unknown method 'lazy'" in assert_one_line_error(bad)
     bad = shoal_cli("run", "--migrate", "1ms:5:precopy:x", str(HOTSET))
     assert "expected AT:CLUSTER[:METHOD]" in assert_one_line_error(bad)
+
+
+def test_trace_shows_the_live_phases_beside_the_downtime(tmp_path: Path) -> None:
+    """The migration slice lasts exactly the downtime; pre-copy's rounds come before it and the
+    pages that follow a post-copy after it, as slices of their own."""
+    import json
+
+    for method, extra in (("precopy", "pre-copy: "), ("postcopy", "post-copy: ")):
+        path = tmp_path / f"{method}.json"
+        c = Chip(ChipSpec.preset("mppa256"), trace=path)
+        p = c.spawn(elf(HOTSET), ["hotset", "256", "16", "400"])
+        c.schedule_migration(p.pid, 5, 3_000_000, method)
+        c.run()
+        m = p.migrations[0]
+        evs = [e for e in json.loads(path.read_text())["traceEvents"] if e.get("cat") == "migration"]
+        main = [e for e in evs if e["name"].startswith("migrate pid")]
+        assert len(main) == 1 and main[0]["args"]["method"] == method
+        assert main[0]["dur"] == pytest.approx(us(c.spec, m.downtime), abs=1e-3)
+        side = [e for e in evs if e["name"].startswith(extra)]
+        assert len(side) == 1
+        if method == "precopy":
+            assert side[0]["ts"] + side[0]["dur"] == pytest.approx(main[0]["ts"], abs=1e-3)
+        else:
+            assert side[0]["ts"] == pytest.approx(main[0]["ts"] + main[0]["dur"], abs=1e-3)
+            assert side[0]["dur"] == pytest.approx(us(c.spec, m.ended - m.thawed), abs=1e-3)
