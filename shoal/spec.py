@@ -63,6 +63,10 @@ class ChipSpec:
     window_cycles: int
     # Per-process limits (Linux defaults that musl expects).
     stack_limit: int
+    # Remote memory (kernel/rmem.py): bytes of the I/O cluster's memory that keep pages
+    # evicted from compute clusters, and how a cluster picks the pages to evict.
+    io_memory: int
+    page_replacement: str
 
     @property
     def compute_clusters(self) -> int:
@@ -80,7 +84,8 @@ class ChipSpec:
         try:
             return PRESETS[name]
         except KeyError:
-            raise ShoalError(f"unknown chip preset '{name}' (known: {', '.join(sorted(PRESETS))})") from None
+            known = ", ".join(sorted(PRESETS))
+            raise ShoalError(f"unknown chip preset {_short(repr(name))} (known: {known})") from None
 
     @staticmethod
     def load(ref: str | Path) -> ChipSpec:
@@ -139,6 +144,9 @@ class ChipSpec:
                                  f"{_num(lo)}..{_num(hi)} ({why})")
         if not self.name or not self.name.isprintable() or len(self.name) > 64:
             raise ShoalError(f"chip {where}: 'name' must be 1 to 64 printable characters")
+        if self.page_replacement not in PAGE_REPLACEMENT:
+            raise ShoalError(f"chip {where}: 'page_replacement' = {_short(repr(self.page_replacement))} "
+                             f"must be one of {', '.join(PAGE_REPLACEMENT)}")
         checks = [
             (self.compute_clusters <= MAX_CLUSTERS,
              f"mesh {self.mesh_width}x{self.mesh_height} has {self.compute_clusters} compute clusters; "
@@ -200,7 +208,9 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "quantum_cycles": (1000, CYCLES, "how far one hart runs ahead of another"),
     "window_cycles": (1000, CYCLES, "how far one cluster runs per round"),
     "stack_limit": (64 * 1024, 1 << 30, "bytes; the stack sits below 3 GiB"),
+    "io_memory": (0, 4 << 30, "bytes of remote memory; the host keeps what is used"),
 }
+PAGE_REPLACEMENT = ("clock", "fifo")
 
 
 def _num(v: float) -> str:
@@ -295,6 +305,14 @@ MPPA256 = ChipSpec(
     # Engine choice: how far a cluster runs before the engine looks at the others again.
     window_cycles=100_000,
     stack_limit=8 * MIB,
+    # The MPPA-256's I/O subsystems each drive a DDR3 controller (de Dinechin et al., "A
+    # clustered manycore processor architecture for embedded and accelerated applications",
+    # HPEC 2013); the DDR's size is the board's. 1 GiB is an assumption (Nanvix's RMem keeps
+    # its pages there); the host holds only the pages actually evicted.
+    io_memory=1 << 30,
+    # Nanvix's RMem client cache offers FIFO and NFU; shoal's default approximates LRU with
+    # the accessed bit (second chance), its alternative is FIFO.
+    page_replacement="clock",
 )
 
 TINY = dataclasses.replace(
@@ -306,6 +324,8 @@ TINY = dataclasses.replace(
     cores_per_cluster=4,
     memory_per_cluster=1 * MIB,
     kernel_reserved=64 * KIB,
+    # Small, so that a program that allocates without end meets its limit soon in tests.
+    io_memory=16 * MIB,
 )
 
 PRESETS: dict[str, ChipSpec] = {"mppa256": MPPA256, "tiny": TINY}
