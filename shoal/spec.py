@@ -307,8 +307,9 @@ MPPA256 = ChipSpec(
     stack_limit=8 * MIB,
     # The MPPA-256's I/O subsystems each drive a DDR3 controller (de Dinechin et al., "A
     # clustered manycore processor architecture for embedded and accelerated applications",
-    # HPEC 2013); the DDR's size is the board's. 1 GiB is an assumption (Nanvix's RMem keeps
-    # its pages there); the host holds only the pages actually evicted.
+    # HPEC 2013), 1 GiB on the boards Nanvix ran on (see io_clusters); Nanvix's RMem keeps its
+    # pages there. One I/O cluster's 1 GiB serves remote memory here; the host holds only the
+    # pages actually evicted.
     io_memory=1 << 30,
     # Nanvix's RMem client cache offers FIFO and NFU; shoal's default approximates LRU with
     # the accessed bit (second chance), its alternative is FIFO.
@@ -328,4 +329,12 @@ TINY = dataclasses.replace(
     io_memory=16 * MIB,
 )
 
-PRESETS: dict[str, ChipSpec] = {"mppa256": MPPA256, "tiny": TINY}
+# Bigger chips with the MPPA-256's cluster design, for studies past 16 clusters. These are
+# EXTRAPOLATIONS, not products: the same clusters (16 + 1 cores, 2 MiB), links and costs on a
+# larger torus; no such Kalray part exists. 8x8: 64 clusters, 1024 user cores (host: ~0.2 GB);
+# 16x16: 256 clusters, 4096 user cores (host: ~0.75 GB, about 1.5 s to boot).
+MPPA_8X8 = dataclasses.replace(MPPA256, name="mppa-8x8", mesh_width=8, mesh_height=8)
+MPPA_16X16 = dataclasses.replace(MPPA256, name="mppa-16x16", mesh_width=16, mesh_height=16)
+
+PRESETS: dict[str, ChipSpec] = {"mppa256": MPPA256, "tiny": TINY, "mppa-8x8": MPPA_8X8,
+                                "mppa-16x16": MPPA_16X16}
