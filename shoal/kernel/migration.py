@@ -453,12 +453,14 @@ def progress(k: Kernel, now: int) -> None:
             continue
         p = k.find_proc(m.pid)
         if p is None:
-            _fail(k, m, None, now, "the process ended before it was frozen")
+            _fail(k, m, None, now, "the process ended before it was frozen",
+                  cleanup="mig_release" if m.accepted else "")
             continue
         frozen = try_freeze(k, p)
         if frozen is None:
-            if now - m.requested > FREEZE_TIMEOUT:
-                _fail(k, m, p, now, "a thread stayed in a system call (freeze timed out)", -EBUSY)
+            if now - (p.freeze_at if p.freeze_at is not None else m.requested) > FREEZE_TIMEOUT:
+                _fail(k, m, p, now, "a thread stayed in a system call (freeze timed out)", -EBUSY,
+                      cleanup="mig_release" if m.accepted else "")  # (pre-copy: D holds room)
             continue
         t0 = time.perf_counter()
         m.frozen = max(m.requested if not m.accepted else p.freeze_at or m.requested, frozen)
