@@ -90,7 +90,7 @@ class Kernel:
         self.now_base = 0  # hart clock at the start of the running slice
         self.extra = 0  # kernel cycles charged during the running slice
         self.stop_reason: str | None = None
-        self.missing = 0  # the page a system call found missing (post-copy)
+        self.missing = 0  # the page a system call found elsewhere (post-copy, remote memory)
         # (what, signal, pc if known); a failed TLB fill leaves its Fault, whose address is
         # only the page's (Unicorn asks for pages): kill_for_fault finds the exact one.
         self.fault: tuple[str | Fault, int, int | None] | None = None
@@ -445,7 +445,7 @@ class Kernel:
         before = aspace.faults
         try:
             got = aspace.fill(vaddr, access)
-        except Missing as f:  # post-copy: the thread waits for the page (sched.run_slice)
+        except Missing as f:  # a page elsewhere: the thread waits for it (sched.run_slice)
             self.fault = (f, 0, None)
             return None
         except Fault as f:

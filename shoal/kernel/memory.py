@@ -49,8 +49,8 @@ class Fault(Exception):
 
 
 class Missing(Fault):
-    """A page of the process that lives elsewhere for now (post-copy migration): the access
-    waits for it and is restarted, it is not an error. A Fault, so that a path that cannot
+    """A page of the process that lives elsewhere for now (post-copy migration, remote
+    memory): the access waits for it and is restarted, it is not an error. A Fault, so that a path that cannot
     wait fails cleanly rather than crash."""
 
     def __init__(self, kind: str, addr: int) -> None:

@@ -212,8 +212,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
         t.ctx.reg_write(REG_PC, pc - 4)
         k.cpu.loaded = None
     elif reason is None and k.fault is not None and isinstance(k.fault[0], Missing):
-        # A page still on its way (post-copy): the faulting instruction runs again once it
-        # is here; what the counter took for the rest of its block did not run.
+        # A page elsewhere (post-copy, remote memory): the faulting instruction runs again
+        # once it is here; what the counter took for the rest of its block did not run.
         n -= k.cpu.unrun(t.ctx.reg_read(REG_PC))
         reason = "page"
     elif reason == "page":  # a system call touched such a page: it is made again

@@ -66,8 +66,8 @@ def dispatch(k: Kernel, t: Thread) -> None:
     try:
         ret = fn(k, t, args)
     except Missing as m:
-        # A page still on its way (post-copy migration): the call waits for it and is made
-        # again from the start (sched.run_slice puts the pc back on the ecall).
+        # A page elsewhere (post-copy migration, remote memory): the call waits for it and is
+        # made again from the start (sched.run_slice puts the pc back on the ecall).
         k.missing = m.addr
         k.stop_reason = "page"
         cpu.stop()
