@@ -32,6 +32,7 @@ def _stats(chip: object, proc: object) -> str:
         f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.page_size // 1024} KiB "
         f"(pages and page tables)",
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
+        f"  cpu            : {chip.cpu_engine}",
     ]
     noc = chip.noc_stats()
     top = noc["busiest"]

@@ -9,13 +9,20 @@ Sv32 walker cannot be used for demand paging: it reports a page fault with the p
 *next* instruction, so the faulting one could not be restarted. Filling the TLB from the
 kernel's tables gives demand paging without restarts, and lets the kernel keep A/D bits.
 
-Instruction counting (simulated time is instructions x CPI, so it must be exact): a block
-hook in native code (native/blockcount.c, built once with zig's compiler) counts each
-translated block's instructions and stops the slice when its budget is spent. It costs far
-less than Unicorn's own count, which calls a helper before every instruction. If the
-native hook cannot be built, shoal falls back to Unicorn's count: Unicorn does not expose
-its running counter, so shoal finds it once in Unicorn's engine struct (by running a known
-number of instructions and looking for the count) and reads it with ctypes.
+Instruction counting (simulated time is instructions x CPI, so it must be exact). Three
+ways, the first that is available (`engine()` says which runs; SHOAL_CPU=stock skips the
+first):
+1. shoal's patched Unicorn (platform/unicorn_build.py, native/unicorn-budget.patch): each
+   translated block subtracts its instruction count from a budget in the CPU state at entry,
+   in the generated code, and leaves before it runs when the budget would go negative (the
+   slice's first block always runs). No call per block at all.
+2. stock Unicorn with a block hook in native code (native/blockcount.c, built once with
+   zig's compiler): it counts each block's instructions and stops the slice when its budget
+   is spent, with the same rule. A C call per block.
+3. Unicorn's own count, which calls a helper before every instruction: Unicorn does not
+   expose its running counter, so shoal finds it once in Unicorn's engine struct (by running
+   a known number of instructions and looking for the count) and reads it with ctypes.
+All three count the same instructions, so results do not depend on which runs.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from pathlib import Path
 
 from unicorn import (
     UC_ARCH_RISCV,
+    UC_CTL_IO_READ,
     UC_CTL_IO_WRITE,
     UC_CTL_TLB_FLUSH,
     UC_ERR_FETCH_UNMAPPED,
@@ -45,7 +53,11 @@ from unicorn import (
     UcError,
 )
 from unicorn import riscv_const as rv
-from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
+from unicorn.unicorn_py3 import unicorn as binding
+from unicorn.unicorn_py3.unicorn import uc_hook_h
+
+from shoal.platform import unicorn_build
+from shoal.platform.unicorn_build import InsnBudget
 
 PHYS_BASE = 0x8000_0000
 # emu_start needs an address at which to stop; user space ends below it, so reaching it
@@ -71,6 +83,16 @@ class NativeCounter(ctypes.Structure):
                 ("mem", ctypes.c_void_p), ("mem_size", ctypes.c_uint64),
                 ("phys_base", ctypes.c_uint32), ("root", ctypes.c_uint32),
                 ("stop", ctypes.c_void_p), ("stopping", ctypes.c_uint32), ("misses", ctypes.c_uint32)]
+
+
+def engine() -> str:
+    """Which way instructions are counted (a line of `--stats`)."""
+    path, why = unicorn_build.library()
+    if path is not None:
+        return "patched unicorn (inline budget)"
+    if _load_native() is not None:
+        return f"stock unicorn + block hook ({why})"
+    return f"stock unicorn + its own count ({why})"
 
 
 def _load_native() -> ctypes.CDLL | None:
@@ -125,18 +147,27 @@ class ClusterCPU:
         self.mem = mmap.mmap(-1, memory_bytes)
         self.size = memory_bytes
         self._cbuf = (ctypes.c_char * memory_bytes).from_buffer(self.mem)
+        patched = unicorn_build.install() is not None  # before the first Uc of this process
         self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV32)
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         self.uc.mem_map_ptr(PHYS_BASE, memory_bytes, UC_PROT_ALL, ctypes.addressof(self._cbuf))
         handle = self.uc._uch.value if hasattr(self.uc._uch, "value") else self.uc._uch
-        lib = _load_native()
+        self.budget: InsnBudget | None = None
         self.native: NativeCounter | None = None
-        if lib is not None:
+        lib = None if patched else _load_native()
+        if patched:
+            self.uc.ctl(unicorn_build.UC_CTL_INSN_BUDGET, UC_CTL_IO_WRITE,
+                        ctypes.c_int(unicorn_build.BUDGET_BLOCKS))
+            ptr = ctypes.POINTER(InsnBudget)()
+            self.uc.ctl(unicorn_build.UC_CTL_INSN_BUDGET, UC_CTL_IO_READ, ctypes.byref(ptr))
+            self.budget = ptr.contents
+            self._cut = 0  # instructions `shorten` took off the running slice's budget
+        elif lib is not None:
             self.native = NativeCounter(mem=ctypes.addressof(self._cbuf), mem_size=memory_bytes,
                                         phys_base=PHYS_BASE,
-                                        stop=ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value)
+                                        stop=ctypes.cast(binding.uclib.uc_emu_stop, ctypes.c_void_p).value)
             hh = uc_hook_h()
-            err = uclib.uc_hook_add(self.uc._uch, ctypes.byref(hh), UC_HOOK_BLOCK,
+            err = binding.uclib.uc_hook_add(self.uc._uch, ctypes.byref(hh), UC_HOOK_BLOCK,
                                     ctypes.cast(lib.shoal_block_hook, ctypes.c_void_p),
                                     ctypes.cast(ctypes.byref(self.native), ctypes.c_void_p),
                                     ctypes.c_uint64(1), ctypes.c_uint64(0))
@@ -204,6 +235,9 @@ class ClusterCPU:
 
     def executed(self) -> int:
         """Instructions run so far in the current slice (the trapping one included)."""
+        b = self.budget
+        if b is not None:
+            return self._budget - b.left + b.extra - self._cut
         if self.native is not None:
             return self.native.executed
         return self._counter.value
@@ -221,16 +255,21 @@ class ClusterCPU:
             self.tb_stale = False
         err = None
         nc = self.native
+        b = self.budget
         self._budget = budget
-        if nc is not None:
+        if b is not None:
+            b.left, self._cut = budget, 0
+        elif nc is not None:
             nc.executed, nc.budget, nc.root, nc.stopping = 0, budget, root, 0
         try:
-            uc.emu_start(self.reg(REG_PC), STOP_ADDR, count=0 if nc is not None else budget)
+            uc.emu_start(self.reg(REG_PC), STOP_ADDR, count=0 if nc is not None or b is not None else budget)
         except UcError as e:
             err = e
         if err is None and self.reg(REG_PC) == STOP_ADDR:
             err = UcError(UC_ERR_FETCH_UNMAPPED)  # the guest jumped to the stop address itself
         uc.context_update(ctx)
+        if b is not None:
+            return (budget - b.left + b.extra - self._cut, bool(b.stopped), err)
         if nc is not None:
             return (nc.executed, bool(nc.stopping), err)
         n = self._counter.value
@@ -238,7 +277,10 @@ class ClusterCPU:
 
     def shorten(self, n: int) -> None:
         """Take `n` instructions off the running slice's budget (kernel work took their time)."""
-        if self.native is not None:
+        if self.budget is not None:
+            self.budget.left -= n
+            self._cut += n
+        elif self.native is not None:
             self.native.budget = max(0, self.native.budget - n)
         else:
             self._budget -= n
@@ -249,11 +291,11 @@ class ClusterCPU:
         self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
 
     def stop(self) -> None:
-        uclib.uc_emu_stop(self.uc._uch)
+        binding.uclib.uc_emu_stop(self.uc._uch)
 
     def syscall_regs(self) -> list[int]:
         """a0..a7 of the running hart (a7 is the call number)."""
-        err = uclib.uc_reg_read_batch(self.uc._uch, self._args_ids, self._args_ptrs, 8)
+        err = binding.uclib.uc_reg_read_batch(self.uc._uch, self._args_ids, self._args_ptrs, 8)
         if err:
             raise UcError(err)
         return [v & 0xFFFFFFFF for v in _EIGHT_WORDS.unpack_from(self._args_vals)]
@@ -261,19 +303,19 @@ class ClusterCPU:
     def ctx_set(self, ctx: object, r: int, v: int) -> None:
         """Write an integer register of a saved hart state (a woken thread's result)."""
         self._val.value = v & 0xFFFFFFFF
-        err = uclib.uc_context_reg_write(ctx._context, r, self._val_ptr)  # type: ignore[attr-defined]
+        err = binding.uclib.uc_context_reg_write(ctx._context, r, self._val_ptr)  # type: ignore[attr-defined]
         if err:
             raise UcError(err)
 
     def reg(self, r: int) -> int:
         self._val.value = 0
-        err = uclib.uc_reg_read(self.uc._uch, r, self._val_ptr)
+        err = binding.uclib.uc_reg_read(self.uc._uch, r, self._val_ptr)
         if err:
             raise UcError(err)
         return self._val.value & 0xFFFFFFFF
 
     def set_reg(self, r: int, v: int) -> None:
         self._val.value = v & 0xFFFFFFFF
-        err = uclib.uc_reg_write(self.uc._uch, r, self._val_ptr)
+        err = binding.uclib.uc_reg_write(self.uc._uch, r, self._val_ptr)
         if err:
             raise UcError(err)
