@@ -20,6 +20,8 @@ struct shoal_counter {
     stop_fn stop;        /* uc_emu_stop */
     uint32_t stopping;
     uint32_t misses;     /* blocks whose bytes could not be found (counted by size / 4) */
+    uint32_t last_va;    /* the block counted last, and its count: a fault inside it gives */
+    uint32_t last_n;     /* back the instructions after the faulting one (shoal_give_back) */
 };
 
 static int64_t walk(const struct shoal_counter *c, uint32_t va) {
@@ -37,9 +39,8 @@ static int64_t walk(const struct shoal_counter *c, uint32_t va) {
     return (int64_t)(frame + (va & 0xfff));
 }
 
-void shoal_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
-    struct shoal_counter *c = (struct shoal_counter *)user;
-    uint32_t va = (uint32_t)address, end = va + size;
+/* Instructions in [va, end) (end: the first byte after the last one counted). */
+static uint64_t count(struct shoal_counter *c, uint32_t va, uint32_t end) {
     uint64_t n = 0;
     while (va < end) {
         int64_t off = walk(c, va);
@@ -58,6 +59,16 @@ void shoal_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
             off += len;
         }
     }
+    return n;
+}
+
+void shoal_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
+    struct shoal_counter *c = (struct shoal_counter *)user;
+    uint32_t va = (uint32_t)address;
+    uint64_t n = count(c, va, va + size);
+    /* Unicorn reports a block that starts with an illegal instruction with size 0; it
+     * still runs (traps on) one instruction, which the patched Unicorn counts. */
+    if (n == 0) n = 1;
     /* A stop asked for here takes effect before this block runs; so a block that would
      * overrun the budget is left for the next slice (unless it is the slice's first). */
     if (c->executed > 0 && c->executed + n > c->budget) {
@@ -68,4 +79,15 @@ void shoal_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
         return;
     }
     c->executed += n;
+    c->last_va = va;
+    c->last_n = (uint32_t)n;
+}
+
+/* An exception at `pc` inside the block counted last: the instructions after it did not
+ * run (as the patched Unicorn gives them back). */
+void shoal_give_back(struct shoal_counter *c, uint32_t pc) {
+    if (c->last_n == 0 || pc < c->last_va) return;
+    uint64_t upto = count(c, c->last_va, pc + 1);
+    if (upto < c->last_n) c->executed -= c->last_n - upto;
+    c->last_n = 0;
 }

@@ -82,7 +82,8 @@ class NativeCounter(ctypes.Structure):
     _fields_ = [("executed", ctypes.c_uint64), ("budget", ctypes.c_uint64),
                 ("mem", ctypes.c_void_p), ("mem_size", ctypes.c_uint64),
                 ("phys_base", ctypes.c_uint32), ("root", ctypes.c_uint32),
-                ("stop", ctypes.c_void_p), ("stopping", ctypes.c_uint32), ("misses", ctypes.c_uint32)]
+                ("stop", ctypes.c_void_p), ("stopping", ctypes.c_uint32), ("misses", ctypes.c_uint32),
+                ("last_va", ctypes.c_uint32), ("last_n", ctypes.c_uint32)]
 
 
 def engine() -> str:
@@ -163,6 +164,7 @@ class ClusterCPU:
             self.budget = ptr.contents
             self._cut = 0  # instructions `shorten` took off the running slice's budget
         elif lib is not None:
+            self._give_back = lib.shoal_give_back
             self.native = NativeCounter(mem=ctypes.addressof(self._cbuf), mem_size=memory_bytes,
                                         phys_base=PHYS_BASE,
                                         stop=ctypes.cast(binding.uclib.uc_emu_stop, ctypes.c_void_p).value)
@@ -260,11 +262,14 @@ class ClusterCPU:
         if b is not None:
             b.left, self._cut = budget, 0
         elif nc is not None:
-            nc.executed, nc.budget, nc.root, nc.stopping = 0, budget, root, 0
+            nc.executed, nc.budget, nc.root, nc.stopping, nc.last_n = 0, budget, root, 0, 0
         try:
             uc.emu_start(self.reg(REG_PC), STOP_ADDR, count=0 if nc is not None or b is not None else budget)
         except UcError as e:
             err = e
+        if err is not None and nc is not None:
+            # A failed TLB fill inside a block: what came after it did not run.
+            self._give_back(ctypes.byref(nc), ctypes.c_uint32(self.reg(REG_PC)))
         if err is None and self.reg(REG_PC) == STOP_ADDR:
             err = UcError(UC_ERR_FETCH_UNMAPPED)  # the guest jumped to the stop address itself
         uc.context_update(ctx)
