@@ -154,8 +154,15 @@ class ClusterCPU:
         self.uc.mem_map_ptr(PHYS_BASE, memory_bytes, UC_PROT_ALL, ctypes.addressof(self._cbuf))
         handle = self.uc._uch.value if hasattr(self.uc._uch, "value") else self.uc._uch
         self.budget: InsnBudget | None = None
+        lib = _load_native()
+        # Page walks in native code (the TLB fill of present pages; on stock Unicorn also the
+        # block hook's count) read the running container's page table through this struct.
         self.native: NativeCounter | None = None
-        lib = None if patched else _load_native()
+        if lib is not None:
+            self.native = NativeCounter(mem=ctypes.addressof(self._cbuf), mem_size=memory_bytes,
+                                        phys_base=PHYS_BASE,
+                                        stop=ctypes.cast(binding.uclib.uc_emu_stop, ctypes.c_void_p).value)
+        self._hooked = False  # the block hook counts (stock Unicorn)
         if patched:
             self.uc.ctl(unicorn_build.UC_CTL_INSN_BUDGET, UC_CTL_IO_WRITE,
                         ctypes.c_int(unicorn_build.BUDGET_BLOCKS))
@@ -165,16 +172,8 @@ class ClusterCPU:
             self._cut = 0  # instructions `shorten` took off the running slice's budget
         elif lib is not None:
             self._give_back = lib.shoal_give_back
-            self.native = NativeCounter(mem=ctypes.addressof(self._cbuf), mem_size=memory_bytes,
-                                        phys_base=PHYS_BASE,
-                                        stop=ctypes.cast(binding.uclib.uc_emu_stop, ctypes.c_void_p).value)
-            hh = uc_hook_h()
-            err = binding.uclib.uc_hook_add(self.uc._uch, ctypes.byref(hh), UC_HOOK_BLOCK,
-                                    ctypes.cast(lib.shoal_block_hook, ctypes.c_void_p),
-                                    ctypes.cast(ctypes.byref(self.native), ctypes.c_void_p),
-                                    ctypes.c_uint64(1), ctypes.c_uint64(0))
-            if err:
-                raise UcError(err)
+            self._native_hook(UC_HOOK_BLOCK, lib.shoal_block_hook)
+            self._hooked = True
         else:
             self._counter = ctypes.c_uint64.from_address(handle + _find_counter_offset())
         # Every hart starts from this state: U-mode, FPU on (mstatus.FS), all registers zero.
@@ -185,6 +184,9 @@ class ClusterCPU:
         self.tb_stale = False
         self.on_fill: Callable[[int, int], tuple[int, int] | None] | None = None
         self.on_trap: Callable[[int], None] | None = None
+        if lib is not None:
+            # Tried first: the kernel's fill (below) sees only what this one leaves to it.
+            self._native_hook(UC_HOOK_TLB_FILL, lib.shoal_tlb_fill)
         self.uc.hook_add(UC_HOOK_TLB_FILL, self._fill)
         self.uc.hook_add(UC_HOOK_INTR, self._trap)
         # a0-a7 in one call into Unicorn (a system call's number and arguments): reading
@@ -195,6 +197,15 @@ class ClusterCPU:
         self._args_ptrs = (ctypes.c_void_p * 8)(*[base + 8 * i for i in range(8)])
         self._val = ctypes.c_uint64(0)
         self._val_ptr = ctypes.cast(ctypes.pointer(self._val), ctypes.c_void_p)
+
+    def _native_hook(self, kind: int, fn: object) -> None:
+        hh = uc_hook_h()
+        err = binding.uclib.uc_hook_add(self.uc._uch, ctypes.byref(hh), kind,
+                                        ctypes.cast(fn, ctypes.c_void_p),
+                                        ctypes.cast(ctypes.byref(self.native), ctypes.c_void_p),
+                                        ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if err:
+            raise UcError(err)
 
     def _fill(self, uc: Uc, vaddr: int, access: int, entry: object, _ud: object) -> bool:
         got = self.on_fill(vaddr, access)  # type: ignore[misc]
@@ -240,8 +251,8 @@ class ClusterCPU:
         b = self.budget
         if b is not None:
             return self._budget - b.left + b.extra - self._cut
-        if self.native is not None:
-            return self.native.executed
+        if self._hooked:
+            return self.native.executed  # type: ignore[union-attr]
         return self._counter.value
 
     def run(self, ctx: object, budget: int, root: int) -> tuple[int, bool, UcError | None]:
@@ -261,13 +272,15 @@ class ClusterCPU:
         self._budget = budget
         if b is not None:
             b.left, self._cut = budget, 0
-        elif nc is not None:
-            nc.executed, nc.budget, nc.root, nc.stopping, nc.last_n = 0, budget, root, 0, 0
+        if nc is not None:
+            nc.root = root
+        if self._hooked:
+            nc.executed, nc.budget, nc.stopping, nc.last_n = 0, budget, 0, 0  # type: ignore[union-attr]
         try:
-            uc.emu_start(self.reg(REG_PC), STOP_ADDR, count=0 if nc is not None or b is not None else budget)
+            uc.emu_start(self.reg(REG_PC), STOP_ADDR, count=0 if self._hooked or b is not None else budget)
         except UcError as e:
             err = e
-        if err is not None and nc is not None:
+        if err is not None and self._hooked:
             # A failed TLB fill inside a block: what came after it did not run.
             self._give_back(ctypes.byref(nc), ctypes.c_uint32(self.reg(REG_PC)))
         if err is None and self.reg(REG_PC) == STOP_ADDR:
@@ -275,8 +288,8 @@ class ClusterCPU:
         uc.context_update(ctx)
         if b is not None:
             return (budget - b.left + b.extra - self._cut, bool(b.stopped), err)
-        if nc is not None:
-            return (nc.executed, bool(nc.stopping), err)
+        if self._hooked:
+            return (nc.executed, bool(nc.stopping), err)  # type: ignore[union-attr]
         n = self._counter.value
         return (min(n, budget), n >= self._budget, err)
 
@@ -285,7 +298,7 @@ class ClusterCPU:
         if self.budget is not None:
             self.budget.left -= n
             self._cut += n
-        elif self.native is not None:
+        elif self._hooked:
             self.native.budget = max(0, self.native.budget - n)
         else:
             self._budget -= n
