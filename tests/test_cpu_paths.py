@@ -100,6 +100,9 @@ def test_a_failed_build_falls_back_with_a_clear_line(programs, tmp_path: Path) -
     assert b"Traceback" not in res.stderr
     assert stats["cpu"].startswith("stock unicorn + block hook (")
     assert "pinned SHA-256" in stats["cpu"]
+    # The next process does not try again (a machine without network would wait each time).
+    res, stats = _run("", "--chip", "tiny", str(programs["countloop"].elf), "1000", cache=tmp_path)
+    assert res.returncode == 0 and "pinned SHA-256" in stats["cpu"] and "to retry" in stats["cpu"]
 
 
 def test_the_patch_applies_exactly_or_not_at_all(tmp_path: Path) -> None:

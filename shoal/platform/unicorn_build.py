@@ -119,7 +119,7 @@ def _sdist(where: Path, log: Path) -> Path:
     if not tar.exists():
         with tempfile.TemporaryDirectory(dir=where) as tmp:
             _run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                  "--no-build-isolation", "-q", "-d", tmp, f"unicorn=={VERSION}"], where, log,
+                  "-q", "-d", tmp, f"unicorn=={VERSION}"], where, log,
                  "downloading Unicorn's source with pip")
             got = Path(tmp) / SDIST
             if not got.exists():
@@ -196,16 +196,27 @@ def library() -> tuple[Path | None, str]:
             return _state
         from shoal.toolchain import cache_dir
         lib = cache_dir() / "unicorn" / _tag() / LIB_NAME
+        failed = lib.parent / "FAILED"  # a failed build is not retried by every process
         try:
             if not lib.exists():
                 with _locked(lib.parent.parent / "build.lock"):
+                    if failed.exists():
+                        raise BuildError(f"{failed.read_text().strip()} (delete {failed} to retry)")
                     if not lib.exists():
                         lib.parent.mkdir(parents=True, exist_ok=True)
-                        build(lib)
+                        try:
+                            build(lib)
+                        except (BuildError, OSError, tarfile.TarError) as e:
+                            failed.write_text(_why(e) + "\n")
+                            raise
             _state = (lib, "")
         except (BuildError, OSError, tarfile.TarError) as e:
-            _state = (None, str(e).splitlines()[0] if str(e) else type(e).__name__)
+            _state = (None, _why(e))
     return _state
+
+
+def _why(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 _installed: ctypes.CDLL | None = None
