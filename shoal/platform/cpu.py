@@ -73,6 +73,8 @@ REG_X = [rv.UC_RISCV_REG_X0 + i for i in range(32)]
 REG_F = [rv.UC_RISCV_REG_F0 + i for i in range(32)]
 MSTATUS_FS_DIRTY = 3 << 13
 _EIGHT_WORDS = struct.Struct("<8Q")
+# A hart's state in get_regs/set_regs order: x1-x31, pc, f0-f31, fcsr.
+_ALL_REGS = [*REG_X[1:], REG_PC, *REG_F, rv.UC_RISCV_REG_FCSR]
 
 _counter_offset: int | None = None
 _native: ctypes.CDLL | None | bool = None  # False: tried and unavailable
@@ -195,6 +197,10 @@ class ClusterCPU:
         self._args_vals = (ctypes.c_uint64 * 8)()
         base = ctypes.addressof(self._args_vals)
         self._args_ptrs = (ctypes.c_void_p * 8)(*[base + 8 * i for i in range(8)])
+        self._all_ids = (ctypes.c_int * len(_ALL_REGS))(*_ALL_REGS)
+        self._all_vals = (ctypes.c_uint64 * len(_ALL_REGS))()
+        base = ctypes.addressof(self._all_vals)
+        self._all_ptrs = (ctypes.c_void_p * len(_ALL_REGS))(*[base + 8 * i for i in range(len(_ALL_REGS))])
         self._val = ctypes.c_uint64(0)
         self._val_ptr = ctypes.cast(ctypes.pointer(self._val), ctypes.c_void_p)
 
@@ -231,18 +237,26 @@ class ClusterCPU:
         uc = self.uc
         uc.context_restore(ctx)
         self.loaded = ctx
-        return {"x": [uc.reg_read(r) for r in REG_X[1:]], "pc": uc.reg_read(REG_PC),
-                "f": [uc.reg_read(r) for r in REG_F], "fcsr": uc.reg_read(rv.UC_RISCV_REG_FCSR)}
+        # One call into Unicorn for the 65 registers (one by one they cost ~2 us each).
+        ctypes.memset(self._all_vals, 0, ctypes.sizeof(self._all_vals))
+        err = binding.uclib.uc_reg_read_batch(uc._uch, self._all_ids, self._all_ptrs, len(_ALL_REGS))
+        if err:
+            raise UcError(err)
+        v = list(self._all_vals)
+        m = 0xFFFFFFFF
+        return {"x": [w & m for w in v[:31]], "pc": v[31] & m, "f": v[32:64], "fcsr": v[64] & m}
 
     def set_regs(self, ctx: object, regs: dict) -> None:
         uc = self.uc
         uc.context_restore(self.blank)
-        for r, v in zip(REG_X[1:], regs["x"], strict=True):
-            uc.reg_write(r, v)
-        for r, v in zip(REG_F, regs["f"], strict=True):
-            uc.reg_write(r, v)
-        uc.reg_write(REG_PC, regs["pc"])
-        uc.reg_write(rv.UC_RISCV_REG_FCSR, regs["fcsr"])
+        vals = [*regs["x"], regs["pc"], *regs["f"], regs["fcsr"]]
+        if len(vals) != len(_ALL_REGS):
+            raise ValueError("a hart state has 31 x, pc, 32 f and fcsr")
+        for i, w in enumerate(vals):
+            self._all_vals[i] = w & 0xFFFFFFFFFFFFFFFF
+        err = binding.uclib.uc_reg_write_batch(uc._uch, self._all_ids, self._all_ptrs, len(_ALL_REGS))
+        if err:
+            raise UcError(err)
         uc.context_update(ctx)
         self.loaded = ctx
 
