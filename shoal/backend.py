@@ -47,6 +47,8 @@ def _tid_allocator(cluster: int) -> Callable[[], int]:
 class LocalBackend:
     """Every node in this process, advanced one after another in a fixed order."""
 
+    tracer = None  # a shoal.trace.Tracer while a trace is taken (trace.attach)
+
     def __init__(self, spec: ChipSpec, seed: int, sink: ConsoleSink | None) -> None:
         self.spec = spec
         self.kernels = [Kernel(spec, c, _tid_allocator(c)) for c in range(spec.compute_clusters)]
@@ -122,6 +124,8 @@ class LocalBackend:
         sent). Returns the node that received something."""
         self._seq += 1
         p.seq = self._seq
+        if self.tracer is not None:
+            self.tracer.packet(p)
         if p.failed:
             note = Packet(p.dst, p.src, "noc_error",
                           {"kind": p.kind, "body": p.body, "to": p.dst, "data": p.data, "form": p.form},

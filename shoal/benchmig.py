@@ -1,8 +1,9 @@
 """`shoal bench migration --out DIR`: the three experiments of `shoal demo`, with more
 points, written as CSV files and PNG plots (matplotlib), with a progress bar (tqdm).
 
-Files: downtime_threads.csv, downtime_pages.csv, contention.csv, tour.csv, and a PNG plot
-for each of the first three. Every time in them is simulated (µs), except the columns named
+Files: downtime_threads.csv, downtime_pages.csv, contention.csv, tour.csv,
+live_methods.csv, and a PNG plot for each but the tour (live_methods.png: the four methods
+side by side). Every time in them is simulated (µs), except the columns named
 host_wall_ms, which are host wall time."""
 
 from __future__ import annotations
@@ -45,6 +46,37 @@ def _plot(path: Path, title: str, xlabel: str, series: Series) -> None:
     plt.close(fig)
 
 
+def _plot_live(path: Path, spec: ChipSpec, rows: list[dict]) -> None:
+    """Downtime, total time, bytes sent and slow-down of each method against the hot set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("downtime_us", "downtime, µs (simulated)", True),
+              ("total_us", "total migration time, µs", True), ("bytes_sent", "bytes sent", False),
+              ("slowdown_us", "slow-down of the process, µs", False)]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), dpi=110)
+    for ax, (key, label, limit) in zip(axes.flat, panels, strict=True):
+        for method in ex.METHODS:
+            pts = [r for r in rows if r["method"] == method]
+            ax.plot([r["hot_pages"] for r in pts], [r[key] for r in pts], "o-", label=method)
+        hots = sorted({r["hot_pages"] for r in rows})
+        if limit:
+            ax.plot(hots, [rows[0]["noc_limit_us"]] * len(hots), "k--", label="NoC limit (1 MiB alone)")
+        if key == "bytes_sent":
+            ax.plot(hots, [rows[0]["pages"] * spec.page_size] * len(hots), "k--", label="its pages, once")
+        ax.set_xlabel(f"hot pages (of {rows[0]['pages']} in all, rewritten all along)")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"Live migration of a process with {ex.live_pages(spec) * spec.page_size // 1024} KiB "
+                 f"of data ({spec.name})")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def bench_migration(out: Path, chip_name: str = "mppa256", quick: bool = False) -> int:
     from tqdm import tqdm
 
@@ -59,9 +91,11 @@ def bench_migration(out: Path, chip_name: str = "mppa256", quick: bool = False) 
     pages = [n for n in ([0, 64, 256] if quick else range(0, max_pages + 1, 32)) if n <= max_pages]
     half = spec.compute_clusters // 2
     ns = sorted({1, half}) if quick else list(range(1, half + 1))
-    steps = 1 + len(threads) + len(pages) + len(ns)
+    top = ex.live_pages(spec)
+    hots = sorted({min(h, top) for h in ([0, 16, 256] if quick else [0, 8, 16, 32, 64, 128, 192, 256])})
+    steps = 1 + len(threads) + len(pages) + len(ns) + len(hots)
     bar = tqdm(total=steps, desc="migration bench", unit="run", file=sys.stderr)
-    chip, p, ok = ex.tour(64, 4, spec)
+    chip, p, tour_ok_flag = ex.tour(64, 4, spec)
     tour_rows = [{"hop": i, "src": m.src, "dst": m.dst, "ok": m.ok,
                   "downtime_us": round((m.downtime or 0) * 1e6 / spec.freq_hz, 1), "bytes": m.bytes,
                   "pages": m.pages, "threads": m.threads, "host_wall_ms": round(m.wall_seconds * 1e3, 2)}
@@ -82,7 +116,14 @@ def bench_migration(out: Path, chip_name: str = "mppa256", quick: bool = False) 
                      "max_downtime_us": max(r["downtime_us"] for r in pts),
                      "noc_limit_us": pts[0]["noc_limit_us"], "seed_downtime_ms": 113.0})
         bar.update()
+    live = []
+    for hot in hots:
+        live += [x.as_row(spec) for x in ex.live_points(hot, spec)]
+        bar.update()
     bar.close()
+    _write_csv(out / "live_methods.csv", live)
+    _plot_live(out / "live_methods.png", spec, live)
+    ok = all(r["ok"] for r in live)
     _write_csv(out / "tour.csv", tour_rows)
     _write_csv(out / "downtime_threads.csv", by_threads)
     _write_csv(out / "downtime_pages.csv", by_pages)
@@ -97,7 +138,10 @@ def bench_migration(out: Path, chip_name: str = "mppa256", quick: bool = False) 
           "simultaneous migrations",
           [("mean", ns, [r["mean_downtime_us"] for r in cont], "o-"),
            ("max", ns, [r["max_downtime_us"] for r in cont], "s--")])
-    print(f"tour: {'data intact' if ok else 'DATA WRONG'} after {len(tour_rows)} hops")
+    tour_ok = tour_ok_flag
+    print(f"tour: {'data intact' if tour_ok else 'DATA WRONG'} after {len(tour_rows)} hops; live methods: "
+          f"{'data intact' if ok else 'DATA WRONG'} in {len(live)} moves")
+    ok &= tour_ok
     print(f"wrote {', '.join(sorted(f.name for f in out.iterdir() if f.suffix in ('.csv', '.png')))} "
           f"to {out}")
     return 0 if ok else 1

@@ -44,10 +44,17 @@ def _stats(chip: object, proc: object) -> str:
             continue
         if m.ok:
             dt = m.downtime or 0
+            total = "unfinished" if m.total is None else f"{m.total} cycles"
             lines.append(f"  migration      : cluster {m.src} -> {m.dst} at cycle {m.requested}: downtime "
                          f"{dt} cycles = {spec.cycles_to_seconds(dt) * 1e6:.1f} us simulated, total "
-                         f"{m.total} cycles, {m.bytes} bytes, {m.pages} pages, {m.threads} threads; "
+                         f"{total}, {m.bytes} bytes, {m.pages} pages, {m.threads} threads; "
                          f"host {m.wall_seconds * 1e3:.2f} ms")
+            wait = spec.cycles_to_seconds(m.page_wait) * 1e6
+            lines.append(f"    method       : {m.method}, {m.rounds} pre-copy rounds, {m.pages_sent} pages "
+                         f"sent ({m.pages_resent} more than once, {m.bytes_sent} bytes), {m.postcopy_pages} "
+                         f"after the thaw, {m.remote_faults} remote page faults, threads waited "
+                         f"{m.page_wait} cycles = {wait:.1f} us simulated for pages"
+                         + (f"; switched over: {m.switch}" if m.switch else ""))
         else:
             lines.append(f"  migration      : cluster {m.src} -> {m.dst} at cycle {m.requested}: "
                          f"{m.state}: {m.reason}")
@@ -65,22 +72,60 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = ChipSpec.load(args.chip)
 
-    chip = Chip(spec, seed=args.seed, sink=_sink)
+    chip = Chip(spec, seed=args.seed, sink=_sink, trace=_tracer(args, spec))
     for f in args.file:
         name, data = _file(f)
         chip.add_file(name, data)
+    moves = [(m, *_migration_arg(m, spec)) for m in args.migrate]
+    stub = None
+    if args.gdb is not None:
+        from shoal.gdbstub import GdbStub
+        stub = GdbStub(chip, args.gdb)  # listening before the program loads: a busy port fails first
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
                       stdin=StdinSource())
-    moves = [(m, *_migration_arg(m, spec)) for m in args.migrate]
-    for _, at, to in moves:
-        chip.schedule_migration(proc.pid, to, at)
-    chip.run()
+    for _, at, to, method in moves:
+        chip.schedule_migration(proc.pid, to, at, method)
+    if stub is not None:
+        stub.serve(proc.pid)  # the program stays at its entry until GDB lets it go
+    else:
+        chip.run()
     end = proc.record.end_cycle
-    for text, at, _ in moves:
+    for text, at, _, _ in moves:
         if end is not None and at >= end and not any(m.requested == at for m in proc.migrations):
             sys.stderr.write(f"shoal: --migrate {text}: the program had ended at cycle {end} "
                              f"({spec.cycles_to_seconds(end) * 1e3:.3f} ms); not moved\n")
+    _trace_note(chip)
     return _finish(chip, proc, args.stats)
+
+
+def _tracer(args: argparse.Namespace, spec: object) -> object:
+    """The Tracer that --trace and its filters ask for (shoal/trace.py), or None."""
+    from shoal.trace import Tracer, parse_clusters
+    if args.trace is None:
+        return None
+    kinds = None if args.trace_kinds is None else [k.strip() for k in args.trace_kinds.split(",")
+                                                   if k.strip()]
+    clusters = None if args.trace_clusters is None else parse_clusters(args.trace_clusters)
+    return Tracer(spec, limit=args.trace_limit, clusters=clusters, kinds=kinds, path=args.trace)  # type: ignore[arg-type]
+
+
+def _trace_note(chip: object) -> None:
+    tr = getattr(chip, "tracer", None)
+    if tr is not None and tr.dropped:
+        n = sum(tr.dropped.values())
+        sys.stderr.write(f"shoal: trace: {n} events dropped (limit {tr.limit} events; "
+                         f"{', '.join(f'{k} {v}' for k, v in sorted(tr.dropped.items()))}); "
+                         "raise --trace-limit or use --trace-clusters/--trace-kinds\n")
+
+
+def _trace_args(q: argparse.ArgumentParser) -> None:
+    from shoal.trace import DEFAULT_LIMIT, KINDS
+    q.add_argument("--trace", metavar="FILE.json", help="write a trace (Chrome Trace Event format, "
+                   "simulated time) for ui.perfetto.dev or chrome://tracing")
+    q.add_argument("--trace-limit", type=int, default=DEFAULT_LIMIT, metavar="N",
+                   help=f"keep at most N events (default {DEFAULT_LIMIT}); the rest are counted as dropped")
+    q.add_argument("--trace-clusters", metavar="LIST", help="trace only these clusters (0,3,5-7)")
+    q.add_argument("--trace-kinds", metavar="LIST", help=f"trace only these kinds ({','.join(KINDS)})")
 
 
 class OutputError(ShoalError):
@@ -171,15 +216,22 @@ def _time_arg(text: str, spec: object) -> int:
     return int(v)
 
 
-def _migration_arg(text: str, spec: object) -> tuple[int, int]:
-    at, sep, cluster = text.rpartition(":")
-    if not sep:
-        raise ShoalError(f"--migrate {text}: expected AT:CLUSTER (for example 2ms:5)")
+def _migration_arg(text: str, spec: object) -> tuple[int, int, str]:
+    from shoal.kernel.migration import METHODS
+
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise ShoalError(f"--migrate {text}: expected AT:CLUSTER[:METHOD] (for example 2ms:5 or "
+                         "2ms:5:precopy)")
+    at, cluster = parts[:2]
+    method = parts[2] if len(parts) == 3 else "stopcopy"
+    if method not in METHODS:
+        raise ShoalError(f"--migrate {text}: unknown method '{method}' (one of {', '.join(METHODS)})")
     try:
         to = int(cluster)
     except ValueError:
         raise ShoalError(f"--migrate {text}: '{cluster}' is not a cluster number") from None
-    return (_time_arg(at, spec), to)
+    return (_time_arg(at, spec), to, method)
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
@@ -208,11 +260,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from shoal.engine import Chip
     from shoal.spec import ChipSpec
 
-    chip = Chip(ChipSpec.load(args.chip), seed=args.seed, sink=_sink)
+    spec = ChipSpec.load(args.chip)
+    chip = Chip(spec, seed=args.seed, sink=_sink, trace=_tracer(args, spec))
     for f in args.file:
         chip.add_file(*_file(f))
     proc = chip.restore(args.image, cluster=args.cluster, stdin=StdinSource())
     chip.run()
+    _trace_note(chip)
     return _finish(chip, proc, args.stats)
 
 
@@ -259,7 +313,7 @@ def cmd_cc(args: list[str]) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from shoal.demo import demo
-    return demo(args.chip)
+    return demo(args.chip, args.trace)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -284,9 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="add a read-only file to the chip's file image, known to guests by its base "
                    "name (they can open and spawn it); repeatable; a .c file is compiled first")
-    r.add_argument("--migrate", action="append", default=[], metavar="AT:CLUSTER",
+    r.add_argument("--migrate", action="append", default=[], metavar="AT:CLUSTER[:METHOD]",
                    help="migrate the program to CLUSTER at simulated time AT (cycles, or with a "
-                   "unit: 2ms, 500us); repeatable")
+                   "unit: 2ms, 500us) by METHOD: stopcopy (the default), precopy, postcopy or "
+                   "hybrid; repeatable")
+    _trace_args(r)
+    r.add_argument("--gdb", type=int, metavar="PORT", help="wait for GDB (gdb-multiarch: target remote "
+                   ":PORT) and serve the remote protocol for the program; 0 picks a free port")
     r.add_argument("program")
     r.add_argument("args", nargs=argparse.REMAINDER)
     c = sub.add_parser("checkpoint", help="run a program until a simulated time, then write its "
@@ -306,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--seed", type=int, default=0)
     rs.add_argument("--file", action="append", default=[], metavar="PATH")
     rs.add_argument("--stats", action="store_true")
+    _trace_args(rs)
     rs.add_argument("image")
     b = sub.add_parser("bench", help="measurements: `shoal bench migration --out DIR` (CSV and plots)")
     b.add_argument("what", choices=["migration"])
@@ -314,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="fewer points")
     d = sub.add_parser("demo", help="run the demo: programs on every cluster, and migration experiments")
     d.add_argument("--chip", default="mppa256")
+    d.add_argument("--trace", metavar="FILE.json", help="trace step (0) of the demo (16 clusters at "
+                   "work, then one migration) to FILE.json")
     return p
 
 

@@ -2,7 +2,9 @@
   0. runs a 16-thread program on every compute cluster at once and checks every answer;
   1. migrates a multi-threaded process around all 16 clusters, its data checked at the end;
   2. measures migration downtime versus threads and versus pages in use;
-  3. migrates half of the clusters' processes to the other half at once (contention).
+  3. migrates half of the clusters' processes to the other half at once (contention);
+  4. moves a 1 MiB process with a hot set by each method: stop-and-copy, pre-copy, post-copy,
+     hybrid (the short version of `shoal bench migration`'s live_methods).
 Simulated time comes from the timing model; host wall time is reported apart."""
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ def say(text: str = "") -> None:
     sys.stdout.flush()
 
 
-def part0(spec: ChipSpec) -> bool:
+def part0(spec: ChipSpec, trace: Path | None = None) -> bool:
     t0 = time.perf_counter()
-    chip = Chip(spec)
+    chip = Chip(spec, trace=trace)
     boot = time.perf_counter() - t0
     threads = spec.cores_per_cluster
     say(f"shoal demo: {spec.name}, {spec.compute_clusters} compute clusters x {threads} cores, "
@@ -69,10 +71,10 @@ def part0(spec: ChipSpec) -> bool:
     return ok_all
 
 
-def part1(spec: ChipSpec) -> bool:
+def part1(spec: ChipSpec, trace: Path | None = None) -> bool:
     say(f"\n1. a 4-thread process with 64 pages of data migrates itself around all "
         f"{spec.compute_clusters} clusters")
-    chip, p, ok = ex.tour(64, 4, spec)
+    chip, p, ok = ex.tour(64, 4, spec, trace=trace)
     ms = p.migrations
     us = 1e6 / spec.freq_hz
     dts = [m.downtime or 0 for m in ms]
@@ -119,14 +121,42 @@ def part3(spec: ChipSpec) -> None:
     say("   (the prototype on the MPPA-256: about 113 ms each, for 1 to 8 simultaneous migrations)")
 
 
-def demo(chip_name: str = "mppa256") -> int:
+def part4(spec: ChipSpec) -> bool:
+    hot = 16
+    kib = ex.live_pages(spec) * spec.page_size // 1024
+    say(f"\n4. live migration: a process with {kib} KiB of data rewriting a hot set of {hot} pages, "
+        "moved by each method")
+    pts = ex.live_points(hot, spec)
+    say(f"   {'method':>9} {'downtime us':>11} {'total us':>9} {'MiB sent':>8} {'rounds':>6} "
+        f"{'faults':>6} {'slow-down us':>12} {'data':>5}")
+    for pt in pts:
+        r = pt.as_row(spec)
+        mib = r["bytes_sent"] / 2**20
+        say(f"   {r['method']:>9} {r['downtime_us']:>11} {r['total_us']:>9} {mib:>8.2f} {r['rounds']:>6} "
+            f"{r['remote_faults']:>6} {r['slowdown_us']:>12} {'ok' if r['ok'] else 'WRONG':>5}")
+    say(f"   (simulated; its pages alone take {pts[0].as_row(spec)['noc_limit_us']} us on a NoC link. "
+        "Pre-copy sends again what was dirtied and freezes for the rest; post-copy freezes only "
+        "for threads and tables, then fetches pages on first touch)")
+    return all(pt.ok for pt in pts)
+
+
+def demo(chip_name: str = "mppa256", trace: str | None = None) -> int:
+    """`trace`: part 0 is traced to this file, part 1 (the tour) to its name with -tour."""
     spec = ChipSpec.load(chip_name)
     ex.check_chip(spec, "shoal demo")
+    traces = None if trace is None else (Path(trace), Path(trace).with_name(Path(trace).stem + "-tour.json"))
+    if traces is not None:
+        from shoal.trace import check_path
+        for t in traces:
+            check_path(t)
     t0 = time.perf_counter()
-    ok = part0(spec)
-    ok &= part1(spec)
+    ok = part0(spec, traces and traces[0])
+    ok &= part1(spec, traces and traces[1])
     part2(spec)
     part3(spec)
+    ok &= part4(spec)
     say(f"\nhost wall time for the whole demo: {time.perf_counter() - t0:.1f} s")
+    if traces is not None:
+        say(f"traces (simulated time; open in ui.perfetto.dev): {traces[0]} (part 0), {traces[1]} (part 1)")
     say("all results correct" if ok else "SOME RESULTS ARE WRONG")
     return 0 if ok else 1

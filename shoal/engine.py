@@ -16,14 +16,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shoal import trace as trace_mod
 from shoal.backend import NEVER, LocalBackend
 from shoal.errors import ShoalError
 from shoal.kernel import image
 from shoal.kernel.host import ClusterRecord, ProcessRecord
 from shoal.kernel.loader import Executable, parse_elf
-from shoal.kernel.migration import Migration
+from shoal.kernel.migration import EBUSY, METHODS, Migration
 from shoal.spec import ChipSpec
+from shoal.trace import Tracer
 
+# The method of migrations that do not name one (the host's and the guest's shoal_migrate);
+# a Chip's `migration` argument overrides it.
+DEFAULT_METHOD = "stopcopy"
 RETRY_CYCLES = 4000  # a scheduled migration that finds its process still moving asks again
 
 
@@ -40,9 +45,11 @@ class Process:
         """The latest record of the process: where it lives now, or where it ended."""
         return self.chip._record(self.pid)
 
-    def migrate(self, to: int) -> MigrationView:
-        """Ask for a stop-and-copy move to cluster `to`; it happens as the chip runs."""
-        return self.chip.migrate(self.pid, to)
+    def migrate(self, to: int, method: str | None = None, **options: float) -> MigrationView:
+        """Ask for a move to cluster `to` by `method` (stopcopy, precopy, postcopy, hybrid);
+        it happens as the chip runs. Options of the live methods: downtime_limit_us,
+        max_rounds, max_bytes (see kernel/migration.py for their defaults)."""
+        return self.chip.migrate(self.pid, to, method, **options)
 
     def checkpoint(self, path: str | Path | None = None, stop: bool = False) -> bytes:
         """Freeze now, take the image (and write it to `path`); then go on, or end if `stop`."""
@@ -164,16 +171,26 @@ class Chip:
     The host side only sends requests to them and reads what they publish."""
 
     def __init__(self, spec: ChipSpec, seed: int = 0,
-                 sink: Callable[[int, int, bytes], None] | None = None) -> None:
-        """`sink(pid, fd, data)` receives console output as it reaches the I/O cluster."""
+                 sink: Callable[[int, int, bytes], None] | None = None,
+                 migration: str | None = None,
+                 trace: str | Path | Tracer | None = None) -> None:
+        """`sink(pid, fd, data)` receives console output as it reaches the I/O cluster;
+        `migration` is the method of moves that name none (stopcopy unless set); `trace` (a
+        path, or a Tracer with its limits and filters) takes a Perfetto trace, written at the
+        end of every run() (shoal/trace.py)."""
         self.spec = spec
         self.seed = seed
+        self.migration = migration or DEFAULT_METHOD
+        if self.migration not in METHODS:
+            raise ShoalError(f"unknown migration method {self.migration!r} (one of {', '.join(METHODS)})")
         self._backend = LocalBackend(spec, seed, sink)
+        self._backend.gather("set_method", self.migration)
         self.time = 0  # simulated cycles: every cluster has done everything before it
         self.procs: list[Process] = []
-        self._scheduled: list[tuple[int, int, int, int]] = []  # (cycle, order, pid, cluster)
+        self._scheduled: list[tuple] = []  # (cycle, order, pid, cluster, method, options)
         self._orders = 0
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
+        self.tracer, self.trace_path = trace_mod.open_trace(self._backend, spec, trace)
 
     @classmethod
     def preset(cls, name: str, **kw: object) -> Chip:
@@ -228,8 +245,9 @@ class Chip:
         DMA engine is told so where the transfer would have arrived)."""
         self._backend.noc("inject_failure", kind, count)
 
-    def run(self, max_cycles: int | None = None) -> None:
-        """Run until every process has ended, or for `max_cycles` of simulated time."""
+    def run(self, max_cycles: int | None = None, until: Callable[[], bool] | None = None) -> None:
+        """Run until every process has ended, or for `max_cycles` of simulated time; `until()`,
+        asked between rounds, pauses the chip early (a debugger stopped it: gdbstub.py)."""
         start = time.perf_counter()
         try:
             limit = NEVER if max_cycles is None else self.time + max(0, max_cycles)
@@ -237,10 +255,14 @@ class Chip:
             while True:
                 at = self._scheduled[0][0] if self._scheduled else NEVER
                 if at >= limit:
-                    self._backend.advance(limit)
+                    self._backend.advance(limit, until)
+                    if until is not None and until():
+                        return
                     break
                 # A host action happens at exactly its time: everything before it first.
-                self._backend.advance(max(at, self.time))
+                self._backend.advance(max(at, self.time), until)
+                if until is not None and until():
+                    return
                 self.time = max(at, self.time)
                 if self._issue_scheduled():
                     acted = self.time
@@ -256,6 +278,15 @@ class Chip:
                         self._backend.call(c, "deadlock", self.time)
         finally:
             self.wall_seconds += time.perf_counter() - start
+        if self.trace_path is not None:
+            self.write_trace(self.trace_path)
+
+    def write_trace(self, path: str | Path) -> dict:
+        """Write the trace taken so far (Chip(trace=...)) to `path`; its metadata."""
+        if self.tracer is None:
+            raise ShoalError("this chip takes no trace: give Chip(..., trace=PATH)")
+        names = {r.pid: r.name for r in self.processes()}
+        return self.tracer.write(path, self.migrations, names)
 
     # what the kernels publish -------------------------------------------------------------------
     def processes(self) -> list[ProcessRecord]:
@@ -319,12 +350,35 @@ class Chip:
             raise ShoalError(f"process {pid} has ended ({r.state})")
         return r
 
-    def migrate(self, pid: int, to: int) -> MigrationView:
-        """Move process `pid` to cluster `to` (stop-and-copy over the NoC), from now on;
-        carried out while the chip runs. Returns a view of its record."""
+    def _method_args(self, method: str, options: dict) -> dict:
+        """Check a migration method and its options; the options as the kernels take them."""
+        if method not in METHODS:
+            raise ShoalError(f"unknown migration method {method!r} (one of {', '.join(METHODS)})")
+        out: dict = {}
+        for key, value in options.items():
+            if key not in ("downtime_limit_us", "max_rounds", "max_bytes"):
+                raise ShoalError(f"unknown migration option {key!r} (downtime_limit_us, max_rounds, "
+                                 "max_bytes)")
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1e15:
+                raise ShoalError(f"bad migration option {key}={value!r}: a number from 0")
+            if key == "downtime_limit_us":
+                out["downtime_limit"] = int(value * 1e-6 * self.spec.freq_hz)
+            else:
+                out[key] = int(value)
+        return out
+
+    def migrate(self, pid: int, to: int, method: str | None = None, **options: float) -> MigrationView:
+        """Move process `pid` to cluster `to` over the NoC by `method` (stopcopy, precopy,
+        postcopy, hybrid), from now on; carried out while the chip runs. Returns a view of
+        its record."""
         r = self._live(pid)
         self._cluster_arg(to)
-        got = self._backend.call(r.cluster, "migrate", pid, to, self.time)
+        method = method or self.migration
+        opts = self._method_args(method, options)
+        got = self._backend.call(r.cluster, "migrate", pid, to, self.time, method, opts)
+        if got == -EBUSY:
+            raise ShoalError(f"process {pid} cannot migrate now (error {EBUSY}): an earlier move is "
+                             "still under way (or its pages still follow it)")
         if got < 0:
             raise ShoalError(f"process {pid} cannot migrate now (error {-got})")
         return MigrationView(self, got)
@@ -338,32 +392,38 @@ class Chip:
             raise ShoalError(f"process {pid} is being moved or frozen ({r.state}); kill it once it runs")
         self._backend.call(r.cluster, "kill", pid, signal, self.time)
 
-    def schedule_migration(self, pid: int, to: int, at: int) -> None:
-        """Migrate process `pid` to cluster `to` when simulated time reaches cycle `at`."""
+    def schedule_migration(self, pid: int, to: int, at: int, method: str | None = None,
+                           **options: float) -> None:
+        """Migrate process `pid` to cluster `to` by `method` when simulated time reaches
+        cycle `at`."""
         self._cluster_arg(to)
+        method = method or self.migration
+        opts = self._method_args(method, options)
         self._record(pid)  # an unknown pid is refused now, not at every later run()
         if not isinstance(at, int) or not 0 <= at < NEVER:
             raise ShoalError(f"bad migration time {at!r}: cycles from 0 to {NEVER - 1}")
         self._orders += 1
-        self._scheduled.append((at, self._orders, pid, to))
-        self._scheduled.sort()
+        self._scheduled.append((at, self._orders, pid, to, method, opts))
+        self._scheduled.sort(key=lambda s: s[:2])
 
     def _issue_scheduled(self) -> bool:
         """Hand the migrations due now to their processes' kernels (the chip is at `at`);
         whether any reached a live process."""
         acted = False
         while self._scheduled and self._scheduled[0][0] <= self.time:
-            at, _, pid, to = self._scheduled.pop(0)
+            at, _, pid, to, method, opts = self._scheduled.pop(0)
             r = self._record(pid)
             if not r.alive:
                 continue
             acted = True
-            if r.state != "running":  # still moving from an earlier request: ask again soon
-                self._orders += 1
-                self._scheduled.append((at + RETRY_CYCLES, self._orders, pid, to))
-                self._scheduled.sort()
-                continue
-            self._backend.call(r.cluster, "migrate", pid, to, max(at, self.time))
+            if r.state == "running":
+                got = self._backend.call(r.cluster, "migrate", pid, to, max(at, self.time), method, opts)
+                if got != -EBUSY:
+                    continue
+            # Still moving from an earlier request (or receiving its pages): ask again soon.
+            self._orders += 1
+            self._scheduled.append((at + RETRY_CYCLES, self._orders, pid, to, method, opts))
+            self._scheduled.sort(key=lambda s: s[:2])
         return acted
 
     def checkpoint(self, pid: int, path: str | Path | None = None, stop: bool = False) -> bytes:

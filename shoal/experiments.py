@@ -4,6 +4,8 @@
    checked at the end against a value computed here.
 2. downtime versus threads and versus pages in use (a sleeping process, moved from outside).
 3. contention: n processes on clusters 0..n-1 all move to clusters 8..8+n-1 at once.
+4. live migration: stop-and-copy, pre-copy, post-copy and hybrid on a 1 MiB process whose hot
+   set (pages rewritten all along) grows from none to all of it.
 
 Every figure is simulated time from the timing model; host wall time is reported apart.
 Reference (the seed's prototype on the MPPA-256 at 400 MHz, nicolasvanz/TCC-experiments):
@@ -119,10 +121,83 @@ def tour_checksum(pages: int, hops: int) -> int:
     return s
 
 
-def tour(pages: int = 64, threads: int = 4, chip_name: ChipRef = "mppa256") -> tuple[Chip, object, bool]:
-    chip = Chip(_spec(chip_name))
+def tour(pages: int = 64, threads: int = 4, chip_name: ChipRef = "mppa256",
+         trace: str | Path | None = None) -> tuple[Chip, object, bool]:
+    chip = Chip(_spec(chip_name), trace=trace)
     p = chip.spawn(PROGRAMS / "tour.c", ["tour", str(pages), str(threads)])
     chip.run()
     hops = chip.spec.compute_clusters
     want = f"tour {hops} hops of {hops}, back on cluster 0, checksum {tour_checksum(pages, hops)}\n"
     return chip, p, p.stdout.decode(errors="replace") == want and p.returncode == 0
+
+
+# --- live migration: the four methods side by side (the live-migration issue) -----------------
+METHODS = ("stopcopy", "precopy", "postcopy", "hybrid")
+LIVE_PAGES = 256  # 1 MiB of data (less on a chip whose clusters hold less: live_pages)
+LIVE_AT = 3_000_000  # 7.5 ms at 400 MHz: the data is written, the hot set is being rewritten
+LIVE_WORK = 8_000_000  # instructions of rounds after the start (about 20 ms alone): past any move
+
+
+def live_pages(spec: ChipSpec) -> int:
+    """The data of the live-migration process: 1 MiB, or what fits beside its stack and tables."""
+    return max(1, min(LIVE_PAGES, spec.user_frames - 96))
+
+
+def live_rounds(hot: int) -> int:
+    """Rounds of hotset.c that keep it busy for about LIVE_WORK instructions: a round rewrites
+    a quarter of each hot page's words (~1100 instructions a page) and thinks ~12000."""
+    return max(4, LIVE_WORK // (hot * 1100 + 12000))
+
+
+@dataclass
+class LivePoint:
+    method: str
+    hot: int  # pages of the hot set, rewritten all along
+    ok: bool  # the process's output is the one it gives when not moved
+    m: Migration
+    slowdown: int  # cycles its run took longer than unmoved (simulated)
+    limit: int  # cycles its pages alone take on a NoC link (the physical limit)
+
+    def as_row(self, spec: ChipSpec) -> dict:
+        us = 1e6 / spec.freq_hz
+        m = self.m
+        return {"method": self.method, "hot_pages": self.hot, "ok": self.ok,
+                "downtime_us": round((m.downtime or 0) * us, 1),
+                "total_us": round((m.total or 0) * us, 1), "noc_limit_us": round(self.limit * us, 1),
+                "bytes_sent": m.bytes_sent, "pages": m.pages, "pages_sent": m.pages_sent,
+                "pages_resent": m.pages_resent, "rounds": m.rounds, "postcopy_pages": m.postcopy_pages,
+                "remote_faults": m.remote_faults, "page_wait_us": round(m.page_wait * us, 1),
+                "slowdown_us": round(self.slowdown * us, 1), "switch": m.switch,
+                "host_wall_ms": round(m.wall_seconds * 1e3, 2)}
+
+
+def _hotset(chip: Chip, hot: int) -> object:
+    pages = live_pages(chip.spec)
+    return chip.spawn(PROGRAMS / "hotset.c", ["hotset", str(pages), str(hot), str(live_rounds(hot))])
+
+
+def live_points(hot: int, chip_name: ChipRef = "mppa256", methods: tuple[str, ...] = METHODS,
+                dst: int = 1) -> list[LivePoint]:
+    """hotset.c (1 MiB, `hot` pages rewritten all along) moved at LIVE_AT by each method."""
+    spec = _spec(chip_name)
+    hot = min(hot, live_pages(spec))
+    alone = Chip(spec)
+    ref = _hotset(alone, hot)
+    alone.run()
+    if ref.returncode != 0 or ref.record.end_cycle is None:
+        raise ShoalError(f"hotset with {hot} hot pages failed: {ref.message}")
+    out = []
+    for method in methods:
+        chip = Chip(spec)
+        p = _hotset(chip, hot)
+        chip.schedule_migration(p.pid, dst, LIVE_AT, method)
+        chip.run()
+        m = p.migrations[0]
+        if not m.ok or m.downtime is None or m.total is None:
+            raise ShoalError(f"{method} migration with {hot} hot pages failed: {m.reason or p.message}")
+        s = chip.spec
+        limit = (-(-m.pages * s.page_size // s.noc_link_bytes_per_cycle)
+                 + chip.hops(m.src, m.dst) * s.noc_hop_cycles)
+        ok = p.stdout == ref.stdout and p.returncode == 0
+        out.append(LivePoint(method, hot, ok, m, (p.record.end_cycle or 0) - ref.record.end_cycle, limit))
+    return out

@@ -280,6 +280,7 @@ MPPA256 = ChipSpec(
     mailbox_header=16,
     # Receive queue depth per mailbox before senders are held back: a modelling choice.
     mailbox_slots=16,
+    # Nanvix's portal format (see mailbox_payload): one page per operation, a 16 B header each.
     portal_chunk=4096,
     portal_header=16,
     # Kernel work on the receiving side of a NoC message (interrupt, copy-out, wake-up).

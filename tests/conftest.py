@@ -122,3 +122,16 @@ def assert_one_line_error(res: subprocess.CompletedProcess[bytes]) -> str:
     assert err.startswith("shoal:"), err
     assert err.endswith("\n") and err.count("\n") == 1, err
     return err
+
+
+@pytest.fixture(params=["stopcopy", "precopy", "postcopy", "hybrid"])
+def each_method(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test once per migration method: every move that names none uses it (the host's
+    and the guests' shoal_migrate). Tests of stop-and-copy's own costs, or of the command
+    line (another process), are marked `stopcopy_only`."""
+    import shoal.engine
+
+    if request.param != "stopcopy" and request.node.get_closest_marker("stopcopy_only"):
+        pytest.skip("about stop-and-copy itself")
+    monkeypatch.setattr(shoal.engine, "DEFAULT_METHOD", request.param)
+    return request.param

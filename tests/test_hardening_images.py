@@ -321,8 +321,8 @@ def test_bad_metadata_through_the_cli(taken: bytes, tmp_path: Path) -> None:
 def test_a_migration_with_bad_metadata_is_refused_by_the_destination(monkeypatch: pytest.MonkeyPatch) -> None:
     real = image.serialize
 
-    def corrupt(k: object, p: object) -> tuple[bytes, image.Shape]:
-        data, shape = real(k, p)  # type: ignore[arg-type]
+    def corrupt(k: object, p: object, *elsewhere: object) -> tuple[bytes, image.Shape]:
+        data, shape = real(k, p, *elsewhere)  # type: ignore[arg-type]
         meta, pages = unpack(data)
         meta["regions"] = "gone"
         return pack(meta, pages), shape

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
 from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak
 
 from shoal import Chip, ChipSpec, Process, ShoalError
@@ -17,6 +18,9 @@ from shoal.kernel.location import Counters
 from shoal.platform.noc import Packet
 from shoal.services import Services
 from shoal.toolchain import compile_cached
+
+# Every test here runs once per migration method (conftest.each_method).
+pytestmark = pytest.mark.usefixtures("each_method")
 
 # Server moves with a return to clusters it left (0 twice, 1, 2 and 5 twice), ending on 10.
 TOUR = [1, 2, 1, 0, 6, 7, 2, 0, 5, 9, 5, 14, 3, 10]

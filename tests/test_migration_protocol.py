@@ -22,6 +22,9 @@ from shoal.kernel.migration import TRIES
 from shoal.platform.noc import body_bytes, packet
 from shoal.toolchain import compile_cached
 
+# Every test here runs once per migration method (conftest.each_method).
+pytestmark = pytest.mark.usefixtures("each_method")
+
 SHOAL_PROGRAMS = Path(shoal.__file__).parent / "programs"
 HOLD_PAGES, HOLD_THREADS = 32, 2
 IMAGE_HEADER, PAGE_RECORD = 64, 8 + 4096  # image.py: "<8sIIIIQ32s" header; "<II" + a page per page
@@ -243,6 +246,7 @@ def expected_downtime(spec: ChipSpec, hops: int, nbytes: int, pages: int, tables
             + short + recv + short + recv)
 
 
+@pytest.mark.stopcopy_only
 def test_downtime_is_the_sum_of_the_charges_and_grows_with_the_bytes_moved() -> None:
     spec = ChipSpec.preset("mppa256")
     runs = []

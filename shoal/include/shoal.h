@@ -105,4 +105,14 @@ static inline int shoal_sync_close(int sync) { return (int)__shoal_call(SHOAL_NR
  * -EIO: a transfer failed; -EBUSY: already moving, or a thread stayed in a system call). */
 static inline int shoal_migrate(int cluster) { return (int)__shoal_call(SHOAL_NR_MIGRATE, cluster, 0, 0, 0); }
 
+/* The same, by a method: stop-and-copy (freeze, move everything, thaw), or live: the process is
+ * frozen only for the last dirty pages (pre-copy), only while its threads and page table move
+ * (post-copy: its pages follow, a touch of one not yet there waits for it), or one pre-copy
+ * round then post-copy (hybrid). SHOAL_DEFAULT is the chip's choice (what shoal_migrate uses:
+ * stop-and-copy unless the chip says otherwise). -EINVAL for an unknown method. */
+enum { SHOAL_DEFAULT = 0, SHOAL_STOPCOPY = 1, SHOAL_PRECOPY = 2, SHOAL_POSTCOPY = 3, SHOAL_HYBRID = 4 };
+static inline int shoal_migrate_by(int cluster, int method) {
+    return (int)__shoal_call(SHOAL_NR_MIGRATE, cluster, method, 0, 0);
+}
+
 #endif

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
 from shoal.kernel import image, migration
+from shoal.kernel.debug import debug  # noqa: F401  (what the GDB stub asks: kernel/debug.py)
 from shoal.kernel.loader import Executable
 from shoal.kernel.memory import OutOfFrames
 
@@ -107,12 +108,19 @@ def _moving(k: Kernel, pid: int) -> bool:
     return any(m.pid == pid and m.state in migration.ACTIVE for m in k.migrations.values())
 
 
-def migrate(k: Kernel, pid: int, to: int, at: int) -> int:
-    """Start moving `pid` to cluster `to` at `at`; its record's id, or a negative errno."""
+def migrate(k: Kernel, pid: int, to: int, at: int, method: str = "stopcopy",
+            options: dict | None = None) -> int:
+    """Start moving `pid` to cluster `to` at `at` by `method`; its record's id, or a negative
+    errno."""
     if _moving(k, pid):
         return -migration.EBUSY
-    err = migration.request(k, _find(k, pid), to, at, "host")
+    err = migration.request(k, _find(k, pid), to, at, "host", method=method, options=options)
     return err or k.migration_log[-1].mid
+
+
+def set_method(k: Kernel, method: str) -> None:
+    """The method of guest migrations that name none (shoal_migrate)."""
+    k.default_method = method
 
 
 def checkpoint(k: Kernel, pid: int, at: int, stop: bool) -> int:

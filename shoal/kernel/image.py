@@ -5,6 +5,10 @@
     body    meta (JSON, UTF-8), then per page in use: "<II" virtual address and PTE flags,
             and the page's 4096 bytes
 
+A live migration's image may leave pages out: `staged` ones (the destination holds them from
+pre-copy rounds) and `remote` ones (they follow after the thaw: post-copy); the meta lists
+both with their flags. A checkpoint file always carries every page.
+
 The meta holds what the process owns besides its pages: regions, threads (registers, FPU,
 TLS pointer, instruction counts), open files, IKC endpoints with their queued messages,
 limits and statistics. Page tables travel as the (address, flags) pairs and are rebuilt in
@@ -60,14 +64,22 @@ def _endpoint_meta(ep: object) -> dict:
 
 @dataclass(frozen=True)
 class Shape:
-    """What an image holds, as far as moving it costs: bytes, metadata, pages, second-level
-    page tables (each page is one PTE, each table one more in the root), threads."""
+    """What an image holds, as far as moving it costs: bytes, metadata, pages of the process,
+    second-level page tables (each page is one PTE, each table one more in the root), threads;
+    of the pages, `carried` travel in the image and `staged` are at the destination already
+    (the rest, remote, come later)."""
 
     nbytes: int
     meta_bytes: int
     pages: int
     tables: int
     threads: int
+    carried: int = -1
+    staged: int = 0
+
+    def __post_init__(self) -> None:
+        if self.carried < 0:
+            object.__setattr__(self, "carried", self.pages)
 
     @property
     def frames(self) -> int:
@@ -76,16 +88,25 @@ class Shape:
 
     @property
     def ptes(self) -> int:
-        return self.pages + self.tables
+        """Entries installed at the rebuild: pages in place then, and every table."""
+        return self.carried + self.staged + self.tables
+
+
+def _elsewhere(meta: dict) -> tuple[list, list]:
+    return meta.get("staged", []), meta.get("remote", [])
 
 
 def shape(image: bytes, meta: dict, pages: list[tuple[int, int, bytes]]) -> Shape:
-    return Shape(len(image), HEADER.unpack_from(image)[3], len(pages), len({va >> 22 for va, _, _ in pages}),
-                 len(meta["threads"]))
+    staged, remote = _elsewhere(meta)
+    vas = [va for va, _, _ in pages] + [va for va, _ in staged] + [va for va, _ in remote]
+    return Shape(len(image), HEADER.unpack_from(image)[3], len(vas), len({va >> 22 for va in vas}),
+                 len(meta["threads"]), len(pages), len(staged))
 
 
-def serialize(k: Kernel, p: Container) -> tuple[bytes, Shape]:
-    """Image of frozen container `p`, and its shape."""
+def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
+              remote: set[int] | None = None) -> tuple[bytes, Shape]:
+    """Image of frozen container `p`, and its shape. Pages in `staged` (the destination has
+    them) and `remote` (they follow later) are listed, not carried."""
     threads = [t for t in p.threads if t.state is not TState.DEAD]
     meta = {
         "pid": p.pid, "name": p.name, "argv": p.argv, "brk_start": p.brk_start, "brk": p.brk,
@@ -105,7 +126,15 @@ def serialize(k: Kernel, p: Container) -> tuple[bytes, Shape]:
         "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.early_signals.items())
                           if pid == p.pid],
     }
-    pages = p.aspace.pages()
+    staged, remote = staged or set(), remote or set()
+    if staged or remote:
+        listed = p.aspace.page_list()
+        meta["staged"] = [[va, f] for va, f in listed if va in staged]
+        meta["remote"] = [[va, f] for va, f in listed if va in remote and va not in staged]
+        pages = [(va, f, p.aspace.page_bytes(va)) for va, f in listed
+                 if va not in staged and va not in remote]
+    else:
+        pages = p.aspace.pages()
     body = bytearray(json.dumps(meta, sort_keys=True).encode())
     meta_len = len(body)
     for va, flags, data in pages:
@@ -113,7 +142,7 @@ def serialize(k: Kernel, p: Container) -> tuple[bytes, Shape]:
         body += data
     header = HEADER.pack(MAGIC, VERSION, 0, meta_len, len(pages), len(body), hashlib.sha256(body).digest())
     data = header + bytes(body)
-    return data, Shape(len(data), meta_len, len(pages), len({va >> 22 for va, _, _ in pages}), len(threads))
+    return data, shape(data, meta, pages)
 
 
 def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int, bytes]]]:
@@ -247,7 +276,12 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     for key in ("start_cycle", "peak_frames", "kcore_wait", "generation", "taken_at", "dead_instructions"):
         _int(m[key], key)
     _int(m["clock_offset"], "clock_offset", -I64, I64 - 1)
-    _validate_regions(m["regions"], pages)
+    elsewhere = []
+    for key in ("staged", "remote"):
+        for i, e in enumerate(_list(m.get(key, []), key)):
+            va, flags = _list(e, f"{key}[{i}]", 2)
+            elsewhere.append((_int(va, f"{key}[{i}][0]", 0, U32), _int(flags, f"{key}[{i}][1]", 0, U32), b""))
+    _validate_regions(m["regions"], pages + elsewhere)
     threads = _list(m["threads"], "threads")
     if not 1 <= len(threads) <= MAX_THREADS:
         raise _Bad(f"'threads' must hold 1 to {MAX_THREADS} threads")
@@ -358,12 +392,17 @@ def restore(k: Kernel, image: bytes, at: int, where: str = "image", rebase: bool
     file), the process's clocks go on from where the image was taken, and its pending
     times move with them; a migration keeps the chip's clock."""
     meta, pages = check(image, where)
+    staged, remote = _elsewhere(meta)
+    if staged or remote:
+        raise ShoalError(f"{where}: a live migration's image, without {len(staged) + len(remote)} "
+                         "of its pages (a checkpoint carries them all)")
     return rebuild(k, meta, pages, at, rebase)
 
 
 def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
             rebase: bool = False) -> Container:
-    """Rebuild a frozen container from a checked image's parts (see restore)."""
+    """Rebuild a frozen container from a checked image's parts (see restore); `pages` holds
+    the staged ones too; the remote ones are listed in the address space, to come."""
     offset = meta["clock_offset"]
     if rebase:
         offset = at - (meta["taken_at"] - meta["clock_offset"])
@@ -375,6 +414,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
             aspace.add_region(Region(start, end, prot, name))
         for va, flags, data in pages:
             aspace.install(va, flags, data)
+        aspace.remote = {va: flags for va, flags in meta.get("remote", [])}
     except BaseException:  # whatever went wrong, give the frames back before passing it on
         aspace.destroy()
         raise

@@ -27,7 +27,7 @@ from shoal.kernel import (  # these register their calls
 )
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
-from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, OutOfFrames
+from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
 from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.platform.noc import Packet, packet
@@ -63,6 +63,9 @@ class Hart:
 
 
 class Kernel:
+    tracer = None  # a shoal.trace.Tracer while a trace is taken (hooks in sched, syscalls, migration)
+    debugger = None  # asked about ebreaks that end a slice while GDB is attached (kernel/debug.py)
+
     def __init__(self, spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int]) -> None:
         self.spec = spec
         self.cluster = cluster
@@ -83,6 +86,7 @@ class Kernel:
         self.now_base = 0  # hart clock at the start of the running slice
         self.extra = 0  # kernel cycles charged during the running slice
         self.stop_reason: str | None = None
+        self.missing = 0  # the page a system call found missing (post-copy)
         # (what, signal, pc if known); a failed TLB fill leaves its Fault, whose address is
         # only the page's (Unicorn asks for pages): kill_for_fault finds the exact one.
         self.fault: tuple[str | Fault, int, int | None] | None = None
@@ -111,6 +115,7 @@ class Kernel:
         self.locations = location.Counters()
         self.reserved_frames = 0
         self.incoming: dict[int, migration.Incoming] = {}
+        self.default_method = "stopcopy"  # of shoal_migrate, which names none (Chip's `migration`)
         self.solo_mode = False  # running a lone thread in one long slice
         # The engine's bounds for the current advance (sched.py): items below `horizon`
         # see every packet that can reach this cluster; nothing runs past `limit`.
@@ -301,8 +306,9 @@ class Kernel:
                 return p
         return None
 
-    def retire(self, p: Container, at: int) -> None:
-        """The process now lives elsewhere: free everything it had here, tell nobody."""
+    def retire(self, p: Container, at: int, keep_memory: bool = False) -> None:
+        """The process now lives elsewhere: free everything it had here, tell nobody (its
+        memory stays while post-copy still sends it: `keep_memory`, then release_memory)."""
         p.state = "migrated"
         p.end_cycle = at
         for fd in list(p.ikc):
@@ -315,6 +321,14 @@ class Kernel:
         for t in p.threads:
             self._unwait(t)
         self.ready = deque(t for t in self.ready if t.proc is not p)
+        if keep_memory:
+            if p in self.procs:
+                self.procs.remove(p)
+            return
+        self._free(p)
+
+    def release_memory(self, p: Container) -> None:
+        """Free what a retired process kept for post-copy."""
         self._free(p)
 
     def _free(self, p: Container) -> None:
@@ -425,6 +439,9 @@ class Kernel:
         before = aspace.faults
         try:
             got = aspace.fill(vaddr, access)
+        except Missing as f:  # post-copy: the thread waits for the page (sched.run_slice)
+            self.fault = (f, 0, None)
+            return None
         except Fault as f:
             self.fault = (f, SIGSEGV, None)
             return None

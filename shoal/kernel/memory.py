@@ -44,6 +44,15 @@ class Fault(Exception):
         self.kind, self.addr, self.reason = kind, addr, reason
 
 
+class Missing(Fault):
+    """A page of the process that lives elsewhere for now (post-copy migration): the access
+    waits for it and is restarted, it is not an error. A Fault, so that a path that cannot
+    wait fails cleanly rather than crash."""
+
+    def __init__(self, kind: str, addr: int) -> None:
+        super().__init__(kind, addr, "page not here yet")
+
+
 class FrameAllocator:
     """Frames of one cluster's memory, lowest first (deterministic)."""
 
@@ -108,6 +117,14 @@ class AddressSpace:
         self.data_frames = 0
         self.exec_frames_freed = False
         self.faults = 0
+        # Dirty tracking (pre-copy migration): None when off, which costs nothing. When on,
+        # pages whose contents or frame changed without a dirty bit to show it (freed, newly
+        # populated) are noted here; take_dirty() adds those with D set.
+        self.touched: set[int] | None = None
+        # Pages of this process that live elsewhere for now (post-copy): virtual address ->
+        # PTE flags, and the kernel's own stores into them, applied when the page arrives.
+        self.remote: dict[int, int] = {}
+        self.overlay: dict[int, list[tuple[int, bytes]]] = {}
 
     # frames -----------------------------------------------------------------
     def _new_frame(self) -> int:
@@ -225,6 +242,8 @@ class AddressSpace:
             return False
         self._splice(i, j, pieces)
         words, bits = self._words, _prot_bits(prot)
+        for va in [va for va in self.remote if start <= va < end]:
+            self.remote[va] = (self.remote[va] & ~(PTE_R | PTE_W | PTE_X)) | bits
         for _, table, entries in self._mapped(start, end):
             for e in entries:
                 words[table + e] = (words[table + e] & ~(PTE_R | PTE_W | PTE_X)) | bits
@@ -280,7 +299,13 @@ class AddressSpace:
         """Free the frames mapped in [start, end), and every table this leaves empty."""
         words = self._words
         code_freed = False
+        if self.remote:
+            for va in [va for va in self.remote if start <= va < end]:
+                del self.remote[va]
+                self.overlay.pop(va, None)
         for i, table, entries in self._mapped(start, end):
+            if self.touched is not None:
+                self.touched.update((i << 22) | (j << 12) for j in entries)
             for j in entries:
                 pte = words[table + j]
                 frame = (pte >> 10) - _PHYS_PPN
@@ -307,6 +332,8 @@ class AddressSpace:
         f = self._new_frame()
         self.data_frames += 1
         self.faults += 1
+        if self.touched is not None:
+            self.touched.add(va & ~(PAGE - 1))
         return w, self._set(w, va, f, PTE_U | _prot_bits(r.prot))
 
     def translate(self, va: int, kind: str) -> tuple[int, int]:
@@ -316,6 +343,8 @@ class AddressSpace:
         w = self._pte(va, create=False)
         pte = self._words[w] if w is not None else 0
         if not pte & PTE_V:
+            if self.remote and va & ~(PAGE - 1) in self.remote:
+                raise Missing(kind, va)
             r = self.find(va)
             if r is None:
                 raise Fault(kind, va)
@@ -382,6 +411,13 @@ class AddressSpace:
                     r.prot = saved
                 w = self._pte(va, create=False)
                 self._words[w] = (self._words[w] & ~PTE_W) | (_prot_bits(saved) & PTE_W)
+            elif self.remote and va & ~(PAGE - 1) in self.remote and self.find(va) is not None:
+                # The kernel's store into a page still on its way (post-copy): kept, and
+                # applied over the page when it arrives; nothing is lost and nobody waits.
+                k = min(len(data), PAGE - (va & (PAGE - 1)))
+                self.overlay.setdefault(va & ~(PAGE - 1), []).append((va & (PAGE - 1), bytes(data[:k])))
+                va, data = va + k, data[k:]
+                continue
             else:
                 off, _ = self.translate(va, "store")
                 if off // PAGE in self._code and self._on_code is not None:
@@ -403,9 +439,64 @@ class AddressSpace:
             va += k
         raise Fault("load", va, "string too long")
 
+    # dirty tracking and remote pages (live migration) ------------------------------------
+    def start_tracking(self) -> list[int]:
+        """Every page in use now; from here on, take_dirty() tells which changed. Clean pages
+        are mapped read-only until their first store (see fill), so the caller flushes the TLB."""
+        self.touched = set()
+        words, out = self._words, []
+        for i, table, entries in self._mapped(0, USER_TOP):
+            for j in entries:
+                words[table + j] &= ~PTE_D
+                out.append((i << 22) | (j << 12))
+        return out
+
+    def take_dirty(self) -> set[int]:
+        """Pages stored into, populated or freed since the last call (or start_tracking); their
+        dirty bits are cleared again (the caller flushes the TLB)."""
+        assert self.touched is not None
+        out, self.touched = self.touched, set()
+        words = self._words
+        for i, table, entries in self._mapped(0, USER_TOP):
+            for j in entries:
+                if words[table + j] & PTE_D:
+                    words[table + j] &= ~PTE_D
+                    out.add((i << 22) | (j << 12))
+        return out
+
+    def stop_tracking(self) -> None:
+        self.touched = None
+
+    def page_list(self) -> list[tuple[int, int]]:
+        """(virtual address, PTE flags) of every page in use, in address order."""
+        return [((i << 22) | (j << 12), self._words[table + j] & 0x3FF)
+                for i, table, entries in self._mapped(0, USER_TOP) for j in entries]
+
+    def page_bytes(self, va: int) -> bytes:
+        """The contents of a page in use (the kernel's own read: no fault, no A bit)."""
+        w = self._pte(va, create=False)
+        pte = self._words[w] if w is not None else 0
+        assert pte & PTE_V, f"page {va:#x} is not in use"
+        off = ((pte >> 10) - _PHYS_PPN) * PAGE
+        return bytes(self.mem[off:off + PAGE])
+
+    def arrive(self, va: int, data: bytes) -> bool:
+        """A remote page has come: put it in place with the kernel's stores made meanwhile.
+        False if the process no longer wants it (unmapped meanwhile, or here already)."""
+        flags = self.remote.pop(va, None)
+        if flags is None:
+            return False
+        page = bytearray(data)
+        for off, b in self.overlay.pop(va, []):
+            page[off:off + len(b)] = b
+        self.install(va, flags, bytes(page))
+        return True
+
     def destroy(self) -> None:
         """Free every frame: data pages, then second-level tables (as they empty), the root."""
         self._drop_range(0, USER_TOP)
+        self.remote.clear()
+        self.overlay.clear()
         self.regions, self._starts = [], []
         self._gap_below = self._gap_at = self._gap_hole = 0
         self.frames.release(self.root)

@@ -61,10 +61,30 @@ rounds have passed, so one that fires early does no harm.
     reservation whose accepts were all lost; a D that S never answers keeps its frozen copy
     rather than risk losing the process.
 Downtime is from the freeze at S to the thaw at D.
+
+Live methods, on the same protocol (`method`):
+  precopy   S reserves at D while the process runs, then sends rounds of pages (mig_pages,
+            acknowledged by mig_pages_ack) while it runs on: the first round every page, each
+            later one the pages dirtied during the one before (the kernel's dirty bits: a clean
+            page is mapped read-only until its first store, see AddressSpace.start_tracking).
+            It switches over when what is left fits the downtime limit at the bandwidth the
+            last round saw (QEMU's rule), or after `max_rounds` rounds or `max_bytes` sent
+            (Xen's caps): then a stop-and-copy whose image carries only the pages still stale
+            at D (the others are `staged` there). `switch` in the record says why.
+  postcopy  S freezes, and the image carries no page, only where each is (`remote`); D thaws
+            the process at once. A touch of a page not yet there blocks the thread (the
+            faulting instruction, or the system call, is made again once it is here: mig_fetch,
+            answered first); meanwhile S pushes the others (mig_page, PUSH_WINDOW in flight,
+            nearest to the latest fault first), and D acknowledges each (mig_got). S keeps its
+            copy until D's last mig_got says every page is in; a page whose transfer failed is
+            sent again later, so a failing NoC pauses the process instead of losing it.
+  hybrid    one pre-copy round, then post-copy for the pages dirtied during it.
+Every page crosses the NoC once in post-copy; pre-copy sends again what was dirtied.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from dataclasses import dataclass, field
@@ -75,7 +95,7 @@ from shoal.kernel import image
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.ikc import MailboxIn, PortalIn, SyncIn
 from shoal.kernel.image import Shape
-from shoal.kernel.memory import Fault, OutOfFrames
+from shoal.kernel.memory import Fault, Missing, OutOfFrames
 from shoal.kernel.syscalls import EINVAL, ENOMEM, s32, syscall
 from shoal.platform.cpu import REG_A, REG_PC
 from shoal.platform.noc import Packet, transfer_cycles
@@ -98,7 +118,20 @@ FREEZE_TIMEOUT = 4_000_000  # cycles (10 ms at 400 MHz) a freeze may wait for ca
 TRIES = 8
 SLACK = 16
 CONTROL_BYTES = 64  # a bound on the body of a migration control packet, for the watchdogs
-ACTIVE = ("freezing", "reserving", "copying", "committed")
+ACTIVE = ("freezing", "reserving", "copying", "committed", "precopy", "postcopy")
+METHODS = ("stopcopy", "precopy", "postcopy", "hybrid")
+# Live migration defaults (protocol choices, not hardware figures). The downtime limit is a
+# tenth of a stop-and-copy of 1 MiB on mppa256 (~865 us): a process shoal moves is MiBs where
+# QEMU's VMs are GiBs (its default limit is 300 ms). Rounds and bytes: Xen's caps (30 rounds,
+# 3x the memory). Post-copy pushes go PUSH_BATCH pages a packet, PUSH_WINDOW packets in
+# flight: enough to keep the link and the receiving kernel core busy (one packet's handling
+# overlaps the next's transfer), few enough that a fetched page waits behind 16 at most.
+DOWNTIME_LIMIT_US = 100
+MAX_ROUNDS = 30
+MAX_BYTES_FACTOR = 3
+STREAMS = ("mig_pages_ack", "mig_fetch", "mig_got")  # sent many times by design, not resent
+PUSH_WINDOW = 2  # post-copy push packets in flight
+PUSH_BATCH = 8  # pages per push packet: the receiving kernel core pays ikc_recv_cycles per packet
 
 
 @dataclass(eq=False)
@@ -130,10 +163,35 @@ class Migration:
     sends: dict[str, int] = field(default_factory=dict, repr=False)
     watchdog: int = field(default=0, repr=False)  # which of its timers counts (later ones win)
     stop: bool = False  # checkpoint only: end the process once its image is taken
+    # Live migration (see the module's docstring). Figures:
+    method: str = "stopcopy"
+    rounds: int = 0  # pre-copy rounds sent
+    switch: str = ""  # why pre-copy stopped its rounds
+    pages_sent: int = 0  # page transfers, rounds, image and post-copy together
+    pages_resent: int = 0  # pages sent more than once (dirtied again during pre-copy)
+    bytes_sent: int = 0  # bytes of pages and images sent
+    remote_faults: int = 0  # post-copy: touches of pages not yet at the destination
+    page_wait: int = 0  # post-copy: cycles threads waited for pages, all threads together
+    postcopy_pages: int = 0  # pages that followed the thaw
+    limit: int = 0  # downtime limit (cycles), and the pre-copy caps
+    max_rounds: int = MAX_ROUNDS
+    max_bytes: int = 0
+    # The source's working state.
+    accepted: bool = field(default=False, repr=False)  # D holds a reservation (pre-copy)
+    stale: set[int] = field(default_factory=set, repr=False)  # pages D lacks, or has old
+    at_dst: set[int] = field(default_factory=set, repr=False)  # pages D has a copy of
+    per_page: dict[int, int] = field(default_factory=dict, repr=False)  # sends of each page
+    round_sent: int = field(default=0, repr=False)
+    round_bytes: int = field(default=0, repr=False)
+    remaining: list[int] = field(default_factory=list, repr=False)  # post-copy, in address order
+    in_flight: set[int] = field(default_factory=set, repr=False)
+    focus: int = field(default=0, repr=False)  # the latest fault: pushes go nearest first
+    pushes: int = field(default=0, repr=False)  # push packets in flight
+    pushed_all: bool = field(default=False, repr=False)  # D said every page is in
 
     @property
     def ok(self) -> bool:
-        return self.state in ("committed", "done")
+        return self.state in ("committed", "done", "postcopy")
 
     @property
     def downtime(self) -> int | None:
@@ -163,6 +221,14 @@ class Incoming:
     sends: dict[str, int] = field(default_factory=dict)  # packets sent, by kind
     lost: dict[str, int] = field(default_factory=dict)  # of which the NoC reported lost
     watchdog: int = 0  # which of its timers counts (later ones win)
+    round: int = 0  # pre-copy: the last round staged
+    staged: dict[int, bytes] = field(default_factory=dict)  # pre-copy pages held for the image
+    remote: bool = False  # post-copy: pages follow the thaw
+    waiting: dict[int, list[Thread]] = field(default_factory=dict)  # page -> threads
+    requested: set[int] = field(default_factory=set)  # pages asked for
+    faults: int = 0
+    page_wait: int = 0
+    final_sent: bool = False
 
 
 # --- the timing model of a migration ------------------------------------------------------------
@@ -179,7 +245,7 @@ def build_cycles(spec: ChipSpec, shape: Shape) -> int:
 def rebuild_cycles(spec: ChipSpec, shape: Shape) -> int:
     """Copying each page and the metadata out of the image, installing each page-table entry
     (one per page, one per second-level table) and each thread's context."""
-    copied = shape.meta_bytes + shape.pages * spec.page_size
+    copied = shape.meta_bytes + shape.carried * spec.page_size
     return (math.ceil(spec.copy_cycles_per_byte * copied) + spec.pte_install_cycles * shape.ptes
             + spec.context_switch_cycles * shape.threads)
 
@@ -314,22 +380,40 @@ CHECKPOINT = -1  # a "migration" whose image goes to a file instead of another c
 
 
 def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread | None = None,
-            stop: bool = False) -> int:
-    """Start migrating `p` to cluster `dst` (or checkpointing it if dst is CHECKPOINT, then
-    ending it if `stop`); 0, or a negative errno if refused at once."""
-    if not (0 <= dst < k.spec.compute_clusters or dst == CHECKPOINT):
+            stop: bool = False, method: str = "stopcopy", options: dict | None = None) -> int:
+    """Start migrating `p` to cluster `dst` by `method` (or checkpointing it if dst is
+    CHECKPOINT, then ending it if `stop`); 0, or a negative errno if refused at once.
+    `options` may set the live methods' downtime_limit (cycles), max_rounds, max_bytes."""
+    if not (0 <= dst < k.spec.compute_clusters or dst == CHECKPOINT) or method not in METHODS:
         return -EINVAL
     if not p.alive:
         return -EBUSY
     if any(m.pid == p.pid and m.state in ACTIVE for m in k.migrations.values()):
         return -EBUSY
+    if p.aspace.remote:  # still receiving its pages from an earlier move
+        return -EBUSY
     k._mids += 1
-    m = Migration((k.cluster << 32) | k._mids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop)
+    m = Migration((k.cluster << 32) | k._mids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop,
+                  method=method if dst != CHECKPOINT else "stopcopy")
+    opts = options or {}
+    m.limit = opts.get("downtime_limit", math.ceil(DOWNTIME_LIMIT_US * 1e-6 * k.spec.freq_hz))
+    m.max_rounds = opts.get("max_rounds", MAX_ROUNDS)
+    m.max_bytes = opts.get("max_bytes", MAX_BYTES_FACTOR * p.aspace.data_frames * k.spec.page_size)
     k.migrations[m.mid] = m
     k.migration_log.append(m)
     if dst == k.cluster:  # already there: nothing to move
         m.state, m.frozen, m.thawed, m.ended, m.reason = "done", at, at, at, "already there"
         del k.migrations[m.mid]
+        return 0
+    if m.method in ("precopy", "hybrid"):  # reserve first; the process runs on meanwhile
+        m.state = "reserving"
+        # Watched from now on, so that it keeps step with the protocol (sched.run_slice).
+        p.aspace.start_tracking()
+        k.cpu.flush_tlb()
+        frames = p.aspace.frames_in_use
+        _send(k, m, m.dst, "mig_reserve", {"mid": m.mid, "pid": m.pid, "frames": frames,
+                                           "bytes": p.aspace.data_frames * k.spec.page_size}, at)
+        _arm(k, m, at + _round_trip(k.spec))
         return 0
     p.state = "freezing"
     p.freeze_at = at
@@ -340,12 +424,18 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
 
 @syscall(530, "shoal_migrate")
 def sys_migrate(k: Kernel, t: Thread, a: list[int]) -> int:
+    """shoal_migrate(cluster) and shoal_migrate_by(cluster, method): method 0 is the chip's
+    default (stop-and-copy unless set), then 1 stop-and-copy, 2 pre-copy, 3 post-copy, 4 hybrid
+    (shoal.h); shoal_migrate passes 0."""
     dst = s32(a[0])
-    if not 0 <= dst < k.spec.compute_clusters:
+    if not 0 <= dst < k.spec.compute_clusters or a[1] > len(METHODS):
         return -EINVAL  # a cluster number; CHECKPOINT (-1) is the host's, never a guest's
     if dst == k.cluster:
         return 0
-    err = request(k, t.proc, dst, k.now(), "guest", caller=t)
+    if t.proc.aspace.remote:  # its pages still follow an earlier move: wait for them, then ask
+        raise Missing("load", ALL_PAGES)
+    method = METHODS[a[1] - 1] if a[1] else k.default_method
+    err = request(k, t.proc, dst, k.now(), "guest", caller=t, method=method)
     if err:
         return err
     # The caller sleeps through the move; it returns 0 at the destination, or the reason the
@@ -369,10 +459,25 @@ def progress(k: Kernel, now: int) -> None:
                 _fail(k, m, p, now, "a thread stayed in a system call (freeze timed out)", -EBUSY)
             continue
         t0 = time.perf_counter()
-        m.frozen = max(m.requested, frozen)
+        m.frozen = max(m.requested if not m.accepted else p.freeze_at or m.requested, frozen)
         p.state = "frozen"
         p.freeze_at = m.frozen  # the image says when it was taken
-        m.image, m.shape = image.serialize(k, p)
+        staged: set[int] = set()
+        remote: set[int] = set()
+        if m.accepted:  # after pre-copy: what D holds and is still current is left out
+            m.stale |= p.aspace.take_dirty()
+            p.aspace.stop_tracking()
+            staged = m.at_dst - m.stale
+            if m.method == "hybrid":
+                remote = {va for va, _ in p.aspace.page_list()} - staged
+        elif m.method == "postcopy" and m.dst != CHECKPOINT:
+            remote = {va for va, _ in p.aspace.page_list()}
+        m.image, m.shape = image.serialize(k, p, staged, remote)
+        m.postcopy_pages = len(remote)
+        m.pages_sent += m.shape.carried
+        for va, _ in p.aspace.page_list():
+            if va not in staged and va not in remote:
+                _count_send(m, va)
         m.bytes, m.pages, m.tables, m.threads = m.shape.nbytes, m.shape.pages, m.shape.tables, m.shape.threads
         # The kernel core saves each hart context, then copies the image together; the
         # reservation asks for room meanwhile, and the image streams out as it is copied.
@@ -388,6 +493,11 @@ def progress(k: Kernel, now: int) -> None:
                 p.state = "checkpointed"
             else:
                 thaw(k, p, at, 0)
+            m.wall_seconds += time.perf_counter() - t0
+            continue
+        if m.accepted:  # D holds room for it since the pre-copy: the image goes now
+            m.state = "copying"
+            _send_image(k, m, at)
             m.wall_seconds += time.perf_counter() - t0
             continue
         m.state = "reserving"
@@ -452,7 +562,10 @@ def on_lost(k: Kernel, kind: str, body: dict, at: int) -> None:
     elif mid in k.incoming:
         e = k.incoming[mid]
         e.lost[kind] = e.lost.get(kind, 0) + 1
-        _destination_lost(k, e, kind, at)
+        if kind in ("mig_fetch", "mig_got"):  # post-copy: the process waits; say it again later
+            k.at(at + _round_trip(k.spec) // SLACK, lambda now: _send(k, e, e.src, kind, body, now))
+        else:
+            _destination_lost(k, e, kind, at)
 
 
 # --- the source --------------------------------------------------------------------------------
@@ -465,16 +578,23 @@ def _fail(k: Kernel, m: Migration, p: Container | None, at: int, reason: str, er
     _disarm(m)
     if cleanup:
         _send(k, m, m.dst, cleanup, {"mid": m.mid}, at)
+    if p is not None and p.aspace.touched is not None:
+        p.aspace.stop_tracking()
     if p is not None and p.state in ("freezing", "frozen"):
         thaw(k, p, at, err)
         for pkt in k.held.pop(p.pid, []):
             k.handle(pkt, at)
+    if p is not None:  # pre-copy ends before the freeze: the caller is still asleep
+        for t in p.threads:
+            if t.blocked_on == "migrate" and t.state is TState.BLOCKED:
+                t.blocked_on = ""
+                k.wake(t, at, err)
 
 
 def _source_waited(k: Kernel, m: Migration, at: int) -> None:
     """No word from D in time. Ask it (it answers with its last answer); an answer may still be
     on its way on a busy chip, so the watchdog decides nothing until TRIES rounds."""
-    if m.state in ("reserving", "copying"):
+    if m.state in ("reserving", "copying", "precopy"):
         if _again(k, m, m.dst, "mig_query", {"mid": m.mid}, at):
             _arm(k, m, at + _round_trip(k.spec))
         else:
@@ -503,6 +623,17 @@ def _source_lost(k: Kernel, m: Migration, kind: str, body: dict, at: int) -> Non
         _fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_reserve)")
     elif kind == "mig_image" and m.state == "copying":
         _fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_image)", cleanup="mig_release")
+    elif kind == "mig_pages" and m.state == "precopy":
+        _fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_pages)", cleanup="mig_release")
+    elif kind == "mig_page":  # post-copy: send it again later (the process waits, never lost)
+        if body["push"]:
+            m.pushes -= 1
+        for va in body["vas"]:
+            if va in m.in_flight:
+                m.in_flight.discard(va)
+                bisect.insort(m.remaining, va)
+        m.focus = body["vas"][0]
+        k.at(at + _round_trip(k.spec) // SLACK, lambda now: _push(k, m, now))
     elif kind == "mig_commit" and m.state == "committed":
         if _again(k, m, m.dst, kind, body, at):
             _arm(k, m, at + _round_trip(k.spec))
@@ -514,20 +645,32 @@ def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
     m = _record(k, pkt.body["mid"])
     if m is None:
         return
-    if m.state == "reserving":
+    if m.state == "reserving" and m.method in ("precopy", "hybrid") and m.shape is None:
+        m.state, m.accepted = "precopy", True
+        _disarm(m)
+        _round(k, m, at)
+    elif m.state == "reserving":
         m.state = "copying"
-        at = max(at, m.image_ready)
-        assert m.shape is not None
-        k.kernel_core(at, build_cycles(k.spec, m.shape) - build_lead(k.spec, m.shape))
-        _send(k, m, m.dst, "mig_image", {"mid": m.mid, "pid": m.pid}, at, data=m.image, bulk=True)
-        _arm(k, m, at + _image_trip(k.spec, m.bytes, rebuild_cycles(k.spec, m.shape)))
+        _send_image(k, m, max(at, m.image_ready))
     elif m.state == "failed":  # aborted meanwhile: D holds a reservation for nothing
         _send(k, m, m.dst, "mig_release", {"mid": m.mid}, at)
 
 
+def _send_image(k: Kernel, m: Migration, at: int) -> None:
+    """The image streams out as it is built (its first DMA operation may leave at `at`)."""
+    assert m.shape is not None
+    k.kernel_core(at, build_cycles(k.spec, m.shape) - build_lead(k.spec, m.shape))
+    m.bytes_sent += len(m.image)
+    _send(k, m, m.dst, "mig_image", {"mid": m.mid, "pid": m.pid}, at, data=m.image, bulk=True)
+    if k.tracer is not None:
+        k.tracer.mig_mark(m.mid, "image_sent", at)
+    _arm(k, m, at + _image_trip(k.spec, m.bytes, rebuild_cycles(k.spec, m.shape)))
+
+
 def on_refuse(k: Kernel, pkt: Packet, at: int) -> None:
     m = k.migrations.get(pkt.body["mid"])
-    if m is not None and m.state in ("reserving", "copying"):  # D holds nothing for it now
+    if m is not None and (m.state in ("reserving", "copying", "precopy")
+                          or (m.state == "freezing" and m.accepted)):  # D holds nothing for it now
         _fail(k, m, k.find_proc(m.pid), at, pkt.body["reason"], -ENOMEM)
 
 
@@ -558,7 +701,7 @@ def _commit(k: Kernel, m: Migration, at: int) -> None:
             forward += [req for req, _ in ep.requests]
             ep.requests.clear()
     forward += k.held.pop(p.pid, [])
-    k.retire(p, at)
+    k.retire(p, at, keep_memory=m.postcopy_pages > 0)
     p.state = "frozen"  # in transit: no copy runs until D thaws its own
     k.moved[p.pid] = m.dst
     _send(k, m, m.dst, "mig_commit", {"mid": m.mid}, at)
@@ -566,6 +709,12 @@ def _commit(k: Kernel, m: Migration, at: int) -> None:
     for q in forward:
         k.forward(q, m.dst, at)
     k.send(k.services_node, "moved", {"pid": p.pid, "cluster": m.dst}, at=at)
+    if m.postcopy_pages:  # the pages follow: S's copy of them stays until D has them all
+        assert m.shape is not None
+        m.remaining = sorted(va for va, _ in p.aspace.page_list() if va not in m.at_dst or va in m.stale)
+        threads = [t for t in p.threads if t.state is not TState.DEAD]
+        m.focus = threads[0].ctx.reg_read(REG_PC) & ~(k.spec.page_size - 1) if threads else 0
+        _push(k, m, at)
     m.wall_seconds += time.perf_counter() - t0
 
 
@@ -576,11 +725,16 @@ def on_done(k: Kernel, pkt: Packet, at: int) -> None:
     m.state, m.thawed, m.ended = "done", pkt.body["thawed"], at
     m.resent += pkt.body["resent"]
     m.reason = f"moved to cluster {m.dst}" + (f" ({m.resent} packets sent again)" if m.resent else "")
+    if m.switch:
+        m.reason += f"; pre-copy switched over: {m.switch}"
     m.wall_seconds += pkt.body["wall"]
-    k.migrations.pop(m.mid, None)
     _disarm(m)
     if m.proc is not None:
         m.proc.state = "migrated"
+    if m.postcopy_pages and not m.pushed_all:
+        m.state, m.ended = "postcopy", None  # running at D; its pages still follow
+        return
+    k.migrations.pop(m.mid, None)
 
 
 # --- the destination -----------------------------------------------------------------------------
@@ -588,15 +742,24 @@ _ANSWER = {"reserved": "mig_accept", "rebuilt": "mig_ack", "running": "mig_done"
            "dropped": "mig_refuse"}
 
 
+def _answer_kind(e: Incoming) -> str | None:
+    if e.state == "reserved" and e.round:
+        return "mig_pages_ack"
+    return _ANSWER.get(e.state)
+
+
 def _answer(k: Kernel, e: Incoming, at: int) -> None:
     """Say (again) where we stand: what S must hear from us next."""
-    if e.state == "reserved":
+    if e.state == "reserved" and e.round:
+        _send(k, e, e.src, "mig_pages_ack", {"mid": e.mid, "round": e.round}, at)
+    elif e.state == "reserved":
         _send(k, e, e.src, "mig_accept", {"mid": e.mid}, at)
     elif e.state == "rebuilt":
         _send(k, e, e.src, "mig_ack", {"mid": e.mid}, at)
     elif e.state == "running":
         # For S's record: what we sent more than once, this done included.
-        resent = sum(n - 1 for n in e.sends.values()) + (1 if e.sends.get("mig_done") else 0)
+        resent = (sum(n - 1 for kind, n in e.sends.items() if kind not in STREAMS)
+                  + (1 if e.sends.get("mig_done") else 0))
         _send(k, e, e.src, "mig_done", {"mid": e.mid, "thawed": e.thawed, "resent": resent, "wall": e.wall},
               at)
     else:
@@ -639,19 +802,33 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
     _unreserve(k, e)
     try:
         meta, pages = image.check(pkt.data, "migration image")
+        shape = image.shape(pkt.data, meta, pages)
+        for va, flags in meta.get("staged", []):
+            if va not in e.staged:
+                raise ShoalError(f"the image counts on page {va:#x}, which no pre-copy round brought")
+            pages.append((va, flags, e.staged[va]))
+        e.staged = {}
         p = image.rebuild(k, meta, pages, at)
     except (ShoalError, OutOfFrames, Fault, KeyError, ValueError) as err:  # any failure rolls back
         e.state, e.reason = "refused", f"restore failed on cluster {k.cluster}: {err}"
+        e.staged = {}
         _disarm(e)
         _answer(k, e, at)
         return
-    shape = image.shape(pkt.data, meta, pages)
+    if p.aspace.remote:  # post-copy: frames for the pages to come, and their tables
+        e.remote = True
+        tables = {va >> 22 for va in p.aspace.remote} - {va >> 22 for va, _ in p.aspace.page_list()}
+        e.frames = len(p.aspace.remote) + len(tables)
+        k.reserved_frames += e.frames
     # Most of the rebuilding went on while the image arrived (see `overlap`): the kernel core
     # was busy then; what is left after the last page delays the answer.
     total, tail = rebuild_cycles(k.spec, shape), rebuild_tail(k.spec, shape)
     if total > tail:
         k.kernel_core(max(0, pkt.arrival - (total - tail)), total - tail)
     at += k.kernel_core(at, tail)
+    if k.tracer is not None:
+        k.tracer.mig_mark(mid, "image_arrived", pkt.arrival)
+        k.tracer.mig_mark(mid, "rebuilt", at)
     # Frozen and ours to hold: packets for it wait here until S decides.
     e.state, e.proc = "rebuilt", p
     k.procs.append(p)
@@ -668,7 +845,8 @@ def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
     if e.state == "rebuilt":
         p = e.proc
         assert p is not None
-        e.state, e.thawed, e.proc = "running", at, None
+        e.state, e.thawed = "running", at
+        e.proc = p if e.remote and not e.final_sent else None  # post-copy: its pages still come
         _disarm(e)
         k.all_procs.append(p)
         thaw(k, p, at, 0)
@@ -678,9 +856,10 @@ def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
         _answer(k, e, at)
 
 
-def _unreserve(k: Kernel, e: Incoming) -> None:
-    k.reserved_frames -= e.frames
-    e.frames = 0
+def _unreserve(k: Kernel, e: Incoming, n: int | None = None) -> None:
+    n = e.frames if n is None else min(n, e.frames)
+    k.reserved_frames -= n
+    e.frames -= n
 
 
 def _drop(k: Kernel, e: Incoming, at: int, reason: str) -> None:
@@ -691,6 +870,7 @@ def _drop(k: Kernel, e: Incoming, at: int, reason: str) -> None:
     _disarm(e)
     p, e.proc = e.proc, None
     e.state, e.reason = "dropped", reason
+    e.staged = {}
     if p is None:
         return
     k.procs.remove(p)
@@ -720,7 +900,8 @@ def _destination_waited(k: Kernel, e: Incoming, at: int) -> None:
     a rebuilt copy only if S cannot have heard of it."""
     if e.state not in ("reserved", "rebuilt"):
         return
-    kind = _ANSWER[e.state]
+    kind = _answer_kind(e)
+    assert kind is not None
     if e.sends.get(kind, 0) < TRIES:
         _answer(k, e, at)
         lease = e.state == "reserved"
@@ -740,13 +921,264 @@ def _destination_lost(k: Kernel, e: Incoming, kind: str, at: int) -> None:
     elif kind == "mig_ack" and e.state == "rebuilt":
         if not _again(k, e, e.src, kind, {"mid": e.mid}, at) and _never_heard(e, kind):
             _drop(k, e, at, f"cluster {e.src} never got the ack")  # so it cannot have committed
-    elif kind in ("mig_refuse", "mig_done") and kind == _ANSWER.get(e.state):
+    elif kind in ("mig_refuse", "mig_done", "mig_pages_ack") and kind == _answer_kind(e):
         if e.sends.get(kind, 0) < TRIES:
             _answer(k, e, at)  # after the last loss, S's watchdog asks again
+
+
+
+# --- pre-copy ------------------------------------------------------------------------------------
+def _count_send(m: Migration, va: int) -> None:
+    n = m.per_page.get(va, 0) + 1
+    m.per_page[va] = n
+    if n == 2:
+        m.pages_resent += 1
+
+
+def _stream(k: Kernel, at: int, nbytes: int) -> int:
+    """The kernel core copies `nbytes` of pages out to the NoC: when the first DMA operation
+    may leave (the rest is copied while earlier ones are on the wire, as for the image)."""
+    spec = k.spec
+    total = math.ceil(spec.copy_cycles_per_byte * nbytes)
+    first = math.ceil(spec.copy_cycles_per_byte * min(spec.portal_chunk, nbytes))
+    lead = total - overlap(spec, nbytes, total, first)
+    start = at + k.kernel_core(at, lead)
+    k.kernel_core(start, total - lead)
+    return start
+
+
+def _round(k: Kernel, m: Migration, at: int) -> None:
+    """Send one pre-copy round: every page the first time, then those dirtied since."""
+    p = k.find_proc(m.pid)
+    if p is None or not p.alive:
+        _fail(k, m, None, at, "the process ended during pre-copy", cleanup="mig_release")
+        return
+    if m.rounds == 0:  # every page; dirty bits count from here
+        p.aspace.take_dirty()
+        k.cpu.flush_tlb()  # clean pages are read-only from here until their next store
+        m.stale = {va for va, _ in p.aspace.page_list()}
+    present = {va for va, _ in p.aspace.page_list()}
+    vas = sorted(m.stale & present)
+    m.stale = set()
+    data = b"".join(p.aspace.page_bytes(va) for va in vas)
+    start = _stream(k, at, len(data))
+    m.rounds += 1
+    m.round_sent, m.round_bytes = start, len(data)
+    m.pages_sent += len(vas)
+    m.bytes_sent += len(data)
+    for va in vas:
+        _count_send(m, va)
+    m.at_dst.update(vas)
+    _send(k, m, m.dst, "mig_pages", {"mid": m.mid, "round": m.rounds, "vas": vas}, start, data=data,
+          bulk=True)
+    _arm(k, m, start + _image_trip(k.spec, len(data), 0))
+
+
+def on_pages_ack(k: Kernel, pkt: Packet, at: int) -> None:
+    """A round is at D: send the next, or switch over (stop-and-copy of the rest, or post-copy)."""
+    m = _record(k, pkt.body["mid"])
+    if m is None or m.state != "precopy" or pkt.body["round"] != m.rounds:
+        return
+    p = k.find_proc(m.pid)
+    if p is None or not p.alive:
+        _fail(k, m, None, at, "the process ended during pre-copy", cleanup="mig_release")
+        return
+    m.stale |= p.aspace.take_dirty()
+    k.cpu.flush_tlb()
+    left = len(m.stale & {va for va, _ in p.aspace.page_list()}) * k.spec.page_size
+    bandwidth = m.round_bytes / max(1, at - m.round_sent)  # bytes per cycle, as the round saw it
+    if m.method == "hybrid":
+        why = "hybrid: one round, then post-copy"
+    elif left <= bandwidth * m.limit:
+        why = f"the rest ({left} bytes) fits the downtime limit"
+    elif m.rounds >= m.max_rounds:
+        why = f"round limit ({m.max_rounds} rounds), {left} bytes still dirty"
+    elif m.bytes_sent + left > m.max_bytes:
+        why = f"byte cap ({m.max_bytes} bytes), {left} bytes still dirty"
+    else:
+        _round(k, m, at)
+        return
+    m.switch, m.state = why, "freezing"
+    _disarm(m)
+    p.state, p.freeze_at = "freezing", at
+    k.at(at, lambda now: progress(k, now))
+    k.at(at + FREEZE_TIMEOUT + 1, lambda now: progress(k, now))
+
+
+def on_pages(k: Kernel, pkt: Packet, at: int) -> None:
+    """D: a pre-copy round; its pages are kept (in the frames reserved) for the image."""
+    e = k.incoming.get(pkt.body["mid"])
+    if e is None or e.state != "reserved" or pkt.body["round"] <= e.round:
+        if e is not None and (e.state in ("refused", "dropped") or pkt.body["round"] == e.round):
+            _answer(k, e, at)
+        return
+    vas = pkt.body["vas"]
+    size = k.spec.page_size
+    for i, va in enumerate(vas):
+        e.staged[va] = pkt.data[i * size:(i + 1) * size]
+    need = len(e.staged) + len({va >> 22 for va in e.staged}) + 1
+    if need > e.frames:  # the process grew since it asked: more room, or a refusal
+        free = k.frames.free - k.reserved_frames
+        if need - e.frames > free:
+            _unreserve(k, e)
+            e.state, e.staged = "refused", {}
+            e.reason = (f"no room on cluster {k.cluster}: the process grew to {need} frames, "
+                        f"{free} more are free")
+            _disarm(e)
+            _answer(k, e, at)
+            return
+        k.reserved_frames += need - e.frames
+        e.frames = need
+    # Each page is copied out as the next arrives; only the last one's copy delays the answer.
+    total = math.ceil(k.spec.copy_cycles_per_byte * len(pkt.data))
+    tail = math.ceil(k.spec.copy_cycles_per_byte * min(size, len(pkt.data)))
+    if total > tail:
+        k.kernel_core(max(0, pkt.arrival - (total - tail)), total - tail)
+    at += k.kernel_core(at, tail)
+    e.round = pkt.body["round"]
+    e.sends["mig_pages_ack"] = 0  # each round's answer has TRIES tries of its own
+    _answer(k, e, at)
+    _arm(k, e, at + _image_trip(k.spec, e.nbytes, 0))  # the lease goes on
+
+
+# --- post-copy ---------------------------------------------------------------------------------
+def _push(k: Kernel, m: Migration, at: int) -> None:
+    """S: keep PUSH_WINDOW pages on their way, nearest to the latest fault first."""
+    while m.pushes < PUSH_WINDOW and m.remaining and m.proc is not None:
+        vas = []
+        while m.remaining and len(vas) < PUSH_BATCH:
+            i = bisect.bisect_left(m.remaining, m.focus)
+            if i == len(m.remaining) or (i > 0 and m.focus - m.remaining[i - 1] <= m.remaining[i] - m.focus):
+                i -= 1
+            vas.append(m.remaining.pop(i))
+            m.focus = vas[-1]
+        m.pushes += 1
+        _send_pages(k, m, sorted(vas), at, push=True)
+
+
+def _send_pages(k: Kernel, m: Migration, vas: list[int], at: int, push: bool) -> None:
+    assert m.proc is not None
+    data = b"".join(m.proc.aspace.page_bytes(va) for va in vas)
+    start = _stream(k, at, len(data))
+    m.in_flight.update(vas)
+    m.pages_sent += len(vas)
+    m.bytes_sent += len(data)
+    for va in vas:
+        _count_send(m, va)
+    _send(k, m, m.dst, "mig_page", {"mid": m.mid, "vas": vas, "push": push}, start, data=data, bulk=True)
+
+
+def on_fetch(k: Kernel, pkt: Packet, at: int) -> None:
+    """S: a thread at D waits for this page: it goes before every other."""
+    m = _record(k, pkt.body["mid"])
+    va = pkt.body["va"]
+    if m is None or m.proc is None:
+        return
+    i = bisect.bisect_left(m.remaining, va)
+    if i < len(m.remaining) and m.remaining[i] == va:  # else on its way already
+        del m.remaining[i]
+        m.focus = va
+        _send_pages(k, m, [va], at, push=False)
+
+
+def on_got(k: Kernel, pkt: Packet, at: int) -> None:
+    """S: D has these pages; more follow, or (final) D has every page and S's copy goes."""
+    m = _record(k, pkt.body["mid"])
+    if m is None or m.pushed_all:
+        return
+    m.in_flight.difference_update(pkt.body["vas"])
+    if pkt.body["push"]:
+        m.pushes -= 1
+    final = pkt.body.get("final")
+    if final is None:
+        _push(k, m, at)
+        return
+    m.pushed_all = True
+    m.remote_faults, m.page_wait = final["faults"], final["wait"]
+    m.remaining, m.in_flight = [], set()
+    if m.proc is not None:
+        k.release_memory(m.proc)
+        m.proc = None
+    if m.state == "postcopy":
+        m.state, m.ended = "done", at
+        m.reason += f"; every page in at cycle {at}" if final["complete"] else \
+            f"; the process ended at cluster {m.dst} before every page came"
+        k.migrations.pop(m.mid, None)
+
+
+def on_page(k: Kernel, pkt: Packet, at: int) -> None:
+    """D: a page that followed the thaw: in place, its waiting threads go on."""
+    e = k.incoming.get(pkt.body["mid"])
+    if e is None or not e.remote:
+        return
+    p = e.proc if e.proc is not None and e.proc.alive else None
+    size = k.spec.page_size
+    for i, va in enumerate(pkt.body["vas"]):
+        if p is None:
+            break
+        before = p.aspace.frames_in_use
+        try:
+            placed = p.aspace.arrive(va, pkt.data[i * size:(i + 1) * size])
+        except OutOfFrames:
+            k.kill(p, 9, None, f"killed: out of memory (cluster {k.cluster} has no frame for a page "
+                   "that followed the migration)", at)
+            p = None
+            break
+        if not placed:
+            continue
+        _unreserve(k, e, p.aspace.frames_in_use - before)
+        cost = math.ceil(k.spec.copy_cycles_per_byte * size) + k.spec.pte_install_cycles
+        done = at + k.kernel_core(at, cost)
+        _wake_waiting(k, e, va, done)
+        e.requested.discard(va)
+        if not p.aspace.remote:
+            _wake_waiting(k, e, ALL_PAGES, done)
+    body: dict = {"mid": e.mid, "vas": pkt.body["vas"], "push": pkt.body["push"]}
+    if (p is None or not p.aspace.remote) and not e.final_sent:
+        e.final_sent = True
+        _unreserve(k, e)
+        if e.state == "running":  # (before the thaw, on_commit still needs it)
+            e.proc = None
+        body["final"] = {"faults": e.faults, "wait": e.page_wait, "complete": p is not None}
+    _send(k, e, e.src, "mig_got", body, at)
+
+
+ALL_PAGES = -1  # await_page: wait for every page (a new move waits for the last one's pages)
+
+
+def _wake_waiting(k: Kernel, e: Incoming, va: int, at: int) -> None:
+    for t in e.waiting.pop(va, []):
+        if t.proc.alive and t.state is TState.BLOCKED and t.blocked_on == "page":
+            if va != ALL_PAGES:
+                e.page_wait += max(0, at - t.blocked_at)
+            t.blocked_on, t.state, t.ready_at = "", TState.READY, max(at, t.blocked_at)
+            k.ready.append(t)
+            k._end_solo()
+
+
+def await_page(k: Kernel, t: Thread, va: int, at: int) -> None:
+    """D: thread `t` touched a page still at the source: it sleeps until the page is here."""
+    page = va & ~(k.spec.page_size - 1) if va != ALL_PAGES else ALL_PAGES
+    e = next((e for e in k.incoming.values() if e.remote and e.proc is t.proc), None)
+    if e is None:  # cannot happen: a remote page belongs to a post-copy under way
+        k.kill(t.proc, 11, None, f"killed: page {page:#010x} is elsewhere and no migration brings it", at)
+        return
+    t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
+    e.waiting.setdefault(page, []).append(t)
+    if page == ALL_PAGES:
+        return
+    e.faults += 1
+    if page not in e.requested:
+        e.requested.add(page)
+        # The kernel core takes the fault and asks the source for the page.
+        asked = at + k.kernel_core(at, k.spec.page_fault_cycles)
+        _send(k, e, e.src, "mig_fetch", {"mid": e.mid, "va": page}, asked)
 
 
 HANDLERS = {
     "mig_reserve": on_reserve, "mig_accept": on_accept, "mig_refuse": on_refuse, "mig_image": on_image,
     "mig_ack": on_ack, "mig_commit": on_commit, "mig_done": on_done, "mig_query": on_query,
     "mig_abort": on_release, "mig_release": on_release,
+    "mig_pages": on_pages, "mig_pages_ack": on_pages_ack,
+    "mig_page": on_page, "mig_fetch": on_fetch, "mig_got": on_got,
 }

@@ -32,7 +32,7 @@ import heapq
 from typing import TYPE_CHECKING
 
 from shoal.kernel.container import TState
-from shoal.kernel.memory import PAGE
+from shoal.kernel.memory import PAGE, Missing
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
@@ -71,8 +71,9 @@ def _first_ready(k: Kernel) -> tuple[int, int] | None:
     return best
 
 
-def next_item(k: Kernel, skip: Hart | None = None) -> tuple[int, int, int]:
-    """The key (time, class, order) of the earliest item; (NEVER, ...) if there is none."""
+def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[int, int, int]:
+    """The key (time, class, order) of the earliest item (of the kernel's own, if not
+    `harts`); (NEVER, ...) if there is none."""
     best = (NEVER, 0, 0)
     if k.inbox:
         best = (k.inbox[0][0], PACKET, k.inbox[0][1])
@@ -88,6 +89,8 @@ def next_item(k: Kernel, skip: Hart | None = None) -> tuple[int, int, int]:
         h = _free_hart(k) if fr is not None else None
         if fr is not None and h is not None and (max(fr[0], h.clock), READY, fr[1]) < best:
             best = (max(fr[0], h.clock), READY, fr[1])
+    if not harts:
+        return best
     cpi = k.spec.cpi
     for h in k.harts:
         t = h.thread
@@ -118,6 +121,8 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
     k.kcore.prune(key[0])  # gaps before now can no longer be used
     while key[0] < min(k.horizon, stop):
         take(k, key)
+        if k.tracer is not None:
+            k.tracer.frames(k.cluster, k.frames.free, key[0])
         if k.migrations:
             from shoal.kernel import migration
             migration.progress(k, key[0])
@@ -176,6 +181,13 @@ def run_slice(k: Kernel, h: Hart) -> None:
     cap = k.limit
     if t.proc.freeze_at is not None:
         cap = min(cap, max(t.proc.freeze_at, h.clock))
+    aspace = t.proc.aspace
+    if aspace.touched is not None or aspace.remote:
+        # Under live migration the kernel watches this process's memory (dirty bits) or fills
+        # it as pages come: its user code keeps step with the cluster's other items instead of
+        # running ahead, so what a round sends or a page brings meets the thread at its time.
+        # (Its harts still interleave by quanta, as any: they only share memory.)
+        cap = min(cap, max(h.clock + spec.cpi, min(k.horizon, next_item(k, harts=False)[0])))
     if cap < end:
         end, boundary = cap, False
     budget = (end - h.clock) // spec.cpi
@@ -187,6 +199,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
     k.current, k.now_base, k.extra, k.solo_mode = t, h.clock, 0, solo
     k.stop_reason, k.fault = None, None
     n, spent, err = k.cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
+    if err is not None and k.debugger is not None and k.debugger(k, t):
+        err = None  # a debugger's breakpoint: the thread is parked before it (kernel/debug.py)
     k.current, k.solo_mode = None, False
     reason = k.stop_reason
     if reason == "park":
@@ -196,9 +210,24 @@ def run_slice(k: Kernel, h: Hart) -> None:
         pc = t.ctx.reg_read(REG_PC)
         t.ctx.reg_write(REG_PC, pc - 4)
         k.cpu.loaded = None
+    elif reason is None and k.fault is not None and isinstance(k.fault[0], Missing):
+        # A page still on its way (post-copy): the faulting instruction runs again once it
+        # is here; what the counter took for the rest of its block did not run.
+        n -= k.cpu.unrun(k.fault[0].kind == "fetch")
+        reason = "page"
+    elif reason == "page":  # a system call touched such a page: it is made again
+        n -= 1
+        t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)
+        k.cpu.loaded = None
     t.instructions += n
     k.instructions += n
     h.clock += n * spec.cpi + k.extra
+    if k.tracer is not None:
+        k.tracer.slice(k.cluster, h.index, t, k.now_base, h.clock, n)
+    if reason == "page":
+        from shoal.kernel import migration
+        migration.await_page(k, t, k.fault[0].addr if k.fault else k.missing, h.clock)
+        reason = "block"
     if reason is None and (err is not None or k.fault is not None):
         k.kill_for_fault(t, h.clock)
         reason = "dead"

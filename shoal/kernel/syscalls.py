@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from shoal.kernel import console, sched
 from shoal.kernel.container import Block, Thread, TState
-from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, Fault, OutOfFrames, Region
+from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, Fault, Missing, OutOfFrames, Region
 from shoal.platform.cpu import REG_A, REG_SP, REG_TP
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ def dispatch(k: Kernel, t: Thread) -> None:
         cpu.stop()
         return
     args = regs[:6]
-    served = k.kernel_core(k.now(), k.spec.syscall_cycles)
+    start = k.now()
+    served = k.kernel_core(start, k.spec.syscall_cycles)
     t.proc.kcore_wait += served - k.spec.syscall_cycles
     k.charge(served)
     k.syscall_total += 1
@@ -57,11 +58,20 @@ def dispatch(k: Kernel, t: Thread) -> None:
         t.proc.unknown_syscalls[num] += 1
         t.proc.syscalls[f"#{num}"] += 1
         cpu.set_reg(REG_A[0], -ENOSYS)
+        if k.tracer is not None:
+            k.tracer.syscall(k, t, f"#{num}", start, k.now())
         return
     name, fn = entry
     t.proc.syscalls[name] += 1
     try:
         ret = fn(k, t, args)
+    except Missing as m:
+        # A page still on its way (post-copy migration): the call waits for it and is made
+        # again from the start (sched.run_slice puts the pc back on the ecall).
+        k.missing = m.addr
+        k.stop_reason = "page"
+        cpu.stop()
+        return
     except Fault:
         ret = -EFAULT
     except OutOfFrames:
@@ -74,6 +84,8 @@ def dispatch(k: Kernel, t: Thread) -> None:
         # A deadline kept across a freeze belongs to the call that was backed out, which is
         # the first one the thread makes after the thaw: gone once that call has run.
         t.restart_deadline = None
+        if k.tracer is not None:
+            k.tracer.syscall(k, t, name, start, k.now())
     if ret is _STOPPED:
         return
     cpu.set_reg(REG_A[0], ret)

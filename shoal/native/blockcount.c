@@ -20,8 +20,9 @@ struct shoal_counter {
     stop_fn stop;        /* uc_emu_stop */
     uint32_t stopping;
     uint32_t misses;     /* blocks whose bytes could not be found (counted by size / 4) */
-    uint32_t last_va;    /* the block counted last, and its count: a fault inside it gives */
-    uint32_t last_n;     /* back the instructions after the faulting one (shoal_give_back) */
+    uint32_t last_va;    /* the last block counted: its address, size in bytes, and count, */
+    uint32_t last_size;  /* so that a fault inside it can give back what did not run */
+    uint64_t last_n;
 };
 
 static int64_t walk(const struct shoal_counter *c, uint32_t va) {
@@ -80,16 +81,20 @@ void shoal_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
     }
     c->executed += n;
     c->last_va = va;
-    c->last_n = (uint32_t)n;
+    c->last_size = size;
+    c->last_n = n;
 }
 
 /* An exception at `pc` inside the block counted last: the instructions after it did not
- * run (as the patched Unicorn gives them back). */
+ * run (as the patched Unicorn gives them back); the faulting one stays counted. Nothing if
+ * `pc` is not inside that block (a fault on fetching a new block, which was never counted). */
 void shoal_give_back(struct shoal_counter *c, uint32_t pc) {
-    if (c->last_n == 0 || pc < c->last_va) return;
+    if (pc < c->last_va || pc - c->last_va >= c->last_size) return;
     uint64_t upto = count(c, c->last_va, pc + 1);
-    if (upto < c->last_n) c->executed -= c->last_n - upto;
-    c->last_n = 0;
+    if (upto < c->last_n) {
+        c->executed -= c->last_n - upto;
+        c->last_n = upto;
+    }
 }
 
 /* The TLB fill for a page that is present (a Unicorn UC_HOOK_TLB_FILL callback, tried before

@@ -85,7 +85,7 @@ class NativeCounter(ctypes.Structure):
                 ("mem", ctypes.c_void_p), ("mem_size", ctypes.c_uint64),
                 ("phys_base", ctypes.c_uint32), ("root", ctypes.c_uint32),
                 ("stop", ctypes.c_void_p), ("stopping", ctypes.c_uint32), ("misses", ctypes.c_uint32),
-                ("last_va", ctypes.c_uint32), ("last_n", ctypes.c_uint32)]
+                ("last_va", ctypes.c_uint32), ("last_size", ctypes.c_uint32), ("last_n", ctypes.c_uint64)]
 
 
 def engine() -> str:
@@ -289,7 +289,7 @@ class ClusterCPU:
         if nc is not None:
             nc.root = root
         if self._hooked:
-            nc.executed, nc.budget, nc.stopping, nc.last_n = 0, budget, 0, 0  # type: ignore[union-attr]
+            nc.executed, nc.budget, nc.stopping, nc.last_size = 0, budget, 0, 0  # type: ignore[union-attr]
         try:
             uc.emu_start(self.reg(REG_PC), STOP_ADDR, count=0 if self._hooked or b is not None else budget)
         except UcError as e:
@@ -306,6 +306,13 @@ class ClusterCPU:
             return (nc.executed, bool(nc.stopping), err)  # type: ignore[union-attr]
         n = self._counter.value
         return (min(n, budget), n >= self._budget, err)
+
+    def unrun(self, fetch: bool) -> int:
+        """After a restartable fault ended a slice: the counted instructions that run again.
+        Whatever followed the faulting instruction in its block was already given back (by
+        the patched Unicorn, or by `run` on the block hook's count); the faulting load or
+        store itself counted and runs again. A fault on fetching a block: nothing counted."""
+        return 0 if fetch else 1
 
     def shorten(self, n: int) -> None:
         """Take `n` instructions off the running slice's budget (kernel work took their time)."""

@@ -123,6 +123,8 @@ def transfer_cycles(spec: ChipSpec, nbytes: int, chunk: int, header: int, hops: 
 
 
 class NoC:
+    tracer = None  # a shoal.trace.Tracer while a trace is taken (trace.attach)
+
     def __init__(self, spec: ChipSpec) -> None:
         self.spec = spec
         self.w, self.h = spec.mesh_width, spec.mesh_height
@@ -238,6 +240,8 @@ class NoC:
                 lk.cal.reserve(t, t + d)
                 lk.bytes += size
                 lk.transfers += 1
+            if self.tracer is not None:
+                self.tracer.chunk(f.src, f.dst, t, d)
             self.bytes += size
             if f.start is None:
                 f.start = t

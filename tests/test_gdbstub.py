@@ -1,0 +1,206 @@
+"""The GDB stub (shoal/gdbstub.py): real gdb-multiarch in batch mode, and the remote protocol
+spoken by hand for what batch GDB does not show (single step packets, Ctrl-C, errors)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PROGRAMS, assert_one_line_error, shoal_cli
+
+from shoal.toolchain import compile_cached
+
+GDB = shutil.which("gdb-multiarch")
+needs_gdb = pytest.mark.skipif(GDB is None,
+                               reason="gdb-multiarch is not installed (apt-get install gdb-multiarch)")
+# What trace_work.c computes (4 workers, 200000 steps each).
+TOTAL = sum(((i % 1024) * (i % 1024) + t) % 7 for t in range(4) for i in range(200000))
+SIM = ("simulated time", "instructions   :", "downtime")
+
+
+@pytest.fixture(scope="module")
+def elf() -> Path:
+    return compile_cached([PROGRAMS / "trace_work.c"], ["-O0", "-g"])
+
+
+class Shoal:
+    """`shoal run --gdb 0 ...` in the background; `port` is where it listens."""
+
+    def __init__(self, *args: str) -> None:
+        self.p = subprocess.Popen([sys.executable, "-m", "shoal", "run", "--gdb", "0", *args],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+        assert self.p.stderr is not None
+        line = self.p.stderr.readline().decode()
+        m = re.match(r"shoal: gdb: listening on 127\.0\.0\.1:(\d+) for process 1 ", line)
+        assert m, line
+        self.port = int(m.group(1))
+
+    def finish(self) -> tuple[int, bytes, str]:
+        try:
+            out, err = self.p.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.p.kill()  # never leave a stub waiting for a GDB that will not come
+            self.p.communicate()
+            raise
+        return self.p.returncode, out, err.decode()
+
+
+def _gdb(elf: Path, port: int, *commands: str) -> str:
+    args = [GDB, "-nx", "-batch", "-ex", "set pagination off", "-ex", f"target remote :{port}"]
+    for c in commands:
+        args += ["-ex", c]
+    res = subprocess.run([*args, str(elf)], capture_output=True, text=True, timeout=120)
+    return res.stdout + res.stderr
+
+
+def _sim(err: str) -> list[str]:
+    return [re.sub(r"; host .*", "", ln) for ln in err.splitlines() if ln.strip().startswith(SIM)]
+
+
+@needs_gdb
+def test_gdb_stops_at_main_reads_registers_steps_and_continues(elf: Path) -> None:
+    s = Shoal("--stats", str(elf))
+    out = _gdb(elf, s.port, "break main", "continue", "info registers pc", "p/x $sp", "p $fcsr",
+               "stepi", "p/x $pc", "set $ft0 = 1.5", "p $ft0.double * 2", "p where", "set var where = 42",
+               "p where", "next", "next", "info threads", "continue")
+    code, stdout, err = s.finish()
+    assert re.search(r"Breakpoint 1, main \(argc=1, argv=0x[0-9a-f]+\) at .*trace_work\.c:\d+", out), out
+    pc = re.search(r"^pc\s+0x([0-9a-f]+)\s+0x[0-9a-f]+ <main\+\d+>", out, re.M)
+    assert pc, out
+    pcs = [int(v, 16) for v in re.findall(r"^\$\d+ = 0x([0-9a-f]+)$", out, re.M)]
+    assert pcs[0] >= 0xBF000000  # sp: the stack is at the top of user memory
+    assert int(pc.group(1), 16) < pcs[1] <= int(pc.group(1), 16) + 4  # one instruction on
+    assert re.search(r"^\$2 = 0$", out, re.M)  # fcsr of a fresh thread
+    assert re.search(r"^\$4 = 3$", out, re.M)  # an FP register written (P or G) and read back
+    assert re.search(r"^\$5 = -1$", out, re.M) and re.search(r"^\$6 = 42$", out, re.M)  # memory (M)
+    assert "Thread 1 (cluster 0)" in out
+    assert "exited normally" in out, out
+    assert code == 0 and stdout == f"total {TOTAL} on cluster 0\n".encode()
+    plain = shoal_cli("run", "--stats", str(elf))
+    assert plain.stdout == stdout and _sim(plain.stderr.decode()) == _sim(err)  # nothing changed
+
+
+@needs_gdb
+def test_gdb_follows_a_migration(elf: Path) -> None:
+    s = Shoal("--stats", "--migrate", "1ms:5", str(elf))
+    out = _gdb(elf, s.port, "break main", "break finish", "continue", "info threads", "continue",
+               "info threads", "info registers pc", "stepi", "info registers pc", "next", "p where",
+               "continue")
+    code, stdout, err = s.finish()
+    before, after = out.split("Breakpoint 2, finish")
+    assert "Thread 1 (cluster 0)" in before and "Breakpoint 1, main" in before
+    assert "Thread 1 (cluster 5)" in after  # the breakpoint hit on the new cluster stopped it there
+    pcs = [int(v, 16) for v in re.findall(r"^pc\s+0x([0-9a-f]+)\s+0x[0-9a-f]+ <finish\+\d+>", after, re.M)]
+    assert len(pcs) == 2 and pcs[0] < pcs[1] <= pcs[0] + 4  # registers read there, one step taken
+    assert re.search(r"^\$1 = 5$", after, re.M), out
+    assert "exited normally" in after
+    assert code == 0 and stdout == f"total {TOTAL} on cluster 5\n".encode()
+    assert "migration      : cluster 0 -> 5" in err
+    plain = shoal_cli("run", "--stats", "--migrate", "1ms:5", str(elf))
+    assert _sim(plain.stderr.decode()) == _sim(err)
+
+
+class Client:
+    """The remote protocol by hand (acknowledged mode)."""
+
+    def __init__(self, port: int) -> None:
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=60)
+        self.buf = b""
+
+    def send(self, data: str) -> None:
+        raw = data.encode()
+        self.s.sendall(b"$" + raw + b"#" + f"{sum(raw) & 0xFF:02x}".encode())
+
+    def recv(self) -> str:
+        while True:
+            m = re.search(rb"\$([^#]*)#[0-9a-f]{2}", self.buf)
+            if m:
+                self.buf = self.buf[m.end():]
+                self.s.sendall(b"+")
+                return m.group(1).decode()
+            more = self.s.recv(65536)
+            assert more, "the stub closed the connection"
+            self.buf += more
+
+    def ask(self, data: str) -> str:
+        self.send(data)
+        return self.recv()
+
+
+def test_protocol_by_hand_step_memory_interrupt_kill(elf: Path) -> None:
+    s = Shoal(str(elf), "5000000")
+    c = Client(s.port)
+    assert "qXfer:features:read+" in c.ask("qSupported:multiprocess+")
+    xml = c.ask("qXfer:features:read:target.xml:0,ffff")
+    assert xml[0] == "l" and "riscv:rv32" in xml and "org.gnu.gdb.riscv.fpu" in xml
+    assert c.ask("?") == "T05thread:1;"
+    assert c.ask("qfThreadInfo") == "m1" and c.ask("qC") == "QC1"
+    g = c.ask("g")
+    assert len(g) == 2 * (33 * 4 + 32 * 8 + 3 * 4)
+    pc = int.from_bytes(bytes.fromhex(g[32 * 8:33 * 8]), "little")
+    assert c.ask("p20") == g[32 * 8:33 * 8]
+    code_at_pc = c.ask(f"m{pc:x},8")
+    assert len(code_at_pc) == 16 and c.ask("m0,4") == "E14"  # page 0 is never mapped
+    assert c.ask("M0,1:00") == "E14"
+    assert c.ask("mzz,4") == "E01" and c.ask("Pzz") == "E01" and c.ask("qBogus") == ""  # refused, alive
+    reply = c.ask("vCont;s:1")
+    assert reply.startswith("T05thread:1;")
+    pc2 = int.from_bytes(bytes.fromhex(c.ask("p20")), "little")
+    assert pc2 in (pc + 2, pc + 4) or abs(pc2 - pc) > 4  # one instruction (or a jump) on
+    assert c.ask("s").startswith("T05")
+    assert c.ask(f"m{pc:x},8") == code_at_pc  # the steps' breakpoints are gone from the code
+    c.send("c")
+    c.s.sendall(b"\x03")  # Ctrl-C while the chip runs
+    assert c.recv().startswith("T02")
+    c.send("k")
+    code, stdout, err = s.finish()
+    assert code == 137 and stdout == b"" and "killed" in err
+
+
+def test_gdb_going_away_mid_run_lets_the_run_go_on(elf: Path) -> None:
+    s = Shoal(str(elf), "100000")
+    c = Client(s.port)
+    c.ask("qSupported")
+    assert c.ask("Z0,10,4") == "E14"  # nothing at address 0x10
+    c.send("c")
+    c.s.close()
+    code, stdout, err = s.finish()
+    assert code == 0 and stdout.startswith(b"total ") and stdout.endswith(b" on cluster 0\n")
+    assert "the debugger went away; the run goes on without it" in err
+
+
+def test_gdb_port_in_use_is_one_line(elf: Path) -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        res = shoal_cli("run", "--gdb", str(busy.getsockname()[1]), str(elf))
+    finally:
+        busy.close()
+    assert "cannot listen" in assert_one_line_error(res)
+    assert "cannot listen" in assert_one_line_error(shoal_cli("run", "--gdb", "70000", str(elf)))
+
+
+def test_detach_removes_breakpoints_and_the_run_goes_on(elf: Path) -> None:
+    from elftools.elf.elffile import ELFFile
+    with open(elf, "rb") as f:
+        main = ELFFile(f).get_section_by_name(".symtab").get_symbol_by_name("main")[0]["st_value"]
+    s = Shoal(str(elf), "20000")
+    c = Client(s.port)
+    before = c.ask(f"m{main:x},4")
+    assert c.ask(f"Z0,{main:x},2") == "OK" and c.ask(f"m{main:x},4") == before  # GDB sees its code
+    assert c.ask("c").startswith("T05")  # stopped at main
+    assert c.ask(f"Z0,{main + 2:x},2") == "OK"
+    c.send("D")
+    assert c.recv() == "OK"
+    code, stdout, err = s.finish()
+    # The breakpoints were taken out: without that the program would die of SIGTRAP (133).
+    total = sum(((i % 1024) * (i % 1024) + t) % 7 for t in range(4) for i in range(20000))
+    assert code == 0 and stdout == f"total {total} on cluster 0\n".encode()
+    assert "went away" not in err
