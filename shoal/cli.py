@@ -219,6 +219,7 @@ def _time_arg(text: str, spec: object) -> int:
 def _migration_arg(text: str, spec: object) -> tuple[int, int, str]:
     from shoal.kernel.migration import METHODS
 
+    text = text.encode("unicode_escape").decode()  # the error stays one line, whatever was typed
     parts = text.split(":")
     if len(parts) not in (2, 3):
         raise ShoalError(f"--migrate {text}: expected AT:CLUSTER[:METHOD] (for example 2ms:5 or "
