@@ -35,6 +35,7 @@ def _stats(chip: object, proc: object) -> str:
         f"cluster; threads waited {c.page_wait} cycles = {spec.cycles_to_seconds(c.page_wait) * 1e6:.1f} us "
         f"simulated for pages",
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
+        f"  cpu            : {chip.cpu_engine}",
     ]
     noc = chip.noc_stats()
     top = noc["busiest"]
@@ -221,6 +222,7 @@ def _time_arg(text: str, spec: object) -> int:
 def _migration_arg(text: str, spec: object) -> tuple[int, int, str]:
     from shoal.kernel.migration import METHODS
 
+    text = text.encode("unicode_escape").decode()  # the error stays one line, whatever was typed
     parts = text.split(":")
     if len(parts) not in (2, 3):
         raise ShoalError(f"--migrate {text}: expected AT:CLUSTER[:METHOD] (for example 2ms:5 or "

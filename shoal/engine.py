@@ -202,6 +202,11 @@ class Chip:
         return self.spec.cycles_to_seconds(self.time)
 
     @property
+    def cpu_engine(self) -> str:
+        """How guest instructions run and are counted on this host (see platform/cpu.py)."""
+        return self._backend.cpu_engine()
+
+    @property
     def rounds(self) -> int:
         """Rounds of the engine so far (a host-side figure, for benchmarks)."""
         return self._backend.rounds

@@ -213,8 +213,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
         k.cpu.loaded = None
     elif reason is None and k.fault is not None and isinstance(k.fault[0], Missing):
         # A page elsewhere (post-copy, remote memory): the faulting instruction runs again
-        # once it is here; what the counter took for the rest of its block did not run.
-        n -= k.cpu.unrun(t.ctx.reg_read(REG_PC))
+        # once it is here, so it is not counted now (the CPU gave back what followed it).
+        n -= k.cpu.unrun(k.fault[0].kind == "fetch")
         reason = "page"
     elif reason == "page":  # a system call touched such a page: it is made again
         n -= 1
