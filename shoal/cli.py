@@ -75,6 +75,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     for f in args.file:
         name, data = _file(f)
         chip.add_file(name, data)
+    fs_out = args.fs_out or args.fs
+    if fs_out is not None:
+        from shoal.hostfs import check_out_dir, read_host_tree
+        if args.fs is not None:
+            chip.load_fs(read_host_tree(args.fs, spec))
+        check_out_dir(fs_out, "--fs-out" if args.fs_out else "--fs")
     moves = [(m, *_migration_arg(m, spec)) for m in args.migrate]
     stub = None
     if args.gdb is not None:
@@ -94,6 +100,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"shoal: --migrate {text}: the program had ended at cycle {end} "
                              f"({spec.cycles_to_seconds(end) * 1e3:.3f} ms); not moved\n")
     _trace_note(chip)
+    if fs_out is not None:
+        from shoal.hostfs import write_host_tree
+        try:
+            write_host_tree(chip.fs_tree(), fs_out)
+        except OSError as e:
+            why = (e.strerror or str(e)).lower()
+            raise ShoalError(f"writing the file system to {fs_out}: {why}") from None
     return _finish(chip, proc, args.stats)
 
 
@@ -337,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="add a read-only file to the chip's file image, known to guests by its base "
                    "name (they can open and spawn it); repeatable; a .c file is compiled first")
+    r.add_argument("--fs", metavar="DIR", help="start the chip's writable file system from a copy of "
+                   "the host directory DIR, and write its final tree back to DIR at the end")
+    r.add_argument("--fs-out", metavar="DIR", help="write the final tree of the chip's file system to "
+                   "DIR instead (made to hold exactly that tree)")
     r.add_argument("--migrate", action="append", default=[], metavar="AT:CLUSTER[:METHOD]",
                    help="migrate the program to CLUSTER at simulated time AT (cycles, or with a "
                    "unit: 2ms, 500us) by METHOD: stopcopy (the default), precopy, postcopy or "

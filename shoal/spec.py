@@ -63,6 +63,13 @@ class ChipSpec:
     window_cycles: int
     # Per-process limits (Linux defaults that musl expects).
     stack_limit: int
+    # The file server and the IPC daemon on I/O cluster 0 (shoal/fileserver.py, shoal/ipcserver.py).
+    fs_max_files: int
+    fs_max_file_bytes: int
+    fs_total_bytes: int
+    mq_max_messages: int
+    mq_max_message_bytes: int
+    ipc_max_names: int
 
     @property
     def compute_clusters(self) -> int:
@@ -200,6 +207,12 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "quantum_cycles": (1000, CYCLES, "how far one hart runs ahead of another"),
     "window_cycles": (1000, CYCLES, "how far one cluster runs per round"),
     "stack_limit": (64 * 1024, 1 << 30, "bytes; the stack sits below 3 GiB"),
+    "fs_max_files": (1, 1 << 20, "files and directories the file server holds"),
+    "fs_max_file_bytes": (0, 1 << 30, "bytes; files live in the I/O cluster's 1 GiB DDR"),
+    "fs_total_bytes": (0, 1 << 30, "bytes; files live in the I/O cluster's 1 GiB DDR"),
+    "mq_max_messages": (1, 1 << 16, "a queue must hold at least one message"),
+    "mq_max_message_bytes": (1, 1 << 20, "bytes"),
+    "ipc_max_names": (1, 1 << 16, "queues and semaphores that exist at once"),
 }
 
 
@@ -295,6 +308,17 @@ MPPA256 = ChipSpec(
     # Engine choice: how far a cluster runs before the engine looks at the others again.
     window_cycles=100_000,
     stack_limit=8 * MIB,
+    # Modelling choices for the file server's RAM disk (Nanvix keeps its Minix file system on a
+    # RAM disk of the I/O cluster): 4096 files and directories, 16 MiB per file, 64 MiB in all,
+    # a small part of the I/O cluster's 1 GiB DDR (and of the host's memory).
+    fs_max_files=4096,
+    fs_max_file_bytes=16 * MIB,
+    fs_total_bytes=64 * MIB,
+    # Linux's defaults for POSIX message queues (/proc/sys/fs/mqueue: msg_max 10, msgsize_max
+    # 8192, queues_max 256), also used for the named semaphores that exist at once.
+    mq_max_messages=10,
+    mq_max_message_bytes=8192,
+    ipc_max_names=256,
 )
 
 TINY = dataclasses.replace(

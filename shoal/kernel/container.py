@@ -56,7 +56,7 @@ class Container:
     signal: int | None = None
     message: str = ""
     open_fds: set[int] = field(default_factory=lambda: {0, 1, 2})
-    files: dict[int, list[int]] = field(default_factory=dict)  # fd -> [file id, size, offset]
+    files: dict[int, list] = field(default_factory=dict)  # fd -> [kind, path, handle, flags, offset]
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     syscalls: Counter[str] = field(default_factory=Counter)
     unknown_syscalls: Counter[int] = field(default_factory=Counter)

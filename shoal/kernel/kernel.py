@@ -18,6 +18,7 @@ from unicorn import UC_PROT_EXEC
 from shoal.kernel import (  # these register their calls
     console,
     faults,
+    files,  # noqa: F401 (registers the file calls)
     ikc,
     location,
     migration,
