@@ -4,6 +4,7 @@
  *   fs_tree read    walks ./out and prints every path, its size and a checksum
  *   fs_tree errors  prints the errno of each misuse
  *   fs_tree fill N  writes N-byte chunks to ./big until a write fails; prints how it ended
+ *   fs_tree copy A B  copies A to B in 97-byte pieces
  *   fs_tree hold    opens files, migrates (argument 2: cluster) while holding them, goes on */
 #include <dirent.h>
 #include <errno.h>
@@ -220,6 +221,16 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "read")) { walk("out"); return 0; }
     if (!strcmp(mode, "errors")) return errors();
     if (!strcmp(mode, "fill")) return fill(argc > 2 ? atol(argv[2]) : 4096);
+    if (!strcmp(mode, "copy")) {  /* copy a file in small pieces (a host migrates it meanwhile) */
+        int in = open(argv[2], O_RDONLY), out = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        CHECK(in); CHECK(out);
+        char buf[97];
+        long n, total = 0;
+        while ((n = read(in, buf, sizeof buf)) > 0) { CHECK(write(out, buf, n)); total += n; }
+        CHECK(n);
+        printf("copied %ld bytes\n", total);
+        return 0;
+    }
 #ifdef __riscv
     if (!strcmp(mode, "hold")) {
         int to = argc > 2 ? atoi(argv[2]) : 1;
