@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shoal.fileserver import FileServer
+from shoal.ipcserver import IpcServer
 from shoal.kernel.console import ACK_EVERY
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
@@ -61,7 +62,7 @@ TAIL = 64 * 1024
 CAPTURE = 64 * 1024 * 1024
 
 
-class Services(FileServer):
+class Services(FileServer, IpcServer):
     def __init__(self, spec: ChipSpec, node: int, seed: int, sink: ConsoleSink | None = None) -> None:
         self.spec = spec
         self.node = node
@@ -94,6 +95,7 @@ class Services(FileServer):
         self.waited = 0  # ... kept until a newer record (its record was behind)
         self.early_moves = 0  # `moved` packets that arrived before their predecessor
         self.fs_init()
+        self.ipc_init()
 
     # host-side boot path (the loader of the chip, before or between runs) -----------------
     def new_pid(self, cluster: int, name: str) -> int:
@@ -348,6 +350,7 @@ class Services(FileServer):
         for name in [n for n, p in self.names.items() if p == rec.pid]:
             del self.names[name]
         self.fs_process_ended(rec.pid)
+        self.ipc_process_ended(rec.pid)
 
     def on_wait(self, req: Packet, at: int) -> None:
         rec = self.procs.get(req.body["target"])

@@ -37,6 +37,7 @@ class Thread:
     timeout_value: int = 0  # a0 when the deadline passes
     blocked_on: str = ""  # what a blocked thread waits for (decides how a freeze handles it)
     restart_deadline: int | None = None  # a timed wait backed out by a freeze resumes with it
+    ipc_wait_next: bool = False  # its IPC call found nothing ready: made again, it waits first (ipc.py)
     instructions: int = 0
 
 
