@@ -233,7 +233,10 @@ class Chip:
 
     def add_file(self, name: str, data: bytes) -> None:
         """Put a read-only file in the chip's file image (guests open and spawn it by name)."""
-        self._backend.daemons("add_file", name, data)
+        try:
+            self._backend.daemons("add_file", name, data)
+        except ValueError as e:
+            raise ShoalError(f"file {name}: {e}") from None
 
     def load_fs(self, entries: list[tuple[str, bytes | None]]) -> None:
         """Fill the file server's writable tree: (path, contents) for a file, (path, None)
