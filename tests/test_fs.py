@@ -14,6 +14,7 @@ from conftest import Programs, assert_no_frame_leak, assert_one_line_error, shoa
 
 from shoal import Chip
 from shoal.errors import ShoalError
+from shoal.kernel import migration
 from shoal.spec import ChipSpec
 
 
@@ -106,8 +107,16 @@ def test_open_files_follow_a_process_that_migrates(programs: Programs) -> None:
 
 
 @pytest.mark.parametrize("method", ["stopcopy", "postcopy"])
-def test_a_copy_moved_by_the_host_mid_way_is_exact(programs: Programs, method: str) -> None:
+def test_a_copy_moved_by_the_host_mid_way_is_exact(programs: Programs, method: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     b = programs["fs_tree"]
+    waits: list[str] = []
+    try_freeze = migration.try_freeze
+
+    def spy(k: object, p: object) -> object:
+        waits.extend(t.blocked_on for t in p.threads if t.state.value == "blocked")  # type: ignore[attr-defined]
+        return try_freeze(k, p)  # type: ignore[arg-type]
+    monkeypatch.setattr(migration, "try_freeze", spy)
     c = Chip.preset("tiny")
     c.spawn(b.elf, ["fs_tree", "write"], cluster=0)
     c.run()
@@ -122,6 +131,7 @@ def test_a_copy_moved_by_the_host_mid_way_is_exact(programs: Programs, method: s
     c.run()
     assert p.returncode == 0 and p.stdout == b"copied 15317 bytes\n", p.stdout + p.stderr
     assert len(p.migrations) == 4
+    assert {"rpc:fs_read", "rpc:fs_write"} & set(waits)  # frozen while a request was out
     tree = dict(c.fs_tree())
     assert tree["copy.txt"] == tree["out/results.txt"] == tree["copy0.txt"]
     assert_no_frame_leak(c)

@@ -1,4 +1,4 @@
-"""Calls that need the system daemons (process manager, name service, file image).
+"""Calls that need the system daemons (process manager, name service; files: files.py).
 
 Each is a request over the NoC to the I/O cluster and a blocked thread until the reply
 comes back, as on Nanvix, where these services are servers reached through mailboxes.
