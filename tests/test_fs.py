@@ -180,3 +180,19 @@ def test_cli_fs_refuses_a_bad_directory_in_one_line(programs: Programs, tmp_path
     assert "not a directory" in assert_one_line_error(
         shoal_cli("run", "--fs-out", str(tmp_path / "f"), elf))
     shutil.rmtree(weird)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_file_and_ipc_calls_never_break_the_kernel_or_the_daemons(seed: int) -> None:
+    from conftest import PROGRAMS, SHOAL_FLAGS
+
+    from shoal.toolchain import compile_cached
+    elf = compile_cached([PROGRAMS / "fuzz_fs_ipc.c"], SHOAL_FLAGS)
+    c = Chip.preset("tiny")
+    c.add_file("ro", b"read only")
+    procs = [c.spawn(elf, ["fuzz", str(seed * 10 + i)], cluster=i) for i in range(3)]
+    c.run()
+    for p in procs:
+        assert p.stdout == b"survived\n" and p.returncode == 0, p.message
+        assert not p.record.unknown_syscalls or set(p.record.unknown_syscalls) <= {184}
+    assert_no_frame_leak(c)
