@@ -196,3 +196,14 @@ def test_random_file_and_ipc_calls_never_break_the_kernel_or_the_daemons(seed: i
         assert p.stdout == b"survived\n" and p.returncode == 0, p.message
         assert not p.record.unknown_syscalls or set(p.record.unknown_syscalls) <= {184}
     assert_no_frame_leak(c)
+
+
+def test_cli_migrate_while_copying_files_of_the_host_directory(programs: Programs, tmp_path: Path) -> None:
+    b = programs["fs_tree"]
+    data = bytes((i * 31 + i // 7) & 0xFF for i in range(40_000))
+    (tmp_path / "in.bin").write_bytes(data)
+    res = shoal_cli("run", "--chip", "tiny", "--fs", str(tmp_path), "--migrate", "300us:2",
+                    "--migrate", "900us:3:postcopy", str(b.elf), "copy", "in.bin", "out.bin")
+    assert res.returncode == 0 and res.stdout == b"copied 40000 bytes\n", res.stderr
+    assert b"not moved" not in res.stderr
+    assert (tmp_path / "out.bin").read_bytes() == data
