@@ -298,6 +298,16 @@ class FileServer:
         hid, _ = self._open_handle(b["pid"], node, flags)
         self._reply(req, at, ret=0, handle=hid, dir=node.is_dir)
 
+    def on_fs_dup(self, req: Packet, at: int) -> None:
+        """A second handle on the same file, with the same flags (dup, dup3, F_DUPFD)."""
+        got = self._handle(req.body)
+        if isinstance(got, int):
+            self._reply(req, at, ret=got)
+            return
+        _, h = got
+        hid, _ = self._open_handle(req.body["pid"], self.nodes[h.ino], h.flags)
+        self._reply(req, at, ret=0, handle=hid)
+
     def on_fs_close(self, req: Packet, at: int) -> None:
         h = self.handles.get(req.body["handle"])
         if h is not None and h.pid == req.body["pid"]:

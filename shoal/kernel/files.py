@@ -402,9 +402,64 @@ def sys_fsync(k: Kernel, t: Thread, a: list[int]) -> int:
 TABLE[83] = ("fdatasync", sys_fsync)
 
 
+def _dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = FIRST_FD) -> int:
+    """A copy of descriptor `old` at `new` (closed first if open) or at the lowest free one
+    from `lowest`: a second handle at the server on the same file, with the same flags. Its
+    offset starts where the old one's is but is its own (unlike Linux, where the two share it:
+    the descriptors of an image are independent). Only files and directories: the console's
+    descriptors and queues give EINVAL."""
+    p = t.proc
+    if old not in p.open_fds:
+        return -EBADF
+    f = _file(t, old)
+    if f is None:
+        return -EINVAL
+    if new is None and len(p.files) >= MAX_FILES:
+        return -EMFILE
+
+    def done(reply: Packet, at: int) -> int:
+        if reply.body["ret"] < 0:
+            return reply.body["ret"]
+        fd = new
+        if fd is None:
+            fd = next((d for d in range(lowest, FIRST_FD + MAX_FILES) if d not in p.open_fds), -EMFILE)
+            if fd < 0:
+                k.send(k.services_node, "fs_close", {"pid": p.pid, "handle": reply.body["handle"]}, at=at)
+                return fd
+        else:
+            gone = p.files.pop(fd, None)
+            if gone is not None:
+                kind = "mq_close" if gone[KIND] == "mq" else "fs_close"
+                k.send(k.services_node, kind, {"pid": p.pid, "handle": gone[HANDLE]}, at=at)
+        p.open_fds.add(fd)
+        p.files[fd] = [f[KIND], f[PATH], reply.body["handle"], f[FLAGS], f[OFFSET]]
+        return fd
+    return _ask(k, t, "fs_dup", _about(f), done)
+
+
+@syscall(23, "dup")
+def sys_dup(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _dup(k, t, s32(a[0]), None)
+
+
+@syscall(24, "dup3")
+def sys_dup3(k: Kernel, t: Thread, a: list[int]) -> int:
+    old, new = s32(a[0]), s32(a[1])
+    if a[2] & ~0o2000000 or old == new:  # O_CLOEXEC only
+        return -EINVAL
+    if not 0 <= new < FIRST_FD + MAX_FILES:
+        return -EBADF
+    return _dup(k, t, old, new)
+
+
 @syscall(25, "fcntl64")
 def sys_fcntl_file(k: Kernel, t: Thread, a: list[int]) -> int:
     f = t.proc.files.get(s32(a[0]))
+    if a[1] in (0, 1030):  # F_DUPFD, F_DUPFD_CLOEXEC
+        lowest = s32(a[2])
+        if not 0 <= lowest < FIRST_FD + MAX_FILES:
+            return -EINVAL
+        return _dup(k, t, s32(a[0]), None, max(lowest, FIRST_FD))
     if f is None:
         return sys_fcntl(k, t, a)
     cmd = a[1]

@@ -100,7 +100,18 @@ static int write_tree(void) {
     printf("results.txt %ld bytes\n", (long)st.st_size);
     CHECK(stat("out/moved", &st));
     printf("moved is a directory %d\n", S_ISDIR(st.st_mode));
+    /* dup: the copy reads on from where the original was */
+    char head[8] = {0};
+    CHECK(read(fd, head, 5));
+    int copy = dup(fd);
+    CHECK(copy);
     close(fd);
+    CHECK(read(copy, head, 5));
+    printf("dup read '%s'\n", head);
+    close(copy);
+    /* freopen: standard output into a file (dup3 onto descriptor 1) */
+    if (!freopen("out/stdout.txt", "w", stdout)) { perror("freopen"); return 1; }
+    printf("this line went to a file\n");
     return 0;
 }
 
