@@ -38,6 +38,10 @@ def _stats(chip: object, proc: object) -> str:
     if top is not None:
         lines.append(f"  NoC            : {noc['messages']} transfers, {noc['bytes']} bytes sent; "
                      f"busiest link {top['link']} ({top['bytes']} bytes, {top['transfers']} transfers)")
+    d = chip.daemon_stats()
+    if d["fs_nodes"] or d["mq_queues"] or d["semaphores"]:
+        lines.append(f"  file system    : {d['fs_nodes']} files and directories, {d['fs_bytes']} bytes, "
+                     f"{d['fs_handles']} open; {d['mq_queues']} message queues, {d['semaphores']} semaphores")
     for m in proc.migrations:
         if m.dst < 0:
             continue

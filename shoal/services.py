@@ -195,7 +195,9 @@ class Services(FileServer, IpcServer):
         return rec is not None and rec.status is None
 
     def host_stats(self) -> dict[str, int]:
-        return {"requests": self.requests, "relayed": self.relayed, "refused": self.refused}
+        return {"requests": self.requests, "relayed": self.relayed, "refused": self.refused,
+                "fs_nodes": self.fs_count, "fs_bytes": self.fs_used, "fs_handles": len(self.handles),
+                "mq_queues": len(self.queues), "semaphores": len(self.sems)}
 
     def host_output(self, pid: int) -> tuple[bytes, bytes]:
         out = self.output.get(pid)
