@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import struct
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import Programs, assert_no_frame_leak
@@ -122,3 +123,14 @@ def test_processes_moved_while_they_hold_queues_and_semaphores_go_on(
     moved = [m for p in (cons, prod, counters[0]) for m in p.migrations if m.state == "done"]
     assert len(moved) >= 12, [(m.pid, m.state) for p in (cons, prod, counters[0]) for m in p.migrations]
     assert_no_frame_leak(c)
+
+
+def test_shoal_cc_builds_a_stock_semaphore_program_unchanged(tmp_path: Path) -> None:
+    from conftest import PROGRAMS, shoal_cli
+    elf = tmp_path / "ipc.elf"
+    res = shoal_cli("cc", str(PROGRAMS / "ipc.c"), "-o", str(elf))
+    assert res.returncode == 0, res.stderr
+    obj = tmp_path / "ipc.o"  # compiling only: nothing of shoal's is added
+    assert shoal_cli("cc", "-c", str(PROGRAMS / "ipc.c"), "-o", str(obj)).returncode == 0
+    res = shoal_cli("run", "--chip", "tiny", str(elf), "counter", "5")
+    assert res.returncode == 0 and res.stdout == b"counted 5\n", res.stderr
