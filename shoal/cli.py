@@ -31,6 +31,9 @@ def _stats(chip: object, proc: object) -> str:
         f"  kernel queueing: {c.kcore_wait} cycles (calls waiting for the cluster's kernel core)",
         f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.page_size // 1024} KiB "
         f"(pages and page tables)",
+        f"  remote memory  : {c.rmem_faults} page faults, {c.evictions} pages evicted to the I/O "
+        f"cluster; threads waited {c.page_wait} cycles = {spec.cycles_to_seconds(c.page_wait) * 1e6:.1f} us "
+        f"simulated for pages",
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
     ]
     noc = chip.noc_stats()

@@ -442,7 +442,8 @@ class Chip:
         r = self._live(pid)
         mid = self._backend.call(r.cluster, "checkpoint", pid, self.time, stop)
         if mid < 0:
-            raise ShoalError(f"process {pid} cannot be checkpointed now (error {-mid})")
+            why = " (it is moving, or keeps pages in remote memory)" if mid == -EBUSY else ""
+            raise ShoalError(f"process {pid} cannot be checkpointed now (error {-mid}){why}")
         view = MigrationView(self, mid)
         # Threads in calls that must finish delay the freeze: run the chip until it is done.
         self._backend.advance(NEVER, until=lambda: view.state != "freezing")

@@ -86,6 +86,10 @@ class Services(FileServer, IpcServer):
         self.kept = 0  # bytes held in `output`
         self.unacked: dict[int, int] = {}  # cluster -> console bytes taken, not yet acknowledged
         self.busy = Calendar()  # the daemon core's
+        # Remote memory (kernel/rmem.py): pages kept for processes, by pid (not by cluster: a
+        # process that moves fetches them from wherever it runs), within ChipSpec.io_memory.
+        self.rmem: dict[int, dict[int, bytes]] = {}
+        self.rmem_bytes = 0
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
         self.requests = 0
@@ -196,6 +200,7 @@ class Services(FileServer, IpcServer):
 
     def host_stats(self) -> dict[str, int]:
         return {"requests": self.requests, "relayed": self.relayed, "refused": self.refused,
+                "rmem_bytes": self.rmem_bytes,
                 "fs_nodes": self.fs_count, "fs_bytes": self.fs_used, "fs_handles": len(self.handles),
                 "mq_queues": len(self.queues), "semaphores": len(self.sems)}
 
@@ -351,8 +356,27 @@ class Services(FileServer, IpcServer):
         rec.early_moves, rec.parked = [], []
         for name in [n for n, p in self.names.items() if p == rec.pid]:
             del self.names[name]
+        self.rmem_bytes -= len(self.rmem.pop(rec.pid, {})) * self.spec.page_size
         self.fs_process_ended(rec.pid)
         self.ipc_process_ended(rec.pid)
+
+    # remote memory ------------------------------------------------------------------------------
+    def on_rmem_put(self, pkt: Packet, at: int) -> None:
+        pid, va = pkt.body["pid"], pkt.body["va"]
+        pages = self.rmem.setdefault(pid, {})
+        if va not in pages and self.rmem_bytes + len(pkt.data) > self.spec.io_memory:
+            self._send(pkt.src, "rmem_full", {"pid": pid, "va": va}, at)
+            return
+        if va not in pages:
+            self.rmem_bytes += len(pkt.data)
+        pages[va] = pkt.data
+
+    def on_rmem_get(self, pkt: Packet, at: int) -> None:
+        pid, va = pkt.body["pid"], pkt.body["va"]
+        data = self.rmem.get(pid, {}).get(va)
+        body = {"pid": pid, "va": va, **({"missing": True} if data is None else {})}
+        self._send(pkt.body.get("reply_to", pkt.src), "rmem_page", body, at, data or b"",
+                   bulk=data is not None)
 
     def on_wait(self, req: Packet, at: int) -> None:
         rec = self.procs.get(req.body["target"])

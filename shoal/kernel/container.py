@@ -65,6 +65,11 @@ class Container:
     end_cycle: int | None = None
     peak_frames: int = 0
     kcore_wait: int = 0  # cycles its calls queued for the kernel core
+    # Remote memory (kernel/rmem.py): touches of pages kept there, pages sent there, and the
+    # cycles its threads waited for pages to come back (all threads together).
+    rmem_faults: int = 0
+    evictions: int = 0
+    page_wait: int = 0
     generation: int = 0  # how many times it was restored or migrated
     freeze_at: int | None = None  # a freeze was asked for at this cycle: threads stop there
     clock_offset: int = 0  # chip cycles its clocks are behind the chip's (set by a restore)

@@ -137,6 +137,10 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
                  if va not in staged and va not in remote]
     else:
         pages = p.aspace.pages()
+    if p.aspace.rmem:  # pages kept in remote memory stay there: the process takes the list
+        meta["rmem"] = [[va, p.aspace.remote[va]] for va in sorted(p.aspace.rmem)]
+    if p.rmem_faults or p.evictions:
+        meta["rmem_stats"] = [p.rmem_faults, p.evictions, p.page_wait]
     body = bytearray(json.dumps(meta, sort_keys=True).encode())
     meta_len = len(body)
     for va, flags, data in pages:
@@ -294,11 +298,13 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _int(m[key], key)
     _int(m["clock_offset"], "clock_offset", -I64, I64 - 1)
     elsewhere = []
-    for key in ("staged", "remote"):
+    for key in ("staged", "remote", "rmem"):
         for i, e in enumerate(_list(m.get(key, []), key)):
             va, flags = _list(e, f"{key}[{i}]", 2)
             elsewhere.append((_int(va, f"{key}[{i}][0]", 0, U32), _int(flags, f"{key}[{i}][1]", 0, U32), b""))
     _validate_regions(m["regions"], pages + elsewhere)
+    for i, v in enumerate(_list(m.get("rmem_stats", [0, 0, 0]), "rmem_stats", 3)):
+        _int(v, f"rmem_stats[{i}]")
     threads = _list(m["threads"], "threads")
     if not 1 <= len(threads) <= MAX_THREADS:
         raise _Bad(f"'threads' must hold 1 to {MAX_THREADS} threads")
@@ -410,9 +416,10 @@ def restore(k: Kernel, image: bytes, at: int, where: str = "image", rebase: bool
     times move with them; a migration keeps the chip's clock."""
     meta, pages = check(image, where)
     staged, remote = _elsewhere(meta)
-    if staged or remote:
-        raise ShoalError(f"{where}: a live migration's image, without {len(staged) + len(remote)} "
-                         "of its pages (a checkpoint carries them all)")
+    if staged or remote or meta.get("rmem"):
+        n = len(staged) + len(remote) + len(meta.get("rmem", []))
+        raise ShoalError(f"{where}: an image without {n} of its pages (a live migration's, or of a "
+                         "process using remote memory); a checkpoint carries them all")
     return rebuild(k, meta, pages, at, rebase)
 
 
@@ -432,6 +439,9 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         for va, flags, data in pages:
             aspace.install(va, flags, data)
         aspace.remote = {va: flags for va, flags in meta.get("remote", [])}
+        for va, flags in meta.get("rmem", []):  # still in remote memory, fetched on first touch
+            aspace.remote[va] = flags
+            aspace.rmem.add(va)
     except BaseException:  # whatever went wrong, give the frames back before passing it on
         aspace.destroy()
         raise
@@ -448,6 +458,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.generation = meta["generation"]
     p.dead_instructions = meta["dead_instructions"]
     p.clock_offset = offset
+    p.rmem_faults, p.evictions, p.page_wait = meta.get("rmem_stats", [0, 0, 0])
     p.state = "frozen"
     for tm in meta["threads"]:
         ctx = k.cpu.new_context()

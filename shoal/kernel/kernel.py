@@ -24,6 +24,7 @@ from shoal.kernel import (  # these register their calls
     location,
     migration,
     procs,
+    rmem,
     sched,
     syscalls,
 )
@@ -75,6 +76,9 @@ class Kernel:
         self.mem = memoryview(self.cpu.mem)
         first = spec.kernel_reserved // PAGE
         self.frames = FrameAllocator(first, spec.user_frames)
+        self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
+        self.rmem_waiting: dict[tuple[int, int], list[Thread]] = {}  # (pid, page) -> threads
+        self.item_time = 0  # simulated time of the item being taken (sched.take)
         self.harts = [Hart(i) for i in range(spec.cores_per_cluster)]
         self.ready: deque[Thread] = deque()
         self.sleepers: list[tuple[int, int, Thread]] = []  # (deadline, tid, thread)
@@ -399,6 +403,8 @@ class Kernel:
             location.HANDLERS[pkt.kind](self, pkt, at)
         elif pkt.kind in migration.HANDLERS:
             migration.HANDLERS[pkt.kind](self, pkt, at)
+        elif pkt.kind in rmem.HANDLERS:
+            rmem.HANDLERS[pkt.kind](self, pkt, at)
         else:
             procs.HANDLERS[pkt.kind](self, pkt, at)
 

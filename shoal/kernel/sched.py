@@ -132,6 +132,7 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
 
 def take(k: Kernel, key: tuple[int, int, int]) -> None:
     time, cls, order = key
+    k.item_time = time
     if cls == PACKET:
         arrival, _, pkt = heapq.heappop(k.inbox)
         k.packets_in += 1
@@ -185,7 +186,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     if t.proc.freeze_at is not None:
         cap = min(cap, max(t.proc.freeze_at, h.clock))
     aspace = t.proc.aspace
-    if aspace.touched is not None or aspace.remote:
+    if aspace.touched is not None or aspace.incoming:
         # Under live migration the kernel watches this process's memory (dirty bits) or fills
         # it as pages come: its user code keeps step with the cluster's other items instead of
         # running ahead, so what a round sends or a page brings meets the thread at its time.
@@ -228,8 +229,12 @@ def run_slice(k: Kernel, h: Hart) -> None:
     if k.tracer is not None:
         k.tracer.slice(k.cluster, h.index, t, k.now_base, h.clock, n)
     if reason == "page":
-        from shoal.kernel import migration
-        migration.await_page(k, t, k.fault[0].addr if k.fault else k.missing, h.clock)
+        from shoal.kernel import migration, rmem
+        va = k.fault[0].addr if k.fault else k.missing
+        if va != migration.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.rmem:
+            rmem.await_page(k, t, va & ~(PAGE - 1), h.clock)
+        else:
+            migration.await_page(k, t, va, h.clock)
         reason = "block"
     if reason is None and (err is not None or k.fault is not None):
         k.kill_for_fault(t, h.clock)
