@@ -285,11 +285,11 @@ class FileServer:
             err = 0
             if flags & O_DIRECTORY and not node.is_dir:
                 err = -ENOTDIR
-            elif node.is_dir and (acc != 0 or flags & O_TRUNC):
+            elif node.is_dir and (acc != 0 or flags & (O_TRUNC | O_CREAT)):
                 err = -EISDIR
             elif node.readonly and (acc != 0 or flags & O_TRUNC):
                 err = -EROFS
-            elif flags & O_TRUNC and acc != 0 and node.data:
+            elif flags & O_TRUNC and node.data:  # as Linux, even opened read-only
                 err = self._resize(node, 0)
                 node.mtime = at
             if err:

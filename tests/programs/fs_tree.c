@@ -157,6 +157,8 @@ static int errors(void) {
     ERR("open_under_a_file", open("err.txt/x", O_RDONLY));
     ERR("open_dir_for_writing", open("edir", O_WRONLY));
     ERR("open_file_as_directory", open("err.txt", O_RDONLY | O_DIRECTORY));
+    ERR("open_dir_with_creat", open("edir", O_RDONLY | O_CREAT, 0644));
+    ERR("open_trunc_read_only", open("err.txt", O_RDONLY | O_TRUNC));
     ERR("read_bad_fd", read(77, buf, 4));
     ERR("write_bad_fd", write(77, buf, 4));
     ERR("close_bad_fd", close(77));
