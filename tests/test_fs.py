@@ -207,3 +207,23 @@ def test_cli_migrate_while_copying_files_of_the_host_directory(programs: Program
     assert res.returncode == 0 and res.stdout == b"copied 40000 bytes\n", res.stderr
     assert b"not moved" not in res.stderr
     assert (tmp_path / "out.bin").read_bytes() == data
+
+
+def test_checkpoint_and_restore_carry_open_files_through_the_host_directory(programs: Programs,
+                                                                            tmp_path: Path) -> None:
+    """A copy checkpointed mid-way: the tree as it was goes home with the image; restored on
+    another chip from that tree, the process opens its files again by path and finishes."""
+    b = programs["fs_tree"]
+    data = bytes((i * 7 + i // 13) & 0xFF for i in range(30_000))
+    d = tmp_path / "files"
+    d.mkdir()
+    (d / "in.bin").write_bytes(data)
+    img = tmp_path / "copy.img"
+    res = shoal_cli("checkpoint", "--chip", "tiny", "--fs", str(d), "--at", "1ms", "-o", str(img),
+                    str(b.elf), "copy", "in.bin", "out.bin")
+    assert res.returncode == 0, res.stderr
+    part = (d / "out.bin").read_bytes()
+    assert 0 < len(part) < len(data) and data.startswith(part)
+    res = shoal_cli("restore", "--chip", "mppa256", "--cluster", "7", "--fs", str(d), str(img))
+    assert res.returncode == 0 and res.stdout == b"copied 30000 bytes\n", res.stderr
+    assert (d / "out.bin").read_bytes() == data
