@@ -238,7 +238,23 @@ class Chip:
 
     def add_file(self, name: str, data: bytes) -> None:
         """Put a read-only file in the chip's file image (guests open and spawn it by name)."""
-        self._backend.daemons("add_file", name, data)
+        try:
+            self._backend.daemons("add_file", name, data)
+        except ValueError as e:
+            raise ShoalError(f"file {name}: {e}") from None
+
+    def load_fs(self, entries: list[tuple[str, bytes | None]]) -> None:
+        """Fill the file server's writable tree: (path, contents) for a file, (path, None)
+        for a directory, relative to the root, parents first (`read_host_tree` makes them).
+        Refused with one line (ShoalError) beyond the chip's limits or over a --file."""
+        try:
+            self._backend.daemons("fs_load", entries)
+        except ValueError as e:
+            raise ShoalError(f"file system: {e}") from None
+
+    def fs_tree(self) -> list[tuple[str, bytes | None]]:
+        """The file server's writable tree now, as `load_fs` takes it."""
+        return self._backend.daemons("fs_tree")
 
     def inject_failure(self, kind: str, count: int = 1) -> None:
         """Test hook: the next `count` NoC transfers of packets of `kind` fail (their sender's

@@ -27,6 +27,8 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shoal.fileserver import FileServer
+from shoal.ipcserver import IpcServer
 from shoal.kernel.console import ACK_EVERY
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
@@ -60,7 +62,7 @@ TAIL = 64 * 1024
 CAPTURE = 64 * 1024 * 1024
 
 
-class Services:
+class Services(FileServer, IpcServer):
     def __init__(self, spec: ChipSpec, node: int, seed: int, sink: ConsoleSink | None = None) -> None:
         self.spec = spec
         self.node = node
@@ -96,6 +98,8 @@ class Services:
         self.refused = 0  # ... refused because the process had ended
         self.waited = 0  # ... kept until a newer record (its record was behind)
         self.early_moves = 0  # `moved` packets that arrived before their predecessor
+        self.fs_init()
+        self.ipc_init()
 
     # host-side boot path (the loader of the chip, before or between runs) -----------------
     def new_pid(self, cluster: int, name: str) -> int:
@@ -162,6 +166,7 @@ class Services:
         self.procs.pop(pid, None)
 
     def add_file(self, name: str, data: bytes) -> None:
+        self.fs_add_readonly(name, data)
         self.files[name] = data
         self.images[name] = loadable_image(data)
 
@@ -174,6 +179,12 @@ class Services:
 
     def host_add_file(self, name: str, data: bytes) -> None:
         self.add_file(name, data)
+
+    def host_fs_load(self, entries: list[tuple[str, bytes | None]]) -> None:
+        self.load_tree(entries)
+
+    def host_fs_tree(self) -> list[tuple[str, bytes | None]]:
+        return self.tree()
 
     def host_adopt_pid(self, pid: int, cluster: int, name: str) -> None:
         self.adopt_pid(pid, cluster, name)
@@ -189,7 +200,9 @@ class Services:
 
     def host_stats(self) -> dict[str, int]:
         return {"requests": self.requests, "relayed": self.relayed, "refused": self.refused,
-                "rmem_bytes": self.rmem_bytes}
+                "rmem_bytes": self.rmem_bytes,
+                "fs_nodes": self.fs_count, "fs_bytes": self.fs_used, "fs_handles": len(self.handles),
+                "mq_queues": len(self.queues), "semaphores": len(self.sems)}
 
     def host_output(self, pid: int) -> tuple[bytes, bytes]:
         out = self.output.get(pid)
@@ -344,6 +357,8 @@ class Services:
         for name in [n for n, p in self.names.items() if p == rec.pid]:
             del self.names[name]
         self.rmem_bytes -= len(self.rmem.pop(rec.pid, {})) * self.spec.page_size
+        self.fs_process_ended(rec.pid)
+        self.ipc_process_ended(rec.pid)
 
     # remote memory ------------------------------------------------------------------------------
     def on_rmem_put(self, pkt: Packet, at: int) -> None:
@@ -391,19 +406,3 @@ class Services:
         else:
             del self.names[name]
             self._reply(req, at, ret=0)
-
-    def on_open(self, req: Packet, at: int) -> None:
-        name = req.body["name"]
-        if name not in self.files:
-            self._reply(req, at, ret=-ENOENT)
-            return
-        self._reply(req, at, ret=0, size=len(self.files[name]))
-
-    def on_read(self, req: Packet, at: int) -> None:
-        b = req.body
-        f = self.files.get(b["name"])
-        if f is None:  # restored on a chip whose file image lacks it
-            self._reply(req, at, ret=-EIO)
-            return
-        data = f[b["offset"]:b["offset"] + b["size"]]
-        self._reply(req, at, data=data, bulk=True, ret=len(data))

@@ -67,6 +67,13 @@ class ChipSpec:
     # evicted from compute clusters, and how a cluster picks the pages to evict.
     io_memory: int
     page_replacement: str
+    # The file server and the IPC daemon on I/O cluster 0 (shoal/fileserver.py, shoal/ipcserver.py).
+    fs_max_files: int
+    fs_max_file_bytes: int
+    fs_total_bytes: int
+    mq_max_messages: int
+    mq_max_message_bytes: int
+    ipc_max_names: int
 
     @property
     def compute_clusters(self) -> int:
@@ -209,6 +216,12 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "window_cycles": (1000, CYCLES, "how far one cluster runs per round"),
     "stack_limit": (64 * 1024, 1 << 30, "bytes; the stack sits below 3 GiB"),
     "io_memory": (0, 4 << 30, "bytes of remote memory; the host keeps what is used"),
+    "fs_max_files": (1, 1 << 20, "files and directories the file server holds"),
+    "fs_max_file_bytes": (0, 1 << 30, "bytes; files live in the I/O cluster's 1 GiB DDR"),
+    "fs_total_bytes": (0, 1 << 30, "bytes; files live in the I/O cluster's 1 GiB DDR"),
+    "mq_max_messages": (1, 1 << 16, "a queue must hold at least one message"),
+    "mq_max_message_bytes": (1, 1 << 20, "bytes"),
+    "ipc_max_names": (1, 1 << 16, "queues and semaphores that exist at once"),
 }
 PAGE_REPLACEMENT = ("clock", "fifo")
 
@@ -314,6 +327,17 @@ MPPA256 = ChipSpec(
     # Nanvix's RMem client cache offers FIFO and NFU; shoal's default approximates LRU with
     # the accessed bit (second chance), its alternative is FIFO.
     page_replacement="clock",
+    # Modelling choices for the file server's RAM disk (Nanvix keeps its Minix file system on a
+    # RAM disk of the I/O cluster): 4096 files and directories, 16 MiB per file, 64 MiB in all,
+    # a small part of the I/O cluster's 1 GiB DDR (and of the host's memory).
+    fs_max_files=4096,
+    fs_max_file_bytes=16 * MIB,
+    fs_total_bytes=64 * MIB,
+    # Linux's defaults for POSIX message queues (/proc/sys/fs/mqueue: msg_max 10, msgsize_max
+    # 8192, queues_max 256), also used for the named semaphores that exist at once.
+    mq_max_messages=10,
+    mq_max_message_bytes=8192,
+    ipc_max_names=256,
 )
 
 TINY = dataclasses.replace(

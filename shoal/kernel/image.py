@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
 MAGIC = b"SHOALIMG"
-VERSION = 3  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name
+VERSION = 4  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name;
+# 4: open files of the file server, [kind, path, handle, flags, offset] (3's read: _upgrade)
+FILE_KINDS = ("file", "dir", "mq")
 HEADER = struct.Struct("<8sIIIIQ32s")
 PAGE_HEADER = struct.Struct("<II")
 
@@ -156,7 +158,7 @@ def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int
     magic, version, _flags, meta_len, npages, body_len, digest = HEADER.unpack_from(image)
     if magic != MAGIC:
         raise ShoalError(f"{where}: not a shoal container image")
-    if version != VERSION:
+    if version not in (3, VERSION):
         raise ShoalError(f"{where}: image version {version}, this shoal reads version {VERSION}")
     body = image[HEADER.size:]
     if len(body) != body_len or meta_len + npages * (PAGE_HEADER.size + PAGE) != body_len:
@@ -167,6 +169,8 @@ def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int
         meta = json.loads(body[:meta_len])
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ShoalError(f"{where}: corrupted metadata") from None
+    if version == 3:
+        _upgrade(meta)
     pages = []
     off = meta_len
     for _ in range(npages):
@@ -176,6 +180,16 @@ def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int
         off += PAGE
     validate(meta, pages, where)
     return meta, pages
+
+
+def _upgrade(meta: object) -> None:
+    """A version 3 image: its open files were read-only files of the root, [name, size,
+    offset]; they become descriptors the file server opens again by path (fileserver.py)."""
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if isinstance(files, dict):
+        for fd, f in files.items():
+            if isinstance(f, list) and len(f) == 3 and isinstance(f[0], str):
+                files[fd] = ["file", "/" + f[0], 0, 0, f[2]]
 
 
 # --- the metadata's schema ----------------------------------------------------------------------
@@ -268,10 +282,13 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     for k, f in _dict(m["files"], "files").items():
         if _key(k, "files", 0, MAX_FD) not in fds:
             raise _Bad(f"'files.{k}' is not an open descriptor")
-        fname, size, offset = _list(f, f"files.{k}", 3)
-        _str(fname, f"files.{k}[0]")
-        _int(size, f"files.{k}[1]")
-        _int(offset, f"files.{k}[2]")
+        kind, path, handle, flags, offset = _list(f, f"files.{k}", 5)
+        if kind not in FILE_KINDS:
+            raise _Bad(f"'files.{k}[0]' must be one of {', '.join(FILE_KINDS)}")
+        _str(path, f"files.{k}[1]")
+        _int(handle, f"files.{k}[2]", 0, I64 - 1)
+        _int(flags, f"files.{k}[3]", 0, U32)
+        _int(offset, f"files.{k}[4]", 0, I64 - 1)
     for k, n in _dict(m["syscalls"], "syscalls").items():
         _int(n, f"syscalls.{k}")
     for k, n in _dict(m["unknown"], "unknown").items():

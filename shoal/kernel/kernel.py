@@ -18,7 +18,9 @@ from unicorn import UC_PROT_EXEC
 from shoal.kernel import (  # these register their calls
     console,
     faults,
+    files,  # noqa: F401 (registers the file calls)
     ikc,
+    ipc,  # noqa: F401 (registers the message queue and semaphore calls)
     location,
     migration,
     procs,
@@ -361,14 +363,15 @@ class Kernel:
         p.aspace.destroy()
 
     def rpc_to(self, t: Thread, dst: int, kind: str, body: dict, then: Reply, data: bytes = b"",
-               bulk: bool = False) -> None:
-        """Send a request for thread `t` and block it; `then(reply, at)` gives its result."""
+               bulk: bool = False, deadline: int | None = None) -> None:
+        """Send a request for thread `t` and block it; `then(reply, at)` gives its result.
+        With a deadline, the thread gives up then with ETIMEDOUT (a later answer is dropped)."""
         self._ops += 1
         op = (self.cluster << 40) | self._ops
         body = {**body, "op": op, "pid": t.proc.pid}
         self.pending[op] = (t, then, body)
         self.send(dst, kind, body, data, self.now(), bulk)
-        self.block(t, None, None, why=f"rpc:{kind}")
+        self.block(t, None, deadline, timeout_value=-syscalls.ETIMEDOUT, why=f"rpc:{kind}")
 
     def rpc(self, t: Thread, kind: str, body: dict, then: Reply, data: bytes = b"") -> None:
         self.rpc_to(t, self.services_node, kind, body, then, data)

@@ -140,6 +140,9 @@ def take(k: Kernel, key: tuple[int, int, int]) -> None:
         k.handle(pkt, arrival + k.kernel_core(arrival, k.spec.ikc_recv_cycles))
     elif cls == TIMER:
         deadline, _, t = heapq.heappop(k.sleepers)
+        if t.blocked_on.startswith("rpc:"):  # a request with a deadline: its answer is dropped
+            for op in [op for op, (w, _, _) in k.pending.items() if w is t]:
+                del k.pending[op]
         k.wake(t, deadline, t.timeout_value)
     elif cls == ACTION:
         _, _, fn = heapq.heappop(k.actions)

@@ -209,7 +209,7 @@ def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
 
 @syscall(291, "statx")
 def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
-    dirfd, path, flags, buf = s32(a[0]), a[1], a[2], a[3]
+    dirfd, path, flags, buf = s32(a[0]), a[1], a[2], a[4]  # a[3]: the mask
     name = t.proc.aspace.read_cstr(path)
     if name or not flags & 0x1000:  # only fstat (AT_EMPTY_PATH) of an open descriptor
         return -ENOENT
