@@ -22,6 +22,7 @@ from shoal.kernel import (  # these register their calls
     location,
     migration,
     procs,
+    report,
     sched,
     syscalls,
 )
@@ -130,6 +131,7 @@ class Kernel:
         # The kernel core's calendar: (start, end) cycles during which it serves a call.
         self.kcore = Calendar()
         self.kcore_wait = 0  # cycles threads spent queueing for the kernel core
+        self.reports = report.Reporter()  # load reports to the policy daemon (kernel/report.py)
 
     # processes ---------------------------------------------------------------
     def spawn(self, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,
@@ -396,6 +398,8 @@ class Kernel:
             location.HANDLERS[pkt.kind](self, pkt, at)
         elif pkt.kind in migration.HANDLERS:
             migration.HANDLERS[pkt.kind](self, pkt, at)
+        elif pkt.kind in report.HANDLERS:
+            report.HANDLERS[pkt.kind](self, pkt, at)
         else:
             procs.HANDLERS[pkt.kind](self, pkt, at)
 

@@ -126,6 +126,9 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
         if k.migrations:
             from shoal.kernel import migration
             migration.progress(k, key[0])
+        if k.reports.period and not k.reports.armed:
+            from shoal.kernel import report
+            report.wake(k, key[0])
         key = next_item(k)
     return key[0]
 
