@@ -197,7 +197,8 @@ class Chip:
         self.tracer, self.trace_path = trace_mod.open_trace(self._backend, spec, trace)
         from shoal import policy as policy_mod
         period_us = policy_mod.PERIOD_US if policy_period_us is None else policy_period_us
-        if not isinstance(period_us, (int, float)) or isinstance(period_us, bool) or not 1 <= period_us <= 1e9:
+        if (not isinstance(period_us, (int, float)) or isinstance(period_us, bool)
+                or not 1 <= period_us <= 1e9):
             raise ShoalError(f"bad policy period {period_us!r}: microseconds from 1 to 1e9")
         self.policy_period = int(period_us * 1e-6 * spec.freq_hz)
         self._reporting = False

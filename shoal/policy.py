@@ -436,7 +436,8 @@ class PolicyDaemon:
                 v.clusters[c].procs.append(ProcView(pid, c, 1, 1, 0))
         return v
 
-    def decide(self, report: ClusterView, now: int, locate: object, residents: object) -> list[tuple[int, dict]]:
+    def decide(self, report: ClusterView, now: int, locate: object,
+               residents: object) -> list[tuple[int, dict]]:
         """Ask every policy; the `policy_move` packets to send, as (cluster, body).
         `locate(pid)` is the process manager's (cluster, alive); `residents(c)` its live pids on c."""
         if not self.policies:

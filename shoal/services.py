@@ -32,7 +32,7 @@ from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
 from shoal.platform.calendar import Calendar
 from shoal.platform.noc import Packet, packet
-from shoal.policy import Evacuate, PolicyDaemon, Policy
+from shoal.policy import Evacuate, Policy, PolicyDaemon
 from shoal.spec import ChipSpec
 
 ENOENT, ESRCH, EINVAL, EEXIST, ECHILD, EAGAIN, EIO = 2, 3, 22, 17, 10, 11, 5
