@@ -327,10 +327,12 @@ class Chip:
         return self._backend.gather("cluster")
 
     def noc_stats(self) -> dict:
-        """The NoC's figures: transfers, bytes, the busiest link (simulated traffic)."""
+        """The NoC's figures: transfers, bytes, the busiest link, bytes x hops by what the traffic
+        is for (simulated traffic)."""
         b = self._backend
         top = b.noc("busiest")
-        out = {"messages": b.noc("messages_sent"), "bytes": b.noc("bytes_sent"), "busiest": None}
+        out = {"messages": b.noc("messages_sent"), "bytes": b.noc("bytes_sent"), "busiest": None,
+               "byte_hops": b.noc("byte_hops_sent")}  # bytes x hops: ikc, migration, policy, system
         if top is not None:
             (a, z), st = top
             out["busiest"] = {"link": f"{b.noc('name', a)}->{b.noc('name', z)}", "bytes": st.bytes,

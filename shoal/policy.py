@@ -96,6 +96,7 @@ class ChipView:
         self.evacuated = evacuated
         self.now = now
         self.period = period
+        self.page_size = noc.spec.page_size
         self._noc = noc
 
     def hops(self, a: int, b: int) -> int:
@@ -169,7 +170,9 @@ class Balance(Policy):
 class Locality(Policy):
     """Bring processes that exchange much data closer: move a process to the cluster that most
     cuts its recent bytes x hops with its peers, if the cut is at least a quarter of what it
-    costs now, the destination has room for its frames and a hart for each of its threads.
+    costs now and more than the move itself costs (its frames x hops: the recent traffic,
+    weighed with a half-life of TRAFFIC_HALF_LIFE periods, stands for the traffic to come), and
+    the destination has room for its frames and a hart for each of its runnable threads.
     Each move lowers the total bytes x hops of the traffic it saw, so with the traffic
     unchanged no move is ever undone."""
 
@@ -203,6 +206,8 @@ class Locality(Policy):
             if best is None or now - best[0][0] < self.GAIN * now or now <= 0:
                 continue
             dst = best[1].cluster
+            if now - best[0][0] <= p.frames * view.page_size * view.hops(p.cluster, dst):
+                continue  # the move would cost the NoC more than it saves
             out.append(Move(pid, dst, why=f"bytes x hops with its peers {now:.0f} -> {best[0][0]:.0f}"))
             view.move(p, dst)
         return out
@@ -458,6 +463,8 @@ class PolicyDaemon:
                 moves = pol.on_report(report, v)
                 if not isinstance(moves, (list, tuple)) or not all(isinstance(x, Move) for x in moves):
                     raise TypeError(f"on_report returned {type(moves).__name__}, not a list of Move")
+                for mv in moves:
+                    self._valid(mv)
             except Exception as e:  # a user's policy: switched off, the run goes on
                 self.policies.remove(pol)
                 ms = self.spec.cycles_to_seconds(now) * 1e3
@@ -470,15 +477,25 @@ class PolicyDaemon:
                     out.append(body)
         return out
 
-    def _check(self, pol: Policy, mv: Move, per_src: dict[int, int]) -> tuple[int, dict] | None:
+    def _valid(self, mv: Move) -> None:
+        """A move that can never be right is the policy's bug: it is switched off for it."""
         from shoal.kernel.migration import METHODS
         n = self.spec.compute_clusters
+        if not isinstance(mv.pid, int) or isinstance(mv.pid, bool) or mv.pid < 1:
+            raise ValueError(f"bad pid {mv.pid!r} in {mv}")
+        if not isinstance(mv.dst, int) or isinstance(mv.dst, bool) or not 0 <= mv.dst < n:
+            raise ValueError(f"bad destination {mv.dst!r} in {mv} (clusters 0..{n - 1})")
+        if mv.method is not None and mv.method not in METHODS:
+            raise ValueError(f"bad method {mv.method!r} in {mv} (one of {', '.join(METHODS)})")
+
+    def _check(self, pol: Policy, mv: Move, per_src: dict[int, int]) -> tuple[int, dict] | None:
+        """The packet for a move, or None if it cannot be asked now (the process is moving or
+        ended, already there, its source has enough moves under way, the destination is
+        evacuated or refused it and has freed nothing since)."""
         src = next((r.cluster for r in self.reports for p in r.procs if p.pid == mv.pid), None)
         if src is None:
             src = self._where(mv.pid)
-        if (src is None or not isinstance(mv.dst, int) or not 0 <= mv.dst < n or mv.dst == src
-                or mv.dst in self.evacuated or mv.pid in self.pending
-                or (mv.method is not None and mv.method not in METHODS)
+        if (src is None or mv.dst == src or mv.dst in self.evacuated or mv.pid in self.pending
                 or per_src.get(src, 0) >= INFLIGHT_PER_SOURCE):
             return None
         refused_at = self.refused.get((mv.pid, mv.dst))

@@ -51,6 +51,7 @@ TRAPS = {
     15: ("store page fault", SIGSEGV),
 }
 ECALL_U = 8
+RETRY = "retry"  # a fault to take again later (kernel._fill, sched.run_slice)
 MAILBOX_KINDS = frozenset({"mbx_data"})  # IKC mailbox messages (Nanvix's fixed 16 + 128 B)
 Reply = Callable[[Packet, int], int]
 
@@ -450,6 +451,11 @@ class Kernel:
             self.fault = (f, SIGSEGV, None)
             return None
         except OutOfFrames:
+            if self.now() >= min(self.horizon, sched.next_item(self, harts=False)[0]):
+                # The thread ran ahead of an earlier item of this cluster (a migration's commit,
+                # an exit) that may free frames: it faults again at its time, after that item.
+                self.fault = (RETRY, 0, None)
+                return None
             self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
             return None
         if aspace.faults != before:

@@ -7,11 +7,14 @@ of its processes sent to each peer process since the last report. The report is 
 the cluster (an item at its simulated time, `Kernel.at`), it costs the kernel core a system
 call's time plus the copy of what it carries, and the packet costs NoC time by its size.
 
-A cluster with nothing to say stops reporting: once it has no process, or nothing at all
-changed since its last report (every thread blocked, no packet, no instruction), it sends
-that report and arms no next one; the next item it takes (a packet, a woken thread, a
-spawn) arms it again. So an idle chip still jumps to its next event, and a deadlock is
-still found as one (the chip runs out of items).
+A report describes the cluster at exactly its time: while one is armed, slices end at it
+(sched.run_slice), as they end at a freeze, so no thread has run past it; a slice cut there
+goes on afterwards as if uncut (the cut itself changes nothing; the report's kernel-core
+time and packet do, as any kernel work would). A cluster with nothing to say stops
+reporting: once it has no process, or nothing at all changed since its last report (every
+thread blocked, no packet, no instruction), it sends that report and arms no next one; the
+next item it takes (a packet, a woken thread, a spawn) arms it again. So an idle chip still
+jumps to its next event, and a deadlock is still found as one (the chip runs out of items).
 
 The daemon's decisions come back as `policy_move` packets: the kernel asks its migration
 machinery for the move (kernel/migration.py: `request`, by "policy:NAME"); a refusal at once
@@ -40,6 +43,7 @@ class Reporter:
 
     period: int = 0  # cycles between reports; 0: off
     armed: bool = False
+    at: int = 0  # when the armed report is due: slices end there (sched.run_slice)
     last: tuple = ()  # what the last report saw (to stop when nothing changes)
     sent: dict[tuple[int, int], int] = field(default_factory=dict)  # (pid, peer) -> IKC bytes
     reports: int = 0
@@ -78,8 +82,14 @@ def wake(k: Kernel, now: int) -> None:
     since the last one (a cluster that never ran a process says nothing)."""
     r = k.reports
     if r.period and not r.armed and (k.procs or r.reports) and _signature(k) != r.last:
-        r.armed = True
-        k.at((now // r.period + 1) * r.period, lambda t: _tick(k, t))
+        _arm(k, now)
+
+
+def _arm(k: Kernel, now: int) -> None:
+    r = k.reports
+    r.armed = True
+    r.at = (now // r.period + 1) * r.period
+    k.at(r.at, lambda t: _tick(k, t))
 
 
 def _tick(k: Kernel, now: int) -> None:
@@ -99,8 +109,11 @@ def _tick(k: Kernel, now: int) -> None:
     cost = k.spec.syscall_cycles + int(k.spec.copy_cycles_per_byte * 16 * (5 * len(procs) + 3 * len(ikc)))
     at = now + k.kernel_core(now, cost)
     r.reports += 1
-    r.last = _signature(k)
     k.send(k.services_node, "load_report", body, at=at)
+    sig = _signature(k)
+    if live and sig != r.last:
+        _arm(k, now)  # at once: no slice may start before the next report is armed
+    r.last = sig
 
 
 def on_policy_move(k: Kernel, pkt: Packet, at: int) -> None:

@@ -191,6 +191,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # running ahead, so what a round sends or a page brings meets the thread at its time.
         # (Its harts still interleave by quanta, as any: they only share memory.)
         cap = min(cap, max(h.clock + spec.cpi, min(k.horizon, next_item(k, harts=False)[0])))
+    if k.reports.armed and k.reports.at > h.clock:
+        cap = min(cap, k.reports.at)  # a load report sees the cluster at its time (kernel/report.py)
     if cap < end:
         end, boundary = cap, False
     budget = (end - h.clock) // spec.cpi
@@ -213,6 +215,11 @@ def run_slice(k: Kernel, h: Hart) -> None:
         pc = t.ctx.reg_read(REG_PC)
         t.ctx.reg_write(REG_PC, pc - 4)
         k.cpu.loaded = None
+    elif reason is None and k.fault is not None and k.fault[0] == "retry":
+        # Out of frames ahead of an earlier item of the cluster (kernel._fill): the faulting
+        # instruction runs again at this time, once the items before it are taken.
+        n -= k.cpu.unrun(t.ctx.reg_read(REG_PC))
+        reason = "retry"
     elif reason is None and k.fault is not None and isinstance(k.fault[0], Missing):
         # A page still on its way (post-copy): the faulting instruction runs again once it
         # is here; what the counter took for the rest of its block did not run.
@@ -227,6 +234,9 @@ def run_slice(k: Kernel, h: Hart) -> None:
     h.clock += n * spec.cpi + k.extra
     if k.tracer is not None:
         k.tracer.slice(k.cluster, h.index, t, k.now_base, h.clock, n)
+    if reason == "retry":
+        k.fault = None
+        return
     if reason == "page":
         from shoal.kernel import migration
         migration.await_page(k, t, k.fault[0].addr if k.fault else k.missing, h.clock)
