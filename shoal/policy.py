@@ -409,10 +409,14 @@ class PolicyDaemon:
                 self.reports[dst].free -= p.frames
 
     def refusal(self, b: dict) -> None:
+        """A move was refused or failed: forget it; if the destination was the reason (no room,
+        evacuated, a failed transfer), do not ask for it again until the destination frees frames.
+        A process that was busy (EBUSY) or gone (ESRCH) may be asked for again at once."""
         self.refusals += 1
         m = self.pending.pop(b["pid"], None)
         dst = m.dst if m is not None else b["dst"]
-        self.refused[(b["pid"], dst)] = self.reports[dst].free
+        if b["err"] not in (-3, -16):
+            self.refused[(b["pid"], dst)] = self.reports[dst].free
 
     def _decayed(self, key: tuple[int, int], now: int) -> float:
         got = self.traffic.get(key)

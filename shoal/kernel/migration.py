@@ -577,7 +577,7 @@ def _fail(k: Kernel, m: Migration, p: Container | None, at: int, reason: str, er
     m.image = b""
     if m.by.startswith("policy:"):
         from shoal.kernel import report
-        report.failed(k, m, at)
+        report.failed(k, m, err, at)
     k.migrations.pop(m.mid, None)
     _disarm(m)
     if cleanup:

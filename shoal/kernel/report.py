@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
-ESRCH, EBUSY, EINVAL = 3, 16, 22
+ESRCH, EBUSY = 3, 16
 
 
 @dataclass
@@ -141,13 +141,13 @@ def _refuse(k: Kernel, b: dict, err: int, why: str, at: int) -> None:
            {"pid": b["pid"], "dst": b["dst"], "policy": b["policy"], "err": err, "why": why}, at=at)
 
 
-def failed(k: Kernel, m: object, at: int) -> None:
+def failed(k: Kernel, m: object, err: int, at: int) -> None:
     """A move a policy asked for failed after it started (migration._fail): tell the daemon."""
-    by = m.by  # type: ignore[attr-defined]
+    by, reason = m.by, m.reason  # type: ignore[attr-defined]
     if by.startswith("policy:"):
         k.send(k.services_node, "policy_refused",
-               {"pid": m.pid, "dst": m.dst, "policy": by[7:], "err": -EBUSY,  # type: ignore[attr-defined]
-                "why": m.reason}, at=at)  # type: ignore[attr-defined]
+               {"pid": m.pid, "dst": m.dst, "policy": by[7:], "err": err,  # type: ignore[attr-defined]
+                "why": reason}, at=at)
 
 
 def on_evacuate(k: Kernel, pkt: Packet, at: int) -> None:
