@@ -159,7 +159,7 @@ def bench_policy(out: Path, quick: bool = False) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ShoalError(f"cannot create {out}: {e.strerror or e}") from None
-    counts = [8, 32] if quick else [8, 16, 32, 48]
+    counts = [8, 32] if quick else [8, 16, 24, 32]
     iters = 50_000 if quick else 200_000
     seeds = [1] if quick else [1, 2, 3, 4]
     rounds = 100 if quick else 200

@@ -524,12 +524,17 @@ class PolicyDaemon:
         return where if alive else None
 
     # placement of new processes (SHOAL_ANY_CLUSTER) ---------------------------------------------
-    def place(self, frames: int, now: int) -> int | None:
+    def place(self, frames: int, now: int, residents: object) -> int | None:
         """The cluster for a new process: fewest runnable threads per hart, then most free
-        frames; never an evacuated one. None if the daemon has no report yet."""
-        if all(r.time < 0 for r in self.reports) and not self.evacuated:
+        frames; never an evacuated one (processes not reported yet count as one runnable
+        thread each). None if policies are off and no cluster is evacuated."""
+        if not self.on:
             return None
         v = self.view(now)
+        for c in v.clusters:
+            for pid in residents(c.cluster):  # type: ignore[operator]
+                if v.proc(pid) is None:
+                    c.procs.append(ProcView(pid, c.cluster, 1, 1, 0))
         opened = [c for c in v.open_clusters() if c.free > frames] or v.open_clusters()
         if not opened:
             return None

@@ -345,7 +345,7 @@ class Services:
             # Any: where the load reports say there is most room (policy.py: place); without
             # reports, the cluster with the fewest live processes, lowest first.
             frames = -(-len(image) // self.spec.page_size) if isinstance(image, bytes) else 0
-            got = self.policy.place(frames, at)
+            got = self.policy.place(frames, at, self._residents)
             if got is None:
                 load = [0] * self.spec.compute_clusters
                 for rec in self.procs.values():

@@ -241,3 +241,31 @@ def test_a_destination_that_refuses_is_not_asked_again_in_a_loop(user_file: Path
     # Refused once; asked again only when cluster 1 has freed frames (never in a loop).
     assert len(moves) <= 2, [(m.requested, m.reason) for m in moves]
     assert grow.cluster == 0 and chip.policy_figures()["refused"] == len(moves)
+
+
+def test_any_cluster_placement_uses_the_load_and_avoids_an_evacuated_cluster() -> None:
+    from conftest import PROGRAMS, SHOAL_FLAGS
+
+    from shoal.toolchain import compile_cached
+    ring = compile_cached([PROGRAMS / "mig_ring.c"], SHOAL_FLAGS)
+
+    def run(policy: str | None, evacuate: bool) -> tuple:
+        chip = Chip.preset("tiny", policy=policy)
+        chip.add_file("mig_ring", ring.read_bytes())
+        if evacuate:
+            chip.evacuate(1)
+        for i in range(2):
+            chip.spawn(bp.program("pol_work"), ["pol_work", "4", "100000", str(i)], cluster=0)
+        r = chip.spawn(ring, ["mig_ring", "ring", "A", "5", "50"], cluster=2)
+        chip.run()
+        return chip, r
+
+    _, plain = run(None, False)
+    chip, r = run("balance", True)
+    assert r.returncode == 0 and r.stdout == plain.stdout
+    ranks = [p for p in chip.processes() if p.name.startswith("mig_ring")]
+    assert len(ranks) == 5 and all(p.exit_code == 0 for p in ranks)
+    first = {m.pid: m.src for m in reversed(chip.migrations)}  # where each began, if it moved
+    born = [first.get(p.pid, p.cluster) for p in ranks]
+    # Never on the evacuated cluster; the first rank placed not on cluster 0, busy then.
+    assert 1 not in born and born[1] != 0, born
