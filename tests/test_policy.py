@@ -269,3 +269,11 @@ def test_any_cluster_placement_uses_the_load_and_avoids_an_evacuated_cluster() -
     born = [first.get(p.pid, p.cluster) for p in ranks]
     # Never on the evacuated cluster; the first rank placed not on cluster 0, busy then.
     assert 1 not in born and born[1] != 0, born
+
+
+def test_bench_policy_quick_writes_its_files(tmp_path: Path) -> None:
+    assert bp.bench_policy(tmp_path, quick=True) == 0
+    for name in ("balance.csv", "locality.csv", "evacuate.csv", "moves.csv", "policy.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    rows = (tmp_path / "moves.csv").read_text().splitlines()
+    assert rows[0] == "experiment,policy,migrations,done,total_downtime_us" and len(rows) > 3
