@@ -364,6 +364,8 @@ class PolicyDaemon:
         self.notes: list[str] = []
         self.asked = 0
         self.refusals = 0
+        self._now = 0  # the decision being made: its time, and the process manager's locate
+        self._where_fn: object = None
 
     def configure(self, policies: list[Policy], period: int, method: str) -> None:
         self.policies, self.period, self.method = list(policies), period, method
@@ -377,6 +379,9 @@ class PolicyDaemon:
         c = b["cluster"]
         procs = []
         for pid, runnable, threads, frames, state in b["procs"]:
+            where, alive = locate(pid)  # type: ignore[operator]
+            if alive and where != c:
+                continue  # it has moved since the report was taken (the process manager knows)
             before = self.frames_before.get(pid, frames)
             self.frames_before[pid] = frames
             procs.append(ProcView(pid, c, runnable, threads, frames, state, growth=frames - before))
@@ -513,9 +518,6 @@ class PolicyDaemon:
         self.asked += 1
         return (src, {"pid": mv.pid, "dst": mv.dst, "method": mv.method or self.method,
                       "policy": pol.name, "why": str(mv.why)[:200]})
-
-    _now = 0
-    _where_fn: object = None
 
     def _where(self, pid: int) -> int | None:
         if self._where_fn is None:
