@@ -44,9 +44,13 @@ from shoal.spec import ChipSpec
 # faster than that would mostly see moves still under way, and much slower ones would leave
 # harts idle for long. 16 reports a period cost the daemon core 8% (2,000 cycles each).
 PERIOD_US = 1000
+NEVER = 1 << 62
 INFLIGHT_PER_SOURCE = 4  # moves out of one cluster at once: its kernel core builds the images
 TRAFFIC_HALF_LIFE = 8  # periods: locality weighs recent traffic more
 STALE_PERIODS = 16  # a move not heard of for this long is forgotten (its source reports anyway)
+# A process that has just landed stays put for this many periods (but for an evacuation): a
+# policy that keeps asking (a user's, say) cannot starve it by moving it all the time.
+MIN_STAY_PERIODS = 2
 
 
 @dataclass(frozen=True)
@@ -361,6 +365,7 @@ class PolicyDaemon:
         self.refused: dict[tuple[int, int], int] = {}  # (pid, dst) -> dst's free frames then
         self.evacuated: set[int] = set()
         self.placed: dict[int, int] = {}  # pid -> cluster, spawned and not yet reported
+        self.landed_at: dict[int, int] = {}  # pid -> cycle its latest move landed (process manager)
         self.notes: list[str] = []
         self.asked = 0
         self.refusals = 0
@@ -398,10 +403,13 @@ class PolicyDaemon:
                 del self.pending[pid]
         for key in [k for k in self.traffic if not all(locate(p)[1] for p in k)]:  # type: ignore[operator]
             del self.traffic[key]  # an ended process talks no more
+        for pid in [p for p in self.landed_at if not locate(p)[1]]:  # type: ignore[operator]
+            del self.landed_at[pid]
         return self.reports[c]
 
-    def landed(self, pid: int, src: int, dst: int) -> None:
-        """The process manager applied a move of `pid` from `src` to `dst`."""
+    def landed(self, pid: int, src: int, dst: int, at: int) -> None:
+        """The process manager applied a move of `pid` from `src` to `dst` at `at`."""
+        self.landed_at[pid] = at
         m = self.pending.get(pid)
         if m is not None and m.dst == dst:
             del self.pending[pid]
@@ -507,6 +515,9 @@ class PolicyDaemon:
         if (src is None or mv.dst == src or mv.dst in self.evacuated or mv.pid in self.pending
                 or per_src.get(src, 0) >= INFLIGHT_PER_SOURCE):
             return None
+        if (src not in self.evacuated
+                and self._now - self.landed_at.get(mv.pid, -NEVER) < MIN_STAY_PERIODS * self.period):
+            return None  # it has just landed
         refused_at = self.refused.get((mv.pid, mv.dst))
         if refused_at is not None:
             if self.reports[mv.dst].free <= refused_at:

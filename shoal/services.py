@@ -126,7 +126,7 @@ class Services:
             if nxt is None:
                 break
             rec.early_moves.remove(nxt)
-            self.policy.landed(rec.pid, rec.cluster, nxt.body["cluster"])
+            self.policy.landed(rec.pid, rec.cluster, nxt.body["cluster"], at)
             rec.cluster = nxt.body["cluster"]
             applied = True
             self._ack_move(nxt, at)

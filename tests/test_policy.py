@@ -172,6 +172,13 @@ class BadDst(Policy):
     def on_report(self, report, view):
         return [Move(p.pid, 99) for c in view.clusters for p in c.procs]
 
+class Hop(Policy):
+    """Asks at every report to move every process of the reporting cluster on, by post-copy."""
+    name = "hop"
+    def on_report(self, report, view):
+        return [Move(p.pid, (p.cluster + 1) % len(view.clusters), method="postcopy", why="hop")
+                for p in report.procs]
+
 class NotAPolicy:
     pass
 '''
@@ -277,3 +284,23 @@ def test_bench_policy_quick_writes_its_files(tmp_path: Path) -> None:
         assert (tmp_path / name).stat().st_size > 0
     rows = (tmp_path / "moves.csv").read_text().splitlines()
     assert rows[0] == "experiment,policy,migrations,done,total_downtime_us" and len(rows) > 3
+
+
+def test_a_policy_that_keeps_asking_cannot_starve_or_lose_a_process(user_file: Path, native: object) -> None:
+    """A user's policy that asks every 50 us to move a sleeping, memory-touching process by
+    post-copy: moves refused with EBUSY while its pages follow it are dropped (not retried in a
+    loop), a landed process stays two periods, and its sleep keeps its deadline through the
+    moves and the post-copy page faults of its redone call; it ends with the right output."""
+    chip = Chip.preset("tiny", policy=f"{user_file}:Hop", policy_period_us=50)
+    p = chip.spawn(bp.program("hold"), ["hold", "120", "2", "3"], cluster=0)
+    chip.run(max_cycles=80_000_000)
+    assert p.returncode == 0
+    assert p.stdout == native("hold", ["hold", "120", "2", "3"])  # type: ignore[operator]
+    moves = chip.policy_moves()
+    assert len(moves) > 20 and all(m.ok and m.method == "postcopy" for m in moves)
+    assert chip.policy_figures()["refused"] > 0  # EBUSY: its pages were still following it
+    period = chip.policy_period
+    landed = sorted(m.thawed or 0 for m in moves)
+    asked = sorted(m.requested for m in moves)
+    gaps = [a - t for t, a in zip(landed, asked[1:], strict=False)]
+    assert min(gaps) >= period, (min(gaps), period)  # it ran a while after each move
