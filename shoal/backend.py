@@ -76,6 +76,10 @@ class LocalBackend:
     def noc(self, request: str, *args: Any) -> Any:
         return getattr(self._noc, request)(*args)
 
+    def cpu_engine(self) -> str:
+        from shoal.platform.cpu import engine
+        return engine()
+
     # one clock ------------------------------------------------------------------------------
     def advance(self, limit: int, until: Callable[[], bool] | None = None) -> None:
         """Take every item of every node that happens before `limit` (or until `until()`)."""

@@ -31,13 +31,21 @@ def _stats(chip: object, proc: object) -> str:
         f"  kernel queueing: {c.kcore_wait} cycles (calls waiting for the cluster's kernel core)",
         f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.page_size // 1024} KiB "
         f"(pages and page tables)",
+        f"  remote memory  : {c.rmem_faults} page faults, {c.evictions} pages evicted to the I/O "
+        f"cluster; threads waited {c.page_wait} cycles = {spec.cycles_to_seconds(c.page_wait) * 1e6:.1f} us "
+        f"simulated for pages",
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
+        f"  cpu            : {chip.cpu_engine}",
     ]
     noc = chip.noc_stats()
     top = noc["busiest"]
     if top is not None:
         lines.append(f"  NoC            : {noc['messages']} transfers, {noc['bytes']} bytes sent; "
                      f"busiest link {top['link']} ({top['bytes']} bytes, {top['transfers']} transfers)")
+    d = chip.daemon_stats()
+    if d["fs_nodes"] or d["mq_queues"] or d["semaphores"]:
+        lines.append(f"  file system    : {d['fs_nodes']} files and directories, {d['fs_bytes']} bytes, "
+                     f"{d['fs_handles']} open; {d['mq_queues']} message queues, {d['semaphores']} semaphores")
     for m in proc.migrations:
         if m.dst < 0:
             continue
@@ -104,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for f in args.file:
         name, data = _file(f)
         chip.add_file(name, data)
+    fs_out = _fs_in(chip, args, spec)
     moves = [(m, *_migration_arg(m, spec)) for m in args.migrate]
     for text in args.evacuate:
         at, cluster = _evacuate_arg(text, spec)
@@ -126,7 +135,39 @@ def cmd_run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"shoal: --migrate {text}: the program had ended at cycle {end} "
                              f"({spec.cycles_to_seconds(end) * 1e3:.3f} ms); not moved\n")
     _trace_note(chip)
+    _fs_home(chip, fs_out)
     return _finish(chip, proc, args.stats)
+
+
+def _fs_in(chip: object, args: argparse.Namespace, spec: object) -> str | None:
+    """--fs DIR: the chip's file system starts as a copy of DIR; where the final tree goes
+    (DIR, or --fs-out), checked before the run; None without either option."""
+    from shoal.hostfs import check_out_dir, read_host_tree
+    fs_out = args.fs_out or args.fs
+    if fs_out is not None:
+        if args.fs is not None:
+            chip.load_fs(read_host_tree(args.fs, spec))  # type: ignore[attr-defined, arg-type]
+        check_out_dir(fs_out, "--fs-out" if args.fs_out else "--fs")
+    return fs_out
+
+
+def _fs_home(chip: object, fs_out: str | None) -> None:
+    """The final tree of the chip's file system, written where --fs/--fs-out said."""
+    from shoal.hostfs import write_host_tree
+    if fs_out is None:
+        return
+    try:
+        write_host_tree(chip.fs_tree(), fs_out)  # type: ignore[attr-defined]
+    except OSError as e:
+        why = (e.strerror or str(e)).lower()
+        raise ShoalError(f"writing the file system to {fs_out}: {why}") from None
+
+
+def _fs_args(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--fs", metavar="DIR", help="start the chip's writable file system from a copy of "
+                   "the host directory DIR, and write its final tree back to DIR at the end")
+    q.add_argument("--fs-out", metavar="DIR", help="write the final tree of the chip's file system to "
+                   "DIR instead (made to hold exactly that tree)")
 
 
 def _tracer(args: argparse.Namespace, spec: object) -> object:
@@ -263,6 +304,7 @@ def _evacuate_arg(text: str, spec: object) -> tuple[int, int]:
 def _migration_arg(text: str, spec: object) -> tuple[int, int, str]:
     from shoal.kernel.migration import METHODS
 
+    text = text.encode("unicode_escape").decode()  # the error stays one line, whatever was typed
     parts = text.split(":")
     if len(parts) not in (2, 3):
         raise ShoalError(f"--migrate {text}: expected AT:CLUSTER[:METHOD] (for example 2ms:5 or "
@@ -286,6 +328,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     chip = Chip(spec, seed=args.seed, sink=_sink)
     for f in args.file:
         chip.add_file(*_file(f))
+    fs_out = _fs_in(chip, args, spec)
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
                       stdin=StdinSource())
     at = _time_arg(args.at, spec)
@@ -294,6 +337,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
         raise ShoalError(f"{proc.name} ended (at cycle {proc.record.end_cycle}) before cycle {at}: "
                          "nothing to checkpoint")
     data = proc.checkpoint(args.output, stop=True)
+    _fs_home(chip, fs_out)  # the files as they were when the image was taken
     m = proc.migrations[-1]
     sys.stderr.write(f"shoal: checkpointed {proc.name} (pid {proc.pid}) at cycle {m.frozen} to "
                      f"{args.output} ({len(data)} bytes, {m.pages} pages, {m.threads} threads)\n")
@@ -308,9 +352,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     chip = Chip(spec, seed=args.seed, sink=_sink, trace=_tracer(args, spec))
     for f in args.file:
         chip.add_file(*_file(f))
+    fs_out = _fs_in(chip, args, spec)
     proc = chip.restore(args.image, cluster=args.cluster, stdin=StdinSource())
     chip.run()
     _trace_note(chip)
+    _fs_home(chip, fs_out)
     return _finish(chip, proc, args.stats)
 
 
@@ -382,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="add a read-only file to the chip's file image, known to guests by its base "
                    "name (they can open and spawn it); repeatable; a .c file is compiled first")
+    _fs_args(r)
     r.add_argument("--migrate", action="append", default=[], metavar="AT:CLUSTER[:METHOD]",
                    help="migrate the program to CLUSTER at simulated time AT (cycles, or with a "
                    "unit: 2ms, 500us) by METHOD: stopcopy (the default), precopy, postcopy or "
@@ -405,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--cluster", type=int, default=0)
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--file", action="append", default=[], metavar="PATH")
+        _fs_args(q)
     c.add_argument("--at", required=True, help="simulated time: cycles, or with a unit (2ms)")
     c.add_argument("-o", "--output", required=True, help="image file to write")
     c.add_argument("program")
@@ -414,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--cluster", type=int, default=0)
     rs.add_argument("--seed", type=int, default=0)
     rs.add_argument("--file", action="append", default=[], metavar="PATH")
+    _fs_args(rs)
     rs.add_argument("--stats", action="store_true")
     _trace_args(rs)
     rs.add_argument("image")

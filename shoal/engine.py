@@ -222,6 +222,11 @@ class Chip:
         return self.spec.cycles_to_seconds(self.time)
 
     @property
+    def cpu_engine(self) -> str:
+        """How guest instructions run and are counted on this host (see platform/cpu.py)."""
+        return self._backend.cpu_engine()
+
+    @property
     def rounds(self) -> int:
         """Rounds of the engine so far (a host-side figure, for benchmarks)."""
         return self._backend.rounds
@@ -255,7 +260,23 @@ class Chip:
 
     def add_file(self, name: str, data: bytes) -> None:
         """Put a read-only file in the chip's file image (guests open and spawn it by name)."""
-        self._backend.daemons("add_file", name, data)
+        try:
+            self._backend.daemons("add_file", name, data)
+        except ValueError as e:
+            raise ShoalError(f"file {name}: {e}") from None
+
+    def load_fs(self, entries: list[tuple[str, bytes | None]]) -> None:
+        """Fill the file server's writable tree: (path, contents) for a file, (path, None)
+        for a directory, relative to the root, parents first (`read_host_tree` makes them).
+        Refused with one line (ShoalError) beyond the chip's limits or over a --file."""
+        try:
+            self._backend.daemons("fs_load", entries)
+        except ValueError as e:
+            raise ShoalError(f"file system: {e}") from None
+
+    def fs_tree(self) -> list[tuple[str, bytes | None]]:
+        """The file server's writable tree now, as `load_fs` takes it."""
+        return self._backend.daemons("fs_tree")
 
     def inject_failure(self, kind: str, count: int = 1) -> None:
         """Test hook: the next `count` NoC transfers of packets of `kind` fail (their sender's
@@ -484,7 +505,8 @@ class Chip:
         r = self._live(pid)
         mid = self._backend.call(r.cluster, "checkpoint", pid, self.time, stop)
         if mid < 0:
-            raise ShoalError(f"process {pid} cannot be checkpointed now (error {-mid})")
+            why = " (it is moving, or keeps pages in remote memory)" if mid == -EBUSY else ""
+            raise ShoalError(f"process {pid} cannot be checkpointed now (error {-mid}){why}")
         view = MigrationView(self, mid)
         # Threads in calls that must finish delay the freeze: run the chip until it is done.
         self._backend.advance(NEVER, until=lambda: view.state != "freezing")

@@ -27,6 +27,8 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shoal.fileserver import FileServer
+from shoal.ipcserver import IpcServer
 from shoal.kernel.console import ACK_EVERY
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
@@ -61,7 +63,7 @@ TAIL = 64 * 1024
 CAPTURE = 64 * 1024 * 1024
 
 
-class Services:
+class Services(FileServer, IpcServer):
     def __init__(self, spec: ChipSpec, node: int, seed: int, sink: ConsoleSink | None = None) -> None:
         self.spec = spec
         self.node = node
@@ -85,6 +87,10 @@ class Services:
         self.kept = 0  # bytes held in `output`
         self.unacked: dict[int, int] = {}  # cluster -> console bytes taken, not yet acknowledged
         self.busy = Calendar()  # the daemon core's
+        # Remote memory (kernel/rmem.py): pages kept for processes, by pid (not by cluster: a
+        # process that moves fetches them from wherever it runs), within ChipSpec.io_memory.
+        self.rmem: dict[int, dict[int, bytes]] = {}
+        self.rmem_bytes = 0
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
         self.requests = 0
@@ -94,6 +100,8 @@ class Services:
         self.waited = 0  # ... kept until a newer record (its record was behind)
         self.early_moves = 0  # `moved` packets that arrived before their predecessor
         self.policy = PolicyDaemon(spec)  # automatic migration policies (shoal/policy.py)
+        self.fs_init()
+        self.ipc_init()
 
     # host-side boot path (the loader of the chip, before or between runs) -----------------
     def new_pid(self, cluster: int, name: str) -> int:
@@ -163,6 +171,7 @@ class Services:
         self.procs.pop(pid, None)
 
     def add_file(self, name: str, data: bytes) -> None:
+        self.fs_add_readonly(name, data)
         self.files[name] = data
         self.images[name] = loadable_image(data)
 
@@ -175,6 +184,12 @@ class Services:
 
     def host_add_file(self, name: str, data: bytes) -> None:
         self.add_file(name, data)
+
+    def host_fs_load(self, entries: list[tuple[str, bytes | None]]) -> None:
+        self.load_tree(entries)
+
+    def host_fs_tree(self) -> list[tuple[str, bytes | None]]:
+        return self.tree()
 
     def host_adopt_pid(self, pid: int, cluster: int, name: str) -> None:
         self.adopt_pid(pid, cluster, name)
@@ -189,7 +204,10 @@ class Services:
         return rec is not None and rec.status is None
 
     def host_stats(self) -> dict[str, int]:
-        return {"requests": self.requests, "relayed": self.relayed, "refused": self.refused}
+        return {"requests": self.requests, "relayed": self.relayed, "refused": self.refused,
+                "rmem_bytes": self.rmem_bytes,
+                "fs_nodes": self.fs_count, "fs_bytes": self.fs_used, "fs_handles": len(self.handles),
+                "mq_queues": len(self.queues), "semaphores": len(self.sems)}
 
     def host_set_policies(self, policies: list[Policy], period: int, method: str) -> None:
         self.policy.configure(policies, period, method)
@@ -391,6 +409,27 @@ class Services:
         rec.early_moves, rec.parked = [], []
         for name in [n for n, p in self.names.items() if p == rec.pid]:
             del self.names[name]
+        self.rmem_bytes -= len(self.rmem.pop(rec.pid, {})) * self.spec.page_size
+        self.fs_process_ended(rec.pid)
+        self.ipc_process_ended(rec.pid)
+
+    # remote memory ------------------------------------------------------------------------------
+    def on_rmem_put(self, pkt: Packet, at: int) -> None:
+        pid, va = pkt.body["pid"], pkt.body["va"]
+        pages = self.rmem.setdefault(pid, {})
+        if va not in pages and self.rmem_bytes + len(pkt.data) > self.spec.io_memory:
+            self._send(pkt.src, "rmem_full", {"pid": pid, "va": va}, at)
+            return
+        if va not in pages:
+            self.rmem_bytes += len(pkt.data)
+        pages[va] = pkt.data
+
+    def on_rmem_get(self, pkt: Packet, at: int) -> None:
+        pid, va = pkt.body["pid"], pkt.body["va"]
+        data = self.rmem.get(pid, {}).get(va)
+        body = {"pid": pid, "va": va, **({"missing": True} if data is None else {})}
+        self._send(pkt.body.get("reply_to", pkt.src), "rmem_page", body, at, data or b"",
+                   bulk=data is not None)
 
     def on_wait(self, req: Packet, at: int) -> None:
         rec = self.procs.get(req.body["target"])
@@ -420,19 +459,3 @@ class Services:
         else:
             del self.names[name]
             self._reply(req, at, ret=0)
-
-    def on_open(self, req: Packet, at: int) -> None:
-        name = req.body["name"]
-        if name not in self.files:
-            self._reply(req, at, ret=-ENOENT)
-            return
-        self._reply(req, at, ret=0, size=len(self.files[name]))
-
-    def on_read(self, req: Packet, at: int) -> None:
-        b = req.body
-        f = self.files.get(b["name"])
-        if f is None:  # restored on a chip whose file image lacks it
-            self._reply(req, at, ret=-EIO)
-            return
-        data = f[b["offset"]:b["offset"] + b["size"]]
-        self._reply(req, at, data=data, bulk=True, ret=len(data))

@@ -63,6 +63,17 @@ class ChipSpec:
     window_cycles: int
     # Per-process limits (Linux defaults that musl expects).
     stack_limit: int
+    # Remote memory (kernel/rmem.py): bytes of the I/O cluster's memory that keep pages
+    # evicted from compute clusters, and how a cluster picks the pages to evict.
+    io_memory: int
+    page_replacement: str
+    # The file server and the IPC daemon on I/O cluster 0 (shoal/fileserver.py, shoal/ipcserver.py).
+    fs_max_files: int
+    fs_max_file_bytes: int
+    fs_total_bytes: int
+    mq_max_messages: int
+    mq_max_message_bytes: int
+    ipc_max_names: int
 
     @property
     def compute_clusters(self) -> int:
@@ -80,7 +91,8 @@ class ChipSpec:
         try:
             return PRESETS[name]
         except KeyError:
-            raise ShoalError(f"unknown chip preset '{name}' (known: {', '.join(sorted(PRESETS))})") from None
+            known = ", ".join(sorted(PRESETS))
+            raise ShoalError(f"unknown chip preset {_short(repr(name))} (known: {known})") from None
 
     @staticmethod
     def load(ref: str | Path) -> ChipSpec:
@@ -139,6 +151,9 @@ class ChipSpec:
                                  f"{_num(lo)}..{_num(hi)} ({why})")
         if not self.name or not self.name.isprintable() or len(self.name) > 64:
             raise ShoalError(f"chip {where}: 'name' must be 1 to 64 printable characters")
+        if self.page_replacement not in PAGE_REPLACEMENT:
+            raise ShoalError(f"chip {where}: 'page_replacement' = {_short(repr(self.page_replacement))} "
+                             f"must be one of {', '.join(PAGE_REPLACEMENT)}")
         checks = [
             (self.compute_clusters <= MAX_CLUSTERS,
              f"mesh {self.mesh_width}x{self.mesh_height} has {self.compute_clusters} compute clusters; "
@@ -200,7 +215,15 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "quantum_cycles": (1000, CYCLES, "how far one hart runs ahead of another"),
     "window_cycles": (1000, CYCLES, "how far one cluster runs per round"),
     "stack_limit": (64 * 1024, 1 << 30, "bytes; the stack sits below 3 GiB"),
+    "io_memory": (0, 4 << 30, "bytes of remote memory; the host keeps what is used"),
+    "fs_max_files": (1, 1 << 20, "files and directories the file server holds"),
+    "fs_max_file_bytes": (0, 1 << 30, "bytes; files live in the I/O cluster's 1 GiB DDR"),
+    "fs_total_bytes": (0, 1 << 30, "bytes; files live in the I/O cluster's 1 GiB DDR"),
+    "mq_max_messages": (1, 1 << 16, "a queue must hold at least one message"),
+    "mq_max_message_bytes": (1, 1 << 20, "bytes"),
+    "ipc_max_names": (1, 1 << 16, "queues and semaphores that exist at once"),
 }
+PAGE_REPLACEMENT = ("clock", "fifo")
 
 
 def _num(v: float) -> str:
@@ -295,6 +318,26 @@ MPPA256 = ChipSpec(
     # Engine choice: how far a cluster runs before the engine looks at the others again.
     window_cycles=100_000,
     stack_limit=8 * MIB,
+    # The MPPA-256's I/O subsystems each drive a DDR3 controller (de Dinechin et al., "A
+    # clustered manycore processor architecture for embedded and accelerated applications",
+    # HPEC 2013), 1 GiB on the boards Nanvix ran on (see io_clusters); Nanvix's RMem keeps its
+    # pages there. One I/O cluster's 1 GiB serves remote memory here; the host holds only the
+    # pages actually evicted.
+    io_memory=1 << 30,
+    # Nanvix's RMem client cache offers FIFO and NFU; shoal's default approximates LRU with
+    # the accessed bit (second chance), its alternative is FIFO.
+    page_replacement="clock",
+    # Modelling choices for the file server's RAM disk (Nanvix keeps its Minix file system on a
+    # RAM disk of the I/O cluster): 4096 files and directories, 16 MiB per file, 64 MiB in all,
+    # a small part of the I/O cluster's 1 GiB DDR (and of the host's memory).
+    fs_max_files=4096,
+    fs_max_file_bytes=16 * MIB,
+    fs_total_bytes=64 * MIB,
+    # Linux's defaults for POSIX message queues (/proc/sys/fs/mqueue: msg_max 10, msgsize_max
+    # 8192, queues_max 256), also used for the named semaphores that exist at once.
+    mq_max_messages=10,
+    mq_max_message_bytes=8192,
+    ipc_max_names=256,
 )
 
 TINY = dataclasses.replace(
@@ -306,6 +349,16 @@ TINY = dataclasses.replace(
     cores_per_cluster=4,
     memory_per_cluster=1 * MIB,
     kernel_reserved=64 * KIB,
+    # Small, so that a program that allocates without end meets its limit soon in tests.
+    io_memory=16 * MIB,
 )
 
-PRESETS: dict[str, ChipSpec] = {"mppa256": MPPA256, "tiny": TINY}
+# Bigger chips with the MPPA-256's cluster design, for studies past 16 clusters. These are
+# EXTRAPOLATIONS, not products: the same clusters (16 + 1 cores, 2 MiB), links and costs on a
+# larger torus; no such Kalray part exists. 8x8: 64 clusters, 1024 user cores (host: ~0.2 GB);
+# 16x16: 256 clusters, 4096 user cores (host: ~0.75 GB, about 1.5 s to boot).
+MPPA_8X8 = dataclasses.replace(MPPA256, name="mppa-8x8", mesh_width=8, mesh_height=8)
+MPPA_16X16 = dataclasses.replace(MPPA256, name="mppa-16x16", mesh_width=16, mesh_height=16)
+
+PRESETS: dict[str, ChipSpec] = {"mppa256": MPPA256, "tiny": TINY, "mppa-8x8": MPPA_8X8,
+                                "mppa-16x16": MPPA_16X16}

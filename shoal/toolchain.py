@@ -11,6 +11,14 @@ from pathlib import Path
 from shoal.errors import ShoalError
 
 INCLUDE_DIR = Path(__file__).parent / "include"
+# POSIX named semaphores served by the IPC daemon (shoal/lib/shoal_sem.c says why): put in front
+# of musl's sem_* by the linker's --wrap (unnamed ones go on to musl). The library is an archive,
+# so a program that uses no semaphore links nothing of it: its loaded image is as without it.
+SEM_LIB = Path(__file__).parent / "lib" / "shoal_sem.c"
+WRAPPED = ("sem_open", "sem_close", "sem_unlink", "sem_wait", "sem_trywait", "sem_timedwait",
+           "sem_post", "sem_getvalue")
+WRAP_FLAG = "-Wl," + ",".join(f"--wrap={f}" for f in WRAPPED)
+NO_LINK = ("-c", "-S", "-E", "-M", "-MM", "-fsyntax-only", "--version", "-v", "--help")
 TARGET = ["-target", "riscv32-linux-musl", "-static"]
 DEFAULT_FLAGS = ["-O2", "-g0"]
 
@@ -29,11 +37,50 @@ def cc(args: list[str]) -> int:
     longer fits a 2 MiB cluster). An explicit -O0 still gets gcc's default."""
     if not any(a.startswith("-O") for a in args):
         args = ["-O2", *args]
-    cmd = [sys.executable, "-m", "ziglang", "cc", *TARGET, "-I", str(INCLUDE_DIR), *args]
+    links = not any(a in NO_LINK for a in args) and any(not a.startswith("-") for a in args)
+    cmd = [sys.executable, "-m", "ziglang", "cc", *TARGET, "-I", str(INCLUDE_DIR), *args,
+           *(_link_extra() if links else [])]
     try:
         return subprocess.run(cmd).returncode
     except OSError as e:
         raise ShoalError(f"cannot start the C compiler: {e}") from None
+
+
+def _link_extra() -> list[str]:
+    return [str(sem_archive()), WRAP_FLAG]
+
+
+def _writable_cache(d: Path) -> None:
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        if not os.access(d, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as e:
+        why = (e.strerror or str(e)).lower()
+        raise ShoalError(f"cannot use {d} as the compile cache: {why} "
+                         "(set SHOAL_CACHE to a writable directory)") from None
+
+
+def sem_archive() -> Path:
+    """shoal_sem.c built once into a static archive (cached by its contents)."""
+    src = SEM_LIB.read_bytes()
+    h = hashlib.sha256(src + " ".join(TARGET).encode()).hexdigest()[:16]
+    out = cache_dir() / f"libshoalsem-{h}.a"
+    if out.exists():
+        return out
+    _writable_cache(out.parent)
+    obj = out.with_suffix(f".tmp{os.getpid()}.o")
+    tmp = out.with_suffix(f".tmp{os.getpid()}.a")
+    for cmd in ([sys.executable, "-m", "ziglang", "cc", "-target", TARGET[1], "-O2", "-g0",
+                 "-I", str(INCLUDE_DIR), "-c", str(SEM_LIB), "-o", str(obj)],
+                [sys.executable, "-m", "ziglang", "ar", "rcs", str(tmp), str(obj)]):
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            sys.stderr.write(res.stderr)
+            raise ShoalError(f"building {SEM_LIB.name} failed")
+    obj.unlink()
+    tmp.replace(out)
+    return out
 
 
 def compile_cached(sources: list[Path], flags: list[str] | None = None) -> Path:
@@ -42,7 +89,7 @@ def compile_cached(sources: list[Path], flags: list[str] | None = None) -> Path:
     h = hashlib.sha256()
     for part in [*TARGET, *flags]:
         h.update(part.encode() + b"\0")
-    for hdr in sorted(INCLUDE_DIR.glob("*.h")):
+    for hdr in [*sorted(INCLUDE_DIR.glob("*.h")), SEM_LIB]:
         h.update(hdr.read_bytes())
     for src in sources:
         try:
@@ -62,7 +109,7 @@ def compile_cached(sources: list[Path], flags: list[str] | None = None) -> Path:
                          "(set SHOAL_CACHE to a writable directory)") from None
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     cmd = [sys.executable, "-m", "ziglang", "cc", *TARGET, "-I", str(INCLUDE_DIR), *flags,
-           *map(str, sources), "-o", str(tmp)]
+           *map(str, sources), *_link_extra(), "-o", str(tmp)]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         sys.stderr.write(res.stderr)

@@ -69,8 +69,11 @@ def test_bad_chip_file_is_one_line_naming_the_key(tmp_path: Path, name: str) -> 
 def test_every_preset_validates_and_every_number_has_bounds() -> None:
     for name, spec in PRESETS.items():
         spec.validate(name)
-    numeric = [f.name for f in dataclasses.fields(ChipSpec) if f.name != "name"]
+    numeric = [f.name for f in dataclasses.fields(ChipSpec) if f.type != "str"]
     assert sorted(BOUNDS) == sorted(numeric)
+    # The string fields are checked by validate() itself.
+    strings = sorted(f.name for f in dataclasses.fields(ChipSpec) if f.type == "str")
+    assert strings == ["name", "page_replacement"]
 
 
 def test_bad_chip_file_through_the_cli(tmp_path: Path) -> None:
@@ -406,3 +409,21 @@ def test_an_open_file_reads_on_where_it_left_off_on_another_chip(taken: bytes) -
     q = bare.restore(taken, cluster=0)
     bare.run()
     assert q.returncode == 0 and f"file {want_head} " in q.stdout.decode(), q.stdout
+
+
+def test_a_version_3_image_with_an_open_file_still_restores(taken: bytes) -> None:
+    """Images of version 3 kept open files as [name, size, offset] of the read-only image;
+    they are read as descriptors the file server opens again by path."""
+    meta, pages = unpack(taken)
+    assert meta["files"]["3"][:2] == ["file", "/data.txt"]
+    meta["files"] = {fd: [f[1].lstrip("/"), len(DATA), f[4]] for fd, f in meta["files"].items()}
+    body = json.dumps(meta).encode() + pages
+    npages = len(pages) // (image.PAGE_HEADER.size + image.PAGE)
+    old = image.HEADER.pack(image.MAGIC, 3, 0, len(body) - len(pages), npages, len(body),
+                            hashlib.sha256(body).digest()) + body
+    c = Chip.preset("tiny")
+    c.add_file("data.txt", DATA)
+    p = c.restore(old, cluster=1)
+    c.run()
+    want = DATA[:5].decode()
+    assert p.returncode == 0 and f"file {want} " in p.stdout.decode(), p.stdout

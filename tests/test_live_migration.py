@@ -237,3 +237,19 @@ def test_trace_shows_the_live_phases_beside_the_downtime(tmp_path: Path) -> None
         else:
             assert side[0]["ts"] == pytest.approx(main[0]["ts"] + main[0]["dur"], abs=1e-3)
             assert side[0]["dur"] == pytest.approx(us(c.spec, m.ended - m.thawed), abs=1e-3)
+
+
+@pytest.mark.parametrize("preset,clusters", [("mppa-8x8", 64), ("mppa-16x16", 256)])
+def test_bigger_presets_run_and_migrate_across_the_chip(tmp_path: Path, preset: str, clusters: int) -> None:
+    """The extrapolated chips (same clusters, larger torus): a program on the cluster farthest
+    from 0 (the middle of the torus) moved by post-copy to cluster 0 gives the native result."""
+    spec = ChipSpec.preset(preset)
+    assert spec.compute_clusters == clusters and spec.cores_per_cluster == 16
+    far = spec.mesh_height // 2 * spec.mesh_width + spec.mesh_width // 2
+    c = Chip(spec)
+    assert c.hops(far, 0) == spec.mesh_width // 2 + spec.mesh_height // 2
+    p = c.spawn(elf(HOTSET), ["hotset", "64", "8", "50"], cluster=far)
+    c.schedule_migration(p.pid, 0, 1_000_000, "postcopy")
+    c.run()
+    assert p.stdout == native_out(HOTSET, tmp_path, ["64", "8", "50"]) and p.cluster == 0
+    assert p.migrations[0].state == "done"

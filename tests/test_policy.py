@@ -109,21 +109,27 @@ def test_evacuation_drains_a_cluster_of_communicating_processes_for_good(native:
 
 
 def test_memory_policy_moves_a_growing_process_before_an_oom_kill(native: object) -> None:
-    def run(policy: str | None) -> list:
-        chip = Chip.preset("tiny", policy=policy)
+    def run(policy: str | None, io_memory: int | None = None) -> tuple:
+        spec = ChipSpec.load("tiny")
+        if io_memory is not None:
+            spec = dataclasses.replace(spec, io_memory=io_memory)
+        chip = Chip(spec, policy=policy)
         ps = [chip.spawn(bp.program("pol_grow"), ["pol_grow", "130", "3000", str(i)], cluster=0)
               for i in range(2)]
         chip.run()
-        return [chip, ps]
+        return chip, ps
 
-    _, without = run(None)
-    assert sorted(p.returncode for p in without) == [0, 137]  # one of them killed: out of memory
-    chip, ps = run("memory")
-    for i, p in enumerate(ps):
-        assert p.returncode == 0
-        assert p.stdout == native("pol_grow", ["pol_grow", "130", "3000", str(i)])  # type: ignore[operator]
-    moves = chip.policy_moves()
-    assert len(moves) == 1 and moves[0].ok and "free frames" in moves[0].why
+    _, alone = run(None, io_memory=0)  # no remote memory: killed, out of memory
+    assert 137 in [p.returncode for p in alone]
+    _, paged = run(None)  # with remote memory, pages go to the I/O cluster and come back
+    assert all(p.returncode == 0 for p in paged) and sum(p.record.evictions for p in paged) > 0
+    for io in (0, None):
+        chip, ps = run("memory", io_memory=io)
+        for i, p in enumerate(ps):
+            assert p.returncode == 0 and p.record.evictions == 0
+            assert p.stdout == native("pol_grow", ["pol_grow", "130", "3000", str(i)])  # type: ignore[operator]
+        moves = chip.policy_moves()
+        assert len(moves) == 1 and moves[0].ok and "free frames" in moves[0].why
 
 
 def _mixed(window: int | None) -> tuple:

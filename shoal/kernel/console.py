@@ -48,8 +48,8 @@ def segments(k: Kernel, t: Thread, name: str, args: list[int]) -> list[tuple[int
     """The (address, length) pieces of a write or writev to the console; None if the call
     is refused before any byte (the call itself says why). An unreadable iovec: Fault."""
     fd = args[0] - (1 << 32) if args[0] & 0x80000000 else args[0]
-    if fd == 0 or fd not in t.proc.open_fds:
-        return None
+    if fd == 0 or fd not in t.proc.open_fds or fd in t.proc.files:
+        return None  # not the console's (a file's: kernel/files.py)
     if name == "write":
         return [(args[1], args[2])]
     cnt = args[2] - (1 << 32) if args[2] & 0x80000000 else args[2]

@@ -37,6 +37,7 @@ class Thread:
     timeout_value: int = 0  # a0 when the deadline passes
     blocked_on: str = ""  # what a blocked thread waits for (decides how a freeze handles it)
     restart_deadline: int | None = None  # a timed wait backed out by a freeze resumes with it
+    ipc_wait_next: bool = False  # its IPC call found nothing ready: made again, it waits first (ipc.py)
     instructions: int = 0
 
 
@@ -56,7 +57,7 @@ class Container:
     signal: int | None = None
     message: str = ""
     open_fds: set[int] = field(default_factory=lambda: {0, 1, 2})
-    files: dict[int, list[int]] = field(default_factory=dict)  # fd -> [file id, size, offset]
+    files: dict[int, list] = field(default_factory=dict)  # fd -> [kind, path, handle, flags, offset]
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     syscalls: Counter[str] = field(default_factory=Counter)
     unknown_syscalls: Counter[int] = field(default_factory=Counter)
@@ -64,6 +65,11 @@ class Container:
     end_cycle: int | None = None
     peak_frames: int = 0
     kcore_wait: int = 0  # cycles its calls queued for the kernel core
+    # Remote memory (kernel/rmem.py): touches of pages kept there, pages sent there, and the
+    # cycles its threads waited for pages to come back (all threads together).
+    rmem_faults: int = 0
+    evictions: int = 0
+    page_wait: int = 0
     generation: int = 0  # how many times it was restored or migrated
     freeze_at: int | None = None  # a freeze was asked for at this cycle: threads stop there
     clock_offset: int = 0  # chip cycles its clocks are behind the chip's (set by a restore)

@@ -45,6 +45,9 @@ class ProcessRecord:
     peak_frames: int
     kcore_wait: int
     generation: int
+    rmem_faults: int = 0  # touches of pages in remote memory (kernel/rmem.py)
+    evictions: int = 0  # pages sent there
+    page_wait: int = 0  # cycles its threads waited for them, all threads together
 
     @property
     def alive(self) -> bool:
@@ -70,7 +73,8 @@ def process_record(c: Container) -> ProcessRecord:
     peak = max(c.peak_frames, c.aspace.frames_in_use) if c.alive else c.peak_frames
     return ProcessRecord(c.pid, c.name, c.cluster, c.state, c.exit_code, c.signal, c.message,
                          c.start_cycle, c.end_cycle, c.instructions, len(c.threads), dict(c.syscalls),
-                         dict(c.unknown_syscalls), peak, c.kcore_wait, c.generation)
+                         dict(c.unknown_syscalls), peak, c.kcore_wait, c.generation, c.rmem_faults,
+                         c.evictions, c.page_wait)
 
 
 def processes(k: Kernel) -> list[ProcessRecord]:

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
 MAGIC = b"SHOALIMG"
-VERSION = 3  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name
+VERSION = 4  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name;
+# 4: open files of the file server, [kind, path, handle, flags, offset] (3's read: _upgrade)
+FILE_KINDS = ("file", "dir", "mq")
 HEADER = struct.Struct("<8sIIIIQ32s")
 PAGE_HEADER = struct.Struct("<II")
 
@@ -135,6 +137,10 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
                  if va not in staged and va not in remote]
     else:
         pages = p.aspace.pages()
+    if p.aspace.rmem:  # pages kept in remote memory stay there: the process takes the list
+        meta["rmem"] = [[va, p.aspace.remote[va]] for va in sorted(p.aspace.rmem)]
+    if p.rmem_faults or p.evictions:
+        meta["rmem_stats"] = [p.rmem_faults, p.evictions, p.page_wait]
     body = bytearray(json.dumps(meta, sort_keys=True).encode())
     meta_len = len(body)
     for va, flags, data in pages:
@@ -152,7 +158,7 @@ def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int
     magic, version, _flags, meta_len, npages, body_len, digest = HEADER.unpack_from(image)
     if magic != MAGIC:
         raise ShoalError(f"{where}: not a shoal container image")
-    if version != VERSION:
+    if version not in (3, VERSION):
         raise ShoalError(f"{where}: image version {version}, this shoal reads version {VERSION}")
     body = image[HEADER.size:]
     if len(body) != body_len or meta_len + npages * (PAGE_HEADER.size + PAGE) != body_len:
@@ -163,6 +169,8 @@ def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int
         meta = json.loads(body[:meta_len])
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ShoalError(f"{where}: corrupted metadata") from None
+    if version == 3:
+        _upgrade(meta)
     pages = []
     off = meta_len
     for _ in range(npages):
@@ -172,6 +180,16 @@ def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int
         off += PAGE
     validate(meta, pages, where)
     return meta, pages
+
+
+def _upgrade(meta: object) -> None:
+    """A version 3 image: its open files were read-only files of the root, [name, size,
+    offset]; they become descriptors the file server opens again by path (fileserver.py)."""
+    files = meta.get("files") if isinstance(meta, dict) else None
+    if isinstance(files, dict):
+        for fd, f in files.items():
+            if isinstance(f, list) and len(f) == 3 and isinstance(f[0], str):
+                files[fd] = ["file", "/" + f[0], 0, 0, f[2]]
 
 
 # --- the metadata's schema ----------------------------------------------------------------------
@@ -264,10 +282,13 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     for k, f in _dict(m["files"], "files").items():
         if _key(k, "files", 0, MAX_FD) not in fds:
             raise _Bad(f"'files.{k}' is not an open descriptor")
-        fname, size, offset = _list(f, f"files.{k}", 3)
-        _str(fname, f"files.{k}[0]")
-        _int(size, f"files.{k}[1]")
-        _int(offset, f"files.{k}[2]")
+        kind, path, handle, flags, offset = _list(f, f"files.{k}", 5)
+        if kind not in FILE_KINDS:
+            raise _Bad(f"'files.{k}[0]' must be one of {', '.join(FILE_KINDS)}")
+        _str(path, f"files.{k}[1]")
+        _int(handle, f"files.{k}[2]", 0, I64 - 1)
+        _int(flags, f"files.{k}[3]", 0, U32)
+        _int(offset, f"files.{k}[4]", 0, I64 - 1)
     for k, n in _dict(m["syscalls"], "syscalls").items():
         _int(n, f"syscalls.{k}")
     for k, n in _dict(m["unknown"], "unknown").items():
@@ -277,11 +298,13 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _int(m[key], key)
     _int(m["clock_offset"], "clock_offset", -I64, I64 - 1)
     elsewhere = []
-    for key in ("staged", "remote"):
+    for key in ("staged", "remote", "rmem"):
         for i, e in enumerate(_list(m.get(key, []), key)):
             va, flags = _list(e, f"{key}[{i}]", 2)
             elsewhere.append((_int(va, f"{key}[{i}][0]", 0, U32), _int(flags, f"{key}[{i}][1]", 0, U32), b""))
     _validate_regions(m["regions"], pages + elsewhere)
+    for i, v in enumerate(_list(m.get("rmem_stats", [0, 0, 0]), "rmem_stats", 3)):
+        _int(v, f"rmem_stats[{i}]")
     threads = _list(m["threads"], "threads")
     if not 1 <= len(threads) <= MAX_THREADS:
         raise _Bad(f"'threads' must hold 1 to {MAX_THREADS} threads")
@@ -393,9 +416,10 @@ def restore(k: Kernel, image: bytes, at: int, where: str = "image", rebase: bool
     times move with them; a migration keeps the chip's clock."""
     meta, pages = check(image, where)
     staged, remote = _elsewhere(meta)
-    if staged or remote:
-        raise ShoalError(f"{where}: a live migration's image, without {len(staged) + len(remote)} "
-                         "of its pages (a checkpoint carries them all)")
+    if staged or remote or meta.get("rmem"):
+        n = len(staged) + len(remote) + len(meta.get("rmem", []))
+        raise ShoalError(f"{where}: an image without {n} of its pages (a live migration's, or of a "
+                         "process using remote memory); a checkpoint carries them all")
     return rebuild(k, meta, pages, at, rebase)
 
 
@@ -415,6 +439,9 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         for va, flags, data in pages:
             aspace.install(va, flags, data)
         aspace.remote = {va: flags for va, flags in meta.get("remote", [])}
+        for va, flags in meta.get("rmem", []):  # still in remote memory, fetched on first touch
+            aspace.remote[va] = flags
+            aspace.rmem.add(va)
     except BaseException:  # whatever went wrong, give the frames back before passing it on
         aspace.destroy()
         raise
@@ -431,6 +458,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.generation = meta["generation"]
     p.dead_instructions = meta["dead_instructions"]
     p.clock_offset = offset
+    p.rmem_faults, p.evictions, p.page_wait = meta.get("rmem_stats", [0, 0, 0])
     p.state = "frozen"
     for tm in meta["threads"]:
         ctx = k.cpu.new_context()

@@ -18,11 +18,14 @@ from unicorn import UC_PROT_EXEC
 from shoal.kernel import (  # these register their calls
     console,
     faults,
+    files,  # noqa: F401 (registers the file calls)
     ikc,
+    ipc,  # noqa: F401 (registers the message queue and semaphore calls)
     location,
     migration,
     procs,
     report,
+    rmem,
     sched,
     syscalls,
 )
@@ -75,6 +78,9 @@ class Kernel:
         self.mem = memoryview(self.cpu.mem)
         first = spec.kernel_reserved // PAGE
         self.frames = FrameAllocator(first, spec.user_frames)
+        self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
+        self.rmem_waiting: dict[tuple[int, int], list[Thread]] = {}  # (pid, page) -> threads
+        self.item_time = 0  # simulated time of the item being taken (sched.take)
         self.harts = [Hart(i) for i in range(spec.cores_per_cluster)]
         self.ready: deque[Thread] = deque()
         self.sleepers: list[tuple[int, int, Thread]] = []  # (deadline, tid, thread)
@@ -88,7 +94,7 @@ class Kernel:
         self.now_base = 0  # hart clock at the start of the running slice
         self.extra = 0  # kernel cycles charged during the running slice
         self.stop_reason: str | None = None
-        self.missing = 0  # the page a system call found missing (post-copy)
+        self.missing = 0  # the page a system call found elsewhere (post-copy, remote memory)
         # (what, signal, pc if known); a failed TLB fill leaves its Fault, whose address is
         # only the page's (Unicorn asks for pages): kill_for_fault finds the exact one.
         self.fault: tuple[str | Fault, int, int | None] | None = None
@@ -360,14 +366,15 @@ class Kernel:
         p.aspace.destroy()
 
     def rpc_to(self, t: Thread, dst: int, kind: str, body: dict, then: Reply, data: bytes = b"",
-               bulk: bool = False) -> None:
-        """Send a request for thread `t` and block it; `then(reply, at)` gives its result."""
+               bulk: bool = False, deadline: int | None = None) -> None:
+        """Send a request for thread `t` and block it; `then(reply, at)` gives its result.
+        With a deadline, the thread gives up then with ETIMEDOUT (a later answer is dropped)."""
         self._ops += 1
         op = (self.cluster << 40) | self._ops
         body = {**body, "op": op, "pid": t.proc.pid}
         self.pending[op] = (t, then, body)
         self.send(dst, kind, body, data, self.now(), bulk)
-        self.block(t, None, None, why=f"rpc:{kind}")
+        self.block(t, None, deadline, timeout_value=-syscalls.ETIMEDOUT, why=f"rpc:{kind}")
 
     def rpc(self, t: Thread, kind: str, body: dict, then: Reply, data: bytes = b"") -> None:
         self.rpc_to(t, self.services_node, kind, body, then, data)
@@ -401,6 +408,8 @@ class Kernel:
             migration.HANDLERS[pkt.kind](self, pkt, at)
         elif pkt.kind in report.HANDLERS:
             report.HANDLERS[pkt.kind](self, pkt, at)
+        elif pkt.kind in rmem.HANDLERS:
+            rmem.HANDLERS[pkt.kind](self, pkt, at)
         else:
             procs.HANDLERS[pkt.kind](self, pkt, at)
 
@@ -444,7 +453,7 @@ class Kernel:
         before = aspace.faults
         try:
             got = aspace.fill(vaddr, access)
-        except Missing as f:  # post-copy: the thread waits for the page (sched.run_slice)
+        except Missing as f:  # a page elsewhere: the thread waits for it (sched.run_slice)
             self.fault = (f, 0, None)
             return None
         except Fault as f:

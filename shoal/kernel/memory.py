@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from unicorn import UC_MEM_FETCH, UC_MEM_WRITE, UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE
@@ -30,6 +31,9 @@ PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_A, PTE_D = 1, 2, 4, 8, 16, 64, 128
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 _PHYS_PPN = PHYS_BASE >> PAGE_SHIFT
 PTES = PAGE // 4  # entries in a page table
+# When each page came into a frame, for page replacement (kernel/rmem.py). One counter for
+# all: only the order among one cluster's pages matters, and that order is the cluster's own.
+_born = itertools.count()
 
 
 class OutOfFrames(Exception):
@@ -45,8 +49,8 @@ class Fault(Exception):
 
 
 class Missing(Fault):
-    """A page of the process that lives elsewhere for now (post-copy migration): the access
-    waits for it and is restarted, it is not an error. A Fault, so that a path that cannot
+    """A page of the process that lives elsewhere for now (post-copy migration, remote
+    memory): the access waits for it and is restarted, it is not an error. A Fault, so that a path that cannot
     wait fails cleanly rather than crash."""
 
     def __init__(self, kind: str, addr: int) -> None:
@@ -54,19 +58,21 @@ class Missing(Fault):
 
 
 class FrameAllocator:
-    """Frames of one cluster's memory, lowest first (deterministic)."""
+    """Frames of one cluster's memory, lowest first (deterministic). When none is free,
+    `reclaim()` (the kernel's remote memory, kernel/rmem.py) may evict pages to make some."""
 
     def __init__(self, first: int, count: int) -> None:
         self.first, self.total = first, count
         self._free = list(range(first, first + count))
         heapq.heapify(self._free)
+        self.reclaim: Callable[[], bool] | None = None
 
     @property
     def free(self) -> int:
         return len(self._free)
 
     def alloc(self) -> int:
-        if not self._free:
+        if not self._free and (self.reclaim is None or not self.reclaim() or not self._free):
             raise OutOfFrames
         return heapq.heappop(self._free)
 
@@ -125,6 +131,12 @@ class AddressSpace:
         # PTE flags, and the kernel's own stores into them, applied when the page arrives.
         self.remote: dict[int, int] = {}
         self.overlay: dict[int, list[tuple[int, bytes]]] = {}
+        # Remote memory (kernel/rmem.py): which remote pages the I/O cluster holds (the others
+        # follow a post-copy migration), which pages it holds a current copy of (a clean page
+        # then goes without being written back), and when each resident page came.
+        self.rmem: set[int] = set()
+        self.rmem_held: set[int] = set()
+        self.born: dict[int, int] = {}
 
     # frames -----------------------------------------------------------------
     def _new_frame(self) -> int:
@@ -283,6 +295,7 @@ class AddressSpace:
         if flags & PTE_X:
             self._code.add(frame)
         self._used[va >> 22].add((va >> 12) & 0x3FF)
+        self.born[va] = next(_born)
         return pte
 
     def _mapped(self, start: int, end: int) -> Iterator[tuple[int, int, list[int]]]:
@@ -303,11 +316,15 @@ class AddressSpace:
             for va in [va for va in self.remote if start <= va < end]:
                 del self.remote[va]
                 self.overlay.pop(va, None)
+                self.rmem.discard(va)
+        if self.rmem_held:
+            self.rmem_held.difference_update([va for va in self.rmem_held if start <= va < end])
         for i, table, entries in self._mapped(start, end):
             if self.touched is not None:
                 self.touched.update((i << 22) | (j << 12) for j in entries)
             for j in entries:
                 pte = words[table + j]
+                self.born.pop((i << 22) | (j << 12), None)
                 frame = (pte >> 10) - _PHYS_PPN
                 if pte & PTE_X or frame in self._code:
                     self.exec_frames_freed = True
@@ -480,16 +497,54 @@ class AddressSpace:
         off = ((pte >> 10) - _PHYS_PPN) * PAGE
         return bytes(self.mem[off:off + PAGE])
 
+    @property
+    def incoming(self) -> int:
+        """Pages that follow a post-copy migration (remote, not held by remote memory)."""
+        return len(self.remote) - len(self.rmem)
+
+    def evict(self, va: int) -> bytes | None:
+        """Give the page of `va` to remote memory: its frame is freed, its contents are
+        elsewhere from now on. Returns its bytes if they must be written back (dirty, or
+        remote memory holds no copy of it), else None."""
+        w = self._pte(va, create=False)
+        assert w is not None
+        pte = self._words[w]
+        frame = (pte >> 10) - _PHYS_PPN
+        data = None
+        if pte & PTE_D or va not in self.rmem_held:
+            data = bytes(self.mem[frame * PAGE:(frame + 1) * PAGE])
+        self._words[w] = 0
+        self._used[va >> 22].discard((va >> 12) & 0x3FF)  # (its table stays: cheap to keep)
+        self.born.pop(va, None)
+        self.frames.release(frame)
+        self.data_frames -= 1
+        self.rmem_held.add(va)
+        self.remote[va] = pte & 0x3FF & ~(PTE_A | PTE_D)
+        self.rmem.add(va)
+        if self.touched is not None:
+            self.touched.add(va)
+        return data
+
+    def clear_accessed(self, va: int) -> None:
+        """Clear the page's A bit (page replacement's second chance; the caller flushes the TLB)."""
+        w = self._pte(va, create=False)
+        if w is not None:
+            self._words[w] &= ~PTE_A
+
     def arrive(self, va: int, data: bytes) -> bool:
         """A remote page has come: put it in place with the kernel's stores made meanwhile.
         False if the process no longer wants it (unmapped meanwhile, or here already)."""
-        flags = self.remote.pop(va, None)
+        flags = self.remote.get(va)
         if flags is None:
             return False
         page = bytearray(data)
-        for off, b in self.overlay.pop(va, []):
+        for off, b in self.overlay.get(va, []):
             page[off:off + len(b)] = b
-        self.install(va, flags, bytes(page))
+            flags |= PTE_D  # no longer what remote memory holds
+        self.install(va, flags, bytes(page))  # (OutOfFrames leaves it remote)
+        del self.remote[va]
+        self.rmem.discard(va)
+        self.overlay.pop(va, None)
         return True
 
     def destroy(self) -> None:
@@ -497,6 +552,8 @@ class AddressSpace:
         self._drop_range(0, USER_TOP)
         self.remote.clear()
         self.overlay.clear()
+        self.rmem.clear()
+        self.rmem_held.clear()
         self.regions, self._starts = [], []
         self._gap_below = self._gap_at = self._gap_hole = 0
         self.frames.release(self.root)

@@ -108,7 +108,8 @@ EBUSY, EIO = 16, 5
 # Blocked calls a freeze may back out and redo: waits, and requests to the daemons that
 # only read (a late answer to a backed-out request is dropped).
 RESTARTABLE = {"futex", "sleep", "console", "mbx_read", "portal_read", "sync_wait", "rpc:wait",
-               "rpc:name_lookup", "rpc:locate", "rpc:open", "rpc:read"}
+               "rpc:name_lookup", "rpc:locate", "rpc:fs_read", "rpc:fs_stat", "rpc:fs_getdents",
+               "rpc:ipc_wait", "rpc:mq_getattr", "rpc:sem_getvalue"}
 # Targeted IKC packets: held for a frozen process, forwarded once it has moved.
 TARGETED = {"mbx_data", "portal_req", "portal_data", "sync_signal"}
 FREEZE_TIMEOUT = 4_000_000  # cycles (10 ms at 400 MHz) a freeze may wait for calls to end
@@ -391,7 +392,9 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         return -EBUSY
     if any(m.pid == p.pid and m.state in ACTIVE for m in k.migrations.values()):
         return -EBUSY
-    if p.aspace.remote:  # still receiving its pages from an earlier move
+    if p.aspace.incoming:  # still receiving its pages from an earlier move
+        return -EBUSY
+    if dst == CHECKPOINT and p.aspace.rmem:  # a checkpoint carries every page; these are away
         return -EBUSY
     k._mids += 1
     m = Migration((k.cluster << 32) | k._mids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop,
@@ -433,7 +436,7 @@ def sys_migrate(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL  # a cluster number; CHECKPOINT (-1) is the host's, never a guest's
     if dst == k.cluster:
         return 0
-    if t.proc.aspace.remote:  # its pages still follow an earlier move: wait for them, then ask
+    if t.proc.aspace.incoming:  # its pages still follow an earlier move: wait for them, then ask
         raise Missing("load", ALL_PAGES)
     method = METHODS[a[1] - 1] if a[1] else k.default_method
     err = request(k, t.proc, dst, k.now(), "guest", caller=t, method=method)
@@ -452,12 +455,14 @@ def progress(k: Kernel, now: int) -> None:
             continue
         p = k.find_proc(m.pid)
         if p is None:
-            _fail(k, m, None, now, "the process ended before it was frozen")
+            _fail(k, m, None, now, "the process ended before it was frozen",
+                  cleanup="mig_release" if m.accepted else "")
             continue
         frozen = try_freeze(k, p)
         if frozen is None:
-            if now - m.requested > FREEZE_TIMEOUT:
-                _fail(k, m, p, now, "a thread stayed in a system call (freeze timed out)", -EBUSY)
+            if now - (p.freeze_at if p.freeze_at is not None else m.requested) > FREEZE_TIMEOUT:
+                _fail(k, m, p, now, "a thread stayed in a system call (freeze timed out)", -EBUSY,
+                      cleanup="mig_release" if m.accepted else "")  # (pre-copy: D holds room)
             continue
         t0 = time.perf_counter()
         m.frozen = max(m.requested if not m.accepted else p.freeze_at or m.requested, frozen)
@@ -821,10 +826,11 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
         _disarm(e)
         _answer(k, e, at)
         return
-    if p.aspace.remote:  # post-copy: frames for the pages to come, and their tables
+    if p.aspace.incoming:  # post-copy: frames for the pages to come, and their tables
         e.remote = True
-        tables = {va >> 22 for va in p.aspace.remote} - {va >> 22 for va, _ in p.aspace.page_list()}
-        e.frames = len(p.aspace.remote) + len(tables)
+        coming = [va for va in p.aspace.remote if va not in p.aspace.rmem]
+        tables = {va >> 22 for va in coming} - {va >> 22 for va, _ in p.aspace.page_list()}
+        e.frames = len(coming) + len(tables)
         k.reserved_frames += e.frames
     # Most of the rebuilding went on while the image arrived (see `overlap`): the kernel core
     # was busy then; what is left after the last page delays the answer.
@@ -1137,10 +1143,10 @@ def on_page(k: Kernel, pkt: Packet, at: int) -> None:
         done = at + k.kernel_core(at, cost)
         _wake_waiting(k, e, va, done)
         e.requested.discard(va)
-        if not p.aspace.remote:
+        if not p.aspace.incoming:
             _wake_waiting(k, e, ALL_PAGES, done)
     body: dict = {"mid": e.mid, "vas": pkt.body["vas"], "push": pkt.body["push"]}
-    if (p is None or not p.aspace.remote) and not e.final_sent:
+    if (p is None or not p.aspace.incoming) and not e.final_sent:
         e.final_sent = True
         _unreserve(k, e)
         if e.state == "running":  # (before the thaw, on_commit still needs it)

@@ -1,4 +1,4 @@
-"""Calls that need the system daemons (process manager, name service, file image).
+"""Calls that need the system daemons (process manager, name service; files: files.py).
 
 Each is a request over the NoC to the I/O cluster and a blocked thread until the reply
 comes back, as on Nanvix, where these services are servers reached through mailboxes.
@@ -18,12 +18,7 @@ from shoal.kernel.syscalls import (
     EINVAL,
     ENOENT,
     ENOMEM,
-    TABLE,
     s32,
-    sys_close,
-    sys_llseek,
-    sys_read,
-    sys_statx,
     syscall,
 )
 from shoal.platform.noc import Packet
@@ -31,7 +26,7 @@ from shoal.platform.noc import Packet
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
-ENOEXEC, EROFS, ENAMETOOLONG, ECHILD, E2BIG = 8, 30, 36, 10, 7
+ENOEXEC, ENAMETOOLONG, ECHILD, E2BIG = 8, 36, 10, 7
 MAX_NAME = 64
 MAX_ARGS = 64
 
@@ -118,94 +113,6 @@ def _name_call(kind: str) -> object:
 
 for _num, _kind in ((504, "name_link"), (505, "name_lookup"), (522, "name_unlink")):
     syscall(_num, f"shoal_{_kind}")(_name_call(_kind))  # type: ignore[arg-type]
-
-
-# --- files of the chip's file image (read-only) ------------------------------------------
-O_ACCMODE, O_CREAT, O_TRUNC = 3, 0o100, 0o1000
-MAX_FILES = 64
-
-
-def openat(k: Kernel, t: Thread, a: list[int]) -> int:
-    name = _user_path(t, a[1])
-    if isinstance(name, int):
-        return name
-    if a[2] & O_ACCMODE or a[2] & (O_CREAT | O_TRUNC):
-        return -EROFS
-    p = t.proc
-
-    def opened(reply: Packet, at: int) -> int:
-        if reply.body["ret"] < 0:
-            return reply.body["ret"]
-        fd = next((fd for fd in range(3, 3 + MAX_FILES) if fd not in p.open_fds), -1)
-        if fd < 0:
-            return -24  # EMFILE
-        p.open_fds.add(fd)
-        # By name, not by the daemon's number for it: an image restored on another chip
-        # reads the file of the same name there.
-        p.files[fd] = [name, reply.body["size"], 0]
-        return fd
-    k.rpc(t, "open", {"name": name}, opened)
-    return 0
-
-
-def read(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd = s32(a[0])
-    f = t.proc.files.get(fd)
-    if f is None:
-        return sys_read(k, t, a)
-    buf, n = a[1], min(a[2], 1 << 20)
-    fname, size, off = f
-    n = max(0, min(n, size - off))
-    if n == 0:
-        return 0
-    t.proc.aspace.translate(buf, "store")
-
-    def got(reply: Packet, at: int) -> int:
-        data = reply.data
-        t.proc.aspace.write(buf, data)
-        f[2] += len(data)
-        return len(data)
-    k.rpc(t, "read", {"name": fname, "offset": off, "size": n}, got)
-    return 0
-
-
-def close(k: Kernel, t: Thread, a: list[int]) -> int:
-    t.proc.files.pop(s32(a[0]), None)
-    return sys_close(k, t, a)
-
-
-def llseek(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = t.proc.files.get(s32(a[0]))
-    if f is None:
-        return sys_llseek(k, t, a)
-    off = (a[1] << 32) | a[2]
-    off = off - (1 << 64) if off >> 63 else off
-    whence = a[4]
-    base = {0: 0, 1: f[2], 2: f[1]}.get(whence)
-    if base is None or base + off < 0:
-        return -EINVAL
-    f[2] = base + off
-    t.proc.aspace.write(a[3], struct.pack("<q", f[2]))
-    return 0
-
-
-def statx(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = t.proc.files.get(s32(a[0]))
-    if f is None:
-        return sys_statx(k, t, a)
-    if t.proc.aspace.read_cstr(a[1]):
-        return -ENOENT
-    st = bytearray(256)
-    struct.pack_into("<IIQIIIH", st, 0, 0x7FF, 4096, 0, 1, 0, 0, 0o100444)  # regular, r--r--r--
-    struct.pack_into("<QQ", st, 40, f[1], (f[1] + 511) // 512)  # stx_size, stx_blocks
-    t.proc.aspace.write(a[3], st)
-    return 0
-
-
-# The file calls extend the plain ones of syscalls.py (stdin/stdout stay there).
-for _num, _name_, _fn in ((56, "openat", openat), (63, "read", read), (57, "close", close),
-                          (62, "llseek", llseek), (291, "statx", statx)):
-    TABLE[_num] = (_name_, _fn)
 
 
 # --- packets from the daemons --------------------------------------------------------------

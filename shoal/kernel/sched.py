@@ -135,6 +135,7 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
 
 def take(k: Kernel, key: tuple[int, int, int]) -> None:
     time, cls, order = key
+    k.item_time = time
     if cls == PACKET:
         arrival, _, pkt = heapq.heappop(k.inbox)
         k.packets_in += 1
@@ -142,6 +143,9 @@ def take(k: Kernel, key: tuple[int, int, int]) -> None:
         k.handle(pkt, arrival + k.kernel_core(arrival, k.spec.ikc_recv_cycles))
     elif cls == TIMER:
         deadline, _, t = heapq.heappop(k.sleepers)
+        if t.blocked_on.startswith("rpc:"):  # a request with a deadline: its answer is dropped
+            for op in [op for op, (w, _, _) in k.pending.items() if w is t]:
+                del k.pending[op]
         k.wake(t, deadline, t.timeout_value)
     elif cls == ACTION:
         _, _, fn = heapq.heappop(k.actions)
@@ -185,7 +189,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     if t.proc.freeze_at is not None:
         cap = min(cap, max(t.proc.freeze_at, h.clock))
     aspace = t.proc.aspace
-    if aspace.touched is not None or aspace.remote:
+    if aspace.touched is not None or aspace.incoming:
         # Under live migration the kernel watches this process's memory (dirty bits) or fills
         # it as pages come: its user code keeps step with the cluster's other items instead of
         # running ahead, so what a round sends or a page brings meets the thread at its time.
@@ -221,9 +225,9 @@ def run_slice(k: Kernel, h: Hart) -> None:
         n -= k.cpu.unrun(t.ctx.reg_read(REG_PC))
         reason = "retry"
     elif reason is None and k.fault is not None and isinstance(k.fault[0], Missing):
-        # A page still on its way (post-copy): the faulting instruction runs again once it
-        # is here; what the counter took for the rest of its block did not run.
-        n -= k.cpu.unrun(t.ctx.reg_read(REG_PC))
+        # A page elsewhere (post-copy, remote memory): the faulting instruction runs again
+        # once it is here, so it is not counted now (the CPU gave back what followed it).
+        n -= k.cpu.unrun(k.fault[0].kind == "fetch")
         reason = "page"
     elif reason == "page":  # a system call touched such a page: it is made again
         n -= 1
@@ -238,8 +242,12 @@ def run_slice(k: Kernel, h: Hart) -> None:
         k.fault = None
         return
     if reason == "page":
-        from shoal.kernel import migration
-        migration.await_page(k, t, k.fault[0].addr if k.fault else k.missing, h.clock)
+        from shoal.kernel import migration, rmem
+        va = k.fault[0].addr if k.fault else k.missing
+        if va != migration.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.rmem:
+            rmem.await_page(k, t, va & ~(PAGE - 1), h.clock)
+        else:
+            migration.await_page(k, t, va, h.clock)
         reason = "block"
     if reason is None and (err is not None or k.fault is not None):
         k.kill_for_fault(t, h.clock)

@@ -66,8 +66,8 @@ def dispatch(k: Kernel, t: Thread) -> None:
     try:
         ret = fn(k, t, args)
     except Missing as m:
-        # A page still on its way (post-copy migration): the call waits for it and is made
-        # again from the start (sched.run_slice puts the pc back on the ecall).
+        # A page elsewhere (post-copy migration, remote memory): the call waits for it and is
+        # made again from the start (sched.run_slice puts the pc back on the ecall).
         k.missing = m.addr
         k.stop_reason = "page"
         cpu.stop()
@@ -211,7 +211,7 @@ def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
 
 @syscall(291, "statx")
 def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
-    dirfd, path, flags, buf = s32(a[0]), a[1], a[2], a[3]
+    dirfd, path, flags, buf = s32(a[0]), a[1], a[2], a[4]  # a[3]: the mask
     name = t.proc.aspace.read_cstr(path)
     if name or not flags & 0x1000:  # only fstat (AT_EMPTY_PATH) of an open descriptor
         return -ENOENT

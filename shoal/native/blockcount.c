@@ -40,9 +40,8 @@ static int64_t walk(const struct shoal_counter *c, uint32_t va) {
     return (int64_t)(frame + (va & 0xfff));
 }
 
-void shoal_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
-    struct shoal_counter *c = (struct shoal_counter *)user;
-    uint32_t va = (uint32_t)address, end = va + size;
+/* Instructions in [va, end) (end: the first byte after the last one counted). */
+static uint64_t count(struct shoal_counter *c, uint32_t va, uint32_t end) {
     uint64_t n = 0;
     while (va < end) {
         int64_t off = walk(c, va);
@@ -61,6 +60,16 @@ void shoal_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
             off += len;
         }
     }
+    return n;
+}
+
+void shoal_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
+    struct shoal_counter *c = (struct shoal_counter *)user;
+    uint32_t va = (uint32_t)address;
+    uint64_t n = count(c, va, va + size);
+    /* Unicorn reports a block that starts with an illegal instruction with size 0; it
+     * still runs (traps on) one instruction, which the patched Unicorn counts. */
+    if (n == 0) n = 1;
     /* A stop asked for here takes effect before this block runs; so a block that would
      * overrun the budget is left for the next slice (unless it is the slice's first). */
     if (c->executed > 0 && c->executed + n > c->budget) {
@@ -71,23 +80,63 @@ void shoal_block_hook(void *uc, uint64_t address, uint32_t size, void *user) {
         return;
     }
     c->executed += n;
-    c->last_va = (uint32_t)address;
+    c->last_va = va;
     c->last_size = size;
     c->last_n = n;
 }
 
-/* Instructions of the last block counted that did not run, when an access of the one at
- * `pc` faulted (a restartable fault: the faulting instruction runs again). 0 if `pc` is not
- * inside that block (the fault came on fetching a new block, which was never counted). */
-uint64_t shoal_unrun(const struct shoal_counter *c, uint32_t pc) {
-    if (pc < c->last_va || pc - c->last_va >= c->last_size) return 0;
-    uint32_t va = c->last_va;
-    uint64_t ran = 0;
-    while (va < pc) {
-        int64_t off = walk(c, va);
-        if (off < 0) return 0;
-        va += (c->mem[off] & 3) == 3 ? 4 : 2;
-        ran++;
+/* An exception at `pc` inside the block counted last: the instructions after it did not
+ * run (as the patched Unicorn gives them back); the faulting one stays counted. Nothing if
+ * `pc` is not inside that block (a fault on fetching a new block, which was never counted). */
+void shoal_give_back(struct shoal_counter *c, uint32_t pc) {
+    if (pc < c->last_va || pc - c->last_va >= c->last_size) return;
+    uint64_t upto = count(c, c->last_va, pc + 1);
+    if (upto < c->last_n) {
+        c->executed -= c->last_n - upto;
+        c->last_n = upto;
     }
-    return c->last_n > ran ? c->last_n - ran : 0;
+}
+
+/* The TLB fill for a page that is present (a Unicorn UC_HOOK_TLB_FILL callback, tried before
+ * the kernel's Python one): the Sv32 walk in cluster memory, as AddressSpace.fill does it.
+ * It sets A (and D on a store) in the PTE like hardware, and grants write only when D is set,
+ * so the first store to a clean page comes back here and marks it dirty (the kernel's dirty
+ * tracking relies on it). Anything else (not present, not permitted, a megapage, outside
+ * user space) returns false: the kernel's own fill decides (demand paging, faults). */
+#define PTE_V 1u
+#define PTE_R 2u
+#define PTE_W 4u
+#define PTE_X 8u
+#define PTE_U 16u
+#define PTE_A 64u
+#define PTE_D 128u
+#define USER_TOP 0xC0000000u
+#define UC_MEM_WRITE_ 17
+#define UC_MEM_FETCH_ 18
+
+struct tlb_entry { uint64_t paddr; uint32_t perms; };
+
+int shoal_tlb_fill(void *uc, uint64_t vaddr, int type, struct tlb_entry *e, void *user) {
+    struct shoal_counter *c = (struct shoal_counter *)user;
+    uint32_t va = (uint32_t)vaddr;
+    (void)uc;
+    if (va >= USER_TOP) return 0;
+    uint64_t l1 = (uint64_t)c->root + ((va >> 22) & 0x3ff) * 4;
+    if (l1 + 4 > c->mem_size) return 0;
+    uint32_t pde = *(const uint32_t *)(c->mem + l1);
+    if ((pde & PTE_V) == 0 || (pde & (PTE_R | PTE_W | PTE_X)) != 0) return 0;
+    uint64_t l0 = (((uint64_t)(pde >> 10) - (c->phys_base >> 12)) << 12) + ((va >> 12) & 0x3ff) * 4;
+    if (l0 + 4 > c->mem_size) return 0;
+    uint32_t *slot = (uint32_t *)(c->mem + l0);
+    uint32_t pte = *slot;
+    uint32_t need = type == UC_MEM_WRITE_ ? PTE_W : type == UC_MEM_FETCH_ ? PTE_X : PTE_R;
+    if ((pte & PTE_V) == 0 || (pte & PTE_U) == 0 || (pte & need) == 0) return 0;
+    uint64_t frame = ((uint64_t)(pte >> 10) - (c->phys_base >> 12)) << 12;
+    if (frame + 4096 > c->mem_size) return 0;
+    uint32_t now = pte | PTE_A | (need == PTE_W ? PTE_D : 0);
+    if (now != pte) *slot = now;
+    e->paddr = (uint64_t)c->phys_base + frame;
+    e->perms = ((now & PTE_R) ? 1u : 0u) | ((now & PTE_X) ? 4u : 0u) |
+               ((now & PTE_W) && (now & PTE_D) ? 2u : 0u);
+    return 1;
 }

@@ -9,13 +9,20 @@ Sv32 walker cannot be used for demand paging: it reports a page fault with the p
 *next* instruction, so the faulting one could not be restarted. Filling the TLB from the
 kernel's tables gives demand paging without restarts, and lets the kernel keep A/D bits.
 
-Instruction counting (simulated time is instructions x CPI, so it must be exact): a block
-hook in native code (native/blockcount.c, built once with zig's compiler) counts each
-translated block's instructions and stops the slice when its budget is spent. It costs far
-less than Unicorn's own count, which calls a helper before every instruction. If the
-native hook cannot be built, shoal falls back to Unicorn's count: Unicorn does not expose
-its running counter, so shoal finds it once in Unicorn's engine struct (by running a known
-number of instructions and looking for the count) and reads it with ctypes.
+Instruction counting (simulated time is instructions x CPI, so it must be exact). Three
+ways, the first that is available (`engine()` says which runs; SHOAL_CPU=stock skips the
+first):
+1. shoal's patched Unicorn (platform/unicorn_build.py, native/unicorn-budget.patch): each
+   translated block subtracts its instruction count from a budget in the CPU state at entry,
+   in the generated code, and leaves before it runs when the budget would go negative (the
+   slice's first block always runs). No call per block at all.
+2. stock Unicorn with a block hook in native code (native/blockcount.c, built once with
+   zig's compiler): it counts each block's instructions and stops the slice when its budget
+   is spent, with the same rule. A C call per block.
+3. Unicorn's own count, which calls a helper before every instruction: Unicorn does not
+   expose its running counter, so shoal finds it once in Unicorn's engine struct (by running
+   a known number of instructions and looking for the count) and reads it with ctypes.
+All three count the same instructions, so results do not depend on which runs.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from pathlib import Path
 
 from unicorn import (
     UC_ARCH_RISCV,
+    UC_CTL_IO_READ,
     UC_CTL_IO_WRITE,
     UC_CTL_TLB_FLUSH,
     UC_ERR_FETCH_UNMAPPED,
@@ -45,7 +53,11 @@ from unicorn import (
     UcError,
 )
 from unicorn import riscv_const as rv
-from unicorn.unicorn_py3.unicorn import uc_hook_h, uclib
+from unicorn.unicorn_py3 import unicorn as binding
+from unicorn.unicorn_py3.unicorn import uc_hook_h
+
+from shoal.platform import unicorn_build
+from shoal.platform.unicorn_build import InsnBudget
 
 PHYS_BASE = 0x8000_0000
 # emu_start needs an address at which to stop; user space ends below it, so reaching it
@@ -61,6 +73,8 @@ REG_X = [rv.UC_RISCV_REG_X0 + i for i in range(32)]
 REG_F = [rv.UC_RISCV_REG_F0 + i for i in range(32)]
 MSTATUS_FS_DIRTY = 3 << 13
 _EIGHT_WORDS = struct.Struct("<8Q")
+# A hart's state in get_regs/set_regs order: x1-x31, pc, f0-f31, fcsr.
+_ALL_REGS = [*REG_X[1:], REG_PC, *REG_F, rv.UC_RISCV_REG_FCSR]
 
 _counter_offset: int | None = None
 _native: ctypes.CDLL | None | bool = None  # False: tried and unavailable
@@ -72,6 +86,16 @@ class NativeCounter(ctypes.Structure):
                 ("phys_base", ctypes.c_uint32), ("root", ctypes.c_uint32),
                 ("stop", ctypes.c_void_p), ("stopping", ctypes.c_uint32), ("misses", ctypes.c_uint32),
                 ("last_va", ctypes.c_uint32), ("last_size", ctypes.c_uint32), ("last_n", ctypes.c_uint64)]
+
+
+def engine() -> str:
+    """Which way instructions are counted (a line of `--stats`)."""
+    path, why = unicorn_build.library()
+    if path is not None:
+        return "patched unicorn (inline budget)"
+    if _load_native() is not None:
+        return f"stock unicorn + block hook ({why})"
+    return f"stock unicorn + its own count ({why})"
 
 
 def _load_native() -> ctypes.CDLL | None:
@@ -126,26 +150,32 @@ class ClusterCPU:
         self.mem = mmap.mmap(-1, memory_bytes)
         self.size = memory_bytes
         self._cbuf = (ctypes.c_char * memory_bytes).from_buffer(self.mem)
+        patched = unicorn_build.install() is not None  # before the first Uc of this process
         self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV32)
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         self.uc.mem_map_ptr(PHYS_BASE, memory_bytes, UC_PROT_ALL, ctypes.addressof(self._cbuf))
         handle = self.uc._uch.value if hasattr(self.uc._uch, "value") else self.uc._uch
+        self.budget: InsnBudget | None = None
         lib = _load_native()
+        # Page walks in native code (the TLB fill of present pages; on stock Unicorn also the
+        # block hook's count) read the running container's page table through this struct.
         self.native: NativeCounter | None = None
-        self._lib = lib
         if lib is not None:
-            lib.shoal_unrun.restype = ctypes.c_uint64
-            lib.shoal_unrun.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
             self.native = NativeCounter(mem=ctypes.addressof(self._cbuf), mem_size=memory_bytes,
                                         phys_base=PHYS_BASE,
-                                        stop=ctypes.cast(uclib.uc_emu_stop, ctypes.c_void_p).value)
-            hh = uc_hook_h()
-            err = uclib.uc_hook_add(self.uc._uch, ctypes.byref(hh), UC_HOOK_BLOCK,
-                                    ctypes.cast(lib.shoal_block_hook, ctypes.c_void_p),
-                                    ctypes.cast(ctypes.byref(self.native), ctypes.c_void_p),
-                                    ctypes.c_uint64(1), ctypes.c_uint64(0))
-            if err:
-                raise UcError(err)
+                                        stop=ctypes.cast(binding.uclib.uc_emu_stop, ctypes.c_void_p).value)
+        self._hooked = False  # the block hook counts (stock Unicorn)
+        if patched:
+            self.uc.ctl(unicorn_build.UC_CTL_INSN_BUDGET, UC_CTL_IO_WRITE,
+                        ctypes.c_int(unicorn_build.BUDGET_BLOCKS))
+            ptr = ctypes.POINTER(InsnBudget)()
+            self.uc.ctl(unicorn_build.UC_CTL_INSN_BUDGET, UC_CTL_IO_READ, ctypes.byref(ptr))
+            self.budget = ptr.contents
+            self._cut = 0  # instructions `shorten` took off the running slice's budget
+        elif lib is not None:
+            self._give_back = lib.shoal_give_back
+            self._native_hook(UC_HOOK_BLOCK, lib.shoal_block_hook)
+            self._hooked = True
         else:
             self._counter = ctypes.c_uint64.from_address(handle + _find_counter_offset())
         # Every hart starts from this state: U-mode, FPU on (mstatus.FS), all registers zero.
@@ -156,6 +186,9 @@ class ClusterCPU:
         self.tb_stale = False
         self.on_fill: Callable[[int, int], tuple[int, int] | None] | None = None
         self.on_trap: Callable[[int], None] | None = None
+        if lib is not None:
+            # Tried first: the kernel's fill (below) sees only what this one leaves to it.
+            self._native_hook(UC_HOOK_TLB_FILL, lib.shoal_tlb_fill)
         self.uc.hook_add(UC_HOOK_TLB_FILL, self._fill)
         self.uc.hook_add(UC_HOOK_INTR, self._trap)
         # a0-a7 in one call into Unicorn (a system call's number and arguments): reading
@@ -164,8 +197,21 @@ class ClusterCPU:
         self._args_vals = (ctypes.c_uint64 * 8)()
         base = ctypes.addressof(self._args_vals)
         self._args_ptrs = (ctypes.c_void_p * 8)(*[base + 8 * i for i in range(8)])
+        self._all_ids = (ctypes.c_int * len(_ALL_REGS))(*_ALL_REGS)
+        self._all_vals = (ctypes.c_uint64 * len(_ALL_REGS))()
+        base = ctypes.addressof(self._all_vals)
+        self._all_ptrs = (ctypes.c_void_p * len(_ALL_REGS))(*[base + 8 * i for i in range(len(_ALL_REGS))])
         self._val = ctypes.c_uint64(0)
         self._val_ptr = ctypes.cast(ctypes.pointer(self._val), ctypes.c_void_p)
+
+    def _native_hook(self, kind: int, fn: object) -> None:
+        hh = uc_hook_h()
+        err = binding.uclib.uc_hook_add(self.uc._uch, ctypes.byref(hh), kind,
+                                        ctypes.cast(fn, ctypes.c_void_p),
+                                        ctypes.cast(ctypes.byref(self.native), ctypes.c_void_p),
+                                        ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if err:
+            raise UcError(err)
 
     def _fill(self, uc: Uc, vaddr: int, access: int, entry: object, _ud: object) -> bool:
         got = self.on_fill(vaddr, access)  # type: ignore[misc]
@@ -191,25 +237,36 @@ class ClusterCPU:
         uc = self.uc
         uc.context_restore(ctx)
         self.loaded = ctx
-        return {"x": [uc.reg_read(r) for r in REG_X[1:]], "pc": uc.reg_read(REG_PC),
-                "f": [uc.reg_read(r) for r in REG_F], "fcsr": uc.reg_read(rv.UC_RISCV_REG_FCSR)}
+        # One call into Unicorn for the 65 registers (one by one they cost ~2 us each).
+        ctypes.memset(self._all_vals, 0, ctypes.sizeof(self._all_vals))
+        err = binding.uclib.uc_reg_read_batch(uc._uch, self._all_ids, self._all_ptrs, len(_ALL_REGS))
+        if err:
+            raise UcError(err)
+        v = list(self._all_vals)
+        m = 0xFFFFFFFF
+        return {"x": [w & m for w in v[:31]], "pc": v[31] & m, "f": v[32:64], "fcsr": v[64] & m}
 
     def set_regs(self, ctx: object, regs: dict) -> None:
         uc = self.uc
         uc.context_restore(self.blank)
-        for r, v in zip(REG_X[1:], regs["x"], strict=True):
-            uc.reg_write(r, v)
-        for r, v in zip(REG_F, regs["f"], strict=True):
-            uc.reg_write(r, v)
-        uc.reg_write(REG_PC, regs["pc"])
-        uc.reg_write(rv.UC_RISCV_REG_FCSR, regs["fcsr"])
+        vals = [*regs["x"], regs["pc"], *regs["f"], regs["fcsr"]]
+        if len(vals) != len(_ALL_REGS):
+            raise ValueError("a hart state has 31 x, pc, 32 f and fcsr")
+        for i, w in enumerate(vals):
+            self._all_vals[i] = w & 0xFFFFFFFFFFFFFFFF
+        err = binding.uclib.uc_reg_write_batch(uc._uch, self._all_ids, self._all_ptrs, len(_ALL_REGS))
+        if err:
+            raise UcError(err)
         uc.context_update(ctx)
         self.loaded = ctx
 
     def executed(self) -> int:
         """Instructions run so far in the current slice (the trapping one included)."""
-        if self.native is not None:
-            return self.native.executed
+        b = self.budget
+        if b is not None:
+            return self._budget - b.left + b.extra - self._cut
+        if self._hooked:
+            return self.native.executed  # type: ignore[union-attr]
         return self._counter.value
 
     def run(self, ctx: object, budget: int, root: int) -> tuple[int, bool, UcError | None]:
@@ -225,32 +282,44 @@ class ClusterCPU:
             self.tb_stale = False
         err = None
         nc = self.native
+        b = self.budget
         self._budget = budget
+        if b is not None:
+            b.left, self._cut = budget, 0
         if nc is not None:
-            nc.executed, nc.budget, nc.root, nc.stopping = 0, budget, root, 0
-            nc.last_size = 0
+            nc.root = root
+        if self._hooked:
+            nc.executed, nc.budget, nc.stopping, nc.last_size = 0, budget, 0, 0  # type: ignore[union-attr]
         try:
-            uc.emu_start(self.reg(REG_PC), STOP_ADDR, count=0 if nc is not None else budget)
+            uc.emu_start(self.reg(REG_PC), STOP_ADDR, count=0 if self._hooked or b is not None else budget)
         except UcError as e:
             err = e
+        if err is not None and self._hooked:
+            # A failed TLB fill inside a block: what came after it did not run.
+            self._give_back(ctypes.byref(nc), ctypes.c_uint32(self.reg(REG_PC)))
         if err is None and self.reg(REG_PC) == STOP_ADDR:
             err = UcError(UC_ERR_FETCH_UNMAPPED)  # the guest jumped to the stop address itself
         uc.context_update(ctx)
-        if nc is not None:
-            return (nc.executed, bool(nc.stopping), err)
+        if b is not None:
+            return (budget - b.left + b.extra - self._cut, bool(b.stopped), err)
+        if self._hooked:
+            return (nc.executed, bool(nc.stopping), err)  # type: ignore[union-attr]
         n = self._counter.value
         return (min(n, budget), n >= self._budget, err)
 
-    def unrun(self, pc: int) -> int:
-        """After a restartable fault at `pc` ended a slice: instructions counted that did not
-        run (the rest of the faulting block, the faulting instruction included)."""
-        if self.native is None or self._lib is None:
-            return 0  # Unicorn's own counter (the fallback): not corrected
-        return self._lib.shoal_unrun(ctypes.byref(self.native), pc)
+    def unrun(self, fetch: bool) -> int:
+        """After a restartable fault ended a slice: the counted instructions that run again.
+        Whatever followed the faulting instruction in its block was already given back (by
+        the patched Unicorn, or by `run` on the block hook's count); the faulting load or
+        store itself counted and runs again. A fault on fetching a block: nothing counted."""
+        return 0 if fetch else 1
 
     def shorten(self, n: int) -> None:
         """Take `n` instructions off the running slice's budget (kernel work took their time)."""
-        if self.native is not None:
+        if self.budget is not None:
+            self.budget.left -= n
+            self._cut += n
+        elif self._hooked:
             self.native.budget = max(0, self.native.budget - n)
         else:
             self._budget -= n
@@ -261,11 +330,11 @@ class ClusterCPU:
         self.uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
 
     def stop(self) -> None:
-        uclib.uc_emu_stop(self.uc._uch)
+        binding.uclib.uc_emu_stop(self.uc._uch)
 
     def syscall_regs(self) -> list[int]:
         """a0..a7 of the running hart (a7 is the call number)."""
-        err = uclib.uc_reg_read_batch(self.uc._uch, self._args_ids, self._args_ptrs, 8)
+        err = binding.uclib.uc_reg_read_batch(self.uc._uch, self._args_ids, self._args_ptrs, 8)
         if err:
             raise UcError(err)
         return [v & 0xFFFFFFFF for v in _EIGHT_WORDS.unpack_from(self._args_vals)]
@@ -273,19 +342,19 @@ class ClusterCPU:
     def ctx_set(self, ctx: object, r: int, v: int) -> None:
         """Write an integer register of a saved hart state (a woken thread's result)."""
         self._val.value = v & 0xFFFFFFFF
-        err = uclib.uc_context_reg_write(ctx._context, r, self._val_ptr)  # type: ignore[attr-defined]
+        err = binding.uclib.uc_context_reg_write(ctx._context, r, self._val_ptr)  # type: ignore[attr-defined]
         if err:
             raise UcError(err)
 
     def reg(self, r: int) -> int:
         self._val.value = 0
-        err = uclib.uc_reg_read(self.uc._uch, r, self._val_ptr)
+        err = binding.uclib.uc_reg_read(self.uc._uch, r, self._val_ptr)
         if err:
             raise UcError(err)
         return self._val.value & 0xFFFFFFFF
 
     def set_reg(self, r: int, v: int) -> None:
         self._val.value = v & 0xFFFFFFFF
-        err = uclib.uc_reg_write(self.uc._uch, r, self._val_ptr)
+        err = binding.uclib.uc_reg_write(self.uc._uch, r, self._val_ptr)
         if err:
             raise UcError(err)

@@ -1,0 +1,295 @@
+"""POSIX message queues (Linux's mq_* calls) and named semaphores (shoal's calls behind
+`sem_open` & co., see shoal/lib/shoal_sem.c): requests to the IPC daemon on I/O cluster 0
+(shoal/ipcserver.py), so that processes on any clusters share them.
+
+A queue descriptor is a file descriptor, `p.files[fd] = ["mq", name, handle, flags, 0]`
+(kernel/files.py), so it travels in the container's image. A semaphore is named by the
+handle the daemon gave, kept in the process's own memory (shoal_sem.c's table).
+
+Blocking: each operation asks the daemon once (it never waits there). If nothing is ready
+and the caller may block, the thread sends `ipc_wait` (with the call's deadline, in simulated
+time) and, once answered, makes the same call again: its pc goes back onto the `ecall`
+(a0 restored), as after a freeze. Only the wait is RESTARTABLE (a freeze backs it out);
+sending, receiving and posting change the daemon's state and are let finish (they are
+answered at once).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from shoal.fileserver import O_ACCMODE, O_RDWR, O_WRONLY
+from shoal.ipcserver import MQ_PRIO_MAX, SEM_VALUE_MAX
+from shoal.kernel.container import Thread
+from shoal.kernel.files import FLAGS, HANDLE, KIND, MAX_FILES, PATH, new_fd
+from shoal.kernel.syscalls import (
+    EAGAIN,
+    EBADF,
+    EINVAL,
+    ENOENT,
+    ENOSYS,
+    EPOCH_NS,
+    ETIMEDOUT,
+    ns_to_cycles,
+    read_timespec,
+    s32,
+    syscall,
+)
+from shoal.platform.cpu import REG_PC
+
+if TYPE_CHECKING:
+    from shoal.kernel.kernel import Kernel
+    from shoal.platform.noc import Packet
+
+EACCES, EMFILE, ENAMETOOLONG = 13, 24, 36
+O_NONBLOCK, O_CREAT = 0o4000, 0o100
+NAME_MAX = 255
+
+
+def _name(t: Thread, addr: int, sem: bool) -> str | int:
+    """A queue's or semaphore's name, its leading `/` gone (musl's mq_open drops it already)."""
+    raw = t.proc.aspace.read_cstr(addr, 4096).decode(errors="replace").lstrip("/")
+    if len(raw) > NAME_MAX:
+        return -ENAMETOOLONG
+    if not raw:
+        return -EINVAL if sem else -ENOENT
+    if "/" in raw:
+        return -EINVAL if sem else -EACCES
+    return raw
+
+
+def _deadline(k: Kernel, t: Thread, tsp: int) -> int | None:
+    """An absolute CLOCK_REALTIME time (a struct timespec64) as the cluster's cycle; None: no
+    deadline. Raises ValueError for a bad one."""
+    if not tsp:
+        return None
+    ns = read_timespec(t, tsp)
+    if ns is None:
+        raise ValueError
+    return ns_to_cycles(k, max(ns - EPOCH_NS, 0)) + t.proc.clock_offset
+
+
+def _again(t: Thread, a0: int) -> int:
+    """Make the thread's call again (its pc back onto the ecall); a0 keeps its argument."""
+    pc = t.ctx.reg_read(REG_PC)  # type: ignore[attr-defined]
+    t.ctx.reg_write(REG_PC, pc - 4)  # type: ignore[attr-defined]
+    return a0
+
+
+def _attempt(k: Kernel, t: Thread, a: list[int], kind: str, body: dict, what: str, may_block: bool,
+             deadline: int | None, finish: object, data: bytes = b"") -> int:
+    """One try at the daemon; on EAGAIN, when the caller may block, wait and try again."""
+    if t.ipc_wait_next:
+        t.ipc_wait_next = False
+        if deadline is not None and deadline <= k.now():
+            return -ETIMEDOUT
+        k.rpc_to(t, k.services_node, "ipc_wait", {**body, "what": what, "tid": t.tid},
+                 lambda reply, at: _again(t, a[0]), deadline=deadline)
+        return 0
+
+    def tried(reply: Packet, at: int) -> int:
+        ret = reply.body["ret"]
+        if ret == -EAGAIN and may_block:
+            t.ipc_wait_next = True
+            return _again(t, a[0])
+        return finish(reply, at)  # type: ignore[operator]
+    k.rpc_to(t, k.services_node, kind, body, tried, data, bulk=bool(data))
+    return 0
+
+
+# --- message queues ------------------------------------------------------------------------
+@syscall(180, "mq_open")
+def sys_mq_open(k: Kernel, t: Thread, a: list[int]) -> int:
+    name = _name(t, a[0], sem=False)
+    if isinstance(name, int):
+        return name
+    flags, attr = a[1], a[3]
+    if flags & O_ACCMODE == 3:
+        return -EINVAL
+    maxmsg = msgsize = None
+    if flags & O_CREAT and attr:
+        _, maxmsg, msgsize, _ = struct.unpack("<iiii", t.proc.aspace.read(attr, 16))
+        if maxmsg <= 0 or msgsize <= 0:
+            return -EINVAL
+    p = t.proc
+    if len(p.files) >= MAX_FILES:
+        return -EMFILE
+
+    def opened(reply: Packet, at: int) -> int:
+        if reply.body["ret"] < 0:
+            return reply.body["ret"]
+        fd = new_fd(p)
+        if fd < 0:
+            k.send(k.services_node, "mq_close", {"pid": p.pid, "handle": reply.body["handle"]}, at=at)
+            return fd
+        p.open_fds.add(fd)
+        p.files[fd] = ["mq", name, reply.body["handle"], flags & (O_ACCMODE | O_NONBLOCK), 0]
+        return fd
+    k.rpc(t, "mq_open", {"name": name, "flags": flags, "maxmsg": maxmsg, "msgsize": msgsize}, opened)
+    return 0
+
+
+@syscall(181, "mq_unlink")
+def sys_mq_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
+    name = _name(t, a[0], sem=False)
+    if isinstance(name, int):
+        return name
+    k.rpc(t, "mq_unlink", {"name": name}, lambda reply, at: reply.body["ret"])
+    return 0
+
+
+def _mq(t: Thread, fd: int) -> list | None:
+    f = t.proc.files.get(fd)
+    return f if f is not None and f[KIND] == "mq" else None
+
+
+def _about(f: list) -> dict:
+    return {"handle": f[HANDLE], "name": f[PATH]}
+
+
+def _rehandle(f: list, reply: Packet) -> None:
+    if reply.body.get("handle"):
+        f[HANDLE] = reply.body["handle"]
+
+
+@syscall(418, "mq_timedsend_time64")
+def sys_mq_timedsend(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = _mq(t, s32(a[0]))
+    if f is None or f[FLAGS] & O_ACCMODE not in (O_WRONLY, O_RDWR):
+        return -EBADF
+    buf, n, prio = a[1], a[2], a[3]
+    if prio >= MQ_PRIO_MAX:
+        return -EINVAL
+    try:
+        deadline = _deadline(k, t, a[4])
+    except ValueError:
+        return -EINVAL
+    if n > k.spec.mq_max_message_bytes:
+        return -90  # EMSGSIZE: larger than any queue's messages
+    data = t.proc.aspace.read(buf, n) if n else b""
+
+    def sent(reply: Packet, at: int) -> int:
+        _rehandle(f, reply)
+        return reply.body["ret"]
+    return _attempt(k, t, a, "mq_send", {**_about(f), "prio": prio}, "send",
+                    not f[FLAGS] & O_NONBLOCK, deadline, sent, data)
+
+
+@syscall(419, "mq_timedreceive_time64")
+def sys_mq_timedreceive(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = _mq(t, s32(a[0]))
+    if f is None or f[FLAGS] & O_ACCMODE == O_WRONLY:
+        return -EBADF
+    buf, n, prio_ptr = a[1], a[2], a[3]
+    try:
+        deadline = _deadline(k, t, a[4])
+    except ValueError:
+        return -EINVAL
+    if n:
+        t.proc.aspace.translate(buf, "store")  # EFAULT now rather than after the wait
+    if prio_ptr:
+        t.proc.aspace.translate(prio_ptr, "store")
+
+    def got(reply: Packet, at: int) -> int:
+        _rehandle(f, reply)
+        if reply.body["ret"] < 0:
+            return reply.body["ret"]
+        t.proc.aspace.write(buf, reply.data)
+        if prio_ptr:
+            t.proc.aspace.write(prio_ptr, struct.pack("<I", reply.body["prio"]))
+        return len(reply.data)
+    return _attempt(k, t, a, "mq_receive", {**_about(f), "size": n}, "recv",
+                    not f[FLAGS] & O_NONBLOCK, deadline, got)
+
+
+@syscall(184, "mq_notify")
+def sys_mq_notify(k: Kernel, t: Thread, a: list[int]) -> int:
+    return -EBADF if _mq(t, s32(a[0])) is None else -ENOSYS  # no signals to deliver: not served
+
+
+@syscall(185, "mq_getsetattr")
+def sys_mq_getsetattr(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = _mq(t, s32(a[0]))
+    if f is None:
+        return -EBADF
+    new, old = a[1], a[2]
+    new_flags = None
+    if new:
+        new_flags = struct.unpack("<i", t.proc.aspace.read(new, 4))[0]
+    if old:
+        t.proc.aspace.translate(old, "store")
+    old_flags = f[FLAGS] & O_NONBLOCK
+
+    def got(reply: Packet, at: int) -> int:
+        _rehandle(f, reply)
+        if reply.body["ret"] < 0:
+            return reply.body["ret"]
+        if old:
+            t.proc.aspace.write(old, struct.pack("<iiii", old_flags, *reply.body["attr"]) + bytes(16))
+        if new_flags is not None:  # only O_NONBLOCK may change
+            f[FLAGS] = (f[FLAGS] & ~O_NONBLOCK) | (new_flags & O_NONBLOCK)
+        return 0
+    k.rpc(t, "mq_getattr", _about(f), got)
+    return 0
+
+
+# --- named semaphores (shoal's calls; shoal/lib/shoal_sem.c is their C side) ---------------
+@syscall(560, "shoal_sem_open")
+def sys_sem_open(k: Kernel, t: Thread, a: list[int]) -> int:
+    name = _name(t, a[0], sem=True)
+    if isinstance(name, int):
+        return name
+    if a[3] > SEM_VALUE_MAX:
+        return -EINVAL
+    k.rpc(t, "sem_open", {"name": name, "flags": a[1], "value": a[3]}, lambda reply, at: reply.body["ret"])
+    return 0
+
+
+@syscall(561, "shoal_sem_close")
+def sys_sem_close(k: Kernel, t: Thread, a: list[int]) -> int:
+    k.rpc(t, "sem_close", {"handle": a[0]}, lambda reply, at: reply.body["ret"])
+    return 0
+
+
+@syscall(562, "shoal_sem_unlink")
+def sys_sem_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
+    name = _name(t, a[0], sem=True)
+    if isinstance(name, int):
+        return name
+    k.rpc(t, "sem_unlink", {"name": name}, lambda reply, at: reply.body["ret"])
+    return 0
+
+
+@syscall(563, "shoal_sem_wait")
+def sys_sem_wait(k: Kernel, t: Thread, a: list[int]) -> int:
+    """a[1]: an absolute CLOCK_REALTIME deadline or 0; a[2]: 1 for sem_trywait."""
+    try:
+        deadline = _deadline(k, t, a[1])
+    except ValueError:
+        deadline = -1  # invalid: EINVAL, but only if the call would have to wait (POSIX)
+    body = {"handle": a[0]}
+    if t.ipc_wait_next and deadline == -1:
+        t.ipc_wait_next = False
+        return -EINVAL
+    return _attempt(k, t, a, "sem_trywait", body, "sem", not a[2], deadline,
+                    lambda reply, at: reply.body["ret"])
+
+
+@syscall(564, "shoal_sem_post")
+def sys_sem_post(k: Kernel, t: Thread, a: list[int]) -> int:
+    k.rpc(t, "sem_post", {"handle": a[0]}, lambda reply, at: reply.body["ret"])
+    return 0
+
+
+@syscall(565, "shoal_sem_getvalue")
+def sys_sem_getvalue(k: Kernel, t: Thread, a: list[int]) -> int:
+    t.proc.aspace.translate(a[1], "store")
+
+    def got(reply: Packet, at: int) -> int:
+        if reply.body["ret"] == 0:
+            t.proc.aspace.write(a[1], struct.pack("<i", reply.body["value"]))
+        return reply.body["ret"]
+    k.rpc(t, "sem_getvalue", {"handle": a[0]}, got)
+    return 0
+

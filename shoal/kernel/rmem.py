@@ -1,0 +1,139 @@
+"""Remote memory (RMem), as Nanvix's I/O clusters serve it: when a cluster runs out of frames,
+pages of its running processes go to the I/O cluster's memory instead of an OOM kill, and come
+back on first touch.
+
+Eviction happens where a frame is wanted and none is free (`FrameAllocator.reclaim`): the
+kernel picks EVICT_BATCH data pages of the cluster's running processes by the chip's
+`page_replacement` (`clock`: second chance on the Sv32 accessed bit, an approximation of LRU;
+`fifo`: oldest first), sends each that is dirty, or that remote memory holds no copy of, to
+the daemon (`rmem_put`, the page's bytes through the NoC model), and frees the frames. The
+page stays in the process's address space as a remote page (memory.AddressSpace.remote and
+.rmem), so a touch of it is the same fault as a post-copy migration's: the thread waits, the
+kernel asks the daemon (`rmem_get`), the page comes back (`rmem_page`) into a frame (evicting
+others if need be), and the faulting instruction, or the system call, is made again. Code
+pages are never evicted (their translations would go stale), nor pages of a process that is
+not running (being frozen or moved).
+
+The daemon keys pages by pid, not by cluster: a process that migrates takes its remote pages
+along as a list (the image's `rmem`), and fetches them from wherever it runs. The I/O cluster's
+memory is `ChipSpec.io_memory`; a put beyond it is refused (`rmem_full`) and the process, out
+of memory everywhere, is killed. The daemon frees a process's pages when it exits.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from shoal.kernel.container import Container, Thread, TState
+from shoal.kernel.memory import PAGE, PTE_A, PTE_X, OutOfFrames
+from shoal.platform.noc import Packet
+
+if TYPE_CHECKING:
+    from shoal.kernel.kernel import Kernel
+
+EVICT_BATCH = 32  # pages evicted at a time (Linux reclaims SWAP_CLUSTER_MAX = 32): one choice, one TLB flush
+RETRY = 20_000  # cycles before asking again for a page the daemon does not have yet
+
+
+def reclaim(k: Kernel) -> bool:
+    """Free frames by evicting pages to remote memory; False if none can go."""
+    victims = _choose(k, EVICT_BATCH)
+    if not victims:
+        return False
+    at = k.now() if k.current is not None else k.item_time
+    cost = 0
+    for p, va in victims:
+        data = p.aspace.evict(va)
+        p.evictions += 1
+        if data is not None:  # written back: the DMA engine reads the frame as it sends
+            k.send(k.services_node, "rmem_put", {"pid": p.pid, "va": va}, data, at, bulk=True)
+            cost += math.ceil(k.spec.copy_cycles_per_byte * PAGE)
+        else:  # remote memory has it already: only the page-table entry changes
+            cost += k.spec.pte_install_cycles
+    k.cpu.flush_tlb()  # the freed frames may still be in the CPU's TLB
+    served = k.kernel_core(at, cost)
+    if k.current is not None:
+        k.charge(served)  # the thread that wanted a frame waits for the evictions
+    return True
+
+
+def _choose(k: Kernel, n: int) -> list[tuple[Container, int]]:
+    """Up to `n` resident data pages to evict, by the chip's replacement policy."""
+    cands = []
+    for p in k.procs:
+        if p.state != "running" or not p.alive:
+            continue
+        a = p.aspace
+        for va, flags in a.page_list():
+            if not flags & PTE_X:
+                cands.append((a.born.get(va, 0), p.pid, va, flags, p))
+    cands.sort(key=lambda c: c[:3])
+    if k.spec.page_replacement == "fifo":
+        return [(c[4], c[2]) for c in cands[:n]]
+    # Clock (second chance): a page accessed since it was last looked at loses its bit and
+    # goes to the back; the first pages found unaccessed go. Clearing A needs a TLB flush for
+    # the next access to set it again (reclaim flushes).
+    out, second = [], []
+    for _, _, va, flags, p in cands:
+        if len(out) >= n:
+            break
+        if flags & PTE_A:
+            p.aspace.clear_accessed(va)
+            second.append((p, va))
+        else:
+            out.append((p, va))
+    return out + second[:n - len(out)]
+
+
+def await_page(k: Kernel, t: Thread, page: int, at: int) -> None:
+    """Thread `t` touched a page its process keeps in remote memory: it waits for it."""
+    p = t.proc
+    t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
+    key = (p.pid, page)
+    waiting = k.rmem_waiting.setdefault(key, [])
+    waiting.append(t)
+    p.rmem_faults += 1
+    if len(waiting) == 1:  # the first to wait asks; the kernel core takes the fault first
+        _ask(k, p.pid, page, at + k.kernel_core(at, k.spec.page_fault_cycles))
+
+
+def _ask(k: Kernel, pid: int, page: int, at: int) -> None:
+    k.send(k.services_node, "rmem_get", {"pid": pid, "va": page}, at=at)
+
+
+def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
+    pid, va = pkt.body["pid"], pkt.body["va"]
+    p = k.find_proc(pid)
+    waiting = k.rmem_waiting.pop((pid, va), [])
+    if p is None or not p.alive or va not in p.aspace.rmem:
+        return  # it moved or ended meanwhile (its threads fault again where they are)
+    if pkt.body.get("missing"):  # a put still on its way (cannot happen on one route): later
+        k.rmem_waiting[(pid, va)] = waiting
+        k.at(at + RETRY, lambda now: _ask(k, pid, va, now))
+        return
+    try:
+        p.aspace.arrive(va, pkt.data)
+    except OutOfFrames:
+        k.kill(p, 9, None, f"killed: out of memory (cluster {k.cluster} has no frame, and no page "
+               "can go to remote memory)", at)
+        return
+    p.peak_frames = max(p.peak_frames, p.aspace.frames_in_use)
+    cost = math.ceil(k.spec.copy_cycles_per_byte * PAGE) + k.spec.pte_install_cycles
+    done = at + k.kernel_core(at, cost)
+    for t in waiting:
+        if t.proc is p and t.state is TState.BLOCKED and t.blocked_on == "page":
+            p.page_wait += max(0, done - t.blocked_at)
+            t.blocked_on, t.state, t.ready_at = "", TState.READY, max(done, t.blocked_at)
+            k.ready.append(t)
+            k._end_solo()
+
+
+def on_rmem_full(k: Kernel, pkt: Packet, at: int) -> None:
+    p = k.find_proc(pkt.body["pid"])
+    if p is not None and p.alive:
+        k.kill(p, 9, None, f"killed: out of memory (cluster {k.cluster} is full and so is the "
+               f"I/O cluster's remote memory, {k.spec.io_memory >> 20} MiB)", at)
+
+
+HANDLERS = {"rmem_page": on_rmem_page, "rmem_full": on_rmem_full}
