@@ -65,6 +65,7 @@ def _stats(chip: object, proc: object) -> str:
         else:
             lines.append(f"  migration      : cluster {m.src} -> {m.dst} at cycle {m.requested}: "
                          f"{m.state}: {m.reason}")
+    lines += _policy_stats(chip)
     others = [c for c in chip.processes() if c.pid != proc.pid]
     for c2 in others:
         how = (f"exit {c2.exit_code}" if c2.signal is None else c2.message) if not c2.alive else "running"
@@ -73,18 +74,49 @@ def _stats(chip: object, proc: object) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _policy_stats(chip: object) -> list[str]:
+    """Each policy's moves: how many, their downtime, and each one with its reason."""
+    from shoal.engine import Chip
+    assert isinstance(chip, Chip)
+    moves = chip.policy_moves()
+    fig = chip.policy_figures()
+    if not moves and not fig["policies"]:
+        return []
+    spec = chip.spec
+    lines = [f"  policies       : {', '.join(fig['policies']) or 'none left'}; {fig['asked']} moves asked, "
+             f"{fig['refused']} refused" + (f"; evacuated {fig['evacuated']}" if fig["evacuated"] else "")]
+    by: dict[str, list] = {}
+    for m in moves:
+        by.setdefault(m.by[7:], []).append(m)
+    for name, ms in sorted(by.items()):
+        down = sum(m.downtime or 0 for m in ms if m.ok)
+        ok = sum(1 for m in ms if m.ok)
+        lines.append(f"  policy {name:<8}: {len(ms)} migrations ({ok} done), total downtime {down} cycles = "
+                     f"{spec.cycles_to_seconds(down) * 1e6:.1f} us simulated")
+        for m in ms:
+            what = m.state if m.ok else f"{m.state}: {m.reason}"
+            lines.append(f"    pid {m.pid}: cluster {m.src} -> {m.dst} at "
+                         f"{spec.cycles_to_seconds(m.requested) * 1e3:.3f} ms ({what}): {m.why}")
+    return lines
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from shoal.engine import Chip
     from shoal.spec import ChipSpec
 
     spec = ChipSpec.load(args.chip)
 
-    chip = Chip(spec, seed=args.seed, sink=_sink, trace=_tracer(args, spec))
+    period = None if args.policy_period is None else _time_arg(args.policy_period, spec) / spec.freq_hz * 1e6
+    chip = Chip(spec, seed=args.seed, sink=_sink, trace=_tracer(args, spec), policy=args.policy,
+                policy_period_us=period)
     for f in args.file:
         name, data = _file(f)
         chip.add_file(name, data)
     fs_out = _fs_in(chip, args, spec)
     moves = [(m, *_migration_arg(m, spec)) for m in args.migrate]
+    for text in args.evacuate:
+        at, cluster = _evacuate_arg(text, spec)
+        chip.evacuate(cluster, at=at)
     stub = None
     if args.gdb is not None:
         from shoal.gdbstub import GdbStub
@@ -224,6 +256,8 @@ def _finish(chip: object, proc: object, stats: bool) -> int:
         if m.state == "failed":
             sys.stderr.write(f"shoal: migration of pid {m.pid} from cluster {m.src} to {m.dst} failed: "
                              f"{m.reason}; it went on at cluster {m.src}\n")
+    for note in chip.policy_notes:
+        sys.stderr.write(f"shoal: {note}\n")
     if stats:
         sys.stderr.write(_stats(chip, proc))
     return proc.returncode or 0
@@ -254,6 +288,17 @@ def _time_arg(text: str, spec: object) -> int:
     if v != v or v < 0 or v > limit or (unit is not None and text[0] == "-"):
         raise ShoalError(bad)
     return int(v)
+
+
+def _evacuate_arg(text: str, spec: object) -> tuple[int, int]:
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise ShoalError(f"--evacuate {text}: expected AT:CLUSTER (for example 2ms:5)")
+    try:
+        cluster = int(parts[1])
+    except ValueError:
+        raise ShoalError(f"--evacuate {text}: '{parts[1]}' is not a cluster number") from None
+    return (_time_arg(parts[0], spec), cluster)
 
 
 def _migration_arg(text: str, spec: object) -> tuple[int, int, str]:
@@ -388,6 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="migrate the program to CLUSTER at simulated time AT (cycles, or with a "
                    "unit: 2ms, 500us) by METHOD: stopcopy (the default), precopy, postcopy or "
                    "hybrid; repeatable")
+    r.add_argument("--policy", metavar="LIST", help="automatic migration policies: balance, locality, "
+                   "memory, evacuate, or FILE.py:CLASS (a subclass of shoal.policy.Policy), comma-separated")
+    r.add_argument("--policy-period", metavar="TIME", help="simulated time between load reports "
+                   "(default 1ms)")
+    r.add_argument("--evacuate", action="append", default=[], metavar="AT:CLUSTER",
+                   help="drain CLUSTER at simulated time AT: its processes move elsewhere, none goes "
+                   "there afterwards; repeatable")
     _trace_args(r)
     r.add_argument("--gdb", type=int, metavar="PORT", help="wait for GDB (gdb-multiarch: target remote "
                    ":PORT) and serve the remote protocol for the program; 0 picks a free port")
@@ -414,8 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--stats", action="store_true")
     _trace_args(rs)
     rs.add_argument("image")
-    b = sub.add_parser("bench", help="measurements: `shoal bench migration --out DIR` (CSV and plots)")
-    b.add_argument("what", choices=["migration"])
+    b = sub.add_parser("bench", help="measurements: `shoal bench migration|policy --out DIR` (CSV and plots)")
+    b.add_argument("what", choices=["migration", "policy"])
     b.add_argument("--out", required=True, help="directory for the CSV files and PNG plots")
     b.add_argument("--chip", default="mppa256")
     b.add_argument("--quick", action="store_true", help="fewer points")
@@ -441,6 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cmd == "bench":
             from pathlib import Path
 
+            if args.what == "policy":
+                from shoal.benchpolicy import bench_policy
+                return bench_policy(Path(args.out), args.quick)
             from shoal.benchmig import bench_migration
             return bench_migration(Path(args.out), args.chip, args.quick)
         return cmd_demo(args)

@@ -173,11 +173,15 @@ class Chip:
     def __init__(self, spec: ChipSpec, seed: int = 0,
                  sink: Callable[[int, int, bytes], None] | None = None,
                  migration: str | None = None,
-                 trace: str | Path | Tracer | None = None) -> None:
+                 trace: str | Path | Tracer | None = None,
+                 policy: object = None, policy_period_us: float | None = None) -> None:
         """`sink(pid, fd, data)` receives console output as it reaches the I/O cluster;
         `migration` is the method of moves that name none (stopcopy unless set); `trace` (a
         path, or a Tracer with its limits and filters) takes a Perfetto trace, written at the
-        end of every run() (shoal/trace.py)."""
+        end of every run() (shoal/trace.py). `policy` switches on automatic migration policies
+        (shoal/policy.py): "balance,locality", names, Policy classes or instances, or
+        "FILE.py:CLASS"; their load reports come every `policy_period_us` of simulated time
+        (policy.PERIOD_US by default)."""
         self.spec = spec
         self.seed = seed
         self.migration = migration or DEFAULT_METHOD
@@ -191,6 +195,22 @@ class Chip:
         self._orders = 0
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
         self.tracer, self.trace_path = trace_mod.open_trace(self._backend, spec, trace)
+        from shoal import policy as policy_mod
+        period_us = policy_mod.PERIOD_US if policy_period_us is None else policy_period_us
+        if (not isinstance(period_us, (int, float)) or isinstance(period_us, bool)
+                or not 1 <= period_us <= 1e9):
+            raise ShoalError(f"bad policy period {period_us!r}: microseconds from 1 to 1e9")
+        self.policy_period = int(period_us * 1e-6 * spec.freq_hz)
+        self._reporting = False
+        pols = policy_mod.load(policy)
+        if pols:
+            self._backend.daemons("set_policies", pols, self.policy_period, self.migration)
+            self._report_on()
+
+    def _report_on(self) -> None:
+        if not self._reporting:
+            self._reporting = True
+            self._backend.gather("set_reporting", self.policy_period, self.time)
 
     @classmethod
     def preset(cls, name: str, **kw: object) -> Chip:
@@ -220,6 +240,8 @@ class Chip:
               cluster: int = 0, stdin: bytes = b"", env: list[str] | None = None) -> Process:
         """Start a program on `cluster` now (the chip's loader, asked by the host)."""
         self._cluster_arg(cluster)
+        if self._reporting and cluster in self.policy_figures()["evacuated"]:
+            raise ShoalError(f"cluster {cluster} is evacuated: it takes no new process")
         exe = load_program(program)
         argv = [exe.name] if argv is None else list(argv)
         if not argv:
@@ -326,10 +348,12 @@ class Chip:
         return self._backend.gather("cluster")
 
     def noc_stats(self) -> dict:
-        """The NoC's figures: transfers, bytes, the busiest link (simulated traffic)."""
+        """The NoC's figures: transfers, bytes, the busiest link, bytes x hops by what the traffic
+        is for (simulated traffic)."""
         b = self._backend
         top = b.noc("busiest")
-        out = {"messages": b.noc("messages_sent"), "bytes": b.noc("bytes_sent"), "busiest": None}
+        out = {"messages": b.noc("messages_sent"), "bytes": b.noc("bytes_sent"), "busiest": None,
+               "byte_hops": b.noc("byte_hops_sent")}  # bytes x hops: ikc, migration, policy, system
         if top is not None:
             (a, z), st = top
             out["busiest"] = {"link": f"{b.noc('name', a)}->{b.noc('name', z)}", "bytes": st.bytes,
@@ -422,12 +446,46 @@ class Chip:
         self._scheduled.append((at, self._orders, pid, to, method, opts))
         self._scheduled.sort(key=lambda s: s[:2])
 
+    def evacuate(self, cluster: int, at: int | None = None) -> None:
+        """Drain `cluster` (now, or when simulated time reaches cycle `at`): every process there
+        moves elsewhere (the `evacuate` policy, shoal/policy.py), none moves or is placed there
+        afterwards, and none is lost."""
+        self._cluster_arg(cluster)
+        if at is not None and (not isinstance(at, int) or not 0 <= at < NEVER):
+            raise ShoalError(f"bad evacuation time {at!r}: cycles from 0 to {NEVER - 1}")
+        if self.spec.compute_clusters < 2:
+            raise ShoalError("a chip with one compute cluster cannot evacuate it")
+        if at is None or at <= self.time:
+            self._report_on()
+            self._backend.daemons("evacuate", cluster, self.time)
+            return
+        self._orders += 1
+        self._scheduled.append((at, self._orders, None, cluster, "evacuate", {}))
+        self._scheduled.sort(key=lambda s: s[:2])
+
+    def policy_figures(self) -> dict:
+        """The policy daemon's figures: notes (a policy switched off, and why), moves asked,
+        refused, evacuated clusters, policies on."""
+        return self._backend.daemons("policy_figures")
+
+    @property
+    def policy_notes(self) -> list[str]:
+        return self.policy_figures()["notes"]
+
+    def policy_moves(self) -> list[Migration]:
+        """The migrations the policies asked for (record `by` is "policy:NAME", `why` says why)."""
+        return [m for m in self.migrations if m.by.startswith("policy:")]
+
     def _issue_scheduled(self) -> bool:
         """Hand the migrations due now to their processes' kernels (the chip is at `at`);
         whether any reached a live process."""
         acted = False
         while self._scheduled and self._scheduled[0][0] <= self.time:
             at, _, pid, to, method, opts = self._scheduled.pop(0)
+            if pid is None:  # an evacuation (Chip.evacuate)
+                self._report_on()
+                self._backend.daemons("evacuate", to, self.time)
+                continue
             r = self._record(pid)
             if not r.alive:
                 continue

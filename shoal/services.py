@@ -34,6 +34,7 @@ from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
 from shoal.platform.calendar import Calendar
 from shoal.platform.noc import Packet, packet
+from shoal.policy import Evacuate, Policy, PolicyDaemon
 from shoal.spec import ChipSpec
 
 ENOENT, ESRCH, EINVAL, EEXIST, ECHILD, EAGAIN, EIO = 2, 3, 22, 17, 10, 11, 5
@@ -98,6 +99,7 @@ class Services(FileServer, IpcServer):
         self.refused = 0  # ... refused because the process had ended
         self.waited = 0  # ... kept until a newer record (its record was behind)
         self.early_moves = 0  # `moved` packets that arrived before their predecessor
+        self.policy = PolicyDaemon(spec)  # automatic migration policies (shoal/policy.py)
         self.fs_init()
         self.ipc_init()
 
@@ -132,6 +134,7 @@ class Services(FileServer, IpcServer):
             if nxt is None:
                 break
             rec.early_moves.remove(nxt)
+            self.policy.landed(rec.pid, rec.cluster, nxt.body["cluster"], at)
             rec.cluster = nxt.body["cluster"]
             applied = True
             self._ack_move(nxt, at)
@@ -141,6 +144,8 @@ class Services(FileServer, IpcServer):
             parked, rec.parked = rec.parked, []
             for q in parked:
                 self.on_relay(q, at)
+            if self.policy.on:  # a move landed: the policies may go on (one fewer under way)
+                self._decide(self.policy.reports[rec.cluster], at)
 
     def _ack_move(self, moved: Packet, at: int) -> None:
         self._send(moved.src, "moved_ack", {"pid": moved.body["pid"], "cluster": moved.body["cluster"]}, at)
@@ -203,6 +208,23 @@ class Services(FileServer, IpcServer):
                 "rmem_bytes": self.rmem_bytes,
                 "fs_nodes": self.fs_count, "fs_bytes": self.fs_used, "fs_handles": len(self.handles),
                 "mq_queues": len(self.queues), "semaphores": len(self.sems)}
+
+    def host_set_policies(self, policies: list[Policy], period: int, method: str) -> None:
+        self.policy.configure(policies, period, method)
+
+    def host_evacuate(self, cluster: int, at: int) -> None:
+        """Drain `cluster` from `at` on: it is closed to incoming moves, its processes go."""
+        d = self.policy
+        d.evacuated.add(cluster)
+        if not any(isinstance(p, Evacuate) for p in d.policies):
+            d.policies.append(Evacuate())
+        self._send(cluster, "evacuate", {"cluster": cluster}, at)
+        self._decide(d.reports[cluster], at)
+
+    def host_policy_figures(self) -> dict:
+        d = self.policy
+        return {"notes": list(d.notes), "asked": d.asked, "refused": d.refusals,
+                "evacuated": sorted(d.evacuated), "policies": [p.name for p in d.policies]}
 
     def host_output(self, pid: int) -> tuple[bytes, bytes]:
         out = self.output.get(pid)
@@ -287,6 +309,26 @@ class Services(FileServer, IpcServer):
     def _reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
         self._send(req.src, "reply", {"op": req.body["op"], **body}, at, data, bulk)
 
+    # the policy daemon (shoal/policy.py) ------------------------------------------------------
+    def _locate(self, pid: int) -> tuple[int, bool]:
+        rec = self.procs.get(pid)
+        return (-1, False) if rec is None else (rec.cluster, rec.status is None)
+
+    def _residents(self, cluster: int) -> list[int]:
+        return [pid for pid, r in sorted(self.procs.items()) if r.cluster == cluster and r.status is None]
+
+    def _decide(self, report: object, at: int) -> None:
+        for src, body in self.policy.decide(report, at, self._locate, self._residents):  # type: ignore[arg-type]
+            self._send(src, "policy_move", body, at)
+
+    def on_load_report(self, pkt: Packet, at: int) -> None:
+        view = self.policy.report(pkt.body, self._locate)
+        if self.policy.on:
+            self._decide(view, at)
+
+    def on_policy_refused(self, pkt: Packet, at: int) -> None:
+        self.policy.refusal(pkt.body)
+
     def on_stdin(self, req: Packet, at: int) -> None:
         """A read of standard input: the next bytes of what the host gave this pid (none for
         a process the host gave nothing, such as one a guest spawned)."""
@@ -314,13 +356,24 @@ class Services(FileServer, IpcServer):
             self._reply(req, at, ret=-ENOENT)
             return
         cluster = b["cluster"]
-        if cluster == -1:  # any: the cluster with the fewest live processes, lowest first
-            load = [0] * self.spec.compute_clusters
-            for rec in self.procs.values():
-                if rec.status is None:
-                    load[rec.cluster] += 1
-            cluster = min(range(len(load)), key=lambda c: (load[c], c))
+        shut = self.policy.evacuated
+        if cluster in shut:
+            cluster = -1  # an evacuated cluster takes no new process: placed as any
+        if cluster == -1:
+            # Any: where the load reports say there is most room (policy.py: place); without
+            # reports, the cluster with the fewest live processes, lowest first.
+            frames = -(-len(image) // self.spec.page_size) if isinstance(image, bytes) else 0
+            got = self.policy.place(frames, at, self._residents)
+            if got is None:
+                load = [0] * self.spec.compute_clusters
+                for rec in self.procs.values():
+                    if rec.status is None:
+                        load[rec.cluster] += 1
+                got = min((c for c in range(len(load)) if c not in shut), key=lambda c: (load[c], c))
+            cluster = got
         pid = self.new_pid(cluster, b["file"])
+        if self.policy.on:
+            self.policy.placed[pid] = cluster
         self.procs[pid].parent = b["pid"]
         self._ops += 1
         op = (self.node << 40) | self._ops

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
-from shoal.kernel import image, migration
+from shoal.kernel import image, migration, report
 from shoal.kernel.debug import debug  # noqa: F401  (what the GDB stub asks: kernel/debug.py)
 from shoal.kernel.loader import Executable
 from shoal.kernel.memory import OutOfFrames
@@ -105,6 +105,12 @@ def spawn(k: Kernel, exe: Executable, argv: list[str], envp: list[str], pid: int
         k.spawn(exe, argv, envp, pid, seed, at)
     except OutOfFrames:
         raise ShoalError(f"{exe.name}: cluster {k.cluster} has no memory for the program") from None
+    report.wake(k, at)
+
+
+def set_reporting(k: Kernel, period: int, at: int) -> None:
+    """Load reports to the policy daemon every `period` cycles from `at` (0: off)."""
+    report.start(k, period, at)
 
 
 def _moving(k: Kernel, pid: int) -> bool:
@@ -172,4 +178,5 @@ def restore(k: Kernel, data: bytes, at: int, where: str) -> int:
     c.start_cycle = at  # its simulated time on this chip starts now
     k.adopt(c)
     migration.thaw(k, c, at, 0)
+    report.wake(k, at)
     return c.pid

@@ -26,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from shoal.kernel import report
 from shoal.kernel.container import Container, Thread
 from shoal.kernel.memory import Fault, OutOfFrames
 from shoal.kernel.syscalls import EBADF, EFAULT, EINVAL, s32, syscall
@@ -149,6 +150,7 @@ def sys_mailbox_write(k: Kernel, t: Thread, a: list[int]) -> int:
     if size > k.spec.mailbox_payload:
         return -EMSGSIZE
     data = t.proc.aspace.read(a[1], size)
+    report.count(k, t.proc.pid, ep.pids[0], k.spec.mailbox_payload)
     k.rpc_to(t, ep.clusters[0], "mbx_data", {"dst": ep.pids[0], "port": ep.port},
              lambda reply, at: reply.body["ret"], data=data)
     return 0
@@ -296,6 +298,7 @@ def sys_portal_write(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EBADF
     data = t.proc.aspace.read(a[1], a[2]) if a[2] else b""
     k.pending_data[t.tid] = data
+    report.count(k, t.proc.pid, ep.pids[0], len(data))
     k.rpc_to(t, ep.clusters[0], "portal_req",
              {"dst": ep.pids[0], "port": ep.port, "src": t.proc.pid, "size": len(data)},
              lambda reply, at: reply.body["ret"])

@@ -24,6 +24,7 @@ from shoal.kernel import (  # these register their calls
     location,
     migration,
     procs,
+    report,
     rmem,
     sched,
     syscalls,
@@ -53,6 +54,7 @@ TRAPS = {
     15: ("store page fault", SIGSEGV),
 }
 ECALL_U = 8
+RETRY = "retry"  # a fault to take again later (kernel._fill, sched.run_slice)
 MAILBOX_KINDS = frozenset({"mbx_data"})  # IKC mailbox messages (Nanvix's fixed 16 + 128 B)
 Reply = Callable[[Packet, int], int]
 
@@ -136,6 +138,7 @@ class Kernel:
         # The kernel core's calendar: (start, end) cycles during which it serves a call.
         self.kcore = Calendar()
         self.kcore_wait = 0  # cycles threads spent queueing for the kernel core
+        self.reports = report.Reporter()  # load reports to the policy daemon (kernel/report.py)
 
     # processes ---------------------------------------------------------------
     def spawn(self, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,
@@ -403,6 +406,8 @@ class Kernel:
             location.HANDLERS[pkt.kind](self, pkt, at)
         elif pkt.kind in migration.HANDLERS:
             migration.HANDLERS[pkt.kind](self, pkt, at)
+        elif pkt.kind in report.HANDLERS:
+            report.HANDLERS[pkt.kind](self, pkt, at)
         elif pkt.kind in rmem.HANDLERS:
             rmem.HANDLERS[pkt.kind](self, pkt, at)
         else:
@@ -455,6 +460,11 @@ class Kernel:
             self.fault = (f, SIGSEGV, None)
             return None
         except OutOfFrames:
+            if self.now() >= min(self.horizon, sched.next_item(self, harts=False)[0]):
+                # The thread ran ahead of an earlier item of this cluster (a migration's commit,
+                # an exit) that may free frames: it faults again at its time, after that item.
+                self.fault = (RETRY, 0, None)
+                return None
             self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
             return None
         if aspace.faults != before:

@@ -144,7 +144,7 @@ class Migration:
     src: int
     dst: int
     requested: int  # simulated cycle of the request
-    by: str  # "guest", "host"
+    by: str  # "guest", "host", "policy:NAME" (shoal/policy.py)
     state: str = "freezing"  # freezing, reserving, copying, committed; done, failed, checkpointed
     frozen: int | None = None
     thawed: int | None = None
@@ -154,6 +154,7 @@ class Migration:
     tables: int = 0  # second-level page tables rebuilt at the destination
     threads: int = 0
     reason: str = ""
+    why: str = ""  # a policy's move: why it asked (shoal/policy.py)
     resent: int = 0  # packets sent again (lost, or not answered), by either side
     wall_seconds: float = 0.0  # host time spent on it (never mixed with simulated time)
     caller: Thread | None = field(default=None, repr=False)
@@ -579,6 +580,9 @@ def _fail(k: Kernel, m: Migration, p: Container | None, at: int, reason: str, er
     """Abort before the commit: the process goes on here; D is told to drop what it holds."""
     m.state, m.reason, m.ended = "failed", reason, at
     m.image = b""
+    if m.by.startswith("policy:"):
+        from shoal.kernel import report
+        report.failed(k, m, err, at)
     k.migrations.pop(m.mid, None)
     _disarm(m)
     if cleanup:
@@ -780,6 +784,8 @@ def on_reserve(k: Kernel, pkt: Packet, at: int) -> None:
     free = k.frames.free - k.reserved_frames
     if k.find_proc(b["pid"]) is not None:
         e.state, e.reason = "refused", f"cluster {k.cluster} already runs pid {b['pid']}"
+    elif k.reports.closed:
+        e.state, e.reason = "refused", f"cluster {k.cluster} is evacuated"
     elif need > free:
         e.state = "refused"
         e.reason = f"no room on cluster {k.cluster}: the process needs {need} frames, {free} are free"

@@ -126,6 +126,9 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
         if k.migrations:
             from shoal.kernel import migration
             migration.progress(k, key[0])
+        if k.reports.period and not k.reports.armed:
+            from shoal.kernel import report
+            report.wake(k, key[0])
         key = next_item(k)
     return key[0]
 
@@ -192,6 +195,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # running ahead, so what a round sends or a page brings meets the thread at its time.
         # (Its harts still interleave by quanta, as any: they only share memory.)
         cap = min(cap, max(h.clock + spec.cpi, min(k.horizon, next_item(k, harts=False)[0])))
+    if k.reports.armed and k.reports.at > h.clock:
+        cap = min(cap, k.reports.at)  # a load report sees the cluster at its time (kernel/report.py)
     if cap < end:
         end, boundary = cap, False
     budget = (end - h.clock) // spec.cpi
@@ -214,6 +219,11 @@ def run_slice(k: Kernel, h: Hart) -> None:
         pc = t.ctx.reg_read(REG_PC)
         t.ctx.reg_write(REG_PC, pc - 4)
         k.cpu.loaded = None
+    elif reason is None and k.fault is not None and k.fault[0] == "retry":
+        # Out of frames ahead of an earlier item of the cluster (kernel._fill): the faulting
+        # instruction runs again at this time, once the items before it are taken.
+        n -= k.cpu.unrun(t.ctx.reg_read(REG_PC))
+        reason = "retry"
     elif reason is None and k.fault is not None and isinstance(k.fault[0], Missing):
         # A page elsewhere (post-copy, remote memory): the faulting instruction runs again
         # once it is here, so it is not counted now (the CPU gave back what followed it).
@@ -228,6 +238,9 @@ def run_slice(k: Kernel, h: Hart) -> None:
     h.clock += n * spec.cpi + k.extra
     if k.tracer is not None:
         k.tracer.slice(k.cluster, h.index, t, k.now_base, h.clock, n)
+    if reason == "retry":
+        k.fault = None
+        return
     if reason == "page":
         from shoal.kernel import migration, rmem
         va = k.fault[0].addr if k.fault else k.missing

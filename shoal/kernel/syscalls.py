@@ -82,8 +82,10 @@ def dispatch(k: Kernel, t: Thread) -> None:
         return
     finally:
         # A deadline kept across a freeze belongs to the call that was backed out, which is
-        # the first one the thread makes after the thaw: gone once that call has run.
-        t.restart_deadline = None
+        # the first one the thread makes after the thaw: gone once that call has run (not when
+        # it waits for a post-copy page and is made again: it keeps its deadline for that).
+        if k.stop_reason != "page":
+            t.restart_deadline = None
         if k.tracer is not None:
             k.tracer.syscall(k, t, name, start, k.now())
     if ret is _STOPPED:

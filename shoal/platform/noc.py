@@ -113,6 +113,21 @@ def packet(spec: ChipSpec, src: int, dst: int, kind: str, body: dict, data: byte
     return Packet(src, dst, kind, body, data, nbytes, ready, spec.portal_chunk, spec.mailbox_header, form)
 
 
+IKC_KINDS = frozenset({"mbx_data", "portal_req", "portal_go", "portal_data", "sync_signal"})
+
+
+def traffic_class(kind: str) -> str:
+    """What a packet is for, in the NoC's bytes x hops figures: ikc (programs talking),
+    migration, policy (load reports and decisions), or system (the rest)."""
+    if kind in IKC_KINDS:
+        return "ikc"
+    if kind.startswith("mig_"):
+        return "migration"
+    if kind.startswith("policy") or kind == "load_report":
+        return "policy"
+    return "system"
+
+
 def transfer_cycles(spec: ChipSpec, nbytes: int, chunk: int, header: int, hops: int) -> int:
     """Cycles for a transfer alone on the network: chunks one after another, each paying
     setup and its bytes at the link rate, the last also the path latency."""
@@ -133,6 +148,8 @@ class NoC:
         self.links: dict[Link, LinkState] = {}
         self.messages = 0
         self.bytes = 0
+        # Bytes x hops: what traffic costs the network (what placement can cut), by what it is.
+        self.byte_hops: dict[str, int] = {}
         self._routes: dict[tuple[int, int], list[Link]] = {}
         self._paths: dict[tuple[int, int], list[LinkState]] = {}
         self.fail_next: dict[str, int] = {}  # test hook: packet kind -> transfers to fail
@@ -243,6 +260,8 @@ class NoC:
             if self.tracer is not None:
                 self.tracer.chunk(f.src, f.dst, t, d)
             self.bytes += size
+            what = traffic_class(f.kind)
+            self.byte_hops[what] = self.byte_hops.get(what, 0) + size * len(path)
             if f.start is None:
                 f.start = t
             if i + 1 < nchunks:
@@ -277,6 +296,9 @@ class NoC:
 
     def bytes_sent(self) -> int:
         return self.bytes
+
+    def byte_hops_sent(self) -> dict[str, int]:
+        return dict(sorted(self.byte_hops.items()))
 
     def busiest(self) -> tuple[Link, LinkState] | None:
         if not self.links:

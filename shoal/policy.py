@@ -1,0 +1,555 @@
+"""Automatic migration policies: a daemon on the I/O cluster, fed by load reports.
+
+Each compute cluster's kernel reports every `period` (kernel/report.py): its runnable threads,
+free frames, each process's threads and frames, and the IKC bytes its processes sent to each
+peer. The policy daemon (run by the I/O cluster's services, shoal/services.py) keeps the latest
+report of each cluster, folds in the moves it asked for that have not landed yet (so a stale
+report never makes it ask twice), and asks each policy, in the order given, what to move.
+Decisions go back as `policy_move` packets to the source cluster's kernel, which asks its
+migration machinery (the record's `by` is "policy:NAME", its `why` the policy's reason).
+
+A policy is a small class:
+
+    class Policy:
+        name = "mine"
+        def on_report(self, report: ClusterView, view: ChipView) -> list[Move]: ...
+
+`report` is the cluster that just reported, `view` the whole chip as the daemon knows it;
+the answer is a list of `Move(pid, dst, method=None, why="")`. Built-ins: `balance`,
+`locality`, `memory`, `evacuate` (the last is switched on by `Chip.evacuate`, and also by name).
+A move may be refused (EBUSY: the process is moving or its post-copy pages still follow it;
+ENOMEM: no room at the destination). The daemon then forgets it, and does not ask for that
+process and destination again until the destination's free frames grow: no loop, no process
+lost (a refused move leaves the process where it was). A policy that raises, or answers with
+something that is not a list of moves, is switched off with a note (`Chip.policy_notes`), and
+the run goes on with the others: a researcher's experiment keeps its other results.
+
+Everything the daemon does follows from the packets it takes, in their order: deterministic.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shoal.errors import ShoalError
+from shoal.platform.noc import NoC
+from shoal.spec import ChipSpec
+
+# Default report period: 1 ms of simulated time (400,000 cycles at 400 MHz). Linux balances
+# its scheduling domains every 1 to a few ms (balance_interval), MOSIX exchanged load every
+# second on LANs; on this chip a move of a small process takes ~0.1-1 ms, so reports much
+# faster than that would mostly see moves still under way, and much slower ones would leave
+# harts idle for long. 16 reports a period cost the daemon core 8% (2,000 cycles each).
+PERIOD_US = 1000
+NEVER = 1 << 62
+INFLIGHT_PER_SOURCE = 4  # moves out of one cluster at once: its kernel core builds the images
+TRAFFIC_HALF_LIFE = 8  # periods: locality weighs recent traffic more
+STALE_PERIODS = 16  # a move not heard of for this long is forgotten (its source reports anyway)
+# A process that has just landed stays put for this many periods (but for an evacuation): a
+# policy that keeps asking (a user's, say) cannot starve it by moving it all the time.
+MIN_STAY_PERIODS = 2
+
+
+@dataclass(frozen=True)
+class Move:
+    """A migration a policy asks for: process `pid` to cluster `dst` by `method` (None: the
+    chip's default), and why (shown by `--stats`)."""
+
+    pid: int
+    dst: int
+    method: str | None = None
+    why: str = ""
+
+
+@dataclass
+class ProcView:
+    pid: int
+    cluster: int
+    runnable: int  # threads ready or running at the last report
+    threads: int
+    frames: int  # frames in use (pages and page tables)
+    state: str = "running"
+    moving: bool = False  # a move asked by the daemon has not landed yet
+    growth: int = 0  # frames more than at the report before
+
+
+@dataclass
+class ClusterView:
+    cluster: int
+    harts: int
+    free: int  # frames free, less those promised to incoming migrations
+    total: int
+    procs: list[ProcView] = field(default_factory=list)
+    time: int = -1  # simulated cycle of its latest report (-1: none yet)
+
+    @property
+    def runnable(self) -> int:
+        return sum(p.runnable for p in self.procs)
+
+
+class ChipView:
+    """The chip as the daemon knows it (latest reports, with its own moves under way)."""
+
+    def __init__(self, clusters: list[ClusterView], traffic: dict[tuple[int, int], float],
+                 evacuated: frozenset[int], now: int, noc: NoC, period: int) -> None:
+        self.clusters = clusters
+        self.traffic = traffic  # (pid a, pid b), a < b -> recent IKC bytes between them
+        self.evacuated = evacuated
+        self.now = now
+        self.period = period
+        self.page_size = noc.spec.page_size
+        self._noc = noc
+
+    def hops(self, a: int, b: int) -> int:
+        return self._noc.hops(a, b)
+
+    def proc(self, pid: int) -> ProcView | None:
+        for c in self.clusters:
+            for p in c.procs:
+                if p.pid == pid:
+                    return p
+        return None
+
+    def open_clusters(self) -> list[ClusterView]:
+        """Clusters that may receive work (not evacuated)."""
+        return [c for c in self.clusters if c.cluster not in self.evacuated]
+
+    def move(self, p: ProcView, dst: int) -> None:
+        """Count `p` at `dst` from now on (a move asked for)."""
+        src = self.clusters[p.cluster]
+        if p in src.procs:
+            src.procs.remove(p)
+            src.free += p.frames
+        d = self.clusters[dst]
+        d.procs.append(p)
+        d.free -= p.frames
+        p.cluster, p.moving = dst, True
+
+
+class Policy:
+    """Base class of policies: override `on_report`."""
+
+    name = "policy"
+
+    def on_report(self, report: ClusterView, view: ChipView) -> list[Move]:
+        return []
+
+
+class Balance(Policy):
+    """Spread runnable threads: move a process off the most loaded cluster to the least loaded
+    one when that leaves the destination no more loaded than the source (it moves `t` threads:
+    the gap must be at least 2t). So a move never makes the reverse move worth doing: nothing
+    bounces back unless the load itself changes."""
+
+    name = "balance"
+
+    def on_report(self, report: ClusterView, view: ChipView) -> list[Move]:
+        out: list[Move] = []
+        opened = view.open_clusters()
+        for _ in range(4 * len(view.clusters)):
+            if len(opened) < 2:
+                break
+            src = max(opened, key=lambda c: (c.runnable - c.harts, -c.cluster))
+            dst = min(opened, key=lambda c: (c.runnable - c.harts, c.cluster))
+            if src.runnable <= src.harts or src is dst:
+                break
+            gap = src.runnable - dst.runnable
+            best = None
+            for p in sorted(src.procs, key=lambda p: (-p.runnable, p.pid)):
+                if p.moving or p.runnable == 0 or 2 * p.runnable > gap or p.frames >= dst.free:
+                    continue
+                best = p
+                break
+            if best is None:
+                break
+            out.append(Move(best.pid, dst.cluster, why=f"cluster {src.cluster} had {src.runnable} runnable "
+                            f"threads for {src.harts} harts, cluster {dst.cluster} {dst.runnable}"))
+            view.move(best, dst.cluster)
+        return out
+
+
+class Locality(Policy):
+    """Bring processes that exchange much data closer: move a process to the cluster that most
+    cuts its recent bytes x hops with its peers, if the cut is at least a quarter of what it
+    costs now and more than the move itself costs (its frames x hops: the recent traffic,
+    weighed with a half-life of TRAFFIC_HALF_LIFE periods, stands for the traffic to come), and
+    the destination has room for its frames and a hart for each of its runnable threads.
+    Each move lowers the total bytes x hops of the traffic it saw, so with the traffic
+    unchanged no move is ever undone."""
+
+    name = "locality"
+    GAIN = 0.25
+
+    def on_report(self, report: ClusterView, view: ChipView) -> list[Move]:
+        out: list[Move] = []
+        peers: dict[int, list[tuple[int, float]]] = {}
+        for (a, b), w in sorted(view.traffic.items()):
+            peers.setdefault(a, []).append((b, w))
+            peers.setdefault(b, []).append((a, w))
+        heavy = sorted(peers, key=lambda pid: (-sum(w for _, w in peers[pid]), pid))
+        for pid in heavy:
+            p = view.proc(pid)
+            if p is None or p.moving:
+                continue
+            where = [(view.proc(q), w) for q, w in peers[pid]]
+            where = [(q.cluster, w) for q, w in where if q is not None]
+            if not where:
+                continue
+            now = sum(w * view.hops(p.cluster, c) for c, w in where)
+            best = None
+            for c in view.open_clusters():
+                if c.cluster == p.cluster or p.frames >= c.free or c.runnable + max(1, p.runnable) > c.harts:
+                    continue
+                cost = sum(w * view.hops(c.cluster, q) for q, w in where)
+                key = (cost, view.hops(p.cluster, c.cluster), c.cluster)
+                if best is None or key < best[0]:
+                    best = (key, c)
+            if best is None or now - best[0][0] < self.GAIN * now or now <= 0:
+                continue
+            dst = best[1].cluster
+            if now - best[0][0] <= p.frames * view.page_size * view.hops(p.cluster, dst):
+                continue  # the move would cost the NoC more than it saves
+            out.append(Move(pid, dst, why=f"bytes x hops with its peers {now:.0f} -> {best[0][0]:.0f}"))
+            view.move(p, dst)
+        return out
+
+
+class Memory(Policy):
+    """Move a process off a cluster about to run out of frames: when its free frames fall
+    under a low mark (a sixteenth of its memory, or twice what its processes took since the
+    last report, whichever is more), the process that grew most (then the largest) goes to
+    the cluster with the most free frames, if it fits there with the same margin."""
+
+    name = "memory"
+
+    def on_report(self, report: ClusterView, view: ChipView) -> list[Move]:
+        out: list[Move] = []
+        for c in view.clusters:
+            growth = sum(max(0, p.growth) for p in c.procs)
+            low = max(c.total // 16, 2 * growth)
+            if c.free >= low or c.time < 0:
+                continue
+            cands = sorted((p for p in c.procs if not p.moving), key=lambda p: (-p.growth, -p.frames, p.pid))
+            for p in cands:
+                dsts = sorted((d for d in view.open_clusters() if d is not c),
+                              key=lambda d: (-d.free, d.cluster))
+                if not dsts or dsts[0].free - p.frames - 2 * max(0, p.growth) < dsts[0].total // 16:
+                    continue
+                out.append(Move(p.pid, dsts[0].cluster, why=f"cluster {c.cluster} had {c.free} free frames "
+                                f"(low mark {low}); the process holds {p.frames} (+{p.growth})"))
+                view.move(p, dsts[0].cluster)
+                break
+        return out
+
+
+class Evacuate(Policy):
+    """Drain the evacuated clusters (`Chip.evacuate`): every process there goes to the open
+    cluster with the fewest runnable threads per hart that has room for it."""
+
+    name = "evacuate"
+
+    def on_report(self, report: ClusterView, view: ChipView) -> list[Move]:
+        out: list[Move] = []
+        for c in view.clusters:
+            if c.cluster not in view.evacuated:
+                continue
+            for p in sorted(c.procs, key=lambda p: p.pid):
+                if p.moving:
+                    continue
+                dsts = [d for d in view.open_clusters() if d.free > p.frames]
+                if not dsts:
+                    continue
+                d = min(dsts, key=lambda d: ((d.runnable + max(1, p.runnable)) / d.harts, d.cluster))
+                out.append(Move(p.pid, d.cluster, why=f"cluster {c.cluster} is evacuated"))
+                view.move(p, d.cluster)
+        return out
+
+
+BUILTIN: dict[str, type[Policy]] = {"balance": Balance, "locality": Locality, "memory": Memory,
+                                    "evacuate": Evacuate}
+
+
+def load(spec: object) -> list[Policy]:
+    """Policies from what the user gave: "balance,locality", a "path/file.py:ClassName", a
+    Policy (class or instance), or a list of these."""
+    if spec is None:
+        return []
+    items = spec if isinstance(spec, (list, tuple)) else [spec]
+    out: list[Policy] = []
+    for item in items:
+        if isinstance(item, str):
+            for part in (s.strip() for s in item.split(",")):
+                if part:
+                    out.append(_from_name(part))
+        elif isinstance(item, type) and issubclass(item, Policy):
+            out.append(_instance(item, item.__name__))
+        elif isinstance(item, Policy):
+            out.append(item)
+        else:
+            raise ShoalError(f"bad policy {item!r}: a name ({', '.join(BUILTIN)}), FILE.py:CLASS, "
+                             "or a shoal.policy.Policy")
+    names = [p.name for p in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ShoalError(f"policy {dup[0]!r} given twice")
+    return out
+
+
+def _instance(cls: type, what: str) -> Policy:
+    try:
+        got = cls()
+    except Exception as e:  # the user's constructor
+        raise ShoalError(f"policy {what}: cannot create it: {type(e).__name__}: {e}") from None
+    if not isinstance(got, Policy):
+        raise ShoalError(f"policy {what}: not a subclass of shoal.policy.Policy")
+    if not isinstance(getattr(got, "name", None), str) or not got.name:
+        got.name = what
+    return got
+
+
+def _from_name(text: str) -> Policy:
+    if text in BUILTIN:
+        return BUILTIN[text]()
+    if ":" not in text or not text.rsplit(":", 1)[0].endswith(".py"):
+        raise ShoalError(f"unknown policy {text!r} (one of {', '.join(BUILTIN)}, or FILE.py:CLASS)")
+    path_s, cls_name = text.rsplit(":", 1)
+    path = Path(path_s)
+    if not path.is_file():
+        raise ShoalError(f"policy {text}: no such file {path_s}")
+    spec = importlib.util.spec_from_file_location(f"shoal_user_policy_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ShoalError(f"policy {text}: cannot load {path_s}")
+    mod = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(mod)
+    except SyntaxError as e:
+        raise ShoalError(f"policy {text}: {path_s} line {e.lineno}: {e.msg}") from None
+    except Exception as e:  # the user's module
+        raise ShoalError(f"policy {text}: {path_s} failed to load: {type(e).__name__}: {e}") from None
+    cls = getattr(mod, cls_name, None)
+    if not isinstance(cls, type):
+        raise ShoalError(f"policy {text}: {path_s} has no class {cls_name}")
+    if not issubclass(cls, Policy):
+        raise ShoalError(f"policy {text}: {cls_name} is not a subclass of shoal.policy.Policy")
+    return _instance(cls, cls_name)
+
+
+@dataclass
+class _Pending:
+    pid: int
+    src: int
+    dst: int
+    policy: str
+    asked: int  # cycle
+    frames: int
+
+
+class PolicyDaemon:
+    """The daemon's state: latest reports, moves under way, refusals, notes."""
+
+    def __init__(self, spec: ChipSpec) -> None:
+        self.spec = spec
+        self.noc = NoC(spec)  # the chip's wiring, for hop counts (no traffic goes through it)
+        self.policies: list[Policy] = []
+        self.period = 0
+        self.method = "stopcopy"
+        n = spec.compute_clusters
+        self.reports: list[ClusterView] = [ClusterView(c, spec.cores_per_cluster, spec.user_frames,
+                                                       spec.user_frames) for c in range(n)]
+        self.frames_before: dict[int, int] = {}  # pid -> frames at its previous report
+        self.traffic: dict[tuple[int, int], tuple[float, int]] = {}  # pair -> (bytes, as of cycle)
+        self.pending: dict[int, _Pending] = {}
+        self.refused: dict[tuple[int, int], int] = {}  # (pid, dst) -> dst's free frames then
+        self.evacuated: set[int] = set()
+        self.placed: dict[int, int] = {}  # pid -> cluster, spawned and not yet reported
+        self.landed_at: dict[int, int] = {}  # pid -> cycle its latest move landed (process manager)
+        self.notes: list[str] = []
+        self.asked = 0
+        self.refusals = 0
+        self._now = 0  # the decision being made: its time, and the process manager's locate
+        self._where_fn: object = None
+
+    def configure(self, policies: list[Policy], period: int, method: str) -> None:
+        self.policies, self.period, self.method = list(policies), period, method
+
+    @property
+    def on(self) -> bool:
+        return bool(self.policies) or bool(self.evacuated)
+
+    # what comes in ----------------------------------------------------------------------------
+    def report(self, b: dict, locate: object) -> ClusterView:
+        c = b["cluster"]
+        procs = []
+        for pid, runnable, threads, frames, state in b["procs"]:
+            where, alive = locate(pid)  # type: ignore[operator]
+            if alive and where != c:
+                continue  # it has moved since the report was taken (the process manager knows)
+            before = self.frames_before.get(pid, frames)
+            self.frames_before[pid] = frames
+            procs.append(ProcView(pid, c, runnable, threads, frames, state, growth=frames - before))
+            self.placed.pop(pid, None)
+        self.reports[c] = ClusterView(c, b["harts"], b["free"], b["total"], procs, b["time"])
+        now = b["time"]
+        for a, peer, n in b["ikc"]:
+            key = (min(a, peer), max(a, peer))
+            self.traffic[key] = (self._decayed(key, now) + n, now)
+        # Moves that have landed, failed or gone stale are no longer under way.
+        for pid, m in sorted(self.pending.items()):
+            where, alive = locate(pid)  # type: ignore[operator]
+            if not alive or where == m.dst or now - m.asked > STALE_PERIODS * max(1, self.period):
+                del self.pending[pid]
+        for key in [k for k in self.traffic if not all(locate(p)[1] for p in k)]:  # type: ignore[operator]
+            del self.traffic[key]  # an ended process talks no more
+        for pid in [p for p in self.landed_at if not locate(p)[1]]:  # type: ignore[operator]
+            del self.landed_at[pid]
+        return self.reports[c]
+
+    def landed(self, pid: int, src: int, dst: int, at: int) -> None:
+        """The process manager applied a move of `pid` from `src` to `dst` at `at`."""
+        self.landed_at[pid] = at
+        m = self.pending.get(pid)
+        if m is not None and m.dst == dst:
+            del self.pending[pid]
+        for p in list(self.reports[src].procs):
+            if p.pid == pid:
+                self.reports[src].procs.remove(p)
+                self.reports[src].free += p.frames
+                p.cluster = dst
+                self.reports[dst].procs.append(p)
+                self.reports[dst].free -= p.frames
+
+    def refusal(self, b: dict) -> None:
+        """A move was refused or failed: forget it; if the destination was the reason (no room,
+        evacuated, a failed transfer), do not ask for it again until the destination frees frames.
+        A process that was busy (EBUSY) or gone (ESRCH) may be asked for again at once."""
+        self.refusals += 1
+        m = self.pending.pop(b["pid"], None)
+        dst = m.dst if m is not None else b["dst"]
+        if b["err"] not in (-3, -16):
+            self.refused[(b["pid"], dst)] = self.reports[dst].free
+
+    def _decayed(self, key: tuple[int, int], now: int) -> float:
+        got = self.traffic.get(key)
+        if got is None:
+            return 0.0
+        w, t = got
+        half = TRAFFIC_HALF_LIFE * max(1, self.period)
+        return w * math.pow(0.5, max(0, now - t) / half)
+
+    # the chip as the policies see it ------------------------------------------------------------
+    def view(self, now: int) -> ChipView:
+        clusters = [ClusterView(r.cluster, r.harts, r.free, r.total,
+                                [ProcView(p.pid, p.cluster, p.runnable, p.threads, p.frames, p.state,
+                                          False, p.growth) for p in r.procs], r.time)
+                    for r in self.reports]
+        v = ChipView(clusters, {k: self._decayed(k, now) for k in sorted(self.traffic)},
+                     frozenset(self.evacuated), now, self.noc, self.period)
+        for pid, m in sorted(self.pending.items()):
+            p = v.proc(pid)
+            if p is None:
+                p = ProcView(pid, m.src, 1, 1, m.frames)
+                v.clusters[m.src].procs.append(p)
+            v.move(p, m.dst)
+        for pid, c in sorted(self.placed.items()):
+            if v.proc(pid) is None:
+                v.clusters[c].procs.append(ProcView(pid, c, 1, 1, 0))
+        return v
+
+    def decide(self, report: ClusterView, now: int, locate: object,
+               residents: object) -> list[tuple[int, dict]]:
+        """Ask every policy; the `policy_move` packets to send, as (cluster, body).
+        `locate(pid)` is the process manager's (cluster, alive); `residents(c)` its live pids on c."""
+        if not self.policies:
+            return []
+        self._now, self._where_fn = now, locate
+        v = self.view(now)
+        # Processes the process manager knows on an evacuated cluster, not yet in a report.
+        for c in sorted(self.evacuated):
+            for pid in residents(c):  # type: ignore[operator]
+                if v.proc(pid) is None and pid not in self.pending:
+                    v.clusters[c].procs.append(ProcView(pid, c, 1, 1, 0))
+        out: list[tuple[int, dict]] = []
+        per_src: dict[int, int] = {}
+        for m in self.pending.values():
+            per_src[m.src] = per_src.get(m.src, 0) + 1
+        for pol in list(self.policies):
+            try:
+                moves = pol.on_report(report, v)
+                if not isinstance(moves, (list, tuple)) or not all(isinstance(x, Move) for x in moves):
+                    raise TypeError(f"on_report returned {type(moves).__name__}, not a list of Move")
+                for mv in moves:
+                    self._valid(mv)
+            except Exception as e:  # a user's policy: switched off, the run goes on
+                self.policies.remove(pol)
+                ms = self.spec.cycles_to_seconds(now) * 1e3
+                self.notes.append(f"policy {pol.name} switched off at {ms:.3f} ms: {type(e).__name__}: {e}")
+                v = self.view(now)
+                continue
+            for mv in moves:
+                body = self._check(pol, mv, per_src)
+                if body is not None:
+                    out.append(body)
+        return out
+
+    def _valid(self, mv: Move) -> None:
+        """A move that can never be right is the policy's bug: it is switched off for it."""
+        from shoal.kernel.migration import METHODS
+        n = self.spec.compute_clusters
+        if not isinstance(mv.pid, int) or isinstance(mv.pid, bool) or mv.pid < 1:
+            raise ValueError(f"bad pid {mv.pid!r} in {mv}")
+        if not isinstance(mv.dst, int) or isinstance(mv.dst, bool) or not 0 <= mv.dst < n:
+            raise ValueError(f"bad destination {mv.dst!r} in {mv} (clusters 0..{n - 1})")
+        if mv.method is not None and mv.method not in METHODS:
+            raise ValueError(f"bad method {mv.method!r} in {mv} (one of {', '.join(METHODS)})")
+
+    def _check(self, pol: Policy, mv: Move, per_src: dict[int, int]) -> tuple[int, dict] | None:
+        """The packet for a move, or None if it cannot be asked now (the process is moving or
+        ended, already there, its source has enough moves under way, the destination is
+        evacuated or refused it and has freed nothing since)."""
+        src = next((r.cluster for r in self.reports for p in r.procs if p.pid == mv.pid), None)
+        if src is None:
+            src = self._where(mv.pid)
+        if (src is None or mv.dst == src or mv.dst in self.evacuated or mv.pid in self.pending
+                or per_src.get(src, 0) >= INFLIGHT_PER_SOURCE):
+            return None
+        if (src not in self.evacuated
+                and self._now - self.landed_at.get(mv.pid, -NEVER) < MIN_STAY_PERIODS * self.period):
+            return None  # it has just landed
+        refused_at = self.refused.get((mv.pid, mv.dst))
+        if refused_at is not None:
+            if self.reports[mv.dst].free <= refused_at:
+                return None  # refused before, and nothing freed there since
+            del self.refused[(mv.pid, mv.dst)]
+        frames = next((p.frames for r in self.reports for p in r.procs if p.pid == mv.pid), 0)
+        self.pending[mv.pid] = _Pending(mv.pid, src, mv.dst, pol.name, self._now, frames)
+        per_src[src] = per_src.get(src, 0) + 1
+        self.asked += 1
+        return (src, {"pid": mv.pid, "dst": mv.dst, "method": mv.method or self.method,
+                      "policy": pol.name, "why": str(mv.why)[:200]})
+
+    def _where(self, pid: int) -> int | None:
+        if self._where_fn is None:
+            return None
+        where, alive = self._where_fn(pid)  # type: ignore[operator]
+        return where if alive else None
+
+    # placement of new processes (SHOAL_ANY_CLUSTER) ---------------------------------------------
+    def place(self, frames: int, now: int, residents: object) -> int | None:
+        """The cluster for a new process: fewest runnable threads per hart, then most free
+        frames; never an evacuated one (processes not reported yet count as one runnable
+        thread each). None if policies are off and no cluster is evacuated."""
+        if not self.on:
+            return None
+        v = self.view(now)
+        for c in v.clusters:
+            for pid in residents(c.cluster):  # type: ignore[operator]
+                if v.proc(pid) is None:
+                    c.procs.append(ProcView(pid, c.cluster, 1, 1, 0))
+        opened = [c for c in v.open_clusters() if c.free > frames] or v.open_clusters()
+        if not opened:
+            return None
+        best = min(opened, key=lambda c: (c.runnable / c.harts, -c.free, c.cluster))
+        return best.cluster
