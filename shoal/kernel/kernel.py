@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from unicorn import UC_PROT_EXEC
+from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
 from shoal.kernel import (  # these register their calls
     console,
@@ -54,7 +54,7 @@ TRAPS = {
     15: ("store page fault", SIGSEGV),
 }
 ECALL_U = 8
-RETRY = "retry"  # a fault to take again later (kernel._fill, sched.run_slice)
+RETRY, RETRY_FETCH = "retry", "retry-fetch"  # a fault to take again later (_fill, sched.run_slice)
 MAILBOX_KINDS = frozenset({"mbx_data"})  # IKC mailbox messages (Nanvix's fixed 16 + 128 B)
 Reply = Callable[[Packet, int], int]
 
@@ -463,7 +463,7 @@ class Kernel:
             if self.now() >= min(self.horizon, sched.next_item(self, harts=False)[0]):
                 # The thread ran ahead of an earlier item of this cluster (a migration's commit,
                 # an exit) that may free frames: it faults again at its time, after that item.
-                self.fault = (RETRY, 0, None)
+                self.fault = (RETRY_FETCH if access == UC_MEM_FETCH else RETRY, 0, None)
                 return None
             self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
             return None

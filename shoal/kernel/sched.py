@@ -219,10 +219,10 @@ def run_slice(k: Kernel, h: Hart) -> None:
         pc = t.ctx.reg_read(REG_PC)
         t.ctx.reg_write(REG_PC, pc - 4)
         k.cpu.loaded = None
-    elif reason is None and k.fault is not None and k.fault[0] == "retry":
+    elif reason is None and k.fault is not None and k.fault[0] in ("retry", "retry-fetch"):
         # Out of frames ahead of an earlier item of the cluster (kernel._fill): the faulting
         # instruction runs again at this time, once the items before it are taken.
-        n -= k.cpu.unrun(t.ctx.reg_read(REG_PC))
+        n -= k.cpu.unrun(k.fault[0] == "retry-fetch")
         reason = "retry"
     elif reason is None and k.fault is not None and isinstance(k.fault[0], Missing):
         # A page elsewhere (post-copy, remote memory): the faulting instruction runs again
