@@ -441,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drain CLUSTER at simulated time AT: its processes move elsewhere, none goes "
                    "there afterwards; repeatable")
     _trace_args(r)
+    _mpi_args(r)
     r.add_argument("--gdb", type=int, metavar="PORT", help="wait for GDB (gdb-multiarch: target remote "
                    ":PORT) and serve the remote protocol for the program; 0 picks a free port")
     r.add_argument("program")
@@ -475,15 +476,66 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--chip", default="mppa256")
     d.add_argument("--trace", metavar="FILE.json", help="trace step (0) of the demo (16 clusters at "
                    "work, then one migration) to FILE.json")
+    _mpi_args(d)
     return p
+
+
+def _wants_mpi(argv: list[str]) -> bool:
+    """This process is one of the MPI backend's ranks: $SHOAL_BACKEND=mpi (set by --ranks) or
+    `--backend mpi` (a user's own mpiexec)."""
+    if os.environ.get("SHOAL_BACKEND") == "mpi":
+        return True
+    pairs = zip(argv, argv[1:], strict=False)
+    return "--backend=mpi" in argv or any(a == "--backend" and b == "mpi" for a, b in pairs)
+
+
+def _mpi_args(q: argparse.ArgumentParser) -> None:
+    q.add_argument("--ranks", type=int, metavar="N", help="spread the chip's clusters over N MPI ranks "
+                   "on this host (mpiexec of the [mpi] extra); the results are the same")
+    q.add_argument("--backend", choices=["local", "mpi"], default="local",
+                   help="mpi: this process is a rank of the user's own `mpiexec -n N python -m shoal ...`")
+
+
+def _no_mpi_options(args: argparse.Namespace) -> None:
+    """What works in one process only."""
+    if getattr(args, "trace", None):
+        raise ShoalError("--trace works with the in-process backend only (not with --ranks or --backend mpi)")
+    if getattr(args, "gdb", None) is not None:
+        raise ShoalError("--gdb works with the in-process backend only (not with --ranks or --backend mpi)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("run", "demo") and _wants_mpi(argv):
+        from shoal import mpibackend
+        try:
+            rank = mpibackend.rank_role()
+        except ShoalError as e:
+            sys.stderr.write(f"shoal: {e}\n")
+            return 2
+        if rank != 0:
+            return mpibackend.serve()
+        os.environ["SHOAL_BACKEND"] = "mpi"  # every chip of this run (the demo makes several)
+        code = _main(argv)
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        mpibackend.report_status(code)
+        return code
+    return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     try:
         if argv and argv[0] == "cc":
             return cmd_cc(argv[1:])
         args = build_parser().parse_args(argv)
+        if getattr(args, "ranks", None) is not None or os.environ.get("SHOAL_BACKEND") == "mpi":
+            _no_mpi_options(args)
+            if os.environ.get("SHOAL_BACKEND") != "mpi":
+                from shoal.mpibackend import launch
+                return launch(argv, args.ranks)
         if args.cmd == "run":
             return cmd_run(args)
         if args.cmd == "checkpoint":

@@ -166,6 +166,19 @@ def load_program(program: str | Path | bytes | Executable, name: str | None = No
     return parse_elf(image, name or path.name)
 
 
+def make_backend(spec: ChipSpec, seed: int, sink: Callable[[int, int, bytes], None] | None,
+                 name: str | None) -> LocalBackend:
+    """The backend called `name` (local, mpi; by default $SHOAL_BACKEND, else local)."""
+    import os
+    name = name or os.environ.get("SHOAL_BACKEND") or "local"
+    if name == "local":
+        return LocalBackend(spec, seed, sink)
+    if name == "mpi":
+        from shoal.mpibackend import MPIBackend
+        return MPIBackend(spec, seed, sink)  # type: ignore[return-value]
+    raise ShoalError(f"unknown backend {name!r} (local or mpi)")
+
+
 class Chip:
     """A chip: its clusters' kernels and the I/O cluster's daemons, on one simulated clock.
     The host side only sends requests to them and reads what they publish."""
@@ -174,20 +187,25 @@ class Chip:
                  sink: Callable[[int, int, bytes], None] | None = None,
                  migration: str | None = None,
                  trace: str | Path | Tracer | None = None,
-                 policy: object = None, policy_period_us: float | None = None) -> None:
+                 policy: object = None, policy_period_us: float | None = None,
+                 backend: str | None = None) -> None:
         """`sink(pid, fd, data)` receives console output as it reaches the I/O cluster;
         `migration` is the method of moves that name none (stopcopy unless set); `trace` (a
         path, or a Tracer with its limits and filters) takes a Perfetto trace, written at the
         end of every run() (shoal/trace.py). `policy` switches on automatic migration policies
         (shoal/policy.py): "balance,locality", names, Policy classes or instances, or
         "FILE.py:CLASS"; their load reports come every `policy_period_us` of simulated time
-        (policy.PERIOD_US by default)."""
+        (policy.PERIOD_US by default). `backend` is "local" (every node in this process) or
+        "mpi" (the clusters spread over MPI ranks: shoal/mpibackend.py); by default
+        $SHOAL_BACKEND, else local."""
         self.spec = spec
         self.seed = seed
         self.migration = migration or DEFAULT_METHOD
         if self.migration not in METHODS:
             raise ShoalError(f"unknown migration method {self.migration!r} (one of {', '.join(METHODS)})")
-        self._backend = LocalBackend(spec, seed, sink)
+        self._backend = make_backend(spec, seed, sink, backend)
+        if trace is not None and not isinstance(self._backend, LocalBackend):
+            raise ShoalError("a trace is taken with the in-process backend only (not with MPI ranks)")
         self._backend.gather("set_method", self.migration)
         self.time = 0  # simulated cycles: every cluster has done everything before it
         self.procs: list[Process] = []

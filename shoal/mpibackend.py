@@ -1,0 +1,463 @@
+"""The MPI backend: one chip's compute clusters spread over MPI ranks, results unchanged.
+
+Rank 0 keeps the host side (Chip, the CLI), the I/O cluster's daemons, the NoC model and a
+first block of clusters; every other rank keeps a contiguous block of cluster numbers (rows
+of the torus, so that most traffic between neighbours stays inside a rank) and serves rank
+0's messages (`serve`). Rounds are LocalBackend's, step for step (backend.py), so every node
+takes the same items in the same order and results are byte for byte the same:
+
+    rank 0 submits the nodes' packets to the NoC in node order, places the chunks ready
+    before GVT and delivers finished packets (numbered in the order the NoC finished them,
+    as LocalBackend does); then it sends each rank that has work the packets delivered to
+    its nodes and its nodes' horizons (one message), advances its own nodes meanwhile, and
+    takes back from each such rank its nodes' earliest times and the packets they sent (one
+    message).
+
+So a round costs one scatter and one gather, point to point and only with the ranks that have
+something to do (an idle rank costs nothing); the host's requests (`call`, `gather`) go to the
+rank that owns the cluster. What crosses ranks is plain data (packets, records, images) and is
+pickled; closures in kernel actions stay on their rank.
+
+Ranks are started by `shoal run --ranks N` / `shoal demo --ranks N` (`launch`: the mpich
+wheel's mpiexec on this host) or by the user's own `mpiexec -n N python -m shoal run --backend
+mpi ...`. Receives poll with a back-off (an idle rank does not spin a host core away from the
+others) and give up after SHOAL_MPI_TIMEOUT seconds (default 600); a rank that dies makes
+mpiexec end the others, and the launcher prints one line.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from shoal.backend import NEVER, _tid_allocator
+from shoal.errors import ShoalError
+from shoal.kernel import host
+from shoal.kernel.kernel import Kernel
+from shoal.platform.noc import NoC, Packet
+from shoal.services import ConsoleSink, Services
+from shoal.spec import ChipSpec
+
+
+def mpi() -> Any:
+    """mpi4py's MPI module, or one clear refusal."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise ShoalError("the MPI backend needs mpi4py and an MPI: pip install 'shoal[mpi]'") from None
+    return MPI
+
+
+def blocks(clusters: int, ranks: int) -> list[int]:
+    """The rank of each cluster: contiguous blocks of cluster numbers, as even as can be."""
+    return [r for r in range(ranks) for _ in range(r * clusters // ranks, (r + 1) * clusters // ranks)]
+
+
+def _timeout() -> float:
+    try:
+        return float(os.environ.get("SHOAL_MPI_TIMEOUT", "600"))
+    except ValueError:
+        return 600.0
+
+
+def _recv(comm: Any, source: int) -> Any:
+    """A message from `source`: a short spin, then sleeps that grow to 1 ms (a blocked MPI
+    receive would spin a host core that another rank may need), at most SHOAL_MPI_TIMEOUT s."""
+    spins = 0
+    deadline = None
+    while not comm.iprobe(source=source):
+        spins += 1
+        if spins < 300:
+            continue
+        now = time.monotonic()
+        if deadline is None:
+            deadline = now + _timeout()
+        elif now > deadline:
+            raise ShoalError(f"MPI rank {source} did not answer within {_timeout():g} s; the run stops")
+        time.sleep(min(0.001, 0.00002 * (spins - 299)))
+    return comm.recv(source=source)
+
+
+_chips = itertools.count(1)
+_dropped: list[int] = []  # chips gone on rank 0, to forget on the other ranks (next message)
+_open: list[Any] = []  # the communicator, once a chip has used it (to stop the ranks at exit)
+
+
+def _stop_ranks() -> None:
+    if not _open:
+        return
+    comm = _open.pop()
+    for r in range(1, comm.Get_size()):
+        try:
+            comm.send((0, "quit", [], [], None), dest=r)
+        except Exception:  # noqa: BLE001 -- at exit, a rank that is gone is gone
+            pass
+
+
+class MPIBackend:
+    """LocalBackend's interface and rounds, with the compute clusters spread over ranks."""
+
+    tracer = None
+
+    def __init__(self, spec: ChipSpec, seed: int, sink: ConsoleSink | None) -> None:
+        comm = mpi().COMM_WORLD
+        self.comm, self.size = comm, comm.Get_size()
+        if comm.Get_rank() != 0:
+            raise ShoalError("a chip on the MPI backend is made on rank 0 (the others serve it)")
+        n = spec.compute_clusters
+        if self.size > n:
+            raise ShoalError(f"{self.size} MPI ranks for {n} compute clusters: at most one rank per cluster")
+        self.spec = spec
+        self.n = n
+        self.owner = [*blocks(n, self.size), 0]  # node n: the I/O cluster's daemons, on rank 0
+        self._noc = NoC(spec)
+        self.lookahead = la = self._noc.min_latency()
+        self.services = Services(spec, n, seed, sink)
+        self.mine: dict[int, Kernel | Services] = {
+            c: Kernel(spec, c, _tid_allocator(c)) for c in range(n) if self.owner[c] == 0}
+        self.kernels = [k for k in self.mine.values() if isinstance(k, Kernel)]  # rank 0's only
+        self.mine[n] = self.services
+        for node in self.mine.values():
+            node.lookahead = la
+        self.cid = next(_chips)
+        self.outboxes: dict[int, list[Packet]] = {}  # other ranks' packets not yet submitted
+        self.inboxes: dict[int, list[tuple[int, Packet]]] = {r: [] for r in range(self.size)}
+        self._seq = 0
+        self.rounds = 0
+        if not _open:
+            _open.append(comm)
+            atexit.register(_stop_ranks)
+        for r in range(1, self.size):
+            comm.send((self.cid, "init", [], self._drops(), (spec, seed, self._clusters(r), la)), dest=r)
+        weakref.finalize(self, _dropped.append, self.cid)
+
+    def _clusters(self, rank: int) -> list[int]:
+        return [c for c in range(self.n) if self.owner[c] == rank]
+
+    @staticmethod
+    def _drops() -> list[int]:
+        out = list(_dropped)
+        _dropped.clear()
+        return out
+
+    # messages to the other ranks --------------------------------------------------------------
+    def _post(self, rank: int, op: str, args: Any) -> None:
+        deliveries, self.inboxes[rank] = self.inboxes[rank], []
+        self.comm.send((self.cid, op, deliveries, self._drops(), args), dest=rank)
+
+    def _answer(self, rank: int) -> Any:
+        status, value = _recv(self.comm, rank)
+        if status == "err":
+            raise value
+        return value
+
+    def _ask(self, rank: int, op: str, args: Any) -> Any:
+        self._post(rank, op, args)
+        return self._answer(rank)
+
+    # the host's requests -----------------------------------------------------------------
+    def call(self, cluster: int, request: str, *args: Any) -> Any:
+        r = self.owner[cluster]
+        if r == 0:
+            self._flush_local()
+            return getattr(host, request)(self.mine[cluster], *args)
+        return self._ask(r, "call", (cluster, request, args))
+
+    def gather(self, request: str, *args: Any) -> list[Any]:
+        """The same request to every compute cluster, answers in cluster order (the ranks'
+        blocks are contiguous, so rank order is cluster order)."""
+        for r in range(1, self.size):
+            self._post(r, "gather", (request, args))
+        self._flush_local()
+        out = [getattr(host, request)(self.mine[c], *args) for c in self._clusters(0)]
+        for r in range(1, self.size):
+            out += self._answer(r)
+        return out
+
+    def daemons(self, request: str, *args: Any) -> Any:
+        return getattr(self.services, "host_" + request)(*args)
+
+    def noc(self, request: str, *args: Any) -> Any:
+        return getattr(self._noc, request)(*args)
+
+    def cpu_engine(self) -> str:
+        from shoal.platform.cpu import engine
+        return engine()
+
+    def _flush_local(self) -> None:
+        for t, p in self.inboxes[0]:
+            self.mine[t].deliver(p)
+        self.inboxes[0] = []
+
+    # one clock (LocalBackend.advance, with nodes on ranks) ----------------------------------------
+    def advance(self, limit: int, until: Callable[[], bool] | None = None) -> None:
+        la = self.lookahead
+        noc = self._noc
+        window = self.spec.window_cycles
+        owner, mine = self.owner, self.mine
+        nnodes = self.n + 1
+        self._flush_local()
+        lbs = [NEVER] * nnodes
+        for r in range(1, self.size):
+            self._post(r, "sync", None)
+        for i, node in mine.items():
+            lbs[i] = node.next_time()
+        for r in range(1, self.size):
+            self._take(self._answer(r), lbs)
+        while until is None or not until():
+            for i in range(nnodes):  # in node order, as LocalBackend submits them
+                if owner[i] == 0:
+                    node = mine[i]
+                    if node.outbox:
+                        noc.submit(node.outbox)
+                        node.outbox = []
+                else:
+                    out = self.outboxes.pop(i, None)
+                    if out:
+                        noc.submit(out)
+            nr = noc.next_ready()
+            gvt = min(min(lbs), NEVER if nr is None else nr + la)
+            if nr is not None and nr < gvt:
+                for p in noc.advance(gvt):
+                    j = self._deliver(p)
+                    lbs[j] = min(lbs[j], p.arrival)
+                nr = noc.next_ready()
+            if min(lbs) >= limit and (nr is None or nr + la >= limit):
+                return
+            pend = NEVER if nr is None else nr
+            low = min(lbs)
+            first = lbs.index(low)
+            second = min(lbs[:first] + lbs[first + 1:], default=NEVER)
+            self.rounds += 1
+            cut = min(max(second, low), pend) + la
+            work: dict[int, list[tuple[int, int]]] = {}
+            for i in [i for i, lb in enumerate(lbs) if lb < cut and lb < limit]:
+                horizon = min(second if i == first else low, pend) + la
+                if lbs[i] < horizon:
+                    work.setdefault(owner[i], []).append((i, horizon))
+            busy = [r for r in sorted(work) if r != 0]
+            for r in busy:
+                self._post(r, "adv", (work[r], limit, window))
+            self._flush_local()
+            for i, horizon in work.get(0, ()):
+                lbs[i] = mine[i].advance(horizon, limit, window)
+            for r in busy:
+                self._take(self._answer(r), lbs)
+            if self.rounds % 256 == 0:
+                noc.prune(gvt)
+
+    def _take(self, reply: tuple[dict[int, int], list[tuple[int, list[Packet]]]], lbs: list[int]) -> None:
+        times, outs = reply
+        for i, t in times.items():
+            lbs[i] = t
+        for i, pkts in outs:
+            self.outboxes.setdefault(i, []).extend(pkts)
+
+    def _deliver(self, p: Packet) -> int:
+        """LocalBackend._deliver: number the packet, hand it (or its failure note) to its node's
+        rank; the node that receives something."""
+        self._seq += 1
+        p.seq = self._seq
+        if p.failed:
+            note = Packet(p.dst, p.src, "noc_error",
+                          {"kind": p.kind, "body": p.body, "to": p.dst, "data": p.data, "form": p.form},
+                          b"", 0, p.arrival, 1, 0)
+            note.seq, note.arrival = p.seq, p.arrival
+            p, t = note, p.src
+        else:
+            t = p.dst
+        r = self.owner[t]
+        if r == 0:
+            self.mine[t].deliver(p)
+        else:
+            self.inboxes[r].append((t, p))
+        return t
+
+
+def serve() -> int:
+    """The loop of a rank other than 0: keep its clusters' kernels and do what rank 0 asks."""
+    comm = mpi().COMM_WORLD
+    rank = comm.Get_rank()
+    chips: dict[int, dict[int, Kernel]] = {}
+    die = os.environ.get("SHOAL_MPI_TEST_DIE", "")  # test hook: "RANK:MESSAGES" kills that rank
+    die_rank, _, die_after = die.partition(":")
+    count = 0
+    try:
+        while True:
+            cid, op, deliveries, drops, args = _recv(comm, 0)
+            count += 1
+            if die and int(die_rank) == rank and count >= int(die_after):
+                os.kill(os.getpid(), 9)
+            for d in drops:
+                chips.pop(d, None)
+            if op == "quit":
+                return 0
+            if op == "init":
+                spec, seed, clusters, la = args
+                ks = chips[cid] = {c: Kernel(spec, c, _tid_allocator(c)) for c in clusters}
+                for k in ks.values():
+                    k.lookahead = la
+                continue
+            ks = chips[cid]
+            for t, p in deliveries:
+                ks[t].deliver(p)
+            try:
+                if op == "adv":
+                    horizons, limit, window = args
+                    reply: Any = ({i: ks[i].advance(h, limit, window) for i, h in horizons}, _outboxes(ks))
+                elif op == "sync":
+                    reply = ({c: k.next_time() for c, k in ks.items()}, _outboxes(ks))
+                elif op == "call":
+                    cluster, request, a = args
+                    reply = getattr(host, request)(ks[cluster], *a)
+                else:  # gather
+                    request, a = args
+                    reply = [getattr(host, request)(ks[c], *a) for c in sorted(ks)]
+                comm.send(("ok", reply), dest=0)
+            except Exception as e:  # noqa: BLE001 -- rank 0 raises it where the host asked
+                try:
+                    comm.send(("err", e), dest=0)
+                except Exception:  # noqa: BLE001 -- an exception that does not pickle
+                    comm.send(("err", ShoalError(f"rank {rank}: {type(e).__name__}: {e}")), dest=0)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _outboxes(ks: dict[int, Kernel]) -> list[tuple[int, list[Packet]]]:
+    out = []
+    for c in sorted(ks):
+        k = ks[c]
+        if k.outbox:
+            out.append((c, k.outbox))
+            k.outbox = []
+    return out
+
+
+# starting the ranks on this host (shoal run --ranks N) ----------------------------------------------
+def mpiexec() -> str:
+    """The mpiexec to start ranks with: $SHOAL_MPIEXEC, the one next to this Python (the mpich
+    wheel installs it there), or the one on PATH."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    given = os.environ.get("SHOAL_MPIEXEC")
+    if given:
+        if not (os.path.isfile(given) and os.access(given, os.X_OK)):
+            raise ShoalError(f"--ranks: no mpiexec at {given} (SHOAL_MPIEXEC)")
+        return given
+    here = Path(sys.executable).parent / "mpiexec"
+    if here.is_file():
+        return str(here)
+    found = shutil.which("mpiexec")
+    if found is None:
+        raise ShoalError("--ranks needs MPI's mpiexec, which was not found: pip install 'shoal[mpi]' "
+                         "(mpi4py and the mpich wheel)")
+    return found
+
+
+def launch(argv: list[str], ranks: int) -> int:
+    """Run `shoal ARGV` as `ranks` MPI ranks on this host; rank 0's output and exit code are the
+    run's. mpiexec's own messages are kept back: a rank that ends abnormally gives one line."""
+    import select
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    if not 1 <= ranks <= 4096:
+        raise ShoalError(f"--ranks {ranks}: from 1 to 4096")
+    exe = mpiexec()
+    mpi()  # refused now, in one line, rather than once per rank
+    with tempfile.TemporaryDirectory(prefix="shoal-mpi-") as tmp:
+        fifos = [os.path.join(tmp, "out"), os.path.join(tmp, "err")]
+        for f in fifos:
+            os.mkfifo(f)
+        status = os.path.join(tmp, "status")
+        # Read-write: rank 0's open never blocks, and no end of file while it reopens.
+        fds = [os.open(f, os.O_RDWR | os.O_NONBLOCK) for f in fifos]
+        env = dict(os.environ, SHOAL_BACKEND="mpi", SHOAL_MPI_OUT=fifos[0], SHOAL_MPI_ERR=fifos[1],
+                   SHOAL_MPI_STATUS=status)
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # mpiexec passes Ctrl-C to every rank
+        try:
+            proc = subprocess.Popen([exe, "-n", str(ranks), sys.executable, "-m", "shoal", *argv],
+                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    start_new_session=False)
+        except OSError as e:
+            signal.signal(signal.SIGINT, old)
+            raise ShoalError(f"--ranks: cannot start {exe}: {e.strerror or e}") from None
+        noise = bytearray()
+        sinks = {fds[0]: sys.stdout.buffer, fds[1]: sys.stderr.buffer}
+        mfd = proc.stdout.fileno()  # type: ignore[union-attr]
+        try:
+            while True:
+                ready, _, _ = select.select([*fds, mfd], [], [])
+                for fd in ready:
+                    if fd == mfd:
+                        chunk = os.read(mfd, 65536)
+                        if not chunk:
+                            break
+                        noise += chunk
+                    else:
+                        _copy(fd, sinks[fd])
+                else:
+                    continue
+                break
+            proc.wait()
+            for fd in fds:  # what rank 0 wrote last
+                _copy(fd, sinks[fd])
+        finally:
+            signal.signal(signal.SIGINT, old)
+            for fd in fds:
+                os.close(fd)
+        try:
+            with open(status) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            pass
+    text = noise.decode(errors="replace")
+    why = next((ln.split("EXIT STRING:", 1)[1].strip() for ln in text.splitlines() if "EXIT STRING:" in ln),
+               f"mpiexec exit status {proc.returncode}")
+    sys.stderr.write(f"shoal: the MPI run stopped: a rank ended abnormally ({why}); no result\n")
+    sys.stderr.flush()
+    return proc.returncode if proc.returncode and proc.returncode > 0 else 1
+
+
+def _copy(fd: int, out: Any) -> None:
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if not chunk:
+            return
+        out.write(chunk)
+        out.flush()
+
+
+def rank_role() -> int | None:
+    """Under the MPI backend ($SHOAL_BACKEND=mpi or --backend mpi), this process's rank; rank 0
+    started by `launch` writes to the launcher's pipes."""
+    comm = mpi().COMM_WORLD
+    rank = comm.Get_rank()
+    if rank == 0:
+        for var, fd in (("SHOAL_MPI_OUT", 1), ("SHOAL_MPI_ERR", 2)):
+            path = os.environ.get(var)
+            if path:
+                w = os.open(path, os.O_WRONLY)
+                os.dup2(w, fd)
+                os.close(w)
+    return rank
+
+
+def report_status(code: int) -> None:
+    """Rank 0's exit code, for the launcher (mpiexec's own is not the program's)."""
+    path = os.environ.get("SHOAL_MPI_STATUS")
+    if path:
+        with open(path, "w") as f:
+            f.write(f"{code}\n")
