@@ -535,7 +535,8 @@ def _main(argv: list[str]) -> int:
             _no_mpi_options(args)
             if os.environ.get("SHOAL_BACKEND") != "mpi":
                 from shoal.mpibackend import launch
-                return launch(argv, args.ranks)
+                from shoal.spec import ChipSpec
+                return launch(argv, args.ranks, ChipSpec.load(args.chip).compute_clusters)
         if args.cmd == "run":
             return cmd_run(args)
         if args.cmd == "checkpoint":

@@ -99,6 +99,13 @@ def _stop_ranks() -> None:
             pass
 
 
+def _stop_at_exit(comm: Any) -> None:
+    """Rank 0 tells the others to end when it ends, however it ends (a refusal too)."""
+    if not _open:
+        _open.append(comm)
+        atexit.register(_stop_ranks)
+
+
 class MPIBackend:
     """LocalBackend's interface and rounds, with the compute clusters spread over ranks."""
 
@@ -129,9 +136,7 @@ class MPIBackend:
         self.inboxes: dict[int, list[tuple[int, Packet]]] = {r: [] for r in range(self.size)}
         self._seq = 0
         self.rounds = 0
-        if not _open:
-            _open.append(comm)
-            atexit.register(_stop_ranks)
+        _stop_at_exit(comm)
         for r in range(1, self.size):
             comm.send((self.cid, "init", [], self._drops(), (spec, seed, self._clusters(r), la)), dest=r)
         weakref.finalize(self, _dropped.append, self.cid)
@@ -361,7 +366,7 @@ def mpiexec() -> str:
     return found
 
 
-def launch(argv: list[str], ranks: int) -> int:
+def launch(argv: list[str], ranks: int, clusters: int) -> int:
     """Run `shoal ARGV` as `ranks` MPI ranks on this host; rank 0's output and exit code are the
     run's. mpiexec's own messages are kept back: a rank that ends abnormally gives one line."""
     import select
@@ -370,8 +375,9 @@ def launch(argv: list[str], ranks: int) -> int:
     import sys
     import tempfile
 
-    if not 1 <= ranks <= 4096:
-        raise ShoalError(f"--ranks {ranks}: from 1 to 4096")
+    if not 1 <= ranks <= clusters:
+        raise ShoalError(f"--ranks {ranks}: from 1 to the chip's {clusters} compute clusters "
+                         "(one rank holds one cluster at least)")
     exe = mpiexec()
     mpi()  # refused now, in one line, rather than once per rank
     with tempfile.TemporaryDirectory(prefix="shoal-mpi-") as tmp:
@@ -446,6 +452,7 @@ def rank_role() -> int | None:
     comm = mpi().COMM_WORLD
     rank = comm.Get_rank()
     if rank == 0:
+        _stop_at_exit(comm)
         for var, fd in (("SHOAL_MPI_OUT", 1), ("SHOAL_MPI_ERR", 2)):
             path = os.environ.get(var)
             if path:

@@ -1,0 +1,91 @@
+"""The MPI backend (shoal/mpibackend.py): `shoal run --ranks N` gives byte for byte what the
+in-process backend gives (output, exit code, simulated figures of --stats, migration records)
+on 1, 2 and 3 ranks, for programs that compute, talk, spawn and migrate across ranks; a rank
+that dies, or no mpiexec, gives one line and a non-zero exit, never a hang."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import Programs, assert_one_line_error, shoal_cli
+
+pytest.importorskip("mpi4py", reason="the MPI backend needs mpi4py (pip install -e '.[mpi]'; CI installs it)")
+
+PROGS = Path(__file__).parent / "programs"
+RING = str(PROGS / "mig_ring.c")
+THREADS = str(PROGS / "mig_threads.c")
+
+
+def _simulated(err: bytes) -> str:
+    """--stats without its host figures (wall time, a migration's host milliseconds)."""
+    text = err.decode()
+    text = re.sub(r"  host wall time : .*\n", "", text)
+    return re.sub(r"; host [0-9.]+ ms", "", text)
+
+
+def _same(args: list[str], ranks: list[int]) -> None:
+    base = shoal_cli("run", *args, timeout=120)
+    assert base.returncode == 0, base.stderr.decode()
+    for n in ranks:
+        got = shoal_cli("run", "--ranks", str(n), *args, timeout=120)
+        assert got.returncode == base.returncode, (n, got.stderr.decode())
+        assert got.stdout == base.stdout, n
+        assert _simulated(got.stderr) == _simulated(base.stderr), n
+
+
+def test_ring_spawns_talks_and_migrates_across_ranks() -> None:
+    # mppa256's 16 clusters: 2 ranks hold 0-7 and 8-15, 3 ranks 0-4, 5-9 and 10-15. The ring's
+    # first process moves from cluster 0 (rank 0) to cluster 8 (rank 1) and back while tokens go
+    # round six processes spawned on clusters 1-5 (on two ranks when there are 3).
+    _same(["--stats", "--file", RING, "--migrate", "0.6ms:8", "--migrate", "1.2ms:0",
+           RING, "ring", "R", "6", "20"], [1, 2, 3])
+
+
+def test_threads_migrate_round_every_cluster_across_ranks() -> None:
+    # Guest-initiated moves through all 16 clusters and home, 8 threads computing on 1 MiB.
+    _same(["--stats", THREADS, "16"], [2, 3])
+
+
+def test_exit_code_of_the_program(programs: Programs) -> None:
+    b = programs["args"]
+    res = shoal_cli("run", "--ranks", "2", "--chip", "tiny", str(b.elf), "42", timeout=60)
+    assert res.returncode == 42 and b"argv[1] (2) [42]\n" in res.stdout
+
+
+def test_a_dead_rank_stops_the_run_with_one_line() -> None:
+    env = {"SHOAL_MPI_TEST_DIE": "1:20"}
+    import os
+    import sys
+    res = subprocess.run([sys.executable, "-m", "shoal", "run", "--ranks", "2", THREADS, "16"],
+                         capture_output=True, env=dict(os.environ, **env), timeout=60)
+    assert res.stdout == b""
+    err = assert_one_line_error(res)
+    assert "a rank ended abnormally" in err
+
+
+def test_no_mpiexec_and_one_process_options_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOAL_MPIEXEC", "/nonexistent/mpiexec")
+    err = assert_one_line_error(shoal_cli("run", "--ranks", "2", THREADS, timeout=60))
+    assert "mpiexec" in err
+    monkeypatch.delenv("SHOAL_MPIEXEC")
+    err = assert_one_line_error(shoal_cli("run", "--ranks", "2", "--trace", "t.json", THREADS, timeout=60))
+    assert "--trace" in err
+    err = assert_one_line_error(shoal_cli("run", "--ranks", "17", THREADS, timeout=60))
+    assert "--ranks 17: from 1 to the chip's 16 compute clusters" in err
+
+
+def test_a_users_own_mpiexec_joins_as_it_is(programs: Programs) -> None:
+    import os
+    import sys
+
+    from shoal.mpibackend import mpiexec
+    b = programs["args"]
+    cmd = ["-n", "2", sys.executable, "-m", "shoal", "run", "--backend", "mpi", "--chip", "tiny",
+           str(b.elf), "7"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_MPI")}
+    res = subprocess.run([mpiexec(), *cmd], capture_output=True, env=env, timeout=60)
+    base = shoal_cli("run", "--chip", "tiny", str(b.elf), "7")
+    assert (res.returncode, res.stdout, res.stderr) == (7, base.stdout, base.stderr)
