@@ -393,7 +393,7 @@ def launch(argv: list[str], ranks: int, clusters: int) -> int:
         try:
             proc = subprocess.Popen([exe, "-n", str(ranks), sys.executable, "-m", "shoal", *argv],
                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    start_new_session=False)
+                                    preexec_fn=_die_with_parent)
         except OSError as e:
             signal.signal(signal.SIGINT, old)
             raise ShoalError(f"--ranks: cannot start {exe}: {e.strerror or e}") from None
@@ -434,6 +434,16 @@ def launch(argv: list[str], ranks: int, clusters: int) -> int:
     return proc.returncode if proc.returncode and proc.returncode > 0 else 1
 
 
+def _die_with_parent() -> None:
+    """mpiexec (and through it every rank) ends if the launcher is killed (Linux)."""
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _copy(fd: int, out: Any) -> None:
     while True:
         try:
@@ -468,3 +478,13 @@ def report_status(code: int) -> None:
     if path:
         with open(path, "w") as f:
             f.write(f"{code}\n")
+
+
+def join() -> None:
+    """For a Python script started by mpiexec: ranks other than 0 serve rank 0's chips and
+    end here; rank 0 goes on, and its chips use the MPI backend."""
+    import sys
+
+    if rank_role() != 0:
+        sys.exit(serve())
+    os.environ["SHOAL_BACKEND"] = "mpi"

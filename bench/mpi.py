@@ -1,0 +1,111 @@
+"""shoal MPI backend benchmark: the same busy chip on the in-process backend and on 1, 2 (and
+more) MPI ranks of this host.
+
+    python bench/mpi.py [--quick] [--ranks 1,2] [--out bench/results]
+
+Figures (host wall time of Chip.run, never simulated time):
+- aggregate guest MIPS of 16 clusters x 16 busy threads (mppa256; bench/programs/busy.c) and
+  of the 64-cluster chip (mppa-8x8), in process and on each number of ranks, with the speed-up
+  over the in-process run;
+- host cost of one engine round (wall time / rounds) for each;
+- boot time and peak host memory (max RSS) of the 256-cluster chip (mppa-16x16), in process.
+Every configuration must give the same simulated results (checked: outputs, simulated cycles,
+instructions). Goal (issue 8): >= 1.7x at 2 ranks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BUSY_C = HERE / "programs" / "busy.c"
+
+
+def child(chip_name: str, elf: str, iters: str) -> None:
+    if os.environ.get("SHOAL_BACKEND") == "mpi":
+        from shoal.mpibackend import join
+        join()
+    from shoal import Chip
+    chip = Chip.preset(chip_name)
+    n = chip.spec.compute_clusters
+    procs = [chip.spawn(elf, ["busy", iters, "16"], cluster=c) for c in range(n)]
+    chip.run()
+    print(json.dumps({"ok": all(p.returncode == 0 for p in procs), "wall_s": chip.wall_seconds,
+                      "instructions": chip.instructions, "sim_cycles": chip.time, "rounds": chip.rounds,
+                      "outputs": sorted({p.stdout.decode() for p in procs}),
+                      "mips": chip.instructions / chip.wall_seconds / 1e6}))
+
+
+def boot(chip_name: str) -> None:
+    start = time.perf_counter()
+    from shoal import Chip
+    chip = Chip.preset(chip_name)
+    chip.clusters()
+    wall = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"boot_wall_s": wall, "max_rss_bytes": rss}))
+
+
+def run(cmd: list[str], env: dict[str, str]) -> dict:
+    r = subprocess.run(cmd, capture_output=True, env=env, timeout=3600)
+    if r.returncode != 0:
+        sys.stderr.write(r.stderr.decode(errors="replace"))
+        raise SystemExit(f"bench: {' '.join(cmd)} failed with status {r.returncode}")
+    return json.loads(r.stdout.decode().strip().splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--ranks", default="1,2")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--child", nargs=3)
+    ap.add_argument("--boot")
+    a = ap.parse_args()
+    if a.child:
+        child(*a.child)
+        return 0
+    if a.boot:
+        boot(a.boot)
+        return 0
+    from shoal.mpibackend import mpiexec
+    from shoal.toolchain import compile_cached
+    elf = str(compile_cached([BUSY_C], ["-O2", "-g0"]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_MPI") and k != "SHOAL_BACKEND"}
+    ranks = [int(r) for r in a.ranks.split(",")]
+    out: dict = {"machine": f"{os.cpu_count()} host cores", "chips": {}}
+    me = [sys.executable, str(Path(__file__).resolve())]
+    sizes = (("mppa256", "3000" if a.quick else "30000"), ("mppa-8x8", "1000" if a.quick else "8000"))
+    for chip, iters in sizes:
+        rows = {"local": run([*me, "--child", chip, elf, iters], env)}
+        for r in ranks:
+            rows[f"{r} ranks"] = run([mpiexec(), "-n", str(r), *me, "--child", chip, elf, iters],
+                                     dict(env, SHOAL_BACKEND="mpi"))
+        keys = ("instructions", "sim_cycles", "outputs", "ok")
+        same = all(all(v[k] == rows["local"][k] for k in keys) for v in rows.values())
+        for name, v in rows.items():
+            v["speedup"] = rows["local"]["wall_s"] / v["wall_s"]
+            v["round_us"] = v["wall_s"] / max(1, v["rounds"]) * 1e6
+            print(f"{chip:9} {name:8} {v['mips']:7.1f} guest MIPS  {v['wall_s']:7.2f} s  "
+                  f"x{v['speedup']:.2f}  "
+                  f"{v['rounds']} rounds, {v['round_us']:.0f} us each", flush=True)
+        out["chips"][chip] = {"iters": iters, "same_simulated_results": same, "runs": rows}
+        print(f"{chip:9} same simulated results everywhere: {same}", flush=True)
+    out["boot_mppa-16x16"] = run([*me, "--boot", "mppa-16x16"], env)
+    b = out["boot_mppa-16x16"]
+    gib = b["max_rss_bytes"] / 2**30
+    print(f"mppa-16x16 boot {b['boot_wall_s']:.2f} s, max RSS {gib:.2f} GiB", flush=True)
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "mpi.json").write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
