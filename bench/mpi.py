@@ -40,6 +40,7 @@ def child(chip_name: str, elf: str, iters: str) -> None:
     print(json.dumps({"ok": all(p.returncode == 0 for p in procs), "wall_s": chip.wall_seconds,
                       "instructions": chip.instructions, "sim_cycles": chip.time, "rounds": chip.rounds,
                       "outputs": sorted({p.stdout.decode() for p in procs}),
+                      "rank0_wait_s": getattr(chip._backend, "wait_seconds", 0.0),
                       "mips": chip.instructions / chip.wall_seconds / 1e6}))
 
 

@@ -136,6 +136,7 @@ class MPIBackend:
         self.inboxes: dict[int, list[tuple[int, Packet]]] = {r: [] for r in range(self.size)}
         self._seq = 0
         self.rounds = 0
+        self.wait_seconds = 0.0  # host time rank 0 waited for the others' answers in rounds
         _stop_at_exit(comm)
         for r in range(1, self.size):
             comm.send((self.cid, "init", [], self._drops(), (spec, seed, self._clusters(r), la)), dest=r)
@@ -251,8 +252,10 @@ class MPIBackend:
             self._flush_local()
             for i, horizon in work.get(0, ()):
                 lbs[i] = mine[i].advance(horizon, limit, window)
+            t0 = time.perf_counter()
             for r in busy:
                 self._take(self._answer(r), lbs)
+            self.wait_seconds += time.perf_counter() - t0
             if self.rounds % 256 == 0:
                 noc.prune(gvt)
 

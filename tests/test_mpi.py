@@ -89,3 +89,39 @@ def test_a_users_own_mpiexec_joins_as_it_is(programs: Programs) -> None:
     res = subprocess.run([mpiexec(), *cmd], capture_output=True, env=env, timeout=60)
     base = shoal_cli("run", "--chip", "tiny", str(b.elf), "7")
     assert (res.returncode, res.stdout, res.stderr) == (7, base.stdout, base.stderr)
+
+
+API = '''
+import os, sys
+if os.environ.get("SHOAL_BACKEND") == "mpi":
+    from shoal.mpibackend import join
+    join()  # ranks other than 0 serve rank 0's chips and end here
+from shoal import Chip
+chip = Chip.preset("mppa256")
+p = chip.spawn(sys.argv[1], ["mig_threads", "3"], cluster=9)
+chip.run(max_cycles=2_000_000)
+img = p.checkpoint(stop=True)
+chip.run()
+other = Chip.preset("mppa256")
+q = other.restore(img, cluster=14)
+other.run()
+print(q.returncode, q.stdout, q.stderr, q.cycles, q.instructions, other.time, other.noc_stats(),
+      [(m.src, m.dst, m.downtime, m.bytes) for m in chip.migrations + other.migrations])
+'''
+
+
+def test_python_api_checkpoint_and_restore_on_ranks(tmp_path: Path) -> None:
+    # A checkpoint on cluster 9 (rank 1 of 3) restored on cluster 14 (rank 2) of a second chip
+    # on the same ranks, then moved by the guest to clusters 1, 2, 3 (rank 0).
+    import os
+    import sys
+
+    from shoal.mpibackend import mpiexec
+    script = tmp_path / "api.py"
+    script.write_text(API)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_MPI") and k != "SHOAL_BACKEND"}
+    base = subprocess.run([sys.executable, str(script), THREADS], capture_output=True, env=env, timeout=60)
+    assert base.returncode == 0, base.stderr.decode()
+    got = subprocess.run([mpiexec(), "-n", "3", sys.executable, str(script), THREADS], capture_output=True,
+                         env=dict(env, SHOAL_BACKEND="mpi"), timeout=60)
+    assert (got.returncode, got.stdout, got.stderr) == (0, base.stdout, base.stderr)
