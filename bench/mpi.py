@@ -44,6 +44,23 @@ def child(chip_name: str, elf: str, iters: str) -> None:
                       "mips": chip.instructions / chip.wall_seconds / 1e6}))
 
 
+def ring(elf: str, laps: str) -> None:
+    """A token round 16 processes on 16 clusters: little compute, a packet at a time (rounds
+    with one busy cluster each), the worst case of the MPI backend."""
+    if os.environ.get("SHOAL_BACKEND") == "mpi":
+        from shoal.mpibackend import join
+        join()
+    from shoal import Chip
+    chip = Chip.preset("mppa256")
+    chip.add_file("mig_ring", Path(elf).read_bytes())
+    p = chip.spawn(elf, ["mig_ring", "ring", "B", "16", laps], cluster=0)
+    chip.run()
+    print(json.dumps({"ok": p.returncode == 0, "wall_s": chip.wall_seconds, "instructions": chip.instructions,
+                      "sim_cycles": chip.time, "rounds": chip.rounds, "outputs": [p.stdout.decode()],
+                      "rank0_wait_s": getattr(chip._backend, "wait_seconds", 0.0),
+                      "mips": chip.instructions / chip.wall_seconds / 1e6}))
+
+
 def boot(chip_name: str) -> None:
     start = time.perf_counter()
     from shoal import Chip
@@ -69,9 +86,13 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--child", nargs=3)
     ap.add_argument("--boot")
+    ap.add_argument("--ring", nargs=2)
     a = ap.parse_args()
     if a.child:
         child(*a.child)
+        return 0
+    if a.ring:
+        ring(*a.ring)
         return 0
     if a.boot:
         boot(a.boot)
@@ -79,16 +100,18 @@ def main() -> int:
     from shoal.mpibackend import mpiexec
     from shoal.toolchain import compile_cached
     elf = str(compile_cached([BUSY_C], ["-O2", "-g0"]))
+    ring_elf = str(compile_cached([HERE.parent / "tests" / "programs" / "mig_ring.c"]))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_MPI") and k != "SHOAL_BACKEND"}
     ranks = [int(r) for r in a.ranks.split(",")]
     out: dict = {"machine": f"{os.cpu_count()} host cores", "chips": {}}
     me = [sys.executable, str(Path(__file__).resolve())]
     sizes = (("mppa256", "3000" if a.quick else "30000"), ("mppa-8x8", "1000" if a.quick else "8000"))
+    sizes += (("ring", "20" if a.quick else "200"),)
     for chip, iters in sizes:
-        rows = {"local": run([*me, "--child", chip, elf, iters], env)}
+        what = ["--ring", ring_elf, iters] if chip == "ring" else ["--child", chip, elf, iters]
+        rows = {"local": run([*me, *what], env)}
         for r in ranks:
-            rows[f"{r} ranks"] = run([mpiexec(), "-n", str(r), *me, "--child", chip, elf, iters],
-                                     dict(env, SHOAL_BACKEND="mpi"))
+            rows[f"{r} ranks"] = run([mpiexec(), "-n", str(r), *me, *what], dict(env, SHOAL_BACKEND="mpi"))
         keys = ("instructions", "sim_cycles", "outputs", "ok")
         same = all(all(v[k] == rows["local"][k] for k in keys) for v in rows.values())
         for name, v in rows.items():

@@ -481,12 +481,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _wants_mpi(argv: list[str]) -> bool:
-    """This process is one of the MPI backend's ranks: $SHOAL_BACKEND=mpi (set by --ranks) or
-    `--backend mpi` (a user's own mpiexec)."""
-    if os.environ.get("SHOAL_BACKEND") == "mpi":
+    """This process is one of the MPI backend's ranks: started by `--ranks` ($SHOAL_MPI_RANKS),
+    or by the user's own mpiexec with `--backend mpi` (an option of shoal's, not of the program)."""
+    if os.environ.get("SHOAL_MPI_RANKS"):
         return True
-    pairs = zip(argv, argv[1:], strict=False)
-    return "--backend=mpi" in argv or any(a == "--backend" and b == "mpi" for a, b in pairs)
+    if "-h" in argv or "--help" in argv:
+        return False
+    try:
+        args = build_parser().parse_args(argv)
+    except ShoalError:
+        return False  # refused in one line by rank 0's parse, as in one process
+    return getattr(args, "backend", "local") == "mpi"
 
 
 def _mpi_args(q: argparse.ArgumentParser) -> None:
@@ -533,7 +538,7 @@ def _main(argv: list[str]) -> int:
         args = build_parser().parse_args(argv)
         if getattr(args, "ranks", None) is not None or os.environ.get("SHOAL_BACKEND") == "mpi":
             _no_mpi_options(args)
-            if os.environ.get("SHOAL_BACKEND") != "mpi":
+            if getattr(args, "ranks", None) is not None and not os.environ.get("SHOAL_MPI_RANKS"):
                 from shoal.mpibackend import launch
                 from shoal.spec import ChipSpec
                 return launch(argv, args.ranks, ChipSpec.load(args.chip).compute_clusters)

@@ -390,8 +390,8 @@ def launch(argv: list[str], ranks: int, clusters: int) -> int:
         status = os.path.join(tmp, "status")
         # Read-write: rank 0's open never blocks, and no end of file while it reopens.
         fds = [os.open(f, os.O_RDWR | os.O_NONBLOCK) for f in fifos]
-        env = dict(os.environ, SHOAL_BACKEND="mpi", SHOAL_MPI_OUT=fifos[0], SHOAL_MPI_ERR=fifos[1],
-                   SHOAL_MPI_STATUS=status)
+        env = dict(os.environ, SHOAL_BACKEND="mpi", SHOAL_MPI_RANKS=str(ranks), SHOAL_MPI_OUT=fifos[0],
+                   SHOAL_MPI_ERR=fifos[1], SHOAL_MPI_STATUS=status)
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # mpiexec passes Ctrl-C to every rank
         try:
             proc = subprocess.Popen([exe, "-n", str(ranks), sys.executable, "-m", "shoal", *argv],
