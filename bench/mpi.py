@@ -105,7 +105,7 @@ def main() -> int:
     ranks = [int(r) for r in a.ranks.split(",")]
     out: dict = {"machine": f"{os.cpu_count()} host cores", "chips": {}}
     me = [sys.executable, str(Path(__file__).resolve())]
-    sizes = (("mppa256", "3000" if a.quick else "30000"), ("mppa-8x8", "1000" if a.quick else "8000"))
+    sizes = (("mppa256", "3000" if a.quick else "200000"), ("mppa-8x8", "1000" if a.quick else "50000"))
     sizes += (("ring", "20" if a.quick else "200"),)
     for chip, iters in sizes:
         what = ["--ring", ring_elf, iters] if chip == "ring" else ["--child", chip, elf, iters]
