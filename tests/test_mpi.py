@@ -49,6 +49,13 @@ def test_threads_migrate_round_every_cluster_across_ranks() -> None:
     _same(["--stats", THREADS, "16"], [2, 3])
 
 
+def test_policy_daemon_on_rank_0_moves_a_process_off_an_evacuated_cluster() -> None:
+    # tiny's 4 clusters on 2 or 3 ranks: the policy daemon (rank 0) drains cluster 0 at 1 ms; the
+    # process goes to cluster 1 (on rank 1 of 3).
+    pol = str(Path(__file__).parent.parent / "shoal" / "programs" / "pol_work.c")
+    _same(["--chip", "tiny", "--stats", "--evacuate", "1ms:0", pol, "4", "300000", "3"], [2, 3])
+
+
 def test_exit_code_of_the_program(programs: Programs) -> None:
     b = programs["args"]
     res = shoal_cli("run", "--ranks", "2", "--chip", "tiny", str(b.elf), "42", timeout=60)
