@@ -399,10 +399,15 @@ def launch(argv: list[str], ranks: int, clusters: int) -> int:
         env = dict(os.environ, SHOAL_BACKEND="mpi", SHOAL_MPI_RANKS=str(ranks), SHOAL_MPI_OUT=fifos[0],
                    SHOAL_MPI_ERR=fifos[1], SHOAL_MPI_STATUS=status)
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # mpiexec passes Ctrl-C to every rank
+        if _stdin_wanted():
+            import threading
+            env["SHOAL_MPI_IN"] = os.path.join(tmp, "in")
+            os.mkfifo(env["SHOAL_MPI_IN"])
+            threading.Thread(target=_feed, args=(env["SHOAL_MPI_IN"],), daemon=True).start()
         try:
             proc = subprocess.Popen([exe, "-n", str(ranks), sys.executable, "-m", "shoal", *argv],
-                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    preexec_fn=_die_with_parent)
+                                    env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         except OSError as e:
             signal.signal(signal.SIGINT, old)
             raise ShoalError(f"--ranks: cannot start {exe}: {e.strerror or e}") from None
@@ -443,6 +448,28 @@ def launch(argv: list[str], ranks: int, clusters: int) -> int:
     return proc.returncode if proc.returncode and proc.returncode > 0 else 1
 
 
+def _stdin_wanted() -> bool:
+    """Whether rank 0 gets the launcher's stdin (through a pipe of its own: hydra's forwarding
+    of stdin stops mpiexec with status 255 past ~100 KB). Not a terminal: in one process too, a
+    guest reading a terminal gets end of file."""
+    try:
+        os.fstat(0)
+    except OSError:
+        return False
+    return not os.isatty(0)
+
+
+def _feed(path: str) -> None:
+    """Copy the launcher's stdin to rank 0's pipe, then close it (rank 0 sees end of file)."""
+    import sys
+    try:
+        with open(path, "wb") as pipe:
+            while chunk := sys.stdin.buffer.read(65536):
+                pipe.write(chunk)
+    except (OSError, ValueError):
+        pass  # rank 0 ended without reading it all
+
+
 def _die_with_parent() -> None:
     """mpiexec (and through it every rank) ends if the launcher is killed (Linux)."""
     import ctypes
@@ -472,6 +499,11 @@ def rank_role() -> int | None:
     rank = comm.Get_rank()
     if rank == 0:
         _stop_at_exit(comm)
+        path = os.environ.get("SHOAL_MPI_IN")
+        if path:
+            r = os.open(path, os.O_RDONLY)
+            os.dup2(r, 0)
+            os.close(r)
         for var, fd in (("SHOAL_MPI_OUT", 1), ("SHOAL_MPI_ERR", 2)):
             path = os.environ.get(var)
             if path:

@@ -132,3 +132,13 @@ def test_python_api_checkpoint_and_restore_on_ranks(tmp_path: Path) -> None:
     got = subprocess.run([mpiexec(), "-n", "3", sys.executable, str(script), THREADS], capture_output=True,
                          env=dict(env, SHOAL_BACKEND="mpi"), timeout=60)
     assert (got.returncode, got.stdout, got.stderr) == (0, base.stdout, base.stderr)
+
+
+def test_stdin_reaches_rank_0() -> None:
+    # 200 KB: mpiexec's own forwarding of stdin stops at about half of that.
+    data = b"".join(b"line %d of the input\n" % i for i in range(10000))
+    prog = str(PROGS / "stdin.c")
+    base = shoal_cli("run", "--chip", "tiny", prog, stdin=data)
+    got = shoal_cli("run", "--ranks", "2", "--chip", "tiny", prog, stdin=data, timeout=60)
+    assert (got.returncode, got.stdout, got.stderr) == (base.returncode, base.stdout, base.stderr)
+    assert b"lines 10000" in got.stdout
