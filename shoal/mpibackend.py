@@ -90,7 +90,8 @@ def _recv(comm: Any, source: int, bounded: bool = True) -> Any:
 
 
 _chips = itertools.count(1)
-_dropped: list[int] = []  # chips gone on rank 0, to forget on the other ranks (next message)
+_dropped: list[int] = []  # chips gone on rank 0, to forget on the other ranks (with their next message)
+_told: dict[int, int] = {}  # how many of them each rank has been told of
 _open: list[Any] = []  # the communicator, once a chip has used it (to stop the ranks at exit)
 
 
@@ -103,6 +104,13 @@ def _stop_ranks() -> None:
             comm.send((0, "quit", [], [], None), dest=r)
         except Exception:  # noqa: BLE001 -- at exit, a rank that is gone is gone
             pass
+
+
+def _drops(rank: int) -> list[int]:
+    """The chips `rank` has not yet been told are gone."""
+    told = _told.get(rank, 0)
+    _told[rank] = len(_dropped)
+    return _dropped[told:]
 
 
 def _stop_at_exit(comm: Any) -> None:
@@ -145,22 +153,16 @@ class MPIBackend:
         self.wait_seconds = 0.0  # host time rank 0 waited for the others' answers in rounds
         _stop_at_exit(comm)
         for r in range(1, self.size):
-            comm.send((self.cid, "init", [], self._drops(), (spec, seed, self._clusters(r), la)), dest=r)
+            comm.send((self.cid, "init", [], _drops(r), (spec, seed, self._clusters(r), la)), dest=r)
         weakref.finalize(self, _dropped.append, self.cid)
 
     def _clusters(self, rank: int) -> list[int]:
         return [c for c in range(self.n) if self.owner[c] == rank]
 
-    @staticmethod
-    def _drops() -> list[int]:
-        out = list(_dropped)
-        _dropped.clear()
-        return out
-
     # messages to the other ranks --------------------------------------------------------------
     def _post(self, rank: int, op: str, args: Any) -> None:
         deliveries, self.inboxes[rank] = self.inboxes[rank], []
-        self.comm.send((self.cid, op, deliveries, self._drops(), args), dest=rank)
+        self.comm.send((self.cid, op, deliveries, _drops(rank), args), dest=rank)
 
     def _answer(self, rank: int) -> Any:
         status, value = _recv(self.comm, rank)
