@@ -81,6 +81,7 @@ def _recv(comm: Any, source: int, bounded: bool = True) -> Any:
         if spins == 100:
             start, deadline = now, now + _timeout()
         elif bounded and now > deadline:
+            _lost.append(source)
             raise ShoalError(f"MPI rank {source} did not answer within {_timeout():g} s; the run stops")
         if now - start < 0.005:
             os.sched_yield()  # an answer usually comes within a round's work: stay close
@@ -89,6 +90,7 @@ def _recv(comm: Any, source: int, bounded: bool = True) -> Any:
     return comm.recv(source=source)
 
 
+_lost: list[int] = []  # ranks that did not answer in time: the run ends with MPI's abort
 _chips = itertools.count(1)
 _dropped: list[int] = []  # chips gone on rank 0, to forget on the other ranks (with their next message)
 _told: dict[int, int] = {}  # how many of them each rank has been told of
@@ -300,15 +302,16 @@ def serve() -> int:
     comm = mpi().COMM_WORLD
     rank = comm.Get_rank()
     chips: dict[int, dict[int, Kernel]] = {}
-    die = os.environ.get("SHOAL_MPI_TEST_DIE", "")  # test hook: "RANK:MESSAGES" kills that rank
-    die_rank, _, die_after = die.partition(":")
+    # Test hook: "RANK:MESSAGES[:stop]" kills (or stops, as a hung host would) that rank then.
+    die = os.environ.get("SHOAL_MPI_TEST_DIE", "")
+    die_rank, die_after, *how = die.split(":") if die else ("", "", "")
     count = 0
     try:
         while True:
             cid, op, deliveries, drops, args = _recv(comm, 0, bounded=False)
             count += 1
             if die and int(die_rank) == rank and count >= int(die_after):
-                os.kill(os.getpid(), 9)
+                os.kill(os.getpid(), 19 if how == ["stop"] else 9)  # SIGSTOP, SIGKILL
             for d in drops:
                 chips.pop(d, None)
             if op == "quit":
@@ -516,11 +519,22 @@ def rank_role() -> int | None:
 
 
 def report_status(code: int) -> None:
-    """Rank 0's exit code, for the launcher (mpiexec's own is not the program's)."""
+    """Rank 0's exit code, for the launcher (mpiexec's own is not the program's). After a rank
+    that did not answer, MPI's abort ends every rank (a hung one cannot take a message)."""
+    import sys
     path = os.environ.get("SHOAL_MPI_STATUS")
     if path:
         with open(path, "w") as f:
             f.write(f"{code}\n")
+    if _lost:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)  # MPI's own "Abort(...)" line: the one line above is the run's
+        mpi().COMM_WORLD.Abort(code or 1)
 
 
 def join() -> None:

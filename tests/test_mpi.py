@@ -73,6 +73,17 @@ def test_a_dead_rank_stops_the_run_with_one_line() -> None:
     assert "a rank ended abnormally" in err
 
 
+def test_a_hung_rank_stops_the_run_with_one_line_after_the_timeout() -> None:
+    import os
+    import sys
+    env = dict(os.environ, SHOAL_MPI_TEST_DIE="1:20:stop", SHOAL_MPI_TIMEOUT="2")
+    res = subprocess.run([sys.executable, "-m", "shoal", "run", "--ranks", "2", THREADS, "16"],
+                         capture_output=True, env=env, timeout=60)
+    assert res.stdout == b""
+    err = assert_one_line_error(res)
+    assert "MPI rank 1 did not answer within 2 s" in err
+
+
 def test_no_mpiexec_and_one_process_options_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOAL_MPIEXEC", "/nonexistent/mpiexec")
     err = assert_one_line_error(shoal_cli("run", "--ranks", "2", THREADS, timeout=60))
