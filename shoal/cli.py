@@ -57,6 +57,8 @@ def _stats(chip: object, proc: object) -> str:
                          f"{total}, {m.bytes} bytes, {m.pages} pages, {m.threads} threads; "
                          f"host {m.wall_seconds * 1e3:.2f} ms")
             wait = spec.cycles_to_seconds(m.page_wait) * 1e6
+            if m.src == m.dst:  # already there: nothing moved, no method to speak of
+                continue
             lines.append(f"    method       : {m.method}, {m.rounds} pre-copy rounds, {m.pages_sent} pages "
                          f"sent ({m.pages_resent} more than once, {m.bytes_sent} bytes), {m.postcopy_pages} "
                          f"after the thaw, {m.remote_faults} remote page faults, threads waited "
