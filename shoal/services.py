@@ -27,7 +27,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shoal.fileserver import FileServer
+from shoal.fileserver import EBADF, EFBIG, O_CREAT, O_EXCL, FileServer
 from shoal.ipcserver import IpcServer
 from shoal.kernel.console import ACK_EVERY
 from shoal.kernel.loader import loadable_image
@@ -63,6 +63,18 @@ TAIL = 64 * 1024
 CAPTURE = 64 * 1024 * 1024
 
 
+@dataclass
+class ShmObject:
+    """A shared memory object at its home: its size, the pages at home, which cluster holds
+    each page that is away, which clusters wait for it, and which are being recalled."""
+
+    size: int = 0
+    pages: dict[int, bytes] = field(default_factory=dict)
+    holder: dict[int, int] = field(default_factory=dict)
+    queue: dict[int, list[int]] = field(default_factory=dict)
+    recalled: set[int] = field(default_factory=set)
+
+
 class Services(FileServer, IpcServer):
     def __init__(self, spec: ChipSpec, node: int, seed: int, sink: ConsoleSink | None = None) -> None:
         self.spec = spec
@@ -91,6 +103,10 @@ class Services(FileServer, IpcServer):
         # process that moves fetches them from wherever it runs), within ChipSpec.io_memory.
         self.rmem: dict[int, dict[int, bytes]] = {}
         self.rmem_bytes = 0
+        # Shared memory (kernel/shm.py): objects by name, each the home of its pages, which
+        # one cluster at a time may hold (a queue of the clusters waiting for each page).
+        self.shm_names: dict[str, int] = {}
+        self.shm_objs: dict[int, ShmObject] = {}
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
         self.requests = 0
@@ -430,6 +446,72 @@ class Services(FileServer, IpcServer):
         body = {"pid": pid, "va": va, **({"missing": True} if data is None else {})}
         self._send(pkt.body.get("reply_to", pkt.src), "rmem_page", body, at, data or b"",
                    bulk=data is not None)
+
+    # shared memory ------------------------------------------------------------------------------
+    def on_shm_open(self, req: Packet, at: int) -> None:
+        name, flags = req.body["name"], req.body["flags"]
+        if not name or "/" in name or len(name) > 255:
+            self._reply(req, at, ret=-EINVAL)
+            return
+        obj = self.shm_names.get(name)
+        if obj is not None and flags & O_CREAT and flags & O_EXCL:
+            self._reply(req, at, ret=-EEXIST)
+        elif obj is None and not flags & O_CREAT:
+            self._reply(req, at, ret=-ENOENT)
+        else:
+            if obj is None:
+                obj = self.shm_names[name] = len(self.shm_objs) + 1
+                self.shm_objs[obj] = ShmObject()
+            self._reply(req, at, ret=0, obj=obj)
+
+    def on_shm_truncate(self, req: Packet, at: int) -> None:
+        o = self.shm_objs.get(req.body["obj"])
+        length = req.body["length"]
+        if o is None:
+            self._reply(req, at, ret=-EBADF)
+        elif length > self.spec.io_memory:
+            self._reply(req, at, ret=-EFBIG)
+        else:
+            o.size = length
+            self._reply(req, at, ret=0)
+
+    def on_shm_unlink(self, req: Packet, at: int) -> None:
+        gone = self.shm_names.pop(req.body["name"], None)  # (mapped pages stay: by object)
+        self._reply(req, at, ret=0 if gone is not None else -ENOENT)
+
+    def on_shm_get(self, pkt: Packet, at: int) -> None:
+        o = self.shm_objs.get(pkt.body["obj"])
+        if o is None:
+            return
+        pg, who = pkt.body["pg"], pkt.body.get("reply_to", pkt.src)
+        holder = o.holder.get(pg)
+        if holder is None:
+            self._shm_give(pkt.body["obj"], o, pg, who, at)
+        elif holder != who and who not in o.queue.setdefault(pg, []):
+            o.queue[pg].append(who)
+            if pg not in o.recalled:
+                o.recalled.add(pg)
+                self._send(holder, "shm_recall", {"obj": pkt.body["obj"], "pg": pg}, at)
+
+    def on_shm_back(self, pkt: Packet, at: int) -> None:
+        obj, pg = pkt.body["obj"], pkt.body["pg"]
+        o = self.shm_objs.get(obj)
+        if o is None or o.holder.get(pg) != pkt.src:
+            return
+        o.pages[pg] = pkt.data
+        del o.holder[pg]
+        o.recalled.discard(pg)
+        waiting = o.queue.get(pg)
+        if waiting:
+            self._shm_give(obj, o, pg, waiting.pop(0), at)
+            if waiting:  # the next one waits for it to come back
+                o.recalled.add(pg)
+                self._send(o.holder[pg], "shm_recall", {"obj": obj, "pg": pg}, at)
+
+    def _shm_give(self, obj: int, o: ShmObject, pg: int, to: int, at: int) -> None:
+        o.holder[pg] = to
+        data = o.pages.get(pg, bytes(self.spec.page_size))
+        self._send(to, "shm_page", {"obj": obj, "pg": pg}, at, data, bulk=True)
 
     def on_wait(self, req: Packet, at: int) -> None:
         rec = self.procs.get(req.body["target"])
