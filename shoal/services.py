@@ -65,14 +65,16 @@ CAPTURE = 64 * 1024 * 1024
 
 @dataclass
 class ShmObject:
-    """A shared memory object at its home: its size, the pages at home, which cluster holds
-    each page that is away, which clusters wait for it, and which are being recalled."""
+    """A shared memory object at its home (kernel/shm.py): its size, the bytes of its pages
+    (current unless a writer holds the page), which cluster writes each page or which read
+    it, the requests waiting for each page, and the (page, cluster) copies being recalled."""
 
     size: int = 0
     pages: dict[int, bytes] = field(default_factory=dict)
-    holder: dict[int, int] = field(default_factory=dict)
-    queue: dict[int, list[int]] = field(default_factory=dict)
-    recalled: set[int] = field(default_factory=set)
+    writer: dict[int, int] = field(default_factory=dict)
+    readers: dict[int, set[int]] = field(default_factory=dict)
+    queue: dict[int, list[tuple[int, bool]]] = field(default_factory=dict)
+    recalled: set[tuple[int, int]] = field(default_factory=set)
 
 
 class Services(FileServer, IpcServer):
@@ -103,8 +105,8 @@ class Services(FileServer, IpcServer):
         # process that moves fetches them from wherever it runs), within ChipSpec.io_memory.
         self.rmem: dict[int, dict[int, bytes]] = {}
         self.rmem_bytes = 0
-        # Shared memory (kernel/shm.py): objects by name, each the home of its pages, which
-        # one cluster at a time may hold (a queue of the clusters waiting for each page).
+        # Shared memory (kernel/shm.py): objects by name, each the home of its pages (one
+        # writer or many readers at a time; a queue of the requests waiting for each page).
         self.shm_names: dict[str, int] = {}
         self.shm_objs: dict[int, ShmObject] = {}
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
@@ -481,37 +483,48 @@ class Services(FileServer, IpcServer):
 
     def on_shm_get(self, pkt: Packet, at: int) -> None:
         o = self.shm_objs.get(pkt.body["obj"])
-        if o is None:
-            return
-        pg, who = pkt.body["pg"], pkt.body.get("reply_to", pkt.src)
-        holder = o.holder.get(pg)
-        if holder is None:
-            self._shm_give(pkt.body["obj"], o, pg, who, at)
-        elif holder != who and who not in o.queue.setdefault(pg, []):
-            o.queue[pg].append(who)
-            if pg not in o.recalled:
-                o.recalled.add(pg)
-                self._send(holder, "shm_recall", {"obj": pkt.body["obj"], "pg": pg}, at)
+        if o is not None:
+            pg = pkt.body["pg"]
+            o.queue.setdefault(pg, []).append((pkt.body.get("reply_to", pkt.src), pkt.body["write"]))
+            self._shm_serve(pkt.body["obj"], o, pg, at)
 
     def on_shm_back(self, pkt: Packet, at: int) -> None:
-        obj, pg = pkt.body["obj"], pkt.body["pg"]
+        obj, pg, who = pkt.body["obj"], pkt.body["pg"], pkt.src
         o = self.shm_objs.get(obj)
-        if o is None or o.holder.get(pg) != pkt.src:
+        if o is None:
             return
-        o.pages[pg] = pkt.data
-        del o.holder[pg]
-        o.recalled.discard(pg)
-        waiting = o.queue.get(pg)
-        if waiting:
-            self._shm_give(obj, o, pg, waiting.pop(0), at)
-            if waiting:  # the next one waits for it to come back
-                o.recalled.add(pg)
-                self._send(o.holder[pg], "shm_recall", {"obj": obj, "pg": pg}, at)
+        if o.writer.get(pg) == who:
+            o.pages[pg] = pkt.data  # the writer's bytes come home
+            del o.writer[pg]
+        o.readers.get(pg, set()).discard(who)
+        o.recalled.discard((pg, who))
+        self._shm_serve(obj, o, pg, at)
 
-    def _shm_give(self, obj: int, o: ShmObject, pg: int, to: int, at: int) -> None:
-        o.holder[pg] = to
-        data = o.pages.get(pg, bytes(self.spec.page_size))
-        self._send(to, "shm_page", {"obj": obj, "pg": pg}, at, data, bulk=True)
+    def _shm_serve(self, obj: int, o: ShmObject, pg: int, at: int) -> None:
+        """Grant the waiting requests of page `pg` in order while they fit (one writer or
+        many readers); recall the copies that stand in the way of the first that does not."""
+        queue = o.queue.get(pg, [])
+        while queue:
+            who, write = queue[0]
+            writer, readers = o.writer.get(pg), o.readers.setdefault(pg, set())
+            if writer == who or (not write and who in readers):
+                queue.pop(0)  # (asked twice: it has it)
+                continue
+            conflicts = ({writer} if writer is not None else set()) | (readers - {who} if write else set())
+            if conflicts:
+                for c in sorted(conflicts):
+                    if (pg, c) not in o.recalled:
+                        o.recalled.add((pg, c))
+                        self._send(c, "shm_recall", {"obj": obj, "pg": pg}, at)
+                return
+            queue.pop(0)
+            if write:
+                readers.discard(who)
+                o.writer[pg] = who
+            else:
+                readers.add(who)
+            data = o.pages.get(pg, bytes(self.spec.page_size))
+            self._send(who, "shm_page", {"obj": obj, "pg": pg, "write": write}, at, data, bulk=True)
 
     def on_wait(self, req: Packet, at: int) -> None:
         rec = self.procs.get(req.body["target"])

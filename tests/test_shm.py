@@ -47,6 +47,25 @@ def test_a_counter_in_shared_memory_across_clusters_is_exact(method: str | None)
     assert_no_frame_leak(c)  # every cluster gave its shared pages back
 
 
+def test_many_readers_share_read_copies() -> None:
+    """Three clusters read the same pages at once: each gets read copies once (one writer or
+    many readers), instead of taking the pages from one another at every access."""
+    c = Chip.preset("mppa256")
+    w = c.spawn(elf(COUNT), ["shm_count", "add", "7", "100"], cluster=0)
+    c.run()
+    assert w.returncode == 0
+    readers = [c.spawn(elf(COUNT), ["shm_count", "read", "20"], cluster=cl) for cl in (1, 2, 3)]
+    c.run()
+    want = 20 * 7 * 100  # the log holds 100 bytes of 7, the rest zeros
+    for r in readers:
+        assert r.stdout == f"read {want}\n".encode() and r.returncode == 0
+        assert r.record.shm_faults <= 8 + 2  # about one fault per page of the object (8)
+    show = c.spawn(elf(COUNT), ["shm_count", "show"], cluster=4)
+    c.run()
+    assert show.stdout == expected({7: 100})
+    assert_no_frame_leak(c)
+
+
 def test_the_same_counter_natively(tmp_path: Path) -> None:
     """The C program itself is right: the same counts on the host, processes in parallel."""
     exe = tmp_path / "shm_count"

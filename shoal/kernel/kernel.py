@@ -83,8 +83,10 @@ class Kernel:
         self.rmem_waiting: dict[tuple[int, int], list[Thread]] = {}  # (pid, page) -> threads
         # Shared memory (kernel/shm.py): the pages this cluster holds, one frame each, and the
         # threads waiting for pages held elsewhere, by (object, page number).
-        self.shm_frames: dict[tuple[int, int], int] = {}
+        self.shm_frames: dict[tuple[int, int], tuple[int, bool]] = {}  # -> (frame, writable)
+        self.shm_since: dict[tuple[int, int], int] = {}  # when it came (shm.HOLD)
         self.shm_waiting: dict[tuple[int, int], list[Thread]] = {}
+        self.shm_asked: dict[tuple[int, int], bool] = {}  # requests on their way: for writing?
         self.item_time = 0  # simulated time of the item being taken (sched.take)
         self.harts = [Hart(i) for i in range(spec.cores_per_cluster)]
         self.ready: deque[Thread] = deque()
@@ -100,6 +102,7 @@ class Kernel:
         self.extra = 0  # kernel cycles charged during the running slice
         self.stop_reason: str | None = None
         self.missing = 0  # the page a system call found elsewhere (post-copy, remote memory)
+        self.missing_store = False  # ... and whether it was to store into it
         # (what, signal, pc if known); a failed TLB fill leaves its Fault, whose address is
         # only the page's (Unicorn asks for pages): kill_for_fault finds the exact one.
         self.fault: tuple[str | Fault, int, int | None] | None = None

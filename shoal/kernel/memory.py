@@ -142,7 +142,7 @@ class AddressSpace:
         # finds the one held here (or None: the page is elsewhere), `on_shared_drop` is told
         # of the pages this address space stops mapping.
         self.shared: dict[int, tuple[int, int]] = {}
-        self.shm_frame: Callable[[tuple[int, int]], int | None] | None = None
+        self.shm_frame: Callable[[tuple[int, int]], tuple[int, bool] | None] | None = None
         self.on_shared_drop: Callable[[list[tuple[int, int]]], None] | None = None
 
     # frames -----------------------------------------------------------------
@@ -382,15 +382,25 @@ class AddressSpace:
             if r is None:
                 raise Fault(kind, va)
             if key is not None:  # shared memory: the cluster's frame if it holds the page
-                frame = self.shm_frame(key) if self.shm_frame is not None else None
-                if frame is None:
+                held = self.shm_frame(key) if self.shm_frame is not None else None
+                if held is None:
                     raise Missing(kind, va)
+                frame, writable = held
+                bits = _prot_bits(r.prot) & (~0 if writable else ~PTE_W)  # a read copy: no W
                 w = self._pte(va, create=True)
-                pte = self._set(w, va, frame, PTE_U | _prot_bits(r.prot))
+                pte = self._set(w, va, frame, PTE_U | bits)
                 self.born.pop(va, None)  # never a candidate for eviction: not ours
             else:
                 w, pte = self._populate(va, r)  # may raise OutOfFrames
         need = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}[kind]
+        if need == PTE_W and not pte & PTE_W and self.shared and va & ~(PAGE - 1) in self.shared:
+            r = self.find(va)
+            if r is not None and r.prot & PROT_WRITE:  # a store to a read copy of a shared page
+                held = self.shm_frame(self.shared[va & ~(PAGE - 1)]) if self.shm_frame else None
+                if held is None or not held[1]:
+                    raise Missing(kind, va)  # the cluster must own it to write: it asks
+                pte |= PTE_W  # owned for writing since this read copy was mapped
+                self._words[w] = pte
         if not pte & need:
             raise Fault(kind, va, "page fault (protection)")
         new = pte | PTE_A | (PTE_D if kind == "store" else 0)

@@ -248,7 +248,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
             rmem.await_page(k, t, va & ~(PAGE - 1), h.clock)
         elif va != migration.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shared:
             from shoal.kernel import shm
-            shm.await_page(k, t, va & ~(PAGE - 1), h.clock)
+            store = k.fault[0].kind == "store" if k.fault else k.missing_store
+            shm.await_page(k, t, va & ~(PAGE - 1), store, h.clock)
         else:
             migration.await_page(k, t, va, h.clock)
         reason = "block"

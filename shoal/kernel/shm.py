@@ -2,18 +2,19 @@
 `mmap(MAP_SHARED)`), kept coherent page by page over the NoC.
 
 An object lives at the shared-memory daemon on I/O cluster 0 (`shm_*` handlers in
-services.py), which is the home of its pages. A page is in exactly one place at a time: at
-home, or held by one cluster, whose kernel maps that one frame into every local process that
-maps the page (processes of one cluster share it at memory speed). A touch of a page held
-elsewhere is a fault like a post-copy's (memory.Missing): the thread waits, its kernel asks
-the daemon (`shm_get`), the daemon recalls the page from its holder (`shm_recall`: the holder
-unmaps it everywhere, flushes its TLB and sends it home, `shm_back`) and sends it on
-(`shm_page`); the faulting instruction runs again. Ownership moves on every fault from
-another cluster: one cluster reads or writes a page at a time (single writer, and here single
-reader too: a simpler protocol than read replication, and as strict). Memory model: stores to
-one page are seen in the order of simulated time; every access is sequentially consistent at
-page grain. Processes that map shared pages keep step with their cluster's items (sched.py),
-so a recall meets their threads at its simulated time.
+services.py), which is the home of its pages. Each page has one writer or many readers: one
+cluster holds it for writing, or several hold read copies (a cluster's kernel maps its one
+frame into every local process that maps the page, so processes of one cluster share it at
+memory speed). A touch of a page not held here, or a store to a read copy, is a fault like a
+post-copy's (memory.Missing): the thread waits, its kernel asks the daemon (`shm_get`, for
+reading or writing), the daemon recalls the copies that conflict (`shm_recall`: a holder
+unmaps the page everywhere, flushes its TLB and sends it home, `shm_back`, with the bytes if
+it was the writer) and sends the page on (`shm_page`); the faulting instruction runs again.
+A cluster keeps a page it just got for at least HOLD cycles before a recall takes it, so
+that its threads make progress however hard others contend. Memory model: a write is seen by
+every later read (sequential consistency at page grain, in simulated time). Processes that
+map shared pages keep step with their cluster's items (sched.py), so a recall meets their
+threads at its simulated time.
 
 A cluster gives a page back home as soon as no local process maps it any more. A process
 that migrates takes its shared mappings along (the image's `shared`) and fetches the pages
@@ -33,30 +34,34 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
 PREFIX = "/dev/shm/"
+HOLD = 4000  # cycles (10 us at 400 MHz) a cluster keeps a page it got before giving it up
 Key = tuple[int, int]  # (object, page number)
 
 
-def frame_of(k: Kernel, key: Key) -> int | None:
-    return k.shm_frames.get(key)
-
-
-def await_page(k: Kernel, t: Thread, page: int, at: int) -> None:
-    """Thread `t` touched a shared page this cluster does not hold: it waits for it."""
+def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
+    """Thread `t` touched a shared page this cluster does not hold (or stored into a read
+    copy): it waits until the page is here for that."""
     key = t.proc.aspace.shared[page]
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
-    waiting = k.shm_waiting.setdefault(key, [])
-    waiting.append(t)
+    k.shm_waiting.setdefault(key, []).append(t)
     t.proc.shm_faults += 1
-    if len(waiting) == 1:
-        asked = at + k.kernel_core(at, k.spec.page_fault_cycles)
-        k.send(k.services_node, "shm_get", {"obj": key[0], "pg": key[1]}, at=asked)
+    asked = k.shm_asked.get(key)
+    if asked is None or (write and not asked):  # (a reader's request does not serve a writer)
+        k.shm_asked[key] = write
+        at += k.kernel_core(at, k.spec.page_fault_cycles)
+        k.send(k.services_node, "shm_get", {"obj": key[0], "pg": key[1], "write": write}, at=at)
 
 
 def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
     """The page is ours now: one frame for every local process that maps it."""
     key = (pkt.body["obj"], pkt.body["pg"])
     waiting = k.shm_waiting.pop(key, [])
-    if key in k.shm_frames:
+    k.shm_asked.pop(key, None)
+    write = pkt.body["write"]
+    if key in k.shm_frames:  # a read copy here becomes the writable one (same bytes)
+        k.shm_frames[key] = (k.shm_frames[key][0], True)
+        k.shm_since[key] = at
+        _wake(k, waiting, at)
         return
     frame = _alloc(k)
     if frame is None:  # nothing can make room: it goes home again, its waiters are killed
@@ -67,17 +72,22 @@ def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
                        "for a shared page)", at)
         return
     k.mem[frame * PAGE:(frame + 1) * PAGE] = pkt.data
-    k.shm_frames[key] = frame
+    k.shm_frames[key] = (frame, write)
+    k.shm_since[key] = at
     cost = math.ceil(k.spec.copy_cycles_per_byte * PAGE) + k.spec.pte_install_cycles
     done = at + k.kernel_core(at, cost)
-    for t in waiting:
-        if t.proc.alive and t.state is TState.BLOCKED and t.blocked_on == "page":
-            t.proc.page_wait += max(0, done - t.blocked_at)
-            t.blocked_on, t.state, t.ready_at = "", TState.READY, max(done, t.blocked_at)
-            k.ready.append(t)
-            k._end_solo()
+    _wake(k, waiting, done)
     if not _mapped_here(k, key):  # every process that wanted it went meanwhile
         give_back(k, key, done)
+
+
+def _wake(k: Kernel, waiting: list[Thread], at: int) -> None:
+    for t in waiting:
+        if t.proc.alive and t.state is TState.BLOCKED and t.blocked_on == "page":
+            t.proc.page_wait += max(0, at - t.blocked_at)
+            t.blocked_on, t.state, t.ready_at = "", TState.READY, max(at, t.blocked_at)
+            k.ready.append(t)
+            k._end_solo()
 
 
 def _alloc(k: Kernel) -> int | None:
@@ -90,19 +100,26 @@ def _alloc(k: Kernel) -> int | None:
 def on_shm_recall(k: Kernel, pkt: Packet, at: int) -> None:
     """The daemon wants the page for another cluster: unmap it here and send it home."""
     key = (pkt.body["obj"], pkt.body["pg"])
-    if key in k.shm_frames:  # (else it is on its way home already)
+    if key not in k.shm_frames:  # (it is on its way home already)
+        return
+    since = k.shm_since.get(key, at)
+    if at < since + HOLD:  # got just now: its threads use it first
+        k.at(since + HOLD, lambda now: on_shm_recall(k, pkt, now))
+    else:
         give_back(k, key, at)
 
 
 def give_back(k: Kernel, key: Key, at: int) -> None:
-    frame = k.shm_frames.pop(key)
+    """Unmap the page everywhere here and send it home (its bytes only if written here)."""
+    frame, writable = k.shm_frames.pop(key)
+    k.shm_since.pop(key, None)
     for p in k.procs:
         _unmap(p, key)
     k.cpu.flush_tlb()
-    data = bytes(k.mem[frame * PAGE:(frame + 1) * PAGE])
+    data = bytes(k.mem[frame * PAGE:(frame + 1) * PAGE]) if writable else b""
     k.frames.release(frame)
-    start = at + k.kernel_core(at, math.ceil(k.spec.copy_cycles_per_byte * PAGE))
-    k.send(k.services_node, "shm_back", {"obj": key[0], "pg": key[1]}, data, start, bulk=True)
+    start = at + k.kernel_core(at, math.ceil(k.spec.copy_cycles_per_byte * len(data)))
+    k.send(k.services_node, "shm_back", {"obj": key[0], "pg": key[1]}, data, start, bulk=bool(data))
 
 
 def _unmap(p: Container, key: Key) -> None:

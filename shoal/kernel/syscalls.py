@@ -68,7 +68,7 @@ def dispatch(k: Kernel, t: Thread) -> None:
     except Missing as m:
         # A page elsewhere (post-copy migration, remote memory): the call waits for it and is
         # made again from the start (sched.run_slice puts the pc back on the ecall).
-        k.missing = m.addr
+        k.missing, k.missing_store = m.addr, m.kind == "store"
         k.stop_reason = "page"
         cpu.stop()
         return
