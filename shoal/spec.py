@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +103,7 @@ class ChipSpec:
         if not path.suffix == ".toml":
             known = ", ".join(sorted(PRESETS))
             raise ShoalError(f"unknown chip '{ref}': give a preset ({known}) or a .toml file")
+        import tomllib  # (only for chip files: a preset needs no TOML parser)
         try:
             data = tomllib.loads(path.read_text())
         except FileNotFoundError:

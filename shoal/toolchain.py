@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -40,6 +39,7 @@ def cc(args: list[str]) -> int:
     links = not any(a in NO_LINK for a in args) and any(not a.startswith("-") for a in args)
     cmd = [sys.executable, "-m", "ziglang", "cc", *TARGET, "-I", str(INCLUDE_DIR), *args,
            *(_link_extra() if links else [])]
+    import subprocess  # (here: a run needs only cache_dir from this module)
     try:
         return subprocess.run(cmd).returncode
     except OSError as e:
@@ -71,6 +71,7 @@ def sem_archive() -> Path:
     _writable_cache(out.parent)
     obj = out.with_suffix(f".tmp{os.getpid()}.o")
     tmp = out.with_suffix(f".tmp{os.getpid()}.a")
+    import subprocess
     for cmd in ([sys.executable, "-m", "ziglang", "cc", "-target", TARGET[1], "-O2", "-g0",
                  "-I", str(INCLUDE_DIR), "-c", str(SEM_LIB), "-o", str(obj)],
                 [sys.executable, "-m", "ziglang", "ar", "rcs", str(tmp), str(obj)]):
@@ -110,6 +111,7 @@ def compile_cached(sources: list[Path], flags: list[str] | None = None) -> Path:
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     cmd = [sys.executable, "-m", "ziglang", "cc", *TARGET, "-I", str(INCLUDE_DIR), *flags,
            *map(str, sources), *_link_extra(), "-o", str(tmp)]
+    import subprocess
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         sys.stderr.write(res.stderr)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import struct
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -141,6 +140,7 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["rmem"] = [[va, p.aspace.remote[va]] for va in sorted(p.aspace.rmem)]
     if p.rmem_faults or p.evictions:
         meta["rmem_stats"] = [p.rmem_faults, p.evictions, p.page_wait]
+    import json  # (images only: a plain run takes none)
     body = bytearray(json.dumps(meta, sort_keys=True).encode())
     meta_len = len(body)
     for va, flags, data in pages:
@@ -165,6 +165,7 @@ def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int
         raise ShoalError(f"{where}: truncated or padded ({len(body)} of {body_len} body bytes)")
     if hashlib.sha256(body).digest() != digest:
         raise ShoalError(f"{where}: corrupted (checksum mismatch)")
+    import json
     try:
         meta = json.loads(body[:meta_len])
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -32,7 +32,6 @@ import hashlib
 import mmap
 import os
 import struct
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -108,15 +107,24 @@ def _load_native() -> ctypes.CDLL | None:
         lib = cache_dir() / "native" / f"blockcount-{tag}.so"
         try:
             if not lib.exists():
-                lib.parent.mkdir(parents=True, exist_ok=True)
-                tmp = lib.with_suffix(f".tmp{os.getpid()}")
-                subprocess.run([sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2",
-                                "-o", str(tmp), str(src)], check=True, capture_output=True)
-                tmp.replace(lib)
+                _build_native(src, lib)
             _native = ctypes.CDLL(str(lib))
-        except (OSError, subprocess.CalledProcessError):
+        except OSError:
             _native = False
     return _native or None
+
+
+def _build_native(src: Path, lib: Path) -> None:
+    """Compile blockcount.c with zig's compiler; OSError if that fails."""
+    import subprocess  # (only for the build: a run with the library built needs none)
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    tmp = lib.with_suffix(f".tmp{os.getpid()}")
+    try:
+        subprocess.run([sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2",
+                        "-o", str(tmp), str(src)], check=True, capture_output=True)
+    except subprocess.CalledProcessError as e:
+        raise OSError(f"building {src.name} failed (exit {e.returncode})") from None
+    tmp.replace(lib)
 
 
 def _find_counter_offset() -> int:

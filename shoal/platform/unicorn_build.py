@@ -23,11 +23,7 @@ import fcntl
 import hashlib
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,6 +86,7 @@ def _tag() -> str:
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> None:
+    import subprocess
     with open(log, "ab") as f:
         f.write(f"$ {' '.join(cmd)}\n".encode())
         f.flush()
@@ -115,6 +112,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _sdist(where: Path, log: Path) -> Path:
     """The release's source archive: cached, else from PyPI through pip; checked."""
+    import tempfile
     tar = where / SDIST
     if not tar.exists():
         with tempfile.TemporaryDirectory(dir=where) as tmp:
@@ -134,6 +132,7 @@ def _sdist(where: Path, log: Path) -> Path:
 def _tools(where: Path) -> tuple[str, dict[str, str]]:
     """cmake (pip's) and zig as the C compiler, archiver and ranlib (through small scripts:
     CMake wants a compiler that is one executable)."""
+    import shutil
     try:
         import cmake  # type: ignore[import-untyped]
         cm = str(Path(cmake.CMAKE_BIN_DIR) / "cmake")
@@ -157,6 +156,9 @@ def _tools(where: Path) -> tuple[str, dict[str, str]]:
 
 def build(out: Path) -> None:
     """Build the patched library into `out` (a temporary name first, then an atomic rename)."""
+    import shutil
+    import tarfile
+    import tempfile
     root = out.parent
     log = root / "build.log"
     log.write_text("")
@@ -196,6 +198,10 @@ def library() -> tuple[Path | None, str]:
             return _state
         from shoal.toolchain import cache_dir
         lib = cache_dir() / "unicorn" / _tag() / LIB_NAME
+        if lib.exists():  # the common case: built before (nothing else is imported for it)
+            _state = (lib, "")
+            return _state
+        import tarfile  # (the build's modules only when there is a build to do)
         failed = lib.parent / "FAILED"  # a failed build is not retried by every process
         try:
             if not lib.exists():
