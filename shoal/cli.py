@@ -142,9 +142,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _fs_in(chip: object, args: argparse.Namespace, spec: object) -> str | None:
     """--fs DIR: the chip's file system starts as a copy of DIR; where the final tree goes
     (DIR, or --fs-out), checked before the run; None without either option."""
-    from shoal.hostfs import check_out_dir, read_host_tree
     fs_out = args.fs_out or args.fs
     if fs_out is not None:
+        from shoal.hostfs import check_out_dir, read_host_tree
         if args.fs is not None:
             chip.load_fs(read_host_tree(args.fs, spec))  # type: ignore[attr-defined, arg-type]
         check_out_dir(fs_out, "--fs-out" if args.fs_out else "--fs")
@@ -153,9 +153,9 @@ def _fs_in(chip: object, args: argparse.Namespace, spec: object) -> str | None:
 
 def _fs_home(chip: object, fs_out: str | None) -> None:
     """The final tree of the chip's file system, written where --fs/--fs-out said."""
-    from shoal.hostfs import write_host_tree
     if fs_out is None:
         return
+    from shoal.hostfs import write_host_tree
     try:
         write_host_tree(chip.fs_tree(), fs_out)  # type: ignore[attr-defined]
     except OSError as e:
