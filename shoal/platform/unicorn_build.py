@@ -228,6 +228,26 @@ def _why(e: BaseException) -> str:
 _installed: ctypes.CDLL | None = None
 
 
+def preload() -> None:
+    """Before the Unicorn binding is first imported: when the patched library is already
+    built, let the binding load it directly (its LIBUNICORN_PATH) instead of the stock
+    wheel's 24 MB library, which `install` would replace at once. Never builds anything;
+    without a built library, or with SHOAL_CPU=stock or the user's own LIBUNICORN_PATH, the
+    binding loads what it always does."""
+    if ("unicorn.unicorn_py3.unicorn" in sys.modules or os.environ.get("LIBUNICORN_PATH")
+            or os.environ.get("SHOAL_CPU", "") == "stock" or _state is not None):
+        return
+    from shoal.toolchain import cache_dir
+    lib = cache_dir() / "unicorn" / _tag() / LIB_NAME
+    if not lib.exists():
+        return
+    os.environ["LIBUNICORN_PATH"] = str(lib.parent)
+    try:
+        import unicorn  # noqa: F401
+    finally:
+        del os.environ["LIBUNICORN_PATH"]
+
+
 def install() -> ctypes.CDLL | None:
     """Make the Unicorn binding call the patched library (before any Uc is made); the
     library, or None if shoal runs on the stock one. Idempotent."""
@@ -238,6 +258,9 @@ def install() -> ctypes.CDLL | None:
     if path is None:
         return None
     import unicorn.unicorn_py3.unicorn as binding
+    if getattr(binding.uclib, "_name", None) == str(path):  # loaded so by `preload`
+        _installed = binding.uclib
+        return _installed
     lib = ctypes.CDLL(str(path))
     getattr(binding, "__set_lib_prototypes")(lib)
     binding.uclib = lib
