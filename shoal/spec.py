@@ -19,6 +19,8 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True)
 class ChipSpec:
+    """A chip's parameters, each with its source (docs/parameters.md)."""
+
     name: str
     # Compute clusters form a mesh_width x mesh_height grid.
     mesh_width: int

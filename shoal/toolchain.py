@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
 
 from shoal.errors import ShoalError
+from shoal.sha import sha256
 
 INCLUDE_DIR = Path(__file__).parent / "include"
 # POSIX named semaphores served by the IPC daemon (shoal/lib/shoal_sem.c says why): put in front
@@ -64,7 +64,7 @@ def _writable_cache(d: Path) -> None:
 def sem_archive() -> Path:
     """shoal_sem.c built once into a static archive (cached by its contents)."""
     src = SEM_LIB.read_bytes()
-    h = hashlib.sha256(src + " ".join(TARGET).encode()).hexdigest()[:16]
+    h = sha256(src + " ".join(TARGET).encode()).hexdigest()[:16]
     out = cache_dir() / f"libshoalsem-{h}.a"
     if out.exists():
         return out
@@ -87,7 +87,7 @@ def sem_archive() -> Path:
 def compile_cached(sources: list[Path], flags: list[str] | None = None) -> Path:
     """Compile C sources to a static RV32 ELF once; later calls reuse the cached binary."""
     flags = DEFAULT_FLAGS if flags is None else flags
-    h = hashlib.sha256()
+    h = sha256()
     for part in [*TARGET, *flags]:
         h.update(part.encode() + b"\0")
     for hdr in [*sorted(INCLUDE_DIR.glob("*.h")), SEM_LIB]:

@@ -61,6 +61,8 @@ Reply = Callable[[Packet, int], int]
 
 @dataclass(eq=False)
 class Hart:
+    """A core of the cluster: its clock and the thread on it."""
+
     index: int
     clock: int = 0
     thread: Thread | None = None

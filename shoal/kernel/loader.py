@@ -31,6 +31,8 @@ class ArgsTooBig(ShoalError):
 
 @dataclass(frozen=True)
 class Segment:
+    """A loadable segment: where, how large, its file bytes and rights."""
+
     vaddr: int
     memsz: int
     data: bytes

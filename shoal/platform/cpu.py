@@ -28,7 +28,6 @@ All three count the same instructions, so results do not depend on which runs.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import mmap
 import os
 import struct
@@ -57,6 +56,7 @@ from unicorn.unicorn_py3.unicorn import uc_hook_h
 
 from shoal.platform import unicorn_build
 from shoal.platform.unicorn_build import InsnBudget
+from shoal.sha import sha256
 
 PHYS_BASE = 0x8000_0000
 # emu_start needs an address at which to stop; user space ends below it, so reaching it
@@ -103,7 +103,7 @@ def _load_native() -> ctypes.CDLL | None:
     if _native is None:
         from shoal.toolchain import cache_dir
         src = Path(__file__).parent.parent / "native" / "blockcount.c"
-        tag = hashlib.sha256(src.read_bytes() + sys.version.encode()).hexdigest()[:16]
+        tag = sha256(src.read_bytes() + sys.version.encode()).hexdigest()[:16]
         lib = cache_dir() / "native" / f"blockcount-{tag}.so"
         try:
             if not lib.exists():

@@ -20,12 +20,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import hashlib
 import os
 import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+from shoal.sha import sha256
 
 VERSION = "2.1.4"
 SDIST = f"unicorn-{VERSION}.tar.gz"
@@ -80,7 +81,7 @@ def apply_patch(text: str, root: Path) -> None:
 
 
 def _tag() -> str:
-    h = hashlib.sha256(PATCH.read_bytes())
+    h = sha256(PATCH.read_bytes())
     h.update(f"{VERSION} {sys.platform} build-2".encode())
     return h.hexdigest()[:16]
 
@@ -123,7 +124,7 @@ def _sdist(where: Path, log: Path) -> Path:
             if not got.exists():
                 raise BuildError(f"pip did not fetch {SDIST}")
             got.replace(tar)
-    if hashlib.sha256(tar.read_bytes()).hexdigest() != SDIST_SHA256:
+    if sha256(tar.read_bytes()).hexdigest() != SDIST_SHA256:
         tar.unlink()
         raise BuildError(f"{SDIST} does not have the pinned SHA-256")
     return tar
