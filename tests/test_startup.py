@@ -96,7 +96,7 @@ def test_plain_run_imports_little(programs: Programs) -> None:
             "bad = [m for m in sys.modules if m.split('.')[0] in ('elftools', 'matplotlib', 'tqdm', "
             "'hypothesis', 'numpy', 'tomllib', 'json', 'tarfile', 'subprocess')\n"
             "       or m in ('shoal.gdbstub', 'shoal.demo', 'shoal.benchmig', 'shoal.benchpolicy', "
-            "'shoal.experiments', 'shoal.hostfs')]\n"
+            "'shoal.experiments', 'shoal.hostfs', 'shoal.trace')]\n"
             "print(rc, sorted(bad))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
