@@ -172,9 +172,9 @@ def _fs_args(q: argparse.ArgumentParser) -> None:
 
 def _tracer(args: argparse.Namespace, spec: object) -> object:
     """The Tracer that --trace and its filters ask for (shoal/trace.py), or None."""
-    from shoal.trace import Tracer, parse_clusters
     if args.trace is None:
         return None
+    from shoal.trace import Tracer, parse_clusters
     kinds = None if args.trace_kinds is None else [k.strip() for k in args.trace_kinds.split(",")
                                                    if k.strip()]
     clusters = None if args.trace_clusters is None else parse_clusters(args.trace_clusters)
@@ -190,8 +190,14 @@ def _trace_note(chip: object) -> None:
                          "raise --trace-limit or use --trace-clusters/--trace-kinds\n")
 
 
+# shoal/trace.py's KINDS and DEFAULT_LIMIT, here so that building the parser does not import
+# the tracer (tests/test_startup.py checks they agree).
+TRACE_KINDS = ("slices", "syscalls", "packets", "frames", "links", "migrations")
+TRACE_LIMIT = 200_000
+
+
 def _trace_args(q: argparse.ArgumentParser) -> None:
-    from shoal.trace import DEFAULT_LIMIT, KINDS
+    DEFAULT_LIMIT, KINDS = TRACE_LIMIT, TRACE_KINDS  # noqa: N806
     q.add_argument("--trace", metavar="FILE.json", help="write a trace (Chrome Trace Event format, "
                    "simulated time) for ui.perfetto.dev or chrome://tracing")
     q.add_argument("--trace-limit", type=int, default=DEFAULT_LIMIT, metavar="N",

@@ -102,3 +102,8 @@ def test_plain_run_imports_little(programs: Programs) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_cli_knows_the_tracer_defaults() -> None:
+    from shoal import cli, trace
+    assert cli.TRACE_KINDS == trace.KINDS and cli.TRACE_LIMIT == trace.DEFAULT_LIMIT
