@@ -420,12 +420,23 @@ class _Parser(argparse.ArgumentParser):
                          f"(see shoal {self.prog.removeprefix('shoal').strip()} --help)".replace("  ", " "))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with only="run", the same parser for `shoal run` alone,
+    without building the others (a few ms of every start: argparse looks its messages'
+    translations up on disk for each parser)."""
     p = _Parser(prog="shoal", description="shoal: a distributed OS for lightweight "
                                 "manycores, on an emulated MPPA-256-like chip")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("cc", help="compile C for the chip (zig cc, riscv32-linux-musl, static)",
                    add_help=False)
+    if only in (None, "run"):
+        _run_parser(sub)
+    if only in (None, "checkpoint", "restore", "bench", "demo"):
+        _other_parsers(sub)
+    return p
+
+
+def _run_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="run a static RV32 ELF (or a .c file) on the chip")
     r.add_argument("--chip", default="mppa256", help="preset (mppa256, tiny) or a .toml file")
     r.add_argument("--cluster", type=int, default=0, help="compute cluster to run on")
@@ -451,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
                    ":PORT) and serve the remote protocol for the program; 0 picks a free port")
     r.add_argument("program")
     r.add_argument("args", nargs=argparse.REMAINDER)
+
+
+def _other_parsers(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("checkpoint", help="run a program until a simulated time, then write its "
                        "image to a file and stop")
     for q in (c,):
@@ -481,7 +495,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--chip", default="mppa256")
     d.add_argument("--trace", metavar="FILE.json", help="trace step (0) of the demo (16 clusters at "
                    "work, then one migration) to FILE.json")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -489,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] == "cc":
             return cmd_cc(argv[1:])
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv[0] if argv and argv[0] == "run" else None).parse_args(argv)
         if args.cmd == "run":
             return cmd_run(args)
         if args.cmd == "checkpoint":
