@@ -31,6 +31,7 @@ def _stats(chip: object, proc: object) -> str:
         f"  kernel queueing: {c.kcore_wait} cycles (calls waiting for the cluster's kernel core)",
         f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.page_size // 1024} KiB "
         f"(pages and page tables)",
+        f"  shared memory  : {c.shm_faults} faults on pages another cluster held",
         f"  remote memory  : {c.rmem_faults} page faults, {c.evictions} pages evicted to the I/O "
         f"cluster; threads waited {c.page_wait} cycles = {spec.cycles_to_seconds(c.page_wait) * 1e6:.1f} us "
         f"simulated for pages",
@@ -57,6 +58,8 @@ def _stats(chip: object, proc: object) -> str:
                          f"{total}, {m.bytes} bytes, {m.pages} pages, {m.threads} threads; "
                          f"host {m.wall_seconds * 1e3:.2f} ms")
             wait = spec.cycles_to_seconds(m.page_wait) * 1e6
+            if m.src == m.dst:  # already there: nothing moved, no method to speak of
+                continue
             lines.append(f"    method       : {m.method}, {m.rounds} pre-copy rounds, {m.pages_sent} pages "
                          f"sent ({m.pages_resent} more than once, {m.bytes_sent} bytes), {m.postcopy_pages} "
                          f"after the thaw, {m.remote_faults} remote page faults, threads waited "

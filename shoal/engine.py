@@ -487,7 +487,7 @@ class Chip:
         whether any reached a live process."""
         acted = False
         while self._scheduled and self._scheduled[0][0] <= self.time:
-            at, _, pid, to, method, opts = self._scheduled.pop(0)
+            at, order, pid, to, method, opts = self._scheduled.pop(0)
             if pid is None:  # an evacuation (Chip.evacuate)
                 self._report_on()
                 self._backend.daemons("evacuate", to, self.time)
@@ -500,9 +500,9 @@ class Chip:
                 got = self._backend.call(r.cluster, "migrate", pid, to, max(at, self.time), method, opts)
                 if got != -EBUSY:
                     continue
-            # Still moving from an earlier request (or receiving its pages): ask again soon.
-            self._orders += 1
-            self._scheduled.append((at + RETRY_CYCLES, self._orders, pid, to, method, opts))
+            # Still moving from an earlier request (or receiving its pages): ask again soon,
+            # keeping its place among the requests (a later one must not overtake it).
+            self._scheduled.append((max(at, self.time) + RETRY_CYCLES, order, pid, to, method, opts))
             self._scheduled.sort(key=lambda s: s[:2])
         return acted
 

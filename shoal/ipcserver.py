@@ -24,6 +24,7 @@ Part of `Services` (shoal/services.py), reached only through NoC packets from th
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shoal.platform.calendar import Calendar
@@ -73,8 +74,7 @@ class IpcServer:
     spec: ChipSpec
     busy: Calendar
 
-    def _reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
-        raise NotImplementedError  # Services' own
+    _reply: Callable[..., None]  # Services' own (a mixin declares what it uses)
 
     def ipc_init(self) -> None:
         self.queues: dict[str, Queue] = {}

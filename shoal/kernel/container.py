@@ -74,6 +74,7 @@ class Container:
     rmem_faults: int = 0
     evictions: int = 0
     page_wait: int = 0
+    shm_faults: int = 0  # touches of shared pages held by another cluster (kernel/shm.py)
     generation: int = 0  # how many times it was restored or migrated
     freeze_at: int | None = None  # a freeze was asked for at this cycle: threads stop there
     clock_offset: int = 0  # chip cycles its clocks are behind the chip's (set by a restore)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from shoal.errors import ShoalError
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.ikc import MAX_ENDPOINTS, MailboxIn, PortalIn, Remote, SyncIn
-from shoal.kernel.memory import PAGE, USER_TOP, AddressSpace, Region
+from shoal.kernel.memory import PAGE, USER_TOP, Region
 from shoal.sha import sha256
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 MAGIC = b"SHOALIMG"
 VERSION = 4  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name;
 # 4: open files of the file server, [kind, path, handle, flags, offset] (3's read: _upgrade)
-FILE_KINDS = ("file", "dir", "mq")
+FILE_KINDS = ("file", "dir", "mq", "shm")
 HEADER = struct.Struct("<8sIIIIQ32s")
 PAGE_HEADER = struct.Struct("<II")
 
@@ -136,6 +136,8 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
                  if va not in staged and va not in remote]
     else:
         pages = p.aspace.pages()
+    if p.aspace.shared:  # shared memory: which pages of which object (kernel/shm.py)
+        meta["shared"] = [[va, obj, pg] for va, (obj, pg) in sorted(p.aspace.shared.items())]
     if p.aspace.rmem:  # pages kept in remote memory stay there: the process takes the list
         meta["rmem"] = [[va, p.aspace.remote[va]] for va in sorted(p.aspace.rmem)]
     if p.rmem_faults or p.evictions:
@@ -304,6 +306,11 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
             va, flags = _list(e, f"{key}[{i}]", 2)
             elsewhere.append((_int(va, f"{key}[{i}][0]", 0, U32), _int(flags, f"{key}[{i}][1]", 0, U32), b""))
     _validate_regions(m["regions"], pages + elsewhere)
+    for i, e in enumerate(_list(m.get("shared", []), "shared")):
+        va, obj, pg = _list(e, f"shared[{i}]", 3)
+        _int(va, f"shared[{i}][0]", 0, USER_TOP - PAGE)
+        _int(obj, f"shared[{i}][1]", 1, U32)
+        _int(pg, f"shared[{i}][2]", 0, U32)
     for i, v in enumerate(_list(m.get("rmem_stats", [0, 0, 0]), "rmem_stats", 3)):
         _int(v, f"rmem_stats[{i}]")
     threads = _list(m["threads"], "threads")
@@ -417,6 +424,9 @@ def restore(k: Kernel, image: bytes, at: int, where: str = "image", rebase: bool
     times move with them; a migration keeps the chip's clock."""
     meta, pages = check(image, where)
     staged, remote = _elsewhere(meta)
+    if meta.get("shared"):
+        raise ShoalError(f"{where}: the process maps shared memory, which lives on the chip it "
+                         "was taken on; a checkpoint of it cannot be restored")
     if staged or remote or meta.get("rmem"):
         n = len(staged) + len(remote) + len(meta.get("rmem", []))
         raise ShoalError(f"{where}: an image without {n} of its pages (a live migration's, or of a "
@@ -433,13 +443,14 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         offset = at - (meta["taken_at"] - meta["clock_offset"])
     delta = offset - meta["clock_offset"]
     clusters = k.spec.compute_clusters
-    aspace = AddressSpace(k.mem, k.frames, k._on_unmap, k._on_code)
+    aspace = k.new_aspace()
     try:
         for start, end, prot, name in meta["regions"]:
             aspace.add_region(Region(start, end, prot, name))
         for va, flags, data in pages:
             aspace.install(va, flags, data)
         aspace.remote = {va: flags for va, flags in meta.get("remote", [])}
+        aspace.shared = {va: (obj, pg) for va, obj, pg in meta.get("shared", [])}
         for va, flags in meta.get("rmem", []):  # still in remote memory, fetched on first touch
             aspace.remote[va] = flags
             aspace.rmem.add(va)

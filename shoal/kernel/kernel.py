@@ -27,6 +27,7 @@ from shoal.kernel import (  # these register their calls
     report,
     rmem,
     sched,
+    shm,
     syscalls,
 )
 from shoal.kernel.container import Block, Container, Thread, TState
@@ -84,6 +85,12 @@ class Kernel:
         self.frames = FrameAllocator(first, spec.user_frames)
         self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
         self.rmem_waiting: dict[tuple[int, int], list[Thread]] = {}  # (pid, page) -> threads
+        # Shared memory (kernel/shm.py): the pages this cluster holds, one frame each, and the
+        # threads waiting for pages held elsewhere, by (object, page number).
+        self.shm_frames: dict[tuple[int, int], tuple[int, bool]] = {}  # -> (frame, writable)
+        self.shm_since: dict[tuple[int, int], int] = {}  # when it came (shm.HOLD)
+        self.shm_waiting: dict[tuple[int, int], list[Thread]] = {}
+        self.shm_asked: dict[tuple[int, int], bool] = {}  # requests on their way: for writing?
         self.item_time = 0  # simulated time of the item being taken (sched.take)
         self.harts = [Hart(i) for i in range(spec.cores_per_cluster)]
         self.ready: deque[Thread] = deque()
@@ -97,6 +104,7 @@ class Kernel:
         self.extra = 0  # kernel cycles charged during the running slice
         self.stop_reason: str | None = None
         self.missing = 0  # the page a system call found elsewhere (post-copy, remote memory)
+        self.missing_store = False  # ... and whether it was to store into it
         # (what, signal, pc if known); a failed TLB fill leaves its Fault, whose address is
         # only the page's (Unicorn asks for pages): kill_for_fault finds the exact one.
         self.fault: tuple[str | Fault, int, int | None] | None = None
@@ -164,7 +172,7 @@ class Kernel:
               at: int) -> Container:
         """Create a container running `exe`; raises OutOfFrames if it does not fit, ArgsTooBig
         if its arguments do not fit its stack (and then nothing of it is left)."""
-        aspace = AddressSpace(self.mem, self.frames, self._on_unmap, self._on_code)
+        aspace = self.new_aspace()
         proc = Container(pid=pid, name=exe.name, argv=argv, aspace=aspace, cluster=self.cluster,
                          brk_start=exe.brk_start, brk=exe.brk_start, seed=seed, start_cycle=at)
         try:
@@ -187,6 +195,13 @@ class Kernel:
         self.ready.append(t)
         proc.peak_frames = aspace.frames_in_use
         return proc
+
+    def new_aspace(self) -> AddressSpace:
+        """An empty address space on this cluster, told where shared pages live (kernel/shm.py)."""
+        a = AddressSpace(self.mem, self.frames, self._on_unmap, self._on_code)
+        a.shm_frame = self.shm_frames.get
+        a.on_shared_drop = lambda keys: shm.dropped(self, keys)
+        return a
 
     def new_thread(self, proc: Container, ctx: object, at: int) -> Thread:
         t = Thread(tid=self.alloc_tid(), proc=proc, ctx=ctx, ready_at=at)
@@ -429,6 +444,8 @@ class Kernel:
             report.HANDLERS[pkt.kind](self, pkt, at)
         elif pkt.kind in rmem.HANDLERS:
             rmem.HANDLERS[pkt.kind](self, pkt, at)
+        elif pkt.kind in shm.HANDLERS:
+            shm.HANDLERS[pkt.kind](self, pkt, at)
         else:
             procs.HANDLERS[pkt.kind](self, pkt, at)
 
