@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shoal import trace as trace_mod
 from shoal.backend import NEVER, LocalBackend
 from shoal.errors import ShoalError
 from shoal.kernel import image
@@ -24,7 +24,9 @@ from shoal.kernel.host import ClusterRecord, ProcessRecord
 from shoal.kernel.loader import Executable, parse_elf
 from shoal.kernel.migration import EBUSY, METHODS, Migration
 from shoal.spec import ChipSpec
-from shoal.trace import Tracer
+
+if TYPE_CHECKING:
+    from shoal.trace import Tracer
 
 # The method of migrations that do not name one (the host's and the guest's shoal_migrate);
 # a Chip's `migration` argument overrides it.
@@ -194,7 +196,11 @@ class Chip:
         self._scheduled: list[tuple] = []  # (cycle, order, pid, cluster, method, options)
         self._orders = 0
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
-        self.tracer, self.trace_path = trace_mod.open_trace(self._backend, spec, trace)
+        self.tracer: Tracer | None = None
+        self.trace_path: Path | None = None
+        if trace is not None:  # (shoal/trace.py only for a traced chip)
+            from shoal.trace import open_trace
+            self.tracer, self.trace_path = open_trace(self._backend, spec, trace)
         from shoal import policy as policy_mod
         period_us = policy_mod.PERIOD_US if policy_period_us is None else policy_period_us
         if (not isinstance(period_us, (int, float)) or isinstance(period_us, bool)

@@ -47,6 +47,8 @@ ROOT = 1
 
 @dataclass
 class Node:
+    """A file or directory of the file server's tree."""
+
     ino: int
     is_dir: bool
     parent: int
@@ -61,6 +63,8 @@ class Node:
 
 @dataclass
 class Handle:
+    """An open file: its owner, node and flags."""
+
     pid: int
     ino: int
     flags: int

@@ -39,6 +39,8 @@ MQ_PRIO_MAX = 32768
 
 @dataclass
 class Queue:
+    """A POSIX message queue held by the IPC daemon."""
+
     maxmsg: int
     msgsize: int
     msgs: list[tuple[int, int, bytes]] = field(default_factory=list)  # heap of (-prio, seq, data)
@@ -49,6 +51,8 @@ class Queue:
 
 @dataclass
 class Sem:
+    """A named semaphore held by the IPC daemon."""
+
     value: int
     linked: bool = True
     opens: int = 0
@@ -57,6 +61,8 @@ class Sem:
 
 @dataclass
 class IpcHandle:
+    """An open queue or semaphore: its owner, object and name."""
+
     pid: int
     obj: Queue | Sem
     name: str

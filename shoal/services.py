@@ -42,6 +42,8 @@ ENOENT, ESRCH, EINVAL, EEXIST, ECHILD, EAGAIN, EIO = 2, 3, 22, 17, 10, 11, 5
 
 @dataclass
 class ProcRecord:
+    """The process manager's record of a process."""
+
     pid: int
     cluster: int
     name: str

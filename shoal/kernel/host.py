@@ -57,6 +57,8 @@ class ProcessRecord:
 
 @dataclass(frozen=True)
 class ClusterRecord:
+    """What a cluster's kernel publishes about itself."""
+
     cluster: int
     harts: int
     frames_total: int

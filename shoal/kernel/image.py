@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
 import struct
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from shoal.errors import ShoalError
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.ikc import MAX_ENDPOINTS, MailboxIn, PortalIn, Remote, SyncIn
 from shoal.kernel.memory import PAGE, USER_TOP, Region
+from shoal.sha import sha256
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -143,12 +142,13 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["rmem"] = [[va, p.aspace.remote[va]] for va in sorted(p.aspace.rmem)]
     if p.rmem_faults or p.evictions:
         meta["rmem_stats"] = [p.rmem_faults, p.evictions, p.page_wait]
+    import json  # (images only: a plain run takes none)
     body = bytearray(json.dumps(meta, sort_keys=True).encode())
     meta_len = len(body)
     for va, flags, data in pages:
         body += PAGE_HEADER.pack(va, flags)
         body += data
-    header = HEADER.pack(MAGIC, VERSION, 0, meta_len, len(pages), len(body), hashlib.sha256(body).digest())
+    header = HEADER.pack(MAGIC, VERSION, 0, meta_len, len(pages), len(body), sha256(body).digest())
     data = header + bytes(body)
     return data, shape(data, meta, pages)
 
@@ -165,8 +165,9 @@ def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int
     body = image[HEADER.size:]
     if len(body) != body_len or meta_len + npages * (PAGE_HEADER.size + PAGE) != body_len:
         raise ShoalError(f"{where}: truncated or padded ({len(body)} of {body_len} body bytes)")
-    if hashlib.sha256(body).digest() != digest:
+    if sha256(body).digest() != digest:
         raise ShoalError(f"{where}: corrupted (checksum mismatch)")
+    import json
     try:
         meta = json.loads(body[:meta_len])
     except (ValueError, UnicodeDecodeError, RecursionError):

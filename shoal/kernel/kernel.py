@@ -62,6 +62,8 @@ Reply = Callable[[Packet, int], int]
 
 @dataclass(eq=False)
 class Hart:
+    """A core of the cluster: its clock and the thread on it."""
+
     index: int
     clock: int = 0
     thread: Thread | None = None
@@ -71,12 +73,14 @@ class Hart:
 class Kernel:
     tracer = None  # a shoal.trace.Tracer while a trace is taken (hooks in sched, syscalls, migration)
     debugger = None  # asked about ebreaks that end a slice while GDB is attached (kernel/debug.py)
+    cpu: ClusterCPU  # made on first use (__getattr__)
+    mem: memoryview
 
     def __init__(self, spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int]) -> None:
         self.spec = spec
         self.cluster = cluster
-        self.cpu = ClusterCPU(spec.memory_per_cluster)
-        self.mem = memoryview(self.cpu.mem)
+        # `cpu` (the cluster's Unicorn instance and physical memory) and `mem` (a view of that
+        # memory) are made on first use (`__getattr__`): an idle cluster costs no emulator.
         first = spec.kernel_reserved // PAGE
         self.frames = FrameAllocator(first, spec.user_frames)
         self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
@@ -96,8 +100,6 @@ class Kernel:
         self.alloc_tid = alloc_tid
         self.current: Thread | None = None
         self.tlb_owner: AddressSpace | None = None
-        self.cpu.on_fill = self._fill
-        self.cpu.on_trap = self._trap
         self.now_base = 0  # hart clock at the start of the running slice
         self.extra = 0  # kernel cycles charged during the running slice
         self.stop_reason: str | None = None
@@ -147,6 +149,23 @@ class Kernel:
         self.kcore = Calendar()
         self.kcore_wait = 0  # cycles threads spent queueing for the kernel core
         self.reports = report.Reporter()  # load reports to the policy daemon (kernel/report.py)
+
+    def __getattr__(self, name: str) -> object:
+        """`cpu` and `mem`, made when first asked for. A fresh ClusterCPU is always the same
+        (zeroed memory, blank harts), so when it is made changes nothing simulated."""
+        if name not in ("cpu", "mem"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        cpu = ClusterCPU(self.spec.memory_per_cluster)
+        cpu.on_fill = self._fill
+        cpu.on_trap = self._trap
+        self.cpu = cpu
+        self.mem = memoryview(cpu.mem)
+        return getattr(self, name)
+
+    @property
+    def has_cpu(self) -> bool:
+        """Whether this cluster's emulator has been made (a host-side fact, for tests)."""
+        return "cpu" in self.__dict__
 
     # processes ---------------------------------------------------------------
     def spawn(self, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,

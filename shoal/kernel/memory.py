@@ -82,6 +82,8 @@ class FrameAllocator:
 
 @dataclass
 class Region:
+    """A mapped range of an address space with its rights and name."""
+
     start: int
     end: int
     prot: int
