@@ -5,14 +5,19 @@
 Writes OUT/guest_speed.json. For each program of bench/programs/guest/ (compiled once with
 shoal's toolchain), medians of N fresh runs of:
   qemu       `qemu-riscv32 ELF ARGS`, whole command, host wall time
-  shoal      `python -m shoal run ELF ARGS`, whole command (start-up included)
+  shoal      `python -m shoal run ELF ARGS`, whole command (start-up included), with shoal's
+             bytecode compiled as after any install or first run: one untimed run first, with
+             writing bytecode allowed for it even if PYTHONDONTWRITEBYTECODE is set (without
+             bytecode every start compiles shoal's modules again: `startup` below says how much)
   chip_run   `Chip.run` alone (shoal's own figure: the program's run, no start-up)
   bare       the same ELF on Unicorn alone in this repository's build (the patched library,
              no budget, no block hook): a minimal loader and the few system calls musl needs,
              a virtual TLB with exact page rights filled by the same native Sv32 walk as
              shoal's (no Python per miss). Timed around emu_start only.
-Ratios are taken within one run, geometric means over the programs. Plus the 16-cluster x
-16-thread busy chip of bench/run.py as aggregate guest MIPS. Host wall times throughout;
+Ratios are taken within one run, geometric means over the programs. `startup`: medians of N
+of `python -c pass` (the interpreter and its site), and of `shoal run` of the shortest program
+with and without shoal's bytecode (the latter from a fresh copy of the package, compiling it).
+Plus the 16-cluster x 16-thread busy chip of bench/run.py as aggregate guest MIPS. Host wall times throughout;
 nothing here is simulated time.
 """
 
@@ -22,6 +27,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import shutil
 import struct
 import sys
@@ -241,6 +247,33 @@ def worker(kind: str, *args: str) -> dict:
     return json.loads(r["stdout"].decode().strip().splitlines()[-1])
 
 
+def shoal_env() -> dict[str, str]:
+    """The environment of the timed `shoal run`: bytecode may be written (and is, by a first
+    untimed run), as for any installed Python program."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def startup(runs: int, name: str, elf: Path, args: list[str]) -> dict:
+    """Start-up alone: the interpreter, and a whole `shoal run` of a short program with and
+    without shoal's bytecode (a fresh copy of the package in a temporary directory)."""
+    import tempfile
+
+    import shoal
+    floor = [timed_run([sys.executable, "-c", "pass"])["wall_s"] for _ in range(runs)]
+    cmd = [sys.executable, "-m", "shoal", "run", str(elf), *args]
+    warm = [timed_run(cmd, env=shoal_env())["wall_s"] for _ in range(runs)]
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(Path(shoal.__file__).parent, Path(tmp) / "shoal",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1",
+               "PYTHONPATH": os.pathsep.join([tmp, os.environ.get("PYTHONPATH", "")])}
+        cold = [timed_run(cmd, env=env, cwd=tmp)["wall_s"] for _ in range(runs)]
+    return {"argv": [name, *args], "python_c_pass_s": median(floor),
+            "shoal_run_bytecode_s": median(warm), "shoal_run_no_bytecode_s": median(cold)}
+
+
 def geomean(xs: list[float]) -> float:
     return math.exp(sum(math.log(x) for x in xs) / len(xs))
 
@@ -263,6 +296,9 @@ def main() -> int:
     if qemu is None:
         raise SystemExit("bench: qemu-riscv32 is needed (apt-get install qemu-user)")
     elfs = compile_all()
+    first = next(iter(PROGRAMS))
+    timed_run([sys.executable, "-m", "shoal", "run", str(elfs[first]), *PROGRAMS[first][1]],
+              env=shoal_env())  # untimed: compiles shoal's bytecode if it is not yet
     rows = {}
     for name, (full, quick) in PROGRAMS.items():
         args = quick if a.quick else full
@@ -275,7 +311,7 @@ def main() -> int:
             q = timed_run([qemu, str(elf), *args])
             s["qemu"].append(q["wall_s"])
             outs.add(q["stdout"].decode(errors="replace"))
-            c = timed_run([sys.executable, "-m", "shoal", "run", str(elf), *args])
+            c = timed_run([sys.executable, "-m", "shoal", "run", str(elf), *args], env=shoal_env())
             s["shoal"].append(c["wall_s"])
             outs.add(c["stdout"].decode(errors="replace"))
             r = worker("chip_run", str(elf), *argv)
@@ -302,6 +338,9 @@ def main() -> int:
     busy_elf = compile_cached([BUSY_C], ["-O2", "-g0"])
     iters = "2000" if a.quick else "20000"
     bs = [worker("busy", str(busy_elf), iters) for _ in range(runs)]
+    st = startup(max(runs, 5), "hash", elfs["hash"], ["1"])
+    log(f"start-up: python -c pass {st['python_c_pass_s']:.3f} s, shoal run hash 1 "
+        f"{st['shoal_run_bytecode_s']:.3f} s ({st['shoal_run_no_bytecode_s']:.3f} s without bytecode)")
     g = {k: geomean([r[k] for r in rows.values()])
          for k in ("shoal_over_qemu", "chip_run_over_qemu", "chip_run_over_bare", "bare_over_qemu")}
     busy_mips = median([b["mips"] for b in bs])
@@ -311,7 +350,7 @@ def main() -> int:
     result = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(), "shoal_revision": shoal_revision(), "runs": runs, "quick": a.quick,
-        "cpu": cpu, "programs": rows, "geomean": g,
+        "cpu": cpu, "programs": rows, "geomean": g, "startup": st,
         "busy_16x16": {"argv": ["busy", iters, "16"], "guest_mips_median": busy_mips,
                        "samples": bs, "all_ok": all(b["ok"] for b in bs)},
         "goals": {**GOALS, "met": {

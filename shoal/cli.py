@@ -31,6 +31,7 @@ def _stats(chip: object, proc: object) -> str:
         f"  kernel queueing: {c.kcore_wait} cycles (calls waiting for the cluster's kernel core)",
         f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.page_size // 1024} KiB "
         f"(pages and page tables)",
+        f"  shared memory  : {c.shm_faults} faults on pages another cluster held",
         f"  remote memory  : {c.rmem_faults} page faults, {c.evictions} pages evicted to the I/O "
         f"cluster; threads waited {c.page_wait} cycles = {spec.cycles_to_seconds(c.page_wait) * 1e6:.1f} us "
         f"simulated for pages",
@@ -57,6 +58,8 @@ def _stats(chip: object, proc: object) -> str:
                          f"{total}, {m.bytes} bytes, {m.pages} pages, {m.threads} threads; "
                          f"host {m.wall_seconds * 1e3:.2f} ms")
             wait = spec.cycles_to_seconds(m.page_wait) * 1e6
+            if m.src == m.dst:  # already there: nothing moved, no method to speak of
+                continue
             lines.append(f"    method       : {m.method}, {m.rounds} pre-copy rounds, {m.pages_sent} pages "
                          f"sent ({m.pages_resent} more than once, {m.bytes_sent} bytes), {m.postcopy_pages} "
                          f"after the thaw, {m.remote_faults} remote page faults, threads waited "
@@ -142,9 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _fs_in(chip: object, args: argparse.Namespace, spec: object) -> str | None:
     """--fs DIR: the chip's file system starts as a copy of DIR; where the final tree goes
     (DIR, or --fs-out), checked before the run; None without either option."""
-    from shoal.hostfs import check_out_dir, read_host_tree
     fs_out = args.fs_out or args.fs
     if fs_out is not None:
+        from shoal.hostfs import check_out_dir, read_host_tree
         if args.fs is not None:
             chip.load_fs(read_host_tree(args.fs, spec))  # type: ignore[attr-defined, arg-type]
         check_out_dir(fs_out, "--fs-out" if args.fs_out else "--fs")
@@ -153,9 +156,9 @@ def _fs_in(chip: object, args: argparse.Namespace, spec: object) -> str | None:
 
 def _fs_home(chip: object, fs_out: str | None) -> None:
     """The final tree of the chip's file system, written where --fs/--fs-out said."""
-    from shoal.hostfs import write_host_tree
     if fs_out is None:
         return
+    from shoal.hostfs import write_host_tree
     try:
         write_host_tree(chip.fs_tree(), fs_out)  # type: ignore[attr-defined]
     except OSError as e:
@@ -172,9 +175,9 @@ def _fs_args(q: argparse.ArgumentParser) -> None:
 
 def _tracer(args: argparse.Namespace, spec: object) -> object:
     """The Tracer that --trace and its filters ask for (shoal/trace.py), or None."""
-    from shoal.trace import Tracer, parse_clusters
     if args.trace is None:
         return None
+    from shoal.trace import Tracer, parse_clusters
     kinds = None if args.trace_kinds is None else [k.strip() for k in args.trace_kinds.split(",")
                                                    if k.strip()]
     clusters = None if args.trace_clusters is None else parse_clusters(args.trace_clusters)
@@ -190,8 +193,14 @@ def _trace_note(chip: object) -> None:
                          "raise --trace-limit or use --trace-clusters/--trace-kinds\n")
 
 
+# shoal/trace.py's KINDS and DEFAULT_LIMIT, here so that building the parser does not import
+# the tracer (tests/test_startup.py checks they agree).
+TRACE_KINDS = ("slices", "syscalls", "packets", "frames", "links", "migrations")
+TRACE_LIMIT = 200_000
+
+
 def _trace_args(q: argparse.ArgumentParser) -> None:
-    from shoal.trace import DEFAULT_LIMIT, KINDS
+    DEFAULT_LIMIT, KINDS = TRACE_LIMIT, TRACE_KINDS  # noqa: N806
     q.add_argument("--trace", metavar="FILE.json", help="write a trace (Chrome Trace Event format, "
                    "simulated time) for ui.perfetto.dev or chrome://tracing")
     q.add_argument("--trace-limit", type=int, default=DEFAULT_LIMIT, metavar="N",
@@ -414,12 +423,23 @@ class _Parser(argparse.ArgumentParser):
                          f"(see shoal {self.prog.removeprefix('shoal').strip()} --help)".replace("  ", " "))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with only="run", the same parser for `shoal run` alone,
+    without building the others (a few ms of every start: argparse looks its messages'
+    translations up on disk for each parser)."""
     p = _Parser(prog="shoal", description="shoal: a distributed OS for lightweight "
                                 "manycores, on an emulated MPPA-256-like chip")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("cc", help="compile C for the chip (zig cc, riscv32-linux-musl, static)",
                    add_help=False)
+    if only in (None, "run"):
+        _run_parser(sub)
+    if only in (None, "checkpoint", "restore", "bench", "demo"):
+        _other_parsers(sub)
+    return p
+
+
+def _run_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="run a static RV32 ELF (or a .c file) on the chip")
     r.add_argument("--chip", default="mppa256", help="preset (mppa256, tiny) or a .toml file")
     r.add_argument("--cluster", type=int, default=0, help="compute cluster to run on")
@@ -446,6 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
                    ":PORT) and serve the remote protocol for the program; 0 picks a free port")
     r.add_argument("program")
     r.add_argument("args", nargs=argparse.REMAINDER)
+
+
+def _other_parsers(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("checkpoint", help="run a program until a simulated time, then write its "
                        "image to a file and stop")
     for q in (c,):
@@ -477,7 +500,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--trace", metavar="FILE.json", help="trace step (0) of the demo (16 clusters at "
                    "work, then one migration) to FILE.json")
     _mpi_args(d)
-    return p
 
 
 def _wants_mpi(argv: list[str]) -> bool:
@@ -485,10 +507,10 @@ def _wants_mpi(argv: list[str]) -> bool:
     or by the user's own mpiexec with `--backend mpi` (an option of shoal's, not of the program)."""
     if os.environ.get("SHOAL_MPI_RANKS"):
         return True
-    if "-h" in argv or "--help" in argv:
-        return False
+    if not any(a.startswith("--backend") for a in argv) or "-h" in argv or "--help" in argv:
+        return False  # (no parse: it costs every start a few ms)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv[0] if argv[0] == "run" else None).parse_args(argv)
     except ShoalError:
         return False  # refused in one line by rank 0's parse, as in one process
     return getattr(args, "backend", "local") == "mpi"
@@ -510,7 +532,20 @@ def _no_mpi_options(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The `shoal` command (argv: sys.argv[1:] unless given); its exit status."""
+    try:
+        return _ranked(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        if argv is None:
+            # The process ends next. Its objects need no cyclic collection: frozen, the one
+            # Python runs at exit skips them (~10 ms of every run; output is flushed and files
+            # written before this, and the OS takes the rest back).
+            import gc
+            gc.freeze()
+
+
+def _ranked(argv: list[str]) -> int:
+    """`_main`, or under the MPI backend: rank 0 runs it, the other ranks serve rank 0."""
     if argv and argv[0] in ("run", "demo") and _wants_mpi(argv):
         from shoal import mpibackend
         try:
@@ -535,7 +570,7 @@ def _main(argv: list[str]) -> int:
     try:
         if argv and argv[0] == "cc":
             return cmd_cc(argv[1:])
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv[0] if argv and argv[0] == "run" else None).parse_args(argv)
         if getattr(args, "ranks", None) is not None or os.environ.get("SHOAL_BACKEND") == "mpi":
             _no_mpi_options(args)
             if getattr(args, "ranks", None) is not None and not os.environ.get("SHOAL_MPI_RANKS"):

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shoal import trace as trace_mod
 from shoal.backend import NEVER, LocalBackend
 from shoal.errors import ShoalError
 from shoal.kernel import image
@@ -24,7 +24,9 @@ from shoal.kernel.host import ClusterRecord, ProcessRecord
 from shoal.kernel.loader import Executable, parse_elf
 from shoal.kernel.migration import EBUSY, METHODS, Migration
 from shoal.spec import ChipSpec
-from shoal.trace import Tracer
+
+if TYPE_CHECKING:
+    from shoal.trace import Tracer
 
 # The method of migrations that do not name one (the host's and the guest's shoal_migrate);
 # a Chip's `migration` argument overrides it.
@@ -212,7 +214,11 @@ class Chip:
         self._scheduled: list[tuple] = []  # (cycle, order, pid, cluster, method, options)
         self._orders = 0
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
-        self.tracer, self.trace_path = trace_mod.open_trace(self._backend, spec, trace)
+        self.tracer: Tracer | None = None
+        self.trace_path: Path | None = None
+        if trace is not None:  # (shoal/trace.py only for a traced chip)
+            from shoal.trace import open_trace
+            self.tracer, self.trace_path = open_trace(self._backend, spec, trace)
         from shoal import policy as policy_mod
         period_us = policy_mod.PERIOD_US if policy_period_us is None else policy_period_us
         if (not isinstance(period_us, (int, float)) or isinstance(period_us, bool)
@@ -499,7 +505,7 @@ class Chip:
         whether any reached a live process."""
         acted = False
         while self._scheduled and self._scheduled[0][0] <= self.time:
-            at, _, pid, to, method, opts = self._scheduled.pop(0)
+            at, order, pid, to, method, opts = self._scheduled.pop(0)
             if pid is None:  # an evacuation (Chip.evacuate)
                 self._report_on()
                 self._backend.daemons("evacuate", to, self.time)
@@ -512,9 +518,9 @@ class Chip:
                 got = self._backend.call(r.cluster, "migrate", pid, to, max(at, self.time), method, opts)
                 if got != -EBUSY:
                     continue
-            # Still moving from an earlier request (or receiving its pages): ask again soon.
-            self._orders += 1
-            self._scheduled.append((at + RETRY_CYCLES, self._orders, pid, to, method, opts))
+            # Still moving from an earlier request (or receiving its pages): ask again soon,
+            # keeping its place among the requests (a later one must not overtake it).
+            self._scheduled.append((max(at, self.time) + RETRY_CYCLES, order, pid, to, method, opts))
             self._scheduled.sort(key=lambda s: s[:2])
         return acted
 

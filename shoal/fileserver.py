@@ -26,6 +26,7 @@ disk, as Nanvix's Minix file system on the MPPA-256's I/O cluster):
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shoal.platform.calendar import Calendar
@@ -46,6 +47,8 @@ ROOT = 1
 
 @dataclass
 class Node:
+    """A file or directory of the file server's tree."""
+
     ino: int
     is_dir: bool
     parent: int
@@ -60,6 +63,8 @@ class Node:
 
 @dataclass
 class Handle:
+    """An open file: its owner, node and flags."""
+
     pid: int
     ino: int
     flags: int
@@ -89,8 +94,7 @@ class FileServer:
     spec: ChipSpec
     busy: Calendar
 
-    def _reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
-        raise NotImplementedError  # Services' own
+    _reply: Callable[..., None]  # Services' own (a mixin declares what it uses)
 
     def fs_init(self) -> None:
         self.nodes: dict[int, Node] = {ROOT: Node(ROOT, True, ROOT, 0o755)}

@@ -24,6 +24,7 @@ Part of `Services` (shoal/services.py), reached only through NoC packets from th
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from shoal.platform.calendar import Calendar
@@ -38,6 +39,8 @@ MQ_PRIO_MAX = 32768
 
 @dataclass
 class Queue:
+    """A POSIX message queue held by the IPC daemon."""
+
     maxmsg: int
     msgsize: int
     msgs: list[tuple[int, int, bytes]] = field(default_factory=list)  # heap of (-prio, seq, data)
@@ -48,6 +51,8 @@ class Queue:
 
 @dataclass
 class Sem:
+    """A named semaphore held by the IPC daemon."""
+
     value: int
     linked: bool = True
     opens: int = 0
@@ -56,6 +61,8 @@ class Sem:
 
 @dataclass
 class IpcHandle:
+    """An open queue or semaphore: its owner, object and name."""
+
     pid: int
     obj: Queue | Sem
     name: str
@@ -67,8 +74,7 @@ class IpcServer:
     spec: ChipSpec
     busy: Calendar
 
-    def _reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
-        raise NotImplementedError  # Services' own
+    _reply: Callable[..., None]  # Services' own (a mixin declares what it uses)
 
     def ipc_init(self) -> None:
         self.queues: dict[str, Queue] = {}

@@ -66,6 +66,8 @@ class Move:
 
 @dataclass
 class ProcView:
+    """A process as its cluster's latest load report shows it."""
+
     pid: int
     cluster: int
     runnable: int  # threads ready or running at the last report
@@ -78,6 +80,8 @@ class ProcView:
 
 @dataclass
 class ClusterView:
+    """A cluster as its latest load report shows it."""
+
     cluster: int
     harts: int
     free: int  # frames free, less those promised to incoming migrations
@@ -339,6 +343,8 @@ def _from_name(text: str) -> Policy:
 
 @dataclass
 class _Pending:
+    """A move the policy daemon asked for that has not landed yet."""
+
     pid: int
     src: int
     dst: int

@@ -27,7 +27,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shoal.fileserver import FileServer
+from shoal.fileserver import EBADF, EFBIG, O_CREAT, O_EXCL, FileServer
 from shoal.ipcserver import IpcServer
 from shoal.kernel.console import ACK_EVERY
 from shoal.kernel.loader import loadable_image
@@ -42,6 +42,8 @@ ENOENT, ESRCH, EINVAL, EEXIST, ECHILD, EAGAIN, EIO = 2, 3, 22, 17, 10, 11, 5
 
 @dataclass
 class ProcRecord:
+    """The process manager's record of a process."""
+
     pid: int
     cluster: int
     name: str
@@ -61,6 +63,20 @@ NEVER = 1 << 62
 # output up to a cap per chip (far above what tests and experiments print).
 TAIL = 64 * 1024
 CAPTURE = 64 * 1024 * 1024
+
+
+@dataclass
+class ShmObject:
+    """A shared memory object at its home (kernel/shm.py): its size, the bytes of its pages
+    (current unless a writer holds the page), which cluster writes each page or which read
+    it, the requests waiting for each page, and the (page, cluster) copies being recalled."""
+
+    size: int = 0
+    pages: dict[int, bytes] = field(default_factory=dict)
+    writer: dict[int, int] = field(default_factory=dict)
+    readers: dict[int, set[int]] = field(default_factory=dict)
+    queue: dict[int, list[tuple[int, bool]]] = field(default_factory=dict)
+    recalled: set[tuple[int, int]] = field(default_factory=set)
 
 
 class Services(FileServer, IpcServer):
@@ -91,6 +107,10 @@ class Services(FileServer, IpcServer):
         # process that moves fetches them from wherever it runs), within ChipSpec.io_memory.
         self.rmem: dict[int, dict[int, bytes]] = {}
         self.rmem_bytes = 0
+        # Shared memory (kernel/shm.py): objects by name, each the home of its pages (one
+        # writer or many readers at a time; a queue of the requests waiting for each page).
+        self.shm_names: dict[str, int] = {}
+        self.shm_objs: dict[int, ShmObject] = {}
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
         self.requests = 0
@@ -430,6 +450,83 @@ class Services(FileServer, IpcServer):
         body = {"pid": pid, "va": va, **({"missing": True} if data is None else {})}
         self._send(pkt.body.get("reply_to", pkt.src), "rmem_page", body, at, data or b"",
                    bulk=data is not None)
+
+    # shared memory ------------------------------------------------------------------------------
+    def on_shm_open(self, req: Packet, at: int) -> None:
+        name, flags = req.body["name"], req.body["flags"]
+        if not name or "/" in name or len(name) > 255:
+            self._reply(req, at, ret=-EINVAL)
+            return
+        obj = self.shm_names.get(name)
+        if obj is not None and flags & O_CREAT and flags & O_EXCL:
+            self._reply(req, at, ret=-EEXIST)
+        elif obj is None and not flags & O_CREAT:
+            self._reply(req, at, ret=-ENOENT)
+        else:
+            if obj is None:
+                obj = self.shm_names[name] = len(self.shm_objs) + 1
+                self.shm_objs[obj] = ShmObject()
+            self._reply(req, at, ret=0, obj=obj)
+
+    def on_shm_truncate(self, req: Packet, at: int) -> None:
+        o = self.shm_objs.get(req.body["obj"])
+        length = req.body["length"]
+        if o is None:
+            self._reply(req, at, ret=-EBADF)
+        elif length > self.spec.io_memory:
+            self._reply(req, at, ret=-EFBIG)
+        else:
+            o.size = length
+            self._reply(req, at, ret=0)
+
+    def on_shm_unlink(self, req: Packet, at: int) -> None:
+        gone = self.shm_names.pop(req.body["name"], None)  # (mapped pages stay: by object)
+        self._reply(req, at, ret=0 if gone is not None else -ENOENT)
+
+    def on_shm_get(self, pkt: Packet, at: int) -> None:
+        o = self.shm_objs.get(pkt.body["obj"])
+        if o is not None:
+            pg = pkt.body["pg"]
+            o.queue.setdefault(pg, []).append((pkt.body.get("reply_to", pkt.src), pkt.body["write"]))
+            self._shm_serve(pkt.body["obj"], o, pg, at)
+
+    def on_shm_back(self, pkt: Packet, at: int) -> None:
+        obj, pg, who = pkt.body["obj"], pkt.body["pg"], pkt.src
+        o = self.shm_objs.get(obj)
+        if o is None:
+            return
+        if o.writer.get(pg) == who:
+            o.pages[pg] = pkt.data  # the writer's bytes come home
+            del o.writer[pg]
+        o.readers.get(pg, set()).discard(who)
+        o.recalled.discard((pg, who))
+        self._shm_serve(obj, o, pg, at)
+
+    def _shm_serve(self, obj: int, o: ShmObject, pg: int, at: int) -> None:
+        """Grant the waiting requests of page `pg` in order while they fit (one writer or
+        many readers); recall the copies that stand in the way of the first that does not."""
+        queue = o.queue.get(pg, [])
+        while queue:
+            who, write = queue[0]
+            writer, readers = o.writer.get(pg), o.readers.setdefault(pg, set())
+            if writer == who or (not write and who in readers):
+                queue.pop(0)  # (asked twice: it has it)
+                continue
+            conflicts = ({writer} if writer is not None else set()) | (readers - {who} if write else set())
+            if conflicts:
+                for c in sorted(conflicts):
+                    if (pg, c) not in o.recalled:
+                        o.recalled.add((pg, c))
+                        self._send(c, "shm_recall", {"obj": obj, "pg": pg}, at)
+                return
+            queue.pop(0)
+            if write:
+                readers.discard(who)
+                o.writer[pg] = who
+            else:
+                readers.add(who)
+            data = o.pages.get(pg, bytes(self.spec.page_size))
+            self._send(who, "shm_page", {"obj": obj, "pg": pg, "write": write}, at, data, bulk=True)
 
     def on_wait(self, req: Packet, at: int) -> None:
         rec = self.procs.get(req.body["target"])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,8 @@ MIB = 1024 * 1024
 
 @dataclass(frozen=True)
 class ChipSpec:
+    """A chip's parameters, each with its source (docs/parameters.md)."""
+
     name: str
     # Compute clusters form a mesh_width x mesh_height grid.
     mesh_width: int
@@ -104,6 +105,7 @@ class ChipSpec:
         if not path.suffix == ".toml":
             known = ", ".join(sorted(PRESETS))
             raise ShoalError(f"unknown chip '{ref}': give a preset ({known}) or a .toml file")
+        import tomllib  # (only for chip files: a preset needs no TOML parser)
         try:
             data = tomllib.loads(path.read_text())
         except FileNotFoundError:

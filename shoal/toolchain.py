@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 from shoal.errors import ShoalError
+from shoal.sha import sha256
 
 INCLUDE_DIR = Path(__file__).parent / "include"
 # POSIX named semaphores served by the IPC daemon (shoal/lib/shoal_sem.c says why): put in front
@@ -40,6 +39,7 @@ def cc(args: list[str]) -> int:
     links = not any(a in NO_LINK for a in args) and any(not a.startswith("-") for a in args)
     cmd = [sys.executable, "-m", "ziglang", "cc", *TARGET, "-I", str(INCLUDE_DIR), *args,
            *(_link_extra() if links else [])]
+    import subprocess  # (here: a run needs only cache_dir from this module)
     try:
         return subprocess.run(cmd).returncode
     except OSError as e:
@@ -64,13 +64,14 @@ def _writable_cache(d: Path) -> None:
 def sem_archive() -> Path:
     """shoal_sem.c built once into a static archive (cached by its contents)."""
     src = SEM_LIB.read_bytes()
-    h = hashlib.sha256(src + " ".join(TARGET).encode()).hexdigest()[:16]
+    h = sha256(src + " ".join(TARGET).encode()).hexdigest()[:16]
     out = cache_dir() / f"libshoalsem-{h}.a"
     if out.exists():
         return out
     _writable_cache(out.parent)
     obj = out.with_suffix(f".tmp{os.getpid()}.o")
     tmp = out.with_suffix(f".tmp{os.getpid()}.a")
+    import subprocess
     for cmd in ([sys.executable, "-m", "ziglang", "cc", "-target", TARGET[1], "-O2", "-g0",
                  "-I", str(INCLUDE_DIR), "-c", str(SEM_LIB), "-o", str(obj)],
                 [sys.executable, "-m", "ziglang", "ar", "rcs", str(tmp), str(obj)]):
@@ -86,7 +87,7 @@ def sem_archive() -> Path:
 def compile_cached(sources: list[Path], flags: list[str] | None = None) -> Path:
     """Compile C sources to a static RV32 ELF once; later calls reuse the cached binary."""
     flags = DEFAULT_FLAGS if flags is None else flags
-    h = hashlib.sha256()
+    h = sha256()
     for part in [*TARGET, *flags]:
         h.update(part.encode() + b"\0")
     for hdr in [*sorted(INCLUDE_DIR.glob("*.h")), SEM_LIB]:
@@ -110,6 +111,7 @@ def compile_cached(sources: list[Path], flags: list[str] | None = None) -> Path:
     tmp = out.with_suffix(f".tmp{os.getpid()}")
     cmd = [sys.executable, "-m", "ziglang", "cc", *TARGET, "-I", str(INCLUDE_DIR), *flags,
            *map(str, sources), *_link_extra(), "-o", str(tmp)]
+    import subprocess
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         sys.stderr.write(res.stderr)

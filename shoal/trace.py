@@ -25,7 +25,6 @@ dropped is counted in the file's metadata (and the CLI says so on stderr).
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -333,6 +332,7 @@ class Tracer:
 
     def write(self, path: str | Path, migrations: list[Migration], names: dict[int, str]) -> dict:
         """Write the trace to `path`; its metadata."""
+        import json  # (only when a trace is written)
         doc = self.document(migrations, names)
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
         try:

@@ -253,3 +253,16 @@ def test_bigger_presets_run_and_migrate_across_the_chip(tmp_path: Path, preset: 
     c.run()
     assert p.stdout == native_out(HOTSET, tmp_path, ["64", "8", "50"]) and p.cluster == 0
     assert p.migrations[0].state == "done"
+
+
+def test_scheduled_moves_that_must_wait_keep_their_order(tmp_path: Path) -> None:
+    """Moves asked for while the pages of a post-copy still follow wait for them, in the order
+    they were asked (a later one never overtakes an earlier one)."""
+    c = Chip.preset("mppa256")
+    p = c.spawn(elf(HOTSET), ["hotset", "64", "8", "100"])
+    for at, to, method in ((20_000, 2, "postcopy"), (24_000, 3, "postcopy"), (28_000, 4, "precopy")):
+        c.schedule_migration(p.pid, to, at, method)
+    c.run()
+    assert [m.dst for m in p.migrations] == [2, 3, 4] and p.cluster == 4
+    assert all(m.state == "done" for m in p.migrations)
+    assert p.stdout == native_out(HOTSET, tmp_path, ["64", "8", "100"])

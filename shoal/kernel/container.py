@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
 from shoal.kernel.memory import AddressSpace
+from shoal.sha import sha256
 
 
 class Block(Exception):
@@ -24,6 +24,8 @@ class TState(Enum):
 
 @dataclass(eq=False)
 class Thread:
+    """A thread of a container: its hart state while off a hart, and its waits."""
+
     tid: int
     proc: Container
     ctx: object  # the hart state (a Unicorn context) while not on a hart
@@ -43,6 +45,8 @@ class Thread:
 
 @dataclass(eq=False)
 class Container:
+    """A process: its address space, threads, files, endpoints, limits and statistics."""
+
     pid: int
     name: str
     argv: list[str]
@@ -70,6 +74,7 @@ class Container:
     rmem_faults: int = 0
     evictions: int = 0
     page_wait: int = 0
+    shm_faults: int = 0  # touches of shared pages held by another cluster (kernel/shm.py)
     generation: int = 0  # how many times it was restored or migrated
     freeze_at: int | None = None  # a freeze was asked for at this cycle: threads stop there
     clock_offset: int = 0  # chip cycles its clocks are behind the chip's (set by a restore)
@@ -90,5 +95,5 @@ class Container:
         out = bytearray()
         while len(out) < n:
             self._rand_counter += 1
-            out += hashlib.sha256(f"{self.seed}:{self.pid}:{self._rand_counter}".encode()).digest()
+            out += sha256(f"{self.seed}:{self.pid}:{self._rand_counter}".encode()).digest()
         return bytes(out[:n])

@@ -1,7 +1,8 @@
 """File calls: requests to the file server on I/O cluster 0 (shoal/fileserver.py).
 
 A descriptor of an open file or directory is `p.files[fd] = [kind, path, handle, flags,
-offset]`: kind "file" or "dir" ("mq" for a message queue: kernel/ipc.py), the absolute
+offset]`: kind "file" or "dir" ("mq" for a message queue: kernel/ipc.py; "shm" for a
+shared memory object under /dev/shm, whose handle is the object: kernel/shm.py), the absolute
 path it was opened by, the server's handle, the open flags and the offset (for a directory,
 the index of the next entry). The offset and flags live here, so they travel in the
 container's image; the file itself stays at the server, which knows the handle by pid (a
@@ -20,6 +21,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from shoal.fileserver import MAX_IO, MAX_PATH, O_ACCMODE, O_APPEND, O_DIRECTORY, O_RDWR, O_WRONLY
+from shoal.kernel import shm
 from shoal.kernel.container import Thread
 from shoal.kernel.syscalls import (
     EBADF,
@@ -105,6 +107,16 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
     p = t.proc
     if len(p.files) >= MAX_FILES:
         return -EMFILE
+    if path.startswith(shm.PREFIX):  # shm_open: an object of the shared-memory daemon
+        def got(reply: Packet, at: int) -> int:
+            if reply.body["ret"] < 0:
+                return reply.body["ret"]
+            fd = new_fd(p)
+            if fd >= 0:
+                p.open_fds.add(fd)
+                p.files[fd] = ["shm", path, reply.body["obj"], flags, 0]
+            return fd
+        return _ask(k, t, "shm_open", {"name": path[len(shm.PREFIX):], "flags": flags}, got)
 
     def opened(reply: Packet, at: int) -> int:
         ret = reply.body["ret"]
@@ -125,9 +137,16 @@ def sys_close_file(k: Kernel, t: Thread, a: list[int]) -> int:
     fd = s32(a[0])
     f = t.proc.files.pop(fd, None)
     if f is not None:
-        kind = "mq_close" if f[KIND] == "mq" else "fs_close"
-        k.send(k.services_node, kind, {"pid": t.proc.pid, "handle": f[HANDLE]}, at=k.now())
+        closed(k, t.proc.pid, f, k.now())
     return sys_close(k, t, a)
+
+
+def closed(k: Kernel, pid: int, f: list, at: int) -> None:
+    """Tell the server a descriptor's handle is closed (a shared memory object has none: its
+    mappings, not its descriptors, keep it)."""
+    if f[KIND] != "shm":
+        kind = "mq_close" if f[KIND] == "mq" else "fs_close"
+        k.send(k.services_node, kind, {"pid": pid, "handle": f[HANDLE]}, at=at)
 
 
 def _read(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at: int | None) -> int:
@@ -280,6 +299,12 @@ def sys_llseek_file(k: Kernel, t: Thread, a: list[int]) -> int:
 
 @syscall(46, "ftruncate64")
 def sys_ftruncate(k: Kernel, t: Thread, a: list[int]) -> int:
+    g = t.proc.files.get(s32(a[0]))
+    if g is not None and g[KIND] == "shm":
+        length = _off64(a[1], a[2])
+        if length < 0 or g[FLAGS] & O_ACCMODE != O_RDWR:
+            return -EINVAL
+        return _simple(k, t, "shm_truncate", {"obj": g[HANDLE], "length": length})
     f = _file(t, s32(a[0]))
     if f is None:
         return -EBADF if s32(a[0]) not in t.proc.open_fds else -EINVAL
@@ -368,6 +393,8 @@ def sys_unlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
     path = user_path(t, s32(a[0]), a[1])
     if isinstance(path, int):
         return path
+    if path.startswith(shm.PREFIX):  # shm_unlink: the name goes; mapped pages stay
+        return _simple(k, t, "shm_unlink", {"name": path[len(shm.PREFIX):]})
     return _simple(k, t, "fs_unlink", {"path": path, "rmdir": bool(a[2] & AT_REMOVEDIR)})
 
 
@@ -429,8 +456,7 @@ def _dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = FIRST_FD
         else:
             gone = p.files.pop(fd, None)
             if gone is not None:
-                kind = "mq_close" if gone[KIND] == "mq" else "fs_close"
-                k.send(k.services_node, kind, {"pid": p.pid, "handle": gone[HANDLE]}, at=at)
+                closed(k, p.pid, gone, at)
         p.open_fds.add(fd)
         p.files[fd] = [f[KIND], f[PATH], reply.body["handle"], f[FLAGS], f[OFFSET]]
         return fd

@@ -47,7 +47,8 @@ class ProcessRecord:
     generation: int
     rmem_faults: int = 0  # touches of pages in remote memory (kernel/rmem.py)
     evictions: int = 0  # pages sent there
-    page_wait: int = 0  # cycles its threads waited for them, all threads together
+    page_wait: int = 0  # cycles its threads waited for them (and shared pages), all threads
+    shm_faults: int = 0  # touches of shared pages held by another cluster (kernel/shm.py)
 
     @property
     def alive(self) -> bool:
@@ -56,6 +57,8 @@ class ProcessRecord:
 
 @dataclass(frozen=True)
 class ClusterRecord:
+    """What a cluster's kernel publishes about itself."""
+
     cluster: int
     harts: int
     frames_total: int
@@ -74,7 +77,7 @@ def process_record(c: Container) -> ProcessRecord:
     return ProcessRecord(c.pid, c.name, c.cluster, c.state, c.exit_code, c.signal, c.message,
                          c.start_cycle, c.end_cycle, c.instructions, len(c.threads), dict(c.syscalls),
                          dict(c.unknown_syscalls), peak, c.kcore_wait, c.generation, c.rmem_faults,
-                         c.evictions, c.page_wait)
+                         c.evictions, c.page_wait, c.shm_faults)
 
 
 def processes(k: Kernel) -> list[ProcessRecord]:

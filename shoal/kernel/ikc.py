@@ -43,6 +43,8 @@ ALL_TO_ONE, ONE_TO_ALL = 0, 1
 
 @dataclass(eq=False)
 class MailboxIn:
+    """An input mailbox: queued messages and waiting readers."""
+
     port: int
     queue: deque[tuple[int, bytes]] = field(default_factory=deque)  # (visible at, message)
     readers: deque[tuple[Thread, int, int]] = field(default_factory=deque)  # (thread, buf, size)
@@ -51,6 +53,8 @@ class MailboxIn:
 
 @dataclass(eq=False)
 class PortalIn:
+    """An input portal: who may write, the waiting reader, pending requests."""
+
     port: int
     allowed: int | None = None
     reader: tuple[Thread, int, int, int] | None = None  # (thread, buf, size, since)
@@ -59,6 +63,8 @@ class PortalIn:
 
 @dataclass(eq=False)
 class SyncIn:
+    """An input sync point: the signals expected and those received."""
+
     port: int
     expect: tuple[int, ...]
     got: dict[int, deque[int]] = field(default_factory=dict)  # pid -> visible times

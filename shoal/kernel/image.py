@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
 import struct
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -30,7 +28,8 @@ from typing import TYPE_CHECKING
 from shoal.errors import ShoalError
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.ikc import MAX_ENDPOINTS, MailboxIn, PortalIn, Remote, SyncIn
-from shoal.kernel.memory import PAGE, USER_TOP, AddressSpace, Region
+from shoal.kernel.memory import PAGE, USER_TOP, Region
+from shoal.sha import sha256
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -38,7 +37,7 @@ if TYPE_CHECKING:
 MAGIC = b"SHOALIMG"
 VERSION = 4  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name;
 # 4: open files of the file server, [kind, path, handle, flags, offset] (3's read: _upgrade)
-FILE_KINDS = ("file", "dir", "mq")
+FILE_KINDS = ("file", "dir", "mq", "shm")
 HEADER = struct.Struct("<8sIIIIQ32s")
 PAGE_HEADER = struct.Struct("<II")
 
@@ -137,16 +136,19 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
                  if va not in staged and va not in remote]
     else:
         pages = p.aspace.pages()
+    if p.aspace.shared:  # shared memory: which pages of which object (kernel/shm.py)
+        meta["shared"] = [[va, obj, pg] for va, (obj, pg) in sorted(p.aspace.shared.items())]
     if p.aspace.rmem:  # pages kept in remote memory stay there: the process takes the list
         meta["rmem"] = [[va, p.aspace.remote[va]] for va in sorted(p.aspace.rmem)]
     if p.rmem_faults or p.evictions:
         meta["rmem_stats"] = [p.rmem_faults, p.evictions, p.page_wait]
+    import json  # (images only: a plain run takes none)
     body = bytearray(json.dumps(meta, sort_keys=True).encode())
     meta_len = len(body)
     for va, flags, data in pages:
         body += PAGE_HEADER.pack(va, flags)
         body += data
-    header = HEADER.pack(MAGIC, VERSION, 0, meta_len, len(pages), len(body), hashlib.sha256(body).digest())
+    header = HEADER.pack(MAGIC, VERSION, 0, meta_len, len(pages), len(body), sha256(body).digest())
     data = header + bytes(body)
     return data, shape(data, meta, pages)
 
@@ -163,8 +165,9 @@ def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int
     body = image[HEADER.size:]
     if len(body) != body_len or meta_len + npages * (PAGE_HEADER.size + PAGE) != body_len:
         raise ShoalError(f"{where}: truncated or padded ({len(body)} of {body_len} body bytes)")
-    if hashlib.sha256(body).digest() != digest:
+    if sha256(body).digest() != digest:
         raise ShoalError(f"{where}: corrupted (checksum mismatch)")
+    import json
     try:
         meta = json.loads(body[:meta_len])
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -303,6 +306,11 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
             va, flags = _list(e, f"{key}[{i}]", 2)
             elsewhere.append((_int(va, f"{key}[{i}][0]", 0, U32), _int(flags, f"{key}[{i}][1]", 0, U32), b""))
     _validate_regions(m["regions"], pages + elsewhere)
+    for i, e in enumerate(_list(m.get("shared", []), "shared")):
+        va, obj, pg = _list(e, f"shared[{i}]", 3)
+        _int(va, f"shared[{i}][0]", 0, USER_TOP - PAGE)
+        _int(obj, f"shared[{i}][1]", 1, U32)
+        _int(pg, f"shared[{i}][2]", 0, U32)
     for i, v in enumerate(_list(m.get("rmem_stats", [0, 0, 0]), "rmem_stats", 3)):
         _int(v, f"rmem_stats[{i}]")
     threads = _list(m["threads"], "threads")
@@ -416,6 +424,9 @@ def restore(k: Kernel, image: bytes, at: int, where: str = "image", rebase: bool
     times move with them; a migration keeps the chip's clock."""
     meta, pages = check(image, where)
     staged, remote = _elsewhere(meta)
+    if meta.get("shared"):
+        raise ShoalError(f"{where}: the process maps shared memory, which lives on the chip it "
+                         "was taken on; a checkpoint of it cannot be restored")
     if staged or remote or meta.get("rmem"):
         n = len(staged) + len(remote) + len(meta.get("rmem", []))
         raise ShoalError(f"{where}: an image without {n} of its pages (a live migration's, or of a "
@@ -432,13 +443,14 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         offset = at - (meta["taken_at"] - meta["clock_offset"])
     delta = offset - meta["clock_offset"]
     clusters = k.spec.compute_clusters
-    aspace = AddressSpace(k.mem, k.frames, k._on_unmap, k._on_code)
+    aspace = k.new_aspace()
     try:
         for start, end, prot, name in meta["regions"]:
             aspace.add_region(Region(start, end, prot, name))
         for va, flags, data in pages:
             aspace.install(va, flags, data)
         aspace.remote = {va: flags for va, flags in meta.get("remote", [])}
+        aspace.shared = {va: (obj, pg) for va, obj, pg in meta.get("shared", [])}
         for va, flags in meta.get("rmem", []):  # still in remote memory, fetched on first touch
             aspace.remote[va] = flags
             aspace.rmem.add(va)

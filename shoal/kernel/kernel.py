@@ -27,6 +27,7 @@ from shoal.kernel import (  # these register their calls
     report,
     rmem,
     sched,
+    shm,
     syscalls,
 )
 from shoal.kernel.container import Block, Container, Thread, TState
@@ -61,6 +62,8 @@ Reply = Callable[[Packet, int], int]
 
 @dataclass(eq=False)
 class Hart:
+    """A core of the cluster: its clock and the thread on it."""
+
     index: int
     clock: int = 0
     thread: Thread | None = None
@@ -70,16 +73,24 @@ class Hart:
 class Kernel:
     tracer = None  # a shoal.trace.Tracer while a trace is taken (hooks in sched, syscalls, migration)
     debugger = None  # asked about ebreaks that end a slice while GDB is attached (kernel/debug.py)
+    cpu: ClusterCPU  # made on first use (__getattr__)
+    mem: memoryview
 
     def __init__(self, spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int]) -> None:
         self.spec = spec
         self.cluster = cluster
-        self.cpu = ClusterCPU(spec.memory_per_cluster)
-        self.mem = memoryview(self.cpu.mem)
+        # `cpu` (the cluster's Unicorn instance and physical memory) and `mem` (a view of that
+        # memory) are made on first use (`__getattr__`): an idle cluster costs no emulator.
         first = spec.kernel_reserved // PAGE
         self.frames = FrameAllocator(first, spec.user_frames)
         self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
         self.rmem_waiting: dict[tuple[int, int], list[Thread]] = {}  # (pid, page) -> threads
+        # Shared memory (kernel/shm.py): the pages this cluster holds, one frame each, and the
+        # threads waiting for pages held elsewhere, by (object, page number).
+        self.shm_frames: dict[tuple[int, int], tuple[int, bool]] = {}  # -> (frame, writable)
+        self.shm_since: dict[tuple[int, int], int] = {}  # when it came (shm.HOLD)
+        self.shm_waiting: dict[tuple[int, int], list[Thread]] = {}
+        self.shm_asked: dict[tuple[int, int], bool] = {}  # requests on their way: for writing?
         self.item_time = 0  # simulated time of the item being taken (sched.take)
         self.harts = [Hart(i) for i in range(spec.cores_per_cluster)]
         self.ready: deque[Thread] = deque()
@@ -89,12 +100,11 @@ class Kernel:
         self.alloc_tid = alloc_tid
         self.current: Thread | None = None
         self.tlb_owner: AddressSpace | None = None
-        self.cpu.on_fill = self._fill
-        self.cpu.on_trap = self._trap
         self.now_base = 0  # hart clock at the start of the running slice
         self.extra = 0  # kernel cycles charged during the running slice
         self.stop_reason: str | None = None
         self.missing = 0  # the page a system call found elsewhere (post-copy, remote memory)
+        self.missing_store = False  # ... and whether it was to store into it
         # (what, signal, pc if known); a failed TLB fill leaves its Fault, whose address is
         # only the page's (Unicorn asks for pages): kill_for_fault finds the exact one.
         self.fault: tuple[str | Fault, int, int | None] | None = None
@@ -140,12 +150,29 @@ class Kernel:
         self.kcore_wait = 0  # cycles threads spent queueing for the kernel core
         self.reports = report.Reporter()  # load reports to the policy daemon (kernel/report.py)
 
+    def __getattr__(self, name: str) -> object:
+        """`cpu` and `mem`, made when first asked for. A fresh ClusterCPU is always the same
+        (zeroed memory, blank harts), so when it is made changes nothing simulated."""
+        if name not in ("cpu", "mem"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        cpu = ClusterCPU(self.spec.memory_per_cluster)
+        cpu.on_fill = self._fill
+        cpu.on_trap = self._trap
+        self.cpu = cpu
+        self.mem = memoryview(cpu.mem)
+        return getattr(self, name)
+
+    @property
+    def has_cpu(self) -> bool:
+        """Whether this cluster's emulator has been made (a host-side fact, for tests)."""
+        return "cpu" in self.__dict__
+
     # processes ---------------------------------------------------------------
     def spawn(self, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,
               at: int) -> Container:
         """Create a container running `exe`; raises OutOfFrames if it does not fit, ArgsTooBig
         if its arguments do not fit its stack (and then nothing of it is left)."""
-        aspace = AddressSpace(self.mem, self.frames, self._on_unmap, self._on_code)
+        aspace = self.new_aspace()
         proc = Container(pid=pid, name=exe.name, argv=argv, aspace=aspace, cluster=self.cluster,
                          brk_start=exe.brk_start, brk=exe.brk_start, seed=seed, start_cycle=at)
         try:
@@ -168,6 +195,13 @@ class Kernel:
         self.ready.append(t)
         proc.peak_frames = aspace.frames_in_use
         return proc
+
+    def new_aspace(self) -> AddressSpace:
+        """An empty address space on this cluster, told where shared pages live (kernel/shm.py)."""
+        a = AddressSpace(self.mem, self.frames, self._on_unmap, self._on_code)
+        a.shm_frame = self.shm_frames.get
+        a.on_shared_drop = lambda keys: shm.dropped(self, keys)
+        return a
 
     def new_thread(self, proc: Container, ctx: object, at: int) -> Thread:
         t = Thread(tid=self.alloc_tid(), proc=proc, ctx=ctx, ready_at=at)
@@ -410,6 +444,8 @@ class Kernel:
             report.HANDLERS[pkt.kind](self, pkt, at)
         elif pkt.kind in rmem.HANDLERS:
             rmem.HANDLERS[pkt.kind](self, pkt, at)
+        elif pkt.kind in shm.HANDLERS:
+            shm.HANDLERS[pkt.kind](self, pkt, at)
         else:
             procs.HANDLERS[pkt.kind](self, pkt, at)
 

@@ -82,6 +82,8 @@ class FrameAllocator:
 
 @dataclass
 class Region:
+    """A mapped range of an address space with its rights and name."""
+
     start: int
     end: int
     prot: int
@@ -137,6 +139,13 @@ class AddressSpace:
         self.rmem: set[int] = set()
         self.rmem_held: set[int] = set()
         self.born: dict[int, int] = {}
+        # Shared memory (kernel/shm.py): page -> (object, page number). Their frames are the
+        # cluster's (one per page, whoever maps it), not this address space's: `shm_frame`
+        # finds the one held here (or None: the page is elsewhere), `on_shared_drop` is told
+        # of the pages this address space stops mapping.
+        self.shared: dict[int, tuple[int, int]] = {}
+        self.shm_frame: Callable[[tuple[int, int]], tuple[int, bool] | None] | None = None
+        self.on_shared_drop: Callable[[list[tuple[int, int]]], None] | None = None
 
     # frames -----------------------------------------------------------------
     def _new_frame(self) -> int:
@@ -319,6 +328,7 @@ class AddressSpace:
                 self.rmem.discard(va)
         if self.rmem_held:
             self.rmem_held.difference_update([va for va in self.rmem_held if start <= va < end])
+        unshare = {va for va in self.shared if start <= va < end} if self.shared else set()
         for i, table, entries in self._mapped(start, end):
             if self.touched is not None:
                 self.touched.update((i << 22) | (j << 12) for j in entries)
@@ -326,6 +336,9 @@ class AddressSpace:
                 pte = words[table + j]
                 self.born.pop((i << 22) | (j << 12), None)
                 frame = (pte >> 10) - _PHYS_PPN
+                if (i << 22) | (j << 12) in unshare:
+                    words[table + j] = 0  # the cluster's frame, not ours: only unmapped
+                    continue
                 if pte & PTE_X or frame in self._code:
                     self.exec_frames_freed = True
                     self._code.discard(frame)
@@ -342,6 +355,10 @@ class AddressSpace:
                 del self._used[i]
         if code_freed and self._on_code is not None:
             self._on_code()  # the frame may hold someone else's code next
+        if unshare:
+            keys = [self.shared.pop(va) for va in sorted(unshare)]
+            if self.on_shared_drop is not None:
+                self.on_shared_drop(keys)
 
     def _populate(self, va: int, r: Region) -> tuple[int, int]:
         """Give the page of `va` in region `r` a zeroed frame (demand paging): (PTE word, PTE)."""
@@ -362,11 +379,30 @@ class AddressSpace:
         if not pte & PTE_V:
             if self.remote and va & ~(PAGE - 1) in self.remote:
                 raise Missing(kind, va)
+            key = self.shared.get(va & ~(PAGE - 1)) if self.shared else None
             r = self.find(va)
             if r is None:
                 raise Fault(kind, va)
-            w, pte = self._populate(va, r)  # may raise OutOfFrames
+            if key is not None:  # shared memory: the cluster's frame if it holds the page
+                held = self.shm_frame(key) if self.shm_frame is not None else None
+                if held is None:
+                    raise Missing(kind, va)
+                frame, writable = held
+                bits = _prot_bits(r.prot) & (~0 if writable else ~PTE_W)  # a read copy: no W
+                w = self._pte(va, create=True)
+                pte = self._set(w, va, frame, PTE_U | bits)
+                self.born.pop(va, None)  # never a candidate for eviction: not ours
+            else:
+                w, pte = self._populate(va, r)  # may raise OutOfFrames
         need = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}[kind]
+        if need == PTE_W and not pte & PTE_W and self.shared and va & ~(PAGE - 1) in self.shared:
+            r = self.find(va)
+            if r is not None and r.prot & PROT_WRITE:  # a store to a read copy of a shared page
+                held = self.shm_frame(self.shared[va & ~(PAGE - 1)]) if self.shm_frame else None
+                if held is None or not held[1]:
+                    raise Missing(kind, va)  # the cluster must own it to write: it asks
+                pte |= PTE_W  # owned for writing since this read copy was mapped
+                self._words[w] = pte
         if not pte & need:
             raise Fault(kind, va, "page fault (protection)")
         new = pte | PTE_A | (PTE_D if kind == "store" else 0)
@@ -389,6 +425,8 @@ class AddressSpace:
         out = []
         for i, table, entries in self._mapped(0, USER_TOP):
             for j in entries:
+                if self.shared and (i << 22) | (j << 12) in self.shared:
+                    continue  # the cluster's, not the process's (kernel/shm.py)
                 pte = self._words[table + j]
                 off = ((pte >> 10) - _PHYS_PPN) * PAGE
                 out.append(((i << 22) | (j << 12), pte & 0x3FF, bytes(self.mem[off:off + PAGE])))
@@ -486,8 +524,10 @@ class AddressSpace:
 
     def page_list(self) -> list[tuple[int, int]]:
         """(virtual address, PTE flags) of every page in use, in address order."""
+        shared = self.shared
         return [((i << 22) | (j << 12), self._words[table + j] & 0x3FF)
-                for i, table, entries in self._mapped(0, USER_TOP) for j in entries]
+                for i, table, entries in self._mapped(0, USER_TOP) for j in entries
+                if not shared or (i << 22) | (j << 12) not in shared]
 
     def page_bytes(self, va: int) -> bytes:
         """The contents of a page in use (the kernel's own read: no fault, no A bit)."""

@@ -189,7 +189,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     if t.proc.freeze_at is not None:
         cap = min(cap, max(t.proc.freeze_at, h.clock))
     aspace = t.proc.aspace
-    if aspace.touched is not None or aspace.incoming:
+    if aspace.touched is not None or aspace.incoming or aspace.shared:
         # Under live migration the kernel watches this process's memory (dirty bits) or fills
         # it as pages come: its user code keeps step with the cluster's other items instead of
         # running ahead, so what a round sends or a page brings meets the thread at its time.
@@ -246,6 +246,10 @@ def run_slice(k: Kernel, h: Hart) -> None:
         va = k.fault[0].addr if k.fault else k.missing
         if va != migration.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.rmem:
             rmem.await_page(k, t, va & ~(PAGE - 1), h.clock)
+        elif va != migration.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shared:
+            from shoal.kernel import shm
+            store = k.fault[0].kind == "store" if k.fault else k.missing_store
+            shm.await_page(k, t, va & ~(PAGE - 1), store, h.clock)
         else:
             migration.await_page(k, t, va, h.clock)
         reason = "block"

@@ -68,7 +68,7 @@ def dispatch(k: Kernel, t: Thread) -> None:
     except Missing as m:
         # A page elsewhere (post-copy migration, remote memory): the call waits for it and is
         # made again from the start (sched.run_slice puts the pc back on the ecall).
-        k.missing = m.addr
+        k.missing, k.missing_store = m.addr, m.kind == "store"
         k.stop_reason = "page"
         cpu.stop()
         return
@@ -259,8 +259,14 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
     addr, length, prot, flags, fd = a[0], a[1], a[2], a[3], s32(a[4])
     if length == 0 or length > USER_TOP or prot & ~7:
         return -EINVAL
+    shared = None
     if not flags & MAP_ANON:
-        return -EBADF if fd not in t.proc.open_fds else -ENODEV
+        f = t.proc.files.get(fd)
+        if f is None or f[0] != "shm" or not flags & MAP_SHARED:
+            return -EBADF if fd not in t.proc.open_fds else -ENODEV
+        if prot & 2 and f[3] & 3 != 2:  # a writable mapping of an object not opened O_RDWR
+            return -EACCES
+        shared = (f[2], a[5])  # the object, and the first page (mmap2's offset is in pages)
     if flags & MAP_SHARED and flags & MAP_PRIVATE:
         return -EINVAL
     length = (length + PAGE - 1) & ~(PAGE - 1)
@@ -285,11 +291,17 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
             if gap is None:
                 return -ENOMEM
             start = gap
-    asp.add_region(Region(start, start + length, prot, "[anon]"))
+    if shared is None:
+        asp.add_region(Region(start, start + length, prot, "[anon]"))
+        return start
+    obj, first = shared
+    asp.add_region(Region(start, start + length, prot, f"[shm:{obj}]"))
+    for i in range(length // PAGE):  # its pages are the object's (kernel/shm.py)
+        asp.shared[start + i * PAGE] = (obj, first + i)
     return start
 
 
-ENODEV, EEXIST = 19, 17
+ENODEV, EEXIST, EACCES = 19, 17, 13
 
 
 @syscall(215, "munmap")

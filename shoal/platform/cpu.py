@@ -28,11 +28,9 @@ All three count the same instructions, so results do not depend on which runs.
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import mmap
 import os
 import struct
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +56,7 @@ from unicorn.unicorn_py3.unicorn import uc_hook_h
 
 from shoal.platform import unicorn_build
 from shoal.platform.unicorn_build import InsnBudget
+from shoal.sha import sha256
 
 PHYS_BASE = 0x8000_0000
 # emu_start needs an address at which to stop; user space ends below it, so reaching it
@@ -104,19 +103,28 @@ def _load_native() -> ctypes.CDLL | None:
     if _native is None:
         from shoal.toolchain import cache_dir
         src = Path(__file__).parent.parent / "native" / "blockcount.c"
-        tag = hashlib.sha256(src.read_bytes() + sys.version.encode()).hexdigest()[:16]
+        tag = sha256(src.read_bytes() + sys.version.encode()).hexdigest()[:16]
         lib = cache_dir() / "native" / f"blockcount-{tag}.so"
         try:
             if not lib.exists():
-                lib.parent.mkdir(parents=True, exist_ok=True)
-                tmp = lib.with_suffix(f".tmp{os.getpid()}")
-                subprocess.run([sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2",
-                                "-o", str(tmp), str(src)], check=True, capture_output=True)
-                tmp.replace(lib)
+                _build_native(src, lib)
             _native = ctypes.CDLL(str(lib))
-        except (OSError, subprocess.CalledProcessError):
+        except OSError:
             _native = False
     return _native or None
+
+
+def _build_native(src: Path, lib: Path) -> None:
+    """Compile blockcount.c with zig's compiler; OSError if that fails."""
+    import subprocess  # (only for the build: a run with the library built needs none)
+    lib.parent.mkdir(parents=True, exist_ok=True)
+    tmp = lib.with_suffix(f".tmp{os.getpid()}")
+    try:
+        subprocess.run([sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2",
+                        "-o", str(tmp), str(src)], check=True, capture_output=True)
+    except subprocess.CalledProcessError as e:
+        raise OSError(f"building {src.name} failed (exit {e.returncode})") from None
+    tmp.replace(lib)
 
 
 def _find_counter_offset() -> int:

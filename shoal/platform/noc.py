@@ -50,6 +50,8 @@ Link = tuple[int, int]  # (from node, to node)
 
 @dataclass
 class LinkState:
+    """A NoC link: when it is busy, and what it has carried."""
+
     cal: Calendar = field(default_factory=Calendar)  # when the link is busy
     bytes: int = 0
     transfers: int = 0

@@ -20,16 +20,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import hashlib
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tarfile
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from shoal.sha import sha256
 
 VERSION = "2.1.4"
 SDIST = f"unicorn-{VERSION}.tar.gz"
@@ -84,12 +81,13 @@ def apply_patch(text: str, root: Path) -> None:
 
 
 def _tag() -> str:
-    h = hashlib.sha256(PATCH.read_bytes())
+    h = sha256(PATCH.read_bytes())
     h.update(f"{VERSION} {sys.platform} build-2".encode())
     return h.hexdigest()[:16]
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> None:
+    import subprocess
     with open(log, "ab") as f:
         f.write(f"$ {' '.join(cmd)}\n".encode())
         f.flush()
@@ -115,6 +113,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _sdist(where: Path, log: Path) -> Path:
     """The release's source archive: cached, else from PyPI through pip; checked."""
+    import tempfile
     tar = where / SDIST
     if not tar.exists():
         with tempfile.TemporaryDirectory(dir=where) as tmp:
@@ -125,7 +124,7 @@ def _sdist(where: Path, log: Path) -> Path:
             if not got.exists():
                 raise BuildError(f"pip did not fetch {SDIST}")
             got.replace(tar)
-    if hashlib.sha256(tar.read_bytes()).hexdigest() != SDIST_SHA256:
+    if sha256(tar.read_bytes()).hexdigest() != SDIST_SHA256:
         tar.unlink()
         raise BuildError(f"{SDIST} does not have the pinned SHA-256")
     return tar
@@ -134,6 +133,7 @@ def _sdist(where: Path, log: Path) -> Path:
 def _tools(where: Path) -> tuple[str, dict[str, str]]:
     """cmake (pip's) and zig as the C compiler, archiver and ranlib (through small scripts:
     CMake wants a compiler that is one executable)."""
+    import shutil
     try:
         import cmake  # type: ignore[import-untyped]
         cm = str(Path(cmake.CMAKE_BIN_DIR) / "cmake")
@@ -157,6 +157,9 @@ def _tools(where: Path) -> tuple[str, dict[str, str]]:
 
 def build(out: Path) -> None:
     """Build the patched library into `out` (a temporary name first, then an atomic rename)."""
+    import shutil
+    import tarfile
+    import tempfile
     root = out.parent
     log = root / "build.log"
     log.write_text("")
@@ -196,6 +199,10 @@ def library() -> tuple[Path | None, str]:
             return _state
         from shoal.toolchain import cache_dir
         lib = cache_dir() / "unicorn" / _tag() / LIB_NAME
+        if lib.exists():  # the common case: built before (nothing else is imported for it)
+            _state = (lib, "")
+            return _state
+        import tarfile  # (the build's modules only when there is a build to do)
         failed = lib.parent / "FAILED"  # a failed build is not retried by every process
         try:
             if not lib.exists():
@@ -222,6 +229,26 @@ def _why(e: BaseException) -> str:
 _installed: ctypes.CDLL | None = None
 
 
+def preload() -> None:
+    """Before the Unicorn binding is first imported: when the patched library is already
+    built, let the binding load it directly (its LIBUNICORN_PATH) instead of the stock
+    wheel's 24 MB library, which `install` would replace at once. Never builds anything;
+    without a built library, or with SHOAL_CPU=stock or the user's own LIBUNICORN_PATH, the
+    binding loads what it always does."""
+    if ("unicorn.unicorn_py3.unicorn" in sys.modules or os.environ.get("LIBUNICORN_PATH")
+            or os.environ.get("SHOAL_CPU", "") == "stock" or _state is not None):
+        return
+    from shoal.toolchain import cache_dir
+    lib = cache_dir() / "unicorn" / _tag() / LIB_NAME
+    if not lib.exists():
+        return
+    os.environ["LIBUNICORN_PATH"] = str(lib.parent)
+    try:
+        import unicorn  # noqa: F401
+    finally:
+        del os.environ["LIBUNICORN_PATH"]
+
+
 def install() -> ctypes.CDLL | None:
     """Make the Unicorn binding call the patched library (before any Uc is made); the
     library, or None if shoal runs on the stock one. Idempotent."""
@@ -232,6 +259,9 @@ def install() -> ctypes.CDLL | None:
     if path is None:
         return None
     import unicorn.unicorn_py3.unicorn as binding
+    if getattr(binding.uclib, "_name", None) == str(path):  # loaded so by `preload`
+        _installed = binding.uclib
+        return _installed
     lib = ctypes.CDLL(str(path))
     getattr(binding, "__set_lib_prototypes")(lib)
     binding.uclib = lib

@@ -1,0 +1,109 @@
+"""Start-up costs nothing simulated: a cluster's emulator is made on first use, the plain ELF
+parser gives what pyelftools gives, and `shoal run` imports only what a run needs."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import Programs
+
+from shoal import Chip
+from shoal.kernel import loader
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def records(chip: Chip) -> list:
+    return [(r.pid, r.name, r.cluster, r.exit_code, r.signal, r.instructions, r.start_cycle, r.end_cycle,
+             r.peak_frames, dict(r.syscalls)) for r in chip.processes()]
+
+
+def test_idle_clusters_make_no_emulator(programs: Programs) -> None:
+    chip = Chip.preset("mppa256")
+    kernels = chip._backend.kernels
+    assert not any(k.has_cpu for k in kernels)  # nothing is made before a process needs it
+    p = chip.spawn(programs["args"].elf, ["args", "x", "y"], cluster=5)
+    chip.run()
+    assert p.returncode == 0
+    assert [c for c, k in enumerate(kernels) if k.has_cpu] == [5]
+
+
+def test_results_equal_with_every_emulator_made_first(programs: Programs) -> None:
+    """A chip whose clusters all have their emulators from the start computes the same."""
+    b = programs["threads"]
+    out = []
+    for eager in (False, True):
+        chip = Chip.preset("tiny")
+        if eager:
+            for k in chip._backend.kernels:
+                assert k.cpu is not None and len(k.mem) == chip.spec.memory_per_cluster
+        p = chip.spawn(b.elf, ["threads"], cluster=1)
+        m = p.migrate(to=2)
+        chip.run()
+        out.append((p.returncode, p.stdout, p.cycles, chip.time, records(chip),
+                    (m.state, m.downtime, m.bytes, m.pages), chip.noc_stats()["bytes"]))
+    assert out[0] == out[1]
+    assert out[0][0] == 0 and out[0][5][0] == "done"
+
+
+def patched(image: bytes, offset: int, fmt: str, value: int) -> bytes:
+    b = bytearray(image)
+    struct.pack_into(fmt, b, offset, value)
+    return bytes(b)
+
+
+def parse_both(image: bytes) -> tuple[object, object]:
+    """(plain parser's answer or None, pyelftools' answer or its error message)."""
+    try:
+        checked: object = loader._parse_checked(image, "x")
+    except Exception as e:  # noqa: BLE001  (the message is what is compared)
+        checked = f"{type(e).__name__}: {e}"
+    try:
+        plain: object = loader._parse_plain(image, "x")
+    except struct.error:
+        plain = None  # too short for a header: parse_elf refuses it before
+    return plain, checked
+
+
+def test_plain_elf_parser_agrees_with_pyelftools(programs: Programs) -> None:
+    for name in ("args", "threads", "faults"):
+        image = programs[name].elf.read_bytes()
+        plain, checked = parse_both(image)
+        assert plain is not None and plain == checked
+        # Every cut and a spread of patched header and program-header fields: the plain parser
+        # either answers as pyelftools does or leaves the answer (and the message) to it.
+        variants = [image[:n] for n in range(52, len(image), max(1, len(image) // 200))]
+        phoff, = struct.unpack_from("<I", image, 28)
+        for off in [*range(16, 52, 2), *range(phoff, phoff + 8 * 32, 4)]:
+            for v in (0, 1, 2, 3, 4, 6, 0x7FFFFF00, 0xFFFF):
+                fmt = "<H" if off < 52 and off not in (24, 28, 32, 36) else "<I"
+                variants.append(patched(image, off, fmt, v & (0xFFFF if fmt == "<H" else 0xFFFFFFFF)))
+        for v in variants:
+            plain, checked = parse_both(v)
+            assert plain is None or plain == checked
+
+
+def test_plain_run_imports_little(programs: Programs) -> None:
+    """`shoal run` of an ELF imports neither pyelftools nor what only other commands use."""
+    elf = programs["args"].elf
+    code = ("import sys\n"
+            "from shoal import cli\n"
+            f"rc = cli.main(['run', {str(elf)!r}, 'a'])\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('elftools', 'matplotlib', 'tqdm', "
+            "'hypothesis', 'numpy', 'tomllib', 'json', 'tarfile', 'subprocess')\n"
+            "       or m in ('shoal.gdbstub', 'shoal.demo', 'shoal.benchmig', 'shoal.benchpolicy', "
+            "'shoal.experiments', 'shoal.hostfs', 'shoal.trace')]\n"
+            "print(rc, sorted(bad))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_cli_knows_the_tracer_defaults() -> None:
+    from shoal import cli, trace
+    assert cli.TRACE_KINDS == trace.KINDS and cli.TRACE_LIMIT == trace.DEFAULT_LIMIT
