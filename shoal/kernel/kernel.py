@@ -432,22 +432,8 @@ class Kernel:
             self._on_reply(pkt, at)
         elif pkt.kind == "noc_error":
             self.on_lost(pkt, at)
-        elif pkt.kind in console.HANDLERS:
-            console.HANDLERS[pkt.kind](self, pkt, at)
-        elif pkt.kind in ikc.HANDLERS:
-            ikc.HANDLERS[pkt.kind](self, pkt, at)
-        elif pkt.kind in location.HANDLERS:
-            location.HANDLERS[pkt.kind](self, pkt, at)
-        elif pkt.kind in migration.HANDLERS:
-            migration.HANDLERS[pkt.kind](self, pkt, at)
-        elif pkt.kind in report.HANDLERS:
-            report.HANDLERS[pkt.kind](self, pkt, at)
-        elif pkt.kind in rmem.HANDLERS:
-            rmem.HANDLERS[pkt.kind](self, pkt, at)
-        elif pkt.kind in shm.HANDLERS:
-            shm.HANDLERS[pkt.kind](self, pkt, at)
         else:
-            procs.HANDLERS[pkt.kind](self, pkt, at)
+            PACKET_HANDLERS[pkt.kind](self, pkt, at)
 
     def on_lost(self, note: Packet, at: int) -> None:
         """The NoC lost a packet this kernel sent (its DMA engine says so, with what it sent)."""
@@ -475,6 +461,17 @@ class Kernel:
             result = -syscalls.EFAULT
         if t.proc.alive and t.state is TState.BLOCKED:
             self.wake(t, at, result)
+
+    def page_came(self, t: Thread, at: int) -> int:
+        """A thread that waited for a page (post-copy, remote or shared memory) goes on at
+        `at`: it makes its instruction or call again (no result is written). Returns the
+        cycles it waited, 0 if it no longer waited."""
+        if not t.proc.alive or t.state is not TState.BLOCKED or t.blocked_on != "page":
+            return 0
+        t.blocked_on, t.state, t.ready_at = "", TState.READY, max(at, t.blocked_at)
+        self.ready.append(t)
+        self._end_solo()
+        return max(0, at - t.blocked_at)
 
     # traps -------------------------------------------------------------------------
     def _fill(self, vaddr: int, access: int) -> tuple[int, int] | None:
@@ -555,3 +552,8 @@ class Kernel:
         if data:
             self.console_inflight += len(data)
             self.send(self.services_node, "console", {"pid": proc.pid, "fd": fd}, data, at, bulk=True)
+
+
+# Every kind of packet a kernel takes, by the module that handles it (no kind is in two).
+PACKET_HANDLERS = {**console.HANDLERS, **ikc.HANDLERS, **location.HANDLERS, **migration.HANDLERS,
+                   **report.HANDLERS, **rmem.HANDLERS, **shm.HANDLERS, **procs.HANDLERS}

@@ -1160,12 +1160,9 @@ ALL_PAGES = -1  # await_page: wait for every page (a new move waits for the last
 
 def _wake_waiting(k: Kernel, e: Incoming, va: int, at: int) -> None:
     for t in e.waiting.pop(va, []):
-        if t.proc.alive and t.state is TState.BLOCKED and t.blocked_on == "page":
-            if va != ALL_PAGES:
-                e.page_wait += max(0, at - t.blocked_at)
-            t.blocked_on, t.state, t.ready_at = "", TState.READY, max(at, t.blocked_at)
-            k.ready.append(t)
-            k._end_solo()
+        waited = k.page_came(t, at)
+        if va != ALL_PAGES:
+            e.page_wait += waited
 
 
 def await_page(k: Kernel, t: Thread, va: int, at: int) -> None:

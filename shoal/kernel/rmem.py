@@ -122,11 +122,8 @@ def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
     cost = math.ceil(k.spec.copy_cycles_per_byte * PAGE) + k.spec.pte_install_cycles
     done = at + k.kernel_core(at, cost)
     for t in waiting:
-        if t.proc is p and t.state is TState.BLOCKED and t.blocked_on == "page":
-            p.page_wait += max(0, done - t.blocked_at)
-            t.blocked_on, t.state, t.ready_at = "", TState.READY, max(done, t.blocked_at)
-            k.ready.append(t)
-            k._end_solo()
+        if t.proc is p:
+            p.page_wait += k.page_came(t, done)
 
 
 def on_rmem_full(k: Kernel, pkt: Packet, at: int) -> None:

@@ -83,11 +83,7 @@ def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
 
 def _wake(k: Kernel, waiting: list[Thread], at: int) -> None:
     for t in waiting:
-        if t.proc.alive and t.state is TState.BLOCKED and t.blocked_on == "page":
-            t.proc.page_wait += max(0, at - t.blocked_at)
-            t.blocked_on, t.state, t.ready_at = "", TState.READY, max(at, t.blocked_at)
-            k.ready.append(t)
-            k._end_solo()
+        t.proc.page_wait += k.page_came(t, at)
 
 
 def _alloc(k: Kernel) -> int | None:
