@@ -2,6 +2,10 @@
 
 import gc
 
+from shoal import _bytecode
+
+_bytecode.install()
+
 # Importing shoal creates some 30 dataclasses and many objects; the cyclic garbage collector
 # would walk them over and over while there is nothing to collect (~15% of the imports' time).
 _gc_was_on = gc.isenabled()

@@ -107,3 +107,42 @@ def test_plain_run_imports_little(programs: Programs) -> None:
 def test_cli_knows_the_tracer_defaults() -> None:
     from shoal import cli, trace
     assert cli.TRACE_KINDS == trace.KINDS and cli.TRACE_LIMIT == trace.DEFAULT_LIMIT
+
+
+def _run_copy(pkg: Path, pycache: Path, elf: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SHOAL_PYCACHE": str(pycache),
+           "PYTHONPATH": str(pkg)}
+    return subprocess.run([sys.executable, "-m", "shoal", "run", str(elf), "x"], capture_output=True,
+                          text=True, env=env, cwd=pkg)
+
+
+def test_bytecode_cache_when_python_writes_none(programs: Programs, tmp_path: Path) -> None:
+    """With PYTHONDONTWRITEBYTECODE, shoal keeps its compiled modules in its own cache (never
+    beside the sources), serves them while the source is unchanged, and recompiles an edited
+    module; a cache that cannot be written changes nothing but speed."""
+    import shutil
+    pkg = tmp_path / "src"
+    shutil.copytree(ROOT / "shoal", pkg / "shoal", ignore=shutil.ignore_patterns("__pycache__"))
+    cache = tmp_path / "pyc"
+    elf = programs["args"].elf
+    first = _run_copy(pkg, cache, elf)
+    assert first.returncode == 0, first.stderr
+    entries = sorted(p.relative_to(cache) for p in cache.rglob("*.pyc"))
+    assert any(str(e).endswith("shoal/kernel/kernel.pyc") for e in entries)
+    assert not list(pkg.rglob("__pycache__"))
+    # a second start reads the entries and rewrites none
+    errors_entry = next(cache.rglob("shoal/errors.pyc"))
+    before = errors_entry.stat().st_mtime_ns
+    assert _run_copy(pkg, cache, elf).stdout == first.stdout
+    assert errors_entry.stat().st_mtime_ns == before          # served, not rewritten
+    # an edit (new size and mtime) is compiled again and takes effect
+    src = pkg / "shoal" / "errors.py"
+    src.write_text(src.read_text() + "\nimport sys as _s\n_s.stderr.write('edited\\n')\n")
+    edited = _run_copy(pkg, cache, elf)
+    assert edited.returncode == 0 and "edited" in edited.stderr
+    assert errors_entry.stat().st_mtime_ns != before
+    # an unwritable cache: same output, nothing written
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    r = _run_copy(pkg, blocked / "pyc", elf)
+    assert r.returncode == 0 and r.stdout == first.stdout
