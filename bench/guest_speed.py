@@ -5,10 +5,10 @@
 Writes OUT/guest_speed.json. For each program of bench/programs/guest/ (compiled once with
 shoal's toolchain), medians of N fresh runs of:
   qemu       `qemu-riscv32 ELF ARGS`, whole command, host wall time
-  shoal      `python -m shoal run ELF ARGS`, whole command (start-up included), with shoal's
-             bytecode compiled as after any install or first run: one untimed run first, with
-             writing bytecode allowed for it even if PYTHONDONTWRITEBYTECODE is set (without
-             bytecode every start compiles shoal's modules again: `startup` below says how much)
+  shoal      `python -m shoal run ELF ARGS`, whole command (start-up included), in the caller's
+             environment as it is, after one untimed run (which compiles shoal's modules into
+             __pycache__, or into shoal's own cache under PYTHONDONTWRITEBYTECODE; without any
+             bytecode every start compiles them again: `startup` below says how much)
   chip_run   `Chip.run` alone (shoal's own figure: the program's run, no start-up)
   bare       the same ELF on Unicorn alone in this repository's build (the patched library,
              no budget, no block hook): a minimal loader and the few system calls musl needs,
@@ -248,11 +248,9 @@ def worker(kind: str, *args: str) -> dict:
 
 
 def shoal_env() -> dict[str, str]:
-    """The environment of the timed `shoal run`: bytecode may be written (and is, by a first
-    untimed run), as for any installed Python program."""
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
+    """The environment of the timed `shoal run`: the caller's, as a user's command would see it
+    (shoal compiles its modules once either way: shoal/_bytecode.py)."""
+    return dict(os.environ)
 
 
 def startup(runs: int, name: str, elf: Path, args: list[str]) -> dict:
@@ -267,9 +265,11 @@ def startup(runs: int, name: str, elf: Path, args: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(Path(shoal.__file__).parent, Path(tmp) / "shoal",
                         ignore=shutil.ignore_patterns("__pycache__"))
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1",
-               "PYTHONPATH": os.pathsep.join([tmp, os.environ.get("PYTHONPATH", "")])}
-        cold = [timed_run(cmd, env=env, cwd=tmp)["wall_s"] for _ in range(runs)]
+        cold = []
+        for i in range(runs):      # an empty bytecode cache each time: every module compiled
+            env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SHOAL_PYCACHE": f"{tmp}/pyc{i}",
+                   "PYTHONPATH": os.pathsep.join([tmp, os.environ.get("PYTHONPATH", "")])}
+            cold.append(timed_run(cmd, env=env, cwd=tmp)["wall_s"])
     return {"argv": [name, *args], "python_c_pass_s": median(floor),
             "shoal_run_bytecode_s": median(warm), "shoal_run_no_bytecode_s": median(cold)}
 

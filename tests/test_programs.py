@@ -55,6 +55,19 @@ def test_qsort_printf_snprintf_strtod(programs: Programs) -> None:
     assert b"snprintf ret 17 buf [hello-12345-0.2]" in p.stdout
 
 
+def test_integer_to_double_conversions_are_exact(programs: Programs) -> None:
+    """fcvt.d.w and fcvt.d.wu at every edge and over a sweep, bit for bit against the host
+    (shoal's Unicorn builds these results itself: shoal/native/unicorn-budget.patch)."""
+    b = programs["fcvt"]
+    expected = run_native(b, ["fcvt"])
+    assert expected.returncode == 0
+    p, _ = run_shoal(b, ["fcvt"])
+    assert p.stdout.decode().splitlines() == expected.stdout.decode().splitlines()
+    assert_same(p, expected)
+    assert b"i32 -2147483648 c1e0000000000000 " in p.stdout
+    assert b"u32 4294967295 41efffffffe00000 " in p.stdout
+
+
 # --- argv, environment, exit codes -------------------------------------------------------------
 @pytest.mark.parametrize("argv", [
     ["args"],
