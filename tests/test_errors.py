@@ -25,6 +25,7 @@ def assert_one_line(e: pytest.ExceptionInfo[ShoalError]) -> str:
     ("null", 139, "killed: store page fault at 0x00000000, pc 0x"),
     ("nullload", 139, "killed: load page fault at 0x00000000, pc 0x"),
     ("ill", 132, "killed: illegal instruction, pc 0x"),
+    ("badrm", 132, "killed: illegal instruction, pc 0x"),
     ("abort", 134, "SIGABRT"),
 ])
 def test_fault_kills_with_signal(programs: Programs, mode: str, returncode: int, message: str) -> None:

@@ -58,6 +58,17 @@ int main(int argc, char **argv) {
         say("still here?");
         return 0;
     }
+    if (!strcmp(mode, "badrm")) {
+        /* fcvt.d.w with the reserved rounding mode 5: illegal, exact result or not */
+        say("converting with a reserved rounding mode");
+#if defined(__riscv)
+        __asm__ volatile(".4byte 0xd2005553");
+#elif defined(__x86_64__) || defined(__i386__)
+        __asm__ volatile("ud2");
+#endif
+        say("still here?");
+        return 0;
+    }
     if (!strcmp(mode, "abort")) {
         say("calling abort");
         abort();

@@ -26,6 +26,21 @@ int main(void) {
         volatile uint32_t v = u[i];
         printf("u32 %lu %016llx %a\n", (unsigned long)v, (unsigned long long)bits((double)v), (double)v);
     }
+    /* the same conversions with an explicit static mode and with dyn (frm = rne) */
+    for (unsigned i = 0; i < sizeof s / sizeof s[0]; i++) {
+        int32_t v = s[i];
+        uint32_t w = (uint32_t)s[i];
+        double a, b, c;
+#if defined(__riscv)
+        __asm__ volatile("fcvt.d.w %0, %1, rtz" : "=f"(a) : "r"(v));
+        __asm__ volatile("fcvt.d.w %0, %1, dyn" : "=f"(b) : "r"(v));
+        __asm__ volatile("fcvt.d.wu %0, %1, rup" : "=f"(c) : "r"(w));
+#else
+        a = (double)v, b = (double)v, c = (double)w;
+#endif
+        printf("modes %016llx %016llx %016llx\n", (unsigned long long)bits(a),
+               (unsigned long long)bits(b), (unsigned long long)bits(c));
+    }
     uint32_t x = 2463534242u;
     uint64_t hs = 0, hu = 0;
     double acc = 0.0;
