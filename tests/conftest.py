@@ -55,7 +55,7 @@ class Programs:
             gcc = shutil.which("gcc")
             if gcc is None:
                 pytest.fail("the host C compiler gcc is needed to compute expected outputs")
-            res = subprocess.run([gcc, *NATIVE_FLAGS, str(src), "-o", str(native)],
+            res = subprocess.run([gcc, *NATIVE_FLAGS, str(src), "-o", str(native), "-lm"],
                                  capture_output=True, text=True)
             assert res.returncode == 0, f"gcc failed on {src}:\n{res.stderr}"
             self._built[name] = Built(name, src, elf, native)

@@ -77,6 +77,7 @@ def test_counts_match_a_loop_of_known_length(programs, path: str) -> None:
     (["--migrate", "1ms:5:postcopy"], "mig_threads", []),  # restartable faults (pages on the way)
     (["--chip", "tiny"], "faults", ["ill"]),
     (["--chip", "tiny"], "fcvt", []),   # the patch's own int -> double conversions
+    (["--chip", "tiny"], "fpflags", []),  # its host FPU with the host's inexact flag
 ])
 def test_both_paths_give_the_same_results(opts: list[str], prog: str, args: list[str]) -> None:
     argv = [*opts, str(compile_cached([PROGRAMS / f"{prog}.c"], SHOAL_FLAGS)), *args]

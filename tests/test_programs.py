@@ -68,6 +68,19 @@ def test_integer_to_double_conversions_are_exact(programs: Programs) -> None:
     assert b"u32 4294967295 41efffffffe00000 " in p.stdout
 
 
+def test_fp_exception_flags_are_the_hosts(programs: Programs) -> None:
+    """Accrued FP flags after exact and inexact add, mul, div, fma, sqrt, overflow, underflow,
+    in double and float, and after a long exact loop: as the host's own. shoal's Unicorn runs
+    such operations on the host FPU before the guest's inexact flag is up (its patch, 4.)."""
+    b = programs["fpflags"]
+    expected = run_native(b, ["fpflags"])
+    assert expected.returncode == 0
+    p, _ = run_shoal(b, ["fpflags"])
+    assert p.stdout.decode().splitlines() == expected.stdout.decode().splitlines()
+    assert_same(p, expected)
+    assert b"div inexact    inexact\n" in p.stdout and b"mul exact     \n" in p.stdout
+
+
 # --- argv, environment, exit codes -------------------------------------------------------------
 @pytest.mark.parametrize("argv", [
     ["args"],
