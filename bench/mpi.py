@@ -10,7 +10,8 @@ Figures (host wall time of Chip.run, never simulated time):
 - host cost of one engine round (wall time / rounds) for each;
 - boot time and peak host memory (max RSS) of the 256-cluster chip (mppa-16x16), in process.
 Every configuration must give the same simulated results (checked: outputs, simulated cycles,
-instructions). Goal (issue 8): >= 1.7x at 2 ranks.
+instructions). Goal (issue 8): >= 1.7x at 2 ranks. Each configuration runs --runs times
+(default 3), interleaved; figures are medians, the samples are kept.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--ranks", default="1,2")
+    ap.add_argument("--runs", type=int, default=3, help="samples of each configuration (medians)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--child", nargs=3)
     ap.add_argument("--boot")
@@ -103,22 +105,33 @@ def main() -> int:
     ring_elf = str(compile_cached([HERE.parent / "tests" / "programs" / "mig_ring.c"]))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_MPI") and k != "SHOAL_BACKEND"}
     ranks = [int(r) for r in a.ranks.split(",")]
-    out: dict = {"machine": f"{os.cpu_count()} host cores", "chips": {}}
+    out: dict = {"machine": f"{os.cpu_count()} host cores", "loadavg_at_start": os.getloadavg(),
+                 "runs": 1 if a.quick else a.runs, "chips": {}}
     me = [sys.executable, str(Path(__file__).resolve())]
     sizes = (("mppa256", "3000" if a.quick else "200000"), ("mppa-8x8", "1000" if a.quick else "50000"))
     sizes += (("ring", "20" if a.quick else "200"),)
     for chip, iters in sizes:
         what = ["--ring", ring_elf, iters] if chip == "ring" else ["--child", chip, elf, iters]
-        rows = {"local": run([*me, *what], env)}
-        for r in ranks:
-            rows[f"{r} ranks"] = run([mpiexec(), "-n", str(r), *me, *what], dict(env, SHOAL_BACKEND="mpi"))
+        configs = {"local": [*me, *what]}
+        configs.update({f"{r} ranks": [mpiexec(), "-n", str(r), *me, *what] for r in ranks})
+        samples: dict[str, list[dict]] = {name: [] for name in configs}
+        for _ in range(1 if a.quick else a.runs):   # interleaved: the host's load hits all alike
+            for name, cmd in configs.items():
+                samples[name].append(run(cmd, env if name == "local" else dict(env, SHOAL_BACKEND="mpi")))
+        rows = {}
+        for name, ss in samples.items():
+            walls = sorted(x["wall_s"] for x in ss)
+            med = dict(min(ss, key=lambda x: abs(x["wall_s"] - walls[len(walls) // 2])))
+            med.update(wall_s=walls[len(walls) // 2], wall_s_samples=[x["wall_s"] for x in ss],
+                       mips=med["instructions"] / walls[len(walls) // 2] / 1e6)
+            rows[name] = med
         keys = ("instructions", "sim_cycles", "outputs", "ok")
-        same = all(all(v[k] == rows["local"][k] for k in keys) for v in rows.values())
+        same = all(all(x[k] == samples["local"][0][k] for k in keys) for ss in samples.values() for x in ss)
         for name, v in rows.items():
             v["speedup"] = rows["local"]["wall_s"] / v["wall_s"]
             v["round_us"] = v["wall_s"] / max(1, v["rounds"]) * 1e6
-            print(f"{chip:9} {name:8} {v['mips']:7.1f} guest MIPS  {v['wall_s']:7.2f} s  "
-                  f"x{v['speedup']:.2f}  "
+            print(f"{chip:9} {name:8} {v['mips']:7.1f} guest MIPS  {v['wall_s']:7.2f} s (median of "
+                  f"{len(v['wall_s_samples'])})  x{v['speedup']:.2f}  "
                   f"{v['rounds']} rounds, {v['round_us']:.0f} us each", flush=True)
         out["chips"][chip] = {"iters": iters, "same_simulated_results": same, "runs": rows}
         print(f"{chip:9} same simulated results everywhere: {same}", flush=True)
