@@ -160,6 +160,21 @@ def test_stdout_full_or_closed(programs: Programs, redirect: str) -> None:
     assert err.startswith("shoal: cannot write the program's output") and err.count("\n") == 1, err
 
 
+def test_output_to_a_file_is_whole_at_the_quick_exit(programs: Programs, tmp_path) -> None:
+    """The command ends with os._exit (cli._end): stdout and stderr, redirected to files, are
+    whole first, and the program's exit status is the command's."""
+    out, err = tmp_path / "out", tmp_path / "err"
+    cmd = (f"'{sys.executable}' -m shoal run --stats --chip tiny '{programs['flood'].elf}' 3 7 "
+           f">'{out}' 2>'{err}'")
+    res = subprocess.run(["sh", "-c", cmd], timeout=120)
+    assert res.returncode == 0
+    assert out.read_bytes() == b"x" * (3 << 20)
+    assert err.read_text().rstrip().splitlines()[-1].startswith("  NoC")  # the last --stats line
+    cmd = f"'{sys.executable}' -m shoal run --chip tiny '{programs['faults'].elf}' ill >'{out}' 2>'{err}'"
+    assert subprocess.run(["sh", "-c", cmd], timeout=120).returncode == 132
+    assert "illegal instruction" in err.read_text()
+
+
 def test_a_closed_pipe_ends_quietly(programs: Programs) -> None:
     cmd = f"'{sys.executable}' -m shoal run --chip tiny '{programs['flood'].elf}' 4 64 | head -c 10"
     res = subprocess.run(["sh", "-c", cmd], capture_output=True, timeout=120)
