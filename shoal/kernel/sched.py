@@ -91,18 +91,28 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
             best = (max(fr[0], h.clock), READY, fr[1])
     if not harts:
         return best
+    # The earliest hart that can run (harts are in index order, so on equal clocks the first
+    # found wins, as the key's order says); one key built, not one per hart (this runs at
+    # every item of a busy cluster).
     cpi = k.spec.cpi
+    limit = best[0] - cpi  # a hart whose clock is past this cannot come first
+    found = None
     for h in k.harts:
         t = h.thread
-        if t is None or h is skip or h.clock + cpi > best[0]:
+        if t is None or h is skip:
+            continue
+        c = h.clock
+        if c > limit or (found is not None and c >= found.clock):
             continue
         p = t.proc
         # A thread of a process being frozen runs up to the freeze time, not past it.
         if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
-                                    and h.clock + cpi <= p.freeze_at):
-            key = (h.clock + cpi, HART, h.index)
-            if key < best:
-                best = key
+                                    and c + cpi <= p.freeze_at):
+            found = h
+    if found is not None:
+        key = (found.clock + cpi, HART, found.index)
+        if key < best:
+            return key
     return best
 
 
@@ -272,7 +282,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
 
 def _round_robin(k: Kernel, h: Hart) -> None:
     """At a quantum boundary, a thread that waits for a hart (none is free) takes this one."""
-    if _free_hart(k) is not None or h.thread is None:
+    if not k.ready or h.thread is None or _free_hart(k) is not None:
         return
     fr = _first_ready(k)
     if fr is None or fr[0] > h.clock:

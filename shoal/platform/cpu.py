@@ -79,6 +79,13 @@ _counter_offset: int | None = None
 _native: ctypes.CDLL | None | bool = None  # False: tried and unavailable
 
 
+class Slicer(ctypes.Structure):
+    """`struct shoal_slicer` of native/blockcount.c: one slice in one call."""
+    _fields_ = [("uc", ctypes.c_void_p), ("restore", ctypes.c_void_p), ("save", ctypes.c_void_p),
+                ("reg_read", ctypes.c_void_p), ("start", ctypes.c_void_p), ("until", ctypes.c_uint64),
+                ("pc_reg", ctypes.c_int32), ("pc", ctypes.c_uint32)]
+
+
 class NativeCounter(ctypes.Structure):
     _fields_ = [("executed", ctypes.c_uint64), ("budget", ctypes.c_uint64),
                 ("mem", ctypes.c_void_p), ("mem_size", ctypes.c_uint64),
@@ -173,6 +180,7 @@ class ClusterCPU:
                                         phys_base=PHYS_BASE,
                                         stop=ctypes.cast(binding.uclib.uc_emu_stop, ctypes.c_void_p).value)
         self._hooked = False  # the block hook counts (stock Unicorn)
+        self._slice = None  # the native slice (patched library with the native helpers)
         if patched:
             self.uc.ctl(unicorn_build.UC_CTL_INSN_BUDGET, UC_CTL_IO_WRITE,
                         ctypes.c_int(unicorn_build.BUDGET_BLOCKS))
@@ -180,6 +188,18 @@ class ClusterCPU:
             self.uc.ctl(unicorn_build.UC_CTL_INSN_BUDGET, UC_CTL_IO_READ, ctypes.byref(ptr))
             self.budget = ptr.contents
             self._cut = 0  # instructions `shorten` took off the running slice's budget
+            if lib is not None:
+                fn = binding.uclib
+
+                def addr(f: object) -> int | None:
+                    return ctypes.cast(f, ctypes.c_void_p).value
+                self._slicer = Slicer(uc=handle, restore=addr(fn.uc_context_restore),
+                                      save=addr(fn.uc_context_save), reg_read=addr(fn.uc_reg_read),
+                                      start=addr(fn.uc_emu_start), until=STOP_ADDR, pc_reg=REG_PC)
+                self._slice = lib.shoal_slice
+                self._slice.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+                self._slice.restype = ctypes.c_int
+                self._slicer_ref = ctypes.addressof(self._slicer)
         elif lib is not None:
             self._give_back = lib.shoal_give_back
             self._native_hook(UC_HOOK_BLOCK, lib.shoal_block_hook)
@@ -282,9 +302,6 @@ class ClusterCPU:
         page table at byte offset `root` of cluster memory; save the state back. Returns
         the exact number of instructions run and whether the budget ended the slice."""
         uc = self.uc
-        if self.loaded is not ctx:
-            uc.context_restore(ctx)
-            self.loaded = ctx
         if self.tb_stale:
             uc.ctl_flush_tb()
             self.tb_stale = False
@@ -296,6 +313,22 @@ class ClusterCPU:
             b.left, self._cut = budget, 0
         if nc is not None:
             nc.root = root
+        if self._slice is not None:
+            # The same steps as below, in one call into native code (blockcount.c).
+            load = self.loaded is not ctx
+            self.loaded = ctx
+            uc._hook_exception = None
+            status = self._slice(self._slicer_ref, ctx._context, load)  # type: ignore[attr-defined]
+            if status:
+                err = UcError(status)
+            elif uc._hook_exception is not None:
+                raise uc._hook_exception  # a hook's own exception, as the binding raises it
+            if err is None and self._slicer.pc == STOP_ADDR:
+                err = UcError(UC_ERR_FETCH_UNMAPPED)
+            return (budget - b.left + b.extra - self._cut, bool(b.stopped), err)  # type: ignore[union-attr]
+        if self.loaded is not ctx:
+            uc.context_restore(ctx)
+            self.loaded = ctx
         if self._hooked:
             nc.executed, nc.budget, nc.stopping, nc.last_size = 0, budget, 0, 0  # type: ignore[union-attr]
         try:
