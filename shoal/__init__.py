@@ -17,9 +17,10 @@ try:
     # directly when that is built (platform/unicorn_build.py), not the stock one first.
     unicorn_build.preload()
 
-    from shoal.engine import Chip, Process
-    from shoal.errors import ShoalError
-    from shoal.spec import ChipSpec
+    with _bytecode.DataclassCode():
+        from shoal.engine import Chip, Process
+        from shoal.errors import ShoalError
+        from shoal.spec import ChipSpec
 finally:
     if _gc_was_on:
         gc.enable()

@@ -141,6 +141,13 @@ def test_bytecode_cache_when_python_writes_none(programs: Programs, tmp_path: Pa
     edited = _run_copy(pkg, cache, elf)
     assert edited.returncode == 0 and "edited" in edited.stderr
     assert errors_entry.stat().st_mtime_ns != before
+    # the methods dataclasses generates are kept too, and a damaged file is only ignored
+    dc = next(cache.rglob("dataclasses.marshal"))
+    assert dc.stat().st_size > 0
+    dc.write_bytes(b"not marshal data")
+    r = _run_copy(pkg, cache, elf)
+    assert r.returncode == 0 and r.stdout == first.stdout, r.stderr
+    assert dc.read_bytes() != b"not marshal data"  # written again whole
     # an unwritable cache: same output, nothing written
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
