@@ -131,18 +131,10 @@ def main() -> int:
     ap.add_argument("--half", nargs=4)
     ap.add_argument("--ring", nargs=2)
     a = ap.parse_args()
-    if a.child:
-        child(*a.child)
-        return 0
-    if a.ring:
-        ring(*a.ring)
-        return 0
-    if a.boot:
-        boot(*a.boot)
-        return 0
-    if a.half:
-        half(*a.half)
-        return 0
+    for mode, fn in (("child", child), ("ring", ring), ("boot", boot), ("half", half)):
+        if getattr(a, mode):  # a worker process: one figure, printed as JSON
+            fn(*getattr(a, mode))
+            return 0
     from shoal.mpibackend import mpiexec
     from shoal.toolchain import compile_cached
     elf = str(compile_cached([BUSY_C], ["-O2", "-g0"]))
