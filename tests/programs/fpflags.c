@@ -55,5 +55,22 @@ int main(void) {
     sink = acc / d3;       show("then inexact");   /* through a volatile: not moved past show */
     sink = sink + dq;      show("cleared, add");
     printf("acc %.17g\n", sink);
+    /* other rounding modes: results rounded as asked, not as the host's default would */
+    static const int modes[] = {FE_TOWARDZERO, FE_UPWARD, FE_DOWNWARD, FE_TONEAREST};
+    static const char *names[] = {"rtz", "up", "down", "near"};
+    for (int m = 0; m < 4; m++) {
+        fesetround(modes[m]);
+        feclearexcept(FE_ALL_EXCEPT);
+        sink = d1 / d3;
+        double q = sink;
+        sink = d1 / d4;
+        double e = sink;
+        fsink = f1 / f3;
+        float fq3 = fsink;
+        sink = sqrt(d2);
+        double r = sink;
+        printf("%-5s %a %a %a %a", names[m], q, e, (double)fq3, r);
+        show("");
+    }
     return 0;
 }
