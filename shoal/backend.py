@@ -33,6 +33,36 @@ from shoal.spec import ChipSpec
 NEVER = sched.NEVER
 
 
+def next_round(lbs: list[int], noc: NoC, la: int, limit: int,
+               deliver: Callable[[Packet], int]) -> tuple[list[tuple[int, int]], int] | None:
+    """One round of the one clock, the rule both backends follow (so that any number of MPI
+    ranks takes the same items as one process): the NoC delivers what ends before GVT
+    (`deliver` hands a packet over and returns its node's index; `lbs`, the nodes' earliest
+    times, is kept up to date), then the nodes that may move, each with its horizon, and GVT.
+    None when nothing happens before `limit`."""
+    nr = noc.next_ready()
+    gvt = min(min(lbs), NEVER if nr is None else nr + la)
+    if nr is not None and nr < gvt:
+        for p in noc.advance(gvt):
+            j = deliver(p)  # a packet is one more item, at its arrival
+            lbs[j] = min(lbs[j], p.arrival)
+        nr = noc.next_ready()
+    if min(lbs) >= limit and (nr is None or nr + la >= limit):
+        return None
+    pend = NEVER if nr is None else nr
+    low = min(lbs)
+    first = lbs.index(low)
+    second = min(lbs[:first] + lbs[first + 1:], default=NEVER)
+    # Only nodes with an item before the others' earliest plus the lookahead can move.
+    cut = min(max(second, low), pend) + la
+    moves = []
+    for i in [i for i, lb in enumerate(lbs) if lb < cut and lb < limit]:
+        horizon = min(second if i == first else low, pend) + la
+        if lbs[i] < horizon:
+            moves.append((i, horizon))
+    return moves, gvt
+
+
 def _tid_allocator(cluster: int) -> Callable[[], int]:
     # Thread ids are made by each cluster's kernel alone (no shared counter), in a range of
     # its own that cannot meet process ids.
@@ -89,32 +119,21 @@ class LocalBackend:
         window = self.spec.window_cycles
         lbs = [n.next_time() for n in nodes]  # kept up to date: only a node's own items move it
         index = {id(n): i for i, n in enumerate(nodes)}
+
+        def deliver(p: Packet) -> int:
+            return index[id(self._deliver(p))]
         while until is None or not until():
             for n in nodes:
                 if n.outbox:
                     noc.submit(n.outbox)
                     n.outbox = []
-            nr = noc.next_ready()
-            gvt = min(min(lbs), NEVER if nr is None else nr + la)
-            if nr is not None and nr < gvt:
-                for p in noc.advance(gvt):
-                    j = index[id(self._deliver(p))]  # a packet is one more item, at its arrival
-                    lbs[j] = min(lbs[j], p.arrival)
-                nr = noc.next_ready()
-            if min(lbs) >= limit and (nr is None or nr + la >= limit):
+            plan = next_round(lbs, noc, la, limit, deliver)
+            if plan is None:
                 return
-            pend = NEVER if nr is None else nr
-            low = min(lbs)
-            first = lbs.index(low)
-            second = min(lbs[:first] + lbs[first + 1:], default=NEVER)
+            moves, gvt = plan
             self.rounds += 1
-            # Only nodes with an item before the others' earliest plus the lookahead can move.
-            cut = min(max(second, low), pend) + la
-            for i in [i for i, lb in enumerate(lbs) if lb < cut and lb < limit]:
-                n = nodes[i]
-                horizon = min(second if i == first else low, pend) + la
-                if lbs[i] < horizon:
-                    lbs[i] = n.advance(horizon, limit, window)
+            for i, horizon in moves:
+                lbs[i] = nodes[i].advance(horizon, limit, window)
             if self.rounds % 256 == 0:
                 noc.prune(gvt)
 

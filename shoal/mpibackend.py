@@ -35,7 +35,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from shoal.backend import NEVER, _tid_allocator
+from shoal.backend import NEVER, _tid_allocator, next_round
 from shoal.errors import ShoalError
 from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
@@ -236,26 +236,14 @@ class MPIBackend:
                     out = self.outboxes.pop(i, None)
                     if out:
                         noc.submit(out)
-            nr = noc.next_ready()
-            gvt = min(min(lbs), NEVER if nr is None else nr + la)
-            if nr is not None and nr < gvt:
-                for p in noc.advance(gvt):
-                    j = self._deliver(p)
-                    lbs[j] = min(lbs[j], p.arrival)
-                nr = noc.next_ready()
-            if min(lbs) >= limit and (nr is None or nr + la >= limit):
+            plan = next_round(lbs, noc, la, limit, self._deliver)
+            if plan is None:
                 return
-            pend = NEVER if nr is None else nr
-            low = min(lbs)
-            first = lbs.index(low)
-            second = min(lbs[:first] + lbs[first + 1:], default=NEVER)
+            moves, gvt = plan
             self.rounds += 1
-            cut = min(max(second, low), pend) + la
             work: dict[int, list[tuple[int, int]]] = {}
-            for i in [i for i, lb in enumerate(lbs) if lb < cut and lb < limit]:
-                horizon = min(second if i == first else low, pend) + la
-                if lbs[i] < horizon:
-                    work.setdefault(owner[i], []).append((i, horizon))
+            for i, horizon in moves:
+                work.setdefault(owner[i], []).append((i, horizon))
             busy = [r for r in sorted(work) if r != 0]
             for r in busy:
                 self._post(r, "adv", (work[r], limit, window))
