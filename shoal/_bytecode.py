@@ -31,6 +31,19 @@ def _root() -> str:
     return os.path.join(base, sys.implementation.cache_tag or "none")
 
 
+def _store(path: str, data) -> None:  # noqa: ANN001 (a function giving the bytes)
+    """Write a cache entry whole or not at all (a concurrent start reads the old one or the
+    new one); a cache that cannot be written is only slower."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data())
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        pass
+
+
 class _Loader(SourceFileLoader):
     root = ""
 
@@ -50,14 +63,7 @@ class _Loader(SourceFileLoader):
         except (OSError, ValueError, EOFError, TypeError):
             pass
         code = super().get_code(fullname)
-        try:
-            os.makedirs(os.path.dirname(entry), exist_ok=True)
-            tmp = f"{entry}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(head + marshal.dumps(code))
-            os.replace(tmp, entry)      # atomic: a concurrent start reads old or new, whole
-        except OSError:
-            pass
+        _store(entry, lambda: head + marshal.dumps(code))
         return code
 
 
@@ -121,11 +127,5 @@ class DataclassCode:
         del self.module.exec  # type: ignore[attr-defined]
         if exc[0] is not None or self.used.keys() <= self.codes.keys():
             return
-        try:  # what this import used, so that entries of older sources do not pile up
-            os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            tmp = f"{self.path}.{os.getpid()}.tmp"
-            with open(tmp, "wb") as f:
-                marshal.dump((MAGIC_NUMBER, self.used), f)
-            os.replace(tmp, self.path)
-        except (OSError, ValueError):
-            pass
+        # what this import used, so that entries of older sources do not pile up
+        _store(self.path, lambda: marshal.dumps((MAGIC_NUMBER, self.used)))
