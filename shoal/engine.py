@@ -307,6 +307,16 @@ class Chip:
         DMA engine is told so where the transfer would have arrived)."""
         self._backend.noc("inject_failure", kind, count)
 
+    def inject_delay(self, kind: str, cycles: int, count: int = 1) -> None:
+        """Test hook: the next `count` NoC transfers of packets of `kind` arrive `cycles` of
+        simulated time later than the links make them (so that later packets overtake)."""
+        self._backend.noc("inject_delay", kind, cycles, count)
+
+    def noc_jitter(self, seed: int, most: int, kinds: list[str] | tuple[str, ...]) -> None:
+        """Test hook: every NoC transfer of the `kinds` arrives up to `most` cycles late, by an
+        amount fixed by `seed` and the packet (reproducible); `most` = 0 switches it off."""
+        self._backend.noc("set_jitter", seed, most, list(kinds))
+
     def run(self, max_cycles: int | None = None, until: Callable[[], bool] | None = None) -> None:
         """Run until every process has ended, or for `max_cycles` of simulated time; `until()`,
         asked between rounds, pauses the chip early (a debugger stopped it: gdbstub.py)."""

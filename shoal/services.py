@@ -104,9 +104,13 @@ class Services(FileServer, IpcServer):
         self.unacked: dict[int, int] = {}  # cluster -> console bytes taken, not yet acknowledged
         self.busy = Calendar()  # the daemon core's
         # Remote memory (kernel/rmem.py): pages kept for processes, by pid (not by cluster: a
-        # process that moves fetches them from wherever it runs), within ChipSpec.io_memory.
-        self.rmem: dict[int, dict[int, bytes]] = {}
+        # process that moves fetches them from wherever it runs), within ChipSpec.io_memory,
+        # each as (version, bytes); and the requests for a version not here yet, by (pid, page):
+        # (version, who asked). A write-back can arrive after the request for it (it waits
+        # behind its cluster's DMA engine, or was lost and sent again): the request waits.
+        self.rmem: dict[int, dict[int, tuple[int, bytes]]] = {}
         self.rmem_bytes = 0
+        self.rmem_asked: dict[tuple[int, int], list[tuple[int, int]]] = {}
         # Shared memory (kernel/shm.py): objects by name, each the home of its pages (one
         # writer or many readers at a time; a queue of the requests waiting for each page).
         self.shm_names: dict[str, int] = {}
@@ -429,27 +433,47 @@ class Services(FileServer, IpcServer):
         rec.early_moves, rec.parked = [], []
         for name in [n for n, p in self.names.items() if p == rec.pid]:
             del self.names[name]
-        self.rmem_bytes -= len(self.rmem.pop(rec.pid, {})) * self.spec.page_size
+        self.rmem_bytes -= sum(len(d) for _, d in self.rmem.pop(rec.pid, {}).values())
+        for key in [key for key in self.rmem_asked if key[0] == rec.pid]:
+            del self.rmem_asked[key]
         self.fs_process_ended(rec.pid)
         self.ipc_process_ended(rec.pid)
 
     # remote memory ------------------------------------------------------------------------------
     def on_rmem_put(self, pkt: Packet, at: int) -> None:
-        pid, va = pkt.body["pid"], pkt.body["va"]
+        pid, va, ver = pkt.body["pid"], pkt.body["va"], pkt.body["ver"]
+        rec = self.procs.get(pid)
+        if rec is None or rec.status is not None:
+            return  # written back by a process that has ended since: nobody will ask
         pages = self.rmem.setdefault(pid, {})
-        if va not in pages and self.rmem_bytes + len(pkt.data) > self.spec.io_memory:
+        old = pages.get(va)
+        if old is not None and old[0] >= ver:
+            return  # an older copy that arrived late: the newer one stays
+        grow = len(pkt.data) - (0 if old is None else len(old[1]))
+        if self.rmem_bytes + grow > self.spec.io_memory:
             self._send(pkt.src, "rmem_full", {"pid": pid, "va": va}, at)
             return
-        if va not in pages:
-            self.rmem_bytes += len(pkt.data)
-        pages[va] = pkt.data
+        self.rmem_bytes += grow
+        pages[va] = (ver, pkt.data)
+        asked = self.rmem_asked.get((pid, va))
+        if asked:
+            now = [a for a in asked if a[0] <= ver]
+            asked[:] = [a for a in asked if a[0] > ver]
+            if not asked:
+                del self.rmem_asked[(pid, va)]
+            for _, to in now:
+                self._send(to, "rmem_page", {"pid": pid, "va": va, "ver": ver}, at, pkt.data, bulk=True)
 
     def on_rmem_get(self, pkt: Packet, at: int) -> None:
-        pid, va = pkt.body["pid"], pkt.body["va"]
-        data = self.rmem.get(pid, {}).get(va)
-        body = {"pid": pid, "va": va, **({"missing": True} if data is None else {})}
-        self._send(pkt.body.get("reply_to", pkt.src), "rmem_page", body, at, data or b"",
-                   bulk=data is not None)
+        pid, va, ver = pkt.body["pid"], pkt.body["va"], pkt.body["ver"]
+        to = pkt.body.get("reply_to", pkt.src)
+        got = self.rmem.get(pid, {}).get(va)
+        if got is None or got[0] < ver:  # its write-back is still on its way: answered then
+            rec = self.procs.get(pid)
+            if rec is not None and rec.status is None:
+                self.rmem_asked.setdefault((pid, va), []).append((ver, to))
+            return
+        self._send(to, "rmem_page", {"pid": pid, "va": va, "ver": got[0]}, at, got[1], bulk=True)
 
     # shared memory ------------------------------------------------------------------------------
     def on_shm_open(self, req: Packet, at: int) -> None:

@@ -139,7 +139,9 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
     if p.aspace.shared:  # shared memory: which pages of which object (kernel/shm.py)
         meta["shared"] = [[va, obj, pg] for va, (obj, pg) in sorted(p.aspace.shared.items())]
     if p.aspace.rmem:  # pages kept in remote memory stay there: the process takes the list
-        meta["rmem"] = [[va, p.aspace.remote[va]] for va in sorted(p.aspace.rmem)]
+        meta["rmem"] = [[va, p.aspace.remote[va], ver] for va, ver in sorted(p.aspace.rmem.items())]
+    if p.aspace.rmem_seq:  # versions of later write-backs go on from here, wherever it runs
+        meta["rmem_seq"] = p.aspace.rmem_seq
     if p.rmem_faults or p.evictions:
         meta["rmem_stats"] = [p.rmem_faults, p.evictions, p.page_wait]
     import json  # (images only: a plain run takes none)
@@ -303,14 +305,17 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     elsewhere = []
     for key in ("staged", "remote", "rmem"):
         for i, e in enumerate(_list(m.get(key, []), key)):
-            va, flags = _list(e, f"{key}[{i}]", 2)
+            va, flags, *ver = _list(e, f"{key}[{i}]", 3 if key == "rmem" else 2)
             elsewhere.append((_int(va, f"{key}[{i}][0]", 0, U32), _int(flags, f"{key}[{i}][1]", 0, U32), b""))
+            for v in ver:
+                _int(v, f"{key}[{i}][2]", 1, _int(m.get("rmem_seq", 0), "rmem_seq"))
     _validate_regions(m["regions"], pages + elsewhere)
     for i, e in enumerate(_list(m.get("shared", []), "shared")):
         va, obj, pg = _list(e, f"shared[{i}]", 3)
         _int(va, f"shared[{i}][0]", 0, USER_TOP - PAGE)
         _int(obj, f"shared[{i}][1]", 1, U32)
         _int(pg, f"shared[{i}][2]", 0, U32)
+    _int(m.get("rmem_seq", 0), "rmem_seq")
     for i, v in enumerate(_list(m.get("rmem_stats", [0, 0, 0]), "rmem_stats", 3)):
         _int(v, f"rmem_stats[{i}]")
     threads = _list(m["threads"], "threads")
@@ -451,9 +456,10 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
             aspace.install(va, flags, data)
         aspace.remote = {va: flags for va, flags in meta.get("remote", [])}
         aspace.shared = {va: (obj, pg) for va, obj, pg in meta.get("shared", [])}
-        for va, flags in meta.get("rmem", []):  # still in remote memory, fetched on first touch
+        for va, flags, ver in meta.get("rmem", []):  # still in remote memory, fetched on first touch
             aspace.remote[va] = flags
-            aspace.rmem.add(va)
+            aspace.rmem[va] = ver
+        aspace.rmem_seq = meta.get("rmem_seq", 0)
     except BaseException:  # whatever went wrong, give the frames back before passing it on
         aspace.destroy()
         raise

@@ -134,10 +134,14 @@ class AddressSpace:
         self.remote: dict[int, int] = {}
         self.overlay: dict[int, list[tuple[int, bytes]]] = {}
         # Remote memory (kernel/rmem.py): which remote pages the I/O cluster holds (the others
-        # follow a post-copy migration), which pages it holds a current copy of (a clean page
-        # then goes without being written back), and when each resident page came.
-        self.rmem: set[int] = set()
-        self.rmem_held: set[int] = set()
+        # follow a post-copy migration), each with the version of it to ask for; which resident
+        # pages it holds a current copy of, and its version (a clean page then goes without
+        # being written back); the last version given to a write-back (each gets a new one, so
+        # that the daemon tells an old copy from the one asked for, whatever order packets
+        # arrive in); and when each resident page came.
+        self.rmem: dict[int, int] = {}
+        self.rmem_held: dict[int, int] = {}
+        self.rmem_seq = 0
         self.born: dict[int, int] = {}
         # Shared memory (kernel/shm.py): page -> (object, page number). Their frames are the
         # cluster's (one per page, whoever maps it), not this address space's: `shm_frame`
@@ -325,9 +329,10 @@ class AddressSpace:
             for va in [va for va in self.remote if start <= va < end]:
                 del self.remote[va]
                 self.overlay.pop(va, None)
-                self.rmem.discard(va)
+                self.rmem.pop(va, None)
         if self.rmem_held:
-            self.rmem_held.difference_update([va for va in self.rmem_held if start <= va < end])
+            for va in [va for va in self.rmem_held if start <= va < end]:
+                del self.rmem_held[va]
         unshare = {va for va in self.shared if start <= va < end} if self.shared else set()
         for i, table, entries in self._mapped(start, end):
             if self.touched is not None:
@@ -502,9 +507,17 @@ class AddressSpace:
         words, out = self._words, []
         for i, table, entries in self._mapped(0, USER_TOP):
             for j in entries:
-                words[table + j] &= ~PTE_D
+                if words[table + j] & PTE_D:
+                    words[table + j] &= ~PTE_D
+                    self._stale_held((i << 22) | (j << 12))
                 out.append((i << 22) | (j << 12))
         return out
+
+    def _stale_held(self, va: int) -> None:
+        # A dirty bit is about to be cleared (dirty tracking): the page differs from the copy
+        # remote memory holds, and without D an eviction would not write it back.
+        if self.rmem_held:
+            self.rmem_held.pop(va, None)
 
     def take_dirty(self) -> set[int]:
         """Pages stored into, populated or freed since the last call (or start_tracking); their
@@ -516,6 +529,7 @@ class AddressSpace:
             for j in entries:
                 if words[table + j] & PTE_D:
                     words[table + j] &= ~PTE_D
+                    self._stale_held((i << 22) | (j << 12))
                     out.add((i << 22) | (j << 12))
         return out
 
@@ -542,28 +556,32 @@ class AddressSpace:
         """Pages that follow a post-copy migration (remote, not held by remote memory)."""
         return len(self.remote) - len(self.rmem)
 
-    def evict(self, va: int) -> bytes | None:
+    def evict(self, va: int) -> tuple[int, bytes | None]:
         """Give the page of `va` to remote memory: its frame is freed, its contents are
-        elsewhere from now on. Returns its bytes if they must be written back (dirty, or
-        remote memory holds no copy of it), else None."""
+        elsewhere from now on. Returns the version remote memory is to hand back, and the
+        page's bytes if they must be written back under that new version (dirty, or remote
+        memory holds no current copy of it), else None (the version it holds already)."""
         w = self._pte(va, create=False)
         assert w is not None
         pte = self._words[w]
         frame = (pte >> 10) - _PHYS_PPN
         data = None
-        if pte & PTE_D or va not in self.rmem_held:
+        ver = self.rmem_held.get(va)
+        if pte & PTE_D or ver is None:
             data = bytes(self.mem[frame * PAGE:(frame + 1) * PAGE])
+            self.rmem_seq += 1
+            ver = self.rmem_seq
         self._words[w] = 0
         self._used[va >> 22].discard((va >> 12) & 0x3FF)  # (its table stays: cheap to keep)
         self.born.pop(va, None)
         self.frames.release(frame)
         self.data_frames -= 1
-        self.rmem_held.add(va)
+        self.rmem_held[va] = ver
         self.remote[va] = pte & 0x3FF & ~(PTE_A | PTE_D)
-        self.rmem.add(va)
+        self.rmem[va] = ver
         if self.touched is not None:
             self.touched.add(va)
-        return data
+        return ver, data
 
     def clear_accessed(self, va: int) -> None:
         """Clear the page's A bit (page replacement's second chance; the caller flushes the TLB)."""
@@ -583,7 +601,9 @@ class AddressSpace:
             flags |= PTE_D  # no longer what remote memory holds
         self.install(va, flags, bytes(page))  # (OutOfFrames leaves it remote)
         del self.remote[va]
-        self.rmem.discard(va)
+        ver = self.rmem.pop(va, None)
+        if ver is not None and not flags & PTE_D:
+            self.rmem_held[va] = ver  # (a process that moved learns it here)
         self.overlay.pop(va, None)
         return True
 

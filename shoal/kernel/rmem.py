@@ -12,7 +12,7 @@ page stays in the process's address space as a remote page (memory.AddressSpace.
 kernel asks the daemon (`rmem_get`), the page comes back (`rmem_page`) into a frame (evicting
 others if need be), and the faulting instruction, or the system call, is made again. Code
 pages are never evicted (their translations would go stale), nor pages of a process that is
-not running (being frozen or moved).
+frozen or being moved (its image is, or is being, taken).
 
 The daemon keys pages by pid, not by cluster: a process that migrates takes its remote pages
 along as a list (the image's `rmem`), and fetches them from wherever it runs. The I/O cluster's
@@ -32,8 +32,10 @@ from shoal.platform.noc import Packet
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
+# A process being frozen is still whole here (its image is taken once it is frozen), and may
+# be the only one with pages to give: a page it waits for must find a frame.
+EVICTABLE = ("running", "freezing")
 EVICT_BATCH = 32  # pages evicted at a time (Linux reclaims SWAP_CLUSTER_MAX = 32): one choice, one TLB flush
-RETRY = 20_000  # cycles before asking again for a page the daemon does not have yet
 
 
 def reclaim(k: Kernel) -> bool:
@@ -44,10 +46,10 @@ def reclaim(k: Kernel) -> bool:
     at = k.now() if k.current is not None else k.item_time
     cost = 0
     for p, va in victims:
-        data = p.aspace.evict(va)
+        ver, data = p.aspace.evict(va)
         p.evictions += 1
         if data is not None:  # written back: the DMA engine reads the frame as it sends
-            k.send(k.services_node, "rmem_put", {"pid": p.pid, "va": va}, data, at, bulk=True)
+            k.send(k.services_node, "rmem_put", {"pid": p.pid, "va": va, "ver": ver}, data, at, bulk=True)
             cost += math.ceil(k.spec.copy_cycles_per_byte * PAGE)
         else:  # remote memory has it already: only the page-table entry changes
             cost += k.spec.pte_install_cycles
@@ -62,7 +64,7 @@ def _choose(k: Kernel, n: int) -> list[tuple[Container, int]]:
     """Up to `n` resident data pages to evict, by the chip's replacement policy."""
     cands = []
     for p in k.procs:
-        if p.state != "running" or not p.alive:
+        if p.state not in EVICTABLE or not p.alive:
             continue
         a = p.aspace
         for va, flags in a.page_list():
@@ -95,23 +97,19 @@ def await_page(k: Kernel, t: Thread, page: int, at: int) -> None:
     waiting.append(t)
     p.rmem_faults += 1
     if len(waiting) == 1:  # the first to wait asks; the kernel core takes the fault first
-        _ask(k, p.pid, page, at + k.kernel_core(at, k.spec.page_fault_cycles))
-
-
-def _ask(k: Kernel, pid: int, page: int, at: int) -> None:
-    k.send(k.services_node, "rmem_get", {"pid": pid, "va": page}, at=at)
+        at += k.kernel_core(at, k.spec.page_fault_cycles)
+        k.send(k.services_node, "rmem_get", {"pid": p.pid, "va": page, "ver": p.aspace.rmem[page]}, at=at)
 
 
 def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
-    pid, va = pkt.body["pid"], pkt.body["va"]
+    pid, va, ver = pkt.body["pid"], pkt.body["va"], pkt.body["ver"]
     p = k.find_proc(pid)
-    waiting = k.rmem_waiting.pop((pid, va), [])
-    if p is None or not p.alive or va not in p.aspace.rmem:
-        return  # it moved or ended meanwhile (its threads fault again where they are)
-    if pkt.body.get("missing"):  # a put still on its way (cannot happen on one route): later
-        k.rmem_waiting[(pid, va)] = waiting
-        k.at(at + RETRY, lambda now: _ask(k, pid, va, now))
+    if p is None or not p.alive or p.aspace.rmem.get(va) != ver:
+        # It moved or ended meanwhile (its threads fault again where they are), or this is
+        # not the version it asks for (the daemon answers only with that one: defensive).
+        k.rmem_waiting.pop((pid, va), None)
         return
+    waiting = k.rmem_waiting.pop((pid, va), [])
     try:
         p.aspace.arrive(va, pkt.data)
     except OutOfFrames:

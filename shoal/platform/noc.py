@@ -155,6 +155,8 @@ class NoC:
         self._routes: dict[tuple[int, int], list[Link]] = {}
         self._paths: dict[tuple[int, int], list[LinkState]] = {}
         self.fail_next: dict[str, int] = {}  # test hook: packet kind -> transfers to fail
+        self.delay_next: dict[str, list[int]] = {}  # test hook: packet kind -> extra cycles, in turn
+        self.jitter: tuple[int, int, frozenset[str]] | None = None  # test hook: (seed, most, kinds)
         # Chunks not yet placed: (ready, src, seq, chunk index, submission number, packet).
         self._pending: list[tuple[int, int, int, int, int, Packet]] = []
         self._submitted = 0
@@ -163,6 +165,30 @@ class NoC:
         """Test hook: the next `count` transfers of packets of `kind` fail (a DMA error the
         sender is told of at the time the transfer would have arrived)."""
         self.fail_next[kind] = self.fail_next.get(kind, 0) + count
+
+    def inject_delay(self, kind: str, cycles: int, count: int = 1) -> None:
+        """Test hook: the next `count` transfers of packets of `kind` arrive `cycles` later
+        than the links alone would make them (held in a router: later packets may overtake)."""
+        self.delay_next.setdefault(kind, []).extend([max(0, cycles)] * count)
+
+    def set_jitter(self, seed: int, most: int, kinds: list[str] | tuple[str, ...]) -> None:
+        """Test hook: every transfer of the `kinds` arrives up to `most` cycles late, by a
+        pseudo-random amount fixed by `seed` and the packet (its sender and place among the
+        sender's packets), so a run is reproducible. For the protocols that must not depend
+        on the order their packets arrive in; `most` = 0 switches it off."""
+        self.jitter = (seed, most, frozenset(kinds)) if most > 0 else None
+
+    def _late(self, f: Packet) -> int:
+        extra = 0
+        queue = self.delay_next.get(f.kind)
+        if queue:
+            extra += queue.pop(0)
+        if self.jitter is not None and f.kind in self.jitter[2]:
+            seed, most, _ = self.jitter
+            h = (seed * 0x9E3779B1 ^ f.src * 0x85EBCA77 ^ f.seq * 0xC2B2AE3D) & 0xFFFFFFFF
+            h = (h ^ (h >> 15)) * 0x2C1B3C6D & 0xFFFFFFFF
+            extra += (h ^ (h >> 12)) % (most + 1)
+        return extra
 
     # topology -------------------------------------------------------------------
     def xy(self, c: int) -> tuple[int, int]:
@@ -270,6 +296,8 @@ class NoC:
                 heapq.heappush(heap, (t + d, src, seq, i + 1, uid, f))
             else:
                 f.arrival = t + d + len(path) * s.noc_hop_cycles
+                if self.delay_next or self.jitter is not None:
+                    f.arrival += self._late(f)
                 self.messages += 1
                 if self.fail_next.get(f.kind, 0) > 0:
                     self.fail_next[f.kind] -= 1
