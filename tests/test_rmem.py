@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak, assert_one_line_error, shoal_cli
 
 from shoal import Chip, ChipSpec, ShoalError
@@ -117,3 +119,119 @@ def test_cli_stats_and_a_bad_replacement_policy(tmp_path: Path, native: Path) ->
     chip.write_text('base = "tiny"\npage_replacement = "random"\n')
     bad = shoal_cli("run", "--chip", str(chip), str(BIG), "1", "1")
     assert "page_replacement" in assert_one_line_error(bad)
+
+
+# --- the protocol under reordering, delay, loss and migration -------------------------------------
+THREADS = PROGRAMS / "rmem_threads.c"
+T_ARGS = ["16", "128", "10"]  # 2 MiB of heap + 16 stacks on a 2 MiB cluster: pages come and go
+
+
+@pytest.fixture(scope="module")
+def threads_want(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    exe = tmp_path_factory.mktemp("rmem_threads") / "rmem_threads"
+    res = subprocess.run(["gcc", "-O2", "-pthread", str(THREADS), "-o", str(exe)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return subprocess.run([str(exe), *T_ARGS], capture_output=True, check=True).stdout
+
+
+def threads_elf() -> Path:
+    return compile_cached([THREADS], SHOAL_FLAGS)
+
+
+def assert_threads_right(c: Chip, p: object, want: bytes) -> None:
+    assert p.returncode == 0 and p.stdout == want, p.message
+    assert p.record.evictions > 100 and p.record.rmem_faults > 100  # it did use remote memory
+    assert_no_frame_leak(c)
+    assert c.daemon_stats()["rmem_bytes"] == 0
+
+
+def test_a_write_back_overtaken_by_the_request_for_it(threads_want: bytes) -> None:
+    # Every write-back is held in the network for 125 us: pages evicted dirty and touched at
+    # once are asked for before their new copy arrives (the daemon used to answer with the
+    # copy of an earlier eviction: a wrong result, or a fault).
+    c = Chip.preset("mppa256")
+    c.inject_delay("rmem_put", 50_000, count=10_000)
+    p = c.spawn(threads_elf(), ["rmem_threads", *T_ARGS])
+    c.run()
+    assert_threads_right(c, p, threads_want)
+
+
+@pytest.mark.parametrize("at", [2_100_000, 2_400_000, 2_700_000])
+def test_precopy_of_a_process_using_remote_memory(threads_want: bytes, at: int) -> None:
+    # Pre-copy's dirty tracking clears dirty bits: a page whose remote copy it made stale must
+    # be written back when evicted, not dropped as clean (the old copy came back: a fault).
+    c = Chip.preset("mppa256")
+    p = c.spawn(threads_elf(), ["rmem_threads", *T_ARGS])
+    c.schedule_migration(p.pid, 3, at, "precopy")
+    c.run()
+    assert_threads_right(c, p, threads_want)
+
+
+def test_write_backs_of_a_process_that_ended_are_not_kept(native: Path) -> None:
+    # Its last write-backs reach the daemon after its exit notice: nothing may stay behind.
+    c = Chip.preset("mppa256")
+    c.inject_delay("rmem_put", 2_000_000, count=100_000)
+    p = c.spawn(elf(), ["bigdata", "3", "1"])
+    c.run()
+    assert p.stdout == want(native, "3", "1") and p.returncode == 0, p.message
+    c.run(max_cycles=4_000_000)  # every write-back has arrived by now
+    assert c.daemon_stats()["rmem_bytes"] == 0
+    assert_no_frame_leak(c)
+
+
+RMEM_KINDS = ["rmem_put", "rmem_get", "rmem_page"]
+
+
+@settings(max_examples=20, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31), most=st.sampled_from([0, 20_000, 50_000, 150_000, 400_000]),
+       kinds=st.lists(st.sampled_from(RMEM_KINDS), min_size=1, unique=True),
+       lost=st.lists(st.tuples(st.sampled_from(RMEM_KINDS), st.integers(1, 3)), max_size=3),
+       moves=st.lists(st.tuples(st.integers(200_000, 3_000_000), st.integers(1, 15),
+                                st.sampled_from(["stopcopy", "precopy", "postcopy", "hybrid"])), max_size=2))
+def test_any_order_delay_loss_and_moves_give_the_right_bytes(
+        threads_want: bytes, seed: int, most: int, kinds: list[str], lost: list[tuple[str, int]],
+        moves: list[tuple[int, int, str]]) -> None:
+    c = Chip.preset("mppa256")
+    c.noc_jitter(seed, most, kinds)
+    for kind, n in lost:
+        c.inject_failure(kind, n)
+    p = c.spawn(threads_elf(), ["rmem_threads", *T_ARGS])
+    for at, dst, method in moves:
+        c.schedule_migration(p.pid, dst, at, method)
+    c.run()
+    assert_threads_right(c, p, threads_want)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(order=st.permutations(range(8)), lost_first=st.booleans())
+def test_the_daemon_answers_each_request_with_its_version(order: list[int], lost_first: bool) -> None:
+    # The daemon alone: three write-backs of one page (versions 1..3) and a request for each,
+    # plus a duplicate of version 1 and a request by a process that ended, arriving in any
+    # order. A request is answered once, with exactly the bytes of the version it names.
+    from shoal.platform.noc import Packet
+    from shoal.services import Services
+
+    spec = ChipSpec.preset("tiny")
+    d = Services(spec, spec.compute_clusters, 1, None)
+    pid = d.new_pid(0, "p")
+    gone = d.new_pid(0, "q")
+    d.procs[gone].status = 0
+    page = [bytes([v]) * spec.page_size for v in range(4)]
+
+    def pkt(kind: str, body: dict, data: bytes = b"") -> Packet:
+        return Packet(1, d.node, kind, body, data, len(data), 0, spec.portal_chunk, 0)
+    events = [pkt("rmem_put", {"pid": pid, "va": 0x1000, "ver": v}, page[v]) for v in (1, 2, 3)]
+    events += [pkt("rmem_get", {"pid": pid, "va": 0x1000, "ver": v}) for v in (1, 2, 3)]
+    events += [pkt("rmem_put", {"pid": pid, "va": 0x1000, "ver": 1}, page[1]),
+               pkt("rmem_put", {"pid": gone, "va": 0x1000, "ver": 1}, page[1])]
+    for i in order:
+        ev = events[i]
+        getattr(d, "on_" + ev.kind)(ev, 0)
+    answers = [(q.body["ver"], q.data) for q in d.outbox if q.kind == "rmem_page"]
+    # Each request gets the newest copy at or after its version, once: version 3 always;
+    # the others their own unless a newer copy had replaced it before they came.
+    assert len(answers) == 3 and all(data == page[v] for v, data in answers)
+    assert (3, page[3]) in answers
+    assert d.rmem_bytes == spec.page_size and set(d.rmem) == {pid}  # the ended one kept nothing
+    assert not d.rmem_asked
