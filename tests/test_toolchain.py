@@ -63,6 +63,13 @@ def test_a_failed_assert_aborts_at_every_optimisation_level(tmp_path: Path, flag
     assert err == f"Assertion failed: argc == 42 ({PROGRAMS / 'cc_assert.c'}: main: 10)\n".encode()
 
 
+def test_shoal_run_of_a_failed_assert_exits_134_like_a_shell(tmp_path: Path) -> None:
+    """The user's whole path: `shoal cc prog.c -o prog.elf`, `shoal run prog.elf`."""
+    res = shoal_cli("run", "--chip", "tiny", str(shoal_cc(tmp_path, "cc_assert", [])))
+    assert (res.returncode, res.stdout) == (134, b"before\n")
+    assert res.stderr.startswith(b"Assertion failed: argc == 42 (") and b"SIGABRT" in res.stderr
+
+
 @pytest.mark.parametrize("flags", [["-DNDEBUG"], ["-O0", "-DNDEBUG"], ["-DNDEBUG", "-O3"]],
                          ids=lambda f: " ".join(f))
 def test_ndebug_from_the_user_turns_assert_off(tmp_path: Path, flags: list[str]) -> None:
