@@ -31,7 +31,6 @@ GCC_MEANING = ["-UNDEBUG", "-fno-sanitize=undefined", "-fno-stack-protector", "-
 # gcc forms fused multiply-adds (fmadd.d, one rounding for a*b+c) only when optimising at -O2,
 # -O3, -Os, and then across statements too (-ffp-contract=fast in GNU C, off for -std=cNN);
 # clang's default ("on") fuses within one expression at every level, -O0 included.
-FUSING_LEVELS = ("2", "3", "s", "z", "fast")
 
 
 def _opt_level(args: list[str]) -> str:
@@ -59,10 +58,11 @@ def driver_args(args: list[str]) -> list[str]:
     if not any(a.startswith("-O") for a in args):
         args = ["-O2", *args]
     # gcc's bare -O is -O1, and its -Og optimises too (it defines __OPTIMIZE__; clang's -Og is
-    # -O1): zig reads both as its Debug mode (and links a Debug musl, twice the memory).
+    # -O1): zig reads both as its Debug mode (and links a Debug musl, 3 to 10 times the text).
     args = ["-O1" if a in ("-O", "-Og") else a for a in args]
     level = _opt_level(args)
-    contract = "fast" if level in FUSING_LEVELS and not _iso_c(args) else "off"
+    fuses = level in ("s", "z", "fast") or (level.isdigit() and int(level) >= 2)  # -O9 is -O3
+    contract = "fast" if fuses and not _iso_c(args) else "off"
     extra = ["-ffast-math"] if level == "fast" else []
     return [*GCC_MEANING, f"-ffp-contract={contract}", *extra, *args]
 
