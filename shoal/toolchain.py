@@ -20,6 +20,51 @@ WRAP_FLAG = "-Wl," + ",".join(f"--wrap={f}" for f in WRAPPED)
 NO_LINK = ("-c", "-S", "-E", "-M", "-MM", "-fsyntax-only", "--version", "-v", "--help")
 TARGET = ["-target", "riscv32-linux-musl", "-static"]
 DEFAULT_FLAGS = ["-O2", "-g0"]
+# zig cc picks a zig build mode from the -O level and gives the program that mode's meaning,
+# not gcc's: release modes (-O1 and up) define NDEBUG, so every assert() is off; Debug (-O0)
+# adds UBSan that aborts where gcc's code wraps or shifts, and -fstack-protector-strong;
+# release modes also add -Werror=date-time (a program using __DATE__ no longer compiles), and
+# -Ofast drops -ffast-math. These undo that, put before the user's flags so that theirs (-DNDEBUG,
+# -fsanitize=..., -fstack-protector, -Wdate-time, -ffp-contract=...) still win. They change no
+# build mode, so the musl that zig built for the mode is reused.
+GCC_MEANING = ["-UNDEBUG", "-fno-sanitize=undefined", "-fno-stack-protector", "-Wno-date-time"]
+# gcc forms fused multiply-adds (fmadd.d, one rounding for a*b+c) only when optimising at -O2,
+# -O3, -Os, and then across statements too (-ffp-contract=fast in GNU C, off for -std=cNN);
+# clang's default ("on") fuses within one expression at every level, -O0 included.
+
+
+def _opt_level(args: list[str]) -> str:
+    """The -O level in force, as gcc reads ARGS: the last -O wins, bare -O is -O1, none is -O0."""
+    level = "0"
+    for a in args:
+        if a.startswith("-O"):
+            level = a[2:] or "1"
+    return level
+
+
+def _iso_c(args: list[str]) -> bool:
+    """Whether ARGS ask for strict ISO C (-std=c11, -ansi...), where gcc contracts no FP."""
+    iso = False
+    for a in args:
+        if a.startswith("-std="):
+            iso = a[5:].startswith(("c", "iso9899"))
+        elif a == "-ansi":
+            iso = True
+    return iso
+
+
+def driver_args(args: list[str]) -> list[str]:
+    """ARGS for zig cc, with gcc's meaning for them and -O2 when no -O is given (see cc)."""
+    if not any(a.startswith("-O") for a in args):
+        args = ["-O2", *args]
+    # gcc's bare -O is -O1, and its -Og optimises too (it defines __OPTIMIZE__; clang's -Og is
+    # -O1): zig reads both as its Debug mode (and links a Debug musl, 3 to 10 times the text).
+    args = ["-O1" if a in ("-O", "-Og") else a for a in args]
+    level = _opt_level(args)
+    fuses = level in ("s", "z", "fast") or (level.isdigit() and int(level) >= 2)  # -O9 is -O3
+    contract = "fast" if fuses and not _iso_c(args) else "off"
+    extra = ["-ffast-math"] if level == "fast" else []
+    return [*GCC_MEANING, f"-ffp-contract={contract}", *extra, *args]
 
 
 def cache_dir() -> Path:
@@ -33,9 +78,9 @@ def cc(args: list[str]) -> int:
 
     Without an -O option it builds with -O2: zig builds musl in the program's optimisation
     mode, and unoptimised musl's allocator needs about twice the memory (a 1 MiB malloc no
-    longer fits a 2 MiB cluster). An explicit -O0 still gets gcc's default."""
-    if not any(a.startswith("-O") for a in args):
-        args = ["-O2", *args]
+    longer fits a 2 MiB cluster). An explicit -O0 still gets gcc's default. Flags mean what
+    gcc's mean (driver_args): assert() stays on unless -DNDEBUG, no UBSan traps at -O0."""
+    args = driver_args(args)
     links = not any(a in NO_LINK for a in args) and any(not a.startswith("-") for a in args)
     cmd = [sys.executable, "-m", "ziglang", "cc", *TARGET, "-I", str(INCLUDE_DIR), *args,
            *(_link_extra() if links else [])]
@@ -86,7 +131,7 @@ def sem_archive() -> Path:
 
 def compile_cached(sources: list[Path], flags: list[str] | None = None) -> Path:
     """Compile C sources to a static RV32 ELF once; later calls reuse the cached binary."""
-    flags = DEFAULT_FLAGS if flags is None else flags
+    flags = driver_args(DEFAULT_FLAGS if flags is None else flags)
     h = sha256()
     for part in [*TARGET, *flags]:
         h.update(part.encode() + b"\0")
