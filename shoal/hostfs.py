@@ -293,10 +293,16 @@ def write_host_tree(tree: Tree, out: str | Path) -> None:
             entries = want[rel]
             try:
                 fd = dirs.get(rel)
-                have = {name: _lstat(fd, name) for name in os.listdir(fd)}
+                names = os.listdir(fd)
             except OSError as e:  # (made or checked just before: gone meanwhile)
                 lose(rel, _why(e), below(rel))
                 continue
+            have: dict[str, os.stat_result] = {}
+            for name in names:
+                try:
+                    have[name] = _lstat(fd, name)
+                except FileNotFoundError:
+                    pass  # gone meanwhile
             for name, st in have.items():
                 is_dir = stat.S_ISDIR(st.st_mode)
                 if name not in entries or (entries[name] is None) != is_dir:

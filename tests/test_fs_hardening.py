@@ -99,7 +99,7 @@ def test_name_and_path_limits_are_linux_bytes_and_the_tree_comes_home(programs: 
     ENAMETOOLONG at the call, as Linux gives it, and everything else arrives."""
     nat, chip, out = both(programs, tmp_path, "long")
     assert b"name_255_bytes 0\nname_256_bytes -36\nname_510_bytes -36\n" in out
-    assert b"path_4095_bytes -2\npath_4096_bytes -36\n" in out
+    assert b"path_4095_bytes -2\npath_4096_bytes -36\nmkdir_4096_bytes -36\npath_8000_bytes -36\n" in out
     assert tree_of(chip) == tree_of(nat)
     assert (chip / "after.txt").read_bytes() == b"still here\n"
 
@@ -167,7 +167,7 @@ def test_a_hard_link_in_the_directory_does_not_lead_out_of_it(programs: Programs
     assert res.returncode == 0 and res.stderr == b"", res.stderr
     assert (outside / "secret").read_bytes() == b"secret\n"
     assert (d / "hard").read_bytes() == b"rewritten\n" and os.stat(d / "hard").st_nlink == 1
-    assert (d / "same").read_bytes() == b"kept\n"  # unchanged: left as it was
+    assert os.stat(d / "same").st_ino == os.stat(outside / "kept").st_ino  # unchanged: left alone
     res = shoal_cli("run", "--chip", "tiny", "--fs", str(d), str(b.elf), "put", "script", "new\n")
     assert res.returncode == 0, res.stderr
     assert (d / "script").read_bytes() == b"new\n"
@@ -198,6 +198,8 @@ def test_a_fifo_in_fs_out_is_replaced_without_being_opened(programs: Programs, t
     os.mkfifo(out / "other")
     (out / "dir").mkdir()
     os.mkfifo(out / "dir" / "pipe")
+    with open(os.path.join(os.fsencode(out), b"not-utf8-\xff"), "wb") as f:
+        f.write(b"x")
     b = programs["fs_names"]
     res = shoal_cli("run", "--chip", "tiny", "--fs-out", str(out), str(b.elf), "put", "res.txt", "mine\n",
                     timeout=60)
@@ -216,3 +218,15 @@ def test_a_host_name_that_is_not_utf8_is_refused_in_one_line(programs: Programs,
     err = assert_one_line_error(res)
     assert "sub/bad\\xff.txt" in err and "UTF-8" in err, err
     assert res.stdout == b""
+
+
+def test_load_fs_refuses_names_the_host_could_not_hold_again() -> None:
+    from shoal import Chip
+    for name, why in (("n" * 256, "longer than 255 bytes"), ("\udcff", "not UTF-8"),
+                      ("a/..", "not a file name")):
+        with pytest.raises(ShoalError, match=why):
+            Chip.preset("tiny").load_fs([("a", None), (name, b"")])
+    c = Chip.preset("tiny")
+    deep = [("/".join(["d" * 250] * (i + 1)), None) for i in range(20)]  # paths up to ~5000 bytes
+    c.load_fs([*deep, (deep[-1][0] + "/f", b"x")])
+    assert c.fs_tree() == [*deep, (deep[-1][0] + "/f", b"x")]

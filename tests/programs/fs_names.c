@@ -65,6 +65,9 @@ static int longnames(void) {
     for (int i = 200; i < 4096; i += 200) path[i] = '/';
     ERR("path_4096_bytes", open(path, O_RDONLY));
     ERR("mkdir_4096_bytes", mkdir(path, 0755));
+    memset(path, 'q', 8000);  /* no NUL in the first PATH_MAX bytes at all */
+    path[8000] = 0;
+    ERR("path_8000_bytes", open(path, O_RDONLY));
     put("after.txt", "still here\n");
     return 0;
 }
