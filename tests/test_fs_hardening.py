@@ -230,3 +230,61 @@ def test_load_fs_refuses_names_the_host_could_not_hold_again() -> None:
     deep = [("/".join(["d" * 250] * (i + 1)), None) for i in range(20)]  # paths up to ~5000 bytes
     c.load_fs([*deep, (deep[-1][0] + "/f", b"x")])
     assert c.fs_tree() == [*deep, (deep[-1][0] + "/f", b"x")]
+
+
+def test_cli_an_entry_the_host_refuses_is_named_at_the_end_and_the_rest_written(programs: Programs,
+                                                                                tmp_path: Path) -> None:
+    """An immutable file (chattr +i) in DIR, which the guest rewrites: the host refuses to
+    replace it; every other entry still arrives, then one line and a non-zero exit."""
+    d = tmp_path / "fs"
+    d.mkdir()
+    keep = d / "a_first.txt"
+    keep.write_bytes(b"old\n")
+    if subprocess.run(["chattr", "+i", str(keep)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        b = programs["fs_names"]
+        res = shoal_cli("run", "--chip", "tiny", "--fs", str(d), str(b.elf), "rename")
+        nat = tmp_path / "native"
+        nat.mkdir()
+        assert res.stdout == native(b, ["fs_names", "rename"], nat).stdout
+        err = assert_one_line_error(res)
+        assert "1 entry" in err and "a_first.txt: operation not permitted" in err, err
+        assert keep.read_bytes() == b"old\n"
+        (nat / "a_first.txt").write_bytes(b"old\n")
+        assert tree_of(d) == tree_of(nat)  # all else, the long paths and z_last.txt included
+    finally:
+        subprocess.run(["chattr", "-i", str(keep)], capture_output=True)
+
+
+def test_deep_combs_round_trip_with_few_descriptors(tmp_path: Path) -> None:
+    """150 levels with a file before and after each subdirectory: the walks go back up to
+    directories whose descriptors were closed (at most _Dirs.CAP stay open) and open them
+    again; read, write-back and removal all see every entry."""
+    from shoal.hostfs import read_host_tree
+    from shoal.spec import ChipSpec
+
+    tree: list[tuple[str, bytes | None]] = []
+    prefix = ""
+    for i in range(150):
+        tree += [(f"{prefix}a.txt", b"a%d" % i), (f"{prefix}d", None)]
+        prefix += "d/"
+    tree += [(p[:-len("d/")] + "z.txt", b"z") for p in ("d/" * (i + 1) for i in range(150))]
+    src, out = tmp_path / "src", tmp_path / "out"
+    fds = len(os.listdir("/proc/self/fd"))
+    write_host_tree(tree, src)
+    got = read_host_tree(src, ChipSpec.preset("tiny"))
+    assert sorted(got) == sorted(tree)
+    seen: set[str] = set()
+    for p, _ in got:  # parents first
+        assert p.rpartition("/")[0] in seen | {""}
+        seen.add(p)
+    out.mkdir()
+    (out / "d").mkdir()
+    os.link(src / "a.txt", out / "a.txt")
+    write_host_tree(got, out)
+    assert tree_of(out) == tree_of(src)
+    write_host_tree([("d", b"now a file")], out)
+    assert tree_of(out) == [(b"d", b"now a file")]
+    assert tree_of(src)[0] == (b"a.txt", b"a0")
+    assert len(os.listdir("/proc/self/fd")) == fds  # every descriptor closed
