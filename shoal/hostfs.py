@@ -131,6 +131,7 @@ def read_host_tree(root: str | Path, spec: ChipSpec, flag: str = "--fs") -> Tree
     def where(rel: str) -> str:
         return _show(os.path.join(os.fsencode(root), os.fsencode(rel)))
 
+    rel = ""
     try:
         stack: list[tuple[str, list[str]]] = [("", sorted(os.listdir(root_fd), reverse=True))]
         while stack:
@@ -168,7 +169,7 @@ def read_host_tree(root: str | Path, spec: ChipSpec, flag: str = "--fs") -> Tree
             else:
                 raise ShoalError(f"{flag} {where(rel)}: not a regular file or directory")
     except OSError as e:
-        raise ShoalError(f"{flag} {root}: {_why(e)}") from None
+        raise ShoalError(f"{flag} {where(rel)}: {_why(e)}") from None
     finally:
         dirs.close()
     return out
