@@ -312,7 +312,8 @@ def write_host_tree(tree: Tree, out: str | Path) -> None:
                             dirs.forget(_join(rel, name))
                         _remove(fd, name, is_dir)
                     except OSError as e:
-                        lose(_join(rel, name), f"could not remove it: {_why(e)}")
+                        if name not in entries:  # (else writing it fails and counts it)
+                            lose(_join(rel, name), f"could not remove it: {_why(e)}")
             subdirs = []
             for name, data in entries.items():
                 path = _join(rel, name)
