@@ -138,8 +138,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"shoal: --migrate {text}: the program had ended at cycle {end} "
                              f"({spec.cycles_to_seconds(end) * 1e3:.3f} ms); not moved\n")
     _trace_note(chip)
-    _fs_home(chip, fs_out)
-    return _finish(chip, proc, args.stats)
+    code = _finish(chip, proc, args.stats)
+    _fs_home(chip, fs_out)  # last: what it could not write is the run's last line (exit 2)
+    return code
 
 
 def _fs_in(chip: object, args: argparse.Namespace, spec: object) -> str | None:
@@ -365,8 +366,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     proc = chip.restore(args.image, cluster=args.cluster, stdin=StdinSource())
     chip.run()
     _trace_note(chip)
-    _fs_home(chip, fs_out)
-    return _finish(chip, proc, args.stats)
+    code = _finish(chip, proc, args.stats)
+    _fs_home(chip, fs_out)  # last: what it could not write is the run's last line (exit 2)
+    return code
 
 
 # The largest --file: 64 MiB, far above what a cluster's memory holds (2 MiB on mppa256), so

@@ -70,22 +70,46 @@ class Handle:
     flags: int
 
 
+def nbytes(name: str) -> int:
+    """A name's length as Linux counts it: bytes of its UTF-8 encoding (what the host gets)."""
+    return len(name.encode("utf-8", "surrogatepass"))
+
+
 def split(path: str) -> list[str] | int:
-    """An absolute path's components, `.` and `..` resolved lexically (no links here)."""
-    if len(path) >= MAX_PATH:
+    """An absolute path's components, `.` and `..` resolved lexically (no links here). The
+    path is at most MAX_PATH bytes: the kernel's absolute form of a call's name of at most
+    MAX_PATH - 1 bytes (PATH_MAX with the NUL). Components are checked against
+    MAX_COMPONENT as they are looked up (`_lookup`, `_parent`), in Linux's order."""
+    if len(path) > MAX_PATH // 4 and nbytes(path) > MAX_PATH:
         return -ENAMETOOLONG
     out: list[str] = []
     for part in path.split("/"):
         if part in ("", "."):
             continue
-        if len(part) > MAX_COMPONENT:
-            return -ENAMETOOLONG
         if part == "..":
             if out:
                 out.pop()
         else:
             out.append(part)
     return out
+
+
+def bad_name(name: str) -> str | None:
+    """Why the tree cannot hold `name` (None if it can): the host must be able to hold what
+    the chip does, so names are what Linux takes, in UTF-8."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        return "not a file name"
+    try:
+        raw = name.encode()
+    except UnicodeEncodeError:
+        return "not UTF-8"
+    if len(raw) > MAX_COMPONENT:
+        return f"a name longer than {MAX_COMPONENT} bytes"
+    return None
+
+
+def _too_long(name: str) -> bool:
+    return len(name) > MAX_COMPONENT // 4 and nbytes(name) > MAX_COMPONENT
 
 
 class FileServer:
@@ -115,6 +139,8 @@ class FileServer:
         for part in parts:
             if not node.is_dir:
                 return -ENOTDIR
+            if _too_long(part):
+                return -ENAMETOOLONG
             ino = node.children.get(part)
             if ino is None:
                 return -ENOENT
@@ -137,6 +163,8 @@ class FileServer:
             return d
         if not d.is_dir:
             return -ENOTDIR
+        if _too_long(parts[-1]):
+            return -ENAMETOOLONG
         return d, parts[-1]
 
     def _new(self, parent: Node, name: str, is_dir: bool, mode: int, at: int) -> Node | int:
@@ -228,36 +256,52 @@ class FileServer:
 
     def load_tree(self, entries: list[tuple[str, bytes | None]]) -> None:
         """Fill the tree: (path, contents) for files, (path, None) for directories, parents
-        first. The host checked the limits; a clash with a --file is refused."""
+        first. The host checked the limits; a clash with a --file, or a name the host could
+        not hold again (see `bad_name`), is refused. Paths may be longer than MAX_PATH (a
+        tree a guest made by renaming comes back so); only a call's path is limited."""
+        dirs: dict[str, Node] = {"": self.nodes[ROOT]}
         for path, data in entries:
-            got = self._parent("/" + path)
-            if isinstance(got, int):
-                raise ValueError(f"{path}: its directory is missing")
-            parent, name = got
+            where, _, name = path.rpartition("/")
+            why = bad_name(name)
+            if why is not None:
+                raise ValueError(f"{path!r}: {why}")
+            parent = dirs.get(where)
+            if parent is None:
+                got = self._lookup(where.split("/"))
+                if isinstance(got, int) or not got.is_dir:
+                    raise ValueError(f"{path}: its directory is missing")
+                parent = got
             if name in parent.children:
                 raise ValueError(f"{path} is already in the file system")
             node = self._new(parent, name, data is None, 0o755 if data is None else 0o644, 0)
             if isinstance(node, int):
                 raise ValueError(f"more than {self.spec.fs_max_files} files")
-            if data is not None:
+            if data is None:
+                dirs[path] = node
+            else:
                 if self._resize(node, len(data)) < 0:
                     raise ValueError(f"{path}: over the file system's limits")
                 node.data[:] = data
 
     def tree(self) -> list[tuple[str, bytes | None]]:
-        """The writable tree, parents first (the --file files are not part of it)."""
+        """The writable tree, parents first (the --file files are not part of it). Walked
+        with a stack, not recursion: a tree may be as deep as fs_max_files."""
         out: list[tuple[str, bytes | None]] = []
-
-        def walk(node: Node, prefix: str) -> None:
-            for name, ino in node.children.items():
-                child = self.nodes[ino]
-                if child.readonly:
-                    continue
-                path = prefix + name
-                out.append((path, None if child.is_dir else bytes(child.data)))
-                if child.is_dir:
-                    walk(child, path + "/")
-        walk(self.nodes[ROOT], "")
+        stack = [("", iter(self.nodes[ROOT].children.items()))]
+        while stack:
+            prefix, children = stack[-1]
+            step = next(children, None)
+            if step is None:
+                stack.pop()
+                continue
+            name, ino = step
+            child = self.nodes[ino]
+            if child.readonly:
+                continue
+            path = prefix + name
+            out.append((path, None if child.is_dir else bytes(child.data)))
+            if child.is_dir:
+                stack.append((path + "/", iter(child.children.items())))
         return out
 
     # requests from the kernels --------------------------------------------------------------

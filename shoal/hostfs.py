@@ -3,67 +3,175 @@ final tree written back afterwards (to DIR, or to `--fs-out DIR`), so results co
 
 Host side only: it reads and writes host files and hands plain data to `Chip.load_fs` and
 takes it from `Chip.fs_tree` (shoal/fileserver.py holds the tree on the chip). Only regular
-files and directories are copied; anything else in DIR (a symbolic link, a device, a socket)
-is refused with one line, as is a tree over the chip's limits.
+files and directories are copied; anything else in DIR (a symbolic link, a device, a FIFO, a
+socket), a name that is not UTF-8, or a tree over the chip's limits is refused with one line.
+
+Both ways walk with a stack (a tree may be as deep as fs_max_files) and reach every entry
+through directory descriptors, one name at a time, never following a symbolic link
+(`_Dirs`): the length of DIR's own path and the host's PATH_MAX do not matter, and a tree
+the guest made with paths longer than PATH_MAX comes home whole. The chip refuses, at the
+guest's call, names the host could not hold (over 255 bytes of UTF-8: ENAMETOOLONG).
+
+The write-back never writes into an existing inode: a file that changed is written under a
+temporary name in its directory and renamed over the old one (a hard link in DIR to a file
+outside stays untouched; the new file keeps the old one's permission bits). Whatever in the
+target is not in the tree is removed, whatever kind it is (a FIFO or a device is never opened;
+a link is removed, never followed). An entry the host refuses (its file system takes shorter
+names, a disk full) does not stop the rest: everything else is written, then one line names
+what was lost (`ShoalError`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import stat
+from collections import OrderedDict
 from pathlib import Path
 
 from shoal.errors import ShoalError
+from shoal.fileserver import bad_name
 from shoal.spec import ChipSpec
 
 Tree = list[tuple[str, bytes | None]]
+
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO opens without waiting
+
+
+def _why(e: OSError) -> str:
+    return (e.strerror or str(e)).lower()
+
+
+def _show(path: str | bytes, limit: int = 160) -> str:
+    """A host path for a message: bytes that are not UTF-8 escaped, a long one shortened."""
+    raw = path if isinstance(path, bytes) else os.fsencode(path)
+    text = raw.decode("utf-8", "backslashreplace")
+    return text if len(text) <= limit else text[:limit // 2] + "..." + text[-limit // 2:]
+
+
+class _Dirs:
+    """Descriptors of the directories under one root, keyed by relative path ('' is the root),
+    each opened from its parent's (openat, O_NOFOLLOW). At most CAP stay open, the least
+    recently used closed first and opened again if needed, so that a deep tree does not use
+    a descriptor per level."""
+
+    CAP = 64
+
+    def __init__(self, root_fd: int) -> None:
+        self.root = root_fd
+        self.fds: OrderedDict[str, int] = OrderedDict()
+
+    def get(self, rel: str) -> int:
+        if not rel:
+            return self.root
+        fd = self.fds.get(rel)
+        if fd is not None:
+            self.fds.move_to_end(rel)
+            return fd
+        up, _, name = rel.rpartition("/")
+        todo = [name]
+        while up and up not in self.fds:  # the nearest open ancestor
+            up, _, name = up.rpartition("/")
+            todo.append(name)
+        fd = self.get(up)
+        for name in reversed(todo):
+            up = f"{up}/{name}" if up else name
+            fd = os.open(name, _DIR, dir_fd=fd)
+            self.fds[up] = fd
+            while len(self.fds) > self.CAP:
+                os.close(self.fds.popitem(last=False)[1])
+        return fd
+
+    def forget(self, rel: str) -> None:
+        """`rel` and everything under it are gone (removed or renamed)."""
+        for key in [k for k in self.fds if k == rel or k.startswith(rel + "/")]:
+            os.close(self.fds.pop(key))
+
+    def close(self) -> None:
+        for fd in self.fds.values():
+            os.close(fd)
+        self.fds.clear()
+        os.close(self.root)
+
+
+def _lstat(fd: int, name: str) -> os.stat_result:
+    return os.stat(name, dir_fd=fd, follow_symlinks=False)
+
+
+def _read_file(fd: int, name: str) -> bytes | None:
+    """A regular file's contents through `fd`; None if `name` is not one (now)."""
+    try:
+        f = os.open(name, _FILE, dir_fd=fd)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(f)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        parts = []
+        while chunk := os.read(f, 1 << 20):
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(f)
 
 
 def read_host_tree(root: str | Path, spec: ChipSpec, flag: str = "--fs") -> Tree:
     """The tree under `root`: (relative path, contents or None for a directory), parents
     first, names in sorted order."""
     root = Path(root)
-    try:
-        st = os.stat(root)
+    try:  # (O_DIRECTORY: a FIFO given as DIR is refused, not waited on)
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
-        raise ShoalError(f"{flag} {root}: {(e.strerror or str(e)).lower()}") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise ShoalError(f"{flag} {root}: not a directory")
+        raise ShoalError(f"{flag} {root}: {_why(e)}") from None
+    dirs = _Dirs(root_fd)
     out: Tree = []
     total = 0
 
-    def walk(d: Path, prefix: str) -> None:
-        nonlocal total
-        try:
-            names = sorted(os.listdir(d))
-        except OSError as e:
-            raise ShoalError(f"{flag} {d}: {(e.strerror or str(e)).lower()}") from None
-        for name in names:
-            p = d / name
+    def where(rel: str) -> str:
+        return _show(os.path.join(os.fsencode(root), os.fsencode(rel)))
+
+    rel = ""
+    try:
+        stack: list[tuple[str, list[str]]] = [("", sorted(os.listdir(root_fd), reverse=True))]
+        while stack:
+            prefix, names = stack[-1]
+            if not names:
+                stack.pop()
+                continue
+            name = names.pop()
             rel = prefix + name
-            st = os.lstat(p)
+            why = bad_name(name)
+            if why == "not UTF-8":
+                raise ShoalError(f"{flag} {where(rel)}: a name that is not UTF-8 (the chip's names are)")
+            if why is not None:  # a host that takes longer names than Linux
+                raise ShoalError(f"{flag} {where(rel)}: {why}")
             if len(out) >= spec.fs_max_files:
                 raise ShoalError(f"{flag} {root}: more than {spec.fs_max_files} files and directories "
                                  "(the chip's fs_max_files)")
+            fd = dirs.get(prefix.rstrip("/"))
+            st = _lstat(fd, name)
             if stat.S_ISDIR(st.st_mode):
                 out.append((rel, None))
-                walk(p, rel + "/")
+                stack.append((rel + "/", sorted(os.listdir(dirs.get(rel)), reverse=True)))
             elif stat.S_ISREG(st.st_mode):
                 if st.st_size > spec.fs_max_file_bytes:
-                    raise ShoalError(f"{flag} {p}: {st.st_size} bytes, more than the chip's "
+                    raise ShoalError(f"{flag} {where(rel)}: {st.st_size} bytes, more than the chip's "
                                      f"fs_max_file_bytes ({spec.fs_max_file_bytes})")
                 total += st.st_size
                 if total > spec.fs_total_bytes:
                     raise ShoalError(f"{flag} {root}: more than the chip's fs_total_bytes "
                                      f"({spec.fs_total_bytes}) of files")
-                try:
-                    out.append((rel, p.read_bytes()))
-                except OSError as e:
-                    raise ShoalError(f"{flag} {p}: {(e.strerror or str(e)).lower()}") from None
+                data = _read_file(fd, name)
+                if data is None:
+                    raise ShoalError(f"{flag} {where(rel)}: not a regular file any more")
+                out.append((rel, data))
             else:
-                raise ShoalError(f"{flag} {p}: not a regular file or directory")
-    walk(root, "")
+                raise ShoalError(f"{flag} {where(rel)}: not a regular file or directory")
+    except OSError as e:
+        raise ShoalError(f"{flag} {where(rel)}: {_why(e)}") from None
+    finally:
+        dirs.close()
     return out
 
 
@@ -76,30 +184,156 @@ def check_out_dir(out: str | Path, flag: str = "--fs-out") -> None:
         raise ShoalError(f"{flag} {p}: its parent directory does not exist")
 
 
+def _remove(fd: int, name: str, is_dir: bool) -> None:
+    """Remove `name` in the directory open on `fd`, and all under it (a stack, no recursion;
+    nothing opened but directories, no link followed)."""
+    if not is_dir:
+        os.unlink(name, dir_fd=fd)
+        return
+    sub = _Dirs(os.open(name, _DIR, dir_fd=fd))
+    try:
+        stack = [""]  # directories under `name` to empty, then remove (after their children)
+        emptied: set[str] = set()
+        while stack:
+            rel = stack[-1]
+            if rel in emptied:
+                stack.pop()
+                if rel:
+                    sub.forget(rel)
+                    up, _, last = rel.rpartition("/")
+                    os.rmdir(last, dir_fd=sub.get(up))
+                continue
+            emptied.add(rel)
+            dfd = sub.get(rel)
+            for entry in os.listdir(dfd):
+                if stat.S_ISDIR(_lstat(dfd, entry).st_mode):
+                    stack.append(f"{rel}/{entry}" if rel else entry)
+                else:
+                    os.unlink(entry, dir_fd=dfd)
+    finally:
+        sub.close()
+    os.rmdir(name, dir_fd=fd)
+
+
+def _write_file(fd: int, name: str, data: bytes, old: os.stat_result | None) -> None:
+    """`name` holds `data`: left alone if it already does, else written under a temporary
+    name and renamed into place (never through the existing inode, which may be a hard link
+    to a file outside the tree)."""
+    if old is not None and stat.S_ISREG(old.st_mode) and old.st_size == len(data) \
+            and _read_file(fd, name) == data:
+        return
+    mode = stat.S_IMODE(old.st_mode) if old is not None and stat.S_ISREG(old.st_mode) else None
+    for i in range(1 << 20):
+        tmp = f".shoal-tmp-{i}"
+        try:
+            f = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                        0o666, dir_fd=fd)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise OSError(0, "no free temporary name")
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(f, view):]
+            if mode is not None:
+                os.fchmod(f, mode)
+        finally:
+            os.close(f)
+        os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=fd)
+        except OSError:
+            pass
+        raise
+
+
 def write_host_tree(tree: Tree, out: str | Path) -> None:
     """Make `out` hold exactly `tree`: what is not in it is removed, files whose contents
-    differ are written (the rest are left untouched)."""
+    differ are replaced (the rest are left untouched). What the host refuses is skipped, the
+    rest written; then a ShoalError names what was lost."""
     root = Path(out)
-    root.mkdir(exist_ok=True)
-    want = {path: data for path, data in tree}
-    for dirpath, dirnames, filenames in os.walk(root, topdown=True):
-        rel = os.path.relpath(dirpath, root)
-        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        for name in list(dirnames):
-            full = Path(dirpath) / name
-            if prefix + name not in want or want[prefix + name] is not None or full.is_symlink():
-                if full.is_symlink():
-                    full.unlink()
-                else:
-                    shutil.rmtree(full)
-                dirnames.remove(name)
-        for name in filenames:
-            full = Path(dirpath) / name
-            if prefix + name not in want or want[prefix + name] is None or full.is_symlink():
-                full.unlink()
+    try:
+        os.mkdir(root)
+    except FileExistsError:
+        pass
+    want: dict[str, dict[str, bytes | None]] = {"": {}}  # directory -> its entries
     for path, data in tree:
-        full = root / path
+        where, _, name = path.rpartition("/")
+        want[where][name] = data
         if data is None:
-            full.mkdir(exist_ok=True)
-        elif not full.exists() or full.read_bytes() != data:
-            full.write_bytes(data)
+            want[path] = {}
+    lost = 0
+    first = ("", "")  # the first entry lost, and why
+
+    def lose(path: str, why: str, n: int = 1) -> None:
+        nonlocal lost, first
+        if not lost:
+            first = (path, why)
+        lost += n
+
+    def below(rel: str) -> int:
+        """Entries of the tree under directory `rel`."""
+        n, todo = 0, [rel]
+        while todo:
+            d = todo.pop()
+            for name, data in want[d].items():
+                n += 1
+                if data is None:
+                    todo.append(_join(d, name))
+        return n
+
+    dirs = _Dirs(os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    try:
+        stack = [""]
+        while stack:
+            rel = stack.pop()
+            entries = want[rel]
+            try:
+                fd = dirs.get(rel)
+                names = os.listdir(fd)
+            except OSError as e:  # (made or checked just before: gone meanwhile)
+                lose(rel, _why(e), below(rel))
+                continue
+            have: dict[str, os.stat_result] = {}
+            for name in names:
+                try:
+                    have[name] = _lstat(fd, name)
+                except FileNotFoundError:
+                    pass  # gone meanwhile
+            for name, st in have.items():
+                is_dir = stat.S_ISDIR(st.st_mode)
+                if name not in entries or (entries[name] is None) != is_dir:
+                    try:
+                        if is_dir:
+                            dirs.forget(_join(rel, name))
+                        _remove(fd, name, is_dir)
+                    except OSError as e:
+                        if name not in entries:  # (else writing it fails and counts it)
+                            lose(_join(rel, name), f"could not remove it: {_why(e)}")
+            subdirs = []
+            for name, data in entries.items():
+                path = _join(rel, name)
+                st = have.get(name)
+                try:
+                    if data is not None:
+                        _write_file(fd, name, data, st)
+                        continue
+                    if st is None or not stat.S_ISDIR(st.st_mode):
+                        os.mkdir(name, 0o755, dir_fd=fd)
+                    subdirs.append(path)
+                except OSError as e:
+                    lose(path, _why(e), 1 + (below(path) if data is None else 0))
+            stack.extend(reversed(subdirs))
+    finally:
+        dirs.close()
+    if lost:
+        raise ShoalError(f"{lost} {'entry' if lost == 1 else 'entries'} of the file system could not "
+                         f"be written to {_show(str(root))} (the rest were): {_show(first[0])}: {first[1]}")
+
+
+def _join(rel: str, name: str) -> str:
+    return f"{rel}/{name}" if rel else name

@@ -20,9 +20,19 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.fileserver import MAX_IO, MAX_PATH, O_ACCMODE, O_APPEND, O_DIRECTORY, O_RDWR, O_WRONLY
+from shoal.fileserver import (
+    ENAMETOOLONG,
+    MAX_IO,
+    MAX_PATH,
+    O_ACCMODE,
+    O_APPEND,
+    O_DIRECTORY,
+    O_RDWR,
+    O_WRONLY,
+)
 from shoal.kernel import shm
 from shoal.kernel.container import Thread
+from shoal.kernel.memory import Fault
 from shoal.kernel.syscalls import (
     EBADF,
     EINVAL,
@@ -56,7 +66,14 @@ KIND, PATH, HANDLE, FLAGS, OFFSET = range(5)
 def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str | int:
     """The absolute path a call names: relative to the root (the working directory) or to
     the directory open on `dirfd`."""
-    raw = t.proc.aspace.read_cstr(addr, MAX_PATH)
+    try:
+        raw = t.proc.aspace.read_cstr(addr, MAX_PATH)
+    except Fault as f:
+        if f.reason != "string too long":
+            raise
+        return -ENAMETOOLONG
+    if len(raw) >= MAX_PATH:  # PATH_MAX counts the NUL, in bytes (names: fileserver.split)
+        return -ENAMETOOLONG
     if not raw and not empty_ok:
         return -ENOENT
     name = raw.decode(errors="replace")
