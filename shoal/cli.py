@@ -186,10 +186,11 @@ def _tracer(args: argparse.Namespace, spec: object) -> object:
 
 def _trace_note(chip: object) -> None:
     tr = getattr(chip, "tracer", None)
-    if tr is not None and tr.dropped:
-        n = sum(tr.dropped.values())
-        sys.stderr.write(f"shoal: trace: {n} events dropped (limit {tr.limit} events; "
-                         f"{', '.join(f'{k} {v}' for k, v in sorted(tr.dropped.items()))}); "
+    dropped = None if tr is None else tr.dropped if tr.dropped_in_file is None else tr.dropped_in_file
+    if dropped:
+        n = sum(dropped.values())
+        sys.stderr.write(f"shoal: trace: {n} events dropped (limit {tr.limit} events; "  # type: ignore[union-attr]
+                         f"{', '.join(f'{k} {v}' for k, v in sorted(dropped.items()))}); "
                          "raise --trace-limit or use --trace-clusters/--trace-kinds\n")
 
 
