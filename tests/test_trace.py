@@ -239,7 +239,7 @@ def test_the_limit_bounds_what_the_tracer_holds_for_every_kind(tmp_path: Path) -
     tr = Tracer(spec, limit=limit)
     chip = Chip(spec, trace=tr)
     p = chip.spawn(WORK, ["trace_work", "60000"], cluster=0)
-    for i, (dst, at) in enumerate([(1, 200_000), (2, 400_000), (3, 600_000), (0, 800_000)]):
+    for dst, at in [(1, 200_000), (2, 400_000), (3, 600_000), (0, 800_000)]:
         chip.schedule_migration(p.pid, dst, at)
     peak = 0
 
