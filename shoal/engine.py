@@ -152,20 +152,15 @@ def load_program(program: str | Path | bytes | Executable, name: str | None = No
         return program
     if isinstance(program, bytes):
         return parse_elf(program, name or "program")
+    from shoal.hostfile import MAX_PROGRAM, check_file, read_file
     path = Path(program)
     if path.suffix == ".c":
         from shoal.toolchain import compile_cached
+        check_file(path, str(path), MAX_PROGRAM)  # a FIFO or /dev/zero named x.c is not compiled
         elf = compile_cached([path])
-        return parse_elf(elf.read_bytes(), name or path.stem)
-    try:
-        image = path.read_bytes()
-    except FileNotFoundError:
-        raise ShoalError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ShoalError(f"{path}: is a directory") from None
-    except PermissionError:
-        raise ShoalError(f"{path}: permission denied") from None
-    return parse_elf(image, name or path.name)
+        return parse_elf(read_file(elf, str(elf), MAX_PROGRAM), name or path.stem)
+    # Type and size are checked before reading: whatever the user names, memory stays bounded.
+    return parse_elf(read_file(path, str(path), MAX_PROGRAM), name or path.name)
 
 
 def make_backend(spec: ChipSpec, seed: int, sink: Callable[[int, int, bytes], None] | None,
@@ -553,11 +548,9 @@ class Chip:
         where = "image" if isinstance(source, bytes) else str(source)
         if isinstance(source, bytes):
             data = source
-        else:
-            try:
-                data = Path(source).read_bytes()
-            except OSError as e:
-                raise ShoalError(f"{source}: {e.strerror or e}") from None
+        else:  # no larger than an image this chip could hold (kernel/image.py), checked first
+            from shoal.hostfile import read_file
+            data = read_file(source, str(source), image.max_bytes(self.spec))
         meta, _ = image.check(data, where)  # the metadata is checked once, here and on the cluster
         pid = meta["pid"]
         # A pid names one process on a chip, for good: a second copy (the same image restored
