@@ -435,3 +435,24 @@ def test_a_slow_policy_that_finishes_gives_the_same_results(tmp_path: Path) -> N
         return [(m.pid, m.src, m.dst, m.requested, m.frozen, m.thawed, m.why) for m in chip.policy_moves()]
     slow = moves(f"{f}:Slow")
     assert slow and slow == moves(f"{f}:Fast") and slow == moves(f"{f}:Slow")
+
+
+def test_spawn_with_every_cluster_evacuated_gets_eagain() -> None:
+    """No cluster takes a new process: the spawn fails with -EAGAIN (as fork(2) when the
+    system cannot take one more now), the caller and the other processes go on."""
+    from conftest import PROGRAMS, SHOAL_FLAGS
+
+    from shoal.toolchain import compile_cached
+    args = compile_cached([PROGRAMS / "args.c"], SHOAL_FLAGS)
+    nowhere = compile_cached([PROGRAMS / "spawn_nowhere.c"], SHOAL_FLAGS)
+    chip = Chip.preset("tiny")
+    chip.add_file("args", args.read_bytes())
+    work = chip.spawn(bp.program("pol_work"), ["pol_work", "2", "50000", "1"], cluster=2)
+    p = chip.spawn(nowhere, ["spawn_nowhere", "args"], cluster=0)
+    for c in range(chip.spec.compute_clusters):
+        chip.evacuate(c)
+    chip.run()
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == b"any -11 one -11 eagain -11\ndone on cluster 0\n"
+    assert work.returncode == 0 and work.stdout.startswith(b"work 1: ")
+    assert len(chip.processes()) == 2  # none started
