@@ -331,6 +331,9 @@ class Chip:
                 ends = [e for e in self._backend.gather("last_exit") if e is not None]
                 self.time = max([acted, *ends])
                 if any(r.alive for r in self.processes()):
+                    # A deadlock: the clock stops where the last of them ran (host/deadlock).
+                    stuck = [e for e in self._backend.gather("deadlock_time") if e is not None]
+                    self.time = max([self.time, *stuck])
                     for c in range(self.spec.compute_clusters):
                         self._backend.call(c, "deadlock", self.time)
         finally:
