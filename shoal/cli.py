@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import stat
 import sys
 from collections.abc import Sequence
 
@@ -187,10 +186,11 @@ def _tracer(args: argparse.Namespace, spec: object) -> object:
 
 def _trace_note(chip: object) -> None:
     tr = getattr(chip, "tracer", None)
-    if tr is not None and tr.dropped:
-        n = sum(tr.dropped.values())
-        sys.stderr.write(f"shoal: trace: {n} events dropped (limit {tr.limit} events; "
-                         f"{', '.join(f'{k} {v}' for k, v in sorted(tr.dropped.items()))}); "
+    dropped = None if tr is None else tr.dropped if tr.dropped_in_file is None else tr.dropped_in_file
+    if dropped:
+        n = sum(dropped.values())
+        sys.stderr.write(f"shoal: trace: {n} events dropped (limit {tr.limit} events; "  # type: ignore[union-attr]
+                         f"{', '.join(f'{k} {v}' for k, v in sorted(dropped.items()))}); "
                          "raise --trace-limit or use --trace-clusters/--trace-kinds\n")
 
 
@@ -380,23 +380,14 @@ def _file(path: str) -> tuple[str, bytes]:
     """A --file: known to guests by its base name; a .c file is compiled first (cached)."""
     from pathlib import Path
 
+    from shoal.hostfile import check_file, read_file
     from shoal.toolchain import compile_cached
     p = Path(path)
-    try:
-        if p.suffix == ".c":
-            return (p.stem, compile_cached([p]).read_bytes())
-        with open(p, "rb") as f:
-            st = os.fstat(f.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise ShoalError(f"--file {path}: not a regular file")
-            if st.st_size > MAX_FILE:
-                raise ShoalError(f"--file {path}: {st.st_size} bytes, more than {MAX_FILE} (64 MiB)")
-            data = f.read(MAX_FILE + 1)
-        if len(data) > MAX_FILE:
-            raise ShoalError(f"--file {path}: more than {MAX_FILE} bytes (64 MiB)")
-        return (p.name, data)
-    except OSError as e:
-        raise ShoalError(f"--file {path}: {e.strerror or e}") from None
+    if p.suffix == ".c":  # (a FIFO named x.c would block the compiler: checked first)
+        check_file(p, f"--file {path}", MAX_FILE)
+        elf = compile_cached([p])
+        return (p.stem, read_file(elf, str(elf), MAX_FILE))
+    return (p.name, read_file(p, f"--file {path}", MAX_FILE))
 
 
 def _progname(path: str) -> str:

@@ -152,20 +152,15 @@ def load_program(program: str | Path | bytes | Executable, name: str | None = No
         return program
     if isinstance(program, bytes):
         return parse_elf(program, name or "program")
+    from shoal.hostfile import MAX_PROGRAM, check_file, read_file
     path = Path(program)
     if path.suffix == ".c":
         from shoal.toolchain import compile_cached
+        check_file(path, str(path), MAX_PROGRAM)  # a FIFO or /dev/zero named x.c is not compiled
         elf = compile_cached([path])
-        return parse_elf(elf.read_bytes(), name or path.stem)
-    try:
-        image = path.read_bytes()
-    except FileNotFoundError:
-        raise ShoalError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ShoalError(f"{path}: is a directory") from None
-    except PermissionError:
-        raise ShoalError(f"{path}: permission denied") from None
-    return parse_elf(image, name or path.name)
+        return parse_elf(read_file(elf, str(elf), MAX_PROGRAM), name or path.stem)
+    # Type and size are checked before reading: whatever the user names, memory stays bounded.
+    return parse_elf(read_file(path, str(path), MAX_PROGRAM), name or path.name)
 
 
 def make_backend(spec: ChipSpec, seed: int, sink: Callable[[int, int, bytes], None] | None,
@@ -346,6 +341,9 @@ class Chip:
                 ends = [e for e in self._backend.gather("last_exit") if e is not None]
                 self.time = max([acted, *ends])
                 if any(r.alive for r in self.processes()):
+                    # A deadlock: the clock stops where the last of them ran (host/deadlock).
+                    stuck = [e for e in self._backend.gather("deadlock_time") if e is not None]
+                    self.time = max([self.time, *stuck])
                     for c in range(self.spec.compute_clusters):
                         self._backend.call(c, "deadlock", self.time)
         finally:
@@ -563,11 +561,9 @@ class Chip:
         where = "image" if isinstance(source, bytes) else str(source)
         if isinstance(source, bytes):
             data = source
-        else:
-            try:
-                data = Path(source).read_bytes()
-            except OSError as e:
-                raise ShoalError(f"{source}: {e.strerror or e}") from None
+        else:  # no larger than an image this chip could hold (kernel/image.py), checked first
+            from shoal.hostfile import read_file
+            data = read_file(source, str(source), image.max_bytes(self.spec))
         meta, _ = image.check(data, where)  # the metadata is checked once, here and on the cluster
         pid = meta["pid"]
         # A pid names one process on a chip, for good: a second copy (the same image restored

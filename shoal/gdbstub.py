@@ -40,6 +40,13 @@ FNAMES = [*[f"ft{i}" for i in range(8)], "fs0", "fs1", *[f"fa{i}" for i in range
           *[f"fs{i}" for i in range(2, 12)], *[f"ft{i}" for i in range(8, 12)]]
 # GDB's numbering for RISC-V: x0-x31 0-31, pc 32, f0-f31 33-64, CSRs at 65 + their number.
 PC, F0, FFLAGS, FRM, FCSR = 32, 33, 66, 67, 68
+# The largest packet we take (advertised as qSupported's PacketSize, in hex) and the most
+# bytes an m reply carries (hex doubles them): a longer read is answered in part, as the
+# protocol allows, and a longer incoming packet is refused with '-' unread. The host holds
+# O(PACKET_SIZE) for whatever a client sends.
+PACKET_SIZE = 0x4000
+MAX_READ = (PACKET_SIZE - 4) // 2
+_JUNK = bytes(b for b in range(256) if b not in b"+-\x03")  # what is dropped between packets
 
 
 def target_xml() -> str:
@@ -113,6 +120,8 @@ class GdbStub:
         self.noack = False
         self._noack_next = False
         self.buf = b""
+        self._partial = b""  # an unfinished packet (at most PACKET_SIZE + 3 bytes)
+        self._skipping = False  # inside an over-long packet: dropping it up to its '#'
         self.bps: dict[int, bytes] = {}  # address -> the original bytes under the ebreak
         self.temp: dict[int, bytes] = {}  # single-step breakpoints
         self.stop: tuple[str, int | None] | None = None  # (why, tid)
@@ -185,27 +194,74 @@ class GdbStub:
         if self.gone:
             sys.stderr.write("shoal: gdb: the debugger went away; the run goes on without it\n")
 
+    def _feed(self, more: bytes) -> None:
+        """Take bytes from GDB into `buf`, which holds only whole packets, acks and Ctrl-C:
+        other bytes between packets are dropped, an unfinished packet waits in `_partial`,
+        and a packet longer than PACKET_SIZE is dropped as it comes and answered '-'. So the
+        host holds O(PACKET_SIZE) for whatever a client sends."""
+        raw, self._partial, pos = self._partial + more, b"", 0
+        out = bytearray()
+        while pos < len(raw):
+            if self._skipping:
+                end = raw.find(b"#", pos)
+                if end < 0:
+                    break
+                self._skipping, pos = False, end + 1  # its checksum digits go as junk
+                self._nak()
+                continue
+            start = raw.find(b"$", pos)
+            keep = raw[pos:start if start >= 0 else len(raw)].translate(None, _JUNK)
+            out += keep[:8] + (b"\x03" if b"\x03" in keep[8:] else b"")
+            if start < 0:
+                break
+            end = raw.find(b"#", start)
+            if (end if end >= 0 else len(raw)) - start - 1 > PACKET_SIZE:
+                if end < 0:
+                    self._skipping = True
+                    break
+                self._nak()
+                pos = end + 1
+                continue
+            if end < 0 or len(raw) < end + 3:
+                self._partial = raw[start:]
+                break
+            out += raw[start:end + 3]
+            pos = end + 3
+        self.buf += bytes(out)
+
+    def _nak(self) -> None:
+        """A packet we will not act on (bad checksum, too long): GDB is told to resend."""
+        if not self.noack and self.conn is not None:
+            self.conn.sendall(b"-")
+
     def _recv(self) -> bytes | None:
-        """The next packet's contents (acknowledged), a b"\\x03" for Ctrl-C, None at EOF."""
+        """The next well-formed packet's contents (acknowledged), a b"\\x03" for Ctrl-C,
+        None at EOF. A packet whose checksum is wrong is answered '-' and not acted on."""
         assert self.conn is not None
         while True:
+            self.buf = self.buf.lstrip(b"+-")
             if self.buf[:1] == b"\x03":
                 self.buf = self.buf[1:]
                 return b"\x03"
-            self.buf = self.buf.lstrip(b"+-")
-            start = self.buf.find(b"$")
-            if start >= 0:
-                end = self.buf.find(b"#", start)
+            if self.buf[:1] == b"$":
+                end = self.buf.find(b"#")
                 if end >= 0 and len(self.buf) >= end + 3:
-                    data = self.buf[start + 1:end]
+                    data, digits = self.buf[1:end], self.buf[end + 1:end + 3]
                     self.buf = self.buf[end + 3:]
+                    try:
+                        good = int(digits, 16) == sum(data) & 0xFF
+                    except ValueError:
+                        good = False
+                    if not good:  # not acted on ('-' asks GDB to resend; no-ack mode: dropped)
+                        self._nak()
+                        continue
                     if not self.noack:
                         self.conn.sendall(b"+")
                     return data
             more = self.conn.recv(65536)
             if not more:
                 return None
-            self.buf += more
+            self._feed(more)
 
     def _send(self, data: str | bytes) -> None:
         assert self.conn is not None
@@ -218,7 +274,9 @@ class GdbStub:
                     more = self.conn.recv(65536)
                     if not more:
                         raise ConnectionError("gdb closed the connection")
-                    self.buf += more
+                    self._feed(more)
+                if self.buf[:1] == b"$":  # a new packet: GDB has ours
+                    return
                 c, self.buf = self.buf[:1], self.buf[1:]
                 if c == b"+":
                     return
@@ -262,12 +320,15 @@ class GdbStub:
 
     def _handle(self, p: str) -> str | None:
         if p.startswith("qSupported"):
-            return "PacketSize=4000;qXfer:features:read+;vContSupported+;QStartNoAckMode+"
+            return f"PacketSize={PACKET_SIZE:x};qXfer:features:read+;vContSupported+;QStartNoAckMode+"
         if p == "QStartNoAckMode":
             self._noack_next = True  # from the packet after this OK on
             return "OK"
         if p.startswith("qXfer:features:read:target.xml:"):
             off, length = (int(v, 16) for v in p.rsplit(":", 1)[1].split(","))
+            if off < 0 or length < 0:
+                return "E01"
+            length = min(length, PACKET_SIZE - 1)
             xml = target_xml()
             chunk = xml[off:off + length]
             return ("l" if off + length >= len(xml) else "m") + chunk
@@ -308,12 +369,15 @@ class GdbStub:
             return self._write_reg(int(n, 16), bytes.fromhex(v))
         if p[:1] == "m":
             a, n = (int(v, 16) for v in p[1:].split(","))
-            data = self._read(a, n)
+            data = self._read(a, min(n, MAX_READ))  # a longer read is answered in part
             return "E14" if data is None else data.hex()
         if p[:1] == "M":
             where, hexdata = p[1:].split(":")
-            a, _ = (int(v, 16) for v in where.split(","))
-            return "OK" if self._write(a, bytes.fromhex(hexdata)) else "E14"
+            a, n = (int(v, 16) for v in where.split(","))
+            data = bytes.fromhex(hexdata)
+            if n != len(data):
+                return "E01"
+            return "OK" if self._write(a, data) else "E14"
         if p[:2] in ("Z0", "z0"):
             _, a, kind = p.split(",")
             return self._breakpoint(p[0] == "Z", int(a, 16), int(kind, 16))
@@ -442,18 +506,20 @@ class GdbStub:
             self.stop = ("interrupt", None)
             return True
         self._polls += 1
-        if self._polls % 8 == 0 and self.conn is not None:
+        # Packets sent while the chip runs wait in `buf`; past a bound we stop reading and
+        # TCP holds the client back.
+        if self._polls % 8 == 0 and self.conn is not None and len(self.buf) <= 2 * PACKET_SIZE:
             r, _, _ = select.select([self.conn], [], [], 0)
             if r:
                 more = self.conn.recv(4096)
                 if not more:
                     self.gone = True
                     self.stop = ("gone", None)
-                elif b"\x03" in more:
-                    self.stop = ("interrupt", None)
-                    self.buf += more.replace(b"\x03", b"", 1)
                 else:
-                    self.buf += more
+                    self._feed(more)
+                    if b"\x03" in self.buf:
+                        self.buf = self.buf.replace(b"\x03", b"", 1)
+                        self.stop = ("interrupt", None)
         return self.stop is not None
 
     def _resume(self, step: int | None = None) -> str | None:

@@ -391,7 +391,11 @@ def launch(argv: list[str], ranks: int, clusters: int) -> int:
         fds = [os.open(f, os.O_RDWR | os.O_NONBLOCK) for f in fifos]
         env = dict(os.environ, SHOAL_BACKEND="mpi", SHOAL_MPI_RANKS=str(ranks), SHOAL_MPI_OUT=fifos[0],
                    SHOAL_MPI_ERR=fifos[1], SHOAL_MPI_STATUS=status)
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # mpiexec passes Ctrl-C to every rank
+        # SIGINT, from a terminal's Ctrl-C or sent to this process alone, reaches mpiexec
+        # through us, once (mpiexec runs in a session of its own, away from the terminal's
+        # signals): mpiexec passes it to every rank, rank 0 ends with 130 as without --ranks.
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # (until mpiexec is there to tell)
+        interrupted: list[float] = []
         if _stdin_wanted():
             import threading
             env["SHOAL_MPI_IN"] = os.path.join(tmp, "in")
@@ -400,16 +404,31 @@ def launch(argv: list[str], ranks: int, clusters: int) -> int:
         try:
             proc = subprocess.Popen([exe, "-n", str(ranks), sys.executable, "-m", "shoal", *argv],
                                     env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                    stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                                    start_new_session=True)
         except OSError as e:
             signal.signal(signal.SIGINT, old)
             raise ShoalError(f"--ranks: cannot start {exe}: {e.strerror or e}") from None
+
+        def on_sigint(sig: int, frame: object) -> None:
+            if not interrupted:
+                interrupted.append(time.monotonic())
+                try:
+                    proc.send_signal(signal.SIGINT)
+                except OSError:
+                    pass
+        signal.signal(signal.SIGINT, on_sigint)
         noise = bytearray()
         sinks = {fds[0]: sys.stdout.buffer, fds[1]: sys.stderr.buffer}
         mfd = proc.stdout.fileno()  # type: ignore[union-attr]
         try:
             while True:
-                ready, _, _ = select.select([*fds, mfd], [], [])
+                # After a SIGINT the ranks get INTERRUPT_GRACE seconds to end as asked; then
+                # mpiexec's session (it, its proxies, the ranks) is killed.
+                ready, _, _ = select.select([*fds, mfd], [], [], 0.2 if interrupted else None)
+                if interrupted and time.monotonic() - interrupted[0] > INTERRUPT_GRACE:
+                    _kill_session(proc.pid)
+                    break
                 for fd in ready:
                     if fd == mfd:
                         chunk = os.read(mfd, 65536)
@@ -428,17 +447,35 @@ def launch(argv: list[str], ranks: int, clusters: int) -> int:
             signal.signal(signal.SIGINT, old)
             for fd in fds:
                 os.close(fd)
+            if interrupted or proc.poll() is None:  # no rank outlives an interrupted run
+                _kill_session(proc.pid)
         try:
             with open(status) as f:
                 return int(f.read().strip())
         except (OSError, ValueError):
             pass
+        if interrupted:  # the ranks ended before rank 0 could say so
+            sys.stderr.write("shoal: interrupted\n")
+            sys.stderr.flush()
+            return 130
     text = noise.decode(errors="replace")
     why = next((ln.split("EXIT STRING:", 1)[1].strip() for ln in text.splitlines() if "EXIT STRING:" in ln),
                f"mpiexec exit status {proc.returncode}")
     sys.stderr.write(f"shoal: the MPI run stopped: a rank ended abnormally ({why}); no result\n")
     sys.stderr.flush()
     return proc.returncode if proc.returncode and proc.returncode > 0 else 1
+
+
+INTERRUPT_GRACE = 10.0  # seconds the ranks have to end after a SIGINT
+
+
+def _kill_session(pid: int) -> None:
+    """End whatever is left of mpiexec's session (it leads it: start_new_session)."""
+    import signal
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass  # all gone already
 
 
 def _stdin_wanted() -> bool:

@@ -20,9 +20,20 @@ the answer is a list of `Move(pid, dst, method=None, why="")`. Built-ins: `balan
 A move may be refused (EBUSY: the process is moving or its post-copy pages still follow it;
 ENOMEM: no room at the destination). The daemon then forgets it, and does not ask for that
 process and destination again until the destination's free frames grow: no loop, no process
-lost (a refused move leaves the process where it was). A policy that raises, or answers with
-something that is not a list of moves, is switched off with a note (`Chip.policy_notes`), and
-the run goes on with the others: a researcher's experiment keeps its other results.
+lost (a refused move leaves the process where it was). A policy that raises, answers with
+something that is not a list of moves (or a move whose `why` cannot be turned into text),
+changes the report it is given, changes the view other than by `view.move`, or does not return
+within POLICY_STEPS Python steps is switched off with a note (`Chip.policy_notes`), and the run
+goes on with the others: a researcher's experiment keeps its other results.
+
+The bound on a policy's time is counted, not timed: every Python line, call and return of a
+user's policy (and of whatever it calls in Python) is a step, counted by a trace function, so
+whether a policy is switched off depends on the policy and its input only, never on the host's
+speed, and a slow policy that finishes within the bound gives the same results everywhere.
+Code the count cannot see (a loop inside a C function, a sleep, a policy that removes the trace
+function) meets a wall-clock backstop instead (POLICY_WALL_SECONDS of host time, far above what
+POLICY_STEPS costs): only such a policy can get a result that depends on the host, and only
+at its extremity. The built-in policies are trusted: not counted, so they cost nothing more.
 
 Everything the daemon does follows from the packets it takes, in their order: deterministic.
 """
@@ -31,8 +42,14 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from shoal.errors import ShoalError
 from shoal.platform.noc import NoC
@@ -51,6 +68,11 @@ STALE_PERIODS = 16  # a move not heard of for this long is forgotten (its source
 # A process that has just landed stays put for this many periods (but for an evacuation): a
 # policy that keeps asking (a user's, say) cannot starve it by moving it all the time.
 MIN_STAY_PERIODS = 2
+# The most Python steps (lines, calls, returns) one call of a user's policy may take, with what
+# it does to its answer (iterating it, turning `why` into text): ~1 s of host time when traced,
+# some 100x what a policy over a 256-cluster chip needs.
+POLICY_STEPS = 2_000_000
+POLICY_WALL_SECONDS = 60.0  # the backstop for what steps cannot count (see above)
 
 
 @dataclass(frozen=True)
@@ -106,6 +128,7 @@ class ChipView:
         self.period = period
         self.page_size = noc.spec.page_size
         self._noc = noc
+        self._moves: list[tuple[int, int, int]] = []  # (cluster, index there, dst) of each move()
 
     def hops(self, a: int, b: int) -> int:
         return self._noc.hops(a, b)
@@ -122,11 +145,18 @@ class ChipView:
         return [c for c in self.clusters if c.cluster not in self.evacuated]
 
     def move(self, p: ProcView, dst: int) -> None:
-        """Count `p` at `dst` from now on (a move asked for)."""
-        src = self.clusters[p.cluster]
-        if p in src.procs:
-            src.procs.remove(p)
-            src.free += p.frames
+        """Count `p` (a process of this view) at `dst` from now on (a move asked for): the only
+        change a policy may make to the view (the daemon checks)."""
+        where = next(((ci, i) for ci, c in enumerate(self.clusters) for i, q in enumerate(c.procs)
+                      if q is p), None)
+        if where is None:
+            raise ValueError(f"view.move: {p!r} is not a process of this view")
+        if type(dst) is not int or not 0 <= dst < len(self.clusters):
+            raise ValueError(f"view.move: bad destination {dst!r}")
+        self._moves.append((*where, dst))
+        src = self.clusters[where[0]]
+        del src.procs[where[1]]
+        src.free += p.frames
         d = self.clusters[dst]
         d.procs.append(p)
         d.free -= p.frames
@@ -140,6 +170,142 @@ class Policy:
 
     def on_report(self, report: ClusterView, view: ChipView) -> list[Move]:
         return []
+
+
+class PolicyError(Exception):
+    """Why a policy is switched off (beyond its own exceptions)."""
+
+
+class _OverBudget(BaseException):  # (not an Exception: a policy's `except Exception` lets it by)
+    pass
+
+
+def _budgeted(fn: Callable[[], object]) -> object:
+    """fn() with at most POLICY_STEPS Python steps (and the wall-clock backstop); PolicyError
+    beyond. Past the bound every further step raises again, so a policy that catches the first
+    one cannot go on, and one that returns anyway is switched off all the same. (CPython drops
+    a trace function that raises: a policy that catches that first exception then runs on
+    untraced, so from then on a timer re-installs the count every 10 ms and raises; after 5 s
+    of that the run ends with one line, as nothing in the process can stop such code.)"""
+    steps, over, armed, nudges = 0, [""], [True], [0]
+
+    def count(frame: object, event: str, arg: object) -> object:
+        nonlocal steps
+        if not armed[0]:
+            return None
+        steps += 1
+        # (Not on an exception's way up: raising there would drop the count before the
+        # handler's lines, which must raise again.)
+        if steps > POLICY_STEPS and event in ("line", "call"):
+            if not over[0]:
+                over[0] = f"did not return within {POLICY_STEPS} Python steps"
+                if alarm:
+                    signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)
+            raise _OverBudget
+        return count
+
+    alarm = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if alarm:
+        def on_alarm(sig: int, frame: Any) -> None:
+            if not armed[0]:
+                return
+            if not over[0]:
+                over[0] = f"did not return within {POLICY_WALL_SECONDS:g} s of host time"
+                signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)
+            nudges[0] += 1
+            if nudges[0] > 500:
+                sys.stderr.write(f"shoal: a policy {over[0]} and would not stop: the run is stopped\n")
+                sys.stderr.flush()
+                os._exit(1)
+            f = frame
+            while f is not None and f.f_code is not _BUDGETED_CODE:  # the policy's frames
+                f.f_trace = count
+                f = f.f_back
+            sys.settrace(count)  # type: ignore[arg-type]
+            raise _OverBudget
+        prev = signal.signal(signal.SIGALRM, on_alarm)
+        prev_timer = signal.setitimer(signal.ITIMER_REAL, POLICY_WALL_SECONDS)
+    old = sys.gettrace()
+    sys.settrace(count)  # type: ignore[arg-type]
+    try:
+        out = fn()
+    except _OverBudget:
+        out = None
+    finally:
+        armed[0] = False
+        sys.settrace(old)
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, prev)
+            if prev_timer[0] > 0:
+                signal.setitimer(signal.ITIMER_REAL, *prev_timer)
+    if over[0]:
+        raise PolicyError(over[0])
+    return out
+
+
+_BUDGETED_CODE = _budgeted.__code__
+
+
+def _text(obj: object) -> str:
+    """Any object as one printable line (for notes: a user's exception may not print)."""
+    try:
+        s = obj if type(obj) is str else str(obj)
+        s = str.__str__(s)  # a plain str, whatever str() gave
+    except Exception:  # noqa: BLE001 - a user's object
+        return f"<{type(obj).__name__} that cannot be shown>"
+    return "".join(ch if ch.isprintable() else "?" for ch in s[:300])
+
+
+def _plain_move(mv: object, n: int) -> Move:
+    """A policy's move as a plain Move of ints and texts, each field read once (a Move
+    subclass's properties cannot answer one thing here and another later); ValueError or
+    TypeError for a move that can never be right (the policy's bug)."""
+    from shoal.kernel.migration import METHODS
+    if not isinstance(mv, Move):
+        raise TypeError(f"on_report returned a {type(mv).__name__}, not a Move")
+    pid, dst, method, why = mv.pid, mv.dst, mv.method, mv.why
+    if type(pid) is not int or pid < 1:
+        raise ValueError(f"bad pid {_text(pid)} in a Move")
+    if type(dst) is not int or not 0 <= dst < n:
+        raise ValueError(f"bad destination {_text(dst)} in a Move (clusters 0..{n - 1})")
+    if method is not None:
+        known = [m for m in METHODS if type(method) is str and m == str.__str__(method)]
+        if not known:
+            raise ValueError(f"bad method {_text(method)} in a Move (one of {', '.join(METHODS)})")
+        method = known[0]
+    text = why if type(why) is str else str(why)  # a __str__ that raises or gives no str: TypeError
+    if not isinstance(text, str):
+        raise TypeError("Move.why is not text")
+    text = "".join(ch if ch.isprintable() else "?" for ch in str.__str__(text)[:200])
+    return Move(pid, dst, method, text)
+
+
+def _proc_shape(p: object) -> tuple:
+    return (type(p), p.pid, p.cluster, p.runnable, p.threads, p.frames, p.state,  # type: ignore[attr-defined]
+            p.moving, p.growth, sorted(vars(p)))  # type: ignore[attr-defined]
+
+
+def _cluster_shape(c: object) -> tuple:
+    return (type(c), c.cluster, c.harts, c.free, c.total, c.time, type(c.procs),  # type: ignore[attr-defined]
+            [_proc_shape(p) for p in c.procs], sorted(vars(c)))  # type: ignore[attr-defined]
+
+
+def _view_shape(v: ChipView) -> tuple:
+    return (type(v), type(v.clusters), [_cluster_shape(c) for c in v.clusters], type(v.traffic),
+            sorted(v.traffic.items()), v.evacuated, v.now, v.period, v.page_size, sorted(vars(v)))
+
+
+def _clone_cluster(c: ClusterView) -> ClusterView:
+    return ClusterView(c.cluster, c.harts, c.free, c.total,
+                       [ProcView(p.pid, p.cluster, p.runnable, p.threads, p.frames, p.state, p.moving,
+                                 p.growth) for p in c.procs], c.time)
+
+
+def _clone_view(v: ChipView) -> ChipView:
+    out = ChipView([_clone_cluster(c) for c in v.clusters], dict(v.traffic), v.evacuated, v.now,
+                   v._noc, v.period)
+    return out
 
 
 class Balance(Policy):
@@ -323,6 +489,8 @@ def _from_name(text: str) -> Policy:
     path = Path(path_s)
     if not path.is_file():
         raise ShoalError(f"policy {text}: no such file {path_s}")
+    from shoal.hostfile import MAX_PROGRAM, check_file
+    check_file(path, f"policy {text}", MAX_PROGRAM)  # (a 10 GB source is not read)
     spec = importlib.util.spec_from_file_location(f"shoal_user_policy_{path.stem}", path)
     if spec is None or spec.loader is None:
         raise ShoalError(f"policy {text}: cannot load {path_s}")
@@ -482,36 +650,52 @@ class PolicyDaemon:
         for m in self.pending.values():
             per_src[m.src] = per_src.get(m.src, 0) + 1
         for pol in list(self.policies):
+            name = pol.name if type(pol.name) is str else _text(pol.name)
+            before = _clone_view(v)  # the view as it was, if this policy is switched off
             try:
-                moves = pol.on_report(report, v)
-                if not isinstance(moves, (list, tuple)) or not all(isinstance(x, Move) for x in moves):
-                    raise TypeError(f"on_report returned {type(moves).__name__}, not a list of Move")
-                for mv in moves:
-                    self._valid(mv)
+                moves = self._ask(pol, report, v, before)
             except Exception as e:  # a user's policy: switched off, the run goes on
                 self.policies.remove(pol)
                 ms = self.spec.cycles_to_seconds(now) * 1e3
-                self.notes.append(f"policy {pol.name} switched off at {ms:.3f} ms: {type(e).__name__}: {e}")
-                v = self.view(now)
+                why = _text(e) if isinstance(e, PolicyError) else f"{type(e).__name__}: {_text(e)}"
+                self.notes.append(f"policy {name} switched off at {ms:.3f} ms: {why}")
+                v = before
                 continue
             for mv in moves:
-                body = self._check(pol, mv, per_src)
+                body = self._check(name, mv, per_src)
                 if body is not None:
                     out.append(body)
         return out
 
-    def _valid(self, mv: Move) -> None:
-        """A move that can never be right is the policy's bug: it is switched off for it."""
-        from shoal.kernel.migration import METHODS
+    def _ask(self, pol: Policy, report: ClusterView, v: ChipView, before: ChipView) -> list[Move]:
+        """`pol`'s moves as plain Moves, after checking that it changed neither the report (it
+        is given a copy: the daemon's own never reaches a policy) nor the view other than by
+        view.move. A user's policy is run, answer and checks included, within its step bound;
+        everything it may have touched is read inside that bound."""
         n = self.spec.compute_clusters
-        if not isinstance(mv.pid, int) or isinstance(mv.pid, bool) or mv.pid < 1:
-            raise ValueError(f"bad pid {mv.pid!r} in {mv}")
-        if not isinstance(mv.dst, int) or isinstance(mv.dst, bool) or not 0 <= mv.dst < n:
-            raise ValueError(f"bad destination {mv.dst!r} in {mv} (clusters 0..{n - 1})")
-        if mv.method is not None and mv.method not in METHODS:
-            raise ValueError(f"bad method {mv.method!r} in {mv} (one of {', '.join(METHODS)})")
+        rep = _clone_cluster(report)
+        v._moves.clear()
 
-    def _check(self, pol: Policy, mv: Move, per_src: dict[int, int]) -> tuple[int, dict] | None:
+        def run() -> list[Move]:
+            moves = pol.on_report(rep, v)
+            if not isinstance(moves, (list, tuple)):
+                raise TypeError(f"on_report returned {type(moves).__name__}, not a list of Move")
+            plain = [_plain_move(mv, n) for mv in list.__iter__(moves)] if isinstance(moves, list) \
+                else [_plain_move(mv, n) for mv in tuple.__iter__(moves)]
+            if _cluster_shape(rep) != _cluster_shape(report):
+                raise PolicyError("it changed the report it was given")
+            expected = _clone_view(before)
+            for ci, i, dst in list(v._moves):
+                expected.move(expected.clusters[ci].procs[i], dst)
+            if _view_shape(expected) != _view_shape(v):
+                raise PolicyError("it changed the view it was given other than by view.move")
+            return plain
+        if type(pol) in BUILTIN.values():
+            return run()  # trusted: not counted
+        got = _budgeted(run)
+        return got  # type: ignore[return-value]
+
+    def _check(self, name: str, mv: Move, per_src: dict[int, int]) -> tuple[int, dict] | None:
         """The packet for a move, or None if it cannot be asked now (the process is moving or
         ended, already there, its source has enough moves under way, the destination is
         evacuated or refused it and has freed nothing since)."""
@@ -530,11 +714,11 @@ class PolicyDaemon:
                 return None  # refused before, and nothing freed there since
             del self.refused[(mv.pid, mv.dst)]
         frames = next((p.frames for r in self.reports for p in r.procs if p.pid == mv.pid), 0)
-        self.pending[mv.pid] = _Pending(mv.pid, src, mv.dst, pol.name, self._now, frames)
+        self.pending[mv.pid] = _Pending(mv.pid, src, mv.dst, name, self._now, frames)
         per_src[src] = per_src.get(src, 0) + 1
         self.asked += 1
         return (src, {"pid": mv.pid, "dst": mv.dst, "method": mv.method or self.method,
-                      "policy": pol.name, "why": str(mv.why)[:200]})
+                      "policy": name, "why": mv.why})
 
     def _where(self, pid: int) -> int | None:
         if self._where_fn is None:

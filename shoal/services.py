@@ -383,6 +383,11 @@ class Services(FileServer, IpcServer):
         shut = self.policy.evacuated
         if cluster in shut:
             cluster = -1  # an evacuated cluster takes no new process: placed as any
+        if cluster == -1 and len(shut) >= self.spec.compute_clusters:
+            # Every cluster is evacuated: nowhere takes a new process. EAGAIN, as fork(2)
+            # answers when the system cannot take another process now; the caller goes on.
+            self._reply(req, at, ret=-EAGAIN)
+            return
         if cluster == -1:
             # Any: where the load reports say there is most room (policy.py: place); without
             # reports, the cluster with the fewest live processes, lowest first.

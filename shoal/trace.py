@@ -19,7 +19,11 @@ one is attached (`if k.tracer is not None`). Hooks only read; they never change 
 a run gives the same output and cycles with or without a trace. The file is deterministic:
 events are sorted by a key of simulated time and track, then written with sorted keys.
 A size bound (`limit` events) and filters (clusters, kinds) keep large runs usable; what was
-dropped is counted in the file's metadata (and the CLI says so on stderr).
+dropped is counted in the file's metadata (and the CLI says so on stderr). The bound holds for
+the host's memory too: everything the tracer keeps while the run lasts (events, system calls
+waiting for their slice, link-utilisation buckets, migration marks) is counted against it as it
+comes, so the tracer holds O(limit + the chip's size) whatever the run does, and the file has
+at most `limit` events besides the tracks' names (O(the chip's size)).
 """
 
 from __future__ import annotations
@@ -87,12 +91,17 @@ class Tracer:
                 raise ShoalError(f"trace: unknown kind '{k}' (kinds: {', '.join(KINDS)})")
         self._on = {k: k in self.kinds for k in KINDS}
         self.events: list[tuple[tuple, dict]] = []  # (sort key, event)
-        self.dropped: dict[str, int] = {}
+        self.dropped: dict[str, int] = {}  # by kind, while the run lasts
+        self.dropped_in_file: dict[str, int] | None = None  # with what the last document() cut
         self._open: dict[tuple[int, int], list] = {}  # (cluster, hart) -> the slice being merged
         self._calls: dict[int, list[tuple[dict, int, int]]] = {}  # calls of the running slice
         self._frames: dict[int, int] = {}  # last free-frame count written, by cluster
         self._busy: dict[tuple[int, int, int], int] = {}  # (from, to, bucket) -> busy cycles
         self._flows = 0
+        self._held = 0  # what is kept now toward `limit`: events, pending calls, link events, marks
+        self._pending = 0  # system calls waiting in _calls for their slice
+        self._pairs: set[tuple[int, int]] = set()  # (node, bucket) with busy time in _busy
+        self._link_events = 0  # the counter events _links() will make of _busy
         self._mig_marks: dict[tuple[int, str], int] = {}  # (mid, mark) -> cycle
         self.route: Callable[[int, int], list[tuple[int, int]]] | None = None
         self._bucket = max(1, LINK_BUCKET_US * spec.freq_hz // 1_000_000)
@@ -103,19 +112,32 @@ class Tracer:
         return (cycles * 10_000_000_000 // self.spec.freq_hz) / 10_000
 
     # collecting ---------------------------------------------------------------------------------
+    def _room(self, kind: str, n: int = 1) -> bool:
+        """Take room for `n` events of `kind` (all or none); False and counted as dropped if
+        the bound has no room for them."""
+        if self._held + n > self.limit:
+            self.dropped[kind] = self.dropped.get(kind, 0) + n
+            return False
+        self._held += n
+        return True
+
+    @property
+    def held(self) -> int:
+        """How much the tracer keeps now toward its bound (never more than `limit`)."""
+        return self._held
+
     def _add(self, kind: str, key: tuple, ev: dict) -> None:
-        if len(self.events) >= self.limit:
-            self.dropped[kind] = self.dropped.get(kind, 0) + 1
-            return
-        self.events.append((key, ev))
+        if self._room(kind):
+            self.events.append((key, ev))
 
     def slice(self, cluster: int, hart: int, t: Thread, start: int, end: int, n: int) -> None:
         """A hart ran thread `t` from `start` to `end` (cycles), `n` instructions."""
         calls = self._calls.pop(cluster, None)
         if calls:  # made during this slice, so on this hart (an exit may have freed it already)
-            for c in calls:
+            self._pending -= len(calls)
+            for c in calls:  # their room was taken when they were made
                 ev = {**c[0], "tid": hart_tid(cluster, hart)}
-                self._add("syscalls", (c[1], cluster, hart, 1, -c[2]), ev)
+                self.events.append(((c[1], cluster, hart, 1, -c[2]), ev))
         if not (self._on["slices"] and self._keep[cluster]) or end <= start:
             return
         cur = self._open.get((cluster, hart))
@@ -138,8 +160,9 @@ class Tracer:
     def syscall(self, k: Kernel, t: Thread, name: str, start: int, end: int) -> None:
         """Thread `t` made system call `name` from `start` to `end` (served, or until it blocked);
         written with the slice it was made in (`slice`), which knows the hart."""
-        if not (self._on["syscalls"] and self._keep[k.cluster]):
+        if not (self._on["syscalls"] and self._keep[k.cluster]) or not self._room("syscalls"):
             return
+        self._pending += 1
         ev = {"ph": "X", "pid": k.cluster, "ts": self.us(start), "dur": self.us(end - start),
               "name": name, "cat": "syscall", "args": {"pid": t.proc.pid, "tid": t.tid}}
         self._calls.setdefault(k.cluster, []).append((ev, start, end))
@@ -157,6 +180,8 @@ class Tracer:
         """A NoC packet arrived (or was lost): a send, an arrival and the flow between them."""
         if not (self._on["packets"] and (self._keep[p.src] or self._keep[p.dst])):
             return
+        if not self._room("packets", 2 * (self._keep[p.src] + self._keep[p.dst])):
+            return  # all of it or nothing: no flow with one end
         self._flows += 1
         fid = self._flows
         lost = " (lost)" if p.failed else ""
@@ -167,14 +192,14 @@ class Tracer:
                 continue
             key = (at, node, NOC_TID, 2, p.src, p.seq, ph)
             # One cycle long, so that the flow's ends have a slice open at their time to bind to.
-            self._add("packets", key, {"ph": "X", "pid": node, "tid": noc_tid(node), "ts": self.us(at),
+            self.events.append((key, {"ph": "X", "pid": node, "tid": noc_tid(node), "ts": self.us(at),
                                        "dur": self.us(1), "name": f"{what} {p.kind}{lost}", "cat": "noc",
-                                       "args": args})
+                                       "args": args}))
             flow = {"ph": ph, "pid": node, "tid": noc_tid(node), "ts": self.us(at), "name": p.kind,
                     "cat": "noc", "id": fid}
             if ph == "f":
                 flow["bp"] = "e"  # bind to the arrival slice that starts here
-            self._add("packets", (*key, 1), flow)
+            self.events.append(((*key, 1), flow))
 
     def chunk(self, src: int, dst: int, start: int, cycles: int) -> None:
         """A DMA operation of a packet from `src` to `dst` holds every link of its route from
@@ -189,13 +214,22 @@ class Tracer:
             while t < end:
                 k = t // b
                 step = min(end, (k + 1) * b) - t
-                self._busy[(a, z, k)] = self._busy.get((a, z, k), 0) + step
                 t += step
+                if (a, k) not in self._pairs:
+                    # A new sample (and the 0 after it, unless the next bucket is busy, which
+                    # the previous sample's 0 then is not): its events take room now.
+                    n = 1 + ((a, k + 1) not in self._pairs) - ((a, k - 1) in self._pairs)
+                    if not self._room("links", n):
+                        continue
+                    self._pairs.add((a, k))
+                    self._link_events += n
+                self._busy[(a, z, k)] = self._busy.get((a, z, k), 0) + step
 
     def mig_mark(self, mid: int, mark: str, at: int) -> None:
         """A step of migration `mid` (kernel side): image_sent and acked at the source,
         image_arrived and rebuilt at the destination."""
-        self._mig_marks[(mid, mark)] = at
+        if (mid, mark) in self._mig_marks or self._room("migrations"):
+            self._mig_marks[(mid, mark)] = at
 
     # the file ---------------------------------------------------------------------------------
     def _migration(self, m: Migration, out: list[tuple[tuple, dict]]) -> None:
@@ -289,7 +323,7 @@ class Tracer:
         if self._on["migrations"]:
             evs.append({"ph": "M", "pid": MIGRATIONS_PID, "tid": 0, "name": "process_name",
                         "args": {"name": "migrations"}})
-            for pid, name in sorted(set(migrated)):
+            for pid, name in migrated:
                 evs.append({"ph": "M", "pid": MIGRATIONS_PID, "tid": MIGRATION_TID + pid,
                             "name": "thread_name", "args": {"name": f"{name} (pid {pid})"}})
         return evs
@@ -299,35 +333,45 @@ class Tracer:
         for key in sorted(self._open):
             self._close(*key)
         evs = list(self.events)
-        extra: list[tuple[tuple, dict]] = []
+        dropped = dict(self.dropped)  # (the run may go on: a document is taken after each run())
+        # Calls whose slice never came (their cluster stopped first) are not written.
+        if self._pending:
+            dropped["syscalls"] = dropped.get("syscalls", 0) + self._pending
+        mig: list[tuple[tuple, dict]] = []
+        migrated: list[tuple[int, str]] = []
         if self._on["migrations"]:
             for m in migrations:
-                self._migration(m, extra)
-        if self._on["links"]:
-            extra += self._links()
+                self._migration(m, mig)
+            migrated = sorted({(m.pid, names.get(m.pid, "?")) for m in migrations if m.dst >= 0})
+        links = self._links() if self._on["links"] else []
+        # What is added now shares the room left by the events; migrations (and their tracks'
+        # names) come first: they are few and the reason many people open a trace; link
+        # counters are cut before them.
         room = max(0, self.limit - len(evs))
-        # Migrations come first among what is added at the end: they are few and the reason
-        # many people open a trace; link counters are cut before them.
-        for i, (key, ev) in enumerate(extra):
-            if i < room:
-                evs.append((key, ev))
-            else:
-                kind = "migrations" if ev.get("cat") == "migration" else "links"
-                self.dropped[kind] = self.dropped.get(kind, 0) + 1
+        take = min(room, len(mig) + len(migrated))
+        kept_names = migrated[:max(0, take - len(mig))]
+        evs += mig[:take]
+        lost = len(mig) + len(migrated) - take
+        room -= take
+        evs += links[:room]
+        lost_links = max(0, len(links) - room)
+        for kind, n in (("migrations", lost), ("links", lost_links)):
+            if n:
+                dropped[kind] = dropped.get(kind, 0) + n
+        self.dropped_in_file = dropped
         evs.sort(key=lambda ke: ke[0])
-        migrated = [(m.pid, names.get(m.pid, "?")) for m in migrations if m.dst >= 0]
         meta = {
             "clock": "simulated",
             "timestamps": "simulated microseconds (cycles / freq_hz * 1e6); never host time",
             "chip": self.spec.name, "freq_hz": self.spec.freq_hz,
             "kinds": list(self.kinds), "clusters": "all" if self.clusters is None else self.clusters,
-            "limit": self.limit, "events": len(evs), "dropped": dict(sorted(self.dropped.items())),
-            "link_bucket_us": LINK_BUCKET_US,
+            "limit": self.limit, "events": len(evs) + len(kept_names),
+            "dropped": dict(sorted(dropped.items())), "link_bucket_us": LINK_BUCKET_US,
         }
-        if self.dropped:
-            meta["note"] = (f"{sum(self.dropped.values())} events were dropped by the size bound "
+        if dropped:
+            meta["note"] = (f"{sum(dropped.values())} events were dropped by the size bound "
                             f"({self.limit} events): raise it or filter clusters or kinds")
-        return {"traceEvents": self._metadata(migrated) + [e for _, e in evs], "displayTimeUnit": "ns",
+        return {"traceEvents": self._metadata(kept_names) + [e for _, e in evs], "displayTimeUnit": "ns",
                 "otherData": meta}
 
     def write(self, path: str | Path, migrations: list[Migration], names: dict[int, str]) -> dict:

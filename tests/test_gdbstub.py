@@ -204,3 +204,61 @@ def test_detach_removes_breakpoints_and_the_run_goes_on(elf: Path) -> None:
     total = sum(((i % 1024) * (i % 1024) + t) % 7 for t in range(4) for i in range(20000))
     assert code == 0 and stdout == f"total {total} on cluster 0\n".encode()
     assert "went away" not in err
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident set (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def _raw_reply(c: Client) -> bytes:
+    """The next byte the stub sends that is not part of a packet (an ack or a nak)."""
+    while not c.buf:
+        c.buf += c.s.recv(1)
+    b, c.buf = c.buf[:1], c.buf[1:]
+    return b
+
+
+def test_a_packet_with_a_wrong_checksum_is_refused_and_not_acted_on(elf: Path) -> None:
+    s = Shoal(str(elf), "20000")
+    c = Client(s.port)
+    assert "PacketSize=4000" in c.ask("qSupported")
+    sp = int.from_bytes(bytes.fromhex(c.ask("p2")), "little")
+    before = c.ask(f"m{sp:x},4")
+    body = f"M{sp:x},4:deadbeef".encode()
+    c.s.sendall(b"$" + body + b"#" + f"{(sum(body) + 1) & 0xFF:02x}".encode())
+    assert _raw_reply(c) == b"-"  # the GDB remote protocol: '-' and the packet is not acted on
+    c.s.sendall(b"$k#00")  # a kill with a bad checksum must not kill
+    assert _raw_reply(c) == b"-"
+    c.s.sendall(b"$k#zz")  # nor one whose checksum is not hex
+    assert _raw_reply(c) == b"-"
+    assert c.ask(f"m{sp:x},4") == before and c.ask("?") == "T05thread:1;"
+    c.send("c")
+    assert c.recv() == "W00"
+    code, stdout, _ = s.finish()
+    assert code == 0 and stdout.startswith(b"total ")
+
+
+def test_requests_and_input_are_held_to_the_packet_size(elf: Path) -> None:
+    s = Shoal(str(elf), "20000")
+    c = Client(s.port)
+    size = int(re.search(r"PacketSize=([0-9a-f]+)", c.ask("qSupported")).group(1), 16)  # type: ignore[union-attr]
+    base = _peak_rss(s.p.pid)
+    stack = 0xC000_0000 - 8 * 1024 * 1024  # the stack region (8 MiB, untouched: zeros)
+    reply = c.ask(f"m{stack:x},200000")  # 2 MiB asked: answered in part, as the protocol allows
+    assert 0 < len(reply) <= size and reply == "00" * (len(reply) // 2)
+    assert c.ask(f"m{stack:x},10") == "00" * 16
+    # An over-long packet (never ended for 32 MiB) is dropped as it comes and refused.
+    c.s.sendall(b"$" + b"a" * (32 << 20) + b"#00")
+    assert _raw_reply(c) == b"-"
+    c.s.sendall(b"\xff" * (32 << 20))  # garbage outside any packet
+    c.s.sendall(b"$M" + b"0" * (size + 16) + b"#00")  # over the size, ended at once
+    assert _raw_reply(c) == b"-"
+    assert c.ask("?") == "T05thread:1;"
+    assert _peak_rss(s.p.pid) - base < 16 << 20  # held to O(PacketSize), not O(input)
+    c.send("k")
+    code, _, _ = s.finish()
+    assert code == 137

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Programs, assert_one_line_error, shoal_cli
+from conftest import PROGRAMS, Programs, assert_one_line_error, shoal_cli
 
 pytest.importorskip("mpi4py", reason="the MPI backend needs mpi4py (pip install -e '.[mpi]'; CI installs it)")
 
@@ -153,3 +153,50 @@ def test_stdin_reaches_rank_0() -> None:
     got = shoal_cli("run", "--ranks", "2", "--chip", "tiny", prog, stdin=data, timeout=60)
     assert (got.returncode, got.stdout, got.stderr) == (base.returncode, base.stdout, base.stderr)
     assert b"lines 10000" in got.stdout
+
+
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    import os
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                for c in f.read().split():
+                    out += [int(c), *_descendants(int(c))]
+    except OSError:
+        pass
+    return out
+
+
+def test_sigint_to_the_shoal_process_alone_stops_every_rank_with_130() -> None:
+    """As without --ranks: a SIGINT sent to `shoal` (not to its process group) stops the run
+    at once with 130, and no rank is left behind."""
+    import os
+    import signal
+    import sys
+    import time
+    loop = str(PROGRAMS / "countloop.c")  # 8e9 instructions: far longer than the test waits
+    p = subprocess.Popen([sys.executable, "-m", "shoal", "run", "--ranks", "2", "--chip", "tiny",
+                          loop, "4000000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        kids: list[int] = []
+        while time.monotonic() < deadline:  # both ranks up (mpiexec, its proxy, 2 ranks)
+            kids = _descendants(p.pid)
+            if len(kids) >= 4:
+                break
+            time.sleep(0.1)
+        time.sleep(1.5)  # the ranks past their start-up, the chip running
+        assert p.poll() is None and len(kids) >= 4, kids
+        t0 = time.monotonic()
+        os.kill(p.pid, signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert p.returncode == 130 and time.monotonic() - t0 < 15, (p.returncode, err)
+    assert err.decode().strip().splitlines()[-1] == "shoal: interrupted" and out == b""
+    time.sleep(0.5)
+    assert not [k for k in kids if os.path.exists(f"/proc/{k}") and
+                open(f"/proc/{k}/stat").read().split()[2] != "Z"]

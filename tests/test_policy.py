@@ -310,3 +310,149 @@ def test_a_policy_that_keeps_asking_cannot_starve_or_lose_a_process(user_file: P
     asked = sorted(m.requested for m in moves)
     gaps = [a - t for t, a in zip(landed, asked[1:], strict=False)]
     assert min(gaps) >= period, (min(gaps), period)  # it ran a while after each move
+
+
+# --- policies that misbehave (issue 19): switched off with one line, the run goes on ------------
+MISBEHAVE = '''
+from shoal.policy import Move, Policy
+
+class Raises:
+    def __str__(self):
+        raise RuntimeError("no text")
+
+class NotText:
+    def __str__(self):
+        return 5
+
+def first(view):
+    return [p for c in view.clusters for p in c.procs][:1]
+
+class WhyRaises(Policy):
+    name = "whyraises"
+    def on_report(self, report, view):
+        return [Move(p.pid, (p.cluster + 1) % len(view.clusters), why=Raises()) for p in first(view)]
+
+class WhyNotText(Policy):
+    name = "whynottext"
+    def on_report(self, report, view):
+        return [Move(p.pid, (p.cluster + 1) % len(view.clusters), why=NotText()) for p in first(view)]
+
+class SlyMove(Move):
+    def __getattribute__(self, name):
+        if name == "pid":
+            raise KeyError("pid")
+        return super().__getattribute__(name)
+
+class Sly(Policy):
+    name = "sly"
+    def on_report(self, report, view):
+        return [SlyMove(1, 1)]
+
+class ChangesReport(Policy):
+    name = "changesreport"
+    def on_report(self, report, view):
+        report.free = 0
+        return []
+
+class ChangesView(Policy):
+    name = "changesview"
+    def on_report(self, report, view):
+        for c in view.clusters:
+            c.procs.clear()
+        return []
+
+class Forever(Policy):
+    name = "forever"
+    def on_report(self, report, view):
+        while True:
+            pass
+
+class Stubborn(Policy):
+    """Catches whatever stops it, and loops on."""
+    name = "stubborn"
+    def on_report(self, report, view):
+        while True:
+            try:
+                while True:
+                    pass
+            except BaseException:
+                pass
+
+class Slow(Policy):
+    """Balance's moves, after 300,000 steps of work: slow, but it finishes."""
+    name = "slow"
+    def on_report(self, report, view):
+        from shoal.policy import Balance
+        x = 0
+        for i in range(100_000):
+            x += i
+        return Balance().on_report(report, view)
+
+class Fast(Policy):
+    """The same moves, at once (the same name: the same packets)."""
+    name = "slow"
+    def on_report(self, report, view):
+        from shoal.policy import Balance
+        return Balance().on_report(report, view)
+'''
+
+BAD = {"WhyRaises": "RuntimeError: no text", "WhyNotText": "TypeError: __str__ returned non-string",
+       "Sly": "KeyError: 'pid'", "ChangesReport": "it changed the report it was given",
+       "ChangesView": "it changed the view it was given other than by view.move",
+       "Forever": "did not return within 2000000 Python steps",
+       "Stubborn": "did not return within 2000000 Python steps"}
+
+
+@pytest.mark.parametrize("cls", sorted(BAD))
+def test_a_misbehaving_policy_is_switched_off_with_one_line(tmp_path: Path, cls: str) -> None:
+    from conftest import shoal_cli
+    f = tmp_path / "bad.py"
+    f.write_text(MISBEHAVE)
+    prog = str(bp.PROGRAMS / "pol_work.c")
+    res = shoal_cli("run", "--chip", "tiny", "--stats", "--policy", f"{f}:{cls},balance",
+                    "--policy-period", "200us", prog, "4", "100000", "3", timeout=120)
+    err = res.stderr.decode()
+    assert res.returncode == 0 and res.stdout.startswith(b"work 3: "), err
+    assert "Traceback" not in err
+    notes = [ln for ln in err.splitlines() if " switched off at " in ln]
+    assert len(notes) == 1 and notes[0].startswith(f"shoal: policy {cls.lower()} switched off at "), err
+    assert BAD[cls] in notes[0], notes
+    assert "policies       : balance;" in err  # the other policy went on
+
+
+def test_a_slow_policy_that_finishes_gives_the_same_results(tmp_path: Path) -> None:
+    """The bound is counted in steps, not host time: a slow policy is not cut, and its moves
+    are exactly the built-in's it wraps."""
+    f = tmp_path / "slow.py"
+    f.write_text(MISBEHAVE)
+
+    def moves(policy: str) -> list[tuple]:
+        chip = Chip.preset("tiny", policy=policy, policy_period_us=200)
+        ps = [chip.spawn(bp.program("pol_work"), ["pol_work", "4", "60000", str(i)], cluster=0)
+              for i in range(3)]
+        chip.run()
+        assert [p.returncode for p in ps] == [0, 0, 0] and not chip.policy_notes
+        return [(m.pid, m.src, m.dst, m.requested, m.frozen, m.thawed, m.why) for m in chip.policy_moves()]
+    slow = moves(f"{f}:Slow")
+    assert slow and slow == moves(f"{f}:Fast") and slow == moves(f"{f}:Slow")
+
+
+def test_spawn_with_every_cluster_evacuated_gets_eagain() -> None:
+    """No cluster takes a new process: the spawn fails with -EAGAIN (as fork(2) when the
+    system cannot take one more now), the caller and the other processes go on."""
+    from conftest import PROGRAMS, SHOAL_FLAGS
+
+    from shoal.toolchain import compile_cached
+    args = compile_cached([PROGRAMS / "args.c"], SHOAL_FLAGS)
+    nowhere = compile_cached([PROGRAMS / "spawn_nowhere.c"], SHOAL_FLAGS)
+    chip = Chip.preset("tiny")
+    chip.add_file("args", args.read_bytes())
+    work = chip.spawn(bp.program("pol_work"), ["pol_work", "2", "50000", "1"], cluster=2)
+    p = chip.spawn(nowhere, ["spawn_nowhere", "args"], cluster=0)
+    for c in range(chip.spec.compute_clusters):
+        chip.evacuate(c)
+    chip.run()
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == b"any -11 one -11 eagain -11\ndone on cluster 0\n"
+    assert work.returncode == 0 and work.stdout.startswith(b"work 1: ")
+    assert len(chip.processes()) == 2  # none started

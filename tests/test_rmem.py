@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak, assert_one_line_error, shoal_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak, assert_one_line_error, shoal_cli
 
 from shoal import Chip, ChipSpec, ShoalError
 from shoal.toolchain import compile_cached
@@ -129,7 +129,8 @@ T_ARGS = ["16", "128", "10"]  # 2 MiB of heap + 16 stacks on a 2 MiB cluster: pa
 @pytest.fixture(scope="module")
 def threads_want(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     exe = tmp_path_factory.mktemp("rmem_threads") / "rmem_threads"
-    res = subprocess.run(["gcc", "-O2", "-pthread", str(THREADS), "-o", str(exe)], capture_output=True, text=True)
+    res = subprocess.run(["gcc", "-O2", "-pthread", str(THREADS), "-o", str(exe)],
+                         capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     return subprocess.run([str(exe), *T_ARGS], capture_output=True, check=True).stdout
 

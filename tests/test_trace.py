@@ -11,7 +11,7 @@ from conftest import PROGRAMS, assert_one_line_error, shoal_cli
 
 from shoal import Chip
 from shoal.spec import ChipSpec
-from shoal.trace import MIGRATIONS_PID, Tracer, hart_tid, noc_tid
+from shoal.trace import MIGRATION_TID, MIGRATIONS_PID, Tracer, hart_tid, noc_tid
 
 WORK = str(PROGRAMS / "trace_work.c")
 RUN = ("run", "--stats", "--migrate", "1ms:5")
@@ -229,3 +229,44 @@ def test_trace_of_a_restored_process(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     _well_formed(doc)
     assert {e["pid"] for e in doc["traceEvents"] if e.get("cat") == "slice"} == {2}
+
+
+def test_the_limit_bounds_what_the_tracer_holds_for_every_kind(tmp_path: Path) -> None:
+    """--trace-limit bounds the host's memory, not only the file: nothing the tracer keeps
+    while the run lasts (events, calls, link buckets, migration marks) grows past it."""
+    limit = 6
+    spec = ChipSpec.load("tiny")
+    tr = Tracer(spec, limit=limit)
+    chip = Chip(spec, trace=tr)
+    p = chip.spawn(WORK, ["trace_work", "60000"], cluster=0)
+    for dst, at in [(1, 200_000), (2, 400_000), (3, 600_000), (0, 800_000)]:
+        chip.schedule_migration(p.pid, dst, at)
+    peak = 0
+
+    def watch() -> bool:  # asked between rounds: what the tracer holds now
+        nonlocal peak
+        held = (len(tr.events) + sum(len(v) for v in tr._calls.values()) + len(tr._mig_marks)
+                + len({(a, k) for a, _, k in tr._busy}))
+        peak = max(peak, held)
+        return False
+    chip.run(until=watch)
+    assert p.returncode == 0 and len(p.migrations) == 4 and all(m.ok for m in p.migrations)
+    assert 0 < peak <= limit and tr.held <= limit
+    meta = chip.write_trace(tmp_path / "t.json")
+    doc = json.loads((tmp_path / "t.json").read_text())
+    _well_formed(doc)
+    # The tracks' names are O(the chip), outside the bound; the names of migrated processes count.
+    tracks = [e for e in doc["traceEvents"] if e["ph"] == "M" and e["tid"] < MIGRATION_TID]
+    assert len(doc["traceEvents"]) - len(tracks) == meta["events"] <= limit
+    assert set(meta["dropped"]) == {"slices", "syscalls", "packets", "frames", "links", "migrations"}
+    # The same through the CLI: the file and one line on stderr that says what was dropped.
+    out = tmp_path / "c.json"
+    res = shoal_cli("run", "--chip", "tiny", "--migrate", "200000:3", "--trace", str(out),
+                    "--trace-limit", "3", WORK, "20000")
+    assert res.returncode == 0
+    note = [ln for ln in res.stderr.decode().splitlines() if ln.startswith("shoal: trace:")]
+    assert len(note) == 1 and "limit 3 events" in note[0], res.stderr
+    for kind in ("slices", "syscalls", "packets", "frames", "links", "migrations"):
+        assert re.search(rf"\b{kind} \d+", note[0]), note
+    doc = json.loads(out.read_text())
+    assert doc["otherData"]["events"] <= 3 and sum(doc["otherData"]["dropped"].values()) > 0

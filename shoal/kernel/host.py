@@ -160,10 +160,28 @@ def kill(k: Kernel, pid: int, signal: int, at: int) -> None:
     k.kill(_find(k, pid), signal, None, f"killed: {name} (sent by the host)", at)
 
 
+def _stuck_since(c: Container) -> int:
+    """When a deadlocked process's deadlock was established: the latest cycle any of its
+    threads reached (each went to sleep, or ended, then; nothing of it ran after)."""
+    return max([c.start_cycle, *(t.blocked_at for t in c.threads)])
+
+
+def deadlock_time(k: Kernel) -> int | None:
+    """The latest cycle at which a live (so deadlocked) process of this cluster last ran."""
+    return max((_stuck_since(c) for c in k.procs if c.alive), default=None)
+
+
 def deadlock(k: Kernel, at: int) -> None:
-    """Nothing on the chip can wake these processes any more: end them, with the reason."""
+    """Nothing on the chip can wake these processes any more: end them, with the reason. Each
+    ends at the cycle its deadlock was established (its time is what it ran, as Linux's
+    would be up to the kill, not 0 or the host's last action); what the kill sends (exit,
+    endpoints closed) leaves at `at`, when the chip found it, so that nothing goes back in time."""
     for c in list(k.procs):
+        if not c.alive:
+            continue
+        when = _stuck_since(c)
         k.kill(c, SIGKILL, None, "killed: deadlock (every thread is blocked and nothing can wake it)", at)
+        c.end_cycle = when
 
 
 def last_exit(k: Kernel) -> int | None:

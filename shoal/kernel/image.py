@@ -33,6 +33,7 @@ from shoal.sha import sha256
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
+    from shoal.spec import ChipSpec
 
 MAGIC = b"SHOALIMG"
 VERSION = 4  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name;
@@ -153,6 +154,15 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
     header = HEADER.pack(MAGIC, VERSION, 0, meta_len, len(pages), len(body), sha256(body).digest())
     data = header + bytes(body)
     return data, shape(data, meta, pages)
+
+
+def max_bytes(spec: ChipSpec) -> int:
+    """The largest image file a chip reads: the pages it carries are resident pages of one
+    cluster (pages in remote memory are listed, not carried), and its metadata (regions,
+    threads, descriptors, the lists of remote pages of up to 4 GiB) is given 64 MiB, which
+    also covers an image taken on a chip with larger clusters."""
+    pages = spec.memory_per_cluster // spec.page_size
+    return HEADER.size + pages * (PAGE_HEADER.size + PAGE) + 64 * 1024 * 1024
 
 
 def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int, bytes]]]:

@@ -387,6 +387,7 @@ def sys_exit(k: Kernel, t: Thread, a: list[int]) -> object:
         except (Fault, OutOfFrames):
             pass  # as on Linux, a bad clear_tid address is ignored at thread exit
     t.state = TState.DEAD
+    t.blocked_at = now  # its last cycle (a deadlock of the threads left is no earlier)
     if all(x.state is TState.DEAD for x in p.threads):
         k.kill(p, None, a[0] & 0xFF, "", now)
     else:
