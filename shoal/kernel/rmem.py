@@ -66,11 +66,9 @@ def _choose(k: Kernel, n: int) -> list[tuple[Container, int]]:
     for p in k.procs:
         if p.state not in EVICTABLE or not p.alive:
             continue
-        a = p.aspace
-        for va, flags in a.page_list():
-            if not flags & PTE_X:
-                cands.append((a.born.get(va, 0), p.pid, va, flags, p))
-    cands.sort(key=lambda c: c[:3])
+        born, pid = p.aspace.born.get, p.pid
+        cands += [(born(va, 0), pid, va, flags, p) for va, flags in p.aspace.page_list() if not flags & PTE_X]
+    cands.sort()  # (born, pid, va) are unique together: the rest is never compared
     if k.spec.page_replacement == "fifo":
         return [(c[4], c[2]) for c in cands[:n]]
     # Clock (second chance): a page accessed since it was last looked at loses its bit and

@@ -98,7 +98,13 @@ def body_bytes(value: object, key: str = "") -> int:
     if isinstance(value, (list, tuple)):
         return 4 + sum(body_bytes(v) for v in value)
     if isinstance(value, dict):
-        return sum(body_bytes(v, k) for k, v in value.items())
+        n = 0
+        for k, v in value.items():  # (a loop, not sum() over a generator: every packet pays this)
+            if type(v) is int and k not in WIDE and -(1 << 31) <= v < (1 << 32):
+                n += 4
+            else:
+                n += body_bytes(v, k)
+        return n
     raise TypeError(f"a packet body cannot carry {type(value).__name__}")
 
 
