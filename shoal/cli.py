@@ -231,29 +231,45 @@ def _sink(pid: int, fd: int, data: bytes) -> None:
 
 
 class StdinSource:
-    """The host's stdin, read (to its end) only when a guest first reads it, so that a
-    program that never reads stdin never waits on it."""
+    """The host's stdin, read only as far as a guest reads it: a program that never reads
+    stdin never waits on it, and one that reads an endless stream (`< /dev/zero`) costs the
+    host only the bytes of the read in hand. A read is filled whole unless stdin ends, however
+    the host's pipe happens to deliver, so that runs are the same for the same input. Reads
+    come in order (the console daemon's position only moves forward)."""
+
+    CHUNK = 1 << 16
 
     def __init__(self) -> None:
-        self._data: bytes | None = None
+        self._buf = bytearray()  # bytes from offset `_base` on, not yet taken
+        self._base = 0
+        self._eof = False
+        self._ok: bool | None = None
 
-    def _get(self) -> bytes:
-        if self._data is None:
+    def _fill(self, stop: int) -> None:
+        if self._ok is None:
             try:
-                ok = sys.stdin is not None and not sys.stdin.isatty()
-                self._data = sys.stdin.buffer.read() if ok else b""
-            except (OSError, ValueError, AttributeError) as e:
-                raise ShoalError(f"cannot read standard input: {e}") from None
-        return self._data
+                self._ok = sys.stdin is not None and not sys.stdin.isatty()
+                fd = sys.stdin.fileno() if self._ok else -1
+            except (OSError, ValueError, AttributeError):
+                self._ok, fd = False, -1
+            self._fd = fd
+            self._eof = not self._ok
+        while not self._eof and self._base + len(self._buf) < stop:
+            try:
+                b = os.read(self._fd, min(self.CHUNK, stop - self._base - len(self._buf)))
+            except OSError as e:
+                raise ShoalError(f"cannot read standard input: {e.strerror or e}") from None
+            if not b:
+                self._eof = True
+            self._buf += b
 
     def __getitem__(self, key: slice) -> bytes:
-        return self._get()[key]
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-    def __bytes__(self) -> bytes:
-        return self._get()
+        start, stop = key.start or 0, key.stop if key.stop is not None else 1 << 62
+        if start > self._base:  # taken: forget it
+            del self._buf[:start - self._base]
+            self._base = start
+        self._fill(stop)
+        return bytes(self._buf[start - self._base:stop - self._base])
 
 
 def _finish(chip: object, proc: object, stats: bool) -> int:

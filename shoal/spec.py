@@ -106,12 +106,13 @@ class ChipSpec:
             known = ", ".join(sorted(PRESETS))
             raise ShoalError(f"unknown chip '{ref}': give a preset ({known}) or a .toml file")
         import tomllib  # (only for chip files: a preset needs no TOML parser)
+
+        from shoal.hostfile import read_file
+        if not path.exists():
+            raise ShoalError(f"chip file not found: {path}")
+        raw = read_file(path, f"chip file {path}", CHIP_FILE_MAX)  # (a FIFO or /dev/zero: one line)
         try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ShoalError(f"chip file not found: {path}") from None
-        except OSError as e:
-            raise ShoalError(f"chip file {path}: {e.strerror or e}") from None
+            data = tomllib.loads(raw.decode())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ShoalError(f"chip file {path}: bad TOML: {' '.join(str(e).split())}") from None
         return ChipSpec.from_dict(data, f"file {path}")
@@ -178,6 +179,8 @@ class ChipSpec:
 _TYPES: dict[str, type] = {f.name: (float if f.type == "float" else str if f.type == "str" else int)
                            for f in dataclasses.fields(ChipSpec)}
 _KIND = {int: "an integer", float: "a number", str: "a string"}
+
+CHIP_FILE_MAX = 1 << 20  # bytes of a chip file: a few dozen keys need a few KiB
 
 # Host limits: each compute cluster costs the host one CPU emulator (~4.6 MB) and its memory.
 MAX_CLUSTERS = 256  # a 16x16 mesh

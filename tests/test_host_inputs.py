@@ -74,3 +74,41 @@ def test_files_within_the_limits_still_load(tmp_path: Path) -> None:
     assert _cli("checkpoint", "--chip", "tiny", "--at", "1", "-o", str(img), str(elf), "5").returncode == 0
     res = _cli("restore", "--chip", "tiny", str(img))
     assert res.returncode == 5 and b"argv[1] (1) [5]" in res.stdout, res.stderr
+
+
+def test_an_endless_stdin_is_read_only_as_far_as_the_guest_reads(tmp_path: Path) -> None:
+    # `< /dev/zero`: the host used to read stdin to its end at the first read (for ever).
+    # Now it reads what the guest asks, and its memory does not grow with what it passes on.
+    prog = PROGRAMS / "stdin_take.c"
+    peak = {}
+    for mib in (4, 48):
+        code = ("import resource, subprocess, sys\n"
+                "r = subprocess.run([sys.executable, '-m', 'shoal', 'run', *sys.argv[1:], '65536'],"
+                " stdin=open('/dev/zero', 'rb'), capture_output=True, timeout=300)\n"
+                "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+                "print(r.returncode, r.stdout.decode().strip(), peak)\n")
+        out = subprocess.run([sys.executable, "-c", code, str(prog), str(mib << 20)], capture_output=True,
+                             text=True, timeout=400)
+        words = out.stdout.split()
+        assert words[:1] == ["0"] and f"{mib << 20} bytes, sum 0" in out.stdout, out.stdout + out.stderr
+        peak[mib] = int(words[-1])
+    assert peak[48] < peak[4] + 24 * 1024, peak  # KiB: 44 MiB more passed through, not kept
+    # A pipe that ends: the guest gets what there was, then end of file.
+    r = subprocess.run([sys.executable, "-m", "shoal", "run", str(prog), "100000", "3000"],
+                       input=b"\x01" * 70000, capture_output=True, timeout=300)
+    assert r.returncode == 0 and r.stdout == b"70000 bytes, sum 70000\n", r.stderr
+
+
+def test_a_chip_file_is_checked_before_it_is_read(tmp_path: Path) -> None:
+    fifo, big = tmp_path / "fifo.toml", tmp_path / "big.toml"
+    os.mkfifo(fifo)  # used to hang the run, waiting for a writer
+    with open(big, "wb") as f:
+        f.truncate(10 * GIB)
+    prog = str(PROGRAMS / "args.c")
+    for path, what in ((fifo, "not a regular file"), (big, "more than the limit")):
+        err = assert_one_line_error(_cli("run", "--chip", str(path), prog))
+        assert "chip file" in err and what in err, err
+    ok = tmp_path / "ok.toml"
+    ok.write_text('base = "tiny"\n')
+    res = _cli("run", "--chip", str(ok), prog, "x")
+    assert res.returncode == 0 and b"argv[1] (1) [x]" in res.stdout, res.stderr
