@@ -111,6 +111,9 @@ class Services(FileServer, IpcServer):
         self.rmem: dict[int, dict[int, tuple[int, bytes]]] = {}
         self.rmem_bytes = 0
         self.rmem_asked: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        # Pages freed (unmapped) while their last write-back was still on its way: that
+        # write-back is dropped when it comes (by version), and forgotten then.
+        self.rmem_freed: dict[tuple[int, int], int] = {}
         # Shared memory (kernel/shm.py): objects by name, each the home of its pages (one
         # writer or many readers at a time; a queue of the requests waiting for each page).
         self.shm_names: dict[str, int] = {}
@@ -439,8 +442,9 @@ class Services(FileServer, IpcServer):
         for name in [n for n, p in self.names.items() if p == rec.pid]:
             del self.names[name]
         self.rmem_bytes -= sum(len(d) for _, d in self.rmem.pop(rec.pid, {}).values())
-        for key in [key for key in self.rmem_asked if key[0] == rec.pid]:
-            del self.rmem_asked[key]
+        for table in (self.rmem_asked, self.rmem_freed):
+            for key in [key for key in table if key[0] == rec.pid]:
+                del table[key]
         self.fs_process_ended(rec.pid)
         self.ipc_process_ended(rec.pid)
 
@@ -450,6 +454,13 @@ class Services(FileServer, IpcServer):
         rec = self.procs.get(pid)
         if rec is None or rec.status is not None:
             return  # written back by a process that has ended since: nobody will ask
+        freed = self.rmem_freed.get((pid, va))
+        if freed is not None:
+            if ver <= freed:  # of a page unmapped since
+                if ver == freed:
+                    del self.rmem_freed[(pid, va)]
+                return
+            del self.rmem_freed[(pid, va)]
         pages = self.rmem.setdefault(pid, {})
         old = pages.get(va)
         if old is not None and old[0] >= ver:
@@ -468,6 +479,25 @@ class Services(FileServer, IpcServer):
                 del self.rmem_asked[(pid, va)]
             for _, to in now:
                 self._send(to, "rmem_page", {"pid": pid, "va": va, "ver": ver}, at, pkt.data, bulk=True)
+
+    def on_rmem_free(self, pkt: Packet, at: int) -> None:
+        pid = pkt.body["pid"]
+        pages = self.rmem.get(pid, {})
+        rec = self.procs.get(pid)
+        if rec is None or rec.status is not None:
+            return
+        for va, ver in pkt.body["pages"]:
+            got = pages.get(va)
+            if got is not None and got[0] <= ver:
+                del pages[va]
+                self.rmem_bytes -= len(got[1])
+            if got is None or got[0] < ver:
+                self.rmem_freed[(pid, va)] = ver  # its write-back is on its way
+            asked = self.rmem_asked.get((pid, va))
+            if asked:
+                asked[:] = [a for a in asked if a[0] > ver]
+                if not asked:
+                    del self.rmem_asked[(pid, va)]
 
     def on_rmem_get(self, pkt: Packet, at: int) -> None:
         pid, va, ver = pkt.body["pid"], pkt.body["va"], pkt.body["ver"]

@@ -180,7 +180,7 @@ def test_write_backs_of_a_process_that_ended_are_not_kept(native: Path) -> None:
     assert_no_frame_leak(c)
 
 
-RMEM_KINDS = ["rmem_put", "rmem_get", "rmem_page"]
+RMEM_KINDS = ["rmem_put", "rmem_get", "rmem_page", "rmem_free"]
 
 
 @settings(max_examples=20, deadline=None, derandomize=True,
@@ -202,6 +202,40 @@ def test_any_order_delay_loss_and_moves_give_the_right_bytes(
         c.schedule_migration(p.pid, dst, at, method)
     c.run()
     assert_threads_right(c, p, threads_want)
+
+
+def test_pages_a_program_unmaps_are_freed_in_remote_memory(tmp_path: Path) -> None:
+    # 8 rounds of a 4 MiB buffer at a new address each time, with 8 MiB of remote memory:
+    # the copies of unmapped pages used to stay until exit (killed: out of memory).
+    prog = PROGRAMS / "rmem_churn.c"
+    exe = tmp_path / "rmem_churn"
+    subprocess.run(["gcc", "-O2", str(prog), "-o", str(exe)], check=True)
+    expected = subprocess.run([str(exe), "4", "8"], capture_output=True, check=True).stdout
+    c = Chip(dataclasses.replace(ChipSpec.preset("mppa256"), io_memory=8 << 20))
+    c.inject_delay("rmem_put", 30_000, count=400)  # some frees overtake their write-backs
+    p = c.spawn(compile_cached([prog], SHOAL_FLAGS), ["rmem_churn", "4", "8"])
+    peak = 0
+    while not p.done:
+        c.run(max_cycles=2_000_000)
+        peak = max(peak, c.daemon_stats()["rmem_bytes"])
+    assert p.returncode == 0 and p.stdout == expected, p.message
+    assert peak <= 5 << 20  # one buffer's worth (and a little): not the sum of all rounds
+    assert c.daemon_stats()["rmem_bytes"] == 0
+    assert_no_frame_leak(c)
+
+
+def test_a_page_unmapped_while_a_thread_waits_for_it(tmp_path: Path) -> None:
+    # The reader waits for a page from remote memory when the buffer is unmapped under it: as
+    # on Linux its next touch is a segmentation fault (it used to wait for ever: killed as
+    # deadlocked). Both a short and a long run before the munmap.
+    prog = PROGRAMS / "rmem_unmap_race.c"
+    exe = tmp_path / "race"
+    subprocess.run(["gcc", "-O2", "-pthread", str(prog), "-o", str(exe)], check=True)
+    assert subprocess.run([str(exe), "4", "3000"], capture_output=True).returncode == -11
+    for usec in ("500", "3000"):
+        res = shoal_cli("run", str(prog), "4", usec)
+        err = assert_one_line_error(res)
+        assert res.returncode == 139 and "load page fault" in err, err
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)

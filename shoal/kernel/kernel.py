@@ -85,6 +85,7 @@ class Kernel:
         self.frames = FrameAllocator(first, spec.user_frames)
         self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
         self.rmem_waiting: dict[tuple[int, int], list[Thread]] = {}  # (pid, page) -> threads
+        self.rmem_unmapped: dict[tuple[int, int], int] = {}  # ... unmapped while asked: version
         # Shared memory (kernel/shm.py): the pages this cluster holds, one frame each, and the
         # threads waiting for pages held elsewhere, by (object, page number).
         self.shm_frames: dict[tuple[int, int], tuple[int, bool]] = {}  # -> (frame, writable)
@@ -201,6 +202,7 @@ class Kernel:
         a = AddressSpace(self.mem, self.frames, self._on_unmap, self._on_code)
         a.shm_frame = self.shm_frames.get
         a.on_shared_drop = lambda keys: shm.dropped(self, keys)
+        a.on_rmem_drop = lambda copies: rmem.dropped(self, a, copies)
         return a
 
     def new_thread(self, proc: Container, ctx: object, at: int) -> Thread:
@@ -242,6 +244,9 @@ class Kernel:
             self.stop_reason = "dead"
             self.cpu.stop()
         self._free(proc)
+        for table in (self.rmem_waiting, self.rmem_unmapped):  # (the daemon answers none now)
+            for key in [key for key in table if key[0] == proc.pid]:
+                del table[key]
         for pkt in self.held.pop(proc.pid, []):
             self.handle(pkt, at)  # now refused: the endpoints are gone
 

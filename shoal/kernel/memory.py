@@ -142,6 +142,7 @@ class AddressSpace:
         self.rmem: dict[int, int] = {}
         self.rmem_held: dict[int, int] = {}
         self.rmem_seq = 0
+        self.on_rmem_drop: Callable[[list[tuple[int, int]]], None] | None = None
         self.born: dict[int, int] = {}
         # Shared memory (kernel/shm.py): page -> (object, page number). Their frames are the
         # cluster's (one per page, whoever maps it), not this address space's: `shm_frame`
@@ -247,7 +248,7 @@ class AddressSpace:
                 return False
             self._splice(i, j, pieces)
             self._freed(end)
-        self._drop_range(start, end)
+        self._unmapped(self._drop_range(start, end))
         self._on_change()
         return True
 
@@ -282,7 +283,7 @@ class AddressSpace:
         finds a zeroed page."""
         if not self.covered(start, end):
             return False
-        self._drop_range(start, end)
+        self._unmapped(self._drop_range(start, end))
         self._on_change()
         return True
 
@@ -321,18 +322,22 @@ class AddressSpace:
             table = ((self._words[self.root * PTES + i] >> 10) - _PHYS_PPN) * PTES
             yield i, table, sorted(j for j in self._used[i] if lo <= j < hi)
 
-    def _drop_range(self, start: int, end: int) -> None:
-        """Free the frames mapped in [start, end), and every table this leaves empty."""
+    def _drop_range(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Free the frames mapped in [start, end), and every table this leaves empty. Returns
+        the pages of the range remote memory keeps a copy of, with the copy's version."""
         words = self._words
         code_freed = False
+        copies = []
         if self.remote:
             for va in [va for va in self.remote if start <= va < end]:
                 del self.remote[va]
                 self.overlay.pop(va, None)
-                self.rmem.pop(va, None)
+                ver = self.rmem.pop(va, None)
+                if ver is not None:
+                    copies.append((va, ver))
         if self.rmem_held:
             for va in [va for va in self.rmem_held if start <= va < end]:
-                del self.rmem_held[va]
+                copies.append((va, self.rmem_held.pop(va)))
         unshare = {va for va in self.shared if start <= va < end} if self.shared else set()
         for i, table, entries in self._mapped(start, end):
             if self.touched is not None:
@@ -364,6 +369,13 @@ class AddressSpace:
             keys = [self.shared.pop(va) for va in sorted(unshare)]
             if self.on_shared_drop is not None:
                 self.on_shared_drop(keys)
+        return copies
+
+    def _unmapped(self, copies: list[tuple[int, int]]) -> None:
+        # The guest gave these pages up (munmap, DONTNEED, brk): remote memory may free its
+        # copies (kernel/rmem.py); not on destroy, whose pages may live on elsewhere (a move).
+        if copies and self.on_rmem_drop is not None:
+            self.on_rmem_drop(copies)
 
     def _populate(self, va: int, r: Region) -> tuple[int, int]:
         """Give the page of `va` in region `r` a zeroed frame (demand paging): (PTE word, PTE)."""

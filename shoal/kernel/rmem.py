@@ -17,7 +17,14 @@ frozen or being moved (its image is, or is being, taken).
 The daemon keys pages by pid, not by cluster: a process that migrates takes its remote pages
 along as a list (the image's `rmem`), and fetches them from wherever it runs. The I/O cluster's
 memory is `ChipSpec.io_memory`; a put beyond it is refused (`rmem_full`) and the process, out
-of memory everywhere, is killed. The daemon frees a process's pages when it exits.
+of memory everywhere, is killed. The daemon frees a process's pages when it exits, and the
+pages it unmaps (`rmem_free`).
+
+Every write-back carries a new version (per process, carried by migration images); a request
+names the version it wants, and the daemon answers only with that one, holding the request
+until its write-back arrives: a write-back waits behind its cluster's DMA engine (or is lost
+and sent again), so a request for a page evicted a moment ago may arrive first, and must not
+get the copy of an earlier eviction.
 """
 
 from __future__ import annotations
@@ -102,9 +109,14 @@ def await_page(k: Kernel, t: Thread, page: int, at: int) -> None:
 def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
     pid, va, ver = pkt.body["pid"], pkt.body["va"], pkt.body["ver"]
     p = k.find_proc(pid)
+    gone = k.rmem_unmapped.pop((pid, va), None)
+    if gone is not None:  # unmapped while asked for (see dropped): free it, wake the askers
+        k.send(k.services_node, "rmem_free", {"pid": pid, "pages": [[va, gone]]}, at=at)
+        for t in k.rmem_waiting.pop((pid, va), []):
+            k.page_came(t, at)
+        return
     if p is None or not p.alive or p.aspace.rmem.get(va) != ver:
-        # It moved or ended meanwhile (its threads fault again where they are), or this is
-        # not the version it asks for (the daemon answers only with that one: defensive).
+        # It moved or ended meanwhile (its threads fault again where they are).
         k.rmem_waiting.pop((pid, va), None)
         return
     waiting = k.rmem_waiting.pop((pid, va), [])
@@ -120,6 +132,26 @@ def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
     for t in waiting:
         if t.proc is p:
             p.page_wait += k.page_came(t, done)
+
+
+def dropped(k: Kernel, aspace: object, copies: list[tuple[int, int]]) -> None:
+    """The guest unmapped pages remote memory keeps copies of: the daemon may free them, by
+    version, so that a write-back still on its way is known for what it is when it comes. A
+    page a thread still waits for is freed once its answer is back (the daemon then has no
+    request for it in hand), and the thread makes its access again, to fault or to find the
+    range as it is now."""
+    p = next((p for p in k.procs if p.aspace is aspace), None)
+    if p is None:
+        return
+    now = []
+    for va, ver in copies:
+        if (p.pid, va) in k.rmem_waiting:
+            k.rmem_unmapped[(p.pid, va)] = ver
+        else:
+            now.append([va, ver])
+    if now:
+        at = k.now() if k.current is not None else k.item_time
+        k.send(k.services_node, "rmem_free", {"pid": p.pid, "pages": now}, at=at)
 
 
 def on_rmem_full(k: Kernel, pkt: Packet, at: int) -> None:
