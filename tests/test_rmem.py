@@ -270,3 +270,21 @@ def test_the_daemon_answers_each_request_with_its_version(order: list[int], lost
     assert (3, page[3]) in answers
     assert d.rmem_bytes == spec.page_size and set(d.rmem) == {pid}  # the ended one kept nothing
     assert not d.rmem_asked
+
+
+def test_a_debugger_never_reads_a_page_in_remote_memory_as_zeros(native: Path) -> None:
+    # GDB's memory reads (kernel/debug.py) used to show a page kept in remote memory as zeros
+    # (as if never touched); its bytes are elsewhere: the read says it cannot be done.
+    c = Chip.preset("mppa256")
+    p = c.spawn(elf(), ["bigdata", "4", "1"])
+    c.run(max_cycles=20_000_000)
+    k = c._backend.kernels[p.cluster]
+    a = next(q for q in k.procs if q.pid == p.pid).aspace
+    away = sorted(a.rmem)[0]
+    here = a.page_list()[0][0]
+    call = c._backend.call
+    assert call(p.cluster, "debug", "read", p.pid, away, 16) is None
+    assert call(p.cluster, "debug", "read", p.pid, away - 8, 16) is None  # straddling it too
+    assert call(p.cluster, "debug", "read", p.pid, here, 64) == a.page_bytes(here)[:64]
+    c.run()
+    assert p.stdout == want(native, "4", "1")

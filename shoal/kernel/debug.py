@@ -87,14 +87,22 @@ def read(k: Kernel, pid: int, va: int, n: int) -> bytes | None:
     p = _proc(k, pid)
     if p is None:
         return None
+    a = p.aspace
     out = bytearray()
     while n > 0:
         m = min(n, PAGE - (va & (PAGE - 1)))
+        page = va & ~(PAGE - 1)
         off = _page(p, va)
+        if off is None and a.shared and page in a.shared and a.shm_frame is not None:
+            held = a.shm_frame(a.shared[page])  # a shared page this cluster holds
+            off = None if held is None else held[0] * PAGE
         if off is not None:
             o = off + (va & (PAGE - 1))
             out += k.mem[o:o + m]
-        elif p.aspace.find(va) is not None:
+        elif a.remote and page in a.remote or a.shared and page in a.shared:
+            return None  # its bytes are elsewhere (remote memory, a post-copy's source, the
+            # shared-memory home): unreadable here, never shown as zeros
+        elif a.find(va) is not None:
             out += bytes(m)  # mapped, never touched: zeros (demand paging)
         else:
             return None
