@@ -147,6 +147,10 @@ class Services(FileServer, IpcServer):
         self.procs[pid] = ProcRecord(pid, cluster, name, version=self._versions)
 
     # locations (shoal/kernel/location.py, steps 3 to 5) -------------------------------------
+    def on_located(self, pkt: Packet, at: int) -> None:
+        """A kernel says where a process was found for a packet the daemons sent it (only
+        rmem_full is sent so): the process manager learns locations from the moves themselves."""
+
     def on_moved(self, pkt: Packet, at: int) -> None:
         rec = self.procs.get(pkt.body["pid"])
         if rec is None or rec.status is not None:
@@ -467,7 +471,8 @@ class Services(FileServer, IpcServer):
             return  # an older copy that arrived late: the newer one stays
         grow = len(pkt.data) - (0 if old is None else len(old[1]))
         if self.rmem_bytes + grow > self.spec.io_memory:
-            self._send(pkt.src, "rmem_full", {"pid": pid, "va": va}, at)
+            # To the process wherever it is now (it may have moved since it wrote this back).
+            self._send(rec.cluster, "rmem_full", {"dst": pid, "va": va}, at)
             return
         self.rmem_bytes += grow
         pages[va] = (ver, pkt.data)

@@ -99,6 +99,21 @@ def test_remote_memory_full_kills_only_that_process(native: Path) -> None:
     assert_no_frame_leak(c)
 
 
+def test_remote_memory_full_reaches_a_process_that_moved_meanwhile() -> None:
+    # Its write-backs arrive after it moved (held 7.5 ms in the network) and are refused: the
+    # notice must reach it where it runs now (it went to the cluster it left, where nobody
+    # took it, and the process went on without its pages).
+    c = Chip(dataclasses.replace(ChipSpec.preset("mppa256"), io_memory=1 << 20))
+    c.inject_delay("rmem_put", 3_000_000, count=100_000)
+    p = c.spawn(elf(), ["bigdata", "8", "1"])
+    c.schedule_migration(p.pid, 4, 6_000_000, "stopcopy")
+    c.run(max_cycles=400_000_000)
+    assert p.migrations[0].state == "done" and p.cluster == 4
+    assert p.signal == 9 and "out of memory (cluster 4" in p.message, p.message
+    assert_no_frame_leak(c)
+    assert c.daemon_stats()["rmem_bytes"] == 0
+
+
 def test_checkpoint_of_a_process_with_remote_pages_is_refused(native: Path) -> None:
     c = Chip.preset("mppa256")
     p = c.spawn(elf(), ["bigdata", "8", "1"])

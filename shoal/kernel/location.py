@@ -83,6 +83,7 @@ REFUSAL: dict[str, int | None] = {
     "portal_req": -ECONNREFUSED,
     "portal_data": -ECONNRESET,
     "sync_signal": None,
+    "rmem_full": None,  # (the process has ended: nothing to kill)
 }
 
 

@@ -111,7 +111,7 @@ RESTARTABLE = {"futex", "sleep", "console", "mbx_read", "portal_read", "sync_wai
                "rpc:name_lookup", "rpc:locate", "rpc:fs_read", "rpc:fs_stat", "rpc:fs_getdents",
                "rpc:ipc_wait", "rpc:mq_getattr", "rpc:sem_getvalue"}
 # Targeted IKC packets: held for a frozen process, forwarded once it has moved.
-TARGETED = {"mbx_data", "portal_req", "portal_data", "sync_signal"}
+TARGETED = {"mbx_data", "portal_req", "portal_data", "sync_signal", "rmem_full"}
 FREEZE_TIMEOUT = 4_000_000  # cycles (10 ms at 400 MHz) a freeze may wait for calls to end
 # Protocol choices (not hardware figures): how often one packet is sent at most, and how much
 # longer than alone on the chip an exchange may take before a watchdog asks again (16: as if

@@ -155,7 +155,8 @@ def dropped(k: Kernel, aspace: object, copies: list[tuple[int, int]]) -> None:
 
 
 def on_rmem_full(k: Kernel, pkt: Packet, at: int) -> None:
-    p = k.find_proc(pkt.body["pid"])
+    # (Routed to the process like an IKC packet: held while it is frozen, passed on if it left.)
+    p = k.find_proc(pkt.body["dst"])
     if p is not None and p.alive:
         k.kill(p, 9, None, f"killed: out of memory (cluster {k.cluster} is full and so is the "
                f"I/O cluster's remote memory, {k.spec.io_memory >> 20} MiB)", at)
