@@ -1,4 +1,4 @@
-"""Live migration (kernel/migration.py): pre-copy, post-copy and hybrid beside stop-and-copy.
+"""Live migration (kernel/migrate/): pre-copy, post-copy and hybrid beside stop-and-copy.
 Real programs, checked against the same sources built for the host; downtimes checked against
 the goals of the live-migration issue; NoC failures injected during post-copy.
 (Every older migration test also runs once per method: conftest.each_method.)"""
@@ -14,7 +14,7 @@ from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak, assert_one_lin
 
 import shoal
 from shoal import Chip, ChipSpec, ShoalError
-from shoal.kernel.migration import MAX_ROUNDS
+from shoal.kernel.migrate import MAX_ROUNDS
 from shoal.toolchain import compile_cached
 
 HOTSET = Path(shoal.__file__).parent / "programs" / "hotset.c"  # shared with the bench and demo
