@@ -22,7 +22,7 @@ from shoal.errors import ShoalError
 from shoal.kernel import image
 from shoal.kernel.host import ClusterRecord, ProcessRecord
 from shoal.kernel.loader import Executable, parse_elf
-from shoal.kernel.migrate import EBUSY, METHODS, Migration
+from shoal.kernel.migrate import EBUSY, METHODS, Migration, MigState
 from shoal.spec import ChipSpec
 
 if TYPE_CHECKING:
@@ -541,9 +541,9 @@ class Chip:
             raise ShoalError(f"process {pid} cannot be checkpointed now (error {-mid}){why}")
         view = MigrationView(self, mid)
         # Threads in calls that must finish delay the freeze: run the chip until it is done.
-        self._backend.advance(NEVER, until=lambda: view.state != "freezing")
+        self._backend.advance(NEVER, until=lambda: view.state != MigState.FREEZING)
         self.time = max(self.time, view.frozen or 0)
-        if view.state != "checkpointed":
+        if view.state != MigState.CHECKPOINTED:
             raise ShoalError(f"checkpoint of process {pid} failed: {view.reason}")
         data = self._backend.call(r.cluster, "take_image", mid)
         if path is not None:

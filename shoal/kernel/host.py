@@ -8,7 +8,6 @@ are function calls; under a distributed one they travel to the rank that owns th
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -87,7 +86,7 @@ def processes(k: Kernel) -> list[ProcessRecord]:
 
 def migrations(k: Kernel) -> list[Migration]:
     """Copies of this kernel's migration records, without what only the kernel may hold."""
-    return [dataclasses.replace(m, caller=None, image=b"", proc=None) for m in k.migration_log]
+    return [m.record() for m in k.migration_log]
 
 
 def cluster(k: Kernel) -> ClusterRecord:

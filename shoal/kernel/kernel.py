@@ -126,8 +126,8 @@ class Kernel:
         self.console_waiters: list[Thread] = []
         # Migration: records of moves this kernel started, packets held for frozen processes,
         # forwarding pointers for processes that left, frames promised to incoming ones.
-        self.migrations: dict[int, migrate.Migration] = {}
-        self.migration_log: list[migrate.Migration] = []
+        self.migrations: dict[int, migrate.Outgoing] = {}
+        self.migration_log: list[migrate.Outgoing] = []
         self._mids = 0
         self.held: dict[int, list[Packet]] = {}
         self.moved: dict[int, int] = {}

@@ -29,12 +29,16 @@ from shoal.kernel.migrate.record import (
                                          MAX_ROUNDS,
                                          METHODS,
                                          Incoming,
+                                         InState,
+                                         Method,
                                          Migration,
+                                         MigState,
+                                         Outgoing,
 )
 from shoal.kernel.migrate.request import request
 from shoal.kernel.migrate.source import progress
 from shoal.kernel.migrate.watchdog import TRIES
 
 __all__ = ["ACTIVE", "ALL_PAGES", "CHECKPOINT", "EBUSY", "EIO", "HANDLERS", "MAX_ROUNDS", "METHODS",
-           "TARGETED", "TRIES", "Incoming", "Migration", "await_page", "on_lost", "progress", "request",
-           "thaw"]
+           "TARGETED", "TRIES", "InState", "Incoming", "Method", "MigState", "Migration", "Outgoing",
+           "await_page", "on_lost", "progress", "request", "thaw"]

@@ -12,7 +12,7 @@ from shoal.kernel import image
 from shoal.kernel.memory import Fault, OutOfFrames
 from shoal.kernel.migrate.cost import rebuild_cycles, rebuild_tail
 from shoal.kernel.migrate.freeze import thaw
-from shoal.kernel.migrate.record import Incoming
+from shoal.kernel.migrate.record import Incoming, InState
 from shoal.kernel.migrate.watchdog import TRIES, again, arm, disarm, image_trip, round_trip, send
 
 if TYPE_CHECKING:
@@ -21,27 +21,27 @@ if TYPE_CHECKING:
 
 
 STREAMS = ("mig_pages_ack", "mig_fetch", "mig_got")  # sent many times by design, not resent
-_ANSWER = {"reserved": "mig_accept", "rebuilt": "mig_ack", "running": "mig_done", "refused": "mig_refuse",
-           "dropped": "mig_refuse"}
+_ANSWER = {InState.RESERVED: "mig_accept", InState.REBUILT: "mig_ack", InState.RUNNING: "mig_done",
+           InState.REFUSED: "mig_refuse", InState.DROPPED: "mig_refuse"}
 
 
 
 
 def answer_kind(e: Incoming) -> str | None:
-    if e.state == "reserved" and e.round:
+    if e.state == InState.RESERVED and e.round:
         return "mig_pages_ack"
     return _ANSWER.get(e.state)
 
 
 def answer(k: Kernel, e: Incoming, at: int) -> None:
     """Say (again) where we stand: what S must hear from us next."""
-    if e.state == "reserved" and e.round:
+    if e.state == InState.RESERVED and e.round:
         send(k, e, e.src, "mig_pages_ack", {"mid": e.mid, "round": e.round}, at)
-    elif e.state == "reserved":
+    elif e.state == InState.RESERVED:
         send(k, e, e.src, "mig_accept", {"mid": e.mid}, at)
-    elif e.state == "rebuilt":
+    elif e.state == InState.REBUILT:
         send(k, e, e.src, "mig_ack", {"mid": e.mid}, at)
-    elif e.state == "running":
+    elif e.state == InState.RUNNING:
         # For S's record: what we sent more than once, this done included.
         resent = (sum(n - 1 for kind, n in e.sends.items() if kind not in STREAMS)
                   + (1 if e.sends.get("mig_done") else 0))
@@ -59,11 +59,11 @@ def on_reserve(k: Kernel, pkt: Packet, at: int) -> None:
     e = k.incoming[mid] = Incoming(mid, b["pid"], pkt.src, b["bytes"])
     free = k.frames.free - k.reserved_frames
     if k.find_proc(b["pid"]) is not None:
-        e.state, e.reason = "refused", f"cluster {k.cluster} already runs pid {b['pid']}"
+        e.state, e.reason = InState.REFUSED, f"cluster {k.cluster} already runs pid {b['pid']}"
     elif k.reports.closed:
-        e.state, e.reason = "refused", f"cluster {k.cluster} is evacuated"
+        e.state, e.reason = InState.REFUSED, f"cluster {k.cluster} is evacuated"
     elif need > free:
-        e.state = "refused"
+        e.state = InState.REFUSED
         e.reason = f"no room on cluster {k.cluster}: the process needs {need} frames, {free} are free"
     else:
         k.reserved_frames += need
@@ -81,8 +81,8 @@ def on_query(k: Kernel, pkt: Packet, at: int) -> None:
 def on_image(k: Kernel, pkt: Packet, at: int) -> None:
     mid = pkt.body["mid"]
     e = k.incoming.get(mid)
-    if e is None or e.state != "reserved":
-        if e is not None and e.state == "dropped":  # S, not committed, must abort
+    if e is None or e.state != InState.RESERVED:
+        if e is not None and e.state == InState.DROPPED:  # S, not committed, must abort
             answer(k, e, at)
         return
     t0 = time.perf_counter()
@@ -97,7 +97,7 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
         e.staged = {}
         p = image.rebuild(k, meta, pages, at)
     except (ShoalError, OutOfFrames, Fault, KeyError, ValueError) as err:  # any failure rolls back
-        e.state, e.reason = "refused", f"restore failed on cluster {k.cluster}: {err}"
+        e.state, e.reason = InState.REFUSED, f"restore failed on cluster {k.cluster}: {err}"
         e.staged = {}
         disarm(e)
         answer(k, e, at)
@@ -118,7 +118,7 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
         k.tracer.mig_mark(mid, "image_arrived", pkt.arrival)
         k.tracer.mig_mark(mid, "rebuilt", at)
     # Frozen and ours to hold: packets for it wait here until S decides.
-    e.state, e.proc = "rebuilt", p
+    e.state, e.proc = InState.REBUILT, p
     k.procs.append(p)
     k.moved.pop(p.pid, None)
     e.wall = time.perf_counter() - t0
@@ -130,17 +130,17 @@ def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
     e = k.incoming.get(pkt.body["mid"])
     if e is None:
         return
-    if e.state == "rebuilt":
+    if e.state == InState.REBUILT:
         p = e.proc
         assert p is not None
-        e.state, e.thawed = "running", at
+        e.state, e.thawed = InState.RUNNING, at
         e.proc = p if e.remote and not e.final_sent else None  # post-copy: its pages still come
         disarm(e)
         k.all_procs.append(p)
         thaw(k, p, at, 0)
         for q in k.held.pop(p.pid, []):
             k.handle(q, at)
-    if e.state == "running":  # (again, if S did not hear our done)
+    if e.state == InState.RUNNING:  # (again, if S did not hear our done)
         answer(k, e, at)
 
 
@@ -152,12 +152,12 @@ def unreserve(k: Kernel, e: Incoming, n: int | None = None) -> None:
 
 def _drop(k: Kernel, e: Incoming, at: int, reason: str) -> None:
     """Give back what we hold for a migration that S will never commit."""
-    if e.state not in ("reserved", "rebuilt"):
+    if e.state not in (InState.RESERVED, InState.REBUILT):
         return
     unreserve(k, e)
     disarm(e)
     p, e.proc = e.proc, None
-    e.state, e.reason = "dropped", reason
+    e.state, e.reason = InState.DROPPED, reason
     e.staged = {}
     if p is None:
         return
@@ -186,15 +186,15 @@ def destination_waited(k: Kernel, e: Incoming, at: int) -> None:
     """No word from S in time: say where we stand again, which S answers. A reservation is
     dropped after TRIES rounds (safe: a late image is refused and S, not committed, aborts);
     a rebuilt copy only if S cannot have heard of it."""
-    if e.state not in ("reserved", "rebuilt"):
+    if e.state not in (InState.RESERVED, InState.REBUILT):
         return
     kind = answer_kind(e)
     assert kind is not None
     if e.sends.get(kind, 0) < TRIES:
         answer(k, e, at)
-        lease = e.state == "reserved"
+        lease = e.state == InState.RESERVED
         arm(k, e, at + (image_trip(k.spec, e.nbytes, 0) if lease else round_trip(k.spec)), destination_waited)
-    elif e.state == "reserved":
+    elif e.state == InState.RESERVED:
         _drop(k, e, at, f"the reservation's lease ran out ({TRIES} accepts sent, no image came)")
     elif _never_heard(e, kind):
         _drop(k, e, at, f"cluster {e.src} never got the ack")
@@ -203,10 +203,10 @@ def destination_waited(k: Kernel, e: Incoming, at: int) -> None:
 
 
 def destination_lost(k: Kernel, e: Incoming, kind: str, at: int) -> None:
-    if kind == "mig_accept" and e.state == "reserved":
+    if kind == "mig_accept" and e.state == InState.RESERVED:
         if not again(k, e, e.src, kind, {"mid": e.mid}, at) and _never_heard(e, kind):
             _drop(k, e, at, f"cluster {e.src} never got the accept")
-    elif kind == "mig_ack" and e.state == "rebuilt":
+    elif kind == "mig_ack" and e.state == InState.REBUILT:
         if not again(k, e, e.src, kind, {"mid": e.mid}, at) and _never_heard(e, kind):
             _drop(k, e, at, f"cluster {e.src} never got the ack")  # so it cannot have committed
     elif kind in ("mig_refuse", "mig_done", "mig_pages_ack") and kind == answer_kind(e):

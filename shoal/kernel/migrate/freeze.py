@@ -1,8 +1,9 @@
-"""Freezing a container: a container's threads stop at their next slice boundary. A thread blocked in a
-call that can be redone later (futex wait, sleep, mailbox/portal/sync read, waiting for a
-child) is backed out: its pc goes back to the ecall, and a timed wait keeps its deadline.
-A thread in a call that must finish (a write waiting for its acknowledgement, a request to
-a daemon) is let finish first; the container is "freezing" until then.
+"""Freezing a container, and thawing it. Its threads stop at their next slice boundary. A
+thread blocked in a call that can be redone later (futex wait, sleep, mailbox/portal/sync
+read, waiting for a child) is backed out: its pc goes back to the ecall, and a timed wait
+keeps its deadline. A thread in a call that must finish (a write waiting for its
+acknowledgement, a request to a daemon) is let finish first; the container is "freezing"
+until then (source.progress tries again between slices).
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
-"""Post-copy  S freezes, and the image carries no page, only where each is (`remote`); D thaws
-            the process at once. A touch of a page not yet there blocks the thread (the
-            faulting instruction, or the system call, is made again once it is here: mig_fetch,
-            answered first); meanwhile S pushes the others (mig_page, PUSH_WINDOW in flight,
-            nearest to the latest fault first), and D acknowledges each (mig_got). S keeps its
-            copy until D's last mig_got says every page is in; a page whose transfer failed is
-            sent again later, so a failing NoC pauses the process instead of losing it.
-  hybrid    one pre-copy round, then post-copy for the pages dirtied during it.
-Every page crosses the NoC once in post-copy; pre-copy sends again what was dirtied.
+"""Post-copy: S freezes, and the image carries no page, only where each is (`remote`); D thaws
+the process at once. A touch of a page not yet there blocks the thread (the faulting
+instruction, or the system call, is made again once it is here: mig_fetch, answered first;
+await_page); meanwhile S pushes the others (mig_page, PUSH_WINDOW in flight, nearest to the
+latest fault first), and D acknowledges each (mig_got). S keeps its copy until D's last
+mig_got says every page is in; a page whose transfer failed is sent again later, so a failing
+NoC pauses the process instead of losing it. Every page crosses the NoC once.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from shoal.kernel.container import Thread, TState
 from shoal.kernel.memory import OutOfFrames
 from shoal.kernel.migrate.cost import stream
 from shoal.kernel.migrate.destination import unreserve
-from shoal.kernel.migrate.record import Incoming, Migration, count_send, find_record
+from shoal.kernel.migrate.record import Incoming, InState, MigState, Outgoing, count_send, find_record
 from shoal.kernel.migrate.watchdog import send
 
 if TYPE_CHECKING:
@@ -27,11 +25,14 @@ if TYPE_CHECKING:
     from shoal.platform.noc import Packet
 
 
+# Pushes go PUSH_BATCH pages a packet, PUSH_WINDOW packets in flight: enough to keep the link
+# and the receiving kernel core busy (one packet's handling overlaps the next's transfer), few
+# enough that a fetched page waits behind 16 at most (protocol choices, not hardware figures).
 PUSH_WINDOW = 2  # post-copy push packets in flight
 PUSH_BATCH = 8  # pages per push packet: the receiving kernel core pays ikc_recv_cycles per packet
 
 
-def push_pages(k: Kernel, m: Migration, at: int) -> None:
+def push_pages(k: Kernel, m: Outgoing, at: int) -> None:
     """S: keep PUSH_WINDOW pages on their way, nearest to the latest fault first."""
     while m.pushes < PUSH_WINDOW and m.remaining and m.proc is not None:
         vas = []
@@ -45,7 +46,7 @@ def push_pages(k: Kernel, m: Migration, at: int) -> None:
         _send_pages(k, m, sorted(vas), at, push=True)
 
 
-def _send_pages(k: Kernel, m: Migration, vas: list[int], at: int, push: bool) -> None:
+def _send_pages(k: Kernel, m: Outgoing, vas: list[int], at: int, push: bool) -> None:
     assert m.proc is not None
     data = b"".join(m.proc.aspace.page_bytes(va) for va in vas)
     start = stream(k, at, len(data))
@@ -88,8 +89,8 @@ def on_got(k: Kernel, pkt: Packet, at: int) -> None:
     if m.proc is not None:
         k.release_memory(m.proc)
         m.proc = None
-    if m.state == "postcopy":
-        m.state, m.ended = "done", at
+    if m.state == MigState.POSTCOPY:
+        m.state, m.ended = MigState.DONE, at
         m.reason += f"; every page in at cycle {at}" if final["complete"] else \
             f"; the process ended at cluster {m.dst} before every page came"
         k.migrations.pop(m.mid, None)
@@ -126,7 +127,7 @@ def on_page(k: Kernel, pkt: Packet, at: int) -> None:
     if (p is None or not p.aspace.incoming) and not e.final_sent:
         e.final_sent = True
         unreserve(k, e)
-        if e.state == "running":  # (before the thaw, on_commit still needs it)
+        if e.state == InState.RUNNING:  # (before the thaw, on_commit still needs it)
             e.proc = None
         body["final"] = {"faults": e.faults, "wait": e.page_wait, "complete": p is not None}
     send(k, e, e.src, "mig_got", body, at)

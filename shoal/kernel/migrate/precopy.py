@@ -1,12 +1,12 @@
-"""Pre-copy   S reserves at D while the process runs, then sends rounds of pages (mig_pages,
-            acknowledged by mig_pages_ack) while it runs on: the first round every page, each
-            later one the pages dirtied during the one before (the kernel's dirty bits: a clean
-            page is mapped read-only until its first store, see AddressSpace.start_tracking).
-            It switches over when what is left fits the downtime limit at the bandwidth the
-            last round saw (QEMU's rule), or after `max_rounds` rounds or `max_bytes` sent
-            (Xen's caps): then a stop-and-copy whose image carries only the pages still stale
-
-Hybrid: one pre-copy round, then post-copy for the pages dirtied during it (postcopy.py).
+"""Pre-copy: S reserves at D while the process runs, then sends rounds of pages (mig_pages,
+acknowledged by mig_pages_ack) while it runs on: the first round every page, each later one
+the pages dirtied during the one before (the kernel's dirty bits: a clean page is mapped
+read-only until its first store, see AddressSpace.start_tracking). It switches over when what
+is left fits the downtime limit at the bandwidth the last round saw (QEMU's rule), or after
+`max_rounds` rounds or `max_bytes` sent (Xen's caps): then a stop-and-copy whose image carries
+only the pages still stale at D (the others are `staged` there). `switch` in the record says
+why. Hybrid: one round, then post-copy (postcopy.py) for the pages dirtied during it.
+Pre-copy sends again what was dirtied; post-copy sends every page once.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING
 from shoal.kernel.migrate.cost import stream
 from shoal.kernel.migrate.destination import answer, destination_waited, unreserve
 from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT
-from shoal.kernel.migrate.record import count_send, find_record
+from shoal.kernel.migrate.record import InState, Method, MigState, count_send, find_record
 from shoal.kernel.migrate.source import fail, progress, source_waited
 from shoal.kernel.migrate.watchdog import arm, disarm, image_trip, send
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
-    from shoal.kernel.migrate.record import Migration
+    from shoal.kernel.migrate.record import Outgoing
     from shoal.platform.noc import Packet
 
 
-def send_round(k: Kernel, m: Migration, at: int) -> None:
+def send_round(k: Kernel, m: Outgoing, at: int) -> None:
     """Send one pre-copy round: every page the first time, then those dirtied since."""
     p = k.find_proc(m.pid)
     if p is None or not p.alive:
@@ -57,7 +57,7 @@ def send_round(k: Kernel, m: Migration, at: int) -> None:
 def on_pages_ack(k: Kernel, pkt: Packet, at: int) -> None:
     """A round is at D: send the next, or switch over (stop-and-copy of the rest, or post-copy)."""
     m = find_record(k, pkt.body["mid"])
-    if m is None or m.state != "precopy" or pkt.body["round"] != m.rounds:
+    if m is None or m.state != MigState.PRECOPY or pkt.body["round"] != m.rounds:
         return
     p = k.find_proc(m.pid)
     if p is None or not p.alive:
@@ -67,7 +67,7 @@ def on_pages_ack(k: Kernel, pkt: Packet, at: int) -> None:
     k.cpu.flush_tlb()
     left = len(m.stale & {va for va, _ in p.aspace.page_list()}) * k.spec.page_size
     bandwidth = m.round_bytes / max(1, at - m.round_sent)  # bytes per cycle, as the round saw it
-    if m.method == "hybrid":
+    if m.method == Method.HYBRID:
         why = "hybrid: one round, then post-copy"
     elif left <= bandwidth * m.limit:
         why = f"the rest ({left} bytes) fits the downtime limit"
@@ -78,7 +78,7 @@ def on_pages_ack(k: Kernel, pkt: Packet, at: int) -> None:
     else:
         send_round(k, m, at)
         return
-    m.switch, m.state = why, "freezing"
+    m.switch, m.state = why, MigState.FREEZING
     disarm(m)
     p.state, p.freeze_at = "freezing", at
     k.at(at, lambda now: progress(k, now))
@@ -88,8 +88,8 @@ def on_pages_ack(k: Kernel, pkt: Packet, at: int) -> None:
 def on_pages(k: Kernel, pkt: Packet, at: int) -> None:
     """D: a pre-copy round; its pages are kept (in the frames reserved) for the image."""
     e = k.incoming.get(pkt.body["mid"])
-    if e is None or e.state != "reserved" or pkt.body["round"] <= e.round:
-        if e is not None and (e.state in ("refused", "dropped") or pkt.body["round"] == e.round):
+    if e is None or e.state != InState.RESERVED or pkt.body["round"] <= e.round:
+        if e is not None and (e.state in (InState.REFUSED, InState.DROPPED) or pkt.body["round"] == e.round):
             answer(k, e, at)
         return
     vas = pkt.body["vas"]
@@ -101,7 +101,7 @@ def on_pages(k: Kernel, pkt: Packet, at: int) -> None:
         free = k.frames.free - k.reserved_frames
         if need - e.frames > free:
             unreserve(k, e)
-            e.state, e.staged = "refused", {}
+            e.state, e.staged = InState.REFUSED, {}
             e.reason = (f"no room on cluster {k.cluster}: the process grew to {need} frames, "
                         f"{free} more are free")
             disarm(e)

@@ -1,11 +1,13 @@
-"""The records of a migration: the source's (`Migration`, published to the host by
-kernel/host.py) and the destination's (`Incoming`, kept by the kernel only); the protocol's
+"""The records of a migration and their states: the source's record (`Migration`, what the
+host reads: Chip.migrations, Process.migrations, traces, the CLI), the source's working state
+beside it (`Outgoing`), the destination's (`Incoming`, the kernel's only); the protocol's
 defaults. See docs/design.md, "Containers and migration".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,16 +16,48 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
 
+class MigState(StrEnum):
+    """A migration's state at the source; published as these strings (`m.state == "done"`)."""
+
+    RESERVING = "reserving"  # asked the destination for room (live methods: before the freeze)
+    PRECOPY = "precopy"  # pre-copy rounds, the process running
+    FREEZING = "freezing"  # waiting for its threads to stop
+    COPYING = "copying"  # the image on its way
+    COMMITTED = "committed"  # the destination has it; waiting for the thaw's word
+    POSTCOPY = "postcopy"  # running at the destination, its pages following
+    DONE = "done"
+    FAILED = "failed"  # went on at the source
+    CHECKPOINTED = "checkpointed"  # a checkpoint's image is taken
+
+
+class InState(StrEnum):
+    """A migration's state at the destination."""
+
+    RESERVED = "reserved"  # frames held for it (a lease)
+    REBUILT = "rebuilt"  # the copy is here, frozen, until the source's commit
+    RUNNING = "running"  # thawed
+    REFUSED = "refused"
+    DROPPED = "dropped"  # the reservation or the copy given back
+
+
+class Method(StrEnum):
+    """How a migration moves the pages (the package's docstring; precopy.py, postcopy.py)."""
+
+    STOPCOPY = "stopcopy"
+    PRECOPY = "precopy"
+    POSTCOPY = "postcopy"
+    HYBRID = "hybrid"
+
+
 EBUSY, EIO = 16, 5
 CHECKPOINT = -1  # a "migration" whose image goes to a file instead of another cluster
-ACTIVE = ("freezing", "reserving", "copying", "committed", "precopy", "postcopy")
-METHODS = ("stopcopy", "precopy", "postcopy", "hybrid")
+ACTIVE = (MigState.FREEZING, MigState.RESERVING, MigState.COPYING, MigState.COMMITTED, MigState.PRECOPY,
+          MigState.POSTCOPY)
+METHODS = tuple(Method)  # shoal_migrate_by's method n is METHODS[n - 1]
 # Live migration defaults (protocol choices, not hardware figures). The downtime limit is a
 # tenth of a stop-and-copy of 1 MiB on mppa256 (~865 us): a process shoal moves is MiBs where
 # QEMU's VMs are GiBs (its default limit is 300 ms). Rounds and bytes: Xen's caps (30 rounds,
-# 3x the memory). Post-copy pushes go PUSH_BATCH pages a packet, PUSH_WINDOW packets in
-# flight: enough to keep the link and the receiving kernel core busy (one packet's handling
-# overlaps the next's transfer), few enough that a fetched page waits behind 16 at most.
+# 3x the memory).
 DOWNTIME_LIMIT_US = 100
 MAX_ROUNDS = 30
 MAX_BYTES_FACTOR = 3
@@ -31,7 +65,9 @@ MAX_BYTES_FACTOR = 3
 
 @dataclass(eq=False)
 class Migration:
-    """The record of one migration, kept by the source kernel."""
+    """The record of one migration, as the host sees it (kernel/host.py copies it out of the
+    source's Outgoing). Flat on purpose, 33 figures: each is read as `m.<name>` by users and
+    tests, and the trace takes every public one as an argument of the migration's slice."""
 
     mid: int
     pid: int
@@ -39,7 +75,7 @@ class Migration:
     dst: int
     requested: int  # simulated cycle of the request
     by: str  # "guest", "host", "policy:NAME" (shoal/policy.py)
-    state: str = "freezing"  # freezing, reserving, copying, committed; done, failed, checkpointed
+    state: MigState = MigState.FREEZING
     frozen: int | None = None
     thawed: int | None = None
     ended: int | None = None
@@ -51,16 +87,11 @@ class Migration:
     why: str = ""  # a policy's move: why it asked (shoal/policy.py)
     resent: int = 0  # packets sent again (lost, or not answered), by either side
     wall_seconds: float = 0.0  # host time spent on it (never mixed with simulated time)
-    caller: Thread | None = field(default=None, repr=False)
-    image: bytes = field(default=b"", repr=False)
-    shape: Shape | None = field(default=None, repr=False)
     image_ready: int = 0  # when the image's first DMA operation may leave (build_lead)
-    proc: Container | None = field(default=None, repr=False)  # the copy retired at the commit
-    sends: dict[str, int] = field(default_factory=dict, repr=False)
-    watchdog: int = field(default=0, repr=False)  # which of its timers counts (later ones win)
+    sends: dict[str, int] = field(default_factory=dict, repr=False)  # packets sent, by kind
     stop: bool = False  # checkpoint only: end the process once its image is taken
-    # Live migration (see the module's docstring). Figures:
-    method: str = "stopcopy"
+    # Live migration (precopy.py, postcopy.py). Figures:
+    method: Method = Method.STOPCOPY
     rounds: int = 0  # pre-copy rounds sent
     switch: str = ""  # why pre-copy stopped its rounds
     pages_sent: int = 0  # page transfers, rounds, image and post-copy together
@@ -72,22 +103,10 @@ class Migration:
     limit: int = 0  # downtime limit (cycles), and the pre-copy caps
     max_rounds: int = MAX_ROUNDS
     max_bytes: int = 0
-    # The source's working state.
-    accepted: bool = field(default=False, repr=False)  # D holds a reservation (pre-copy)
-    stale: set[int] = field(default_factory=set, repr=False)  # pages D lacks, or has old
-    at_dst: set[int] = field(default_factory=set, repr=False)  # pages D has a copy of
-    per_page: dict[int, int] = field(default_factory=dict, repr=False)  # sends of each page
-    round_sent: int = field(default=0, repr=False)
-    round_bytes: int = field(default=0, repr=False)
-    remaining: list[int] = field(default_factory=list, repr=False)  # post-copy, in address order
-    in_flight: set[int] = field(default_factory=set, repr=False)
-    focus: int = field(default=0, repr=False)  # the latest fault: pushes go nearest first
-    pushes: int = field(default=0, repr=False)  # push packets in flight
-    pushed_all: bool = field(default=False, repr=False)  # D said every page is in
 
     @property
     def ok(self) -> bool:
-        return self.state in ("committed", "done", "postcopy")
+        return self.state in (MigState.COMMITTED, MigState.DONE, MigState.POSTCOPY)
 
     @property
     def downtime(self) -> int | None:
@@ -101,15 +120,44 @@ class Migration:
 
 
 @dataclass(eq=False)
+class Outgoing(Migration):
+    """The source kernel's migration: the record, and the working state only the kernel sees."""
+
+    caller: Thread | None = field(default=None, repr=False)
+    image: bytes = field(default=b"", repr=False)
+    shape: Shape | None = field(default=None, repr=False)
+    proc: Container | None = field(default=None, repr=False)  # the copy retired at the commit
+    watchdog: int = field(default=0, repr=False)  # which of its timers counts (later ones win)
+    accepted: bool = field(default=False, repr=False)  # D holds a reservation (pre-copy)
+    stale: set[int] = field(default_factory=set, repr=False)  # pages D lacks, or has old
+    at_dst: set[int] = field(default_factory=set, repr=False)  # pages D has a copy of
+    per_page: dict[int, int] = field(default_factory=dict, repr=False)  # sends of each page
+    round_sent: int = field(default=0, repr=False)
+    round_bytes: int = field(default=0, repr=False)
+    remaining: list[int] = field(default_factory=list, repr=False)  # post-copy, in address order
+    in_flight: set[int] = field(default_factory=set, repr=False)
+    focus: int = field(default=0, repr=False)  # the latest fault: pushes go nearest first
+    pushes: int = field(default=0, repr=False)  # push packets in flight
+    pushed_all: bool = field(default=False, repr=False)  # D said every page is in
+
+    def record(self) -> Migration:
+        """A copy of the record alone, for the host."""
+        got = Migration(**{f.name: getattr(self, f.name) for f in fields(Migration)})
+        got.sends = dict(self.sends)
+        return got
+
+
+@dataclass(eq=False)
 class Incoming:
-    """The destination's side of one migration (kept after it ends, to answer late packets)."""
+    """The destination's side of one migration (kept after it ends, to answer late packets).
+    21 fields: its protocol state, the pre-copy pages it stages, the post-copy pages it waits for."""
 
     mid: int
     pid: int
     src: int
     nbytes: int  # of the image announced
     frames: int = 0  # reserved and not yet used
-    state: str = "reserved"  # reserved, rebuilt, running; refused, dropped
+    state: InState = InState.RESERVED
     proc: Container | None = None
     thawed: int | None = None
     reason: str = ""
@@ -127,7 +175,7 @@ class Incoming:
     final_sent: bool = False
 
 
-def find_record(k: Kernel, mid: int) -> Migration | None:
+def find_record(k: Kernel, mid: int) -> Outgoing | None:
     """This kernel's record of migration `mid` (under way, or ended)."""
     m = k.migrations.get(mid)
     if m is not None:
@@ -135,7 +183,8 @@ def find_record(k: Kernel, mid: int) -> Migration | None:
     return next((m for m in reversed(k.migration_log) if m.mid == mid), None)
 
 
-def count_send(m: Migration, va: int) -> None:
+def count_send(m: Outgoing, va: int) -> None:
+    """One more send of page `va`; the second counts it as resent."""
     n = m.per_page.get(va, 0) + 1
     m.per_page[va] = n
     if n == 2:

@@ -21,7 +21,9 @@ from shoal.kernel.migrate.record import (
     MAX_BYTES_FACTOR,
     MAX_ROUNDS,
     METHODS,
-    Migration,
+    Method,
+    MigState,
+    Outgoing,
     find_record,
 )
 from shoal.kernel.migrate.source import progress, send_image, source_waited
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
 
 def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread | None = None,
-            stop: bool = False, method: str = "stopcopy", options: dict | None = None) -> int:
+            stop: bool = False, method: str = Method.STOPCOPY, options: dict | None = None) -> int:
     """Start migrating `p` to cluster `dst` by `method` (or checkpointing it if dst is
     CHECKPOINT, then ending it if `stop`); 0, or a negative errno if refused at once.
     `options` may set the live methods' downtime_limit (cycles), max_rounds, max_bytes."""
@@ -49,8 +51,8 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
     if dst == CHECKPOINT and p.aspace.rmem:  # a checkpoint carries every page; these are away
         return -EBUSY
     k._mids += 1
-    m = Migration((k.cluster << 32) | k._mids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop,
-                  method=method if dst != CHECKPOINT else "stopcopy")
+    m = Outgoing((k.cluster << 32) | k._mids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop,
+                 method=Method(method) if dst != CHECKPOINT else Method.STOPCOPY)
     opts = options or {}
     m.limit = opts.get("downtime_limit", math.ceil(DOWNTIME_LIMIT_US * 1e-6 * k.spec.freq_hz))
     m.max_rounds = opts.get("max_rounds", MAX_ROUNDS)
@@ -58,11 +60,11 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
     k.migrations[m.mid] = m
     k.migration_log.append(m)
     if dst == k.cluster:  # already there: nothing to move
-        m.state, m.frozen, m.thawed, m.ended, m.reason = "done", at, at, at, "already there"
+        m.state, m.frozen, m.thawed, m.ended, m.reason = MigState.DONE, at, at, at, "already there"
         del k.migrations[m.mid]
         return 0
-    if m.method in ("precopy", "hybrid"):  # reserve first; the process runs on meanwhile
-        m.state = "reserving"
+    if m.method in (Method.PRECOPY, Method.HYBRID):  # reserve first; the process runs on meanwhile
+        m.state = MigState.RESERVING
         # Watched from now on, so that it keeps step with the protocol (sched.run_slice).
         p.aspace.start_tracking()
         k.cpu.flush_tlb()
@@ -104,12 +106,12 @@ def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
     m = find_record(k, pkt.body["mid"])
     if m is None:
         return
-    if m.state == "reserving" and m.method in ("precopy", "hybrid") and m.shape is None:
-        m.state, m.accepted = "precopy", True
+    if m.state == MigState.RESERVING and m.method in (Method.PRECOPY, Method.HYBRID) and m.shape is None:
+        m.state, m.accepted = MigState.PRECOPY, True
         disarm(m)
         send_round(k, m, at)
-    elif m.state == "reserving":
-        m.state = "copying"
+    elif m.state == MigState.RESERVING:
+        m.state = MigState.COPYING
         send_image(k, m, max(at, m.image_ready))
-    elif m.state == "failed":  # aborted meanwhile: D holds a reservation for nothing
+    elif m.state == MigState.FAILED:  # aborted meanwhile: D holds a reservation for nothing
         send(k, m, m.dst, "mig_release", {"mid": m.mid}, at)

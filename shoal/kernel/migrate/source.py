@@ -1,4 +1,5 @@
-"""Migration, source S and destination D. Every step is a NoC packet billed by what it carries,
+"""The source's side of a migration, and the protocol (stop-and-copy; live methods reuse it)
+between source S and destination D (destination.py). Every step is a NoC packet billed by what it carries,
 and every step costs the kernel core of its cluster time from the timing model (ChipSpec),
 queued with the other work there (`Kernel.kernel_core`):
     S  freezes the container, saving each thread's hart context    running -> frozen
@@ -26,7 +27,8 @@ successes), and a D that thawed on sending the ack would run a second copy whene
 having heard it, resumes the process. So S alone decides, on the ack, and D thaws only on
 S's word. Exactly one copy runs: D thaws only on mig_commit, which S sends only once it has
 committed; S commits only on an ack that reaches it before it aborted, and never after; S
-thaws its own copy only when it aborts.
+thaws its own copy only when it aborts. Downtime is from the freeze at S to the thaw at D.
+Failures and resends: watchdog.py.
 """
 
 from __future__ import annotations
@@ -41,7 +43,16 @@ from shoal.kernel.ikc import MailboxIn, PortalIn
 from shoal.kernel.migrate.cost import build_cycles, build_lead, freeze_cycles, rebuild_cycles
 from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT, thaw, try_freeze
 from shoal.kernel.migrate.postcopy import push_pages
-from shoal.kernel.migrate.record import CHECKPOINT, EBUSY, EIO, Migration, count_send, find_record
+from shoal.kernel.migrate.record import (
+    CHECKPOINT,
+    EBUSY,
+    EIO,
+    Method,
+    MigState,
+    Outgoing,
+    count_send,
+    find_record,
+)
 from shoal.kernel.migrate.watchdog import SLACK, TRIES, again, arm, disarm, image_trip, round_trip, send
 from shoal.kernel.syscalls import ENOMEM
 from shoal.platform.cpu import REG_PC
@@ -54,7 +65,7 @@ if TYPE_CHECKING:
 def progress(k: Kernel, now: int) -> None:
     """Advance every migration this kernel is the source of (called between slices)."""
     for m in list(k.migrations.values()):
-        if m.state != "freezing":
+        if m.state != MigState.FREEZING:
             continue
         p = k.find_proc(m.pid)
         if p is None:
@@ -77,9 +88,9 @@ def progress(k: Kernel, now: int) -> None:
             m.stale |= p.aspace.take_dirty()
             p.aspace.stop_tracking()
             staged = m.at_dst - m.stale
-            if m.method == "hybrid":
+            if m.method == Method.HYBRID:
                 remote = {va for va, _ in p.aspace.page_list()} - staged
-        elif m.method == "postcopy" and m.dst != CHECKPOINT:
+        elif m.method == Method.POSTCOPY and m.dst != CHECKPOINT:
             remote = {va for va, _ in p.aspace.page_list()}
         m.image, m.shape = image.serialize(k, p, staged, remote)
         m.postcopy_pages = len(remote)
@@ -95,7 +106,7 @@ def progress(k: Kernel, now: int) -> None:
             m.image_ready = at + k.kernel_core(at, build_lead(k.spec, m.shape))
         else:  # a checkpoint needs the whole image
             at += k.kernel_core(at, build_cycles(k.spec, m.shape))
-            m.state, m.thawed, m.ended, m.reason = "checkpointed", at, at, "image taken"
+            m.state, m.thawed, m.ended, m.reason = MigState.CHECKPOINTED, at, at, "image taken"
             k.migrations.pop(m.mid, None)
             if m.stop:
                 k.kill(p, None, None, "checkpointed", at)
@@ -105,21 +116,21 @@ def progress(k: Kernel, now: int) -> None:
             m.wall_seconds += time.perf_counter() - t0
             continue
         if m.accepted:  # D holds room for it since the pre-copy: the image goes now
-            m.state = "copying"
+            m.state = MigState.COPYING
             send_image(k, m, at)
             m.wall_seconds += time.perf_counter() - t0
             continue
-        m.state = "reserving"
+        m.state = MigState.RESERVING
         send(k, m, m.dst, "mig_reserve", {"mid": m.mid, "pid": m.pid, "frames": m.shape.frames,
                                            "bytes": m.bytes}, at)
         arm(k, m, at + round_trip(k.spec), source_waited)
         m.wall_seconds += time.perf_counter() - t0
 
 
-def fail(k: Kernel, m: Migration, p: Container | None, at: int, reason: str, err: int = -EIO,
+def fail(k: Kernel, m: Outgoing, p: Container | None, at: int, reason: str, err: int = -EIO,
           cleanup: str = "") -> None:
     """Abort before the commit: the process goes on here; D is told to drop what it holds."""
-    m.state, m.reason, m.ended = "failed", reason, at
+    m.state, m.reason, m.ended = MigState.FAILED, reason, at
     m.image = b""
     if m.by.startswith("policy:"):
         report.failed(k, m, err, at)
@@ -140,25 +151,25 @@ def fail(k: Kernel, m: Migration, p: Container | None, at: int, reason: str, err
                 k.wake(t, at, err)
 
 
-def source_waited(k: Kernel, m: Migration, at: int) -> None:
+def source_waited(k: Kernel, m: Outgoing, at: int) -> None:
     """No word from D in time. Ask it (it answers with its last answer); an answer may still be
     on its way on a busy chip, so the watchdog decides nothing until TRIES rounds."""
-    if m.state in ("reserving", "copying", "precopy"):
+    if m.state in (MigState.RESERVING, MigState.COPYING, MigState.PRECOPY):
         if again(k, m, m.dst, "mig_query", {"mid": m.mid}, at):
             arm(k, m, at + round_trip(k.spec), source_waited)
         else:
             fail(k, m, k.find_proc(m.pid), at, f"no answer from cluster {m.dst} after "
                   f"{TRIES} questions", cleanup="mig_abort")
-    elif m.state == "committed":
+    elif m.state == MigState.COMMITTED:
         if again(k, m, m.dst, "mig_commit", {"mid": m.mid}, at):
             arm(k, m, at + round_trip(k.spec), source_waited)
         else:
             _unconfirmed(k, m, at)
 
 
-def _unconfirmed(k: Kernel, m: Migration, at: int) -> None:
+def _unconfirmed(k: Kernel, m: Outgoing, at: int) -> None:
     """After the commit, D never confirmed: the process is D's; D will ask for its commit."""
-    m.state, m.ended = "done", at
+    m.state, m.ended = MigState.DONE, at
     m.reason = (f"moved to cluster {m.dst}, which did not confirm the thaw after "
                 f"{m.sends.get('mig_commit', 0)} commit messages")
     k.migrations.pop(m.mid, None)
@@ -167,12 +178,12 @@ def _unconfirmed(k: Kernel, m: Migration, at: int) -> None:
         m.proc.state = "migrated"
 
 
-def source_lost(k: Kernel, m: Migration, kind: str, body: dict, at: int) -> None:
-    if kind == "mig_reserve" and m.state == "reserving":  # D never heard of it
+def source_lost(k: Kernel, m: Outgoing, kind: str, body: dict, at: int) -> None:
+    if kind == "mig_reserve" and m.state == MigState.RESERVING:  # D never heard of it
         fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_reserve)")
-    elif kind == "mig_image" and m.state == "copying":
+    elif kind == "mig_image" and m.state == MigState.COPYING:
         fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_image)", cleanup="mig_release")
-    elif kind == "mig_pages" and m.state == "precopy":
+    elif kind == "mig_pages" and m.state == MigState.PRECOPY:
         fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_pages)", cleanup="mig_release")
     elif kind == "mig_page":  # post-copy: send it again later (the process waits, never lost)
         if body["push"]:
@@ -183,14 +194,14 @@ def source_lost(k: Kernel, m: Migration, kind: str, body: dict, at: int) -> None
                 bisect.insort(m.remaining, va)
         m.focus = body["vas"][0]
         k.at(at + round_trip(k.spec) // SLACK, lambda now: push_pages(k, m, now))
-    elif kind == "mig_commit" and m.state == "committed":
+    elif kind == "mig_commit" and m.state == MigState.COMMITTED:
         if again(k, m, m.dst, kind, body, at):
             arm(k, m, at + round_trip(k.spec), source_waited)
     elif kind in ("mig_release", "mig_abort"):
         again(k, m, m.dst, kind, body, at)  # after the last loss, D asks (and we answer)
 
 
-def send_image(k: Kernel, m: Migration, at: int) -> None:
+def send_image(k: Kernel, m: Outgoing, at: int) -> None:
     """The image streams out as it is built (its first DMA operation may leave at `at`)."""
     assert m.shape is not None
     k.kernel_core(at, build_cycles(k.spec, m.shape) - build_lead(k.spec, m.shape))
@@ -203,8 +214,8 @@ def send_image(k: Kernel, m: Migration, at: int) -> None:
 
 def on_refuse(k: Kernel, pkt: Packet, at: int) -> None:
     m = k.migrations.get(pkt.body["mid"])
-    if m is not None and (m.state in ("reserving", "copying", "precopy")
-                          or (m.state == "freezing" and m.accepted)):  # D holds nothing for it now
+    if m is not None and (m.state in (MigState.RESERVING, MigState.COPYING, MigState.PRECOPY)
+                          or (m.state == MigState.FREEZING and m.accepted)):  # D holds nothing for it now
         fail(k, m, k.find_proc(m.pid), at, pkt.body["reason"], -ENOMEM)
 
 
@@ -213,19 +224,19 @@ def on_ack(k: Kernel, pkt: Packet, at: int) -> None:
     m = find_record(k, pkt.body["mid"])
     if m is None:
         return
-    if m.state == "failed":  # aborted meanwhile: D must drop its copy
+    if m.state == MigState.FAILED:  # aborted meanwhile: D must drop its copy
         send(k, m, m.dst, "mig_abort", {"mid": m.mid}, at)
-    elif m.state == "committed" or (m.state == "done" and m.thawed is None):
+    elif m.state == MigState.COMMITTED or (m.state == MigState.DONE and m.thawed is None):
         send(k, m, m.dst, "mig_commit", {"mid": m.mid}, at)  # D has not heard our commit
-    elif m.state == "copying":
+    elif m.state == MigState.COPYING:
         _commit(k, m, at)
 
 
-def _commit(k: Kernel, m: Migration, at: int) -> None:
+def _commit(k: Kernel, m: Outgoing, at: int) -> None:
     t0 = time.perf_counter()
     p = k.find_proc(m.pid)
     assert p is not None
-    m.state, m.image, m.proc = "committed", b"", p
+    m.state, m.image, m.proc = MigState.COMMITTED, b"", p
     forward = []
     for ep in p.ikc.values():
         if isinstance(ep, MailboxIn):
@@ -254,9 +265,9 @@ def _commit(k: Kernel, m: Migration, at: int) -> None:
 
 def on_done(k: Kernel, pkt: Packet, at: int) -> None:
     m = find_record(k, pkt.body["mid"])
-    if m is None or not (m.state == "committed" or (m.state == "done" and m.thawed is None)):
+    if m is None or not (m.state == MigState.COMMITTED or (m.state == MigState.DONE and m.thawed is None)):
         return
-    m.state, m.thawed, m.ended = "done", pkt.body["thawed"], at
+    m.state, m.thawed, m.ended = MigState.DONE, pkt.body["thawed"], at
     m.resent += pkt.body["resent"]
     m.reason = f"moved to cluster {m.dst}" + (f" ({m.resent} packets sent again)" if m.resent else "")
     if m.switch:
@@ -266,6 +277,6 @@ def on_done(k: Kernel, pkt: Packet, at: int) -> None:
     if m.proc is not None:
         m.proc.state = "migrated"
     if m.postcopy_pages and not m.pushed_all:
-        m.state, m.ended = "postcopy", None  # running at D; its pages still follow
+        m.state, m.ended = MigState.POSTCOPY, None  # running at D; its pages still follow
         return
     k.migrations.pop(m.mid, None)

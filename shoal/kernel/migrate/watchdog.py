@@ -22,9 +22,6 @@ rounds have passed, so one that fires early does no harm.
     did not confirm after it (D says its ack again, and S answers with the commit). D drops a
     reservation whose accepts were all lost; a D that S never answers keeps its frozen copy
     rather than risk losing the process.
-Downtime is from the freeze at S to the thaw at D.
-
-Live methods, on the same protocol (`method`):
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shoal.kernel.migrate.record import Incoming, Migration
+from shoal.kernel.migrate.record import Incoming, Outgoing
 from shoal.platform.noc import transfer_cycles
 
 if TYPE_CHECKING:
@@ -64,23 +61,23 @@ def image_trip(spec: ChipSpec, nbytes: int, rebuild: int) -> int:
     return SLACK * (_alone(spec, nbytes + CONTROL_BYTES, bulk=True) + rebuild + _alone(spec, CONTROL_BYTES))
 
 
-def send(k: Kernel, rec: Migration | Incoming, dst: int, kind: str, body: dict, at: int,
+def send(k: Kernel, rec: Outgoing | Incoming, dst: int, kind: str, body: dict, at: int,
           data: bytes = b"", bulk: bool = False) -> None:
     rec.sends[kind] = rec.sends.get(kind, 0) + 1
     k.send(dst, kind, body, data, at, bulk)
 
 
-def again(k: Kernel, rec: Migration | Incoming, dst: int, kind: str, body: dict, at: int) -> bool:
+def again(k: Kernel, rec: Outgoing | Incoming, dst: int, kind: str, body: dict, at: int) -> bool:
     """Send a packet once more, unless it went TRIES times already; True if sent."""
     if rec.sends.get(kind, 0) >= TRIES:
         return False
-    if isinstance(rec, Migration):
+    if isinstance(rec, Outgoing):
         rec.resent += 1
     send(k, rec, dst, kind, body, at)
     return True
 
 
-def arm(k: Kernel, rec: Migration | Incoming, at: int, waited: Callable[[Kernel, Any, int], None]) -> None:
+def arm(k: Kernel, rec: Outgoing | Incoming, at: int, waited: Callable[[Kernel, Any, int], None]) -> None:
     """Set this side's watchdog for `rec` to `at` (a timer of this kernel: an item of the
     cluster at that time, never a packet); an earlier one no longer counts. `waited` is what
     the side does when it fires (source.source_waited, destination.destination_waited)."""
@@ -89,11 +86,11 @@ def arm(k: Kernel, rec: Migration | Incoming, at: int, waited: Callable[[Kernel,
     k.at(at, lambda now: _fire(k, rec, gen, waited, now))
 
 
-def disarm(rec: Migration | Incoming) -> None:
+def disarm(rec: Outgoing | Incoming) -> None:
     rec.watchdog += 1
 
 
-def _fire(k: Kernel, rec: Migration | Incoming, gen: int, waited: Callable[[Kernel, Any, int], None],
+def _fire(k: Kernel, rec: Outgoing | Incoming, gen: int, waited: Callable[[Kernel, Any, int], None],
           now: int) -> None:
     if rec.watchdog == gen:
         waited(k, rec, now)
