@@ -328,7 +328,7 @@ def _evacuate_arg(text: str, spec: object) -> tuple[int, int]:
 
 
 def _migration_arg(text: str, spec: object) -> tuple[int, int, str]:
-    from shoal.kernel.migration import METHODS
+    from shoal.kernel.migrate import METHODS
 
     text = text.encode("unicode_escape").decode()  # the error stays one line, whatever was typed
     parts = text.split(":")

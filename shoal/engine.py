@@ -22,7 +22,7 @@ from shoal.errors import ShoalError
 from shoal.kernel import image
 from shoal.kernel.host import ClusterRecord, ProcessRecord
 from shoal.kernel.loader import Executable, parse_elf
-from shoal.kernel.migration import EBUSY, METHODS, Migration
+from shoal.kernel.migrate import EBUSY, METHODS, Migration, MigState
 from shoal.spec import ChipSpec
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ class Process:
     def migrate(self, to: int, method: str | None = None, **options: float) -> MigrationView:
         """Ask for a move to cluster `to` by `method` (stopcopy, precopy, postcopy, hybrid);
         it happens as the chip runs. Options of the live methods: downtime_limit_us,
-        max_rounds, max_bytes (see kernel/migration.py for their defaults)."""
+        max_rounds, max_bytes (see kernel/migrate/record.py for their defaults)."""
         return self.chip.migrate(self.pid, to, method, **options)
 
     def checkpoint(self, path: str | Path | None = None, stop: bool = False) -> bytes:
@@ -541,9 +541,9 @@ class Chip:
             raise ShoalError(f"process {pid} cannot be checkpointed now (error {-mid}){why}")
         view = MigrationView(self, mid)
         # Threads in calls that must finish delay the freeze: run the chip until it is done.
-        self._backend.advance(NEVER, until=lambda: view.state != "freezing")
+        self._backend.advance(NEVER, until=lambda: view.state != MigState.FREEZING)
         self.time = max(self.time, view.frozen or 0)
-        if view.state != "checkpointed":
+        if view.state != MigState.CHECKPOINTED:
             raise ShoalError(f"checkpoint of process {pid} failed: {view.reason}")
         data = self._backend.call(r.cluster, "take_image", mid)
         if path is not None:

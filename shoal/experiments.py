@@ -20,7 +20,7 @@ from pathlib import Path
 
 from shoal.engine import Chip
 from shoal.errors import ShoalError
-from shoal.kernel.migration import Migration
+from shoal.kernel.migrate import Migration
 from shoal.spec import ChipSpec
 
 PROGRAMS = Path(__file__).parent / "programs"

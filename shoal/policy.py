@@ -261,7 +261,7 @@ def _plain_move(mv: object, n: int) -> Move:
     """A policy's move as a plain Move of ints and texts, each field read once (a Move
     subclass's properties cannot answer one thing here and another later); ValueError or
     TypeError for a move that can never be right (the policy's bug)."""
-    from shoal.kernel.migration import METHODS
+    from shoal.kernel.migrate import METHODS
     if not isinstance(mv, Move):
         raise TypeError(f"on_report returned a {type(mv).__name__}, not a Move")
     pid, dst, method, why = mv.pid, mv.dst, mv.method, mv.why

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from shoal.backend import LocalBackend
     from shoal.kernel.container import Thread
     from shoal.kernel.kernel import Kernel
-    from shoal.kernel.migration import Migration
+    from shoal.kernel.migrate import Migration
     from shoal.platform.noc import Packet
     from shoal.spec import ChipSpec
 

@@ -14,7 +14,7 @@ from conftest import Programs, assert_no_frame_leak, assert_one_line_error, shoa
 
 from shoal import Chip
 from shoal.errors import ShoalError
-from shoal.kernel import migration
+from shoal.kernel.migrate import freeze, source
 from shoal.spec import ChipSpec
 
 
@@ -111,12 +111,12 @@ def test_a_copy_moved_by_the_host_mid_way_is_exact(programs: Programs, method: s
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     b = programs["fs_tree"]
     waits: list[str] = []
-    try_freeze = migration.try_freeze
+    try_freeze = freeze.try_freeze
 
     def spy(k: object, p: object) -> object:
         waits.extend(t.blocked_on for t in p.threads if t.state.value == "blocked")  # type: ignore[attr-defined]
         return try_freeze(k, p)  # type: ignore[arg-type]
-    monkeypatch.setattr(migration, "try_freeze", spy)
+    monkeypatch.setattr(source, "try_freeze", spy)  # as progress calls it
     c = Chip.preset("tiny")
     c.spawn(b.elf, ["fs_tree", "write"], cluster=0)
     c.run()

@@ -12,7 +12,7 @@ import pytest
 from conftest import Programs, assert_no_frame_leak
 
 from shoal import Chip
-from shoal.kernel import migration
+from shoal.kernel.migrate import freeze
 
 
 def expected_consumer(batches: int) -> list[str]:
@@ -98,12 +98,12 @@ def test_processes_moved_while_they_hold_queues_and_semaphores_go_on(
         programs: Programs, method: str, monkeypatch: pytest.MonkeyPatch) -> None:
     b = programs["ipc"]
     backed_out: list[str] = []
-    back_out = migration._back_out
+    back_out = freeze.back_out
 
     def spy(k: object, t: object) -> None:
         backed_out.append(t.blocked_on)  # type: ignore[attr-defined]
         back_out(k, t)  # type: ignore[arg-type]
-    monkeypatch.setattr(migration, "_back_out", spy)
+    monkeypatch.setattr(freeze, "back_out", spy)
     c = Chip.preset("tiny")
     cons = c.spawn(b.elf, ["ipc", "consumer", "mv", "8"], cluster=1)
     prod = c.spawn(b.elf, ["ipc", "producer", "mv", "8"], cluster=2)

@@ -1,4 +1,4 @@
-"""Live migration (kernel/migration.py): pre-copy, post-copy and hybrid beside stop-and-copy.
+"""Live migration (kernel/migrate/): pre-copy, post-copy and hybrid beside stop-and-copy.
 Real programs, checked against the same sources built for the host; downtimes checked against
 the goals of the live-migration issue; NoC failures injected during post-copy.
 (Every older migration test also runs once per method: conftest.each_method.)"""
@@ -6,6 +6,7 @@ the goals of the live-migration issue; NoC failures injected during post-copy.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import subprocess
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak, assert_one_lin
 
 import shoal
 from shoal import Chip, ChipSpec, ShoalError
-from shoal.kernel.migration import MAX_ROUNDS
+from shoal.kernel.migrate import MAX_ROUNDS, Method, Migration, MigState, Outgoing
 from shoal.toolchain import compile_cached
 
 HOTSET = Path(shoal.__file__).parent / "programs" / "hotset.c"  # shared with the bench and demo
@@ -195,6 +196,28 @@ def test_chip_default_method_applies_to_guest_shoal_migrate(tmp_path: Path) -> N
     c.run()
     assert p.stdout == native_out(src, tmp_path, ["0", "2"], b"abc")
     assert p.migrations[0].method == "postcopy" and p.cluster == 2
+
+
+def test_the_host_gets_the_record_alone_and_states_are_enums(tmp_path: Path) -> None:
+    """Chip.migrations is the record (figures), never the kernel's working state (the image, the
+    process, the pages in flight); its state and method are the protocol's enums, equal to the
+    strings that scripts and the docs compare with; a misspelt state is an error."""
+    c = Chip.preset("mppa256")
+    p = c.spawn(elf(HOTSET), ["hotset", "64", "8", "300"])
+    c.schedule_migration(p.pid, 5, 400_000, "postcopy")
+    c.run()
+    assert p.stdout == native_out(HOTSET, tmp_path, ["64", "8", "300"])
+    m = p.migrations[0]
+    working = {f.name for f in dataclasses.fields(Outgoing)} - {f.name for f in dataclasses.fields(Migration)}
+    assert type(m) is Migration and {"image", "proc", "caller", "remaining", "in_flight"} <= working
+    assert not any(hasattr(m, name) for name in working)
+    assert m.state is MigState.DONE and m.state == "done" and f"{m.state}" == "done"
+    assert m.method is Method.POSTCOPY and m.method == "postcopy" and m.postcopy_pages > 0
+    assert pickle.loads(pickle.dumps(m)).state is MigState.DONE  # the MPI backend pickles records
+    with pytest.raises(AttributeError):
+        MigState.DOEN  # noqa: B018
+    with pytest.raises(ValueError):
+        Method("lazy")
 
 
 # --- the command line -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak
 import shoal
 from shoal import Chip, ChipSpec, ShoalError
 from shoal.experiments import tour_checksum
-from shoal.kernel.migration import TRIES
+from shoal.kernel.migrate import TRIES
 from shoal.platform.noc import body_bytes, packet
 from shoal.toolchain import compile_cached
 

@@ -8,15 +8,15 @@ are function calls; under a distributed one they travel to the rank that owns th
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
-from shoal.kernel import image, migration, report
+from shoal.kernel import image, report
 from shoal.kernel.debug import debug  # noqa: F401  (what the GDB stub asks: kernel/debug.py)
 from shoal.kernel.loader import Executable
 from shoal.kernel.memory import OutOfFrames
+from shoal.kernel.migrate import ACTIVE, CHECKPOINT, EBUSY, Migration, request, thaw
 
 SIGKILL = 9
 
@@ -84,9 +84,9 @@ def processes(k: Kernel) -> list[ProcessRecord]:
     return [process_record(c) for c in k.all_procs]
 
 
-def migrations(k: Kernel) -> list[migration.Migration]:
+def migrations(k: Kernel) -> list[Migration]:
     """Copies of this kernel's migration records, without what only the kernel may hold."""
-    return [dataclasses.replace(m, caller=None, image=b"", proc=None) for m in k.migration_log]
+    return [m.record() for m in k.migration_log]
 
 
 def cluster(k: Kernel) -> ClusterRecord:
@@ -118,7 +118,7 @@ def set_reporting(k: Kernel, period: int, at: int) -> None:
 
 def _moving(k: Kernel, pid: int) -> bool:
     """A move of `pid` from here is under way (committed: it is in transit to another cluster)."""
-    return any(m.pid == pid and m.state in migration.ACTIVE for m in k.migrations.values())
+    return any(m.pid == pid and m.state in ACTIVE for m in k.migrations.values())
 
 
 def migrate(k: Kernel, pid: int, to: int, at: int, method: str = "stopcopy",
@@ -126,8 +126,8 @@ def migrate(k: Kernel, pid: int, to: int, at: int, method: str = "stopcopy",
     """Start moving `pid` to cluster `to` at `at` by `method`; its record's id, or a negative
     errno."""
     if _moving(k, pid):
-        return -migration.EBUSY
-    err = migration.request(k, _find(k, pid), to, at, "host", method=method, options=options)
+        return -EBUSY
+    err = request(k, _find(k, pid), to, at, "host", method=method, options=options)
     return err or k.migration_log[-1].mid
 
 
@@ -138,8 +138,8 @@ def set_method(k: Kernel, method: str) -> None:
 
 def checkpoint(k: Kernel, pid: int, at: int, stop: bool) -> int:
     if _moving(k, pid):
-        return -migration.EBUSY
-    err = migration.request(k, _find(k, pid), migration.CHECKPOINT, at, "host", stop=stop)
+        return -EBUSY
+    err = request(k, _find(k, pid), CHECKPOINT, at, "host", stop=stop)
     return err or k.migration_log[-1].mid
 
 
@@ -198,6 +198,6 @@ def restore(k: Kernel, data: bytes, at: int, where: str) -> int:
     c = image.restore(k, data, at, where, rebase=True)
     c.start_cycle = at  # its simulated time on this chip starts now
     k.adopt(c)
-    migration.thaw(k, c, at, 0)
+    thaw(k, c, at, 0)
     report.wake(k, at)
     return c.pid

@@ -22,7 +22,7 @@ from shoal.kernel import (  # these register their calls
     ikc,
     ipc,  # noqa: F401 (registers the message queue and semaphore calls)
     location,
-    migration,
+    migrate,
     procs,
     report,
     rmem,
@@ -126,14 +126,14 @@ class Kernel:
         self.console_waiters: list[Thread] = []
         # Migration: records of moves this kernel started, packets held for frozen processes,
         # forwarding pointers for processes that left, frames promised to incoming ones.
-        self.migrations: dict[int, migration.Migration] = {}
-        self.migration_log: list[migration.Migration] = []
+        self.migrations: dict[int, migrate.Outgoing] = {}
+        self.migration_log: list[migrate.Outgoing] = []
         self._mids = 0
         self.held: dict[int, list[Packet]] = {}
         self.moved: dict[int, int] = {}
         self.locations = location.Counters()
         self.reserved_frames = 0
-        self.incoming: dict[int, migration.Incoming] = {}
+        self.incoming: dict[int, migrate.Incoming] = {}
         self.default_method = "stopcopy"  # of shoal_migrate, which names none (Chip's `migration`)
         self.solo_mode = False  # running a lone thread in one long slice
         # The engine's bounds for the current advance (sched.py): items below `horizon`
@@ -422,7 +422,7 @@ class Kernel:
         heapq.heappush(self.inbox, (pkt.arrival, pkt.seq, pkt))
 
     def handle(self, pkt: Packet, at: int) -> None:
-        if pkt.kind in migration.TARGETED:
+        if pkt.kind in migrate.TARGETED:
             pid = pkt.body["dst"]
             if pid in self.moved:
                 location.follow(self, pkt, at)
@@ -444,10 +444,10 @@ class Kernel:
         """The NoC lost a packet this kernel sent (its DMA engine says so, with what it sent)."""
         kind, body = note.body["kind"], note.body["body"]
         if kind.startswith("mig_"):
-            migration.on_lost(self, kind, body, at)
+            migrate.on_lost(self, kind, body, at)
         elif kind != "portal_data" and body.get("op") in self.pending:
             t, _, _ = self.pending.pop(body["op"])
-            self.wake(t, at, -migration.EIO)  # a request of one of its threads: it fails with EIO
+            self.wake(t, at, -migrate.EIO)  # a request of one of its threads: it fails with EIO
         else:
             # Anything else (an answer, a portal's go-ahead or its data, console output, an
             # exit or location notice, a packet passed on for a moved process) is the
@@ -560,5 +560,5 @@ class Kernel:
 
 
 # Every kind of packet a kernel takes, by the module that handles it (no kind is in two).
-PACKET_HANDLERS = {**console.HANDLERS, **ikc.HANDLERS, **location.HANDLERS, **migration.HANDLERS,
+PACKET_HANDLERS = {**console.HANDLERS, **ikc.HANDLERS, **location.HANDLERS, **migrate.HANDLERS,
                    **report.HANDLERS, **rmem.HANDLERS, **shm.HANDLERS, **procs.HANDLERS}

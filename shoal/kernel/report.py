@@ -17,7 +17,7 @@ next item it takes (a packet, a woken thread, a spawn) arms it again. So an idle
 jumps to its next event, and a deadlock is still found as one (the chip runs out of items).
 
 The daemon's decisions come back as `policy_move` packets: the kernel asks its migration
-machinery for the move (kernel/migration.py: `request`, by "policy:NAME"); a refusal at once
+machinery for the move (kernel/migrate/request.py, by "policy:NAME"); a refusal at once
 (the process is moving, or gone) or later (the destination has no room, the move failed)
 goes back to the daemon as `policy_refused`, so that it never waits for a move that will not
 happen. An `evacuate` packet closes the cluster: it accepts no incoming migration from then on.
@@ -118,7 +118,7 @@ def _tick(k: Kernel, now: int) -> None:
 
 def on_policy_move(k: Kernel, pkt: Packet, at: int) -> None:
     """The policy daemon asks for a move of one of this cluster's processes."""
-    from shoal.kernel import migration
+    from shoal.kernel import migrate
     b = pkt.body
     p = k.find_proc(b["pid"])
     if p is None or not p.alive:
@@ -127,7 +127,7 @@ def on_policy_move(k: Kernel, pkt: Packet, at: int) -> None:
     if p.state != "running":
         _refuse(k, b, -EBUSY, f"the process is {p.state}", at)
         return
-    err = migration.request(k, p, b["dst"], at, f"policy:{b['policy']}", method=b["method"])
+    err = migrate.request(k, p, b["dst"], at, f"policy:{b['policy']}", method=b["method"])
     if err:
         why = "it is moving, or its pages still follow it" if err == -EBUSY else "bad request"
         _refuse(k, b, err, why, at)
@@ -142,7 +142,7 @@ def _refuse(k: Kernel, b: dict, err: int, why: str, at: int) -> None:
 
 
 def failed(k: Kernel, m: object, err: int, at: int) -> None:
-    """A move a policy asked for failed after it started (migration._fail): tell the daemon."""
+    """A move a policy asked for failed after it started (migrate/source.py: fail): tell the daemon."""
     by, reason = m.by, m.reason  # type: ignore[attr-defined]
     if by.startswith("policy:"):
         k.send(k.services_node, "policy_refused",

@@ -134,8 +134,8 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
         if k.tracer is not None:
             k.tracer.frames(k.cluster, k.frames.free, key[0])
         if k.migrations:
-            from shoal.kernel import migration
-            migration.progress(k, key[0])
+            from shoal.kernel import migrate
+            migrate.progress(k, key[0])
         if k.reports.period and not k.reports.armed:
             from shoal.kernel import report
             report.wake(k, key[0])
@@ -252,16 +252,16 @@ def run_slice(k: Kernel, h: Hart) -> None:
         k.fault = None
         return
     if reason == "page":
-        from shoal.kernel import migration, rmem
+        from shoal.kernel import migrate, rmem
         va = k.fault[0].addr if k.fault else k.missing
-        if va != migration.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.rmem:
+        if va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.rmem:
             rmem.await_page(k, t, va & ~(PAGE - 1), h.clock)
-        elif va != migration.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shared:
+        elif va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shared:
             from shoal.kernel import shm
             store = k.fault[0].kind == "store" if k.fault else k.missing_store
             shm.await_page(k, t, va & ~(PAGE - 1), store, h.clock)
         else:
-            migration.await_page(k, t, va, h.clock)
+            migrate.await_page(k, t, va, h.clock)
         reason = "block"
     if reason is None and (err is not None or k.fault is not None):
         k.kill_for_fault(t, h.clock)

@@ -1,0 +1,191 @@
+"""The records of a migration and their states: the source's record (`Migration`, what the
+host reads: Chip.migrations, Process.migrations, traces, the CLI), the source's working state
+beside it (`Outgoing`), the destination's (`Incoming`, the kernel's only); the protocol's
+defaults. See docs/design.md, "Containers and migration".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shoal.kernel.container import Container, Thread
+    from shoal.kernel.image import Shape
+    from shoal.kernel.kernel import Kernel
+
+
+class MigState(StrEnum):
+    """A migration's state at the source; published as these strings (`m.state == "done"`)."""
+
+    RESERVING = "reserving"  # asked the destination for room (live methods: before the freeze)
+    PRECOPY = "precopy"  # pre-copy rounds, the process running
+    FREEZING = "freezing"  # waiting for its threads to stop
+    COPYING = "copying"  # the image on its way
+    COMMITTED = "committed"  # the destination has it; waiting for the thaw's word
+    POSTCOPY = "postcopy"  # running at the destination, its pages following
+    DONE = "done"
+    FAILED = "failed"  # went on at the source
+    CHECKPOINTED = "checkpointed"  # a checkpoint's image is taken
+
+
+class InState(StrEnum):
+    """A migration's state at the destination."""
+
+    RESERVED = "reserved"  # frames held for it (a lease)
+    REBUILT = "rebuilt"  # the copy is here, frozen, until the source's commit
+    RUNNING = "running"  # thawed
+    REFUSED = "refused"
+    DROPPED = "dropped"  # the reservation or the copy given back
+
+
+class Method(StrEnum):
+    """How a migration moves the pages (the package's docstring; precopy.py, postcopy.py)."""
+
+    STOPCOPY = "stopcopy"
+    PRECOPY = "precopy"
+    POSTCOPY = "postcopy"
+    HYBRID = "hybrid"
+
+
+EBUSY, EIO = 16, 5
+CHECKPOINT = -1  # a "migration" whose image goes to a file instead of another cluster
+ACTIVE = (MigState.FREEZING, MigState.RESERVING, MigState.COPYING, MigState.COMMITTED, MigState.PRECOPY,
+          MigState.POSTCOPY)
+METHODS = tuple(Method)  # shoal_migrate_by's method n is METHODS[n - 1]
+# Live migration defaults (protocol choices, not hardware figures). The downtime limit is a
+# tenth of a stop-and-copy of 1 MiB on mppa256 (~865 us): a process shoal moves is MiBs where
+# QEMU's VMs are GiBs (its default limit is 300 ms). Rounds and bytes: Xen's caps (30 rounds,
+# 3x the memory).
+DOWNTIME_LIMIT_US = 100
+MAX_ROUNDS = 30
+MAX_BYTES_FACTOR = 3
+
+
+@dataclass(eq=False)
+class Migration:
+    """The record of one migration, as the host sees it (kernel/host.py copies it out of the
+    source's Outgoing). Flat on purpose, 33 figures: each is read as `m.<name>` by users and
+    tests, and the trace takes every public one as an argument of the migration's slice."""
+
+    mid: int
+    pid: int
+    src: int
+    dst: int
+    requested: int  # simulated cycle of the request
+    by: str  # "guest", "host", "policy:NAME" (shoal/policy.py)
+    state: MigState = MigState.FREEZING
+    frozen: int | None = None
+    thawed: int | None = None
+    ended: int | None = None
+    bytes: int = 0
+    pages: int = 0
+    tables: int = 0  # second-level page tables rebuilt at the destination
+    threads: int = 0
+    reason: str = ""
+    why: str = ""  # a policy's move: why it asked (shoal/policy.py)
+    resent: int = 0  # packets sent again (lost, or not answered), by either side
+    wall_seconds: float = 0.0  # host time spent on it (never mixed with simulated time)
+    image_ready: int = 0  # when the image's first DMA operation may leave (build_lead)
+    sends: dict[str, int] = field(default_factory=dict, repr=False)  # packets sent, by kind
+    stop: bool = False  # checkpoint only: end the process once its image is taken
+    # Live migration (precopy.py, postcopy.py). Figures:
+    method: Method = Method.STOPCOPY
+    rounds: int = 0  # pre-copy rounds sent
+    switch: str = ""  # why pre-copy stopped its rounds
+    pages_sent: int = 0  # page transfers, rounds, image and post-copy together
+    pages_resent: int = 0  # pages sent more than once (dirtied again during pre-copy)
+    bytes_sent: int = 0  # bytes of pages and images sent
+    remote_faults: int = 0  # post-copy: touches of pages not yet at the destination
+    page_wait: int = 0  # post-copy: cycles threads waited for pages, all threads together
+    postcopy_pages: int = 0  # pages that followed the thaw
+    limit: int = 0  # downtime limit (cycles), and the pre-copy caps
+    max_rounds: int = MAX_ROUNDS
+    max_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.state in (MigState.COMMITTED, MigState.DONE, MigState.POSTCOPY)
+
+    @property
+    def downtime(self) -> int | None:
+        """Simulated cycles from freeze to thaw at the destination."""
+        return None if self.thawed is None or self.frozen is None else self.thawed - self.frozen
+
+    @property
+    def total(self) -> int | None:
+        """Simulated cycles from request to the end of the protocol."""
+        return None if self.ended is None else self.ended - self.requested
+
+
+@dataclass(eq=False)
+class Outgoing(Migration):
+    """The source kernel's migration: the record, and the working state only the kernel sees."""
+
+    caller: Thread | None = field(default=None, repr=False)
+    image: bytes = field(default=b"", repr=False)
+    shape: Shape | None = field(default=None, repr=False)
+    proc: Container | None = field(default=None, repr=False)  # the copy retired at the commit
+    watchdog: int = field(default=0, repr=False)  # which of its timers counts (later ones win)
+    accepted: bool = field(default=False, repr=False)  # D holds a reservation (pre-copy)
+    stale: set[int] = field(default_factory=set, repr=False)  # pages D lacks, or has old
+    at_dst: set[int] = field(default_factory=set, repr=False)  # pages D has a copy of
+    per_page: dict[int, int] = field(default_factory=dict, repr=False)  # sends of each page
+    round_sent: int = field(default=0, repr=False)
+    round_bytes: int = field(default=0, repr=False)
+    remaining: list[int] = field(default_factory=list, repr=False)  # post-copy, in address order
+    in_flight: set[int] = field(default_factory=set, repr=False)
+    focus: int = field(default=0, repr=False)  # the latest fault: pushes go nearest first
+    pushes: int = field(default=0, repr=False)  # push packets in flight
+    pushed_all: bool = field(default=False, repr=False)  # D said every page is in
+
+    def record(self) -> Migration:
+        """A copy of the record alone, for the host."""
+        got = Migration(**{f.name: getattr(self, f.name) for f in fields(Migration)})
+        got.sends = dict(self.sends)
+        return got
+
+
+@dataclass(eq=False)
+class Incoming:
+    """The destination's side of one migration (kept after it ends, to answer late packets).
+    21 fields: its protocol state, the pre-copy pages it stages, the post-copy pages it waits for."""
+
+    mid: int
+    pid: int
+    src: int
+    nbytes: int  # of the image announced
+    frames: int = 0  # reserved and not yet used
+    state: InState = InState.RESERVED
+    proc: Container | None = None
+    thawed: int | None = None
+    reason: str = ""
+    wall: float = 0.0
+    sends: dict[str, int] = field(default_factory=dict)  # packets sent, by kind
+    lost: dict[str, int] = field(default_factory=dict)  # of which the NoC reported lost
+    watchdog: int = 0  # which of its timers counts (later ones win)
+    round: int = 0  # pre-copy: the last round staged
+    staged: dict[int, bytes] = field(default_factory=dict)  # pre-copy pages held for the image
+    remote: bool = False  # post-copy: pages follow the thaw
+    waiting: dict[int, list[Thread]] = field(default_factory=dict)  # page -> threads
+    requested: set[int] = field(default_factory=set)  # pages asked for
+    faults: int = 0
+    page_wait: int = 0
+    final_sent: bool = False
+
+
+def find_record(k: Kernel, mid: int) -> Outgoing | None:
+    """This kernel's record of migration `mid` (under way, or ended)."""
+    m = k.migrations.get(mid)
+    if m is not None:
+        return m
+    return next((m for m in reversed(k.migration_log) if m.mid == mid), None)
+
+
+def count_send(m: Outgoing, va: int) -> None:
+    """One more send of page `va`; the second counts it as resent."""
+    n = m.per_page.get(va, 0) + 1
+    m.per_page[va] = n
+    if n == 2:
+        m.pages_resent += 1

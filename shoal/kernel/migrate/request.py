@@ -1,0 +1,117 @@
+"""A request to move a container (from the host, a guest's shoal_migrate, or a policy):
+checked, recorded, and started by its method; the source's answer to the destination's
+reservation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from shoal.kernel.container import Block, Container, Thread
+from shoal.kernel.memory import Missing
+from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT
+from shoal.kernel.migrate.postcopy import ALL_PAGES
+from shoal.kernel.migrate.precopy import send_round
+from shoal.kernel.migrate.record import (
+    ACTIVE,
+    CHECKPOINT,
+    DOWNTIME_LIMIT_US,
+    EBUSY,
+    MAX_BYTES_FACTOR,
+    MAX_ROUNDS,
+    METHODS,
+    Method,
+    MigState,
+    Outgoing,
+    find_record,
+)
+from shoal.kernel.migrate.source import progress, send_image, source_waited
+from shoal.kernel.migrate.watchdog import arm, disarm, round_trip, send
+from shoal.kernel.syscalls import EINVAL, s32, syscall
+
+if TYPE_CHECKING:
+    from shoal.kernel.kernel import Kernel
+    from shoal.platform.noc import Packet
+
+
+def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread | None = None,
+            stop: bool = False, method: str = Method.STOPCOPY, options: dict | None = None) -> int:
+    """Start migrating `p` to cluster `dst` by `method` (or checkpointing it if dst is
+    CHECKPOINT, then ending it if `stop`); 0, or a negative errno if refused at once.
+    `options` may set the live methods' downtime_limit (cycles), max_rounds, max_bytes."""
+    if not (0 <= dst < k.spec.compute_clusters or dst == CHECKPOINT) or method not in METHODS:
+        return -EINVAL
+    if not p.alive:
+        return -EBUSY
+    if any(m.pid == p.pid and m.state in ACTIVE for m in k.migrations.values()):
+        return -EBUSY
+    if p.aspace.incoming:  # still receiving its pages from an earlier move
+        return -EBUSY
+    if dst == CHECKPOINT and p.aspace.rmem:  # a checkpoint carries every page; these are away
+        return -EBUSY
+    k._mids += 1
+    m = Outgoing((k.cluster << 32) | k._mids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop,
+                 method=Method(method) if dst != CHECKPOINT else Method.STOPCOPY)
+    opts = options or {}
+    m.limit = opts.get("downtime_limit", math.ceil(DOWNTIME_LIMIT_US * 1e-6 * k.spec.freq_hz))
+    m.max_rounds = opts.get("max_rounds", MAX_ROUNDS)
+    m.max_bytes = opts.get("max_bytes", MAX_BYTES_FACTOR * p.aspace.data_frames * k.spec.page_size)
+    k.migrations[m.mid] = m
+    k.migration_log.append(m)
+    if dst == k.cluster:  # already there: nothing to move
+        m.state, m.frozen, m.thawed, m.ended, m.reason = MigState.DONE, at, at, at, "already there"
+        del k.migrations[m.mid]
+        return 0
+    if m.method in (Method.PRECOPY, Method.HYBRID):  # reserve first; the process runs on meanwhile
+        m.state = MigState.RESERVING
+        # Watched from now on, so that it keeps step with the protocol (sched.run_slice).
+        p.aspace.start_tracking()
+        k.cpu.flush_tlb()
+        frames = p.aspace.frames_in_use
+        send(k, m, m.dst, "mig_reserve", {"mid": m.mid, "pid": m.pid, "frames": frames,
+                                           "bytes": p.aspace.data_frames * k.spec.page_size}, at)
+        arm(k, m, at + round_trip(k.spec), source_waited)
+        return 0
+    p.state = "freezing"
+    p.freeze_at = at
+    k.at(at, lambda now: progress(k, now))  # the freeze is an item of the cluster at `at`
+    k.at(at + FREEZE_TIMEOUT + 1, lambda now: progress(k, now))  # and so is its time limit
+    return 0
+
+
+@syscall(530, "shoal_migrate")
+def sys_migrate(k: Kernel, t: Thread, a: list[int]) -> int:
+    """shoal_migrate(cluster) and shoal_migrate_by(cluster, method): method 0 is the chip's
+    default (stop-and-copy unless set), then 1 stop-and-copy, 2 pre-copy, 3 post-copy, 4 hybrid
+    (shoal.h); shoal_migrate passes 0."""
+    dst = s32(a[0])
+    if not 0 <= dst < k.spec.compute_clusters or a[1] > len(METHODS):
+        return -EINVAL  # a cluster number; CHECKPOINT (-1) is the host's, never a guest's
+    if dst == k.cluster:
+        return 0
+    if t.proc.aspace.incoming:  # its pages still follow an earlier move: wait for them, then ask
+        raise Missing("load", ALL_PAGES)
+    method = METHODS[a[1] - 1] if a[1] else k.default_method
+    err = request(k, t.proc, dst, k.now(), "guest", caller=t, method=method)
+    if err:
+        return err
+    # The caller sleeps through the move; it returns 0 at the destination, or the reason the
+    # move failed at the source. The rest happens between slices.
+    k.block(t, None, None, why="migrate")
+    raise Block  # not reached
+
+
+def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
+    m = find_record(k, pkt.body["mid"])
+    if m is None:
+        return
+    if m.state == MigState.RESERVING and m.method in (Method.PRECOPY, Method.HYBRID) and m.shape is None:
+        m.state, m.accepted = MigState.PRECOPY, True
+        disarm(m)
+        send_round(k, m, at)
+    elif m.state == MigState.RESERVING:
+        m.state = MigState.COPYING
+        send_image(k, m, max(at, m.image_ready))
+    elif m.state == MigState.FAILED:  # aborted meanwhile: D holds a reservation for nothing
+        send(k, m, m.dst, "mig_release", {"mid": m.mid}, at)
