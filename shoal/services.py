@@ -601,8 +601,9 @@ class Services(FileServer, IpcServer):
                     queue.pop(0)
                     continue
                 return  # it asked without it, so its copy is on its way home: wait for it
-            else:  # (a reader that asks to write gives up nothing: its copy becomes writable)
-                conflicts = set(holders) - {who}
+            else:  # a writer stands in the way of all; to write, every other copy does
+                # (a reader that asks to write gives up nothing: its copy becomes writable)
+                conflicts = {c for c, (_, w) in holders.items() if w or write} - {who}
             if conflicts:
                 for c in sorted(conflicts):
                     if (pg, c) not in o.recalled:

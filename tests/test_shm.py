@@ -106,3 +106,138 @@ def test_a_checkpoint_of_a_process_mapping_shared_memory_does_not_restore(tmp_pa
         Chip.preset("mppa256").restore(img, cluster=0)
     c.run()
     assert p.returncode == 0
+
+
+# --- shared pages and migration (issue 19) ------------------------------------------------------
+ATOMIC = PROGRAMS / "shm_atomic.c"
+METHODS = ["stopcopy", "precopy", "postcopy", "hybrid"]
+N_ADDS = 20000  # per worker: about 1.5 ms of simulated time for the eight
+
+
+def native_counter(tmp_path: Path, workers: int, n: int) -> bytes:
+    """The launcher and its workers on the host (fork + exec, one real shared page)."""
+    exe = tmp_path / "shm_atomic"
+    res = subprocess.run(["gcc", "-O2", str(ATOMIC), "-o", str(exe)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    name = f"/shoal_atomic_{tmp_path.name}"
+    return subprocess.run([str(exe), "run", str(workers), str(n), name], capture_output=True, check=True,
+                          timeout=60).stdout
+
+
+def atomic_chip(workers: int, n: int, **chip: object) -> tuple[Chip, object]:
+    c = Chip.preset("tiny", **chip)
+    c.add_file("shm_atomic", elf(ATOMIC).read_bytes())
+    launcher = c.spawn(elf(ATOMIC), ["shm_atomic", "run", str(workers), str(n), "/atomic"], cluster=0)
+    return c, launcher
+
+
+def assert_all_ended_well(c: Chip, launcher: object, want: bytes) -> None:
+    assert launcher.stdout == want, (launcher.stdout, launcher.message)  # type: ignore[attr-defined]
+    for r in c.processes():
+        assert r.state == "exited" and r.exit_code == 0, (r.pid, r.state, r.message)
+    assert_no_frame_leak(c)
+
+
+def test_atomic_counter_moved_by_the_python_api(tmp_path: Path) -> None:
+    """Eight processes add to one shared page with atomics while every one of them is moved
+    again and again, by every method (scheduled and at once): the count is exact, nobody is
+    killed. (Before: all nine killed as deadlocked, or the host's ValueError.)"""
+    want = native_counter(tmp_path, 8, N_ADDS)
+    assert want == b"counter 160000, 0 workers failed\n"
+    c, launcher = atomic_chip(8, N_ADDS)
+    c.run(max_cycles=250_000)  # (the launcher spawns one worker every ~25k cycles)
+    workers = [r.pid for r in c.processes() if r.pid != launcher.pid]
+    assert len(workers) == 8
+    for i, pid in enumerate(workers):
+        for j in range(3):
+            c.schedule_migration(pid, (i + j + 1) % 4, c.time + 50_000 + j * 150_000 + i * 17_000,
+                                 METHODS[(i + j) % 4])
+    c.run(max_cycles=100_000)
+    for pid in workers[:4]:  # and some at once, through p.migrate's path
+        if c._record(pid).state == "running":
+            c.migrate(pid, (c._record(pid).cluster + 2) % 4)
+    c.run()
+    moved = [m for m in c.migrations if m.state == "done" and m.src != m.dst]
+    assert len(moved) >= 12, [(m.pid, m.state, m.reason) for m in c.migrations]
+    assert_all_ended_well(c, launcher, want)
+
+
+def test_atomic_counter_moved_by_a_user_policy(tmp_path: Path) -> None:
+    """A policy that moves every worker one cluster on at each report (--policy FILE.py)."""
+    pol = tmp_path / "hop.py"
+    pol.write_text("from shoal.policy import Move, Policy\n\n\nclass Hop(Policy):\n    name = 'hop'\n\n"
+                   "    def on_report(self, report, view):\n"
+                   "        return [Move(p.pid, (p.cluster + 1) % len(view.clusters), why='hop')\n"
+                   "                for p in report.procs if p.pid != 1 and not p.moving]\n")
+    want = native_counter(tmp_path, 8, N_ADDS)
+    c, launcher = atomic_chip(8, N_ADDS, policy=f"{pol}:Hop", policy_period_us=100)
+    c.run()
+    assert sum(1 for m in c.migrations if m.state == "done" and m.src != m.dst) >= 8
+    assert_all_ended_well(c, launcher, want)
+
+
+def test_atomic_counter_while_clusters_are_evacuated(tmp_path: Path) -> None:
+    """Evacuating three clusters of four under the same load ends, and the count is exact."""
+    want = native_counter(tmp_path, 8, N_ADDS)
+    c, launcher = atomic_chip(8, N_ADDS)
+    for cl in (1, 2, 3):
+        c.evacuate(cl, at=250_000)
+    c.run(max_cycles=400_000_000)
+    assert launcher.returncode == 0, launcher.message
+    assert all(r.cluster == 0 for r in c.processes())
+    assert_all_ended_well(c, launcher, want)
+
+
+# --- past the end of the object: SIGBUS, EFAULT (issue 19) -------------------------------------------
+BUS = PROGRAMS / "shm_bus.c"
+
+
+def native(tmp_path: Path, src: Path) -> Path:
+    exe = tmp_path / src.stem
+    res = subprocess.run(["gcc", "-O2", str(src), "-o", str(exe)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return exe
+
+
+@pytest.mark.parametrize("mode", ["store", "load", "atomic", "trunc", "syscall", "regrow"])
+def test_shared_memory_past_the_end_of_the_object(tmp_path: Path, mode: str) -> None:
+    """A 16 KiB mapping of a 4 KiB object: a load, store or atomic past the end is SIGBUS
+    (exit 135, one kill line), also after ftruncate(0); a system call's buffer there is EFAULT,
+    as on Linux (the host's build run beside it)."""
+    res = subprocess.run([str(native(tmp_path, BUS)), mode, f"/shoal_bus_{tmp_path.name}"], cwd=tmp_path,
+                         capture_output=True, timeout=60)
+    want_rc = 128 - res.returncode if res.returncode < 0 else res.returncode
+    assert want_rc == (0 if mode in ("syscall", "regrow") else 135)
+    c = Chip.preset("tiny")
+    p = c.spawn(elf(BUS), ["shm_bus", mode, "/bus"], cluster=2)
+    c.run()
+    assert p.stdout == res.stdout
+    assert (128 + p.signal if p.signal else p.returncode) == want_rc, p.message
+    if want_rc == 135:
+        assert "bus error" in p.message and "beyond the end of a shared memory object" in p.message
+    assert_no_frame_leak(c)
+    assert c._backend.daemons("stats")["shm_objects"] == 0  # unlinked, ended: gone
+
+
+def test_a_truncation_reaches_every_cluster(tmp_path: Path) -> None:
+    """Three processes on three clusters share page 1 of an 8 KiB object: one wrote it (and
+    holds it), one reads and writes it through system calls (write, read), one cuts the object
+    to 4 KiB; the first then loads from page 1: SIGBUS, and a write() from there is EFAULT."""
+    exe = native(tmp_path, BUS)
+    name = f"/shoal_cut_{tmp_path.name}"
+    holder = subprocess.Popen([str(exe), "holder", name, "600000"], stdout=subprocess.PIPE, cwd=tmp_path)
+    import time
+    time.sleep(0.1)
+    peek = subprocess.run([str(exe), "peek", name, "100000"], capture_output=True, cwd=tmp_path, timeout=60)
+    cut = subprocess.run([str(exe), "cutter", name, "100000"], capture_output=True, cwd=tmp_path, timeout=60)
+    out, _ = holder.communicate(timeout=60)
+    assert holder.returncode == -7 and peek.returncode == 0 and cut.returncode == 0
+    c = Chip.preset("tiny")
+    h = c.spawn(elf(BUS), ["shm_bus", "holder", "/cut", "600"], cluster=1)
+    c.run(max_cycles=40_000)
+    pk = c.spawn(elf(BUS), ["shm_bus", "peek", "/cut", "100"], cluster=2)
+    ct = c.spawn(elf(BUS), ["shm_bus", "cutter", "/cut", "300"], cluster=3)
+    c.run()
+    assert (h.stdout, pk.stdout, ct.stdout) == (out, peek.stdout, cut.stdout)
+    assert h.signal == 7 and pk.returncode == 0 and ct.returncode == 0, (h.message, pk.message, ct.message)
+    assert_no_frame_leak(c)

@@ -1,7 +1,7 @@
 /* Processes that add to one counter in POSIX shared memory with atomics (no lock).
- *   shm_atomic run WORKERS N [NAME]  creates the object, spawns WORKERS workers (shoal_spawn, or
+ *   shm_atomic run WORKERS N NAME    creates the object, spawns WORKERS workers (shoal_spawn, or
  *                                    fork+exec natively), waits for them, prints the counter
- *   shm_atomic work N [NAME]         adds 1 to the counter N times (__atomic_fetch_add)
+ *   shm_atomic work N NAME           adds 1 to the counter N times (__atomic_fetch_add)
  * The object is one page: the counter, and each worker's own count after it. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,8 +25,8 @@ static unsigned *map(const char *name, int create) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) return 2;
-    const char *name = argc > 4 - (strcmp(argv[1], "run") != 0) ? argv[argc - 1] : "/shm_atomic";
+    if (argc < 4) return 2;
+    const char *name = argv[argc - 1];
     if (!strcmp(argv[1], "work")) {
         unsigned *c = map(name, 0);
         int n = atoi(argv[2]);
