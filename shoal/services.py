@@ -240,7 +240,7 @@ class Services(FileServer, IpcServer):
         return {"requests": self.requests, "relayed": self.relayed, "refused": self.refused,
                 "rmem_bytes": self.rmem_bytes,
                 "fs_nodes": self.fs_count, "fs_bytes": self.fs_used, "fs_handles": len(self.handles),
-                "mq_queues": len(self.queues), "semaphores": len(self.sems),
+                "mq_queues": len(self.queues), "semaphores": len(self.sems), "ipc_objects": self.ipc_alive,
                 "shm_objects": len(self.shm_objs), "shm_bytes": self.shm_bytes}
 
     def host_set_policies(self, policies: list[Policy], period: int, method: str) -> None:

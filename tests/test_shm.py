@@ -241,3 +241,88 @@ def test_a_truncation_reaches_every_cluster(tmp_path: Path) -> None:
     assert (h.stdout, pk.stdout, ct.stdout) == (out, peek.stdout, cut.stdout)
     assert h.signal == 7 and pk.returncode == 0 and ct.returncode == 0, (h.message, pk.message, ct.message)
     assert_no_frame_leak(c)
+
+
+# --- bounded host resources (issue 19) ----------------------------------------------------------------
+CHURN = PROGRAMS / "shm_churn.c"
+
+
+def test_unlinked_unused_objects_are_freed(tmp_path: Path) -> None:
+    """300 objects of 16 touched pages each (19 MB, more than the chip's 16 MiB io_memory),
+    each unmapped, closed and unlinked in turn: each goes (POSIX), so all fit; nothing left."""
+    exe = native(tmp_path, CHURN)
+    want = subprocess.run([str(exe), "objects", "300"], capture_output=True, timeout=60).stdout
+    c = Chip.preset("tiny")
+    p = c.spawn(elf(CHURN), ["shm_churn", "objects", "300"], cluster=1)
+    c.run()
+    assert p.stdout == want == b"objects: 300 made and freed\n" and p.returncode == 0, p.message
+    stats = c._backend.daemons("stats")
+    assert stats["shm_objects"] == 0 and stats["shm_bytes"] == 0
+    assert_no_frame_leak(c)
+
+
+def test_an_unlinked_object_lives_while_mapped_elsewhere() -> None:
+    """Unlinked by the show process while others still map it (shm_count): the pages stay
+    until the last process that maps it ends, then go."""
+    c = Chip.preset("tiny")
+    w = c.spawn(elf(COUNT), ["shm_count", "add", "3", "40"], cluster=1)
+    c.run()
+    assert w.returncode == 0
+    assert c._backend.daemons("stats")["shm_objects"] == 1  # linked: kept with no process
+    show = c.spawn(elf(COUNT), ["shm_count", "show"], cluster=2)
+    c.run()
+    assert show.stdout == expected({3: 40})
+    assert c._backend.daemons("stats")["shm_objects"] == 0
+
+
+def test_shm_names_and_io_memory_are_bounded() -> None:
+    """At most ipc_max_names objects (ENOSPC, as a tmpfs out of inodes); pages count against
+    io_memory when first touched: past it, SIGBUS (as a full tmpfs); unlinking gives room."""
+    import dataclasses
+
+    from shoal.spec import ChipSpec
+
+    c = Chip.preset("tiny")
+    p = c.spawn(elf(CHURN), ["shm_churn", "names", "400"], cluster=1)
+    c.run()
+    assert p.stdout == b"names: 256 made, then No space left on device\n", p.stdout
+    assert c._backend.daemons("stats")["shm_objects"] == 0
+    spec = dataclasses.replace(ChipSpec.load("tiny"), io_memory=1 << 20)  # 256 pages
+    c = Chip(spec)
+    a = c.spawn(elf(CHURN), ["shm_churn", "fill", "200", "/a"], cluster=1)
+    c.run()
+    b = c.spawn(elf(CHURN), ["shm_churn", "fill", "200", "/b"], cluster=2)
+    c.run()
+    assert a.stdout.endswith(b"fill: all 200 pages\n") and a.returncode == 0
+    assert b.stdout == b"fill: 50 pages\n" and b.signal == 7, b.message  # page 57 does not fit
+    assert "bus error" in b.message
+    rm = c.spawn(elf(CHURN), ["shm_churn", "unlink", "/a"], cluster=3)
+    c.run()
+    again = c.spawn(elf(CHURN), ["shm_churn", "fill", "200", "/c"], cluster=1)
+    c.run()
+    assert rm.stdout == b"unlink: 0\n" and again.returncode == 0, again.message
+    assert c._backend.daemons("stats")["shm_bytes"] == (56 + 200) * 4096  # /b's and /c's: all of it
+    assert_no_frame_leak(c)
+
+
+def test_named_semaphores_are_bounded() -> None:
+    """Semaphores opened and unlinked without sem_close stay open: a process gets at most
+    SEM_NSEMS_MAX (256, musl's) and then EMFILE, through the C library or the raw system call;
+    unlinked ones still open count against ipc_max_names (ENOSPC for another process); and
+    they all go when their process ends."""
+    c = Chip.preset("tiny")
+    lib = c.spawn(elf(CHURN), ["shm_churn", "sems", "300"], cluster=1)
+    c.run()
+    raw = c.spawn(elf(CHURN), ["shm_churn", "rawsems", "1000"], cluster=2)
+    c.run()
+    assert lib.stdout == b"sems: 256 opened, then No file descriptors available\n"
+    assert raw.stdout == b"rawsems: 256 opened, then No file descriptors available\n"
+    assert c._backend.daemons("stats")["ipc_objects"] == 0  # both ended: all gone
+    holder = c.spawn(elf(CHURN), ["shm_churn", "sems", "200", "5000"], cluster=1)
+    c.run(until=lambda: bool(holder.stdout))  # it holds its 200 (unlinked) for 5 ms
+    other = c.spawn(elf(CHURN), ["shm_churn", "sems", "100"], cluster=2)
+    c.run()
+    assert holder.stdout == b"sems: 200 opened\n"
+    assert other.stdout == b"sems: 56 opened, then No space left on device\n", other.stdout
+    stats = c._backend.daemons("stats")
+    assert stats["ipc_objects"] == 0 and stats["semaphores"] == 0
