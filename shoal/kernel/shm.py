@@ -94,9 +94,9 @@ def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
         return
     k.mem[frame * PAGE:(frame + 1) * PAGE] = pkt.data
     k.shm_frames[key] = (frame, write)
-    k.shm_since[key] = at
     cost = math.ceil(k.spec.copy_cycles_per_byte * PAGE) + k.spec.pte_install_cycles
     done = at + k.kernel_core(at, cost)
+    k.shm_since[key] = done  # (HOLD counts from when its threads can use it)
     _wake(k, waiting, done)
     if not _mapped_here(k, key):  # every process that wanted it went meanwhile
         give_back(k, key, done)
@@ -154,10 +154,18 @@ def on_shm_recall(k: Kernel, pkt: Packet, at: int) -> None:
 def recall(k: Kernel, key: Key, gen: int, at: int) -> None:
     if key not in k.shm_frames or k.shm_gen.get(key) != gen:
         return  # gone home meanwhile (or a newer grant came: its own recall will say)
-    since = k.shm_since.get(key, at)
-    if at < since + HOLD:  # got just now: its threads use it first
-        k.at(since + HOLD, lambda now: recall(k, key, gen, now))
+    # Not before HOLD cycles of use (got just now: its threads use it first), and not before
+    # the kernel core gets to it: the page goes as an item of the cluster at that time, so
+    # that the threads that could run before it do (a busy core handles a packet late).
+    when = max(at, k.shm_since.get(key, at) + HOLD)
+    if when > k.item_time:
+        k.at(when, lambda now: _recall_now(k, key, gen, now))
     else:
+        give_back(k, key, at)
+
+
+def _recall_now(k: Kernel, key: Key, gen: int, at: int) -> None:
+    if key in k.shm_frames and k.shm_gen.get(key) == gen:
         give_back(k, key, at)
 
 

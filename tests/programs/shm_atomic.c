@@ -1,7 +1,8 @@
 /* Processes that add to one counter in POSIX shared memory with atomics (no lock).
  *   shm_atomic run WORKERS N NAME    creates the object, spawns WORKERS workers (shoal_spawn, or
  *                                    fork+exec natively), waits for them, prints the counter
- *   shm_atomic work N NAME           adds 1 to the counter N times (__atomic_fetch_add)
+ *   shm_atomic work N ID NAME        adds 1 to the counter N times (__atomic_fetch_add), and
+ *                                    to its own slot (a plain store: the page is shared)
  * The object is one page: the counter, and each worker's own count after it. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,8 +30,11 @@ int main(int argc, char **argv) {
     const char *name = argv[argc - 1];
     if (!strcmp(argv[1], "work")) {
         unsigned *c = map(name, 0);
-        int n = atoi(argv[2]);
-        for (int i = 0; i < n; i++) __atomic_fetch_add(&c[0], 1, __ATOMIC_SEQ_CST);
+        int n = atoi(argv[2]), id = atoi(argv[3]) % 64;
+        for (int i = 0; i < n; i++) {
+            __atomic_fetch_add(&c[0], 1, __ATOMIC_SEQ_CST);
+            c[1 + id]++;
+        }
         return 0;
     }
     int workers = atoi(argv[2]);
@@ -38,7 +42,9 @@ int main(int argc, char **argv) {
     unsigned *c = map(name, 1);
     int pids[64];
     for (int i = 0; i < workers && i < 64; i++) {
-        char *args[] = {"shm_atomic", "work", argv[3], (char *)name, NULL};
+        char id[16];
+        snprintf(id, sizeof id, "%d", i);
+        char *args[] = {"shm_atomic", "work", argv[3], id, (char *)name, NULL};
 #ifdef __riscv
         pids[i] = shoal_spawn("shm_atomic", args, SHOAL_ANY_CLUSTER);
 #else
@@ -57,7 +63,9 @@ int main(int argc, char **argv) {
 #endif
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) bad++;
     }
-    printf("counter %u, %d workers failed\n", c[0], bad);
+    printf("counter %u, %d workers failed, slots", c[0], bad);
+    for (int i = 0; i < workers && i < 64; i++) printf(" %u", c[1 + i]);
+    printf("\n");
     shm_unlink(name);
     return 0;
 }
