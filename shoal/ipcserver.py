@@ -9,8 +9,11 @@ Part of `Services` (shoal/services.py), reached only through NoC packets from th
   defaults, as Linux's /proc/sys/fs/mqueue); messages come out highest priority first, in
   the order they were sent within a priority.
 - A semaphore is a counter up to SEM_VALUE_MAX.
-- At most `ipc_max_names` queues and semaphores exist at once (ENOSPC). An unlinked one lives
-  on for the handles still open on it.
+- At most `ipc_max_names` queues and semaphores exist at once (ENOSPC), unlinked ones that
+  are still open included: an unlinked one lives on for the handles open on it, and goes with
+  the last. A process holds at most SEM_NSEMS_MAX semaphore handles (EMFILE, as musl's
+  sem_open); its queue handles are its descriptors (the kernel's bound). Lookups are by pid
+  and object, never a walk over every handle.
 - Every operation here is immediate: it succeeds or answers EAGAIN. Blocking is the kernel's
   (kernel/ipc.py): after EAGAIN it sends `ipc_wait`, answered when the object may have become
   ready (at once if it already is), and then makes the call again. Waiting thus consumes
@@ -34,10 +37,12 @@ from shoal.spec import ChipSpec
 ENOENT, EBADF, EAGAIN, EEXIST, EINVAL, ENOSPC, EMSGSIZE, EOVERFLOW = 2, 9, 11, 17, 22, 28, 90, 75
 O_ACCMODE, O_WRONLY, O_RDWR, O_CREAT, O_EXCL = 3, 1, 2, 0o100, 0o200
 SEM_VALUE_MAX = 0x7FFFFFFF
+SEM_NSEMS_MAX = 256  # semaphores a process may have open (musl's, and shoal_sem.c's table)
+EMFILE = 24
 MQ_PRIO_MAX = 32768
 
 
-@dataclass
+@dataclass(eq=False)
 class Queue:
     """A POSIX message queue held by the IPC daemon."""
 
@@ -49,7 +54,7 @@ class Queue:
     waiters: list[tuple[Packet, str]] = field(default_factory=list)  # (ipc_wait request, "recv"/"send")
 
 
-@dataclass
+@dataclass(eq=False)
 class Sem:
     """A named semaphore held by the IPC daemon."""
 
@@ -80,22 +85,53 @@ class IpcServer:
         self.queues: dict[str, Queue] = {}
         self.sems: dict[str, Sem] = {}
         self.ipc_handles: dict[int, IpcHandle] = {}
+        self.ipc_by_pid: dict[int, dict[int, None]] = {}  # pid -> its handles, in order
+        self.sem_handle: dict[tuple[int, Sem], int] = {}  # (pid, semaphore) -> its one handle
+        self.sems_open: dict[int, int] = {}  # pid -> semaphores it has open
+        self.ipc_alive = 0  # queues and semaphores that exist: linked, or unlinked and open
         self.ipc_next = 1
         self.ipc_seq = 0  # order of messages within a priority
 
     def _names_full(self) -> bool:
-        return len(self.queues) + len(self.sems) >= self.spec.ipc_max_names
+        return self.ipc_alive >= self.spec.ipc_max_names
 
     def _new_ipc_handle(self, pid: int, obj: Queue | Sem, name: str) -> int:
         hid = self.ipc_next
         self.ipc_next += 1
         self.ipc_handles[hid] = IpcHandle(pid, obj, name)
+        self.ipc_by_pid.setdefault(pid, {})[hid] = None
+        if isinstance(obj, Sem):
+            self.sem_handle[(pid, obj)] = hid
+            self.sems_open[pid] = self.sems_open.get(pid, 0) + 1
         obj.opens += 1
         return hid
 
     def _ipc_close(self, hid: int) -> None:
         h = self.ipc_handles.pop(hid)
+        mine = self.ipc_by_pid.get(h.pid, {})
+        mine.pop(hid, None)
+        if not mine:
+            self.ipc_by_pid.pop(h.pid, None)
+        if isinstance(h.obj, Sem):
+            del self.sem_handle[(h.pid, h.obj)]
+            self.sems_open[h.pid] -= 1
+            if not self.sems_open[h.pid]:
+                del self.sems_open[h.pid]
         h.obj.opens -= 1
+        if not h.obj.linked and not h.obj.opens:
+            self._ipc_gone(h.obj)
+
+    def _ipc_gone(self, obj: Queue | Sem) -> None:
+        """Unlinked and no longer open anywhere: it no longer exists."""
+        obj.waiters.clear()
+        if isinstance(obj, Queue):
+            obj.msgs.clear()
+        self.ipc_alive -= 1
+
+    def _ipc_unlinked(self, obj: Queue | Sem) -> None:
+        obj.linked = False
+        if not obj.opens:
+            self._ipc_gone(obj)
 
     def _queue(self, b: dict) -> tuple[int, Queue] | int:
         h = self.ipc_handles.get(b["handle"])
@@ -121,10 +157,11 @@ class IpcServer:
         obj.waiters = keep
 
     def ipc_process_ended(self, pid: int) -> None:
-        for hid in [hid for hid, h in self.ipc_handles.items() if h.pid == pid]:
-            self._ipc_close(hid)
-        for obj in [*self.queues.values(), *self.sems.values()]:
+        # (a waiter always waits through a handle of its pid: its objects are those)
+        for hid in list(self.ipc_by_pid.get(pid, {})):
+            obj = self.ipc_handles[hid].obj
             obj.waiters = [(r, w) for r, w in obj.waiters if r.body["pid"] != pid]
+            self._ipc_close(hid)
 
     # message queues ---------------------------------------------------------------------------
     def on_mq_open(self, req: Packet, at: int) -> None:
@@ -146,6 +183,7 @@ class IpcServer:
                 self._reply(req, at, ret=-ENOSPC)
                 return
             q = self.queues[name] = Queue(maxmsg, msgsize)
+            self.ipc_alive += 1
         elif flags & O_CREAT and flags & O_EXCL:
             self._reply(req, at, ret=-EEXIST)
             return
@@ -155,13 +193,11 @@ class IpcServer:
         h = self.ipc_handles.get(req.body["handle"])
         if h is not None and h.pid == req.body["pid"]:
             self._ipc_close(req.body["handle"])
-            if not h.obj.linked and not h.obj.opens:
-                h.obj.waiters.clear()
 
     def on_mq_unlink(self, req: Packet, at: int) -> None:
         q = self.queues.pop(req.body["name"], None)
         if q is not None:
-            q.linked = False
+            self._ipc_unlinked(q)
         self._reply(req, at, ret=0 if q is not None else -ENOENT)
 
     def on_mq_send(self, req: Packet, at: int) -> None:
@@ -216,19 +252,23 @@ class IpcServer:
         b = req.body
         name, flags, pid = b["name"], b["flags"], b["pid"]
         s = self.sems.get(name)
+        hid = self.sem_handle.get((pid, s)) if s is not None else None
+        if s is not None and flags & O_CREAT and flags & O_EXCL:
+            self._reply(req, at, ret=-EEXIST)
+            return
+        if s is None and not flags & O_CREAT:
+            self._reply(req, at, ret=-ENOENT)
+            return
+        if hid is None and self.sems_open.get(pid, 0) >= SEM_NSEMS_MAX:
+            self._reply(req, at, ret=-EMFILE)  # (its unlinked, unclosed ones count too)
+            return
         if s is None:
-            if not flags & O_CREAT:
-                self._reply(req, at, ret=-ENOENT)
-                return
             if self._names_full():
                 self._reply(req, at, ret=-ENOSPC)
                 return
             s = self.sems[name] = Sem(b["value"])
-        elif flags & O_CREAT and flags & O_EXCL:
-            self._reply(req, at, ret=-EEXIST)
-            return
+            self.ipc_alive += 1
         # One handle per process and semaphore: sem_open of the same name gives the same sem_t.
-        hid = next((hid for hid, h in self.ipc_handles.items() if h.pid == pid and h.obj is s), None)
         self._reply(req, at, ret=hid if hid is not None else self._new_ipc_handle(pid, s, name))
 
     def on_sem_close(self, req: Packet, at: int) -> None:
@@ -242,7 +282,7 @@ class IpcServer:
     def on_sem_unlink(self, req: Packet, at: int) -> None:
         s = self.sems.pop(req.body["name"], None)
         if s is not None:
-            s.linked = False
+            self._ipc_unlinked(s)
         self._reply(req, at, ret=0 if s is not None else -ENOENT)
 
     def on_sem_trywait(self, req: Packet, at: int) -> None:

@@ -132,6 +132,8 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
             if fd >= 0:
                 p.open_fds.add(fd)
                 p.files[fd] = ["shm", path, reply.body["obj"], flags, 0]
+            elif p.alive:
+                shm.release_if_unused(k, p, reply.body["obj"], at)
             return fd
         return _ask(k, t, "shm_open", {"name": path[len(shm.PREFIX):], "flags": flags}, got)
 
@@ -159,11 +161,15 @@ def sys_close_file(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def closed(k: Kernel, pid: int, f: list, at: int) -> None:
-    """Tell the server a descriptor's handle is closed (a shared memory object has none: its
-    mappings, not its descriptors, keep it)."""
-    if f[KIND] != "shm":
-        kind = "mq_close" if f[KIND] == "mq" else "fs_close"
-        k.send(k.services_node, kind, {"pid": pid, "handle": f[HANDLE]}, at=at)
+    """Tell the server a descriptor's handle is closed (a shared memory object is the
+    process's until it neither opens nor maps it: kernel/shm.py)."""
+    if f[KIND] == "shm":
+        p = k.find_proc(pid)
+        if p is not None and p.alive:
+            shm.release_if_unused(k, p, f[HANDLE], at)
+        return
+    kind = "mq_close" if f[KIND] == "mq" else "fs_close"
+    k.send(k.services_node, kind, {"pid": pid, "handle": f[HANDLE]}, at=at)
 
 
 def _read(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at: int | None) -> int:

@@ -90,8 +90,10 @@ class Kernel:
         # threads waiting for pages held elsewhere, by (object, page number).
         self.shm_frames: dict[tuple[int, int], tuple[int, bool]] = {}  # -> (frame, writable)
         self.shm_since: dict[tuple[int, int], int] = {}  # when it came (shm.HOLD)
-        self.shm_waiting: dict[tuple[int, int], list[Thread]] = {}
+        self.shm_waiting: dict[tuple[int, int], list[tuple[Thread, int, str, bool]]] = {}  # shm.Waiter
         self.shm_asked: dict[tuple[int, int], bool] = {}  # requests on their way: for writing?
+        self.shm_gen: dict[tuple[int, int], int] = {}  # grant held (or last held) of each page
+        self.shm_recalls: dict[tuple[int, int], int] = {}  # recalls that came before their grant
         self.item_time = 0  # simulated time of the item being taken (sched.take)
         self.harts = [Hart(i) for i in range(spec.cores_per_cluster)]
         self.ready: deque[Thread] = deque()
@@ -201,7 +203,7 @@ class Kernel:
         """An empty address space on this cluster, told where shared pages live (kernel/shm.py)."""
         a = AddressSpace(self.mem, self.frames, self._on_unmap, self._on_code)
         a.shm_frame = self.shm_frames.get
-        a.on_shared_drop = lambda keys: shm.dropped(self, keys)
+        a.on_shared_drop = lambda keys: shm.dropped(self, keys, a)
         a.on_rmem_drop = lambda copies: rmem.dropped(self, a, copies)
         return a
 

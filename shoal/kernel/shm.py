@@ -26,64 +26,111 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from shoal.kernel import faults
 from shoal.kernel.container import Container, Thread, TState
-from shoal.kernel.memory import PAGE, PTE_V, OutOfFrames
+from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames
+from shoal.platform.cpu import REG_PC
 from shoal.platform.noc import Packet
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
+    from shoal.kernel.memory import AddressSpace
 
 PREFIX = "/dev/shm/"
 HOLD = 4000  # cycles (10 us at 400 MHz) a cluster keeps a page it got before giving it up
+SIGBUS, EFAULT = 7, 14
 Key = tuple[int, int]  # (object, page number)
+Waiter = tuple[Thread, int, str, bool]  # thread, page, access kind, in a system call?
 
 
 def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
     """Thread `t` touched a shared page this cluster does not hold (or stored into a read
-    copy): it waits until the page is here for that."""
+    copy): it waits until the page is here for that (or the daemon says it lies beyond the
+    object's end: SIGBUS, or EFAULT for a system call)."""
     key = t.proc.aspace.shared[page]
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
-    k.shm_waiting.setdefault(key, []).append(t)
+    in_call = k.fault is None  # (sched.run_slice: an instruction's fault is in k.fault)
+    kind = k.fault[0].kind if k.fault is not None else "store" if write else "load"
+    k.shm_waiting.setdefault(key, []).append((t, page, kind, in_call))
     t.proc.shm_faults += 1
     asked = k.shm_asked.get(key)
     if asked is None or (write and not asked):  # (a reader's request does not serve a writer)
         k.shm_asked[key] = write
         at += k.kernel_core(at, k.spec.page_fault_cycles)
-        k.send(k.services_node, "shm_get", {"obj": key[0], "pg": key[1], "write": write}, at=at)
+        # `have`: the grant this cluster holds or held last, so that the daemon tells a
+        # request from a copy still here, one on its way here, and one on its way home.
+        k.send(k.services_node, "shm_get", {"obj": key[0], "pg": key[1], "write": write,
+                                             "have": k.shm_gen.get(key, 0)}, at=at)
 
 
 def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
-    """The page is ours now: one frame for every local process that maps it."""
+    """The page is ours now (one frame for every local process that maps it), or it lies
+    beyond the object's end (`bus`)."""
     key = (pkt.body["obj"], pkt.body["pg"])
+    if pkt.body.get("bus"):
+        k.shm_asked.pop(key, None)
+        _bus(k, k.shm_waiting.pop(key, []), at)
+        return
+    gen, write = pkt.body["gen"], pkt.body["write"]
+    if gen <= k.shm_gen.get(key, 0):  # an older grant, overtaken by a newer one: void
+        return
+    k.shm_gen[key] = gen
     waiting = k.shm_waiting.pop(key, [])
     k.shm_asked.pop(key, None)
-    write = pkt.body["write"]
     if key in k.shm_frames:  # a read copy here becomes the writable one (same bytes)
-        k.shm_frames[key] = (k.shm_frames[key][0], True)
+        k.shm_frames[key] = (k.shm_frames[key][0], write)
         k.shm_since[key] = at
         _wake(k, waiting, at)
+        _recalled_early(k, key, gen, at)
         return
     frame = _alloc(k)
     if frame is None:  # nothing can make room: it goes home again, its waiters are killed
-        k.send(k.services_node, "shm_back", {"obj": key[0], "pg": key[1]}, pkt.data, at, bulk=True)
-        for t in waiting:
+        k.send(k.services_node, "shm_back", {"obj": key[0], "pg": key[1], "gen": gen},
+               pkt.data if write else b"", at, bulk=write)
+        for t, _, _, _ in waiting:
             if t.proc.alive:
                 k.kill(t.proc, 9, None, f"killed: out of memory (cluster {k.cluster} has no frame "
                        "for a shared page)", at)
         return
     k.mem[frame * PAGE:(frame + 1) * PAGE] = pkt.data
     k.shm_frames[key] = (frame, write)
-    k.shm_since[key] = at
     cost = math.ceil(k.spec.copy_cycles_per_byte * PAGE) + k.spec.pte_install_cycles
     done = at + k.kernel_core(at, cost)
+    k.shm_since[key] = done  # (HOLD counts from when its threads can use it)
     _wake(k, waiting, done)
     if not _mapped_here(k, key):  # every process that wanted it went meanwhile
         give_back(k, key, done)
+    else:
+        _recalled_early(k, key, gen, done)
 
 
-def _wake(k: Kernel, waiting: list[Thread], at: int) -> None:
-    for t in waiting:
+def _recalled_early(k: Kernel, key: Key, gen: int, at: int) -> None:
+    """A recall of this grant that overtook it on the NoC (a small packet passes a page)."""
+    stashed = k.shm_recalls.pop(key, 0)
+    if stashed >= gen:
+        recall(k, key, gen, at)
+
+
+def _wake(k: Kernel, waiting: list[Waiter], at: int) -> None:
+    for t, _, _, _ in waiting:
         t.proc.page_wait += k.page_came(t, at)
+
+
+def _bus(k: Kernel, waiting: list[Waiter], at: int) -> None:
+    """The page lies beyond the object's end (Linux: SIGBUS; a system call gets EFAULT)."""
+    for t, page, kind, in_call in waiting:
+        if not t.proc.alive or t.state is not TState.BLOCKED or t.blocked_on != "page":
+            continue
+        t.proc.page_wait += max(0, at - t.blocked_at)
+        pc = t.ctx.reg_read(REG_PC)
+        if in_call:  # the call was to be made again (its pc is on the ecall): it fails instead
+            t.ctx.reg_write(REG_PC, pc + 4)
+            t.blocked_on = ""
+            k.wake(t, at, -EFAULT & 0xFFFFFFFF)
+            continue
+        addr = faults.exact_address(t, Fault(kind, page), pc)
+        k.kill(t.proc, SIGBUS, None, f"killed: {kind} bus error at {addr:#010x} (beyond the end of "
+               f"a shared memory object), pc {pc:#010x}", at)
 
 
 def _alloc(k: Kernel) -> int | None:
@@ -94,14 +141,31 @@ def _alloc(k: Kernel) -> int | None:
 
 
 def on_shm_recall(k: Kernel, pkt: Packet, at: int) -> None:
-    """The daemon wants the page for another cluster: unmap it here and send it home."""
-    key = (pkt.body["obj"], pkt.body["pg"])
-    if key not in k.shm_frames:  # (it is on its way home already)
-        return
-    since = k.shm_since.get(key, at)
-    if at < since + HOLD:  # got just now: its threads use it first
-        k.at(since + HOLD, lambda now: on_shm_recall(k, pkt, now))
+    """The daemon wants grant `gen` of the page back: unmap it here and send it home."""
+    key, gen = (pkt.body["obj"], pkt.body["pg"]), pkt.body["gen"]
+    have = k.shm_gen.get(key, 0)
+    if key in k.shm_frames and have == gen:
+        recall(k, key, gen, at)
+    elif have < gen:  # its grant is still on the way here: honoured when it comes
+        k.shm_recalls[key] = max(gen, k.shm_recalls.get(key, 0))
+    # (else a copy that went home already, or an older grant than the one held: stale)
+
+
+def recall(k: Kernel, key: Key, gen: int, at: int) -> None:
+    if key not in k.shm_frames or k.shm_gen.get(key) != gen:
+        return  # gone home meanwhile (or a newer grant came: its own recall will say)
+    # Not before HOLD cycles of use (got just now: its threads use it first), and not before
+    # the kernel core gets to it: the page goes as an item of the cluster at that time, so
+    # that the threads that could run before it do (a busy core handles a packet late).
+    when = max(at, k.shm_since.get(key, at) + HOLD)
+    if when > k.item_time:
+        k.at(when, lambda now: _recall_now(k, key, gen, now))
     else:
+        give_back(k, key, at)
+
+
+def _recall_now(k: Kernel, key: Key, gen: int, at: int) -> None:
+    if key in k.shm_frames and k.shm_gen.get(key) == gen:
         give_back(k, key, at)
 
 
@@ -115,7 +179,8 @@ def give_back(k: Kernel, key: Key, at: int) -> None:
     data = bytes(k.mem[frame * PAGE:(frame + 1) * PAGE]) if writable else b""
     k.frames.release(frame)
     start = at + k.kernel_core(at, math.ceil(k.spec.copy_cycles_per_byte * len(data)))
-    k.send(k.services_node, "shm_back", {"obj": key[0], "pg": key[1]}, data, start, bulk=bool(data))
+    k.send(k.services_node, "shm_back", {"obj": key[0], "pg": key[1], "gen": k.shm_gen.get(key, 0)},
+           data, start, bulk=bool(data))
 
 
 def _unmap(p: Container, key: Key) -> None:
@@ -131,12 +196,37 @@ def _mapped_here(k: Kernel, key: Key) -> bool:
     return any(key in p.aspace.shared.values() for p in k.procs if p.alive)
 
 
-def dropped(k: Kernel, keys: list[Key]) -> None:
+def dropped(k: Kernel, keys: list[Key], aspace: AddressSpace | None = None) -> None:
     """A local address space stopped mapping these pages: held pages nobody here maps any
-    more go home (so a cluster keeps no frame for an object it does not use)."""
+    more go home (so a cluster keeps no frame for an object it does not use). A running
+    process that unmapped the last page of an object it has no descriptor of lets it go."""
+    at = k.now() if k.current is not None else k.item_time
     for key in keys:
         if key in k.shm_frames and not _mapped_here(k, key):
-            give_back(k, key, k.now() if k.current is not None else k.item_time)
+            give_back(k, key, at)
+    p = next((p for p in k.procs if p.aspace is aspace and p.alive), None)
+    if p is not None:
+        for obj in sorted({obj for obj, _ in keys}):
+            release_if_unused(k, p, obj, at)
 
 
-HANDLERS = {"shm_page": on_shm_page, "shm_recall": on_shm_recall}
+def release_if_unused(k: Kernel, p: Container, obj: int, at: int) -> None:
+    """Tell the daemon once `p` neither opens nor maps object `obj` (POSIX: an unlinked
+    object goes when no process does). A process that ends is the daemon's to count."""
+    if any(f[0] == "shm" and f[2] == obj for f in p.files.values()):
+        return
+    if any(o == obj for o, _ in p.aspace.shared.values()):
+        return
+    k.send(k.services_node, "shm_close", {"obj": obj, "pid": p.pid}, at=at)
+
+
+def on_shm_gone(k: Kernel, pkt: Packet, at: int) -> None:
+    """The daemon freed the object (unlinked, and no process opens or maps it any more):
+    what this cluster remembers of its pages goes too."""
+    obj = pkt.body["obj"]
+    for d in (k.shm_gen, k.shm_recalls):
+        for key in [key for key in d if key[0] == obj]:
+            del d[key]
+
+
+HANDLERS = {"shm_page": on_shm_page, "shm_recall": on_shm_recall, "shm_gone": on_shm_gone}
