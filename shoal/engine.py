@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shoal.abi import EBUSY
 from shoal.backend import NEVER, LocalBackend
 from shoal.errors import ShoalError
 from shoal.kernel import image
 from shoal.kernel.host import ClusterRecord, ProcessRecord
 from shoal.kernel.loader import Executable, parse_elf
-from shoal.kernel.migrate import EBUSY, METHODS, Migration, MigState
+from shoal.kernel.migrate import METHODS, Migration, MigState
 from shoal.spec import ChipSpec
 
 if TYPE_CHECKING:

@@ -24,6 +24,8 @@ import struct
 import sys
 from typing import TYPE_CHECKING, Any
 
+from shoal import abi
+from shoal.abi import SIGINT, SIGTRAP
 from shoal.errors import ShoalError
 from shoal.platform.cpu import REG_PC
 
@@ -32,8 +34,7 @@ if TYPE_CHECKING:
     from shoal.kernel.container import Thread
     from shoal.kernel.kernel import Kernel
 
-SIGINT, SIGTRAP = 2, 5
-EBREAK, C_EBREAK = struct.pack("<I", 0x00100073), struct.pack("<H", 0x9002)
+EBREAK, C_EBREAK = struct.pack("<I", abi.EBREAK), struct.pack("<H", abi.C_EBREAK)
 XNAMES = ["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "fp", "s1", *[f"a{i}" for i in range(8)],
           *[f"s{i}" for i in range(2, 12)], "t3", "t4", "t5", "t6"]
 FNAMES = [*[f"ft{i}" for i in range(8)], "fs0", "fs1", *[f"fa{i}" for i in range(8)],

@@ -27,7 +27,8 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shoal.fileserver import EBADF, EFBIG, ENOSPC, O_CREAT, O_EXCL, FileServer
+from shoal.abi import EBADF, EFBIG, ENOSPC
+from shoal.fileserver import O_CREAT, O_EXCL, FileServer
 from shoal.ipcserver import IpcServer
 from shoal.kernel.console import ACK_EVERY
 from shoal.kernel.loader import loadable_image

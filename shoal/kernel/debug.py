@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from shoal.kernel.container import Container
     from shoal.kernel.kernel import Kernel
 
-BREAKPOINT = 3  # RISC-V exception cause
 
 
 def _proc(k: Kernel, pid: int) -> Container | None:

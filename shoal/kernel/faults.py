@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shoal.abi import C_EBREAK, EBREAK, SIGSEGV, SIGTRAP
 from shoal.kernel.memory import PAGE, Fault
 from shoal.platform.cpu import REG_SP, REG_X, STOP_ADDR
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Thread
 
-SIGTRAP, SIGSEGV = 5, 11
-EBREAK, C_EBREAK = 0x00100073, 0x9002
 
 
 def _sext(v: int, bits: int) -> int:

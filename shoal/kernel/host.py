@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shoal.abi import EBUSY, SIGKILL
 from shoal.errors import ShoalError
 from shoal.kernel import image, report
 from shoal.kernel.debug import debug  # noqa: F401  (what the GDB stub asks: kernel/debug.py)
 from shoal.kernel.loader import Executable
 from shoal.kernel.memory import OutOfFrames
-from shoal.kernel.migrate import ACTIVE, CHECKPOINT, EBUSY, Migration, request, thaw
-
-SIGKILL = 9
+from shoal.kernel.migrate import ACTIVE, CHECKPOINT, Migration, request, thaw
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Container
@@ -155,7 +154,7 @@ def take_image(k: Kernel, mid: int) -> bytes:
 def kill(k: Kernel, pid: int, signal: int, at: int) -> None:
     """End a process now, as a signal's default action would (its endpoints close, its
     frames go back, its waiters are told)."""
-    from shoal.kernel.syscalls import SIGNAL_NAMES
+    from shoal.abi import SIGNAL_NAMES
     name = SIGNAL_NAMES.get(signal, f"signal {signal}")
     k.kill(_find(k, pid), signal, None, f"killed: {name} (sent by the host)", at)
 

@@ -26,16 +26,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from shoal.abi import EBADF, EBUSY, ECONNREFUSED, ECONNRESET, EFAULT, EINVAL, EMFILE, EMSGSIZE
 from shoal.kernel import report
 from shoal.kernel.container import Container, Thread
 from shoal.kernel.memory import Fault, OutOfFrames
-from shoal.kernel.syscalls import EBADF, EFAULT, EINVAL, s32, syscall
+from shoal.kernel.syscalls import s32, syscall
 from shoal.platform.noc import Packet
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
-EBUSY, EMSGSIZE, ECONNREFUSED, ECONNRESET, EMFILE = 16, 90, 111, 104, 24
 MAX_PORT = 1 << 16
 MAX_ENDPOINTS = 256
 ALL_TO_ONE, ONE_TO_ALL = 0, 1

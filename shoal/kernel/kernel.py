@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
+from shoal.abi import SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
 from shoal.kernel import (  # these register their calls
     console,
     faults,
@@ -37,8 +38,6 @@ from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.platform.noc import Packet, packet
 from shoal.spec import ChipSpec
-
-SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGKILL, SIGSEGV = 4, 5, 6, 7, 9, 11
 
 # RISC-V exception causes -> (description, signal).
 TRAPS = {

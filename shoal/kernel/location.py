@@ -69,8 +69,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shoal.abi import ECONNREFUSED, ECONNRESET
 from shoal.kernel.container import Container
-from shoal.kernel.ikc import ECONNREFUSED, ECONNRESET, Remote
+from shoal.kernel.ikc import Remote
 from shoal.platform.noc import Packet
 
 if TYPE_CHECKING:

@@ -10,23 +10,17 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
+from shoal.abi import E2BIG, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM
 from shoal.errors import ShoalError
 from shoal.kernel.container import Thread
 from shoal.kernel.loader import ArgsTooBig, parse_elf
 from shoal.kernel.memory import OutOfFrames
-from shoal.kernel.syscalls import (
-    EINVAL,
-    ENOENT,
-    ENOMEM,
-    s32,
-    syscall,
-)
+from shoal.kernel.syscalls import s32, syscall
 from shoal.platform.noc import Packet
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
-ENOEXEC, ENAMETOOLONG, ECHILD, E2BIG = 8, 36, 10, 7
 MAX_NAME = 64
 MAX_ARGS = 64
 

@@ -28,13 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from shoal.abi import EBUSY, ESRCH
 from shoal.kernel.container import TState
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
-ESRCH, EBUSY = 3, 16
 
 
 @dataclass

@@ -11,6 +11,25 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from shoal.abi import (
+    EACCES,
+    EAGAIN,
+    EBADF,
+    EEXIST,
+    EFAULT,
+    EINVAL,
+    ENODEV,
+    ENOENT,
+    ENOMEM,
+    ENOSYS,
+    ENOTTY,
+    EPERM,
+    ERANGE,
+    ESPIPE,
+    ESRCH,
+    ETIMEDOUT,
+    SIGNAL_NAMES,
+)
 from shoal.kernel import console, sched
 from shoal.kernel.container import Block, Thread, TState
 from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, Fault, Missing, OutOfFrames, Region
@@ -20,8 +39,6 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
-EPERM, ENOENT, ESRCH, EINTR, EBADF, EAGAIN, ENOMEM, EFAULT, EINVAL = 1, 2, 3, 4, 9, 11, 12, 14, 22
-ENOTTY, ESPIPE, ENOSYS, ETIMEDOUT, ERANGE = 25, 29, 38, 110, 34
 
 Syscall = Callable[["Kernel", Thread, list[int]], int]
 TABLE: dict[int, tuple[str, Syscall]] = {}
@@ -301,7 +318,6 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
     return start
 
 
-ENODEV, EEXIST, EACCES = 19, 17, 13
 
 
 @syscall(215, "munmap")
@@ -430,8 +446,6 @@ for _num, _name in ((174, "getuid"), (175, "geteuid"), (176, "getgid"), (177, "g
     syscall(_num, _name)(lambda k, t, a: 0)
 
 
-SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
-                7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 11: "SIGSEGV", 13: "SIGPIPE", 15: "SIGTERM"}
 IGNORED_BY_DEFAULT = {17, 23, 28}  # SIGCHLD, SIGURG, SIGWINCH
 
 

@@ -18,22 +18,21 @@ source, postcopy, destination, watchdog, freeze, cost, record.
 
 from __future__ import annotations
 
+from shoal.abi import EBUSY, EIO
 from shoal.kernel.migrate.freeze import TARGETED, thaw
 from shoal.kernel.migrate.packets import HANDLERS, on_lost
 from shoal.kernel.migrate.postcopy import ALL_PAGES, await_page
 from shoal.kernel.migrate.record import (
-                                         ACTIVE,
-                                         CHECKPOINT,
-                                         EBUSY,
-                                         EIO,
-                                         MAX_ROUNDS,
-                                         METHODS,
-                                         Incoming,
-                                         InState,
-                                         Method,
-                                         Migration,
-                                         MigState,
-                                         Outgoing,
+           ACTIVE,
+           CHECKPOINT,
+           MAX_ROUNDS,
+           METHODS,
+           Incoming,
+           InState,
+           Method,
+           Migration,
+           MigState,
+           Outgoing,
 )
 from shoal.kernel.migrate.request import request
 from shoal.kernel.migrate.source import progress

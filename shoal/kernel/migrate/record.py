@@ -49,7 +49,6 @@ class Method(StrEnum):
     HYBRID = "hybrid"
 
 
-EBUSY, EIO = 16, 5
 CHECKPOINT = -1  # a "migration" whose image goes to a file instead of another cluster
 ACTIVE = (MigState.FREEZING, MigState.RESERVING, MigState.COPYING, MigState.COMMITTED, MigState.PRECOPY,
           MigState.POSTCOPY)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from shoal.abi import EBUSY, EINVAL
 from shoal.kernel.container import Block, Container, Thread
 from shoal.kernel.memory import Missing
 from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT
@@ -17,7 +18,6 @@ from shoal.kernel.migrate.record import (
     ACTIVE,
     CHECKPOINT,
     DOWNTIME_LIMIT_US,
-    EBUSY,
     MAX_BYTES_FACTOR,
     MAX_ROUNDS,
     METHODS,
@@ -28,7 +28,7 @@ from shoal.kernel.migrate.record import (
 )
 from shoal.kernel.migrate.source import progress, send_image, source_waited
 from shoal.kernel.migrate.watchdog import arm, disarm, round_trip, send
-from shoal.kernel.syscalls import EINVAL, s32, syscall
+from shoal.kernel.syscalls import s32, syscall
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel

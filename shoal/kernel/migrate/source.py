@@ -37,24 +37,15 @@ import bisect
 import time
 from typing import TYPE_CHECKING
 
+from shoal.abi import EBUSY, EIO, ENOMEM
 from shoal.kernel import image, report
 from shoal.kernel.container import Container, TState
 from shoal.kernel.ikc import MailboxIn, PortalIn
 from shoal.kernel.migrate.cost import build_cycles, build_lead, freeze_cycles, rebuild_cycles
 from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT, thaw, try_freeze
 from shoal.kernel.migrate.postcopy import push_pages
-from shoal.kernel.migrate.record import (
-    CHECKPOINT,
-    EBUSY,
-    EIO,
-    Method,
-    MigState,
-    Outgoing,
-    count_send,
-    find_record,
-)
+from shoal.kernel.migrate.record import CHECKPOINT, Method, MigState, Outgoing, count_send, find_record
 from shoal.kernel.migrate.watchdog import SLACK, TRIES, again, arm, disarm, image_trip, round_trip, send
-from shoal.kernel.syscalls import ENOMEM
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
