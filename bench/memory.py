@@ -7,7 +7,7 @@ Writes OUT/memory.json. Two figures, each measured with today's AddressSpace ("n
 the page-by-page walks it replaced ("old", kept in this file only, patched over the class in
 the worker that measures it), so both sides come from the same machine in the same run:
 
-1. chip: shoal/programs/primes.c with 16 threads on each of the 16 clusters of mppa256 (the
+1. chip: shoal/experiments/programs/primes.c with 16 threads on each of the 16 clusters of mppa256 (the
    demo's part 0). Host wall time of Chip.run, and the part of it spent inside AddressSpace's
    remove_range, protect, discard, destroy and pages.
 2. micro: AddressSpace alone over a 2 MiB buffer: a 256 MiB region with one page touched per
@@ -34,7 +34,7 @@ from pathlib import Path
 from run import ROOT, log, machine_info, median, shoal_revision, spread
 from run import worker as run_worker
 
-PRIMES_C = ROOT / "shoal" / "programs" / "primes.c"
+PRIMES_C = ROOT / "shoal" / "experiments" / "programs" / "primes.c"
 CLUSTERS, THREADS, LIMIT = 16, 16, 20000
 FULL = {"runs": 5, "micro_repeats": 21}
 QUICK = {"runs": 1, "micro_repeats": 3}
@@ -269,7 +269,7 @@ def main() -> int:
     cfg = QUICK if args.quick else FULL
     t_start = time.perf_counter()
     machine, rev_start = machine_info(), shoal_revision()
-    log("compiling shoal/programs/primes.c (cached after the first time)...")
+    log("compiling shoal/experiments/programs/primes.c (cached after the first time)...")
     from shoal.toolchain import compile_cached
     compile_cached([PRIMES_C])
     log("micro-benchmark: AddressSpace alone, old and new walks")

@@ -2,7 +2,7 @@
 
     python bench/migration.py [--quick] [--out bench/results]
 
-Writes OUT/migration.json. Uses shoal.experiments on mppa256: downtime_point (a sleeping
+Writes OUT/migration.json. Uses shoal.experiments.migration on mppa256: downtime_point (a sleeping
 process moved from cluster 0 to cluster 1) for 0..384 touched pages with 1 thread and for
 1, 2, 4, 8, 16 threads with 16 pages, and contention (n = 1..8 processes on clusters 0..n-1
 all moving to clusters 8..8+n-1 at once, 64 pages each). For every migration: the simulated
@@ -224,7 +224,7 @@ def main() -> int:
                   "sim_ratio_*, sim_factor_*": "ratios of simulated times",
                   "seed_*_ms": "the seed prototype on the real MPPA-256 (its linear fit, or measured)",
                   "*wall_s, *wall_ms": "host wall-clock time"},
-        "seed_reference": {"source": "nicolasvanz/TCC-experiments (via shoal.experiments)",
+        "seed_reference": {"source": "nicolasvanz/TCC-experiments (via shoal.experiments.migration)",
                            "base_ms": ex.SEED_BASE_MS, "per_thread_ms": ex.SEED_THREAD_MS,
                            "per_page_ms": ex.SEED_PAGE_MS, "contention_each_ms": SEED_CONTENTION_MS},
         "machine": machine,

@@ -34,7 +34,7 @@ BUSY_C = HERE / "programs" / "busy.c"
 
 def child(chip_name: str, elf: str, iters: str) -> None:
     if os.environ.get("SHOAL_BACKEND") == "mpi":
-        from shoal.mpibackend import join
+        from shoal.engine.mpi import join
         join()
     from shoal import Chip
     chip = Chip.preset(chip_name)
@@ -52,7 +52,7 @@ def ring(elf: str, laps: str) -> None:
     """A token round 16 processes on 16 clusters: little compute, a packet at a time (rounds
     with one busy cluster each), the worst case of the MPI backend."""
     if os.environ.get("SHOAL_BACKEND") == "mpi":
-        from shoal.mpibackend import join
+        from shoal.engine.mpi import join
         join()
     from shoal import Chip
     chip = Chip.preset("mppa256")
@@ -90,7 +90,7 @@ def half(chip_name: str, elf: str, iters: str, part: str) -> None:
     clusters (the half rank `part` would own); two of these run at once, without any
     communication between them."""
     from shoal import Chip
-    from shoal.mpibackend import blocks
+    from shoal.engine.mpi import blocks
     chip = Chip.preset(chip_name)
     n = chip.spec.compute_clusters
     mine = [c for c, r in enumerate(blocks(n, 2)) if r == int(part)]
@@ -135,7 +135,7 @@ def main() -> int:
         if getattr(a, mode):  # a worker process: one figure, printed as JSON
             fn(*getattr(a, mode))
             return 0
-    from shoal.mpibackend import mpiexec
+    from shoal.engine.mpi import mpiexec
     from shoal.toolchain import compile_cached
     elf = str(compile_cached([BUSY_C], ["-O2", "-g0"]))
     ring_elf = str(compile_cached([HERE.parent / "tests" / "programs" / "mig_ring.c"]))

@@ -18,7 +18,7 @@ try:
     unicorn_build.preload()
 
     with _bytecode.DataclassCode():
-        from shoal.engine import Chip, Process
+        from shoal.api import Chip, Process
         from shoal.errors import ShoalError
         from shoal.spec import ChipSpec
 finally:

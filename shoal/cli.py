@@ -11,7 +11,7 @@ from shoal.errors import ShoalError
 
 
 def _stats(chip: object, proc: object) -> str:
-    from shoal.engine import Chip, Process
+    from shoal.api import Chip, Process
     assert isinstance(chip, Chip) and isinstance(proc, Process)
     c = proc.record
     spec = chip.spec
@@ -78,7 +78,7 @@ def _stats(chip: object, proc: object) -> str:
 
 def _policy_stats(chip: object) -> list[str]:
     """Each policy's moves: how many, their downtime, and each one with its reason."""
-    from shoal.engine import Chip
+    from shoal.api import Chip
     assert isinstance(chip, Chip)
     moves = chip.policy_moves()
     fig = chip.policy_figures()
@@ -103,7 +103,7 @@ def _policy_stats(chip: object) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from shoal.engine import Chip
+    from shoal.api import Chip
     from shoal.spec import ChipSpec
 
     spec = ChipSpec.load(args.chip)
@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         chip.evacuate(cluster, at=at)
     stub = None
     if args.gdb is not None:
-        from shoal.gdbstub import GdbStub
+        from shoal.tools.gdbstub import GdbStub
         stub = GdbStub(chip, args.gdb)  # listening before the program loads: a busy port fails first
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
                       stdin=StdinSource())
@@ -147,7 +147,7 @@ def _fs_in(chip: object, args: argparse.Namespace, spec: object) -> str | None:
     (DIR, or --fs-out), checked before the run; None without either option."""
     fs_out = args.fs_out or args.fs
     if fs_out is not None:
-        from shoal.hostfs import check_out_dir, read_host_tree
+        from shoal.tools.hostfs import check_out_dir, read_host_tree
         if args.fs is not None:
             chip.load_fs(read_host_tree(args.fs, spec))  # type: ignore[attr-defined, arg-type]
         check_out_dir(fs_out, "--fs-out" if args.fs_out else "--fs")
@@ -158,7 +158,7 @@ def _fs_home(chip: object, fs_out: str | None) -> None:
     """The final tree of the chip's file system, written where --fs/--fs-out said."""
     if fs_out is None:
         return
-    from shoal.hostfs import write_host_tree
+    from shoal.tools.hostfs import write_host_tree
     try:
         write_host_tree(chip.fs_tree(), fs_out)  # type: ignore[attr-defined]
     except OSError as e:
@@ -174,10 +174,10 @@ def _fs_args(q: argparse.ArgumentParser) -> None:
 
 
 def _tracer(args: argparse.Namespace, spec: object) -> object:
-    """The Tracer that --trace and its filters ask for (shoal/trace.py), or None."""
+    """The Tracer that --trace and its filters ask for (shoal/tools/trace.py), or None."""
     if args.trace is None:
         return None
-    from shoal.trace import Tracer, parse_clusters
+    from shoal.tools.trace import Tracer, parse_clusters
     kinds = None if args.trace_kinds is None else [k.strip() for k in args.trace_kinds.split(",")
                                                    if k.strip()]
     clusters = None if args.trace_clusters is None else parse_clusters(args.trace_clusters)
@@ -194,7 +194,7 @@ def _trace_note(chip: object) -> None:
                          "raise --trace-limit or use --trace-clusters/--trace-kinds\n")
 
 
-# shoal/trace.py's KINDS and DEFAULT_LIMIT, here so that building the parser does not import
+# shoal/tools/trace.py's KINDS and DEFAULT_LIMIT, here so that building the parser does not import
 # the tracer (tests/test_startup.py checks they agree).
 TRACE_KINDS = ("slices", "syscalls", "packets", "frames", "links", "migrations")
 TRACE_LIMIT = 200_000
@@ -273,7 +273,7 @@ class StdinSource:
 
 
 def _finish(chip: object, proc: object, stats: bool) -> int:
-    from shoal.engine import Chip, Process
+    from shoal.api import Chip, Process
     assert isinstance(chip, Chip) and isinstance(proc, Process)
     for c in chip.processes():
         if c.signal is not None:
@@ -347,7 +347,7 @@ def _migration_arg(text: str, spec: object) -> tuple[int, int, str]:
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
-    from shoal.engine import Chip
+    from shoal.api import Chip
     from shoal.spec import ChipSpec
 
     spec = ChipSpec.load(args.chip)
@@ -371,7 +371,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from shoal.engine import Chip
+    from shoal.api import Chip
     from shoal.spec import ChipSpec
 
     spec = ChipSpec.load(args.chip)
@@ -396,8 +396,8 @@ def _file(path: str) -> tuple[str, bytes]:
     """A --file: known to guests by its base name; a .c file is compiled first (cached)."""
     from pathlib import Path
 
-    from shoal.hostfile import check_file, read_file
     from shoal.toolchain import compile_cached
+    from shoal.tools.hostfile import check_file, read_file
     p = Path(path)
     if p.suffix == ".c":  # (a FIFO named x.c would block the compiler: checked first)
         check_file(p, f"--file {path}", MAX_FILE)
@@ -420,7 +420,7 @@ def cmd_cc(args: list[str]) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from shoal.demo import demo
+    from shoal.experiments.demo import demo
     return demo(args.chip, args.trace)
 
 
@@ -580,7 +580,7 @@ def _end(code: int) -> None:
 def _ranked(argv: list[str]) -> int:
     """`_main`, or under the MPI backend: rank 0 runs it, the other ranks serve rank 0."""
     if argv and argv[0] in ("run", "demo") and _wants_mpi(argv):
-        from shoal import mpibackend
+        from shoal.engine import mpi as mpibackend
         try:
             rank = mpibackend.rank_role()
         except ShoalError as e:
@@ -607,7 +607,7 @@ def _main(argv: list[str]) -> int:
         if getattr(args, "ranks", None) is not None or os.environ.get("SHOAL_BACKEND") == "mpi":
             _no_mpi_options(args)
             if getattr(args, "ranks", None) is not None and not os.environ.get("SHOAL_MPI_RANKS"):
-                from shoal.mpibackend import launch
+                from shoal.engine.mpi import launch
                 from shoal.spec import ChipSpec
                 return launch(argv, args.ranks, ChipSpec.load(args.chip).compute_clusters)
         if args.cmd == "run":
@@ -620,9 +620,9 @@ def _main(argv: list[str]) -> int:
             from pathlib import Path
 
             if args.what == "policy":
-                from shoal.benchpolicy import bench_policy
+                from shoal.experiments.benchpolicy import bench_policy
                 return bench_policy(Path(args.out), args.quick)
-            from shoal.benchmig import bench_migration
+            from shoal.experiments.benchmig import bench_migration
             return bench_migration(Path(args.out), args.chip, args.quick)
         return cmd_demo(args)
     except OutputError as e:

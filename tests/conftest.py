@@ -129,9 +129,9 @@ def each_method(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     """Runs a test once per migration method: every move that names none uses it (the host's
     and the guests' shoal_migrate). Tests of stop-and-copy's own costs, or of the command
     line (another process), are marked `stopcopy_only`."""
-    import shoal.engine
+    import shoal.api
 
     if request.param != "stopcopy" and request.node.get_closest_marker("stopcopy_only"):
         pytest.skip("about stop-and-copy itself")
-    monkeypatch.setattr(shoal.engine, "DEFAULT_METHOD", request.param)
+    monkeypatch.setattr(shoal.api, "DEFAULT_METHOD", request.param)
     return request.param

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import shoal_cli
 
-from shoal import paramdoc
 from shoal.spec import ChipSpec
+from shoal.tools import paramdoc
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -30,7 +30,8 @@ def said(cluster: int) -> bytes:
 
 def test_every_chipspec_field_is_documented_with_the_codes_values() -> None:
     text = (DOCS / "parameters.md").read_text()
-    assert paramdoc.render() in text, "docs/parameters.md is stale: run python -m shoal.paramdoc --write"
+    stale = "docs/parameters.md is stale: run python -m shoal.tools.paramdoc --write"
+    assert paramdoc.render() in text, stale
     for f in dataclasses.fields(ChipSpec):
         row = re.search(rf"^\| `{f.name}` \| ([^|]+) \| ([^|]+) \|", text, re.M)
         assert row, f.name

@@ -16,7 +16,7 @@ import pytest
 from conftest import Programs, assert_one_line_error, shoal_cli
 
 from shoal.errors import ShoalError
-from shoal.hostfs import _remove, write_host_tree
+from shoal.tools.hostfs import _remove, write_host_tree
 
 DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
@@ -261,8 +261,8 @@ def test_deep_combs_round_trip_with_few_descriptors(tmp_path: Path) -> None:
     """150 levels with a file before and after each subdirectory: the walks go back up to
     directories whose descriptors were closed (at most _Dirs.CAP stay open) and open them
     again; read, write-back and removal all see every entry."""
-    from shoal.hostfs import read_host_tree
     from shoal.spec import ChipSpec
+    from shoal.tools.hostfs import read_host_tree
 
     tree: list[tuple[str, bytes | None]] = []
     prefix = ""

@@ -1,4 +1,4 @@
-"""The GDB stub (shoal/gdbstub.py): real gdb-multiarch in batch mode, and the remote protocol
+"""The GDB stub (shoal/tools/gdbstub.py): real gdb-multiarch in batch mode, and the remote protocol
 spoken by hand for what batch GDB does not show (single step packets, Ctrl-C, errors)."""
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from shoal import Chip, ChipSpec, ShoalError
 from shoal.kernel.migrate import MAX_ROUNDS, Method, Migration, MigState, Outgoing
 from shoal.toolchain import compile_cached
 
-HOTSET = Path(shoal.__file__).parent / "programs" / "hotset.c"  # shared with the bench and demo
+HOTSET = Path(shoal.__file__).parent / "experiments" / "programs" / "hotset.c"  # (the bench and demo)
 METHODS = ("stopcopy", "precopy", "postcopy", "hybrid")
 
 

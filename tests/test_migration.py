@@ -19,7 +19,7 @@ from shoal.toolchain import compile_cached
 # Every test here runs once per migration method (conftest.each_method).
 pytestmark = pytest.mark.usefixtures("each_method")
 
-HOLD = Path(shoal.__file__).parent / "programs" / "hold.c"  # shared with the demo
+HOLD = Path(shoal.__file__).parent / "experiments" / "programs" / "hold.c"  # shared with the demo
 
 
 def elf(name: str) -> Path:

@@ -17,7 +17,7 @@ from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak
 
 import shoal
 from shoal import Chip, ChipSpec, ShoalError
-from shoal.experiments import tour_checksum
+from shoal.experiments.migration import tour_checksum
 from shoal.kernel.migrate import TRIES
 from shoal.platform.noc import body_bytes, packet
 from shoal.toolchain import compile_cached
@@ -25,7 +25,7 @@ from shoal.toolchain import compile_cached
 # Every test here runs once per migration method (conftest.each_method).
 pytestmark = pytest.mark.usefixtures("each_method")
 
-SHOAL_PROGRAMS = Path(shoal.__file__).parent / "programs"
+SHOAL_PROGRAMS = Path(shoal.__file__).parent / "experiments" / "programs"
 HOLD_PAGES, HOLD_THREADS = 32, 2
 IMAGE_HEADER, PAGE_RECORD = 64, 8 + 4096  # image.py: "<8sIIIIQ32s" header; "<II" + a page per page
 

@@ -1,4 +1,4 @@
-"""The MPI backend (shoal/mpibackend.py): `shoal run --ranks N` gives byte for byte what the
+"""The MPI backend (shoal/engine/mpi.py): `shoal run --ranks N` gives byte for byte what the
 in-process backend gives (output, exit code, simulated figures of --stats, migration records)
 on 1, 2 and 3 ranks, for programs that compute, talk, spawn and migrate across ranks; a rank
 that dies, or no mpiexec, gives one line and a non-zero exit, never a hang."""
@@ -52,7 +52,7 @@ def test_threads_migrate_round_every_cluster_across_ranks() -> None:
 def test_policy_daemon_on_rank_0_moves_a_process_off_an_evacuated_cluster() -> None:
     # tiny's 4 clusters on 2 or 3 ranks: the policy daemon (rank 0) drains cluster 0 at 1 ms; the
     # process goes to cluster 1 (on rank 1 of 3).
-    pol = str(Path(__file__).parent.parent / "shoal" / "programs" / "pol_work.c")
+    pol = str(Path(__file__).parent.parent / "shoal" / "experiments" / "programs" / "pol_work.c")
     _same(["--chip", "tiny", "--stats", "--evacuate", "1ms:0", pol, "4", "300000", "3"], [2, 3])
 
 
@@ -99,7 +99,7 @@ def test_a_users_own_mpiexec_joins_as_it_is(programs: Programs) -> None:
     import os
     import sys
 
-    from shoal.mpibackend import mpiexec
+    from shoal.engine.mpi import mpiexec
     b = programs["args"]
     cmd = ["-n", "2", sys.executable, "-m", "shoal", "run", "--backend", "mpi", "--chip", "tiny",
            str(b.elf), "7"]
@@ -112,7 +112,7 @@ def test_a_users_own_mpiexec_joins_as_it_is(programs: Programs) -> None:
 API = '''
 import os, sys
 if os.environ.get("SHOAL_BACKEND") == "mpi":
-    from shoal.mpibackend import join
+    from shoal.engine.mpi import join
     join()  # ranks other than 0 serve rank 0's chips and end here
 from shoal import Chip
 chip = Chip.preset("mppa256")
@@ -134,7 +134,7 @@ def test_python_api_checkpoint_and_restore_on_ranks(tmp_path: Path) -> None:
     import os
     import sys
 
-    from shoal.mpibackend import mpiexec
+    from shoal.engine.mpi import mpiexec
     script = tmp_path / "api.py"
     script.write_text(API)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_MPI") and k != "SHOAL_BACKEND"}

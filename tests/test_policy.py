@@ -15,8 +15,8 @@ import pytest
 from conftest import NATIVE_FLAGS
 
 from shoal import Chip, ShoalError
-from shoal import benchpolicy as bp
 from shoal.cli import main
+from shoal.experiments import benchpolicy as bp
 from shoal.spec import ChipSpec
 
 

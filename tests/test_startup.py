@@ -95,8 +95,9 @@ def test_plain_run_imports_little(programs: Programs) -> None:
             f"rc = cli.main(['run', {str(elf)!r}, 'a'])\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('elftools', 'matplotlib', 'tqdm', "
             "'hypothesis', 'numpy', 'tomllib', 'json', 'tarfile', 'subprocess')\n"
-            "       or m in ('shoal.gdbstub', 'shoal.demo', 'shoal.benchmig', 'shoal.benchpolicy', "
-            "'shoal.experiments', 'shoal.hostfs', 'shoal.trace')]\n"
+            "       or m in ('shoal.tools.gdbstub', 'shoal.experiments.demo', 'shoal.experiments.benchmig', "
+            "'shoal.experiments.benchpolicy', 'shoal.experiments.migration', 'shoal.tools.hostfs', "
+            "'shoal.tools.trace')]\n"
             "print(rc, sorted(bad))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
@@ -105,7 +106,8 @@ def test_plain_run_imports_little(programs: Programs) -> None:
 
 
 def test_cli_knows_the_tracer_defaults() -> None:
-    from shoal import cli, trace
+    from shoal import cli
+    from shoal.tools import trace
     assert cli.TRACE_KINDS == trace.KINDS and cli.TRACE_LIMIT == trace.DEFAULT_LIMIT
 
 

@@ -1,4 +1,4 @@
-"""Traces (shoal/trace.py): Chrome's Trace Event format in simulated time, for Perfetto."""
+"""Traces (shoal/tools/trace.py): Chrome's Trace Event format in simulated time, for Perfetto."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from conftest import PROGRAMS, assert_one_line_error, shoal_cli
 
 from shoal import Chip
 from shoal.spec import ChipSpec
-from shoal.trace import MIGRATION_TID, MIGRATIONS_PID, Tracer, hart_tid, noc_tid
+from shoal.tools.trace import MIGRATION_TID, MIGRATIONS_PID, Tracer, hart_tid, noc_tid
 
 WORK = str(PROGRAMS / "trace_work.c")
 RUN = ("run", "--stats", "--migrate", "1ms:5")

@@ -1,4 +1,4 @@
-"""The kernel's side of the GDB stub (shoal/gdbstub.py): what a debugger may ask of a cluster.
+"""The kernel's side of the GDB stub (shoal/tools/gdbstub.py): what a debugger may ask of a cluster.
 
 The host asks through `host.debug(k, op, ...)` like any other request, only while the chip
 is paused, and gets plain data back: where a process lives, its threads, a thread's

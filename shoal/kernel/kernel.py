@@ -70,7 +70,7 @@ class Hart:
 
 
 class Kernel:
-    tracer = None  # a shoal.trace.Tracer while a trace is taken (hooks in sched, syscalls, migration)
+    tracer = None  # a shoal.tools.trace.Tracer while a trace is taken (hooks in sched, syscalls, migration)
     debugger = None  # asked about ebreaks that end a slice while GDB is attached (kernel/debug.py)
     cpu: ClusterCPU  # made on first use (__getattr__)
     mem: memoryview

@@ -146,7 +146,7 @@ def transfer_cycles(spec: ChipSpec, nbytes: int, chunk: int, header: int, hops: 
 
 
 class NoC:
-    tracer = None  # a shoal.trace.Tracer while a trace is taken (trace.attach)
+    tracer = None  # a shoal.tools.trace.Tracer while a trace is taken (trace.attach)
 
     def __init__(self, spec: ChipSpec) -> None:
         self.spec = spec

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from shoal.engine import Chip
+from shoal.api import Chip
 from shoal.errors import ShoalError
 from shoal.kernel.migrate import Migration
 from shoal.spec import ChipSpec

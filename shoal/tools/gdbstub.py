@@ -30,7 +30,7 @@ from shoal.errors import ShoalError
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
-    from shoal.engine import Chip
+    from shoal.api import Chip
     from shoal.kernel.container import Thread
     from shoal.kernel.kernel import Kernel
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shoal.abi import EBUSY
-from shoal.backend import NEVER, LocalBackend
+from shoal.engine.local import LocalBackend
+from shoal.engine.rounds import NEVER
 from shoal.errors import ShoalError
 from shoal.kernel import image
 from shoal.kernel.host import ClusterRecord, ProcessRecord
@@ -27,7 +28,7 @@ from shoal.kernel.migrate import METHODS, Migration, MigState
 from shoal.spec import ChipSpec
 
 if TYPE_CHECKING:
-    from shoal.trace import Tracer
+    from shoal.tools.trace import Tracer
 
 # The method of migrations that do not name one (the host's and the guest's shoal_migrate);
 # a Chip's `migration` argument overrides it.
@@ -153,7 +154,7 @@ def load_program(program: str | Path | bytes | Executable, name: str | None = No
         return program
     if isinstance(program, bytes):
         return parse_elf(program, name or "program")
-    from shoal.hostfile import MAX_PROGRAM, check_file, read_file
+    from shoal.tools.hostfile import MAX_PROGRAM, check_file, read_file
     path = Path(program)
     if path.suffix == ".c":
         from shoal.toolchain import compile_cached
@@ -172,7 +173,7 @@ def make_backend(spec: ChipSpec, seed: int, sink: Callable[[int, int, bytes], No
     if name == "local":
         return LocalBackend(spec, seed, sink)
     if name == "mpi":
-        from shoal.mpibackend import MPIBackend
+        from shoal.engine.mpi import MPIBackend
         return MPIBackend(spec, seed, sink)  # type: ignore[return-value]
     raise ShoalError(f"unknown backend {name!r} (local or mpi)")
 
@@ -190,11 +191,11 @@ class Chip:
         """`sink(pid, fd, data)` receives console output as it reaches the I/O cluster;
         `migration` is the method of moves that name none (stopcopy unless set); `trace` (a
         path, or a Tracer with its limits and filters) takes a Perfetto trace, written at the
-        end of every run() (shoal/trace.py). `policy` switches on automatic migration policies
+        end of every run() (shoal/tools/trace.py). `policy` switches on automatic migration policies
         (shoal/policy.py): "balance,locality", names, Policy classes or instances, or
         "FILE.py:CLASS"; their load reports come every `policy_period_us` of simulated time
         (policy.PERIOD_US by default). `backend` is "local" (every node in this process) or
-        "mpi" (the clusters spread over MPI ranks: shoal/mpibackend.py); by default
+        "mpi" (the clusters spread over MPI ranks: shoal/engine/mpi.py); by default
         $SHOAL_BACKEND, else local."""
         self.spec = spec
         self.seed = seed
@@ -212,8 +213,8 @@ class Chip:
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
         self.tracer: Tracer | None = None
         self.trace_path: Path | None = None
-        if trace is not None:  # (shoal/trace.py only for a traced chip)
-            from shoal.trace import open_trace
+        if trace is not None:  # (shoal/tools/trace.py only for a traced chip)
+            from shoal.tools.trace import open_trace
             self.tracer, self.trace_path = open_trace(self._backend, spec, trace)
         from shoal import policy as policy_mod
         period_us = policy_mod.PERIOD_US if policy_period_us is None else policy_period_us
@@ -563,7 +564,7 @@ class Chip:
         if isinstance(source, bytes):
             data = source
         else:  # no larger than an image this chip could hold (kernel/image.py), checked first
-            from shoal.hostfile import read_file
+            from shoal.tools.hostfile import read_file
             data = read_file(source, str(source), image.max_bytes(self.spec))
         meta, _ = image.check(data, where)  # the metadata is checked once, here and on the cluster
         pid = meta["pid"]

@@ -12,8 +12,8 @@ import csv
 import sys
 from pathlib import Path
 
-from shoal import experiments as ex
 from shoal.errors import ShoalError
+from shoal.experiments import migration as ex
 from shoal.spec import ChipSpec
 
 

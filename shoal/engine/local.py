@@ -8,15 +8,8 @@ the NoC, and offers the host a small interface:
     noc(request, ...)            the NoC's figures, and its failure-injection test hook
 Answers are plain data, never a node's objects. `LocalBackend` keeps every node in this
 Python process; a distributed backend would spread the nodes over ranks and carry the same
-requests and the packets that cross ranks.
-
-Synchronisation is conservative (Chandy-Misra-Bryant style, with the NoC's minimum latency
-as lookahead). Each round: every node's earliest item is known; the earliest time anything
-may still be sent (GVT) is the least of these and of the ready times of chunks not yet on
-the links (plus the lookahead, for what those chunks may cause); the NoC places every chunk
-ready before GVT, in ready order, and delivers the packets that are complete; then each
-node takes its items up to its horizon, the others' earliest time plus the lookahead, since
-nothing can reach it sooner. Nodes with nothing before their horizon are not touched.
+requests and the packets that cross ranks (mpi.py). The round rule both follow is in
+rounds.py.
 """
 
 from __future__ import annotations
@@ -24,64 +17,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shoal.kernel import host, sched
+from shoal.engine.rounds import next_round, tid_allocator
+from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
 from shoal.platform.noc import NoC, Packet
 from shoal.services import ConsoleSink, Services
 from shoal.spec import ChipSpec
 
-NEVER = sched.NEVER
-
-
-def next_round(lbs: list[int], noc: NoC, la: int, limit: int,
-               deliver: Callable[[Packet], int]) -> tuple[list[tuple[int, int]], int] | None:
-    """One round of the one clock, the rule both backends follow (so that any number of MPI
-    ranks takes the same items as one process): the NoC delivers what ends before GVT
-    (`deliver` hands a packet over and returns its node's index; `lbs`, the nodes' earliest
-    times, is kept up to date), then the nodes that may move, each with its horizon, and GVT.
-    None when nothing happens before `limit`."""
-    nr = noc.next_ready()
-    gvt = min(min(lbs), NEVER if nr is None else nr + la)
-    if nr is not None and nr < gvt:
-        for p in noc.advance(gvt):
-            j = deliver(p)  # a packet is one more item, at its arrival
-            lbs[j] = min(lbs[j], p.arrival)
-        nr = noc.next_ready()
-    if min(lbs) >= limit and (nr is None or nr + la >= limit):
-        return None
-    pend = NEVER if nr is None else nr
-    low = min(lbs)
-    first = lbs.index(low)
-    second = min(lbs[:first] + lbs[first + 1:], default=NEVER)
-    # Only nodes with an item before the others' earliest plus the lookahead can move.
-    cut = min(max(second, low), pend) + la
-    moves = []
-    for i in [i for i, lb in enumerate(lbs) if lb < cut and lb < limit]:
-        horizon = min(second if i == first else low, pend) + la
-        if lbs[i] < horizon:
-            moves.append((i, horizon))
-    return moves, gvt
-
-
-def _tid_allocator(cluster: int) -> Callable[[], int]:
-    # Thread ids are made by each cluster's kernel alone (no shared counter), in a range of
-    # its own that cannot meet process ids.
-    counter = [0]
-
-    def alloc() -> int:
-        counter[0] += 1
-        return (cluster + 1) << 20 | counter[0]
-    return alloc
-
 
 class LocalBackend:
     """Every node in this process, advanced one after another in a fixed order."""
 
-    tracer = None  # a shoal.trace.Tracer while a trace is taken (trace.attach)
+    tracer = None  # a shoal.tools.trace.Tracer while a trace is taken (trace.attach)
 
     def __init__(self, spec: ChipSpec, seed: int, sink: ConsoleSink | None) -> None:
         self.spec = spec
-        self.kernels = [Kernel(spec, c, _tid_allocator(c)) for c in range(spec.compute_clusters)]
+        self.kernels = [Kernel(spec, c, tid_allocator(c)) for c in range(spec.compute_clusters)]
         self.services = Services(spec, spec.compute_clusters, seed, sink)
         self._noc = NoC(spec)
         # No packet arrives sooner than this after it is sent: the lookahead.

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from shoal.engine import Chip
+from shoal.api import Chip
 from shoal.errors import ShoalError
 from shoal.spec import ChipSpec
 

@@ -13,8 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from shoal import experiments as ex
-from shoal.engine import Chip
+from shoal.api import Chip
+from shoal.experiments import migration as ex
 from shoal.spec import ChipSpec
 
 PROGRAM = Path(__file__).parent / "programs" / "primes.c"
@@ -146,7 +146,7 @@ def demo(chip_name: str = "mppa256", trace: str | None = None) -> int:
     ex.check_chip(spec, "shoal demo")
     traces = None if trace is None else (Path(trace), Path(trace).with_name(Path(trace).stem + "-tour.json"))
     if traces is not None:
-        from shoal.trace import check_path
+        from shoal.tools.trace import check_path
         for t in traces:
             check_path(t)
     t0 = time.perf_counter()

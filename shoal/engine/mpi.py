@@ -35,7 +35,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from shoal.backend import NEVER, _tid_allocator, next_round
+from shoal.engine.rounds import NEVER, next_round, tid_allocator
 from shoal.errors import ShoalError
 from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
@@ -142,7 +142,7 @@ class MPIBackend:
         self.lookahead = la = self._noc.min_latency()
         self.services = Services(spec, n, seed, sink)
         self.mine: dict[int, Kernel | Services] = {
-            c: Kernel(spec, c, _tid_allocator(c)) for c in range(n) if self.owner[c] == 0}
+            c: Kernel(spec, c, tid_allocator(c)) for c in range(n) if self.owner[c] == 0}
         self.kernels = [k for k in self.mine.values() if isinstance(k, Kernel)]  # rank 0's only
         self.mine[n] = self.services
         for node in self.mine.values():
@@ -306,7 +306,7 @@ def serve() -> int:
                 return 0
             if op == "init":
                 spec, seed, clusters, la = args
-                ks = chips[cid] = {c: Kernel(spec, c, _tid_allocator(c)) for c in clusters}
+                ks = chips[cid] = {c: Kernel(spec, c, tid_allocator(c)) for c in clusters}
                 for k in ks.values():
                     k.lookahead = la
                 continue

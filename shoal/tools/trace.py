@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from shoal.errors import ShoalError
 
 if TYPE_CHECKING:
-    from shoal.backend import LocalBackend
+    from shoal.engine.local import LocalBackend
     from shoal.kernel.container import Thread
     from shoal.kernel.kernel import Kernel
     from shoal.kernel.migrate import Migration
