@@ -1,4 +1,4 @@
-"""File calls: requests to the file server on I/O cluster 0 (shoal/fileserver.py).
+"""File calls: requests to the file server on I/O cluster 0 (shoal/daemons/files.py).
 
 A descriptor of an open file or directory is `p.files[fd] = [kind, path, handle, flags,
 offset]`: kind "file" or "dir" ("mq" for a message queue: kernel/ipc.py; "shm" for a
@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.fileserver import (
+from shoal.daemons.fspaths import (
     ENAMETOOLONG,
     MAX_IO,
     MAX_PATH,
@@ -72,7 +72,7 @@ def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str |
         if f.reason != "string too long":
             raise
         return -ENAMETOOLONG
-    if len(raw) >= MAX_PATH:  # PATH_MAX counts the NUL, in bytes (names: fileserver.split)
+    if len(raw) >= MAX_PATH:  # PATH_MAX counts the NUL, in bytes (names: daemons/fspaths.split)
         return -ENAMETOOLONG
     if not raw and not empty_ok:
         return -ENOENT
