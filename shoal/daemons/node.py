@@ -65,9 +65,10 @@ def merge(tables: Iterable[tuple[str, dict[str, Any]]], what: str) -> dict[str, 
 
 
 class IoNode:
-    """The I/O cluster as one node of the engine. Its attributes: the engine's interface
-    (queues, outbox, horizon, lookahead), the daemon core's calendar, the servers (one per
-    concern, owning their state) and the two dispatch tables."""
+    """The I/O cluster as one node of the engine. 22 attributes, on purpose: the engine's
+    interface (queues, outbox, horizon, limit, lookahead, counters: what kernel/sched.py's
+    nodes have too), the daemon core's calendar, the eight servers (one per concern, each owning
+    its state: nothing here is daemon state) and the three dispatch tables."""
 
     def __init__(self, spec: ChipSpec, node: int, seed: int, sink: ConsoleSink | None = None) -> None:
         self.spec = spec
