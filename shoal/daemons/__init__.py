@@ -2,5 +2,5 @@
 
 node.py (the dispatcher the engine sees), core.py (what a server may ask of it), procman.py,
 names.py, console.py, rmem.py, shm.py, files.py (with fspaths.py), ipc.py, policy.py (with
-policies.py, what a policy is). See docs/design.md, "Services".
+policies.py, what a policy is). docs/design.md, "The OS", says how they fit.
 """

@@ -10,15 +10,12 @@ that land go to the policy server (daemons/policy.py), its `policy`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from shoal.daemons.core import Core, Ended, Handler, HostCall
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
 from shoal.platform.noc import Packet
-
-if TYPE_CHECKING:
-    from shoal.daemons.policy import PolicyServer
 
 ENOENT, ESRCH, ECHILD, EAGAIN = 2, 3, 10, 11
 
@@ -39,8 +36,18 @@ class ProcRecord:
     reaped: bool = False  # its status went to its parent's wait
 
 
+class Placement(Protocol):
+    """What the process manager asks of the policy daemon (daemons/policy.py: PolicyServer)."""
+
+    def evacuated(self) -> set[int]: ...
+    def place(self, frames: int, at: int) -> int | None: ...
+    def spawned(self, pid: int, cluster: int) -> None: ...
+    def landed(self, pid: int, src: int, dst: int, at: int) -> None: ...
+    def moves_landed(self, cluster: int, at: int) -> None: ...
+
+
 class ProcessManager:
-    def __init__(self, core: Core, seed: int, policy: PolicyServer, ended: list[Ended]) -> None:
+    def __init__(self, core: Core, seed: int, policy: Placement, ended: list[Ended]) -> None:
         self.spec = core.spec
         self.node = core.node
         self._send = core.send
