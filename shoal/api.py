@@ -98,7 +98,7 @@ class Process:
     @property
     def stdout(self) -> bytes:
         """What it wrote that has reached the console, on every cluster it ran on. Bounded
-        (services.py): a chip with a sink (the CLI streams output) keeps only the last 64 KiB
+        (daemons/console.py): a chip with a sink (the CLI streams output) keeps only the last 64 KiB
         of each stream; without one, everything up to 64 MiB for the whole chip, beyond which
         the oldest bytes of the largest stream go (`output_dropped` counts them)."""
         return self.chip._backend.daemons("output", self.pid)[0]
@@ -192,9 +192,9 @@ class Chip:
         `migration` is the method of moves that name none (stopcopy unless set); `trace` (a
         path, or a Tracer with its limits and filters) takes a Perfetto trace, written at the
         end of every run() (shoal/tools/trace.py). `policy` switches on automatic migration policies
-        (shoal/policy.py): "balance,locality", names, Policy classes or instances, or
+        (shoal/daemons/policies.py): "balance,locality", names, Policy classes or instances, or
         "FILE.py:CLASS"; their load reports come every `policy_period_us` of simulated time
-        (policy.PERIOD_US by default). `backend` is "local" (every node in this process) or
+        (daemons/policy.py: PERIOD_US by default). `backend` is "local" (every node in this process) or
         "mpi" (the clusters spread over MPI ranks: shoal/engine/mpi.py); by default
         $SHOAL_BACKEND, else local."""
         self.spec = spec
@@ -216,14 +216,15 @@ class Chip:
         if trace is not None:  # (shoal/tools/trace.py only for a traced chip)
             from shoal.tools.trace import open_trace
             self.tracer, self.trace_path = open_trace(self._backend, spec, trace)
-        from shoal import policy as policy_mod
-        period_us = policy_mod.PERIOD_US if policy_period_us is None else policy_period_us
+        from shoal.daemons.policies import load as load_policies
+        from shoal.daemons.policy import PERIOD_US
+        period_us = PERIOD_US if policy_period_us is None else policy_period_us
         if (not isinstance(period_us, (int, float)) or isinstance(period_us, bool)
                 or not 1 <= period_us <= 1e9):
             raise ShoalError(f"bad policy period {period_us!r}: microseconds from 1 to 1e9")
         self.policy_period = int(period_us * 1e-6 * spec.freq_hz)
         self._reporting = False
-        pols = policy_mod.load(policy)
+        pols = load_policies(policy)
         if pols:
             self._backend.daemons("set_policies", pols, self.policy_period, self.migration)
             self._report_on()
@@ -482,7 +483,7 @@ class Chip:
 
     def evacuate(self, cluster: int, at: int | None = None) -> None:
         """Drain `cluster` (now, or when simulated time reaches cycle `at`): every process there
-        moves elsewhere (the `evacuate` policy, shoal/policy.py), none moves or is placed there
+        moves elsewhere (the `evacuate` policy, shoal/daemons/policies.py), none moves or is placed there
         afterwards, and none is lost."""
         self._cluster_arg(cluster)
         if at is not None and (not isinstance(at, int) or not 0 <= at < NEVER):

@@ -463,7 +463,8 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
                    "unit: 2ms, 500us) by METHOD: stopcopy (the default), precopy, postcopy or "
                    "hybrid; repeatable")
     r.add_argument("--policy", metavar="LIST", help="automatic migration policies: balance, locality, "
-                   "memory, evacuate, or FILE.py:CLASS (a subclass of shoal.policy.Policy), comma-separated")
+                   "memory, evacuate, or FILE.py:CLASS (a subclass of shoal.daemons.policies.Policy), "
+                   "comma-separated")
     r.add_argument("--policy-period", metavar="TIME", help="simulated time between load reports "
                    "(default 1ms)")
     r.add_argument("--evacuate", action="append", default=[], metavar="AT:CLUSTER",

@@ -68,7 +68,7 @@ class ChipSpec:
     # evicted from compute clusters, and how a cluster picks the pages to evict.
     io_memory: int
     page_replacement: str
-    # The file server and the IPC daemon on I/O cluster 0 (shoal/fileserver.py, shoal/ipcserver.py).
+    # The file server and the IPC daemon on I/O cluster 0 (shoal/daemons/files.py, shoal/daemons/ipc.py).
     fs_max_files: int
     fs_max_file_bytes: int
     fs_total_bytes: int

@@ -1,4 +1,4 @@
-"""The writable file system (shoal/fileserver.py, shoal/kernel/files.py): a stock C program
+"""The writable file system (shoal/daemons/files.py, shoal/kernel/files.py): a stock C program
 writes files and directories, another process on another cluster reads them, and the trees
 and outputs equal what the same source does natively in a temporary directory."""
 

@@ -11,8 +11,9 @@ from conftest import Programs, shoal_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shoal import Chip, services
+from shoal import Chip
 from shoal.cli import main
+from shoal.daemons import console
 from shoal.errors import ShoalError
 
 MIB = 1024 * 1024
@@ -57,7 +58,7 @@ def test_256_mib_of_output_streams_in_bounded_host_memory(programs: Programs, ho
 
 def test_api_keeps_everything_up_to_the_cap_then_the_tail(programs: Programs,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services, "CAPTURE", 1 * MIB)
+    monkeypatch.setattr(console, "CAPTURE", 1 * MIB)
     chip = Chip.preset("tiny")
     p = chip.spawn(programs["flood"].elf, ["flood", "3", "64"])
     chip.run()
@@ -80,7 +81,7 @@ def test_with_a_sink_the_console_keeps_a_tail(programs: Programs) -> None:
     p = chip.spawn(programs["flood"].elf, ["flood", "2", "64", "v"])
     chip.run()
     assert sum(got) == 2 * MIB and max(got) <= 64 * 1024  # streamed, in pieces
-    assert len(p.stdout) == services.TAIL and p.output_dropped == (2 * MIB - services.TAIL, 0)
+    assert len(p.stdout) == console.TAIL and p.output_dropped == (2 * MIB - console.TAIL, 0)
 
 
 def test_small_writes_are_as_before(programs: Programs) -> None:

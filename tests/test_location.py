@@ -13,10 +13,10 @@ import pytest
 from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak
 
 from shoal import Chip, ChipSpec, Process, ShoalError
+from shoal.daemons.node import IoNode
 from shoal.kernel.ikc import Remote
 from shoal.kernel.location import Counters
 from shoal.platform.noc import Packet
-from shoal.services import Services
 from shoal.toolchain import compile_cached
 
 # Every test here runs once per migration method (conftest.each_method).
@@ -288,17 +288,17 @@ def test_a_late_notice_from_an_earlier_home_does_not_undo_a_newer_one() -> None:
 
 
 # --- the process manager's record ---------------------------------------------------------------
-def manager() -> tuple[Services, int]:
+def manager() -> tuple[IoNode, int]:
     spec = ChipSpec.preset("tiny")
-    svc = Services(spec, spec.compute_clusters, 0)
-    return svc, svc.new_pid(0, "p")
+    svc = IoNode(spec, spec.compute_clusters, 0)
+    return svc, svc.procman.new_pid(0, "p")
 
 
 def moved(pid: int, src: int, dst: int) -> Packet:
     return Packet(src, 99, "moved", {"pid": pid, "cluster": dst}, b"", 128, 0, 128, 16)
 
 
-def sent(svc: Services) -> list[tuple[int, str, dict]]:
+def sent(svc: IoNode) -> list[tuple[int, str, dict]]:
     out = [(p.dst, p.kind, p.body) for p in svc.outbox]
     svc.outbox.clear()
     return out
@@ -306,16 +306,16 @@ def sent(svc: Services) -> list[tuple[int, str, dict]]:
 
 def test_moves_that_reach_the_manager_out_of_order_are_applied_in_order() -> None:
     svc, pid = manager()
-    svc.on_moved(moved(pid, 1, 2), 100)  # 0 -> 1 has not arrived yet: this one waits
-    assert svc.procs[pid].cluster == 0 and sent(svc) == []
-    svc.on_moved(moved(pid, 0, 1), 200)
-    assert svc.procs[pid].cluster == 2
+    svc.handle(moved(pid, 1, 2), 100)  # 0 -> 1 has not arrived yet: this one waits
+    assert svc.procman.procs[pid].cluster == 0 and sent(svc) == []
+    svc.handle(moved(pid, 0, 1), 200)
+    assert svc.procman.procs[pid].cluster == 2
     assert sent(svc) == [(0, "moved_ack", {"pid": pid, "cluster": 1}),
                          (1, "moved_ack", {"pid": pid, "cluster": 2})]
     # Back to a cluster it left, and on again.
-    svc.on_moved(moved(pid, 2, 0), 300)
-    svc.on_moved(moved(pid, 0, 3), 400)
-    assert svc.procs[pid].cluster == 3 and len(sent(svc)) == 2
+    svc.handle(moved(pid, 2, 0), 300)
+    svc.handle(moved(pid, 0, 3), 400)
+    assert svc.procman.procs[pid].cluster == 3 and len(sent(svc)) == 2
 
 
 def relay(pid: int, src: int, stamp: int | None = None) -> Packet:
@@ -327,24 +327,24 @@ def relay(pid: int, src: int, stamp: int | None = None) -> Packet:
 
 def test_a_packet_that_comes_back_waits_for_a_newer_record_then_is_routed_or_refused() -> None:
     svc, pid = manager()
-    svc.on_relay(relay(pid, 2), 10)
+    svc.handle(relay(pid, 2), 10)
     ((dst, kind, body),) = sent(svc)
     assert (dst, kind) == (0, "mbx_data") and body["reply_to"] == 3
     # It came back from cluster 0 under the same record: the record is behind. It waits.
-    svc.on_relay(relay(pid, 0, body["pm_version"]), 20)
-    assert sent(svc) == [] and len(svc.procs[pid].parked) == 1
-    svc.on_moved(moved(pid, 0, 1), 30)  # the move it was waiting for: sent on to cluster 1
+    svc.handle(relay(pid, 0, body["pm_version"]), 20)
+    assert sent(svc) == [] and len(svc.procman.procs[pid].parked) == 1
+    svc.handle(moved(pid, 0, 1), 30)  # the move it was waiting for: sent on to cluster 1
     out = sent(svc)
-    assert (1, "mbx_data") in [(d, k) for d, k, _ in out] and not svc.procs[pid].parked
+    assert (1, "mbx_data") in [(d, k) for d, k, _ in out] and not svc.procman.procs[pid].parked
     # Came back again (it moved on meanwhile), and the process ends before the next move
     # arrives: refused as the receiving kernel would.
     stamp = next(b for d, k, b in out if k == "mbx_data")["pm_version"]
-    svc.on_relay(relay(pid, 1, stamp), 40)
-    svc.on_moved(moved(pid, 2, 3), 45)  # an early move, for a later hop
-    svc.on_exit(Packet(3, 99, "exit", {"pid": pid, "code": 0, "signal": None}, b"", 128, 0, 128, 16), 50)
+    svc.handle(relay(pid, 1, stamp), 40)
+    svc.handle(moved(pid, 2, 3), 45)  # an early move, for a later hop
+    svc.handle(Packet(3, 99, "exit", {"pid": pid, "code": 0, "signal": None}, b"", 128, 0, 128, 16), 50)
     out = sent(svc)
     assert (3, "reply", {"op": 7, "ret": -111}) in out
     assert (2, "moved_ack", {"pid": pid, "cluster": 3}) in out  # pointers go even so
     # A process that never existed: refused at once.
-    svc.on_relay(relay(999, 2), 60)
+    svc.handle(relay(999, 2), 60)
     assert sent(svc) == [(3, "reply", {"op": 7, "ret": -111})]

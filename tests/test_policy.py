@@ -1,4 +1,4 @@
-"""Automatic migration policies (shoal/policy.py, kernel/report.py): balance halves a
+"""Automatic migration policies (shoal/daemons/policy.py, kernel/report.py): balance halves a
 makespan, locality halves a pipeline's NoC bytes x hops, memory avoids an OOM kill, an
 evacuated cluster is drained for good; results right, runs deterministic whatever the
 engine's window, no move undone without a change in load; bad policies get one clear line."""
@@ -161,7 +161,7 @@ def test_policies_are_deterministic_whatever_the_window_and_never_bounce() -> No
 
 # --- error paths ---------------------------------------------------------------------------------
 USER = '''
-from shoal.policy import Move, Policy
+from shoal.daemons.policies import Move, Policy
 
 class Boom(Policy):
     name = "boom"
@@ -314,7 +314,7 @@ def test_a_policy_that_keeps_asking_cannot_starve_or_lose_a_process(user_file: P
 
 # --- policies that misbehave (issue 19): switched off with one line, the run goes on ------------
 MISBEHAVE = '''
-from shoal.policy import Move, Policy
+from shoal.daemons.policies import Move, Policy
 
 class Raises:
     def __str__(self):
@@ -382,7 +382,7 @@ class Slow(Policy):
     """Balance's moves, after 300,000 steps of work: slow, but it finishes."""
     name = "slow"
     def on_report(self, report, view):
-        from shoal.policy import Balance
+        from shoal.daemons.policies import Balance
         x = 0
         for i in range(100_000):
             x += i
@@ -392,7 +392,7 @@ class Fast(Policy):
     """The same moves, at once (the same name: the same packets)."""
     name = "slow"
     def on_report(self, report, view):
-        from shoal.policy import Balance
+        from shoal.daemons.policies import Balance
         return Balance().on_report(report, view)
 '''
 

@@ -259,14 +259,14 @@ def test_the_daemon_answers_each_request_with_its_version(order: list[int], lost
     # The daemon alone: three write-backs of one page (versions 1..3) and a request for each,
     # plus a duplicate of version 1 and a request by a process that ended, arriving in any
     # order. A request is answered once, with exactly the bytes of the version it names.
+    from shoal.daemons.node import IoNode
     from shoal.platform.noc import Packet
-    from shoal.services import Services
 
     spec = ChipSpec.preset("tiny")
-    d = Services(spec, spec.compute_clusters, 1, None)
-    pid = d.new_pid(0, "p")
-    gone = d.new_pid(0, "q")
-    d.procs[gone].status = 0
+    d = IoNode(spec, spec.compute_clusters, 1, None)
+    pid = d.procman.new_pid(0, "p")
+    gone = d.procman.new_pid(0, "q")
+    d.procman.procs[gone].status = 0
     page = [bytes([v]) * spec.page_size for v in range(4)]
 
     def pkt(kind: str, body: dict, data: bytes = b"") -> Packet:
@@ -277,14 +277,14 @@ def test_the_daemon_answers_each_request_with_its_version(order: list[int], lost
                pkt("rmem_put", {"pid": gone, "va": 0x1000, "ver": 1}, page[1])]
     for i in order:
         ev = events[i]
-        getattr(d, "on_" + ev.kind)(ev, 0)
+        d.handle(ev, 0)
     answers = [(q.body["ver"], q.data) for q in d.outbox if q.kind == "rmem_page"]
     # Each request gets the newest copy at or after its version, once: version 3 always;
     # the others their own unless a newer copy had replaced it before they came.
     assert len(answers) == 3 and all(data == page[v] for v, data in answers)
     assert (3, page[3]) in answers
-    assert d.rmem_bytes == spec.page_size and set(d.rmem) == {pid}  # the ended one kept nothing
-    assert not d.rmem_asked
+    assert d.rmem.rmem_bytes == spec.page_size and set(d.rmem.rmem) == {pid}  # the ended one kept nothing
+    assert not d.rmem.rmem_asked
 
 
 def test_a_debugger_never_reads_a_page_in_remote_memory_as_zeros(native: Path) -> None:

@@ -167,7 +167,8 @@ def test_atomic_counter_moved_by_the_python_api(tmp_path: Path) -> None:
 def test_atomic_counter_moved_by_a_user_policy(tmp_path: Path) -> None:
     """A policy that moves every worker one cluster on at each report (--policy FILE.py)."""
     pol = tmp_path / "hop.py"
-    pol.write_text("from shoal.policy import Move, Policy\n\n\nclass Hop(Policy):\n    name = 'hop'\n\n"
+    pol.write_text("from shoal.daemons.policies import Move, Policy\n\n\n"
+                   "class Hop(Policy):\n    name = 'hop'\n\n"
                    "    def on_report(self, report, view):\n"
                    "        return [Move(p.pid, (p.cluster + 1) % len(view.clusters), why='hop')\n"
                    "                for p in report.procs if p.pid != 1 and not p.moving]\n")

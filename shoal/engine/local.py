@@ -17,11 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shoal.daemons.console import ConsoleSink
+from shoal.daemons.node import IoNode
 from shoal.engine.rounds import next_round, tid_allocator
 from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
 from shoal.platform.noc import NoC, Packet
-from shoal.services import ConsoleSink, Services
 from shoal.spec import ChipSpec
 
 
@@ -33,11 +34,11 @@ class LocalBackend:
     def __init__(self, spec: ChipSpec, seed: int, sink: ConsoleSink | None) -> None:
         self.spec = spec
         self.kernels = [Kernel(spec, c, tid_allocator(c)) for c in range(spec.compute_clusters)]
-        self.services = Services(spec, spec.compute_clusters, seed, sink)
+        self.io = IoNode(spec, spec.compute_clusters, seed, sink)
         self._noc = NoC(spec)
         # No packet arrives sooner than this after it is sent: the lookahead.
         self.lookahead = self._noc.min_latency()
-        self.nodes: list[Kernel | Services] = [*self.kernels, self.services]
+        self.nodes: list[Kernel | IoNode] = [*self.kernels, self.io]
         for n in self.nodes:
             n.lookahead = self.lookahead
         self._seq = 0
@@ -52,7 +53,7 @@ class LocalBackend:
         return [self.call(c, request, *args) for c in range(len(self.kernels))]
 
     def daemons(self, request: str, *args: Any) -> Any:
-        return getattr(self.services, "host_" + request)(*args)
+        return self.io.request(request, *args)
 
     def noc(self, request: str, *args: Any) -> Any:
         return getattr(self._noc, request)(*args)
@@ -88,7 +89,7 @@ class LocalBackend:
             if self.rounds % 256 == 0:
                 noc.prune(gvt)
 
-    def _deliver(self, p: Packet) -> Kernel | Services:
+    def _deliver(self, p: Packet) -> Kernel | IoNode:
         """A transfer has ended: hand it to its destination, or tell its sender that it
         failed (its DMA engine reports it when the transfer would have ended, with what it
         sent). Returns the node that received something."""

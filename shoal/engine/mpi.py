@@ -35,12 +35,13 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from shoal.daemons.console import ConsoleSink
+from shoal.daemons.node import IoNode
 from shoal.engine.rounds import NEVER, next_round, tid_allocator
 from shoal.errors import ShoalError
 from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
 from shoal.platform.noc import NoC, Packet
-from shoal.services import ConsoleSink, Services
 from shoal.spec import ChipSpec
 
 
@@ -140,11 +141,11 @@ class MPIBackend:
         self.owner = [*blocks(n, self.size), 0]  # node n: the I/O cluster's daemons, on rank 0
         self._noc = NoC(spec)
         self.lookahead = la = self._noc.min_latency()
-        self.services = Services(spec, n, seed, sink)
-        self.mine: dict[int, Kernel | Services] = {
+        self.io = IoNode(spec, n, seed, sink)
+        self.mine: dict[int, Kernel | IoNode] = {
             c: Kernel(spec, c, tid_allocator(c)) for c in range(n) if self.owner[c] == 0}
         self.kernels = [k for k in self.mine.values() if isinstance(k, Kernel)]  # rank 0's only
-        self.mine[n] = self.services
+        self.mine[n] = self.io
         for node in self.mine.values():
             node.lookahead = la
         self.cid = next(_chips)
@@ -196,7 +197,7 @@ class MPIBackend:
         return out
 
     def daemons(self, request: str, *args: Any) -> Any:
-        return getattr(self.services, "host_" + request)(*args)
+        return self.io.request(request, *args)
 
     def noc(self, request: str, *args: Any) -> Any:
         return getattr(self._noc, request)(*args)

@@ -1,4 +1,4 @@
-"""File calls: requests to the file server on I/O cluster 0 (shoal/fileserver.py).
+"""File calls: requests to the file server on I/O cluster 0 (shoal/daemons/files.py).
 
 A descriptor of an open file or directory is `p.files[fd] = [kind, path, handle, flags,
 offset]`: kind "file" or "dir" ("mq" for a message queue: kernel/ipc.py; "shm" for a
@@ -20,12 +20,24 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBADF, EFBIG, EINVAL, EISDIR, EMFILE, ENAMETOOLONG, ENOENT, ENOTDIR, ESPIPE
-from shoal.fileserver import MAX_IO, MAX_PATH, O_ACCMODE, O_APPEND, O_DIRECTORY, O_RDWR, O_WRONLY
+from shoal.daemons.fspaths import (
+    ENAMETOOLONG,
+    MAX_IO,
+    MAX_PATH,
+    O_ACCMODE,
+    O_APPEND,
+    O_DIRECTORY,
+    O_RDWR,
+    O_WRONLY,
+)
 from shoal.kernel import shm
 from shoal.kernel.container import Thread
 from shoal.kernel.memory import Fault
 from shoal.kernel.syscalls import (
+    EBADF,
+    EINVAL,
+    ENOENT,
+    ESPIPE,
     TABLE,
     s32,
     sys_close,
@@ -43,6 +55,7 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
+ENOTDIR, EISDIR, EMFILE, EFBIG = 20, 21, 24, 27
 AT_FDCWD = -100
 AT_EMPTY_PATH, AT_REMOVEDIR = 0x1000, 0x200
 FIRST_FD = 3
@@ -59,7 +72,7 @@ def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str |
         if f.reason != "string too long":
             raise
         return -ENAMETOOLONG
-    if len(raw) >= MAX_PATH:  # PATH_MAX counts the NUL, in bytes (names: fileserver.split)
+    if len(raw) >= MAX_PATH:  # PATH_MAX counts the NUL, in bytes (names: daemons/fspaths.split)
         return -ENAMETOOLONG
     if not raw and not empty_ok:
         return -ENOENT

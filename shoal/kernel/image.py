@@ -199,7 +199,7 @@ def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int
 
 def _upgrade(meta: object) -> None:
     """A version 3 image: its open files were read-only files of the root, [name, size,
-    offset]; they become descriptors the file server opens again by path (fileserver.py)."""
+    offset]; they become descriptors the file server opens again by path (daemons/files.py)."""
     files = meta.get("files") if isinstance(meta, dict) else None
     if isinstance(files, dict):
         for fd, f in files.items():

@@ -1,6 +1,6 @@
 """POSIX message queues (Linux's mq_* calls) and named semaphores (shoal's calls behind
 `sem_open` & co., see shoal/lib/shoal_sem.c): requests to the IPC daemon on I/O cluster 0
-(shoal/ipcserver.py), so that processes on any clusters share them.
+(shoal/daemons/ipc.py), so that processes on any clusters share them.
 
 A queue descriptor is a file descriptor, `p.files[fd] = ["mq", name, handle, flags, 0]`
 (kernel/files.py), so it travels in the container's image. A semaphore is named by the
@@ -19,18 +19,30 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EACCES, EAGAIN, EBADF, EINVAL, EMFILE, ENAMETOOLONG, ENOENT, ENOSYS, ETIMEDOUT
-from shoal.fileserver import O_ACCMODE, O_RDWR, O_WRONLY
-from shoal.ipcserver import MQ_PRIO_MAX, SEM_VALUE_MAX
+from shoal.daemons.fspaths import O_ACCMODE, O_RDWR, O_WRONLY
+from shoal.daemons.ipc import MQ_PRIO_MAX, SEM_VALUE_MAX
 from shoal.kernel.container import Thread
 from shoal.kernel.files import FLAGS, HANDLE, KIND, MAX_FILES, PATH, new_fd
-from shoal.kernel.syscalls import EPOCH_NS, ns_to_cycles, read_timespec, s32, syscall
+from shoal.kernel.syscalls import (
+    EAGAIN,
+    EBADF,
+    EINVAL,
+    ENOENT,
+    ENOSYS,
+    EPOCH_NS,
+    ETIMEDOUT,
+    ns_to_cycles,
+    read_timespec,
+    s32,
+    syscall,
+)
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
+EACCES, EMFILE, ENAMETOOLONG = 13, 24, 36
 O_NONBLOCK, O_CREAT = 0o4000, 0o100
 NAME_MAX = 255
 

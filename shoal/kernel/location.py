@@ -15,7 +15,7 @@ stale. The steps, each a NoC packet or a kernel's own state:
    moved process costs what it costs between the two clusters, however often it moved.
    A generation (how many times the container was moved or restored) only grows, so a
    late notice from an earlier home never undoes a newer one.
-3. Record. The process manager (shoal/services.py) is the authority: the migration tells it
+3. Record. The process manager (shoal/daemons/procman.py) is the authority: the migration tells it
    (`moved`, sent by the old cluster at the commit). It applies a move only if the move
    leaves from where its record says the process is; a move that does not is early (the
    `moved` packets of one process leave from different clusters and may cross on the

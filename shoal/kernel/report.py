@@ -1,7 +1,7 @@
 """Load reports to the policy daemon, and the moves it asks for (the kernel's side).
 
 While policies are on (`period` > 0), each cluster's kernel sends a `load_report` packet to
-the policy daemon on the I/O cluster (shoal/policy.py) at every multiple of the period: its
+the policy daemon on the I/O cluster (shoal/daemons/policy.py) at every multiple of the period: its
 runnable threads, its free frames, each process's threads and frames, and the IKC bytes each
 of its processes sent to each peer process since the last report. The report is a timer of
 the cluster (an item at its simulated time, `Kernel.at`), it costs the kernel core a system

@@ -2,7 +2,7 @@
 `mmap(MAP_SHARED)`), kept coherent page by page over the NoC.
 
 An object lives at the shared-memory daemon on I/O cluster 0 (`shm_*` handlers in
-services.py), which is the home of its pages. Each page has one writer or many readers: one
+daemons/shm.py), which is the home of its pages. Each page has one writer or many readers: one
 cluster holds it for writing, or several hold read copies (a cluster's kernel maps its one
 frame into every local process that maps the page, so processes of one cluster share it at
 memory speed). A touch of a page not held here, or a store to a read copy, is a fault like a

@@ -2,7 +2,7 @@
 final tree written back afterwards (to DIR, or to `--fs-out DIR`), so results come home.
 
 Host side only: it reads and writes host files and hands plain data to `Chip.load_fs` and
-takes it from `Chip.fs_tree` (shoal/fileserver.py holds the tree on the chip). Only regular
+takes it from `Chip.fs_tree` (shoal/daemons/files.py holds the tree on the chip). Only regular
 files and directories are copied; anything else in DIR (a symbolic link, a device, a FIFO, a
 socket), a name that is not UTF-8, or a tree over the chip's limits is refused with one line.
 
@@ -28,8 +28,8 @@ import stat
 from collections import OrderedDict
 from pathlib import Path
 
+from shoal.daemons.fspaths import bad_name
 from shoal.errors import ShoalError
-from shoal.fileserver import bad_name
 from shoal.spec import ChipSpec
 
 Tree = list[tuple[str, bytes | None]]

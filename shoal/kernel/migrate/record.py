@@ -73,7 +73,7 @@ class Migration:
     src: int
     dst: int
     requested: int  # simulated cycle of the request
-    by: str  # "guest", "host", "policy:NAME" (shoal/policy.py)
+    by: str  # "guest", "host", "policy:NAME" (shoal/daemons/policy.py)
     state: MigState = MigState.FREEZING
     frozen: int | None = None
     thawed: int | None = None
@@ -83,7 +83,7 @@ class Migration:
     tables: int = 0  # second-level page tables rebuilt at the destination
     threads: int = 0
     reason: str = ""
-    why: str = ""  # a policy's move: why it asked (shoal/policy.py)
+    why: str = ""  # a policy's move: why it asked (shoal/daemons/policies.py)
     resent: int = 0  # packets sent again (lost, or not answered), by either side
     wall_seconds: float = 0.0  # host time spent on it (never mixed with simulated time)
     image_ready: int = 0  # when the image's first DMA operation may leave (build_lead)

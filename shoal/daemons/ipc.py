@@ -1,7 +1,7 @@
 """The IPC daemon: POSIX message queues and named semaphores, a daemon of I/O cluster 0.
 
-Part of `Services` (shoal/services.py), reached only through NoC packets from the kernels
-(shoal/kernel/ipc.py), so processes on any clusters share them. Names are global to the chip
+A server of the I/O cluster node (daemons/node.py), reached only through NoC packets from the
+kernels (shoal/kernel/ipc.py), so processes on any clusters share them. Names are global to the chip
 (a leading `/` is dropped, as Linux and musl do).
 
 - A queue holds at most `maxmsg` messages of at most `msgsize` bytes (given at creation,
@@ -21,18 +21,16 @@ Part of `Services` (shoal/services.py), reached only through NoC packets from th
   but a stale waiter, whose answer its kernel drops.
 - Handles belong to a pid (global: they follow a migrating process) and are closed when it
   ends. A queue handle the daemon does not know (an image restored on another chip) is opened
-  again by the queue's name, as files are (fileserver.py).
+  again by the queue's name, as files are (daemons/files.py).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shoal.platform.calendar import Calendar
+from shoal.daemons.core import Core, Handler, HostCall
 from shoal.platform.noc import Packet
-from shoal.spec import ChipSpec
 
 ENOENT, EBADF, EAGAIN, EEXIST, EINVAL, ENOSPC, EMSGSIZE, EOVERFLOW = 2, 9, 11, 17, 22, 28, 90, 75
 O_ACCMODE, O_WRONLY, O_RDWR, O_CREAT, O_EXCL = 3, 1, 2, 0o100, 0o200
@@ -74,14 +72,10 @@ class IpcHandle:
 
 
 class IpcServer:
-    """Mixed into Services: its `on_mq_*`, `on_sem_*` and `on_ipc_wait` are daemon handlers."""
-
-    spec: ChipSpec
-    busy: Calendar
-
-    _reply: Callable[..., None]  # Services' own (a mixin declares what it uses)
-
-    def ipc_init(self) -> None:
+    def __init__(self, core: Core) -> None:
+        self.spec = core.spec
+        self.busy = core.busy  # the daemon core's: copying costs its time
+        self._reply = core.reply
         self.queues: dict[str, Queue] = {}
         self.sems: dict[str, Sem] = {}
         self.ipc_handles: dict[int, IpcHandle] = {}
@@ -91,6 +85,16 @@ class IpcServer:
         self.ipc_alive = 0  # queues and semaphores that exist: linked, or unlinked and open
         self.ipc_next = 1
         self.ipc_seq = 0  # order of messages within a priority
+        self.packets: dict[str, Handler] = {
+            "mq_open": self.on_mq_open, "mq_close": self.on_mq_close, "mq_unlink": self.on_mq_unlink,
+            "mq_send": self.on_mq_send, "mq_receive": self.on_mq_receive, "mq_getattr": self.on_mq_getattr,
+            "sem_open": self.on_sem_open, "sem_close": self.on_sem_close, "sem_unlink": self.on_sem_unlink,
+            "sem_trywait": self.on_sem_trywait, "sem_post": self.on_sem_post,
+            "sem_getvalue": self.on_sem_getvalue, "ipc_wait": self.on_ipc_wait}
+        self.host: dict[str, HostCall] = {}
+
+    def stats(self) -> dict[str, int]:
+        return {"mq_queues": len(self.queues), "semaphores": len(self.sems), "ipc_objects": self.ipc_alive}
 
     def _names_full(self) -> bool:
         return self.ipc_alive >= self.spec.ipc_max_names
@@ -156,7 +160,7 @@ class IpcServer:
                 keep.append((req, w))
         obj.waiters = keep
 
-    def ipc_process_ended(self, pid: int) -> None:
+    def process_ended(self, pid: int, at: int) -> None:
         # (a waiter always waits through a handle of its pid: its objects are those)
         for hid in list(self.ipc_by_pid.get(pid, {})):
             obj = self.ipc_handles[hid].obj

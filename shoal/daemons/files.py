@@ -1,7 +1,7 @@
 """The file server: a writable file system with directories, a daemon of I/O cluster 0.
 
-Part of `Services` (shoal/services.py), reached only through NoC packets from the kernels
-(shoal/kernel/files.py). Files live in the I/O cluster's memory as a tree of nodes (a RAM
+A server of the I/O cluster node (daemons/node.py), reached only through NoC packets from the
+kernels (shoal/kernel/files.py). Files live in the I/O cluster's memory as a tree of nodes (a RAM
 disk, as Nanvix's Minix file system on the MPPA-256's I/O cluster):
 
 - Files the host gives with `--file` / `Chip.add_file` sit in the root, read-only (EROFS
@@ -26,107 +26,60 @@ disk, as Nanvix's Minix file system on the MPPA-256's I/O cluster):
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from shoal.platform.calendar import Calendar
+from shoal.daemons.core import Core, Handler, HostCall
+from shoal.daemons.fspaths import (
+    DT_DIR,
+    DT_REG,
+    EBUSY,
+    EEXIST,
+    EFBIG,
+    EINVAL,
+    EISDIR,
+    ENAMETOOLONG,
+    ENOENT,
+    ENOSPC,
+    ENOTDIR,
+    ENOTEMPTY,
+    EROFS,
+    MAX_IO,
+    O_ACCMODE,
+    O_CREAT,
+    O_DIRECTORY,
+    O_EXCL,
+    O_TRUNC,
+    ROOT,
+    S_IFDIR,
+    S_IFREG,
+    Handle,
+    Node,
+    bad_name,
+    split,
+    too_long,
+)
 from shoal.platform.noc import Packet
-from shoal.spec import ChipSpec
-
-(EPERM, ENOENT, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EFBIG, ENOSPC, EROFS, ENAMETOOLONG,
- ENOTEMPTY, EBUSY, EACCES) = 1, 2, 9, 17, 20, 21, 22, 27, 28, 30, 36, 39, 16, 13
-O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
-O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY = 0o100, 0o200, 0o1000, 0o2000, 0o200000
-MAX_PATH = 4096
-MAX_COMPONENT = 255
-MAX_IO = 1 << 20  # bytes one read or write request moves at most (the caller gets a short count)
-S_IFDIR, S_IFREG = 0o040000, 0o100000
-DT_DIR, DT_REG = 4, 8
-ROOT = 1
-
-
-@dataclass
-class Node:
-    """A file or directory of the file server's tree."""
-
-    ino: int
-    is_dir: bool
-    parent: int
-    mode: int
-    data: bytearray = field(default_factory=bytearray)
-    children: dict[str, int] = field(default_factory=dict)  # in the order they were made
-    readonly: bool = False  # a --file
-    linked: bool = True  # still in the tree (an unlinked file lives on while open)
-    opens: int = 0
-    mtime: int = 0  # cycles
-
-
-@dataclass
-class Handle:
-    """An open file: its owner, node and flags."""
-
-    pid: int
-    ino: int
-    flags: int
-
-
-def nbytes(name: str) -> int:
-    """A name's length as Linux counts it: bytes of its UTF-8 encoding (what the host gets)."""
-    return len(name.encode("utf-8", "surrogatepass"))
-
-
-def split(path: str) -> list[str] | int:
-    """An absolute path's components, `.` and `..` resolved lexically (no links here). The
-    path is at most MAX_PATH bytes: the kernel's absolute form of a call's name of at most
-    MAX_PATH - 1 bytes (PATH_MAX with the NUL). Components are checked against
-    MAX_COMPONENT as they are looked up (`_lookup`, `_parent`), in Linux's order."""
-    if len(path) > MAX_PATH // 4 and nbytes(path) > MAX_PATH:
-        return -ENAMETOOLONG
-    out: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if out:
-                out.pop()
-        else:
-            out.append(part)
-    return out
-
-
-def bad_name(name: str) -> str | None:
-    """Why the tree cannot hold `name` (None if it can): the host must be able to hold what
-    the chip does, so names are what Linux takes, in UTF-8."""
-    if name in ("", ".", "..") or "/" in name or "\0" in name:
-        return "not a file name"
-    try:
-        raw = name.encode()
-    except UnicodeEncodeError:
-        return "not UTF-8"
-    if len(raw) > MAX_COMPONENT:
-        return f"a name longer than {MAX_COMPONENT} bytes"
-    return None
-
-
-def _too_long(name: str) -> bool:
-    return len(name) > MAX_COMPONENT // 4 and nbytes(name) > MAX_COMPONENT
 
 
 class FileServer:
-    """Mixed into Services: its `on_fs_*` methods are daemon handlers."""
-
-    spec: ChipSpec
-    busy: Calendar
-
-    _reply: Callable[..., None]  # Services' own (a mixin declares what it uses)
-
-    def fs_init(self) -> None:
+    def __init__(self, core: Core) -> None:
+        self.spec = core.spec
+        self.busy = core.busy  # the daemon core's: copying costs its time
+        self._reply = core.reply
         self.nodes: dict[int, Node] = {ROOT: Node(ROOT, True, ROOT, 0o755)}
         self.next_ino = ROOT + 1
         self.handles: dict[int, Handle] = {}
         self.next_handle = 1
         self.fs_used = 0  # bytes of writable file data
         self.fs_count = 0  # writable nodes (files and directories, not the root)
+        self.packets: dict[str, Handler] = {
+            "fs_open": self.on_fs_open, "fs_dup": self.on_fs_dup, "fs_close": self.on_fs_close,
+            "fs_read": self.on_fs_read, "fs_write": self.on_fs_write, "fs_truncate": self.on_fs_truncate,
+            "fs_stat": self.on_fs_stat, "fs_getdents": self.on_fs_getdents, "fs_mkdir": self.on_fs_mkdir,
+            "fs_unlink": self.on_fs_unlink, "fs_rename": self.on_fs_rename}
+        self.host: dict[str, HostCall] = {"fs_load": self.load_tree, "fs_tree": self.tree}
+
+    def stats(self) -> dict[str, int]:
+        return {"fs_nodes": self.fs_count, "fs_bytes": self.fs_used, "fs_handles": len(self.handles)}
 
     # helpers -----------------------------------------------------------------------------
     def _work(self, at: int, nbytes: int) -> int:
@@ -139,7 +92,7 @@ class FileServer:
         for part in parts:
             if not node.is_dir:
                 return -ENOTDIR
-            if _too_long(part):
+            if too_long(part):
                 return -ENAMETOOLONG
             ino = node.children.get(part)
             if ino is None:
@@ -163,7 +116,7 @@ class FileServer:
             return d
         if not d.is_dir:
             return -ENOTDIR
-        if _too_long(parts[-1]):
+        if too_long(parts[-1]):
             return -ENAMETOOLONG
         return d, parts[-1]
 
@@ -228,7 +181,7 @@ class FileServer:
             node.opens -= 1
             self._free_node(node)
 
-    def fs_process_ended(self, pid: int) -> None:
+    def process_ended(self, pid: int, at: int) -> None:
         for hid in [hid for hid, h in self.handles.items() if h.pid == pid]:
             self._close_handle(hid)
 

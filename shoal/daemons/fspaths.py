@@ -1,0 +1,88 @@
+"""The file system's names and shapes: open flags, errno values, limits, path rules, nodes.
+
+Shared by the file server (daemons/files.py), the kernel's file calls (kernel/files.py) and
+the host's directory copies (shoal/hostfs.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+(EPERM, ENOENT, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EFBIG, ENOSPC, EROFS, ENAMETOOLONG,
+ ENOTEMPTY, EBUSY, EACCES) = 1, 2, 9, 17, 20, 21, 22, 27, 28, 30, 36, 39, 16, 13
+O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
+O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY = 0o100, 0o200, 0o1000, 0o2000, 0o200000
+MAX_PATH = 4096
+MAX_COMPONENT = 255
+MAX_IO = 1 << 20  # bytes one read or write request moves at most (the caller gets a short count)
+S_IFDIR, S_IFREG = 0o040000, 0o100000
+DT_DIR, DT_REG = 4, 8
+ROOT = 1
+
+
+@dataclass
+class Node:
+    """A file or directory of the file server's tree."""
+
+    ino: int
+    is_dir: bool
+    parent: int
+    mode: int
+    data: bytearray = field(default_factory=bytearray)
+    children: dict[str, int] = field(default_factory=dict)  # in the order they were made
+    readonly: bool = False  # a --file
+    linked: bool = True  # still in the tree (an unlinked file lives on while open)
+    opens: int = 0
+    mtime: int = 0  # cycles
+
+
+@dataclass
+class Handle:
+    """An open file: its owner, node and flags."""
+
+    pid: int
+    ino: int
+    flags: int
+
+
+def nbytes(name: str) -> int:
+    """A name's length as Linux counts it: bytes of its UTF-8 encoding (what the host gets)."""
+    return len(name.encode("utf-8", "surrogatepass"))
+
+
+def split(path: str) -> list[str] | int:
+    """An absolute path's components, `.` and `..` resolved lexically (no links here). The
+    path is at most MAX_PATH bytes: the kernel's absolute form of a call's name of at most
+    MAX_PATH - 1 bytes (PATH_MAX with the NUL). Components are checked against
+    MAX_COMPONENT as they are looked up (files.py: `_lookup`, `_parent`), in Linux's order."""
+    if len(path) > MAX_PATH // 4 and nbytes(path) > MAX_PATH:
+        return -ENAMETOOLONG
+    out: list[str] = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+        else:
+            out.append(part)
+    return out
+
+
+def bad_name(name: str) -> str | None:
+    """Why the tree cannot hold `name` (None if it can): the host must be able to hold what
+    the chip does, so names are what Linux takes, in UTF-8."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        return "not a file name"
+    try:
+        raw = name.encode()
+    except UnicodeEncodeError:
+        return "not UTF-8"
+    if len(raw) > MAX_COMPONENT:
+        return f"a name longer than {MAX_COMPONENT} bytes"
+    return None
+
+
+
+def too_long(name: str) -> bool:
+    return len(name) > MAX_COMPONENT // 4 and nbytes(name) > MAX_COMPONENT

@@ -1,0 +1,249 @@
+"""The process manager: pids, records, spawn, exit and wait, and where each process lives.
+
+It is the authority on where each process lives; its part in keeping locations right after
+migrations (moves applied in order, pointers dropped, packets that went astray routed or
+refused) is described in shoal/kernel/location.py. When a process ends it tells the other
+servers through the `ended` calls the node gives it (daemons/node.py); placement and moves
+that land go to the policy server (daemons/policy.py), its `policy`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from shoal.daemons.core import Core, Ended, Handler, HostCall
+from shoal.kernel.loader import loadable_image
+from shoal.kernel.location import REFUSAL
+from shoal.platform.noc import Packet
+
+ENOENT, ESRCH, ECHILD, EAGAIN = 2, 3, 10, 11
+
+
+@dataclass
+class ProcRecord:
+    """The process manager's record of a process."""
+
+    pid: int
+    cluster: int
+    name: str
+    status: int | None = None  # Linux wait status once ended
+    waiters: list[Packet] = field(default_factory=list)
+    version: int = 0  # unique; changes with each move applied; stamps the packets relayed
+    early_moves: list[Packet] = field(default_factory=list)  # `moved` waiting for its predecessor
+    parked: list[Packet] = field(default_factory=list)  # relayed packets waiting for a newer record
+    parent: int = 0  # the pid whose shoal_spawn made it (0: the host's); only it may wait
+    reaped: bool = False  # its status went to its parent's wait
+
+
+class Placement(Protocol):
+    """What the process manager asks of the policy daemon (daemons/policy.py: PolicyServer)."""
+
+    def evacuated(self) -> set[int]: ...
+    def place(self, frames: int, at: int) -> int | None: ...
+    def spawned(self, pid: int, cluster: int) -> None: ...
+    def landed(self, pid: int, src: int, dst: int, at: int) -> None: ...
+    def moves_landed(self, cluster: int, at: int) -> None: ...
+
+
+class ProcessManager:
+    def __init__(self, core: Core, seed: int, policy: Placement, ended: list[Ended]) -> None:
+        self.spec = core.spec
+        self.node = core.node
+        self._send = core.send
+        self._reply = core.reply
+        self.seed = seed
+        self.policy = policy
+        self.ended = ended  # the other servers' calls when a process ends, in order
+        self.procs: dict[int, ProcRecord] = {}
+        self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
+        self.next_pid = 1
+        self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
+        self._ops = 0
+        self._versions = 0  # record versions are unique across pids and restores
+        self.relayed = 0  # packets routed for kernels that no longer had their process
+        self.refused = 0  # ... refused because the process had ended
+        self.waited = 0  # ... kept until a newer record (its record was behind)
+        self.early_moves = 0  # `moved` packets that arrived before their predecessor
+        self.packets: dict[str, Handler] = {
+            "located": self.on_located, "moved": self.on_moved, "relay": self.on_relay,
+            "locate": self.on_locate, "spawn": self.on_spawn, "reply": self.on_reply,
+            "exit": self.on_exit, "wait": self.on_wait}
+        self.host: dict[str, HostCall] = {
+            "new_pid": self.new_pid, "adopt_pid": self.adopt_pid, "forget": self.forget,
+            "running": self.running}
+
+    # host-side boot path (the loader of the chip, before or between runs) -----------------
+    def new_pid(self, cluster: int, name: str) -> int:
+        pid = self.next_pid
+        self.next_pid += 1
+        self._record(pid, cluster, name)
+        return pid
+
+    def adopt_pid(self, pid: int, cluster: int, name: str) -> None:
+        """A restored process keeps its pid; later pids start above it."""
+        self._record(pid, cluster, name)
+        self.next_pid = max(self.next_pid, pid + 1)
+
+    def _record(self, pid: int, cluster: int, name: str) -> None:
+        self._versions += 1  # a packet stamped under an earlier record of this pid is routed anew
+        self.procs[pid] = ProcRecord(pid, cluster, name, version=self._versions)
+
+    def forget(self, pid: int) -> None:
+        self.procs.pop(pid, None)
+
+    def add_image(self, name: str, data: bytes) -> None:
+        self.images[name] = loadable_image(data)
+
+    def running(self, pid: int) -> bool:
+        rec = self.procs.get(pid)
+        return rec is not None and rec.status is None
+
+    def stats(self) -> dict[str, int]:
+        return {"relayed": self.relayed, "refused": self.refused}
+
+    # what the other servers may ask --------------------------------------------------------------
+    def locate(self, pid: int) -> tuple[int, bool]:
+        """Where `pid` lives and whether it is alive ((-1, False) if unknown)."""
+        rec = self.procs.get(pid)
+        return (-1, False) if rec is None else (rec.cluster, rec.status is None)
+
+    def residents(self, cluster: int) -> list[int]:
+        return [pid for pid, r in sorted(self.procs.items()) if r.cluster == cluster and r.status is None]
+
+    # locations (shoal/kernel/location.py, steps 3 to 5) -------------------------------------
+    def on_located(self, pkt: Packet, at: int) -> None:
+        """A kernel says where a process was found for a packet the daemons sent it (only
+        rmem_full is sent so): the process manager learns locations from the moves themselves."""
+
+    def on_moved(self, pkt: Packet, at: int) -> None:
+        rec = self.procs.get(pkt.body["pid"])
+        if rec is None or rec.status is not None:
+            self._ack_move(pkt, at)  # nothing will be routed to it any more
+            return
+        rec.early_moves.append(pkt)
+        if pkt.src != rec.cluster:
+            self.early_moves += 1
+        applied = False
+        while True:
+            nxt = next((m for m in rec.early_moves if m.src == rec.cluster), None)
+            if nxt is None:
+                break
+            rec.early_moves.remove(nxt)
+            self.policy.landed(rec.pid, rec.cluster, nxt.body["cluster"], at)
+            rec.cluster = nxt.body["cluster"]
+            applied = True
+            self._ack_move(nxt, at)
+        if applied:
+            self._versions += 1
+            rec.version = self._versions
+            parked, rec.parked = rec.parked, []
+            for q in parked:
+                self.on_relay(q, at)
+            self.policy.moves_landed(rec.cluster, at)
+
+    def _ack_move(self, moved: Packet, at: int) -> None:
+        self._send(moved.src, "moved_ack", {"pid": moved.body["pid"], "cluster": moved.body["cluster"]}, at)
+
+    def on_relay(self, pkt: Packet, at: int) -> None:
+        """A packet for a pid that was neither at nor pointed to from the cluster it reached."""
+        kind, inner = pkt.body["kind"], pkt.body["body"]
+        rec = self.procs.get(inner["dst"])
+        if rec is None or rec.status is not None:
+            self.refused += 1
+            err = REFUSAL[kind]
+            if err is not None:
+                self._send(inner["reply_to"], "reply", {"op": inner["op"], "ret": err}, at)
+        elif inner.get("pm_version") == rec.version:
+            self.waited += 1
+            rec.parked.append(pkt)  # it came back under this very record: wait for a newer one
+        else:
+            self.relayed += 1
+            self._send(rec.cluster, kind, {**inner, "pm_version": rec.version}, at, pkt.data,
+                       pkt.body["bulk"])
+
+    def on_locate(self, req: Packet, at: int) -> None:
+        clusters = []
+        for pid in req.body["pids"]:
+            rec = self.procs.get(pid)
+            if rec is None or rec.status is not None:
+                self._reply(req, at, err=-ESRCH)
+                return
+            clusters.append(rec.cluster)
+        self._reply(req, at, err=0, clusters=clusters)
+
+    # processes come and go --------------------------------------------------------------------------
+    def on_spawn(self, req: Packet, at: int) -> None:
+        b = req.body
+        image = self.images.get(b["file"])
+        if image is None:
+            self._reply(req, at, ret=-ENOENT)
+            return
+        cluster = b["cluster"]
+        shut = self.policy.evacuated()
+        if cluster in shut:
+            cluster = -1  # an evacuated cluster takes no new process: placed as any
+        if cluster == -1 and len(shut) >= self.spec.compute_clusters:
+            # Every cluster is evacuated: nowhere takes a new process. EAGAIN, as fork(2)
+            # answers when the system cannot take another process now; the caller goes on.
+            self._reply(req, at, ret=-EAGAIN)
+            return
+        if cluster == -1:
+            # Any: where the load reports say there is most room (policy.py: place); without
+            # reports, the cluster with the fewest live processes, lowest first.
+            frames = -(-len(image) // self.spec.page_size) if isinstance(image, bytes) else 0
+            got = self.policy.place(frames, at)
+            if got is None:
+                load = [0] * self.spec.compute_clusters
+                for rec in self.procs.values():
+                    if rec.status is None:
+                        load[rec.cluster] += 1
+                got = min((c for c in range(len(load)) if c not in shut), key=lambda c: (load[c], c))
+            cluster = got
+        pid = self.new_pid(cluster, b["file"])
+        self.policy.spawned(pid, cluster)
+        self.procs[pid].parent = b["pid"]
+        self._ops += 1
+        op = (self.node << 40) | self._ops
+        self.spawning[op] = (req, pid)
+        # The program itself crosses the NoC to the cluster that will run it.
+        self._send(cluster, "load", {"op": op, "newpid": pid, "name": b["file"], "argv": b["argv"],
+                                     "seed": self.seed}, at, image, bulk=True)
+
+    def on_reply(self, pkt: Packet, at: int) -> None:
+        req, pid = self.spawning.pop(pkt.body["op"])
+        ret = pkt.body["ret"]
+        if ret < 0:
+            self.forget(pid)
+        self._reply(req, at, ret=ret)
+
+    def on_exit(self, pkt: Packet, at: int) -> None:
+        b = pkt.body
+        rec = self.procs.get(b["pid"])
+        if rec is None:
+            return
+        rec.status = (b["signal"] & 0x7F) if b["signal"] is not None else ((b["code"] or 0) & 0xFF) << 8
+        for w in rec.waiters:  # the first wait reaps it; as on Linux, the others find no child
+            if rec.reaped:
+                self._reply(w, at, ret=-ECHILD)
+            else:
+                rec.reaped = True
+                self._reply(w, at, ret=rec.pid, status=rec.status)
+        rec.waiters.clear()
+        for m in rec.early_moves:
+            self._ack_move(m, at)
+        for q in rec.parked:
+            self.on_relay(q, at)  # refused now
+        rec.early_moves, rec.parked = [], []
+        for tell in self.ended:
+            tell(rec.pid, at)
+
+    def on_wait(self, req: Packet, at: int) -> None:
+        rec = self.procs.get(req.body["target"])
+        if rec is None or rec.parent != req.body["pid"] or rec.reaped:
+            self._reply(req, at, ret=-ECHILD)  # only the process that spawned it, and once
+        elif rec.status is not None:
+            rec.reaped = True
+            self._reply(req, at, ret=rec.pid, status=rec.status)
+        else:
+            rec.waiters.append(req)

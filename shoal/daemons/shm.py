@@ -1,0 +1,239 @@
+"""The shared-memory home: POSIX shared memory objects and their pages (kernel/shm.py).
+
+Objects by name, each the home of its pages: one writer or many readers at a time, a queue
+of the requests waiting for each page, grants numbered uniquely on the chip. Pages held here
+count against ChipSpec.io_memory with the remote-memory home's (`io_used`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from shoal.daemons.core import Core, Handler, HostCall
+from shoal.daemons.fspaths import EBADF, EFBIG, ENOSPC, O_CREAT, O_EXCL
+from shoal.platform.noc import Packet
+
+ENOENT, EEXIST, EINVAL = 2, 17, 22
+
+
+@dataclass
+class ShmObject:
+    """A shared memory object at its home (kernel/shm.py): its size; the bytes of its pages
+    that exist (a page exists once first touched, and counts against io_memory; current
+    unless a writer holds it); which clusters hold each page, by grant (a number unique on
+    the chip) and mode (one writer or many readers); the requests waiting for each page
+    (cluster, for writing?, the grant it held last); the copies being recalled; the pids
+    that open or map it (it goes when unlinked and none is left); the clusters told of it."""
+
+    size: int = 0
+    pages: dict[int, bytes] = field(default_factory=dict)
+    holders: dict[int, dict[int, tuple[int, bool]]] = field(default_factory=dict)
+    queue: dict[int, list[tuple[int, bool, int]]] = field(default_factory=dict)
+    recalled: set[tuple[int, int]] = field(default_factory=set)
+    pids: set[int] = field(default_factory=set)
+    linked: bool = True
+    seen: set[int] = field(default_factory=set)
+    truncating: list[tuple[Packet, set[int]]] = field(default_factory=list)  # (request, pages left)
+
+
+TRUNCATE = -1  # in a page's queue: an ftruncate that waits for the page to come home
+
+
+class SharedMemory:
+    def __init__(self, core: Core, io_used: Callable[[], int]) -> None:
+        self.spec = core.spec
+        self._send = core.send
+        self._reply = core.reply
+        self.io_used = io_used  # bytes of io_memory held, here and by the remote-memory home
+        self.shm_names: dict[str, int] = {}
+        self.shm_objs: dict[int, ShmObject] = {}
+        self.shm_by_pid: dict[int, set[int]] = {}  # pid -> objects it opens or maps
+        self.shm_next = 1  # object numbers are never used twice
+        self.shm_grants = 0  # grant numbers, unique on the chip
+        self.shm_bytes = 0  # pages held here, within io_memory with remote memory's
+        self.packets: dict[str, Handler] = {
+            "shm_open": self.on_shm_open, "shm_close": self.on_shm_close,
+            "shm_truncate": self.on_shm_truncate, "shm_unlink": self.on_shm_unlink,
+            "shm_get": self.on_shm_get, "shm_back": self.on_shm_back}
+        self.host: dict[str, HostCall] = {}
+
+    def stats(self) -> dict[str, int]:
+        return {"shm_objects": len(self.shm_objs), "shm_bytes": self.shm_bytes}
+
+    def on_shm_open(self, req: Packet, at: int) -> None:
+        name, flags, pid = req.body["name"], req.body["flags"], req.body["pid"]
+        if not name or "/" in name or len(name.encode()) > 255:
+            self._reply(req, at, ret=-EINVAL)
+            return
+        obj = self.shm_names.get(name)
+        if obj is not None and flags & O_CREAT and flags & O_EXCL:
+            self._reply(req, at, ret=-EEXIST)
+        elif obj is None and not flags & O_CREAT:
+            self._reply(req, at, ret=-ENOENT)
+        elif obj is None and len(self.shm_objs) >= self.spec.ipc_max_names:
+            self._reply(req, at, ret=-ENOSPC)  # (tmpfs out of inodes; unlinked, open ones count)
+        else:
+            if obj is None:
+                obj = self.shm_names[name] = self.shm_next
+                self.shm_next += 1
+                self.shm_objs[obj] = ShmObject()
+            self.shm_objs[obj].pids.add(pid)
+            self.shm_by_pid.setdefault(pid, set()).add(obj)
+            self._reply(req, at, ret=0, obj=obj)
+
+    def on_shm_close(self, pkt: Packet, at: int) -> None:
+        """A process no longer opens nor maps the object (its kernel says so)."""
+        self._shm_unref(pkt.body["obj"], pkt.body["pid"], at)
+
+    def _shm_unref(self, obj: int, pid: int, at: int) -> None:
+        objs = self.shm_by_pid.get(pid)
+        if objs is not None:
+            objs.discard(obj)
+            if not objs:
+                del self.shm_by_pid[pid]
+        o = self.shm_objs.get(obj)
+        if o is not None:
+            o.pids.discard(pid)
+            self._shm_maybe_free(obj, o, at)
+
+    def process_ended(self, pid: int, at: int) -> None:
+        for obj in sorted(self.shm_by_pid.pop(pid, ())):
+            o = self.shm_objs.get(obj)
+            if o is not None:
+                o.pids.discard(pid)
+                self._shm_maybe_free(obj, o, at)
+
+    def _shm_maybe_free(self, obj: int, o: ShmObject, at: int) -> None:
+        """POSIX: an unlinked object lives while a process opens or maps it, then goes."""
+        if o.linked or o.pids:
+            return
+        del self.shm_objs[obj]
+        self.shm_bytes -= len(o.pages) * self.spec.page_size
+        for c in sorted(o.seen):  # (what a cluster still holds goes home as it unmaps: dropped)
+            self._send(c, "shm_gone", {"obj": obj}, at)
+
+    def on_shm_truncate(self, req: Packet, at: int) -> None:
+        obj = req.body["obj"]
+        o = self.shm_objs.get(obj)
+        length = req.body["length"]
+        if o is None:
+            self._reply(req, at, ret=-EBADF)
+        elif length > self.spec.io_memory:
+            self._reply(req, at, ret=-EFBIG)
+        else:
+            page = self.spec.page_size
+            old, o.size = o.size, length
+            if length >= old:
+                self._reply(req, at, ret=0)
+                return
+            # Shrinking: the pages past the end (and the last one, whose tail becomes zeros)
+            # come home from every cluster first, so that a later touch faults (SIGBUS).
+            first = length // page
+            wait = {pg for pg in set(o.holders) | set(o.pages) if pg >= first}
+            for pg in sorted(wait):
+                o.queue.setdefault(pg, []).insert(0, (TRUNCATE, True, 0))
+            o.truncating.append((req, wait))
+            for pg in sorted(wait):
+                self._shm_serve(obj, o, pg, at)
+            self._shm_truncated(o, at)
+
+    def _shm_truncated(self, o: ShmObject, at: int) -> None:
+        for req, left in [t for t in o.truncating if not t[1]]:
+            o.truncating.remove((req, left))
+            self._reply(req, at, ret=0)
+
+    def on_shm_unlink(self, req: Packet, at: int) -> None:
+        obj = self.shm_names.pop(req.body["name"], None)
+        self._reply(req, at, ret=0 if obj is not None else -ENOENT)
+        if obj is not None:
+            o = self.shm_objs[obj]
+            o.linked = False
+            self._shm_maybe_free(obj, o, at)
+
+    def on_shm_get(self, pkt: Packet, at: int) -> None:
+        obj, pg = pkt.body["obj"], pkt.body["pg"]
+        who = pkt.body.get("reply_to", pkt.src)
+        o = self.shm_objs.get(obj)
+        if o is None:  # (no process opens or maps it: a stale request) nothing is there
+            self._send(who, "shm_page", {"obj": obj, "pg": pg, "bus": True}, at)
+            return
+        o.queue.setdefault(pg, []).append((who, pkt.body["write"], pkt.body.get("have", 0)))
+        self._shm_serve(obj, o, pg, at)
+
+    def on_shm_back(self, pkt: Packet, at: int) -> None:
+        obj, pg, who = pkt.body["obj"], pkt.body["pg"], pkt.src
+        o = self.shm_objs.get(obj)
+        held = o.holders.get(pg, {}).get(who) if o is not None else None
+        if o is None or held is None or held[0] != pkt.body["gen"]:
+            return  # a copy the daemon no longer counts on (a newer grant replaced it)
+        del o.holders[pg][who]
+        if not o.holders[pg]:
+            del o.holders[pg]
+        if held[1] and len(pkt.data) == self.spec.page_size and pg in o.pages:
+            o.pages[pg] = pkt.data  # the writer's bytes come home
+        o.recalled.discard((pg, who))
+        self._shm_serve(obj, o, pg, at)
+
+    def _shm_serve(self, obj: int, o: ShmObject, pg: int, at: int) -> None:
+        """Grant the waiting requests of page `pg` in order while they fit (one writer or
+        many readers); recall the copies that stand in the way of the first that does not."""
+        queue = o.queue.get(pg, [])
+        page = self.spec.page_size
+        while queue:
+            who, write, have = queue[0]
+            holders = o.holders.get(pg, {})
+            mine = holders.get(who)
+            if who == TRUNCATE:
+                conflicts = set(holders)
+            elif pg * page >= o.size:  # beyond the end: SIGBUS (EFAULT in a system call)
+                queue.pop(0)
+                self._send(who, "shm_page", {"obj": obj, "pg": pg, "bus": True}, at)
+                continue
+            elif mine is not None and (mine[1] or not write):
+                if have < mine[0]:  # granted after it asked: on its way there, it serves
+                    queue.pop(0)
+                    continue
+                return  # it asked without it, so its copy is on its way home: wait for it
+            else:  # a writer stands in the way of all; to write, every other copy does
+                # (a reader that asks to write gives up nothing: its copy becomes writable)
+                conflicts = {c for c, (_, w) in holders.items() if w or write} - {who}
+            if conflicts:
+                for c in sorted(conflicts):
+                    if (pg, c) not in o.recalled:
+                        o.recalled.add((pg, c))
+                        self._send(c, "shm_recall", {"obj": obj, "pg": pg, "gen": holders[c][0]}, at)
+                return
+            queue.pop(0)
+            if who == TRUNCATE:
+                self._shm_cut(o, pg)
+                continue
+            if pg not in o.pages:  # first touch: the page comes to exist here
+                if self.io_used() + page > self.spec.io_memory:
+                    self._send(who, "shm_page", {"obj": obj, "pg": pg, "bus": True}, at)  # (tmpfs full)
+                    continue
+                o.pages[pg] = bytes(page)
+                self.shm_bytes += page
+            self.shm_grants += 1
+            o.holders.setdefault(pg, {})[who] = (self.shm_grants, write)
+            o.seen.add(who)
+            self._send(who, "shm_page", {"obj": obj, "pg": pg, "write": write, "gen": self.shm_grants},
+                       at, o.pages[pg], bulk=True)
+        if not queue:
+            o.queue.pop(pg, None)
+        if o.truncating:
+            self._shm_truncated(o, at)
+
+    def _shm_cut(self, o: ShmObject, pg: int) -> None:
+        """Page `pg` is home and no cluster holds it: cut it to the object's new size."""
+        page = self.spec.page_size
+        keep = o.size - pg * page
+        if pg in o.pages:
+            if keep <= 0:
+                del o.pages[pg]
+                self.shm_bytes -= page
+            elif keep < page:
+                o.pages[pg] = o.pages[pg][:keep] + bytes(page - keep)
+        for _, left in o.truncating:
+            left.discard(pg)
+
