@@ -23,6 +23,22 @@ SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP
                 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
                 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM"}
 
+# open flags (asm-generic/fcntl.h), file types (linux/stat.h), directory entry types (dirent.h)
+O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
+O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY = 0o100, 0o200, 0o1000, 0o2000, 0o200000
+S_IFDIR, S_IFREG = 0o040000, 0o100000
+DT_DIR, DT_REG = 4, 8
+
+# limits (linux/limits.h; musl's limits.h for the POSIX IPC ones)
+PATH_MAX, NAME_MAX = 4096, 255
+SEM_VALUE_MAX = 0x7FFFFFFF
+SEM_NSEMS_MAX = 256  # semaphores a process may have open (musl's, and shoal_sem.c's table)
+MQ_PRIO_MAX = 32768
+
+# shoal's own file protocol (a choice, not Linux's): the most bytes one read or write request
+# moves (the caller gets a short count), between kernel/files.py and daemons/files.py
+MAX_IO = 1 << 20
+
 # trap causes (privileged spec, mcause/scause)
 CAUSE_BREAKPOINT = 3
 CAUSE_ECALL_U = 8

@@ -154,7 +154,7 @@ def load_program(program: str | Path | bytes | Executable, name: str | None = No
         return program
     if isinstance(program, bytes):
         return parse_elf(program, name or "program")
-    from shoal.tools.hostfile import MAX_PROGRAM, check_file, read_file
+    from shoal.hostfile import MAX_PROGRAM, check_file, read_file
     path = Path(program)
     if path.suffix == ".c":
         from shoal.toolchain import compile_cached
@@ -565,7 +565,7 @@ class Chip:
         if isinstance(source, bytes):
             data = source
         else:  # no larger than an image this chip could hold (kernel/image.py), checked first
-            from shoal.tools.hostfile import read_file
+            from shoal.hostfile import read_file
             data = read_file(source, str(source), image.max_bytes(self.spec))
         meta, _ = image.check(data, where)  # the metadata is checked once, here and on the cluster
         pid = meta["pid"]

@@ -396,8 +396,8 @@ def _file(path: str) -> tuple[str, bytes]:
     """A --file: known to guests by its base name; a .c file is compiled first (cached)."""
     from pathlib import Path
 
+    from shoal.hostfile import check_file, read_file
     from shoal.toolchain import compile_cached
-    from shoal.tools.hostfile import check_file, read_file
     p = Path(path)
     if p.suffix == ".c":  # (a FIFO named x.c would block the compiler: checked first)
         check_file(p, f"--file {path}", MAX_FILE)

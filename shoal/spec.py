@@ -107,7 +107,7 @@ class ChipSpec:
             raise ShoalError(f"unknown chip '{ref}': give a preset ({known}) or a .toml file")
         import tomllib  # (only for chip files: a preset needs no TOML parser)
 
-        from shoal.tools.hostfile import read_file
+        from shoal.hostfile import read_file
         if not path.exists():
             raise ShoalError(f"chip file not found: {path}")
         raw = read_file(path, f"chip file {path}", CHIP_FILE_MAX)  # (a FIFO or /dev/zero: one line)

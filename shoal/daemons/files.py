@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import struct
 
-from shoal.daemons.core import Core, Handler, HostCall
-from shoal.daemons.fspaths import (
-    DT_DIR,
-    DT_REG,
+from shoal.abi import (
     EBUSY,
     EEXIST,
     EFBIG,
@@ -42,6 +39,11 @@ from shoal.daemons.fspaths import (
     ENOTDIR,
     ENOTEMPTY,
     EROFS,
+)
+from shoal.daemons.core import Core, Handler, HostCall
+from shoal.daemons.fspaths import (
+    DT_DIR,
+    DT_REG,
     MAX_IO,
     O_ACCMODE,
     O_CREAT,

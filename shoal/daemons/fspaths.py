@@ -8,15 +8,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-(EPERM, ENOENT, EBADF, EEXIST, ENOTDIR, EISDIR, EINVAL, EFBIG, ENOSPC, EROFS, ENAMETOOLONG,
- ENOTEMPTY, EBUSY, EACCES) = 1, 2, 9, 17, 20, 21, 22, 27, 28, 30, 36, 39, 16, 13
-O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
-O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY = 0o100, 0o200, 0o1000, 0o2000, 0o200000
-MAX_PATH = 4096
-MAX_COMPONENT = 255
-MAX_IO = 1 << 20  # bytes one read or write request moves at most (the caller gets a short count)
-S_IFDIR, S_IFREG = 0o040000, 0o100000
-DT_DIR, DT_REG = 4, 8
+from shoal.abi import (  # noqa: F401 (the file server's names, in one place)
+    DT_DIR,
+    DT_REG,
+    EACCES,
+    EBADF,
+    EBUSY,
+    EEXIST,
+    EFBIG,
+    EINVAL,
+    EISDIR,
+    ENAMETOOLONG,
+    ENOENT,
+    ENOSPC,
+    ENOTDIR,
+    ENOTEMPTY,
+    EPERM,
+    EROFS,
+    MAX_IO,
+    O_ACCMODE,
+    O_APPEND,
+    O_CREAT,
+    O_DIRECTORY,
+    O_EXCL,
+    O_RDWR,
+    O_TRUNC,
+    O_WRONLY,
+    S_IFDIR,
+    S_IFREG,
+)
+from shoal.abi import NAME_MAX as MAX_COMPONENT
+from shoal.abi import PATH_MAX as MAX_PATH
+
 ROOT = 1
 
 

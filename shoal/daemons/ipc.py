@@ -29,15 +29,23 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
+from shoal.abi import (
+    EAGAIN,
+    EBADF,
+    EEXIST,
+    EINVAL,
+    EMFILE,
+    EMSGSIZE,
+    ENOENT,
+    ENOSPC,
+    EOVERFLOW,
+    O_CREAT,
+    O_EXCL,
+    SEM_NSEMS_MAX,
+    SEM_VALUE_MAX,
+)
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.platform.noc import Packet
-
-ENOENT, EBADF, EAGAIN, EEXIST, EINVAL, ENOSPC, EMSGSIZE, EOVERFLOW = 2, 9, 11, 17, 22, 28, 90, 75
-O_ACCMODE, O_WRONLY, O_RDWR, O_CREAT, O_EXCL = 3, 1, 2, 0o100, 0o200
-SEM_VALUE_MAX = 0x7FFFFFFF
-SEM_NSEMS_MAX = 256  # semaphores a process may have open (musl's, and shoal_sem.c's table)
-EMFILE = 24
-MQ_PRIO_MAX = 32768
 
 
 @dataclass(eq=False)

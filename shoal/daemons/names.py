@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from shoal.abi import EEXIST, ENOENT
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.platform.noc import Packet
-
-ENOENT, EEXIST = 2, 17
 
 
 class NameServer:

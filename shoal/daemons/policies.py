@@ -308,7 +308,7 @@ def _from_name(text: str) -> Policy:
     path = Path(path_s)
     if not path.is_file():
         raise ShoalError(f"policy {text}: no such file {path_s}")
-    from shoal.tools.hostfile import MAX_PROGRAM, check_file
+    from shoal.hostfile import MAX_PROGRAM, check_file
     check_file(path, f"policy {text}", MAX_PROGRAM)  # (a 10 GB source is not read)
     spec = importlib.util.spec_from_file_location(f"shoal_user_policy_{path.stem}", path)
     if spec is None or spec.loader is None:

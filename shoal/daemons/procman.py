@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from shoal.abi import EAGAIN, ECHILD, ENOENT, ESRCH
 from shoal.daemons.core import Core, Ended, Handler, HostCall
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
 from shoal.platform.noc import Packet
-
-ENOENT, ESRCH, ECHILD, EAGAIN = 2, 3, 10, 11
 
 
 @dataclass

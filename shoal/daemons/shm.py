@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from shoal.abi import EBADF, EEXIST, EFBIG, EINVAL, ENOENT, ENOSPC
 from shoal.daemons.core import Core, Handler, HostCall
-from shoal.daemons.fspaths import EBADF, EFBIG, ENOSPC, O_CREAT, O_EXCL
+from shoal.daemons.fspaths import O_CREAT, O_EXCL
 from shoal.platform.noc import Packet
-
-ENOENT, EEXIST, EINVAL = 2, 17, 22
 
 
 @dataclass

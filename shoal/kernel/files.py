@@ -20,24 +20,28 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.daemons.fspaths import (
+from shoal.abi import (
+    EBADF,
+    EFBIG,
+    EINVAL,
+    EISDIR,
+    EMFILE,
     ENAMETOOLONG,
+    ENOENT,
+    ENOTDIR,
+    ESPIPE,
     MAX_IO,
-    MAX_PATH,
     O_ACCMODE,
     O_APPEND,
     O_DIRECTORY,
     O_RDWR,
     O_WRONLY,
 )
+from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.kernel import shm
 from shoal.kernel.container import Thread
 from shoal.kernel.memory import Fault
 from shoal.kernel.syscalls import (
-    EBADF,
-    EINVAL,
-    ENOENT,
-    ESPIPE,
     TABLE,
     s32,
     sys_close,
@@ -55,7 +59,6 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
-ENOTDIR, EISDIR, EMFILE, EFBIG = 20, 21, 24, 27
 AT_FDCWD = -100
 AT_EMPTY_PATH, AT_REMOVEDIR = 0x1000, 0x200
 FIRST_FD = 3

@@ -19,30 +19,31 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.daemons.fspaths import O_ACCMODE, O_RDWR, O_WRONLY
-from shoal.daemons.ipc import MQ_PRIO_MAX, SEM_VALUE_MAX
-from shoal.kernel.container import Thread
-from shoal.kernel.files import FLAGS, HANDLE, KIND, MAX_FILES, PATH, new_fd
-from shoal.kernel.syscalls import (
+from shoal.abi import (
+    EACCES,
     EAGAIN,
     EBADF,
     EINVAL,
+    EMFILE,
+    ENAMETOOLONG,
     ENOENT,
     ENOSYS,
-    EPOCH_NS,
     ETIMEDOUT,
-    ns_to_cycles,
-    read_timespec,
-    s32,
-    syscall,
+    MQ_PRIO_MAX,
+    O_ACCMODE,
+    O_RDWR,
+    O_WRONLY,
+    SEM_VALUE_MAX,
 )
+from shoal.kernel.container import Thread
+from shoal.kernel.files import FLAGS, HANDLE, KIND, MAX_FILES, PATH, new_fd
+from shoal.kernel.syscalls import EPOCH_NS, ns_to_cycles, read_timespec, s32, syscall
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
-EACCES, EMFILE, ENAMETOOLONG = 13, 24, 36
 O_NONBLOCK, O_CREAT = 0o4000, 0o100
 NAME_MAX = 255
 
