@@ -17,10 +17,9 @@ try:
     # directly when that is built (platform/unicorn_build.py), not the stock one first.
     unicorn_build.preload()
 
-    with _bytecode.DataclassCode():
-        from shoal.api import Chip, Process
-        from shoal.errors import ShoalError
-        from shoal.spec import ChipSpec
+    from shoal.api import Chip, Process
+    from shoal.errors import ShoalError
+    from shoal.spec import ChipSpec
 finally:
     if _gc_was_on:
         gc.enable()

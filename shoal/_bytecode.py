@@ -7,11 +7,8 @@ cache directory; this keeps its compiled modules there too, outside the source t
 user's wish (no `__pycache__` beside the sources) is kept. Only `shoal.*` modules are
 concerned; everything else imports as Python decides. A cache that cannot be written is
 ignored. Entries are checked against the source's mtime (ns) and size and the interpreter's
-magic number, as CPython checks its own.
-
-The methods `dataclasses` writes for each of shoal's ~30 dataclasses are compiled from
-source text at every import (~25 ms, a quarter of importing shoal); `DataclassCode` keeps
-those code objects too, keyed by their exact source text, whatever Python's setting.
+magic number, as CPython checks its own. Public APIs only: a meta-path finder and a source
+loader of importlib's.
 """
 
 import marshal
@@ -84,48 +81,3 @@ def install() -> None:
         return
     _Loader.root = _root()
     sys.meta_path.insert(0, _Finder)
-
-
-class DataclassCode:
-    """While shoal's modules load: `dataclasses` compiles the methods it generates through
-    this cache (its module-level `exec` is shadowed for that time only). A code object is a
-    pure function of its source text and the compiler flags, and dataclasses' own module
-    compiles with none, as this does (dont_inherit)."""
-
-    def __init__(self) -> None:
-        self.path = os.path.join(_root(), "dataclasses.marshal")
-        self.codes: dict[str, object] = {}
-        self.used: dict[str, object] = {}
-        self.module = None
-        try:
-            with open(self.path, "rb") as f:
-                magic, codes = marshal.load(f)
-            if magic == MAGIC_NUMBER and isinstance(codes, dict):
-                self.codes = codes
-        except (OSError, ValueError, EOFError, TypeError):
-            pass
-
-    def _exec(self, src, globals=None, locals=None):  # noqa: A002, ANN001, ANN202
-        if isinstance(src, str):
-            code = self.codes.get(src)
-            if code is None:
-                code = compile(src, "<string>", "exec", dont_inherit=True)
-            self.used[src] = code
-            src = code
-        exec(src, globals, locals)  # noqa: S102 -- exactly what dataclasses does with its text
-
-    def __enter__(self) -> "DataclassCode":
-        import dataclasses
-        if "exec" not in vars(dataclasses):
-            self.module = dataclasses
-            dataclasses.exec = self._exec  # type: ignore[attr-defined]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.module is None:
-            return
-        del self.module.exec  # type: ignore[attr-defined]
-        if exc[0] is not None or self.used.keys() <= self.codes.keys():
-            return
-        # what this import used, so that entries of older sources do not pile up
-        _store(self.path, lambda: marshal.dumps((MAGIC_NUMBER, self.used)))

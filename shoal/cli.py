@@ -542,8 +542,7 @@ def _no_mpi_options(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The `shoal` command (argv: sys.argv[1:] unless given); its exit status. Without
-    `argv` the process ends here (see `_end`)."""
+    """The `shoal` command (argv: sys.argv[1:] unless given); its exit status."""
     if argv is not None:
         return _ranked(list(argv))
     try:
@@ -553,29 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Python runs at exit skips them (~10 ms of every run).
         import gc
         gc.freeze()
-    _end(code)
     return code
-
-
-def _end(code: int) -> None:
-    """End the process now: output flushed, atexit handlers run, then os._exit, without
-    Python's teardown of every module and object (~15 ms of a `shoal run`, a tenth of a
-    short one; every file shoal writes is closed before this). Not when another thread
-    runs or MPI must still be finalised (mpi4py does it in the interpreter's own exit), nor
-    when flushing fails (Python's own exit then reports it as usual)."""
-    import atexit
-    import threading
-    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
-    if run_exitfuncs is None or threading.active_count() > 1 or "mpi4py" in sys.modules:
-        return
-    try:
-        for f in (sys.stdout, sys.stderr):
-            if f is not None:  # None: the descriptor was closed when Python started
-                f.flush()
-    except (OSError, ValueError):
-        return
-    run_exitfuncs()
-    os._exit(code)
 
 
 def _ranked(argv: list[str]) -> int:

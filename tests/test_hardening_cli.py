@@ -161,9 +161,9 @@ def test_stdout_full_or_closed(programs: Programs, redirect: str) -> None:
     assert err.startswith("shoal: cannot write the program's output") and err.count("\n") == 1, err
 
 
-def test_output_to_a_file_is_whole_at_the_quick_exit(programs: Programs, tmp_path) -> None:
-    """The command ends with os._exit (cli._end): stdout and stderr, redirected to files, are
-    whole first, and the program's exit status is the command's."""
+def test_output_to_a_file_is_whole_at_exit(programs: Programs, tmp_path) -> None:
+    """Stdout and stderr, redirected to files, are whole when the command ends, and the
+    program's exit status is the command's."""
     out, err = tmp_path / "out", tmp_path / "err"
     cmd = (f"'{sys.executable}' -m shoal run --stats --chip tiny '{programs['flood'].elf}' 3 7 "
            f">'{out}' 2>'{err}'")

@@ -88,13 +88,14 @@ def test_plain_elf_parser_agrees_with_pyelftools(programs: Programs) -> None:
 
 
 def test_plain_run_imports_little(programs: Programs) -> None:
-    """`shoal run` of an ELF imports neither pyelftools nor what only other commands use."""
+    """`shoal run` of an ELF imports neither pyelftools nor what only other commands use (the
+    heavy third-party packages and shoal's own modules; the standard library is not policed)."""
     elf = programs["args"].elf
     code = ("import sys\n"
             "from shoal import cli\n"
             f"rc = cli.main(['run', {str(elf)!r}, 'a'])\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('elftools', 'matplotlib', 'tqdm', "
-            "'hypothesis', 'numpy', 'tomllib', 'json', 'tarfile', 'subprocess')\n"
+            "'hypothesis', 'numpy', 'mpi4py')\n"
             "       or m in ('shoal.tools.gdbstub', 'shoal.experiments.demo', 'shoal.experiments.benchmig', "
             "'shoal.experiments.benchpolicy', 'shoal.experiments.migration', 'shoal.tools.hostfs', "
             "'shoal.tools.trace')]\n"
@@ -143,13 +144,6 @@ def test_bytecode_cache_when_python_writes_none(programs: Programs, tmp_path: Pa
     edited = _run_copy(pkg, cache, elf)
     assert edited.returncode == 0 and "edited" in edited.stderr
     assert errors_entry.stat().st_mtime_ns != before
-    # the methods dataclasses generates are kept too, and a damaged file is only ignored
-    dc = next(cache.rglob("dataclasses.marshal"))
-    assert dc.stat().st_size > 0
-    dc.write_bytes(b"not marshal data")
-    r = _run_copy(pkg, cache, elf)
-    assert r.returncode == 0 and r.stdout == first.stdout, r.stderr
-    assert dc.read_bytes() != b"not marshal data"  # written again whole
     # an unwritable cache: same output, nothing written
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
