@@ -1,7 +1,7 @@
-"""File calls: requests to the file server on I/O cluster 0 (shoal/daemons/files.py).
+"""Files: descriptors, and requests to the file server on I/O cluster 0 (shoal/daemons/files.py).
 
 A descriptor of an open file or directory is `p.files[fd] = [kind, path, handle, flags,
-offset]`: kind "file" or "dir" ("mq" for a message queue: kernel/ipc.py; "shm" for a
+offset]`: kind "file" or "dir" ("mq" for a message queue: kernel/calls/ipc.py; "shm" for a
 shared memory object under /dev/shm, whose handle is the object: kernel/shm.py), the absolute
 path it was opened by, the server's handle, the open flags and the offset (for a directory,
 the index of the next entry). The offset and flags live here, so they travel in the
@@ -12,7 +12,8 @@ does not know the handle (an image restored on another chip) opens the path agai
 Freezes: requests that only read (read, pread64, stat, getdents) are RESTARTABLE (a late
 answer is dropped; the offset moves only when an answer lands); requests that change the
 file system (open, write, truncate, unlink, rename, mkdir) are let finish. close needs no
-answer: a one-way packet. Descriptors 0-2 stay the console's (kernel/syscalls.py, console.py).
+answer: a one-way packet. Descriptors 0-2 stay the console's (console.py). The calls are
+kernel/calls/io.py's and fs.py's.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def statx_bytes(st: list[int], freq_hz: int) -> bytes:
     struct.pack_into("<IIQIIIH", buf, 0, 0x7FF, 4096, 0, nlink, 0, 0, mode)
     struct.pack_into("<QQQ", buf, 32, ino, size, (size + 511) // 512)
     sec, ns = divmod(mtime * 1_000_000_000 // freq_hz, 1_000_000_000)
-    sec += 1_767_225_600  # the guests' epoch (kernel/syscalls.py: EPOCH_NS)
+    sec += 1_767_225_600  # the guests' epoch (kernel/calls/common.py: EPOCH_NS)
     for at in (64, 80, 96, 112):  # atime, btime, ctime, mtime
         struct.pack_into("<qI", buf, at, sec, ns)
     return bytes(buf)

@@ -1,9 +1,5 @@
-"""Calls that need the system daemons (process manager, name service; files: files.py).
-
-Each is a request over the NoC to the I/O cluster and a blocked thread until the reply
-comes back, as on Nanvix, where these services are servers reached through mailboxes.
-The packets a kernel receives from the daemons (a program to load) are handled here too.
-"""
+"""What the process manager asks of a kernel: a program to load here (its calls, spawn and
+wait, are in kernel/calls/shoal.py)."""
 
 from __future__ import annotations
 
@@ -17,10 +13,6 @@ from shoal.platform.noc import Packet
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
-
-MAX_NAME = 64
-MAX_ARGS = 64
-
 
 # --- packets from the daemons --------------------------------------------------------------
 def on_load(k: Kernel, pkt: Packet, at: int) -> None:

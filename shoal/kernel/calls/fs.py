@@ -7,22 +7,9 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import (
-    EBADF,
-    EINVAL,
-    EMFILE,
-    ENOENT,
-    ENOTDIR,
-    ERANGE,
-    MAX_IO,
-    O_ACCMODE,
-    O_RDWR,
-    O_WRONLY,
-)
+from shoal.abi import EBADF, EINVAL, EMFILE, ENOENT, ENOTDIR, ERANGE, MAX_IO, O_ACCMODE, O_RDWR, O_WRONLY
 from shoal.kernel import files, shm
-from shoal.kernel.calls.common import (
-    s32,
-)
+from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
 
 if TYPE_CHECKING:

@@ -5,17 +5,8 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import (
-    EAGAIN,
-    EINVAL,
-    ENOSYS,
-    ETIMEDOUT,
-)
-from shoal.kernel.calls.common import (
-    EPOCH_NS,
-    ns_to_cycles,
-    read_timespec,
-)
+from shoal.abi import EAGAIN, EINVAL, ENOSYS, ETIMEDOUT
+from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, read_timespec
 from shoal.kernel.container import Thread
 
 if TYPE_CHECKING:
@@ -23,11 +14,7 @@ if TYPE_CHECKING:
 
 
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE = 0, 1, 3, 4
-
-
 FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 9, 10
-
-
 FUTEX_CLOCK_REALTIME = 256
 
 

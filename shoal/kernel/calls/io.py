@@ -8,17 +8,9 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import (
-    EBADF,
-    EINVAL,
-    ENOTTY,
-    ESPIPE,
-    O_DIRECTORY,
-)
+from shoal.abi import EBADF, EINVAL, ENOTTY, ESPIPE, O_DIRECTORY
 from shoal.kernel import console, files
-from shoal.kernel.calls.common import (
-    s32,
-)
+from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
 
 if TYPE_CHECKING:

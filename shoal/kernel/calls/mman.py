@@ -4,17 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoal.abi import (
-    EACCES,
-    EBADF,
-    EEXIST,
-    EINVAL,
-    ENODEV,
-    ENOMEM,
-)
-from shoal.kernel.calls.common import (
-    s32,
-)
+from shoal.abi import EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM
+from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
 from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, Region
 
@@ -40,8 +31,6 @@ def sys_brk(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANON, MAP_FIXED_NOREPLACE = 1, 2, 0x10, 0x20, 0x100000
-
-
 MMAP_TOP = USER_TOP - (64 << 20)  # below the 8 MiB stack and a guard gap
 
 

@@ -7,17 +7,8 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import (
-    EINVAL,
-    ENOSYS,
-    EPERM,
-    ESRCH,
-    SIGNAL_NAMES,
-)
-from shoal.kernel.calls.common import (
-    STOPPED,
-    s32,
-)
+from shoal.abi import EINVAL, ENOSYS, EPERM, ESRCH, SIGNAL_NAMES
+from shoal.kernel.calls.common import STOPPED, s32
 from shoal.kernel.calls.futex import futex_wake
 from shoal.kernel.container import Thread, TState
 from shoal.kernel.memory import Fault, OutOfFrames
@@ -28,8 +19,6 @@ if TYPE_CHECKING:
 
 
 CLONE_VM, CLONE_THREAD, CLONE_SETTLS = 0x100, 0x10000, 0x80000
-
-
 CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID = 0x100000, 0x200000, 0x1000000
 
 

@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
 
 MAX_NAME = 64
-
-
 MAX_ARGS = 64
 
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoal.abi import (
-    EINVAL,
-)
-from shoal.kernel.calls.common import (
-    charge_copy,
-)
+from shoal.abi import EINVAL
+from shoal.kernel.calls.common import charge_copy
 from shoal.kernel.container import Thread
 
 if TYPE_CHECKING:

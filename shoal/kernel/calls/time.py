@@ -5,16 +5,8 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import (
-    EINVAL,
-)
-from shoal.kernel.calls.common import (
-    EPOCH_NS,
-    cycles_to_ns,
-    ns_to_cycles,
-    read_timespec,
-    s32,
-)
+from shoal.abi import EINVAL
+from shoal.kernel.calls.common import EPOCH_NS, cycles_to_ns, ns_to_cycles, read_timespec, s32
 from shoal.kernel.container import Thread
 
 if TYPE_CHECKING:
@@ -22,8 +14,6 @@ if TYPE_CHECKING:
 
 
 CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME, CLOCK_THREAD_CPUTIME = 0, 1, 2, 3
-
-
 CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME = 4, 5, 6, 7
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBUSY, EINVAL
+from shoal.abi import EBUSY, EINVAL, ESRCH
+from shoal.kernel import report
 from shoal.kernel.container import Container, Thread
 from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT
 from shoal.kernel.migrate.precopy import send_round
@@ -90,3 +91,23 @@ def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
         send_image(k, m, max(at, m.image_ready))
     elif m.state == MigState.FAILED:  # aborted meanwhile: D holds a reservation for nothing
         send(k, m, m.dst, "mig_release", {"mid": m.mid}, at)
+
+
+def on_policy_move(k: Kernel, pkt: Packet, at: int) -> None:
+    """The policy daemon asks for a move of one of this cluster's processes (kernel/report.py
+    sends it the loads it decides on)."""
+    b = pkt.body
+    p = k.find_proc(b["pid"])
+    if p is None or not p.alive:
+        report.refuse(k, b, -ESRCH, "the process is not on this cluster", at)
+        return
+    if p.state != "running":
+        report.refuse(k, b, -EBUSY, f"the process is {p.state}", at)
+        return
+    err = request(k, p, b["dst"], at, f"policy:{b['policy']}", method=b["method"])
+    if err:
+        why = "it is moving, or its pages still follow it" if err == -EBUSY else "bad request"
+        report.refuse(k, b, err, why, at)
+        return
+    m = k.migration_log[-1]
+    m.why = b["why"]
