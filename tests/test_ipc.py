@@ -1,5 +1,5 @@
 """POSIX message queues and named semaphores between processes on different clusters,
-served by the IPC daemon on I/O cluster 0 (shoal/daemons/ipc.py, shoal/kernel/ipc.py,
+served by the IPC daemon on I/O cluster 0 (shoal/daemons/ipc.py, shoal/kernel/calls/ipc.py,
 shoal/lib/shoal_sem.c), from stock C programs built by shoal's toolchain."""
 
 from __future__ import annotations

@@ -3,6 +3,7 @@ and a contract that is broken is caught (a kernel module that imports a daemon's
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -31,3 +32,91 @@ def test_a_kernel_module_that_imports_a_daemon_breaks_them(tmp_path: Path) -> No
     rmem.write_text(rmem.read_text() + "\nfrom shoal.daemons import node  # noqa: E402,F401\n")
     r = lint(tmp_path)
     assert r.returncode != 0 and "shoal.kernel is not allowed to import shoal.daemons" in r.stdout, r.stdout
+
+
+def kernel_imports(root: Path) -> dict[str, set[str]]:
+    """Which shoal.kernel modules each one imports when it runs: at its top or inside a
+    function (an import made late only to dodge a circle is still a circle); imports under
+    `if TYPE_CHECKING:` are for annotations and never run."""
+    base = root / "shoal" / "kernel"
+    mods = {}
+    for f in base.rglob("*.py"):
+        parts = f.relative_to(root).with_suffix("").parts
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = f
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+
+    def walk(m: str, nodes: list[ast.stmt]) -> None:
+        for node in nodes:
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                walk(m, node.orelse)
+                continue
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Import):
+                    graph[m] |= {a.name for a in sub.names if a.name in mods}
+                elif isinstance(sub, ast.ImportFrom) and sub.module:
+                    for a in sub.names:
+                        full = f"{sub.module}.{a.name}"
+                        target = full if full in mods else sub.module
+                        if target in mods and target != m:
+                            graph[m].add(target)
+    for m, f in mods.items():
+        walk(m, ast.parse(f.read_text()).body)
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_circle_among_kernel_modules() -> None:
+    graph = kernel_imports(ROOT)
+    assert "shoal.kernel.sched" in graph and "shoal.kernel.migrate" in graph["shoal.kernel.sched"]
+    assert circles(graph) == []
+
+
+def test_a_circle_in_the_kernel_is_caught(tmp_path: Path) -> None:
+    """The scheduler imports rmem at its top; rmem importing the scheduler, even inside a
+    function, closes a circle."""
+    shutil.copytree(ROOT / "shoal" / "kernel", tmp_path / "shoal" / "kernel",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    rmem = tmp_path / "shoal" / "kernel" / "rmem.py"
+    late = "\n\ndef late() -> None:\n    from shoal.kernel import sched  # noqa: F401\n"
+    rmem.write_text(rmem.read_text() + late)
+    assert circles(kernel_imports(tmp_path)) == [["shoal.kernel.rmem", "shoal.kernel.sched"]]
+
+
+def test_a_kernel_module_that_imports_the_tables_breaks_the_contract(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "shoal", tmp_path / "shoal", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    entry = tmp_path / "shoal" / "kernel" / "entry.py"
+    entry.write_text(entry.read_text() + "\nfrom shoal.kernel.calls import io  # noqa: E402,F401\n")
+    r = lint(tmp_path)
+    want = "shoal.kernel.entry is not allowed to import shoal.kernel.calls.io"
+    assert r.returncode != 0 and want in r.stdout, r.stdout

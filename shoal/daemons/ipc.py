@@ -1,7 +1,7 @@
 """The IPC daemon: POSIX message queues and named semaphores, a daemon of I/O cluster 0.
 
 A server of the I/O cluster node (daemons/node.py), reached only through NoC packets from the
-kernels (shoal/kernel/ipc.py), so processes on any clusters share them. Names are global to the chip
+kernels (shoal/kernel/calls/ipc.py), so processes on any clusters share them. Names are global to the chip
 (a leading `/` is dropped, as Linux and musl do).
 
 - A queue holds at most `maxmsg` messages of at most `msgsize` bytes (given at creation,
@@ -15,7 +15,7 @@ kernels (shoal/kernel/ipc.py), so processes on any clusters share them. Names ar
   sem_open); its queue handles are its descriptors (the kernel's bound). Lookups are by pid
   and object, never a walk over every handle.
 - Every operation here is immediate: it succeeds or answers EAGAIN. Blocking is the kernel's
-  (kernel/ipc.py): after EAGAIN it sends `ipc_wait`, answered when the object may have become
+  (kernel/calls/ipc.py): after EAGAIN it sends `ipc_wait`, answered when the object may have become
   ready (at once if it already is), and then makes the call again. Waiting thus consumes
   nothing, so a freeze may back a wait out, and a wait that times out leaves nothing behind
   but a stale waiter, whose answer its kernel drops.

@@ -22,6 +22,7 @@ from shoal.daemons.node import IoNode
 from shoal.engine.rounds import next_round, tid_allocator
 from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
+from shoal.kernel.table import new_kernel
 from shoal.platform.noc import NoC, Packet
 from shoal.spec import ChipSpec
 
@@ -33,7 +34,7 @@ class LocalBackend:
 
     def __init__(self, spec: ChipSpec, seed: int, sink: ConsoleSink | None) -> None:
         self.spec = spec
-        self.kernels = [Kernel(spec, c, tid_allocator(c)) for c in range(spec.compute_clusters)]
+        self.kernels = [new_kernel(spec, c, tid_allocator(c)) for c in range(spec.compute_clusters)]
         self.io = IoNode(spec, spec.compute_clusters, seed, sink)
         self._noc = NoC(spec)
         # No packet arrives sooner than this after it is sent: the lookahead.

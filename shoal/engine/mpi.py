@@ -41,6 +41,7 @@ from shoal.engine.rounds import NEVER, next_round, tid_allocator
 from shoal.errors import ShoalError
 from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
+from shoal.kernel.table import new_kernel
 from shoal.platform.noc import NoC, Packet
 from shoal.spec import ChipSpec
 
@@ -143,7 +144,7 @@ class MPIBackend:
         self.lookahead = la = self._noc.min_latency()
         self.io = IoNode(spec, n, seed, sink)
         self.mine: dict[int, Kernel | IoNode] = {
-            c: Kernel(spec, c, tid_allocator(c)) for c in range(n) if self.owner[c] == 0}
+            c: new_kernel(spec, c, tid_allocator(c)) for c in range(n) if self.owner[c] == 0}
         self.kernels = [k for k in self.mine.values() if isinstance(k, Kernel)]  # rank 0's only
         self.mine[n] = self.io
         for node in self.mine.values():
@@ -307,7 +308,7 @@ def serve() -> int:
                 return 0
             if op == "init":
                 spec, seed, clusters, la = args
-                ks = chips[cid] = {c: Kernel(spec, c, tid_allocator(c)) for c in clusters}
+                ks = chips[cid] = {c: new_kernel(spec, c, tid_allocator(c)) for c in clusters}
                 for k in ks.values():
                     k.lookahead = la
                 continue

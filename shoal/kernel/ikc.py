@@ -21,16 +21,13 @@ the kernel's receive cost; a thread that looks earlier waits until then.
 
 from __future__ import annotations
 
-import struct
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBADF, EBUSY, ECONNREFUSED, ECONNRESET, EFAULT, EINVAL, EMFILE, EMSGSIZE
-from shoal.kernel import report
+from shoal.abi import ECONNREFUSED, ECONNRESET, EFAULT
 from shoal.kernel.container import Container, Thread
 from shoal.kernel.memory import Fault, OutOfFrames
-from shoal.kernel.syscalls import s32, syscall
 from shoal.platform.noc import Packet
 
 if TYPE_CHECKING:
@@ -95,100 +92,10 @@ class Remote:
 Endpoint = MailboxIn | PortalIn | SyncIn | Remote
 
 
-def _new_fd(p: Container, ep: Endpoint) -> int:
-    for fd in range(MAX_ENDPOINTS):
-        if fd not in p.ikc:
-            p.ikc[fd] = ep
-            return fd
-    return -EMFILE
-
-
-def _get(t: Thread, fd: int, typ: type) -> Endpoint | None:
-    ep = t.proc.ikc.get(s32(fd))
-    if isinstance(ep, typ):
-        return ep
-    return None
-
-
-def _create(k: Kernel, t: Thread, kind: str, port: int, ep: MailboxIn | PortalIn | SyncIn) -> int:
-    """Register an input endpoint (pid, port) of `kind` and give its descriptor."""
-    if not 0 <= port < MAX_PORT:
-        return -EINVAL
-    key = (t.proc.pid, port)
-    if key in k.endpoints[kind]:
-        return -EBUSY
-    fd = _new_fd(t.proc, ep)
-    if fd >= 0:
-        k.endpoints[kind][key] = ep
-    return fd
-
-
 # --- mailboxes ---------------------------------------------------------------------------
-@syscall(506, "shoal_mailbox_create")
-def sys_mailbox_create(k: Kernel, t: Thread, a: list[int]) -> int:
-    return _create(k, t, "mailbox", s32(a[0]), MailboxIn(s32(a[0])))
 
 
-def _open_remote(k: Kernel, t: Thread, kind: str, pids: list[int], port: int) -> int:
-    """Ask the process manager where `pids` live, then make an output endpoint."""
-    if not 0 <= port < MAX_PORT or not pids:
-        return -EINVAL
-
-    def located(reply: Packet, at: int) -> int:
-        if reply.body["err"]:
-            return reply.body["err"]
-        return _new_fd(t.proc, Remote(kind, tuple(pids), tuple(reply.body["clusters"]), port))
-    k.rpc(t, "locate", {"pids": pids}, located)
-    return 0  # not reached: rpc blocks the thread
-
-
-@syscall(507, "shoal_mailbox_open")
-def sys_mailbox_open(k: Kernel, t: Thread, a: list[int]) -> int:
-    return _open_remote(k, t, "mailbox", [s32(a[0])], s32(a[1]))
-
-
-@syscall(508, "shoal_mailbox_write")
-def sys_mailbox_write(k: Kernel, t: Thread, a: list[int]) -> int:
-    ep = _get(t, a[0], Remote)
-    if ep is None or ep.kind != "mailbox":
-        return -EBADF
-    size = a[2]
-    if size > k.spec.mailbox_payload:
-        return -EMSGSIZE
-    data = t.proc.aspace.read(a[1], size)
-    report.count(k, t.proc.pid, ep.pids[0], k.spec.mailbox_payload)
-    k.rpc_to(t, ep.clusters[0], "mbx_data", {"dst": ep.pids[0], "port": ep.port},
-             lambda reply, at: reply.body["ret"], data=data)
-    return 0
-
-
-@syscall(509, "shoal_mailbox_read")
-def sys_mailbox_read(k: Kernel, t: Thread, a: list[int]) -> int:
-    ep = _get(t, a[0], MailboxIn)
-    if ep is None:
-        return -EBADF
-    buf, size = a[1], a[2]
-    t.proc.aspace.translate(buf, "store") if size else None  # EFAULT before waiting
-    now = k.now()
-    if ep.queue:
-        visible, msg = ep.queue.popleft()
-        n = min(size, len(msg))
-        t.proc.aspace.write(buf, msg[:n])
-        _admit_held(k, ep, max(now, visible))
-        if visible > now:
-            k.block(t, None, visible, timeout_value=n, why="visible")
-        return n
-    ep.readers.append((t, buf, size))
-    k.block(t, None, None, why="mbx_read")
-    return 0
-
-
-def _admit_held(k: Kernel, ep: MailboxIn, at: int) -> None:
-    while ep.held and len(ep.queue) < k.spec.mailbox_slots:
-        _accept_mailbox(k, ep, ep.held.popleft(), at)
-
-
-def _accept_mailbox(k: Kernel, ep: MailboxIn, pkt: Packet, at: int) -> None:
+def accept_mailbox(k: Kernel, ep: MailboxIn, pkt: Packet, at: int) -> None:
     msg = pkt.data
     if ep.readers:
         t, buf, size = ep.readers.popleft()
@@ -212,46 +119,13 @@ def on_mbx_data(k: Kernel, pkt: Packet, at: int) -> None:
     elif len(ep.queue) >= k.spec.mailbox_slots or ep.held:
         ep.held.append(pkt)
     else:
-        _accept_mailbox(k, ep, pkt, at)
+        accept_mailbox(k, ep, pkt, at)
 
 
 # --- portals -------------------------------------------------------------------------------
-@syscall(511, "shoal_portal_create")
-def sys_portal_create(k: Kernel, t: Thread, a: list[int]) -> int:
-    return _create(k, t, "portal", s32(a[0]), PortalIn(s32(a[0])))
 
 
-@syscall(512, "shoal_portal_allow")
-def sys_portal_allow(k: Kernel, t: Thread, a: list[int]) -> int:
-    ep = _get(t, a[0], PortalIn)
-    if ep is None:
-        return -EBADF
-    if s32(a[1]) <= 0:
-        return -EINVAL
-    ep.allowed = s32(a[1])
-    _portal_match(k, ep, k.now())
-    return 0
-
-
-@syscall(513, "shoal_portal_read")
-def sys_portal_read(k: Kernel, t: Thread, a: list[int]) -> int:
-    ep = _get(t, a[0], PortalIn)
-    if ep is None:
-        return -EBADF
-    if ep.allowed is None:
-        return -EINVAL  # allow a sender first, or this read could never end
-    if ep.reader is not None:
-        return -EBUSY
-    buf, size = a[1], a[2]
-    if size:
-        t.proc.aspace.translate(buf, "store")
-    ep.reader = (t, buf, size, k.now())
-    _portal_match(k, ep, k.now())
-    k.block(t, None, None, why="portal_read")
-    return 0
-
-
-def _portal_match(k: Kernel, ep: PortalIn, now: int) -> None:
+def portal_match(k: Kernel, ep: PortalIn, now: int) -> None:
     if ep.reader is None:
         return
     for i, (req, visible) in enumerate(ep.requests):
@@ -271,7 +145,7 @@ def on_portal_req(k: Kernel, pkt: Packet, at: int) -> None:
         return
     ep.requests.append((pkt, at))
     if ep.reader is not None and ep.reader[3] >= 0:
-        _portal_match(k, ep, at)
+        portal_match(k, ep, at)
 
 
 def on_portal_data(k: Kernel, pkt: Packet, at: int) -> None:
@@ -292,25 +166,6 @@ def on_portal_data(k: Kernel, pkt: Packet, at: int) -> None:
     k.reply(pkt, at, ret=n)
 
 
-@syscall(514, "shoal_portal_open")
-def sys_portal_open(k: Kernel, t: Thread, a: list[int]) -> int:
-    return _open_remote(k, t, "portal", [s32(a[0])], s32(a[1]))
-
-
-@syscall(515, "shoal_portal_write")
-def sys_portal_write(k: Kernel, t: Thread, a: list[int]) -> int:
-    ep = _get(t, a[0], Remote)
-    if ep is None or ep.kind != "portal":
-        return -EBADF
-    data = t.proc.aspace.read(a[1], a[2]) if a[2] else b""
-    k.pending_data[t.tid] = data
-    report.count(k, t.proc.pid, ep.pids[0], len(data))
-    k.rpc_to(t, ep.clusters[0], "portal_req",
-             {"dst": ep.pids[0], "port": ep.port, "src": t.proc.pid, "size": len(data)},
-             lambda reply, at: reply.body["ret"])
-    return 0
-
-
 def on_portal_go(k: Kernel, pkt: Packet, at: int) -> None:
     """The receiver is ready: stream the writer's data (the writer is still blocked)."""
     op = pkt.body["op"]
@@ -325,99 +180,17 @@ def on_portal_go(k: Kernel, pkt: Packet, at: int) -> None:
 
 
 # --- sync ------------------------------------------------------------------------------------
-def _read_pids(t: Thread, addr: int, n: int) -> list[int] | None:
-    """The pid list of a sync; None (EINVAL) if its size is wrong or a pid repeats: each pid
-    signals once per round, so a repeated one could never be counted right."""
-    if not 1 <= n <= 1024:
-        return None
-    pids = [s32(v) for v in struct.unpack(f"<{n}I", t.proc.aspace.read(addr, 4 * n))]
-    if len(set(pids)) != n:
-        return None
-    return pids
 
 
-@syscall(517, "shoal_sync_create")
-def sys_sync_create(k: Kernel, t: Thread, a: list[int]) -> int:
-    port, mode = s32(a[0]), s32(a[3])
-    pids = _read_pids(t, a[1], s32(a[2]))
-    me = t.proc.pid
-    if pids is None or len(pids) < 2 or mode not in (ALL_TO_ONE, ONE_TO_ALL) or not 0 <= port < MAX_PORT:
-        return -EINVAL
-    if mode == ALL_TO_ONE:
-        if pids[0] != me:
-            return -EINVAL
-        expect = tuple(pids[1:])
-    else:
-        if me not in pids[1:]:
-            return -EINVAL
-        expect = (pids[0],)
-    ep = SyncIn(port, expect, {p: deque() for p in expect})
-    for src, visible in k.early_signals.get((me, port), []):
-        if src in ep.got:
-            ep.got[src].append(visible)
-    fd = _create(k, t, "sync", port, ep)
-    if fd >= 0:
-        k.early_signals.pop((me, port), None)
-    return fd
-
-
-@syscall(518, "shoal_sync_open")
-def sys_sync_open(k: Kernel, t: Thread, a: list[int]) -> int:
-    port, mode = s32(a[0]), s32(a[3])
-    pids = _read_pids(t, a[1], s32(a[2]))
-    me = t.proc.pid
-    if pids is None or len(pids) < 2 or mode not in (ALL_TO_ONE, ONE_TO_ALL):
-        return -EINVAL
-    if mode == ALL_TO_ONE:
-        if me not in pids[1:]:
-            return -EINVAL
-        targets = [pids[0]]
-    else:
-        if pids[0] != me:
-            return -EINVAL
-        targets = pids[1:]
-    return _open_remote(k, t, "sync", targets, port)
-
-
-@syscall(520, "shoal_sync_signal")
-def sys_sync_signal(k: Kernel, t: Thread, a: list[int]) -> int:
-    ep = _get(t, a[0], Remote)
-    if ep is None or ep.kind != "sync":
-        return -EBADF
-    now = k.now()
-    for pid, cluster in zip(ep.pids, ep.clusters, strict=True):
-        k.send(cluster, "sync_signal", {"dst": pid, "port": ep.port, "src": t.proc.pid}, at=now)
-    return 0
-
-
-def _sync_ready_at(ep: SyncIn) -> int | None:
+def sync_ready_at(ep: SyncIn) -> int | None:
     if all(ep.got[p] for p in ep.expect):
         return max(ep.got[p][0] for p in ep.expect)
     return None
 
 
-def _sync_consume(ep: SyncIn) -> None:
+def sync_consume(ep: SyncIn) -> None:
     for p in ep.expect:
         ep.got[p].popleft()
-
-
-@syscall(519, "shoal_sync_wait")
-def sys_sync_wait(k: Kernel, t: Thread, a: list[int]) -> int:
-    ep = _get(t, a[0], SyncIn)
-    if ep is None:
-        return -EBADF
-    if ep.waiter is not None:
-        return -EBUSY
-    ready = _sync_ready_at(ep)
-    now = k.now()
-    if ready is not None:
-        _sync_consume(ep)
-        if ready > now:
-            k.block(t, None, ready, timeout_value=0, why="visible")
-        return 0
-    ep.waiter = t
-    k.block(t, None, None, why="sync_wait")
-    return 0
 
 
 def on_sync_signal(k: Kernel, pkt: Packet, at: int) -> None:
@@ -432,15 +205,15 @@ def on_sync_signal(k: Kernel, pkt: Packet, at: int) -> None:
         return
     ep.got[src].append(at)
     if ep.waiter is not None:
-        ready = _sync_ready_at(ep)
+        ready = sync_ready_at(ep)
         if ready is not None:
-            _sync_consume(ep)
+            sync_consume(ep)
             w, ep.waiter = ep.waiter, None
             k.wake(w, max(ready, at), 0)
 
 
 # --- closing ----------------------------------------------------------------------------------
-def _close(k: Kernel, p: Container, fd: int, ep: Endpoint, at: int, err: int) -> None:
+def close(k: Kernel, p: Container, fd: int, ep: Endpoint, at: int, err: int) -> None:
     del p.ikc[fd]
     if isinstance(ep, Remote):
         return
@@ -464,24 +237,9 @@ def _close(k: Kernel, p: Container, fd: int, ep: Endpoint, at: int, err: int) ->
 def close_all(k: Kernel, p: Container, at: int) -> None:
     """A process ends: its endpoints close, and whoever waits on them is told."""
     for fd, ep in sorted(p.ikc.items()):
-        _close(k, p, fd, ep, at, 0)
+        close(k, p, fd, ep, at, 0)
     for key in [key for key in k.early_signals if key[0] == p.pid]:
         del k.early_signals[key]
-
-
-def _close_call(kind: type, name: str) -> object:
-    def close(k: Kernel, t: Thread, a: list[int]) -> int:
-        ep = _get(t, a[0], kind)
-        if ep is None or isinstance(ep, Remote) and ep.kind != name:
-            return -EBADF  # a descriptor of another kind of endpoint
-        _close(k, t.proc, s32(a[0]), ep, k.now(), -EBADF)
-        return 0
-    return close
-
-
-syscall(510, "shoal_mailbox_close")(_close_call((MailboxIn, Remote), "mailbox"))  # type: ignore[arg-type]
-syscall(516, "shoal_portal_close")(_close_call((PortalIn, Remote), "portal"))  # type: ignore[arg-type]
-syscall(521, "shoal_sync_close")(_close_call((SyncIn, Remote), "sync"))  # type: ignore[arg-type]
 
 
 HANDLERS = {

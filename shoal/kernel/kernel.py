@@ -15,22 +15,8 @@ from dataclasses import dataclass
 
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
-from shoal.abi import SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
-from shoal.kernel import (  # these register their calls
-    console,
-    faults,
-    files,  # noqa: F401 (registers the file calls)
-    ikc,
-    ipc,  # noqa: F401 (registers the message queue and semaphore calls)
-    location,
-    migrate,
-    procs,
-    report,
-    rmem,
-    sched,
-    shm,
-    syscalls,
-)
+from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
+from shoal.kernel import entry, faults, ikc, location, migrate, report, rmem, sched, shm
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
@@ -57,6 +43,8 @@ ECALL_U = 8
 RETRY, RETRY_FETCH = "retry", "retry-fetch"  # a fault to take again later (_fill, sched.run_slice)
 MAILBOX_KINDS = frozenset({"mbx_data"})  # IKC mailbox messages (Nanvix's fixed 16 + 128 B)
 Reply = Callable[[Packet, int], int]
+Syscall = Callable[["Kernel", Thread, list[int]], object]  # as kernel/calls/common.py's
+PacketHandler = Callable[["Kernel", Packet, int], None]
 
 
 @dataclass(eq=False)
@@ -70,14 +58,18 @@ class Hart:
 
 
 class Kernel:
-    tracer = None  # a shoal.tools.trace.Tracer while a trace is taken (hooks in sched, syscalls, migration)
+    tracer = None  # a shoal.tools.trace.Tracer while a trace is taken (hooks in sched, entry, migration)
     debugger = None  # asked about ebreaks that end a slice while GDB is attached (kernel/debug.py)
     cpu: ClusterCPU  # made on first use (__getattr__)
     mem: memoryview
 
-    def __init__(self, spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int]) -> None:
+    def __init__(self, spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int],
+                 calls: dict[int, tuple[str, Syscall]], handlers: dict[str, PacketHandler]) -> None:
         self.spec = spec
         self.cluster = cluster
+        # The system calls by number and the packet handlers by kind (kernel/table.py).
+        self.calls = calls
+        self.handlers = handlers
         # `cpu` (the cluster's Unicorn instance and physical memory) and `mem` (a view of that
         # memory) are made on first use (`__getattr__`): an idle cluster costs no emulator.
         first = spec.kernel_reserved // PAGE
@@ -414,7 +406,7 @@ class Kernel:
         body = {**body, "op": op, "pid": t.proc.pid}
         self.pending[op] = (t, then, body)
         self.send(dst, kind, body, data, self.now(), bulk)
-        self.block(t, None, deadline, timeout_value=-syscalls.ETIMEDOUT, why=f"rpc:{kind}")
+        self.block(t, None, deadline, timeout_value=-ETIMEDOUT, why=f"rpc:{kind}")
 
     def rpc(self, t: Thread, kind: str, body: dict, then: Reply, data: bytes = b"") -> None:
         self.rpc_to(t, self.services_node, kind, body, then, data)
@@ -439,7 +431,7 @@ class Kernel:
         elif pkt.kind == "noc_error":
             self.on_lost(pkt, at)
         else:
-            PACKET_HANDLERS[pkt.kind](self, pkt, at)
+            self.handlers[pkt.kind](self, pkt, at)
 
     def on_lost(self, note: Packet, at: int) -> None:
         """The NoC lost a packet this kernel sent (its DMA engine says so, with what it sent)."""
@@ -448,7 +440,7 @@ class Kernel:
             migrate.on_lost(self, kind, body, at)
         elif kind != "portal_data" and body.get("op") in self.pending:
             t, _, _ = self.pending.pop(body["op"])
-            self.wake(t, at, -migrate.EIO)  # a request of one of its threads: it fails with EIO
+            self.wake(t, at, -EIO)  # a request of one of its threads: it fails with EIO
         else:
             # Anything else (an answer, a portal's go-ahead or its data, console output, an
             # exit or location notice, a packet passed on for a moved process) is the
@@ -464,7 +456,7 @@ class Kernel:
         try:
             result = then(pkt, at)
         except Fault:
-            result = -syscalls.EFAULT
+            result = -EFAULT
         if t.proc.alive and t.state is TState.BLOCKED:
             self.wake(t, at, result)
 
@@ -516,7 +508,7 @@ class Kernel:
         if t is None:
             return
         if cause == ECALL_U:
-            syscalls.dispatch(self, t)
+            entry.dispatch(self, t)
             return
         what, sig = TRAPS.get(cause, (f"exception {cause}", SIGSEGV))
         # Unicorn 2.1 reports every RISC-V trap with pc + 4, whatever the instruction's length
@@ -559,7 +551,3 @@ class Kernel:
             self.console_inflight += len(data)
             self.send(self.services_node, "console", {"pid": proc.pid, "fd": fd}, data, at, bulk=True)
 
-
-# Every kind of packet a kernel takes, by the module that handles it (no kind is in two).
-PACKET_HANDLERS = {**console.HANDLERS, **ikc.HANDLERS, **location.HANDLERS, **migrate.HANDLERS,
-                   **report.HANDLERS, **rmem.HANDLERS, **shm.HANDLERS, **procs.HANDLERS}

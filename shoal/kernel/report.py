@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBUSY, ESRCH
 from shoal.kernel.container import TState
 
 if TYPE_CHECKING:
@@ -116,27 +115,7 @@ def _tick(k: Kernel, now: int) -> None:
     r.last = sig
 
 
-def on_policy_move(k: Kernel, pkt: Packet, at: int) -> None:
-    """The policy daemon asks for a move of one of this cluster's processes."""
-    from shoal.kernel import migrate
-    b = pkt.body
-    p = k.find_proc(b["pid"])
-    if p is None or not p.alive:
-        _refuse(k, b, -ESRCH, "the process is not on this cluster", at)
-        return
-    if p.state != "running":
-        _refuse(k, b, -EBUSY, f"the process is {p.state}", at)
-        return
-    err = migrate.request(k, p, b["dst"], at, f"policy:{b['policy']}", method=b["method"])
-    if err:
-        why = "it is moving, or its pages still follow it" if err == -EBUSY else "bad request"
-        _refuse(k, b, err, why, at)
-        return
-    m = k.migration_log[-1]
-    m.why = b["why"]
-
-
-def _refuse(k: Kernel, b: dict, err: int, why: str, at: int) -> None:
+def refuse(k: Kernel, b: dict, err: int, why: str, at: int) -> None:
     k.send(k.services_node, "policy_refused",
            {"pid": b["pid"], "dst": b["dst"], "policy": b["policy"], "err": err, "why": why}, at=at)
 
@@ -154,4 +133,4 @@ def on_evacuate(k: Kernel, pkt: Packet, at: int) -> None:
     k.reports.closed = True
 
 
-HANDLERS = {"policy_move": on_policy_move, "evacuate": on_evacuate}
+HANDLERS = {"evacuate": on_evacuate}  # policy_move: migrate/request.py

@@ -31,7 +31,9 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
+from shoal.kernel import migrate, report, rmem, shm
 from shoal.kernel.container import TState
+from shoal.kernel.ikc import Remote
 from shoal.kernel.memory import PAGE, Missing
 from shoal.platform.cpu import REG_PC
 
@@ -134,10 +136,8 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
         if k.tracer is not None:
             k.tracer.frames(k.cluster, k.frames.free, key[0])
         if k.migrations:
-            from shoal.kernel import migrate
             migrate.progress(k, key[0])
         if k.reports.period and not k.reports.armed:
-            from shoal.kernel import report
             report.wake(k, key[0])
         key = next_item(k)
     return key[0]
@@ -252,12 +252,10 @@ def run_slice(k: Kernel, h: Hart) -> None:
         k.fault = None
         return
     if reason == "page":
-        from shoal.kernel import migrate, rmem
         va = k.fault[0].addr if k.fault else k.missing
         if va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.rmem:
             rmem.await_page(k, t, va & ~(PAGE - 1), h.clock)
         elif va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shared:
-            from shoal.kernel import shm
             store = k.fault[0].kind == "store" if k.fault else k.missing_store
             shm.await_page(k, t, va & ~(PAGE - 1), store, h.clock)
         else:
@@ -314,6 +312,5 @@ def observes(t: Thread, name: str) -> bool:
     if name in OBSERVING:
         return True
     if name in ENDING:
-        from shoal.kernel.ikc import Remote
         return any(not isinstance(ep, Remote) for ep in t.proc.ikc.values())
     return False

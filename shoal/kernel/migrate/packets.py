@@ -17,7 +17,7 @@ from shoal.kernel.migrate.destination import (
 from shoal.kernel.migrate.postcopy import on_fetch, on_got, on_page
 from shoal.kernel.migrate.precopy import on_pages, on_pages_ack
 from shoal.kernel.migrate.record import find_record
-from shoal.kernel.migrate.request import on_accept
+from shoal.kernel.migrate.request import on_accept, on_policy_move
 from shoal.kernel.migrate.source import on_ack, on_done, on_refuse, source_lost
 from shoal.kernel.migrate.watchdog import SLACK, round_trip, send
 
@@ -47,4 +47,5 @@ HANDLERS = {
     "mig_abort": on_release, "mig_release": on_release,
     "mig_pages": on_pages, "mig_pages_ack": on_pages_ack,
     "mig_page": on_page, "mig_fetch": on_fetch, "mig_got": on_got,
+    "policy_move": on_policy_move,
 }

@@ -8,11 +8,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBUSY, EINVAL
-from shoal.kernel.container import Block, Container, Thread
-from shoal.kernel.memory import Missing
+from shoal.abi import EBUSY, EINVAL, ESRCH
+from shoal.kernel import report
+from shoal.kernel.container import Container, Thread
 from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT
-from shoal.kernel.migrate.postcopy import ALL_PAGES
 from shoal.kernel.migrate.precopy import send_round
 from shoal.kernel.migrate.record import (
     ACTIVE,
@@ -28,7 +27,6 @@ from shoal.kernel.migrate.record import (
 )
 from shoal.kernel.migrate.source import progress, send_image, source_waited
 from shoal.kernel.migrate.watchdog import arm, disarm, round_trip, send
-from shoal.kernel.syscalls import s32, syscall
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -80,28 +78,6 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
     return 0
 
 
-@syscall(530, "shoal_migrate")
-def sys_migrate(k: Kernel, t: Thread, a: list[int]) -> int:
-    """shoal_migrate(cluster) and shoal_migrate_by(cluster, method): method 0 is the chip's
-    default (stop-and-copy unless set), then 1 stop-and-copy, 2 pre-copy, 3 post-copy, 4 hybrid
-    (shoal.h); shoal_migrate passes 0."""
-    dst = s32(a[0])
-    if not 0 <= dst < k.spec.compute_clusters or a[1] > len(METHODS):
-        return -EINVAL  # a cluster number; CHECKPOINT (-1) is the host's, never a guest's
-    if dst == k.cluster:
-        return 0
-    if t.proc.aspace.incoming:  # its pages still follow an earlier move: wait for them, then ask
-        raise Missing("load", ALL_PAGES)
-    method = METHODS[a[1] - 1] if a[1] else k.default_method
-    err = request(k, t.proc, dst, k.now(), "guest", caller=t, method=method)
-    if err:
-        return err
-    # The caller sleeps through the move; it returns 0 at the destination, or the reason the
-    # move failed at the source. The rest happens between slices.
-    k.block(t, None, None, why="migrate")
-    raise Block  # not reached
-
-
 def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
     m = find_record(k, pkt.body["mid"])
     if m is None:
@@ -115,3 +91,23 @@ def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
         send_image(k, m, max(at, m.image_ready))
     elif m.state == MigState.FAILED:  # aborted meanwhile: D holds a reservation for nothing
         send(k, m, m.dst, "mig_release", {"mid": m.mid}, at)
+
+
+def on_policy_move(k: Kernel, pkt: Packet, at: int) -> None:
+    """The policy daemon asks for a move of one of this cluster's processes (kernel/report.py
+    sends it the loads it decides on)."""
+    b = pkt.body
+    p = k.find_proc(b["pid"])
+    if p is None or not p.alive:
+        report.refuse(k, b, -ESRCH, "the process is not on this cluster", at)
+        return
+    if p.state != "running":
+        report.refuse(k, b, -EBUSY, f"the process is {p.state}", at)
+        return
+    err = request(k, p, b["dst"], at, f"policy:{b['policy']}", method=b["method"])
+    if err:
+        why = "it is moving, or its pages still follow it" if err == -EBUSY else "bad request"
+        report.refuse(k, b, err, why, at)
+        return
+    m = k.migration_log[-1]
+    m.why = b["why"]

@@ -35,9 +35,9 @@ from shoal.abi import (
     O_WRONLY,
     SEM_VALUE_MAX,
 )
+from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, read_timespec, s32
 from shoal.kernel.container import Thread
 from shoal.kernel.files import FLAGS, HANDLE, KIND, MAX_FILES, PATH, new_fd
-from shoal.kernel.syscalls import EPOCH_NS, ns_to_cycles, read_timespec, s32, syscall
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
@@ -100,7 +100,6 @@ def _attempt(k: Kernel, t: Thread, a: list[int], kind: str, body: dict, what: st
 
 
 # --- message queues ------------------------------------------------------------------------
-@syscall(180, "mq_open")
 def sys_mq_open(k: Kernel, t: Thread, a: list[int]) -> int:
     name = _name(t, a[0], sem=False)
     if isinstance(name, int):
@@ -131,7 +130,6 @@ def sys_mq_open(k: Kernel, t: Thread, a: list[int]) -> int:
     return 0
 
 
-@syscall(181, "mq_unlink")
 def sys_mq_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
     name = _name(t, a[0], sem=False)
     if isinstance(name, int):
@@ -154,7 +152,6 @@ def _rehandle(f: list, reply: Packet) -> None:
         f[HANDLE] = reply.body["handle"]
 
 
-@syscall(418, "mq_timedsend_time64")
 def sys_mq_timedsend(k: Kernel, t: Thread, a: list[int]) -> int:
     f = _mq(t, s32(a[0]))
     if f is None or f[FLAGS] & O_ACCMODE not in (O_WRONLY, O_RDWR):
@@ -177,7 +174,6 @@ def sys_mq_timedsend(k: Kernel, t: Thread, a: list[int]) -> int:
                     not f[FLAGS] & O_NONBLOCK, deadline, sent, data)
 
 
-@syscall(419, "mq_timedreceive_time64")
 def sys_mq_timedreceive(k: Kernel, t: Thread, a: list[int]) -> int:
     f = _mq(t, s32(a[0]))
     if f is None or f[FLAGS] & O_ACCMODE == O_WRONLY:
@@ -204,12 +200,10 @@ def sys_mq_timedreceive(k: Kernel, t: Thread, a: list[int]) -> int:
                     not f[FLAGS] & O_NONBLOCK, deadline, got)
 
 
-@syscall(184, "mq_notify")
 def sys_mq_notify(k: Kernel, t: Thread, a: list[int]) -> int:
     return -EBADF if _mq(t, s32(a[0])) is None else -ENOSYS  # no signals to deliver: not served
 
 
-@syscall(185, "mq_getsetattr")
 def sys_mq_getsetattr(k: Kernel, t: Thread, a: list[int]) -> int:
     f = _mq(t, s32(a[0]))
     if f is None:
@@ -236,7 +230,6 @@ def sys_mq_getsetattr(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 # --- named semaphores (shoal's calls; shoal/lib/shoal_sem.c is their C side) ---------------
-@syscall(560, "shoal_sem_open")
 def sys_sem_open(k: Kernel, t: Thread, a: list[int]) -> int:
     name = _name(t, a[0], sem=True)
     if isinstance(name, int):
@@ -247,13 +240,11 @@ def sys_sem_open(k: Kernel, t: Thread, a: list[int]) -> int:
     return 0
 
 
-@syscall(561, "shoal_sem_close")
 def sys_sem_close(k: Kernel, t: Thread, a: list[int]) -> int:
     k.rpc(t, "sem_close", {"handle": a[0]}, lambda reply, at: reply.body["ret"])
     return 0
 
 
-@syscall(562, "shoal_sem_unlink")
 def sys_sem_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
     name = _name(t, a[0], sem=True)
     if isinstance(name, int):
@@ -262,7 +253,6 @@ def sys_sem_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
     return 0
 
 
-@syscall(563, "shoal_sem_wait")
 def sys_sem_wait(k: Kernel, t: Thread, a: list[int]) -> int:
     """a[1]: an absolute CLOCK_REALTIME deadline or 0; a[2]: 1 for sem_trywait."""
     try:
@@ -277,13 +267,11 @@ def sys_sem_wait(k: Kernel, t: Thread, a: list[int]) -> int:
                     lambda reply, at: reply.body["ret"])
 
 
-@syscall(564, "shoal_sem_post")
 def sys_sem_post(k: Kernel, t: Thread, a: list[int]) -> int:
     k.rpc(t, "sem_post", {"handle": a[0]}, lambda reply, at: reply.body["ret"])
     return 0
 
 
-@syscall(565, "shoal_sem_getvalue")
 def sys_sem_getvalue(k: Kernel, t: Thread, a: list[int]) -> int:
     t.proc.aspace.translate(a[1], "store")
 

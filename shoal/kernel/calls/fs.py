@@ -1,0 +1,172 @@
+"""The file system's calls: openat, statx, getdents64, mkdirat, unlinkat, renameat, renameat2,
+ftruncate64, getcwd: requests to the file server (kernel/files.py); shm_open and shm_unlink
+are opens and unlinks under /dev/shm (kernel/shm.py)."""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from shoal.abi import EBADF, EINVAL, EMFILE, ENOENT, ENOTDIR, ERANGE, MAX_IO, O_ACCMODE, O_RDWR, O_WRONLY
+from shoal.kernel import files, shm
+from shoal.kernel.calls.common import s32
+from shoal.kernel.container import Thread
+
+if TYPE_CHECKING:
+    from shoal.kernel.kernel import Kernel
+    from shoal.platform.noc import Packet
+
+
+def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
+    path = files.user_path(t, s32(a[0]), a[1])
+    if isinstance(path, int):
+        return path
+    flags, mode = a[2], a[3]
+    p = t.proc
+    if len(p.files) >= files.MAX_FILES:
+        return -EMFILE
+    if path.startswith(shm.PREFIX):  # shm_open: an object of the shared-memory daemon
+        def got(reply: Packet, at: int) -> int:
+            if reply.body["ret"] < 0:
+                return reply.body["ret"]
+            fd = files.new_fd(p)
+            if fd >= 0:
+                p.open_fds.add(fd)
+                p.files[fd] = ["shm", path, reply.body["obj"], flags, 0]
+            elif p.alive:
+                shm.release_if_unused(k, p, reply.body["obj"], at)
+            return fd
+        return files.ask(k, t, "shm_open", {"name": path[len(shm.PREFIX):], "flags": flags}, got)
+
+    def opened(reply: Packet, at: int) -> int:
+        ret = reply.body["ret"]
+        if ret < 0:
+            return ret
+        fd = files.new_fd(p)
+        if fd < 0:
+            k.send(k.services_node, "fs_close", {"pid": p.pid, "handle": reply.body["handle"]}, at=at)
+            return fd
+        p.open_fds.add(fd)
+        p.files[fd] = ["dir" if reply.body["dir"] else "file", path, reply.body["handle"], flags, 0]
+        return fd
+    return files.ask(k, t, "fs_open", {"path": path, "flags": flags, "mode": mode}, opened)
+
+
+def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
+    dirfd, flags, buf = s32(a[0]), a[2], a[4]  # a[3]: the mask (all is given)
+    name = t.proc.aspace.read_cstr(a[1], files.MAX_PATH)
+    if not name and flags & files.AT_EMPTY_PATH:
+        f = files.file_of(t, dirfd)
+        if f is None:
+            return _console_statx(k, t, a)
+        body: dict = files.about(f)
+    else:
+        path = files.user_path(t, dirfd, a[1])
+        if isinstance(path, int):
+            return path
+        f, body = None, {"path": path, "handle": None}
+    t.proc.aspace.translate(buf, "store")
+
+    def got(reply: Packet, at: int) -> int:
+        if f is not None:
+            files.rehandle(f, reply)
+        if reply.body["ret"] < 0:
+            return reply.body["ret"]
+        t.proc.aspace.write(buf, files.statx_bytes(reply.body["st"], k.spec.freq_hz))
+        return 0
+    return files.ask(k, t, "fs_stat", body, got)
+
+
+def sys_getdents64(k: Kernel, t: Thread, a: list[int]) -> int:
+    fd, buf, size = s32(a[0]), a[1], min(a[2], MAX_IO)
+    f = files.file_of(t, fd)
+    if f is None:
+        return -EBADF if fd not in t.proc.open_fds or fd in t.proc.files else -ENOTDIR
+    if f[files.KIND] != "dir":
+        return -ENOTDIR
+    t.proc.aspace.translate(buf, "store")
+
+    def got(reply: Packet, at: int) -> int:
+        files.rehandle(f, reply)
+        if reply.body["ret"] < 0:
+            return reply.body["ret"]
+        t.proc.aspace.write(buf, reply.data)
+        f[files.OFFSET] = reply.body["offset"]
+        return len(reply.data)
+    return files.ask(k, t, "fs_getdents", {**files.about(f), "offset": f[files.OFFSET], "size": size}, got)
+
+
+def sys_mkdirat(k: Kernel, t: Thread, a: list[int]) -> int:
+    path = files.user_path(t, s32(a[0]), a[1])
+    return path if isinstance(path, int) else files.simple(k, t, "fs_mkdir", {"path": path, "mode": a[2]})
+
+
+def sys_unlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
+    if a[2] & ~files.AT_REMOVEDIR:
+        return -EINVAL
+    path = files.user_path(t, s32(a[0]), a[1])
+    if isinstance(path, int):
+        return path
+    if path.startswith(shm.PREFIX):  # shm_unlink: the name goes; mapped pages stay
+        return files.simple(k, t, "shm_unlink", {"name": path[len(shm.PREFIX):]})
+    return files.simple(k, t, "fs_unlink", {"path": path, "rmdir": bool(a[2] & files.AT_REMOVEDIR)})
+
+
+def sys_renameat(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _rename(k, t, a, 0)
+
+
+def sys_renameat2(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _rename(k, t, a, a[4])
+
+
+def sys_ftruncate(k: Kernel, t: Thread, a: list[int]) -> int:
+    g = t.proc.files.get(s32(a[0]))
+    if g is not None and g[files.KIND] == "shm":
+        length = files.off64(a[1], a[2])
+        if length < 0 or g[files.FLAGS] & O_ACCMODE != O_RDWR:
+            return -EINVAL
+        return files.simple(k, t, "shm_truncate", {"obj": g[files.HANDLE], "length": length})
+    f = files.file_of(t, s32(a[0]))
+    if f is None:
+        return -EBADF if s32(a[0]) not in t.proc.open_fds else -EINVAL
+    length = files.off64(a[1], a[2])
+    if length < 0 or f[files.KIND] == "dir" or f[files.FLAGS] & O_ACCMODE not in (O_WRONLY, O_RDWR):
+        return -EINVAL  # as Linux, for a descriptor not open for writing too
+
+    def done(reply: Packet, at: int) -> int:
+        files.rehandle(f, reply)
+        return reply.body["ret"]
+    return files.ask(k, t, "fs_truncate", {**files.about(f), "length": length}, done)
+
+
+def _rename(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
+    if flags & ~1:  # RENAME_NOREPLACE only
+        return -EINVAL
+    old = files.user_path(t, s32(a[0]), a[1])
+    if isinstance(old, int):
+        return old
+    new = files.user_path(t, s32(a[2]), a[3])
+    if isinstance(new, int):
+        return new
+    return files.simple(k, t, "fs_rename", {"old": old, "new": new, "noreplace": bool(flags & 1)})
+
+
+def sys_getcwd(k: Kernel, t: Thread, a: list[int]) -> int:
+    if a[1] < 2:
+        return -ERANGE
+    t.proc.aspace.write(a[0], b"/\0")
+    return 2
+
+
+def _console_statx(k: Kernel, t: Thread, a: list[int]) -> int:
+    dirfd, path, flags, buf = s32(a[0]), a[1], a[2], a[4]  # a[3]: the mask
+    name = t.proc.aspace.read_cstr(path)
+    if name or not flags & 0x1000:  # only fstat (AT_EMPTY_PATH) of an open descriptor
+        return -ENOENT
+    if dirfd not in t.proc.open_fds:
+        return -EBADF
+    st = bytearray(256)
+    struct.pack_into("<IIQIIIH", st, 0, 0x7FF, 4096, 0, 1, 0, 0, 0o20620)  # char device
+    t.proc.aspace.write(buf, st)
+    return 0

@@ -1,0 +1,231 @@
+"""Descriptor I/O: read, write, readv, writev, pread64, pwrite64, llseek, ioctl, close, fsync,
+dup, dup3, fcntl64. Descriptors 0-2 are the console's (console.py; standard input is served by
+the console daemon); others name files, directories, queues or shared memory objects
+(kernel/files.py)."""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from shoal.abi import EBADF, EINVAL, ENOTTY, ESPIPE, O_DIRECTORY
+from shoal.kernel import console, files
+from shoal.kernel.calls.common import s32
+from shoal.kernel.container import Thread
+
+if TYPE_CHECKING:
+    from shoal.kernel.kernel import Kernel
+    from shoal.platform.noc import Packet
+
+
+def sys_read(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = files.file_of(t, s32(a[0]))
+    if f is None:
+        return _console_read(k, t, a)
+    return files.read_file(k, t, f, [(a[1], a[2])], None)
+
+
+def sys_write(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = files.file_of(t, s32(a[0]))
+    if f is None:
+        return _console_write(k, t, a) if s32(a[0]) not in t.proc.files else -EBADF
+    return files.write_file(k, t, f, [(a[1], a[2])], None)
+
+
+def sys_readv(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = files.file_of(t, s32(a[0]))
+    if f is None:
+        return _console_readv(k, t, a)
+    pieces = files.iov(t, a)
+    return pieces if isinstance(pieces, int) else files.read_file(k, t, f, pieces, None)
+
+
+def sys_writev(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = files.file_of(t, s32(a[0]))
+    if f is None:
+        return _console_writev(k, t, a) if s32(a[0]) not in t.proc.files else -EBADF
+    pieces = files.iov(t, a)
+    return pieces if isinstance(pieces, int) else files.write_file(k, t, f, pieces, None)
+
+
+def sys_pread64(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = files.file_of(t, s32(a[0]))
+    if f is None:
+        return -EBADF if s32(a[0]) not in t.proc.open_fds else -ESPIPE
+    off = files.off64(a[3], a[4])
+    return -EINVAL if off < 0 else files.read_file(k, t, f, [(a[1], a[2])], off)
+
+
+def sys_pwrite64(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = files.file_of(t, s32(a[0]))
+    if f is None:
+        return -EBADF if s32(a[0]) not in t.proc.open_fds else -ESPIPE
+    off = files.off64(a[3], a[4])
+    return -EINVAL if off < 0 else files.write_file(k, t, f, [(a[1], a[2])], off)
+
+
+def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = files.file_of(t, s32(a[0]))
+    if f is None:
+        return _console_llseek(k, t, a)
+    off, result, whence = files.off64(a[2], a[1]), a[3], a[4]
+    t.proc.aspace.translate(result, "store")
+
+    def place(base: int) -> int:
+        if base + off < 0 or (f[files.KIND] == "dir" and off != 0):
+            return -EINVAL
+        f[files.OFFSET] = base + off
+        t.proc.aspace.write(result, struct.pack("<q", f[files.OFFSET]))
+        return 0
+    if whence == 0:
+        return place(0)
+    if whence == 1:
+        return place(f[files.OFFSET])
+    if whence != 2 or f[files.KIND] == "dir":
+        return -EINVAL
+
+    def sized(reply: Packet, at: int) -> int:
+        files.rehandle(f, reply)
+        return reply.body["ret"] if reply.body["ret"] < 0 else place(reply.body["st"][2])
+    return files.ask(k, t, "fs_stat", files.about(f), sized)
+
+
+def sys_close(k: Kernel, t: Thread, a: list[int]) -> int:
+    fd = s32(a[0])
+    f = t.proc.files.pop(fd, None)
+    if f is not None:
+        files.closed(k, t.proc.pid, f, k.now())
+    return _console_close(k, t, a)
+
+
+def sys_fsync(k: Kernel, t: Thread, a: list[int]) -> int:
+    fd = s32(a[0])
+    return 0 if fd in t.proc.open_fds else -EBADF  # the server's memory is the disk
+
+
+def sys_dup(k: Kernel, t: Thread, a: list[int]) -> int:
+    return files.dup(k, t, s32(a[0]), None)
+
+
+def sys_dup3(k: Kernel, t: Thread, a: list[int]) -> int:
+    old, new = s32(a[0]), s32(a[1])
+    if a[2] & ~0o2000000 or old == new:  # O_CLOEXEC only
+        return -EINVAL
+    if not 0 <= new < files.FIRST_FD + files.MAX_FILES:
+        return -EBADF
+    return files.dup(k, t, old, new)
+
+
+def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
+    f = t.proc.files.get(s32(a[0]))
+    if a[1] in (0, 1030):  # F_DUPFD, F_DUPFD_CLOEXEC
+        lowest = s32(a[2])
+        if not 0 <= lowest < files.FIRST_FD + files.MAX_FILES:
+            return -EINVAL
+        return files.dup(k, t, s32(a[0]), None, max(lowest, files.FIRST_FD))
+    if f is None:
+        return _console_fcntl(k, t, a)
+    cmd = a[1]
+    if cmd == 3:  # F_GETFL
+        return f[files.FLAGS] & ~O_DIRECTORY if f[files.KIND] == "file" else f[files.FLAGS]
+    if cmd == 4:  # F_SETFL: O_APPEND and O_NONBLOCK may change
+        f[files.FLAGS] = (f[files.FLAGS] & ~0o6000) | (a[2] & 0o6000)
+        return 0
+    return 0 if cmd in (1, 2) else -EINVAL  # F_GETFD, F_SETFD
+
+
+def sys_ioctl(k: Kernel, t: Thread, a: list[int]) -> int:
+    # No terminal: TIOCGWINSZ (and every other request) says "not a tty", so stdout is
+    # fully buffered, as when a program's output goes to a file.
+    return -EBADF if s32(a[0]) not in t.proc.open_fds else -ENOTTY
+
+
+# --- the console's descriptors ----------------------------------------------------------
+def _console_write(k: Kernel, t: Thread, a: list[int]) -> int:
+    fd = s32(a[0])
+    if fd not in t.proc.open_fds or fd == 0:
+        return -EBADF
+    return console.write(k, t, fd, [(a[1], a[2])])
+
+
+def _console_writev(k: Kernel, t: Thread, a: list[int]) -> int:
+    fd, cnt = s32(a[0]), s32(a[2])
+    if fd not in t.proc.open_fds or fd == 0:
+        return -EBADF
+    if cnt < 0 or cnt > 1024:
+        return -EINVAL
+    segs = console.segments(k, t, "writev", a)
+    return -EINVAL if segs is None else console.write(k, t, fd, segs)
+
+
+STDIN_MAX = 1 << 20  # bytes one read of stdin asks the daemon for
+
+
+def read_stdin(k: Kernel, t: Thread, pieces: list[tuple[int, int]]) -> int:
+    """Standard input is served by the I/O cluster's console daemon (which holds what the
+    host gave the process), so a process reads the same stream wherever it runs and an
+    image carries none of it. The reply's bytes fill `pieces` (address, length) in order."""
+    want = min(sum(n for _, n in pieces), STDIN_MAX)
+    if want == 0:
+        return 0
+    for buf, n in pieces:
+        if n:
+            t.proc.aspace.translate(buf, "store")  # EFAULT now rather than after the wait
+
+    def got(reply: Packet, at: int) -> int:
+        data = memoryview(reply.data)
+        for buf, n in pieces:
+            if not data:
+                break
+            t.proc.aspace.write(buf, data[:n])
+            data = data[n:]
+        return len(reply.data)
+    k.rpc(t, "stdin", {"size": want}, got)
+    return 0  # not reached: rpc blocks the thread
+
+
+def _console_read(k: Kernel, t: Thread, a: list[int]) -> int:
+    fd, buf, n = s32(a[0]), a[1], a[2]
+    if fd not in t.proc.open_fds or fd != 0:
+        return -EBADF
+    return read_stdin(k, t, [(buf, n)])
+
+
+def _console_readv(k: Kernel, t: Thread, a: list[int]) -> int:
+    fd, iov, cnt = s32(a[0]), a[1], s32(a[2])
+    if cnt < 0 or cnt > 1024:
+        return -EINVAL
+    raw = t.proc.aspace.read(iov, 8 * cnt)
+    if fd == 0 and fd in t.proc.open_fds:
+        return read_stdin(k, t, [struct.unpack_from("<II", raw, 8 * i) for i in range(cnt)])
+    total = 0
+    for i in range(cnt):
+        base, ln = struct.unpack_from("<II", raw, 8 * i)
+        got = _console_read(k, t, [fd, base, ln])
+        if got < 0:
+            return got if total == 0 else total
+        total += got
+        if got < ln:
+            break
+    return total
+
+
+def _console_close(k: Kernel, t: Thread, a: list[int]) -> int:
+    fd = s32(a[0])
+    if fd not in t.proc.open_fds:
+        return -EBADF
+    t.proc.open_fds.discard(fd)
+    return 0
+
+
+def _console_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
+    return -EBADF if s32(a[0]) not in t.proc.open_fds else -ESPIPE
+
+
+def _console_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
+    fd, cmd = s32(a[0]), a[1]
+    if fd not in t.proc.open_fds:
+        return -EBADF
+    if cmd == 3:  # F_GETFL
+        return 0 if fd == 0 else 1  # O_RDONLY / O_WRONLY
+    return 0 if cmd in (1, 2, 4) else -EINVAL  # F_GETFD, F_SETFD, F_SETFL

@@ -1,0 +1,184 @@
+"""Threads, processes and signals: clone, set_tid_address, set_robust_list, exit, exit_group,
+sched_yield, getpid, gettid, getppid, getuid and kin, kill, tkill, tgkill, rt_sigaction,
+rt_sigprocmask, sigaltstack; limits and placement: prlimit64, sched_getaffinity."""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from shoal.abi import EINVAL, ENOSYS, EPERM, ESRCH, SIGNAL_NAMES
+from shoal.kernel.calls.common import STOPPED, s32
+from shoal.kernel.calls.futex import futex_wake
+from shoal.kernel.container import Thread, TState
+from shoal.kernel.memory import Fault, OutOfFrames
+from shoal.platform.cpu import REG_A, REG_SP, REG_TP
+
+if TYPE_CHECKING:
+    from shoal.kernel.kernel import Kernel
+
+
+CLONE_VM, CLONE_THREAD, CLONE_SETTLS = 0x100, 0x10000, 0x80000
+CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID = 0x100000, 0x200000, 0x1000000
+
+
+def sys_clone(k: Kernel, t: Thread, a: list[int]) -> int:
+    flags, stack, ptid, tls, ctid = a[0], a[1], a[2], a[3], a[4]
+    if not flags & CLONE_VM or not flags & CLONE_THREAD:
+        return -ENOSYS  # fork-like clones: processes are created with shoal's spawn
+    if stack == 0:
+        return -EINVAL
+    cpu = k.cpu
+    ctx = cpu.uc.context_save()  # the parent's registers, pc already past the ecall
+    ctx.reg_write(REG_A[0], 0)
+    ctx.reg_write(REG_SP, stack)
+    if flags & CLONE_SETTLS:
+        ctx.reg_write(REG_TP, tls)
+    child = k.new_thread(t.proc, ctx, k.now())
+    if flags & CLONE_PARENT_SETTID:
+        t.proc.aspace.write(ptid, struct.pack("<I", child.tid))
+    if flags & CLONE_CHILD_SETTID:
+        t.proc.aspace.write(ctid, struct.pack("<I", child.tid))
+    if flags & CLONE_CHILD_CLEARTID:
+        child.clear_tid = ctid
+    return child.tid
+
+
+def sys_set_tid_address(k: Kernel, t: Thread, a: list[int]) -> int:
+    t.clear_tid = a[0]
+    return t.tid
+
+
+def sys_set_robust_list(k: Kernel, t: Thread, a: list[int]) -> int:
+    return 0
+
+
+def sys_exit(k: Kernel, t: Thread, a: list[int]) -> object:
+    now = k.now()
+    p = t.proc
+    if t.clear_tid:
+        try:
+            p.aspace.write(t.clear_tid, b"\0\0\0\0")
+            futex_wake(k, p.pid, t.clear_tid, 1, 0xFFFFFFFF, now)
+        except (Fault, OutOfFrames):
+            pass  # as on Linux, a bad clear_tid address is ignored at thread exit
+    t.state = TState.DEAD
+    t.blocked_at = now  # its last cycle (a deadlock of the threads left is no earlier)
+    if all(x.state is TState.DEAD for x in p.threads):
+        k.kill(p, None, a[0] & 0xFF, "", now)
+    else:
+        k.stop_reason = "dead"
+        k.cpu.stop()
+    return STOPPED
+
+
+def sys_exit_group(k: Kernel, t: Thread, a: list[int]) -> object:
+    k.kill(t.proc, None, a[0] & 0xFF, "", k.now())
+    return STOPPED
+
+
+def sys_sched_yield(k: Kernel, t: Thread, a: list[int]) -> object:
+    k.cpu.set_reg(REG_A[0], 0)
+    if k.ready:
+        k.stop_reason = "yield"
+        k.cpu.stop()
+    return STOPPED
+
+
+def sys_getpid(k: Kernel, t: Thread, a: list[int]) -> int:
+    return t.proc.pid
+
+
+def sys_gettid(k: Kernel, t: Thread, a: list[int]) -> int:
+    return t.tid
+
+
+def sys_getppid(k: Kernel, t: Thread, a: list[int]) -> int:
+    return 0
+
+
+def sys_getuid(k: Kernel, t: Thread, a: list[int]) -> int:
+    return 0  # getuid, geteuid, getgid, getegid: root, the only user
+
+
+IGNORED_BY_DEFAULT = {17, 23, 28}  # SIGCHLD, SIGURG, SIGWINCH
+
+
+def _signal_self(k: Kernel, t: Thread, sig: int) -> object:
+    if sig == 0 or sig in IGNORED_BY_DEFAULT:
+        return 0
+    if not 1 <= sig <= 64:
+        return -EINVAL
+    # No handlers are delivered yet: every other signal takes its default action, termination.
+    k.kill(t.proc, sig, None, f"killed: {SIGNAL_NAMES.get(sig, f'signal {sig}')}", k.now())
+    return STOPPED
+
+
+def sys_tkill(k: Kernel, t: Thread, a: list[int]) -> object:
+    if not any(x.tid == s32(a[0]) and x.state is not TState.DEAD for x in t.proc.threads):
+        return -ESRCH
+    return _signal_self(k, t, a[1])
+
+
+def sys_tgkill(k: Kernel, t: Thread, a: list[int]) -> object:
+    if s32(a[0]) != t.proc.pid:
+        return -ESRCH
+    return sys_tkill(k, t, a[1:])
+
+
+def sys_kill(k: Kernel, t: Thread, a: list[int]) -> object:
+    return _signal_self(k, t, a[1]) if s32(a[0]) in (t.proc.pid, 0) else -ESRCH
+
+
+def sys_rt_sigaction(k: Kernel, t: Thread, a: list[int]) -> int:
+    sig, new, old, setsize = s32(a[0]), a[1], a[2], a[3]
+    if not 1 <= sig <= 64 or setsize != 8 or (new and sig in (9, 19)):
+        return -EINVAL
+    if new:
+        t.proc.aspace.read(new, 8 + setsize)
+    if old:  # struct k_sigaction on RISC-V: handler, flags, mask (no restorer)
+        t.proc.aspace.write(old, bytes(8 + setsize))
+    return 0  # accepted; signal delivery comes later
+
+
+def sys_rt_sigprocmask(k: Kernel, t: Thread, a: list[int]) -> int:
+    if a[0] > 2 or a[3] != 8:
+        return -EINVAL
+    if a[1]:
+        t.proc.aspace.read(a[1], 8)
+    if a[2]:
+        t.proc.aspace.write(a[2], bytes(8))
+    return 0
+
+
+def sys_sigaltstack(k: Kernel, t: Thread, a: list[int]) -> int:
+    return 0
+
+
+RLIM_INFINITY = (1 << 64) - 1
+
+
+def sys_prlimit64(k: Kernel, t: Thread, a: list[int]) -> int:
+    pid, res, new, old = s32(a[0]), a[1], a[2], a[3]
+    if pid not in (0, t.proc.pid):
+        return -ESRCH
+    if res >= 16:
+        return -EINVAL
+    limits = {3: k.spec.stack_limit, 7: 1024}  # RLIMIT_STACK, RLIMIT_NOFILE
+    if old:
+        v = limits.get(res, RLIM_INFINITY)
+        t.proc.aspace.write(old, struct.pack("<QQ", v, v))
+    if new:
+        t.proc.aspace.read(new, 16)
+        return -EPERM
+    return 0
+
+
+def sys_sched_getaffinity(k: Kernel, t: Thread, a: list[int]) -> int:
+    size, buf = a[1], a[2]
+    n = k.spec.cores_per_cluster
+    nbytes = (n + 31) // 32 * 4
+    if size < nbytes:
+        return -EINVAL
+    t.proc.aspace.write(buf, ((1 << n) - 1).to_bytes(nbytes, "little"))
+    return nbytes

@@ -1,0 +1,142 @@
+"""The kernel's tables, built here and nowhere else: the system calls by number (the Linux RV32
+asm-generic, time64 numbers; shoal's own from 500, shoal.h) and the packet handlers by kind.
+`new_kernel` makes a kernel with them installed; no kernel module imports this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shoal.kernel import console, ikc, location, migrate, procs, report, rmem, shm
+from shoal.kernel.calls import fs, futex, io, mman, proc, sysinfo, time
+from shoal.kernel.calls import ikc as ikc_calls
+from shoal.kernel.calls import ipc as ipc_calls
+from shoal.kernel.calls import shoal as shoal_calls
+from shoal.kernel.calls.common import Syscall
+from shoal.kernel.kernel import Kernel, PacketHandler
+from shoal.spec import ChipSpec
+
+CALLS: tuple[tuple[int, str, Syscall], ...] = (
+    (17, "getcwd", fs.sys_getcwd),
+    (23, "dup", io.sys_dup),
+    (24, "dup3", io.sys_dup3),
+    (25, "fcntl64", io.sys_fcntl),
+    (29, "ioctl", io.sys_ioctl),
+    (34, "mkdirat", fs.sys_mkdirat),
+    (35, "unlinkat", fs.sys_unlinkat),
+    (38, "renameat", fs.sys_renameat),
+    (46, "ftruncate64", fs.sys_ftruncate),
+    (56, "openat", fs.sys_openat),
+    (57, "close", io.sys_close),
+    (61, "getdents64", fs.sys_getdents64),
+    (62, "llseek", io.sys_llseek),
+    (63, "read", io.sys_read),
+    (64, "write", io.sys_write),
+    (65, "readv", io.sys_readv),
+    (66, "writev", io.sys_writev),
+    (67, "pread64", io.sys_pread64),
+    (68, "pwrite64", io.sys_pwrite64),
+    (82, "fsync", io.sys_fsync),
+    (83, "fdatasync", io.sys_fsync),
+    (93, "exit", proc.sys_exit),
+    (94, "exit_group", proc.sys_exit_group),
+    (96, "set_tid_address", proc.sys_set_tid_address),
+    (99, "set_robust_list", proc.sys_set_robust_list),
+    (123, "sched_getaffinity", proc.sys_sched_getaffinity),
+    (124, "sched_yield", proc.sys_sched_yield),
+    (129, "kill", proc.sys_kill),
+    (130, "tkill", proc.sys_tkill),
+    (131, "tgkill", proc.sys_tgkill),
+    (132, "sigaltstack", proc.sys_sigaltstack),
+    (134, "rt_sigaction", proc.sys_rt_sigaction),
+    (135, "rt_sigprocmask", proc.sys_rt_sigprocmask),
+    (160, "uname", sysinfo.sys_uname),
+    (172, "getpid", proc.sys_getpid),
+    (173, "getppid", proc.sys_getppid),
+    (174, "getuid", proc.sys_getuid),
+    (175, "geteuid", proc.sys_getuid),
+    (176, "getgid", proc.sys_getuid),
+    (177, "getegid", proc.sys_getuid),
+    (178, "gettid", proc.sys_gettid),
+    (180, "mq_open", ipc_calls.sys_mq_open),
+    (181, "mq_unlink", ipc_calls.sys_mq_unlink),
+    (184, "mq_notify", ipc_calls.sys_mq_notify),
+    (185, "mq_getsetattr", ipc_calls.sys_mq_getsetattr),
+    (214, "brk", mman.sys_brk),
+    (215, "munmap", mman.sys_munmap),
+    (220, "clone", proc.sys_clone),
+    (222, "mmap2", mman.sys_mmap2),
+    (226, "mprotect", mman.sys_mprotect),
+    (233, "madvise", mman.sys_madvise),
+    (261, "prlimit64", proc.sys_prlimit64),
+    (276, "renameat2", fs.sys_renameat2),
+    (278, "getrandom", sysinfo.sys_getrandom),
+    (291, "statx", fs.sys_statx),
+    (403, "clock_gettime64", time.sys_clock_gettime),
+    (406, "clock_getres_time64", time.sys_clock_getres),
+    (407, "clock_nanosleep_time64", time.sys_clock_nanosleep),
+    (418, "mq_timedsend_time64", ipc_calls.sys_mq_timedsend),
+    (419, "mq_timedreceive_time64", ipc_calls.sys_mq_timedreceive),
+    (422, "futex_time64", futex.sys_futex),
+    (500, "shoal_cluster", shoal_calls.sys_cluster),
+    (501, "shoal_clusters", shoal_calls.sys_clusters),
+    (502, "shoal_spawn", shoal_calls.sys_spawn),
+    (503, "shoal_wait", shoal_calls.sys_wait),
+    (504, "shoal_name_link", shoal_calls.sys_name_link),
+    (505, "shoal_name_lookup", shoal_calls.sys_name_lookup),
+    (506, "shoal_mailbox_create", ikc_calls.sys_mailbox_create),
+    (507, "shoal_mailbox_open", ikc_calls.sys_mailbox_open),
+    (508, "shoal_mailbox_write", ikc_calls.sys_mailbox_write),
+    (509, "shoal_mailbox_read", ikc_calls.sys_mailbox_read),
+    (510, "shoal_mailbox_close", ikc_calls.sys_mailbox_close),
+    (511, "shoal_portal_create", ikc_calls.sys_portal_create),
+    (512, "shoal_portal_allow", ikc_calls.sys_portal_allow),
+    (513, "shoal_portal_read", ikc_calls.sys_portal_read),
+    (514, "shoal_portal_open", ikc_calls.sys_portal_open),
+    (515, "shoal_portal_write", ikc_calls.sys_portal_write),
+    (516, "shoal_portal_close", ikc_calls.sys_portal_close),
+    (517, "shoal_sync_create", ikc_calls.sys_sync_create),
+    (518, "shoal_sync_open", ikc_calls.sys_sync_open),
+    (519, "shoal_sync_wait", ikc_calls.sys_sync_wait),
+    (520, "shoal_sync_signal", ikc_calls.sys_sync_signal),
+    (521, "shoal_sync_close", ikc_calls.sys_sync_close),
+    (522, "shoal_name_unlink", shoal_calls.sys_name_unlink),
+    (530, "shoal_migrate", shoal_calls.sys_migrate),
+    (560, "shoal_sem_open", ipc_calls.sys_sem_open),
+    (561, "shoal_sem_close", ipc_calls.sys_sem_close),
+    (562, "shoal_sem_unlink", ipc_calls.sys_sem_unlink),
+    (563, "shoal_sem_wait", ipc_calls.sys_sem_wait),
+    (564, "shoal_sem_post", ipc_calls.sys_sem_post),
+    (565, "shoal_sem_getvalue", ipc_calls.sys_sem_getvalue),
+)
+
+
+def _table(entries: tuple[tuple[int, str, Syscall], ...]) -> dict[int, tuple[str, Syscall]]:
+    table: dict[int, tuple[str, Syscall]] = {}
+    for num, name, fn in entries:
+        if num in table:
+            raise ValueError(f"system call {num} given twice ({table[num][0]}, {name})")
+        table[num] = (name, fn)
+    return table
+
+
+def _handlers(*parts: dict[str, PacketHandler]) -> dict[str, PacketHandler]:
+    table: dict[str, PacketHandler] = {}
+    for part in parts:
+        for kind, fn in part.items():
+            if kind in table:
+                raise ValueError(f"packet kind {kind!r} handled twice")
+            table[kind] = fn
+    return table
+
+
+SYSCALLS = _table(CALLS)
+# Every kind of packet a kernel takes, by the module that handles it (no kind is in two);
+# "reply" and "noc_error" are the kernel's own (kernel.py: handle).
+PACKET_HANDLERS = _handlers(console.HANDLERS, ikc.HANDLERS, location.HANDLERS, migrate.HANDLERS,
+                            report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS)
+
+
+def new_kernel(spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int]) -> Kernel:
+    """The microkernel of compute cluster `cluster`, its tables installed."""
+    return Kernel(spec, cluster, alloc_tid, SYSCALLS, PACKET_HANDLERS)
