@@ -115,10 +115,11 @@ def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
         for t in k.rmem_waiting.pop((pid, va), []):
             k.page_came(t, at)
         return
-    if p is None or not p.alive or p.aspace.rmem.get(va) != ver:
-        # It moved or ended meanwhile (its threads fault again where they are).
+    if p is None or not p.alive:  # it ended meanwhile
         k.rmem_waiting.pop((pid, va), None)
         return
+    if p.aspace.rmem.get(va) != ver:
+        return  # not the copy it waits for (never sent so: the daemon answers by version)
     waiting = k.rmem_waiting.pop((pid, va), [])
     try:
         p.aspace.arrive(va, pkt.data)
