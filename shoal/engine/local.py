@@ -19,7 +19,7 @@ from typing import Any
 
 from shoal.daemons.console import ConsoleSink
 from shoal.daemons.node import IoNode
-from shoal.engine.rounds import next_round, tid_allocator
+from shoal.engine.rounds import Requests, next_round, tid_allocator
 from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
 from shoal.kernel.table import new_kernel
@@ -27,7 +27,7 @@ from shoal.platform.noc import NoC, Packet
 from shoal.spec import ChipSpec
 
 
-class LocalBackend:
+class LocalBackend(Requests):
     """Every node in this process, advanced one after another in a fixed order."""
 
     tracer = None  # a shoal.tools.trace.Tracer while a trace is taken (trace.attach)
@@ -53,15 +53,6 @@ class LocalBackend:
         """The same request to every compute cluster, answers in cluster order."""
         return [self.call(c, request, *args) for c in range(len(self.kernels))]
 
-    def daemons(self, request: str, *args: Any) -> Any:
-        return self.io.request(request, *args)
-
-    def noc(self, request: str, *args: Any) -> Any:
-        return getattr(self._noc, request)(*args)
-
-    def cpu_engine(self) -> str:
-        from shoal.platform.cpu import engine
-        return engine()
 
     # one clock ------------------------------------------------------------------------------
     def advance(self, limit: int, until: Callable[[], bool] | None = None) -> None:

@@ -37,7 +37,7 @@ from typing import Any
 
 from shoal.daemons.console import ConsoleSink
 from shoal.daemons.node import IoNode
-from shoal.engine.rounds import NEVER, next_round, tid_allocator
+from shoal.engine.rounds import NEVER, Requests, next_round, tid_allocator
 from shoal.errors import ShoalError
 from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
@@ -124,7 +124,7 @@ def _stop_at_exit(comm: Any) -> None:
         atexit.register(_stop_ranks)
 
 
-class MPIBackend:
+class MPIBackend(Requests):
     """LocalBackend's interface and rounds, with the compute clusters spread over ranks."""
 
     tracer = None
@@ -197,15 +197,6 @@ class MPIBackend:
             out += self._answer(r)
         return out
 
-    def daemons(self, request: str, *args: Any) -> Any:
-        return self.io.request(request, *args)
-
-    def noc(self, request: str, *args: Any) -> Any:
-        return getattr(self._noc, request)(*args)
-
-    def cpu_engine(self) -> str:
-        from shoal.platform.cpu import engine
-        return engine()
 
     def _flush_local(self) -> None:
         for t, p in self.inboxes[0]:

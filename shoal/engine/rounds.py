@@ -1,5 +1,5 @@
 """The one clock's round rule, which both backends follow step for step (so that any number of
-MPI ranks takes the same items as one process).
+MPI ranks takes the same items as one process), and the host requests both answer alike.
 
 Synchronisation is conservative (Chandy-Misra-Bryant style, with the NoC's minimum latency
 as lookahead). Each round: every node's earliest item is known; the earliest time anything
@@ -13,6 +13,7 @@ nothing can reach it sooner. Nodes with nothing before their horizon are not tou
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from shoal.kernel import sched
 from shoal.platform.noc import NoC, Packet
@@ -61,3 +62,21 @@ def tid_allocator(cluster: int) -> Callable[[], int]:
     return alloc
 
 
+
+
+class Requests:
+    """What both backends answer alike: the daemons' host requests (served where the I/O
+    node lives, rank 0 under MPI), the NoC's figures and test hooks, the CPU engine in use."""
+
+    io: Any
+    _noc: NoC
+
+    def daemons(self, request: str, *args: Any) -> Any:
+        return self.io.request(request, *args)
+
+    def noc(self, request: str, *args: Any) -> Any:
+        return getattr(self._noc, request)(*args)
+
+    def cpu_engine(self) -> str:
+        from shoal.platform.cpu import engine
+        return engine()
