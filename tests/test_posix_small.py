@@ -10,6 +10,8 @@ from pathlib import Path
 
 from conftest import Programs, assert_same, run_native, run_shoal, shoal_cli
 
+from shoal import Chip
+
 
 def test_tmp_exists_sticky_and_tmpfile_mkstemp_work(programs: Programs) -> None:
     b = programs["posix_small"]
@@ -32,3 +34,45 @@ def test_tmp_in_a_host_tree_comes_back_only_if_the_program_left_files(programs: 
     res = shoal_cli("run", "--chip", "tiny", "--fs", str(tmp_path), elf, "tmp")
     assert res.returncode == 0 and b"tmpfile read back: hello tmpfile" in res.stdout, res.stderr
     assert (tmp_path / "tmp" / "left.txt").exists()
+
+
+def test_dev_null_zero_urandom_as_linux(programs: Programs) -> None:
+    b = programs["posix_small"]
+    p, _ = run_shoal(b, ["posix_small", "dev"])
+    assert_same(p, run_native(b, ["posix_small", "dev"]))
+    assert b"read wronly null = -1 errno 9" in p.stdout and b"rdev 1:9" in p.stdout
+
+
+def _rand(b: object, first: str, seed: int) -> list[bytes]:
+    c = Chip.preset("tiny", seed=seed)
+    p = c.spawn(b.elf, ["posix_small", "rand", first])  # type: ignore[attr-defined]
+    c.run()
+    assert p.returncode == 0, p.message
+    return [line.split()[1] for line in p.stdout.splitlines()]
+
+
+def test_urandom_is_the_seeded_generator_getrandom_uses(programs: Programs) -> None:
+    b = programs["posix_small"]
+    u = _rand(b, "u", 7)
+    assert u == _rand(b, "u", 7)  # deterministic per run seed
+    assert _rand(b, "g", 7) == u  # one stream, whichever call draws from it
+    assert _rand(b, "u", 8) != u and u[0] != u[1]
+
+
+def test_dup_of_console_and_files_shares_one_open_file(programs: Programs) -> None:
+    b = programs["posix_small"]
+    p, _ = run_shoal(b, ["posix_small", "dup"])
+    assert_same(p, run_native(b, ["posix_small", "dup"]))
+    assert b"file holds 31: 0123456789dup2 file onto stdout" in p.stderr
+
+
+def test_dups_stay_one_open_file_after_a_migration(programs: Programs) -> None:
+    b = programs["posix_small"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["posix_small", "migdup", "3"], cluster=1)
+    c.run()
+    assert p.returncode == 0, p.message
+    assert p.cluster == 3
+    assert p.stdout.decode().splitlines() == [
+        "on 3", "offset of the original = 3 errno 0", "read the dup = 2 errno 0", "  got de",
+        "out", "write the dup of stdout = 4 errno 0", "read the dup of zero = 4 errno 0"]

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 MAGIC = b"SHOALIMG"
 VERSION = 4  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name;
 # 4: open files of the file server, [kind, path, handle, flags, offset] (3's read: _upgrade)
-FILE_KINDS = ("file", "dir", "mq", "shm")
+FILE_KINDS = ("file", "dir", "mq", "shm", "dev", "con")
 HEADER = struct.Struct("<8sIIIIQ32s")
 PAGE_HEADER = struct.Struct("<II")
 
@@ -479,6 +479,11 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p._rand_counter = meta["rand"]
     p.open_fds = set(meta["open_fds"])
     p.files = {int(fd): f for fd, f in meta["files"].items()}
+    shared: dict[tuple, list] = {}  # dup's copies name one open file again (kernel/files.py: dup)
+    for fd in sorted(p.files):
+        f = p.files[fd]
+        if f[0] in ("file", "dir", "dev", "con") and f[2]:
+            p.files[fd] = shared.setdefault((f[0], f[2]), f)
     p.syscalls = Counter(meta["syscalls"])
     p.unknown_syscalls = Counter({int(n): c for n, c in meta["unknown"].items()})
     p.peak_frames = max(meta["peak_frames"], aspace.frames_in_use)

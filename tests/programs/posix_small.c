@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define CHECK(what, expr) do { errno = 0; long r_ = (long)(expr); \
@@ -38,10 +40,157 @@ static int tmp_mode(void) {
     return 0;
 }
 
+static int dev_mode(void) {
+    char buf[16];
+    struct stat st;
+    const char *names[] = {"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"};
+    for (int i = 0; i < 4; i++) {
+        CHECK(names[i], stat(names[i], &st));
+        printf("  chr %d mode %o rdev %u:%u\n", S_ISCHR(st.st_mode), st.st_mode & 0777,
+               major(st.st_rdev), minor(st.st_rdev));
+    }
+    int n = open("/dev/null", O_RDWR);
+    CHECK("open null", n >= 0);
+    CHECK("read null", read(n, buf, sizeof buf));
+    CHECK("write null", write(n, "swallowed", 9));
+    CHECK("lseek null", lseek(n, 100, SEEK_SET));
+    CHECK("fstat null", fstat(n, &st));
+    printf("  chr %d rdev %u:%u\n", S_ISCHR(st.st_mode), major(st.st_rdev), minor(st.st_rdev));
+    int d = dup(n);
+    CHECK("dup null", d > n);
+    CHECK("write dup", write(d, "x", 1));
+    CHECK("close null", close(n));
+    CHECK("read dup", read(d, buf, 4));
+    CHECK("close dup", close(d));
+    CHECK("read closed", read(d, buf, 4));
+    memset(buf, 7, sizeof buf);
+    int z = open("/dev/zero", O_RDONLY);
+    CHECK("read zero", read(z, buf, sizeof buf));
+    int all = 1;
+    for (size_t i = 0; i < sizeof buf; i++) all &= buf[i] == 0;
+    printf("  all zero %d\n", all);
+    CHECK("write rdonly zero", write(z, "x", 1));
+    CHECK("pread zero", pread(z, buf, 3, 1000));
+    close(z);
+    CHECK("write via path /dev/./null", (n = open("/dev/./null", O_WRONLY), write(n, "abc", 3)));
+    CHECK("read wronly null", read(n, buf, 1));
+    close(n);
+    CHECK("open null O_DIRECTORY", open("/dev/null", O_RDONLY | O_DIRECTORY));
+    CHECK("open null O_CREAT|O_EXCL", open("/dev/null", O_WRONLY | O_CREAT | O_EXCL, 0600));
+    int u = open("/dev/urandom", O_RDONLY);
+    unsigned char r1[64], r2[64];
+    CHECK("read urandom", read(u, r1, sizeof r1));
+    CHECK("read urandom again", read(u, r2, sizeof r2));
+    printf("  differ %d\n", memcmp(r1, r2, sizeof r1) != 0);
+    close(u);
+    FILE *f = fopen("/dev/null", "w");
+    int wrote = fprintf(f, "gone %d\n", 42);
+    printf("fopen null %d fprintf %d", f != NULL, wrote);
+    printf(" fclose %d\n", fclose(f));
+    return 0;
+}
+
+static int dup_mode(void) {
+    /* the console's descriptors */
+    int o = dup(1);
+    CHECK("dup stdout", o >= 3);
+    CHECK("write dup stdout", write(o, "via dup\n", 8));
+    int e = fcntl(2, F_DUPFD, 40);
+    CHECK("F_DUPFD stderr from 40", e);
+    CHECK("dup3 onto 20", dup3(o, 20, O_CLOEXEC));
+    CHECK("write 20", write(20, "via dup3\n", 9));
+    CHECK("close 1", close(1));
+    CHECK("write 1 closed", write(1, "no\n", 3));
+    CHECK("dup lowest gives 1", dup(20));
+    CHECK("write 1 again", write(1, "back on 1\n", 10));
+    CHECK("dup stdin", dup(0));
+    CHECK("F_GETFL dup stdout & ACCMODE", fcntl(o, F_GETFL) & O_ACCMODE);
+    close(o); close(e); close(20);
+    /* errors */
+    CHECK("dup bad", dup(99));
+    CHECK("dup -1", dup(-1));
+    CHECK("dup3 same", dup3(1, 1, 0));
+    CHECK("dup3 bad flags", dup3(1, 30, 0x1));
+    CHECK("dup3 from closed", dup3(40, 30, 0));
+    CHECK("F_DUPFD negative", fcntl(1, F_DUPFD, -1));
+    CHECK("F_DUPFD bad fd", fcntl(77, F_DUPFD, 0));
+    /* a regular file: one offset shared by the copies */
+    char path[] = "/tmp/shoal_dupXXXXXX";
+    int fd = mkstemp(path);
+    CHECK("write file", write(fd, "0123456789", 10));
+    int fd2 = dup(fd);
+    CHECK("lseek dup to 2", lseek(fd2, 2, SEEK_SET));
+    CHECK("offset seen by original", lseek(fd, 0, SEEK_CUR));
+    char buf[8] = "";
+    CHECK("read original", read(fd, buf, 3));
+    printf("  got %.3s\n", buf);
+    CHECK("offset seen by dup", lseek(fd2, 0, SEEK_CUR));
+    CHECK("close original", close(fd));
+    CHECK("read dup after close", read(fd2, buf, 3));
+    printf("  got %.3s\n", buf);
+    CHECK("F_SETFL O_APPEND on dup", fcntl(fd2, F_SETFL, O_APPEND));
+    int fd3 = fcntl(fd2, F_DUPFD, 0);
+    CHECK("append flag shared", (fcntl(fd3, F_GETFL) & O_APPEND) != 0);
+    CHECK("dup2 file onto stdout", dup2(fd3, 1));
+    CHECK("write via stdout", write(1, "END", 3));
+    CHECK("size", lseek(fd3, 0, SEEK_END));
+    char all[32] = "";
+    long got = pread(fd3, all, sizeof all - 1, 0);
+    fprintf(stderr, "file holds %ld: %s\n", got, all);
+    close(fd2); close(fd3);
+    unlink(path);
+    return 0;
+}
+
+static void hex(const char *what, const unsigned char *b, int n) {
+    printf("%s ", what);
+    for (int i = 0; i < n; i++) printf("%02x", b[i]);
+    printf("\n");
+}
+
+static int rand_mode(const char *first) {  /* urandom and getrandom draw from one stream */
+    unsigned char b[16];
+    int u = open("/dev/urandom", O_RDONLY);
+    for (int i = 0; i < 2; i++) {
+        int dev = (i == 0) == (first[0] == 'u');
+        long n = dev ? read(u, b, sizeof b) : getrandom(b, sizeof b, 0);
+        if (n != sizeof b) return 1;
+        hex(dev ? "urandom" : "getrandom", b, sizeof b);
+    }
+    return close(u);
+}
+
+#ifdef __riscv
+#include <shoal.h>
+static int migdup_mode(int to) {  /* dup's sharing survives a migration (the image) */
+    int fd = open("/tmp/m.txt", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    write(fd, "abcdefgh", 8);
+    int fd2 = dup(fd), out = dup(1), z = open("/dev/zero", O_RDONLY), z2 = dup(z);
+    if (shoal_migrate(to) != 0) return 1;
+    printf("on %d\n", shoal_cluster());
+    lseek(fd2, 3, SEEK_SET);
+    CHECK("offset of the original", lseek(fd, 0, SEEK_CUR));
+    close(fd);
+    char b[4] = "";
+    CHECK("read the dup", read(fd2, b, 2));
+    printf("  got %.2s\n", b);
+    CHECK("write the dup of stdout", write(out, "out\n", 4));
+    close(z);
+    CHECK("read the dup of zero", read(z2, b, 4));
+    return unlink("/tmp/m.txt");
+}
+#endif
+
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: posix_small MODE\n"); return 2; }
     setvbuf(stdout, NULL, _IONBF, 0);
     if (!strcmp(argv[1], "tmp")) return tmp_mode();
+    if (!strcmp(argv[1], "dev")) return dev_mode();
+#ifdef __riscv
+    if (!strcmp(argv[1], "migdup")) return migdup_mode(atoi(argv[2]));
+#endif
+    if (!strcmp(argv[1], "rand") && argc > 2) return rand_mode(argv[2]);
+    if (!strcmp(argv[1], "dup")) return dup_mode();
     if (!strcmp(argv[1], "tmpkeep")) {  /* leaves a file in /tmp */
         FILE *f = fopen("/tmp/left.txt", "w");
         if (!f) { perror("fopen"); return 1; }

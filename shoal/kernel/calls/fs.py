@@ -25,6 +25,9 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
     p = t.proc
     if len(p.files) >= files.MAX_FILES:
         return -EMFILE
+    dev = files.device(path)
+    if dev is not None:  # served here, no file server needed
+        return files.open_device(p, dev, flags)
     if path.startswith(shm.PREFIX):  # shm_open: an object of the shared-memory daemon
         def got(reply: Packet, at: int) -> int:
             if reply.body["ret"] < 0:
@@ -57,6 +60,10 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
     name = t.proc.aspace.read_cstr(a[1], files.MAX_PATH)
     if not name and flags & files.AT_EMPTY_PATH:
         f = files.file_of(t, dirfd)
+        d = files.device_of(t, dirfd)
+        if d is not None:
+            t.proc.aspace.write(buf, files.device_statx(d[files.PATH]))
+            return 0
         if f is None:
             return _console_statx(k, t, a)
         body: dict = files.about(f)
@@ -64,6 +71,10 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
         path = files.user_path(t, dirfd, a[1])
         if isinstance(path, int):
             return path
+        dev = files.device(path)
+        if dev is not None:
+            t.proc.aspace.write(buf, files.device_statx(dev))
+            return 0
         f, body = None, {"path": path, "handle": None}
     t.proc.aspace.translate(buf, "store")
 

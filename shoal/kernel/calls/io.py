@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBADF, EINVAL, ENOTTY, ESPIPE, O_DIRECTORY
+from shoal.abi import EBADF, EINVAL, EMFILE, ENOTTY, ESPIPE, O_DIRECTORY
 from shoal.kernel import console, files
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
@@ -19,53 +19,78 @@ if TYPE_CHECKING:
 
 
 def sys_read(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
-    if f is None:
-        return _console_read(k, t, a)
-    return files.read_file(k, t, f, [(a[1], a[2])], None)
+    fd = s32(a[0])
+    f = files.file_of(t, fd)
+    if f is not None:
+        return files.read_file(k, t, f, [(a[1], a[2])], None)
+    d = files.device_of(t, fd)
+    return _console_read(k, t, a) if d is None else files.read_device(k, t, d, [(a[1], a[2])])
 
 
 def sys_write(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
-    if f is None:
-        return _console_write(k, t, a) if s32(a[0]) not in t.proc.files else -EBADF
-    return files.write_file(k, t, f, [(a[1], a[2])], None)
+    fd = s32(a[0])
+    f = files.file_of(t, fd)
+    if f is not None:
+        return files.write_file(k, t, f, [(a[1], a[2])], None)
+    d = files.device_of(t, fd)
+    return _console_write(k, t, a) if d is None else files.write_device(k, t, d, [(a[1], a[2])])
 
 
 def sys_readv(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
+    fd = s32(a[0])
+    f = files.file_of(t, fd) or files.device_of(t, fd)
     if f is None:
         return _console_readv(k, t, a)
     pieces = files.iov(t, a)
-    return pieces if isinstance(pieces, int) else files.read_file(k, t, f, pieces, None)
+    if isinstance(pieces, int):
+        return pieces
+    if f[files.KIND] == "dev":
+        return files.read_device(k, t, f, pieces)
+    return files.read_file(k, t, f, pieces, None)
 
 
 def sys_writev(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
+    fd = s32(a[0])
+    f = files.file_of(t, fd) or files.device_of(t, fd)
     if f is None:
-        return _console_writev(k, t, a) if s32(a[0]) not in t.proc.files else -EBADF
+        return _console_writev(k, t, a)
     pieces = files.iov(t, a)
-    return pieces if isinstance(pieces, int) else files.write_file(k, t, f, pieces, None)
+    if isinstance(pieces, int):
+        return pieces
+    if f[files.KIND] == "dev":
+        return files.write_device(k, t, f, pieces)
+    return files.write_file(k, t, f, pieces, None)
 
 
 def sys_pread64(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
-    if f is None:
-        return -EBADF if s32(a[0]) not in t.proc.open_fds else -ESPIPE
+    fd = s32(a[0])
+    f = files.file_of(t, fd)
     off = files.off64(a[3], a[4])
+    d = files.device_of(t, fd)
+    if d is not None:  # Linux's memory devices read the same at any offset
+        return -EINVAL if off < 0 else files.read_device(k, t, d, [(a[1], a[2])])
+    if f is None:
+        return -EBADF if fd not in t.proc.open_fds else -ESPIPE
     return -EINVAL if off < 0 else files.read_file(k, t, f, [(a[1], a[2])], off)
 
 
 def sys_pwrite64(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
-    if f is None:
-        return -EBADF if s32(a[0]) not in t.proc.open_fds else -ESPIPE
+    fd = s32(a[0])
+    f = files.file_of(t, fd)
     off = files.off64(a[3], a[4])
+    d = files.device_of(t, fd)
+    if d is not None:
+        return -EINVAL if off < 0 else files.write_device(k, t, d, [(a[1], a[2])])
+    if f is None:
+        return -EBADF if fd not in t.proc.open_fds else -ESPIPE
     return -EINVAL if off < 0 else files.write_file(k, t, f, [(a[1], a[2])], off)
 
 
 def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
     f = files.file_of(t, s32(a[0]))
+    if f is None and files.device_of(t, s32(a[0])) is not None:
+        t.proc.aspace.write(a[3], bytes(8))  # Linux's memory devices: every seek gives 0
+        return 0
     if f is None:
         return _console_llseek(k, t, a)
     off, result, whence = files.off64(a[2], a[1]), a[3], a[4]
@@ -91,10 +116,7 @@ def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_close(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd = s32(a[0])
-    f = t.proc.files.pop(fd, None)
-    if f is not None:
-        files.closed(k, t.proc.pid, f, k.now())
+    files.release(k, t.proc, s32(a[0]), k.now())
     return _console_close(k, t, a)
 
 
@@ -104,6 +126,8 @@ def sys_fsync(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_dup(k: Kernel, t: Thread, a: list[int]) -> int:
+    if len(t.proc.files) >= files.MAX_FILES:
+        return -EBADF if s32(a[0]) not in t.proc.open_fds else -EMFILE
     return files.dup(k, t, s32(a[0]), None)
 
 
@@ -117,13 +141,18 @@ def sys_dup3(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = t.proc.files.get(s32(a[0]))
+    fd = s32(a[0])
+    if fd not in t.proc.open_fds:
+        return -EBADF
+    f = t.proc.files.get(fd)
     if a[1] in (0, 1030):  # F_DUPFD, F_DUPFD_CLOEXEC
         lowest = s32(a[2])
         if not 0 <= lowest < files.FIRST_FD + files.MAX_FILES:
             return -EINVAL
-        return files.dup(k, t, s32(a[0]), None, max(lowest, files.FIRST_FD))
-    if f is None:
+        if len(t.proc.files) >= files.MAX_FILES:
+            return -EMFILE
+        return files.dup(k, t, fd, None, lowest)
+    if f is None or f[files.KIND] == "con":
         return _console_fcntl(k, t, a)
     cmd = a[1]
     if cmd == 3:  # F_GETFL
@@ -142,20 +171,20 @@ def sys_ioctl(k: Kernel, t: Thread, a: list[int]) -> int:
 
 # --- the console's descriptors ----------------------------------------------------------
 def _console_write(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd = s32(a[0])
-    if fd not in t.proc.open_fds or fd == 0:
+    out = console.stream(t.proc, s32(a[0]))
+    if not out:
         return -EBADF
-    return console.write(k, t, fd, [(a[1], a[2])])
+    return console.write(k, t, out, [(a[1], a[2])])
 
 
 def _console_writev(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd, cnt = s32(a[0]), s32(a[2])
-    if fd not in t.proc.open_fds or fd == 0:
+    out, cnt = console.stream(t.proc, s32(a[0])), s32(a[2])
+    if not out:
         return -EBADF
     if cnt < 0 or cnt > 1024:
         return -EINVAL
     segs = console.segments(k, t, "writev", a)
-    return -EINVAL if segs is None else console.write(k, t, fd, segs)
+    return -EINVAL if segs is None else console.write(k, t, out, segs)
 
 
 STDIN_MAX = 1 << 20  # bytes one read of stdin asks the daemon for
@@ -185,8 +214,8 @@ def read_stdin(k: Kernel, t: Thread, pieces: list[tuple[int, int]]) -> int:
 
 
 def _console_read(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd, buf, n = s32(a[0]), a[1], a[2]
-    if fd not in t.proc.open_fds or fd != 0:
+    buf, n = a[1], a[2]
+    if console.stream(t.proc, s32(a[0])) != 0:
         return -EBADF
     return read_stdin(k, t, [(buf, n)])
 
@@ -196,7 +225,7 @@ def _console_readv(k: Kernel, t: Thread, a: list[int]) -> int:
     if cnt < 0 or cnt > 1024:
         return -EINVAL
     raw = t.proc.aspace.read(iov, 8 * cnt)
-    if fd == 0 and fd in t.proc.open_fds:
+    if console.stream(t.proc, fd) == 0:
         return read_stdin(k, t, [struct.unpack_from("<II", raw, 8 * i) for i in range(cnt)])
     total = 0
     for i in range(cnt):
@@ -224,8 +253,9 @@ def _console_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def _console_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
     fd, cmd = s32(a[0]), a[1]
-    if fd not in t.proc.open_fds:
+    out = console.stream(t.proc, fd)
+    if out is None:
         return -EBADF
     if cmd == 3:  # F_GETFL
-        return 0 if fd == 0 else 1  # O_RDONLY / O_WRONLY
+        return 0 if out == 0 else 1  # O_RDONLY / O_WRONLY
     return 0 if cmd in (1, 2, 4) else -EINVAL  # F_GETFD, F_SETFD, F_SETFL
