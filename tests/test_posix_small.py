@@ -74,5 +74,16 @@ def test_dups_stay_one_open_file_after_a_migration(programs: Programs) -> None:
     assert p.returncode == 0, p.message
     assert p.cluster == 3
     assert p.stdout.decode().splitlines() == [
-        "on 3", "offset of the original = 3 errno 0", "read the dup = 2 errno 0", "  got de",
+        "on 3", "NOFILE: rc 0 soft 40 hard 50", "offset of the original = 3 errno 0",
+        "read the dup = 2 errno 0", "  got de",
         "out", "write the dup of stdout = 4 errno 0", "read the dup of zero = 4 errno 0"]
+
+
+def test_rlimits_lower_raise_soft_and_refuse_raising_hard(programs: Programs) -> None:
+    b = programs["posix_small"]
+    p, _ = run_shoal(b, ["posix_small", "rlimit"])
+    want = run_native(b, ["posix_small", "rlimit"]).stdout.splitlines()
+    got = p.stdout.splitlines()
+    # The host's root may hold CAP_SYS_RESOURCE; no process on the chip does.
+    assert got[:-1] == want[:-1] and got[-1] == b"raise AS hard = -1 errno 1", p.stdout
+    assert b"open at the limit = -1 errno 24" in p.stdout

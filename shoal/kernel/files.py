@@ -84,9 +84,16 @@ def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str |
     return f[PATH] + "/" + name if name else f[PATH]
 
 
+def fd_cap(p: object) -> int:
+    """One past the highest descriptor a process may have: the chip's table, or its lower
+    RLIMIT_NOFILE (kernel/calls/proc.py: prlimit64)."""
+    lim = p.rlimits.get(7)  # type: ignore[attr-defined]
+    return FIRST_FD + MAX_FILES if lim is None else min(FIRST_FD + MAX_FILES, lim[0])
+
+
 def new_fd(p: object) -> int:
     fds = p.open_fds  # type: ignore[attr-defined]
-    return next((fd for fd in range(FIRST_FD, FIRST_FD + MAX_FILES) if fd not in fds), -EMFILE)
+    return next((fd for fd in range(FIRST_FD, fd_cap(p)) if fd not in fds), -EMFILE)
 
 
 def ask(k: Kernel, t: Thread, kind: str, body: dict, then: object, data: bytes = b"") -> int:
@@ -232,7 +239,7 @@ def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int
     if f is None:
         f = p.files[old] = ["con", "", old, 0 if old == 0 else O_WRONLY, 0]
     if new is None:
-        new = next((d for d in range(lowest, FIRST_FD + MAX_FILES) if d not in p.open_fds), -EMFILE)
+        new = next((d for d in range(lowest, fd_cap(p)) if d not in p.open_fds), -EMFILE)
         if new < 0:
             return new
     elif new in p.open_fds:

@@ -160,14 +160,64 @@ static int rand_mode(const char *first) {  /* urandom and getrandom draw from on
     return close(u);
 }
 
+
+static void show(const char *what, int res) {
+    struct rlimit r;
+    int rc = getrlimit(res, &r);
+    printf("%s: rc %d soft %llu hard %llu\n", what, rc, (unsigned long long)r.rlim_cur,
+           (unsigned long long)r.rlim_max);
+}
+
+static int rlimit_mode(void) {
+    struct rlimit r = {32, 64};
+    CHECK("lower NOFILE to 32/64", setrlimit(RLIMIT_NOFILE, &r));
+    show("NOFILE", RLIMIT_NOFILE);
+    r.rlim_cur = 64;
+    CHECK("raise soft to hard", setrlimit(RLIMIT_NOFILE, &r));
+    show("NOFILE", RLIMIT_NOFILE);
+    r.rlim_cur = 65;
+    CHECK("soft over hard", setrlimit(RLIMIT_NOFILE, &r));
+    r.rlim_cur = 5;
+    r.rlim_max = 64;
+    CHECK("soft 5", setrlimit(RLIMIT_NOFILE, &r));
+    CHECK("open 3", open("/dev/null", O_RDONLY));
+    CHECK("open 4", open("/dev/null", O_RDONLY));
+    CHECK("open at the limit", open("/dev/null", O_RDONLY));
+    CHECK("dup at the limit", dup(0));
+    CHECK("dup2 to 5", dup2(0, 5));
+    CHECK("F_DUPFD from 5", fcntl(0, F_DUPFD, 5));
+    close(3);
+    CHECK("dup below the limit", dup(0));
+    struct rlimit as = {1u << 30, RLIM_INFINITY};
+    CHECK("lower AS soft", setrlimit(RLIMIT_AS, &as));
+    show("AS", RLIMIT_AS);
+    as.rlim_max = 1u << 31;
+    CHECK("lower AS hard", setrlimit(RLIMIT_AS, &as));
+    show("AS", RLIMIT_AS);
+    struct rlimit old;
+    CHECK("prlimit gives the old pair", prlimit(0, RLIMIT_AS, &as, &old));
+    printf("  old soft %llu hard %llu\n", (unsigned long long)old.rlim_cur, (unsigned long long)old.rlim_max);
+    CHECK("bad resource", setrlimit(99, &r));
+    CHECK("bad resource get", getrlimit(99, &r));
+    CHECK("bad pointer", prlimit(0, RLIMIT_AS, (struct rlimit *)1, NULL));
+    CHECK("no such process", prlimit(999999, RLIMIT_AS, NULL, &old));
+    /* last: Linux refuses without CAP_SYS_RESOURCE (the chip grants it to no one) */
+    as.rlim_max = RLIM_INFINITY;
+    CHECK("raise AS hard", setrlimit(RLIMIT_AS, &as));
+    return 0;
+}
+
 #ifdef __riscv
 #include <shoal.h>
 static int migdup_mode(int to) {  /* dup's sharing survives a migration (the image) */
     int fd = open("/tmp/m.txt", O_RDWR | O_CREAT | O_TRUNC, 0600);
     write(fd, "abcdefgh", 8);
     int fd2 = dup(fd), out = dup(1), z = open("/dev/zero", O_RDONLY), z2 = dup(z);
+    struct rlimit r = {40, 50};
+    setrlimit(RLIMIT_NOFILE, &r);
     if (shoal_migrate(to) != 0) return 1;
     printf("on %d\n", shoal_cluster());
+    show("NOFILE", RLIMIT_NOFILE);
     lseek(fd2, 3, SEEK_SET);
     CHECK("offset of the original", lseek(fd, 0, SEEK_CUR));
     close(fd);
@@ -186,6 +236,7 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (!strcmp(argv[1], "tmp")) return tmp_mode();
     if (!strcmp(argv[1], "dev")) return dev_mode();
+    if (!strcmp(argv[1], "rlimit")) return rlimit_mode();
 #ifdef __riscv
     if (!strcmp(argv[1], "migdup")) return migdup_mode(atoi(argv[2]));
 #endif

@@ -135,7 +135,7 @@ def sys_dup3(k: Kernel, t: Thread, a: list[int]) -> int:
     old, new = s32(a[0]), s32(a[1])
     if a[2] & ~0o2000000 or old == new:  # O_CLOEXEC only
         return -EINVAL
-    if not 0 <= new < files.FIRST_FD + files.MAX_FILES:
+    if not 0 <= new < files.fd_cap(t.proc):
         return -EBADF
     return files.dup(k, t, old, new)
 
@@ -147,7 +147,7 @@ def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
     f = t.proc.files.get(fd)
     if a[1] in (0, 1030):  # F_DUPFD, F_DUPFD_CLOEXEC
         lowest = s32(a[2])
-        if not 0 <= lowest < files.FIRST_FD + files.MAX_FILES:
+        if not 0 <= lowest < files.fd_cap(t.proc):
             return -EINVAL
         if len(t.proc.files) >= files.MAX_FILES:
             return -EMFILE
