@@ -87,3 +87,10 @@ def test_rlimits_lower_raise_soft_and_refuse_raising_hard(programs: Programs) ->
     # The host's root may hold CAP_SYS_RESOURCE; no process on the chip does.
     assert got[:-1] == want[:-1] and got[-1] == b"raise AS hard = -1 errno 1", p.stdout
     assert b"open at the limit = -1 errno 24" in p.stdout
+
+
+def test_record_locks_are_granted_with_linux_checks(programs: Programs) -> None:
+    b = programs["posix_small"]
+    p, _ = run_shoal(b, ["posix_small", "lock"])
+    assert_same(p, run_native(b, ["posix_small", "lock"]))
+    assert b"write lock on O_RDONLY = -1 errno 9" in p.stdout and b"  l_type 2 start 0 len 5" in p.stdout

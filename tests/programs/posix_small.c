@@ -207,6 +207,51 @@ static int rlimit_mode(void) {
     return 0;
 }
 
+static long lk(int fd, int cmd, short type, short whence, long start, long len) {
+    struct flock l = {.l_type = type, .l_whence = whence, .l_start = start, .l_len = len};
+    long r = fcntl(fd, cmd, &l);
+    if (r == 0 && (cmd == F_GETLK || cmd == F_OFD_GETLK)) printf("  l_type %d start %ld len %ld\n", l.l_type, (long)l.l_start, (long)l.l_len);
+    return r;
+}
+
+static int lock_mode(void) {
+    char path[] = "/tmp/shoal_lockXXXXXX";
+    int fd = mkstemp(path);
+    write(fd, "0123456789", 10);
+    int ro = open(path, O_RDONLY), wo = open(path, O_WRONLY);
+    CHECK("F_SETLK write", lk(fd, F_SETLK, F_WRLCK, SEEK_SET, 0, 5));
+    CHECK("F_GETLK own write lock", lk(fd, F_GETLK, F_WRLCK, SEEK_SET, 0, 5));
+    CHECK("F_SETLKW read", lk(fd, F_SETLKW, F_RDLCK, SEEK_CUR, -2, 0));
+    CHECK("F_SETLK unlock", lk(fd, F_SETLK, F_UNLCK, SEEK_SET, 0, 0));
+    CHECK("F_SETLK from end", lk(fd, F_SETLK, F_WRLCK, SEEK_END, -3, 3));
+    CHECK("read lock on O_WRONLY", lk(wo, F_SETLK, F_RDLCK, SEEK_SET, 0, 1));
+    CHECK("write lock on O_RDONLY", lk(ro, F_SETLK, F_WRLCK, SEEK_SET, 0, 1));
+    CHECK("read lock on O_RDONLY", lk(ro, F_SETLK, F_RDLCK, SEEK_SET, 0, 1));
+    CHECK("unlock on O_WRONLY", lk(wo, F_SETLK, F_UNLCK, SEEK_SET, 0, 1));
+    CHECK("bad type", lk(fd, F_SETLK, 7, SEEK_SET, 0, 1));
+    CHECK("bad whence", lk(fd, F_SETLK, F_WRLCK, 9, 0, 1));
+    CHECK("negative start", lk(fd, F_SETLK, F_WRLCK, SEEK_SET, -5, 1));
+    CHECK("negative length before 0", lk(fd, F_SETLK, F_WRLCK, SEEK_SET, 2, -3));
+    CHECK("negative length", lk(fd, F_SETLK, F_WRLCK, SEEK_SET, 5, -3));
+    CHECK("F_GETLK unlock", lk(fd, F_GETLK, F_UNLCK, SEEK_SET, 0, 1));
+    CHECK("bad fd", lk(99, F_SETLK, F_WRLCK, SEEK_SET, 0, 1));
+    CHECK("bad pointer", fcntl(fd, F_SETLK, (struct flock *)1));
+    CHECK("lockf F_LOCK", lockf(fd, F_LOCK, 0));
+    CHECK("lockf F_TLOCK", lockf(fd, F_TLOCK, 4));
+    CHECK("lockf F_TEST", lockf(fd, F_TEST, 0));
+    CHECK("lockf F_ULOCK", lockf(fd, F_ULOCK, 0));
+    CHECK("unlock all", lk(fd, F_SETLK, F_UNLCK, SEEK_SET, 0, 0));  /* OFD locks would conflict */
+    struct flock o = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1, .l_pid = 0};
+    CHECK("F_OFD_SETLK", fcntl(fd, F_OFD_SETLK, &o));
+    o.l_pid = 1;
+    CHECK("F_OFD_SETLK l_pid", fcntl(fd, F_OFD_SETLK, &o));
+    CHECK("F_OFD_GETLK", lk(fd, F_OFD_GETLK, F_RDLCK, SEEK_SET, 0, 0));
+    int n = open("/dev/null", O_RDWR);
+    CHECK("lock /dev/null", lk(n, F_SETLK, F_WRLCK, SEEK_SET, 0, 0));
+    close(n); close(ro); close(wo); close(fd);
+    return unlink(path);
+}
+
 #ifdef __riscv
 #include <shoal.h>
 static int migdup_mode(int to) {  /* dup's sharing survives a migration (the image) */
@@ -236,6 +281,7 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (!strcmp(argv[1], "tmp")) return tmp_mode();
     if (!strcmp(argv[1], "dev")) return dev_mode();
+    if (!strcmp(argv[1], "lock")) return lock_mode();
     if (!strcmp(argv[1], "rlimit")) return rlimit_mode();
 #ifdef __riscv
     if (!strcmp(argv[1], "migdup")) return migdup_mode(atoi(argv[2]));

@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBADF, EINVAL, EMFILE, ENOTTY, ESPIPE, O_DIRECTORY
+from shoal.abi import EBADF, EINVAL, EMFILE, ENOTTY, ESPIPE, O_ACCMODE, O_DIRECTORY, O_RDWR, O_WRONLY
 from shoal.kernel import console, files
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
@@ -152,6 +152,8 @@ def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
         if len(t.proc.files) >= files.MAX_FILES:
             return -EMFILE
         return files.dup(k, t, fd, None, lowest)
+    if a[1] in LOCK_CMDS:
+        return _record_lock(t, fd, f, a[1], a[2])
     if f is None or f[files.KIND] == "con":
         return _console_fcntl(k, t, a)
     cmd = a[1]
@@ -161,6 +163,43 @@ def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
         f[files.FLAGS] = (f[files.FLAGS] & ~0o6000) | (a[2] & 0o6000)
         return 0
     return 0 if cmd in (1, 2) else -EINVAL  # F_GETFD, F_SETFD
+
+
+# F_GETLK, F_SETLK, F_SETLKW: 5-7 with struct flock (32-bit offsets), 12-14 with struct flock64
+# (musl's on riscv32), 36-38 the open file description's (F_OFD_*, flock64, l_pid 0).
+LOCK_CMDS = {5: "get", 6: "set", 7: "set", 12: "get", 13: "set", 14: "set", 36: "get", 37: "set", 38: "set"}
+F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
+
+
+def _record_lock(t: Thread, fd: int, f: list | None, cmd: int, addr: int) -> int:
+    """Record locks (fcntl) with the checks Linux makes, on any descriptor. What is modelled:
+    a lock never conflicts with the process's own (as on Linux), and no two processes lock
+    one file here, so every lock is granted at once, F_SETLKW never waits, and F_GETLK
+    answers F_UNLCK. Locks themselves are not kept, so an open file description's lock
+    (F_OFD_*) is granted even over the process's own POSIX lock, which Linux refuses."""
+    wide = cmd >= 12
+    raw = t.proc.aspace.read(addr, 32 if wide else 16)
+    if wide:
+        ltype, whence, start, length, pid = struct.unpack_from("<hh4xqqi", raw)
+    else:
+        ltype, whence, start, length, pid = struct.unpack_from("<hhiii", raw)
+    if cmd >= 36 and pid != 0:
+        return -EINVAL
+    if ltype not in ((F_RDLCK, F_WRLCK) if LOCK_CMDS[cmd] == "get" else (F_RDLCK, F_WRLCK, F_UNLCK)):
+        return -EINVAL
+    if whence not in (0, 1, 2):
+        return -EINVAL
+    base = f[files.OFFSET] if whence == 1 and f is not None else 0
+    if whence != 2 and base + start + min(length, 0) < 0:  # (SEEK_END: the size is the server's)
+        return -EINVAL
+    if LOCK_CMDS[cmd] == "set":
+        con = f is None or f[files.KIND] == "con"
+        acc = (0 if console.stream(t.proc, fd) == 0 else O_WRONLY) if con else f[files.FLAGS] & O_ACCMODE
+        if ltype == F_RDLCK and acc == O_WRONLY or ltype == F_WRLCK and acc not in (O_WRONLY, O_RDWR):
+            return -EBADF
+    if LOCK_CMDS[cmd] == "get":
+        t.proc.aspace.write(addr, struct.pack("<h", F_UNLCK))
+    return 0
 
 
 def sys_ioctl(k: Kernel, t: Thread, a: list[int]) -> int:
