@@ -74,7 +74,7 @@ def test_dups_stay_one_open_file_after_a_migration(programs: Programs) -> None:
     assert p.returncode == 0, p.message
     assert p.cluster == 3
     assert p.stdout.decode().splitlines() == [
-        "on 3", "NOFILE: rc 0 soft 40 hard 50", "offset of the original = 3 errno 0",
+        "on 3", "cwd /tmp", "NOFILE: rc 0 soft 40 hard 50", "offset of the original = 3 errno 0",
         "read the dup = 2 errno 0", "  got de",
         "out", "write the dup of stdout = 4 errno 0", "read the dup of zero = 4 errno 0"]
 
@@ -94,3 +94,23 @@ def test_record_locks_are_granted_with_linux_checks(programs: Programs) -> None:
     p, _ = run_shoal(b, ["posix_small", "lock"])
     assert_same(p, run_native(b, ["posix_small", "lock"]))
     assert b"write lock on O_RDONLY = -1 errno 9" in p.stdout and b"  l_type 2 start 0 len 5" in p.stdout
+
+
+def test_a_working_directory_for_relative_paths_chdir_fchdir_getcwd(programs: Programs,
+                                                                    tmp_path: Path) -> None:
+    b = programs["posix_small"]
+    p, c = run_shoal(b, ["posix_small", "cwd", "/tmp"])
+    assert_same(p, run_native(b, ["posix_small", "cwd", str(tmp_path)]))
+    assert b"  cwd TOP/a/b\nmkdir c = 0" in p.stdout and b"fchdir bad fd = -1 errno 9" in p.stdout
+    assert c.fs_tree() == []  # it cleaned up, relative paths and all
+
+
+def test_a_spawned_child_starts_in_its_parents_working_directory(programs: Programs) -> None:
+    b = programs["posix_small"]
+    c = Chip.preset("tiny")
+    c.add_file("posix_small", b.elf.read_bytes())
+    p = c.spawn(b.elf, ["posix_small", "spawn"])
+    c.run()
+    assert p.returncode == 0, p.message
+    assert p.stdout.decode().splitlines() == [
+        "spawn = 1 errno 0", "wait = 1 errno 0", "child status 0", "child: argv[0] posix_small cwd /tmp"]

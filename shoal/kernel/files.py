@@ -59,8 +59,8 @@ KIND, PATH, HANDLE, FLAGS, OFFSET = range(5)
 
 
 def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str | int:
-    """The absolute path a call names: relative to the root (the working directory) or to
-    the directory open on `dirfd`."""
+    """The absolute path a call names: relative to the process's working directory
+    (AT_FDCWD) or to the directory open on `dirfd`."""
     try:
         raw = t.proc.aspace.read_cstr(addr, MAX_PATH)
     except Fault as f:
@@ -75,7 +75,7 @@ def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str |
     if name.startswith("/"):
         return name
     if dirfd == AT_FDCWD:
-        return "/" + name
+        return t.proc.cwd.rstrip("/") + "/" + name
     f = t.proc.files.get(dirfd)
     if f is None:
         return -EBADF if dirfd not in t.proc.open_fds else -ENOTDIR

@@ -141,6 +141,8 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["shared"] = [[va, obj, pg] for va, (obj, pg) in sorted(p.aspace.shared.items())]
     if p.aspace.rmem:  # pages kept in remote memory stay there: the process takes the list
         meta["rmem"] = [[va, p.aspace.remote[va], ver] for va, ver in sorted(p.aspace.rmem.items())]
+    if p.cwd != "/":
+        meta["cwd"] = p.cwd
     if p.rlimits:
         meta["rlimits"] = {str(r): v for r, v in sorted(p.rlimits.items())}
     if p.aspace.rmem_seq:  # versions of later write-backs go on from here, wherever it runs
@@ -328,6 +330,8 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _int(obj, f"shared[{i}][1]", 1, U32)
         _int(pg, f"shared[{i}][2]", 0, U32)
     _int(m.get("rmem_seq", 0), "rmem_seq")
+    if not _str(m.get("cwd", "/"), "cwd").startswith("/"):
+        raise _Bad("'cwd' must be an absolute path")
     for r, v in _dict(m.get("rlimits", {}), "rlimits").items():
         _key(r, "rlimits", 0, 15)
         soft, hard = _list(v, f"rlimits.{r}", 2)
@@ -500,6 +504,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.clock_offset = offset
     p.rmem_faults, p.evictions, p.page_wait = meta.get("rmem_stats", [0, 0, 0])
     p.rlimits = {int(r): v for r, v in meta.get("rlimits", {}).items()}
+    p.cwd = meta.get("cwd", "/")
     p.state = "frozen"
     for tm in meta["threads"]:
         ctx = k.cpu.new_context()

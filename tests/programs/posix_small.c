@@ -252,6 +252,59 @@ static int lock_mode(void) {
     return unlink(path);
 }
 
+static const char *top_dir;
+
+static void pwd(void) {  /* the working directory, below top as TOP */
+    char buf[512];
+    size_t n = strlen(top_dir);
+    if (!getcwd(buf, sizeof buf)) printf("  getcwd errno %d\n", errno);
+    else if (!strncmp(buf, top_dir, n)) printf("  cwd TOP%s\n", buf + n);
+    else printf("  cwd above TOP: %d\n", !strncmp(top_dir, buf, strlen(buf)));
+}
+
+static int cwd_mode(const char *top) {  /* top: an empty directory the test made */
+    char buf[4];
+    struct stat st;
+    top_dir = top;
+    CHECK("chdir top", chdir(top));
+    pwd();
+    CHECK("mkdir a", mkdir("a", 0755));
+    CHECK("mkdir a/b", mkdir("a/b", 0755));
+    CHECK("chdir a/./b/", chdir("a/./b/"));
+    pwd();
+    CHECK("create relative", close(open("f.txt", O_WRONLY | O_CREAT, 0644)));
+    CHECK("stat relative", stat("f.txt", &st));
+    CHECK("chdir ..", chdir(".."));
+    pwd();
+    CHECK("stat b/f.txt", stat("b/f.txt", &st));
+    CHECK("openat AT_FDCWD", close(openat(AT_FDCWD, "b/f.txt", O_RDONLY)));
+    CHECK("rename relative", rename("b/f.txt", "g.txt"));
+    CHECK("unlink relative", unlink("g.txt"));
+    int d = open("b", O_RDONLY | O_DIRECTORY);
+    CHECK("chdir ../..", chdir("../.."));
+    pwd();
+    CHECK("fchdir", fchdir(d));
+    pwd();
+    CHECK("mkdir c", mkdir("c", 0755));
+    CHECK("rmdir c", rmdir("c"));
+    CHECK("getcwd too small", getcwd(buf, 2) ? 0 : -1);
+    CHECK("chdir missing", chdir("nope"));
+    CHECK("chdir empty", chdir(""));
+    CHECK("chdir a file", (close(open("x", O_WRONLY | O_CREAT, 0644)), chdir("x")));
+    CHECK("chdir /dev/null", chdir("/dev/null"));
+    CHECK("fchdir a file", fchdir(open("x", O_RDONLY)));
+    CHECK("fchdir bad fd", fchdir(99));
+    pwd();
+    CHECK("unlink x", unlink("x"));
+    CHECK("chdir /", chdir("/"));
+    pwd();
+    close(d);
+    CHECK("chdir top again", chdir(top));
+    CHECK("rmdir a/b", rmdir("a/b"));
+    CHECK("rmdir a", rmdir("a"));
+    return 0;
+}
+
 #ifdef __riscv
 #include <shoal.h>
 static int migdup_mode(int to) {  /* dup's sharing survives a migration (the image) */
@@ -260,8 +313,11 @@ static int migdup_mode(int to) {  /* dup's sharing survives a migration (the ima
     int fd2 = dup(fd), out = dup(1), z = open("/dev/zero", O_RDONLY), z2 = dup(z);
     struct rlimit r = {40, 50};
     setrlimit(RLIMIT_NOFILE, &r);
+    chdir("/tmp");
     if (shoal_migrate(to) != 0) return 1;
     printf("on %d\n", shoal_cluster());
+    char cwd[64];
+    printf("cwd %s\n", getcwd(cwd, sizeof cwd));
     show("NOFILE", RLIMIT_NOFILE);
     lseek(fd2, 3, SEEK_SET);
     CHECK("offset of the original", lseek(fd, 0, SEEK_CUR));
@@ -272,7 +328,20 @@ static int migdup_mode(int to) {  /* dup's sharing survives a migration (the ima
     CHECK("write the dup of stdout", write(out, "out\n", 4));
     close(z);
     CHECK("read the dup of zero", read(z2, b, 4));
-    return unlink("/tmp/m.txt");
+    return unlink("m.txt");
+}
+static int spawn_mode(void) {  /* a child starts in its parent's working directory */
+    char *args[] = {"posix_small", "pwdfile", NULL};
+    if (chdir("/tmp") != 0) return 1;
+    int pid = shoal_spawn("posix_small", args, 1), st = -1;
+    CHECK("spawn", pid > 0);
+    CHECK("wait", shoal_wait(pid, &st) == pid);
+    printf("child status %d\n", st);
+    char line[256] = "";
+    FILE *f = fopen("/tmp/cwd.txt", "r");  /* the child wrote it by a relative name */
+    if (!f || !fgets(line, sizeof line, f)) return 1;
+    printf("child: %s", line);
+    return unlink("cwd.txt");
 }
 #endif
 
@@ -280,11 +349,19 @@ int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: posix_small MODE\n"); return 2; }
     setvbuf(stdout, NULL, _IONBF, 0);
     if (!strcmp(argv[1], "tmp")) return tmp_mode();
+    if (!strcmp(argv[1], "pwd") || !strcmp(argv[1], "pwdfile")) {
+        char cwd[256];
+        FILE *f = argv[1][3] ? fopen("cwd.txt", "w") : stdout;
+        fprintf(f, "argv[0] %s cwd %s\n", argv[0], getcwd(cwd, sizeof cwd));
+        return fclose(f) != 0;
+    }
     if (!strcmp(argv[1], "dev")) return dev_mode();
+    if (!strcmp(argv[1], "cwd") && argc > 2) return cwd_mode(argv[2]);
     if (!strcmp(argv[1], "lock")) return lock_mode();
     if (!strcmp(argv[1], "rlimit")) return rlimit_mode();
 #ifdef __riscv
     if (!strcmp(argv[1], "migdup")) return migdup_mode(atoi(argv[2]));
+    if (!strcmp(argv[1], "spawn")) return spawn_mode();
 #endif
     if (!strcmp(argv[1], "rand") && argc > 2) return rand_mode(argv[2]);
     if (!strcmp(argv[1], "dup")) return dup_mode();

@@ -55,8 +55,10 @@ def sys_spawn(k: Kernel, t: Thread, a: list[int]) -> int:
     cluster = s32(a[2])
     if cluster < -1 or cluster >= k.spec.compute_clusters:
         return -EINVAL
-    k.rpc(t, "spawn", {"file": name, "argv": argv or [name], "cluster": cluster},
-          lambda reply, at: reply.body["ret"])
+    body = {"file": name, "argv": argv or [name], "cluster": cluster}
+    if t.proc.cwd != "/":  # the child starts where its parent is (absent: the root)
+        body["cwd"] = t.proc.cwd
+    k.rpc(t, "spawn", body, lambda reply, at: reply.body["ret"])
     return 0
 
 
