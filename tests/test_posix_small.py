@@ -6,6 +6,8 @@ behaviour is checked instead."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 from conftest import Programs, assert_same, run_native, run_shoal, shoal_cli
@@ -113,4 +115,17 @@ def test_a_spawned_child_starts_in_its_parents_working_directory(programs: Progr
     c.run()
     assert p.returncode == 0, p.message
     assert p.stdout.decode().splitlines() == [
-        "spawn = 1 errno 0", "wait = 1 errno 0", "child status 0", "child: argv[0] posix_small cwd /tmp"]
+        "spawn = 1 errno 0", "wait = 1 errno 0", "child status 0", "child: argv[0] posix_small cwd /tmp",
+        "wait no-argv child = 1 errno 0", "its status 512",
+        "its argv[0] ./sub/../posix_small"]
+
+
+def test_argv0_is_the_path_as_typed(programs: Programs, tmp_path: Path) -> None:
+    b = programs["args"]
+    for side, src in (("chip", b.elf), ("host", b.native)):
+        (tmp_path / side / "dir").mkdir(parents=True)
+        shutil.copy(src, tmp_path / side / "dir" / "prog")
+    res = shoal_cli("run", "--chip", "tiny", "./dir/prog", "7", cwd=tmp_path / "chip")
+    want = subprocess.run(["./dir/prog", "7"], cwd=tmp_path / "host", capture_output=True, env={})
+    assert res.returncode == want.returncode == 7
+    assert res.stdout == want.stdout and b"argv[0] (10) [./dir/prog]" in res.stdout

@@ -341,12 +341,27 @@ static int spawn_mode(void) {  /* a child starts in its parent's working directo
     FILE *f = fopen("/tmp/cwd.txt", "r");  /* the child wrote it by a relative name */
     if (!f || !fgets(line, sizeof line, f)) return 1;
     printf("child: %s", line);
+    /* no argv: argv[0] is the path as given */
+    pid = shoal_spawn("./sub/../posix_small", NULL, 2);
+    CHECK("wait no-argv child", shoal_wait(pid, &st) == pid);
+    printf("its status %d\n", st);
+    f = fopen("/tmp/argv0.txt", "r");
+    if (!f || !fgets(line, sizeof line, f)) return 1;
+    printf("its argv[0] %s\n", line);
+    unlink("/tmp/argv0.txt");
     return unlink("cwd.txt");
 }
 #endif
 
 int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: posix_small MODE\n"); return 2; }
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s MODE\n", argc ? argv[0] : "posix_small");
+#ifdef __riscv
+        FILE *f = argc ? fopen("/tmp/argv0.txt", "w") : NULL;  /* for spawn_mode's check */
+        if (f) fprintf(f, "%s", argv[0]), fclose(f);
+#endif
+        return 2;
+    }
     setvbuf(stdout, NULL, _IONBF, 0);
     if (!strcmp(argv[1], "tmp")) return tmp_mode();
     if (!strcmp(argv[1], "pwd") || !strcmp(argv[1], "pwdfile")) {
