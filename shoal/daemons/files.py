@@ -78,7 +78,7 @@ class FileServer:
         self.auto_tmp: int | None = self._new(self.nodes[ROOT], "tmp", True, 0o1777, 0).ino
         self.fs_count = 0
         self.packets: dict[str, Handler] = {
-            "fs_open": self.on_fs_open, "fs_dup": self.on_fs_dup, "fs_close": self.on_fs_close,
+            "fs_open": self.on_fs_open, "fs_close": self.on_fs_close,
             "fs_read": self.on_fs_read, "fs_write": self.on_fs_write, "fs_truncate": self.on_fs_truncate,
             "fs_stat": self.on_fs_stat, "fs_getdents": self.on_fs_getdents, "fs_mkdir": self.on_fs_mkdir,
             "fs_unlink": self.on_fs_unlink, "fs_rename": self.on_fs_rename}
@@ -310,16 +310,6 @@ class FileServer:
                 return
         hid, _ = self._open_handle(b["pid"], node, flags)
         self._reply(req, at, ret=0, handle=hid, dir=node.is_dir)
-
-    def on_fs_dup(self, req: Packet, at: int) -> None:
-        """A second handle on the same file, with the same flags (dup, dup3, F_DUPFD)."""
-        got = self._handle(req.body)
-        if isinstance(got, int):
-            self._reply(req, at, ret=got)
-            return
-        _, h = got
-        hid, _ = self._open_handle(req.body["pid"], self.nodes[h.ino], h.flags)
-        self._reply(req, at, ret=0, handle=hid)
 
     def on_fs_close(self, req: Packet, at: int) -> None:
         h = self.handles.get(req.body["handle"])

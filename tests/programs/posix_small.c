@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -79,6 +80,14 @@ static int dev_mode(void) {
     CHECK("open null O_CREAT|O_EXCL", open("/dev/null", O_WRONLY | O_CREAT | O_EXCL, 0600));
     int u = open("/dev/urandom", O_RDONLY);
     unsigned char r1[64], r2[64];
+    z = open("/dev/zero", O_RDWR);
+    char *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE, z, 0);
+    CHECK("mmap zero", m == MAP_FAILED ? -1 : 0);
+    m[5000] = 'x';
+    printf("  mapped %d %c\n", m[0], m[5000]);
+    n = open("/dev/null", O_RDWR);
+    CHECK("mmap null", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, n, 0) == MAP_FAILED ? -1 : 0);
+    close(n); close(z);
     CHECK("read urandom", read(u, r1, sizeof r1));
     CHECK("read urandom again", read(u, r2, sizeof r2));
     printf("  differ %d\n", memcmp(r1, r2, sizeof r1) != 0);
@@ -118,6 +127,10 @@ static int dup_mode(void) {
     char path[] = "/tmp/shoal_dupXXXXXX";
     int fd = mkstemp(path);
     CHECK("write file", write(fd, "0123456789", 10));
+    CHECK("F_GETFL of mkstemp's", fcntl(fd, F_GETFL) & ~0100000);  /* less O_LARGEFILE */
+    int t = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY, 0600);
+    CHECK("F_GETFL of O_CREAT|O_APPEND|O_NOCTTY", fcntl(t, F_GETFL) & ~0100000);
+    close(t);
     int fd2 = dup(fd);
     CHECK("lseek dup to 2", lseek(fd2, 2, SEEK_SET));
     CHECK("offset seen by original", lseek(fd, 0, SEEK_CUR));

@@ -157,13 +157,15 @@ def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
     if f is None or f[files.KIND] == "con":
         return _console_fcntl(k, t, a)
     cmd = a[1]
-    if cmd == 3:  # F_GETFL
-        return f[files.FLAGS] & ~O_DIRECTORY if f[files.KIND] == "file" else f[files.FLAGS]
+    if cmd == 3:  # F_GETFL: Linux keeps none of the flags that only acted at open
+        return f[files.FLAGS] & ~OPEN_ONLY & ~(O_DIRECTORY if f[files.KIND] == "file" else 0)
     if cmd == 4:  # F_SETFL: O_APPEND and O_NONBLOCK may change
         f[files.FLAGS] = (f[files.FLAGS] & ~0o6000) | (a[2] & 0o6000)
         return 0
     return 0 if cmd in (1, 2) else -EINVAL  # F_GETFD, F_SETFD
 
+
+OPEN_ONLY = 0o100 | 0o200 | 0o400 | 0o1000  # O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC
 
 # F_GETLK, F_SETLK, F_SETLKW: 5-7 with struct flock (32-bit offsets), 12-14 with struct flock64
 # (musl's on riscv32), 36-38 the open file description's (F_OFD_*, flock64, l_pid 0).
