@@ -26,7 +26,7 @@ SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP
 # open flags (asm-generic/fcntl.h), file types (linux/stat.h), directory entry types (dirent.h)
 O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
 O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY = 0o100, 0o200, 0o1000, 0o2000, 0o200000
-S_IFDIR, S_IFREG = 0o040000, 0o100000
+S_IFDIR, S_IFREG, S_IFCHR = 0o040000, 0o100000, 0o020000
 DT_DIR, DT_REG = 4, 8
 
 # limits (linux/limits.h; musl's limits.h for the POSIX IPC ones)

@@ -407,9 +407,9 @@ def _file(path: str) -> tuple[str, bytes]:
 
 
 def _progname(path: str) -> str:
-    from pathlib import Path
-    p = Path(path)
-    return p.stem if p.suffix == ".c" else p.name
+    """argv[0]: the program's path as typed, as a shell gives it on Linux (a C source: the
+    path of the program it would build, without `.c`)."""
+    return path[:-2] if path.endswith(".c") and len(path) > 2 else path
 
 
 def cmd_cc(args: list[str]) -> int:

@@ -17,7 +17,7 @@ from shoal import Chip
 def test_run_exit_code_is_the_programs(programs: Programs, code: str) -> None:
     b = programs["args"]
     res = shoal_cli("run", "--chip", "tiny", str(b.elf), code, "second arg")
-    expected = run_native(b, [b.elf.name, code, "second arg"])
+    expected = run_native(b, [str(b.elf), code, "second arg"])  # argv[0]: the path as typed
     assert res.returncode == int(code) == expected.returncode
     assert res.stdout == expected.stdout
     assert res.stderr == b""
@@ -35,7 +35,8 @@ def test_run_a_c_file_directly(programs: Programs) -> None:
     b = programs["args"]
     res = shoal_cli("run", "--chip", "tiny", str(b.source), "12")
     assert res.returncode == 12
-    assert res.stdout == run_native(b, ["args", "12"]).stdout  # argv[0] is the file's stem
+    # argv[0] is the path of the program it builds (the source's, without .c)
+    assert res.stdout == run_native(b, [str(b.source)[:-2], "12"]).stdout
 
 
 def test_run_passes_stdin(programs: Programs) -> None:
@@ -96,7 +97,7 @@ def test_stats_are_labelled_and_match_the_api(programs: Programs) -> None:
         assert label in stats, label
     # Simulated figures are exactly what the Python API reports for the same run.
     chip = Chip.preset("tiny")
-    p = chip.spawn(b.elf, [b.elf.name, "4"])
+    p = chip.spawn(b.elf, [str(b.elf), "4"])  # the argv shoal run gives
     chip.run()
     assert stats["simulated time"].startswith(f"{p.cycles} cycles = ")
     assert stats["simulated time"].endswith("ms at 400 MHz")
@@ -174,7 +175,7 @@ def test_cc_builds_an_executable_for_the_chip(programs: Programs, tmp_path: Path
     assert int.from_bytes(image[18:20], "little") == 243  # EM_RISCV
     run = shoal_cli("run", "--chip", "tiny", str(out), "21", "x")
     assert run.returncode == 21
-    assert run.stdout == run_native(programs["args"], ["args.elf", "21", "x"]).stdout
+    assert run.stdout == run_native(programs["args"], [str(out), "21", "x"]).stdout
 
 
 def test_cc_reports_compile_errors(tmp_path: Path) -> None:

@@ -72,9 +72,13 @@ class FileServer:
         self.handles: dict[int, Handle] = {}
         self.next_handle = 1
         self.fs_used = 0  # bytes of writable file data
-        self.fs_count = 0  # writable nodes (files and directories, not the root)
+        self.fs_count = 0  # writable nodes (files and directories, not the root nor the made /tmp)
+        # /tmp, as on Linux (mode 1777), made here; not counted against fs_max_files. A --fs
+        # tree with its own tmp replaces it; the host's tree gets it back only if not empty.
+        self.auto_tmp: int | None = self._new(self.nodes[ROOT], "tmp", True, 0o1777, 0).ino
+        self.fs_count = 0
         self.packets: dict[str, Handler] = {
-            "fs_open": self.on_fs_open, "fs_dup": self.on_fs_dup, "fs_close": self.on_fs_close,
+            "fs_open": self.on_fs_open, "fs_close": self.on_fs_close,
             "fs_read": self.on_fs_read, "fs_write": self.on_fs_write, "fs_truncate": self.on_fs_truncate,
             "fs_stat": self.on_fs_stat, "fs_getdents": self.on_fs_getdents, "fs_mkdir": self.on_fs_mkdir,
             "fs_unlink": self.on_fs_unlink, "fs_rename": self.on_fs_rename}
@@ -138,7 +142,9 @@ class FileServer:
         if node.linked or node.opens or node.ino == ROOT:
             return
         del self.nodes[node.ino]
-        if not node.readonly:
+        if node.ino == self.auto_tmp:
+            self.auto_tmp = None
+        elif not node.readonly:
             self.fs_count -= 1
             self.fs_used -= len(node.data)
 
@@ -226,6 +232,10 @@ class FileServer:
                 if isinstance(got, int) or not got.is_dir:
                     raise ValueError(f"{path}: its directory is missing")
                 parent = got
+            if path == "tmp" and self.auto_tmp is not None:  # the host's own tmp replaces shoal's
+                del parent.children[name]
+                self.nodes[self.auto_tmp].linked = False
+                self._free_node(self.nodes[self.auto_tmp])
             if name in parent.children:
                 raise ValueError(f"{path} is already in the file system")
             node = self._new(parent, name, data is None, 0o755 if data is None else 0o644, 0)
@@ -251,7 +261,7 @@ class FileServer:
                 continue
             name, ino = step
             child = self.nodes[ino]
-            if child.readonly:
+            if child.readonly or (ino == self.auto_tmp and not child.children):
                 continue
             path = prefix + name
             out.append((path, None if child.is_dir else bytes(child.data)))
@@ -300,16 +310,6 @@ class FileServer:
                 return
         hid, _ = self._open_handle(b["pid"], node, flags)
         self._reply(req, at, ret=0, handle=hid, dir=node.is_dir)
-
-    def on_fs_dup(self, req: Packet, at: int) -> None:
-        """A second handle on the same file, with the same flags (dup, dup3, F_DUPFD)."""
-        got = self._handle(req.body)
-        if isinstance(got, int):
-            self._reply(req, at, ret=got)
-            return
-        _, h = got
-        hid, _ = self._open_handle(req.body["pid"], self.nodes[h.ino], h.flags)
-        self._reply(req, at, ret=0, handle=hid)
 
     def on_fs_close(self, req: Packet, at: int) -> None:
         h = self.handles.get(req.body["handle"])

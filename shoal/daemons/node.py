@@ -45,7 +45,7 @@ IO_KINDS = frozenset({
     "load_report", "policy_refused",
     "rmem_put", "rmem_free", "rmem_get",
     "shm_open", "shm_close", "shm_truncate", "shm_unlink", "shm_get", "shm_back",
-    "fs_open", "fs_dup", "fs_close", "fs_read", "fs_write", "fs_truncate", "fs_stat", "fs_getdents",
+    "fs_open", "fs_close", "fs_read", "fs_write", "fs_truncate", "fs_stat", "fs_getdents",
     "fs_mkdir", "fs_unlink", "fs_rename",
     "mq_open", "mq_close", "mq_unlink", "mq_send", "mq_receive", "mq_getattr",
     "sem_open", "sem_close", "sem_unlink", "sem_trywait", "sem_post", "sem_getvalue", "ipc_wait",

@@ -206,8 +206,10 @@ class ProcessManager:
         op = (self.node << 40) | self._ops
         self.spawning[op] = (req, pid)
         # The program itself crosses the NoC to the cluster that will run it.
-        self._send(cluster, "load", {"op": op, "newpid": pid, "name": b["file"], "argv": b["argv"],
-                                     "seed": self.seed}, at, image, bulk=True)
+        load = {"op": op, "newpid": pid, "name": b["file"], "argv": b["argv"], "seed": self.seed}
+        if "cwd" in b:  # the parent's working directory, the child's first
+            load["cwd"] = b["cwd"]
+        self._send(cluster, "load", load, at, image, bulk=True)
 
     def on_reply(self, pkt: Packet, at: int) -> None:
         req, pid = self.spawning.pop(pkt.body["op"])

@@ -44,12 +44,23 @@ ACK_EVERY = WINDOW // 4
 CONSOLE_CALLS = ("write", "writev")
 
 
+def stream(p: Container, fd: int) -> int | None:
+    """The console stream (0 stdin, 1 stdout, 2 stderr) descriptor `fd` is, or None: 0-2 as
+    the process started, or a dup of one, `p.files[fd] = ["con", "", stream, flags, 0]`."""
+    if fd not in p.open_fds:
+        return None
+    f = p.files.get(fd)
+    if f is None:
+        return fd if fd < 3 else None
+    return f[2] if f[0] == "con" else None
+
+
 def segments(k: Kernel, t: Thread, name: str, args: list[int]) -> list[tuple[int, int]] | None:
     """The (address, length) pieces of a write or writev to the console; None if the call
     is refused before any byte (the call itself says why). An unreadable iovec: Fault."""
     fd = args[0] - (1 << 32) if args[0] & 0x80000000 else args[0]
-    if fd == 0 or fd not in t.proc.open_fds or fd in t.proc.files:
-        return None  # not the console's (a file's: kernel/files.py)
+    if not stream(t.proc, fd):
+        return None  # not stdout or stderr (a file's: kernel/files.py)
     if name == "write":
         return [(args[1], args[2])]
     cnt = args[2] - (1 << 32) if args[2] & 0x80000000 else args[2]

@@ -63,6 +63,8 @@ class Container:
     open_fds: set[int] = field(default_factory=lambda: {0, 1, 2})
     files: dict[int, list] = field(default_factory=dict)  # fd -> [kind, path, handle, flags, offset]
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
+    cwd: str = "/"  # the working directory, absolute and canonical (kernel/calls/fs.py: chdir)
+    rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
     syscalls: Counter[str] = field(default_factory=Counter)
     unknown_syscalls: Counter[int] = field(default_factory=Counter)
     start_cycle: int = 0

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import (
     EBADF,
+    EEXIST,
     EFBIG,
     EINVAL,
     EISDIR,
@@ -33,8 +34,12 @@ from shoal.abi import (
     MAX_IO,
     O_ACCMODE,
     O_APPEND,
+    O_CREAT,
+    O_DIRECTORY,
+    O_EXCL,
     O_RDWR,
     O_WRONLY,
+    S_IFCHR,
 )
 from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.kernel import shm
@@ -54,8 +59,8 @@ KIND, PATH, HANDLE, FLAGS, OFFSET = range(5)
 
 
 def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str | int:
-    """The absolute path a call names: relative to the root (the working directory) or to
-    the directory open on `dirfd`."""
+    """The absolute path a call names: relative to the process's working directory
+    (AT_FDCWD) or to the directory open on `dirfd`."""
     try:
         raw = t.proc.aspace.read_cstr(addr, MAX_PATH)
     except Fault as f:
@@ -70,7 +75,7 @@ def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str |
     if name.startswith("/"):
         return name
     if dirfd == AT_FDCWD:
-        return "/" + name
+        return t.proc.cwd.rstrip("/") + "/" + name
     f = t.proc.files.get(dirfd)
     if f is None:
         return -EBADF if dirfd not in t.proc.open_fds else -ENOTDIR
@@ -79,9 +84,16 @@ def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str |
     return f[PATH] + "/" + name if name else f[PATH]
 
 
+def fd_cap(p: object) -> int:
+    """One past the highest descriptor a process may have: the chip's table, or its lower
+    RLIMIT_NOFILE (kernel/calls/proc.py: prlimit64)."""
+    lim = p.rlimits.get(7)  # type: ignore[attr-defined]
+    return FIRST_FD + MAX_FILES if lim is None else min(FIRST_FD + MAX_FILES, lim[0])
+
+
 def new_fd(p: object) -> int:
     fds = p.open_fds  # type: ignore[attr-defined]
-    return next((fd for fd in range(FIRST_FD, FIRST_FD + MAX_FILES) if fd not in fds), -EMFILE)
+    return next((fd for fd in range(FIRST_FD, fd_cap(p)) if fd not in fds), -EMFILE)
 
 
 def ask(k: Kernel, t: Thread, kind: str, body: dict, then: object, data: bytes = b"") -> int:
@@ -107,7 +119,10 @@ def file_of(t: Thread, fd: int) -> list | None:
 
 def closed(k: Kernel, pid: int, f: list, at: int) -> None:
     """Tell the server a descriptor's handle is closed (a shared memory object is the
-    process's until it neither opens nor maps it: kernel/shm.py)."""
+    process's until it neither opens nor maps it: kernel/shm.py); devices and the console
+    need nothing."""
+    if f[KIND] in ("con", "dev"):
+        return
     if f[KIND] == "shm":
         p = k.find_proc(pid)
         if p is not None and p.alive:
@@ -202,37 +217,109 @@ def simple(k: Kernel, t: Thread, kind: str, body: dict) -> int:
     return ask(k, t, kind, body, lambda reply, at: reply.body["ret"])
 
 
-def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = FIRST_FD) -> int:
+def release(k: Kernel, p: object, fd: int, at: int) -> None:
+    """Descriptor `fd` is closed (or replaced by dup3): its open file goes when no other
+    descriptor shares it (dup's copies share one list, as Linux's open file description)."""
+    f = p.files.pop(fd, None)  # type: ignore[attr-defined]
+    if f is not None and not any(g is f for g in p.files.values()):  # type: ignore[attr-defined]
+        closed(k, p.pid, f, at)  # type: ignore[attr-defined]
+
+
+def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int:
     """A copy of descriptor `old` at `new` (closed first if open) or at the lowest free one
-    from `lowest`: a second handle at the server on the same file, with the same flags. Its
-    offset starts where the old one's is but is its own (unlike Linux, where the two share it:
-    the descriptors of an image are independent). Only files and directories: the console's
-    descriptors and queues give EINVAL."""
+    from `lowest`. As on Linux both name one open file: the same list (kind, path, handle,
+    flags, offset) under both numbers, so the offset and status flags are shared, and the
+    server's handle is closed when the last descriptor goes. A console descriptor as the
+    process started (0-2, not in p.files) becomes a "con" entry first. An image keeps the
+    sharing: copies have the same handle (image.py joins them again)."""
     p = t.proc
     if old not in p.open_fds:
         return -EBADF
-    f = file_of(t, old)
+    f = p.files.get(old)
     if f is None:
-        return -EINVAL
-    if new is None and len(p.files) >= MAX_FILES:
-        return -EMFILE
+        f = p.files[old] = ["con", "", old, 0 if old == 0 else O_WRONLY, 0]
+    if new is None:
+        new = next((d for d in range(lowest, fd_cap(p)) if d not in p.open_fds), -EMFILE)
+        if new < 0:
+            return new
+    elif new in p.open_fds:
+        release(k, p, new, k.now())
+    p.open_fds.add(new)
+    p.files[new] = f
+    return new
 
-    def done(reply: Packet, at: int) -> int:
-        if reply.body["ret"] < 0:
-            return reply.body["ret"]
-        fd = new
-        if fd is None:
-            fd = next((d for d in range(lowest, FIRST_FD + MAX_FILES) if d not in p.open_fds), -EMFILE)
-            if fd < 0:
-                k.send(k.services_node, "fs_close", {"pid": p.pid, "handle": reply.body["handle"]}, at=at)
-                return fd
-        else:
-            gone = p.files.pop(fd, None)
-            if gone is not None:
-                closed(k, p.pid, gone, at)
-        p.open_fds.add(fd)
-        p.files[fd] = [f[KIND], f[PATH], reply.body["handle"], f[FLAGS], f[OFFSET]]
+
+# --- devices: /dev/null, /dev/zero, /dev/random, /dev/urandom, served by the kernel ------
+# Linux's character devices of major 1 (minor numbers: Documentation/admin-guide/devices.txt).
+DEVICES = {"/dev/null": 3, "/dev/zero": 5, "/dev/random": 8, "/dev/urandom": 9}
+
+
+def canonical(path: str) -> str:
+    """An absolute path with `.`, `..` and repeated slashes resolved (lexically: no links)."""
+    out: list[str] = []
+    for part in path.split("/"):
+        if part == "..":
+            if out:
+                out.pop()
+        elif part not in ("", "."):
+            out.append(part)
+    return "/" + "/".join(out)
+
+
+def device(path: str) -> str | None:
+    name = canonical(path) if "/dev/" in path or ".." in path or "//" in path else path
+    return name if name in DEVICES else None
+
+
+def open_device(p: object, name: str, flags: int) -> int:
+    if flags & O_DIRECTORY:
+        return -ENOTDIR
+    if flags & O_CREAT and flags & O_EXCL:
+        return -EEXIST
+    fd = new_fd(p)
+    if fd < 0:
         return fd
-    return ask(k, t, "fs_dup", about(f), done)
+    # A handle unique among the process's device opens: an image joins copies by it.
+    handle = 1 + max((f[HANDLE] for f in p.files.values() if f[KIND] == "dev"), default=0)  # type: ignore[attr-defined]
+    p.open_fds.add(fd)  # type: ignore[attr-defined]
+    p.files[fd] = ["dev", name, handle, flags, 0]  # type: ignore[attr-defined]
+    return fd
 
 
+def device_of(t: Thread, fd: int) -> list | None:
+    f = t.proc.files.get(fd)
+    return f if f is not None and f[KIND] == "dev" else None
+
+
+def read_device(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> int:
+    """null: end of file; zero: zeros; random, urandom: the process's seeded generator, the
+    one getrandom uses (deterministic per run seed)."""
+    if f[FLAGS] & O_ACCMODE == O_WRONLY:
+        return -EBADF
+    if f[PATH] == "/dev/null":
+        return 0
+    total = 0
+    for buf, n in pieces:
+        n = min(n, MAX_IO - total)
+        if n <= 0:
+            break
+        data = bytes(n) if f[PATH] == "/dev/zero" else t.proc.random_bytes(n)
+        t.proc.aspace.write(buf, data)
+        total += n
+    k.charge(int(total * k.spec.copy_cycles_per_byte))
+    return total
+
+
+def write_device(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> int:
+    """Every device takes every byte (null and zero drop them; random would mix them in)."""
+    if f[FLAGS] & O_ACCMODE not in (O_WRONLY, O_RDWR):
+        return -EBADF
+    return sum(n for _, n in pieces)
+
+
+def device_statx(name: str) -> bytes:
+    buf = bytearray(256)
+    struct.pack_into("<IIQIIIH", buf, 0, 0x7FF, 4096, 0, 1, 0, 0, S_IFCHR | 0o666)
+    struct.pack_into("<QQQ", buf, 32, DEVICES[name], 0, 0)
+    struct.pack_into("<IIII", buf, 128, 1, DEVICES[name], 0, 6)  # rdev 1:minor, dev 0:6 (devtmpfs-like)
+    return bytes(buf)

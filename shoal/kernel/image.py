@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 MAGIC = b"SHOALIMG"
 VERSION = 4  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name;
 # 4: open files of the file server, [kind, path, handle, flags, offset] (3's read: _upgrade)
-FILE_KINDS = ("file", "dir", "mq", "shm")
+FILE_KINDS = ("file", "dir", "mq", "shm", "dev", "con")
 HEADER = struct.Struct("<8sIIIIQ32s")
 PAGE_HEADER = struct.Struct("<II")
 
@@ -141,6 +141,10 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["shared"] = [[va, obj, pg] for va, (obj, pg) in sorted(p.aspace.shared.items())]
     if p.aspace.rmem:  # pages kept in remote memory stay there: the process takes the list
         meta["rmem"] = [[va, p.aspace.remote[va], ver] for va, ver in sorted(p.aspace.rmem.items())]
+    if p.cwd != "/":
+        meta["cwd"] = p.cwd
+    if p.rlimits:
+        meta["rlimits"] = {str(r): v for r, v in sorted(p.rlimits.items())}
     if p.aspace.rmem_seq:  # versions of later write-backs go on from here, wherever it runs
         meta["rmem_seq"] = p.aspace.rmem_seq
     if p.rmem_faults or p.evictions:
@@ -326,6 +330,13 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _int(obj, f"shared[{i}][1]", 1, U32)
         _int(pg, f"shared[{i}][2]", 0, U32)
     _int(m.get("rmem_seq", 0), "rmem_seq")
+    if not _str(m.get("cwd", "/"), "cwd").startswith("/"):
+        raise _Bad("'cwd' must be an absolute path")
+    for r, v in _dict(m.get("rlimits", {}), "rlimits").items():
+        _key(r, "rlimits", 0, 15)
+        soft, hard = _list(v, f"rlimits.{r}", 2)
+        _int(hard, f"rlimits.{r}[1]", 0, (1 << 64) - 1)
+        _int(soft, f"rlimits.{r}[0]", 0, hard)
     for i, v in enumerate(_list(m.get("rmem_stats", [0, 0, 0]), "rmem_stats", 3)):
         _int(v, f"rmem_stats[{i}]")
     threads = _list(m["threads"], "threads")
@@ -479,6 +490,11 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p._rand_counter = meta["rand"]
     p.open_fds = set(meta["open_fds"])
     p.files = {int(fd): f for fd, f in meta["files"].items()}
+    shared: dict[tuple, list] = {}  # dup's copies name one open file again (kernel/files.py: dup)
+    for fd in sorted(p.files):
+        f = p.files[fd]
+        if f[0] in ("file", "dir", "dev", "con") and f[2]:
+            p.files[fd] = shared.setdefault((f[0], f[2]), f)
     p.syscalls = Counter(meta["syscalls"])
     p.unknown_syscalls = Counter({int(n): c for n, c in meta["unknown"].items()})
     p.peak_frames = max(meta["peak_frames"], aspace.frames_in_use)
@@ -487,6 +503,8 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.dead_instructions = meta["dead_instructions"]
     p.clock_offset = offset
     p.rmem_faults, p.evictions, p.page_wait = meta.get("rmem_stats", [0, 0, 0])
+    p.rlimits = {int(r): v for r, v in meta.get("rlimits", {}).items()}
+    p.cwd = meta.get("cwd", "/")
     p.state = "frozen"
     for tm in meta["threads"]:
         ctx = k.cpu.new_context()

@@ -20,7 +20,7 @@ def on_load(k: Kernel, pkt: Packet, at: int) -> None:
     b = pkt.body
     try:
         exe = parse_elf(pkt.data, b["name"])
-        k.spawn(exe, b["argv"], [], b["newpid"], b["seed"], at)
+        k.spawn(exe, b["argv"], [], b["newpid"], b["seed"], at).cwd = b.get("cwd", "/")  # inherited
         ret = b["newpid"]
     except ArgsTooBig:
         ret = -E2BIG

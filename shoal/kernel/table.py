@@ -26,6 +26,8 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (35, "unlinkat", fs.sys_unlinkat),
     (38, "renameat", fs.sys_renameat),
     (46, "ftruncate64", fs.sys_ftruncate),
+    (49, "chdir", fs.sys_chdir),
+    (50, "fchdir", fs.sys_fchdir),
     (56, "openat", fs.sys_openat),
     (57, "close", io.sys_close),
     (61, "getdents64", fs.sys_getdents64),

@@ -1,5 +1,5 @@
 """The file system's calls: openat, statx, getdents64, mkdirat, unlinkat, renameat, renameat2,
-ftruncate64, getcwd: requests to the file server (kernel/files.py); shm_open and shm_unlink
+ftruncate64, getcwd, chdir, fchdir: requests to the file server (kernel/files.py); shm_open and shm_unlink
 are opens and unlinks under /dev/shm (kernel/shm.py)."""
 
 from __future__ import annotations
@@ -7,7 +7,19 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBADF, EINVAL, EMFILE, ENOENT, ENOTDIR, ERANGE, MAX_IO, O_ACCMODE, O_RDWR, O_WRONLY
+from shoal.abi import (
+    EBADF,
+    EINVAL,
+    EMFILE,
+    ENOENT,
+    ENOTDIR,
+    ERANGE,
+    MAX_IO,
+    O_ACCMODE,
+    O_RDWR,
+    O_WRONLY,
+    S_IFDIR,
+)
 from shoal.kernel import files, shm
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
@@ -25,6 +37,9 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
     p = t.proc
     if len(p.files) >= files.MAX_FILES:
         return -EMFILE
+    dev = files.device(path)
+    if dev is not None:  # served here, no file server needed
+        return files.open_device(p, dev, flags)
     if path.startswith(shm.PREFIX):  # shm_open: an object of the shared-memory daemon
         def got(reply: Packet, at: int) -> int:
             if reply.body["ret"] < 0:
@@ -57,6 +72,10 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
     name = t.proc.aspace.read_cstr(a[1], files.MAX_PATH)
     if not name and flags & files.AT_EMPTY_PATH:
         f = files.file_of(t, dirfd)
+        d = files.device_of(t, dirfd)
+        if d is not None:
+            t.proc.aspace.write(buf, files.device_statx(d[files.PATH]))
+            return 0
         if f is None:
             return _console_statx(k, t, a)
         body: dict = files.about(f)
@@ -64,6 +83,10 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
         path = files.user_path(t, dirfd, a[1])
         if isinstance(path, int):
             return path
+        dev = files.device(path)
+        if dev is not None:
+            t.proc.aspace.write(buf, files.device_statx(dev))
+            return 0
         f, body = None, {"path": path, "handle": None}
     t.proc.aspace.translate(buf, "store")
 
@@ -153,10 +176,42 @@ def _rename(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
 
 
 def sys_getcwd(k: Kernel, t: Thread, a: list[int]) -> int:
-    if a[1] < 2:
+    raw = t.proc.cwd.encode() + b"\0"
+    if a[1] < len(raw):
         return -ERANGE
-    t.proc.aspace.write(a[0], b"/\0")
-    return 2
+    t.proc.aspace.write(a[0], raw)
+    return len(raw)
+
+
+def sys_chdir(k: Kernel, t: Thread, a: list[int]) -> int:
+    path = files.user_path(t, files.AT_FDCWD, a[0])
+    return path if isinstance(path, int) else _enter(k, t, files.canonical(path))
+
+
+def sys_fchdir(k: Kernel, t: Thread, a: list[int]) -> int:
+    fd = s32(a[0])
+    if fd not in t.proc.open_fds:
+        return -EBADF
+    f = t.proc.files.get(fd)
+    if f is None or f[files.KIND] != "dir":
+        return -ENOTDIR
+    t.proc.cwd = files.canonical(f[files.PATH])
+    return 0
+
+
+def _enter(k: Kernel, t: Thread, path: str) -> int:
+    """Make `path` the working directory if the server says it is a directory."""
+    if files.device(path) is not None:
+        return -ENOTDIR
+
+    def got(reply: Packet, at: int) -> int:
+        if reply.body["ret"] < 0:
+            return reply.body["ret"]
+        if not reply.body["st"][1] & S_IFDIR:
+            return -ENOTDIR
+        t.proc.cwd = path
+        return 0
+    return files.ask(k, t, "fs_stat", {"path": path, "handle": None}, got)
 
 
 def _console_statx(k: Kernel, t: Thread, a: list[int]) -> int:

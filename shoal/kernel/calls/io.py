@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBADF, EINVAL, ENOTTY, ESPIPE, O_DIRECTORY
+from shoal.abi import EBADF, EINVAL, EMFILE, ENOTTY, ESPIPE, O_ACCMODE, O_DIRECTORY, O_RDWR, O_WRONLY
 from shoal.kernel import console, files
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
@@ -19,53 +19,78 @@ if TYPE_CHECKING:
 
 
 def sys_read(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
-    if f is None:
-        return _console_read(k, t, a)
-    return files.read_file(k, t, f, [(a[1], a[2])], None)
+    fd = s32(a[0])
+    f = files.file_of(t, fd)
+    if f is not None:
+        return files.read_file(k, t, f, [(a[1], a[2])], None)
+    d = files.device_of(t, fd)
+    return _console_read(k, t, a) if d is None else files.read_device(k, t, d, [(a[1], a[2])])
 
 
 def sys_write(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
-    if f is None:
-        return _console_write(k, t, a) if s32(a[0]) not in t.proc.files else -EBADF
-    return files.write_file(k, t, f, [(a[1], a[2])], None)
+    fd = s32(a[0])
+    f = files.file_of(t, fd)
+    if f is not None:
+        return files.write_file(k, t, f, [(a[1], a[2])], None)
+    d = files.device_of(t, fd)
+    return _console_write(k, t, a) if d is None else files.write_device(k, t, d, [(a[1], a[2])])
 
 
 def sys_readv(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
+    fd = s32(a[0])
+    f = files.file_of(t, fd) or files.device_of(t, fd)
     if f is None:
         return _console_readv(k, t, a)
     pieces = files.iov(t, a)
-    return pieces if isinstance(pieces, int) else files.read_file(k, t, f, pieces, None)
+    if isinstance(pieces, int):
+        return pieces
+    if f[files.KIND] == "dev":
+        return files.read_device(k, t, f, pieces)
+    return files.read_file(k, t, f, pieces, None)
 
 
 def sys_writev(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
+    fd = s32(a[0])
+    f = files.file_of(t, fd) or files.device_of(t, fd)
     if f is None:
-        return _console_writev(k, t, a) if s32(a[0]) not in t.proc.files else -EBADF
+        return _console_writev(k, t, a)
     pieces = files.iov(t, a)
-    return pieces if isinstance(pieces, int) else files.write_file(k, t, f, pieces, None)
+    if isinstance(pieces, int):
+        return pieces
+    if f[files.KIND] == "dev":
+        return files.write_device(k, t, f, pieces)
+    return files.write_file(k, t, f, pieces, None)
 
 
 def sys_pread64(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
-    if f is None:
-        return -EBADF if s32(a[0]) not in t.proc.open_fds else -ESPIPE
+    fd = s32(a[0])
+    f = files.file_of(t, fd)
     off = files.off64(a[3], a[4])
+    d = files.device_of(t, fd)
+    if d is not None:  # Linux's memory devices read the same at any offset
+        return -EINVAL if off < 0 else files.read_device(k, t, d, [(a[1], a[2])])
+    if f is None:
+        return -EBADF if fd not in t.proc.open_fds else -ESPIPE
     return -EINVAL if off < 0 else files.read_file(k, t, f, [(a[1], a[2])], off)
 
 
 def sys_pwrite64(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = files.file_of(t, s32(a[0]))
-    if f is None:
-        return -EBADF if s32(a[0]) not in t.proc.open_fds else -ESPIPE
+    fd = s32(a[0])
+    f = files.file_of(t, fd)
     off = files.off64(a[3], a[4])
+    d = files.device_of(t, fd)
+    if d is not None:
+        return -EINVAL if off < 0 else files.write_device(k, t, d, [(a[1], a[2])])
+    if f is None:
+        return -EBADF if fd not in t.proc.open_fds else -ESPIPE
     return -EINVAL if off < 0 else files.write_file(k, t, f, [(a[1], a[2])], off)
 
 
 def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
     f = files.file_of(t, s32(a[0]))
+    if f is None and files.device_of(t, s32(a[0])) is not None:
+        t.proc.aspace.write(a[3], bytes(8))  # Linux's memory devices: every seek gives 0
+        return 0
     if f is None:
         return _console_llseek(k, t, a)
     off, result, whence = files.off64(a[2], a[1]), a[3], a[4]
@@ -91,10 +116,7 @@ def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_close(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd = s32(a[0])
-    f = t.proc.files.pop(fd, None)
-    if f is not None:
-        files.closed(k, t.proc.pid, f, k.now())
+    files.release(k, t.proc, s32(a[0]), k.now())
     return _console_close(k, t, a)
 
 
@@ -104,6 +126,8 @@ def sys_fsync(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_dup(k: Kernel, t: Thread, a: list[int]) -> int:
+    if len(t.proc.files) >= files.MAX_FILES:
+        return -EBADF if s32(a[0]) not in t.proc.open_fds else -EMFILE
     return files.dup(k, t, s32(a[0]), None)
 
 
@@ -111,27 +135,73 @@ def sys_dup3(k: Kernel, t: Thread, a: list[int]) -> int:
     old, new = s32(a[0]), s32(a[1])
     if a[2] & ~0o2000000 or old == new:  # O_CLOEXEC only
         return -EINVAL
-    if not 0 <= new < files.FIRST_FD + files.MAX_FILES:
+    if not 0 <= new < files.fd_cap(t.proc):
         return -EBADF
     return files.dup(k, t, old, new)
 
 
 def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = t.proc.files.get(s32(a[0]))
+    fd = s32(a[0])
+    if fd not in t.proc.open_fds:
+        return -EBADF
+    f = t.proc.files.get(fd)
     if a[1] in (0, 1030):  # F_DUPFD, F_DUPFD_CLOEXEC
         lowest = s32(a[2])
-        if not 0 <= lowest < files.FIRST_FD + files.MAX_FILES:
+        if not 0 <= lowest < files.fd_cap(t.proc):
             return -EINVAL
-        return files.dup(k, t, s32(a[0]), None, max(lowest, files.FIRST_FD))
-    if f is None:
+        if len(t.proc.files) >= files.MAX_FILES:
+            return -EMFILE
+        return files.dup(k, t, fd, None, lowest)
+    if a[1] in LOCK_CMDS:
+        return _record_lock(t, fd, f, a[1], a[2])
+    if f is None or f[files.KIND] == "con":
         return _console_fcntl(k, t, a)
     cmd = a[1]
-    if cmd == 3:  # F_GETFL
-        return f[files.FLAGS] & ~O_DIRECTORY if f[files.KIND] == "file" else f[files.FLAGS]
+    if cmd == 3:  # F_GETFL: Linux keeps none of the flags that only acted at open
+        return f[files.FLAGS] & ~OPEN_ONLY & ~(O_DIRECTORY if f[files.KIND] == "file" else 0)
     if cmd == 4:  # F_SETFL: O_APPEND and O_NONBLOCK may change
         f[files.FLAGS] = (f[files.FLAGS] & ~0o6000) | (a[2] & 0o6000)
         return 0
     return 0 if cmd in (1, 2) else -EINVAL  # F_GETFD, F_SETFD
+
+
+OPEN_ONLY = 0o100 | 0o200 | 0o400 | 0o1000  # O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC
+
+# F_GETLK, F_SETLK, F_SETLKW: 5-7 with struct flock (32-bit offsets), 12-14 with struct flock64
+# (musl's on riscv32), 36-38 the open file description's (F_OFD_*, flock64, l_pid 0).
+LOCK_CMDS = {5: "get", 6: "set", 7: "set", 12: "get", 13: "set", 14: "set", 36: "get", 37: "set", 38: "set"}
+F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
+
+
+def _record_lock(t: Thread, fd: int, f: list | None, cmd: int, addr: int) -> int:
+    """Record locks (fcntl) with the checks Linux makes, on any descriptor. What is modelled:
+    a lock never conflicts with the process's own (as on Linux), and no two processes lock
+    one file here, so every lock is granted at once, F_SETLKW never waits, and F_GETLK
+    answers F_UNLCK. Locks themselves are not kept, so an open file description's lock
+    (F_OFD_*) is granted even over the process's own POSIX lock, which Linux refuses."""
+    wide = cmd >= 12
+    raw = t.proc.aspace.read(addr, 32 if wide else 16)
+    if wide:
+        ltype, whence, start, length, pid = struct.unpack_from("<hh4xqqi", raw)
+    else:
+        ltype, whence, start, length, pid = struct.unpack_from("<hhiii", raw)
+    if cmd >= 36 and pid != 0:
+        return -EINVAL
+    if ltype not in ((F_RDLCK, F_WRLCK) if LOCK_CMDS[cmd] == "get" else (F_RDLCK, F_WRLCK, F_UNLCK)):
+        return -EINVAL
+    if whence not in (0, 1, 2):
+        return -EINVAL
+    base = f[files.OFFSET] if whence == 1 and f is not None else 0
+    if whence != 2 and base + start + min(length, 0) < 0:  # (SEEK_END: the size is the server's)
+        return -EINVAL
+    if LOCK_CMDS[cmd] == "set":
+        con = f is None or f[files.KIND] == "con"
+        acc = (0 if console.stream(t.proc, fd) == 0 else O_WRONLY) if con else f[files.FLAGS] & O_ACCMODE
+        if ltype == F_RDLCK and acc == O_WRONLY or ltype == F_WRLCK and acc not in (O_WRONLY, O_RDWR):
+            return -EBADF
+    if LOCK_CMDS[cmd] == "get":
+        t.proc.aspace.write(addr, struct.pack("<h", F_UNLCK))
+    return 0
 
 
 def sys_ioctl(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -142,20 +212,20 @@ def sys_ioctl(k: Kernel, t: Thread, a: list[int]) -> int:
 
 # --- the console's descriptors ----------------------------------------------------------
 def _console_write(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd = s32(a[0])
-    if fd not in t.proc.open_fds or fd == 0:
+    out = console.stream(t.proc, s32(a[0]))
+    if not out:
         return -EBADF
-    return console.write(k, t, fd, [(a[1], a[2])])
+    return console.write(k, t, out, [(a[1], a[2])])
 
 
 def _console_writev(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd, cnt = s32(a[0]), s32(a[2])
-    if fd not in t.proc.open_fds or fd == 0:
+    out, cnt = console.stream(t.proc, s32(a[0])), s32(a[2])
+    if not out:
         return -EBADF
     if cnt < 0 or cnt > 1024:
         return -EINVAL
     segs = console.segments(k, t, "writev", a)
-    return -EINVAL if segs is None else console.write(k, t, fd, segs)
+    return -EINVAL if segs is None else console.write(k, t, out, segs)
 
 
 STDIN_MAX = 1 << 20  # bytes one read of stdin asks the daemon for
@@ -185,8 +255,8 @@ def read_stdin(k: Kernel, t: Thread, pieces: list[tuple[int, int]]) -> int:
 
 
 def _console_read(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd, buf, n = s32(a[0]), a[1], a[2]
-    if fd not in t.proc.open_fds or fd != 0:
+    buf, n = a[1], a[2]
+    if console.stream(t.proc, s32(a[0])) != 0:
         return -EBADF
     return read_stdin(k, t, [(buf, n)])
 
@@ -196,7 +266,7 @@ def _console_readv(k: Kernel, t: Thread, a: list[int]) -> int:
     if cnt < 0 or cnt > 1024:
         return -EINVAL
     raw = t.proc.aspace.read(iov, 8 * cnt)
-    if fd == 0 and fd in t.proc.open_fds:
+    if console.stream(t.proc, fd) == 0:
         return read_stdin(k, t, [struct.unpack_from("<II", raw, 8 * i) for i in range(cnt)])
     total = 0
     for i in range(cnt):
@@ -224,8 +294,9 @@ def _console_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def _console_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
     fd, cmd = s32(a[0]), a[1]
-    if fd not in t.proc.open_fds:
+    out = console.stream(t.proc, fd)
+    if out is None:
         return -EBADF
     if cmd == 3:  # F_GETFL
-        return 0 if fd == 0 else 1  # O_RDONLY / O_WRONLY
+        return 0 if out == 0 else 1  # O_RDONLY / O_WRONLY
     return 0 if cmd in (1, 2, 4) else -EINVAL  # F_GETFD, F_SETFD, F_SETFL

@@ -39,8 +39,12 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
     if length == 0 or length > USER_TOP or prot & ~7:
         return -EINVAL
     shared = None
-    if not flags & MAP_ANON:
-        f = t.proc.files.get(fd)
+    f = None if flags & MAP_ANON else t.proc.files.get(fd)
+    if f is not None and f[0] == "dev" and f[1] == "/dev/zero":
+        # Linux: a mapping of /dev/zero is anonymous memory (a process's own, shared or not)
+        if f[3] & 3 == 1:  # O_WRONLY
+            return -EACCES
+    elif not flags & MAP_ANON:
         if f is None or f[0] != "shm" or not flags & MAP_SHARED:
             return -EBADF if fd not in t.proc.open_fds else -ENODEV
         if prot & 2 and f[3] & 3 != 2:  # a writable mapping of an object not opened O_RDWR

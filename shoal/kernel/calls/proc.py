@@ -158,19 +158,34 @@ def sys_sigaltstack(k: Kernel, t: Thread, a: list[int]) -> int:
 RLIM_INFINITY = (1 << 64) - 1
 
 
+RLIMIT_STACK, RLIMIT_NOFILE, RLIM_NLIMITS = 3, 7, 16
+
+
 def sys_prlimit64(k: Kernel, t: Thread, a: list[int]) -> int:
+    """Limits as Linux keeps them: the old pair is written first, then the new one is set.
+    Soft may go up to hard, both may go down; raising hard is EPERM (no process on the chip has
+    CAP_SYS_RESOURCE). A process's own limits are kept in Container.rlimits (they travel in
+    its image); RLIMIT_NOFILE is enforced on new descriptors (kernel/files.py)."""
     pid, res, new, old = s32(a[0]), a[1], a[2], a[3]
     if pid not in (0, t.proc.pid):
         return -ESRCH
-    if res >= 16:
+    if res >= RLIM_NLIMITS:
         return -EINVAL
-    limits = {3: k.spec.stack_limit, 7: 1024}  # RLIMIT_STACK, RLIMIT_NOFILE
-    if old:
-        v = limits.get(res, RLIM_INFINITY)
-        t.proc.aspace.write(old, struct.pack("<QQ", v, v))
+    cur = t.proc.rlimits.get(res)
+    if cur is None:
+        v = {RLIMIT_STACK: k.spec.stack_limit, RLIMIT_NOFILE: 1024}.get(res, RLIM_INFINITY)
+        cur = [v, v]
+    soft = hard = 0
     if new:
-        t.proc.aspace.read(new, 16)
-        return -EPERM
+        soft, hard = struct.unpack("<QQ", t.proc.aspace.read(new, 16))
+        if soft > hard:
+            return -EINVAL
+    if old:
+        t.proc.aspace.write(old, struct.pack("<QQ", *cur))
+    if new:
+        if hard > cur[1]:
+            return -EPERM
+        t.proc.rlimits[res] = [soft, hard]
     return 0
 
 

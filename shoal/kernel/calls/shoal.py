@@ -55,8 +55,12 @@ def sys_spawn(k: Kernel, t: Thread, a: list[int]) -> int:
     cluster = s32(a[2])
     if cluster < -1 or cluster >= k.spec.compute_clusters:
         return -EINVAL
-    k.rpc(t, "spawn", {"file": name, "argv": argv or [name], "cluster": cluster},
-          lambda reply, at: reply.body["ret"])
+    # No argv: the path as the caller gave it is argv[0] (the file is found by its base name).
+    body = {"file": name, "argv": argv or [t.proc.aspace.read_cstr(a[0], 4096).decode(errors="replace")],
+            "cluster": cluster}
+    if t.proc.cwd != "/":  # the child starts where its parent is (absent: the root)
+        body["cwd"] = t.proc.cwd
+    k.rpc(t, "spawn", body, lambda reply, at: reply.body["ret"])
     return 0
 
 
