@@ -129,3 +129,21 @@ def test_argv0_is_the_path_as_typed(programs: Programs, tmp_path: Path) -> None:
     want = subprocess.run(["./dir/prog", "7"], cwd=tmp_path / "host", capture_output=True, env={})
     assert res.returncode == want.returncode == 7
     assert res.stdout == want.stdout and b"argv[0] (10) [./dir/prog]" in res.stdout
+
+
+def test_access_and_faccessat_as_linux_answers_root(programs: Programs, tmp_path: Path) -> None:
+    # faccessat (48) and faccessat2 (439) were ENOSYS: every access() failed.
+    b = programs["access"]
+    native = subprocess.run([str(b.native)], capture_output=True, cwd=tmp_path, timeout=60)
+    assert native.returncode == 0, native.stderr
+    p, _ = run_shoal(b, ["access"])
+    assert p.returncode == 0 and p.stdout == native.stdout, p.stdout.decode()
+    assert b"X_OK plain                   -1 Permission denied" in p.stdout  # root: needs an x bit
+    # A file given read-only (--file): readable, and writing it is EROFS, as open(O_WRONLY) says.
+    given = tmp_path / "given.txt"
+    given.write_text("hi\n")
+    res = shoal_cli("run", "--file", str(given), str(b.source), "--file", "/given.txt")
+    out = res.stdout.decode()
+    assert res.returncode == 0, res.stderr
+    assert "R_OK given file              0 ok" in out
+    assert "W_OK given file              -1 Read-only file system" in out

@@ -390,7 +390,10 @@ class FileServer:
         if isinstance(node, int):
             self._reply(req, at, ret=node)
             return
-        self._reply(req, at, ret=0, st=self._stat(node), handle=hid)
+        if b.get("access"):  # access(2) wants to know about the read-only (--file) files too
+            self._reply(req, at, ret=0, st=self._stat(node), handle=hid, ro=node.readonly)
+        else:
+            self._reply(req, at, ret=0, st=self._stat(node), handle=hid)
 
     def on_fs_getdents(self, req: Packet, at: int) -> None:
         """linux_dirent64 records from entry `offset` on (0 is `.`, 1 is `..`), as many as fit."""

@@ -1,6 +1,6 @@
 """The file system's calls: openat, statx, getdents64, mkdirat, unlinkat, renameat, renameat2,
-ftruncate64, getcwd, chdir, fchdir: requests to the file server (kernel/files.py); shm_open and shm_unlink
-are opens and unlinks under /dev/shm (kernel/shm.py)."""
+ftruncate64, getcwd, chdir, fchdir, faccessat(2): requests to the file server
+(kernel/files.py); shm_open and shm_unlink are opens and unlinks under /dev/shm (kernel/shm.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import struct
 from typing import TYPE_CHECKING
 
 from shoal.abi import (
+    EACCES,
     EBADF,
     EINVAL,
     EMFILE,
     ENOENT,
     ENOTDIR,
     ERANGE,
+    EROFS,
     MAX_IO,
     O_ACCMODE,
     O_RDWR,
@@ -181,6 +183,42 @@ def sys_getcwd(k: Kernel, t: Thread, a: list[int]) -> int:
         return -ERANGE
     t.proc.aspace.write(a[0], raw)
     return len(raw)
+
+
+F_OK, X_OK, W_OK, R_OK = 0, 1, 2, 4
+AT_SYMLINK_NOFOLLOW, AT_EACCESS = 0x100, 0x200
+
+
+def sys_faccessat(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _access(k, t, s32(a[0]), a[1], a[2], 0)
+
+
+def sys_faccessat2(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _access(k, t, s32(a[0]), a[1], a[2], a[3])
+
+
+def _access(k: Kernel, t: Thread, dirfd: int, addr: int, mode: int, flags: int) -> int:
+    """access(2) as Linux answers root, the only user: a file that exists may be read and
+    written (EROFS for the read-only --file ones) and executed if some x bit is set (a
+    directory: searched)."""
+    if mode & ~(R_OK | W_OK | X_OK) or flags & ~(AT_SYMLINK_NOFOLLOW | AT_EACCESS | files.AT_EMPTY_PATH):
+        return -EINVAL
+    path = files.user_path(t, dirfd, addr, empty_ok=bool(flags & files.AT_EMPTY_PATH))
+    if isinstance(path, int):
+        return path
+    if files.device(path) is not None:  # character devices: no x bit
+        return -EACCES if mode & X_OK else 0
+
+    def got(reply: Packet, at: int) -> int:
+        if reply.body["ret"] < 0:
+            return reply.body["ret"]
+        if mode & W_OK and reply.body.get("ro"):
+            return -EROFS
+        st_mode = reply.body["st"][1]
+        if mode & X_OK and not st_mode & S_IFDIR and not st_mode & 0o111:
+            return -EACCES
+        return 0
+    return files.ask(k, t, "fs_stat", {"path": path, "handle": None, "access": True}, got)
 
 
 def sys_chdir(k: Kernel, t: Thread, a: list[int]) -> int:
