@@ -28,6 +28,8 @@ from __future__ import annotations
 import struct
 
 from shoal.abi import (
+    DT_DIR,
+    DT_REG,
     EBUSY,
     EEXIST,
     EFBIG,
@@ -39,26 +41,17 @@ from shoal.abi import (
     ENOTDIR,
     ENOTEMPTY,
     EROFS,
-)
-from shoal.daemons.core import Core, Handler, HostCall
-from shoal.daemons.fspaths import (
-    DT_DIR,
-    DT_REG,
     MAX_IO,
     O_ACCMODE,
     O_CREAT,
     O_DIRECTORY,
     O_EXCL,
     O_TRUNC,
-    ROOT,
     S_IFDIR,
     S_IFREG,
-    Handle,
-    Node,
-    bad_name,
-    split,
-    too_long,
 )
+from shoal.daemons.core import Core, Handler, HostCall
+from shoal.daemons.fspaths import ROOT, Handle, Node, bad_name, split, too_long
 from shoal.platform.noc import Packet
 
 

@@ -1,4 +1,4 @@
-"""The file system's names and shapes: open flags, errno values, limits, path rules, nodes.
+"""The file system's shapes: path rules and limits, nodes, handles (the numbers are abi.py's).
 
 Shared by the file server (daemons/files.py), the kernel's file calls (kernel/files.py) and
 the host's directory copies (shoal/hostfs.py).
@@ -8,35 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shoal.abi import (  # noqa: F401 (the file server's names, in one place)
-    DT_DIR,
-    DT_REG,
-    EACCES,
-    EBADF,
-    EBUSY,
-    EEXIST,
-    EFBIG,
-    EINVAL,
-    EISDIR,
-    ENAMETOOLONG,
-    ENOENT,
-    ENOSPC,
-    ENOTDIR,
-    ENOTEMPTY,
-    EPERM,
-    EROFS,
-    MAX_IO,
-    O_ACCMODE,
-    O_APPEND,
-    O_CREAT,
-    O_DIRECTORY,
-    O_EXCL,
-    O_RDWR,
-    O_TRUNC,
-    O_WRONLY,
-    S_IFDIR,
-    S_IFREG,
-)
+from shoal.abi import ENAMETOOLONG
 from shoal.abi import NAME_MAX as MAX_COMPONENT
 from shoal.abi import PATH_MAX as MAX_PATH
 

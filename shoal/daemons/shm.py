@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shoal.abi import EBADF, EEXIST, EFBIG, EINVAL, ENOENT, ENOSPC
+from shoal.abi import EBADF, EEXIST, EFBIG, EINVAL, ENOENT, ENOSPC, O_CREAT, O_EXCL
 from shoal.daemons.core import Core, Handler, HostCall
-from shoal.daemons.fspaths import O_CREAT, O_EXCL
 from shoal.platform.noc import Packet
 
 

@@ -132,18 +132,26 @@ def closed(k: Kernel, pid: int, f: list, at: int) -> None:
     k.send(k.services_node, kind, {"pid": pid, "handle": f[HANDLE]}, at=at)
 
 
+def wanted(t: Thread, pieces: list[tuple[int, int]], most: int) -> int:
+    """How many bytes a read into `pieces` (address, length) asks for, at most `most`; each
+    piece's first page is checked writable first (EFAULT now rather than after the wait)."""
+    want = min(sum(n for _, n in pieces), most)
+    if want:
+        for buf, n in pieces:
+            if n:
+                t.proc.aspace.translate(buf, "store")
+    return want
+
+
 def read_file(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at: int | None) -> int:
     """Read into `pieces` (address, length) from the file's offset, or from `at` (pread)."""
     if f[KIND] == "dir":
         return -EISDIR
     if f[FLAGS] & O_ACCMODE == O_WRONLY:
         return -EBADF
-    want = min(sum(n for _, n in pieces), MAX_IO)
+    want = wanted(t, pieces, MAX_IO)
     if want == 0:
         return 0
-    for buf, n in pieces:
-        if n:
-            t.proc.aspace.translate(buf, "store")  # EFAULT now rather than after the wait
     off = f[OFFSET] if at is None else at
 
     def got(reply: Packet, when: int) -> int:

@@ -189,6 +189,8 @@ class NoC:
         queue = self.delay_next.get(f.kind)
         if queue:
             extra += queue.pop(0)
+            if not queue:  # (spent: packets stop paying for the hook)
+                del self.delay_next[f.kind]
         if self.jitter is not None and f.kind in self.jitter[2]:
             seed, most, _ = self.jitter
             h = (seed * 0x9E3779B1 ^ f.src * 0x85EBCA77 ^ f.seq * 0xC2B2AE3D) & 0xFFFFFFFF

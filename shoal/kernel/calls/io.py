@@ -37,29 +37,25 @@ def sys_write(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_readv(k: Kernel, t: Thread, a: list[int]) -> int:
-    fd = s32(a[0])
-    f = files.file_of(t, fd) or files.device_of(t, fd)
-    if f is None:
-        return _console_readv(k, t, a)
-    pieces = files.iov(t, a)
-    if isinstance(pieces, int):
-        return pieces
-    if f[files.KIND] == "dev":
-        return files.read_device(k, t, f, pieces)
-    return files.read_file(k, t, f, pieces, None)
+    return _vectored(k, t, a, False)
 
 
 def sys_writev(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _vectored(k, t, a, True)
+
+
+def _vectored(k: Kernel, t: Thread, a: list[int], write: bool) -> int:
+    """readv/writev: a file's or a device's pieces, or the console's."""
     fd = s32(a[0])
     f = files.file_of(t, fd) or files.device_of(t, fd)
     if f is None:
-        return _console_writev(k, t, a)
+        return _console_writev(k, t, a) if write else _console_readv(k, t, a)
     pieces = files.iov(t, a)
     if isinstance(pieces, int):
         return pieces
     if f[files.KIND] == "dev":
-        return files.write_device(k, t, f, pieces)
-    return files.write_file(k, t, f, pieces, None)
+        return (files.write_device if write else files.read_device)(k, t, f, pieces)
+    return (files.write_file if write else files.read_file)(k, t, f, pieces, None)
 
 
 def sys_pread64(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -235,12 +231,9 @@ def read_stdin(k: Kernel, t: Thread, pieces: list[tuple[int, int]]) -> int:
     """Standard input is served by the I/O cluster's console daemon (which holds what the
     host gave the process), so a process reads the same stream wherever it runs and an
     image carries none of it. The reply's bytes fill `pieces` (address, length) in order."""
-    want = min(sum(n for _, n in pieces), STDIN_MAX)
+    want = files.wanted(t, pieces, STDIN_MAX)
     if want == 0:
         return 0
-    for buf, n in pieces:
-        if n:
-            t.proc.aspace.translate(buf, "store")  # EFAULT now rather than after the wait
 
     def got(reply: Packet, at: int) -> int:
         data = memoryview(reply.data)
