@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.kernel.console import ACK_EVERY
+from shoal.messages import ConsoleAck, Kind
 from shoal.platform.noc import Packet
 
 ConsoleSink = Callable[[int, int, bytes], None]  # (pid, fd, data)
@@ -40,8 +41,8 @@ class Console:
         self.dropped: dict[int, list[int]] = {}  # pid -> bytes of (stdout, stderr) not kept
         self.kept = 0  # bytes held in `output`
         self.unacked: dict[int, int] = {}  # cluster -> console bytes taken, not yet acknowledged
-        self.streams: dict[str, Callable[[Packet], None]] = {"console": self.on_console}
-        self.packets: dict[str, Handler] = {"stdin": self.on_stdin}
+        self.streams: dict[Kind, Callable[[Packet], None]] = {Kind.CONSOLE: self.on_console}
+        self.packets: dict[Kind, Handler] = {Kind.STDIN: self.on_stdin}
         self.host: dict[str, HostCall] = {
             "set_stdin": self.set_stdin, "output": self.get_output, "output_dropped": self.output_dropped}
 
@@ -61,7 +62,7 @@ class Console:
 
     # packets ------------------------------------------------------------------------------------
     def on_console(self, pkt: Packet) -> None:
-        pid, fd = pkt.body["pid"], pkt.body["fd"]
+        pid, fd = pkt.body.pid, pkt.body.fd
         out = self.output.setdefault(pid, (bytearray(), bytearray()))
         i = 0 if fd == 1 else 1
         out[i].extend(pkt.data)
@@ -74,7 +75,7 @@ class Console:
         # Taken: the sender may send more, told once per ACK_EVERY bytes (kernel/console.py).
         n = self.unacked.get(pkt.src, 0) + len(pkt.data)
         if n >= ACK_EVERY:
-            self._send(pkt.src, "console_ack", {"n": n}, pkt.arrival)
+            self._send(pkt.src, ConsoleAck(n=n), pkt.arrival)
             n = 0
         self.unacked[pkt.src] = n
         if self.sink is not None:
@@ -89,7 +90,7 @@ class Console:
     def on_stdin(self, req: Packet, at: int) -> None:
         """A read of standard input: the next bytes of what the host gave this pid (none for
         a process the host gave nothing, such as one a guest spawned)."""
-        pid, size = req.body["pid"], req.body["size"]
+        pid, size = req.body.pid, req.body.size
         src = self.stdin.get(pid)
         pos = self.stdin_pos.get(pid, 0)
         data = bytes(src[pos:pos + size]) if src is not None else b""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from shoal.messages import Body
 from shoal.platform.calendar import Calendar
 from shoal.platform.noc import Packet
 from shoal.spec import ChipSpec
@@ -24,8 +25,8 @@ class Core(Protocol):
     node: int
     busy: Calendar
 
-    def send(self, dst: int, kind: str, body: dict, at: int, data: bytes = b"", bulk: bool = False) -> None:
+    def send(self, dst: int, body: Body, at: int, data: bytes = b"", bulk: bool = False) -> None:
         ...
 
-    def reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
+    def reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **fields: Any) -> None:
         ...

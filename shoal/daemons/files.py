@@ -52,6 +52,7 @@ from shoal.abi import (
 )
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.fspaths import ROOT, Handle, Node, bad_name, split, too_long
+from shoal.messages import Kind
 from shoal.platform.noc import Packet
 
 
@@ -70,11 +71,12 @@ class FileServer:
         # tree with its own tmp replaces it; the host's tree gets it back only if not empty.
         self.auto_tmp: int | None = self._new(self.nodes[ROOT], "tmp", True, 0o1777, 0).ino
         self.fs_count = 0
-        self.packets: dict[str, Handler] = {
-            "fs_open": self.on_fs_open, "fs_close": self.on_fs_close,
-            "fs_read": self.on_fs_read, "fs_write": self.on_fs_write, "fs_truncate": self.on_fs_truncate,
-            "fs_stat": self.on_fs_stat, "fs_getdents": self.on_fs_getdents, "fs_mkdir": self.on_fs_mkdir,
-            "fs_unlink": self.on_fs_unlink, "fs_rename": self.on_fs_rename}
+        self.packets: dict[Kind, Handler] = {
+            Kind.FS_OPEN: self.on_fs_open, Kind.FS_CLOSE: self.on_fs_close,
+            Kind.FS_READ: self.on_fs_read, Kind.FS_WRITE: self.on_fs_write,
+            Kind.FS_TRUNCATE: self.on_fs_truncate, Kind.FS_STAT: self.on_fs_stat,
+            Kind.FS_GETDENTS: self.on_fs_getdents, Kind.FS_MKDIR: self.on_fs_mkdir,
+            Kind.FS_UNLINK: self.on_fs_unlink, Kind.FS_RENAME: self.on_fs_rename}
         self.host: dict[str, HostCall] = {"fs_load": self.load_tree, "fs_tree": self.tree}
 
     def stats(self) -> dict[str, int]:
@@ -158,14 +160,14 @@ class FileServer:
     def _handle(self, b: dict) -> tuple[int, Handle] | int:
         """The handle a request names, opened again by its path if this server does not
         know it (see the module's docstring)."""
-        hid = b["handle"]
+        hid = b.handle
         h = self.handles.get(hid)
-        if h is not None and h.pid == b["pid"]:
+        if h is not None and h.pid == b.pid:
             return hid, h
-        node = self._resolve(b["path"])
+        node = self._resolve(b.path)
         if isinstance(node, int):
             return node
-        return self._open_handle(b["pid"], node, b["flags"] & ~(O_CREAT | O_EXCL | O_TRUNC))
+        return self._open_handle(b.pid, node, b.flags & ~(O_CREAT | O_EXCL | O_TRUNC))
 
     def _open_handle(self, pid: int, node: Node, flags: int) -> tuple[int, Handle]:
         hid = self.next_handle
@@ -265,7 +267,7 @@ class FileServer:
     # requests from the kernels --------------------------------------------------------------
     def on_fs_open(self, req: Packet, at: int) -> None:
         b = req.body
-        flags, path = b["flags"], b["path"]
+        flags, path = b.flags, b.path
         acc = flags & O_ACCMODE
         node = self._resolve(path)
         if isinstance(node, int):
@@ -280,7 +282,7 @@ class FileServer:
             if parent.readonly:
                 self._reply(req, at, ret=-EROFS)
                 return
-            node = self._new(parent, name, False, b["mode"], at)
+            node = self._new(parent, name, False, b.mode, at)
             if isinstance(node, int):
                 self._reply(req, at, ret=node)
                 return
@@ -301,13 +303,13 @@ class FileServer:
             if err:
                 self._reply(req, at, ret=err)
                 return
-        hid, _ = self._open_handle(b["pid"], node, flags)
+        hid, _ = self._open_handle(b.pid, node, flags)
         self._reply(req, at, ret=0, handle=hid, dir=node.is_dir)
 
     def on_fs_close(self, req: Packet, at: int) -> None:
-        h = self.handles.get(req.body["handle"])
-        if h is not None and h.pid == req.body["pid"]:
-            self._close_handle(req.body["handle"])  # one way: no answer
+        h = self.handles.get(req.body.handle)
+        if h is not None and h.pid == req.body.pid:
+            self._close_handle(req.body.handle)  # one way: no answer
 
     def on_fs_read(self, req: Packet, at: int) -> None:
         b = req.body
@@ -320,7 +322,7 @@ class FileServer:
         if node.is_dir:
             self._reply(req, at, ret=-EISDIR, handle=hid)
             return
-        off, n = b["offset"], min(b["size"], MAX_IO)
+        off, n = b.offset, min(b.size, MAX_IO)
         data = bytes(node.data[off:off + n])
         at = self._work(at, len(data))
         self._reply(req, at, data=data, bulk=True, ret=len(data), handle=hid)
@@ -337,7 +339,7 @@ class FileServer:
             self._reply(req, at, ret=-EROFS, handle=hid)
             return
         data = req.data
-        off = len(node.data) if b["append"] else b["offset"]
+        off = len(node.data) if b.append else b.offset
         end = off + len(data)
         if end > len(node.data):
             limit = min(self.spec.fs_max_file_bytes,
@@ -363,7 +365,7 @@ class FileServer:
             return
         hid, h = got
         node = self.nodes[h.ino]
-        err = -EINVAL if node.is_dir else -EROFS if node.readonly else self._resize(node, b["length"])
+        err = -EINVAL if node.is_dir else -EROFS if node.readonly else self._resize(node, b.length)
         node.mtime = at
         self._reply(req, at, ret=err, handle=hid)
 
@@ -371,7 +373,7 @@ class FileServer:
         """By handle (fstat, lseek's SEEK_END) or by path (stat)."""
         b = req.body
         hid = 0
-        if b.get("handle") is not None:
+        if b.handle is not None:
             got = self._handle(b)
             if isinstance(got, int):
                 self._reply(req, at, ret=got)
@@ -379,11 +381,11 @@ class FileServer:
             hid, h = got
             node: Node | int = self.nodes[h.ino]
         else:
-            node = self._resolve(b["path"])
+            node = self._resolve(b.path)
         if isinstance(node, int):
             self._reply(req, at, ret=node)
             return
-        if b.get("access"):  # access(2) wants to know about the read-only (--file) files too
+        if b.access is True:  # access(2) wants to know about the read-only (--file) files too
             self._reply(req, at, ret=0, st=self._stat(node), handle=hid, ro=node.readonly)
         else:
             self._reply(req, at, ret=0, st=self._stat(node), handle=hid)
@@ -404,12 +406,12 @@ class FileServer:
         entries += [(name, ino, DT_DIR if self.nodes[ino].is_dir else DT_REG)
                     for name, ino in node.children.items()]
         out = bytearray()
-        i = b["offset"]
+        i = b.offset
         while i < len(entries):
             name, ino, kind = entries[i]
             raw = name.encode()
             reclen = (19 + len(raw) + 1 + 7) & ~7
-            if len(out) + reclen > b["size"]:
+            if len(out) + reclen > b.size:
                 break
             rec = bytearray(reclen)
             struct.pack_into("<QqHB", rec, 0, ino, i + 1, reclen, kind)
@@ -423,7 +425,7 @@ class FileServer:
         self._reply(req, at, data=bytes(out), bulk=True, ret=len(out), offset=i, handle=hid)
 
     def on_fs_mkdir(self, req: Packet, at: int) -> None:
-        got = self._parent(req.body["path"])
+        got = self._parent(req.body.path)
         if isinstance(got, int):
             self._reply(req, at, ret=-EEXIST if got == -EBUSY else got)
             return
@@ -431,12 +433,12 @@ class FileServer:
         if name in parent.children:
             self._reply(req, at, ret=-EEXIST)
             return
-        node = self._new(parent, name, True, req.body["mode"], at)
+        node = self._new(parent, name, True, req.body.mode, at)
         self._reply(req, at, ret=node if isinstance(node, int) else 0)
 
     def on_fs_unlink(self, req: Packet, at: int) -> None:
         b = req.body
-        got = self._parent(b["path"])
+        got = self._parent(b.path)
         if isinstance(got, int):
             self._reply(req, at, ret=got)
             return
@@ -447,7 +449,7 @@ class FileServer:
             return
         node = self.nodes[ino]
         err = 0
-        if b["rmdir"]:
+        if b.rmdir:
             err = -ENOTDIR if not node.is_dir else -ENOTEMPTY if node.children else 0
         elif node.is_dir:
             err = -EISDIR
@@ -462,7 +464,7 @@ class FileServer:
 
     def on_fs_rename(self, req: Packet, at: int) -> None:
         b = req.body
-        self._reply(req, at, ret=self._rename(b["old"], b["new"], b["noreplace"], at))
+        self._reply(req, at, ret=self._rename(b.old, b.new, b.noreplace, at))
 
     def _rename(self, old: str, new: str, noreplace: bool, at: int) -> int:
         src = self._parent(old)

@@ -45,6 +45,7 @@ from shoal.abi import (
     SEM_VALUE_MAX,
 )
 from shoal.daemons.core import Core, Handler, HostCall
+from shoal.messages import Kind
 from shoal.platform.noc import Packet
 
 
@@ -93,12 +94,14 @@ class IpcServer:
         self.ipc_alive = 0  # queues and semaphores that exist: linked, or unlinked and open
         self.ipc_next = 1
         self.ipc_seq = 0  # order of messages within a priority
-        self.packets: dict[str, Handler] = {
-            "mq_open": self.on_mq_open, "mq_close": self.on_mq_close, "mq_unlink": self.on_mq_unlink,
-            "mq_send": self.on_mq_send, "mq_receive": self.on_mq_receive, "mq_getattr": self.on_mq_getattr,
-            "sem_open": self.on_sem_open, "sem_close": self.on_sem_close, "sem_unlink": self.on_sem_unlink,
-            "sem_trywait": self.on_sem_trywait, "sem_post": self.on_sem_post,
-            "sem_getvalue": self.on_sem_getvalue, "ipc_wait": self.on_ipc_wait}
+        self.packets: dict[Kind, Handler] = {
+            Kind.MQ_OPEN: self.on_mq_open, Kind.MQ_CLOSE: self.on_mq_close,
+            Kind.MQ_UNLINK: self.on_mq_unlink, Kind.MQ_SEND: self.on_mq_send,
+            Kind.MQ_RECEIVE: self.on_mq_receive, Kind.MQ_GETATTR: self.on_mq_getattr,
+            Kind.SEM_OPEN: self.on_sem_open, Kind.SEM_CLOSE: self.on_sem_close,
+            Kind.SEM_UNLINK: self.on_sem_unlink, Kind.SEM_TRYWAIT: self.on_sem_trywait,
+            Kind.SEM_POST: self.on_sem_post, Kind.SEM_GETVALUE: self.on_sem_getvalue,
+            Kind.IPC_WAIT: self.on_ipc_wait}
         self.host: dict[str, HostCall] = {}
 
     def stats(self) -> dict[str, int]:
@@ -146,17 +149,17 @@ class IpcServer:
             self._ipc_gone(obj)
 
     def _queue(self, b: dict) -> tuple[int, Queue] | int:
-        h = self.ipc_handles.get(b["handle"])
-        if h is not None and h.pid == b["pid"] and isinstance(h.obj, Queue):
-            return b["handle"], h.obj
-        q = self.queues.get(b["name"])
+        h = self.ipc_handles.get(b.handle)
+        if h is not None and h.pid == b.pid and isinstance(h.obj, Queue):
+            return b.handle, h.obj
+        q = self.queues.get(b.name)
         if q is None:
             return -EBADF
-        return self._new_ipc_handle(b["pid"], q, b["name"]), q
+        return self._new_ipc_handle(b.pid, q, b.name), q
 
     def _sem(self, b: dict) -> Sem | None:
-        h = self.ipc_handles.get(b["handle"])
-        return h.obj if h is not None and h.pid == b["pid"] and isinstance(h.obj, Sem) else None
+        h = self.ipc_handles.get(b.handle)
+        return h.obj if h is not None and h.pid == b.pid and isinstance(h.obj, Sem) else None
 
     def _notify(self, obj: Queue | Sem, what: str, at: int) -> None:
         """Tell the waiters for `what` that it may be ready now (they try again)."""
@@ -172,19 +175,19 @@ class IpcServer:
         # (a waiter always waits through a handle of its pid: its objects are those)
         for hid in list(self.ipc_by_pid.get(pid, {})):
             obj = self.ipc_handles[hid].obj
-            obj.waiters = [(r, w) for r, w in obj.waiters if r.body["pid"] != pid]
+            obj.waiters = [(r, w) for r, w in obj.waiters if r.body.pid != pid]
             self._ipc_close(hid)
 
     # message queues ---------------------------------------------------------------------------
     def on_mq_open(self, req: Packet, at: int) -> None:
         b = req.body
-        name, flags = b["name"], b["flags"]
+        name, flags = b.name, b.flags
         q = self.queues.get(name)
         if q is None:
             if not flags & O_CREAT:
                 self._reply(req, at, ret=-ENOENT)
                 return
-            maxmsg, msgsize = b["maxmsg"], b["msgsize"]
+            maxmsg, msgsize = b.maxmsg, b.msgsize
             if maxmsg is None:
                 maxmsg, msgsize = self.spec.mq_max_messages, self.spec.mq_max_message_bytes
             elif not (0 < maxmsg <= self.spec.mq_max_messages
@@ -199,15 +202,15 @@ class IpcServer:
         elif flags & O_CREAT and flags & O_EXCL:
             self._reply(req, at, ret=-EEXIST)
             return
-        self._reply(req, at, ret=0, handle=self._new_ipc_handle(b["pid"], q, name))
+        self._reply(req, at, ret=0, handle=self._new_ipc_handle(b.pid, q, name))
 
     def on_mq_close(self, req: Packet, at: int) -> None:
-        h = self.ipc_handles.get(req.body["handle"])
-        if h is not None and h.pid == req.body["pid"]:
-            self._ipc_close(req.body["handle"])
+        h = self.ipc_handles.get(req.body.handle)
+        if h is not None and h.pid == req.body.pid:
+            self._ipc_close(req.body.handle)
 
     def on_mq_unlink(self, req: Packet, at: int) -> None:
-        q = self.queues.pop(req.body["name"], None)
+        q = self.queues.pop(req.body.name, None)
         if q is not None:
             self._ipc_unlinked(q)
         self._reply(req, at, ret=0 if q is not None else -ENOENT)
@@ -225,7 +228,7 @@ class IpcServer:
             self._reply(req, at, ret=-EAGAIN, handle=hid)
         else:
             self.ipc_seq += 1
-            heapq.heappush(q.msgs, (-b["prio"], self.ipc_seq, req.data))
+            heapq.heappush(q.msgs, (-b.prio, self.ipc_seq, req.data))
             at = self._ipc_copy(at, len(req.data))
             self._reply(req, at, ret=0, handle=hid)
             self._notify(q, "recv", at)
@@ -237,7 +240,7 @@ class IpcServer:
             self._reply(req, at, ret=got)
             return
         hid, q = got
-        if b["size"] < q.msgsize:
+        if b.size < q.msgsize:
             self._reply(req, at, ret=-EMSGSIZE, handle=hid)
         elif not q.msgs:
             self._reply(req, at, ret=-EAGAIN, handle=hid)
@@ -262,7 +265,7 @@ class IpcServer:
     # semaphores -------------------------------------------------------------------------------
     def on_sem_open(self, req: Packet, at: int) -> None:
         b = req.body
-        name, flags, pid = b["name"], b["flags"], b["pid"]
+        name, flags, pid = b.name, b.flags, b.pid
         s = self.sems.get(name)
         hid = self.sem_handle.get((pid, s)) if s is not None else None
         if s is not None and flags & O_CREAT and flags & O_EXCL:
@@ -278,21 +281,21 @@ class IpcServer:
             if self._names_full():
                 self._reply(req, at, ret=-ENOSPC)
                 return
-            s = self.sems[name] = Sem(b["value"])
+            s = self.sems[name] = Sem(b.value)
             self.ipc_alive += 1
         # One handle per process and semaphore: sem_open of the same name gives the same sem_t.
         self._reply(req, at, ret=hid if hid is not None else self._new_ipc_handle(pid, s, name))
 
     def on_sem_close(self, req: Packet, at: int) -> None:
-        h = self.ipc_handles.get(req.body["handle"])
-        if h is None or h.pid != req.body["pid"] or not isinstance(h.obj, Sem):
+        h = self.ipc_handles.get(req.body.handle)
+        if h is None or h.pid != req.body.pid or not isinstance(h.obj, Sem):
             self._reply(req, at, ret=-EINVAL)
             return
-        self._ipc_close(req.body["handle"])
+        self._ipc_close(req.body.handle)
         self._reply(req, at, ret=0)
 
     def on_sem_unlink(self, req: Packet, at: int) -> None:
-        s = self.sems.pop(req.body["name"], None)
+        s = self.sems.pop(req.body.name, None)
         if s is not None:
             self._ipc_unlinked(s)
         self._reply(req, at, ret=0 if s is not None else -ENOENT)
@@ -327,7 +330,7 @@ class IpcServer:
         """Answered when `what` may be ready: at once if it is now (or the handle is bad:
         the call made again says why)."""
         b = req.body
-        what = b["what"]
+        what = b.what
         obj: Queue | Sem | None
         if what == "sem":
             obj = self._sem(b)
@@ -341,5 +344,5 @@ class IpcServer:
             return
         # A thread waits once: an earlier wait of it (timed out) is dropped.
         obj.waiters = [(r, w) for r, w in obj.waiters
-                       if (r.body["pid"], r.body["tid"]) != (b["pid"], b["tid"])]
+                       if (r.body.pid, r.body.tid) != (b.pid, b.tid)]
         obj.waiters.append((req, what))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shoal.abi import EEXIST, ENOENT
 from shoal.daemons.core import Core, Handler, HostCall
+from shoal.messages import Kind
 from shoal.platform.noc import Packet
 
 
@@ -11,9 +12,9 @@ class NameServer:
     def __init__(self, core: Core) -> None:
         self._reply = core.reply
         self.names: dict[str, int] = {}
-        self.packets: dict[str, Handler] = {
-            "name_link": self.on_name_link, "name_lookup": self.on_name_lookup,
-            "name_unlink": self.on_name_unlink}
+        self.packets: dict[Kind, Handler] = {
+            Kind.NAME_LINK: self.on_name_link, Kind.NAME_LOOKUP: self.on_name_lookup,
+            Kind.NAME_UNLINK: self.on_name_unlink}
         self.host: dict[str, HostCall] = {}
 
     def process_ended(self, pid: int, at: int) -> None:
@@ -21,19 +22,19 @@ class NameServer:
             del self.names[name]
 
     def on_name_link(self, req: Packet, at: int) -> None:
-        name = req.body["name"]
+        name = req.body.name
         if name in self.names:
             self._reply(req, at, ret=-EEXIST)
         else:
-            self.names[name] = req.body["pid"]
+            self.names[name] = req.body.pid
             self._reply(req, at, ret=0)
 
     def on_name_lookup(self, req: Packet, at: int) -> None:
-        self._reply(req, at, ret=self.names.get(req.body["name"], -ENOENT))
+        self._reply(req, at, ret=self.names.get(req.body.name, -ENOENT))
 
     def on_name_unlink(self, req: Packet, at: int) -> None:
-        name = req.body["name"]
-        if self.names.get(name) != req.body["pid"]:
+        name = req.body.name
+        if self.names.get(name) != req.body.pid:
             self._reply(req, at, ret=-ENOENT)
         else:
             del self.names[name]

@@ -30,6 +30,8 @@ from shoal.daemons.procman import ProcessManager
 from shoal.daemons.rmem import RemoteMemory
 from shoal.daemons.shm import SharedMemory
 from shoal.errors import ShoalError
+from shoal.messages import Body, NocError, Reply
+from shoal.messages import Kind as K
 from shoal.platform.calendar import Calendar
 from shoal.platform.noc import Packet, packet
 from shoal.spec import ChipSpec
@@ -39,22 +41,22 @@ NEVER = 1 << 62
 # The packet kinds the compute clusters' kernels send to the I/O cluster (the protocol): each
 # is served by exactly one server. `console` is a stream (Console.streams), the others requests.
 IO_KINDS = frozenset({
-    "console", "noc_error", "stdin",
-    "located", "moved", "relay", "locate", "spawn", "reply", "exit", "wait",
-    "name_link", "name_lookup", "name_unlink",
-    "load_report", "policy_refused",
-    "rmem_put", "rmem_free", "rmem_get",
-    "shm_open", "shm_close", "shm_truncate", "shm_unlink", "shm_get", "shm_back",
-    "fs_open", "fs_close", "fs_read", "fs_write", "fs_truncate", "fs_stat", "fs_getdents",
-    "fs_mkdir", "fs_unlink", "fs_rename",
-    "mq_open", "mq_close", "mq_unlink", "mq_send", "mq_receive", "mq_getattr",
-    "sem_open", "sem_close", "sem_unlink", "sem_trywait", "sem_post", "sem_getvalue", "ipc_wait",
+    K.CONSOLE, K.NOC_ERROR, K.STDIN,
+    K.LOCATED, K.MOVED, K.RELAY, K.LOCATE, K.SPAWN, K.REPLY, K.EXIT, K.WAIT,
+    K.NAME_LINK, K.NAME_LOOKUP, K.NAME_UNLINK,
+    K.LOAD_REPORT, K.POLICY_REFUSED,
+    K.RMEM_PUT, K.RMEM_FREE, K.RMEM_GET,
+    K.SHM_OPEN, K.SHM_CLOSE, K.SHM_TRUNCATE, K.SHM_UNLINK, K.SHM_GET, K.SHM_BACK,
+    K.FS_OPEN, K.FS_CLOSE, K.FS_READ, K.FS_WRITE, K.FS_TRUNCATE, K.FS_STAT, K.FS_GETDENTS,
+    K.FS_MKDIR, K.FS_UNLINK, K.FS_RENAME,
+    K.MQ_OPEN, K.MQ_CLOSE, K.MQ_UNLINK, K.MQ_SEND, K.MQ_RECEIVE, K.MQ_GETATTR,
+    K.SEM_OPEN, K.SEM_CLOSE, K.SEM_UNLINK, K.SEM_TRYWAIT, K.SEM_POST, K.SEM_GETVALUE, K.IPC_WAIT,
 })
 
 
-def merge(tables: Iterable[tuple[str, dict[str, Any]]], what: str) -> dict[str, Any]:
+def merge(tables: Iterable[tuple[str, dict[Any, Any]]], what: str) -> dict[Any, Any]:
     """One table from the servers' (server name, table) pairs; a name served twice is an error."""
-    out: dict[str, Any] = {}
+    out: dict[Any, Any] = {}
     owner: dict[str, str] = {}
     for server, table in tables:
         for name, fn in table.items():
@@ -95,15 +97,15 @@ class IoNode:
         servers = [("console", self.console), ("procman", self.procman), ("names", self.names),
                    ("policy", self.policy), ("rmem", self.rmem), ("shm", self.shm),
                    ("files", self.files), ("ipc", self.ipc)]
-        self.streams: dict[str, Callable[[Packet], None]] = dict(self.console.streams)
-        everything = merge([("console streams", self.streams), ("node", {"noc_error": self.on_noc_error}),
+        self.streams: dict[K, Callable[[Packet], None]] = dict(self.console.streams)
+        everything = merge([("console streams", self.streams), ("node", {K.NOC_ERROR: self.on_noc_error}),
                             *((n, s.packets) for n, s in servers)], "packet kind")
         missing, stray = sorted(IO_KINDS - set(everything)), sorted(set(everything) - IO_KINDS)
         if missing:
             raise ShoalError(f"I/O cluster: no server for packet kind {', '.join(missing)}")
         if stray:
             raise ShoalError(f"I/O cluster: packet kind {', '.join(stray)} served but not in IO_KINDS")
-        self.handlers: dict[str, Handler] = {k: f for k, f in everything.items() if k not in self.streams}
+        self.handlers: dict[K, Handler] = {k: f for k, f in everything.items() if k not in self.streams}
         self.host: dict[str, HostCall] = merge(
             [("node", {"add_file": self.add_file, "stats": self.stats}), *((n, s.host) for n, s in servers)],
             "host request")
@@ -176,19 +178,19 @@ class IoNode:
         return self.busy.book(at, cost) + cost
 
     # what the servers may do (daemons/core.py) ----------------------------------------------------
-    def send(self, dst: int, kind: str, body: dict, at: int, data: bytes = b"", bulk: bool = False) -> None:
+    def send(self, dst: int, body: Body, at: int, data: bytes = b"", bulk: bool = False) -> None:
         """A reply or a program on its way; billed by its size (platform/noc.py: packet)."""
-        pkt = packet(self.spec, self.node, dst, kind, body, data, at, "bulk" if bulk else "control")
+        pkt = packet(self.spec, self.node, dst, body, data, at, "bulk" if bulk else "control")
         self.sent += 1
         pkt.seq = self.sent
         self.outbox.append(pkt)
         self.horizon = min(self.horizon, at + 2 * self.lookahead)  # there and back
 
-    def reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **body: object) -> None:
-        self.send(req.src, "reply", {"op": req.body["op"], **body}, at, data, bulk)
+    def reply(self, req: Packet, at: int, data: bytes = b"", bulk: bool = False, **fields: Any) -> None:
+        self.send(req.src, Reply(op=req.body.op, **fields), at, data, bulk)  # type: ignore[attr-defined]
 
     def on_noc_error(self, note: Packet, at: int) -> None:
         """The NoC lost something the daemons sent (an answer, a program, an acknowledgement):
         a daemon is reliable, it sends it again (a test's injected losses are finite)."""
-        b = note.body
-        self.send(b["to"], b["kind"], b["body"], at, b["data"], b["form"] == "bulk")
+        b: NocError = note.body  # type: ignore[assignment]
+        self.send(b.to, b.body, at, b.data, b.form == "bulk")

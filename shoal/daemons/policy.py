@@ -37,6 +37,8 @@ from typing import Any
 
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.policies import BUILTIN, ChipView, ClusterView, Evacuate, Move, Policy, ProcView
+from shoal.messages import Evacuate as EvacuateMsg
+from shoal.messages import Kind, LoadReport, PolicyMove, PolicyRefused
 from shoal.platform.noc import NoC, Packet
 from shoal.spec import ChipSpec
 
@@ -242,10 +244,10 @@ class PolicyDaemon:
         return bool(self.policies) or bool(self.evacuated)
 
     # what comes in ----------------------------------------------------------------------------
-    def report(self, b: dict, locate: object) -> ClusterView:
-        c = b["cluster"]
+    def report(self, b: LoadReport, locate: object) -> ClusterView:
+        c = b.cluster
         procs = []
-        for pid, runnable, threads, frames, state in b["procs"]:
+        for pid, runnable, threads, frames, state in b.procs:
             where, alive = locate(pid)  # type: ignore[operator]
             if alive and where != c:
                 continue  # it has moved since the report was taken (the process manager knows)
@@ -253,9 +255,9 @@ class PolicyDaemon:
             self.frames_before[pid] = frames
             procs.append(ProcView(pid, c, runnable, threads, frames, state, growth=frames - before))
             self.placed.pop(pid, None)
-        self.reports[c] = ClusterView(c, b["harts"], b["free"], b["total"], procs, b["time"])
-        now = b["time"]
-        for a, peer, n in b["ikc"]:
+        self.reports[c] = ClusterView(c, b.harts, b.free, b.total, procs, b.time)
+        now = b.time
+        for a, peer, n in b.ikc:
             key = (min(a, peer), max(a, peer))
             self.traffic[key] = (self._decayed(key, now) + n, now)
         # Moves that have landed, failed or gone stale are no longer under way.
@@ -283,15 +285,15 @@ class PolicyDaemon:
                 self.reports[dst].procs.append(p)
                 self.reports[dst].free -= p.frames
 
-    def refusal(self, b: dict) -> None:
+    def refusal(self, b: PolicyRefused) -> None:
         """A move was refused or failed: forget it; if the destination was the reason (no room,
         evacuated, a failed transfer), do not ask for it again until the destination frees frames.
         A process that was busy (EBUSY) or gone (ESRCH) may be asked for again at once."""
         self.refusals += 1
-        m = self.pending.pop(b["pid"], None)
-        dst = m.dst if m is not None else b["dst"]
-        if b["err"] not in (-3, -16):
-            self.refused[(b["pid"], dst)] = self.reports[dst].free
+        m = self.pending.pop(b.pid, None)
+        dst = m.dst if m is not None else b.dst
+        if b.err not in (-3, -16):
+            self.refused[(b.pid, dst)] = self.reports[dst].free
 
     def _decayed(self, key: tuple[int, int], now: int) -> float:
         got = self.traffic.get(key)
@@ -383,7 +385,7 @@ class PolicyDaemon:
         got = _budgeted(run)
         return got  # type: ignore[return-value]
 
-    def _check(self, name: str, mv: Move, per_src: dict[int, int]) -> tuple[int, dict] | None:
+    def _check(self, name: str, mv: Move, per_src: dict[int, int]) -> tuple[int, PolicyMove] | None:
         """The packet for a move, or None if it cannot be asked now (the process is moving or
         ended, already there, its source has enough moves under way, the destination is
         evacuated or refused it and has freed nothing since)."""
@@ -405,8 +407,8 @@ class PolicyDaemon:
         self.pending[mv.pid] = _Pending(mv.pid, src, mv.dst, name, self._now, frames)
         per_src[src] = per_src.get(src, 0) + 1
         self.asked += 1
-        return (src, {"pid": mv.pid, "dst": mv.dst, "method": mv.method or self.method,
-                      "policy": name, "why": mv.why})
+        return (src, PolicyMove(pid=mv.pid, dst=mv.dst, method=mv.method or self.method, policy=name,
+                                why=mv.why))
 
     def _where(self, pid: int) -> int | None:
         if self._where_fn is None:
@@ -445,8 +447,8 @@ class PolicyServer:
         self.daemon = PolicyDaemon(core.spec)
         self._locate = locate
         self._residents = residents
-        self.packets: dict[str, Handler] = {
-            "load_report": self.on_load_report, "policy_refused": self.on_policy_refused}
+        self.packets: dict[Kind, Handler] = {
+            Kind.LOAD_REPORT: self.on_load_report, Kind.POLICY_REFUSED: self.on_policy_refused}
         self.host: dict[str, HostCall] = {
             "set_policies": self.set_policies, "evacuate": self.evacuate, "policy_figures": self.figures}
 
@@ -460,7 +462,7 @@ class PolicyServer:
         d.evacuated.add(cluster)
         if not any(isinstance(p, Evacuate) for p in d.policies):
             d.policies.append(Evacuate())
-        self._send(cluster, "evacuate", {"cluster": cluster}, at)
+        self._send(cluster, EvacuateMsg(cluster=cluster), at)
         self._decide(d.reports[cluster], at)
 
     def figures(self) -> dict:
@@ -492,7 +494,7 @@ class PolicyServer:
     # packets --------------------------------------------------------------------------------------
     def _decide(self, report: ClusterView, at: int) -> None:
         for src, body in self.daemon.decide(report, at, self._locate, self._residents):
-            self._send(src, "policy_move", body, at)
+            self._send(src, body, at)
 
     def on_load_report(self, pkt: Packet, at: int) -> None:
         view = self.daemon.report(pkt.body, self._locate)

@@ -12,10 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from msgspec.structs import replace
+
 from shoal.abi import EAGAIN, ECHILD, ENOENT, ESRCH
 from shoal.daemons.core import Core, Ended, Handler, HostCall
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
+from shoal.messages import Kind, Load, MovedAck, Reply
 from shoal.platform.noc import Packet
 
 
@@ -64,10 +67,10 @@ class ProcessManager:
         self.refused = 0  # ... refused because the process had ended
         self.waited = 0  # ... kept until a newer record (its record was behind)
         self.early_moves = 0  # `moved` packets that arrived before their predecessor
-        self.packets: dict[str, Handler] = {
-            "located": self.on_located, "moved": self.on_moved, "relay": self.on_relay,
-            "locate": self.on_locate, "spawn": self.on_spawn, "reply": self.on_reply,
-            "exit": self.on_exit, "wait": self.on_wait}
+        self.packets: dict[Kind, Handler] = {
+            Kind.LOCATED: self.on_located, Kind.MOVED: self.on_moved, Kind.RELAY: self.on_relay,
+            Kind.LOCATE: self.on_locate, Kind.SPAWN: self.on_spawn, Kind.REPLY: self.on_reply,
+            Kind.EXIT: self.on_exit, Kind.WAIT: self.on_wait}
         self.host: dict[str, HostCall] = {
             "new_pid": self.new_pid, "adopt_pid": self.adopt_pid, "forget": self.forget,
             "running": self.running}
@@ -116,7 +119,7 @@ class ProcessManager:
         rmem_full is sent so): the process manager learns locations from the moves themselves."""
 
     def on_moved(self, pkt: Packet, at: int) -> None:
-        rec = self.procs.get(pkt.body["pid"])
+        rec = self.procs.get(pkt.body.pid)
         if rec is None or rec.status is not None:
             self._ack_move(pkt, at)  # nothing will be routed to it any more
             return
@@ -129,8 +132,8 @@ class ProcessManager:
             if nxt is None:
                 break
             rec.early_moves.remove(nxt)
-            self.policy.landed(rec.pid, rec.cluster, nxt.body["cluster"], at)
-            rec.cluster = nxt.body["cluster"]
+            self.policy.landed(rec.pid, rec.cluster, nxt.body.cluster, at)
+            rec.cluster = nxt.body.cluster
             applied = True
             self._ack_move(nxt, at)
         if applied:
@@ -142,28 +145,28 @@ class ProcessManager:
             self.policy.moves_landed(rec.cluster, at)
 
     def _ack_move(self, moved: Packet, at: int) -> None:
-        self._send(moved.src, "moved_ack", {"pid": moved.body["pid"], "cluster": moved.body["cluster"]}, at)
+        self._send(moved.src, MovedAck(pid=moved.body.pid, cluster=moved.body.cluster), at)
 
     def on_relay(self, pkt: Packet, at: int) -> None:
         """A packet for a pid that was neither at nor pointed to from the cluster it reached."""
-        kind, inner = pkt.body["kind"], pkt.body["body"]
-        rec = self.procs.get(inner["dst"])
+        kind, inner = pkt.body.kind, pkt.body.body
+        rec = self.procs.get(inner.dst)
         if rec is None or rec.status is not None:
             self.refused += 1
             err = REFUSAL[kind]
             if err is not None:
-                self._send(inner["reply_to"], "reply", {"op": inner["op"], "ret": err}, at)
-        elif inner.get("pm_version") == rec.version:
+                self._send(inner.reply_to, Reply(op=inner.op, ret=err), at)
+        elif inner.pm_version == rec.version:
             self.waited += 1
             rec.parked.append(pkt)  # it came back under this very record: wait for a newer one
         else:
             self.relayed += 1
-            self._send(rec.cluster, kind, {**inner, "pm_version": rec.version}, at, pkt.data,
-                       pkt.body["bulk"])
+            self._send(rec.cluster, replace(inner, pm_version=rec.version), at, pkt.data,
+                       pkt.body.bulk)
 
     def on_locate(self, req: Packet, at: int) -> None:
         clusters = []
-        for pid in req.body["pids"]:
+        for pid in req.body.pids:
             rec = self.procs.get(pid)
             if rec is None or rec.status is not None:
                 self._reply(req, at, err=-ESRCH)
@@ -174,11 +177,11 @@ class ProcessManager:
     # processes come and go --------------------------------------------------------------------------
     def on_spawn(self, req: Packet, at: int) -> None:
         b = req.body
-        image = self.images.get(b["file"])
+        image = self.images.get(b.file)
         if image is None:
             self._reply(req, at, ret=-ENOENT)
             return
-        cluster = b["cluster"]
+        cluster = b.cluster
         shut = self.policy.evacuated()
         if cluster in shut:
             cluster = -1  # an evacuated cluster takes no new process: placed as any
@@ -199,31 +202,30 @@ class ProcessManager:
                         load[rec.cluster] += 1
                 got = min((c for c in range(len(load)) if c not in shut), key=lambda c: (load[c], c))
             cluster = got
-        pid = self.new_pid(cluster, b["file"])
+        pid = self.new_pid(cluster, b.file)
         self.policy.spawned(pid, cluster)
-        self.procs[pid].parent = b["pid"]
+        self.procs[pid].parent = b.pid
         self._ops += 1
         op = (self.node << 40) | self._ops
         self.spawning[op] = (req, pid)
         # The program itself crosses the NoC to the cluster that will run it.
-        load = {"op": op, "newpid": pid, "name": b["file"], "argv": b["argv"], "seed": self.seed}
-        if "cwd" in b:  # the parent's working directory, the child's first
-            load["cwd"] = b["cwd"]
-        self._send(cluster, "load", load, at, image, bulk=True)
+        # (cwd: the parent's working directory, the child's first; absent: the root)
+        load = Load(op=op, newpid=pid, name=b.file, argv=b.argv, seed=self.seed, cwd=b.cwd)
+        self._send(cluster, load, at, image, bulk=True)
 
     def on_reply(self, pkt: Packet, at: int) -> None:
-        req, pid = self.spawning.pop(pkt.body["op"])
-        ret = pkt.body["ret"]
+        req, pid = self.spawning.pop(pkt.body.op)
+        ret = pkt.body.ret
         if ret < 0:
             self.forget(pid)
         self._reply(req, at, ret=ret)
 
     def on_exit(self, pkt: Packet, at: int) -> None:
         b = pkt.body
-        rec = self.procs.get(b["pid"])
+        rec = self.procs.get(b.pid)
         if rec is None:
             return
-        rec.status = (b["signal"] & 0x7F) if b["signal"] is not None else ((b["code"] or 0) & 0xFF) << 8
+        rec.status = (b.signal & 0x7F) if b.signal is not None else ((b.code or 0) & 0xFF) << 8
         for w in rec.waiters:  # the first wait reaps it; as on Linux, the others find no child
             if rec.reaped:
                 self._reply(w, at, ret=-ECHILD)
@@ -240,8 +242,8 @@ class ProcessManager:
             tell(rec.pid, at)
 
     def on_wait(self, req: Packet, at: int) -> None:
-        rec = self.procs.get(req.body["target"])
-        if rec is None or rec.parent != req.body["pid"] or rec.reaped:
+        rec = self.procs.get(req.body.target)
+        if rec is None or rec.parent != req.body.pid or rec.reaped:
             self._reply(req, at, ret=-ECHILD)  # only the process that spawned it, and once
         elif rec.status is not None:
             rec.reaped = True

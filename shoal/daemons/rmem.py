@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shoal.daemons.core import Core, Handler, HostCall
+from shoal.messages import Kind, RmemFull, RmemPage
 from shoal.platform.noc import Packet
 
 
@@ -29,8 +30,9 @@ class RemoteMemory:
         # Pages freed (unmapped) while their last write-back was still on its way: that
         # write-back is dropped when it comes (by version), and forgotten then.
         self.rmem_freed: dict[tuple[int, int], int] = {}
-        self.packets: dict[str, Handler] = {
-            "rmem_put": self.on_rmem_put, "rmem_free": self.on_rmem_free, "rmem_get": self.on_rmem_get}
+        self.packets: dict[Kind, Handler] = {
+            Kind.RMEM_PUT: self.on_rmem_put, Kind.RMEM_FREE: self.on_rmem_free,
+            Kind.RMEM_GET: self.on_rmem_get}
         self.host: dict[str, HostCall] = {}
 
     def stats(self) -> dict[str, int]:
@@ -43,7 +45,7 @@ class RemoteMemory:
                 del table[key]
 
     def on_rmem_put(self, pkt: Packet, at: int) -> None:
-        pid, va, ver = pkt.body["pid"], pkt.body["va"], pkt.body["ver"]
+        pid, va, ver = pkt.body.pid, pkt.body.va, pkt.body.ver
         where, alive = self.locate(pid)
         if not alive:
             return  # written back by a process that has ended since: nobody will ask
@@ -61,7 +63,7 @@ class RemoteMemory:
         grow = len(pkt.data) - (0 if old is None else len(old[1]))
         if self.io_used() + grow > self.spec.io_memory:  # (one memory for both)
             # To the process wherever it is now (it may have moved since it wrote this back).
-            self._send(where, "rmem_full", {"dst": pid, "va": va}, at)
+            self._send(where, RmemFull(dst=pid, va=va), at)
             return
         self.rmem_bytes += grow
         pages[va] = (ver, pkt.data)
@@ -72,14 +74,14 @@ class RemoteMemory:
             if not asked:
                 del self.rmem_asked[(pid, va)]
             for _, to in now:
-                self._send(to, "rmem_page", {"pid": pid, "va": va, "ver": ver}, at, pkt.data, bulk=True)
+                self._send(to, RmemPage(pid=pid, va=va, ver=ver), at, pkt.data, bulk=True)
 
     def on_rmem_free(self, pkt: Packet, at: int) -> None:
-        pid = pkt.body["pid"]
+        pid = pkt.body.pid
         pages = self.rmem.get(pid, {})
         if not self.locate(pid)[1]:
             return
-        for va, ver in pkt.body["pages"]:
+        for va, ver in pkt.body.pages:
             got = pages.get(va)
             if got is not None and got[0] <= ver:
                 del pages[va]
@@ -93,11 +95,11 @@ class RemoteMemory:
                     del self.rmem_asked[(pid, va)]
 
     def on_rmem_get(self, pkt: Packet, at: int) -> None:
-        pid, va, ver = pkt.body["pid"], pkt.body["va"], pkt.body["ver"]
-        to = pkt.body.get("reply_to", pkt.src)
+        pid, va, ver = pkt.body.pid, pkt.body.va, pkt.body.ver
+        to = pkt.src
         got = self.rmem.get(pid, {}).get(va)
         if got is None or got[0] < ver:  # its write-back is still on its way: answered then
             if self.locate(pid)[1]:
                 self.rmem_asked.setdefault((pid, va), []).append((ver, to))
             return
-        self._send(to, "rmem_page", {"pid": pid, "va": va, "ver": got[0]}, at, got[1], bulk=True)
+        self._send(to, RmemPage(pid=pid, va=va, ver=got[0]), at, got[1], bulk=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from shoal.abi import EBADF, EEXIST, EFBIG, EINVAL, ENOENT, ENOSPC, O_CREAT, O_EXCL
 from shoal.daemons.core import Core, Handler, HostCall
+from shoal.messages import Kind, ShmGone, ShmPage, ShmRecall
 from shoal.platform.noc import Packet
 
 
@@ -50,17 +51,17 @@ class SharedMemory:
         self.shm_next = 1  # object numbers are never used twice
         self.shm_grants = 0  # grant numbers, unique on the chip
         self.shm_bytes = 0  # pages held here, within io_memory with remote memory's
-        self.packets: dict[str, Handler] = {
-            "shm_open": self.on_shm_open, "shm_close": self.on_shm_close,
-            "shm_truncate": self.on_shm_truncate, "shm_unlink": self.on_shm_unlink,
-            "shm_get": self.on_shm_get, "shm_back": self.on_shm_back}
+        self.packets: dict[Kind, Handler] = {
+            Kind.SHM_OPEN: self.on_shm_open, Kind.SHM_CLOSE: self.on_shm_close,
+            Kind.SHM_TRUNCATE: self.on_shm_truncate, Kind.SHM_UNLINK: self.on_shm_unlink,
+            Kind.SHM_GET: self.on_shm_get, Kind.SHM_BACK: self.on_shm_back}
         self.host: dict[str, HostCall] = {}
 
     def stats(self) -> dict[str, int]:
         return {"shm_objects": len(self.shm_objs), "shm_bytes": self.shm_bytes}
 
     def on_shm_open(self, req: Packet, at: int) -> None:
-        name, flags, pid = req.body["name"], req.body["flags"], req.body["pid"]
+        name, flags, pid = req.body.name, req.body.flags, req.body.pid
         if not name or "/" in name or len(name.encode()) > 255:
             self._reply(req, at, ret=-EINVAL)
             return
@@ -82,7 +83,7 @@ class SharedMemory:
 
     def on_shm_close(self, pkt: Packet, at: int) -> None:
         """A process no longer opens nor maps the object (its kernel says so)."""
-        self._shm_unref(pkt.body["obj"], pkt.body["pid"], at)
+        self._shm_unref(pkt.body.obj, pkt.body.pid, at)
 
     def _shm_unref(self, obj: int, pid: int, at: int) -> None:
         objs = self.shm_by_pid.get(pid)
@@ -109,12 +110,12 @@ class SharedMemory:
         del self.shm_objs[obj]
         self.shm_bytes -= len(o.pages) * self.spec.page_size
         for c in sorted(o.seen):  # (what a cluster still holds goes home as it unmaps: dropped)
-            self._send(c, "shm_gone", {"obj": obj}, at)
+            self._send(c, ShmGone(obj=obj), at)
 
     def on_shm_truncate(self, req: Packet, at: int) -> None:
-        obj = req.body["obj"]
+        obj = req.body.obj
         o = self.shm_objs.get(obj)
-        length = req.body["length"]
+        length = req.body.length
         if o is None:
             self._reply(req, at, ret=-EBADF)
         elif length > self.spec.io_memory:
@@ -142,7 +143,7 @@ class SharedMemory:
             self._reply(req, at, ret=0)
 
     def on_shm_unlink(self, req: Packet, at: int) -> None:
-        obj = self.shm_names.pop(req.body["name"], None)
+        obj = self.shm_names.pop(req.body.name, None)
         self._reply(req, at, ret=0 if obj is not None else -ENOENT)
         if obj is not None:
             o = self.shm_objs[obj]
@@ -150,20 +151,20 @@ class SharedMemory:
             self._shm_maybe_free(obj, o, at)
 
     def on_shm_get(self, pkt: Packet, at: int) -> None:
-        obj, pg = pkt.body["obj"], pkt.body["pg"]
-        who = pkt.body.get("reply_to", pkt.src)
+        obj, pg = pkt.body.obj, pkt.body.pg
+        who = pkt.src
         o = self.shm_objs.get(obj)
         if o is None:  # (no process opens or maps it: a stale request) nothing is there
-            self._send(who, "shm_page", {"obj": obj, "pg": pg, "bus": True}, at)
+            self._send(who, ShmPage(obj=obj, pg=pg, bus=True), at)
             return
-        o.queue.setdefault(pg, []).append((who, pkt.body["write"], pkt.body.get("have", 0)))
+        o.queue.setdefault(pg, []).append((who, pkt.body.write, pkt.body.have))
         self._shm_serve(obj, o, pg, at)
 
     def on_shm_back(self, pkt: Packet, at: int) -> None:
-        obj, pg, who = pkt.body["obj"], pkt.body["pg"], pkt.src
+        obj, pg, who = pkt.body.obj, pkt.body.pg, pkt.src
         o = self.shm_objs.get(obj)
         held = o.holders.get(pg, {}).get(who) if o is not None else None
-        if o is None or held is None or held[0] != pkt.body["gen"]:
+        if o is None or held is None or held[0] != pkt.body.gen:
             return  # a copy the daemon no longer counts on (a newer grant replaced it)
         del o.holders[pg][who]
         if not o.holders[pg]:
@@ -186,7 +187,7 @@ class SharedMemory:
                 conflicts = set(holders)
             elif pg * page >= o.size:  # beyond the end: SIGBUS (EFAULT in a system call)
                 queue.pop(0)
-                self._send(who, "shm_page", {"obj": obj, "pg": pg, "bus": True}, at)
+                self._send(who, ShmPage(obj=obj, pg=pg, bus=True), at)
                 continue
             elif mine is not None and (mine[1] or not write):
                 if have < mine[0]:  # granted after it asked: on its way there, it serves
@@ -200,7 +201,7 @@ class SharedMemory:
                 for c in sorted(conflicts):
                     if (pg, c) not in o.recalled:
                         o.recalled.add((pg, c))
-                        self._send(c, "shm_recall", {"obj": obj, "pg": pg, "gen": holders[c][0]}, at)
+                        self._send(c, ShmRecall(obj=obj, pg=pg, gen=holders[c][0]), at)
                 return
             queue.pop(0)
             if who == TRUNCATE:
@@ -208,14 +209,14 @@ class SharedMemory:
                 continue
             if pg not in o.pages:  # first touch: the page comes to exist here
                 if self.io_used() + page > self.spec.io_memory:
-                    self._send(who, "shm_page", {"obj": obj, "pg": pg, "bus": True}, at)  # (tmpfs full)
+                    self._send(who, ShmPage(obj=obj, pg=pg, bus=True), at)  # (tmpfs full)
                     continue
                 o.pages[pg] = bytes(page)
                 self.shm_bytes += page
             self.shm_grants += 1
             o.holders.setdefault(pg, {})[who] = (self.shm_grants, write)
             o.seen.add(who)
-            self._send(who, "shm_page", {"obj": obj, "pg": pg, "write": write, "gen": self.shm_grants},
+            self._send(who, ShmPage(obj=obj, pg=pg, write=write, gen=self.shm_grants),
                        at, o.pages[pg], bulk=True)
         if not queue:
             o.queue.pop(pg, None)

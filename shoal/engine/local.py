@@ -23,6 +23,7 @@ from shoal.engine.rounds import Requests, next_round, tid_allocator
 from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
 from shoal.kernel.table import new_kernel
+from shoal.messages import Kind, NocError
 from shoal.platform.noc import NoC, Packet
 from shoal.spec import ChipSpec
 
@@ -90,8 +91,8 @@ class LocalBackend(Requests):
         if self.tracer is not None:
             self.tracer.packet(p)
         if p.failed:
-            note = Packet(p.dst, p.src, "noc_error",
-                          {"kind": p.kind, "body": p.body, "to": p.dst, "data": p.data, "form": p.form},
+            note = Packet(p.dst, p.src, Kind.NOC_ERROR,
+                          NocError(kind=p.kind, body=p.body, to=p.dst, data=p.data, form=p.form),
                           b"", 0, p.arrival, 1, 0)
             note.seq, note.arrival = p.seq, p.arrival
             self.nodes[p.src].deliver(note)

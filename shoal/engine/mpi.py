@@ -42,6 +42,7 @@ from shoal.errors import ShoalError
 from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
 from shoal.kernel.table import new_kernel
+from shoal.messages import Kind, NocError
 from shoal.platform.noc import NoC, Packet
 from shoal.spec import ChipSpec
 
@@ -263,8 +264,8 @@ class MPIBackend(Requests):
         self._seq += 1
         p.seq = self._seq
         if p.failed:
-            note = Packet(p.dst, p.src, "noc_error",
-                          {"kind": p.kind, "body": p.body, "to": p.dst, "data": p.data, "form": p.form},
+            note = Packet(p.dst, p.src, Kind.NOC_ERROR,
+                          NocError(kind=p.kind, body=p.body, to=p.dst, data=p.data, form=p.form),
                           b"", 0, p.arrival, 1, 0)
             note.seq, note.arrival = p.seq, p.arrival
             p, t = note, p.src

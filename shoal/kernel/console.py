@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from shoal.kernel.container import TState
 from shoal.kernel.memory import PAGE, Fault
+from shoal.messages import Kind
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ def _send(k: Kernel, proc: Container, fd: int, piece: bytearray) -> int:
 
 def on_console_ack(k: Kernel, pkt: Packet, at: int) -> None:
     """The console took a piece: room for more; writers that found none redo their call."""
-    k.console_inflight -= pkt.body["n"]
+    k.console_inflight -= pkt.body.n
     waiters, k.console_waiters = k.console_waiters, []
     for t in waiters:
         if t.state is not TState.BLOCKED or t.blocked_on != "console" or not t.proc.alive:
@@ -138,4 +139,4 @@ def on_console_ack(k: Kernel, pkt: Packet, at: int) -> None:
         k._end_solo()
 
 
-HANDLERS = {"console_ack": on_console_ack}
+HANDLERS = {Kind.CONSOLE_ACK: on_console_ack}

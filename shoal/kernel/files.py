@@ -46,6 +46,7 @@ from shoal.kernel import shm
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
 from shoal.kernel.memory import Fault
+from shoal.messages import FsClose, FsRead, FsWrite, MqClose, Request
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -96,18 +97,18 @@ def new_fd(p: object) -> int:
     return next((fd for fd in range(FIRST_FD, fd_cap(p)) if fd not in fds), -EMFILE)
 
 
-def ask(k: Kernel, t: Thread, kind: str, body: dict, then: object, data: bytes = b"") -> int:
-    k.rpc_to(t, k.services_node, kind, body, then, data, bulk=bool(data))  # type: ignore[arg-type]
+def ask(k: Kernel, t: Thread, body: Request, then: object, data: bytes = b"") -> int:
+    k.rpc_to(t, k.services_node, body, then, data, bulk=bool(data))  # type: ignore[arg-type]
     return 0  # not reached: the thread waits for the answer
 
 
-def about(f: list) -> dict:
+def about(f: list) -> dict:  # (the fields of a request about an open file)
     return {"handle": f[HANDLE], "path": f[PATH], "flags": f[FLAGS]}
 
 
 def rehandle(f: list, reply: Packet) -> None:
     """The server may have opened the file again under a new handle (see the docstring)."""
-    h = reply.body.get("handle")
+    h = reply.body.handle
     if h:
         f[HANDLE] = h
 
@@ -128,8 +129,8 @@ def closed(k: Kernel, pid: int, f: list, at: int) -> None:
         if p is not None and p.alive:
             shm.release_if_unused(k, p, f[HANDLE], at)
         return
-    kind = "mq_close" if f[KIND] == "mq" else "fs_close"
-    k.send(k.services_node, kind, {"pid": pid, "handle": f[HANDLE]}, at=at)
+    closing = MqClose if f[KIND] == "mq" else FsClose
+    k.send(k.services_node, closing(pid=pid, handle=f[HANDLE]), at=at)
 
 
 def wanted(t: Thread, pieces: list[tuple[int, int]], most: int) -> int:
@@ -156,8 +157,8 @@ def read_file(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at: 
 
     def got(reply: Packet, when: int) -> int:
         rehandle(f, reply)
-        if reply.body["ret"] < 0:
-            return reply.body["ret"]
+        if reply.body.ret < 0:
+            return reply.body.ret
         data = memoryview(reply.data)
         for buf, n in pieces:
             if not data:
@@ -167,7 +168,7 @@ def read_file(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at: 
         if at is None:
             f[OFFSET] = off + len(reply.data)
         return len(reply.data)
-    return ask(k, t, "fs_read", {**about(f), "offset": off, "size": want}, got)
+    return ask(k, t, FsRead(**about(f), offset=off, size=want), got)
 
 
 def write_file(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at: int | None) -> int:
@@ -188,12 +189,12 @@ def write_file(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at:
 
     def done(reply: Packet, when: int) -> int:
         rehandle(f, reply)
-        ret = reply.body["ret"]
+        ret = reply.body.ret
         if ret >= 0 and at is None:
-            f[OFFSET] = reply.body["offset"]
+            f[OFFSET] = reply.body.offset
         return ret
     append = bool(f[FLAGS] & O_APPEND) and at is None
-    return ask(k, t, "fs_write", {**about(f), "offset": off, "append": append}, done, bytes(data))
+    return ask(k, t, FsWrite(**about(f), offset=off, append=append), done, bytes(data))
 
 
 def iov(t: Thread, a: list[int]) -> list[tuple[int, int]] | int:
@@ -221,8 +222,8 @@ def statx_bytes(st: list[int], freq_hz: int) -> bytes:
     return bytes(buf)
 
 
-def simple(k: Kernel, t: Thread, kind: str, body: dict) -> int:
-    return ask(k, t, kind, body, lambda reply, at: reply.body["ret"])
+def simple(k: Kernel, t: Thread, body: Request) -> int:
+    return ask(k, t, body, lambda reply, at: reply.body.ret)
 
 
 def release(k: Kernel, p: object, fd: int, at: int) -> None:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from shoal.abi import ECONNREFUSED, ECONNRESET, EFAULT
 from shoal.kernel.container import Container, Thread
 from shoal.kernel.memory import Fault, OutOfFrames
+from shoal.messages import Kind, PortalData, PortalGo, answer_to
 from shoal.platform.noc import Packet
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def accept_mailbox(k: Kernel, ep: MailboxIn, pkt: Packet, at: int) -> None:
 
 
 def on_mbx_data(k: Kernel, pkt: Packet, at: int) -> None:
-    ep = k.endpoints["mailbox"].get((pkt.body["dst"], pkt.body["port"]))
+    ep = k.endpoints["mailbox"].get((pkt.body.dst, pkt.body.port))
     if not isinstance(ep, MailboxIn):
         k.reply(pkt, at, ret=-ECONNREFUSED)
     elif len(ep.queue) >= k.spec.mailbox_slots or ep.held:
@@ -129,17 +130,17 @@ def portal_match(k: Kernel, ep: PortalIn, now: int) -> None:
     if ep.reader is None:
         return
     for i, (req, visible) in enumerate(ep.requests):
-        if req.body["src"] == ep.allowed:
+        if req.body.src == ep.allowed:
             del ep.requests[i]
             # GO leaves once both the read and the request are there.
-            k.send(req.body.get("reply_to", req.src), "portal_go", {"op": req.body["op"]},
+            k.send(answer_to(req.body, req.src), PortalGo(op=req.body.op),
                    at=max(now, visible, ep.reader[3]))
             ep.reader = (*ep.reader[:3], -1)  # matched: waiting for DATA
             return
 
 
 def on_portal_req(k: Kernel, pkt: Packet, at: int) -> None:
-    ep = k.endpoints["portal"].get((pkt.body["dst"], pkt.body["port"]))
+    ep = k.endpoints["portal"].get((pkt.body.dst, pkt.body.port))
     if not isinstance(ep, PortalIn):
         k.reply(pkt, at, ret=-ECONNREFUSED)
         return
@@ -149,7 +150,7 @@ def on_portal_req(k: Kernel, pkt: Packet, at: int) -> None:
 
 
 def on_portal_data(k: Kernel, pkt: Packet, at: int) -> None:
-    ep = k.endpoints["portal"].get((pkt.body["dst"], pkt.body["port"]))
+    ep = k.endpoints["portal"].get((pkt.body.dst, pkt.body.port))
     if not isinstance(ep, PortalIn) or ep.reader is None:
         k.reply(pkt, at, ret=-ECONNRESET)
         return
@@ -168,14 +169,14 @@ def on_portal_data(k: Kernel, pkt: Packet, at: int) -> None:
 
 def on_portal_go(k: Kernel, pkt: Packet, at: int) -> None:
     """The receiver is ready: stream the writer's data (the writer is still blocked)."""
-    op = pkt.body["op"]
+    op = pkt.body.op
     entry = k.pending.get(op)
     if entry is None:
         return
     t = entry[0]
     data = k.pending_data.pop(t.tid, b"")
     req = entry[2]
-    k.send(pkt.src, "portal_data", {"op": op, "dst": req["dst"], "port": req["port"]}, data=data,
+    k.send(pkt.src, PortalData(op=op, dst=req.dst, port=req.port), data=data,
            at=at, bulk=True)
 
 
@@ -194,13 +195,13 @@ def sync_consume(ep: SyncIn) -> None:
 
 
 def on_sync_signal(k: Kernel, pkt: Packet, at: int) -> None:
-    key = (pkt.body["dst"], pkt.body["port"])
+    key = (pkt.body.dst, pkt.body.port)
     ep = k.endpoints["sync"].get(key)
     if not isinstance(ep, SyncIn):
         if any(p.pid == key[0] for p in k.procs):
-            k.early_signals.setdefault(key, []).append((pkt.body["src"], at))
+            k.early_signals.setdefault(key, []).append((pkt.body.src, at))
         return
-    src = pkt.body["src"]
+    src = pkt.body.src
     if src not in ep.got:
         return
     ep.got[src].append(at)
@@ -243,9 +244,9 @@ def close_all(k: Kernel, p: Container, at: int) -> None:
 
 
 HANDLERS = {
-    "mbx_data": on_mbx_data,
-    "portal_req": on_portal_req,
-    "portal_go": on_portal_go,
-    "portal_data": on_portal_data,
-    "sync_signal": on_sync_signal,
+    Kind.MBX_DATA: on_mbx_data,
+    Kind.PORTAL_REQ: on_portal_req,
+    Kind.PORTAL_GO: on_portal_go,
+    Kind.PORTAL_DATA: on_portal_data,
+    Kind.SYNC_SIGNAL: on_sync_signal,
 }

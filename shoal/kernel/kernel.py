@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from msgspec.structs import replace
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
 from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
@@ -20,6 +21,7 @@ from shoal.kernel import entry, faults, ikc, location, migrate, report, rmem, sc
 from shoal.kernel.container import Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
+from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, Targeted, answer_to
 from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.platform.noc import Packet, packet
@@ -41,8 +43,8 @@ TRAPS = {
 }
 ECALL_U = 8
 RETRY, RETRY_FETCH = "retry", "retry-fetch"  # a fault to take again later (_fill, sched.run_slice)
-MAILBOX_KINDS = frozenset({"mbx_data"})  # IKC mailbox messages (Nanvix's fixed 16 + 128 B)
-Reply = Callable[[Packet, int], int]
+MAILBOX_KINDS = frozenset({Kind.MBX_DATA})  # IKC mailbox messages (Nanvix's fixed 16 + 128 B)
+Then = Callable[[Packet, int], int]  # what a request's answer gives the thread
 Syscall = Callable[["Kernel", Thread, list[int]], object]  # as kernel/calls/common.py's
 PacketHandler = Callable[["Kernel", Packet, int], None]
 
@@ -108,7 +110,7 @@ class Kernel:
         self.services_node = spec.compute_clusters  # the I/O cluster running the daemons
         self.outbox: list[Packet] = []
         self.inbox: list[tuple[int, int, Packet]] = []  # heap of (arrival, seq, packet)
-        self.pending: dict[int, tuple[Thread, Reply, dict]] = {}
+        self.pending: dict[int, tuple[Thread, Then, Body]] = {}
         self.pending_data: dict[int, bytes] = {}  # portal data held until the receiver says GO
         self._ops = 0
         self.endpoints: dict[str, dict[tuple[int, int], object]] = {"mailbox": {}, "portal": {}, "sync": {}}
@@ -217,7 +219,7 @@ class Kernel:
         if not proc.alive:
             return
         ikc.close_all(self, proc, at)
-        self.send(self.services_node, "exit", {"pid": proc.pid, "code": code, "signal": signal}, at=at)
+        self.send(self.services_node, Exit(pid=proc.pid, code=code, signal=signal), at=at)
         proc.state = "exited" if signal is None else "killed"
         proc.exit_code, proc.signal, proc.message = code, signal, message
         proc.end_cycle = at
@@ -314,13 +316,12 @@ class Kernel:
         heapq.heappush(self.actions, (time, self._actions, fn))
 
     # packets -------------------------------------------------------------------------
-    def send(self, dst: int, kind: str, body: dict, data: bytes = b"", at: int = 0,
-             bulk: bool = False) -> None:
+    def send(self, dst: int, body: Body, data: bytes = b"", at: int = 0, bulk: bool = False) -> None:
         """Queue a packet; the engine hands it to the NoC in order of send time. Its size on
         the wire is what it carries (platform/noc.py: packet), except an IKC mailbox message,
         which keeps Nanvix's fixed format."""
-        form = "bulk" if bulk else "mailbox" if kind in MAILBOX_KINDS else "control"
-        self.post(packet(self.spec, self.cluster, dst, kind, body, data, at, form))
+        form = "bulk" if bulk else "mailbox" if body.KIND in MAILBOX_KINDS else "control"
+        self.post(packet(self.spec, self.cluster, dst, body, data, at, form))
 
     def post(self, pkt: Packet) -> None:
         self.sent += 1
@@ -328,17 +329,16 @@ class Kernel:
         self.outbox.append(pkt)
         sched.lower_horizon(self, pkt.ready, pkt.dst)  # an answer may come back (the console acknowledges)
 
-    def reply(self, pkt: Packet, at: int, **body: object) -> None:
-        self.reply_kind(pkt, "reply", at, op=pkt.body["op"], **body)
-
-    def reply_kind(self, pkt: Packet, kind: str, at: int, **body: object) -> None:
-        """Answer `pkt`'s sender (the original one if the packet was forwarded)."""
-        self.send(pkt.body.get("reply_to", pkt.src), kind, body, at=at)
+    def reply(self, pkt: Packet, at: int, **fields: object) -> None:
+        """Answer request `pkt` (Reply's fields) to its sender (the original one if the
+        packet was forwarded)."""
+        body = Reply(op=pkt.body.op, **fields)  # type: ignore[attr-defined,arg-type]
+        self.send(answer_to(pkt.body, pkt.src), body, at=at)
 
     def forward(self, pkt: Packet, dst: int, at: int) -> None:
         """Pass on a packet for a process that moved, keeping who must get the answer."""
-        body = {**pkt.body, "reply_to": pkt.body.get("reply_to", pkt.src)}
-        self.send(dst, pkt.kind, body, pkt.data, at, bulk=pkt.form == "bulk")
+        body = replace(pkt.body, reply_to=answer_to(pkt.body, pkt.src))
+        self.send(dst, body, pkt.data, at, bulk=pkt.form == "bulk")
 
     # containers that come and go by migration ----------------------------------------------
     def find_proc(self, pid: int) -> Container | None:
@@ -397,26 +397,26 @@ class Kernel:
                 self.endpoints[kind].pop((p.pid, ep.port), None)  # type: ignore[attr-defined]
         p.aspace.destroy()
 
-    def rpc_to(self, t: Thread, dst: int, kind: str, body: dict, then: Reply, data: bytes = b"",
+    def rpc_to(self, t: Thread, dst: int, body: Request | Targeted, then: Then, data: bytes = b"",
                bulk: bool = False, deadline: int | None = None) -> None:
         """Send a request for thread `t` and block it; `then(reply, at)` gives its result.
         With a deadline, the thread gives up then with ETIMEDOUT (a later answer is dropped)."""
         self._ops += 1
         op = (self.cluster << 40) | self._ops
-        body = {**body, "op": op, "pid": t.proc.pid}
+        body = replace(body, op=op, pid=t.proc.pid)
         self.pending[op] = (t, then, body)
-        self.send(dst, kind, body, data, self.now(), bulk)
-        self.block(t, None, deadline, timeout_value=-ETIMEDOUT, why=f"rpc:{kind}")
+        self.send(dst, body, data, self.now(), bulk)
+        self.block(t, None, deadline, timeout_value=-ETIMEDOUT, why=f"rpc:{body.KIND}")
 
-    def rpc(self, t: Thread, kind: str, body: dict, then: Reply, data: bytes = b"") -> None:
-        self.rpc_to(t, self.services_node, kind, body, then, data)
+    def rpc(self, t: Thread, body: Request, then: Then, data: bytes = b"") -> None:
+        self.rpc_to(t, self.services_node, body, then, data)
 
     def deliver(self, pkt: Packet) -> None:
         heapq.heappush(self.inbox, (pkt.arrival, pkt.seq, pkt))
 
     def handle(self, pkt: Packet, at: int) -> None:
         if pkt.kind in migrate.TARGETED:
-            pid = pkt.body["dst"]
+            pid = pkt.body.dst  # type: ignore[attr-defined]
             if pid in self.moved:
                 location.follow(self, pkt, at)
                 return
@@ -426,29 +426,30 @@ class Kernel:
                 return
             if location.arrived(self, pkt, p, at):
                 return
-        if pkt.kind == "reply":
+        if pkt.kind is Kind.REPLY:
             self._on_reply(pkt, at)
-        elif pkt.kind == "noc_error":
+        elif pkt.kind is Kind.NOC_ERROR:
             self.on_lost(pkt, at)
         else:
             self.handlers[pkt.kind](self, pkt, at)
 
     def on_lost(self, note: Packet, at: int) -> None:
         """The NoC lost a packet this kernel sent (its DMA engine says so, with what it sent)."""
-        kind, body = note.body["kind"], note.body["body"]
+        lost: NocError = note.body  # type: ignore[assignment]
+        kind, body = lost.kind, lost.body
         if kind.startswith("mig_"):
-            migrate.on_lost(self, kind, body, at)
-        elif kind != "portal_data" and body.get("op") in self.pending:
-            t, _, _ = self.pending.pop(body["op"])
+            migrate.on_lost(self, body, at)
+        elif kind is not Kind.PORTAL_DATA and getattr(body, "op", None) in self.pending:
+            t, _, _ = self.pending.pop(body.op)  # type: ignore[attr-defined]
             self.wake(t, at, -EIO)  # a request of one of its threads: it fails with EIO
         else:
             # Anything else (an answer, a portal's go-ahead or its data, console output, an
             # exit or location notice, a packet passed on for a moved process) is the
             # kernel's own duty: it sends it again.
-            self.send(note.body["to"], kind, body, note.body["data"], at, bulk=note.body["form"] == "bulk")
+            self.send(lost.to, body, lost.data, at, bulk=lost.form == "bulk")
 
     def _on_reply(self, pkt: Packet, at: int) -> None:
-        entry = self.pending.pop(pkt.body["op"], None)
+        entry = self.pending.pop(pkt.body.op, None)  # type: ignore[attr-defined]
         if entry is None:
             return  # its thread's process ended meanwhile
         t, then, _ = entry
@@ -549,5 +550,5 @@ class Kernel:
         time (console.py), each counted in flight until the console acknowledges it."""
         if data:
             self.console_inflight += len(data)
-            self.send(self.services_node, "console", {"pid": proc.pid, "fd": fd}, data, at, bulk=True)
+            self.send(self.services_node, Console(pid=proc.pid, fd=fd), data, at, bulk=True)
 

@@ -69,9 +69,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from msgspec.structs import replace
+
 from shoal.abi import ECONNREFUSED, ECONNRESET
 from shoal.kernel.container import Container
 from shoal.kernel.ikc import Remote
+from shoal.messages import UNSET, Kind, Located, Relay, answer_to
 from shoal.platform.noc import Packet
 
 if TYPE_CHECKING:
@@ -79,12 +82,12 @@ if TYPE_CHECKING:
 
 # What the receiving kernel answers a targeted packet whose process is gone (ikc.py's
 # handlers without an endpoint): the manager answers the same. None: no answer.
-REFUSAL: dict[str, int | None] = {
-    "mbx_data": -ECONNREFUSED,
-    "portal_req": -ECONNREFUSED,
-    "portal_data": -ECONNRESET,
-    "sync_signal": None,
-    "rmem_full": None,  # (the process has ended: nothing to kill)
+REFUSAL: dict[Kind, int | None] = {
+    Kind.MBX_DATA: -ECONNREFUSED,
+    Kind.PORTAL_REQ: -ECONNREFUSED,
+    Kind.PORTAL_DATA: -ECONNRESET,
+    Kind.SYNC_SIGNAL: None,
+    Kind.RMEM_FULL: None,  # (the process has ended: nothing to kill)
 }
 
 
@@ -103,27 +106,25 @@ class Counters:
 def follow(k: Kernel, pkt: Packet, at: int) -> None:
     """Step 1: the pid left this cluster; pass the packet on along the pointer."""
     k.locations.forwarded += 1
-    k.forward(pkt, k.moved[pkt.body["dst"]], at)
+    k.forward(pkt, k.moved[pkt.body.dst], at)
 
 
 def arrived(k: Kernel, pkt: Packet, p: Container | None, at: int) -> bool:
     """A targeted packet for a pid that has no pointer here and is not frozen here. If the
     pid lives here, tell a sender that missed it (step 2) and let the caller take the
     packet in (False); otherwise send the packet to the process manager (step 5, True)."""
-    pid = pkt.body["dst"]
+    pid = pkt.body.dst
     if p is None:
         p = _restored(k, pid)
     if p is None:
         k.locations.relayed += 1
         bulk = pkt.chunk == k.spec.portal_chunk
-        body = {"kind": pkt.kind, "bulk": bulk,
-                "body": {**pkt.body, "reply_to": pkt.body.get("reply_to", pkt.src)}}
-        k.send(k.services_node, "relay", body, pkt.data, at, bulk=bulk)
+        body = Relay(kind=pkt.kind, bulk=bulk, body=replace(pkt.body, reply_to=answer_to(pkt.body, pkt.src)))
+        k.send(k.services_node, body, pkt.data, at, bulk=bulk)
         return True
-    if "reply_to" in pkt.body:  # forwarded or relayed: its sender has a stale location
+    if pkt.body.reply_to is not UNSET:  # forwarded or relayed: its sender has a stale location
         k.locations.notices_sent += 1
-        k.send(pkt.body["reply_to"], "located", {"pid": pid, "cluster": k.cluster, "gen": p.generation},
-               at=at)
+        k.send(pkt.body.reply_to, Located(pid=pid, cluster=k.cluster, gen=p.generation), at=at)
     return False
 
 
@@ -141,16 +142,16 @@ def on_located(k: Kernel, pkt: Packet, at: int) -> None:
     b = pkt.body
     for p in k.procs:
         for ep in p.ikc.values():
-            if isinstance(ep, Remote) and ep.relocate(b["pid"], b["cluster"], b["gen"]):
+            if isinstance(ep, Remote) and ep.relocate(b.pid, b.cluster, b.gen):
                 k.locations.endpoints_updated += 1
 
 
 def on_moved_ack(k: Kernel, pkt: Packet, at: int) -> None:
     """Step 4: the process manager has recorded the move; the pointer is no longer needed."""
-    pid = pkt.body["pid"]
-    if k.moved.get(pid) == pkt.body["cluster"]:
+    pid = pkt.body.pid
+    if k.moved.get(pid) == pkt.body.cluster:
         del k.moved[pid]
         k.locations.pointers_dropped += 1
 
 
-HANDLERS = {"located": on_located, "moved_ack": on_moved_ack}
+HANDLERS = {Kind.LOCATED: on_located, Kind.MOVED_ACK: on_moved_ack}

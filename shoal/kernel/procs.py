@@ -9,6 +9,7 @@ from shoal.abi import E2BIG, ENOEXEC, ENOMEM
 from shoal.errors import ShoalError
 from shoal.kernel.loader import ArgsTooBig, parse_elf
 from shoal.kernel.memory import OutOfFrames
+from shoal.messages import Kind
 from shoal.platform.noc import Packet
 
 if TYPE_CHECKING:
@@ -19,9 +20,9 @@ def on_load(k: Kernel, pkt: Packet, at: int) -> None:
     """The process manager sends a program to start here; answer with the outcome."""
     b = pkt.body
     try:
-        exe = parse_elf(pkt.data, b["name"])
-        k.spawn(exe, b["argv"], [], b["newpid"], b["seed"], at).cwd = b.get("cwd", "/")  # inherited
-        ret = b["newpid"]
+        exe = parse_elf(pkt.data, b.name)
+        k.spawn(exe, b.argv, [], b.newpid, b.seed, at).cwd = (b.cwd or "/")  # inherited
+        ret = b.newpid
     except ArgsTooBig:
         ret = -E2BIG
     except ShoalError:
@@ -31,4 +32,4 @@ def on_load(k: Kernel, pkt: Packet, at: int) -> None:
     k.reply(pkt, at, ret=ret)
 
 
-HANDLERS = {"load": on_load}
+HANDLERS = {Kind.LOAD: on_load}

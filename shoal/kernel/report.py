@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shoal.kernel.container import TState
+from shoal.messages import Kind, LoadReport, PolicyMove, PolicyRefused
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -101,36 +102,33 @@ def _tick(k: Kernel, now: int) -> None:
               p.aspace.frames_in_use, p.state] for p in live]
     ikc = [[a, b, n] for (a, b), n in sorted(r.sent.items())]
     r.sent = {}
-    body = {"cluster": k.cluster, "time": now, "harts": len(k.harts),
-            "runnable": sum(x[1] for x in procs), "free": k.frames.free - k.reserved_frames,
-            "total": k.frames.total, "procs": procs, "ikc": ikc}
+    body = LoadReport(cluster=k.cluster, time=now, harts=len(k.harts), runnable=sum(x[1] for x in procs),
+                      free=k.frames.free - k.reserved_frames, total=k.frames.total, procs=procs, ikc=ikc)
     # The kernel core gathers it: a call's cost plus the copy of what it carries (~16 B an entry).
     cost = k.spec.syscall_cycles + int(k.spec.copy_cycles_per_byte * 16 * (5 * len(procs) + 3 * len(ikc)))
     at = now + k.kernel_core(now, cost)
     r.reports += 1
-    k.send(k.services_node, "load_report", body, at=at)
+    k.send(k.services_node, body, at=at)
     sig = _signature(k)
     if live and sig != r.last:
         _arm(k, now)  # at once: no slice may start before the next report is armed
     r.last = sig
 
 
-def refuse(k: Kernel, b: dict, err: int, why: str, at: int) -> None:
-    k.send(k.services_node, "policy_refused",
-           {"pid": b["pid"], "dst": b["dst"], "policy": b["policy"], "err": err, "why": why}, at=at)
+def refuse(k: Kernel, b: PolicyMove, err: int, why: str, at: int) -> None:
+    k.send(k.services_node, PolicyRefused(pid=b.pid, dst=b.dst, policy=b.policy, err=err, why=why), at=at)
 
 
 def failed(k: Kernel, m: object, err: int, at: int) -> None:
     """A move a policy asked for failed after it started (migrate/source.py: fail): tell the daemon."""
     by, reason = m.by, m.reason  # type: ignore[attr-defined]
     if by.startswith("policy:"):
-        k.send(k.services_node, "policy_refused",
-               {"pid": m.pid, "dst": m.dst, "policy": by[7:], "err": err,  # type: ignore[attr-defined]
-                "why": reason}, at=at)
+        k.send(k.services_node, PolicyRefused(pid=m.pid, dst=m.dst, policy=by[7:], err=err,  # type: ignore[attr-defined]
+                                              why=reason), at=at)
 
 
 def on_evacuate(k: Kernel, pkt: Packet, at: int) -> None:
     k.reports.closed = True
 
 
-HANDLERS = {"evacuate": on_evacuate}  # policy_move: migrate/request.py
+HANDLERS = {Kind.EVACUATE: on_evacuate}  # policy_move: migrate/request.py

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.memory import PAGE, PTE_A, PTE_X, OutOfFrames
+from shoal.messages import Kind, RmemFree, RmemGet, RmemPut
 from shoal.platform.noc import Packet
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def reclaim(k: Kernel) -> bool:
         ver, data = p.aspace.evict(va)
         p.evictions += 1
         if data is not None:  # written back: the DMA engine reads the frame as it sends
-            k.send(k.services_node, "rmem_put", {"pid": p.pid, "va": va, "ver": ver}, data, at, bulk=True)
+            k.send(k.services_node, RmemPut(pid=p.pid, va=va, ver=ver), data, at, bulk=True)
             cost += math.ceil(k.spec.copy_cycles_per_byte * PAGE)
         else:  # remote memory has it already: only the page-table entry changes
             cost += k.spec.pte_install_cycles
@@ -103,15 +104,15 @@ def await_page(k: Kernel, t: Thread, page: int, at: int) -> None:
     p.rmem_faults += 1
     if len(waiting) == 1:  # the first to wait asks; the kernel core takes the fault first
         at += k.kernel_core(at, k.spec.page_fault_cycles)
-        k.send(k.services_node, "rmem_get", {"pid": p.pid, "va": page, "ver": p.aspace.rmem[page]}, at=at)
+        k.send(k.services_node, RmemGet(pid=p.pid, va=page, ver=p.aspace.rmem[page]), at=at)
 
 
 def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
-    pid, va, ver = pkt.body["pid"], pkt.body["va"], pkt.body["ver"]
+    pid, va, ver = pkt.body.pid, pkt.body.va, pkt.body.ver
     p = k.find_proc(pid)
     gone = k.rmem_unmapped.pop((pid, va), None)
     if gone is not None:  # unmapped while asked for (see dropped): free it, wake the askers
-        k.send(k.services_node, "rmem_free", {"pid": pid, "pages": [[va, gone]]}, at=at)
+        k.send(k.services_node, RmemFree(pid=pid, pages=[[va, gone]]), at=at)
         for t in k.rmem_waiting.pop((pid, va), []):
             k.page_came(t, at)
         return
@@ -152,15 +153,15 @@ def dropped(k: Kernel, aspace: object, copies: list[tuple[int, int]]) -> None:
             now.append([va, ver])
     if now:
         at = k.now() if k.current is not None else k.item_time
-        k.send(k.services_node, "rmem_free", {"pid": p.pid, "pages": now}, at=at)
+        k.send(k.services_node, RmemFree(pid=p.pid, pages=now), at=at)
 
 
 def on_rmem_full(k: Kernel, pkt: Packet, at: int) -> None:
     # (Routed to the process like an IKC packet: held while it is frozen, passed on if it left.)
-    p = k.find_proc(pkt.body["dst"])
+    p = k.find_proc(pkt.body.dst)
     if p is not None and p.alive:
         k.kill(p, 9, None, f"killed: out of memory (cluster {k.cluster} is full and so is the "
                f"I/O cluster's remote memory, {k.spec.io_memory >> 20} MiB)", at)
 
 
-HANDLERS = {"rmem_page": on_rmem_page, "rmem_full": on_rmem_full}
+HANDLERS = {Kind.RMEM_PAGE: on_rmem_page, Kind.RMEM_FULL: on_rmem_full}

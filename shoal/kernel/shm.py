@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from shoal.kernel import faults
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames
+from shoal.messages import Kind, ShmBack, ShmClose, ShmGet
 from shoal.platform.cpu import REG_PC
 from shoal.platform.noc import Packet
 
@@ -59,19 +60,18 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
         at += k.kernel_core(at, k.spec.page_fault_cycles)
         # `have`: the grant this cluster holds or held last, so that the daemon tells a
         # request from a copy still here, one on its way here, and one on its way home.
-        k.send(k.services_node, "shm_get", {"obj": key[0], "pg": key[1], "write": write,
-                                             "have": k.shm_gen.get(key, 0)}, at=at)
+        k.send(k.services_node, ShmGet(obj=key[0], pg=key[1], write=write, have=k.shm_gen.get(key, 0)), at=at)
 
 
 def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
     """The page is ours now (one frame for every local process that maps it), or it lies
     beyond the object's end (`bus`)."""
-    key = (pkt.body["obj"], pkt.body["pg"])
-    if pkt.body.get("bus"):
+    key = (pkt.body.obj, pkt.body.pg)
+    if pkt.body.bus is True:
         k.shm_asked.pop(key, None)
         _bus(k, k.shm_waiting.pop(key, []), at)
         return
-    gen, write = pkt.body["gen"], pkt.body["write"]
+    gen, write = pkt.body.gen, pkt.body.write
     if gen <= k.shm_gen.get(key, 0):  # an older grant, overtaken by a newer one: void
         return
     k.shm_gen[key] = gen
@@ -85,7 +85,7 @@ def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
         return
     frame = _alloc(k)
     if frame is None:  # nothing can make room: it goes home again, its waiters are killed
-        k.send(k.services_node, "shm_back", {"obj": key[0], "pg": key[1], "gen": gen},
+        k.send(k.services_node, ShmBack(obj=key[0], pg=key[1], gen=gen),
                pkt.data if write else b"", at, bulk=write)
         for t, _, _, _ in waiting:
             if t.proc.alive:
@@ -142,7 +142,7 @@ def _alloc(k: Kernel) -> int | None:
 
 def on_shm_recall(k: Kernel, pkt: Packet, at: int) -> None:
     """The daemon wants grant `gen` of the page back: unmap it here and send it home."""
-    key, gen = (pkt.body["obj"], pkt.body["pg"]), pkt.body["gen"]
+    key, gen = (pkt.body.obj, pkt.body.pg), pkt.body.gen
     have = k.shm_gen.get(key, 0)
     if key in k.shm_frames and have == gen:
         recall(k, key, gen, at)
@@ -179,7 +179,7 @@ def give_back(k: Kernel, key: Key, at: int) -> None:
     data = bytes(k.mem[frame * PAGE:(frame + 1) * PAGE]) if writable else b""
     k.frames.release(frame)
     start = at + k.kernel_core(at, math.ceil(k.spec.copy_cycles_per_byte * len(data)))
-    k.send(k.services_node, "shm_back", {"obj": key[0], "pg": key[1], "gen": k.shm_gen.get(key, 0)},
+    k.send(k.services_node, ShmBack(obj=key[0], pg=key[1], gen=k.shm_gen.get(key, 0)),
            data, start, bulk=bool(data))
 
 
@@ -217,16 +217,16 @@ def release_if_unused(k: Kernel, p: Container, obj: int, at: int) -> None:
         return
     if any(o == obj for o, _ in p.aspace.shared.values()):
         return
-    k.send(k.services_node, "shm_close", {"obj": obj, "pid": p.pid}, at=at)
+    k.send(k.services_node, ShmClose(obj=obj, pid=p.pid), at=at)
 
 
 def on_shm_gone(k: Kernel, pkt: Packet, at: int) -> None:
     """The daemon freed the object (unlinked, and no process opens or maps it any more):
     what this cluster remembers of its pages goes too."""
-    obj = pkt.body["obj"]
+    obj = pkt.body.obj
     for d in (k.shm_gen, k.shm_recalls):
         for key in [key for key in d if key[0] == obj]:
             del d[key]
 
 
-HANDLERS = {"shm_page": on_shm_page, "shm_recall": on_shm_recall, "shm_gone": on_shm_gone}
+HANDLERS = {Kind.SHM_PAGE: on_shm_page, Kind.SHM_RECALL: on_shm_recall, Kind.SHM_GONE: on_shm_gone}

@@ -28,13 +28,14 @@ What a packet carries on the wire (`packet()` below), in three forms:
     bulk     a portal-style transfer: the data, cut into page-sized chunks with a header each;
              the first header holds the body (as Nanvix's portal header holds the port, the
              sender and the size), and what of the body does not fit goes before the data
-`body_bytes` gives the encoded size of a body by one fixed rule (a modelling assumption:
-shoal's kernels exchange Python dicts, a real kernel would lay the same fields out as a C
-struct): an integer, bool or None takes 4 bytes, but 8 for the 64-bit operation and migration
-ids (fields "op" and "mid", whatever their value) and for any other that does not fit in 32
-bits; a float 8; a string its UTF-8 bytes and bytes their length, each after a 4-byte length; a
-list or tuple a 4-byte count and its items; a dict its values (the packet's kind fixes its
-layout, as a struct's type does, so keys cost nothing).
+`body_bytes` gives the encoded size of a body (shoal/messages.py) by one fixed rule (a
+modelling assumption: a real kernel would lay the same fields out as a C struct): an integer,
+bool or None takes 4 bytes, but 8 for the 64-bit operation and migration ids (fields "op" and
+"mid", whatever their value) and for any other that does not fit in 32 bits; a float 8; a
+string its UTF-8 bytes and bytes their length, each after a 4-byte length; a list or tuple a
+4-byte count and its items; a body (or a record inside one) its fields' values, an absent
+(UNSET) field nothing (the packet's kind fixes its layout, as a struct's type does, so names
+cost nothing).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
+from msgspec import UNSET, Struct
+
+from shoal.messages import Body, Kind
 from shoal.platform.calendar import Calendar
 from shoal.spec import ChipSpec
 
@@ -66,8 +70,8 @@ class Packet:
 
     src: int
     dst: int
-    kind: str
-    body: dict
+    kind: Kind
+    body: Body
     data: bytes
     nbytes: int  # payload bytes on the wire
     ready: int  # cycle at which the sender hands it to the NoC
@@ -97,20 +101,22 @@ def body_bytes(value: object, key: str = "") -> int:
         return 4 + len(value)
     if isinstance(value, (list, tuple)):
         return 4 + sum(body_bytes(v) for v in value)
-    if isinstance(value, dict):
+    if isinstance(value, Struct):
         n = 0
-        for k, v in value.items():  # (a loop, not sum() over a generator: every packet pays this)
+        for k in value.__struct_fields__:  # (a loop, not sum() over a generator: every packet pays this)
+            v = getattr(value, k)
             if type(v) is int and k not in WIDE and -(1 << 31) <= v < (1 << 32):
                 n += 4
-            else:
+            elif v is not UNSET:
                 n += body_bytes(v, k)
         return n
     raise TypeError(f"a packet body cannot carry {type(value).__name__}")
 
 
-def packet(spec: ChipSpec, src: int, dst: int, kind: str, body: dict, data: bytes, ready: int,
-           form: str) -> Packet:
-    """A packet of `form` ("control", "mailbox", "bulk") with its size on the wire."""
+def packet(spec: ChipSpec, src: int, dst: int, body: Body, data: bytes, ready: int, form: str) -> Packet:
+    """A packet of `form` ("control", "mailbox", "bulk") with its size on the wire; its kind is
+    its body's."""
+    kind = body.KIND
     if form == "mailbox":
         return Packet(src, dst, kind, body, data, spec.mailbox_payload, ready, spec.mailbox_payload,
                       spec.mailbox_header, form)
@@ -121,7 +127,7 @@ def packet(spec: ChipSpec, src: int, dst: int, kind: str, body: dict, data: byte
     return Packet(src, dst, kind, body, data, nbytes, ready, spec.portal_chunk, spec.mailbox_header, form)
 
 
-IKC_KINDS = frozenset({"mbx_data", "portal_req", "portal_go", "portal_data", "sync_signal"})
+IKC_KINDS = frozenset({Kind.MBX_DATA, Kind.PORTAL_REQ, Kind.PORTAL_GO, Kind.PORTAL_DATA, Kind.SYNC_SIGNAL})
 
 
 def traffic_class(kind: str) -> str:

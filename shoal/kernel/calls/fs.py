@@ -25,6 +25,19 @@ from shoal.abi import (
 from shoal.kernel import files, shm
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
+from shoal.messages import (
+    FsClose,
+    FsGetdents,
+    FsMkdir,
+    FsOpen,
+    FsRename,
+    FsStat,
+    FsTruncate,
+    FsUnlink,
+    ShmOpen,
+    ShmTruncate,
+    ShmUnlink,
+)
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -44,29 +57,29 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
         return files.open_device(p, dev, flags)
     if path.startswith(shm.PREFIX):  # shm_open: an object of the shared-memory daemon
         def got(reply: Packet, at: int) -> int:
-            if reply.body["ret"] < 0:
-                return reply.body["ret"]
+            if reply.body.ret < 0:
+                return reply.body.ret
             fd = files.new_fd(p)
             if fd >= 0:
                 p.open_fds.add(fd)
-                p.files[fd] = ["shm", path, reply.body["obj"], flags, 0]
+                p.files[fd] = ["shm", path, reply.body.obj, flags, 0]
             elif p.alive:
-                shm.release_if_unused(k, p, reply.body["obj"], at)
+                shm.release_if_unused(k, p, reply.body.obj, at)
             return fd
-        return files.ask(k, t, "shm_open", {"name": path[len(shm.PREFIX):], "flags": flags}, got)
+        return files.ask(k, t, ShmOpen(name=path[len(shm.PREFIX):], flags=flags), got)
 
     def opened(reply: Packet, at: int) -> int:
-        ret = reply.body["ret"]
+        ret = reply.body.ret
         if ret < 0:
             return ret
         fd = files.new_fd(p)
         if fd < 0:
-            k.send(k.services_node, "fs_close", {"pid": p.pid, "handle": reply.body["handle"]}, at=at)
+            k.send(k.services_node, FsClose(pid=p.pid, handle=reply.body.handle), at=at)
             return fd
         p.open_fds.add(fd)
-        p.files[fd] = ["dir" if reply.body["dir"] else "file", path, reply.body["handle"], flags, 0]
+        p.files[fd] = ["dir" if reply.body.dir else "file", path, reply.body.handle, flags, 0]
         return fd
-    return files.ask(k, t, "fs_open", {"path": path, "flags": flags, "mode": mode}, opened)
+    return files.ask(k, t, FsOpen(path=path, flags=flags, mode=mode), opened)
 
 
 def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -80,7 +93,7 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
             return 0
         if f is None:
             return _console_statx(k, t, a)
-        body: dict = files.about(f)
+        body = FsStat(**files.about(f))
     else:
         path = files.user_path(t, dirfd, a[1])
         if isinstance(path, int):
@@ -89,17 +102,17 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
         if dev is not None:
             t.proc.aspace.write(buf, files.device_statx(dev))
             return 0
-        f, body = None, {"path": path, "handle": None}
+        f, body = None, FsStat(path=path, handle=None)
     t.proc.aspace.translate(buf, "store")
 
     def got(reply: Packet, at: int) -> int:
         if f is not None:
             files.rehandle(f, reply)
-        if reply.body["ret"] < 0:
-            return reply.body["ret"]
-        t.proc.aspace.write(buf, files.statx_bytes(reply.body["st"], k.spec.freq_hz))
+        if reply.body.ret < 0:
+            return reply.body.ret
+        t.proc.aspace.write(buf, files.statx_bytes(reply.body.st, k.spec.freq_hz))
         return 0
-    return files.ask(k, t, "fs_stat", body, got)
+    return files.ask(k, t, body, got)
 
 
 def sys_getdents64(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -113,17 +126,17 @@ def sys_getdents64(k: Kernel, t: Thread, a: list[int]) -> int:
 
     def got(reply: Packet, at: int) -> int:
         files.rehandle(f, reply)
-        if reply.body["ret"] < 0:
-            return reply.body["ret"]
+        if reply.body.ret < 0:
+            return reply.body.ret
         t.proc.aspace.write(buf, reply.data)
-        f[files.OFFSET] = reply.body["offset"]
+        f[files.OFFSET] = reply.body.offset
         return len(reply.data)
-    return files.ask(k, t, "fs_getdents", {**files.about(f), "offset": f[files.OFFSET], "size": size}, got)
+    return files.ask(k, t, FsGetdents(**files.about(f), offset=f[files.OFFSET], size=size), got)
 
 
 def sys_mkdirat(k: Kernel, t: Thread, a: list[int]) -> int:
     path = files.user_path(t, s32(a[0]), a[1])
-    return path if isinstance(path, int) else files.simple(k, t, "fs_mkdir", {"path": path, "mode": a[2]})
+    return path if isinstance(path, int) else files.simple(k, t, FsMkdir(path=path, mode=a[2]))
 
 
 def sys_unlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -133,8 +146,8 @@ def sys_unlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
     if isinstance(path, int):
         return path
     if path.startswith(shm.PREFIX):  # shm_unlink: the name goes; mapped pages stay
-        return files.simple(k, t, "shm_unlink", {"name": path[len(shm.PREFIX):]})
-    return files.simple(k, t, "fs_unlink", {"path": path, "rmdir": bool(a[2] & files.AT_REMOVEDIR)})
+        return files.simple(k, t, ShmUnlink(name=path[len(shm.PREFIX):]))
+    return files.simple(k, t, FsUnlink(path=path, rmdir=bool(a[2] & files.AT_REMOVEDIR)))
 
 
 def sys_renameat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -151,7 +164,7 @@ def sys_ftruncate(k: Kernel, t: Thread, a: list[int]) -> int:
         length = files.off64(a[1], a[2])
         if length < 0 or g[files.FLAGS] & O_ACCMODE != O_RDWR:
             return -EINVAL
-        return files.simple(k, t, "shm_truncate", {"obj": g[files.HANDLE], "length": length})
+        return files.simple(k, t, ShmTruncate(obj=g[files.HANDLE], length=length))
     f = files.file_of(t, s32(a[0]))
     if f is None:
         return -EBADF if s32(a[0]) not in t.proc.open_fds else -EINVAL
@@ -161,8 +174,8 @@ def sys_ftruncate(k: Kernel, t: Thread, a: list[int]) -> int:
 
     def done(reply: Packet, at: int) -> int:
         files.rehandle(f, reply)
-        return reply.body["ret"]
-    return files.ask(k, t, "fs_truncate", {**files.about(f), "length": length}, done)
+        return reply.body.ret
+    return files.ask(k, t, FsTruncate(**files.about(f), length=length), done)
 
 
 def _rename(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
@@ -174,7 +187,7 @@ def _rename(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
     new = files.user_path(t, s32(a[2]), a[3])
     if isinstance(new, int):
         return new
-    return files.simple(k, t, "fs_rename", {"old": old, "new": new, "noreplace": bool(flags & 1)})
+    return files.simple(k, t, FsRename(old=old, new=new, noreplace=bool(flags & 1)))
 
 
 def sys_getcwd(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -210,15 +223,15 @@ def _access(k: Kernel, t: Thread, dirfd: int, addr: int, mode: int, flags: int) 
         return -EACCES if mode & X_OK else 0
 
     def got(reply: Packet, at: int) -> int:
-        if reply.body["ret"] < 0:
-            return reply.body["ret"]
-        if mode & W_OK and reply.body.get("ro"):
+        if reply.body.ret < 0:
+            return reply.body.ret
+        if mode & W_OK and reply.body.ro is True:
             return -EROFS
-        st_mode = reply.body["st"][1]
+        st_mode = reply.body.st[1]
         if mode & X_OK and not st_mode & S_IFDIR and not st_mode & 0o111:
             return -EACCES
         return 0
-    return files.ask(k, t, "fs_stat", {"path": path, "handle": None, "access": True}, got)
+    return files.ask(k, t, FsStat(path=path, handle=None, access=True), got)
 
 
 def sys_chdir(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -243,13 +256,13 @@ def _enter(k: Kernel, t: Thread, path: str) -> int:
         return -ENOTDIR
 
     def got(reply: Packet, at: int) -> int:
-        if reply.body["ret"] < 0:
-            return reply.body["ret"]
-        if not reply.body["st"][1] & S_IFDIR:
+        if reply.body.ret < 0:
+            return reply.body.ret
+        if not reply.body.st[1] & S_IFDIR:
             return -ENOTDIR
         t.proc.cwd = path
         return 0
-    return files.ask(k, t, "fs_stat", {"path": path, "handle": None}, got)
+    return files.ask(k, t, FsStat(path=path, handle=None), got)
 
 
 def _console_statx(k: Kernel, t: Thread, a: list[int]) -> int:

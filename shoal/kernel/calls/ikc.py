@@ -11,6 +11,7 @@ from shoal.abi import EBADF, EBUSY, EINVAL, EMFILE, EMSGSIZE
 from shoal.kernel import ikc, report
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Container, Thread
+from shoal.messages import Locate, MbxData, PortalReq, SyncSignal
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -55,10 +56,10 @@ def _open_remote(k: Kernel, t: Thread, kind: str, pids: list[int], port: int) ->
         return -EINVAL
 
     def located(reply: Packet, at: int) -> int:
-        if reply.body["err"]:
-            return reply.body["err"]
-        return _new_fd(t.proc, ikc.Remote(kind, tuple(pids), tuple(reply.body["clusters"]), port))
-    k.rpc(t, "locate", {"pids": pids}, located)
+        if reply.body.err:
+            return reply.body.err
+        return _new_fd(t.proc, ikc.Remote(kind, tuple(pids), tuple(reply.body.clusters), port))
+    k.rpc(t, Locate(pids=pids), located)
     return 0  # not reached: rpc blocks the thread
 
 
@@ -75,8 +76,8 @@ def sys_mailbox_write(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EMSGSIZE
     data = t.proc.aspace.read(a[1], size)
     report.count(k, t.proc.pid, ep.pids[0], k.spec.mailbox_payload)
-    k.rpc_to(t, ep.clusters[0], "mbx_data", {"dst": ep.pids[0], "port": ep.port},
-             lambda reply, at: reply.body["ret"], data=data)
+    k.rpc_to(t, ep.clusters[0], MbxData(dst=ep.pids[0], port=ep.port),
+             lambda reply, at: reply.body.ret, data=data)
     return 0
 
 
@@ -148,9 +149,8 @@ def sys_portal_write(k: Kernel, t: Thread, a: list[int]) -> int:
     data = t.proc.aspace.read(a[1], a[2]) if a[2] else b""
     k.pending_data[t.tid] = data
     report.count(k, t.proc.pid, ep.pids[0], len(data))
-    k.rpc_to(t, ep.clusters[0], "portal_req",
-             {"dst": ep.pids[0], "port": ep.port, "src": t.proc.pid, "size": len(data)},
-             lambda reply, at: reply.body["ret"])
+    k.rpc_to(t, ep.clusters[0], PortalReq(dst=ep.pids[0], port=ep.port, src=t.proc.pid, size=len(data)),
+             lambda reply, at: reply.body.ret)
     return 0
 
 
@@ -213,7 +213,7 @@ def sys_sync_signal(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EBADF
     now = k.now()
     for pid, cluster in zip(ep.pids, ep.clusters, strict=True):
-        k.send(cluster, "sync_signal", {"dst": pid, "port": ep.port, "src": t.proc.pid}, at=now)
+        k.send(cluster, SyncSignal(dst=pid, port=ep.port, src=t.proc.pid), at=now)
     return 0
 
 

@@ -12,6 +12,7 @@ from shoal.abi import EBADF, EINVAL, EMFILE, ENOTTY, ESPIPE, O_ACCMODE, O_DIRECT
 from shoal.kernel import console, files
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
+from shoal.messages import FsStat, Stdin
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -107,8 +108,8 @@ def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
 
     def sized(reply: Packet, at: int) -> int:
         files.rehandle(f, reply)
-        return reply.body["ret"] if reply.body["ret"] < 0 else place(reply.body["st"][2])
-    return files.ask(k, t, "fs_stat", files.about(f), sized)
+        return reply.body.ret if reply.body.ret < 0 else place(reply.body.st[2])
+    return files.ask(k, t, FsStat(**files.about(f)), sized)
 
 
 def sys_close(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -243,7 +244,7 @@ def read_stdin(k: Kernel, t: Thread, pieces: list[tuple[int, int]]) -> int:
             t.proc.aspace.write(buf, data[:n])
             data = data[n:]
         return len(reply.data)
-    k.rpc(t, "stdin", {"size": want}, got)
+    k.rpc(t, Stdin(size=want), got)
     return 0  # not reached: rpc blocks the thread
 
 

@@ -38,6 +38,22 @@ from shoal.abi import (
 from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, read_timespec, s32
 from shoal.kernel.container import Thread
 from shoal.kernel.files import FLAGS, HANDLE, KIND, MAX_FILES, PATH, new_fd
+from shoal.messages import (
+    IpcWait,
+    MqClose,
+    MqGetattr,
+    MqOpen,
+    MqReceive,
+    MqSend,
+    MqUnlink,
+    Request,
+    SemClose,
+    SemGetvalue,
+    SemOpen,
+    SemPost,
+    SemTrywait,
+    SemUnlink,
+)
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
@@ -78,24 +94,25 @@ def _again(t: Thread, a0: int) -> int:
     return a0
 
 
-def _attempt(k: Kernel, t: Thread, a: list[int], kind: str, body: dict, what: str, may_block: bool,
-             deadline: int | None, finish: object, data: bytes = b"") -> int:
-    """One try at the daemon; on EAGAIN, when the caller may block, wait and try again."""
+def _attempt(k: Kernel, t: Thread, a: list[int], make: type[Request], fields: dict, what: str,
+             may_block: bool, deadline: int | None, finish: object, data: bytes = b"") -> int:
+    """One try at the daemon (a `make(**fields)` request); on EAGAIN, when the caller may
+    block, wait (ipc_wait, with the same fields) and try again."""
     if t.ipc_wait_next:
         t.ipc_wait_next = False
         if deadline is not None and deadline <= k.now():
             return -ETIMEDOUT
-        k.rpc_to(t, k.services_node, "ipc_wait", {**body, "what": what, "tid": t.tid},
+        k.rpc_to(t, k.services_node, IpcWait(**fields, what=what, tid=t.tid),
                  lambda reply, at: _again(t, a[0]), deadline=deadline)
         return 0
 
     def tried(reply: Packet, at: int) -> int:
-        ret = reply.body["ret"]
+        ret = reply.body.ret
         if ret == -EAGAIN and may_block:
             t.ipc_wait_next = True
             return _again(t, a[0])
         return finish(reply, at)  # type: ignore[operator]
-    k.rpc_to(t, k.services_node, kind, body, tried, data, bulk=bool(data))
+    k.rpc_to(t, k.services_node, make(**fields), tried, data, bulk=bool(data))
     return 0
 
 
@@ -117,16 +134,16 @@ def sys_mq_open(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EMFILE
 
     def opened(reply: Packet, at: int) -> int:
-        if reply.body["ret"] < 0:
-            return reply.body["ret"]
+        if reply.body.ret < 0:
+            return reply.body.ret
         fd = new_fd(p)
         if fd < 0:
-            k.send(k.services_node, "mq_close", {"pid": p.pid, "handle": reply.body["handle"]}, at=at)
+            k.send(k.services_node, MqClose(pid=p.pid, handle=reply.body.handle), at=at)
             return fd
         p.open_fds.add(fd)
-        p.files[fd] = ["mq", name, reply.body["handle"], flags & (O_ACCMODE | O_NONBLOCK), 0]
+        p.files[fd] = ["mq", name, reply.body.handle, flags & (O_ACCMODE | O_NONBLOCK), 0]
         return fd
-    k.rpc(t, "mq_open", {"name": name, "flags": flags, "maxmsg": maxmsg, "msgsize": msgsize}, opened)
+    k.rpc(t, MqOpen(name=name, flags=flags, maxmsg=maxmsg, msgsize=msgsize), opened)
     return 0
 
 
@@ -134,7 +151,7 @@ def sys_mq_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
     name = _name(t, a[0], sem=False)
     if isinstance(name, int):
         return name
-    k.rpc(t, "mq_unlink", {"name": name}, lambda reply, at: reply.body["ret"])
+    k.rpc(t, MqUnlink(name=name), lambda reply, at: reply.body.ret)
     return 0
 
 
@@ -143,13 +160,13 @@ def _mq(t: Thread, fd: int) -> list | None:
     return f if f is not None and f[KIND] == "mq" else None
 
 
-def _about(f: list) -> dict:
+def _about(f: list) -> dict:  # (the fields of a request about an open queue)
     return {"handle": f[HANDLE], "name": f[PATH]}
 
 
 def _rehandle(f: list, reply: Packet) -> None:
-    if reply.body.get("handle"):
-        f[HANDLE] = reply.body["handle"]
+    if reply.body.handle:
+        f[HANDLE] = reply.body.handle
 
 
 def sys_mq_timedsend(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -169,8 +186,8 @@ def sys_mq_timedsend(k: Kernel, t: Thread, a: list[int]) -> int:
 
     def sent(reply: Packet, at: int) -> int:
         _rehandle(f, reply)
-        return reply.body["ret"]
-    return _attempt(k, t, a, "mq_send", {**_about(f), "prio": prio}, "send",
+        return reply.body.ret
+    return _attempt(k, t, a, MqSend, {**_about(f), "prio": prio}, "send",
                     not f[FLAGS] & O_NONBLOCK, deadline, sent, data)
 
 
@@ -190,13 +207,13 @@ def sys_mq_timedreceive(k: Kernel, t: Thread, a: list[int]) -> int:
 
     def got(reply: Packet, at: int) -> int:
         _rehandle(f, reply)
-        if reply.body["ret"] < 0:
-            return reply.body["ret"]
+        if reply.body.ret < 0:
+            return reply.body.ret
         t.proc.aspace.write(buf, reply.data)
         if prio_ptr:
-            t.proc.aspace.write(prio_ptr, struct.pack("<I", reply.body["prio"]))
+            t.proc.aspace.write(prio_ptr, struct.pack("<I", reply.body.prio))
         return len(reply.data)
-    return _attempt(k, t, a, "mq_receive", {**_about(f), "size": n}, "recv",
+    return _attempt(k, t, a, MqReceive, {**_about(f), "size": n}, "recv",
                     not f[FLAGS] & O_NONBLOCK, deadline, got)
 
 
@@ -218,14 +235,14 @@ def sys_mq_getsetattr(k: Kernel, t: Thread, a: list[int]) -> int:
 
     def got(reply: Packet, at: int) -> int:
         _rehandle(f, reply)
-        if reply.body["ret"] < 0:
-            return reply.body["ret"]
+        if reply.body.ret < 0:
+            return reply.body.ret
         if old:
-            t.proc.aspace.write(old, struct.pack("<iiii", old_flags, *reply.body["attr"]) + bytes(16))
+            t.proc.aspace.write(old, struct.pack("<iiii", old_flags, *reply.body.attr) + bytes(16))
         if new_flags is not None:  # only O_NONBLOCK may change
             f[FLAGS] = (f[FLAGS] & ~O_NONBLOCK) | (new_flags & O_NONBLOCK)
         return 0
-    k.rpc(t, "mq_getattr", _about(f), got)
+    k.rpc(t, MqGetattr(**_about(f)), got)
     return 0
 
 
@@ -236,12 +253,12 @@ def sys_sem_open(k: Kernel, t: Thread, a: list[int]) -> int:
         return name
     if a[3] > SEM_VALUE_MAX:
         return -EINVAL
-    k.rpc(t, "sem_open", {"name": name, "flags": a[1], "value": a[3]}, lambda reply, at: reply.body["ret"])
+    k.rpc(t, SemOpen(name=name, flags=a[1], value=a[3]), lambda reply, at: reply.body.ret)
     return 0
 
 
 def sys_sem_close(k: Kernel, t: Thread, a: list[int]) -> int:
-    k.rpc(t, "sem_close", {"handle": a[0]}, lambda reply, at: reply.body["ret"])
+    k.rpc(t, SemClose(handle=a[0]), lambda reply, at: reply.body.ret)
     return 0
 
 
@@ -249,7 +266,7 @@ def sys_sem_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
     name = _name(t, a[0], sem=True)
     if isinstance(name, int):
         return name
-    k.rpc(t, "sem_unlink", {"name": name}, lambda reply, at: reply.body["ret"])
+    k.rpc(t, SemUnlink(name=name), lambda reply, at: reply.body.ret)
     return 0
 
 
@@ -263,12 +280,12 @@ def sys_sem_wait(k: Kernel, t: Thread, a: list[int]) -> int:
     if t.ipc_wait_next and deadline == -1:
         t.ipc_wait_next = False
         return -EINVAL
-    return _attempt(k, t, a, "sem_trywait", body, "sem", not a[2], deadline,
-                    lambda reply, at: reply.body["ret"])
+    return _attempt(k, t, a, SemTrywait, body, "sem", not a[2], deadline,
+                    lambda reply, at: reply.body.ret)
 
 
 def sys_sem_post(k: Kernel, t: Thread, a: list[int]) -> int:
-    k.rpc(t, "sem_post", {"handle": a[0]}, lambda reply, at: reply.body["ret"])
+    k.rpc(t, SemPost(handle=a[0]), lambda reply, at: reply.body.ret)
     return 0
 
 
@@ -276,9 +293,9 @@ def sys_sem_getvalue(k: Kernel, t: Thread, a: list[int]) -> int:
     t.proc.aspace.translate(a[1], "store")
 
     def got(reply: Packet, at: int) -> int:
-        if reply.body["ret"] == 0:
-            t.proc.aspace.write(a[1], struct.pack("<i", reply.body["value"]))
-        return reply.body["ret"]
-    k.rpc(t, "sem_getvalue", {"handle": a[0]}, got)
+        if reply.body.ret == 0:
+            t.proc.aspace.write(a[1], struct.pack("<i", reply.body.value))
+        return reply.body.ret
+    k.rpc(t, SemGetvalue(handle=a[0]), got)
     return 0
 

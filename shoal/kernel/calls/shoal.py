@@ -11,6 +11,7 @@ from shoal.kernel import migrate
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Block, Thread
 from shoal.kernel.memory import Missing
+from shoal.messages import UNSET, NameLink, NameLookup, NameUnlink, Spawn, Wait
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -56,11 +57,10 @@ def sys_spawn(k: Kernel, t: Thread, a: list[int]) -> int:
     if cluster < -1 or cluster >= k.spec.compute_clusters:
         return -EINVAL
     # No argv: the path as the caller gave it is argv[0] (the file is found by its base name).
-    body = {"file": name, "argv": argv or [t.proc.aspace.read_cstr(a[0], 4096).decode(errors="replace")],
-            "cluster": cluster}
-    if t.proc.cwd != "/":  # the child starts where its parent is (absent: the root)
-        body["cwd"] = t.proc.cwd
-    k.rpc(t, "spawn", body, lambda reply, at: reply.body["ret"])
+    # The child starts where its parent is (absent: the root).
+    body = Spawn(file=name, argv=argv or [t.proc.aspace.read_cstr(a[0], 4096).decode(errors="replace")],
+                 cluster=cluster, cwd=t.proc.cwd if t.proc.cwd != "/" else UNSET)
+    k.rpc(t, body, lambda reply, at: reply.body.ret)
     return 0
 
 
@@ -72,12 +72,12 @@ def sys_wait(k: Kernel, t: Thread, a: list[int]) -> int:
         return -ECHILD  # waiting for oneself would never end
 
     def done(reply: Packet, at: int) -> int:
-        if reply.body["ret"] > 0 and status:
-            t.proc.aspace.write(status, struct.pack("<i", reply.body["status"]))
-        return reply.body["ret"]
+        if reply.body.ret > 0 and status:
+            t.proc.aspace.write(status, struct.pack("<i", reply.body.status))
+        return reply.body.ret
     if status:
         t.proc.aspace.translate(status, "store")  # EFAULT now rather than after the wait
-    k.rpc(t, "wait", {"target": pid}, done)
+    k.rpc(t, Wait(target=pid), done)
     return 0
 
 
@@ -90,20 +90,20 @@ def _name(t: Thread, addr: int) -> str | int:
     return raw.decode(errors="replace")
 
 
-def _name_call(kind: str) -> object:
+def _name_call(make: type[NameLink | NameLookup | NameUnlink]) -> object:
     """name_link, name_lookup, name_unlink: one request to the name service each."""
     def call(k: Kernel, t: Thread, a: list[int]) -> int:
         name = _name(t, a[0])
         if isinstance(name, int):
             return name
-        k.rpc(t, kind, {"name": name}, lambda reply, at: reply.body["ret"])
+        k.rpc(t, make(name=name), lambda reply, at: reply.body.ret)
         return 0
     return call
 
 
-sys_name_link = _name_call("name_link")
-sys_name_lookup = _name_call("name_lookup")
-sys_name_unlink = _name_call("name_unlink")
+sys_name_link = _name_call(NameLink)
+sys_name_lookup = _name_call(NameLookup)
+sys_name_unlink = _name_call(NameUnlink)
 
 
 def sys_migrate(k: Kernel, t: Thread, a: list[int]) -> int:

@@ -14,51 +14,51 @@ from shoal.kernel.migrate.cost import rebuild_cycles, rebuild_tail
 from shoal.kernel.migrate.freeze import thaw
 from shoal.kernel.migrate.record import Incoming, InState
 from shoal.kernel.migrate.watchdog import TRIES, again, arm, disarm, image_trip, round_trip, send
+from shoal.messages import Kind, MigAccept, MigAck, MigDone, MigPagesAck, MigRefuse
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
 
-STREAMS = ("mig_pages_ack", "mig_fetch", "mig_got")  # sent many times by design, not resent
-_ANSWER = {InState.RESERVED: "mig_accept", InState.REBUILT: "mig_ack", InState.RUNNING: "mig_done",
-           InState.REFUSED: "mig_refuse", InState.DROPPED: "mig_refuse"}
+STREAMS = (Kind.MIG_PAGES_ACK, Kind.MIG_FETCH, Kind.MIG_GOT)  # sent many times by design, not resent
+_ANSWER = {InState.RESERVED: Kind.MIG_ACCEPT, InState.REBUILT: Kind.MIG_ACK, InState.RUNNING: Kind.MIG_DONE,
+           InState.REFUSED: Kind.MIG_REFUSE, InState.DROPPED: Kind.MIG_REFUSE}
 
 
 
 
 def answer_kind(e: Incoming) -> str | None:
     if e.state == InState.RESERVED and e.round:
-        return "mig_pages_ack"
+        return Kind.MIG_PAGES_ACK
     return _ANSWER.get(e.state)
 
 
 def answer(k: Kernel, e: Incoming, at: int) -> None:
     """Say (again) where we stand: what S must hear from us next."""
     if e.state == InState.RESERVED and e.round:
-        send(k, e, e.src, "mig_pages_ack", {"mid": e.mid, "round": e.round}, at)
+        send(k, e, e.src, MigPagesAck(mid=e.mid, round=e.round), at)
     elif e.state == InState.RESERVED:
-        send(k, e, e.src, "mig_accept", {"mid": e.mid}, at)
+        send(k, e, e.src, MigAccept(mid=e.mid), at)
     elif e.state == InState.REBUILT:
-        send(k, e, e.src, "mig_ack", {"mid": e.mid}, at)
+        send(k, e, e.src, MigAck(mid=e.mid), at)
     elif e.state == InState.RUNNING:
         # For S's record: what we sent more than once, this done included.
         resent = (sum(n - 1 for kind, n in e.sends.items() if kind not in STREAMS)
-                  + (1 if e.sends.get("mig_done") else 0))
-        send(k, e, e.src, "mig_done", {"mid": e.mid, "thawed": e.thawed, "resent": resent, "wall": e.wall},
-              at)
+                  + (1 if e.sends.get(Kind.MIG_DONE) else 0))
+        send(k, e, e.src, MigDone(mid=e.mid, thawed=e.thawed, resent=resent, wall=e.wall), at)
     else:
-        send(k, e, e.src, "mig_refuse", {"mid": e.mid, "reason": e.reason}, at)
+        send(k, e, e.src, MigRefuse(mid=e.mid, reason=e.reason), at)
 
 
 def on_reserve(k: Kernel, pkt: Packet, at: int) -> None:
     b = pkt.body
-    mid, need = b["mid"], b["frames"]
+    mid, need = b.mid, b.frames
     if mid in k.incoming:
         return  # S sends a reservation once
-    e = k.incoming[mid] = Incoming(mid, b["pid"], pkt.src, b["bytes"])
+    e = k.incoming[mid] = Incoming(mid, b.pid, pkt.src, b.bytes)
     free = k.frames.free - k.reserved_frames
-    if k.find_proc(b["pid"]) is not None:
+    if k.find_proc(b.pid) is not None:
         e.state, e.reason = InState.REFUSED, f"cluster {k.cluster} already runs pid {b['pid']}"
     elif k.reports.closed:
         e.state, e.reason = InState.REFUSED, f"cluster {k.cluster} is evacuated"
@@ -73,13 +73,13 @@ def on_reserve(k: Kernel, pkt: Packet, at: int) -> None:
 
 
 def on_query(k: Kernel, pkt: Packet, at: int) -> None:
-    e = k.incoming.get(pkt.body["mid"])
+    e = k.incoming.get(pkt.body.mid)
     if e is not None:  # never heard of it: the reservation is still on its way, or lost
         answer(k, e, at)
 
 
 def on_image(k: Kernel, pkt: Packet, at: int) -> None:
-    mid = pkt.body["mid"]
+    mid = pkt.body.mid
     e = k.incoming.get(mid)
     if e is None or e.state != InState.RESERVED:
         if e is not None and e.state == InState.DROPPED:  # S, not committed, must abort
@@ -127,7 +127,7 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
 
 
 def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
-    e = k.incoming.get(pkt.body["mid"])
+    e = k.incoming.get(pkt.body.mid)
     if e is None:
         return
     if e.state == InState.REBUILT:
@@ -171,7 +171,7 @@ def _drop(k: Kernel, e: Incoming, at: int, reason: str) -> None:
 
 
 def on_release(k: Kernel, pkt: Packet, at: int) -> None:
-    e = k.incoming.get(pkt.body["mid"])
+    e = k.incoming.get(pkt.body.mid)
     if e is not None:
         _drop(k, e, at, f"{pkt.kind} from cluster {e.src}")
 
@@ -203,12 +203,12 @@ def destination_waited(k: Kernel, e: Incoming, at: int) -> None:
 
 
 def destination_lost(k: Kernel, e: Incoming, kind: str, at: int) -> None:
-    if kind == "mig_accept" and e.state == InState.RESERVED:
-        if not again(k, e, e.src, kind, {"mid": e.mid}, at) and _never_heard(e, kind):
+    if kind is Kind.MIG_ACCEPT and e.state == InState.RESERVED:
+        if not again(k, e, e.src, MigAccept(mid=e.mid), at) and _never_heard(e, kind):
             _drop(k, e, at, f"cluster {e.src} never got the accept")
-    elif kind == "mig_ack" and e.state == InState.REBUILT:
-        if not again(k, e, e.src, kind, {"mid": e.mid}, at) and _never_heard(e, kind):
+    elif kind is Kind.MIG_ACK and e.state == InState.REBUILT:
+        if not again(k, e, e.src, MigAck(mid=e.mid), at) and _never_heard(e, kind):
             _drop(k, e, at, f"cluster {e.src} never got the ack")  # so it cannot have committed
-    elif kind in ("mig_refuse", "mig_done", "mig_pages_ack") and kind == answer_kind(e):
+    elif kind in (Kind.MIG_REFUSE, Kind.MIG_DONE, Kind.MIG_PAGES_ACK) and kind == answer_kind(e):
         if e.sends.get(kind, 0) < TRIES:
             answer(k, e, at)  # after the last loss, S's watchdog asks again

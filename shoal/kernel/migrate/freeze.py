@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.ikc import MailboxIn, PortalIn, SyncIn
+from shoal.messages import Kind
 from shoal.platform.cpu import REG_A, REG_PC
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ RESTARTABLE = {"futex", "sleep", "console", "mbx_read", "portal_read", "sync_wai
                "rpc:name_lookup", "rpc:locate", "rpc:fs_read", "rpc:fs_stat", "rpc:fs_getdents",
                "rpc:ipc_wait", "rpc:mq_getattr", "rpc:sem_getvalue"}
 # Targeted IKC packets: held for a frozen process, forwarded once it has moved.
-TARGETED = {"mbx_data", "portal_req", "portal_data", "sync_signal", "rmem_full"}
+TARGETED = frozenset({Kind.MBX_DATA, Kind.PORTAL_REQ, Kind.PORTAL_DATA, Kind.SYNC_SIGNAL, Kind.RMEM_FULL})
 FREEZE_TIMEOUT = 4_000_000  # cycles (10 ms at 400 MHz) a freeze may wait for calls to end
 # Protocol choices (not hardware figures): how often one packet is sent at most, and how much
 

@@ -19,6 +19,7 @@ from shoal.kernel.migrate.cost import stream
 from shoal.kernel.migrate.destination import unreserve
 from shoal.kernel.migrate.record import Incoming, InState, MigState, Outgoing, count_send, find_record
 from shoal.kernel.migrate.watchdog import send
+from shoal.messages import UNSET, MigFetch, MigFinal, MigGot, MigPage, UnsetType
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -55,13 +56,13 @@ def _send_pages(k: Kernel, m: Outgoing, vas: list[int], at: int, push: bool) -> 
     m.bytes_sent += len(data)
     for va in vas:
         count_send(m, va)
-    send(k, m, m.dst, "mig_page", {"mid": m.mid, "vas": vas, "push": push}, start, data=data, bulk=True)
+    send(k, m, m.dst, MigPage(mid=m.mid, vas=vas, push=push), start, data=data, bulk=True)
 
 
 def on_fetch(k: Kernel, pkt: Packet, at: int) -> None:
     """S: a thread at D waits for this page: it goes before every other."""
-    m = find_record(k, pkt.body["mid"])
-    va = pkt.body["va"]
+    m = find_record(k, pkt.body.mid)
+    va = pkt.body.va
     if m is None or m.proc is None:
         return
     i = bisect.bisect_left(m.remaining, va)
@@ -73,37 +74,37 @@ def on_fetch(k: Kernel, pkt: Packet, at: int) -> None:
 
 def on_got(k: Kernel, pkt: Packet, at: int) -> None:
     """S: D has these pages; more follow, or (final) D has every page and S's copy goes."""
-    m = find_record(k, pkt.body["mid"])
+    m = find_record(k, pkt.body.mid)
     if m is None or m.pushed_all:
         return
-    m.in_flight.difference_update(pkt.body["vas"])
-    if pkt.body["push"]:
+    m.in_flight.difference_update(pkt.body.vas)
+    if pkt.body.push:
         m.pushes -= 1
-    final = pkt.body.get("final")
-    if final is None:
+    final = pkt.body.final
+    if final is UNSET:
         push_pages(k, m, at)
         return
     m.pushed_all = True
-    m.remote_faults, m.page_wait = final["faults"], final["wait"]
+    m.remote_faults, m.page_wait = final.faults, final.wait
     m.remaining, m.in_flight = [], set()
     if m.proc is not None:
         k.release_memory(m.proc)
         m.proc = None
     if m.state == MigState.POSTCOPY:
         m.state, m.ended = MigState.DONE, at
-        m.reason += f"; every page in at cycle {at}" if final["complete"] else \
+        m.reason += f"; every page in at cycle {at}" if final.complete else \
             f"; the process ended at cluster {m.dst} before every page came"
         k.migrations.pop(m.mid, None)
 
 
 def on_page(k: Kernel, pkt: Packet, at: int) -> None:
     """D: a page that followed the thaw: in place, its waiting threads go on."""
-    e = k.incoming.get(pkt.body["mid"])
+    e = k.incoming.get(pkt.body.mid)
     if e is None or not e.remote:
         return
     p = e.proc if e.proc is not None and e.proc.alive else None
     size = k.spec.page_size
-    for i, va in enumerate(pkt.body["vas"]):
+    for i, va in enumerate(pkt.body.vas):
         if p is None:
             break
         before = p.aspace.frames_in_use
@@ -123,14 +124,14 @@ def on_page(k: Kernel, pkt: Packet, at: int) -> None:
         e.requested.discard(va)
         if not p.aspace.incoming:
             _wake_waiting(k, e, ALL_PAGES, done)
-    body: dict = {"mid": e.mid, "vas": pkt.body["vas"], "push": pkt.body["push"]}
+    final: MigFinal | UnsetType = UNSET
     if (p is None or not p.aspace.incoming) and not e.final_sent:
         e.final_sent = True
         unreserve(k, e)
         if e.state == InState.RUNNING:  # (before the thaw, on_commit still needs it)
             e.proc = None
-        body["final"] = {"faults": e.faults, "wait": e.page_wait, "complete": p is not None}
-    send(k, e, e.src, "mig_got", body, at)
+        final = MigFinal(faults=e.faults, wait=e.page_wait, complete=p is not None)
+    send(k, e, e.src, MigGot(mid=e.mid, vas=pkt.body.vas, push=pkt.body.push, final=final), at)
 
 
 
@@ -160,4 +161,4 @@ def await_page(k: Kernel, t: Thread, va: int, at: int) -> None:
         e.requested.add(page)
         # The kernel core takes the fault and asks the source for the page.
         asked = at + k.kernel_core(at, k.spec.page_fault_cycles)
-        send(k, e, e.src, "mig_fetch", {"mid": e.mid, "va": page}, asked)
+        send(k, e, e.src, MigFetch(mid=e.mid, va=page), asked)

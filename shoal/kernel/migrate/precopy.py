@@ -20,6 +20,7 @@ from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT
 from shoal.kernel.migrate.record import InState, Method, MigState, count_send, find_record
 from shoal.kernel.migrate.source import fail, progress, source_waited
 from shoal.kernel.migrate.watchdog import arm, disarm, image_trip, send
+from shoal.messages import Kind, MigPages, MigRelease
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -31,7 +32,7 @@ def send_round(k: Kernel, m: Outgoing, at: int) -> None:
     """Send one pre-copy round: every page the first time, then those dirtied since."""
     p = k.find_proc(m.pid)
     if p is None or not p.alive:
-        fail(k, m, None, at, "the process ended during pre-copy", cleanup="mig_release")
+        fail(k, m, None, at, "the process ended during pre-copy", cleanup=MigRelease)
         return
     if m.rounds == 0:  # every page; dirty bits count from here
         p.aspace.take_dirty()
@@ -49,19 +50,19 @@ def send_round(k: Kernel, m: Outgoing, at: int) -> None:
     for va in vas:
         count_send(m, va)
     m.at_dst.update(vas)
-    send(k, m, m.dst, "mig_pages", {"mid": m.mid, "round": m.rounds, "vas": vas}, start, data=data,
+    send(k, m, m.dst, MigPages(mid=m.mid, round=m.rounds, vas=vas), start, data=data,
           bulk=True)
     arm(k, m, start + image_trip(k.spec, len(data), 0), source_waited)
 
 
 def on_pages_ack(k: Kernel, pkt: Packet, at: int) -> None:
     """A round is at D: send the next, or switch over (stop-and-copy of the rest, or post-copy)."""
-    m = find_record(k, pkt.body["mid"])
-    if m is None or m.state != MigState.PRECOPY or pkt.body["round"] != m.rounds:
+    m = find_record(k, pkt.body.mid)
+    if m is None or m.state != MigState.PRECOPY or pkt.body.round != m.rounds:
         return
     p = k.find_proc(m.pid)
     if p is None or not p.alive:
-        fail(k, m, None, at, "the process ended during pre-copy", cleanup="mig_release")
+        fail(k, m, None, at, "the process ended during pre-copy", cleanup=MigRelease)
         return
     m.stale |= p.aspace.take_dirty()
     k.cpu.flush_tlb()
@@ -87,12 +88,12 @@ def on_pages_ack(k: Kernel, pkt: Packet, at: int) -> None:
 
 def on_pages(k: Kernel, pkt: Packet, at: int) -> None:
     """D: a pre-copy round; its pages are kept (in the frames reserved) for the image."""
-    e = k.incoming.get(pkt.body["mid"])
-    if e is None or e.state != InState.RESERVED or pkt.body["round"] <= e.round:
-        if e is not None and (e.state in (InState.REFUSED, InState.DROPPED) or pkt.body["round"] == e.round):
+    e = k.incoming.get(pkt.body.mid)
+    if e is None or e.state != InState.RESERVED or pkt.body.round <= e.round:
+        if e is not None and (e.state in (InState.REFUSED, InState.DROPPED) or pkt.body.round == e.round):
             answer(k, e, at)
         return
-    vas = pkt.body["vas"]
+    vas = pkt.body.vas
     size = k.spec.page_size
     for i, va in enumerate(vas):
         e.staged[va] = pkt.data[i * size:(i + 1) * size]
@@ -115,7 +116,7 @@ def on_pages(k: Kernel, pkt: Packet, at: int) -> None:
     if total > tail:
         k.kernel_core(max(0, pkt.arrival - (total - tail)), total - tail)
     at += k.kernel_core(at, tail)
-    e.round = pkt.body["round"]
-    e.sends["mig_pages_ack"] = 0  # each round's answer has TRIES tries of its own
+    e.round = pkt.body.round
+    e.sends[Kind.MIG_PAGES_ACK] = 0  # each round's answer has TRIES tries of its own
     answer(k, e, at)
     arm(k, e, at + image_trip(k.spec, e.nbytes, 0), destination_waited)  # the lease goes on

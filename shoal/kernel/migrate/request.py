@@ -27,6 +27,7 @@ from shoal.kernel.migrate.record import (
 )
 from shoal.kernel.migrate.source import progress, send_image, source_waited
 from shoal.kernel.migrate.watchdog import arm, disarm, round_trip, send
+from shoal.messages import MigRelease, MigReserve
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -67,8 +68,8 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         p.aspace.start_tracking()
         k.cpu.flush_tlb()
         frames = p.aspace.frames_in_use
-        send(k, m, m.dst, "mig_reserve", {"mid": m.mid, "pid": m.pid, "frames": frames,
-                                           "bytes": p.aspace.data_frames * k.spec.page_size}, at)
+        send(k, m, m.dst, MigReserve(mid=m.mid, pid=m.pid, frames=frames,
+                                       bytes=p.aspace.data_frames * k.spec.page_size), at)
         arm(k, m, at + round_trip(k.spec), source_waited)
         return 0
     p.state = "freezing"
@@ -79,7 +80,7 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
 
 
 def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
-    m = find_record(k, pkt.body["mid"])
+    m = find_record(k, pkt.body.mid)
     if m is None:
         return
     if m.state == MigState.RESERVING and m.method in (Method.PRECOPY, Method.HYBRID) and m.shape is None:
@@ -90,24 +91,24 @@ def on_accept(k: Kernel, pkt: Packet, at: int) -> None:
         m.state = MigState.COPYING
         send_image(k, m, max(at, m.image_ready))
     elif m.state == MigState.FAILED:  # aborted meanwhile: D holds a reservation for nothing
-        send(k, m, m.dst, "mig_release", {"mid": m.mid}, at)
+        send(k, m, m.dst, MigRelease(mid=m.mid), at)
 
 
 def on_policy_move(k: Kernel, pkt: Packet, at: int) -> None:
     """The policy daemon asks for a move of one of this cluster's processes (kernel/report.py
     sends it the loads it decides on)."""
     b = pkt.body
-    p = k.find_proc(b["pid"])
+    p = k.find_proc(b.pid)
     if p is None or not p.alive:
         report.refuse(k, b, -ESRCH, "the process is not on this cluster", at)
         return
     if p.state != "running":
         report.refuse(k, b, -EBUSY, f"the process is {p.state}", at)
         return
-    err = request(k, p, b["dst"], at, f"policy:{b['policy']}", method=b["method"])
+    err = request(k, p, b.dst, at, f"policy:{b.policy}", method=b.method)
     if err:
         why = "it is moving, or its pages still follow it" if err == -EBUSY else "bad request"
         report.refuse(k, b, err, why, at)
         return
     m = k.migration_log[-1]
-    m.why = b["why"]
+    m.why = b.why

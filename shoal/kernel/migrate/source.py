@@ -46,6 +46,17 @@ from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT, thaw, try_freeze
 from shoal.kernel.migrate.postcopy import push_pages
 from shoal.kernel.migrate.record import CHECKPOINT, Method, MigState, Outgoing, count_send, find_record
 from shoal.kernel.migrate.watchdog import SLACK, TRIES, again, arm, disarm, image_trip, round_trip, send
+from shoal.messages import (
+    Body,
+    Kind,
+    MigAbort,
+    MigCommit,
+    MigImage,
+    MigQuery,
+    MigRelease,
+    MigReserve,
+    Moved,
+)
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
@@ -61,13 +72,13 @@ def progress(k: Kernel, now: int) -> None:
         p = k.find_proc(m.pid)
         if p is None:
             fail(k, m, None, now, "the process ended before it was frozen",
-                  cleanup="mig_release" if m.accepted else "")
+                  cleanup=MigRelease if m.accepted else None)
             continue
         frozen = try_freeze(k, p)
         if frozen is None:
             if now - (p.freeze_at if p.freeze_at is not None else m.requested) > FREEZE_TIMEOUT:
                 fail(k, m, p, now, "a thread stayed in a system call (freeze timed out)", -EBUSY,
-                      cleanup="mig_release" if m.accepted else "")  # (pre-copy: D holds room)
+                      cleanup=MigRelease if m.accepted else None)  # (pre-copy: D holds room)
             continue
         t0 = time.perf_counter()
         m.frozen = max(m.requested if not m.accepted else p.freeze_at or m.requested, frozen)
@@ -112,14 +123,13 @@ def progress(k: Kernel, now: int) -> None:
             m.wall_seconds += time.perf_counter() - t0
             continue
         m.state = MigState.RESERVING
-        send(k, m, m.dst, "mig_reserve", {"mid": m.mid, "pid": m.pid, "frames": m.shape.frames,
-                                           "bytes": m.bytes}, at)
+        send(k, m, m.dst, MigReserve(mid=m.mid, pid=m.pid, frames=m.shape.frames, bytes=m.bytes), at)
         arm(k, m, at + round_trip(k.spec), source_waited)
         m.wall_seconds += time.perf_counter() - t0
 
 
 def fail(k: Kernel, m: Outgoing, p: Container | None, at: int, reason: str, err: int = -EIO,
-          cleanup: str = "") -> None:
+          cleanup: type[MigRelease | MigAbort] | None = None) -> None:
     """Abort before the commit: the process goes on here; D is told to drop what it holds."""
     m.state, m.reason, m.ended = MigState.FAILED, reason, at
     m.image = b""
@@ -127,8 +137,8 @@ def fail(k: Kernel, m: Outgoing, p: Container | None, at: int, reason: str, err:
         report.failed(k, m, err, at)
     k.migrations.pop(m.mid, None)
     disarm(m)
-    if cleanup:
-        send(k, m, m.dst, cleanup, {"mid": m.mid}, at)
+    if cleanup is not None:
+        send(k, m, m.dst, cleanup(mid=m.mid), at)
     if p is not None and p.aspace.touched is not None:
         p.aspace.stop_tracking()
     if p is not None and p.state in ("freezing", "frozen"):
@@ -146,13 +156,13 @@ def source_waited(k: Kernel, m: Outgoing, at: int) -> None:
     """No word from D in time. Ask it (it answers with its last answer); an answer may still be
     on its way on a busy chip, so the watchdog decides nothing until TRIES rounds."""
     if m.state in (MigState.RESERVING, MigState.COPYING, MigState.PRECOPY):
-        if again(k, m, m.dst, "mig_query", {"mid": m.mid}, at):
+        if again(k, m, m.dst, MigQuery(mid=m.mid), at):
             arm(k, m, at + round_trip(k.spec), source_waited)
         else:
             fail(k, m, k.find_proc(m.pid), at, f"no answer from cluster {m.dst} after "
-                  f"{TRIES} questions", cleanup="mig_abort")
+                  f"{TRIES} questions", cleanup=MigAbort)
     elif m.state == MigState.COMMITTED:
-        if again(k, m, m.dst, "mig_commit", {"mid": m.mid}, at):
+        if again(k, m, m.dst, MigCommit(mid=m.mid), at):
             arm(k, m, at + round_trip(k.spec), source_waited)
         else:
             _unconfirmed(k, m, at)
@@ -169,27 +179,28 @@ def _unconfirmed(k: Kernel, m: Outgoing, at: int) -> None:
         m.proc.state = "migrated"
 
 
-def source_lost(k: Kernel, m: Outgoing, kind: str, body: dict, at: int) -> None:
-    if kind == "mig_reserve" and m.state == MigState.RESERVING:  # D never heard of it
+def source_lost(k: Kernel, m: Outgoing, body: Body, at: int) -> None:
+    kind = body.KIND
+    if kind is Kind.MIG_RESERVE and m.state == MigState.RESERVING:  # D never heard of it
         fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_reserve)")
-    elif kind == "mig_image" and m.state == MigState.COPYING:
-        fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_image)", cleanup="mig_release")
-    elif kind == "mig_pages" and m.state == MigState.PRECOPY:
-        fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_pages)", cleanup="mig_release")
-    elif kind == "mig_page":  # post-copy: send it again later (the process waits, never lost)
-        if body["push"]:
+    elif kind is Kind.MIG_IMAGE and m.state == MigState.COPYING:
+        fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_image)", cleanup=MigRelease)
+    elif kind is Kind.MIG_PAGES and m.state == MigState.PRECOPY:
+        fail(k, m, k.find_proc(m.pid), at, "NoC transfer failed (mig_pages)", cleanup=MigRelease)
+    elif kind is Kind.MIG_PAGE:  # post-copy: send it again later (the process waits, never lost)
+        if body.push:
             m.pushes -= 1
-        for va in body["vas"]:
+        for va in body.vas:
             if va in m.in_flight:
                 m.in_flight.discard(va)
                 bisect.insort(m.remaining, va)
-        m.focus = body["vas"][0]
+        m.focus = body.vas[0]
         k.at(at + round_trip(k.spec) // SLACK, lambda now: push_pages(k, m, now))
-    elif kind == "mig_commit" and m.state == MigState.COMMITTED:
-        if again(k, m, m.dst, kind, body, at):
+    elif kind is Kind.MIG_COMMIT and m.state == MigState.COMMITTED:
+        if again(k, m, m.dst, body, at):
             arm(k, m, at + round_trip(k.spec), source_waited)
-    elif kind in ("mig_release", "mig_abort"):
-        again(k, m, m.dst, kind, body, at)  # after the last loss, D asks (and we answer)
+    elif kind in (Kind.MIG_RELEASE, Kind.MIG_ABORT):
+        again(k, m, m.dst, body, at)  # after the last loss, D asks (and we answer)
 
 
 def send_image(k: Kernel, m: Outgoing, at: int) -> None:
@@ -197,28 +208,28 @@ def send_image(k: Kernel, m: Outgoing, at: int) -> None:
     assert m.shape is not None
     k.kernel_core(at, build_cycles(k.spec, m.shape) - build_lead(k.spec, m.shape))
     m.bytes_sent += len(m.image)
-    send(k, m, m.dst, "mig_image", {"mid": m.mid, "pid": m.pid}, at, data=m.image, bulk=True)
+    send(k, m, m.dst, MigImage(mid=m.mid, pid=m.pid), at, data=m.image, bulk=True)
     if k.tracer is not None:
         k.tracer.mig_mark(m.mid, "image_sent", at)
     arm(k, m, at + image_trip(k.spec, m.bytes, rebuild_cycles(k.spec, m.shape)), source_waited)
 
 
 def on_refuse(k: Kernel, pkt: Packet, at: int) -> None:
-    m = k.migrations.get(pkt.body["mid"])
+    m = k.migrations.get(pkt.body.mid)
     if m is not None and (m.state in (MigState.RESERVING, MigState.COPYING, MigState.PRECOPY)
                           or (m.state == MigState.FREEZING and m.accepted)):  # D holds nothing for it now
-        fail(k, m, k.find_proc(m.pid), at, pkt.body["reason"], -ENOMEM)
+        fail(k, m, k.find_proc(m.pid), at, pkt.body.reason, -ENOMEM)
 
 
 def on_ack(k: Kernel, pkt: Packet, at: int) -> None:
     """The commit point: the destination has the process, frozen. It is D's from now on."""
-    m = find_record(k, pkt.body["mid"])
+    m = find_record(k, pkt.body.mid)
     if m is None:
         return
     if m.state == MigState.FAILED:  # aborted meanwhile: D must drop its copy
-        send(k, m, m.dst, "mig_abort", {"mid": m.mid}, at)
+        send(k, m, m.dst, MigAbort(mid=m.mid), at)
     elif m.state == MigState.COMMITTED or (m.state == MigState.DONE and m.thawed is None):
-        send(k, m, m.dst, "mig_commit", {"mid": m.mid}, at)  # D has not heard our commit
+        send(k, m, m.dst, MigCommit(mid=m.mid), at)  # D has not heard our commit
     elif m.state == MigState.COPYING:
         _commit(k, m, at)
 
@@ -240,11 +251,11 @@ def _commit(k: Kernel, m: Outgoing, at: int) -> None:
     k.retire(p, at, keep_memory=m.postcopy_pages > 0)
     p.state = "frozen"  # in transit: no copy runs until D thaws its own
     k.moved[p.pid] = m.dst
-    send(k, m, m.dst, "mig_commit", {"mid": m.mid}, at)
+    send(k, m, m.dst, MigCommit(mid=m.mid), at)
     arm(k, m, at + round_trip(k.spec), source_waited)
     for q in forward:
         k.forward(q, m.dst, at)
-    k.send(k.services_node, "moved", {"pid": p.pid, "cluster": m.dst}, at=at)
+    k.send(k.services_node, Moved(pid=p.pid, cluster=m.dst), at=at)
     if m.postcopy_pages:  # the pages follow: S's copy of them stays until D has them all
         assert m.shape is not None
         m.remaining = sorted(va for va, _ in p.aspace.page_list() if va not in m.at_dst or va in m.stale)
@@ -255,15 +266,15 @@ def _commit(k: Kernel, m: Outgoing, at: int) -> None:
 
 
 def on_done(k: Kernel, pkt: Packet, at: int) -> None:
-    m = find_record(k, pkt.body["mid"])
+    m = find_record(k, pkt.body.mid)
     if m is None or not (m.state == MigState.COMMITTED or (m.state == MigState.DONE and m.thawed is None)):
         return
-    m.state, m.thawed, m.ended = MigState.DONE, pkt.body["thawed"], at
-    m.resent += pkt.body["resent"]
+    m.state, m.thawed, m.ended = MigState.DONE, pkt.body.thawed, at
+    m.resent += pkt.body.resent
     m.reason = f"moved to cluster {m.dst}" + (f" ({m.resent} packets sent again)" if m.resent else "")
     if m.switch:
         m.reason += f"; pre-copy switched over: {m.switch}"
-    m.wall_seconds += pkt.body["wall"]
+    m.wall_seconds += pkt.body.wall
     disarm(m)
     if m.proc is not None:
         m.proc.state = "migrated"

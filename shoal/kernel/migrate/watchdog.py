@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from shoal.kernel.migrate.record import Incoming, Outgoing
+from shoal.messages import Body
 from shoal.platform.noc import transfer_cycles
 
 if TYPE_CHECKING:
@@ -61,19 +62,20 @@ def image_trip(spec: ChipSpec, nbytes: int, rebuild: int) -> int:
     return SLACK * (_alone(spec, nbytes + CONTROL_BYTES, bulk=True) + rebuild + _alone(spec, CONTROL_BYTES))
 
 
-def send(k: Kernel, rec: Outgoing | Incoming, dst: int, kind: str, body: dict, at: int,
+def send(k: Kernel, rec: Outgoing | Incoming, dst: int, body: Body, at: int,
           data: bytes = b"", bulk: bool = False) -> None:
+    kind = body.KIND
     rec.sends[kind] = rec.sends.get(kind, 0) + 1
-    k.send(dst, kind, body, data, at, bulk)
+    k.send(dst, body, data, at, bulk)
 
 
-def again(k: Kernel, rec: Outgoing | Incoming, dst: int, kind: str, body: dict, at: int) -> bool:
+def again(k: Kernel, rec: Outgoing | Incoming, dst: int, body: Body, at: int) -> bool:
     """Send a packet once more, unless it went TRIES times already; True if sent."""
-    if rec.sends.get(kind, 0) >= TRIES:
+    if rec.sends.get(body.KIND, 0) >= TRIES:
         return False
     if isinstance(rec, Outgoing):
         rec.resent += 1
-    send(k, rec, dst, kind, body, at)
+    send(k, rec, dst, body, at)
     return True
 
 

@@ -1,0 +1,707 @@
+"""The protocol between the kernels and the daemons: every packet kind and its body, in one place.
+
+A body is a `msgspec.Struct` (frozen, keyword-only); its class fixes the packet's kind
+(`Body.KIND`), so a kind cannot be misspelt and a body cannot carry a field its class does
+not list (TypeError at construction). A field that is UNSET is absent: it takes no bytes on
+the wire (platform/noc.py: body_bytes), as a key missing from a dict did. Requests a thread
+waits for (kernel.rpc) carry `op` (the 64-bit id its reply gives back) and `pid`; the packets
+aimed at a process (`Targeted`) may be passed on after it moved, with `reply_to` (who must get
+the answer) and `pm_version` (the process manager's record they were relayed under).
+Field types are documentation: msgspec does not check them at construction (that would cost
+on the hot path), the tests do (tests/test_messages.py).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+__all__ = ["UNSET", "UnsetType", "Kind", "Body", "BODIES"]
+
+Opt = UnsetType  # (readability: `x: int | Opt = UNSET` is a field that may be absent)
+
+
+class Kind(StrEnum):
+    """Every packet kind (the value is the name the NoC's figures, hooks and traces use)."""
+    # IKC: programs talking (Nanvix's mailbox, portal and sync)
+    MBX_DATA = "mbx_data"
+    PORTAL_REQ = "portal_req"
+    PORTAL_GO = "portal_go"
+    PORTAL_DATA = "portal_data"
+    SYNC_SIGNAL = "sync_signal"
+    # answers and losses
+    REPLY = "reply"
+    NOC_ERROR = "noc_error"
+    # console
+    CONSOLE = "console"
+    CONSOLE_ACK = "console_ack"
+    STDIN = "stdin"
+    # process manager and location
+    LOAD = "load"
+    SPAWN = "spawn"
+    WAIT = "wait"
+    EXIT = "exit"
+    LOCATE = "locate"
+    LOCATED = "located"
+    MOVED = "moved"
+    MOVED_ACK = "moved_ack"
+    RELAY = "relay"
+    # names
+    NAME_LINK = "name_link"
+    NAME_LOOKUP = "name_lookup"
+    NAME_UNLINK = "name_unlink"
+    # policy
+    LOAD_REPORT = "load_report"
+    POLICY_REFUSED = "policy_refused"
+    POLICY_MOVE = "policy_move"
+    EVACUATE = "evacuate"
+    # remote memory
+    RMEM_PUT = "rmem_put"
+    RMEM_FREE = "rmem_free"
+    RMEM_GET = "rmem_get"
+    RMEM_PAGE = "rmem_page"
+    RMEM_FULL = "rmem_full"
+    # shared memory
+    SHM_OPEN = "shm_open"
+    SHM_CLOSE = "shm_close"
+    SHM_TRUNCATE = "shm_truncate"
+    SHM_UNLINK = "shm_unlink"
+    SHM_GET = "shm_get"
+    SHM_BACK = "shm_back"
+    SHM_PAGE = "shm_page"
+    SHM_RECALL = "shm_recall"
+    SHM_GONE = "shm_gone"
+    # files
+    FS_OPEN = "fs_open"
+    FS_CLOSE = "fs_close"
+    FS_READ = "fs_read"
+    FS_WRITE = "fs_write"
+    FS_TRUNCATE = "fs_truncate"
+    FS_STAT = "fs_stat"
+    FS_GETDENTS = "fs_getdents"
+    FS_MKDIR = "fs_mkdir"
+    FS_UNLINK = "fs_unlink"
+    FS_RENAME = "fs_rename"
+    # POSIX message queues and semaphores
+    MQ_OPEN = "mq_open"
+    MQ_CLOSE = "mq_close"
+    MQ_UNLINK = "mq_unlink"
+    MQ_SEND = "mq_send"
+    MQ_RECEIVE = "mq_receive"
+    MQ_GETATTR = "mq_getattr"
+    SEM_OPEN = "sem_open"
+    SEM_CLOSE = "sem_close"
+    SEM_UNLINK = "sem_unlink"
+    SEM_TRYWAIT = "sem_trywait"
+    SEM_POST = "sem_post"
+    SEM_GETVALUE = "sem_getvalue"
+    IPC_WAIT = "ipc_wait"
+    # migration (kernel to kernel)
+    MIG_RESERVE = "mig_reserve"
+    MIG_ACCEPT = "mig_accept"
+    MIG_REFUSE = "mig_refuse"
+    MIG_RELEASE = "mig_release"
+    MIG_ABORT = "mig_abort"
+    MIG_IMAGE = "mig_image"
+    MIG_ACK = "mig_ack"
+    MIG_COMMIT = "mig_commit"
+    MIG_QUERY = "mig_query"
+    MIG_DONE = "mig_done"
+    MIG_PAGES = "mig_pages"
+    MIG_PAGES_ACK = "mig_pages_ack"
+    MIG_PAGE = "mig_page"
+    MIG_FETCH = "mig_fetch"
+    MIG_GOT = "mig_got"
+
+
+class Body(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A packet's body; subclasses set KIND (gc=False: bodies hold no cycles)."""
+    KIND: ClassVar[Kind]
+
+
+class Request(Body, frozen=True, kw_only=True, gc=False):
+    """A request a thread waits for: kernel.rpc sets op and pid; the reply gives op back."""
+    op: int = 0
+    pid: int = 0
+
+
+class Targeted(Body, frozen=True, kw_only=True, gc=False):
+    """Aimed at process `dst` wherever it is (held while it is frozen, passed on after it moved)."""
+    dst: int
+    reply_to: int | Opt = UNSET  # the original sender, once passed on
+    pm_version: int | Opt = UNSET  # the process manager's record it was relayed under
+
+
+# IKC -----------------------------------------------------------------------------------------
+class MbxData(Targeted, frozen=True, kw_only=True, gc=False):  # a mailbox message (data: the message)
+    KIND = Kind.MBX_DATA
+    op: int = 0
+    pid: int = 0
+    port: int
+
+
+class PortalReq(Targeted, frozen=True, kw_only=True, gc=False):  # a writer asks to send `size` bytes
+    KIND = Kind.PORTAL_REQ
+    op: int = 0
+    pid: int = 0
+    port: int
+    src: int
+    size: int
+
+
+class PortalGo(Body, frozen=True, kw_only=True, gc=False):  # the reader is ready: send the data
+    KIND = Kind.PORTAL_GO
+    op: int
+
+
+class PortalData(Targeted, frozen=True, kw_only=True, gc=False):  # the portal's data (bulk)
+    KIND = Kind.PORTAL_DATA
+    op: int
+    port: int
+
+
+class SyncSignal(Targeted, frozen=True, kw_only=True, gc=False):  # one signal of a sync point
+    KIND = Kind.SYNC_SIGNAL
+    port: int
+    src: int
+
+
+# answers and losses --------------------------------------------------------------------------
+class Reply(Body, frozen=True, kw_only=True, gc=False):  # the answer to request `op`: the fields it needs
+    KIND = Kind.REPLY
+    op: int
+    ret: int | Opt = UNSET  # the call's result (or -errno)
+    handle: int | None | Opt = UNSET  # the server's handle of an open file or queue
+    dir: bool | Opt = UNSET  # fs_open: a directory
+    st: list | Opt = UNSET  # fs_stat: [ino, mode, size, nlink, mtime]
+    ro: bool | Opt = UNSET  # fs_stat (access): a read-only file
+    offset: int | Opt = UNSET  # fs_write, fs_getdents: the offset after
+    obj: int | Opt = UNSET  # shm_open: the object
+    status: int | Opt = UNSET  # wait: the exit status
+    err: int | Opt = UNSET  # locate: 0 or -errno
+    clusters: list | Opt = UNSET  # locate: where the pids live
+    prio: int | Opt = UNSET  # mq_receive: the message's priority
+    attr: list | Opt = UNSET  # mq_getattr: [maxmsg, msgsize, curmsgs]
+    value: int | Opt = UNSET  # sem_getvalue
+
+
+class NocError(Body, frozen=True, kw_only=True, gc=False):  # the NoC lost a packet (not on the wire)
+    KIND = Kind.NOC_ERROR
+    kind: Kind
+    body: Body
+    to: int
+    data: bytes
+    form: str
+
+
+# console -------------------------------------------------------------------------------------
+class Console(Body, frozen=True, kw_only=True, gc=False):  # output of `pid` on `fd` (data: the bytes)
+    KIND = Kind.CONSOLE
+    pid: int
+    fd: int
+
+
+class ConsoleAck(Body, frozen=True, kw_only=True, gc=False):  # the console took `n` more packets
+    KIND = Kind.CONSOLE_ACK
+    n: int
+
+
+class Stdin(Request, frozen=True, kw_only=True, gc=False):  # read up to `size` bytes of standard input
+    KIND = Kind.STDIN
+    size: int
+
+
+# process manager and location ----------------------------------------------------------------
+class Load(Body, frozen=True, kw_only=True, gc=False):  # run this program (data: its image) as `newpid`
+    KIND = Kind.LOAD
+    op: int
+    newpid: int
+    name: str
+    argv: list
+    seed: int
+    cwd: str | Opt = UNSET  # absent: the root
+
+
+class Spawn(Request, frozen=True, kw_only=True, gc=False):  # start program `file` on `cluster` (-1: any)
+    KIND = Kind.SPAWN
+    file: str
+    argv: list
+    cluster: int
+    cwd: str | Opt = UNSET  # absent: the root
+
+
+class Wait(Request, frozen=True, kw_only=True, gc=False):  # wait for process `target` to end
+    KIND = Kind.WAIT
+    target: int
+
+
+class Exit(Body, frozen=True, kw_only=True, gc=False):  # process `pid` ended (signal: None if it exited)
+    KIND = Kind.EXIT
+    pid: int
+    code: int
+    signal: int | None
+
+
+class Locate(Request, frozen=True, kw_only=True, gc=False):  # where do these pids live
+    KIND = Kind.LOCATE
+    pids: list
+
+
+class Located(Body, frozen=True, kw_only=True, gc=False):  # `pid` lives on `cluster` (its generation `gen`)
+    KIND = Kind.LOCATED
+    pid: int
+    cluster: int
+    gen: int
+
+
+class Moved(Body, frozen=True, kw_only=True, gc=False):  # `pid` now lives on `cluster`
+    KIND = Kind.MOVED
+    pid: int
+    cluster: int
+
+
+class MovedAck(Body, frozen=True, kw_only=True, gc=False):  # the process manager knows
+    KIND = Kind.MOVED_ACK
+    pid: int
+    cluster: int
+
+
+class Relay(Body, frozen=True, kw_only=True, gc=False):  # a targeted packet nobody here could place
+    KIND = Kind.RELAY
+    kind: Kind
+    bulk: bool
+    body: Targeted
+
+
+# names ---------------------------------------------------------------------------------------
+class NameLink(Request, frozen=True, kw_only=True, gc=False):  # the caller takes `name`
+    KIND = Kind.NAME_LINK
+    name: str
+
+
+class NameLookup(Request, frozen=True, kw_only=True, gc=False):  # who has `name`
+    KIND = Kind.NAME_LOOKUP
+    name: str
+
+
+class NameUnlink(Request, frozen=True, kw_only=True, gc=False):  # the caller gives `name` up
+    KIND = Kind.NAME_UNLINK
+    name: str
+
+
+# policy --------------------------------------------------------------------------------------
+class LoadReport(Body, frozen=True, kw_only=True, gc=False):  # a cluster's load (kernel/report.py)
+    KIND = Kind.LOAD_REPORT
+    cluster: int
+    time: int
+    harts: int
+    runnable: int
+    free: int
+    total: int
+    procs: list  # [pid, runnable, threads, frames, state] each
+    ikc: list  # [pid, peer pid, messages] each
+
+
+class PolicyRefused(Body, frozen=True, kw_only=True, gc=False):  # a move a policy asked for did not happen
+    KIND = Kind.POLICY_REFUSED
+    pid: int
+    dst: int
+    policy: str
+    err: int
+    why: str
+
+
+class PolicyMove(Body, frozen=True, kw_only=True, gc=False):  # migrate `pid` to `dst`
+    KIND = Kind.POLICY_MOVE
+    pid: int
+    dst: int
+    method: str | None
+    policy: str
+    why: str
+
+
+class Evacuate(Body, frozen=True, kw_only=True, gc=False):  # take no new process, move all away
+    KIND = Kind.EVACUATE
+    cluster: int
+
+
+# remote memory -------------------------------------------------------------------------------
+class RmemPut(Body, frozen=True, kw_only=True, gc=False):  # keep this page (data) at version `ver`
+    KIND = Kind.RMEM_PUT
+    pid: int
+    va: int
+    ver: int
+
+
+class RmemFree(Body, frozen=True, kw_only=True, gc=False):  # forget these pages ([va, version] each)
+    KIND = Kind.RMEM_FREE
+    pid: int
+    pages: list
+
+
+class RmemGet(Body, frozen=True, kw_only=True, gc=False):  # send page `va` back, at least version `ver`
+    KIND = Kind.RMEM_GET
+    pid: int
+    va: int
+    ver: int
+
+
+class RmemPage(Body, frozen=True, kw_only=True, gc=False):  # page `va` (data)
+    KIND = Kind.RMEM_PAGE
+    pid: int
+    va: int
+    ver: int
+
+
+class RmemFull(Targeted, frozen=True, kw_only=True, gc=False):  # no room for page `va`
+    KIND = Kind.RMEM_FULL
+    va: int
+
+
+# shared memory -------------------------------------------------------------------------------
+class ShmOpen(Request, frozen=True, kw_only=True, gc=False):  # open shared memory object `name`
+    KIND = Kind.SHM_OPEN
+    name: str
+    flags: int
+
+
+class ShmClose(Body, frozen=True, kw_only=True, gc=False):  # process `pid` is done with `obj`
+    KIND = Kind.SHM_CLOSE
+    obj: int
+    pid: int
+
+
+class ShmTruncate(Request, frozen=True, kw_only=True, gc=False):  # set `obj`'s length
+    KIND = Kind.SHM_TRUNCATE
+    obj: int
+    length: int
+
+
+class ShmUnlink(Request, frozen=True, kw_only=True, gc=False):  # remove `name`
+    KIND = Kind.SHM_UNLINK
+    name: str
+
+
+class ShmGet(Body, frozen=True, kw_only=True, gc=False):  # page `pg` of `obj`; the holder has version `have`
+    KIND = Kind.SHM_GET
+    obj: int
+    pg: int
+    write: bool
+    have: int
+
+
+class ShmBack(Body, frozen=True, kw_only=True, gc=False):  # page given back (data: it, if written)
+    KIND = Kind.SHM_BACK
+    obj: int
+    pg: int
+    gen: int
+
+
+class ShmPage(Body, frozen=True, kw_only=True, gc=False):  # the page granted (data), or `bus`: use the bus
+    KIND = Kind.SHM_PAGE
+    obj: int
+    pg: int
+    bus: bool | Opt = UNSET
+    write: bool | Opt = UNSET
+    gen: int | Opt = UNSET
+
+
+class ShmRecall(Body, frozen=True, kw_only=True, gc=False):  # give page `pg` back
+    KIND = Kind.SHM_RECALL
+    obj: int
+    pg: int
+    gen: int
+
+
+class ShmGone(Body, frozen=True, kw_only=True, gc=False):  # object `obj` is gone
+    KIND = Kind.SHM_GONE
+    obj: int
+
+
+# files ---------------------------------------------------------------------------------------
+class FsOpen(Request, frozen=True, kw_only=True, gc=False):  # open `path`
+    KIND = Kind.FS_OPEN
+    path: str
+    flags: int
+    mode: int
+
+
+class FsClose(Body, frozen=True, kw_only=True, gc=False):  # handle closed (no answer)
+    KIND = Kind.FS_CLOSE
+    pid: int
+    handle: int
+
+
+class FsRead(Request, frozen=True, kw_only=True, gc=False):  # read `size` bytes at `offset`
+    KIND = Kind.FS_READ
+    handle: int
+    path: str
+    flags: int
+    offset: int
+    size: int
+
+
+class FsWrite(Request, frozen=True, kw_only=True, gc=False):  # write data at `offset` (or append)
+    KIND = Kind.FS_WRITE
+    handle: int
+    path: str
+    flags: int
+    offset: int
+    append: bool
+
+
+class FsTruncate(Request, frozen=True, kw_only=True, gc=False):  # set the file's length
+    KIND = Kind.FS_TRUNCATE
+    handle: int
+    path: str
+    flags: int
+    length: int
+
+
+class FsStat(Request, frozen=True, kw_only=True, gc=False):  # stat an open file or a path
+    KIND = Kind.FS_STAT
+    handle: int | None
+    path: str
+    flags: int | Opt = UNSET  # an open file's
+    access: bool | Opt = UNSET  # access(2): say if it is read-only
+
+
+class FsGetdents(Request, frozen=True, kw_only=True, gc=False):  # directory entries from `offset`
+    KIND = Kind.FS_GETDENTS
+    handle: int
+    path: str
+    flags: int
+    offset: int
+    size: int
+
+
+class FsMkdir(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.FS_MKDIR
+    path: str
+    mode: int
+
+
+class FsUnlink(Request, frozen=True, kw_only=True, gc=False):  # unlink (or rmdir)
+    KIND = Kind.FS_UNLINK
+    path: str
+    rmdir: bool
+
+
+class FsRename(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.FS_RENAME
+    old: str
+    new: str
+    noreplace: bool
+
+
+# POSIX message queues and semaphores ---------------------------------------------------------
+class MqOpen(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.MQ_OPEN
+    name: str
+    flags: int
+    maxmsg: int
+    msgsize: int
+
+
+class MqClose(Body, frozen=True, kw_only=True, gc=False):  # handle closed (no answer)
+    KIND = Kind.MQ_CLOSE
+    pid: int
+    handle: int
+
+
+class MqUnlink(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.MQ_UNLINK
+    name: str
+
+
+class MqSend(Request, frozen=True, kw_only=True, gc=False):  # data: the message
+    KIND = Kind.MQ_SEND
+    handle: int
+    name: str
+    prio: int
+
+
+class MqReceive(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.MQ_RECEIVE
+    handle: int
+    name: str
+    size: int
+
+
+class MqGetattr(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.MQ_GETATTR
+    handle: int
+    name: str
+
+
+class SemOpen(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.SEM_OPEN
+    name: str
+    flags: int
+    value: int
+
+
+class SemClose(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.SEM_CLOSE
+    handle: int
+
+
+class SemUnlink(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.SEM_UNLINK
+    name: str
+
+
+class SemTrywait(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.SEM_TRYWAIT
+    handle: int
+
+
+class SemPost(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.SEM_POST
+    handle: int
+
+
+class SemGetvalue(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.SEM_GETVALUE
+    handle: int
+
+
+class IpcWait(Request, frozen=True, kw_only=True, gc=False):  # wake thread `tid` when `what` may succeed
+    KIND = Kind.IPC_WAIT
+    handle: int
+    name: str | Opt = UNSET  # a queue's (mq_send, mq_receive)
+    prio: int | Opt = UNSET  # mq_send's
+    size: int | Opt = UNSET  # mq_receive's
+    what: str  # "send", "recv" or "sem"
+    tid: int
+
+
+# migration (kernel to kernel; migrate/) ------------------------------------------------------
+class MigReserve(Body, frozen=True, kw_only=True, gc=False):  # hold `frames` frames for `pid`
+    KIND = Kind.MIG_RESERVE
+    mid: int
+    pid: int
+    frames: int
+    bytes: int
+
+
+class MigId(Body, frozen=True, kw_only=True, gc=False):
+    """The packets that carry only the migration's id."""
+    mid: int
+
+
+class MigAccept(MigId, frozen=True, kw_only=True, gc=False):  # room held
+    KIND = Kind.MIG_ACCEPT
+
+
+class MigRelease(MigId, frozen=True, kw_only=True, gc=False):  # give the room back
+    KIND = Kind.MIG_RELEASE
+
+
+class MigAbort(MigId, frozen=True, kw_only=True, gc=False):  # S gave up
+    KIND = Kind.MIG_ABORT
+
+
+class MigAck(MigId, frozen=True, kw_only=True, gc=False):  # image rebuilt
+    KIND = Kind.MIG_ACK
+
+
+class MigCommit(MigId, frozen=True, kw_only=True, gc=False):  # S let the process go: run it
+    KIND = Kind.MIG_COMMIT
+
+
+class MigQuery(MigId, frozen=True, kw_only=True, gc=False):  # S's watchdog: where are we
+    KIND = Kind.MIG_QUERY
+
+
+class MigRefuse(Body, frozen=True, kw_only=True, gc=False):  # D will not take it, and why
+    KIND = Kind.MIG_REFUSE
+    mid: int
+    reason: str
+
+
+class MigImage(Body, frozen=True, kw_only=True, gc=False):  # the frozen image (data, bulk)
+    KIND = Kind.MIG_IMAGE
+    mid: int
+    pid: int
+
+
+class MigDone(Body, frozen=True, kw_only=True, gc=False):  # running on D since `thawed`
+    KIND = Kind.MIG_DONE
+    mid: int
+    thawed: int | None
+    resent: int
+    wall: float
+
+
+class MigPages(Body, frozen=True, kw_only=True, gc=False):  # pre-copy round `round`: pages `vas` (data)
+    KIND = Kind.MIG_PAGES
+    mid: int
+    round: int
+    vas: list
+
+
+class MigPagesAck(Body, frozen=True, kw_only=True, gc=False):  # round `round` is in
+    KIND = Kind.MIG_PAGES_ACK
+    mid: int
+    round: int
+
+
+class MigPage(Body, frozen=True, kw_only=True, gc=False):  # post-copy: pages `vas` (data), pushed or asked
+    KIND = Kind.MIG_PAGE
+    mid: int
+    vas: list
+    push: bool
+
+
+class MigFetch(Body, frozen=True, kw_only=True, gc=False):  # post-copy: D faulted on page `va`
+    KIND = Kind.MIG_FETCH
+    mid: int
+    va: int
+
+
+class MigFinal(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Post-copy's last figures, in the last mig_got."""
+    faults: int
+    wait: int
+    complete: bool
+
+
+class MigGot(Body, frozen=True, kw_only=True, gc=False):  # post-copy: D has pages `vas`
+    KIND = Kind.MIG_GOT
+    mid: int
+    vas: list
+    push: bool
+    final: MigFinal | Opt = UNSET  # the last one: D has every page
+
+
+def _bodies() -> dict[Kind, type[Body]]:
+    """Kind -> body class; an error at import if a kind has no class or two."""
+    out: dict[Kind, type[Body]] = {}
+    todo = [Body]
+    while todo:
+        for c in todo.pop().__subclasses__():
+            todo.append(c)
+            kind = c.__dict__.get("KIND")
+            if kind is None:
+                continue
+            if kind in out:
+                raise TypeError(f"packet kind {kind} has two bodies: {out[kind].__name__} and {c.__name__}")
+            out[kind] = c
+    missing = [k.value for k in Kind if k not in out]
+    if missing:
+        raise TypeError(f"packet kinds without a body: {', '.join(missing)}")
+    return out
+
+
+BODIES = _bodies()
+
+
+def answer_to(body: Body, src: int) -> int:
+    """Who must get the answer to a packet from `src` with `body`: its first sender, if it was
+    passed on (`reply_to`), else `src`."""
+    to = getattr(body, "reply_to", UNSET)
+    return src if to is UNSET else to
