@@ -10,6 +10,7 @@ from shoal.daemons import node as node_mod
 from shoal.daemons.names import NameServer
 from shoal.daemons.node import IO_KINDS, IoNode
 from shoal.errors import ShoalError
+from shoal.messages import Evacuate, Exit, Kind
 from shoal.platform.noc import Packet
 from shoal.spec import ChipSpec
 
@@ -47,7 +48,7 @@ def test_two_servers_for_one_kind_or_request_are_refused(monkeypatch: pytest.Mon
     class Greedy(NameServer):
         def __init__(self, core: object) -> None:
             super().__init__(core)  # type: ignore[arg-type]
-            self.packets["fs_open"] = self.on_name_link
+            self.packets[Kind.FS_OPEN] = self.on_name_link
     monkeypatch.setattr(node_mod, "NameServer", Greedy)
     with pytest.raises(ShoalError, match="packet kind 'fs_open' is served by both names and files"):
         make()
@@ -64,7 +65,7 @@ def test_two_servers_for_one_kind_or_request_are_refused(monkeypatch: pytest.Mon
 def test_unknown_packets_and_requests_get_one_clear_error() -> None:
     n = make()
     with pytest.raises(ShoalError, match="no server for packet kind 'bogus' \\(from cluster 2\\)"):
-        n.handle(Packet(2, n.node, "bogus", {}, b"", 0, 0, 16, 0), 0)
+        n.handle(Packet(2, n.node, "bogus", Evacuate(cluster=0), b"", 0, 0, 16, 0), 0)  # type: ignore[arg-type]
     with pytest.raises(ShoalError, match="no host request 'host_stats'"):
         n.request("host_stats")
     assert n.request("stats")["requests"] == 0
@@ -76,6 +77,6 @@ def test_a_process_that_ends_is_told_to_every_server_in_order() -> None:
     n.names.names["svc"] = pid
     n.rmem.rmem[pid] = {0x1000: (1, bytes(SPEC.page_size))}
     n.rmem.rmem_bytes = SPEC.page_size
-    n.handle(Packet(0, n.node, "exit", {"pid": pid, "code": 3, "signal": None}, b"", 0, 0, 16, 0), 10)
+    n.handle(Packet(0, n.node, Kind.EXIT, Exit(pid=pid, code=3, signal=None), b"", 0, 0, 16, 0), 10)
     assert n.names.names == {} and n.rmem.rmem == {} and n.rmem.rmem_bytes == 0
     assert not n.request("running", pid) and n.procman.procs[pid].status == 3 << 8

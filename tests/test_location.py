@@ -16,6 +16,7 @@ from shoal import Chip, ChipSpec, Process, ShoalError
 from shoal.daemons.node import IoNode
 from shoal.kernel.ikc import Remote
 from shoal.kernel.location import Counters
+from shoal.messages import UNSET, Body, Exit, Kind, MbxData, Moved, MovedAck, Relay, Reply
 from shoal.platform.noc import Packet
 from shoal.toolchain import compile_cached
 
@@ -295,10 +296,10 @@ def manager() -> tuple[IoNode, int]:
 
 
 def moved(pid: int, src: int, dst: int) -> Packet:
-    return Packet(src, 99, "moved", {"pid": pid, "cluster": dst}, b"", 128, 0, 128, 16)
+    return Packet(src, 99, Kind.MOVED, Moved(pid=pid, cluster=dst), b"", 128, 0, 128, 16)
 
 
-def sent(svc: IoNode) -> list[tuple[int, str, dict]]:
+def sent(svc: IoNode) -> list[tuple[int, str, Body]]:
     out = [(p.dst, p.kind, p.body) for p in svc.outbox]
     svc.outbox.clear()
     return out
@@ -310,8 +311,8 @@ def test_moves_that_reach_the_manager_out_of_order_are_applied_in_order() -> Non
     assert svc.procman.procs[pid].cluster == 0 and sent(svc) == []
     svc.handle(moved(pid, 0, 1), 200)
     assert svc.procman.procs[pid].cluster == 2
-    assert sent(svc) == [(0, "moved_ack", {"pid": pid, "cluster": 1}),
-                         (1, "moved_ack", {"pid": pid, "cluster": 2})]
+    assert sent(svc) == [(0, "moved_ack", MovedAck(pid=pid, cluster=1)),
+                         (1, "moved_ack", MovedAck(pid=pid, cluster=2))]
     # Back to a cluster it left, and on again.
     svc.handle(moved(pid, 2, 0), 300)
     svc.handle(moved(pid, 0, 3), 400)
@@ -319,32 +320,31 @@ def test_moves_that_reach_the_manager_out_of_order_are_applied_in_order() -> Non
 
 
 def relay(pid: int, src: int, stamp: int | None = None) -> Packet:
-    inner = {"dst": pid, "port": 1, "op": 7, "reply_to": 3}
-    if stamp is not None:
-        inner["pm_version"] = stamp
-    return Packet(src, 99, "relay", {"kind": "mbx_data", "bulk": False, "body": inner}, b"m", 128, 0, 128, 16)
+    inner = MbxData(dst=pid, port=1, op=7, reply_to=3, pm_version=UNSET if stamp is None else stamp)
+    body = Relay(kind=Kind.MBX_DATA, bulk=False, body=inner)
+    return Packet(src, 99, Kind.RELAY, body, b"m", 128, 0, 128, 16)
 
 
 def test_a_packet_that_comes_back_waits_for_a_newer_record_then_is_routed_or_refused() -> None:
     svc, pid = manager()
     svc.handle(relay(pid, 2), 10)
     ((dst, kind, body),) = sent(svc)
-    assert (dst, kind) == (0, "mbx_data") and body["reply_to"] == 3
+    assert (dst, kind) == (0, "mbx_data") and body.reply_to == 3
     # It came back from cluster 0 under the same record: the record is behind. It waits.
-    svc.handle(relay(pid, 0, body["pm_version"]), 20)
+    svc.handle(relay(pid, 0, body.pm_version), 20)
     assert sent(svc) == [] and len(svc.procman.procs[pid].parked) == 1
     svc.handle(moved(pid, 0, 1), 30)  # the move it was waiting for: sent on to cluster 1
     out = sent(svc)
     assert (1, "mbx_data") in [(d, k) for d, k, _ in out] and not svc.procman.procs[pid].parked
     # Came back again (it moved on meanwhile), and the process ends before the next move
     # arrives: refused as the receiving kernel would.
-    stamp = next(b for d, k, b in out if k == "mbx_data")["pm_version"]
+    stamp = next(b for d, k, b in out if k == "mbx_data").pm_version
     svc.handle(relay(pid, 1, stamp), 40)
     svc.handle(moved(pid, 2, 3), 45)  # an early move, for a later hop
-    svc.handle(Packet(3, 99, "exit", {"pid": pid, "code": 0, "signal": None}, b"", 128, 0, 128, 16), 50)
+    svc.handle(Packet(3, 99, Kind.EXIT, Exit(pid=pid, code=0, signal=None), b"", 128, 0, 128, 16), 50)
     out = sent(svc)
-    assert (3, "reply", {"op": 7, "ret": -111}) in out
-    assert (2, "moved_ack", {"pid": pid, "cluster": 3}) in out  # pointers go even so
+    assert (3, "reply", Reply(op=7, ret=-111)) in out
+    assert (2, "moved_ack", MovedAck(pid=pid, cluster=3)) in out  # pointers go even so
     # A process that never existed: refused at once.
     svc.handle(relay(999, 2), 60)
-    assert sent(svc) == [(3, "reply", {"op": 7, "ret": -111})]
+    assert sent(svc) == [(3, "reply", Reply(op=7, ret=-111))]

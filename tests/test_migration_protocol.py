@@ -19,6 +19,7 @@ import shoal
 from shoal import Chip, ChipSpec, ShoalError
 from shoal.experiments.migration import tour_checksum
 from shoal.kernel.migrate import TRIES
+from shoal.messages import Load, Locate, MbxData, MigAccept, MigImage, MigReserve
 from shoal.platform.noc import body_bytes, packet
 from shoal.toolchain import compile_cached
 
@@ -272,16 +273,17 @@ def test_downtime_is_the_sum_of_the_charges_and_grows_with_the_bytes_moved() -> 
 # --- packet sizes, the spec ------------------------------------------------------------------------
 def test_packets_are_billed_by_what_they_carry() -> None:
     spec = ChipSpec.preset("tiny")
-    assert body_bytes({"mid": 1, "pid": 7, "frames": 90, "bytes": 1 << 20}) == 8 + 4 + 4 + 4
-    assert body_bytes({"op": 1 << 40, "name": "ab", "argv": ["x", "yz"]}) == 8 + (4 + 2) + (4 + 5 + 6)
-    ctl = packet(spec, 0, 1, "mig_accept", {"mid": 5}, b"", 0, "control")
+    assert body_bytes(MigReserve(mid=1, pid=7, frames=90, bytes=1 << 20)) == 8 + 4 + 4 + 4
+    assert body_bytes(Load(op=1 << 40, newpid=2, name="ab", argv=["x", "yz"], seed=3)) == \
+        8 + 4 + (4 + 2) + (4 + 5 + 6) + 4
+    ctl = packet(spec, 0, 1, MigAccept(mid=5), b"", 0, "control")
     assert (ctl.nbytes, ctl.header, ctl.chunk) == (8, spec.mailbox_header, spec.portal_chunk)
-    mbx = packet(spec, 0, 1, "mbx_data", {"op": 1, "dst": 2, "port": 3}, b"hi", 0, "mailbox")
+    mbx = packet(spec, 0, 1, MbxData(op=1, dst=2, port=3), b"hi", 0, "mailbox")
     assert (mbx.nbytes, mbx.header) == (spec.mailbox_payload, spec.mailbox_header)  # Nanvix's fixed format
-    bulk = packet(spec, 0, 1, "mig_image", {"mid": 5, "pid": 2}, bytes(10000), 0, "bulk")
+    bulk = packet(spec, 0, 1, MigImage(mid=5, pid=2), bytes(10000), 0, "bulk")
     assert (bulk.nbytes, bulk.chunk, bulk.header) == (10000, spec.portal_chunk, spec.portal_header)
     with pytest.raises(TypeError):
-        body_bytes({"x": object()})
+        body_bytes(Locate(pids=[object()]))
 
 
 def test_the_pte_cost_is_part_of_the_spec(tmp_path: Path) -> None:

@@ -278,7 +278,7 @@ def test_the_daemon_answers_each_request_with_its_version(order: list[int], lost
     for i in order:
         ev = events[i]
         d.handle(ev, 0)
-    answers = [(q.body["ver"], q.data) for q in d.outbox if q.kind == "rmem_page"]
+    answers = [(q.body.ver, q.data) for q in d.outbox if q.kind == "rmem_page"]
     # Each request gets the newest copy at or after its version, once: version 3 always;
     # the others their own unless a newer copy had replaced it before they came.
     assert len(answers) == 3 and all(data == page[v] for v, data in answers)

@@ -61,7 +61,8 @@ def merge(tables: Iterable[tuple[str, dict[Any, Any]]], what: str) -> dict[Any, 
     for server, table in tables:
         for name, fn in table.items():
             if name in out:
-                raise ShoalError(f"I/O cluster: {what} {name!r} is served by both {owner[name]} and {server}")
+                raise ShoalError(f"I/O cluster: {what} {str(name)!r} is served by both {owner[name]} "
+                                 f"and {server}")
             out[name], owner[name] = fn, server
     return out
 
@@ -170,7 +171,8 @@ class IoNode:
         """Serve a request at `at` (its service on the daemon core done)."""
         fn = self.handlers.get(pkt.kind)
         if fn is None:
-            raise ShoalError(f"I/O cluster: no server for packet kind {pkt.kind!r} (from cluster {pkt.src})")
+            raise ShoalError(f"I/O cluster: no server for packet kind {str(pkt.kind)!r} "
+                             f"(from cluster {pkt.src})")
         fn(pkt, at)
 
     def _serve(self, at: int) -> int:

@@ -129,7 +129,7 @@ def _handlers(*parts: dict[str, PacketHandler]) -> dict[str, PacketHandler]:
     for part in parts:
         for kind, fn in part.items():
             if kind in table:
-                raise ValueError(f"packet kind {kind!r} handled twice")
+                raise ValueError(f"packet kind {str(kind)!r} handled twice")
             table[kind] = fn
     return table
 
