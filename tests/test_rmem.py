@@ -260,6 +260,7 @@ def test_the_daemon_answers_each_request_with_its_version(order: list[int], lost
     # plus a duplicate of version 1 and a request by a process that ended, arriving in any
     # order. A request is answered once, with exactly the bytes of the version it names.
     from shoal.daemons.node import IoNode
+    from shoal.messages import RmemGet, RmemPut
     from shoal.platform.noc import Packet
 
     spec = ChipSpec.preset("tiny")
@@ -269,12 +270,12 @@ def test_the_daemon_answers_each_request_with_its_version(order: list[int], lost
     d.procman.procs[gone].status = 0
     page = [bytes([v]) * spec.page_size for v in range(4)]
 
-    def pkt(kind: str, body: dict, data: bytes = b"") -> Packet:
-        return Packet(1, d.node, kind, body, data, len(data), 0, spec.portal_chunk, 0)
-    events = [pkt("rmem_put", {"pid": pid, "va": 0x1000, "ver": v}, page[v]) for v in (1, 2, 3)]
-    events += [pkt("rmem_get", {"pid": pid, "va": 0x1000, "ver": v}) for v in (1, 2, 3)]
-    events += [pkt("rmem_put", {"pid": pid, "va": 0x1000, "ver": 1}, page[1]),
-               pkt("rmem_put", {"pid": gone, "va": 0x1000, "ver": 1}, page[1])]
+    def pkt(body: RmemPut | RmemGet, data: bytes = b"") -> Packet:
+        return Packet(1, d.node, body.KIND, body, data, len(data), 0, spec.portal_chunk, 0)
+    events = [pkt(RmemPut(pid=pid, va=0x1000, ver=v), page[v]) for v in (1, 2, 3)]
+    events += [pkt(RmemGet(pid=pid, va=0x1000, ver=v)) for v in (1, 2, 3)]
+    events += [pkt(RmemPut(pid=pid, va=0x1000, ver=1), page[1]),
+               pkt(RmemPut(pid=gone, va=0x1000, ver=1), page[1])]
     for i in order:
         ev = events[i]
         d.handle(ev, 0)
