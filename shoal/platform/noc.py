@@ -44,6 +44,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from msgspec import UNSET, Struct
+from msgspec.structs import astuple
 
 from shoal.messages import Body, Kind
 from shoal.platform.calendar import Calendar
@@ -102,15 +103,24 @@ def body_bytes(value: object, key: str = "") -> int:
     if isinstance(value, (list, tuple)):
         return 4 + sum(body_bytes(v) for v in value)
     if isinstance(value, Struct):
-        n = 0
-        for k in value.__struct_fields__:  # (a loop, not sum() over a generator: every packet pays this)
-            v = getattr(value, k)
-            if type(v) is int and k not in WIDE and -(1 << 31) <= v < (1 << 32):
-                n += 4
-            elif v is not UNSET:
-                n += body_bytes(v, k)
-        return n
+        return struct_bytes(value)
     raise TypeError(f"a packet body cannot carry {type(value).__name__}")
+
+
+def struct_bytes(body: Struct) -> int:
+    """Encoded size of a body or a record in one (its set fields; every packet pays this)."""
+    n = 0
+    for k, v in zip(body.__struct_fields__, astuple(body)):  # (a loop, not sum() over a generator)
+        t = type(v)
+        if t is int:
+            n += 4 if k not in WIDE and -(1 << 31) <= v < (1 << 32) else 8
+        elif v is UNSET:
+            continue  # absent: not on the wire
+        elif t is bool or v is None:
+            n += 4
+        else:
+            n += body_bytes(v, k)
+    return n
 
 
 def packet(spec: ChipSpec, src: int, dst: int, body: Body, data: bytes, ready: int, form: str) -> Packet:
@@ -121,9 +131,9 @@ def packet(spec: ChipSpec, src: int, dst: int, body: Body, data: bytes, ready: i
         return Packet(src, dst, kind, body, data, spec.mailbox_payload, ready, spec.mailbox_payload,
                       spec.mailbox_header, form)
     if form == "bulk":
-        nbytes = max(0, body_bytes(body) - spec.portal_header) + len(data)
+        nbytes = max(0, struct_bytes(body) - spec.portal_header) + len(data)
         return Packet(src, dst, kind, body, data, nbytes, ready, spec.portal_chunk, spec.portal_header, form)
-    nbytes = body_bytes(body) + len(data)
+    nbytes = struct_bytes(body) + len(data)
     return Packet(src, dst, kind, body, data, nbytes, ready, spec.portal_chunk, spec.mailbox_header, form)
 
 
