@@ -110,7 +110,7 @@ def body_bytes(value: object, key: str = "") -> int:
 def struct_bytes(body: Struct) -> int:
     """Encoded size of a body or a record in one (its set fields; every packet pays this)."""
     n = 0
-    for k, v in zip(body.__struct_fields__, astuple(body)):  # (a loop, not sum() over a generator)
+    for k, v in zip(body.__struct_fields__, astuple(body), strict=True):  # (a loop, not sum())
         t = type(v)
         if t is int:
             n += 4 if k not in WIDE and -(1 << 31) <= v < (1 << 32) else 8
