@@ -10,6 +10,19 @@ from collections.abc import Sequence
 from shoal.errors import ShoalError
 
 
+def _cache_lines(counts: tuple[int, ...], instructions: int, cycles: int) -> list[str]:
+    """The L1 model's line of --stats (none when the model is off)."""
+    if not counts:
+        return []
+    loads, stores, lm, sm, _fetches, fm, stall = counts
+
+    def pct(a: int, b: int) -> str:
+        return f"{100 * a / b:.2f}%" if b else "-"
+    return [f"  L1 caches      : D {loads} loads ({pct(lm, loads)} miss), {stores} stores "
+            f"({pct(sm, stores)} miss); I {fm} misses ({pct(fm, instructions)} of instructions); "
+            f"stalled {stall} cycles ({pct(stall, cycles)} of its simulated time)"]
+
+
 def _stats(chip: object, proc: object) -> str:
     from shoal.api import Chip, Process
     assert isinstance(chip, Chip) and isinstance(proc, Process)
@@ -34,6 +47,7 @@ def _stats(chip: object, proc: object) -> str:
         f"  remote memory  : {c.rmem_faults} page faults, {c.evictions} pages evicted to the I/O "
         f"cluster; threads waited {c.page_wait} cycles = {spec.cycles_to_seconds(c.page_wait) * 1e6:.1f} us "
         f"simulated for pages",
+        *_cache_lines(c.caches, proc.instructions, cyc),
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
         f"  cpu            : {chip.cpu_engine}",
     ]

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
 from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
+from shoal.errors import ShoalError
 from shoal.kernel import entry, faults, ikc, location, migrate, report, rmem, sched, shm
-from shoal.kernel.container import Block, Container, Thread, TState
+from shoal.kernel.container import CACHE_COUNTS, Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
 from shoal.platform.calendar import Calendar
@@ -104,6 +105,8 @@ class Kernel:
         self.fault: tuple[str | Fault, int, int | None] | None = None
         self.syscall_total = 0
         self.instructions = 0
+        self.caches = [0] * len(CACHE_COUNTS)  # the L1 model's counts on this cluster
+        self._cache_seen = (0,) * 6  # the emulator's counts at the end of the last slice
         # IKC and services: packets out and in, operations waiting for a reply.
         self.services_node = spec.compute_clusters  # the I/O cluster running the daemons
         self.outbox: list[Packet] = []
@@ -150,6 +153,10 @@ class Kernel:
         if name not in ("cpu", "mem"):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         cpu = ClusterCPU(self.spec.memory_per_cluster)
+        if self.spec.caches:
+            why = cpu.set_caches(self.spec)
+            if why:
+                raise ShoalError(f"chip {self.spec.name}: caches = true, but {why}")
         cpu.on_fill = self._fill
         cpu.on_trap = self._trap
         self.cpu = cpu
@@ -297,7 +304,7 @@ class Kernel:
 
     def now(self) -> int:
         """Simulated time of the running thread, mid-slice."""
-        return self.now_base + self.cpu.executed() * self.spec.cpi + self.extra
+        return self.now_base + self.cpu.executed() * self.spec.cpi + self.cpu.stalled() + self.extra
 
     # the scheduler (sched.py) -----------------------------------------------------------
     def next_time(self) -> int:
