@@ -311,8 +311,9 @@ MPPA256 = ChipSpec(
     icache_bytes=8 * KIB,
     dcache_bytes=8 * KIB,
     cache_line=64,
-    # Modelling choice: the caches are simulated (timing only: data always comes from memory).
-    caches=False,
+    # Modelling choice: the caches are simulated (timing only: data always comes from memory);
+    # `caches = false` in a chip file (or --no-caches) for speed.
+    caches=True,
     # Assumption (not public for the k1b): 2 ways, so index + offset = the 4 KiB page offset.
     icache_ways=2,
     dcache_ways=2,
@@ -408,6 +409,8 @@ TINY = dataclasses.replace(
     kernel_reserved=64 * KIB,
     # Small, so that a program that allocates without end meets its limit soon in tests.
     io_memory=16 * MIB,
+    # A chip for quick runs and tests: no cache model (the MPPA-256 presets have it).
+    caches=False,
 )
 
 # Bigger chips with the MPPA-256's cluster design, for studies past 16 clusters. These are
