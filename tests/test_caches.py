@@ -30,8 +30,8 @@ pytestmark = pytest.mark.skipif(unicorn_build.library()[0] is None or sys.platfo
 
 GUEST = Path(__file__).resolve().parent.parent / "bench" / "programs" / "guest"
 FLAGS = ["-O2", "-g0", "-ffp-contract=off"]
-BASE = ChipSpec.preset("mppa256")
-ON = dataclasses.replace(BASE, caches=True)
+BASE = dataclasses.replace(ChipSpec.preset("mppa256"), caches=False)
+ON = ChipSpec.preset("mppa256")  # the model is on by default there
 
 
 class RefCache:
@@ -191,3 +191,21 @@ def test_caches_key_takes_a_boolean() -> None:
     assert ChipSpec.from_dict({"caches": True}, "t").caches is True
     with pytest.raises(ShoalError, match="'caches' must be true or false"):
         ChipSpec.from_dict({"caches": 1}, "t")
+
+
+def test_without_the_patched_unicorn_the_model_is_off_and_says_so(tmp_path: Path) -> None:
+    """On stock Unicorn (SHOAL_CPU=stock: no inline model possible) mppa256 still runs: one
+    line on stderr says the caches are not simulated, --stats has no cache line."""
+    import os
+    src = Path(__file__).parent / "programs" / "cache_walk.c"
+    env = {**os.environ, "SHOAL_CPU": "stock"}
+    res = subprocess.run([sys.executable, "-m", "shoal", "run", "--stats", str(src), "seq", "4096", "1"],
+                         capture_output=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(native(src, ["seq", "4096", "1"], tmp_path))
+    err = res.stderr.decode()
+    assert err.count("no L1 cache model here") == 1 and "Traceback" not in err
+    assert "L1 caches" not in err + res.stdout.decode()
+    quiet = subprocess.run([sys.executable, "-m", "shoal", "run", "--no-caches", str(src), "seq", "4096",
+                            "1"], capture_output=True, env=env, timeout=300)
+    assert quiet.returncode == 0 and quiet.stderr == b""

@@ -9,6 +9,7 @@ timers, slices) is sched.py's; how the engine keeps clusters in step is engine.p
 from __future__ import annotations
 
 import heapq
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
 from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
-from shoal.errors import ShoalError
 from shoal.kernel import entry, faults, ikc, location, migrate, report, rmem, sched, shm
 from shoal.kernel.container import CACHE_COUNTS, Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
@@ -25,6 +25,17 @@ from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.platform.noc import Packet, packet
 from shoal.spec import ChipSpec
+
+_warned: list[str] = []
+
+
+def _no_caches(why: str) -> None:
+    """The chip asks for the L1 model but this host cannot run it: say so once, run without."""
+    if not _warned:
+        _warned.append(why)
+        sys.stderr.write(f"shoal: no L1 cache model here ({why}): simulated times count no cache "
+                         "misses (--no-caches says so quietly)\n")
+
 
 # RISC-V exception causes -> (description, signal).
 TRAPS = {
@@ -156,7 +167,7 @@ class Kernel:
         if self.spec.caches:
             why = cpu.set_caches(self.spec)
             if why:
-                raise ShoalError(f"chip {self.spec.name}: caches = true, but {why}")
+                _no_caches(why)
         cpu.on_fill = self._fill
         cpu.on_trap = self._trap
         self.cpu = cpu
