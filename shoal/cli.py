@@ -6,8 +6,25 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
+
+if TYPE_CHECKING:
+    from shoal.spec import ChipSpec
+
+
+def _cache_lines(counts: tuple[int, ...], instructions: int, cycles: int) -> list[str]:
+    """The L1 model's line of --stats (none when the model is off)."""
+    if not counts:
+        return []
+    loads, stores, lm, sm, _fetches, fm, stall = counts
+
+    def pct(a: int, b: int) -> str:
+        return f"{100 * a / b:.2f}%" if b else "-"
+    return [f"  L1 caches      : D {loads} loads ({pct(lm, loads)} miss), {stores} stores "
+            f"({pct(sm, stores)} miss); I {fm} misses ({pct(fm, instructions)} of instructions); "
+            f"stalled {stall} cycles ({pct(stall, cycles)} of its simulated time)"]
 
 
 def _stats(chip: object, proc: object) -> str:
@@ -34,6 +51,7 @@ def _stats(chip: object, proc: object) -> str:
         f"  remote memory  : {c.rmem_faults} page faults, {c.evictions} pages evicted to the I/O "
         f"cluster; threads waited {c.page_wait} cycles = {spec.cycles_to_seconds(c.page_wait) * 1e6:.1f} us "
         f"simulated for pages",
+        *_cache_lines(c.caches, proc.instructions, cyc),
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
         f"  cpu            : {chip.cpu_engine}",
     ]
@@ -102,11 +120,20 @@ def _policy_stats(chip: object) -> list[str]:
     return lines
 
 
+def _spec(args: argparse.Namespace) -> ChipSpec:
+    """The chip of --chip, without its cache model under --no-caches."""
+    from shoal.spec import ChipSpec
+    spec = ChipSpec.load(args.chip)
+    if getattr(args, "no_caches", False) and spec.caches:
+        import dataclasses
+        spec = dataclasses.replace(spec, caches=False)
+    return spec
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from shoal.api import Chip
-    from shoal.spec import ChipSpec
 
-    spec = ChipSpec.load(args.chip)
+    spec = _spec(args)
 
     period = None if args.policy_period is None else _time_arg(args.policy_period, spec) / spec.freq_hz * 1e6
     chip = Chip(spec, seed=args.seed, sink=_sink, trace=_tracer(args, spec), policy=args.policy,
@@ -348,9 +375,8 @@ def _migration_arg(text: str, spec: object) -> tuple[int, int, str]:
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     from shoal.api import Chip
-    from shoal.spec import ChipSpec
 
-    spec = ChipSpec.load(args.chip)
+    spec = _spec(args)
     chip = Chip(spec, seed=args.seed, sink=_sink)
     for f in args.file:
         chip.add_file(*_file(f))
@@ -372,9 +398,8 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from shoal.api import Chip
-    from shoal.spec import ChipSpec
 
-    spec = ChipSpec.load(args.chip)
+    spec = _spec(args)
     chip = Chip(spec, seed=args.seed, sink=_sink, trace=_tracer(args, spec))
     for f in args.file:
         chip.add_file(*_file(f))
@@ -451,6 +476,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def _run_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="run a static RV32 ELF (or a .c file) on the chip")
     r.add_argument("--chip", default="mppa256", help="preset (mppa256, tiny) or a .toml file")
+    r.add_argument("--no-caches", action="store_true", help="do not simulate the L1 caches (faster on "
+                   "the host; simulated time then counts no cache misses)")
     r.add_argument("--cluster", type=int, default=0, help="compute cluster to run on")
     r.add_argument("--stats", action="store_true", help="print simulated and host figures")
     r.add_argument("--seed", type=int, default=0, help="seed for getrandom and AT_RANDOM")
@@ -483,6 +510,7 @@ def _other_parsers(sub: argparse._SubParsersAction) -> None:
                        "image to a file and stop")
     for q in (c,):
         q.add_argument("--chip", default="mppa256")
+        q.add_argument("--no-caches", action="store_true")
         q.add_argument("--cluster", type=int, default=0)
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--file", action="append", default=[], metavar="PATH")
@@ -493,6 +521,7 @@ def _other_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("args", nargs=argparse.REMAINDER)
     rs = sub.add_parser("restore", help="load a checkpoint image on a cluster and run it to its end")
     rs.add_argument("--chip", default="mppa256")
+    rs.add_argument("--no-caches", action="store_true")
     rs.add_argument("--cluster", type=int, default=0)
     rs.add_argument("--seed", type=int, default=0)
     rs.add_argument("--file", action="append", default=[], metavar="PATH")

@@ -37,6 +37,14 @@ class ChipSpec:
     icache_bytes: int
     dcache_bytes: int
     cache_line: int
+    # The L1 cache model (platform/cpu.py): on or off, shape, policy and miss costs.
+    caches: bool
+    icache_ways: int
+    dcache_ways: int
+    cache_replacement: str
+    dcache_write_allocate: bool
+    icache_miss_cycles: int
+    dcache_miss_cycles: int
     # Timing model, in simulated cycles of the cluster clock.
     cpi: int
     syscall_cycles: int
@@ -135,7 +143,7 @@ class ChipSpec:
             want = _TYPES[key]
             if want is float and isinstance(value, int) and not isinstance(value, bool):
                 data[key] = value = float(value)
-            if not isinstance(value, want) or isinstance(value, bool):
+            if not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
                 raise ShoalError(f"chip {where}: '{key}' must be {_KIND[want]}, not {_describe(value)}")
         spec = dataclasses.replace(base, **data)
         spec.validate(where)
@@ -157,6 +165,11 @@ class ChipSpec:
         if self.page_replacement not in PAGE_REPLACEMENT:
             raise ShoalError(f"chip {where}: 'page_replacement' = {_short(repr(self.page_replacement))} "
                              f"must be one of {', '.join(PAGE_REPLACEMENT)}")
+        if self.cache_replacement not in CACHE_REPLACEMENT:
+            raise ShoalError(f"chip {where}: 'cache_replacement' = {_short(repr(self.cache_replacement))} "
+                             f"must be one of {', '.join(CACHE_REPLACEMENT)}")
+        if self.caches:
+            self._check_caches(where)
         checks = [
             (self.compute_clusters <= MAX_CLUSTERS,
              f"mesh {self.mesh_width}x{self.mesh_height} has {self.compute_clusters} compute clusters; "
@@ -176,9 +189,28 @@ class ChipSpec:
                 raise ShoalError(f"chip {where}: {msg}")
 
 
-_TYPES: dict[str, type] = {f.name: (float if f.type == "float" else str if f.type == "str" else int)
+    def _check_caches(self, where: str) -> None:
+        line = self.cache_line
+        if line & (line - 1):
+            raise ShoalError(f"chip {where}: 'cache_line' = {line} must be a power of two")
+        for kind in ("icache", "dcache"):
+            size, ways = getattr(self, f"{kind}_bytes"), getattr(self, f"{kind}_ways")
+            sets = size // (line * ways) if line * ways else 0
+            if sets < 1 or sets * line * ways != size or sets & (sets - 1):
+                raise ShoalError(f"chip {where}: '{kind}_bytes' = {size} must be a power of two "
+                                 f"number of sets of {ways} ways x {line} B lines")
+            if sets * ways > CACHE_MAX_LINES:
+                raise ShoalError(f"chip {where}: the {kind} has {sets * ways} lines; the model "
+                                 f"holds at most {CACHE_MAX_LINES} (a larger cache_line helps)")
+
+    def cache_sets(self, kind: str) -> int:
+        """Sets of the "icache" or the "dcache"."""
+        return getattr(self, f"{kind}_bytes") // (self.cache_line * getattr(self, f"{kind}_ways"))
+
+
+_TYPES: dict[str, type] = {f.name: {"float": float, "str": str, "bool": bool}.get(str(f.type), int)
                            for f in dataclasses.fields(ChipSpec)}
-_KIND = {int: "an integer", float: "a number", str: "a string"}
+_KIND = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 CHIP_FILE_MAX = 1 << 20  # bytes of a chip file: a few dozen keys need a few KiB
 
@@ -200,7 +232,11 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "freq_hz": (1_000_000, 10**10, "1 MHz to 10 GHz"),
     "icache_bytes": (0, 1 << 30, "bytes"),
     "dcache_bytes": (0, 1 << 30, "bytes"),
-    "cache_line": (1, 4096, "bytes"),
+    "cache_line": (4, 4096, "bytes"),
+    "icache_ways": (1, 64, "lines per set"),
+    "dcache_ways": (1, 64, "lines per set"),
+    "icache_miss_cycles": (0, 10**6, "a cost must not be negative"),
+    "dcache_miss_cycles": (0, 10**6, "a cost must not be negative"),
     "cpi": (1, 1000, "cycles per instruction"),
     "syscall_cycles": (0, CYCLES, "a cost must not be negative"),
     "copy_cycles_per_byte": (0, 10**6, "a cost must not be negative"),
@@ -229,6 +265,8 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "ipc_max_names": (1, 1 << 16, "queues and semaphores that exist at once"),
 }
 PAGE_REPLACEMENT = ("clock", "fifo")
+CACHE_REPLACEMENT = ("lru", "fifo")
+CACHE_MAX_LINES = 4096  # lines of one cache the model holds (its native tag array)
 
 
 def _num(v: float) -> str:
@@ -270,10 +308,25 @@ MPPA256 = ChipSpec(
     # (Kalray rated Bostan at up to 600-800 MHz; 400 MHz matches the seed's experiments).
     freq_hz=400_000_000,
     # 8 KiB I- and D-caches per core with 64 B lines (nanvix/hal include/arch/core/k1b/cache.h).
-    # Informational: the timing model does not simulate caches.
     icache_bytes=8 * KIB,
     dcache_bytes=8 * KIB,
     cache_line=64,
+    # Modelling choice: the caches are simulated (timing only: data always comes from memory);
+    # `caches = false` in a chip file (or --no-caches) for speed.
+    caches=True,
+    # Assumption (not public for the k1b): 2 ways, so index + offset = the 4 KiB page offset.
+    icache_ways=2,
+    dcache_ways=2,
+    # Assumption (not public): least recently used.
+    cache_replacement="lru",
+    # The D-cache is write-through with a write buffer (nanvix/hal k1b/cache.h; de Dinechin et
+    # al., HPEC 2013); assumption: a store miss does not fill the line, and the write buffer
+    # never fills (stores never stall).
+    dcache_write_allocate=False,
+    # Assumption (not public): a miss refills 64 B from the cluster's memory at 8 B per cycle
+    # after 4 cycles of latency, 12 cycles, for instructions and data alike.
+    icache_miss_cycles=12,
+    dcache_miss_cycles=12,
     # Modelling choice: one cycle per instruction (the k1b is an in-order VLIW core).
     cpi=1,
     # Modelling choices, not measured: trap + dispatch on the kernel core, copy cost between
@@ -356,6 +409,8 @@ TINY = dataclasses.replace(
     kernel_reserved=64 * KIB,
     # Small, so that a program that allocates without end meets its limit soon in tests.
     io_memory=16 * MIB,
+    # A chip for quick runs and tests: no cache model (the MPPA-256 presets have it).
+    caches=False,
 )
 
 # Bigger chips with the MPPA-256's cluster design, for studies past 16 clusters. These are

@@ -27,7 +27,8 @@ def _run(env_cpu: str, *args: str,
         env["SHOAL_CPU"] = env_cpu
     if cache is not None:
         env["SHOAL_CACHE"] = str(cache)
-    res = subprocess.run([sys.executable, "-m", "shoal", "run", "--stats", *args],
+    # (--no-caches: the L1 model exists on the patched path only; this compares the two counts)
+    res = subprocess.run([sys.executable, "-m", "shoal", "run", "--stats", "--no-caches", *args],
                          capture_output=True, env=env, timeout=300)
     stats = {}
     for line in res.stderr.decode().splitlines():

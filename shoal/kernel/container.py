@@ -41,6 +41,11 @@ class Thread:
     restart_deadline: int | None = None  # a timed wait backed out by a freeze resumes with it
     ipc_wait_next: bool = False  # its IPC call found nothing ready: made again, it waits first (ipc.py)
     instructions: int = 0
+    stall: int = 0  # cycles its instructions stalled on cache misses (platform/cpu.py)
+
+
+# What the L1 model counts, per process and cluster (kernel/sched.py adds a slice's worth).
+CACHE_COUNTS = ("loads", "stores", "load_misses", "store_misses", "fetches", "fetch_misses", "stall")
 
 
 @dataclass(eq=False)
@@ -66,6 +71,7 @@ class Container:
     cwd: str = "/"  # the working directory, absolute and canonical (kernel/calls/fs.py: chdir)
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
     syscalls: Counter[str] = field(default_factory=Counter)
+    caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))
     unknown_syscalls: Counter[int] = field(default_factory=Counter)
     start_cycle: int = 0
     end_cycle: int | None = None

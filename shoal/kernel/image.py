@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
-from shoal.kernel.container import Container, Thread, TState
+from shoal.kernel.container import CACHE_COUNTS, Container, Thread, TState
 from shoal.kernel.ikc import MAX_ENDPOINTS, MailboxIn, PortalIn, Remote, SyncIn
 from shoal.kernel.memory import PAGE, USER_TOP, Region
 from shoal.sha import sha256
@@ -128,6 +128,10 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
         "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.early_signals.items())
                           if pid == p.pid],
     }
+    if any(p.caches):  # the L1 model's counts go with the process (kernel/sched.py)
+        meta["caches"] = list(p.caches)
+        for tm, th in zip(meta["threads"], threads, strict=True):
+            tm["stall"] = th.stall
     staged, remote = staged or set(), remote or set()
     if staged or remote:
         listed = p.aspace.page_list()
@@ -339,6 +343,8 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _int(soft, f"rlimits.{r}[0]", 0, hard)
     for i, v in enumerate(_list(m.get("rmem_stats", [0, 0, 0]), "rmem_stats", 3)):
         _int(v, f"rmem_stats[{i}]")
+    for i, v in enumerate(_list(m.get("caches", [0] * len(CACHE_COUNTS)), "caches", len(CACHE_COUNTS))):
+        _int(v, f"caches[{i}]")
     threads = _list(m["threads"], "threads")
     if not 1 <= len(threads) <= MAX_THREADS:
         raise _Bad(f"'threads' must hold 1 to {MAX_THREADS} threads")
@@ -352,6 +358,7 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
             _int(t["restart_deadline"], f"{path}.restart_deadline", -I64, I64 - 1)
         _str(t["blocked_on"], f"{path}.blocked_on")
         _int(t["instructions"], f"{path}.instructions")
+        _int(t.get("stall", 0), f"{path}.stall")
         regs = _dict(t["regs"], f"{path}.regs", ("x", "f", "pc", "fcsr"))
         for j, v in enumerate(_list(regs["x"], f"{path}.regs.x", 31)):
             _int(v, f"{path}.regs.x[{j}]", 0, U32)
@@ -503,6 +510,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.dead_instructions = meta["dead_instructions"]
     p.clock_offset = offset
     p.rmem_faults, p.evictions, p.page_wait = meta.get("rmem_stats", [0, 0, 0])
+    p.caches = list(meta.get("caches", [0] * len(CACHE_COUNTS)))
     p.rlimits = {int(r): v for r, v in meta.get("rlimits", {}).items()}
     p.cwd = meta.get("cwd", "/")
     p.state = "frozen"
@@ -511,7 +519,8 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         k.cpu.set_regs(ctx, tm["regs"])
         t = Thread(tid=tm["tid"], proc=p, ctx=ctx, state=TState.FROZEN, ready_at=at,
                    clear_tid=tm["clear_tid"], blocked_on=tm["blocked_on"],
-                   restart_deadline=tm["restart_deadline"], instructions=tm["instructions"])
+                   restart_deadline=tm["restart_deadline"], instructions=tm["instructions"],
+                   stall=tm.get("stall", 0))
         p.threads.append(t)
     for fd, em in meta["ikc"].items():
         ep: object

@@ -9,6 +9,7 @@ timers, slices) is sched.py's; how the engine keeps clusters in step is engine.p
 from __future__ import annotations
 
 import heapq
+import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
 from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
 from shoal.kernel import entry, faults, ikc, location, migrate, report, rmem, sched, shm
-from shoal.kernel.container import Block, Container, Thread, TState
+from shoal.kernel.container import CACHE_COUNTS, Block, Container, Thread, TState
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
 from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, Targeted, answer_to
@@ -26,6 +27,17 @@ from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.platform.noc import Packet, packet
 from shoal.spec import ChipSpec
+
+_warned: list[str] = []
+
+
+def _no_caches(why: str) -> None:
+    """The chip asks for the L1 model but this host cannot run it: say so once, run without."""
+    if not _warned:
+        _warned.append(why)
+        sys.stderr.write(f"shoal: no L1 cache model here ({why}): simulated times count no cache "
+                         "misses (--no-caches says so quietly)\n")
+
 
 # RISC-V exception causes -> (description, signal).
 TRAPS = {
@@ -106,6 +118,8 @@ class Kernel:
         self.fault: tuple[str | Fault, int, int | None] | None = None
         self.syscall_total = 0
         self.instructions = 0
+        self.caches = [0] * len(CACHE_COUNTS)  # the L1 model's counts on this cluster
+        self._cache_seen = (0,) * 6  # the emulator's counts at the end of the last slice
         # IKC and services: packets out and in, operations waiting for a reply.
         self.services_node = spec.compute_clusters  # the I/O cluster running the daemons
         self.outbox: list[Packet] = []
@@ -152,6 +166,10 @@ class Kernel:
         if name not in ("cpu", "mem"):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         cpu = ClusterCPU(self.spec.memory_per_cluster)
+        if self.spec.caches:
+            why = cpu.set_caches(self.spec)
+            if why:
+                _no_caches(why)
         cpu.on_fill = self._fill
         cpu.on_trap = self._trap
         self.cpu = cpu
@@ -299,7 +317,7 @@ class Kernel:
 
     def now(self) -> int:
         """Simulated time of the running thread, mid-slice."""
-        return self.now_base + self.cpu.executed() * self.spec.cpi + self.extra
+        return self.now_base + self.cpu.executed() * self.spec.cpi + self.cpu.stalled() + self.extra
 
     # the scheduler (sched.py) -----------------------------------------------------------
     def next_time(self) -> int:

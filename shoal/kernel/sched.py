@@ -40,6 +40,7 @@ from shoal.platform.cpu import REG_PC
 if TYPE_CHECKING:
     from shoal.kernel.container import Thread
     from shoal.kernel.kernel import Hart, Kernel
+    from shoal.platform.cpu import ClusterCPU
 
 SOLO_STRETCH = 64
 NEVER = 1 << 62
@@ -217,7 +218,11 @@ def run_slice(k: Kernel, h: Hart) -> None:
         k.tlb_owner = t.proc.aspace
     k.current, k.now_base, k.extra, k.solo_mode = t, h.clock, 0, solo
     k.stop_reason, k.fault = None, None
-    n, spent, err = k.cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
+    cpu = k.cpu
+    caches = cpu.caches is not None
+    if caches:
+        cpu.use_lines_of(h.index)
+    n, spent, err = cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
     if err is not None and k.debugger is not None and k.debugger(k, t):
         err = None  # a debugger's breakpoint: the thread is parked before it (kernel/debug.py)
     k.current, k.solo_mode = None, False
@@ -246,6 +251,9 @@ def run_slice(k: Kernel, h: Hart) -> None:
     t.instructions += n
     k.instructions += n
     h.clock += n * spec.cpi + k.extra
+    if caches:
+        _count_caches(k, t, cpu)
+        h.clock += cpu.stall
     if k.tracer is not None:
         k.tracer.slice(k.cluster, h.index, t, k.now_base, h.clock, n)
     if reason == "retry":
@@ -276,6 +284,20 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # boundary after (not back to this one for the few instructions left).
         h.slice_end = end + grain
         _round_robin(k, h)
+
+
+def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> None:
+    """Add what the L1 model counted in the slice to the thread, its process and the cluster."""
+    now = cpu.cache_counts()
+    seen, k._cache_seen = k._cache_seen, now
+    mine, ours = t.proc.caches, k.caches
+    for i in range(6):
+        d = now[i] - seen[i]
+        mine[i] += d
+        ours[i] += d
+    t.stall += cpu.stall
+    mine[6] += cpu.stall
+    ours[6] += cpu.stall
 
 
 def _round_robin(k: Kernel, h: Hart) -> None:

@@ -55,8 +55,9 @@ from unicorn.unicorn_py3 import unicorn as binding
 from unicorn.unicorn_py3.unicorn import uc_hook_h
 
 from shoal.platform import unicorn_build
-from shoal.platform.unicorn_build import InsnBudget
+from shoal.platform.unicorn_build import InsnBudget, UcCaches
 from shoal.sha import sha256
+from shoal.spec import ChipSpec
 
 PHYS_BASE = 0x8000_0000
 # emu_start needs an address at which to stop; user space ends below it, so reaching it
@@ -171,6 +172,13 @@ class ClusterCPU:
         self.uc.mem_map_ptr(PHYS_BASE, memory_bytes, UC_PROT_ALL, ctypes.addressof(self._cbuf))
         handle = self.uc._uch.value if hasattr(self.uc._uch, "value") else self.uc._uch
         self.budget: InsnBudget | None = None
+        # The L1 model (set_caches): the live state is the running hart's; each hart's lines
+        # are kept in `_lines` while another runs.
+        self.caches: UcCaches | None = None
+        self.stall = 0  # cycles the last slice stalled on cache misses
+        self._lines: dict[int, ctypes.Array] = {}
+        self._line_owner: int | None = None
+        self._nd = self._ni = 0
         lib = _load_native()
         # Page walks in native code (the TLB fill of present pages; on stock Unicorn also the
         # block hook's count) read the running container's page table through this struct.
@@ -232,6 +240,61 @@ class ClusterCPU:
         self._val = ctypes.c_uint64(0)
         self._val_ptr = ctypes.cast(ctypes.pointer(self._val), ctypes.c_void_p)
 
+    def set_caches(self, spec: ChipSpec) -> str:
+        """Model the spec's L1 caches from now on; "" or why they cannot be modelled here."""
+        if self.budget is None:
+            return "the L1 cache model needs shoal's patched Unicorn"
+        ptr = ctypes.POINTER(UcCaches)()
+        self.uc.ctl(unicorn_build.UC_CTL_CACHES, UC_CTL_IO_READ, ctypes.byref(ptr))
+        c = ptr.contents
+        c.line_shift = spec.cache_line.bit_length() - 1
+        c.cpi = spec.cpi
+        fifo = int(spec.cache_replacement == "fifo")
+        for g, kind in ((c.d, "dcache"), (c.i, "icache")):
+            g.sets, g.ways, g.fifo = spec.cache_sets(kind), getattr(spec, f"{kind}_ways"), fifo
+            g.miss_cycles = getattr(spec, f"{kind}_miss_cycles")
+        c.d.write_alloc = int(spec.dcache_write_allocate)
+        try:
+            self.uc.ctl(unicorn_build.UC_CTL_CACHES, UC_CTL_IO_WRITE, ctypes.c_int(1))
+        except UcError:
+            return "the L1 cache model needs an x86-64 Linux host"
+        self.caches = c
+        self._nd, self._ni = c.d.sets * c.d.ways, c.i.sets * c.i.ways
+        return ""
+
+    def use_lines_of(self, hart: int) -> None:
+        """Make `hart`'s cache lines the live ones (harts take turns on one emulator)."""
+        c = self.caches
+        if c is None or self._line_owner == hart:
+            return
+        d, i = ctypes.addressof(c.dtags), ctypes.addressof(c.itags)
+        nd, ni = self._nd * 8, self._ni * 8
+        if self._line_owner is not None:
+            keep = self._lines[self._line_owner]
+            ctypes.memmove(keep, d, nd)
+            ctypes.memmove(ctypes.addressof(keep) + nd, i, ni)
+        mine = self._lines.get(hart)
+        if mine is None:
+            n = self._nd + self._ni
+            mine = self._lines[hart] = (ctypes.c_uint64 * n)(*([1] * n))  # 1: no line
+        ctypes.memmove(d, mine, nd)
+        ctypes.memmove(i, ctypes.addressof(mine) + nd, ni)
+        self._line_owner = hart
+
+    def cache_counts(self) -> tuple[int, int, int, int, int, int]:
+        """Since the emulator began: loads, stores, load misses, store misses, I-cache line
+        fetches, I-cache misses."""
+        c = self.caches
+        if c is None:
+            return (0, 0, 0, 0, 0, 0)
+        dc, ic = c.dc, c.ic
+        return (dc.reads, dc.writes, dc.read_misses, dc.write_misses, ic.reads, ic.read_misses)
+
+    def stalled(self) -> int:
+        """Cycles the running slice has stalled so far."""
+        c = self.caches
+        return c.stall if c is not None else 0
+
     def _native_hook(self, kind: int, fn: object) -> None:
         hh = uc_hook_h()
         err = binding.uclib.uc_hook_add(self.uc._uch, ctypes.byref(hh), kind,
@@ -292,7 +355,8 @@ class ClusterCPU:
         """Instructions run so far in the current slice (the trapping one included)."""
         b = self.budget
         if b is not None:
-            return self._budget - b.left + b.extra - self._cut
+            c = self.caches
+            return self._budget - b.left + b.extra - self._cut - (c.taken if c is not None else 0)
         if self._hooked:
             return self.native.executed  # type: ignore[union-attr]
         return self._counter.value
@@ -311,6 +375,9 @@ class ClusterCPU:
         self._budget = budget
         if b is not None:
             b.left, self._cut = budget, 0
+        c = self.caches
+        if c is not None:
+            c.stall = c.taken = c.carry = 0
         if nc is not None:
             nc.root = root
         if self._slice is not None:
@@ -325,6 +392,9 @@ class ClusterCPU:
                 raise uc._hook_exception  # a hook's own exception, as the binding raises it
             if err is None and self._slicer.pc == STOP_ADDR:
                 err = UcError(UC_ERR_FETCH_UNMAPPED)
+            if c is not None:
+                self.stall = c.stall
+                return (budget - b.left + b.extra - self._cut - c.taken, bool(b.stopped), err)  # type: ignore[union-attr]
             return (budget - b.left + b.extra - self._cut, bool(b.stopped), err)  # type: ignore[union-attr]
         if self.loaded is not ctx:
             uc.context_restore(ctx)
@@ -342,7 +412,10 @@ class ClusterCPU:
             err = UcError(UC_ERR_FETCH_UNMAPPED)  # the guest jumped to the stop address itself
         uc.context_update(ctx)
         if b is not None:
-            return (budget - b.left + b.extra - self._cut, bool(b.stopped), err)
+            taken = 0
+            if c is not None:
+                self.stall, taken = c.stall, c.taken
+            return (budget - b.left + b.extra - self._cut - taken, bool(b.stopped), err)
         if self._hooked:
             return (nc.executed, bool(nc.stopping), err)  # type: ignore[union-attr]
         n = self._counter.value

@@ -34,7 +34,9 @@ SDIST_SHA256 = "00567a70e323f749b419cd86bee4f9115beab7ebba32194581c090cbb7c59cff
 PATCH = Path(__file__).parent.parent / "native" / "unicorn-budget.patch"
 LIB_NAME = "libunicorn.so.2"
 UC_CTL_INSN_BUDGET = 15  # the control the patch adds, after UC_CTL_CONTEXT_MODE
+UC_CTL_CACHES = 16  # and the L1 cache model's
 BUDGET_BLOCKS, BUDGET_EXACT = 1, 2
+CACHE_MAX_LINES = 4096  # UC_CACHE_MAX_LINES: sets x ways of one cache
 
 
 class BuildError(Exception):
@@ -47,6 +49,27 @@ class InsnBudget(ctypes.Structure):
                 ("stopped", ctypes.c_uint32), ("mode", ctypes.c_uint32)]
 
 
+class CacheGeom(ctypes.Structure):
+    """`uc_cache_geom`: one cache's shape and policy."""
+    _fields_ = [("sets", ctypes.c_uint32), ("ways", ctypes.c_uint32), ("fifo", ctypes.c_uint32),
+                ("write_alloc", ctypes.c_uint32), ("miss_cycles", ctypes.c_uint64)]
+
+
+class CacheCounts(ctypes.Structure):
+    """`uc_cache_counts`: accesses and misses since the library started."""
+    _fields_ = [("reads", ctypes.c_uint64), ("writes", ctypes.c_uint64),
+                ("read_misses", ctypes.c_uint64), ("write_misses", ctypes.c_uint64)]
+
+
+class UcCaches(ctypes.Structure):
+    """`uc_caches` of the patched unicorn.h: the live L1 model of the running hart."""
+    _fields_ = [("on", ctypes.c_uint32), ("line_shift", ctypes.c_uint32), ("cpi", ctypes.c_uint32),
+                ("pad", ctypes.c_uint32), ("d", CacheGeom), ("i", CacheGeom),
+                ("stall", ctypes.c_uint64), ("taken", ctypes.c_uint64), ("carry", ctypes.c_uint64),
+                ("dc", CacheCounts), ("ic", CacheCounts),
+                ("dtags", ctypes.c_uint64 * CACHE_MAX_LINES), ("itags", ctypes.c_uint64 * CACHE_MAX_LINES)]
+
+
 def apply_patch(text: str, root: Path) -> None:
     """Apply a unified diff (as `git diff` writes it) below `root`, exactly: every hunk's
     context must match where the diff says (no fuzz), or BuildError."""
@@ -56,7 +79,11 @@ def apply_patch(text: str, root: Path) -> None:
         if m is None:
             raise BuildError("malformed patch: a file without a +++ line")
         path = root / m.group(1)
-        old = path.read_text(encoding="utf-8", errors="surrogateescape").split("\n")
+        if re.search(r"^--- /dev/null$", chunk, flags=re.M):  # a new file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            old = []
+        else:
+            old = path.read_text(encoding="utf-8", errors="surrogateescape").split("\n")
         out: list[str] = []
         pos = 0
         for h in re.finditer(r"^@@ -(\d+)(?:,\d+)? \+\d+(?:,\d+)? @@.*\n((?:[ +\-\\].*\n?)*)", chunk,

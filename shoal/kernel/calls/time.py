@@ -25,10 +25,12 @@ def clock_ns(k: Kernel, t: Thread, clock: int) -> int | None:
         return EPOCH_NS + now
     if clock in (CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME):
         return now
+    # CPU time: instructions and the cycles they stalled on cache misses (running slice included).
     if clock == CLOCK_PROCESS_CPUTIME:
-        return cycles_to_ns(k, t.proc.instructions * k.spec.cpi + k.cpu.executed() * k.spec.cpi)
+        return cycles_to_ns(k, (t.proc.instructions + k.cpu.executed()) * k.spec.cpi
+                            + t.proc.caches[6] + k.cpu.stalled())
     if clock == CLOCK_THREAD_CPUTIME:
-        return cycles_to_ns(k, (t.instructions + k.cpu.executed()) * k.spec.cpi)
+        return cycles_to_ns(k, (t.instructions + k.cpu.executed()) * k.spec.cpi + t.stall + k.cpu.stalled())
     return None
 
 
