@@ -69,7 +69,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shoal.abi import ECONNREFUSED, ECONNRESET
+from shoal.abi import ECONNREFUSED, ECONNRESET, ESRCH
 from shoal.kernel.container import Container
 from shoal.kernel.ikc import Remote
 from shoal.platform.noc import Packet
@@ -85,6 +85,7 @@ REFUSAL: dict[str, int | None] = {
     "portal_data": -ECONNRESET,
     "sync_signal": None,
     "rmem_full": None,  # (the process has ended: nothing to kill)
+    "signal": -ESRCH,  # kill(2) of a process that has ended (kernel/calls/signal.py)
 }
 
 
@@ -112,7 +113,7 @@ def arrived(k: Kernel, pkt: Packet, p: Container | None, at: int) -> bool:
     packet in (False); otherwise send the packet to the process manager (step 5, True)."""
     pid = pkt.body["dst"]
     if p is None:
-        p = _restored(k, pid)
+        p = restored(k, pid)
     if p is None:
         k.locations.relayed += 1
         bulk = pkt.chunk == k.spec.portal_chunk
@@ -127,7 +128,7 @@ def arrived(k: Kernel, pkt: Packet, p: Container | None, at: int) -> bool:
     return False
 
 
-def _restored(k: Kernel, pid: int) -> Container | None:
+def restored(k: Kernel, pid: int) -> Container | None:
     """A container restored here by a migration that has not committed yet."""
     for e in k.incoming.values():
         if e.proc is not None and e.proc.pid == pid and e.proc.alive:
