@@ -364,3 +364,39 @@ def after_slice(k: Kernel, t: Thread) -> None:
         regs, t.sig_resume = t.sig_resume, None
         k.cpu.set_regs(t.ctx, regs)
 
+
+
+def to_meta(p: Container, threads: list[Thread]) -> dict:
+    """The signal state of a frozen process for its image ({} if it has none)."""
+    out: dict = {}
+    if p.sigactions:
+        out["actions"] = {str(n): a for n, a in sorted(p.sigactions.items())}
+    if p.sigpending:
+        out["pending"] = [list(i) for i in p.sigpending]
+    if p.sigtramp:
+        out["tramp"] = p.sigtramp
+    ts = {}
+    for t in threads:
+        if t.sigmask or t.sigpending or t.altstack != (0, 0, SS_DISABLE) or t.sig_interrupted \
+                or t.sig_saved is not None or t.sig_waiting:
+            ts[str(t.tid)] = {"mask": t.sigmask, "pending": [list(i) for i in t.sigpending],
+                              "alt": list(t.altstack), "interrupted": t.sig_interrupted,
+                              "saved": t.sig_saved, "waiting": t.sig_waiting}
+    if ts:
+        out["threads"] = ts
+    return out
+
+
+def from_meta(p: Container, m: dict) -> None:
+    """Put back what to_meta kept (the image is validated: image.py)."""
+    p.sigactions = {int(n): list(a) for n, a in m.get("actions", {}).items()}
+    p.sigpending = [tuple(i) for i in m.get("pending", [])]
+    p.sigtramp = m.get("tramp", 0)
+    for t in p.threads:
+        tm = m.get("threads", {}).get(str(t.tid))
+        if tm is None:
+            continue
+        t.sigmask, t.sigpending = tm["mask"], [tuple(i) for i in tm["pending"]]
+        t.altstack = tuple(tm["alt"])  # type: ignore[assignment]
+        t.sig_interrupted, t.sig_saved = tm.get("interrupted"), tm.get("saved")
+        t.sig_waiting = tm.get("waiting")

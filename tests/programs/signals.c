@@ -156,7 +156,7 @@ static int masks(void) {
     sigaddset(&s, SIGUSR1);
     siginfo_t si;
     r = sigwaitinfo(&s, &si);
-    printf("sigwaitinfo %d code %d hits %d\n", r, si.si_code, hits);
+    printf("sigwaitinfo %d signo %d hits %d\n", r, si.si_signo, hits);
     struct timespec ts = {0, 1000000};
     r = sigtimedwait(&s, &si, &ts);
     printf("sigtimedwait %d errno %d\n", r, errno);
@@ -341,6 +341,97 @@ static int cancel(void) {
     return 0;
 }
 
+/* two processes (on two clusters on the chip): the child says it is ready, the parent
+   signals it; a default action ends the next one; a signal to an ended pid is ESRCH */
+static volatile int ready;
+static void on_ready(int sig) { (void)sig; ready = 1; }
+
+static int child(int parent, int wait_usr1) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, 0);  /* a fork child inherits the parent's mask */
+    seti(SIGUSR1, 0);
+    kill(parent, SIGUSR1);
+    for (int i = 0; i < 2000 && !hits; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, 0);
+    }
+    if (!wait_usr1) return 3;
+    printf("child: sig %d code %ld value %ld\n", last_sig, got_code, got_value);
+    return hits ? 0 : 1;
+}
+
+static int start(const char *self, const char *what, int cluster) {
+    char me[16];
+    snprintf(me, sizeof me, "%d", getpid());
+#ifdef __riscv
+    char *args[] = {(char *)self, (char *)what, me, 0};
+    return shoal_spawn(self, args, cluster);
+#else
+    (void)self; (void)cluster;
+    int pid = fork();
+    if (pid == 0) exit(child(getpid() ? atoi(me) : 0, !strcmp(what, "child")));
+    return pid;
+#endif
+}
+
+static int reap(int pid) {
+    int st = 0;
+#ifdef __riscv
+    shoal_wait(pid, &st);
+#else
+    waitpid(pid, &st, 0);
+#endif
+    return st;
+}
+
+static int pair(const char *self) {
+    sigset_t s, none;
+    set(SIGUSR1, on_ready, 0, 0);
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigemptyset(&none);
+    sigprocmask(SIG_BLOCK, &s, 0);
+    int pid = start(self, "child", 1);
+    while (!ready) sigsuspend(&none);
+    union sigval v = {.sival_int = 7};
+    int r = sigqueue(pid, SIGUSR1, v);
+    int st = reap(pid);
+    printf("sigqueue %d; child exited %d status %d\n", r, WIFEXITED(st), WEXITSTATUS(st));
+    ready = 0;
+    pid = start(self, "victim", 2);
+    while (!ready) sigsuspend(&none);
+    r = kill(pid, SIGTERM);
+    st = reap(pid);
+    printf("kill %d; victim signaled %d by %d\n", r, WIFSIGNALED(st), WTERMSIG(st));
+    errno = 0;
+    r = kill(pid, SIGUSR1);
+    printf("kill of an ended pid %d errno %d\n", r, errno);
+    return 0;
+}
+
+/* handler installed, one signal blocked and pending across a migration */
+static int mig(void) {
+    sigset_t s, pend;
+    set(SIGUSR1, on_plain, 0, 0);
+    set(SIGUSR2, on_plain, SA_RESTART, 0);
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &s, 0);
+    raise(SIGUSR2);
+#ifdef __riscv
+    shoal_migrate(2);
+    if (shoal_cluster() != 2) printf("did not move\n");
+#endif
+    sigpending(&pend);
+    printf("after the move: pending USR2 %d hits %d\n", sigismember(&pend, SIGUSR2), hits);
+    raise(SIGUSR1);
+    printf("USR1 handled: hits %d\n", hits);
+    sigprocmask(SIG_UNBLOCK, &s, 0);
+    printf("USR2 unblocked: hits %d last %d\n", hits, last_sig);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IOLBF, 0);
     const char *m = argc > 1 ? argv[1] : "basic";
@@ -351,5 +442,8 @@ int main(int argc, char **argv) {
     if (!strcmp(m, "errors")) return errors();
     if (!strcmp(m, "eintr")) return eintr();
     if (!strcmp(m, "cancel")) return cancel();
+    if (!strcmp(m, "pair")) return pair(argv[0]);
+    if (!strcmp(m, "mig")) return mig();
+    if (!strcmp(m, "child") || !strcmp(m, "victim")) return child(atoi(argv[2]), !strcmp(m, "child"));
     return 2;
 }
