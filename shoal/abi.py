@@ -21,7 +21,11 @@ SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS = 1, 2, 3, 4, 5, 6, 7
 SIGFPE, SIGKILL, SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM = 8, 9, 10, 11, 12, 13, 14, 15
 SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
                 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
-                13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM"}
+                13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD",
+                18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU", 23: "SIGURG",
+                24: "SIGXCPU", 25: "SIGXFSZ", 26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO",
+                30: "SIGPWR", 31: "SIGSYS", 32: "SIGRTMIN",
+                **{n: f"SIGRTMIN+{n - 32}" for n in range(33, 65)}}
 
 # open flags (asm-generic/fcntl.h), file types (linux/stat.h), directory entry types (dirent.h)
 O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2

@@ -32,6 +32,8 @@ class Kind(StrEnum):
     PORTAL_GO = "portal_go"
     PORTAL_DATA = "portal_data"
     SYNC_SIGNAL = "sync_signal"
+    # POSIX signals between processes (kernel/calls/signal.py)
+    SIGNAL = "signal"
     # answers and losses
     REPLY = "reply"
     NOC_ERROR = "noc_error"
@@ -167,6 +169,13 @@ class SyncSignal(Targeted, frozen=True, kw_only=True, gc=False):  # one signal o
     KIND = Kind.SYNC_SIGNAL
     port: int
     src: int
+
+
+class SignalMsg(Targeted, frozen=True, kw_only=True, gc=False):  # kill(2) and kin to a process elsewhere
+    KIND = Kind.SIGNAL
+    tid: int  # 0: any thread of the process
+    info: list[int]  # the siginfo fields (kernel/signals.py info())
+    op: int  # the sender's request: answered by a Reply with ret
 
 
 # answers and losses --------------------------------------------------------------------------

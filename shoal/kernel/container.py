@@ -41,6 +41,16 @@ class Thread:
     restart_deadline: int | None = None  # a timed wait backed out by a freeze resumes with it
     ipc_wait_next: bool = False  # its IPC call found nothing ready: made again, it waits first (ipc.py)
     instructions: int = 0
+    # Signals (kernel/signals.py): blocked mask (bit n-1 for signal n), signals sent to this
+    # thread (siginfo tuples), the alternate stack (sp, size, flags), a blocking call a signal
+    # cut short ([a0 it was made with, restartable]) and registers rt_sigreturn puts back.
+    sigmask: int = 0
+    sigpending: list[tuple[int, ...]] = field(default_factory=list)
+    altstack: tuple[int, int, int] = (0, 0, 2)  # SS_DISABLE
+    sig_interrupted: list[int] | None = None
+    sig_resume: dict | None = None
+    sig_saved: int | None = None  # the mask rt_sigsuspend/rt_sigtimedwait replaced meanwhile
+    sig_waiting: list[int] | None = None  # rt_sigtimedwait: [signals waited for, info address]
     stall: int = 0  # cycles its instructions stalled on cache misses (platform/cpu.py)
 
 
@@ -70,6 +80,12 @@ class Container:
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     cwd: str = "/"  # the working directory, absolute and canonical (kernel/calls/fs.py: chdir)
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
+    # Signals (kernel/signals.py): actions set by rt_sigaction (signal -> [handler, flags,
+    # mask]; absent: SIG_DFL), signals sent to the process, and where the page holding the
+    # rt_sigreturn trampoline is mapped (0: not yet).
+    sigactions: dict[int, list[int]] = field(default_factory=dict)
+    sigpending: list[tuple[int, ...]] = field(default_factory=list)
+    sigtramp: int = 0
     syscalls: Counter[str] = field(default_factory=Counter)
     caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))
     unknown_syscalls: Counter[int] = field(default_factory=Counter)

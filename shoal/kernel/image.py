@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
+from shoal.kernel import signals
 from shoal.kernel.container import CACHE_COUNTS, Container, Thread, TState
 from shoal.kernel.ikc import MAX_ENDPOINTS, MailboxIn, PortalIn, Remote, SyncIn
 from shoal.kernel.memory import PAGE, USER_TOP, Region
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
     from shoal.spec import ChipSpec
 
 MAGIC = b"SHOALIMG"
-VERSION = 4  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name;
-# 4: open files of the file server, [kind, path, handle, flags, offset] (3's read: _upgrade)
+VERSION = 5  # 2: process clock (clock_offset, taken_at); 3: no stdin, files by name;
+# 4: open files of the file server, [kind, path, handle, flags, offset] (3's read: _upgrade);
+# 5: signal state ("signals", kernel/signals.py: to_meta; absent when there is none)
 FILE_KINDS = ("file", "dir", "mq", "shm", "dev", "con")
 HEADER = struct.Struct("<8sIIIIQ32s")
 PAGE_HEADER = struct.Struct("<II")
@@ -149,6 +151,9 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["cwd"] = p.cwd
     if p.rlimits:
         meta["rlimits"] = {str(r): v for r, v in sorted(p.rlimits.items())}
+    sig = signals.to_meta(p, threads)
+    if sig:
+        meta["signals"] = sig
     if p.aspace.rmem_seq:  # versions of later write-backs go on from here, wherever it runs
         meta["rmem_seq"] = p.aspace.rmem_seq
     if p.rmem_faults or p.evictions:
@@ -180,7 +185,7 @@ def check(image: bytes, where: str = "image") -> tuple[dict, list[tuple[int, int
     magic, version, _flags, meta_len, npages, body_len, digest = HEADER.unpack_from(image)
     if magic != MAGIC:
         raise ShoalError(f"{where}: not a shoal container image")
-    if version not in (3, VERSION):
+    if version not in (3, 4, VERSION):
         raise ShoalError(f"{where}: image version {version}, this shoal reads version {VERSION}")
     body = image[HEADER.size:]
     if len(body) != body_len or meta_len + npages * (PAGE_HEADER.size + PAGE) != body_len:
@@ -369,6 +374,7 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     if len(tids) != len(threads):
         raise _Bad("'threads' holds a thread id twice")
     _validate_ikc(m["ikc"])
+    _validate_signals(m.get("signals", {}), tids)
     for i, e in enumerate(_list(m["early_signals"], "early_signals")):
         port, sigs = _list(e, f"early_signals[{i}]", 2)
         _int(port, f"early_signals[{i}][0]", 0, (1 << 16) - 1)
@@ -402,6 +408,44 @@ def _validate_regions(regions: object, pages: list[tuple[int, int, bytes]]) -> N
         seen.add(va)
         if not any(s <= va < e for s, e in spans):
             raise _Bad(f"page {va:#x} is outside every region")
+
+
+def _siginfo(v: object, path: str) -> None:
+    signo, errno, code, *words = _list(v, path, 6)
+    _int(signo, f"{path}[0]", 1, 64)
+    _int(errno, f"{path}[1]", -2**31, 2**31 - 1)
+    _int(code, f"{path}[2]", -2**31, 2**31 - 1)
+    for j, w in enumerate(words):
+        _int(w, f"{path}[{3 + j}]", 0, U32)
+
+
+def _validate_signals(sig: object, tids: set[int]) -> None:
+    s = _dict(sig, "signals")
+    for n, act in _dict(s.get("actions", {}), "signals.actions").items():
+        _key(n, "signals.actions", 1, 64)
+        h, f, mask = _list(act, f"signals.actions.{n}", 3)
+        _int(h, f"signals.actions.{n}[0]", 0, U32)
+        _int(f, f"signals.actions.{n}[1]", 0, U32)
+        _int(mask, f"signals.actions.{n}[2]", 0, 2**64 - 1)
+    for i, v in enumerate(_list(s.get("pending", []), "signals.pending")):
+        _siginfo(v, f"signals.pending[{i}]")
+    _int(s.get("tramp", 0), "signals.tramp", 0, USER_TOP - PAGE)
+    for tid, ts in _dict(s.get("threads", {}), "signals.threads").items():
+        path = f"signals.threads.{tid}"
+        if _key(tid, "signals.threads", 1, MAX_PID) not in tids:
+            raise _Bad(f"'{path}' names no thread of the image")
+        td = _dict(ts, path, ("mask", "pending", "alt"))
+        _int(td["mask"], f"{path}.mask", 0, 2**64 - 1)
+        for i, v in enumerate(_list(td["pending"], f"{path}.pending")):
+            _siginfo(v, f"{path}.pending[{i}]")
+        for j, v in enumerate(_list(td["alt"], f"{path}.alt", 3)):
+            _int(v, f"{path}.alt[{j}]", 0, U32)
+        for key, n in (("interrupted", 2), ("waiting", 2)):
+            if td.get(key) is not None:
+                for j, v in enumerate(_list(td[key], f"{path}.{key}", n)):
+                    _int(v, f"{path}.{key}[{j}]", 0, 2**64 - 1)
+        if td.get("saved") is not None:
+            _int(td["saved"], f"{path}.saved", 0, 2**64 - 1)
 
 
 def _validate_ikc(ikc: object) -> None:
@@ -522,6 +566,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
                    restart_deadline=tm["restart_deadline"], instructions=tm["instructions"],
                    stall=tm.get("stall", 0))
         p.threads.append(t)
+    signals.from_meta(p, meta.get("signals", {}))
     for fd, em in meta["ikc"].items():
         ep: object
         if em["type"] == "mailbox":

@@ -419,12 +419,16 @@ class Kernel:
                bulk: bool = False, deadline: int | None = None) -> None:
         """Send a request for thread `t` and block it; `then(reply, at)` gives its result.
         With a deadline, the thread gives up then with ETIMEDOUT (a later answer is dropped)."""
-        self._ops += 1
-        op = (self.cluster << 40) | self._ops
+        op = self.new_op()
         body = replace(body, op=op, pid=t.proc.pid)
         self.pending[op] = (t, then, body)
         self.send(dst, body, data, self.now(), bulk)
         self.block(t, None, deadline, timeout_value=-ETIMEDOUT, why=f"rpc:{body.KIND}")
+
+    def new_op(self) -> int:
+        """A request number unique on the chip (the answer names it)."""
+        self._ops += 1
+        return (self.cluster << 40) | self._ops
 
     def rpc(self, t: Thread, body: Request, then: Then, data: bytes = b"") -> None:
         self.rpc_to(t, self.services_node, body, then, data)

@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
 
-from shoal.abi import ECONNREFUSED, ECONNRESET
+from shoal.abi import ECONNREFUSED, ECONNRESET, ESRCH
 from shoal.kernel.container import Container
 from shoal.kernel.ikc import Remote
 from shoal.messages import UNSET, Kind, Located, Relay, answer_to
@@ -88,6 +88,7 @@ REFUSAL: dict[Kind, int | None] = {
     Kind.PORTAL_DATA: -ECONNRESET,
     Kind.SYNC_SIGNAL: None,
     Kind.RMEM_FULL: None,  # (the process has ended: nothing to kill)
+    Kind.SIGNAL: -ESRCH,  # kill(2) of a process that has ended (kernel/calls/signal.py)
 }
 
 
@@ -115,7 +116,7 @@ def arrived(k: Kernel, pkt: Packet, p: Container | None, at: int) -> bool:
     packet in (False); otherwise send the packet to the process manager (step 5, True)."""
     pid = pkt.body.dst
     if p is None:
-        p = _restored(k, pid)
+        p = restored(k, pid)
     if p is None:
         k.locations.relayed += 1
         bulk = pkt.chunk == k.spec.portal_chunk
@@ -128,7 +129,7 @@ def arrived(k: Kernel, pkt: Packet, p: Container | None, at: int) -> bool:
     return False
 
 
-def _restored(k: Kernel, pid: int) -> Container | None:
+def restored(k: Kernel, pid: int) -> Container | None:
     """A container restored here by a migration that has not committed yet."""
     for e in k.incoming.values():
         if e.proc is not None and e.proc.pid == pid and e.proc.alive:

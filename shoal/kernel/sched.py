@@ -31,7 +31,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
-from shoal.kernel import migrate, report, rmem, shm
+from shoal.kernel import migrate, report, rmem, shm, signals
 from shoal.kernel.container import TState
 from shoal.kernel.ikc import Remote
 from shoal.kernel.memory import PAGE, Missing
@@ -213,6 +213,15 @@ def run_slice(k: Kernel, h: Hart) -> None:
     budget = (end - h.clock) // spec.cpi
     if budget <= 0:
         return
+    p = t.proc
+    if t.sigpending or p.sigpending or t.sig_saved is not None or t.sig_interrupted is not None:
+        got = signals.deliver(k, t, h.clock)  # back to user mode: its signals first
+        if got is not None:
+            if got != "dead":
+                _await_page(k, t, got.addr, got.kind == "store", h.clock)  # type: ignore[union-attr]
+            h.thread = None if h.thread is t else h.thread
+            h.slice_end = None
+            return
     if k.tlb_owner is not t.proc.aspace:
         k.cpu.flush_tlb()
         k.tlb_owner = t.proc.aspace
@@ -261,17 +270,20 @@ def run_slice(k: Kernel, h: Hart) -> None:
         return
     if reason == "page":
         va = k.fault[0].addr if k.fault else k.missing
-        if va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.rmem:
-            rmem.await_page(k, t, va & ~(PAGE - 1), h.clock)
-        elif va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shared:
-            store = k.fault[0].kind == "store" if k.fault else k.missing_store
-            shm.await_page(k, t, va & ~(PAGE - 1), store, h.clock)
-        else:
-            migrate.await_page(k, t, va, h.clock)
+        _await_page(k, t, va, k.fault[0].kind == "store" if k.fault else k.missing_store, h.clock)
         reason = "block"
+    if reason == "signal":
+        signals.after_slice(k, t)  # rt_sigreturn's registers
     if reason is None and (err is not None or k.fault is not None):
-        k.kill_for_fault(t, h.clock)
-        reason = "dead"
+        got = signals.on_fault(k, t) if err is None or k.fault is not None else False
+        if got is True:
+            reason = "signal"  # its handler runs next (the frame is built)
+        elif got is False:
+            k.kill_for_fault(t, h.clock)
+            reason = "dead"
+        else:
+            _await_page(k, t, got.addr, got.kind == "store", h.clock)
+            reason = "block"
     if reason in ("block", "dead", "yield"):
         h.thread = None if h.thread is t else h.thread
         h.slice_end = None
@@ -298,6 +310,16 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> None:
     t.stall += cpu.stall
     mine[6] += cpu.stall
     ours[6] += cpu.stall
+
+
+def _await_page(k: Kernel, t: Thread, va: int, store: bool, at: int) -> None:
+    """The thread needs a page held elsewhere (remote or shared memory, post-copy)."""
+    if va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.rmem:
+        rmem.await_page(k, t, va & ~(PAGE - 1), at)
+    elif va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shared:
+        shm.await_page(k, t, va & ~(PAGE - 1), store, at)
+    else:
+        migrate.await_page(k, t, va, at)
 
 
 def _round_robin(k: Kernel, h: Hart) -> None:

@@ -12,6 +12,7 @@ from shoal.kernel.calls import fs, futex, io, mman, proc, sysinfo, time
 from shoal.kernel.calls import ikc as ikc_calls
 from shoal.kernel.calls import ipc as ipc_calls
 from shoal.kernel.calls import shoal as shoal_calls
+from shoal.kernel.calls import signal as sig
 from shoal.kernel.calls.common import Syscall
 from shoal.kernel.kernel import Kernel, PacketHandler
 from shoal.spec import ChipSpec
@@ -47,12 +48,16 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (99, "set_robust_list", proc.sys_set_robust_list),
     (123, "sched_getaffinity", proc.sys_sched_getaffinity),
     (124, "sched_yield", proc.sys_sched_yield),
-    (129, "kill", proc.sys_kill),
-    (130, "tkill", proc.sys_tkill),
-    (131, "tgkill", proc.sys_tgkill),
-    (132, "sigaltstack", proc.sys_sigaltstack),
-    (134, "rt_sigaction", proc.sys_rt_sigaction),
-    (135, "rt_sigprocmask", proc.sys_rt_sigprocmask),
+    (129, "kill", sig.sys_kill),
+    (130, "tkill", sig.sys_tkill),
+    (131, "tgkill", sig.sys_tgkill),
+    (132, "sigaltstack", sig.sys_sigaltstack),
+    (133, "rt_sigsuspend", sig.sys_rt_sigsuspend),
+    (134, "rt_sigaction", sig.sys_rt_sigaction),
+    (135, "rt_sigprocmask", sig.sys_rt_sigprocmask),
+    (136, "rt_sigpending", sig.sys_rt_sigpending),
+    (138, "rt_sigqueueinfo", sig.sys_rt_sigqueueinfo),
+    (139, "rt_sigreturn", sig.sys_rt_sigreturn),
     (160, "uname", sysinfo.sys_uname),
     (172, "getpid", proc.sys_getpid),
     (173, "getppid", proc.sys_getppid),
@@ -71,6 +76,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (222, "mmap2", mman.sys_mmap2),
     (226, "mprotect", mman.sys_mprotect),
     (233, "madvise", mman.sys_madvise),
+    (240, "rt_tgsigqueueinfo", sig.sys_rt_tgsigqueueinfo),
     (261, "prlimit64", proc.sys_prlimit64),
     (276, "renameat2", fs.sys_renameat2),
     (278, "getrandom", sysinfo.sys_getrandom),
@@ -80,6 +86,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (407, "clock_nanosleep_time64", time.sys_clock_nanosleep),
     (418, "mq_timedsend_time64", ipc_calls.sys_mq_timedsend),
     (419, "mq_timedreceive_time64", ipc_calls.sys_mq_timedreceive),
+    (421, "rt_sigtimedwait_time64", sig.sys_rt_sigtimedwait),
     (422, "futex_time64", futex.sys_futex),
     (439, "faccessat2", fs.sys_faccessat2),
     (500, "shoal_cluster", shoal_calls.sys_cluster),
@@ -138,7 +145,8 @@ SYSCALLS = _table(CALLS)
 # Every kind of packet a kernel takes, by the module that handles it (no kind is in two);
 # "reply" and "noc_error" are the kernel's own (kernel.py: handle).
 PACKET_HANDLERS = _handlers(console.HANDLERS, ikc.HANDLERS, location.HANDLERS, migrate.HANDLERS,
-                            report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS)
+                            report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS,
+                            sig.HANDLERS)
 
 
 def new_kernel(spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int]) -> Kernel:

@@ -1,13 +1,13 @@
-"""Threads, processes and signals: clone, set_tid_address, set_robust_list, exit, exit_group,
-sched_yield, getpid, gettid, getppid, getuid and kin, kill, tkill, tgkill, rt_sigaction,
-rt_sigprocmask, sigaltstack; limits and placement: prlimit64, sched_getaffinity."""
+"""Threads and processes: clone, set_tid_address, set_robust_list, exit, exit_group,
+sched_yield, getpid, gettid, getppid, getuid and kin; limits and placement: prlimit64,
+sched_getaffinity. (Signals: kernel/calls/signal.py.)"""
 
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EINVAL, ENOSYS, EPERM, ESRCH, SIGNAL_NAMES
+from shoal.abi import EINVAL, ENOSYS, EPERM, ESRCH
 from shoal.kernel.calls.common import STOPPED, s32
 from shoal.kernel.calls.futex import futex_wake
 from shoal.kernel.container import Thread, TState
@@ -35,6 +35,7 @@ def sys_clone(k: Kernel, t: Thread, a: list[int]) -> int:
     if flags & CLONE_SETTLS:
         ctx.reg_write(REG_TP, tls)
     child = k.new_thread(t.proc, ctx, k.now())
+    child.sigmask = t.sigmask  # its creator's mask; its own (empty) pending set, no alternate stack
     if flags & CLONE_PARENT_SETTID:
         t.proc.aspace.write(ptid, struct.pack("<I", child.tid))
     if flags & CLONE_CHILD_SETTID:
@@ -99,60 +100,6 @@ def sys_getppid(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_getuid(k: Kernel, t: Thread, a: list[int]) -> int:
     return 0  # getuid, geteuid, getgid, getegid: root, the only user
-
-
-IGNORED_BY_DEFAULT = {17, 23, 28}  # SIGCHLD, SIGURG, SIGWINCH
-
-
-def _signal_self(k: Kernel, t: Thread, sig: int) -> object:
-    if sig == 0 or sig in IGNORED_BY_DEFAULT:
-        return 0
-    if not 1 <= sig <= 64:
-        return -EINVAL
-    # No handlers are delivered yet: every other signal takes its default action, termination.
-    k.kill(t.proc, sig, None, f"killed: {SIGNAL_NAMES.get(sig, f'signal {sig}')}", k.now())
-    return STOPPED
-
-
-def sys_tkill(k: Kernel, t: Thread, a: list[int]) -> object:
-    if not any(x.tid == s32(a[0]) and x.state is not TState.DEAD for x in t.proc.threads):
-        return -ESRCH
-    return _signal_self(k, t, a[1])
-
-
-def sys_tgkill(k: Kernel, t: Thread, a: list[int]) -> object:
-    if s32(a[0]) != t.proc.pid:
-        return -ESRCH
-    return sys_tkill(k, t, a[1:])
-
-
-def sys_kill(k: Kernel, t: Thread, a: list[int]) -> object:
-    return _signal_self(k, t, a[1]) if s32(a[0]) in (t.proc.pid, 0) else -ESRCH
-
-
-def sys_rt_sigaction(k: Kernel, t: Thread, a: list[int]) -> int:
-    sig, new, old, setsize = s32(a[0]), a[1], a[2], a[3]
-    if not 1 <= sig <= 64 or setsize != 8 or (new and sig in (9, 19)):
-        return -EINVAL
-    if new:
-        t.proc.aspace.read(new, 8 + setsize)
-    if old:  # struct k_sigaction on RISC-V: handler, flags, mask (no restorer)
-        t.proc.aspace.write(old, bytes(8 + setsize))
-    return 0  # accepted; signal delivery comes later
-
-
-def sys_rt_sigprocmask(k: Kernel, t: Thread, a: list[int]) -> int:
-    if a[0] > 2 or a[3] != 8:
-        return -EINVAL
-    if a[1]:
-        t.proc.aspace.read(a[1], 8)
-    if a[2]:
-        t.proc.aspace.write(a[2], bytes(8))
-    return 0
-
-
-def sys_sigaltstack(k: Kernel, t: Thread, a: list[int]) -> int:
-    return 0
 
 
 RLIM_INFINITY = (1 << 64) - 1

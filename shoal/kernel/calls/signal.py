@@ -1,0 +1,280 @@
+"""Signal calls: rt_sigaction, rt_sigprocmask, rt_sigpending, sigaltstack, rt_sigreturn,
+rt_sigsuspend, rt_sigtimedwait, kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo.
+Delivery and the frame are kernel/signals.py's. A signal to a process on another cluster
+is a `signal` packet relayed by the process manager (it follows a moved process as every
+targeted packet does: kernel/location.py); the sender waits for the answer (0, ESRCH,
+EINVAL, EAGAIN), as kill(2) returns once the signal is queued."""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from shoal.abi import EAGAIN, EINTR, EINVAL, ENOMEM, EPERM, ESRCH
+from shoal.kernel import location, signals
+from shoal.kernel.calls.common import STOPPED, s32
+from shoal.kernel.container import Container, Thread, TState
+from shoal.kernel.memory import Fault
+from shoal.kernel.signals import ALL, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE, bit
+from shoal.messages import Kind, Relay, SignalMsg
+from shoal.platform.cpu import REG_SP
+from shoal.platform.noc import Packet
+
+if TYPE_CHECKING:
+    from shoal.kernel.kernel import Kernel
+
+SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK = 0, 1, 2
+# SA_NOCLDSTOP, SA_NOCLDWAIT, SA_SIGINFO, SA_EXPOSE_TAGBITS and the four below (UAPI_SA_FLAGS)
+SA_FLAGS = (1 | 2 | 4 | 0x800 | signals.SA_ONSTACK | signals.SA_RESTART | signals.SA_NODEFER
+            | signals.SA_RESETHAND)
+
+
+def _sig_ok(sig: int) -> bool:
+    return 1 <= sig <= signals.NSIG
+
+
+def sys_rt_sigaction(k: Kernel, t: Thread, a: list[int]) -> int:
+    sig, new, old, setsize = s32(a[0]), a[1], a[2], a[3]
+    if setsize != 8 or not _sig_ok(sig) or (new and sig in (signals.SIGKILL, signals.SIGSTOP)):
+        return -EINVAL
+    p = t.proc
+    before = signals.action(p, sig)
+    if new:  # struct sigaction on riscv: handler, flags, mask (no restorer)
+        h, flags, mask = struct.unpack("<IIQ", p.aspace.read(new, 16))
+        flags &= SA_FLAGS  # unknown bits are cleared, as Linux does since 5.11
+        if h == signals.SIG_DFL and not flags and not mask:
+            p.sigactions.pop(sig, None)
+        else:
+            if h not in (signals.SIG_DFL, signals.SIG_IGN):
+                signals.trampoline(p)
+            p.sigactions[sig] = [h, flags, mask & ~UNBLOCKABLE]
+        if signals.ignored(p, sig):  # pending instances are discarded (POSIX)
+            for q in [p.sigpending, *(x.sigpending for x in p.threads)]:
+                q[:] = [i for i in q if i[0] != sig]
+    if old:
+        p.aspace.write(old, struct.pack("<IIQ", *before))
+    return 0
+
+
+def _check(k: Kernel, t: Thread) -> None:
+    """The mask changed: a signal it unblocked is taken when the call returns."""
+    if signals.deliverable(t):
+        signals.wake(k, t, k.now())
+
+
+def sys_rt_sigprocmask(k: Kernel, t: Thread, a: list[int]) -> int:
+    how, new, old, size = a[0], a[1], a[2], a[3]
+    if size != 8:
+        return -EINVAL
+    before = t.sigmask
+    if new:
+        m = struct.unpack("<Q", t.proc.aspace.read(new, 8))[0] & ~UNBLOCKABLE
+        if how == SIG_BLOCK:
+            t.sigmask |= m
+        elif how == SIG_UNBLOCK:
+            t.sigmask &= ~m
+        elif how == SIG_SETMASK:
+            t.sigmask = m
+        else:
+            return -EINVAL
+    if old:
+        t.proc.aspace.write(old, struct.pack("<Q", before))
+    _check(k, t)
+    return 0
+
+
+def sys_rt_sigpending(k: Kernel, t: Thread, a: list[int]) -> int:
+    if a[1] > 8:
+        return -EINVAL
+    pend = 0
+    for i in [*t.sigpending, *t.proc.sigpending]:
+        pend |= bit(i[0])
+    t.proc.aspace.write(a[0], struct.pack("<Q", pend & t.sigmask)[:a[1]])
+    return 0
+
+
+def _on_alt(t: Thread, sp: int) -> bool:
+    ss_sp, size, _ = t.altstack
+    return bool(size) and ss_sp < sp <= ss_sp + size
+
+
+def sys_sigaltstack(k: Kernel, t: Thread, a: list[int]) -> int:
+    new, old = a[0], a[1]
+    sp = k.cpu.reg(REG_SP)
+    ss_sp, size, flags = t.altstack
+    cur = (SS_DISABLE if not size else SS_ONSTACK if _on_alt(t, sp) else 0) | (flags & SS_AUTODISARM)
+    if new:
+        nsp, nflags, nsize = struct.unpack("<IiI", t.proc.aspace.read(new, 12))
+        if _on_alt(t, sp):
+            return -EPERM
+        mode = nflags & ~SS_AUTODISARM
+        if mode not in (0, SS_ONSTACK, SS_DISABLE):
+            return -EINVAL
+        if mode == SS_DISABLE:
+            t.altstack = (0, 0, SS_DISABLE)
+        elif nsize < signals.MINSIGSTKSZ:
+            return -ENOMEM
+        else:
+            t.altstack = (nsp, nsize, nflags & SS_AUTODISARM)
+    if old:
+        t.proc.aspace.write(old, struct.pack("<IiI", ss_sp, cur, size))
+    return 0
+
+
+def sys_rt_sigreturn(k: Kernel, t: Thread, a: list[int]) -> object:
+    try:
+        t.sig_resume = signals.sigreturn(k, t, k.cpu.reg(REG_SP))
+    except Fault as f:
+        if f.reason == "page not here yet":
+            raise
+        k.kill(t.proc, signals.SIGSEGV, None, "killed: SIGSEGV (bad signal frame at rt_sigreturn)", k.now())
+        return STOPPED
+    k.stop_reason = "signal"  # the registers are put back once the slice has ended (sched.py)
+    k.cpu.stop()
+    return STOPPED
+
+
+def sys_rt_sigsuspend(k: Kernel, t: Thread, a: list[int]) -> int:
+    """Wait with a temporary mask until a handler runs: -EINTR, and the handler's frame
+    saves the caller's mask (restored by its rt_sigreturn)."""
+    if a[1] != 8:
+        return -EINVAL
+    m = struct.unpack("<Q", t.proc.aspace.read(a[0], 8))[0] & ~UNBLOCKABLE
+    if t.sig_saved is None:
+        t.sig_saved = t.sigmask
+    t.sigmask = m
+    if signals.deliverable(t):
+        signals.wake(k, t, k.now())
+        return -EINTR
+    k.block(t, None, None, why="sigsuspend")
+    return 0
+
+
+def sys_rt_sigtimedwait(k: Kernel, t: Thread, a: list[int]) -> int:
+    """Take a pending signal of `set` without running its handler; wait for one (until the
+    timeout: EAGAIN) if none is pending."""
+    uset, uinfo, uts, size = a[0], a[1], a[2], a[3]
+    if size != 8:
+        return -EINVAL
+    want = struct.unpack("<Q", t.proc.aspace.read(uset, 8))[0] & ~UNBLOCKABLE & ALL
+    if t.sig_saved is not None:  # made again after a freeze or a timeout: the mask as it was
+        t.sigmask, t.sig_saved = t.sig_saved, None
+    t.sig_waiting = None
+    got = signals.take_from(t, want)
+    if got is not None:
+        if uinfo:
+            t.proc.aspace.write(uinfo, signals.info_bytes(got))
+        return got[0]
+    deadline = None
+    if uts:
+        from shoal.kernel.calls.common import ns_to_cycles, read_timespec
+        ns = read_timespec(t, uts)
+        if ns is None:
+            return -EINVAL
+        deadline = k.now() + ns_to_cycles(k, ns)
+        if ns == 0:
+            return -EAGAIN
+    t.sig_waiting = [want, uinfo]
+    if t.sig_saved is None:
+        t.sig_saved = t.sigmask
+    t.sigmask &= ~want  # let them through to this thread (Linux's real_blocked)
+    k.block(t, None, deadline, timeout_value=-EAGAIN, why="sigwait")
+    return 0
+
+
+# sending -------------------------------------------------------------------------------------
+def _thread(p: Container, tid: int) -> Thread | None:
+    return next((x for x in p.threads if x.tid == tid and x.state is not TState.DEAD), None)
+
+
+def post_here(k: Kernel, p: Container, tid: int, i: tuple[int, ...], at: int) -> int:
+    """Signal info `i` (signal 0: only the checks) to process `p` of this cluster, or to its
+    thread `tid` (0: the process); 0 or a negative errno."""
+    if not 0 <= i[0] <= signals.NSIG:
+        return -EINVAL
+    target = None
+    if tid:
+        target = _thread(p, tid)
+        if target is None:
+            return -ESRCH
+    if i[0] == 0:
+        return 0
+    return 0 if signals.post(k, p, target, i, at) else -EAGAIN
+
+
+def _send(k: Kernel, t: Thread, pid: int, tid: int, i: tuple[int, ...]) -> object:
+    p = k.find_proc(pid)
+    if p is not None and p.state == "running":
+        ret = post_here(k, p, tid, i, k.now())
+        return STOPPED if not t.proc.alive else ret
+    op = k.new_op()
+    inner = SignalMsg(dst=pid, tid=tid, info=list(i), op=op, reply_to=k.cluster)
+    k.pending[op] = (t, lambda pkt, at: pkt.body.ret, inner)
+    if p is not None:  # here but being frozen or moved: the packet is held or forwarded
+        k.send(k.cluster, inner, at=k.now())
+    else:  # elsewhere: the process manager knows where
+        k.send(k.services_node, Relay(kind=Kind.SIGNAL, bulk=False, body=inner), at=k.now())
+    k.block(t, None, None, why="rpc:signal")
+    return 0
+
+
+def on_signal(k: Kernel, pkt: Packet, at: int) -> None:
+    """A signal from another cluster (or held while its process was frozen)."""
+    b = pkt.body
+    p = k.find_proc(b.dst) or location.restored(k, b.dst)
+    ret = -ESRCH if p is None or not p.alive else post_here(k, p, b.tid, tuple(b.info), at)
+    k.reply(pkt, at, ret=ret)
+
+
+def sys_kill(k: Kernel, t: Thread, a: list[int]) -> object:
+    pid, sig = s32(a[0]), s32(a[1])
+    if pid in (-1, -(1 << 31)):
+        return -ESRCH  # kill(-1): a broadcast to every process, which shoal does not offer
+    if pid == 0:
+        pid = t.proc.pid
+    pid = abs(pid)  # a process group: each process leads its own
+    return _send(k, t, pid, 0, signals.info(sig, signals.SI_USER, t.proc.pid, 0))
+
+
+def sys_tkill(k: Kernel, t: Thread, a: list[int]) -> object:
+    tid, sig = s32(a[0]), s32(a[1])
+    if tid <= 0:
+        return -EINVAL
+    for p in k.procs:
+        if _thread(p, tid) is not None:
+            ret = post_here(k, p, tid, signals.info(sig, signals.SI_TKILL, t.proc.pid, 0), k.now())
+            return STOPPED if not t.proc.alive else ret
+    return -ESRCH
+
+
+def sys_tgkill(k: Kernel, t: Thread, a: list[int]) -> object:
+    tgid, tid, sig = s32(a[0]), s32(a[1]), s32(a[2])
+    if tgid <= 0 or tid <= 0:
+        return -EINVAL
+    return _send(k, t, tgid, tid, signals.info(sig, signals.SI_TKILL, t.proc.pid, 0))
+
+
+def _user_info(t: Thread, sig: int, uinfo: int) -> tuple[int, ...]:
+    _, errno, code, w0, w1, w2 = struct.unpack("<iiiIII", t.proc.aspace.read(uinfo, 24))
+    return (sig, errno, code, w0, w1, w2)
+
+
+def sys_rt_sigqueueinfo(k: Kernel, t: Thread, a: list[int]) -> object:
+    pid, sig = s32(a[0]), s32(a[1])
+    i = _user_info(t, sig, a[2])
+    if (i[2] >= 0 or i[2] == signals.SI_TKILL) and pid != t.proc.pid:
+        return -EPERM  # only the kernel may claim to be kill() or the kernel
+    return _send(k, t, pid, 0, i)
+
+
+def sys_rt_tgsigqueueinfo(k: Kernel, t: Thread, a: list[int]) -> object:
+    tgid, tid, sig = s32(a[0]), s32(a[1]), s32(a[2])
+    if tgid <= 0 or tid <= 0:
+        return -EINVAL
+    i = _user_info(t, sig, a[3])
+    if (i[2] >= 0 or i[2] == signals.SI_TKILL) and tgid != t.proc.pid:
+        return -EPERM
+    return _send(k, t, tgid, tid, i)
+
+
+HANDLERS = {Kind.SIGNAL: on_signal}
