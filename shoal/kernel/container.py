@@ -72,6 +72,7 @@ class Container:
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
     syscalls: Counter[str] = field(default_factory=Counter)
     caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))
+    kcaches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # kernel mode's
     unknown_syscalls: Counter[int] = field(default_factory=Counter)
     start_cycle: int = 0
     end_cycle: int | None = None
