@@ -52,6 +52,7 @@ def _stats(chip: object, proc: object) -> str:
         f"cluster; threads waited {c.page_wait} cycles = {spec.cycles_to_seconds(c.page_wait) * 1e6:.1f} us "
         f"simulated for pages",
         *_cache_lines(c.caches, proc.instructions, cyc),
+        *_kernel_cache_lines(c.kernel_caches),
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
         f"  cpu            : {chip.cpu_engine}",
     ]
@@ -128,6 +129,17 @@ def _spec(args: argparse.Namespace) -> ChipSpec:
         import dataclasses
         spec = dataclasses.replace(spec, caches=False)
     return spec
+
+
+def _kernel_cache_lines(counts: tuple[int, ...]) -> list[str]:
+    """The kernel core's caches while it served the process (kernel/kmem.py)."""
+    if not counts:
+        return []
+    loads, stores, lm, sm, fetches, fm, stall = counts
+    d, dm = loads + stores, lm + sm
+    return [f"  kernel L1      : D {d} accesses ({100 * dm / max(1, d):.2f}% miss), I {fetches} line "
+            f"fetches ({100 * fm / max(1, fetches):.2f}% miss); stalled {stall} cycles (modelled "
+            "kernel structures, kernel/kmem.py)"]
 
 
 def cmd_run(args: argparse.Namespace) -> int:

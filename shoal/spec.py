@@ -45,6 +45,9 @@ class ChipSpec:
     dcache_write_allocate: bool
     icache_miss_cycles: int
     dcache_miss_cycles: int
+    # The kernel's own memory traffic (kernel/kmem.py): how its per-thread state is laid out.
+    kernel_layout: str
+    kernel_invalidations: bool
     # Timing model, in simulated cycles of the cluster clock.
     cpi: int
     syscall_cycles: int
@@ -168,6 +171,9 @@ class ChipSpec:
         if self.cache_replacement not in CACHE_REPLACEMENT:
             raise ShoalError(f"chip {where}: 'cache_replacement' = {_short(repr(self.cache_replacement))} "
                              f"must be one of {', '.join(CACHE_REPLACEMENT)}")
+        if self.kernel_layout not in KERNEL_LAYOUTS:
+            raise ShoalError(f"chip {where}: 'kernel_layout' = {_short(repr(self.kernel_layout))} "
+                             f"must be one of {', '.join(KERNEL_LAYOUTS)}")
         if self.caches:
             self._check_caches(where)
         checks = [
@@ -266,6 +272,7 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
 }
 PAGE_REPLACEMENT = ("clock", "fifo")
 CACHE_REPLACEMENT = ("lru", "fifo")
+KERNEL_LAYOUTS = ("uarea", "scattered")
 CACHE_MAX_LINES = 4096  # lines of one cache the model holds (its native tag array)
 
 
@@ -327,6 +334,13 @@ MPPA256 = ChipSpec(
     # after 4 cycles of latency, 12 cycles, for instructions and data alike.
     icache_miss_cycles=12,
     dcache_miss_cycles=12,
+    # Modelling choice: the kernel keeps a process's per-thread state in one area per process,
+    # the "user area" of the seed (Nanvix since; "scattered": one global array per subsystem,
+    # Nanvix before). Its accesses go through the kernel core's caches (kernel/kmem.py).
+    kernel_layout="uarea",
+    # As Nanvix on the k1b (no coherence): the kernel invalidates its D-cache when it creates a
+    # thread, around IKC calls and when it allocates a frame (nanvix/microkernel).
+    kernel_invalidations=True,
     # Modelling choice: one cycle per instruction (the k1b is an in-order VLIW core).
     cpi=1,
     # Modelling choices, not measured: trap + dispatch on the kernel core, copy cost between

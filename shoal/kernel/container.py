@@ -88,6 +88,7 @@ class Container:
     sigtramp: int = 0
     syscalls: Counter[str] = field(default_factory=Counter)
     caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))
+    kcaches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # kernel mode's
     unknown_syscalls: Counter[int] = field(default_factory=Counter)
     start_cycle: int = 0
     end_cycle: int | None = None

@@ -47,6 +47,7 @@ def dispatch(k: Kernel, t: Thread) -> None:
         return
     name, fn = entry
     t.proc.syscalls[name] += 1
+    ret = None
     try:
         ret = fn(k, t, args)
     except Missing as m:
@@ -70,6 +71,11 @@ def dispatch(k: Kernel, t: Thread) -> None:
         # it waits for a post-copy page and is made again: it keeps its deadline for that).
         if k.stop_reason != "page":
             t.restart_deadline = None
+            if k.kmem is not None:  # the kernel core's own loads, stores and fetches (kmem.py)
+                new = ret if name == "clone" and type(ret) is int and ret > 0 else None
+                stall = k.kernel_traffic(t, name, new)
+                if stall:
+                    k.charge(k.kernel_core(k.now(), stall))
         if k.tracer is not None:
             k.tracer.syscall(k, t, name, start, k.now())
     if ret is STOPPED:

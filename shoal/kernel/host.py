@@ -49,6 +49,8 @@ class ProcessRecord:
     page_wait: int = 0  # cycles its threads waited for them (and shared pages), all threads
     shm_faults: int = 0  # touches of shared pages held by another cluster (kernel/shm.py)
     caches: tuple[int, ...] = ()  # the L1 model's counts (container.CACHE_COUNTS), if it runs
+    kernel_caches: tuple[int, ...] = ()  # the kernel core's (kernel/kmem.py)
+    kernel_caches: tuple[int, ...] = ()  # the same for the kernel's work for it (kernel/kmem.py)
 
     @property
     def alive(self) -> bool:
@@ -71,6 +73,7 @@ class ClusterRecord:
     pointers: dict[int, int]  # forwarding pointers kept here: pid -> cluster it moved to
     locations: dict[str, int]  # location.Counters: forwarded, relayed, notices, ...
     caches: tuple[int, ...] = ()  # the L1 model's counts (container.CACHE_COUNTS), if it runs
+    kernel_caches: tuple[int, ...] = ()  # the kernel core's (kernel/kmem.py)
 
 
 def process_record(c: Container) -> ProcessRecord:
@@ -78,7 +81,8 @@ def process_record(c: Container) -> ProcessRecord:
     return ProcessRecord(c.pid, c.name, c.cluster, c.state, c.exit_code, c.signal, c.message,
                          c.start_cycle, c.end_cycle, c.instructions, len(c.threads), dict(c.syscalls),
                          dict(c.unknown_syscalls), peak, c.kcore_wait, c.generation, c.rmem_faults,
-                         c.evictions, c.page_wait, c.shm_faults, tuple(c.caches) if any(c.caches) else ())
+                         c.evictions, c.page_wait, c.shm_faults, tuple(c.caches) if any(c.caches) else (),
+                         tuple(c.kcaches) if any(c.kcaches) else ())
 
 
 def processes(k: Kernel) -> list[ProcessRecord]:
@@ -94,7 +98,8 @@ def cluster(k: Kernel) -> ClusterRecord:
     return ClusterRecord(k.cluster, len(k.harts), k.frames.total, k.frames.free, k.reserved_frames,
                          tuple(c.pid for c in k.procs if c.alive), k.instructions, k.syscall_total,
                          k.packets_in, dict(k.moved), dict(vars(k.locations)),
-                         tuple(k.caches) if any(k.caches) else ())
+                         tuple(k.caches) if any(k.caches) else (),
+                         tuple(k.kcaches) if any(k.kcaches) else ())
 
 
 def _find(k: Kernel, pid: int) -> Container:

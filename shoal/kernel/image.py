@@ -130,8 +130,8 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
         "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.early_signals.items())
                           if pid == p.pid],
     }
-    if any(p.caches):  # the L1 model's counts go with the process (kernel/sched.py)
-        meta["caches"] = list(p.caches)
+    if any(p.caches) or any(p.kcaches):  # the L1 model's counts go with the process (sched.py)
+        meta["caches"], meta["kcaches"] = list(p.caches), list(p.kcaches)
         for tm, th in zip(meta["threads"], threads, strict=True):
             tm["stall"] = th.stall
     staged, remote = staged or set(), remote or set()
@@ -348,8 +348,9 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _int(soft, f"rlimits.{r}[0]", 0, hard)
     for i, v in enumerate(_list(m.get("rmem_stats", [0, 0, 0]), "rmem_stats", 3)):
         _int(v, f"rmem_stats[{i}]")
-    for i, v in enumerate(_list(m.get("caches", [0] * len(CACHE_COUNTS)), "caches", len(CACHE_COUNTS))):
-        _int(v, f"caches[{i}]")
+    for key in ("caches", "kcaches"):
+        for i, v in enumerate(_list(m.get(key, [0] * len(CACHE_COUNTS)), key, len(CACHE_COUNTS))):
+            _int(v, f"{key}[{i}]")
     threads = _list(m["threads"], "threads")
     if not 1 <= len(threads) <= MAX_THREADS:
         raise _Bad(f"'threads' must hold 1 to {MAX_THREADS} threads")
@@ -555,6 +556,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.clock_offset = offset
     p.rmem_faults, p.evictions, p.page_wait = meta.get("rmem_stats", [0, 0, 0])
     p.caches = list(meta.get("caches", [0] * len(CACHE_COUNTS)))
+    p.kcaches = list(meta.get("kcaches", [0] * len(CACHE_COUNTS)))
     p.rlimits = {int(r): v for r, v in meta.get("rlimits", {}).items()}
     p.cwd = meta.get("cwd", "/")
     p.state = "frozen"

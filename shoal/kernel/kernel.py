@@ -20,6 +20,7 @@ from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
 from shoal.kernel import entry, faults, ikc, location, migrate, report, rmem, sched, shm
 from shoal.kernel.container import CACHE_COUNTS, Block, Container, Thread, TState
+from shoal.kernel.kmem import KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
 from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, Targeted, answer_to
@@ -120,6 +121,8 @@ class Kernel:
         self.instructions = 0
         self.caches = [0] * len(CACHE_COUNTS)  # the L1 model's counts on this cluster
         self._cache_seen = (0,) * 6  # the emulator's counts at the end of the last slice
+        self.kmem: KernelMemory | None = None  # the kernel core's caches, with the L1 model
+        self.kcaches = [0] * len(CACHE_COUNTS)  # their counts (kernel mode)
         # IKC and services: packets out and in, operations waiting for a reply.
         self.services_node = spec.compute_clusters  # the I/O cluster running the daemons
         self.outbox: list[Packet] = []
@@ -170,6 +173,8 @@ class Kernel:
             why = cpu.set_caches(self.spec)
             if why:
                 _no_caches(why)
+            else:  # the kernel core's own traffic, with the same caches (kernel/kmem.py)
+                self.kmem = KernelMemory(self.spec)
         cpu.on_fill = self._fill
         cpu.on_trap = self._trap
         self.cpu = cpu
@@ -314,6 +319,16 @@ class Kernel:
         that much sooner (so a slice never runs past the time it was given)."""
         self.extra += cycles
         self.cpu.shorten(-(-cycles // self.spec.cpi))
+
+    def kernel_traffic(self, t: Thread, service: str, other: int | None = None) -> int:
+        """The cycles the kernel core stalls on its caches serving `service` for `t` (0 with
+        the L1 model off), counted as kernel mode for the process and the cluster."""
+        km = self.kmem
+        if km is None:
+            return 0
+        stall = km.serve(service, t.proc.pid, t.tid, other, t.proc.kcaches)
+        self.kcaches[:] = km.counts
+        return stall
 
     def now(self) -> int:
         """Simulated time of the running thread, mid-slice."""
@@ -522,7 +537,7 @@ class Kernel:
             self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
             return None
         if aspace.faults != before:
-            self.charge(self.spec.page_fault_cycles)
+            self.charge(self.spec.page_fault_cycles + self.kernel_traffic(t, "fault"))
             t.proc.peak_frames = max(t.proc.peak_frames, aspace.frames_in_use)
         return got
 

@@ -1,0 +1,247 @@
+"""The kernel's own memory traffic, through the kernel core's L1 caches (issue 21, part 2).
+
+The microkernel is Python, so its loads, stores and instruction fetches are modelled, not run:
+each service says which kernel structures it touches (`FOOTPRINTS`), at addresses that the
+chip's `kernel_layout` gives, and each touch goes through an I-cache and a D-cache of the
+kernel core with the chip's L1 geometry. A miss adds `*_miss_cycles` to the service's cost.
+Counted per process and cluster apart from user mode.
+
+Two layouts of the per-thread state (`kernel_layout`):
+  scattered  one global array per subsystem, indexed by a cluster-wide thread slot: thread
+             table, join conditions, exit values, run-queue links, kernel stacks (Nanvix
+             before the user area)
+  uarea      the same fields of a process's threads in one contiguous area per process, the
+             "user area" that the seed gathered for locality (the container)
+Everything else (system-call table and globals, process table, futex table, frame bitmap)
+is laid out the same in both. As Nanvix on the k1b, whose caches are not coherent, the kernel
+invalidates its whole D-cache when it creates a thread, around every IKC call and when it
+allocates a frame (`kernel_invalidations`).
+
+Sizes and footprints are ASSUMPTIONS modelled on Nanvix's structures (a 64 B thread entry,
+16 B join condition, 4 B exit value and run-queue link, 1 KiB kernel stack per thread, 128 B
+process entry; 64 thread slots and 8 process areas of 16 threads): the figures they give are
+reported with their sensitivity (shoal bench locality), not as measurements of the k1b.
+"""
+
+from __future__ import annotations
+
+from shoal.spec import ChipSpec
+
+LINE_TOUCH = 64  # bytes a "line" touch covers in the footprints below (one k1b cache line)
+
+# Cluster-wide structures: byte offset in the kernel's memory and size.
+GLOBALS = 0x0000  # system-call table, current-thread pointers, kernel globals: 1 KiB
+PROC_TABLE = 0x0400  # 8 process entries x 128 B
+FUTEX_TABLE = 0x0800  # 64 buckets x 16 B
+FRAME_MAP = 0x0C00  # the frame allocator's bitmap (512 frames: 64 B)
+THREAD_SLOTS = 64
+PROC_SLOTS = 8
+THREADS_PER_PROC = THREAD_SLOTS // PROC_SLOTS
+# Per-thread fields: (size of one thread's, scattered array base). The arrays follow one
+# another from 0x1000, each 64 B aligned, in the order Nanvix's sources declare them.
+FIELDS = {"thread": 64, "join": 16, "exitv": 4, "runq": 4, "kstack": 1024}
+KTEXT = 0x20000  # the kernel's code (its own region: I-cache only)
+
+
+def _scattered_bases() -> dict[str, int]:
+    bases, at = {}, 0x1000
+    for name, size in FIELDS.items():
+        bases[name] = at
+        at += -(-(size * THREAD_SLOTS) // 64) * 64
+    return bases
+
+
+SCATTERED = _scattered_bases()
+UAREA_BASE = SCATTERED["kstack"] + THREAD_SLOTS * 1024  # the areas come after the arrays' room
+UAREA_OFFSETS: dict[str, int] = {}
+_at = 0
+for _name, _size in FIELDS.items():
+    UAREA_OFFSETS[_name] = _at
+    _at += -(-(_size * THREADS_PER_PROC) // 64) * 64
+UAREA_SIZE = _at
+
+# What each service touches, in order: (structure, whose, lines, store). `whose` is "self"
+# (the calling thread), "new" (a thread the call creates), "other" (a thread it wakes or joins)
+# or "" (a cluster-wide structure). Every call also enters and leaves the kernel (ENTRY/EXIT).
+ENTRY = [("globals", "", 1, False), ("kstack", "self", 2, True), ("thread", "self", 1, False)]
+EXIT = [("kstack", "self", 2, False), ("thread", "self", 1, True)]
+FOOTPRINTS: dict[str, list[tuple[str, str, int, bool]]] = {
+    "clone": [("proc", "", 1, False), ("thread", "scan", 1, False), ("thread", "new", 1, True),
+              ("join", "new", 1, True), ("exitv", "new", 1, True), ("kstack", "new", 2, True),
+              ("runq", "", 1, True), ("runq", "new", 1, True)],
+    "exit": [("exitv", "self", 1, True), ("join", "self", 1, True), ("futex", "", 1, True),
+             ("thread", "other", 1, True), ("runq", "", 1, True), ("runq", "other", 1, True)],
+    "futex": [("futex", "", 1, True), ("thread", "other", 1, True), ("runq", "", 1, True),
+              ("runq", "other", 1, True), ("join", "self", 1, False)],
+    "mmap2": [("proc", "", 1, True), ("frames", "", 1, False)],
+    "munmap": [("proc", "", 1, True), ("frames", "", 1, True)],
+    "mprotect": [("proc", "", 1, True)],
+    "brk": [("proc", "", 1, True)],
+    "sched_yield": [("runq", "", 1, True), ("runq", "self", 1, True)],
+    "exit_group": [("proc", "", 1, True), ("exitv", "self", 1, True), ("runq", "", 1, True)],
+    "fault": [("proc", "", 1, False), ("frames", "", 1, True)],
+}
+CODE_LINES = {"entry": 6, "clone": 24, "exit": 14, "futex": 18, "fault": 16}  # I-lines per path
+DEFAULT_CODE_LINES = 8
+CREATES = frozenset({"clone"})  # Nanvix invalidates the D-cache in thread creation
+ALLOCATES = frozenset({"fault"})  # and in frame allocation
+IKC = frozenset({"shoal_mbx_send", "shoal_mbx_recv", "shoal_portal_write", "shoal_portal_read"})
+
+
+class Cache:
+    """A set-associative cache of the chip's geometry (LRU or FIFO); stores allocate only with
+    write-allocate (write-through with a write buffer: a store miss does not stall)."""
+
+    def __init__(self, size: int, line: int, ways: int, fifo: bool, write_alloc: bool) -> None:
+        self.line, self.ways, self.fifo, self.write_alloc = line, ways, fifo, write_alloc
+        self.nsets = size // (line * ways)
+        self.sets: list[list[int]] = [[] for _ in range(self.nsets)]
+
+    def access(self, addr: int, store: bool) -> bool:
+        """True on a miss."""
+        ln = addr // self.line
+        s = self.sets[ln % self.nsets]
+        if ln in s:
+            if not self.fifo and s[0] != ln:
+                s.remove(ln)
+                s.insert(0, ln)
+            return False
+        if not store or self.write_alloc:
+            s.insert(0, ln)
+            if len(s) > self.ways:
+                s.pop()
+        return True
+
+    def invalidate(self) -> None:
+        for s in self.sets:
+            s.clear()
+
+
+class KernelMemory:
+    """The kernel core's caches and where its structures are, for one cluster."""
+
+    def __init__(self, spec: ChipSpec) -> None:
+        self.spec = spec
+        fifo = spec.cache_replacement == "fifo"
+        self.d = Cache(spec.dcache_bytes, spec.cache_line, spec.dcache_ways, fifo, spec.dcache_write_allocate)
+        self.i = Cache(spec.icache_bytes, spec.cache_line, spec.icache_ways, fifo, False)
+        self.uarea = spec.kernel_layout == "uarea"
+        self.invalidations = spec.kernel_invalidations
+        # CACHE_COUNTS order: loads, stores, load misses, store misses, fetches, fetch misses, stall
+        self.counts = [0] * 7
+        self._tslot: dict[int, int] = {}  # tid -> cluster-wide thread slot (scattered)
+        self._pslot: dict[int, int] = {}  # pid -> process area (uarea) and process entry
+        self._members: dict[int, dict[int, int]] = {}  # pid -> {tid: slot in its area}
+        names = sorted({*FOOTPRINTS, "entry"})
+        self._code = {name: KTEXT + 0x800 * i for i, name in enumerate(names)}
+        self._code_default = KTEXT + 0x800 * len(names)
+
+    # slots: the lowest free one, as Nanvix's tables are searched -------------------------
+    @staticmethod
+    def _lowest(used: set[int], n: int, key: int) -> int:
+        return next((i for i in range(n) if i not in used), key % n)
+
+    def _proc(self, pid: int) -> int:
+        s = self._pslot.get(pid)
+        if s is None:
+            s = self._pslot[pid] = self._lowest(set(self._pslot.values()), PROC_SLOTS, pid)
+        return s
+
+    def _thread(self, pid: int, tid: int) -> int:
+        """The thread's slot: cluster-wide (scattered) or in its process's area (uarea)."""
+        if not self.uarea:
+            s = self._tslot.get(tid)
+            if s is None:
+                s = self._tslot[tid] = self._lowest(set(self._tslot.values()), THREAD_SLOTS, tid)
+            return s
+        mine = self._members.setdefault(pid, {})
+        s = mine.get(tid)
+        if s is None:
+            s = mine[tid] = self._lowest(set(mine.values()), THREADS_PER_PROC, tid)
+        return s
+
+    def _field(self, name: str, pid: int, tid: int) -> int:
+        slot = self._thread(pid, tid)
+        if not self.uarea:
+            return SCATTERED[name] + FIELDS[name] * slot
+        return UAREA_BASE + self._proc(pid) * UAREA_SIZE + UAREA_OFFSETS[name] + FIELDS[name] * slot
+
+    def forget(self, pid: int, tid: int) -> None:
+        """A thread ended: its slots are free again."""
+        self._tslot.pop(tid, None)
+        self._members.get(pid, {}).pop(tid, None)
+
+    def forget_process(self, pid: int) -> None:
+        for tid in self._members.pop(pid, {}):
+            self._tslot.pop(tid, None)
+        self._pslot.pop(pid, None)
+
+    # the service ---------------------------------------------------------------------
+    def serve(self, name: str, pid: int, tid: int, other: int | None, counts: list[int]) -> int:
+        """Replay the accesses of service `name` ("fault" for a page fault, else a system
+        call's name) for thread `tid` of `pid` and `other` (a thread it creates, or None);
+        the stall cycles. Counts go to the cluster's and to `counts` (the process's)."""
+        before = list(self.counts)
+        d = self.d
+        if self.invalidations and (name in ALLOCATES or name in IKC):
+            d.invalidate()
+        stall = self._fetch("entry")
+        body = FOOTPRINTS.get(name, [])
+        for touch in (body if name == "fault" else [*ENTRY, *body, *EXIT]):
+            stall += self._touch(touch, pid, tid, other)
+        stall += self._fetch(name)
+        if self.invalidations and (name in CREATES or name in IKC):
+            d.invalidate()
+        self.counts[6] += stall
+        for i in range(7):
+            counts[i] += self.counts[i] - before[i]
+        if name == "exit":
+            self.forget(pid, tid)
+        elif name == "exit_group":
+            self.forget_process(pid)
+        return stall
+
+    def _touch(self, touch: tuple[str, str, int, bool], pid: int, tid: int, other: int | None) -> int:
+        what, whose, lines, store = touch
+        if what == "globals":
+            addrs = [GLOBALS]
+        elif what == "proc":
+            addrs = [PROC_TABLE + 128 * self._proc(pid)]
+        elif what == "futex":
+            addrs = [FUTEX_TABLE + 16 * (tid % 64)]
+        elif what == "frames":
+            addrs = [FRAME_MAP]
+        elif whose == "scan":  # thread creation looks for a free slot from the first
+            if other is None:
+                return 0
+            n = self._thread(pid, other) + 1
+            first = self._field("thread", pid, other) - FIELDS["thread"] * (n - 1)
+            addrs = [first + FIELDS["thread"] * i for i in range(n)]
+        elif what == "runq" and whose == "":  # the queue's head
+            addrs = [SCATTERED["runq"] if not self.uarea else self._field("runq", pid, tid)]
+        else:
+            who = tid if whose == "self" else other
+            if who is None:
+                return 0
+            start = self._field(what, pid, who)
+            if what == "kstack":  # the top of the stack: the saved context
+                start += FIELDS["kstack"] - LINE_TOUCH * lines
+            addrs = [start + LINE_TOUCH * i for i in range(lines)]
+        stall, c = 0, self.counts
+        for a in addrs:
+            c[1 if store else 0] += 1
+            if self.d.access(a, store):
+                c[3 if store else 2] += 1
+                if not store:
+                    stall += self.spec.dcache_miss_cycles
+        return stall
+
+    def _fetch(self, name: str) -> int:
+        base = self._code.get(name, self._code_default)
+        stall, c = 0, self.counts
+        for i in range(CODE_LINES.get(name, DEFAULT_CODE_LINES)):
+            c[4] += 1
+            if self.i.access(base + 64 * i, False):
+                c[5] += 1
+                stall += self.spec.icache_miss_cycles
+        return stall
