@@ -144,17 +144,38 @@ def test_other_geometries_match_reference(geometry: dict) -> None:
 
 def test_off_changes_nothing_and_penalties_are_the_time() -> None:
     """Off: no counts. On with zero penalties: the same simulated time as off. On: time
-    grows by exactly misses x penalty."""
+    grows by exactly misses x penalty (user mode here; the kernel's own, kernel/kmem.py, is
+    off for this comparison: tests/test_kmem.py adds both up)."""
     elf = compile_cached([Path(__file__).parent / "programs" / "cache_walk.c"], FLAGS)
     argv = ["cache_walk", "seq", "16384", "2"]
     off, out_off, t_off = model_counts(BASE, elf, argv)
     free = dataclasses.replace(ON, dcache_miss_cycles=0, icache_miss_cycles=0)
     c0, out0, t0 = model_counts(free, elf, argv)
-    c1, out1, t1 = model_counts(ON, elf, argv)
+    user_only = dataclasses.replace(ON, kernel_invalidations=False)
+    c1, out1, t1 = model_counts(user_only, elf, argv)
+    kernel = _kernel_stall(user_only, elf, argv)
     assert off == () and out_off == out0 == out1
     assert t0 == t_off and c0[6] == 0 and c0[2] == c1[2] > 0
-    assert t1 - t_off == c1[6] == c1[2] * 12 + c1[5] * 12
-    assert model_counts(ON, elf, argv) == (c1, out1, t1)  # deterministic
+    assert t1 - t_off - kernel == c1[6] == c1[2] * 12 + c1[5] * 12
+    assert model_counts(user_only, elf, argv) == (c1, out1, t1)  # deterministic
+
+
+def _kernel_stall(spec: ChipSpec, elf: Path, argv: list[str]) -> int:
+    """The kernel's stall before the exit call (whose work comes after the process's end)."""
+    chip = Chip(spec)
+    chip.spawn(elf, argv)
+    k = chip._backend.kernels[0]
+    seen: list[int] = []
+    orig = k.kernel_traffic
+
+    def spy(t: object, service: str, other: int | None = None) -> int:
+        s = orig(t, service, other)  # type: ignore[arg-type]
+        if service != "exit_group":
+            seen.append(s)
+        return s
+    k.kernel_traffic = spy  # type: ignore[method-assign]
+    chip.run()
+    return sum(seen)
 
 
 def test_harts_keep_their_own_lines() -> None:
