@@ -14,17 +14,19 @@ if TYPE_CHECKING:
     from shoal.spec import ChipSpec
 
 
-def _cache_lines(counts: tuple[int, ...], instructions: int, cycles: int) -> list[str]:
+def _cache_lines(counts: tuple[int, ...], instructions: int, cpi: int) -> list[str]:
     """The L1 model's line of --stats (none when the model is off)."""
     if not counts:
         return []
-    loads, stores, lm, sm, _fetches, fm, stall = counts
+    loads, stores, lm, sm, _fetches, fm, stall, waits, wait = counts
 
     def pct(a: int, b: int) -> str:
         return f"{100 * a / b:.2f}%" if b else "-"
+    banks = f", {wait} of them waiting for a memory bank ({waits} misses)" if waits else ""
     return [f"  L1 caches      : D {loads} loads ({pct(lm, loads)} miss), {stores} stores "
             f"({pct(sm, stores)} miss); I {fm} misses ({pct(fm, instructions)} of instructions); "
-            f"stalled {stall} cycles ({pct(stall, cycles)} of its simulated time)"]
+            f"stalled {stall} cycles ({pct(stall, instructions * cpi + stall)} of its threads' "
+            f"time){banks}"]
 
 
 def _stats(chip: object, proc: object) -> str:
@@ -51,7 +53,7 @@ def _stats(chip: object, proc: object) -> str:
         f"  remote memory  : {c.rmem_faults} page faults, {c.evictions} pages evicted to the I/O "
         f"cluster; threads waited {c.page_wait} cycles = {spec.cycles_to_seconds(c.page_wait) * 1e6:.1f} us "
         f"simulated for pages",
-        *_cache_lines(c.caches, proc.instructions, cyc),
+        *_cache_lines(c.caches, proc.instructions, spec.cpi),
         *_kernel_cache_lines(c.kernel_caches),
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
         f"  cpu            : {chip.cpu_engine}",
@@ -135,7 +137,7 @@ def _kernel_cache_lines(counts: tuple[int, ...]) -> list[str]:
     """The kernel core's caches while it served the process (kernel/kmem.py)."""
     if not counts:
         return []
-    loads, stores, lm, sm, fetches, fm, stall = counts
+    loads, stores, lm, sm, fetches, fm, stall = counts[:7]
     d, dm = loads + stores, lm + sm
     return [f"  kernel L1      : D {d} accesses ({100 * dm / max(1, d):.2f}% miss), I {fetches} line "
             f"fetches ({100 * fm / max(1, fetches):.2f}% miss); stalled {stall} cycles (modelled "

@@ -45,6 +45,10 @@ class ChipSpec:
     dcache_write_allocate: bool
     icache_miss_cycles: int
     dcache_miss_cycles: int
+    # The cluster's memory banks: how many, how addresses map to them, a refill's occupancy.
+    memory_banks: int
+    bank_mapping: str
+    bank_busy_cycles: int
     # The kernel's own memory traffic (kernel/kmem.py): how its per-thread state is laid out.
     kernel_layout: str
     kernel_invalidations: bool
@@ -171,6 +175,14 @@ class ChipSpec:
         if self.cache_replacement not in CACHE_REPLACEMENT:
             raise ShoalError(f"chip {where}: 'cache_replacement' = {_short(repr(self.cache_replacement))} "
                              f"must be one of {', '.join(CACHE_REPLACEMENT)}")
+        if self.bank_mapping not in BANK_MAPPINGS:
+            raise ShoalError(f"chip {where}: 'bank_mapping' = {_short(repr(self.bank_mapping))} "
+                             f"must be one of {', '.join(BANK_MAPPINGS)}")
+        row = self.memory_per_cluster // max(1, self.memory_banks)
+        if self.memory_banks and self.bank_mapping == "contiguous" and (
+                self.memory_per_cluster % self.memory_banks or row & (row - 1)):
+            raise ShoalError(f"chip {where}: memory_per_cluster / memory_banks must be a power of "
+                             "two for a contiguous bank mapping")
         if self.kernel_layout not in KERNEL_LAYOUTS:
             raise ShoalError(f"chip {where}: 'kernel_layout' = {_short(repr(self.kernel_layout))} "
                              f"must be one of {', '.join(KERNEL_LAYOUTS)}")
@@ -243,6 +255,8 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "dcache_ways": (1, 64, "lines per set"),
     "icache_miss_cycles": (0, 10**6, "a cost must not be negative"),
     "dcache_miss_cycles": (0, 10**6, "a cost must not be negative"),
+    "memory_banks": (0, 32, "banks of a cluster's memory (0: no bank model)"),
+    "bank_busy_cycles": (1, 256, "cycles a refill keeps its bank, within a 256-cycle window"),
     "cpi": (1, 1000, "cycles per instruction"),
     "syscall_cycles": (0, CYCLES, "a cost must not be negative"),
     "copy_cycles_per_byte": (0, 10**6, "a cost must not be negative"),
@@ -273,6 +287,7 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
 PAGE_REPLACEMENT = ("clock", "fifo")
 CACHE_REPLACEMENT = ("lru", "fifo")
 KERNEL_LAYOUTS = ("uarea", "scattered")
+BANK_MAPPINGS = ("interleaved", "contiguous")
 CACHE_MAX_LINES = 4096  # lines of one cache the model holds (its native tag array)
 
 
@@ -334,6 +349,14 @@ MPPA256 = ChipSpec(
     # after 4 cycles of latency, 12 cycles, for instructions and data alike.
     icache_miss_cycles=12,
     dcache_miss_cycles=12,
+    # The cluster's 2 MiB of memory in 16 independent banks, with interleaved or contiguous
+    # address mapping (de Dinechin et al., HPEC 2013; nanvix/hal k1b-cluster). Assumptions
+    # (not public): banks interleave by cache line, and a 64 B refill keeps its bank 8 cycles
+    # (8 B per cycle). A bank takes 256 / 8 = 32 refills per 256-cycle window; a miss that
+    # finds its window full waits for the next (platform/cpu.py). 0 banks: no bank model.
+    memory_banks=16,
+    bank_mapping="interleaved",
+    bank_busy_cycles=8,
     # Modelling choice: the kernel keeps a process's per-thread state in one area per process,
     # the "user area" of the seed (Nanvix since; "scattered": one global array per subsystem,
     # Nanvix before). Its accesses go through the kernel core's caches (kernel/kmem.py).

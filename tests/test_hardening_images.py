@@ -73,7 +73,7 @@ def test_every_preset_validates_and_every_number_has_bounds() -> None:
     assert sorted(BOUNDS) == sorted(numeric)
     # The string fields are checked by validate() itself (and booleans are only ever true or false).
     strings = sorted(f.name for f in dataclasses.fields(ChipSpec) if f.type == "str")
-    assert strings == ["cache_replacement", "kernel_layout", "name", "page_replacement"]
+    assert strings == ["bank_mapping", "cache_replacement", "kernel_layout", "name", "page_replacement"]
 
 
 def test_bad_chip_file_through_the_cli(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def point(spec: ChipSpec, n: int, warmup: int = WARMUP, measured: int = MEASURED
     elf = compile_cached([PROGRAM], ["-O2", "-g0"])
     (a, calls_a), (b, calls_b) = _run(spec, elf, n, warmup), _run(spec, elf, n, warmup + measured)
     d = [y - x for x, y in zip(a, b, strict=True)]
-    loads, stores, lm, sm, fetches, fm, _stall = d
+    loads, stores, lm, sm, fetches, fm, _stall = d[:7]
     d_stall, i_stall = lm * spec.dcache_miss_cycles, fm * spec.icache_miss_cycles
     # Kernel cycles: each call's fixed cost (syscall_cycles) and the stalls of its accesses.
     kernel = (calls_b - calls_a) * spec.syscall_cycles + d_stall + i_stall

@@ -55,7 +55,9 @@ class Thread:
 
 
 # What the L1 model counts, per process and cluster (kernel/sched.py adds a slice's worth).
-CACHE_COUNTS = ("loads", "stores", "load_misses", "store_misses", "fetches", "fetch_misses", "stall")
+# stall: cycles the misses cost, bank_wait among them (bank_waits: misses that waited).
+CACHE_COUNTS = ("loads", "stores", "load_misses", "store_misses", "fetches", "fetch_misses", "stall",
+                "bank_waits", "bank_wait")
 
 
 @dataclass(eq=False)

@@ -120,7 +120,7 @@ class Kernel:
         self.syscall_total = 0
         self.instructions = 0
         self.caches = [0] * len(CACHE_COUNTS)  # the L1 model's counts on this cluster
-        self._cache_seen = (0,) * 6  # the emulator's counts at the end of the last slice
+        self._cache_seen = (0,) * 7  # the emulator's counts at the end of the last slice
         self.kmem: KernelMemory | None = None  # the kernel core's caches, with the L1 model
         self.kcaches = [0] * len(CACHE_COUNTS)  # their counts (kernel mode)
         # IKC and services: packets out and in, operations waiting for a reply.

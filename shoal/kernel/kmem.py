@@ -127,8 +127,8 @@ class KernelMemory:
         self.i = Cache(spec.icache_bytes, spec.cache_line, spec.icache_ways, fifo, False)
         self.uarea = spec.kernel_layout == "uarea"
         self.invalidations = spec.kernel_invalidations
-        # CACHE_COUNTS order: loads, stores, load misses, store misses, fetches, fetch misses, stall
-        self.counts = [0] * 7
+        # container.CACHE_COUNTS (no bank model for the kernel core: the last two stay 0)
+        self.counts = [0] * 9
         self._tslot: dict[int, int] = {}  # tid -> cluster-wide thread slot (scattered)
         self._pslot: dict[int, int] = {}  # pid -> process area (uarea) and process entry
         self._members: dict[int, dict[int, int]] = {}  # pid -> {tid: slot in its area}
@@ -194,7 +194,7 @@ class KernelMemory:
             d.invalidate()
         self.counts[6] += stall
         for i in range(7):
-            counts[i] += self.counts[i] - before[i]
+            counts[i] += self.counts[i] - before[i]  # (the bank fields stay 0)
         if name == "exit":
             self.forget(pid, tid)
         elif name == "exit_group":

@@ -231,6 +231,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     caches = cpu.caches is not None
     if caches:
         cpu.use_lines_of(h.index)
+        cpu.begin_slice(h.clock)
     n, spent, err = cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
     if err is not None and k.debugger is not None and k.debugger(k, t):
         err = None  # a debugger's breakpoint: the thread is parked before it (kernel/debug.py)
@@ -303,13 +304,12 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> None:
     now = cpu.cache_counts()
     seen, k._cache_seen = k._cache_seen, now
     mine, ours = t.proc.caches, k.caches
-    for i in range(6):
-        d = now[i] - seen[i]
+    per_slice = (*(a - b for a, b in zip(now[:6], seen[:6], strict=True)), cpu.stall, now[6] - seen[6],
+                 cpu.bank_wait)
+    for i, d in enumerate(per_slice):
         mine[i] += d
         ours[i] += d
     t.stall += cpu.stall
-    mine[6] += cpu.stall
-    ours[6] += cpu.stall
 
 
 def _await_page(k: Kernel, t: Thread, va: int, store: bool, at: int) -> None:

@@ -176,6 +176,7 @@ class ClusterCPU:
         # are kept in `_lines` while another runs.
         self.caches: UcCaches | None = None
         self.stall = 0  # cycles the last slice stalled on cache misses
+        self.bank_wait = 0  # of which waiting for a memory bank
         self._lines: dict[int, ctypes.Array] = {}
         self._line_owner: int | None = None
         self._nd = self._ni = 0
@@ -254,6 +255,11 @@ class ClusterCPU:
             g.sets, g.ways, g.fifo = spec.cache_sets(kind), getattr(spec, f"{kind}_ways"), fifo
             g.miss_cycles = getattr(spec, f"{kind}_miss_cycles")
         c.d.write_alloc = int(spec.dcache_write_allocate)
+        c.banks, c.bank_busy = spec.memory_banks, spec.bank_busy_cycles
+        c.mem_base = ctypes.addressof(self._cbuf)
+        contiguous = spec.memory_per_cluster // max(1, spec.memory_banks)
+        row = spec.cache_line if spec.bank_mapping == "interleaved" else contiguous
+        c.bank_shift = row.bit_length() - 1
         try:
             self.uc.ctl(unicorn_build.UC_CTL_CACHES, UC_CTL_IO_WRITE, ctypes.c_int(1))
         except UcError:
@@ -281,14 +287,18 @@ class ClusterCPU:
         ctypes.memmove(i, ctypes.addressof(mine) + nd, ni)
         self._line_owner = hart
 
-    def cache_counts(self) -> tuple[int, int, int, int, int, int]:
+    def cache_counts(self) -> tuple[int, int, int, int, int, int, int]:
         """Since the emulator began: loads, stores, load misses, store misses, I-cache line
-        fetches, I-cache misses."""
+        fetches, I-cache misses, misses that waited for their memory bank."""
         c = self.caches
         if c is None:
-            return (0, 0, 0, 0, 0, 0)
+            return (0, 0, 0, 0, 0, 0, 0)
         dc, ic = c.dc, c.ic
-        return (dc.reads, dc.writes, dc.read_misses, dc.write_misses, ic.reads, ic.read_misses)
+        return (dc.reads, dc.writes, dc.read_misses, dc.write_misses, ic.reads, ic.read_misses, c.bank_waits)
+
+    def begin_slice(self, clock: int) -> None:
+        """The running hart's simulated clock at the slice's start (the banks' time)."""
+        self.caches.now_base = clock  # type: ignore[union-attr]
 
     def stalled(self) -> int:
         """Cycles the running slice has stalled so far."""
@@ -377,7 +387,7 @@ class ClusterCPU:
             b.left, self._cut = budget, 0
         c = self.caches
         if c is not None:
-            c.stall = c.taken = c.carry = 0
+            c.stall = c.taken = c.carry = c.bank_wait = 0
         if nc is not None:
             nc.root = root
         if self._slice is not None:
@@ -393,7 +403,7 @@ class ClusterCPU:
             if err is None and self._slicer.pc == STOP_ADDR:
                 err = UcError(UC_ERR_FETCH_UNMAPPED)
             if c is not None:
-                self.stall = c.stall
+                self.stall, self.bank_wait = c.stall, c.bank_wait
                 return (budget - b.left + b.extra - self._cut - c.taken, bool(b.stopped), err)  # type: ignore[union-attr]
             return (budget - b.left + b.extra - self._cut, bool(b.stopped), err)  # type: ignore[union-attr]
         if self.loaded is not ctx:
@@ -414,7 +424,7 @@ class ClusterCPU:
         if b is not None:
             taken = 0
             if c is not None:
-                self.stall, taken = c.stall, c.taken
+                self.stall, taken, self.bank_wait = c.stall, c.taken, c.bank_wait
             return (budget - b.left + b.extra - self._cut - taken, bool(b.stopped), err)
         if self._hooked:
             return (nc.executed, bool(nc.stopping), err)  # type: ignore[union-attr]
