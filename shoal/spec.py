@@ -45,6 +45,9 @@ class ChipSpec:
     dcache_write_allocate: bool
     icache_miss_cycles: int
     dcache_miss_cycles: int
+    # How the frame allocator picks a free frame (kernel/memory.py): "lowest" first, or
+    # "scattered" (a fixed permutation: consecutive allocations land far apart).
+    frame_placement: str
     # Timing model, in simulated cycles of the cluster clock.
     cpi: int
     syscall_cycles: int
@@ -168,6 +171,9 @@ class ChipSpec:
         if self.cache_replacement not in CACHE_REPLACEMENT:
             raise ShoalError(f"chip {where}: 'cache_replacement' = {_short(repr(self.cache_replacement))} "
                              f"must be one of {', '.join(CACHE_REPLACEMENT)}")
+        if self.frame_placement not in FRAME_PLACEMENT:
+            raise ShoalError(f"chip {where}: 'frame_placement' = {_short(repr(self.frame_placement))} "
+                             f"must be one of {', '.join(FRAME_PLACEMENT)}")
         if self.caches:
             self._check_caches(where)
         checks = [
@@ -266,6 +272,7 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
 }
 PAGE_REPLACEMENT = ("clock", "fifo")
 CACHE_REPLACEMENT = ("lru", "fifo")
+FRAME_PLACEMENT = ("lowest", "scattered")
 CACHE_MAX_LINES = 4096  # lines of one cache the model holds (its native tag array)
 
 
@@ -327,6 +334,10 @@ MPPA256 = ChipSpec(
     # after 4 cycles of latency, 12 cycles, for instructions and data alike.
     icache_miss_cycles=12,
     dcache_miss_cycles=12,
+    # Modelling choice: the lowest free frame first (deterministic; shoal's only order before).
+    # "scattered" stands for a long-running system's fragmented free list, for experiments
+    # (bit-reversed frame order: consecutive pages land on one cache colour).
+    frame_placement="lowest",
     # Modelling choice: one cycle per instruction (the k1b is an in-order VLIW core).
     cpi=1,
     # Modelling choices, not measured: trap + dispatch on the kernel core, copy cost between
