@@ -223,7 +223,7 @@ def _trace_note(chip: object) -> None:
 
 # shoal/tools/trace.py's KINDS and DEFAULT_LIMIT, here so that building the parser does not import
 # the tracer (tests/test_startup.py checks they agree).
-TRACE_KINDS = ("slices", "syscalls", "packets", "frames", "links", "migrations")
+TRACE_KINDS = ("slices", "syscalls", "packets", "frames", "links", "migrations", "caches")
 TRACE_LIMIT = 200_000
 
 
