@@ -112,6 +112,19 @@ def _moved_trace(spec: ChipSpec, path: Path) -> tuple[dict, Chip, object]:
     return json.loads(path.read_text()), c, p
 
 
+@needs_model
+@pytest.mark.parametrize("method", ["stopcopy", "postcopy"])
+def test_the_windows_after_a_move_change_no_simulated_time(method: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slices are cut at the windows' ends; a cut must not move any figure."""
+    def run() -> tuple:
+        r = ex.move_run(ex.variant(ON, 1, 12), method)
+        return (r.caches, r.instructions, r.end, r.downtime)
+    cut = run()
+    monkeypatch.setattr("shoal.kernel.migrate.destination.CACHE_WINDOW", 1 << 40)  # never reached
+    assert run() == cut
+
+
 def _migration_slices(doc: dict) -> list[dict]:
     return [e for e in doc["traceEvents"]
             if e.get("cat") == "migration" and e["ph"] == "X" and "mid" in e["args"]]

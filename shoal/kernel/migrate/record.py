@@ -105,7 +105,8 @@ class Migration:
     # The L1 model (None when it is off): the moved process's stall cycles, all threads, in
     # the first CACHE_WINDOW cycles after the thaw (its caches at the destination start cold)
     # and in the CACHE_WINDOW cycles after those (warm again): the refill's cost is about the
-    # difference. Measured at the destination (host.py cache_windows; joined by Chip.migrations).
+    # difference. Measured at the destination (host.py cache_windows; joined by Chip.migrations);
+    # cut short if the process ends or moves on within them.
     stall_after: int | None = None
     stall_next: int | None = None
 
