@@ -209,7 +209,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     w = t.proc.window
     if w is not None and k.cpu.caches is not None:  # a moved process's windows (_window) end exactly
         cut = w.mid_at if h.clock < w.mid_at else w.end_at
-        if cut > h.clock:
+        if cut >= h.clock + spec.cpi:  # (room for an instruction, or the slice would never run)
             cap = min(cap, cut)
     if k.reports.armed and k.reports.at > h.clock:
         cap = min(cap, k.reports.at)  # a load report sees the cluster at its time (kernel/report.py)
