@@ -417,6 +417,11 @@ class Chip:
     def migrations(self) -> list[Migration]:
         """Every migration and checkpoint asked for, in the order asked (simulated time)."""
         got = [m for ms in self._backend.gather("migrations") for m in ms]
+        if self.spec.caches:  # what the caches cost each moved process, measured where it went
+            windows = {mid: w for ws in self._backend.gather("cache_windows") for mid, w in ws.items()}
+            for m in got:
+                if m.mid in windows:
+                    m.stall_after, m.stall_next = windows[m.mid]
         return sorted(got, key=lambda m: (m.requested, m.mid))
 
     def _live(self, pid: int) -> ProcessRecord:

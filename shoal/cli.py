@@ -237,7 +237,7 @@ def _trace_note(chip: object) -> None:
 
 # shoal/tools/trace.py's KINDS and DEFAULT_LIMIT, here so that building the parser does not import
 # the tracer (tests/test_startup.py checks they agree).
-TRACE_KINDS = ("slices", "syscalls", "packets", "frames", "links", "migrations")
+TRACE_KINDS = ("slices", "syscalls", "packets", "frames", "links", "migrations", "caches")
 TRACE_LIMIT = 200_000
 
 
@@ -543,8 +543,9 @@ def _other_parsers(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("--stats", action="store_true")
     _trace_args(rs)
     rs.add_argument("image")
-    b = sub.add_parser("bench", help="measurements: `shoal bench migration|policy --out DIR` (CSV and plots)")
-    b.add_argument("what", choices=["migration", "policy"])
+    b = sub.add_parser("bench", help="measurements: `shoal bench migration|policy|locality --out DIR` "
+                       "(CSV and plots)")
+    b.add_argument("what", choices=["migration", "policy", "locality"])
     b.add_argument("--out", required=True, help="directory for the CSV files and PNG plots")
     b.add_argument("--chip", default="mppa256")
     b.add_argument("--quick", action="store_true", help="fewer points")
@@ -643,6 +644,9 @@ def _main(argv: list[str]) -> int:
             if args.what == "policy":
                 from shoal.experiments.benchpolicy import bench_policy
                 return bench_policy(Path(args.out), args.quick)
+            if args.what == "locality":
+                from shoal.experiments.benchlocality import bench_locality
+                return bench_locality(Path(args.out), args.chip, args.quick)
             from shoal.experiments.benchmig import bench_migration
             return bench_migration(Path(args.out), args.chip, args.quick)
         return cmd_demo(args)

@@ -52,6 +52,9 @@ class ChipSpec:
     # The kernel's own memory traffic (kernel/kmem.py): how its per-thread state is laid out.
     kernel_layout: str
     kernel_invalidations: bool
+    # How the frame allocator picks a free frame (kernel/memory.py): "lowest" first, or
+    # "scattered" (a fixed permutation: consecutive allocations land far apart).
+    frame_placement: str
     # Timing model, in simulated cycles of the cluster clock.
     cpi: int
     syscall_cycles: int
@@ -186,6 +189,9 @@ class ChipSpec:
         if self.kernel_layout not in KERNEL_LAYOUTS:
             raise ShoalError(f"chip {where}: 'kernel_layout' = {_short(repr(self.kernel_layout))} "
                              f"must be one of {', '.join(KERNEL_LAYOUTS)}")
+        if self.frame_placement not in FRAME_PLACEMENT:
+            raise ShoalError(f"chip {where}: 'frame_placement' = {_short(repr(self.frame_placement))} "
+                             f"must be one of {', '.join(FRAME_PLACEMENT)}")
         if self.caches:
             self._check_caches(where)
         checks = [
@@ -288,6 +294,7 @@ PAGE_REPLACEMENT = ("clock", "fifo")
 CACHE_REPLACEMENT = ("lru", "fifo")
 KERNEL_LAYOUTS = ("uarea", "scattered")
 BANK_MAPPINGS = ("interleaved", "contiguous")
+FRAME_PLACEMENT = ("lowest", "scattered")
 CACHE_MAX_LINES = 4096  # lines of one cache the model holds (its native tag array)
 
 
@@ -364,6 +371,10 @@ MPPA256 = ChipSpec(
     # As Nanvix on the k1b (no coherence): the kernel invalidates its D-cache when it creates a
     # thread, around IKC calls and when it allocates a frame (nanvix/microkernel).
     kernel_invalidations=True,
+    # Modelling choice: the lowest free frame first (deterministic; shoal's only order before).
+    # "scattered" stands for a long-running system's fragmented free list, for experiments
+    # (bit-reversed frame order: consecutive pages land on one cache colour).
+    frame_placement="lowest",
     # Modelling choice: one cycle per instruction (the k1b is an in-order VLIW core).
     cpi=1,
     # Modelling choices, not measured: trap + dispatch on the kernel core, copy cost between

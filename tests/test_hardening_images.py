@@ -54,6 +54,7 @@ BAD_CHIPS = {
     "bool-for-int": ('base = "tiny"\nmesh_width = true\n', "'mesh_width'"),
     "base-not-a-string": ("base = 3\n", "'base'"),
     "empty-name": ('base = "tiny"\nname = ""\n', "'name'"),
+    "frame-placement": ('base = "tiny"\nframe_placement = "random"\n', "'frame_placement'"),
     "table-value": ('base = "tiny"\n[chip.cpi]\nx = 1\n', "'cpi'"),
 }
 
@@ -73,7 +74,8 @@ def test_every_preset_validates_and_every_number_has_bounds() -> None:
     assert sorted(BOUNDS) == sorted(numeric)
     # The string fields are checked by validate() itself (and booleans are only ever true or false).
     strings = sorted(f.name for f in dataclasses.fields(ChipSpec) if f.type == "str")
-    assert strings == ["bank_mapping", "cache_replacement", "kernel_layout", "name", "page_replacement"]
+    assert strings == ["bank_mapping", "cache_replacement", "frame_placement", "kernel_layout", "name",
+                       "page_replacement"]
 
 
 def test_bad_chip_file_through_the_cli(tmp_path: Path) -> None:

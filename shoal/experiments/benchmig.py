@@ -4,7 +4,10 @@ points, written as CSV files and PNG plots (matplotlib), with a progress bar (tq
 Files: downtime_threads.csv, downtime_pages.csv, contention.csv, tour.csv,
 live_methods.csv, and a PNG plot for each but the tour (live_methods.png: the four methods
 side by side). Every time in them is simulated (µs), except the columns named
-host_wall_ms, which are host wall time."""
+host_wall_ms, which are host wall time. With the L1 cache model (the mppa256 presets),
+live_methods.csv also says what the caches cost each move: stall_after_move (the moved
+process's stall cycles in its first 100,000 cycles after the thaw) and extra_stall_cycles
+(its stall over the whole run minus the unmoved run's)."""
 
 from __future__ import annotations
 

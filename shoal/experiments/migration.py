@@ -157,6 +157,7 @@ class LivePoint:
     m: Migration
     slowdown: int  # cycles its run took longer than unmoved (simulated)
     limit: int  # cycles its pages alone take on a NoC link (the physical limit)
+    extra_stall: int = 0  # cache stall cycles more than unmoved (the L1 model; 0 without it)
 
     def as_row(self, spec: ChipSpec) -> dict:
         us = 1e6 / spec.freq_hz
@@ -167,7 +168,9 @@ class LivePoint:
                 "bytes_sent": m.bytes_sent, "pages": m.pages, "pages_sent": m.pages_sent,
                 "pages_resent": m.pages_resent, "rounds": m.rounds, "postcopy_pages": m.postcopy_pages,
                 "remote_faults": m.remote_faults, "page_wait_us": round(m.page_wait * us, 1),
-                "slowdown_us": round(self.slowdown * us, 1), "switch": m.switch,
+                "slowdown_us": round(self.slowdown * us, 1),
+                "stall_after_move": "" if m.stall_after is None else m.stall_after,
+                "extra_stall_cycles": self.extra_stall, "switch": m.switch,
                 "host_wall_ms": round(m.wall_seconds * 1e3, 2)}
 
 
@@ -199,5 +202,7 @@ def live_points(hot: int, chip_name: ChipRef = "mppa256", methods: tuple[str, ..
         limit = (-(-m.pages * s.page_size // s.noc_link_bytes_per_cycle)
                  + chip.hops(m.src, m.dst) * s.noc_hop_cycles)
         ok = p.stdout == ref.stdout and p.returncode == 0
-        out.append(LivePoint(method, hot, ok, m, (p.record.end_cycle or 0) - ref.record.end_cycle, limit))
+        extra = (p.record.caches or (0,) * 7)[6] - (ref.record.caches or (0,) * 7)[6]
+        slow = (p.record.end_cycle or 0) - ref.record.end_cycle
+        out.append(LivePoint(method, hot, ok, m, slow, limit, extra))
     return out

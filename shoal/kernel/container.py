@@ -59,6 +59,21 @@ class Thread:
 CACHE_COUNTS = ("loads", "stores", "load_misses", "store_misses", "fetches", "fetch_misses", "stall",
                 "bank_waits", "bank_wait")
 
+# A moved process's stall is watched for two windows of this many cycles after its thaw
+# (kernel/sched.py, migrate/destination.py): 250 us at 400 MHz, far longer than refilling
+# two 8 KiB caches (256 lines x 12 cycles), so that the first holds the refill and the
+# second is the process warm again at its new place.
+CACHE_WINDOW = 100_000
+
+
+@dataclass(eq=False)
+class CacheWindow:
+    """The stall cycles of a moved process (all threads) in [thaw, mid_at) and [mid_at, end_at)."""
+
+    mid_at: int
+    end_at: int
+    figures: list[int] = field(default_factory=lambda: [0, 0])
+
 
 @dataclass(eq=False)
 class Container:
@@ -104,6 +119,7 @@ class Container:
     shm_faults: int = 0  # touches of shared pages held by another cluster (kernel/shm.py)
     generation: int = 0  # how many times it was restored or migrated
     freeze_at: int | None = None  # a freeze was asked for at this cycle: threads stop there
+    window: CacheWindow | None = None  # after a move, with the cache model: its stall watched
     clock_offset: int = 0  # chip cycles its clocks are behind the chip's (set by a restore)
     dead_instructions: int = 0  # instructions of threads that ended before a migration
     _rand_counter: int = 0

@@ -94,6 +94,13 @@ def migrations(k: Kernel) -> list[Migration]:
     return [m.record() for m in k.migration_log]
 
 
+def cache_windows(k: Kernel) -> dict[int, tuple[int, int]]:
+    """The stall of the processes that moved here, after their thaw, by migration id (the
+    L1 model's; Migration.stall_after and stall_next)."""
+    return {mid: (e.window.figures[0], e.window.figures[1]) for mid, e in k.incoming.items()
+            if e.window is not None}
+
+
 def cluster(k: Kernel) -> ClusterRecord:
     return ClusterRecord(k.cluster, len(k.harts), k.frames.total, k.frames.free, k.reserved_frames,
                          tuple(c.pid for c in k.procs if c.alive), k.instructions, k.syscall_total,

@@ -88,7 +88,7 @@ class Kernel:
         # `cpu` (the cluster's Unicorn instance and physical memory) and `mem` (a view of that
         # memory) are made on first use (`__getattr__`): an idle cluster costs no emulator.
         first = spec.kernel_reserved // PAGE
-        self.frames = FrameAllocator(first, spec.user_frames)
+        self.frames = FrameAllocator(first, spec.user_frames, spec.frame_placement)
         self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
         self.rmem_waiting: dict[tuple[int, int], list[Thread]] = {}  # (pid, page) -> threads
         self.rmem_unmapped: dict[tuple[int, int], int] = {}  # ... unmapped while asked: version

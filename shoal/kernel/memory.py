@@ -58,12 +58,23 @@ class Missing(Fault):
 
 
 class FrameAllocator:
-    """Frames of one cluster's memory, lowest first (deterministic). When none is free,
-    `reclaim()` (the kernel's remote memory, kernel/rmem.py) may evict pages to make some."""
+    """Frames of one cluster's memory, deterministic: the lowest free one first, or with
+    `placement` "scattered" in bit-reversed order of their index (0, N/2, N/4, 3N/4, ...): a
+    process's consecutive pages then land far apart, and the first half of the frames handed
+    out all share the low bit of their number (bit 12 of the address, a cache colour), which
+    is what a direct-mapped 8 KiB cache indexes with. When none is free, `reclaim()` (the
+    kernel's remote memory, kernel/rmem.py) may evict pages to make some."""
 
-    def __init__(self, first: int, count: int) -> None:
+    def __init__(self, first: int, count: int, placement: str = "lowest") -> None:
         self.first, self.total = first, count
-        self._free = list(range(first, first + count))
+        if placement == "scattered":
+            bits = max(1, (count - 1).bit_length())
+            self._key = {f: int(f"{f - first:0{bits}b}"[::-1], 2) for f in range(first, first + count)}
+            self._free = [self._key[f] for f in range(first, first + count)]
+            self._frame = {v: f for f, v in self._key.items()}
+        else:
+            self._key = self._frame = None
+            self._free = list(range(first, first + count))
         heapq.heapify(self._free)
         self.reclaim: Callable[[], bool] | None = None
 
@@ -74,10 +85,11 @@ class FrameAllocator:
     def alloc(self) -> int:
         if not self._free and (self.reclaim is None or not self.reclaim() or not self._free):
             raise OutOfFrames
-        return heapq.heappop(self._free)
+        got = heapq.heappop(self._free)
+        return got if self._frame is None else self._frame[got]
 
     def release(self, frame: int) -> None:
-        heapq.heappush(self._free, frame)
+        heapq.heappush(self._free, frame if self._key is None else self._key[frame])
 
 
 @dataclass

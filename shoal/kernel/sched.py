@@ -206,6 +206,11 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # running ahead, so what a round sends or a page brings meets the thread at its time.
         # (Its harts still interleave by quanta, as any: they only share memory.)
         cap = min(cap, max(h.clock + spec.cpi, min(k.horizon, next_item(k, harts=False)[0])))
+    w = t.proc.window
+    if w is not None and k.cpu.caches is not None:  # a moved process's windows (_window) end exactly
+        cut = w.mid_at if h.clock < w.mid_at else w.end_at
+        if cut >= h.clock + spec.cpi:  # (room for an instruction, or the slice would never run)
+            cap = min(cap, cut)
     if k.reports.armed and k.reports.at > h.clock:
         cap = min(cap, k.reports.at)  # a load report sees the cluster at its time (kernel/report.py)
     if cap < end:
@@ -262,8 +267,12 @@ def run_slice(k: Kernel, h: Hart) -> None:
     k.instructions += n
     h.clock += n * spec.cpi + k.extra
     if caches:
-        _count_caches(k, t, cpu)
+        misses = _count_caches(k, t, cpu)
         h.clock += cpu.stall
+        if t.proc.window is not None:
+            _window(k, t, cpu.stall)
+        if k.tracer is not None:
+            k.tracer.caches(k.cluster, h.index, h.clock, misses, cpu.stall)
     if k.tracer is not None:
         k.tracer.slice(k.cluster, h.index, t, k.now_base, h.clock, n)
     if reason == "retry":
@@ -299,8 +308,9 @@ def run_slice(k: Kernel, h: Hart) -> None:
         _round_robin(k, h)
 
 
-def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> None:
-    """Add what the L1 model counted in the slice to the thread, its process and the cluster."""
+def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
+    """Add what the L1 model counted in the slice to the thread, its process and the cluster;
+    the slice's D-cache and I-cache misses."""
     now = cpu.cache_counts()
     seen, k._cache_seen = k._cache_seen, now
     mine, ours = t.proc.caches, k.caches
@@ -310,6 +320,20 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> None:
         mine[i] += d
         ours[i] += d
     t.stall += cpu.stall
+    return (now[2] - seen[2] + now[3] - seen[3], now[5] - seen[5])
+
+
+def _window(k: Kernel, t: Thread, stall: int) -> None:
+    """A moved process's stall after its thaw (migrate/record.py CacheWindow): the slice's
+    stall goes to the window its start lies in (slices are cut at the windows' ends)."""
+    w = t.proc.window
+    assert w is not None
+    if k.now_base < w.mid_at:
+        w.figures[0] += stall
+    elif k.now_base < w.end_at:
+        w.figures[1] += stall
+    else:
+        t.proc.window = None
 
 
 def _await_page(k: Kernel, t: Thread, va: int, store: bool, at: int) -> None:

@@ -47,7 +47,9 @@ def _comments(block: str, pattern: str, share: bool) -> dict[str, str]:
 
 
 def _fmt(v: object) -> str:
-    if isinstance(v, int) and not isinstance(v, bool) and v >= 10_000:
+    if isinstance(v, bool):
+        return str(v).lower()  # as a chip file writes it
+    if isinstance(v, int) and v >= 10_000:
         return f"{v:_}"
     return str(v)
 
@@ -64,7 +66,8 @@ def render() -> str:
     for f in dataclasses.fields(ChipSpec):
         vals = " | ".join(_fmt(getattr(PRESETS[n], f.name)) for n in names)
         lo, hi, _ = BOUNDS.get(f.name, (None, None, ""))
-        allowed = f"{_fmt(lo)} .. {_fmt(hi)}" if lo is not None else "text"
+        allowed = (f"{_fmt(lo)} .. {_fmt(hi)}" if lo is not None
+                   else "true, false" if f.type == "bool" else "text")
         src_text = source.get(f.name, "")
         if src_text.startswith("as for") and f.name in meaning:
             src_text = ""  # a field the class explains apart is not one of the group above

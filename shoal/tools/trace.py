@@ -8,7 +8,10 @@ What a trace holds (timestamps are SIMULATED microseconds, never host time):
     NoC packets: a one-cycle slice on the sender's "NoC" track when the packet is handed to
     the NoC and one on the receiver's on arrival, joined by a flow (`s`/`f`);
     `C` counters: each cluster's free frames (after every kernel item that changed them) and
-    the utilisation of each link leaving a node (busy share per LINK_BUCKET of time);
+    the utilisation of each link leaving a node (busy share per LINK_BUCKET of time); with the
+    L1 cache model on (kind "caches"), per core its D- and I-cache misses and stall cycles
+    since the start, at the end of each slice that changed them (a chip without the model
+    has no such kind, and its trace is what it was before the model);
     each migration as a slice on the "migrations" track whose duration is exactly its
     downtime (freeze at the source to thaw at the destination), with its phases nested
     (freeze, transfer, rebuild, commit) and every public field of its record in `args`; a
@@ -43,12 +46,14 @@ if TYPE_CHECKING:
     from shoal.platform.noc import Packet
     from shoal.spec import ChipSpec
 
-KINDS = ("slices", "syscalls", "packets", "frames", "links", "migrations")
+KINDS = ("slices", "syscalls", "packets", "frames", "links", "migrations", "caches")
 DEFAULT_LIMIT = 200_000  # events: ~30 MB of JSON (ui.perfetto.dev opens it well), ~150 MB held on the host
 LINK_BUCKET_US = 50  # link utilisation is the busy share of each 50 us of simulated time
 NOC_TID = 999  # sorts a node's NoC track after its harts (at most 64)
 MIGRATIONS_PID = 1_000_000  # the process track that holds the migrations
 MIGRATION_TID = 10_000_000  # + the process's pid: its track among the migrations
+CACHE_KEY = NOC_TID + 3  # + the hart: where a core's cache counters sort among a cluster's tracks
+CACHE_FIELDS = ("stall_after", "stall_next")  # a migration's, None without the model: left out
 
 
 def hart_tid(cluster: int, hart: int) -> int:
@@ -85,7 +90,8 @@ class Tracer:
         # Every NoC node (a route may cross the other I/O clusters' routers): kept or not.
         self._keep = [self.clusters is None or c in self.clusters
                       for c in range(spec.compute_clusters + spec.io_clusters)]
-        self.kinds = KINDS if kinds is None else tuple(k for k in KINDS if k in set(kinds))
+        known = KINDS if spec.caches else tuple(k for k in KINDS if k != "caches")
+        self.kinds = known if kinds is None else tuple(k for k in known if k in set(kinds))
         for k in kinds or ():
             if k not in KINDS:
                 raise ShoalError(f"trace: unknown kind '{k}' (kinds: {', '.join(KINDS)})")
@@ -103,6 +109,7 @@ class Tracer:
         self._pairs: set[tuple[int, int]] = set()  # (node, bucket) with busy time in _busy
         self._link_events = 0  # the counter events _links() will make of _busy
         self._mig_marks: dict[tuple[int, str], int] = {}  # (mid, mark) -> cycle
+        self._cores: dict[tuple[int, int], list[int]] = {}  # (cluster, hart) -> D misses, I misses, stall
         self.route: Callable[[int, int], list[tuple[int, int]]] | None = None
         self._bucket = max(1, LINK_BUCKET_US * spec.freq_hz // 1_000_000)
 
@@ -225,6 +232,18 @@ class Tracer:
                     self._link_events += n
                 self._busy[(a, z, k)] = self._busy.get((a, z, k), 0) + step
 
+    def caches(self, cluster: int, hart: int, at: int, misses: tuple[int, int], stall: int) -> None:
+        """A slice on the hart ended at `at` with these D and I misses and stall cycles."""
+        if not (self._on["caches"] and self._keep[cluster]) or (misses == (0, 0) and not stall):
+            return
+        c = self._cores.setdefault((cluster, hart), [0, 0, 0])
+        c[0] += misses[0]
+        c[1] += misses[1]
+        c[2] += stall
+        self._add("caches", (at, cluster, CACHE_KEY + hart, 0, 0),
+                  {"ph": "C", "pid": cluster, "tid": 0, "ts": self.us(at), "name": f"core {hart} L1",
+                   "args": {"D misses": c[0], "I misses": c[1], "stall cycles": c[2]}})
+
     def mig_mark(self, mid: int, mark: str, at: int) -> None:
         """A step of migration `mid` (kernel side): image_sent and acked at the source,
         image_arrived and rebuilt at the destination."""
@@ -248,6 +267,8 @@ class Tracer:
         for f in dataclasses.fields(m):  # every public field, present and future (method, rounds...)
             v = getattr(m, f.name)
             # Host times (wall_seconds) would make two runs' files differ: left out.
+            if v is None and f.name in CACHE_FIELDS:
+                continue
             if f.repr and "wall" not in f.name and (v is None or isinstance(v, (int, float, str, bool))):
                 args[f.name] = v
         args["downtime_cycles"] = m.downtime

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
 from shoal.kernel import image
+from shoal.kernel.container import CACHE_WINDOW, CacheWindow
 from shoal.kernel.memory import Fault, OutOfFrames
 from shoal.kernel.migrate.cost import rebuild_cycles, rebuild_tail
 from shoal.kernel.migrate.freeze import thaw
@@ -138,6 +139,8 @@ def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
         disarm(e)
         k.all_procs.append(p)
         thaw(k, p, at, 0)
+        if k.cpu.caches is not None:  # its lines did not come with it: watch what refilling costs
+            p.window = e.window = CacheWindow(at + CACHE_WINDOW, at + 2 * CACHE_WINDOW)
         for q in k.held.pop(p.pid, []):
             k.handle(q, at)
     if e.state == InState.RUNNING:  # (again, if S did not hear our done)

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from shoal.kernel.container import Container, Thread
+    from shoal.kernel.container import CacheWindow, Container, Thread
     from shoal.kernel.image import Shape
     from shoal.kernel.kernel import Kernel
 
@@ -65,7 +65,7 @@ MAX_BYTES_FACTOR = 3
 @dataclass(eq=False)
 class Migration:
     """The record of one migration, as the host sees it (kernel/host.py copies it out of the
-    source's Outgoing). Flat on purpose, 33 figures: each is read as `m.<name>` by users and
+    source's Outgoing). Flat on purpose, 35 figures: each is read as `m.<name>` by users and
     tests, and the trace takes every public one as an argument of the migration's slice."""
 
     mid: int
@@ -102,6 +102,13 @@ class Migration:
     limit: int = 0  # downtime limit (cycles), and the pre-copy caps
     max_rounds: int = MAX_ROUNDS
     max_bytes: int = 0
+    # The L1 model (None when it is off): the moved process's stall cycles, all threads, in
+    # the first CACHE_WINDOW cycles after the thaw (its caches at the destination start cold)
+    # and in the CACHE_WINDOW cycles after those (warm again): the refill's cost is about the
+    # difference. Measured at the destination (host.py cache_windows; joined by Chip.migrations);
+    # cut short if the process ends or moves on within them.
+    stall_after: int | None = None
+    stall_next: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -149,7 +156,7 @@ class Outgoing(Migration):
 @dataclass(eq=False)
 class Incoming:
     """The destination's side of one migration (kept after it ends, to answer late packets).
-    21 fields: its protocol state, the pre-copy pages it stages, the post-copy pages it waits for."""
+    22 fields: its protocol state, the pre-copy pages it stages, the post-copy pages it waits for."""
 
     mid: int
     pid: int
@@ -172,6 +179,7 @@ class Incoming:
     faults: int = 0
     page_wait: int = 0
     final_sent: bool = False
+    window: CacheWindow | None = None  # the process's stall after the thaw (Migration.stall_after)
 
 
 def find_record(k: Kernel, mid: int) -> Outgoing | None:
