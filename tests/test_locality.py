@@ -89,7 +89,7 @@ def test_e3_a_moved_process_refills_its_working_set(method: str) -> None:
     ctl = ex.move_run(spec, None)
     mv = ex.move_run(spec, method)
     assert mv.stdout == ctl.stdout == ex.checksum(ex.E3_BYTES, ex.E3_ROUNDS)
-    loads, stores, lm, sm, fetches, fm, stall = mv.caches
+    loads, stores, lm, sm, fetches, fm, stall = mv.caches[:7]
     # The same program points: the same loads and stores (a post-copy fault refetches once).
     assert (loads, stores) == ctl.caches[:2] and 0 <= fetches - ctl.caches[4] <= 2
     # Stores never stall (write-through, no allocation), loads and fetches pay 12 cycles a miss.
@@ -154,8 +154,12 @@ def test_trace_has_core_cache_counters_only_with_the_model(tmp_path: Path) -> No
 def test_bench_locality_quick_writes_its_files(tmp_path: Path) -> None:
     res = shoal_cli("bench", "locality", "--out", str(tmp_path), "--quick")
     assert res.returncode == 0, res.stderr
-    names = {"e2_placement.csv", "e2_placement.png", "e3_migration.csv", "e3_migration.png"}
+    names = {"e1_forkjoin.csv", "e1_totals.csv", "e1_forkjoin.png", "e2_placement.csv", "e2_placement.png",
+             "e3_migration.csv", "e3_migration.png"}
     assert names <= {f.name for f in tmp_path.iterdir()}
+    e1 = list(csv.DictReader((tmp_path / "e1_totals.csv").open()))
+    assert e1 and {r["invalidations"] for r in e1} == {"True", "False"}
+    assert "Seed (k1b): D stall -5.8%" in res.stdout
     e3 = list(csv.DictReader((tmp_path / "e3_migration.csv").open()))
     assert {r["method"] for r in e3} == set(ex.METHODS) and all(int(r["extra_stall"]) > 0 for r in e3)
     one = tmp_path / "one.toml"

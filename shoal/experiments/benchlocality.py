@@ -3,6 +3,9 @@ model, as CSV files and PNG plots (matplotlib), each figure with its sensitivity
 parameters the k1b's public sources do not give (miss cycles, ways). Every figure is
 SIMULATED (cycles of the chip's clock, or µs of simulated time); no host time is written.
 
+  e1_forkjoin.csv / .png    E1: the seed's fork-join (N = 1..16 threads created and joined),
+  e1_totals.csv             kernel-mode misses and stall, scattered vs uarea kernel layout,
+                            with and without Nanvix's invalidations (experiments/forkjoin.py)
   e2_placement.csv / .png   E2: a process's data in contiguous (lowest) vs scattered frames,
                             D-cache direct-mapped, 2 and 4 ways (experiments/locality.py)
   e3_migration.csv / .png   E3: stall cycles a move costs (each method) against the same
@@ -10,8 +13,7 @@ SIMULATED (cycles of the chip's clock, or µs of simulated time); no host time i
 
 The experiments are the entries of EXPERIMENTS, in order: (name, what it shows, function).
 A function takes (spec, out directory, quick, step) and returns the names of the files it
-wrote and whether its checks held. E1 (the seed's fork-join, kernel-mode misses with and
-without the user area) is to join them there.
+wrote and whether its checks held.
 """
 
 from __future__ import annotations
@@ -35,6 +37,42 @@ def _pyplot():  # noqa: ANN202 (matplotlib's module)
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
     return plt
+
+
+def e1_forkjoin(spec: ChipSpec, out: Path, quick: bool, step: Step) -> tuple[list[str], bool]:
+    from shoal.experiments import forkjoin as fj
+    rows = fj.experiment(spec, quick)
+    tot = fj.totals(rows)
+    step()
+    _write_csv(out / "e1_forkjoin.csv", rows)
+    _write_csv(out / "e1_totals.csv", tot)
+    for line in fj.summary_lines(tot):
+        print(line)
+    # The model's property: both layouts hold the same structures, so they make about the same
+    # accesses (they differ by the slot search only).
+    ok = all(abs(t["d_accesses_change"]) <= 0.05 for t in tot)
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4), dpi=110)
+    base = [r for r in rows if r["ways"] == spec.dcache_ways and r["miss_cycles"] == spec.dcache_miss_cycles]
+    for ax, inval in zip(axes, (True, False), strict=True):
+        for layout, colour in (("scattered", "tab:red"), ("uarea", "tab:blue")):
+            pts = [r for r in base if r["layout"] == layout and r["invalidations"] == inval]
+            ax.plot([r["n"] for r in pts], [r["d_stall"] for r in pts], "o-", color=colour,
+                    label=f"{layout}: D stall")
+            ax.plot([r["n"] for r in pts], [r["i_stall"] for r in pts], "x:", color=colour,
+                    label=f"{layout}: I stall")
+        ax.set_xlabel("threads created and joined (N)")
+        ax.set_ylabel(f"kernel stall cycles, {fj.MEASURED if not quick else 20} iterations (simulated)")
+        ax.set_title(f"{'with' if inval else 'without'} Nanvix's D-cache invalidations", fontsize=9)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=7)
+    s_d, u_d = fj.SEED["d_stall"]
+    fig.suptitle(f"E1: fork-join, kernel mode ({spec.name}, simulated; the seed on the k1b: D stall "
+                 f"{(u_d - s_d) / s_d:+.1%} with the user area)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "e1_forkjoin.png")
+    plt.close(fig)
+    return ["e1_forkjoin.csv", "e1_totals.csv", "e1_forkjoin.png"], ok
 
 
 def e2_placement(spec: ChipSpec, out: Path, quick: bool, step: Step) -> tuple[list[str], bool]:
@@ -99,8 +137,8 @@ def e3_migration(spec: ChipSpec, out: Path, quick: bool, step: Step) -> tuple[li
 
 
 # The experiments `shoal bench locality` runs, in order: (name, what it shows, function).
-# E1, the seed's fork-join (kernel-mode misses, scattered vs uarea), is to be added here.
 EXPERIMENTS: list[tuple[str, str, Experiment]] = [
+    ("E1", "the seed's fork-join: kernel-mode misses, scattered vs uarea kernel layout", e1_forkjoin),
     ("E2", "frame placement (contiguous vs scattered) x D-cache ways", e2_placement),
     ("E3", "stall cycles after a migration vs an unmoved control, per method", e3_migration),
 ]
@@ -109,7 +147,7 @@ EXPERIMENTS: list[tuple[str, str, Experiment]] = [
 def _steps(quick: bool) -> int:
     e2 = 1 * 3 * 1 if quick else len(ex.E2_BYTES) * len(ex.WAYS) * len(ex.MISS_CYCLES)
     e3 = 2 * 1 if quick else len(ex.WAYS) * len(ex.MISS_CYCLES)
-    return e2 + e3
+    return 1 + e2 + e3
 
 
 def bench_locality(out: Path, chip_name: str = "mppa256", quick: bool = False) -> int:

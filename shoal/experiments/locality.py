@@ -80,7 +80,7 @@ def placement_point(spec: ChipSpec, nbytes: int, ways: int, miss: int, placement
     p = _warmset(chip, nbytes, rounds)
     chip.run()
     _check(p, checksum(nbytes, rounds), f"E2 ({placement}, {ways} ways)")
-    loads, _stores, lm, _sm, _fetches, fm, stall = p.record.caches or (0,) * 7
+    loads, _stores, lm, _sm, _fetches, fm, stall = (p.record.caches or (0,) * 9)[:7]
     cycles = p.record.end_cycle - p.record.start_cycle
     return {"bytes": nbytes, "ways": ways, "miss_cycles": miss, "placement": placement,
             "loads": loads, "load_misses": lm, "load_miss_rate": round(lm / loads, 5) if loads else 0.0,
@@ -133,7 +133,7 @@ def move_run(spec: ChipSpec, method: str | None, nbytes: int = E3_BYTES, rounds:
     chip.run()
     _check(p, checksum(nbytes, rounds), f"E3 ({method or 'unmoved'})")
     r = p.record
-    run = MoveRun(r.caches or (0,) * 7, r.instructions, r.end_cycle, p.stdout.decode())
+    run = MoveRun(r.caches or (0,) * 9, r.instructions, r.end_cycle, p.stdout.decode())
     if method is not None:
         m = p.migrations[0]
         if not m.ok or m.downtime is None:
