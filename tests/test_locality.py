@@ -159,7 +159,7 @@ def test_bench_locality_quick_writes_its_files(tmp_path: Path) -> None:
     assert names <= {f.name for f in tmp_path.iterdir()}
     e1 = list(csv.DictReader((tmp_path / "e1_totals.csv").open()))
     assert e1 and {r["invalidations"] for r in e1} == {"True", "False"}
-    assert "Seed (k1b): D stall -5.8%" in res.stdout
+    assert b"Seed (k1b): D stall -5.8%" in res.stdout
     e3 = list(csv.DictReader((tmp_path / "e3_migration.csv").open()))
     assert {r["method"] for r in e3} == set(ex.METHODS) and all(int(r["extra_stall"]) > 0 for r in e3)
     one = tmp_path / "one.toml"
