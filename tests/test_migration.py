@@ -262,6 +262,10 @@ def test_shoal_demo_reproduces_the_three_experiments() -> None:
     assert res.returncode == 0, res.stderr
     assert "16 of 16 hops done" in out and "matches the host computation" in out
     assert "versus threads" in out and "versus pages in use" in out and "contention" in out
+    # Part 5, memory: the fork-join's two kernel layouts and each method's refill after a move.
+    part5 = out.split("\n5. memory", 1)[1]
+    assert "one area per process" in part5 and "the seed on the k1b: -5.8%" in part5
+    assert all(m in part5 for m in ("stopcopy", "precopy", "postcopy", "hybrid"))
     assert out.rstrip().endswith("all results correct")
 
 

@@ -4,7 +4,9 @@
   2. measures migration downtime versus threads and versus pages in use;
   3. migrates half of the clusters' processes to the other half at once (contention);
   4. moves a 1 MiB process with a hot set by each method: stop-and-copy, pre-copy, post-copy,
-     hybrid (the short version of `shoal bench migration`'s live_methods).
+     hybrid (the short version of `shoal bench migration`'s live_methods);
+  5. memory: the seed's fork-join with the kernel's state scattered or in one area per process,
+     and what a move costs in cold caches (the short version of `shoal bench locality`).
 Simulated time comes from the timing model; host wall time is reported apart."""
 
 from __future__ import annotations
@@ -140,6 +142,36 @@ def part4(spec: ChipSpec) -> bool:
     return all(pt.ok for pt in pts)
 
 
+def part5(spec: ChipSpec) -> bool:
+    if not spec.caches:
+        say(f"\n5. memory: chip {spec.name} simulates no caches (caches = false): nothing to show")
+        return True
+    import dataclasses
+
+    from shoal.experiments import forkjoin
+    from shoal.experiments import locality as loc
+    say(f"\n5. memory (L1 caches: {spec.dcache_bytes // 1024} KiB, {spec.dcache_ways} ways, "
+        f"{spec.dcache_miss_cycles}-cycle misses; the k1b's are not public: assumptions)")
+    n, iters = 16, 20
+    got = {layout: forkjoin.point(dataclasses.replace(spec, kernel_layout=layout), n, 10, iters)
+           for layout in ("scattered", "uarea")}
+    s, u = got["scattered"], got["uarea"]
+    s_d, u_d = forkjoin.SEED["d_stall"]
+    say(f"   the seed's fork-join ({n} threads created and joined, {iters} times; kernel mode): D-cache "
+        f"stall {s['d_stall']:,} cycles with the kernel's thread state in global arrays, "
+        f"{u['d_stall']:,} in one area per process ({(u['d_stall'] - s['d_stall']) / s['d_stall']:+.0%}); "
+        f"kernel time {(u['kernel_cycles'] - s['kernel_cycles']) / s['kernel_cycles']:+.1%} "
+        f"(the seed on the k1b: {(u_d - s_d) / s_d:+.1%} and {forkjoin.SEED['kernel_cycles_change']:+.1%})")
+    rows = loc.e3(spec, (spec.dcache_ways,), (spec.dcache_miss_cycles,))
+    say(f"   a warm {loc.E3_BYTES // 1024} KiB data set moved to a cold core, against the same "
+        "program unmoved:")
+    say(f"   {'method':>9} {'extra stall us':>14} {'downtime us':>11}")
+    for r in rows:
+        say(f"   {r['method']:>9} {r['extra_stall_us']:>14} {r['downtime_us']:>11}")
+    say("   (simulated; `shoal bench locality` has these with their sensitivity, and frame placement)")
+    return all(r["extra_stall"] > 0 for r in rows)
+
+
 def demo(chip_name: str = "mppa256", trace: str | None = None) -> int:
     """`trace`: part 0 is traced to this file, part 1 (the tour) to its name with -tour."""
     spec = ChipSpec.load(chip_name)
@@ -155,6 +187,7 @@ def demo(chip_name: str = "mppa256", trace: str | None = None) -> int:
     part2(spec)
     part3(spec)
     ok &= part4(spec)
+    ok &= part5(spec)
     say(f"\nhost wall time for the whole demo: {time.perf_counter() - t0:.1f} s")
     if traces is not None:
         say(f"traces (simulated time; open in ui.perfetto.dev): {traces[0]} (part 0), {traces[1]} (part 1)")
