@@ -269,3 +269,13 @@ def test_bad_bank_mapping_is_one_line() -> None:
         ChipSpec.from_dict({"bank_mapping": "diagonal"}, "t")
     with pytest.raises(ShoalError, match="'memory_banks' = 33 is out of range"):
         ChipSpec.from_dict({"memory_banks": 33}, "t")
+
+
+def test_banks_and_caches_do_not_depend_on_the_engine_window() -> None:
+    """Results depend on simulated inputs only: with saturated banks (the order in which
+    harts book them matters), a tenth and ten times the default window give the same run."""
+    contiguous = dataclasses.replace(ON, bank_mapping="contiguous")
+    ref = _hammer(contiguous, 16)
+    assert ref[0][7] > 0
+    for w in (ON.window_cycles // 10, ON.window_cycles * 10):
+        assert _hammer(dataclasses.replace(contiguous, window_cycles=w), 16) == ref
