@@ -111,10 +111,15 @@ def test_matching_order_probes_and_send_modes(tmp_path: Path) -> None:
         assert out == ref
 
 
-def test_same_output_every_run() -> None:
+def test_same_output_and_times_every_run() -> None:
+    """Deterministic, and a job's figures are those of the same ranks run by Chip.run."""
     runs = [mpirun("mpi_order", 3) for _ in range(2)]
     assert stdout(runs[0][1]) == stdout(runs[1][1])
     assert [r.cycles for r in runs[0][1]] == [r.cycles for r in runs[1][1]]
+    c = Chip.preset("tiny")
+    ranks = c.mpirun(elf("mpi_order"), 3, ["mpi_order"])
+    c.run()
+    assert [r.cycles for r in ranks] == [r.cycles for r in runs[0][1]]
 
 
 @pytest.mark.parametrize("method", ["stopcopy", "postcopy"])
@@ -149,6 +154,7 @@ def test_failed_rank_ends_the_job(mode: str, status: int, what: str) -> None:
     c, ranks, end = mpirun("mpi_errors", 3, [mode])
     assert end.failed == 1 and end.status(ranks) == status
     assert sorted(end.killed) == [0, 2]  # rank 0 waits for rank 1, rank 2 in MPI_Finalize
+    assert all(ranks[i].message.startswith("killed: deadlock") for i in (0, 2))
     line = end.line(ranks)
     assert line is not None and what in line and "\n" not in line
     assert all(r.done for r in ranks)
@@ -201,3 +207,16 @@ def test_cli_mpirun(tmp_path: Path) -> None:
     assert "killed: store page fault" in lines[0] and "the job ends" in lines[0]
     bad = shoal_cli("mpirun", "-n", "3", "--chip", "tiny", "--migrate", "7@1ms:2", src)
     assert bad.returncode == 2 and bad.stderr.count(b"\n") == 1 and b"not a rank" in bad.stderr
+
+
+def test_library_linked_only_when_used(tmp_path: Path) -> None:
+    """`shoal cc` links libshoalmpi as an archive: a program that calls no MPI function carries
+    none of it; one that does runs from its ELF under `shoal mpirun`."""
+    assert b"MPI_Init" not in elf("args").read_bytes()
+    assert b"progress_sends" not in elf("args").read_bytes()
+    out = tmp_path / "ring"
+    res = shoal_cli("cc", str(PROGRAMS / "mpi_ring.c"), "-o", str(out))
+    assert res.returncode == 0, res.stderr
+    assert b"MPI_Init" in out.read_bytes()
+    run = shoal_cli("mpirun", "-n", "2", "--chip", "tiny", str(out), "1")
+    assert run.returncode == 0 and run.stdout.startswith(b"round 0: token 1001\n")
