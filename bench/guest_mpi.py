@@ -79,9 +79,11 @@ def main() -> int:
     curve = []
     for size, iters, ns in runs[0]["rows"]:
         one_way_us = ns / 1e3 / (2 * iters)
-        chunk = spec.portal_chunk if size > 104 else spec.mailbox_payload
-        hdr = spec.portal_header if size > 104 else spec.mailbox_header
-        wire = noc.latency(0, 1, max(size, 1), chunk, hdr) * us
+        if size > 104:  # the data's portal transfer alone
+            wire = noc.latency(0, 1, size, spec.portal_chunk, spec.portal_header) * us
+        else:  # a mailbox message is a full payload + header on the wire, whatever its size
+            mbx = spec.mailbox_payload
+            wire = noc.latency(0, 1, mbx, mbx, spec.mailbox_header) * us
         curve.append({"bytes": size, "protocol": "eager" if size <= 104 else "rendezvous",
                       "sim_one_way_us": round(one_way_us, 3),
                       "sim_MB_s": round(size / one_way_us, 3) if size else None,

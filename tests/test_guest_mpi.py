@@ -220,3 +220,13 @@ def test_library_linked_only_when_used(tmp_path: Path) -> None:
     assert b"MPI_Init" in out.read_bytes()
     run = shoal_cli("mpirun", "-n", "2", "--chip", "tiny", str(out), "1")
     assert run.returncode == 0 and run.stdout.startswith(b"round 0: token 1001\n")
+
+
+@pytest.mark.skipif(MPIEXEC is None, reason="the host's mpiexec runs --ranks")
+def test_cli_mpirun_under_host_ranks() -> None:
+    """The guest's MPI over the host's MPI backend (--ranks 2): the same output."""
+    src = str(PROGRAMS / "mpi_pingpong.c")
+    local = shoal_cli("mpirun", "-n", "4", "--chip", "tiny", src)
+    ranked = shoal_cli("mpirun", "-n", "4", "--chip", "tiny", "--ranks", "2", src)
+    assert local.returncode == 0 and ranked.returncode == 0, ranked.stderr
+    assert ranked.stdout == local.stdout and local.stdout.count(b" ok\n") == 10
