@@ -171,12 +171,16 @@ static int peer_pid(int w) {
     if (pid <= 0) {
         char name[64];
         snprintf(name, sizeof name, "mpi.%d.%d", job, w);
-        /* Every rank links its name in MPI_Init; one that has not yet is waited for (up to
-         * 2 s of simulated time: a rank that never starts ends the job). */
-        for (int tries = 0; (pid = shoal_name_lookup(name)) < 0; tries++) {
-            if (tries == 100000) fatal("MPI (peer lookup)", "a rank never started", pid);
-            struct timespec ts = {0, 20000};
+        /* Every rank links its name in MPI_Init; one that has not yet is waited for, with
+         * growing naps (20 us to 1 ms), up to 2 s of simulated time: a rank that never gets
+         * there (it failed before MPI_Init) ends this one too. */
+        long waited = 0, nap = 20000;
+        while ((pid = shoal_name_lookup(name)) < 0) {
+            if (waited >= 2000000000L) fatal("MPI (peer lookup)", "a rank never called MPI_Init", pid);
+            struct timespec ts = {0, nap};
             nanosleep(&ts, NULL);
+            waited += nap;
+            nap = nap * 2 > 1000000 ? 1000000 : nap * 2;
         }
         peers[w].pid = pid;
     }
@@ -567,7 +571,11 @@ static int start_send(const void *buf, int count, MPI_Datatype dt, int dest, int
     if (count < 0) return fail(comm, MPI_ERR_COUNT, fn, "negative count");
     if (tag < 0 && !coll) return fail(comm, MPI_ERR_TAG, fn, "invalid tag");
     if (dest == MPI_PROC_NULL) return MPI_SUCCESS;
-    if (dest < 0 || dest >= c->size) return fail(comm, MPI_ERR_RANK, fn, "invalid destination rank");
+    if (dest < 0 || dest >= c->size) {
+        char what[80];
+        snprintf(what, sizeof what, "destination rank %d is not in 0..%d", dest, c->size - 1);
+        return fail(comm, MPI_ERR_RANK, fn, what);
+    }
     if (count > 0 && buf == NULL && t->size > 0) return fail(comm, MPI_ERR_BUFFER, fn, "null buffer");
     long bytes = (long)count * t->size;
     int w = c->world[dest];
@@ -621,7 +629,11 @@ static int start_recv(void *buf, int count, MPI_Datatype dt, int source, int tag
     if (count < 0) return fail(comm, MPI_ERR_COUNT, fn, "negative count");
     if (tag < 0 && tag != MPI_ANY_TAG && !coll) return fail(comm, MPI_ERR_TAG, fn, "invalid tag");
     if (source != MPI_ANY_SOURCE && source != MPI_PROC_NULL && (source < 0 || source >= c->size))
-        return fail(comm, MPI_ERR_RANK, fn, "invalid source rank");
+    {
+        char what[80];
+        snprintf(what, sizeof what, "source rank %d is not in 0..%d", source, c->size - 1);
+        return fail(comm, MPI_ERR_RANK, fn, what);
+    }
     if (count > 0 && buf == NULL && t->size > 0) return fail(comm, MPI_ERR_BUFFER, fn, "null buffer");
     pthread_mutex_lock(&L);
     struct req *q = req_new(R_RECV);

@@ -32,7 +32,8 @@ class JobEnd:
         p = ranks[self.failed]
         r = p.record
         what = f"exited with status {r.exit_code}" if r.signal is None else r.message
-        others = f"; {len(self.killed)} other ranks ended waiting for it" if self.killed else ""
+        n = len(self.killed)
+        others = f"; {n} other rank{'s' if n > 1 else ''} ended waiting for it" if n else ""
         return f"mpirun: rank {self.failed} (pid {p.pid}, cluster {r.cluster}) {what}: the job ends{others}"
 
     def status(self, ranks: list[Process]) -> int:
