@@ -231,3 +231,12 @@ def test_cli_mpirun_under_host_ranks() -> None:
     ranked = shoal_cli("mpirun", "-n", "4", "--chip", "tiny", "--ranks", "2", src)
     assert local.returncode == 0 and ranked.returncode == 0, ranked.stderr
     assert ranked.stdout == local.stdout and local.stdout.count(b" ok\n") == 10
+
+
+def test_threads_inside_ranks(tmp_path: Path) -> None:
+    c, ranks, end = mpirun("mpi_threads", 3)
+    out = stdout(ranks)
+    assert end.failed is None and out == b"funneled yes, main 1, total 149850000\n"  # sum(i % 1000)
+    ref = native("mpi_threads", 3, [], tmp_path)
+    if ref is not None:
+        assert out == ref
