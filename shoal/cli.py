@@ -183,6 +183,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_mpirun(args: argparse.Namespace) -> int:
+    """`shoal mpirun -n N prog`: N ranks, each a container (Chip.mpirun); output prefixless as
+    it reaches the console (interleaved in simulated time); status as mpiexec's."""
+    from shoal.api import Chip
+    from shoal.tools.mpirun import run_job
+
+    spec = _spec(args)
+    period = None if args.policy_period is None else _time_arg(args.policy_period, spec) / spec.freq_hz * 1e6
+    chip = Chip(spec, seed=args.seed, sink=_sink, trace=_tracer(args, spec), policy=args.policy,
+                policy_period_us=period)
+    for f in args.file:
+        chip.add_file(*_file(f))
+    moves = []
+    for text in args.migrate:  # [RANK@]AT:CLUSTER[:METHOD]
+        rank, _, spec_text = text.rpartition("@")
+        if rank and not (rank.isdigit() and int(rank) < args.n):
+            raise ShoalError(f"--migrate {text}: '{rank}' is not a rank of the job (0..{args.n - 1})")
+        moves.append((int(rank or 0), *_migration_arg(spec_text, spec)))
+    ranks = chip.mpirun(args.program, args.n, [_progname(args.program), *args.args], ppc=args.ppc,
+                        stdin=StdinSource())  # type: ignore[arg-type]
+    for rank, at, to, method in moves:
+        chip.schedule_migration(ranks[rank].pid, to, at, method)
+    end = run_job(chip, ranks)
+    _trace_note(chip)
+    line = end.line(ranks)
+    if line is not None:
+        sys.stderr.write(f"shoal: {line}\n")
+    for m in chip.migrations:
+        if m.state == "failed":
+            sys.stderr.write(f"shoal: migration of pid {m.pid} from cluster {m.src} to {m.dst} failed: "
+                             f"{m.reason}; it went on at cluster {m.src}\n")
+    if args.stats:
+        sys.stderr.write(_stats(chip, ranks[0]))
+    return end.status(ranks)
+
+
 def _fs_in(chip: object, args: argparse.Namespace, spec: object) -> str | None:
     """--fs DIR: the chip's file system starts as a copy of DIR; where the final tree goes
     (DIR, or --fs-out), checked before the run; None without either option."""
@@ -484,7 +520,29 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         _run_parser(sub)
     if only in (None, "checkpoint", "restore", "bench", "demo"):
         _other_parsers(sub)
+    if only is None:
+        _mpirun_parser(sub)
     return p
+
+
+def _mpirun_parser(sub: argparse._SubParsersAction) -> None:
+    m = sub.add_parser("mpirun", help="run an MPI program (mpi.h) as N ranks, each a container")
+    m.add_argument("-n", "-np", dest="n", type=int, required=True, help="number of ranks")
+    m.add_argument("--ppc", type=int, default=1, help="ranks per compute cluster (default 1; rank r "
+                   "runs on cluster (r // PPC) mod the clusters)")
+    m.add_argument("--chip", default="mppa256", help="preset (mppa256, tiny) or a .toml file")
+    m.add_argument("--no-caches", action="store_true", help="do not simulate the L1 caches")
+    m.add_argument("--stats", action="store_true", help="print rank 0's figures and the others' lines")
+    m.add_argument("--seed", type=int, default=0, help="seed for getrandom and AT_RANDOM")
+    m.add_argument("--file", action="append", default=[], metavar="PATH", help="as for run")
+    m.add_argument("--migrate", action="append", default=[], metavar="[RANK@]AT:CLUSTER[:METHOD]",
+                   help="migrate RANK (default 0) to CLUSTER at simulated time AT; repeatable")
+    m.add_argument("--policy", metavar="LIST", help="automatic migration policies, as for run")
+    m.add_argument("--policy-period", metavar="TIME", help="simulated time between load reports")
+    _trace_args(m)
+    _mpi_args(m)
+    m.add_argument("program")
+    m.add_argument("args", nargs=argparse.REMAINDER)
 
 
 def _run_parser(sub: argparse._SubParsersAction) -> None:
@@ -601,7 +659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _ranked(argv: list[str]) -> int:
     """`_main`, or under the MPI backend: rank 0 runs it, the other ranks serve rank 0."""
-    if argv and argv[0] in ("run", "demo") and _wants_mpi(argv):
+    if argv and argv[0] in ("run", "demo", "mpirun") and _wants_mpi(argv):
         from shoal.engine import mpi as mpibackend
         try:
             rank = mpibackend.rank_role()
@@ -634,6 +692,8 @@ def _main(argv: list[str]) -> int:
                 return launch(argv, args.ranks, ChipSpec.load(args.chip).compute_clusters)
         if args.cmd == "run":
             return cmd_run(args)
+        if args.cmd == "mpirun":
+            return cmd_mpirun(args)
         if args.cmd == "checkpoint":
             return cmd_checkpoint(args)
         if args.cmd == "restore":

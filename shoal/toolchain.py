@@ -14,6 +14,8 @@ INCLUDE_DIR = Path(__file__).parent / "include"
 # of musl's sem_* by the linker's --wrap (unnamed ones go on to musl). The library is an archive,
 # so a program that uses no semaphore links nothing of it: its loaded image is as without it.
 SEM_LIB = Path(__file__).parent / "lib" / "shoal_sem.c"
+# MPI for guests (shoal/include/mpi.h), likewise an archive: linked only into programs that call it.
+MPI_LIB = Path(__file__).parent / "lib" / "shoal_mpi.c"
 WRAPPED = ("sem_open", "sem_close", "sem_unlink", "sem_wait", "sem_trywait", "sem_timedwait",
            "sem_post", "sem_getvalue")
 WRAP_FLAG = "-Wl," + ",".join(f"--wrap={f}" for f in WRAPPED)
@@ -92,7 +94,7 @@ def cc(args: list[str]) -> int:
 
 
 def _link_extra() -> list[str]:
-    return [str(sem_archive()), WRAP_FLAG]
+    return [str(mpi_archive()), str(sem_archive()), WRAP_FLAG]
 
 
 def _writable_cache(d: Path) -> None:
@@ -108,9 +110,18 @@ def _writable_cache(d: Path) -> None:
 
 def sem_archive() -> Path:
     """shoal_sem.c built once into a static archive (cached by its contents)."""
-    src = SEM_LIB.read_bytes()
+    return _archive(SEM_LIB, "libshoalsem")
+
+
+def mpi_archive() -> Path:
+    """shoal_mpi.c built once into a static archive (cached by its contents and headers)."""
+    return _archive(MPI_LIB, "libshoalmpi", (INCLUDE_DIR / "mpi.h", INCLUDE_DIR / "shoal.h"))
+
+
+def _archive(lib: Path, stem: str, headers: tuple[Path, ...] = ()) -> Path:
+    src = lib.read_bytes() + b"".join(h.read_bytes() for h in headers)
     h = sha256(src + " ".join(TARGET).encode()).hexdigest()[:16]
-    out = cache_dir() / f"libshoalsem-{h}.a"
+    out = cache_dir() / f"{stem}-{h}.a"
     if out.exists():
         return out
     _writable_cache(out.parent)
@@ -118,12 +129,12 @@ def sem_archive() -> Path:
     tmp = out.with_suffix(f".tmp{os.getpid()}.a")
     import subprocess
     for cmd in ([sys.executable, "-m", "ziglang", "cc", "-target", TARGET[1], "-O2", "-g0",
-                 "-I", str(INCLUDE_DIR), "-c", str(SEM_LIB), "-o", str(obj)],
+                 "-I", str(INCLUDE_DIR), "-c", str(lib), "-o", str(obj)],
                 [sys.executable, "-m", "ziglang", "ar", "rcs", str(tmp), str(obj)]):
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             sys.stderr.write(res.stderr)
-            raise ShoalError(f"building {SEM_LIB.name} failed")
+            raise ShoalError(f"building {lib.name} failed")
     obj.unlink()
     tmp.replace(out)
     return out
@@ -135,7 +146,7 @@ def compile_cached(sources: list[Path], flags: list[str] | None = None) -> Path:
     h = sha256()
     for part in [*TARGET, *flags]:
         h.update(part.encode() + b"\0")
-    for hdr in [*sorted(INCLUDE_DIR.glob("*.h")), SEM_LIB]:
+    for hdr in [*sorted(INCLUDE_DIR.glob("*.h")), SEM_LIB, MPI_LIB]:
         h.update(hdr.read_bytes())
     for src in sources:
         try:
