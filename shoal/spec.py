@@ -262,7 +262,7 @@ BOUNDS: dict[str, tuple[float, float, str]] = {
     "icache_miss_cycles": (0, 10**6, "a cost must not be negative"),
     "dcache_miss_cycles": (0, 10**6, "a cost must not be negative"),
     "memory_banks": (0, 32, "banks of a cluster's memory (0: no bank model)"),
-    "bank_busy_cycles": (1, 256, "cycles a refill keeps its bank, within a 256-cycle window"),
+    "bank_busy_cycles": (1, 4096, "cycles a refill keeps its bank"),
     "cpi": (1, 1000, "cycles per instruction"),
     "syscall_cycles": (0, CYCLES, "a cost must not be negative"),
     "copy_cycles_per_byte": (0, 10**6, "a cost must not be negative"),
@@ -358,9 +358,9 @@ MPPA256 = ChipSpec(
     dcache_miss_cycles=12,
     # The cluster's 2 MiB of memory in 16 independent banks, with interleaved or contiguous
     # address mapping (de Dinechin et al., HPEC 2013; nanvix/hal k1b-cluster). Assumptions
-    # (not public): banks interleave by cache line, and a 64 B refill keeps its bank 8 cycles
-    # (8 B per cycle). A bank takes 256 / 8 = 32 refills per 256-cycle window; a miss that
-    # finds its window full waits for the next (platform/cpu.py). 0 banks: no bank model.
+    # (not public): banks interleave by cache line, a 64 B refill keeps its bank 8 cycles
+    # (8 B per cycle), and a miss waits as in a queue whose load is what the other cores asked
+    # of its bank in the previous quantum (platform/cpu.py). 0 banks: no bank model.
     memory_banks=16,
     bank_mapping="interleaved",
     bank_busy_cycles=8,

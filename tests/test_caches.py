@@ -184,13 +184,15 @@ def test_harts_keep_their_own_lines() -> None:
     same cluster misses exactly as often as alone. The cluster counts both."""
     elf = compile_cached([Path(__file__).parent / "programs" / "cache_walk.c"], FLAGS)
     quiet = ["cache_walk", "random", "4096", "40"]
-    alone, _, _ = model_counts(ON, elf, quiet)
-    chip = Chip(ON)
+    spec = dataclasses.replace(ON, memory_banks=0)  # (the banks are shared: here, only the caches)
+    alone, _, _ = model_counts(spec, elf, quiet)
+    chip = Chip(spec)
     a = chip.spawn(elf, quiet)
     b = chip.spawn(elf, ["cache_walk", "seq", "65536", "4"])
     chip.run()
     assert a.exit_code == b.exit_code == 0
-    assert a.record.caches == alone
+    # (index 4 counts the I-line checks, which also depend on where slices end)
+    assert a.record.caches[:4] + a.record.caches[5:] == alone[:4] + alone[5:]
     assert b.record.caches[2] > 4 * 65536 // 64  # the sweep misses every line, every time
     both = [x + y for x, y in zip(a.record.caches, b.record.caches, strict=True)]
     assert chip._backend.kernels[0].caches == both
@@ -241,10 +243,10 @@ def _hammer(spec: ChipSpec, n: int) -> tuple[tuple[int, ...], int, bytes]:
     return p.record.caches, p.cycles, p.stdout
 
 
-def test_memory_banks_queue_refills_when_they_are_saturated(tmp_path: Path) -> None:
-    """Sixteen threads that miss on every line: with the banks interleaved by line (the
-    default) no bank is ever saturated; with contiguous banks their buffers sit in two banks,
-    whose refills queue; one thread alone never waits; no bank model is the interleaved run."""
+def test_memory_banks_make_misses_wait_for_the_other_cores(tmp_path: Path) -> None:
+    """Sixteen threads that miss on every line: with contiguous banks their buffers share two
+    banks, whose refills queue; interleaved by line, the load spreads over all sixteen and
+    hardly anyone waits; one thread alone never waits for itself; no bank model, no wait."""
     src = Path(__file__).parent / "programs" / "cache_hammer.c"
     exe = tmp_path / "hammer"
     subprocess.run(["gcc", "-O2", "-pthread", str(src), "-o", str(exe)], check=True)
@@ -255,13 +257,31 @@ def test_memory_banks_queue_refills_when_they_are_saturated(tmp_path: Path) -> N
     none, t_none, _ = _hammer(no_banks, 16)
     want = subprocess.run([str(exe), "16"], capture_output=True, check=True).stdout
     assert out == out_c == want
-    assert inter[7] == inter[8] == 0 and none == inter and t_none == t_inter
-    assert cont[7] > 0 and cont[8] > 0 and t_cont > t_inter
+    assert none[7] == none[8] == 0 and t_none <= t_inter < t_cont
+    assert cont[8] > 100 * max(1, inter[8]) and cont[7] > 100 * max(1, inter[7])
     # About the same misses (the threads' order at their locks moves a little), the waits on top.
-    assert abs(cont[6] - cont[8] - inter[6]) <= 0.01 * inter[6]
+    assert abs((cont[6] - cont[8]) - (inter[6] - inter[8])) <= 0.01 * inter[6]
+    # One worker: it waits only for its parent's refills of the quantum before (the model's lag).
     alone, _, _ = _hammer(contiguous, 1)
-    assert alone[7] == alone[8] == 0
+    assert alone[8] * 100 < cont[8]
     assert _hammer(contiguous, 16)[:2] == (cont, t_cont)  # deterministic
+
+
+def test_stepping_the_run_changes_nothing() -> None:
+    """The caches, the banks (shared by a cluster's cores) and the kernel core's caches give
+    the same run whether the host runs it at once or in steps of 40,000 cycles: nothing
+    depends on the order in which the host simulates the cores."""
+    contiguous = dataclasses.replace(ON, bank_mapping="contiguous")
+    ref = _hammer(contiguous, 16)
+    elf = compile_cached([Path(__file__).parent / "programs" / "cache_hammer.c"], FLAGS + ["-pthread"])
+    chip = Chip(contiguous)
+    p = chip.spawn(elf, ["cache_hammer", "16"])
+    t = 0
+    while not p.done:
+        t += 40_000
+        chip.run(max_cycles=t)
+    assert (p.record.caches, p.cycles, p.stdout) == ref
+    assert p.record.kernel_caches[0] > 0 and ref[0][7] > 0
 
 
 def test_bad_bank_mapping_is_one_line() -> None:

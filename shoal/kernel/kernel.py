@@ -537,7 +537,9 @@ class Kernel:
             self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
             return None
         if aspace.faults != before:
-            self.charge(self.spec.page_fault_cycles + self.kernel_traffic(t, "fault"))
+            # (a fault is served mid-slice, out of time order with the cluster's other calls:
+            # its accesses are not replayed through the kernel core's caches, kernel/kmem.py)
+            self.charge(self.spec.page_fault_cycles)
             t.proc.peak_frames = max(t.proc.peak_frames, aspace.frames_in_use)
         return got
 

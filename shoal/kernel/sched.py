@@ -236,7 +236,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     caches = cpu.caches is not None
     if caches:
         cpu.use_lines_of(h.index)
-        cpu.begin_slice(h.clock)
+        cpu.begin_slice(h.clock, h.index)
     n, spent, err = cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
     if err is not None and k.debugger is not None and k.debugger(k, t):
         err = None  # a debugger's breakpoint: the thread is parked before it (kernel/debug.py)

@@ -255,7 +255,7 @@ class ClusterCPU:
             g.sets, g.ways, g.fifo = spec.cache_sets(kind), getattr(spec, f"{kind}_ways"), fifo
             g.miss_cycles = getattr(spec, f"{kind}_miss_cycles")
         c.d.write_alloc = int(spec.dcache_write_allocate)
-        c.banks, c.bank_busy = spec.memory_banks, spec.bank_busy_cycles
+        c.banks, c.bank_busy, c.quantum = spec.memory_banks, spec.bank_busy_cycles, spec.quantum_cycles
         c.mem_base = ctypes.addressof(self._cbuf)
         contiguous = spec.memory_per_cluster // max(1, spec.memory_banks)
         row = spec.cache_line if spec.bank_mapping == "interleaved" else contiguous
@@ -296,9 +296,10 @@ class ClusterCPU:
         dc, ic = c.dc, c.ic
         return (dc.reads, dc.writes, dc.read_misses, dc.write_misses, ic.reads, ic.read_misses, c.bank_waits)
 
-    def begin_slice(self, clock: int) -> None:
-        """The running hart's simulated clock at the slice's start (the banks' time)."""
-        self.caches.now_base = clock  # type: ignore[union-attr]
+    def begin_slice(self, clock: int, hart: int) -> None:
+        """The running hart and its simulated clock at the slice's start (for the banks)."""
+        c = self.caches
+        c.now_base, c.hart = clock, hart  # type: ignore[union-attr]
 
     def stalled(self) -> int:
         """Cycles the running slice has stalled so far."""

@@ -37,7 +37,7 @@ UC_CTL_INSN_BUDGET = 15  # the control the patch adds, after UC_CTL_CONTEXT_MODE
 UC_CTL_CACHES = 16  # and the L1 cache model's
 BUDGET_BLOCKS, BUDGET_EXACT = 1, 2
 CACHE_MAX_LINES = 4096  # UC_CACHE_MAX_LINES: sets x ways of one cache
-CACHE_MAX_BANKS, BANK_RING, BANK_WINDOW = 32, 512, 256  # UC_CACHE_MAX_BANKS, UC_BANK_RING, _WINDOW
+CACHE_MAX_BANKS, BANK_HARTS = 32, 64  # UC_CACHE_MAX_BANKS, UC_BANK_HARTS
 
 
 class BuildError(Exception):
@@ -70,10 +70,12 @@ class UcCaches(ctypes.Structure):
                 ("dc", CacheCounts), ("ic", CacheCounts),
                 ("dtags", ctypes.c_uint64 * CACHE_MAX_LINES), ("itags", ctypes.c_uint64 * CACHE_MAX_LINES),
                 ("banks", ctypes.c_uint32), ("bank_shift", ctypes.c_uint32), ("bank_busy", ctypes.c_uint64),
-                ("mem_base", ctypes.c_uint64), ("now_base", ctypes.c_uint64), ("bank_wait", ctypes.c_uint64),
-                ("bank_waits", ctypes.c_uint64),
-                ("bank_epoch", (ctypes.c_uint32 * BANK_RING) * CACHE_MAX_BANKS),
-                ("bank_used", (ctypes.c_uint32 * BANK_RING) * CACHE_MAX_BANKS)]
+                ("mem_base", ctypes.c_uint64), ("now_base", ctypes.c_uint64), ("quantum", ctypes.c_uint64),
+                ("hart", ctypes.c_uint32), ("pad2", ctypes.c_uint32),
+                ("bank_wait", ctypes.c_uint64), ("bank_waits", ctypes.c_uint64),
+                ("bank_q", (ctypes.c_uint64 * 2) * CACHE_MAX_BANKS),
+                ("bank_n", (ctypes.c_uint32 * 2) * CACHE_MAX_BANKS),
+                ("bank_h", ((ctypes.c_uint32 * BANK_HARTS) * 2) * CACHE_MAX_BANKS)]
 
 
 def apply_patch(text: str, root: Path) -> None:
