@@ -18,10 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shoal.abi import EBUSY
-
-EOPNOTSUPP = 95
-HOLDS = ("it holds a pipe or has children it has not waited for, which stay on their cluster "
-         "(not carried by images)")
 from shoal.engine.local import LocalBackend
 from shoal.engine.rounds import NEVER
 from shoal.errors import ShoalError
@@ -30,6 +26,10 @@ from shoal.kernel.host import ClusterRecord, ProcessRecord
 from shoal.kernel.loader import Executable, parse_elf
 from shoal.kernel.migrate import METHODS, Migration, MigState
 from shoal.spec import ChipSpec
+
+EOPNOTSUPP = 95
+HOLDS = ("it holds a pipe or has children it has not waited for, which stay on their cluster "
+         "(not carried by images)")
 
 if TYPE_CHECKING:
     from shoal.tools.trace import Tracer

@@ -260,7 +260,7 @@ class Exit(Body, frozen=True, kw_only=True, gc=False):  # process `pid` ended (s
     signal: int | None
 
 
-class Fork(Request, frozen=True, kw_only=True, gc=False):  # a pid for the caller's child (data: its image if elsewhere)
+class Fork(Request, frozen=True, kw_only=True, gc=False):  # a pid for a child (data: its image, if elsewhere)
     KIND = Kind.FORK
     local: bool  # the caller's cluster builds it (no data); else the manager places it
     frames: int  # what it needs (placement)

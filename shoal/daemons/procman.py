@@ -15,15 +15,15 @@ from typing import Protocol
 from msgspec.structs import replace
 
 from shoal.abi import EAGAIN, ECHILD, ENOENT, ESRCH
+from shoal.daemons.core import Core, Ended, Handler, HostCall
+from shoal.kernel import signals
+from shoal.kernel.loader import loadable_image
+from shoal.kernel.location import REFUSAL
+from shoal.messages import ForkLoad, Kind, Load, MovedAck, Reply, SignalMsg
+from shoal.platform.noc import Packet
 
 P_ALL, P_PID, P_PGID = 0, 1, 2  # waitid's idtype
 CLD_EXITED, CLD_KILLED = 1, 2  # siginfo codes of SIGCHLD (a dumped core is never written)
-from shoal.daemons.core import Core, Ended, Handler, HostCall
-from shoal.kernel.loader import loadable_image
-from shoal.kernel.location import REFUSAL
-from shoal.kernel import signals
-from shoal.messages import ForkLoad, Kind, Load, MovedAck, Reply, SignalMsg
-from shoal.platform.noc import Packet
 
 
 @dataclass

@@ -15,15 +15,15 @@ migrated or checkpointed, and its fork's child is placed on its cluster (kernel/
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shoal.abi import EAGAIN, EFAULT, EINVAL, EMFILE, O_WRONLY, SIGPIPE
+from shoal.abi import EAGAIN, EBADF, EINVAL, EMFILE, O_WRONLY, SIGPIPE
 from shoal.kernel import signals
 from shoal.kernel.calls.common import STOPPED
 from shoal.kernel.container import TState
 from shoal.kernel.files import FLAGS, HANDLE, KIND, MAX_FILES, new_fd
-from shoal.kernel.memory import Fault
 from shoal.platform.cpu import REG_A, REG_PC
 
 if TYPE_CHECKING:
@@ -32,17 +32,21 @@ if TYPE_CHECKING:
 
 EPIPE = 32
 O_NONBLOCK, O_CLOEXEC = 0o4000, 0o2000000
-PIPE_BUF = 4096
-CAPACITY = 64 * 1024
+PIPE_BUF = PAGE = 4096
+SLOTS = 16  # Linux's default pipe: 16 pages (64 KiB)
 
 
 @dataclass(eq=False)
 class Pipe:
-    buf: bytearray = field(default_factory=bytearray)
+    slots: deque = field(default_factory=deque)  # the buffer, as Linux's: up to SLOTS pages
     readers: int = 0  # descriptors open on the read end
     writers: int = 0  # ... on the write end
     waiting: list = field(default_factory=list)  # threads asleep on it (either end)
     written: dict[int, int] = field(default_factory=dict)  # tid -> bytes of a blocking write already in
+
+    @property
+    def size(self) -> int:
+        return sum(len(s) for s in self.slots)
 
 
 def is_pipe(f: list | None) -> bool:
@@ -133,7 +137,7 @@ def sys_pipe2(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def read(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> int:
     if _writes(f):
-        return -9  # EBADF: the write end
+        return -EBADF  # the write end
     p = k.pipes.get(f[HANDLE])
     want = sum(n for _, n in pieces)
     if p is None or want == 0:
@@ -141,55 +145,60 @@ def read(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> int:
     for addr, n in pieces:  # EFAULT now rather than after a wait
         if n:
             t.proc.aspace.translate(addr, "store")
-    if not p.buf:
+    if not p.slots:
         if p.writers <= 0:
             return 0  # end of file
         if f[FLAGS] & O_NONBLOCK:
             return -EAGAIN
         return _sleep(k, t, p)
-    n = min(want, len(p.buf))
-    data, done = bytes(p.buf[:n]), 0
+    data = bytearray()
+    while p.slots and len(data) < want:  # page by page; an emptied page is freed
+        s = p.slots[0]
+        n = min(want - len(data), len(s))
+        data += s[:n]
+        del s[:n]
+        if not s:
+            p.slots.popleft()
+    done = 0
     for addr, size in pieces:
         part = data[done:done + size]
         if not part:
             break
-        try:
-            t.proc.aspace.write(addr, part)
-        except Fault:
-            if not done:
-                return -EFAULT
-            break
+        t.proc.aspace.write(addr, part)
         done += len(part)
-    del p.buf[:done]
     _wake(k, p, k.now())
     return done
 
 
 def write(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> object:
+    """Linux's pipe_write: the part of the write past whole pages is merged into the last page
+    if it fits (so small writes share pages), then whole pages go into free slots. A write of
+    at most PIPE_BUF bytes thus goes in whole or not at all."""
     if not _writes(f):
-        return -9  # EBADF: the read end
+        return -EBADF  # the read end
     p = k.pipes.get(f[HANDLE])
+    done = p.written.pop(t.tid, 0) if p is not None else 0
     if p is None or p.readers <= 0:
-        if p is not None:
-            p.written.pop(t.tid, None)
+        if done:
+            return done
         signals.post(k, t.proc, t, signals.info(SIGPIPE, signals.SI_USER, t.proc.pid, 0), k.now())
         return STOPPED if not t.proc.alive else -EPIPE
     total = sum(n for _, n in pieces)
     if total == 0:
         return 0
-    done = p.written.get(t.tid, 0)
-    room = CAPACITY - len(p.buf)
-    need = total - done if total <= PIPE_BUF else 1  # small writes go in whole
-    if room < need:
-        if f[FLAGS] & O_NONBLOCK:
-            return -EAGAIN
+    data = b"".join(t.proc.aspace.read(addr, size) for addr, size in pieces)
+    pos = done
+    chars = total % PAGE
+    if pos == 0 and chars and p.slots and len(p.slots[-1]) + chars <= PAGE:
+        p.slots[-1] += data[:chars]
+        pos = chars
+    while pos < total and len(p.slots) < SLOTS:
+        p.slots.append(bytearray(data[pos:pos + PAGE]))
+        pos += PAGE
+    pos = min(pos, total)
+    if pos > done:
+        _wake(k, p, k.now())
+    if pos < total and not f[FLAGS] & O_NONBLOCK:
+        p.written[t.tid] = pos  # the rest when readers make room
         return _sleep(k, t, p)
-    n = min(total - done, room)
-    data = b"".join(t.proc.aspace.read(addr, size) for addr, size in pieces)[done:done + n]
-    p.buf += data
-    _wake(k, p, k.now())
-    if done + n < total and not f[FLAGS] & O_NONBLOCK:
-        p.written[t.tid] = done + n  # the rest when readers make room
-        return _sleep(k, t, p)
-    p.written.pop(t.tid, None)
-    return done + n
+    return pos if pos else -EAGAIN

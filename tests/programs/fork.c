@@ -266,9 +266,9 @@ static int exec_mode(const char *self) {
     close(p[1]);
     char buf[64] = {0};
     int n = read(p[0], buf, sizeof buf - 1);
-    printf("through the kept descriptor: %d %s\n", n, buf);
     int st;
-    waitpid(c, &st, 0);
+    waitpid(c, &st, 0);  /* (then print: the child's lines come first wherever it runs) */
+    printf("through the kept descriptor: %d %s\n", n, buf);
     show("exec'd child", st);
     return 0;
 }
@@ -312,10 +312,11 @@ static int pipeline_mode(const char *self) {
         _exit(127);
     }
     close(ab[0]); close(ab[1]); close(bc[0]); close(bc[1]);
-    int st;
-    waitpid(a, &st, 0); show("gen", st);
-    waitpid(b, &st, 0); show("upper", st);
-    waitpid(c, &st, 0); show("count", st);
+    int sa, sb, sc;
+    waitpid(a, &sa, 0);
+    waitpid(b, &sb, 0);
+    waitpid(c, &sc, 0);
+    show("gen", sa); show("upper", sb); show("count", sc);
     return 0;
 }
 
@@ -382,6 +383,26 @@ static int shell_mode(void) {
     return 0;
 }
 
+/* a parent too big for two copies on its cluster (tiny: 1 MiB): the child goes elsewhere */
+static int big_mode(void) {
+    static unsigned char data[600 * 1024];
+    for (int i = 0; i < (int)sizeof data; i++) data[i] = (unsigned char)(i * 31 + 7);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        long sum = 0;
+        for (int i = 0; i < (int)sizeof data; i++) sum += data[i];
+        data[0] = 99;  /* its own copy */
+        printf("child: sum %ld\n", sum);
+        exit(sum % 200);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    show("big child", st);
+    printf("parent's copy untouched: %d\n", data[0]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IOLBF, 0);
     const char *mode = argc > 1 ? argv[1] : "status";
@@ -399,5 +420,6 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "count")) return count_mode();
     if (!strcmp(mode, "spawn")) return spawn_mode(argv[0]);
     if (!strcmp(mode, "shell")) return shell_mode();
+    if (!strcmp(mode, "big")) return big_mode();
     return 1;
 }

@@ -33,14 +33,13 @@ from typing import TYPE_CHECKING
 from shoal.abi import E2BIG, EACCES, EAGAIN, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM, ENOSYS
 from shoal.errors import ShoalError
 from shoal.kernel import ikc, image, migrate, pipes, signals
-from shoal.kernel.calls import proc as proc_calls
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.files import release
 from shoal.kernel.loader import MAX_ARG_BYTES, ArgsTooBig, build_stack, load, parse_elf
 from shoal.kernel.memory import Fault, Missing, OutOfFrames
 from shoal.messages import Exec, Exit, Fork, Kind, WaitChild
-from shoal.platform.cpu import _ALL_REGS, REG_PC, REG_SP
+from shoal.platform.cpu import _ALL_REGS, REG_A, REG_PC, REG_SP, REG_TP
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -69,15 +68,37 @@ def refused(t: Thread, num: int) -> int:
 # fork -----------------------------------------------------------------------------------------
 def sys_clone(k: Kernel, t: Thread, a: list[int]) -> int:
     flags = a[0]
-    if flags & CLONE_THREAD and not flags & CLONE_SIGHAND or flags & CLONE_SIGHAND and not flags & CLONE_VM:
+    if (flags & CLONE_THREAD and not flags & CLONE_SIGHAND) or (flags & CLONE_SIGHAND
+                                                                 and not flags & CLONE_VM):
         return -EINVAL
     if flags & CLONE_THREAD:
-        return proc_calls.sys_clone(k, t, a)
+        return _clone_thread(k, t, a)
     if flags & ~FORK_FLAGS or (flags & CLONE_VM and not flags & CLONE_VFORK):
         return refused(t, 220)  # processes sharing memory, files or namespaces
     if (flags & 0xFF) > signals.NSIG:
         return -EINVAL
     return fork(k, t, flags, a[1], a[2], a[3], a[4])
+
+
+def _clone_thread(k: Kernel, t: Thread, a: list[int]) -> int:
+    flags, stack, ptid, tls, ctid = a[0], a[1], a[2], a[3], a[4]
+    if stack == 0:
+        return -EINVAL
+    cpu = k.cpu
+    ctx = cpu.uc.context_save()  # the parent's registers, pc already past the ecall
+    ctx.reg_write(REG_A[0], 0)
+    ctx.reg_write(REG_SP, stack)
+    if flags & CLONE_SETTLS:
+        ctx.reg_write(REG_TP, tls)
+    child = k.new_thread(t.proc, ctx, k.now())
+    child.sigmask = t.sigmask  # its creator's mask; its own (empty) pending set, no alternate stack
+    if flags & CLONE_PARENT_SETTID:
+        t.proc.aspace.write(ptid, struct.pack("<I", child.tid))
+    if flags & CLONE_CHILD_SETTID:
+        t.proc.aspace.write(ctid, struct.pack("<I", child.tid))
+    if flags & CLONE_CHILD_CLEARTID:
+        child.clear_tid = ctid
+    return child.tid
 
 
 def _live_regs(k: Kernel) -> dict:
@@ -167,9 +188,10 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
     meta, pages = _child_meta(k, p, t, flags, stack, tls, ctid, _live_regs(k))
     meta["fork"] = [flags, ctid]
     data = image.pack(meta, pages)
-    k.rpc(t, Fork(local=False, frames=frames, exit_signal=exit_signal),
-          lambda reply, at: reply.body.ret if reply.body.ret < 0 else _parent_done(p, reply.body.ret, flags, ptid),
-          data)
+    def placed(reply: Packet, at: int) -> int:
+        pid = reply.body.ret
+        return pid if pid < 0 else _parent_done(p, pid, flags, ptid)
+    k.rpc(t, Fork(local=False, frames=frames, exit_signal=exit_signal), placed, data)
     return 0
 
 
@@ -209,7 +231,8 @@ def _wait(k: Kernel, t: Thread, idtype: int, id_: int, options: int, then: objec
         if ret > 0 and not options & WNOWAIT:
             t.proc.children.discard(ret)
         return then(reply, ret)  # type: ignore[operator]
-    k.rpc(t, WaitChild(idtype=idtype, id=id_, nohang=bool(options & WNOHANG), reap=not options & WNOWAIT), got)
+    body = WaitChild(idtype=idtype, id=id_, nohang=bool(options & WNOHANG), reap=not options & WNOWAIT)
+    k.rpc(t, body, got)
     return 0
 
 
@@ -247,7 +270,7 @@ def sys_wait4(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     idtype, id_ = (P_ALL, 0) if pid == -1 else (P_PGID, -pid) if pid < 0 else (P_PGID, 0) if pid == 0 \
         else (P_PID, pid)
-    for addr, n in ((status, 4), (ru, RUSAGE_BYTES)):
+    for addr in (status, ru):
         if addr:
             t.proc.aspace.translate(addr, "store")
 
@@ -283,12 +306,6 @@ def sys_execve(k: Kernel, t: Thread, a: list[int]) -> int:
         return -ENOENT
     if len(raw) > 4095:
         return -ENAMETOOLONG
-    argv = _strings(t, a[1])
-    if isinstance(argv, int):
-        return argv
-    envp = _strings(t, a[2])
-    if isinstance(envp, int):
-        return envp
     path = raw.decode(errors="replace")
     name = path.rsplit("/", 1)[-1]
     if not name or name in (".", ".."):
@@ -297,14 +314,22 @@ def sys_execve(k: Kernel, t: Thread, a: list[int]) -> int:
         return -ENAMETOOLONG
 
     def got(reply: Packet, at: int) -> int:
+        # Linux's order: the file first (ENOENT), then the arguments (EFAULT, E2BIG), then
+        # its format (ENOEXEC). The caller's memory is as it was: it waited in the call.
         if reply.body.ret < 0:
             return reply.body.ret
-        return _replace(k, t, reply.data, name, path, argv, envp, at)
+        argv = _strings(t, a[1])
+        if isinstance(argv, int):
+            return argv
+        envp = _strings(t, a[2])
+        if isinstance(envp, int):
+            return envp
+        return _replace(k, t, reply.data, name, argv, envp, at)
     k.rpc(t, Exec(file=name), got)
     return 0
 
 
-def _replace(k: Kernel, t: Thread, data: bytes, name: str, path: str, argv: list[bytes],
+def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
              envp: list[bytes], at: int) -> int:
     """The point of no return: the new program's address space is built first (a failure
     leaves the caller as it was), then the old one goes."""
@@ -350,7 +375,8 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, path: str, argv: list
     p.name, p.argv = exe.name, [s.decode(errors="replace") for s in argv]
     p.brk_start = p.brk = exe.brk_start
     # Handlers are gone with the program (ignored signals stay ignored); mask and pending stay.
-    p.sigactions = {n: [signals.SIG_IGN, 0, 0] for n, act in p.sigactions.items() if act[0] == signals.SIG_IGN}
+    p.sigactions = {n: [signals.SIG_IGN, 0, 0] for n, act in p.sigactions.items()
+                    if act[0] == signals.SIG_IGN}
     p.sigtramp = 0
     t.altstack, t.sig_interrupted, t.clear_tid = (0, 0, signals.SS_DISABLE), None, 0
     ctx = k.cpu.new_context()
@@ -360,7 +386,6 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, path: str, argv: list
         k.cpu.loaded = None
     t.ctx = ctx
     p.peak_frames = max(p.peak_frames, new.frames_in_use)
-    del path
     return 0
 
 

@@ -1,0 +1,112 @@
+"""fork, exec, wait and pipes (issue 22 parts 2-3): tests/programs/fork.c, one mode per test,
+run on the chip and natively (host gcc) with the same argv; stdout and exit status must be the
+same bytes. argv[0] is the native build's path, so that the program can exec itself: the chip
+finds it by base name among its files (Chip.add_file), the host by path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Built, Programs, run_native
+
+from shoal import Chip
+from shoal.errors import ShoalError
+
+
+def run_both(b: Built, mode: str, chip: str = "tiny") -> tuple[object, Chip]:
+    argv = [str(b.native), mode]
+    c = Chip.preset(chip)
+    c.add_file(b.native.name, b.elf.read_bytes())
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run()
+    assert p.done
+    native = run_native(b, argv)
+    assert p.stdout.decode(errors="replace") == native.stdout.decode(errors="replace"), p.message
+    assert p.returncode == native.returncode, p.message
+    return p, c
+
+
+@pytest.mark.parametrize("mode", ["status", "chain", "ppid", "pipe", "epipe", "errors", "exec",
+                                  "pipeline", "spawn"])
+def test_mode_as_native(programs: Programs, mode: str) -> None:
+    run_both(programs["fork"], mode)
+
+
+def test_fork_chain_makes_one_process_per_fork(programs: Programs) -> None:
+    _, c = run_both(programs["fork"], "chain")
+    recs = c.processes()
+    assert len(recs) == 6 and len({r.pid for r in recs}) == 6
+    assert all(r.state == "exited" for r in recs)
+
+
+def test_a_full_cluster_places_the_child_elsewhere(programs: Programs) -> None:
+    """The parent fills most of its 1 MiB cluster: its child is built from an image on another
+    cluster, writes to its parent's output, and reports back its exit status."""
+    p, c = run_both(programs["fork"], "big")
+    kids = [r for r in c.processes() if r.pid != p.pid]
+    assert len(kids) == 1 and kids[0].cluster != p.cluster
+    assert b"child: sum 78336000\n" in p.stdout
+
+
+def test_pipeline_runs_three_programs(programs: Programs) -> None:
+    p, c = run_both(programs["fork"], "pipeline")
+    names = sorted(r.state for r in c.processes())
+    assert names == ["exited"] * 4  # the shell-like parent and gen, upper, count (exec'd)
+    assert b"count: 300 lines 7690 bytes" in p.stdout
+
+
+def test_no_shell_refuses_popen_and_system(programs: Programs) -> None:
+    """No /bin/sh on the chip: posix_spawn of it fails with ENOENT, so popen gives NULL and
+    system -1, as on a Linux without a shell (the host has one: no native run here)."""
+    b = programs["fork"]
+    c = Chip.preset("tiny")
+    c.add_file(b.native.name, b.elf.read_bytes())
+    p = c.spawn(b.elf, [str(b.native), "shell"], cluster=0)
+    c.run()
+    assert p.stdout == b"popen: refused\nsystem: refused\n" and p.returncode == 0
+
+
+def test_exec_of_a_non_program_is_enoexec(tmp_path: Path) -> None:
+    """A `#!` script and a file that is no ELF are refused with ENOEXEC (the caller goes on)."""
+    c = Chip.preset("tiny")
+    c.add_file("script", b"#!/bin/sh\necho hi\n")
+    c.add_file("junk", b"\x7fELF but not really")
+    src = tmp_path / "ex.c"
+    src.write_text(r'''
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    char *argv[] = {"x", 0};
+    const char *names[] = {"/script", "/junk", "/nothing"};
+    for (int i = 0; i < 3; i++) {
+        errno = 0;
+        int r = execv(names[i], argv);
+        printf("%s: %d %d\n", names[i], r, errno);
+    }
+    return 0;
+}
+''')
+    from shoal.toolchain import compile_cached
+    elf = compile_cached([src], ["-O2"])
+    p = c.spawn(elf, ["ex"], cluster=0)
+    c.run()
+    assert p.stdout == b"/script: -1 8\n/junk: -1 8\n/nothing: -1 2\n", p.message
+
+
+def test_a_process_with_a_pipe_is_not_moved_or_checkpointed(programs: Programs) -> None:
+    """One clear refusal, and the process goes on to the native output."""
+    b = programs["fork"]
+    c = Chip.preset("tiny")
+    c.add_file(b.native.name, b.elf.read_bytes())
+    argv = [str(b.native), "pipe"]
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run(max_cycles=20_000)
+    assert not p.done
+    with pytest.raises(ShoalError, match="holds a pipe or has children"):
+        c.checkpoint(p.pid)
+    with pytest.raises(ShoalError, match="holds a pipe or has children"):
+        c.migrate(p.pid, 1)
+    c.run()
+    assert p.stdout == run_native(b, argv).stdout
