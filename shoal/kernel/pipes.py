@@ -44,9 +44,23 @@ class Pipe:
     waiting: list = field(default_factory=list)  # threads asleep on it (either end)
     written: dict[int, int] = field(default_factory=dict)  # tid -> bytes of a blocking write already in
 
-    @property
-    def size(self) -> int:
-        return sum(len(s) for s in self.slots)
+    def add(self, f: list) -> None:
+        """One more descriptor names end `f` (pipe2, dup, a fork's copy)."""
+        if _writes(f):
+            self.writers += 1
+        else:
+            self.readers += 1
+
+    def drop(self, k: Kernel, f: list, at: int) -> None:
+        """A descriptor of end `f` is closed: the other side may see EOF or EPIPE now (the
+        calls of kernel/files.py reach it through Kernel.pipes: no import circle)."""
+        if _writes(f):
+            self.writers -= 1
+        else:
+            self.readers -= 1
+        _wake(k, self, at)
+        if self.readers <= 0 and self.writers <= 0:
+            del k.pipes[f[HANDLE]]
 
 
 def is_pipe(f: list | None) -> bool:
@@ -58,27 +72,15 @@ def _writes(f: list) -> bool:
 
 
 def opened(k: Kernel, f: list) -> None:
-    """One more descriptor names end `f` (pipe2, dup, a fork's copy)."""
     p = k.pipes.get(f[HANDLE])
     if p is not None:
-        if _writes(f):
-            p.writers += 1
-        else:
-            p.readers += 1
+        p.add(f)
 
 
 def dropped(k: Kernel, f: list, at: int) -> None:
-    """A descriptor of end `f` is closed: the other side may see EOF or EPIPE now."""
     p = k.pipes.get(f[HANDLE])
-    if p is None:
-        return
-    if _writes(f):
-        p.writers -= 1
-    else:
-        p.readers -= 1
-    _wake(k, p, at)
-    if p.readers <= 0 and p.writers <= 0:
-        del k.pipes[f[HANDLE]]
+    if p is not None:
+        p.drop(k, f, at)
 
 
 def close_all(k: Kernel, proc: Container, at: int) -> None:
