@@ -273,9 +273,10 @@ class ForkLoad(Body, frozen=True, kw_only=True, gc=False):  # run this forked im
     newpid: int
 
 
-class Exec(Request, frozen=True, kw_only=True, gc=False):  # send program `file` (base name) back
+class Exec(Request, frozen=True, kw_only=True, gc=False):  # send the program at `path` back
     KIND = Kind.EXEC
-    file: str
+    file: str  # its base name (the chip's files, if the tree has no such path)
+    path: str  # absolute
 
 
 class WaitChild(Request, frozen=True, kw_only=True, gc=False):  # wait4/waitid: a child that ended

@@ -110,3 +110,43 @@ def test_a_process_with_a_pipe_is_not_moved_or_checkpointed(programs: Programs) 
         c.migrate(p.pid, 1)
     c.run()
     assert p.stdout == run_native(b, argv).stdout
+
+
+def test_exec_from_the_fs_tree(tmp_path: Path) -> None:
+    """execve finds a program by path in the --fs tree (relative to the working directory too);
+    a directory is EACCES, a file that is no program ENOEXEC, as on Linux."""
+    from conftest import assert_one_line_error, shoal_cli
+
+    from shoal.toolchain import compile_cached
+    hello = tmp_path / "hello.c"
+    hello.write_text('#include <stdio.h>\nint main(int c, char **v) { printf("hello %s %s\\n", v[0], v[1]);'
+                     ' return 4; }\n')
+    main = tmp_path / "ex.c"
+    main.write_text(r'''
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    char *argv[] = {"hi", "there", 0};
+    const char *names[] = {"/bin/notes", "/bin", "/bin/nothing"};
+    for (int i = 0; i < 3; i++) {
+        errno = 0;
+        int r = execv(names[i], argv);
+        printf("%s: %d %d\n", names[i], r, errno);
+    }
+    fflush(stdout);
+    chdir("/bin");
+    execv("./hello", argv);
+    return 1;
+}
+''')
+    tree = tmp_path / "tree"
+    (tree / "bin").mkdir(parents=True)
+    prog = tree / "bin" / "hello"
+    prog.write_bytes(compile_cached([hello], ["-O2"]).read_bytes())
+    prog.chmod(0o755)
+    (tree / "bin" / "notes").write_bytes(b"not a program\n")
+    res = shoal_cli("run", "--chip", "tiny", "--fs", str(tree), str(compile_cached([main], ["-O2"])))
+    assert res.stdout == b"/bin/notes: -1 8\n/bin: -1 13\n/bin/nothing: -1 2\nhello hi there\n", res.stderr
+    assert res.returncode == 4
+    assert_one_line_error(shoal_cli("run", "--chip", "tiny", "--fs", str(tmp_path / "none"), str(prog)))

@@ -30,6 +30,7 @@ import struct
 from shoal.abi import (
     DT_DIR,
     DT_REG,
+    EACCES,
     EBUSY,
     EEXIST,
     EFBIG,
@@ -196,6 +197,18 @@ class FileServer:
         return [node.ino, mode, size, nlink, node.mtime]
 
     # the host's side ----------------------------------------------------------------------
+    def program_at(self, path: str) -> bytes | int:
+        """execve (the process manager asks): the bytes of the file at absolute `path`, or
+        -errno as Linux's exec gives it (ENOENT, ENOTDIR; EACCES for a directory). Modes are not
+        enforced (a --fs tree's files are 0644 here: the host's modes are not carried), so
+        no execute bit is asked for."""
+        node = self._resolve(path)
+        if isinstance(node, int):
+            return node
+        if node.is_dir:
+            return -EACCES
+        return bytes(node.data)
+
     def fs_add_readonly(self, name: str, data: bytes) -> None:
         root = self.nodes[ROOT]
         old = root.children.get(name)

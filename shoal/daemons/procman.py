@@ -9,6 +9,7 @@ that land go to the policy server (daemons/policy.py), its `policy`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,7 +57,8 @@ class Placement(Protocol):
 
 
 class ProcessManager:
-    def __init__(self, core: Core, seed: int, policy: Placement, ended: list[Ended]) -> None:
+    def __init__(self, core: Core, seed: int, policy: Placement, ended: list[Ended],
+                 program_at: Callable[[str], bytes | int] | None = None) -> None:
         self.spec = core.spec
         self.node = core.node
         self._send = core.send
@@ -64,6 +66,7 @@ class ProcessManager:
         self.seed = seed
         self.policy = policy
         self.ended = ended  # the other servers' calls when a process ends, in order
+        self.program_at = program_at  # execve: a file of the file server's tree (files.py)
         self.procs: dict[int, ProcRecord] = {}
         self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
         self.next_pid = 1
@@ -300,12 +303,18 @@ class ProcessManager:
         self._send(cluster, ForkLoad(op=op, newpid=pid), at, req.data, bulk=True)
 
     def on_exec(self, req: Packet, at: int) -> None:
-        """execve: the program named (by base name, as spawn finds it) crosses the NoC back."""
-        image = self.images.get(req.body.file)
-        if image is None:
-            self._reply(req, at, ret=-ENOENT)
+        """execve: the program at `path` in the file server's tree (--fs, and the --file files
+        in its root), else the chip's file of that base name (as spawn finds it), crosses the
+        NoC back."""
+        got: bytes | int = -ENOENT if self.program_at is None else self.program_at(req.body.path)
+        if got == -ENOENT:
+            got = self.images.get(req.body.file, -ENOENT)
+        elif isinstance(got, bytes):
+            got = loadable_image(got)
+        if isinstance(got, int):
+            self._reply(req, at, ret=got)
         else:
-            self._reply(req, at, ret=0, data=image, bulk=True)
+            self._reply(req, at, ret=0, data=got, bulk=True)
 
     def _matches(self, rec: ProcRecord, req: Packet) -> bool:
         b = req.body

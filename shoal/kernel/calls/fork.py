@@ -19,8 +19,9 @@ wait: zombies stay in the process manager until reaped; children of a process th
 adopted by the host (pid 0: reaped with its records, no SIGCHLD). SIGCHLD (the clone's exit
 signal) goes to the parent wherever it runs, as a signal packet routed by pid.
 
-execve: the program is found by base name among the chip's files (`--file`, Chip.add_file), as
-shoal_spawn finds it; its bytes come from the process manager over the NoC. `#!` scripts and
+execve: the program is the file at the path in the file server's tree (`--fs`, and the chip's
+`--file` files in its root), or else the chip's file of that base name, as shoal_spawn finds
+it; its bytes come from the process manager over the NoC. `#!` scripts and
 anything not a static RV32 ELF give ENOEXEC; no shell is provided (system and popen get ENOENT
 unless a program named `sh` is among the files).
 """
@@ -35,7 +36,7 @@ from shoal.errors import ShoalError
 from shoal.kernel import ikc, image, migrate, pipes, signals
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Container, Thread, TState
-from shoal.kernel.files import release
+from shoal.kernel.files import canonical, release
 from shoal.kernel.loader import MAX_ARG_BYTES, ArgsTooBig, build_stack, load, parse_elf
 from shoal.kernel.memory import Fault, Missing, OutOfFrames
 from shoal.messages import Exec, Exit, Fork, Kind, WaitChild
@@ -325,7 +326,8 @@ def sys_execve(k: Kernel, t: Thread, a: list[int]) -> int:
         if isinstance(envp, int):
             return envp
         return _replace(k, t, reply.data, name, argv, envp, at)
-    k.rpc(t, Exec(file=name), got)
+    where = canonical(path if path.startswith("/") else f"{t.proc.cwd}/{path}")
+    k.rpc(t, Exec(file=name, path=where), got)
     return 0
 
 
