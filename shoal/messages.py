@@ -227,6 +227,7 @@ class ConsoleAck(Body, frozen=True, kw_only=True, gc=False):  # the console took
 class Stdin(Request, frozen=True, kw_only=True, gc=False):  # read up to `size` bytes of standard input
     KIND = Kind.STDIN
     size: int
+    tty: int | Opt = UNSET  # whose input it reads (a forked child: its parent's); absent: pid's
 
 
 # process manager and location ----------------------------------------------------------------

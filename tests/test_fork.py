@@ -14,14 +14,14 @@ from shoal import Chip
 from shoal.errors import ShoalError
 
 
-def run_both(b: Built, mode: str, chip: str = "tiny") -> tuple[object, Chip]:
+def run_both(b: Built, mode: str, chip: str = "tiny", stdin: bytes = b"") -> tuple[object, Chip]:
     argv = [str(b.native), mode]
     c = Chip.preset(chip)
     c.add_file(b.native.name, b.elf.read_bytes())
-    p = c.spawn(b.elf, argv, cluster=0)
+    p = c.spawn(b.elf, argv, cluster=0, stdin=stdin)
     c.run()
     assert p.done
-    native = run_native(b, argv)
+    native = run_native(b, argv, stdin=stdin)
     assert p.stdout.decode(errors="replace") == native.stdout.decode(errors="replace"), p.message
     assert p.returncode == native.returncode, p.message
     return p, c
@@ -31,6 +31,11 @@ def run_both(b: Built, mode: str, chip: str = "tiny") -> tuple[object, Chip]:
                                   "pipeline", "spawn"])
 def test_mode_as_native(programs: Programs, mode: str) -> None:
     run_both(programs["fork"], mode)
+
+
+def test_a_child_reads_its_parents_input(programs: Programs) -> None:
+    p, _ = run_both(programs["fork"], "stdin", stdin=b"first, then the rest\n")
+    assert p.stdout.startswith(b"child read 16: , then the rest\n")
 
 
 def test_fork_chain_makes_one_process_per_fork(programs: Programs) -> None:

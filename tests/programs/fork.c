@@ -403,6 +403,24 @@ static int big_mode(void) {
     return 0;
 }
 
+/* a child reads its parent's standard input, from where the parent stopped */
+static int stdin_mode(void) {
+    char a[6] = {0}, b[64] = {0};
+    int n = read(0, a, 5);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        int m = 0, r;
+        while ((r = read(0, b + m, sizeof b - 1 - m)) > 0) m += r;
+        printf("child read %d: %s", m, b);
+        _exit(0);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    printf("parent read %d: %s; then %zd\n", n, a, read(0, b, 1));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IOLBF, 0);
     const char *mode = argc > 1 ? argv[1] : "status";
@@ -421,5 +439,6 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "spawn")) return spawn_mode(argv[0]);
     if (!strcmp(mode, "shell")) return shell_mode();
     if (!strcmp(mode, "big")) return big_mode();
+    if (!strcmp(mode, "stdin")) return stdin_mode();
     return 1;
 }

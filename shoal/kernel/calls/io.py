@@ -12,7 +12,7 @@ from shoal.abi import EBADF, EINVAL, EMFILE, ENOTTY, ESPIPE, O_ACCMODE, O_DIRECT
 from shoal.kernel import console, files, pipes
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
-from shoal.messages import FsStat, Stdin
+from shoal.messages import UNSET, FsStat, Stdin
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -269,7 +269,7 @@ def read_stdin(k: Kernel, t: Thread, pieces: list[tuple[int, int]]) -> int:
             t.proc.aspace.write(buf, data[:n])
             data = data[n:]
         return len(reply.data)
-    k.rpc(t, Stdin(size=want), got)
+    k.rpc(t, Stdin(size=want, tty=t.proc.tty or UNSET), got)
     return 0  # not reached: rpc blocks the thread
 
 
