@@ -155,3 +155,32 @@ int main(void) {
     assert res.stdout == b"/bin/notes: -1 8\n/bin: -1 13\n/bin/nothing: -1 2\nhello hi there\n", res.stderr
     assert res.returncode == 4
     assert_one_line_error(shoal_cli("run", "--chip", "tiny", "--fs", str(tmp_path / "none"), str(prog)))
+
+
+def test_refused_flags_are_counted(tmp_path: Path) -> None:
+    """clone sharing memory without vfork (CLONE_VM alone), pipe2's packet mode and waitid by
+    pidfd are refused and counted with the unknown calls, which --stats reports."""
+    from shoal.toolchain import compile_cached
+    src = tmp_path / "r.c"
+    src.write_text(r'''
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+    int fds[2];
+    long a = syscall(SYS_clone, CLONE_VM | 17, 0, 0, 0, 0); int ea = errno;
+    long b = syscall(SYS_pipe2, fds, O_DIRECT); int eb = errno;
+    long c = syscall(SYS_waitid, 3, 0, 0, 4, 0); int ec = errno;
+    printf("%ld %d %ld %d %ld %d\n", a, ea, b, eb, c, ec);
+    return 0;
+}
+''')
+    c = Chip.preset("tiny")
+    p = c.spawn(compile_cached([src], ["-O2"]), ["r"])
+    c.run()
+    assert p.stdout == b"-1 38 -1 22 -1 22\n", p.message
+    assert dict(p.record.unknown_syscalls) == {220: 1, 59: 1, 95: 1}

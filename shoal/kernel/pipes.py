@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
 EPIPE = 32
-O_NONBLOCK, O_CLOEXEC = 0o4000, 0o2000000
+O_NONBLOCK, O_CLOEXEC, O_DIRECT = 0o4000, 0o2000000, 0o40000
 PIPE_BUF = PAGE = 4096
 SLOTS = 16  # Linux's default pipe: 16 pages (64 KiB)
 
@@ -107,8 +107,11 @@ def _sleep(k: Kernel, t: Thread, p: Pipe) -> int:
 
 def sys_pipe2(k: Kernel, t: Thread, a: list[int]) -> int:
     addr, flags = a[0], a[1]
+    if flags & O_DIRECT:
+        t.proc.unknown_syscalls[59] += 1  # packet mode is not offered: refused, counted (--stats)
+        return -EINVAL
     if flags & ~(O_NONBLOCK | O_CLOEXEC):
-        return -EINVAL  # O_DIRECT (packet mode) is not offered
+        return -EINVAL
     proc = t.proc
     proc.aspace.translate(addr, "store")
     proc.aspace.translate(addr + 4, "store")

@@ -55,15 +55,16 @@ FORK_FLAGS = (0xFF | CLONE_VM | CLONE_VFORK | CLONE_SETTLS | CLONE_PARENT_SETTID
               | CLONE_CHILD_SETTID | CLONE_DETACHED)
 WNOHANG, WUNTRACED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 4, 8, 0x01000000
 WALL_FLAGS = 0x20000000 | 0x40000000 | 0x80000000  # __WNOTHREAD, __WALL, __WCLONE
-P_ALL, P_PID, P_PGID = 0, 1, 2
+P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
 SLACK = 16  # frames left free on the cluster after a fork here (else the child goes elsewhere)
 RUSAGE_BYTES = 72  # struct rusage on riscv32 (two old timevals, fourteen longs): zeroed
 
 
-def refused(t: Thread, num: int) -> int:
-    """A call shoal knows but not with these arguments: -ENOSYS, counted as unknown (--stats)."""
+def refused(t: Thread, num: int, err: int = ENOSYS) -> int:
+    """A call shoal knows but not with these arguments (Linux would serve them): -err, counted
+    with the unknown calls (--stats)."""
     t.proc.unknown_syscalls[num] += 1
-    return -ENOSYS
+    return -err
 
 
 # fork -----------------------------------------------------------------------------------------
@@ -241,6 +242,8 @@ def sys_waitid(k: Kernel, t: Thread, a: list[int]) -> int:
     idtype, id_, infop, options, ru = a[0], s32(a[1]), a[2], a[3], a[4]
     if options & ~(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WALL_FLAGS):
         return -EINVAL
+    if idtype == P_PIDFD:
+        return refused(t, 95, EINVAL)  # no pidfd (pidfd_open, CLONE_PIDFD) on the chip
     if not options & (WEXITED | WUNTRACED | WCONTINUED) or idtype not in (P_ALL, P_PID, P_PGID):
         return -EINVAL
     if (idtype == P_PID and id_ <= 0) or (idtype == P_PGID and id_ < 0):
