@@ -28,7 +28,7 @@ def run_both(b: Built, mode: str, chip: str = "tiny", stdin: bytes = b"") -> tup
 
 
 @pytest.mark.parametrize("mode", ["status", "chain", "ppid", "pipe", "epipe", "errors", "exec",
-                                  "pipeline", "spawn"])
+                                  "pipeline", "spawn", "files"])
 def test_mode_as_native(programs: Programs, mode: str) -> None:
     run_both(programs["fork"], mode)
 

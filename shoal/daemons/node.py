@@ -95,7 +95,7 @@ class IoNode:
         self.policy = PolicyServer(self, self._locate, self._residents)
         self.procman = ProcessManager(self, seed, self.policy, [
             self.names.process_ended, self.rmem.process_ended, self.files.process_ended,
-            self.ipc.process_ended, self.shm.process_ended], self.files.program_at)
+            self.ipc.process_ended, self.shm.process_ended], self.files.program_at, self.files.forked)
         servers = [("console", self.console), ("procman", self.procman), ("names", self.names),
                    ("policy", self.policy), ("rmem", self.rmem), ("shm", self.shm),
                    ("files", self.files), ("ipc", self.ipc)]

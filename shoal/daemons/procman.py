@@ -58,7 +58,8 @@ class Placement(Protocol):
 
 class ProcessManager:
     def __init__(self, core: Core, seed: int, policy: Placement, ended: list[Ended],
-                 program_at: Callable[[str], bytes | int] | None = None) -> None:
+                 program_at: Callable[[str], bytes | int] | None = None,
+                 forked: Callable[[int, int], None] | None = None) -> None:
         self.spec = core.spec
         self.node = core.node
         self._send = core.send
@@ -67,6 +68,7 @@ class ProcessManager:
         self.policy = policy
         self.ended = ended  # the other servers' calls when a process ends, in order
         self.program_at = program_at  # execve: a file of the file server's tree (files.py)
+        self.forked = forked  # a fork's child shares its parent's open files (files.py)
         self.procs: dict[int, ProcRecord] = {}
         self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
         self.next_pid = 1
@@ -294,6 +296,8 @@ class ProcessManager:
         child.parent, child.exit_signal = b.pid, b.exit_signal
         child.pgid = parent.pgid if parent is not None else pid
         self.policy.spawned(pid, cluster)
+        if self.forked is not None:
+            self.forked(b.pid, pid)
         if b.local:
             self._reply(req, at, ret=pid)
             return

@@ -421,6 +421,24 @@ static int stdin_mode(void) {
     return 0;
 }
 
+/* a child shares its parent's open file (one offset); its close leaves the parent's open */
+static int files_mode(void) {
+    char path[] = "/tmp/forkXXXXXX";
+    int fd = mkstemp(path);
+    unlink(path);  /* lives on while open */
+    write(fd, "a", 1);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) { write(fd, "b", 1); close(fd); _exit(0); }
+    int st;
+    waitpid(c, &st, 0);
+    write(fd, "c", 1);
+    char buf[8] = {0};
+    lseek(fd, 0, SEEK_SET);
+    printf("read back: %zd %s\n", read(fd, buf, sizeof buf - 1), buf);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IOLBF, 0);
     const char *mode = argc > 1 ? argv[1] : "status";
@@ -440,5 +458,6 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "shell")) return shell_mode();
     if (!strcmp(mode, "big")) return big_mode();
     if (!strcmp(mode, "stdin")) return stdin_mode();
+    if (!strcmp(mode, "files")) return files_mode();
     return 1;
 }
