@@ -184,3 +184,21 @@ int main(void) {
     c.run()
     assert p.stdout == b"-1 38 -1 22 -1 22\n", p.message
     assert dict(p.record.unknown_syscalls) == {220: 1, 59: 1, 95: 1}
+
+
+def test_a_forked_child_migrates_and_still_reaches_its_parent(programs: Programs) -> None:
+    """The child (no pipe, no child of its own) moves while it sleeps; it keeps its parent, its
+    output goes to its parent's stream, and its exit status reaches the waiting parent."""
+    b = programs["fork"]
+    argv = [str(b.native), "sleeper"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    while len(c.processes()) < 2:
+        c.run(max_cycles=c.time + 2_000)
+    child = next(r for r in c.processes() if r.pid != p.pid)
+    with pytest.raises(ShoalError, match="has children"):
+        c.migrate(p.pid, 1)
+    c.migrate(child.pid, 2)
+    c.run()
+    assert next(r for r in c.processes() if r.pid == child.pid).cluster == 2
+    assert p.stdout == run_native(b, argv).stdout and p.returncode == 0

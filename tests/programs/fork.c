@@ -439,6 +439,22 @@ static int files_mode(void) {
     return 0;
 }
 
+/* a child that sleeps (the host may move it meanwhile) and then talks */
+static int sleeper_mode(void) {
+    pid_t me = getpid();
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        usleep(20000);
+        printf("child: parent still %d\n", getppid() == me);
+        _exit(3);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    show("sleeper", st);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, 0, _IOLBF, 0);
     const char *mode = argc > 1 ? argv[1] : "status";
@@ -459,5 +475,6 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "big")) return big_mode();
     if (!strcmp(mode, "stdin")) return stdin_mode();
     if (!strcmp(mode, "files")) return files_mode();
+    if (!strcmp(mode, "sleeper")) return sleeper_mode();
     return 1;
 }
