@@ -27,6 +27,10 @@ from shoal.kernel.loader import Executable, parse_elf
 from shoal.kernel.migrate import METHODS, Migration, MigState
 from shoal.spec import ChipSpec
 
+EOPNOTSUPP = 95
+HOLDS = ("it holds a pipe or has children it has not waited for, which stay on their cluster "
+         "(not carried by images)")
+
 if TYPE_CHECKING:
     from shoal.tools.trace import Tracer
 
@@ -478,6 +482,8 @@ class Chip:
         if got == -EBUSY:
             raise ShoalError(f"process {pid} cannot migrate now (error {EBUSY}): an earlier move is "
                              "still under way (or its pages still follow it)")
+        if got == -EOPNOTSUPP:
+            raise ShoalError(f"process {pid} cannot migrate: {HOLDS}")
         if got < 0:
             raise ShoalError(f"process {pid} cannot migrate now (error {-got})")
         return MigrationView(self, got)
@@ -565,6 +571,8 @@ class Chip:
         mid = self._backend.call(r.cluster, "checkpoint", pid, self.time, stop)
         if mid < 0:
             why = " (it is moving, or keeps pages in remote memory)" if mid == -EBUSY else ""
+            if mid == -EOPNOTSUPP:
+                raise ShoalError(f"process {pid} cannot be checkpointed: {HOLDS}")
             raise ShoalError(f"process {pid} cannot be checkpointed now (error {-mid}){why}")
         view = MigrationView(self, mid)
         # Threads in calls that must finish delay the freeze: run the chip until it is done.

@@ -45,7 +45,8 @@ def _stats(chip: object, proc: object) -> str:
         f"  instructions   : {proc.instructions} (guest, all threads)",
         f"  threads        : {c.threads}",
         f"  syscalls       : {sum(c.syscalls.values())} ({calls or 'none'})",
-        f"  unknown calls  : {unknown} (answered -ENOSYS)",
+        f"  unknown calls  : {unknown} (answered -ENOSYS; a known call refused for an "
+        "unsupported flag is counted here too)",
         f"  kernel queueing: {c.kcore_wait} cycles (calls waiting for the cluster's kernel core)",
         f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.page_size // 1024} KiB "
         f"(pages and page tables)",

@@ -51,6 +51,11 @@ class Kind(StrEnum):
     MOVED = "moved"
     MOVED_ACK = "moved_ack"
     RELAY = "relay"
+    # fork, exec and wait (kernel/calls/fork.py)
+    FORK = "fork"
+    FORK_LOAD = "fork_load"
+    EXEC = "exec"
+    WAIT_CHILD = "wait_child"
     # names
     NAME_LINK = "name_link"
     NAME_LOOKUP = "name_lookup"
@@ -195,6 +200,7 @@ class Reply(Body, frozen=True, kw_only=True, gc=False):  # the answer to request
     prio: int | Opt = UNSET  # mq_receive: the message's priority
     attr: list | Opt = UNSET  # mq_getattr: [maxmsg, msgsize, curmsgs]
     value: int | Opt = UNSET  # sem_getvalue
+    code: int | Opt = UNSET  # wait_child: the siginfo's si_code (CLD_EXITED, CLD_KILLED)
 
 
 class NocError(Body, frozen=True, kw_only=True, gc=False):  # the NoC lost a packet (not on the wire)
@@ -221,6 +227,7 @@ class ConsoleAck(Body, frozen=True, kw_only=True, gc=False):  # the console took
 class Stdin(Request, frozen=True, kw_only=True, gc=False):  # read up to `size` bytes of standard input
     KIND = Kind.STDIN
     size: int
+    tty: int | Opt = UNSET  # whose input it reads (a forked child: its parent's); absent: pid's
 
 
 # process manager and location ----------------------------------------------------------------
@@ -252,6 +259,33 @@ class Exit(Body, frozen=True, kw_only=True, gc=False):  # process `pid` ended (s
     pid: int
     code: int
     signal: int | None
+
+
+class Fork(Request, frozen=True, kw_only=True, gc=False):  # a pid for a child (data: its image, if elsewhere)
+    KIND = Kind.FORK
+    local: bool  # the caller's cluster builds it (no data); else the manager places it
+    frames: int  # what it needs (placement)
+    exit_signal: int  # sent to the parent when it ends (clone's low byte; 0: none)
+
+
+class ForkLoad(Body, frozen=True, kw_only=True, gc=False):  # run this forked image (data) as `newpid`
+    KIND = Kind.FORK_LOAD
+    op: int
+    newpid: int
+
+
+class Exec(Request, frozen=True, kw_only=True, gc=False):  # send the program at `path` back
+    KIND = Kind.EXEC
+    file: str  # its base name (the chip's files, if the tree has no such path)
+    path: str  # absolute
+
+
+class WaitChild(Request, frozen=True, kw_only=True, gc=False):  # wait4/waitid: a child that ended
+    KIND = Kind.WAIT_CHILD
+    idtype: int  # P_ALL 0, P_PID 1, P_PGID 2
+    id: int
+    nohang: bool
+    reap: bool  # False: WNOWAIT
 
 
 class Locate(Request, frozen=True, kw_only=True, gc=False):  # where do these pids live

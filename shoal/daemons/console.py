@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.kernel.console import ACK_EVERY
-from shoal.messages import ConsoleAck, Kind
+from shoal.messages import UNSET, ConsoleAck, Kind
 from shoal.platform.noc import Packet
 
 ConsoleSink = Callable[[int, int, bytes], None]  # (pid, fd, data)
@@ -91,6 +91,8 @@ class Console:
         """A read of standard input: the next bytes of what the host gave this pid (none for
         a process the host gave nothing, such as one a guest spawned)."""
         pid, size = req.body.pid, req.body.size
+        if req.body.tty is not UNSET:
+            pid = req.body.tty  # a forked child reads its parent's input (one terminal)
         src = self.stdin.get(pid)
         pos = self.stdin_pos.get(pid, 0)
         data = bytes(src[pos:pos + size]) if src is not None else b""

@@ -30,6 +30,7 @@ import struct
 from shoal.abi import (
     DT_DIR,
     DT_REG,
+    EACCES,
     EBUSY,
     EEXIST,
     EFBIG,
@@ -162,7 +163,7 @@ class FileServer:
         know it (see the module's docstring)."""
         hid = b.handle
         h = self.handles.get(hid)
-        if h is not None and h.pid == b.pid:
+        if h is not None and (h.pid == b.pid or b.pid in h.sharers):
             return hid, h
         node = self._resolve(b.path)
         if isinstance(node, int):
@@ -185,8 +186,25 @@ class FileServer:
             self._free_node(node)
 
     def process_ended(self, pid: int, at: int) -> None:
-        for hid in [hid for hid, h in self.handles.items() if h.pid == pid]:
-            self._close_handle(hid)
+        for hid in [hid for hid, h in self.handles.items() if h.pid == pid or pid in h.sharers]:
+            self._let_go(hid, pid)
+
+    def _let_go(self, hid: int, pid: int) -> None:
+        """`pid` closes handle `hid`: it goes when no process that shares it is left."""
+        h = self.handles[hid]
+        h.sharers.discard(pid)
+        if h.pid == pid:
+            if not h.sharers:
+                self._close_handle(hid)
+                return
+            h.pid = min(h.sharers)
+            h.sharers.discard(h.pid)
+
+    def forked(self, parent: int, child: int) -> None:
+        """A fork's child shares its parent's open files (the process manager tells)."""
+        for h in self.handles.values():
+            if h.pid == parent or parent in h.sharers:
+                h.sharers.add(child)
 
     def _stat(self, node: Node) -> list[int]:
         mode = (S_IFDIR if node.is_dir else S_IFREG) | node.mode
@@ -196,6 +214,18 @@ class FileServer:
         return [node.ino, mode, size, nlink, node.mtime]
 
     # the host's side ----------------------------------------------------------------------
+    def program_at(self, path: str) -> bytes | int:
+        """execve (the process manager asks): the bytes of the file at absolute `path`, or
+        -errno as Linux's exec gives it (ENOENT, ENOTDIR; EACCES for a directory). Modes are not
+        enforced (a --fs tree's files are 0644 here: the host's modes are not carried), so
+        no execute bit is asked for."""
+        node = self._resolve(path)
+        if isinstance(node, int):
+            return node
+        if node.is_dir:
+            return -EACCES
+        return bytes(node.data)
+
     def fs_add_readonly(self, name: str, data: bytes) -> None:
         root = self.nodes[ROOT]
         old = root.children.get(name)
@@ -308,8 +338,8 @@ class FileServer:
 
     def on_fs_close(self, req: Packet, at: int) -> None:
         h = self.handles.get(req.body.handle)
-        if h is not None and h.pid == req.body.pid:
-            self._close_handle(req.body.handle)  # one way: no answer
+        if h is not None and (h.pid == req.body.pid or req.body.pid in h.sharers):
+            self._let_go(req.body.handle, req.body.pid)  # one way: no answer
 
     def on_fs_read(self, req: Packet, at: int) -> None:
         b = req.body

@@ -33,11 +33,12 @@ class Node:
 
 @dataclass
 class Handle:
-    """An open file: its owner, node and flags."""
+    """An open file: its owner, node and flags, and the processes that share it by fork."""
 
     pid: int
     ino: int
     flags: int
+    sharers: set[int] = field(default_factory=set)
 
 
 def nbytes(name: str) -> int:

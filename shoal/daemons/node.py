@@ -43,6 +43,7 @@ NEVER = 1 << 62
 IO_KINDS = frozenset({
     K.CONSOLE, K.NOC_ERROR, K.STDIN,
     K.LOCATED, K.MOVED, K.RELAY, K.LOCATE, K.SPAWN, K.REPLY, K.EXIT, K.WAIT,
+    K.FORK, K.EXEC, K.WAIT_CHILD,
     K.NAME_LINK, K.NAME_LOOKUP, K.NAME_UNLINK,
     K.LOAD_REPORT, K.POLICY_REFUSED,
     K.RMEM_PUT, K.RMEM_FREE, K.RMEM_GET,
@@ -94,7 +95,7 @@ class IoNode:
         self.policy = PolicyServer(self, self._locate, self._residents)
         self.procman = ProcessManager(self, seed, self.policy, [
             self.names.process_ended, self.rmem.process_ended, self.files.process_ended,
-            self.ipc.process_ended, self.shm.process_ended])
+            self.ipc.process_ended, self.shm.process_ended], self.files.program_at, self.files.forked)
         servers = [("console", self.console), ("procman", self.procman), ("names", self.names),
                    ("policy", self.policy), ("rmem", self.rmem), ("shm", self.shm),
                    ("files", self.files), ("ipc", self.ipc)]

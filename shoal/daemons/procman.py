@@ -9,6 +9,7 @@ that land go to the policy server (daemons/policy.py), its `policy`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,10 +17,14 @@ from msgspec.structs import replace
 
 from shoal.abi import EAGAIN, ECHILD, ENOENT, ESRCH
 from shoal.daemons.core import Core, Ended, Handler, HostCall
+from shoal.kernel import signals
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
-from shoal.messages import Kind, Load, MovedAck, Reply
+from shoal.messages import ForkLoad, Kind, Load, MovedAck, Reply, SignalMsg
 from shoal.platform.noc import Packet
+
+P_ALL, P_PID, P_PGID = 0, 1, 2  # waitid's idtype
+CLD_EXITED, CLD_KILLED = 1, 2  # siginfo codes of SIGCHLD (a dumped core is never written)
 
 
 @dataclass
@@ -36,6 +41,9 @@ class ProcRecord:
     parked: list[Packet] = field(default_factory=list)  # relayed packets waiting for a newer record
     parent: int = 0  # the pid whose shoal_spawn made it (0: the host's); only it may wait
     reaped: bool = False  # its status went to its parent's wait
+    exit_signal: int = 0  # sent to the parent when it ends (a fork's SIGCHLD; spawn: none)
+    pgid: int = 0  # its process group (a fork's is its parent's; others lead their own)
+    code: int = 0  # the siginfo code of its end (CLD_EXITED, CLD_KILLED)
 
 
 class Placement(Protocol):
@@ -49,7 +57,9 @@ class Placement(Protocol):
 
 
 class ProcessManager:
-    def __init__(self, core: Core, seed: int, policy: Placement, ended: list[Ended]) -> None:
+    def __init__(self, core: Core, seed: int, policy: Placement, ended: list[Ended],
+                 program_at: Callable[[str], bytes | int] | None = None,
+                 forked: Callable[[int, int], None] | None = None) -> None:
         self.spec = core.spec
         self.node = core.node
         self._send = core.send
@@ -57,6 +67,8 @@ class ProcessManager:
         self.seed = seed
         self.policy = policy
         self.ended = ended  # the other servers' calls when a process ends, in order
+        self.program_at = program_at  # execve: a file of the file server's tree (files.py)
+        self.forked = forked  # a fork's child shares its parent's open files (files.py)
         self.procs: dict[int, ProcRecord] = {}
         self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
         self.next_pid = 1
@@ -70,7 +82,9 @@ class ProcessManager:
         self.packets: dict[Kind, Handler] = {
             Kind.LOCATED: self.on_located, Kind.MOVED: self.on_moved, Kind.RELAY: self.on_relay,
             Kind.LOCATE: self.on_locate, Kind.SPAWN: self.on_spawn, Kind.REPLY: self.on_reply,
-            Kind.EXIT: self.on_exit, Kind.WAIT: self.on_wait}
+            Kind.EXIT: self.on_exit, Kind.WAIT: self.on_wait, Kind.FORK: self.on_fork,
+            Kind.EXEC: self.on_exec, Kind.WAIT_CHILD: self.on_wait_child}
+        self.child_waiters: dict[int, list[Packet]] = {}  # parent pid -> its wait_child requests
         self.host: dict[str, HostCall] = {
             "new_pid": self.new_pid, "adopt_pid": self.adopt_pid, "forget": self.forget,
             "running": self.running}
@@ -89,7 +103,7 @@ class ProcessManager:
 
     def _record(self, pid: int, cluster: int, name: str) -> None:
         self._versions += 1  # a packet stamped under an earlier record of this pid is routed anew
-        self.procs[pid] = ProcRecord(pid, cluster, name, version=self._versions)
+        self.procs[pid] = ProcRecord(pid, cluster, name, version=self._versions, pgid=pid)
 
     def forget(self, pid: int) -> None:
         self.procs.pop(pid, None)
@@ -214,7 +228,10 @@ class ProcessManager:
         self._send(cluster, load, at, image, bulk=True)
 
     def on_reply(self, pkt: Packet, at: int) -> None:
-        req, pid = self.spawning.pop(pkt.body.op)
+        got = self.spawning.pop(pkt.body.op, None)
+        if got is None:
+            return  # a SIGCHLD this manager sent was refused (its parent had just ended)
+        req, pid = got
         ret = pkt.body.ret
         if ret < 0:
             self.forget(pid)
@@ -226,6 +243,8 @@ class ProcessManager:
         if rec is None:
             return
         rec.status = (b.signal & 0x7F) if b.signal is not None else ((b.code or 0) & 0xFF) << 8
+        rec.code = CLD_EXITED if b.signal is None else CLD_KILLED
+        self._child_ended(rec, at)
         for w in rec.waiters:  # the first wait reaps it; as on Linux, the others find no child
             if rec.reaped:
                 self._reply(w, at, ret=-ECHILD)
@@ -250,3 +269,107 @@ class ProcessManager:
             self._reply(req, at, ret=rec.pid, status=rec.status)
         else:
             rec.waiters.append(req)
+
+    # fork, exec and wait (kernel/calls/fork.py) -------------------------------------------------
+    def on_fork(self, req: Packet, at: int) -> None:
+        """A pid for a forked child: built by the caller's kernel (`local`), or placed on another
+        cluster, to which its image (the request's data) goes on, as a spawn's program does."""
+        b = req.body
+        parent = self.procs.get(b.pid)
+        cluster = req.src
+        if not b.local:
+            shut = self.policy.evacuated()
+            others = [c for c in range(self.spec.compute_clusters) if c != req.src and c not in shut]
+            if not others:
+                self._reply(req, at, ret=-EAGAIN)  # nowhere else takes a process now
+                return
+            got = self.policy.place(b.frames, at)
+            if got not in others:
+                load = dict.fromkeys(others, 0)
+                for rec in self.procs.values():
+                    if rec.status is None and rec.cluster in load:
+                        load[rec.cluster] += 1
+                got = min(others, key=lambda c: (load[c], c))
+            cluster = got
+        pid = self.new_pid(cluster, parent.name if parent is not None else "fork")
+        child = self.procs[pid]
+        child.parent, child.exit_signal = b.pid, b.exit_signal
+        child.pgid = parent.pgid if parent is not None else pid
+        self.policy.spawned(pid, cluster)
+        if self.forked is not None:
+            self.forked(b.pid, pid)
+        if b.local:
+            self._reply(req, at, ret=pid)
+            return
+        self._ops += 1
+        op = (self.node << 40) | self._ops
+        self.spawning[op] = (req, pid)
+        self._send(cluster, ForkLoad(op=op, newpid=pid), at, req.data, bulk=True)
+
+    def on_exec(self, req: Packet, at: int) -> None:
+        """execve: the program at `path` in the file server's tree (--fs, and the --file files
+        in its root), else the chip's file of that base name (as spawn finds it), crosses the
+        NoC back."""
+        got: bytes | int = -ENOENT if self.program_at is None else self.program_at(req.body.path)
+        if got == -ENOENT:
+            got = self.images.get(req.body.file, -ENOENT)
+        elif isinstance(got, bytes):
+            got = loadable_image(got)
+        if isinstance(got, int):
+            self._reply(req, at, ret=got)
+        else:
+            self._reply(req, at, ret=0, data=got, bulk=True)
+
+    def _matches(self, rec: ProcRecord, req: Packet) -> bool:
+        b = req.body
+        if rec.parent != b.pid or rec.reaped:
+            return False
+        if b.idtype == P_PID:
+            return rec.pid == b.id
+        if b.idtype == P_PGID:
+            me = self.procs.get(b.pid)
+            return rec.pgid == (b.id or (me.pgid if me is not None else 0))
+        return True
+
+    def _answer_wait(self, req: Packet, rec: ProcRecord, at: int) -> None:
+        if req.body.reap:
+            rec.reaped = True
+        self._reply(req, at, ret=rec.pid, status=rec.status, code=rec.code)
+
+    def on_wait_child(self, req: Packet, at: int) -> None:
+        """wait4/waitid: the lowest-numbered child that matches and has ended (a zombie, kept
+        until reaped), 0 with WNOHANG while none has, ECHILD if none matches at all."""
+        kids = sorted((r for r in self.procs.values() if self._matches(r, req)), key=lambda r: r.pid)
+        if not kids:
+            self._reply(req, at, ret=-ECHILD)
+            return
+        done = next((r for r in kids if r.status is not None), None)
+        if done is not None:
+            self._answer_wait(req, done, at)
+        elif req.body.nohang:
+            self._reply(req, at, ret=0)
+        else:
+            self.child_waiters.setdefault(req.body.pid, []).append(req)
+
+    def _child_ended(self, rec: ProcRecord, at: int) -> None:
+        """Tell the parent (SIGCHLD wherever it runs: a signal packet routed by pid) and answer
+        its waits; the ended process's own children are adopted by the host (pid 0)."""
+        self.child_waiters.pop(rec.pid, None)
+        for r in self.procs.values():
+            if r.parent == rec.pid:
+                r.parent = 0
+        parent = self.procs.get(rec.parent)
+        if parent is None or parent.status is not None:
+            return
+        if rec.exit_signal:
+            info = signals.info(rec.exit_signal, rec.code, rec.pid, 0,
+                                rec.status >> 8 if rec.code == CLD_EXITED else rec.status & 0x7F)
+            self._send(parent.cluster, SignalMsg(dst=parent.pid, tid=0, info=list(info), op=0,
+                                                 reply_to=self.node, pm_version=parent.version), at)
+        waiting = self.child_waiters.get(parent.pid, [])
+        for w in list(waiting):
+            if self._matches(rec, w):
+                waiting.remove(w)
+                self._answer_wait(w, rec, at)
+                if rec.reaped:
+                    break

@@ -97,6 +97,13 @@ class Container:
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     cwd: str = "/"  # the working directory, absolute and canonical (kernel/calls/fs.py: chdir)
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
+    # fork and exec (kernel/calls/fork.py): its parent, the pid whose console it writes to and
+    # reads from (0: its own; a fork's child shares its parent's, as a terminal is shared),
+    # the children it forked and has not reaped, descriptors closed at exec (FD_CLOEXEC).
+    ppid: int = 0
+    tty: int = 0
+    children: set[int] = field(default_factory=set)
+    cloexec: set[int] = field(default_factory=set)
     # Signals (kernel/signals.py): actions set by rt_sigaction (signal -> [handler, flags,
     # mask]; absent: SIG_DFL), signals sent to the process, and where the page holding the
     # rt_sigreturn trampoline is mapped (0: not yet).

@@ -230,7 +230,12 @@ def release(k: Kernel, p: object, fd: int, at: int) -> None:
     """Descriptor `fd` is closed (or replaced by dup3): its open file goes when no other
     descriptor shares it (dup's copies share one list, as Linux's open file description)."""
     f = p.files.pop(fd, None)  # type: ignore[attr-defined]
-    if f is not None and not any(g is f for g in p.files.values()):  # type: ignore[attr-defined]
+    p.cloexec.discard(fd)  # type: ignore[attr-defined]
+    if f is not None and f[KIND] == "pipe":
+        pipe = k.pipes.get(f[HANDLE])  # each descriptor counts (EOF, EPIPE: kernel/pipes.py)
+        if pipe is not None:
+            pipe.drop(k, f, at)
+    elif f is not None and not any(g is f for g in p.files.values()):  # type: ignore[attr-defined]
         closed(k, p.pid, f, at)  # type: ignore[attr-defined]
 
 
@@ -255,6 +260,9 @@ def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int
         release(k, p, new, k.now())
     p.open_fds.add(new)
     p.files[new] = f
+    p.cloexec.discard(new)  # a copy is kept across exec unless asked (dup3, F_DUPFD_CLOEXEC)
+    if f[KIND] == "pipe" and f[HANDLE] in k.pipes:
+        k.pipes[f[HANDLE]].add(f)
     return new
 
 

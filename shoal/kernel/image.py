@@ -111,7 +111,16 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
               remote: set[int] | None = None) -> tuple[bytes, Shape]:
     """Image of frozen container `p`, and its shape. Pages in `staged` (the destination has
     them) and `remote` (they follow later) are listed, not carried."""
-    threads = [t for t in p.threads if t.state is not TState.DEAD]
+    meta, pages = snapshot(k, p, staged, remote)
+    data = pack(meta, pages)
+    return data, shape(data, meta, pages)
+
+
+def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
+             remote: set[int] | None = None, fork: bool = False) -> tuple[dict, list[tuple[int, int, bytes]]]:
+    """The meta and pages of `p`'s image (serialize). A fork (kernel/calls/fork.py) takes no
+    thread (it gives the child its own) and edits the rest."""
+    threads = [] if fork else [t for t in p.threads if t.state is not TState.DEAD]
     meta = {
         "pid": p.pid, "name": p.name, "argv": p.argv, "brk_start": p.brk_start, "brk": p.brk,
         "seed": p.seed, "rand": p._rand_counter,
@@ -158,6 +167,16 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["rmem_seq"] = p.aspace.rmem_seq
     if p.rmem_faults or p.evictions:
         meta["rmem_stats"] = [p.rmem_faults, p.evictions, p.page_wait]
+    for key in ("ppid", "tty"):  # a forked process's parent and console (kernel/calls/fork.py)
+        if getattr(p, key):
+            meta[key] = getattr(p, key)
+    if p.cloexec:
+        meta["cloexec"] = sorted(p.cloexec)
+    return meta, pages
+
+
+def pack(meta: dict, pages: list[tuple[int, int, bytes]]) -> bytes:
+    """The image's bytes (the format above)."""
     import json  # (images only: a plain run takes none)
     body = bytearray(json.dumps(meta, sort_keys=True).encode())
     meta_len = len(body)
@@ -165,8 +184,7 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
         body += PAGE_HEADER.pack(va, flags)
         body += data
     header = HEADER.pack(MAGIC, VERSION, 0, meta_len, len(pages), len(body), sha256(body).digest())
-    data = header + bytes(body)
-    return data, shape(data, meta, pages)
+    return header + bytes(body)
 
 
 def max_bytes(spec: ChipSpec) -> int:
@@ -325,6 +343,10 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     for key in ("start_cycle", "peak_frames", "kcore_wait", "generation", "taken_at", "dead_instructions"):
         _int(m[key], key)
     _int(m["clock_offset"], "clock_offset", -I64, I64 - 1)
+    for key in ("ppid", "tty"):
+        _int(m.get(key, 0), key, 0, MAX_PID)
+    for i, fd in enumerate(_list(m.get("cloexec", []), "cloexec")):
+        _int(fd, f"cloexec[{i}]", 0, MAX_FD)
     elsewhere = []
     for key in ("staged", "remote", "rmem"):
         for i, e in enumerate(_list(m.get(key, []), key)):
@@ -559,6 +581,8 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.kcaches = list(meta.get("kcaches", [0] * len(CACHE_COUNTS)))
     p.rlimits = {int(r): v for r, v in meta.get("rlimits", {}).items()}
     p.cwd = meta.get("cwd", "/")
+    p.ppid, p.tty = meta.get("ppid", 0), meta.get("tty", 0)
+    p.cloexec = set(meta.get("cloexec", [])) & p.open_fds
     p.state = "frozen"
     for tm in meta["threads"]:
         ctx = k.cpu.new_context()

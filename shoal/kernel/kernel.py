@@ -18,7 +18,7 @@ from msgspec.structs import replace
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
 from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
-from shoal.kernel import entry, faults, ikc, location, migrate, report, rmem, sched, shm
+from shoal.kernel import entry, faults, ikc, location, migrate, pipes, report, rmem, sched, shm
 from shoal.kernel.container import CACHE_COUNTS, Block, Container, Thread, TState
 from shoal.kernel.kmem import KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
@@ -162,6 +162,8 @@ class Kernel:
         self.kcore = Calendar()
         self.kcore_wait = 0  # cycles threads spent queueing for the kernel core
         self.reports = report.Reporter()  # load reports to the policy daemon (kernel/report.py)
+        self.pipes: dict[int, pipes.Pipe] = {}  # this cluster's pipes (kernel/pipes.py)
+        self.pipe_ids = 0
 
     def __getattr__(self, name: str) -> object:
         """`cpu` and `mem`, made when first asked for. A fresh ClusterCPU is always the same
@@ -242,6 +244,7 @@ class Kernel:
         if not proc.alive:
             return
         ikc.close_all(self, proc, at)
+        pipes.close_all(self, proc, at)  # its pipe ends: readers see EOF, writers EPIPE
         self.send(self.services_node, Exit(pid=proc.pid, code=code, signal=signal), at=at)
         proc.state = "exited" if signal is None else "killed"
         proc.exit_code, proc.signal, proc.message = code, signal, message
@@ -589,5 +592,6 @@ class Kernel:
         time (console.py), each counted in flight until the console acknowledges it."""
         if data:
             self.console_inflight += len(data)
-            self.send(self.services_node, Console(pid=proc.pid, fd=fd), data, at, bulk=True)
+            # (a forked child writes to its parent's console stream: proc.tty)
+            self.send(self.services_node, Console(pid=proc.tty or proc.pid, fd=fd), data, at, bulk=True)
 

@@ -59,6 +59,7 @@ FP_STATE = UC_MCONTEXT + 128  # after pc and x1..x31
 UC_SIZE = UC_MCONTEXT + 128 + 528
 FRAME_SIZE = INFO_SIZE + UC_SIZE
 TRAMPOLINE = struct.pack("<II", 0x08B00893, 0x00000073)  # li a7, 139; ecall
+INTERRUPTIBLE = ("futex", "sleep", "pipe")  # waits a handled signal cuts short (pipe: kernel/pipes.py)
 MMAP_TOP_GAP = 64 << 20  # below the stack, as mmap's (kernel/calls/mman.py)
 
 
@@ -141,7 +142,7 @@ def wake(k: Kernel, t: Thread, at: int) -> None:
     if k.current is t and k.stop_reason is None:
         k.stop_reason = "signal"  # delivered once the call returns (sched.run_slice)
         k.cpu.stop()
-    elif t.state is TState.BLOCKED and t.proc.state == "running" and t.blocked_on in ("futex", "sleep"):
+    elif t.state is TState.BLOCKED and t.proc.state == "running" and t.blocked_on in INTERRUPTIBLE:
         _interrupt(k, t, at)
     elif t.state is TState.BLOCKED and t.proc.state == "running" and t.blocked_on == "sigsuspend":
         k.wake(t, at, -EINTR)
@@ -179,7 +180,7 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
     (Linux's -ERESTARTSYS); sleeps and timed waits are not (-ERESTART_RESTARTBLOCK)."""
     ctx = t.ctx
     a0 = ctx.reg_read(REG_A[0])  # type: ignore[attr-defined]
-    restartable = t.blocked_on == "futex" and t.deadline is None
+    restartable = t.blocked_on in ("futex", "pipe") and t.deadline is None
     if t.blocked_on == "sleep" and t.deadline is not None:
         flags, rem = ctx.reg_read(REG_A[1]), ctx.reg_read(REG_A[3])  # type: ignore[attr-defined]
         if rem and not flags & 1:  # relative clock_nanosleep: the time left goes to *rem

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shoal.kernel import console, ikc, location, migrate, procs, report, rmem, shm
-from shoal.kernel.calls import fs, futex, io, mman, proc, sysinfo, time
+from shoal.kernel import console, ikc, location, migrate, pipes, procs, report, rmem, shm
+from shoal.kernel.calls import fork, fs, futex, io, mman, proc, sysinfo, time
 from shoal.kernel.calls import ikc as ikc_calls
 from shoal.kernel.calls import ipc as ipc_calls
 from shoal.kernel.calls import shoal as shoal_calls
@@ -32,6 +32,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (50, "fchdir", fs.sys_fchdir),
     (56, "openat", fs.sys_openat),
     (57, "close", io.sys_close),
+    (59, "pipe2", pipes.sys_pipe2),
     (61, "getdents64", fs.sys_getdents64),
     (62, "llseek", io.sys_llseek),
     (63, "read", io.sys_read),
@@ -44,6 +45,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (83, "fdatasync", io.sys_fsync),
     (93, "exit", proc.sys_exit),
     (94, "exit_group", proc.sys_exit_group),
+    (95, "waitid", fork.sys_waitid),
     (96, "set_tid_address", proc.sys_set_tid_address),
     (99, "set_robust_list", proc.sys_set_robust_list),
     (123, "sched_getaffinity", proc.sys_sched_getaffinity),
@@ -60,7 +62,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (139, "rt_sigreturn", sig.sys_rt_sigreturn),
     (160, "uname", sysinfo.sys_uname),
     (172, "getpid", proc.sys_getpid),
-    (173, "getppid", proc.sys_getppid),
+    (173, "getppid", fork.sys_getppid),
     (174, "getuid", proc.sys_getuid),
     (175, "geteuid", proc.sys_getuid),
     (176, "getgid", proc.sys_getuid),
@@ -72,11 +74,13 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (185, "mq_getsetattr", ipc_calls.sys_mq_getsetattr),
     (214, "brk", mman.sys_brk),
     (215, "munmap", mman.sys_munmap),
-    (220, "clone", proc.sys_clone),
+    (220, "clone", fork.sys_clone),
+    (221, "execve", fork.sys_execve),
     (222, "mmap2", mman.sys_mmap2),
     (226, "mprotect", mman.sys_mprotect),
     (233, "madvise", mman.sys_madvise),
     (240, "rt_tgsigqueueinfo", sig.sys_rt_tgsigqueueinfo),
+    (260, "wait4", fork.sys_wait4),
     (261, "prlimit64", proc.sys_prlimit64),
     (276, "renameat2", fs.sys_renameat2),
     (278, "getrandom", sysinfo.sys_getrandom),
@@ -146,7 +150,7 @@ SYSCALLS = _table(CALLS)
 # "reply" and "noc_error" are the kernel's own (kernel.py: handle).
 PACKET_HANDLERS = _handlers(console.HANDLERS, ikc.HANDLERS, location.HANDLERS, migrate.HANDLERS,
                             report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS,
-                            sig.HANDLERS)
+                            sig.HANDLERS, fork.HANDLERS)
 
 
 def new_kernel(spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int]) -> Kernel:

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
+O_CLOEXEC = 0o2000000  # close at exec: the descriptor's own flag (Container.cloexec)
+
 
 def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
     path = files.user_path(t, s32(a[0]), a[1])
@@ -54,7 +56,10 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EMFILE
     dev = files.device(path)
     if dev is not None:  # served here, no file server needed
-        return files.open_device(p, dev, flags)
+        fd = files.open_device(p, dev, flags)
+        if fd >= 0 and flags & O_CLOEXEC:
+            p.cloexec.add(fd)
+        return fd
     if path.startswith(shm.PREFIX):  # shm_open: an object of the shared-memory daemon
         def got(reply: Packet, at: int) -> int:
             if reply.body.ret < 0:
@@ -63,6 +68,8 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
             if fd >= 0:
                 p.open_fds.add(fd)
                 p.files[fd] = ["shm", path, reply.body.obj, flags, 0]
+                if flags & O_CLOEXEC:
+                    p.cloexec.add(fd)
             elif p.alive:
                 shm.release_if_unused(k, p, reply.body.obj, at)
             return fd
@@ -78,6 +85,8 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
             return fd
         p.open_fds.add(fd)
         p.files[fd] = ["dir" if reply.body.dir else "file", path, reply.body.handle, flags, 0]
+        if flags & O_CLOEXEC:
+            p.cloexec.add(fd)
         return fd
     return files.ask(k, t, FsOpen(path=path, flags=flags, mode=mode), opened)
 

@@ -9,10 +9,10 @@ import struct
 from typing import TYPE_CHECKING
 
 from shoal.abi import EBADF, EINVAL, EMFILE, ENOTTY, ESPIPE, O_ACCMODE, O_DIRECTORY, O_RDWR, O_WRONLY
-from shoal.kernel import console, files
+from shoal.kernel import console, files, pipes
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
-from shoal.messages import FsStat, Stdin
+from shoal.messages import UNSET, FsStat, Stdin
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 def sys_read(k: Kernel, t: Thread, a: list[int]) -> int:
     fd = s32(a[0])
+    p = t.proc.files.get(fd)
+    if pipes.is_pipe(p):
+        return pipes.read(k, t, p, [(a[1], a[2])])  # type: ignore[arg-type]
     f = files.file_of(t, fd)
     if f is not None:
         return files.read_file(k, t, f, [(a[1], a[2])], None)
@@ -28,8 +31,11 @@ def sys_read(k: Kernel, t: Thread, a: list[int]) -> int:
     return _console_read(k, t, a) if d is None else files.read_device(k, t, d, [(a[1], a[2])])
 
 
-def sys_write(k: Kernel, t: Thread, a: list[int]) -> int:
+def sys_write(k: Kernel, t: Thread, a: list[int]) -> object:
     fd = s32(a[0])
+    p = t.proc.files.get(fd)
+    if pipes.is_pipe(p):
+        return pipes.write(k, t, p, [(a[1], a[2])])  # type: ignore[arg-type]
     f = files.file_of(t, fd)
     if f is not None:
         return files.write_file(k, t, f, [(a[1], a[2])], None)
@@ -48,6 +54,12 @@ def sys_writev(k: Kernel, t: Thread, a: list[int]) -> int:
 def _vectored(k: Kernel, t: Thread, a: list[int], write: bool) -> int:
     """readv/writev: a file's or a device's pieces, or the console's."""
     fd = s32(a[0])
+    p = t.proc.files.get(fd)
+    if pipes.is_pipe(p):
+        vec = files.iov(t, a)
+        if isinstance(vec, int):
+            return vec
+        return (pipes.write if write else pipes.read)(k, t, p, vec)  # type: ignore[return-value,arg-type]
     f = files.file_of(t, fd) or files.device_of(t, fd)
     if f is None:
         return _console_writev(k, t, a) if write else _console_readv(k, t, a)
@@ -84,6 +96,8 @@ def sys_pwrite64(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
+    if pipes.is_pipe(t.proc.files.get(s32(a[0]))):
+        return -ESPIPE
     f = files.file_of(t, s32(a[0]))
     if f is None and files.device_of(t, s32(a[0])) is not None:
         t.proc.aspace.write(a[3], bytes(8))  # Linux's memory devices: every seek gives 0
@@ -134,7 +148,10 @@ def sys_dup3(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     if not 0 <= new < files.fd_cap(t.proc):
         return -EBADF
-    return files.dup(k, t, old, new)
+    ret = files.dup(k, t, old, new)
+    if ret >= 0 and a[2]:
+        t.proc.cloexec.add(ret)
+    return ret
 
 
 def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -148,9 +165,17 @@ def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
             return -EINVAL
         if len(t.proc.files) >= files.MAX_FILES:
             return -EMFILE
-        return files.dup(k, t, fd, None, lowest)
+        ret = files.dup(k, t, fd, None, lowest)
+        if ret >= 0 and a[1] == 1030:
+            t.proc.cloexec.add(ret)
+        return ret
     if a[1] in LOCK_CMDS:
         return _record_lock(t, fd, f, a[1], a[2])
+    if a[1] == 1:  # F_GETFD: FD_CLOEXEC is the descriptor's own (not its open file's)
+        return int(fd in t.proc.cloexec)
+    if a[1] == 2:  # F_SETFD
+        (t.proc.cloexec.add if a[2] & 1 else t.proc.cloexec.discard)(fd)
+        return 0
     if f is None or f[files.KIND] == "con":
         return _console_fcntl(k, t, a)
     cmd = a[1]
@@ -244,7 +269,7 @@ def read_stdin(k: Kernel, t: Thread, pieces: list[tuple[int, int]]) -> int:
             t.proc.aspace.write(buf, data[:n])
             data = data[n:]
         return len(reply.data)
-    k.rpc(t, Stdin(size=want), got)
+    k.rpc(t, Stdin(size=want, tty=t.proc.tty or UNSET), got)
     return 0  # not reached: rpc blocks the thread
 
 

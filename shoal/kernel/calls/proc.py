@@ -1,48 +1,21 @@
-"""Threads and processes: clone, set_tid_address, set_robust_list, exit, exit_group,
-sched_yield, getpid, gettid, getppid, getuid and kin; limits and placement: prlimit64,
-sched_getaffinity. (Signals: kernel/calls/signal.py.)"""
+"""Threads and processes: set_tid_address, set_robust_list, exit, exit_group,
+sched_yield, getpid, gettid, getuid and kin; limits and placement: prlimit64,
+sched_getaffinity. (Signals: kernel/calls/signal.py; clone, fork, exec, wait: fork.py.)"""
 
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EINVAL, ENOSYS, EPERM, ESRCH
+from shoal.abi import EINVAL, EPERM, ESRCH
 from shoal.kernel.calls.common import STOPPED, s32
 from shoal.kernel.calls.futex import futex_wake
 from shoal.kernel.container import Thread, TState
 from shoal.kernel.memory import Fault, OutOfFrames
-from shoal.platform.cpu import REG_A, REG_SP, REG_TP
+from shoal.platform.cpu import REG_A
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
-
-
-CLONE_VM, CLONE_THREAD, CLONE_SETTLS = 0x100, 0x10000, 0x80000
-CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID = 0x100000, 0x200000, 0x1000000
-
-
-def sys_clone(k: Kernel, t: Thread, a: list[int]) -> int:
-    flags, stack, ptid, tls, ctid = a[0], a[1], a[2], a[3], a[4]
-    if not flags & CLONE_VM or not flags & CLONE_THREAD:
-        return -ENOSYS  # fork-like clones: processes are created with shoal's spawn
-    if stack == 0:
-        return -EINVAL
-    cpu = k.cpu
-    ctx = cpu.uc.context_save()  # the parent's registers, pc already past the ecall
-    ctx.reg_write(REG_A[0], 0)
-    ctx.reg_write(REG_SP, stack)
-    if flags & CLONE_SETTLS:
-        ctx.reg_write(REG_TP, tls)
-    child = k.new_thread(t.proc, ctx, k.now())
-    child.sigmask = t.sigmask  # its creator's mask; its own (empty) pending set, no alternate stack
-    if flags & CLONE_PARENT_SETTID:
-        t.proc.aspace.write(ptid, struct.pack("<I", child.tid))
-    if flags & CLONE_CHILD_SETTID:
-        t.proc.aspace.write(ctid, struct.pack("<I", child.tid))
-    if flags & CLONE_CHILD_CLEARTID:
-        child.clear_tid = ctid
-    return child.tid
 
 
 def sys_set_tid_address(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -92,10 +65,6 @@ def sys_getpid(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_gettid(k: Kernel, t: Thread, a: list[int]) -> int:
     return t.tid
-
-
-def sys_getppid(k: Kernel, t: Thread, a: list[int]) -> int:
-    return 0
 
 
 def sys_getuid(k: Kernel, t: Thread, a: list[int]) -> int:

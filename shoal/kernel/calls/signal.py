@@ -223,7 +223,8 @@ def on_signal(k: Kernel, pkt: Packet, at: int) -> None:
     b = pkt.body
     p = k.find_proc(b.dst) or location.restored(k, b.dst)
     ret = -ESRCH if p is None or not p.alive else post_here(k, p, b.tid, tuple(b.info), at)
-    k.reply(pkt, at, ret=ret)
+    if b.op:  # (op 0: a SIGCHLD from the process manager, which waits for no answer)
+        k.reply(pkt, at, ret=ret)
 
 
 def sys_kill(k: Kernel, t: Thread, a: list[int]) -> object:

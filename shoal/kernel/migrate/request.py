@@ -29,6 +29,8 @@ from shoal.kernel.migrate.source import progress, send_image, source_waited
 from shoal.kernel.migrate.watchdog import arm, disarm, round_trip, send
 from shoal.messages import MigRelease, MigReserve
 
+EOPNOTSUPP = 95  # a process holding a pipe or unreaped children (kernel/calls/fork.py)
+
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
@@ -47,6 +49,8 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         return -EBUSY
     if p.aspace.incoming:  # still receiving its pages from an earlier move
         return -EBUSY
+    if p.children or any(f[0] == "pipe" for f in p.files.values()):
+        return -EOPNOTSUPP  # a pipe lives on its cluster; so do the waits for unreaped children
     if dst == CHECKPOINT and p.aspace.rmem:  # a checkpoint carries every page; these are away
         return -EBUSY
     k._mids += 1

@@ -1,0 +1,398 @@
+"""Processes that start processes: clone without CLONE_THREAD (fork, vfork), execve, wait4,
+waitid, getppid, as Linux does them for riscv32 and musl.
+
+fork: the child is a new container with a new pid (the process manager's), a copy of the
+caller's address space and registers (a0 = 0; sp = the clone's stack if given, as
+posix_spawn's __clone passes), its descriptors, working directory, limits, signal actions and
+mask (no pending signal), and its console stream (Container.tty). vfork (CLONE_VM|CLONE_VFORK)
+is a fork: the parent does not wait for the child's exec or exit, and the child writes its own
+copy of memory (what posix_spawn and musl's vfork-then-exec need). The copy is made when the
+process manager's answer comes (the caller sleeps meanwhile; its other threads, if any, run
+on). When the cluster has room the child is built here (pages copied at once; no copy-on-write)
+and shares the parent's open file descriptions (one offset, as Linux's); otherwise the
+manager places it on another cluster, to which the image goes in the migration image format
+(images.py), with copies of the descriptions (offsets no longer shared). A process holding a
+pipe is forked on its cluster only (EAGAIN when it has no room); one mapping shared memory or
+keeping pages in remote memory is not forked (ENOSYS, counted as refused).
+
+wait: zombies stay in the process manager until reaped; children of a process that ends are
+adopted by the host (pid 0: reaped with its records, no SIGCHLD). SIGCHLD (the clone's exit
+signal) goes to the parent wherever it runs, as a signal packet routed by pid.
+
+execve: the program is the file at the path in the file server's tree (`--fs`, and the chip's
+`--file` files in its root), or else the chip's file of that base name, as shoal_spawn finds
+it; its bytes come from the process manager over the NoC. `#!` scripts and
+anything not a static RV32 ELF give ENOEXEC; no shell is provided (system and popen get ENOENT
+unless a program named `sh` is among the files).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from shoal.abi import E2BIG, EACCES, EAGAIN, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM, ENOSYS
+from shoal.errors import ShoalError
+from shoal.kernel import ikc, image, migrate, pipes, signals
+from shoal.kernel.calls.common import s32
+from shoal.kernel.container import Container, Thread, TState
+from shoal.kernel.files import canonical, release
+from shoal.kernel.loader import MAX_ARG_BYTES, ArgsTooBig, build_stack, load, parse_elf
+from shoal.kernel.memory import Fault, Missing, OutOfFrames
+from shoal.messages import Exec, Exit, Fork, Kind, WaitChild
+from shoal.platform.cpu import _ALL_REGS, REG_A, REG_PC, REG_SP, REG_TP
+
+if TYPE_CHECKING:
+    from shoal.kernel.kernel import Kernel
+    from shoal.platform.noc import Packet
+
+CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND = 0x100, 0x200, 0x400, 0x800
+CLONE_VFORK, CLONE_THREAD, CLONE_SETTLS = 0x4000, 0x10000, 0x80000
+CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID = 0x100000, 0x200000, 0x1000000
+CLONE_DETACHED = 0x400000
+# What a new process may ask for: the exit signal, vfork, the tid words, TLS (Linux's set).
+FORK_FLAGS = (0xFF | CLONE_VM | CLONE_VFORK | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID
+              | CLONE_CHILD_SETTID | CLONE_DETACHED)
+WNOHANG, WUNTRACED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 4, 8, 0x01000000
+WALL_FLAGS = 0x20000000 | 0x40000000 | 0x80000000  # __WNOTHREAD, __WALL, __WCLONE
+P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
+SLACK = 16  # frames left free on the cluster after a fork here (else the child goes elsewhere)
+RUSAGE_BYTES = 72  # struct rusage on riscv32 (two old timevals, fourteen longs): zeroed
+
+
+def refused(t: Thread, num: int, err: int = ENOSYS) -> int:
+    """A call shoal knows but not with these arguments (Linux would serve them): -err, counted
+    with the unknown calls (--stats)."""
+    t.proc.unknown_syscalls[num] += 1
+    return -err
+
+
+# fork -----------------------------------------------------------------------------------------
+def sys_clone(k: Kernel, t: Thread, a: list[int]) -> int:
+    flags = a[0]
+    if (flags & CLONE_THREAD and not flags & CLONE_SIGHAND) or (flags & CLONE_SIGHAND
+                                                                 and not flags & CLONE_VM):
+        return -EINVAL
+    if flags & CLONE_THREAD:
+        return _clone_thread(k, t, a)
+    if flags & ~FORK_FLAGS or (flags & CLONE_VM and not flags & CLONE_VFORK):
+        return refused(t, 220)  # processes sharing memory, files or namespaces
+    if (flags & 0xFF) > signals.NSIG:
+        return -EINVAL
+    return fork(k, t, flags, a[1], a[2], a[3], a[4])
+
+
+def _clone_thread(k: Kernel, t: Thread, a: list[int]) -> int:
+    flags, stack, ptid, tls, ctid = a[0], a[1], a[2], a[3], a[4]
+    if stack == 0:
+        return -EINVAL
+    cpu = k.cpu
+    ctx = cpu.uc.context_save()  # the parent's registers, pc already past the ecall
+    ctx.reg_write(REG_A[0], 0)
+    ctx.reg_write(REG_SP, stack)
+    if flags & CLONE_SETTLS:
+        ctx.reg_write(REG_TP, tls)
+    child = k.new_thread(t.proc, ctx, k.now())
+    child.sigmask = t.sigmask  # its creator's mask; its own (empty) pending set, no alternate stack
+    if flags & CLONE_PARENT_SETTID:
+        t.proc.aspace.write(ptid, struct.pack("<I", child.tid))
+    if flags & CLONE_CHILD_SETTID:
+        t.proc.aspace.write(ctid, struct.pack("<I", child.tid))
+    if flags & CLONE_CHILD_CLEARTID:
+        child.clear_tid = ctid
+    return child.tid
+
+
+def _live_regs(k: Kernel) -> dict:
+    """The running thread's registers as get_regs gives them, read from the hart in place (a
+    context restore in the middle of a call would not be safe)."""
+    m = 0xFFFFFFFF
+    v = [k.cpu.uc.reg_read(r) for r in _ALL_REGS]
+    return {"x": [w & m for w in v[:31]], "pc": v[31] & m, "f": v[32:64], "fcsr": v[64] & m}
+
+
+def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls: int,
+                ctid: int, regs: dict | None = None) -> tuple[dict, list]:
+    """The child's image parts: the parent's, with one thread (the caller's registers, a0 = 0),
+    fresh counts, no IKC endpoint, no pending signal. Pid and tid are the parent's until
+    the child's are known (ForkLoad, _made)."""
+    meta, pages = image.snapshot(k, p, fork=True)
+    regs = regs or k.cpu.get_regs(t.ctx)
+    regs["x"][9] = 0  # a0 (x10)
+    if stack:
+        regs["x"][1] = stack  # sp (x2)
+    if flags & CLONE_SETTLS:
+        regs["x"][3] = tls  # tp (x4)
+    meta["threads"] = [{"tid": t.tid, "clear_tid": ctid if flags & CLONE_CHILD_CLEARTID else 0,
+                        "restart_deadline": None, "blocked_on": "", "instructions": 0, "regs": regs}]
+    meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.current is t else t.blocked_at,
+                peak_frames=0, kcore_wait=0, generation=0, dead_instructions=0, ikc={}, early_signals=[],
+                ppid=p.pid, tty=p.tty or p.pid)
+    for key in ("caches", "kcaches", "rmem_stats", "rmem_seq"):
+        meta.pop(key, None)
+    sig = {}
+    if p.sigactions:
+        sig["actions"] = {str(n): a for n, a in sorted(p.sigactions.items())}
+    if p.sigtramp:
+        sig["tramp"] = p.sigtramp
+    if t.sigmask or t.altstack != (0, 0, signals.SS_DISABLE):
+        sig["threads"] = {str(t.tid): {"mask": t.sigmask, "pending": [], "alt": list(t.altstack)}}
+    meta.pop("signals", None)
+    if sig:
+        meta["signals"] = sig
+    return meta, pages
+
+
+def _made(k: Kernel, child: Container, pid: int, tid: int, flags: int, at: int) -> None:
+    """A rebuilt child takes its pid and runs."""
+    child.pid = pid
+    child.threads[0].tid = pid
+    if flags & CLONE_CHILD_SETTID:
+        try:
+            child.aspace.write(tid, struct.pack("<I", pid))
+        except (Fault, OutOfFrames):
+            pass
+    k.adopt(child)
+    migrate.thaw(k, child, at, 0)
+
+
+def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid: int) -> int:
+    p = t.proc
+    if p.aspace.incoming:  # its pages still follow a move: wait for them first
+        raise Missing("load", migrate.ALL_PAGES)
+    if p.aspace.shared or p.aspace.rmem:
+        return refused(t, 220)
+    frames = p.aspace.frames_in_use
+    has_pipe = any(pipes.is_pipe(f) for f in p.files.values())
+    local = k.frames.free - k.reserved_frames >= frames + SLACK
+    if not local and has_pipe:
+        return -EAGAIN  # a pipe stays on its cluster, and this one has no room
+    exit_signal = flags & 0xFF
+    if local:
+        def here(reply: Packet, at: int) -> int:
+            pid = reply.body.ret
+            if pid < 0:
+                return pid
+            meta, pages = _child_meta(k, p, t, flags, stack, tls, ctid)
+            try:
+                child = image.rebuild(k, meta, pages, at)
+            except OutOfFrames:  # the room went meanwhile: the child never ran
+                k.send(k.services_node, Exit(pid=pid, code=0, signal=9), at=at)
+                return -ENOMEM
+            for fd, f in p.files.items():  # one open file description for both (Linux's)
+                child.files[fd] = f
+                if pipes.is_pipe(f):
+                    pipes.opened(k, f)
+            _made(k, child, pid, ctid, flags, at)
+            return _parent_done(p, pid, flags, ptid)
+        k.rpc(t, Fork(local=True, frames=frames, exit_signal=exit_signal), here)
+        return 0
+    meta, pages = _child_meta(k, p, t, flags, stack, tls, ctid, _live_regs(k))
+    meta["fork"] = [flags, ctid]
+    data = image.pack(meta, pages)
+    def placed(reply: Packet, at: int) -> int:
+        pid = reply.body.ret
+        return pid if pid < 0 else _parent_done(p, pid, flags, ptid)
+    k.rpc(t, Fork(local=False, frames=frames, exit_signal=exit_signal), placed, data)
+    return 0
+
+
+def _parent_done(p: Container, pid: int, flags: int, ptid: int) -> int:
+    p.children.add(pid)
+    if flags & CLONE_PARENT_SETTID:
+        p.aspace.write(ptid, struct.pack("<I", pid))
+    return pid
+
+
+def on_fork_load(k: Kernel, pkt: Packet, at: int) -> None:
+    """A child forked on another cluster: rebuild it here from its image (as a migration's)."""
+    b = pkt.body
+    try:
+        meta, pages = image.check(pkt.data, "fork")
+        flags, ctid = meta.pop("fork", [0, 0])
+        if image.frames_needed(meta, pages) > k.frames.free - k.reserved_frames:
+            raise OutOfFrames
+        child = image.rebuild(k, meta, pages, at)
+        _made(k, child, b.newpid, ctid, flags, at)
+        ret = b.newpid
+    except ShoalError:
+        ret = -EINVAL
+    except OutOfFrames:
+        ret = -ENOMEM
+    k.reply(pkt, at, ret=ret)
+
+
+def sys_getppid(k: Kernel, t: Thread, a: list[int]) -> int:
+    return t.proc.ppid
+
+
+# wait -----------------------------------------------------------------------------------------
+def _wait(k: Kernel, t: Thread, idtype: int, id_: int, options: int, then: object) -> int:
+    def got(reply: Packet, at: int) -> int:
+        ret = reply.body.ret
+        if ret > 0 and not options & WNOWAIT:
+            t.proc.children.discard(ret)
+        return then(reply, ret)  # type: ignore[operator]
+    body = WaitChild(idtype=idtype, id=id_, nohang=bool(options & WNOHANG), reap=not options & WNOWAIT)
+    k.rpc(t, body, got)
+    return 0
+
+
+def sys_waitid(k: Kernel, t: Thread, a: list[int]) -> int:
+    idtype, id_, infop, options, ru = a[0], s32(a[1]), a[2], a[3], a[4]
+    if options & ~(WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WALL_FLAGS):
+        return -EINVAL
+    if idtype == P_PIDFD:
+        return refused(t, 95, EINVAL)  # no pidfd (pidfd_open, CLONE_PIDFD) on the chip
+    if not options & (WEXITED | WUNTRACED | WCONTINUED) or idtype not in (P_ALL, P_PID, P_PGID):
+        return -EINVAL
+    if (idtype == P_PID and id_ <= 0) or (idtype == P_PGID and id_ < 0):
+        return -EINVAL
+    aspace = t.proc.aspace
+    for addr, n in ((infop, 128), (ru, RUSAGE_BYTES)):
+        if addr:
+            aspace.translate(addr, "store")
+            aspace.translate(addr + n - 1, "store")
+
+    def then(reply: Packet, ret: int) -> int:
+        if ret < 0:
+            return ret
+        b = reply.body
+        if ru:
+            aspace.write(ru, bytes(RUSAGE_BYTES))
+        if infop:
+            i = (signals.info(17, b.code, ret, 0, b.status >> 8 if b.code == 1 else b.status & 0x7F)
+                 if ret else (0, 0, 0, 0, 0, 0))
+            aspace.write(infop, signals.info_bytes(i))
+        return 0
+    return _wait(k, t, idtype, id_, options, then)
+
+
+def sys_wait4(k: Kernel, t: Thread, a: list[int]) -> int:
+    pid, status, options, ru = s32(a[0]), a[1], a[2], a[3]
+    if options & ~(WNOHANG | WUNTRACED | WCONTINUED | WALL_FLAGS) or pid == -(1 << 31):
+        return -EINVAL
+    idtype, id_ = (P_ALL, 0) if pid == -1 else (P_PGID, -pid) if pid < 0 else (P_PGID, 0) if pid == 0 \
+        else (P_PID, pid)
+    for addr in (status, ru):
+        if addr:
+            t.proc.aspace.translate(addr, "store")
+
+    def then(reply: Packet, ret: int) -> int:
+        if ret > 0 and status:
+            t.proc.aspace.write(status, struct.pack("<i", reply.body.status))
+        if ret > 0 and ru:
+            t.proc.aspace.write(ru, bytes(RUSAGE_BYTES))
+        return ret
+    return _wait(k, t, idtype, id_, options | WEXITED, then)
+
+
+# exec -----------------------------------------------------------------------------------------
+def _strings(t: Thread, addr: int) -> list[bytes] | int:
+    out: list[bytes] = []
+    total = 0
+    if not addr:
+        return out
+    while True:
+        ptr = struct.unpack("<I", t.proc.aspace.read(addr + 4 * len(out), 4))[0]
+        if ptr == 0:
+            return out
+        s = t.proc.aspace.read_cstr(ptr, MAX_ARG_BYTES + 1)
+        total += len(s) + 1 + 4
+        if total > MAX_ARG_BYTES:
+            return -E2BIG
+        out.append(s)
+
+
+def sys_execve(k: Kernel, t: Thread, a: list[int]) -> int:
+    raw = t.proc.aspace.read_cstr(a[0], 4097)
+    if not raw:
+        return -ENOENT
+    if len(raw) > 4095:
+        return -ENAMETOOLONG
+    path = raw.decode(errors="replace")
+    name = path.rsplit("/", 1)[-1]
+    if not name or name in (".", ".."):
+        return -EACCES  # a directory
+    if len(name) > 255:
+        return -ENAMETOOLONG
+
+    def got(reply: Packet, at: int) -> int:
+        # Linux's order: the file first (ENOENT), then the arguments (EFAULT, E2BIG), then
+        # its format (ENOEXEC). The caller's memory is as it was: it waited in the call.
+        if reply.body.ret < 0:
+            return reply.body.ret
+        argv = _strings(t, a[1])
+        if isinstance(argv, int):
+            return argv
+        envp = _strings(t, a[2])
+        if isinstance(envp, int):
+            return envp
+        return _replace(k, t, reply.data, name, argv, envp, at)
+    where = canonical(path if path.startswith("/") else f"{t.proc.cwd}/{path}")
+    k.rpc(t, Exec(file=name, path=where), got)
+    return 0
+
+
+def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
+             envp: list[bytes], at: int) -> int:
+    """The point of no return: the new program's address space is built first (a failure
+    leaves the caller as it was), then the old one goes."""
+    p = t.proc
+    if data[:2] == b"#!":
+        return -ENOEXEC  # no interpreter is run (no shell on the chip)
+    try:
+        exe = parse_elf(data, name)
+    except ShoalError:
+        return -ENOEXEC
+    new = k.new_aspace()
+    try:
+        load(exe, new)
+        sp = build_stack(new, exe, argv, envp, p.random_bytes(16), k.spec.stack_limit)
+    except ArgsTooBig:
+        new.destroy()
+        return -E2BIG
+    except (OutOfFrames, Fault):
+        new.destroy()
+        return -ENOMEM
+    for x in p.threads:  # the other threads end (Linux's de_thread)
+        if x is not t and x.state is not TState.DEAD:
+            k._unwait(x)
+            x.state = TState.DEAD
+    k.ready = type(k.ready)(x for x in k.ready if x.proc is not p or x is t)
+    for op in [op for op, (w, _, _) in k.pending.items() if w.proc is p and w is not t]:
+        del k.pending[op]
+    for h in k.harts:
+        if h.thread is not None and h.thread.proc is p and h.thread is not t:
+            h.thread = None
+    old, p.aspace = p.aspace, new
+    old.destroy()
+    if old.exec_frames_freed:
+        k.cpu.tb_stale = True
+    if k.tlb_owner is old:
+        k.cpu.flush_tlb()
+        k.tlb_owner = None
+    ikc.close_all(k, p, at)
+    for fd in sorted(p.cloexec):
+        release(k, p, fd, at)
+        p.open_fds.discard(fd)
+    p.cloexec.clear()
+    p.name, p.argv = exe.name, [s.decode(errors="replace") for s in argv]
+    p.brk_start = p.brk = exe.brk_start
+    # Handlers are gone with the program (ignored signals stay ignored); mask and pending stay.
+    p.sigactions = {n: [signals.SIG_IGN, 0, 0] for n, act in p.sigactions.items()
+                    if act[0] == signals.SIG_IGN}
+    p.sigtramp = 0
+    t.altstack, t.sig_interrupted, t.clear_tid = (0, 0, signals.SS_DISABLE), None, 0
+    ctx = k.cpu.new_context()
+    ctx.reg_write(REG_PC, exe.entry)
+    ctx.reg_write(REG_SP, sp)
+    if k.cpu.loaded is t.ctx:
+        k.cpu.loaded = None
+    t.ctx = ctx
+    p.peak_frames = max(p.peak_frames, new.frames_in_use)
+    return 0
+
+
+HANDLERS = {Kind.FORK_LOAD: on_fork_load}
+_ = ECHILD  # (wait's ECHILD comes from the process manager)

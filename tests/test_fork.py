@@ -1,0 +1,204 @@
+"""fork, exec, wait and pipes (issue 22 parts 2-3): tests/programs/fork.c, one mode per test,
+run on the chip and natively (host gcc) with the same argv; stdout and exit status must be the
+same bytes. argv[0] is the native build's path, so that the program can exec itself: the chip
+finds it by base name among its files (Chip.add_file), the host by path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Built, Programs, run_native
+
+from shoal import Chip
+from shoal.errors import ShoalError
+
+
+def run_both(b: Built, mode: str, chip: str = "tiny", stdin: bytes = b"") -> tuple[object, Chip]:
+    argv = [str(b.native), mode]
+    c = Chip.preset(chip)
+    c.add_file(b.native.name, b.elf.read_bytes())
+    p = c.spawn(b.elf, argv, cluster=0, stdin=stdin)
+    c.run()
+    assert p.done
+    native = run_native(b, argv, stdin=stdin)
+    assert p.stdout.decode(errors="replace") == native.stdout.decode(errors="replace"), p.message
+    assert p.returncode == native.returncode, p.message
+    return p, c
+
+
+@pytest.mark.parametrize("mode", ["status", "chain", "ppid", "pipe", "epipe", "errors", "exec",
+                                  "pipeline", "spawn", "files"])
+def test_mode_as_native(programs: Programs, mode: str) -> None:
+    run_both(programs["fork"], mode)
+
+
+def test_a_child_reads_its_parents_input(programs: Programs) -> None:
+    p, _ = run_both(programs["fork"], "stdin", stdin=b"first, then the rest\n")
+    assert p.stdout.startswith(b"child read 16: , then the rest\n")
+
+
+def test_fork_chain_makes_one_process_per_fork(programs: Programs) -> None:
+    _, c = run_both(programs["fork"], "chain")
+    recs = c.processes()
+    assert len(recs) == 6 and len({r.pid for r in recs}) == 6
+    assert all(r.state == "exited" for r in recs)
+
+
+def test_a_full_cluster_places_the_child_elsewhere(programs: Programs) -> None:
+    """The parent fills most of its 1 MiB cluster: its child is built from an image on another
+    cluster, writes to its parent's output, and reports back its exit status."""
+    p, c = run_both(programs["fork"], "big")
+    kids = [r for r in c.processes() if r.pid != p.pid]
+    assert len(kids) == 1 and kids[0].cluster != p.cluster
+    assert b"child: sum 78336000\n" in p.stdout
+
+
+def test_pipeline_runs_three_programs(programs: Programs) -> None:
+    p, c = run_both(programs["fork"], "pipeline")
+    names = sorted(r.state for r in c.processes())
+    assert names == ["exited"] * 4  # the shell-like parent and gen, upper, count (exec'd)
+    assert b"count: 300 lines 7690 bytes" in p.stdout
+
+
+def test_no_shell_refuses_popen_and_system(programs: Programs) -> None:
+    """No /bin/sh on the chip: posix_spawn of it fails with ENOENT, so popen gives NULL and
+    system -1, as on a Linux without a shell (the host has one: no native run here)."""
+    b = programs["fork"]
+    c = Chip.preset("tiny")
+    c.add_file(b.native.name, b.elf.read_bytes())
+    p = c.spawn(b.elf, [str(b.native), "shell"], cluster=0)
+    c.run()
+    assert p.stdout == b"popen: refused\nsystem: refused\n" and p.returncode == 0
+
+
+def test_exec_of_a_non_program_is_enoexec(tmp_path: Path) -> None:
+    """A `#!` script and a file that is no ELF are refused with ENOEXEC (the caller goes on)."""
+    c = Chip.preset("tiny")
+    c.add_file("script", b"#!/bin/sh\necho hi\n")
+    c.add_file("junk", b"\x7fELF but not really")
+    src = tmp_path / "ex.c"
+    src.write_text(r'''
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    char *argv[] = {"x", 0};
+    const char *names[] = {"/script", "/junk", "/nothing"};
+    for (int i = 0; i < 3; i++) {
+        errno = 0;
+        int r = execv(names[i], argv);
+        printf("%s: %d %d\n", names[i], r, errno);
+    }
+    return 0;
+}
+''')
+    from shoal.toolchain import compile_cached
+    elf = compile_cached([src], ["-O2"])
+    p = c.spawn(elf, ["ex"], cluster=0)
+    c.run()
+    assert p.stdout == b"/script: -1 8\n/junk: -1 8\n/nothing: -1 2\n", p.message
+
+
+def test_a_process_with_a_pipe_is_not_moved_or_checkpointed(programs: Programs) -> None:
+    """One clear refusal, and the process goes on to the native output."""
+    b = programs["fork"]
+    c = Chip.preset("tiny")
+    c.add_file(b.native.name, b.elf.read_bytes())
+    argv = [str(b.native), "pipe"]
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run(max_cycles=20_000)
+    assert not p.done
+    with pytest.raises(ShoalError, match="holds a pipe or has children"):
+        c.checkpoint(p.pid)
+    with pytest.raises(ShoalError, match="holds a pipe or has children"):
+        c.migrate(p.pid, 1)
+    c.run()
+    assert p.stdout == run_native(b, argv).stdout
+
+
+def test_exec_from_the_fs_tree(tmp_path: Path) -> None:
+    """execve finds a program by path in the --fs tree (relative to the working directory too);
+    a directory is EACCES, a file that is no program ENOEXEC, as on Linux."""
+    from conftest import assert_one_line_error, shoal_cli
+
+    from shoal.toolchain import compile_cached
+    hello = tmp_path / "hello.c"
+    hello.write_text('#include <stdio.h>\nint main(int c, char **v) { printf("hello %s %s\\n", v[0], v[1]);'
+                     ' return 4; }\n')
+    main = tmp_path / "ex.c"
+    main.write_text(r'''
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    char *argv[] = {"hi", "there", 0};
+    const char *names[] = {"/bin/notes", "/bin", "/bin/nothing"};
+    for (int i = 0; i < 3; i++) {
+        errno = 0;
+        int r = execv(names[i], argv);
+        printf("%s: %d %d\n", names[i], r, errno);
+    }
+    fflush(stdout);
+    chdir("/bin");
+    execv("./hello", argv);
+    return 1;
+}
+''')
+    tree = tmp_path / "tree"
+    (tree / "bin").mkdir(parents=True)
+    prog = tree / "bin" / "hello"
+    prog.write_bytes(compile_cached([hello], ["-O2"]).read_bytes())
+    prog.chmod(0o755)
+    (tree / "bin" / "notes").write_bytes(b"not a program\n")
+    res = shoal_cli("run", "--chip", "tiny", "--fs", str(tree), str(compile_cached([main], ["-O2"])))
+    assert res.stdout == b"/bin/notes: -1 8\n/bin: -1 13\n/bin/nothing: -1 2\nhello hi there\n", res.stderr
+    assert res.returncode == 4
+    assert_one_line_error(shoal_cli("run", "--chip", "tiny", "--fs", str(tmp_path / "none"), str(prog)))
+
+
+def test_refused_flags_are_counted(tmp_path: Path) -> None:
+    """clone sharing memory without vfork (CLONE_VM alone), pipe2's packet mode and waitid by
+    pidfd are refused and counted with the unknown calls, which --stats reports."""
+    from shoal.toolchain import compile_cached
+    src = tmp_path / "r.c"
+    src.write_text(r'''
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+    int fds[2];
+    long a = syscall(SYS_clone, CLONE_VM | 17, 0, 0, 0, 0); int ea = errno;
+    long b = syscall(SYS_pipe2, fds, O_DIRECT); int eb = errno;
+    long c = syscall(SYS_waitid, 3, 0, 0, 4, 0); int ec = errno;
+    printf("%ld %d %ld %d %ld %d\n", a, ea, b, eb, c, ec);
+    return 0;
+}
+''')
+    c = Chip.preset("tiny")
+    p = c.spawn(compile_cached([src], ["-O2"]), ["r"])
+    c.run()
+    assert p.stdout == b"-1 38 -1 22 -1 22\n", p.message
+    assert dict(p.record.unknown_syscalls) == {220: 1, 59: 1, 95: 1}
+
+
+def test_a_forked_child_migrates_and_still_reaches_its_parent(programs: Programs) -> None:
+    """The child (no pipe, no child of its own) moves while it sleeps; it keeps its parent, its
+    output goes to its parent's stream, and its exit status reaches the waiting parent."""
+    b = programs["fork"]
+    argv = [str(b.native), "sleeper"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    while len(c.processes()) < 2:
+        c.run(max_cycles=c.time + 2_000)
+    child = next(r for r in c.processes() if r.pid != p.pid)
+    with pytest.raises(ShoalError, match="has children"):
+        c.migrate(p.pid, 1)
+    c.migrate(child.pid, 2)
+    c.run()
+    assert next(r for r in c.processes() if r.pid == child.pid).cluster == 2
+    assert p.stdout == run_native(b, argv).stdout and p.returncode == 0
