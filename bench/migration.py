@@ -50,7 +50,7 @@ def _point(p: object) -> dict:
 
 
 def worker_main(argv: list[str]) -> int:
-    from shoal import experiments as ex
+    from shoal.experiments import migration as ex
 
     kind = argv[0]
     t0 = time.perf_counter()
@@ -116,7 +116,7 @@ def deterministic(runs: list[dict]) -> bool:
 
 
 def series(name: str, configs: list[tuple[str, ...]], runs: int, seed_for: object, label: object) -> dict:
-    from shoal import experiments as ex
+    from shoal.experiments import migration as ex
     from shoal.spec import ChipSpec
 
     freq = ChipSpec.preset(CHIP).freq_hz
@@ -161,7 +161,7 @@ def main() -> int:
     t_start = time.perf_counter()
     machine = machine_info()
     rev_start = shoal_revision()
-    from shoal import experiments as ex
+    from shoal.experiments import migration as ex
     from shoal.spec import ChipSpec
     from shoal.toolchain import compile_cached
     compile_cached([ex.PROGRAMS / "hold.c"])  # warm the cache outside the timed runs
