@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from shoal.kernel.memory import AddressSpace
 from shoal.sha import sha256
+
+if TYPE_CHECKING:
+    from shoal.kernel.timers import Timer
 
 
 class Block(Exception):
@@ -112,6 +116,7 @@ class Container:
     sigtramp: int = 0
     syscalls: Counter[str] = field(default_factory=Counter)
     caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))
+    timers: dict[int, Timer] = field(default_factory=dict)  # kernel/timers.py
     kcaches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # kernel mode's
     unknown_syscalls: Counter[int] = field(default_factory=Counter)
     start_cycle: int = 0

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
-from shoal.kernel import signals
+from shoal.kernel import signals, timers
 from shoal.kernel.container import CACHE_COUNTS, Container, Thread, TState
 from shoal.kernel.ikc import MAX_ENDPOINTS, MailboxIn, PortalIn, Remote, SyncIn
 from shoal.kernel.memory import PAGE, USER_TOP, Region
@@ -163,6 +163,8 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
     sig = signals.to_meta(p, threads)
     if sig:
         meta["signals"] = sig
+    if p.timers:  # armed timers go with the process: their time left (kernel/timers.py)
+        meta["timers"] = timers.to_meta(k, p)
     if p.aspace.rmem_seq:  # versions of later write-backs go on from here, wherever it runs
         meta["rmem_seq"] = p.aspace.rmem_seq
     if p.rmem_faults or p.evictions:
@@ -370,6 +372,18 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _int(soft, f"rlimits.{r}[0]", 0, hard)
     for i, v in enumerate(_list(m.get("rmem_stats", [0, 0, 0]), "rmem_stats", 3)):
         _int(v, f"rmem_stats[{i}]")
+    keys = set()
+    for i, row in enumerate(_list(m.get("timers", []), "timers")):
+        key, clock, signo, notify, tid, value, rest, interval, overrun = _list(row, f"timers[{i}]", 9)
+        keys.add(_int(key, f"timers[{i}][0]", timers.REAL, timers.MAX_TIMERS - 1))
+        _int(clock, f"timers[{i}][1]", 0, 15)
+        _int(signo, f"timers[{i}][2]", 1, signals.NSIG)
+        if notify not in (timers.SIGEV_SIGNAL, timers.SIGEV_NONE, timers.SIGEV_THREAD_ID):
+            raise _Bad(f"'timers[{i}][3]' is not a notification shoal knows")
+        for j, v in ((4, tid), (5, value), (6, rest), (7, interval), (8, overrun)):
+            _int(v, f"timers[{i}][{j}]", 0, I64 - 1)
+    if len(keys) != len(m.get("timers", [])):
+        raise _Bad("'timers' names a timer twice")
     for key in ("caches", "kcaches"):
         for i, v in enumerate(_list(m.get(key, [0] * len(CACHE_COUNTS)), key, len(CACHE_COUNTS))):
             _int(v, f"{key}[{i}]")
@@ -593,6 +607,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
                    stall=tm.get("stall", 0))
         p.threads.append(t)
     signals.from_meta(p, meta.get("signals", {}))
+    timers.from_meta(k, p, meta.get("timers", []), at)
     for fd, em in meta["ikc"].items():
         ep: object
         if em["type"] == "mailbox":

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shoal.kernel import console, ikc, location, migrate, pipes, procs, report, rmem, shm
-from shoal.kernel.calls import fork, fs, futex, io, mman, proc, sysinfo, time
+from shoal.kernel.calls import fork, fs, futex, io, mman, proc, sysinfo, time, timer
 from shoal.kernel.calls import ikc as ikc_calls
 from shoal.kernel.calls import ipc as ipc_calls
 from shoal.kernel.calls import shoal as shoal_calls
@@ -48,6 +48,11 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (95, "waitid", fork.sys_waitid),
     (96, "set_tid_address", proc.sys_set_tid_address),
     (99, "set_robust_list", proc.sys_set_robust_list),
+    (102, "getitimer", timer.sys_getitimer),
+    (103, "setitimer", timer.sys_setitimer),
+    (107, "timer_create", timer.sys_timer_create),
+    (109, "timer_getoverrun", timer.sys_timer_getoverrun),
+    (111, "timer_delete", timer.sys_timer_delete),
     (123, "sched_getaffinity", proc.sys_sched_getaffinity),
     (124, "sched_yield", proc.sys_sched_yield),
     (129, "kill", sig.sys_kill),
@@ -88,6 +93,8 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (403, "clock_gettime64", time.sys_clock_gettime),
     (406, "clock_getres_time64", time.sys_clock_getres),
     (407, "clock_nanosleep_time64", time.sys_clock_nanosleep),
+    (408, "timer_gettime64", timer.sys_timer_gettime),
+    (409, "timer_settime64", timer.sys_timer_settime),
     (418, "mq_timedsend_time64", ipc_calls.sys_mq_timedsend),
     (419, "mq_timedreceive_time64", ipc_calls.sys_mq_timedreceive),
     (421, "rt_sigtimedwait_time64", sig.sys_rt_sigtimedwait),

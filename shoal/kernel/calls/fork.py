@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import E2BIG, EACCES, EAGAIN, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM, ENOSYS
 from shoal.errors import ShoalError
-from shoal.kernel import ikc, image, migrate, pipes, signals
+from shoal.kernel import ikc, image, migrate, pipes, signals, timers
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.files import canonical, release
@@ -128,7 +128,7 @@ def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls:
     meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.current is t else t.blocked_at,
                 peak_frames=0, kcore_wait=0, generation=0, dead_instructions=0, ikc={}, early_signals=[],
                 ppid=p.pid, tty=p.tty or p.pid)
-    for key in ("caches", "kcaches", "rmem_stats", "rmem_seq"):
+    for key in ("caches", "kcaches", "rmem_stats", "rmem_seq", "timers"):  # (a child has no timers)
         meta.pop(key, None)
     sig = {}
     if p.sigactions:
@@ -383,6 +383,9 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
     p.sigactions = {n: [signals.SIG_IGN, 0, 0] for n, act in p.sigactions.items()
                     if act[0] == signals.SIG_IGN}
     p.sigtramp = 0
+    for key in [key for key in p.timers if key != timers.REAL]:  # POSIX timers end, ITIMER_REAL stays
+        p.timers[key].gen += 1
+        del p.timers[key]
     t.altstack, t.sig_interrupted, t.clear_tid = (0, 0, signals.SS_DISABLE), None, 0
     ctx = k.cpu.new_context()
     ctx.reg_write(REG_PC, exe.entry)

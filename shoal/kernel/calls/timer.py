@@ -1,0 +1,161 @@
+"""Timers that signal: getitimer, setitimer (and so alarm), timer_create, timer_settime64,
+timer_gettime64, timer_getoverrun, timer_delete (kernel/timers.py keeps them)."""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from shoal.abi import EAGAIN, EINVAL
+from shoal.kernel import timers
+from shoal.kernel.calls.common import EPOCH_NS, cycles_to_ns, ns_to_cycles, s32
+from shoal.kernel.calls.fork import refused
+from shoal.kernel.container import Thread
+from shoal.kernel.signals import NSIG
+
+if TYPE_CHECKING:
+    from shoal.kernel.kernel import Kernel
+
+ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF = 0, 1, 2
+CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME = 0, 1, 7
+TIMER_ABSTIME = 1
+NS = 1_000_000_000
+
+
+def _tv(k: Kernel, cycles: int) -> tuple[int, int]:
+    """A struct timeval (seconds, microseconds) of `cycles`, rounded up as Linux reports."""
+    us = -(-cycles_to_ns(k, cycles) // 1000) if cycles else 0
+    return us // 1_000_000, us % 1_000_000
+
+
+def _read_itimerval(t: Thread, addr: int) -> tuple[int, int] | None:
+    """(interval ns, value ns) of a struct itimerval (32-bit longs on riscv32); None: invalid."""
+    isec, iusec, vsec, vusec = struct.unpack("<iiii", t.proc.aspace.read(addr, 16))
+    if min(isec, iusec, vsec, vusec) < 0 or iusec >= 1_000_000 or vusec >= 1_000_000:
+        return None
+    return (isec * 1_000_000 + iusec) * 1000, (vsec * 1_000_000 + vusec) * 1000
+
+
+def _write_itimerval(k: Kernel, t: Thread, addr: int, key: int) -> None:
+    tm = t.proc.timers.get(key)
+    value = timers.left(k, tm, k.now()) if tm is not None else 0
+    interval = tm.interval if tm is not None else 0
+    t.proc.aspace.write(addr, struct.pack("<iiii", *_tv(k, interval), *_tv(k, value)))
+
+
+def sys_getitimer(k: Kernel, t: Thread, a: list[int]) -> int:
+    which = s32(a[0])
+    if which not in (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF):
+        return -EINVAL
+    if which != ITIMER_REAL:  # CPU-time timers are not kept: they read as disarmed
+        t.proc.aspace.write(a[1], bytes(16))
+        return 0
+    _write_itimerval(k, t, a[1], timers.REAL)
+    return 0
+
+
+def sys_setitimer(k: Kernel, t: Thread, a: list[int]) -> int:
+    which, new, old = s32(a[0]), a[1], a[2]
+    if which not in (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF):
+        return -EINVAL
+    if which != ITIMER_REAL:  # CPU-time timers (Linux has them): refused, and counted
+        return refused(t, 103, EINVAL)
+    got = _read_itimerval(t, new) if new else (0, 0)
+    if got is None:
+        return -EINVAL
+    if old:
+        _write_itimerval(k, t, old, timers.REAL)
+    p = t.proc
+    p.timers.setdefault(timers.REAL, timers.real_timer())
+    interval, value = got
+    now = k.now()
+    timers.arm(k, p, timers.REAL, now + ns_to_cycles(k, value) if value else None,
+               ns_to_cycles(k, interval))
+    return 0
+
+
+def sys_timer_create(k: Kernel, t: Thread, a: list[int]) -> int:
+    clock, sev, out = s32(a[0]), a[1], a[2]
+    if clock not in (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME):
+        return -EINVAL
+    p = t.proc
+    key = next((i for i in range(timers.MAX_TIMERS) if i not in p.timers), None)
+    if key is None:
+        return -EAGAIN
+    if sev:
+        value, signo, notify, tid = struct.unpack("<Iiii", p.aspace.read(sev, 16))
+    else:
+        value, signo, notify, tid = key, 14, timers.SIGEV_SIGNAL, 0  # SIGALRM, the id as value
+    if notify not in (timers.SIGEV_SIGNAL, timers.SIGEV_NONE, timers.SIGEV_THREAD_ID):
+        return -EINVAL  # (SIGEV_THREAD is musl's, made of SIGEV_THREAD_ID)
+    if notify != timers.SIGEV_NONE and not 1 <= signo <= NSIG:
+        return -EINVAL
+    if notify == timers.SIGEV_THREAD_ID and not any(x.tid == tid for x in p.threads):
+        return -EINVAL
+    p.aspace.write(out, struct.pack("<i", key))
+    p.timers[key] = timers.Timer(clock, signo, notify, tid, value)
+    return 0
+
+
+def _posix(t: Thread, tid: int) -> timers.Timer | None:
+    return t.proc.timers.get(tid) if tid >= 0 else None
+
+
+def _read_itimerspec(t: Thread, addr: int) -> tuple[int, int] | None:
+    """(interval ns, value ns) of a struct itimerspec64; None: invalid."""
+    isec, insec, vsec, vnsec = struct.unpack("<qqqq", t.proc.aspace.read(addr, 32))
+    insec, vnsec = insec & 0xFFFFFFFF, vnsec & 0xFFFFFFFF  # (the kernel reads 32-bit longs)
+    if isec < 0 or vsec < 0 or insec >= NS or vnsec >= NS:
+        return None
+    return isec * NS + insec, vsec * NS + vnsec
+
+
+def _write_itimerspec(k: Kernel, t: Thread, addr: int, tm: timers.Timer) -> None:
+    rest, interval = cycles_to_ns(k, timers.left(k, tm, k.now())), cycles_to_ns(k, tm.interval)
+    t.proc.aspace.write(addr, struct.pack("<qqqq", interval // NS, interval % NS, rest // NS, rest % NS))
+
+
+def sys_timer_settime(k: Kernel, t: Thread, a: list[int]) -> int:
+    key, flags, new, old = s32(a[0]), a[1], a[2], a[3]
+    tm = _posix(t, key)
+    if tm is None or flags & ~TIMER_ABSTIME:
+        return -EINVAL
+    got = _read_itimerspec(t, new)
+    if got is None:
+        return -EINVAL
+    if old:
+        _write_itimerspec(k, t, old, tm)
+    interval, value = got
+    now = k.now()
+    at = None
+    if value:
+        if flags & TIMER_ABSTIME:
+            base = EPOCH_NS if tm.clock == CLOCK_REALTIME else 0
+            at = max(now, ns_to_cycles(k, max(value - base, 0)) + t.proc.clock_offset)
+        else:
+            at = now + ns_to_cycles(k, value)
+    timers.arm(k, t.proc, key, at, ns_to_cycles(k, interval))
+    return 0
+
+
+def sys_timer_gettime(k: Kernel, t: Thread, a: list[int]) -> int:
+    tm = _posix(t, s32(a[0]))
+    if tm is None:
+        return -EINVAL
+    _write_itimerspec(k, t, a[1], tm)
+    return 0
+
+
+def sys_timer_getoverrun(k: Kernel, t: Thread, a: list[int]) -> int:
+    tm = _posix(t, s32(a[0]))
+    return -EINVAL if tm is None else tm.overrun
+
+
+def sys_timer_delete(k: Kernel, t: Thread, a: list[int]) -> int:
+    key = s32(a[0])
+    tm = _posix(t, key)
+    if tm is None:
+        return -EINVAL
+    tm.gen += 1  # an armed expiry finds it gone
+    del t.proc.timers[key]
+    return 0
