@@ -14,8 +14,10 @@ Two layouts of the per-thread state (`kernel_layout`):
              "user area" that the seed gathered for locality (the container)
 Everything else (system-call table and globals, process table, futex table, frame bitmap)
 is laid out the same in both. As Nanvix on the k1b, whose caches are not coherent, the kernel
-invalidates its whole D-cache when it creates a thread, around every IKC call and when it
-allocates a frame (`kernel_invalidations`).
+invalidates its whole D-cache when it creates a thread and around every IKC call
+(`kernel_invalidations`; Nanvix also does when it allocates a frame, which here happens in a
+page fault: faults are served mid-slice, out of time order with the cluster's calls, so they
+are not replayed, and every call observes when this model runs; see kernel/entry.py).
 
 Sizes and footprints are ASSUMPTIONS modelled on Nanvix's structures (a 64 B thread entry,
 16 B join condition, 4 B exit value and run-queue link, 1 KiB kernel stack per thread, 128 B
@@ -79,12 +81,10 @@ FOOTPRINTS: dict[str, list[tuple[str, str, int, bool]]] = {
     "brk": [("proc", "", 1, True)],
     "sched_yield": [("runq", "", 1, True), ("runq", "self", 1, True)],
     "exit_group": [("proc", "", 1, True), ("exitv", "self", 1, True), ("runq", "", 1, True)],
-    "fault": [("proc", "", 1, False), ("frames", "", 1, True)],
 }
-CODE_LINES = {"entry": 6, "clone": 24, "exit": 14, "futex": 18, "fault": 16}  # I-lines per path
+CODE_LINES = {"entry": 6, "clone": 24, "exit": 14, "futex": 18}  # I-lines per path
 DEFAULT_CODE_LINES = 8
 CREATES = frozenset({"clone"})  # Nanvix invalidates the D-cache in thread creation
-ALLOCATES = frozenset({"fault"})  # and in frame allocation
 IKC = frozenset({"shoal_mbx_send", "shoal_mbx_recv", "shoal_portal_write", "shoal_portal_read"})
 
 
@@ -99,18 +99,7 @@ class Cache:
 
     def access(self, addr: int, store: bool) -> bool:
         """True on a miss."""
-        ln = addr // self.line
-        s = self.sets[ln % self.nsets]
-        if ln in s:
-            if not self.fifo and s[0] != ln:
-                s.remove(ln)
-                s.insert(0, ln)
-            return False
-        if not store or self.write_alloc:
-            s.insert(0, ln)
-            if len(s) > self.ways:
-                s.pop()
-        return True
+        return _access(self, addr // self.line, store) == 1
 
     def invalidate(self) -> None:
         for s in self.sets:
@@ -132,6 +121,9 @@ class KernelMemory:
         self._tslot: dict[int, int] = {}  # tid -> cluster-wide thread slot (scattered)
         self._pslot: dict[int, int] = {}  # pid -> process area (uarea) and process entry
         self._members: dict[int, dict[int, int]] = {}  # pid -> {tid: slot in its area}
+        # What each (call, pid, tid, other) touches, once its slots are known (cleared when
+        # a slot is given back, as the addresses then change).
+        self._plans: dict[tuple, tuple[list, list]] = {}
         names = sorted({*FOOTPRINTS, "entry"})
         self._code = {name: KTEXT + 0x800 * i for i, name in enumerate(names)}
         self._code_default = KTEXT + 0x800 * len(names)
@@ -168,80 +160,110 @@ class KernelMemory:
 
     def forget(self, pid: int, tid: int) -> None:
         """A thread ended: its slots are free again."""
+        self._plans.clear()
         self._tslot.pop(tid, None)
         self._members.get(pid, {}).pop(tid, None)
 
     def forget_process(self, pid: int) -> None:
+        self._plans.clear()
         for tid in self._members.pop(pid, {}):
             self._tslot.pop(tid, None)
         self._pslot.pop(pid, None)
 
     # the service ---------------------------------------------------------------------
     def serve(self, name: str, pid: int, tid: int, other: int | None, counts: list[int]) -> int:
-        """Replay the accesses of service `name` ("fault" for a page fault, else a system
-        call's name) for thread `tid` of `pid` and `other` (a thread it creates, or None);
-        the stall cycles. Counts go to the cluster's and to `counts` (the process's)."""
-        before = list(self.counts)
-        d = self.d
-        if self.invalidations and (name in ALLOCATES or name in IKC):
+        """Replay the accesses of system call `name` for thread `tid` of `pid` and `other` (a
+        thread it creates, or None); the stall cycles. Counts go to the cluster's and to
+        `counts` (the process's)."""
+        key = (name, pid, tid, other)
+        plan = self._plans.get(key)
+        if plan is None:
+            if len(self._plans) > 4096:  # (bounded: the slots of many short threads)
+                self._plans.clear()
+            plan = self._plans[key] = self._plan(name, pid, tid, other)
+        data, code = plan
+        d, i, c, spec = self.d, self.i, self.counts, self.spec
+        if self.invalidations and name in IKC:
             d.invalidate()
-        stall = self._fetch("entry")
-        body = FOOTPRINTS.get(name, [])
-        for touch in (body if name == "fault" else [*ENTRY, *body, *EXIT]):
-            stall += self._touch(touch, pid, tid, other)
-        stall += self._fetch(name)
+        im = _replay(i, code, False)
+        dl = ds = lm = sm = 0
+        for ln, store in data:
+            if store:
+                ds += 1
+                sm += _access(d, ln, True)
+            else:
+                dl += 1
+                lm += _access(d, ln, False)
         if self.invalidations and (name in CREATES or name in IKC):
             d.invalidate()
-        self.counts[6] += stall
-        for i in range(7):
-            counts[i] += self.counts[i] - before[i]  # (the bank fields stay 0)
+        stall = lm * spec.dcache_miss_cycles + im * spec.icache_miss_cycles
+        for j, v in enumerate((dl, ds, lm, sm, len(code), im, stall)):
+            c[j] += v
+            counts[j] += v
         if name == "exit":
             self.forget(pid, tid)
         elif name == "exit_group":
             self.forget_process(pid)
         return stall
 
-    def _touch(self, touch: tuple[str, str, int, bool], pid: int, tid: int, other: int | None) -> int:
-        what, whose, lines, store = touch
+    def _plan(self, name: str, pid: int, tid: int, other: int | None) -> tuple[list, list]:
+        """The lines a call touches, in order: data (line, store) and code lines."""
+        line = self.spec.cache_line
+        data = []
+        for touch in [*ENTRY, *FOOTPRINTS.get(name, []), *EXIT]:
+            store = touch[3]
+            data += [(a // line, store) for a in self._addresses(touch, pid, tid, other)]
+        code = []
+        for part in ("entry", name):
+            base = self._code.get(part, self._code_default)
+            code += [(base + 64 * j) // line for j in range(CODE_LINES.get(part, DEFAULT_CODE_LINES))]
+        return data, code
+
+    def _addresses(self, touch: tuple[str, str, int, bool], pid: int, tid: int,
+                   other: int | None) -> list[int]:
+        what, whose, lines, _ = touch
         if what == "globals":
-            addrs = [GLOBALS]
-        elif what == "proc":
-            addrs = [PROC_TABLE + 128 * self._proc(pid)]
-        elif what == "futex":
-            addrs = [FUTEX_TABLE + 16 * (tid % 64)]
-        elif what == "frames":
-            addrs = [FRAME_MAP]
-        elif whose == "scan":  # thread creation looks for a free slot from the first
+            return [GLOBALS]
+        if what == "proc":
+            return [PROC_TABLE + 128 * self._proc(pid)]
+        if what == "futex":
+            return [FUTEX_TABLE + 16 * (tid % 64)]
+        if what == "frames":
+            return [FRAME_MAP]
+        if whose == "scan":  # thread creation looks for a free slot from the first
             if other is None:
-                return 0
+                return []
             n = self._thread(pid, other) + 1
             first = self._field("thread", pid, other) - FIELDS["thread"] * (n - 1)
-            addrs = [first + FIELDS["thread"] * i for i in range(n)]
-        elif what == "runq" and whose == "":  # the queue's head
-            addrs = [SCATTERED["runq"] if not self.uarea else self._field("runq", pid, tid)]
-        else:
-            who = tid if whose == "self" else other
-            if who is None:
-                return 0
-            start = self._field(what, pid, who)
-            if what == "kstack":  # the top of the stack: the saved context
-                start += FIELDS["kstack"] - LINE_TOUCH * lines
-            addrs = [start + LINE_TOUCH * i for i in range(lines)]
-        stall, c = 0, self.counts
-        for a in addrs:
-            c[1 if store else 0] += 1
-            if self.d.access(a, store):
-                c[3 if store else 2] += 1
-                if not store:
-                    stall += self.spec.dcache_miss_cycles
-        return stall
+            return [first + FIELDS["thread"] * i for i in range(n)]
+        if what == "runq" and whose == "":  # the queue's head
+            return [SCATTERED["runq"] if not self.uarea else self._field("runq", pid, tid)]
+        who = tid if whose == "self" else other
+        if who is None:
+            return []
+        start = self._field(what, pid, who)
+        if what == "kstack":  # the top of the stack: the saved context
+            start += FIELDS["kstack"] - LINE_TOUCH * lines
+        return [start + LINE_TOUCH * i for i in range(lines)]
 
-    def _fetch(self, name: str) -> int:
-        base = self._code.get(name, self._code_default)
-        stall, c = 0, self.counts
-        for i in range(CODE_LINES.get(name, DEFAULT_CODE_LINES)):
-            c[4] += 1
-            if self.i.access(base + 64 * i, False):
-                c[5] += 1
-                stall += self.spec.icache_miss_cycles
-        return stall
+
+def _access(c: Cache, ln: int, store: bool) -> int:
+    """One access to line number `ln`: 1 on a miss."""
+    s = c.sets[ln % c.nsets]
+    if ln in s:
+        if not c.fifo and s[0] != ln:
+            s.remove(ln)
+            s.insert(0, ln)
+        return 0
+    if not store or c.write_alloc:
+        s.insert(0, ln)
+        if len(s) > c.ways:
+            s.pop()
+    return 1
+
+
+def _replay(c: Cache, lines: list[int], store: bool) -> int:
+    misses = 0
+    for ln in lines:
+        misses += _access(c, ln, store)
+    return misses
