@@ -49,7 +49,11 @@ from shoal.spec import ChipSpec
 # harts idle for long. 16 reports a period cost the daemon core 8% (2,000 cycles each).
 PERIOD_US = 1000
 NEVER = 1 << 62
-INFLIGHT_PER_SOURCE = 4  # moves out of one cluster at once: its kernel core builds the images
+# Moves out of one cluster at once: its kernel core builds the images one after another, so
+# more in flight only keeps each frozen longer (32 four-threaded processes on one cluster of
+# mppa256, 2/4/8/unbounded: makespan 7.43/7.02/7.04/7.29 ms, downtime in all 4.0/6.8/11.7/21.2
+# ms). Not a bound per period: each landing asks the policies again at once (moves_landed).
+INFLIGHT_PER_SOURCE = 4
 TRAFFIC_HALF_LIFE = 8  # periods: locality weighs recent traffic more
 STALE_PERIODS = 16  # a move not heard of for this long is forgotten (its source reports anyway)
 # A process that has just landed stays put for this many periods (but for an evacuation): a
@@ -433,15 +437,17 @@ class PolicyDaemon:
 
     # placement of new processes (SHOAL_ANY_CLUSTER) ---------------------------------------------
     def place(self, frames: int, now: int, residents: object, name: str | None = None,
-              want: int | None = None) -> int | None:
+              want: int | None = None, caller: int | None = None) -> int | None:
         """The cluster for a new process of program `name` (`frames` frames in its image) that
         asked for cluster `want` (None: any). `want` keeps it if it has room for it: a hart for
         each thread the program ran at its largest (one if never seen) and its frames. Else
         (or for any) the least loaded open cluster with such room: fewest runnable threads per
         hart, then nearest to `want`, then most free frames, then lowest. With no room
         anywhere, `want` (the caller's choice stands) or, for any, the least loaded open
-        cluster. Processes not reported yet count as their program's shape. None if policies
-        are off and no cluster is evacuated (the process manager then places by count)."""
+        cluster. Processes not reported yet count as their program's shape, and the thread
+        that asked (on cluster `caller`, blocked until the answer) as runnable. None if
+        policies are off and no cluster is evacuated (the process manager then places by
+        count)."""
         if not self.on:
             return None
         v = self.view(now)
@@ -449,6 +455,8 @@ class PolicyDaemon:
             for pid in residents(c.cluster):  # type: ignore[operator]
                 if v.proc(pid) is None:
                     c.procs.append(self._unreported(pid, c.cluster))
+        if caller is not None and 0 <= caller < len(v.clusters):
+            v.clusters[caller].procs.append(ProcView(0, caller, 1, 1, 0, state="caller"))
         runnable, need = self.shapes.get(name or "", (1, 0))
         need = max(need, frames)
 
@@ -509,10 +517,12 @@ class PolicyServer:
         """The clusters that take no new process."""
         return self.daemon.evacuated
 
-    def place(self, frames: int, at: int, name: str | None = None, want: int | None = None) -> int | None:
+    def place(self, frames: int, at: int, name: str | None = None, want: int | None = None,
+              caller: int | None = None) -> int | None:
         """The cluster for a new process of program `name` and `frames` frames that asked for
-        `want` (None: any); None: the process manager's choice (policies off)."""
-        return self.daemon.place(frames, at, self._residents, name, want)
+        `want` (None: any), asked by a thread on cluster `caller`; None: the process
+        manager's choice (policies off)."""
+        return self.daemon.place(frames, at, self._residents, name, want, caller)
 
     def spawned(self, pid: int, cluster: int, name: str = "") -> None:
         if self.daemon.on:

@@ -50,7 +50,8 @@ class Placement(Protocol):
     """What the process manager asks of the policy daemon (daemons/policy.py: PolicyServer)."""
 
     def evacuated(self) -> set[int]: ...
-    def place(self, frames: int, at: int, name: str | None = None, want: int | None = None) -> int | None: ...
+    def place(self, frames: int, at: int, name: str | None = None, want: int | None = None,
+              caller: int | None = None) -> int | None: ...
     def spawned(self, pid: int, cluster: int, name: str = "") -> None: ...
     def landed(self, pid: int, src: int, dst: int, at: int) -> None: ...
     def moves_landed(self, cluster: int, at: int) -> None: ...
@@ -214,13 +215,13 @@ class ProcessManager:
         if cluster == -1:
             # Any: where the load reports say there is most room (policy.py: place); without
             # reports, the cluster with the fewest live processes, lowest first.
-            got = self.policy.place(frames, at, b.file)
+            got = self.policy.place(frames, at, b.file, caller=req.src)
             cluster = got if got is not None else self._fewest(shut)
         else:
             # A named cluster keeps the process unless the policies are on and it has no room
             # for it (no hart for each of its threads): then it starts where there is, before
             # it runs, so it costs no migration (Linux's sched_exec, MOSIX's placement).
-            got = self.policy.place(frames, at, b.file, cluster)
+            got = self.policy.place(frames, at, b.file, cluster, req.src)
             cluster = cluster if got is None else got
         pid = self.new_pid(cluster, b.file)
         self.policy.spawned(pid, cluster, b.file)
@@ -306,7 +307,7 @@ class ProcessManager:
                 self._reply(req, at, ret=-EAGAIN)  # nowhere else takes a process now
                 return
             name = parent.name if parent is not None else None
-            got = self.policy.place(b.frames, at, name)
+            got = self.policy.place(b.frames, at, name, caller=req.src)
             if got not in others:
                 got = self._fewest(shut, others)
             cluster = got
