@@ -28,7 +28,7 @@ def test_every_kind_of_the_protocol_has_exactly_one_server() -> None:
     assert n.streams == {"console": n.console.on_console}
     assert n.handlers["fs_open"] == n.files.on_fs_open and n.handlers["rmem_get"] == n.rmem.on_rmem_get
     assert sorted(n.host) == ["add_file", "adopt_pid", "evacuate", "forget", "fs_load", "fs_tree", "new_pid",
-                              "output", "output_dropped", "policy_figures", "running", "set_policies",
+                              "output", "output_dropped", "place", "policy_figures", "running", "set_policies",
                               "set_stdin", "stats"]
 
 
