@@ -287,19 +287,26 @@ class Chip:
     def mpirun(self, program: str | Path | bytes | Executable, n: int, argv: list[str] | None = None,
                ppc: int = 1, stdin: bytes = b"", env: list[str] | None = None) -> list[Process]:
         """Start an MPI job of `n` ranks of `program` (built against shoal's mpi.h), `ppc` per
-        compute cluster: rank r on cluster (r // ppc) mod the cluster count. Each rank is its
+        compute cluster: rank r on cluster (r // ppc) mod the cluster count; `ppc=0` places
+        each rank by load as a spawn to SHOAL_ANY_CLUSTER is (with policies on, by the load
+        reports and the program's shape: a hart for each of its threads; else on the cluster
+        with the fewest processes). Each rank is its
         own container and learns its rank, the size and the job from its environment
         (SHOAL_MPI_RANK, SHOAL_MPI_SIZE, SHOAL_MPI_JOB); rank 0 reads `stdin`, as under
         mpiexec. Returns the ranks in rank order; run them with shoal.tools.mpirun.run_job."""
-        for what, v, top in (("rank count", n, 4096), ("ranks per cluster", ppc, 4096)):
-            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= top:
-                raise ShoalError(f"bad {what} {v!r}: 1 to {top}")
+        for what, v, low, top in (("rank count", n, 1, 4096), ("ranks per cluster", ppc, 0, 4096)):
+            if not isinstance(v, int) or isinstance(v, bool) or not low <= v <= top:
+                raise ShoalError(f"bad {what} {v!r}: {low} (placed by load) to {top}" if low == 0
+                                 else f"bad {what} {v!r}: {low} to {top}")
         exe = load_program(program)
         self._jobs = getattr(self, "_jobs", 0) + 1
+        frames = -(-sum(s.memsz for s in exe.segments) // self.spec.page_size)
         ranks = []
         for r in range(n):
             extra = [f"SHOAL_MPI_RANK={r}", f"SHOAL_MPI_SIZE={n}", f"SHOAL_MPI_JOB={self._jobs}"]
-            ranks.append(self.spawn(exe, argv, cluster=(r // ppc) % self.spec.compute_clusters,
+            where = (r // ppc) % self.spec.compute_clusters if ppc else \
+                self._backend.daemons("place", frames, self.time, exe.name)
+            ranks.append(self.spawn(exe, argv, cluster=where,
                                     stdin=stdin if r == 0 else b"", env=[*(env or []), *extra]))
         return ranks
 

@@ -530,7 +530,8 @@ def _mpirun_parser(sub: argparse._SubParsersAction) -> None:
     m = sub.add_parser("mpirun", help="run an MPI program (mpi.h) as N ranks, each a container")
     m.add_argument("-n", "-np", dest="n", type=int, required=True, help="number of ranks")
     m.add_argument("--ppc", type=int, default=1, help="ranks per compute cluster (default 1; rank r "
-                   "runs on cluster (r // PPC) mod the clusters)")
+                   "runs on cluster (r // PPC) mod the clusters); 0: each rank placed by load (with "
+                   "--policy: a hart for each of its threads, by the load reports)")
     m.add_argument("--chip", default="mppa256", help="preset (mppa256, tiny) or a .toml file")
     m.add_argument("--no-caches", action="store_true", help="do not simulate the L1 caches")
     m.add_argument("--stats", action="store_true", help="print rank 0's figures and the others' lines")

@@ -28,8 +28,8 @@ def test_every_kind_of_the_protocol_has_exactly_one_server() -> None:
     assert n.streams == {"console": n.console.on_console}
     assert n.handlers["fs_open"] == n.files.on_fs_open and n.handlers["rmem_get"] == n.rmem.on_rmem_get
     assert sorted(n.host) == ["add_file", "adopt_pid", "evacuate", "forget", "fs_load", "fs_tree", "new_pid",
-                              "output", "output_dropped", "policy_figures", "running", "set_policies",
-                              "set_stdin", "stats"]
+                              "output", "output_dropped", "place", "policy_figures", "running",
+                              "set_policies", "set_stdin", "stats"]
 
 
 def test_a_kind_nobody_serves_is_refused_at_construction(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -166,7 +166,7 @@ def test_failed_rank_ends_the_job(mode: str, status: int, what: str) -> None:
 
 def test_mpirun_refuses_bad_job_sizes() -> None:
     c = Chip.preset("tiny")
-    for n, ppc in ((0, 1), (2, 0), (5000, 1)):
+    for n, ppc in ((0, 1), (2, -1), (5000, 1)):
         with pytest.raises(ShoalError, match="bad"):
             c.mpirun(elf("mpi_pingpong"), n, ppc=ppc)
 

@@ -286,7 +286,8 @@ def test_any_cluster_placement_uses_the_load_and_avoids_an_evacuated_cluster() -
 
 def test_bench_policy_quick_writes_its_files(tmp_path: Path) -> None:
     assert bp.bench_policy(tmp_path, quick=True) == 0
-    for name in ("balance.csv", "locality.csv", "evacuate.csv", "moves.csv", "policy.png"):
+    for name in ("balance.csv", "locality.csv", "evacuate.csv", "moves.csv", "policy.png", "place.csv",
+                 "place.png"):
         assert (tmp_path / name).stat().st_size > 0
     rows = (tmp_path / "moves.csv").read_text().splitlines()
     assert rows[0] == "experiment,policy,migrations,done,total_downtime_us" and len(rows) > 3

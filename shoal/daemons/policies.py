@@ -128,17 +128,21 @@ class Policy:
 
 
 class Balance(Policy):
-    """Spread runnable threads: move a process off the most loaded cluster to the least loaded
-    one when that leaves the destination no more loaded than the source (it moves `t` threads:
-    the gap must be at least 2t). So a move never makes the reverse move worth doing: nothing
-    bounces back unless the load itself changes."""
+    """Spread runnable threads: move processes off clusters with more runnable threads than
+    harts to the least loaded ones, as many at each report as the imbalance needs (bounded
+    only by the destinations' room: frames, and the gap rule below). The cheapest go first:
+    fewest frames for each runnable thread moved (a process that has just started has few
+    pages resident, so its image is small). A move of `t` threads needs a gap of at least 2t
+    between source and destination, so a move never makes the reverse move worth doing:
+    nothing bounces back unless the load itself changes (and the daemon keeps a process that
+    has just landed where it is for two periods)."""
 
     name = "balance"
 
     def on_report(self, report: ClusterView, view: ChipView) -> list[Move]:
         out: list[Move] = []
         opened = view.open_clusters()
-        for _ in range(4 * len(view.clusters)):
+        for _ in range(8 * len(view.clusters)):
             if len(opened) < 2:
                 break
             src = max(opened, key=lambda c: (c.runnable - c.harts, -c.cluster))
@@ -147,8 +151,9 @@ class Balance(Policy):
                 break
             gap = src.runnable - dst.runnable
             best = None
-            for p in sorted(src.procs, key=lambda p: (-p.runnable, p.pid)):
-                if p.moving or p.runnable == 0 or 2 * p.runnable > gap or p.frames >= dst.free:
+            for p in sorted(src.procs, key=lambda p: (p.frames / max(1, p.runnable), -p.runnable, p.pid)):
+                if (p.moving or p.state == "placed" or p.runnable == 0 or 2 * p.runnable > gap
+                        or p.frames >= dst.free):
                     continue
                 best = p
                 break

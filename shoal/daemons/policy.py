@@ -49,7 +49,11 @@ from shoal.spec import ChipSpec
 # harts idle for long. 16 reports a period cost the daemon core 8% (2,000 cycles each).
 PERIOD_US = 1000
 NEVER = 1 << 62
-INFLIGHT_PER_SOURCE = 4  # moves out of one cluster at once: its kernel core builds the images
+# Moves out of one cluster at once: its kernel core builds the images one after another, so
+# more in flight only keeps each frozen longer (32 four-threaded processes on one cluster of
+# mppa256, 2/4/8/unbounded: makespan 7.43/7.02/7.04/7.29 ms, downtime in all 4.0/6.8/11.7/21.2
+# ms). Not a bound per period: each landing asks the policies again at once (moves_landed).
+INFLIGHT_PER_SOURCE = 4
 TRAFFIC_HALF_LIFE = 8  # periods: locality weighs recent traffic more
 STALE_PERIODS = 16  # a move not heard of for this long is forgotten (its source reports anyway)
 # A process that has just landed stays put for this many periods (but for an evacuation): a
@@ -229,6 +233,8 @@ class PolicyDaemon:
         self.refused: dict[tuple[int, int], int] = {}  # (pid, dst) -> dst's free frames then
         self.evacuated: set[int] = set()
         self.placed: dict[int, int] = {}  # pid -> cluster, spawned and not yet reported
+        self.names: dict[int, str] = {}  # pid -> its program (placement learns each one's shape)
+        self.shapes: dict[str, tuple[int, int]] = {}  # program -> most (runnable, frames) reported
         self.landed_at: dict[int, int] = {}  # pid -> cycle its latest move landed (process manager)
         self.notes: list[str] = []
         self.asked = 0
@@ -255,6 +261,10 @@ class PolicyDaemon:
             self.frames_before[pid] = frames
             procs.append(ProcView(pid, c, runnable, threads, frames, state, growth=frames - before))
             self.placed.pop(pid, None)
+            name = self.names.get(pid)
+            if name is not None:
+                r0, f0 = self.shapes.get(name, (1, 0))
+                self.shapes[name] = (max(r0, runnable), max(f0, frames))
         self.reports[c] = ClusterView(c, b.harts, b.free, b.total, procs, b.time)
         now = b.time
         for a, peer, n in b.ikc:
@@ -269,6 +279,8 @@ class PolicyDaemon:
             del self.traffic[key]  # an ended process talks no more
         for pid in [p for p in self.landed_at if not locate(p)[1]]:  # type: ignore[operator]
             del self.landed_at[pid]
+        for pid in [p for p in self.names if not locate(p)[1]]:  # type: ignore[operator]
+            del self.names[pid]
         return self.reports[c]
 
     def landed(self, pid: int, src: int, dst: int, at: int) -> None:
@@ -319,8 +331,15 @@ class PolicyDaemon:
             v.move(p, m.dst)
         for pid, c in sorted(self.placed.items()):
             if v.proc(pid) is None:
-                v.clusters[c].procs.append(ProcView(pid, c, 1, 1, 0))
+                v.clusters[c].procs.append(self._unreported(pid, c))
         return v
+
+    def _unreported(self, pid: int, c: int, name: str | None = None) -> ProcView:
+        """A process not in a report yet, counted as its program was at its largest (one
+        runnable thread and no frames for a program never seen): placement must not pile new
+        processes on a cluster in the period before their threads show in its report."""
+        r, f = self.shapes.get(name or self.names.get(pid, ""), (1, 0))
+        return ProcView(pid, c, r, r, f, state="placed")
 
     def decide(self, report: ClusterView, now: int, locate: object,
                residents: object) -> list[tuple[int, dict]]:
@@ -334,7 +353,7 @@ class PolicyDaemon:
         for c in sorted(self.evacuated):
             for pid in residents(c):  # type: ignore[operator]
                 if v.proc(pid) is None and pid not in self.pending:
-                    v.clusters[c].procs.append(ProcView(pid, c, 1, 1, 0))
+                    v.clusters[c].procs.append(self._unreported(pid, c))
         out: list[tuple[int, dict]] = []
         per_src: dict[int, int] = {}
         for m in self.pending.values():
@@ -417,21 +436,44 @@ class PolicyDaemon:
         return where if alive else None
 
     # placement of new processes (SHOAL_ANY_CLUSTER) ---------------------------------------------
-    def place(self, frames: int, now: int, residents: object) -> int | None:
-        """The cluster for a new process: fewest runnable threads per hart, then most free
-        frames; never an evacuated one (processes not reported yet count as one runnable
-        thread each). None if policies are off and no cluster is evacuated."""
+    def place(self, frames: int, now: int, residents: object, name: str | None = None,
+              want: int | None = None, caller: int | None = None) -> int | None:
+        """The cluster for a new process of program `name` (`frames` frames in its image) that
+        asked for cluster `want` (None: any). `want` keeps it if it has room for it: a hart for
+        each thread the program ran at its largest (one if never seen) and its frames. Else
+        (or for any) the least loaded open cluster with such room: fewest runnable threads per
+        hart, then nearest to `want`, then most free frames, then lowest. With no room
+        anywhere, `want` (the caller's choice stands) or, for any, the least loaded open
+        cluster. Processes not reported yet count as their program's shape, and the thread
+        that asked (on cluster `caller`, blocked until the answer) as runnable. None if
+        policies are off and no cluster is evacuated (the process manager then places by
+        count)."""
         if not self.on:
             return None
         v = self.view(now)
         for c in v.clusters:
             for pid in residents(c.cluster):  # type: ignore[operator]
                 if v.proc(pid) is None:
-                    c.procs.append(ProcView(pid, c.cluster, 1, 1, 0))
-        opened = [c for c in v.open_clusters() if c.free > frames] or v.open_clusters()
+                    c.procs.append(self._unreported(pid, c.cluster))
+        if caller is not None and 0 <= caller < len(v.clusters):
+            v.clusters[caller].procs.append(ProcView(0, caller, 1, 1, 0, state="caller"))
+        runnable, need = self.shapes.get(name or "", (1, 0))
+        need = max(need, frames)
+
+        def room(c: ClusterView) -> bool:
+            return c.runnable + runnable <= c.harts and c.free > need
+        opened = v.open_clusters()
         if not opened:
             return None
-        best = min(opened, key=lambda c: (c.runnable / c.harts, -c.free, c.cluster))
+        if want is not None and want not in self.evacuated and room(v.clusters[want]):
+            return want
+        fits = [c for c in opened if room(c)]
+        if not fits:
+            if want is not None and want not in self.evacuated:
+                return want
+            fits = [c for c in opened if c.free > frames] or opened
+        near = (lambda c: self.noc.hops(want, c.cluster)) if want is not None else (lambda c: 0)
+        best = min(fits, key=lambda c: (c.runnable / c.harts, near(c), -c.free, c.cluster))
         return best.cluster
 
 
@@ -475,13 +517,18 @@ class PolicyServer:
         """The clusters that take no new process."""
         return self.daemon.evacuated
 
-    def place(self, frames: int, at: int) -> int | None:
-        """The cluster for a new process of `frames` frames (None: the process manager's choice)."""
-        return self.daemon.place(frames, at, self._residents)
+    def place(self, frames: int, at: int, name: str | None = None, want: int | None = None,
+              caller: int | None = None) -> int | None:
+        """The cluster for a new process of program `name` and `frames` frames that asked for
+        `want` (None: any), asked by a thread on cluster `caller`; None: the process
+        manager's choice (policies off)."""
+        return self.daemon.place(frames, at, self._residents, name, want, caller)
 
-    def spawned(self, pid: int, cluster: int) -> None:
+    def spawned(self, pid: int, cluster: int, name: str = "") -> None:
         if self.daemon.on:
             self.daemon.placed[pid] = cluster
+            if name:
+                self.daemon.names[pid] = name
 
     def landed(self, pid: int, src: int, dst: int, at: int) -> None:
         self.daemon.landed(pid, src, dst, at)

@@ -50,8 +50,9 @@ class Placement(Protocol):
     """What the process manager asks of the policy daemon (daemons/policy.py: PolicyServer)."""
 
     def evacuated(self) -> set[int]: ...
-    def place(self, frames: int, at: int) -> int | None: ...
-    def spawned(self, pid: int, cluster: int) -> None: ...
+    def place(self, frames: int, at: int, name: str | None = None, want: int | None = None,
+              caller: int | None = None) -> int | None: ...
+    def spawned(self, pid: int, cluster: int, name: str = "") -> None: ...
     def landed(self, pid: int, src: int, dst: int, at: int) -> None: ...
     def moves_landed(self, cluster: int, at: int) -> None: ...
 
@@ -86,14 +87,20 @@ class ProcessManager:
             Kind.EXEC: self.on_exec, Kind.WAIT_CHILD: self.on_wait_child}
         self.child_waiters: dict[int, list[Packet]] = {}  # parent pid -> its wait_child requests
         self.host: dict[str, HostCall] = {
-            "new_pid": self.new_pid, "adopt_pid": self.adopt_pid, "forget": self.forget,
-            "running": self.running}
+            "new_pid": self._host_pid, "adopt_pid": self.adopt_pid, "forget": self.forget,
+            "running": self.running, "place": self.place}
 
     # host-side boot path (the loader of the chip, before or between runs) -----------------
     def new_pid(self, cluster: int, name: str) -> int:
         pid = self.next_pid
         self.next_pid += 1
         self._record(pid, cluster, name)
+        return pid
+
+    def _host_pid(self, cluster: int, name: str) -> int:
+        """A pid for a process the host starts (Chip.spawn): placement counts it from now."""
+        pid = self.new_pid(cluster, name)
+        self.policy.spawned(pid, cluster, name)
         return pid
 
     def adopt_pid(self, pid: int, cluster: int, name: str) -> None:
@@ -204,20 +211,20 @@ class ProcessManager:
             # answers when the system cannot take another process now; the caller goes on.
             self._reply(req, at, ret=-EAGAIN)
             return
+        frames = -(-len(image) // self.spec.page_size) if isinstance(image, bytes) else 0
         if cluster == -1:
             # Any: where the load reports say there is most room (policy.py: place); without
             # reports, the cluster with the fewest live processes, lowest first.
-            frames = -(-len(image) // self.spec.page_size) if isinstance(image, bytes) else 0
-            got = self.policy.place(frames, at)
-            if got is None:
-                load = [0] * self.spec.compute_clusters
-                for rec in self.procs.values():
-                    if rec.status is None:
-                        load[rec.cluster] += 1
-                got = min((c for c in range(len(load)) if c not in shut), key=lambda c: (load[c], c))
-            cluster = got
+            got = self.policy.place(frames, at, b.file, caller=req.src)
+            cluster = got if got is not None else self._fewest(shut)
+        else:
+            # A named cluster keeps the process unless the policies are on and it has no room
+            # for it (no hart for each of its threads): then it starts where there is, before
+            # it runs, so it costs no migration (Linux's sched_exec, MOSIX's placement).
+            got = self.policy.place(frames, at, b.file, cluster, req.src)
+            cluster = cluster if got is None else got
         pid = self.new_pid(cluster, b.file)
-        self.policy.spawned(pid, cluster)
+        self.policy.spawned(pid, cluster, b.file)
         self.procs[pid].parent = b.pid
         self._ops += 1
         op = (self.node << 40) | self._ops
@@ -226,6 +233,22 @@ class ProcessManager:
         # (cwd: the parent's working directory, the child's first; absent: the root)
         load = Load(op=op, newpid=pid, name=b.file, argv=b.argv, seed=self.seed, cwd=b.cwd)
         self._send(cluster, load, at, image, bulk=True)
+
+    def _fewest(self, shut: set[int], among: list[int] | None = None) -> int:
+        """The open cluster (of `among`) with the fewest live processes, lowest first."""
+        load = [0] * self.spec.compute_clusters
+        for rec in self.procs.values():
+            if rec.status is None:
+                load[rec.cluster] += 1
+        cands = among if among is not None else [c for c in range(len(load)) if c not in shut]
+        return min(cands, key=lambda c: (load[c], c))
+
+    def place(self, frames: int, at: int, name: str = "") -> int:
+        """A host's request (Chip.mpirun's placed ranks): where a new process of `frames`
+        frames would start now, as a spawn to any cluster is placed."""
+        shut = self.policy.evacuated()
+        got = self.policy.place(frames, at, name or None)
+        return got if got is not None else self._fewest(shut)
 
     def on_reply(self, pkt: Packet, at: int) -> None:
         got = self.spawning.pop(pkt.body.op, None)
@@ -283,19 +306,16 @@ class ProcessManager:
             if not others:
                 self._reply(req, at, ret=-EAGAIN)  # nowhere else takes a process now
                 return
-            got = self.policy.place(b.frames, at)
+            name = parent.name if parent is not None else None
+            got = self.policy.place(b.frames, at, name, caller=req.src)
             if got not in others:
-                load = dict.fromkeys(others, 0)
-                for rec in self.procs.values():
-                    if rec.status is None and rec.cluster in load:
-                        load[rec.cluster] += 1
-                got = min(others, key=lambda c: (load[c], c))
+                got = self._fewest(shut, others)
             cluster = got
         pid = self.new_pid(cluster, parent.name if parent is not None else "fork")
         child = self.procs[pid]
         child.parent, child.exit_signal = b.pid, b.exit_signal
         child.pgid = parent.pgid if parent is not None else pid
-        self.policy.spawned(pid, cluster)
+        self.policy.spawned(pid, cluster, child.name)
         if self.forked is not None:
             self.forked(b.pid, pid)
         if b.local:

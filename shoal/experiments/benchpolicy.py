@@ -11,9 +11,12 @@ figure next to its ideal. The workloads are also what tests/test_policy.py check
              time until the last of its processes runs elsewhere, next to the NoC's time for
              their bytes through the cluster's links.
   moves      the number of migrations each policy made and their total downtime.
+  place      cases no policy was tuned on (experiments/benchplace.py): the issue-24 launcher,
+             a pipeline among workers, an MPI job, a memory-hungry mix, each with no policy,
+             with policies, and its ideals.
 
-Files: balance.csv, locality.csv, evacuate.csv, moves.csv, and policy.png (the first three
-side by side). Every time is simulated (µs), except host_wall_s.
+Files: balance.csv, locality.csv, evacuate.csv, moves.csv, place.csv, policy.png (the first
+three side by side) and place.png. Every time is simulated (µs), except host_wall_s.
 """
 
 from __future__ import annotations
@@ -211,6 +214,13 @@ def bench_policy(out: Path, quick: bool = False) -> int:
     _write_csv(out / "balance.csv", bal)
     _write_csv(out / "locality.csv", loc)
     _write_csv(out / "evacuate.csv", evac)
+    from shoal.experiments.benchplace import place_cases, plot
+    place, right, chips = place_cases(quick)
+    ok &= right
+    for name, chip in chips:
+        moves += _moves_rows(name, chip)
+    _write_csv(out / "place.csv", place)
+    plot(out / "place.png", place)
     _write_csv(out / "moves.csv", moves)
     _plot(out / "policy.png", bal, loc, evac)
     print(f"policies: results {'right' if ok else 'WRONG'}; wrote "

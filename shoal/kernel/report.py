@@ -3,11 +3,15 @@
 While policies are on (`period` > 0), each cluster's kernel sends a `load_report` packet to
 the policy daemon on the I/O cluster (shoal/daemons/policy.py) at every multiple of the period: its
 runnable threads, its free frames, each process's threads and frames, and the IKC bytes each
-of its processes sent to each peer process since the last report. The report is a timer of
+of its processes sent to each peer process since the last report. The period adapts: the
+kernel checks every quarter period (no finer than a quantum) and reports at once when the
+load changed fast since its last report (a process came or went, runnable threads crossed
+the harts or moved by a quarter of them, free frames by a sixteenth), so placement and
+balance see a burst of spawns within a quantum, not a period later. The report is a timer of
 the cluster (an item at its simulated time, `Kernel.at`), it costs the kernel core a system
 call's time plus the copy of what it carries, and the packet costs NoC time by its size.
 
-A report describes the cluster at exactly its time: while one is armed, slices end at it
+A report (or check) describes the cluster at exactly its time: while one is armed, slices end at it
 (sched.run_slice), as they end at a freeze, so no thread has run past it; a slice cut there
 goes on afterwards as if uncut (the cut itself changes nothing; the report's kernel-core
 time and packet do, as any kernel work would). A cluster with nothing to say stops
@@ -48,6 +52,9 @@ class Reporter:
     sent: dict[tuple[int, int], int] = field(default_factory=dict)  # (pid, peer) -> IKC bytes
     reports: int = 0
     closed: bool = False  # evacuated: no incoming migration is accepted
+    due: int = 0  # the next regular report (a multiple of the period)
+    seen: tuple = ()  # what the last check saw (a check that sends nothing)
+    told: tuple = (0, 0, ())  # (runnable, free frames, live pids) in the last report sent
 
 
 def count(k: Kernel, pid: int, peer: int, nbytes: int) -> None:
@@ -85,14 +92,35 @@ def wake(k: Kernel, now: int) -> None:
         _arm(k, now)
 
 
+def _step(k: Kernel) -> int:
+    """Cycles between checks: a quarter period, but no finer than a quantum (a busy cluster's
+    slices end at quanta anyway, so checks there cut nothing more)."""
+    r = k.reports
+    return max(1, min(r.period, max(k.spec.quantum_cycles, r.period // 4)))
+
+
 def _arm(k: Kernel, now: int) -> None:
     r = k.reports
     r.armed = True
-    r.at = (now // r.period + 1) * r.period
+    step = _step(k)
+    r.at = (now // step + 1) * step
     k.at(r.at, lambda t: _tick(k, t))
 
 
+def _changed(k: Kernel, runnable: int, free: int, pids: tuple) -> bool:
+    """The load changed fast since the last report: a process came or went, runnable threads
+    crossed the harts or moved by a quarter of them, or free frames by a sixteenth. Then the
+    cluster reports at once rather than at the period's end (the period adapts)."""
+    r, harts = k.reports, len(k.harts)
+    was_runnable, was_free, was_pids = r.told
+    return (pids != was_pids or (runnable > harts) != (was_runnable > harts)
+            or abs(runnable - was_runnable) >= max(2, harts // 4)
+            or abs(free - was_free) >= max(1, k.frames.total // 16))
+
+
 def _tick(k: Kernel, now: int) -> None:
+    """A check: report if the period is due, the load changed fast (_changed) or nothing
+    changed since the last check (the last report before going quiet); re-arm unless quiet."""
     r = k.reports
     r.armed = False
     if not r.period:
@@ -100,19 +128,33 @@ def _tick(k: Kernel, now: int) -> None:
     live = sorted((p for p in k.procs if p.alive), key=lambda p: p.pid)
     procs = [[p.pid, _runnable(p), sum(1 for t in p.threads if t.state is not TState.DEAD),
               p.aspace.frames_in_use, p.state] for p in live]
+    runnable, free = sum(x[1] for x in procs), k.frames.free - k.reserved_frames
+    pids = tuple(p.pid for p in live)
+    sig = _signature(k)
+    quiet = sig == r.seen
+    r.seen = sig
+    if now >= r.due or quiet or _changed(k, runnable, free, pids):
+        _send(k, now, procs, runnable, free)
+        r.told = (runnable, free, pids)
+        r.due = (now // r.period + 1) * r.period
+        sig = _signature(k)
+        r.seen = sig
+    if live and not quiet:
+        _arm(k, now)  # at once: no slice may start before the next check is armed
+    r.last = sig
+
+
+def _send(k: Kernel, now: int, procs: list, runnable: int, free: int) -> None:
+    r = k.reports
     ikc = [[a, b, n] for (a, b), n in sorted(r.sent.items())]
     r.sent = {}
-    body = LoadReport(cluster=k.cluster, time=now, harts=len(k.harts), runnable=sum(x[1] for x in procs),
-                      free=k.frames.free - k.reserved_frames, total=k.frames.total, procs=procs, ikc=ikc)
+    body = LoadReport(cluster=k.cluster, time=now, harts=len(k.harts), runnable=runnable,
+                      free=free, total=k.frames.total, procs=procs, ikc=ikc)
     # The kernel core gathers it: a call's cost plus the copy of what it carries (~16 B an entry).
     cost = k.spec.syscall_cycles + int(k.spec.copy_cycles_per_byte * 16 * (5 * len(procs) + 3 * len(ikc)))
     at = now + k.kernel_core(now, cost)
     r.reports += 1
     k.send(k.services_node, body, at=at)
-    sig = _signature(k)
-    if live and sig != r.last:
-        _arm(k, now)  # at once: no slice may start before the next report is armed
-    r.last = sig
 
 
 def refuse(k: Kernel, b: PolicyMove, err: int, why: str, at: int) -> None:

@@ -156,6 +156,14 @@ def _made(k: Kernel, child: Container, pid: int, tid: int, flags: int, at: int) 
     migrate.thaw(k, child, at, 0)
 
 
+def _overloaded(k: Kernel, p: Container) -> bool:
+    """No hart for a forked child here: the cluster's runnable threads (the caller's one
+    included) already fill its harts. Known exactly here, unlike a load report's."""
+    runnable = sum(1 for q in k.procs if q.alive for th in q.threads
+                   if th.state in (TState.READY, TState.RUNNING))
+    return runnable >= len(k.harts)
+
+
 def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid: int) -> int:
     p = t.proc
     if p.aspace.incoming:  # its pages still follow a move: wait for them first
@@ -165,6 +173,8 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
     frames = p.aspace.frames_in_use
     has_pipe = any(pipes.is_pipe(f) for f in p.files.values())
     local = k.frames.free - k.reserved_frames >= frames + SLACK
+    if local and not has_pipe and k.reports.period and _overloaded(k, p):
+        local = False  # policies on and no hart here for the child: placed elsewhere by load
     if not local and has_pipe:
         return -EAGAIN  # a pipe stays on its cluster, and this one has no room
     exit_signal = flags & 0xFF
