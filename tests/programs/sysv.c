@@ -212,6 +212,18 @@ static int forked(void) {
     shmdt(shared);
     semop(s, &z, 1);
 
+    /* a child killed while it holds the semaphore: its SEM_UNDO is applied all the same */
+    c = fork();
+    if (c == 0) {
+        struct sembuf take = {0, -1, SEM_UNDO};
+        semop(s, &take, 1);
+        for (;;) pause();
+    }
+    while (semctl(s, 0, GETVAL) != 0) usleep(1000);
+    kill(c, SIGKILL);
+    waitpid(c, &st, 0);
+    printf("after kill: sem %d, killed %d\n", semctl(s, 0, GETVAL), WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+
     /* EIDRM: a child waits on the queue, the parent removes it */
     c = fork();
     if (c == 0) {

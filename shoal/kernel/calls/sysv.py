@@ -27,11 +27,10 @@ from weakref import WeakKeyDictionary
 from shoal.abi import E2BIG, EAGAIN, EINVAL, ENOMEM, ENOMSG
 from shoal.kernel import shm
 from shoal.kernel.calls.common import ns_to_cycles, read_timespec, s32
-from shoal.kernel.calls.ipc import _again
-from shoal.kernel.calls.mman import MMAP_TOP
 from shoal.kernel.container import Thread
 from shoal.kernel.memory import PAGE, USER_TOP, Region
 from shoal.messages import MsgRcv, MsgSnd, Request, SemOp, ShmAt, ShmDt, SysvCtl, SysvGet, SysvWait
+from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -43,8 +42,15 @@ GETALL, SETVAL, SETALL = 13, 16, 17
 SHM_RDONLY, SHM_RND, SHM_EXEC, SHM_REMAP = 0o10000, 0o20000, 0o100000, 0o40000
 MSG_COPY = 0o40000
 MSGMAX, SEMMSL, SEMOPM = 8192, 32000, 500
+MMAP_TOP = USER_TOP - (64 << 20)  # as mmap's (calls/mman.py)
 _deadlines: WeakKeyDictionary[Thread, int | None] = WeakKeyDictionary()
 _setall: WeakKeyDictionary[Thread, int] = WeakKeyDictionary()  # SETALL: the set's size, between tries
+
+
+def _again(t: Thread, a0: int) -> int:
+    """Make the thread's call again (its pc back onto the ecall); a0 keeps its argument."""
+    t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
+    return a0
 
 
 def _attempt(k: Kernel, t: Thread, a: list[int], body: Request, wait: dict,
