@@ -106,6 +106,16 @@ class Kind(StrEnum):
     SEM_POST = "sem_post"
     SEM_GETVALUE = "sem_getvalue"
     IPC_WAIT = "ipc_wait"
+    # System V IPC (kernel/calls/sysv.py, daemons/sysv.py)
+    SYSV_GET = "sysv_get"
+    SYSV_CTL = "sysv_ctl"
+    MSG_SND = "msg_snd"
+    MSG_RCV = "msg_rcv"
+    SEM_OP = "sem_op"
+    SHM_AT = "shm_at"
+    SHM_DT = "shm_dt"
+    SYSV_WAIT = "sysv_wait"
+    SYSV_CANCEL = "sysv_cancel"
     # migration (kernel to kernel)
     MIG_RESERVE = "mig_reserve"
     MIG_ACCEPT = "mig_accept"
@@ -619,6 +629,71 @@ class IpcWait(Request, frozen=True, kw_only=True, gc=False):  # wake thread `tid
     prio: int | Opt = UNSET  # mq_send's
     size: int | Opt = UNSET  # mq_receive's
     what: str  # "send", "recv" or "sem"
+    tid: int
+
+
+# System V IPC ---------------------------------------------------------------------------------
+class SysvGet(Request, frozen=True, kw_only=True, gc=False):  # msgget/semget/shmget
+    KIND = Kind.SYSV_GET
+    what: str  # "msg", "sem" or "shm"
+    key: int
+    flags: int
+    size: int  # semget: nsems; shmget: bytes
+
+
+class SysvCtl(Request, frozen=True, kw_only=True, gc=False):  # msgctl/semctl/shmctl
+    KIND = Kind.SYSV_CTL
+    what: str
+    id: int
+    cmd: int  # without IPC_64
+    num: int  # semctl's semaphore number
+    vals: list  # IPC_SET: [uid, gid, mode, qbytes]; SETVAL: [value]; SETALL: the values
+
+
+class MsgSnd(Request, frozen=True, kw_only=True, gc=False):  # data: the message text
+    KIND = Kind.MSG_SND
+    id: int
+    mtype: int
+
+
+class MsgRcv(Request, frozen=True, kw_only=True, gc=False):  # answer's data: mtype (4 B) + text
+    KIND = Kind.MSG_RCV
+    id: int
+    size: int
+    mtype: int
+    flags: int  # MSG_EXCEPT, MSG_NOERROR
+
+
+class SemOp(Request, frozen=True, kw_only=True, gc=False):  # semop: [[num, op, flags], ...]
+    KIND = Kind.SEM_OP
+    id: int
+    sops: list
+
+
+class ShmAt(Request, frozen=True, kw_only=True, gc=False):  # attach segment `id` (answer: obj, ret=size)
+    KIND = Kind.SHM_AT
+    id: int
+
+
+class ShmDt(Body, frozen=True, kw_only=True, gc=False):  # process `pid` detached shared object `obj`
+    KIND = Kind.SHM_DT
+    pid: int
+    obj: int
+
+
+class SysvWait(Request, frozen=True, kw_only=True, gc=False):  # answer when `what` on `id` may succeed
+    KIND = Kind.SYSV_WAIT
+    id: int
+    what: str  # "send", "recv" or "sem"
+    tid: int
+    sops: list | Opt = UNSET  # semop's (GETNCNT, GETZCNT count the operation that waits)
+    size: int | Opt = UNSET  # msgsnd's message length
+    until: int | None = None  # its deadline (cycle): not counted as waiting after it
+
+
+class SysvCancel(Body, frozen=True, kw_only=True, gc=False):  # thread `tid` of `pid` waits no more
+    KIND = Kind.SYSV_CANCEL
+    pid: int
     tid: int
 
 

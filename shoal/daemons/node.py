@@ -29,6 +29,7 @@ from shoal.daemons.policy import PolicyServer
 from shoal.daemons.procman import ProcessManager
 from shoal.daemons.rmem import RemoteMemory
 from shoal.daemons.shm import SharedMemory
+from shoal.daemons.sysv import SysvServer
 from shoal.errors import ShoalError
 from shoal.messages import Body, NocError, Reply
 from shoal.messages import Kind as K
@@ -52,6 +53,7 @@ IO_KINDS = frozenset({
     K.FS_MKDIR, K.FS_UNLINK, K.FS_RENAME,
     K.MQ_OPEN, K.MQ_CLOSE, K.MQ_UNLINK, K.MQ_SEND, K.MQ_RECEIVE, K.MQ_GETATTR,
     K.SEM_OPEN, K.SEM_CLOSE, K.SEM_UNLINK, K.SEM_TRYWAIT, K.SEM_POST, K.SEM_GETVALUE, K.IPC_WAIT,
+    K.SYSV_GET, K.SYSV_CTL, K.MSG_SND, K.MSG_RCV, K.SEM_OP, K.SHM_AT, K.SHM_DT, K.SYSV_WAIT, K.SYSV_CANCEL,
 })
 
 
@@ -69,9 +71,9 @@ def merge(tables: Iterable[tuple[str, dict[Any, Any]]], what: str) -> dict[Any, 
 
 
 class IoNode:
-    """The I/O cluster as one node of the engine. 22 attributes, on purpose: the engine's
+    """The I/O cluster as one node of the engine. 23 attributes, on purpose: the engine's
     interface (queues, outbox, horizon, limit, lookahead, counters: what kernel/sched.py's
-    nodes have too), the daemon core's calendar, the eight servers (one per concern, each owning
+    nodes have too), the daemon core's calendar, the nine servers (one per concern, each owning
     its state: nothing here is daemon state) and the three dispatch tables."""
 
     def __init__(self, spec: ChipSpec, node: int, seed: int, sink: ConsoleSink | None = None) -> None:
@@ -92,13 +94,16 @@ class IoNode:
         self.ipc = IpcServer(self)
         self.rmem = RemoteMemory(self, self._locate, self._io_used)
         self.shm = SharedMemory(self, self._io_used)
+        self.sysv = SysvServer(self, self.shm.segment_new, self.shm.segment_size, self.shm.segment_attach,
+                               self.shm.segment_remove)
         self.policy = PolicyServer(self, self._locate, self._residents)
         self.procman = ProcessManager(self, seed, self.policy, [
             self.names.process_ended, self.rmem.process_ended, self.files.process_ended,
-            self.ipc.process_ended, self.shm.process_ended], self.files.program_at, self.files.forked)
+            self.ipc.process_ended, self.sysv.process_ended, self.shm.process_ended],
+            self.files.program_at, self.files.forked)
         servers = [("console", self.console), ("procman", self.procman), ("names", self.names),
                    ("policy", self.policy), ("rmem", self.rmem), ("shm", self.shm),
-                   ("files", self.files), ("ipc", self.ipc)]
+                   ("files", self.files), ("ipc", self.ipc), ("sysv", self.sysv)]
         self.streams: dict[K, Callable[[Packet], None]] = dict(self.console.streams)
         everything = merge([("console streams", self.streams), ("node", {K.NOC_ERROR: self.on_noc_error}),
                             *((n, s.packets) for n, s in servers)], "packet kind")
@@ -120,7 +125,7 @@ class IoNode:
 
     def stats(self) -> dict[str, int]:
         return {"requests": self.requests, **self.procman.stats(), **self.rmem.stats(),
-                **self.files.stats(), **self.ipc.stats(), **self.shm.stats()}
+                **self.files.stats(), **self.ipc.stats(), **self.sysv.stats(), **self.shm.stats()}
 
     def request(self, name: str, *args: Any) -> Any:
         """A host request (backend.daemons): plain data in, plain data out."""

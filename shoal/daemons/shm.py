@@ -81,6 +81,31 @@ class SharedMemory:
             self.shm_by_pid.setdefault(pid, set()).add(obj)
             self._reply(req, at, ret=0, obj=obj)
 
+    # System V segments (daemons/sysv.py): objects without a name, removed by IPC_RMID --------
+    def segment_new(self) -> int | None:
+        """A new nameless object (its size is set by `segment_size`); None if none is left."""
+        if len(self.shm_objs) >= self.spec.ipc_max_names:
+            return None
+        obj = self.shm_next
+        self.shm_next += 1
+        self.shm_objs[obj] = ShmObject()
+        return obj
+
+    def segment_size(self, obj: int, size: int) -> None:
+        self.shm_objs[obj].size = size
+
+    def segment_attach(self, obj: int, pid: int) -> None:
+        """`pid` maps the object (its kernel says when it no longer does: shm_close)."""
+        self.shm_objs[obj].pids.add(pid)
+        self.shm_by_pid.setdefault(pid, set()).add(obj)
+
+    def segment_remove(self, obj: int, at: int) -> None:
+        """As an unlink: it goes once no process maps it."""
+        o = self.shm_objs.get(obj)
+        if o is not None:
+            o.linked = False
+            self._shm_maybe_free(obj, o, at)
+
     def on_shm_close(self, pkt: Packet, at: int) -> None:
         """A process no longer opens nor maps the object (its kernel says so)."""
         self._shm_unref(pkt.body.obj, pkt.body.pid, at)

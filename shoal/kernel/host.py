@@ -49,8 +49,7 @@ class ProcessRecord:
     page_wait: int = 0  # cycles its threads waited for them (and shared pages), all threads
     shm_faults: int = 0  # touches of shared pages held by another cluster (kernel/shm.py)
     caches: tuple[int, ...] = ()  # the L1 model's counts (container.CACHE_COUNTS), if it runs
-    kernel_caches: tuple[int, ...] = ()  # the kernel core's (kernel/kmem.py)
-    kernel_caches: tuple[int, ...] = ()  # the same for the kernel's work for it (kernel/kmem.py)
+    kernel_caches: tuple[int, ...] = ()  # the kernel core's caches, serving it (kernel/kmem.py)
 
     @property
     def alive(self) -> bool:

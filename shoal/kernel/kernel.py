@@ -434,14 +434,14 @@ class Kernel:
         p.aspace.destroy()
 
     def rpc_to(self, t: Thread, dst: int, body: Request | Targeted, then: Then, data: bytes = b"",
-               bulk: bool = False, deadline: int | None = None) -> None:
+               bulk: bool = False, deadline: int | None = None, timeout_value: int = -ETIMEDOUT) -> None:
         """Send a request for thread `t` and block it; `then(reply, at)` gives its result.
-        With a deadline, the thread gives up then with ETIMEDOUT (a later answer is dropped)."""
+        With a deadline, the thread gives up then with `timeout_value` (a later answer is dropped)."""
         op = self.new_op()
         body = replace(body, op=op, pid=t.proc.pid)
         self.pending[op] = (t, then, body)
         self.send(dst, body, data, self.now(), bulk)
-        self.block(t, None, deadline, timeout_value=-ETIMEDOUT, why=f"rpc:{body.KIND}")
+        self.block(t, None, deadline, timeout_value=timeout_value, why=f"rpc:{body.KIND}")
 
     def new_op(self) -> int:
         """A request number unique on the chip (the answer names it)."""

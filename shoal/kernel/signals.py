@@ -27,6 +27,7 @@ from shoal.abi import EINTR, SIGBUS, SIGFPE, SIGILL, SIGNAL_NAMES, SIGSEGV, SIGT
 from shoal.kernel import faults
 from shoal.kernel.container import TState
 from shoal.kernel.memory import PAGE, PROT_EXEC, PROT_READ, USER_TOP, Fault, Missing, OutOfFrames, Region
+from shoal.messages import SysvCancel
 from shoal.platform.cpu import REG_A, REG_PC
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ FP_STATE = UC_MCONTEXT + 128  # after pc and x1..x31
 UC_SIZE = UC_MCONTEXT + 128 + 528
 FRAME_SIZE = INFO_SIZE + UC_SIZE
 TRAMPOLINE = struct.pack("<II", 0x08B00893, 0x00000073)  # li a7, 139; ecall
-INTERRUPTIBLE = ("futex", "sleep", "pipe")  # waits a handled signal cuts short (pipe: kernel/pipes.py)
+# Waits a handled signal cuts short (pipe: kernel/pipes.py; rpc:sysv_wait: kernel/calls/sysv.py).
+INTERRUPTIBLE = ("futex", "sleep", "pipe", "rpc:sysv_wait")
 MMAP_TOP_GAP = 64 << 20  # below the stack, as mmap's (kernel/calls/mman.py)
 
 
@@ -189,6 +191,10 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
                 t.proc.aspace.write(rem, struct.pack("<qii", left // 10**9, left % 10**9, 0))
             except (Fault, OutOfFrames):
                 pass
+    if t.blocked_on.startswith("rpc:"):  # its answer is dropped; the server forgets the wait
+        for op in [op for op, (w, _, _) in k.pending.items() if w is t]:
+            del k.pending[op]
+        k.send(k.services_node, SysvCancel(pid=t.proc.pid, tid=t.tid), at=at)
     t.sig_interrupted = [a0, int(restartable)]
     k.wake(t, at, -EINTR)
 

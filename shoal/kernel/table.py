@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shoal.kernel import console, ikc, location, migrate, pipes, procs, report, rmem, shm
-from shoal.kernel.calls import fork, fs, futex, io, mman, proc, sysinfo, time, timer
+from shoal.kernel.calls import fork, fs, futex, io, mman, proc, sysinfo, sysv, time, timer
 from shoal.kernel.calls import ikc as ikc_calls
 from shoal.kernel.calls import ipc as ipc_calls
 from shoal.kernel.calls import shoal as shoal_calls
@@ -77,6 +77,17 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (181, "mq_unlink", ipc_calls.sys_mq_unlink),
     (184, "mq_notify", ipc_calls.sys_mq_notify),
     (185, "mq_getsetattr", ipc_calls.sys_mq_getsetattr),
+    (186, "msgget", sysv.sys_msgget),
+    (187, "msgctl", sysv.sys_msgctl),
+    (188, "msgrcv", sysv.sys_msgrcv),
+    (189, "msgsnd", sysv.sys_msgsnd),
+    (190, "semget", sysv.sys_semget),
+    (191, "semctl", sysv.sys_semctl),
+    (193, "semop", sysv.sys_semop),
+    (194, "shmget", sysv.sys_shmget),
+    (195, "shmctl", sysv.sys_shmctl),
+    (196, "shmat", sysv.sys_shmat),
+    (197, "shmdt", sysv.sys_shmdt),
     (214, "brk", mman.sys_brk),
     (215, "munmap", mman.sys_munmap),
     (220, "clone", fork.sys_clone),
@@ -97,6 +108,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (409, "timer_settime64", timer.sys_timer_settime),
     (418, "mq_timedsend_time64", ipc_calls.sys_mq_timedsend),
     (419, "mq_timedreceive_time64", ipc_calls.sys_mq_timedreceive),
+    (420, "semtimedop_time64", sysv.sys_semtimedop),
     (421, "rt_sigtimedwait_time64", sig.sys_rt_sigtimedwait),
     (422, "futex_time64", futex.sys_futex),
     (439, "faccessat2", fs.sys_faccessat2),

@@ -6,6 +6,8 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from shoal.abi import ENOSYS
+
 if TYPE_CHECKING:
     from shoal.kernel.container import Thread
     from shoal.kernel.kernel import Kernel
@@ -41,3 +43,10 @@ def ns_to_cycles(k: Kernel, ns: int) -> int:
 
 def cycles_to_ns(k: Kernel, cycles: int) -> int:
     return cycles * 1_000_000_000 // k.spec.freq_hz
+
+
+def refused(t: Thread, num: int, err: int = ENOSYS) -> int:
+    """A call shoal knows but not with these arguments (Linux would serve them): -err, counted
+    with the unknown calls (--stats)."""
+    t.proc.unknown_syscalls[num] += 1
+    return -err

@@ -31,10 +31,10 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import E2BIG, EACCES, EAGAIN, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM, ENOSYS
+from shoal.abi import E2BIG, EACCES, EAGAIN, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM
 from shoal.errors import ShoalError
 from shoal.kernel import ikc, image, migrate, pipes, signals, timers
-from shoal.kernel.calls.common import s32
+from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.files import canonical, release
 from shoal.kernel.loader import MAX_ARG_BYTES, ArgsTooBig, build_stack, load, parse_elf
@@ -60,11 +60,6 @@ SLACK = 16  # frames left free on the cluster after a fork here (else the child 
 RUSAGE_BYTES = 72  # struct rusage on riscv32 (two old timevals, fourteen longs): zeroed
 
 
-def refused(t: Thread, num: int, err: int = ENOSYS) -> int:
-    """A call shoal knows but not with these arguments (Linux would serve them): -err, counted
-    with the unknown calls (--stats)."""
-    t.proc.unknown_syscalls[num] += 1
-    return -err
 
 
 # fork -----------------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EAGAIN, EINVAL
 from shoal.kernel import timers
-from shoal.kernel.calls.common import EPOCH_NS, cycles_to_ns, ns_to_cycles, s32
-from shoal.kernel.calls.fork import refused
+from shoal.kernel.calls.common import EPOCH_NS, cycles_to_ns, ns_to_cycles, refused, s32
 from shoal.kernel.container import Thread
 from shoal.kernel.signals import NSIG
 
