@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.kernel.container import TState
+from shoal.kernel.container import FileKind, TState
 from shoal.kernel.memory import PAGE, Fault
 from shoal.messages import Kind
 from shoal.platform.cpu import REG_PC
@@ -47,13 +47,13 @@ CONSOLE_CALLS = ("write", "writev")
 
 def stream(p: Container, fd: int) -> int | None:
     """The console stream (0 stdin, 1 stdout, 2 stderr) descriptor `fd` is, or None: 0-2 as
-    the process started, or a dup of one, `p.files[fd] = ["con", "", stream, flags, 0]`."""
+    the process started, or a dup of one, `p.files[fd] = OpenFile(FileKind.CON, "", stream, flags)`."""
     if fd not in p.open_fds:
         return None
     f = p.files.get(fd)
     if f is None:
         return fd if fd < 3 else None
-    return f[2] if f[0] == "con" else None
+    return f.handle if f.kind is FileKind.CON else None
 
 
 def segments(k: Kernel, t: Thread, name: str, args: list[int]) -> list[tuple[int, int]] | None:

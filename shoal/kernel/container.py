@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 
 from shoal.kernel.memory import AddressSpace
 from shoal.sha import sha256
@@ -54,6 +54,40 @@ class Thread:
     stall: int = 0  # cycles its instructions stalled on cache misses (platform/cpu.py)
 
 
+class FileKind(StrEnum):
+    """What an open descriptor names (kernel/files.py)."""
+
+    FILE = "file"
+    DIR = "dir"
+    MQ = "mq"  # a message queue (kernel/calls/ipc.py)
+    SHM = "shm"  # a shared memory object under /dev/shm; its handle is the object (kernel/shm.py)
+    DEV = "dev"  # /dev/null, /dev/zero, /dev/random, /dev/urandom, served by the kernel
+    CON = "con"  # the console: a dup of 0-2 (kernel/console.py)
+    PIPE = "pipe"  # an end of a pipe; its handle is the pipe's number (kernel/pipes.py)
+
+
+@dataclass(eq=False, slots=True)
+class OpenFile:
+    """An open file description: one object for every descriptor that shares it (dup, fork),
+    so that the offset and status flags are shared, as on Linux. The server keeps the file
+    itself under `handle` (a server that does not know it opens `path` again)."""
+
+    kind: FileKind
+    path: str  # the absolute path it was opened by ("" for the console and pipes)
+    handle: int  # the server's handle (a console's: its stream; shm's: the object)
+    flags: int  # the open flags
+    offset: int = 0  # for a directory, the index of its next entry
+
+    def to_list(self) -> list:
+        """As an image holds it: [kind, path, handle, flags, offset] (kernel/image.py)."""
+        return [self.kind.value, self.path, self.handle, self.flags, self.offset]
+
+    @classmethod
+    def from_list(cls, f: list) -> OpenFile:
+        """From an image's (validated) list."""
+        return cls(FileKind(f[0]), f[1], f[2], f[3], f[4])
+
+
 # What the L1 model counts, per process and cluster (kernel/sched.py adds a slice's worth).
 # stall: cycles the misses cost, bank_wait among them (bank_waits: misses that waited).
 CACHE_COUNTS = ("loads", "stores", "load_misses", "store_misses", "fetches", "fetch_misses", "stall",
@@ -93,7 +127,7 @@ class Container:
     signal: int | None = None
     message: str = ""
     open_fds: set[int] = field(default_factory=lambda: {0, 1, 2})
-    files: dict[int, list] = field(default_factory=dict)  # fd -> [kind, path, handle, flags, offset]
+    files: dict[int, OpenFile] = field(default_factory=dict)  # fd -> its open file
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     cwd: str = "/"  # the working directory, absolute and canonical (kernel/calls/fs.py: chdir)
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
 from shoal.kernel import signals
-from shoal.kernel.container import CACHE_COUNTS, Container, Thread, TState
+from shoal.kernel.container import CACHE_COUNTS, Container, FileKind, OpenFile, Thread, TState
 from shoal.kernel.ikc import MAX_ENDPOINTS, MailboxIn, PortalIn, Remote, SyncIn
 from shoal.kernel.memory import PAGE, USER_TOP, Region
 from shoal.sha import sha256
@@ -124,7 +124,7 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
     meta = {
         "pid": p.pid, "name": p.name, "argv": p.argv, "brk_start": p.brk_start, "brk": p.brk,
         "seed": p.seed, "rand": p._rand_counter,
-        "open_fds": sorted(p.open_fds), "files": {str(fd): f for fd, f in p.files.items()},
+        "open_fds": sorted(p.open_fds), "files": {str(fd): f.to_list() for fd, f in p.files.items()},
         "syscalls": dict(p.syscalls), "unknown": {str(n): c for n, c in p.unknown_syscalls.items()},
         "start_cycle": p.start_cycle, "peak_frames": p.peak_frames, "kcore_wait": p.kcore_wait,
         "generation": p.generation + 1,
@@ -563,12 +563,12 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
                   start_cycle=meta["start_cycle"])
     p._rand_counter = meta["rand"]
     p.open_fds = set(meta["open_fds"])
-    p.files = {int(fd): f for fd, f in meta["files"].items()}
-    shared: dict[tuple, list] = {}  # dup's copies name one open file again (kernel/files.py: dup)
+    p.files = {int(fd): OpenFile.from_list(f) for fd, f in meta["files"].items()}
+    shared: dict[tuple, OpenFile] = {}  # dup's copies name one open file again (kernel/files.py: dup)
     for fd in sorted(p.files):
         f = p.files[fd]
-        if f[0] in ("file", "dir", "dev", "con") and f[2]:
-            p.files[fd] = shared.setdefault((f[0], f[2]), f)
+        if f.kind in (FileKind.FILE, FileKind.DIR, FileKind.DEV, FileKind.CON) and f.handle:
+            p.files[fd] = shared.setdefault((f.kind, f.handle), f)
     p.syscalls = Counter(meta["syscalls"])
     p.unknown_syscalls = Counter({int(n): c for n, c in meta["unknown"].items()})
     p.peak_frames = max(meta["peak_frames"], aspace.frames_in_use)

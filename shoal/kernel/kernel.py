@@ -23,6 +23,7 @@ from shoal.kernel.container import CACHE_COUNTS, Block, Container, Thread, TStat
 from shoal.kernel.kmem import KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
+from shoal.kernel.stops import Retry, Stop, TrapFault
 from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, Targeted, answer_to
 from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
@@ -55,7 +56,6 @@ TRAPS = {
     15: ("store page fault", SIGSEGV),
 }
 ECALL_U = 8
-RETRY, RETRY_FETCH = "retry", "retry-fetch"  # a fault to take again later (_fill, sched.run_slice)
 MAILBOX_KINDS = frozenset({Kind.MBX_DATA})  # IKC mailbox messages (Nanvix's fixed 16 + 128 B)
 Then = Callable[[Packet, int], int]  # what a request's answer gives the thread
 Syscall = Callable[["Kernel", Thread, list[int]], object]  # as kernel/calls/common.py's
@@ -111,12 +111,12 @@ class Kernel:
         self.tlb_owner: AddressSpace | None = None
         self.now_base = 0  # hart clock at the start of the running slice
         self.extra = 0  # kernel cycles charged during the running slice
-        self.stop_reason: str | None = None
+        self.stop_reason: Stop | None = None
         self.missing = 0  # the page a system call found elsewhere (post-copy, remote memory)
         self.missing_store = False  # ... and whether it was to store into it
-        # (what, signal, pc if known); a failed TLB fill leaves its Fault, whose address is
-        # only the page's (Unicorn asks for pages): kill_for_fault finds the exact one.
-        self.fault: tuple[str | Fault, int, int | None] | None = None
+        # A failed TLB fill leaves its Fault, whose address is only the page's (Unicorn asks
+        # for pages): kill_for_fault finds the exact one.
+        self.fault: TrapFault | None = None
         self.syscall_total = 0
         self.instructions = 0
         self.caches = [0] * len(CACHE_COUNTS)  # the L1 model's counts on this cluster
@@ -235,7 +235,7 @@ class Kernel:
     def _end_solo(self) -> None:
         """Another thread can run now: end the lone thread's long slice here."""
         if self.solo_mode and self.current is not None and self.stop_reason is None:
-            self.stop_reason = "preempt"
+            self.stop_reason = Stop.PREEMPT
             self.cpu.stop()
 
     def kill(self, proc: Container, signal: int | None, code: int | None, message: str,
@@ -262,7 +262,7 @@ class Kernel:
             if h.thread is not None and h.thread.proc is proc:
                 h.thread = None
         if self.current is not None and self.current.proc is proc:
-            self.stop_reason = "dead"
+            self.stop_reason = Stop.DEAD
             self.cpu.stop()
         self._free(proc)
         for table in (self.rmem_waiting, self.rmem_unmapped):  # (the daemon answers none now)
@@ -526,18 +526,18 @@ class Kernel:
         try:
             got = aspace.fill(vaddr, access)
         except Missing as f:  # a page elsewhere: the thread waits for it (sched.run_slice)
-            self.fault = (f, 0, None)
+            self.fault = TrapFault(f, 0)
             return None
         except Fault as f:
-            self.fault = (f, SIGSEGV, None)
+            self.fault = TrapFault(f, SIGSEGV)
             return None
         except OutOfFrames:
             if self.now() >= min(self.horizon, sched.next_item(self, harts=False)[0]):
                 # The thread ran ahead of an earlier item of this cluster (a migration's commit,
                 # an exit) that may free frames: it faults again at its time, after that item.
-                self.fault = (RETRY_FETCH if access == UC_MEM_FETCH else RETRY, 0, None)
+                self.fault = TrapFault(Retry.FETCH if access == UC_MEM_FETCH else Retry.DATA, 0)
                 return None
-            self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
+            self.fault = TrapFault(f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL)
             return None
         if aspace.faults != before:
             # (a fault is served mid-slice, out of time order with the cluster's other calls:
@@ -559,12 +559,13 @@ class Kernel:
         pc = (self.cpu.reg(REG_PC) - 4) & 0xFFFFFFFF
         if pc >> 12 == STOP_ADDR >> 12:  # the kernel's page that _fill lends for the stop address
             what, sig = f"instruction page fault at {pc:#010x}", SIGSEGV
-        self.fault = (what, sig, pc)
+        self.fault = TrapFault(what, sig, pc)
         self.stop_reason = None
         self.cpu.stop()
 
     def kill_for_fault(self, t: Thread, at: int) -> None:
-        what, sig, pc = self.fault or (None, SIGSEGV, None)
+        f = self.fault
+        what, sig, pc = (f.what, f.sig, f.pc) if f is not None else (None, SIGSEGV, None)
         if pc is None:
             pc = t.ctx.reg_read(REG_PC)
         if isinstance(what, Fault):
@@ -584,7 +585,7 @@ class Kernel:
         the guest's fence.i and a jump into the new code), and the next starts with a flush."""
         self.cpu.tb_stale = True
         if self.current is not None and self.stop_reason is None:
-            self.stop_reason = "code"
+            self.stop_reason = Stop.CODE
             self.cpu.stop()
 
     def output(self, proc: Container, fd: int, data: bytes, at: int) -> None:

@@ -18,7 +18,7 @@ threads at its simulated time.
 
 A cluster gives a page back home as soon as no local process maps it any more. A process
 that migrates takes its shared mappings along (the image's `shared`) and fetches the pages
-where it lands. Descriptors: `p.files[fd] = ["shm", "/dev/shm/NAME", object, flags, 0]`.
+where it lands. Descriptors: `p.files[fd] = OpenFile(FileKind.SHM, "/dev/shm/NAME", object, flags)`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import math
 from typing import TYPE_CHECKING
 
 from shoal.kernel import faults
-from shoal.kernel.container import Container, Thread, TState
+from shoal.kernel.container import Container, FileKind, Thread, TState
 from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames
 from shoal.messages import Kind, ShmBack, ShmClose, ShmGet
 from shoal.platform.cpu import REG_PC
@@ -51,7 +51,7 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
     key = t.proc.aspace.shared[page]
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
     in_call = k.fault is None  # (sched.run_slice: an instruction's fault is in k.fault)
-    kind = k.fault[0].kind if k.fault is not None else "store" if write else "load"
+    kind = k.fault.what.kind if k.fault is not None else "store" if write else "load"  # type: ignore[union-attr]
     k.shm_waiting.setdefault(key, []).append((t, page, kind, in_call))
     t.proc.shm_faults += 1
     asked = k.shm_asked.get(key)
@@ -213,7 +213,7 @@ def dropped(k: Kernel, keys: list[Key], aspace: AddressSpace | None = None) -> N
 def release_if_unused(k: Kernel, p: Container, obj: int, at: int) -> None:
     """Tell the daemon once `p` neither opens nor maps object `obj` (POSIX: an unlinked
     object goes when no process does). A process that ends is the daemon's to count."""
-    if any(f[0] == "shm" and f[2] == obj for f in p.files.values()):
+    if any(f.kind is FileKind.SHM and f.handle == obj for f in p.files.values()):
         return
     if any(o == obj for o, _ in p.aspace.shared.values()):
         return

@@ -27,6 +27,7 @@ from shoal.abi import EINTR, SIGBUS, SIGFPE, SIGILL, SIGNAL_NAMES, SIGSEGV, SIGT
 from shoal.kernel import faults
 from shoal.kernel.container import TState
 from shoal.kernel.memory import PAGE, PROT_EXEC, PROT_READ, USER_TOP, Fault, Missing, OutOfFrames, Region
+from shoal.kernel.stops import Stop
 from shoal.platform.cpu import REG_A, REG_PC
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def post(k: Kernel, p: Container, target: Thread | None, i: tuple[int, ...], at:
 def wake(k: Kernel, t: Thread, at: int) -> None:
     """A signal `t` takes is pending: make it see it soon."""
     if k.current is t and k.stop_reason is None:
-        k.stop_reason = "signal"  # delivered once the call returns (sched.run_slice)
+        k.stop_reason = Stop.SIGNAL  # delivered once the call returns (sched.run_slice)
         k.cpu.stop()
     elif t.state is TState.BLOCKED and t.proc.state == "running" and t.blocked_on in INTERRUPTIBLE:
         _interrupt(k, t, at)
@@ -216,9 +217,9 @@ def _take(t: Thread) -> tuple[tuple[int, ...], list] | None:
     return best[1].pop(best[2]), best[1]
 
 
-def deliver(k: Kernel, t: Thread, at: int) -> str | Missing | None:
+def deliver(k: Kernel, t: Thread, at: int) -> Stop | Missing | None:
     """At the thread's return to user mode: take each signal it may take now. Returns None
-    to run on, "dead" if the process ended, or the Missing page the frame needs (the
+    to run on, Stop.DEAD if the process ended, or the Missing page the frame needs (the
     thread waits for it, the signal stays pending)."""
     p = t.proc
     if t.sig_waiting is not None and t.sig_saved is not None:  # rt_sigtimedwait timed out
@@ -233,7 +234,7 @@ def deliver(k: Kernel, t: Thread, at: int) -> str | Missing | None:
             continue
         if act[0] == SIG_DFL:
             _default(k, p, sig, at)
-            return "dead"
+            return Stop.DEAD
         try:
             frame(k, t, i, act)
         except Missing as m:
@@ -242,7 +243,7 @@ def deliver(k: Kernel, t: Thread, at: int) -> str | Missing | None:
         except (Fault, OutOfFrames):
             k.kill(p, SIGSEGV, None, f"killed: {name(SIGSEGV)} (no room for the frame of "
                    f"{name(sig)} on the stack)", at)
-            return "dead"
+            return Stop.DEAD
     t.sig_interrupted = None
     if t.sig_saved is not None:  # rt_sigsuspend's mask ends here
         t.sigmask, t.sig_saved = t.sig_saved, None
@@ -333,7 +334,7 @@ def on_fault(k: Kernel, t: Thread) -> bool | Missing:
     elsewhere, the thread waits for it (the signal is pending)."""
     if k.fault is None:
         return False
-    what, sig, pc = k.fault
+    what, sig, pc = k.fault.what, k.fault.sig, k.fault.pc
     p = t.proc
     if sig not in FAULT_SIGNALS or isinstance(what, Missing) or not handled(p, sig) or t.sigmask & bit(sig):
         return False
@@ -360,7 +361,7 @@ def on_fault(k: Kernel, t: Thread) -> bool | Missing:
 
 
 def after_slice(k: Kernel, t: Thread) -> None:
-    """The slice ended for a signal (stop reason "signal"): put back what rt_sigreturn read."""
+    """The slice ended for a signal (Stop.SIGNAL): put back what rt_sigreturn read."""
     if t.sig_resume is not None:
         regs, t.sig_resume = t.sig_resume, None
         k.cpu.set_regs(t.ctx, regs)

@@ -16,6 +16,7 @@ from shoal.kernel.calls.common import STOPPED, s32
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.memory import Fault
 from shoal.kernel.signals import ALL, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE, bit
+from shoal.kernel.stops import Stop
 from shoal.messages import Kind, Relay, SignalMsg
 from shoal.platform.cpu import REG_SP
 from shoal.platform.noc import Packet
@@ -129,7 +130,7 @@ def sys_rt_sigreturn(k: Kernel, t: Thread, a: list[int]) -> object:
             raise
         k.kill(t.proc, signals.SIGSEGV, None, "killed: SIGSEGV (bad signal frame at rt_sigreturn)", k.now())
         return STOPPED
-    k.stop_reason = "signal"  # the registers are put back once the slice has ended (sched.py)
+    k.stop_reason = Stop.SIGNAL  # the registers are put back once the slice has ended (sched.py)
     k.cpu.stop()
     return STOPPED
 

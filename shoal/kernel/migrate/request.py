@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EBUSY, EINVAL, ESRCH
 from shoal.kernel import report
-from shoal.kernel.container import Container, Thread
+from shoal.kernel.container import Container, FileKind, Thread
 from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT
 from shoal.kernel.migrate.precopy import send_round
 from shoal.kernel.migrate.record import (
@@ -49,7 +49,7 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         return -EBUSY
     if p.aspace.incoming:  # still receiving its pages from an earlier move
         return -EBUSY
-    if p.children or any(f[0] == "pipe" for f in p.files.values()):
+    if p.children or any(f.kind is FileKind.PIPE for f in p.files.values()):
         return -EOPNOTSUPP  # a pipe lives on its cluster; so do the waits for unreaped children
     if dst == CHECKPOINT and p.aspace.rmem:  # a checkpoint carries every page; these are away
         return -EBUSY
