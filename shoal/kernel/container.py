@@ -22,6 +22,29 @@ class TState(Enum):
     DEAD = "dead"
 
 
+@dataclass(eq=False, slots=True)
+class ThreadSignals:
+    """A thread's signal state (kernel/signals.py)."""
+
+    mask: int = 0  # blocked signals: bit n-1 for signal n
+    pending: list[tuple[int, ...]] = field(default_factory=list)  # sent to this thread (siginfo tuples)
+    altstack: tuple[int, int, int] = (0, 0, 2)  # the alternate stack (sp, size, flags): SS_DISABLE
+    interrupted: list[int] | None = None  # a blocking call a signal cut short: [a0, restartable]
+    resume: dict | None = None  # registers rt_sigreturn puts back
+    saved: int | None = None  # the mask rt_sigsuspend/rt_sigtimedwait replaced meanwhile
+    waiting: list[int] | None = None  # rt_sigtimedwait: [signals waited for, info address]
+
+
+@dataclass(eq=False, slots=True)
+class ProcSignals:
+    """A process's signal state (kernel/signals.py)."""
+
+    # set by rt_sigaction: signal -> [handler, flags, mask]; absent: SIG_DFL
+    actions: dict[int, list[int]] = field(default_factory=dict)
+    pending: list[tuple[int, ...]] = field(default_factory=list)  # sent to the process
+    tramp: int = 0  # where the page holding the rt_sigreturn trampoline is mapped (0: not yet)
+
+
 @dataclass(eq=False)
 class Thread:
     """A thread of a container: its hart state while off a hart, and its waits."""
@@ -41,16 +64,7 @@ class Thread:
     restart_deadline: int | None = None  # a timed wait backed out by a freeze resumes with it
     ipc_wait_next: bool = False  # its IPC call found nothing ready: made again, it waits first (ipc.py)
     instructions: int = 0
-    # Signals (kernel/signals.py): blocked mask (bit n-1 for signal n), signals sent to this
-    # thread (siginfo tuples), the alternate stack (sp, size, flags), a blocking call a signal
-    # cut short ([a0 it was made with, restartable]) and registers rt_sigreturn puts back.
-    sigmask: int = 0
-    sigpending: list[tuple[int, ...]] = field(default_factory=list)
-    altstack: tuple[int, int, int] = (0, 0, 2)  # SS_DISABLE
-    sig_interrupted: list[int] | None = None
-    sig_resume: dict | None = None
-    sig_saved: int | None = None  # the mask rt_sigsuspend/rt_sigtimedwait replaced meanwhile
-    sig_waiting: list[int] | None = None  # rt_sigtimedwait: [signals waited for, info address]
+    sig: ThreadSignals = field(default_factory=lambda: ThreadSignals())
     stall: int = 0  # cycles its instructions stalled on cache misses (platform/cpu.py)
 
 
@@ -138,12 +152,7 @@ class Container:
     tty: int = 0
     children: set[int] = field(default_factory=set)
     cloexec: set[int] = field(default_factory=set)
-    # Signals (kernel/signals.py): actions set by rt_sigaction (signal -> [handler, flags,
-    # mask]; absent: SIG_DFL), signals sent to the process, and where the page holding the
-    # rt_sigreturn trampoline is mapped (0: not yet).
-    sigactions: dict[int, list[int]] = field(default_factory=dict)
-    sigpending: list[tuple[int, ...]] = field(default_factory=list)
-    sigtramp: int = 0
+    sig: ProcSignals = field(default_factory=lambda: ProcSignals())
     syscalls: Counter[str] = field(default_factory=Counter)
     caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))
     kcaches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # kernel mode's

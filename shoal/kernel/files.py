@@ -4,8 +4,9 @@ A descriptor of an open file or directory is `p.files[fd]`, an OpenFile (kernel/
 its FileKind, the absolute path it was opened by, the server's handle, the open flags and the
 offset; for a directory, the index of the next entry). The offset and flags live here, so
 they travel in the container's image (as a list); the file itself stays at the server, which
-knows the handle by pid (a migrated process keeps both). Each request carries handle, path and flags: a server that
-does not know the handle (an image restored on another chip) opens the path again.
+knows the handle by pid (a migrated process keeps both). Each request carries handle, path
+and flags: a server that does not know the handle (an image restored on another chip) opens
+the path again.
 
 Freezes: requests that only read (read, pread64, stat, getdents) are RESTARTABLE (a late
 answer is dropped; the offset moves only when an answer lands); requests that change the
@@ -238,9 +239,10 @@ def release(k: Kernel, p: object, fd: int, at: int) -> None:
 
 def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int:
     """A copy of descriptor `old` at `new` (closed first if open) or at the lowest free one
-    from `lowest`. As on Linux both name one open file: the same OpenFile under both numbers, so the offset and status flags are shared, and the
-    server's handle is closed when the last descriptor goes. A console descriptor as the
-    process started (0-2, not in p.files) becomes a "con" entry first. An image keeps the
+    from `lowest`. As on Linux both name one open file: the same OpenFile under both numbers,
+    so the offset and status flags are shared, and the server's handle is closed when the
+    last descriptor goes. A console descriptor as the process started (0-2, not in p.files)
+    becomes a FileKind.CON entry first. An image keeps the
     sharing: copies have the same handle (image.py joins them again)."""
     p = t.proc
     if old not in p.open_fds:

@@ -220,7 +220,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     if budget <= 0:
         return
     p = t.proc
-    if t.sigpending or p.sigpending or t.sig_saved is not None or t.sig_interrupted is not None:
+    if t.sig.pending or p.sig.pending or t.sig.saved is not None or t.sig.interrupted is not None:
         got = signals.deliver(k, t, h.clock)  # back to user mode: its signals first
         if got is not None:
             if got is not Stop.DEAD:

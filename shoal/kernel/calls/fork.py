@@ -93,7 +93,7 @@ def _clone_thread(k: Kernel, t: Thread, a: list[int]) -> int:
     if flags & CLONE_SETTLS:
         ctx.reg_write(REG_TP, tls)
     child = k.new_thread(t.proc, ctx, k.now())
-    child.sigmask = t.sigmask  # its creator's mask; its own (empty) pending set, no alternate stack
+    child.sig.mask = t.sig.mask  # its creator's mask; its own (empty) pending set, no alternate stack
     if flags & CLONE_PARENT_SETTID:
         t.proc.aspace.write(ptid, struct.pack("<I", child.tid))
     if flags & CLONE_CHILD_SETTID:
@@ -131,12 +131,12 @@ def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls:
     for key in ("caches", "kcaches", "rmem_stats", "rmem_seq"):
         meta.pop(key, None)
     sig = {}
-    if p.sigactions:
-        sig["actions"] = {str(n): a for n, a in sorted(p.sigactions.items())}
-    if p.sigtramp:
-        sig["tramp"] = p.sigtramp
-    if t.sigmask or t.altstack != (0, 0, signals.SS_DISABLE):
-        sig["threads"] = {str(t.tid): {"mask": t.sigmask, "pending": [], "alt": list(t.altstack)}}
+    if p.sig.actions:
+        sig["actions"] = {str(n): a for n, a in sorted(p.sig.actions.items())}
+    if p.sig.tramp:
+        sig["tramp"] = p.sig.tramp
+    if t.sig.mask or t.sig.altstack != (0, 0, signals.SS_DISABLE):
+        sig["threads"] = {str(t.tid): {"mask": t.sig.mask, "pending": [], "alt": list(t.sig.altstack)}}
     meta.pop("signals", None)
     if sig:
         meta["signals"] = sig
@@ -380,10 +380,10 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
     p.name, p.argv = exe.name, [s.decode(errors="replace") for s in argv]
     p.brk_start = p.brk = exe.brk_start
     # Handlers are gone with the program (ignored signals stay ignored); mask and pending stay.
-    p.sigactions = {n: [signals.SIG_IGN, 0, 0] for n, act in p.sigactions.items()
+    p.sig.actions = {n: [signals.SIG_IGN, 0, 0] for n, act in p.sig.actions.items()
                     if act[0] == signals.SIG_IGN}
-    p.sigtramp = 0
-    t.altstack, t.sig_interrupted, t.clear_tid = (0, 0, signals.SS_DISABLE), None, 0
+    p.sig.tramp = 0
+    t.sig.altstack, t.sig.interrupted, t.clear_tid = (0, 0, signals.SS_DISABLE), None, 0
     ctx = k.cpu.new_context()
     ctx.reg_write(REG_PC, exe.entry)
     ctx.reg_write(REG_SP, sp)
