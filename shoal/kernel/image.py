@@ -136,7 +136,7 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
                      "regs": k.cpu.get_regs(t.ctx)}
                     for t in threads],
         "ikc": {str(fd): _endpoint_meta(ep) for fd, ep in sorted(p.ikc.items())},
-        "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.early_signals.items())
+        "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.ikc.early_signals.items())
                           if pid == p.pid],
     }
     if any(p.caches) or any(p.kcaches):  # the L1 model's counts go with the process (sched.py)
@@ -610,7 +610,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
                                                              for c in em["clusters"]), em["port"])
         p.ikc[int(fd)] = ep
         if not isinstance(ep, Remote):
-            k.endpoints[em["type"]][(p.pid, em["port"])] = ep
+            k.ikc.endpoints[em["type"]][(p.pid, em["port"])] = ep
     for port, sigs in meta["early_signals"]:
-        k.early_signals[(p.pid, port)] = [(src, v + delta) for src, v in sigs]
+        k.ikc.early_signals[(p.pid, port)] = [(src, v + delta) for src, v in sigs]
     return p

@@ -102,8 +102,9 @@ def _tick(k: Kernel, now: int) -> None:
               p.aspace.frames_in_use, p.state] for p in live]
     ikc = [[a, b, n] for (a, b), n in sorted(r.sent.items())]
     r.sent = {}
+    free = k.frames.free - k.migration.reserved_frames
     body = LoadReport(cluster=k.cluster, time=now, harts=len(k.harts), runnable=sum(x[1] for x in procs),
-                      free=k.frames.free - k.reserved_frames, total=k.frames.total, procs=procs, ikc=ikc)
+                      free=free, total=k.frames.total, procs=procs, ikc=ikc)
     # The kernel core gathers it: a call's cost plus the copy of what it carries (~16 B an entry).
     cost = k.spec.syscall_cycles + int(k.spec.copy_cycles_per_byte * 16 * (5 * len(procs) + 3 * len(ikc)))
     at = now + k.kernel_core(now, cost)

@@ -137,7 +137,7 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
         take(k, key)
         if k.tracer is not None:
             k.tracer.frames(k.cluster, k.frames.free, key[0])
-        if k.migrations:
+        if k.migration.outgoing:
             migrate.progress(k, key[0])
         if k.reports.period and not k.reports.armed:
             report.wake(k, key[0])

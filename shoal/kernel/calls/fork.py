@@ -164,7 +164,7 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
         return refused(t, 220)
     frames = p.aspace.frames_in_use
     has_pipe = any(pipes.is_pipe(f) for f in p.files.values())
-    local = k.frames.free - k.reserved_frames >= frames + SLACK
+    local = k.frames.free - k.migration.reserved_frames >= frames + SLACK
     if not local and has_pipe:
         return -EAGAIN  # a pipe stays on its cluster, and this one has no room
     exit_signal = flags & 0xFF
@@ -210,7 +210,7 @@ def on_fork_load(k: Kernel, pkt: Packet, at: int) -> None:
     try:
         meta, pages = image.check(pkt.data, "fork")
         flags, ctid = meta.pop("fork", [0, 0])
-        if image.frames_needed(meta, pages) > k.frames.free - k.reserved_frames:
+        if image.frames_needed(meta, pages) > k.frames.free - k.migration.reserved_frames:
             raise OutOfFrames
         child = image.rebuild(k, meta, pages, at)
         _made(k, child, b.newpid, ctid, flags, at)
