@@ -3,7 +3,11 @@
 A cluster shares no Python state with another: everything between clusters is a packet.
 A hart's clock advances by the instructions its thread ran (times CPI) plus the cost of
 the kernel services it asked for. The order in which the kernel does things (packets,
-timers, slices) is sched.py's; how the engine keeps clusters in step is engine.py's.
+timers, slices) is sched.py's; how the engine keeps clusters in step is shoal/engine/'s.
+Each subsystem keeps its state in its own record (k.shm, k.rmem, k.ikc, k.console,
+k.migration, k.reports); this class keeps the core: clocks, harts, threads, frames,
+processes, packets in and out, blocking and waking, the kernel core's time. Long (~580
+lines) for that core alone: splitting it would scatter one object's invariants.
 """
 
 from __future__ import annotations
