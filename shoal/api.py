@@ -2,11 +2,14 @@
 
 Each node (a compute cluster's kernel, the daemons) takes its own items in order of
 simulated time (kernel/sched.py). The engine keeps them in step conservatively: a node
-goes on only up to the time before which nothing more can reach it (`_advance`), so a
+goes on only up to the time before which nothing more can reach it (engine/rounds.py), so a
 packet is seen exactly at its arrival whatever the others are doing, host actions happen
 at exactly the time asked, an idle chip jumps to its next item, and a lone busy cluster
 runs in long slices. Results depend on simulated times only: not on `window_cycles`, nor
 on the order in which the host simulates the nodes.
+
+Long (~600 lines) because it is the whole public API in one place (Chip, Process and their
+records), which the README documents class by class; the work behind it is elsewhere.
 """
 
 from __future__ import annotations

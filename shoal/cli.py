@@ -1,4 +1,6 @@
-"""The `shoal` command: cc, run, demo. Bad input gets one line on stderr and a non-zero exit."""
+"""The `shoal` command: cc, run, checkpoint, restore, bench, demo, mpirun. Bad input gets one
+line on stderr and a non-zero exit. Long (~740 lines): each subcommand's options, their checks
+and its report; the work is the API's (shoal/api.py) and the tools'."""
 
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ aimed at a process (`Targeted`) may be passed on after it moved, with `reply_to`
 the answer) and `pm_version` (the process manager's record they were relayed under).
 Field types are documentation: msgspec does not check them at construction (that would cost
 on the hot path), the tests do (tests/test_messages.py).
+Long (~750 lines) by design: one class per packet kind, all in one file, so the protocol reads
+in one place.
 """
 
 from __future__ import annotations

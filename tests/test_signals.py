@@ -52,12 +52,12 @@ def test_handler_and_pending_signal_survive_a_migration(programs: Programs) -> N
 
 def test_tampered_signal_state_in_an_image_is_one_error() -> None:
     from shoal.errors import ShoalError
-    from shoal.kernel import image
+    from shoal.kernel import imageschema
     good = {"actions": {"10": [4096, 4, 0]}, "threads": {"5": {"mask": 2, "pending": [[12, 0, 0, 1, 0, 0]],
                                                                 "alt": [0, 0, 2]}}}
-    image._validate_signals(good, {5})
+    imageschema._validate_signals(good, {5})
     for bad in ({"actions": {"99": [1, 0, 0]}}, {"pending": [[0, 0, 0, 0, 0, 0]]},
                 {"threads": {"6": {"mask": 0, "pending": [], "alt": [0, 0, 2]}}},
                 {"threads": {"5": {"mask": -1, "pending": [], "alt": [0, 0, 2]}}}):
-        with pytest.raises((image._Bad, ShoalError)):
-            image._validate_signals(bad, {5})
+        with pytest.raises((imageschema._Bad, ShoalError)):
+            imageschema._validate_signals(bad, {5})

@@ -3,7 +3,7 @@
 Rank 0 keeps the host side (Chip, the CLI), the I/O cluster's daemons, the NoC model and a
 first block of clusters; every other rank keeps a contiguous block of cluster numbers (rows
 of the torus, so that most traffic between neighbours stays inside a rank) and serves rank
-0's messages (`serve`). Rounds are LocalBackend's, step for step (backend.py), so every node
+0's messages (`serve`). Rounds are LocalBackend's, step for step (engine/local.py), so every node
 takes the same items in the same order and results are byte for byte the same:
 
     rank 0 submits the nodes' packets to the NoC in node order, places the chunks ready
@@ -23,6 +23,9 @@ wheel's mpiexec on this host) or by the user's own `mpiexec -n N python -m shoal
 mpi ...`. Receives poll with a back-off (an idle rank does not spin a host core away from the
 others); rank 0 gives up on an answer after SHOAL_MPI_TIMEOUT seconds (default 600); a rank
 that dies makes mpiexec end the others, and the launcher prints one line.
+
+Long (~570 lines): the rank-0 side and the serving side of one message protocol, kept
+together so that each message's two ends read side by side.
 """
 
 from __future__ import annotations

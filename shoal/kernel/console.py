@@ -18,9 +18,10 @@ sched.py); a write that fits whatever comes later runs inline, as before.
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from shoal.kernel.container import TState
+from shoal.kernel.container import FileKind, TState
 from shoal.kernel.memory import PAGE, Fault
 from shoal.messages import Kind
 from shoal.platform.cpu import REG_PC
@@ -34,6 +35,16 @@ if TYPE_CHECKING:
 # is a modelling choice that only sets how many packets carry a write: 16 pages keeps a
 # gigabyte of output to 16384 packets while each one stays small for the host.
 PIECE = 16 * PAGE
+
+
+@dataclass(eq=False)
+class ConsoleFlow:
+    """This cluster's console output (`Kernel.console`): bytes sent and not yet acknowledged,
+    and writers waiting for room."""
+
+    inflight: int = 0
+    waiters: list[Thread] = field(default_factory=list)
+
 # Bytes a cluster may have on their way to the console: 256 KiB is 64 Ki cycles on a link at
 # 4 B/cycle, far longer than an acknowledgement's round trip (a few thousand cycles), so a
 # lone writer is never held back by it; a cluster that outruns the console (links shared
@@ -47,13 +58,13 @@ CONSOLE_CALLS = ("write", "writev")
 
 def stream(p: Container, fd: int) -> int | None:
     """The console stream (0 stdin, 1 stdout, 2 stderr) descriptor `fd` is, or None: 0-2 as
-    the process started, or a dup of one, `p.files[fd] = ["con", "", stream, flags, 0]`."""
+    the process started, or a dup of one, `p.files[fd] = OpenFile(FileKind.CON, "", stream, flags)`."""
     if fd not in p.open_fds:
         return None
     f = p.files.get(fd)
     if f is None:
         return fd if fd < 3 else None
-    return f[2] if f[0] == "con" else None
+    return f.handle if f.kind is FileKind.CON else None
 
 
 def segments(k: Kernel, t: Thread, name: str, args: list[int]) -> list[tuple[int, int]] | None:
@@ -80,7 +91,7 @@ def must_observe(k: Kernel, t: Thread, name: str, args: list[int]) -> bool:
         segs = segments(k, t, name, args)
     except Fault:
         return False
-    return segs is not None and sum(n for _, n in segs) > WINDOW - k.console_inflight
+    return segs is not None and sum(n for _, n in segs) > WINDOW - k.console.inflight
 
 
 def write(k: Kernel, t: Thread, fd: int, segs: list[tuple[int, int]]) -> int:
@@ -88,10 +99,10 @@ def write(k: Kernel, t: Thread, fd: int, segs: list[tuple[int, int]]) -> int:
     total = sum(n for _, n in segs)
     if total == 0:
         return 0
-    room = WINDOW - k.console_inflight
+    room = WINDOW - k.console.inflight
     if room <= 0:
-        if t not in k.console_waiters:
-            k.console_waiters.append(t)
+        if t not in k.console.waiters:
+            k.console.waiters.append(t)
         k.block(t, None, None, why="console")
     want = min(total, room)
     sent = 0
@@ -124,8 +135,8 @@ def _send(k: Kernel, proc: Container, fd: int, piece: bytearray) -> int:
 
 def on_console_ack(k: Kernel, pkt: Packet, at: int) -> None:
     """The console took a piece: room for more; writers that found none redo their call."""
-    k.console_inflight -= pkt.body.n
-    waiters, k.console_waiters = k.console_waiters, []
+    k.console.inflight -= pkt.body.n
+    waiters, k.console.waiters = k.console.waiters, []
     for t in waiters:
         if t.state is not TState.BLOCKED or t.blocked_on != "console" or not t.proc.alive:
             continue  # backed out by a freeze, or ended: nothing to redo here

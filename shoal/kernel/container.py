@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import TYPE_CHECKING
 
 from shoal.kernel.memory import AddressSpace
@@ -26,6 +26,29 @@ class TState(Enum):
     DEAD = "dead"
 
 
+@dataclass(eq=False, slots=True)
+class ThreadSignals:
+    """A thread's signal state (kernel/signals.py)."""
+
+    mask: int = 0  # blocked signals: bit n-1 for signal n
+    pending: list[tuple[int, ...]] = field(default_factory=list)  # sent to this thread (siginfo tuples)
+    altstack: tuple[int, int, int] = (0, 0, 2)  # the alternate stack (sp, size, flags): SS_DISABLE
+    interrupted: list[int] | None = None  # a blocking call a signal cut short: [a0, restartable]
+    resume: dict | None = None  # registers rt_sigreturn puts back
+    saved: int | None = None  # the mask rt_sigsuspend/rt_sigtimedwait replaced meanwhile
+    waiting: list[int] | None = None  # rt_sigtimedwait: [signals waited for, info address]
+
+
+@dataclass(eq=False, slots=True)
+class ProcSignals:
+    """A process's signal state (kernel/signals.py)."""
+
+    # set by rt_sigaction: signal -> [handler, flags, mask]; absent: SIG_DFL
+    actions: dict[int, list[int]] = field(default_factory=dict)
+    pending: list[tuple[int, ...]] = field(default_factory=list)  # sent to the process
+    tramp: int = 0  # where the page holding the rt_sigreturn trampoline is mapped (0: not yet)
+
+
 @dataclass(eq=False)
 class Thread:
     """A thread of a container: its hart state while off a hart, and its waits."""
@@ -45,17 +68,42 @@ class Thread:
     restart_deadline: int | None = None  # a timed wait backed out by a freeze resumes with it
     ipc_wait_next: bool = False  # its IPC call found nothing ready: made again, it waits first (ipc.py)
     instructions: int = 0
-    # Signals (kernel/signals.py): blocked mask (bit n-1 for signal n), signals sent to this
-    # thread (siginfo tuples), the alternate stack (sp, size, flags), a blocking call a signal
-    # cut short ([a0 it was made with, restartable]) and registers rt_sigreturn puts back.
-    sigmask: int = 0
-    sigpending: list[tuple[int, ...]] = field(default_factory=list)
-    altstack: tuple[int, int, int] = (0, 0, 2)  # SS_DISABLE
-    sig_interrupted: list[int] | None = None
-    sig_resume: dict | None = None
-    sig_saved: int | None = None  # the mask rt_sigsuspend/rt_sigtimedwait replaced meanwhile
-    sig_waiting: list[int] | None = None  # rt_sigtimedwait: [signals waited for, info address]
+    sig: ThreadSignals = field(default_factory=lambda: ThreadSignals())
     stall: int = 0  # cycles its instructions stalled on cache misses (platform/cpu.py)
+
+
+class FileKind(StrEnum):
+    """What an open descriptor names (kernel/files.py)."""
+
+    FILE = "file"
+    DIR = "dir"
+    MQ = "mq"  # a message queue (kernel/calls/ipc.py)
+    SHM = "shm"  # a shared memory object under /dev/shm; its handle is the object (kernel/shm.py)
+    DEV = "dev"  # /dev/null, /dev/zero, /dev/random, /dev/urandom, served by the kernel
+    CON = "con"  # the console: a dup of 0-2 (kernel/console.py)
+    PIPE = "pipe"  # an end of a pipe; its handle is the pipe's number (kernel/pipes.py)
+
+
+@dataclass(eq=False, slots=True)
+class OpenFile:
+    """An open file description: one object for every descriptor that shares it (dup, fork),
+    so that the offset and status flags are shared, as on Linux. The server keeps the file
+    itself under `handle` (a server that does not know it opens `path` again)."""
+
+    kind: FileKind
+    path: str  # the absolute path it was opened by ("" for the console and pipes)
+    handle: int  # the server's handle (a console's: its stream; shm's: the object)
+    flags: int  # the open flags
+    offset: int = 0  # for a directory, the index of its next entry
+
+    def to_list(self) -> list:
+        """As an image holds it: [kind, path, handle, flags, offset] (kernel/image.py)."""
+        return [self.kind.value, self.path, self.handle, self.flags, self.offset]
+
+    @classmethod
+    def from_list(cls, f: list) -> OpenFile:
+        """From an image's (validated) list."""
+        return cls(FileKind(f[0]), f[1], f[2], f[3], f[4])
 
 
 # What the L1 model counts, per process and cluster (kernel/sched.py adds a slice's worth).
@@ -97,7 +145,7 @@ class Container:
     signal: int | None = None
     message: str = ""
     open_fds: set[int] = field(default_factory=lambda: {0, 1, 2})
-    files: dict[int, list] = field(default_factory=dict)  # fd -> [kind, path, handle, flags, offset]
+    files: dict[int, OpenFile] = field(default_factory=dict)  # fd -> its open file
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     cwd: str = "/"  # the working directory, absolute and canonical (kernel/calls/fs.py: chdir)
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
@@ -108,12 +156,7 @@ class Container:
     tty: int = 0
     children: set[int] = field(default_factory=set)
     cloexec: set[int] = field(default_factory=set)
-    # Signals (kernel/signals.py): actions set by rt_sigaction (signal -> [handler, flags,
-    # mask]; absent: SIG_DFL), signals sent to the process, and where the page holding the
-    # rt_sigreturn trampoline is mapped (0: not yet).
-    sigactions: dict[int, list[int]] = field(default_factory=dict)
-    sigpending: list[tuple[int, ...]] = field(default_factory=list)
-    sigtramp: int = 0
+    sig: ProcSignals = field(default_factory=lambda: ProcSignals())
     syscalls: Counter[str] = field(default_factory=Counter)
     caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))
     timers: dict[int, Timer] = field(default_factory=dict)  # kernel/timers.py

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shoal.kernel.memory import _PHYS_PPN, PAGE, PTE_D, PTE_V, USER_TOP, Fault, OutOfFrames
+from shoal.kernel.stops import Stop
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Container
@@ -144,7 +145,7 @@ def attach(k: Kernel, hook: Any) -> None:
 def park(k: Kernel) -> None:
     """The running thread stops before its ebreak (sched.run_slice undoes the pc and the
     count, as for an observing call) and the cluster takes no more items in this advance."""
-    k.stop_reason = "park"
+    k.stop_reason = Stop.PARK
     k.horizon = 0
 
 

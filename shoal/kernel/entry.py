@@ -15,6 +15,7 @@ from shoal.kernel import console, sched
 from shoal.kernel.calls.common import STOPPED
 from shoal.kernel.container import Block, Thread
 from shoal.kernel.memory import Fault, Missing, OutOfFrames
+from shoal.kernel.stops import Stop
 from shoal.platform.cpu import REG_A
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def dispatch(k: Kernel, t: Thread) -> None:
     if (entry is not None and (k.kmem is not None or sched.observes(t, entry[0])
                                or console.must_observe(k, t, entry[0], regs))
             and not sched.observe_now(k, t, k.now())):
-        k.stop_reason = "park"  # redone once every packet it could see is here (sched.py)
+        k.stop_reason = Stop.PARK  # redone once every packet it could see is here (sched.py)
         cpu.stop()
         return
     args = regs[:6]
@@ -58,7 +59,7 @@ def dispatch(k: Kernel, t: Thread) -> None:
         # A page elsewhere (post-copy migration, remote memory): the call waits for it and is
         # made again from the start (sched.run_slice puts the pc back on the ecall).
         k.missing, k.missing_store = m.addr, m.kind == "store"
-        k.stop_reason = "page"
+        k.stop_reason = Stop.PAGE
         cpu.stop()
         return
     except Fault:
@@ -66,14 +67,14 @@ def dispatch(k: Kernel, t: Thread) -> None:
     except OutOfFrames:
         ret = -ENOMEM
     except Block:
-        k.stop_reason = "block"
+        k.stop_reason = Stop.BLOCK
         cpu.stop()
         return
     finally:
         # A deadline kept across a freeze belongs to the call that was backed out, which is
         # the first one the thread makes after the thaw: gone once that call has run (not when
         # it waits for a post-copy page and is made again: it keeps its deadline for that).
-        if k.stop_reason != "page":
+        if k.stop_reason is not Stop.PAGE:
             t.restart_deadline = None
             if k.kmem is not None:  # the kernel core's own loads, stores and fetches (kmem.py)
                 new = ret if name == "clone" and type(ret) is int and ret > 0 else None

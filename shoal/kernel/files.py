@@ -1,13 +1,12 @@
 """Files: descriptors, and requests to the file server on I/O cluster 0 (shoal/daemons/files.py).
 
-A descriptor of an open file or directory is `p.files[fd] = [kind, path, handle, flags,
-offset]`: kind "file" or "dir" ("mq" for a message queue: kernel/calls/ipc.py; "shm" for a
-shared memory object under /dev/shm, whose handle is the object: kernel/shm.py), the absolute
-path it was opened by, the server's handle, the open flags and the offset (for a directory,
-the index of the next entry). The offset and flags live here, so they travel in the
-container's image; the file itself stays at the server, which knows the handle by pid (a
-migrated process keeps both). Each request carries handle, path and flags: a server that
-does not know the handle (an image restored on another chip) opens the path again.
+A descriptor of an open file or directory is `p.files[fd]`, an OpenFile (kernel/container.py:
+its FileKind, the absolute path it was opened by, the server's handle, the open flags and the
+offset; for a directory, the index of the next entry). The offset and flags live here, so
+they travel in the container's image (as a list); the file itself stays at the server, which
+knows the handle by pid (a migrated process keeps both). Each request carries handle, path
+and flags: a server that does not know the handle (an image restored on another chip) opens
+the path again.
 
 Freezes: requests that only read (read, pread64, stat, getdents) are RESTARTABLE (a late
 answer is dropped; the offset moves only when an answer lands); requests that change the
@@ -44,7 +43,7 @@ from shoal.abi import (
 from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.kernel import shm
 from shoal.kernel.calls.common import s32
-from shoal.kernel.container import Thread
+from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.kernel.memory import Fault
 from shoal.messages import FsClose, FsRead, FsWrite, MqClose, Request
 
@@ -56,7 +55,6 @@ AT_FDCWD = -100
 AT_EMPTY_PATH, AT_REMOVEDIR = 0x1000, 0x200
 FIRST_FD = 3
 MAX_FILES = 64  # descriptors a process may hold open (files, directories, queues)
-KIND, PATH, HANDLE, FLAGS, OFFSET = range(5)
 
 
 def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str | int:
@@ -80,9 +78,9 @@ def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str |
     f = t.proc.files.get(dirfd)
     if f is None:
         return -EBADF if dirfd not in t.proc.open_fds else -ENOTDIR
-    if f[KIND] != "dir" and name:
+    if f.kind is not FileKind.DIR and name:
         return -ENOTDIR
-    return f[PATH] + "/" + name if name else f[PATH]
+    return f.path + "/" + name if name else f.path
 
 
 def fd_cap(p: object) -> int:
@@ -102,35 +100,35 @@ def ask(k: Kernel, t: Thread, body: Request, then: object, data: bytes = b"") ->
     return 0  # not reached: the thread waits for the answer
 
 
-def about(f: list) -> dict:  # (the fields of a request about an open file)
-    return {"handle": f[HANDLE], "path": f[PATH], "flags": f[FLAGS]}
+def about(f: OpenFile) -> dict:  # (the fields of a request about an open file)
+    return {"handle": f.handle, "path": f.path, "flags": f.flags}
 
 
-def rehandle(f: list, reply: Packet) -> None:
+def rehandle(f: OpenFile, reply: Packet) -> None:
     """The server may have opened the file again under a new handle (see the docstring)."""
     h = reply.body.handle
     if h:
-        f[HANDLE] = h
+        f.handle = h
 
 
-def file_of(t: Thread, fd: int) -> list | None:
+def file_of(t: Thread, fd: int) -> OpenFile | None:
     f = t.proc.files.get(fd)
-    return f if f is not None and f[KIND] in ("file", "dir") else None
+    return f if f is not None and f.kind in (FileKind.FILE, FileKind.DIR) else None
 
 
-def closed(k: Kernel, pid: int, f: list, at: int) -> None:
+def closed(k: Kernel, pid: int, f: OpenFile, at: int) -> None:
     """Tell the server a descriptor's handle is closed (a shared memory object is the
     process's until it neither opens nor maps it: kernel/shm.py); devices and the console
     need nothing."""
-    if f[KIND] in ("con", "dev"):
+    if f.kind in (FileKind.CON, FileKind.DEV):
         return
-    if f[KIND] == "shm":
+    if f.kind is FileKind.SHM:
         p = k.find_proc(pid)
         if p is not None and p.alive:
-            shm.release_if_unused(k, p, f[HANDLE], at)
+            shm.release_if_unused(k, p, f.handle, at)
         return
-    closing = MqClose if f[KIND] == "mq" else FsClose
-    k.send(k.services_node, closing(pid=pid, handle=f[HANDLE]), at=at)
+    closing = MqClose if f.kind is FileKind.MQ else FsClose
+    k.send(k.services_node, closing(pid=pid, handle=f.handle), at=at)
 
 
 def wanted(t: Thread, pieces: list[tuple[int, int]], most: int) -> int:
@@ -144,16 +142,16 @@ def wanted(t: Thread, pieces: list[tuple[int, int]], most: int) -> int:
     return want
 
 
-def read_file(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at: int | None) -> int:
+def read_file(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], at: int | None) -> int:
     """Read into `pieces` (address, length) from the file's offset, or from `at` (pread)."""
-    if f[KIND] == "dir":
+    if f.kind is FileKind.DIR:
         return -EISDIR
-    if f[FLAGS] & O_ACCMODE == O_WRONLY:
+    if f.flags & O_ACCMODE == O_WRONLY:
         return -EBADF
     want = wanted(t, pieces, MAX_IO)
     if want == 0:
         return 0
-    off = f[OFFSET] if at is None else at
+    off = f.offset if at is None else at
 
     def got(reply: Packet, when: int) -> int:
         rehandle(f, reply)
@@ -166,15 +164,15 @@ def read_file(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at: 
             t.proc.aspace.write(buf, data[:n])
             data = data[n:]
         if at is None:
-            f[OFFSET] = off + len(reply.data)
+            f.offset = off + len(reply.data)
         return len(reply.data)
     return ask(k, t, FsRead(**about(f), offset=off, size=want), got)
 
 
-def write_file(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at: int | None) -> int:
-    if f[KIND] == "dir":
+def write_file(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], at: int | None) -> int:
+    if f.kind is FileKind.DIR:
         return -EBADF
-    if f[FLAGS] & O_ACCMODE not in (O_WRONLY, O_RDWR):
+    if f.flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
         return -EBADF
     data = bytearray()
     for buf, n in pieces:
@@ -183,7 +181,7 @@ def write_file(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at:
             data += t.proc.aspace.read(buf, n)
     if not data:
         return 0
-    off = f[OFFSET] if at is None else at
+    off = f.offset if at is None else at
     if off + len(data) > (1 << 63) - 1:
         return -EFBIG
 
@@ -191,9 +189,9 @@ def write_file(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]], at:
         rehandle(f, reply)
         ret = reply.body.ret
         if ret >= 0 and at is None:
-            f[OFFSET] = reply.body.offset
+            f.offset = reply.body.offset
         return ret
-    append = bool(f[FLAGS] & O_APPEND) and at is None
+    append = bool(f.flags & O_APPEND) and at is None
     return ask(k, t, FsWrite(**about(f), offset=off, append=append), done, bytes(data))
 
 
@@ -228,11 +226,11 @@ def simple(k: Kernel, t: Thread, body: Request) -> int:
 
 def release(k: Kernel, p: object, fd: int, at: int) -> None:
     """Descriptor `fd` is closed (or replaced by dup3): its open file goes when no other
-    descriptor shares it (dup's copies share one list, as Linux's open file description)."""
+    descriptor shares it (dup's copies share one OpenFile, as Linux's open file description)."""
     f = p.files.pop(fd, None)  # type: ignore[attr-defined]
     p.cloexec.discard(fd)  # type: ignore[attr-defined]
-    if f is not None and f[KIND] == "pipe":
-        pipe = k.pipes.get(f[HANDLE])  # each descriptor counts (EOF, EPIPE: kernel/pipes.py)
+    if f is not None and f.kind is FileKind.PIPE:
+        pipe = k.pipes.get(f.handle)  # each descriptor counts (EOF, EPIPE: kernel/pipes.py)
         if pipe is not None:
             pipe.drop(k, f, at)
     elif f is not None and not any(g is f for g in p.files.values()):  # type: ignore[attr-defined]
@@ -241,17 +239,17 @@ def release(k: Kernel, p: object, fd: int, at: int) -> None:
 
 def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int:
     """A copy of descriptor `old` at `new` (closed first if open) or at the lowest free one
-    from `lowest`. As on Linux both name one open file: the same list (kind, path, handle,
-    flags, offset) under both numbers, so the offset and status flags are shared, and the
-    server's handle is closed when the last descriptor goes. A console descriptor as the
-    process started (0-2, not in p.files) becomes a "con" entry first. An image keeps the
+    from `lowest`. As on Linux both name one open file: the same OpenFile under both numbers,
+    so the offset and status flags are shared, and the server's handle is closed when the
+    last descriptor goes. A console descriptor as the process started (0-2, not in p.files)
+    becomes a FileKind.CON entry first. An image keeps the
     sharing: copies have the same handle (image.py joins them again)."""
     p = t.proc
     if old not in p.open_fds:
         return -EBADF
     f = p.files.get(old)
     if f is None:
-        f = p.files[old] = ["con", "", old, 0 if old == 0 else O_WRONLY, 0]
+        f = p.files[old] = OpenFile(FileKind.CON, "", old, 0 if old == 0 else O_WRONLY)
     if new is None:
         new = next((d for d in range(lowest, fd_cap(p)) if d not in p.open_fds), -EMFILE)
         if new < 0:
@@ -261,8 +259,8 @@ def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int
     p.open_fds.add(new)
     p.files[new] = f
     p.cloexec.discard(new)  # a copy is kept across exec unless asked (dup3, F_DUPFD_CLOEXEC)
-    if f[KIND] == "pipe" and f[HANDLE] in k.pipes:
-        k.pipes[f[HANDLE]].add(f)
+    if f.kind is FileKind.PIPE and f.handle in k.pipes:
+        k.pipes[f.handle].add(f)
     return new
 
 
@@ -297,39 +295,39 @@ def open_device(p: object, name: str, flags: int) -> int:
     if fd < 0:
         return fd
     # A handle unique among the process's device opens: an image joins copies by it.
-    handle = 1 + max((f[HANDLE] for f in p.files.values() if f[KIND] == "dev"), default=0)  # type: ignore[attr-defined]
+    handle = 1 + max((f.handle for f in p.files.values() if f.kind is FileKind.DEV), default=0)  # type: ignore[attr-defined]
     p.open_fds.add(fd)  # type: ignore[attr-defined]
-    p.files[fd] = ["dev", name, handle, flags, 0]  # type: ignore[attr-defined]
+    p.files[fd] = OpenFile(FileKind.DEV, name, handle, flags)  # type: ignore[attr-defined]
     return fd
 
 
-def device_of(t: Thread, fd: int) -> list | None:
+def device_of(t: Thread, fd: int) -> OpenFile | None:
     f = t.proc.files.get(fd)
-    return f if f is not None and f[KIND] == "dev" else None
+    return f if f is not None and f.kind is FileKind.DEV else None
 
 
-def read_device(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> int:
+def read_device(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> int:
     """null: end of file; zero: zeros; random, urandom: the process's seeded generator, the
     one getrandom uses (deterministic per run seed)."""
-    if f[FLAGS] & O_ACCMODE == O_WRONLY:
+    if f.flags & O_ACCMODE == O_WRONLY:
         return -EBADF
-    if f[PATH] == "/dev/null":
+    if f.path == "/dev/null":
         return 0
     total = 0
     for buf, n in pieces:
         n = min(n, MAX_IO - total)
         if n <= 0:
             break
-        data = bytes(n) if f[PATH] == "/dev/zero" else t.proc.random_bytes(n)
+        data = bytes(n) if f.path == "/dev/zero" else t.proc.random_bytes(n)
         t.proc.aspace.write(buf, data)
         total += n
     k.charge(int(total * k.spec.copy_cycles_per_byte))
     return total
 
 
-def write_device(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> int:
+def write_device(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> int:
     """Every device takes every byte (null and zero drop them; random would mix them in)."""
-    if f[FLAGS] & O_ACCMODE not in (O_WRONLY, O_RDWR):
+    if f.flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
         return -EBADF
     return sum(n for _, n in pieces)
 

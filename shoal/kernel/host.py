@@ -90,20 +90,20 @@ def processes(k: Kernel) -> list[ProcessRecord]:
 
 def migrations(k: Kernel) -> list[Migration]:
     """Copies of this kernel's migration records, without what only the kernel may hold."""
-    return [m.record() for m in k.migration_log]
+    return [m.record() for m in k.migration.log]
 
 
 def cache_windows(k: Kernel) -> dict[int, tuple[int, int]]:
     """The stall of the processes that moved here, after their thaw, by migration id (the
     L1 model's; Migration.stall_after and stall_next)."""
-    return {mid: (e.window.figures[0], e.window.figures[1]) for mid, e in k.incoming.items()
+    return {mid: (e.window.figures[0], e.window.figures[1]) for mid, e in k.migration.incoming.items()
             if e.window is not None}
 
 
 def cluster(k: Kernel) -> ClusterRecord:
-    return ClusterRecord(k.cluster, len(k.harts), k.frames.total, k.frames.free, k.reserved_frames,
+    return ClusterRecord(k.cluster, len(k.harts), k.frames.total, k.frames.free, k.migration.reserved_frames,
                          tuple(c.pid for c in k.procs if c.alive), k.instructions, k.syscall_total,
-                         k.packets_in, dict(k.moved), dict(vars(k.locations)),
+                         k.packets_in, dict(k.migration.moved), dict(vars(k.locations)),
                          tuple(k.caches) if any(k.caches) else (),
                          tuple(k.kcaches) if any(k.kcaches) else ())
 
@@ -131,7 +131,7 @@ def set_reporting(k: Kernel, period: int, at: int) -> None:
 
 def _moving(k: Kernel, pid: int) -> bool:
     """A move of `pid` from here is under way (committed: it is in transit to another cluster)."""
-    return any(m.pid == pid and m.state in ACTIVE for m in k.migrations.values())
+    return any(m.pid == pid and m.state in ACTIVE for m in k.migration.outgoing.values())
 
 
 def migrate(k: Kernel, pid: int, to: int, at: int, method: str = "stopcopy",
@@ -141,24 +141,24 @@ def migrate(k: Kernel, pid: int, to: int, at: int, method: str = "stopcopy",
     if _moving(k, pid):
         return -EBUSY
     err = request(k, _find(k, pid), to, at, "host", method=method, options=options)
-    return err or k.migration_log[-1].mid
+    return err or k.migration.log[-1].mid
 
 
 def set_method(k: Kernel, method: str) -> None:
     """The method of guest migrations that name none (shoal_migrate)."""
-    k.default_method = method
+    k.migration.default_method = method
 
 
 def checkpoint(k: Kernel, pid: int, at: int, stop: bool) -> int:
     if _moving(k, pid):
         return -EBUSY
     err = request(k, _find(k, pid), CHECKPOINT, at, "host", stop=stop)
-    return err or k.migration_log[-1].mid
+    return err or k.migration.log[-1].mid
 
 
 def take_image(k: Kernel, mid: int) -> bytes:
     """The image a finished checkpoint took (handed over once)."""
-    for m in k.migration_log:
+    for m in k.migration.log:
         if m.mid == mid:
             data, m.image = m.image, b""
             return data
@@ -205,9 +205,9 @@ def restore(k: Kernel, data: bytes, at: int, where: str) -> int:
     """Load an image here and let it run from now; its pid."""
     meta, pages = image.check(data, where)
     need = image.frames_needed(meta, pages)
-    if need > k.frames.free - k.reserved_frames:
+    if need > k.frames.free - k.migration.reserved_frames:
         raise ShoalError(f"{where}: cluster {k.cluster} has no room for it "
-                         f"({need} frames needed, {k.frames.free - k.reserved_frames} free)")
+                         f"({need} frames needed, {k.frames.free - k.migration.reserved_frames} free)")
     c = image.restore(k, data, at, where, rebase=True)
     c.start_cycle = at  # its simulated time on this chip starts now
     k.adopt(c)

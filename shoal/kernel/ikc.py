@@ -40,6 +40,18 @@ ALL_TO_ONE, ONE_TO_ALL = 0, 1
 
 
 @dataclass(eq=False)
+class IkcTables:
+    """This cluster's IKC state (`Kernel.ikc`): its input endpoints by type and (pid, port),
+    sync signals that came before their endpoint, and portal data held until the receiver
+    says GO (by operation)."""
+
+    endpoints: dict[str, dict[tuple[int, int], object]] = field(
+        default_factory=lambda: {"mailbox": {}, "portal": {}, "sync": {}})
+    early_signals: dict[tuple[int, int], list[tuple[int, int]]] = field(default_factory=dict)
+    portal_data: dict[int, bytes] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
 class MailboxIn:
     """An input mailbox: queued messages and waiting readers."""
 
@@ -114,7 +126,7 @@ def accept_mailbox(k: Kernel, ep: MailboxIn, pkt: Packet, at: int) -> None:
 
 
 def on_mbx_data(k: Kernel, pkt: Packet, at: int) -> None:
-    ep = k.endpoints["mailbox"].get((pkt.body.dst, pkt.body.port))
+    ep = k.ikc.endpoints["mailbox"].get((pkt.body.dst, pkt.body.port))
     if not isinstance(ep, MailboxIn):
         k.reply(pkt, at, ret=-ECONNREFUSED)
     elif len(ep.queue) >= k.spec.mailbox_slots or ep.held:
@@ -140,7 +152,7 @@ def portal_match(k: Kernel, ep: PortalIn, now: int) -> None:
 
 
 def on_portal_req(k: Kernel, pkt: Packet, at: int) -> None:
-    ep = k.endpoints["portal"].get((pkt.body.dst, pkt.body.port))
+    ep = k.ikc.endpoints["portal"].get((pkt.body.dst, pkt.body.port))
     if not isinstance(ep, PortalIn):
         k.reply(pkt, at, ret=-ECONNREFUSED)
         return
@@ -150,7 +162,7 @@ def on_portal_req(k: Kernel, pkt: Packet, at: int) -> None:
 
 
 def on_portal_data(k: Kernel, pkt: Packet, at: int) -> None:
-    ep = k.endpoints["portal"].get((pkt.body.dst, pkt.body.port))
+    ep = k.ikc.endpoints["portal"].get((pkt.body.dst, pkt.body.port))
     if not isinstance(ep, PortalIn) or ep.reader is None:
         k.reply(pkt, at, ret=-ECONNRESET)
         return
@@ -174,7 +186,7 @@ def on_portal_go(k: Kernel, pkt: Packet, at: int) -> None:
     if entry is None:
         return
     t = entry[0]
-    data = k.pending_data.pop(t.tid, b"")
+    data = k.ikc.portal_data.pop(t.tid, b"")
     req = entry[2]
     k.send(pkt.src, PortalData(op=op, dst=req.dst, port=req.port), data=data,
            at=at, bulk=True)
@@ -196,10 +208,10 @@ def sync_consume(ep: SyncIn) -> None:
 
 def on_sync_signal(k: Kernel, pkt: Packet, at: int) -> None:
     key = (pkt.body.dst, pkt.body.port)
-    ep = k.endpoints["sync"].get(key)
+    ep = k.ikc.endpoints["sync"].get(key)
     if not isinstance(ep, SyncIn):
         if any(p.pid == key[0] for p in k.procs):
-            k.early_signals.setdefault(key, []).append((pkt.body.src, at))
+            k.ikc.early_signals.setdefault(key, []).append((pkt.body.src, at))
         return
     src = pkt.body.src
     if src not in ep.got:
@@ -219,7 +231,7 @@ def close(k: Kernel, p: Container, fd: int, ep: Endpoint, at: int, err: int) -> 
     if isinstance(ep, Remote):
         return
     kind = {MailboxIn: "mailbox", PortalIn: "portal", SyncIn: "sync"}[type(ep)]
-    k.endpoints[kind].pop((p.pid, ep.port), None)
+    k.ikc.endpoints[kind].pop((p.pid, ep.port), None)
     if isinstance(ep, MailboxIn):
         for pkt in ep.held:
             k.reply(pkt, at, ret=-ECONNRESET)
@@ -239,8 +251,8 @@ def close_all(k: Kernel, p: Container, at: int) -> None:
     """A process ends: its endpoints close, and whoever waits on them is told."""
     for fd, ep in sorted(p.ikc.items()):
         close(k, p, fd, ep, at, 0)
-    for key in [key for key in k.early_signals if key[0] == p.pid]:
-        del k.early_signals[key]
+    for key in [key for key in k.ikc.early_signals if key[0] == p.pid]:
+        del k.ikc.early_signals[key]
 
 
 HANDLERS = {

@@ -3,7 +3,11 @@
 A cluster shares no Python state with another: everything between clusters is a packet.
 A hart's clock advances by the instructions its thread ran (times CPI) plus the cost of
 the kernel services it asked for. The order in which the kernel does things (packets,
-timers, slices) is sched.py's; how the engine keeps clusters in step is engine.py's.
+timers, slices) is sched.py's; how the engine keeps clusters in step is shoal/engine/'s.
+Each subsystem keeps its state in its own record (k.shm, k.rmem, k.ikc, k.console,
+k.migration, k.reports); this class keeps the core: clocks, harts, threads, frames,
+processes, packets in and out, blocking and waking, the kernel core's time. Long (~580
+lines) for that core alone: splitting it would scatter one object's invariants.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from msgspec.structs import replace
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
 from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
-from shoal.kernel import entry, faults, ikc, location, migrate, pipes, report, rmem, sched, shm
+from shoal.kernel import console, entry, faults, ikc, location, migrate, pipes, report, rmem, sched, shm
 from shoal.kernel.container import CACHE_COUNTS, Block, Container, Thread, TState
 from shoal.kernel.kmem import KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
+from shoal.kernel.stops import Retry, Stop, TrapFault
 from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, Targeted, answer_to
 from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
@@ -55,7 +60,6 @@ TRAPS = {
     15: ("store page fault", SIGSEGV),
 }
 ECALL_U = 8
-RETRY, RETRY_FETCH = "retry", "retry-fetch"  # a fault to take again later (_fill, sched.run_slice)
 MAILBOX_KINDS = frozenset({Kind.MBX_DATA})  # IKC mailbox messages (Nanvix's fixed 16 + 128 B)
 Then = Callable[[Packet, int], int]  # what a request's answer gives the thread
 Syscall = Callable[["Kernel", Thread, list[int]], object]  # as kernel/calls/common.py's
@@ -90,16 +94,12 @@ class Kernel:
         first = spec.kernel_reserved // PAGE
         self.frames = FrameAllocator(first, spec.user_frames, spec.frame_placement)
         self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
-        self.rmem_waiting: dict[tuple[int, int], list[Thread]] = {}  # (pid, page) -> threads
-        self.rmem_unmapped: dict[tuple[int, int], int] = {}  # ... unmapped while asked: version
-        # Shared memory (kernel/shm.py): the pages this cluster holds, one frame each, and the
-        # threads waiting for pages held elsewhere, by (object, page number).
-        self.shm_frames: dict[tuple[int, int], tuple[int, bool]] = {}  # -> (frame, writable)
-        self.shm_since: dict[tuple[int, int], int] = {}  # when it came (shm.HOLD)
-        self.shm_waiting: dict[tuple[int, int], list[tuple[Thread, int, str, bool]]] = {}  # shm.Waiter
-        self.shm_asked: dict[tuple[int, int], bool] = {}  # requests on their way: for writing?
-        self.shm_gen: dict[tuple[int, int], int] = {}  # grant held (or last held) of each page
-        self.shm_recalls: dict[tuple[int, int], int] = {}  # recalls that came before their grant
+        # Each subsystem's own state, in its module's record.
+        self.rmem = rmem.RemoteWaits()
+        self.shm = shm.SharedPages()
+        self.ikc = ikc.IkcTables()
+        self.console = console.ConsoleFlow()
+        self.migration = migrate.Bookkeeping()
         self.item_time = 0  # simulated time of the item being taken (sched.take)
         self.harts = [Hart(i) for i in range(spec.cores_per_cluster)]
         self.ready: deque[Thread] = deque()
@@ -111,12 +111,12 @@ class Kernel:
         self.tlb_owner: AddressSpace | None = None
         self.now_base = 0  # hart clock at the start of the running slice
         self.extra = 0  # kernel cycles charged during the running slice
-        self.stop_reason: str | None = None
+        self.stop_reason: Stop | None = None
         self.missing = 0  # the page a system call found elsewhere (post-copy, remote memory)
         self.missing_store = False  # ... and whether it was to store into it
-        # (what, signal, pc if known); a failed TLB fill leaves its Fault, whose address is
-        # only the page's (Unicorn asks for pages): kill_for_fault finds the exact one.
-        self.fault: tuple[str | Fault, int, int | None] | None = None
+        # A failed TLB fill leaves its Fault, whose address is only the page's (Unicorn asks
+        # for pages): kill_for_fault finds the exact one.
+        self.fault: TrapFault | None = None
         self.syscall_total = 0
         self.instructions = 0
         self.caches = [0] * len(CACHE_COUNTS)  # the L1 model's counts on this cluster
@@ -128,25 +128,9 @@ class Kernel:
         self.outbox: list[Packet] = []
         self.inbox: list[tuple[int, int, Packet]] = []  # heap of (arrival, seq, packet)
         self.pending: dict[int, tuple[Thread, Then, Body]] = {}
-        self.pending_data: dict[int, bytes] = {}  # portal data held until the receiver says GO
         self._ops = 0
-        self.endpoints: dict[str, dict[tuple[int, int], object]] = {"mailbox": {}, "portal": {}, "sync": {}}
-        self.early_signals: dict[tuple[int, int], list[tuple[int, int]]] = {}
         self.packets_in = 0
-        # Console output sent and not yet acknowledged, and writers waiting for room (console.py).
-        self.console_inflight = 0
-        self.console_waiters: list[Thread] = []
-        # Migration: records of moves this kernel started, packets held for frozen processes,
-        # forwarding pointers for processes that left, frames promised to incoming ones.
-        self.migrations: dict[int, migrate.Outgoing] = {}
-        self.migration_log: list[migrate.Outgoing] = []
-        self._mids = 0
-        self.held: dict[int, list[Packet]] = {}
-        self.moved: dict[int, int] = {}
         self.locations = location.Counters()
-        self.reserved_frames = 0
-        self.incoming: dict[int, migrate.Incoming] = {}
-        self.default_method = "stopcopy"  # of shoal_migrate, which names none (Chip's `migration`)
         self.solo_mode = False  # running a lone thread in one long slice
         # The engine's bounds for the current advance (sched.py): items below `horizon`
         # see every packet that can reach this cluster; nothing runs past `limit`.
@@ -220,7 +204,7 @@ class Kernel:
     def new_aspace(self) -> AddressSpace:
         """An empty address space on this cluster, told where shared pages live (kernel/shm.py)."""
         a = AddressSpace(self.mem, self.frames, self._on_unmap, self._on_code)
-        a.shm_frame = self.shm_frames.get
+        a.shm_frame = self.shm.frames.get
         a.on_shared_drop = lambda keys: shm.dropped(self, keys, a)
         a.on_rmem_drop = lambda copies: rmem.dropped(self, a, copies)
         return a
@@ -235,7 +219,7 @@ class Kernel:
     def _end_solo(self) -> None:
         """Another thread can run now: end the lone thread's long slice here."""
         if self.solo_mode and self.current is not None and self.stop_reason is None:
-            self.stop_reason = "preempt"
+            self.stop_reason = Stop.PREEMPT
             self.cpu.stop()
 
     def kill(self, proc: Container, signal: int | None, code: int | None, message: str,
@@ -257,18 +241,18 @@ class Kernel:
         for op in [op for op, (t, _, _) in self.pending.items() if t.proc is proc]:
             del self.pending[op]
         for t in proc.threads:
-            self.pending_data.pop(t.tid, None)
+            self.ikc.portal_data.pop(t.tid, None)
         for h in self.harts:
             if h.thread is not None and h.thread.proc is proc:
                 h.thread = None
         if self.current is not None and self.current.proc is proc:
-            self.stop_reason = "dead"
+            self.stop_reason = Stop.DEAD
             self.cpu.stop()
         self._free(proc)
-        for table in (self.rmem_waiting, self.rmem_unmapped):  # (the daemon answers none now)
+        for table in (self.rmem.waiting, self.rmem.unmapped):  # (the daemon answers none now)
             for key in [key for key in table if key[0] == proc.pid]:
                 del table[key]
-        for pkt in self.held.pop(proc.pid, []):
+        for pkt in self.migration.held.pop(proc.pid, []):
             self.handle(pkt, at)  # now refused: the endpoints are gone
 
     # blocking and waking ----------------------------------------------------------
@@ -392,9 +376,9 @@ class Kernel:
             ep = p.ikc[fd]
             kind = {ikc.MailboxIn: "mailbox", ikc.PortalIn: "portal", ikc.SyncIn: "sync"}.get(type(ep))
             if kind is not None:
-                self.endpoints[kind].pop((p.pid, ep.port), None)  # type: ignore[attr-defined]
-        for key in [key for key in self.early_signals if key[0] == p.pid]:
-            del self.early_signals[key]
+                self.ikc.endpoints[kind].pop((p.pid, ep.port), None)  # type: ignore[attr-defined]
+        for key in [key for key in self.ikc.early_signals if key[0] == p.pid]:
+            del self.ikc.early_signals[key]
         for t in p.threads:
             self._unwait(t)
         self.ready = deque(t for t in self.ready if t.proc is not p)
@@ -423,14 +407,14 @@ class Kernel:
         """A restored container becomes this kernel's."""
         self.procs.append(p)
         self.all_procs.append(p)
-        self.moved.pop(p.pid, None)
+        self.migration.moved.pop(p.pid, None)
 
     def discard(self, p: Container) -> None:
         """Drop a restored container that never ran here."""
         for ep in p.ikc.values():
             kind = {ikc.MailboxIn: "mailbox", ikc.PortalIn: "portal", ikc.SyncIn: "sync"}.get(type(ep))
             if kind is not None:
-                self.endpoints[kind].pop((p.pid, ep.port), None)  # type: ignore[attr-defined]
+                self.ikc.endpoints[kind].pop((p.pid, ep.port), None)  # type: ignore[attr-defined]
         p.aspace.destroy()
 
     def rpc_to(self, t: Thread, dst: int, body: Request | Targeted, then: Then, data: bytes = b"",
@@ -457,12 +441,12 @@ class Kernel:
     def handle(self, pkt: Packet, at: int) -> None:
         if pkt.kind in migrate.TARGETED:
             pid = pkt.body.dst  # type: ignore[attr-defined]
-            if pid in self.moved:
+            if pid in self.migration.moved:
                 location.follow(self, pkt, at)
                 return
             p = self.find_proc(pid)
             if p is not None and p.state == "frozen":
-                self.held.setdefault(pid, []).append(pkt)
+                self.migration.held.setdefault(pid, []).append(pkt)
                 return
             if location.arrived(self, pkt, p, at):
                 return
@@ -493,7 +477,7 @@ class Kernel:
         if entry is None:
             return  # its thread's process ended meanwhile
         t, then, _ = entry
-        self.pending_data.pop(t.tid, None)
+        self.ikc.portal_data.pop(t.tid, None)
         try:
             result = then(pkt, at)
         except Fault:
@@ -526,18 +510,18 @@ class Kernel:
         try:
             got = aspace.fill(vaddr, access)
         except Missing as f:  # a page elsewhere: the thread waits for it (sched.run_slice)
-            self.fault = (f, 0, None)
+            self.fault = TrapFault(f, 0)
             return None
         except Fault as f:
-            self.fault = (f, SIGSEGV, None)
+            self.fault = TrapFault(f, SIGSEGV)
             return None
         except OutOfFrames:
             if self.now() >= min(self.horizon, sched.next_item(self, harts=False)[0]):
                 # The thread ran ahead of an earlier item of this cluster (a migration's commit,
                 # an exit) that may free frames: it faults again at its time, after that item.
-                self.fault = (RETRY_FETCH if access == UC_MEM_FETCH else RETRY, 0, None)
+                self.fault = TrapFault(Retry.FETCH if access == UC_MEM_FETCH else Retry.DATA, 0)
                 return None
-            self.fault = (f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL, None)
+            self.fault = TrapFault(f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL)
             return None
         if aspace.faults != before:
             # (a fault is served mid-slice, out of time order with the cluster's other calls:
@@ -559,12 +543,13 @@ class Kernel:
         pc = (self.cpu.reg(REG_PC) - 4) & 0xFFFFFFFF
         if pc >> 12 == STOP_ADDR >> 12:  # the kernel's page that _fill lends for the stop address
             what, sig = f"instruction page fault at {pc:#010x}", SIGSEGV
-        self.fault = (what, sig, pc)
+        self.fault = TrapFault(what, sig, pc)
         self.stop_reason = None
         self.cpu.stop()
 
     def kill_for_fault(self, t: Thread, at: int) -> None:
-        what, sig, pc = self.fault or (None, SIGSEGV, None)
+        f = self.fault
+        what, sig, pc = (f.what, f.sig, f.pc) if f is not None else (None, SIGSEGV, None)
         if pc is None:
             pc = t.ctx.reg_read(REG_PC)
         if isinstance(what, Fault):
@@ -584,14 +569,14 @@ class Kernel:
         the guest's fence.i and a jump into the new code), and the next starts with a flush."""
         self.cpu.tb_stale = True
         if self.current is not None and self.stop_reason is None:
-            self.stop_reason = "code"
+            self.stop_reason = Stop.CODE
             self.cpu.stop()
 
     def output(self, proc: Container, fd: int, data: bytes, at: int) -> None:
         """Standard output and error travel to the console on the I/O cluster, one piece at a
         time (console.py), each counted in flight until the console acknowledges it."""
         if data:
-            self.console_inflight += len(data)
+            self.console.inflight += len(data)
             # (a forked child writes to its parent's console stream: proc.tty)
             self.send(self.services_node, Console(pid=proc.tty or proc.pid, fd=fd), data, at, bulk=True)
 

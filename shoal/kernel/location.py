@@ -107,7 +107,7 @@ class Counters:
 def follow(k: Kernel, pkt: Packet, at: int) -> None:
     """Step 1: the pid left this cluster; pass the packet on along the pointer."""
     k.locations.forwarded += 1
-    k.forward(pkt, k.moved[pkt.body.dst], at)
+    k.forward(pkt, k.migration.moved[pkt.body.dst], at)
 
 
 def arrived(k: Kernel, pkt: Packet, p: Container | None, at: int) -> bool:
@@ -131,7 +131,7 @@ def arrived(k: Kernel, pkt: Packet, p: Container | None, at: int) -> bool:
 
 def restored(k: Kernel, pid: int) -> Container | None:
     """A container restored here by a migration that has not committed yet."""
-    for e in k.incoming.values():
+    for e in k.migration.incoming.values():
         if e.proc is not None and e.proc.pid == pid and e.proc.alive:
             return e.proc
     return None
@@ -150,8 +150,8 @@ def on_located(k: Kernel, pkt: Packet, at: int) -> None:
 def on_moved_ack(k: Kernel, pkt: Packet, at: int) -> None:
     """Step 4: the process manager has recorded the move; the pointer is no longer needed."""
     pid = pkt.body.pid
-    if k.moved.get(pid) == pkt.body.cluster:
-        del k.moved[pid]
+    if k.migration.moved.get(pid) == pkt.body.cluster:
+        del k.migration.moved[pid]
         k.locations.pointers_dropped += 1
 
 

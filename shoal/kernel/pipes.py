@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 from shoal.abi import EAGAIN, EBADF, EINVAL, EMFILE, O_WRONLY, SIGPIPE
 from shoal.kernel import signals
 from shoal.kernel.calls.common import STOPPED
-from shoal.kernel.container import TState
-from shoal.kernel.files import FLAGS, HANDLE, KIND, MAX_FILES, new_fd
+from shoal.kernel.container import FileKind, OpenFile, TState
+from shoal.kernel.files import MAX_FILES, new_fd
 from shoal.platform.cpu import REG_A, REG_PC
 
 if TYPE_CHECKING:
@@ -44,14 +44,14 @@ class Pipe:
     waiting: list = field(default_factory=list)  # threads asleep on it (either end)
     written: dict[int, int] = field(default_factory=dict)  # tid -> bytes of a blocking write already in
 
-    def add(self, f: list) -> None:
+    def add(self, f: OpenFile) -> None:
         """One more descriptor names end `f` (pipe2, dup, a fork's copy)."""
         if _writes(f):
             self.writers += 1
         else:
             self.readers += 1
 
-    def drop(self, k: Kernel, f: list, at: int) -> None:
+    def drop(self, k: Kernel, f: OpenFile, at: int) -> None:
         """A descriptor of end `f` is closed: the other side may see EOF or EPIPE now (the
         calls of kernel/files.py reach it through Kernel.pipes: no import circle)."""
         if _writes(f):
@@ -60,25 +60,25 @@ class Pipe:
             self.readers -= 1
         _wake(k, self, at)
         if self.readers <= 0 and self.writers <= 0:
-            del k.pipes[f[HANDLE]]
+            del k.pipes[f.handle]
 
 
-def is_pipe(f: list | None) -> bool:
-    return f is not None and f[KIND] == "pipe"
+def is_pipe(f: OpenFile | None) -> bool:
+    return f is not None and f.kind is FileKind.PIPE
 
 
-def _writes(f: list) -> bool:
-    return f[FLAGS] & 3 == O_WRONLY
+def _writes(f: OpenFile) -> bool:
+    return f.flags & 3 == O_WRONLY
 
 
-def opened(k: Kernel, f: list) -> None:
-    p = k.pipes.get(f[HANDLE])
+def opened(k: Kernel, f: OpenFile) -> None:
+    p = k.pipes.get(f.handle)
     if p is not None:
         p.add(f)
 
 
-def dropped(k: Kernel, f: list, at: int) -> None:
-    p = k.pipes.get(f[HANDLE])
+def dropped(k: Kernel, f: OpenFile, at: int) -> None:
+    p = k.pipes.get(f.handle)
     if p is not None:
         p.drop(k, f, at)
 
@@ -130,7 +130,7 @@ def sys_pipe2(k: Kernel, t: Thread, a: list[int]) -> int:
     k.pipes[pid] = Pipe()
     nb = flags & O_NONBLOCK
     for fd, mode in ((rfd, 0), (wfd, O_WRONLY)):
-        f = ["pipe", "", pid, mode | nb, 0]
+        f = OpenFile(FileKind.PIPE, "", pid, mode | nb)
         proc.files[fd] = f
         proc.open_fds.add(fd)
         opened(k, f)
@@ -140,10 +140,10 @@ def sys_pipe2(k: Kernel, t: Thread, a: list[int]) -> int:
     return 0
 
 
-def read(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> int:
+def read(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> int:
     if _writes(f):
         return -EBADF  # the write end
-    p = k.pipes.get(f[HANDLE])
+    p = k.pipes.get(f.handle)
     want = sum(n for _, n in pieces)
     if p is None or want == 0:
         return 0
@@ -153,7 +153,7 @@ def read(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> int:
     if not p.slots:
         if p.writers <= 0:
             return 0  # end of file
-        if f[FLAGS] & O_NONBLOCK:
+        if f.flags & O_NONBLOCK:
             return -EAGAIN
         return _sleep(k, t, p)
     data = bytearray()
@@ -175,13 +175,13 @@ def read(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> int:
     return done
 
 
-def write(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> object:
+def write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> object:
     """Linux's pipe_write: the part of the write past whole pages is merged into the last page
     if it fits (so small writes share pages), then whole pages go into free slots. A write of
     at most PIPE_BUF bytes thus goes in whole or not at all."""
     if not _writes(f):
         return -EBADF  # the read end
-    p = k.pipes.get(f[HANDLE])
+    p = k.pipes.get(f.handle)
     done = p.written.pop(t.tid, 0) if p is not None else 0
     if p is None or p.readers <= 0:
         if done:
@@ -203,7 +203,7 @@ def write(k: Kernel, t: Thread, f: list, pieces: list[tuple[int, int]]) -> objec
     pos = min(pos, total)
     if pos > done:
         _wake(k, p, k.now())
-    if pos < total and not f[FLAGS] & O_NONBLOCK:
+    if pos < total and not f.flags & O_NONBLOCK:
         p.written[t.tid] = pos  # the rest when readers make room
         return _sleep(k, t, p)
     return pos if pos else -EAGAIN

@@ -128,7 +128,7 @@ def _tick(k: Kernel, now: int) -> None:
     live = sorted((p for p in k.procs if p.alive), key=lambda p: p.pid)
     procs = [[p.pid, _runnable(p), sum(1 for t in p.threads if t.state is not TState.DEAD),
               p.aspace.frames_in_use, p.state] for p in live]
-    runnable, free = sum(x[1] for x in procs), k.frames.free - k.reserved_frames
+    runnable, free = sum(x[1] for x in procs), k.frames.free - k.migration.reserved_frames
     pids = tuple(p.pid for p in live)
     sig = _signature(k)
     quiet = sig == r.seen

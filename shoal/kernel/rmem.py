@@ -30,6 +30,7 @@ get the copy of an earlier eviction.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shoal.kernel.container import Container, Thread, TState
@@ -44,6 +45,14 @@ if TYPE_CHECKING:
 # be the only one with pages to give: a page it waits for must find a frame.
 EVICTABLE = ("running", "freezing")
 EVICT_BATCH = 32  # pages evicted at a time (Linux reclaims SWAP_CLUSTER_MAX = 32): one choice, one TLB flush
+
+
+@dataclass(eq=False)
+class RemoteWaits:
+    """This cluster's pages asked back from remote memory (`Kernel.rmem`), by (pid, page)."""
+
+    waiting: dict[tuple[int, int], list[Thread]] = field(default_factory=dict)  # -> threads
+    unmapped: dict[tuple[int, int], int] = field(default_factory=dict)  # unmapped while asked: version
 
 
 def reclaim(k: Kernel) -> bool:
@@ -99,7 +108,7 @@ def await_page(k: Kernel, t: Thread, page: int, at: int) -> None:
     p = t.proc
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
     key = (p.pid, page)
-    waiting = k.rmem_waiting.setdefault(key, [])
+    waiting = k.rmem.waiting.setdefault(key, [])
     waiting.append(t)
     p.rmem_faults += 1
     if len(waiting) == 1:  # the first to wait asks; the kernel core takes the fault first
@@ -110,18 +119,18 @@ def await_page(k: Kernel, t: Thread, page: int, at: int) -> None:
 def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
     pid, va, ver = pkt.body.pid, pkt.body.va, pkt.body.ver
     p = k.find_proc(pid)
-    gone = k.rmem_unmapped.pop((pid, va), None)
+    gone = k.rmem.unmapped.pop((pid, va), None)
     if gone is not None:  # unmapped while asked for (see dropped): free it, wake the askers
         k.send(k.services_node, RmemFree(pid=pid, pages=[[va, gone]]), at=at)
-        for t in k.rmem_waiting.pop((pid, va), []):
+        for t in k.rmem.waiting.pop((pid, va), []):
             k.page_came(t, at)
         return
     if p is None or not p.alive:  # it ended meanwhile
-        k.rmem_waiting.pop((pid, va), None)
+        k.rmem.waiting.pop((pid, va), None)
         return
     if p.aspace.rmem.get(va) != ver:
         return  # not the copy it waits for (never sent so: the daemon answers by version)
-    waiting = k.rmem_waiting.pop((pid, va), [])
+    waiting = k.rmem.waiting.pop((pid, va), [])
     try:
         p.aspace.arrive(va, pkt.data)
     except OutOfFrames:
@@ -147,8 +156,8 @@ def dropped(k: Kernel, aspace: object, copies: list[tuple[int, int]]) -> None:
         return
     now = []
     for va, ver in copies:
-        if (p.pid, va) in k.rmem_waiting:
-            k.rmem_unmapped[(p.pid, va)] = ver
+        if (p.pid, va) in k.rmem.waiting:
+            k.rmem.unmapped[(p.pid, va)] = ver
         else:
             now.append([va, ver])
     if now:

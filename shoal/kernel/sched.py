@@ -35,6 +35,7 @@ from shoal.kernel import migrate, report, rmem, shm, signals
 from shoal.kernel.container import TState
 from shoal.kernel.ikc import Remote
 from shoal.kernel.memory import PAGE, Missing
+from shoal.kernel.stops import Retry, Stop
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
         take(k, key)
         if k.tracer is not None:
             k.tracer.frames(k.cluster, k.frames.free, key[0])
-        if k.migrations:
+        if k.migration.outgoing:
             migrate.progress(k, key[0])
         if k.reports.period and not k.reports.armed:
             report.wake(k, key[0])
@@ -219,11 +220,11 @@ def run_slice(k: Kernel, h: Hart) -> None:
     if budget <= 0:
         return
     p = t.proc
-    if t.sigpending or p.sigpending or t.sig_saved is not None or t.sig_interrupted is not None:
+    if t.sig.pending or p.sig.pending or t.sig.saved is not None or t.sig.interrupted is not None:
         got = signals.deliver(k, t, h.clock)  # back to user mode: its signals first
         if got is not None:
-            if got != "dead":
-                _await_page(k, t, got.addr, got.kind == "store", h.clock)  # type: ignore[union-attr]
+            if got is not Stop.DEAD:
+                _await_page(k, t, got.addr, got.kind == "store", h.clock)
             h.thread = None if h.thread is t else h.thread
             h.slice_end = None
             return
@@ -242,24 +243,24 @@ def run_slice(k: Kernel, h: Hart) -> None:
         err = None  # a debugger's breakpoint: the thread is parked before it (kernel/debug.py)
     k.current, k.solo_mode = None, False
     reason = k.stop_reason
-    if reason == "park":
+    if reason is Stop.PARK:
         # Stopped before an observing call: the ecall is redone when this hart's item
         # comes up, at the same simulated time (so it is not counted twice).
         n -= 1
         pc = t.ctx.reg_read(REG_PC)
         t.ctx.reg_write(REG_PC, pc - 4)
         k.cpu.loaded = None
-    elif reason is None and k.fault is not None and k.fault[0] in ("retry", "retry-fetch"):
+    elif reason is None and k.fault is not None and isinstance(k.fault.what, Retry):
         # Out of frames ahead of an earlier item of the cluster (kernel._fill): the faulting
         # instruction runs again at this time, once the items before it are taken.
-        n -= k.cpu.unrun(k.fault[0] == "retry-fetch")
-        reason = "retry"
-    elif reason is None and k.fault is not None and isinstance(k.fault[0], Missing):
+        n -= k.cpu.unrun(k.fault.what is Retry.FETCH)
+        reason = Stop.RETRY
+    elif reason is None and k.fault is not None and isinstance(k.fault.what, Missing):
         # A page elsewhere (post-copy, remote memory): the faulting instruction runs again
         # once it is here, so it is not counted now (the CPU gave back what followed it).
-        n -= k.cpu.unrun(k.fault[0].kind == "fetch")
-        reason = "page"
-    elif reason == "page":  # a system call touched such a page: it is made again
+        n -= k.cpu.unrun(k.fault.what.kind == "fetch")
+        reason = Stop.PAGE
+    elif reason is Stop.PAGE:  # a system call touched such a page: it is made again
         n -= 1
         t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)
         k.cpu.loaded = None
@@ -275,29 +276,32 @@ def run_slice(k: Kernel, h: Hart) -> None:
             k.tracer.caches(k.cluster, h.index, h.clock, misses, cpu.stall)
     if k.tracer is not None:
         k.tracer.slice(k.cluster, h.index, t, k.now_base, h.clock, n)
-    if reason == "retry":
+    if reason is Stop.RETRY:
         k.fault = None
         return
-    if reason == "page":
-        va = k.fault[0].addr if k.fault else k.missing
-        _await_page(k, t, va, k.fault[0].kind == "store" if k.fault else k.missing_store, h.clock)
-        reason = "block"
-    if reason == "signal":
+    if reason is Stop.PAGE:
+        if k.fault is not None:  # an instruction's (a Missing)
+            m = k.fault.what
+            _await_page(k, t, m.addr, m.kind == "store", h.clock)  # type: ignore[union-attr]
+        else:  # a call's (entry.dispatch)
+            _await_page(k, t, k.missing, k.missing_store, h.clock)
+        reason = Stop.BLOCK
+    if reason is Stop.SIGNAL:
         signals.after_slice(k, t)  # rt_sigreturn's registers
     if reason is None and (err is not None or k.fault is not None):
         got = signals.on_fault(k, t) if err is None or k.fault is not None else False
         if got is True:
-            reason = "signal"  # its handler runs next (the frame is built)
+            reason = Stop.SIGNAL  # its handler runs next (the frame is built)
         elif got is False:
             k.kill_for_fault(t, h.clock)
-            reason = "dead"
+            reason = Stop.DEAD
         else:
             _await_page(k, t, got.addr, got.kind == "store", h.clock)
-            reason = "block"
-    if reason in ("block", "dead", "yield"):
+            reason = Stop.BLOCK
+    if reason in (Stop.BLOCK, Stop.DEAD, Stop.YIELD):
         h.thread = None if h.thread is t else h.thread
         h.slice_end = None
-        if reason == "yield" and t.proc.alive:
+        if reason is Stop.YIELD and t.proc.alive:
             t.state, t.ready_at = TState.READY, h.clock
             k.ready.append(t)
         return

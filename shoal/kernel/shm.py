@@ -18,16 +18,17 @@ threads at its simulated time.
 
 A cluster gives a page back home as soon as no local process maps it any more. A process
 that migrates takes its shared mappings along (the image's `shared`) and fetches the pages
-where it lands. Descriptors: `p.files[fd] = ["shm", "/dev/shm/NAME", object, flags, 0]`.
+where it lands. Descriptors: `p.files[fd] = OpenFile(FileKind.SHM, "/dev/shm/NAME", object, flags)`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shoal.kernel import faults
-from shoal.kernel.container import Container, Thread, TState
+from shoal.kernel.container import Container, FileKind, Thread, TState
 from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames
 from shoal.messages import Kind, ShmBack, ShmClose, ShmGet
 from shoal.platform.cpu import REG_PC
@@ -44,6 +45,19 @@ Key = tuple[int, int]  # (object, page number)
 Waiter = tuple[Thread, int, str, bool]  # thread, page, access kind, in a system call?
 
 
+@dataclass(eq=False)
+class SharedPages:
+    """This cluster's side of shared memory (`Kernel.shm`), by (object, page number): the
+    pages it holds, one frame each, and the threads waiting for pages held elsewhere."""
+
+    frames: dict[Key, tuple[int, bool]] = field(default_factory=dict)  # -> (frame, writable)
+    since: dict[Key, int] = field(default_factory=dict)  # when it came (HOLD)
+    waiting: dict[Key, list[Waiter]] = field(default_factory=dict)
+    asked: dict[Key, bool] = field(default_factory=dict)  # requests on their way: for writing?
+    gen: dict[Key, int] = field(default_factory=dict)  # grant held (or last held) of each page
+    recalls: dict[Key, int] = field(default_factory=dict)  # recalls that came before their grant
+
+
 def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
     """Thread `t` touched a shared page this cluster does not hold (or stored into a read
     copy): it waits until the page is here for that (or the daemon says it lies beyond the
@@ -51,16 +65,16 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
     key = t.proc.aspace.shared[page]
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
     in_call = k.fault is None  # (sched.run_slice: an instruction's fault is in k.fault)
-    kind = k.fault[0].kind if k.fault is not None else "store" if write else "load"
-    k.shm_waiting.setdefault(key, []).append((t, page, kind, in_call))
+    kind = k.fault.what.kind if k.fault is not None else "store" if write else "load"  # type: ignore[union-attr]
+    k.shm.waiting.setdefault(key, []).append((t, page, kind, in_call))
     t.proc.shm_faults += 1
-    asked = k.shm_asked.get(key)
+    asked = k.shm.asked.get(key)
     if asked is None or (write and not asked):  # (a reader's request does not serve a writer)
-        k.shm_asked[key] = write
+        k.shm.asked[key] = write
         at += k.kernel_core(at, k.spec.page_fault_cycles)
         # `have`: the grant this cluster holds or held last, so that the daemon tells a
         # request from a copy still here, one on its way here, and one on its way home.
-        k.send(k.services_node, ShmGet(obj=key[0], pg=key[1], write=write, have=k.shm_gen.get(key, 0)), at=at)
+        k.send(k.services_node, ShmGet(obj=key[0], pg=key[1], write=write, have=k.shm.gen.get(key, 0)), at=at)
 
 
 def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
@@ -68,18 +82,18 @@ def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
     beyond the object's end (`bus`)."""
     key = (pkt.body.obj, pkt.body.pg)
     if pkt.body.bus is True:
-        k.shm_asked.pop(key, None)
-        _bus(k, k.shm_waiting.pop(key, []), at)
+        k.shm.asked.pop(key, None)
+        _bus(k, k.shm.waiting.pop(key, []), at)
         return
     gen, write = pkt.body.gen, pkt.body.write
-    if gen <= k.shm_gen.get(key, 0):  # an older grant, overtaken by a newer one: void
+    if gen <= k.shm.gen.get(key, 0):  # an older grant, overtaken by a newer one: void
         return
-    k.shm_gen[key] = gen
-    waiting = k.shm_waiting.pop(key, [])
-    k.shm_asked.pop(key, None)
-    if key in k.shm_frames:  # a read copy here becomes the writable one (same bytes)
-        k.shm_frames[key] = (k.shm_frames[key][0], write)
-        k.shm_since[key] = at
+    k.shm.gen[key] = gen
+    waiting = k.shm.waiting.pop(key, [])
+    k.shm.asked.pop(key, None)
+    if key in k.shm.frames:  # a read copy here becomes the writable one (same bytes)
+        k.shm.frames[key] = (k.shm.frames[key][0], write)
+        k.shm.since[key] = at
         _wake(k, waiting, at)
         _recalled_early(k, key, gen, at)
         return
@@ -93,10 +107,10 @@ def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
                        "for a shared page)", at)
         return
     k.mem[frame * PAGE:(frame + 1) * PAGE] = pkt.data
-    k.shm_frames[key] = (frame, write)
+    k.shm.frames[key] = (frame, write)
     cost = math.ceil(k.spec.copy_cycles_per_byte * PAGE) + k.spec.pte_install_cycles
     done = at + k.kernel_core(at, cost)
-    k.shm_since[key] = done  # (HOLD counts from when its threads can use it)
+    k.shm.since[key] = done  # (HOLD counts from when its threads can use it)
     _wake(k, waiting, done)
     if not _mapped_here(k, key):  # every process that wanted it went meanwhile
         give_back(k, key, done)
@@ -106,7 +120,7 @@ def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
 
 def _recalled_early(k: Kernel, key: Key, gen: int, at: int) -> None:
     """A recall of this grant that overtook it on the NoC (a small packet passes a page)."""
-    stashed = k.shm_recalls.pop(key, 0)
+    stashed = k.shm.recalls.pop(key, 0)
     if stashed >= gen:
         recall(k, key, gen, at)
 
@@ -143,21 +157,21 @@ def _alloc(k: Kernel) -> int | None:
 def on_shm_recall(k: Kernel, pkt: Packet, at: int) -> None:
     """The daemon wants grant `gen` of the page back: unmap it here and send it home."""
     key, gen = (pkt.body.obj, pkt.body.pg), pkt.body.gen
-    have = k.shm_gen.get(key, 0)
-    if key in k.shm_frames and have == gen:
+    have = k.shm.gen.get(key, 0)
+    if key in k.shm.frames and have == gen:
         recall(k, key, gen, at)
     elif have < gen:  # its grant is still on the way here: honoured when it comes
-        k.shm_recalls[key] = max(gen, k.shm_recalls.get(key, 0))
+        k.shm.recalls[key] = max(gen, k.shm.recalls.get(key, 0))
     # (else a copy that went home already, or an older grant than the one held: stale)
 
 
 def recall(k: Kernel, key: Key, gen: int, at: int) -> None:
-    if key not in k.shm_frames or k.shm_gen.get(key) != gen:
+    if key not in k.shm.frames or k.shm.gen.get(key) != gen:
         return  # gone home meanwhile (or a newer grant came: its own recall will say)
     # Not before HOLD cycles of use (got just now: its threads use it first), and not before
     # the kernel core gets to it: the page goes as an item of the cluster at that time, so
     # that the threads that could run before it do (a busy core handles a packet late).
-    when = max(at, k.shm_since.get(key, at) + HOLD)
+    when = max(at, k.shm.since.get(key, at) + HOLD)
     if when > k.item_time:
         k.at(when, lambda now: _recall_now(k, key, gen, now))
     else:
@@ -165,21 +179,21 @@ def recall(k: Kernel, key: Key, gen: int, at: int) -> None:
 
 
 def _recall_now(k: Kernel, key: Key, gen: int, at: int) -> None:
-    if key in k.shm_frames and k.shm_gen.get(key) == gen:
+    if key in k.shm.frames and k.shm.gen.get(key) == gen:
         give_back(k, key, at)
 
 
 def give_back(k: Kernel, key: Key, at: int) -> None:
     """Unmap the page everywhere here and send it home (its bytes only if written here)."""
-    frame, writable = k.shm_frames.pop(key)
-    k.shm_since.pop(key, None)
+    frame, writable = k.shm.frames.pop(key)
+    k.shm.since.pop(key, None)
     for p in k.procs:
         _unmap(p, key)
     k.cpu.flush_tlb()
     data = bytes(k.mem[frame * PAGE:(frame + 1) * PAGE]) if writable else b""
     k.frames.release(frame)
     start = at + k.kernel_core(at, math.ceil(k.spec.copy_cycles_per_byte * len(data)))
-    k.send(k.services_node, ShmBack(obj=key[0], pg=key[1], gen=k.shm_gen.get(key, 0)),
+    k.send(k.services_node, ShmBack(obj=key[0], pg=key[1], gen=k.shm.gen.get(key, 0)),
            data, start, bulk=bool(data))
 
 
@@ -202,7 +216,7 @@ def dropped(k: Kernel, keys: list[Key], aspace: AddressSpace | None = None) -> N
     process that unmapped the last page of an object it has no descriptor of lets it go."""
     at = k.now() if k.current is not None else k.item_time
     for key in keys:
-        if key in k.shm_frames and not _mapped_here(k, key):
+        if key in k.shm.frames and not _mapped_here(k, key):
             give_back(k, key, at)
     p = next((p for p in k.procs if p.aspace is aspace and p.alive), None)
     if p is not None:
@@ -213,7 +227,7 @@ def dropped(k: Kernel, keys: list[Key], aspace: AddressSpace | None = None) -> N
 def release_if_unused(k: Kernel, p: Container, obj: int, at: int) -> None:
     """Tell the daemon once `p` neither opens nor maps object `obj` (POSIX: an unlinked
     object goes when no process does). A process that ends is the daemon's to count."""
-    if any(f[0] == "shm" and f[2] == obj for f in p.files.values()):
+    if any(f.kind is FileKind.SHM and f.handle == obj for f in p.files.values()):
         return
     if any(o == obj for o, _ in p.aspace.shared.values()):
         return
@@ -224,7 +238,7 @@ def on_shm_gone(k: Kernel, pkt: Packet, at: int) -> None:
     """The daemon freed the object (unlinked, and no process opens or maps it any more):
     what this cluster remembers of its pages goes too."""
     obj = pkt.body.obj
-    for d in (k.shm_gen, k.shm_recalls):
+    for d in (k.shm.gen, k.shm.recalls):
         for key in [key for key in d if key[0] == obj]:
             del d[key]
 

@@ -27,6 +27,7 @@ from shoal.abi import EINTR, SIGBUS, SIGFPE, SIGILL, SIGNAL_NAMES, SIGSEGV, SIGT
 from shoal.kernel import faults
 from shoal.kernel.container import TState
 from shoal.kernel.memory import PAGE, PROT_EXEC, PROT_READ, USER_TOP, Fault, Missing, OutOfFrames, Region
+from shoal.kernel.stops import Stop
 from shoal.messages import SysvCancel
 from shoal.platform.cpu import REG_A, REG_PC
 
@@ -84,7 +85,7 @@ def info_bytes(i: tuple[int, ...]) -> bytes:
 
 
 def action(p: Container, sig: int) -> list[int]:
-    return p.sigactions.get(sig) or [SIG_DFL, 0, 0]
+    return p.sig.actions.get(sig) or [SIG_DFL, 0, 0]
 
 
 def ignored(p: Container, sig: int) -> bool:
@@ -121,13 +122,13 @@ def post(k: Kernel, p: Container, target: Thread | None, i: tuple[int, ...], at:
         return True
     chosen = target
     if chosen is None:  # the main thread if it takes it, else the first that does (Linux's choice)
-        chosen = next((t for t in live if not t.sigmask & bit(sig)), None)
+        chosen = next((t for t in live if not t.sig.mask & bit(sig)), None)
     blockers = [target] if target is not None else live
-    if ignored(p, sig) and not all((t.sigmask | (t.sig_saved or 0)) & bit(sig) for t in blockers):
+    if ignored(p, sig) and not all((t.sig.mask | (t.sig.saved or 0)) & bit(sig) for t in blockers):
         return True  # dropped at once, as Linux does when nobody blocks it
-    if not _enqueue(target.sigpending if target is not None else p.sigpending, i):
+    if not _enqueue(target.sig.pending if target is not None else p.sig.pending, i):
         return False
-    if chosen is None or chosen.sigmask & bit(sig):
+    if chosen is None or chosen.sig.mask & bit(sig):
         return True  # stays pending until unblocked
     if chosen.state is TState.BLOCKED and chosen.blocked_on == "sigwait":
         _end_wait(k, chosen, at)  # rt_sigtimedwait takes it (its mask let it through)
@@ -142,7 +143,7 @@ def post(k: Kernel, p: Container, target: Thread | None, i: tuple[int, ...], at:
 def wake(k: Kernel, t: Thread, at: int) -> None:
     """A signal `t` takes is pending: make it see it soon."""
     if k.current is t and k.stop_reason is None:
-        k.stop_reason = "signal"  # delivered once the call returns (sched.run_slice)
+        k.stop_reason = Stop.SIGNAL  # delivered once the call returns (sched.run_slice)
         k.cpu.stop()
     elif t.state is TState.BLOCKED and t.proc.state == "running" and t.blocked_on in INTERRUPTIBLE:
         _interrupt(k, t, at)
@@ -153,7 +154,7 @@ def wake(k: Kernel, t: Thread, at: int) -> None:
 def take_from(t: Thread, want: int) -> tuple[int, ...] | None:
     """Remove and return the lowest pending signal of `want` (rt_sigtimedwait)."""
     best: tuple[int, list, int] | None = None
-    for q in (t.sigpending, t.proc.sigpending):
+    for q in (t.sig.pending, t.proc.sig.pending):
         for n, i in enumerate(q):
             if bit(i[0]) & want and (best is None or i[0] < best[0]):
                 best = (i[0], q, n)
@@ -161,14 +162,14 @@ def take_from(t: Thread, want: int) -> tuple[int, ...] | None:
 
 
 def _end_wait(k: Kernel, t: Thread, at: int) -> None:
-    assert t.sig_waiting is not None
-    want, uinfo = t.sig_waiting
+    assert t.sig.waiting is not None
+    want, uinfo = t.sig.waiting
     i = take_from(t, want)
     if i is None:
         return
-    t.sig_waiting = None
-    if t.sig_saved is not None:
-        t.sigmask, t.sig_saved = t.sig_saved, None
+    t.sig.waiting = None
+    if t.sig.saved is not None:
+        t.sig.mask, t.sig.saved = t.sig.saved, None
     try:
         if uinfo:
             t.proc.aspace.write(uinfo, info_bytes(i))
@@ -195,7 +196,7 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
         for op in [op for op, (w, _, _) in k.pending.items() if w is t]:
             del k.pending[op]
         k.send(k.services_node, SysvCancel(pid=t.proc.pid, tid=t.tid), at=at)
-    t.sig_interrupted = [a0, int(restartable)]
+    t.sig.interrupted = [a0, int(restartable)]
     k.wake(t, at, -EINTR)
 
 
@@ -205,31 +206,31 @@ def _default(k: Kernel, p: Container, sig: int, at: int) -> None:
 
 
 def deliverable(t: Thread) -> bool:
-    m = ~t.sigmask
-    return any(bit(i[0]) & m for i in t.sigpending) or any(bit(i[0]) & m for i in t.proc.sigpending)
+    m = ~t.sig.mask
+    return any(bit(i[0]) & m for i in t.sig.pending) or any(bit(i[0]) & m for i in t.proc.sig.pending)
 
 
 def _take(t: Thread) -> tuple[tuple[int, ...], list] | None:
     """The next signal for `t` and its list: the lowest-numbered one it does not block,
     its own first."""
     best: tuple[int, list, int] | None = None
-    for q in (t.sigpending, t.proc.sigpending):
+    for q in (t.sig.pending, t.proc.sig.pending):
         for n, i in enumerate(q):
-            if not bit(i[0]) & t.sigmask and (best is None or i[0] < best[0]):
+            if not bit(i[0]) & t.sig.mask and (best is None or i[0] < best[0]):
                 best = (i[0], q, n)
     if best is None:
         return None
     return best[1].pop(best[2]), best[1]
 
 
-def deliver(k: Kernel, t: Thread, at: int) -> str | Missing | None:
+def deliver(k: Kernel, t: Thread, at: int) -> Stop | Missing | None:
     """At the thread's return to user mode: take each signal it may take now. Returns None
-    to run on, "dead" if the process ended, or the Missing page the frame needs (the
+    to run on, Stop.DEAD if the process ended, or the Missing page the frame needs (the
     thread waits for it, the signal stays pending)."""
     p = t.proc
-    if t.sig_waiting is not None and t.sig_saved is not None:  # rt_sigtimedwait timed out
-        t.sigmask, t.sig_saved, t.sig_waiting = t.sig_saved, None, None
-    while (t.sigpending or p.sigpending) and deliverable(t):
+    if t.sig.waiting is not None and t.sig.saved is not None:  # rt_sigtimedwait timed out
+        t.sig.mask, t.sig.saved, t.sig.waiting = t.sig.saved, None, None
+    while (t.sig.pending or p.sig.pending) and deliverable(t):
         got = _take(t)
         assert got is not None
         i, q = got
@@ -239,7 +240,7 @@ def deliver(k: Kernel, t: Thread, at: int) -> str | Missing | None:
             continue
         if act[0] == SIG_DFL:
             _default(k, p, sig, at)
-            return "dead"
+            return Stop.DEAD
         try:
             frame(k, t, i, act)
         except Missing as m:
@@ -248,10 +249,10 @@ def deliver(k: Kernel, t: Thread, at: int) -> str | Missing | None:
         except (Fault, OutOfFrames):
             k.kill(p, SIGSEGV, None, f"killed: {name(SIGSEGV)} (no room for the frame of "
                    f"{name(sig)} on the stack)", at)
-            return "dead"
-    t.sig_interrupted = None
-    if t.sig_saved is not None:  # rt_sigsuspend's mask ends here
-        t.sigmask, t.sig_saved = t.sig_saved, None
+            return Stop.DEAD
+    t.sig.interrupted = None
+    if t.sig.saved is not None:  # rt_sigsuspend's mask ends here
+        t.sig.mask, t.sig.saved = t.sig.saved, None
     return None
 
 
@@ -262,14 +263,14 @@ def frame(k: Kernel, t: Thread, i: tuple[int, ...], act: list[int]) -> None:
     regs = cpu.get_regs(t.ctx)
     sig = i[0]
     handler, flags, mask = act
-    if t.sig_interrupted is not None:  # the call a signal cut short: EINTR, or made again
-        a0, restartable = t.sig_interrupted
-        t.sig_interrupted = None
+    if t.sig.interrupted is not None:  # the call a signal cut short: EINTR, or made again
+        a0, restartable = t.sig.interrupted
+        t.sig.interrupted = None
         if restartable and flags & SA_RESTART:
             regs["pc"] = (regs["pc"] - 4) & 0xFFFFFFFF
             regs["x"][9] = a0  # x10 = a0
     sp = regs["x"][1]
-    ss_sp, ss_size, ss_flags = t.altstack
+    ss_sp, ss_size, ss_flags = t.sig.altstack
     on_alt = ss_size and ss_sp < sp <= ss_sp + ss_size
     if flags & SA_ONSTACK and not ss_flags & SS_DISABLE and not on_alt:
         new = ss_sp + ss_size
@@ -281,37 +282,37 @@ def frame(k: Kernel, t: Thread, i: tuple[int, ...], act: list[int]) -> None:
     uc = bytearray(UC_SIZE)
     cur_flags = SS_ONSTACK if on_alt else (SS_DISABLE if ss_flags & SS_DISABLE else 0)
     struct.pack_into("<III", uc, UC_STACK, ss_sp, cur_flags | (ss_flags & SS_AUTODISARM), ss_size)
-    struct.pack_into("<Q", uc, UC_SIGMASK, t.sigmask if t.sig_saved is None else t.sig_saved)
+    struct.pack_into("<Q", uc, UC_SIGMASK, t.sig.mask if t.sig.saved is None else t.sig.saved)
     struct.pack_into("<32I", uc, UC_MCONTEXT, regs["pc"], *regs["x"])
     struct.pack_into("<32QI", uc, FP_STATE, *regs["f"], regs["fcsr"])
     tramp = trampoline(p)
     p.aspace.write(base, info_bytes(i) + bytes(uc))
     if flags & SA_ONSTACK and ss_flags & SS_AUTODISARM and not on_alt:
-        t.altstack = (0, 0, SS_DISABLE)
+        t.sig.altstack = (0, 0, SS_DISABLE)
     regs["pc"] = handler
     x = regs["x"]
     x[0], x[1] = tramp, base  # ra, sp
     x[9], x[10], x[11] = sig, base, base + INFO_SIZE  # a0, a1 (&info), a2 (&uc)
     cpu.set_regs(t.ctx, regs)
-    t.sig_saved = None  # (rt_sigsuspend's) the frame holds the mask to go back to
-    t.sigmask |= mask & ~UNBLOCKABLE
+    t.sig.saved = None  # (rt_sigsuspend's) the frame holds the mask to go back to
+    t.sig.mask |= mask & ~UNBLOCKABLE
     if not flags & SA_NODEFER:
-        t.sigmask |= bit(sig)
+        t.sig.mask |= bit(sig)
     if flags & SA_RESETHAND:
-        p.sigactions.pop(sig, None)
+        p.sig.actions.pop(sig, None)
 
 
 def trampoline(p: Container) -> int:
     """The rt_sigreturn trampoline's address, its page mapped at first use."""
-    if p.sigtramp:
-        return p.sigtramp
+    if p.sig.tramp:
+        return p.sig.tramp
     a = p.aspace
     va = a.find_gap(PAGE, USER_TOP - MMAP_TOP_GAP)
     if va is None:
         raise OutOfFrames
     a.add_region(Region(va, va + PAGE, PROT_READ | PROT_EXEC, "[vdso]"))
     a.write(va, TRAMPOLINE, force=True)
-    p.sigtramp = va
+    p.sig.tramp = va
     return va
 
 
@@ -321,14 +322,14 @@ def sigreturn(k: Kernel, t: Thread, sp: int) -> dict:
     uc = p.aspace.read(sp + INFO_SIZE, UC_SIZE)
     w = struct.unpack_from("<32I", uc, UC_MCONTEXT)
     fp = struct.unpack_from("<32QI", uc, FP_STATE)
-    t.sigmask = struct.unpack_from("<Q", uc, UC_SIGMASK)[0] & ~UNBLOCKABLE
+    t.sig.mask = struct.unpack_from("<Q", uc, UC_SIGMASK)[0] & ~UNBLOCKABLE
     ss_sp, ss_flags, ss_size = struct.unpack_from("<III", uc, UC_STACK)
-    cur_sp, cur_size, _ = t.altstack
+    cur_sp, cur_size, _ = t.sig.altstack
     if not (cur_size and cur_sp < sp <= cur_sp + cur_size):  # Linux: EPERM on it, ignored
         if ss_flags & SS_DISABLE:
-            t.altstack = (0, 0, SS_DISABLE)
+            t.sig.altstack = (0, 0, SS_DISABLE)
         elif ss_flags & ~(SS_ONSTACK | SS_AUTODISARM) == 0 and ss_size >= MINSIGSTKSZ:
-            t.altstack = (ss_sp, ss_size, ss_flags & SS_AUTODISARM)
+            t.sig.altstack = (ss_sp, ss_size, ss_flags & SS_AUTODISARM)
     return {"x": list(w[1:]), "pc": w[0], "f": list(fp[:32]), "fcsr": fp[32]}
 
 
@@ -339,9 +340,9 @@ def on_fault(k: Kernel, t: Thread) -> bool | Missing:
     elsewhere, the thread waits for it (the signal is pending)."""
     if k.fault is None:
         return False
-    what, sig, pc = k.fault
+    what, sig, pc = k.fault.what, k.fault.sig, k.fault.pc
     p = t.proc
-    if sig not in FAULT_SIGNALS or isinstance(what, Missing) or not handled(p, sig) or t.sigmask & bit(sig):
+    if sig not in FAULT_SIGNALS or isinstance(what, Missing) or not handled(p, sig) or t.sig.mask & bit(sig):
         return False
     if pc is None:
         pc = t.ctx.reg_read(REG_PC)  # type: ignore[attr-defined]
@@ -356,7 +357,7 @@ def on_fault(k: Kernel, t: Thread) -> bool | Missing:
     try:
         frame(k, t, i, action(p, sig))
     except Missing as m:
-        t.sigpending.insert(0, i)
+        t.sig.pending.insert(0, i)
         k.fault = None
         return m
     except (Fault, OutOfFrames):
@@ -366,9 +367,9 @@ def on_fault(k: Kernel, t: Thread) -> bool | Missing:
 
 
 def after_slice(k: Kernel, t: Thread) -> None:
-    """The slice ended for a signal (stop reason "signal"): put back what rt_sigreturn read."""
-    if t.sig_resume is not None:
-        regs, t.sig_resume = t.sig_resume, None
+    """The slice ended for a signal (Stop.SIGNAL): put back what rt_sigreturn read."""
+    if t.sig.resume is not None:
+        regs, t.sig.resume = t.sig.resume, None
         k.cpu.set_regs(t.ctx, regs)
 
 
@@ -376,19 +377,19 @@ def after_slice(k: Kernel, t: Thread) -> None:
 def to_meta(p: Container, threads: list[Thread]) -> dict:
     """The signal state of a frozen process for its image ({} if it has none)."""
     out: dict = {}
-    if p.sigactions:
-        out["actions"] = {str(n): a for n, a in sorted(p.sigactions.items())}
-    if p.sigpending:
-        out["pending"] = [list(i) for i in p.sigpending]
-    if p.sigtramp:
-        out["tramp"] = p.sigtramp
+    if p.sig.actions:
+        out["actions"] = {str(n): a for n, a in sorted(p.sig.actions.items())}
+    if p.sig.pending:
+        out["pending"] = [list(i) for i in p.sig.pending]
+    if p.sig.tramp:
+        out["tramp"] = p.sig.tramp
     ts = {}
     for t in threads:
-        if t.sigmask or t.sigpending or t.altstack != (0, 0, SS_DISABLE) or t.sig_interrupted \
-                or t.sig_saved is not None or t.sig_waiting:
-            ts[str(t.tid)] = {"mask": t.sigmask, "pending": [list(i) for i in t.sigpending],
-                              "alt": list(t.altstack), "interrupted": t.sig_interrupted,
-                              "saved": t.sig_saved, "waiting": t.sig_waiting}
+        if t.sig.mask or t.sig.pending or t.sig.altstack != (0, 0, SS_DISABLE) or t.sig.interrupted \
+                or t.sig.saved is not None or t.sig.waiting:
+            ts[str(t.tid)] = {"mask": t.sig.mask, "pending": [list(i) for i in t.sig.pending],
+                              "alt": list(t.sig.altstack), "interrupted": t.sig.interrupted,
+                              "saved": t.sig.saved, "waiting": t.sig.waiting}
     if ts:
         out["threads"] = ts
     return out
@@ -396,14 +397,14 @@ def to_meta(p: Container, threads: list[Thread]) -> dict:
 
 def from_meta(p: Container, m: dict) -> None:
     """Put back what to_meta kept (the image is validated: image.py)."""
-    p.sigactions = {int(n): list(a) for n, a in m.get("actions", {}).items()}
-    p.sigpending = [tuple(i) for i in m.get("pending", [])]
-    p.sigtramp = m.get("tramp", 0)
+    p.sig.actions = {int(n): list(a) for n, a in m.get("actions", {}).items()}
+    p.sig.pending = [tuple(i) for i in m.get("pending", [])]
+    p.sig.tramp = m.get("tramp", 0)
     for t in p.threads:
         tm = m.get("threads", {}).get(str(t.tid))
         if tm is None:
             continue
-        t.sigmask, t.sigpending = tm["mask"], [tuple(i) for i in tm["pending"]]
-        t.altstack = tuple(tm["alt"])  # type: ignore[assignment]
-        t.sig_interrupted, t.sig_saved = tm.get("interrupted"), tm.get("saved")
-        t.sig_waiting = tm.get("waiting")
+        t.sig.mask, t.sig.pending = tm["mask"], [tuple(i) for i in tm["pending"]]
+        t.sig.altstack = tuple(tm["alt"])  # type: ignore[assignment]
+        t.sig.interrupted, t.sig.saved = tm.get("interrupted"), tm.get("saved")
+        t.sig.waiting = tm.get("waiting")

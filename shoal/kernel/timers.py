@@ -92,7 +92,7 @@ def _expire(k: Kernel, p: Container, key: int, tm: Timer, now: int) -> None:
 
 
 def _pending(p: Container, target: object, sig: int) -> bool:
-    q = target.sigpending if target is not None else p.sigpending  # type: ignore[attr-defined]
+    q = target.sig.pending if target is not None else p.sig.pending  # type: ignore[attr-defined]
     return any(i[0] == sig for i in q)
 
 

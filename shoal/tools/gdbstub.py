@@ -14,6 +14,9 @@ requests (kernel/debug.py) and finds the process by pid on whichever cluster it 
 breakpoints are in the process's memory, so they travel with it when it migrates and a hit
 on the new cluster stops it there. If GDB goes away mid-run, the stub removes its
 breakpoints and the run goes on to its end without it.
+
+Long (~560 lines): the remote protocol's packets and the target description are one
+concern (a GDB session); the kernel side is kernel/debug.py.
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ def _clone_thread(k: Kernel, t: Thread, a: list[int]) -> int:
     if flags & CLONE_SETTLS:
         ctx.reg_write(REG_TP, tls)
     child = k.new_thread(t.proc, ctx, k.now())
-    child.sigmask = t.sigmask  # its creator's mask; its own (empty) pending set, no alternate stack
+    child.sig.mask = t.sig.mask  # its creator's mask; its own (empty) pending set, no alternate stack
     if flags & CLONE_PARENT_SETTID:
         t.proc.aspace.write(ptid, struct.pack("<I", child.tid))
     if flags & CLONE_CHILD_SETTID:
@@ -126,12 +126,12 @@ def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls:
     for key in ("caches", "kcaches", "rmem_stats", "rmem_seq", "timers"):  # (a child has no timers)
         meta.pop(key, None)
     sig = {}
-    if p.sigactions:
-        sig["actions"] = {str(n): a for n, a in sorted(p.sigactions.items())}
-    if p.sigtramp:
-        sig["tramp"] = p.sigtramp
-    if t.sigmask or t.altstack != (0, 0, signals.SS_DISABLE):
-        sig["threads"] = {str(t.tid): {"mask": t.sigmask, "pending": [], "alt": list(t.altstack)}}
+    if p.sig.actions:
+        sig["actions"] = {str(n): a for n, a in sorted(p.sig.actions.items())}
+    if p.sig.tramp:
+        sig["tramp"] = p.sig.tramp
+    if t.sig.mask or t.sig.altstack != (0, 0, signals.SS_DISABLE):
+        sig["threads"] = {str(t.tid): {"mask": t.sig.mask, "pending": [], "alt": list(t.sig.altstack)}}
     meta.pop("signals", None)
     if sig:
         meta["signals"] = sig
@@ -167,7 +167,7 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
         return refused(t, 220)
     frames = p.aspace.frames_in_use
     has_pipe = any(pipes.is_pipe(f) for f in p.files.values())
-    local = k.frames.free - k.reserved_frames >= frames + SLACK
+    local = k.frames.free - k.migration.reserved_frames >= frames + SLACK
     if local and not has_pipe and k.reports.period and _overloaded(k, p):
         local = False  # policies on and no hart here for the child: placed elsewhere by load
     if not local and has_pipe:
@@ -215,7 +215,7 @@ def on_fork_load(k: Kernel, pkt: Packet, at: int) -> None:
     try:
         meta, pages = image.check(pkt.data, "fork")
         flags, ctid = meta.pop("fork", [0, 0])
-        if image.frames_needed(meta, pages) > k.frames.free - k.reserved_frames:
+        if image.frames_needed(meta, pages) > k.frames.free - k.migration.reserved_frames:
             raise OutOfFrames
         child = image.rebuild(k, meta, pages, at)
         _made(k, child, b.newpid, ctid, flags, at)
@@ -385,13 +385,13 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
     p.name, p.argv = exe.name, [s.decode(errors="replace") for s in argv]
     p.brk_start = p.brk = exe.brk_start
     # Handlers are gone with the program (ignored signals stay ignored); mask and pending stay.
-    p.sigactions = {n: [signals.SIG_IGN, 0, 0] for n, act in p.sigactions.items()
+    p.sig.actions = {n: [signals.SIG_IGN, 0, 0] for n, act in p.sig.actions.items()
                     if act[0] == signals.SIG_IGN}
-    p.sigtramp = 0
+    p.sig.tramp = 0
     for key in [key for key in p.timers if key != timers.REAL]:  # POSIX timers end, ITIMER_REAL stays
         p.timers[key].gen += 1
         del p.timers[key]
-    t.altstack, t.sig_interrupted, t.clear_tid = (0, 0, signals.SS_DISABLE), None, 0
+    t.sig.altstack, t.sig.interrupted, t.clear_tid = (0, 0, signals.SS_DISABLE), None, 0
     ctx = k.cpu.new_context()
     ctx.reg_write(REG_PC, exe.entry)
     ctx.reg_write(REG_SP, sp)

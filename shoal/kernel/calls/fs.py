@@ -24,7 +24,7 @@ from shoal.abi import (
 )
 from shoal.kernel import files, shm
 from shoal.kernel.calls.common import s32
-from shoal.kernel.container import Thread
+from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.messages import (
     FsClose,
     FsGetdents,
@@ -67,7 +67,7 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
             fd = files.new_fd(p)
             if fd >= 0:
                 p.open_fds.add(fd)
-                p.files[fd] = ["shm", path, reply.body.obj, flags, 0]
+                p.files[fd] = OpenFile(FileKind.SHM, path, reply.body.obj, flags)
                 if flags & O_CLOEXEC:
                     p.cloexec.add(fd)
             elif p.alive:
@@ -84,7 +84,8 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
             k.send(k.services_node, FsClose(pid=p.pid, handle=reply.body.handle), at=at)
             return fd
         p.open_fds.add(fd)
-        p.files[fd] = ["dir" if reply.body.dir else "file", path, reply.body.handle, flags, 0]
+        kind = FileKind.DIR if reply.body.dir else FileKind.FILE
+        p.files[fd] = OpenFile(kind, path, reply.body.handle, flags)
         if flags & O_CLOEXEC:
             p.cloexec.add(fd)
         return fd
@@ -98,7 +99,7 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
         f = files.file_of(t, dirfd)
         d = files.device_of(t, dirfd)
         if d is not None:
-            t.proc.aspace.write(buf, files.device_statx(d[files.PATH]))
+            t.proc.aspace.write(buf, files.device_statx(d.path))
             return 0
         if f is None:
             return _console_statx(k, t, a)
@@ -129,7 +130,7 @@ def sys_getdents64(k: Kernel, t: Thread, a: list[int]) -> int:
     f = files.file_of(t, fd)
     if f is None:
         return -EBADF if fd not in t.proc.open_fds or fd in t.proc.files else -ENOTDIR
-    if f[files.KIND] != "dir":
+    if f.kind is not FileKind.DIR:
         return -ENOTDIR
     t.proc.aspace.translate(buf, "store")
 
@@ -138,9 +139,9 @@ def sys_getdents64(k: Kernel, t: Thread, a: list[int]) -> int:
         if reply.body.ret < 0:
             return reply.body.ret
         t.proc.aspace.write(buf, reply.data)
-        f[files.OFFSET] = reply.body.offset
+        f.offset = reply.body.offset
         return len(reply.data)
-    return files.ask(k, t, FsGetdents(**files.about(f), offset=f[files.OFFSET], size=size), got)
+    return files.ask(k, t, FsGetdents(**files.about(f), offset=f.offset, size=size), got)
 
 
 def sys_mkdirat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -169,16 +170,16 @@ def sys_renameat2(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_ftruncate(k: Kernel, t: Thread, a: list[int]) -> int:
     g = t.proc.files.get(s32(a[0]))
-    if g is not None and g[files.KIND] == "shm":
+    if g is not None and g.kind is FileKind.SHM:
         length = files.off64(a[1], a[2])
-        if length < 0 or g[files.FLAGS] & O_ACCMODE != O_RDWR:
+        if length < 0 or g.flags & O_ACCMODE != O_RDWR:
             return -EINVAL
-        return files.simple(k, t, ShmTruncate(obj=g[files.HANDLE], length=length))
+        return files.simple(k, t, ShmTruncate(obj=g.handle, length=length))
     f = files.file_of(t, s32(a[0]))
     if f is None:
         return -EBADF if s32(a[0]) not in t.proc.open_fds else -EINVAL
     length = files.off64(a[1], a[2])
-    if length < 0 or f[files.KIND] == "dir" or f[files.FLAGS] & O_ACCMODE not in (O_WRONLY, O_RDWR):
+    if length < 0 or f.kind is FileKind.DIR or f.flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
         return -EINVAL  # as Linux, for a descriptor not open for writing too
 
     def done(reply: Packet, at: int) -> int:
@@ -253,9 +254,9 @@ def sys_fchdir(k: Kernel, t: Thread, a: list[int]) -> int:
     if fd not in t.proc.open_fds:
         return -EBADF
     f = t.proc.files.get(fd)
-    if f is None or f[files.KIND] != "dir":
+    if f is None or f.kind is not FileKind.DIR:
         return -ENOTDIR
-    t.proc.cwd = files.canonical(f[files.PATH])
+    t.proc.cwd = files.canonical(f.path)
     return 0
 
 

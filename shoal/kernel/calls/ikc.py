@@ -38,11 +38,11 @@ def _create(k: Kernel, t: Thread, kind: str, port: int, ep: ikc.MailboxIn | ikc.
     if not 0 <= port < ikc.MAX_PORT:
         return -EINVAL
     key = (t.proc.pid, port)
-    if key in k.endpoints[kind]:
+    if key in k.ikc.endpoints[kind]:
         return -EBUSY
     fd = _new_fd(t.proc, ep)
     if fd >= 0:
-        k.endpoints[kind][key] = ep
+        k.ikc.endpoints[kind][key] = ep
     return fd
 
 
@@ -147,7 +147,7 @@ def sys_portal_write(k: Kernel, t: Thread, a: list[int]) -> int:
     if ep is None or ep.kind != "portal":
         return -EBADF
     data = t.proc.aspace.read(a[1], a[2]) if a[2] else b""
-    k.pending_data[t.tid] = data
+    k.ikc.portal_data[t.tid] = data
     report.count(k, t.proc.pid, ep.pids[0], len(data))
     k.rpc_to(t, ep.clusters[0], PortalReq(dst=ep.pids[0], port=ep.port, src=t.proc.pid, size=len(data)),
              lambda reply, at: reply.body.ret)
@@ -181,12 +181,12 @@ def sys_sync_create(k: Kernel, t: Thread, a: list[int]) -> int:
             return -EINVAL
         expect = (pids[0],)
     ep = ikc.SyncIn(port, expect, {p: deque() for p in expect})
-    for src, visible in k.early_signals.get((me, port), []):
+    for src, visible in k.ikc.early_signals.get((me, port), []):
         if src in ep.got:
             ep.got[src].append(visible)
     fd = _create(k, t, "sync", port, ep)
     if fd >= 0:
-        k.early_signals.pop((me, port), None)
+        k.ikc.early_signals.pop((me, port), None)
     return fd
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from shoal.abi import EBADF, EINVAL, EMFILE, ENOTTY, ESPIPE, O_ACCMODE, O_DIRECTORY, O_RDWR, O_WRONLY
 from shoal.kernel import console, files, pipes
 from shoal.kernel.calls.common import s32
-from shoal.kernel.container import Thread
+from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.messages import UNSET, FsStat, Stdin
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def _vectored(k: Kernel, t: Thread, a: list[int], write: bool) -> int:
     pieces = files.iov(t, a)
     if isinstance(pieces, int):
         return pieces
-    if f[files.KIND] == "dev":
+    if f.kind is FileKind.DEV:
         return (files.write_device if write else files.read_device)(k, t, f, pieces)
     return (files.write_file if write else files.read_file)(k, t, f, pieces, None)
 
@@ -108,16 +108,16 @@ def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
     t.proc.aspace.translate(result, "store")
 
     def place(base: int) -> int:
-        if base + off < 0 or (f[files.KIND] == "dir" and off != 0):
+        if base + off < 0 or (f.kind is FileKind.DIR and off != 0):
             return -EINVAL
-        f[files.OFFSET] = base + off
-        t.proc.aspace.write(result, struct.pack("<q", f[files.OFFSET]))
+        f.offset = base + off
+        t.proc.aspace.write(result, struct.pack("<q", f.offset))
         return 0
     if whence == 0:
         return place(0)
     if whence == 1:
-        return place(f[files.OFFSET])
-    if whence != 2 or f[files.KIND] == "dir":
+        return place(f.offset)
+    if whence != 2 or f.kind is FileKind.DIR:
         return -EINVAL
 
     def sized(reply: Packet, at: int) -> int:
@@ -176,13 +176,13 @@ def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
     if a[1] == 2:  # F_SETFD
         (t.proc.cloexec.add if a[2] & 1 else t.proc.cloexec.discard)(fd)
         return 0
-    if f is None or f[files.KIND] == "con":
+    if f is None or f.kind is FileKind.CON:
         return _console_fcntl(k, t, a)
     cmd = a[1]
     if cmd == 3:  # F_GETFL: Linux keeps none of the flags that only acted at open
-        return f[files.FLAGS] & ~OPEN_ONLY & ~(O_DIRECTORY if f[files.KIND] == "file" else 0)
+        return f.flags & ~OPEN_ONLY & ~(O_DIRECTORY if f.kind is FileKind.FILE else 0)
     if cmd == 4:  # F_SETFL: O_APPEND and O_NONBLOCK may change
-        f[files.FLAGS] = (f[files.FLAGS] & ~0o6000) | (a[2] & 0o6000)
+        f.flags = (f.flags & ~0o6000) | (a[2] & 0o6000)
         return 0
     return 0 if cmd in (1, 2) else -EINVAL  # F_GETFD, F_SETFD
 
@@ -195,7 +195,7 @@ LOCK_CMDS = {5: "get", 6: "set", 7: "set", 12: "get", 13: "set", 14: "set", 36: 
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
 
 
-def _record_lock(t: Thread, fd: int, f: list | None, cmd: int, addr: int) -> int:
+def _record_lock(t: Thread, fd: int, f: OpenFile | None, cmd: int, addr: int) -> int:
     """Record locks (fcntl) with the checks Linux makes, on any descriptor. What is modelled:
     a lock never conflicts with the process's own (as on Linux), and no two processes lock
     one file here, so every lock is granted at once, F_SETLKW never waits, and F_GETLK
@@ -213,12 +213,12 @@ def _record_lock(t: Thread, fd: int, f: list | None, cmd: int, addr: int) -> int
         return -EINVAL
     if whence not in (0, 1, 2):
         return -EINVAL
-    base = f[files.OFFSET] if whence == 1 and f is not None else 0
+    base = f.offset if whence == 1 and f is not None else 0
     if whence != 2 and base + start + min(length, 0) < 0:  # (SEEK_END: the size is the server's)
         return -EINVAL
     if LOCK_CMDS[cmd] == "set":
-        con = f is None or f[files.KIND] == "con"
-        acc = (0 if console.stream(t.proc, fd) == 0 else O_WRONLY) if con else f[files.FLAGS] & O_ACCMODE
+        con = f is None or f.kind is FileKind.CON
+        acc = (0 if console.stream(t.proc, fd) == 0 else O_WRONLY) if con else f.flags & O_ACCMODE
         if ltype == F_RDLCK and acc == O_WRONLY or ltype == F_WRLCK and acc not in (O_WRONLY, O_RDWR):
             return -EBADF
     if LOCK_CMDS[cmd] == "get":

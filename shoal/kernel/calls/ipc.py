@@ -2,7 +2,7 @@
 `sem_open` & co., see shoal/lib/shoal_sem.c): requests to the IPC daemon on I/O cluster 0
 (shoal/daemons/ipc.py), so that processes on any clusters share them.
 
-A queue descriptor is a file descriptor, `p.files[fd] = ["mq", name, handle, flags, 0]`
+A queue descriptor is a file descriptor, `p.files[fd] = OpenFile(FileKind.MQ, name, handle, flags)`
 (kernel/files.py), so it travels in the container's image. A semaphore is named by the
 handle the daemon gave, kept in the process's own memory (shoal_sem.c's table).
 
@@ -36,8 +36,8 @@ from shoal.abi import (
     SEM_VALUE_MAX,
 )
 from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, read_timespec, s32
-from shoal.kernel.container import Thread
-from shoal.kernel.files import FLAGS, HANDLE, KIND, MAX_FILES, PATH, new_fd
+from shoal.kernel.container import FileKind, OpenFile, Thread
+from shoal.kernel.files import MAX_FILES, new_fd
 from shoal.messages import (
     IpcWait,
     MqClose,
@@ -141,7 +141,7 @@ def sys_mq_open(k: Kernel, t: Thread, a: list[int]) -> int:
             k.send(k.services_node, MqClose(pid=p.pid, handle=reply.body.handle), at=at)
             return fd
         p.open_fds.add(fd)
-        p.files[fd] = ["mq", name, reply.body.handle, flags & (O_ACCMODE | O_NONBLOCK), 0]
+        p.files[fd] = OpenFile(FileKind.MQ, name, reply.body.handle, flags & (O_ACCMODE | O_NONBLOCK))
         return fd
     k.rpc(t, MqOpen(name=name, flags=flags, maxmsg=maxmsg, msgsize=msgsize), opened)
     return 0
@@ -155,23 +155,23 @@ def sys_mq_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
     return 0
 
 
-def _mq(t: Thread, fd: int) -> list | None:
+def _mq(t: Thread, fd: int) -> OpenFile | None:
     f = t.proc.files.get(fd)
-    return f if f is not None and f[KIND] == "mq" else None
+    return f if f is not None and f.kind is FileKind.MQ else None
 
 
-def _about(f: list) -> dict:  # (the fields of a request about an open queue)
-    return {"handle": f[HANDLE], "name": f[PATH]}
+def _about(f: OpenFile) -> dict:  # (the fields of a request about an open queue)
+    return {"handle": f.handle, "name": f.path}
 
 
-def _rehandle(f: list, reply: Packet) -> None:
+def _rehandle(f: OpenFile, reply: Packet) -> None:
     if reply.body.handle:
-        f[HANDLE] = reply.body.handle
+        f.handle = reply.body.handle
 
 
 def sys_mq_timedsend(k: Kernel, t: Thread, a: list[int]) -> int:
     f = _mq(t, s32(a[0]))
-    if f is None or f[FLAGS] & O_ACCMODE not in (O_WRONLY, O_RDWR):
+    if f is None or f.flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
         return -EBADF
     buf, n, prio = a[1], a[2], a[3]
     if prio >= MQ_PRIO_MAX:
@@ -188,12 +188,12 @@ def sys_mq_timedsend(k: Kernel, t: Thread, a: list[int]) -> int:
         _rehandle(f, reply)
         return reply.body.ret
     return _attempt(k, t, a, MqSend, {**_about(f), "prio": prio}, "send",
-                    not f[FLAGS] & O_NONBLOCK, deadline, sent, data)
+                    not f.flags & O_NONBLOCK, deadline, sent, data)
 
 
 def sys_mq_timedreceive(k: Kernel, t: Thread, a: list[int]) -> int:
     f = _mq(t, s32(a[0]))
-    if f is None or f[FLAGS] & O_ACCMODE == O_WRONLY:
+    if f is None or f.flags & O_ACCMODE == O_WRONLY:
         return -EBADF
     buf, n, prio_ptr = a[1], a[2], a[3]
     try:
@@ -214,7 +214,7 @@ def sys_mq_timedreceive(k: Kernel, t: Thread, a: list[int]) -> int:
             t.proc.aspace.write(prio_ptr, struct.pack("<I", reply.body.prio))
         return len(reply.data)
     return _attempt(k, t, a, MqReceive, {**_about(f), "size": n}, "recv",
-                    not f[FLAGS] & O_NONBLOCK, deadline, got)
+                    not f.flags & O_NONBLOCK, deadline, got)
 
 
 def sys_mq_notify(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -231,7 +231,7 @@ def sys_mq_getsetattr(k: Kernel, t: Thread, a: list[int]) -> int:
         new_flags = struct.unpack("<i", t.proc.aspace.read(new, 4))[0]
     if old:
         t.proc.aspace.translate(old, "store")
-    old_flags = f[FLAGS] & O_NONBLOCK
+    old_flags = f.flags & O_NONBLOCK
 
     def got(reply: Packet, at: int) -> int:
         _rehandle(f, reply)
@@ -240,7 +240,7 @@ def sys_mq_getsetattr(k: Kernel, t: Thread, a: list[int]) -> int:
         if old:
             t.proc.aspace.write(old, struct.pack("<iiii", old_flags, *reply.body.attr) + bytes(16))
         if new_flags is not None:  # only O_NONBLOCK may change
-            f[FLAGS] = (f[FLAGS] & ~O_NONBLOCK) | (new_flags & O_NONBLOCK)
+            f.flags = (f.flags & ~O_NONBLOCK) | (new_flags & O_NONBLOCK)
         return 0
     k.rpc(t, MqGetattr(**_about(f)), got)
     return 0

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM
 from shoal.kernel.calls.common import s32
-from shoal.kernel.container import Thread
+from shoal.kernel.container import FileKind, Thread
 from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, Region
 
 if TYPE_CHECKING:
@@ -40,16 +40,16 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     shared = None
     f = None if flags & MAP_ANON else t.proc.files.get(fd)
-    if f is not None and f[0] == "dev" and f[1] == "/dev/zero":
+    if f is not None and f.kind is FileKind.DEV and f.path == "/dev/zero":
         # Linux: a mapping of /dev/zero is anonymous memory (a process's own, shared or not)
-        if f[3] & 3 == 1:  # O_WRONLY
+        if f.flags & 3 == 1:  # O_WRONLY
             return -EACCES
     elif not flags & MAP_ANON:
-        if f is None or f[0] != "shm" or not flags & MAP_SHARED:
+        if f is None or f.kind is not FileKind.SHM or not flags & MAP_SHARED:
             return -EBADF if fd not in t.proc.open_fds else -ENODEV
-        if prot & 2 and f[3] & 3 != 2:  # a writable mapping of an object not opened O_RDWR
+        if prot & 2 and f.flags & 3 != 2:  # a writable mapping of an object not opened O_RDWR
             return -EACCES
-        shared = (f[2], a[5])  # the object, and the first page (mmap2's offset is in pages)
+        shared = (f.handle, a[5])  # the object, and the first page (mmap2's offset is in pages)
     if flags & MAP_SHARED and flags & MAP_PRIVATE:
         return -EINVAL
     length = (length + PAGE - 1) & ~(PAGE - 1)

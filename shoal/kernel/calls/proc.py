@@ -12,6 +12,7 @@ from shoal.kernel.calls.common import STOPPED, s32
 from shoal.kernel.calls.futex import futex_wake
 from shoal.kernel.container import Thread, TState
 from shoal.kernel.memory import Fault, OutOfFrames
+from shoal.kernel.stops import Stop
 from shoal.platform.cpu import REG_A
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def sys_exit(k: Kernel, t: Thread, a: list[int]) -> object:
     if all(x.state is TState.DEAD for x in p.threads):
         k.kill(p, None, a[0] & 0xFF, "", now)
     else:
-        k.stop_reason = "dead"
+        k.stop_reason = Stop.DEAD
         k.cpu.stop()
     return STOPPED
 
@@ -54,7 +55,7 @@ def sys_exit_group(k: Kernel, t: Thread, a: list[int]) -> object:
 def sys_sched_yield(k: Kernel, t: Thread, a: list[int]) -> object:
     k.cpu.set_reg(REG_A[0], 0)
     if k.ready:
-        k.stop_reason = "yield"
+        k.stop_reason = Stop.YIELD
         k.cpu.stop()
     return STOPPED
 

@@ -117,7 +117,7 @@ def sys_migrate(k: Kernel, t: Thread, a: list[int]) -> int:
         return 0
     if t.proc.aspace.incoming:  # its pages still follow an earlier move: wait for them, then ask
         raise Missing("load", migrate.ALL_PAGES)
-    method = migrate.METHODS[a[1] - 1] if a[1] else k.default_method
+    method = migrate.METHODS[a[1] - 1] if a[1] else k.migration.default_method
     err = migrate.request(k, t.proc, dst, k.now(), "guest", caller=t, method=method)
     if err:
         return err

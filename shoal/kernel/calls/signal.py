@@ -16,6 +16,7 @@ from shoal.kernel.calls.common import STOPPED, s32
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.memory import Fault
 from shoal.kernel.signals import ALL, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE, bit
+from shoal.kernel.stops import Stop
 from shoal.messages import Kind, Relay, SignalMsg
 from shoal.platform.cpu import REG_SP
 from shoal.platform.noc import Packet
@@ -43,13 +44,13 @@ def sys_rt_sigaction(k: Kernel, t: Thread, a: list[int]) -> int:
         h, flags, mask = struct.unpack("<IIQ", p.aspace.read(new, 16))
         flags &= SA_FLAGS  # unknown bits are cleared, as Linux does since 5.11
         if h == signals.SIG_DFL and not flags and not mask:
-            p.sigactions.pop(sig, None)
+            p.sig.actions.pop(sig, None)
         else:
             if h not in (signals.SIG_DFL, signals.SIG_IGN):
                 signals.trampoline(p)
-            p.sigactions[sig] = [h, flags, mask & ~UNBLOCKABLE]
+            p.sig.actions[sig] = [h, flags, mask & ~UNBLOCKABLE]
         if signals.ignored(p, sig):  # pending instances are discarded (POSIX)
-            for q in [p.sigpending, *(x.sigpending for x in p.threads)]:
+            for q in [p.sig.pending, *(x.sig.pending for x in p.threads)]:
                 q[:] = [i for i in q if i[0] != sig]
     if old:
         p.aspace.write(old, struct.pack("<IIQ", *before))
@@ -66,15 +67,15 @@ def sys_rt_sigprocmask(k: Kernel, t: Thread, a: list[int]) -> int:
     how, new, old, size = a[0], a[1], a[2], a[3]
     if size != 8:
         return -EINVAL
-    before = t.sigmask
+    before = t.sig.mask
     if new:
         m = struct.unpack("<Q", t.proc.aspace.read(new, 8))[0] & ~UNBLOCKABLE
         if how == SIG_BLOCK:
-            t.sigmask |= m
+            t.sig.mask |= m
         elif how == SIG_UNBLOCK:
-            t.sigmask &= ~m
+            t.sig.mask &= ~m
         elif how == SIG_SETMASK:
-            t.sigmask = m
+            t.sig.mask = m
         else:
             return -EINVAL
     if old:
@@ -87,21 +88,21 @@ def sys_rt_sigpending(k: Kernel, t: Thread, a: list[int]) -> int:
     if a[1] > 8:
         return -EINVAL
     pend = 0
-    for i in [*t.sigpending, *t.proc.sigpending]:
+    for i in [*t.sig.pending, *t.proc.sig.pending]:
         pend |= bit(i[0])
-    t.proc.aspace.write(a[0], struct.pack("<Q", pend & t.sigmask)[:a[1]])
+    t.proc.aspace.write(a[0], struct.pack("<Q", pend & t.sig.mask)[:a[1]])
     return 0
 
 
 def _on_alt(t: Thread, sp: int) -> bool:
-    ss_sp, size, _ = t.altstack
+    ss_sp, size, _ = t.sig.altstack
     return bool(size) and ss_sp < sp <= ss_sp + size
 
 
 def sys_sigaltstack(k: Kernel, t: Thread, a: list[int]) -> int:
     new, old = a[0], a[1]
     sp = k.cpu.reg(REG_SP)
-    ss_sp, size, flags = t.altstack
+    ss_sp, size, flags = t.sig.altstack
     cur = (SS_DISABLE if not size else SS_ONSTACK if _on_alt(t, sp) else 0) | (flags & SS_AUTODISARM)
     if new:
         nsp, nflags, nsize = struct.unpack("<IiI", t.proc.aspace.read(new, 12))
@@ -111,11 +112,11 @@ def sys_sigaltstack(k: Kernel, t: Thread, a: list[int]) -> int:
         if mode not in (0, SS_ONSTACK, SS_DISABLE):
             return -EINVAL
         if mode == SS_DISABLE:
-            t.altstack = (0, 0, SS_DISABLE)
+            t.sig.altstack = (0, 0, SS_DISABLE)
         elif nsize < signals.MINSIGSTKSZ:
             return -ENOMEM
         else:
-            t.altstack = (nsp, nsize, nflags & SS_AUTODISARM)
+            t.sig.altstack = (nsp, nsize, nflags & SS_AUTODISARM)
     if old:
         t.proc.aspace.write(old, struct.pack("<IiI", ss_sp, cur, size))
     return 0
@@ -123,13 +124,13 @@ def sys_sigaltstack(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_rt_sigreturn(k: Kernel, t: Thread, a: list[int]) -> object:
     try:
-        t.sig_resume = signals.sigreturn(k, t, k.cpu.reg(REG_SP))
+        t.sig.resume = signals.sigreturn(k, t, k.cpu.reg(REG_SP))
     except Fault as f:
         if f.reason == "page not here yet":
             raise
         k.kill(t.proc, signals.SIGSEGV, None, "killed: SIGSEGV (bad signal frame at rt_sigreturn)", k.now())
         return STOPPED
-    k.stop_reason = "signal"  # the registers are put back once the slice has ended (sched.py)
+    k.stop_reason = Stop.SIGNAL  # the registers are put back once the slice has ended (sched.py)
     k.cpu.stop()
     return STOPPED
 
@@ -140,9 +141,9 @@ def sys_rt_sigsuspend(k: Kernel, t: Thread, a: list[int]) -> int:
     if a[1] != 8:
         return -EINVAL
     m = struct.unpack("<Q", t.proc.aspace.read(a[0], 8))[0] & ~UNBLOCKABLE
-    if t.sig_saved is None:
-        t.sig_saved = t.sigmask
-    t.sigmask = m
+    if t.sig.saved is None:
+        t.sig.saved = t.sig.mask
+    t.sig.mask = m
     if signals.deliverable(t):
         signals.wake(k, t, k.now())
         return -EINTR
@@ -157,9 +158,9 @@ def sys_rt_sigtimedwait(k: Kernel, t: Thread, a: list[int]) -> int:
     if size != 8:
         return -EINVAL
     want = struct.unpack("<Q", t.proc.aspace.read(uset, 8))[0] & ~UNBLOCKABLE & ALL
-    if t.sig_saved is not None:  # made again after a freeze or a timeout: the mask as it was
-        t.sigmask, t.sig_saved = t.sig_saved, None
-    t.sig_waiting = None
+    if t.sig.saved is not None:  # made again after a freeze or a timeout: the mask as it was
+        t.sig.mask, t.sig.saved = t.sig.saved, None
+    t.sig.waiting = None
     got = signals.take_from(t, want)
     if got is not None:
         if uinfo:
@@ -174,10 +175,10 @@ def sys_rt_sigtimedwait(k: Kernel, t: Thread, a: list[int]) -> int:
         deadline = k.now() + ns_to_cycles(k, ns)
         if ns == 0:
             return -EAGAIN
-    t.sig_waiting = [want, uinfo]
-    if t.sig_saved is None:
-        t.sig_saved = t.sigmask
-    t.sigmask &= ~want  # let them through to this thread (Linux's real_blocked)
+    t.sig.waiting = [want, uinfo]
+    if t.sig.saved is None:
+        t.sig.saved = t.sig.mask
+    t.sig.mask &= ~want  # let them through to this thread (Linux's real_blocked)
     k.block(t, None, deadline, timeout_value=-EAGAIN, why="sigwait")
     return 0
 

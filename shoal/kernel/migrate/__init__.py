@@ -27,6 +27,7 @@ from shoal.kernel.migrate.record import (
            CHECKPOINT,
            MAX_ROUNDS,
            METHODS,
+           Bookkeeping,
            Incoming,
            InState,
            Method,
@@ -39,5 +40,6 @@ from shoal.kernel.migrate.source import progress
 from shoal.kernel.migrate.watchdog import TRIES
 
 __all__ = ["ACTIVE", "ALL_PAGES", "CHECKPOINT", "EBUSY", "EIO", "HANDLERS", "MAX_ROUNDS", "METHODS",
-           "TARGETED", "TRIES", "InState", "Incoming", "Method", "MigState", "Migration", "Outgoing",
+           "TARGETED", "Bookkeeping", "TRIES", "InState", "Incoming", "Method", "MigState", "Migration",
+           "Outgoing",
            "await_page", "on_lost", "progress", "request", "thaw"]

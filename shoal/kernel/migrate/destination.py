@@ -55,10 +55,10 @@ def answer(k: Kernel, e: Incoming, at: int) -> None:
 def on_reserve(k: Kernel, pkt: Packet, at: int) -> None:
     b = pkt.body
     mid, need = b.mid, b.frames
-    if mid in k.incoming:
+    if mid in k.migration.incoming:
         return  # S sends a reservation once
-    e = k.incoming[mid] = Incoming(mid, b.pid, pkt.src, b.bytes)
-    free = k.frames.free - k.reserved_frames
+    e = k.migration.incoming[mid] = Incoming(mid, b.pid, pkt.src, b.bytes)
+    free = k.frames.free - k.migration.reserved_frames
     if k.find_proc(b.pid) is not None:
         e.state, e.reason = InState.REFUSED, f"cluster {k.cluster} already runs pid {b['pid']}"
     elif k.reports.closed:
@@ -67,21 +67,21 @@ def on_reserve(k: Kernel, pkt: Packet, at: int) -> None:
         e.state = InState.REFUSED
         e.reason = f"no room on cluster {k.cluster}: the process needs {need} frames, {free} are free"
     else:
-        k.reserved_frames += need
+        k.migration.reserved_frames += need
         e.frames = need
         arm(k, e, at + image_trip(k.spec, e.nbytes, 0), destination_waited)  # the lease, renewed TRIES times
     answer(k, e, at)
 
 
 def on_query(k: Kernel, pkt: Packet, at: int) -> None:
-    e = k.incoming.get(pkt.body.mid)
+    e = k.migration.incoming.get(pkt.body.mid)
     if e is not None:  # never heard of it: the reservation is still on its way, or lost
         answer(k, e, at)
 
 
 def on_image(k: Kernel, pkt: Packet, at: int) -> None:
     mid = pkt.body.mid
-    e = k.incoming.get(mid)
+    e = k.migration.incoming.get(mid)
     if e is None or e.state != InState.RESERVED:
         if e is not None and e.state == InState.DROPPED:  # S, not committed, must abort
             answer(k, e, at)
@@ -108,7 +108,7 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
         coming = [va for va in p.aspace.remote if va not in p.aspace.rmem]
         tables = {va >> 22 for va in coming} - {va >> 22 for va, _ in p.aspace.page_list()}
         e.frames = len(coming) + len(tables)
-        k.reserved_frames += e.frames
+        k.migration.reserved_frames += e.frames
     # Most of the rebuilding went on while the image arrived (see `overlap`): the kernel core
     # was busy then; what is left after the last page delays the answer.
     total, tail = rebuild_cycles(k.spec, shape), rebuild_tail(k.spec, shape)
@@ -121,14 +121,14 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
     # Frozen and ours to hold: packets for it wait here until S decides.
     e.state, e.proc = InState.REBUILT, p
     k.procs.append(p)
-    k.moved.pop(p.pid, None)
+    k.migration.moved.pop(p.pid, None)
     e.wall = time.perf_counter() - t0
     answer(k, e, at)
     arm(k, e, at + round_trip(k.spec), destination_waited)
 
 
 def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
-    e = k.incoming.get(pkt.body.mid)
+    e = k.migration.incoming.get(pkt.body.mid)
     if e is None:
         return
     if e.state == InState.REBUILT:
@@ -141,7 +141,7 @@ def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
         thaw(k, p, at, 0)
         if k.cpu.caches is not None:  # its lines did not come with it: watch what refilling costs
             p.window = e.window = CacheWindow(at + CACHE_WINDOW, at + 2 * CACHE_WINDOW)
-        for q in k.held.pop(p.pid, []):
+        for q in k.migration.held.pop(p.pid, []):
             k.handle(q, at)
     if e.state == InState.RUNNING:  # (again, if S did not hear our done)
         answer(k, e, at)
@@ -149,7 +149,7 @@ def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
 
 def unreserve(k: Kernel, e: Incoming, n: int | None = None) -> None:
     n = e.frames if n is None else min(n, e.frames)
-    k.reserved_frames -= n
+    k.migration.reserved_frames -= n
     e.frames -= n
 
 
@@ -166,15 +166,15 @@ def _drop(k: Kernel, e: Incoming, at: int, reason: str) -> None:
         return
     k.procs.remove(p)
     k.discard(p)
-    for key in [key for key in k.early_signals if key[0] == p.pid]:
-        del k.early_signals[key]
-    k.moved[p.pid] = e.src  # it goes on at S: what came for it here goes there
-    for q in k.held.pop(p.pid, []):
+    for key in [key for key in k.ikc.early_signals if key[0] == p.pid]:
+        del k.ikc.early_signals[key]
+    k.migration.moved[p.pid] = e.src  # it goes on at S: what came for it here goes there
+    for q in k.migration.held.pop(p.pid, []):
         k.handle(q, at)
 
 
 def on_release(k: Kernel, pkt: Packet, at: int) -> None:
-    e = k.incoming.get(pkt.body.mid)
+    e = k.migration.incoming.get(pkt.body.mid)
     if e is not None:
         _drop(k, e, at, f"{pkt.kind} from cluster {e.src}")
 

@@ -32,8 +32,8 @@ def on_lost(k: Kernel, body: Body, at: int) -> None:
     m = find_record(k, mid) if mid >> 32 == k.cluster else None
     if m is not None:
         source_lost(k, m, body, at)
-    elif mid in k.incoming:
-        e = k.incoming[mid]
+    elif mid in k.migration.incoming:
+        e = k.migration.incoming[mid]
         e.lost[kind] = e.lost.get(kind, 0) + 1
         if kind in (Kind.MIG_FETCH, Kind.MIG_GOT):  # post-copy: the process waits; say it again later
             k.at(at + round_trip(k.spec) // SLACK, lambda now: send(k, e, e.src, body, now))

@@ -94,12 +94,12 @@ def on_got(k: Kernel, pkt: Packet, at: int) -> None:
         m.state, m.ended = MigState.DONE, at
         m.reason += f"; every page in at cycle {at}" if final.complete else \
             f"; the process ended at cluster {m.dst} before every page came"
-        k.migrations.pop(m.mid, None)
+        k.migration.outgoing.pop(m.mid, None)
 
 
 def on_page(k: Kernel, pkt: Packet, at: int) -> None:
     """D: a page that followed the thaw: in place, its waiting threads go on."""
-    e = k.incoming.get(pkt.body.mid)
+    e = k.migration.incoming.get(pkt.body.mid)
     if e is None or not e.remote:
         return
     p = e.proc if e.proc is not None and e.proc.alive else None
@@ -148,7 +148,7 @@ def _wake_waiting(k: Kernel, e: Incoming, va: int, at: int) -> None:
 def await_page(k: Kernel, t: Thread, va: int, at: int) -> None:
     """D: thread `t` touched a page still at the source: it sleeps until the page is here."""
     page = va & ~(k.spec.page_size - 1) if va != ALL_PAGES else ALL_PAGES
-    e = next((e for e in k.incoming.values() if e.remote and e.proc is t.proc), None)
+    e = next((e for e in k.migration.incoming.values() if e.remote and e.proc is t.proc), None)
     if e is None:  # cannot happen: a remote page belongs to a post-copy under way
         k.kill(t.proc, 11, None, f"killed: page {page:#010x} is elsewhere and no migration brings it", at)
         return

@@ -88,7 +88,7 @@ def on_pages_ack(k: Kernel, pkt: Packet, at: int) -> None:
 
 def on_pages(k: Kernel, pkt: Packet, at: int) -> None:
     """D: a pre-copy round; its pages are kept (in the frames reserved) for the image."""
-    e = k.incoming.get(pkt.body.mid)
+    e = k.migration.incoming.get(pkt.body.mid)
     if e is None or e.state != InState.RESERVED or pkt.body.round <= e.round:
         if e is not None and (e.state in (InState.REFUSED, InState.DROPPED) or pkt.body.round == e.round):
             answer(k, e, at)
@@ -99,7 +99,7 @@ def on_pages(k: Kernel, pkt: Packet, at: int) -> None:
         e.staged[va] = pkt.data[i * size:(i + 1) * size]
     need = len(e.staged) + len({va >> 22 for va in e.staged}) + 1
     if need > e.frames:  # the process grew since it asked: more room, or a refusal
-        free = k.frames.free - k.reserved_frames
+        free = k.frames.free - k.migration.reserved_frames
         if need - e.frames > free:
             unreserve(k, e)
             e.state, e.staged = InState.REFUSED, {}
@@ -108,7 +108,7 @@ def on_pages(k: Kernel, pkt: Packet, at: int) -> None:
             disarm(e)
             answer(k, e, at)
             return
-        k.reserved_frames += need - e.frames
+        k.migration.reserved_frames += need - e.frames
         e.frames = need
     # Each page is copied out as the next arrives; only the last one's copy delays the answer.
     total = math.ceil(k.spec.copy_cycles_per_byte * len(pkt.data))

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from shoal.kernel.container import CacheWindow, Container, Thread
     from shoal.kernel.image import Shape
     from shoal.kernel.kernel import Kernel
+    from shoal.platform.noc import Packet
 
 
 class MigState(StrEnum):
@@ -182,12 +183,28 @@ class Incoming:
     window: CacheWindow | None = None  # the process's stall after the thaw (Migration.stall_after)
 
 
+@dataclass(eq=False)
+class Bookkeeping:
+    """A kernel's migrations (`Kernel.migration`): records of the moves it started (by mid,
+    and all in order), packets held for its frozen processes, forwarding pointers for
+    processes that left (pid -> cluster), frames promised to incoming ones, their records."""
+
+    outgoing: dict[int, Outgoing] = field(default_factory=dict)
+    log: list[Outgoing] = field(default_factory=list)
+    ids: int = 0  # the last migration id it gave (the cluster's number above it)
+    held: dict[int, list[Packet]] = field(default_factory=dict)
+    moved: dict[int, int] = field(default_factory=dict)
+    reserved_frames: int = 0
+    incoming: dict[int, Incoming] = field(default_factory=dict)
+    default_method: str = "stopcopy"  # of shoal_migrate, which names none (Chip's `migration`)
+
+
 def find_record(k: Kernel, mid: int) -> Outgoing | None:
     """This kernel's record of migration `mid` (under way, or ended)."""
-    m = k.migrations.get(mid)
+    m = k.migration.outgoing.get(mid)
     if m is not None:
         return m
-    return next((m for m in reversed(k.migration_log) if m.mid == mid), None)
+    return next((m for m in reversed(k.migration.log) if m.mid == mid), None)
 
 
 def count_send(m: Outgoing, va: int) -> None:

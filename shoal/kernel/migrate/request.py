@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EBUSY, EINVAL, ESRCH
 from shoal.kernel import report
-from shoal.kernel.container import Container, Thread
+from shoal.kernel.container import Container, FileKind, Thread
 from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT
 from shoal.kernel.migrate.precopy import send_round
 from shoal.kernel.migrate.record import (
@@ -45,26 +45,26 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         return -EINVAL
     if not p.alive:
         return -EBUSY
-    if any(m.pid == p.pid and m.state in ACTIVE for m in k.migrations.values()):
+    if any(m.pid == p.pid and m.state in ACTIVE for m in k.migration.outgoing.values()):
         return -EBUSY
     if p.aspace.incoming:  # still receiving its pages from an earlier move
         return -EBUSY
-    if p.children or any(f[0] == "pipe" for f in p.files.values()):
+    if p.children or any(f.kind is FileKind.PIPE for f in p.files.values()):
         return -EOPNOTSUPP  # a pipe lives on its cluster; so do the waits for unreaped children
     if dst == CHECKPOINT and p.aspace.rmem:  # a checkpoint carries every page; these are away
         return -EBUSY
-    k._mids += 1
-    m = Outgoing((k.cluster << 32) | k._mids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop,
+    k.migration.ids += 1
+    m = Outgoing((k.cluster << 32) | k.migration.ids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop,
                  method=Method(method) if dst != CHECKPOINT else Method.STOPCOPY)
     opts = options or {}
     m.limit = opts.get("downtime_limit", math.ceil(DOWNTIME_LIMIT_US * 1e-6 * k.spec.freq_hz))
     m.max_rounds = opts.get("max_rounds", MAX_ROUNDS)
     m.max_bytes = opts.get("max_bytes", MAX_BYTES_FACTOR * p.aspace.data_frames * k.spec.page_size)
-    k.migrations[m.mid] = m
-    k.migration_log.append(m)
+    k.migration.outgoing[m.mid] = m
+    k.migration.log.append(m)
     if dst == k.cluster:  # already there: nothing to move
         m.state, m.frozen, m.thawed, m.ended, m.reason = MigState.DONE, at, at, at, "already there"
-        del k.migrations[m.mid]
+        del k.migration.outgoing[m.mid]
         return 0
     if m.method in (Method.PRECOPY, Method.HYBRID):  # reserve first; the process runs on meanwhile
         m.state = MigState.RESERVING
@@ -114,5 +114,5 @@ def on_policy_move(k: Kernel, pkt: Packet, at: int) -> None:
         why = "it is moving, or its pages still follow it" if err == -EBUSY else "bad request"
         report.refuse(k, b, err, why, at)
         return
-    m = k.migration_log[-1]
+    m = k.migration.log[-1]
     m.why = b.why

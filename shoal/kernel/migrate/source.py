@@ -66,7 +66,7 @@ if TYPE_CHECKING:
 
 def progress(k: Kernel, now: int) -> None:
     """Advance every migration this kernel is the source of (called between slices)."""
-    for m in list(k.migrations.values()):
+    for m in list(k.migration.outgoing.values()):
         if m.state != MigState.FREEZING:
             continue
         p = k.find_proc(m.pid)
@@ -109,7 +109,7 @@ def progress(k: Kernel, now: int) -> None:
         else:  # a checkpoint needs the whole image
             at += k.kernel_core(at, build_cycles(k.spec, m.shape))
             m.state, m.thawed, m.ended, m.reason = MigState.CHECKPOINTED, at, at, "image taken"
-            k.migrations.pop(m.mid, None)
+            k.migration.outgoing.pop(m.mid, None)
             if m.stop:
                 k.kill(p, None, None, "checkpointed", at)
                 p.state = "checkpointed"
@@ -135,7 +135,7 @@ def fail(k: Kernel, m: Outgoing, p: Container | None, at: int, reason: str, err:
     m.image = b""
     if m.by.startswith("policy:"):
         report.failed(k, m, err, at)
-    k.migrations.pop(m.mid, None)
+    k.migration.outgoing.pop(m.mid, None)
     disarm(m)
     if cleanup is not None:
         send(k, m, m.dst, cleanup(mid=m.mid), at)
@@ -143,7 +143,7 @@ def fail(k: Kernel, m: Outgoing, p: Container | None, at: int, reason: str, err:
         p.aspace.stop_tracking()
     if p is not None and p.state in ("freezing", "frozen"):
         thaw(k, p, at, err)
-        for pkt in k.held.pop(p.pid, []):
+        for pkt in k.migration.held.pop(p.pid, []):
             k.handle(pkt, at)
     if p is not None:  # pre-copy ends before the freeze: the caller is still asleep
         for t in p.threads:
@@ -173,7 +173,7 @@ def _unconfirmed(k: Kernel, m: Outgoing, at: int) -> None:
     m.state, m.ended = MigState.DONE, at
     m.reason = (f"moved to cluster {m.dst}, which did not confirm the thaw after "
                 f"{m.sends.get('mig_commit', 0)} commit messages")
-    k.migrations.pop(m.mid, None)
+    k.migration.outgoing.pop(m.mid, None)
     disarm(m)
     if m.proc is not None:
         m.proc.state = "migrated"
@@ -215,7 +215,7 @@ def send_image(k: Kernel, m: Outgoing, at: int) -> None:
 
 
 def on_refuse(k: Kernel, pkt: Packet, at: int) -> None:
-    m = k.migrations.get(pkt.body.mid)
+    m = k.migration.outgoing.get(pkt.body.mid)
     if m is not None and (m.state in (MigState.RESERVING, MigState.COPYING, MigState.PRECOPY)
                           or (m.state == MigState.FREEZING and m.accepted)):  # D holds nothing for it now
         fail(k, m, k.find_proc(m.pid), at, pkt.body.reason, -ENOMEM)
@@ -247,10 +247,10 @@ def _commit(k: Kernel, m: Outgoing, at: int) -> None:
         elif isinstance(ep, PortalIn):
             forward += [req for req, _ in ep.requests]
             ep.requests.clear()
-    forward += k.held.pop(p.pid, [])
+    forward += k.migration.held.pop(p.pid, [])
     k.retire(p, at, keep_memory=m.postcopy_pages > 0)
     p.state = "frozen"  # in transit: no copy runs until D thaws its own
-    k.moved[p.pid] = m.dst
+    k.migration.moved[p.pid] = m.dst
     send(k, m, m.dst, MigCommit(mid=m.mid), at)
     arm(k, m, at + round_trip(k.spec), source_waited)
     for q in forward:
@@ -281,4 +281,4 @@ def on_done(k: Kernel, pkt: Packet, at: int) -> None:
     if m.postcopy_pages and not m.pushed_all:
         m.state, m.ended = MigState.POSTCOPY, None  # running at D; its pages still follow
         return
-    k.migrations.pop(m.mid, None)
+    k.migration.outgoing.pop(m.mid, None)
