@@ -185,15 +185,8 @@ class KernelMemory:
         d, i, c, spec = self.d, self.i, self.counts, self.spec
         if self.invalidations and name in IKC:
             d.invalidate()
-        im = _replay(i, code, False)
-        dl = ds = lm = sm = 0
-        for ln, store in data:
-            if store:
-                ds += 1
-                sm += _access(d, ln, True)
-            else:
-                dl += 1
-                lm += _access(d, ln, False)
+        im = _replay(i, code)
+        dl, ds, lm, sm = _replay_data(d, data)
         if self.invalidations and (name in CREATES or name in IKC):
             d.invalidate()
         stall = lm * spec.dcache_miss_cycles + im * spec.icache_miss_cycles
@@ -250,8 +243,10 @@ class KernelMemory:
 def _access(c: Cache, ln: int, store: bool) -> int:
     """One access to line number `ln`: 1 on a miss."""
     s = c.sets[ln % c.nsets]
+    if s and s[0] == ln:
+        return 0
     if ln in s:
-        if not c.fifo and s[0] != ln:
+        if not c.fifo:
             s.remove(ln)
             s.insert(0, ln)
         return 0
@@ -262,8 +257,51 @@ def _access(c: Cache, ln: int, store: bool) -> int:
     return 1
 
 
-def _replay(c: Cache, lines: list[int], store: bool) -> int:
+def _replay(c: Cache, lines: list[int]) -> int:
+    """Loads of `lines` in order (the code's fetches); the misses. (_access, inlined: a
+    call replays a few dozen lines, and this is on every system call's path.)"""
+    sets, nsets, lru, ways = c.sets, c.nsets, not c.fifo, c.ways
     misses = 0
     for ln in lines:
-        misses += _access(c, ln, store)
+        s = sets[ln % nsets]
+        if s and s[0] == ln:
+            continue
+        if ln in s:
+            if lru:
+                s.remove(ln)
+                s.insert(0, ln)
+            continue
+        misses += 1
+        s.insert(0, ln)
+        if len(s) > ways:
+            s.pop()
     return misses
+
+
+def _replay_data(c: Cache, data: list[tuple[int, bool]]) -> tuple[int, int, int, int]:
+    """Loads and stores of `data` in order: (loads, stores, load misses, store misses)."""
+    sets, nsets, lru, ways, alloc = c.sets, c.nsets, not c.fifo, c.ways, c.write_alloc
+    loads = stores = lm = sm = 0
+    for ln, store in data:
+        if store:
+            stores += 1
+        else:
+            loads += 1
+        s = sets[ln % nsets]
+        if s and s[0] == ln:
+            continue
+        if ln in s:
+            if lru:
+                s.remove(ln)
+                s.insert(0, ln)
+            continue
+        if store:
+            sm += 1
+            if not alloc:
+                continue
+        else:
+            lm += 1
+        s.insert(0, ln)
+        if len(s) > ways:
+            s.pop()
+    return loads, stores, lm, sm

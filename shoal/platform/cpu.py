@@ -265,6 +265,7 @@ class ClusterCPU:
         except UcError:
             return "the L1 cache model needs an x86-64 Linux host"
         self.caches = c
+        self._counts = (ctypes.c_uint64 * 8).from_address(ctypes.addressof(c.dc))  # dc, ic: adjacent
         self._nd, self._ni = c.d.sets * c.d.ways, c.i.sets * c.i.ways
         return ""
 
@@ -293,8 +294,8 @@ class ClusterCPU:
         c = self.caches
         if c is None:
             return (0, 0, 0, 0, 0, 0, 0)
-        dc, ic = c.dc, c.ic
-        return (dc.reads, dc.writes, dc.read_misses, dc.write_misses, ic.reads, ic.read_misses, c.bank_waits)
+        v = self._counts[:]  # dc (reads, writes, read misses, write misses), then ic's: one copy
+        return (v[0], v[1], v[2], v[3], v[4], v[6], c.bank_waits)
 
     def begin_slice(self, clock: int, hart: int) -> None:
         """The running hart and its simulated clock at the slice's start (for the banks)."""
