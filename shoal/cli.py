@@ -605,9 +605,9 @@ def _other_parsers(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("--stats", action="store_true")
     _trace_args(rs)
     rs.add_argument("image")
-    b = sub.add_parser("bench", help="measurements: `shoal bench migration|policy|locality --out DIR` "
+    b = sub.add_parser("bench", help="measurements: `shoal bench migration|policy|locality|mpi --out DIR` "
                        "(CSV and plots)")
-    b.add_argument("what", choices=["migration", "policy", "locality"])
+    b.add_argument("what", choices=["migration", "policy", "locality", "mpi"])
     b.add_argument("--out", required=True, help="directory for the CSV files and PNG plots")
     b.add_argument("--chip", default="mppa256")
     b.add_argument("--quick", action="store_true", help="fewer points")
@@ -711,6 +711,9 @@ def _main(argv: list[str]) -> int:
             if args.what == "locality":
                 from shoal.experiments.benchlocality import bench_locality
                 return bench_locality(Path(args.out), args.chip, args.quick)
+            if args.what == "mpi":
+                from shoal.experiments.benchmpi import bench_mpi
+                return bench_mpi(Path(args.out), args.chip, args.quick)
             from shoal.experiments.benchmig import bench_migration
             return bench_migration(Path(args.out), args.chip, args.quick)
         return cmd_demo(args)

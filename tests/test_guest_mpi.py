@@ -240,3 +240,40 @@ def test_threads_inside_ranks(tmp_path: Path) -> None:
     ref = native("mpi_threads", 3, [], tmp_path)
     if ref is not None:
         assert out == ref
+
+
+def test_tutorial_mpi_example_as_mpiexec(tmp_path: Path) -> None:
+    """docs/tutorial.md section 7: the example's pi is the host MPI's, its ranks on 4 clusters."""
+    import shutil
+    import subprocess
+    src = Path(__file__).parent.parent / "docs" / "examples" / "mpi_pi.c"
+    elf = tmp_path / "mpi_pi"
+    assert shoal_cli("cc", "-O2", str(src), "-o", str(elf)).returncode == 0
+    res = shoal_cli("mpirun", "-n", "4", str(elf), "100000")
+    assert res.returncode == 0, res.stderr
+    out = res.stdout.decode().splitlines()
+    assert sorted(line.split(" on ")[1].split(":")[0] for line in out if line.startswith("rank")) == \
+        [f"cluster{c}" for c in range(4)]
+    if shutil.which("mpicc") and shutil.which("mpiexec"):
+        host = tmp_path / "mpi_pi_host"
+        subprocess.run(["mpicc", "-O2", str(src), "-o", str(host)], check=True)
+        ref = subprocess.run(["mpiexec", "-n", "4", str(host), "100000"], capture_output=True, check=True,
+                             timeout=120).stdout.decode().splitlines()
+        assert [x for x in out if x.startswith("pi")] == [x for x in ref if x.startswith("pi")]
+    else:
+        assert out[-1] == "pi ~ 3.141592653598"  # (the midpoint rule's value for 100000 steps)
+
+
+def test_bench_mpi_quick_writes_its_files(tmp_path: Path) -> None:
+    import csv
+    res = shoal_cli("bench", "mpi", "--quick", "--out", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    for name in ("pingpong", "collectives"):
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pp = list(csv.DictReader((tmp_path / "pingpong.csv").open()))
+    assert [int(r["bytes"]) for r in pp] == [1, 105, 4096, 65536]
+    # Never faster than the wire itself; the rendezvous (> 104 B) costs a round trip more.
+    assert all(float(r["x_noc_limit"]) >= 1 for r in pp)
+    assert float(pp[1]["one_way_us"]) > float(pp[0]["one_way_us"])
+    coll = list(csv.DictReader((tmp_path / "collectives.csv").open()))
+    assert {(r["ranks"], r["collective"]) for r in coll} >= {("2", "barrier"), ("4", "alltoall")}
