@@ -46,8 +46,11 @@ class Fault(Exception):
     """An access the address space does not allow; `kind` is 'load', 'store' or 'fetch'."""
 
     def __init__(self, kind: str, addr: int, reason: str = "page fault") -> None:
-        super().__init__(f"{kind} {reason} at {addr:#010x}")
+        super().__init__(kind, addr, reason)
         self.kind, self.addr, self.reason = kind, addr, reason
+
+    def __str__(self) -> str:  # (made when read: a remote page's fault is never printed)
+        return f"{self.kind} {self.reason} at {self.addr:#010x}"
 
 
 class Missing(Fault):
