@@ -89,7 +89,8 @@ def _choose(k: Kernel, n: int) -> list[tuple[Container, int]]:
         return _choose_listed(k, procs, n)
     if len(procs) == 1:
         p = procs[0]
-        order = [(p, va) for _, va in sorted(zip(p.aspace.born.values(), p.aspace.born))]
+        born = p.aspace.born
+        order = [(p, va) for _, va in sorted(zip(born.values(), born, strict=True))]
     else:
         keyed = sorted((b, p.pid, va, i) for i, p in enumerate(procs) for va, b in p.aspace.born.items())
         order = [(procs[i], va) for _, _, va, i in keyed]

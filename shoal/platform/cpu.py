@@ -280,7 +280,8 @@ class ClusterCPU:
         # hart nearly every time: this runs at most slices).
         at = self._line_at
         if at is None:
-            at = self._line_at = (ctypes.addressof(c.dtags), ctypes.addressof(c.itags), self._nd * 8, self._ni * 8)
+            at = self._line_at = (ctypes.addressof(c.dtags), ctypes.addressof(c.itags),
+                                  self._nd * 8, self._ni * 8)
         d, i, nd, ni = at
         memmove = ctypes.memmove
         if self._line_owner is not None:
