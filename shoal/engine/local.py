@@ -67,8 +67,9 @@ class LocalBackend(Requests):
 
         def deliver(p: Packet) -> int:
             return index[id(self._deliver(p))]
+        sent = nodes  # nodes that may have packets to hand over: all at first (host requests)
         while until is None or not until():
-            for n in nodes:
+            for n in sent:
                 if n.outbox:
                     noc.submit(n.outbox)
                     n.outbox = []
@@ -77,6 +78,9 @@ class LocalBackend(Requests):
                 return
             moves, gvt = plan
             self.rounds += 1
+            # Only a node that moves sends (a delivery only queues the packet), so only the
+            # outboxes of these are looked at next round (in node order, as before).
+            sent = [nodes[i] for i, _ in moves]
             for i, horizon in moves:
                 lbs[i] = nodes[i].advance(horizon, limit, window)
             if self.rounds % 256 == 0:

@@ -29,25 +29,30 @@ def next_round(lbs: list[int], noc: NoC, la: int, limit: int,
     times, is kept up to date), then the nodes that may move, each with its horizon, and GVT.
     None when nothing happens before `limit`."""
     nr = noc.next_ready()
-    gvt = min(min(lbs), NEVER if nr is None else nr + la)
+    low = min(lbs)
+    gvt = low if nr is None or nr + la >= low else nr + la
     if nr is not None and nr < gvt:
         for p in noc.advance(gvt):
             j = deliver(p)  # a packet is one more item, at its arrival
-            lbs[j] = min(lbs[j], p.arrival)
+            if p.arrival < lbs[j]:
+                lbs[j] = p.arrival
         nr = noc.next_ready()
-    if min(lbs) >= limit and (nr is None or nr + la >= limit):
+        low = min(lbs)
+    if low >= limit and (nr is None or nr + la >= limit):
         return None
     pend = NEVER if nr is None else nr
-    low = min(lbs)
     first = lbs.index(low)
-    second = min(lbs[:first] + lbs[first + 1:], default=NEVER)
+    lbs[first] = NEVER  # (a moment: the least of the others, NEVER if none is less)
+    second = min(lbs)
+    lbs[first] = low
     # Only nodes with an item before the others' earliest plus the lookahead can move.
-    cut = min(max(second, low), pend) + la
+    cut = min(min(max(second, low), pend) + la, limit)
     moves = []
-    for i in [i for i, lb in enumerate(lbs) if lb < cut and lb < limit]:
-        horizon = min(second if i == first else low, pend) + la
-        if lbs[i] < horizon:
-            moves.append((i, horizon))
+    for i, lb in enumerate(lbs):
+        if lb < cut:
+            horizon = min(second if i == first else low, pend) + la
+            if lb < horizon:
+                moves.append((i, horizon))
     return moves, gvt
 
 

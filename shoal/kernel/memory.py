@@ -46,8 +46,11 @@ class Fault(Exception):
     """An access the address space does not allow; `kind` is 'load', 'store' or 'fetch'."""
 
     def __init__(self, kind: str, addr: int, reason: str = "page fault") -> None:
-        super().__init__(f"{kind} {reason} at {addr:#010x}")
+        super().__init__(kind, addr, reason)
         self.kind, self.addr, self.reason = kind, addr, reason
+
+    def __str__(self) -> str:  # (made when read: a remote page's fault is never printed)
+        return f"{self.kind} {self.reason} at {self.addr:#010x}"
 
 
 class Missing(Fault):
@@ -323,7 +326,9 @@ class AddressSpace:
         if flags & PTE_X:
             self._code.add(frame)
         self._used[va >> 22].add((va >> 12) & 0x3FF)
-        self.born[va] = next(_born)
+        # (A page populated by a fault at an address inside it has always ranked as born 0,
+        # before the others, by address: kept, so that evictions stay as they were.)
+        self.born[va & ~(PAGE - 1)] = next(_born) if not va & (PAGE - 1) else 0
         return pte
 
     def _mapped(self, start: int, end: int) -> Iterator[tuple[int, int, list[int]]]:
@@ -422,7 +427,7 @@ class AddressSpace:
                 bits = _prot_bits(r.prot) & (~0 if writable else ~PTE_W)  # a read copy: no W
                 w = self._pte(va, create=True)
                 pte = self._set(w, va, frame, PTE_U | bits)
-                self.born.pop(va, None)  # never a candidate for eviction: not ours
+                self.born.pop(va & ~(PAGE - 1), None)  # never a candidate for eviction: not ours
             else:
                 w, pte = self._populate(va, r)  # may raise OutOfFrames
         need = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}[kind]
@@ -608,6 +613,11 @@ class AddressSpace:
         if self.touched is not None:
             self.touched.add(va)
         return ver, data
+
+    def flags_of(self, va: int) -> int:
+        """The PTE flags of the page of `va` (0 if it has no entry)."""
+        w = self._pte(va, create=False)
+        return self._words[w] & 0x3FF if w is not None else 0
 
     def clear_accessed(self, va: int) -> None:
         """Clear the page's A bit (page replacement's second chance; the caller flushes the TLB)."""

@@ -78,11 +78,41 @@ def reclaim(k: Kernel) -> bool:
 
 
 def _choose(k: Kernel, n: int) -> list[tuple[Container, int]]:
-    """Up to `n` resident data pages to evict, by the chip's replacement policy."""
-    cands = []
-    for p in k.procs:
-        if p.state not in EVICTABLE or not p.alive:
+    """Up to `n` resident data pages to evict, by the chip's replacement policy: the oldest
+    first (by when each came into a frame), code pages never."""
+    procs = [p for p in k.procs if p.state in EVICTABLE and p.alive]
+    # Every data page resident has its `born` (only those: a page leaves `born` as it leaves
+    # its frame, and shared pages are not ours), so the oldest are found from `born` alone,
+    # reading only the page-table entries the scan visits, not the whole address space's
+    # (most of the host time of a reclaim). If that ever did not hold, the full listing.
+    if not all(len(p.aspace.born) == p.aspace.data_frames for p in procs):
+        return _choose_listed(k, procs, n)
+    if len(procs) == 1:
+        p = procs[0]
+        born = p.aspace.born
+        order = [(p, va) for _, va in sorted(zip(born.values(), born, strict=True))]
+    else:
+        keyed = sorted((b, p.pid, va, i) for i, p in enumerate(procs) for va, b in p.aspace.born.items())
+        order = [(procs[i], va) for _, _, va, i in keyed]
+    fifo = k.spec.page_replacement == "fifo"
+    out, second = [], []
+    for p, va in order:
+        if len(out) >= n:
+            break
+        flags = p.aspace.flags_of(va)
+        if flags & PTE_X:
             continue
+        if flags & PTE_A and not fifo:
+            p.aspace.clear_accessed(va)
+            second.append((p, va))
+        else:
+            out.append((p, va))
+    return out + second[:n - len(out)]
+
+
+def _choose_listed(k: Kernel, procs: list[Container], n: int) -> list[tuple[Container, int]]:
+    cands = []
+    for p in procs:
         born, pid = p.aspace.born.get, p.pid
         cands += [(born(va, 0), pid, va, flags, p) for va, flags in p.aspace.page_list() if not flags & PTE_X]
     cands.sort()  # (born, pid, va) are unique together: the rest is never compared

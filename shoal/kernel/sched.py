@@ -29,6 +29,7 @@ host limits and freeze times, it ends a slice early without changing what runs n
 from __future__ import annotations
 
 import heapq
+from operator import add, sub
 from typing import TYPE_CHECKING
 
 from shoal.kernel import migrate, report, rmem, shm, signals
@@ -318,11 +319,9 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
     now = cpu.cache_counts()
     seen, k._cache_seen = k._cache_seen, now
     mine, ours = t.proc.caches, k.caches
-    per_slice = (*(a - b for a, b in zip(now[:6], seen[:6], strict=True)), cpu.stall, now[6] - seen[6],
-                 cpu.bank_wait)
-    for i, d in enumerate(per_slice):
-        mine[i] += d
-        ours[i] += d
+    per_slice = (*map(sub, now[:6], seen[:6]), cpu.stall, now[6] - seen[6], cpu.bank_wait)
+    mine[:len(per_slice)] = map(add, mine[:len(per_slice)], per_slice)
+    ours[:len(per_slice)] = map(add, ours[:len(per_slice)], per_slice)
     t.stall += cpu.stall
     return (now[2] - seen[2] + now[3] - seen[3], now[5] - seen[5])
 

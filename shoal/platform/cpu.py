@@ -178,6 +178,8 @@ class ClusterCPU:
         self.stall = 0  # cycles the last slice stalled on cache misses
         self.bank_wait = 0  # of which waiting for a memory bank
         self._lines: dict[int, ctypes.Array] = {}
+        self._line_addr: dict[int, int] = {}  # (their addresses)
+        self._line_at: tuple[int, int, int, int] | None = None  # the live lines' addresses, sizes
         self._line_owner: int | None = None
         self._nd = self._ni = 0
         lib = _load_native()
@@ -266,6 +268,7 @@ class ClusterCPU:
             return "the L1 cache model needs an x86-64 Linux host"
         self.caches = c
         self._counts = (ctypes.c_uint64 * 8).from_address(ctypes.addressof(c.dc))  # dc, ic: adjacent
+        self._line_at = None
         self._nd, self._ni = c.d.sets * c.d.ways, c.i.sets * c.i.ways
         return ""
 
@@ -274,18 +277,25 @@ class ClusterCPU:
         c = self.caches
         if c is None or self._line_owner == hart:
             return
-        d, i = ctypes.addressof(c.dtags), ctypes.addressof(c.itags)
-        nd, ni = self._nd * 8, self._ni * 8
+        # Addresses and sizes fixed once (a thread waking from a page fault takes another
+        # hart nearly every time: this runs at most slices).
+        at = self._line_at
+        if at is None:
+            at = self._line_at = (ctypes.addressof(c.dtags), ctypes.addressof(c.itags),
+                                  self._nd * 8, self._ni * 8)
+        d, i, nd, ni = at
+        memmove = ctypes.memmove
         if self._line_owner is not None:
-            keep = self._lines[self._line_owner]
-            ctypes.memmove(keep, d, nd)
-            ctypes.memmove(ctypes.addressof(keep) + nd, i, ni)
-        mine = self._lines.get(hart)
+            keep = self._line_addr[self._line_owner]
+            memmove(keep, d, nd)
+            memmove(keep + nd, i, ni)
+        mine = self._line_addr.get(hart)
         if mine is None:
             n = self._nd + self._ni
-            mine = self._lines[hart] = (ctypes.c_uint64 * n)(*([1] * n))  # 1: no line
-        ctypes.memmove(d, mine, nd)
-        ctypes.memmove(i, ctypes.addressof(mine) + nd, ni)
+            self._lines[hart] = buf = (ctypes.c_uint64 * n)(*([1] * n))  # 1: no line
+            mine = self._line_addr[hart] = ctypes.addressof(buf)
+        memmove(d, mine, nd)
+        memmove(i, mine + nd, ni)
         self._line_owner = hart
 
     def cache_counts(self) -> tuple[int, int, int, int, int, int, int]:

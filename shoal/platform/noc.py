@@ -107,10 +107,22 @@ def body_bytes(value: object, key: str = "") -> int:
     raise TypeError(f"a packet body cannot carry {type(value).__name__}")
 
 
+_NARROW: dict[type, bool] = {}  # body class -> none of its fields is a 64-bit id
+_INT = frozenset({int})
+
+
 def struct_bytes(body: Struct) -> int:
     """Encoded size of a body or a record in one (its set fields; every packet pays this)."""
+    values = astuple(body)
+    narrow = _NARROW.get(type(body))
+    if narrow is None:
+        narrow = _NARROW[type(body)] = not WIDE.intersection(body.__struct_fields__)
+    # Most bodies are a few small integers (4 bytes each): told at C speed, else field by field.
+    if narrow and set(map(type, values)) <= _INT and (
+            not values or (min(values) >= -(1 << 31) and max(values) < (1 << 32))):
+        return 4 * len(values)
     n = 0
-    for k, v in zip(body.__struct_fields__, astuple(body), strict=True):  # (a loop, not sum())
+    for k, v in zip(body.__struct_fields__, values, strict=True):  # (a loop, not sum())
         t = type(v)
         if t is int:
             n += 4 if k not in WIDE and -(1 << 31) <= v < (1 << 32) else 8
@@ -176,6 +188,7 @@ class NoC:
         self.byte_hops: dict[str, int] = {}
         self._routes: dict[tuple[int, int], list[Link]] = {}
         self._paths: dict[tuple[int, int], list[LinkState]] = {}
+        self._classes: dict[str, str] = {}  # packet kind -> traffic_class(kind)
         self.fail_next: dict[str, int] = {}  # test hook: packet kind -> transfers to fail
         self.delay_next: dict[str, list[int]] = {}  # test hook: packet kind -> extra cycles, in turn
         self.jitter: tuple[int, int, frozenset[str]] | None = None  # test hook: (seed, most, kinds)
@@ -286,25 +299,33 @@ class NoC:
     def advance(self, before: int) -> list[Packet]:
         """Place every chunk ready before `before`; return the packets that are now complete
         (their `arrival` set), in the order they were completed."""
-        s = self.spec
         heap = self._pending
-        done = []
+        done: list[Packet] = []
+        if not heap or heap[0][0] >= before:
+            return done
+        s = self.spec
+        per_cycle, setup, hop = s.noc_link_bytes_per_cycle, s.noc_setup_cycles, s.noc_hop_cycles
+        paths, classes, byte_hops = self._paths, self._classes, self.byte_hops
         while heap and heap[0][0] < before:
             ready, src, seq, i, uid, f = heapq.heappop(heap)
-            nchunks = max(1, -(-f.nbytes // f.chunk))
-            size = min(f.chunk, f.nbytes - i * f.chunk) + f.header
-            d = -(-size // s.noc_link_bytes_per_cycle)
-            path = self._paths.get((f.src, f.dst))
+            nbytes, chunk = f.nbytes, f.chunk
+            nchunks = max(1, -(-nbytes // chunk))
+            size = min(chunk, nbytes - i * chunk) + f.header
+            d = -(-size // per_cycle)
+            path = paths.get((f.src, f.dst))
             if path is None:
-                path = self._paths[(f.src, f.dst)] = [self._link(lk) for lk in self.route(f.src, f.dst)]
-            t = ready + s.noc_setup_cycles
-            moved = True
-            while moved:
-                moved = False
-                for lk in path:
-                    t2 = lk.cal.first_fit(t, d)
-                    if t2 != t:
-                        t, moved = t2, True
+                path = paths[(f.src, f.dst)] = [self._link(lk) for lk in self.route(f.src, f.dst)]
+            t = ready + setup
+            if len(path) == 1:
+                t = path[0].cal.first_fit(t, d)  # (what the loop below gives for one link)
+            else:
+                moved = True
+                while moved:
+                    moved = False
+                    for lk in path:
+                        t2 = lk.cal.first_fit(t, d)
+                        if t2 != t:
+                            t, moved = t2, True
             for lk in path:
                 lk.cal.reserve(t, t + d)
                 lk.bytes += size
@@ -312,14 +333,16 @@ class NoC:
             if self.tracer is not None:
                 self.tracer.chunk(f.src, f.dst, t, d)
             self.bytes += size
-            what = traffic_class(f.kind)
-            self.byte_hops[what] = self.byte_hops.get(what, 0) + size * len(path)
+            what = classes.get(f.kind)
+            if what is None:
+                what = classes[f.kind] = traffic_class(f.kind)
+            byte_hops[what] = byte_hops.get(what, 0) + size * len(path)
             if f.start is None:
                 f.start = t
             if i + 1 < nchunks:
                 heapq.heappush(heap, (t + d, src, seq, i + 1, uid, f))
             else:
-                f.arrival = t + d + len(path) * s.noc_hop_cycles
+                f.arrival = t + d + len(path) * hop
                 if self.delay_next or self.jitter is not None:
                     f.arrival += self._late(f)
                 self.messages += 1
