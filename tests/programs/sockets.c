@@ -482,6 +482,52 @@ static int outside_mode(void) {
     return 0;
 }
 
+/* two programs (no fork), for migration: a server and a client on the loopback; the client
+   makes ROUNDS echo round trips of 1000 bytes, then streams 500000 bytes and asks for their sum */
+static int srv_mode(void) {
+    int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = in4(INADDR_LOOPBACK, 47320);
+    if (bind(s, (struct sockaddr *)&a, sizeof a) || listen(s, 1)) return 1;
+    int c = accept(s, NULL, NULL);
+    static char b[1000];
+    long total = 0, sum = 0;
+    for (;;) {
+        int n = readall(c, b, 1000);
+        if (n < 1000) { total += n; for (int j = 0; j < n; j++) sum += (unsigned char)b[j]; break; }
+        if (b[0] == 'E') { write(c, b, 1000); continue; }
+        total += n;
+        for (int j = 0; j < n; j++) sum += (unsigned char)b[j];
+    }
+    char r[64];
+    int n = snprintf(r, sizeof r, "%ld %ld", total, sum);
+    write(c, r, n);
+    printf("server: %s\n", r);
+    return 0;
+}
+
+static int cli_mode(int rounds) {
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = in4(INADDR_LOOPBACK, 47320);
+    while (connect(c, (struct sockaddr *)&a, sizeof a) < 0) usleep(100);
+    static char b[1000], e[1000];
+    for (int i = 0; i < rounds; i++) {
+        memset(b, 'a' + i % 26, sizeof b);
+        b[0] = 'E';
+        write(c, b, 1000);
+        if (readall(c, e, 1000) != 1000 || memcmp(b, e, 1000)) { printf("round %d wrong\n", i); return 1; }
+    }
+    static char big[500000];
+    for (int j = 0; j < (int)sizeof big; j++) big[j] = (char)('0' + j % 50);
+    if (write(c, big, sizeof big) != sizeof big) return 2;
+    shutdown(c, SHUT_WR);
+    char r[64];
+    int n = read(c, r, sizeof r - 1);
+    r[n > 0 ? n : 0] = 0;
+    printf("client: %d rounds, server says %s\n", rounds, r);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOFBF, 1 << 16);
     const char *mode = argc > 1 ? argv[1] : "pair";
@@ -494,5 +540,7 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "errors")) return errors_mode();
     if (!strcmp(mode, "nonblock")) return nonblock_mode();
     if (!strcmp(mode, "outside")) return outside_mode();
+    if (!strcmp(mode, "srv")) return srv_mode();
+    if (!strcmp(mode, "cli")) return cli_mode(argc > 2 ? atoi(argv[2]) : 10);
     return 2;
 }
