@@ -582,7 +582,8 @@ class Chip:
         if mid < 0:
             why = " (it is moving, or keeps pages in remote memory)" if mid == -EBUSY else ""
             if mid == -EOPNOTSUPP:
-                raise ShoalError(f"process {pid} cannot be checkpointed: {HOLDS}")
+                raise ShoalError(f"process {pid} cannot be checkpointed: {HOLDS}, or a socket, which "
+                                 "lives in this chip's socket server (a migration keeps it)")
             raise ShoalError(f"process {pid} cannot be checkpointed now (error {-mid}){why}")
         view = MigrationView(self, mid)
         # Threads in calls that must finish delay the freeze: run the chip until it is done.

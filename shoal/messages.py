@@ -118,6 +118,19 @@ class Kind(StrEnum):
     SHM_DT = "shm_dt"
     SYSV_WAIT = "sysv_wait"
     SYSV_CANCEL = "sysv_cancel"
+    # sockets (kernel/calls/socket.py, daemons/sockets.py)
+    SOCK_NEW = "sock_new"
+    SOCK_BIND = "sock_bind"
+    SOCK_LISTEN = "sock_listen"
+    SOCK_CONNECT = "sock_connect"
+    SOCK_ACCEPT = "sock_accept"
+    SOCK_SEND = "sock_send"
+    SOCK_RECV = "sock_recv"
+    SOCK_SHUTDOWN = "sock_shutdown"
+    SOCK_NAME = "sock_name"
+    SOCK_OPT = "sock_opt"
+    SOCK_REF = "sock_ref"
+    SOCK_WAIT = "sock_wait"
     # migration (kernel to kernel)
     MIG_RESERVE = "mig_reserve"
     MIG_ACCEPT = "mig_accept"
@@ -697,6 +710,89 @@ class SysvCancel(Body, frozen=True, kw_only=True, gc=False):  # thread `tid` of 
     KIND = Kind.SYSV_CANCEL
     pid: int
     tid: int
+
+
+# sockets (kernel/calls/socket.py, daemons/sockets.py) ----------------------------------------
+# An address is a list: ["unix", key, shown] (key: the absolute path or the abstract name, which
+# starts with NUL; shown: as bound; "" unnamed) or
+# ["inet", ip, port] (host-order numbers).
+class SockNew(Request, frozen=True, kw_only=True, gc=False):  # socket (pair: socketpair; answer: ret, value)
+    KIND = Kind.SOCK_NEW
+    family: int
+    type: int
+    pair: bool
+
+
+class SockBind(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.SOCK_BIND
+    handle: int
+    addr: list
+
+
+class SockListen(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.SOCK_LISTEN
+    handle: int
+    backlog: int
+
+
+class SockConnect(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.SOCK_CONNECT
+    handle: int
+    addr: list
+
+
+class SockAccept(Request, frozen=True, kw_only=True, gc=False):  # answer: ret (new handle), st (peer)
+    KIND = Kind.SOCK_ACCEPT
+    handle: int
+
+
+class SockSend(Request, frozen=True, kw_only=True, gc=False):  # data: the bytes; answer: ret taken
+    KIND = Kind.SOCK_SEND
+    handle: int
+    addr: list | Opt = UNSET  # sendto's
+    flags: int
+
+
+class SockRecv(Request, frozen=True, kw_only=True, gc=False):  # answer: ret, data, st (from), value (length)
+    KIND = Kind.SOCK_RECV
+    handle: int
+    size: int
+    flags: int
+
+
+class SockShutdown(Request, frozen=True, kw_only=True, gc=False):
+    KIND = Kind.SOCK_SHUTDOWN
+    handle: int
+    how: int
+
+
+class SockName(Request, frozen=True, kw_only=True, gc=False):  # answer: st (the address)
+    KIND = Kind.SOCK_NAME
+    handle: int
+    peer: bool
+
+
+class SockOpt(Request, frozen=True, kw_only=True, gc=False):  # get (value UNSET) or set; answer: value
+    KIND = Kind.SOCK_OPT
+    handle: int
+    level: int
+    name: int
+    value: int | Opt = UNSET
+
+
+class SockRef(Body, frozen=True, kw_only=True, gc=False):  # `pid` holds `delta` more descriptors of it
+    KIND = Kind.SOCK_REF
+    pid: int
+    handle: int
+    delta: int
+
+
+class SockWait(Request, frozen=True, kw_only=True, gc=False):  # answer when `what` may not give EAGAIN
+    KIND = Kind.SOCK_WAIT
+    handle: int
+    what: str  # "recv", "send", "accept" or "connect"
+    tid: int
+    addr: list | Opt = UNSET  # connect's, and a datagram's destination
 
 
 # migration (kernel to kernel; migrate/) ------------------------------------------------------

@@ -29,6 +29,7 @@ from shoal.daemons.policy import PolicyServer
 from shoal.daemons.procman import ProcessManager
 from shoal.daemons.rmem import RemoteMemory
 from shoal.daemons.shm import SharedMemory
+from shoal.daemons.sockets import SocketServer
 from shoal.daemons.sysv import SysvServer
 from shoal.errors import ShoalError
 from shoal.messages import Body, NocError, Reply
@@ -54,6 +55,8 @@ IO_KINDS = frozenset({
     K.MQ_OPEN, K.MQ_CLOSE, K.MQ_UNLINK, K.MQ_SEND, K.MQ_RECEIVE, K.MQ_GETATTR,
     K.SEM_OPEN, K.SEM_CLOSE, K.SEM_UNLINK, K.SEM_TRYWAIT, K.SEM_POST, K.SEM_GETVALUE, K.IPC_WAIT,
     K.SYSV_GET, K.SYSV_CTL, K.MSG_SND, K.MSG_RCV, K.SEM_OP, K.SHM_AT, K.SHM_DT, K.SYSV_WAIT, K.SYSV_CANCEL,
+    K.SOCK_NEW, K.SOCK_BIND, K.SOCK_LISTEN, K.SOCK_CONNECT, K.SOCK_ACCEPT, K.SOCK_SEND, K.SOCK_RECV,
+    K.SOCK_SHUTDOWN, K.SOCK_NAME, K.SOCK_OPT, K.SOCK_REF, K.SOCK_WAIT,
 })
 
 
@@ -96,14 +99,16 @@ class IoNode:
         self.shm = SharedMemory(self, self._io_used)
         self.sysv = SysvServer(self, self.shm.segment_new, self.shm.segment_size, self.shm.segment_attach,
                                self.shm.segment_remove)
+        self.sockets = SocketServer(self)
         self.policy = PolicyServer(self, self._locate, self._residents)
         self.procman = ProcessManager(self, seed, self.policy, [
             self.names.process_ended, self.rmem.process_ended, self.files.process_ended,
-            self.ipc.process_ended, self.sysv.process_ended, self.shm.process_ended],
-            self.files.program_at, self.files.forked)
+            self.ipc.process_ended, self.sysv.process_ended, self.shm.process_ended,
+            self.sockets.process_ended],
+            self.files.program_at, self._forked)
         servers = [("console", self.console), ("procman", self.procman), ("names", self.names),
                    ("policy", self.policy), ("rmem", self.rmem), ("shm", self.shm),
-                   ("files", self.files), ("ipc", self.ipc), ("sysv", self.sysv)]
+                   ("files", self.files), ("ipc", self.ipc), ("sysv", self.sysv), ("sockets", self.sockets)]
         self.streams: dict[K, Callable[[Packet], None]] = dict(self.console.streams)
         everything = merge([("console streams", self.streams), ("node", {K.NOC_ERROR: self.on_noc_error}),
                             *((n, s.packets) for n, s in servers)], "packet kind")
@@ -125,7 +130,8 @@ class IoNode:
 
     def stats(self) -> dict[str, int]:
         return {"requests": self.requests, **self.procman.stats(), **self.rmem.stats(),
-                **self.files.stats(), **self.ipc.stats(), **self.sysv.stats(), **self.shm.stats()}
+                **self.files.stats(), **self.ipc.stats(), **self.sysv.stats(), **self.shm.stats(),
+                **self.sockets.stats()}
 
     def request(self, name: str, *args: Any) -> Any:
         """A host request (backend.daemons): plain data in, plain data out."""
@@ -137,6 +143,11 @@ class IoNode:
     # narrow calls between servers -------------------------------------------------------------
     def _locate(self, pid: int) -> tuple[int, bool]:
         return self.procman.locate(pid)
+
+    def _forked(self, parent: int, child: int) -> None:
+        """A fork's child shares its parent's open files and sockets."""
+        self.files.forked(parent, child)
+        self.sockets.forked(parent, child)
 
     def _residents(self, cluster: int) -> list[int]:
         return self.procman.residents(cluster)

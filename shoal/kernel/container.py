@@ -82,6 +82,7 @@ class FileKind(StrEnum):
     DEV = "dev"  # /dev/null, /dev/zero, /dev/random, /dev/urandom, served by the kernel
     CON = "con"  # the console: a dup of 0-2 (kernel/console.py)
     PIPE = "pipe"  # an end of a pipe; its handle is the pipe's number (kernel/pipes.py)
+    SOCK = "sock"  # a socket: the socket server's handle; path "family:type" (kernel/calls/socket.py)
 
 
 @dataclass(eq=False, slots=True)

@@ -45,7 +45,7 @@ from shoal.kernel import shm
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.kernel.memory import Fault
-from shoal.messages import FsClose, FsRead, FsWrite, MqClose, Request
+from shoal.messages import FsClose, FsRead, FsWrite, MqClose, Request, SockRef
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -233,6 +233,8 @@ def release(k: Kernel, p: object, fd: int, at: int) -> None:
         pipe = k.pipes.get(f.handle)  # each descriptor counts (EOF, EPIPE: kernel/pipes.py)
         if pipe is not None:
             pipe.drop(k, f, at)
+    elif f is not None and f.kind is FileKind.SOCK:  # each descriptor counts at the socket server
+        k.send(k.services_node, SockRef(pid=p.pid, handle=f.handle, delta=-1), at=at)  # type: ignore[attr-defined]
     elif f is not None and not any(g is f for g in p.files.values()):  # type: ignore[attr-defined]
         closed(k, p.pid, f, at)  # type: ignore[attr-defined]
 
@@ -261,6 +263,8 @@ def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int
     p.cloexec.discard(new)  # a copy is kept across exec unless asked (dup3, F_DUPFD_CLOEXEC)
     if f.kind is FileKind.PIPE and f.handle in k.pipes:
         k.pipes[f.handle].add(f)
+    elif f.kind is FileKind.SOCK:
+        k.send(k.services_node, SockRef(pid=p.pid, handle=f.handle, delta=1), at=k.now())
     return new
 
 

@@ -15,7 +15,7 @@ from shoal.kernel.ikc import MAX_ENDPOINTS
 from shoal.kernel.memory import PAGE, USER_TOP
 from shoal.kernel.signals import NSIG
 
-FILE_KINDS = ("file", "dir", "mq", "shm", "dev", "con")  # (a pipe stays on its cluster: no image)
+FILE_KINDS = ("file", "dir", "mq", "shm", "dev", "con", "sock")  # (a pipe stays on its cluster: no image)
 U32 = 2**32 - 1
 I64 = 2**63
 MAX_PID = 2**31 - 1

@@ -62,7 +62,7 @@ UC_SIZE = UC_MCONTEXT + 128 + 528
 FRAME_SIZE = INFO_SIZE + UC_SIZE
 TRAMPOLINE = struct.pack("<II", 0x08B00893, 0x00000073)  # li a7, 139; ecall
 # Waits a handled signal cuts short (pipe: kernel/pipes.py; rpc:sysv_wait: kernel/calls/sysv.py).
-INTERRUPTIBLE = ("futex", "sleep", "pipe", "rpc:sysv_wait")
+INTERRUPTIBLE = ("futex", "sleep", "pipe", "rpc:sysv_wait", "rpc:sock_wait")
 MMAP_TOP_GAP = 64 << 20  # below the stack, as mmap's (kernel/calls/mman.py)
 
 
@@ -183,7 +183,7 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
     (Linux's -ERESTARTSYS); sleeps and timed waits are not (-ERESTART_RESTARTBLOCK)."""
     ctx = t.ctx
     a0 = ctx.reg_read(REG_A[0])  # type: ignore[attr-defined]
-    restartable = t.blocked_on in ("futex", "pipe") and t.deadline is None
+    restartable = t.blocked_on in ("futex", "pipe", "rpc:sock_wait") and t.deadline is None
     if t.blocked_on == "sleep" and t.deadline is not None:
         flags, rem = ctx.reg_read(REG_A[1]), ctx.reg_read(REG_A[3])  # type: ignore[attr-defined]
         if rem and not flags & 1:  # relative clock_nanosleep: the time left goes to *rem

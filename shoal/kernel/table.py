@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shoal.kernel import console, ikc, location, migrate, pipes, procs, report, rmem, shm
-from shoal.kernel.calls import fork, fs, futex, io, mman, proc, sysinfo, sysv, time, timer
+from shoal.kernel.calls import fork, fs, futex, io, mman, proc, socket, sysinfo, sysv, time, timer
 from shoal.kernel.calls import ikc as ikc_calls
 from shoal.kernel.calls import ipc as ipc_calls
 from shoal.kernel.calls import shoal as shoal_calls
@@ -88,6 +88,21 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (195, "shmctl", sysv.sys_shmctl),
     (196, "shmat", sysv.sys_shmat),
     (197, "shmdt", sysv.sys_shmdt),
+    (198, "socket", socket.sys_socket),
+    (199, "socketpair", socket.sys_socketpair),
+    (200, "bind", socket.sys_bind),
+    (201, "listen", socket.sys_listen),
+    (202, "accept", socket.sys_accept),
+    (203, "connect", socket.sys_connect),
+    (204, "getsockname", socket.sys_getsockname),
+    (205, "getpeername", socket.sys_getpeername),
+    (206, "sendto", socket.sys_sendto),
+    (207, "recvfrom", socket.sys_recvfrom),
+    (208, "setsockopt", socket.sys_setsockopt),
+    (209, "getsockopt", socket.sys_getsockopt),
+    (210, "shutdown", socket.sys_shutdown),
+    (211, "sendmsg", socket.sys_sendmsg),
+    (212, "recvmsg", socket.sys_recvmsg),
     (214, "brk", mman.sys_brk),
     (215, "munmap", mman.sys_munmap),
     (220, "clone", fork.sys_clone),
@@ -96,6 +111,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (226, "mprotect", mman.sys_mprotect),
     (233, "madvise", mman.sys_madvise),
     (240, "rt_tgsigqueueinfo", sig.sys_rt_tgsigqueueinfo),
+    (242, "accept4", socket.sys_accept4),
     (260, "wait4", fork.sys_wait4),
     (261, "prlimit64", proc.sys_prlimit64),
     (276, "renameat2", fs.sys_renameat2),

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EBADF, EINVAL, EMFILE, ENOTTY, ESPIPE, O_ACCMODE, O_DIRECTORY, O_RDWR, O_WRONLY
 from shoal.kernel import console, files, pipes
+from shoal.kernel.calls import socket
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.messages import UNSET, FsStat, Stdin
@@ -24,6 +25,8 @@ def sys_read(k: Kernel, t: Thread, a: list[int]) -> int:
     p = t.proc.files.get(fd)
     if pipes.is_pipe(p):
         return pipes.read(k, t, p, [(a[1], a[2])])  # type: ignore[arg-type]
+    if socket.is_sock(p):
+        return socket.read(k, t, a[0], p, [(a[1], a[2])])  # type: ignore[arg-type]
     f = files.file_of(t, fd)
     if f is not None:
         return files.read_file(k, t, f, [(a[1], a[2])], None)
@@ -36,6 +39,8 @@ def sys_write(k: Kernel, t: Thread, a: list[int]) -> object:
     p = t.proc.files.get(fd)
     if pipes.is_pipe(p):
         return pipes.write(k, t, p, [(a[1], a[2])])  # type: ignore[arg-type]
+    if socket.is_sock(p):
+        return socket.write(k, t, a[0], p, [(a[1], a[2])])  # type: ignore[arg-type]
     f = files.file_of(t, fd)
     if f is not None:
         return files.write_file(k, t, f, [(a[1], a[2])], None)
@@ -60,6 +65,11 @@ def _vectored(k: Kernel, t: Thread, a: list[int], write: bool) -> int:
         if isinstance(vec, int):
             return vec
         return (pipes.write if write else pipes.read)(k, t, p, vec)  # type: ignore[return-value,arg-type]
+    if socket.is_sock(p):
+        vec = files.iov(t, a)
+        if isinstance(vec, int):
+            return vec
+        return (socket.write if write else socket.read)(k, t, a[0], p, vec)  # type: ignore[return-value,arg-type]
     f = files.file_of(t, fd) or files.device_of(t, fd)
     if f is None:
         return _console_writev(k, t, a) if write else _console_readv(k, t, a)
@@ -96,7 +106,7 @@ def sys_pwrite64(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
-    if pipes.is_pipe(t.proc.files.get(s32(a[0]))):
+    if pipes.is_pipe(t.proc.files.get(s32(a[0]))) or socket.is_sock(t.proc.files.get(s32(a[0]))):
         return -ESPIPE
     f = files.file_of(t, s32(a[0]))
     if f is None and files.device_of(t, s32(a[0])) is not None:

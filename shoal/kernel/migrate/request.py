@@ -51,6 +51,8 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         return -EBUSY
     if p.children or any(f.kind is FileKind.PIPE for f in p.files.values()):
         return -EOPNOTSUPP  # a pipe lives on its cluster; so do the waits for unreaped children
+    if dst == CHECKPOINT and any(f.kind is FileKind.SOCK for f in p.files.values()):
+        return -EOPNOTSUPP  # a socket lives in the socket server of this chip: a migration keeps it
     if dst == CHECKPOINT and p.aspace.rmem:  # a checkpoint carries every page; these are away
         return -EBUSY
     k.migration.ids += 1
