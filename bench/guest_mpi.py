@@ -3,15 +3,15 @@ in simulated time, against message size, and the host time per MPI message.
 
     python bench/guest_mpi.py [--quick] [--out bench/results]
 
-Writes OUT/guest_mpi.json. On mppa256, bench/programs/guest_mpi.c runs as 2 ranks (`Chip.mpirun`)
-on neighbour clusters 0 and 1: per size, the simulated time of ITERS round trips read with
-MPI_Wtime gives the one-way latency (half a round trip) and the bandwidth (size / one-way
-latency). Eager messages (at most 104 B: one mailbox message) and rendezvous ones (RTS, CTS,
-DATA notice, one portal transfer) show as two regimes. Next to them: the NoC model's own time
-for the same bytes (NoC.latency: the wire alone). Then the host cost: a ping-pong of 8 B
-messages, the host wall time of the run divided by the number of messages (one way each).
-Simulated figures (sim_*) and host figures (*wall*) are kept apart; every measurement runs in
-a fresh child process. The committed full run is bench/guest_mpi_baseline.json.
+Writes OUT/guest_mpi.json. On mppa256, shoal/experiments/programs/mpi_pingpong.c runs as 2
+ranks (`Chip.mpirun`) on neighbour clusters 0 and 1: per size, the simulated time of ITERS
+round trips read with MPI_Wtime gives the one-way latency (half a round trip) and the bandwidth
+(size / one-way latency). Eager messages (at most 104 B: one mailbox message) and rendezvous
+ones (RTS, CTS, DATA notice, one portal transfer) show as two regimes. Next to them: the NoC
+model's own time for the same bytes (NoC.latency: the wire alone). Then the host cost: a ping-
+pong of 8 B messages, the host wall time of the run divided by the number of messages (one way
+each). Simulated figures (sim_*) and host figures (*wall*) are kept apart; every measurement
+runs in a fresh child process. The committed full run is bench/guest_mpi_baseline.json.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from run import log, machine_info, median, shoal_revision
 from run import worker as run_worker
 
 HERE = Path(__file__).resolve().parent
-SRC = HERE / "programs" / "guest_mpi.c"
+SRC = HERE.parent / "shoal" / "experiments" / "programs" / "mpi_pingpong.c"  # (shoal bench mpi's too)
 CHIP = "mppa256"
 FULL = {"sizes": [0, 1, 8, 64, 104, 105, 256, 1024, 4096, 16384, 65536, 262144, 1048576], "iters": 10,
         "host_messages": 2000, "runs": 3}

@@ -185,7 +185,7 @@ class KernelMemory:
         d, i, c, spec = self.d, self.i, self.counts, self.spec
         if self.invalidations and name in IKC:
             d.invalidate()
-        im = _replay(i, code)
+        im = _replay_data(i, code)[2]
         dl, ds, lm, sm = _replay_data(d, data)
         if self.invalidations and (name in CREATES or name in IKC):
             d.invalidate()
@@ -209,7 +209,8 @@ class KernelMemory:
         code = []
         for part in ("entry", name):
             base = self._code.get(part, self._code_default)
-            code += [(base + 64 * j) // line for j in range(CODE_LINES.get(part, DEFAULT_CODE_LINES))]
+            n = CODE_LINES.get(part, DEFAULT_CODE_LINES)
+            code += [((base + 64 * j) // line, False) for j in range(n)]  # (fetches: loads)
         return data, code
 
     def _addresses(self, touch: tuple[str, str, int, bool], pid: int, tid: int,
@@ -257,29 +258,9 @@ def _access(c: Cache, ln: int, store: bool) -> int:
     return 1
 
 
-def _replay(c: Cache, lines: list[int]) -> int:
-    """Loads of `lines` in order (the code's fetches); the misses. (_access, inlined: a
-    call replays a few dozen lines, and this is on every system call's path.)"""
-    sets, nsets, lru, ways = c.sets, c.nsets, not c.fifo, c.ways
-    misses = 0
-    for ln in lines:
-        s = sets[ln % nsets]
-        if s and s[0] == ln:
-            continue
-        if ln in s:
-            if lru:
-                s.remove(ln)
-                s.insert(0, ln)
-            continue
-        misses += 1
-        s.insert(0, ln)
-        if len(s) > ways:
-            s.pop()
-    return misses
-
-
 def _replay_data(c: Cache, data: list[tuple[int, bool]]) -> tuple[int, int, int, int]:
-    """Loads and stores of `data` in order: (loads, stores, load misses, store misses)."""
+    """Loads and stores of `data` (line, store) in order: (loads, stores, load misses, store
+    misses). (_access, inlined: a call replays a few dozen lines on every system call's path.)"""
     sets, nsets, lru, ways, alloc = c.sets, c.nsets, not c.fifo, c.ways, c.write_alloc
     loads = stores = lm = sm = 0
     for ln, store in data:
