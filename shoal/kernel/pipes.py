@@ -93,10 +93,42 @@ def close_all(k: Kernel, proc: Container, at: int) -> None:
 def _wake(k: Kernel, p: Pipe, at: int) -> None:
     waiting, p.waiting = p.waiting, []
     for t in waiting:
-        if t.state is TState.BLOCKED and t.blocked_on == "pipe" and t.proc.alive:
-            ctx = t.ctx
-            ctx.reg_write(REG_PC, ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
-            k.wake(t, at, ctx.reg_read(REG_A[0]))  # type: ignore[attr-defined]
+        if t.state is TState.BLOCKED and t.blocked_on in ("pipe", "poll") and t.proc.alive:
+            again(k, t, at)
+
+
+def again(k: Kernel, t: Thread, at: int) -> None:
+    """Wake `t` to make its call again (its pc back onto the ecall, a0 its argument). A poll
+    keeps its deadline (Thread.restart_deadline) and gets the caller's mask back meanwhile
+    (it sets its own again: kernel/calls/poll.py)."""
+    if t.blocked_on == "poll":
+        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.clock_offset
+        if t.sig.saved is not None:
+            t.sig.mask, t.sig.saved = t.sig.saved, None
+    ctx = t.ctx
+    ctx.reg_write(REG_PC, ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
+    k.wake(t, at, ctx.reg_read(REG_A[0]))  # type: ignore[attr-defined]
+
+
+def watch(k: Kernel, t: Thread, f: OpenFile) -> None:
+    """A poll of `t` waits for end `f` to change (once per thread: the list stays bounded)."""
+    p = k.pipes.get(f.handle)
+    if p is not None and t not in p.waiting:
+        p.waiting.append(t)
+
+
+POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM = 0x1, 0x4, 0x8, 0x10, 0x40, 0x100
+
+
+def poll_mask(k: Kernel, f: OpenFile) -> int:
+    """Linux's pipe_poll for end `f`: data to read, no writer left (POLLHUP), room for a page
+    (POLLOUT), no reader left (POLLERR)."""
+    p = k.pipes.get(f.handle)
+    if p is None:
+        return POLLHUP if not _writes(f) else POLLERR | POLLOUT | POLLWRNORM
+    if _writes(f):
+        return (POLLOUT | POLLWRNORM if len(p.slots) < SLOTS else 0) | (POLLERR if p.readers <= 0 else 0)
+    return (POLLIN | POLLRDNORM if p.slots else 0) | (POLLHUP if p.writers <= 0 else 0)
 
 
 def _sleep(k: Kernel, t: Thread, p: Pipe) -> int:

@@ -61,8 +61,9 @@ FP_STATE = UC_MCONTEXT + 128  # after pc and x1..x31
 UC_SIZE = UC_MCONTEXT + 128 + 528
 FRAME_SIZE = INFO_SIZE + UC_SIZE
 TRAMPOLINE = struct.pack("<II", 0x08B00893, 0x00000073)  # li a7, 139; ecall
-# Waits a handled signal cuts short (pipe: kernel/pipes.py; rpc:sysv_wait: kernel/calls/sysv.py).
-INTERRUPTIBLE = ("futex", "sleep", "pipe", "rpc:sysv_wait")
+# Waits a handled signal cuts short (pipe: kernel/pipes.py; poll: kernel/calls/poll.py;
+# rpc:sysv_wait: kernel/calls/sysv.py).
+INTERRUPTIBLE = ("futex", "sleep", "pipe", "poll", "rpc:sysv_wait")
 MMAP_TOP_GAP = 64 << 20  # below the stack, as mmap's (kernel/calls/mman.py)
 
 
