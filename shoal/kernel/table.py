@@ -170,7 +170,7 @@ SYSCALLS = _table(CALLS)
 # Every kind of packet a kernel takes, by the module that handles it (no kind is in two);
 # "reply" and "noc_error" are the kernel's own (kernel.py: handle).
 PACKET_HANDLERS = _handlers(console.HANDLERS, ikc.HANDLERS, location.HANDLERS, migrate.HANDLERS,
-                            report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS,
+                            report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS, pipes.HANDLERS,
                             sig.HANDLERS, fork.HANDLERS)
 
 

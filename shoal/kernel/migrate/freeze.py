@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 RESTARTABLE = {"futex", "sleep", "console", "mbx_read", "portal_read", "sync_wait", "rpc:wait",
                "rpc:name_lookup", "rpc:locate", "rpc:fs_read", "rpc:fs_stat", "rpc:fs_getdents",
                "rpc:ipc_wait", "rpc:sysv_wait", "rpc:mq_getattr", "rpc:sem_getvalue", "sigsuspend", "sigwait",
-               "poll"}
+               "poll", "pipe"}
 # Targeted IKC packets: held for a frozen process, forwarded once it has moved.
 TARGETED = frozenset({Kind.MBX_DATA, Kind.PORTAL_REQ, Kind.PORTAL_DATA, Kind.SYNC_SIGNAL, Kind.RMEM_FULL,
                       Kind.SIGNAL})
