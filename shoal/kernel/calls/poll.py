@@ -6,9 +6,10 @@ kernel/pipes.py: poll_mask); regular files, directories, devices and shared memo
 have no poll method on Linux, so they are always ready (DEFAULT_POLLMASK); the console's
 output streams are always writable, and its input is always readable: the console daemon
 holds what the host gave the process, so a read of it is answered at once, with data or
-end of file (kernel/calls/io.py: read_stdin). Message queue descriptors ask the IPC daemon
-nothing: they are refused (counted with the unknown calls, --stats) rather than answered
-wrongly. A descriptor that is not open is POLLNVAL (poll) or EBADF (select).
+end of file (kernel/calls/io.py: read_stdin). Message queue descriptors, and a pipe's end
+away from its pipe's home cluster (whose state is there), are not asked about: they are
+refused (EINVAL, counted with the unknown calls, --stats) rather than answered wrongly.
+A descriptor that is not open is POLLNVAL (poll) or EBADF (select).
 
 Waiting: a thread none of whose descriptors is ready sleeps ("poll") on the pipes it names
 (Pipe.waiting) until one of them changes, a caught signal comes (EINTR; never restarted, as
@@ -55,9 +56,9 @@ def mask_of(k: Kernel, t: Thread, fd: int) -> int | None:
     if f is None or f.kind is FileKind.CON:
         stream = console.stream(p, fd)
         return POLLIN | POLLRDNORM if stream == 0 else POLLOUT | POLLWRNORM
-    if f.kind is FileKind.PIPE:
+    if f.kind is FileKind.PIPE and pipes.home(f) == k.cluster:
         return pipes.poll_mask(k, f)
-    if f.kind is FileKind.MQ:
+    if f.kind in (FileKind.MQ, FileKind.PIPE):  # (a pipe's end away from its home: not yet)
         return -1
     return DEFAULT_POLLMASK
 
