@@ -185,6 +185,19 @@ def make_backend(spec: ChipSpec, seed: int, sink: Callable[[int, int, bytes], No
     raise ShoalError(f"unknown backend {name!r} (local or mpi)")
 
 
+
+MPI_ENV = ("SHOAL_MPI_RANK", "SHOAL_MPI_SIZE", "SHOAL_MPI_JOB")
+
+
+def env_arg(env: list[str] | None) -> list[str]:
+    """A guest's environment as given: "NAME=VALUE" strings (a name, no NUL anywhere)."""
+    out = []
+    for e in env or []:
+        if not isinstance(e, str) or "\0" in e or not e.partition("=")[0] or "=" not in e:
+            raise ShoalError(f"bad environment entry {e!r}: NAME=VALUE (a name, no NUL byte)")
+        out.append(e)
+    return out
+
 class Chip:
     """A chip: its clusters' kernels and the I/O cluster's daemons, on one simulated clock.
     The host side only sends requests to them and reads what they publish."""
@@ -267,8 +280,10 @@ class Chip:
 
     def spawn(self, program: str | Path | bytes | Executable, argv: list[str] | None = None,
               cluster: int = 0, stdin: bytes = b"", env: list[str] | None = None) -> Process:
-        """Start a program on `cluster` now (the chip's loader, asked by the host)."""
+        """Start a program on `cluster` now (the chip's loader, asked by the host). Its
+        environment is `env` ("NAME=VALUE" strings, in order), empty by default."""
         self._cluster_arg(cluster)
+        env = env_arg(env)
         if self._reporting and cluster in self.policy_figures()["evacuated"]:
             raise ShoalError(f"cluster {cluster} is evacuated: it takes no new process")
         exe = load_program(program)
@@ -278,7 +293,7 @@ class Chip:
         # The process manager gives the pid, the cluster's kernel does the rest.
         pid = self._backend.daemons("new_pid", cluster, exe.name)
         try:
-            self._backend.call(cluster, "spawn", exe, argv, env or [], pid, self.seed, self.time)
+            self._backend.call(cluster, "spawn", exe, argv, env, pid, self.seed, self.time)
         except ShoalError:
             self._backend.daemons("forget", pid)
             raise
@@ -309,8 +324,10 @@ class Chip:
             extra = [f"SHOAL_MPI_RANK={r}", f"SHOAL_MPI_SIZE={n}", f"SHOAL_MPI_JOB={self._jobs}"]
             where = (r // ppc) % self.spec.compute_clusters if ppc else \
                 self._backend.daemons("place", frames, self.time, exe.name)
+            # (the job's own variables win over the caller's of the same name)
+            own = [e for e in env_arg(env) if e.partition("=")[0] not in MPI_ENV]
             ranks.append(self.spawn(exe, argv, cluster=where,
-                                    stdin=stdin if r == 0 else b"", env=[*(env or []), *extra]))
+                                    stdin=stdin if r == 0 else b"", env=[*own, *extra]))
         return ranks
 
     def add_file(self, name: str, data: bytes) -> None:

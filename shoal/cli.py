@@ -168,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from shoal.tools.gdbstub import GdbStub
         stub = GdbStub(chip, args.gdb)  # listening before the program loads: a busy port fails first
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
-                      stdin=StdinSource())
+                      stdin=StdinSource(), env=args.env)  # type: ignore[arg-type]
     for _, at, to, method in moves:
         chip.schedule_migration(proc.pid, to, at, method)
     if stub is not None:
@@ -205,7 +205,7 @@ def cmd_mpirun(args: argparse.Namespace) -> int:
             raise ShoalError(f"--migrate {text}: '{rank}' is not a rank of the job (0..{args.n - 1})")
         moves.append((int(rank or 0), *_migration_arg(spec_text, spec)))
     ranks = chip.mpirun(args.program, args.n, [_progname(args.program), *args.args], ppc=args.ppc,
-                        stdin=StdinSource())  # type: ignore[arg-type]
+                        stdin=StdinSource(), env=args.env)  # type: ignore[arg-type]
     for rank, at, to, method in moves:
         chip.schedule_migration(ranks[rank].pid, to, at, method)
     end = run_job(chip, ranks)
@@ -539,6 +539,7 @@ def _mpirun_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--stats", action="store_true", help="print rank 0's figures and the others' lines")
     m.add_argument("--seed", type=int, default=0, help="seed for getrandom and AT_RANDOM")
     m.add_argument("--file", action="append", default=[], metavar="PATH", help="as for run")
+    _env_args(m)
     m.add_argument("--migrate", action="append", default=[], metavar="[RANK@]AT:CLUSTER[:METHOD]",
                    help="migrate RANK (default 0) to CLUSTER at simulated time AT; repeatable")
     m.add_argument("--policy", metavar="LIST", help="automatic migration policies, as for run")
@@ -549,6 +550,12 @@ def _mpirun_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("args", nargs=argparse.REMAINDER)
 
 
+def _env_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-E", "--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="put NAME=VALUE in the program's environment (empty by default), as "
+                   "qemu-user's -E; repeatable")
+
+
 def _run_parser(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("run", help="run a static RV32 ELF (or a .c file) on the chip")
     r.add_argument("--chip", default="mppa256", help="preset (mppa256, tiny) or a .toml file")
@@ -557,6 +564,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--cluster", type=int, default=0, help="compute cluster to run on")
     r.add_argument("--stats", action="store_true", help="print simulated and host figures")
     r.add_argument("--seed", type=int, default=0, help="seed for getrandom and AT_RANDOM")
+    _env_args(r)
     r.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="add a read-only file to the chip's file image, known to guests by its base "
                    "name (they can open and spawn it); repeatable; a .c file is compiled first")

@@ -131,6 +131,10 @@ class Kind(StrEnum):
     SOCK_OPT = "sock_opt"
     SOCK_REF = "sock_ref"
     SOCK_WAIT = "sock_wait"
+    # pipes whose ends are on two clusters (kernel/pipes.py)
+    PIPE_OP = "pipe_op"
+    PIPE_REF = "pipe_ref"
+    PIPE_READY = "pipe_ready"
     # migration (kernel to kernel)
     MIG_RESERVE = "mig_reserve"
     MIG_ACCEPT = "mig_accept"
@@ -704,6 +708,28 @@ class SysvWait(Request, frozen=True, kw_only=True, gc=False):  # answer when `wh
     sops: list | Opt = UNSET  # semop's (GETNCNT, GETZCNT count the operation that waits)
     size: int | Opt = UNSET  # msgsnd's message length
     until: int | None = None  # its deadline (cycle): not counted as waiting after it
+
+
+class PipeOp(Request, frozen=True, kw_only=True, gc=False):  # a read or write of a pipe kept at its home
+    KIND = Kind.PIPE_OP
+    handle: int
+    write: bool
+    size: int  # read: bytes wanted; write: the whole write's length
+    tid: int
+    start: int = 0  # write: where the data sent begins in the write
+    nonblock: bool = False
+
+
+class PipeRef(Body, frozen=True, kw_only=True, gc=False):  # descriptors of its ends opened (+), closed (-)
+    KIND = Kind.PIPE_REF
+    handle: int
+    readers: int
+    writers: int
+
+
+class PipeReady(Body, frozen=True, kw_only=True, gc=False):  # the pipe changed: its waiters here try again
+    KIND = Kind.PIPE_READY
+    handle: int
 
 
 class SysvCancel(Body, frozen=True, kw_only=True, gc=False):  # thread `tid` of `pid` waits no more

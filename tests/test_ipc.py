@@ -134,3 +134,13 @@ def test_shoal_cc_builds_a_stock_semaphore_program_unchanged(tmp_path: Path) -> 
     assert shoal_cli("cc", "-c", str(PROGRAMS / "ipc.c"), "-o", str(obj)).returncode == 0
     res = shoal_cli("run", "--chip", "tiny", str(elf), "counter", "5")
     assert res.returncode == 0 and res.stdout == b"counted 5\n", res.stderr
+
+
+def test_a_caught_signal_cuts_queue_and_semaphore_waits_short(programs: Programs) -> None:
+    """mq_receive, mq_send and sem_wait asleep at the IPC daemon: EINTR without SA_RESTART,
+    made again with it (the other party is a forked child), as the host build does."""
+    from conftest import assert_same, outcome, run_native, run_shoal
+    b = programs["mq_intr"]
+    p, c = run_shoal(b, [str(b.native)])
+    assert_same(p, run_native(b, [str(b.native)]))
+    assert p.stdout.count(b"handler ran 1") == 6, outcome(p)

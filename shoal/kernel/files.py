@@ -230,9 +230,8 @@ def release(k: Kernel, p: object, fd: int, at: int) -> None:
     f = p.files.pop(fd, None)  # type: ignore[attr-defined]
     p.cloexec.discard(fd)  # type: ignore[attr-defined]
     if f is not None and f.kind is FileKind.PIPE:
-        pipe = k.pipes.get(f.handle)  # each descriptor counts (EOF, EPIPE: kernel/pipes.py)
-        if pipe is not None:
-            pipe.drop(k, f, at)
+        from shoal.kernel import pipes  # (pipes imports this module)
+        pipes.dropped(k, f, at)  # each descriptor counts (EOF, EPIPE: kernel/pipes.py)
     elif f is not None and f.kind is FileKind.SOCK:  # each descriptor counts at the socket server
         k.send(k.services_node, SockRef(pid=p.pid, handle=f.handle, delta=-1), at=at)  # type: ignore[attr-defined]
     elif f is not None and not any(g is f for g in p.files.values()):  # type: ignore[attr-defined]
@@ -261,8 +260,9 @@ def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int
     p.open_fds.add(new)
     p.files[new] = f
     p.cloexec.discard(new)  # a copy is kept across exec unless asked (dup3, F_DUPFD_CLOEXEC)
-    if f.kind is FileKind.PIPE and f.handle in k.pipes:
-        k.pipes[f.handle].add(f)
+    if f.kind is FileKind.PIPE:
+        from shoal.kernel import pipes
+        pipes.opened(k, f)
     elif f.kind is FileKind.SOCK:
         k.send(k.services_node, SockRef(pid=p.pid, handle=f.handle, delta=1), at=k.now())
     return new

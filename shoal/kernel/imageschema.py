@@ -15,7 +15,7 @@ from shoal.kernel.ikc import MAX_ENDPOINTS
 from shoal.kernel.memory import PAGE, USER_TOP
 from shoal.kernel.signals import NSIG
 
-FILE_KINDS = ("file", "dir", "mq", "shm", "dev", "con", "sock")  # (a pipe stays on its cluster: no image)
+FILE_KINDS = ("file", "dir", "mq", "shm", "dev", "con", "pipe", "sock")  # (pipe, sock: not in checkpoints)
 U32 = 2**32 - 1
 I64 = 2**63
 MAX_PID = 2**31 - 1
@@ -84,6 +84,8 @@ def validate(meta: object, pages: list[tuple[int, int, bytes]], where: str = "im
         _validate(meta, pages)
     except _Bad as e:
         raise ShoalError(f"{where}: bad metadata: {e}") from None
+    if where not in ("fork", "migration image") and any(f[0] == "pipe" for f in meta["files"].values()):  # type: ignore[index]
+        raise ShoalError(f"{where}: holds a pipe's end, whose pipe lives on the chip that made it")
 
 
 def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:

@@ -27,7 +27,7 @@ from shoal.kernel.container import CACHE_COUNTS, Block, Container, Thread, TStat
 from shoal.kernel.kmem import KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
-from shoal.kernel.stops import Retry, Stop, TrapFault
+from shoal.kernel.stops import ASLEEP, Retry, Stop, TrapFault
 from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, Targeted, answer_to
 from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
@@ -148,6 +148,8 @@ class Kernel:
         self.reports = report.Reporter()  # load reports to the policy daemon (kernel/report.py)
         self.pipes: dict[int, pipes.Pipe] = {}  # this cluster's pipes (kernel/pipes.py)
         self.pipe_ids = 0
+        self.pipe_waits: dict[int, list[Thread]] = {}  # pipe -> threads here waiting for its home
+        self.pipe_starts: dict[int, int] = {}  # tid -> where its write to a pipe elsewhere goes on
 
     def __getattr__(self, name: str) -> object:
         """`cpu` and `mem`, made when first asked for. A fresh ClusterCPU is always the same
@@ -482,6 +484,8 @@ class Kernel:
             result = then(pkt, at)
         except Fault:
             result = -EFAULT
+        if result is ASLEEP:
+            return  # it waits on (a pipe at its home: kernel/pipes.py)
         if t.proc.alive and t.state is TState.BLOCKED:
             self.wake(t, at, result)
 

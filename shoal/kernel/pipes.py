@@ -24,16 +24,21 @@ from shoal.kernel import signals
 from shoal.kernel.calls.common import STOPPED
 from shoal.kernel.container import FileKind, OpenFile, TState
 from shoal.kernel.files import MAX_FILES, new_fd
+from shoal.kernel.stops import ASLEEP
+from shoal.messages import Kind, PipeOp, PipeReady, PipeRef, Reply, answer_to
 from shoal.platform.cpu import REG_A, REG_PC
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Container, Thread
     from shoal.kernel.kernel import Kernel
+    from shoal.platform.noc import Packet
 
 EPIPE = 32
 O_NONBLOCK, O_CLOEXEC, O_DIRECT = 0o4000, 0o2000000, 0o40000
 PIPE_BUF = PAGE = 4096
 SLOTS = 16  # Linux's default pipe: 16 pages (64 KiB)
+HOME_SHIFT = 24  # a pipe's handle: its home cluster above this bit, its number there below
+RESEND, WAIT = 1 << 40, 1 << 41  # a home's answers that are no count: send from `offset`; wait
 
 
 @dataclass(eq=False)
@@ -43,6 +48,8 @@ class Pipe:
     writers: int = 0  # ... on the write end
     waiting: list = field(default_factory=list)  # threads asleep on it (either end)
     written: dict[int, int] = field(default_factory=dict)  # tid -> bytes of a blocking write already in
+    handle: int = 0
+    remote: set[int] = field(default_factory=set)  # clusters with threads waiting for a change
 
     def add(self, f: OpenFile) -> None:
         """One more descriptor names end `f` (pipe2, dup, a fork's copy)."""
@@ -52,15 +59,15 @@ class Pipe:
             self.readers += 1
 
     def drop(self, k: Kernel, f: OpenFile, at: int) -> None:
-        """A descriptor of end `f` is closed: the other side may see EOF or EPIPE now (the
-        calls of kernel/files.py reach it through Kernel.pipes: no import circle)."""
-        if _writes(f):
-            self.writers -= 1
-        else:
-            self.readers -= 1
+        """A descriptor of end `f` is closed: the other side may see EOF or EPIPE now."""
+        self.count(k, 0, -1, at) if _writes(f) else self.count(k, -1, 0, at)
+
+    def count(self, k: Kernel, readers: int, writers: int, at: int) -> None:
+        self.readers += readers
+        self.writers += writers
         _wake(k, self, at)
         if self.readers <= 0 and self.writers <= 0:
-            del k.pipes[f.handle]
+            k.pipes.pop(self.handle, None)
 
 
 def is_pipe(f: OpenFile | None) -> bool:
@@ -71,13 +78,28 @@ def _writes(f: OpenFile) -> bool:
     return f.flags & 3 == O_WRONLY
 
 
+def home(f: OpenFile) -> int:
+    """The cluster that keeps the pipe of end `f` (where pipe2 made it)."""
+    return f.handle >> HOME_SHIFT
+
+
 def opened(k: Kernel, f: OpenFile) -> None:
+    """One more descriptor of end `f` (dup, fork, a moved child's copy): counted at its home."""
+    if home(f) != k.cluster:
+        w = int(_writes(f))
+        at = k.now() if k.current is not None else k.item_time
+        k.send(home(f), PipeRef(handle=f.handle, readers=1 - w, writers=w), at=at)
+        return
     p = k.pipes.get(f.handle)
     if p is not None:
         p.add(f)
 
 
 def dropped(k: Kernel, f: OpenFile, at: int) -> None:
+    if home(f) != k.cluster:
+        w = int(_writes(f))
+        k.send(home(f), PipeRef(handle=f.handle, readers=w - 1, writers=-w), at=at)
+        return
     p = k.pipes.get(f.handle)
     if p is not None:
         p.drop(k, f, at)
@@ -93,10 +115,45 @@ def close_all(k: Kernel, proc: Container, at: int) -> None:
 def _wake(k: Kernel, p: Pipe, at: int) -> None:
     waiting, p.waiting = p.waiting, []
     for t in waiting:
-        if t.state is TState.BLOCKED and t.blocked_on == "pipe" and t.proc.alive:
-            ctx = t.ctx
-            ctx.reg_write(REG_PC, ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
-            k.wake(t, at, ctx.reg_read(REG_A[0]))  # type: ignore[attr-defined]
+        if t.state is TState.BLOCKED and t.blocked_on in ("pipe", "poll") and t.proc.alive:
+            again(k, t, at)
+    for c in sorted(p.remote):
+        k.send(c, PipeReady(handle=p.handle), at=at)
+    p.remote.clear()
+
+
+def again(k: Kernel, t: Thread, at: int) -> None:
+    """Wake `t` to make its call again (its pc back onto the ecall, a0 its argument). A poll
+    keeps its deadline (Thread.restart_deadline) and gets the caller's mask back meanwhile
+    (it sets its own again: kernel/calls/poll.py)."""
+    if t.blocked_on == "poll":
+        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.clock_offset
+        if t.sig.saved is not None:
+            t.sig.mask, t.sig.saved = t.sig.saved, None
+    ctx = t.ctx
+    ctx.reg_write(REG_PC, ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
+    k.wake(t, at, ctx.reg_read(REG_A[0]))  # type: ignore[attr-defined]
+
+
+def watch(k: Kernel, t: Thread, f: OpenFile) -> None:
+    """A poll of `t` waits for end `f` to change (once per thread: the list stays bounded)."""
+    p = k.pipes.get(f.handle)
+    if p is not None and t not in p.waiting:
+        p.waiting.append(t)
+
+
+POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM = 0x1, 0x4, 0x8, 0x10, 0x40, 0x100
+
+
+def poll_mask(k: Kernel, f: OpenFile) -> int:
+    """Linux's pipe_poll for end `f`: data to read, no writer left (POLLHUP), room for a page
+    (POLLOUT), no reader left (POLLERR)."""
+    p = k.pipes.get(f.handle)
+    if p is None:
+        return POLLHUP if not _writes(f) else POLLERR | POLLOUT | POLLWRNORM
+    if _writes(f):
+        return (POLLOUT | POLLWRNORM if len(p.slots) < SLOTS else 0) | (POLLERR if p.readers <= 0 else 0)
+    return (POLLIN | POLLRDNORM if p.slots else 0) | (POLLHUP if p.writers <= 0 else 0)
 
 
 def _sleep(k: Kernel, t: Thread, p: Pipe) -> int:
@@ -126,8 +183,8 @@ def sys_pipe2(k: Kernel, t: Thread, a: list[int]) -> int:
         proc.open_fds.discard(rfd)
         return wfd
     k.pipe_ids += 1
-    pid = k.pipe_ids
-    k.pipes[pid] = Pipe()
+    pid = (k.cluster << HOME_SHIFT) | k.pipe_ids
+    k.pipes[pid] = Pipe(handle=pid)
     nb = flags & O_NONBLOCK
     for fd, mode in ((rfd, 0), (wfd, O_WRONLY)):
         f = OpenFile(FileKind.PIPE, "", pid, mode | nb)
@@ -143,6 +200,8 @@ def sys_pipe2(k: Kernel, t: Thread, a: list[int]) -> int:
 def read(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> int:
     if _writes(f):
         return -EBADF  # the write end
+    if home(f) != k.cluster:
+        return _remote_read(k, t, f, pieces)
     p = k.pipes.get(f.handle)
     want = sum(n for _, n in pieces)
     if p is None or want == 0:
@@ -181,6 +240,8 @@ def write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> o
     at most PIPE_BUF bytes thus goes in whole or not at all."""
     if not _writes(f):
         return -EBADF  # the read end
+    if home(f) != k.cluster:
+        return _remote_write(k, t, f, pieces)
     p = k.pipes.get(f.handle)
     done = p.written.pop(t.tid, 0) if p is not None else 0
     if p is None or p.readers <= 0:
@@ -192,18 +253,164 @@ def write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> o
     if total == 0:
         return 0
     data = b"".join(t.proc.aspace.read(addr, size) for addr, size in pieces)
-    pos = done
-    chars = total % PAGE
-    if pos == 0 and chars and p.slots and len(p.slots[-1]) + chars <= PAGE:
-        p.slots[-1] += data[:chars]
-        pos = chars
-    while pos < total and len(p.slots) < SLOTS:
-        p.slots.append(bytearray(data[pos:pos + PAGE]))
-        pos += PAGE
-    pos = min(pos, total)
+    pos = _put(p, data, 0, done, total)
     if pos > done:
         _wake(k, p, k.now())
     if pos < total and not f.flags & O_NONBLOCK:
         p.written[t.tid] = pos  # the rest when readers make room
         return _sleep(k, t, p)
     return pos if pos else -EAGAIN
+
+
+def _put(p: Pipe, data: bytes, base: int, done: int, total: int) -> int:
+    """Put what fits of a write of `total` bytes, `done` of them already in, into `p`'s pages;
+    `data` holds the write's bytes from `base` on. Returns how far the write is now in."""
+    end = base + len(data)
+    pos = done
+    chars = total % PAGE
+    if pos == 0 == base and chars and len(data) >= chars and p.slots and len(p.slots[-1]) + chars <= PAGE:
+        p.slots[-1] += data[:chars]
+        pos = chars
+    while pos < end and len(p.slots) < SLOTS:
+        p.slots.append(bytearray(data[pos - base:pos - base + PAGE]))
+        pos += PAGE
+    return min(pos, end)
+
+
+# --- ends away from their pipe's home: requests to it over the NoC -----------------------------
+# The pipe stays where pipe2 made it (its 64 KiB are the flow control); an end on another
+# cluster (a fork placed there, or a process that moved) reads and writes by `pipe_op`
+# requests, answered at once: bytes, a count, end of file, -EPIPE, RESEND (send the write
+# from `offset`: the home keeps how far each thread's blocking write is, Pipe.written, so a
+# write survives a move) or WAIT (the home tells this cluster with `pipe_ready` when the pipe
+# changes; the thread sleeps "pipe" and makes its call again then, as a local waiter does).
+# Descriptors opened and closed are counted at the home (`pipe_ref`).
+def _local_wait(k: Kernel, t: Thread, handle: int, at: int) -> object:
+    q = k.pipe_waits.setdefault(handle, [])
+    if t not in q:
+        q.append(t)
+    t.blocked_on, t.blocked_at = "pipe", max(t.blocked_at, at)
+    return ASLEEP
+
+
+def _redo(t: Thread) -> int:
+    ctx = t.ctx
+    ctx.reg_write(REG_PC, ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
+    return ctx.reg_read(REG_A[0])  # type: ignore[attr-defined]
+
+
+def _remote_read(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> int:
+    want = min(sum(n for _, n in pieces), SLOTS * PAGE)
+    if want == 0:
+        return 0
+    for addr, n in pieces:
+        if n:
+            t.proc.aspace.translate(addr, "store")
+
+    def got(reply: Packet, at: int) -> object:
+        ret = reply.body.ret
+        if ret == WAIT:
+            return _local_wait(k, t, f.handle, at)
+        data = memoryview(reply.data)
+        for addr, n in pieces:
+            if not data:
+                break
+            t.proc.aspace.write(addr, data[:n])
+            data = data[n:]
+        return ret
+    k.rpc_to(t, home(f), PipeOp(handle=f.handle, write=False, size=want, tid=t.tid,
+                                nonblock=bool(f.flags & O_NONBLOCK)), got)
+    return 0
+
+
+def _remote_write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> object:
+    total = sum(n for _, n in pieces)
+    if total == 0:
+        return 0
+    start = k.pipe_starts.pop(t.tid, 0)
+    data = bytearray()
+    skip = start
+    for addr, n in pieces:  # the write's bytes from `start`, a pipe's worth
+        if skip >= n:
+            skip -= n
+            continue
+        take = min(n - skip, SLOTS * PAGE + PAGE - len(data))
+        data += t.proc.aspace.read(addr + skip, take)
+        skip = 0
+        if len(data) >= SLOTS * PAGE + PAGE:
+            break
+
+    def sent(reply: Packet, at: int) -> object:
+        ret = reply.body.ret
+        if ret == WAIT:
+            return _local_wait(k, t, f.handle, at)
+        if ret == RESEND:
+            k.pipe_starts[t.tid] = reply.body.offset
+            return _redo(t)
+        if ret == -EPIPE:
+            signals.post(k, t.proc, t, signals.info(SIGPIPE, signals.SI_USER, t.proc.pid, 0), at)
+        return ret
+    k.rpc_to(t, home(f), PipeOp(handle=f.handle, write=True, size=total, tid=t.tid, start=start,
+                                nonblock=bool(f.flags & O_NONBLOCK)), sent, bytes(data), bulk=True)
+    return 0
+
+
+def on_pipe_op(k: Kernel, pkt: Packet, at: int) -> None:
+    """At the pipe's home: a read or write from an end on another cluster."""
+    b = pkt.body
+    p = k.pipes.get(b.handle)
+    if not b.write:
+        if p is None or not p.slots:
+            ret = 0 if p is None or p.writers <= 0 else -EAGAIN if b.nonblock else WAIT
+            if ret == WAIT:
+                p.remote.add(answer_to(b, pkt.src))  # type: ignore[union-attr]
+            k.reply(pkt, at, ret=ret)
+            return
+        data = bytearray()
+        while p.slots and len(data) < b.size:
+            s = p.slots[0]
+            n = min(b.size - len(data), len(s))
+            data += s[:n]
+            del s[:n]
+            if not s:
+                p.slots.popleft()
+        _wake(k, p, at)
+        k.send(answer_to(b, pkt.src), Reply(op=b.op, ret=len(data)), bytes(data), at, bulk=True)
+        return
+    done = p.written.pop(b.tid, 0) if p is not None else 0
+    if p is None or p.readers <= 0:
+        k.reply(pkt, at, ret=done if done else -EPIPE)
+        return
+    if b.start != done:  # (a write made again after a move: it starts where it got to)
+        p.written[b.tid] = done
+        k.reply(pkt, at, ret=RESEND, offset=done)
+        return
+    pos = _put(p, pkt.data, b.start, done, b.size)
+    if pos > done:
+        _wake(k, p, at)
+    end = b.start + len(pkt.data)
+    if pos < b.size and (pos == end or not b.nonblock):
+        p.written[b.tid] = pos
+        if pos == end:
+            ret = RESEND  # room for more than was sent
+        else:
+            ret = WAIT
+            p.remote.add(answer_to(b, pkt.src))
+        k.reply(pkt, at, ret=ret, offset=pos)
+        return
+    k.reply(pkt, at, ret=pos if pos else -EAGAIN)
+
+
+def on_pipe_ref(k: Kernel, pkt: Packet, at: int) -> None:
+    p = k.pipes.get(pkt.body.handle)
+    if p is not None:
+        p.count(k, pkt.body.readers, pkt.body.writers, at)
+
+
+def on_pipe_ready(k: Kernel, pkt: Packet, at: int) -> None:
+    for t in k.pipe_waits.pop(pkt.body.handle, []):
+        if t.state is TState.BLOCKED and t.blocked_on in ("pipe", "poll") and t.proc.alive:
+            again(k, t, at)
+
+
+HANDLERS = {Kind.PIPE_OP: on_pipe_op, Kind.PIPE_REF: on_pipe_ref, Kind.PIPE_READY: on_pipe_ready}

@@ -32,7 +32,7 @@ import heapq
 from operator import add, sub
 from typing import TYPE_CHECKING
 
-from shoal.kernel import migrate, report, rmem, shm, signals
+from shoal.kernel import migrate, pipes, report, rmem, shm, signals
 from shoal.kernel.container import TState
 from shoal.kernel.ikc import Remote
 from shoal.kernel.memory import PAGE, Missing
@@ -159,7 +159,10 @@ def take(k: Kernel, key: tuple[int, int, int]) -> None:
         if t.blocked_on.startswith("rpc:"):  # a request with a deadline: its answer is dropped
             for op in [op for op, (w, _, _) in k.pending.items() if w is t]:
                 del k.pending[op]
-        k.wake(t, deadline, t.timeout_value)
+        if t.blocked_on == "poll":  # poll and select scan once more when their time is up
+            pipes.again(k, t, deadline)
+        else:
+            k.wake(t, deadline, t.timeout_value)
     elif cls == ACTION:
         _, _, fn = heapq.heappop(k.actions)
         fn(time)

@@ -61,8 +61,9 @@ FP_STATE = UC_MCONTEXT + 128  # after pc and x1..x31
 UC_SIZE = UC_MCONTEXT + 128 + 528
 FRAME_SIZE = INFO_SIZE + UC_SIZE
 TRAMPOLINE = struct.pack("<II", 0x08B00893, 0x00000073)  # li a7, 139; ecall
-# Waits a handled signal cuts short (pipe: kernel/pipes.py; rpc:sysv_wait: kernel/calls/sysv.py).
-INTERRUPTIBLE = ("futex", "sleep", "pipe", "rpc:sysv_wait", "rpc:sock_wait")
+# Waits a handled signal cuts short (pipe: kernel/pipes.py; poll: kernel/calls/poll.py;
+# rpc:sysv_wait: kernel/calls/sysv.py; rpc:ipc_wait: kernel/calls/ipc.py; rpc:sock_wait: calls/socket.py).
+INTERRUPTIBLE = ("futex", "sleep", "pipe", "poll", "rpc:sysv_wait", "rpc:ipc_wait", "rpc:sock_wait")
 MMAP_TOP_GAP = 64 << 20  # below the stack, as mmap's (kernel/calls/mman.py)
 
 
@@ -184,6 +185,8 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
     ctx = t.ctx
     a0 = ctx.reg_read(REG_A[0])  # type: ignore[attr-defined]
     restartable = t.blocked_on in ("futex", "pipe", "rpc:sock_wait") and t.deadline is None
+    if t.blocked_on == "rpc:ipc_wait":  # mq_send/receive, sem_wait: their deadline is absolute
+        restartable = True
     if t.blocked_on == "sleep" and t.deadline is not None:
         flags, rem = ctx.reg_read(REG_A[1]), ctx.reg_read(REG_A[3])  # type: ignore[attr-defined]
         if rem and not flags & 1:  # relative clock_nanosleep: the time left goes to *rem
@@ -195,7 +198,8 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
     if t.blocked_on.startswith("rpc:"):  # its answer is dropped; the server forgets the wait
         for op in [op for op, (w, _, _) in k.pending.items() if w is t]:
             del k.pending[op]
-        k.send(k.services_node, SysvCancel(pid=t.proc.pid, tid=t.tid), at=at)
+        if t.blocked_on == "rpc:sysv_wait":  # (the IPC daemon drops a thread's old wait when
+            k.send(k.services_node, SysvCancel(pid=t.proc.pid, tid=t.tid), at=at)  # it waits anew)
     t.sig.interrupted = [a0, int(restartable)]
     k.wake(t, at, -EINTR)
 

@@ -23,6 +23,10 @@ class Stop(StrEnum):
     CODE = "code"  # the kernel wrote into code: translations are stale
 
 
+# What a reply's handler returns when it put its thread to sleep again (kernel._on_reply).
+ASLEEP = object()
+
+
 class Retry(StrEnum):
     """Out of frames ahead of an earlier item of the cluster (Kernel._fill): the faulting
     access is taken again at its time; a fetch gives back its instruction differently."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shoal.kernel import console, ikc, location, migrate, pipes, procs, report, rmem, shm
-from shoal.kernel.calls import fork, fs, futex, io, mman, proc, socket, sysinfo, sysv, time, timer
+from shoal.kernel.calls import fork, fs, futex, io, mman, poll, proc, socket, sysinfo, sysv, time, timer
 from shoal.kernel.calls import ikc as ikc_calls
 from shoal.kernel.calls import ipc as ipc_calls
 from shoal.kernel.calls import shoal as shoal_calls
@@ -122,6 +122,8 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (407, "clock_nanosleep_time64", time.sys_clock_nanosleep),
     (408, "timer_gettime64", timer.sys_timer_gettime),
     (409, "timer_settime64", timer.sys_timer_settime),
+    (413, "pselect6_time64", poll.sys_pselect6),
+    (414, "ppoll_time64", poll.sys_ppoll),
     (418, "mq_timedsend_time64", ipc_calls.sys_mq_timedsend),
     (419, "mq_timedreceive_time64", ipc_calls.sys_mq_timedreceive),
     (420, "semtimedop_time64", sysv.sys_semtimedop),
@@ -184,7 +186,7 @@ SYSCALLS = _table(CALLS)
 # Every kind of packet a kernel takes, by the module that handles it (no kind is in two);
 # "reply" and "noc_error" are the kernel's own (kernel.py: handle).
 PACKET_HANDLERS = _handlers(console.HANDLERS, ikc.HANDLERS, location.HANDLERS, migrate.HANDLERS,
-                            report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS,
+                            report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS, pipes.HANDLERS,
                             sig.HANDLERS, fork.HANDLERS)
 
 

@@ -11,8 +11,8 @@ process manager's answer comes (the caller sleeps meanwhile; its other threads, 
 on). When the cluster has room the child is built here (pages copied at once; no copy-on-write)
 and shares the parent's open file descriptions (one offset, as Linux's); otherwise the
 manager places it on another cluster, to which the image goes in the migration image format
-(images.py), with copies of the descriptions (offsets no longer shared). A process holding a
-pipe is forked on its cluster only (EAGAIN when it has no room); one mapping shared memory or
+(images.py), with copies of the descriptions (offsets no longer shared; a pipe's ends are
+counted at the pipe's home before the image goes: kernel/pipes.py). One mapping shared memory or
 keeping pages in remote memory is not forked (ENOSYS, counted as refused).
 
 wait: zombies stay in the process manager until reaped; children of a process that ends are
@@ -31,7 +31,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import E2BIG, EACCES, EAGAIN, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM
+from shoal.abi import E2BIG, EACCES, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM
 from shoal.errors import ShoalError
 from shoal.kernel import ikc, image, migrate, pipes, signals, timers
 from shoal.kernel.calls.common import refused, s32
@@ -166,12 +166,9 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
     if p.aspace.shared or p.aspace.rmem:
         return refused(t, 220)
     frames = p.aspace.frames_in_use
-    has_pipe = any(pipes.is_pipe(f) for f in p.files.values())
     local = k.frames.free - k.migration.reserved_frames >= frames + SLACK
-    if local and not has_pipe and k.reports.period and _overloaded(k, p):
+    if local and k.reports.period and _overloaded(k, p):
         local = False  # policies on and no hart here for the child: placed elsewhere by load
-    if not local and has_pipe:
-        return -EAGAIN  # a pipe stays on its cluster, and this one has no room
     exit_signal = flags & 0xFF
     if local:
         def here(reply: Packet, at: int) -> int:
@@ -195,8 +192,15 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
     meta, pages = _child_meta(k, p, t, flags, stack, tls, ctid, _live_regs(k))
     meta["fork"] = [flags, ctid]
     data = image.pack(meta, pages)
+    ends = [f for f in p.files.values() if pipes.is_pipe(f)]
+    for f in ends:  # the child's ends count from now (before it can close them elsewhere)
+        pipes.opened(k, f)
+
     def placed(reply: Packet, at: int) -> int:
         pid = reply.body.ret
+        if pid < 0:
+            for f in ends:
+                pipes.dropped(k, f, at)
         return pid if pid < 0 else _parent_done(p, pid, flags, ptid)
     k.rpc(t, Fork(local=False, frames=frames, exit_signal=exit_signal), placed, data)
     return 0

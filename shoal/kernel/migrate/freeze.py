@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 RESTARTABLE = {"futex", "sleep", "console", "mbx_read", "portal_read", "sync_wait", "rpc:wait",
                "rpc:name_lookup", "rpc:locate", "rpc:fs_read", "rpc:fs_stat", "rpc:fs_getdents",
                "rpc:ipc_wait", "rpc:sysv_wait", "rpc:mq_getattr", "rpc:sem_getvalue", "sigsuspend", "sigwait",
-               "rpc:sock_wait"}
+               "rpc:sock_wait", "poll", "pipe"}
 # Targeted IKC packets: held for a frozen process, forwarded once it has moved.
 TARGETED = frozenset({Kind.MBX_DATA, Kind.PORTAL_REQ, Kind.PORTAL_DATA, Kind.SYNC_SIGNAL, Kind.RMEM_FULL,
                       Kind.SIGNAL})
@@ -70,7 +70,7 @@ def _portal_matched(t: Thread) -> bool:
 
 def back_out(k: Kernel, t: Thread) -> None:
     """Undo a blocked call so that the thread redoes it when thawed (wherever that is)."""
-    if t.blocked_on in ("futex", "sleep"):
+    if t.blocked_on in ("futex", "sleep", "poll"):
         # Kept in the process's own time, which a restore elsewhere carries on.
         t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.clock_offset
     k._unwait(t)

@@ -29,7 +29,7 @@ from shoal.kernel.migrate.source import progress, send_image, source_waited
 from shoal.kernel.migrate.watchdog import arm, disarm, round_trip, send
 from shoal.messages import MigRelease, MigReserve
 
-EOPNOTSUPP = 95  # a process holding a pipe or unreaped children (kernel/calls/fork.py)
+EOPNOTSUPP = 95  # unreaped children, or a checkpoint of a pipe holder (kernel/calls/fork.py)
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -49,10 +49,9 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         return -EBUSY
     if p.aspace.incoming:  # still receiving its pages from an earlier move
         return -EBUSY
-    if p.children or any(f.kind is FileKind.PIPE for f in p.files.values()):
-        return -EOPNOTSUPP  # a pipe lives on its cluster; so do the waits for unreaped children
-    if dst == CHECKPOINT and any(f.kind is FileKind.SOCK for f in p.files.values()):
-        return -EOPNOTSUPP  # a socket lives in the socket server of this chip: a migration keeps it
+    if p.children or (dst == CHECKPOINT and any(f.kind in (FileKind.PIPE, FileKind.SOCK)
+                                                for f in p.files.values())):
+        return -EOPNOTSUPP  # the waits for unreaped children stay here; pipes and sockets stay on the chip
     if dst == CHECKPOINT and p.aspace.rmem:  # a checkpoint carries every page; these are away
         return -EBUSY
     k.migration.ids += 1
