@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import NATIVE_FLAGS, PROGRAMS, SHOAL_FLAGS
@@ -121,3 +122,24 @@ def test_a_spawn_with_no_room_anywhere_stays_or_gets_eagain() -> None:
     assert p.returncode == 0 and all(h.returncode == 0 for h in hogs)
     kids = [r for r in chip.processes() if r.name == "args"]
     assert len(kids) == 2 and kids[1].cluster == 1, [(k.pid, k.cluster) for k in kids]  # named: kept
+
+
+def test_placement_is_the_same_over_mpi_ranks(tmp_path: Path) -> None:
+    """The launcher with `balance` gives the same outputs, moves and figures on one host process
+    as over two MPI ranks (the engine's MPI backend, `--ranks 2`)."""
+    pytest.importorskip("mpi4py", reason="the MPI backend needs mpi4py")
+    import shutil
+
+    from conftest import shoal_cli
+    work = tmp_path / "pol_work"
+    shutil.copy(bpl.program("pol_work"), work)
+    outs = []
+    for ranks in ("1", "2"):
+        res = shoal_cli("run", "--policy", "balance", "--ranks", ranks, "--stats", "--file", str(work),
+                        str(bpl.program("pol_launch")), "12", "4", "100000", "here", timeout=300)
+        assert res.returncode == 0, res.stderr
+        sim = [line for line in (res.stdout + res.stderr).decode().splitlines()
+               if not any(w in line for w in ("wall", "host", "cpu  "))]
+        assert any(line.startswith("work 0: ") for line in sim)
+        outs.append(sim)
+    assert outs[0] == outs[1]
