@@ -18,6 +18,7 @@ kernel/calls/io.py's and fs.py's.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shoal.abi import (
@@ -224,14 +225,18 @@ def simple(k: Kernel, t: Thread, body: Request) -> int:
     return ask(k, t, body, lambda reply, at: reply.body.ret)
 
 
+# Kinds whose open descriptors are counted by their own module: (opened(k, f), dropped(k, f,
+# at)). kernel/table.py installs the pipes' (pipes import this module, not the other way).
+COUNTED: dict[FileKind, tuple[Callable[..., None], Callable[..., None]]] = {}
+
+
 def release(k: Kernel, p: object, fd: int, at: int) -> None:
     """Descriptor `fd` is closed (or replaced by dup3): its open file goes when no other
     descriptor shares it (dup's copies share one OpenFile, as Linux's open file description)."""
     f = p.files.pop(fd, None)  # type: ignore[attr-defined]
     p.cloexec.discard(fd)  # type: ignore[attr-defined]
-    if f is not None and f.kind is FileKind.PIPE:
-        from shoal.kernel import pipes  # (pipes imports this module)
-        pipes.dropped(k, f, at)  # each descriptor counts (EOF, EPIPE: kernel/pipes.py)
+    if f is not None and f.kind in COUNTED:
+        COUNTED[f.kind][1](k, f, at)  # each descriptor counts (a pipe's EOF, EPIPE: kernel/pipes.py)
     elif f is not None and f.kind is FileKind.SOCK:  # each descriptor counts at the socket server
         k.send(k.services_node, SockRef(pid=p.pid, handle=f.handle, delta=-1), at=at)  # type: ignore[attr-defined]
     elif f is not None and not any(g is f for g in p.files.values()):  # type: ignore[attr-defined]
@@ -260,9 +265,8 @@ def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int
     p.open_fds.add(new)
     p.files[new] = f
     p.cloexec.discard(new)  # a copy is kept across exec unless asked (dup3, F_DUPFD_CLOEXEC)
-    if f.kind is FileKind.PIPE:
-        from shoal.kernel import pipes
-        pipes.opened(k, f)
+    if f.kind in COUNTED:
+        COUNTED[f.kind][0](k, f)
     elif f.kind is FileKind.SOCK:
         k.send(k.services_node, SockRef(pid=p.pid, handle=f.handle, delta=1), at=k.now())
     return new

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shoal.kernel import console, ikc, location, migrate, pipes, procs, report, rmem, shm
+from shoal.kernel import console, files, ikc, location, migrate, pipes, procs, report, rmem, shm
 from shoal.kernel.calls import fork, fs, futex, io, mman, poll, proc, socket, sysinfo, sysv, time, timer
 from shoal.kernel.calls import ikc as ikc_calls
 from shoal.kernel.calls import ipc as ipc_calls
 from shoal.kernel.calls import shoal as shoal_calls
 from shoal.kernel.calls import signal as sig
 from shoal.kernel.calls.common import Syscall
+from shoal.kernel.container import FileKind
 from shoal.kernel.kernel import Kernel, PacketHandler
 from shoal.spec import ChipSpec
 
@@ -188,6 +189,10 @@ SYSCALLS = _table(CALLS)
 PACKET_HANDLERS = _handlers(console.HANDLERS, ikc.HANDLERS, location.HANDLERS, migrate.HANDLERS,
                             report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS, pipes.HANDLERS,
                             sig.HANDLERS, fork.HANDLERS)
+
+
+# Descriptors a module counts itself (kernel/files.py: release, dup).
+files.COUNTED[FileKind.PIPE] = (pipes.opened, pipes.dropped)
 
 
 def new_kernel(spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int]) -> Kernel:
