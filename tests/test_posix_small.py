@@ -147,3 +147,12 @@ def test_access_and_faccessat_as_linux_answers_root(programs: Programs, tmp_path
     assert res.returncode == 0, res.stderr
     assert "R_OK given file              0 ok" in out
     assert "W_OK given file              -1 Read-only file system" in out
+
+
+def test_umask_positioned_vectors_and_what_the_system_says(programs: Programs, tmp_path: Path) -> None:
+    """umask (applied to open and mkdir), preadv/pwritev (the descriptor's offset kept; ESPIPE,
+    EBADF, EINVAL), sync, posix_fadvise, times, getrusage and sysinfo: as the host build."""
+    b = programs["posix_more"]
+    p, _ = run_shoal(b, ["posix_more", "/tmp"])
+    assert_same(p, run_native(b, ["posix_more", str(tmp_path)]))
+    assert not p.record.unknown_syscalls

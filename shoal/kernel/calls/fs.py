@@ -50,7 +50,7 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
     path = files.user_path(t, s32(a[0]), a[1])
     if isinstance(path, int):
         return path
-    flags, mode = a[2], a[3]
+    flags, mode = a[2], a[3] & ~t.proc.umask & 0o7777  # (the mask applies to a file made here)
     p = t.proc
     if len(p.files) >= files.MAX_FILES:
         return -EMFILE
@@ -146,7 +146,8 @@ def sys_getdents64(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_mkdirat(k: Kernel, t: Thread, a: list[int]) -> int:
     path = files.user_path(t, s32(a[0]), a[1])
-    return path if isinstance(path, int) else files.simple(k, t, FsMkdir(path=path, mode=a[2]))
+    mode = a[2] & ~t.proc.umask & 0o7777
+    return path if isinstance(path, int) else files.simple(k, t, FsMkdir(path=path, mode=mode))
 
 
 def sys_unlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -286,3 +287,8 @@ def _console_statx(k: Kernel, t: Thread, a: list[int]) -> int:
     struct.pack_into("<IIQIIIH", st, 0, 0x7FF, 4096, 0, 1, 0, 0, 0o20620)  # char device
     t.proc.aspace.write(buf, st)
     return 0
+
+
+def sys_umask(k: Kernel, t: Thread, a: list[int]) -> int:
+    old, t.proc.umask = t.proc.umask, a[0] & 0o777
+    return old

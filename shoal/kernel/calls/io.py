@@ -105,6 +105,47 @@ def sys_pwrite64(k: Kernel, t: Thread, a: list[int]) -> int:
     return -EINVAL if off < 0 else files.write_file(k, t, f, [(a[1], a[2])], off)
 
 
+def sys_preadv(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _positioned(k, t, a, False)
+
+
+def sys_pwritev(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _positioned(k, t, a, True)
+
+
+def _positioned(k: Kernel, t: Thread, a: list[int], write: bool) -> int:
+    """preadv/pwritev: readv/writev at an offset, the descriptor's own offset left alone."""
+    fd = s32(a[0])
+    f, d = files.file_of(t, fd), files.device_of(t, fd)
+    if f is None and d is None:
+        return -EBADF if fd not in t.proc.open_fds else -ESPIPE
+    off = files.off64(a[3], a[4])
+    if off < 0:
+        return -EINVAL
+    pieces = files.iov(t, a)
+    if isinstance(pieces, int):
+        return pieces
+    if d is not None:
+        return (files.write_device if write else files.read_device)(k, t, d, pieces)
+    return (files.write_file if write else files.read_file)(k, t, f, pieces, off)
+
+
+def sys_sync(k: Kernel, t: Thread, a: list[int]) -> int:
+    return 0  # (files live in the file server's memory: nothing to write back)
+
+
+def sys_fadvise64_64(k: Kernel, t: Thread, a: list[int]) -> int:
+    """posix_fadvise: advice is checked and taken (it changes nothing here)."""
+    fd, length, advice = s32(a[0]), files.off64(a[3], a[4]), s32(a[5])
+    if fd not in t.proc.open_fds:
+        return -EBADF
+    if pipes.is_pipe(t.proc.files.get(fd)) or socket.is_sock(t.proc.files.get(fd)):
+        return -ESPIPE
+    if not 0 <= advice <= 5 or length < 0:
+        return -EINVAL
+    return 0
+
+
 def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
     if pipes.is_pipe(t.proc.files.get(s32(a[0]))) or socket.is_sock(t.proc.files.get(s32(a[0]))):
         return -ESPIPE
