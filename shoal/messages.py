@@ -94,6 +94,7 @@ class Kind(StrEnum):
     FS_MKDIR = "fs_mkdir"
     FS_UNLINK = "fs_unlink"
     FS_RENAME = "fs_rename"
+    FS_SETATTR = "fs_setattr"
     # POSIX message queues and semaphores
     MQ_OPEN = "mq_open"
     MQ_CLOSE = "mq_close"
@@ -560,6 +561,15 @@ class FsUnlink(Request, frozen=True, kw_only=True, gc=False):  # unlink (or rmdi
     KIND = Kind.FS_UNLINK
     path: str
     rmdir: bool
+
+
+class FsSetattr(Request, frozen=True, kw_only=True, gc=False):  # chmod, utimensat: by handle or path
+    KIND = Kind.FS_SETATTR
+    handle: int | None
+    path: str
+    flags: int | Opt = UNSET  # an open file's
+    mode: int | Opt = UNSET  # the permission bits to set
+    mtime: int | Opt = UNSET  # the modification time to set (chip cycles since the guests' epoch)
 
 
 class FsRename(Request, frozen=True, kw_only=True, gc=False):

@@ -156,3 +156,26 @@ def test_umask_positioned_vectors_and_what_the_system_says(programs: Programs, t
     p, _ = run_shoal(b, ["posix_more", "/tmp"])
     assert_same(p, run_native(b, ["posix_more", str(tmp_path)]))
     assert not p.record.unknown_syscalls
+
+
+def test_chmod_and_file_times_as_native(programs: Programs, tmp_path: Path) -> None:
+    """chmod, fchmod, fchmodat, utimensat, futimens (UTIME_OMIT, UTIME_NOW, errors): as the host."""
+    b = programs["chmod_times"]
+    p, _ = run_shoal(b, ["chmod_times", "/tmp"])
+    assert_same(p, run_native(b, ["chmod_times", str(tmp_path)]))
+
+
+def test_a_read_only_file_refuses_chmod_and_utimensat(tmp_path: Path) -> None:
+    """A --file file is read-only (EROFS), as a file on a read-only file system."""
+    from shoal import Chip
+    from shoal.toolchain import compile_cached
+    src = tmp_path / "ro.c"
+    src.write_text('#include <stdio.h>\n#include <errno.h>\n#include <fcntl.h>\n#include <sys/stat.h>\n'
+                   'int main(void) { int a = chmod("/data.txt", 0600); int ea = errno;\n'
+                   '  int b = utimensat(AT_FDCWD, "/data.txt", 0, 0); int eb = errno;\n'
+                   '  printf("%d %d %d %d\\n", a, ea, b, eb); return 0; }\n')
+    c = Chip.preset("tiny")
+    c.add_file("data.txt", b"hello")
+    p = c.spawn(compile_cached([src]), ["ro"])
+    c.run()
+    assert p.stdout == b"-1 30 -1 30\n"

@@ -53,7 +53,7 @@ from shoal.abi import (
 )
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.fspaths import ROOT, Handle, Node, bad_name, split, too_long
-from shoal.messages import Kind
+from shoal.messages import UNSET, Kind
 from shoal.platform.noc import Packet
 
 
@@ -77,7 +77,8 @@ class FileServer:
             Kind.FS_READ: self.on_fs_read, Kind.FS_WRITE: self.on_fs_write,
             Kind.FS_TRUNCATE: self.on_fs_truncate, Kind.FS_STAT: self.on_fs_stat,
             Kind.FS_GETDENTS: self.on_fs_getdents, Kind.FS_MKDIR: self.on_fs_mkdir,
-            Kind.FS_UNLINK: self.on_fs_unlink, Kind.FS_RENAME: self.on_fs_rename}
+            Kind.FS_UNLINK: self.on_fs_unlink, Kind.FS_RENAME: self.on_fs_rename,
+            Kind.FS_SETATTR: self.on_fs_setattr}
         self.host: dict[str, HostCall] = {"fs_load": self.load_tree, "fs_tree": self.tree}
 
     def stats(self) -> dict[str, int]:
@@ -419,6 +420,33 @@ class FileServer:
             self._reply(req, at, ret=0, st=self._stat(node), handle=hid, ro=node.readonly)
         else:
             self._reply(req, at, ret=0, st=self._stat(node), handle=hid)
+
+    def on_fs_setattr(self, req: Packet, at: int) -> None:
+        """chmod (the permission bits) and utimensat (the modification time; shoal keeps one
+        time for a file: access and change times read the same), by handle or by path. The
+        read-only --file files refuse both (EROFS)."""
+        b = req.body
+        hid = 0
+        if b.handle is not None:
+            got = self._handle(b)
+            if isinstance(got, int):
+                self._reply(req, at, ret=got)
+                return
+            hid, h = got
+            node: Node | int = self.nodes[h.ino]
+        else:
+            node = self._resolve(b.path)
+        if isinstance(node, int):
+            self._reply(req, at, ret=node)
+            return
+        if node.readonly:
+            self._reply(req, at, ret=-EROFS, handle=hid)
+            return
+        if b.mode is not UNSET:
+            node.mode = b.mode & 0o7777
+        if b.mtime is not UNSET:
+            node.mtime = b.mtime
+        self._reply(req, at, ret=0, handle=hid)
 
     def on_fs_getdents(self, req: Packet, at: int) -> None:
         """linux_dirent64 records from entry `offset` on (0 is `.`, 1 is `..`), as many as fit."""

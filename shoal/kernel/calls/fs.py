@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from shoal.abi import (
     EACCES,
     EBADF,
+    EFAULT,
     EINVAL,
     EMFILE,
     ENOENT,
@@ -23,7 +24,7 @@ from shoal.abi import (
     S_IFDIR,
 )
 from shoal.kernel import files, shm
-from shoal.kernel.calls.common import s32
+from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.messages import (
     FsClose,
@@ -31,6 +32,7 @@ from shoal.messages import (
     FsMkdir,
     FsOpen,
     FsRename,
+    FsSetattr,
     FsStat,
     FsTruncate,
     FsUnlink,
@@ -292,3 +294,65 @@ def _console_statx(k: Kernel, t: Thread, a: list[int]) -> int:
 def sys_umask(k: Kernel, t: Thread, a: list[int]) -> int:
     old, t.proc.umask = t.proc.umask, a[0] & 0o777
     return old
+
+
+UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
+
+
+def _setattr(k: Kernel, t: Thread, dirfd: int, addr: int, flags: int, **what: int) -> int:
+    """Set the permission bits or the modification time of a path (relative to `dirfd`) or,
+    with an empty path and AT_EMPTY_PATH (or a NULL path: utimensat's futimens), of `dirfd`."""
+    if addr == 0 or flags & files.AT_EMPTY_PATH:
+        if addr and t.proc.aspace.read_cstr(addr, files.MAX_PATH):
+            path = files.user_path(t, dirfd, addr)
+            if isinstance(path, int):
+                return path
+            return files.simple(k, t, FsSetattr(path=path, handle=None, **what))
+        if dirfd not in t.proc.open_fds:
+            return -EBADF
+        f = files.file_of(t, dirfd)
+        if f is None:  # the console, a device, a pipe, a socket: nothing kept to change
+            return 0
+
+        def got(reply: Packet, at: int) -> int:
+            files.rehandle(f, reply)
+            return reply.body.ret
+        return files.ask(k, t, FsSetattr(**files.about(f), **what), got)
+    path = files.user_path(t, dirfd, addr)
+    if isinstance(path, int):
+        return path
+    if files.device(path) is not None:
+        return 0
+    return files.simple(k, t, FsSetattr(path=path, handle=None, **what))
+
+
+def sys_fchmod(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _setattr(k, t, s32(a[0]), 0, 0, mode=a[1] & 0o7777)
+
+
+def sys_fchmodat(k: Kernel, t: Thread, a: list[int]) -> int:
+    if not a[1]:
+        return -EFAULT
+    return _setattr(k, t, s32(a[0]), a[1], 0, mode=a[2] & 0o7777)
+
+
+def sys_utimensat(k: Kernel, t: Thread, a: list[int]) -> int:
+    """utimensat_time64: the modification time (times[1]) as given, now, or left (UTIME_OMIT);
+    the access time is not kept apart (one time per file, see the file server)."""
+    dirfd, addr, times, flags = s32(a[0]), a[1], a[2], a[3]
+    if flags & ~(AT_SYMLINK_NOFOLLOW | files.AT_EMPTY_PATH):
+        return -EINVAL
+    # (a file's time is the chip's, as the file server stamps it: kernel/files.py statx_bytes)
+    mtime: int | None = k.now()
+    if times:
+        stamps: list[int | None] = []
+        for i in (0, 1):
+            sec, nsec = struct.unpack("<qq", t.proc.aspace.read(times + 16 * i, 16))
+            nsec &= 0xFFFFFFFF  # (a 32-bit long on riscv32)
+            if nsec not in (UTIME_NOW, UTIME_OMIT) and not 0 <= nsec < 1_000_000_000:
+                return -EINVAL
+            stamps.append(None if nsec == UTIME_OMIT else k.now() if nsec == UTIME_NOW
+                          else ns_to_cycles(k, sec * 1_000_000_000 + nsec - EPOCH_NS))
+        mtime = stamps[1]
+    what = {} if mtime is None else {"mtime": mtime}
+    return _setattr(k, t, dirfd, addr, flags, **what)
