@@ -47,9 +47,9 @@ def native(name: str, n: int, args: list[str], tmp: Path) -> bytes | None:
 
 def mpirun(name: str, n: int, args: list[str] | None = None, ppc: int = 1, chip: str = "tiny",
            migrate: tuple[int, int, int] | None = None, method: str = "stopcopy",
-           ) -> tuple[Chip, list[Process], JobEnd]:
+           env: list[str] | None = None) -> tuple[Chip, list[Process], JobEnd]:
     c = Chip.preset(chip)
-    ranks = c.mpirun(elf(name), n, [name, *(args or [])], ppc=ppc)
+    ranks = c.mpirun(elf(name), n, [name, *(args or [])], ppc=ppc, env=env)
     if migrate is not None:
         rank, at, to = migrate
         c.schedule_migration(ranks[rank].pid, to, at, method)
@@ -97,6 +97,55 @@ def test_collectives_every_operation(n: int, ppc: int, tmp_path: Path) -> None:
     ref = native("mpi_coll", n, [], tmp_path)
     if ref is not None:
         assert out == ref
+
+
+def scale_expected(n: int, flood: int) -> bytes:
+    """mpi_scale's lines, computed here: the bcast value, sum of r^2, the flood's sum of
+    1000 r + i over senders r and their messages i."""
+    sq = sum(r * r for r in range(n))
+    fsum = sum(1000 * r + i for r in range(1, n) for i in range(flood))
+    return (f"ranks {n} bcast {1000 + n} allreduce {sq} alltoall errors 0\n"
+            f"flood {(n - 1) * flood} messages from {n - 1} ranks, each sender in order: yes, sum {fsum}\n"
+            "errors 0\n").encode()
+
+
+def test_64_ranks_collectives_and_flood_on_16_slot_mailboxes(tmp_path: Path) -> None:
+    """64 ranks on mppa-8x8 (default 16-slot mailboxes): barrier, bcast, allreduce, alltoall
+    (eager and rendezvous), then every rank floods rank 0 before it receives, while rank 0's
+    rendezvous sends need every rank's CTS. Deadlocked before the progress thread stopped
+    writing (a cycle of progress threads blocked on each other's full mailboxes)."""
+    c, ranks, end = mpirun("mpi_scale", 64, ["20"], chip="mppa-8x8")
+    out = stdout(ranks)
+    assert end.failed is None, end.line(ranks)
+    assert out == scale_expected(64, 20)
+    ref = native("mpi_scale", 64, ["20"], tmp_path)
+    if ref is not None:
+        assert out == ref
+
+
+def test_one_slot_mailboxes(tmp_path: Path) -> None:
+    """mailbox_slots = 1: every second write waits for the reader; nothing deadlocks and the
+    outputs are those of 16 slots (and of mpiexec)."""
+    chip = tmp_path / "one-slot.toml"
+    chip.write_text('base = "tiny"\nmailbox_slots = 1\n')
+    c, ranks, end = mpirun("mpi_scale", 8, ["20"], ppc=2, chip=str(chip))
+    assert end.failed is None, end.line(ranks)
+    assert stdout(ranks) == scale_expected(8, 20)
+    c, ranks, end = mpirun("mpi_order", 4, chip=str(chip))
+    assert end.failed is None, end.line(ranks)
+    assert stdout(ranks) == stdout(mpirun("mpi_order", 4)[1])
+
+
+def test_peer_descriptors_are_a_cache() -> None:
+    """With room for 3 descriptors to peers (SHOAL_MPI_PEER_FDS; 128 by default, so a rank
+    reaches any number of peers), ranks close the least recently used and open again: same
+    output, and the re-opens cost simulated time."""
+    _, plain, _ = mpirun("mpi_scale", 8, ["5"], ppc=2)
+    c, ranks, end = mpirun("mpi_scale", 8, ["5"], ppc=2, env=["SHOAL_MPI_PEER_FDS=3"])
+    assert end.failed is None, end.line(ranks)
+    assert stdout(ranks) == stdout(plain) == scale_expected(8, 5)
+    assert ranks[0].cycles > plain[0].cycles
+    assert_no_frame_leak(c)
 
 
 def test_matching_order_probes_and_send_modes(tmp_path: Path) -> None:

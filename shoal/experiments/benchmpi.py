@@ -7,7 +7,7 @@ time); host figures are host wall time, in columns and titles that say so.
                            bytes (setup + hop + bytes / link bandwidth, page headers included)
   collectives.csv / .png   barrier, bcast (8 B, 64 KiB), allreduce (8 B), alltoall (1 KiB a
                            pair) against the rank count, one rank per cluster: mppa256 (2..16)
-                           and mppa-8x8 (16, 32)
+                           and mppa-8x8 (16, 32, 64)
   host cost                host wall time per 8 B message (pingpong.csv, last column), from two
                            runs of different length (start-up cancels)
 
@@ -26,9 +26,7 @@ from shoal.spec import ChipSpec
 PROGRAMS = Path(__file__).parent / "programs"
 SIZES = [1, 8, 64, 104, 105, 1024, 4096, 16384, 65536, 262144, 1048576]
 QUICK_SIZES = [1, 105, 4096, 65536]
-# (64 ranks on mppa-8x8 deadlock today: the library lets a progress thread block writing to a full
-# 16-slot mailbox while its own fills; with mailbox_slots = 128 they run. Issue 23.)
-COLL_RANKS = {"mppa256": [2, 4, 8, 16], "mppa-8x8": [16, 32]}
+COLL_RANKS = {"mppa256": [2, 4, 8, 16], "mppa-8x8": [16, 32, 64]}
 QUICK_COLL_RANKS = {"mppa256": [2, 4]}
 
 

@@ -14,13 +14,20 @@
  * transfer needs both ends in the kernel, so a single-threaded rank could wait in a portal
  * write for a peer that itself waits in one (two ranks exchanging large messages with
  * Isend/Irecv). So MPI_Init starts one progress thread per rank: it alone reads the mailbox,
- * matches envelopes against posted receives in order (the unexpected ones are queued),
- * answers RTS with CTS, and does the portal reads, which only start after the sender's DATA
- * notice, that is, once the sender is committed to write (a read then needs nothing more from
- * the writer's program). The calling thread only writes: envelopes, and the portal writes of
- * its rendezvous sends once they are cleared (in any MPI call that waits or tests), which
- * finish as soon as the receiver's progress thread reads. Neither thread holds the library's
- * lock across a call that can wait for another process.
+ * matches envelopes against posted receives in order (the unexpected ones are queued, in
+ * memory without bound, as MPICH does), and does the portal reads, which only start after the
+ * sender's DATA notice, that is, once the sender is committed to write.
+ *
+ * Flow control. Mailboxes are bounded (16 slots by default) and a write to a full one waits
+ * until its reader frees a slot. The progress thread never writes: a CTS it owes is queued and
+ * written by the thread that calls MPI, in any call that waits or tests (MPI's weak progress,
+ * as MPICH's default). So every progress thread drains its mailbox whatever the other ranks
+ * do, every blocking write (an envelope, a CTS, DATA, a portal write) ends once the reader's
+ * progress thread gets to it, and no cycle of full mailboxes can form, whatever the rank count
+ * and slot count. (Credits per peer, as over InfiniBand, bound the receiver's memory instead,
+ * but need credit-return messages and a fallback; the kernel's back-pressure on a full
+ * mailbox already bounds what is in flight.) Neither thread holds the library's lock across a
+ * call that can wait for another process.
  *
  * Ordering: a rank's envelopes leave from one thread in program order and a mailbox write
  * returns once queued at the receiver, so envelopes from one sender are matched in the order
@@ -59,8 +66,14 @@ static pthread_mutex_t L = PTHREAD_MUTEX_INITIALIZER;  /* requests, queues, tabl
 static pthread_mutex_t PL = PTHREAD_MUTEX_INITIALIZER; /* the peer table (opens may wait) */
 static pthread_cond_t C = PTHREAD_COND_INITIALIZER;    /* something completed or was cleared */
 
-struct peer { int pid, mbx, portal; };
+/* A peer's pid and the descriptors open to it (-1: closed). Descriptors are a cache: at most
+ * max_fds are open (IKC gives a process MAX_ENDPOINTS, two per peer would cap a rank at ~126
+ * peers), the least recently used closed first; a closed one is opened again on next use (the
+ * pid is kept, so that costs one location look-up). */
+struct peer { int pid, mbx, portal; unsigned long used_mbx, used_portal; };
 static struct peer *peers;
+static int open_fds, max_fds;
+static unsigned long fd_clock;
 
 /* --- datatypes ---------------------------------------------------------------------------- */
 struct block { long disp, len; };
@@ -188,19 +201,43 @@ static int peer_pid(int w) {
     return pid;
 }
 
+/* With PL held: close the least recently used descriptor to a peer. 0 if none is open. */
+static int evict_one(void) {
+    int best = -1, portal = 0;
+    unsigned long oldest = ~0UL;
+    for (int i = 0; i < world_size; i++) {
+        if (peers[i].mbx >= 0 && peers[i].used_mbx < oldest) { oldest = peers[i].used_mbx; best = i; portal = 0; }
+        if (peers[i].portal >= 0 && peers[i].used_portal < oldest) { oldest = peers[i].used_portal; best = i; portal = 1; }
+    }
+    if (best < 0) return 0;
+    int *fd = portal ? &peers[best].portal : &peers[best].mbx;
+    if (portal) shoal_portal_close(*fd); else shoal_mailbox_close(*fd);
+    *fd = -1;
+    open_fds--;
+    return 1;
+}
+
+/* A descriptor to world rank w's mailbox or portal. Only the thread that calls MPI uses these
+ * (the progress thread writes nothing), so one closed here is not in use elsewhere. */
 static int peer_fd(int w, int portal) {
     int pid = peer_pid(w);
     pthread_mutex_lock(&PL);
     int *fd = portal ? &peers[w].portal : &peers[w].mbx;
     if (*fd < 0) {
-        *fd = portal ? shoal_portal_open(pid, PORTAL_PORT) : shoal_mailbox_open(pid, MBX_PORT);
+        if (open_fds >= max_fds) evict_one();
+        for (;;) {
+            *fd = portal ? shoal_portal_open(pid, PORTAL_PORT) : shoal_mailbox_open(pid, MBX_PORT);
+            if (*fd != -EMFILE || !evict_one()) break; /* the program's own endpoints took room */
+        }
         if (*fd < 0) {
             int e = *fd;
             *fd = -1;
             pthread_mutex_unlock(&PL);
             fatal("MPI (open)", "cannot reach a rank", e);
         }
+        open_fds++;
     }
+    *(portal ? &peers[w].used_portal : &peers[w].used_mbx) = ++fd_clock;
     int r = *fd;
     pthread_mutex_unlock(&PL);
     return r;
@@ -239,6 +276,10 @@ static void *bsend_buf;
 
 struct unexp { struct hdr h; int len; struct unexp *next; unsigned char data[]; };
 static struct unexp *unexp_head, *unexp_tail;
+
+/* Control messages the progress thread produced (CTS), for the calling thread to write. */
+struct ctl { int dest; struct hdr h; struct ctl *next; };
+static struct ctl *ctl_head, *ctl_tail;
 
 static struct req *req_new(int kind) {
     int id = 0;
@@ -325,12 +366,15 @@ static void on_envelope(const struct hdr *h, const unsigned char *data, int len)
     if (posted_tail == q) posted_tail = prev;
     q->next = NULL;
     matched(q, h, data, len);
-    int rid = q->id;
-    pthread_mutex_unlock(&L);
-    if (h->type == M_RTS) {
-        struct hdr c = {M_CTS, world_rank, rid, 0, 0, h->id};
-        send_msg(h->src, &c, NULL, 0);
+    if (h->type == M_RTS) { /* CTS: queued for the calling thread, never written from here */
+        struct ctl *c = malloc(sizeof *c);
+        if (c == NULL) fatal("MPI (receive)", "out of memory for a clear-to-send", ENOMEM);
+        *c = (struct ctl){h->src, {M_CTS, world_rank, q->id, 0, 0, h->id}, NULL};
+        if (ctl_tail) ctl_tail->next = c; else ctl_head = c;
+        ctl_tail = c;
+        pthread_cond_broadcast(&C);
     }
+    pthread_mutex_unlock(&L);
 }
 
 static void on_data(const struct hdr *h) {
@@ -380,22 +424,34 @@ static void *progress(void *arg) {
     return NULL;
 }
 
-/* The calling thread's share (L held, released while writing): the rendezvous sends that
- * were cleared go out. */
+/* The calling thread's share (L held, released while writing): the CTS the progress thread
+ * queued, then the rendezvous sends that were cleared, go out. */
 static void progress_sends(void) {
-    while (cleared != NULL) {
-        struct req *q = cleared;
-        cleared = q->next;
-        if (cleared == NULL) cleared_tail = NULL;
-        pthread_mutex_unlock(&L);
-        struct hdr h = {M_DATA, world_rank, 0, 0, (int32_t)q->pbytes, q->rreq};
-        send_msg(q->peer, &h, NULL, 0);
-        if (q->pbytes > 0) {
-            int r = shoal_portal_write(peer_fd(q->peer, 1), q->pbuf, (unsigned)q->pbytes);
-            if (r < 0) fatal("MPI (portal write)", "a transfer failed", r);
+    for (;;) { /* until both are empty: either may grow while L is released for a write */
+        if (ctl_head != NULL) {
+            struct ctl *c = ctl_head;
+            ctl_head = c->next;
+            if (ctl_head == NULL) ctl_tail = NULL;
+            pthread_mutex_unlock(&L);
+            send_msg(c->dest, &c->h, NULL, 0);
+            free(c);
+            pthread_mutex_lock(&L);
+        } else if (cleared != NULL) {
+            struct req *q = cleared;
+            cleared = q->next;
+            if (cleared == NULL) cleared_tail = NULL;
+            pthread_mutex_unlock(&L);
+            struct hdr h = {M_DATA, world_rank, 0, 0, (int32_t)q->pbytes, q->rreq};
+            send_msg(q->peer, &h, NULL, 0);
+            if (q->pbytes > 0) {
+                int r = shoal_portal_write(peer_fd(q->peer, 1), q->pbuf, (unsigned)q->pbytes);
+                if (r < 0) fatal("MPI (portal write)", "a transfer failed", r);
+            }
+            pthread_mutex_lock(&L);
+            complete(q);
+        } else {
+            return;
         }
-        pthread_mutex_lock(&L);
-        complete(q);
     }
 }
 
@@ -429,7 +485,9 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
     def_basic();
     peers = malloc(sizeof *peers * (size_t)world_size);
     if (peers == NULL) fatal("MPI_Init", "out of memory", ENOMEM);
-    for (int i = 0; i < world_size; i++) peers[i] = (struct peer){0, -1, -1};
+    for (int i = 0; i < world_size; i++) peers[i] = (struct peer){0, -1, -1, 0, 0};
+    max_fds = env_int("SHOAL_MPI_PEER_FDS", 128); /* descriptors to peers kept open (>= 2) */
+    if (max_fds < 2) max_fds = 2;
     peers[world_rank].pid = getpid();
     static int self_world;
     self_world = world_rank;
