@@ -14,6 +14,7 @@ E2BIG, ENOEXEC, EBADF, ECHILD, EAGAIN, ENOMEM, EACCES, EFAULT = 7, 8, 9, 10, 11,
 EBUSY, EEXIST, ENODEV, ENOTDIR, EISDIR, EINVAL = 16, 17, 19, 20, 21, 22
 EMFILE, ENOTTY, EFBIG, ENOSPC, ESPIPE, EROFS, ERANGE = 24, 25, 27, 28, 29, 30, 34
 ENAMETOOLONG, ENOSYS, ENOTEMPTY, ENOMSG, EIDRM = 36, 38, 39, 42, 43
+EMLINK, ELOOP, EXDEV, EOPNOTSUPP = 31, 40, 18, 95
 EOVERFLOW, EMSGSIZE, ECONNRESET, ECONNREFUSED, ETIMEDOUT = 75, 90, 104, 111, 110
 
 # signals (asm-generic/signal.h)
@@ -30,11 +31,13 @@ SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP
 # open flags (asm-generic/fcntl.h), file types (linux/stat.h), directory entry types (dirent.h)
 O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
 O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY = 0o100, 0o200, 0o1000, 0o2000, 0o200000
-S_IFDIR, S_IFREG, S_IFCHR = 0o040000, 0o100000, 0o020000
-DT_DIR, DT_REG = 4, 8
+O_NOFOLLOW = 0o400000
+S_IFDIR, S_IFREG, S_IFCHR, S_IFLNK = 0o040000, 0o100000, 0o020000, 0o120000
+DT_DIR, DT_REG, DT_LNK = 4, 8, 10
 
 # limits (linux/limits.h; musl's limits.h for the POSIX IPC ones)
 PATH_MAX, NAME_MAX = 4096, 255
+LINK_MAX = 127  # names a file may have (linux/limits.h's; tmpfs has none, shoal bounds it: EMLINK)
 SEM_VALUE_MAX = 0x7FFFFFFF
 SEM_NSEMS_MAX = 256  # semaphores a process may have open (musl's, and shoal_sem.c's table)
 MQ_PRIO_MAX = 32768

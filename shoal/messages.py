@@ -95,6 +95,11 @@ class Kind(StrEnum):
     FS_UNLINK = "fs_unlink"
     FS_RENAME = "fs_rename"
     FS_SETATTR = "fs_setattr"
+    FS_LINK = "fs_link"
+    FS_SYMLINK = "fs_symlink"
+    FS_READLINK = "fs_readlink"
+    FS_STATFS = "fs_statfs"
+    FS_FALLOCATE = "fs_fallocate"
     # POSIX message queues and semaphores
     MQ_OPEN = "mq_open"
     MQ_CLOSE = "mq_close"
@@ -228,7 +233,8 @@ class Reply(Body, frozen=True, kw_only=True, gc=False):  # the answer to request
     err: int | Opt = UNSET  # locate: 0 or -errno
     clusters: list | Opt = UNSET  # locate: where the pids live
     prio: int | Opt = UNSET  # mq_receive: the message's priority
-    attr: list | Opt = UNSET  # mq_getattr: [maxmsg, msgsize, curmsgs]
+    attr: list | Opt = UNSET  # mq_getattr: [maxmsg, msgsize, curmsgs]; fs_statfs: [bsize, blocks,
+    #                           bfree, files, ffree]
     value: int | Opt = UNSET  # sem_getvalue
     code: int | Opt = UNSET  # wait_child: the siginfo's si_code (CLD_EXITED, CLD_KILLED)
 
@@ -540,6 +546,8 @@ class FsStat(Request, frozen=True, kw_only=True, gc=False):  # stat an open file
     path: str
     flags: int | Opt = UNSET  # an open file's
     access: bool | Opt = UNSET  # access(2): say if it is read-only
+    nofollow: bool | Opt = UNSET  # a link at the end of `path` itself (lstat)
+    real: bool | Opt = UNSET  # chdir: a directory's answer carries its path without links (data)
 
 
 class FsGetdents(Request, frozen=True, kw_only=True, gc=False):  # directory entries from `offset`
@@ -570,6 +578,44 @@ class FsSetattr(Request, frozen=True, kw_only=True, gc=False):  # chmod, utimens
     flags: int | Opt = UNSET  # an open file's
     mode: int | Opt = UNSET  # the permission bits to set
     mtime: int | Opt = UNSET  # the modification time to set (chip cycles since the guests' epoch)
+    nofollow: bool | Opt = UNSET  # a link at the end of `path` itself
+
+
+class FsLink(Request, frozen=True, kw_only=True, gc=False):  # linkat: name `new` for `old` (or an open file)
+    KIND = Kind.FS_LINK
+    old: str
+    new: str
+    follow: bool  # AT_SYMLINK_FOLLOW: a link at the end of `old` is followed
+    handle: int | None  # AT_EMPTY_PATH: the open file's (then `old` is its path)
+    flags: int | Opt = UNSET  # an open file's
+
+
+class FsSymlink(Request, frozen=True, kw_only=True, gc=False):  # symlinkat
+    KIND = Kind.FS_SYMLINK
+    target: str
+    path: str
+
+
+class FsReadlink(Request, frozen=True, kw_only=True, gc=False):  # readlinkat: the target as data
+    KIND = Kind.FS_READLINK
+    path: str
+
+
+class FsStatfs(Request, frozen=True, kw_only=True, gc=False):  # statfs (path) or fstatfs (handle)
+    KIND = Kind.FS_STATFS
+    handle: int | None
+    path: str
+    flags: int | Opt = UNSET  # an open file's
+
+
+class FsFallocate(Request, frozen=True, kw_only=True, gc=False):  # fallocate an open file
+    KIND = Kind.FS_FALLOCATE
+    handle: int
+    path: str
+    flags: int
+    mode: int
+    offset: int
+    length: int
 
 
 class FsRename(Request, frozen=True, kw_only=True, gc=False):

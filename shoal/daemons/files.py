@@ -29,6 +29,7 @@ import struct
 
 from shoal.abi import (
     DT_DIR,
+    DT_LNK,
     DT_REG,
     EACCES,
     EBUSY,
@@ -36,28 +37,33 @@ from shoal.abi import (
     EFBIG,
     EINVAL,
     EISDIR,
+    ELOOP,
     ENAMETOOLONG,
     ENOENT,
     ENOSPC,
     ENOTDIR,
     ENOTEMPTY,
+    EOPNOTSUPP,
     EROFS,
     MAX_IO,
     O_ACCMODE,
     O_CREAT,
     O_DIRECTORY,
     O_EXCL,
+    O_NOFOLLOW,
     O_TRUNC,
     S_IFDIR,
+    S_IFLNK,
     S_IFREG,
 )
 from shoal.daemons.core import Core, Handler, HostCall
-from shoal.daemons.fspaths import ROOT, Handle, Node, bad_name, split, too_long
+from shoal.daemons.fslinks import LinkCalls
+from shoal.daemons.fspaths import ROOT, Handle, Node, bad_name, nbytes, too_long, walk
 from shoal.messages import UNSET, Kind
 from shoal.platform.noc import Packet
 
 
-class FileServer:
+class FileServer(LinkCalls):
     def __init__(self, core: Core) -> None:
         self.spec = core.spec
         self.busy = core.busy  # the daemon core's: copying costs its time
@@ -78,7 +84,9 @@ class FileServer:
             Kind.FS_TRUNCATE: self.on_fs_truncate, Kind.FS_STAT: self.on_fs_stat,
             Kind.FS_GETDENTS: self.on_fs_getdents, Kind.FS_MKDIR: self.on_fs_mkdir,
             Kind.FS_UNLINK: self.on_fs_unlink, Kind.FS_RENAME: self.on_fs_rename,
-            Kind.FS_SETATTR: self.on_fs_setattr}
+            Kind.FS_SETATTR: self.on_fs_setattr, Kind.FS_LINK: self.on_fs_link,
+            Kind.FS_SYMLINK: self.on_fs_symlink, Kind.FS_READLINK: self.on_fs_readlink,
+            Kind.FS_STATFS: self.on_fs_statfs, Kind.FS_FALLOCATE: self.on_fs_fallocate}
         self.host: dict[str, HostCall] = {"fs_load": self.load_tree, "fs_tree": self.tree}
 
     def stats(self) -> dict[str, int]:
@@ -103,25 +111,43 @@ class FileServer:
             node = self.nodes[ino]
         return node
 
-    def _resolve(self, path: str) -> Node | int:
-        parts = split(path)
-        return parts if isinstance(parts, int) else self._lookup(parts)
-
-    def _parent(self, path: str) -> tuple[Node, str] | int:
-        """The directory that holds (or would hold) `path`, and the last component."""
-        parts = split(path)
-        if isinstance(parts, int):
-            return parts
-        if not parts:
-            return -EBUSY  # the root itself
-        d = self._lookup(parts[:-1])
-        if isinstance(d, int):
-            return d
-        if not d.is_dir:
+    def _resolve(self, path: str, follow: bool = True) -> Node | int:
+        """The node at `path` (links followed, the last one only if `follow`)."""
+        got = walk(self.nodes, path, follow)
+        if isinstance(got, int):
+            return got
+        _, _, node = got
+        if node is None:
+            return -ENOENT
+        if path.endswith("/") and not node.is_dir:
             return -ENOTDIR
-        if too_long(parts[-1]):
-            return -ENAMETOOLONG
-        return d, parts[-1]
+        return node
+
+    def _parent(self, path: str) -> tuple[Node, str, Node | None] | int:
+        """The directory that holds (or would hold) `path`, the last component (not followed)
+        and what it names. A path that ends by `.` or `..` names its directory by that
+        directory's own name (-EBUSY for the root)."""
+        got = walk(self.nodes, path.rstrip("/") or "/", False)
+        if isinstance(got, int):
+            return got
+        d, name, node = got
+        if d is not None:
+            return d, name, node
+        assert node is not None
+        if node.ino == ROOT:
+            return -EBUSY
+        up = self.nodes[node.parent]
+        name = next(n for n, i in up.children.items() if i == node.ino)  # (a directory has one name)
+        return up, name, node
+
+    def _path_of(self, node: Node) -> str:
+        """A directory's absolute path (its one name at each level)."""
+        parts: list[str] = []
+        while node.ino != ROOT:
+            up = self.nodes[node.parent]
+            parts.append(next(n for n, i in up.children.items() if i == node.ino))
+            node = up
+        return "/" + "/".join(reversed(parts))
 
     def _new(self, parent: Node, name: str, is_dir: bool, mode: int, at: int) -> Node | int:
         if self.fs_count >= self.spec.fs_max_files:
@@ -136,7 +162,7 @@ class FileServer:
 
     def _free_node(self, node: Node) -> None:
         """Free a node once it is neither in the tree nor open."""
-        if node.linked or node.opens or node.ino == ROOT:
+        if node.names or node.opens or node.ino == ROOT:
             return
         del self.nodes[node.ino]
         if node.ino == self.auto_tmp:
@@ -208,11 +234,27 @@ class FileServer:
                 h.sharers.add(child)
 
     def _stat(self, node: Node) -> list[int]:
+        if node.target is not None:  # a link: its target's length, all permissions (as Linux)
+            return [node.ino, S_IFLNK | 0o777, nbytes(node.target), node.names, node.mtime]
         mode = (S_IFDIR if node.is_dir else S_IFREG) | node.mode
         size = 4096 if node.is_dir else len(node.data)
         nlink = (2 + sum(self.nodes[c].is_dir for c in node.children.values())) if node.is_dir \
-            else int(node.linked)
+            else node.names
         return [node.ino, mode, size, nlink, node.mtime]
+
+    @staticmethod
+    def _dtype(node: Node) -> int:
+        return DT_DIR if node.is_dir else DT_LNK if node.target is not None else DT_REG
+
+    def _drop_name(self, parent: Node, name: str, node: Node, at: int) -> None:
+        """`name` in `parent` goes; the node with its last name (and last open handle)."""
+        del parent.children[name]
+        parent.mtime = at
+        node.names -= 1
+        if node.names:
+            self.fs_count -= 1  # (each further name counted as a node: tmpfs's)
+        else:
+            self._free_node(node)
 
     # the host's side ----------------------------------------------------------------------
     def program_at(self, path: str) -> bytes | int:
@@ -260,7 +302,7 @@ class FileServer:
                 parent = got
             if path == "tmp" and self.auto_tmp is not None:  # the host's own tmp replaces shoal's
                 del parent.children[name]
-                self.nodes[self.auto_tmp].linked = False
+                self.nodes[self.auto_tmp].names = 0
                 self._free_node(self.nodes[self.auto_tmp])
             if name in parent.children:
                 raise ValueError(f"{path} is already in the file system")
@@ -297,45 +339,49 @@ class FileServer:
 
     # requests from the kernels --------------------------------------------------------------
     def on_fs_open(self, req: Packet, at: int) -> None:
+        """open: links followed, the last one unless O_NOFOLLOW (ELOOP) or O_CREAT|O_EXCL
+        (EEXIST); O_CREAT through a dangling link makes its target, as Linux. A directory's
+        answer carries its path without links (the kernel's descriptor keeps it: fchdir)."""
         b = req.body
         flags, path = b.flags, b.path
         acc = flags & O_ACCMODE
-        node = self._resolve(path)
-        if isinstance(node, int):
-            if node != -ENOENT or not flags & O_CREAT:
-                self._reply(req, at, ret=node)
-                return
-            got = self._parent(path)
-            if isinstance(got, int):
-                self._reply(req, at, ret=got)
-                return
-            parent, name = got
-            if parent.readonly:
-                self._reply(req, at, ret=-EROFS)
-                return
-            node = self._new(parent, name, False, b.mode, at)
-            if isinstance(node, int):
-                self._reply(req, at, ret=node)
-                return
-        elif flags & O_CREAT and flags & O_EXCL:
-            self._reply(req, at, ret=-EEXIST)
+        excl = flags & O_CREAT and flags & O_EXCL
+        got = walk(self.nodes, path, not (excl or flags & O_NOFOLLOW))
+        if isinstance(got, int):
+            self._reply(req, at, ret=got)
             return
-        else:
-            err = 0
-            if flags & O_DIRECTORY and not node.is_dir:
-                err = -ENOTDIR
-            elif node.is_dir and (acc != 0 or flags & (O_TRUNC | O_CREAT)):
+        parent, name, node = got
+        err = 0
+        if node is None:
+            if not flags & O_CREAT:
+                err = -ENOENT
+            elif path.endswith("/"):
                 err = -EISDIR
-            elif node.readonly and (acc != 0 or flags & O_TRUNC):
+            elif parent is not None and parent.readonly:
                 err = -EROFS
-            elif flags & O_TRUNC and node.data:  # as Linux, even opened read-only
-                err = self._resize(node, 0)
-                node.mtime = at
-            if err:
-                self._reply(req, at, ret=err)
-                return
+            else:
+                assert parent is not None
+                node = self._new(parent, name, False, b.mode, at)
+                err = node if isinstance(node, int) else 0
+        elif excl:
+            err = -EEXIST
+        elif node.target is not None:
+            err = -ELOOP  # O_NOFOLLOW on a link
+        elif flags & O_DIRECTORY and not node.is_dir or path.endswith("/") and not node.is_dir:
+            err = -ENOTDIR
+        elif node.is_dir and (acc != 0 or flags & (O_TRUNC | O_CREAT)):
+            err = -EISDIR
+        elif node.readonly and (acc != 0 or flags & O_TRUNC):
+            err = -EROFS
+        elif flags & O_TRUNC and node.data:  # as Linux, even opened read-only
+            err = self._resize(node, 0)
+            node.mtime = at
+        if err or isinstance(node, int) or node is None:
+            self._reply(req, at, ret=err)
+            return
         hid, _ = self._open_handle(b.pid, node, flags)
-        self._reply(req, at, ret=0, handle=hid, dir=node.is_dir)
+        real = self._path_of(node).encode() if node.is_dir else b""
+        self._reply(req, at, data=real, ret=0, handle=hid, dir=node.is_dir)
 
     def on_fs_close(self, req: Packet, at: int) -> None:
         h = self.handles.get(req.body.handle)
@@ -412,11 +458,13 @@ class FileServer:
             hid, h = got
             node: Node | int = self.nodes[h.ino]
         else:
-            node = self._resolve(b.path)
+            node = self._resolve(b.path, follow=b.nofollow is not True)
         if isinstance(node, int):
             self._reply(req, at, ret=node)
             return
-        if b.access is True:  # access(2) wants to know about the read-only (--file) files too
+        if b.real is True and node.is_dir:  # chdir: the path without links
+            self._reply(req, at, data=self._path_of(node).encode(), ret=0, st=self._stat(node), handle=hid)
+        elif b.access is True:  # access(2) wants to know about the read-only (--file) files too
             self._reply(req, at, ret=0, st=self._stat(node), handle=hid, ro=node.readonly)
         else:
             self._reply(req, at, ret=0, st=self._stat(node), handle=hid)
@@ -435,12 +483,13 @@ class FileServer:
             hid, h = got
             node: Node | int = self.nodes[h.ino]
         else:
-            node = self._resolve(b.path)
+            node = self._resolve(b.path, follow=b.nofollow is not True)
         if isinstance(node, int):
             self._reply(req, at, ret=node)
             return
-        if node.readonly:
-            self._reply(req, at, ret=-EROFS, handle=hid)
+        if node.readonly or node.target is not None and b.mode is not UNSET:
+            # (a link's mode is 0777 for good: fchmodat2's AT_SYMLINK_NOFOLLOW, as Linux)
+            self._reply(req, at, ret=-EROFS if node.readonly else -EOPNOTSUPP, handle=hid)
             return
         if b.mode is not UNSET:
             node.mode = b.mode & 0o7777
@@ -461,8 +510,7 @@ class FileServer:
             self._reply(req, at, ret=-ENOTDIR, handle=hid)
             return
         entries = [(".", node.ino, DT_DIR), ("..", node.parent, DT_DIR)]
-        entries += [(name, ino, DT_DIR if self.nodes[ino].is_dir else DT_REG)
-                    for name, ino in node.children.items()]
+        entries += [(name, ino, self._dtype(self.nodes[ino])) for name, ino in node.children.items()]
         out = bytearray()
         i = b.offset
         while i < len(entries):
@@ -487,25 +535,24 @@ class FileServer:
         if isinstance(got, int):
             self._reply(req, at, ret=-EEXIST if got == -EBUSY else got)
             return
-        parent, name = got
-        if name in parent.children:
+        parent, name, old = got
+        if old is not None:  # (a link too, dangling or not: Linux's EEXIST)
             self._reply(req, at, ret=-EEXIST)
             return
         node = self._new(parent, name, True, req.body.mode, at)
         self._reply(req, at, ret=node if isinstance(node, int) else 0)
 
     def on_fs_unlink(self, req: Packet, at: int) -> None:
+        """unlink drops one name (a link's own, never its target's); rmdir an empty directory."""
         b = req.body
         got = self._parent(b.path)
         if isinstance(got, int):
             self._reply(req, at, ret=got)
             return
-        parent, name = got
-        ino = parent.children.get(name)
-        if ino is None:
+        parent, name, node = got
+        if node is None:
             self._reply(req, at, ret=-ENOENT)
             return
-        node = self.nodes[ino]
         err = 0
         if b.rmdir:
             err = -ENOTDIR if not node.is_dir else -ENOTEMPTY if node.children else 0
@@ -514,10 +561,7 @@ class FileServer:
         if node.readonly:
             err = -EROFS
         if not err:
-            del parent.children[name]
-            parent.mtime = at
-            node.linked = False
-            self._free_node(node)
+            self._drop_name(parent, name, node, at)
         self._reply(req, at, ret=err)
 
     def on_fs_rename(self, req: Packet, at: int) -> None:
@@ -525,17 +569,16 @@ class FileServer:
         self._reply(req, at, ret=self._rename(b.old, b.new, b.noreplace, at))
 
     def _rename(self, old: str, new: str, noreplace: bool, at: int) -> int:
+        """Names move, not what they name: a link is renamed, never followed."""
         src = self._parent(old)
         dst = self._parent(new)
         if isinstance(src, int):
             return src
         if isinstance(dst, int):
             return dst
-        (sp, sname), (dp, dname) = src, dst
-        ino = sp.children.get(sname)
-        if ino is None:
+        (sp, sname, node), (dp, dname, t) = src, dst
+        if node is None:
             return -ENOENT
-        node = self.nodes[ino]
         if node.readonly:
             return -EROFS
         # A directory may not move below itself.
@@ -546,13 +589,11 @@ class FileServer:
             if d.ino == ROOT:
                 break
             d = self.nodes[d.parent]
-        target = dp.children.get(dname)
-        if target == ino:
-            return 0
-        if target is not None:
+        if t is node:
+            return 0  # (the same name, or two hard links of one file: nothing, as Linux)
+        if t is not None:
             if noreplace:
                 return -EEXIST
-            t = self.nodes[target]
             if t.readonly:
                 return -EROFS
             if t.is_dir and not node.is_dir:
@@ -561,11 +602,10 @@ class FileServer:
                 return -ENOTDIR
             if t.is_dir and t.children:
                 return -ENOTEMPTY
-            del dp.children[dname]
-            t.linked = False
-            self._free_node(t)
+            self._drop_name(dp, dname, t, at)
         del sp.children[sname]
-        dp.children[dname] = ino
-        node.parent = dp.ino
+        dp.children[dname] = node.ino
+        if node.is_dir:
+            node.parent = dp.ino
         sp.mtime = dp.mtime = at
         return 0

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shoal.abi import ENAMETOOLONG
+from shoal.abi import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
 from shoal.abi import NAME_MAX as MAX_COMPONENT
 from shoal.abi import PATH_MAX as MAX_PATH
 
 ROOT = 1
+MAXSYMLINKS = 40  # links followed in one path (Linux's), then ELOOP
 
 
 @dataclass
 class Node:
-    """A file or directory of the file server's tree."""
+    """A file, directory or symbolic link (`target` set) of the file server's tree."""
 
     ino: int
     is_dir: bool
@@ -26,9 +27,14 @@ class Node:
     data: bytearray = field(default_factory=bytearray)
     children: dict[str, int] = field(default_factory=dict)  # in the order they were made
     readonly: bool = False  # a --file
-    linked: bool = True  # still in the tree (an unlinked file lives on while open)
+    names: int = 1  # names in the tree (hard links); a file without one lives on while open
     opens: int = 0
     mtime: int = 0  # cycles
+    target: str | None = None  # a symbolic link's
+
+    @property
+    def linked(self) -> bool:
+        return self.names > 0
 
 
 @dataclass
@@ -44,6 +50,49 @@ class Handle:
 def nbytes(name: str) -> int:
     """A name's length as Linux counts it: bytes of its UTF-8 encoding (what the host gets)."""
     return len(name.encode("utf-8", "surrogatepass"))
+
+
+def walk(nodes: dict[int, Node], path: str, follow: bool) -> tuple[Node | None, str, Node | None] | int:
+    """Resolve absolute `path` as Linux does: `..` is the directory's parent (after a link
+    too), a symbolic link met on the way is followed (relative to its directory, or from the
+    root), at most MAXSYMLINKS of them (ELOOP); the last one only if `follow` (or the path
+    ends with a slash). Gives (directory, last name, node): the node None if the directory
+    has no such name (where a create makes it); for a path that ends on a directory by `.`,
+    `..` or the root, (None, "", that directory). Components are checked against
+    MAX_COMPONENT as they are met, in Linux's order."""
+    if len(path) > MAX_PATH // 4 and nbytes(path) > MAX_PATH:
+        return -ENAMETOOLONG
+    follow = follow or path.endswith("/")
+    todo = [part for part in reversed(path.split("/")) if part not in ("", ".")]
+    cur = nodes[ROOT]
+    hops = 0
+    while todo:
+        part = todo.pop()
+        if not cur.is_dir:
+            return -ENOTDIR
+        if part == "..":
+            cur = nodes[cur.parent]
+            continue
+        if too_long(part):
+            return -ENAMETOOLONG
+        ino = cur.children.get(part)
+        if ino is None:
+            return (cur, part, None) if not todo else -ENOENT
+        node = nodes[ino]
+        if node.target is not None and (todo or follow):
+            hops += 1
+            if hops > MAXSYMLINKS:
+                return -ELOOP
+            if not node.target:
+                return -ENOENT
+            if node.target.startswith("/"):
+                cur = nodes[ROOT]
+            todo.extend(p for p in reversed(node.target.split("/")) if p not in ("", "."))
+            continue
+        if not todo:
+            return cur, part, node
+        cur = node
+    return None, "", cur
 
 
 def split(path: str) -> list[str] | int:

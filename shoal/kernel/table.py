@@ -8,7 +8,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shoal.kernel import console, files, ikc, location, migrate, pipes, procs, report, rmem, shm
-from shoal.kernel.calls import fork, fs, futex, io, mman, poll, proc, socket, sysinfo, sysv, time, timer
+from shoal.kernel.calls import (
+    fork,
+    fs,
+    futex,
+    io,
+    links,
+    mman,
+    poll,
+    proc,
+    socket,
+    sysinfo,
+    sysv,
+    time,
+    timer,
+)
 from shoal.kernel.calls import ikc as ikc_calls
 from shoal.kernel.calls import ipc as ipc_calls
 from shoal.kernel.calls import shoal as shoal_calls
@@ -26,8 +40,13 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (29, "ioctl", io.sys_ioctl),
     (34, "mkdirat", fs.sys_mkdirat),
     (35, "unlinkat", fs.sys_unlinkat),
+    (36, "symlinkat", links.sys_symlinkat),
+    (37, "linkat", links.sys_linkat),
     (38, "renameat", fs.sys_renameat),
+    (43, "statfs64", links.sys_statfs64),
+    (44, "fstatfs64", links.sys_fstatfs64),
     (46, "ftruncate64", fs.sys_ftruncate),
+    (47, "fallocate", links.sys_fallocate),
     (48, "faccessat", fs.sys_faccessat),
     (49, "chdir", fs.sys_chdir),
     (50, "fchdir", fs.sys_fchdir),
@@ -46,6 +65,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (68, "pwrite64", io.sys_pwrite64),
     (69, "preadv", io.sys_preadv),
     (70, "pwritev", io.sys_pwritev),
+    (78, "readlinkat", links.sys_readlinkat),
     (81, "sync", io.sys_sync),
     (82, "fsync", io.sys_fsync),
     (83, "fdatasync", io.sys_fsync),
@@ -142,6 +162,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (421, "rt_sigtimedwait_time64", sig.sys_rt_sigtimedwait),
     (422, "futex_time64", futex.sys_futex),
     (439, "faccessat2", fs.sys_faccessat2),
+    (452, "fchmodat2", fs.sys_fchmodat2),
     (500, "shoal_cluster", shoal_calls.sys_cluster),
     (501, "shoal_clusters", shoal_calls.sys_clusters),
     (502, "shoal_spawn", shoal_calls.sys_spawn),

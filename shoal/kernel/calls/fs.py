@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from shoal.platform.noc import Packet
 
 O_CLOEXEC = 0o2000000  # close at exec: the descriptor's own flag (Container.cloexec)
+AT_SYMLINK_NOFOLLOW, AT_EACCESS = 0x100, 0x200
 
 
 def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -87,7 +88,8 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
             return fd
         p.open_fds.add(fd)
         kind = FileKind.DIR if reply.body.dir else FileKind.FILE
-        p.files[fd] = OpenFile(kind, path, reply.body.handle, flags)
+        real = reply.data.decode("utf-8", "surrogateescape") if reply.body.dir and reply.data else path
+        p.files[fd] = OpenFile(kind, real, reply.body.handle, flags)  # (a directory: without links)
         if flags & O_CLOEXEC:
             p.cloexec.add(fd)
         return fd
@@ -114,7 +116,8 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
         if dev is not None:
             t.proc.aspace.write(buf, files.device_statx(dev))
             return 0
-        f, body = None, FsStat(path=path, handle=None)
+        lstat = {"nofollow": True} if flags & AT_SYMLINK_NOFOLLOW else {}
+        f, body = None, FsStat(path=path, handle=None, **lstat)
     t.proc.aspace.translate(buf, "store")
 
     def got(reply: Packet, at: int) -> int:
@@ -212,7 +215,6 @@ def sys_getcwd(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 F_OK, X_OK, W_OK, R_OK = 0, 1, 2, 4
-AT_SYMLINK_NOFOLLOW, AT_EACCESS = 0x100, 0x200
 
 
 def sys_faccessat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -244,12 +246,13 @@ def _access(k: Kernel, t: Thread, dirfd: int, addr: int, mode: int, flags: int) 
         if mode & X_OK and not st_mode & S_IFDIR and not st_mode & 0o111:
             return -EACCES
         return 0
-    return files.ask(k, t, FsStat(path=path, handle=None, access=True), got)
+    nofollow = {"nofollow": True} if flags & AT_SYMLINK_NOFOLLOW else {}
+    return files.ask(k, t, FsStat(path=path, handle=None, access=True, **nofollow), got)
 
 
 def sys_chdir(k: Kernel, t: Thread, a: list[int]) -> int:
     path = files.user_path(t, files.AT_FDCWD, a[0])
-    return path if isinstance(path, int) else _enter(k, t, files.canonical(path))
+    return path if isinstance(path, int) else _enter(k, t, path)
 
 
 def sys_fchdir(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -264,7 +267,8 @@ def sys_fchdir(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def _enter(k: Kernel, t: Thread, path: str) -> int:
-    """Make `path` the working directory if the server says it is a directory."""
+    """Make `path` the working directory if the server says it is a directory; the server
+    gives its path without links, which getcwd shows (as Linux)."""
     if files.device(path) is not None:
         return -ENOTDIR
 
@@ -273,9 +277,9 @@ def _enter(k: Kernel, t: Thread, path: str) -> int:
             return reply.body.ret
         if not reply.body.st[1] & S_IFDIR:
             return -ENOTDIR
-        t.proc.cwd = path
+        t.proc.cwd = reply.data.decode("utf-8", "surrogateescape") if reply.data else files.canonical(path)
         return 0
-    return files.ask(k, t, FsStat(path=path, handle=None), got)
+    return files.ask(k, t, FsStat(path=path, handle=None, real=True), got)
 
 
 def _console_statx(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -301,13 +305,15 @@ UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
 
 def _setattr(k: Kernel, t: Thread, dirfd: int, addr: int, flags: int, **what: int) -> int:
     """Set the permission bits or the modification time of a path (relative to `dirfd`) or,
-    with an empty path and AT_EMPTY_PATH (or a NULL path: utimensat's futimens), of `dirfd`."""
+    with an empty path and AT_EMPTY_PATH (or a NULL path: utimensat's futimens), of `dirfd`;
+    AT_SYMLINK_NOFOLLOW: of a link itself."""
+    lstat = {"nofollow": True} if flags & AT_SYMLINK_NOFOLLOW else {}
     if addr == 0 or flags & files.AT_EMPTY_PATH:
         if addr and t.proc.aspace.read_cstr(addr, files.MAX_PATH):
             path = files.user_path(t, dirfd, addr)
             if isinstance(path, int):
                 return path
-            return files.simple(k, t, FsSetattr(path=path, handle=None, **what))
+            return files.simple(k, t, FsSetattr(path=path, handle=None, **lstat, **what))
         if dirfd not in t.proc.open_fds:
             return -EBADF
         f = files.file_of(t, dirfd)
@@ -323,7 +329,7 @@ def _setattr(k: Kernel, t: Thread, dirfd: int, addr: int, flags: int, **what: in
         return path
     if files.device(path) is not None:
         return 0
-    return files.simple(k, t, FsSetattr(path=path, handle=None, **what))
+    return files.simple(k, t, FsSetattr(path=path, handle=None, **lstat, **what))
 
 
 def sys_fchmod(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -334,6 +340,16 @@ def sys_fchmodat(k: Kernel, t: Thread, a: list[int]) -> int:
     if not a[1]:
         return -EFAULT
     return _setattr(k, t, s32(a[0]), a[1], 0, mode=a[2] & 0o7777)
+
+
+def sys_fchmodat2(k: Kernel, t: Thread, a: list[int]) -> int:
+    """fchmodat2: fchmodat with flags; AT_SYMLINK_NOFOLLOW on a link gives EOPNOTSUPP (Linux's)."""
+    flags = a[3]
+    if flags & ~(AT_SYMLINK_NOFOLLOW | files.AT_EMPTY_PATH):
+        return -EINVAL
+    if not a[1] and not flags & files.AT_EMPTY_PATH:
+        return -EFAULT
+    return _setattr(k, t, s32(a[0]), a[1], flags, mode=a[2] & 0o7777)
 
 
 def sys_utimensat(k: Kernel, t: Thread, a: list[int]) -> int:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 # only read (a late answer to a backed-out request is dropped).
 RESTARTABLE = {"futex", "sleep", "console", "mbx_read", "portal_read", "sync_wait", "rpc:wait",
                "rpc:name_lookup", "rpc:locate", "rpc:fs_read", "rpc:fs_stat", "rpc:fs_getdents",
+               "rpc:fs_readlink", "rpc:fs_statfs",
                "rpc:ipc_wait", "rpc:sysv_wait", "rpc:mq_getattr", "rpc:sem_getvalue", "sigsuspend", "sigwait",
                "rpc:sock_wait", "poll", "pipe"}
 # Targeted IKC packets: held for a frozen process, forwarded once it has moved.

@@ -1,0 +1,142 @@
+"""The file server's links, statfs and fallocate (a part of daemons/files.py's FileServer).
+
+Hard links: a node has `names`; each name past the first counts as a node against
+fs_max_files (tmpfs's rule: a name pins memory), at most LINK_MAX (EMLINK). Symbolic links are
+nodes with a `target`, followed by fspaths.walk (MAXSYMLINKS, then ELOOP).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shoal.abi import EBUSY, EEXIST, EFBIG, EINVAL, EMLINK, ENOENT, ENOSPC, EPERM, EROFS, LINK_MAX
+from shoal.daemons.fspaths import Node
+
+if TYPE_CHECKING:
+    from shoal.daemons.files import FileServer
+    from shoal.platform.noc import Packet
+
+STATFS_BLOCK = 4096  # statfs's block size (f_bsize, f_frsize): a page, as tmpfs
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 0x01, 0x02
+
+
+class LinkCalls:
+    def on_fs_link(self: FileServer, req: Packet, at: int) -> None:
+        """linkat: a new name for a file (a link itself unless `follow`), or for an open one
+        (`handle`: AT_EMPTY_PATH). Each name counts as a node against fs_max_files (tmpfs's
+        rule: a name pins memory); at most LINK_MAX names (EMLINK); directories refuse (EPERM)."""
+        b = req.body
+        if b.handle is not None:
+            got = self._handle(b)
+            if isinstance(got, int):
+                self._reply(req, at, ret=got)
+                return
+            node: Node | int = self.nodes[got[1].ino]
+            if isinstance(node, Node) and not node.names:
+                node = -ENOENT  # (an unlinked file gets no name back, as Linux)
+        else:
+            node = self._resolve(b.old, follow=b.follow)
+        if isinstance(node, int):
+            self._reply(req, at, ret=node)
+            return
+        dst = self._parent(b.new)
+        if isinstance(dst, int):
+            self._reply(req, at, ret=-EEXIST if dst == -EBUSY else dst)
+            return
+        dp, dname, there = dst
+        err = 0
+        if there is not None or b.new.endswith("/"):
+            err = -EEXIST if there is not None else -ENOENT
+        elif node.is_dir:
+            err = -EPERM
+        elif node.readonly or dp.readonly:
+            err = -EROFS
+        elif node.names >= LINK_MAX:
+            err = -EMLINK
+        elif self.fs_count >= self.spec.fs_max_files:
+            err = -ENOSPC
+        if not err:
+            dp.children[dname] = node.ino
+            dp.mtime = at
+            node.names += 1
+            self.fs_count += 1
+        self._reply(req, at, ret=err)
+
+    def on_fs_symlink(self: FileServer, req: Packet, at: int) -> None:
+        """symlinkat: a link holding `target` as given (not checked: it may dangle)."""
+        b = req.body
+        dst = self._parent(b.path)
+        if isinstance(dst, int):
+            self._reply(req, at, ret=-EEXIST if dst == -EBUSY else dst)
+            return
+        dp, name, there = dst
+        if there is not None:
+            self._reply(req, at, ret=-EEXIST)
+            return
+        node = self._new(dp, name, False, 0o777, at)
+        if isinstance(node, Node):
+            node.target = b.target
+        self._reply(req, at, ret=node if isinstance(node, int) else 0)
+
+    def on_fs_readlink(self: FileServer, req: Packet, at: int) -> None:
+        """readlinkat: the link's target (the kernel cuts it to the caller's buffer)."""
+        node = self._resolve(req.body.path, follow=False)
+        if isinstance(node, int):
+            self._reply(req, at, ret=node)
+        elif node.target is None:
+            self._reply(req, at, ret=-EINVAL)
+        else:
+            raw = node.target.encode("utf-8", "surrogateescape")
+            self._reply(req, at, data=raw, bulk=True, ret=len(raw))
+
+    def on_fs_statfs(self: FileServer, req: Packet, at: int) -> None:
+        """statfs: [block size, blocks, free blocks, files, free files] from the limits."""
+        b = req.body
+        hid = 0
+        if b.handle is not None:
+            got = self._handle(b)
+            if isinstance(got, int):
+                self._reply(req, at, ret=got)
+                return
+            hid = got[0]
+        else:
+            node = self._resolve(b.path)
+            if isinstance(node, int):
+                self._reply(req, at, ret=node)
+                return
+        sp = self.spec
+        blocks = sp.fs_total_bytes // STATFS_BLOCK
+        free = max(0, sp.fs_total_bytes - self.fs_used) // STATFS_BLOCK
+        attr = [STATFS_BLOCK, blocks, free, sp.fs_max_files, max(0, sp.fs_max_files - self.fs_count)]
+        self._reply(req, at, ret=0, attr=attr, handle=hid)
+
+    def on_fs_fallocate(self: FileServer, req: Packet, at: int) -> None:
+        """fallocate: mode 0 makes the file at least offset+length long (zeros), within
+        fs_max_file_bytes (EFBIG) and fs_total_bytes (ENOSPC); KEEP_SIZE only checks the
+        room (nothing is reserved: the RAM disk has no blocks); PUNCH_HOLE|KEEP_SIZE zeroes
+        the range. The kernel checked the mode and the descriptor."""
+        b = req.body
+        got = self._handle(b)
+        if isinstance(got, int):
+            self._reply(req, at, ret=got)
+            return
+        hid, h = got
+        node = self.nodes[h.ino]
+        end = b.offset + b.length
+        err = 0
+        if node.readonly:
+            err = -EROFS
+        elif end > self.spec.fs_max_file_bytes:
+            err = -EFBIG
+        elif b.mode & FALLOC_FL_PUNCH_HOLE:
+            stop = min(end, len(node.data))
+            if b.offset < stop:
+                node.data[b.offset:stop] = bytes(stop - b.offset)
+                node.mtime = at
+        elif end > len(node.data):
+            if end - len(node.data) > self.spec.fs_total_bytes - self.fs_used:
+                err = -ENOSPC
+            elif not b.mode & FALLOC_FL_KEEP_SIZE:
+                err = self._resize(node, end)
+                node.mtime = at
+        self._reply(req, at, ret=err, handle=hid)
