@@ -35,6 +35,7 @@ HOLDS = ("it holds a pipe or has children it has not waited for, which stay on t
          "(not carried by images)")
 
 if TYPE_CHECKING:
+    from shoal.daemons.fspaths import Symlink
     from shoal.tools.trace import Tracer
 
 # The method of migrations that do not name one (the host's and the guest's shoal_migrate);
@@ -337,16 +338,17 @@ class Chip:
         except ValueError as e:
             raise ShoalError(f"file {name}: {e}") from None
 
-    def load_fs(self, entries: list[tuple[str, bytes | None]]) -> None:
+    def load_fs(self, entries: list[tuple[str, bytes | Symlink | None]]) -> None:
         """Fill the file server's writable tree: (path, contents) for a file, (path, None)
-        for a directory, relative to the root, parents first (`read_host_tree` makes them).
+        for a directory, (path, Symlink(target)) for a symbolic link, relative to the root,
+        parents first (`read_host_tree` makes them).
         Refused with one line (ShoalError) beyond the chip's limits or over a --file."""
         try:
             self._backend.daemons("fs_load", entries)
         except ValueError as e:
             raise ShoalError(f"file system: {e}") from None
 
-    def fs_tree(self) -> list[tuple[str, bytes | None]]:
+    def fs_tree(self) -> list[tuple[str, bytes | Symlink | None]]:
         """The file server's writable tree now, as `load_fs` takes it."""
         return self._backend.daemons("fs_tree")
 

@@ -56,9 +56,10 @@ from shoal.abi import (
     S_IFLNK,
     S_IFREG,
 )
+from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.fslinks import LinkCalls
-from shoal.daemons.fspaths import ROOT, Handle, Node, bad_name, nbytes, too_long, walk
+from shoal.daemons.fspaths import ROOT, Handle, Node, Symlink, bad_name, nbytes, too_long, walk
 from shoal.messages import UNSET, Kind
 from shoal.platform.noc import Packet
 
@@ -283,9 +284,10 @@ class FileServer(LinkCalls):
         self.nodes[node.ino] = node
         root.children[name] = node.ino
 
-    def load_tree(self, entries: list[tuple[str, bytes | None]]) -> None:
-        """Fill the tree: (path, contents) for files, (path, None) for directories, parents
-        first. The host checked the limits; a clash with a --file, or a name the host could
+    def load_tree(self, entries: list[tuple[str, bytes | Symlink | None]]) -> None:
+        """Fill the tree: (path, contents) for files, (path, None) for directories, (path,
+        Symlink) for symbolic links (hostfs.py checked they stay inside), parents first.
+        The host checked the limits; a clash with a --file, or a name the host could
         not hold again (see `bad_name`), is refused. Paths may be longer than MAX_PATH (a
         tree a guest made by renaming comes back so); only a call's path is limited."""
         dirs: dict[str, Node] = {"": self.nodes[ROOT]}
@@ -309,17 +311,23 @@ class FileServer(LinkCalls):
             node = self._new(parent, name, data is None, 0o755 if data is None else 0o644, 0)
             if isinstance(node, int):
                 raise ValueError(f"more than {self.spec.fs_max_files} files")
-            if data is None:
+            if isinstance(data, Symlink):
+                if not data.target or nbytes(data.target) >= MAX_PATH:
+                    raise ValueError(f"{path}: a link's target must be 1 to {MAX_PATH - 1} bytes")
+                node.target = data.target
+                node.mode = 0o777
+            elif data is None:
                 dirs[path] = node
             else:
                 if self._resize(node, len(data)) < 0:
                     raise ValueError(f"{path}: over the file system's limits")
                 node.data[:] = data
 
-    def tree(self) -> list[tuple[str, bytes | None]]:
-        """The writable tree, parents first (the --file files are not part of it). Walked
-        with a stack, not recursion: a tree may be as deep as fs_max_files."""
-        out: list[tuple[str, bytes | None]] = []
+    def tree(self) -> list[tuple[str, bytes | Symlink | None]]:
+        """The writable tree, parents first (the --file files are not part of it): a
+        symbolic link as a Symlink, each name of a file with several (hard links) as a file
+        of its own. Walked with a stack, not recursion: a tree may be as deep as fs_max_files."""
+        out: list[tuple[str, bytes | Symlink | None]] = []
         stack = [("", iter(self.nodes[ROOT].children.items()))]
         while stack:
             prefix, children = stack[-1]
@@ -332,7 +340,8 @@ class FileServer(LinkCalls):
             if child.readonly or (ino == self.auto_tmp and not child.children):
                 continue
             path = prefix + name
-            out.append((path, None if child.is_dir else bytes(child.data)))
+            out.append((path, None if child.is_dir else Symlink(child.target)
+                        if child.target is not None else bytes(child.data)))
             if child.is_dir:
                 stack.append((path + "/", iter(child.children.items())))
         return out

@@ -37,6 +37,37 @@ class Node:
         return self.names > 0
 
 
+@dataclass(frozen=True)
+class Symlink:
+    """A symbolic link in a tree the host gives or takes (hostfs.py): its target."""
+
+    target: str
+
+
+def link_inside(where: str, target: str, absolute_ok: bool) -> str | None:
+    """The target of a link in directory `where` (relative to the tree's root; '' is the root)
+    as a relative path that cannot lead outside the tree, or None. Safe by construction: `..`
+    only at the start, no more of them than `where` is deep, then names only (each a file,
+    a directory, or a link that obeys this rule too), so even through links that point back
+    up the walk stays inside. An absolute target (the guest's root is the tree's) is made
+    relative if `absolute_ok`; a host's absolute target names the host's paths: None."""
+    depth = len([p for p in where.split("/") if p])
+    if target.startswith("/"):
+        if not absolute_ok:
+            return None
+        parts = [p for p in target.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            return None
+        return "/".join([".."] * depth + parts) or "."
+    parts = [p for p in target.split("/") if p not in ("", ".")]
+    ups = 0
+    while ups < len(parts) and parts[ups] == "..":
+        ups += 1
+    if ups > depth or ".." in parts[ups:] or not target:
+        return None
+    return "/".join(parts) or "."
+
+
 @dataclass
 class Handle:
     """An open file: its owner, node and flags, and the processes that share it by fork."""

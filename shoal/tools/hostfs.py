@@ -2,9 +2,14 @@
 final tree written back afterwards (to DIR, or to `--fs-out DIR`), so results come home.
 
 Host side only: it reads and writes host files and hands plain data to `Chip.load_fs` and
-takes it from `Chip.fs_tree` (shoal/daemons/files.py holds the tree on the chip). Only regular
-files and directories are copied; anything else in DIR (a symbolic link, a device, a FIFO, a
-socket), a name that is not UTF-8, or a tree over the chip's limits is refused with one line.
+takes it from `Chip.fs_tree` (shoal/daemons/files.py holds the tree on the chip). Regular
+files, directories and symbolic links that stay inside DIR are copied (a relative target, `..`
+only at its start and no higher than the tree's root: fspaths.link_inside); anything else in
+DIR (a link that leads outside or is absolute, a device, a FIFO, a socket), a name that is not
+UTF-8, or a tree over the chip's limits is refused with one line. A host file with several
+names comes in as one file per name. On the way back the guest's links are written as host
+links by the same rule (an absolute target made relative to DIR); one that would lead outside
+is not written (counted as lost, below); a guest file's second name is written as a copy.
 
 Both ways walk with a stack (a tree may be as deep as fs_max_files) and reach every entry
 through directory descriptors, one name at a time, never following a symbolic link
@@ -28,11 +33,11 @@ import stat
 from collections import OrderedDict
 from pathlib import Path
 
-from shoal.daemons.fspaths import bad_name
+from shoal.daemons.fspaths import Symlink, bad_name, link_inside
 from shoal.errors import ShoalError
 from shoal.spec import ChipSpec
 
-Tree = list[tuple[str, bytes | None]]
+Tree = list[tuple[str, bytes | Symlink | None]]
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO opens without waiting
@@ -166,8 +171,18 @@ def read_host_tree(root: str | Path, spec: ChipSpec, flag: str = "--fs") -> Tree
                 if data is None:
                     raise ShoalError(f"{flag} {where(rel)}: not a regular file any more")
                 out.append((rel, data))
+            elif stat.S_ISLNK(st.st_mode):
+                target = os.readlink(name, dir_fd=fd)
+                if link_inside(prefix, target, absolute_ok=False) is None:
+                    raise ShoalError(f"{flag} {where(rel)}: a symbolic link leading outside the tree "
+                                     f"({_show(target)})")
+                try:
+                    target.encode()
+                except UnicodeEncodeError:
+                    raise ShoalError(f"{flag} {where(rel)}: a link's target that is not UTF-8") from None
+                out.append((rel, Symlink(target)))
             else:
-                raise ShoalError(f"{flag} {where(rel)}: not a regular file or directory")
+                raise ShoalError(f"{flag} {where(rel)}: not a regular file, directory or symbolic link")
     except OSError as e:
         raise ShoalError(f"{flag} {where(rel)}: {_why(e)}") from None
     finally:
@@ -251,6 +266,30 @@ def _write_file(fd: int, name: str, data: bytes, old: os.stat_result | None) -> 
         raise
 
 
+def _write_link(fd: int, name: str, target: str, old: os.stat_result | None) -> None:
+    """`name` is a symbolic link to `target`: left alone if it already is, else made under
+    a temporary name and renamed into place (whatever was there is replaced, never followed)."""
+    if old is not None and stat.S_ISLNK(old.st_mode) and os.readlink(name, dir_fd=fd) == target:
+        return
+    for i in range(1 << 20):
+        tmp = f".shoal-tmp-{i}"
+        try:
+            os.symlink(target, tmp, dir_fd=fd)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise OSError(0, "no free temporary name")
+    try:
+        os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=fd)
+        except OSError:
+            pass
+        raise
+
+
 def write_host_tree(tree: Tree, out: str | Path) -> None:
     """Make `out` hold exactly `tree`: what is not in it is removed, files whose contents
     differ are replaced (the rest are left untouched). What the host refuses is skipped, the
@@ -260,7 +299,7 @@ def write_host_tree(tree: Tree, out: str | Path) -> None:
         os.mkdir(root)
     except FileExistsError:
         pass
-    want: dict[str, dict[str, bytes | None]] = {"": {}}  # directory -> its entries
+    want: dict[str, dict[str, bytes | Symlink | None]] = {"": {}}  # directory -> its entries
     for path, data in tree:
         where, _, name = path.rpartition("/")
         want[where][name] = data
@@ -319,6 +358,13 @@ def write_host_tree(tree: Tree, out: str | Path) -> None:
                 path = _join(rel, name)
                 st = have.get(name)
                 try:
+                    if isinstance(data, Symlink):
+                        safe = link_inside(rel, data.target, absolute_ok=True)
+                        if safe is None:
+                            lose(path, f"a symbolic link leading outside the tree ({_show(data.target)})")
+                        else:
+                            _write_link(fd, name, safe, st)
+                        continue
                     if data is not None:
                         _write_file(fd, name, data, st)
                         continue
