@@ -168,7 +168,10 @@ def test_cli_fs_refuses_a_bad_directory_in_one_line(programs: Programs, tmp_path
     assert "not a directory" in assert_one_line_error(shoal_cli("run", "--fs", str(tmp_path / "f"), elf))
     weird = tmp_path / "weird"
     weird.mkdir()
-    os.symlink("/etc/passwd", weird / "link")
+    os.symlink("/etc/passwd", weird / "link")  # (a link inside the tree is taken: test_links.py)
+    assert "leading outside the tree" in assert_one_line_error(shoal_cli("run", "--fs", str(weird), elf))
+    os.unlink(weird / "link")
+    os.mkfifo(weird / "fifo")
     assert "not a regular file" in assert_one_line_error(shoal_cli("run", "--fs", str(weird), elf))
     big = tmp_path / "big"
     big.mkdir()
