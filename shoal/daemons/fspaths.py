@@ -126,25 +126,6 @@ def walk(nodes: dict[int, Node], path: str, follow: bool) -> tuple[Node | None, 
     return None, "", cur
 
 
-def split(path: str) -> list[str] | int:
-    """An absolute path's components, `.` and `..` resolved lexically (no links here). The
-    path is at most MAX_PATH bytes: the kernel's absolute form of a call's name of at most
-    MAX_PATH - 1 bytes (PATH_MAX with the NUL). Components are checked against
-    MAX_COMPONENT as they are looked up (files.py: `_lookup`, `_parent`), in Linux's order."""
-    if len(path) > MAX_PATH // 4 and nbytes(path) > MAX_PATH:
-        return -ENAMETOOLONG
-    out: list[str] = []
-    for part in path.split("/"):
-        if part in ("", "."):
-            continue
-        if part == "..":
-            if out:
-                out.pop()
-        else:
-            out.append(part)
-    return out
-
-
 def bad_name(name: str) -> str | None:
     """Why the tree cannot hold `name` (None if it can): the host must be able to hold what
     the chip does, so names are what Linux takes, in UTF-8."""

@@ -67,7 +67,7 @@ def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str |
         if f.reason != "string too long":
             raise
         return -ENAMETOOLONG
-    if len(raw) >= MAX_PATH:  # PATH_MAX counts the NUL, in bytes (names: daemons/fspaths.split)
+    if len(raw) >= MAX_PATH:  # PATH_MAX counts the NUL, in bytes (names: daemons/fspaths.walk)
         return -ENAMETOOLONG
     if not raw and not empty_ok:
         return -ENOENT
