@@ -455,22 +455,30 @@ class FileServer(LinkCalls):
         node.mtime = at
         self._reply(req, at, ret=err, handle=hid)
 
-    def on_fs_stat(self, req: Packet, at: int) -> None:
-        """By handle (fstat, lseek's SEEK_END) or by path (stat)."""
+    def _target(self, req: Packet, at: int) -> tuple[int, Node] | None:
+        """The node a request names by handle or by path (following links unless `nofollow`),
+        with the handle it used (0: by path); None once an error has been answered."""
         b = req.body
-        hid = 0
         if b.handle is not None:
             got = self._handle(b)
             if isinstance(got, int):
                 self._reply(req, at, ret=got)
-                return
+                return None
             hid, h = got
-            node: Node | int = self.nodes[h.ino]
-        else:
-            node = self._resolve(b.path, follow=b.nofollow is not True)
+            return hid, self.nodes[h.ino]
+        node = self._resolve(b.path, follow=b.nofollow is not True)
         if isinstance(node, int):
             self._reply(req, at, ret=node)
+            return None
+        return 0, node
+
+    def on_fs_stat(self, req: Packet, at: int) -> None:
+        """By handle (fstat, lseek's SEEK_END) or by path (stat)."""
+        b = req.body
+        found = self._target(req, at)
+        if found is None:
             return
+        hid, node = found
         if b.real is True and node.is_dir:  # chdir: the path without links
             self._reply(req, at, data=self._path_of(node).encode(), ret=0, st=self._stat(node), handle=hid)
         elif b.access is True:  # access(2) wants to know about the read-only (--file) files too
@@ -483,19 +491,10 @@ class FileServer(LinkCalls):
         time for a file: access and change times read the same), by handle or by path. The
         read-only --file files refuse both (EROFS)."""
         b = req.body
-        hid = 0
-        if b.handle is not None:
-            got = self._handle(b)
-            if isinstance(got, int):
-                self._reply(req, at, ret=got)
-                return
-            hid, h = got
-            node: Node | int = self.nodes[h.ino]
-        else:
-            node = self._resolve(b.path, follow=b.nofollow is not True)
-        if isinstance(node, int):
-            self._reply(req, at, ret=node)
+        found = self._target(req, at)
+        if found is None:
             return
+        hid, node = found
         if node.readonly or node.target is not None and b.mode is not UNSET:
             # (a link's mode is 0777 for good: fchmodat2's AT_SYMLINK_NOFOLLOW, as Linux)
             self._reply(req, at, ret=-EROFS if node.readonly else -EOPNOTSUPP, handle=hid)
