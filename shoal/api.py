@@ -31,8 +31,9 @@ from shoal.kernel.migrate import METHODS, Migration, MigState
 from shoal.spec import ChipSpec
 
 EOPNOTSUPP = 95
-HOLDS = ("it holds a pipe or has children it has not waited for, which stay on their cluster "
-         "(not carried by images)")
+# Why a process cannot move (kernel/migrate/request.py answers EOPNOTSUPP).
+CHILDREN = "it has children it has not waited for (their waits stay on its cluster)"
+ON_CHIP = "it holds a pipe or a socket, which live on this chip, not in an image"
 
 if TYPE_CHECKING:
     from shoal.daemons.fspaths import Symlink
@@ -512,7 +513,7 @@ class Chip:
             raise ShoalError(f"process {pid} cannot migrate now (error {EBUSY}): an earlier move is "
                              "still under way (or its pages still follow it)")
         if got == -EOPNOTSUPP:
-            raise ShoalError(f"process {pid} cannot migrate: {HOLDS}")
+            raise ShoalError(f"process {pid} cannot migrate: {CHILDREN}")
         if got < 0:
             raise ShoalError(f"process {pid} cannot migrate now (error {-got})")
         return MigrationView(self, got)
@@ -601,8 +602,7 @@ class Chip:
         if mid < 0:
             why = " (it is moving, or keeps pages in remote memory)" if mid == -EBUSY else ""
             if mid == -EOPNOTSUPP:
-                raise ShoalError(f"process {pid} cannot be checkpointed: {HOLDS}, or a socket, which "
-                                 "lives in this chip's socket server (a migration keeps it)")
+                raise ShoalError(f"process {pid} cannot be checkpointed: {ON_CHIP}, or {CHILDREN}")
             raise ShoalError(f"process {pid} cannot be checkpointed now (error {-mid}){why}")
         view = MigrationView(self, mid)
         # Threads in calls that must finish delay the freeze: run the chip until it is done.
