@@ -143,3 +143,26 @@ def test_placement_is_the_same_over_mpi_ranks(tmp_path: Path) -> None:
         assert any(line.startswith("work 0: ") for line in sim)
         outs.append(sim)
     assert outs[0] == outs[1]
+
+
+def test_forks_of_a_full_cluster_are_placed_by_load(tmp_path: Path) -> None:
+    """With a policy on, a fork from a cluster whose harts are all busy places the child on
+    another cluster (by load); without one it stays. The children's results are the host's."""
+    import subprocess
+
+    from shoal import Chip
+    from shoal.toolchain import compile_cached
+    src = PROGRAMS / "fork_spread.c"
+    exe = tmp_path / "fork_spread"
+    subprocess.run(["gcc", *NATIVE_FLAGS, str(src), "-o", str(exe)], check=True)
+    want = subprocess.run([str(exe), "50000"], capture_output=True, check=True, timeout=120).stdout
+    elf = compile_cached([src], SHOAL_FLAGS + ["-pthread"])
+    where = {}
+    for policy in (None, "balance"):
+        c = Chip.preset("mppa256", policy=policy)
+        p = c.spawn(elf, ["fork_spread", "50000"], cluster=0)
+        c.run()
+        assert p.stdout == want and p.exit_code == 0, p.message
+        where[policy] = sorted(r.cluster for r in c.processes() if r.pid != p.pid)
+    assert where[None] == [0, 0, 0, 0]
+    assert all(cl != 0 for cl in where["balance"]), where
