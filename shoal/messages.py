@@ -58,6 +58,7 @@ class Kind(StrEnum):
     FORK_LOAD = "fork_load"
     EXEC = "exec"
     WAIT_CHILD = "wait_child"
+    PGRP = "pgrp"
     # names
     NAME_LINK = "name_link"
     NAME_LOOKUP = "name_lookup"
@@ -322,6 +323,13 @@ class WaitChild(Request, frozen=True, kw_only=True, gc=False):  # wait4/waitid: 
     id: int
     nohang: bool
     reap: bool  # False: WNOWAIT
+
+
+class Pgrp(Request, frozen=True, kw_only=True, gc=False):  # process groups and sessions
+    KIND = Kind.PGRP
+    what: int  # 0 getpgid, 1 setpgid, 2 getsid, 3 setsid
+    target: int  # a pid (0: the caller)
+    pgid: int  # setpgid's group (0: the target's pid)
 
 
 class Locate(Request, frozen=True, kw_only=True, gc=False):  # where do these pids live

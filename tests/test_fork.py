@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import Built, Programs, run_native
+from conftest import Built, Programs, assert_same, run_native, run_shoal
 
 from shoal import Chip
 from shoal.errors import ShoalError
@@ -202,3 +202,11 @@ def test_a_forked_child_migrates_and_still_reaches_its_parent(programs: Programs
     c.run()
     assert next(r for r in c.processes() if r.pid == child.pid).cluster == 2
     assert p.stdout == run_native(b, argv).stdout and p.returncode == 0
+
+
+def test_process_groups_and_sessions_as_native(programs: Programs) -> None:
+    """getpgid/setpgid/getsid/setsid with Linux's rules (a group leader cannot start a session;
+    a reaped child cannot be moved; EINVAL, ESRCH), as the host build."""
+    b = programs["pgrp"]
+    p, _ = run_shoal(b, ["pgrp"])
+    assert_same(p, run_native(b, ["pgrp"]))

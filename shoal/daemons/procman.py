@@ -15,7 +15,7 @@ from typing import Protocol
 
 from msgspec.structs import replace
 
-from shoal.abi import EAGAIN, ECHILD, ENOENT, ESRCH
+from shoal.abi import EACCES, EAGAIN, ECHILD, EINVAL, ENOENT, EPERM, ESRCH
 from shoal.daemons.core import Core, Ended, Handler, HostCall
 from shoal.kernel import signals
 from shoal.kernel.loader import loadable_image
@@ -43,6 +43,8 @@ class ProcRecord:
     reaped: bool = False  # its status went to its parent's wait
     exit_signal: int = 0  # sent to the parent when it ends (a fork's SIGCHLD; spawn: none)
     pgid: int = 0  # its process group (a fork's is its parent's; others lead their own)
+    sid: int = 0  # its session (a fork's is its parent's; others lead their own)
+    execed: bool = False  # it has called execve (its parent may no longer setpgid it)
     code: int = 0  # the siginfo code of its end (CLD_EXITED, CLD_KILLED)
 
 
@@ -84,7 +86,7 @@ class ProcessManager:
             Kind.LOCATED: self.on_located, Kind.MOVED: self.on_moved, Kind.RELAY: self.on_relay,
             Kind.LOCATE: self.on_locate, Kind.SPAWN: self.on_spawn, Kind.REPLY: self.on_reply,
             Kind.EXIT: self.on_exit, Kind.WAIT: self.on_wait, Kind.FORK: self.on_fork,
-            Kind.EXEC: self.on_exec, Kind.WAIT_CHILD: self.on_wait_child}
+            Kind.EXEC: self.on_exec, Kind.WAIT_CHILD: self.on_wait_child, Kind.PGRP: self.on_pgrp}
         self.child_waiters: dict[int, list[Packet]] = {}  # parent pid -> its wait_child requests
         self.host: dict[str, HostCall] = {
             "new_pid": self._host_pid, "adopt_pid": self.adopt_pid, "forget": self.forget,
@@ -110,7 +112,7 @@ class ProcessManager:
 
     def _record(self, pid: int, cluster: int, name: str) -> None:
         self._versions += 1  # a packet stamped under an earlier record of this pid is routed anew
-        self.procs[pid] = ProcRecord(pid, cluster, name, version=self._versions, pgid=pid)
+        self.procs[pid] = ProcRecord(pid, cluster, name, version=self._versions, pgid=pid, sid=pid)
 
     def forget(self, pid: int) -> None:
         self.procs.pop(pid, None)
@@ -315,6 +317,7 @@ class ProcessManager:
         child = self.procs[pid]
         child.parent, child.exit_signal = b.pid, b.exit_signal
         child.pgid = parent.pgid if parent is not None else pid
+        child.sid = parent.sid if parent is not None else pid
         self.policy.spawned(pid, cluster, child.name)
         if self.forked is not None:
             self.forked(b.pid, pid)
@@ -338,7 +341,48 @@ class ProcessManager:
         if isinstance(got, int):
             self._reply(req, at, ret=got)
         else:
+            rec = self.procs.get(req.body.pid)
+            if rec is not None:
+                rec.execed = True  # (its parent's setpgid on it: EACCES from now on)
             self._reply(req, at, ret=0, data=got, bulk=True)
+
+    def on_pgrp(self, req: Packet, at: int) -> None:
+        """getpgid, setpgid, getsid, setsid with Linux's rules: setpgid only on the caller or
+        a child of it that has not called execve (EACCES), in the caller's session (EPERM),
+        never on a session leader (EPERM), into an existing group of the session or a new one
+        named by the target's pid (EPERM); setsid fails for a group leader (EPERM)."""
+        b = req.body
+        me = self.procs.get(b.pid)
+        target = self.procs.get(b.target or b.pid)
+        if me is None or target is None or target.status is not None:
+            self._reply(req, at, ret=-ESRCH)
+            return
+        if b.what == 0:
+            self._reply(req, at, ret=target.pgid)
+        elif b.what == 2:
+            self._reply(req, at, ret=target.sid)
+        elif b.what == 3:
+            if me.pgid == me.pid or any(r.pgid == me.pid and r.status is None for r in self.procs.values()):
+                self._reply(req, at, ret=-EPERM)
+                return
+            me.sid = me.pgid = me.pid
+            self._reply(req, at, ret=me.pid)
+        else:
+            pgid = b.pgid or target.pid
+            if pgid < 0:
+                self._reply(req, at, ret=-EINVAL)
+            elif target is not me and target.parent != me.pid:
+                self._reply(req, at, ret=-ESRCH)
+            elif target is not me and target.execed:
+                self._reply(req, at, ret=-EACCES)
+            elif target.sid == target.pid or target.sid != me.sid:
+                self._reply(req, at, ret=-EPERM)
+            elif pgid != target.pid and not any(r.pgid == pgid and r.sid == me.sid and r.status is None
+                                                 for r in self.procs.values()):
+                self._reply(req, at, ret=-EPERM)
+            else:
+                target.pgid = pgid
+                self._reply(req, at, ret=0)
 
     def _matches(self, rec: ProcRecord, req: Packet) -> bool:
         b = req.body

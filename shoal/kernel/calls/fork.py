@@ -39,7 +39,7 @@ from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.files import canonical, release
 from shoal.kernel.loader import MAX_ARG_BYTES, ArgsTooBig, build_stack, load, parse_elf
 from shoal.kernel.memory import Fault, Missing, OutOfFrames
-from shoal.messages import Exec, Exit, Fork, Kind, WaitChild
+from shoal.messages import Exec, Exit, Fork, Kind, Pgrp, WaitChild
 from shoal.platform.cpu import _ALL_REGS, REG_A, REG_PC, REG_SP, REG_TP
 
 if TYPE_CHECKING:
@@ -233,6 +233,28 @@ def on_fork_load(k: Kernel, pkt: Packet, at: int) -> None:
 
 def sys_getppid(k: Kernel, t: Thread, a: list[int]) -> int:
     return t.proc.ppid
+
+
+# process groups and sessions: the process manager keeps them (daemons/procman.py: on_pgrp) -------
+def _pgrp(k: Kernel, t: Thread, what: int, target: int, pgid: int = 0) -> int:
+    k.rpc(t, Pgrp(what=what, target=target, pgid=pgid), lambda reply, at: reply.body.ret)
+    return 0  # not reached: the thread waits for the answer
+
+
+def sys_getpgid(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _pgrp(k, t, 0, s32(a[0]))
+
+
+def sys_setpgid(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _pgrp(k, t, 1, s32(a[0]), s32(a[1]))
+
+
+def sys_getsid(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _pgrp(k, t, 2, s32(a[0]))
+
+
+def sys_setsid(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _pgrp(k, t, 3, 0)
 
 
 # wait -----------------------------------------------------------------------------------------
