@@ -173,3 +173,46 @@ int shoal_slice(struct shoal_slicer *s, void *ctx, int load) {
     s->save(s->uc, ctx);
     return err;
 }
+
+/* The kernel core's caches (kernel/kmem.py, `_replay_data` there is the reference): a
+ * set-associative cache as `tags[nsets * ways]`, each set most recent first, empty ways
+ * (~0) last. Replays `n` accesses to line numbers `lines` (stores where `stores[i]`; NULL:
+ * all loads) and adds loads, stores, load misses and store misses to `out`. LRU moves a hit
+ * to the front; FIFO leaves it. A miss goes in front (the last way drops), except a store
+ * without write-allocate, which leaves the set as it was. */
+void shoal_kmem_replay(uint32_t *tags, uint32_t nsets, uint32_t ways, uint32_t lru, uint32_t alloc,
+                       const uint32_t *lines, const uint8_t *stores, uint32_t n, uint64_t *out) {
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t ln = lines[k];
+        int st = stores != 0 && stores[k];
+        out[st] += 1;
+        uint32_t *s = tags + (uint64_t)(ln % nsets) * ways;
+        if (s[0] == ln) continue;
+        uint32_t j = 1;
+        while (j < ways && s[j] != ln) j++;
+        if (j < ways) {  /* a hit further back */
+            if (lru) {
+                for (; j > 0; j--) s[j] = s[j - 1];
+                s[0] = ln;
+            }
+            continue;
+        }
+        out[2 + st] += 1;
+        if (st && !alloc) continue;
+        for (j = ways - 1; j > 0; j--) s[j] = s[j - 1];
+        s[0] = ln;
+    }
+}
+
+/* One system call's replay in one call from Python: `a` holds, for the D-cache then the
+ * I-cache, tags, nsets, ways, lru, alloc, lines, stores (0: all loads), n, out (set to the
+ * counts of this replay alone). */
+void shoal_kmem_serve(const uint64_t *a) {
+    for (int c = 0; c < 2; c++, a += 9) {
+        uint64_t *out = (uint64_t *)(uintptr_t)a[8];
+        out[0] = out[1] = out[2] = out[3] = 0;
+        shoal_kmem_replay((uint32_t *)(uintptr_t)a[0], (uint32_t)a[1], (uint32_t)a[2], (uint32_t)a[3],
+                          (uint32_t)a[4], (const uint32_t *)(uintptr_t)a[5],
+                          (const uint8_t *)(uintptr_t)a[6], (uint32_t)a[7], out);
+    }
+}

@@ -122,6 +122,20 @@ def _load_native() -> ctypes.CDLL | None:
     return _native or None
 
 
+def native_library() -> ctypes.CDLL | None:
+    """native/blockcount.c, loaded (None where it cannot be built): also the kernel core's
+    cache replay (kernel/kmem.py), with its argument types declared."""
+    lib = _load_native()
+    if lib is not None and lib.shoal_kmem_serve.restype is not None:
+        # (addresses as plain integers: ctypes converts them fastest)
+        lib.shoal_kmem_serve.argtypes = [ctypes.c_void_p]
+        lib.shoal_kmem_serve.restype = None
+        lib.shoal_kmem_replay.argtypes = [ctypes.c_void_p, *[ctypes.c_uint32] * 4, ctypes.c_void_p,
+                                          ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p]
+        lib.shoal_kmem_replay.restype = None
+    return lib
+
+
 def _build_native(src: Path, lib: Path) -> None:
     """Compile blockcount.c with zig's compiler; OSError if that fails."""
     import subprocess  # (only for the build: a run with the library built needs none)
