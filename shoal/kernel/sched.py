@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 SOLO_STRETCH = 64
 NEVER = 1 << 62
 PACKET, TIMER, ACTION, READY, HART = range(5)
+_NONE = (NEVER, 0, 0)
 
 # System calls whose outcome depends on what packets brought, or that change what a packet
 # arriving at the same time would find (an endpoint created or closed, a freeze).
@@ -79,21 +80,23 @@ def _first_ready(k: Kernel) -> tuple[int, int] | None:
 def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[int, int, int]:
     """The key (time, class, order) of the earliest item (of the kernel's own, if not
     `harts`); (NEVER, ...) if there is none."""
-    best = (NEVER, 0, 0)
-    if k.inbox:
-        best = (k.inbox[0][0], PACKET, k.inbox[0][1])
+    inbox = k.inbox
+    best = (inbox[0][0], PACKET, inbox[0][1]) if inbox else _NONE
     sl = k.sleepers
-    while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
-        heapq.heappop(sl)
-    if sl and (sl[0][0], TIMER, sl[0][1]) < best:
-        best = (sl[0][0], TIMER, sl[0][1])
+    if sl:
+        while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
+            heapq.heappop(sl)
+        if sl and (sl[0][0], TIMER, sl[0][1]) < best:
+            best = (sl[0][0], TIMER, sl[0][1])
     if k.actions and (k.actions[0][0], ACTION, k.actions[0][1]) < best:
         best = (k.actions[0][0], ACTION, k.actions[0][1])
     if k.ready:
         fr = _first_ready(k)
         h = _free_hart(k) if fr is not None else None
-        if fr is not None and h is not None and (max(fr[0], h.clock), READY, fr[1]) < best:
-            best = (max(fr[0], h.clock), READY, fr[1])
+        if fr is not None and h is not None:
+            at = fr[0] if fr[0] > h.clock else h.clock
+            if (at, READY, fr[1]) < best:
+                best = (at, READY, fr[1])
     if not harts:
         return best
     # The earliest hart that can run (harts are in index order, so on equal clocks the first
@@ -107,13 +110,13 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
         if t is None or h is skip:
             continue
         c = h.clock
-        if c > limit or (found is not None and c >= found.clock):
+        if c > limit:
             continue
         p = t.proc
         # A thread of a process being frozen runs up to the freeze time, not past it.
         if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
                                     and c + cpi <= p.freeze_at):
-            found = h
+            found, limit = h, c - 1  # (a later hart must have a smaller clock to win)
     if found is not None:
         key = (found.clock + cpi, HART, found.index)
         if key < best:
@@ -131,16 +134,19 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
     key = next_item(k)
     if key[0] >= NEVER:
         return NEVER
-    stop = min(limit, key[0] + window)
+    stop = key[0] + window
+    if limit < stop:
+        stop = limit
     k.horizon, k.limit = horizon, limit
     k.kcore.prune(key[0])  # gaps before now can no longer be used
-    while key[0] < min(k.horizon, stop):
+    migration, reports = k.migration, k.reports
+    while key[0] < stop and key[0] < k.horizon:  # (taking an item may lower the horizon)
         take(k, key)
         if k.tracer is not None:
             k.tracer.frames(k.cluster, k.frames.free, key[0])
-        if k.migration.outgoing:
+        if migration.outgoing:
             migrate.progress(k, key[0])
-        if k.reports.period and not k.reports.armed:
+        if reports.period and not reports.armed:
             report.wake(k, key[0])
         key = next_item(k)
     return key[0]
@@ -202,7 +208,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     if t.proc.freeze_at is not None:
         cap = min(cap, max(t.proc.freeze_at, h.clock))
     aspace = t.proc.aspace
-    if aspace.touched is not None or aspace.incoming or aspace.shared:
+    if aspace.touched is not None or ((aspace.remote or aspace.rmem) and aspace.incoming) or aspace.shared:
         # Under live migration the kernel watches this process's memory (dirty bits) or fills
         # it as pages come: its user code keeps step with the cluster's other items instead of
         # running ahead, so what a round sends or a page brings meets the thread at its time.
@@ -366,9 +372,10 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
     earliest item of the cluster and below the horizon (see the module docstring)."""
     if at >= k.horizon:
         return False
-    h = next(h for h in k.harts if h.thread is t)
-    other = next_item(k, skip=h)
-    return (at, HART, h.index) < other
+    for h in k.harts:
+        if h.thread is t:
+            return (at, HART, h.index) < next_item(k, skip=h)
+    raise AssertionError("the running thread is on no hart")
 
 
 def lower_horizon(k: Kernel, at: int, dst: int) -> None:

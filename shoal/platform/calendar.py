@@ -38,6 +38,8 @@ class Calendar:
     def prune(self, before: int) -> None:
         """Forget what ends by `before`: nothing can be booked before it any more."""
         busy = self.busy
+        if not busy or busy[0][1] > before:
+            return
         i = 0
         while i < len(busy) and busy[i][1] <= before:
             i += 1

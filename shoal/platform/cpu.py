@@ -52,7 +52,7 @@ from unicorn import (
 )
 from unicorn import riscv_const as rv
 from unicorn.unicorn_py3 import unicorn as binding
-from unicorn.unicorn_py3.unicorn import uc_hook_h
+from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_hook_h
 
 from shoal.platform import unicorn_build
 from shoal.platform.unicorn_build import InsnBudget, UcCaches
@@ -243,7 +243,25 @@ class ClusterCPU:
             # Tried first: the kernel's fill (below) sees only what this one leaves to it.
             self._native_hook(UC_HOOK_TLB_FILL, lib.shoal_tlb_fill)
         self.uc.hook_add(UC_HOOK_TLB_FILL, self._fill)
-        self.uc.hook_add(UC_HOOK_INTR, self._trap)
+        # The trap hook straight to the kernel (every system call comes this way): the
+        # binding's hook_add would add two Python calls per trap. Its exception rule is kept:
+        # a hook's exception is kept for `run` to raise, and the emulation stops.
+        uc = self.uc
+
+        def trap(_handle: object, cause: int, _ud: object) -> None:
+            try:
+                self.on_trap(cause)  # type: ignore[misc]
+            except BaseException as e:
+                if uc._hook_exception is None:
+                    uc._hook_exception = e
+                uc.emu_stop()
+        self._trap_cb = HOOK_INTR_CFUNC(trap)  # (kept alive as long as the emulator)
+        hh = uc_hook_h()
+        err = binding.uclib.uc_hook_add(uc._uch, ctypes.byref(hh), UC_HOOK_INTR,
+                                        ctypes.cast(self._trap_cb, ctypes.c_void_p), None,
+                                        ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if err:
+            raise UcError(err)
         # a0-a7 in one call into Unicorn (a system call's number and arguments): reading
         # them one by one through the Python binding costs ~2 us each.
         self._args_ids = (ctypes.c_int * 8)(*REG_A)
@@ -346,9 +364,6 @@ class ClusterCPU:
             return False
         entry.paddr, entry.perms = got  # type: ignore[attr-defined]
         return True
-
-    def _trap(self, uc: Uc, cause: int, _ud: object) -> None:
-        self.on_trap(cause)  # type: ignore[misc]
 
     def new_context(self) -> object:
         ctx = self.uc.context_save()
