@@ -430,7 +430,7 @@ class AddressSpace:
                 self.born.pop(va & ~(PAGE - 1), None)  # never a candidate for eviction: not ours
             else:
                 w, pte = self._populate(va, r)  # may raise OutOfFrames
-        need = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}[kind]
+        need = _NEED[kind]
         if need == PTE_W and not pte & PTE_W and self.shared and va & ~(PAGE - 1) in self.shared:
             r = self.find(va)
             if r is not None and r.prot & PROT_WRITE:  # a store to a read copy of a shared page
@@ -654,6 +654,9 @@ class AddressSpace:
         self._gap_below = self._gap_at = self._gap_hole = 0
         self.frames.release(self.root)
         self.table_frames -= 1
+
+
+_NEED = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}  # (translate: the PTE bit an access needs)
 
 
 def _prot_bits(prot: int) -> int:

@@ -198,7 +198,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     assert t is not None
     spec = k.spec
     q = spec.quantum_cycles
-    solo = _solo(k, h)
+    solo = not k.ready and not k.sleepers and _solo(k, h)
     grain = q * SOLO_STRETCH if solo else q
     if h.slice_end is None or h.clock + spec.cpi > h.slice_end or (not solo and h.slice_end - h.clock > q):
         # The next boundary that leaves room for at least one instruction.
@@ -326,8 +326,8 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
     seen, k._cache_seen = k._cache_seen, now
     mine, ours = t.proc.caches, k.caches
     per_slice = (*map(sub, now[:6], seen[:6]), cpu.stall, now[6] - seen[6], cpu.bank_wait)
-    mine[:len(per_slice)] = map(add, mine[:len(per_slice)], per_slice)
-    ours[:len(per_slice)] = map(add, ours[:len(per_slice)], per_slice)
+    mine[:9] = map(add, mine[:9], per_slice)
+    ours[:9] = map(add, ours[:9], per_slice)
     t.stall += cpu.stall
     return (now[2] - seen[2] + now[3] - seen[3], now[5] - seen[5])
 

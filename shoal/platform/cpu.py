@@ -72,7 +72,7 @@ REG_A = [rv.UC_RISCV_REG_A0 + i for i in range(8)]
 REG_X = [rv.UC_RISCV_REG_X0 + i for i in range(32)]
 REG_F = [rv.UC_RISCV_REG_F0 + i for i in range(32)]
 MSTATUS_FS_DIRTY = 3 << 13
-_EIGHT_WORDS = struct.Struct("<8Q")
+_EIGHT_LOW_WORDS = struct.Struct("<" + "I4x" * 8)  # eight 64-bit slots, the low 32 bits of each
 # A hart's state in get_regs/set_regs order: x1-x31, pc, f0-f31, fcsr.
 _ALL_REGS = [*REG_X[1:], REG_PC, *REG_F, rv.UC_RISCV_REG_FCSR]
 
@@ -502,7 +502,7 @@ class ClusterCPU:
         err = binding.uclib.uc_reg_read_batch(self.uc._uch, self._args_ids, self._args_ptrs, 8)
         if err:
             raise UcError(err)
-        return [v & 0xFFFFFFFF for v in _EIGHT_WORDS.unpack_from(self._args_vals)]
+        return list(_EIGHT_LOW_WORDS.unpack_from(self._args_vals))
 
     def ctx_set(self, ctx: object, r: int, v: int) -> None:
         """Write an integer register of a saved hart state (a woken thread's result)."""
