@@ -164,6 +164,7 @@ class KernelMemory:
         lib = native_library()
         self._serve = lib.shoal_kmem_serve if lib is not None and self.d.tags is not None else None
         self._out = (ctypes.c_uint64 * 8)()  # the native replay's counts: D-cache's, then I-cache's
+        self._natives: dict[tuple, tuple] = {}  # a plan's lines -> its native replay's arguments
 
     # slots: the lowest free one, as Nanvix's tables are searched -------------------------
     @staticmethod
@@ -257,12 +258,19 @@ class KernelMemory:
         data, code = self._plan(name, pid, tid, other)
         native = None
         if self._serve is not None:  # both replays' arguments in one block (blockcount.c)
-            base = ctypes.addressof(self._out)
-            dargs = self.d.compile(data, base)
-            iargs = self.i.compile([(ln, False) for ln in code], base + 32)
-            iargs[8] = 0  # (code: loads only)
-            block = (ctypes.c_uint64 * 18)(*dargs[2:], *iargs[2:])
-            native = (ctypes.addressof(block), block, dargs[:2], iargs[:2])
+            # (kept by the lines themselves: plans are dropped whenever a thread ends, and
+            # threads that come and go touch the same lines again)
+            lines = (tuple(data), tuple(code))
+            native = self._natives.get(lines)
+            if native is None:
+                if len(self._natives) > 4096:
+                    self._natives.clear()
+                base = ctypes.addressof(self._out)
+                dargs = self.d.compile(data, base)
+                iargs = self.i.compile([(ln, False) for ln in code], base + 32)
+                iargs[8] = 0  # (code: loads only)
+                block = (ctypes.c_uint64 * 18)(*dargs[2:], *iargs[2:])
+                native = self._natives[lines] = (ctypes.addressof(block), block, dargs[:2], iargs[:2])
         stores = sum(1 for _, st in data if st)
         inval = self.invalidations
         return (data, code, native, len(data) - stores, stores, inval and name in IKC,
