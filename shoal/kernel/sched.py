@@ -254,8 +254,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # Stopped before an observing call: the ecall is redone when this hart's item
         # comes up, at the same simulated time (so it is not counted twice).
         n -= 1
-        pc = t.ctx.reg_read(REG_PC)
-        t.ctx.reg_write(REG_PC, pc - 4)
+        k.cpu.ctx_set(t.ctx, REG_PC, k.cpu.ctx_get(t.ctx, REG_PC) - 4)
         k.cpu.loaded = None
     elif reason is None and k.fault is not None and isinstance(k.fault.what, Retry):
         # Out of frames ahead of an earlier item of the cluster (kernel._fill): the faulting
@@ -372,10 +371,43 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
     earliest item of the cluster and below the horizon (see the module docstring)."""
     if at >= k.horizon:
         return False
+    # (at, HART, its hart) against every other item's key, as next_item(k, skip=its hart)
+    # would rank them, without building the keys: an item of the kernel's own (class below
+    # HART) comes first if its time is not later; another hart if its key is less.
+    if k.inbox and k.inbox[0][0] <= at:
+        return False
+    sl = k.sleepers
+    while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
+        heapq.heappop(sl)
+    if sl and sl[0][0] <= at:
+        return False
+    if k.actions and k.actions[0][0] <= at:
+        return False
+    if k.ready:
+        fr = _first_ready(k)
+        free = _free_hart(k) if fr is not None else None
+        if fr is not None and free is not None and max(fr[0], free.clock) <= at:
+            return False
+    mine = None
     for h in k.harts:
         if h.thread is t:
-            return (at, HART, h.index) < next_item(k, skip=h)
-    raise AssertionError("the running thread is on no hart")
+            mine = h
+            break
+    if mine is None:
+        raise AssertionError("the running thread is on no hart")
+    cpi, index = k.spec.cpi, mine.index
+    for h in k.harts:
+        o = h.thread
+        if o is None or h is mine:
+            continue
+        c = h.clock + cpi
+        if c > at or (c == at and h.index > index):
+            continue
+        p = o.proc
+        if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
+                                    and h.clock + cpi <= p.freeze_at):
+            return False
+    return True
 
 
 def lower_horizon(k: Kernel, at: int, dst: int) -> None:

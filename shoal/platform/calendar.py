@@ -31,6 +31,10 @@ class Calendar:
 
     def book(self, at: int, cost: int) -> int:
         """Reserve `cost` cycles in the first gap at or after `at`; returns their start."""
+        busy = self.busy
+        if not busy or busy[-1][1] <= at:  # after everything booked (sorted, disjoint: the last ends last)
+            busy.append((at, at + cost))
+            return at
         start = self.first_fit(at, cost)
         self.reserve(start, start + cost)
         return start

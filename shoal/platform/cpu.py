@@ -511,6 +511,14 @@ class ClusterCPU:
         if err:
             raise UcError(err)
 
+    def ctx_get(self, ctx: object, r: int) -> int:
+        """Read an integer register of a saved hart state."""
+        self._val.value = 0
+        err = binding.uclib.uc_context_reg_read(ctx._context, r, self._val_ptr)  # type: ignore[attr-defined]
+        if err:
+            raise UcError(err)
+        return self._val.value & 0xFFFFFFFF
+
     def reg(self, r: int) -> int:
         self._val.value = 0
         err = binding.uclib.uc_reg_read(self.uc._uch, r, self._val_ptr)
