@@ -388,26 +388,27 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
         free = _free_hart(k) if fr is not None else None
         if fr is not None and free is not None and max(fr[0], free.clock) <= at:
             return False
-    mine = None
-    for h in k.harts:
-        if h.thread is t:
+    cpi = k.spec.cpi
+    mine, ties = None, None
+    for h in k.harts:  # (one pass: another hart comes first if its next instruction ends sooner,
+        o = h.thread   # or as soon on a lower hart)
+        if o is None:
+            continue
+        if o is t:
             mine = h
-            break
-    if mine is None:
-        raise AssertionError("the running thread is on no hart")
-    cpi, index = k.spec.cpi, mine.index
-    for h in k.harts:
-        o = h.thread
-        if o is None or h is mine:
             continue
         c = h.clock + cpi
-        if c > at or (c == at and h.index > index):
+        if c > at:
             continue
         p = o.proc
         if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
-                                    and h.clock + cpi <= p.freeze_at):
-            return False
-    return True
+                                    and c <= p.freeze_at):
+            if c < at:
+                return False
+            ties = h.index if ties is None else min(ties, h.index)
+    if mine is None:
+        raise AssertionError("the running thread is on no hart")
+    return ties is None or ties > mine.index
 
 
 def lower_horizon(k: Kernel, at: int, dst: int) -> None:
