@@ -478,6 +478,9 @@ class AddressSpace:
 
     # kernel access to user memory ----------------------------------------------
     def read(self, va: int, n: int) -> bytes:
+        if 0 < n <= PAGE - (va & (PAGE - 1)):  # (within one page: a system call's usual argument)
+            off, _ = self.translate(va, "load")
+            return bytes(self.mem[off:off + n])
         out = bytearray()
         while n > 0:
             off, _ = self.translate(va, "load")
@@ -488,6 +491,13 @@ class AddressSpace:
 
     def write(self, va: int, data: bytes | bytearray | memoryview, force: bool = False) -> None:
         """Copy into user memory; `force` lets the loader fill read-only pages."""
+        n = len(data)
+        if not force and not self.remote and 0 < n <= PAGE - (va & (PAGE - 1)):  # (the usual case)
+            off, _ = self.translate(va, "store")
+            if off // PAGE in self._code and self._on_code is not None:
+                self._on_code()
+            self.mem[off:off + n] = data
+            return
         data = memoryview(data)
         while len(data):
             if force:
