@@ -242,7 +242,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
     cpu = k.cpu
     caches = cpu.caches is not None
     if caches:
-        cpu.use_lines_of(h.index)
+        if cpu._line_owner != h.index:
+            cpu.use_lines_of(h.index)
         cpu.begin_slice(h.clock, h.index)
     n, spent, err = cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
     if err is not None and k.debugger is not None and k.debugger(k, t):
@@ -320,7 +321,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
 def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
     """Add what the L1 model counted in the slice to the thread, its process and the cluster;
     the slice's D-cache and I-cache misses."""
-    now = cpu.cache_counts()
+    v = cpu._counts[:]  # (cpu.cache_counts(), inlined: every slice)
+    now = (v[0], v[1], v[2], v[3], v[4], v[6], cpu.caches.bank_waits)  # type: ignore[union-attr]
     seen, k._cache_seen = k._cache_seen, now
     mine, ours = t.proc.caches, k.caches
     per_slice = (*map(sub, now[:6], seen[:6]), cpu.stall, now[6] - seen[6], cpu.bank_wait)

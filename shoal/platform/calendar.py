@@ -36,7 +36,7 @@ class Calendar:
             busy.append((at, at + cost))
             return at
         start = self.first_fit(at, cost)
-        self.reserve(start, start + cost)
+        bisect.insort(busy, (start, start + cost))
         return start
 
     def prune(self, before: int) -> None:
