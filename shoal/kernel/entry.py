@@ -79,8 +79,7 @@ def dispatch(k: Kernel, t: Thread) -> None:
             t.restart_deadline = None
             if k.kmem is not None:  # the kernel core's own loads, stores and fetches (kmem.py)
                 new = ret if name == "clone" and type(ret) is int and ret > 0 else None
-                stall = k.kmem.serve(name, t.proc.pid, t.tid, new, t.proc.kcaches)  # (kernel_traffic)
-                k.kcaches[:] = k.kmem.counts
+                stall = k.kernel_traffic(t, name, new)
                 if stall:
                     k.charge(k.kernel_core(k.now(), stall))
         if k.tracer is not None:
