@@ -29,7 +29,7 @@ host limits and freeze times, it ends a slice early without changing what runs n
 from __future__ import annotations
 
 import heapq
-from operator import add, attrgetter, sub
+from operator import add, sub
 from typing import TYPE_CHECKING
 
 from shoal.kernel import migrate, report, rmem, shm, signals
@@ -48,7 +48,6 @@ SOLO_STRETCH = 64
 NEVER = 1 << 62
 PACKET, TIMER, ACTION, READY, HART = range(5)
 _NONE = (NEVER, 0, 0)
-_THREAD = attrgetter("thread")
 
 # System calls whose outcome depends on what packets brought, or that change what a packet
 # arriving at the same time would find (an endpoint created or closed, a freeze).
@@ -186,8 +185,10 @@ def _solo(k: Kernel, h: Hart) -> bool:
     """The hart's thread is the only one that can run on this cluster, and none sleeps."""
     if k.ready or k.sleepers:
         return False
-    # (h holds a thread: it is alone if no other hart does; counted at C speed, every slice)
-    return len(k.harts) - list(map(_THREAD, k.harts)).count(None) == 1
+    for o in k.harts:
+        if o.thread is not None and o is not h:
+            return False
+    return True
 
 
 def run_slice(k: Kernel, h: Hart) -> None:
