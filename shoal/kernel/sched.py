@@ -29,7 +29,6 @@ host limits and freeze times, it ends a slice early without changing what runs n
 from __future__ import annotations
 
 import heapq
-from operator import add, sub
 from typing import TYPE_CHECKING
 
 from shoal.kernel import migrate, report, rmem, shm, signals
@@ -324,13 +323,17 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
     the slice's D-cache and I-cache misses."""
     v = cpu._counts[:]  # (cpu.cache_counts(), inlined: every slice)
     now = (v[0], v[1], v[2], v[3], v[4], v[6], cpu.caches.bank_waits)  # type: ignore[union-attr]
-    seen, k._cache_seen = k._cache_seen, now
+    s, k._cache_seen = k._cache_seen, now
     mine, ours = t.proc.caches, k.caches
-    per_slice = (*map(sub, now[:6], seen[:6]), cpu.stall, now[6] - seen[6], cpu.bank_wait)
-    mine[:9] = map(add, mine[:9], per_slice)
-    ours[:9] = map(add, ours[:9], per_slice)
+    # (container.CACHE_COUNTS' order; written out, not mapped: this runs at every slice)
+    per_slice = (now[0] - s[0], now[1] - s[1], now[2] - s[2], now[3] - s[3], now[4] - s[4],
+                 now[5] - s[5], cpu.stall, now[6] - s[6], cpu.bank_wait)
+    for j, x in enumerate(per_slice):
+        if x:
+            mine[j] += x
+            ours[j] += x
     t.stall += cpu.stall
-    return (now[2] - seen[2] + now[3] - seen[3], now[5] - seen[5])
+    return (per_slice[2] + per_slice[3], per_slice[5])
 
 
 def _window(k: Kernel, t: Thread, stall: int) -> None:

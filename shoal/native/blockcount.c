@@ -216,3 +216,24 @@ void shoal_kmem_serve(const uint64_t *a) {
                           (const uint8_t *)(uintptr_t)a[6], (uint32_t)a[7], out);
     }
 }
+
+/* The trap hook (platform/cpu.py): on an ecall (cause 8) it reads a0-a7, the call's number
+ * and arguments, into `vals` before it calls the kernel's Python hook, so that the kernel
+ * need not ask Unicorn for them (one call into Unicorn from Python less per system call). */
+typedef int (*reg_batch_fn)(void *uc, int *regs, void **vals, int count);
+typedef void (*intr_fn)(void *uc, uint32_t intno, void *user);
+
+struct shoal_trap {
+    reg_batch_fn read_batch;  /* uc_reg_read_batch */
+    intr_fn py;               /* the kernel's hook */
+    int32_t ids[8];
+    void *ptrs[8];
+    uint64_t vals[8];
+    int32_t status;           /* what read_batch returned */
+};
+
+void shoal_trap_hook(void *uc, uint32_t intno, void *user) {
+    struct shoal_trap *s = (struct shoal_trap *)user;
+    if (intno == 8) s->status = s->read_batch(uc, s->ids, s->ptrs, 8);
+    s->py(uc, intno, 0);
+}

@@ -87,6 +87,12 @@ class Slicer(ctypes.Structure):
                 ("pc_reg", ctypes.c_int32), ("pc", ctypes.c_uint32)]
 
 
+class TrapRegs(ctypes.Structure):
+    """`struct shoal_trap` of native/blockcount.c: a0-a7 read at an ecall's trap."""
+    _fields_ = [("read_batch", ctypes.c_void_p), ("py", ctypes.c_void_p), ("ids", ctypes.c_int32 * 8),
+                ("ptrs", ctypes.c_void_p * 8), ("vals", ctypes.c_uint64 * 8), ("status", ctypes.c_int32)]
+
+
 class NativeCounter(ctypes.Structure):
     _fields_ = [("executed", ctypes.c_uint64), ("budget", ctypes.c_uint64),
                 ("mem", ctypes.c_void_p), ("mem_size", ctypes.c_uint64),
@@ -256,9 +262,19 @@ class ClusterCPU:
                     uc._hook_exception = e
                 uc.emu_stop()
         self._trap_cb = HOOK_INTR_CFUNC(trap)  # (kept alive as long as the emulator)
+        hook, user = ctypes.cast(self._trap_cb, ctypes.c_void_p), None
+        self._trap_regs: TrapRegs | None = None
+        if lib is not None:  # a0-a7 read in native code before the hook runs (blockcount.c)
+            tr = self._trap_regs = TrapRegs(read_batch=ctypes.cast(binding.uclib.uc_reg_read_batch,
+                                                                   ctypes.c_void_p).value,
+                                            py=hook.value, ids=(ctypes.c_int32 * 8)(*REG_A))
+            base = ctypes.addressof(tr) + TrapRegs.vals.offset
+            tr.ptrs = (ctypes.c_void_p * 8)(*[base + 8 * i for i in range(8)])
+            hook = ctypes.cast(lib.shoal_trap_hook, ctypes.c_void_p)
+            user = ctypes.c_void_p(ctypes.addressof(tr))
+            self._trap_vals = (ctypes.c_char * 64).from_address(base)
         hh = uc_hook_h()
-        err = binding.uclib.uc_hook_add(uc._uch, ctypes.byref(hh), UC_HOOK_INTR,
-                                        ctypes.cast(self._trap_cb, ctypes.c_void_p), None,
+        err = binding.uclib.uc_hook_add(uc._uch, ctypes.byref(hh), UC_HOOK_INTR, hook, user,
                                         ctypes.c_uint64(1), ctypes.c_uint64(0))
         if err:
             raise UcError(err)
@@ -498,7 +514,12 @@ class ClusterCPU:
         binding.uclib.uc_emu_stop(self.uc._uch)
 
     def syscall_regs(self) -> list[int]:
-        """a0..a7 of the running hart (a7 is the call number)."""
+        """a0..a7 of the running hart (a7 is the call number), in its ecall's trap."""
+        tr = self._trap_regs
+        if tr is not None:  # (read by the native trap hook as the ecall trapped)
+            if tr.status:
+                raise UcError(tr.status)
+            return list(_EIGHT_LOW_WORDS.unpack_from(self._trap_vals))
         err = binding.uclib.uc_reg_read_batch(self.uc._uch, self._args_ids, self._args_ptrs, 8)
         if err:
             raise UcError(err)
