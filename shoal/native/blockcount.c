@@ -237,3 +237,15 @@ void shoal_trap_hook(void *uc, uint32_t intno, void *user) {
     if (intno == 8) s->status = s->read_batch(uc, s->ids, s->ptrs, 8);
     s->py(uc, intno, 0);
 }
+
+/* A hart's L1 lines in and out of the live model (platform/cpu.py use_lines_of): the live
+ * D and I tags go to `keep` (unless it is 0), then `mine` becomes the live ones. Words of
+ * 8 bytes; nd and ni count them. */
+void shoal_swap_lines(uint64_t *d, uint64_t *i, uint64_t *keep, const uint64_t *mine, uint32_t nd, uint32_t ni) {
+    if (keep) {
+        for (uint32_t k = 0; k < nd; k++) keep[k] = d[k];
+        for (uint32_t k = 0; k < ni; k++) keep[nd + k] = i[k];
+    }
+    for (uint32_t k = 0; k < nd; k++) d[k] = mine[k];
+    for (uint32_t k = 0; k < ni; k++) i[k] = mine[nd + k];
+}

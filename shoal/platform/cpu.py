@@ -139,6 +139,8 @@ def native_library() -> ctypes.CDLL | None:
         lib.shoal_kmem_replay.argtypes = [ctypes.c_void_p, *[ctypes.c_uint32] * 4, ctypes.c_void_p,
                                           ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p]
         lib.shoal_kmem_replay.restype = None
+        lib.shoal_swap_lines.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_uint32] * 2
+        lib.shoal_swap_lines.restype = None
     return lib
 
 
@@ -202,7 +204,8 @@ class ClusterCPU:
         self._line_at: tuple[int, int, int, int] | None = None  # the live lines' addresses, sizes
         self._line_owner: int | None = None
         self._nd = self._ni = 0
-        lib = _load_native()
+        lib = native_library()
+        self._swap = lib.shoal_swap_lines if lib is not None else None  # (use_lines_of, natively)
         # Page walks in native code (the TLB fill of present pages; on stock Unicorn also the
         # block hook's count) read the running container's page table through this struct.
         self.native: NativeCounter | None = None
@@ -332,6 +335,14 @@ class ClusterCPU:
             at = self._line_at = (ctypes.addressof(c.dtags), ctypes.addressof(c.itags),
                                   self._nd * 8, self._ni * 8)
         d, i, nd, ni = at
+        if self._swap is not None:  # (the same copies in one native call)
+            mine = self._line_addr.get(hart)
+            if mine is None:
+                mine = self._new_lines(hart)
+            keep = self._line_addr[self._line_owner] if self._line_owner is not None else None
+            self._swap(d, i, keep, mine, self._nd, self._ni)
+            self._line_owner = hart
+            return
         memmove = ctypes.memmove
         if self._line_owner is not None:
             keep = self._line_addr[self._line_owner]
@@ -339,12 +350,17 @@ class ClusterCPU:
             memmove(keep + nd, i, ni)
         mine = self._line_addr.get(hart)
         if mine is None:
-            n = self._nd + self._ni
-            self._lines[hart] = buf = (ctypes.c_uint64 * n)(*([1] * n))  # 1: no line
-            mine = self._line_addr[hart] = ctypes.addressof(buf)
+            mine = self._new_lines(hart)
         memmove(d, mine, nd)
         memmove(i, mine + nd, ni)
         self._line_owner = hart
+
+    def _new_lines(self, hart: int) -> int:
+        """A hart's own lines, all empty, kept while another hart runs; their address."""
+        n = self._nd + self._ni
+        self._lines[hart] = buf = (ctypes.c_uint64 * n)(*([1] * n))  # 1: no line
+        self._line_addr[hart] = ctypes.addressof(buf)
+        return self._line_addr[hart]
 
     def cache_counts(self) -> tuple[int, int, int, int, int, int, int]:
         """Since the emulator began: loads, stores, load misses, store misses, I-cache line
