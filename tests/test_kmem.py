@@ -117,3 +117,33 @@ def test_forkjoin_program_as_native(tmp_path: Path) -> None:
 def test_bad_kernel_layout_is_one_line() -> None:
     with pytest.raises(ShoalError, match="'kernel_layout' = 'flat' must be one of uarea, scattered"):
         ChipSpec.from_dict({"kernel_layout": "flat"}, "t")
+
+
+@pytest.mark.parametrize("shape", [{}, {"cache_replacement": "fifo", "dcache_write_allocate": True,
+                                        "kernel_layout": "scattered"},
+                                   {"kernel_invalidations": False, "dcache_ways": 4, "dcache_bytes": 4096}])
+def test_native_replay_is_the_python_one(shape: dict) -> None:
+    """The kernel core's caches replayed in native code (blockcount.c) give the stalls, counts
+    and cache state of the Python replay, call after call (random calls, threads, processes)."""
+    spec = dataclasses.replace(ON, **shape)
+    fast, slow = kmem.KernelMemory(spec), kmem.KernelMemory(spec)
+    if fast._serve is None:
+        pytest.skip("native/blockcount.c cannot be built here")
+    for c in (slow.d, slow.i):
+        c.tags = c._fn = None
+    slow._serve = None
+    mine, ref = [0] * 9, [0] * 9
+    rnd = random.Random(7)
+    names = [*kmem.FOOTPRINTS, "clock_gettime64", "shoal_mailbox_read", "read", *kmem.IKC]
+    stalls = 0
+    for _ in range(5000):
+        name, pid = rnd.choice(names), rnd.randrange(1, 5)
+        tid = pid * 100 + rnd.randrange(4)
+        other = rnd.choice([None, tid + 1])
+        got = fast.serve(name, pid, tid, other, mine)
+        assert got == slow.serve(name, pid, tid, other, ref)
+        stalls += got
+    assert mine == ref and fast.counts == slow.counts and stalls > 0
+    for c, py in ((fast.d, slow.d), (fast.i, slow.i)):  # the same lines, most recent first
+        ways = [list(c.tags[j * c.ways:(j + 1) * c.ways]) for j in range(c.nsets)]
+        assert [[ln for ln in w if ln != kmem.EMPTY] for w in ways] == py.sets

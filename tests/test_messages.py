@@ -102,6 +102,10 @@ def test_absent_fields_cost_nothing() -> None:
     assert body_bytes(M.ShmPage(obj=1, pg=2, bus=True)) == 12
     assert body_bytes(M.MbxData(dst=3, port=4)) == 4 + 8 + 4 + 4  # dst, op, pid, port
     assert body_bytes(M.MbxData(dst=3, port=4, reply_to=9)) == 4 + 8 + 4 + 4 + 4
+    # integers and absent fields only (the answers' quick path): a wide id, a value past 32 bits
+    assert body_bytes(M.Reply(op=1 << 40, ret=1 << 33)) == 8 + 8
+    assert body_bytes(M.Reply(op=1, ret=-(1 << 31), status=(1 << 32) - 1)) == 8 + 4 + 4
+    assert body_bytes(M.Reply(op=1, ret=-(1 << 31) - 1)) == 8 + 8
 
 
 def test_packet_takes_its_kind_from_its_body() -> None:

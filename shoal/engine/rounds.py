@@ -43,16 +43,16 @@ def next_round(lbs: list[int], noc: NoC, la: int, limit: int,
     pend = NEVER if nr is None else nr
     first = lbs.index(low)
     lbs[first] = NEVER  # (a moment: the least of the others, NEVER if none is less)
-    second = min(lbs)
+    second = min(lbs)  # (>= low)
     lbs[first] = low
-    # Only nodes with an item before the others' earliest plus the lookahead can move.
-    cut = min(min(max(second, low), pend) + la, limit)
-    moves = []
-    for i, lb in enumerate(lbs):
-        if lb < cut:
-            horizon = min(second if i == first else low, pend) + la
-            if lb < horizon:
-                moves.append((i, horizon))
+    # Only nodes with an item before the others' earliest plus the lookahead can move: the
+    # first up to the second's time, the others up to the first's (and never past a chunk
+    # still to be placed).
+    mine = (second if second < pend else pend) + la
+    others = (low if low < pend else pend) + la  # (<= mine)
+    cut = mine if mine < limit else limit
+    moves = [(i, mine if i == first else others) for i, lb in enumerate(lbs)
+             if lb < cut and (lb < others or i == first)]
     return moves, gvt
 
 

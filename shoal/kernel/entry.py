@@ -28,19 +28,20 @@ def dispatch(k: Kernel, t: Thread) -> None:
     regs = cpu.syscall_regs()
     num = regs[7]
     entry = k.calls.get(num)
+    start = k.now()  # (the CPU is stopped in its trap: this holds until the call charges time)
     # With the kernel core's caches modelled (kernel/kmem.py) every call observes: its accesses
     # meet the cache state that the cluster's earlier calls left, so calls are served in the
     # order of simulated time, whatever order the harts were simulated in.
     if (entry is not None and (k.kmem is not None or sched.observes(t, entry[0])
                                or console.must_observe(k, t, entry[0], regs))
-            and not sched.observe_now(k, t, k.now())):
+            and not sched.observe_now(k, t, start)):
         k.stop_reason = Stop.PARK  # redone once every packet it could see is here (sched.py)
         cpu.stop()
         return
     args = regs[:6]
-    start = k.now()
-    served = k.kernel_core(start, k.spec.syscall_cycles)
-    t.proc.kcore_wait += served - k.spec.syscall_cycles
+    cost = k.spec.syscall_cycles
+    served = k.kernel_core(start, cost)
+    t.proc.kcore_wait += served - cost
     k.charge(served)
     k.syscall_total += 1
     if entry is None:

@@ -299,6 +299,10 @@ class Kernel:
         Harts are simulated one after another within a window, so a calendar, not a clock:
         a call made earlier in simulated time but simulated later still fits before. Returns
         the cycles the caller waits and is served."""
+        busy = self.kcore.busy
+        if not busy or busy[-1][1] <= at:  # (Calendar.book's first case, inlined: at every call)
+            busy.append((at, at + cost))
+            return cost
         start = self.kcore.book(at, cost)
         self.kcore_wait += start - at
         return start + cost - at
@@ -307,7 +311,13 @@ class Kernel:
         """Kernel work done for the running thread: its clock moves on, and its slice ends
         that much sooner (so a slice never runs past the time it was given)."""
         self.extra += cycles
-        self.cpu.shorten(-(-cycles // self.spec.cpi))
+        n = -(-cycles // self.spec.cpi)
+        cpu = self.cpu
+        if cpu.budget is not None:  # (ClusterCPU.shorten, inlined: a call's path takes it twice)
+            cpu.budget.left -= n
+            cpu._cut += n
+        else:
+            cpu.shorten(n)
 
     def kernel_traffic(self, t: Thread, service: str, other: int | None = None) -> int:
         """The cycles the kernel core stalls on its caches serving `service` for `t` (0 with
@@ -321,7 +331,12 @@ class Kernel:
 
     def now(self) -> int:
         """Simulated time of the running thread, mid-slice."""
-        return self.now_base + self.cpu.executed() * self.spec.cpi + self.cpu.stalled() + self.extra
+        cpu = self.cpu
+        b, c = cpu.budget, cpu.caches
+        if b is not None and c is not None:  # (executed() and stalled() of the patched CPU, inlined)
+            return (self.now_base + (cpu._budget - b.left + b.extra - cpu._cut - c.taken) * self.spec.cpi
+                    + c.stall + self.extra)
+        return self.now_base + cpu.executed() * self.spec.cpi + cpu.stalled() + self.extra
 
     # the scheduler (sched.py) -----------------------------------------------------------
     def next_time(self) -> int:

@@ -27,6 +27,9 @@ reported with their sensitivity (shoal bench locality), not as measurements of t
 
 from __future__ import annotations
 
+import ctypes
+
+from shoal.platform.cpu import native_library
 from shoal.spec import ChipSpec
 
 LINE_TOUCH = 64  # bytes a "line" touch covers in the footprints below (one k1b cache line)
@@ -88,22 +91,53 @@ CREATES = frozenset({"clone"})  # Nanvix invalidates the D-cache in thread creat
 IKC = frozenset({"shoal_mbx_send", "shoal_mbx_recv", "shoal_portal_write", "shoal_portal_read"})
 
 
+EMPTY = 0xFFFFFFFF  # a free way in the native tag array
+
+
 class Cache:
     """A set-associative cache of the chip's geometry (LRU or FIFO); stores allocate only with
-    write-allocate (write-through with a write buffer: a store miss does not stall)."""
+    write-allocate (write-through with a write buffer: a store miss does not stall).
 
-    def __init__(self, size: int, line: int, ways: int, fifo: bool, write_alloc: bool) -> None:
+    Its sets are replayed in native code where it is built (shoal_kmem_replay in
+    native/blockcount.c: a call replays a few dozen lines, on every system call's path), else
+    in Python (`sets`, most recent first); both give the same misses and the same state."""
+
+    def __init__(self, size: int, line: int, ways: int, fifo: bool, write_alloc: bool,
+                 native: bool = True) -> None:
         self.line, self.ways, self.fifo, self.write_alloc = line, ways, fifo, write_alloc
         self.nsets = size // (line * ways)
         self.sets: list[list[int]] = [[] for _ in range(self.nsets)]
+        lib = native_library() if native else None
+        self._fn = lib.shoal_kmem_replay if lib is not None else None
+        self.tags = (ctypes.c_uint32 * (self.nsets * ways))() if lib is not None else None
+        self._out = (ctypes.c_uint64 * 4)()
+        self.invalidate()
 
     def access(self, addr: int, store: bool) -> bool:
         """True on a miss."""
+        if self.tags is not None and self._fn is not None:
+            out = self._out
+            args = self.compile([(addr // self.line, store)], ctypes.addressof(out))
+            out[0] = out[1] = out[2] = out[3] = 0
+            self._fn(*args[2:])
+            return out[2] + out[3] == 1
         return _access(self, addr // self.line, store) == 1
 
     def invalidate(self) -> None:
+        if self.tags is not None:
+            ctypes.memset(self.tags, 0xFF, ctypes.sizeof(self.tags))
         for s in self.sets:
             s.clear()
+
+    def compile(self, data: list[tuple[int, bool]], out: int) -> list[object]:
+        """`data` (line, store) as the native replay's arguments, counts to address `out`
+        (the arrays it points into come first: they must live as long as the arguments)."""
+        n = len(data)
+        lines = (ctypes.c_uint32 * max(1, n))(*[ln for ln, _ in data])
+        stores = (ctypes.c_uint8 * max(1, n))(*[int(st) for _, st in data])
+        assert self.tags is not None
+        return [lines, stores, ctypes.addressof(self.tags), self.nsets, self.ways, int(not self.fifo),
+                int(self.write_alloc), ctypes.addressof(lines), ctypes.addressof(stores), n, out]
 
 
 class KernelMemory:
@@ -127,6 +161,10 @@ class KernelMemory:
         names = sorted({*FOOTPRINTS, "entry"})
         self._code = {name: KTEXT + 0x800 * i for i, name in enumerate(names)}
         self._code_default = KTEXT + 0x800 * len(names)
+        lib = native_library()
+        self._serve = lib.shoal_kmem_serve if lib is not None and self.d.tags is not None else None
+        self._out = (ctypes.c_uint64 * 8)()  # the native replay's counts: D-cache's, then I-cache's
+        self._natives: dict[tuple, tuple] = {}  # a plan's lines -> its native replay's arguments
 
     # slots: the lowest free one, as Nanvix's tables are searched -------------------------
     @staticmethod
@@ -180,24 +218,63 @@ class KernelMemory:
         if plan is None:
             if len(self._plans) > 4096:  # (bounded: the slots of many short threads)
                 self._plans.clear()
-            plan = self._plans[key] = self._plan(name, pid, tid, other)
-        data, code = plan
-        d, i, c, spec = self.d, self.i, self.counts, self.spec
-        if self.invalidations and name in IKC:
+            plan = self._plans[key] = self._compile(name, pid, tid, other)
+        data, code, native, loads, stores, before, after = plan
+        d, c = self.d, self.counts
+        if before:
             d.invalidate()
-        im = _replay_data(i, code)[2]
-        dl, ds, lm, sm = _replay_data(d, data)
-        if self.invalidations and (name in CREATES or name in IKC):
+        if native is not None:
+            self._serve(native[0])  # type: ignore[misc]
+            out = self._out
+            lm, sm, im = out[2], out[3], out[6]
+        else:
+            im = _replay_data(self.i, code)[2]
+            _, _, lm, sm = _replay_data(d, data)
+        if after:
             d.invalidate()
-        stall = lm * spec.dcache_miss_cycles + im * spec.icache_miss_cycles
-        for j, v in enumerate((dl, ds, lm, sm, len(code), im, stall)):
-            c[j] += v
-            counts[j] += v
+        fetches = len(code)
+        c[0] += loads
+        c[1] += stores
+        c[4] += fetches
+        counts[0] += loads
+        counts[1] += stores
+        counts[4] += fetches
+        stall = 0
+        if lm or sm or im:
+            spec = self.spec
+            stall = lm * spec.dcache_miss_cycles + im * spec.icache_miss_cycles
+            for j, v in ((2, lm), (3, sm), (5, im), (6, stall)):
+                c[j] += v
+                counts[j] += v
         if name == "exit":
             self.forget(pid, tid)
         elif name == "exit_group":
             self.forget_process(pid)
         return stall
+
+    def _compile(self, name: str, pid: int, tid: int, other: int | None) -> tuple:
+        """A call's plan: its lines, their native replay (or None), its loads and stores, and
+        whether the D-cache is invalidated before and after (kernel_invalidations)."""
+        data, code = self._plan(name, pid, tid, other)
+        native = None
+        if self._serve is not None:  # both replays' arguments in one block (blockcount.c)
+            # (kept by the lines themselves: plans are dropped whenever a thread ends, and
+            # threads that come and go touch the same lines again)
+            lines = (tuple(data), tuple(code))
+            native = self._natives.get(lines)
+            if native is None:
+                if len(self._natives) > 4096:
+                    self._natives.clear()
+                base = ctypes.addressof(self._out)
+                dargs = self.d.compile(data, base)
+                iargs = self.i.compile(code, base + 32)  # (code lines: (line, False), loads)
+                iargs[8] = 0  # (code: loads only)
+                block = (ctypes.c_uint64 * 18)(*dargs[2:], *iargs[2:])
+                native = self._natives[lines] = (ctypes.addressof(block), block, dargs[:2], iargs[:2])
+        stores = sum(1 for _, st in data if st)
+        inval = self.invalidations
+        return (data, code, native, len(data) - stores, stores, inval and name in IKC,
+                inval and (name in CREATES or name in IKC))
 
     def _plan(self, name: str, pid: int, tid: int, other: int | None) -> tuple[list, list]:
         """The lines a call touches, in order: data (line, store) and code lines."""

@@ -430,7 +430,7 @@ class AddressSpace:
                 self.born.pop(va & ~(PAGE - 1), None)  # never a candidate for eviction: not ours
             else:
                 w, pte = self._populate(va, r)  # may raise OutOfFrames
-        need = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}[kind]
+        need = _NEED[kind]
         if need == PTE_W and not pte & PTE_W and self.shared and va & ~(PAGE - 1) in self.shared:
             r = self.find(va)
             if r is not None and r.prot & PROT_WRITE:  # a store to a read copy of a shared page
@@ -478,6 +478,9 @@ class AddressSpace:
 
     # kernel access to user memory ----------------------------------------------
     def read(self, va: int, n: int) -> bytes:
+        if 0 < n <= PAGE - (va & (PAGE - 1)):  # (within one page: a system call's usual argument)
+            off, _ = self.translate(va, "load")
+            return bytes(self.mem[off:off + n])
         out = bytearray()
         while n > 0:
             off, _ = self.translate(va, "load")
@@ -488,6 +491,13 @@ class AddressSpace:
 
     def write(self, va: int, data: bytes | bytearray | memoryview, force: bool = False) -> None:
         """Copy into user memory; `force` lets the loader fill read-only pages."""
+        n = len(data)
+        if not force and not self.remote and 0 < n <= PAGE - (va & (PAGE - 1)):  # (the usual case)
+            off, _ = self.translate(va, "store")
+            if off // PAGE in self._code and self._on_code is not None:
+                self._on_code()
+            self.mem[off:off + n] = data
+            return
         data = memoryview(data)
         while len(data):
             if force:
@@ -654,6 +664,9 @@ class AddressSpace:
         self._gap_below = self._gap_at = self._gap_hole = 0
         self.frames.release(self.root)
         self.table_frames -= 1
+
+
+_NEED = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}  # (translate: the PTE bit an access needs)
 
 
 def _prot_bits(prot: int) -> int:

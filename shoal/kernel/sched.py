@@ -29,7 +29,6 @@ host limits and freeze times, it ends a slice early without changing what runs n
 from __future__ import annotations
 
 import heapq
-from operator import add, sub
 from typing import TYPE_CHECKING
 
 from shoal.kernel import migrate, pipes, report, rmem, shm, signals
@@ -47,6 +46,7 @@ if TYPE_CHECKING:
 SOLO_STRETCH = 64
 NEVER = 1 << 62
 PACKET, TIMER, ACTION, READY, HART = range(5)
+_NONE = (NEVER, 0, 0)
 
 # System calls whose outcome depends on what packets brought, or that change what a packet
 # arriving at the same time would find (an endpoint created or closed, a freeze).
@@ -79,21 +79,23 @@ def _first_ready(k: Kernel) -> tuple[int, int] | None:
 def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[int, int, int]:
     """The key (time, class, order) of the earliest item (of the kernel's own, if not
     `harts`); (NEVER, ...) if there is none."""
-    best = (NEVER, 0, 0)
-    if k.inbox:
-        best = (k.inbox[0][0], PACKET, k.inbox[0][1])
+    inbox = k.inbox
+    best = (inbox[0][0], PACKET, inbox[0][1]) if inbox else _NONE
     sl = k.sleepers
-    while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
-        heapq.heappop(sl)
-    if sl and (sl[0][0], TIMER, sl[0][1]) < best:
-        best = (sl[0][0], TIMER, sl[0][1])
+    if sl:
+        while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
+            heapq.heappop(sl)
+        if sl and (sl[0][0], TIMER, sl[0][1]) < best:
+            best = (sl[0][0], TIMER, sl[0][1])
     if k.actions and (k.actions[0][0], ACTION, k.actions[0][1]) < best:
         best = (k.actions[0][0], ACTION, k.actions[0][1])
     if k.ready:
         fr = _first_ready(k)
         h = _free_hart(k) if fr is not None else None
-        if fr is not None and h is not None and (max(fr[0], h.clock), READY, fr[1]) < best:
-            best = (max(fr[0], h.clock), READY, fr[1])
+        if fr is not None and h is not None:
+            at = fr[0] if fr[0] > h.clock else h.clock
+            if (at, READY, fr[1]) < best:
+                best = (at, READY, fr[1])
     if not harts:
         return best
     # The earliest hart that can run (harts are in index order, so on equal clocks the first
@@ -107,13 +109,13 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
         if t is None or h is skip:
             continue
         c = h.clock
-        if c > limit or (found is not None and c >= found.clock):
+        if c > limit:
             continue
         p = t.proc
         # A thread of a process being frozen runs up to the freeze time, not past it.
         if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
                                     and c + cpi <= p.freeze_at):
-            found = h
+            found, limit = h, c - 1  # (a later hart must have a smaller clock to win)
     if found is not None:
         key = (found.clock + cpi, HART, found.index)
         if key < best:
@@ -131,16 +133,19 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
     key = next_item(k)
     if key[0] >= NEVER:
         return NEVER
-    stop = min(limit, key[0] + window)
+    stop = key[0] + window
+    if limit < stop:
+        stop = limit
     k.horizon, k.limit = horizon, limit
     k.kcore.prune(key[0])  # gaps before now can no longer be used
-    while key[0] < min(k.horizon, stop):
+    migration, reports = k.migration, k.reports
+    while key[0] < stop and key[0] < k.horizon:  # (taking an item may lower the horizon)
         take(k, key)
         if k.tracer is not None:
             k.tracer.frames(k.cluster, k.frames.free, key[0])
-        if k.migration.outgoing:
+        if migration.outgoing:
             migrate.progress(k, key[0])
-        if k.reports.period and not k.reports.armed:
+        if reports.period and not reports.armed:
             report.wake(k, key[0])
         key = next_item(k)
     return key[0]
@@ -195,7 +200,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     assert t is not None
     spec = k.spec
     q = spec.quantum_cycles
-    solo = _solo(k, h)
+    solo = not k.ready and not k.sleepers and _solo(k, h)
     grain = q * SOLO_STRETCH if solo else q
     if h.slice_end is None or h.clock + spec.cpi > h.slice_end or (not solo and h.slice_end - h.clock > q):
         # The next boundary that leaves room for at least one instruction.
@@ -205,7 +210,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     if t.proc.freeze_at is not None:
         cap = min(cap, max(t.proc.freeze_at, h.clock))
     aspace = t.proc.aspace
-    if aspace.touched is not None or aspace.incoming or aspace.shared:
+    if aspace.touched is not None or ((aspace.remote or aspace.rmem) and aspace.incoming) or aspace.shared:
         # Under live migration the kernel watches this process's memory (dirty bits) or fills
         # it as pages come: its user code keeps step with the cluster's other items instead of
         # running ahead, so what a round sends or a page brings meets the thread at its time.
@@ -240,7 +245,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
     cpu = k.cpu
     caches = cpu.caches is not None
     if caches:
-        cpu.use_lines_of(h.index)
+        if cpu._line_owner != h.index:
+            cpu.use_lines_of(h.index)
         cpu.begin_slice(h.clock, h.index)
     n, spent, err = cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
     if err is not None and k.debugger is not None and k.debugger(k, t):
@@ -251,8 +257,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # Stopped before an observing call: the ecall is redone when this hart's item
         # comes up, at the same simulated time (so it is not counted twice).
         n -= 1
-        pc = t.ctx.reg_read(REG_PC)
-        t.ctx.reg_write(REG_PC, pc - 4)
+        k.cpu.ctx_set(t.ctx, REG_PC, k.cpu.ctx_get(t.ctx, REG_PC) - 4)
         k.cpu.loaded = None
     elif reason is None and k.fault is not None and isinstance(k.fault.what, Retry):
         # Out of frames ahead of an earlier item of the cluster (kernel._fill): the faulting
@@ -319,14 +324,19 @@ def run_slice(k: Kernel, h: Hart) -> None:
 def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
     """Add what the L1 model counted in the slice to the thread, its process and the cluster;
     the slice's D-cache and I-cache misses."""
-    now = cpu.cache_counts()
-    seen, k._cache_seen = k._cache_seen, now
+    v = cpu._counts[:]  # (cpu.cache_counts(), inlined: every slice)
+    now = (v[0], v[1], v[2], v[3], v[4], v[6], cpu.caches.bank_waits)  # type: ignore[union-attr]
+    s, k._cache_seen = k._cache_seen, now
     mine, ours = t.proc.caches, k.caches
-    per_slice = (*map(sub, now[:6], seen[:6]), cpu.stall, now[6] - seen[6], cpu.bank_wait)
-    mine[:len(per_slice)] = map(add, mine[:len(per_slice)], per_slice)
-    ours[:len(per_slice)] = map(add, ours[:len(per_slice)], per_slice)
+    # (container.CACHE_COUNTS' order; written out, not mapped: this runs at every slice)
+    per_slice = (now[0] - s[0], now[1] - s[1], now[2] - s[2], now[3] - s[3], now[4] - s[4],
+                 now[5] - s[5], cpu.stall, now[6] - s[6], cpu.bank_wait)
+    for j, x in enumerate(per_slice):
+        if x:
+            mine[j] += x
+            ours[j] += x
     t.stall += cpu.stall
-    return (now[2] - seen[2] + now[3] - seen[3], now[5] - seen[5])
+    return (per_slice[2] + per_slice[3], per_slice[5])
 
 
 def _window(k: Kernel, t: Thread, stall: int) -> None:
@@ -369,9 +379,44 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
     earliest item of the cluster and below the horizon (see the module docstring)."""
     if at >= k.horizon:
         return False
-    h = next(h for h in k.harts if h.thread is t)
-    other = next_item(k, skip=h)
-    return (at, HART, h.index) < other
+    # (at, HART, its hart) against every other item's key, as next_item(k, skip=its hart)
+    # would rank them, without building the keys: an item of the kernel's own (class below
+    # HART) comes first if its time is not later; another hart if its key is less.
+    if k.inbox and k.inbox[0][0] <= at:
+        return False
+    sl = k.sleepers
+    while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
+        heapq.heappop(sl)
+    if sl and sl[0][0] <= at:
+        return False
+    if k.actions and k.actions[0][0] <= at:
+        return False
+    if k.ready:
+        fr = _first_ready(k)
+        free = _free_hart(k) if fr is not None else None
+        if fr is not None and free is not None and max(fr[0], free.clock) <= at:
+            return False
+    cpi = k.spec.cpi
+    mine, ties = None, None
+    for h in k.harts:  # (one pass: another hart comes first if its next instruction ends sooner,
+        o = h.thread   # or as soon on a lower hart)
+        if o is None:
+            continue
+        if o is t:
+            mine = h
+            continue
+        c = h.clock + cpi
+        if c > at:
+            continue
+        p = o.proc
+        if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
+                                    and c <= p.freeze_at):
+            if c < at:
+                return False
+            ties = h.index if ties is None else min(ties, h.index)
+    if mine is None:
+        raise AssertionError("the running thread is on no hart")
+    return ties is None or ties > mine.index
 
 
 def lower_horizon(k: Kernel, at: int, dst: int) -> None:

@@ -173,3 +173,79 @@ int shoal_slice(struct shoal_slicer *s, void *ctx, int load) {
     s->save(s->uc, ctx);
     return err;
 }
+
+/* The kernel core's caches (kernel/kmem.py, `_replay_data` there is the reference): a
+ * set-associative cache as `tags[nsets * ways]`, each set most recent first, empty ways
+ * (~0) last. Replays `n` accesses to line numbers `lines` (stores where `stores[i]`; NULL:
+ * all loads) and adds loads, stores, load misses and store misses to `out`. LRU moves a hit
+ * to the front; FIFO leaves it. A miss goes in front (the last way drops), except a store
+ * without write-allocate, which leaves the set as it was. */
+void shoal_kmem_replay(uint32_t *tags, uint32_t nsets, uint32_t ways, uint32_t lru, uint32_t alloc,
+                       const uint32_t *lines, const uint8_t *stores, uint32_t n, uint64_t *out) {
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t ln = lines[k];
+        int st = stores != 0 && stores[k];
+        out[st] += 1;
+        uint32_t *s = tags + (uint64_t)(ln % nsets) * ways;
+        if (s[0] == ln) continue;
+        uint32_t j = 1;
+        while (j < ways && s[j] != ln) j++;
+        if (j < ways) {  /* a hit further back */
+            if (lru) {
+                for (; j > 0; j--) s[j] = s[j - 1];
+                s[0] = ln;
+            }
+            continue;
+        }
+        out[2 + st] += 1;
+        if (st && !alloc) continue;
+        for (j = ways - 1; j > 0; j--) s[j] = s[j - 1];
+        s[0] = ln;
+    }
+}
+
+/* One system call's replay in one call from Python: `a` holds, for the D-cache then the
+ * I-cache, tags, nsets, ways, lru, alloc, lines, stores (0: all loads), n, out (set to the
+ * counts of this replay alone). */
+void shoal_kmem_serve(const uint64_t *a) {
+    for (int c = 0; c < 2; c++, a += 9) {
+        uint64_t *out = (uint64_t *)(uintptr_t)a[8];
+        out[0] = out[1] = out[2] = out[3] = 0;
+        shoal_kmem_replay((uint32_t *)(uintptr_t)a[0], (uint32_t)a[1], (uint32_t)a[2], (uint32_t)a[3],
+                          (uint32_t)a[4], (const uint32_t *)(uintptr_t)a[5],
+                          (const uint8_t *)(uintptr_t)a[6], (uint32_t)a[7], out);
+    }
+}
+
+/* The trap hook (platform/cpu.py): on an ecall (cause 8) it reads a0-a7, the call's number
+ * and arguments, into `vals` before it calls the kernel's Python hook, so that the kernel
+ * need not ask Unicorn for them (one call into Unicorn from Python less per system call). */
+typedef int (*reg_batch_fn)(void *uc, int *regs, void **vals, int count);
+typedef void (*intr_fn)(void *uc, uint32_t intno, void *user);
+
+struct shoal_trap {
+    reg_batch_fn read_batch;  /* uc_reg_read_batch */
+    intr_fn py;               /* the kernel's hook */
+    int32_t ids[8];
+    void *ptrs[8];
+    uint64_t vals[8];
+    int32_t status;           /* what read_batch returned */
+};
+
+void shoal_trap_hook(void *uc, uint32_t intno, void *user) {
+    struct shoal_trap *s = (struct shoal_trap *)user;
+    if (intno == 8) s->status = s->read_batch(uc, s->ids, s->ptrs, 8);
+    s->py(uc, intno, 0);
+}
+
+/* A hart's L1 lines in and out of the live model (platform/cpu.py use_lines_of): the live
+ * D and I tags go to `keep` (unless it is 0), then `mine` becomes the live ones. Words of
+ * 8 bytes; nd and ni count them. */
+void shoal_swap_lines(uint64_t *d, uint64_t *i, uint64_t *keep, const uint64_t *mine, uint32_t nd, uint32_t ni) {
+    if (keep) {
+        for (uint32_t k = 0; k < nd; k++) keep[k] = d[k];
+        for (uint32_t k = 0; k < ni; k++) keep[nd + k] = i[k];
+    }
+    for (uint32_t k = 0; k < nd; k++) d[k] = mine[k];
+    for (uint32_t k = 0; k < ni; k++) i[k] = mine[nd + k];
+}

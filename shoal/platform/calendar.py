@@ -31,13 +31,19 @@ class Calendar:
 
     def book(self, at: int, cost: int) -> int:
         """Reserve `cost` cycles in the first gap at or after `at`; returns their start."""
+        busy = self.busy
+        if not busy or busy[-1][1] <= at:  # after everything booked (sorted, disjoint: the last ends last)
+            busy.append((at, at + cost))
+            return at
         start = self.first_fit(at, cost)
-        self.reserve(start, start + cost)
+        bisect.insort(busy, (start, start + cost))
         return start
 
     def prune(self, before: int) -> None:
         """Forget what ends by `before`: nothing can be booked before it any more."""
         busy = self.busy
+        if not busy or busy[0][1] > before:
+            return
         i = 0
         while i < len(busy) and busy[i][1] <= before:
             i += 1

@@ -52,7 +52,7 @@ from unicorn import (
 )
 from unicorn import riscv_const as rv
 from unicorn.unicorn_py3 import unicorn as binding
-from unicorn.unicorn_py3.unicorn import uc_hook_h
+from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_hook_h
 
 from shoal.platform import unicorn_build
 from shoal.platform.unicorn_build import InsnBudget, UcCaches
@@ -72,7 +72,7 @@ REG_A = [rv.UC_RISCV_REG_A0 + i for i in range(8)]
 REG_X = [rv.UC_RISCV_REG_X0 + i for i in range(32)]
 REG_F = [rv.UC_RISCV_REG_F0 + i for i in range(32)]
 MSTATUS_FS_DIRTY = 3 << 13
-_EIGHT_WORDS = struct.Struct("<8Q")
+_EIGHT_LOW_WORDS = struct.Struct("<" + "I4x" * 8)  # eight 64-bit slots, the low 32 bits of each
 # A hart's state in get_regs/set_regs order: x1-x31, pc, f0-f31, fcsr.
 _ALL_REGS = [*REG_X[1:], REG_PC, *REG_F, rv.UC_RISCV_REG_FCSR]
 
@@ -85,6 +85,12 @@ class Slicer(ctypes.Structure):
     _fields_ = [("uc", ctypes.c_void_p), ("restore", ctypes.c_void_p), ("save", ctypes.c_void_p),
                 ("reg_read", ctypes.c_void_p), ("start", ctypes.c_void_p), ("until", ctypes.c_uint64),
                 ("pc_reg", ctypes.c_int32), ("pc", ctypes.c_uint32)]
+
+
+class TrapRegs(ctypes.Structure):
+    """`struct shoal_trap` of native/blockcount.c: a0-a7 read at an ecall's trap."""
+    _fields_ = [("read_batch", ctypes.c_void_p), ("py", ctypes.c_void_p), ("ids", ctypes.c_int32 * 8),
+                ("ptrs", ctypes.c_void_p * 8), ("vals", ctypes.c_uint64 * 8), ("status", ctypes.c_int32)]
 
 
 class NativeCounter(ctypes.Structure):
@@ -120,6 +126,22 @@ def _load_native() -> ctypes.CDLL | None:
         except OSError:
             _native = False
     return _native or None
+
+
+def native_library() -> ctypes.CDLL | None:
+    """native/blockcount.c, loaded (None where it cannot be built): also the kernel core's
+    cache replay (kernel/kmem.py), with its argument types declared."""
+    lib = _load_native()
+    if lib is not None and lib.shoal_kmem_serve.restype is not None:
+        # (addresses as plain integers: ctypes converts them fastest)
+        lib.shoal_kmem_serve.argtypes = [ctypes.c_void_p]
+        lib.shoal_kmem_serve.restype = None
+        lib.shoal_kmem_replay.argtypes = [ctypes.c_void_p, *[ctypes.c_uint32] * 4, ctypes.c_void_p,
+                                          ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p]
+        lib.shoal_kmem_replay.restype = None
+        lib.shoal_swap_lines.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_uint32] * 2
+        lib.shoal_swap_lines.restype = None
+    return lib
 
 
 def _build_native(src: Path, lib: Path) -> None:
@@ -182,7 +204,8 @@ class ClusterCPU:
         self._line_at: tuple[int, int, int, int] | None = None  # the live lines' addresses, sizes
         self._line_owner: int | None = None
         self._nd = self._ni = 0
-        lib = _load_native()
+        lib = native_library()
+        self._swap = lib.shoal_swap_lines if lib is not None else None  # (use_lines_of, natively)
         # Page walks in native code (the TLB fill of present pages; on stock Unicorn also the
         # block hook's count) read the running container's page table through this struct.
         self.native: NativeCounter | None = None
@@ -229,7 +252,35 @@ class ClusterCPU:
             # Tried first: the kernel's fill (below) sees only what this one leaves to it.
             self._native_hook(UC_HOOK_TLB_FILL, lib.shoal_tlb_fill)
         self.uc.hook_add(UC_HOOK_TLB_FILL, self._fill)
-        self.uc.hook_add(UC_HOOK_INTR, self._trap)
+        # The trap hook straight to the kernel (every system call comes this way): the
+        # binding's hook_add would add two Python calls per trap. Its exception rule is kept:
+        # a hook's exception is kept for `run` to raise, and the emulation stops.
+        uc = self.uc
+
+        def trap(_handle: object, cause: int, _ud: object) -> None:
+            try:
+                self.on_trap(cause)  # type: ignore[misc]
+            except BaseException as e:
+                if uc._hook_exception is None:
+                    uc._hook_exception = e
+                uc.emu_stop()
+        self._trap_cb = HOOK_INTR_CFUNC(trap)  # (kept alive as long as the emulator)
+        hook, user = ctypes.cast(self._trap_cb, ctypes.c_void_p), None
+        self._trap_regs: TrapRegs | None = None
+        if lib is not None:  # a0-a7 read in native code before the hook runs (blockcount.c)
+            tr = self._trap_regs = TrapRegs(read_batch=ctypes.cast(binding.uclib.uc_reg_read_batch,
+                                                                   ctypes.c_void_p).value,
+                                            py=hook.value, ids=(ctypes.c_int32 * 8)(*REG_A))
+            base = ctypes.addressof(tr) + TrapRegs.vals.offset
+            tr.ptrs = (ctypes.c_void_p * 8)(*[base + 8 * i for i in range(8)])
+            hook = ctypes.cast(lib.shoal_trap_hook, ctypes.c_void_p)
+            user = ctypes.c_void_p(ctypes.addressof(tr))
+            self._trap_vals = (ctypes.c_char * 64).from_address(base)
+        hh = uc_hook_h()
+        err = binding.uclib.uc_hook_add(uc._uch, ctypes.byref(hh), UC_HOOK_INTR, hook, user,
+                                        ctypes.c_uint64(1), ctypes.c_uint64(0))
+        if err:
+            raise UcError(err)
         # a0-a7 in one call into Unicorn (a system call's number and arguments): reading
         # them one by one through the Python binding costs ~2 us each.
         self._args_ids = (ctypes.c_int * 8)(*REG_A)
@@ -284,6 +335,14 @@ class ClusterCPU:
             at = self._line_at = (ctypes.addressof(c.dtags), ctypes.addressof(c.itags),
                                   self._nd * 8, self._ni * 8)
         d, i, nd, ni = at
+        if self._swap is not None:  # (the same copies in one native call)
+            mine = self._line_addr.get(hart)
+            if mine is None:
+                mine = self._new_lines(hart)
+            keep = self._line_addr[self._line_owner] if self._line_owner is not None else None
+            self._swap(d, i, keep, mine, self._nd, self._ni)
+            self._line_owner = hart
+            return
         memmove = ctypes.memmove
         if self._line_owner is not None:
             keep = self._line_addr[self._line_owner]
@@ -291,12 +350,17 @@ class ClusterCPU:
             memmove(keep + nd, i, ni)
         mine = self._line_addr.get(hart)
         if mine is None:
-            n = self._nd + self._ni
-            self._lines[hart] = buf = (ctypes.c_uint64 * n)(*([1] * n))  # 1: no line
-            mine = self._line_addr[hart] = ctypes.addressof(buf)
+            mine = self._new_lines(hart)
         memmove(d, mine, nd)
         memmove(i, mine + nd, ni)
         self._line_owner = hart
+
+    def _new_lines(self, hart: int) -> int:
+        """A hart's own lines, all empty, kept while another hart runs; their address."""
+        n = self._nd + self._ni
+        self._lines[hart] = buf = (ctypes.c_uint64 * n)(*([1] * n))  # 1: no line
+        self._line_addr[hart] = ctypes.addressof(buf)
+        return self._line_addr[hart]
 
     def cache_counts(self) -> tuple[int, int, int, int, int, int, int]:
         """Since the emulator began: loads, stores, load misses, store misses, I-cache line
@@ -332,9 +396,6 @@ class ClusterCPU:
             return False
         entry.paddr, entry.perms = got  # type: ignore[attr-defined]
         return True
-
-    def _trap(self, uc: Uc, cause: int, _ud: object) -> None:
-        self.on_trap(cause)  # type: ignore[misc]
 
     def new_context(self) -> object:
         ctx = self.uc.context_save()
@@ -469,11 +530,16 @@ class ClusterCPU:
         binding.uclib.uc_emu_stop(self.uc._uch)
 
     def syscall_regs(self) -> list[int]:
-        """a0..a7 of the running hart (a7 is the call number)."""
+        """a0..a7 of the running hart (a7 is the call number), in its ecall's trap."""
+        tr = self._trap_regs
+        if tr is not None:  # (read by the native trap hook as the ecall trapped)
+            if tr.status:
+                raise UcError(tr.status)
+            return list(_EIGHT_LOW_WORDS.unpack_from(self._trap_vals))
         err = binding.uclib.uc_reg_read_batch(self.uc._uch, self._args_ids, self._args_ptrs, 8)
         if err:
             raise UcError(err)
-        return [v & 0xFFFFFFFF for v in _EIGHT_WORDS.unpack_from(self._args_vals)]
+        return list(_EIGHT_LOW_WORDS.unpack_from(self._args_vals))
 
     def ctx_set(self, ctx: object, r: int, v: int) -> None:
         """Write an integer register of a saved hart state (a woken thread's result)."""
@@ -481,6 +547,14 @@ class ClusterCPU:
         err = binding.uclib.uc_context_reg_write(ctx._context, r, self._val_ptr)  # type: ignore[attr-defined]
         if err:
             raise UcError(err)
+
+    def ctx_get(self, ctx: object, r: int) -> int:
+        """Read an integer register of a saved hart state."""
+        self._val.value = 0
+        err = binding.uclib.uc_context_reg_read(ctx._context, r, self._val_ptr)  # type: ignore[attr-defined]
+        if err:
+            raise UcError(err)
+        return self._val.value & 0xFFFFFFFF
 
     def reg(self, r: int) -> int:
         self._val.value = 0

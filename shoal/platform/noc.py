@@ -109,6 +109,8 @@ def body_bytes(value: object, key: str = "") -> int:
 
 _NARROW: dict[type, bool] = {}  # body class -> none of its fields is a 64-bit id
 _INT = frozenset({int})
+_INT_UNSET = frozenset({int, type(UNSET)})
+_WIDE_AT: dict[type, tuple[int, ...]] = {}  # body class -> where its 64-bit ids are among its fields
 
 
 def struct_bytes(body: Struct) -> int:
@@ -117,10 +119,16 @@ def struct_bytes(body: Struct) -> int:
     narrow = _NARROW.get(type(body))
     if narrow is None:
         narrow = _NARROW[type(body)] = not WIDE.intersection(body.__struct_fields__)
+        _WIDE_AT[type(body)] = tuple(i for i, k in enumerate(body.__struct_fields__) if k in WIDE)
     # Most bodies are a few small integers (4 bytes each): told at C speed, else field by field.
-    if narrow and set(map(type, values)) <= _INT and (
+    types = set(map(type, values))
+    if narrow and types <= _INT and (
             not values or (min(values) >= -(1 << 31) and max(values) < (1 << 32))):
         return 4 * len(values)
+    if types <= _INT_UNSET:  # (an answer: a few integers set, an id among them; the rest absent)
+        ints = [v for v in values if v is not UNSET]
+        if not ints or (min(ints) >= -(1 << 31) and max(ints) < (1 << 32)):
+            return 4 * len(ints) + 4 * sum(1 for i in _WIDE_AT[type(body)] if values[i] is not UNSET)
     n = 0
     for k, v in zip(body.__struct_fields__, values, strict=True):  # (a loop, not sum())
         t = type(v)
