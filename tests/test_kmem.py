@@ -86,14 +86,14 @@ def test_simulated_time_adds_up() -> None:
 
 def test_fork_join_e1_invariants() -> None:
     """E1 on a few N: the layouts touch the same structures (accesses differ only by the
-    thread-slot scan), with the invalidations off there are fewer misses, and with few
-    threads (everything fits) the layouts give the same figures."""
+    thread-slot scan, and not at all with one thread), and with the invalidations off there
+    are fewer misses."""
     rows = [forkjoin.point(dataclasses.replace(ON, kernel_layout=layout, kernel_invalidations=inval), n, 2, 6)
             for inval in (True, False) for layout in ("scattered", "uarea") for n in (1, 16)]
     by = {(r["layout"], r["invalidations"], r["n"]): r for r in rows}
     for inval in (True, False):
         s1, u1 = by[("scattered", inval, 1)], by[("uarea", inval, 1)]
-        assert s1 == {**u1, "layout": "scattered"}
+        assert (s1["d_accesses"], s1["i_fetches"]) == (u1["d_accesses"], u1["i_fetches"])
         s16, u16 = by[("scattered", inval, 16)], by[("uarea", inval, 16)]
         assert abs(s16["d_accesses"] - u16["d_accesses"]) <= 0.05 * s16["d_accesses"]
         assert s16["i_fetches"] > 0 and u16["kernel_cycles"] > 0
@@ -147,3 +147,12 @@ def test_native_replay_is_the_python_one(shape: dict) -> None:
     for c, py in ((fast.d, slow.d), (fast.i, slow.i)):  # the same lines, most recent first
         ways = [list(c.tags[j * c.ways:(j + 1) * c.ways]) for j in range(c.nsets)]
         assert [[ln for ln in w if ln != kmem.EMPTY] for w in ways] == py.sets
+
+
+def test_the_modelled_call_names_are_the_tables() -> None:
+    """Every call the kernel-traffic model names (footprints, invalidations) is a system call of
+    the table, so no modelled behaviour is lost to a misspelt name."""
+    from shoal.kernel.table import SYSCALLS
+    names = {name for name, _ in SYSCALLS.values()}
+    modelled = {*kmem.FOOTPRINTS, *kmem.IKC, *kmem.CREATES, *(n for n in kmem.CODE_LINES if n != "entry")}
+    assert modelled <= names, modelled - names
