@@ -399,12 +399,10 @@ class FileServer(LinkCalls):
 
     def on_fs_read(self, req: Packet, at: int) -> None:
         b = req.body
-        got = self._handle(b)
-        if isinstance(got, int):
-            self._reply(req, at, ret=got)
+        found = self._open_node(req, at)
+        if found is None:
             return
-        hid, h = got
-        node = self.nodes[h.ino]
+        hid, node = found
         if node.is_dir:
             self._reply(req, at, ret=-EISDIR, handle=hid)
             return
@@ -415,12 +413,10 @@ class FileServer(LinkCalls):
 
     def on_fs_write(self, req: Packet, at: int) -> None:
         b = req.body
-        got = self._handle(b)
-        if isinstance(got, int):
-            self._reply(req, at, ret=got)
+        found = self._open_node(req, at)
+        if found is None:
             return
-        hid, h = got
-        node = self.nodes[h.ino]
+        hid, node = found
         if node.readonly:
             self._reply(req, at, ret=-EROFS, handle=hid)
             return
@@ -445,27 +441,30 @@ class FileServer(LinkCalls):
 
     def on_fs_truncate(self, req: Packet, at: int) -> None:
         b = req.body
-        got = self._handle(b)
-        if isinstance(got, int):
-            self._reply(req, at, ret=got)
+        found = self._open_node(req, at)
+        if found is None:
             return
-        hid, h = got
-        node = self.nodes[h.ino]
+        hid, node = found
         err = -EINVAL if node.is_dir else -EROFS if node.readonly else self._resize(node, b.length)
         node.mtime = at
         self._reply(req, at, ret=err, handle=hid)
+
+    def _open_node(self, req: Packet, at: int) -> tuple[int, Node] | None:
+        """The node of the open file a request names by handle, with the handle it used; None
+        once an error has been answered."""
+        got = self._handle(req.body)
+        if isinstance(got, int):
+            self._reply(req, at, ret=got)
+            return None
+        hid, h = got
+        return hid, self.nodes[h.ino]
 
     def _target(self, req: Packet, at: int) -> tuple[int, Node] | None:
         """The node a request names by handle or by path (following links unless `nofollow`),
         with the handle it used (0: by path); None once an error has been answered."""
         b = req.body
         if b.handle is not None:
-            got = self._handle(b)
-            if isinstance(got, int):
-                self._reply(req, at, ret=got)
-                return None
-            hid, h = got
-            return hid, self.nodes[h.ino]
+            return self._open_node(req, at)
         node = self._resolve(b.path, follow=b.nofollow is not True)
         if isinstance(node, int):
             self._reply(req, at, ret=node)
@@ -508,12 +507,10 @@ class FileServer(LinkCalls):
     def on_fs_getdents(self, req: Packet, at: int) -> None:
         """linux_dirent64 records from entry `offset` on (0 is `.`, 1 is `..`), as many as fit."""
         b = req.body
-        got = self._handle(b)
-        if isinstance(got, int):
-            self._reply(req, at, ret=got)
+        found = self._open_node(req, at)
+        if found is None:
             return
-        hid, h = got
-        node = self.nodes[h.ino]
+        hid, node = found
         if not node.is_dir:
             self._reply(req, at, ret=-ENOTDIR, handle=hid)
             return

@@ -116,12 +116,10 @@ class LinkCalls:
         room (nothing is reserved: the RAM disk has no blocks); PUNCH_HOLE|KEEP_SIZE zeroes
         the range. The kernel checked the mode and the descriptor."""
         b = req.body
-        got = self._handle(b)
-        if isinstance(got, int):
-            self._reply(req, at, ret=got)
+        found = self._open_node(req, at)
+        if found is None:
             return
-        hid, h = got
-        node = self.nodes[h.ino]
+        hid, node = found
         end = b.offset + b.length
         err = 0
         if node.readonly:
