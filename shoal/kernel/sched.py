@@ -324,8 +324,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
 def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
     """Add what the L1 model counted in the slice to the thread, its process and the cluster;
     the slice's D-cache and I-cache misses."""
-    v = cpu._counts[:]  # (cpu.cache_counts(), inlined: every slice)
-    now = (v[0], v[1], v[2], v[3], v[4], v[6], cpu.caches.bank_waits)  # type: ignore[union-attr]
+    now = cpu.cache_counts()
     s, k._cache_seen = k._cache_seen, now
     mine, ours = t.proc.caches, k.caches
     # (container.CACHE_COUNTS' order; written out, not mapped: this runs at every slice)
