@@ -244,7 +244,7 @@ class Chip:
         if (not isinstance(period_us, (int, float)) or isinstance(period_us, bool)
                 or not 1 <= period_us <= 1e9):
             raise ShoalError(f"bad policy period {period_us!r}: microseconds from 1 to 1e9")
-        self.policy_period = int(period_us * 1e-6 * spec.freq_hz)
+        self.policy_period = int(period_us * 1e-6 * spec.cluster.freq_hz)
         self._reporting = False
         pols = load_policies(policy)
         if pols:
@@ -320,7 +320,7 @@ class Chip:
                                  else f"bad {what} {v!r}: {low} to {top}")
         exe = load_program(program)
         self._jobs = getattr(self, "_jobs", 0) + 1
-        frames = -(-sum(s.memsz for s in exe.segments) // self.spec.page_size)
+        frames = -(-sum(s.memsz for s in exe.segments) // self.spec.cluster.page_size)
         ranks = []
         for r in range(n):
             extra = [f"SHOAL_MPI_RANK={r}", f"SHOAL_MPI_SIZE={n}", f"SHOAL_MPI_JOB={self._jobs}"]
@@ -470,7 +470,7 @@ class Chip:
     def migrations(self) -> list[Migration]:
         """Every migration and checkpoint asked for, in the order asked (simulated time)."""
         got = [m for ms in self._backend.gather("migrations") for m in ms]
-        if self.spec.caches:  # what the caches cost each moved process, measured where it went
+        if self.spec.cache.caches:  # what the caches cost each moved process, measured where it went
             windows = {mid: w for ws in self._backend.gather("cache_windows") for mid, w in ws.items()}
             for m in got:
                 if m.mid in windows:
@@ -495,7 +495,7 @@ class Chip:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1e15:
                 raise ShoalError(f"bad migration option {key}={value!r}: a number from 0")
             if key == "downtime_limit_us":
-                out["downtime_limit"] = int(value * 1e-6 * self.spec.freq_hz)
+                out["downtime_limit"] = int(value * 1e-6 * self.spec.cluster.freq_hz)
             else:
                 out[key] = int(value)
         return out

@@ -43,20 +43,20 @@ def _stats(chip: object, proc: object) -> str:
     lines = [
         f"shoal stats for {proc.name} (pid {proc.pid}) on cluster {proc.cluster} of {spec.name}",
         f"  simulated time : {cyc} cycles = {spec.cycles_to_seconds(cyc) * 1e3:.3f} ms "
-        f"at {spec.freq_hz / 1e6:g} MHz",
+        f"at {spec.cluster.freq_hz / 1e6:g} MHz",
         f"  instructions   : {proc.instructions} (guest, all threads)",
         f"  threads        : {c.threads}",
         f"  syscalls       : {sum(c.syscalls.values())} ({calls or 'none'})",
         f"  unknown calls  : {unknown} (answered -ENOSYS; a known call refused for an "
         "unsupported flag is counted here too)",
         f"  kernel queueing: {c.kcore_wait} cycles (calls waiting for the cluster's kernel core)",
-        f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.page_size // 1024} KiB "
+        f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.cluster.page_size // 1024} KiB "
         f"(pages and page tables)",
         f"  shared memory  : {c.shm_faults} faults on pages another cluster held",
         f"  remote memory  : {c.rmem_faults} page faults, {c.evictions} pages evicted to the I/O "
         f"cluster; threads waited {c.page_wait} cycles = {spec.cycles_to_seconds(c.page_wait) * 1e6:.1f} us "
         f"simulated for pages",
-        *_cache_lines(c.caches, proc.instructions, spec.cpi),
+        *_cache_lines(c.caches, proc.instructions, spec.costs.cpi),
         *_kernel_cache_lines(c.kernel_caches),
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
         f"  cpu            : {chip.cpu_engine}",
@@ -130,9 +130,8 @@ def _spec(args: argparse.Namespace) -> ChipSpec:
     """The chip of --chip, without its cache model under --no-caches."""
     from shoal.spec import ChipSpec
     spec = ChipSpec.load(args.chip)
-    if getattr(args, "no_caches", False) and spec.caches:
-        import dataclasses
-        spec = dataclasses.replace(spec, caches=False)
+    if getattr(args, "no_caches", False) and spec.cache.caches:
+                spec = spec.replace(caches=False)
     return spec
 
 
@@ -152,7 +151,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     spec = _spec(args)
 
-    period = None if args.policy_period is None else _time_arg(args.policy_period, spec) / spec.freq_hz * 1e6
+    freq = spec.cluster.freq_hz
+    period = None if args.policy_period is None else _time_arg(args.policy_period, spec) / freq * 1e6
     chip = Chip(spec, seed=args.seed, sink=_sink, trace=_tracer(args, spec), policy=args.policy,
                 policy_period_us=period)
     for f in args.file:
@@ -193,7 +193,8 @@ def cmd_mpirun(args: argparse.Namespace) -> int:
     from shoal.tools.mpirun import run_job
 
     spec = _spec(args)
-    period = None if args.policy_period is None else _time_arg(args.policy_period, spec) / spec.freq_hz * 1e6
+    freq = spec.cluster.freq_hz
+    period = None if args.policy_period is None else _time_arg(args.policy_period, spec) / freq * 1e6
     chip = Chip(spec, seed=args.seed, sink=_sink, trace=_tracer(args, spec), policy=args.policy,
                 policy_period_us=period)
     for f in args.file:
@@ -379,13 +380,13 @@ def _time_arg(text: str, spec: object) -> int:
     """Simulated time: cycles, or a number with a unit (s, ms, us, ns); from 0 to a day."""
     from shoal.spec import ChipSpec
     assert isinstance(spec, ChipSpec)
-    limit = MAX_SECONDS * spec.freq_hz
+    limit = MAX_SECONDS * spec.cluster.freq_hz
     bad = (f"bad time '{text}': give cycles, or a number with s, ms, us or ns, from 0 to "
            f"{MAX_SECONDS} s ({int(limit)} cycles)")
     unit = next((u for u in ("ns", "us", "ms", "s") if text.endswith(u)), None)
     try:
         if unit is not None:
-            v = float(text[:-len(unit)]) * UNITS[unit] * spec.freq_hz
+            v = float(text[:-len(unit)]) * UNITS[unit] * spec.cluster.freq_hz
         else:
             v = int(text)
     except (ValueError, OverflowError):

@@ -10,7 +10,6 @@ geometry is one line."""
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 from collections import OrderedDict
@@ -30,7 +29,7 @@ pytestmark = pytest.mark.skipif(unicorn_build.library()[0] is None or sys.platfo
 
 GUEST = Path(__file__).resolve().parent.parent / "bench" / "programs" / "guest"
 FLAGS = ["-O2", "-g0", "-ffp-contract=off"]
-BASE = dataclasses.replace(ChipSpec.preset("mppa256"), caches=False)
+BASE = ChipSpec.preset("mppa256").replace(caches=False)
 ON = ChipSpec.preset("mppa256")  # the model is on by default there
 
 
@@ -78,10 +77,11 @@ def reference_counts(spec: ChipSpec, elf: Path, argv: list[str]) -> tuple[RefCac
     """The program with the model off, every access seen by Unicorn's hooks (data at their
     physical address, fetches at their virtual one: with index + offset within a page the
     two give the same misses)."""
-    d = RefCache(spec.dcache_bytes, spec.cache_line, spec.dcache_ways, spec.cache_replacement == "fifo",
-                 spec.dcache_write_allocate)
-    i = RefCache(spec.icache_bytes, spec.cache_line, spec.icache_ways, spec.cache_replacement == "fifo")
-    chip = Chip(dataclasses.replace(spec, caches=False))
+    c = spec.cache
+    fifo = c.cache_replacement == "fifo"
+    d = RefCache(c.dcache_bytes, c.cache_line, c.dcache_ways, fifo, c.dcache_write_allocate)
+    i = RefCache(c.icache_bytes, c.cache_line, c.icache_ways, fifo)
+    chip = Chip(spec.replace(caches=False))
     uc = chip._backend.kernels[0].cpu.uc
     uc.hook_add(UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE,
                 lambda _uc, acc, addr, _size, _val, _ud: d.access(addr, acc == UC_MEM_WRITE))
@@ -121,18 +121,18 @@ def test_misses_match_reference(name: str, args: list[str], tmp_path: Path) -> N
     assert (loads, stores) == (d.reads, d.writes)  # every access checked once
     assert (lm, sm, fm) == (d.read_misses, d.write_misses, i.read_misses)
     assert lm > 0 and fm > 0  # (the reference counted something)
-    assert stall == lm * ON.dcache_miss_cycles + fm * ON.icache_miss_cycles
+    assert stall == lm * ON.cache.dcache_miss_cycles + fm * ON.cache.icache_miss_cycles
 
 
 @pytest.mark.parametrize("geometry", [{"dcache_ways": 1, "icache_ways": 1}, {"dcache_ways": 4},
                                       {"cache_replacement": "fifo"}, {"dcache_write_allocate": True},
                                       {"cache_line": 32}])
 def test_other_geometries_match_reference(geometry: dict) -> None:
-    spec = dataclasses.replace(ON, **geometry)
+    spec = ON.replace(**geometry)
     spec.validate("test")
     # Direct-mapped 8 KiB: index bits above the page offset; the reference sees data at
     # physical addresses (as the model) but fetches at virtual ones, so it compares data only.
-    fetch_too = spec.cache_line * spec.cache_sets("icache") <= 4096
+    fetch_too = spec.cache.cache_line * spec.cache.sets("icache") <= 4096
     elf = compile_cached([Path(__file__).parent / "programs" / "cache_walk.c"], FLAGS)
     argv = ["cache_walk", "random", "32768", "2"]
     counts, _, _ = model_counts(spec, elf, argv)
@@ -149,9 +149,9 @@ def test_off_changes_nothing_and_penalties_are_the_time() -> None:
     elf = compile_cached([Path(__file__).parent / "programs" / "cache_walk.c"], FLAGS)
     argv = ["cache_walk", "seq", "16384", "2"]
     off, out_off, t_off = model_counts(BASE, elf, argv)
-    free = dataclasses.replace(ON, dcache_miss_cycles=0, icache_miss_cycles=0)
+    free = ON.replace(dcache_miss_cycles=0, icache_miss_cycles=0)
     c0, out0, t0 = model_counts(free, elf, argv)
-    user_only = dataclasses.replace(ON, kernel_invalidations=False)
+    user_only = ON.replace(kernel_invalidations=False)
     c1, out1, t1 = model_counts(user_only, elf, argv)
     kernel = _kernel_stall(user_only, elf, argv)
     assert off == () and out_off == out0 == out1
@@ -184,7 +184,7 @@ def test_harts_keep_their_own_lines() -> None:
     same cluster misses exactly as often as alone. The cluster counts both."""
     elf = compile_cached([Path(__file__).parent / "programs" / "cache_walk.c"], FLAGS)
     quiet = ["cache_walk", "random", "4096", "40"]
-    spec = dataclasses.replace(ON, memory_banks=0)  # (the banks are shared: here, only the caches)
+    spec = ON.replace(memory_banks=0)  # (the banks are shared: here, only the caches)
     alone, _, _ = model_counts(spec, elf, quiet)
     chip = Chip(spec)
     a = chip.spawn(elf, quiet)
@@ -250,8 +250,8 @@ def test_memory_banks_make_misses_wait_for_the_other_cores(tmp_path: Path) -> No
     src = Path(__file__).parent / "programs" / "cache_hammer.c"
     exe = tmp_path / "hammer"
     subprocess.run(["gcc", "-O2", "-pthread", str(src), "-o", str(exe)], check=True)
-    contiguous = dataclasses.replace(ON, bank_mapping="contiguous")
-    no_banks = dataclasses.replace(ON, memory_banks=0)
+    contiguous = ON.replace(bank_mapping="contiguous")
+    no_banks = ON.replace(memory_banks=0)
     inter, t_inter, out = _hammer(ON, 16)
     cont, t_cont, out_c = _hammer(contiguous, 16)
     none, t_none, _ = _hammer(no_banks, 16)
@@ -271,7 +271,7 @@ def test_stepping_the_run_changes_nothing() -> None:
     """The caches, the banks (shared by a cluster's cores) and the kernel core's caches give
     the same run whether the host runs it at once or in steps of 40,000 cycles: nothing
     depends on the order in which the host simulates the cores."""
-    contiguous = dataclasses.replace(ON, bank_mapping="contiguous")
+    contiguous = ON.replace(bank_mapping="contiguous")
     ref = _hammer(contiguous, 16)
     elf = compile_cached([Path(__file__).parent / "programs" / "cache_hammer.c"], FLAGS + ["-pthread"])
     chip = Chip(contiguous)
@@ -294,8 +294,8 @@ def test_bad_bank_mapping_is_one_line() -> None:
 def test_banks_and_caches_do_not_depend_on_the_engine_window() -> None:
     """Results depend on simulated inputs only: with saturated banks (the order in which
     harts book them matters), a tenth and ten times the default window give the same run."""
-    contiguous = dataclasses.replace(ON, bank_mapping="contiguous")
+    contiguous = ON.replace(bank_mapping="contiguous")
     ref = _hammer(contiguous, 16)
     assert ref[0][7] > 0
-    for w in (ON.window_cycles // 10, ON.window_cycles * 10):
-        assert _hammer(dataclasses.replace(contiguous, window_cycles=w), 16) == ref
+    for w in (ON.engine.window_cycles // 10, ON.engine.window_cycles * 10):
+        assert _hammer(contiguous.replace(window_cycles=w), 16) == ref

@@ -12,8 +12,9 @@ from shoal import Chip, ChipSpec, ShoalError
 
 def test_presets() -> None:
     tiny, mppa = ChipSpec.load("tiny"), ChipSpec.load("mppa256")
-    assert (tiny.compute_clusters, tiny.cores_per_cluster, tiny.memory_per_cluster) == (4, 4, 1 << 20)
-    assert (mppa.compute_clusters, mppa.cores_per_cluster, mppa.memory_per_cluster) == (16, 16, 2 << 20)
+    t, m = tiny.cluster, mppa.cluster
+    assert (tiny.compute_clusters, t.cores_per_cluster, t.memory_per_cluster) == (4, 4, 1 << 20)
+    assert (mppa.compute_clusters, m.cores_per_cluster, m.memory_per_cluster) == (16, 16, 2 << 20)
     assert len(Chip.preset("tiny").clusters()) == 4 and len(Chip.preset("mppa256").clusters()) == 16
 
 
@@ -29,11 +30,11 @@ def test_toml_overrides_a_base_preset(tmp_path: Path) -> None:
     spec = ChipSpec.load(f)
     tiny = ChipSpec.load("tiny")
     assert spec.name == "duo"
-    assert spec.cores_per_cluster == 2 and spec.compute_clusters == 3
-    assert spec.freq_hz == 200_000_000
+    assert spec.cluster.cores_per_cluster == 2 and spec.compute_clusters == 3
+    assert spec.cluster.freq_hz == 200_000_000
     # Everything not named comes from the base.
-    assert spec.memory_per_cluster == tiny.memory_per_cluster
-    assert spec.kernel_reserved == tiny.kernel_reserved and spec.cpi == tiny.cpi
+    assert spec.cluster.memory_per_cluster == tiny.cluster.memory_per_cluster
+    assert spec.cluster.kernel_reserved == tiny.cluster.kernel_reserved and spec.costs.cpi == tiny.costs.cpi
     chip = Chip(spec)
     assert len(chip.clusters()) == 3 and all(k.harts == 2 for k in chip.clusters())
 
@@ -42,18 +43,18 @@ def test_toml_chip_table_and_default_base(tmp_path: Path) -> None:
     f = write(tmp_path, '[chip]\nname = "wide"\nmesh_width = 5\n')
     spec = ChipSpec.load(f)
     mppa = ChipSpec.load("mppa256")
-    assert spec.name == "wide" and spec.compute_clusters == 5 * mppa.mesh_height
-    assert spec.cores_per_cluster == mppa.cores_per_cluster  # base defaults to mppa256
+    assert spec.name == "wide" and spec.compute_clusters == 5 * mppa.noc.mesh_height
+    assert spec.cluster.cores_per_cluster == mppa.cluster.cores_per_cluster  # base defaults to mppa256
 
 
 def test_toml_float_key_accepts_an_integer(tmp_path: Path) -> None:
     spec = ChipSpec.load(write(tmp_path, 'base = "tiny"\ncopy_cycles_per_byte = 1\n'))
-    assert spec.copy_cycles_per_byte == 1.0
+    assert spec.costs.copy_cycles_per_byte == 1.0
 
 
 def test_toml_integer_for_a_float_key_becomes_a_float(tmp_path: Path) -> None:
     spec = ChipSpec.load(write(tmp_path, 'base = "tiny"\ncopy_cycles_per_byte = 1\n'))
-    assert isinstance(spec.copy_cycles_per_byte, float)
+    assert isinstance(spec.costs.copy_cycles_per_byte, float)
 
 
 def test_programs_run_on_a_toml_chip(programs: Programs, tmp_path: Path) -> None:
@@ -93,7 +94,7 @@ def test_timing_model_keys_change_cycles(programs: Programs, tmp_path: Path) -> 
     calls = sum(p1.record.syscalls.values())
     assert calls > 0
     assert p1.cycles is not None and p2.cycles is not None
-    assert p2.cycles >= p1.cycles + p1.instructions + calls * (5000 - base.spec.syscall_cycles)
+    assert p2.cycles >= p1.cycles + p1.instructions + calls * (5000 - base.spec.costs.syscall_cycles)
 
 
 BAD_TOML = {

@@ -3,7 +3,6 @@ depend neither on the engine's window nor on unrelated clusters, process clocks 
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import pytest
@@ -27,7 +26,7 @@ def ticks(out: bytes) -> list[int]:
 def chip(window: int | None = None) -> Chip:
     spec = ChipSpec.load("mppa256")
     if window is not None:
-        spec = dataclasses.replace(spec, window_cycles=window)
+        spec = spec.replace(window_cycles=window)
     return Chip(spec)
 
 
@@ -169,7 +168,7 @@ def test_console_output_reaches_the_host_in_simulated_time_order() -> None:
 def test_any_cpi_runs_threads_to_the_native_answer(cpi: int, programs) -> None:
     """Slices always leave room for an instruction, whatever the CPI (a clock just below a
     quantum boundary once stalled the scheduler)."""
-    spec = dataclasses.replace(ChipSpec.load("tiny"), cpi=cpi)
+    spec = ChipSpec.load("tiny").replace(cpi=cpi)
     b = programs["threads"]
     want = run_native(b, ["threads", "8"])
     c = Chip(spec)

@@ -41,7 +41,7 @@ def test_the_deadlock_time_is_its_own_whatever_else_runs() -> None:
         return p.cycles, p.instructions, chip.time
 
     alone, insns, t_alone = run(False)
-    assert alone >= insns * Chip.preset("tiny").spec.cpi and t_alone == alone
+    assert alone >= insns * Chip.preset("tiny").spec.costs.cpi and t_alone == alone
     busy, insns2, t_busy = run(True)
     assert (busy, insns2) == (alone, insns)  # stamped at its deadlock, not at the other's end
     assert t_busy > t_alone

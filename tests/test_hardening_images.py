@@ -4,7 +4,6 @@ traceback, and the chip goes on running other programs with nothing leaked."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import hashlib
 import json
@@ -19,10 +18,10 @@ from hypothesis import strategies as st
 from shoal import Chip
 from shoal.errors import ShoalError
 from shoal.kernel import image
-from shoal.spec import BOUNDS, PRESETS, ChipSpec
+from shoal.spec import BOUNDS, PRESETS, ChipSpec, parameters
 from shoal.toolchain import compile_cached
 
-FIELDS = [f.name for f in dataclasses.fields(ChipSpec)]
+FIELDS = [f.name for f in parameters()]
 SETTINGS = settings(deadline=None, max_examples=60, suppress_health_check=list(HealthCheck))
 
 
@@ -70,10 +69,10 @@ def test_bad_chip_file_is_one_line_naming_the_key(tmp_path: Path, name: str) -> 
 def test_every_preset_validates_and_every_number_has_bounds() -> None:
     for name, spec in PRESETS.items():
         spec.validate(name)
-    numeric = [f.name for f in dataclasses.fields(ChipSpec) if f.type not in ("str", "bool")]
+    numeric = [f.name for f in parameters() if f.type not in ("str", "bool")]
     assert sorted(BOUNDS) == sorted(numeric)
     # The string fields are checked by validate() itself (and booleans are only ever true or false).
-    strings = sorted(f.name for f in dataclasses.fields(ChipSpec) if f.type == "str")
+    strings = sorted(f.name for f in parameters() if f.type == "str")
     assert strings == ["bank_mapping", "cache_replacement", "frame_placement", "kernel_layout", "name",
                        "page_replacement"]
 
@@ -147,7 +146,7 @@ def test_random_chip_files_load_or_give_one_line(tmp_path_factory: pytest.TempPa
         assert str(e) and "\n" not in str(e)
         return
     spec.validate("again")
-    assert all(math.isfinite(getattr(spec, k)) for k in BOUNDS)
+    assert all(math.isfinite(spec.param(k)) for k in BOUNDS)
 
 
 @settings(deadline=None, max_examples=8, suppress_health_check=list(HealthCheck))

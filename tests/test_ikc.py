@@ -16,7 +16,7 @@ from shoal.platform.noc import NoC
 from shoal.toolchain import compile_cached
 
 INPUT = b"alpha 1 2.5\nbeta gamma 10\n\n  delta -3.25 x\nlast line 100"
-NS = 1e9 / ChipSpec.preset("mppa256").freq_hz  # ns per cycle
+NS = 1e9 / ChipSpec.preset("mppa256").cluster.freq_hz  # ns per cycle
 
 
 def elf(name: str) -> Path:
@@ -51,14 +51,15 @@ def test_transfer_alone_takes_the_formula_time() -> None:
     from shoal.platform.noc import Packet
     for dst, size in ((1, 144), (10, 144), (5, 1 << 20)):
         noc = NoC(spec)
-        chunk = spec.portal_chunk if size > 144 else spec.mailbox_payload
-        header = spec.portal_header if size > 144 else spec.mailbox_header
-        nbytes = size if size > 144 else spec.mailbox_payload
+        chunk = spec.ikc.portal_chunk if size > 144 else spec.ikc.mailbox_payload
+        header = spec.ikc.portal_header if size > 144 else spec.ikc.mailbox_header
+        nbytes = size if size > 144 else spec.ikc.mailbox_payload
         p = Packet(0, dst, "x", {}, b"", nbytes, 1000, chunk, header, seq=1)
         noc.schedule([p])
-        d = -(-(chunk + header) // spec.noc_link_bytes_per_cycle)
+        d = -(-(chunk + header) // spec.noc.noc_link_bytes_per_cycle)
         n = -(-nbytes // chunk)
-        assert p.arrival == 1000 + n * (spec.noc_setup_cycles + d) + noc.hops(0, dst) * spec.noc_hop_cycles
+        hop = spec.noc.noc_hop_cycles
+        assert p.arrival == 1000 + n * (spec.noc.noc_setup_cycles + d) + noc.hops(0, dst) * hop
         assert p.arrival - 1000 == noc.latency(0, dst, nbytes, chunk, header)
 
 
@@ -77,7 +78,7 @@ def test_mailbox_latency_grows_by_the_hop_latency() -> None:
     assert len(set(base)) == 1  # the same every time on an idle chip
     for dst in (5, 10):  # 2 and 4 hops from cluster 0
         lat = mailbox_oneway_ns(dst)
-        extra = (noc.hops(0, dst) - 1) * spec.noc_hop_cycles * NS
+        extra = (noc.hops(0, dst) - 1) * spec.noc.noc_hop_cycles * NS
         assert all(abs((x - base[0]) - extra) <= 1 for x in lat), (lat, base, extra)
 
 
@@ -108,8 +109,8 @@ def test_portal_1mib_takes_the_noc_formula_time() -> None:
         small, _ = portal_ns(4096, dst)
         big, _ = portal_ns(1 << 20, dst)
         # Software costs are the same for both sizes: the difference is the NoC's alone.
-        model = (noc.latency(0, dst, 1 << 20, spec.portal_chunk, spec.portal_header)
-                 - noc.latency(0, dst, 4096, spec.portal_chunk, spec.portal_header)) * NS
+        model = (noc.latency(0, dst, 1 << 20, spec.ikc.portal_chunk, spec.ikc.portal_header)
+                 - noc.latency(0, dst, 4096, spec.ikc.portal_chunk, spec.ikc.portal_header)) * NS
         assert abs((big - small) - model) <= 1, (big, small, model)
         # Bandwidth in the range measured on the real chip (~1450 MB/s, Penna et al.).
         assert 1000 <= (1 << 20) / big * 1e3 <= 1600

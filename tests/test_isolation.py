@@ -33,7 +33,7 @@ def test_more_containers_than_harts_on_one_cluster(programs: Programs) -> None:
     b = programs["isolate"]
     chip = Chip.preset("tiny")  # 4 harts per cluster
     procs = [chip.spawn(b.elf, ["isolate", str(100 + i), "3"], cluster=2) for i in range(6)]
-    assert len(procs) > chip.spec.cores_per_cluster
+    assert len(procs) > chip.spec.cluster.cores_per_cluster
     chip.run()
     for i, p in enumerate(procs):
         assert_same(p, run_native(b, ["isolate", str(100 + i), "3"]), stderr=False)

@@ -4,7 +4,6 @@ layouts where the model says their state is, time that adds up, and E1's invaria
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import subprocess
 from pathlib import Path
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.skipif(unicorn_build.library()[0] is None,
                                 reason="the cache model needs shoal's patched Unicorn")
 
 ON = ChipSpec.preset("mppa256")
-OFF = dataclasses.replace(ON, caches=False)
+OFF = ON.replace(caches=False)
 FLAGS = ["-O2", "-g0", "-ffp-contract=off"]
 
 
@@ -46,7 +45,7 @@ def test_kernel_cache_matches_the_reference(ways: int, fifo: bool, alloc: bool) 
 def test_the_layouts_put_a_threads_state_where_they_say() -> None:
     """scattered: a field's entries for consecutive slots are adjacent, each field its own array;
     uarea: all fields of a process's threads inside its one area."""
-    s = kmem.KernelMemory(dataclasses.replace(ON, kernel_layout="scattered"))
+    s = kmem.KernelMemory(ON.replace(kernel_layout="scattered"))
     u = kmem.KernelMemory(ON)
     for tid in (10, 11, 12):
         s._field("thread", 1, tid)
@@ -58,7 +57,7 @@ def test_the_layouts_put_a_threads_state_where_they_say() -> None:
     assert all(base <= a < base + kmem.UAREA_SIZE for a in area)
     other = u._field("thread", 2, 20)  # another process: another area
     assert not base <= other < base + kmem.UAREA_SIZE
-    assert base + kmem.UAREA_SIZE * kmem.PROC_SLOTS <= ON.kernel_reserved  # it all fits
+    assert base + kmem.UAREA_SIZE * kmem.PROC_SLOTS <= ON.cluster.kernel_reserved  # it all fits
 
 
 def test_simulated_time_adds_up() -> None:
@@ -80,7 +79,7 @@ def test_simulated_time_adds_up() -> None:
     exit_bound = (kmem.CODE_LINES["entry"] + kmem.DEFAULT_CODE_LINES + 10) * 12
     assert 0 <= gap <= exit_bound, (stalls, times)
     loads, stores, lm, sm, fetches, fm, stall = on.kernel_caches[:7]
-    assert stall == lm * ON.dcache_miss_cycles + fm * ON.icache_miss_cycles
+    assert stall == lm * ON.cache.dcache_miss_cycles + fm * ON.cache.icache_miss_cycles
     assert loads + stores > 0 and fetches > lm + sm
 
 
@@ -88,7 +87,7 @@ def test_fork_join_e1_invariants() -> None:
     """E1 on a few N: the layouts touch the same structures (accesses differ only by the
     thread-slot scan, and not at all with one thread), and with the invalidations off there
     are fewer misses."""
-    rows = [forkjoin.point(dataclasses.replace(ON, kernel_layout=layout, kernel_invalidations=inval), n, 2, 6)
+    rows = [forkjoin.point(ON.replace(kernel_layout=layout, kernel_invalidations=inval), n, 2, 6)
             for inval in (True, False) for layout in ("scattered", "uarea") for n in (1, 16)]
     by = {(r["layout"], r["invalidations"], r["n"]): r for r in rows}
     for inval in (True, False):
@@ -125,7 +124,7 @@ def test_bad_kernel_layout_is_one_line() -> None:
 def test_native_replay_is_the_python_one(shape: dict) -> None:
     """The kernel core's caches replayed in native code (blockcount.c) give the stalls, counts
     and cache state of the Python replay, call after call (random calls, threads, processes)."""
-    spec = dataclasses.replace(ON, **shape)
+    spec = ON.replace(**shape)
     fast, slow = kmem.KernelMemory(spec), kmem.KernelMemory(spec)
     if fast._serve is None:
         pytest.skip("native/blockcount.c cannot be built here")

@@ -28,13 +28,13 @@ def test_statfs_gives_the_file_servers_limits(programs: Programs) -> None:
     b = programs["links"]
     p, c = run_shoal(b, ["links", "/tmp", "values"])
     sp = c.spec
-    blocks = sp.fs_total_bytes // 4096
+    blocks = sp.limits.fs_total_bytes // 4096
     used = 0  # nothing written before the first statfs (the made /tmp is not counted)
     assert p.stdout.decode().splitlines() == [
         f"type 1021994 bsize 4096 frsize 4096 blocks {blocks} bfree {blocks - used} bavail {blocks - used} "
-        f"files {sp.fs_max_files} ffree {sp.fs_max_files} namelen 255",
+        f"files {sp.limits.fs_max_files} ffree {sp.limits.fs_max_files} namelen 255",
         # 8192 bytes: two blocks; the file and its second name: two nodes (tmpfs counts names)
-        f"after 0: bfree {blocks - 2} ffree {sp.fs_max_files - 2}",
+        f"after 0: bfree {blocks - 2} ffree {sp.limits.fs_max_files - 2}",
     ]
 
 

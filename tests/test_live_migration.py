@@ -84,8 +84,8 @@ def test_live_migration_results_depend_on_simulated_inputs_only() -> None:
     spec = ChipSpec.preset("mppa256")
     for method in ("precopy", "postcopy"):
         runs = []
-        for window in (spec.window_cycles, spec.window_cycles // 10):
-            c, p = move_hotset(method, dataclasses.replace(spec, window_cycles=window))
+        for window in (spec.engine.window_cycles, spec.engine.window_cycles // 10):
+            c, p = move_hotset(method, spec.replace(window_cycles=window))
             m = p.migrations[0]
             runs.append((p.stdout, p.record.end_cycle, m.frozen, m.thawed, m.ended, m.rounds, m.pages_sent,
                          m.remote_faults, m.page_wait))
@@ -267,10 +267,10 @@ def test_bigger_presets_run_and_migrate_across_the_chip(tmp_path: Path, preset: 
     """The extrapolated chips (same clusters, larger torus): a program on the cluster farthest
     from 0 (the middle of the torus) moved by post-copy to cluster 0 gives the native result."""
     spec = ChipSpec.preset(preset)
-    assert spec.compute_clusters == clusters and spec.cores_per_cluster == 16
-    far = spec.mesh_height // 2 * spec.mesh_width + spec.mesh_width // 2
+    assert spec.compute_clusters == clusters and spec.cluster.cores_per_cluster == 16
+    far = spec.noc.mesh_height // 2 * spec.noc.mesh_width + spec.noc.mesh_width // 2
     c = Chip(spec)
-    assert c.hops(far, 0) == spec.mesh_width // 2 + spec.mesh_height // 2
+    assert c.hops(far, 0) == spec.noc.mesh_width // 2 + spec.noc.mesh_height // 2
     p = c.spawn(elf(HOTSET), ["hotset", "64", "8", "50"], cluster=far)
     c.schedule_migration(p.pid, 0, 1_000_000, "postcopy")
     c.run()

@@ -13,7 +13,6 @@ output a host gcc build gives; the expectations come from the cache's geometry:
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from tests.conftest import assert_one_line_error, shoal_cli
 needs_model = pytest.mark.skipif(unicorn_build.library()[0] is None or sys.platform != "linux",
                                  reason="the cache model needs shoal's patched Unicorn on x86-64 Linux")
 ON = ChipSpec.preset("mppa256")
-LINE = ON.cache_line
+LINE = ON.cache.cache_line
 
 
 def test_warmset_checksum_is_the_host_builds(tmp_path: Path) -> None:
@@ -143,7 +142,7 @@ def test_trace_has_core_cache_counters_only_with_the_model(tmp_path: Path) -> No
     assert sum(a["I misses"] for a in last.values()) == p.record.caches[5]
     mig = _migration_slices(doc)
     assert mig[0]["args"]["stall_after"] == p.migrations[0].stall_after > 0
-    off, _, q = _moved_trace(dataclasses.replace(ON, caches=False), tmp_path / "off.json")
+    off, _, q = _moved_trace(ON.replace(caches=False), tmp_path / "off.json")
     assert q.stdout == p.stdout and "caches" not in off["otherData"]["kinds"]
     assert not [e for e in off["traceEvents"] if e["name"].endswith(" L1")]
     mig = _migration_slices(off)

@@ -6,7 +6,6 @@ simulated time inside the guest; every message is checked by the programs themse
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from shoal.toolchain import compile_cached
 # Tests that compare a moved server's round trips to the cycle with one placed there from the
 # start run without the L1 model: its caches arrive cold, and refilling them adds time (what
 # test_caches.py measures), not a packet.
-NO_CACHES = dataclasses.replace(ChipSpec.preset("mppa256"), caches=False)
+NO_CACHES = ChipSpec.preset("mppa256").replace(caches=False)
 
 # Every test here runs once per migration method (conftest.each_method).
 pytestmark = pytest.mark.usefixtures("each_method")

@@ -180,7 +180,7 @@ def test_downtime_grows_with_pages_and_threads_and_stays_near_the_noc_limit() ->
         assert series[0][0] < series[1][0] < series[2][0]
         assert series[0][1] < series[1][1] < series[2][1]
     for dt, nbytes in by_pages + by_threads:
-        limit = nbytes // spec.noc_link_bytes_per_cycle + noc.hops(0, 1) * spec.noc_hop_cycles
+        limit = nbytes // spec.noc.noc_link_bytes_per_cycle + noc.hops(0, 1) * spec.noc.noc_hop_cycles
         # Besides the bytes, each page-sized DMA operation pays its setup; the copies at both
         # ends overlap the transfer (test_migration_protocol checks the exact charges).
         assert limit <= dt <= 1.3 * limit + 40_000, (dt, limit)
@@ -285,7 +285,7 @@ def test_bench_migration_writes_csv_and_plots(tmp_path: Path) -> None:
     # and the copies at both ends overlap the transfer: near 1 + setup / page time, plus the
     # fixed steps (more for small images).
     spec = ChipSpec.preset("mppa256")
-    setup = spec.noc_setup_cycles * spec.noc_link_bytes_per_cycle / spec.portal_chunk
+    setup = spec.noc.noc_setup_cycles * spec.noc.noc_link_bytes_per_cycle / spec.ikc.portal_chunk
     assert all(1 + setup <= float(r["ratio_to_limit"]) <= 1 + setup + 1.2 for r in rows)
     tour = list(csv.DictReader((tmp_path / "tour.csv").open()))
     assert len(tour) == 16 and all(r["ok"] == "True" for r in tour)

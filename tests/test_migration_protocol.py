@@ -208,11 +208,12 @@ def test_communicating_programs_moved_while_protocol_packets_are_lost() -> None:
 def wire(spec: ChipSpec, nbytes: int, header: int, hops: int) -> int:
     """A transfer alone on the NoC: per page-sized DMA operation, setup and bytes at the link
     rate; the path latency once."""
-    chunks = max(1, -(-nbytes // spec.portal_chunk))
-    t = hops * spec.noc_hop_cycles
+    chunk = spec.ikc.portal_chunk
+    chunks = max(1, -(-nbytes // chunk))
+    t = hops * spec.noc.noc_hop_cycles
     for i in range(chunks):
-        t += spec.noc_setup_cycles + -(-(min(spec.portal_chunk, nbytes - i * spec.portal_chunk) + header)
-                                       // spec.noc_link_bytes_per_cycle)
+        t += spec.noc.noc_setup_cycles + -(-(min(chunk, nbytes - i * chunk) + header)
+                                           // spec.noc.noc_link_bytes_per_cycle)
     return t
 
 
@@ -225,23 +226,23 @@ def expected_downtime(spec: ChipSpec, hops: int, nbytes: int, pages: int, tables
     earlier ones are on the wire, here faster than the wire). D copies each page out and
     installs its PTE as the next one arrives: after the last one, only its copy, the
     page-table roots and the thread contexts remain. Then the ack and the commit."""
-    copy = spec.copy_cycles_per_byte
-    chunks = -(-nbytes // spec.portal_chunk)
-    per_chunk_wire = spec.noc_setup_cycles + -(-(spec.portal_chunk + spec.portal_header)
-                                                // spec.noc_link_bytes_per_cycle)
-    freeze = spec.context_switch_cycles * threads
+    copy = spec.costs.copy_cycles_per_byte
+    chunks = -(-nbytes // spec.ikc.portal_chunk)
+    per_chunk_wire = spec.noc.noc_setup_cycles + -(-(spec.ikc.portal_chunk + spec.ikc.portal_header)
+                                                // spec.noc.noc_link_bytes_per_cycle)
+    freeze = spec.costs.context_switch_cycles * threads
     build = math.ceil(copy * nbytes)
-    lead = build - min((chunks - 1) * per_chunk_wire, build - math.ceil(copy * spec.portal_chunk))
-    reserve = wire(spec, 8 + 4 + 4 + 4, spec.mailbox_header, hops)  # mid, pid, frames, bytes
-    short = wire(spec, 8, spec.mailbox_header, hops)  # accept, ack, commit: the mid alone
-    recv = spec.ikc_recv_cycles
-    image = wire(spec, nbytes, spec.portal_header, hops)  # its mid and pid ride in the header
+    lead = build - min((chunks - 1) * per_chunk_wire, build - math.ceil(copy * spec.ikc.portal_chunk))
+    reserve = wire(spec, 8 + 4 + 4 + 4, spec.ikc.mailbox_header, hops)  # mid, pid, frames, bytes
+    short = wire(spec, 8, spec.ikc.mailbox_header, hops)  # accept, ack, commit: the mid alone
+    recv = spec.ikc.ikc_recv_cycles
+    image = wire(spec, nbytes, spec.ikc.portal_header, hops)  # its mid and pid ride in the header
     meta = nbytes - IMAGE_HEADER - pages * PAGE_RECORD
-    last = (math.ceil(copy * (nbytes - (chunks - 1) * spec.portal_chunk))
-            + spec.pte_install_cycles * tables + spec.context_switch_cycles * threads)
-    rebuild = (math.ceil(copy * (meta + pages * spec.page_size))  # copied out
-               + spec.pte_install_cycles * (pages + tables)  # a PTE per page and one per table
-               + spec.context_switch_cycles * threads)  # each context installed
+    last = (math.ceil(copy * (nbytes - (chunks - 1) * spec.ikc.portal_chunk))
+            + spec.costs.pte_install_cycles * tables + spec.costs.context_switch_cycles * threads)
+    rebuild = (math.ceil(copy * (meta + pages * spec.cluster.page_size))  # copied out
+               + spec.costs.pte_install_cycles * (pages + tables)  # a PTE per page and one per table
+               + spec.costs.context_switch_cycles * threads)  # each context installed
     tail = rebuild - min((chunks - 1) * per_chunk_wire, rebuild - last)
     return (freeze + max(lead, reserve + recv + short + recv) + image + recv + tail
             + short + recv + short + recv)
@@ -267,7 +268,8 @@ def test_downtime_is_the_sum_of_the_charges_and_grows_with_the_bytes_moved() -> 
     # 64 more pages cost at least their bytes on the wire and a DMA setup each; the copies
     # at both ends run alongside (the kernel cores copy faster than the link carries).
     extra = big.bytes - small.bytes
-    assert big.downtime - small.downtime >= extra / spec.noc_link_bytes_per_cycle + 64 * spec.noc_setup_cycles
+    noc = spec.noc
+    assert big.downtime - small.downtime >= extra / noc.noc_link_bytes_per_cycle + 64 * noc.noc_setup_cycles
 
 
 # --- packet sizes, the spec ------------------------------------------------------------------------
@@ -277,11 +279,12 @@ def test_packets_are_billed_by_what_they_carry() -> None:
     assert body_bytes(Load(op=1 << 40, newpid=2, name="ab", argv=["x", "yz"], seed=3)) == \
         8 + 4 + (4 + 2) + (4 + 5 + 6) + 4
     ctl = packet(spec, 0, 1, MigAccept(mid=5), b"", 0, "control")
-    assert (ctl.nbytes, ctl.header, ctl.chunk) == (8, spec.mailbox_header, spec.portal_chunk)
+    assert (ctl.nbytes, ctl.header, ctl.chunk) == (8, spec.ikc.mailbox_header, spec.ikc.portal_chunk)
     mbx = packet(spec, 0, 1, MbxData(op=1, dst=2, port=3), b"hi", 0, "mailbox")
-    assert (mbx.nbytes, mbx.header) == (spec.mailbox_payload, spec.mailbox_header)  # Nanvix's fixed format
+    # Nanvix's fixed format
+    assert (mbx.nbytes, mbx.header) == (spec.ikc.mailbox_payload, spec.ikc.mailbox_header)
     bulk = packet(spec, 0, 1, MigImage(mid=5, pid=2), bytes(10000), 0, "bulk")
-    assert (bulk.nbytes, bulk.chunk, bulk.header) == (10000, spec.portal_chunk, spec.portal_header)
+    assert (bulk.nbytes, bulk.chunk, bulk.header) == (10000, spec.ikc.portal_chunk, spec.ikc.portal_header)
     with pytest.raises(TypeError):
         body_bytes(Locate(pids=[object()]))
 
@@ -289,7 +292,7 @@ def test_packets_are_billed_by_what_they_carry() -> None:
 def test_the_pte_cost_is_part_of_the_spec(tmp_path: Path) -> None:
     toml = tmp_path / "chip.toml"
     toml.write_text('base = "tiny"\npte_install_cycles = 40\n')
-    assert ChipSpec.load(toml).pte_install_cycles == 40
+    assert ChipSpec.load(toml).costs.pte_install_cycles == 40
     toml.write_text('base = "tiny"\npte_install_cycles = -1\n')
     with pytest.raises(ShoalError, match="must not be negative"):
         ChipSpec.load(toml)

@@ -5,7 +5,6 @@ bounces; a spawn with nowhere to go still gets EAGAIN."""
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -58,8 +57,8 @@ def test_the_launcher_with_balance_ends_within_1_3x_of_round_robin(tmp_path: obj
 def test_placement_is_deterministic_whatever_the_window() -> None:
     base = ChipSpec.load("mppa256")
     runs = []
-    for window in (base.window_cycles, 37_000):
-        spec = dataclasses.replace(base, window_cycles=window)
+    for window in (base.engine.window_cycles, 37_000):
+        spec = base.replace(window_cycles=window)
         r = bpl.launcher_run("balance", "here", n=12, spec=spec)
         chip = r["chip"]
         runs.append((r["makespan"], sorted((p.pid, p.cluster, p.end_cycle) for p in chip.processes()),
@@ -115,8 +114,9 @@ def test_a_spawn_with_no_room_anywhere_stays_or_gets_eagain() -> None:
     spec = ChipSpec.load("tiny")
     chip = Chip(spec, policy="balance")
     chip.add_file("args", args.read_bytes())
-    hogs = [chip.spawn(bp.program("pol_work"), ["pol_work", str(spec.cores_per_cluster), "300000", str(c)],
-                       cluster=c) for c in range(spec.compute_clusters)]
+    cores = str(spec.cluster.cores_per_cluster)
+    hogs = [chip.spawn(bp.program("pol_work"), ["pol_work", cores, "300000", str(c)], cluster=c)
+            for c in range(spec.compute_clusters)]
     p = chip.spawn(nowhere, ["spawn_nowhere", "args"], cluster=0)
     chip.run()
     assert p.returncode == 0 and all(h.returncode == 0 for h in hogs)

@@ -5,7 +5,6 @@ engine's window, no move undone without a change in load; bad policies get one c
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 import subprocess
@@ -112,7 +111,7 @@ def test_memory_policy_moves_a_growing_process_before_an_oom_kill(native: object
     def run(policy: str | None, io_memory: int | None = None) -> tuple:
         spec = ChipSpec.load("tiny")
         if io_memory is not None:
-            spec = dataclasses.replace(spec, io_memory=io_memory)
+            spec = spec.replace(io_memory=io_memory)
         chip = Chip(spec, policy=policy)
         ps = [chip.spawn(bp.program("pol_grow"), ["pol_grow", "130", "3000", str(i)], cluster=0)
               for i in range(2)]
@@ -135,7 +134,7 @@ def test_memory_policy_moves_a_growing_process_before_an_oom_kill(native: object
 def _mixed(window: int | None) -> tuple:
     spec = ChipSpec.load("tiny")
     if window is not None:
-        spec = dataclasses.replace(spec, window_cycles=window)
+        spec = spec.replace(window_cycles=window)
     chip = Chip(spec, policy="balance,locality,memory", policy_period_us=500)
     ps = [chip.spawn(bp.program("pol_work"), ["pol_work", "4", "60000", str(i)], cluster=0) for i in range(6)]
     ps += [chip.spawn(bp.program("pol_pipe"), bp.pipe_argv(3, 40, 512, 1, i), cluster=[3, 1, 2][i])
@@ -148,7 +147,7 @@ def _mixed(window: int | None) -> tuple:
 
 
 def test_policies_are_deterministic_whatever_the_window_and_never_bounce() -> None:
-    a, b = _mixed(None), _mixed(spec_window := ChipSpec.load("tiny").window_cycles // 10)
+    a, b = _mixed(None), _mixed(spec_window := ChipSpec.load("tiny").engine.window_cycles // 10)
     assert spec_window > 0
     assert a[1:] == b[1:]
     assert _mixed(None)[1:] == a[1:]

@@ -4,7 +4,6 @@ migration in the middle too. Results checked against the same C source built for
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -37,7 +36,7 @@ def want(native: Path, *args: str) -> bytes:
 
 def test_8_mib_of_data_on_a_cluster_of_2_mib(native: Path) -> None:
     c = Chip.preset("mppa256")
-    assert c.spec.user_frames * c.spec.page_size < 2 << 20
+    assert c.spec.user_frames * c.spec.cluster.page_size < 2 << 20
     p = c.spawn(elf(), ["bigdata", "8", "1"])
     c.run()
     assert p.stdout == want(native, "8", "1") and p.returncode == 0, p.message
@@ -68,8 +67,8 @@ def test_fifo_and_clock_replacement_both_right_and_deterministic(native: Path) -
     base = ChipSpec.preset("mppa256")
     got = {}
     for policy in ("fifo", "clock"):
-        for window in (base.window_cycles, base.window_cycles // 10):
-            c = Chip(dataclasses.replace(base, page_replacement=policy, window_cycles=window))
+        for window in (base.engine.window_cycles, base.engine.window_cycles // 10):
+            c = Chip(base.replace(page_replacement=policy, window_cycles=window))
             p = c.spawn(elf(), ["bigdata", "4", "1"])
             c.run()
             assert p.stdout == want(native, "4", "1")
@@ -89,7 +88,7 @@ def test_two_big_processes_share_a_cluster(native: Path) -> None:
 
 
 def test_remote_memory_full_kills_only_that_process(native: Path) -> None:
-    spec = dataclasses.replace(ChipSpec.preset("mppa256"), io_memory=1 << 20)
+    spec = ChipSpec.preset("mppa256").replace(io_memory=1 << 20)
     c = Chip(spec)
     big = c.spawn(elf(), ["bigdata", "8", "1"])
     small = c.spawn(elf(), ["bigdata", "1", "1"], cluster=1)
@@ -103,7 +102,7 @@ def test_remote_memory_full_reaches_a_process_that_moved_meanwhile() -> None:
     # Its write-backs arrive after it moved (held 7.5 ms in the network) and are refused: the
     # notice must reach it where it runs now (it went to the cluster it left, where nobody
     # took it, and the process went on without its pages).
-    c = Chip(dataclasses.replace(ChipSpec.preset("mppa256"), io_memory=1 << 20))
+    c = Chip(ChipSpec.preset("mppa256").replace(io_memory=1 << 20))
     c.inject_delay("rmem_put", 3_000_000, count=100_000)
     p = c.spawn(elf(), ["bigdata", "8", "1"])
     c.schedule_migration(p.pid, 4, 6_000_000, "stopcopy")
@@ -226,7 +225,7 @@ def test_pages_a_program_unmaps_are_freed_in_remote_memory(tmp_path: Path) -> No
     exe = tmp_path / "rmem_churn"
     subprocess.run(["gcc", "-O2", str(prog), "-o", str(exe)], check=True)
     expected = subprocess.run([str(exe), "4", "8"], capture_output=True, check=True).stdout
-    c = Chip(dataclasses.replace(ChipSpec.preset("mppa256"), io_memory=8 << 20))
+    c = Chip(ChipSpec.preset("mppa256").replace(io_memory=8 << 20))
     c.inject_delay("rmem_put", 30_000, count=400)  # some frees overtake their write-backs
     p = c.spawn(compile_cached([prog], SHOAL_FLAGS), ["rmem_churn", "4", "8"])
     peak = 0
@@ -268,10 +267,10 @@ def test_the_daemon_answers_each_request_with_its_version(order: list[int], lost
     pid = d.procman.new_pid(0, "p")
     gone = d.procman.new_pid(0, "q")
     d.procman.procs[gone].status = 0
-    page = [bytes([v]) * spec.page_size for v in range(4)]
+    page = [bytes([v]) * spec.cluster.page_size for v in range(4)]
 
     def pkt(body: RmemPut | RmemGet, data: bytes = b"") -> Packet:
-        return Packet(1, d.node, body.KIND, body, data, len(data), 0, spec.portal_chunk, 0)
+        return Packet(1, d.node, body.KIND, body, data, len(data), 0, spec.ikc.portal_chunk, 0)
     events = [pkt(RmemPut(pid=pid, va=0x1000, ver=v), page[v]) for v in (1, 2, 3)]
     events += [pkt(RmemGet(pid=pid, va=0x1000, ver=v)) for v in (1, 2, 3)]
     events += [pkt(RmemPut(pid=pid, va=0x1000, ver=1), page[1]),
@@ -284,7 +283,8 @@ def test_the_daemon_answers_each_request_with_its_version(order: list[int], lost
     # the others their own unless a newer copy had replaced it before they came.
     assert len(answers) == 3 and all(data == page[v] for v, data in answers)
     assert (3, page[3]) in answers
-    assert d.rmem.rmem_bytes == spec.page_size and set(d.rmem.rmem) == {pid}  # the ended one kept nothing
+    # the ended one kept nothing
+    assert d.rmem.rmem_bytes == spec.cluster.page_size and set(d.rmem.rmem) == {pid}
     assert not d.rmem.rmem_asked
 
 

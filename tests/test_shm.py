@@ -281,8 +281,6 @@ def test_an_unlinked_object_lives_while_mapped_elsewhere() -> None:
 def test_shm_names_and_io_memory_are_bounded() -> None:
     """At most ipc_max_names objects (ENOSPC, as a tmpfs out of inodes); pages count against
     io_memory when first touched: past it, SIGBUS (as a full tmpfs); unlinking gives room."""
-    import dataclasses
-
     from shoal.spec import ChipSpec
 
     c = Chip.preset("tiny")
@@ -290,7 +288,7 @@ def test_shm_names_and_io_memory_are_bounded() -> None:
     c.run()
     assert p.stdout == b"names: 256 made, then No space left on device\n", p.stdout
     assert c._backend.daemons("stats")["shm_objects"] == 0
-    spec = dataclasses.replace(ChipSpec.load("tiny"), io_memory=1 << 20)  # 256 pages
+    spec = ChipSpec.load("tiny").replace(io_memory=1 << 20)  # 256 pages
     c = Chip(spec)
     a = c.spawn(elf(CHURN), ["shm_churn", "fill", "200", "/a"], cluster=1)
     c.run()

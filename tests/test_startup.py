@@ -40,7 +40,7 @@ def test_results_equal_with_every_emulator_made_first(programs: Programs) -> Non
         chip = Chip.preset("tiny")
         if eager:
             for k in chip._backend.kernels:
-                assert k.cpu is not None and len(k.mem) == chip.spec.memory_per_cluster
+                assert k.cpu is not None and len(k.mem) == chip.spec.cluster.memory_per_cluster
         p = chip.spawn(b.elf, ["threads"], cluster=1)
         m = p.migrate(to=2)
         chip.run()

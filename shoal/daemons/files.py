@@ -96,7 +96,7 @@ class FileServer(LinkCalls):
     # helpers -----------------------------------------------------------------------------
     def _work(self, at: int, nbytes: int) -> int:
         """Copying `nbytes` in or out of a file on the daemon core after `at`."""
-        cost = int(nbytes * self.spec.copy_cycles_per_byte)
+        cost = int(nbytes * self.spec.costs.copy_cycles_per_byte)
         return at if cost == 0 else self.busy.book(at, cost) + cost
 
     def _lookup(self, parts: list[str]) -> Node | int:
@@ -151,7 +151,7 @@ class FileServer(LinkCalls):
         return "/" + "/".join(reversed(parts))
 
     def _new(self, parent: Node, name: str, is_dir: bool, mode: int, at: int) -> Node | int:
-        if self.fs_count >= self.spec.fs_max_files:
+        if self.fs_count >= self.spec.limits.fs_max_files:
             return -ENOSPC
         node = Node(self.next_ino, is_dir, parent.ino, mode & 0o7777, mtime=at)
         self.next_ino += 1
@@ -174,10 +174,10 @@ class FileServer(LinkCalls):
 
     def _resize(self, node: Node, size: int) -> int:
         """Make a writable file `size` bytes long, within the limits; 0 or -errno."""
-        if size > self.spec.fs_max_file_bytes:
+        if size > self.spec.limits.fs_max_file_bytes:
             return -EFBIG
         grow = size - len(node.data)
-        if grow > 0 and self.fs_used + grow > self.spec.fs_total_bytes:
+        if grow > 0 and self.fs_used + grow > self.spec.limits.fs_total_bytes:
             return -ENOSPC
         if grow > 0:
             node.data.extend(bytes(grow))
@@ -310,7 +310,7 @@ class FileServer(LinkCalls):
                 raise ValueError(f"{path} is already in the file system")
             node = self._new(parent, name, data is None, 0o755 if data is None else 0o644, 0)
             if isinstance(node, int):
-                raise ValueError(f"more than {self.spec.fs_max_files} files")
+                raise ValueError(f"more than {self.spec.limits.fs_max_files} files")
             if isinstance(data, Symlink):
                 if not data.target or nbytes(data.target) >= MAX_PATH:
                     raise ValueError(f"{path}: a link's target must be 1 to {MAX_PATH - 1} bytes")
@@ -424,10 +424,10 @@ class FileServer(LinkCalls):
         off = len(node.data) if b.append else b.offset
         end = off + len(data)
         if end > len(node.data):
-            limit = min(self.spec.fs_max_file_bytes,
-                        len(node.data) + self.spec.fs_total_bytes - self.fs_used)
+            limit = min(self.spec.limits.fs_max_file_bytes,
+                        len(node.data) + self.spec.limits.fs_total_bytes - self.fs_used)
             if off >= limit and data:
-                err = -EFBIG if off >= self.spec.fs_max_file_bytes else -ENOSPC
+                err = -EFBIG if off >= self.spec.limits.fs_max_file_bytes else -ENOSPC
                 self._reply(req, at, ret=err, handle=hid)
                 return
             end = min(end, limit)

@@ -53,7 +53,7 @@ class LinkCalls:
             err = -EROFS
         elif node.names >= LINK_MAX:
             err = -EMLINK
-        elif self.fs_count >= self.spec.fs_max_files:
+        elif self.fs_count >= self.spec.limits.fs_max_files:
             err = -ENOSPC
         if not err:
             dp.children[dname] = node.ino
@@ -104,7 +104,7 @@ class LinkCalls:
             if isinstance(node, int):
                 self._reply(req, at, ret=node)
                 return
-        sp = self.spec
+        sp = self.spec.limits
         blocks = sp.fs_total_bytes // STATFS_BLOCK
         free = max(0, sp.fs_total_bytes - self.fs_used) // STATFS_BLOCK
         attr = [STATFS_BLOCK, blocks, free, sp.fs_max_files, max(0, sp.fs_max_files - self.fs_count)]
@@ -124,7 +124,7 @@ class LinkCalls:
         err = 0
         if node.readonly:
             err = -EROFS
-        elif end > self.spec.fs_max_file_bytes:
+        elif end > self.spec.limits.fs_max_file_bytes:
             err = -EFBIG
         elif b.mode & FALLOC_FL_PUNCH_HOLE:
             stop = min(end, len(node.data))
@@ -132,7 +132,7 @@ class LinkCalls:
                 node.data[b.offset:stop] = bytes(stop - b.offset)
                 node.mtime = at
         elif end > len(node.data):
-            if end - len(node.data) > self.spec.fs_total_bytes - self.fs_used:
+            if end - len(node.data) > self.spec.limits.fs_total_bytes - self.fs_used:
                 err = -ENOSPC
             elif not b.mode & FALLOC_FL_KEEP_SIZE:
                 err = self._resize(node, end)

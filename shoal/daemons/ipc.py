@@ -108,7 +108,7 @@ class IpcServer:
         return {"mq_queues": len(self.queues), "semaphores": len(self.sems), "ipc_objects": self.ipc_alive}
 
     def _names_full(self) -> bool:
-        return self.ipc_alive >= self.spec.ipc_max_names
+        return self.ipc_alive >= self.spec.limits.ipc_max_names
 
     def _new_ipc_handle(self, pid: int, obj: Queue | Sem, name: str) -> int:
         hid = self.ipc_next
@@ -189,9 +189,9 @@ class IpcServer:
                 return
             maxmsg, msgsize = b.maxmsg, b.msgsize
             if maxmsg is None:
-                maxmsg, msgsize = self.spec.mq_max_messages, self.spec.mq_max_message_bytes
-            elif not (0 < maxmsg <= self.spec.mq_max_messages
-                      and 0 < msgsize <= self.spec.mq_max_message_bytes):
+                maxmsg, msgsize = self.spec.limits.mq_max_messages, self.spec.limits.mq_max_message_bytes
+            elif not (0 < maxmsg <= self.spec.limits.mq_max_messages
+                      and 0 < msgsize <= self.spec.limits.mq_max_message_bytes):
                 self._reply(req, at, ret=-EINVAL)
                 return
             if self._names_full():
@@ -259,7 +259,7 @@ class IpcServer:
         self._reply(req, at, ret=0, attr=[q.maxmsg, q.msgsize, len(q.msgs)], handle=hid)
 
     def _ipc_copy(self, at: int, nbytes: int) -> int:
-        cost = int(nbytes * self.spec.copy_cycles_per_byte)
+        cost = int(nbytes * self.spec.costs.copy_cycles_per_byte)
         return at if cost == 0 else self.busy.book(at, cost) + cost
 
     # semaphores -------------------------------------------------------------------------------

@@ -194,7 +194,7 @@ class IoNode:
         fn(pkt, at)
 
     def _serve(self, at: int) -> int:
-        cost = self.spec.service_cycles
+        cost = self.spec.ikc.service_cycles
         return self.busy.book(at, cost) + cost
 
     # what the servers may do (daemons/core.py) ----------------------------------------------------

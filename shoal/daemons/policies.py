@@ -81,7 +81,7 @@ class ChipView:
         self.evacuated = evacuated
         self.now = now
         self.period = period
-        self.page_size = noc.spec.page_size
+        self.page_size = noc.spec.cluster.page_size
         self._noc = noc
         self._moves: list[tuple[int, int, int]] = []  # (cluster, index there, dst) of each move()
 

@@ -225,7 +225,7 @@ class PolicyDaemon:
         self.period = 0
         self.method = "stopcopy"
         n = spec.compute_clusters
-        self.reports: list[ClusterView] = [ClusterView(c, spec.cores_per_cluster, spec.user_frames,
+        self.reports: list[ClusterView] = [ClusterView(c, spec.cluster.cores_per_cluster, spec.user_frames,
                                                        spec.user_frames) for c in range(n)]
         self.frames_before: dict[int, int] = {}  # pid -> frames at its previous report
         self.traffic: dict[tuple[int, int], tuple[float, int]] = {}  # pair -> (bytes, as of cycle)

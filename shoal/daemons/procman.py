@@ -213,7 +213,7 @@ class ProcessManager:
             # answers when the system cannot take another process now; the caller goes on.
             self._reply(req, at, ret=-EAGAIN)
             return
-        frames = -(-len(image) // self.spec.page_size) if isinstance(image, bytes) else 0
+        frames = -(-len(image) // self.spec.cluster.page_size) if isinstance(image, bytes) else 0
         if cluster == -1:
             # Any: where the load reports say there is most room (policy.py: place); without
             # reports, the cluster with the fewest live processes, lowest first.

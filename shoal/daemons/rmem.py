@@ -1,7 +1,7 @@
 """The remote-memory home: pages the compute clusters evict, kept for them (kernel/rmem.py).
 
 Pages are kept for processes, by pid (not by cluster: a process that moves fetches them from
-wherever it runs), within ChipSpec.io_memory (one memory with the shared-memory home's
+wherever it runs), within ChipSpec.rmem.io_memory (one memory with the shared-memory home's
 pages: `io_used`), each as (version, bytes). A write-back can arrive after the request for
 it (it waits behind its cluster's DMA engine, or was lost and sent again): the request waits.
 Where a process lives and whether it is alive is the process manager's (`locate`).
@@ -61,7 +61,7 @@ class RemoteMemory:
         if old is not None and old[0] >= ver:
             return  # an older copy that arrived late: the newer one stays
         grow = len(pkt.data) - (0 if old is None else len(old[1]))
-        if self.io_used() + grow > self.spec.io_memory:  # (one memory for both)
+        if self.io_used() + grow > self.spec.rmem.io_memory:  # (one memory for both)
             # To the process wherever it is now (it may have moved since it wrote this back).
             self._send(where, RmemFull(dst=pid, va=va), at)
             return

@@ -2,7 +2,7 @@
 
 Objects by name, each the home of its pages: one writer or many readers at a time, a queue
 of the requests waiting for each page, grants numbered uniquely on the chip. Pages held here
-count against ChipSpec.io_memory with the remote-memory home's (`io_used`).
+count against ChipSpec.rmem.io_memory with the remote-memory home's (`io_used`).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class SharedMemory:
             self._reply(req, at, ret=-EEXIST)
         elif obj is None and not flags & O_CREAT:
             self._reply(req, at, ret=-ENOENT)
-        elif obj is None and len(self.shm_objs) >= self.spec.ipc_max_names:
+        elif obj is None and len(self.shm_objs) >= self.spec.limits.ipc_max_names:
             self._reply(req, at, ret=-ENOSPC)  # (tmpfs out of inodes; unlinked, open ones count)
         else:
             if obj is None:
@@ -84,7 +84,7 @@ class SharedMemory:
     # System V segments (daemons/sysv.py): objects without a name, removed by IPC_RMID --------
     def segment_new(self) -> int | None:
         """A new nameless object (its size is set by `segment_size`); None if none is left."""
-        if len(self.shm_objs) >= self.spec.ipc_max_names:
+        if len(self.shm_objs) >= self.spec.limits.ipc_max_names:
             return None
         obj = self.shm_next
         self.shm_next += 1
@@ -133,7 +133,7 @@ class SharedMemory:
         if o.linked or o.pids:
             return
         del self.shm_objs[obj]
-        self.shm_bytes -= len(o.pages) * self.spec.page_size
+        self.shm_bytes -= len(o.pages) * self.spec.cluster.page_size
         for c in sorted(o.seen):  # (what a cluster still holds goes home as it unmaps: dropped)
             self._send(c, ShmGone(obj=obj), at)
 
@@ -143,10 +143,10 @@ class SharedMemory:
         length = req.body.length
         if o is None:
             self._reply(req, at, ret=-EBADF)
-        elif length > self.spec.io_memory:
+        elif length > self.spec.rmem.io_memory:
             self._reply(req, at, ret=-EFBIG)
         else:
-            page = self.spec.page_size
+            page = self.spec.cluster.page_size
             old, o.size = o.size, length
             if length >= old:
                 self._reply(req, at, ret=0)
@@ -194,7 +194,7 @@ class SharedMemory:
         del o.holders[pg][who]
         if not o.holders[pg]:
             del o.holders[pg]
-        if held[1] and len(pkt.data) == self.spec.page_size and pg in o.pages:
+        if held[1] and len(pkt.data) == self.spec.cluster.page_size and pg in o.pages:
             o.pages[pg] = pkt.data  # the writer's bytes come home
         o.recalled.discard((pg, who))
         self._shm_serve(obj, o, pg, at)
@@ -203,7 +203,7 @@ class SharedMemory:
         """Grant the waiting requests of page `pg` in order while they fit (one writer or
         many readers); recall the copies that stand in the way of the first that does not."""
         queue = o.queue.get(pg, [])
-        page = self.spec.page_size
+        page = self.spec.cluster.page_size
         while queue:
             who, write, have = queue[0]
             holders = o.holders.get(pg, {})
@@ -233,7 +233,7 @@ class SharedMemory:
                 self._shm_cut(o, pg)
                 continue
             if pg not in o.pages:  # first touch: the page comes to exist here
-                if self.io_used() + page > self.spec.io_memory:
+                if self.io_used() + page > self.spec.rmem.io_memory:
                     self._send(who, ShmPage(obj=obj, pg=pg, bus=True), at)  # (tmpfs full)
                     continue
                 o.pages[pg] = bytes(page)
@@ -250,7 +250,7 @@ class SharedMemory:
 
     def _shm_cut(self, o: ShmObject, pg: int) -> None:
         """Page `pg` is home and no cluster holds it: cut it to the object's new size."""
-        page = self.spec.page_size
+        page = self.spec.cluster.page_size
         keep = o.size - pg * page
         if pg in o.pages:
             if keep <= 0:

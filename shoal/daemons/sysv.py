@@ -121,7 +121,7 @@ class SysvServer:
         return {f"sysv_{w}": len(objs) for w, objs in self.objs.items()}
 
     def _secs(self, at: int) -> int:
-        return EPOCH_S + at // self.spec.freq_hz
+        return EPOCH_S + at // self.spec.cluster.freq_hz
 
     def _find(self, what: str, ident: int) -> Obj | None:
         if ident < 0:
@@ -194,11 +194,11 @@ class SysvServer:
         if key and not flags & IPC_CREAT:
             self._reply(req, at, ret=-ENOENT)
             return
-        if what == "sem" and size == 0 or what == "shm" and not 1 <= size <= self.spec.io_memory:
+        if what == "sem" and size == 0 or what == "shm" and not 1 <= size <= self.spec.rmem.io_memory:
             self._reply(req, at, ret=-EINVAL)
             return
         objs = self.objs[what]
-        if len(objs) >= self.spec.ipc_max_names or what == "sem" and self.sems_used + size > SEMMNS:
+        if len(objs) >= self.spec.limits.ipc_max_names or what == "sem" and self.sems_used + size > SEMMNS:
             self._reply(req, at, ret=-ENOSPC)
             return
         seq = self.seqs[what]

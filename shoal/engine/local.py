@@ -62,7 +62,7 @@ class LocalBackend(Requests):
         la = self.lookahead
         nodes = self.nodes
         noc = self._noc
-        window = self.spec.window_cycles
+        window = self.spec.engine.window_cycles
         lbs = [n.next_time() for n in nodes]  # kept up to date: only a node's own items move it
         index = {id(n): i for i, n in enumerate(nodes)}
 

@@ -211,7 +211,7 @@ class MPIBackend(Requests):
     def advance(self, limit: int, until: Callable[[], bool] | None = None) -> None:
         la = self.lookahead
         noc = self._noc
-        window = self.spec.window_cycles
+        window = self.spec.engine.window_cycles
         owner, mine = self.owner, self.mine
         nnodes = self.n + 1
         self._flush_local()

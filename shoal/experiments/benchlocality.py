@@ -53,7 +53,9 @@ def e1_forkjoin(spec: ChipSpec, out: Path, quick: bool, step: Step) -> tuple[lis
     ok = all(abs(t["d_accesses_change"]) <= 0.05 for t in tot)
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 4), dpi=110)
-    base = [r for r in rows if r["ways"] == spec.dcache_ways and r["miss_cycles"] == spec.dcache_miss_cycles]
+    cache = spec.cache
+    base = [r for r in rows
+            if r["ways"] == cache.dcache_ways and r["miss_cycles"] == cache.dcache_miss_cycles]
     for ax, inval in zip(axes, (True, False), strict=True):
         for layout, colour in (("scattered", "tab:red"), ("uarea", "tab:blue")):
             pts = [r for r in base if r["layout"] == layout and r["invalidations"] == inval]

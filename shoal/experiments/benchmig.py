@@ -68,12 +68,14 @@ def _plot_live(path: Path, spec: ChipSpec, rows: list[dict]) -> None:
         if limit:
             ax.plot(hots, [rows[0]["noc_limit_us"]] * len(hots), "k--", label="NoC limit (1 MiB alone)")
         if key == "bytes_sent":
-            ax.plot(hots, [rows[0]["pages"] * spec.page_size] * len(hots), "k--", label="its pages, once")
+            page = spec.cluster.page_size
+            ax.plot(hots, [rows[0]["pages"] * page] * len(hots), "k--", label="its pages, once")
         ax.set_xlabel(f"hot pages (of {rows[0]['pages']} in all, rewritten all along)")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
     axes.flat[0].legend(fontsize=8)
-    fig.suptitle(f"Live migration of a process with {ex.live_pages(spec) * spec.page_size // 1024} KiB "
+    kib = ex.live_pages(spec) * spec.cluster.page_size // 1024
+    fig.suptitle(f"Live migration of a process with {kib} KiB "
                  f"of data ({spec.name})")
     fig.tight_layout()
     fig.savefig(path)
@@ -89,7 +91,7 @@ def bench_migration(out: Path, chip_name: str = "mppa256", quick: bool = False) 
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ShoalError(f"cannot create {out}: {e.strerror or e}") from None
-    threads = [1, 4, 16] if quick else list(range(1, spec.cores_per_cluster + 1))
+    threads = [1, 4, 16] if quick else list(range(1, spec.cluster.cores_per_cluster + 1))
     max_pages = spec.user_frames - 64  # room for the stacks, tables and the allocator's own
     pages = [n for n in ([0, 64, 256] if quick else range(0, max_pages + 1, 32)) if n <= max_pages]
     half = spec.compute_clusters // 2
@@ -100,7 +102,7 @@ def bench_migration(out: Path, chip_name: str = "mppa256", quick: bool = False) 
     bar = tqdm(total=steps, desc="migration bench", unit="run", file=sys.stderr)
     chip, p, tour_ok_flag = ex.tour(64, 4, spec)
     tour_rows = [{"hop": i, "src": m.src, "dst": m.dst, "ok": m.ok,
-                  "downtime_us": round((m.downtime or 0) * 1e6 / spec.freq_hz, 1), "bytes": m.bytes,
+                  "downtime_us": round((m.downtime or 0) * 1e6 / spec.cluster.freq_hz, 1), "bytes": m.bytes,
                   "pages": m.pages, "threads": m.threads, "host_wall_ms": round(m.wall_seconds * 1e3, 2)}
                  for i, m in enumerate(p.migrations)]
     bar.update()

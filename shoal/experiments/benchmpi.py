@@ -51,10 +51,11 @@ def _job(spec: ChipSpec, name: str, n: int, argv: list[str]) -> tuple[list[str],
 def noc_limit_ns(spec: ChipSpec, nbytes: int, hops: int = 1) -> float:
     """The NoC alone: one transfer of `nbytes` over `hops` links, in page-sized chunks with a
     header each (platform/noc.py's rule), as ns of simulated time."""
-    chunks = max(1, -(-nbytes // spec.portal_chunk))
-    wire = nbytes + chunks * spec.portal_header
-    cycles = spec.noc_setup_cycles + hops * spec.noc_hop_cycles + -(-wire // spec.noc_link_bytes_per_cycle)
-    return cycles * 1e9 / spec.freq_hz
+    chunks = max(1, -(-nbytes // spec.ikc.portal_chunk))
+    wire = nbytes + chunks * spec.ikc.portal_header
+    noc = spec.noc
+    cycles = noc.noc_setup_cycles + hops * noc.noc_hop_cycles + -(-wire // noc.noc_link_bytes_per_cycle)
+    return cycles * 1e9 / spec.cluster.freq_hz
 
 
 def host_cost(spec: ChipSpec, quick: bool) -> float:

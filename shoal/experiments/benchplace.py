@@ -21,7 +21,6 @@ NoC traffic (bytes x hops of reports and decisions).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from shoal.api import Chip, Process
@@ -31,7 +30,7 @@ from shoal.spec import ChipSpec
 
 def _spec(window: int | None) -> ChipSpec:
     spec = ChipSpec.load("mppa256")
-    return spec if window is None else dataclasses.replace(spec, window_cycles=window)
+    return spec if window is None else spec.replace(window_cycles=window)
 
 
 def _figures(chip: Chip, procs: list[Process]) -> dict:
@@ -52,7 +51,8 @@ def _own_hart(chip: Chip) -> int:
     recs = chip.processes()
     total = sum(r.instructions for r in recs)
     longest = max(r.instructions / max(1, r.threads) for r in recs)
-    return int(max(total / (spec.compute_clusters * spec.cores_per_cluster), longest) * spec.cpi)
+    cores = spec.compute_clusters * spec.cluster.cores_per_cluster
+    return int(max(total / cores, longest) * spec.costs.cpi)
 
 
 def launcher_run(policy: str | None, where: str = "here", n: int = 32, iters: int = 100_000,
@@ -121,7 +121,7 @@ def place_cases(quick: bool = False) -> tuple[list[dict], bool, list[tuple[str, 
     """Every case: CSV rows (µs), whether every result was right, and the chips whose moves
     the bench lists. Outputs are compared between the runs of a case (and with each other's
     expected text where the program prints one)."""
-    us = 1e6 / ChipSpec.load("mppa256").freq_hz
+    us = 1e6 / ChipSpec.load("mppa256").cluster.freq_hz
     rows: list[dict] = []
     chips: list[tuple[str, Chip]] = []
     ok = True

@@ -22,7 +22,6 @@ three side by side) and place.png. Every time is simulated (µs), except host_wa
 from __future__ import annotations
 
 import csv
-import dataclasses
 import random
 import sys
 import time
@@ -44,14 +43,14 @@ def program(name: str) -> Path:
 def balance_spec() -> ChipSpec:
     """mppa256 with 4 MiB per cluster: 32 four-threaded processes (~24 frames each) must all
     fit on one cluster at the start, which 2 MiB does not allow."""
-    return dataclasses.replace(ChipSpec.load("mppa256"), memory_per_cluster=4 << 20)
+    return ChipSpec.load("mppa256").replace(memory_per_cluster=4 << 20)
 
 
 def balance_run(policy: str | None, n: int = 32, threads: int = 4, iters: int = 200_000,
                 spec: ChipSpec | None = None, window: int | None = None) -> dict:
     spec = spec or balance_spec()
     if window is not None:
-        spec = dataclasses.replace(spec, window_cycles=window)
+        spec = spec.replace(window_cycles=window)
     t0 = time.perf_counter()
     chip = Chip(spec, policy=policy)
     elf = program("pol_work")
@@ -60,7 +59,7 @@ def balance_run(policy: str | None, n: int = 32, threads: int = 4, iters: int = 
     recs = [p.record for p in ps]
     total = sum(r.instructions for r in recs)
     longest = max(r.instructions / max(1, threads) for r in recs)
-    ideal = max(total / (spec.compute_clusters * spec.cores_per_cluster), longest) * spec.cpi
+    ideal = max(total / (spec.compute_clusters * spec.cluster.cores_per_cluster), longest) * spec.costs.cpi
     return {"chip": chip, "procs": ps, "makespan": chip.time, "ideal": int(ideal),
             "outputs": [p.stdout for p in ps], "codes": [p.returncode for p in ps],
             "wall": time.perf_counter() - t0}
@@ -97,7 +96,7 @@ def locality_run(policy: str | None, clusters: list[int], rounds: int = 100, wor
                  work: int = 2, spec: ChipSpec | None = None, window: int | None = None) -> dict:
     spec = spec or ChipSpec.load("mppa256")
     if window is not None:
-        spec = dataclasses.replace(spec, window_cycles=window)
+        spec = spec.replace(window_cycles=window)
     t0 = time.perf_counter()
     chip = Chip(spec, policy=policy)
     elf = program("pol_pipe")
@@ -116,7 +115,7 @@ def evacuate_run(at: int, cluster: int = 1, rounds: int = 60, iters: int = 300_0
     one), and two four-threaded compute processes there too; `cluster` is evacuated at `at`."""
     spec = spec or ChipSpec.load("tiny")
     if window is not None:
-        spec = dataclasses.replace(spec, window_cycles=window)
+        spec = spec.replace(window_cycles=window)
     t0 = time.perf_counter()
     chip = Chip(spec)
     other = (cluster + 1) % spec.compute_clusters
@@ -130,14 +129,14 @@ def evacuate_run(at: int, cluster: int = 1, rounds: int = 60, iters: int = 300_0
     done = max((m.thawed or 0) for m in moves) if moves else at
     moved = sum(m.bytes for m in moves)
     # The NoC alone: the bytes through the cluster's 4 torus links at the link rate.
-    ideal = moved / (4 * spec.noc_link_bytes_per_cycle)
+    ideal = moved / (4 * spec.noc.noc_link_bytes_per_cycle)
     return {"chip": chip, "procs": pipe + work, "pipe": pipe, "work": work, "moves": moves,
             "evacuation": done - at, "ideal": int(ideal), "codes": [p.returncode for p in pipe + work],
             "wall": time.perf_counter() - t0}
 
 
 def _us(spec: ChipSpec, cycles: float) -> float:
-    return round(cycles * US / spec.freq_hz, 1)
+    return round(cycles * US / spec.cluster.freq_hz, 1)
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:

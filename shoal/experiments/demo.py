@@ -42,9 +42,9 @@ def part0(spec: ChipSpec, trace: Path | None = None) -> bool:
     t0 = time.perf_counter()
     chip = Chip(spec, trace=trace)
     boot = time.perf_counter() - t0
-    threads = spec.cores_per_cluster
+    threads = spec.cluster.cores_per_cluster
     say(f"shoal demo: {spec.name}, {spec.compute_clusters} compute clusters x {threads} cores, "
-        f"{spec.memory_per_cluster // 1024} KiB per cluster, {spec.freq_hz / 1e6:g} MHz "
+        f"{spec.cluster.memory_per_cluster // 1024} KiB per cluster, {spec.cluster.freq_hz / 1e6:g} MHz "
         f"(booted in {boot:.2f} s host time)")
     say("(the first run compiles the demo programs; building musl once takes about a minute)")
     say(f"\n0. a {threads}-thread program (primes) on every compute cluster at once")
@@ -78,7 +78,7 @@ def part1(spec: ChipSpec, trace: Path | None = None) -> bool:
         f"{spec.compute_clusters} clusters")
     chip, p, ok = ex.tour(64, 4, spec, trace=trace)
     ms = p.migrations
-    us = 1e6 / spec.freq_hz
+    us = 1e6 / spec.cluster.freq_hz
     dts = [m.downtime or 0 for m in ms]
     say(f"   {len([m for m in ms if m.ok])} of {len(ms)} hops done; downtime per hop {min(dts) * us:.1f} to "
         f"{max(dts) * us:.1f} us simulated; {ms[0].bytes} bytes, {ms[0].pages} pages, {ms[0].threads} "
@@ -100,7 +100,7 @@ def table(points: list[ex.Point], spec: ChipSpec, key: str) -> None:
 def part2(spec: ChipSpec) -> None:
     say("\n2. downtime (simulated, freeze to thaw) of one migration to the next cluster")
     say("   versus threads (16 pages of data each):")
-    threads = [t for t in THREADS if t <= spec.cores_per_cluster]
+    threads = [t for t in THREADS if t <= spec.cluster.cores_per_cluster]
     table([ex.downtime_point(16, t, spec) for t in threads], spec, "threads")
     say("   versus pages in use (1 thread):")
     pages = [n for n in PAGES if n <= spec.user_frames - 64]  # leave room for stacks and tables
@@ -116,7 +116,7 @@ def part3(spec: ChipSpec) -> None:
     alone = None
     for n in sorted({n for n in (1, 2, 4, half) if 1 <= n <= half}):
         pts = ex.contention(n, 64, spec)
-        us = [p.downtime * 1e6 / spec.freq_hz for p in pts]
+        us = [p.downtime * 1e6 / spec.cluster.freq_hz for p in pts]
         mean = sum(us) / len(us)
         alone = alone or mean
         say(f"   {n:>3} {mean:>16.1f} {max(us):>15.1f} {mean / alone:>7.2f}x")
@@ -125,7 +125,7 @@ def part3(spec: ChipSpec) -> None:
 
 def part4(spec: ChipSpec) -> bool:
     hot = 16
-    kib = ex.live_pages(spec) * spec.page_size // 1024
+    kib = ex.live_pages(spec) * spec.cluster.page_size // 1024
     say(f"\n4. live migration: a process with {kib} KiB of data rewriting a hot set of {hot} pages, "
         "moved by each method")
     pts = ex.live_points(hot, spec)
@@ -143,17 +143,15 @@ def part4(spec: ChipSpec) -> bool:
 
 
 def part5(spec: ChipSpec) -> bool:
-    if not spec.caches:
+    if not spec.cache.caches:
         say(f"\n5. memory: chip {spec.name} simulates no caches (caches = false): nothing to show")
         return True
-    import dataclasses
-
     from shoal.experiments import forkjoin
     from shoal.experiments import locality as loc
-    say(f"\n5. memory (L1 caches: {spec.dcache_bytes // 1024} KiB, {spec.dcache_ways} ways, "
-        f"{spec.dcache_miss_cycles}-cycle misses; the k1b's are not public: assumptions)")
+    say(f"\n5. memory (L1 caches: {spec.cache.dcache_bytes // 1024} KiB, {spec.cache.dcache_ways} ways, "
+        f"{spec.cache.dcache_miss_cycles}-cycle misses; the k1b's are not public: assumptions)")
     n, iters = 16, 20
-    got = {layout: forkjoin.point(dataclasses.replace(spec, kernel_layout=layout), n, 10, iters)
+    got = {layout: forkjoin.point(spec.replace(kernel_layout=layout), n, 10, iters)
            for layout in ("scattered", "uarea")}
     s, u = got["scattered"], got["uarea"]
     s_d, u_d = forkjoin.SEED["d_stall"]
@@ -162,7 +160,7 @@ def part5(spec: ChipSpec) -> bool:
         f"{u['d_stall']:,} in one area per process ({(u['d_stall'] - s['d_stall']) / s['d_stall']:+.0%}); "
         f"kernel time {(u['kernel_cycles'] - s['kernel_cycles']) / s['kernel_cycles']:+.1%} "
         f"(the seed on the k1b: {(u_d - s_d) / s_d:+.1%} and {forkjoin.SEED['kernel_cycles_change']:+.1%})")
-    rows = loc.e3(spec, (spec.dcache_ways,), (spec.dcache_miss_cycles,))
+    rows = loc.e3(spec, (spec.cache.dcache_ways,), (spec.cache.dcache_miss_cycles,))
     say(f"   a warm {loc.E3_BYTES // 1024} KiB data set moved to a cold core, against the same "
         "program unmoved:")
     say(f"   {'method':>9} {'extra stall us':>14} {'downtime us':>11}")

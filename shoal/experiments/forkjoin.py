@@ -14,7 +14,6 @@ stall fractions unchanged (D 2.6 %, I 10.6 % of kernel cycles).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from shoal.spec import ChipSpec
@@ -43,11 +42,11 @@ def point(spec: ChipSpec, n: int, warmup: int = WARMUP, measured: int = MEASURED
     (a, calls_a), (b, calls_b) = _run(spec, elf, n, warmup), _run(spec, elf, n, warmup + measured)
     d = [y - x for x, y in zip(a, b, strict=True)]
     loads, stores, lm, sm, fetches, fm, _stall = d[:7]
-    d_stall, i_stall = lm * spec.dcache_miss_cycles, fm * spec.icache_miss_cycles
+    d_stall, i_stall = lm * spec.cache.dcache_miss_cycles, fm * spec.cache.icache_miss_cycles
     # Kernel cycles: each call's fixed cost (syscall_cycles) and the stalls of its accesses.
-    kernel = (calls_b - calls_a) * spec.syscall_cycles + d_stall + i_stall
-    return {"n": n, "layout": spec.kernel_layout, "invalidations": spec.kernel_invalidations,
-            "ways": spec.dcache_ways, "miss_cycles": spec.dcache_miss_cycles,
+    kernel = (calls_b - calls_a) * spec.costs.syscall_cycles + d_stall + i_stall
+    return {"n": n, "layout": spec.kernel.kernel_layout, "invalidations": spec.kernel.kernel_invalidations,
+            "ways": spec.cache.dcache_ways, "miss_cycles": spec.cache.dcache_miss_cycles,
             "d_accesses": loads + stores, "d_misses": lm + sm, "d_stall": d_stall,
             "i_fetches": fetches, "i_misses": fm, "i_stall": i_stall, "kernel_cycles": kernel}
 
@@ -60,11 +59,11 @@ def experiment(base: ChipSpec, quick: bool = False) -> list[dict]:
     rows = []
     for inval in (True, False):
         for layout in ("scattered", "uarea"):
-            spec = dataclasses.replace(base, caches=True, kernel_layout=layout, kernel_invalidations=inval)
+            spec = base.replace(caches=True, kernel_layout=layout, kernel_invalidations=inval)
             rows += [point(spec, n, WARMUP, measured) for n in ns]
     for ways, miss in ([(1, 12), (4, 12), (2, 6), (2, 24)] if not quick else [(1, 12), (2, 24)]):
         for layout in ("scattered", "uarea"):
-            spec = dataclasses.replace(base, caches=True, kernel_layout=layout, dcache_ways=ways,
+            spec = base.replace(caches=True, kernel_layout=layout, dcache_ways=ways,
                                        icache_ways=ways, dcache_miss_cycles=miss, icache_miss_cycles=miss)
             rows += [point(spec, n, WARMUP, measured) for n in ns]
     return rows

@@ -19,7 +19,6 @@ Memory banks are not modelled (a miss costs the same whatever other cores do).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ METHODS = ("stopcopy", "precopy", "postcopy", "hybrid")
 
 def variant(spec: ChipSpec, ways: int, miss: int, placement: str = "lowest") -> ChipSpec:
     """The chip with these D-cache ways, these miss cycles (I and D alike) and this placement."""
-    return dataclasses.replace(spec, caches=True, dcache_ways=ways, dcache_miss_cycles=miss,
+    return spec.replace(caches=True, dcache_ways=ways, dcache_miss_cycles=miss,
                                icache_miss_cycles=miss, frame_placement=placement)
 
 
@@ -86,7 +85,7 @@ def placement_point(spec: ChipSpec, nbytes: int, ways: int, miss: int, placement
             "loads": loads, "load_misses": lm, "load_miss_rate": round(lm / loads, 5) if loads else 0.0,
             "fetch_misses": fm, "stall_cycles": stall, "cycles": cycles,
             "stall_share": round(stall / cycles, 4) if cycles else 0.0,
-            "time_us": round(cycles * 1e6 / s.freq_hz, 2)}
+            "time_us": round(cycles * 1e6 / s.cluster.freq_hz, 2)}
 
 
 def e2(spec: ChipSpec, sizes: tuple[int, ...] = E2_BYTES, ways: tuple[int, ...] = WAYS,
@@ -146,7 +145,7 @@ def e3(spec: ChipSpec, ways: tuple[int, ...] = WAYS, misses: tuple[int, ...] = M
        methods: tuple[str, ...] = METHODS, step: Callable[[], None] | None = None) -> list[dict]:
     """E3's rows: per geometry, miss cost and method, the moved run against the unmoved one."""
     rows = []
-    us = 1e6 / spec.freq_hz
+    us = 1e6 / spec.cluster.freq_hz
     for w in ways:
         for miss in misses:
             s = variant(spec, w, miss)

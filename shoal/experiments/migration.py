@@ -65,7 +65,7 @@ class Point:
     wall_seconds: float  # host
 
     def as_row(self, spec: ChipSpec) -> dict:
-        us = 1e6 / spec.freq_hz
+        us = 1e6 / spec.cluster.freq_hz
         return {"threads": self.threads, "pages": self.pages, "image_pages": self.image_pages,
                 "bytes": self.bytes, "downtime_us": round(self.downtime * us, 1),
                 "noc_limit_us": round(self.limit * us, 1),
@@ -77,7 +77,7 @@ class Point:
 
 def _limit(chip: Chip, m: Migration) -> int:
     s = chip.spec
-    return -(-m.bytes // s.noc_link_bytes_per_cycle) + chip.hops(m.src, m.dst) * s.noc_hop_cycles
+    return -(-m.bytes // s.noc.noc_link_bytes_per_cycle) + chip.hops(m.src, m.dst) * s.noc.noc_hop_cycles
 
 
 def downtime_point(pages: int, threads: int, chip_name: ChipRef = "mppa256", src: int = 0,
@@ -160,7 +160,7 @@ class LivePoint:
     extra_stall: int = 0  # cache stall cycles more than unmoved (the L1 model; 0 without it)
 
     def as_row(self, spec: ChipSpec) -> dict:
-        us = 1e6 / spec.freq_hz
+        us = 1e6 / spec.cluster.freq_hz
         m = self.m
         return {"method": self.method, "hot_pages": self.hot, "ok": self.ok,
                 "downtime_us": round((m.downtime or 0) * us, 1),
@@ -199,8 +199,8 @@ def live_points(hot: int, chip_name: ChipRef = "mppa256", methods: tuple[str, ..
         if not m.ok or m.downtime is None or m.total is None:
             raise ShoalError(f"{method} migration with {hot} hot pages failed: {m.reason or p.message}")
         s = chip.spec
-        limit = (-(-m.pages * s.page_size // s.noc_link_bytes_per_cycle)
-                 + chip.hops(m.src, m.dst) * s.noc_hop_cycles)
+        limit = (-(-m.pages * s.cluster.page_size // s.noc.noc_link_bytes_per_cycle)
+                 + chip.hops(m.src, m.dst) * s.noc.noc_hop_cycles)
         ok = p.stdout == ref.stdout and p.returncode == 0
         extra = (p.record.caches or (0,) * 7)[6] - (ref.record.caches or (0,) * 7)[6]
         slow = (p.record.end_cycle or 0) - ref.record.end_cycle

@@ -128,7 +128,7 @@ def write(k: Kernel, t: Thread, fd: int, segs: list[tuple[int, int]]) -> int:
 
 
 def _send(k: Kernel, proc: Container, fd: int, piece: bytearray) -> int:
-    k.charge(int(len(piece) * k.spec.copy_cycles_per_byte))
+    k.charge(int(len(piece) * k.spec.costs.copy_cycles_per_byte))
     k.output(proc, fd, bytes(piece), k.now())
     return len(piece)
 

@@ -39,7 +39,7 @@ def dispatch(k: Kernel, t: Thread) -> None:
         cpu.stop()
         return
     args = regs[:6]
-    cost = k.spec.syscall_cycles
+    cost = k.spec.costs.syscall_cycles
     served = k.kernel_core(start, cost)
     t.proc.kcore_wait += served - cost
     k.charge(served)

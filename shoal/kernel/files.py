@@ -329,7 +329,7 @@ def read_device(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]
         data = bytes(n) if f.path == "/dev/zero" else t.proc.random_bytes(n)
         t.proc.aspace.write(buf, data)
         total += n
-    k.charge(int(total * k.spec.copy_cycles_per_byte))
+    k.charge(int(total * k.spec.costs.copy_cycles_per_byte))
     return total
 
 

@@ -129,7 +129,7 @@ def on_mbx_data(k: Kernel, pkt: Packet, at: int) -> None:
     ep = k.ikc.endpoints["mailbox"].get((pkt.body.dst, pkt.body.port))
     if not isinstance(ep, MailboxIn):
         k.reply(pkt, at, ret=-ECONNREFUSED)
-    elif len(ep.queue) >= k.spec.mailbox_slots or ep.held:
+    elif len(ep.queue) >= k.spec.ikc.mailbox_slots or ep.held:
         ep.held.append(pkt)
     else:
         accept_mailbox(k, ep, pkt, at)

@@ -193,7 +193,7 @@ def max_bytes(spec: ChipSpec) -> int:
     cluster (pages in remote memory are listed, not carried), and its metadata (regions,
     threads, descriptors, the lists of remote pages of up to 4 GiB) is given 64 MiB, which
     also covers an image taken on a chip with larger clusters."""
-    pages = spec.memory_per_cluster // spec.page_size
+    pages = spec.cluster.memory_per_cluster // spec.cluster.page_size
     return HEADER.size + pages * (PAGE_HEADER.size + PAGE) + 64 * 1024 * 1024
 
 

@@ -91,8 +91,8 @@ class Kernel:
         self.handlers = handlers
         # `cpu` (the cluster's Unicorn instance and physical memory) and `mem` (a view of that
         # memory) are made on first use (`__getattr__`): an idle cluster costs no emulator.
-        first = spec.kernel_reserved // PAGE
-        self.frames = FrameAllocator(first, spec.user_frames, spec.frame_placement)
+        first = spec.cluster.kernel_reserved // PAGE
+        self.frames = FrameAllocator(first, spec.user_frames, spec.kernel.frame_placement)
         self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
         # Each subsystem's own state, in its module's record.
         self.rmem = rmem.RemoteWaits()
@@ -101,7 +101,7 @@ class Kernel:
         self.console = console.ConsoleFlow()
         self.migration = migrate.Bookkeeping()
         self.item_time = 0  # simulated time of the item being taken (sched.take)
-        self.harts = [Hart(i) for i in range(spec.cores_per_cluster)]
+        self.harts = [Hart(i) for i in range(spec.cluster.cores_per_cluster)]
         self.ready: deque[Thread] = deque()
         self.sleepers: list[tuple[int, int, Thread]] = []  # (deadline, tid, thread)
         self.futexes: dict[tuple[int, int], list[Thread]] = {}
@@ -156,8 +156,8 @@ class Kernel:
         (zeroed memory, blank harts), so when it is made changes nothing simulated."""
         if name not in ("cpu", "mem"):
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        cpu = ClusterCPU(self.spec.memory_per_cluster)
-        if self.spec.caches:
+        cpu = ClusterCPU(self.spec.cluster.memory_per_cluster)
+        if self.spec.cache.caches:
             why = cpu.set_caches(self.spec)
             if why:
                 _no_caches(why)
@@ -185,7 +185,7 @@ class Kernel:
         try:
             load(exe, aspace)
             sp = build_stack(aspace, exe, [a.encode() for a in argv], [e.encode() for e in envp],
-                             proc.random_bytes(16), self.spec.stack_limit)
+                             proc.random_bytes(16), self.spec.limits.stack_limit)
         except (OutOfFrames, Fault):
             aspace.destroy()
             raise OutOfFrames from None
@@ -311,7 +311,7 @@ class Kernel:
         """Kernel work done for the running thread: its clock moves on, and its slice ends
         that much sooner (so a slice never runs past the time it was given)."""
         self.extra += cycles
-        n = -(-cycles // self.spec.cpi)
+        n = -(-cycles // self.spec.costs.cpi)
         cpu = self.cpu
         if cpu.budget is not None:  # (ClusterCPU.shorten, inlined: a call's path takes it twice)
             cpu.budget.left -= n
@@ -334,9 +334,10 @@ class Kernel:
         cpu = self.cpu
         b, c = cpu.budget, cpu.caches
         if b is not None and c is not None:  # (executed() and stalled() of the patched CPU, inlined)
-            return (self.now_base + (cpu._budget - b.left + b.extra - cpu._cut - c.taken) * self.spec.cpi
+            cpi = self.spec.costs.cpi
+            return (self.now_base + (cpu._budget - b.left + b.extra - cpu._cut - c.taken) * cpi
                     + c.stall + self.extra)
-        return self.now_base + cpu.executed() * self.spec.cpi + cpu.stalled() + self.extra
+        return self.now_base + cpu.executed() * self.spec.costs.cpi + cpu.stalled() + self.extra
 
     # the scheduler (sched.py) -----------------------------------------------------------
     def next_time(self) -> int:
@@ -545,7 +546,7 @@ class Kernel:
         if aspace.faults != before:
             # (a fault is served mid-slice, out of time order with the cluster's other calls:
             # its accesses are not replayed through the kernel core's caches, kernel/kmem.py)
-            self.charge(self.spec.page_fault_cycles)
+            self.charge(self.spec.costs.page_fault_cycles)
             t.proc.peak_frames = max(t.proc.peak_frames, aspace.frames_in_use)
         return got
 

@@ -146,11 +146,12 @@ class KernelMemory:
 
     def __init__(self, spec: ChipSpec) -> None:
         self.spec = spec
-        fifo = spec.cache_replacement == "fifo"
-        self.d = Cache(spec.dcache_bytes, spec.cache_line, spec.dcache_ways, fifo, spec.dcache_write_allocate)
-        self.i = Cache(spec.icache_bytes, spec.cache_line, spec.icache_ways, fifo, False)
-        self.uarea = spec.kernel_layout == "uarea"
-        self.invalidations = spec.kernel_invalidations
+        c = spec.cache
+        fifo = c.cache_replacement == "fifo"
+        self.d = Cache(c.dcache_bytes, c.cache_line, c.dcache_ways, fifo, c.dcache_write_allocate)
+        self.i = Cache(c.icache_bytes, c.cache_line, c.icache_ways, fifo, False)
+        self.uarea = spec.kernel.kernel_layout == "uarea"
+        self.invalidations = spec.kernel.kernel_invalidations
         # container.CACHE_COUNTS (no bank model for the kernel core: the last two stay 0)
         self.counts = [0] * 9
         self._tslot: dict[int, int] = {}  # tid -> cluster-wide thread slot (scattered)
@@ -243,7 +244,7 @@ class KernelMemory:
         stall = 0
         if lm or sm or im:
             spec = self.spec
-            stall = lm * spec.dcache_miss_cycles + im * spec.icache_miss_cycles
+            stall = lm * spec.cache.dcache_miss_cycles + im * spec.cache.icache_miss_cycles
             for j, v in ((2, lm), (3, sm), (5, im), (6, stall)):
                 c[j] += v
                 counts[j] += v
@@ -279,7 +280,7 @@ class KernelMemory:
 
     def _plan(self, name: str, pid: int, tid: int, other: int | None) -> tuple[list, list]:
         """The lines a call touches, in order: data (line, store) and code lines."""
-        line = self.spec.cache_line
+        line = self.spec.cache.cache_line
         data = []
         for touch in [*ENTRY, *FOOTPRINTS.get(name, []), *EXIT]:
             store = touch[3]

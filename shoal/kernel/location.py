@@ -119,7 +119,7 @@ def arrived(k: Kernel, pkt: Packet, p: Container | None, at: int) -> bool:
         p = restored(k, pid)
     if p is None:
         k.locations.relayed += 1
-        bulk = pkt.chunk == k.spec.portal_chunk
+        bulk = pkt.chunk == k.spec.ikc.portal_chunk
         body = Relay(kind=pkt.kind, bulk=bulk, body=replace(pkt.body, reply_to=answer_to(pkt.body, pkt.src)))
         k.send(k.services_node, body, pkt.data, at, bulk=bulk)
         return True

@@ -96,7 +96,7 @@ def _step(k: Kernel) -> int:
     """Cycles between checks: a quarter period, but no finer than a quantum (a busy cluster's
     slices end at quanta anyway, so checks there cut nothing more)."""
     r = k.reports
-    return max(1, min(r.period, max(k.spec.quantum_cycles, r.period // 4)))
+    return max(1, min(r.period, max(k.spec.engine.quantum_cycles, r.period // 4)))
 
 
 def _arm(k: Kernel, now: int) -> None:
@@ -151,7 +151,8 @@ def _send(k: Kernel, now: int, procs: list, runnable: int, free: int) -> None:
     body = LoadReport(cluster=k.cluster, time=now, harts=len(k.harts), runnable=runnable,
                       free=free, total=k.frames.total, procs=procs, ikc=ikc)
     # The kernel core gathers it: a call's cost plus the copy of what it carries (~16 B an entry).
-    cost = k.spec.syscall_cycles + int(k.spec.copy_cycles_per_byte * 16 * (5 * len(procs) + 3 * len(ikc)))
+    costs = k.spec.costs
+    cost = costs.syscall_cycles + int(costs.copy_cycles_per_byte * 16 * (5 * len(procs) + 3 * len(ikc)))
     at = now + k.kernel_core(now, cost)
     r.reports += 1
     k.send(k.services_node, body, at=at)

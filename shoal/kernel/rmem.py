@@ -16,7 +16,7 @@ frozen or being moved (its image is, or is being, taken).
 
 The daemon keys pages by pid, not by cluster: a process that migrates takes its remote pages
 along as a list (the image's `rmem`), and fetches them from wherever it runs. The I/O cluster's
-memory is `ChipSpec.io_memory`; a put beyond it is refused (`rmem_full`) and the process, out
+memory is `ChipSpec.rmem.io_memory`; a put beyond it is refused (`rmem_full`) and the process, out
 of memory everywhere, is killed. The daemon frees a process's pages when it exits, and the
 pages it unmaps (`rmem_free`).
 
@@ -67,9 +67,9 @@ def reclaim(k: Kernel) -> bool:
         p.evictions += 1
         if data is not None:  # written back: the DMA engine reads the frame as it sends
             k.send(k.services_node, RmemPut(pid=p.pid, va=va, ver=ver), data, at, bulk=True)
-            cost += math.ceil(k.spec.copy_cycles_per_byte * PAGE)
+            cost += math.ceil(k.spec.costs.copy_cycles_per_byte * PAGE)
         else:  # remote memory has it already: only the page-table entry changes
-            cost += k.spec.pte_install_cycles
+            cost += k.spec.costs.pte_install_cycles
     k.cpu.flush_tlb()  # the freed frames may still be in the CPU's TLB
     served = k.kernel_core(at, cost)
     if k.current is not None:
@@ -94,7 +94,7 @@ def _choose(k: Kernel, n: int) -> list[tuple[Container, int]]:
     else:
         keyed = sorted((b, p.pid, va, i) for i, p in enumerate(procs) for va, b in p.aspace.born.items())
         order = [(procs[i], va) for _, _, va, i in keyed]
-    fifo = k.spec.page_replacement == "fifo"
+    fifo = k.spec.rmem.page_replacement == "fifo"
     out, second = [], []
     for p, va in order:
         if len(out) >= n:
@@ -116,7 +116,7 @@ def _choose_listed(k: Kernel, procs: list[Container], n: int) -> list[tuple[Cont
         born, pid = p.aspace.born.get, p.pid
         cands += [(born(va, 0), pid, va, flags, p) for va, flags in p.aspace.page_list() if not flags & PTE_X]
     cands.sort()  # (born, pid, va) are unique together: the rest is never compared
-    if k.spec.page_replacement == "fifo":
+    if k.spec.rmem.page_replacement == "fifo":
         return [(c[4], c[2]) for c in cands[:n]]
     # Clock (second chance): a page accessed since it was last looked at loses its bit and
     # goes to the back; the first pages found unaccessed go. Clearing A needs a TLB flush for
@@ -142,7 +142,7 @@ def await_page(k: Kernel, t: Thread, page: int, at: int) -> None:
     waiting.append(t)
     p.rmem_faults += 1
     if len(waiting) == 1:  # the first to wait asks; the kernel core takes the fault first
-        at += k.kernel_core(at, k.spec.page_fault_cycles)
+        at += k.kernel_core(at, k.spec.costs.page_fault_cycles)
         k.send(k.services_node, RmemGet(pid=p.pid, va=page, ver=p.aspace.rmem[page]), at=at)
 
 
@@ -168,7 +168,7 @@ def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
                "can go to remote memory)", at)
         return
     p.peak_frames = max(p.peak_frames, p.aspace.frames_in_use)
-    cost = math.ceil(k.spec.copy_cycles_per_byte * PAGE) + k.spec.pte_install_cycles
+    cost = math.ceil(k.spec.costs.copy_cycles_per_byte * PAGE) + k.spec.costs.pte_install_cycles
     done = at + k.kernel_core(at, cost)
     for t in waiting:
         if t.proc is p:
@@ -200,7 +200,7 @@ def on_rmem_full(k: Kernel, pkt: Packet, at: int) -> None:
     p = k.find_proc(pkt.body.dst)
     if p is not None and p.alive:
         k.kill(p, 9, None, f"killed: out of memory (cluster {k.cluster} is full and so is the "
-               f"I/O cluster's remote memory, {k.spec.io_memory >> 20} MiB)", at)
+               f"I/O cluster's remote memory, {k.spec.rmem.io_memory >> 20} MiB)", at)
 
 
 HANDLERS = {Kind.RMEM_PAGE: on_rmem_page, Kind.RMEM_FULL: on_rmem_full}

@@ -101,7 +101,7 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
     # The earliest hart that can run (harts are in index order, so on equal clocks the first
     # found wins, as the key's order says); one key built, not one per hart (this runs at
     # every item of a busy cluster).
-    cpi = k.spec.cpi
+    cpi = k.spec.costs.cpi
     limit = best[0] - cpi  # a hart whose clock is past this cannot come first
     found = None
     for h in k.harts:
@@ -158,7 +158,7 @@ def take(k: Kernel, key: tuple[int, int, int]) -> None:
         arrival, _, pkt = heapq.heappop(k.inbox)
         k.packets_in += 1
         # The kernel core takes the interrupt and handles the packet.
-        k.handle(pkt, arrival + k.kernel_core(arrival, k.spec.ikc_recv_cycles))
+        k.handle(pkt, arrival + k.kernel_core(arrival, k.spec.ikc.ikc_recv_cycles))
     elif cls == TIMER:
         deadline, _, t = heapq.heappop(k.sleepers)
         if t.blocked_on.startswith("rpc:"):  # a request with a deadline: its answer is dropped
@@ -176,7 +176,7 @@ def take(k: Kernel, key: tuple[int, int, int]) -> None:
         del k.ready[order]
         h = _free_hart(k)
         assert h is not None
-        h.clock = max(h.clock, t.ready_at) + k.spec.context_switch_cycles
+        h.clock = max(h.clock, t.ready_at) + k.spec.costs.context_switch_cycles
         h.thread, h.slice_end = t, None
         t.state = TState.RUNNING
     else:
@@ -199,12 +199,12 @@ def run_slice(k: Kernel, h: Hart) -> None:
     t = h.thread
     assert t is not None
     spec = k.spec
-    q = spec.quantum_cycles
+    q, cpi = spec.engine.quantum_cycles, spec.costs.cpi
     solo = not k.ready and not k.sleepers and _solo(k, h)
     grain = q * SOLO_STRETCH if solo else q
-    if h.slice_end is None or h.clock + spec.cpi > h.slice_end or (not solo and h.slice_end - h.clock > q):
+    if h.slice_end is None or h.clock + cpi > h.slice_end or (not solo and h.slice_end - h.clock > q):
         # The next boundary that leaves room for at least one instruction.
-        h.slice_end = ((h.clock + spec.cpi) // grain + 1) * grain
+        h.slice_end = ((h.clock + cpi) // grain + 1) * grain
     end, boundary = h.slice_end, True
     cap = k.limit
     if t.proc.freeze_at is not None:
@@ -215,17 +215,17 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # it as pages come: its user code keeps step with the cluster's other items instead of
         # running ahead, so what a round sends or a page brings meets the thread at its time.
         # (Its harts still interleave by quanta, as any: they only share memory.)
-        cap = min(cap, max(h.clock + spec.cpi, min(k.horizon, next_item(k, harts=False)[0])))
+        cap = min(cap, max(h.clock + cpi, min(k.horizon, next_item(k, harts=False)[0])))
     w = t.proc.window
     if w is not None and k.cpu.caches is not None:  # a moved process's windows (_window) end exactly
         cut = w.mid_at if h.clock < w.mid_at else w.end_at
-        if cut >= h.clock + spec.cpi:  # (room for an instruction, or the slice would never run)
+        if cut >= h.clock + cpi:  # (room for an instruction, or the slice would never run)
             cap = min(cap, cut)
     if k.reports.armed and k.reports.at > h.clock:
         cap = min(cap, k.reports.at)  # a load report sees the cluster at its time (kernel/report.py)
     if cap < end:
         end, boundary = cap, False
-    budget = (end - h.clock) // spec.cpi
+    budget = (end - h.clock) // cpi
     if budget <= 0:
         return
     p = t.proc
@@ -275,7 +275,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         k.cpu.loaded = None
     t.instructions += n
     k.instructions += n
-    h.clock += n * spec.cpi + k.extra
+    h.clock += n * cpi + k.extra
     if caches:
         misses = _count_caches(k, t, cpu)
         h.clock += cpu.stall
@@ -395,7 +395,7 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
         free = _free_hart(k) if fr is not None else None
         if fr is not None and free is not None and max(fr[0], free.clock) <= at:
             return False
-    cpi = k.spec.cpi
+    cpi = k.spec.costs.cpi
     mine, ties = None, None
     for h in k.harts:  # (one pass: another hart comes first if its next instruction ends sooner,
         o = h.thread   # or as soon on a lower hart)

@@ -71,7 +71,7 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
     asked = k.shm.asked.get(key)
     if asked is None or (write and not asked):  # (a reader's request does not serve a writer)
         k.shm.asked[key] = write
-        at += k.kernel_core(at, k.spec.page_fault_cycles)
+        at += k.kernel_core(at, k.spec.costs.page_fault_cycles)
         # `have`: the grant this cluster holds or held last, so that the daemon tells a
         # request from a copy still here, one on its way here, and one on its way home.
         k.send(k.services_node, ShmGet(obj=key[0], pg=key[1], write=write, have=k.shm.gen.get(key, 0)), at=at)
@@ -108,7 +108,7 @@ def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
         return
     k.mem[frame * PAGE:(frame + 1) * PAGE] = pkt.data
     k.shm.frames[key] = (frame, write)
-    cost = math.ceil(k.spec.copy_cycles_per_byte * PAGE) + k.spec.pte_install_cycles
+    cost = math.ceil(k.spec.costs.copy_cycles_per_byte * PAGE) + k.spec.costs.pte_install_cycles
     done = at + k.kernel_core(at, cost)
     k.shm.since[key] = done  # (HOLD counts from when its threads can use it)
     _wake(k, waiting, done)
@@ -192,7 +192,7 @@ def give_back(k: Kernel, key: Key, at: int) -> None:
     k.cpu.flush_tlb()
     data = bytes(k.mem[frame * PAGE:(frame + 1) * PAGE]) if writable else b""
     k.frames.release(frame)
-    start = at + k.kernel_core(at, math.ceil(k.spec.copy_cycles_per_byte * len(data)))
+    start = at + k.kernel_core(at, math.ceil(k.spec.costs.copy_cycles_per_byte * len(data)))
     k.send(k.services_node, ShmBack(obj=key[0], pg=key[1], gen=k.shm.gen.get(key, 0)),
            data, start, bulk=bool(data))
 

@@ -190,7 +190,7 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
     if t.blocked_on == "sleep" and t.deadline is not None:
         flags, rem = ctx.reg_read(REG_A[1]), ctx.reg_read(REG_A[3])  # type: ignore[attr-defined]
         if rem and not flags & 1:  # relative clock_nanosleep: the time left goes to *rem
-            left = max(0, t.deadline - at) * 1_000_000_000 // k.spec.freq_hz
+            left = max(0, t.deadline - at) * 1_000_000_000 // k.spec.cluster.freq_hz
             try:
                 t.proc.aspace.write(rem, struct.pack("<qii", left // 10**9, left % 10**9, 0))
             except (Fault, OutOfFrames):

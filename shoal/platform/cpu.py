@@ -301,17 +301,18 @@ class ClusterCPU:
         ptr = ctypes.POINTER(UcCaches)()
         self.uc.ctl(unicorn_build.UC_CTL_CACHES, UC_CTL_IO_READ, ctypes.byref(ptr))
         c = ptr.contents
-        c.line_shift = spec.cache_line.bit_length() - 1
-        c.cpi = spec.cpi
-        fifo = int(spec.cache_replacement == "fifo")
+        cache, cl = spec.cache, spec.cluster
+        c.line_shift = cache.cache_line.bit_length() - 1
+        c.cpi = spec.costs.cpi
+        fifo = int(cache.cache_replacement == "fifo")
         for g, kind in ((c.d, "dcache"), (c.i, "icache")):
-            g.sets, g.ways, g.fifo = spec.cache_sets(kind), getattr(spec, f"{kind}_ways"), fifo
-            g.miss_cycles = getattr(spec, f"{kind}_miss_cycles")
-        c.d.write_alloc = int(spec.dcache_write_allocate)
-        c.banks, c.bank_busy, c.quantum = spec.memory_banks, spec.bank_busy_cycles, spec.quantum_cycles
+            g.sets, g.ways, g.fifo = cache.sets(kind), getattr(cache, f"{kind}_ways"), fifo
+            g.miss_cycles = getattr(cache, f"{kind}_miss_cycles")
+        c.d.write_alloc = int(cache.dcache_write_allocate)
+        c.banks, c.bank_busy, c.quantum = cl.memory_banks, cl.bank_busy_cycles, spec.engine.quantum_cycles
         c.mem_base = ctypes.addressof(self._cbuf)
-        contiguous = spec.memory_per_cluster // max(1, spec.memory_banks)
-        row = spec.cache_line if spec.bank_mapping == "interleaved" else contiguous
+        contiguous = cl.memory_per_cluster // max(1, cl.memory_banks)
+        row = cache.cache_line if cl.bank_mapping == "interleaved" else contiguous
         c.bank_shift = row.bit_length() - 1
         try:
             self.uc.ctl(unicorn_build.UC_CTL_CACHES, UC_CTL_IO_WRITE, ctypes.c_int(1))

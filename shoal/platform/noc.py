@@ -147,14 +147,15 @@ def packet(spec: ChipSpec, src: int, dst: int, body: Body, data: bytes, ready: i
     """A packet of `form` ("control", "mailbox", "bulk") with its size on the wire; its kind is
     its body's."""
     kind = body.KIND
+    ikc = spec.ikc
     if form == "mailbox":
-        return Packet(src, dst, kind, body, data, spec.mailbox_payload, ready, spec.mailbox_payload,
-                      spec.mailbox_header, form)
+        return Packet(src, dst, kind, body, data, ikc.mailbox_payload, ready, ikc.mailbox_payload,
+                      ikc.mailbox_header, form)
     if form == "bulk":
-        nbytes = max(0, struct_bytes(body) - spec.portal_header) + len(data)
-        return Packet(src, dst, kind, body, data, nbytes, ready, spec.portal_chunk, spec.portal_header, form)
+        nbytes = max(0, struct_bytes(body) - ikc.portal_header) + len(data)
+        return Packet(src, dst, kind, body, data, nbytes, ready, ikc.portal_chunk, ikc.portal_header, form)
     nbytes = struct_bytes(body) + len(data)
-    return Packet(src, dst, kind, body, data, nbytes, ready, spec.portal_chunk, spec.mailbox_header, form)
+    return Packet(src, dst, kind, body, data, nbytes, ready, ikc.portal_chunk, ikc.mailbox_header, form)
 
 
 IKC_KINDS = frozenset({Kind.MBX_DATA, Kind.PORTAL_REQ, Kind.PORTAL_GO, Kind.PORTAL_DATA, Kind.SYNC_SIGNAL})
@@ -177,8 +178,8 @@ def transfer_cycles(spec: ChipSpec, nbytes: int, chunk: int, header: int, hops: 
     setup and its bytes at the link rate, the last also the path latency."""
     n = max(1, -(-nbytes // chunk))
     per = [max(0, min(chunk, nbytes - i * chunk)) + header for i in range(n)]
-    return (sum(spec.noc_setup_cycles + -(-b // spec.noc_link_bytes_per_cycle) for b in per)
-            + hops * spec.noc_hop_cycles)
+    return (sum(spec.noc.noc_setup_cycles + -(-b // spec.noc.noc_link_bytes_per_cycle) for b in per)
+            + hops * spec.noc.noc_hop_cycles)
 
 
 class NoC:
@@ -186,9 +187,9 @@ class NoC:
 
     def __init__(self, spec: ChipSpec) -> None:
         self.spec = spec
-        self.w, self.h = spec.mesh_width, spec.mesh_height
+        self.w, self.h = spec.noc.mesh_width, spec.noc.mesh_height
         self.ncompute = spec.compute_clusters
-        self.nodes = self.ncompute + spec.io_clusters
+        self.nodes = self.ncompute + spec.noc.io_clusters
         self.links: dict[Link, LinkState] = {}
         self.messages = 0
         self.bytes = 0
@@ -312,7 +313,7 @@ class NoC:
         if not heap or heap[0][0] >= before:
             return done
         s = self.spec
-        per_cycle, setup, hop = s.noc_link_bytes_per_cycle, s.noc_setup_cycles, s.noc_hop_cycles
+        per_cycle, setup, hop = s.noc.noc_link_bytes_per_cycle, s.noc.noc_setup_cycles, s.noc.noc_hop_cycles
         paths, classes, byte_hops = self._paths, self._classes, self.byte_hops
         while heap and heap[0][0] < before:
             ready, src, seq, i, uid, f = heapq.heappop(heap)
@@ -373,8 +374,8 @@ class NoC:
     def min_latency(self) -> int:
         """A lower bound on any packet's time from ready to arrival: the engine's lookahead."""
         s = self.spec
-        header = min(s.mailbox_header, s.portal_header)
-        return s.noc_setup_cycles + max(1, -(-header // s.noc_link_bytes_per_cycle))
+        header = min(s.ikc.mailbox_header, s.ikc.portal_header)
+        return s.noc.noc_setup_cycles + max(1, -(-header // s.noc.noc_link_bytes_per_cycle))
 
     def messages_sent(self) -> int:
         return self.messages

@@ -151,8 +151,8 @@ def read_host_tree(root: str | Path, spec: ChipSpec, flag: str = "--fs") -> Tree
                 raise ShoalError(f"{flag} {where(rel)}: a name that is not UTF-8 (the chip's names are)")
             if why is not None:  # a host that takes longer names than Linux
                 raise ShoalError(f"{flag} {where(rel)}: {why}")
-            if len(out) >= spec.fs_max_files:
-                raise ShoalError(f"{flag} {root}: more than {spec.fs_max_files} files and directories "
+            if len(out) >= spec.limits.fs_max_files:
+                raise ShoalError(f"{flag} {root}: more than {spec.limits.fs_max_files} files and directories "
                                  "(the chip's fs_max_files)")
             fd = dirs.get(prefix.rstrip("/"))
             st = _lstat(fd, name)
@@ -160,13 +160,13 @@ def read_host_tree(root: str | Path, spec: ChipSpec, flag: str = "--fs") -> Tree
                 out.append((rel, None))
                 stack.append((rel + "/", sorted(os.listdir(dirs.get(rel)), reverse=True)))
             elif stat.S_ISREG(st.st_mode):
-                if st.st_size > spec.fs_max_file_bytes:
+                if st.st_size > spec.limits.fs_max_file_bytes:
                     raise ShoalError(f"{flag} {where(rel)}: {st.st_size} bytes, more than the chip's "
-                                     f"fs_max_file_bytes ({spec.fs_max_file_bytes})")
+                                     f"fs_max_file_bytes ({spec.limits.fs_max_file_bytes})")
                 total += st.st_size
-                if total > spec.fs_total_bytes:
+                if total > spec.limits.fs_total_bytes:
                     raise ShoalError(f"{flag} {root}: more than the chip's fs_total_bytes "
-                                     f"({spec.fs_total_bytes}) of files")
+                                     f"({spec.limits.fs_total_bytes}) of files")
                 data = _read_file(fd, name)
                 if data is None:
                     raise ShoalError(f"{flag} {where(rel)}: not a regular file any more")

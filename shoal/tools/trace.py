@@ -89,8 +89,8 @@ class Tracer:
                                  f"{spec.compute_clusters} for the I/O cluster)")
         # Every NoC node (a route may cross the other I/O clusters' routers): kept or not.
         self._keep = [self.clusters is None or c in self.clusters
-                      for c in range(spec.compute_clusters + spec.io_clusters)]
-        known = KINDS if spec.caches else tuple(k for k in KINDS if k != "caches")
+                      for c in range(spec.compute_clusters + spec.noc.io_clusters)]
+        known = KINDS if spec.cache.caches else tuple(k for k in KINDS if k != "caches")
         self.kinds = known if kinds is None else tuple(k for k in known if k in set(kinds))
         for k in kinds or ():
             if k not in KINDS:
@@ -111,12 +111,12 @@ class Tracer:
         self._mig_marks: dict[tuple[int, str], int] = {}  # (mid, mark) -> cycle
         self._cores: dict[tuple[int, int], list[int]] = {}  # (cluster, hart) -> D misses, I misses, stall
         self.route: Callable[[int, int], list[tuple[int, int]]] | None = None
-        self._bucket = max(1, LINK_BUCKET_US * spec.freq_hz // 1_000_000)
+        self._bucket = max(1, LINK_BUCKET_US * spec.cluster.freq_hz // 1_000_000)
 
     # time ---------------------------------------------------------------------------------------
     def us(self, cycles: int) -> float:
         """Simulated cycles as microseconds, rounded to 0.1 ns by integers (the same on every host)."""
-        return (cycles * 10_000_000_000 // self.spec.freq_hz) / 10_000
+        return (cycles * 10_000_000_000 // self.spec.cluster.freq_hz) / 10_000
 
     # collecting ---------------------------------------------------------------------------------
     def _room(self, kind: str, n: int = 1) -> bool:
@@ -336,7 +336,7 @@ class Tracer:
                         "args": {"name": "I/O cluster 0 (daemons)" if io else f"cluster {c}"}})
             evs.append({"ph": "M", "pid": c, "tid": 0, "name": "process_sort_index",
                         "args": {"sort_index": c}})
-            for h in range(0 if io else spec.cores_per_cluster):
+            for h in range(0 if io else spec.cluster.cores_per_cluster):
                 evs.append({"ph": "M", "pid": c, "tid": hart_tid(c, h), "name": "thread_name",
                             "args": {"name": f"core {h}"}})
             evs.append({"ph": "M", "pid": c, "tid": noc_tid(c), "name": "thread_name",
@@ -384,7 +384,7 @@ class Tracer:
         meta = {
             "clock": "simulated",
             "timestamps": "simulated microseconds (cycles / freq_hz * 1e6); never host time",
-            "chip": self.spec.name, "freq_hz": self.spec.freq_hz,
+            "chip": self.spec.name, "freq_hz": self.spec.cluster.freq_hz,
             "kinds": list(self.kinds), "clusters": "all" if self.clusters is None else self.clusters,
             "limit": self.limit, "events": len(evs) + len(kept_names),
             "dropped": dict(sorted(dropped.items())), "link_bucket_us": LINK_BUCKET_US,

@@ -26,7 +26,7 @@ def s32(v: int) -> int:
 
 
 def charge_copy(k: Kernel, n: int) -> None:
-    k.charge(int(n * k.spec.copy_cycles_per_byte))
+    k.charge(int(n * k.spec.costs.copy_cycles_per_byte))
 
 
 def read_timespec(t: Thread, addr: int) -> int | None:
@@ -38,11 +38,11 @@ def read_timespec(t: Thread, addr: int) -> int | None:
 
 
 def ns_to_cycles(k: Kernel, ns: int) -> int:
-    return -(-ns * k.spec.freq_hz // 1_000_000_000)
+    return -(-ns * k.spec.cluster.freq_hz // 1_000_000_000)
 
 
 def cycles_to_ns(k: Kernel, cycles: int) -> int:
-    return cycles * 1_000_000_000 // k.spec.freq_hz
+    return cycles * 1_000_000_000 // k.spec.cluster.freq_hz
 
 
 def refused(t: Thread, num: int, err: int = ENOSYS) -> int:

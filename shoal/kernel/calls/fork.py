@@ -379,7 +379,7 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
     new = k.new_aspace()
     try:
         load(exe, new)
-        sp = build_stack(new, exe, argv, envp, p.random_bytes(16), k.spec.stack_limit)
+        sp = build_stack(new, exe, argv, envp, p.random_bytes(16), k.spec.limits.stack_limit)
     except ArgsTooBig:
         new.destroy()
         return -E2BIG

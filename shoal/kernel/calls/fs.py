@@ -125,7 +125,7 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
             files.rehandle(f, reply)
         if reply.body.ret < 0:
             return reply.body.ret
-        t.proc.aspace.write(buf, files.statx_bytes(reply.body.st, k.spec.freq_hz))
+        t.proc.aspace.write(buf, files.statx_bytes(reply.body.st, k.spec.cluster.freq_hz))
         return 0
     return files.ask(k, t, body, got)
 

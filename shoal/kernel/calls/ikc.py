@@ -72,10 +72,10 @@ def sys_mailbox_write(k: Kernel, t: Thread, a: list[int]) -> int:
     if ep is None or ep.kind != "mailbox":
         return -EBADF
     size = a[2]
-    if size > k.spec.mailbox_payload:
+    if size > k.spec.ikc.mailbox_payload:
         return -EMSGSIZE
     data = t.proc.aspace.read(a[1], size)
-    report.count(k, t.proc.pid, ep.pids[0], k.spec.mailbox_payload)
+    report.count(k, t.proc.pid, ep.pids[0], k.spec.ikc.mailbox_payload)
     k.rpc_to(t, ep.clusters[0], MbxData(dst=ep.pids[0], port=ep.port),
              lambda reply, at: reply.body.ret, data=data)
     return 0
@@ -102,7 +102,7 @@ def sys_mailbox_read(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def _admit_held(k: Kernel, ep: ikc.MailboxIn, at: int) -> None:
-    while ep.held and len(ep.queue) < k.spec.mailbox_slots:
+    while ep.held and len(ep.queue) < k.spec.ikc.mailbox_slots:
         ikc.accept_mailbox(k, ep, ep.held.popleft(), at)
 
 

@@ -180,7 +180,7 @@ def sys_mq_timedsend(k: Kernel, t: Thread, a: list[int]) -> int:
         deadline = _deadline(k, t, a[4])
     except ValueError:
         return -EINVAL
-    if n > k.spec.mq_max_message_bytes:
+    if n > k.spec.limits.mq_max_message_bytes:
         return -90  # EMSGSIZE: larger than any queue's messages
     data = t.proc.aspace.read(buf, n) if n else b""
 

@@ -90,7 +90,7 @@ def sys_prlimit64(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     cur = t.proc.rlimits.get(res)
     if cur is None:
-        v = {RLIMIT_STACK: k.spec.stack_limit, RLIMIT_NOFILE: 1024}.get(res, RLIM_INFINITY)
+        v = {RLIMIT_STACK: k.spec.limits.stack_limit, RLIMIT_NOFILE: 1024}.get(res, RLIM_INFINITY)
         cur = [v, v]
     soft = hard = 0
     if new:
@@ -108,7 +108,7 @@ def sys_prlimit64(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_sched_getaffinity(k: Kernel, t: Thread, a: list[int]) -> int:
     size, buf = a[1], a[2]
-    n = k.spec.cores_per_cluster
+    n = k.spec.cluster.cores_per_cluster
     nbytes = (n + 31) // 32 * 4
     if size < nbytes:
         return -EINVAL

@@ -27,10 +27,11 @@ def clock_ns(k: Kernel, t: Thread, clock: int) -> int | None:
         return now
     # CPU time: instructions and the cycles they stalled on cache misses (running slice included).
     if clock == CLOCK_PROCESS_CPUTIME:
-        return cycles_to_ns(k, (t.proc.instructions + k.cpu.executed()) * k.spec.cpi
+        return cycles_to_ns(k, (t.proc.instructions + k.cpu.executed()) * k.spec.costs.cpi
                             + t.proc.caches[6] + k.cpu.stalled())
     if clock == CLOCK_THREAD_CPUTIME:
-        return cycles_to_ns(k, (t.instructions + k.cpu.executed()) * k.spec.cpi + t.stall + k.cpu.stalled())
+        return cycles_to_ns(k, (t.instructions + k.cpu.executed()) * k.spec.costs.cpi + t.stall
+                            + k.cpu.stalled())
     return None
 
 
@@ -46,7 +47,7 @@ def sys_clock_getres(k: Kernel, t: Thread, a: list[int]) -> int:
     if clock_ns(k, t, s32(a[0])) is None:
         return -EINVAL
     if a[1]:
-        res = max(1, 1_000_000_000 // k.spec.freq_hz)
+        res = max(1, 1_000_000_000 // k.spec.cluster.freq_hz)
         t.proc.aspace.write(a[1], struct.pack("<qii", 0, res, 0))
     return 0
 

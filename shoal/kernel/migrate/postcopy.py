@@ -103,7 +103,7 @@ def on_page(k: Kernel, pkt: Packet, at: int) -> None:
     if e is None or not e.remote:
         return
     p = e.proc if e.proc is not None and e.proc.alive else None
-    size = k.spec.page_size
+    size = k.spec.cluster.page_size
     for i, va in enumerate(pkt.body.vas):
         if p is None:
             break
@@ -118,7 +118,7 @@ def on_page(k: Kernel, pkt: Packet, at: int) -> None:
         if not placed:
             continue
         unreserve(k, e, p.aspace.frames_in_use - before)
-        cost = math.ceil(k.spec.copy_cycles_per_byte * size) + k.spec.pte_install_cycles
+        cost = math.ceil(k.spec.costs.copy_cycles_per_byte * size) + k.spec.costs.pte_install_cycles
         done = at + k.kernel_core(at, cost)
         _wake_waiting(k, e, va, done)
         e.requested.discard(va)
@@ -147,7 +147,7 @@ def _wake_waiting(k: Kernel, e: Incoming, va: int, at: int) -> None:
 
 def await_page(k: Kernel, t: Thread, va: int, at: int) -> None:
     """D: thread `t` touched a page still at the source: it sleeps until the page is here."""
-    page = va & ~(k.spec.page_size - 1) if va != ALL_PAGES else ALL_PAGES
+    page = va & ~(k.spec.cluster.page_size - 1) if va != ALL_PAGES else ALL_PAGES
     e = next((e for e in k.migration.incoming.values() if e.remote and e.proc is t.proc), None)
     if e is None:  # cannot happen: a remote page belongs to a post-copy under way
         k.kill(t.proc, 11, None, f"killed: page {page:#010x} is elsewhere and no migration brings it", at)
@@ -160,5 +160,5 @@ def await_page(k: Kernel, t: Thread, va: int, at: int) -> None:
     if page not in e.requested:
         e.requested.add(page)
         # The kernel core takes the fault and asks the source for the page.
-        asked = at + k.kernel_core(at, k.spec.page_fault_cycles)
+        asked = at + k.kernel_core(at, k.spec.costs.page_fault_cycles)
         send(k, e, e.src, MigFetch(mid=e.mid, va=page), asked)

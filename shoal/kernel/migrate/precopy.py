@@ -66,7 +66,7 @@ def on_pages_ack(k: Kernel, pkt: Packet, at: int) -> None:
         return
     m.stale |= p.aspace.take_dirty()
     k.cpu.flush_tlb()
-    left = len(m.stale & {va for va, _ in p.aspace.page_list()}) * k.spec.page_size
+    left = len(m.stale & {va for va, _ in p.aspace.page_list()}) * k.spec.cluster.page_size
     bandwidth = m.round_bytes / max(1, at - m.round_sent)  # bytes per cycle, as the round saw it
     if m.method == Method.HYBRID:
         why = "hybrid: one round, then post-copy"
@@ -94,7 +94,7 @@ def on_pages(k: Kernel, pkt: Packet, at: int) -> None:
             answer(k, e, at)
         return
     vas = pkt.body.vas
-    size = k.spec.page_size
+    size = k.spec.cluster.page_size
     for i, va in enumerate(vas):
         e.staged[va] = pkt.data[i * size:(i + 1) * size]
     need = len(e.staged) + len({va >> 22 for va in e.staged}) + 1
@@ -111,8 +111,8 @@ def on_pages(k: Kernel, pkt: Packet, at: int) -> None:
         k.migration.reserved_frames += need - e.frames
         e.frames = need
     # Each page is copied out as the next arrives; only the last one's copy delays the answer.
-    total = math.ceil(k.spec.copy_cycles_per_byte * len(pkt.data))
-    tail = math.ceil(k.spec.copy_cycles_per_byte * min(size, len(pkt.data)))
+    total = math.ceil(k.spec.costs.copy_cycles_per_byte * len(pkt.data))
+    tail = math.ceil(k.spec.costs.copy_cycles_per_byte * min(size, len(pkt.data)))
     if total > tail:
         k.kernel_core(max(0, pkt.arrival - (total - tail)), total - tail)
     at += k.kernel_core(at, tail)

@@ -58,9 +58,9 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
     m = Outgoing((k.cluster << 32) | k.migration.ids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop,
                  method=Method(method) if dst != CHECKPOINT else Method.STOPCOPY)
     opts = options or {}
-    m.limit = opts.get("downtime_limit", math.ceil(DOWNTIME_LIMIT_US * 1e-6 * k.spec.freq_hz))
+    m.limit = opts.get("downtime_limit", math.ceil(DOWNTIME_LIMIT_US * 1e-6 * k.spec.cluster.freq_hz))
     m.max_rounds = opts.get("max_rounds", MAX_ROUNDS)
-    m.max_bytes = opts.get("max_bytes", MAX_BYTES_FACTOR * p.aspace.data_frames * k.spec.page_size)
+    m.max_bytes = opts.get("max_bytes", MAX_BYTES_FACTOR * p.aspace.data_frames * k.spec.cluster.page_size)
     k.migration.outgoing[m.mid] = m
     k.migration.log.append(m)
     if dst == k.cluster:  # already there: nothing to move
@@ -74,7 +74,7 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         k.cpu.flush_tlb()
         frames = p.aspace.frames_in_use
         send(k, m, m.dst, MigReserve(mid=m.mid, pid=m.pid, frames=frames,
-                                       bytes=p.aspace.data_frames * k.spec.page_size), at)
+                                       bytes=p.aspace.data_frames * k.spec.cluster.page_size), at)
         arm(k, m, at + round_trip(k.spec), source_waited)
         return 0
     p.state = "freezing"

@@ -260,7 +260,7 @@ def _commit(k: Kernel, m: Outgoing, at: int) -> None:
         assert m.shape is not None
         m.remaining = sorted(va for va, _ in p.aspace.page_list() if va not in m.at_dst or va in m.stale)
         threads = [t for t in p.threads if t.state is not TState.DEAD]
-        m.focus = threads[0].ctx.reg_read(REG_PC) & ~(k.spec.page_size - 1) if threads else 0
+        m.focus = threads[0].ctx.reg_read(REG_PC) & ~(k.spec.cluster.page_size - 1) if threads else 0
         push_pages(k, m, at)
     m.wall_seconds += time.perf_counter() - t0
 

@@ -48,9 +48,9 @@ CONTROL_BYTES = 64  # a bound on the body of a migration control packet, for the
 
 def _alone(spec: ChipSpec, nbytes: int, bulk: bool = False) -> int:
     """A transfer alone on the chip over the longest route, and its handling at the receiver."""
-    hops = spec.mesh_width // 2 + spec.mesh_height // 2 + 2
-    header = spec.portal_header if bulk else spec.mailbox_header
-    return transfer_cycles(spec, nbytes, spec.portal_chunk, header, hops) + spec.ikc_recv_cycles
+    hops = spec.noc.mesh_width // 2 + spec.noc.mesh_height // 2 + 2
+    header = spec.ikc.portal_header if bulk else spec.ikc.mailbox_header
+    return transfer_cycles(spec, nbytes, spec.ikc.portal_chunk, header, hops) + spec.ikc.ikc_recv_cycles
 
 
 # A watchdog's patience: SLACK times the exchange alone on the chip.
