@@ -211,7 +211,7 @@ def test_bad_geometry_is_one_line(key: str, value: object, msg: str) -> None:
 
 
 def test_caches_key_takes_a_boolean() -> None:
-    assert ChipSpec.from_dict({"caches": True}, "t").caches is True
+    assert ChipSpec.from_dict({"caches": True}, "t").cache.caches is True
     with pytest.raises(ShoalError, match="'caches' must be true or false"):
         ChipSpec.from_dict({"caches": 1}, "t")
 
