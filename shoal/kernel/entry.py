@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 def dispatch(k: Kernel, t: Thread) -> None:
     """Called from the ecall trap: the pc already points past the ecall."""
     cpu = k.cpu
-    regs = cpu.syscall_regs()
+    regs = cpu.regs.syscall_regs()
     num = regs[7]
     entry = k.calls.get(num)
     start = k.now()  # (the CPU is stopped in its trap: this holds until the call charges time)
@@ -47,7 +47,7 @@ def dispatch(k: Kernel, t: Thread) -> None:
     if entry is None:
         t.proc.unknown_syscalls[num] += 1
         t.proc.syscalls[f"#{num}"] += 1
-        cpu.set_reg(REG_A[0], -ENOSYS)
+        cpu.regs.set_reg(REG_A[0], -ENOSYS)
         if k.tracer is not None:
             k.tracer.syscall(k, t, f"#{num}", start, k.now())
         return
@@ -86,4 +86,4 @@ def dispatch(k: Kernel, t: Thread) -> None:
             k.tracer.syscall(k, t, name, start, k.now())
     if ret is STOPPED:
         return
-    cpu.set_reg(REG_A[0], ret)
+    cpu.regs.set_reg(REG_A[0], ret)

@@ -277,7 +277,7 @@ class Kernel:
         self._unwait(t)
         t.state = TState.READY
         t.ready_at = max(at, t.blocked_at)  # never before it went to sleep
-        self.cpu.ctx_set(t.ctx, REG_A[0], result)
+        self.cpu.regs.ctx_set(t.ctx, REG_A[0], result)
         if self.cpu.loaded is t.ctx:
             self.cpu.loaded = None
         self.ready.append(t)
@@ -560,7 +560,7 @@ class Kernel:
         what, sig = TRAPS.get(cause, (f"exception {cause}", SIGSEGV))
         # Unicorn 2.1 reports every RISC-V trap with pc + 4, whatever the instruction's length
         # (checked for 2- and 4-byte illegal instructions); a failed TLB fill has the exact pc.
-        pc = (self.cpu.reg(REG_PC) - 4) & 0xFFFFFFFF
+        pc = (self.cpu.regs.reg(REG_PC) - 4) & 0xFFFFFFFF
         if pc >> 12 == STOP_ADDR >> 12:  # the kernel's page that _fill lends for the stop address
             what, sig = f"instruction page fault at {pc:#010x}", SIGSEGV
         self.fault = TrapFault(what, sig, pc)

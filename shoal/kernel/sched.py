@@ -245,8 +245,9 @@ def run_slice(k: Kernel, h: Hart) -> None:
     cpu = k.cpu
     caches = cpu.caches is not None
     if caches:
-        if cpu._line_owner != h.index:
-            cpu.use_lines_of(h.index)
+        lines = cpu.lines
+        if lines.owner != h.index:  # type: ignore[union-attr]
+            lines.use(h.index)  # type: ignore[union-attr]
         cpu.begin_slice(h.clock, h.index)
     n, spent, err = cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
     if err is not None and k.debugger is not None and k.debugger(k, t):
@@ -257,7 +258,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # Stopped before an observing call: the ecall is redone when this hart's item
         # comes up, at the same simulated time (so it is not counted twice).
         n -= 1
-        k.cpu.ctx_set(t.ctx, REG_PC, k.cpu.ctx_get(t.ctx, REG_PC) - 4)
+        k.cpu.regs.ctx_set(t.ctx, REG_PC, k.cpu.regs.ctx_get(t.ctx, REG_PC) - 4)
         k.cpu.loaded = None
     elif reason is None and k.fault is not None and isinstance(k.fault.what, Retry):
         # Out of frames ahead of an earlier item of the cluster (kernel._fill): the faulting
@@ -324,7 +325,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
 def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
     """Add what the L1 model counted in the slice to the thread, its process and the cluster;
     the slice's D-cache and I-cache misses."""
-    now = cpu.cache_counts()
+    now = cpu.lines.totals()  # type: ignore[union-attr]
     s, k._cache_seen = k._cache_seen, now
     mine, ours = t.proc.caches, k.caches
     # (container.CACHE_COUNTS' order; written out, not mapped: this runs at every slice)

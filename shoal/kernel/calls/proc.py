@@ -53,7 +53,7 @@ def sys_exit_group(k: Kernel, t: Thread, a: list[int]) -> object:
 
 
 def sys_sched_yield(k: Kernel, t: Thread, a: list[int]) -> object:
-    k.cpu.set_reg(REG_A[0], 0)
+    k.cpu.regs.set_reg(REG_A[0], 0)
     if k.ready:
         k.stop_reason = Stop.YIELD
         k.cpu.stop()

@@ -101,7 +101,7 @@ def _on_alt(t: Thread, sp: int) -> bool:
 
 def sys_sigaltstack(k: Kernel, t: Thread, a: list[int]) -> int:
     new, old = a[0], a[1]
-    sp = k.cpu.reg(REG_SP)
+    sp = k.cpu.regs.reg(REG_SP)
     ss_sp, size, flags = t.sig.altstack
     cur = (SS_DISABLE if not size else SS_ONSTACK if _on_alt(t, sp) else 0) | (flags & SS_AUTODISARM)
     if new:
@@ -124,7 +124,7 @@ def sys_sigaltstack(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_rt_sigreturn(k: Kernel, t: Thread, a: list[int]) -> object:
     try:
-        t.sig.resume = signals.sigreturn(k, t, k.cpu.reg(REG_SP))
+        t.sig.resume = signals.sigreturn(k, t, k.cpu.regs.reg(REG_SP))
     except Fault as f:
         if f.reason == "page not here yet":
             raise
