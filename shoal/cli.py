@@ -131,7 +131,7 @@ def _spec(args: argparse.Namespace) -> ChipSpec:
     from shoal.spec import ChipSpec
     spec = ChipSpec.load(args.chip)
     if getattr(args, "no_caches", False) and spec.cache.caches:
-                spec = spec.replace(caches=False)
+        spec = spec.replace(caches=False)
     return spec
 
 
