@@ -15,13 +15,12 @@ breakpoints are in the process's memory, so they travel with it when it migrates
 on the new cluster stops it there. If GDB goes away mid-run, the stub removes its
 breakpoints and the run goes on to its end without it.
 
-Long (~560 lines): the remote protocol's packets and the target description are one
-concern (a GDB session); the kernel side is kernel/debug.py.
+The session's commands are here; its packets on the wire are tools/gdbwire.py, the kernel
+side is kernel/debug.py.
 """
 
 from __future__ import annotations
 
-import select
 import socket
 import struct
 import sys
@@ -31,6 +30,7 @@ from shoal import abi
 from shoal.abi import SIGINT, SIGTRAP
 from shoal.errors import ShoalError
 from shoal.platform.cpu import REG_PC
+from shoal.tools.gdbwire import MAX_READ, PACKET_SIZE, Wire
 
 if TYPE_CHECKING:
     from shoal.api import Chip
@@ -44,13 +44,6 @@ FNAMES = [*[f"ft{i}" for i in range(8)], "fs0", "fs1", *[f"fa{i}" for i in range
           *[f"fs{i}" for i in range(2, 12)], *[f"ft{i}" for i in range(8, 12)]]
 # GDB's numbering for RISC-V: x0-x31 0-31, pc 32, f0-f31 33-64, CSRs at 65 + their number.
 PC, F0, FFLAGS, FRM, FCSR = 32, 33, 66, 67, 68
-# The largest packet we take (advertised as qSupported's PacketSize, in hex) and the most
-# bytes an m reply carries (hex doubles them): a longer read is answered in part, as the
-# protocol allows, and a longer incoming packet is refused with '-' unread. The host holds
-# O(PACKET_SIZE) for whatever a client sends.
-PACKET_SIZE = 0x4000
-MAX_READ = (PACKET_SIZE - 4) // 2
-_JUNK = bytes(b for b in range(256) if b not in b"+-\x03")  # what is dropped between packets
 
 
 def target_xml() -> str:
@@ -120,12 +113,7 @@ class GdbStub:
             raise ShoalError(f"--gdb {port}: cannot listen on {host}:{port}: {why}") from None
         self.host, self.port = host, self.sock.getsockname()[1]
         self.pid = 0
-        self.conn: socket.socket | None = None
-        self.noack = False
-        self._noack_next = False
-        self.buf = b""
-        self._partial = b""  # an unfinished packet (at most PACKET_SIZE + 3 bytes)
-        self._skipping = False  # inside an over-long packet: dropping it up to its '#'
+        self.wire: Wire | None = None  # the connection's packets (tools/gdbwire.py)
         self.bps: dict[int, bytes] = {}  # address -> the original bytes under the ebreak
         self.temp: dict[int, bytes] = {}  # single-step breakpoints
         self.stop: tuple[str, int | None] | None = None  # (why, tid)
@@ -166,10 +154,11 @@ class GdbStub:
                          f"(gdb-multiarch prog.elf -ex 'target remote :{self.port}')\n")
         sys.stderr.flush()
         try:
-            self.conn, _ = self.sock.accept()
+            conn, _ = self.sock.accept()
         finally:
             self.sock.close()
-        self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.wire = Wire(conn)
         for c in range(self.chip.spec.compute_clusters):
             self._call(c, "attach", self.on_trap)
         try:
@@ -189,107 +178,17 @@ class GdbStub:
         self.temp.clear()
         for c in range(self.chip.spec.compute_clusters):
             self._call(c, "attach", None)
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except OSError:
-                pass
-            self.conn = None
+        if self.wire is not None:
+            self.wire.close()
+            self.wire = None
         if self.gone:
             sys.stderr.write("shoal: gdb: the debugger went away; the run goes on without it\n")
 
-    def _feed(self, more: bytes) -> None:
-        """Take bytes from GDB into `buf`, which holds only whole packets, acks and Ctrl-C:
-        other bytes between packets are dropped, an unfinished packet waits in `_partial`,
-        and a packet longer than PACKET_SIZE is dropped as it comes and answered '-'. So the
-        host holds O(PACKET_SIZE) for whatever a client sends."""
-        raw, self._partial, pos = self._partial + more, b"", 0
-        out = bytearray()
-        while pos < len(raw):
-            if self._skipping:
-                end = raw.find(b"#", pos)
-                if end < 0:
-                    break
-                self._skipping, pos = False, end + 1  # its checksum digits go as junk
-                self._nak()
-                continue
-            start = raw.find(b"$", pos)
-            keep = raw[pos:start if start >= 0 else len(raw)].translate(None, _JUNK)
-            out += keep[:8] + (b"\x03" if b"\x03" in keep[8:] else b"")
-            if start < 0:
-                break
-            end = raw.find(b"#", start)
-            if (end if end >= 0 else len(raw)) - start - 1 > PACKET_SIZE:
-                if end < 0:
-                    self._skipping = True
-                    break
-                self._nak()
-                pos = end + 1
-                continue
-            if end < 0 or len(raw) < end + 3:
-                self._partial = raw[start:]
-                break
-            out += raw[start:end + 3]
-            pos = end + 3
-        self.buf += bytes(out)
-
-    def _nak(self) -> None:
-        """A packet we will not act on (bad checksum, too long): GDB is told to resend."""
-        if not self.noack and self.conn is not None:
-            self.conn.sendall(b"-")
-
-    def _recv(self) -> bytes | None:
-        """The next well-formed packet's contents (acknowledged), a b"\\x03" for Ctrl-C,
-        None at EOF. A packet whose checksum is wrong is answered '-' and not acted on."""
-        assert self.conn is not None
-        while True:
-            self.buf = self.buf.lstrip(b"+-")
-            if self.buf[:1] == b"\x03":
-                self.buf = self.buf[1:]
-                return b"\x03"
-            if self.buf[:1] == b"$":
-                end = self.buf.find(b"#")
-                if end >= 0 and len(self.buf) >= end + 3:
-                    data, digits = self.buf[1:end], self.buf[end + 1:end + 3]
-                    self.buf = self.buf[end + 3:]
-                    try:
-                        good = int(digits, 16) == sum(data) & 0xFF
-                    except ValueError:
-                        good = False
-                    if not good:  # not acted on ('-' asks GDB to resend; no-ack mode: dropped)
-                        self._nak()
-                        continue
-                    if not self.noack:
-                        self.conn.sendall(b"+")
-                    return data
-            more = self.conn.recv(65536)
-            if not more:
-                return None
-            self._feed(more)
-
-    def _send(self, data: str | bytes) -> None:
-        assert self.conn is not None
-        raw = data.encode() if isinstance(data, str) else data
-        out = b"$" + raw + b"#" + f"{sum(raw) & 0xFF:02x}".encode()
-        self.conn.sendall(out)
-        if not self.noack:  # wait for the ack (GDB resends on a '-')
-            while True:
-                while not self.buf:
-                    more = self.conn.recv(65536)
-                    if not more:
-                        raise ConnectionError("gdb closed the connection")
-                    self._feed(more)
-                if self.buf[:1] == b"$":  # a new packet: GDB has ours
-                    return
-                c, self.buf = self.buf[:1], self.buf[1:]
-                if c == b"+":
-                    return
-                if c == b"-":
-                    self.conn.sendall(out)
-
     def _loop(self) -> None:
+        wire = self.wire
+        assert wire is not None
         while True:
-            pkt = self._recv()
+            pkt = wire.recv()
             if pkt is None:
                 self.gone = True
                 return
@@ -301,9 +200,8 @@ class GdbStub:
                 reply = "E01"  # a malformed packet, or a request the process's state refuses
             if reply is None:  # k, D, or the process ended and was reported
                 return
-            self._send(reply)
-            if self._noack_next:
-                self.noack, self._noack_next = True, False
+            wire.send(reply)
+            wire.replied()
 
     def _tids(self) -> list[int]:
         c = self._where()
@@ -326,7 +224,7 @@ class GdbStub:
         if p.startswith("qSupported"):
             return f"PacketSize={PACKET_SIZE:x};qXfer:features:read+;vContSupported+;QStartNoAckMode+"
         if p == "QStartNoAckMode":
-            self._noack_next = True  # from the packet after this OK on
+            self.wire.noack_next = True  # type: ignore[union-attr]  # from the packet after this OK on
             return "OK"
         if p.startswith("qXfer:features:read:target.xml:"):
             off, length = (int(v, 16) for v in p.rsplit(":", 1)[1].split(","))
@@ -401,10 +299,10 @@ class GdbStub:
             if self._where() is not None:
                 self.chip.kill(self.pid)
             if p.startswith("vKill"):
-                self._send("OK")
+                self.wire.send("OK")
             return None
         if p[:1] == "D":
-            self._send("OK")
+            self.wire.send("OK")
             return None
         return ""  # not supported: GDB does without
 
@@ -505,25 +403,20 @@ class GdbStub:
         """Asked by the engine between rounds: stop now? (a breakpoint, Ctrl-C, GDB gone)"""
         if self.stop is not None:
             return True
-        if b"\x03" in self.buf:  # came in with the packet that resumed
-            self.buf = self.buf.replace(b"\x03", b"", 1)
+        w = self.wire
+        if w is None:
+            return False
+        if w.interrupted():  # came in with the packet that resumed
             self.stop = ("interrupt", None)
             return True
         self._polls += 1
-        # Packets sent while the chip runs wait in `buf`; past a bound we stop reading and
-        # TCP holds the client back.
-        if self._polls % 8 == 0 and self.conn is not None and len(self.buf) <= 2 * PACKET_SIZE:
-            r, _, _ = select.select([self.conn], [], [], 0)
-            if r:
-                more = self.conn.recv(4096)
-                if not more:
-                    self.gone = True
-                    self.stop = ("gone", None)
-                else:
-                    self._feed(more)
-                    if b"\x03" in self.buf:
-                        self.buf = self.buf.replace(b"\x03", b"", 1)
-                        self.stop = ("interrupt", None)
+        if self._polls % 8 == 0:
+            got = w.poll()
+            if got == "gone":
+                self.gone = True
+                self.stop = ("gone", None)
+            elif got == "interrupt":
+                self.stop = ("interrupt", None)
         return self.stop is not None
 
     def _resume(self, step: int | None = None) -> str | None:
@@ -537,7 +430,7 @@ class GdbStub:
         self.temp.clear()
         if self.stop is None:  # every process ended
             r = self.chip._record(self.pid)
-            self._send(f"W{r.exit_code & 0xFF:02x}" if r.signal is None else f"X{r.signal:02x}")
+            self.wire.send(f"W{r.exit_code & 0xFF:02x}" if r.signal is None else f"X{r.signal:02x}")
             return None
         why, tid = self.stop
         if why == "gone":
