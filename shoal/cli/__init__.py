@@ -85,7 +85,7 @@ def _main(argv: list[str]) -> int:
         if getattr(args, "ranks", None) is not None or os.environ.get("SHOAL_BACKEND") == "mpi":
             _no_mpi_options(args)
             if getattr(args, "ranks", None) is not None and not os.environ.get("SHOAL_MPI_RANKS"):
-                from shoal.engine.mpi import launch
+                from shoal.engine.launch import launch
                 from shoal.spec import ChipSpec
                 return launch(argv, args.ranks, ChipSpec.load(args.chip).compute_clusters)
         if args.cmd == "run":

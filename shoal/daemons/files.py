@@ -29,16 +29,12 @@ import struct
 
 from shoal.abi import (
     DT_DIR,
-    DT_LNK,
-    DT_REG,
-    EACCES,
     EBUSY,
     EEXIST,
     EFBIG,
     EINVAL,
     EISDIR,
     ELOOP,
-    ENAMETOOLONG,
     ENOENT,
     ENOSPC,
     ENOTDIR,
@@ -52,33 +48,25 @@ from shoal.abi import (
     O_EXCL,
     O_NOFOLLOW,
     O_TRUNC,
-    S_IFDIR,
-    S_IFLNK,
-    S_IFREG,
 )
-from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.fslinks import LinkCalls
-from shoal.daemons.fspaths import ROOT, Handle, Node, Symlink, bad_name, nbytes, too_long, walk
+from shoal.daemons.fspaths import ROOT, Handle, Node, walk
+from shoal.daemons.fstree import FsTree
 from shoal.messages import UNSET, Kind
 from shoal.platform.noc import Packet
 
 
 class FileServer(LinkCalls):
+    """The requests on files and the open files (handles); the tree itself is an FsTree."""
+
     def __init__(self, core: Core) -> None:
         self.spec = core.spec
         self.busy = core.busy  # the daemon core's: copying costs its time
         self._reply = core.reply
-        self.nodes: dict[int, Node] = {ROOT: Node(ROOT, True, ROOT, 0o755)}
-        self.next_ino = ROOT + 1
-        self.handles: dict[int, Handle] = {}
+        self.fs = FsTree(core.spec.limits)  # the tree of files (fstree.py)
+        self.handles: dict[int, Handle] = {}  # the open files
         self.next_handle = 1
-        self.fs_used = 0  # bytes of writable file data
-        self.fs_count = 0  # writable nodes (files and directories, not the root nor the made /tmp)
-        # /tmp, as on Linux (mode 1777), made here; not counted against fs_max_files. A --fs
-        # tree with its own tmp replaces it; the host's tree gets it back only if not empty.
-        self.auto_tmp: int | None = self._new(self.nodes[ROOT], "tmp", True, 0o1777, 0).ino
-        self.fs_count = 0
         self.packets: dict[Kind, Handler] = {
             Kind.FS_OPEN: self.on_fs_open, Kind.FS_CLOSE: self.on_fs_close,
             Kind.FS_READ: self.on_fs_read, Kind.FS_WRITE: self.on_fs_write,
@@ -88,103 +76,16 @@ class FileServer(LinkCalls):
             Kind.FS_SETATTR: self.on_fs_setattr, Kind.FS_LINK: self.on_fs_link,
             Kind.FS_SYMLINK: self.on_fs_symlink, Kind.FS_READLINK: self.on_fs_readlink,
             Kind.FS_STATFS: self.on_fs_statfs, Kind.FS_FALLOCATE: self.on_fs_fallocate}
-        self.host: dict[str, HostCall] = {"fs_load": self.load_tree, "fs_tree": self.tree}
+        self.host: dict[str, HostCall] = {"fs_load": self.fs.load, "fs_tree": self.fs.export}
 
     def stats(self) -> dict[str, int]:
-        return {"fs_nodes": self.fs_count, "fs_bytes": self.fs_used, "fs_handles": len(self.handles)}
+        return {"fs_nodes": self.fs.fs_count, "fs_bytes": self.fs.fs_used, "fs_handles": len(self.handles)}
 
     # helpers -----------------------------------------------------------------------------
     def _work(self, at: int, nbytes: int) -> int:
         """Copying `nbytes` in or out of a file on the daemon core after `at`."""
         cost = int(nbytes * self.spec.costs.copy_cycles_per_byte)
         return at if cost == 0 else self.busy.book(at, cost) + cost
-
-    def _lookup(self, parts: list[str]) -> Node | int:
-        node = self.nodes[ROOT]
-        for part in parts:
-            if not node.is_dir:
-                return -ENOTDIR
-            if too_long(part):
-                return -ENAMETOOLONG
-            ino = node.children.get(part)
-            if ino is None:
-                return -ENOENT
-            node = self.nodes[ino]
-        return node
-
-    def _resolve(self, path: str, follow: bool = True) -> Node | int:
-        """The node at `path` (links followed, the last one only if `follow`)."""
-        got = walk(self.nodes, path, follow)
-        if isinstance(got, int):
-            return got
-        _, _, node = got
-        if node is None:
-            return -ENOENT
-        if path.endswith("/") and not node.is_dir:
-            return -ENOTDIR
-        return node
-
-    def _parent(self, path: str) -> tuple[Node, str, Node | None] | int:
-        """The directory that holds (or would hold) `path`, the last component (not followed)
-        and what it names. A path that ends by `.` or `..` names its directory by that
-        directory's own name (-EBUSY for the root)."""
-        got = walk(self.nodes, path.rstrip("/") or "/", False)
-        if isinstance(got, int):
-            return got
-        d, name, node = got
-        if d is not None:
-            return d, name, node
-        assert node is not None
-        if node.ino == ROOT:
-            return -EBUSY
-        up = self.nodes[node.parent]
-        name = next(n for n, i in up.children.items() if i == node.ino)  # (a directory has one name)
-        return up, name, node
-
-    def _path_of(self, node: Node) -> str:
-        """A directory's absolute path (its one name at each level)."""
-        parts: list[str] = []
-        while node.ino != ROOT:
-            up = self.nodes[node.parent]
-            parts.append(next(n for n, i in up.children.items() if i == node.ino))
-            node = up
-        return "/" + "/".join(reversed(parts))
-
-    def _new(self, parent: Node, name: str, is_dir: bool, mode: int, at: int) -> Node | int:
-        if self.fs_count >= self.spec.limits.fs_max_files:
-            return -ENOSPC
-        node = Node(self.next_ino, is_dir, parent.ino, mode & 0o7777, mtime=at)
-        self.next_ino += 1
-        self.nodes[node.ino] = node
-        parent.children[name] = node.ino
-        parent.mtime = at
-        self.fs_count += 1
-        return node
-
-    def _free_node(self, node: Node) -> None:
-        """Free a node once it is neither in the tree nor open."""
-        if node.names or node.opens or node.ino == ROOT:
-            return
-        del self.nodes[node.ino]
-        if node.ino == self.auto_tmp:
-            self.auto_tmp = None
-        elif not node.readonly:
-            self.fs_count -= 1
-            self.fs_used -= len(node.data)
-
-    def _resize(self, node: Node, size: int) -> int:
-        """Make a writable file `size` bytes long, within the limits; 0 or -errno."""
-        if size > self.spec.limits.fs_max_file_bytes:
-            return -EFBIG
-        grow = size - len(node.data)
-        if grow > 0 and self.fs_used + grow > self.spec.limits.fs_total_bytes:
-            return -ENOSPC
-        if grow > 0:
-            node.data.extend(bytes(grow))
-        else:
-            del node.data[size:]
-        self.fs_used += grow
-        return 0
 
     def _handle(self, b: dict) -> tuple[int, Handle] | int:
         """The handle a request names, opened again by its path if this server does not
@@ -193,7 +94,7 @@ class FileServer(LinkCalls):
         h = self.handles.get(hid)
         if h is not None and (h.pid == b.pid or b.pid in h.sharers):
             return hid, h
-        node = self._resolve(b.path)
+        node = self.fs.resolve(b.path)
         if isinstance(node, int):
             return node
         return self._open_handle(b.pid, node, b.flags & ~(O_CREAT | O_EXCL | O_TRUNC))
@@ -209,9 +110,9 @@ class FileServer(LinkCalls):
     def _close_handle(self, hid: int) -> None:
         h = self.handles.pop(hid, None)
         if h is not None:
-            node = self.nodes[h.ino]
+            node = self.fs.nodes[h.ino]
             node.opens -= 1
-            self._free_node(node)
+            self.fs.free_node(node)
 
     def process_ended(self, pid: int, at: int) -> None:
         for hid in [hid for hid, h in self.handles.items() if h.pid == pid or pid in h.sharers]:
@@ -234,117 +135,7 @@ class FileServer(LinkCalls):
             if h.pid == parent or parent in h.sharers:
                 h.sharers.add(child)
 
-    def _stat(self, node: Node) -> list[int]:
-        if node.target is not None:  # a link: its target's length, all permissions (as Linux)
-            return [node.ino, S_IFLNK | 0o777, nbytes(node.target), node.names, node.mtime]
-        mode = (S_IFDIR if node.is_dir else S_IFREG) | node.mode
-        size = 4096 if node.is_dir else len(node.data)
-        nlink = (2 + sum(self.nodes[c].is_dir for c in node.children.values())) if node.is_dir \
-            else node.names
-        return [node.ino, mode, size, nlink, node.mtime]
-
-    @staticmethod
-    def _dtype(node: Node) -> int:
-        return DT_DIR if node.is_dir else DT_LNK if node.target is not None else DT_REG
-
-    def _drop_name(self, parent: Node, name: str, node: Node, at: int) -> None:
-        """`name` in `parent` goes; the node with its last name (and last open handle)."""
-        del parent.children[name]
-        parent.mtime = at
-        node.names -= 1
-        if node.names:
-            self.fs_count -= 1  # (each further name counted as a node: tmpfs's)
-        else:
-            self._free_node(node)
-
     # the host's side ----------------------------------------------------------------------
-    def program_at(self, path: str) -> bytes | int:
-        """execve (the process manager asks): the bytes of the file at absolute `path`, or
-        -errno as Linux's exec gives it (ENOENT, ENOTDIR; EACCES for a directory). Modes are not
-        enforced (a --fs tree's files are 0644 here: the host's modes are not carried), so
-        no execute bit is asked for."""
-        node = self._resolve(path)
-        if isinstance(node, int):
-            return node
-        if node.is_dir:
-            return -EACCES
-        return bytes(node.data)
-
-    def fs_add_readonly(self, name: str, data: bytes) -> None:
-        root = self.nodes[ROOT]
-        old = root.children.get(name)
-        if old is not None:
-            node = self.nodes[old]
-            if not node.readonly:
-                raise ValueError(f"{name} is already in the file system")
-            node.data = bytearray(data)
-            return
-        node = Node(self.next_ino, False, ROOT, 0o444, bytearray(data), readonly=True)
-        self.next_ino += 1
-        self.nodes[node.ino] = node
-        root.children[name] = node.ino
-
-    def load_tree(self, entries: list[tuple[str, bytes | Symlink | None]]) -> None:
-        """Fill the tree: (path, contents) for files, (path, None) for directories, (path,
-        Symlink) for symbolic links (hostfs.py checked they stay inside), parents first.
-        The host checked the limits; a clash with a --file, or a name the host could
-        not hold again (see `bad_name`), is refused. Paths may be longer than MAX_PATH (a
-        tree a guest made by renaming comes back so); only a call's path is limited."""
-        dirs: dict[str, Node] = {"": self.nodes[ROOT]}
-        for path, data in entries:
-            where, _, name = path.rpartition("/")
-            why = bad_name(name)
-            if why is not None:
-                raise ValueError(f"{path!r}: {why}")
-            parent = dirs.get(where)
-            if parent is None:
-                got = self._lookup(where.split("/"))
-                if isinstance(got, int) or not got.is_dir:
-                    raise ValueError(f"{path}: its directory is missing")
-                parent = got
-            if path == "tmp" and self.auto_tmp is not None:  # the host's own tmp replaces shoal's
-                del parent.children[name]
-                self.nodes[self.auto_tmp].names = 0
-                self._free_node(self.nodes[self.auto_tmp])
-            if name in parent.children:
-                raise ValueError(f"{path} is already in the file system")
-            node = self._new(parent, name, data is None, 0o755 if data is None else 0o644, 0)
-            if isinstance(node, int):
-                raise ValueError(f"more than {self.spec.limits.fs_max_files} files")
-            if isinstance(data, Symlink):
-                if not data.target or nbytes(data.target) >= MAX_PATH:
-                    raise ValueError(f"{path}: a link's target must be 1 to {MAX_PATH - 1} bytes")
-                node.target = data.target
-                node.mode = 0o777
-            elif data is None:
-                dirs[path] = node
-            else:
-                if self._resize(node, len(data)) < 0:
-                    raise ValueError(f"{path}: over the file system's limits")
-                node.data[:] = data
-
-    def tree(self) -> list[tuple[str, bytes | Symlink | None]]:
-        """The writable tree, parents first (the --file files are not part of it): a
-        symbolic link as a Symlink, each name of a file with several (hard links) as a file
-        of its own. Walked with a stack, not recursion: a tree may be as deep as fs_max_files."""
-        out: list[tuple[str, bytes | Symlink | None]] = []
-        stack = [("", iter(self.nodes[ROOT].children.items()))]
-        while stack:
-            prefix, children = stack[-1]
-            step = next(children, None)
-            if step is None:
-                stack.pop()
-                continue
-            name, ino = step
-            child = self.nodes[ino]
-            if child.readonly or (ino == self.auto_tmp and not child.children):
-                continue
-            path = prefix + name
-            out.append((path, None if child.is_dir else Symlink(child.target)
-                        if child.target is not None else bytes(child.data)))
-            if child.is_dir:
-                stack.append((path + "/", iter(child.children.items())))
-        return out
 
     # requests from the kernels --------------------------------------------------------------
     def on_fs_open(self, req: Packet, at: int) -> None:
@@ -355,7 +146,7 @@ class FileServer(LinkCalls):
         flags, path = b.flags, b.path
         acc = flags & O_ACCMODE
         excl = flags & O_CREAT and flags & O_EXCL
-        got = walk(self.nodes, path, not (excl or flags & O_NOFOLLOW))
+        got = walk(self.fs.nodes, path, not (excl or flags & O_NOFOLLOW))
         if isinstance(got, int):
             self._reply(req, at, ret=got)
             return
@@ -370,7 +161,7 @@ class FileServer(LinkCalls):
                 err = -EROFS
             else:
                 assert parent is not None
-                node = self._new(parent, name, False, b.mode, at)
+                node = self.fs.new(parent, name, False, b.mode, at)
                 err = node if isinstance(node, int) else 0
         elif excl:
             err = -EEXIST
@@ -383,13 +174,13 @@ class FileServer(LinkCalls):
         elif node.readonly and (acc != 0 or flags & O_TRUNC):
             err = -EROFS
         elif flags & O_TRUNC and node.data:  # as Linux, even opened read-only
-            err = self._resize(node, 0)
+            err = self.fs.resize(node, 0)
             node.mtime = at
         if err or isinstance(node, int) or node is None:
             self._reply(req, at, ret=err)
             return
         hid, _ = self._open_handle(b.pid, node, flags)
-        real = self._path_of(node).encode() if node.is_dir else b""
+        real = self.fs.path_of(node).encode() if node.is_dir else b""
         self._reply(req, at, data=real, ret=0, handle=hid, dir=node.is_dir)
 
     def on_fs_close(self, req: Packet, at: int) -> None:
@@ -425,7 +216,7 @@ class FileServer(LinkCalls):
         end = off + len(data)
         if end > len(node.data):
             limit = min(self.spec.limits.fs_max_file_bytes,
-                        len(node.data) + self.spec.limits.fs_total_bytes - self.fs_used)
+                        len(node.data) + self.spec.limits.fs_total_bytes - self.fs.fs_used)
             if off >= limit and data:
                 err = -EFBIG if off >= self.spec.limits.fs_max_file_bytes else -ENOSPC
                 self._reply(req, at, ret=err, handle=hid)
@@ -433,7 +224,7 @@ class FileServer(LinkCalls):
             end = min(end, limit)
             data = data[:end - off]
             if end > len(node.data):
-                self._resize(node, end)
+                self.fs.resize(node, end)
         node.data[off:end] = data
         node.mtime = at
         at = self._work(at, len(data))
@@ -445,7 +236,7 @@ class FileServer(LinkCalls):
         if found is None:
             return
         hid, node = found
-        err = -EINVAL if node.is_dir else -EROFS if node.readonly else self._resize(node, b.length)
+        err = -EINVAL if node.is_dir else -EROFS if node.readonly else self.fs.resize(node, b.length)
         node.mtime = at
         self._reply(req, at, ret=err, handle=hid)
 
@@ -457,7 +248,7 @@ class FileServer(LinkCalls):
             self._reply(req, at, ret=got)
             return None
         hid, h = got
-        return hid, self.nodes[h.ino]
+        return hid, self.fs.nodes[h.ino]
 
     def _target(self, req: Packet, at: int) -> tuple[int, Node] | None:
         """The node a request names by handle or by path (following links unless `nofollow`),
@@ -465,7 +256,7 @@ class FileServer(LinkCalls):
         b = req.body
         if b.handle is not None:
             return self._open_node(req, at)
-        node = self._resolve(b.path, follow=b.nofollow is not True)
+        node = self.fs.resolve(b.path, follow=b.nofollow is not True)
         if isinstance(node, int):
             self._reply(req, at, ret=node)
             return None
@@ -479,11 +270,12 @@ class FileServer(LinkCalls):
             return
         hid, node = found
         if b.real is True and node.is_dir:  # chdir: the path without links
-            self._reply(req, at, data=self._path_of(node).encode(), ret=0, st=self._stat(node), handle=hid)
+            real = self.fs.path_of(node).encode()
+            self._reply(req, at, data=real, ret=0, st=self.fs.stat(node), handle=hid)
         elif b.access is True:  # access(2) wants to know about the read-only (--file) files too
-            self._reply(req, at, ret=0, st=self._stat(node), handle=hid, ro=node.readonly)
+            self._reply(req, at, ret=0, st=self.fs.stat(node), handle=hid, ro=node.readonly)
         else:
-            self._reply(req, at, ret=0, st=self._stat(node), handle=hid)
+            self._reply(req, at, ret=0, st=self.fs.stat(node), handle=hid)
 
     def on_fs_setattr(self, req: Packet, at: int) -> None:
         """chmod (the permission bits) and utimensat (the modification time; shoal keeps one
@@ -515,7 +307,7 @@ class FileServer(LinkCalls):
             self._reply(req, at, ret=-ENOTDIR, handle=hid)
             return
         entries = [(".", node.ino, DT_DIR), ("..", node.parent, DT_DIR)]
-        entries += [(name, ino, self._dtype(self.nodes[ino])) for name, ino in node.children.items()]
+        entries += [(name, ino, self.fs.dtype(self.fs.nodes[ino])) for name, ino in node.children.items()]
         out = bytearray()
         i = b.offset
         while i < len(entries):
@@ -536,7 +328,7 @@ class FileServer(LinkCalls):
         self._reply(req, at, data=bytes(out), bulk=True, ret=len(out), offset=i, handle=hid)
 
     def on_fs_mkdir(self, req: Packet, at: int) -> None:
-        got = self._parent(req.body.path)
+        got = self.fs.parent(req.body.path)
         if isinstance(got, int):
             self._reply(req, at, ret=-EEXIST if got == -EBUSY else got)
             return
@@ -544,13 +336,13 @@ class FileServer(LinkCalls):
         if old is not None:  # (a link too, dangling or not: Linux's EEXIST)
             self._reply(req, at, ret=-EEXIST)
             return
-        node = self._new(parent, name, True, req.body.mode, at)
+        node = self.fs.new(parent, name, True, req.body.mode, at)
         self._reply(req, at, ret=node if isinstance(node, int) else 0)
 
     def on_fs_unlink(self, req: Packet, at: int) -> None:
         """unlink drops one name (a link's own, never its target's); rmdir an empty directory."""
         b = req.body
-        got = self._parent(b.path)
+        got = self.fs.parent(b.path)
         if isinstance(got, int):
             self._reply(req, at, ret=got)
             return
@@ -566,7 +358,7 @@ class FileServer(LinkCalls):
         if node.readonly:
             err = -EROFS
         if not err:
-            self._drop_name(parent, name, node, at)
+            self.fs.drop_name(parent, name, node, at)
         self._reply(req, at, ret=err)
 
     def on_fs_rename(self, req: Packet, at: int) -> None:
@@ -575,8 +367,8 @@ class FileServer(LinkCalls):
 
     def _rename(self, old: str, new: str, noreplace: bool, at: int) -> int:
         """Names move, not what they name: a link is renamed, never followed."""
-        src = self._parent(old)
-        dst = self._parent(new)
+        src = self.fs.parent(old)
+        dst = self.fs.parent(new)
         if isinstance(src, int):
             return src
         if isinstance(dst, int):
@@ -593,7 +385,7 @@ class FileServer(LinkCalls):
                 return -EINVAL
             if d.ino == ROOT:
                 break
-            d = self.nodes[d.parent]
+            d = self.fs.nodes[d.parent]
         if t is node:
             return 0  # (the same name, or two hard links of one file: nothing, as Linux)
         if t is not None:
@@ -607,7 +399,7 @@ class FileServer(LinkCalls):
                 return -ENOTDIR
             if t.is_dir and t.children:
                 return -ENOTEMPTY
-            self._drop_name(dp, dname, t, at)
+            self.fs.drop_name(dp, dname, t, at)
         del sp.children[sname]
         dp.children[dname] = node.ino
         if node.is_dir:

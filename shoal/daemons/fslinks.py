@@ -31,15 +31,15 @@ class LinkCalls:
             if isinstance(got, int):
                 self._reply(req, at, ret=got)
                 return
-            node: Node | int = self.nodes[got[1].ino]
+            node: Node | int = self.fs.nodes[got[1].ino]
             if isinstance(node, Node) and not node.names:
                 node = -ENOENT  # (an unlinked file gets no name back, as Linux)
         else:
-            node = self._resolve(b.old, follow=b.follow)
+            node = self.fs.resolve(b.old, follow=b.follow)
         if isinstance(node, int):
             self._reply(req, at, ret=node)
             return
-        dst = self._parent(b.new)
+        dst = self.fs.parent(b.new)
         if isinstance(dst, int):
             self._reply(req, at, ret=-EEXIST if dst == -EBUSY else dst)
             return
@@ -53,19 +53,19 @@ class LinkCalls:
             err = -EROFS
         elif node.names >= LINK_MAX:
             err = -EMLINK
-        elif self.fs_count >= self.spec.limits.fs_max_files:
+        elif self.fs.fs_count >= self.spec.limits.fs_max_files:
             err = -ENOSPC
         if not err:
             dp.children[dname] = node.ino
             dp.mtime = at
             node.names += 1
-            self.fs_count += 1
+            self.fs.fs_count += 1
         self._reply(req, at, ret=err)
 
     def on_fs_symlink(self: FileServer, req: Packet, at: int) -> None:
         """symlinkat: a link holding `target` as given (not checked: it may dangle)."""
         b = req.body
-        dst = self._parent(b.path)
+        dst = self.fs.parent(b.path)
         if isinstance(dst, int):
             self._reply(req, at, ret=-EEXIST if dst == -EBUSY else dst)
             return
@@ -73,14 +73,14 @@ class LinkCalls:
         if there is not None:
             self._reply(req, at, ret=-EEXIST)
             return
-        node = self._new(dp, name, False, 0o777, at)
+        node = self.fs.new(dp, name, False, 0o777, at)
         if isinstance(node, Node):
             node.target = b.target
         self._reply(req, at, ret=node if isinstance(node, int) else 0)
 
     def on_fs_readlink(self: FileServer, req: Packet, at: int) -> None:
         """readlinkat: the link's target (the kernel cuts it to the caller's buffer)."""
-        node = self._resolve(req.body.path, follow=False)
+        node = self.fs.resolve(req.body.path, follow=False)
         if isinstance(node, int):
             self._reply(req, at, ret=node)
         elif node.target is None:
@@ -100,14 +100,14 @@ class LinkCalls:
                 return
             hid = got[0]
         else:
-            node = self._resolve(b.path)
+            node = self.fs.resolve(b.path)
             if isinstance(node, int):
                 self._reply(req, at, ret=node)
                 return
         sp = self.spec.limits
         blocks = sp.fs_total_bytes // STATFS_BLOCK
-        free = max(0, sp.fs_total_bytes - self.fs_used) // STATFS_BLOCK
-        attr = [STATFS_BLOCK, blocks, free, sp.fs_max_files, max(0, sp.fs_max_files - self.fs_count)]
+        free = max(0, sp.fs_total_bytes - self.fs.fs_used) // STATFS_BLOCK
+        attr = [STATFS_BLOCK, blocks, free, sp.fs_max_files, max(0, sp.fs_max_files - self.fs.fs_count)]
         self._reply(req, at, ret=0, attr=attr, handle=hid)
 
     def on_fs_fallocate(self: FileServer, req: Packet, at: int) -> None:
@@ -132,9 +132,9 @@ class LinkCalls:
                 node.data[b.offset:stop] = bytes(stop - b.offset)
                 node.mtime = at
         elif end > len(node.data):
-            if end - len(node.data) > self.spec.limits.fs_total_bytes - self.fs_used:
+            if end - len(node.data) > self.spec.limits.fs_total_bytes - self.fs.fs_used:
                 err = -ENOSPC
             elif not b.mode & FALLOC_FL_KEEP_SIZE:
-                err = self._resize(node, end)
+                err = self.fs.resize(node, end)
                 node.mtime = at
         self._reply(req, at, ret=err, handle=hid)

@@ -106,7 +106,7 @@ class IoNode:
             self.names.process_ended, self.rmem.process_ended, self.files.process_ended,
             self.ipc.process_ended, self.sysv.process_ended, self.shm.process_ended,
             self.sockets.process_ended],
-            self.files.program_at, self._forked)
+            self.files.fs.program_at, self._forked)
         servers = [("console", self.console), ("procman", self.procman), ("names", self.names),
                    ("policy", self.policy), ("rmem", self.rmem), ("shm", self.shm),
                    ("files", self.files), ("ipc", self.ipc), ("sysv", self.sysv), ("sockets", self.sockets)]
@@ -126,7 +126,7 @@ class IoNode:
     # the node's own host requests -------------------------------------------------------------
     def add_file(self, name: str, data: bytes) -> None:
         """A read-only file of the chip's image: in the file system, and a program spawn loads."""
-        self.files.fs_add_readonly(name, data)
+        self.files.fs.add_readonly(name, data)
         self.procman.add_image(name, data)
 
     def stats(self) -> dict[str, int]:
