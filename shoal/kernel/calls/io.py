@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EBADF, EINVAL, EMFILE, ENOTTY, ESPIPE, O_ACCMODE, O_DIRECTORY, O_RDWR, O_WRONLY
 from shoal.kernel import console, files, pipes
-from shoal.kernel.calls import socket
+from shoal.kernel.calls import sockdata, socket
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.messages import UNSET, FsStat, Stdin
@@ -26,7 +26,7 @@ def sys_read(k: Kernel, t: Thread, a: list[int]) -> int:
     if pipes.is_pipe(p):
         return pipes.read(k, t, p, [(a[1], a[2])])  # type: ignore[arg-type]
     if socket.is_sock(p):
-        return socket.read(k, t, a[0], p, [(a[1], a[2])])  # type: ignore[arg-type]
+        return sockdata.read(k, t, a[0], p, [(a[1], a[2])])  # type: ignore[arg-type]
     f = files.file_of(t, fd)
     if f is not None:
         return files.read_file(k, t, f, [(a[1], a[2])], None)
@@ -40,7 +40,7 @@ def sys_write(k: Kernel, t: Thread, a: list[int]) -> object:
     if pipes.is_pipe(p):
         return pipes.write(k, t, p, [(a[1], a[2])])  # type: ignore[arg-type]
     if socket.is_sock(p):
-        return socket.write(k, t, a[0], p, [(a[1], a[2])])  # type: ignore[arg-type]
+        return sockdata.write(k, t, a[0], p, [(a[1], a[2])])  # type: ignore[arg-type]
     f = files.file_of(t, fd)
     if f is not None:
         return files.write_file(k, t, f, [(a[1], a[2])], None)
@@ -69,7 +69,7 @@ def _vectored(k: Kernel, t: Thread, a: list[int], write: bool) -> int:
         vec = files.iov(t, a)
         if isinstance(vec, int):
             return vec
-        return (socket.write if write else socket.read)(k, t, a[0], p, vec)  # type: ignore[return-value,arg-type]
+        return (sockdata.write if write else sockdata.read)(k, t, a[0], p, vec)  # type: ignore[return-value,arg-type]
     f = files.file_of(t, fd) or files.device_of(t, fd)
     if f is None:
         return _console_writev(k, t, a) if write else _console_readv(k, t, a)

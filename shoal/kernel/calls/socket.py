@@ -8,10 +8,11 @@ server's; its status flags, O_NONBLOCK, are the descriptor's as on Linux).
 Blocking is as for System V IPC (calls/sysv.py): one try; if it would wait (EAGAIN) and
 may, the thread sends `sock_wait`, answered once the socket may have changed, and makes
 the call again. A handled signal cuts the wait short (EINTR, or the call made again with
-SA_RESTART, as Linux's sockets are). A stream send larger than what fits goes in pieces
-of at most CHUNK bytes; the bytes already in are kept between tries (`_sent`), and once
-some are in, the wait is one a freeze lets finish (`sock_sending`), so a migration never
-sends them twice. Control messages (SCM_RIGHTS, SCM_CREDENTIALS) are not carried: a
+SA_RESTART, as Linux's sockets are). Moving data (send, recv and their kin) is
+calls/sockdata.py: a stream send larger than what fits goes in pieces of at most CHUNK
+bytes; the bytes already in are kept between tries, and once some are in, the wait is one a
+freeze lets finish (`sock_sending`), so a migration never sends them twice. Addresses in
+guest memory are calls/sockaddr.py. Control messages (SCM_RIGHTS, SCM_CREDENTIALS) are not carried: a
 sendmsg with any is refused (EOPNOTSUPP, counted by --stats); recvmsg gives none.
 MSG_WAITALL and MSG_OOB are not served (a recv returns what is there, as without them).
 """
@@ -20,13 +21,12 @@ from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
-from shoal.abi import EAGAIN, EBADF, EFAULT, EINVAL, EMFILE, ENAMETOOLONG, SIGPIPE
-from shoal.kernel import signals
+from shoal.abi import EAGAIN, EBADF, EFAULT, EINVAL, EMFILE, ENAMETOOLONG
 from shoal.kernel.calls.common import refused, s32
+from shoal.kernel.calls.sockaddr import SUN_PATH, loopback, read_addr, write_addr
 from shoal.kernel.container import FileKind, OpenFile, Thread
-from shoal.kernel.files import MAX_FILES, canonical, new_fd
+from shoal.kernel.files import MAX_FILES, new_fd
 from shoal.kernel.memory import Fault
 from shoal.messages import (
     UNSET,
@@ -38,9 +38,7 @@ from shoal.messages import (
     SockName,
     SockNew,
     SockOpt,
-    SockRecv,
     SockRef,
-    SockSend,
     SockShutdown,
     SockWait,
 )
@@ -57,14 +55,8 @@ O_RDWR, O_NONBLOCK = 2, 0o4000
 MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL = 1, 2, 0x20, 0x40, 0x100, 0x4000
 ENOTSOCK, EDESTADDRREQ, EMSGSIZE, EPROTONOSUPPORT, ESOCKTNOSUPPORT = 88, 89, 90, 93, 94
 EOPNOTSUPP, EAFNOSUPPORT, EADDRNOTAVAIL, ENETUNREACH, EPIPE = 95, 97, 99, 101, 32
-# (EDESTADDRREQ, ENOTCONN, EISCONN, EADDRINUSE, ECONNREFUSED come from the server)
-SUN_PATH = 108
-CHUNK = 64 << 10  # bytes one send request carries at most (a stream's send goes in pieces)
-MAX_DGRAM = 2 * 212992  # a datagram longer than any SO_SNDBUF allows: EMSGSIZE before reading it
-LOOPBACK = 0x7F000001
 SO_TIMEOS = {20: 16, 21: 16, 66: 16, 67: 16}  # SO_RCVTIMEO/SO_SNDTIMEO old and new: accepted, not kept
 SO_LINGER = 13
-_sent: WeakKeyDictionary[Thread, int] = WeakKeyDictionary()  # a blocking stream send: bytes already in
 
 
 # --- descriptors --------------------------------------------------------------------------
@@ -97,7 +89,7 @@ def _install(k: Kernel, t: Thread, handle: int, flags: int, at: int, what: str) 
     return fd
 
 
-def _again(t: Thread, a0: int) -> int:
+def again(t: Thread, a0: int) -> int:
     """Make the thread's call again (its pc back onto the ecall); a0 keeps its argument."""
     t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
     return a0
@@ -107,94 +99,33 @@ def _ret(reply: Packet, at: int) -> int:
     return reply.body.ret
 
 
-def _wait(k: Kernel, t: Thread, a0: int, f: OpenFile, what: str, addr: list | None = None,
+def wait(k: Kernel, t: Thread, a0: int, f: OpenFile, what: str, addr: list | None = None,
           busy: bool = False) -> int:
     """Wait until the server says `what` on `f` may go, then make the call again. `busy`: the
     call has done part of its work (a send's first pieces), so a freeze lets it finish."""
     op = k.new_op()
     body = SockWait(op=op, pid=t.proc.pid, handle=f.handle, what=what, tid=t.tid,
                     addr=addr if addr is not None else UNSET)
-    k.pending[op] = (t, lambda reply, at: _again(t, a0), body)
+    k.pending[op] = (t, lambda reply, at: again(t, a0), body)
     k.send(k.services_node, body, at=k.now())
     k.block(t, None, None, why="sock_sending" if busy else "rpc:sock_wait")
     return 0
 
 
-def _attempt(k: Kernel, t: Thread, a0: int, f: OpenFile, body: Request, what: str, nonblock: bool,
+def attempt(k: Kernel, t: Thread, a0: int, f: OpenFile, body: Request, what: str, nonblock: bool,
              finish: object, addr: list | None = None, data: bytes = b"") -> int:
     """One try; if the server says EAGAIN and the call may wait, wait and try again."""
     if t.ipc_wait_next:
         t.ipc_wait_next = False
-        return _wait(k, t, a0, f, what, addr)
+        return wait(k, t, a0, f, what, addr)
 
     def tried(reply: Packet, at: int) -> int:
         if reply.body.ret == -EAGAIN and not nonblock:
             t.ipc_wait_next = True
-            return _again(t, a0)
+            return again(t, a0)
         return finish(reply, at)  # type: ignore[operator]
     k.rpc(t, body, tried, data)
     return 0
-
-
-# --- addresses -----------------------------------------------------------------------------
-def read_addr(t: Thread, addr: int, size: int, family: int) -> list | int:
-    """A struct sockaddr from the guest as the server's list; -errno if it is not one."""
-    if size < 0 or size > 128:
-        return -EINVAL
-    if size < 2:
-        return -EINVAL
-    raw = t.proc.aspace.read(addr, size)
-    fam = struct.unpack_from("<H", raw)[0]
-    if family == AF_UNIX:
-        if fam != AF_UNIX or size > 2 + SUN_PATH:
-            return -EINVAL
-        path = raw[2:]
-        if size == 2:
-            return ["unix", None, None]  # autobind (bind), or nothing to connect to
-        if path[0] == 0:  # abstract: every byte up to size counts
-            name = path.decode("latin-1")
-            return ["unix", name, name]
-        path = path.split(b"\0", 1)[0]
-        if not path:
-            return -EINVAL
-        shown = path.decode("utf-8", "replace")
-        key = canonical(shown if shown.startswith("/") else t.proc.cwd.rstrip("/") + "/" + shown)
-        return ["unix", key, shown]
-    if fam != AF_INET:
-        return -EAFNOSUPPORT
-    if size < 16:
-        return -EINVAL
-    port, ip = struct.unpack_from(">HI", raw, 2)
-    return ["inet", ip, port]
-
-
-def addr_bytes(addr: list) -> bytes:
-    if addr[0] == "unix":
-        shown = addr[2] or ""
-        if not shown:
-            return struct.pack("<H", AF_UNIX)
-        if shown.startswith("\0"):
-            return struct.pack("<H", AF_UNIX) + shown.encode("latin-1")
-        return struct.pack("<H", AF_UNIX) + shown.encode() + b"\0"
-    return struct.pack("<H", AF_INET) + struct.pack(">HI", addr[2], addr[1]) + bytes(8)
-
-
-def write_addr(t: Thread, addr: int, lenp: int, value: list) -> int:
-    """Linux's move_addr_to_user: as much of the address as fits, and its full length."""
-    if not addr:
-        return 0
-    size = s32(struct.unpack("<I", t.proc.aspace.read(lenp, 4))[0])
-    if size < 0:
-        return -EINVAL
-    raw = addr_bytes(value)
-    if size:
-        t.proc.aspace.write(addr, raw[:size])
-    t.proc.aspace.write(lenp, struct.pack("<I", len(raw)))
-    return 0
-
-
-def _loopback(ip: int) -> bool:
-    return ip >> 24 == 127 or ip == 0
 
 
 # --- the calls -----------------------------------------------------------------------------
@@ -286,7 +217,7 @@ def sys_bind(k: Kernel, t: Thread, a: list[int]) -> int:
     if not isinstance(got, tuple):
         return 0 if got is None else got
     f, addr = got
-    if addr[0] == "inet" and not _loopback(addr[1]):
+    if addr[0] == "inet" and not loopback(addr[1]):
         return -EADDRNOTAVAIL  # the chip has only the loopback interface
     k.rpc(t, SockBind(handle=f.handle, addr=addr), _ret)
     return 0
@@ -308,9 +239,9 @@ def sys_connect(k: Kernel, t: Thread, a: list[int]) -> int:
     f, addr = got
     if addr[0] == "unix" and addr[1] is None:
         return -EINVAL
-    if addr[0] == "inet" and not _loopback(addr[1]):
+    if addr[0] == "inet" and not loopback(addr[1]):
         return -ENETUNREACH  # no outside network
-    return _attempt(k, t, a[0], f, SockConnect(handle=f.handle, addr=addr), "connect",
+    return attempt(k, t, a[0], f, SockConnect(handle=f.handle, addr=addr), "connect",
                     bool(f.flags & O_NONBLOCK), _ret, addr)
 
 
@@ -349,7 +280,7 @@ def _accept(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
             except Fault:
                 return -EFAULT
         return fd
-    return _attempt(k, t, a[0], f, SockAccept(handle=f.handle), "accept", bool(f.flags & O_NONBLOCK), took)
+    return attempt(k, t, a[0], f, SockAccept(handle=f.handle), "accept", bool(f.flags & O_NONBLOCK), took)
 
 
 def _name(k: Kernel, t: Thread, a: list[int], peer: bool) -> int:
@@ -431,183 +362,3 @@ def sys_getsockopt(k: Kernel, t: Thread, a: list[int]) -> int:
     return 0
 
 
-# --- data ----------------------------------------------------------------------------------
-def send(k: Kernel, t: Thread, a0: int, f: OpenFile, pieces: list[tuple[int, int]], addr: list | None,
-         flags: int) -> object:
-    """send/sendto/sendmsg/write/writev on socket `f`: the bytes of `pieces` (address, length)."""
-    total = sum(n for _, n in pieces)
-    done = _sent.pop(t, 0)
-    nonblock = bool(f.flags & O_NONBLOCK or flags & MSG_DONTWAIT)
-    if t.ipc_wait_next:
-        t.ipc_wait_next = False
-        if done:
-            _sent[t] = done
-        return _wait(k, t, a0, f, "send", addr, busy=bool(done))
-    dgram = kind(f)[1] == SOCK_DGRAM
-    if total > MAX_DGRAM and dgram:
-        return -EMSGSIZE
-    want = total - done if dgram else min(total - done, CHUNK)
-    data = _gather(t, pieces, done, want)
-
-    def sent(reply: Packet, at: int) -> int:
-        ret = reply.body.ret
-        if ret == -EAGAIN and not nonblock:
-            _sent[t] = done
-            t.ipc_wait_next = True
-            return _again(t, a0)
-        if ret == -EPIPE and not done and not flags & MSG_NOSIGNAL:
-            signals.post(k, t.proc, t, signals.info(SIGPIPE, signals.SI_USER, t.proc.pid, 0), at)
-        if ret < 0:
-            return done or ret
-        now = done + ret
-        if now < total and ret == len(data) and ret and not dgram:
-            _sent[t] = now  # the next piece
-            return _again(t, a0)
-        if now < total and not nonblock and not dgram:
-            _sent[t] = now
-            t.ipc_wait_next = True
-            return _again(t, a0)
-        return now
-    k.rpc(t, SockSend(handle=f.handle, addr=addr if addr is not None else UNSET, flags=flags), sent, data)
-    return 0
-
-
-def _gather(t: Thread, pieces: list[tuple[int, int]], skip: int, want: int) -> bytes:
-    out = bytearray()
-    for addr, n in pieces:
-        if skip >= n:
-            skip -= n
-            continue
-        take = min(n - skip, want - len(out))
-        if take <= 0:
-            break
-        out += t.proc.aspace.read(addr + skip, take)
-        skip = 0
-    return bytes(out)
-
-
-def recv(k: Kernel, t: Thread, a0: int, f: OpenFile, pieces: list[tuple[int, int]], flags: int,
-         then: object = None) -> int:
-    """recv/recvfrom/recvmsg/read/readv on socket `f` into `pieces`; `then(reply, n)` writes the
-    sender's address and flags (recvfrom, recvmsg)."""
-    want = min(sum(n for _, n in pieces), MAX_DGRAM if kind(f)[1] == SOCK_DGRAM else CHUNK)
-    for addr, n in pieces:  # EFAULT now rather than after a wait
-        if n:
-            t.proc.aspace.translate(addr, "store")
-
-    def got(reply: Packet, at: int) -> int:
-        ret = reply.body.ret
-        if ret < 0:
-            return ret
-        data = memoryview(reply.data)
-        for buf, n in pieces:
-            if not data:
-                break
-            t.proc.aspace.write(buf, data[:n])
-            data = data[n:]
-        if then is not None:
-            return then(reply, ret)  # type: ignore[operator]
-        return ret
-    nonblock = bool(f.flags & O_NONBLOCK or flags & MSG_DONTWAIT)
-    return _attempt(k, t, a0, f, SockRecv(handle=f.handle, size=want, flags=flags & MSG_PEEK), "recv",
-                    nonblock, got)
-
-
-def sys_sendto(k: Kernel, t: Thread, a: list[int]) -> object:
-    f = sock_of(t, s32(a[0]))
-    if isinstance(f, int):
-        return f
-    addr = None
-    if a[4]:
-        got = read_addr(t, a[4], s32(a[5]), kind(f)[0])
-        if isinstance(got, int):
-            return got
-        addr = got
-        if addr[0] == "unix" and addr[1] is None:
-            return -EINVAL
-        if addr[0] == "inet" and not _loopback(addr[1]):
-            return -ENETUNREACH
-    return send(k, t, a[0], f, [(a[1], a[2])], addr, a[3])
-
-
-def sys_recvfrom(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = sock_of(t, s32(a[0]))
-    if isinstance(f, int):
-        return f
-    src, lenp, flags = a[4], a[5], a[3]
-    if src:
-        size = s32(struct.unpack("<I", t.proc.aspace.read(lenp, 4))[0])
-        if size < 0:
-            return -EINVAL
-
-    def then(reply: Packet, n: int) -> int:
-        if src and reply.body.st is not UNSET:
-            write_addr(t, src, lenp, reply.body.st)
-        elif src:
-            t.proc.aspace.write(lenp, struct.pack("<I", 0))
-        return reply.body.value if flags & MSG_TRUNC and reply.body.value is not UNSET else n
-    return recv(k, t, a[0], f, [(a[1], a[2])], flags, then)
-
-
-MSGHDR = struct.Struct("<IIIiIIi")  # name, namelen, iov, iovlen, control, controllen, flags
-
-
-def _iov(t: Thread, iov: int, cnt: int) -> list[tuple[int, int]] | int:
-    if cnt < 0 or cnt > 1024:
-        return -EMSGSIZE
-    raw = t.proc.aspace.read(iov, 8 * cnt) if cnt else b""
-    return [struct.unpack_from("<II", raw, 8 * i) for i in range(cnt)]
-
-
-def sys_sendmsg(k: Kernel, t: Thread, a: list[int]) -> object:
-    f = sock_of(t, s32(a[0]))
-    if isinstance(f, int):
-        return f
-    name, namelen, iov, iovlen, _, controllen, _ = MSGHDR.unpack(t.proc.aspace.read(a[1], MSGHDR.size))
-    if controllen:
-        return refused(t, 211, EOPNOTSUPP)  # no control messages (SCM_RIGHTS): counted
-    pieces = _iov(t, iov, iovlen)
-    if isinstance(pieces, int):
-        return pieces
-    addr = None
-    if name:
-        got = read_addr(t, name, namelen, kind(f)[0])
-        if isinstance(got, int):
-            return got
-        addr = got
-        if addr[0] == "inet" and not _loopback(addr[1]):
-            return -ENETUNREACH
-    return send(k, t, a[0], f, pieces, addr, a[2])
-
-
-def sys_recvmsg(k: Kernel, t: Thread, a: list[int]) -> int:
-    f = sock_of(t, s32(a[0]))
-    if isinstance(f, int):
-        return f
-    msg, flags = a[1], a[2]
-    name, namelen, iov, iovlen, _, _, _ = MSGHDR.unpack(t.proc.aspace.read(msg, MSGHDR.size))
-    pieces = _iov(t, iov, iovlen)
-    if isinstance(pieces, int):
-        return pieces
-
-    def then(reply: Packet, n: int) -> int:
-        st = reply.body.st
-        out_len = 0
-        if name and st is not UNSET:
-            raw = addr_bytes(st)
-            t.proc.aspace.write(name, raw[:namelen])
-            out_len = len(raw)
-        full = reply.body.value
-        trunc = MSG_TRUNC if full is not UNSET and full > n else 0
-        t.proc.aspace.write(msg + 4, struct.pack("<I", out_len))
-        t.proc.aspace.write(msg + 20, struct.pack("<Ii", 0, trunc))
-        return full if flags & MSG_TRUNC and trunc else n
-    return recv(k, t, a[0], f, pieces, flags, then)
-
-
-def read(k: Kernel, t: Thread, a0: int, f: OpenFile, pieces: list[tuple[int, int]]) -> int:
-    return recv(k, t, a0, f, pieces, 0)
-
-
-def write(k: Kernel, t: Thread, a0: int, f: OpenFile, pieces: list[tuple[int, int]]) -> object:
-    return send(k, t, a0, f, pieces, None, 0)
