@@ -34,14 +34,14 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from shoal.abi import EAGAIN, ECONNREFUSED, ECONNRESET, EINVAL, EMSGSIZE, ENOENT
+from shoal.abi import EAGAIN, ECONNREFUSED, ECONNRESET, EINVAL, EMSGSIZE
 from shoal.daemons.core import Core, Handler, HostCall
+from shoal.daemons.socknames import DGRAM, LOOPBACK, SOL_SOCKET, STREAM, SockNames
 from shoal.messages import Kind
 from shoal.platform.noc import Packet
 
-STREAM, DGRAM = 1, 2
 EPIPE, ENFILE, EPROTOTYPE, ENOPROTOOPT, EOPNOTSUPP = 32, 23, 91, 92, 95
-EADDRINUSE, ENOTCONN, EISCONN, EDESTADDRREQ = 98, 107, 106, 89
+ENOTCONN, EISCONN, EDESTADDRREQ = 107, 106, 89
 RMEM_DEFAULT = 212992  # net.core.rmem_default and rmem_max, wmem the same
 MIN_RCVBUF, MIN_SNDBUF = 2304, 4608  # SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF
 MAX_DGRAM_QLEN = 10  # net.unix.max_dgram_qlen
@@ -49,15 +49,12 @@ SOMAXCONN = 4096
 MAX_SOCKETS = 1024  # on the chip (host memory): ENFILE beyond
 POOL = 16 << 20  # bytes buffered on the chip at most
 MAX_WAITERS = 256  # waits parked on one socket (older ones are answered: they try again)
-EPHEMERAL = (32768, 60999)
-SOL_SOCKET, IPPROTO_TCP = 1, 6
+IPPROTO_TCP = 6
 SO_TYPE, SO_ERROR, SO_SNDBUF, SO_RCVBUF, SO_ACCEPTCONN, SO_PROTOCOL, SO_DOMAIN = 3, 4, 7, 8, 30, 38, 39
 FLAGS = {1, 2, 5, 6, 9, 10, 15}  # SO_DEBUG, SO_REUSEADDR, SO_DONTROUTE, SO_BROADCAST, SO_KEEPALIVE,
 # SO_OOBINLINE, SO_REUSEPORT: kept, reported 0 or 1
-SO_REUSEADDR = 2
 SO_LOWAT = (18, 19)  # SO_RCVLOWAT, SO_SNDLOWAT: 1
 SHUT_RD, SHUT_WR = 1, 2  # as bits (how + 1)
-LOOPBACK = 0x7F000001
 
 
 @dataclass(eq=False)
@@ -98,9 +95,7 @@ class SocketServer:
         self._reply = core.reply
         self.socks: dict[int, Sock] = {}
         self.next_handle = 0
-        self.unix: dict[str, int] = {}  # name -> handle
-        self.ports: dict[tuple[int, int], list[int]] = {}  # (type, port) -> handles bound to it
-        self.next_port = EPHEMERAL[0]
+        self.names = SockNames(self.socks)  # what is bound to which address (socknames.py)
         self.buffered = 0  # bytes in every buffer (POOL)
         self.packets: dict[Kind, Handler] = {
             Kind.SOCK_NEW: self.on_new, Kind.SOCK_BIND: self.on_bind, Kind.SOCK_LISTEN: self.on_listen,
@@ -129,7 +124,7 @@ class SocketServer:
     def _close(self, h: int, at: int) -> None:
         s = self.socks.pop(h)
         if s.name is not None:
-            self._unbind(h, s)
+            self.names.unbind(h, s)
         unread = bool(s.data or s.dgrams)
         self.buffered -= len(s.data) + s.queued
         s.state = "closed"
@@ -149,18 +144,6 @@ class SocketServer:
         for w in s.waiters:
             self._reply(w, at, ret=0)
 
-    def _unbind(self, h: int, s: Sock) -> None:
-        if s.family == 1:
-            if self.unix.get(s.name[1]) == h:  # type: ignore[index]
-                del self.unix[s.name[1]]  # type: ignore[index]
-        else:
-            key = (s.type, s.name[2])  # type: ignore[index]
-            bound = self.ports.get(key, [])
-            if h in bound:
-                bound.remove(h)
-            if not bound:
-                self.ports.pop(key, None)
-
     def _changed(self, s: Sock, at: int) -> None:
         """Something happened to `s`: its waiters try again."""
         waiting, s.waiters = s.waiters, []
@@ -179,71 +162,6 @@ class SocketServer:
         for s in self.socks.values():
             if parent in s.refs:
                 s.refs[child] = s.refs[parent]
-
-    # addresses ------------------------------------------------------------------------------
-    def _port_free(self, type_: int, ip: int, port: int, reuse: bool) -> bool:
-        for h in self.ports.get((type_, port), []):
-            o = self.socks[h]
-            if o.name[1] and ip and o.name[1] != ip:  # type: ignore[index]
-                continue
-            if reuse and o.opts.get((SOL_SOCKET, SO_REUSEADDR)) and o.state != "listening":
-                continue
-            return False
-        return True
-
-    def _ephemeral(self, type_: int) -> int:
-        lo, hi = EPHEMERAL
-        for i in range(hi - lo + 1):
-            port = lo + (self.next_port - lo + i) % (hi - lo + 1)
-            if not self.ports.get((type_, port)):
-                self.next_port = port + 1
-                return port
-        return -EADDRINUSE
-
-    def _bind(self, h: int, s: Sock, addr: list) -> int:
-        if s.name is not None:
-            return -EINVAL
-        if s.family == 1:
-            name = addr[1]
-            shown = addr[2]  # as the caller gave it (getsockname): a path's key is absolute
-            if name is None:  # autobind: an abstract name of five hex digits, as Linux's
-                name = shown = next(n for i in range(1 << 20) if (n := f"\0{i:05x}") not in self.unix)
-            if name in self.unix:
-                return -EADDRINUSE
-            self.unix[name] = h
-            s.name = ["unix", name, shown]
-            return 0
-        ip, port = addr[1], addr[2]
-        if port == 0:
-            port = self._ephemeral(s.type)
-            if port < 0:
-                return port
-        elif not self._port_free(s.type, ip, port, bool(s.opts.get((SOL_SOCKET, SO_REUSEADDR)))):
-            return -EADDRINUSE
-        self.ports.setdefault((s.type, port), []).append(h)
-        s.name = ["inet", ip, port]
-        return 0
-
-    def _autobind(self, h: int, s: Sock) -> int:
-        """An inet socket that sends or connects unbound gets an ephemeral port."""
-        if s.family == 2 and s.name is None:
-            return self._bind(h, s, ["inet", 0, 0])
-        return 0
-
-    def _find(self, addr: list, type_: int | None) -> tuple[int, Sock | None]:
-        """The socket an address names: (handle, socket), (-errno, None) for a unix name
-        nobody has, or (0, None) for an inet port nobody has."""
-        if addr[0] == "unix":
-            h = self.unix.get(addr[1], 0)
-            if h:
-                return h, self.socks[h]
-            return (-ECONNREFUSED if addr[1].startswith("\0") else -ENOENT), None
-        for h in self.ports.get((type_, addr[2]), []):  # type: ignore[arg-type]
-            o = self.socks[h]
-            if not o.name[1] or o.name[1] == addr[1] or not addr[1]:  # type: ignore[index]
-                if type_ == DGRAM or o.state == "listening":
-                    return h, o
-        return 0, None
 
     # requests ------------------------------------------------------------------------------
     def on_new(self, req: Packet, at: int) -> None:
@@ -265,7 +183,7 @@ class SocketServer:
     def on_bind(self, req: Packet, at: int) -> None:
         s = self._get(req, at)
         if s is not None:
-            self._reply(req, at, ret=self._bind(req.body.handle, s, req.body.addr))
+            self._reply(req, at, ret=self.names.bind(req.body.handle, s, req.body.addr))
 
     def on_listen(self, req: Packet, at: int) -> None:
         s = self._get(req, at)
@@ -277,7 +195,7 @@ class SocketServer:
         elif s.state not in ("new", "listening"):
             ret = -EINVAL
         elif s.name is None:
-            ret = -EINVAL if s.family == 1 else self._autobind(req.body.handle, s)
+            ret = -EINVAL if s.family == 1 else self.names.autobind(req.body.handle, s)
         if ret == 0:
             s.state = "listening"
             s.backlog = min(max(req.body.backlog, 0), SOMAXCONN)
@@ -293,15 +211,15 @@ class SocketServer:
         if s.type == DGRAM:
             if s.family == 2:
                 s.dest = addr
-                return self._autobind(h, s)
-            g, o = self._find(addr, DGRAM)
+                return self.names.autobind(h, s)
+            g, o = self.names.find(addr, DGRAM)
             if o is None:
                 return g
             if o.type != DGRAM:
                 return -EPROTOTYPE
             s.peer = g
             return 0
-        g, o = self._find(addr, STREAM)  # (a unix name is looked up first, as Linux does)
+        g, o = self.names.find(addr, STREAM)  # (a unix name is looked up first, as Linux does)
         if o is None and g < 0:
             return g
         if s.state == "connected":
@@ -318,7 +236,7 @@ class SocketServer:
             return -EAGAIN
         if len(self.socks) >= MAX_SOCKETS:
             return -EAGAIN
-        ret = self._autobind(h, s)
+        ret = self.names.autobind(h, s)
         if ret < 0:
             return ret
         if s.family == 2 and not s.name[1]:  # type: ignore[index]
@@ -386,7 +304,7 @@ class SocketServer:
         addr = b.addr if b.addr else None
         if s.family == 1:
             if addr is not None:
-                g, o = self._find(addr, DGRAM)
+                g, o = self.names.find(addr, DGRAM)
                 if o is None:
                     return g
             elif s.peer:
@@ -409,10 +327,10 @@ class SocketServer:
                 return -EDESTADDRREQ
             if len(data) > 65507:
                 return -EMSGSIZE
-            ret = self._autobind(b.handle, s)
+            ret = self.names.autobind(b.handle, s)
             if ret < 0:
                 return ret
-            g, o = self._find(addr, DGRAM)
+            g, o = self.names.find(addr, DGRAM)
             if o is None or o.shut & SHUT_RD or self._room(o, len(data)) < len(data):
                 return len(data)  # nobody there, or no room: UDP drops it
         o.dgrams.append((_source(s), bytes(data)))
@@ -564,7 +482,7 @@ class SocketServer:
             addr = b.addr if b.addr else None
             target = self.socks.get(s.peer) if addr is None and s.peer else None
             if addr is not None:
-                target = self._find(addr, s.type)[1]
+                target = self.names.find(addr, s.type)[1]
             if target is None:
                 self._reply(req, at, ret=0)
                 return

@@ -1,0 +1,104 @@
+"""The socket server's addresses (daemons/sockets.py): AF_UNIX names (paths and abstract
+names) in a registry of their own, AF_INET ports per type on the loopback, ephemeral ports
+from 32768 up in order, SO_REUSEADDR's rule, and which socket an address names."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shoal.abi import ECONNREFUSED, EINVAL, ENOENT
+
+if TYPE_CHECKING:
+    from shoal.daemons.sockets import Sock
+
+STREAM, DGRAM = 1, 2
+EADDRINUSE = 98
+EPHEMERAL = (32768, 60999)
+SOL_SOCKET, SO_REUSEADDR = 1, 2
+LOOPBACK = 0x7F000001
+
+
+class SockNames:
+    """What is bound to which address, over the server's sockets."""
+
+    def __init__(self, socks: dict[int, Sock]) -> None:
+        self.socks = socks
+        self.unix: dict[str, int] = {}  # name -> handle
+        self.ports: dict[tuple[int, int], list[int]] = {}  # (type, port) -> handles bound to it
+        self.next_port = EPHEMERAL[0]
+
+    def unbind(self, h: int, s: Sock) -> None:
+        if s.family == 1:
+            if self.unix.get(s.name[1]) == h:  # type: ignore[index]
+                del self.unix[s.name[1]]  # type: ignore[index]
+        else:
+            key = (s.type, s.name[2])  # type: ignore[index]
+            bound = self.ports.get(key, [])
+            if h in bound:
+                bound.remove(h)
+            if not bound:
+                self.ports.pop(key, None)
+
+    def port_free(self, type_: int, ip: int, port: int, reuse: bool) -> bool:
+        for h in self.ports.get((type_, port), []):
+            o = self.socks[h]
+            if o.name[1] and ip and o.name[1] != ip:  # type: ignore[index]
+                continue
+            if reuse and o.opts.get((SOL_SOCKET, SO_REUSEADDR)) and o.state != "listening":
+                continue
+            return False
+        return True
+
+    def ephemeral(self, type_: int) -> int:
+        lo, hi = EPHEMERAL
+        for i in range(hi - lo + 1):
+            port = lo + (self.next_port - lo + i) % (hi - lo + 1)
+            if not self.ports.get((type_, port)):
+                self.next_port = port + 1
+                return port
+        return -EADDRINUSE
+
+    def bind(self, h: int, s: Sock, addr: list) -> int:
+        if s.name is not None:
+            return -EINVAL
+        if s.family == 1:
+            name = addr[1]
+            shown = addr[2]  # as the caller gave it (getsockname): a path's key is absolute
+            if name is None:  # autobind: an abstract name of five hex digits, as Linux's
+                name = shown = next(n for i in range(1 << 20) if (n := f"\0{i:05x}") not in self.unix)
+            if name in self.unix:
+                return -EADDRINUSE
+            self.unix[name] = h
+            s.name = ["unix", name, shown]
+            return 0
+        ip, port = addr[1], addr[2]
+        if port == 0:
+            port = self.ephemeral(s.type)
+            if port < 0:
+                return port
+        elif not self.port_free(s.type, ip, port, bool(s.opts.get((SOL_SOCKET, SO_REUSEADDR)))):
+            return -EADDRINUSE
+        self.ports.setdefault((s.type, port), []).append(h)
+        s.name = ["inet", ip, port]
+        return 0
+
+    def autobind(self, h: int, s: Sock) -> int:
+        """An inet socket that sends or connects unbound gets an ephemeral port."""
+        if s.family == 2 and s.name is None:
+            return self.bind(h, s, ["inet", 0, 0])
+        return 0
+
+    def find(self, addr: list, type_: int | None) -> tuple[int, Sock | None]:
+        """The socket an address names: (handle, socket), (-errno, None) for a unix name
+        nobody has, or (0, None) for an inet port nobody has."""
+        if addr[0] == "unix":
+            h = self.unix.get(addr[1], 0)
+            if h:
+                return h, self.socks[h]
+            return (-ECONNREFUSED if addr[1].startswith("\0") else -ENOENT), None
+        for h in self.ports.get((type_, addr[2]), []):  # type: ignore[arg-type]
+            o = self.socks[h]
+            if not o.name[1] or o.name[1] == addr[1] or not addr[1]:  # type: ignore[index]
+                if type_ == DGRAM or o.state == "listening":
+                    return h, o
+        return 0, None
