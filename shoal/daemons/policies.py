@@ -15,7 +15,7 @@ it, and does not ask for that process and destination again until the destinatio
 frames grow: no loop, no process lost (a refused move leaves the process where it was). A
 policy that raises, answers with something that is not a list of moves (or a move whose `why`
 cannot be turned into text), changes the report it is given, changes the view other than by
-`view.move`, or does not return within policy.POLICY_STEPS Python steps is switched off with a
+`view.move`, or does not return within policybudget.POLICY_STEPS Python steps is switched off with a
 note (`Chip.policy_notes`), and the run goes on with the others: a researcher's experiment
 keeps its other results.
 """
