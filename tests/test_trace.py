@@ -246,7 +246,7 @@ def test_the_limit_bounds_what_the_tracer_holds_for_every_kind(tmp_path: Path) -
     def watch() -> bool:  # asked between rounds: what the tracer holds now
         nonlocal peak
         held = (len(tr.events) + sum(len(v) for v in tr._calls.values()) + len(tr._mig_marks)
-                + len({(a, k) for a, _, k in tr._busy}))
+                + len({(a, k) for a, _, k in tr.links.busy}))
         peak = max(peak, held)
         return False
     chip.run(until=watch)

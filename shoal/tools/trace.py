@@ -67,6 +67,17 @@ def noc_tid(node: int) -> int:
 PHASES = ("freeze", "transfer", "rebuild", "commit")
 
 
+class LinkBusy:
+    """The NoC links' busy time by bucket of `bucket` cycles, for the utilisation counters."""
+
+    def __init__(self, bucket: int) -> None:
+        self.bucket = bucket
+        self.busy: dict[tuple[int, int, int], int] = {}  # (from, to, bucket) -> busy cycles
+        self.pairs: set[tuple[int, int]] = set()  # (node, bucket) with busy time in `busy`
+        self.events = 0  # the counter events _links() will make of `busy`
+        self.route: Callable[[int, int], list[tuple[int, int]]] | None = None  # a packet's links
+
+
 class Tracer:
     """Collects events from the kernels' hooks; `document(chip)` builds the trace."""
 
@@ -102,16 +113,12 @@ class Tracer:
         self._open: dict[tuple[int, int], list] = {}  # (cluster, hart) -> the slice being merged
         self._calls: dict[int, list[tuple[dict, int, int]]] = {}  # calls of the running slice
         self._frames: dict[int, int] = {}  # last free-frame count written, by cluster
-        self._busy: dict[tuple[int, int, int], int] = {}  # (from, to, bucket) -> busy cycles
         self._flows = 0
         self._held = 0  # what is kept now toward `limit`: events, pending calls, link events, marks
         self._pending = 0  # system calls waiting in _calls for their slice
-        self._pairs: set[tuple[int, int]] = set()  # (node, bucket) with busy time in _busy
-        self._link_events = 0  # the counter events _links() will make of _busy
         self._mig_marks: dict[tuple[int, str], int] = {}  # (mid, mark) -> cycle
         self._cores: dict[tuple[int, int], list[int]] = {}  # (cluster, hart) -> D misses, I misses, stall
-        self.route: Callable[[int, int], list[tuple[int, int]]] | None = None
-        self._bucket = max(1, LINK_BUCKET_US * spec.cluster.freq_hz // 1_000_000)
+        self.links = LinkBusy(max(1, LINK_BUCKET_US * spec.cluster.freq_hz // 1_000_000))
 
     # time ---------------------------------------------------------------------------------------
     def us(self, cycles: int) -> float:
@@ -211,10 +218,11 @@ class Tracer:
     def chunk(self, src: int, dst: int, start: int, cycles: int) -> None:
         """A DMA operation of a packet from `src` to `dst` holds every link of its route from
         `start` for `cycles` (the NoC's reservation): counted into the links' busy time."""
-        if not self._on["links"] or self.route is None:
+        lb = self.links
+        if not self._on["links"] or lb.route is None:
             return
-        b = self._bucket
-        for a, z in self.route(src, dst):
+        b = lb.bucket
+        for a, z in lb.route(src, dst):
             if not self._keep[a]:
                 continue
             t, end = start, start + cycles
@@ -222,15 +230,15 @@ class Tracer:
                 k = t // b
                 step = min(end, (k + 1) * b) - t
                 t += step
-                if (a, k) not in self._pairs:
+                if (a, k) not in lb.pairs:
                     # A new sample (and the 0 after it, unless the next bucket is busy, which
                     # the previous sample's 0 then is not): its events take room now.
-                    n = 1 + ((a, k + 1) not in self._pairs) - ((a, k - 1) in self._pairs)
+                    n = 1 + ((a, k + 1) not in lb.pairs) - ((a, k - 1) in lb.pairs)
                     if not self._room("links", n):
                         continue
-                    self._pairs.add((a, k))
-                    self._link_events += n
-                self._busy[(a, z, k)] = self._busy.get((a, z, k), 0) + step
+                    lb.pairs.add((a, k))
+                    lb.events += n
+                lb.busy[(a, z, k)] = lb.busy.get((a, z, k), 0) + step
 
     def caches(self, cluster: int, hart: int, at: int, misses: tuple[int, int], stall: int) -> None:
         """A slice on the hart ended at `at` with these D and I misses and stall cycles."""
@@ -305,17 +313,17 @@ class Tracer:
         out: list[tuple[tuple, dict]] = []
         per: dict[tuple[int, int], dict[str, float]] = {}
         names: dict[int, set[str]] = {}
-        for (a, z, k), busy in sorted(self._busy.items()):
+        for (a, z, k), busy in sorted(self.links.busy.items()):
             name = f"{self._node(a)}->{self._node(z)}"
-            per.setdefault((a, k), {})[name] = round(busy / self._bucket, 4)
+            per.setdefault((a, k), {})[name] = round(busy / self.links.bucket, 4)
             names.setdefault(a, set()).add(name)
         for (a, k), series in sorted(per.items()):
             full = {n: series.get(n, 0.0) for n in sorted(names[a])}
-            at = k * self._bucket
+            at = k * self.links.bucket
             out.append(((at, a, NOC_TID + 2, 0, 0), {"ph": "C", "pid": a, "tid": 0, "ts": self.us(at),
                                                      "name": "link utilisation", "args": full}))
             if (a, k + 1) not in per:
-                end = (k + 1) * self._bucket
+                end = (k + 1) * self.links.bucket
                 out.append(((end, a, NOC_TID + 2, 0, 0),
                             {"ph": "C", "pid": a, "tid": 0, "ts": self.us(end), "name": "link utilisation",
                              "args": {n: 0.0 for n in sorted(names[a])}}))
@@ -421,7 +429,7 @@ def attach(tracer: Tracer, backend: LocalBackend) -> None:
         if r is None:
             r = routes[(a, z)] = noc.route(a, z)
         return r
-    tracer.route = route
+    tracer.links.route = route
 
 
 def check_path(path: str | Path) -> None:
