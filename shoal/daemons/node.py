@@ -75,9 +75,9 @@ def merge(tables: Iterable[tuple[str, dict[Any, Any]]], what: str) -> dict[Any, 
 
 
 class IoNode:
-    """The I/O cluster as one node of the engine. 23 attributes, on purpose: the engine's
+    """The I/O cluster as one node of the engine. 24 attributes, on purpose: the engine's
     interface (queues, outbox, horizon, limit, lookahead, counters: what kernel/sched.py's
-    nodes have too), the daemon core's calendar, the nine servers (one per concern, each owning
+    nodes have too), the daemon core's calendar, the ten servers (one per concern, each owning
     its state: nothing here is daemon state) and the three dispatch tables."""
 
     def __init__(self, spec: ChipSpec, node: int, seed: int, sink: ConsoleSink | None = None) -> None:

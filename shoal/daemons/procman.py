@@ -59,6 +59,17 @@ class Placement(Protocol):
     def moves_landed(self, cluster: int, at: int) -> None: ...
 
 
+@dataclass
+class Routing:
+    """Counts of the packets the process manager routed for kernels that no longer had their
+    process."""
+
+    relayed: int = 0  # passed on to where it lives now
+    refused: int = 0  # refused because the process had ended
+    waited: int = 0  # kept until a newer record (its record was behind)
+    early_moves: int = 0  # `moved` packets that arrived before their predecessor
+
+
 class ProcessManager:
     def __init__(self, core: Core, seed: int, policy: Placement, ended: list[Ended],
                  program_at: Callable[[str], bytes | int] | None = None,
@@ -78,10 +89,7 @@ class ProcessManager:
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
         self._versions = 0  # record versions are unique across pids and restores
-        self.relayed = 0  # packets routed for kernels that no longer had their process
-        self.refused = 0  # ... refused because the process had ended
-        self.waited = 0  # ... kept until a newer record (its record was behind)
-        self.early_moves = 0  # `moved` packets that arrived before their predecessor
+        self.routing = Routing()  # what became of packets for moved processes
         self.packets: dict[Kind, Handler] = {
             Kind.LOCATED: self.on_located, Kind.MOVED: self.on_moved, Kind.RELAY: self.on_relay,
             Kind.LOCATE: self.on_locate, Kind.SPAWN: self.on_spawn, Kind.REPLY: self.on_reply,
@@ -125,7 +133,7 @@ class ProcessManager:
         return rec is not None and rec.status is None
 
     def stats(self) -> dict[str, int]:
-        return {"relayed": self.relayed, "refused": self.refused}
+        return {"relayed": self.routing.relayed, "refused": self.routing.refused}
 
     # what the other servers may ask --------------------------------------------------------------
     def locate(self, pid: int) -> tuple[int, bool]:
@@ -148,7 +156,7 @@ class ProcessManager:
             return
         rec.early_moves.append(pkt)
         if pkt.src != rec.cluster:
-            self.early_moves += 1
+            self.routing.early_moves += 1
         applied = False
         while True:
             nxt = next((m for m in rec.early_moves if m.src == rec.cluster), None)
@@ -175,15 +183,15 @@ class ProcessManager:
         kind, inner = pkt.body.kind, pkt.body.body
         rec = self.procs.get(inner.dst)
         if rec is None or rec.status is not None:
-            self.refused += 1
+            self.routing.refused += 1
             err = REFUSAL[kind]
             if err is not None:
                 self._send(inner.reply_to, Reply(op=inner.op, ret=err), at)
         elif inner.pm_version == rec.version:
-            self.waited += 1
+            self.routing.waited += 1
             rec.parked.append(pkt)  # it came back under this very record: wait for a newer one
         else:
-            self.relayed += 1
+            self.routing.relayed += 1
             self._send(rec.cluster, replace(inner, pm_version=rec.version), at, pkt.data,
                        pkt.body.bulk)
 
