@@ -85,7 +85,7 @@ def idle_worker(ms: int) -> dict:
 def window_worker(n: int, window: int) -> dict:
     from shoal import Chip, ChipSpec
     spec = ChipSpec.load("mppa256")
-    spec = dataclasses.replace(spec, window_cycles=window or spec.window_cycles)
+    spec = dataclasses.replace(spec, window_cycles=window or spec.engine.window_cycles)
     chip = Chip(spec)
     ps = [chip.spawn(CLOCK_C, ["clock", "stream_server", str(n)], cluster=15),
           chip.spawn(CLOCK_C, ["clock", "stream_client", str(n)], cluster=0),
@@ -94,8 +94,8 @@ def window_worker(n: int, window: int) -> dict:
     chip.run()
     sim = [[p.stdout.decode(), p.returncode, p.cycles] for p in ps]
     sim.append([[m.src, m.dst, m.frozen, m.thawed, m.bytes] for m in chip.migrations])
-    return {"window_cycles": spec.window_cycles, "run_wall_s": chip.wall_seconds, "rounds": chip.rounds,
-            "sim": sim}
+    return {"window_cycles": spec.engine.window_cycles, "run_wall_s": chip.wall_seconds,
+            "rounds": chip.rounds, "sim": sim}
 
 
 def worker_main(argv: list[str]) -> int:

@@ -72,7 +72,7 @@ def main() -> int:
     elf = str(compile_cached([SRC]))
     spec = ChipSpec.preset(CHIP)
     noc = NoC(spec)
-    us = 1e6 / spec.freq_hz
+    us = 1e6 / spec.cluster.freq_hz
     log(f"[1] ping-pong, sizes {cfg['sizes']}, {cfg['iters']} round trips each, {cfg['runs']} fresh run(s)")
     runs = [worker(elf, str(cfg["iters"]), *map(str, cfg["sizes"])) for _ in range(cfg["runs"])]
     deterministic = all(r["rows"] == runs[0]["rows"] for r in runs)
@@ -80,10 +80,10 @@ def main() -> int:
     for size, iters, ns in runs[0]["rows"]:
         one_way_us = ns / 1e3 / (2 * iters)
         if size > 104:  # the data's portal transfer alone
-            wire = noc.latency(0, 1, size, spec.portal_chunk, spec.portal_header) * us
+            wire = noc.latency(0, 1, size, spec.ikc.portal_chunk, spec.ikc.portal_header) * us
         else:  # a mailbox message is a full payload + header on the wire, whatever its size
-            mbx = spec.mailbox_payload
-            wire = noc.latency(0, 1, mbx, mbx, spec.mailbox_header) * us
+            mbx = spec.ikc.mailbox_payload
+            wire = noc.latency(0, 1, mbx, mbx, spec.ikc.mailbox_header) * us
         curve.append({"bytes": size, "protocol": "eager" if size <= 104 else "rendezvous",
                       "sim_one_way_us": round(one_way_us, 3),
                       "sim_MB_s": round(size / one_way_us, 3) if size else None,

@@ -170,16 +170,17 @@ def noc_aggregate_model(size: int = 1024 * 1024) -> dict:
     spec = ChipSpec.preset(CHIP)
     noc = NoC(spec)
     io = spec.compute_clusters
-    flows = [Packet(io, c, "bench", {}, b"", size, 0, spec.portal_chunk, spec.portal_header, seq=c + 1)
+    ikc = spec.ikc
+    flows = [Packet(io, c, "bench", {}, b"", size, 0, ikc.portal_chunk, ikc.portal_header, seq=c + 1)
              for c in range(spec.compute_clusters)]
     noc.schedule(flows)
     end = max(f.arrival for f in flows)
     total = size * len(flows)
     first_links = sorted({noc.route(io, c)[0] for c in range(spec.compute_clusters)})
-    link_mb_s = spec.noc_link_bytes_per_cycle * spec.freq_hz / 1e6
+    link_mb_s = spec.noc.noc_link_bytes_per_cycle * spec.cluster.freq_hz / 1e6
     return {"src": "io0", "dsts": spec.compute_clusters, "bytes_each": size,
-            "sim_cycles": end, "sim_us": end / spec.freq_hz * 1e6,
-            "sim_aggregate_MB_s": total / (end / spec.freq_hz) / 1e6,
+            "sim_cycles": end, "sim_us": end / spec.cluster.freq_hz * 1e6,
+            "sim_aggregate_MB_s": total / (end / spec.cluster.freq_hz) / 1e6,
             "io0_injection_links": [list(lk) for lk in first_links],
             "sim_link_MB_s": link_mb_s,
             "sim_injection_bound_MB_s": link_mb_s * len(first_links),
@@ -200,20 +201,20 @@ def figure_sim(elf: Path, cfg: dict) -> dict:
         r.pop("process_wall_s")
     deterministic = all(r == runs[0] for r in runs)
     raw = runs[0]
-    us = 1e6 / spec.freq_hz  # us per cycle
-    mbx = spec.mailbox_payload  # a mailbox message is always a full payload + header on the wire
+    us = 1e6 / spec.cluster.freq_hz  # us per cycle
+    mbx = spec.ikc.mailbox_payload  # a mailbox message is always a full payload + header on the wire
     rows = {}
     for h in HOPS:
         r = raw["by_hops"][str(h)]
         dst = r["dst"]
         ow_us = median(r["oneway_sim_ns"]) / 1e3
         rt_us = median(r["rtt_sim_ns"]) / 1e3
-        f_mbx = noc.latency(0, dst, mbx, mbx, spec.mailbox_header) * us
+        f_mbx = noc.latency(0, dst, mbx, mbx, spec.ikc.mailbox_header) * us
         portals = {}
         for size in PORTAL_SIZES:
             p = r["portal"][str(size)]
             t_us = p["sim_ns"] / 1e3
-            f_us = noc.latency(0, dst, size, spec.portal_chunk, spec.portal_header) * us
+            f_us = noc.latency(0, dst, size, spec.ikc.portal_chunk, spec.ikc.portal_header) * us
             portals[str(size)] = {
                 "sim_us": t_us, "sim_bandwidth_MB_s": size / t_us,
                 "sim_noc_formula_us": f_us, "sim_noc_formula_bandwidth_MB_s": size / f_us,
@@ -232,7 +233,7 @@ def figure_sim(elf: Path, cfg: dict) -> dict:
     lo, hi = pub["mailbox_round_trip_120B_us"]["min"], pub["mailbox_round_trip_120B_us"]["max"]
     big = str(PORTAL_SIZES[-1])
     io_us = median(raw["io_rtt_sim_ns"]) / 1e3
-    io_formula = 2 * noc.latency(0, raw["io_node"], mbx, mbx, spec.mailbox_header) * us
+    io_formula = 2 * noc.latency(0, raw["io_node"], mbx, mbx, spec.ikc.mailbox_header) * us
     agg = noc_aggregate_model()
     vs = {
         "mailbox_round_trip_120B": {
@@ -263,7 +264,7 @@ def figure_sim(elf: Path, cfg: dict) -> dict:
             "sim_noc_formula_us": io_formula, "hops_to_io0": raw["io_hops"],
             "what": "shoal_name_lookup from cluster 0: a request to the name daemon on I/O cluster 0 "
                     "and its answer (a kernel-to-daemon round trip of control messages; "
-                    f"service time {spec.service_cycles} cycles), not a user-level ping-pong",
+                    f"service time {spec.ikc.service_cycles} cycles), not a user-level ping-pong",
             "lookup_returned": raw["io_rtt_returns"]},
     }
     return {"program": "bench/programs/ikc.c", **elf_info(elf), "chip": CHIP,
@@ -274,11 +275,14 @@ def figure_sim(elf: Path, cfg: dict) -> dict:
                                                 for p in r["portal"].values()),
                       "mailbox_oneway_same_every_message": all(
                           len(set(raw["by_hops"][h]["oneway_sim_ns"])) == 1 for h in raw["by_hops"])},
-            "model": {"freq_hz": spec.freq_hz, "noc_link_bytes_per_cycle": spec.noc_link_bytes_per_cycle,
-                      "noc_hop_cycles": spec.noc_hop_cycles, "noc_setup_cycles": spec.noc_setup_cycles,
-                      "mailbox_wire_bytes": spec.mailbox_payload + spec.mailbox_header,
-                      "portal_chunk": spec.portal_chunk, "portal_header": spec.portal_header,
-                      "ikc_recv_cycles": spec.ikc_recv_cycles, "syscall_cycles": spec.syscall_cycles}}
+            "model": {"freq_hz": spec.cluster.freq_hz,
+                      "noc_link_bytes_per_cycle": spec.noc.noc_link_bytes_per_cycle,
+                      "noc_hop_cycles": spec.noc.noc_hop_cycles,
+                      "noc_setup_cycles": spec.noc.noc_setup_cycles,
+                      "mailbox_wire_bytes": spec.ikc.mailbox_payload + spec.ikc.mailbox_header,
+                      "portal_chunk": spec.ikc.portal_chunk, "portal_header": spec.ikc.portal_header,
+                      "ikc_recv_cycles": spec.ikc.ikc_recv_cycles,
+                      "syscall_cycles": spec.costs.syscall_cycles}}
 
 
 def figure_host(elf: Path, cfg: dict) -> dict:

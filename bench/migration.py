@@ -80,7 +80,7 @@ def shared_limit_cycles(n: int, nbytes: list[int]) -> list[int]:
     out = []
     for i in range(n):
         load = max(sum(nbytes[j] for j in range(n) if lk in routes[j]) for lk in routes[i])
-        out.append(-(-load // spec.noc_link_bytes_per_cycle) + len(routes[i]) * spec.noc_hop_cycles)
+        out.append(-(-load // spec.noc.noc_link_bytes_per_cycle) + len(routes[i]) * spec.noc.noc_hop_cycles)
     return out
 
 

@@ -152,9 +152,11 @@ class LimitSpec:
     ipc_max_names: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ChipSpec:
-    """A chip's parameters by component, each with its source (docs/parameters.md)."""
+    """A chip's parameters by component, each with its source (docs/parameters.md). Made from
+    records, or from parameters by their flat names (a chip file's keys), or both: flat names
+    change what the records give, so `dataclasses.replace(spec, cpi=2)` works as it always has."""
 
     name: str
     noc: NocSpec
@@ -167,28 +169,29 @@ class ChipSpec:
     rmem: RmemSpec
     limits: LimitSpec
 
-    @staticmethod
-    def of(name: str, **params: object) -> ChipSpec:
-        """A spec from every parameter by its flat name (a chip file's keys)."""
-        parts = {g: {} for g in GROUPS}
+    def __init__(self, name: str, noc: NocSpec | None = None, cluster: ClusterSpec | None = None,
+                 cache: CacheSpec | None = None, kernel: KernelSpec | None = None,
+                 costs: CostSpec | None = None, ikc: IkcSpec | None = None, engine: EngineSpec | None = None,
+                 rmem: RmemSpec | None = None, limits: LimitSpec | None = None, **params: object) -> None:
+        given = {"noc": noc, "cluster": cluster, "cache": cache, "kernel": kernel, "costs": costs,
+                 "ikc": ikc, "engine": engine, "rmem": rmem, "limits": limits}
+        parts: dict[str, dict[str, object]] = {g: {} for g in GROUPS}
         for key, value in params.items():
+            if key not in GROUP_OF:
+                raise TypeError(f"ChipSpec has no parameter {key!r}")
             parts[GROUP_OF[key]][key] = value
-        return ChipSpec(name, **{g: cls(**parts[g]) for g, cls in GROUPS.items()})  # type: ignore[arg-type]
+        object.__setattr__(self, "name", name)
+        for group, cls in GROUPS.items():
+            rec = given[group]
+            if rec is None:
+                rec = cls(**parts[group])  # (every field of the record given by name)
+            elif parts[group]:
+                rec = dataclasses.replace(rec, **parts[group])
+            object.__setattr__(self, group, rec)
 
     def replace(self, **changes: object) -> ChipSpec:
         """This spec with some parameters changed, by their flat names (`name` too)."""
-        top: dict[str, object] = {}
-        parts: dict[str, dict[str, object]] = {}
-        for key, value in changes.items():
-            if key == "name":
-                top[key] = value
-            elif key in GROUP_OF:
-                parts.setdefault(GROUP_OF[key], {})[key] = value
-            else:
-                raise TypeError(f"ChipSpec has no parameter {key!r}")
-        for group, values in parts.items():
-            top[group] = dataclasses.replace(getattr(self, group), **values)
-        return dataclasses.replace(self, **top)  # type: ignore[arg-type]
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def param(self, key: str) -> object:
         """A parameter by its flat name (a chip file's key)."""

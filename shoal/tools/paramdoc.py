@@ -57,7 +57,7 @@ def _fmt(v: object) -> str:
 
 def render() -> str:
     src = Path(spec_mod.__file__).read_text()
-    records = src[src.index("class NocSpec"):src.index("    @staticmethod\n    def of(")]
+    records = src[src.index("class NocSpec"):src.index("class ChipSpec")]
     meaning = _comments(records, r":\s", share=False)
     mppa = src[src.index("MPPA256 = ChipSpec("):src.index("TINY = ")]
     source = _comments(mppa, r"=", share=True)
