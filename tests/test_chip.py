@@ -18,6 +18,34 @@ def test_presets() -> None:
     assert len(Chip.preset("tiny").clusters()) == 4 and len(Chip.preset("mppa256").clusters()) == 16
 
 
+def test_records_hold_every_parameter_once_and_flat_names_still_work(tmp_path: Path) -> None:
+    """ChipSpec by component (spec.py's records): every parameter in exactly one record, under
+    its own name, so a chip file's flat keys, `spec.param` and `dataclasses.replace` with flat
+    names all reach it; an unknown name is refused, never dropped."""
+    import dataclasses
+
+    from shoal.spec import GROUP_OF, GROUPS, parameters
+    names = [f.name for f in parameters()]
+    per_record = [f.name for cls in GROUPS.values() for f in dataclasses.fields(cls)]
+    assert names == ["name", *per_record] and len(set(per_record)) == len(per_record) == 52
+    mppa = ChipSpec.preset("mppa256")
+    for key in per_record:
+        assert mppa.param(key) == getattr(getattr(mppa, GROUP_OF[key]), key)
+    # From flat names alone: the same chip as the preset.
+    assert ChipSpec(**{k: mppa.param(k) for k in names}) == mppa
+    changed = dataclasses.replace(mppa, cpi=3, mesh_width=2, name="two")
+    assert (changed.costs.cpi, changed.noc.mesh_width, changed.name) == (3, 2, "two")
+    assert changed.cache is mppa.cache and changed.costs != mppa.costs  # untouched records are shared
+    assert mppa.replace(caches=False).cache.caches is False and mppa.cache.caches is True
+    with pytest.raises(TypeError, match="bogus"):
+        mppa.replace(bogus=1)
+    with pytest.raises(TypeError, match="bogus"):
+        dataclasses.replace(mppa, bogus=1)
+    spec = ChipSpec.load(write(tmp_path, 'base = "tiny"\ncpi = 2\nio_memory = 1048576\nfs_max_files = 9\n'))
+    assert (spec.costs.cpi, spec.rmem.io_memory, spec.limits.fs_max_files) == (2, 1 << 20, 9)
+    assert spec.noc == ChipSpec.preset("tiny").noc
+
+
 def write(tmp_path: Path, text: str, name: str = "chip.toml") -> Path:
     f = tmp_path / name
     f.write_text(text)
