@@ -193,6 +193,14 @@ class ChipSpec:
         """This spec with some parameters changed, by their flat names (`name` too)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
+    def __getattr__(self, key: str) -> object:
+        # Reading a parameter by its flat name (`spec.cpi`) still works for users' scripts;
+        # shoal itself reads the records. Only called when normal lookup fails.
+        group = GROUP_OF.get(key)
+        if group is None:
+            raise AttributeError(f"ChipSpec has no parameter {key!r}")
+        return getattr(object.__getattribute__(self, group), key)
+
     def param(self, key: str) -> object:
         """A parameter by its flat name (a chip file's key)."""
         return self.name if key == "name" else getattr(getattr(self, GROUP_OF[key]), key)

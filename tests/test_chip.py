@@ -30,7 +30,9 @@ def test_records_hold_every_parameter_once_and_flat_names_still_work(tmp_path: P
     assert names == ["name", *per_record] and len(set(per_record)) == len(per_record) == 52
     mppa = ChipSpec.preset("mppa256")
     for key in per_record:
-        assert mppa.param(key) == getattr(getattr(mppa, GROUP_OF[key]), key)
+        assert mppa.param(key) == getattr(getattr(mppa, GROUP_OF[key]), key) == getattr(mppa, key)
+    with pytest.raises(AttributeError, match="bogus"):
+        mppa.bogus  # noqa: B018 (a flat read of an unknown name fails as any attribute does)
     # From flat names alone: the same chip as the preset.
     assert ChipSpec(**{k: mppa.param(k) for k in names}) == mppa
     changed = dataclasses.replace(mppa, cpi=3, mesh_width=2, name="two")
