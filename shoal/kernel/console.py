@@ -146,7 +146,7 @@ def on_console_ack(k: Kernel, pkt: Packet, at: int) -> None:
         t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)  # back onto the ecall: redo it
         if k.cpu.loaded is t.ctx:
             k.cpu.loaded = None
-        k.ready.append(t)
+        k.sched.ready.append(t)
         k._end_solo()
 
 

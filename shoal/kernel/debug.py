@@ -145,8 +145,8 @@ def attach(k: Kernel, hook: Any) -> None:
 def park(k: Kernel) -> None:
     """The running thread stops before its ebreak (sched.run_slice undoes the pc and the
     count, as for an observing call) and the cluster takes no more items in this advance."""
-    k.stop_reason = Stop.PARK
-    k.horizon = 0
+    k.sched.stop_reason = Stop.PARK
+    k.sched.horizon = 0
 
 
 OPS = {"where": where, "threads": threads, "regs": regs, "set_regs": set_regs, "read": read,

@@ -85,7 +85,7 @@ def process_record(c: Container) -> ProcessRecord:
 
 
 def processes(k: Kernel) -> list[ProcessRecord]:
-    return [process_record(c) for c in k.all_procs]
+    return [process_record(c) for c in k.acct.all_procs]
 
 
 def migrations(k: Kernel) -> list[Migration]:
@@ -101,11 +101,12 @@ def cache_windows(k: Kernel) -> dict[int, tuple[int, int]]:
 
 
 def cluster(k: Kernel) -> ClusterRecord:
-    return ClusterRecord(k.cluster, len(k.harts), k.frames.total, k.frames.free, k.migration.reserved_frames,
-                         tuple(c.pid for c in k.procs if c.alive), k.instructions, k.syscall_total,
-                         k.packets_in, dict(k.migration.moved), dict(vars(k.locations)),
-                         tuple(k.caches) if any(k.caches) else (),
-                         tuple(k.kcaches) if any(k.kcaches) else ())
+    return ClusterRecord(k.cluster, len(k.sched.harts), k.frames.total, k.frames.free,
+                         k.migration.reserved_frames,
+                         tuple(c.pid for c in k.procs if c.alive), k.acct.instructions, k.acct.syscalls,
+                         k.acct.packets_in, dict(k.migration.moved), dict(vars(k.locations)),
+                         tuple(k.acct.caches) if any(k.acct.caches) else (),
+                         tuple(k.core.caches) if any(k.core.caches) else ())
 
 
 def _find(k: Kernel, pid: int) -> Container:
@@ -198,7 +199,7 @@ def deadlock(k: Kernel, at: int) -> None:
 
 
 def last_exit(k: Kernel) -> int | None:
-    return k.last_exit
+    return k.acct.last_exit
 
 
 def restore(k: Kernel, data: bytes, at: int, where: str) -> int:

@@ -60,7 +60,7 @@ def reclaim(k: Kernel) -> bool:
     victims = _choose(k, EVICT_BATCH)
     if not victims:
         return False
-    at = k.now() if k.current is not None else k.item_time
+    at = k.now() if k.sched.current is not None else k.sched.item_time
     cost = 0
     for p, va in victims:
         ver, data = p.aspace.evict(va)
@@ -72,7 +72,7 @@ def reclaim(k: Kernel) -> bool:
             cost += k.spec.pte_install_cycles
     k.cpu.flush_tlb()  # the freed frames may still be in the CPU's TLB
     served = k.kernel_core(at, cost)
-    if k.current is not None:
+    if k.sched.current is not None:
         k.charge(served)  # the thread that wanted a frame waits for the evictions
     return True
 
@@ -191,7 +191,7 @@ def dropped(k: Kernel, aspace: object, copies: list[tuple[int, int]]) -> None:
         else:
             now.append([va, ver])
     if now:
-        at = k.now() if k.current is not None else k.item_time
+        at = k.now() if k.sched.current is not None else k.sched.item_time
         k.send(k.services_node, RmemFree(pid=p.pid, pages=now), at=at)
 
 

@@ -64,8 +64,8 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
     object's end: SIGBUS, or EFAULT for a system call)."""
     key = t.proc.aspace.shared[page]
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
-    in_call = k.fault is None  # (sched.run_slice: an instruction's fault is in k.fault)
-    kind = k.fault.what.kind if k.fault is not None else "store" if write else "load"  # type: ignore[union-attr]
+    in_call = k.sched.fault is None  # (sched.run_slice: an instruction's fault is in k.sched.fault)
+    kind = k.sched.fault.what.kind if k.sched.fault is not None else "store" if write else "load"  # type: ignore[union-attr]
     k.shm.waiting.setdefault(key, []).append((t, page, kind, in_call))
     t.proc.shm_faults += 1
     asked = k.shm.asked.get(key)
@@ -172,7 +172,7 @@ def recall(k: Kernel, key: Key, gen: int, at: int) -> None:
     # the kernel core gets to it: the page goes as an item of the cluster at that time, so
     # that the threads that could run before it do (a busy core handles a packet late).
     when = max(at, k.shm.since.get(key, at) + HOLD)
-    if when > k.item_time:
+    if when > k.sched.item_time:
         k.at(when, lambda now: _recall_now(k, key, gen, now))
     else:
         give_back(k, key, at)
@@ -214,7 +214,7 @@ def dropped(k: Kernel, keys: list[Key], aspace: AddressSpace | None = None) -> N
     """A local address space stopped mapping these pages: held pages nobody here maps any
     more go home (so a cluster keeps no frame for an object it does not use). A running
     process that unmapped the last page of an object it has no descriptor of lets it go."""
-    at = k.now() if k.current is not None else k.item_time
+    at = k.now() if k.sched.current is not None else k.sched.item_time
     for key in keys:
         if key in k.shm.frames and not _mapped_here(k, key):
             give_back(k, key, at)

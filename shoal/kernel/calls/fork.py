@@ -120,7 +120,7 @@ def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls:
         regs["x"][3] = tls  # tp (x4)
     meta["threads"] = [{"tid": t.tid, "clear_tid": ctid if flags & CLONE_CHILD_CLEARTID else 0,
                         "restart_deadline": None, "blocked_on": "", "instructions": 0, "regs": regs}]
-    meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.current is t else t.blocked_at,
+    meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.sched.current is t else t.blocked_at,
                 peak_frames=0, kcore_wait=0, generation=0, dead_instructions=0, ikc={}, early_signals=[],
                 ppid=p.pid, tty=p.tty or p.pid)
     for key in ("caches", "kcaches", "rmem_stats", "rmem_seq", "timers"):  # (a child has no timers)
@@ -156,7 +156,7 @@ def _overloaded(k: Kernel, p: Container) -> bool:
     included) already fill its harts. Known exactly here, unlike a load report's."""
     runnable = sum(1 for q in k.procs if q.alive for th in q.threads
                    if th.state in (TState.READY, TState.RUNNING))
-    return runnable >= len(k.harts)
+    return runnable >= len(k.sched.harts)
 
 
 def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid: int) -> int:
@@ -390,19 +390,19 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
         if x is not t and x.state is not TState.DEAD:
             k._unwait(x)
             x.state = TState.DEAD
-    k.ready = type(k.ready)(x for x in k.ready if x.proc is not p or x is t)
-    for op in [op for op, (w, _, _) in k.pending.items() if w.proc is p and w is not t]:
-        del k.pending[op]
-    for h in k.harts:
+    k.sched.ready = type(k.sched.ready)(x for x in k.sched.ready if x.proc is not p or x is t)
+    for op in [op for op, (w, _, _) in k.packets.pending.items() if w.proc is p and w is not t]:
+        del k.packets.pending[op]
+    for h in k.sched.harts:
         if h.thread is not None and h.thread.proc is p and h.thread is not t:
             h.thread = None
     old, p.aspace = p.aspace, new
     old.destroy()
     if old.exec_frames_freed:
         k.cpu.tb_stale = True
-    if k.tlb_owner is old:
+    if k.sched.tlb_owner is old:
         k.cpu.flush_tlb()
-        k.tlb_owner = None
+        k.sched.tlb_owner = None
     ikc.close_all(k, p, at)
     for fd in sorted(p.cloexec):
         release(k, p, fd, at)

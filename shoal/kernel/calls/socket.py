@@ -114,7 +114,7 @@ def _wait(k: Kernel, t: Thread, a0: int, f: OpenFile, what: str, addr: list | No
     op = k.new_op()
     body = SockWait(op=op, pid=t.proc.pid, handle=f.handle, what=what, tid=t.tid,
                     addr=addr if addr is not None else UNSET)
-    k.pending[op] = (t, lambda reply, at: _again(t, a0), body)
+    k.packets.pending[op] = (t, lambda reply, at: _again(t, a0), body)
     k.send(k.services_node, body, at=k.now())
     k.block(t, None, None, why="sock_sending" if busy else "rpc:sock_wait")
     return 0
