@@ -41,7 +41,7 @@ def where(k: Kernel, pid: int) -> int:
     """The generation of `pid`'s live container here (a moved process has a higher one at
     its new cluster), or -1."""
     p = _proc(k, pid)
-    return -1 if p is None else p.generation
+    return -1 if p is None else p.move.generation
 
 
 def threads(k: Kernel, pid: int) -> list[int]:

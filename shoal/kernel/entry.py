@@ -41,18 +41,18 @@ def dispatch(k: Kernel, t: Thread) -> None:
     args = regs[:6]
     cost = k.spec.syscall_cycles
     served = k.kernel_core(start, cost)
-    t.proc.kcore_wait += served - cost
+    t.proc.stats.kcore_wait += served - cost
     k.charge(served)
     k.acct.syscalls += 1
     if entry is None:
-        t.proc.unknown_syscalls[num] += 1
-        t.proc.syscalls[f"#{num}"] += 1
+        t.proc.stats.unknown_syscalls[num] += 1
+        t.proc.stats.syscalls[f"#{num}"] += 1
         cpu.set_reg(REG_A[0], -ENOSYS)
         if k.tracer is not None:
             k.tracer.syscall(k, t, f"#{num}", start, k.now())
         return
     name, fn = entry
-    t.proc.syscalls[name] += 1
+    t.proc.stats.syscalls[name] += 1
     ret = None
     try:
         ret = fn(k, t, args)

@@ -5,7 +5,7 @@ A hart's clock advances by the instructions its thread ran (times CPI) plus the 
 the kernel services it asked for. The order in which the kernel does things (packets,
 timers, slices) is sched.py's; how the engine keeps clusters in step is shoal/engine/'s.
 Each part keeps its state in its own record (k.sched, k.packets, k.acct, k.core, k.shm,
-k.rmem, k.ikc, k.console, k.pipes, k.migration, k.locations, k.reports: docs/design.md);
+k.rmem, k.ikc, k.console, k.pipes, k.migration, k.reports: docs/design.md);
 this class keeps identity, frames, processes and the services the parts share (send, rpc,
 block, wake, charge, now, at). Long (~600 lines) for those services alone: splitting them
 would scatter one object's invariants.
@@ -24,7 +24,7 @@ from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
 from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
 from shoal.kernel import console, entry, faults, ikc, location, migrate, pipes, report, rmem, sched, shm
-from shoal.kernel.container import CACHE_COUNTS, Block, Container, Thread, TState
+from shoal.kernel.container import CACHE_COUNTS, Block, Container, ProcStats, Thread, TState
 from shoal.kernel.kmem import KernelCore, KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
@@ -87,6 +87,7 @@ class Accounts:
     cache_seen: tuple[int, ...] = (0,) * 7  # the emulator's counts at the end of the last slice
     last_exit: int | None = None
     all_procs: list[Container] = field(default_factory=list)  # every container this kernel has run
+    locations: location.Counters = field(default_factory=location.Counters)  # kernel/location.py
 
 
 class Kernel:
@@ -123,7 +124,6 @@ class Kernel:
         self.ikc = ikc.IkcTables()
         self.console = console.ConsoleFlow()
         self.migration = migrate.Bookkeeping()
-        self.locations = location.Counters()
         self.reports = report.Reporter()  # load reports to the policy daemon (kernel/report.py)
         self.pipes = pipes.PipeTable()
 
@@ -162,7 +162,8 @@ class Kernel:
         if its arguments do not fit its stack (and then nothing of it is left)."""
         aspace = self.new_aspace()
         proc = Container(pid=pid, name=exe.name, argv=argv, aspace=aspace, cluster=self.cluster,
-                         brk_start=exe.brk_start, brk=exe.brk_start, seed=seed, start_cycle=at)
+                         brk_start=exe.brk_start, brk=exe.brk_start, seed=seed,
+                         stats=ProcStats(start_cycle=at))
         try:
             load(exe, aspace)
             sp = build_stack(aspace, exe, [a.encode() for a in argv], [e.encode() for e in envp],
@@ -181,7 +182,7 @@ class Kernel:
         self.procs.append(proc)
         self.acct.all_procs.append(proc)
         self.sched.ready.append(t)
-        proc.peak_frames = aspace.frames_in_use
+        proc.stats.peak_frames = aspace.frames_in_use
         return proc
 
     def new_aspace(self) -> AddressSpace:
@@ -214,8 +215,8 @@ class Kernel:
         pipes.close_all(self, proc, at)  # its pipe ends: readers see EOF, writers EPIPE
         self.send(self.services_node, Exit(pid=proc.pid, code=code, signal=signal), at=at)
         proc.state = "exited" if signal is None else "killed"
-        proc.exit_code, proc.signal, proc.message = code, signal, message
-        proc.end_cycle = at
+        proc.exit.code, proc.exit.signal, proc.exit.message = code, signal, message
+        proc.stats.end_cycle = at
         self.acct.last_exit = at if self.acct.last_exit is None else max(self.acct.last_exit, at)
         for t in proc.threads:
             self._unwait(t)
@@ -306,7 +307,7 @@ class Kernel:
         km = self.core.kmem
         if km is None:
             return 0
-        stall = km.serve(service, t.proc.pid, t.tid, other, t.proc.kcaches)
+        stall = km.serve(service, t.proc.pid, t.tid, other, t.proc.stats.kcaches)
         self.core.caches[:] = km.counts
         return stall
 
@@ -369,7 +370,7 @@ class Kernel:
         """The process now lives elsewhere: free everything it had here, tell nobody (its
         memory stays while post-copy still sends it: `keep_memory`, then release_memory)."""
         p.state = "migrated"
-        p.end_cycle = at
+        p.stats.end_cycle = at
         for fd in list(p.ikc):
             ep = p.ikc[fd]
             kind = {ikc.MailboxIn: "mailbox", ikc.PortalIn: "portal", ikc.SyncIn: "sync"}.get(type(ep))
@@ -391,7 +392,7 @@ class Kernel:
         self._free(p)
 
     def _free(self, p: Container) -> None:
-        p.peak_frames = max(p.peak_frames, p.aspace.frames_in_use)
+        p.stats.peak_frames = max(p.stats.peak_frames, p.aspace.frames_in_use)
         p.aspace.destroy()
         if p.aspace.exec_frames_freed:
             self.cpu.tb_stale = True  # freed code frames may be reused: drop translations
@@ -527,7 +528,7 @@ class Kernel:
             # (a fault is served mid-slice, out of time order with the cluster's other calls:
             # its accesses are not replayed through the kernel core's caches, kernel/kmem.py)
             self.charge(self.spec.page_fault_cycles)
-            t.proc.peak_frames = max(t.proc.peak_frames, aspace.frames_in_use)
+            t.proc.stats.peak_frames = max(t.proc.stats.peak_frames, aspace.frames_in_use)
         return got
 
     def _trap(self, cause: int) -> None:
@@ -577,6 +578,7 @@ class Kernel:
         time (console.py), each counted in flight until the console acknowledges it."""
         if data:
             self.console.inflight += len(data)
-            # (a forked child writes to its parent's console stream: proc.tty)
-            self.send(self.services_node, Console(pid=proc.tty or proc.pid, fd=fd), data, at, bulk=True)
+            # (a forked child writes to its parent's console stream: its tty)
+            tty = proc.family.tty or proc.pid
+            self.send(self.services_node, Console(pid=tty, fd=fd), data, at, bulk=True)
 

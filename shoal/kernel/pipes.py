@@ -117,9 +117,9 @@ def dropped(k: Kernel, f: OpenFile, at: int) -> None:
 
 def close_all(k: Kernel, proc: Container, at: int) -> None:
     """A process ends: its pipe descriptors close."""
-    for fd in [fd for fd, f in proc.files.items() if is_pipe(f)]:
-        dropped(k, proc.files.pop(fd), at)
-        proc.open_fds.discard(fd)
+    for fd in [fd for fd, f in proc.fs.files.items() if is_pipe(f)]:
+        dropped(k, proc.fs.files.pop(fd), at)
+        proc.fs.open_fds.discard(fd)
 
 
 def _wake(k: Kernel, p: Pipe, at: int) -> None:
@@ -137,7 +137,7 @@ def again(k: Kernel, t: Thread, at: int) -> None:
     keeps its deadline (Thread.restart_deadline) and gets the caller's mask back meanwhile
     (it sets its own again: kernel/calls/poll.py)."""
     if t.blocked_on == "poll":
-        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.clock_offset
+        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.move.clock_offset
         if t.sig.saved is not None:
             t.sig.mask, t.sig.saved = t.sig.saved, None
     ctx = t.ctx
@@ -175,22 +175,22 @@ def _sleep(k: Kernel, t: Thread, p: Pipe) -> int:
 def sys_pipe2(k: Kernel, t: Thread, a: list[int]) -> int:
     addr, flags = a[0], a[1]
     if flags & O_DIRECT:
-        t.proc.unknown_syscalls[59] += 1  # packet mode is not offered: refused, counted (--stats)
+        t.proc.stats.unknown_syscalls[59] += 1  # packet mode is not offered: refused, counted (--stats)
         return -EINVAL
     if flags & ~(O_NONBLOCK | O_CLOEXEC):
         return -EINVAL
     proc = t.proc
     proc.aspace.translate(addr, "store")
     proc.aspace.translate(addr + 4, "store")
-    if len(proc.files) + 2 > MAX_FILES:
+    if len(proc.fs.files) + 2 > MAX_FILES:
         return -EMFILE
     rfd = new_fd(proc)
     if rfd < 0:
         return rfd
-    proc.open_fds.add(rfd)
+    proc.fs.open_fds.add(rfd)
     wfd = new_fd(proc)
     if wfd < 0:
-        proc.open_fds.discard(rfd)
+        proc.fs.open_fds.discard(rfd)
         return wfd
     k.pipes.ids += 1
     pid = (k.cluster << HOME_SHIFT) | k.pipes.ids
@@ -198,11 +198,11 @@ def sys_pipe2(k: Kernel, t: Thread, a: list[int]) -> int:
     nb = flags & O_NONBLOCK
     for fd, mode in ((rfd, 0), (wfd, O_WRONLY)):
         f = OpenFile(FileKind.PIPE, "", pid, mode | nb)
-        proc.files[fd] = f
-        proc.open_fds.add(fd)
+        proc.fs.files[fd] = f
+        proc.fs.open_fds.add(fd)
         opened(k, f)
         if flags & O_CLOEXEC:
-            proc.cloexec.add(fd)
+            proc.fs.cloexec.add(fd)
     proc.aspace.write(addr, rfd.to_bytes(4, "little") + wfd.to_bytes(4, "little"))
     return 0
 

@@ -64,7 +64,7 @@ def reclaim(k: Kernel) -> bool:
     cost = 0
     for p, va in victims:
         ver, data = p.aspace.evict(va)
-        p.evictions += 1
+        p.stats.evictions += 1
         if data is not None:  # written back: the DMA engine reads the frame as it sends
             k.send(k.services_node, RmemPut(pid=p.pid, va=va, ver=ver), data, at, bulk=True)
             cost += math.ceil(k.spec.copy_cycles_per_byte * PAGE)
@@ -140,7 +140,7 @@ def await_page(k: Kernel, t: Thread, page: int, at: int) -> None:
     key = (p.pid, page)
     waiting = k.rmem.waiting.setdefault(key, [])
     waiting.append(t)
-    p.rmem_faults += 1
+    p.stats.rmem_faults += 1
     if len(waiting) == 1:  # the first to wait asks; the kernel core takes the fault first
         at += k.kernel_core(at, k.spec.page_fault_cycles)
         k.send(k.services_node, RmemGet(pid=p.pid, va=page, ver=p.aspace.rmem[page]), at=at)
@@ -167,12 +167,12 @@ def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
         k.kill(p, 9, None, f"killed: out of memory (cluster {k.cluster} has no frame, and no page "
                "can go to remote memory)", at)
         return
-    p.peak_frames = max(p.peak_frames, p.aspace.frames_in_use)
+    p.stats.peak_frames = max(p.stats.peak_frames, p.aspace.frames_in_use)
     cost = math.ceil(k.spec.copy_cycles_per_byte * PAGE) + k.spec.pte_install_cycles
     done = at + k.kernel_core(at, cost)
     for t in waiting:
         if t.proc is p:
-            p.page_wait += k.page_came(t, done)
+            p.stats.page_wait += k.page_came(t, done)
 
 
 def dropped(k: Kernel, aspace: object, copies: list[tuple[int, int]]) -> None:

@@ -158,8 +158,8 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
             continue
         p = t.proc
         # A thread of a process being frozen runs up to the freeze time, not past it.
-        if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
-                                    and c + cpi <= p.freeze_at):
+        if p.state == "running" or (p.state == "freezing" and p.move.freeze_at is not None
+                                    and c + cpi <= p.move.freeze_at):
             found, limit = h, c - 1  # (a later hart must have a smaller clock to win)
     if found is not None:
         key = (found.clock + cpi, HART, found.index)
@@ -252,8 +252,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
         h.slice_end = ((h.clock + spec.cpi) // grain + 1) * grain
     end, boundary = h.slice_end, True
     cap = k.sched.limit
-    if t.proc.freeze_at is not None:
-        cap = min(cap, max(t.proc.freeze_at, h.clock))
+    if t.proc.move.freeze_at is not None:
+        cap = min(cap, max(t.proc.move.freeze_at, h.clock))
     aspace = t.proc.aspace
     if aspace.touched is not None or ((aspace.remote or aspace.rmem) and aspace.incoming) or aspace.shared:
         # Under live migration the kernel watches this process's memory (dirty bits) or fills
@@ -261,7 +261,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # running ahead, so what a round sends or a page brings meets the thread at its time.
         # (Its harts still interleave by quanta, as any: they only share memory.)
         cap = min(cap, max(h.clock + spec.cpi, min(k.sched.horizon, next_item(k, harts=False)[0])))
-    w = t.proc.window
+    w = t.proc.move.window
     if w is not None and k.cpu.caches is not None:  # a moved process's windows (_window) end exactly
         cut = w.mid_at if h.clock < w.mid_at else w.end_at
         if cut >= h.clock + spec.cpi:  # (room for an instruction, or the slice would never run)
@@ -324,7 +324,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
     if caches:
         misses = _count_caches(k, t, cpu)
         h.clock += cpu.stall
-        if t.proc.window is not None:
+        if t.proc.move.window is not None:
             _window(k, t, cpu.stall)
         if k.tracer is not None:
             k.tracer.caches(k.cluster, h.index, h.clock, misses, cpu.stall)
@@ -371,7 +371,7 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
     the slice's D-cache and I-cache misses."""
     now = cpu.cache_counts()
     s, k.acct.cache_seen = k.acct.cache_seen, now
-    mine, ours = t.proc.caches, k.acct.caches
+    mine, ours = t.proc.stats.caches, k.acct.caches
     # (container.CACHE_COUNTS' order; written out, not mapped: this runs at every slice)
     per_slice = (now[0] - s[0], now[1] - s[1], now[2] - s[2], now[3] - s[3], now[4] - s[4],
                  now[5] - s[5], cpu.stall, now[6] - s[6], cpu.bank_wait)
@@ -386,14 +386,14 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
 def _window(k: Kernel, t: Thread, stall: int) -> None:
     """A moved process's stall after its thaw (migrate/record.py CacheWindow): the slice's
     stall goes to the window its start lies in (slices are cut at the windows' ends)."""
-    w = t.proc.window
+    w = t.proc.move.window
     assert w is not None
     if k.sched.now_base < w.mid_at:
         w.figures[0] += stall
     elif k.sched.now_base < w.end_at:
         w.figures[1] += stall
     else:
-        t.proc.window = None
+        t.proc.move.window = None
 
 
 def _await_page(k: Kernel, t: Thread, va: int, store: bool, at: int) -> None:
@@ -453,8 +453,8 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
         if c > at:
             continue
         p = o.proc
-        if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
-                                    and c <= p.freeze_at):
+        if p.state == "running" or (p.state == "freezing" and p.move.freeze_at is not None
+                                    and c <= p.move.freeze_at):
             if c < at:
                 return False
             ties = h.index if ties is None else min(ties, h.index)

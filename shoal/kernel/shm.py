@@ -18,7 +18,7 @@ threads at its simulated time.
 
 A cluster gives a page back home as soon as no local process maps it any more. A process
 that migrates takes its shared mappings along (the image's `shared`) and fetches the pages
-where it lands. Descriptors: `p.files[fd] = OpenFile(FileKind.SHM, "/dev/shm/NAME", object, flags)`.
+where it lands. Descriptors: `p.fs.files[fd] = OpenFile(FileKind.SHM, "/dev/shm/NAME", object, flags)`.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
     in_call = k.sched.fault is None  # (sched.run_slice: an instruction's fault is in k.sched.fault)
     kind = k.sched.fault.what.kind if k.sched.fault is not None else "store" if write else "load"  # type: ignore[union-attr]
     k.shm.waiting.setdefault(key, []).append((t, page, kind, in_call))
-    t.proc.shm_faults += 1
+    t.proc.stats.shm_faults += 1
     asked = k.shm.asked.get(key)
     if asked is None or (write and not asked):  # (a reader's request does not serve a writer)
         k.shm.asked[key] = write
@@ -127,7 +127,7 @@ def _recalled_early(k: Kernel, key: Key, gen: int, at: int) -> None:
 
 def _wake(k: Kernel, waiting: list[Waiter], at: int) -> None:
     for t, _, _, _ in waiting:
-        t.proc.page_wait += k.page_came(t, at)
+        t.proc.stats.page_wait += k.page_came(t, at)
 
 
 def _bus(k: Kernel, waiting: list[Waiter], at: int) -> None:
@@ -135,7 +135,7 @@ def _bus(k: Kernel, waiting: list[Waiter], at: int) -> None:
     for t, page, kind, in_call in waiting:
         if not t.proc.alive or t.state is not TState.BLOCKED or t.blocked_on != "page":
             continue
-        t.proc.page_wait += max(0, at - t.blocked_at)
+        t.proc.stats.page_wait += max(0, at - t.blocked_at)
         pc = t.ctx.reg_read(REG_PC)
         if in_call:  # the call was to be made again (its pc is on the ecall): it fails instead
             t.ctx.reg_write(REG_PC, pc + 4)
@@ -227,7 +227,7 @@ def dropped(k: Kernel, keys: list[Key], aspace: AddressSpace | None = None) -> N
 def release_if_unused(k: Kernel, p: Container, obj: int, at: int) -> None:
     """Tell the daemon once `p` neither opens nor maps object `obj` (POSIX: an unlinked
     object goes when no process does). A process that ends is the daemon's to count."""
-    if any(f.kind is FileKind.SHM and f.handle == obj for f in p.files.values()):
+    if any(f.kind is FileKind.SHM and f.handle == obj for f in p.fs.files.values()):
         return
     if any(o == obj for o, _ in p.aspace.shared.values()):
         return

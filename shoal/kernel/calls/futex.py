@@ -50,11 +50,11 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
                 deadline = now + ns_to_cycles(k, ns)
             else:
                 base = EPOCH_NS if op & FUTEX_CLOCK_REALTIME else 0
-                deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.clock_offset
+                deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.move.clock_offset
         if struct.unpack("<I", t.proc.aspace.read(addr, 4))[0] != val:
             return -EAGAIN
         if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
-            deadline = t.restart_deadline + t.proc.clock_offset
+            deadline = t.restart_deadline + t.proc.move.clock_offset
         if deadline is not None and deadline <= now:
             return -ETIMEDOUT
         k.block(t, (pid, addr), deadline, bits, timeout_value=-ETIMEDOUT)

@@ -140,7 +140,7 @@ def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
         k.acct.all_procs.append(p)
         thaw(k, p, at, 0)
         if k.cpu.caches is not None:  # its lines did not come with it: watch what refilling costs
-            p.window = e.window = CacheWindow(at + CACHE_WINDOW, at + 2 * CACHE_WINDOW)
+            p.move.window = e.window = CacheWindow(at + CACHE_WINDOW, at + 2 * CACHE_WINDOW)
         for q in k.migration.held.pop(p.pid, []):
             k.handle(q, at)
     if e.state == InState.RUNNING:  # (again, if S did not hear our done)

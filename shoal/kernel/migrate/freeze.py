@@ -47,7 +47,7 @@ def try_freeze(k: Kernel, p: Container) -> int | None:
         t.state = TState.FROZEN
         # A thread that waits for a hart has not run past the request: being ready later
         # (woken by work that ends after it) does not make the freeze later.
-        latest = max(latest, t.ready_at if p.freeze_at is None else min(t.ready_at, p.freeze_at))
+        latest = max(latest, t.ready_at if p.move.freeze_at is None else min(t.ready_at, p.move.freeze_at))
     done = True
     for t in p.threads:
         if t.state is not TState.BLOCKED:
@@ -73,7 +73,7 @@ def back_out(k: Kernel, t: Thread) -> None:
     """Undo a blocked call so that the thread redoes it when thawed (wherever that is)."""
     if t.blocked_on in ("futex", "sleep", "poll"):
         # Kept in the process's own time, which a restore elsewhere carries on.
-        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.clock_offset
+        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.move.clock_offset
     k._unwait(t)
     for ep in t.proc.ikc.values():
         if isinstance(ep, MailboxIn):
@@ -93,7 +93,7 @@ def back_out(k: Kernel, t: Thread) -> None:
 
 def thaw(k: Kernel, p: Container, at: int, caller_result: int) -> None:
     p.state = "running"
-    p.freeze_at = None
+    p.move.freeze_at = None
     for t in p.threads:
         if t.state is TState.FROZEN:
             if t.blocked_on == "migrate":
