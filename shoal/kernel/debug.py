@@ -93,13 +93,13 @@ def read(k: Kernel, pid: int, va: int, n: int) -> bytes | None:
         m = min(n, PAGE - (va & (PAGE - 1)))
         page = va & ~(PAGE - 1)
         off = _page(p, va)
-        if off is None and a.shared and page in a.shared and a.shm_frame is not None:
-            held = a.shm_frame(a.shared[page])  # a shared page this cluster holds
+        if off is None and a.shm.pages and page in a.shm.pages and a.shm.frame is not None:
+            held = a.shm.frame(a.shm.pages[page])  # a shared page this cluster holds
             off = None if held is None else held[0] * PAGE
         if off is not None:
             o = off + (va & (PAGE - 1))
             out += k.mem[o:o + m]
-        elif a.remote and page in a.remote or a.shared and page in a.shared:
+        elif a.remote and page in a.remote or a.shm.pages and page in a.shm.pages:
             return None  # its bytes are elsewhere (remote memory, a post-copy's source, the
             # shared-memory home): unreadable here, never shown as zeros
         elif a.find(va) is not None:

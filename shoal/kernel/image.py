@@ -154,10 +154,10 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
                  if va not in staged and va not in remote]
     else:
         pages = p.aspace.pages()
-    if p.aspace.shared:  # shared memory: which pages of which object (kernel/shm.py)
-        meta["shared"] = [[va, obj, pg] for va, (obj, pg) in sorted(p.aspace.shared.items())]
-    if p.aspace.rmem:  # pages kept in remote memory stay there: the process takes the list
-        meta["rmem"] = [[va, p.aspace.remote[va], ver] for va, ver in sorted(p.aspace.rmem.items())]
+    if p.aspace.shm.pages:  # shared memory: which pages of which object (kernel/shm.py)
+        meta["shared"] = [[va, obj, pg] for va, (obj, pg) in sorted(p.aspace.shm.pages.items())]
+    if p.aspace.swap.pages:  # pages kept in remote memory stay there: the process takes the list
+        meta["rmem"] = [[va, p.aspace.remote[va], ver] for va, ver in sorted(p.aspace.swap.pages.items())]
     if p.fs.cwd != "/":
         meta["cwd"] = p.fs.cwd
     if p.rlimits:
@@ -167,8 +167,8 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["signals"] = sig
     if p.timers:  # armed timers go with the process: their time left (kernel/timers.py)
         meta["timers"] = timers.to_meta(k, p)
-    if p.aspace.rmem_seq:  # versions of later write-backs go on from here, wherever it runs
-        meta["rmem_seq"] = p.aspace.rmem_seq
+    if p.aspace.swap.seq:  # versions of later write-backs go on from here, wherever it runs
+        meta["rmem_seq"] = p.aspace.swap.seq
     if p.stats.rmem_faults or p.stats.evictions:
         meta["rmem_stats"] = [p.stats.rmem_faults, p.stats.evictions, p.stats.page_wait]
     for key in ("ppid", "tty"):  # a forked process's parent and console (kernel/calls/fork.py)
@@ -280,11 +280,11 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         for va, flags, data in pages:
             aspace.install(va, flags, data)
         aspace.remote = {va: flags for va, flags in meta.get("remote", [])}
-        aspace.shared = {va: (obj, pg) for va, obj, pg in meta.get("shared", [])}
+        aspace.shm.pages = {va: (obj, pg) for va, obj, pg in meta.get("shared", [])}
         for va, flags, ver in meta.get("rmem", []):  # still in remote memory, fetched on first touch
             aspace.remote[va] = flags
-            aspace.rmem[va] = ver
-        aspace.rmem_seq = meta.get("rmem_seq", 0)
+            aspace.swap.pages[va] = ver
+        aspace.swap.seq = meta.get("rmem_seq", 0)
     except BaseException:  # whatever went wrong, give the frames back before passing it on
         aspace.destroy()
         raise

@@ -188,9 +188,9 @@ class Kernel:
     def new_aspace(self) -> AddressSpace:
         """An empty address space on this cluster, told where shared pages live (kernel/shm.py)."""
         a = AddressSpace(self.mem, self.frames, self._on_unmap, self._on_code)
-        a.shm_frame = self.shm.frames.get
-        a.on_shared_drop = lambda keys: shm.dropped(self, keys, a)
-        a.on_rmem_drop = lambda copies: rmem.dropped(self, a, copies)
+        a.shm.frame = self.shm.frames.get
+        a.shm.on_drop = lambda keys: shm.dropped(self, keys, a)
+        a.swap.on_drop = lambda copies: rmem.dropped(self, a, copies)
         return a
 
     def new_thread(self, proc: Container, ctx: object, at: int) -> Thread:

@@ -85,14 +85,14 @@ def _choose(k: Kernel, n: int) -> list[tuple[Container, int]]:
     # its frame, and shared pages are not ours), so the oldest are found from `born` alone,
     # reading only the page-table entries the scan visits, not the whole address space's
     # (most of the host time of a reclaim). If that ever did not hold, the full listing.
-    if not all(len(p.aspace.born) == p.aspace.data_frames for p in procs):
+    if not all(len(p.aspace.swap.born) == p.aspace.data_frames for p in procs):
         return _choose_listed(k, procs, n)
     if len(procs) == 1:
         p = procs[0]
-        born = p.aspace.born
+        born = p.aspace.swap.born
         order = [(p, va) for _, va in sorted(zip(born.values(), born, strict=True))]
     else:
-        keyed = sorted((b, p.pid, va, i) for i, p in enumerate(procs) for va, b in p.aspace.born.items())
+        keyed = sorted((b, p.pid, va, i) for i, p in enumerate(procs) for va, b in p.aspace.swap.born.items())
         order = [(procs[i], va) for _, _, va, i in keyed]
     fifo = k.spec.page_replacement == "fifo"
     out, second = [], []
@@ -113,7 +113,7 @@ def _choose(k: Kernel, n: int) -> list[tuple[Container, int]]:
 def _choose_listed(k: Kernel, procs: list[Container], n: int) -> list[tuple[Container, int]]:
     cands = []
     for p in procs:
-        born, pid = p.aspace.born.get, p.pid
+        born, pid = p.aspace.swap.born.get, p.pid
         cands += [(born(va, 0), pid, va, flags, p) for va, flags in p.aspace.page_list() if not flags & PTE_X]
     cands.sort()  # (born, pid, va) are unique together: the rest is never compared
     if k.spec.page_replacement == "fifo":
@@ -143,7 +143,7 @@ def await_page(k: Kernel, t: Thread, page: int, at: int) -> None:
     p.stats.rmem_faults += 1
     if len(waiting) == 1:  # the first to wait asks; the kernel core takes the fault first
         at += k.kernel_core(at, k.spec.page_fault_cycles)
-        k.send(k.services_node, RmemGet(pid=p.pid, va=page, ver=p.aspace.rmem[page]), at=at)
+        k.send(k.services_node, RmemGet(pid=p.pid, va=page, ver=p.aspace.swap.pages[page]), at=at)
 
 
 def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
@@ -158,7 +158,7 @@ def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
     if p is None or not p.alive:  # it ended meanwhile
         k.rmem.waiting.pop((pid, va), None)
         return
-    if p.aspace.rmem.get(va) != ver:
+    if p.aspace.swap.pages.get(va) != ver:
         return  # not the copy it waits for (never sent so: the daemon answers by version)
     waiting = k.rmem.waiting.pop((pid, va), [])
     try:

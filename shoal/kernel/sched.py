@@ -255,7 +255,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
     if t.proc.move.freeze_at is not None:
         cap = min(cap, max(t.proc.move.freeze_at, h.clock))
     aspace = t.proc.aspace
-    if aspace.touched is not None or ((aspace.remote or aspace.rmem) and aspace.incoming) or aspace.shared:
+    if (aspace.touched is not None or ((aspace.remote or aspace.swap.pages) and aspace.incoming)
+            or aspace.shm.pages):
         # Under live migration the kernel watches this process's memory (dirty bits) or fills
         # it as pages come: its user code keeps step with the cluster's other items instead of
         # running ahead, so what a round sends or a page brings meets the thread at its time.
@@ -398,9 +399,9 @@ def _window(k: Kernel, t: Thread, stall: int) -> None:
 
 def _await_page(k: Kernel, t: Thread, va: int, store: bool, at: int) -> None:
     """The thread needs a page held elsewhere (remote or shared memory, post-copy)."""
-    if va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.rmem:
+    if va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.swap.pages:
         rmem.await_page(k, t, va & ~(PAGE - 1), at)
-    elif va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shared:
+    elif va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shm.pages:
         shm.await_page(k, t, va & ~(PAGE - 1), store, at)
     else:
         migrate.await_page(k, t, va, at)

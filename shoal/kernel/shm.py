@@ -62,7 +62,7 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
     """Thread `t` touched a shared page this cluster does not hold (or stored into a read
     copy): it waits until the page is here for that (or the daemon says it lies beyond the
     object's end: SIGBUS, or EFAULT for a system call)."""
-    key = t.proc.aspace.shared[page]
+    key = t.proc.aspace.shm.pages[page]
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
     in_call = k.sched.fault is None  # (sched.run_slice: an instruction's fault is in k.sched.fault)
     kind = k.sched.fault.what.kind if k.sched.fault is not None else "store" if write else "load"  # type: ignore[union-attr]
@@ -199,7 +199,7 @@ def give_back(k: Kernel, key: Key, at: int) -> None:
 
 def _unmap(p: Container, key: Key) -> None:
     a = p.aspace
-    for va, got in a.shared.items():
+    for va, got in a.shm.pages.items():
         if got == key:
             w = a._pte(va, create=False)
             if w is not None and a._words[w] & PTE_V:
@@ -207,7 +207,7 @@ def _unmap(p: Container, key: Key) -> None:
 
 
 def _mapped_here(k: Kernel, key: Key) -> bool:
-    return any(key in p.aspace.shared.values() for p in k.procs if p.alive)
+    return any(key in p.aspace.shm.pages.values() for p in k.procs if p.alive)
 
 
 def dropped(k: Kernel, keys: list[Key], aspace: AddressSpace | None = None) -> None:
@@ -229,7 +229,7 @@ def release_if_unused(k: Kernel, p: Container, obj: int, at: int) -> None:
     object goes when no process does). A process that ends is the daemon's to count."""
     if any(f.kind is FileKind.SHM and f.handle == obj for f in p.fs.files.values()):
         return
-    if any(o == obj for o, _ in p.aspace.shared.values()):
+    if any(o == obj for o, _ in p.aspace.shm.pages.values()):
         return
     k.send(k.services_node, ShmClose(obj=obj, pid=p.pid), at=at)
 

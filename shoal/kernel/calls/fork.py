@@ -163,7 +163,7 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
     p = t.proc
     if p.aspace.incoming:  # its pages still follow a move: wait for them first
         raise Missing("load", migrate.ALL_PAGES)
-    if p.aspace.shared or p.aspace.rmem:
+    if p.aspace.shm.pages or p.aspace.swap.pages:
         return refused(t, 220)
     frames = p.aspace.frames_in_use
     local = k.frames.free - k.migration.reserved_frames >= frames + SLACK

@@ -80,7 +80,7 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
     obj, first = shared
     asp.add_region(Region(start, start + length, prot, f"[shm:{obj}]"))
     for i in range(length // PAGE):  # its pages are the object's (kernel/shm.py)
-        asp.shared[start + i * PAGE] = (obj, first + i)
+        asp.shm.pages[start + i * PAGE] = (obj, first + i)
     return start
 
 

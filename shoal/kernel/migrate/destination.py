@@ -105,7 +105,7 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
         return
     if p.aspace.incoming:  # post-copy: frames for the pages to come, and their tables
         e.remote = True
-        coming = [va for va in p.aspace.remote if va not in p.aspace.rmem]
+        coming = [va for va in p.aspace.remote if va not in p.aspace.swap.pages]
         tables = {va >> 22 for va in coming} - {va >> 22 for va, _ in p.aspace.page_list()}
         e.frames = len(coming) + len(tables)
         k.migration.reserved_frames += e.frames

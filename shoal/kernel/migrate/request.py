@@ -52,7 +52,7 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
     if p.family.children or (dst == CHECKPOINT and any(f.kind in (FileKind.PIPE, FileKind.SOCK)
                                                 for f in p.fs.files.values())):
         return -EOPNOTSUPP  # the waits for unreaped children stay here; pipes and sockets stay on the chip
-    if dst == CHECKPOINT and p.aspace.rmem:  # a checkpoint carries every page; these are away
+    if dst == CHECKPOINT and p.aspace.swap.pages:  # a checkpoint carries every page; these are away
         return -EBUSY
     k.migration.ids += 1
     m = Outgoing((k.cluster << 32) | k.migration.ids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop,
