@@ -135,7 +135,7 @@ def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
         p = e.proc
         assert p is not None
         e.state, e.thawed = InState.RUNNING, at
-        e.proc = p if e.remote and not e.final_sent else None  # post-copy: its pages still come
+        e.proc = p if e.remote and not e.postcopy.final_sent else None  # post-copy: its pages still come
         disarm(e)
         k.acct.all_procs.append(p)
         thaw(k, p, at, 0)
