@@ -124,17 +124,18 @@ def _first_ready(k: Kernel) -> tuple[int, int] | None:
 def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[int, int, int]:
     """The key (time, class, order) of the earliest item (of the kernel's own, if not
     `harts`); (NEVER, ...) if there is none."""
+    s = k.sched
     inbox = k.packets.inbox
     best = (inbox[0][0], PACKET, inbox[0][1]) if inbox else _NONE
-    sl = k.sched.sleepers
+    sl = s.sleepers
     if sl:
         while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
             heapq.heappop(sl)
         if sl and (sl[0][0], TIMER, sl[0][1]) < best:
             best = (sl[0][0], TIMER, sl[0][1])
-    if k.sched.actions and (k.sched.actions[0][0], ACTION, k.sched.actions[0][1]) < best:
-        best = (k.sched.actions[0][0], ACTION, k.sched.actions[0][1])
-    if k.sched.ready:
+    if s.actions and (s.actions[0][0], ACTION, s.actions[0][1]) < best:
+        best = (s.actions[0][0], ACTION, s.actions[0][1])
+    if s.ready:
         fr = _first_ready(k)
         h = _free_hart(k) if fr is not None else None
         if fr is not None and h is not None:
@@ -149,7 +150,7 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
     cpi = k.spec.cpi
     limit = best[0] - cpi  # a hart whose clock is past this cannot come first
     found = None
-    for h in k.sched.harts:
+    for h in s.harts:
         t = h.thread
         if t is None or h is skip:
             continue
@@ -175,16 +176,17 @@ def next_time(k: Kernel) -> int:
 def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
     """Take items in order while their time is below the horizon, the host's limit and the
     engine's window (counted from the first item); the time of the next item."""
+    s = k.sched
     key = next_item(k)
     if key[0] >= NEVER:
         return NEVER
     stop = key[0] + window
     if limit < stop:
         stop = limit
-    k.sched.horizon, k.sched.limit = horizon, limit
+    s.horizon, s.limit = horizon, limit
     k.core.calendar.prune(key[0])  # gaps before now can no longer be used
     migration, reports = k.migration, k.reports
-    while key[0] < stop and key[0] < k.sched.horizon:  # (taking an item may lower the horizon)
+    while key[0] < stop and key[0] < s.horizon:  # (taking an item may lower the horizon)
         take(k, key)
         if k.tracer is not None:
             k.tracer.frames(k.cluster, k.frames.free, key[0])
@@ -197,15 +199,16 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
 
 
 def take(k: Kernel, key: tuple[int, int, int]) -> None:
+    s = k.sched
     time, cls, order = key
-    k.sched.item_time = time
+    s.item_time = time
     if cls == PACKET:
         arrival, _, pkt = heapq.heappop(k.packets.inbox)
         k.acct.packets_in += 1
         # The kernel core takes the interrupt and handles the packet.
         k.handle(pkt, arrival + k.kernel_core(arrival, k.spec.ikc_recv_cycles))
     elif cls == TIMER:
-        deadline, _, t = heapq.heappop(k.sched.sleepers)
+        deadline, _, t = heapq.heappop(s.sleepers)
         if t.blocked_on.startswith("rpc:"):  # a request with a deadline: its answer is dropped
             for op in [op for op, (w, _, _) in k.packets.pending.items() if w is t]:
                 del k.packets.pending[op]
@@ -214,18 +217,18 @@ def take(k: Kernel, key: tuple[int, int, int]) -> None:
         else:
             k.wake(t, deadline, t.timeout_value)
     elif cls == ACTION:
-        _, _, fn = heapq.heappop(k.sched.actions)
+        _, _, fn = heapq.heappop(s.actions)
         fn(time)
     elif cls == READY:
-        t = k.sched.ready[order]
-        del k.sched.ready[order]
+        t = s.ready[order]
+        del s.ready[order]
         h = _free_hart(k)
         assert h is not None
         h.clock = max(h.clock, t.ready_at) + k.spec.context_switch_cycles
         h.thread, h.slice_end = t, None
         t.state = TState.RUNNING
     else:
-        run_slice(k, k.sched.harts[order])
+        run_slice(k, s.harts[order])
 
 
 def _solo(k: Kernel, h: Hart) -> bool:
@@ -241,17 +244,18 @@ def _solo(k: Kernel, h: Hart) -> bool:
 def run_slice(k: Kernel, h: Hart) -> None:
     """Run the hart's thread from its clock to the end of its slice (or until it blocks,
     stops before an observing call, or reaches the host's limit or its freeze time)."""
+    s = k.sched
     t = h.thread
     assert t is not None
     spec = k.spec
     q = spec.quantum_cycles
-    solo = not k.sched.ready and not k.sched.sleepers and _solo(k, h)
+    solo = not s.ready and not s.sleepers and _solo(k, h)
     grain = q * SOLO_STRETCH if solo else q
     if h.slice_end is None or h.clock + spec.cpi > h.slice_end or (not solo and h.slice_end - h.clock > q):
         # The next boundary that leaves room for at least one instruction.
         h.slice_end = ((h.clock + spec.cpi) // grain + 1) * grain
     end, boundary = h.slice_end, True
-    cap = k.sched.limit
+    cap = s.limit
     if t.proc.move.freeze_at is not None:
         cap = min(cap, max(t.proc.move.freeze_at, h.clock))
     aspace = t.proc.aspace
@@ -261,7 +265,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # it as pages come: its user code keeps step with the cluster's other items instead of
         # running ahead, so what a round sends or a page brings meets the thread at its time.
         # (Its harts still interleave by quanta, as any: they only share memory.)
-        cap = min(cap, max(h.clock + spec.cpi, min(k.sched.horizon, next_item(k, harts=False)[0])))
+        cap = min(cap, max(h.clock + spec.cpi, min(s.horizon, next_item(k, harts=False)[0])))
     w = t.proc.move.window
     if w is not None and k.cpu.caches is not None:  # a moved process's windows (_window) end exactly
         cut = w.mid_at if h.clock < w.mid_at else w.end_at
@@ -283,11 +287,11 @@ def run_slice(k: Kernel, h: Hart) -> None:
             h.thread = None if h.thread is t else h.thread
             h.slice_end = None
             return
-    if k.sched.tlb_owner is not t.proc.aspace:
+    if s.tlb_owner is not t.proc.aspace:
         k.cpu.flush_tlb()
-        k.sched.tlb_owner = t.proc.aspace
-    k.sched.current, k.sched.now_base, k.sched.extra, k.sched.solo = t, h.clock, 0, solo
-    k.sched.stop_reason, k.sched.fault = None, None
+        s.tlb_owner = t.proc.aspace
+    s.current, s.now_base, s.extra, s.solo = t, h.clock, 0, solo
+    s.stop_reason, s.fault = None, None
     cpu = k.cpu
     caches = cpu.caches is not None
     if caches:
@@ -297,23 +301,23 @@ def run_slice(k: Kernel, h: Hart) -> None:
     n, spent, err = cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
     if err is not None and k.debugger is not None and k.debugger(k, t):
         err = None  # a debugger's breakpoint: the thread is parked before it (kernel/debug.py)
-    k.sched.current, k.sched.solo = None, False
-    reason = k.sched.stop_reason
+    s.current, s.solo = None, False
+    reason = s.stop_reason
     if reason is Stop.PARK:
         # Stopped before an observing call: the ecall is redone when this hart's item
         # comes up, at the same simulated time (so it is not counted twice).
         n -= 1
         k.cpu.ctx_set(t.ctx, REG_PC, k.cpu.ctx_get(t.ctx, REG_PC) - 4)
         k.cpu.loaded = None
-    elif reason is None and k.sched.fault is not None and isinstance(k.sched.fault.what, Retry):
+    elif reason is None and s.fault is not None and isinstance(s.fault.what, Retry):
         # Out of frames ahead of an earlier item of the cluster (kernel._fill): the faulting
         # instruction runs again at this time, once the items before it are taken.
-        n -= k.cpu.unrun(k.sched.fault.what is Retry.FETCH)
+        n -= k.cpu.unrun(s.fault.what is Retry.FETCH)
         reason = Stop.RETRY
-    elif reason is None and k.sched.fault is not None and isinstance(k.sched.fault.what, Missing):
+    elif reason is None and s.fault is not None and isinstance(s.fault.what, Missing):
         # A page elsewhere (post-copy, remote memory): the faulting instruction runs again
         # once it is here, so it is not counted now (the CPU gave back what followed it).
-        n -= k.cpu.unrun(k.sched.fault.what.kind == "fetch")
+        n -= k.cpu.unrun(s.fault.what.kind == "fetch")
         reason = Stop.PAGE
     elif reason is Stop.PAGE:  # a system call touched such a page: it is made again
         n -= 1
@@ -321,7 +325,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         k.cpu.loaded = None
     t.instructions += n
     k.acct.instructions += n
-    h.clock += n * spec.cpi + k.sched.extra
+    h.clock += n * spec.cpi + s.extra
     if caches:
         misses = _count_caches(k, t, cpu)
         h.clock += cpu.stall
@@ -330,21 +334,21 @@ def run_slice(k: Kernel, h: Hart) -> None:
         if k.tracer is not None:
             k.tracer.caches(k.cluster, h.index, h.clock, misses, cpu.stall)
     if k.tracer is not None:
-        k.tracer.slice(k.cluster, h.index, t, k.sched.now_base, h.clock, n)
+        k.tracer.slice(k.cluster, h.index, t, s.now_base, h.clock, n)
     if reason is Stop.RETRY:
-        k.sched.fault = None
+        s.fault = None
         return
     if reason is Stop.PAGE:
-        if k.sched.fault is not None:  # an instruction's (a Missing)
-            m = k.sched.fault.what
+        if s.fault is not None:  # an instruction's (a Missing)
+            m = s.fault.what
             _await_page(k, t, m.addr, m.kind == "store", h.clock)  # type: ignore[union-attr]
         else:  # a call's (entry.dispatch)
-            _await_page(k, t, k.sched.missing, k.sched.missing_store, h.clock)
+            _await_page(k, t, s.missing, s.missing_store, h.clock)
         reason = Stop.BLOCK
     if reason is Stop.SIGNAL:
         signals.after_slice(k, t)  # rt_sigreturn's registers
-    if reason is None and (err is not None or k.sched.fault is not None):
-        got = signals.on_fault(k, t) if err is None or k.sched.fault is not None else False
+    if reason is None and (err is not None or s.fault is not None):
+        got = signals.on_fault(k, t) if err is None or s.fault is not None else False
         if got is True:
             reason = Stop.SIGNAL  # its handler runs next (the frame is built)
         elif got is False:
@@ -358,7 +362,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         h.slice_end = None
         if reason is Stop.YIELD and t.proc.alive:
             t.state, t.ready_at = TState.READY, h.clock
-            k.sched.ready.append(t)
+            s.ready.append(t)
         return
     if reason is None and spent and boundary:
         # The slice ends within a translated block of its boundary; the next one goes to the
@@ -422,28 +426,29 @@ def _round_robin(k: Kernel, h: Hart) -> None:
 def observe_now(k: Kernel, t: Thread, at: int) -> bool:
     """May the running thread's observing call at `at` be served inline? Only if it is the
     earliest item of the cluster and below the horizon (see the module docstring)."""
-    if at >= k.sched.horizon:
+    s = k.sched
+    if at >= s.horizon:
         return False
     # (at, HART, its hart) against every other item's key, as next_item(k, skip=its hart)
     # would rank them, without building the keys: an item of the kernel's own (class below
     # HART) comes first if its time is not later; another hart if its key is less.
     if k.packets.inbox and k.packets.inbox[0][0] <= at:
         return False
-    sl = k.sched.sleepers
+    sl = s.sleepers
     while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
         heapq.heappop(sl)
     if sl and sl[0][0] <= at:
         return False
-    if k.sched.actions and k.sched.actions[0][0] <= at:
+    if s.actions and s.actions[0][0] <= at:
         return False
-    if k.sched.ready:
+    if s.ready:
         fr = _first_ready(k)
         free = _free_hart(k) if fr is not None else None
         if fr is not None and free is not None and max(fr[0], free.clock) <= at:
             return False
     cpi = k.spec.cpi
     mine, ties = None, None
-    for h in k.sched.harts:  # (one pass: another hart comes first if its next instruction ends sooner,
+    for h in s.harts:  # (one pass: another hart comes first if its next instruction ends sooner,
         o = h.thread   # or as soon on a lower hart)
         if o is None:
             continue
