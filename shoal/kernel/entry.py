@@ -43,7 +43,7 @@ def dispatch(k: Kernel, t: Thread) -> None:
     served = k.kernel_core(start, cost)
     t.proc.stats.kcore_wait += served - cost
     k.charge(served)
-    k.acct.syscalls += 1
+    k.stats.syscalls += 1
     if entry is None:
         t.proc.stats.unknown_syscalls[num] += 1
         t.proc.stats.syscalls[f"#{num}"] += 1

@@ -86,7 +86,7 @@ def process_record(c: Container) -> ProcessRecord:
 
 
 def processes(k: Kernel) -> list[ProcessRecord]:
-    return [process_record(c) for c in k.acct.all_procs]
+    return [process_record(c) for c in k.stats.all_procs]
 
 
 def migrations(k: Kernel) -> list[Migration]:
@@ -104,9 +104,9 @@ def cache_windows(k: Kernel) -> dict[int, tuple[int, int]]:
 def cluster(k: Kernel) -> ClusterRecord:
     return ClusterRecord(k.cluster, len(k.sched.harts), k.frames.total, k.frames.free,
                          k.migration.reserved_frames,
-                         tuple(c.pid for c in k.procs if c.alive), k.acct.instructions, k.acct.syscalls,
-                         k.acct.packets_in, dict(k.migration.moved), dict(vars(k.acct.locations)),
-                         tuple(k.acct.caches) if any(k.acct.caches) else (),
+                         tuple(c.pid for c in k.procs if c.alive), k.stats.instructions, k.stats.syscalls,
+                         k.stats.packets_in, dict(k.migration.moved), dict(vars(k.stats.locations)),
+                         tuple(k.stats.caches) if any(k.stats.caches) else (),
                          tuple(k.core.caches) if any(k.core.caches) else ())
 
 
@@ -200,7 +200,7 @@ def deadlock(k: Kernel, at: int) -> None:
 
 
 def last_exit(k: Kernel) -> int | None:
-    return k.acct.last_exit
+    return k.stats.last_exit
 
 
 def restore(k: Kernel, data: bytes, at: int, where: str) -> int:

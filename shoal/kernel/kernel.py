@@ -4,7 +4,7 @@ A cluster shares no Python state with another: everything between clusters is a 
 A hart's clock advances by the instructions its thread ran (times CPI) plus the cost of
 the kernel services it asked for. The order in which the kernel does things (packets,
 timers, slices) is sched.py's; how the engine keeps clusters in step is shoal/engine/'s.
-Each part keeps its state in its own record (k.sched, k.packets, k.acct, k.core, k.shm,
+Each part keeps its state in its own record (k.sched, k.packets, k.stats, k.core, k.shm,
 k.rmem, k.ikc, k.console, k.pipes, k.migration, k.reports: docs/design.md);
 this class keeps identity, frames, processes and the services the parts share (send, rpc,
 block, wake, charge, now, at). Long (~600 lines) for those services alone: splitting them
@@ -77,8 +77,8 @@ class Packets:
 
 
 @dataclass(eq=False, slots=True)
-class Accounts:
-    """What this kernel did, for the host's records and the load reports (`Kernel.acct`)."""
+class ClusterStats:
+    """What this kernel did, for the host's records and the load reports (`Kernel.stats`)."""
 
     syscalls: int = 0
     instructions: int = 0
@@ -117,7 +117,7 @@ class Kernel:
         # Each part's own state, in its module's record.
         self.sched = sched.Schedule([sched.Hart(i) for i in range(spec.cores_per_cluster)])
         self.packets = Packets()
-        self.acct = Accounts()
+        self.stats = ClusterStats()
         self.core = KernelCore()
         self.rmem = rmem.RemoteWaits()
         self.shm = shm.SharedPages()
@@ -180,7 +180,7 @@ class Kernel:
         t = Thread(tid=pid, proc=proc, ctx=ctx, ready_at=at)
         proc.threads.append(t)
         self.procs.append(proc)
-        self.acct.all_procs.append(proc)
+        self.stats.all_procs.append(proc)
         self.sched.ready.append(t)
         proc.stats.peak_frames = aspace.frames_in_use
         return proc
@@ -217,7 +217,7 @@ class Kernel:
         proc.state = "exited" if signal is None else "killed"
         proc.exit.code, proc.exit.signal, proc.exit.message = code, signal, message
         proc.stats.end_cycle = at
-        self.acct.last_exit = at if self.acct.last_exit is None else max(self.acct.last_exit, at)
+        self.stats.last_exit = at if self.stats.last_exit is None else max(self.stats.last_exit, at)
         for t in proc.threads:
             self._unwait(t)
             t.state = TState.DEAD
@@ -405,7 +405,7 @@ class Kernel:
     def adopt(self, p: Container) -> None:
         """A restored container becomes this kernel's."""
         self.procs.append(p)
-        self.acct.all_procs.append(p)
+        self.stats.all_procs.append(p)
         self.migration.moved.pop(p.pid, None)
 
     def discard(self, p: Container) -> None:

@@ -71,7 +71,7 @@ def _runnable(p: object) -> int:
 
 def _signature(k: Kernel) -> tuple:
     live = [p for p in k.procs if p.alive]
-    return (k.acct.instructions, k.acct.packets_in, k.acct.syscalls, k.frames.free,
+    return (k.stats.instructions, k.stats.packets_in, k.stats.syscalls, k.frames.free,
             tuple((p.pid, p.state, _runnable(p)) for p in live))
 
 

@@ -204,7 +204,7 @@ def take(k: Kernel, key: tuple[int, int, int]) -> None:
     s.item_time = time
     if cls == PACKET:
         arrival, _, pkt = heapq.heappop(k.packets.inbox)
-        k.acct.packets_in += 1
+        k.stats.packets_in += 1
         # The kernel core takes the interrupt and handles the packet.
         k.handle(pkt, arrival + k.kernel_core(arrival, k.spec.ikc_recv_cycles))
     elif cls == TIMER:
@@ -324,7 +324,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)
         k.cpu.loaded = None
     t.instructions += n
-    k.acct.instructions += n
+    k.stats.instructions += n
     h.clock += n * spec.cpi + s.extra
     if caches:
         misses = _count_caches(k, t, cpu)
@@ -375,8 +375,8 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
     """Add what the L1 model counted in the slice to the thread, its process and the cluster;
     the slice's D-cache and I-cache misses."""
     now = cpu.cache_counts()
-    s, k.acct.cache_seen = k.acct.cache_seen, now
-    mine, ours = t.proc.stats.caches, k.acct.caches
+    s, k.stats.cache_seen = k.stats.cache_seen, now
+    mine, ours = t.proc.stats.caches, k.stats.caches
     # (container.CACHE_COUNTS' order; written out, not mapped: this runs at every slice)
     per_slice = (now[0] - s[0], now[1] - s[1], now[2] - s[2], now[3] - s[3], now[4] - s[4],
                  now[5] - s[5], cpu.stall, now[6] - s[6], cpu.bank_wait)
