@@ -195,7 +195,7 @@ def test_harts_keep_their_own_lines() -> None:
     assert a.record.caches[:4] + a.record.caches[5:] == alone[:4] + alone[5:]
     assert b.record.caches[2] > 4 * 65536 // 64  # the sweep misses every line, every time
     both = [x + y for x, y in zip(a.record.caches, b.record.caches, strict=True)]
-    assert chip._backend.kernels[0].caches == both
+    assert chip._backend.kernels[0].stats.caches == both
 
 
 @pytest.mark.parametrize(("key", "value", "msg"), [

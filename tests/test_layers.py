@@ -1,5 +1,6 @@
 """The layers of docs/design.md hold: import-linter's contracts (pyproject.toml) over the code,
-and a contract that is broken is caught (a kernel module that imports a daemon's)."""
+and a contract that is broken is caught (a kernel module that imports a daemon's); no kernel
+class grows past about 20 attributes."""
 
 from __future__ import annotations
 
@@ -120,3 +121,43 @@ def test_a_kernel_module_that_imports_the_tables_breaks_the_contract(tmp_path: P
     r = lint(tmp_path)
     want = "shoal.kernel.entry is not allowed to import shoal.kernel.calls.io"
     assert r.returncode != 0 and want in r.stdout, r.stdout
+
+
+def class_attributes(source: str) -> dict[str, set[str]]:
+    """Each class's attributes: its annotated fields, __slots__ and `self.X = ...` stores."""
+    out = {}
+    for c in ast.walk(ast.parse(source)):
+        if not isinstance(c, ast.ClassDef):
+            continue
+        names = set()
+        for n in c.body:
+            if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+                names.add(n.target.id)
+            elif isinstance(n, ast.Assign) and any(getattr(t, "id", None) == "__slots__" for t in n.targets):
+                names |= set(ast.literal_eval(n.value))
+        names |= {f.attr for f in ast.walk(c) if isinstance(f, ast.Attribute) and isinstance(f.ctx, ast.Store)
+                  and isinstance(f.value, ast.Name) and f.value.id == "self"}
+        out[c.name] = names
+    return out
+
+
+# The records published to the host are flat on purpose: each figure reads as `m.<name>`
+# (docs/design.md, "A kernel of parts").
+PUBLISHED = {"Migration", "ProcessRecord"}
+
+
+def test_kernel_classes_stay_small() -> None:
+    """No kernel class holds more than about 20 attributes: a part's state is a record of
+    its own (k.sched, p.fs, a.swap, ...), not more fields on the object that holds it."""
+    big = {}
+    for path in sorted((ROOT / "shoal" / "kernel").rglob("*.py")):
+        for name, attrs in class_attributes(path.read_text()).items():
+            if len(attrs) > 22 and name not in PUBLISHED:
+                big[f"{path.relative_to(ROOT)}:{name}"] = len(attrs)
+    assert not big, big
+
+
+def test_a_class_that_grows_is_caught() -> None:
+    fields = "".join(f"        self.f{i} = {i}\n" for i in range(23))
+    source = f"class Big:\n    x: int\n    __slots__ = ('y',)\n    def __init__(self) -> None:\n{fields}"
+    assert len(class_attributes(source)["Big"]) == 25

@@ -296,7 +296,7 @@ def test_a_debugger_never_reads_a_page_in_remote_memory_as_zeros(native: Path) -
     c.run(max_cycles=20_000_000)
     k = c._backend.kernels[p.cluster]
     a = next(q for q in k.procs if q.pid == p.pid).aspace
-    away = sorted(a.rmem)[0]
+    away = sorted(a.swap.pages)[0]
     here = a.page_list()[0][0]
     call = c._backend.call
     assert call(p.cluster, "debug", "read", p.pid, away, 16) is None

@@ -58,10 +58,10 @@ CONSOLE_CALLS = ("write", "writev")
 
 def stream(p: Container, fd: int) -> int | None:
     """The console stream (0 stdin, 1 stdout, 2 stderr) descriptor `fd` is, or None: 0-2 as
-    the process started, or a dup of one, `p.files[fd] = OpenFile(FileKind.CON, "", stream, flags)`."""
-    if fd not in p.open_fds:
+    the process started, or a dup of one, `p.fs.files[fd] = OpenFile(FileKind.CON, "", stream, flags)`."""
+    if fd not in p.fs.open_fds:
         return None
-    f = p.files.get(fd)
+    f = p.fs.files.get(fd)
     if f is None:
         return fd if fd < 3 else None
     return f.handle if f.kind is FileKind.CON else None
@@ -146,7 +146,7 @@ def on_console_ack(k: Kernel, pkt: Packet, at: int) -> None:
         t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)  # back onto the ecall: redo it
         if k.cpu.loaded is t.ctx:
             k.cpu.loaded = None
-        k.ready.append(t)
+        k.sched.ready.append(t)
         k._end_solo()
 
 

@@ -128,6 +128,68 @@ class CacheWindow:
     figures: list[int] = field(default_factory=lambda: [0, 0])
 
 
+@dataclass(eq=False, slots=True)
+class FileTable:
+    """A process's descriptors and file-system context (kernel/files.py, kernel/calls/fs.py)."""
+
+    open_fds: set[int] = field(default_factory=lambda: {0, 1, 2})
+    files: dict[int, OpenFile] = field(default_factory=dict)  # fd -> its open file
+    cloexec: set[int] = field(default_factory=set)  # descriptors closed at exec (FD_CLOEXEC)
+    cwd: str = "/"  # the working directory, absolute and canonical (kernel/calls/fs.py: chdir)
+    umask: int = 0o022  # the file-mode creation mask (umask(2)); Linux's default
+
+
+@dataclass(eq=False, slots=True)
+class Family:
+    """fork and exec (kernel/calls/fork.py): its parent, the pid whose console it writes to and
+    reads from (0: its own; a fork's child shares its parent's, as a terminal is shared), the
+    children it forked and has not reaped."""
+
+    ppid: int = 0
+    tty: int = 0
+    children: set[int] = field(default_factory=set)
+
+
+@dataclass(eq=False, slots=True)
+class ExitStatus:
+    """How it ended (Kernel.kill): an exit code or a signal, and a line saying why."""
+
+    code: int | None = None
+    signal: int | None = None
+    message: str = ""
+
+
+@dataclass(eq=False, slots=True)
+class ProcStats:
+    """What a process did and cost, for its record (kernel/host.py) and its image."""
+
+    start_cycle: int = 0
+    end_cycle: int | None = None
+    syscalls: Counter[str] = field(default_factory=Counter)
+    unknown_syscalls: Counter[int] = field(default_factory=Counter)
+    caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))
+    kcaches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # kernel mode's
+    peak_frames: int = 0
+    kcore_wait: int = 0  # cycles its calls queued for the kernel core
+    # Remote memory (kernel/rmem.py): touches of pages kept there, pages sent there, and the
+    # cycles its threads waited for pages to come back (all threads together).
+    rmem_faults: int = 0
+    evictions: int = 0
+    page_wait: int = 0
+    shm_faults: int = 0  # touches of shared pages held by another cluster (kernel/shm.py)
+    dead_instructions: int = 0  # instructions of threads that ended before a migration
+
+
+@dataclass(eq=False, slots=True)
+class MoveState:
+    """Its checkpoints and migrations (kernel/image.py, kernel/migrate/)."""
+
+    generation: int = 0  # how many times it was restored or migrated
+    freeze_at: int | None = None  # a freeze was asked for at this cycle: threads stop there
+    window: CacheWindow | None = None  # after a move, with the cache model: its stall watched
+    clock_offset: int = 0  # chip cycles its clocks are behind the chip's (set by a restore)
+
+
 @dataclass(eq=False)
 class Container:
     """A process: its address space, threads, files, endpoints, limits and statistics."""
@@ -142,43 +204,15 @@ class Container:
     seed: int
     threads: list[Thread] = field(default_factory=list)
     state: str = "running"
-    exit_code: int | None = None
-    signal: int | None = None
-    message: str = ""
-    open_fds: set[int] = field(default_factory=lambda: {0, 1, 2})
-    files: dict[int, OpenFile] = field(default_factory=dict)  # fd -> its open file
+    exit: ExitStatus = field(default_factory=ExitStatus)
+    fs: FileTable = field(default_factory=FileTable)
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
-    cwd: str = "/"  # the working directory, absolute and canonical (kernel/calls/fs.py: chdir)
-    umask: int = 0o022  # the file-mode creation mask (umask(2)); Linux's default
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
-    # fork and exec (kernel/calls/fork.py): its parent, the pid whose console it writes to and
-    # reads from (0: its own; a fork's child shares its parent's, as a terminal is shared),
-    # the children it forked and has not reaped, descriptors closed at exec (FD_CLOEXEC).
-    ppid: int = 0
-    tty: int = 0
-    children: set[int] = field(default_factory=set)
-    cloexec: set[int] = field(default_factory=set)
+    family: Family = field(default_factory=Family)
     sig: ProcSignals = field(default_factory=lambda: ProcSignals())
-    syscalls: Counter[str] = field(default_factory=Counter)
-    caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))
     timers: dict[int, Timer] = field(default_factory=dict)  # kernel/timers.py
-    kcaches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # kernel mode's
-    unknown_syscalls: Counter[int] = field(default_factory=Counter)
-    start_cycle: int = 0
-    end_cycle: int | None = None
-    peak_frames: int = 0
-    kcore_wait: int = 0  # cycles its calls queued for the kernel core
-    # Remote memory (kernel/rmem.py): touches of pages kept there, pages sent there, and the
-    # cycles its threads waited for pages to come back (all threads together).
-    rmem_faults: int = 0
-    evictions: int = 0
-    page_wait: int = 0
-    shm_faults: int = 0  # touches of shared pages held by another cluster (kernel/shm.py)
-    generation: int = 0  # how many times it was restored or migrated
-    freeze_at: int | None = None  # a freeze was asked for at this cycle: threads stop there
-    window: CacheWindow | None = None  # after a move, with the cache model: its stall watched
-    clock_offset: int = 0  # chip cycles its clocks are behind the chip's (set by a restore)
-    dead_instructions: int = 0  # instructions of threads that ended before a migration
+    stats: ProcStats = field(default_factory=ProcStats)
+    move: MoveState = field(default_factory=MoveState)
     _rand_counter: int = 0
 
     @property
@@ -188,7 +222,7 @@ class Container:
 
     @property
     def instructions(self) -> int:
-        return sum(t.instructions for t in self.threads) + self.dead_instructions
+        return sum(t.instructions for t in self.threads) + self.stats.dead_instructions
 
     def random_bytes(self, n: int) -> bytes:
         """Deterministic, seeded randomness (getrandom, AT_RANDOM)."""

@@ -41,7 +41,7 @@ def where(k: Kernel, pid: int) -> int:
     """The generation of `pid`'s live container here (a moved process has a higher one at
     its new cluster), or -1."""
     p = _proc(k, pid)
-    return -1 if p is None else p.generation
+    return -1 if p is None else p.move.generation
 
 
 def threads(k: Kernel, pid: int) -> list[int]:
@@ -93,13 +93,13 @@ def read(k: Kernel, pid: int, va: int, n: int) -> bytes | None:
         m = min(n, PAGE - (va & (PAGE - 1)))
         page = va & ~(PAGE - 1)
         off = _page(p, va)
-        if off is None and a.shared and page in a.shared and a.shm_frame is not None:
-            held = a.shm_frame(a.shared[page])  # a shared page this cluster holds
+        if off is None and a.shm.pages and page in a.shm.pages and a.shm.frame is not None:
+            held = a.shm.frame(a.shm.pages[page])  # a shared page this cluster holds
             off = None if held is None else held[0] * PAGE
         if off is not None:
             o = off + (va & (PAGE - 1))
             out += k.mem[o:o + m]
-        elif a.remote and page in a.remote or a.shared and page in a.shared:
+        elif a.remote and page in a.remote or a.shm.pages and page in a.shm.pages:
             return None  # its bytes are elsewhere (remote memory, a post-copy's source, the
             # shared-memory home): unreadable here, never shown as zeros
         elif a.find(va) is not None:
@@ -145,8 +145,8 @@ def attach(k: Kernel, hook: Any) -> None:
 def park(k: Kernel) -> None:
     """The running thread stops before its ebreak (sched.run_slice undoes the pc and the
     count, as for an observing call) and the cluster takes no more items in this advance."""
-    k.stop_reason = Stop.PARK
-    k.horizon = 0
+    k.sched.stop_reason = Stop.PARK
+    k.sched.horizon = 0
 
 
 OPS = {"where": where, "threads": threads, "regs": regs, "set_regs": set_regs, "read": read,

@@ -1,6 +1,6 @@
 """Files: descriptors, and requests to the file server on I/O cluster 0 (shoal/daemons/files.py).
 
-A descriptor of an open file or directory is `p.files[fd]`, an OpenFile (kernel/container.py:
+A descriptor of an open file or directory is `p.fs.files[fd]`, an OpenFile (kernel/container.py:
 its FileKind, the absolute path it was opened by, the server's handle, the open flags and the
 offset; for a directory, the index of the next entry). The offset and flags live here, so
 they travel in the container's image (as a list); the file itself stays at the server, which
@@ -75,10 +75,10 @@ def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str |
     if name.startswith("/"):
         return name
     if dirfd == AT_FDCWD:
-        return t.proc.cwd.rstrip("/") + "/" + name
-    f = t.proc.files.get(dirfd)
+        return t.proc.fs.cwd.rstrip("/") + "/" + name
+    f = t.proc.fs.files.get(dirfd)
     if f is None:
-        return -EBADF if dirfd not in t.proc.open_fds else -ENOTDIR
+        return -EBADF if dirfd not in t.proc.fs.open_fds else -ENOTDIR
     if f.kind is not FileKind.DIR and name:
         return -ENOTDIR
     return f.path + "/" + name if name else f.path
@@ -92,7 +92,7 @@ def fd_cap(p: object) -> int:
 
 
 def new_fd(p: object) -> int:
-    fds = p.open_fds  # type: ignore[attr-defined]
+    fds = p.fs.open_fds  # type: ignore[attr-defined]
     return next((fd for fd in range(FIRST_FD, fd_cap(p)) if fd not in fds), -EMFILE)
 
 
@@ -113,7 +113,7 @@ def rehandle(f: OpenFile, reply: Packet) -> None:
 
 
 def file_of(t: Thread, fd: int) -> OpenFile | None:
-    f = t.proc.files.get(fd)
+    f = t.proc.fs.files.get(fd)
     return f if f is not None and f.kind in (FileKind.FILE, FileKind.DIR) else None
 
 
@@ -233,13 +233,13 @@ COUNTED: dict[FileKind, tuple[Callable[..., None], Callable[..., None]]] = {}
 def release(k: Kernel, p: object, fd: int, at: int) -> None:
     """Descriptor `fd` is closed (or replaced by dup3): its open file goes when no other
     descriptor shares it (dup's copies share one OpenFile, as Linux's open file description)."""
-    f = p.files.pop(fd, None)  # type: ignore[attr-defined]
-    p.cloexec.discard(fd)  # type: ignore[attr-defined]
+    f = p.fs.files.pop(fd, None)  # type: ignore[attr-defined]
+    p.fs.cloexec.discard(fd)  # type: ignore[attr-defined]
     if f is not None and f.kind in COUNTED:
         COUNTED[f.kind][1](k, f, at)  # each descriptor counts (a pipe's EOF, EPIPE: kernel/pipes.py)
     elif f is not None and f.kind is FileKind.SOCK:  # each descriptor counts at the socket server
         k.send(k.services_node, SockRef(pid=p.pid, handle=f.handle, delta=-1), at=at)  # type: ignore[attr-defined]
-    elif f is not None and not any(g is f for g in p.files.values()):  # type: ignore[attr-defined]
+    elif f is not None and not any(g is f for g in p.fs.files.values()):  # type: ignore[attr-defined]
         closed(k, p.pid, f, at)  # type: ignore[attr-defined]
 
 
@@ -247,24 +247,24 @@ def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int
     """A copy of descriptor `old` at `new` (closed first if open) or at the lowest free one
     from `lowest`. As on Linux both name one open file: the same OpenFile under both numbers,
     so the offset and status flags are shared, and the server's handle is closed when the
-    last descriptor goes. A console descriptor as the process started (0-2, not in p.files)
+    last descriptor goes. A console descriptor as the process started (0-2, not in p.fs.files)
     becomes a FileKind.CON entry first. An image keeps the
     sharing: copies have the same handle (image.py joins them again)."""
     p = t.proc
-    if old not in p.open_fds:
+    if old not in p.fs.open_fds:
         return -EBADF
-    f = p.files.get(old)
+    f = p.fs.files.get(old)
     if f is None:
-        f = p.files[old] = OpenFile(FileKind.CON, "", old, 0 if old == 0 else O_WRONLY)
+        f = p.fs.files[old] = OpenFile(FileKind.CON, "", old, 0 if old == 0 else O_WRONLY)
     if new is None:
-        new = next((d for d in range(lowest, fd_cap(p)) if d not in p.open_fds), -EMFILE)
+        new = next((d for d in range(lowest, fd_cap(p)) if d not in p.fs.open_fds), -EMFILE)
         if new < 0:
             return new
-    elif new in p.open_fds:
+    elif new in p.fs.open_fds:
         release(k, p, new, k.now())
-    p.open_fds.add(new)
-    p.files[new] = f
-    p.cloexec.discard(new)  # a copy is kept across exec unless asked (dup3, F_DUPFD_CLOEXEC)
+    p.fs.open_fds.add(new)
+    p.fs.files[new] = f
+    p.fs.cloexec.discard(new)  # a copy is kept across exec unless asked (dup3, F_DUPFD_CLOEXEC)
     if f.kind in COUNTED:
         COUNTED[f.kind][0](k, f)
     elif f.kind is FileKind.SOCK:
@@ -303,14 +303,14 @@ def open_device(p: object, name: str, flags: int) -> int:
     if fd < 0:
         return fd
     # A handle unique among the process's device opens: an image joins copies by it.
-    handle = 1 + max((f.handle for f in p.files.values() if f.kind is FileKind.DEV), default=0)  # type: ignore[attr-defined]
-    p.open_fds.add(fd)  # type: ignore[attr-defined]
-    p.files[fd] = OpenFile(FileKind.DEV, name, handle, flags)  # type: ignore[attr-defined]
+    handle = 1 + max((f.handle for f in p.fs.files.values() if f.kind is FileKind.DEV), default=0)  # type: ignore[attr-defined]
+    p.fs.open_fds.add(fd)  # type: ignore[attr-defined]
+    p.fs.files[fd] = OpenFile(FileKind.DEV, name, handle, flags)  # type: ignore[attr-defined]
     return fd
 
 
 def device_of(t: Thread, fd: int) -> OpenFile | None:
-    f = t.proc.files.get(fd)
+    f = t.proc.fs.files.get(fd)
     return f if f is not None and f.kind is FileKind.DEV else None
 
 

@@ -76,16 +76,17 @@ class ClusterRecord:
 
 
 def process_record(c: Container) -> ProcessRecord:
-    peak = max(c.peak_frames, c.aspace.frames_in_use) if c.alive else c.peak_frames
-    return ProcessRecord(c.pid, c.name, c.cluster, c.state, c.exit_code, c.signal, c.message,
-                         c.start_cycle, c.end_cycle, c.instructions, len(c.threads), dict(c.syscalls),
-                         dict(c.unknown_syscalls), peak, c.kcore_wait, c.generation, c.rmem_faults,
-                         c.evictions, c.page_wait, c.shm_faults, tuple(c.caches) if any(c.caches) else (),
-                         tuple(c.kcaches) if any(c.kcaches) else ())
+    s = c.stats
+    peak = max(s.peak_frames, c.aspace.frames_in_use) if c.alive else s.peak_frames
+    return ProcessRecord(c.pid, c.name, c.cluster, c.state, c.exit.code, c.exit.signal, c.exit.message,
+                         s.start_cycle, s.end_cycle, c.instructions, len(c.threads), dict(s.syscalls),
+                         dict(s.unknown_syscalls), peak, s.kcore_wait, c.move.generation, s.rmem_faults,
+                         s.evictions, s.page_wait, s.shm_faults, tuple(s.caches) if any(s.caches) else (),
+                         tuple(s.kcaches) if any(s.kcaches) else ())
 
 
 def processes(k: Kernel) -> list[ProcessRecord]:
-    return [process_record(c) for c in k.all_procs]
+    return [process_record(c) for c in k.stats.all_procs]
 
 
 def migrations(k: Kernel) -> list[Migration]:
@@ -101,11 +102,12 @@ def cache_windows(k: Kernel) -> dict[int, tuple[int, int]]:
 
 
 def cluster(k: Kernel) -> ClusterRecord:
-    return ClusterRecord(k.cluster, len(k.harts), k.frames.total, k.frames.free, k.migration.reserved_frames,
-                         tuple(c.pid for c in k.procs if c.alive), k.instructions, k.syscall_total,
-                         k.packets_in, dict(k.migration.moved), dict(vars(k.locations)),
-                         tuple(k.caches) if any(k.caches) else (),
-                         tuple(k.kcaches) if any(k.kcaches) else ())
+    return ClusterRecord(k.cluster, len(k.sched.harts), k.frames.total, k.frames.free,
+                         k.migration.reserved_frames,
+                         tuple(c.pid for c in k.procs if c.alive), k.stats.instructions, k.stats.syscalls,
+                         k.stats.packets_in, dict(k.migration.moved), dict(vars(k.stats.locations)),
+                         tuple(k.stats.caches) if any(k.stats.caches) else (),
+                         tuple(k.core.caches) if any(k.core.caches) else ())
 
 
 def _find(k: Kernel, pid: int) -> Container:
@@ -176,7 +178,7 @@ def kill(k: Kernel, pid: int, signal: int, at: int) -> None:
 def _stuck_since(c: Container) -> int:
     """When a deadlocked process's deadlock was established: the latest cycle any of its
     threads reached (each went to sleep, or ended, then; nothing of it ran after)."""
-    return max([c.start_cycle, *(t.blocked_at for t in c.threads)])
+    return max([c.stats.start_cycle, *(t.blocked_at for t in c.threads)])
 
 
 def deadlock_time(k: Kernel) -> int | None:
@@ -194,11 +196,11 @@ def deadlock(k: Kernel, at: int) -> None:
             continue
         when = _stuck_since(c)
         k.kill(c, SIGKILL, None, "killed: deadlock (every thread is blocked and nothing can wake it)", at)
-        c.end_cycle = when
+        c.stats.end_cycle = when
 
 
 def last_exit(k: Kernel) -> int | None:
-    return k.last_exit
+    return k.stats.last_exit
 
 
 def restore(k: Kernel, data: bytes, at: int, where: str) -> int:
@@ -209,7 +211,7 @@ def restore(k: Kernel, data: bytes, at: int, where: str) -> int:
         raise ShoalError(f"{where}: cluster {k.cluster} has no room for it "
                          f"({need} frames needed, {k.frames.free - k.migration.reserved_frames} free)")
     c = image.restore(k, data, at, where, rebase=True)
-    c.start_cycle = at  # its simulated time on this chip starts now
+    c.stats.start_cycle = at  # its simulated time on this chip starts now
     k.adopt(c)
     thaw(k, c, at, 0)
     report.wake(k, at)

@@ -182,7 +182,7 @@ def on_portal_data(k: Kernel, pkt: Packet, at: int) -> None:
 def on_portal_go(k: Kernel, pkt: Packet, at: int) -> None:
     """The receiver is ready: stream the writer's data (the writer is still blocked)."""
     op = pkt.body.op
-    entry = k.pending.get(op)
+    entry = k.packets.pending.get(op)
     if entry is None:
         return
     t = entry[0]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
 from shoal.kernel import signals, timers
-from shoal.kernel.container import CACHE_COUNTS, Container, FileKind, OpenFile, Thread, TState
+from shoal.kernel.container import CACHE_COUNTS, Container, FileKind, OpenFile, ProcStats, Thread, TState
 from shoal.kernel.ikc import MailboxIn, PortalIn, Remote, SyncIn
 from shoal.kernel.imageschema import validate
 from shoal.kernel.memory import PAGE, Region
@@ -123,11 +123,14 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
     meta = {
         "pid": p.pid, "name": p.name, "argv": p.argv, "brk_start": p.brk_start, "brk": p.brk,
         "seed": p.seed, "rand": p._rand_counter,
-        "open_fds": sorted(p.open_fds), "files": {str(fd): f.to_list() for fd, f in p.files.items()},
-        "syscalls": dict(p.syscalls), "unknown": {str(n): c for n, c in p.unknown_syscalls.items()},
-        "start_cycle": p.start_cycle, "peak_frames": p.peak_frames, "kcore_wait": p.kcore_wait,
-        "generation": p.generation + 1,
-        "clock_offset": p.clock_offset, "taken_at": p.freeze_at or 0,
+        "open_fds": sorted(p.fs.open_fds),
+        "files": {str(fd): f.to_list() for fd, f in p.fs.files.items()},
+        "syscalls": dict(p.stats.syscalls),
+        "unknown": {str(n): c for n, c in p.stats.unknown_syscalls.items()},
+        "start_cycle": p.stats.start_cycle, "peak_frames": p.stats.peak_frames,
+        "kcore_wait": p.stats.kcore_wait,
+        "generation": p.move.generation + 1,
+        "clock_offset": p.move.clock_offset, "taken_at": p.move.freeze_at or 0,
         "dead_instructions": p.instructions - sum(t.instructions for t in threads),
         "regions": [[r.start, r.end, r.prot, r.name] for r in p.aspace.regions],
         "threads": [{"tid": t.tid, "clear_tid": t.clear_tid, "restart_deadline": t.restart_deadline,
@@ -138,8 +141,8 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.ikc.early_signals.items())
                           if pid == p.pid],
     }
-    if any(p.caches) or any(p.kcaches):  # the L1 model's counts go with the process (sched.py)
-        meta["caches"], meta["kcaches"] = list(p.caches), list(p.kcaches)
+    if any(p.stats.caches) or any(p.stats.kcaches):  # the L1 model's counts go with the process (sched.py)
+        meta["caches"], meta["kcaches"] = list(p.stats.caches), list(p.stats.kcaches)
         for tm, th in zip(meta["threads"], threads, strict=True):
             tm["stall"] = th.stall
     staged, remote = staged or set(), remote or set()
@@ -151,12 +154,12 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
                  if va not in staged and va not in remote]
     else:
         pages = p.aspace.pages()
-    if p.aspace.shared:  # shared memory: which pages of which object (kernel/shm.py)
-        meta["shared"] = [[va, obj, pg] for va, (obj, pg) in sorted(p.aspace.shared.items())]
-    if p.aspace.rmem:  # pages kept in remote memory stay there: the process takes the list
-        meta["rmem"] = [[va, p.aspace.remote[va], ver] for va, ver in sorted(p.aspace.rmem.items())]
-    if p.cwd != "/":
-        meta["cwd"] = p.cwd
+    if p.aspace.shm.pages:  # shared memory: which pages of which object (kernel/shm.py)
+        meta["shared"] = [[va, obj, pg] for va, (obj, pg) in sorted(p.aspace.shm.pages.items())]
+    if p.aspace.swap.pages:  # pages kept in remote memory stay there: the process takes the list
+        meta["rmem"] = [[va, p.aspace.remote[va], ver] for va, ver in sorted(p.aspace.swap.pages.items())]
+    if p.fs.cwd != "/":
+        meta["cwd"] = p.fs.cwd
     if p.rlimits:
         meta["rlimits"] = {str(r): v for r, v in sorted(p.rlimits.items())}
     sig = signals.to_meta(p, threads)
@@ -164,15 +167,15 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["signals"] = sig
     if p.timers:  # armed timers go with the process: their time left (kernel/timers.py)
         meta["timers"] = timers.to_meta(k, p)
-    if p.aspace.rmem_seq:  # versions of later write-backs go on from here, wherever it runs
-        meta["rmem_seq"] = p.aspace.rmem_seq
-    if p.rmem_faults or p.evictions:
-        meta["rmem_stats"] = [p.rmem_faults, p.evictions, p.page_wait]
+    if p.aspace.swap.seq:  # versions of later write-backs go on from here, wherever it runs
+        meta["rmem_seq"] = p.aspace.swap.seq
+    if p.stats.rmem_faults or p.stats.evictions:
+        meta["rmem_stats"] = [p.stats.rmem_faults, p.stats.evictions, p.stats.page_wait]
     for key in ("ppid", "tty"):  # a forked process's parent and console (kernel/calls/fork.py)
-        if getattr(p, key):
-            meta[key] = getattr(p, key)
-    if p.cloexec:
-        meta["cloexec"] = sorted(p.cloexec)
+        if getattr(p.family, key):
+            meta[key] = getattr(p.family, key)
+    if p.fs.cloexec:
+        meta["cloexec"] = sorted(p.fs.cloexec)
     return meta, pages
 
 
@@ -277,39 +280,39 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         for va, flags, data in pages:
             aspace.install(va, flags, data)
         aspace.remote = {va: flags for va, flags in meta.get("remote", [])}
-        aspace.shared = {va: (obj, pg) for va, obj, pg in meta.get("shared", [])}
+        aspace.shm.pages = {va: (obj, pg) for va, obj, pg in meta.get("shared", [])}
         for va, flags, ver in meta.get("rmem", []):  # still in remote memory, fetched on first touch
             aspace.remote[va] = flags
-            aspace.rmem[va] = ver
-        aspace.rmem_seq = meta.get("rmem_seq", 0)
+            aspace.swap.pages[va] = ver
+        aspace.swap.seq = meta.get("rmem_seq", 0)
     except BaseException:  # whatever went wrong, give the frames back before passing it on
         aspace.destroy()
         raise
     p = Container(pid=meta["pid"], name=meta["name"], argv=meta["argv"], aspace=aspace, cluster=k.cluster,
                   brk_start=meta["brk_start"], brk=meta["brk"], seed=meta["seed"],
-                  start_cycle=meta["start_cycle"])
+                  stats=ProcStats(start_cycle=meta["start_cycle"]))
     p._rand_counter = meta["rand"]
-    p.open_fds = set(meta["open_fds"])
-    p.files = {int(fd): OpenFile.from_list(f) for fd, f in meta["files"].items()}
+    p.fs.open_fds = set(meta["open_fds"])
+    p.fs.files = {int(fd): OpenFile.from_list(f) for fd, f in meta["files"].items()}
     shared: dict[tuple, OpenFile] = {}  # dup's copies name one open file again (kernel/files.py: dup)
-    for fd in sorted(p.files):
-        f = p.files[fd]
+    for fd in sorted(p.fs.files):
+        f = p.fs.files[fd]
         if f.kind in (FileKind.FILE, FileKind.DIR, FileKind.DEV, FileKind.CON) and f.handle:
-            p.files[fd] = shared.setdefault((f.kind, f.handle), f)
-    p.syscalls = Counter(meta["syscalls"])
-    p.unknown_syscalls = Counter({int(n): c for n, c in meta["unknown"].items()})
-    p.peak_frames = max(meta["peak_frames"], aspace.frames_in_use)
-    p.kcore_wait = meta["kcore_wait"]
-    p.generation = meta["generation"]
-    p.dead_instructions = meta["dead_instructions"]
-    p.clock_offset = offset
-    p.rmem_faults, p.evictions, p.page_wait = meta.get("rmem_stats", [0, 0, 0])
-    p.caches = list(meta.get("caches", [0] * len(CACHE_COUNTS)))
-    p.kcaches = list(meta.get("kcaches", [0] * len(CACHE_COUNTS)))
+            p.fs.files[fd] = shared.setdefault((f.kind, f.handle), f)
+    p.stats.syscalls = Counter(meta["syscalls"])
+    p.stats.unknown_syscalls = Counter({int(n): c for n, c in meta["unknown"].items()})
+    p.stats.peak_frames = max(meta["peak_frames"], aspace.frames_in_use)
+    p.stats.kcore_wait = meta["kcore_wait"]
+    p.move.generation = meta["generation"]
+    p.stats.dead_instructions = meta["dead_instructions"]
+    p.move.clock_offset = offset
+    p.stats.rmem_faults, p.stats.evictions, p.stats.page_wait = meta.get("rmem_stats", [0, 0, 0])
+    p.stats.caches = list(meta.get("caches", [0] * len(CACHE_COUNTS)))
+    p.stats.kcaches = list(meta.get("kcaches", [0] * len(CACHE_COUNTS)))
     p.rlimits = {int(r): v for r, v in meta.get("rlimits", {}).items()}
-    p.cwd = meta.get("cwd", "/")
-    p.ppid, p.tty = meta.get("ppid", 0), meta.get("tty", 0)
-    p.cloexec = set(meta.get("cloexec", [])) & p.open_fds
+    p.fs.cwd = meta.get("cwd", "/")
+    p.family.ppid, p.family.tty = meta.get("ppid", 0), meta.get("tty", 0)
+    p.fs.cloexec = set(meta.get("cloexec", [])) & p.fs.open_fds
     p.state = "frozen"
     for tm in meta["threads"]:
         ctx = k.cpu.new_context()

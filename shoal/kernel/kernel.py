@@ -4,10 +4,11 @@ A cluster shares no Python state with another: everything between clusters is a 
 A hart's clock advances by the instructions its thread ran (times CPI) plus the cost of
 the kernel services it asked for. The order in which the kernel does things (packets,
 timers, slices) is sched.py's; how the engine keeps clusters in step is shoal/engine/'s.
-Each subsystem keeps its state in its own record (k.shm, k.rmem, k.ikc, k.console,
-k.migration, k.reports); this class keeps the core: clocks, harts, threads, frames,
-processes, packets in and out, blocking and waking, the kernel core's time. Long (~580
-lines) for that core alone: splitting it would scatter one object's invariants.
+Each part keeps its state in its own record (k.sched, k.packets, k.stats, k.core, k.shm,
+k.rmem, k.ikc, k.console, k.pipes, k.migration, k.reports: docs/design.md);
+this class keeps identity, frames, processes and the services the parts share (send, rpc,
+block, wake, charge, now, at). Long (~600 lines) for those services alone: splitting them
+would scatter one object's invariants.
 """
 
 from __future__ import annotations
@@ -16,20 +17,19 @@ import heapq
 import sys
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from msgspec.structs import replace
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
 from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
 from shoal.kernel import console, entry, faults, ikc, location, migrate, pipes, report, rmem, sched, shm
-from shoal.kernel.container import CACHE_COUNTS, Block, Container, Thread, TState
-from shoal.kernel.kmem import KernelMemory
+from shoal.kernel.container import CACHE_COUNTS, Block, Container, ProcStats, Thread, TState
+from shoal.kernel.kmem import KernelCore, KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
 from shoal.kernel.stops import ASLEEP, Retry, Stop, TrapFault
 from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, Targeted, answer_to
-from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.platform.noc import Packet, packet
 from shoal.spec import ChipSpec
@@ -66,14 +66,28 @@ Syscall = Callable[["Kernel", Thread, list[int]], object]  # as kernel/calls/com
 PacketHandler = Callable[["Kernel", Packet, int], None]
 
 
-@dataclass(eq=False)
-class Hart:
-    """A core of the cluster: its clock and the thread on it."""
+@dataclass(eq=False, slots=True)
+class Packets:
+    """Packets in, and the requests whose answer a thread waits for (`Kernel.packets`)."""
 
-    index: int
-    clock: int = 0
-    thread: Thread | None = None
-    slice_end: int | None = None  # where the running slice ends (see sched.run_slice)
+    inbox: list[tuple[int, int, Packet]] = field(default_factory=list)  # heap: (arrival, seq, packet)
+    pending: dict[int, tuple[Thread, Then, Body]] = field(default_factory=dict)  # op -> waiter
+    ops: int = 0  # requests made here (new_op)
+    sent: int = 0  # packets sent, for their order on the NoC
+
+
+@dataclass(eq=False, slots=True)
+class ClusterStats:
+    """What this kernel did, for the host's records and the load reports (`Kernel.stats`)."""
+
+    syscalls: int = 0
+    instructions: int = 0
+    packets_in: int = 0
+    caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # the L1 model's counts
+    cache_seen: tuple[int, ...] = (0,) * 7  # the emulator's counts at the end of the last slice
+    last_exit: int | None = None
+    all_procs: list[Container] = field(default_factory=list)  # every container this kernel has run
+    locations: location.Counters = field(default_factory=location.Counters)  # kernel/location.py
 
 
 class Kernel:
@@ -86,6 +100,7 @@ class Kernel:
                  calls: dict[int, tuple[str, Syscall]], handlers: dict[str, PacketHandler]) -> None:
         self.spec = spec
         self.cluster = cluster
+        self.alloc_tid = alloc_tid  # thread ids unique on the chip (the engine's)
         # The system calls by number and the packet handlers by kind (kernel/table.py).
         self.calls = calls
         self.handlers = handlers
@@ -94,62 +109,28 @@ class Kernel:
         first = spec.cluster.kernel_reserved // PAGE
         self.frames = FrameAllocator(first, spec.user_frames, spec.kernel.frame_placement)
         self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
-        # Each subsystem's own state, in its module's record.
+        self.procs: list[Container] = []  # the containers this kernel runs now
+        # What the engine sees of every node (as of the daemons' IoNode): packets out, and the
+        # least time a packet takes on the NoC (sched.lower_horizon).
+        self.outbox: list[Packet] = []
+        self.lookahead = 1
+        # Each part's own state, in its module's record.
+        self.sched = sched.Schedule([sched.Hart(i) for i in range(spec.cluster.cores_per_cluster)])
+        self.packets = Packets()
+        self.stats = ClusterStats()
+        self.core = KernelCore()
         self.rmem = rmem.RemoteWaits()
         self.shm = shm.SharedPages()
         self.ikc = ikc.IkcTables()
         self.console = console.ConsoleFlow()
         self.migration = migrate.Bookkeeping()
-        self.item_time = 0  # simulated time of the item being taken (sched.take)
-        self.harts = [Hart(i) for i in range(spec.cluster.cores_per_cluster)]
-        self.ready: deque[Thread] = deque()
-        self.sleepers: list[tuple[int, int, Thread]] = []  # (deadline, tid, thread)
-        self.futexes: dict[tuple[int, int], list[Thread]] = {}
-        self.procs: list[Container] = []
-        self.alloc_tid = alloc_tid
-        self.current: Thread | None = None
-        self.tlb_owner: AddressSpace | None = None
-        self.now_base = 0  # hart clock at the start of the running slice
-        self.extra = 0  # kernel cycles charged during the running slice
-        self.stop_reason: Stop | None = None
-        self.missing = 0  # the page a system call found elsewhere (post-copy, remote memory)
-        self.missing_store = False  # ... and whether it was to store into it
-        # A failed TLB fill leaves its Fault, whose address is only the page's (Unicorn asks
-        # for pages): kill_for_fault finds the exact one.
-        self.fault: TrapFault | None = None
-        self.syscall_total = 0
-        self.instructions = 0
-        self.caches = [0] * len(CACHE_COUNTS)  # the L1 model's counts on this cluster
-        self._cache_seen = (0,) * 7  # the emulator's counts at the end of the last slice
-        self.kmem: KernelMemory | None = None  # the kernel core's caches, with the L1 model
-        self.kcaches = [0] * len(CACHE_COUNTS)  # their counts (kernel mode)
-        # IKC and services: packets out and in, operations waiting for a reply.
-        self.services_node = spec.compute_clusters  # the I/O cluster running the daemons
-        self.outbox: list[Packet] = []
-        self.inbox: list[tuple[int, int, Packet]] = []  # heap of (arrival, seq, packet)
-        self.pending: dict[int, tuple[Thread, Then, Body]] = {}
-        self._ops = 0
-        self.packets_in = 0
-        self.locations = location.Counters()
-        self.solo_mode = False  # running a lone thread in one long slice
-        # The engine's bounds for the current advance (sched.py): items below `horizon`
-        # see every packet that can reach this cluster; nothing runs past `limit`.
-        self.horizon = sched.NEVER
-        self.limit = sched.NEVER
-        self.lookahead = 1
-        self.actions: list[tuple[int, int, Callable[[int], None]]] = []  # heap: (time, seq, fn)
-        self._actions = 0
-        self.sent = 0  # packets sent, for their order on the NoC
-        self.last_exit: int | None = None
-        self.all_procs: list[Container] = []  # every container this kernel has run
-        # The kernel core's calendar: (start, end) cycles during which it serves a call.
-        self.kcore = Calendar()
-        self.kcore_wait = 0  # cycles threads spent queueing for the kernel core
         self.reports = report.Reporter()  # load reports to the policy daemon (kernel/report.py)
-        self.pipes: dict[int, pipes.Pipe] = {}  # this cluster's pipes (kernel/pipes.py)
-        self.pipe_ids = 0
-        self.pipe_waits: dict[int, list[Thread]] = {}  # pipe -> threads here waiting for its home
-        self.pipe_starts: dict[int, int] = {}  # tid -> where its write to a pipe elsewhere goes on
+        self.pipes = pipes.PipeTable()
+
+    @property
+    def services_node(self) -> int:
+        """The I/O cluster running the daemons."""
+        return self.spec.compute_clusters
 
     def __getattr__(self, name: str) -> object:
         """`cpu` and `mem`, made when first asked for. A fresh ClusterCPU is always the same
@@ -162,7 +143,7 @@ class Kernel:
             if why:
                 _no_caches(why)
             else:  # the kernel core's own traffic, with the same caches (kernel/kmem.py)
-                self.kmem = KernelMemory(self.spec)
+                self.core.kmem = KernelMemory(self.spec)
         cpu.on_fill = self._fill
         cpu.on_trap = self._trap
         self.cpu = cpu
@@ -181,7 +162,8 @@ class Kernel:
         if its arguments do not fit its stack (and then nothing of it is left)."""
         aspace = self.new_aspace()
         proc = Container(pid=pid, name=exe.name, argv=argv, aspace=aspace, cluster=self.cluster,
-                         brk_start=exe.brk_start, brk=exe.brk_start, seed=seed, start_cycle=at)
+                         brk_start=exe.brk_start, brk=exe.brk_start, seed=seed,
+                         stats=ProcStats(start_cycle=at))
         try:
             load(exe, aspace)
             sp = build_stack(aspace, exe, [a.encode() for a in argv], [e.encode() for e in envp],
@@ -198,30 +180,30 @@ class Kernel:
         t = Thread(tid=pid, proc=proc, ctx=ctx, ready_at=at)
         proc.threads.append(t)
         self.procs.append(proc)
-        self.all_procs.append(proc)
-        self.ready.append(t)
-        proc.peak_frames = aspace.frames_in_use
+        self.stats.all_procs.append(proc)
+        self.sched.ready.append(t)
+        proc.stats.peak_frames = aspace.frames_in_use
         return proc
 
     def new_aspace(self) -> AddressSpace:
         """An empty address space on this cluster, told where shared pages live (kernel/shm.py)."""
         a = AddressSpace(self.mem, self.frames, self._on_unmap, self._on_code)
-        a.shm_frame = self.shm.frames.get
-        a.on_shared_drop = lambda keys: shm.dropped(self, keys, a)
-        a.on_rmem_drop = lambda copies: rmem.dropped(self, a, copies)
+        a.shm.frame = self.shm.frames.get
+        a.shm.on_drop = lambda keys: shm.dropped(self, keys, a)
+        a.swap.on_drop = lambda copies: rmem.dropped(self, a, copies)
         return a
 
     def new_thread(self, proc: Container, ctx: object, at: int) -> Thread:
         t = Thread(tid=self.alloc_tid(), proc=proc, ctx=ctx, ready_at=at)
         proc.threads.append(t)
-        self.ready.append(t)
+        self.sched.ready.append(t)
         self._end_solo()
         return t
 
     def _end_solo(self) -> None:
         """Another thread can run now: end the lone thread's long slice here."""
-        if self.solo_mode and self.current is not None and self.stop_reason is None:
-            self.stop_reason = Stop.PREEMPT
+        if self.sched.solo and self.sched.current is not None and self.sched.stop_reason is None:
+            self.sched.stop_reason = Stop.PREEMPT
             self.cpu.stop()
 
     def kill(self, proc: Container, signal: int | None, code: int | None, message: str,
@@ -233,22 +215,22 @@ class Kernel:
         pipes.close_all(self, proc, at)  # its pipe ends: readers see EOF, writers EPIPE
         self.send(self.services_node, Exit(pid=proc.pid, code=code, signal=signal), at=at)
         proc.state = "exited" if signal is None else "killed"
-        proc.exit_code, proc.signal, proc.message = code, signal, message
-        proc.end_cycle = at
-        self.last_exit = at if self.last_exit is None else max(self.last_exit, at)
+        proc.exit.code, proc.exit.signal, proc.exit.message = code, signal, message
+        proc.stats.end_cycle = at
+        self.stats.last_exit = at if self.stats.last_exit is None else max(self.stats.last_exit, at)
         for t in proc.threads:
             self._unwait(t)
             t.state = TState.DEAD
-        self.ready = deque(t for t in self.ready if t.proc is not proc)
-        for op in [op for op, (t, _, _) in self.pending.items() if t.proc is proc]:
-            del self.pending[op]
+        self.sched.ready = deque(t for t in self.sched.ready if t.proc is not proc)
+        for op in [op for op, (t, _, _) in self.packets.pending.items() if t.proc is proc]:
+            del self.packets.pending[op]
         for t in proc.threads:
             self.ikc.portal_data.pop(t.tid, None)
-        for h in self.harts:
+        for h in self.sched.harts:
             if h.thread is not None and h.thread.proc is proc:
                 h.thread = None
-        if self.current is not None and self.current.proc is proc:
-            self.stop_reason = Stop.DEAD
+        if self.sched.current is not None and self.sched.current.proc is proc:
+            self.sched.stop_reason = Stop.DEAD
             self.cpu.stop()
         self._free(proc)
         for table in (self.rmem.waiting, self.rmem.unmapped):  # (the daemon answers none now)
@@ -263,14 +245,14 @@ class Kernel:
         """Put `t` to sleep; `why` says whether a freeze may back the call out and redo it
         later (futex, sleep, mbx_read, portal_read, sync_wait, rpc:wait) or must let it end."""
         t.state = TState.BLOCKED
-        t.blocked_at = self.now() if self.current is t else t.ready_at
+        t.blocked_at = self.now() if self.sched.current is t else t.ready_at
         t.wait_key, t.wait_bits, t.deadline = key, bits, deadline
         t.timeout_value = timeout_value
         t.blocked_on = why or ("futex" if key is not None else "sleep" if deadline is not None else "wait")
         if key is not None:
-            self.futexes.setdefault(key, []).append(t)
+            self.sched.futexes.setdefault(key, []).append(t)
         if deadline is not None:
-            heapq.heappush(self.sleepers, (deadline, t.tid, t))
+            heapq.heappush(self.sched.sleepers, (deadline, t.tid, t))
         raise Block
 
     def wake(self, t: Thread, at: int, result: int) -> None:
@@ -280,16 +262,16 @@ class Kernel:
         self.cpu.regs.ctx_set(t.ctx, REG_A[0], result)
         if self.cpu.loaded is t.ctx:
             self.cpu.loaded = None
-        self.ready.append(t)
+        self.sched.ready.append(t)
         self._end_solo()
 
     def _unwait(self, t: Thread) -> None:
         if t.wait_key is not None:
-            q = self.futexes.get(t.wait_key, [])
+            q = self.sched.futexes.get(t.wait_key, [])
             if t in q:
                 q.remove(t)
             if not q:
-                self.futexes.pop(t.wait_key, None)
+                self.sched.futexes.pop(t.wait_key, None)
             t.wait_key = None
         t.deadline = None  # stale heap entries are skipped
 
@@ -299,18 +281,18 @@ class Kernel:
         Harts are simulated one after another within a window, so a calendar, not a clock:
         a call made earlier in simulated time but simulated later still fits before. Returns
         the cycles the caller waits and is served."""
-        busy = self.kcore.busy
+        busy = self.core.calendar.busy
         if not busy or busy[-1][1] <= at:  # (Calendar.book's first case, inlined: at every call)
             busy.append((at, at + cost))
             return cost
-        start = self.kcore.book(at, cost)
-        self.kcore_wait += start - at
+        start = self.core.calendar.book(at, cost)
+        self.core.wait += start - at
         return start + cost - at
 
     def charge(self, cycles: int) -> None:
         """Kernel work done for the running thread: its clock moves on, and its slice ends
         that much sooner (so a slice never runs past the time it was given)."""
-        self.extra += cycles
+        self.sched.extra += cycles
         n = -(-cycles // self.spec.costs.cpi)
         cpu = self.cpu
         if cpu.budget is not None:  # (ClusterCPU.shorten, inlined: a call's path takes it twice)
@@ -322,22 +304,21 @@ class Kernel:
     def kernel_traffic(self, t: Thread, service: str, other: int | None = None) -> int:
         """The cycles the kernel core stalls on its caches serving `service` for `t` (0 with
         the L1 model off), counted as kernel mode for the process and the cluster."""
-        km = self.kmem
+        km = self.core.kmem
         if km is None:
             return 0
-        stall = km.serve(service, t.proc.pid, t.tid, other, t.proc.kcaches)
-        self.kcaches[:] = km.counts
+        stall = km.serve(service, t.proc.pid, t.tid, other, t.proc.stats.kcaches)
+        self.core.caches[:] = km.counts
         return stall
 
     def now(self) -> int:
         """Simulated time of the running thread, mid-slice."""
-        cpu = self.cpu
+        cpu, s = self.cpu, self.sched
         b, c = cpu.budget, cpu.caches
         if b is not None and c is not None:  # (executed() and stalled() of the patched CPU, inlined)
-            cpi = self.spec.costs.cpi
-            return (self.now_base + (cpu._budget - b.left + b.extra - cpu._cut - c.taken) * cpi
-                    + c.stall + self.extra)
-        return self.now_base + cpu.executed() * self.spec.costs.cpi + cpu.stalled() + self.extra
+            return (s.now_base + (cpu._budget - b.left + b.extra - cpu._cut - c.taken) * self.spec.costs.cpi
+                    + c.stall + s.extra)
+        return s.now_base + cpu.executed() * self.spec.costs.cpi + cpu.stalled() + s.extra
 
     # the scheduler (sched.py) -----------------------------------------------------------
     def next_time(self) -> int:
@@ -350,8 +331,8 @@ class Kernel:
 
     def at(self, time: int, fn: Callable[[int], None]) -> None:
         """Do `fn(time)` at simulated `time`, in order with the cluster's other items."""
-        self._actions += 1
-        heapq.heappush(self.actions, (time, self._actions, fn))
+        self.sched.seq += 1
+        heapq.heappush(self.sched.actions, (time, self.sched.seq, fn))
 
     # packets -------------------------------------------------------------------------
     def send(self, dst: int, body: Body, data: bytes = b"", at: int = 0, bulk: bool = False) -> None:
@@ -362,8 +343,8 @@ class Kernel:
         self.post(packet(self.spec, self.cluster, dst, body, data, at, form))
 
     def post(self, pkt: Packet) -> None:
-        self.sent += 1
-        pkt.seq = self.sent  # its place among this cluster's packets (ties on the NoC)
+        self.packets.sent += 1
+        pkt.seq = self.packets.sent  # its place among this cluster's packets (ties on the NoC)
         self.outbox.append(pkt)
         sched.lower_horizon(self, pkt.ready, pkt.dst)  # an answer may come back (the console acknowledges)
 
@@ -389,7 +370,7 @@ class Kernel:
         """The process now lives elsewhere: free everything it had here, tell nobody (its
         memory stays while post-copy still sends it: `keep_memory`, then release_memory)."""
         p.state = "migrated"
-        p.end_cycle = at
+        p.stats.end_cycle = at
         for fd in list(p.ikc):
             ep = p.ikc[fd]
             kind = {ikc.MailboxIn: "mailbox", ikc.PortalIn: "portal", ikc.SyncIn: "sync"}.get(type(ep))
@@ -399,7 +380,7 @@ class Kernel:
             del self.ikc.early_signals[key]
         for t in p.threads:
             self._unwait(t)
-        self.ready = deque(t for t in self.ready if t.proc is not p)
+        self.sched.ready = deque(t for t in self.sched.ready if t.proc is not p)
         if keep_memory:
             if p in self.procs:
                 self.procs.remove(p)
@@ -411,20 +392,20 @@ class Kernel:
         self._free(p)
 
     def _free(self, p: Container) -> None:
-        p.peak_frames = max(p.peak_frames, p.aspace.frames_in_use)
+        p.stats.peak_frames = max(p.stats.peak_frames, p.aspace.frames_in_use)
         p.aspace.destroy()
         if p.aspace.exec_frames_freed:
             self.cpu.tb_stale = True  # freed code frames may be reused: drop translations
-        if self.tlb_owner is p.aspace:
+        if self.sched.tlb_owner is p.aspace:
             self.cpu.flush_tlb()
-            self.tlb_owner = None
+            self.sched.tlb_owner = None
         if p in self.procs:
             self.procs.remove(p)
 
     def adopt(self, p: Container) -> None:
         """A restored container becomes this kernel's."""
         self.procs.append(p)
-        self.all_procs.append(p)
+        self.stats.all_procs.append(p)
         self.migration.moved.pop(p.pid, None)
 
     def discard(self, p: Container) -> None:
@@ -441,20 +422,20 @@ class Kernel:
         With a deadline, the thread gives up then with `timeout_value` (a later answer is dropped)."""
         op = self.new_op()
         body = replace(body, op=op, pid=t.proc.pid)
-        self.pending[op] = (t, then, body)
+        self.packets.pending[op] = (t, then, body)
         self.send(dst, body, data, self.now(), bulk)
         self.block(t, None, deadline, timeout_value=timeout_value, why=f"rpc:{body.KIND}")
 
     def new_op(self) -> int:
         """A request number unique on the chip (the answer names it)."""
-        self._ops += 1
-        return (self.cluster << 40) | self._ops
+        self.packets.ops += 1
+        return (self.cluster << 40) | self.packets.ops
 
     def rpc(self, t: Thread, body: Request, then: Then, data: bytes = b"") -> None:
         self.rpc_to(t, self.services_node, body, then, data)
 
     def deliver(self, pkt: Packet) -> None:
-        heapq.heappush(self.inbox, (pkt.arrival, pkt.seq, pkt))
+        heapq.heappush(self.packets.inbox, (pkt.arrival, pkt.seq, pkt))
 
     def handle(self, pkt: Packet, at: int) -> None:
         if pkt.kind in migrate.TARGETED:
@@ -481,8 +462,8 @@ class Kernel:
         kind, body = lost.kind, lost.body
         if kind.startswith("mig_"):
             migrate.on_lost(self, body, at)
-        elif kind is not Kind.PORTAL_DATA and getattr(body, "op", None) in self.pending:
-            t, _, _ = self.pending.pop(body.op)  # type: ignore[attr-defined]
+        elif kind is not Kind.PORTAL_DATA and getattr(body, "op", None) in self.packets.pending:
+            t, _, _ = self.packets.pending.pop(body.op)  # type: ignore[attr-defined]
             self.wake(t, at, -EIO)  # a request of one of its threads: it fails with EIO
         else:
             # Anything else (an answer, a portal's go-ahead or its data, console output, an
@@ -491,7 +472,7 @@ class Kernel:
             self.send(lost.to, body, lost.data, at, bulk=lost.form == "bulk")
 
     def _on_reply(self, pkt: Packet, at: int) -> None:
-        entry = self.pending.pop(pkt.body.op, None)  # type: ignore[attr-defined]
+        entry = self.packets.pending.pop(pkt.body.op, None)  # type: ignore[attr-defined]
         if entry is None:
             return  # its thread's process ended meanwhile
         t, then, _ = entry
@@ -512,13 +493,13 @@ class Kernel:
         if not t.proc.alive or t.state is not TState.BLOCKED or t.blocked_on != "page":
             return 0
         t.blocked_on, t.state, t.ready_at = "", TState.READY, max(at, t.blocked_at)
-        self.ready.append(t)
+        self.sched.ready.append(t)
         self._end_solo()
         return max(0, at - t.blocked_at)
 
     # traps -------------------------------------------------------------------------
     def _fill(self, vaddr: int, access: int) -> tuple[int, int] | None:
-        t = self.current
+        t = self.sched.current
         if t is None:
             return None
         if vaddr >> 12 == STOP_ADDR >> 12:
@@ -530,28 +511,28 @@ class Kernel:
         try:
             got = aspace.fill(vaddr, access)
         except Missing as f:  # a page elsewhere: the thread waits for it (sched.run_slice)
-            self.fault = TrapFault(f, 0)
+            self.sched.fault = TrapFault(f, 0)
             return None
         except Fault as f:
-            self.fault = TrapFault(f, SIGSEGV)
+            self.sched.fault = TrapFault(f, SIGSEGV)
             return None
         except OutOfFrames:
-            if self.now() >= min(self.horizon, sched.next_item(self, harts=False)[0]):
+            if self.now() >= min(self.sched.horizon, sched.next_item(self, harts=False)[0]):
                 # The thread ran ahead of an earlier item of this cluster (a migration's commit,
                 # an exit) that may free frames: it faults again at its time, after that item.
-                self.fault = TrapFault(Retry.FETCH if access == UC_MEM_FETCH else Retry.DATA, 0)
+                self.sched.fault = TrapFault(Retry.FETCH if access == UC_MEM_FETCH else Retry.DATA, 0)
                 return None
-            self.fault = TrapFault(f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL)
+            self.sched.fault = TrapFault(f"out of memory (cluster {self.cluster} has no free frame)", SIGKILL)
             return None
         if aspace.faults != before:
             # (a fault is served mid-slice, out of time order with the cluster's other calls:
             # its accesses are not replayed through the kernel core's caches, kernel/kmem.py)
             self.charge(self.spec.costs.page_fault_cycles)
-            t.proc.peak_frames = max(t.proc.peak_frames, aspace.frames_in_use)
+            t.proc.stats.peak_frames = max(t.proc.stats.peak_frames, aspace.frames_in_use)
         return got
 
     def _trap(self, cause: int) -> None:
-        t = self.current
+        t = self.sched.current
         if t is None:
             return
         if cause == ECALL_U:
@@ -563,12 +544,12 @@ class Kernel:
         pc = (self.cpu.regs.reg(REG_PC) - 4) & 0xFFFFFFFF
         if pc >> 12 == STOP_ADDR >> 12:  # the kernel's page that _fill lends for the stop address
             what, sig = f"instruction page fault at {pc:#010x}", SIGSEGV
-        self.fault = TrapFault(what, sig, pc)
-        self.stop_reason = None
+        self.sched.fault = TrapFault(what, sig, pc)
+        self.sched.stop_reason = None
         self.cpu.stop()
 
     def kill_for_fault(self, t: Thread, at: int) -> None:
-        f = self.fault
+        f = self.sched.fault
         what, sig, pc = (f.what, f.sig, f.pc) if f is not None else (None, SIGSEGV, None)
         if pc is None:
             pc = t.ctx.reg_read(REG_PC)
@@ -588,8 +569,8 @@ class Kernel:
         from it is stale. The running slice ends here (a system call's write is followed by
         the guest's fence.i and a jump into the new code), and the next starts with a flush."""
         self.cpu.tb_stale = True
-        if self.current is not None and self.stop_reason is None:
-            self.stop_reason = Stop.CODE
+        if self.sched.current is not None and self.sched.stop_reason is None:
+            self.sched.stop_reason = Stop.CODE
             self.cpu.stop()
 
     def output(self, proc: Container, fd: int, data: bytes, at: int) -> None:
@@ -597,6 +578,7 @@ class Kernel:
         time (console.py), each counted in flight until the console acknowledges it."""
         if data:
             self.console.inflight += len(data)
-            # (a forked child writes to its parent's console stream: proc.tty)
-            self.send(self.services_node, Console(pid=proc.tty or proc.pid, fd=fd), data, at, bulk=True)
+            # (a forked child writes to its parent's console stream: its tty)
+            tty = proc.family.tty or proc.pid
+            self.send(self.services_node, Console(pid=tty, fd=fd), data, at, bulk=True)
 

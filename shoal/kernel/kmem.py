@@ -28,7 +28,10 @@ reported with their sensitivity (shoal bench locality), not as measurements of t
 from __future__ import annotations
 
 import ctypes
+from dataclasses import dataclass, field
 
+from shoal.kernel.container import CACHE_COUNTS
+from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import native_library
 from shoal.spec import ChipSpec
 
@@ -365,3 +368,13 @@ def _replay_data(c: Cache, data: list[tuple[int, bool]]) -> tuple[int, int, int,
         if len(s) > ways:
             s.pop()
     return loads, stores, lm, sm
+
+
+@dataclass(eq=False, slots=True)
+class KernelCore:
+    """The cluster's kernel core (`Kernel.core`): when it serves calls, and its caches."""
+
+    calendar: Calendar = field(default_factory=Calendar)  # (start, end) cycles it serves a call
+    wait: int = 0  # cycles threads spent queueing for it
+    kmem: KernelMemory | None = None  # its caches, with the L1 model (made with the CPU)
+    caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # their counts

@@ -106,7 +106,7 @@ class Counters:
 
 def follow(k: Kernel, pkt: Packet, at: int) -> None:
     """Step 1: the pid left this cluster; pass the packet on along the pointer."""
-    k.locations.forwarded += 1
+    k.stats.locations.forwarded += 1
     k.forward(pkt, k.migration.moved[pkt.body.dst], at)
 
 
@@ -118,14 +118,14 @@ def arrived(k: Kernel, pkt: Packet, p: Container | None, at: int) -> bool:
     if p is None:
         p = restored(k, pid)
     if p is None:
-        k.locations.relayed += 1
+        k.stats.locations.relayed += 1
         bulk = pkt.chunk == k.spec.ikc.portal_chunk
         body = Relay(kind=pkt.kind, bulk=bulk, body=replace(pkt.body, reply_to=answer_to(pkt.body, pkt.src)))
         k.send(k.services_node, body, pkt.data, at, bulk=bulk)
         return True
     if pkt.body.reply_to is not UNSET:  # forwarded or relayed: its sender has a stale location
-        k.locations.notices_sent += 1
-        k.send(pkt.body.reply_to, Located(pid=pid, cluster=k.cluster, gen=p.generation), at=at)
+        k.stats.locations.notices_sent += 1
+        k.send(pkt.body.reply_to, Located(pid=pid, cluster=k.cluster, gen=p.move.generation), at=at)
     return False
 
 
@@ -139,12 +139,12 @@ def restored(k: Kernel, pid: int) -> Container | None:
 
 def on_located(k: Kernel, pkt: Packet, at: int) -> None:
     """Step 2 at the sender's kernel: point its processes' endpoints at the new cluster."""
-    k.locations.notices_taken += 1
+    k.stats.locations.notices_taken += 1
     b = pkt.body
     for p in k.procs:
         for ep in p.ikc.values():
             if isinstance(ep, Remote) and ep.relocate(b.pid, b.cluster, b.gen):
-                k.locations.endpoints_updated += 1
+                k.stats.locations.endpoints_updated += 1
 
 
 def on_moved_ack(k: Kernel, pkt: Packet, at: int) -> None:
@@ -152,7 +152,7 @@ def on_moved_ack(k: Kernel, pkt: Packet, at: int) -> None:
     pid = pkt.body.pid
     if k.migration.moved.get(pid) == pkt.body.cluster:
         del k.migration.moved[pid]
-        k.locations.pointers_dropped += 1
+        k.stats.locations.pointers_dropped += 1
 
 
 HANDLERS = {Kind.LOCATED: on_located, Kind.MOVED_ACK: on_moved_ack}

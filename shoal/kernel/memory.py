@@ -13,7 +13,7 @@ import bisect
 import heapq
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from unicorn import UC_MEM_FETCH, UC_MEM_WRITE, UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE
 
@@ -107,6 +107,46 @@ class Region:
     name: str
 
 
+@dataclass(eq=False, slots=True)
+class SwapPages:
+    """An address space's pages in remote memory (kernel/rmem.py, `AddressSpace.swap`)."""
+
+    # Which remote pages the I/O cluster holds (the others follow a post-copy migration),
+    # each with the version of it to ask for.
+    pages: dict[int, int] = field(default_factory=dict)
+    # Which resident pages it holds a current copy of, and its version (a clean page then
+    # goes without being written back).
+    held: dict[int, int] = field(default_factory=dict)
+    # The last version given to a write-back (each gets a new one, so that the daemon tells an
+    # old copy from the one asked for, whatever order packets arrive in).
+    seq: int = 0
+    on_drop: Callable[[list[tuple[int, int]]], None] | None = None  # told of copies given up
+    born: dict[int, int] = field(default_factory=dict)  # when each resident page came
+
+
+@dataclass(eq=False, slots=True)
+class SharedMap:
+    """An address space's shared pages (kernel/shm.py, `AddressSpace.shm`): page -> (object,
+    page number). Their frames are the cluster's (one per page, whoever maps it), not this
+    address space's: `frame` finds the one held here (or None: the page is elsewhere),
+    `on_drop` is told of the pages this address space stops mapping."""
+
+    pages: dict[int, tuple[int, int]] = field(default_factory=dict)
+    frame: Callable[[tuple[int, int]], tuple[int, bool] | None] | None = None
+    on_drop: Callable[[list[tuple[int, int]]], None] | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _GapCache:
+    """find_gap resumes its top-down search at `at` (for searches below `below`): every hole
+    in [at, below) is shorter than `hole` bytes (the idea of Linux's old free_area_cache),
+    so n mmaps cost n searches, not n^2/2 region visits."""
+
+    below: int = 0
+    at: int = 0
+    hole: int = 0
+
+
 class AddressSpace:
     """One container's virtual memory on one cluster.
 
@@ -132,10 +172,7 @@ class AddressSpace:
         self._code: set[int] = set()  # frames mapped executable at some time
         self.regions: list[Region] = []
         self._starts: list[int] = []
-        # find_gap resumes its top-down search at `_gap_at` (for searches below `_gap_below`):
-        # every hole in [_gap_at, _gap_below) is shorter than `_gap_hole` bytes (the idea of
-        # Linux's old free_area_cache), so n mmaps cost n searches, not n^2/2 region visits.
-        self._gap_below = self._gap_at = self._gap_hole = 0
+        self._gap = _GapCache()
         self.root = self._new_frame()
         self._used: dict[int, set[int]] = {}  # first-level index -> valid entries of its table
         self.table_frames = 1
@@ -150,24 +187,8 @@ class AddressSpace:
         # PTE flags, and the kernel's own stores into them, applied when the page arrives.
         self.remote: dict[int, int] = {}
         self.overlay: dict[int, list[tuple[int, bytes]]] = {}
-        # Remote memory (kernel/rmem.py): which remote pages the I/O cluster holds (the others
-        # follow a post-copy migration), each with the version of it to ask for; which resident
-        # pages it holds a current copy of, and its version (a clean page then goes without
-        # being written back); the last version given to a write-back (each gets a new one, so
-        # that the daemon tells an old copy from the one asked for, whatever order packets
-        # arrive in); and when each resident page came.
-        self.rmem: dict[int, int] = {}
-        self.rmem_held: dict[int, int] = {}
-        self.rmem_seq = 0
-        self.on_rmem_drop: Callable[[list[tuple[int, int]]], None] | None = None
-        self.born: dict[int, int] = {}
-        # Shared memory (kernel/shm.py): page -> (object, page number). Their frames are the
-        # cluster's (one per page, whoever maps it), not this address space's: `shm_frame`
-        # finds the one held here (or None: the page is elsewhere), `on_shared_drop` is told
-        # of the pages this address space stops mapping.
-        self.shared: dict[int, tuple[int, int]] = {}
-        self.shm_frame: Callable[[tuple[int, int]], tuple[int, bool] | None] | None = None
-        self.on_shared_drop: Callable[[list[tuple[int, int]]], None] | None = None
+        self.swap = SwapPages()  # pages in remote memory (kernel/rmem.py)
+        self.shm = SharedMap()  # shared memory's pages (kernel/shm.py)
 
     # frames -----------------------------------------------------------------
     def _new_frame(self) -> int:
@@ -223,8 +244,9 @@ class AddressSpace:
 
     def find_gap(self, length: int, below: int) -> int | None:
         """Highest free range of `length` bytes ending at or below `below` (top-down, like Linux)."""
-        if below == self._gap_below and length >= self._gap_hole:
-            top, hole = self._gap_at, self._gap_hole  # no hole above this one fits
+        g = self._gap
+        if below == g.below and length >= g.hole:
+            top, hole = g.at, g.hole  # no hole above this one fits
         else:
             top, hole = below, 0
         i = bisect.bisect_left(self._starts, top)  # regions[:i] start below `top`
@@ -240,7 +262,7 @@ class AddressSpace:
             return None
         # Resume at `top`, not below the new range: the hole it is cut from stays below the
         # resume point whether or not the caller maps it.
-        self._gap_below, self._gap_at, self._gap_hole = below, top, hole
+        g.below, g.at, g.hole = below, top, hole
         return top - length
 
     def _freed(self, end: int) -> None:
@@ -248,7 +270,8 @@ class AddressSpace:
         and find_gap must resume there at the latest."""
         i = bisect.bisect_left(self._starts, end)
         hole_end = self._starts[i] if i < len(self._starts) else USER_TOP
-        self._gap_at = max(self._gap_at, min(hole_end, self._gap_below))
+        g = self._gap
+        g.at = max(g.at, min(hole_end, g.below))
 
     def remove_range(self, start: int, end: int) -> bool:
         """Unmap [start, end): split regions at the edges, free touched frames. False (nothing
@@ -328,7 +351,7 @@ class AddressSpace:
         self._used[va >> 22].add((va >> 12) & 0x3FF)
         # (A page populated by a fault at an address inside it has always ranked as born 0,
         # before the others, by address: kept, so that evictions stay as they were.)
-        self.born[va & ~(PAGE - 1)] = next(_born) if not va & (PAGE - 1) else 0
+        self.swap.born[va & ~(PAGE - 1)] = next(_born) if not va & (PAGE - 1) else 0
         return pte
 
     def _mapped(self, start: int, end: int) -> Iterator[tuple[int, int, list[int]]]:
@@ -351,19 +374,19 @@ class AddressSpace:
             for va in [va for va in self.remote if start <= va < end]:
                 del self.remote[va]
                 self.overlay.pop(va, None)
-                ver = self.rmem.pop(va, None)
+                ver = self.swap.pages.pop(va, None)
                 if ver is not None:
                     copies.append((va, ver))
-        if self.rmem_held:
-            for va in [va for va in self.rmem_held if start <= va < end]:
-                copies.append((va, self.rmem_held.pop(va)))
-        unshare = {va for va in self.shared if start <= va < end} if self.shared else set()
+        if self.swap.held:
+            for va in [va for va in self.swap.held if start <= va < end]:
+                copies.append((va, self.swap.held.pop(va)))
+        unshare = {va for va in self.shm.pages if start <= va < end} if self.shm.pages else set()
         for i, table, entries in self._mapped(start, end):
             if self.touched is not None:
                 self.touched.update((i << 22) | (j << 12) for j in entries)
             for j in entries:
                 pte = words[table + j]
-                self.born.pop((i << 22) | (j << 12), None)
+                self.swap.born.pop((i << 22) | (j << 12), None)
                 frame = (pte >> 10) - _PHYS_PPN
                 if (i << 22) | (j << 12) in unshare:
                     words[table + j] = 0  # the cluster's frame, not ours: only unmapped
@@ -385,16 +408,16 @@ class AddressSpace:
         if code_freed and self._on_code is not None:
             self._on_code()  # the frame may hold someone else's code next
         if unshare:
-            keys = [self.shared.pop(va) for va in sorted(unshare)]
-            if self.on_shared_drop is not None:
-                self.on_shared_drop(keys)
+            keys = [self.shm.pages.pop(va) for va in sorted(unshare)]
+            if self.shm.on_drop is not None:
+                self.shm.on_drop(keys)
         return copies
 
     def _unmapped(self, copies: list[tuple[int, int]]) -> None:
         # The guest gave these pages up (munmap, DONTNEED, brk): remote memory may free its
         # copies (kernel/rmem.py); not on destroy, whose pages may live on elsewhere (a move).
-        if copies and self.on_rmem_drop is not None:
-            self.on_rmem_drop(copies)
+        if copies and self.swap.on_drop is not None:
+            self.swap.on_drop(copies)
 
     def _populate(self, va: int, r: Region) -> tuple[int, int]:
         """Give the page of `va` in region `r` a zeroed frame (demand paging): (PTE word, PTE)."""
@@ -415,26 +438,26 @@ class AddressSpace:
         if not pte & PTE_V:
             if self.remote and va & ~(PAGE - 1) in self.remote:
                 raise Missing(kind, va)
-            key = self.shared.get(va & ~(PAGE - 1)) if self.shared else None
+            key = self.shm.pages.get(va & ~(PAGE - 1)) if self.shm.pages else None
             r = self.find(va)
             if r is None:
                 raise Fault(kind, va)
             if key is not None:  # shared memory: the cluster's frame if it holds the page
-                held = self.shm_frame(key) if self.shm_frame is not None else None
+                held = self.shm.frame(key) if self.shm.frame is not None else None
                 if held is None:
                     raise Missing(kind, va)
                 frame, writable = held
                 bits = _prot_bits(r.prot) & (~0 if writable else ~PTE_W)  # a read copy: no W
                 w = self._pte(va, create=True)
                 pte = self._set(w, va, frame, PTE_U | bits)
-                self.born.pop(va & ~(PAGE - 1), None)  # never a candidate for eviction: not ours
+                self.swap.born.pop(va & ~(PAGE - 1), None)  # never a candidate for eviction: not ours
             else:
                 w, pte = self._populate(va, r)  # may raise OutOfFrames
         need = _NEED[kind]
-        if need == PTE_W and not pte & PTE_W and self.shared and va & ~(PAGE - 1) in self.shared:
+        if need == PTE_W and not pte & PTE_W and self.shm.pages and va & ~(PAGE - 1) in self.shm.pages:
             r = self.find(va)
             if r is not None and r.prot & PROT_WRITE:  # a store to a read copy of a shared page
-                held = self.shm_frame(self.shared[va & ~(PAGE - 1)]) if self.shm_frame else None
+                held = self.shm.frame(self.shm.pages[va & ~(PAGE - 1)]) if self.shm.frame else None
                 if held is None or not held[1]:
                     raise Missing(kind, va)  # the cluster must own it to write: it asks
                 pte |= PTE_W  # owned for writing since this read copy was mapped
@@ -461,7 +484,7 @@ class AddressSpace:
         out = []
         for i, table, entries in self._mapped(0, USER_TOP):
             for j in entries:
-                if self.shared and (i << 22) | (j << 12) in self.shared:
+                if self.shm.pages and (i << 22) | (j << 12) in self.shm.pages:
                     continue  # the cluster's, not the process's (kernel/shm.py)
                 pte = self._words[table + j]
                 off = ((pte >> 10) - _PHYS_PPN) * PAGE
@@ -557,8 +580,8 @@ class AddressSpace:
     def _stale_held(self, va: int) -> None:
         # A dirty bit is about to be cleared (dirty tracking): the page differs from the copy
         # remote memory holds, and without D an eviction would not write it back.
-        if self.rmem_held:
-            self.rmem_held.pop(va, None)
+        if self.swap.held:
+            self.swap.held.pop(va, None)
 
     def take_dirty(self) -> set[int]:
         """Pages stored into, populated or freed since the last call (or start_tracking); their
@@ -579,7 +602,7 @@ class AddressSpace:
 
     def page_list(self) -> list[tuple[int, int]]:
         """(virtual address, PTE flags) of every page in use, in address order."""
-        shared = self.shared
+        shared = self.shm.pages
         return [((i << 22) | (j << 12), self._words[table + j] & 0x3FF)
                 for i, table, entries in self._mapped(0, USER_TOP) for j in entries
                 if not shared or (i << 22) | (j << 12) not in shared]
@@ -595,7 +618,7 @@ class AddressSpace:
     @property
     def incoming(self) -> int:
         """Pages that follow a post-copy migration (remote, not held by remote memory)."""
-        return len(self.remote) - len(self.rmem)
+        return len(self.remote) - len(self.swap.pages)
 
     def evict(self, va: int) -> tuple[int, bytes | None]:
         """Give the page of `va` to remote memory: its frame is freed, its contents are
@@ -607,19 +630,19 @@ class AddressSpace:
         pte = self._words[w]
         frame = (pte >> 10) - _PHYS_PPN
         data = None
-        ver = self.rmem_held.get(va)
+        ver = self.swap.held.get(va)
         if pte & PTE_D or ver is None:
             data = bytes(self.mem[frame * PAGE:(frame + 1) * PAGE])
-            self.rmem_seq += 1
-            ver = self.rmem_seq
+            self.swap.seq += 1
+            ver = self.swap.seq
         self._words[w] = 0
         self._used[va >> 22].discard((va >> 12) & 0x3FF)  # (its table stays: cheap to keep)
-        self.born.pop(va, None)
+        self.swap.born.pop(va, None)
         self.frames.release(frame)
         self.data_frames -= 1
-        self.rmem_held[va] = ver
+        self.swap.held[va] = ver
         self.remote[va] = pte & 0x3FF & ~(PTE_A | PTE_D)
-        self.rmem[va] = ver
+        self.swap.pages[va] = ver
         if self.touched is not None:
             self.touched.add(va)
         return ver, data
@@ -647,9 +670,9 @@ class AddressSpace:
             flags |= PTE_D  # no longer what remote memory holds
         self.install(va, flags, bytes(page))  # (OutOfFrames leaves it remote)
         del self.remote[va]
-        ver = self.rmem.pop(va, None)
+        ver = self.swap.pages.pop(va, None)
         if ver is not None and not flags & PTE_D:
-            self.rmem_held[va] = ver  # (a process that moved learns it here)
+            self.swap.held[va] = ver  # (a process that moved learns it here)
         self.overlay.pop(va, None)
         return True
 
@@ -658,10 +681,10 @@ class AddressSpace:
         self._drop_range(0, USER_TOP)
         self.remote.clear()
         self.overlay.clear()
-        self.rmem.clear()
-        self.rmem_held.clear()
+        self.swap.pages.clear()
+        self.swap.held.clear()
         self.regions, self._starts = [], []
-        self._gap_below = self._gap_at = self._gap_hole = 0
+        self._gap = _GapCache()
         self.frames.release(self.root)
         self.table_frames -= 1
 

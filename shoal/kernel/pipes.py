@@ -67,7 +67,17 @@ class Pipe:
         self.writers += writers
         _wake(k, self, at)
         if self.readers <= 0 and self.writers <= 0:
-            k.pipes.pop(self.handle, None)
+            k.pipes.table.pop(self.handle, None)
+
+
+@dataclass(eq=False, slots=True)
+class PipeTable:
+    """This cluster's pipes (`Kernel.pipes`) and the waits on pipes elsewhere."""
+
+    table: dict[int, Pipe] = field(default_factory=dict)  # handle -> the pipe whose home is here
+    ids: int = 0  # pipes made here so far (a handle's low bits)
+    waits: dict[int, list[Thread]] = field(default_factory=dict)  # handle -> threads here awaiting its home
+    starts: dict[int, int] = field(default_factory=dict)  # tid -> where its write to a pipe elsewhere goes on
 
 
 def is_pipe(f: OpenFile | None) -> bool:
@@ -87,10 +97,10 @@ def opened(k: Kernel, f: OpenFile) -> None:
     """One more descriptor of end `f` (dup, fork, a moved child's copy): counted at its home."""
     if home(f) != k.cluster:
         w = int(_writes(f))
-        at = k.now() if k.current is not None else k.item_time
+        at = k.now() if k.sched.current is not None else k.sched.item_time
         k.send(home(f), PipeRef(handle=f.handle, readers=1 - w, writers=w), at=at)
         return
-    p = k.pipes.get(f.handle)
+    p = k.pipes.table.get(f.handle)
     if p is not None:
         p.add(f)
 
@@ -100,16 +110,16 @@ def dropped(k: Kernel, f: OpenFile, at: int) -> None:
         w = int(_writes(f))
         k.send(home(f), PipeRef(handle=f.handle, readers=w - 1, writers=-w), at=at)
         return
-    p = k.pipes.get(f.handle)
+    p = k.pipes.table.get(f.handle)
     if p is not None:
         p.drop(k, f, at)
 
 
 def close_all(k: Kernel, proc: Container, at: int) -> None:
     """A process ends: its pipe descriptors close."""
-    for fd in [fd for fd, f in proc.files.items() if is_pipe(f)]:
-        dropped(k, proc.files.pop(fd), at)
-        proc.open_fds.discard(fd)
+    for fd in [fd for fd, f in proc.fs.files.items() if is_pipe(f)]:
+        dropped(k, proc.fs.files.pop(fd), at)
+        proc.fs.open_fds.discard(fd)
 
 
 def _wake(k: Kernel, p: Pipe, at: int) -> None:
@@ -127,7 +137,7 @@ def again(k: Kernel, t: Thread, at: int) -> None:
     keeps its deadline (Thread.restart_deadline) and gets the caller's mask back meanwhile
     (it sets its own again: kernel/calls/poll.py)."""
     if t.blocked_on == "poll":
-        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.clock_offset
+        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.move.clock_offset
         if t.sig.saved is not None:
             t.sig.mask, t.sig.saved = t.sig.saved, None
     ctx = t.ctx
@@ -137,7 +147,7 @@ def again(k: Kernel, t: Thread, at: int) -> None:
 
 def watch(k: Kernel, t: Thread, f: OpenFile) -> None:
     """A poll of `t` waits for end `f` to change (once per thread: the list stays bounded)."""
-    p = k.pipes.get(f.handle)
+    p = k.pipes.table.get(f.handle)
     if p is not None and t not in p.waiting:
         p.waiting.append(t)
 
@@ -148,7 +158,7 @@ POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDNORM, POLLWRNORM = 0x1, 0x4, 0x8, 0x10,
 def poll_mask(k: Kernel, f: OpenFile) -> int:
     """Linux's pipe_poll for end `f`: data to read, no writer left (POLLHUP), room for a page
     (POLLOUT), no reader left (POLLERR)."""
-    p = k.pipes.get(f.handle)
+    p = k.pipes.table.get(f.handle)
     if p is None:
         return POLLHUP if not _writes(f) else POLLERR | POLLOUT | POLLWRNORM
     if _writes(f):
@@ -165,34 +175,34 @@ def _sleep(k: Kernel, t: Thread, p: Pipe) -> int:
 def sys_pipe2(k: Kernel, t: Thread, a: list[int]) -> int:
     addr, flags = a[0], a[1]
     if flags & O_DIRECT:
-        t.proc.unknown_syscalls[59] += 1  # packet mode is not offered: refused, counted (--stats)
+        t.proc.stats.unknown_syscalls[59] += 1  # packet mode is not offered: refused, counted (--stats)
         return -EINVAL
     if flags & ~(O_NONBLOCK | O_CLOEXEC):
         return -EINVAL
     proc = t.proc
     proc.aspace.translate(addr, "store")
     proc.aspace.translate(addr + 4, "store")
-    if len(proc.files) + 2 > MAX_FILES:
+    if len(proc.fs.files) + 2 > MAX_FILES:
         return -EMFILE
     rfd = new_fd(proc)
     if rfd < 0:
         return rfd
-    proc.open_fds.add(rfd)
+    proc.fs.open_fds.add(rfd)
     wfd = new_fd(proc)
     if wfd < 0:
-        proc.open_fds.discard(rfd)
+        proc.fs.open_fds.discard(rfd)
         return wfd
-    k.pipe_ids += 1
-    pid = (k.cluster << HOME_SHIFT) | k.pipe_ids
-    k.pipes[pid] = Pipe(handle=pid)
+    k.pipes.ids += 1
+    pid = (k.cluster << HOME_SHIFT) | k.pipes.ids
+    k.pipes.table[pid] = Pipe(handle=pid)
     nb = flags & O_NONBLOCK
     for fd, mode in ((rfd, 0), (wfd, O_WRONLY)):
         f = OpenFile(FileKind.PIPE, "", pid, mode | nb)
-        proc.files[fd] = f
-        proc.open_fds.add(fd)
+        proc.fs.files[fd] = f
+        proc.fs.open_fds.add(fd)
         opened(k, f)
         if flags & O_CLOEXEC:
-            proc.cloexec.add(fd)
+            proc.fs.cloexec.add(fd)
     proc.aspace.write(addr, rfd.to_bytes(4, "little") + wfd.to_bytes(4, "little"))
     return 0
 
@@ -202,7 +212,7 @@ def read(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> in
         return -EBADF  # the write end
     if home(f) != k.cluster:
         return _remote_read(k, t, f, pieces)
-    p = k.pipes.get(f.handle)
+    p = k.pipes.table.get(f.handle)
     want = sum(n for _, n in pieces)
     if p is None or want == 0:
         return 0
@@ -242,7 +252,7 @@ def write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> o
         return -EBADF  # the read end
     if home(f) != k.cluster:
         return _remote_write(k, t, f, pieces)
-    p = k.pipes.get(f.handle)
+    p = k.pipes.table.get(f.handle)
     done = p.written.pop(t.tid, 0) if p is not None else 0
     if p is None or p.readers <= 0:
         if done:
@@ -286,7 +296,7 @@ def _put(p: Pipe, data: bytes, base: int, done: int, total: int) -> int:
 # changes; the thread sleeps "pipe" and makes its call again then, as a local waiter does).
 # Descriptors opened and closed are counted at the home (`pipe_ref`).
 def _local_wait(k: Kernel, t: Thread, handle: int, at: int) -> object:
-    q = k.pipe_waits.setdefault(handle, [])
+    q = k.pipes.waits.setdefault(handle, [])
     if t not in q:
         q.append(t)
     t.blocked_on, t.blocked_at = "pipe", max(t.blocked_at, at)
@@ -327,7 +337,7 @@ def _remote_write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int
     total = sum(n for _, n in pieces)
     if total == 0:
         return 0
-    start = k.pipe_starts.pop(t.tid, 0)
+    start = k.pipes.starts.pop(t.tid, 0)
     data = bytearray()
     skip = start
     for addr, n in pieces:  # the write's bytes from `start`, a pipe's worth
@@ -345,7 +355,7 @@ def _remote_write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int
         if ret == WAIT:
             return _local_wait(k, t, f.handle, at)
         if ret == RESEND:
-            k.pipe_starts[t.tid] = reply.body.offset
+            k.pipes.starts[t.tid] = reply.body.offset
             return _redo(t)
         if ret == -EPIPE:
             signals.post(k, t.proc, t, signals.info(SIGPIPE, signals.SI_USER, t.proc.pid, 0), at)
@@ -358,7 +368,7 @@ def _remote_write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int
 def on_pipe_op(k: Kernel, pkt: Packet, at: int) -> None:
     """At the pipe's home: a read or write from an end on another cluster."""
     b = pkt.body
-    p = k.pipes.get(b.handle)
+    p = k.pipes.table.get(b.handle)
     if not b.write:
         if p is None or not p.slots:
             ret = 0 if p is None or p.writers <= 0 else -EAGAIN if b.nonblock else WAIT
@@ -402,13 +412,13 @@ def on_pipe_op(k: Kernel, pkt: Packet, at: int) -> None:
 
 
 def on_pipe_ref(k: Kernel, pkt: Packet, at: int) -> None:
-    p = k.pipes.get(pkt.body.handle)
+    p = k.pipes.table.get(pkt.body.handle)
     if p is not None:
         p.count(k, pkt.body.readers, pkt.body.writers, at)
 
 
 def on_pipe_ready(k: Kernel, pkt: Packet, at: int) -> None:
-    for t in k.pipe_waits.pop(pkt.body.handle, []):
+    for t in k.pipes.waits.pop(pkt.body.handle, []):
         if t.state is TState.BLOCKED and t.blocked_on in ("pipe", "poll") and t.proc.alive:
             again(k, t, at)
 

@@ -21,7 +21,7 @@ def on_load(k: Kernel, pkt: Packet, at: int) -> None:
     b = pkt.body
     try:
         exe = parse_elf(pkt.data, b.name)
-        k.spawn(exe, b.argv, [], b.newpid, b.seed, at).cwd = (b.cwd or "/")  # inherited
+        k.spawn(exe, b.argv, [], b.newpid, b.seed, at).fs.cwd = (b.cwd or "/")  # inherited
         ret = b.newpid
     except ArgsTooBig:
         ret = -E2BIG

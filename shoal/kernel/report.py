@@ -71,7 +71,7 @@ def _runnable(p: object) -> int:
 
 def _signature(k: Kernel) -> tuple:
     live = [p for p in k.procs if p.alive]
-    return (k.instructions, k.packets_in, k.syscall_total, k.frames.free,
+    return (k.stats.instructions, k.stats.packets_in, k.stats.syscalls, k.frames.free,
             tuple((p.pid, p.state, _runnable(p)) for p in live))
 
 
@@ -111,7 +111,7 @@ def _changed(k: Kernel, runnable: int, free: int, pids: tuple) -> bool:
     """The load changed fast since the last report: a process came or went, runnable threads
     crossed the harts or moved by a quarter of them, or free frames by a sixteenth. Then the
     cluster reports at once rather than at the period's end (the period adapts)."""
-    r, harts = k.reports, len(k.harts)
+    r, harts = k.reports, len(k.sched.harts)
     was_runnable, was_free, was_pids = r.told
     return (pids != was_pids or (runnable > harts) != (was_runnable > harts)
             or abs(runnable - was_runnable) >= max(2, harts // 4)
@@ -148,7 +148,7 @@ def _send(k: Kernel, now: int, procs: list, runnable: int, free: int) -> None:
     r = k.reports
     ikc = [[a, b, n] for (a, b), n in sorted(r.sent.items())]
     r.sent = {}
-    body = LoadReport(cluster=k.cluster, time=now, harts=len(k.harts), runnable=runnable,
+    body = LoadReport(cluster=k.cluster, time=now, harts=len(k.sched.harts), runnable=runnable,
                       free=free, total=k.frames.total, procs=procs, ikc=ikc)
     # The kernel core gathers it: a call's cost plus the copy of what it carries (~16 B an entry).
     costs = k.spec.costs

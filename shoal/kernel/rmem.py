@@ -60,11 +60,11 @@ def reclaim(k: Kernel) -> bool:
     victims = _choose(k, EVICT_BATCH)
     if not victims:
         return False
-    at = k.now() if k.current is not None else k.item_time
+    at = k.now() if k.sched.current is not None else k.sched.item_time
     cost = 0
     for p, va in victims:
         ver, data = p.aspace.evict(va)
-        p.evictions += 1
+        p.stats.evictions += 1
         if data is not None:  # written back: the DMA engine reads the frame as it sends
             k.send(k.services_node, RmemPut(pid=p.pid, va=va, ver=ver), data, at, bulk=True)
             cost += math.ceil(k.spec.costs.copy_cycles_per_byte * PAGE)
@@ -72,7 +72,7 @@ def reclaim(k: Kernel) -> bool:
             cost += k.spec.costs.pte_install_cycles
     k.cpu.flush_tlb()  # the freed frames may still be in the CPU's TLB
     served = k.kernel_core(at, cost)
-    if k.current is not None:
+    if k.sched.current is not None:
         k.charge(served)  # the thread that wanted a frame waits for the evictions
     return True
 
@@ -85,14 +85,14 @@ def _choose(k: Kernel, n: int) -> list[tuple[Container, int]]:
     # its frame, and shared pages are not ours), so the oldest are found from `born` alone,
     # reading only the page-table entries the scan visits, not the whole address space's
     # (most of the host time of a reclaim). If that ever did not hold, the full listing.
-    if not all(len(p.aspace.born) == p.aspace.data_frames for p in procs):
+    if not all(len(p.aspace.swap.born) == p.aspace.data_frames for p in procs):
         return _choose_listed(k, procs, n)
     if len(procs) == 1:
         p = procs[0]
-        born = p.aspace.born
+        born = p.aspace.swap.born
         order = [(p, va) for _, va in sorted(zip(born.values(), born, strict=True))]
     else:
-        keyed = sorted((b, p.pid, va, i) for i, p in enumerate(procs) for va, b in p.aspace.born.items())
+        keyed = sorted((b, p.pid, va, i) for i, p in enumerate(procs) for va, b in p.aspace.swap.born.items())
         order = [(procs[i], va) for _, _, va, i in keyed]
     fifo = k.spec.rmem.page_replacement == "fifo"
     out, second = [], []
@@ -113,7 +113,7 @@ def _choose(k: Kernel, n: int) -> list[tuple[Container, int]]:
 def _choose_listed(k: Kernel, procs: list[Container], n: int) -> list[tuple[Container, int]]:
     cands = []
     for p in procs:
-        born, pid = p.aspace.born.get, p.pid
+        born, pid = p.aspace.swap.born.get, p.pid
         cands += [(born(va, 0), pid, va, flags, p) for va, flags in p.aspace.page_list() if not flags & PTE_X]
     cands.sort()  # (born, pid, va) are unique together: the rest is never compared
     if k.spec.rmem.page_replacement == "fifo":
@@ -140,10 +140,10 @@ def await_page(k: Kernel, t: Thread, page: int, at: int) -> None:
     key = (p.pid, page)
     waiting = k.rmem.waiting.setdefault(key, [])
     waiting.append(t)
-    p.rmem_faults += 1
+    p.stats.rmem_faults += 1
     if len(waiting) == 1:  # the first to wait asks; the kernel core takes the fault first
         at += k.kernel_core(at, k.spec.costs.page_fault_cycles)
-        k.send(k.services_node, RmemGet(pid=p.pid, va=page, ver=p.aspace.rmem[page]), at=at)
+        k.send(k.services_node, RmemGet(pid=p.pid, va=page, ver=p.aspace.swap.pages[page]), at=at)
 
 
 def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
@@ -158,7 +158,7 @@ def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
     if p is None or not p.alive:  # it ended meanwhile
         k.rmem.waiting.pop((pid, va), None)
         return
-    if p.aspace.rmem.get(va) != ver:
+    if p.aspace.swap.pages.get(va) != ver:
         return  # not the copy it waits for (never sent so: the daemon answers by version)
     waiting = k.rmem.waiting.pop((pid, va), [])
     try:
@@ -167,12 +167,12 @@ def on_rmem_page(k: Kernel, pkt: Packet, at: int) -> None:
         k.kill(p, 9, None, f"killed: out of memory (cluster {k.cluster} has no frame, and no page "
                "can go to remote memory)", at)
         return
-    p.peak_frames = max(p.peak_frames, p.aspace.frames_in_use)
+    p.stats.peak_frames = max(p.stats.peak_frames, p.aspace.frames_in_use)
     cost = math.ceil(k.spec.costs.copy_cycles_per_byte * PAGE) + k.spec.costs.pte_install_cycles
     done = at + k.kernel_core(at, cost)
     for t in waiting:
         if t.proc is p:
-            p.page_wait += k.page_came(t, done)
+            p.stats.page_wait += k.page_came(t, done)
 
 
 def dropped(k: Kernel, aspace: object, copies: list[tuple[int, int]]) -> None:
@@ -191,7 +191,7 @@ def dropped(k: Kernel, aspace: object, copies: list[tuple[int, int]]) -> None:
         else:
             now.append([va, ver])
     if now:
-        at = k.now() if k.current is not None else k.item_time
+        at = k.now() if k.sched.current is not None else k.sched.item_time
         k.send(k.services_node, RmemFree(pid=p.pid, pages=now), at=at)
 
 

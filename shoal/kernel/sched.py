@@ -29,18 +29,22 @@ host limits and freeze times, it ends a slice early without changing what runs n
 from __future__ import annotations
 
 import heapq
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from shoal.kernel import migrate, pipes, report, rmem, shm, signals
 from shoal.kernel.container import TState
 from shoal.kernel.ikc import Remote
 from shoal.kernel.memory import PAGE, Missing
-from shoal.kernel.stops import Retry, Stop
+from shoal.kernel.stops import Retry, Stop, TrapFault
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Thread
-    from shoal.kernel.kernel import Hart, Kernel
+    from shoal.kernel.kernel import Kernel
+    from shoal.kernel.memory import AddressSpace
     from shoal.platform.cpu import ClusterCPU
 
 SOLO_STRETCH = 64
@@ -59,9 +63,50 @@ OBSERVING = {
 ENDING = {"exit", "exit_group", "kill", "tkill", "tgkill"}
 
 
+@dataclass(eq=False)
+class Hart:
+    """A core of the cluster: its clock and the thread on it."""
+
+    index: int
+    clock: int = 0
+    thread: Thread | None = None
+    slice_end: int | None = None  # where the running slice ends (see run_slice)
+
+
+@dataclass(eq=False, slots=True)
+class Schedule:
+    """The scheduler's state (`Kernel.sched`): the cluster's items and the running slice."""
+
+    harts: list[Hart]
+    ready: deque[Thread] = field(default_factory=deque)
+    sleepers: list[tuple[int, int, Thread]] = field(default_factory=list)  # heap: (deadline, tid, thread)
+    futexes: dict[tuple[int, int], list[Thread]] = field(default_factory=dict)  # (pid, addr) -> waiters
+    actions: list[tuple[int, int, Callable[[int], None]]] = field(default_factory=list)  # (time, seq, fn)
+    seq: int = 0  # actions scheduled so far (their order among equal times)
+    item_time: int = 0  # simulated time of the item being taken (take)
+    # The engine's bounds for the current advance: items below `horizon` see every packet
+    # that can reach this cluster; nothing runs past `limit`.
+    horizon: int = NEVER
+    limit: int = NEVER
+    # The running slice (run_slice): its thread, the hart clock at its start, the kernel
+    # cycles charged during it, whether a lone thread runs in one long slice.
+    current: Thread | None = None
+    now_base: int = 0
+    extra: int = 0
+    solo: bool = False
+    tlb_owner: AddressSpace | None = None  # whose translations the emulator's TLB holds
+    # What ended the slice (stops.py): a reason, or the Fault a trap or a failed TLB fill
+    # left (its address only the page's: Kernel.kill_for_fault finds the exact one), or the
+    # page a system call found elsewhere (post-copy, remote memory) and whether to store.
+    stop_reason: Stop | None = None
+    fault: TrapFault | None = None
+    missing: int = 0
+    missing_store: bool = False
+
+
 def _free_hart(k: Kernel) -> Hart | None:
     best = None
-    for h in k.harts:
+    for h in k.sched.harts:
         if h.thread is None and (best is None or h.clock < best.clock):
             best = h
     return best
@@ -70,7 +115,7 @@ def _free_hart(k: Kernel) -> Hart | None:
 def _first_ready(k: Kernel) -> tuple[int, int] | None:
     """(ready_at, position) of the thread that takes the next free hart."""
     best = None
-    for i, t in enumerate(k.ready):
+    for i, t in enumerate(k.sched.ready):
         if t.proc.state == "running" and (best is None or t.ready_at < best[0]):
             best = (t.ready_at, i)
     return best
@@ -79,17 +124,18 @@ def _first_ready(k: Kernel) -> tuple[int, int] | None:
 def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[int, int, int]:
     """The key (time, class, order) of the earliest item (of the kernel's own, if not
     `harts`); (NEVER, ...) if there is none."""
-    inbox = k.inbox
+    s = k.sched
+    inbox = k.packets.inbox
     best = (inbox[0][0], PACKET, inbox[0][1]) if inbox else _NONE
-    sl = k.sleepers
+    sl = s.sleepers
     if sl:
         while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
             heapq.heappop(sl)
         if sl and (sl[0][0], TIMER, sl[0][1]) < best:
             best = (sl[0][0], TIMER, sl[0][1])
-    if k.actions and (k.actions[0][0], ACTION, k.actions[0][1]) < best:
-        best = (k.actions[0][0], ACTION, k.actions[0][1])
-    if k.ready:
+    if s.actions and (s.actions[0][0], ACTION, s.actions[0][1]) < best:
+        best = (s.actions[0][0], ACTION, s.actions[0][1])
+    if s.ready:
         fr = _first_ready(k)
         h = _free_hart(k) if fr is not None else None
         if fr is not None and h is not None:
@@ -104,7 +150,7 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
     cpi = k.spec.costs.cpi
     limit = best[0] - cpi  # a hart whose clock is past this cannot come first
     found = None
-    for h in k.harts:
+    for h in s.harts:
         t = h.thread
         if t is None or h is skip:
             continue
@@ -113,8 +159,8 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
             continue
         p = t.proc
         # A thread of a process being frozen runs up to the freeze time, not past it.
-        if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
-                                    and c + cpi <= p.freeze_at):
+        if p.state == "running" or (p.state == "freezing" and p.move.freeze_at is not None
+                                    and c + cpi <= p.move.freeze_at):
             found, limit = h, c - 1  # (a later hart must have a smaller clock to win)
     if found is not None:
         key = (found.clock + cpi, HART, found.index)
@@ -130,16 +176,17 @@ def next_time(k: Kernel) -> int:
 def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
     """Take items in order while their time is below the horizon, the host's limit and the
     engine's window (counted from the first item); the time of the next item."""
+    s = k.sched
     key = next_item(k)
     if key[0] >= NEVER:
         return NEVER
     stop = key[0] + window
     if limit < stop:
         stop = limit
-    k.horizon, k.limit = horizon, limit
-    k.kcore.prune(key[0])  # gaps before now can no longer be used
+    s.horizon, s.limit = horizon, limit
+    k.core.calendar.prune(key[0])  # gaps before now can no longer be used
     migration, reports = k.migration, k.reports
-    while key[0] < stop and key[0] < k.horizon:  # (taking an item may lower the horizon)
+    while key[0] < stop and key[0] < s.horizon:  # (taking an item may lower the horizon)
         take(k, key)
         if k.tracer is not None:
             k.tracer.frames(k.cluster, k.frames.free, key[0])
@@ -152,42 +199,43 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
 
 
 def take(k: Kernel, key: tuple[int, int, int]) -> None:
+    s = k.sched
     time, cls, order = key
-    k.item_time = time
+    s.item_time = time
     if cls == PACKET:
-        arrival, _, pkt = heapq.heappop(k.inbox)
-        k.packets_in += 1
+        arrival, _, pkt = heapq.heappop(k.packets.inbox)
+        k.stats.packets_in += 1
         # The kernel core takes the interrupt and handles the packet.
         k.handle(pkt, arrival + k.kernel_core(arrival, k.spec.ikc.ikc_recv_cycles))
     elif cls == TIMER:
-        deadline, _, t = heapq.heappop(k.sleepers)
+        deadline, _, t = heapq.heappop(s.sleepers)
         if t.blocked_on.startswith("rpc:"):  # a request with a deadline: its answer is dropped
-            for op in [op for op, (w, _, _) in k.pending.items() if w is t]:
-                del k.pending[op]
+            for op in [op for op, (w, _, _) in k.packets.pending.items() if w is t]:
+                del k.packets.pending[op]
         if t.blocked_on == "poll":  # poll and select scan once more when their time is up
             pipes.again(k, t, deadline)
         else:
             k.wake(t, deadline, t.timeout_value)
     elif cls == ACTION:
-        _, _, fn = heapq.heappop(k.actions)
+        _, _, fn = heapq.heappop(s.actions)
         fn(time)
     elif cls == READY:
-        t = k.ready[order]
-        del k.ready[order]
+        t = s.ready[order]
+        del s.ready[order]
         h = _free_hart(k)
         assert h is not None
         h.clock = max(h.clock, t.ready_at) + k.spec.costs.context_switch_cycles
         h.thread, h.slice_end = t, None
         t.state = TState.RUNNING
     else:
-        run_slice(k, k.harts[order])
+        run_slice(k, s.harts[order])
 
 
 def _solo(k: Kernel, h: Hart) -> bool:
     """The hart's thread is the only one that can run on this cluster, and none sleeps."""
-    if k.ready or k.sleepers:
+    if k.sched.ready or k.sched.sleepers:
         return False
-    for o in k.harts:
+    for o in k.sched.harts:
         if o.thread is not None and o is not h:
             return False
     return True
@@ -196,27 +244,29 @@ def _solo(k: Kernel, h: Hart) -> bool:
 def run_slice(k: Kernel, h: Hart) -> None:
     """Run the hart's thread from its clock to the end of its slice (or until it blocks,
     stops before an observing call, or reaches the host's limit or its freeze time)."""
+    s = k.sched
     t = h.thread
     assert t is not None
     spec = k.spec
     q, cpi = spec.engine.quantum_cycles, spec.costs.cpi
-    solo = not k.ready and not k.sleepers and _solo(k, h)
+    solo = not s.ready and not s.sleepers and _solo(k, h)
     grain = q * SOLO_STRETCH if solo else q
     if h.slice_end is None or h.clock + cpi > h.slice_end or (not solo and h.slice_end - h.clock > q):
         # The next boundary that leaves room for at least one instruction.
         h.slice_end = ((h.clock + cpi) // grain + 1) * grain
     end, boundary = h.slice_end, True
-    cap = k.limit
-    if t.proc.freeze_at is not None:
-        cap = min(cap, max(t.proc.freeze_at, h.clock))
+    cap = s.limit
+    if t.proc.move.freeze_at is not None:
+        cap = min(cap, max(t.proc.move.freeze_at, h.clock))
     aspace = t.proc.aspace
-    if aspace.touched is not None or ((aspace.remote or aspace.rmem) and aspace.incoming) or aspace.shared:
+    if (aspace.touched is not None or ((aspace.remote or aspace.swap.pages) and aspace.incoming)
+            or aspace.shm.pages):
         # Under live migration the kernel watches this process's memory (dirty bits) or fills
         # it as pages come: its user code keeps step with the cluster's other items instead of
         # running ahead, so what a round sends or a page brings meets the thread at its time.
         # (Its harts still interleave by quanta, as any: they only share memory.)
-        cap = min(cap, max(h.clock + cpi, min(k.horizon, next_item(k, harts=False)[0])))
-    w = t.proc.window
+        cap = min(cap, max(h.clock + cpi, min(s.horizon, next_item(k, harts=False)[0])))
+    w = t.proc.move.window
     if w is not None and k.cpu.caches is not None:  # a moved process's windows (_window) end exactly
         cut = w.mid_at if h.clock < w.mid_at else w.end_at
         if cut >= h.clock + cpi:  # (room for an instruction, or the slice would never run)
@@ -237,11 +287,11 @@ def run_slice(k: Kernel, h: Hart) -> None:
             h.thread = None if h.thread is t else h.thread
             h.slice_end = None
             return
-    if k.tlb_owner is not t.proc.aspace:
+    if s.tlb_owner is not t.proc.aspace:
         k.cpu.flush_tlb()
-        k.tlb_owner = t.proc.aspace
-    k.current, k.now_base, k.extra, k.solo_mode = t, h.clock, 0, solo
-    k.stop_reason, k.fault = None, None
+        s.tlb_owner = t.proc.aspace
+    s.current, s.now_base, s.extra, s.solo = t, h.clock, 0, solo
+    s.stop_reason, s.fault = None, None
     cpu = k.cpu
     caches = cpu.caches is not None
     if caches:
@@ -252,54 +302,54 @@ def run_slice(k: Kernel, h: Hart) -> None:
     n, spent, err = cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
     if err is not None and k.debugger is not None and k.debugger(k, t):
         err = None  # a debugger's breakpoint: the thread is parked before it (kernel/debug.py)
-    k.current, k.solo_mode = None, False
-    reason = k.stop_reason
+    s.current, s.solo = None, False
+    reason = s.stop_reason
     if reason is Stop.PARK:
         # Stopped before an observing call: the ecall is redone when this hart's item
         # comes up, at the same simulated time (so it is not counted twice).
         n -= 1
         k.cpu.regs.ctx_set(t.ctx, REG_PC, k.cpu.regs.ctx_get(t.ctx, REG_PC) - 4)
         k.cpu.loaded = None
-    elif reason is None and k.fault is not None and isinstance(k.fault.what, Retry):
+    elif reason is None and s.fault is not None and isinstance(s.fault.what, Retry):
         # Out of frames ahead of an earlier item of the cluster (kernel._fill): the faulting
         # instruction runs again at this time, once the items before it are taken.
-        n -= k.cpu.unrun(k.fault.what is Retry.FETCH)
+        n -= k.cpu.unrun(s.fault.what is Retry.FETCH)
         reason = Stop.RETRY
-    elif reason is None and k.fault is not None and isinstance(k.fault.what, Missing):
+    elif reason is None and s.fault is not None and isinstance(s.fault.what, Missing):
         # A page elsewhere (post-copy, remote memory): the faulting instruction runs again
         # once it is here, so it is not counted now (the CPU gave back what followed it).
-        n -= k.cpu.unrun(k.fault.what.kind == "fetch")
+        n -= k.cpu.unrun(s.fault.what.kind == "fetch")
         reason = Stop.PAGE
     elif reason is Stop.PAGE:  # a system call touched such a page: it is made again
         n -= 1
         t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)
         k.cpu.loaded = None
     t.instructions += n
-    k.instructions += n
-    h.clock += n * cpi + k.extra
+    k.stats.instructions += n
+    h.clock += n * cpi + s.extra
     if caches:
         misses = _count_caches(k, t, cpu)
         h.clock += cpu.stall
-        if t.proc.window is not None:
+        if t.proc.move.window is not None:
             _window(k, t, cpu.stall)
         if k.tracer is not None:
             k.tracer.caches(k.cluster, h.index, h.clock, misses, cpu.stall)
     if k.tracer is not None:
-        k.tracer.slice(k.cluster, h.index, t, k.now_base, h.clock, n)
+        k.tracer.slice(k.cluster, h.index, t, s.now_base, h.clock, n)
     if reason is Stop.RETRY:
-        k.fault = None
+        s.fault = None
         return
     if reason is Stop.PAGE:
-        if k.fault is not None:  # an instruction's (a Missing)
-            m = k.fault.what
+        if s.fault is not None:  # an instruction's (a Missing)
+            m = s.fault.what
             _await_page(k, t, m.addr, m.kind == "store", h.clock)  # type: ignore[union-attr]
         else:  # a call's (entry.dispatch)
-            _await_page(k, t, k.missing, k.missing_store, h.clock)
+            _await_page(k, t, s.missing, s.missing_store, h.clock)
         reason = Stop.BLOCK
     if reason is Stop.SIGNAL:
         signals.after_slice(k, t)  # rt_sigreturn's registers
-    if reason is None and (err is not None or k.fault is not None):
-        got = signals.on_fault(k, t) if err is None or k.fault is not None else False
+    if reason is None and (err is not None or s.fault is not None):
+        got = signals.on_fault(k, t) if err is None or s.fault is not None else False
         if got is True:
             reason = Stop.SIGNAL  # its handler runs next (the frame is built)
         elif got is False:
@@ -313,7 +363,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         h.slice_end = None
         if reason is Stop.YIELD and t.proc.alive:
             t.state, t.ready_at = TState.READY, h.clock
-            k.ready.append(t)
+            s.ready.append(t)
         return
     if reason is None and spent and boundary:
         # The slice ends within a translated block of its boundary; the next one goes to the
@@ -326,8 +376,8 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
     """Add what the L1 model counted in the slice to the thread, its process and the cluster;
     the slice's D-cache and I-cache misses."""
     now = cpu.lines.totals()  # type: ignore[union-attr]
-    s, k._cache_seen = k._cache_seen, now
-    mine, ours = t.proc.caches, k.caches
+    s, k.stats.cache_seen = k.stats.cache_seen, now
+    mine, ours = t.proc.stats.caches, k.stats.caches
     # (container.CACHE_COUNTS' order; written out, not mapped: this runs at every slice)
     per_slice = (now[0] - s[0], now[1] - s[1], now[2] - s[2], now[3] - s[3], now[4] - s[4],
                  now[5] - s[5], cpu.stall, now[6] - s[6], cpu.bank_wait)
@@ -342,21 +392,21 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
 def _window(k: Kernel, t: Thread, stall: int) -> None:
     """A moved process's stall after its thaw (migrate/record.py CacheWindow): the slice's
     stall goes to the window its start lies in (slices are cut at the windows' ends)."""
-    w = t.proc.window
+    w = t.proc.move.window
     assert w is not None
-    if k.now_base < w.mid_at:
+    if k.sched.now_base < w.mid_at:
         w.figures[0] += stall
-    elif k.now_base < w.end_at:
+    elif k.sched.now_base < w.end_at:
         w.figures[1] += stall
     else:
-        t.proc.window = None
+        t.proc.move.window = None
 
 
 def _await_page(k: Kernel, t: Thread, va: int, store: bool, at: int) -> None:
     """The thread needs a page held elsewhere (remote or shared memory, post-copy)."""
-    if va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.rmem:
+    if va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.swap.pages:
         rmem.await_page(k, t, va & ~(PAGE - 1), at)
-    elif va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shared:
+    elif va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shm.pages:
         shm.await_page(k, t, va & ~(PAGE - 1), store, at)
     else:
         migrate.await_page(k, t, va, at)
@@ -364,41 +414,42 @@ def _await_page(k: Kernel, t: Thread, va: int, store: bool, at: int) -> None:
 
 def _round_robin(k: Kernel, h: Hart) -> None:
     """At a quantum boundary, a thread that waits for a hart (none is free) takes this one."""
-    if not k.ready or h.thread is None or _free_hart(k) is not None:
+    if not k.sched.ready or h.thread is None or _free_hart(k) is not None:
         return
     fr = _first_ready(k)
     if fr is None or fr[0] > h.clock:
         return
     t = h.thread
     t.state, t.ready_at, h.thread = TState.READY, h.clock, None
-    k.ready.append(t)
+    k.sched.ready.append(t)
 
 
 def observe_now(k: Kernel, t: Thread, at: int) -> bool:
     """May the running thread's observing call at `at` be served inline? Only if it is the
     earliest item of the cluster and below the horizon (see the module docstring)."""
-    if at >= k.horizon:
+    s = k.sched
+    if at >= s.horizon:
         return False
     # (at, HART, its hart) against every other item's key, as next_item(k, skip=its hart)
     # would rank them, without building the keys: an item of the kernel's own (class below
     # HART) comes first if its time is not later; another hart if its key is less.
-    if k.inbox and k.inbox[0][0] <= at:
+    if k.packets.inbox and k.packets.inbox[0][0] <= at:
         return False
-    sl = k.sleepers
+    sl = s.sleepers
     while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
         heapq.heappop(sl)
     if sl and sl[0][0] <= at:
         return False
-    if k.actions and k.actions[0][0] <= at:
+    if s.actions and s.actions[0][0] <= at:
         return False
-    if k.ready:
+    if s.ready:
         fr = _first_ready(k)
         free = _free_hart(k) if fr is not None else None
         if fr is not None and free is not None and max(fr[0], free.clock) <= at:
             return False
     cpi = k.spec.costs.cpi
     mine, ties = None, None
-    for h in k.harts:  # (one pass: another hart comes first if its next instruction ends sooner,
+    for h in s.harts:  # (one pass: another hart comes first if its next instruction ends sooner,
         o = h.thread   # or as soon on a lower hart)
         if o is None:
             continue
@@ -409,8 +460,8 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
         if c > at:
             continue
         p = o.proc
-        if p.state == "running" or (p.state == "freezing" and p.freeze_at is not None
-                                    and c <= p.freeze_at):
+        if p.state == "running" or (p.state == "freezing" and p.move.freeze_at is not None
+                                    and c <= p.move.freeze_at):
             if c < at:
                 return False
             ties = h.index if ties is None else min(ties, h.index)
@@ -423,8 +474,8 @@ def lower_horizon(k: Kernel, at: int, dst: int) -> None:
     """This cluster sent a packet at `at`: it may loop back one lookahead later, or an
     answer come back after two (there and back)."""
     h = at + (k.lookahead if dst == k.cluster else 2 * k.lookahead)
-    if h < k.horizon:
-        k.horizon = h
+    if h < k.sched.horizon:
+        k.sched.horizon = h
 
 
 def observes(t: Thread, name: str) -> bool:

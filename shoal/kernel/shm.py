@@ -18,7 +18,7 @@ threads at its simulated time.
 
 A cluster gives a page back home as soon as no local process maps it any more. A process
 that migrates takes its shared mappings along (the image's `shared`) and fetches the pages
-where it lands. Descriptors: `p.files[fd] = OpenFile(FileKind.SHM, "/dev/shm/NAME", object, flags)`.
+where it lands. Descriptors: `p.fs.files[fd] = OpenFile(FileKind.SHM, "/dev/shm/NAME", object, flags)`.
 """
 
 from __future__ import annotations
@@ -62,12 +62,12 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
     """Thread `t` touched a shared page this cluster does not hold (or stored into a read
     copy): it waits until the page is here for that (or the daemon says it lies beyond the
     object's end: SIGBUS, or EFAULT for a system call)."""
-    key = t.proc.aspace.shared[page]
+    key = t.proc.aspace.shm.pages[page]
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
-    in_call = k.fault is None  # (sched.run_slice: an instruction's fault is in k.fault)
-    kind = k.fault.what.kind if k.fault is not None else "store" if write else "load"  # type: ignore[union-attr]
+    in_call = k.sched.fault is None  # (sched.run_slice: an instruction's fault is in k.sched.fault)
+    kind = k.sched.fault.what.kind if k.sched.fault is not None else "store" if write else "load"  # type: ignore[union-attr]
     k.shm.waiting.setdefault(key, []).append((t, page, kind, in_call))
-    t.proc.shm_faults += 1
+    t.proc.stats.shm_faults += 1
     asked = k.shm.asked.get(key)
     if asked is None or (write and not asked):  # (a reader's request does not serve a writer)
         k.shm.asked[key] = write
@@ -127,7 +127,7 @@ def _recalled_early(k: Kernel, key: Key, gen: int, at: int) -> None:
 
 def _wake(k: Kernel, waiting: list[Waiter], at: int) -> None:
     for t, _, _, _ in waiting:
-        t.proc.page_wait += k.page_came(t, at)
+        t.proc.stats.page_wait += k.page_came(t, at)
 
 
 def _bus(k: Kernel, waiting: list[Waiter], at: int) -> None:
@@ -135,7 +135,7 @@ def _bus(k: Kernel, waiting: list[Waiter], at: int) -> None:
     for t, page, kind, in_call in waiting:
         if not t.proc.alive or t.state is not TState.BLOCKED or t.blocked_on != "page":
             continue
-        t.proc.page_wait += max(0, at - t.blocked_at)
+        t.proc.stats.page_wait += max(0, at - t.blocked_at)
         pc = t.ctx.reg_read(REG_PC)
         if in_call:  # the call was to be made again (its pc is on the ecall): it fails instead
             t.ctx.reg_write(REG_PC, pc + 4)
@@ -172,7 +172,7 @@ def recall(k: Kernel, key: Key, gen: int, at: int) -> None:
     # the kernel core gets to it: the page goes as an item of the cluster at that time, so
     # that the threads that could run before it do (a busy core handles a packet late).
     when = max(at, k.shm.since.get(key, at) + HOLD)
-    if when > k.item_time:
+    if when > k.sched.item_time:
         k.at(when, lambda now: _recall_now(k, key, gen, now))
     else:
         give_back(k, key, at)
@@ -199,7 +199,7 @@ def give_back(k: Kernel, key: Key, at: int) -> None:
 
 def _unmap(p: Container, key: Key) -> None:
     a = p.aspace
-    for va, got in a.shared.items():
+    for va, got in a.shm.pages.items():
         if got == key:
             w = a._pte(va, create=False)
             if w is not None and a._words[w] & PTE_V:
@@ -207,14 +207,14 @@ def _unmap(p: Container, key: Key) -> None:
 
 
 def _mapped_here(k: Kernel, key: Key) -> bool:
-    return any(key in p.aspace.shared.values() for p in k.procs if p.alive)
+    return any(key in p.aspace.shm.pages.values() for p in k.procs if p.alive)
 
 
 def dropped(k: Kernel, keys: list[Key], aspace: AddressSpace | None = None) -> None:
     """A local address space stopped mapping these pages: held pages nobody here maps any
     more go home (so a cluster keeps no frame for an object it does not use). A running
     process that unmapped the last page of an object it has no descriptor of lets it go."""
-    at = k.now() if k.current is not None else k.item_time
+    at = k.now() if k.sched.current is not None else k.sched.item_time
     for key in keys:
         if key in k.shm.frames and not _mapped_here(k, key):
             give_back(k, key, at)
@@ -227,9 +227,9 @@ def dropped(k: Kernel, keys: list[Key], aspace: AddressSpace | None = None) -> N
 def release_if_unused(k: Kernel, p: Container, obj: int, at: int) -> None:
     """Tell the daemon once `p` neither opens nor maps object `obj` (POSIX: an unlinked
     object goes when no process does). A process that ends is the daemon's to count."""
-    if any(f.kind is FileKind.SHM and f.handle == obj for f in p.files.values()):
+    if any(f.kind is FileKind.SHM and f.handle == obj for f in p.fs.files.values()):
         return
-    if any(o == obj for o, _ in p.aspace.shared.values()):
+    if any(o == obj for o, _ in p.aspace.shm.pages.values()):
         return
     k.send(k.services_node, ShmClose(obj=obj, pid=p.pid), at=at)
 

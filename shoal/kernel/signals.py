@@ -143,8 +143,8 @@ def post(k: Kernel, p: Container, target: Thread | None, i: tuple[int, ...], at:
 
 def wake(k: Kernel, t: Thread, at: int) -> None:
     """A signal `t` takes is pending: make it see it soon."""
-    if k.current is t and k.stop_reason is None:
-        k.stop_reason = Stop.SIGNAL  # delivered once the call returns (sched.run_slice)
+    if k.sched.current is t and k.sched.stop_reason is None:
+        k.sched.stop_reason = Stop.SIGNAL  # delivered once the call returns (sched.run_slice)
         k.cpu.stop()
     elif t.state is TState.BLOCKED and t.proc.state == "running" and t.blocked_on in INTERRUPTIBLE:
         _interrupt(k, t, at)
@@ -196,8 +196,8 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
             except (Fault, OutOfFrames):
                 pass
     if t.blocked_on.startswith("rpc:"):  # its answer is dropped; the server forgets the wait
-        for op in [op for op, (w, _, _) in k.pending.items() if w is t]:
-            del k.pending[op]
+        for op in [op for op, (w, _, _) in k.packets.pending.items() if w is t]:
+            del k.packets.pending[op]
         if t.blocked_on == "rpc:sysv_wait":  # (the IPC daemon drops a thread's old wait when
             k.send(k.services_node, SysvCancel(pid=t.proc.pid, tid=t.tid), at=at)  # it waits anew)
     t.sig.interrupted = [a0, int(restartable)]
@@ -338,13 +338,13 @@ def sigreturn(k: Kernel, t: Thread, sp: int) -> dict:
 
 
 def on_fault(k: Kernel, t: Thread) -> bool | Missing:
-    """A synchronous fault (k.fault) of `t`: run its handler if it has one and does not
+    """A synchronous fault (k.sched.fault) of `t`: run its handler if it has one and does not
     block it (True; the faulting instruction runs again when the handler returns, as on
     Linux); False: the default action (kill_for_fault). A Missing: the frame's page is
     elsewhere, the thread waits for it (the signal is pending)."""
-    if k.fault is None:
+    if k.sched.fault is None:
         return False
-    what, sig, pc = k.fault.what, k.fault.sig, k.fault.pc
+    what, sig, pc = k.sched.fault.what, k.sched.fault.sig, k.sched.fault.pc
     p = t.proc
     if sig not in FAULT_SIGNALS or isinstance(what, Missing) or not handled(p, sig) or t.sig.mask & bit(sig):
         return False
@@ -362,11 +362,11 @@ def on_fault(k: Kernel, t: Thread) -> bool | Missing:
         frame(k, t, i, action(p, sig))
     except Missing as m:
         t.sig.pending.insert(0, i)
-        k.fault = None
+        k.sched.fault = None
         return m
     except (Fault, OutOfFrames):
         return False
-    k.fault = None
+    k.sched.fault = None
     return True
 
 

@@ -1,5 +1,5 @@
-"""Why a slice ended (`Kernel.stop_reason`) and what a trap or a TLB fill left behind
-(`Kernel.fault`): written by the calls, traps and fills, read by sched.run_slice."""
+"""Why a slice ended (`Kernel.sched.stop_reason`) and what a trap or a TLB fill left behind
+(`Kernel.sched.fault`): written by the calls, traps and fills, read by sched.run_slice."""
 
 from __future__ import annotations
 

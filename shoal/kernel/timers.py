@@ -104,7 +104,7 @@ def left(k: Kernel, tm: Timer, now: int) -> int:
 def to_meta(k: Kernel, p: Container) -> list[list[int]]:
     """The armed and disarmed timers of a frozen process, for its image: [key, clock, signo,
     notify, tid, value, cycles left (0: disarmed), interval, overrun]."""
-    now = p.freeze_at or 0
+    now = p.move.freeze_at or 0
     return [[key, tm.clock, tm.signo, tm.notify, tm.tid, tm.value, left(k, tm, now), tm.interval,
              tm.overrun] for key, tm in sorted(p.timers.items())]
 

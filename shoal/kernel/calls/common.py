@@ -48,5 +48,5 @@ def cycles_to_ns(k: Kernel, cycles: int) -> int:
 def refused(t: Thread, num: int, err: int = ENOSYS) -> int:
     """A call shoal knows but not with these arguments (Linux would serve them): -err, counted
     with the unknown calls (--stats)."""
-    t.proc.unknown_syscalls[num] += 1
+    t.proc.stats.unknown_syscalls[num] += 1
     return -err

@@ -4,7 +4,7 @@ waitid, getppid, as Linux does them for riscv32 and musl.
 fork: the child is a new container with a new pid (the process manager's), a copy of the
 caller's address space and registers (a0 = 0; sp = the clone's stack if given, as
 posix_spawn's __clone passes), its descriptors, working directory, limits, signal actions and
-mask (no pending signal), and its console stream (Container.tty). vfork (CLONE_VM|CLONE_VFORK)
+mask (no pending signal), and its console stream (Container.family.tty). vfork (CLONE_VM|CLONE_VFORK)
 is a fork: the parent does not wait for the child's exec or exit, and the child writes its own
 copy of memory (what posix_spawn and musl's vfork-then-exec need). The copy is made when the
 process manager's answer comes (the caller sleeps meanwhile; its other threads, if any, run
@@ -120,9 +120,9 @@ def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls:
         regs["x"][3] = tls  # tp (x4)
     meta["threads"] = [{"tid": t.tid, "clear_tid": ctid if flags & CLONE_CHILD_CLEARTID else 0,
                         "restart_deadline": None, "blocked_on": "", "instructions": 0, "regs": regs}]
-    meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.current is t else t.blocked_at,
+    meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.sched.current is t else t.blocked_at,
                 peak_frames=0, kcore_wait=0, generation=0, dead_instructions=0, ikc={}, early_signals=[],
-                ppid=p.pid, tty=p.tty or p.pid)
+                ppid=p.pid, tty=p.family.tty or p.pid)
     for key in ("caches", "kcaches", "rmem_stats", "rmem_seq", "timers"):  # (a child has no timers)
         meta.pop(key, None)
     sig = {}
@@ -156,14 +156,14 @@ def _overloaded(k: Kernel, p: Container) -> bool:
     included) already fill its harts. Known exactly here, unlike a load report's."""
     runnable = sum(1 for q in k.procs if q.alive for th in q.threads
                    if th.state in (TState.READY, TState.RUNNING))
-    return runnable >= len(k.harts)
+    return runnable >= len(k.sched.harts)
 
 
 def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid: int) -> int:
     p = t.proc
     if p.aspace.incoming:  # its pages still follow a move: wait for them first
         raise Missing("load", migrate.ALL_PAGES)
-    if p.aspace.shared or p.aspace.rmem:
+    if p.aspace.shm.pages or p.aspace.swap.pages:
         return refused(t, 220)
     frames = p.aspace.frames_in_use
     local = k.frames.free - k.migration.reserved_frames >= frames + SLACK
@@ -181,8 +181,8 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
             except OutOfFrames:  # the room went meanwhile: the child never ran
                 k.send(k.services_node, Exit(pid=pid, code=0, signal=9), at=at)
                 return -ENOMEM
-            for fd, f in p.files.items():  # one open file description for both (Linux's)
-                child.files[fd] = f
+            for fd, f in p.fs.files.items():  # one open file description for both (Linux's)
+                child.fs.files[fd] = f
                 if pipes.is_pipe(f):
                     pipes.opened(k, f)
             _made(k, child, pid, ctid, flags, at)
@@ -192,7 +192,7 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
     meta, pages = _child_meta(k, p, t, flags, stack, tls, ctid, _live_regs(k))
     meta["fork"] = [flags, ctid]
     data = image.pack(meta, pages)
-    ends = [f for f in p.files.values() if pipes.is_pipe(f)]
+    ends = [f for f in p.fs.files.values() if pipes.is_pipe(f)]
     for f in ends:  # the child's ends count from now (before it can close them elsewhere)
         pipes.opened(k, f)
 
@@ -207,7 +207,7 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
 
 
 def _parent_done(p: Container, pid: int, flags: int, ptid: int) -> int:
-    p.children.add(pid)
+    p.family.children.add(pid)
     if flags & CLONE_PARENT_SETTID:
         p.aspace.write(ptid, struct.pack("<I", pid))
     return pid
@@ -232,7 +232,7 @@ def on_fork_load(k: Kernel, pkt: Packet, at: int) -> None:
 
 
 def sys_getppid(k: Kernel, t: Thread, a: list[int]) -> int:
-    return t.proc.ppid
+    return t.proc.family.ppid
 
 
 # process groups and sessions: the process manager keeps them (daemons/procman.py: on_pgrp) -------
@@ -262,7 +262,7 @@ def _wait(k: Kernel, t: Thread, idtype: int, id_: int, options: int, then: objec
     def got(reply: Packet, at: int) -> int:
         ret = reply.body.ret
         if ret > 0 and not options & WNOWAIT:
-            t.proc.children.discard(ret)
+            t.proc.family.children.discard(ret)
         return then(reply, ret)  # type: ignore[operator]
     body = WaitChild(idtype=idtype, id=id_, nohang=bool(options & WNOHANG), reap=not options & WNOWAIT)
     k.rpc(t, body, got)
@@ -360,7 +360,7 @@ def sys_execve(k: Kernel, t: Thread, a: list[int]) -> int:
         if isinstance(envp, int):
             return envp
         return _replace(k, t, reply.data, name, argv, envp, at)
-    where = canonical(path if path.startswith("/") else f"{t.proc.cwd}/{path}")
+    where = canonical(path if path.startswith("/") else f"{t.proc.fs.cwd}/{path}")
     k.rpc(t, Exec(file=name, path=where), got)
     return 0
 
@@ -390,24 +390,24 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
         if x is not t and x.state is not TState.DEAD:
             k._unwait(x)
             x.state = TState.DEAD
-    k.ready = type(k.ready)(x for x in k.ready if x.proc is not p or x is t)
-    for op in [op for op, (w, _, _) in k.pending.items() if w.proc is p and w is not t]:
-        del k.pending[op]
-    for h in k.harts:
+    k.sched.ready = type(k.sched.ready)(x for x in k.sched.ready if x.proc is not p or x is t)
+    for op in [op for op, (w, _, _) in k.packets.pending.items() if w.proc is p and w is not t]:
+        del k.packets.pending[op]
+    for h in k.sched.harts:
         if h.thread is not None and h.thread.proc is p and h.thread is not t:
             h.thread = None
     old, p.aspace = p.aspace, new
     old.destroy()
     if old.exec_frames_freed:
         k.cpu.tb_stale = True
-    if k.tlb_owner is old:
+    if k.sched.tlb_owner is old:
         k.cpu.flush_tlb()
-        k.tlb_owner = None
+        k.sched.tlb_owner = None
     ikc.close_all(k, p, at)
-    for fd in sorted(p.cloexec):
+    for fd in sorted(p.fs.cloexec):
         release(k, p, fd, at)
-        p.open_fds.discard(fd)
-    p.cloexec.clear()
+        p.fs.open_fds.discard(fd)
+    p.fs.cloexec.clear()
     p.name, p.argv = exe.name, [s.decode(errors="replace") for s in argv]
     p.brk_start = p.brk = exe.brk_start
     # Handlers are gone with the program (ignored signals stay ignored); mask and pending stay.
@@ -424,7 +424,7 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
     if k.cpu.loaded is t.ctx:
         k.cpu.loaded = None
     t.ctx = ctx
-    p.peak_frames = max(p.peak_frames, new.frames_in_use)
+    p.stats.peak_frames = max(p.stats.peak_frames, new.frames_in_use)
     return 0
 
 

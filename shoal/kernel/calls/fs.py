@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
-O_CLOEXEC = 0o2000000  # close at exec: the descriptor's own flag (Container.cloexec)
+O_CLOEXEC = 0o2000000  # close at exec: the descriptor's own flag (Container.fs.cloexec)
 AT_SYMLINK_NOFOLLOW, AT_EACCESS = 0x100, 0x200
 
 
@@ -53,15 +53,15 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
     path = files.user_path(t, s32(a[0]), a[1])
     if isinstance(path, int):
         return path
-    flags, mode = a[2], a[3] & ~t.proc.umask & 0o7777  # (the mask applies to a file made here)
+    flags, mode = a[2], a[3] & ~t.proc.fs.umask & 0o7777  # (the mask applies to a file made here)
     p = t.proc
-    if len(p.files) >= files.MAX_FILES:
+    if len(p.fs.files) >= files.MAX_FILES:
         return -EMFILE
     dev = files.device(path)
     if dev is not None:  # served here, no file server needed
         fd = files.open_device(p, dev, flags)
         if fd >= 0 and flags & O_CLOEXEC:
-            p.cloexec.add(fd)
+            p.fs.cloexec.add(fd)
         return fd
     if path.startswith(shm.PREFIX):  # shm_open: an object of the shared-memory daemon
         def got(reply: Packet, at: int) -> int:
@@ -69,10 +69,10 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
                 return reply.body.ret
             fd = files.new_fd(p)
             if fd >= 0:
-                p.open_fds.add(fd)
-                p.files[fd] = OpenFile(FileKind.SHM, path, reply.body.obj, flags)
+                p.fs.open_fds.add(fd)
+                p.fs.files[fd] = OpenFile(FileKind.SHM, path, reply.body.obj, flags)
                 if flags & O_CLOEXEC:
-                    p.cloexec.add(fd)
+                    p.fs.cloexec.add(fd)
             elif p.alive:
                 shm.release_if_unused(k, p, reply.body.obj, at)
             return fd
@@ -86,12 +86,12 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
         if fd < 0:
             k.send(k.services_node, FsClose(pid=p.pid, handle=reply.body.handle), at=at)
             return fd
-        p.open_fds.add(fd)
+        p.fs.open_fds.add(fd)
         kind = FileKind.DIR if reply.body.dir else FileKind.FILE
         real = reply.data.decode("utf-8", "surrogateescape") if reply.body.dir and reply.data else path
-        p.files[fd] = OpenFile(kind, real, reply.body.handle, flags)  # (a directory: without links)
+        p.fs.files[fd] = OpenFile(kind, real, reply.body.handle, flags)  # (a directory: without links)
         if flags & O_CLOEXEC:
-            p.cloexec.add(fd)
+            p.fs.cloexec.add(fd)
         return fd
     return files.ask(k, t, FsOpen(path=path, flags=flags, mode=mode), opened)
 
@@ -134,7 +134,7 @@ def sys_getdents64(k: Kernel, t: Thread, a: list[int]) -> int:
     fd, buf, size = s32(a[0]), a[1], min(a[2], MAX_IO)
     f = files.file_of(t, fd)
     if f is None:
-        return -EBADF if fd not in t.proc.open_fds or fd in t.proc.files else -ENOTDIR
+        return -EBADF if fd not in t.proc.fs.open_fds or fd in t.proc.fs.files else -ENOTDIR
     if f.kind is not FileKind.DIR:
         return -ENOTDIR
     t.proc.aspace.translate(buf, "store")
@@ -151,7 +151,7 @@ def sys_getdents64(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_mkdirat(k: Kernel, t: Thread, a: list[int]) -> int:
     path = files.user_path(t, s32(a[0]), a[1])
-    mode = a[2] & ~t.proc.umask & 0o7777
+    mode = a[2] & ~t.proc.fs.umask & 0o7777
     return path if isinstance(path, int) else files.simple(k, t, FsMkdir(path=path, mode=mode))
 
 
@@ -175,7 +175,7 @@ def sys_renameat2(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_ftruncate(k: Kernel, t: Thread, a: list[int]) -> int:
-    g = t.proc.files.get(s32(a[0]))
+    g = t.proc.fs.files.get(s32(a[0]))
     if g is not None and g.kind is FileKind.SHM:
         length = files.off64(a[1], a[2])
         if length < 0 or g.flags & O_ACCMODE != O_RDWR:
@@ -183,7 +183,7 @@ def sys_ftruncate(k: Kernel, t: Thread, a: list[int]) -> int:
         return files.simple(k, t, ShmTruncate(obj=g.handle, length=length))
     f = files.file_of(t, s32(a[0]))
     if f is None:
-        return -EBADF if s32(a[0]) not in t.proc.open_fds else -EINVAL
+        return -EBADF if s32(a[0]) not in t.proc.fs.open_fds else -EINVAL
     length = files.off64(a[1], a[2])
     if length < 0 or f.kind is FileKind.DIR or f.flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
         return -EINVAL  # as Linux, for a descriptor not open for writing too
@@ -207,7 +207,7 @@ def _rename(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
 
 
 def sys_getcwd(k: Kernel, t: Thread, a: list[int]) -> int:
-    raw = t.proc.cwd.encode() + b"\0"
+    raw = t.proc.fs.cwd.encode() + b"\0"
     if a[1] < len(raw):
         return -ERANGE
     t.proc.aspace.write(a[0], raw)
@@ -257,12 +257,12 @@ def sys_chdir(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_fchdir(k: Kernel, t: Thread, a: list[int]) -> int:
     fd = s32(a[0])
-    if fd not in t.proc.open_fds:
+    if fd not in t.proc.fs.open_fds:
         return -EBADF
-    f = t.proc.files.get(fd)
+    f = t.proc.fs.files.get(fd)
     if f is None or f.kind is not FileKind.DIR:
         return -ENOTDIR
-    t.proc.cwd = files.canonical(f.path)
+    t.proc.fs.cwd = files.canonical(f.path)
     return 0
 
 
@@ -277,7 +277,7 @@ def _enter(k: Kernel, t: Thread, path: str) -> int:
             return reply.body.ret
         if not reply.body.st[1] & S_IFDIR:
             return -ENOTDIR
-        t.proc.cwd = reply.data.decode("utf-8", "surrogateescape") if reply.data else files.canonical(path)
+        t.proc.fs.cwd = reply.data.decode("utf-8", "surrogateescape") if reply.data else files.canonical(path)
         return 0
     return files.ask(k, t, FsStat(path=path, handle=None, real=True), got)
 
@@ -287,7 +287,7 @@ def _console_statx(k: Kernel, t: Thread, a: list[int]) -> int:
     name = t.proc.aspace.read_cstr(path)
     if name or not flags & 0x1000:  # only fstat (AT_EMPTY_PATH) of an open descriptor
         return -ENOENT
-    if dirfd not in t.proc.open_fds:
+    if dirfd not in t.proc.fs.open_fds:
         return -EBADF
     st = bytearray(256)
     struct.pack_into("<IIQIIIH", st, 0, 0x7FF, 4096, 0, 1, 0, 0, 0o20620)  # char device
@@ -296,7 +296,7 @@ def _console_statx(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_umask(k: Kernel, t: Thread, a: list[int]) -> int:
-    old, t.proc.umask = t.proc.umask, a[0] & 0o777
+    old, t.proc.fs.umask = t.proc.fs.umask, a[0] & 0o777
     return old
 
 
@@ -314,7 +314,7 @@ def _setattr(k: Kernel, t: Thread, dirfd: int, addr: int, flags: int, **what: in
             if isinstance(path, int):
                 return path
             return files.simple(k, t, FsSetattr(path=path, handle=None, **lstat, **what))
-        if dirfd not in t.proc.open_fds:
+        if dirfd not in t.proc.fs.open_fds:
             return -EBADF
         f = files.file_of(t, dirfd)
         if f is None:  # the console, a device, a pipe, a socket: nothing kept to change

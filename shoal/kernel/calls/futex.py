@@ -19,7 +19,7 @@ FUTEX_CLOCK_REALTIME = 256
 
 
 def futex_wake(k: Kernel, pid: int, addr: int, n: int, bits: int, now: int) -> int:
-    q = k.futexes.get((pid, addr), [])
+    q = k.sched.futexes.get((pid, addr), [])
     woken = 0
     for w in list(q):
         if woken >= n:
@@ -50,11 +50,11 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
                 deadline = now + ns_to_cycles(k, ns)
             else:
                 base = EPOCH_NS if op & FUTEX_CLOCK_REALTIME else 0
-                deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.clock_offset
+                deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.move.clock_offset
         if struct.unpack("<I", t.proc.aspace.read(addr, 4))[0] != val:
             return -EAGAIN
         if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
-            deadline = t.restart_deadline + t.proc.clock_offset
+            deadline = t.restart_deadline + t.proc.move.clock_offset
         if deadline is not None and deadline <= now:
             return -ETIMEDOUT
         k.block(t, (pid, addr), deadline, bits, timeout_value=-ETIMEDOUT)
@@ -71,13 +71,13 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
             return -EAGAIN
         woken = futex_wake(k, pid, addr, val, 0xFFFFFFFF, now)
         moved = 0
-        src = k.futexes.get((pid, addr), [])
+        src = k.sched.futexes.get((pid, addr), [])
         while src and moved < tsp:  # the fourth argument is the requeue count here
             w = src.pop(0)
             w.wait_key = (pid, addr2)
-            k.futexes.setdefault((pid, addr2), []).append(w)
+            k.sched.futexes.setdefault((pid, addr2), []).append(w)
             moved += 1
         if not src:
-            k.futexes.pop((pid, addr), None)
+            k.sched.futexes.pop((pid, addr), None)
         return woken + moved
     return -ENOSYS

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 def sys_read(k: Kernel, t: Thread, a: list[int]) -> int:
     fd = s32(a[0])
-    p = t.proc.files.get(fd)
+    p = t.proc.fs.files.get(fd)
     if pipes.is_pipe(p):
         return pipes.read(k, t, p, [(a[1], a[2])])  # type: ignore[arg-type]
     if socket.is_sock(p):
@@ -36,7 +36,7 @@ def sys_read(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_write(k: Kernel, t: Thread, a: list[int]) -> object:
     fd = s32(a[0])
-    p = t.proc.files.get(fd)
+    p = t.proc.fs.files.get(fd)
     if pipes.is_pipe(p):
         return pipes.write(k, t, p, [(a[1], a[2])])  # type: ignore[arg-type]
     if socket.is_sock(p):
@@ -59,7 +59,7 @@ def sys_writev(k: Kernel, t: Thread, a: list[int]) -> int:
 def _vectored(k: Kernel, t: Thread, a: list[int], write: bool) -> int:
     """readv/writev: a file's or a device's pieces, or the console's."""
     fd = s32(a[0])
-    p = t.proc.files.get(fd)
+    p = t.proc.fs.files.get(fd)
     if pipes.is_pipe(p):
         vec = files.iov(t, a)
         if isinstance(vec, int):
@@ -89,7 +89,7 @@ def sys_pread64(k: Kernel, t: Thread, a: list[int]) -> int:
     if d is not None:  # Linux's memory devices read the same at any offset
         return -EINVAL if off < 0 else files.read_device(k, t, d, [(a[1], a[2])])
     if f is None:
-        return -EBADF if fd not in t.proc.open_fds else -ESPIPE
+        return -EBADF if fd not in t.proc.fs.open_fds else -ESPIPE
     return -EINVAL if off < 0 else files.read_file(k, t, f, [(a[1], a[2])], off)
 
 
@@ -101,7 +101,7 @@ def sys_pwrite64(k: Kernel, t: Thread, a: list[int]) -> int:
     if d is not None:
         return -EINVAL if off < 0 else files.write_device(k, t, d, [(a[1], a[2])])
     if f is None:
-        return -EBADF if fd not in t.proc.open_fds else -ESPIPE
+        return -EBADF if fd not in t.proc.fs.open_fds else -ESPIPE
     return -EINVAL if off < 0 else files.write_file(k, t, f, [(a[1], a[2])], off)
 
 
@@ -118,7 +118,7 @@ def _positioned(k: Kernel, t: Thread, a: list[int], write: bool) -> int:
     fd = s32(a[0])
     f, d = files.file_of(t, fd), files.device_of(t, fd)
     if f is None and d is None:
-        return -EBADF if fd not in t.proc.open_fds else -ESPIPE
+        return -EBADF if fd not in t.proc.fs.open_fds else -ESPIPE
     off = files.off64(a[3], a[4])
     if off < 0:
         return -EINVAL
@@ -137,9 +137,9 @@ def sys_sync(k: Kernel, t: Thread, a: list[int]) -> int:
 def sys_fadvise64_64(k: Kernel, t: Thread, a: list[int]) -> int:
     """posix_fadvise: advice is checked and taken (it changes nothing here)."""
     fd, length, advice = s32(a[0]), files.off64(a[3], a[4]), s32(a[5])
-    if fd not in t.proc.open_fds:
+    if fd not in t.proc.fs.open_fds:
         return -EBADF
-    if pipes.is_pipe(t.proc.files.get(fd)) or socket.is_sock(t.proc.files.get(fd)):
+    if pipes.is_pipe(t.proc.fs.files.get(fd)) or socket.is_sock(t.proc.fs.files.get(fd)):
         return -ESPIPE
     if not 0 <= advice <= 5 or length < 0:
         return -EINVAL
@@ -147,7 +147,7 @@ def sys_fadvise64_64(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
-    if pipes.is_pipe(t.proc.files.get(s32(a[0]))) or socket.is_sock(t.proc.files.get(s32(a[0]))):
+    if pipes.is_pipe(t.proc.fs.files.get(s32(a[0]))) or socket.is_sock(t.proc.fs.files.get(s32(a[0]))):
         return -ESPIPE
     f = files.file_of(t, s32(a[0]))
     if f is None and files.device_of(t, s32(a[0])) is not None:
@@ -184,12 +184,12 @@ def sys_close(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_fsync(k: Kernel, t: Thread, a: list[int]) -> int:
     fd = s32(a[0])
-    return 0 if fd in t.proc.open_fds else -EBADF  # the server's memory is the disk
+    return 0 if fd in t.proc.fs.open_fds else -EBADF  # the server's memory is the disk
 
 
 def sys_dup(k: Kernel, t: Thread, a: list[int]) -> int:
-    if len(t.proc.files) >= files.MAX_FILES:
-        return -EBADF if s32(a[0]) not in t.proc.open_fds else -EMFILE
+    if len(t.proc.fs.files) >= files.MAX_FILES:
+        return -EBADF if s32(a[0]) not in t.proc.fs.open_fds else -EMFILE
     return files.dup(k, t, s32(a[0]), None)
 
 
@@ -201,31 +201,31 @@ def sys_dup3(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EBADF
     ret = files.dup(k, t, old, new)
     if ret >= 0 and a[2]:
-        t.proc.cloexec.add(ret)
+        t.proc.fs.cloexec.add(ret)
     return ret
 
 
 def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
     fd = s32(a[0])
-    if fd not in t.proc.open_fds:
+    if fd not in t.proc.fs.open_fds:
         return -EBADF
-    f = t.proc.files.get(fd)
+    f = t.proc.fs.files.get(fd)
     if a[1] in (0, 1030):  # F_DUPFD, F_DUPFD_CLOEXEC
         lowest = s32(a[2])
         if not 0 <= lowest < files.fd_cap(t.proc):
             return -EINVAL
-        if len(t.proc.files) >= files.MAX_FILES:
+        if len(t.proc.fs.files) >= files.MAX_FILES:
             return -EMFILE
         ret = files.dup(k, t, fd, None, lowest)
         if ret >= 0 and a[1] == 1030:
-            t.proc.cloexec.add(ret)
+            t.proc.fs.cloexec.add(ret)
         return ret
     if a[1] in LOCK_CMDS:
         return _record_lock(t, fd, f, a[1], a[2])
     if a[1] == 1:  # F_GETFD: FD_CLOEXEC is the descriptor's own (not its open file's)
-        return int(fd in t.proc.cloexec)
+        return int(fd in t.proc.fs.cloexec)
     if a[1] == 2:  # F_SETFD
-        (t.proc.cloexec.add if a[2] & 1 else t.proc.cloexec.discard)(fd)
+        (t.proc.fs.cloexec.add if a[2] & 1 else t.proc.fs.cloexec.discard)(fd)
         return 0
     if f is None or f.kind is FileKind.CON:
         return _console_fcntl(k, t, a)
@@ -280,7 +280,7 @@ def _record_lock(t: Thread, fd: int, f: OpenFile | None, cmd: int, addr: int) ->
 def sys_ioctl(k: Kernel, t: Thread, a: list[int]) -> int:
     # No terminal: TIOCGWINSZ (and every other request) says "not a tty", so stdout is
     # fully buffered, as when a program's output goes to a file.
-    return -EBADF if s32(a[0]) not in t.proc.open_fds else -ENOTTY
+    return -EBADF if s32(a[0]) not in t.proc.fs.open_fds else -ENOTTY
 
 
 # --- the console's descriptors ----------------------------------------------------------
@@ -320,7 +320,7 @@ def read_stdin(k: Kernel, t: Thread, pieces: list[tuple[int, int]]) -> int:
             t.proc.aspace.write(buf, data[:n])
             data = data[n:]
         return len(reply.data)
-    k.rpc(t, Stdin(size=want, tty=t.proc.tty or UNSET), got)
+    k.rpc(t, Stdin(size=want, tty=t.proc.family.tty or UNSET), got)
     return 0  # not reached: rpc blocks the thread
 
 
@@ -352,14 +352,14 @@ def _console_readv(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def _console_close(k: Kernel, t: Thread, a: list[int]) -> int:
     fd = s32(a[0])
-    if fd not in t.proc.open_fds:
+    if fd not in t.proc.fs.open_fds:
         return -EBADF
-    t.proc.open_fds.discard(fd)
+    t.proc.fs.open_fds.discard(fd)
     return 0
 
 
 def _console_llseek(k: Kernel, t: Thread, a: list[int]) -> int:
-    return -EBADF if s32(a[0]) not in t.proc.open_fds else -ESPIPE
+    return -EBADF if s32(a[0]) not in t.proc.fs.open_fds else -ESPIPE
 
 
 def _console_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:

@@ -2,7 +2,7 @@
 `sem_open` & co., see shoal/lib/shoal_sem.c): requests to the IPC daemon on I/O cluster 0
 (shoal/daemons/ipc.py), so that processes on any clusters share them.
 
-A queue descriptor is a file descriptor, `p.files[fd] = OpenFile(FileKind.MQ, name, handle, flags)`
+A queue descriptor is a file descriptor, `p.fs.files[fd] = OpenFile(FileKind.MQ, name, handle, flags)`
 (kernel/files.py), so it travels in the container's image. A semaphore is named by the
 handle the daemon gave, kept in the process's own memory (shoal_sem.c's table).
 
@@ -84,7 +84,7 @@ def _deadline(k: Kernel, t: Thread, tsp: int) -> int | None:
     ns = read_timespec(t, tsp)
     if ns is None:
         raise ValueError
-    return ns_to_cycles(k, max(ns - EPOCH_NS, 0)) + t.proc.clock_offset
+    return ns_to_cycles(k, max(ns - EPOCH_NS, 0)) + t.proc.move.clock_offset
 
 
 def _again(t: Thread, a0: int) -> int:
@@ -130,7 +130,7 @@ def sys_mq_open(k: Kernel, t: Thread, a: list[int]) -> int:
         if maxmsg <= 0 or msgsize <= 0:
             return -EINVAL
     p = t.proc
-    if len(p.files) >= MAX_FILES:
+    if len(p.fs.files) >= MAX_FILES:
         return -EMFILE
 
     def opened(reply: Packet, at: int) -> int:
@@ -140,8 +140,8 @@ def sys_mq_open(k: Kernel, t: Thread, a: list[int]) -> int:
         if fd < 0:
             k.send(k.services_node, MqClose(pid=p.pid, handle=reply.body.handle), at=at)
             return fd
-        p.open_fds.add(fd)
-        p.files[fd] = OpenFile(FileKind.MQ, name, reply.body.handle, flags & (O_ACCMODE | O_NONBLOCK))
+        p.fs.open_fds.add(fd)
+        p.fs.files[fd] = OpenFile(FileKind.MQ, name, reply.body.handle, flags & (O_ACCMODE | O_NONBLOCK))
         return fd
     k.rpc(t, MqOpen(name=name, flags=flags, maxmsg=maxmsg, msgsize=msgsize), opened)
     return 0
@@ -156,7 +156,7 @@ def sys_mq_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def _mq(t: Thread, fd: int) -> OpenFile | None:
-    f = t.proc.files.get(fd)
+    f = t.proc.fs.files.get(fd)
     return f if f is not None and f.kind is FileKind.MQ else None
 
 

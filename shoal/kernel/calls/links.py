@@ -51,7 +51,7 @@ def sys_linkat(k: Kernel, t: Thread, a: list[int]) -> int:
     new = files.user_path(t, s32(a[2]), a[3])
     olddirfd = s32(a[0])
     if flags & files.AT_EMPTY_PATH and not _name(t, a[1]):
-        if olddirfd not in t.proc.open_fds:
+        if olddirfd not in t.proc.fs.open_fds:
             return -EBADF
         f = files.file_of(t, olddirfd)
         if f is None:
@@ -164,12 +164,12 @@ def sys_fstatfs64(k: Kernel, t: Thread, a: list[int]) -> int:
     fd, buf = s32(a[0]), a[2]
     if a[1] != STATFS64_SIZE:
         return -EINVAL
-    if fd not in t.proc.open_fds:
+    if fd not in t.proc.fs.open_fds:
         return -EBADF
     f = files.file_of(t, fd)
     if f is not None:
         return _statfs_reply(k, t, buf, FsStatfs(**files.about(f)), f)
-    g = t.proc.files.get(fd)
+    g = t.proc.fs.files.get(fd)
     kind = g.kind if g is not None else FileKind.CON
     magic = {FileKind.PIPE: PIPEFS_MAGIC, FileKind.SOCK: SOCKFS_MAGIC,
              FileKind.CON: DEVPTS_MAGIC}.get(kind, TMPFS_MAGIC)
@@ -183,7 +183,7 @@ def sys_fallocate(k: Kernel, t: Thread, a: list[int]) -> int:
     its order (vfs_fallocate)."""
     fd, mode = s32(a[0]), a[1]
     offset, length = files.off64(a[2], a[3]), files.off64(a[4], a[5])
-    if fd not in t.proc.open_fds:
+    if fd not in t.proc.fs.open_fds:
         return -EBADF
     if offset < 0 or length <= 0:
         return -EINVAL
@@ -191,7 +191,7 @@ def sys_fallocate(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EOPNOTSUPP
     if mode & FALLOC_FL_PUNCH_HOLE and not mode & FALLOC_FL_KEEP_SIZE:
         return -EOPNOTSUPP
-    g = t.proc.files.get(fd)
+    g = t.proc.fs.files.get(fd)
     if g is None or g.flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
         return -EBADF  # (the console's 0-2 included: a terminal's is ENODEV on Linux, if writable)
     if g.kind is FileKind.PIPE:

@@ -39,14 +39,14 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
     if length == 0 or length > USER_TOP or prot & ~7:
         return -EINVAL
     shared = None
-    f = None if flags & MAP_ANON else t.proc.files.get(fd)
+    f = None if flags & MAP_ANON else t.proc.fs.files.get(fd)
     if f is not None and f.kind is FileKind.DEV and f.path == "/dev/zero":
         # Linux: a mapping of /dev/zero is anonymous memory (a process's own, shared or not)
         if f.flags & 3 == 1:  # O_WRONLY
             return -EACCES
     elif not flags & MAP_ANON:
         if f is None or f.kind is not FileKind.SHM or not flags & MAP_SHARED:
-            return -EBADF if fd not in t.proc.open_fds else -ENODEV
+            return -EBADF if fd not in t.proc.fs.open_fds else -ENODEV
         if prot & 2 and f.flags & 3 != 2:  # a writable mapping of an object not opened O_RDWR
             return -EACCES
         shared = (f.handle, a[5])  # the object, and the first page (mmap2's offset is in pages)
@@ -80,7 +80,7 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
     obj, first = shared
     asp.add_region(Region(start, start + length, prot, f"[shm:{obj}]"))
     for i in range(length // PAGE):  # its pages are the object's (kernel/shm.py)
-        asp.shared[start + i * PAGE] = (obj, first + i)
+        asp.shm.pages[start + i * PAGE] = (obj, first + i)
     return start
 
 

@@ -50,9 +50,9 @@ def mask_of(k: Kernel, t: Thread, fd: int) -> int | None:
     """What descriptor `fd` is ready for now (Linux's f_op->poll); None if it is not open;
     -1 if it is a kind this call does not answer (a message queue, a socket)."""
     p = t.proc
-    if fd not in p.open_fds:
+    if fd not in p.fs.open_fds:
         return None
-    f = p.files.get(fd)
+    f = p.fs.files.get(fd)
     if f is None or f.kind is FileKind.CON:
         stream = console.stream(p, fd)
         return POLLIN | POLLRDNORM if stream == 0 else POLLOUT | POLLWRNORM
@@ -65,7 +65,7 @@ def mask_of(k: Kernel, t: Thread, fd: int) -> int | None:
 
 def _watch(k: Kernel, t: Thread, fds: list[int]) -> None:
     for fd in fds:
-        f = t.proc.files.get(fd)
+        f = t.proc.fs.files.get(fd)
         if pipes.is_pipe(f):
             pipes.watch(k, t, f)  # type: ignore[arg-type]
 
@@ -74,7 +74,7 @@ def _deadline(k: Kernel, t: Thread, tsp: int) -> int | None:
     """The absolute deadline (cycles) of a timeout at `tsp` (0: none); -1 if invalid. A call
     made again after a wake or a freeze keeps the one it had."""
     if t.restart_deadline is not None:
-        return t.restart_deadline + t.proc.clock_offset
+        return t.restart_deadline + t.proc.move.clock_offset
     if not tsp:
         return None
     ns = read_timespec(t, tsp)
@@ -139,7 +139,7 @@ def sys_ppoll(k: Kernel, t: Thread, a: list[int]) -> int:
         if fd >= 0:
             m = mask_of(k, t, fd)
             if m == -1:
-                t.proc.unknown_syscalls[414] += 1
+                t.proc.stats.unknown_syscalls[414] += 1
                 return _finish(k, t, tsp, deadline, -EINVAL)
             rev = POLLNVAL if m is None else m & ((events & 0xFFFF) | POLLERR | POLLHUP)
         struct.pack_into("<h", out, 8 * i + 6, rev - 0x10000 if rev & 0x8000 else rev)
@@ -178,7 +178,7 @@ def sys_pselect6(k: Kernel, t: Thread, a: list[int]) -> int:
         if m is None:
             return _finish(k, t, tsp, deadline, -EBADF)
         if m == -1:
-            t.proc.unknown_syscalls[413] += 1
+            t.proc.stats.unknown_syscalls[413] += 1
             return _finish(k, t, tsp, deadline, -EINVAL)
         watched.append(fd)
         for j, test in enumerate((IN_SET, OUT_SET, EX_SET)):

@@ -42,7 +42,7 @@ def sys_exit(k: Kernel, t: Thread, a: list[int]) -> object:
     if all(x.state is TState.DEAD for x in p.threads):
         k.kill(p, None, a[0] & 0xFF, "", now)
     else:
-        k.stop_reason = Stop.DEAD
+        k.sched.stop_reason = Stop.DEAD
         k.cpu.stop()
     return STOPPED
 
@@ -54,8 +54,8 @@ def sys_exit_group(k: Kernel, t: Thread, a: list[int]) -> object:
 
 def sys_sched_yield(k: Kernel, t: Thread, a: list[int]) -> object:
     k.cpu.regs.set_reg(REG_A[0], 0)
-    if k.ready:
-        k.stop_reason = Stop.YIELD
+    if k.sched.ready:
+        k.sched.stop_reason = Stop.YIELD
         k.cpu.stop()
     return STOPPED
 

@@ -130,7 +130,7 @@ def sys_rt_sigreturn(k: Kernel, t: Thread, a: list[int]) -> object:
             raise
         k.kill(t.proc, signals.SIGSEGV, None, "killed: SIGSEGV (bad signal frame at rt_sigreturn)", k.now())
         return STOPPED
-    k.stop_reason = Stop.SIGNAL  # the registers are put back once the slice has ended (sched.py)
+    k.sched.stop_reason = Stop.SIGNAL  # the registers are put back once the slice has ended (sched.py)
     k.cpu.stop()
     return STOPPED
 
@@ -210,7 +210,7 @@ def _send(k: Kernel, t: Thread, pid: int, tid: int, i: tuple[int, ...]) -> objec
         return STOPPED if not t.proc.alive else ret
     op = k.new_op()
     inner = SignalMsg(dst=pid, tid=tid, info=list(i), op=op, reply_to=k.cluster)
-    k.pending[op] = (t, lambda pkt, at: pkt.body.ret, inner)
+    k.packets.pending[op] = (t, lambda pkt, at: pkt.body.ret, inner)
     if p is not None:  # here but being frozen or moved: the packet is held or forwarded
         k.send(k.cluster, inner, at=k.now())
     else:  # elsewhere: the process manager knows where

@@ -51,7 +51,7 @@ def read_addr(t: Thread, addr: int, size: int, family: int) -> list | int:
         if not path:
             return -EINVAL
         shown = path.decode("utf-8", "replace")
-        key = canonical(shown if shown.startswith("/") else t.proc.cwd.rstrip("/") + "/" + shown)
+        key = canonical(shown if shown.startswith("/") else t.proc.fs.cwd.rstrip("/") + "/" + shown)
         return ["unix", key, shown]
     if fam != AF_INET:
         return -EAFNOSUPPORT

@@ -61,10 +61,10 @@ SO_LINGER = 13
 
 # --- descriptors --------------------------------------------------------------------------
 def sock_of(t: Thread, fd: int) -> OpenFile | int:
-    f = t.proc.files.get(fd)
+    f = t.proc.fs.files.get(fd)
     if f is not None and f.kind is FileKind.SOCK:
         return f
-    return -ENOTSOCK if fd in t.proc.open_fds else -EBADF
+    return -ENOTSOCK if fd in t.proc.fs.open_fds else -EBADF
 
 
 def is_sock(f: OpenFile | None) -> bool:
@@ -78,14 +78,14 @@ def referenced(k: Kernel, pid: int, f: OpenFile, delta: int, at: int) -> None:
 
 def _install(k: Kernel, t: Thread, handle: int, flags: int, at: int, what: str) -> int:
     proc = t.proc
-    fd = new_fd(proc) if len(proc.files) < MAX_FILES else -EMFILE
+    fd = new_fd(proc) if len(proc.fs.files) < MAX_FILES else -EMFILE
     if fd < 0:
         k.send(k.services_node, SockRef(pid=proc.pid, handle=handle, delta=-1), at=at)
         return fd
-    proc.open_fds.add(fd)
-    proc.files[fd] = OpenFile(FileKind.SOCK, what, handle, O_RDWR | (flags & SOCK_NONBLOCK))
+    proc.fs.open_fds.add(fd)
+    proc.fs.files[fd] = OpenFile(FileKind.SOCK, what, handle, O_RDWR | (flags & SOCK_NONBLOCK))
     if flags & SOCK_CLOEXEC:
-        proc.cloexec.add(fd)
+        proc.fs.cloexec.add(fd)
     return fd
 
 
@@ -106,7 +106,7 @@ def wait(k: Kernel, t: Thread, a0: int, f: OpenFile, what: str, addr: list | Non
     op = k.new_op()
     body = SockWait(op=op, pid=t.proc.pid, handle=f.handle, what=what, tid=t.tid,
                     addr=addr if addr is not None else UNSET)
-    k.pending[op] = (t, lambda reply, at: again(t, a0), body)
+    k.packets.pending[op] = (t, lambda reply, at: again(t, a0), body)
     k.send(k.services_node, body, at=k.now())
     k.block(t, None, None, why="sock_sending" if busy else "rpc:sock_wait")
     return 0
@@ -150,7 +150,7 @@ def sys_socket(k: Kernel, t: Thread, a: list[int]) -> int:
     err = _check_type(t, domain, typ, proto, 198)
     if err:
         return err
-    if len(t.proc.files) >= MAX_FILES:
+    if len(t.proc.fs.files) >= MAX_FILES:
         return -EMFILE
 
     def made(reply: Packet, at: int) -> int:
@@ -169,7 +169,7 @@ def sys_socketpair(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EOPNOTSUPP
     t.proc.aspace.translate(sv, "store")
     t.proc.aspace.translate(sv + 7, "store")
-    if len(t.proc.files) + 2 > MAX_FILES:
+    if len(t.proc.fs.files) + 2 > MAX_FILES:
         return -EMFILE
 
     def made(reply: Packet, at: int) -> int:
@@ -182,7 +182,7 @@ def sys_socketpair(k: Kernel, t: Thread, a: list[int]) -> int:
             if x >= 0:
                 from shoal.kernel.files import release
                 release(k, t.proc, x, at)
-                t.proc.open_fds.discard(x)
+                t.proc.fs.open_fds.discard(x)
             else:
                 k.send(k.services_node, SockRef(pid=t.proc.pid, handle=g, delta=-1), at=at)
             return y
@@ -266,7 +266,7 @@ def _accept(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
             return -EINVAL
         if size:
             t.proc.aspace.translate(addr, "store")
-    if len(t.proc.files) >= MAX_FILES or new_fd(t.proc) < 0:
+    if len(t.proc.fs.files) >= MAX_FILES or new_fd(t.proc) < 0:
         return -EMFILE
 
     def took(reply: Packet, at: int) -> int:
@@ -327,7 +327,7 @@ def sys_setsockopt(k: Kernel, t: Thread, a: list[int]) -> int:
         if optlen < (SO_TIMEOS.get(name) or 8):
             return -EINVAL
         t.proc.aspace.read(optval, optlen)
-        t.proc.unknown_syscalls[208] += 1  # taken, not enforced: counted (--stats)
+        t.proc.stats.unknown_syscalls[208] += 1  # taken, not enforced: counted (--stats)
         return 0
     if optlen < 4:
         return -EINVAL

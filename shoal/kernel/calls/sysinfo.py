@@ -40,12 +40,12 @@ def _cpu_cycles(k: Kernel, t: Thread, thread_only: bool = False) -> int:
     cpi, cpu = k.spec.costs.cpi, k.cpu
     if thread_only:
         return (t.instructions + cpu.executed()) * cpi + t.stall + cpu.stalled()
-    return (t.proc.instructions + cpu.executed()) * cpi + t.proc.caches[6] + cpu.stalled()
+    return (t.proc.instructions + cpu.executed()) * cpi + t.proc.stats.caches[6] + cpu.stalled()
 
 
 def _kernel_cycles(k: Kernel, t: Thread) -> int:
     """The kernel's time for the process: each call's fixed cost (the model's, no more)."""
-    return sum(t.proc.syscalls.values()) * k.spec.costs.syscall_cycles
+    return sum(t.proc.stats.syscalls.values()) * k.spec.costs.syscall_cycles
 
 
 def sys_times(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -55,7 +55,7 @@ def sys_times(k: Kernel, t: Thread, a: list[int]) -> int:
     if a[0]:
         user, system = _cpu_cycles(k, t) // tick, _kernel_cycles(k, t) // tick
         t.proc.aspace.write(a[0], struct.pack("<iiii", user, system, 0, 0))
-    return ((k.now() - t.proc.clock_offset) // tick) & 0x7FFFFFFF
+    return ((k.now() - t.proc.move.clock_offset) // tick) & 0x7FFFFFFF
 
 
 def sys_getrusage(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -69,7 +69,7 @@ def sys_getrusage(k: Kernel, t: Thread, a: list[int]) -> int:
         return 0
     user = cycles_to_ns(k, _cpu_cycles(k, t, who == RUSAGE_THREAD)) // 1000
     system = cycles_to_ns(k, _kernel_cycles(k, t)) // 1000
-    maxrss = t.proc.peak_frames * k.spec.cluster.page_size // 1024
+    maxrss = t.proc.stats.peak_frames * k.spec.cluster.page_size // 1024
     longs = [maxrss, 0, 0, 0, t.proc.aspace.faults, 0, 0, 0, 0, 0, 0, 0, 0, 0]
     t.proc.aspace.write(a[1], struct.pack("<iiii14i", user // 1_000_000, user % 1_000_000,
                                           system // 1_000_000, system % 1_000_000, *longs))
@@ -79,7 +79,7 @@ def sys_getrusage(k: Kernel, t: Thread, a: list[int]) -> int:
 def sys_sysinfo(k: Kernel, t: Thread, a: list[int]) -> int:
     """sysinfo(2) of the cluster the process runs on: its memory, its processes, the chip's
     uptime (struct sysinfo of a 32-bit Linux, 64 bytes, mem_unit 1)."""
-    up = cycles_to_ns(k, k.now() - t.proc.clock_offset) // 1_000_000_000
+    up = cycles_to_ns(k, k.now() - t.proc.move.clock_offset) // 1_000_000_000
     total = k.spec.user_frames * k.spec.cluster.page_size
     free = k.frames.free * k.spec.cluster.page_size
     procs = sum(1 for p in k.procs if p.alive)

@@ -240,7 +240,7 @@ def sys_shmat(k: Kernel, t: Thread, a: list[int]) -> int:
         prot = (1 if flags & SHM_RDONLY else 3) | (4 if flags & SHM_EXEC else 0)
         asp.add_region(Region(start, start + length, prot, f"[sysv:{obj}:{start:#x}]"))
         for i in range(length // PAGE):
-            asp.shared[start + i * PAGE] = (obj, i)
+            asp.shm.pages[start + i * PAGE] = (obj, i)
         return start
     k.rpc(t, ShmAt(id=ident), attached)
     return 0

@@ -20,7 +20,7 @@ CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTI
 def clock_ns(k: Kernel, t: Thread, clock: int) -> int | None:
     # The process's own clock: the chip's, less the offset a restore from an image put in,
     # so that it goes on from where the image was taken and never goes back.
-    now = cycles_to_ns(k, k.now() - t.proc.clock_offset)
+    now = cycles_to_ns(k, k.now() - t.proc.move.clock_offset)
     if clock in (CLOCK_REALTIME, CLOCK_REALTIME_COARSE):
         return EPOCH_NS + now
     if clock in (CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME):
@@ -28,7 +28,7 @@ def clock_ns(k: Kernel, t: Thread, clock: int) -> int | None:
     # CPU time: instructions and the cycles they stalled on cache misses (running slice included).
     if clock == CLOCK_PROCESS_CPUTIME:
         return cycles_to_ns(k, (t.proc.instructions + k.cpu.executed()) * k.spec.costs.cpi
-                            + t.proc.caches[6] + k.cpu.stalled())
+                            + t.proc.stats.caches[6] + k.cpu.stalled())
     if clock == CLOCK_THREAD_CPUTIME:
         return cycles_to_ns(k, (t.instructions + k.cpu.executed()) * k.spec.costs.cpi + t.stall
                             + k.cpu.stalled())
@@ -62,11 +62,11 @@ def sys_clock_nanosleep(k: Kernel, t: Thread, a: list[int]) -> int:
     now = k.now()
     if flags & 1:  # TIMER_ABSTIME
         base = EPOCH_NS if clock == CLOCK_REALTIME else 0
-        deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.clock_offset
+        deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.move.clock_offset
     else:
         deadline = now + ns_to_cycles(k, ns)
     if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
-        deadline = t.restart_deadline + t.proc.clock_offset
+        deadline = t.restart_deadline + t.proc.move.clock_offset
     if deadline <= now:
         return 0
     k.block(t, None, deadline, why="sleep")

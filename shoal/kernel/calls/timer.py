@@ -130,7 +130,7 @@ def sys_timer_settime(k: Kernel, t: Thread, a: list[int]) -> int:
     if value:
         if flags & TIMER_ABSTIME:
             base = EPOCH_NS if tm.clock == CLOCK_REALTIME else 0
-            at = max(now, ns_to_cycles(k, max(value - base, 0)) + t.proc.clock_offset)
+            at = max(now, ns_to_cycles(k, max(value - base, 0)) + t.proc.move.clock_offset)
         else:
             at = now + ns_to_cycles(k, value)
     timers.arm(k, t.proc, key, at, ns_to_cycles(k, interval))

@@ -105,7 +105,7 @@ def on_image(k: Kernel, pkt: Packet, at: int) -> None:
         return
     if p.aspace.incoming:  # post-copy: frames for the pages to come, and their tables
         e.remote = True
-        coming = [va for va in p.aspace.remote if va not in p.aspace.rmem]
+        coming = [va for va in p.aspace.remote if va not in p.aspace.swap.pages]
         tables = {va >> 22 for va in coming} - {va >> 22 for va, _ in p.aspace.page_list()}
         e.frames = len(coming) + len(tables)
         k.migration.reserved_frames += e.frames
@@ -135,12 +135,12 @@ def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
         p = e.proc
         assert p is not None
         e.state, e.thawed = InState.RUNNING, at
-        e.proc = p if e.remote and not e.final_sent else None  # post-copy: its pages still come
+        e.proc = p if e.remote and not e.postcopy.final_sent else None  # post-copy: its pages still come
         disarm(e)
-        k.all_procs.append(p)
+        k.stats.all_procs.append(p)
         thaw(k, p, at, 0)
         if k.cpu.caches is not None:  # its lines did not come with it: watch what refilling costs
-            p.window = e.window = CacheWindow(at + CACHE_WINDOW, at + 2 * CACHE_WINDOW)
+            p.move.window = e.window = CacheWindow(at + CACHE_WINDOW, at + 2 * CACHE_WINDOW)
         for q in k.migration.held.pop(p.pid, []):
             k.handle(q, at)
     if e.state == InState.RUNNING:  # (again, if S did not hear our done)

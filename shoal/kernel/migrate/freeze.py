@@ -36,18 +36,18 @@ FREEZE_TIMEOUT = 4_000_000  # cycles (10 ms at 400 MHz) a freeze may wait for ca
 def try_freeze(k: Kernel, p: Container) -> int | None:
     """Stop what can be stopped; the cycle at which `p` is frozen, or None if not yet."""
     latest = 0
-    for h in k.harts:
+    for h in k.sched.harts:
         t = h.thread
         if t is not None and t.proc is p:
             h.thread = None
             t.state = TState.FROZEN
             latest = max(latest, h.clock)
-    for t in [t for t in k.ready if t.proc is p]:
-        k.ready.remove(t)
+    for t in [t for t in k.sched.ready if t.proc is p]:
+        k.sched.ready.remove(t)
         t.state = TState.FROZEN
         # A thread that waits for a hart has not run past the request: being ready later
         # (woken by work that ends after it) does not make the freeze later.
-        latest = max(latest, t.ready_at if p.freeze_at is None else min(t.ready_at, p.freeze_at))
+        latest = max(latest, t.ready_at if p.move.freeze_at is None else min(t.ready_at, p.move.freeze_at))
     done = True
     for t in p.threads:
         if t.state is not TState.BLOCKED:
@@ -73,7 +73,7 @@ def back_out(k: Kernel, t: Thread) -> None:
     """Undo a blocked call so that the thread redoes it when thawed (wherever that is)."""
     if t.blocked_on in ("futex", "sleep", "poll"):
         # Kept in the process's own time, which a restore elsewhere carries on.
-        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.clock_offset
+        t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.move.clock_offset
     k._unwait(t)
     for ep in t.proc.ikc.values():
         if isinstance(ep, MailboxIn):
@@ -82,8 +82,8 @@ def back_out(k: Kernel, t: Thread) -> None:
             ep.reader = None
         elif isinstance(ep, SyncIn) and ep.waiter is t:
             ep.waiter = None
-    for op in [op for op, (w, _, _) in k.pending.items() if w is t]:
-        del k.pending[op]
+    for op in [op for op, (w, _, _) in k.packets.pending.items() if w is t]:
+        del k.packets.pending[op]
     pc = t.ctx.reg_read(REG_PC)
     t.ctx.reg_write(REG_PC, pc - 4)  # back onto the ecall (never compressed)
     if k.cpu.loaded is t.ctx:
@@ -93,7 +93,7 @@ def back_out(k: Kernel, t: Thread) -> None:
 
 def thaw(k: Kernel, p: Container, at: int, caller_result: int) -> None:
     p.state = "running"
-    p.freeze_at = None
+    p.move.freeze_at = None
     for t in p.threads:
         if t.state is TState.FROZEN:
             if t.blocked_on == "migrate":
@@ -101,6 +101,6 @@ def thaw(k: Kernel, p: Container, at: int, caller_result: int) -> None:
             t.blocked_on = ""
             t.state = TState.READY
             t.ready_at = at
-            k.ready.append(t)
+            k.sched.ready.append(t)
     if k.cpu.loaded is not None:
         k.cpu.loaded = None

@@ -121,16 +121,16 @@ def on_page(k: Kernel, pkt: Packet, at: int) -> None:
         cost = math.ceil(k.spec.costs.copy_cycles_per_byte * size) + k.spec.costs.pte_install_cycles
         done = at + k.kernel_core(at, cost)
         _wake_waiting(k, e, va, done)
-        e.requested.discard(va)
+        e.postcopy.requested.discard(va)
         if not p.aspace.incoming:
             _wake_waiting(k, e, ALL_PAGES, done)
     final: MigFinal | UnsetType = UNSET
-    if (p is None or not p.aspace.incoming) and not e.final_sent:
-        e.final_sent = True
+    if (p is None or not p.aspace.incoming) and not e.postcopy.final_sent:
+        e.postcopy.final_sent = True
         unreserve(k, e)
         if e.state == InState.RUNNING:  # (before the thaw, on_commit still needs it)
             e.proc = None
-        final = MigFinal(faults=e.faults, wait=e.page_wait, complete=p is not None)
+        final = MigFinal(faults=e.postcopy.faults, wait=e.postcopy.page_wait, complete=p is not None)
     send(k, e, e.src, MigGot(mid=e.mid, vas=pkt.body.vas, push=pkt.body.push, final=final), at)
 
 
@@ -139,10 +139,10 @@ ALL_PAGES = -1  # await_page: wait for every page (a new move waits for the last
 
 
 def _wake_waiting(k: Kernel, e: Incoming, va: int, at: int) -> None:
-    for t in e.waiting.pop(va, []):
+    for t in e.postcopy.waiting.pop(va, []):
         waited = k.page_came(t, at)
         if va != ALL_PAGES:
-            e.page_wait += waited
+            e.postcopy.page_wait += waited
 
 
 def await_page(k: Kernel, t: Thread, va: int, at: int) -> None:
@@ -153,12 +153,12 @@ def await_page(k: Kernel, t: Thread, va: int, at: int) -> None:
         k.kill(t.proc, 11, None, f"killed: page {page:#010x} is elsewhere and no migration brings it", at)
         return
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
-    e.waiting.setdefault(page, []).append(t)
+    e.postcopy.waiting.setdefault(page, []).append(t)
     if page == ALL_PAGES:
         return
-    e.faults += 1
-    if page not in e.requested:
-        e.requested.add(page)
+    e.postcopy.faults += 1
+    if page not in e.postcopy.requested:
+        e.postcopy.requested.add(page)
         # The kernel core takes the fault and asks the source for the page.
         asked = at + k.kernel_core(at, k.spec.costs.page_fault_cycles)
         send(k, e, e.src, MigFetch(mid=e.mid, va=page), asked)

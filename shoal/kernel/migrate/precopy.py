@@ -81,7 +81,7 @@ def on_pages_ack(k: Kernel, pkt: Packet, at: int) -> None:
         return
     m.switch, m.state = why, MigState.FREEZING
     disarm(m)
-    p.state, p.freeze_at = "freezing", at
+    p.state, p.move.freeze_at = "freezing", at
     k.at(at, lambda now: progress(k, now))
     k.at(at + FREEZE_TIMEOUT + 1, lambda now: progress(k, now))
 

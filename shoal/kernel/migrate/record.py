@@ -154,10 +154,21 @@ class Outgoing(Migration):
         return got
 
 
+@dataclass(eq=False, slots=True)
+class PageWaits:
+    """Post-copy at the destination (postcopy.py): the pages its threads wait for."""
+
+    waiting: dict[int, list[Thread]] = field(default_factory=dict)  # page -> threads
+    requested: set[int] = field(default_factory=set)  # pages asked for
+    faults: int = 0
+    page_wait: int = 0  # cycles its threads waited, all together
+    final_sent: bool = False  # the source was told every page is in
+
+
 @dataclass(eq=False)
 class Incoming:
-    """The destination's side of one migration (kept after it ends, to answer late packets).
-    22 fields: its protocol state, the pre-copy pages it stages, the post-copy pages it waits for."""
+    """The destination's side of one migration (kept after it ends, to answer late packets):
+    its protocol state, the pre-copy pages it stages, the post-copy pages it waits for."""
 
     mid: int
     pid: int
@@ -175,11 +186,7 @@ class Incoming:
     round: int = 0  # pre-copy: the last round staged
     staged: dict[int, bytes] = field(default_factory=dict)  # pre-copy pages held for the image
     remote: bool = False  # post-copy: pages follow the thaw
-    waiting: dict[int, list[Thread]] = field(default_factory=dict)  # page -> threads
-    requested: set[int] = field(default_factory=set)  # pages asked for
-    faults: int = 0
-    page_wait: int = 0
-    final_sent: bool = False
+    postcopy: PageWaits = field(default_factory=PageWaits)
     window: CacheWindow | None = None  # the process's stall after the thaw (Migration.stall_after)
 
 

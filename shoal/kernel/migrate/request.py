@@ -49,10 +49,10 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         return -EBUSY
     if p.aspace.incoming:  # still receiving its pages from an earlier move
         return -EBUSY
-    if p.children or (dst == CHECKPOINT and any(f.kind in (FileKind.PIPE, FileKind.SOCK)
-                                                for f in p.files.values())):
+    if p.family.children or (dst == CHECKPOINT and any(f.kind in (FileKind.PIPE, FileKind.SOCK)
+                                                for f in p.fs.files.values())):
         return -EOPNOTSUPP  # the waits for unreaped children stay here; pipes and sockets stay on the chip
-    if dst == CHECKPOINT and p.aspace.rmem:  # a checkpoint carries every page; these are away
+    if dst == CHECKPOINT and p.aspace.swap.pages:  # a checkpoint carries every page; these are away
         return -EBUSY
     k.migration.ids += 1
     m = Outgoing((k.cluster << 32) | k.migration.ids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop,
@@ -78,7 +78,7 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         arm(k, m, at + round_trip(k.spec), source_waited)
         return 0
     p.state = "freezing"
-    p.freeze_at = at
+    p.move.freeze_at = at
     k.at(at, lambda now: progress(k, now))  # the freeze is an item of the cluster at `at`
     k.at(at + FREEZE_TIMEOUT + 1, lambda now: progress(k, now))  # and so is its time limit
     return 0

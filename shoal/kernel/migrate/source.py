@@ -76,14 +76,14 @@ def progress(k: Kernel, now: int) -> None:
             continue
         frozen = try_freeze(k, p)
         if frozen is None:
-            if now - (p.freeze_at if p.freeze_at is not None else m.requested) > FREEZE_TIMEOUT:
+            if now - (p.move.freeze_at if p.move.freeze_at is not None else m.requested) > FREEZE_TIMEOUT:
                 fail(k, m, p, now, "a thread stayed in a system call (freeze timed out)", -EBUSY,
                       cleanup=MigRelease if m.accepted else None)  # (pre-copy: D holds room)
             continue
         t0 = time.perf_counter()
-        m.frozen = max(m.requested if not m.accepted else p.freeze_at or m.requested, frozen)
+        m.frozen = max(m.requested if not m.accepted else p.move.freeze_at or m.requested, frozen)
         p.state = "frozen"
-        p.freeze_at = m.frozen  # the image says when it was taken
+        p.move.freeze_at = m.frozen  # the image says when it was taken
         staged: set[int] = set()
         remote: set[int] = set()
         if m.accepted:  # after pre-copy: what D holds and is still current is left out
