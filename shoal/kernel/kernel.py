@@ -529,10 +529,12 @@ class Kernel:
         try:
             got = aspace.fill(vaddr, access)
         except Missing as f:  # a page elsewhere: the thread waits for it (sched.run_slice)
-            self.fault = TrapFault(f, 0)
+            # Kept without its traceback: its frames lead back to run_slice, which holds the
+            # fault, a cycle only the garbage collector would free (once per remote fault).
+            self.fault = TrapFault(f.with_traceback(None), 0)
             return None
         except Fault as f:
-            self.fault = TrapFault(f, SIGSEGV)
+            self.fault = TrapFault(f.with_traceback(None), SIGSEGV)
             return None
         except OutOfFrames:
             if self.now() >= min(self.horizon, sched.next_item(self, harts=False)[0]):

@@ -18,16 +18,27 @@ class Calendar:
     def first_fit(self, at: int, cost: int) -> int:
         """The first start at or after `at` with `cost` cycles free."""
         busy = self.busy
+        if not busy or busy[-1][1] <= at:  # after everything booked: the usual case
+            return at
         i = bisect.bisect_right(busy, (at, at))
         if i > 0 and busy[i - 1][1] > at:
             i -= 1
-        while i < len(busy) and busy[i][0] < at + cost:
-            at = max(at, busy[i][1])
+        n, end = len(busy), at + cost
+        while i < n:
+            s, e = busy[i]
+            if s >= end:
+                break
+            if e > at:
+                at, end = e, e + cost
             i += 1
         return at
 
     def reserve(self, start: int, end: int) -> None:
-        bisect.insort(self.busy, (start, end))
+        busy = self.busy
+        if not busy or busy[-1] <= (start, end):  # (insort's place: the end)
+            busy.append((start, end))
+        else:
+            bisect.insort(busy, (start, end))
 
     def book(self, at: int, cost: int) -> int:
         """Reserve `cost` cycles in the first gap at or after `at`; returns their start."""
