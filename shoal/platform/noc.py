@@ -108,7 +108,6 @@ def body_bytes(value: object, key: str = "") -> int:
 
 
 _NARROW: dict[type, bool] = {}  # body class -> none of its fields is a 64-bit id
-_INT = frozenset({int})
 _INT_UNSET = frozenset({int, type(UNSET)})
 _WIDE_AT: dict[type, tuple[int, ...]] = {}  # body class -> where its 64-bit ids are among its fields
 
@@ -120,11 +119,14 @@ def struct_bytes(body: Struct) -> int:
     if narrow is None:
         narrow = _NARROW[type(body)] = not WIDE.intersection(body.__struct_fields__)
         _WIDE_AT[type(body)] = tuple(i for i, k in enumerate(body.__struct_fields__) if k in WIDE)
-    # Most bodies are a few small integers (4 bytes each): told at C speed, else field by field.
+    # Most bodies are a few small integers (4 bytes each): told in one pass, else field by field.
+    if narrow:
+        for v in values:
+            if type(v) is not int or v < -(1 << 31) or v >= (1 << 32):
+                break
+        else:
+            return 4 * len(values)
     types = set(map(type, values))
-    if narrow and types <= _INT and (
-            not values or (min(values) >= -(1 << 31) and max(values) < (1 << 32))):
-        return 4 * len(values)
     if types <= _INT_UNSET:  # (an answer: a few integers set, an id among them; the rest absent)
         ints = [v for v in values if v is not UNSET]
         if not ints or (min(ints) >= -(1 << 31) and max(ints) < (1 << 32)):
