@@ -641,11 +641,14 @@ class AddressSpace:
         flags = self.remote.get(va)
         if flags is None:
             return False
-        page = bytearray(data)
-        for off, b in self.overlay.get(va, []):
-            page[off:off + len(b)] = b
+        over = self.overlay.get(va)
+        if over:
+            page = bytearray(data)
+            for off, b in over:
+                page[off:off + len(b)] = b
             flags |= PTE_D  # no longer what remote memory holds
-        self.install(va, flags, bytes(page))  # (OutOfFrames leaves it remote)
+            data = bytes(page)
+        self.install(va, flags, data)  # (OutOfFrames leaves it remote)
         del self.remote[va]
         ver = self.rmem.pop(va, None)
         if ver is not None and not flags & PTE_D:

@@ -55,8 +55,9 @@ class Calendar:
         busy = self.busy
         if not busy or busy[0][1] > before:
             return
-        i = 0
-        while i < len(busy) and busy[i][1] <= before:
-            i += 1
-        if i:
-            del busy[:i]
+        # Disjoint and sorted: every interval before the last that starts by `before` ends by
+        # it; that last one too, unless it spans `before`.
+        i = bisect.bisect_right(busy, (before, before))
+        if i and busy[i - 1][1] > before:
+            i -= 1
+        del busy[:i]
