@@ -525,6 +525,11 @@ class Kernel:
             # see the kernel's first frame, all zeros (an illegal instruction), execute-only.
             return (PHYS_BASE, UC_PROT_EXEC)
         aspace = t.proc.aspace
+        if aspace.remote:  # (a remote page's touch, the usual fill while paging: no raise)
+            m = aspace.remote_fault(vaddr, access)
+            if m is not None:
+                self.fault = TrapFault(m, 0)
+                return None
         before = aspace.faults
         try:
             got = aspace.fill(vaddr, access)

@@ -446,6 +446,16 @@ class AddressSpace:
             self._words[w] = new
         return (((new >> 10) - _PHYS_PPN) * PAGE + (va & (PAGE - 1)), new)
 
+    def remote_fault(self, va: int, access: int) -> Missing | None:
+        """The Missing that `fill` would raise for `va` if its page is elsewhere (an entry
+        not valid, the page remote), made without raising; None otherwise."""
+        if va >= USER_TOP or va & ~(PAGE - 1) not in self.remote:
+            return None
+        w = self._pte(va, create=False)
+        if w is not None and self._words[w] & PTE_V:
+            return None
+        return Missing(_KIND.get(access, "load"), va)
+
     def fill(self, va: int, access: int) -> tuple[int, int]:
         """The hardware page walk for a TLB miss: (physical address, Unicorn perms)."""
         kind = "store" if access == UC_MEM_WRITE else "fetch" if access == UC_MEM_FETCH else "load"
@@ -669,6 +679,7 @@ class AddressSpace:
         self.table_frames -= 1
 
 
+_KIND = {UC_MEM_WRITE: "store", UC_MEM_FETCH: "fetch"}  # (fill: what an access is)
 _NEED = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}  # (translate: the PTE bit an access needs)
 
 
