@@ -639,6 +639,31 @@ class AddressSpace:
         w = self._pte(va, create=False)
         return self._words[w] & 0x3FF if w is not None else 0
 
+    def victims(self, order: list[int], n: int, clock: bool) -> tuple[list[int], list[int]]:
+        """Page replacement's scan (kernel/rmem.py) over resident pages in `order`: up to `n`
+        that may go, code pages never; with `clock`, a page accessed since it was last
+        looked at loses its A bit and goes to `second` instead (the caller flushes the TLB)."""
+        words, root = self._words, self.root * PTES
+        out: list[int] = []
+        second: list[int] = []
+        for va in order:
+            if len(out) >= n:
+                break
+            e = words[root + (va >> 22)]
+            if not e & PTE_V:
+                out.append(va)  # (no entry: flags 0, as flags_of says)
+                continue
+            w = ((e >> 10) - _PHYS_PPN) * PTES + ((va >> 12) & 0x3FF)
+            flags = words[w]
+            if flags & PTE_X:
+                continue
+            if flags & PTE_A and clock:
+                words[w] = flags & ~PTE_A
+                second.append(va)
+            else:
+                out.append(va)
+        return out, second
+
     def clear_accessed(self, va: int) -> None:
         """Clear the page's A bit (page replacement's second chance; the caller flushes the TLB)."""
         w = self._pte(va, create=False)
