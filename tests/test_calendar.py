@@ -1,8 +1,9 @@
 """platform/calendar.py, the calendar every kernel core, daemon core and NoC link is given out
-by: its shortcuts (appending after everything booked, pruning by bisection, the gap search
-that skips a run of bookings) give exactly what the plain definition gives, checked against
-a model written from the docstrings, for any mix of bookings, reservations, zero costs,
-searches and prunes."""
+by: its shortcuts (appending after everything booked, pruning by bisection, touching bookings
+kept as one run that a search steps over at once) give exactly what the plain definition
+gives, checked against a model that keeps every booking apart, for any mix of bookings,
+reservations, zero costs, searches and prunes: every answer, and every search one could make
+after each step."""
 
 from __future__ import annotations
 
@@ -66,7 +67,17 @@ def test_the_calendar_is_its_definition(ops: list[tuple[str, int, int]]) -> None
             floor = at
             cal.prune(at)
             model.prune(at)
-        assert cal.busy == model.busy
+        for probe in range(0, 420, 7):
+            for cost in (0, 1, 9, 40):
+                assert cal.first_fit(probe, cost) == model.first_fit(probe, cost), (probe, cost)
+    # What is kept is what the model keeps, touching bookings merged (bounded as the model is).
+    merged: list[tuple[int, int]] = []
+    for s, e in model.busy:
+        if merged and merged[-1][1] == s and merged[-1][0] < s < e:
+            merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    assert cal.busy == merged
 
 
 def test_a_run_of_back_to_back_bookings_is_searched_past() -> None:
@@ -75,7 +86,12 @@ def test_a_run_of_back_to_back_bookings_is_searched_past() -> None:
     assert cal.first_fit(95, 5) == 95 and cal.first_fit(96, 5) == 140
     cal.reserve(150, 160)
     assert cal.first_fit(100, 10) == 140 and cal.first_fit(100, 11) == 160
-    cal.prune(125)  # [120, 130) spans 125: kept
-    assert cal.busy == [(120, 130), (130, 140), (150, 160)]
+    assert cal.busy == [(100, 140), (150, 160)] and cal.cuts == [110, 120, 130]
+    assert [cal.first_fit(t, 0) for t in (99, 100, 105, 110, 111, 139, 140)] == [99, 100, 110, 110, 120, 140, 140]
+    cal.reserve(120, 120)  # a booking of no length where two met: the run splits there
+    assert cal.busy == [(100, 120), (120, 120), (120, 140), (150, 160)] and cal.cuts == [110, 130]
+    assert cal.first_fit(100, 30) == 160 and cal.first_fit(115, 0) == 120
+    cal.prune(125)  # what ends by 125 goes; the run that spans it begins at its last cut
+    assert cal.busy == [(120, 140), (150, 160)] and cal.cuts == [130]
     cal.prune(1000)
-    assert cal.busy == []
+    assert cal.busy == [] and cal.cuts == []

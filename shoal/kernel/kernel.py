@@ -300,7 +300,7 @@ class Kernel:
         a call made earlier in simulated time but simulated later still fits before. Returns
         the cycles the caller waits and is served."""
         busy = self.kcore.busy
-        if not busy or busy[-1][1] <= at:  # (Calendar.book's first case, inlined: at every call)
+        if not busy or busy[-1][1] < at:  # (Calendar.book's first case, inlined: at every call)
             busy.append((at, at + cost))
             return cost
         start = self.kcore.book(at, cost)
