@@ -78,7 +78,8 @@ CASES = {name: line.format(T=T, E=E, RING=RING, PIPE=PIPE).split() for name, lin
     "mpirun_ranks2": "mpirun -n 4 --chip tiny --ranks 2 --stats {T}/mpi_pingpong.c",
 }.items()}
 CASES["ikc_stream"] = ["PY", STREAM]  # (the bench's stream and latency pairs, in process)
-TRACED = {"rmem_big", "rmem_threads", "rmem_move", "pipeline", "ring_stop", "ring_post", "threads", "mpirun4", "sockets_inet", "demo"}
+TRACED = {"pipeline", "ring_stop", "ring_post", "threads", "mpirun4", "sockets_inet", "demo",
+          "rmem_big", "rmem_threads", "rmem_move"}
 HOST = [re.compile(p) for p in (
     r".*host wall time.*\n", r"; host [0-9.]+ ms", r".*wall.*\n", r".*MIPS on the host.*\n",
     r".*host [0-9.]+ (ms|s|us)\b.*\n", r"\| host: .*", r"traces \(simulated time.*\n")]

@@ -87,7 +87,8 @@ def test_a_run_of_back_to_back_bookings_is_searched_past() -> None:
     cal.reserve(150, 160)
     assert cal.first_fit(100, 10) == 140 and cal.first_fit(100, 11) == 160
     assert cal.busy == [(100, 140), (150, 160)] and cal.cuts == [110, 120, 130]
-    assert [cal.first_fit(t, 0) for t in (99, 100, 105, 110, 111, 139, 140)] == [99, 100, 110, 110, 120, 140, 140]
+    at = (99, 100, 105, 110, 111, 139, 140)
+    assert [cal.first_fit(t, 0) for t in at] == [99, 100, 110, 110, 120, 140, 140]
     cal.reserve(120, 120)  # a booking of no length where two met: the run splits there
     assert cal.busy == [(100, 120), (120, 120), (120, 140), (150, 160)] and cal.cuts == [110, 130]
     assert cal.first_fit(100, 30) == 160 and cal.first_fit(115, 0) == 120
