@@ -12,9 +12,7 @@ nothing can reach it sooner. Nodes with nothing before their horizon are not tou
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable
-from itertools import compress
 from typing import Any
 
 from shoal.kernel import sched
@@ -53,13 +51,8 @@ def next_round(lbs: list[int], noc: NoC, la: int, limit: int,
     mine = (second if second < pend else pend) + la
     others = (low if low < pend else pend) + la  # (<= mine)
     cut = mine if mine < limit else limit
-    # The others below both (others <= mine: the least of `others` and the limit), found at C
-    # speed (most nodes are idle, at NEVER); the first moves if it is below the cut.
-    low_enough = others if others < limit else limit
-    idx = list(compress(range(len(lbs)), map(low_enough.__gt__, lbs)))
-    if low < cut and (low >= low_enough):  # (not found above: in its place, by index)
-        bisect.insort(idx, first)
-    moves = [(i, mine if i == first else others) for i in idx]
+    moves = [(i, mine if i == first else others) for i, lb in enumerate(lbs)
+             if lb < cut and (lb < others or i == first)]
     return moves, gvt
 
 
