@@ -68,6 +68,11 @@ class Calendar:
         if not busy or busy[-1][1] < start:  # (after everything, touching nothing)
             busy.append((start, end))
             return
+        s, e = busy[-1]
+        if e == start and s < start:  # (after everything, touching the last run: it grows)
+            busy[-1] = (s, end)
+            self.cuts.append(start)  # (the latest cut: every other lies in a run before it)
+            return
         i = bisect.bisect_right(busy, (start, end))
         left = i > 0 and busy[i - 1][1] == start and busy[i - 1][0] < start
         right = i < len(busy) and busy[i][0] == end and busy[i][1] > end
