@@ -267,8 +267,8 @@ class ClusterCPU:
                 got = self.on_fill(vaddr, access)  # type: ignore[misc]
                 if got is None:
                     return False
-                e = uc_tlb_entry.from_address(entry)
-                e.paddr, e.perms = got
+                slot = uc_tlb_entry.from_address(entry)
+                slot.paddr, slot.perms = got
                 return True
             except BaseException as e:
                 if uc._hook_exception is None:
