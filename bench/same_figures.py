@@ -58,6 +58,10 @@ CASES = {name: line.format(T=T, E=E, RING=RING, PIPE=PIPE).split() for name, lin
     "threads": "run --stats {T}/threads.c 8",
     "mig_threads": "run --stats {T}/mig_threads.c 16",
     "rmem_tiny": "run --stats --chip tiny {T}/rmem_churn.c 4 3",
+    "rmem_big": "run --stats {T}/bigdata.c 3 2",
+    "rmem_threads": "run --stats {T}/rmem_threads.c 16 128 4",
+    "rmem_move": "run --stats --migrate 2ms:1:postcopy {T}/bigdata.c 3 1",
+    "rmem_unmap": "run --stats {T}/rmem_unmap_race.c 4 500",
     "fork_pipe": "run --stats {T}/fork.c pipe",
     "fork_chain": "run --stats {T}/fork.c chain",
     "signals_basic": "run --stats {T}/signals.c basic",
@@ -74,7 +78,8 @@ CASES = {name: line.format(T=T, E=E, RING=RING, PIPE=PIPE).split() for name, lin
     "mpirun_ranks2": "mpirun -n 4 --chip tiny --ranks 2 --stats {T}/mpi_pingpong.c",
 }.items()}
 CASES["ikc_stream"] = ["PY", STREAM]  # (the bench's stream and latency pairs, in process)
-TRACED = {"pipeline", "ring_stop", "ring_post", "threads", "mpirun4", "sockets_inet", "demo"}
+TRACED = {"pipeline", "ring_stop", "ring_post", "threads", "mpirun4", "sockets_inet", "demo",
+          "rmem_big", "rmem_threads", "rmem_move"}
 HOST = [re.compile(p) for p in (
     r".*host wall time.*\n", r"; host [0-9.]+ ms", r".*wall.*\n", r".*MIPS on the host.*\n",
     r".*host [0-9.]+ (ms|s|us)\b.*\n", r"\| host: .*", r"traces \(simulated time.*\n")]

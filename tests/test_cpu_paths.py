@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PROGRAMS, SHOAL_FLAGS
+from unicorn import UC_PROT_EXEC, UC_PROT_READ
 
 from shoal.platform import cpu, unicorn_build
 from shoal.toolchain import compile_cached
@@ -79,6 +80,7 @@ def test_counts_match_a_loop_of_known_length(programs, path: str) -> None:
     (["--chip", "tiny"], "faults", ["ill"]),
     (["--chip", "tiny"], "fcvt", []),   # the patch's own int -> double conversions
     (["--chip", "tiny"], "fpflags", []),  # its host FPU with the host's inexact flag
+    ([], "bigdata", ["3", "1"]),  # remote memory: a fill that finds the page away ends the slice
 ])
 def test_both_paths_give_the_same_results(opts: list[str], prog: str, args: list[str]) -> None:
     argv = [*opts, str(compile_cached([PROGRAMS / f"{prog}.c"], SHOAL_FLAGS)), *args]
@@ -117,3 +119,39 @@ def test_the_patch_applies_exactly_or_not_at_all(tmp_path: Path) -> None:
     assert (tmp_path / "f.c").read_text() == "a\nB\nc\n"
     with pytest.raises(unicorn_build.BuildError, match="does not apply to f.c"):
         unicorn_build.apply_patch(diff, tmp_path)  # its context is gone now
+
+
+def test_the_kernels_fill_maps_pages_and_its_errors_reach_the_caller() -> None:
+    # The kernel's TLB fill is hooked straight (no binding wrapper): what it returns is the
+    # entry Unicorn uses, None is a fault, and an exception it raises stops the emulation and
+    # is kept as the binding's hooks keep theirs (the access faults). (On this process's path;
+    # the other path's fills are compared by the cases above, bigdata's remote faults among them.)
+    c = cpu.ClusterCPU(1 << 20)
+    code = 0x10000
+    # li a0, 42 ; lw a1, 0(a0) (a load from an unmapped page): addi x10, x0, 42 ; lw x11, 0(x10)
+    c.mem[0:8] = (0x02A00513).to_bytes(4, "little") + (0x00052583).to_bytes(4, "little")
+    asked: list[tuple[int, int]] = []
+
+    def fill(va: int, access: int) -> tuple[int, int] | None:
+        asked.append((va, access))
+        if va >> 12 == code >> 12:
+            return (cpu.PHYS_BASE, UC_PROT_READ | UC_PROT_EXEC)
+        return None
+    c.on_fill = fill
+    ctx = c.new_context()
+    c.regs.ctx_set(ctx, cpu.REG_PC, code)
+    root = 1 << 19  # an empty page table: the native walk leaves every page to the kernel's fill
+    n, _, err = c.run(ctx, 100, root)
+    assert err is not None  # the load's page was refused: a fault, the slice ends there
+    assert [va >> 12 for va, _ in asked if va >> 12 != cpu.STOP_ADDR >> 12] == [code >> 12, 0]
+    assert c.regs.ctx_get(ctx, cpu.REG_X[10]) == 42  # the first instruction ran from the mapped page
+
+    def broken(va: int, access: int) -> tuple[int, int] | None:
+        raise RuntimeError("the kernel's fill failed")
+    c.on_fill = broken
+    c.flush_tlb()
+    ctx = c.new_context()
+    c.regs.ctx_set(ctx, cpu.REG_PC, code)
+    n, _, err = c.run(ctx, 100, root)
+    assert err is not None and n == 0  # (its first fill, the code page's, failed)
+    assert isinstance(c.uc._hook_exception, RuntimeError)

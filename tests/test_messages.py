@@ -106,6 +106,11 @@ def test_absent_fields_cost_nothing() -> None:
     assert body_bytes(M.Reply(op=1 << 40, ret=1 << 33)) == 8 + 8
     assert body_bytes(M.Reply(op=1, ret=-(1 << 31), status=(1 << 32) - 1)) == 8 + 4 + 4
     assert body_bytes(M.Reply(op=1, ret=-(1 << 31) - 1)) == 8 + 8
+    # A body of small integers only (told in one pass): each 4 bytes up to the edges, 8 past them.
+    assert body_bytes(M.RmemGet(pid=1, va=(1 << 32) - 1, ver=-(1 << 31))) == 12
+    assert body_bytes(M.RmemGet(pid=1, va=1 << 32, ver=0)) == 4 + 8 + 4
+    assert body_bytes(M.RmemGet(pid=-(1 << 31) - 1, va=0, ver=0)) == 8 + 4 + 4
+    assert body_bytes(M.RmemGet(pid=True, va=None, ver=0)) == 12  # (bool and None: 4 bytes each)
 
 
 def test_packet_takes_its_kind_from_its_body() -> None:

@@ -282,7 +282,7 @@ class Kernel:
         a call made earlier in simulated time but simulated later still fits before. Returns
         the cycles the caller waits and is served."""
         busy = self.core.calendar.busy
-        if not busy or busy[-1][1] <= at:  # (Calendar.book's first case, inlined: at every call)
+        if not busy or busy[-1][1] < at:  # (Calendar.book's first case, inlined: at every call)
             busy.append((at, at + cost))
             return cost
         start = self.core.calendar.book(at, cost)
@@ -507,14 +507,21 @@ class Kernel:
             # see the kernel's first frame, all zeros (an illegal instruction), execute-only.
             return (PHYS_BASE, UC_PROT_EXEC)
         aspace = t.proc.aspace
+        if aspace.remote:  # (a remote page's touch, the usual fill while paging: no raise)
+            m = aspace.remote_fault(vaddr, access)
+            if m is not None:
+                self.sched.fault = TrapFault(m, 0)
+                return None
         before = aspace.faults
         try:
             got = aspace.fill(vaddr, access)
         except Missing as f:  # a page elsewhere: the thread waits for it (sched.run_slice)
-            self.sched.fault = TrapFault(f, 0)
+            # Kept without its traceback: its frames lead back to run_slice, which holds the
+            # fault, a cycle only the garbage collector would free (once per remote fault).
+            self.sched.fault = TrapFault(f.with_traceback(None), 0)
             return None
         except Fault as f:
-            self.sched.fault = TrapFault(f, SIGSEGV)
+            self.sched.fault = TrapFault(f.with_traceback(None), SIGSEGV)
             return None
         except OutOfFrames:
             if self.now() >= min(self.sched.horizon, sched.next_item(self, harts=False)[0]):

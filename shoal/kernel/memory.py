@@ -469,6 +469,16 @@ class AddressSpace:
             self._words[w] = new
         return (((new >> 10) - _PHYS_PPN) * PAGE + (va & (PAGE - 1)), new)
 
+    def remote_fault(self, va: int, access: int) -> Missing | None:
+        """The Missing that `fill` would raise for `va` if its page is elsewhere (an entry
+        not valid, the page remote), made without raising; None otherwise."""
+        if va >= USER_TOP or va & ~(PAGE - 1) not in self.remote:
+            return None
+        w = self._pte(va, create=False)
+        if w is not None and self._words[w] & PTE_V:
+            return None
+        return Missing(_KIND.get(access, "load"), va)
+
     def fill(self, va: int, access: int) -> tuple[int, int]:
         """The hardware page walk for a TLB miss: (physical address, Unicorn perms)."""
         kind = "store" if access == UC_MEM_WRITE else "fetch" if access == UC_MEM_FETCH else "load"
@@ -652,6 +662,31 @@ class AddressSpace:
         w = self._pte(va, create=False)
         return self._words[w] & 0x3FF if w is not None else 0
 
+    def victims(self, order: list[int], n: int, clock: bool) -> tuple[list[int], list[int]]:
+        """Page replacement's scan (kernel/rmem.py) over resident pages in `order`: up to `n`
+        that may go, code pages never; with `clock`, a page accessed since it was last
+        looked at loses its A bit and goes to `second` instead (the caller flushes the TLB)."""
+        words, root = self._words, self.root * PTES
+        out: list[int] = []
+        second: list[int] = []
+        for va in order:
+            if len(out) >= n:
+                break
+            e = words[root + (va >> 22)]
+            if not e & PTE_V:
+                out.append(va)  # (no entry: flags 0, as flags_of says)
+                continue
+            w = ((e >> 10) - _PHYS_PPN) * PTES + ((va >> 12) & 0x3FF)
+            flags = words[w]
+            if flags & PTE_X:
+                continue
+            if flags & PTE_A and clock:
+                words[w] = flags & ~PTE_A
+                second.append(va)
+            else:
+                out.append(va)
+        return out, second
+
     def clear_accessed(self, va: int) -> None:
         """Clear the page's A bit (page replacement's second chance; the caller flushes the TLB)."""
         w = self._pte(va, create=False)
@@ -664,11 +699,14 @@ class AddressSpace:
         flags = self.remote.get(va)
         if flags is None:
             return False
-        page = bytearray(data)
-        for off, b in self.overlay.get(va, []):
-            page[off:off + len(b)] = b
+        over = self.overlay.get(va)
+        if over:
+            page = bytearray(data)
+            for off, b in over:
+                page[off:off + len(b)] = b
             flags |= PTE_D  # no longer what remote memory holds
-        self.install(va, flags, bytes(page))  # (OutOfFrames leaves it remote)
+            data = bytes(page)
+        self.install(va, flags, data)  # (OutOfFrames leaves it remote)
         del self.remote[va]
         ver = self.swap.pages.pop(va, None)
         if ver is not None and not flags & PTE_D:
@@ -689,6 +727,7 @@ class AddressSpace:
         self.table_frames -= 1
 
 
+_KIND = {UC_MEM_WRITE: "store", UC_MEM_FETCH: "fetch"}  # (fill: what an access is)
 _NEED = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}  # (translate: the PTE bit an access needs)
 
 

@@ -87,14 +87,15 @@ def _choose(k: Kernel, n: int) -> list[tuple[Container, int]]:
     # (most of the host time of a reclaim). If that ever did not hold, the full listing.
     if not all(len(p.aspace.swap.born) == p.aspace.data_frames for p in procs):
         return _choose_listed(k, procs, n)
-    if len(procs) == 1:
+    fifo = k.spec.rmem.page_replacement == "fifo"
+    if len(procs) == 1:  # (the usual case: the scan in one call, on the address space's words)
         p = procs[0]
         born = p.aspace.swap.born
-        order = [(p, va) for _, va in sorted(zip(born.values(), born, strict=True))]
-    else:
-        keyed = sorted((b, p.pid, va, i) for i, p in enumerate(procs) for va, b in p.aspace.swap.born.items())
-        order = [(procs[i], va) for _, _, va, i in keyed]
-    fifo = k.spec.rmem.page_replacement == "fifo"
+        out1, second1 = p.aspace.victims([va for _, va in sorted(zip(born.values(), born, strict=True))],
+                                         n, not fifo)
+        return [(p, va) for va in out1 + second1[:n - len(out1)]]
+    keyed = sorted((b, p.pid, va, i) for i, p in enumerate(procs) for va, b in p.aspace.swap.born.items())
+    order = [(procs[i], va) for _, _, va, i in keyed]
     out, second = [], []
     for p, va in order:
         if len(out) >= n:

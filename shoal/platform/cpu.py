@@ -35,7 +35,7 @@ from unicorn import (
 )
 from unicorn import riscv_const as rv
 from unicorn.unicorn_py3 import unicorn as binding
-from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_hook_h
+from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_hook_h, uc_tlb_entry
 
 from shoal.platform import unicorn_build
 from shoal.platform.hart import (
@@ -61,6 +61,11 @@ __all__ = ["PHYS_BASE", "REG_A", "REG_F", "REG_PC", "REG_RA", "REG_SP", "REG_TP"
            "_ALL_REGS", "ClusterCPU", "engine", "native_library"]
 
 PHYS_BASE = 0x8000_0000
+
+
+# uc_cb_tlbfill_t, with the entry as an address (written in place, no pointer object made).
+_FILL_CFUNC = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
+                               ctypes.c_void_p, ctypes.c_void_p)
 
 
 class ClusterCPU:
@@ -105,15 +110,31 @@ class ClusterCPU:
         if lib is not None:
             # Tried first: the kernel's fill (below) sees only what this one leaves to it.
             self._native_hook(UC_HOOK_TLB_FILL, lib.shoal_tlb_fill)
-        self.uc.hook_add(UC_HOOK_TLB_FILL, self._fill)
         self.regs = Registers(self.uc._uch)
-        self._hook_traps(lib)
+        self._hook_kernel(lib)
 
-    def _hook_traps(self, lib: ctypes.CDLL | None) -> None:
-        """The trap hook straight to the kernel (every system call comes this way): the
-        binding's hook_add would add two Python calls per trap. Its exception rule is kept:
-        a hook's exception is kept for `run` to raise, and the emulation stops."""
+    def _hook_kernel(self, lib: ctypes.CDLL | None) -> None:
+        """The trap hook and the kernel's TLB fill straight to the kernel (every system call,
+        every page fault and every remote page's touch comes this way): the binding's hook_add
+        would add two Python calls and a ctypes object per call. Its exception rule is kept: a
+        hook's exception is kept for `run` to raise, and the emulation stops."""
         uc = self.uc
+
+        def fill(_handle: object, vaddr: int, access: int, entry: int, _ud: object) -> bool:
+            try:
+                got = self.on_fill(vaddr, access)  # type: ignore[misc]
+                if got is None:
+                    return False
+                slot = uc_tlb_entry.from_address(entry)
+                slot.paddr, slot.perms = got
+                return True
+            except BaseException as e:
+                if uc._hook_exception is None:
+                    uc._hook_exception = e
+                uc.emu_stop()
+                return False
+        self._fill_cb = _FILL_CFUNC(fill)  # (kept alive as long as the emulator)
+        self._native_hook(UC_HOOK_TLB_FILL, self._fill_cb, None)
 
         def trap(_handle: object, cause: int, _ud: object) -> None:
             try:
@@ -161,21 +182,17 @@ class ClusterCPU:
         c = self.caches
         return c.stall if c is not None else 0
 
-    def _native_hook(self, kind: int, fn: object) -> None:
+    def _native_hook(self, kind: int, fn: object, user: object = ...) -> None:
+        """Add hook `fn` (a C function or callback), with the native struct as its user data
+        unless `user` is given."""
+        if user is ...:
+            user = ctypes.cast(ctypes.byref(self.count.native), ctypes.c_void_p)
         hh = uc_hook_h()
         err = binding.uclib.uc_hook_add(self.uc._uch, ctypes.byref(hh), kind,
-                                        ctypes.cast(fn, ctypes.c_void_p),
-                                        ctypes.cast(ctypes.byref(self.count.native), ctypes.c_void_p),
+                                        ctypes.cast(fn, ctypes.c_void_p), user,
                                         ctypes.c_uint64(1), ctypes.c_uint64(0))
         if err:
             raise UcError(err)
-
-    def _fill(self, uc: Uc, vaddr: int, access: int, entry: object, _ud: object) -> bool:
-        got = self.on_fill(vaddr, access)  # type: ignore[misc]
-        if got is None:
-            return False
-        entry.paddr, entry.perms = got  # type: ignore[attr-defined]
-        return True
 
     def new_context(self) -> object:
         ctx = self.uc.context_save()

@@ -108,7 +108,6 @@ def body_bytes(value: object, key: str = "") -> int:
 
 
 _NARROW: dict[type, bool] = {}  # body class -> none of its fields is a 64-bit id
-_INT = frozenset({int})
 _INT_UNSET = frozenset({int, type(UNSET)})
 _WIDE_AT: dict[type, tuple[int, ...]] = {}  # body class -> where its 64-bit ids are among its fields
 
@@ -120,11 +119,14 @@ def struct_bytes(body: Struct) -> int:
     if narrow is None:
         narrow = _NARROW[type(body)] = not WIDE.intersection(body.__struct_fields__)
         _WIDE_AT[type(body)] = tuple(i for i, k in enumerate(body.__struct_fields__) if k in WIDE)
-    # Most bodies are a few small integers (4 bytes each): told at C speed, else field by field.
+    # Most bodies are a few small integers (4 bytes each): told in one pass, else field by field.
+    if narrow:
+        for v in values:
+            if type(v) is not int or v < -(1 << 31) or v >= (1 << 32):
+                break
+        else:
+            return 4 * len(values)
     types = set(map(type, values))
-    if narrow and types <= _INT and (
-            not values or (min(values) >= -(1 << 31) and max(values) < (1 << 32))):
-        return 4 * len(values)
     if types <= _INT_UNSET:  # (an answer: a few integers set, an id among them; the rest absent)
         ints = [v for v in values if v is not UNSET]
         if not ints or (min(ints) >= -(1 << 31) and max(ints) < (1 << 32)):
@@ -315,18 +317,26 @@ class NoC:
         s = self.spec
         per_cycle, setup, hop = s.noc.noc_link_bytes_per_cycle, s.noc.noc_setup_cycles, s.noc.noc_hop_cycles
         paths, classes, byte_hops = self._paths, self._classes, self.byte_hops
+        tracer = self.tracer
+        hooks = bool(self.delay_next or self.jitter is not None or self.fail_next)  # (test hooks)
+        pop, push = heapq.heappop, heapq.heappush
+        placed = 0
         while heap and heap[0][0] < before:
-            ready, src, seq, i, uid, f = heapq.heappop(heap)
+            ready, src, seq, i, uid, f = pop(heap)
             nbytes, chunk = f.nbytes, f.chunk
-            nchunks = max(1, -(-nbytes // chunk))
-            size = min(chunk, nbytes - i * chunk) + f.header
+            last = nbytes <= (i + 1) * chunk  # (the last chunk; a packet has at least one)
+            size = (nbytes - i * chunk if last else chunk) + f.header
             d = -(-size // per_cycle)
             path = paths.get((f.src, f.dst))
             if path is None:
                 path = paths[(f.src, f.dst)] = [self._link(lk) for lk in self.route(f.src, f.dst)]
             t = ready + setup
             if len(path) == 1:
-                t = path[0].cal.first_fit(t, d)  # (what the loop below gives for one link)
+                lk = path[0]
+                t = lk.cal.first_fit(t, d)  # (what the loop below gives for one link)
+                lk.cal.reserve(t, t + d)
+                lk.bytes += size
+                lk.transfers += 1
             else:
                 moved = True
                 while moved:
@@ -335,30 +345,32 @@ class NoC:
                         t2 = lk.cal.first_fit(t, d)
                         if t2 != t:
                             t, moved = t2, True
-            for lk in path:
-                lk.cal.reserve(t, t + d)
-                lk.bytes += size
-                lk.transfers += 1
-            if self.tracer is not None:
-                self.tracer.chunk(f.src, f.dst, t, d)
-            self.bytes += size
+                for lk in path:
+                    lk.cal.reserve(t, t + d)
+                    lk.bytes += size
+                    lk.transfers += 1
+            if tracer is not None:
+                tracer.chunk(f.src, f.dst, t, d)
+            placed += size
             what = classes.get(f.kind)
             if what is None:
                 what = classes[f.kind] = traffic_class(f.kind)
             byte_hops[what] = byte_hops.get(what, 0) + size * len(path)
             if f.start is None:
                 f.start = t
-            if i + 1 < nchunks:
-                heapq.heappush(heap, (t + d, src, seq, i + 1, uid, f))
+            if not last:
+                push(heap, (t + d, src, seq, i + 1, uid, f))
             else:
                 f.arrival = t + d + len(path) * hop
-                if self.delay_next or self.jitter is not None:
-                    f.arrival += self._late(f)
                 self.messages += 1
-                if self.fail_next.get(f.kind, 0) > 0:
-                    self.fail_next[f.kind] -= 1
-                    f.failed = True
+                if hooks:
+                    if self.delay_next or self.jitter is not None:
+                        f.arrival += self._late(f)
+                    if self.fail_next.get(f.kind, 0) > 0:
+                        self.fail_next[f.kind] -= 1
+                        f.failed = True
                 done.append(f)
+        self.bytes += placed
         return done
 
     def _link(self, lk: Link) -> LinkState:
