@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import Programs
 
 from shoal import Chip
@@ -149,3 +150,42 @@ def test_bytecode_cache_when_python_writes_none(programs: Programs, tmp_path: Pa
     blocked.write_text("not a directory")
     r = _run_copy(pkg, blocked / "pyc", elf)
     assert r.returncode == 0 and r.stdout == first.stdout
+
+
+def test_file_tag_is_remembered_by_stat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """toolchain.file_tag (the keys of shoal's Unicorn build and native helpers, read at every
+    start): SHA-256 of the bytes and the salt, served from its memo while the file's path,
+    mtime and size and the salt are unchanged, computed again after any change; a damaged memo
+    is no memo, and a cache that cannot be written only costs the hash."""
+    import hashlib
+
+    from shoal import toolchain
+    monkeypatch.setenv("SHOAL_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "x.c"
+    src.write_bytes(b"int main(void) { return 0; }\n")
+
+    def want(salt: str) -> str:
+        return hashlib.sha256(src.read_bytes() + salt.encode()).hexdigest()[:16]
+
+    tag = toolchain.file_tag(src, "salt 1")
+    assert tag == want("salt 1")
+    memo = tmp_path / "cache" / "tags" / "x.c.tag"
+    assert memo.read_text().endswith(tag)
+    # served from the memo: another tag written there for the same stat is believed
+    memo.write_text(memo.read_text()[:-16] + "0123456789abcdef")
+    assert toolchain.file_tag(src, "salt 1") == "0123456789abcdef"
+    # another salt, or an edit (new size and mtime): computed again
+    assert toolchain.file_tag(src, "salt 2") == want("salt 2")
+    src.write_bytes(b"int main(void) { return 1; }\n\n")
+    assert toolchain.file_tag(src, "salt 2") == want("salt 2")
+    memo.write_bytes(b"\xff\xfe damaged")
+    assert toolchain.file_tag(src, "salt 2") == want("salt 2")
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("SHOAL_CACHE", str(blocked / "cache"))
+    assert toolchain.file_tag(src, "salt 3") == want("salt 3")
+    # the Unicorn build's key is the patch's SHA-256 as before (the same build is found)
+    from shoal.platform import unicorn_build
+    salt = f"{unicorn_build.VERSION} {sys.platform} build-2"
+    assert unicorn_build._tag() == hashlib.sha256(
+        unicorn_build.PATCH.read_bytes() + salt.encode()).hexdigest()[:16]

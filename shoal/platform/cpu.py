@@ -56,7 +56,6 @@ from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_hook_h
 
 from shoal.platform import unicorn_build
 from shoal.platform.unicorn_build import InsnBudget, UcCaches
-from shoal.sha import sha256
 from shoal.spec import ChipSpec
 
 PHYS_BASE = 0x8000_0000
@@ -115,9 +114,9 @@ def _load_native() -> ctypes.CDLL | None:
     """Build (once, cached) and load the native block counter; None if that is impossible."""
     global _native
     if _native is None:
-        from shoal.toolchain import cache_dir
+        from shoal.toolchain import cache_dir, file_tag
         src = Path(__file__).parent.parent / "native" / "blockcount.c"
-        tag = sha256(src.read_bytes() + sys.version.encode()).hexdigest()[:16]
+        tag = file_tag(src, sys.version)
         lib = cache_dir() / "native" / f"blockcount-{tag}.so"
         try:
             if not lib.exists():
