@@ -18,8 +18,10 @@ shoal's toolchain), medians of N fresh runs of:
              a virtual TLB with exact page rights filled by the same native Sv32 walk as
              shoal's (no Python per miss). Timed around emu_start only.
 Ratios are taken within one run, geometric means over the programs. `startup`: medians of N
-of `python -c pass` (the interpreter and its site), and of `shoal run` of the shortest program
-with and without shoal's bytecode (the latter from a fresh copy of the package, compiling it).
+of `python -S -c pass` (the interpreter alone), `python -c pass` (and its site: the .pth hooks
+of the environment), `python -c "import shoal.cli"` (every module a run imports), and of
+`shoal run` of the shortest program with and without shoal's bytecode (the latter from a fresh
+copy of the package, compiling it): the differences say where a run's fixed cost goes.
 Plus the 16-cluster x 16-thread busy chip of bench/run.py as aggregate guest MIPS. Host wall times throughout;
 nothing here is simulated time.
 """
@@ -292,7 +294,10 @@ def startup(runs: int, name: str, elf: Path, args: list[str]) -> dict:
     import tempfile
 
     import shoal
+    bare = [timed_run([sys.executable, "-S", "-c", "pass"])["wall_s"] for _ in range(runs)]
     floor = [timed_run([sys.executable, "-c", "pass"])["wall_s"] for _ in range(runs)]
+    imports = [timed_run([sys.executable, "-c", "import shoal.cli"], env=shoal_env())["wall_s"]
+               for _ in range(runs)]
     cmd = [sys.executable, "-m", "shoal", "run", str(elf), *args]
     warm = [timed_run(cmd, env=shoal_env())["wall_s"] for _ in range(runs)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -303,7 +308,8 @@ def startup(runs: int, name: str, elf: Path, args: list[str]) -> dict:
             env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SHOAL_PYCACHE": f"{tmp}/pyc{i}",
                    "PYTHONPATH": os.pathsep.join([tmp, os.environ.get("PYTHONPATH", "")])}
             cold.append(timed_run(cmd, env=env, cwd=tmp)["wall_s"])
-    return {"argv": [name, *args], "python_c_pass_s": median(floor),
+    return {"argv": [name, *args], "python_no_site_s": median(bare), "python_c_pass_s": median(floor),
+            "import_shoal_cli_s": median(imports),
             "shoal_run_bytecode_s": median(warm), "shoal_run_no_bytecode_s": median(cold)}
 
 
@@ -379,7 +385,8 @@ def main() -> int:
     busy_sizes = {"short": "2000" if a.quick else "20000", "steady": "10000" if a.quick else "100000"}
     busy_res = {k: busy_figure(busy_elf, it, runs, qemu) for k, it in busy_sizes.items()}
     st = startup(max(runs, 5), "hash", elfs["hash"], ["1"])
-    log(f"start-up: python -c pass {st['python_c_pass_s']:.3f} s, shoal run hash 1 "
+    log(f"start-up: python -S -c pass {st['python_no_site_s']:.3f} s, python -c pass "
+        f"{st['python_c_pass_s']:.3f} s, import shoal.cli {st['import_shoal_cli_s']:.3f} s, shoal run hash 1 "
         f"{st['shoal_run_bytecode_s']:.3f} s ({st['shoal_run_no_bytecode_s']:.3f} s without bytecode)")
     g = {k: geomean([r[k] for r in rows.values()])
          for k in ("shoal_over_qemu", "nocache_over_qemu", "caches_cost", "chip_run_over_qemu",
