@@ -62,6 +62,8 @@ LOOPBACK = 0x7F000001
 
 @dataclass(eq=False)
 class Sock:
+    """A socket on the chip: its family and type, who holds it, its state and its data."""
+
     family: int  # 1 AF_UNIX, 2 AF_INET
     type: int
     refs: dict[int, int] = field(default_factory=dict)  # pid -> descriptors

@@ -66,6 +66,8 @@ class Obj:
 
 @dataclass(eq=False)
 class MsgQueue(Obj):
+    """A System V message queue (msgget)."""
+
     msgs: list[tuple[int, bytes]] = field(default_factory=list)  # (mtype, text), in order sent
     cbytes: int = 0
     qbytes: int = MSGMNB
@@ -77,6 +79,8 @@ class MsgQueue(Obj):
 
 @dataclass(eq=False)
 class SemSet(Obj):
+    """A System V semaphore set (semget)."""
+
     vals: list[int] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)  # the last process to change each
     otime: int = 0
@@ -84,6 +88,8 @@ class SemSet(Obj):
 
 @dataclass(eq=False)
 class Segment(Obj):
+    """A System V shared memory segment (shmget)."""
+
     size: int = 0
     obj: int = 0  # its shared memory object (daemons/shm.py)
     cpid: int = 0

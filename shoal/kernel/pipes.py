@@ -43,6 +43,8 @@ RESEND, WAIT = 1 << 40, 1 << 41  # a home's answers that are no count: send from
 
 @dataclass(eq=False)
 class Pipe:
+    """A pipe at its home cluster: its buffer, its ends' descriptors and the waits on it."""
+
     slots: deque = field(default_factory=deque)  # the buffer, as Linux's: up to SLOTS pages
     readers: int = 0  # descriptors open on the read end
     writers: int = 0  # ... on the write end
