@@ -3,11 +3,13 @@ parser gives what pyelftools gives, and `shoal run` imports only what a run need
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from conftest import Programs
@@ -195,7 +197,6 @@ def test_file_tag_is_remembered_by_stat(tmp_path: Path, monkeypatch: pytest.Monk
 def test_every_dataclass_of_a_run_has_a_docstring() -> None:
     """A dataclass without a docstring gets one made with inspect.signature when its module
     loads, at every start (~0.1 ms each): every dataclass that `shoal run` loads has its own."""
-    import dataclasses
     code = """
 import sys, dataclasses
 import shoal, shoal.cli, shoal.kernel.table, shoal.daemons.node
@@ -213,3 +214,50 @@ print(sorted(f"{m.__name__}.{k}" for m in list(sys.modules.values())
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_shared_repr_writes_what_dataclasses_writes() -> None:
+    """shoal.record.dataclass prints as dataclasses.dataclass does: fields with repr=False left
+    out, ClassVar and InitVar not fields, a reference back as `...`, slots, frozen,
+    inheritance, and a class's own __repr__ kept."""
+    from shoal.record import dataclass as shared
+
+    def make(deco: object) -> list[object]:
+        @deco(eq=False)  # type: ignore[operator]
+        class Node:
+            name: str
+            kids: list = dataclasses.field(default_factory=list)
+            secret: int = dataclasses.field(default=7, repr=False)
+            count: ClassVar[int] = 3
+            seed: dataclasses.InitVar[int] = 0
+
+        @deco(frozen=True, slots=True)  # type: ignore[operator]
+        class Point:
+            x: float
+            y: tuple = (1, "a")
+
+        @deco  # type: ignore[operator]
+        class Child(Node):
+            extra: dict = dataclasses.field(default_factory=dict)
+
+        @deco  # type: ignore[operator]
+        class Own:
+            v: int = 1
+
+            def __repr__(self) -> str:
+                return "mine"
+
+        n = Node("n\n'q'", seed=3)
+        n.kids.append(n)
+        c = Child("c", [Point(0.1), None], extra={"k": Point(-0.0, ())})
+        return [n, Point(float("nan")), c, Own(), Point]
+
+    ours, theirs = make(shared), make(dataclasses.dataclass)
+    assert [repr(o) for o in ours[:4]] == [repr(o) for o in theirs[:4]]
+    assert repr(ours[0]).endswith(".Node(name=\"n\\n'q'\", kids=[...])")
+    assert repr(ours[3]) == "mine"
+    assert dataclasses.is_dataclass(ours[4]) and ours[4].__slots__ == ("x", "y")  # type: ignore[attr-defined]
+    # shoal's own records print as the standard decorator's would
+    spec = ChipSpec.preset("tiny")
+    assert repr(spec) == "ChipSpec(" + ", ".join(
+        f"{f.name}={getattr(spec, f.name)!r}" for f in dataclasses.fields(spec) if f.repr) + ")"

@@ -32,7 +32,6 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from shoal.daemons.core import Core, Handler, HostCall
@@ -40,6 +39,7 @@ from shoal.daemons.policies import BUILTIN, ChipView, ClusterView, Evacuate, Mov
 from shoal.messages import Evacuate as EvacuateMsg
 from shoal.messages import Kind, LoadReport, PolicyMove, PolicyRefused
 from shoal.platform.noc import NoC, Packet
+from shoal.record import dataclass
 from shoal.spec import ChipSpec
 
 # Default report period: 1 ms of simulated time (400,000 cycles at 400 MHz). Linux balances

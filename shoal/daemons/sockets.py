@@ -32,12 +32,13 @@ receiver's kernel), as typed packets (messages.py: sock_*).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from shoal.abi import EAGAIN, ECONNREFUSED, ECONNRESET, EINVAL, EMSGSIZE, ENOENT
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.messages import Kind
 from shoal.platform.noc import Packet
+from shoal.record import dataclass
 
 STREAM, DGRAM = 1, 2
 EPIPE, ENFILE, EPROTOTYPE, ENOPROTOOPT, EOPNOTSUPP = 32, 23, 91, 92, 95

@@ -28,12 +28,13 @@ any clusters share them. As Linux's ipc/{msg,sem,shm}.c, with its defaults:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from shoal.abi import E2BIG, EAGAIN, EEXIST, EFBIG, EIDRM, EINVAL, ENOENT, ENOMSG, ENOSPC, ERANGE
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.messages import Kind
 from shoal.platform.noc import Packet
+from shoal.record import dataclass
 
 IPC_CREAT, IPC_EXCL, IPC_NOWAIT = 0o1000, 0o2000, 0o4000
 IPC_RMID, IPC_SET, IPC_STAT = 0, 1, 2

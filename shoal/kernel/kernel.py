@@ -16,7 +16,6 @@ import heapq
 import sys
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from msgspec.structs import replace
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
@@ -32,6 +31,7 @@ from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, 
 from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.platform.noc import Packet, packet
+from shoal.record import dataclass
 from shoal.spec import ChipSpec
 
 _warned: list[str] = []
