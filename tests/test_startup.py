@@ -261,3 +261,86 @@ def test_shared_repr_writes_what_dataclasses_writes() -> None:
     spec = ChipSpec.preset("tiny")
     assert repr(spec) == "ChipSpec(" + ", ".join(
         f"{f.name}={getattr(spec, f.name)!r}" for f in dataclasses.fields(spec) if f.repr) + ")"
+
+
+def test_shared_eq_and_hash_behave_as_dataclasses_ones() -> None:
+    """shoal.record.dataclass's __eq__ and __hash__: the same answers as the standard ones on
+    equal, unequal and other-class objects, fields left out of compare or hash, one field
+    (still compared as a 1-tuple: the same NaN object equals itself), none, a mutable class
+    (unhashable), a frozen one (hashes its fields), a class's own __eq__ or __hash__ kept, and
+    order=True left to the standard decorator."""
+    from shoal.record import dataclass as shared
+
+    def make(deco: object) -> dict[str, type]:
+        @deco  # type: ignore[operator]
+        class M:
+            a: int
+            b: list = dataclasses.field(default_factory=list)
+            c: int = dataclasses.field(default=0, compare=False)
+
+        @deco(frozen=True)  # type: ignore[operator]
+        class F:
+            a: float
+            b: tuple = ()
+            c: int = dataclasses.field(default=0, hash=False)
+            d: int = dataclasses.field(default=0, compare=False)
+
+        @deco(frozen=True, slots=True)  # type: ignore[operator]
+        class One:
+            x: float
+
+        @deco(frozen=True)  # type: ignore[operator]
+        class Empty:
+            pass
+
+        @deco  # type: ignore[operator]
+        class Sub(M):
+            e: int = 0
+
+        @deco(frozen=True)  # type: ignore[operator]
+        class OwnHash:
+            a: int
+
+            def __hash__(self) -> int:
+                return 42
+
+        @deco  # type: ignore[operator]
+        class OwnEq:
+            a: int
+
+            def __eq__(self, other: object) -> bool:
+                return True
+
+        @deco(order=True)  # type: ignore[operator]
+        class Ordered:
+            a: int
+
+        return {"M": M, "F": F, "One": One, "Empty": Empty, "Sub": Sub, "OwnHash": OwnHash,
+                "OwnEq": OwnEq, "Ordered": Ordered}
+
+    nan = float("nan")
+
+    def behaviour(k: dict[str, type]) -> list[object]:
+        M, F, One, Empty, Sub = k["M"], k["F"], k["One"], k["Empty"], k["Sub"]
+        out: list[object] = [
+            M(1) == M(1), M(1) == M(2), M(1, [2]) == M(1, [2]), M(1, c=5) == M(1, c=6), M(1) == Sub(1),
+            Sub(1) == M(1), M(1) != M(1), M(1).__eq__(3), Sub(1, e=2) == Sub(1, e=3),
+            F(1.0) == F(1.0, c=9, d=9), F(1.0) == F(2.0), One(nan) == One(nan), One(1.0) == One(1.0),
+            Empty() == Empty(), hash(F(1.0, (2,), c=3)) == hash(F(1.0, (2,), c=4)),
+            hash(One(2.5)), hash(Empty()), hash(F(1.0, ("x",), c=3, d=4)), k["OwnEq"](1) == k["OwnEq"](2),
+            hash(k["OwnHash"](1)), k["Ordered"](1) < k["Ordered"](2), k["OwnHash"](1) == k["OwnHash"](1)]
+        same = One(nan)
+        out.append(same == same)
+        for c in (M, Sub, k["OwnEq"], k["Ordered"]):
+            try:
+                hash(c(1))
+                out.append("hashable")
+            except TypeError as e:
+                out.append(str(e).replace(c.__qualname__, c.__name__))
+        return out
+
+    assert behaviour(make(shared)) == behaviour(make(dataclasses.dataclass))
+    # and shoal's own: a frozen record hashes, a mutable one compares by value
+    spec = ChipSpec.preset("tiny")
+    assert spec == ChipSpec.preset("tiny") and hash(spec) == hash(ChipSpec.preset("tiny"))
+    assert spec != dataclasses.replace(spec, cpi=2)
