@@ -22,8 +22,10 @@ of `python -S -c pass` (the interpreter alone), `python -c pass` (and its site: 
 of the environment), `python -c "import shoal.cli"` (every module a run imports), and of
 `shoal run` of the shortest program with and without shoal's bytecode (the latter from a fresh
 copy of the package, compiling it): the differences say where a run's fixed cost goes.
-Plus the 16-cluster x 16-thread busy chip of bench/run.py as aggregate guest MIPS. Host wall times throughout;
-nothing here is simulated time.
+Plus the 16-cluster x 16-thread busy chip of bench/run.py as aggregate guest MIPS. Host wall times
+throughout, and for the whole commands (qemu, shoal, nocache) their CPU time too (user + system,
+`*_cpu` ratios): on a shared host other work stretches wall times, much less CPU times. Nothing
+here is simulated time.
 """
 
 from __future__ import annotations
@@ -344,18 +346,22 @@ def main() -> int:
         elf = elfs[name]
         argv = [name, *args]
         s: dict[str, list[float]] = {"qemu": [], "shoal": [], "nocache": [], "chip_run": [], "bare": []}
+        cpu_s: dict[str, list[float]] = {"qemu": [], "shoal": [], "nocache": []}  # (user + system)
         outs = set()
         instr = None
         for _ in range(runs):
             q = timed_run([qemu, str(elf), *args])
             s["qemu"].append(q["wall_s"])
+            cpu_s["qemu"].append(q["cpu_s"])
             outs.add(q["stdout"].decode(errors="replace"))
             c = timed_run([sys.executable, "-m", "shoal", "run", str(elf), *args], env=shoal_env())
             s["shoal"].append(c["wall_s"])
+            cpu_s["shoal"].append(c["cpu_s"])
             outs.add(c["stdout"].decode(errors="replace"))
             c = timed_run([sys.executable, "-m", "shoal", "run", "--no-caches", str(elf), *args],
                           env=shoal_env())
             s["nocache"].append(c["wall_s"])
+            cpu_s["nocache"].append(c["cpu_s"])
             outs.add(c["stdout"].decode(errors="replace"))
             r = worker("chip_run", str(elf), *argv)
             s["chip_run"].append(r["run_wall_s"])
@@ -366,8 +372,12 @@ def main() -> int:
             s["bare"].append(b["run_wall_s"])
             outs.add(b["stdout"])
         med = {k: median(v) for k, v in s.items()}
+        cmed = {k: median(v) for k, v in cpu_s.items()}
         rows[name] = {"argv": argv, "same_output_everywhere": len(outs) == 1, "guest_instructions": instr,
                       "median_wall_s": med, "samples_wall_s": s,
+                      "median_cpu_s": cmed, "samples_cpu_s": cpu_s,
+                      "shoal_over_qemu_cpu": cmed["shoal"] / cmed["qemu"],
+                      "nocache_over_qemu_cpu": cmed["nocache"] / cmed["qemu"],
                       "shoal_over_qemu": med["shoal"] / med["qemu"],
                       "nocache_over_qemu": med["nocache"] / med["qemu"],
                       "caches_cost": med["shoal"] / med["nocache"],
@@ -377,7 +387,8 @@ def main() -> int:
         log(f"{name:7} qemu {med['qemu']:.3f} s  shoal {med['shoal']:.3f} s  "
             f"(--no-caches {med['nocache']:.3f} s)  "
             f"Chip.run {med['chip_run']:.3f} s  "
-            f"bare unicorn {med['bare']:.3f} s  shoal/qemu {rows[name]['shoal_over_qemu']:.2f}  "
+            f"bare unicorn {med['bare']:.3f} s  shoal/qemu {rows[name]['shoal_over_qemu']:.2f} "
+            f"(CPU time {rows[name]['shoal_over_qemu_cpu']:.2f})  "
             f"Chip.run/bare {rows[name]['chip_run_over_bare']:.2f}  same output: "
             f"{rows[name]['same_output_everywhere']}")
     from shoal.toolchain import compile_cached
@@ -390,13 +401,15 @@ def main() -> int:
         f"{st['shoal_run_bytecode_s']:.3f} s ({st['shoal_run_no_bytecode_s']:.3f} s without bytecode)")
     g = {k: geomean([r[k] for r in rows.values()])
          for k in ("shoal_over_qemu", "nocache_over_qemu", "caches_cost", "chip_run_over_qemu",
-                   "chip_run_over_bare", "bare_over_qemu")}
+                   "chip_run_over_bare", "bare_over_qemu", "shoal_over_qemu_cpu", "nocache_over_qemu_cpu")}
     busy_mips = busy_res["steady"]["guest_mips_median"]
     log(f"geomean shoal/qemu {g['shoal_over_qemu']:.2f} (--no-caches {g['nocache_over_qemu']:.2f}, "
         f"caches cost x{g['caches_cost']:.2f})  Chip.run/qemu {g['chip_run_over_qemu']:.2f}  "
         f"Chip.run/bare {g['chip_run_over_bare']:.2f}  bare/qemu {g['bare_over_qemu']:.2f}  "
         f"16x16 busy {busy_mips:.0f} guest MIPS (short run {busy_res['short']['guest_mips_median']:.0f}; "
         f"qemu-user, 16 processes in turn: {busy_res['steady']['qemu_mips_median']:.0f})  ({cpu})")
+    log(f"in CPU time (user + system, what a loaded host disturbs least): shoal/qemu "
+        f"{g['shoal_over_qemu_cpu']:.2f} (--no-caches {g['nocache_over_qemu_cpu']:.2f})")
     result = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(), "shoal_revision": shoal_revision(), "runs": runs, "quick": a.quick,
