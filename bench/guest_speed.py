@@ -19,7 +19,8 @@ shoal's toolchain), medians of N fresh runs of:
              shoal's (no Python per miss). Timed around emu_start only.
 Ratios are taken within one run, geometric means over the programs. `startup`: medians of N
 of `python -S -c pass` (the interpreter alone), `python -c pass` (and its site: the .pth hooks
-of the environment), `python -c "import shoal.cli"` (every module a run imports), and of
+of the environment), `python -c "import shoal.cli"` (every module a run imports; ended by
+os._exit, without the teardown), and of
 `shoal run` of the shortest program with and without shoal's bytecode (the latter from a fresh
 copy of the package, compiling it): the differences say where a run's fixed cost goes.
 Plus the 16-cluster x 16-thread busy chip of bench/run.py as aggregate guest MIPS. Host wall times
@@ -298,8 +299,9 @@ def startup(runs: int, name: str, elf: Path, args: list[str]) -> dict:
     import shoal
     bare = [timed_run([sys.executable, "-S", "-c", "pass"])["wall_s"] for _ in range(runs)]
     floor = [timed_run([sys.executable, "-c", "pass"])["wall_s"] for _ in range(runs)]
-    imports = [timed_run([sys.executable, "-c", "import shoal.cli"], env=shoal_env())["wall_s"]
-               for _ in range(runs)]
+    # (ended by os._exit: Python's teardown of what was imported would be counted otherwise)
+    imp = [sys.executable, "-c", "import os, shoal.cli; os._exit(0)"]
+    imports = [timed_run(imp, env=shoal_env())["wall_s"] for _ in range(runs)]
     cmd = [sys.executable, "-m", "shoal", "run", str(elf), *args]
     warm = [timed_run(cmd, env=shoal_env())["wall_s"] for _ in range(runs)]
     with tempfile.TemporaryDirectory() as tmp:
