@@ -18,10 +18,15 @@ shoal's toolchain), medians of N fresh runs of:
              a virtual TLB with exact page rights filled by the same native Sv32 walk as
              shoal's (no Python per miss). Timed around emu_start only.
 Ratios are taken within one run, geometric means over the programs. `startup`: medians of N
-of `python -c pass` (the interpreter and its site), and of `shoal run` of the shortest program
-with and without shoal's bytecode (the latter from a fresh copy of the package, compiling it).
-Plus the 16-cluster x 16-thread busy chip of bench/run.py as aggregate guest MIPS. Host wall times throughout;
-nothing here is simulated time.
+of `python -S -c pass` (the interpreter alone), `python -c pass` (and its site: the .pth hooks
+of the environment), `python -c "import shoal.cli"` (every module a run imports; ended by
+os._exit, without the teardown), and of
+`shoal run` of the shortest program with and without shoal's bytecode (the latter from a fresh
+copy of the package, compiling it): the differences say where a run's fixed cost goes.
+Plus the 16-cluster x 16-thread busy chip of bench/run.py as aggregate guest MIPS. Host wall times
+throughout, and for the whole commands (qemu, shoal, nocache) their CPU time too (user + system,
+`*_cpu` ratios): on a shared host other work stretches wall times, much less CPU times. Nothing
+here is simulated time.
 """
 
 from __future__ import annotations
@@ -292,7 +297,11 @@ def startup(runs: int, name: str, elf: Path, args: list[str]) -> dict:
     import tempfile
 
     import shoal
+    bare = [timed_run([sys.executable, "-S", "-c", "pass"])["wall_s"] for _ in range(runs)]
     floor = [timed_run([sys.executable, "-c", "pass"])["wall_s"] for _ in range(runs)]
+    # (ended by os._exit: Python's teardown of what was imported would be counted otherwise)
+    imp = [sys.executable, "-c", "import os, shoal.cli; os._exit(0)"]
+    imports = [timed_run(imp, env=shoal_env())["wall_s"] for _ in range(runs)]
     cmd = [sys.executable, "-m", "shoal", "run", str(elf), *args]
     warm = [timed_run(cmd, env=shoal_env())["wall_s"] for _ in range(runs)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -303,7 +312,8 @@ def startup(runs: int, name: str, elf: Path, args: list[str]) -> dict:
             env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SHOAL_PYCACHE": f"{tmp}/pyc{i}",
                    "PYTHONPATH": os.pathsep.join([tmp, os.environ.get("PYTHONPATH", "")])}
             cold.append(timed_run(cmd, env=env, cwd=tmp)["wall_s"])
-    return {"argv": [name, *args], "python_c_pass_s": median(floor),
+    return {"argv": [name, *args], "python_no_site_s": median(bare), "python_c_pass_s": median(floor),
+            "import_shoal_cli_s": median(imports),
             "shoal_run_bytecode_s": median(warm), "shoal_run_no_bytecode_s": median(cold)}
 
 
@@ -338,18 +348,22 @@ def main() -> int:
         elf = elfs[name]
         argv = [name, *args]
         s: dict[str, list[float]] = {"qemu": [], "shoal": [], "nocache": [], "chip_run": [], "bare": []}
+        cpu_s: dict[str, list[float]] = {"qemu": [], "shoal": [], "nocache": []}  # (user + system)
         outs = set()
         instr = None
         for _ in range(runs):
             q = timed_run([qemu, str(elf), *args])
             s["qemu"].append(q["wall_s"])
+            cpu_s["qemu"].append(q["cpu_s"])
             outs.add(q["stdout"].decode(errors="replace"))
             c = timed_run([sys.executable, "-m", "shoal", "run", str(elf), *args], env=shoal_env())
             s["shoal"].append(c["wall_s"])
+            cpu_s["shoal"].append(c["cpu_s"])
             outs.add(c["stdout"].decode(errors="replace"))
             c = timed_run([sys.executable, "-m", "shoal", "run", "--no-caches", str(elf), *args],
                           env=shoal_env())
             s["nocache"].append(c["wall_s"])
+            cpu_s["nocache"].append(c["cpu_s"])
             outs.add(c["stdout"].decode(errors="replace"))
             r = worker("chip_run", str(elf), *argv)
             s["chip_run"].append(r["run_wall_s"])
@@ -360,8 +374,12 @@ def main() -> int:
             s["bare"].append(b["run_wall_s"])
             outs.add(b["stdout"])
         med = {k: median(v) for k, v in s.items()}
+        cmed = {k: median(v) for k, v in cpu_s.items()}
         rows[name] = {"argv": argv, "same_output_everywhere": len(outs) == 1, "guest_instructions": instr,
                       "median_wall_s": med, "samples_wall_s": s,
+                      "median_cpu_s": cmed, "samples_cpu_s": cpu_s,
+                      "shoal_over_qemu_cpu": cmed["shoal"] / cmed["qemu"],
+                      "nocache_over_qemu_cpu": cmed["nocache"] / cmed["qemu"],
                       "shoal_over_qemu": med["shoal"] / med["qemu"],
                       "nocache_over_qemu": med["nocache"] / med["qemu"],
                       "caches_cost": med["shoal"] / med["nocache"],
@@ -371,7 +389,8 @@ def main() -> int:
         log(f"{name:7} qemu {med['qemu']:.3f} s  shoal {med['shoal']:.3f} s  "
             f"(--no-caches {med['nocache']:.3f} s)  "
             f"Chip.run {med['chip_run']:.3f} s  "
-            f"bare unicorn {med['bare']:.3f} s  shoal/qemu {rows[name]['shoal_over_qemu']:.2f}  "
+            f"bare unicorn {med['bare']:.3f} s  shoal/qemu {rows[name]['shoal_over_qemu']:.2f} "
+            f"(CPU time {rows[name]['shoal_over_qemu_cpu']:.2f})  "
             f"Chip.run/bare {rows[name]['chip_run_over_bare']:.2f}  same output: "
             f"{rows[name]['same_output_everywhere']}")
     from shoal.toolchain import compile_cached
@@ -379,17 +398,20 @@ def main() -> int:
     busy_sizes = {"short": "2000" if a.quick else "20000", "steady": "10000" if a.quick else "100000"}
     busy_res = {k: busy_figure(busy_elf, it, runs, qemu) for k, it in busy_sizes.items()}
     st = startup(max(runs, 5), "hash", elfs["hash"], ["1"])
-    log(f"start-up: python -c pass {st['python_c_pass_s']:.3f} s, shoal run hash 1 "
+    log(f"start-up: python -S -c pass {st['python_no_site_s']:.3f} s, python -c pass "
+        f"{st['python_c_pass_s']:.3f} s, import shoal.cli {st['import_shoal_cli_s']:.3f} s, shoal run hash 1 "
         f"{st['shoal_run_bytecode_s']:.3f} s ({st['shoal_run_no_bytecode_s']:.3f} s without bytecode)")
     g = {k: geomean([r[k] for r in rows.values()])
          for k in ("shoal_over_qemu", "nocache_over_qemu", "caches_cost", "chip_run_over_qemu",
-                   "chip_run_over_bare", "bare_over_qemu")}
+                   "chip_run_over_bare", "bare_over_qemu", "shoal_over_qemu_cpu", "nocache_over_qemu_cpu")}
     busy_mips = busy_res["steady"]["guest_mips_median"]
     log(f"geomean shoal/qemu {g['shoal_over_qemu']:.2f} (--no-caches {g['nocache_over_qemu']:.2f}, "
         f"caches cost x{g['caches_cost']:.2f})  Chip.run/qemu {g['chip_run_over_qemu']:.2f}  "
         f"Chip.run/bare {g['chip_run_over_bare']:.2f}  bare/qemu {g['bare_over_qemu']:.2f}  "
         f"16x16 busy {busy_mips:.0f} guest MIPS (short run {busy_res['short']['guest_mips_median']:.0f}; "
         f"qemu-user, 16 processes in turn: {busy_res['steady']['qemu_mips_median']:.0f})  ({cpu})")
+    log(f"in CPU time (user + system, what a loaded host disturbs least): shoal/qemu "
+        f"{g['shoal_over_qemu_cpu']:.2f} (--no-caches {g['nocache_over_qemu_cpu']:.2f})")
     result = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(), "shoal_revision": shoal_revision(), "runs": runs, "quick": a.quick,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +28,7 @@ from shoal.kernel import image
 from shoal.kernel.host import ClusterRecord, ProcessRecord
 from shoal.kernel.loader import Executable, parse_elf
 from shoal.kernel.migrate import METHODS, Migration, MigState
+from shoal.record import dataclass
 from shoal.spec import ChipSpec
 
 EOPNOTSUPP = 95

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.errors import ShoalError
+from shoal.record import dataclass
 
 KIB = 1024
 MIB = 1024 * 1024

@@ -75,6 +75,30 @@ def cache_dir() -> Path:
     return Path(base)
 
 
+def file_tag(path: Path, salt: str) -> str:
+    """The first 16 hex digits of SHA-256(the file's bytes + salt): the key of what shoal builds
+    from it. Remembered under the cache directory by the file's path, mtime (ns) and size, as
+    CPython checks its bytecode, so a start reads a few bytes instead of hashing the file."""
+    st = path.stat()
+    key = f"{os.path.abspath(path)}\n{st.st_mtime_ns} {st.st_size}\n{salt}\n"
+    memo = cache_dir() / "tags" / f"{path.name}.tag"
+    try:
+        got = memo.read_text()
+        if got.startswith(key) and len(got) == len(key) + 16:
+            return got[len(key):]
+    except (OSError, UnicodeDecodeError):
+        pass
+    tag = sha256(path.read_bytes() + salt.encode()).hexdigest()[:16]
+    try:  # whole or not at all (a concurrent start reads the old memo or the new one)
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+        tmp.write_text(key + tag)
+        tmp.replace(memo)
+    except OSError:
+        pass  # (a cache that cannot be written is only slower)
+    return tag
+
+
 def cc(args: list[str]) -> int:
     """`shoal cc ARGS...`: the compiler's own exit status; its messages go to stderr.
 

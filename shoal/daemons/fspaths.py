@@ -6,11 +6,12 @@ the host's directory copies (shoal/hostfs.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from shoal.abi import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
 from shoal.abi import NAME_MAX as MAX_COMPONENT
 from shoal.abi import PATH_MAX as MAX_PATH
+from shoal.record import dataclass
 
 ROOT = 1
 MAXSYMLINKS = 40  # links followed in one path (Linux's), then ELOOP

@@ -27,7 +27,7 @@ kernels (shoal/kernel/calls/ipc.py), so processes on any clusters share them. Na
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from shoal.abi import (
     EAGAIN,
@@ -47,6 +47,7 @@ from shoal.abi import (
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.messages import Kind
 from shoal.platform.noc import Packet
+from shoal.record import dataclass
 
 
 @dataclass(eq=False)

@@ -23,11 +23,12 @@ keeps its other results.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from shoal.errors import ShoalError
 from shoal.platform.noc import NoC
+from shoal.record import dataclass
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.policies import BUILTIN, ChipView, ClusterView, Evacuate, Move, Policy, ProcView
@@ -27,6 +26,7 @@ from shoal.daemons.policybudget import PolicyError, budgeted
 from shoal.messages import Evacuate as EvacuateMsg
 from shoal.messages import Kind, LoadReport, PolicyMove, PolicyRefused
 from shoal.platform.noc import NoC, Packet
+from shoal.record import dataclass
 from shoal.spec import ChipSpec
 
 # Default report period: 1 ms of simulated time (400,000 cycles at 400 MHz). Linux balances

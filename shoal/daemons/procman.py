@@ -10,7 +10,7 @@ that land go to the policy server (daemons/policy.py), its `policy`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
 from msgspec.structs import replace
@@ -22,6 +22,7 @@ from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
 from shoal.messages import ForkLoad, Kind, Load, MovedAck, Reply, SignalMsg
 from shoal.platform.noc import Packet
+from shoal.record import dataclass
 
 P_ALL, P_PID, P_PGID = 0, 1, 2  # waitid's idtype
 CLD_EXITED, CLD_KILLED = 1, 2  # siginfo codes of SIGCHLD (a dumped core is never written)

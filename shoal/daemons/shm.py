@@ -8,12 +8,13 @@ count against ChipSpec.rmem.io_memory with the remote-memory home's (`io_used`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from shoal.abi import EBADF, EEXIST, EFBIG, EINVAL, ENOENT, ENOSPC, O_CREAT, O_EXCL
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.messages import Kind, ShmGone, ShmPage, ShmRecall
 from shoal.platform.noc import Packet
+from shoal.record import dataclass
 
 
 @dataclass

@@ -32,13 +32,14 @@ receiver's kernel), as typed packets (messages.py: sock_*).
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from shoal.abi import EAGAIN, ECONNREFUSED, ECONNRESET, EINVAL, EMSGSIZE
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.socknames import DGRAM, LOOPBACK, SOL_SOCKET, STREAM, SockNames
 from shoal.messages import Kind
 from shoal.platform.noc import Packet
+from shoal.record import dataclass
 
 EPIPE, ENFILE, EPROTOTYPE, ENOPROTOOPT, EOPNOTSUPP = 32, 23, 91, 92, 95
 ENOTCONN, EISCONN, EDESTADDRREQ = 107, 106, 89
@@ -59,6 +60,8 @@ SHUT_RD, SHUT_WR = 1, 2  # as bits (how + 1)
 
 @dataclass(eq=False)
 class Sock:
+    """A socket on the chip: its family and type, who holds it, its state and its data."""
+
     family: int  # 1 AF_UNIX, 2 AF_INET
     type: int
     refs: dict[int, int] = field(default_factory=dict)  # pid -> descriptors

@@ -28,12 +28,13 @@ any clusters share them. As Linux's ipc/{msg,sem,shm}.c, with its defaults:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from shoal.abi import E2BIG, EAGAIN, EEXIST, EFBIG, EIDRM, EINVAL, ENOENT, ENOMSG, ENOSPC, ERANGE
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.messages import Kind
 from shoal.platform.noc import Packet
+from shoal.record import dataclass
 
 IPC_CREAT, IPC_EXCL, IPC_NOWAIT = 0o1000, 0o2000, 0o4000
 IPC_RMID, IPC_SET, IPC_STAT = 0, 1, 2
@@ -66,6 +67,8 @@ class Obj:
 
 @dataclass(eq=False)
 class MsgQueue(Obj):
+    """A System V message queue (msgget)."""
+
     msgs: list[tuple[int, bytes]] = field(default_factory=list)  # (mtype, text), in order sent
     cbytes: int = 0
     qbytes: int = MSGMNB
@@ -77,6 +80,8 @@ class MsgQueue(Obj):
 
 @dataclass(eq=False)
 class SemSet(Obj):
+    """A System V semaphore set (semget)."""
+
     vals: list[int] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)  # the last process to change each
     otime: int = 0
@@ -84,6 +89,8 @@ class SemSet(Obj):
 
 @dataclass(eq=False)
 class Segment(Obj):
+    """A System V shared memory segment (shmget)."""
+
     size: int = 0
     obj: int = 0  # its shared memory object (daemons/shm.py)
     cpid: int = 0

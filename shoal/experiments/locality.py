@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.api import Chip, Process
 from shoal.errors import ShoalError
+from shoal.record import dataclass
 from shoal.spec import ChipSpec
 
 PROGRAMS = Path(__file__).parent / "programs"

@@ -15,12 +15,12 @@ and about 113 ms for each of 1 to 8 simultaneous migrations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from shoal.api import Chip
 from shoal.errors import ShoalError
 from shoal.kernel.migrate import Migration
+from shoal.record import dataclass
 from shoal.spec import ChipSpec
 
 PROGRAMS = Path(__file__).parent / "programs"

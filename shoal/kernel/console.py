@@ -18,13 +18,14 @@ sched.py); a write that fits whatever comes later runs inline, as before.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from shoal.kernel.container import FileKind, TState
 from shoal.kernel.memory import PAGE, Fault
 from shoal.messages import Kind
 from shoal.platform.cpu import REG_PC
+from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Container, Thread

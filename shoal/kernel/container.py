@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING
 
 from shoal.kernel.memory import AddressSpace
+from shoal.record import dataclass
 from shoal.sha import sha256
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ are function calls; under a distributed one they travel to the rank that owns th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shoal.abi import EBUSY, SIGKILL
@@ -18,6 +17,7 @@ from shoal.kernel.debug import debug  # noqa: F401  (what the GDB stub asks: ker
 from shoal.kernel.loader import Executable
 from shoal.kernel.memory import OutOfFrames
 from shoal.kernel.migrate import ACTIVE, CHECKPOINT, Migration, request, thaw
+from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Container

@@ -22,7 +22,7 @@ the kernel's receive cost; a thread that looks earlier waits until then.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from shoal.abi import ECONNREFUSED, ECONNRESET, EFAULT
@@ -30,6 +30,7 @@ from shoal.kernel.container import Container, Thread
 from shoal.kernel.memory import Fault, OutOfFrames
 from shoal.messages import Kind, PortalData, PortalGo, answer_to
 from shoal.platform.noc import Packet
+from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import struct
 from collections import Counter, deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shoal.errors import ShoalError
@@ -30,6 +29,7 @@ from shoal.kernel.container import CACHE_COUNTS, Container, FileKind, OpenFile, 
 from shoal.kernel.ikc import MailboxIn, PortalIn, Remote, SyncIn
 from shoal.kernel.imageschema import validate
 from shoal.kernel.memory import PAGE, Region
+from shoal.record import dataclass
 from shoal.sha import sha256
 
 if TYPE_CHECKING:

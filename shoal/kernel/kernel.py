@@ -17,7 +17,7 @@ import heapq
 import sys
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from msgspec.structs import replace
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
@@ -32,6 +32,7 @@ from shoal.kernel.stops import ASLEEP, Retry, Stop, TrapFault
 from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, Targeted, answer_to
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.platform.noc import Packet, packet
+from shoal.record import dataclass
 from shoal.spec import ChipSpec
 
 _warned: list[str] = []

@@ -28,11 +28,12 @@ reported with their sensitivity (shoal bench locality), not as measurements of t
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from shoal.kernel.container import CACHE_COUNTS
 from shoal.platform.calendar import Calendar
 from shoal.platform.cpu import native_library
+from shoal.record import dataclass
 from shoal.spec import ChipSpec
 
 LINE_TOUCH = 64  # bytes a "line" touch covers in the footprints below (one k1b cache line)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import io
 import struct
-from dataclasses import dataclass
 
 from shoal.errors import ShoalError
 from shoal.kernel.memory import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, USER_TOP, AddressSpace, Region
+from shoal.record import dataclass
 
 EM_RISCV = 243
 EF_RISCV_FLOAT_ABI = 0x6

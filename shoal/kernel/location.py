@@ -66,7 +66,6 @@ trips after the commit); what remains per kernel are counters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from msgspec.structs import replace
@@ -76,6 +75,7 @@ from shoal.kernel.container import Container
 from shoal.kernel.ikc import Remote
 from shoal.messages import UNSET, Kind, Located, Relay, answer_to
 from shoal.platform.noc import Packet
+from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel

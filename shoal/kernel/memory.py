@@ -13,11 +13,12 @@ import bisect
 import heapq
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from unicorn import UC_MEM_FETCH, UC_MEM_WRITE, UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE
 
 from shoal.platform.cpu import PHYS_BASE
+from shoal.record import dataclass
 
 PAGE = 4096
 PAGE_SHIFT = 12

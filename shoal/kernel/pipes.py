@@ -16,7 +16,7 @@ migrated or checkpointed, and its fork's child is placed on its cluster (kernel/
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from shoal.abi import EAGAIN, EBADF, EINVAL, EMFILE, O_WRONLY, SIGPIPE
@@ -27,6 +27,7 @@ from shoal.kernel.files import MAX_FILES, new_fd
 from shoal.kernel.stops import ASLEEP
 from shoal.messages import Kind, PipeOp, PipeReady, PipeRef, Reply, answer_to
 from shoal.platform.cpu import REG_A, REG_PC
+from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Container, Thread
@@ -43,6 +44,8 @@ RESEND, WAIT = 1 << 40, 1 << 41  # a home's answers that are no count: send from
 
 @dataclass(eq=False)
 class Pipe:
+    """A pipe at its home cluster: its buffer, its ends' descriptors and the waits on it."""
+
     slots: deque = field(default_factory=deque)  # the buffer, as Linux's: up to SLOTS pages
     readers: int = 0  # descriptors open on the read end
     writers: int = 0  # ... on the write end

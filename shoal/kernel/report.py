@@ -29,11 +29,12 @@ happen. An `evacuate` packet closes the cluster: it accepts no incoming migratio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from shoal.kernel.container import TState
 from shoal.messages import Kind, LoadReport, PolicyMove, PolicyRefused
+from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel

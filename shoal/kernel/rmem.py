@@ -30,13 +30,14 @@ get the copy of an earlier eviction.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.memory import PAGE, PTE_A, PTE_X, OutOfFrames
 from shoal.messages import Kind, RmemFree, RmemGet, RmemPut
 from shoal.platform.noc import Packet
+from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel

@@ -31,7 +31,7 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from shoal.kernel import migrate, pipes, report, rmem, shm, signals
@@ -40,6 +40,7 @@ from shoal.kernel.ikc import Remote
 from shoal.kernel.memory import PAGE, Missing
 from shoal.kernel.stops import Retry, Stop, TrapFault
 from shoal.platform.cpu import REG_PC
+from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Thread

@@ -24,7 +24,7 @@ where it lands. Descriptors: `p.fs.files[fd] = OpenFile(FileKind.SHM, "/dev/shm/
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from shoal.kernel import faults
@@ -33,6 +33,7 @@ from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames
 from shoal.messages import Kind, ShmBack, ShmClose, ShmGet
 from shoal.platform.cpu import REG_PC
 from shoal.platform.noc import Packet
+from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 
 from shoal.kernel.memory import Fault, Missing
+from shoal.record import dataclass
 
 
 class Stop(StrEnum):

@@ -11,11 +11,11 @@ POSIX ones and keeps ITIMER_REAL (Linux's rules).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from shoal.abi import SIGALRM
 from shoal.kernel import signals
+from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Container

@@ -28,7 +28,6 @@ from unicorn.unicorn_py3 import unicorn as binding
 
 from shoal.platform import unicorn_build
 from shoal.platform.hart import REG_A, REG_PC, STOP_ADDR
-from shoal.sha import sha256
 
 _counter_offset: int | None = None
 _native: ctypes.CDLL | None | bool = None  # False: tried and unavailable
@@ -100,9 +99,9 @@ def _load_native() -> ctypes.CDLL | None:
     """Build (once, cached) and load the native block counter; None if that is impossible."""
     global _native
     if _native is None:
-        from shoal.toolchain import cache_dir
+        from shoal.toolchain import cache_dir, file_tag
         src = Path(__file__).parent.parent / "native" / "blockcount.c"
-        tag = sha256(src.read_bytes() + sys.version.encode()).hexdigest()[:16]
+        tag = file_tag(src, sys.version)
         lib = cache_dir() / "native" / f"blockcount-{tag}.so"
         try:
             if not lib.exists():

@@ -41,13 +41,14 @@ cost nothing).
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from msgspec import UNSET, Struct
 from msgspec.structs import astuple
 
 from shoal.messages import Body, Kind
 from shoal.platform.calendar import Calendar
+from shoal.record import dataclass
 from shoal.spec import ChipSpec
 
 Link = tuple[int, int]  # (from node, to node)

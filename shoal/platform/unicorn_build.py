@@ -116,9 +116,8 @@ def apply_patch(text: str, root: Path) -> None:
 
 
 def _tag() -> str:
-    h = sha256(PATCH.read_bytes())
-    h.update(f"{VERSION} {sys.platform} build-2".encode())
-    return h.hexdigest()[:16]
+    from shoal.toolchain import file_tag
+    return file_tag(PATCH, f"{VERSION} {sys.platform} build-2")
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, what: str) -> None:

@@ -10,9 +10,8 @@ whole."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from shoal.api import Chip, Process
+from shoal.record import dataclass
 
 DEADLOCK = "killed: deadlock"
 

@@ -6,9 +6,11 @@ defaults. See docs/design.md, "Containers and migration".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.container import CacheWindow, Container, Thread
