@@ -579,13 +579,17 @@ class FsUnlink(Request, frozen=True, kw_only=True, gc=False):  # unlink (or rmdi
     rmdir: bool
 
 
-class FsSetattr(Request, frozen=True, kw_only=True, gc=False):  # chmod, utimensat: by handle or path
+class FsSetattr(Request, frozen=True, kw_only=True, gc=False):  # chmod, chown, utimensat: by handle or path
     KIND = Kind.FS_SETATTR
     handle: int | None
     path: str
     flags: int | Opt = UNSET  # an open file's
     mode: int | Opt = UNSET  # the permission bits to set
     mtime: int | Opt = UNSET  # the modification time to set (chip cycles since the guests' epoch)
+    atime: int | Opt = UNSET  # the access time to set (the same clock)
+    uid: int | Opt = UNSET  # chown: the owner to set (-1 leaves it)
+    gid: int | Opt = UNSET  # chown: the group to set (-1 leaves it)
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # chown's caller: euid, egid, groups
     nofollow: bool | Opt = UNSET  # a link at the end of `path` itself
 
 

@@ -44,6 +44,7 @@ from shoal.abi import (
     ENOTDIR,
     ENOTEMPTY,
     EOPNOTSUPP,
+    EPERM,
     EROFS,
     MAX_IO,
     O_ACCMODE,
@@ -153,11 +154,11 @@ class FileServer(LinkCalls):
     def _new(self, parent: Node, name: str, is_dir: bool, mode: int, at: int) -> Node | int:
         if self.fs_count >= self.spec.fs_max_files:
             return -ENOSPC
-        node = Node(self.next_ino, is_dir, parent.ino, mode & 0o7777, mtime=at)
+        node = Node(self.next_ino, is_dir, parent.ino, mode & 0o7777, mtime=at, atime=at, ctime=at)
         self.next_ino += 1
         self.nodes[node.ino] = node
         parent.children[name] = node.ino
-        parent.mtime = at
+        parent.touch(at)
         self.fs_count += 1
         return node
 
@@ -236,12 +237,13 @@ class FileServer(LinkCalls):
 
     def _stat(self, node: Node) -> list[int]:
         if node.target is not None:  # a link: its target's length, all permissions (as Linux)
-            return [node.ino, S_IFLNK | 0o777, nbytes(node.target), node.names, node.mtime]
+            return [node.ino, S_IFLNK | 0o777, nbytes(node.target), node.names, node.mtime,
+                    node.atime, node.ctime, node.uid, node.gid]
         mode = (S_IFDIR if node.is_dir else S_IFREG) | node.mode
         size = 4096 if node.is_dir else len(node.data)
         nlink = (2 + sum(self.nodes[c].is_dir for c in node.children.values())) if node.is_dir \
             else node.names
-        return [node.ino, mode, size, nlink, node.mtime]
+        return [node.ino, mode, size, nlink, node.mtime, node.atime, node.ctime, node.uid, node.gid]
 
     @staticmethod
     def _dtype(node: Node) -> int:
@@ -250,8 +252,9 @@ class FileServer(LinkCalls):
     def _drop_name(self, parent: Node, name: str, node: Node, at: int) -> None:
         """`name` in `parent` goes; the node with its last name (and last open handle)."""
         del parent.children[name]
-        parent.mtime = at
+        parent.touch(at)
         node.names -= 1
+        node.ctime = at
         if node.names:
             self.fs_count -= 1  # (each further name counted as a node: tmpfs's)
         else:
@@ -384,7 +387,7 @@ class FileServer(LinkCalls):
             err = -EROFS
         elif flags & O_TRUNC and node.data:  # as Linux, even opened read-only
             err = self._resize(node, 0)
-            node.mtime = at
+            node.touch(at)
         if err or isinstance(node, int) or node is None:
             self._reply(req, at, ret=err)
             return
@@ -435,7 +438,7 @@ class FileServer(LinkCalls):
             if end > len(node.data):
                 self._resize(node, end)
         node.data[off:end] = data
-        node.mtime = at
+        node.touch(at)
         at = self._work(at, len(data))
         self._reply(req, at, ret=len(data), offset=end, handle=hid)
 
@@ -446,7 +449,7 @@ class FileServer(LinkCalls):
             return
         hid, node = found
         err = -EINVAL if node.is_dir else -EROFS if node.readonly else self._resize(node, b.length)
-        node.mtime = at
+        node.touch(at)
         self._reply(req, at, ret=err, handle=hid)
 
     def _open_node(self, req: Packet, at: int) -> tuple[int, Node] | None:
@@ -486,22 +489,44 @@ class FileServer(LinkCalls):
             self._reply(req, at, ret=0, st=self._stat(node), handle=hid)
 
     def on_fs_setattr(self, req: Packet, at: int) -> None:
-        """chmod (the permission bits) and utimensat (the modification time; shoal keeps one
-        time for a file: access and change times read the same), by handle or by path. The
-        read-only --file files refuse both (EROFS)."""
+        """chmod (the permission bits), chown (owner and group, with Linux's rule: only root
+        gives a file away; its owner may give it a group it is in) and utimensat (access and
+        modification times), by handle or by path; each sets the change time. The read-only
+        --file files refuse them (EROFS)."""
         b = req.body
         found = self._target(req, at)
         if found is None:
             return
         hid, node = found
-        if node.readonly or node.target is not None and b.mode is not UNSET:
-            # (a link's mode is 0777 for good: fchmodat2's AT_SYMLINK_NOFOLLOW, as Linux)
-            self._reply(req, at, ret=-EROFS if node.readonly else -EOPNOTSUPP, handle=hid)
+        owner = b.uid is not UNSET and (b.uid != -1 or b.gid != -1)
+        if node.readonly and (b.mode is not UNSET or b.mtime is not UNSET or b.atime is not UNSET
+                              or owner):
+            self._reply(req, at, ret=-EROFS, handle=hid)
             return
+        if node.target is not None and b.mode is not UNSET:
+            # (a link's mode is 0777 for good: fchmodat2's AT_SYMLINK_NOFOLLOW, as Linux)
+            self._reply(req, at, ret=-EOPNOTSUPP, handle=hid)
+            return
+        if b.uid is not UNSET:
+            euid, egid, groups = b.cred
+            root = euid == 0
+            if not root and (b.uid not in (-1, node.uid) or b.gid not in (-1, node.gid) and (
+                    euid != node.uid or b.gid != egid and b.gid not in groups)):
+                self._reply(req, at, ret=-EPERM, handle=hid)
+                return
+            if b.uid != -1:
+                node.uid = b.uid
+            if b.gid != -1:
+                node.gid = b.gid
+            if owner and not node.is_dir:  # Linux drops set-user-ID, and set-group-ID if group-executable
+                node.mode &= ~(0o6000 if node.mode & 0o010 else 0o4000)
         if b.mode is not UNSET:
             node.mode = b.mode & 0o7777
         if b.mtime is not UNSET:
             node.mtime = b.mtime
+        if b.atime is not UNSET:
+            node.atime = b.atime
+        node.ctime = at
         self._reply(req, at, ret=0, handle=hid)
 
     def on_fs_getdents(self, req: Packet, at: int) -> None:
@@ -612,5 +637,7 @@ class FileServer(LinkCalls):
         dp.children[dname] = node.ino
         if node.is_dir:
             node.parent = dp.ino
-        sp.mtime = dp.mtime = at
+        sp.touch(at)
+        dp.touch(at)
+        node.ctime = at
         return 0

@@ -150,6 +150,9 @@ class Container:
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     cwd: str = "/"  # the working directory, absolute and canonical (kernel/calls/fs.py: chdir)
     umask: int = 0o022  # the file-mode creation mask (umask(2)); Linux's default
+    # user and groups (kernel/calls/cred.py): ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid
+    cred: list[int] = field(default_factory=lambda: [0] * 8)
+    groups: list[int] = field(default_factory=list)  # supplementary groups
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
     # fork and exec (kernel/calls/fork.py): its parent, the pid whose console it writes to and
     # reads from (0: its own; a fork's child shares its parent's, as a terminal is shared),

@@ -157,6 +157,10 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["rmem"] = [[va, p.aspace.remote[va], ver] for va, ver in sorted(p.aspace.rmem.items())]
     if p.cwd != "/":
         meta["cwd"] = p.cwd
+    if p.umask != 0o022:
+        meta["umask"] = p.umask
+    if any(p.cred) or p.groups:
+        meta["cred"] = [list(p.cred), list(p.groups)]
     if p.rlimits:
         meta["rlimits"] = {str(r): v for r, v in sorted(p.rlimits.items())}
     sig = signals.to_meta(p, threads)
@@ -308,6 +312,9 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.kcaches = list(meta.get("kcaches", [0] * len(CACHE_COUNTS)))
     p.rlimits = {int(r): v for r, v in meta.get("rlimits", {}).items()}
     p.cwd = meta.get("cwd", "/")
+    p.umask = meta.get("umask", 0o022)
+    cred, groups = meta.get("cred", [[0] * 8, []])
+    p.cred, p.groups = list(cred), list(groups)
     p.ppid, p.tty = meta.get("ppid", 0), meta.get("tty", 0)
     p.cloexec = set(meta.get("cloexec", [])) & p.open_fds
     p.state = "frozen"

@@ -139,6 +139,12 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     _int(m.get("rmem_seq", 0), "rmem_seq")
     if not _str(m.get("cwd", "/"), "cwd").startswith("/"):
         raise _Bad("'cwd' must be an absolute path")
+    cred, groups = _list(m.get("cred", [[0] * 8, []]), "cred", 2)
+    for i, v in enumerate(_list(cred, "cred[0]", 8)):
+        _int(v, f"cred[0][{i}]", -(1 << 31), U32)
+    for i, v in enumerate(_list(groups, "cred[1]")):
+        _int(v, f"cred[1][{i}]", -(1 << 31), U32)
+    _int(m.get("umask", 0o022), "umask", 0, 0o777)
     for r, v in _dict(m.get("rlimits", {}), "rlimits").items():
         _key(r, "rlimits", 0, 15)
         soft, hard = _list(v, f"rlimits.{r}", 2)

@@ -24,6 +24,7 @@ from shoal.abi import (
     S_IFDIR,
 )
 from shoal.kernel import files, shm
+from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.messages import (
@@ -352,16 +353,30 @@ def sys_fchmodat2(k: Kernel, t: Thread, a: list[int]) -> int:
     return _setattr(k, t, s32(a[0]), a[1], flags, mode=a[2] & 0o7777)
 
 
+def sys_fchownat(k: Kernel, t: Thread, a: list[int]) -> int:
+    """fchownat (chown, lchown): owner and group (-1 leaves one), by the file server's rule."""
+    flags = a[4]
+    if flags & ~(AT_SYMLINK_NOFOLLOW | files.AT_EMPTY_PATH):
+        return -EINVAL
+    if not a[1]:
+        return -EFAULT
+    return _setattr(k, t, s32(a[0]), a[1], flags, uid=s32(a[2]), gid=s32(a[3]), cred=cred.chown_cred(t))
+
+
+def sys_fchown(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _setattr(k, t, s32(a[0]), 0, 0, uid=s32(a[1]), gid=s32(a[2]), cred=cred.chown_cred(t))
+
+
 def sys_utimensat(k: Kernel, t: Thread, a: list[int]) -> int:
-    """utimensat_time64: the modification time (times[1]) as given, now, or left (UTIME_OMIT);
-    the access time is not kept apart (one time per file, see the file server)."""
+    """utimensat_time64: the access (times[0]) and modification (times[1]) times as given, now,
+    or left (UTIME_OMIT); a NULL `times` sets both to now."""
     dirfd, addr, times, flags = s32(a[0]), a[1], a[2], a[3]
     if flags & ~(AT_SYMLINK_NOFOLLOW | files.AT_EMPTY_PATH):
         return -EINVAL
     # (a file's time is the chip's, as the file server stamps it: kernel/files.py statx_bytes)
-    mtime: int | None = k.now()
+    stamps: list[int | None] = [k.now(), k.now()]
     if times:
-        stamps: list[int | None] = []
+        stamps = []
         for i in (0, 1):
             sec, nsec = struct.unpack("<qq", t.proc.aspace.read(times + 16 * i, 16))
             nsec &= 0xFFFFFFFF  # (a 32-bit long on riscv32)
@@ -369,6 +384,7 @@ def sys_utimensat(k: Kernel, t: Thread, a: list[int]) -> int:
                 return -EINVAL
             stamps.append(None if nsec == UTIME_OMIT else k.now() if nsec == UTIME_NOW
                           else ns_to_cycles(k, sec * 1_000_000_000 + nsec - EPOCH_NS))
-        mtime = stamps[1]
-    what = {} if mtime is None else {"mtime": mtime}
+        if stamps == [None, None]:
+            return 0  # nothing to do: Linux does not even look at the path
+    what = {n: v for n, v in zip(("atime", "mtime"), stamps, strict=True) if v is not None}
     return _setattr(k, t, dirfd, addr, flags, **what)

@@ -1,5 +1,5 @@
 """Threads and processes: set_tid_address, set_robust_list, exit, exit_group,
-sched_yield, getpid, gettid, getuid and kin; limits and placement: prlimit64,
+sched_yield, getpid, gettid (the user's ids: cred.py); limits and placement: prlimit64,
 sched_getaffinity. (Signals: kernel/calls/signal.py; clone, fork, exec, wait: fork.py.)"""
 
 from __future__ import annotations
@@ -66,10 +66,6 @@ def sys_getpid(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_gettid(k: Kernel, t: Thread, a: list[int]) -> int:
     return t.tid
-
-
-def sys_getuid(k: Kernel, t: Thread, a: list[int]) -> int:
-    return 0  # getuid, geteuid, getgid, getegid: root, the only user
 
 
 RLIM_INFINITY = (1 << 64) - 1
