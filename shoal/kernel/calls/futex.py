@@ -1,13 +1,16 @@
-"""futex_time64: wait, wake and requeue on a word of the process's memory."""
+"""futex_time64: wait, wake and requeue on a word of the process's memory; the priority-
+inheritance operations (LOCK_PI, TRYLOCK_PI, UNLOCK_PI) with Linux's word protocol: the owner's
+tid, FUTEX_WAITERS while someone waits, and the lock handed to the first waiter at unlock.
+(Priorities are not modelled: every thread has the same, so inheritance changes nothing.)"""
 
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EAGAIN, EINVAL, ENOSYS, ETIMEDOUT
+from shoal.abi import EAGAIN, EDEADLK, EINVAL, ENOSYS, EPERM, ESRCH, ETIMEDOUT
 from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, read_timespec
-from shoal.kernel.container import Thread
+from shoal.kernel.container import Thread, TState
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -16,6 +19,63 @@ if TYPE_CHECKING:
 FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE = 0, 1, 3, 4
 FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 9, 10
 FUTEX_CLOCK_REALTIME = 256
+FUTEX_LOCK_PI, FUTEX_UNLOCK_PI, FUTEX_TRYLOCK_PI, FUTEX_LOCK_PI2 = 6, 7, 8, 13
+FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
+PI = 1  # a PI futex's waiters wait under (pid, addr | PI): an aligned address's low bit is free
+
+
+def _word(t: Thread, addr: int) -> int:
+    return struct.unpack("<I", t.proc.aspace.read(addr, 4))[0]
+
+
+def _lock_pi(k: Kernel, t: Thread, addr: int, tsp: int, try_only: bool, realtime: bool) -> int:
+    """Take the lock if its word names no owner (keeping FUTEX_OWNER_DIED, as Linux); else
+    EDEADLK for its owner, ESRCH for an owner that is no thread of the process, EAGAIN for a
+    try, or mark FUTEX_WAITERS and wait (an absolute timeout: CLOCK_REALTIME for LOCK_PI,
+    CLOCK_MONOTONIC for LOCK_PI2 unless FUTEX_CLOCK_REALTIME)."""
+    deadline = None
+    if tsp and not try_only:
+        ns = read_timespec(t, tsp)
+        if ns is None:
+            return -EINVAL
+        base = EPOCH_NS if realtime else 0
+        deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.clock_offset
+    val = _word(t, addr)
+    owner = val & FUTEX_TID_MASK
+    if owner == 0:
+        t.proc.aspace.write(addr, struct.pack("<I", t.tid | (val & FUTEX_OWNER_DIED)))
+        return 0
+    if owner == t.tid:
+        return -EDEADLK
+    if not any(o.tid == owner and o.state is not TState.DEAD for o in t.proc.threads):
+        return -ESRCH
+    if try_only:
+        return -EAGAIN
+    if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
+        deadline = t.restart_deadline + t.proc.clock_offset
+    now = k.now()
+    if deadline is not None and deadline <= now:
+        return -ETIMEDOUT
+    if not val & FUTEX_WAITERS:
+        t.proc.aspace.write(addr, struct.pack("<I", val | FUTEX_WAITERS))
+    k.block(t, (t.proc.pid, addr | PI), deadline, timeout_value=-ETIMEDOUT)
+    return 0  # (not reached: Block)
+
+
+def _unlock_pi(k: Kernel, t: Thread, addr: int) -> int:
+    """Only the owner unlocks: the first waiter gets the lock (its tid in the word, with
+    FUTEX_WAITERS, as Linux hands it over) and wakes with 0; no waiter: the word becomes 0."""
+    val = _word(t, addr)
+    if val & FUTEX_TID_MASK != t.tid:
+        return -EPERM
+    q = k.futexes.get((t.proc.pid, addr | PI), [])
+    if not q:
+        t.proc.aspace.write(addr, b"\0\0\0\0")
+        return 0
+    w = q[0]
+    t.proc.aspace.write(addr, struct.pack("<I", w.tid | FUTEX_WAITERS))
+    k.wake(w, k.now(), 0)
+    return 0
 
 
 def futex_wake(k: Kernel, pid: int, addr: int, n: int, bits: int, now: int) -> int:
@@ -37,6 +97,11 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     pid = t.proc.pid
     now = k.now()
+    if cmd in (FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_TRYLOCK_PI):
+        realtime = cmd == FUTEX_LOCK_PI or bool(op & FUTEX_CLOCK_REALTIME)
+        return _lock_pi(k, t, addr, tsp, cmd == FUTEX_TRYLOCK_PI, realtime)
+    if cmd == FUTEX_UNLOCK_PI:
+        return _unlock_pi(k, t, addr)
     if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
         bits = val3 if cmd == FUTEX_WAIT_BITSET else 0xFFFFFFFF
         if bits == 0:
