@@ -101,6 +101,7 @@ class Kind(StrEnum):
     FS_READLINK = "fs_readlink"
     FS_STATFS = "fs_statfs"
     FS_FALLOCATE = "fs_fallocate"
+    FS_LOCK = "fs_lock"
     # POSIX message queues and semaphores
     MQ_OPEN = "mq_open"
     MQ_CLOSE = "mq_close"
@@ -628,6 +629,20 @@ class FsFallocate(Request, frozen=True, kw_only=True, gc=False):  # fallocate an
     mode: int
     offset: int
     length: int
+
+
+class FsLock(Request, frozen=True, kw_only=True, gc=False):  # fcntl record locks (daemons/fslocks.py)
+    KIND = Kind.FS_LOCK
+    handle: int
+    path: str
+    flags: int
+    cmd: int  # 0 F_GETLK, 1 F_SETLK, 2 F_SETLKW, 3 drop the process's locks on the file (no answer)
+    ofd: bool = False  # an open file description's lock (F_OFD_*)
+    type: int = 0  # F_RDLCK, F_WRLCK, F_UNLCK
+    whence: int = 0
+    start: int = 0
+    length: int = 0
+    offset: int = 0  # the descriptor's offset (SEEK_CUR)
 
 
 class FsRename(Request, frozen=True, kw_only=True, gc=False):

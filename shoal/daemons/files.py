@@ -60,12 +60,13 @@ from shoal.abi import (
 from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.fslinks import LinkCalls
+from shoal.daemons.fslocks import LockCalls
 from shoal.daemons.fspaths import ROOT, Handle, Node, Symlink, bad_name, nbytes, too_long, walk
 from shoal.messages import UNSET, Kind
 from shoal.platform.noc import Packet
 
 
-class FileServer(LinkCalls):
+class FileServer(LinkCalls, LockCalls):
     def __init__(self, core: Core) -> None:
         self.spec = core.spec
         self.busy = core.busy  # the daemon core's: copying costs its time
@@ -88,7 +89,9 @@ class FileServer(LinkCalls):
             Kind.FS_UNLINK: self.on_fs_unlink, Kind.FS_RENAME: self.on_fs_rename,
             Kind.FS_SETATTR: self.on_fs_setattr, Kind.FS_LINK: self.on_fs_link,
             Kind.FS_SYMLINK: self.on_fs_symlink, Kind.FS_READLINK: self.on_fs_readlink,
-            Kind.FS_STATFS: self.on_fs_statfs, Kind.FS_FALLOCATE: self.on_fs_fallocate}
+            Kind.FS_STATFS: self.on_fs_statfs, Kind.FS_FALLOCATE: self.on_fs_fallocate,
+            Kind.FS_LOCK: self.on_fs_lock}
+        self._lock_init()
         self.host: dict[str, HostCall] = {"fs_load": self.load_tree, "fs_tree": self.tree}
 
     def stats(self) -> dict[str, int]:
@@ -207,24 +210,26 @@ class FileServer(LinkCalls):
         node.opens += 1
         return hid, h
 
-    def _close_handle(self, hid: int) -> None:
+    def _close_handle(self, hid: int, at: int) -> None:
         h = self.handles.pop(hid, None)
         if h is not None:
+            self.locks_handle_closed(hid, h.ino, at)
             node = self.nodes[h.ino]
             node.opens -= 1
             self._free_node(node)
 
     def process_ended(self, pid: int, at: int) -> None:
+        self.locks_process_ended(pid, at)
         for hid in [hid for hid, h in self.handles.items() if h.pid == pid or pid in h.sharers]:
-            self._let_go(hid, pid)
+            self._let_go(hid, pid, at)
 
-    def _let_go(self, hid: int, pid: int) -> None:
+    def _let_go(self, hid: int, pid: int, at: int) -> None:
         """`pid` closes handle `hid`: it goes when no process that shares it is left."""
         h = self.handles[hid]
         h.sharers.discard(pid)
         if h.pid == pid:
             if not h.sharers:
-                self._close_handle(hid)
+                self._close_handle(hid, at)
                 return
             h.pid = min(h.sharers)
             h.sharers.discard(h.pid)
@@ -398,7 +403,7 @@ class FileServer(LinkCalls):
     def on_fs_close(self, req: Packet, at: int) -> None:
         h = self.handles.get(req.body.handle)
         if h is not None and (h.pid == req.body.pid or req.body.pid in h.sharers):
-            self._let_go(req.body.handle, req.body.pid)  # one way: no answer
+            self._let_go(req.body.handle, req.body.pid, at)  # one way: no answer
 
     def on_fs_read(self, req: Packet, at: int) -> None:
         b = req.body

@@ -153,6 +153,7 @@ class Container:
     # user and groups (kernel/calls/cred.py): ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid
     cred: list[int] = field(default_factory=lambda: [0] * 8)
     groups: list[int] = field(default_factory=list)  # supplementary groups
+    locks: bool = False  # it set a record lock: its closes tell the file server (kernel/files.py)
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
     # fork and exec (kernel/calls/fork.py): its parent, the pid whose console it writes to and
     # reads from (0: its own; a fork's child shares its parent's, as a terminal is shared),

@@ -46,7 +46,7 @@ from shoal.kernel import shm
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.kernel.memory import Fault
-from shoal.messages import FsClose, FsRead, FsWrite, MqClose, Request, SockRef
+from shoal.messages import FsClose, FsLock, FsRead, FsWrite, MqClose, Request, SockRef
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -243,8 +243,12 @@ def release(k: Kernel, p: object, fd: int, at: int) -> None:
         COUNTED[f.kind][1](k, f, at)  # each descriptor counts (a pipe's EOF, EPIPE: kernel/pipes.py)
     elif f is not None and f.kind is FileKind.SOCK:  # each descriptor counts at the socket server
         k.send(k.services_node, SockRef(pid=p.pid, handle=f.handle, delta=-1), at=at)  # type: ignore[attr-defined]
-    elif f is not None and not any(g is f for g in p.files.values()):  # type: ignore[attr-defined]
-        closed(k, p.pid, f, at)  # type: ignore[attr-defined]
+    else:
+        if f is not None and f.kind in (FileKind.FILE, FileKind.DIR) and p.locks:  # type: ignore[attr-defined]
+            # any close of a file drops the process's record locks on it (POSIX's rule)
+            k.send(k.services_node, FsLock(pid=p.pid, **about(f), cmd=3), at=at)  # type: ignore[attr-defined]
+        if f is not None and not any(g is f for g in p.files.values()):  # type: ignore[attr-defined]
+            closed(k, p.pid, f, at)  # type: ignore[attr-defined]
 
 
 def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int:

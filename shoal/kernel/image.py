@@ -159,6 +159,8 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["cwd"] = p.cwd
     if p.umask != 0o022:
         meta["umask"] = p.umask
+    if p.locks:
+        meta["locks"] = True
     if any(p.cred) or p.groups:
         meta["cred"] = [list(p.cred), list(p.groups)]
     if p.rlimits:
@@ -313,6 +315,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.rlimits = {int(r): v for r, v in meta.get("rlimits", {}).items()}
     p.cwd = meta.get("cwd", "/")
     p.umask = meta.get("umask", 0o022)
+    p.locks = meta.get("locks", False)
     cred, groups = meta.get("cred", [[0] * 8, []])
     p.cred, p.groups = list(cred), list(groups)
     p.ppid, p.tty = meta.get("ppid", 0), meta.get("tty", 0)

@@ -145,6 +145,8 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     for i, v in enumerate(_list(groups, "cred[1]")):
         _int(v, f"cred[1][{i}]", -(1 << 31), U32)
     _int(m.get("umask", 0o022), "umask", 0, 0o777)
+    if type(m.get("locks", False)) is not bool:
+        raise _Bad("'locks' must be true or false")
     for r, v in _dict(m.get("rlimits", {}), "rlimits").items():
         _key(r, "rlimits", 0, 15)
         soft, hard = _list(v, f"rlimits.{r}", 2)
