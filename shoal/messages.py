@@ -836,6 +836,7 @@ class SockBind(Request, frozen=True, kw_only=True, gc=False):
     KIND = Kind.SOCK_BIND
     handle: int
     addr: list
+    umask: int = 0o022  # a path's socket file gets 0777 & ~umask, as on Linux
 
 
 class SockListen(Request, frozen=True, kw_only=True, gc=False):

@@ -31,8 +31,11 @@ from shoal.abi import (
     DT_DIR,
     DT_LNK,
     DT_REG,
+    DT_SOCK,
     EACCES,
+    EADDRINUSE,
     EBUSY,
+    ECONNREFUSED,
     EEXIST,
     EFBIG,
     EINVAL,
@@ -43,6 +46,7 @@ from shoal.abi import (
     ENOSPC,
     ENOTDIR,
     ENOTEMPTY,
+    ENXIO,
     EOPNOTSUPP,
     EPERM,
     EROFS,
@@ -56,6 +60,7 @@ from shoal.abi import (
     S_IFDIR,
     S_IFLNK,
     S_IFREG,
+    S_IFSOCK,
 )
 from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.daemons.core import Core, Handler, HostCall
@@ -244,7 +249,7 @@ class FileServer(LinkCalls, LockCalls):
         if node.target is not None:  # a link: its target's length, all permissions (as Linux)
             return [node.ino, S_IFLNK | 0o777, nbytes(node.target), node.names, node.mtime,
                     node.atime, node.ctime, node.uid, node.gid]
-        mode = (S_IFDIR if node.is_dir else S_IFREG) | node.mode
+        mode = (S_IFDIR if node.is_dir else S_IFSOCK if node.sock else S_IFREG) | node.mode
         size = 4096 if node.is_dir else len(node.data)
         nlink = (2 + sum(self.nodes[c].is_dir for c in node.children.values())) if node.is_dir \
             else node.names
@@ -252,7 +257,8 @@ class FileServer(LinkCalls, LockCalls):
 
     @staticmethod
     def _dtype(node: Node) -> int:
-        return DT_DIR if node.is_dir else DT_LNK if node.target is not None else DT_REG
+        return DT_DIR if node.is_dir else DT_LNK if node.target is not None else DT_SOCK if node.sock \
+            else DT_REG
 
     def _drop_name(self, parent: Node, name: str, node: Node, at: int) -> None:
         """`name` in `parent` goes; the node with its last name (and last open handle)."""
@@ -345,14 +351,38 @@ class FileServer(LinkCalls, LockCalls):
                 continue
             name, ino = step
             child = self.nodes[ino]
-            if child.readonly or (ino == self.auto_tmp and not child.children):
-                continue
+            if child.readonly or child.sock or (ino == self.auto_tmp and not child.children):
+                continue  # (a socket's name means nothing on the host)
             path = prefix + name
             out.append((path, None if child.is_dir else Symlink(child.target)
                         if child.target is not None else bytes(child.data)))
             if child.is_dir:
                 stack.append((path + "/", iter(child.children.items())))
         return out
+
+    # AF_UNIX names (daemons/sockets.py, on the same I/O cluster) ------------------------------
+    def sock_bind(self, path: str, mode: int, at: int) -> int:
+        """bind: a socket node at `path` (its inode), EADDRINUSE if the name exists."""
+        got = self._parent(path)
+        if isinstance(got, int):
+            return -EADDRINUSE if got == -EBUSY else got
+        parent, name, old = got
+        if old is not None:
+            return -EADDRINUSE
+        if parent.readonly:
+            return -EROFS
+        node = self._new(parent, name, False, mode, at)
+        if isinstance(node, int):
+            return node
+        node.sock = True
+        return node.ino
+
+    def sock_find(self, path: str) -> int:
+        """connect, sendto: the inode of the socket at `path`; ECONNREFUSED for a file that is no socket."""
+        node = self._resolve(path)
+        if isinstance(node, int):
+            return node
+        return node.ino if node.sock else -ECONNREFUSED
 
     # requests from the kernels --------------------------------------------------------------
     def on_fs_open(self, req: Packet, at: int) -> None:
@@ -384,6 +414,8 @@ class FileServer(LinkCalls, LockCalls):
             err = -EEXIST
         elif node.target is not None:
             err = -ELOOP  # O_NOFOLLOW on a link
+        elif node.sock:
+            err = -ENXIO  # a socket is not opened (Linux's answer)
         elif flags & O_DIRECTORY and not node.is_dir or path.endswith("/") and not node.is_dir:
             err = -ENOTDIR
         elif node.is_dir and (acc != 0 or flags & (O_TRUNC | O_CREAT)):

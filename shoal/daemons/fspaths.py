@@ -35,6 +35,7 @@ class Node:
     ctime: int = 0  # the node's last change: data, names, mode, owner, times
     uid: int = 0
     gid: int = 0
+    sock: bool = False  # an AF_UNIX socket's name (bind): daemons/sockets.py finds it by inode
 
     def touch(self, at: int) -> None:
         """The data or the entries changed at `at`: modification and change times."""

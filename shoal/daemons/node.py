@@ -100,7 +100,7 @@ class IoNode:
         self.shm = SharedMemory(self, self._io_used)
         self.sysv = SysvServer(self, self.shm.segment_new, self.shm.segment_size, self.shm.segment_attach,
                                self.shm.segment_remove)
-        self.sockets = SocketServer(self)
+        self.sockets = SocketServer(self, self.files.sock_bind, self.files.sock_find)
         self.policy = PolicyServer(self, self._locate, self._residents)
         self.procman = ProcessManager(self, seed, self.policy, [
             self.names.process_ended, self.rmem.process_ended, self.files.process_ended,

@@ -8,10 +8,10 @@ connection may be anywhere. The data crosses the NoC twice (sender's kernel -> h
 receiver's kernel), as typed packets (messages.py: sock_*).
 
 - Names: an AF_UNIX path (absolute, resolved by the caller's kernel against its working
-  directory) or abstract name is an entry of this server's own registry, not a file of the
-  file server: bind and connect are then one request to one owner. The price: a socket's
-  name is not seen by stat or getdents, unlink does not remove it, and it goes when its
-  socket is closed (so a connect after that gives ENOENT where Linux gives ECONNREFUSED).
+  directory) is a socket file of the file server (same I/O cluster, called directly): bind
+  makes it (EADDRINUSE if the name exists), stat and getdents see it, unlink removes it, and
+  it stays after its socket closes (connect then gives ECONNREFUSED); this registry keys the
+  socket by the file's inode. An abstract name is an entry of this registry only.
   AF_INET: ports per type; 127.0.0.0/8 and INADDR_ANY (which means the loopback) only;
   ephemeral ports from 32768 up (Linux's ip_local_port_range starts there; it picks them
   at random, this server in order).
@@ -32,9 +32,10 @@ receiver's kernel), as typed packets (messages.py: sock_*).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from shoal.abi import EAGAIN, ECONNREFUSED, ECONNRESET, EINVAL, EMSGSIZE, ENOENT
+from shoal.abi import EAGAIN, ECONNREFUSED, ECONNRESET, EINVAL, EMSGSIZE
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.messages import Kind
 from shoal.platform.noc import Packet
@@ -94,11 +95,13 @@ def _unnamed(s: Sock) -> list:
 
 
 class SocketServer:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, bind_name: Callable[[str, int, int], int],
+                 find_name: Callable[[str], int]) -> None:
         self._reply = core.reply
+        self._bind_name, self._find_name = bind_name, find_name  # the file server's (see above)
         self.socks: dict[int, Sock] = {}
         self.next_handle = 0
-        self.unix: dict[str, int] = {}  # name -> handle
+        self.unix: dict[str, int] = {}  # abstract name, or "#inode" of a path's file -> handle
         self.ports: dict[tuple[int, int], list[int]] = {}  # (type, port) -> handles bound to it
         self.next_port = EPHEMERAL[0]
         self.buffered = 0  # bytes in every buffer (POOL)
@@ -200,7 +203,7 @@ class SocketServer:
                 return port
         return -EADDRINUSE
 
-    def _bind(self, h: int, s: Sock, addr: list) -> int:
+    def _bind(self, h: int, s: Sock, addr: list, umask: int = 0o022, at: int = 0) -> int:
         if s.name is not None:
             return -EINVAL
         if s.family == 1:
@@ -208,6 +211,11 @@ class SocketServer:
             shown = addr[2]  # as the caller gave it (getsockname): a path's key is absolute
             if name is None:  # autobind: an abstract name of five hex digits, as Linux's
                 name = shown = next(n for i in range(1 << 20) if (n := f"\0{i:05x}") not in self.unix)
+            if not name.startswith("\0"):  # a path: its socket file, keyed by inode
+                ino = self._bind_name(name, 0o777 & ~umask, at)
+                if ino < 0:
+                    return ino
+                name = f"#{ino}"
             if name in self.unix:
                 return -EADDRINUSE
             self.unix[name] = h
@@ -234,10 +242,16 @@ class SocketServer:
         """The socket an address names: (handle, socket), (-errno, None) for a unix name
         nobody has, or (0, None) for an inet port nobody has."""
         if addr[0] == "unix":
-            h = self.unix.get(addr[1], 0)
+            key = addr[1]
+            if not key.startswith("\0"):
+                ino = self._find_name(key)  # ENOENT, ENOTDIR, ELOOP, ECONNREFUSED (no socket)
+                if ino < 0:
+                    return ino, None
+                key = f"#{ino}"
+            h = self.unix.get(key, 0)
             if h:
                 return h, self.socks[h]
-            return (-ECONNREFUSED if addr[1].startswith("\0") else -ENOENT), None
+            return -ECONNREFUSED, None
         for h in self.ports.get((type_, addr[2]), []):  # type: ignore[arg-type]
             o = self.socks[h]
             if not o.name[1] or o.name[1] == addr[1] or not addr[1]:  # type: ignore[index]
@@ -265,7 +279,7 @@ class SocketServer:
     def on_bind(self, req: Packet, at: int) -> None:
         s = self._get(req, at)
         if s is not None:
-            self._reply(req, at, ret=self._bind(req.body.handle, s, req.body.addr))
+            self._reply(req, at, ret=self._bind(req.body.handle, s, req.body.addr, req.body.umask, at))
 
     def on_listen(self, req: Packet, at: int) -> None:
         s = self._get(req, at)
