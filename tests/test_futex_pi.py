@@ -1,4 +1,4 @@
-"""Priority-inheritance futexes (issue 22, part 5): tests/programs/futex_pi.c, raw
+"""Priority-inheritance futexes and robust lists (issue 22, part 5): tests/programs/futex_pi.c, raw
 FUTEX_LOCK_PI/TRYLOCK_PI/UNLOCK_PI (hand-over, EDEADLK, EPERM, ESRCH, ETIMEDOUT, EINVAL) and
 PTHREAD_PRIO_INHERIT mutexes, prints the same bytes on the chip as the host build."""
 
@@ -13,3 +13,14 @@ def test_pi_futexes_as_native(programs: Programs) -> None:
     assert_same(p, run_native(b, ["futex_pi"]))
     assert b"main unlock 0 owner other\nwaiter lock 0 owner me waiters 1\n" in p.stdout
     assert not p.record.unknown_syscalls, p.record.unknown_syscalls
+
+
+def test_robust_lists_as_native(programs: Programs) -> None:
+    """set_robust_list/get_robust_list (EINVAL, ESRCH), the kernel's walk when a thread ends by
+    a raw exit (FUTEX_OWNER_DIED, FUTEX_WAITERS kept, a waiter woken, list_op_pending too), and
+    robust mutexes, plain and PI (EOWNERDEAD 130, ENOTRECOVERABLE 131, consistent)."""
+    b = programs["robust"]
+    p, _ = run_shoal(b, ["robust"])
+    assert_same(p, run_native(b, ["robust"]))
+    assert b"b died 1 waiters 1 tid 0\npending died 1\n" in p.stdout
+    assert b"pi 1 lock 130\npi 1 unlock without consistent 0\npi 1 lock again 131\n" in p.stdout

@@ -60,6 +60,7 @@ class Thread:
     ready_at: int = 0  # simulated cycle from which it may run
     blocked_at: int = 0  # simulated cycle at which it last went to sleep
     clear_tid: int = 0  # set_tid_address / CLONE_CHILD_CLEARTID
+    robust_list: int = 0  # set_robust_list's head (walked when the thread ends: calls/futex.py)
     wait_key: tuple[int, int] | None = None  # futex it sleeps on
     wait_bits: int = 0xFFFFFFFF
     deadline: int | None = None  # timed wait (cycles)

@@ -132,7 +132,7 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         "regions": [[r.start, r.end, r.prot, r.name] for r in p.aspace.regions],
         "threads": [{"tid": t.tid, "clear_tid": t.clear_tid, "restart_deadline": t.restart_deadline,
                      "blocked_on": t.blocked_on, "instructions": t.instructions,
-                     "regs": k.cpu.get_regs(t.ctx)}
+                     "regs": k.cpu.get_regs(t.ctx), **({"robust": t.robust_list} if t.robust_list else {})}
                     for t in threads],
         "ikc": {str(fd): _endpoint_meta(ep) for fd, ep in sorted(p.ikc.items())},
         "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.ikc.early_signals.items())
@@ -327,7 +327,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         t = Thread(tid=tm["tid"], proc=p, ctx=ctx, state=TState.FROZEN, ready_at=at,
                    clear_tid=tm["clear_tid"], blocked_on=tm["blocked_on"],
                    restart_deadline=tm["restart_deadline"], instructions=tm["instructions"],
-                   stall=tm.get("stall", 0))
+                   stall=tm.get("stall", 0), robust_list=tm.get("robust", 0))
         p.threads.append(t)
     signals.from_meta(p, meta.get("signals", {}))
     timers.from_meta(k, p, meta.get("timers", []), at)

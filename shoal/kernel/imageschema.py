@@ -178,6 +178,7 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _dict(t, path, THREAD)
         tids.add(_int(t["tid"], f"{path}.tid", 1, MAX_PID))
         _int(t["clear_tid"], f"{path}.clear_tid", 0, U32)
+        _int(t.get("robust", 0), f"{path}.robust", 0, U32)
         if t["restart_deadline"] is not None:
             _int(t["restart_deadline"], f"{path}.restart_deadline", -I64, I64 - 1)
         _str(t["blocked_on"], f"{path}.blocked_on")

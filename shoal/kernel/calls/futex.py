@@ -9,8 +9,9 @@ import struct
 from typing import TYPE_CHECKING
 
 from shoal.abi import EAGAIN, EDEADLK, EINVAL, ENOSYS, EPERM, ESRCH, ETIMEDOUT
-from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, read_timespec
+from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, read_timespec, s32
 from shoal.kernel.container import Thread, TState
+from shoal.kernel.memory import Fault, OutOfFrames
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -58,7 +59,8 @@ def _lock_pi(k: Kernel, t: Thread, addr: int, tsp: int, try_only: bool, realtime
         return -ETIMEDOUT
     if not val & FUTEX_WAITERS:
         t.proc.aspace.write(addr, struct.pack("<I", val | FUTEX_WAITERS))
-    k.block(t, (t.proc.pid, addr | PI), deadline, timeout_value=-ETIMEDOUT)
+    # (a PI waiter's wait_bits hold the owner it waits for: FUTEX_WAKE never reaches PI waiters)
+    k.block(t, (t.proc.pid, addr | PI), deadline, owner, timeout_value=-ETIMEDOUT)
     return 0  # (not reached: Block)
 
 
@@ -72,10 +74,30 @@ def _unlock_pi(k: Kernel, t: Thread, addr: int) -> int:
     if not q:
         t.proc.aspace.write(addr, b"\0\0\0\0")
         return 0
-    w = q[0]
-    t.proc.aspace.write(addr, struct.pack("<I", w.tid | FUTEX_WAITERS))
-    k.wake(w, k.now(), 0)
+    _hand_over(k, t, addr, q, 0)
     return 0
+
+
+def _hand_over(k: Kernel, t: Thread, addr: int, q: list[Thread], died: int) -> None:
+    """The first PI waiter owns the lock now (FUTEX_WAITERS set, as Linux hands it over)."""
+    w = q[0]
+    t.proc.aspace.write(addr, struct.pack("<I", w.tid | died | FUTEX_WAITERS))
+    for other in q[1:]:
+        other.wait_bits = w.tid
+    k.wake(w, k.now(), 0)
+
+
+def pi_exit(k: Kernel, t: Thread) -> None:
+    """The thread ends owning PI locks others wait for (Linux's exit_pi_state_list): each goes
+    to its first waiter, FUTEX_OWNER_DIED kept from the word (a robust mutex's owner set it)."""
+    pid = t.proc.pid
+    for (p, key), q in list(k.futexes.items()):
+        if p == pid and key & PI and q and q[0].wait_bits == t.tid:
+            try:
+                died = _word(t, key & ~PI) & FUTEX_OWNER_DIED
+                _hand_over(k, t, key & ~PI, q, died)
+            except (Fault, OutOfFrames):
+                pass
 
 
 def futex_wake(k: Kernel, pid: int, addr: int, n: int, bits: int, now: int) -> int:
@@ -146,3 +168,69 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
             k.futexes.pop((pid, addr), None)
         return woken + moved
     return -ENOSYS
+
+
+# --- robust futex lists (set_robust_list, get_robust_list; the walk at a thread's end) -------
+ROBUST_HEAD = 12  # struct robust_list_head on riscv32: next, futex_offset, list_op_pending
+ROBUST_LIST_LIMIT = 2048  # Linux's bound on the walk (a list made circular stops there)
+
+
+def sys_set_robust_list(k: Kernel, t: Thread, a: list[int]) -> int:
+    if a[1] != ROBUST_HEAD:
+        return -EINVAL
+    t.robust_list = a[0]
+    return 0
+
+
+def sys_get_robust_list(k: Kernel, t: Thread, a: list[int]) -> int:
+    tid = s32(a[0])
+    who = t if tid == 0 else next((x for x in t.proc.threads if x.tid == tid and x.state is not TState.DEAD),
+                                  None)
+    if who is None:
+        return -ESRCH  # (a thread of another process is not looked for: no ptrace here)
+    t.proc.aspace.write(a[1], struct.pack("<I", who.robust_list))
+    t.proc.aspace.write(a[2], struct.pack("<I", ROBUST_HEAD))
+    return 0
+
+
+def _futex_death(k: Kernel, t: Thread, addr: int, pi: bool, pending: bool) -> None:
+    """Linux's handle_futex_death: a lock word the dying thread owns gets FUTEX_OWNER_DIED (its
+    FUTEX_WAITERS kept) and one waiter is woken; a PI lock goes to its first waiter."""
+    if addr & 3:
+        return
+    val = _word(t, addr)
+    if pending and not pi and val == 0:
+        futex_wake(k, t.proc.pid, addr, 1, 0xFFFFFFFF, k.now())
+        return
+    if val & FUTEX_TID_MASK != t.tid:
+        return
+    q = k.futexes.get((t.proc.pid, addr | PI), []) if pi else []
+    if q:  # the lock passes to the first PI waiter, which learns its owner died
+        _hand_over(k, t, addr, q, FUTEX_OWNER_DIED)
+        return
+    t.proc.aspace.write(addr, struct.pack("<I", (val & FUTEX_WAITERS) | FUTEX_OWNER_DIED))
+    if not pi and val & FUTEX_WAITERS:
+        futex_wake(k, t.proc.pid, addr, 1, 0xFFFFFFFF, k.now())
+
+
+def robust_walk(k: Kernel, t: Thread) -> None:
+    """The thread ends: each robust mutex on its list (and the one it was taking or leaving,
+    list_op_pending) that it still owns is marked FUTEX_OWNER_DIED, a waiter woken. A bad
+    address ends the walk quietly, as on Linux."""
+    head, t.robust_list = t.robust_list, 0
+    if not head:
+        return
+    try:
+        nxt, offset, pending = struct.unpack("<IiI", t.proc.aspace.read(head, ROBUST_HEAD))
+        entry = nxt
+        for _ in range(ROBUST_LIST_LIMIT):
+            if entry & ~1 == head:
+                break
+            following = struct.unpack("<I", t.proc.aspace.read(entry & ~1, 4))[0]
+            if entry & ~1 != pending & ~1:
+                _futex_death(k, t, ((entry & ~1) + offset) & 0xFFFFFFFF, bool(entry & 1), False)
+            entry = following
+        if pending & ~1:
+            _futex_death(k, t, ((pending & ~1) + offset) & 0xFFFFFFFF, bool(pending & 1), True)
+    except (Fault, OutOfFrames):
+        pass

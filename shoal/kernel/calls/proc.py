@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EINVAL, EPERM, ESRCH
 from shoal.kernel.calls.common import STOPPED, s32
-from shoal.kernel.calls.futex import futex_wake
+from shoal.kernel.calls.futex import futex_wake, pi_exit, robust_walk
 from shoal.kernel.container import Thread, TState
 from shoal.kernel.memory import Fault, OutOfFrames
 from shoal.kernel.stops import Stop
@@ -24,13 +24,11 @@ def sys_set_tid_address(k: Kernel, t: Thread, a: list[int]) -> int:
     return t.tid
 
 
-def sys_set_robust_list(k: Kernel, t: Thread, a: list[int]) -> int:
-    return 0
-
-
 def sys_exit(k: Kernel, t: Thread, a: list[int]) -> object:
     now = k.now()
     p = t.proc
+    robust_walk(k, t)  # (before clear_tid, as Linux's mm_release)
+    pi_exit(k, t)
     if t.clear_tid:
         try:
             p.aspace.write(t.clear_tid, b"\0\0\0\0")
