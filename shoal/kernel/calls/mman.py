@@ -1,4 +1,7 @@
-"""Memory: brk, mmap2, munmap, mprotect, madvise."""
+"""Memory: brk, mmap2, munmap, mprotect, madvise; RLIMIT_AS and RLIMIT_DATA enforced as Linux's
+may_expand_vm does: the address space's size, and its private writable part (heap, data,
+private writable mappings, not the stack nor shared mappings), may not grow past the soft limits
+(ENOMEM; brk stays where it was)."""
 
 from __future__ import annotations
 
@@ -6,11 +9,43 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM
 from shoal.kernel.calls.common import s32
-from shoal.kernel.container import FileKind, Thread
+from shoal.kernel.container import Container, FileKind, Thread
 from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, Region
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
+
+
+RLIMIT_DATA, RLIMIT_AS = 2, 9
+NO_LIMIT = (1 << 64) - 1
+NOT_DATA = ("[stack]", "[anon:shared]")
+
+
+def _is_data(r: Region) -> bool:
+    return bool(r.prot & 2) and not r.name.startswith("[shm") and r.name not in NOT_DATA
+
+
+def _data_limit(p: Container) -> int:
+    """RLIMIT_DATA for mappings: a soft limit of 0 means the hard one (Linux's workaround for
+    Valgrind, which sets 0); brk keeps the soft one (check_data_rlimit)."""
+    soft, hard = p.rlimits.get(RLIMIT_DATA, [NO_LIMIT, NO_LIMIT])
+    return hard if soft == 0 else soft
+
+
+def may_expand(p: Container, start: int, end: int, data: bool) -> bool:
+    """Room under RLIMIT_AS for [start, end) (what is mapped there already aside) and, for a
+    private writable range, under RLIMIT_DATA (Linux's may_expand_vm)."""
+    lim_as = p.rlimits.get(RLIMIT_AS, [NO_LIMIT])[0]
+    lim_data = _data_limit(p) if data else NO_LIMIT
+    if lim_as == NO_LIMIT and lim_data == NO_LIMIT:
+        return True  # (the usual case: nothing to count)
+    regions = p.aspace.regions
+    over = [r for r in regions if r.start < end and start < r.end]
+    new = (end - start) - sum(min(end, r.end) - max(start, r.start) for r in over)
+    if sum(r.end - r.start for r in regions) + new > lim_as:
+        return False
+    new_data = (end - start) - sum(min(end, r.end) - max(start, r.start) for r in over if _is_data(r))
+    return sum(r.end - r.start for r in regions if _is_data(r)) + new_data <= lim_data
 
 
 def sys_brk(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -21,7 +56,8 @@ def sys_brk(k: Kernel, t: Thread, a: list[int]) -> int:
     new_end = (want + PAGE - 1) & ~(PAGE - 1)
     if new_end > old_end:
         if (new_end - p.brk_start > 256 << 20 or not p.aspace.is_free(old_end, new_end)
-                or p.aspace.map_count >= MAX_MAP_COUNT):
+                or p.aspace.map_count >= MAX_MAP_COUNT or not may_expand(p, old_end, new_end, False)
+                or new_end - p.brk_start > p.rlimits.get(RLIMIT_DATA, [NO_LIMIT])[0]):
             return p.brk
         p.aspace.add_region(Region(old_end, new_end, 3, "[heap]"))
     elif new_end < old_end and not p.aspace.remove_range(new_end, old_end):
@@ -56,9 +92,12 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
     asp = t.proc.aspace
     if asp.map_count >= MAX_MAP_COUNT:
         return -ENOMEM  # as Linux does at vm.max_map_count
+    data = bool(prot & 2) and shared is None and not flags & MAP_SHARED  # (RLIMIT_DATA counts it)
     if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
         if addr & (PAGE - 1) or addr + length > USER_TOP or addr < PAGE:
             return -EINVAL
+        if not may_expand(t.proc, addr, addr + length, data):
+            return -ENOMEM
         if not asp.is_free(addr, addr + length):
             if flags & MAP_FIXED_NOREPLACE:
                 return -EEXIST
@@ -74,8 +113,11 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
             if gap is None:
                 return -ENOMEM
             start = gap
-    if shared is None:
-        asp.add_region(Region(start, start + length, prot, "[anon]"))
+        if not may_expand(t.proc, start, start + length, data):
+            return -ENOMEM
+    if shared is None:  # (a MAP_SHARED one is named apart: RLIMIT_DATA does not count it)
+        name = "[anon:shared]" if flags & MAP_SHARED else "[anon]"
+        asp.add_region(Region(start, start + length, prot, name))
         return start
     obj, first = shared
     asp.add_region(Region(start, start + length, prot, f"[shm:{obj}]"))
@@ -100,7 +142,22 @@ def sys_mprotect(k: Kernel, t: Thread, a: list[int]) -> int:
     end = addr + ((length + PAGE - 1) & ~(PAGE - 1))
     if end > USER_TOP:
         return -ENOMEM
+    if prot & 2 and not _writable_room(t.proc, addr, end):
+        return -ENOMEM
     return 0 if t.proc.aspace.protect(addr, end, prot) else -ENOMEM
+
+
+def _writable_room(p: Container, start: int, end: int) -> bool:
+    """mprotect making private pages writable adds them to RLIMIT_DATA's count (Linux's
+    mprotect_fixup)."""
+    lim = _data_limit(p)
+    if lim == NO_LIMIT:
+        return True
+    regions = p.aspace.regions
+    gain = sum(min(end, r.end) - max(start, r.start) for r in regions
+               if r.start < end and start < r.end and not r.prot & 2 and not r.name.startswith("[shm")
+               and r.name not in NOT_DATA)
+    return not gain or sum(r.end - r.start for r in regions if _is_data(r)) + gain <= lim
 
 
 def sys_madvise(k: Kernel, t: Thread, a: list[int]) -> int:
