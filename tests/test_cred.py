@@ -35,6 +35,8 @@ EXPECTED = [
     "fchown own to group 6 -1 1",
     "fchown own to uid 1001 -1 1",
     "own owner 1000 group 5 mode 644",
+    "access other's W -1 13",  # by the real uid, 1000: the others' bits of 755
+    "access own X -1 13",
     "setreuid uid 1000 0 0 gid 2000 2000 2000",
     "setuid 0 -1 1",
     "ids 1000 1000 2000 2000",

@@ -54,6 +54,8 @@ int main(int argc, char **argv) {
     printf("ids %u %u %u %u\n", getuid(), geteuid(), getgid(), getegid());
     resuid("start");
 
+    chmod(argv[1], 0777);  /* (searchable by the child once it is not root) */
+    int dir = open(argv[1], O_RDONLY | O_DIRECTORY);
     int fd = open(f, O_CREAT | O_RDWR | O_TRUNC, 0644);
     int gd = open(g, O_CREAT | O_RDWR | O_TRUNC, 0644);
     owner("new", fd);
@@ -111,6 +113,13 @@ int main(int argc, char **argv) {
         say("fchown own to uid 1001", fchown(gd, 1001, -1));
         say("fchown own same", fchown(gd, 1000, 5));
         owner("own", gd);
+        /* access by the real uid (1000 now): f is 1001's, mode 755; g is ours, mode 644 */
+        say("access other's R", faccessat(dir, "cred-f", R_OK, 0));
+        say("access other's W", faccessat(dir, "cred-f", W_OK, 0));
+        say("access other's X", faccessat(dir, "cred-f", X_OK, 0));
+        say("access own RW", faccessat(dir, "cred-g", R_OK | W_OK, 0));
+        say("access own X", faccessat(dir, "cred-g", X_OK, 0));
+        say("access missing", faccessat(dir, "cred-none", F_OK, 0));
         say("setreuid -1 0", setreuid(-1, 0));
         resuid("setreuid");
         say("setreuid 1000 1000", setreuid(1000, 1000));

@@ -227,15 +227,19 @@ def sys_faccessat2(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def _access(k: Kernel, t: Thread, dirfd: int, addr: int, mode: int, flags: int) -> int:
-    """access(2) as Linux answers root, the only user: a file that exists may be read and
-    written (EROFS for the read-only --file ones) and executed if some x bit is set (a
-    directory: searched)."""
+    """access(2) as Linux answers: by the real ids (the effective ones with AT_EACCESS). Root
+    may read and write a file that exists (EROFS for the read-only --file ones) and execute it
+    if some x bit is set (a directory: search it); another user gets what the owner's, the
+    group's or the others' bits of the file's mode give it. (The directories on the way are
+    not checked: shoal enforces no permissions on paths.)"""
     if mode & ~(R_OK | W_OK | X_OK) or flags & ~(AT_SYMLINK_NOFOLLOW | AT_EACCESS | files.AT_EMPTY_PATH):
         return -EINVAL
     path = files.user_path(t, dirfd, addr, empty_ok=bool(flags & files.AT_EMPTY_PATH))
     if isinstance(path, int):
         return path
-    if files.device(path) is not None:  # character devices: no x bit
+    c = t.proc.cred
+    uid, gid = (c[cred.EUID], c[cred.GID + cred.EUID]) if flags & AT_EACCESS else (c[cred.RUID], c[cred.GID])
+    if files.device(path) is not None:  # character devices: root's, rw-rw-rw-, no x bit
         return -EACCES if mode & X_OK else 0
 
     def got(reply: Packet, at: int) -> int:
@@ -243,10 +247,14 @@ def _access(k: Kernel, t: Thread, dirfd: int, addr: int, mode: int, flags: int) 
             return reply.body.ret
         if mode & W_OK and reply.body.ro is True:
             return -EROFS
-        st_mode = reply.body.st[1]
-        if mode & X_OK and not st_mode & S_IFDIR and not st_mode & 0o111:
-            return -EACCES
-        return 0
+        st = reply.body.st
+        st_mode = st[1]
+        if uid == 0:
+            if mode & X_OK and not st_mode & S_IFDIR and not st_mode & 0o111:
+                return -EACCES
+            return 0
+        shift = 6 if uid == st[7] else 3 if gid == st[8] or st[8] in t.proc.groups else 0
+        return 0 if (st_mode >> shift) & mode == mode else -EACCES
     nofollow = {"nofollow": True} if flags & AT_SYMLINK_NOFOLLOW else {}
     return files.ask(k, t, FsStat(path=path, handle=None, access=True, **nofollow), got)
 
