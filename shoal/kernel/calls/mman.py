@@ -21,8 +21,12 @@ NO_LIMIT = (1 << 64) - 1
 NOT_DATA = ("[stack]", "[anon:shared]")
 
 
+def _shared(r: Region) -> bool:  # (shm_open, System V and anonymous shared mappings)
+    return r.name.startswith(("[shm", "[sysv")) or r.name in NOT_DATA
+
+
 def _is_data(r: Region) -> bool:
-    return bool(r.prot & 2) and not r.name.startswith("[shm") and r.name not in NOT_DATA
+    return bool(r.prot & 2) and not _shared(r)
 
 
 def _data_limit(p: Container) -> int:
@@ -155,8 +159,7 @@ def _writable_room(p: Container, start: int, end: int) -> bool:
         return True
     regions = p.aspace.regions
     gain = sum(min(end, r.end) - max(start, r.start) for r in regions
-               if r.start < end and start < r.end and not r.prot & 2 and not r.name.startswith("[shm")
-               and r.name not in NOT_DATA)
+               if r.start < end and start < r.end and not r.prot & 2 and not _shared(r))
     return not gain or sum(r.end - r.start for r in regions if _is_data(r)) + gain <= lim
 
 
