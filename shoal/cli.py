@@ -168,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from shoal.tools.gdbstub import GdbStub
         stub = GdbStub(chip, args.gdb)  # listening before the program loads: a busy port fails first
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
-                      stdin=StdinSource(), env=args.env)  # type: ignore[arg-type]
+                      stdin=StdinSource(), env=args.env, user=_user_arg(args.user))  # type: ignore[arg-type]
     for _, at, to, method in moves:
         chip.schedule_migration(proc.pid, to, at, method)
     if stub is not None:
@@ -550,6 +550,18 @@ def _mpirun_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("args", nargs=argparse.REMAINDER)
 
 
+def _user_arg(text: str) -> tuple[int, int]:
+    """--user UID[:GID] (GID: UID's number again, as a user's own group)."""
+    uid, _, gid = text.partition(":")
+    try:
+        out = (int(uid), int(gid or uid))
+    except ValueError:
+        raise ShoalError(f"bad --user {text!r}: UID[:GID], numbers") from None
+    if not all(0 <= v < (1 << 32) - 1 for v in out):
+        raise ShoalError(f"bad --user {text!r}: ids from 0 to 4294967294")
+    return out
+
+
 def _env_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-E", "--env", action="append", default=[], metavar="NAME=VALUE",
                    help="put NAME=VALUE in the program's environment (empty by default), as "
@@ -565,6 +577,9 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--stats", action="store_true", help="print simulated and host figures")
     r.add_argument("--seed", type=int, default=0, help="seed for getrandom and AT_RANDOM")
     _env_args(r)
+    r.add_argument("--user", default="0", metavar="UID[:GID]",
+                   help="run the program as this user and group (root, 0:0, by default); a user "
+                   "that is not root gets Linux's permission checks on files")
     r.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="add a read-only file to the chip's file image, known to guests by its base "
                    "name (they can open and spawn it); repeatable; a .c file is compiled first")

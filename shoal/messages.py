@@ -515,6 +515,7 @@ class FsOpen(Request, frozen=True, kw_only=True, gc=False):  # open `path`
     path: str
     flags: int
     mode: int
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class FsClose(Body, frozen=True, kw_only=True, gc=False):  # handle closed (no answer)
@@ -572,12 +573,14 @@ class FsMkdir(Request, frozen=True, kw_only=True, gc=False):
     KIND = Kind.FS_MKDIR
     path: str
     mode: int
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class FsUnlink(Request, frozen=True, kw_only=True, gc=False):  # unlink (or rmdir)
     KIND = Kind.FS_UNLINK
     path: str
     rmdir: bool
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class FsSetattr(Request, frozen=True, kw_only=True, gc=False):  # chmod, chown, utimensat: by handle or path
@@ -590,7 +593,7 @@ class FsSetattr(Request, frozen=True, kw_only=True, gc=False):  # chmod, chown, 
     atime: int | Opt = UNSET  # the access time to set (the same clock)
     uid: int | Opt = UNSET  # chown: the owner to set (-1 leaves it)
     gid: int | Opt = UNSET  # chown: the group to set (-1 leaves it)
-    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # chown's caller: euid, egid, groups
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # the caller: fsuid, fsgid, groups (chown: always)
     nofollow: bool | Opt = UNSET  # a link at the end of `path` itself
 
 
@@ -650,6 +653,7 @@ class FsRename(Request, frozen=True, kw_only=True, gc=False):
     old: str
     new: str
     noreplace: bool
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 # POSIX message queues and semaphores ---------------------------------------------------------

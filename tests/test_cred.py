@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Programs, assert_same, run_native, run_shoal
+from conftest import Programs, assert_one_line_error, assert_same, run_native, run_shoal, shoal_cli
 
 from shoal import Chip
+from shoal.errors import ShoalError
 
 # Lines Linux's rules give (set*id(2), chown(2), getgroups(2), utimensat(2)), whatever the host.
 EXPECTED = [
@@ -84,3 +85,36 @@ def test_ids_travel_with_a_checkpoint(programs: Programs) -> None:
     c2.run()
     assert q.returncode == 0, q.message
     assert p.stdout + q.stdout == AFTER
+
+
+def test_permission_checks_for_a_user_as_native(programs: Programs, tmp_path: Path) -> None:
+    """Root makes files, gives up root (uid 1000), then opens, makes, removes, renames and
+    chmods as Linux lets a user: EACCES by the bits, EPERM by the sticky rule and for chmod."""
+    b = programs["perms"]
+    p, _ = run_shoal(b, ["perms", "/tmp", "drop"])
+    assert p.returncode == 0, p.message
+    assert b"open ro r trunc -13\n" in p.stdout and b"unlink root's in sticky -1\n" in p.stdout
+    assert b"mine owner 1000 group 1000 mode 640\n" in p.stdout
+    if os.geteuid() != 0:
+        pytest.skip("the host build needs root to give it up")
+    assert_same(p, run_native(b, ["perms", str(tmp_path), "drop"]))
+
+
+def test_a_process_started_as_a_user(programs: Programs) -> None:
+    b = programs["perms"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["perms", "/tmp"], user=(1000, 1001))
+    c.run()
+    assert p.returncode == 0, p.message
+    out = p.stdout.decode().splitlines()
+    assert out[0] == "uid 1000 gid 1001"
+    assert "mine owner 1000 group 1001 mode 640" in out  # (/tmp is not set-group-ID)
+    with pytest.raises(ShoalError, match="bad user"):
+        c.spawn(b.elf, ["perms", "/tmp"], user=(-1, 0))
+
+
+def test_cli_user(programs: Programs) -> None:
+    b = programs["perms"]
+    res = shoal_cli("run", "--chip", "tiny", "--user", "1000", str(b.elf), "/tmp")
+    assert res.returncode == 0 and res.stdout.startswith(b"uid 1000 gid 1000\n"), res.stderr
+    assert_one_line_error(shoal_cli("run", "--chip", "tiny", "--user", "x:1", str(b.elf), "/tmp"))

@@ -67,6 +67,7 @@ from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.fslinks import LinkCalls
 from shoal.daemons.fslocks import LockCalls
 from shoal.daemons.fspaths import ROOT, Handle, Node, Symlink, bad_name, nbytes, too_long, walk
+from shoal.daemons.fsperm import R, W, may, may_change, own_new, sticky_ok
 from shoal.messages import UNSET, Kind
 from shoal.platform.noc import Packet
 
@@ -406,10 +407,14 @@ class FileServer(LinkCalls, LockCalls):
                 err = -EISDIR
             elif parent is not None and parent.readonly:
                 err = -EROFS
+            elif parent is not None and b.cred is not UNSET and not may_change(parent, b.cred):
+                err = -EACCES
             else:
                 assert parent is not None
                 node = self._new(parent, name, False, b.mode, at)
                 err = node if isinstance(node, int) else 0
+                if not err and b.cred is not UNSET:
+                    own_new(node, parent, b.cred)  # type: ignore[arg-type]
         elif excl:
             err = -EEXIST
         elif node.target is not None:
@@ -422,6 +427,9 @@ class FileServer(LinkCalls, LockCalls):
             err = -EISDIR
         elif node.readonly and (acc != 0 or flags & O_TRUNC):
             err = -EROFS
+        elif b.cred is not UNSET and not may(node, b.cred, (R if acc != 1 else 0) | (
+                W if acc in (1, 2) or flags & O_TRUNC else 0)):
+            err = -EACCES
         elif flags & O_TRUNC and node.data:  # as Linux, even opened read-only
             err = self._resize(node, 0)
             node.touch(at)
@@ -544,6 +552,9 @@ class FileServer(LinkCalls, LockCalls):
             # (a link's mode is 0777 for good: fchmodat2's AT_SYMLINK_NOFOLLOW, as Linux)
             self._reply(req, at, ret=-EOPNOTSUPP, handle=hid)
             return
+        if b.mode is not UNSET and b.cred is not UNSET and b.cred[0] not in (0, node.uid):
+            self._reply(req, at, ret=-EPERM, handle=hid)  # chmod: the owner's (or root's)
+            return
         if b.uid is not UNSET:
             euid, egid, groups = b.cred
             root = euid == 0
@@ -606,7 +617,13 @@ class FileServer(LinkCalls, LockCalls):
         if old is not None:  # (a link too, dangling or not: Linux's EEXIST)
             self._reply(req, at, ret=-EEXIST)
             return
+        cred = req.body.cred
+        if cred is not UNSET and not may_change(parent, cred):
+            self._reply(req, at, ret=-EACCES)
+            return
         node = self._new(parent, name, True, req.body.mode, at)
+        if not isinstance(node, int) and cred is not UNSET:
+            own_new(node, parent, cred)
         self._reply(req, at, ret=node if isinstance(node, int) else 0)
 
     def on_fs_unlink(self, req: Packet, at: int) -> None:
@@ -627,15 +644,18 @@ class FileServer(LinkCalls, LockCalls):
             err = -EISDIR
         if node.readonly:
             err = -EROFS
+        elif not err and b.cred is not UNSET:
+            err = -EACCES if not may_change(parent, b.cred) else 0
+            err = err or (-EPERM if not sticky_ok(parent, node, b.cred) else 0)
         if not err:
             self._drop_name(parent, name, node, at)
         self._reply(req, at, ret=err)
 
     def on_fs_rename(self, req: Packet, at: int) -> None:
         b = req.body
-        self._reply(req, at, ret=self._rename(b.old, b.new, b.noreplace, at))
+        self._reply(req, at, ret=self._rename(b.old, b.new, b.noreplace, at, b.cred))
 
-    def _rename(self, old: str, new: str, noreplace: bool, at: int) -> int:
+    def _rename(self, old: str, new: str, noreplace: bool, at: int, cred: object = UNSET) -> int:
         """Names move, not what they name: a link is renamed, never followed."""
         src = self._parent(old)
         dst = self._parent(new)
@@ -648,6 +668,11 @@ class FileServer(LinkCalls, LockCalls):
             return -ENOENT
         if node.readonly:
             return -EROFS
+        if cred is not UNSET:  # write and search on both directories; the sticky rule on both names
+            if not may_change(sp, cred) or not may_change(dp, cred):  # type: ignore[arg-type]
+                return -EACCES
+            if not sticky_ok(sp, node, cred) or t is not None and not sticky_ok(dp, t, cred):  # type: ignore[arg-type]
+                return -EPERM
         # A directory may not move below itself.
         d = dp
         while node.is_dir:

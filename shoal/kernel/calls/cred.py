@@ -173,3 +173,12 @@ def chown_cred(t: Thread) -> tuple[int, int, tuple[int, ...]]:
     """What the file server weighs a chown by: fsuid, fsgid, supplementary groups."""
     c = t.proc.cred
     return c[FSUID], c[GID + FSUID], tuple(t.proc.groups)
+
+
+def as_user(t: Thread) -> dict:
+    """A file request's `cred` when the caller is not root (the file server then checks its
+    permissions, daemons/fsperm.py); nothing for root, whose requests are never refused."""
+    c = t.proc.cred
+    if c[FSUID] == 0:
+        return {}
+    return {"cred": (c[FSUID], c[GID + FSUID], tuple(t.proc.groups))}

@@ -94,7 +94,7 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
         if flags & O_CLOEXEC:
             p.cloexec.add(fd)
         return fd
-    return files.ask(k, t, FsOpen(path=path, flags=flags, mode=mode), opened)
+    return files.ask(k, t, FsOpen(path=path, flags=flags, mode=mode, **cred.as_user(t)), opened)
 
 
 def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -153,7 +153,9 @@ def sys_getdents64(k: Kernel, t: Thread, a: list[int]) -> int:
 def sys_mkdirat(k: Kernel, t: Thread, a: list[int]) -> int:
     path = files.user_path(t, s32(a[0]), a[1])
     mode = a[2] & ~t.proc.umask & 0o7777
-    return path if isinstance(path, int) else files.simple(k, t, FsMkdir(path=path, mode=mode))
+    if isinstance(path, int):
+        return path
+    return files.simple(k, t, FsMkdir(path=path, mode=mode, **cred.as_user(t)))
 
 
 def sys_unlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -164,7 +166,7 @@ def sys_unlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
         return path
     if path.startswith(shm.PREFIX):  # shm_unlink: the name goes; mapped pages stay
         return files.simple(k, t, ShmUnlink(name=path[len(shm.PREFIX):]))
-    return files.simple(k, t, FsUnlink(path=path, rmdir=bool(a[2] & files.AT_REMOVEDIR)))
+    return files.simple(k, t, FsUnlink(path=path, rmdir=bool(a[2] & files.AT_REMOVEDIR), **cred.as_user(t)))
 
 
 def sys_renameat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -204,7 +206,7 @@ def _rename(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
     new = files.user_path(t, s32(a[2]), a[3])
     if isinstance(new, int):
         return new
-    return files.simple(k, t, FsRename(old=old, new=new, noreplace=bool(flags & 1)))
+    return files.simple(k, t, FsRename(old=old, new=new, noreplace=bool(flags & 1), **cred.as_user(t)))
 
 
 def sys_getcwd(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -342,13 +344,13 @@ def _setattr(k: Kernel, t: Thread, dirfd: int, addr: int, flags: int, **what: in
 
 
 def sys_fchmod(k: Kernel, t: Thread, a: list[int]) -> int:
-    return _setattr(k, t, s32(a[0]), 0, 0, mode=a[1] & 0o7777)
+    return _setattr(k, t, s32(a[0]), 0, 0, mode=a[1] & 0o7777, **cred.as_user(t))
 
 
 def sys_fchmodat(k: Kernel, t: Thread, a: list[int]) -> int:
     if not a[1]:
         return -EFAULT
-    return _setattr(k, t, s32(a[0]), a[1], 0, mode=a[2] & 0o7777)
+    return _setattr(k, t, s32(a[0]), a[1], 0, mode=a[2] & 0o7777, **cred.as_user(t))
 
 
 def sys_fchmodat2(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -358,7 +360,7 @@ def sys_fchmodat2(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     if not a[1] and not flags & files.AT_EMPTY_PATH:
         return -EFAULT
-    return _setattr(k, t, s32(a[0]), a[1], flags, mode=a[2] & 0o7777)
+    return _setattr(k, t, s32(a[0]), a[1], flags, mode=a[2] & 0o7777, **cred.as_user(t))
 
 
 def sys_fchownat(k: Kernel, t: Thread, a: list[int]) -> int:
