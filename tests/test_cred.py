@@ -113,8 +113,13 @@ def test_a_process_started_as_a_user(programs: Programs) -> None:
         c.spawn(b.elf, ["perms", "/tmp"], user=(-1, 0))
 
 
-def test_cli_user(programs: Programs) -> None:
+def test_cli_user(programs: Programs, tmp_path: Path) -> None:
+    """--user; a --fs tree's own tmp is writable by every user (1777), its root is root's."""
     b = programs["perms"]
-    res = shoal_cli("run", "--chip", "tiny", "--user", "1000", str(b.elf), "/tmp")
+    (tmp_path / "tmp").mkdir()
+    res = shoal_cli("run", "--chip", "tiny", "--user", "1000", "--fs", str(tmp_path), str(b.elf), "/tmp")
     assert res.returncode == 0 and res.stdout.startswith(b"uid 1000 gid 1000\n"), res.stderr
+    assert b"create mine 0\n" in res.stdout
+    res = shoal_cli("run", "--chip", "tiny", "--user", "1000", "--fs", str(tmp_path), str(b.elf), "/")
+    assert b"create mine -13\n" in res.stdout
     assert_one_line_error(shoal_cli("run", "--chip", "tiny", "--user", "x:1", str(b.elf), "/tmp"))

@@ -333,6 +333,8 @@ class FileServer(LinkCalls, LockCalls):
                 node.mode = 0o777
             elif data is None:
                 dirs[path] = node
+                if path == "tmp":
+                    node.mode = 0o1777  # (a host's own tmp too: every user may write there)
             else:
                 if self._resize(node, len(data)) < 0:
                     raise ValueError(f"{path}: over the file system's limits")
