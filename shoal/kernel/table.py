@@ -155,6 +155,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (212, "recvmsg", socket.sys_recvmsg),
     (214, "brk", mman.sys_brk),
     (215, "munmap", mman.sys_munmap),
+    (216, "mremap", mman.sys_mremap),
     (220, "clone", fork.sys_clone),
     (221, "execve", fork.sys_execve),
     (222, "mmap2", mman.sys_mmap2),

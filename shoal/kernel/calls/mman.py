@@ -1,4 +1,4 @@
-"""Memory: brk, mmap2, munmap, mprotect, madvise; RLIMIT_AS and RLIMIT_DATA enforced as Linux's
+"""Memory: brk, mmap2, munmap, mprotect, madvise, mremap; RLIMIT_AS and RLIMIT_DATA enforced as Linux's
 may_expand_vm does: the address space's size, and its private writable part (heap, data,
 private writable mappings, not the stack nor shared mappings), may not grow past the soft limits
 (ENOMEM; brk stays where it was)."""
@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoal.abi import EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM
-from shoal.kernel.calls.common import s32
+from shoal.abi import EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM
+from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import Container, FileKind, Thread
-from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, Region
+from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, AddressSpace, Region
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -172,3 +172,87 @@ def sys_madvise(k: Kernel, t: Thread, a: list[int]) -> int:
         if not t.proc.aspace.discard(addr, end):
             return -ENOMEM
     return 0
+
+
+MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
+
+
+def _vma_end(asp: AddressSpace, addr: int) -> tuple[Region, int] | None:
+    """The mapping at `addr` and where it ends: touching regions of one name and rights are
+    one mapping (Linux merges them; brk makes one region per call)."""
+    r = asp.find(addr)
+    if r is None:
+        return None
+    end = r.end
+    while (n := asp.find(end)) is not None and n.name == r.name and n.prot == r.prot:
+        end = n.end
+    return r, end
+
+
+def sys_mremap(k: Kernel, t: Thread, a: list[int]) -> int:
+    """mremap of private memory (anonymous, heap, a program's own): shrink in place, grow in
+    place when the pages after it are free, else move (MREMAP_MAYMOVE; MREMAP_FIXED to
+    `new_addr`): the pages in use go to the new place with their contents and rights. Linux's
+    checks and errno values. Refused (EINVAL, counted): MREMAP_DONTUNMAP, shared mappings, and
+    ranges with pages elsewhere (post-copy, remote memory)."""
+    addr, old_len, new_len, flags, new_addr = a[0], a[1], a[2], a[3], a[4]
+    p, asp = t.proc, t.proc.aspace
+    if flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) or addr & (PAGE - 1):
+        return -EINVAL
+    if flags & MREMAP_FIXED and not flags & MREMAP_MAYMOVE:
+        return -EINVAL
+    if flags & MREMAP_DONTUNMAP:
+        return refused(t, 216, EINVAL)
+    old_len = (old_len + PAGE - 1) & ~(PAGE - 1)
+    new_len = (new_len + PAGE - 1) & ~(PAGE - 1)
+    if not new_len or addr + old_len > USER_TOP or new_len > USER_TOP:
+        return -EINVAL
+    if flags & MREMAP_FIXED:
+        if new_addr & (PAGE - 1) or new_addr + new_len > USER_TOP or new_addr < PAGE:
+            return -EINVAL
+        if new_addr < addr + old_len and addr < new_addr + new_len:
+            return -EINVAL  # the two ranges may not overlap
+    elif old_len >= new_len:  # shrink (or stay) in place
+        if old_len > new_len and not asp.remove_range(addr + new_len, addr + old_len):
+            return -ENOMEM
+        return addr
+    found = _vma_end(asp, addr)
+    if found is None or not old_len or addr + old_len > found[1]:
+        return -EFAULT
+    r, end = found
+    if _shared(r) or any(addr <= va < addr + old_len for va in (*asp.remote, *asp.rmem)):
+        return refused(t, 216, EINVAL)
+    if not flags & MREMAP_FIXED:
+        grow = (addr + old_len, addr + new_len)
+        if addr + old_len == end and addr + new_len <= MMAP_TOP and asp.is_free(*grow):
+            if not may_expand(p, *grow, _is_data(r)):
+                return -ENOMEM
+            asp.add_region(Region(grow[0], grow[1], r.prot, r.name))
+            return addr
+        if not flags & MREMAP_MAYMOVE:
+            return -ENOMEM
+        to = asp.find_gap(new_len, MMAP_TOP)
+        if to is None:
+            return -ENOMEM
+    else:
+        to = new_addr
+    if not may_expand(p, to, to + new_len, _is_data(r)) or asp.map_count + 2 > MAX_MAP_COUNT:
+        return -ENOMEM
+    if flags & MREMAP_FIXED and not asp.remove_range(to, to + new_len):
+        return -ENOMEM
+    return _move(asp, r, addr, old_len, to, new_len)
+
+
+def _move(asp: AddressSpace, r: Region, addr: int, old_len: int, to: int, new_len: int) -> int:
+    """The pages in use of [addr, addr + old_len) to `to`, then the old range goes."""
+    keep = min(old_len, new_len)
+    pages = [(va, fl) for va, fl in asp.page_list() if addr <= va < addr + keep]
+    if len(pages) > asp.frames.free:
+        return -ENOMEM
+    asp.add_region(Region(to, to + new_len, r.prot, r.name))
+    for va, fl in pages:
+        asp.install(to + (va - addr), fl, asp.page_bytes(va))
+        if asp.touched is not None:  # (a pre-copy migration under way sends it again)
+            asp.touched.add(to + (va - addr))
+    asp.remove_range(addr, addr + old_len)
+    return to
