@@ -282,11 +282,15 @@ class Chip:
             raise ShoalError(f"cluster {cluster} does not exist (this chip has clusters 0..{n - 1})")
 
     def spawn(self, program: str | Path | bytes | Executable, argv: list[str] | None = None,
-              cluster: int = 0, stdin: bytes = b"", env: list[str] | None = None) -> Process:
+              cluster: int = 0, stdin: bytes = b"", env: list[str] | None = None,
+              user: tuple[int, int] = (0, 0)) -> Process:
         """Start a program on `cluster` now (the chip's loader, asked by the host). Its
-        environment is `env` ("NAME=VALUE" strings, in order), empty by default."""
+        environment is `env` ("NAME=VALUE" strings, in order), empty by default; it runs as
+        `user` (uid, gid), root by default."""
         self._cluster_arg(cluster)
         env = env_arg(env)
+        if len(user) != 2 or not all(type(v) is int and 0 <= v < (1 << 32) - 1 for v in user):
+            raise ShoalError(f"bad user {user!r}: a uid and a gid, 0 to 4294967294")
         if self._reporting and cluster in self.policy_figures()["evacuated"]:
             raise ShoalError(f"cluster {cluster} is evacuated: it takes no new process")
         exe = load_program(program)
@@ -296,7 +300,7 @@ class Chip:
         # The process manager gives the pid, the cluster's kernel does the rest.
         pid = self._backend.daemons("new_pid", cluster, exe.name)
         try:
-            self._backend.call(cluster, "spawn", exe, argv, env, pid, self.seed, self.time)
+            self._backend.call(cluster, "spawn", exe, argv, env, pid, self.seed, self.time, tuple(user))
         except ShoalError:
             self._backend.daemons("forget", pid)
             raise

@@ -101,6 +101,7 @@ class Kind(StrEnum):
     FS_READLINK = "fs_readlink"
     FS_STATFS = "fs_statfs"
     FS_FALLOCATE = "fs_fallocate"
+    FS_LOCK = "fs_lock"
     # POSIX message queues and semaphores
     MQ_OPEN = "mq_open"
     MQ_CLOSE = "mq_close"
@@ -514,6 +515,7 @@ class FsOpen(Request, frozen=True, kw_only=True, gc=False):  # open `path`
     path: str
     flags: int
     mode: int
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class FsClose(Body, frozen=True, kw_only=True, gc=False):  # handle closed (no answer)
@@ -571,21 +573,27 @@ class FsMkdir(Request, frozen=True, kw_only=True, gc=False):
     KIND = Kind.FS_MKDIR
     path: str
     mode: int
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class FsUnlink(Request, frozen=True, kw_only=True, gc=False):  # unlink (or rmdir)
     KIND = Kind.FS_UNLINK
     path: str
     rmdir: bool
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
-class FsSetattr(Request, frozen=True, kw_only=True, gc=False):  # chmod, utimensat: by handle or path
+class FsSetattr(Request, frozen=True, kw_only=True, gc=False):  # chmod, chown, utimensat: by handle or path
     KIND = Kind.FS_SETATTR
     handle: int | None
     path: str
     flags: int | Opt = UNSET  # an open file's
     mode: int | Opt = UNSET  # the permission bits to set
     mtime: int | Opt = UNSET  # the modification time to set (chip cycles since the guests' epoch)
+    atime: int | Opt = UNSET  # the access time to set (the same clock)
+    uid: int | Opt = UNSET  # chown: the owner to set (-1 leaves it)
+    gid: int | Opt = UNSET  # chown: the group to set (-1 leaves it)
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # the caller: fsuid, fsgid, groups (chown: always)
     nofollow: bool | Opt = UNSET  # a link at the end of `path` itself
 
 
@@ -626,11 +634,26 @@ class FsFallocate(Request, frozen=True, kw_only=True, gc=False):  # fallocate an
     length: int
 
 
+class FsLock(Request, frozen=True, kw_only=True, gc=False):  # fcntl record locks (daemons/fslocks.py)
+    KIND = Kind.FS_LOCK
+    handle: int
+    path: str
+    flags: int
+    cmd: int  # 0 F_GETLK, 1 F_SETLK, 2 F_SETLKW, 3 drop the process's locks on the file (no answer)
+    ofd: bool = False  # an open file description's lock (F_OFD_*)
+    type: int = 0  # F_RDLCK, F_WRLCK, F_UNLCK
+    whence: int = 0
+    start: int = 0
+    length: int = 0
+    offset: int = 0  # the descriptor's offset (SEEK_CUR)
+
+
 class FsRename(Request, frozen=True, kw_only=True, gc=False):
     KIND = Kind.FS_RENAME
     old: str
     new: str
     noreplace: bool
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 # POSIX message queues and semaphores ---------------------------------------------------------
@@ -817,6 +840,7 @@ class SockBind(Request, frozen=True, kw_only=True, gc=False):
     KIND = Kind.SOCK_BIND
     handle: int
     addr: list
+    umask: int = 0o022  # a path's socket file gets 0777 & ~umask, as on Linux
 
 
 class SockListen(Request, frozen=True, kw_only=True, gc=False):

@@ -5,8 +5,10 @@ natively (host gcc) with the same argv; stdout and exit status must be the same 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from conftest import Programs, run_native
+from conftest import Programs, assert_same, run_native, run_shoal
 
 from shoal import Chip
 
@@ -74,3 +76,12 @@ def test_checkpoint_of_a_socket_holder_is_refused(programs: Programs) -> None:
     with pytest.raises(ShoalError, match="socket"):
         srv.checkpoint()
     srv.kill()
+
+
+def test_a_unix_name_is_a_socket_file(programs: Programs, tmp_path: Path) -> None:
+    """bind makes a socket file (S_IFSOCK, 0777 & ~umask, DT_SOCK); the name outlives its
+    socket (ECONNREFUSED) until unlinked (ENOENT); EADDRINUSE over any name; open: ENXIO."""
+    b = programs["unixname"]
+    p, _ = run_shoal(b, ["unixname", "/tmp"])
+    assert_same(p, run_native(b, ["unixname", str(tmp_path)]))
+    assert b"connect after close -111\nbind after close -98\nunlink 0\nconnect after unlink -2\n" in p.stdout

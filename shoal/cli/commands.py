@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from shoal.tools.gdbstub import GdbStub
         stub = GdbStub(chip, args.gdb)  # listening before the program loads: a busy port fails first
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
-                      stdin=StdinSource(), env=args.env)  # type: ignore[arg-type]
+                      stdin=StdinSource(), env=args.env, user=_user_arg(args.user))  # type: ignore[arg-type]
     for _, at, to, method in moves:
         chip.schedule_migration(proc.pid, to, at, method)
     if stub is not None:
@@ -269,3 +269,15 @@ def cmd_cc(args: list[str]) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from shoal.experiments.demo import demo
     return demo(args.chip, args.trace)
+
+
+def _user_arg(text: str) -> tuple[int, int]:
+    """--user UID[:GID] (GID: UID's number again, as a user's own group)."""
+    uid, _, gid = text.partition(":")
+    try:
+        out = (int(uid), int(gid or uid))
+    except ValueError:
+        raise ShoalError(f"bad --user {text!r}: UID[:GID], numbers") from None
+    if not all(0 <= v < (1 << 32) - 1 for v in out):
+        raise ShoalError(f"bad --user {text!r}: ids from 0 to 4294967294")
+    return out

@@ -95,6 +95,9 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--stats", action="store_true", help="print simulated and host figures")
     r.add_argument("--seed", type=int, default=0, help="seed for getrandom and AT_RANDOM")
     _env_args(r)
+    r.add_argument("--user", default="0", metavar="UID[:GID]",
+                   help="run the program as this user and group (root, 0:0, by default); a user "
+                   "that is not root gets Linux's permission checks on files")
     r.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="add a read-only file to the chip's file image, known to guests by its base "
                    "name (they can open and spawn it); repeatable; a .c file is compiled first")

@@ -29,7 +29,10 @@ import struct
 
 from shoal.abi import (
     DT_DIR,
+    EACCES,
+    EADDRINUSE,
     EBUSY,
+    ECONNREFUSED,
     EEXIST,
     EFBIG,
     EINVAL,
@@ -39,7 +42,9 @@ from shoal.abi import (
     ENOSPC,
     ENOTDIR,
     ENOTEMPTY,
+    ENXIO,
     EOPNOTSUPP,
+    EPERM,
     EROFS,
     MAX_IO,
     O_ACCMODE,
@@ -51,13 +56,15 @@ from shoal.abi import (
 )
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.fslinks import LinkCalls
+from shoal.daemons.fslocks import LockCalls
 from shoal.daemons.fspaths import ROOT, Handle, Node, walk
+from shoal.daemons.fsperm import R, W, may, may_change, own_new, sticky_ok
 from shoal.daemons.fstree import FsTree
 from shoal.messages import UNSET, Kind
 from shoal.platform.noc import Packet
 
 
-class FileServer(LinkCalls):
+class FileServer(LinkCalls, LockCalls):
     """The requests on files and the open files (handles); the tree itself is an FsTree."""
 
     def __init__(self, core: Core) -> None:
@@ -75,7 +82,9 @@ class FileServer(LinkCalls):
             Kind.FS_UNLINK: self.on_fs_unlink, Kind.FS_RENAME: self.on_fs_rename,
             Kind.FS_SETATTR: self.on_fs_setattr, Kind.FS_LINK: self.on_fs_link,
             Kind.FS_SYMLINK: self.on_fs_symlink, Kind.FS_READLINK: self.on_fs_readlink,
-            Kind.FS_STATFS: self.on_fs_statfs, Kind.FS_FALLOCATE: self.on_fs_fallocate}
+            Kind.FS_STATFS: self.on_fs_statfs, Kind.FS_FALLOCATE: self.on_fs_fallocate,
+            Kind.FS_LOCK: self.on_fs_lock}
+        self._lock_init()
         self.host: dict[str, HostCall] = {"fs_load": self.fs.load, "fs_tree": self.fs.export}
 
     def stats(self) -> dict[str, int]:
@@ -107,24 +116,26 @@ class FileServer(LinkCalls):
         node.opens += 1
         return hid, h
 
-    def _close_handle(self, hid: int) -> None:
+    def _close_handle(self, hid: int, at: int) -> None:
         h = self.handles.pop(hid, None)
         if h is not None:
+            self.locks_handle_closed(hid, h.ino, at)
             node = self.fs.nodes[h.ino]
             node.opens -= 1
             self.fs.free_node(node)
 
     def process_ended(self, pid: int, at: int) -> None:
+        self.locks_process_ended(pid, at)
         for hid in [hid for hid, h in self.handles.items() if h.pid == pid or pid in h.sharers]:
-            self._let_go(hid, pid)
+            self._let_go(hid, pid, at)
 
-    def _let_go(self, hid: int, pid: int) -> None:
+    def _let_go(self, hid: int, pid: int, at: int) -> None:
         """`pid` closes handle `hid`: it goes when no process that shares it is left."""
         h = self.handles[hid]
         h.sharers.discard(pid)
         if h.pid == pid:
             if not h.sharers:
-                self._close_handle(hid)
+                self._close_handle(hid, at)
                 return
             h.pid = min(h.sharers)
             h.sharers.discard(h.pid)
@@ -135,7 +146,29 @@ class FileServer(LinkCalls):
             if h.pid == parent or parent in h.sharers:
                 h.sharers.add(child)
 
-    # the host's side ----------------------------------------------------------------------
+    # AF_UNIX names (daemons/sockets.py, on the same I/O cluster) ------------------------------
+    def sock_bind(self, path: str, mode: int, at: int) -> int:
+        """bind: a socket node at `path` (its inode), EADDRINUSE if the name exists."""
+        got = self.fs.parent(path)
+        if isinstance(got, int):
+            return -EADDRINUSE if got == -EBUSY else got
+        parent, name, old = got
+        if old is not None:
+            return -EADDRINUSE
+        if parent.readonly:
+            return -EROFS
+        node = self.fs.new(parent, name, False, mode, at)
+        if isinstance(node, int):
+            return node
+        node.sock = True
+        return node.ino
+
+    def sock_find(self, path: str) -> int:
+        """connect, sendto: the inode of the socket at `path`; ECONNREFUSED for a file that is no socket."""
+        node = self.fs.resolve(path)
+        if isinstance(node, int):
+            return node
+        return node.ino if node.sock else -ECONNREFUSED
 
     # requests from the kernels --------------------------------------------------------------
     def on_fs_open(self, req: Packet, at: int) -> None:
@@ -159,23 +192,32 @@ class FileServer(LinkCalls):
                 err = -EISDIR
             elif parent is not None and parent.readonly:
                 err = -EROFS
+            elif parent is not None and b.cred is not UNSET and not may_change(parent, b.cred):
+                err = -EACCES
             else:
                 assert parent is not None
                 node = self.fs.new(parent, name, False, b.mode, at)
                 err = node if isinstance(node, int) else 0
+                if not err and b.cred is not UNSET:
+                    own_new(node, parent, b.cred)  # type: ignore[arg-type]
         elif excl:
             err = -EEXIST
         elif node.target is not None:
             err = -ELOOP  # O_NOFOLLOW on a link
+        elif node.sock:
+            err = -ENXIO  # a socket is not opened (Linux's answer)
         elif flags & O_DIRECTORY and not node.is_dir or path.endswith("/") and not node.is_dir:
             err = -ENOTDIR
         elif node.is_dir and (acc != 0 or flags & (O_TRUNC | O_CREAT)):
             err = -EISDIR
         elif node.readonly and (acc != 0 or flags & O_TRUNC):
             err = -EROFS
+        elif b.cred is not UNSET and not may(node, b.cred, (R if acc != 1 else 0) | (
+                W if acc in (1, 2) or flags & O_TRUNC else 0)):
+            err = -EACCES
         elif flags & O_TRUNC and node.data:  # as Linux, even opened read-only
             err = self.fs.resize(node, 0)
-            node.mtime = at
+            node.touch(at)
         if err or isinstance(node, int) or node is None:
             self._reply(req, at, ret=err)
             return
@@ -186,7 +228,7 @@ class FileServer(LinkCalls):
     def on_fs_close(self, req: Packet, at: int) -> None:
         h = self.handles.get(req.body.handle)
         if h is not None and (h.pid == req.body.pid or req.body.pid in h.sharers):
-            self._let_go(req.body.handle, req.body.pid)  # one way: no answer
+            self._let_go(req.body.handle, req.body.pid, at)  # one way: no answer
 
     def on_fs_read(self, req: Packet, at: int) -> None:
         b = req.body
@@ -226,7 +268,7 @@ class FileServer(LinkCalls):
             if end > len(node.data):
                 self.fs.resize(node, end)
         node.data[off:end] = data
-        node.mtime = at
+        node.touch(at)
         at = self._work(at, len(data))
         self._reply(req, at, ret=len(data), offset=end, handle=hid)
 
@@ -237,7 +279,7 @@ class FileServer(LinkCalls):
             return
         hid, node = found
         err = -EINVAL if node.is_dir else -EROFS if node.readonly else self.fs.resize(node, b.length)
-        node.mtime = at
+        node.touch(at)
         self._reply(req, at, ret=err, handle=hid)
 
     def _open_node(self, req: Packet, at: int) -> tuple[int, Node] | None:
@@ -278,22 +320,47 @@ class FileServer(LinkCalls):
             self._reply(req, at, ret=0, st=self.fs.stat(node), handle=hid)
 
     def on_fs_setattr(self, req: Packet, at: int) -> None:
-        """chmod (the permission bits) and utimensat (the modification time; shoal keeps one
-        time for a file: access and change times read the same), by handle or by path. The
-        read-only --file files refuse both (EROFS)."""
+        """chmod (the permission bits), chown (owner and group, with Linux's rule: only root
+        gives a file away; its owner may give it a group it is in) and utimensat (access and
+        modification times), by handle or by path; each sets the change time. The read-only
+        --file files refuse them (EROFS)."""
         b = req.body
         found = self._target(req, at)
         if found is None:
             return
         hid, node = found
-        if node.readonly or node.target is not None and b.mode is not UNSET:
-            # (a link's mode is 0777 for good: fchmodat2's AT_SYMLINK_NOFOLLOW, as Linux)
-            self._reply(req, at, ret=-EROFS if node.readonly else -EOPNOTSUPP, handle=hid)
+        owner = b.uid is not UNSET and (b.uid != -1 or b.gid != -1)
+        if node.readonly and (b.mode is not UNSET or b.mtime is not UNSET or b.atime is not UNSET
+                              or owner):
+            self._reply(req, at, ret=-EROFS, handle=hid)
             return
+        if node.target is not None and b.mode is not UNSET:
+            # (a link's mode is 0777 for good: fchmodat2's AT_SYMLINK_NOFOLLOW, as Linux)
+            self._reply(req, at, ret=-EOPNOTSUPP, handle=hid)
+            return
+        if b.mode is not UNSET and b.cred is not UNSET and b.cred[0] not in (0, node.uid):
+            self._reply(req, at, ret=-EPERM, handle=hid)  # chmod: the owner's (or root's)
+            return
+        if b.uid is not UNSET:
+            euid, egid, groups = b.cred
+            root = euid == 0
+            if not root and (b.uid not in (-1, node.uid) or b.gid not in (-1, node.gid) and (
+                    euid != node.uid or b.gid != egid and b.gid not in groups)):
+                self._reply(req, at, ret=-EPERM, handle=hid)
+                return
+            if b.uid != -1:
+                node.uid = b.uid
+            if b.gid != -1:
+                node.gid = b.gid
+            if owner and not node.is_dir:  # Linux drops set-user-ID, and set-group-ID if group-executable
+                node.mode &= ~(0o6000 if node.mode & 0o010 else 0o4000)
         if b.mode is not UNSET:
             node.mode = b.mode & 0o7777
         if b.mtime is not UNSET:
             node.mtime = b.mtime
+        if b.atime is not UNSET:
+            node.atime = b.atime
+        node.ctime = at
         self._reply(req, at, ret=0, handle=hid)
 
     def on_fs_getdents(self, req: Packet, at: int) -> None:
@@ -336,7 +403,13 @@ class FileServer(LinkCalls):
         if old is not None:  # (a link too, dangling or not: Linux's EEXIST)
             self._reply(req, at, ret=-EEXIST)
             return
+        cred = req.body.cred
+        if cred is not UNSET and not may_change(parent, cred):
+            self._reply(req, at, ret=-EACCES)
+            return
         node = self.fs.new(parent, name, True, req.body.mode, at)
+        if not isinstance(node, int) and cred is not UNSET:
+            own_new(node, parent, cred)
         self._reply(req, at, ret=node if isinstance(node, int) else 0)
 
     def on_fs_unlink(self, req: Packet, at: int) -> None:
@@ -357,15 +430,18 @@ class FileServer(LinkCalls):
             err = -EISDIR
         if node.readonly:
             err = -EROFS
+        elif not err and b.cred is not UNSET:
+            err = -EACCES if not may_change(parent, b.cred) else 0
+            err = err or (-EPERM if not sticky_ok(parent, node, b.cred) else 0)
         if not err:
             self.fs.drop_name(parent, name, node, at)
         self._reply(req, at, ret=err)
 
     def on_fs_rename(self, req: Packet, at: int) -> None:
         b = req.body
-        self._reply(req, at, ret=self._rename(b.old, b.new, b.noreplace, at))
+        self._reply(req, at, ret=self._rename(b.old, b.new, b.noreplace, at, b.cred))
 
-    def _rename(self, old: str, new: str, noreplace: bool, at: int) -> int:
+    def _rename(self, old: str, new: str, noreplace: bool, at: int, cred: object = UNSET) -> int:
         """Names move, not what they name: a link is renamed, never followed."""
         src = self.fs.parent(old)
         dst = self.fs.parent(new)
@@ -378,6 +454,11 @@ class FileServer(LinkCalls):
             return -ENOENT
         if node.readonly:
             return -EROFS
+        if cred is not UNSET:  # write and search on both directories; the sticky rule on both names
+            if not may_change(sp, cred) or not may_change(dp, cred):  # type: ignore[arg-type]
+                return -EACCES
+            if not sticky_ok(sp, node, cred) or t is not None and not sticky_ok(dp, t, cred):  # type: ignore[arg-type]
+                return -EPERM
         # A directory may not move below itself.
         d = dp
         while node.is_dir:
@@ -404,5 +485,7 @@ class FileServer(LinkCalls):
         dp.children[dname] = node.ino
         if node.is_dir:
             node.parent = dp.ino
-        sp.mtime = dp.mtime = at
+        sp.touch(at)
+        dp.touch(at)
+        node.ctime = at
         return 0

@@ -57,8 +57,9 @@ class LinkCalls:
             err = -ENOSPC
         if not err:
             dp.children[dname] = node.ino
-            dp.mtime = at
+            dp.touch(at)
             node.names += 1
+            node.ctime = at
             self.fs.fs_count += 1
         self._reply(req, at, ret=err)
 
@@ -130,11 +131,11 @@ class LinkCalls:
             stop = min(end, len(node.data))
             if b.offset < stop:
                 node.data[b.offset:stop] = bytes(stop - b.offset)
-                node.mtime = at
+                node.touch(at)
         elif end > len(node.data):
             if end - len(node.data) > self.spec.limits.fs_total_bytes - self.fs.fs_used:
                 err = -ENOSPC
             elif not b.mode & FALLOC_FL_KEEP_SIZE:
                 err = self.fs.resize(node, end)
-                node.mtime = at
+                node.touch(at)
         self._reply(req, at, ret=err, handle=hid)

@@ -30,8 +30,17 @@ class Node:
     readonly: bool = False  # a --file
     names: int = 1  # names in the tree (hard links); a file without one lives on while open
     opens: int = 0
-    mtime: int = 0  # cycles
+    mtime: int = 0  # cycles: the data's last change
     target: str | None = None  # a symbolic link's
+    atime: int = 0  # set by utimensat only (reads do not move it: as a noatime mount)
+    ctime: int = 0  # the node's last change: data, names, mode, owner, times
+    uid: int = 0
+    gid: int = 0
+    sock: bool = False  # an AF_UNIX socket's name (bind): daemons/sockets.py finds it by inode
+
+    def touch(self, at: int) -> None:
+        """The data or the entries changed at `at`: modification and change times."""
+        self.mtime = self.ctime = at
 
     @property
     def linked(self) -> bool:

@@ -7,6 +7,7 @@ from shoal.abi import (
     DT_DIR,
     DT_LNK,
     DT_REG,
+    DT_SOCK,
     EACCES,
     EBUSY,
     EFBIG,
@@ -17,6 +18,7 @@ from shoal.abi import (
     S_IFDIR,
     S_IFLNK,
     S_IFREG,
+    S_IFSOCK,
 )
 from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.daemons.fspaths import ROOT, Node, Symlink, bad_name, nbytes, too_long, walk
@@ -91,11 +93,11 @@ class FsTree:
     def new(self, parent: Node, name: str, is_dir: bool, mode: int, at: int) -> Node | int:
         if self.fs_count >= self.limits.fs_max_files:
             return -ENOSPC
-        node = Node(self.next_ino, is_dir, parent.ino, mode & 0o7777, mtime=at)
+        node = Node(self.next_ino, is_dir, parent.ino, mode & 0o7777, mtime=at, atime=at, ctime=at)
         self.next_ino += 1
         self.nodes[node.ino] = node
         parent.children[name] = node.ino
-        parent.mtime = at
+        parent.touch(at)
         self.fs_count += 1
         return node
 
@@ -126,22 +128,25 @@ class FsTree:
 
     def stat(self, node: Node) -> list[int]:
         if node.target is not None:  # a link: its target's length, all permissions (as Linux)
-            return [node.ino, S_IFLNK | 0o777, nbytes(node.target), node.names, node.mtime]
-        mode = (S_IFDIR if node.is_dir else S_IFREG) | node.mode
+            return [node.ino, S_IFLNK | 0o777, nbytes(node.target), node.names, node.mtime,
+                    node.atime, node.ctime, node.uid, node.gid]
+        mode = (S_IFDIR if node.is_dir else S_IFSOCK if node.sock else S_IFREG) | node.mode
         size = 4096 if node.is_dir else len(node.data)
         nlink = (2 + sum(self.nodes[c].is_dir for c in node.children.values())) if node.is_dir \
             else node.names
-        return [node.ino, mode, size, nlink, node.mtime]
+        return [node.ino, mode, size, nlink, node.mtime, node.atime, node.ctime, node.uid, node.gid]
 
     @staticmethod
     def dtype(node: Node) -> int:
-        return DT_DIR if node.is_dir else DT_LNK if node.target is not None else DT_REG
+        return DT_DIR if node.is_dir else DT_LNK if node.target is not None else DT_SOCK if node.sock \
+            else DT_REG
 
     def drop_name(self, parent: Node, name: str, node: Node, at: int) -> None:
         """`name` in `parent` goes; the node with its last name (and last open handle)."""
         del parent.children[name]
-        parent.mtime = at
+        parent.touch(at)
         node.names -= 1
+        node.ctime = at
         if node.names:
             self.fs_count -= 1  # (each further name counted as a node: tmpfs's)
         else:
@@ -207,6 +212,8 @@ class FsTree:
                 node.mode = 0o777
             elif data is None:
                 dirs[path] = node
+                if path == "tmp":
+                    node.mode = 0o1777  # (a host's own tmp too: every user may write there)
             else:
                 if self.resize(node, len(data)) < 0:
                     raise ValueError(f"{path}: over the file system's limits")
@@ -226,8 +233,8 @@ class FsTree:
                 continue
             name, ino = step
             child = self.nodes[ino]
-            if child.readonly or (ino == self.auto_tmp and not child.children):
-                continue
+            if child.readonly or child.sock or (ino == self.auto_tmp and not child.children):
+                continue  # (a socket's name means nothing on the host)
             path = prefix + name
             out.append((path, None if child.is_dir else Symlink(child.target)
                         if child.target is not None else bytes(child.data)))

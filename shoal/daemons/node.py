@@ -52,7 +52,7 @@ IO_KINDS = frozenset({
     K.SHM_OPEN, K.SHM_CLOSE, K.SHM_TRUNCATE, K.SHM_UNLINK, K.SHM_GET, K.SHM_BACK,
     K.FS_OPEN, K.FS_CLOSE, K.FS_READ, K.FS_WRITE, K.FS_TRUNCATE, K.FS_STAT, K.FS_GETDENTS,
     K.FS_MKDIR, K.FS_UNLINK, K.FS_RENAME, K.FS_SETATTR, K.FS_LINK, K.FS_SYMLINK, K.FS_READLINK,
-    K.FS_STATFS, K.FS_FALLOCATE,
+    K.FS_STATFS, K.FS_FALLOCATE, K.FS_LOCK,
     K.MQ_OPEN, K.MQ_CLOSE, K.MQ_UNLINK, K.MQ_SEND, K.MQ_RECEIVE, K.MQ_GETATTR,
     K.SEM_OPEN, K.SEM_CLOSE, K.SEM_UNLINK, K.SEM_TRYWAIT, K.SEM_POST, K.SEM_GETVALUE, K.IPC_WAIT,
     K.SYSV_GET, K.SYSV_CTL, K.MSG_SND, K.MSG_RCV, K.SEM_OP, K.SHM_AT, K.SHM_DT, K.SYSV_WAIT, K.SYSV_CANCEL,
@@ -100,7 +100,7 @@ class IoNode:
         self.shm = SharedMemory(self, self._io_used)
         self.sysv = SysvServer(self, self.shm.segment_new, self.shm.segment_size, self.shm.segment_attach,
                                self.shm.segment_remove)
-        self.sockets = SocketServer(self)
+        self.sockets = SocketServer(self, self.files.sock_bind, self.files.sock_find)
         self.policy = PolicyServer(self, self._locate, self._residents)
         self.procman = ProcessManager(self, seed, self.policy, [
             self.names.process_ended, self.rmem.process_ended, self.files.process_ended,

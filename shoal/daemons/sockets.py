@@ -8,10 +8,10 @@ connection may be anywhere. The data crosses the NoC twice (sender's kernel -> h
 receiver's kernel), as typed packets (messages.py: sock_*).
 
 - Names: an AF_UNIX path (absolute, resolved by the caller's kernel against its working
-  directory) or abstract name is an entry of this server's own registry, not a file of the
-  file server: bind and connect are then one request to one owner. The price: a socket's
-  name is not seen by stat or getdents, unlink does not remove it, and it goes when its
-  socket is closed (so a connect after that gives ENOENT where Linux gives ECONNREFUSED).
+  directory) is a socket file of the file server (same I/O cluster, called directly): bind
+  makes it (EADDRINUSE if the name exists), stat and getdents see it, unlink removes it, and
+  it stays after its socket closes (connect then gives ECONNREFUSED); this registry keys the
+  socket by the file's inode. An abstract name is an entry of this registry only.
   AF_INET: ports per type; 127.0.0.0/8 and INADDR_ANY (which means the loopback) only;
   ephemeral ports from 32768 up (Linux's ip_local_port_range starts there; it picks them
   at random, this server in order).
@@ -32,6 +32,7 @@ receiver's kernel), as typed packets (messages.py: sock_*).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import field
 
 from shoal.abi import EAGAIN, ECONNREFUSED, ECONNRESET, EINVAL, EMSGSIZE
@@ -94,11 +95,13 @@ def _unnamed(s: Sock) -> list:
 
 
 class SocketServer:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, bind_name: Callable[[str, int, int], int],
+                 find_name: Callable[[str], int]) -> None:
         self._reply = core.reply
         self.socks: dict[int, Sock] = {}
         self.next_handle = 0
-        self.names = SockNames(self.socks)  # what is bound to which address (socknames.py)
+        # what is bound to which address (socknames.py); path names through the file server's
+        self.names = SockNames(self.socks, bind_name, find_name)
         self.buffered = 0  # bytes in every buffer (POOL)
         self.packets: dict[Kind, Handler] = {
             Kind.SOCK_NEW: self.on_new, Kind.SOCK_BIND: self.on_bind, Kind.SOCK_LISTEN: self.on_listen,
@@ -186,7 +189,7 @@ class SocketServer:
     def on_bind(self, req: Packet, at: int) -> None:
         s = self._get(req, at)
         if s is not None:
-            self._reply(req, at, ret=self.names.bind(req.body.handle, s, req.body.addr))
+            self._reply(req, at, ret=self.names.bind(req.body.handle, s, req.body.addr, req.body.umask, at))
 
     def on_listen(self, req: Packet, at: int) -> None:
         s = self._get(req, at)

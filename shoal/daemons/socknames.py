@@ -1,12 +1,14 @@
-"""The socket server's addresses (daemons/sockets.py): AF_UNIX names (paths and abstract
-names) in a registry of their own, AF_INET ports per type on the loopback, ephemeral ports
-from 32768 up in order, SO_REUSEADDR's rule, and which socket an address names."""
+"""The socket server's addresses (daemons/sockets.py): AF_UNIX names (abstract names, and
+path names as the inodes of their socket files at the file server) in a registry, AF_INET
+ports per type on the loopback, ephemeral ports from 32768 up in order, SO_REUSEADDR's rule,
+and which socket an address names."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from shoal.abi import ECONNREFUSED, EINVAL, ENOENT
+from shoal.abi import ECONNREFUSED, EINVAL
 
 if TYPE_CHECKING:
     from shoal.daemons.sockets import Sock
@@ -21,9 +23,11 @@ LOOPBACK = 0x7F000001
 class SockNames:
     """What is bound to which address, over the server's sockets."""
 
-    def __init__(self, socks: dict[int, Sock]) -> None:
+    def __init__(self, socks: dict[int, Sock], bind_name: Callable[[str, int, int], int],
+                 find_name: Callable[[str], int]) -> None:
         self.socks = socks
-        self.unix: dict[str, int] = {}  # name -> handle
+        self._bind_name, self._find_name = bind_name, find_name  # the file server's sock_bind, sock_find
+        self.unix: dict[str, int] = {}  # abstract name, or "#inode" of a path's file -> handle
         self.ports: dict[tuple[int, int], list[int]] = {}  # (type, port) -> handles bound to it
         self.next_port = EPHEMERAL[0]
 
@@ -58,7 +62,7 @@ class SockNames:
                 return port
         return -EADDRINUSE
 
-    def bind(self, h: int, s: Sock, addr: list) -> int:
+    def bind(self, h: int, s: Sock, addr: list, umask: int = 0o022, at: int = 0) -> int:
         if s.name is not None:
             return -EINVAL
         if s.family == 1:
@@ -66,6 +70,11 @@ class SockNames:
             shown = addr[2]  # as the caller gave it (getsockname): a path's key is absolute
             if name is None:  # autobind: an abstract name of five hex digits, as Linux's
                 name = shown = next(n for i in range(1 << 20) if (n := f"\0{i:05x}") not in self.unix)
+            if not name.startswith("\0"):  # a path: its socket file, keyed by inode
+                ino = self._bind_name(name, 0o777 & ~umask, at)
+                if ino < 0:
+                    return ino
+                name = f"#{ino}"
             if name in self.unix:
                 return -EADDRINUSE
             self.unix[name] = h
@@ -92,10 +101,16 @@ class SockNames:
         """The socket an address names: (handle, socket), (-errno, None) for a unix name
         nobody has, or (0, None) for an inet port nobody has."""
         if addr[0] == "unix":
-            h = self.unix.get(addr[1], 0)
+            key = addr[1]
+            if not key.startswith("\0"):
+                ino = self._find_name(key)  # ENOENT, ENOTDIR, ELOOP, ECONNREFUSED (no socket)
+                if ino < 0:
+                    return ino, None
+                key = f"#{ino}"
+            h = self.unix.get(key, 0)
             if h:
                 return h, self.socks[h]
-            return (-ECONNREFUSED if addr[1].startswith("\0") else -ENOENT), None
+            return -ECONNREFUSED, None
         for h in self.ports.get((type_, addr[2]), []):  # type: ignore[arg-type]
             o = self.socks[h]
             if not o.name[1] or o.name[1] == addr[1] or not addr[1]:  # type: ignore[index]

@@ -61,6 +61,7 @@ class Thread:
     ready_at: int = 0  # simulated cycle from which it may run
     blocked_at: int = 0  # simulated cycle at which it last went to sleep
     clear_tid: int = 0  # set_tid_address / CLONE_CHILD_CLEARTID
+    robust_list: int = 0  # set_robust_list's head (walked when the thread ends: calls/futex.py)
     wait_key: tuple[int, int] | None = None  # futex it sleeps on
     wait_bits: int = 0xFFFFFFFF
     deadline: int | None = None  # timed wait (cycles)
@@ -138,6 +139,16 @@ class FileTable:
     cloexec: set[int] = field(default_factory=set)  # descriptors closed at exec (FD_CLOEXEC)
     cwd: str = "/"  # the working directory, absolute and canonical (kernel/calls/fs.py: chdir)
     umask: int = 0o022  # the file-mode creation mask (umask(2)); Linux's default
+    locks: bool = False  # it set a record lock: its closes tell the file server (kernel/files.py)
+
+
+@dataclass(eq=False, slots=True)
+class User:
+    """Whose the process is (kernel/calls/cred.py, as Linux's struct cred): its user and group ids
+    [ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid] and supplementary groups."""
+
+    ids: list[int] = field(default_factory=lambda: [0] * 8)
+    groups: list[int] = field(default_factory=list)
 
 
 @dataclass(eq=False, slots=True)
@@ -207,6 +218,7 @@ class Container:
     state: str = "running"
     exit: ExitStatus = field(default_factory=ExitStatus)
     fs: FileTable = field(default_factory=FileTable)
+    user: User = field(default_factory=User)
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
     family: Family = field(default_factory=Family)

@@ -46,7 +46,7 @@ from shoal.kernel import shm
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.kernel.memory import Fault
-from shoal.messages import FsClose, FsRead, FsWrite, MqClose, Request, SockRef
+from shoal.messages import FsClose, FsLock, FsRead, FsWrite, MqClose, Request, SockRef
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -73,9 +73,9 @@ def user_path(t: Thread, dirfd: int, addr: int, empty_ok: bool = False) -> str |
         return -ENOENT
     name = raw.decode(errors="replace")
     if name.startswith("/"):
-        return name
+        return _under_device(name)
     if dirfd == AT_FDCWD:
-        return t.proc.fs.cwd.rstrip("/") + "/" + name
+        return _under_device(t.proc.fs.cwd.rstrip("/") + "/" + name)
     f = t.proc.fs.files.get(dirfd)
     if f is None:
         return -EBADF if dirfd not in t.proc.fs.open_fds else -ENOTDIR
@@ -209,15 +209,19 @@ def off64(lo: int, hi: int) -> int:
     return v - (1 << 64) if v >> 63 else v
 
 
+FS_DEV = (0, 0x1A)  # the file server's tree: an anonymous device, as a tmpfs mount has
+
+
 def statx_bytes(st: list[int], freq_hz: int) -> bytes:
-    ino, mode, size, nlink, mtime = st
+    ino, mode, size, nlink, mtime, atime, ctime, uid, gid = st
     buf = bytearray(256)
-    struct.pack_into("<IIQIIIH", buf, 0, 0x7FF, 4096, 0, nlink, 0, 0, mode)
+    struct.pack_into("<IIQIIIH", buf, 0, 0x7FF, 4096, 0, nlink, uid & 0xFFFFFFFF, gid & 0xFFFFFFFF, mode)
     struct.pack_into("<QQQ", buf, 32, ino, size, (size + 511) // 512)
-    sec, ns = divmod(mtime * 1_000_000_000 // freq_hz, 1_000_000_000)
-    sec += 1_767_225_600  # the guests' epoch (kernel/calls/common.py: EPOCH_NS)
-    for at in (64, 80, 96, 112):  # atime, btime, ctime, mtime
+    for at, cycles in ((64, atime), (80, ctime), (96, ctime), (112, mtime)):  # atime, btime, ctime, mtime
+        sec, ns = divmod(cycles * 1_000_000_000 // freq_hz, 1_000_000_000)
+        sec += 1_767_225_600  # the guests' epoch (kernel/calls/common.py: EPOCH_NS)
         struct.pack_into("<qI", buf, at, sec, ns)
+    struct.pack_into("<II", buf, 136, *FS_DEV)  # stx_dev_major, stx_dev_minor (rdev stays 0:0)
     return bytes(buf)
 
 
@@ -239,8 +243,12 @@ def release(k: Kernel, p: object, fd: int, at: int) -> None:
         COUNTED[f.kind][1](k, f, at)  # each descriptor counts (a pipe's EOF, EPIPE: kernel/pipes.py)
     elif f is not None and f.kind is FileKind.SOCK:  # each descriptor counts at the socket server
         k.send(k.services_node, SockRef(pid=p.pid, handle=f.handle, delta=-1), at=at)  # type: ignore[attr-defined]
-    elif f is not None and not any(g is f for g in p.fs.files.values()):  # type: ignore[attr-defined]
-        closed(k, p.pid, f, at)  # type: ignore[attr-defined]
+    else:
+        if f is not None and f.kind in (FileKind.FILE, FileKind.DIR) and p.fs.locks:  # type: ignore[attr-defined]
+            # any close of a file drops the process's record locks on it (POSIX's rule)
+            k.send(k.services_node, FsLock(pid=p.pid, **about(f), cmd=3), at=at)  # type: ignore[attr-defined]
+        if f is not None and not any(g is f for g in p.fs.files.values()):  # type: ignore[attr-defined]
+            closed(k, p.pid, f, at)  # type: ignore[attr-defined]
 
 
 def dup(k: Kernel, t: Thread, old: int, new: int | None, lowest: int = 0) -> int:
@@ -287,6 +295,15 @@ def canonical(path: str) -> str:
         elif part not in ("", "."):
             out.append(part)
     return "/" + "/".join(out)
+
+
+def _under_device(path: str) -> str | int:
+    """A path that goes on past a device (`/dev/null/x`) names nothing: ENOTDIR, as Linux."""
+    if path.startswith("/dev/") and path.count("/") > 2:
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        if len(parts) > 2 and "/dev/" + parts[1] in DEVICES:  # (`..` after one too)
+            return -ENOTDIR
+    return path
 
 
 def device(path: str) -> str | None:

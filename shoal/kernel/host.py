@@ -118,9 +118,12 @@ def _find(k: Kernel, pid: int) -> Container:
 
 
 def spawn(k: Kernel, exe: Executable, argv: list[str], envp: list[str], pid: int, seed: int,
-          at: int) -> None:
+          at: int, user: tuple[int, int] = (0, 0)) -> None:
+    """Start `exe` as process `pid`, running as user and group `user` (real, effective, saved
+    and file-system ids; root by default)."""
     try:
-        k.spawn(exe, argv, envp, pid, seed, at)
+        p = k.spawn(exe, argv, envp, pid, seed, at)
+        p.user.ids = [user[0]] * 4 + [user[1]] * 4
     except OutOfFrames:
         raise ShoalError(f"{exe.name}: cluster {k.cluster} has no memory for the program") from None
     report.wake(k, at)

@@ -135,7 +135,7 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         "regions": [[r.start, r.end, r.prot, r.name] for r in p.aspace.regions],
         "threads": [{"tid": t.tid, "clear_tid": t.clear_tid, "restart_deadline": t.restart_deadline,
                      "blocked_on": t.blocked_on, "instructions": t.instructions,
-                     "regs": k.cpu.get_regs(t.ctx)}
+                     "regs": k.cpu.get_regs(t.ctx), **({"robust": t.robust_list} if t.robust_list else {})}
                     for t in threads],
         "ikc": {str(fd): _endpoint_meta(ep) for fd, ep in sorted(p.ikc.items())},
         "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.ikc.early_signals.items())
@@ -160,6 +160,12 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["rmem"] = [[va, p.aspace.remote[va], ver] for va, ver in sorted(p.aspace.swap.pages.items())]
     if p.fs.cwd != "/":
         meta["cwd"] = p.fs.cwd
+    if p.fs.umask != 0o022:
+        meta["umask"] = p.fs.umask
+    if p.fs.locks:
+        meta["locks"] = True
+    if any(p.user.ids) or p.user.groups:
+        meta["cred"] = [list(p.user.ids), list(p.user.groups)]
     if p.rlimits:
         meta["rlimits"] = {str(r): v for r, v in sorted(p.rlimits.items())}
     sig = signals.to_meta(p, threads)
@@ -311,6 +317,10 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.stats.kcaches = list(meta.get("kcaches", [0] * len(CACHE_COUNTS)))
     p.rlimits = {int(r): v for r, v in meta.get("rlimits", {}).items()}
     p.fs.cwd = meta.get("cwd", "/")
+    p.fs.umask = meta.get("umask", 0o022)
+    p.fs.locks = meta.get("locks", False)
+    cred, groups = meta.get("cred", [[0] * 8, []])
+    p.user.ids, p.user.groups = list(cred), list(groups)
     p.family.ppid, p.family.tty = meta.get("ppid", 0), meta.get("tty", 0)
     p.fs.cloexec = set(meta.get("cloexec", [])) & p.fs.open_fds
     p.state = "frozen"
@@ -320,7 +330,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         t = Thread(tid=tm["tid"], proc=p, ctx=ctx, state=TState.FROZEN, ready_at=at,
                    clear_tid=tm["clear_tid"], blocked_on=tm["blocked_on"],
                    restart_deadline=tm["restart_deadline"], instructions=tm["instructions"],
-                   stall=tm.get("stall", 0))
+                   stall=tm.get("stall", 0), robust_list=tm.get("robust", 0))
         p.threads.append(t)
     signals.from_meta(p, meta.get("signals", {}))
     timers.from_meta(k, p, meta.get("timers", []), at)

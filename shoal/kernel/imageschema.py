@@ -139,6 +139,14 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     _int(m.get("rmem_seq", 0), "rmem_seq")
     if not _str(m.get("cwd", "/"), "cwd").startswith("/"):
         raise _Bad("'cwd' must be an absolute path")
+    cred, groups = _list(m.get("cred", [[0] * 8, []]), "cred", 2)
+    for i, v in enumerate(_list(cred, "cred[0]", 8)):
+        _int(v, f"cred[0][{i}]", -(1 << 31), U32)
+    for i, v in enumerate(_list(groups, "cred[1]")):
+        _int(v, f"cred[1][{i}]", -(1 << 31), U32)
+    _int(m.get("umask", 0o022), "umask", 0, 0o777)
+    if type(m.get("locks", False)) is not bool:
+        raise _Bad("'locks' must be true or false")
     for r, v in _dict(m.get("rlimits", {}), "rlimits").items():
         _key(r, "rlimits", 0, 15)
         soft, hard = _list(v, f"rlimits.{r}", 2)
@@ -170,6 +178,7 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _dict(t, path, THREAD)
         tids.add(_int(t["tid"], f"{path}.tid", 1, MAX_PID))
         _int(t["clear_tid"], f"{path}.clear_tid", 0, U32)
+        _int(t.get("robust", 0), f"{path}.robust", 0, U32)
         if t["restart_deadline"] is not None:
             _int(t["restart_deadline"], f"{path}.restart_deadline", -I64, I64 - 1)
         _str(t["blocked_on"], f"{path}.blocked_on")

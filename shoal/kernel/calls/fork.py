@@ -386,6 +386,7 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
     except (OutOfFrames, Fault):
         new.destroy()
         return -ENOMEM
+    t.robust_list = 0  # the new program sets its own (the old memory and its locks go)
     for x in p.threads:  # the other threads end (Linux's de_thread)
         if x is not t and x.state is not TState.DEAD:
             k._unwait(x)

@@ -24,6 +24,7 @@ from shoal.abi import (
     S_IFDIR,
 )
 from shoal.kernel import files, shm
+from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.messages import (
@@ -93,7 +94,7 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
         if flags & O_CLOEXEC:
             p.fs.cloexec.add(fd)
         return fd
-    return files.ask(k, t, FsOpen(path=path, flags=flags, mode=mode), opened)
+    return files.ask(k, t, FsOpen(path=path, flags=flags, mode=mode, **cred.as_user(t)), opened)
 
 
 def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -152,7 +153,9 @@ def sys_getdents64(k: Kernel, t: Thread, a: list[int]) -> int:
 def sys_mkdirat(k: Kernel, t: Thread, a: list[int]) -> int:
     path = files.user_path(t, s32(a[0]), a[1])
     mode = a[2] & ~t.proc.fs.umask & 0o7777
-    return path if isinstance(path, int) else files.simple(k, t, FsMkdir(path=path, mode=mode))
+    if isinstance(path, int):
+        return path
+    return files.simple(k, t, FsMkdir(path=path, mode=mode, **cred.as_user(t)))
 
 
 def sys_unlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -163,7 +166,7 @@ def sys_unlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
         return path
     if path.startswith(shm.PREFIX):  # shm_unlink: the name goes; mapped pages stay
         return files.simple(k, t, ShmUnlink(name=path[len(shm.PREFIX):]))
-    return files.simple(k, t, FsUnlink(path=path, rmdir=bool(a[2] & files.AT_REMOVEDIR)))
+    return files.simple(k, t, FsUnlink(path=path, rmdir=bool(a[2] & files.AT_REMOVEDIR), **cred.as_user(t)))
 
 
 def sys_renameat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -203,7 +206,7 @@ def _rename(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
     new = files.user_path(t, s32(a[2]), a[3])
     if isinstance(new, int):
         return new
-    return files.simple(k, t, FsRename(old=old, new=new, noreplace=bool(flags & 1)))
+    return files.simple(k, t, FsRename(old=old, new=new, noreplace=bool(flags & 1), **cred.as_user(t)))
 
 
 def sys_getcwd(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -226,15 +229,19 @@ def sys_faccessat2(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def _access(k: Kernel, t: Thread, dirfd: int, addr: int, mode: int, flags: int) -> int:
-    """access(2) as Linux answers root, the only user: a file that exists may be read and
-    written (EROFS for the read-only --file ones) and executed if some x bit is set (a
-    directory: searched)."""
+    """access(2) as Linux answers: by the real ids (the effective ones with AT_EACCESS). Root
+    may read and write a file that exists (EROFS for the read-only --file ones) and execute it
+    if some x bit is set (a directory: search it); another user gets what the owner's, the
+    group's or the others' bits of the file's mode give it. (The directories on the way are
+    not checked: shoal enforces no permissions on paths.)"""
     if mode & ~(R_OK | W_OK | X_OK) or flags & ~(AT_SYMLINK_NOFOLLOW | AT_EACCESS | files.AT_EMPTY_PATH):
         return -EINVAL
     path = files.user_path(t, dirfd, addr, empty_ok=bool(flags & files.AT_EMPTY_PATH))
     if isinstance(path, int):
         return path
-    if files.device(path) is not None:  # character devices: no x bit
+    c = t.proc.user.ids
+    uid, gid = (c[cred.EUID], c[cred.GID + cred.EUID]) if flags & AT_EACCESS else (c[cred.RUID], c[cred.GID])
+    if files.device(path) is not None:  # character devices: root's, rw-rw-rw-, no x bit
         return -EACCES if mode & X_OK else 0
 
     def got(reply: Packet, at: int) -> int:
@@ -242,10 +249,14 @@ def _access(k: Kernel, t: Thread, dirfd: int, addr: int, mode: int, flags: int) 
             return reply.body.ret
         if mode & W_OK and reply.body.ro is True:
             return -EROFS
-        st_mode = reply.body.st[1]
-        if mode & X_OK and not st_mode & S_IFDIR and not st_mode & 0o111:
-            return -EACCES
-        return 0
+        st = reply.body.st
+        st_mode = st[1]
+        if uid == 0:
+            if mode & X_OK and not st_mode & S_IFDIR and not st_mode & 0o111:
+                return -EACCES
+            return 0
+        shift = 6 if uid == st[7] else 3 if gid == st[8] or st[8] in t.proc.user.groups else 0
+        return 0 if (st_mode >> shift) & mode == mode else -EACCES
     nofollow = {"nofollow": True} if flags & AT_SYMLINK_NOFOLLOW else {}
     return files.ask(k, t, FsStat(path=path, handle=None, access=True, **nofollow), got)
 
@@ -333,13 +344,13 @@ def _setattr(k: Kernel, t: Thread, dirfd: int, addr: int, flags: int, **what: in
 
 
 def sys_fchmod(k: Kernel, t: Thread, a: list[int]) -> int:
-    return _setattr(k, t, s32(a[0]), 0, 0, mode=a[1] & 0o7777)
+    return _setattr(k, t, s32(a[0]), 0, 0, mode=a[1] & 0o7777, **cred.as_user(t))
 
 
 def sys_fchmodat(k: Kernel, t: Thread, a: list[int]) -> int:
     if not a[1]:
         return -EFAULT
-    return _setattr(k, t, s32(a[0]), a[1], 0, mode=a[2] & 0o7777)
+    return _setattr(k, t, s32(a[0]), a[1], 0, mode=a[2] & 0o7777, **cred.as_user(t))
 
 
 def sys_fchmodat2(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -349,19 +360,33 @@ def sys_fchmodat2(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     if not a[1] and not flags & files.AT_EMPTY_PATH:
         return -EFAULT
-    return _setattr(k, t, s32(a[0]), a[1], flags, mode=a[2] & 0o7777)
+    return _setattr(k, t, s32(a[0]), a[1], flags, mode=a[2] & 0o7777, **cred.as_user(t))
+
+
+def sys_fchownat(k: Kernel, t: Thread, a: list[int]) -> int:
+    """fchownat (chown, lchown): owner and group (-1 leaves one), by the file server's rule."""
+    flags = a[4]
+    if flags & ~(AT_SYMLINK_NOFOLLOW | files.AT_EMPTY_PATH):
+        return -EINVAL
+    if not a[1]:
+        return -EFAULT
+    return _setattr(k, t, s32(a[0]), a[1], flags, uid=s32(a[2]), gid=s32(a[3]), cred=cred.chown_cred(t))
+
+
+def sys_fchown(k: Kernel, t: Thread, a: list[int]) -> int:
+    return _setattr(k, t, s32(a[0]), 0, 0, uid=s32(a[1]), gid=s32(a[2]), cred=cred.chown_cred(t))
 
 
 def sys_utimensat(k: Kernel, t: Thread, a: list[int]) -> int:
-    """utimensat_time64: the modification time (times[1]) as given, now, or left (UTIME_OMIT);
-    the access time is not kept apart (one time per file, see the file server)."""
+    """utimensat_time64: the access (times[0]) and modification (times[1]) times as given, now,
+    or left (UTIME_OMIT); a NULL `times` sets both to now."""
     dirfd, addr, times, flags = s32(a[0]), a[1], a[2], a[3]
     if flags & ~(AT_SYMLINK_NOFOLLOW | files.AT_EMPTY_PATH):
         return -EINVAL
     # (a file's time is the chip's, as the file server stamps it: kernel/files.py statx_bytes)
-    mtime: int | None = k.now()
+    stamps: list[int | None] = [k.now(), k.now()]
     if times:
-        stamps: list[int | None] = []
+        stamps = []
         for i in (0, 1):
             sec, nsec = struct.unpack("<qq", t.proc.aspace.read(times + 16 * i, 16))
             nsec &= 0xFFFFFFFF  # (a 32-bit long on riscv32)
@@ -369,6 +394,7 @@ def sys_utimensat(k: Kernel, t: Thread, a: list[int]) -> int:
                 return -EINVAL
             stamps.append(None if nsec == UTIME_OMIT else k.now() if nsec == UTIME_NOW
                           else ns_to_cycles(k, sec * 1_000_000_000 + nsec - EPOCH_NS))
-        mtime = stamps[1]
-    what = {} if mtime is None else {"mtime": mtime}
+        if stamps == [None, None]:
+            return 0  # nothing to do: Linux does not even look at the path
+    what = {n: v for n, v in zip(("atime", "mtime"), stamps, strict=True) if v is not None}
     return _setattr(k, t, dirfd, addr, flags, **what)

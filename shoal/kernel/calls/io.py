@@ -8,12 +8,23 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBADF, EINVAL, EMFILE, ENOTTY, ESPIPE, O_ACCMODE, O_DIRECTORY, O_RDWR, O_WRONLY
+from shoal.abi import (
+    EBADF,
+    EINVAL,
+    EMFILE,
+    ENOTTY,
+    EOVERFLOW,
+    ESPIPE,
+    O_ACCMODE,
+    O_DIRECTORY,
+    O_RDWR,
+    O_WRONLY,
+)
 from shoal.kernel import console, files, pipes
 from shoal.kernel.calls import sockdata, socket
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
-from shoal.messages import UNSET, FsStat, Stdin
+from shoal.messages import UNSET, FsLock, FsStat, Stdin
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -221,7 +232,7 @@ def sys_fcntl(k: Kernel, t: Thread, a: list[int]) -> int:
             t.proc.fs.cloexec.add(ret)
         return ret
     if a[1] in LOCK_CMDS:
-        return _record_lock(t, fd, f, a[1], a[2])
+        return _record_lock(k, t, fd, f, a[1], a[2])
     if a[1] == 1:  # F_GETFD: FD_CLOEXEC is the descriptor's own (not its open file's)
         return int(fd in t.proc.fs.cloexec)
     if a[1] == 2:  # F_SETFD
@@ -246,12 +257,11 @@ LOCK_CMDS = {5: "get", 6: "set", 7: "set", 12: "get", 13: "set", 14: "set", 36: 
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
 
 
-def _record_lock(t: Thread, fd: int, f: OpenFile | None, cmd: int, addr: int) -> int:
-    """Record locks (fcntl) with the checks Linux makes, on any descriptor. What is modelled:
-    a lock never conflicts with the process's own (as on Linux), and no two processes lock
-    one file here, so every lock is granted at once, F_SETLKW never waits, and F_GETLK
-    answers F_UNLCK. Locks themselves are not kept, so an open file description's lock
-    (F_OFD_*) is granted even over the process's own POSIX lock, which Linux refuses."""
+def _record_lock(k: Kernel, t: Thread, fd: int, f: OpenFile | None, cmd: int, addr: int) -> int:
+    """Record locks (fcntl) with the checks Linux makes, then, for a file or directory, at the
+    file server: one lock table per file for every cluster (daemons/fslocks.py). Other
+    descriptors (the console, pipes, sockets, devices) keep no locks: every lock is granted
+    and F_GETLK answers F_UNLCK."""
     wide = cmd >= 12
     raw = t.proc.aspace.read(addr, 32 if wide else 16)
     if wide:
@@ -272,9 +282,32 @@ def _record_lock(t: Thread, fd: int, f: OpenFile | None, cmd: int, addr: int) ->
         acc = (0 if console.stream(t.proc, fd) == 0 else O_WRONLY) if con else f.flags & O_ACCMODE
         if ltype == F_RDLCK and acc == O_WRONLY or ltype == F_WRLCK and acc not in (O_WRONLY, O_RDWR):
             return -EBADF
-    if LOCK_CMDS[cmd] == "get":
-        t.proc.aspace.write(addr, struct.pack("<h", F_UNLCK))
-    return 0
+    kept = files.file_of(t, fd)
+    if kept is None:
+        if LOCK_CMDS[cmd] == "get":
+            t.proc.aspace.write(addr, struct.pack("<h", F_UNLCK))
+        return 0
+    op = 0 if LOCK_CMDS[cmd] == "get" else 1 if cmd in (6, 13, 37) else 2
+    if op:
+        t.proc.fs.locks = True  # its closes now drop its locks (files.release)
+
+    def done(reply: Packet, at: int) -> int:
+        files.rehandle(kept, reply)
+        ret = reply.body.ret
+        if ret == 0 and op == 0:
+            st = reply.body.st
+            if st[0] == F_UNLCK:
+                t.proc.aspace.write(addr, struct.pack("<h", F_UNLCK))
+            elif wide:  # l_pid: the holder's, -1 for an open file description's lock (Linux)
+                holder = -1 if st[3] <= 0 else st[3]
+                t.proc.aspace.write(addr, struct.pack("<hh4xqqi", st[0], 0, st[1], st[2], holder))
+            elif st[1] > 0x7FFFFFFF or st[2] > 0x7FFFFFFF:
+                return -EOVERFLOW
+            else:
+                t.proc.aspace.write(addr, struct.pack("<hhiii", st[0], 0, st[1], st[2], st[3]))
+        return ret
+    return files.ask(k, t, FsLock(**files.about(kept), cmd=op, ofd=cmd >= 36, type=ltype, whence=whence,
+                                  start=start, length=length, offset=kept.offset), done)
 
 
 def sys_ioctl(k: Kernel, t: Thread, a: list[int]) -> int:

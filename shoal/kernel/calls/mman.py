@@ -1,16 +1,55 @@
-"""Memory: brk, mmap2, munmap, mprotect, madvise."""
+"""Memory: brk, mmap2, munmap, mprotect, madvise, mremap; RLIMIT_AS and RLIMIT_DATA enforced as Linux's
+may_expand_vm does: the address space's size, and its private writable part (heap, data,
+private writable mappings, not the stack nor shared mappings), may not grow past the soft limits
+(ENOMEM; brk stays where it was)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoal.abi import EACCES, EBADF, EEXIST, EINVAL, ENODEV, ENOMEM
-from shoal.kernel.calls.common import s32
-from shoal.kernel.container import FileKind, Thread
-from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, Region
+from shoal.abi import EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM
+from shoal.kernel.calls.common import refused, s32
+from shoal.kernel.container import Container, FileKind, Thread
+from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, AddressSpace, Region
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
+
+
+RLIMIT_DATA, RLIMIT_AS = 2, 9
+NO_LIMIT = (1 << 64) - 1
+NOT_DATA = ("[stack]", "[anon:shared]")
+
+
+def _shared(r: Region) -> bool:  # (shm_open, System V and anonymous shared mappings)
+    return r.name.startswith(("[shm", "[sysv")) or r.name in NOT_DATA
+
+
+def _is_data(r: Region) -> bool:
+    return bool(r.prot & 2) and not _shared(r)
+
+
+def _data_limit(p: Container) -> int:
+    """RLIMIT_DATA for mappings: a soft limit of 0 means the hard one (Linux's workaround for
+    Valgrind, which sets 0); brk keeps the soft one (check_data_rlimit)."""
+    soft, hard = p.rlimits.get(RLIMIT_DATA, [NO_LIMIT, NO_LIMIT])
+    return hard if soft == 0 else soft
+
+
+def may_expand(p: Container, start: int, end: int, data: bool) -> bool:
+    """Room under RLIMIT_AS for [start, end) (what is mapped there already aside) and, for a
+    private writable range, under RLIMIT_DATA (Linux's may_expand_vm)."""
+    lim_as = p.rlimits.get(RLIMIT_AS, [NO_LIMIT])[0]
+    lim_data = _data_limit(p) if data else NO_LIMIT
+    if lim_as == NO_LIMIT and lim_data == NO_LIMIT:
+        return True  # (the usual case: nothing to count)
+    regions = p.aspace.regions
+    over = [r for r in regions if r.start < end and start < r.end]
+    new = (end - start) - sum(min(end, r.end) - max(start, r.start) for r in over)
+    if sum(r.end - r.start for r in regions) + new > lim_as:
+        return False
+    new_data = (end - start) - sum(min(end, r.end) - max(start, r.start) for r in over if _is_data(r))
+    return sum(r.end - r.start for r in regions if _is_data(r)) + new_data <= lim_data
 
 
 def sys_brk(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -21,7 +60,8 @@ def sys_brk(k: Kernel, t: Thread, a: list[int]) -> int:
     new_end = (want + PAGE - 1) & ~(PAGE - 1)
     if new_end > old_end:
         if (new_end - p.brk_start > 256 << 20 or not p.aspace.is_free(old_end, new_end)
-                or p.aspace.map_count >= MAX_MAP_COUNT):
+                or p.aspace.map_count >= MAX_MAP_COUNT or not may_expand(p, old_end, new_end, False)
+                or new_end - p.brk_start > p.rlimits.get(RLIMIT_DATA, [NO_LIMIT])[0]):
             return p.brk
         p.aspace.add_region(Region(old_end, new_end, 3, "[heap]"))
     elif new_end < old_end and not p.aspace.remove_range(new_end, old_end):
@@ -56,9 +96,12 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
     asp = t.proc.aspace
     if asp.map_count >= MAX_MAP_COUNT:
         return -ENOMEM  # as Linux does at vm.max_map_count
+    data = bool(prot & 2) and shared is None and not flags & MAP_SHARED  # (RLIMIT_DATA counts it)
     if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
         if addr & (PAGE - 1) or addr + length > USER_TOP or addr < PAGE:
             return -EINVAL
+        if not may_expand(t.proc, addr, addr + length, data):
+            return -ENOMEM
         if not asp.is_free(addr, addr + length):
             if flags & MAP_FIXED_NOREPLACE:
                 return -EEXIST
@@ -74,8 +117,11 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
             if gap is None:
                 return -ENOMEM
             start = gap
-    if shared is None:
-        asp.add_region(Region(start, start + length, prot, "[anon]"))
+        if not may_expand(t.proc, start, start + length, data):
+            return -ENOMEM
+    if shared is None:  # (a MAP_SHARED one is named apart: RLIMIT_DATA does not count it)
+        name = "[anon:shared]" if flags & MAP_SHARED else "[anon]"
+        asp.add_region(Region(start, start + length, prot, name))
         return start
     obj, first = shared
     asp.add_region(Region(start, start + length, prot, f"[shm:{obj}]"))
@@ -100,7 +146,21 @@ def sys_mprotect(k: Kernel, t: Thread, a: list[int]) -> int:
     end = addr + ((length + PAGE - 1) & ~(PAGE - 1))
     if end > USER_TOP:
         return -ENOMEM
+    if prot & 2 and not _writable_room(t.proc, addr, end):
+        return -ENOMEM
     return 0 if t.proc.aspace.protect(addr, end, prot) else -ENOMEM
+
+
+def _writable_room(p: Container, start: int, end: int) -> bool:
+    """mprotect making private pages writable adds them to RLIMIT_DATA's count (Linux's
+    mprotect_fixup)."""
+    lim = _data_limit(p)
+    if lim == NO_LIMIT:
+        return True
+    regions = p.aspace.regions
+    gain = sum(min(end, r.end) - max(start, r.start) for r in regions
+               if r.start < end and start < r.end and not r.prot & 2 and not _shared(r))
+    return not gain or sum(r.end - r.start for r in regions if _is_data(r)) + gain <= lim
 
 
 def sys_madvise(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -112,3 +172,87 @@ def sys_madvise(k: Kernel, t: Thread, a: list[int]) -> int:
         if not t.proc.aspace.discard(addr, end):
             return -ENOMEM
     return 0
+
+
+MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 1, 2, 4
+
+
+def _vma_end(asp: AddressSpace, addr: int) -> tuple[Region, int] | None:
+    """The mapping at `addr` and where it ends: touching regions of one name and rights are
+    one mapping (Linux merges them; brk makes one region per call)."""
+    r = asp.find(addr)
+    if r is None:
+        return None
+    end = r.end
+    while (n := asp.find(end)) is not None and n.name == r.name and n.prot == r.prot:
+        end = n.end
+    return r, end
+
+
+def sys_mremap(k: Kernel, t: Thread, a: list[int]) -> int:
+    """mremap of private memory (anonymous, heap, a program's own): shrink in place, grow in
+    place when the pages after it are free, else move (MREMAP_MAYMOVE; MREMAP_FIXED to
+    `new_addr`): the pages in use go to the new place with their contents and rights. Linux's
+    checks and errno values. Refused (EINVAL, counted): MREMAP_DONTUNMAP, shared mappings, and
+    ranges with pages elsewhere (post-copy, remote memory)."""
+    addr, old_len, new_len, flags, new_addr = a[0], a[1], a[2], a[3], a[4]
+    p, asp = t.proc, t.proc.aspace
+    if flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) or addr & (PAGE - 1):
+        return -EINVAL
+    if flags & MREMAP_FIXED and not flags & MREMAP_MAYMOVE:
+        return -EINVAL
+    if flags & MREMAP_DONTUNMAP:
+        return refused(t, 216, EINVAL)
+    old_len = (old_len + PAGE - 1) & ~(PAGE - 1)
+    new_len = (new_len + PAGE - 1) & ~(PAGE - 1)
+    if not new_len or addr + old_len > USER_TOP or new_len > USER_TOP:
+        return -EINVAL
+    if flags & MREMAP_FIXED:
+        if new_addr & (PAGE - 1) or new_addr + new_len > USER_TOP or new_addr < PAGE:
+            return -EINVAL
+        if new_addr < addr + old_len and addr < new_addr + new_len:
+            return -EINVAL  # the two ranges may not overlap
+    elif old_len >= new_len:  # shrink (or stay) in place
+        if old_len > new_len and not asp.remove_range(addr + new_len, addr + old_len):
+            return -ENOMEM
+        return addr
+    found = _vma_end(asp, addr)
+    if found is None or not old_len or addr + old_len > found[1]:
+        return -EFAULT
+    r, end = found
+    if _shared(r) or any(addr <= va < addr + old_len for va in (*asp.remote, *asp.swap.pages)):
+        return refused(t, 216, EINVAL)
+    if not flags & MREMAP_FIXED:
+        grow = (addr + old_len, addr + new_len)
+        if addr + old_len == end and addr + new_len <= MMAP_TOP and asp.is_free(*grow):
+            if not may_expand(p, *grow, _is_data(r)):
+                return -ENOMEM
+            asp.add_region(Region(grow[0], grow[1], r.prot, r.name))
+            return addr
+        if not flags & MREMAP_MAYMOVE:
+            return -ENOMEM
+        to = asp.find_gap(new_len, MMAP_TOP)
+        if to is None:
+            return -ENOMEM
+    else:
+        to = new_addr
+    if not may_expand(p, to, to + new_len, _is_data(r)) or asp.map_count + 2 > MAX_MAP_COUNT:
+        return -ENOMEM
+    if flags & MREMAP_FIXED and not asp.remove_range(to, to + new_len):
+        return -ENOMEM
+    return _move(asp, r, addr, old_len, to, new_len)
+
+
+def _move(asp: AddressSpace, r: Region, addr: int, old_len: int, to: int, new_len: int) -> int:
+    """The pages in use of [addr, addr + old_len) to `to`, then the old range goes."""
+    keep = min(old_len, new_len)
+    pages = [(va, fl) for va, fl in asp.page_list() if addr <= va < addr + keep]
+    if len(pages) > asp.frames.free:
+        return -ENOMEM
+    asp.add_region(Region(to, to + new_len, r.prot, r.name))
+    for va, fl in pages:
+        asp.install(to + (va - addr), fl, asp.page_bytes(va))
+        if asp.touched is not None:  # (a pre-copy migration under way sends it again)
+            asp.touched.add(to + (va - addr))
+    asp.remove_range(addr, addr + old_len)
+    return to

@@ -1,5 +1,5 @@
 """Threads and processes: set_tid_address, set_robust_list, exit, exit_group,
-sched_yield, getpid, gettid, getuid and kin; limits and placement: prlimit64,
+sched_yield, getpid, gettid (the user's ids: cred.py); limits and placement: prlimit64,
 sched_getaffinity. (Signals: kernel/calls/signal.py; clone, fork, exec, wait: fork.py.)"""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EINVAL, EPERM, ESRCH
 from shoal.kernel.calls.common import STOPPED, s32
-from shoal.kernel.calls.futex import futex_wake
+from shoal.kernel.calls.futex import futex_wake, pi_exit, robust_walk
 from shoal.kernel.container import Thread, TState
 from shoal.kernel.memory import Fault, OutOfFrames
 from shoal.kernel.stops import Stop
@@ -24,13 +24,11 @@ def sys_set_tid_address(k: Kernel, t: Thread, a: list[int]) -> int:
     return t.tid
 
 
-def sys_set_robust_list(k: Kernel, t: Thread, a: list[int]) -> int:
-    return 0
-
-
 def sys_exit(k: Kernel, t: Thread, a: list[int]) -> object:
     now = k.now()
     p = t.proc
+    robust_walk(k, t)  # (before clear_tid, as Linux's mm_release)
+    pi_exit(k, t)
     if t.clear_tid:
         try:
             p.aspace.write(t.clear_tid, b"\0\0\0\0")
@@ -66,10 +64,6 @@ def sys_getpid(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_gettid(k: Kernel, t: Thread, a: list[int]) -> int:
     return t.tid
-
-
-def sys_getuid(k: Kernel, t: Thread, a: list[int]) -> int:
-    return 0  # getuid, geteuid, getgid, getegid: root, the only user
 
 
 RLIM_INFINITY = (1 << 64) - 1

@@ -219,7 +219,7 @@ def sys_bind(k: Kernel, t: Thread, a: list[int]) -> int:
     f, addr = got
     if addr[0] == "inet" and not loopback(addr[1]):
         return -EADDRNOTAVAIL  # the chip has only the loopback interface
-    k.rpc(t, SockBind(handle=f.handle, addr=addr), _ret)
+    k.rpc(t, SockBind(handle=f.handle, addr=addr, umask=t.proc.fs.umask), _ret)
     return 0
 
 

@@ -1,0 +1,125 @@
+"""A process's user and groups (issue 22, part 5): tests/programs/cred.c on the chip and
+natively (host gcc, as root: the chip's processes start as root) prints the same bytes; the
+ids, groups and umask travel with a process that migrates or is checkpointed and restored."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import Programs, assert_one_line_error, assert_same, run_native, run_shoal, shoal_cli
+
+from shoal import Chip
+from shoal.errors import ShoalError
+
+# Lines Linux's rules give (set*id(2), chown(2), getgroups(2), utimensat(2)), whatever the host.
+EXPECTED = [
+    "ids 0 0 0 0",
+    "chown -1 -1 0 0",
+    "set-ids dropped owner 1001 group 2000 mode 755",  # chown drops set-user-ID and set-group-ID
+    "lchown missing -1 2",
+    "fchownat bad flag -1 22",
+    "fchown bad fd -1 9",
+    "times a 1000000000.5 m 1200000000.7",
+    "times a 1000000000 m 1300000000 dev-nonzero 1",
+    "utimensat /dev/null/x omit 0 0",  # nothing to do: the path is not looked at
+    "utimensat /dev/null/x -1 20",  # ENOTDIR
+    "getgroups 1 -1 22",
+    "dropped uid 1000 1000 0 gid 2000 2000 2000",
+    "back uid 1000 0 0 gid 2000 2000 2000",  # to the saved uid
+    "setuid 5 -1 1",
+    "setuid -1 -1 22",
+    "setgroups -1 1",
+    "setfsuid 77 1000 0",  # the old one; not changed
+    "fchown other's -1 1",
+    "fchown own to group 6 -1 1",
+    "fchown own to uid 1001 -1 1",
+    "own owner 1000 group 5 mode 644",
+    "access other's W -1 13",  # by the real uid, 1000: the others' bits of 755
+    "access own X -1 13",
+    "setreuid uid 1000 0 0 gid 2000 2000 2000",
+    "setuid 0 -1 1",
+    "ids 1000 1000 2000 2000",
+    "parent uid 0 0 0 gid 0 0 0",
+]
+
+
+def test_ids_chown_and_times_as_linux(programs: Programs, tmp_path: Path) -> None:
+    b = programs["cred"]
+    p, _ = run_shoal(b, ["cred", "/tmp"])
+    assert p.returncode == 0, p.message
+    lines = p.stdout.decode().splitlines()
+    assert [x for x in lines if x in EXPECTED] == EXPECTED
+    assert not p.record.unknown_syscalls, p.record.unknown_syscalls
+    if os.geteuid() != 0:
+        pytest.skip("the host build's set*id and chown need root to give Linux's answers")
+    native = run_native(b, ["cred", str(tmp_path)])
+    assert_same(p, native)
+
+
+AFTER = (b"before uid 1000 1001 0 gid 2000 2001 2002\nafter uid 1000 1001 0 gid 2000 2001 2002\n"
+         b"groups 1 5 umask 27\n")
+
+
+def test_ids_travel_with_a_migration(programs: Programs) -> None:
+    b = programs["cred"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["cred", "move"], cluster=0)
+    c.run(until=lambda: b"before" in p.stdout)
+    assert not p.done
+    p.migrate(2)
+    c.run()
+    assert p.cluster == 2 and p.returncode == 0, p.message
+    assert p.stdout == AFTER
+
+
+def test_ids_travel_with_a_checkpoint(programs: Programs) -> None:
+    b = programs["cred"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["cred", "move"], cluster=0)
+    c.run(until=lambda: b"before" in p.stdout)
+    image = p.checkpoint(stop=True)
+    c2 = Chip.preset("tiny")
+    q = c2.restore(image, cluster=1)
+    c2.run()
+    assert q.returncode == 0, q.message
+    assert p.stdout + q.stdout == AFTER
+
+
+def test_permission_checks_for_a_user_as_native(programs: Programs, tmp_path: Path) -> None:
+    """Root makes files, gives up root (uid 1000), then opens, makes, removes, renames and
+    chmods as Linux lets a user: EACCES by the bits, EPERM by the sticky rule and for chmod."""
+    b = programs["perms"]
+    p, _ = run_shoal(b, ["perms", "/tmp", "drop"])
+    assert p.returncode == 0, p.message
+    assert b"open ro r trunc -13\n" in p.stdout and b"unlink root's in sticky -1\n" in p.stdout
+    assert b"mine owner 1000 group 1000 mode 640\n" in p.stdout
+    if os.geteuid() != 0:
+        pytest.skip("the host build needs root to give it up")
+    assert_same(p, run_native(b, ["perms", str(tmp_path), "drop"]))
+
+
+def test_a_process_started_as_a_user(programs: Programs) -> None:
+    b = programs["perms"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["perms", "/tmp"], user=(1000, 1001))
+    c.run()
+    assert p.returncode == 0, p.message
+    out = p.stdout.decode().splitlines()
+    assert out[0] == "uid 1000 gid 1001"
+    assert "mine owner 1000 group 1001 mode 640" in out  # (/tmp is not set-group-ID)
+    with pytest.raises(ShoalError, match="bad user"):
+        c.spawn(b.elf, ["perms", "/tmp"], user=(-1, 0))
+
+
+def test_cli_user(programs: Programs, tmp_path: Path) -> None:
+    """--user; a --fs tree's own tmp is writable by every user (1777), its root is root's."""
+    b = programs["perms"]
+    (tmp_path / "tmp").mkdir()
+    res = shoal_cli("run", "--chip", "tiny", "--user", "1000", "--fs", str(tmp_path), str(b.elf), "/tmp")
+    assert res.returncode == 0 and res.stdout.startswith(b"uid 1000 gid 1000\n"), res.stderr
+    assert b"create mine 0\n" in res.stdout
+    res = shoal_cli("run", "--chip", "tiny", "--user", "1000", "--fs", str(tmp_path), str(b.elf), "/")
+    assert b"create mine -13\n" in res.stdout
+    assert_one_line_error(shoal_cli("run", "--chip", "tiny", "--user", "x:1", str(b.elf), "/tmp"))

@@ -1,0 +1,26 @@
+"""Priority-inheritance futexes and robust lists (issue 22, part 5): tests/programs/futex_pi.c, raw
+FUTEX_LOCK_PI/TRYLOCK_PI/UNLOCK_PI (hand-over, EDEADLK, EPERM, ESRCH, ETIMEDOUT, EINVAL) and
+PTHREAD_PRIO_INHERIT mutexes, prints the same bytes on the chip as the host build."""
+
+from __future__ import annotations
+
+from conftest import Programs, assert_same, run_native, run_shoal
+
+
+def test_pi_futexes_as_native(programs: Programs) -> None:
+    b = programs["futex_pi"]
+    p, _ = run_shoal(b, ["futex_pi"])
+    assert_same(p, run_native(b, ["futex_pi"]))
+    assert b"main unlock 0 owner other\nwaiter lock 0 owner me waiters 1\n" in p.stdout
+    assert not p.record.unknown_syscalls, p.record.unknown_syscalls
+
+
+def test_robust_lists_as_native(programs: Programs) -> None:
+    """set_robust_list/get_robust_list (EINVAL, ESRCH), the kernel's walk when a thread ends by
+    a raw exit (FUTEX_OWNER_DIED, FUTEX_WAITERS kept, a waiter woken, list_op_pending too), and
+    robust mutexes, plain and PI (EOWNERDEAD 130, ENOTRECOVERABLE 131, consistent)."""
+    b = programs["robust"]
+    p, _ = run_shoal(b, ["robust"])
+    assert_same(p, run_native(b, ["robust"]))
+    assert b"b died 1 waiters 1 tid 0\npending died 1\n" in p.stdout
+    assert b"pi 1 lock 130\npi 1 unlock without consistent 0\npi 1 lock again 131\n" in p.stdout
