@@ -28,7 +28,7 @@ def rule(value: object, key: str = "") -> int:
         return 4 + len(value.encode("utf-8"))
     if isinstance(value, bytes):
         return 4 + len(value)
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):  # (a tuple is sent as a list)
         return 4 + sum(rule(v) for v in value)
     assert isinstance(value, dict)
     return sum(rule(v, k) for k, v in value.items())
@@ -61,6 +61,11 @@ def sample(tp: object, big: bool) -> object:
         return b"\x00" * 5
     if tp is list or typing.get_origin(tp) is list:
         return [1, [2, "xyz"], 1 << 35] if big else []
+    if typing.get_origin(tp) is tuple:  # tuple[a, b] or tuple[a, ...]
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(sample(args[0], big) for _ in range(3 if big else 0))
+        return tuple(sample(a, big) for a in args)
     if tp is M.Kind:
         return M.Kind.PORTAL_DATA
     if tp is type(None):
