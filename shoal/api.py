@@ -20,7 +20,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBUSY
+from shoal.abi import EBUSY, EOPNOTSUPP
 from shoal.engine.local import LocalBackend
 from shoal.engine.rounds import NEVER
 from shoal.errors import ShoalError
@@ -31,8 +31,6 @@ from shoal.kernel.migrate import METHODS, Migration, MigState
 from shoal.record import dataclass
 from shoal.spec import ChipSpec
 
-EOPNOTSUPP = 95
-# Why a process cannot move (kernel/migrate/request.py answers EOPNOTSUPP).
 CHILDREN = "it has children it has not waited for (their waits stay on its cluster)"
 ON_CHIP = "it holds a pipe or a socket, which live on this chip, not in an image"
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoal.abi import EAGAIN, EINVAL
+from shoal.abi import EAGAIN, EDEADLK, EINVAL
 
 if TYPE_CHECKING:
     from shoal.daemons.files import FileServer
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
 INF = 1 << 63
-EDEADLK = 35
 GET, SET, SETW, DROP = 0, 1, 2, 3
 
 

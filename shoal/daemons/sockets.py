@@ -35,15 +35,27 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import field
 
-from shoal.abi import EAGAIN, ECONNREFUSED, ECONNRESET, EINVAL, EMSGSIZE
+from shoal.abi import (
+    EAGAIN,
+    ECONNREFUSED,
+    ECONNRESET,
+    EDESTADDRREQ,
+    EINVAL,
+    EISCONN,
+    EMSGSIZE,
+    ENFILE,
+    ENOPROTOOPT,
+    ENOTCONN,
+    EOPNOTSUPP,
+    EPIPE,
+    EPROTOTYPE,
+)
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.socknames import DGRAM, LOOPBACK, SOL_SOCKET, STREAM, SockNames
 from shoal.messages import Kind
 from shoal.platform.noc import Packet
 from shoal.record import dataclass
 
-EPIPE, ENFILE, EPROTOTYPE, ENOPROTOOPT, EOPNOTSUPP = 32, 23, 91, 92, 95
-ENOTCONN, EISCONN, EDESTADDRREQ = 107, 106, 89
 RMEM_DEFAULT = 212992  # net.core.rmem_default and rmem_max, wmem the same
 MIN_RCVBUF, MIN_SNDBUF = 2304, 4608  # SOCK_MIN_RCVBUF, SOCK_MIN_SNDBUF
 MAX_DGRAM_QLEN = 10  # net.unix.max_dgram_qlen

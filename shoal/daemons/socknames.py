@@ -8,13 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from shoal.abi import ECONNREFUSED, EINVAL
+from shoal.abi import EADDRINUSE, ECONNREFUSED, EINVAL
 
 if TYPE_CHECKING:
     from shoal.daemons.sockets import Sock
 
 STREAM, DGRAM = 1, 2
-EADDRINUSE = 98
 EPHEMERAL = (32768, 60999)
 SOL_SOCKET, SO_REUSEADDR = 1, 2
 LOOPBACK = 0x7F000001

@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import field
 from typing import TYPE_CHECKING
 
-from shoal.abi import EAGAIN, EBADF, EINVAL, EMFILE, O_WRONLY, SIGPIPE
+from shoal.abi import EAGAIN, EBADF, EINVAL, EMFILE, EPIPE, O_WRONLY, SIGPIPE
 from shoal.kernel import signals
 from shoal.kernel.calls.common import STOPPED
 from shoal.kernel.container import FileKind, OpenFile, TState
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
-EPIPE = 32
 O_NONBLOCK, O_CLOEXEC, O_DIRECT = 0o4000, 0o2000000, 0o40000
 PIPE_BUF = PAGE = 4096
 SLOTS = 16  # Linux's default pipe: 16 pages (64 KiB)

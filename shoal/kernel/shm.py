@@ -27,6 +27,7 @@ import math
 from dataclasses import field
 from typing import TYPE_CHECKING
 
+from shoal.abi import EFAULT, SIGBUS
 from shoal.kernel import faults
 from shoal.kernel.container import Container, FileKind, Thread, TState
 from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 PREFIX = "/dev/shm/"
 HOLD = 4000  # cycles (10 us at 400 MHz) a cluster keeps a page it got before giving it up
-SIGBUS, EFAULT = 7, 14
 Key = tuple[int, int]  # (object, page number)
 Waiter = tuple[Thread, int, str, bool]  # thread, page, access kind, in a system call?
 

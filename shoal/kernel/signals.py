@@ -23,7 +23,7 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EINTR, SIGBUS, SIGFPE, SIGILL, SIGNAL_NAMES, SIGSEGV, SIGTRAP
+from shoal.abi import EINTR, SIGBUS, SIGFPE, SIGILL, SIGKILL, SIGNAL_NAMES, SIGSEGV, SIGSTOP, SIGTRAP
 from shoal.kernel import faults
 from shoal.kernel.container import TState
 from shoal.kernel.memory import PAGE, PROT_EXEC, PROT_READ, USER_TOP, Fault, Missing, OutOfFrames, Region
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
 SIG_DFL, SIG_IGN = 0, 1
-SIGKILL, SIGSTOP, SIGCONT = 9, 19, 18
 SA_SIGINFO, SA_ONSTACK, SA_RESTART = 4, 0x08000000, 0x10000000
 SA_NODEFER, SA_RESETHAND = 0x40000000, 0x80000000
 SS_ONSTACK, SS_DISABLE, SS_AUTODISARM = 1, 2, 1 << 31

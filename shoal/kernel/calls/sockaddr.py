@@ -6,7 +6,10 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EINVAL
+from shoal.abi import (
+    EAFNOSUPPORT,
+    EINVAL,
+)
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
 from shoal.kernel.files import canonical
@@ -19,10 +22,6 @@ SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET = 1, 2, 3, 5
 SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
 O_RDWR, O_NONBLOCK = 2, 0o4000
 MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL = 1, 2, 0x20, 0x40, 0x100, 0x4000
-ENOTSOCK, EDESTADDRREQ, EMSGSIZE, EPROTONOSUPPORT, ESOCKTNOSUPPORT = 88, 89, 90, 93, 94
-EOPNOTSUPP, EAFNOSUPPORT, EADDRNOTAVAIL, ENETUNREACH, EPIPE = 95, 97, 99, 101, 32
-
-# (EDESTADDRREQ, ENOTCONN, EISCONN, EADDRINUSE, ECONNREFUSED come from the server)
 SUN_PATH = 108
 
 

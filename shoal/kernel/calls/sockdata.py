@@ -9,7 +9,15 @@ import struct
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
-from shoal.abi import EAGAIN, EINVAL, SIGPIPE
+from shoal.abi import (
+    EAGAIN,
+    EINVAL,
+    EMSGSIZE,
+    ENETUNREACH,
+    EOPNOTSUPP,
+    EPIPE,
+    SIGPIPE,
+)
 from shoal.kernel import signals
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.calls.sockaddr import addr_bytes, loopback, read_addr, write_addr
@@ -30,8 +38,6 @@ SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET = 1, 2, 3, 5
 SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
 O_RDWR, O_NONBLOCK = 2, 0o4000
 MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL = 1, 2, 0x20, 0x40, 0x100, 0x4000
-ENOTSOCK, EDESTADDRREQ, EMSGSIZE, EPROTONOSUPPORT, ESOCKTNOSUPPORT = 88, 89, 90, 93, 94
-EOPNOTSUPP, EAFNOSUPPORT, EADDRNOTAVAIL, ENETUNREACH, EPIPE = 95, 97, 99, 101, 32
 
 CHUNK = 64 << 10  # bytes one send request carries at most (a stream's send goes in pieces)
 

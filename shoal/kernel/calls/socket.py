@@ -22,7 +22,21 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EAGAIN, EBADF, EFAULT, EINVAL, EMFILE, ENAMETOOLONG
+from shoal.abi import (
+    EADDRNOTAVAIL,
+    EAFNOSUPPORT,
+    EAGAIN,
+    EBADF,
+    EFAULT,
+    EINVAL,
+    EMFILE,
+    ENAMETOOLONG,
+    ENETUNREACH,
+    ENOTSOCK,
+    EOPNOTSUPP,
+    EPROTONOSUPPORT,
+    ESOCKTNOSUPPORT,
+)
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.calls.sockaddr import SUN_PATH, loopback, read_addr, write_addr
 from shoal.kernel.container import FileKind, OpenFile, Thread
@@ -53,8 +67,6 @@ SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET = 1, 2, 3, 5
 SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
 O_RDWR, O_NONBLOCK = 2, 0o4000
 MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL = 1, 2, 0x20, 0x40, 0x100, 0x4000
-ENOTSOCK, EDESTADDRREQ, EMSGSIZE, EPROTONOSUPPORT, ESOCKTNOSUPPORT = 88, 89, 90, 93, 94
-EOPNOTSUPP, EAFNOSUPPORT, EADDRNOTAVAIL, ENETUNREACH, EPIPE = 95, 97, 99, 101, 32
 SO_TIMEOS = {20: 16, 21: 16, 66: 16, 67: 16}  # SO_RCVTIMEO/SO_SNDTIMEO old and new: accepted, not kept
 SO_LINGER = 13
 

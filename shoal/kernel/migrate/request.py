@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBUSY, EINVAL, ESRCH
+from shoal.abi import EBUSY, EINVAL, EOPNOTSUPP, ESRCH
 from shoal.kernel import report
 from shoal.kernel.container import Container, FileKind, Thread
 from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT
@@ -28,8 +28,6 @@ from shoal.kernel.migrate.record import (
 from shoal.kernel.migrate.source import progress, send_image, source_waited
 from shoal.kernel.migrate.watchdog import arm, disarm, round_trip, send
 from shoal.messages import MigRelease, MigReserve
-
-EOPNOTSUPP = 95  # unreaped children, or a checkpoint of a pipe holder (kernel/calls/fork.py)
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
