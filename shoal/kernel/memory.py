@@ -3,8 +3,9 @@
 A region (VMA) says what may be mapped; a page costs a frame only once touched. Page tables
 are real Sv32 tables in cluster memory: their frames are counted against the cluster like
 any other, so a process's footprint is honest and a later migration can move them.
-Long (~650 lines): frames, tables and regions are one mechanism (each change to a region
-edits its page-table entries and frames at once); split, they would share private state.
+Long (~740 lines): frames, tables and regions are one mechanism (each change to a region
+edits its page-table entries and frames at once; paging out and pre-copy's dirty tracking read
+the same entries); split, they would share private state.
 """
 
 from __future__ import annotations
