@@ -164,16 +164,17 @@ def _kernel_stall(spec: ChipSpec, elf: Path, argv: list[str]) -> int:
     """The kernel's stall before the exit call (whose work comes after the process's end)."""
     chip = Chip(spec)
     chip.spawn(elf, argv)
-    k = chip._backend.kernels[0]
+    km = chip._backend.kernels[0].core.kmem
+    assert km is not None
     seen: list[int] = []
-    orig = k.kernel_traffic
+    orig = km.serve
 
-    def spy(t: object, service: str, other: int | None = None) -> int:
-        s = orig(t, service, other)  # type: ignore[arg-type]
+    def spy(service: str, pid: int, tid: int, other: int | None, counts: list[int]) -> int:
+        s = orig(service, pid, tid, other, counts)
         if service != "exit_group":
             seen.append(s)
         return s
-    k.kernel_traffic = spy  # type: ignore[method-assign]
+    km.serve = spy  # type: ignore[method-assign]
     chip.run()
     return sum(seen)
 
