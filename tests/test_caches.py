@@ -164,16 +164,17 @@ def _kernel_stall(spec: ChipSpec, elf: Path, argv: list[str]) -> int:
     """The kernel's stall before the exit call (whose work comes after the process's end)."""
     chip = Chip(spec)
     chip.spawn(elf, argv)
-    k = chip._backend.kernels[0]
+    km = chip._backend.kernels[0].core.kmem
+    assert km is not None
     seen: list[int] = []
-    orig = k.kernel_traffic
+    orig = km.serve
 
-    def spy(t: object, service: str, other: int | None = None) -> int:
-        s = orig(t, service, other)  # type: ignore[arg-type]
+    def spy(service: str, pid: int, tid: int, other: int | None, counts: list[int]) -> int:
+        s = orig(service, pid, tid, other, counts)
         if service != "exit_group":
             seen.append(s)
         return s
-    k.kernel_traffic = spy  # type: ignore[method-assign]
+    km.serve = spy  # type: ignore[method-assign]
     chip.run()
     return sum(seen)
 
@@ -299,3 +300,36 @@ def test_banks_and_caches_do_not_depend_on_the_engine_window() -> None:
     assert ref[0][7] > 0
     for w in (ON.engine.window_cycles // 10, ON.engine.window_cycles * 10):
         assert _hammer(contiguous.replace(window_cycles=w), 16) == ref
+
+
+def test_a_calls_stall_joins_its_run_on_the_kernel_core(programs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the model on, a system call's stall on the kernel core's caches is booked where
+    its entry's booking ends (entry.dispatch inlines the calendar's first case): the calendar
+    keeps bookings that touch as one run (platform/calendar.py), so after every item no two
+    bookings of some length touch, and the runs' cuts are where bookings met."""
+    from conftest import run_native
+
+    from shoal.kernel import sched
+    from shoal.kernel.kernel import Kernel
+
+    seen = {"items": 0, "cuts": 0}
+    real = sched.take
+
+    def take(k: Kernel, key: tuple[int, int, int]) -> None:
+        real(k, key)
+        cal = k.core.calendar
+        for (s1, e1), (s2, e2) in zip(cal.busy, cal.busy[1:], strict=False):
+            assert e1 <= s2, f"cluster {k.cluster}: {cal.busy} overlap"
+            assert not (e1 == s2 and s1 < e1 and s2 < e2), f"{k.cluster}: {(s1, e1)}, {(s2, e2)} apart"
+        assert cal.cuts == sorted(cal.cuts)
+        assert all(any(s < c < e for s, e in cal.busy) for c in cal.cuts), (cal.busy, cal.cuts)
+        seen["items"] += 1
+        seen["cuts"] = max(seen["cuts"], len(cal.cuts))
+    monkeypatch.setattr(sched, "take", take)
+    b = programs["threads"]
+    chip = Chip(ON)
+    p = chip.spawn(b.elf, ["threads", "4"])
+    chip.run()
+    assert (p.stdout, p.returncode) == (run_native(b, ["threads", "4"]).stdout, 0)
+    assert chip._backend.kernels[0].core.kmem is not None  # (the kernel side of the model ran)
+    assert seen["items"] > 30 and seen["cuts"] > 0  # (calls and their stalls did meet)

@@ -51,6 +51,8 @@ def next_round(lbs: list[int], noc: NoC, la: int, limit: int,
     mine = (second if second < pend else pend) + la
     others = (low if low < pend else pend) + la  # (<= mine)
     cut = mine if mine < limit else limit
+    if second >= others:  # (the usual case: no other node is below `others`, the list unscanned)
+        return ([(first, mine)] if low < cut else []), gvt
     moves = [(i, mine if i == first else others) for i, lb in enumerate(lbs)
              if lb < cut and (lb < others or i == first)]
     return moves, gvt

@@ -21,6 +21,9 @@ from shoal.platform.cpu import REG_A
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
+# Enum members read on every item's path as plain globals (on Python 3.11 a member
+# looked up on its class costs several times a global).
+_BLOCK, _PAGE, _PARK = Stop.BLOCK, Stop.PAGE, Stop.PARK
 
 def dispatch(k: Kernel, t: Thread) -> None:
     """Called from the ecall trap: the pc already points past the ecall."""
@@ -35,14 +38,27 @@ def dispatch(k: Kernel, t: Thread) -> None:
     if (entry is not None and (k.core.kmem is not None or sched.observes(t, entry[0])
                                or console.must_observe(k, t, entry[0], regs))
             and not sched.observe_now(k, t, start)):
-        k.sched.stop_reason = Stop.PARK  # redone once every packet it could see is here (sched.py)
-        cpu.stop()
+        k.sched.stop_reason = _PARK  # redone once every packet it could see is here (sched.py)
+        cpu.stop_after_trap()
         return
     args = regs[:6]
+    s = k.sched
+    # From here until the call returns, the thread's time moves only by what is charged
+    # (Kernel.charge adds to `extra` what it will take from the budget): Kernel.now adds
+    # `extra` to this base instead of reading the emulator's counts (end_trap ends that).
+    s.trap_base = start - s.extra
     cost = k.spec.costs.syscall_cycles
-    served = k.kernel_core(start, cost)
-    t.proc.stats.kcore_wait += served - cost
-    k.charge(served)
+    busy = k.core.calendar.busy
+    # (Kernel.kernel_core's first case, inlined; strict as Calendar.book's: a booking that
+    # touches the last one joins its run, there)
+    if not busy or busy[-1][1] < start:
+        busy.append((start, start + cost))
+        served = cost
+    else:
+        served = k.kernel_core(start, cost)
+        t.proc.stats.kcore_wait += served - cost
+    s.extra += served  # (Kernel.charge in a call, inlined: taken from the slice as it ends)
+    s.trap_cut += -(-served // k.spec.costs.cpi)
     k.stats.syscalls += 1
     if entry is None:
         t.proc.stats.unknown_syscalls[num] += 1
@@ -50,6 +66,7 @@ def dispatch(k: Kernel, t: Thread) -> None:
         cpu.regs.set_reg(REG_A[0], -ENOSYS)
         if k.tracer is not None:
             k.tracer.syscall(k, t, f"#{num}", start, k.now())
+        k.end_trap()
         return
     name, fn = entry
     t.proc.stats.syscalls[name] += 1
@@ -60,30 +77,41 @@ def dispatch(k: Kernel, t: Thread) -> None:
         # A page elsewhere (post-copy migration, remote memory): the call waits for it and is
         # made again from the start (sched.run_slice puts the pc back on the ecall).
         k.sched.missing, k.sched.missing_store = m.addr, m.kind == "store"
-        k.sched.stop_reason = Stop.PAGE
-        cpu.stop()
+        k.sched.stop_reason = _PAGE
+        cpu.stop_after_trap()
         return
     except Fault:
         ret = -EFAULT
     except OutOfFrames:
         ret = -ENOMEM
     except Block:
-        k.sched.stop_reason = Stop.BLOCK
-        cpu.stop()
+        k.sched.stop_reason = _BLOCK
+        cpu.stop_after_trap()
         return
     finally:
         # A deadline kept across a freeze belongs to the call that was backed out, which is
         # the first one the thread makes after the thaw: gone once that call has run (not when
         # it waits for a post-copy page and is made again: it keeps its deadline for that).
-        if k.sched.stop_reason is not Stop.PAGE:
+        if s.stop_reason is not _PAGE:
             t.restart_deadline = None
-            if k.core.kmem is not None:  # the kernel core's own loads, stores and fetches (kmem.py)
+            km = k.core.kmem
+            if km is not None:  # the kernel core's own loads, stores and fetches (kmem.py)
                 new = ret if name == "clone" and type(ret) is int and ret > 0 else None
-                stall = k.kernel_traffic(t, name, new)
-                if stall:
-                    k.charge(k.kernel_core(k.now(), stall))
+                p = t.proc  # (counted as kernel mode for the process and the cluster)
+                stall = km.serve(name, p.pid, t.tid, new, p.stats.kcaches)
+                if stall:  # (Kernel.now, kernel_core's first case and charge, inlined)
+                    at = s.trap_base + s.extra  # type: ignore[operator]
+                    busy = k.core.calendar.busy
+                    if not busy or busy[-1][1] < at:  # (strict: see above)
+                        busy.append((at, at + stall))
+                        served = stall
+                    else:
+                        served = k.kernel_core(at, stall)
+                    s.extra += served
+                    s.trap_cut += -(-served // k.spec.costs.cpi)
         if k.tracer is not None:
             k.tracer.syscall(k, t, name, start, k.now())
+        k.end_trap()
     if ret is STOPPED:
         return
-    cpu.regs.set_reg(REG_A[0], ret)
+    cpu.regs.set_result(ret)

@@ -65,6 +65,9 @@ MAILBOX_KINDS = frozenset({Kind.MBX_DATA})  # IKC mailbox messages (Nanvix's fix
 Then = Callable[[Packet, int], int]  # what a request's answer gives the thread
 Syscall = Callable[["Kernel", Thread, list[int]], object]  # as kernel/calls/common.py's
 PacketHandler = Callable[["Kernel", Packet, int], None]
+# Enum members read on every packet's and wake's path as plain globals (on Python 3.11 a
+# member looked up on its class costs several times a global).
+_BLOCKED, _READY, _REPLY, _NOC_ERROR = TState.BLOCKED, TState.READY, Kind.REPLY, Kind.NOC_ERROR
 
 
 @dataclass(eq=False, slots=True)
@@ -116,7 +119,7 @@ class Kernel:
         self.outbox: list[Packet] = []
         self.lookahead = 1
         # Each part's own state, in its module's record.
-        self.sched = sched.Schedule([sched.Hart(i) for i in range(spec.cluster.cores_per_cluster)])
+        self.sched = sched.schedule(spec.cluster.cores_per_cluster)
         self.packets = Packets()
         self.stats = ClusterStats()
         self.core = KernelCore()
@@ -145,6 +148,7 @@ class Kernel:
                 _no_caches(why)
             else:  # the kernel core's own traffic, with the same caches (kernel/kmem.py)
                 self.core.kmem = KernelMemory(self.spec)
+                self.core.kmem.counts = self.core.caches  # (one list: counted once, not copied per call)
         cpu.on_fill = self._fill
         cpu.on_trap = self._trap
         self.cpu = cpu
@@ -245,7 +249,7 @@ class Kernel:
               bits: int = 0xFFFFFFFF, timeout_value: int = 0, why: str = "") -> None:
         """Put `t` to sleep; `why` says whether a freeze may back the call out and redo it
         later (futex, sleep, mbx_read, portal_read, sync_wait, rpc:wait) or must let it end."""
-        t.state = TState.BLOCKED
+        t.state = _BLOCKED
         t.blocked_at = self.now() if self.sched.current is t else t.ready_at
         t.wait_key, t.wait_bits, t.deadline = key, bits, deadline
         t.timeout_value = timeout_value
@@ -258,7 +262,7 @@ class Kernel:
 
     def wake(self, t: Thread, at: int, result: int) -> None:
         self._unwait(t)
-        t.state = TState.READY
+        t.state = _READY
         t.ready_at = max(at, t.blocked_at)  # never before it went to sleep
         self.cpu.regs.ctx_set(t.ctx, REG_A[0], result)
         if self.cpu.loaded is t.ctx:
@@ -293,8 +297,12 @@ class Kernel:
     def charge(self, cycles: int) -> None:
         """Kernel work done for the running thread: its clock moves on, and its slice ends
         that much sooner (so a slice never runs past the time it was given)."""
-        self.sched.extra += cycles
+        s = self.sched
+        s.extra += cycles
         n = -(-cycles // self.spec.costs.cpi)
+        if s.trap_base is not None:  # in a system call: taken from the budget as it ends
+            s.trap_cut += n
+            return
         cpu = self.cpu
         if cpu.budget is not None:  # (ClusterCPU.shorten, inlined: a call's path takes it twice)
             cpu.budget.left -= n
@@ -302,19 +310,28 @@ class Kernel:
         else:
             cpu.shorten(n)
 
-    def kernel_traffic(self, t: Thread, service: str, other: int | None = None) -> int:
-        """The cycles the kernel core stalls on its caches serving `service` for `t` (0 with
-        the L1 model off), counted as kernel mode for the process and the cluster."""
-        km = self.core.kmem
-        if km is None:
-            return 0
-        stall = km.serve(service, t.proc.pid, t.tid, other, t.proc.stats.kcaches)
-        self.core.caches[:] = km.counts
-        return stall
+    def end_trap(self) -> None:
+        """A system call is over: what it charged ends the slice that much sooner (once, not
+        at each charge: the emulator's counters are not asked while the CPU is in its trap)."""
+        s = self.sched
+        s.trap_base = None
+        n = s.trap_cut
+        if n:
+            s.trap_cut = 0
+            cpu = self.cpu
+            if cpu.budget is not None:  # (ClusterCPU.shorten, inlined)
+                cpu.budget.left -= n
+                cpu._cut += n
+            else:
+                cpu.shorten(n)
 
     def now(self) -> int:
         """Simulated time of the running thread, mid-slice."""
-        cpu, s = self.cpu, self.sched
+        s = self.sched
+        base = s.trap_base
+        if base is not None:  # in a system call: only its charges move the time (entry.py)
+            return base + s.extra
+        cpu = self.cpu
         b, c = cpu.budget, cpu.caches
         if b is not None and c is not None:  # (executed() and stalled() of the patched CPU, inlined)
             return (s.now_base + (cpu._budget - b.left + b.extra - cpu._cut - c.taken) * self.spec.costs.cpi
@@ -450,9 +467,9 @@ class Kernel:
                 return
             if location.arrived(self, pkt, p, at):
                 return
-        if pkt.kind is Kind.REPLY:
+        if pkt.kind is _REPLY:
             self._on_reply(pkt, at)
-        elif pkt.kind is Kind.NOC_ERROR:
+        elif pkt.kind is _NOC_ERROR:
             self.on_lost(pkt, at)
         else:
             self.handlers[pkt.kind](self, pkt, at)
@@ -484,7 +501,7 @@ class Kernel:
             result = -EFAULT
         if result is ASLEEP:
             return  # it waits on (a pipe at its home: kernel/pipes.py)
-        if t.proc.alive and t.state is TState.BLOCKED:
+        if t.proc.alive and t.state is _BLOCKED:
             self.wake(t, at, result)
 
     def page_came(self, t: Thread, at: int) -> int:

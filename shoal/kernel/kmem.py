@@ -129,8 +129,9 @@ class Cache:
         return _access(self, addr // self.line, store) == 1
 
     def invalidate(self) -> None:
-        if self.tags is not None:
+        if self.tags is not None:  # (then `sets` are not used)
             ctypes.memset(self.tags, 0xFF, ctypes.sizeof(self.tags))
+            return
         for s in self.sets:
             s.clear()
 
@@ -158,6 +159,7 @@ class KernelMemory:
         self.invalidations = spec.kernel.kernel_invalidations
         # container.CACHE_COUNTS (no bank model for the kernel core: the last two stay 0)
         self.counts = [0] * 9
+        self._dmiss, self._imiss = c.dcache_miss_cycles, c.icache_miss_cycles
         self._tslot: dict[int, int] = {}  # tid -> cluster-wide thread slot (scattered)
         self._pslot: dict[int, int] = {}  # pid -> process area (uarea) and process entry
         self._members: dict[int, dict[int, int]] = {}  # pid -> {tid: slot in its area}
@@ -168,7 +170,8 @@ class KernelMemory:
         self._code = {name: KTEXT + 0x800 * i for i, name in enumerate(names)}
         self._code_default = KTEXT + 0x800 * len(names)
         lib = native_library()
-        self._serve = lib.shoal_kmem_serve if lib is not None and self.d.tags is not None else None
+        # (the D-cache's invalidations around the replay in the same call: blockcount.c)
+        self._serve = lib.shoal_kmem_serve_inval if lib is not None and self.d.tags is not None else None
         self._out = (ctypes.c_uint64 * 8)()  # the native replay's counts: D-cache's, then I-cache's
         self._natives: dict[tuple, tuple] = {}  # a plan's lines -> its native replay's arguments
 
@@ -225,20 +228,20 @@ class KernelMemory:
             if len(self._plans) > 4096:  # (bounded: the slots of many short threads)
                 self._plans.clear()
             plan = self._plans[key] = self._compile(name, pid, tid, other)
-        data, code, native, loads, stores, before, after = plan
-        d, c = self.d, self.counts
-        if before:
-            d.invalidate()
+        code, native, loads, stores, fetches, inval, data = plan
+        c = self.counts
         if native is not None:
-            self._serve(native[0])  # type: ignore[misc]
+            self._serve(native[0], inval)  # type: ignore[misc]
             out = self._out
             lm, sm, im = out[2], out[3], out[6]
         else:
+            d = self.d
+            if inval & 1:
+                d.invalidate()
             im = _replay_data(self.i, code)[2]
             _, _, lm, sm = _replay_data(d, data)
-        if after:
-            d.invalidate()
-        fetches = len(code)
+            if inval & 2:
+                d.invalidate()
         c[0] += loads
         c[1] += stores
         c[4] += fetches
@@ -247,11 +250,15 @@ class KernelMemory:
         counts[4] += fetches
         stall = 0
         if lm or sm or im:
-            spec = self.spec
-            stall = lm * spec.cache.dcache_miss_cycles + im * spec.cache.icache_miss_cycles
-            for j, v in ((2, lm), (3, sm), (5, im), (6, stall)):
-                c[j] += v
-                counts[j] += v
+            stall = lm * self._dmiss + im * self._imiss
+            c[2] += lm
+            counts[2] += lm
+            c[3] += sm
+            counts[3] += sm
+            c[5] += im
+            counts[5] += im
+            c[6] += stall
+            counts[6] += stall
         if name == "exit":
             self.forget(pid, tid)
         elif name == "exit_group":
@@ -279,8 +286,9 @@ class KernelMemory:
                 native = self._natives[lines] = (ctypes.addressof(block), block, dargs[:2], iargs[:2])
         stores = sum(1 for _, st in data if st)
         inval = self.invalidations
-        return (data, code, native, len(data) - stores, stores, inval and name in IKC,
-                inval and (name in CREATES or name in IKC))
+        # (the D-cache emptied before the replay: bit 0; after it: bit 1)
+        mask = (int(inval and name in IKC) | int(inval and (name in CREATES or name in IKC)) << 1)
+        return (code, native, len(data) - stores, stores, len(code), mask, data)
 
     def _plan(self, name: str, pid: int, tid: int, other: int | None) -> tuple[list, list]:
         """The lines a call touches, in order: data (line, store) and code lines."""

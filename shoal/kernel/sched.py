@@ -28,6 +28,7 @@ host limits and freeze times, it ends a slice early without changing what runs n
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections import deque
 from collections.abc import Callable
@@ -48,6 +49,12 @@ if TYPE_CHECKING:
     from shoal.kernel.memory import AddressSpace
     from shoal.platform.cpu import ClusterCPU
 
+# Enum members read on every item's path as plain globals (on Python 3.11 a member
+# looked up on its class costs several times a global).
+_BLOCK, _DEAD, _PAGE, _PARK, _RETRY, _SIGNAL, _YIELD = (
+    Stop.BLOCK, Stop.DEAD, Stop.PAGE, Stop.PARK, Stop.RETRY, Stop.SIGNAL, Stop.YIELD)
+_BLOCKED, _READY, _RUNNING = TState.BLOCKED, TState.READY, TState.RUNNING
+
 SOLO_STRETCH = 64
 NEVER = 1 << 62
 PACKET, TIMER, ACTION, READY, HART = range(5)
@@ -64,21 +71,58 @@ OBSERVING = {
 ENDING = {"exit", "exit_group", "kill", "tkill", "tgkill"}
 
 
-@dataclass(eq=False)
-class Hart:
-    """A core of the cluster: its clock and the thread on it."""
+def _free_key(h: Hart) -> tuple[int, int]:
+    return (h.clock, h.index)
 
-    index: int
-    clock: int = 0
-    thread: Thread | None = None
-    slice_end: int | None = None  # where the running slice ends (see run_slice)
+
+def _busy_key(h: Hart) -> int:
+    return h.index
+
+
+class Hart:
+    """A core of the cluster: its clock and the thread on it. The cluster's harts are also
+    kept in two lists that the scheduler reads at every item instead of scanning all of them
+    (Schedule.busy_harts, those with a thread, in index order, and Schedule.free_harts, the
+    others, by (clock, index): a free hart's clock does not move until it takes a thread)."""
+
+    __slots__ = ("index", "clock", "_thread", "slice_end", "busy", "free")
+
+    def __init__(self, index: int, busy: list[Hart] | None = None,
+                 free: list[Hart] | None = None) -> None:
+        self.index, self.clock = index, 0
+        self._thread: Thread | None = None
+        self.slice_end: int | None = None  # where the running slice ends (see run_slice)
+        self.busy = busy if busy is not None else []
+        self.free = free if free is not None else []
+        bisect.insort(self.free, self, key=_free_key)
+
+    @property
+    def thread(self) -> Thread | None:
+        return self._thread
+
+    @thread.setter
+    def thread(self, t: Thread | None) -> None:
+        if (t is None) != (self._thread is None):
+            if t is None:
+                self.busy.remove(self)
+                bisect.insort(self.free, self, key=_free_key)
+            else:
+                self.free.remove(self)
+                bisect.insort(self.busy, self, key=_busy_key)
+        self._thread = t
+
+    def __repr__(self) -> str:
+        return (f"Hart(index={self.index}, clock={self.clock}, thread={self._thread!r}, "
+                f"slice_end={self.slice_end})")
 
 
 @dataclass(eq=False, slots=True)
 class Schedule:
     """The scheduler's state (`Kernel.sched`): the cluster's items and the running slice."""
 
-    harts: list[Hart]
+    harts: list[Hart]  # (made by `schedule`, with the two lists below)
+    busy_harts: list[Hart]  # those with a thread, in index order (Hart.thread's setter)
+    free_harts: list[Hart]  # the others, by (clock, index)
     ready: deque[Thread] = field(default_factory=deque)
     sleepers: list[tuple[int, int, Thread]] = field(default_factory=list)  # heap: (deadline, tid, thread)
     futexes: dict[tuple[int, int], list[Thread]] = field(default_factory=dict)  # (pid, addr) -> waiters
@@ -103,14 +147,24 @@ class Schedule:
     fault: TrapFault | None = None
     missing: int = 0
     missing_store: bool = False
+    # While a system call is served, its thread's time less `extra` (entry.dispatch): the
+    # CPU is stopped in its trap, so Kernel.now need not ask the emulator; and the
+    # instructions its charges take from the slice (Kernel.end_trap).
+    trap_base: int | None = None
+    trap_cut: int = 0
+
+
+def schedule(harts: int) -> Schedule:
+    """A cluster's scheduler: `harts` harts, all free."""
+    busy: list[Hart] = []
+    free: list[Hart] = []
+    return Schedule([Hart(i, busy, free) for i in range(harts)], busy, free)
 
 
 def _free_hart(k: Kernel) -> Hart | None:
-    best = None
-    for h in k.sched.harts:
-        if h.thread is None and (best is None or h.clock < best.clock):
-            best = h
-    return best
+    """The free hart with the least clock (the lowest of those on a tie)."""
+    free = k.sched.free_harts
+    return free[0] if free else None
 
 
 def _first_ready(k: Kernel) -> tuple[int, int] | None:
@@ -130,7 +184,7 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
     best = (inbox[0][0], PACKET, inbox[0][1]) if inbox else _NONE
     sl = s.sleepers
     if sl:
-        while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
+        while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not _BLOCKED):
             heapq.heappop(sl)
         if sl and (sl[0][0], TIMER, sl[0][1]) < best:
             best = (sl[0][0], TIMER, sl[0][1])
@@ -151,10 +205,10 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
     cpi = k.spec.costs.cpi
     limit = best[0] - cpi  # a hart whose clock is past this cannot come first
     found = None
-    for h in s.harts:
-        t = h.thread
-        if t is None or h is skip:
+    for h in s.busy_harts:
+        if h is skip:
             continue
+        t = h._thread
         c = h.clock
         if c > limit:
             continue
@@ -225,9 +279,9 @@ def take(k: Kernel, key: tuple[int, int, int]) -> None:
         del s.ready[order]
         h = _free_hart(k)
         assert h is not None
+        h.thread, h.slice_end = t, None  # (first: it leaves the free harts, kept by clock)
         h.clock = max(h.clock, t.ready_at) + k.spec.costs.context_switch_cycles
-        h.thread, h.slice_end = t, None
-        t.state = TState.RUNNING
+        t.state = _RUNNING
     else:
         run_slice(k, s.harts[order])
 
@@ -236,17 +290,15 @@ def _solo(k: Kernel, h: Hart) -> bool:
     """The hart's thread is the only one that can run on this cluster, and none sleeps."""
     if k.sched.ready or k.sched.sleepers:
         return False
-    for o in k.sched.harts:
-        if o.thread is not None and o is not h:
-            return False
-    return True
+    busy = k.sched.busy_harts
+    return len(busy) == 0 or (len(busy) == 1 and busy[0] is h)
 
 
 def run_slice(k: Kernel, h: Hart) -> None:
     """Run the hart's thread from its clock to the end of its slice (or until it blocks,
     stops before an observing call, or reaches the host's limit or its freeze time)."""
     s = k.sched
-    t = h.thread
+    t = h._thread
     assert t is not None
     spec = k.spec
     q, cpi = spec.engine.quantum_cycles, spec.costs.cpi
@@ -283,15 +335,16 @@ def run_slice(k: Kernel, h: Hart) -> None:
     if t.sig.pending or p.sig.pending or t.sig.saved is not None or t.sig.interrupted is not None:
         got = signals.deliver(k, t, h.clock)  # back to user mode: its signals first
         if got is not None:
-            if got is not Stop.DEAD:
+            if got is not _DEAD:
                 _await_page(k, t, got.addr, got.kind == "store", h.clock)
-            h.thread = None if h.thread is t else h.thread
+            if h._thread is t:
+                h.thread = None
             h.slice_end = None
             return
     if s.tlb_owner is not t.proc.aspace:
         k.cpu.flush_tlb()
         s.tlb_owner = t.proc.aspace
-    s.current, s.now_base, s.extra, s.solo = t, h.clock, 0, solo
+    s.current, s.now_base, s.extra, s.solo, s.trap_base, s.trap_cut = t, h.clock, 0, solo, None, 0
     s.stop_reason, s.fault = None, None
     cpu = k.cpu
     caches = cpu.caches is not None
@@ -305,7 +358,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         err = None  # a debugger's breakpoint: the thread is parked before it (kernel/debug.py)
     s.current, s.solo = None, False
     reason = s.stop_reason
-    if reason is Stop.PARK:
+    if reason is _PARK:
         # Stopped before an observing call: the ecall is redone when this hart's item
         # comes up, at the same simulated time (so it is not counted twice).
         n -= 1
@@ -315,13 +368,13 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # Out of frames ahead of an earlier item of the cluster (kernel._fill): the faulting
         # instruction runs again at this time, once the items before it are taken.
         n -= k.cpu.unrun(s.fault.what is Retry.FETCH)
-        reason = Stop.RETRY
+        reason = _RETRY
     elif reason is None and s.fault is not None and isinstance(s.fault.what, Missing):
         # A page elsewhere (post-copy, remote memory): the faulting instruction runs again
         # once it is here, so it is not counted now (the CPU gave back what followed it).
         n -= k.cpu.unrun(s.fault.what.kind == "fetch")
-        reason = Stop.PAGE
-    elif reason is Stop.PAGE:  # a system call touched such a page: it is made again
+        reason = _PAGE
+    elif reason is _PAGE:  # a system call touched such a page: it is made again
         n -= 1
         t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)
         k.cpu.loaded = None
@@ -335,35 +388,40 @@ def run_slice(k: Kernel, h: Hart) -> None:
             _window(k, t, cpu.stall)
         if k.tracer is not None:
             k.tracer.caches(k.cluster, h.index, h.clock, misses, cpu.stall)
+    if h._thread is None:  # its thread left it in the slice (its process ended or froze):
+        free = s.free_harts  # its place among the free harts, kept by clock, moves with it
+        free.remove(h)
+        bisect.insort(free, h, key=_free_key)
     if k.tracer is not None:
         k.tracer.slice(k.cluster, h.index, t, s.now_base, h.clock, n)
-    if reason is Stop.RETRY:
+    if reason is _RETRY:
         s.fault = None
         return
-    if reason is Stop.PAGE:
+    if reason is _PAGE:
         if s.fault is not None:  # an instruction's (a Missing)
             m = s.fault.what
             _await_page(k, t, m.addr, m.kind == "store", h.clock)  # type: ignore[union-attr]
         else:  # a call's (entry.dispatch)
             _await_page(k, t, s.missing, s.missing_store, h.clock)
-        reason = Stop.BLOCK
-    if reason is Stop.SIGNAL:
+        reason = _BLOCK
+    if reason is _SIGNAL:
         signals.after_slice(k, t)  # rt_sigreturn's registers
     if reason is None and (err is not None or s.fault is not None):
         got = signals.on_fault(k, t) if err is None or s.fault is not None else False
         if got is True:
-            reason = Stop.SIGNAL  # its handler runs next (the frame is built)
+            reason = _SIGNAL  # its handler runs next (the frame is built)
         elif got is False:
             k.kill_for_fault(t, h.clock)
-            reason = Stop.DEAD
+            reason = _DEAD
         else:
             _await_page(k, t, got.addr, got.kind == "store", h.clock)
-            reason = Stop.BLOCK
-    if reason in (Stop.BLOCK, Stop.DEAD, Stop.YIELD):
-        h.thread = None if h.thread is t else h.thread
+            reason = _BLOCK
+    if reason in (_BLOCK, _DEAD, _YIELD):
+        if h._thread is t:
+            h.thread = None
         h.slice_end = None
-        if reason is Stop.YIELD and t.proc.alive:
-            t.state, t.ready_at = TState.READY, h.clock
+        if reason is _YIELD and t.proc.alive:
+            t.state, t.ready_at = _READY, h.clock
             s.ready.append(t)
         return
     if reason is None and spent and boundary:
@@ -379,15 +437,46 @@ def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:
     now = cpu.lines.totals()  # type: ignore[union-attr]
     s, k.stats.cache_seen = k.stats.cache_seen, now
     mine, ours = t.proc.stats.caches, k.stats.caches
-    # (container.CACHE_COUNTS' order; written out, not mapped: this runs at every slice)
-    per_slice = (now[0] - s[0], now[1] - s[1], now[2] - s[2], now[3] - s[3], now[4] - s[4],
-                 now[5] - s[5], cpu.stall, now[6] - s[6], cpu.bank_wait)
-    for j, x in enumerate(per_slice):
-        if x:
-            mine[j] += x
-            ours[j] += x
-    t.stall += cpu.stall
-    return (per_slice[2] + per_slice[3], per_slice[5])
+    stall = cpu.stall
+    # (container.CACHE_COUNTS' order, written out: this runs at every slice; a count that did
+    # not move is not touched, as a loop over them would leave it)
+    x = now[0] - s[0]
+    if x:
+        mine[0] += x
+        ours[0] += x
+    x = now[1] - s[1]
+    if x:
+        mine[1] += x
+        ours[1] += x
+    dm = now[2] - s[2]
+    if dm:
+        mine[2] += dm
+        ours[2] += dm
+    sm = now[3] - s[3]
+    if sm:
+        mine[3] += sm
+        ours[3] += sm
+    x = now[4] - s[4]
+    if x:
+        mine[4] += x
+        ours[4] += x
+    im = now[5] - s[5]
+    if im:
+        mine[5] += im
+        ours[5] += im
+    if stall:
+        mine[6] += stall
+        ours[6] += stall
+        t.stall += stall
+    x = now[6] - s[6]
+    if x:
+        mine[7] += x
+        ours[7] += x
+    x = cpu.bank_wait
+    if x:
+        mine[8] += x
+        ours[8] += x
+    return (dm + sm, im)
 
 
 def _window(k: Kernel, t: Thread, stall: int) -> None:
@@ -415,13 +504,13 @@ def _await_page(k: Kernel, t: Thread, va: int, store: bool, at: int) -> None:
 
 def _round_robin(k: Kernel, h: Hart) -> None:
     """At a quantum boundary, a thread that waits for a hart (none is free) takes this one."""
-    if not k.sched.ready or h.thread is None or _free_hart(k) is not None:
+    if not k.sched.ready or h._thread is None or _free_hart(k) is not None:
         return
     fr = _first_ready(k)
     if fr is None or fr[0] > h.clock:
         return
-    t = h.thread
-    t.state, t.ready_at, h.thread = TState.READY, h.clock, None
+    t = h._thread
+    t.state, t.ready_at, h.thread = _READY, h.clock, None
     k.sched.ready.append(t)
 
 
@@ -437,7 +526,7 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
     if k.packets.inbox and k.packets.inbox[0][0] <= at:
         return False
     sl = s.sleepers
-    while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not TState.BLOCKED):
+    while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not _BLOCKED):
         heapq.heappop(sl)
     if sl and sl[0][0] <= at:
         return False
@@ -450,10 +539,8 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
             return False
     cpi = k.spec.costs.cpi
     mine, ties = None, None
-    for h in s.harts:  # (one pass: another hart comes first if its next instruction ends sooner,
-        o = h.thread   # or as soon on a lower hart)
-        if o is None:
-            continue
+    for h in s.busy_harts:  # (one pass: another hart comes first if its next instruction ends
+        o = h._thread       # sooner, or as soon on a lower hart)
         if o is t:
             mine = h
             continue

@@ -217,11 +217,28 @@ void shoal_kmem_serve(const uint64_t *a) {
     }
 }
 
+/* shoal_kmem_serve with the D-cache (the first cache of `a`) emptied before the replay if
+ * bit 0 of `inval` is set, after it if bit 1 is (Nanvix's invalidations around IKC calls,
+ * kernel/kmem.py): one call from Python on a system call's path instead of three. */
+void shoal_kmem_serve_inval(const uint64_t *a, uint32_t inval) {
+    uint32_t *tags = (uint32_t *)(uintptr_t)a[0];
+    uint64_t n = a[1] * a[2];
+    if (inval & 1)
+        for (uint64_t i = 0; i < n; i++) tags[i] = ~0u;
+    shoal_kmem_serve(a);
+    if (inval & 2)
+        for (uint64_t i = 0; i < n; i++) tags[i] = ~0u;
+}
+
 /* The trap hook (platform/cpu.py): on an ecall (cause 8) it reads a0-a7, the call's number
  * and arguments, into `vals` before it calls the kernel's Python hook, so that the kernel
- * need not ask Unicorn for them (one call into Unicorn from Python less per system call). */
+ * need not ask Unicorn for them (one call into Unicorn from Python less per system call);
+ * and if the hook left a result (`put`), it writes it to a0 once the hook has returned, and
+ * stops the emulation if it asked to (`stop`): two more less. */
 typedef int (*reg_batch_fn)(void *uc, int *regs, void **vals, int count);
+typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
 typedef void (*intr_fn)(void *uc, uint32_t intno, void *user);
+typedef int (*stop_fn)(void *uc);
 
 struct shoal_trap {
     reg_batch_fn read_batch;  /* uc_reg_read_batch */
@@ -230,12 +247,27 @@ struct shoal_trap {
     void *ptrs[8];
     uint64_t vals[8];
     int32_t status;           /* what read_batch returned */
+    int32_t put;              /* set by the hook: write `ret` to a0 */
+    reg_write_fn write;       /* uc_reg_write */
+    uint64_t ret;
+    int32_t stop;             /* set by the hook: end the emulation (uc_emu_stop) */
+    int32_t pad;
+    stop_fn emu_stop;         /* uc_emu_stop */
 };
 
 void shoal_trap_hook(void *uc, uint32_t intno, void *user) {
     struct shoal_trap *s = (struct shoal_trap *)user;
     if (intno == 8) s->status = s->read_batch(uc, s->ids, s->ptrs, 8);
+    s->put = s->stop = 0;
     s->py(uc, intno, 0);
+    if (s->put) {
+        s->put = 0;
+        s->write(uc, s->ids[0], &s->ret);
+    }
+    if (s->stop) {
+        s->stop = 0;
+        s->emu_stop(uc);
+    }
 }
 
 /* A hart's L1 lines in and out of the live model (platform/cpu.py use_lines_of): the live
@@ -248,4 +280,11 @@ void shoal_swap_lines(uint64_t *d, uint64_t *i, uint64_t *keep, const uint64_t *
     }
     for (uint32_t k = 0; k < nd; k++) d[k] = mine[k];
     for (uint32_t k = 0; k < ni; k++) i[k] = mine[nd + k];
+}
+
+/* shoal_swap_lines with its six arguments in one block `a` (d, i, keep, mine, nd, ni), made
+ * once per pair of harts (platform/l1.py): a call with one argument costs Python less. */
+void shoal_swap_lines_at(const uint64_t *a) {
+    shoal_swap_lines((uint64_t *)(uintptr_t)a[0], (uint64_t *)(uintptr_t)a[1], (uint64_t *)(uintptr_t)a[2],
+                     (const uint64_t *)(uintptr_t)a[3], (uint32_t)a[4], (uint32_t)a[5]);
 }

@@ -169,7 +169,7 @@ class ClusterCPU:
             return "the L1 cache model needs an x86-64 Linux host"
         self.caches = c
         lib = native_library()
-        self.lines = HartLines(c, lib.shoal_swap_lines if lib is not None else None)
+        self.lines = HartLines(c, lib.shoal_swap_lines_at if lib is not None else None)
         return ""
 
     def begin_slice(self, clock: int, hart: int) -> None:
@@ -315,3 +315,12 @@ class ClusterCPU:
 
     def stop(self) -> None:
         binding.uclib.uc_emu_stop(self.uc._uch)
+
+    def stop_after_trap(self) -> None:
+        """End the slice once the ecall's trap hook returns (the native hook stops it then,
+        where there is one: one call into Unicorn from Python less). Only from that hook."""
+        tr = self.regs.trap
+        if tr is not None:
+            tr.stop = 1
+        else:
+            self.stop()

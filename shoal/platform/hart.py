@@ -31,7 +31,9 @@ _ALL_REGS = [*REG_X[1:], REG_PC, *REG_F, rv.UC_RISCV_REG_FCSR]
 class TrapRegs(ctypes.Structure):
     """`struct shoal_trap` of native/blockcount.c: a0-a7 read at an ecall's trap."""
     _fields_ = [("read_batch", ctypes.c_void_p), ("py", ctypes.c_void_p), ("ids", ctypes.c_int32 * 8),
-                ("ptrs", ctypes.c_void_p * 8), ("vals", ctypes.c_uint64 * 8), ("status", ctypes.c_int32)]
+                ("ptrs", ctypes.c_void_p * 8), ("vals", ctypes.c_uint64 * 8), ("status", ctypes.c_int32),
+                ("put", ctypes.c_int32), ("write", ctypes.c_void_p), ("ret", ctypes.c_uint64),
+                ("stop", ctypes.c_int32), ("pad", ctypes.c_int32), ("emu_stop", ctypes.c_void_p)]
 
 
 def _slots(ids: list[int]) -> tuple[ctypes.Array, ctypes.Array, ctypes.Array]:
@@ -57,7 +59,10 @@ class Registers:
 
     def trap_hook(self, read_batch: int | None, py: int | None) -> int:
         """Let the native trap hook read a0-a7 before it calls `py`; its user data."""
-        tr = self.trap = TrapRegs(read_batch=read_batch, py=py, ids=(ctypes.c_int32 * 8)(*REG_A))
+        write = ctypes.cast(binding.uclib.uc_reg_write, ctypes.c_void_p).value
+        stop = ctypes.cast(binding.uclib.uc_emu_stop, ctypes.c_void_p).value
+        tr = self.trap = TrapRegs(read_batch=read_batch, py=py, ids=(ctypes.c_int32 * 8)(*REG_A),
+                                  write=write, emu_stop=stop)
         base = ctypes.addressof(tr) + TrapRegs.vals.offset
         tr.ptrs = (ctypes.c_void_p * 8)(*[base + 8 * i for i in range(8)])
         self.trap_vals = (ctypes.c_char * 64).from_address(base)
@@ -95,6 +100,16 @@ class Registers:
         if err:
             raise UcError(err)
         return list(_EIGHT_LOW_WORDS.unpack_from(vals))
+
+    def set_result(self, v: int) -> None:
+        """a0 of the running hart, in its ecall's trap: written by the native trap hook once
+        the kernel's hook returns, where there is one."""
+        tr = self.trap
+        if tr is not None:
+            tr.ret = v & 0xFFFFFFFF
+            tr.put = 1
+        else:
+            self.set_reg(REG_A[0], v)
 
     def ctx_set(self, ctx: object, r: int, v: int) -> None:
         """Write an integer register of a saved hart state (a woken thread's result)."""

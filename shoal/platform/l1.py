@@ -33,7 +33,7 @@ class HartLines:
 
     def __init__(self, c: UcCaches, swap: Callable[..., None] | None) -> None:
         self.caches = c
-        self.swap = swap  # (use(), natively: shoal_swap_lines of native/blockcount.c)
+        self.swap = swap  # (use(), natively: shoal_swap_lines_at of native/blockcount.c)
         self.counts = (ctypes.c_uint64 * 8).from_address(ctypes.addressof(c.dc))  # dc, ic: adjacent
         self.nd, self.ni = c.d.sets * c.d.ways, c.i.sets * c.i.ways
         # The live lines' addresses and sizes, fixed once.
@@ -41,6 +41,8 @@ class HartLines:
         self.kept: dict[int, ctypes.Array] = {}  # each hart's lines while another runs
         self.kept_at: dict[int, int] = {}  # (their addresses)
         self.owner: int | None = None  # the hart whose lines are live
+        # (owner, hart) -> the native swap's arguments in one block, and the block (kept alive)
+        self._swaps: dict[tuple[int | None, int], tuple[int, ctypes.Array]] = {}
 
     def use(self, hart: int) -> None:
         """Make `hart`'s lines the live ones."""
@@ -48,11 +50,15 @@ class HartLines:
             return
         d, i, nd, ni = self.live
         if self.swap is not None:  # (the same copies in one native call)
-            mine = self.kept_at.get(hart)
-            if mine is None:
-                mine = self._new(hart)
-            keep = self.kept_at[self.owner] if self.owner is not None else None
-            self.swap(d, i, keep, mine, self.nd, self.ni)
+            args = self._swaps.get((self.owner, hart))
+            if args is None:
+                mine = self.kept_at.get(hart)
+                if mine is None:
+                    mine = self._new(hart)
+                keep = self.kept_at[self.owner] if self.owner is not None else 0
+                block = (ctypes.c_uint64 * 6)(d, i, keep, mine, self.nd, self.ni)
+                args = self._swaps[(self.owner, hart)] = (ctypes.addressof(block), block)
+            self.swap(args[0])
             self.owner = hart
             return
         memmove = ctypes.memmove

@@ -120,11 +120,15 @@ def native_library() -> ctypes.CDLL | None:
         # (addresses as plain integers: ctypes converts them fastest)
         lib.shoal_kmem_serve.argtypes = [ctypes.c_void_p]
         lib.shoal_kmem_serve.restype = None
+        lib.shoal_kmem_serve_inval.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+        lib.shoal_kmem_serve_inval.restype = None
         lib.shoal_kmem_replay.argtypes = [ctypes.c_void_p, *[ctypes.c_uint32] * 4, ctypes.c_void_p,
                                           ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p]
         lib.shoal_kmem_replay.restype = None
         lib.shoal_swap_lines.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_uint32] * 2
         lib.shoal_swap_lines.restype = None
+        lib.shoal_swap_lines_at.argtypes = [ctypes.c_void_p]
+        lib.shoal_swap_lines_at.restype = None
     return lib
 
 
