@@ -1,0 +1,101 @@
+"""Copy-on-write fork on one cluster (kernel/memory.py: share_into, _unshare): parent and
+child share frames until one writes; every path that reads or moves pages keeps working.
+tests/programs/cow.c, run on the chip and natively (host gcc): same output, same status."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Built, Programs, assert_no_frame_leak, run_native
+
+from shoal import Chip
+
+
+def run(b: Built, argv: list[str], chip: str = "tiny") -> tuple[object, Chip]:
+    c = Chip.preset(chip)
+    c.add_file(b.native.name, b.elf.read_bytes())
+    p = c.spawn(b.elf, [str(b.native), *argv], cluster=0)
+    return p, c
+
+
+def check(b: Built, p: object, c: Chip, argv: list[str]) -> None:
+    c.run()
+    native = run_native(b, [str(b.native), *argv])
+    assert p.done and p.stdout == native.stdout, p.message  # type: ignore[attr-defined]
+    assert p.returncode == native.returncode, p.message  # type: ignore[attr-defined]
+    assert all(r.cluster == 0 for r in c.processes() if r.state != "running")  # forked here
+    assert_no_frame_leak(c)
+
+
+@pytest.mark.parametrize("mode", ["arrays", "chain", "exec"])
+def test_as_native(programs: Programs, mode: str) -> None:
+    b = programs["cow"]
+    p, c = run(b, [mode])
+    check(b, p, c, [mode])
+    assert {r.cluster for r in c.processes()} == {0}
+
+
+def test_stores_copy_shared_frames(programs: Programs) -> None:
+    """arrays: the child writes 16 + 8 pages and a stack page, the parent 8 + 8: each a page
+    copy (or, for the last to write a page, the frame taken as it is); the peak frames of each
+    count the shared ones too."""
+    b = programs["cow"]
+    p, c = run(b, ["arrays"])
+    check(b, p, c, ["arrays"])
+    child = next(r for r in c.processes() if r.pid != p.pid)  # type: ignore[attr-defined]
+    assert child.peak_frames > 32
+
+
+def test_a_fork_uses_page_tables_not_page_copies(programs: Programs) -> None:
+    """A 300 KiB heap forked: the cluster gives the child its page tables only (a full copy
+    took as many frames as the parent has)."""
+    b = programs["cow"]
+    p, c = run(b, ["bigheap", "300"])
+    while len(c.processes()) < 2:
+        c.run(max_cycles=c.time + 20_000)
+    before = c.clusters()[0].frames_free
+    parent = next(r for r in c.processes() if r.pid == p.pid)  # type: ignore[attr-defined]
+    child = next(r for r in c.processes() if r.pid != p.pid)  # type: ignore[attr-defined]
+    assert child.cluster == 0
+    used = c.spec.user_frames - before
+    # Both map every page of the parent; the cluster holds them once, plus the child's tables.
+    assert parent.peak_frames >= 75 and used < parent.peak_frames + 10
+    assert used < 2 * parent.peak_frames - 60
+    check(b, p, c, ["bigheap", "300"])
+
+
+@pytest.mark.parametrize("method", ["stopcopy", "precopy", "postcopy"])
+def test_shared_pages_survive_moves(programs: Programs, method: str) -> None:
+    """A double fork, twice, leaves the parent and two grandchildren sharing pages: one
+    grandchild moves mid-way, then the parent (each while sharing pages with the others), and
+    each still sees only its own writes."""
+    b = programs["cow"]
+    p, c = run(b, ["pair"])
+    pid = p.pid  # type: ignore[attr-defined]
+    while len(c.processes()) < 4 or any(r.state == "running" for r in c.processes() if r.pid == pid + 1):
+        c.run(max_cycles=c.time + 50_000)
+    first = pid + 2  # the first grandchild
+    shares = c._backend.kernels[0].frames.shares  # (white box: the moves are of shared pages)
+    c.run(max_cycles=c.time + 2_000_000)
+    assert shares
+    c.migrate(first, 1, method=method)
+    c.run(max_cycles=c.time + 2_000_000)
+    assert shares
+    c.migrate(pid, 2, method=method)
+    c.run()
+    assert not shares
+    native = run_native(b, [str(b.native), "pair"])
+    assert p.stdout == native.stdout and p.returncode == 0, p.message  # type: ignore[attr-defined]
+    where = {r.pid: r.cluster for r in c.processes()}
+    assert where == {pid: 2, pid + 1: 0, first: 1, pid + 3: 0}
+    assert_no_frame_leak(c)
+
+
+def test_fork_under_memory_pressure(programs: Programs) -> None:
+    """Two copies of 512 KiB and 512 KiB more each do not fit a 1.75 MiB cluster: shared and
+    copied pages go to remote memory and come back, and both see their own values."""
+    b = programs["cow"]
+    p, c = run(b, ["pressure", "512"], chip="mppa256")
+    check(b, p, c, ["pressure", "512"])
+    recs = c.processes()
+    assert {r.cluster for r in recs} == {0}
+    assert sum(r.evictions for r in recs) > 100
