@@ -335,12 +335,13 @@ class AddressSpace:
             return False
         self._splice(i, j, pieces)
         words, bits = self._words, _prot_bits(prot)
+        cow_bits = bits & ~PTE_W  # (a copy-on-write page gets W at its first store)
         for va in [va for va in self.remote if start <= va < end]:
             self.remote[va] = (self.remote[va] & ~(PTE_R | PTE_W | PTE_X)) | bits
         for _, table, entries in self._mapped(start, end):
             for e in entries:
-                old = words[table + e]  # (a copy-on-write page gets W at its first store)
-                words[table + e] = (old & ~(PTE_R | PTE_W | PTE_X)) | (bits & ~PTE_W if old & PTE_COW else bits)
+                old = words[table + e]
+                words[table + e] = (old & ~(PTE_R | PTE_W | PTE_X)) | (cow_bits if old & PTE_COW else bits)
                 if bits & PTE_X:
                     self._code.add((words[table + e] >> 10) - _PHYS_PPN)
         self._on_change()
