@@ -26,7 +26,7 @@ def check(b: Built, p: object, c: Chip, argv: list[str]) -> None:
     assert_no_frame_leak(c)
 
 
-@pytest.mark.parametrize("mode", ["arrays", "chain", "exec"])
+@pytest.mark.parametrize("mode", ["arrays", "chain", "exec", "protect"])
 def test_as_native(programs: Programs, mode: str) -> None:
     b = programs["cow"]
     p, c = run(b, [mode])

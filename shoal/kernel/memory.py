@@ -3,9 +3,11 @@
 A region (VMA) says what may be mapped; a page costs a frame only once touched. Page tables
 are real Sv32 tables in cluster memory: their frames are counted against the cluster like
 any other, so a process's footprint is honest and a later migration can move them.
-Long (~740 lines): frames, tables and regions are one mechanism (each change to a region
-edits its page-table entries and frames at once; paging out and pre-copy's dirty tracking read
-the same entries); split, they would share private state.
+A fork on one cluster shares frames copy-on-write (share_into, _unshare): a shared frame has a
+count (FrameAllocator.shares) and is freed with its last mapping.
+Long (~830 lines): frames, tables and regions are one mechanism (each change to a region
+edits its page-table entries and frames at once; paging out, copy-on-write and pre-copy's
+dirty tracking read the same entries); split, they would share private state.
 """
 
 from __future__ import annotations
@@ -533,6 +535,10 @@ class AddressSpace:
         this address space to the same frame, copy-on-write in both (W withheld until the
         first store: see _unshare). Only page tables are made; shared memory's pages are not
         forked here (the caller refuses them). Raises OutOfFrames (the child's tables)."""
+        for i in sorted(self._used):  # the child's tables first: finding frames may evict pages
+            child._pte(i << 22, create=True)
+        if self.remote:  # (some of ours went to remote memory meanwhile: not forked here)
+            raise OutOfFrames
         words = self._words
         for i, table, entries in self._mapped(0, USER_TOP):
             for j in entries:

@@ -196,6 +196,44 @@ static int big_heap(int kib) {
     return 0;
 }
 
+/* rights and moves of shared pages: a store to one made read-only kills (SIGSEGV) and leaves
+   the other's page as it was; made writable again, it is copied on the store; mremap moves the
+   child's copy; the parent's pages stay its own throughout */
+static int protect(void) {
+    size_t len = 8 * 4096;
+    int *m = mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int n = (int)(len / sizeof(int));
+    fill(m, n, 3);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        pid_t g = fork();
+        if (g == 0) {
+            mprotect(m, len, PROT_READ);
+            m[10] = 1;  /* SIGSEGV */
+            _exit(0);
+        }
+        int st;
+        waitpid(g, &st, 0);
+        show("store to a read-only shared page", st);
+        mprotect(m, len / 2, PROT_READ);
+        mprotect(m, len / 2, PROT_READ | PROT_WRITE);
+        fill(m, n / 2, 5);
+        int *to = mremap(m, len, 2 * len, MREMAP_MAYMOVE);
+        fill(to + n / 2, n / 2, 7);
+        printf("child: %d %d\n", bad(to, n / 2, 5), bad(to + n / 2, n / 2, 7));
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    show("child", st);
+    printf("parent: %d\n", bad(m, n, 3));
+    fill(m, n, 9);
+    printf("parent after its own stores: %d\n", bad(m, n, 9));
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
     setvbuf(stdout, 0, _IOLBF, 0);  /* lines in time order, whatever stdout is */
@@ -209,6 +247,7 @@ int main(int argc, char **argv) {
         return 5;
     }
     if (!strcmp(m, "pair")) return shared_pair();
+    if (!strcmp(m, "protect")) return protect();
     if (!strcmp(m, "pressure")) return pressure(argc > 2 ? atoi(argv[2]) : 64);
     if (!strcmp(m, "bigheap")) return big_heap(argc > 2 ? atoi(argv[2]) : 64);
     return 2;

@@ -8,12 +8,14 @@ mask (no pending signal), and its console stream (Container.family.tty). vfork (
 is a fork: the parent does not wait for the child's exec or exit, and the child writes its own
 copy of memory (what posix_spawn and musl's vfork-then-exec need). The copy is made when the
 process manager's answer comes (the caller sleeps meanwhile; its other threads, if any, run
-on). When the cluster has room the child is built here (pages copied at once; no copy-on-write)
-and shares the parent's open file descriptions (one offset, as Linux's); otherwise the
-manager places it on another cluster, to which the image goes in the migration image format
-(images.py), with copies of the descriptions (offsets no longer shared; a pipe's ends are
-counted at the pipe's home before the image goes: kernel/pipes.py). One mapping shared memory or
-keeping pages in remote memory is not forked (ENOSYS, counted as refused).
+on). When the cluster has room for a full copy the child is built here, its pages shared
+copy-on-write with the parent's (kernel/memory.py: share_into; the kernel core copies the page
+tables, a store copies a page), and shares the parent's open file descriptions (one offset,
+as Linux's); otherwise the manager places it on another cluster, to which the image goes in
+the migration image format (images.py), with copies of the descriptions (offsets no longer
+shared; a pipe's ends are counted at the pipe's home before the image goes: kernel/pipes.py).
+One mapping shared memory or keeping pages in remote memory is not forked (ENOSYS, counted as
+refused; ENOMEM if its pages went to remote memory while it waited for its pid).
 
 wait: zombies stay in the process manager until reaped; children of a process that ends are
 adopted by the host (pid 0: reaped with its records, no SIGCHLD). SIGCHLD (the clone's exit
