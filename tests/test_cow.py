@@ -99,3 +99,61 @@ def test_fork_under_memory_pressure(programs: Programs) -> None:
     recs = c.processes()
     assert {r.cluster for r in recs} == {0}
     assert sum(r.evictions for r in recs) > 100
+
+
+# --- the address space itself (kernel/memory.py) ------------------------------------------------
+def test_shared_frames_copied_taken_evicted_and_freed() -> None:
+    """share_into maps the same frames in both; a store copies a frame still shared and takes
+    one its sharer has copied already; rights, images and evictions treat a shared page as
+    the process's own; every frame comes back once both are gone."""
+    from shoal.kernel.memory import (
+        PAGE,
+        PROT_READ,
+        PROT_WRITE,
+        PTE_COW,
+        PTE_W,
+        AddressSpace,
+        Fault,
+        FrameAllocator,
+        Region,
+    )
+
+    mem = bytearray(64 * PAGE)
+    frames = FrameAllocator(0, 64)
+    a = AddressSpace(mem, frames, lambda: None)
+    base, ro = 0x1000_0000, 0x2000_0000
+    a.add_region(Region(base, base + 8 * PAGE, PROT_READ | PROT_WRITE, "[anon]"))
+    a.add_region(Region(ro, ro + PAGE, PROT_READ, "[ro]"))
+    for i in range(8):
+        a.write(base + i * PAGE, bytes([i + 1]) * 16)
+    a.read(ro, 4)  # a zeroed read-only page
+    b = AddressSpace(mem, frames, lambda: None)
+    for r in a.regions:
+        b.add_region(Region(r.start, r.end, r.prot, r.name))
+    free = frames.free
+    a.share_into(b)
+    assert frames.free == free - 2  # b's tables (one second-level table, the root made before)
+    assert b.frames_in_use == a.frames_in_use and len(frames.shares) == 9
+    assert b.pages() == a.pages()  # same bytes; the flags say writable where the region is
+    assert all(f & PTE_W and not f & PTE_COW for va, f, _ in a.pages() if va < ro)
+    b.write(base, b"child")
+    assert frames.free == free - 3 and b.cow_copies == 1
+    assert a.read(base, 5) == bytes([1]) * 5 and b.read(base, 5) == b"child"
+    a.write(base, b"parent")  # b has its own copy: a takes the frame as it is, no copy
+    assert frames.free == free - 3 and a.cow_copies == 0 and len(frames.shares) == 8
+    a.protect(base, base + 8 * PAGE, PROT_READ)
+    a.protect(base, base + 8 * PAGE, PROT_READ | PROT_WRITE)  # W stays withheld: still shared
+    a.write(base + PAGE, b"x")
+    assert b.read(base + PAGE, 2) == bytes([2, 2]) and a.read(base + PAGE, 2) == b"x\x02"
+    with pytest.raises(Fault):
+        b.write(ro, b"no")  # read-only region: no copy, a protection fault
+    ver, data = b.evict(base + 2 * PAGE)  # b's copy of a shared frame goes; a still maps it
+    assert data == bytes([3]) * 16 + bytes(PAGE - 16) and b.remote[base + 2 * PAGE] & PTE_W
+    assert a.read(base + 2 * PAGE, 1) == b"\x03"
+    assert b.arrive(base + 2 * PAGE, data)
+    b.write(base + 2 * PAGE, b"back")  # its own frame now, writable
+    assert a.read(base + 2 * PAGE, 4) == bytes([3]) * 4 and b.read(base + 2 * PAGE, 4) == b"back"
+    a.destroy()
+    assert frames.shares == {}  # the pages only b maps now are b's alone
+    b.destroy()
+    assert frames.free == frames.total
