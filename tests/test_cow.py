@@ -157,3 +157,29 @@ def test_shared_frames_copied_taken_evicted_and_freed() -> None:
     assert frames.shares == {}  # the pages only b maps now are b's alone
     b.destroy()
     assert frames.free == frames.total
+
+
+def test_checkpoint_of_a_process_sharing_pages(programs: Programs) -> None:
+    """A grandchild of pair (sharing pages with the parent and its sibling) is checkpointed
+    mid-way and ends; its image carries its pages as its own: restored on another chip it
+    finishes with the status that says it saw only its own values (its output goes to its
+    parent's stream, not on that chip), and the others go on without it."""
+    b = programs["cow"]
+    p, c = run(b, ["pair"])
+    pid = p.pid  # type: ignore[attr-defined]
+    while len(c.processes()) < 4 or any(r.state == "running" for r in c.processes() if r.pid == pid + 1):
+        c.run(max_cycles=c.time + 50_000)
+    c.run(max_cycles=c.time + 2_000_000)
+    assert c._backend.kernels[0].frames.shares
+    image = c.checkpoint(pid + 3, stop=True)
+    c.run()
+    native = run_native(b, [str(b.native), "pair"]).stdout.decode().splitlines(keepends=True)
+    mine = [line for line in native if line.startswith("grandchild 1:")]
+    assert len(mine) == 1
+    assert p.stdout.decode() == "".join(x for x in native if x not in mine), p.message  # type: ignore[attr-defined]
+    assert_no_frame_leak(c)
+    c2 = Chip.preset("tiny")
+    q = c2.restore(image, cluster=1)
+    c2.run()
+    assert q.returncode == 4, q.message  # (1: a page was not what it had written)
+    assert_no_frame_leak(c2)
