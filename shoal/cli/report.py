@@ -41,7 +41,7 @@ def stats_text(chip: object, proc: object) -> str:
         "unsupported flag is counted here too)",
         f"  kernel queueing: {c.kcore_wait} cycles (calls waiting for the cluster's kernel core)",
         f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.cluster.page_size // 1024} KiB "
-        f"(pages and page tables)",
+        f"(pages and page tables; a frame shared since a fork counts in each process, as RSS)",
         f"  shared memory  : {c.shm_faults} faults on pages another cluster held",
         f"  remote memory  : {c.rmem_faults} page faults, {c.evictions} pages evicted to the I/O "
         f"cluster; threads waited {c.page_wait} cycles = {spec.cycles_to_seconds(c.page_wait) * 1e6:.1f} us "

@@ -8,13 +8,14 @@ counted, so a user can see what is missing.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from shoal.abi import EFAULT, ENOMEM, ENOSYS
 from shoal.kernel import console, sched
 from shoal.kernel.calls.common import STOPPED
 from shoal.kernel.container import Block, Thread
-from shoal.kernel.memory import Fault, Missing, OutOfFrames
+from shoal.kernel.memory import PAGE, Fault, Missing, OutOfFrames
 from shoal.kernel.stops import Stop
 from shoal.platform.cpu import REG_A
 
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
 # Enum members read on every item's path as plain globals (on Python 3.11 a member
 # looked up on its class costs several times a global).
 _BLOCK, _PAGE, _PARK = Stop.BLOCK, Stop.PAGE, Stop.PARK
+
+def _page_copy(k: Kernel) -> int:
+    return math.ceil(k.spec.costs.copy_cycles_per_byte * PAGE)
+
 
 def dispatch(k: Kernel, t: Thread) -> None:
     """Called from the ecall trap: the pc already points past the ecall."""
@@ -71,6 +76,8 @@ def dispatch(k: Kernel, t: Thread) -> None:
     name, fn = entry
     t.proc.stats.syscalls[name] += 1
     ret = None
+    aspace = t.proc.aspace
+    copies = aspace.cow_copies
     try:
         ret = fn(k, t, args)
     except Missing as m:
@@ -92,6 +99,8 @@ def dispatch(k: Kernel, t: Thread) -> None:
         # A deadline kept across a freeze belongs to the call that was backed out, which is
         # the first one the thread makes after the thaw: gone once that call has run (not when
         # it waits for a post-copy page and is made again: it keeps its deadline for that).
+        if aspace.cow_copies != copies:  # its stores into pages shared since a fork copied them
+            k.charge((aspace.cow_copies - copies) * (k.spec.costs.page_fault_cycles + _page_copy(k)))
         if s.stop_reason is not _PAGE:
             t.restart_deadline = None
             km = k.core.kmem

@@ -116,9 +116,11 @@ def serialize(k: Kernel, p: Container, staged: set[int] | None = None,
 
 
 def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
-             remote: set[int] | None = None, fork: bool = False) -> tuple[dict, list[tuple[int, int, bytes]]]:
+             remote: set[int] | None = None, fork: bool = False,
+             with_pages: bool = True) -> tuple[dict, list[tuple[int, int, bytes]]]:
     """The meta and pages of `p`'s image (serialize). A fork (kernel/calls/fork.py) takes no
-    thread (it gives the child its own) and edits the rest."""
+    thread (it gives the child its own) and edits the rest; one on the same cluster takes no
+    page either (`with_pages` False: they are shared copy-on-write)."""
     threads = [] if fork else [t for t in p.threads if t.state is not TState.DEAD]
     meta = {
         "pid": p.pid, "name": p.name, "argv": p.argv, "brk_start": p.brk_start, "brk": p.brk,
@@ -153,7 +155,7 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         pages = [(va, f, p.aspace.page_bytes(va)) for va, f in listed
                  if va not in staged and va not in remote]
     else:
-        pages = p.aspace.pages()
+        pages = p.aspace.pages() if with_pages else []
     if p.aspace.shm.pages:  # shared memory: which pages of which object (kernel/shm.py)
         meta["shared"] = [[va, obj, pg] for va, (obj, pg) in sorted(p.aspace.shm.pages.items())]
     if p.aspace.swap.pages:  # pages kept in remote memory stay there: the process takes the list

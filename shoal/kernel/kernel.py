@@ -14,6 +14,7 @@ would scatter one object's invariants.
 from __future__ import annotations
 
 import heapq
+import math
 import sys
 from collections import deque
 from collections.abc import Callable
@@ -530,7 +531,7 @@ class Kernel:
             if m is not None:
                 self.sched.fault = TrapFault(m, 0)
                 return None
-        before = aspace.faults
+        before, copies = aspace.faults, aspace.cow_copies
         try:
             got = aspace.fill(vaddr, access)
         except Missing as f:  # a page elsewhere: the thread waits for it (sched.run_slice)
@@ -553,6 +554,8 @@ class Kernel:
             # (a fault is served mid-slice, out of time order with the cluster's other calls:
             # its accesses are not replayed through the kernel core's caches, kernel/kmem.py)
             self.charge(self.spec.costs.page_fault_cycles)
+            if aspace.cow_copies != copies:  # a store to a page shared since a fork: its copy
+                self.charge(math.ceil(self.spec.costs.copy_cycles_per_byte * PAGE))
             t.proc.stats.peak_frames = max(t.proc.stats.peak_frames, aspace.frames_in_use)
         return got
 

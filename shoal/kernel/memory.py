@@ -3,9 +3,11 @@
 A region (VMA) says what may be mapped; a page costs a frame only once touched. Page tables
 are real Sv32 tables in cluster memory: their frames are counted against the cluster like
 any other, so a process's footprint is honest and a later migration can move them.
-Long (~740 lines): frames, tables and regions are one mechanism (each change to a region
-edits its page-table entries and frames at once; paging out and pre-copy's dirty tracking read
-the same entries); split, they would share private state.
+A fork on one cluster shares frames copy-on-write (share_into, _unshare): a shared frame has a
+count (FrameAllocator.shares) and is freed with its last mapping.
+Long (~830 lines): frames, tables and regions are one mechanism (each change to a region
+edits its page-table entries and frames at once; paging out, copy-on-write and pre-copy's
+dirty tracking read the same entries); split, they would share private state.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ MAX_MAP_COUNT = 65530
 
 # Sv32 PTE bits.
 PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_A, PTE_D = 1, 2, 4, 8, 16, 64, 128
+# Copy-on-write (a fork on one cluster, kernel/calls/fork.py): one of the two bits Sv32
+# leaves to software. The frame may be shared; W is withheld until a store copies (or takes) it.
+PTE_COW = 256
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 _PHYS_PPN = PHYS_BASE >> PAGE_SHIFT
 PTES = PAGE // 4  # entries in a page table
@@ -84,19 +89,40 @@ class FrameAllocator:
             self._free = list(range(first, first + count))
         heapq.heapify(self._free)
         self.reclaim: Callable[[], bool] | None = None
+        # Frames mapped by more than one address space (copy-on-write): frame -> how many.
+        self.shares: dict[int, int] = {}
 
     @property
     def free(self) -> int:
         return len(self._free)
 
     def alloc(self) -> int:
-        if not self._free and (self.reclaim is None or not self.reclaim() or not self._free):
-            raise OutOfFrames
+        # (An eviction of a frame shared copy-on-write frees none until its last sharer's
+        # goes: reclaim again while pages went.)
+        while not self._free:
+            if self.reclaim is None or not self.reclaim():
+                raise OutOfFrames
         got = heapq.heappop(self._free)
         return got if self._frame is None else self._frame[got]
 
     def release(self, frame: int) -> None:
         heapq.heappush(self._free, frame if self._key is None else self._key[frame])
+
+    def share(self, frame: int) -> None:
+        """One more address space maps `frame` (copy-on-write)."""
+        self.shares[frame] = self.shares.get(frame, 1) + 1
+
+    def drop(self, frame: int) -> bool:
+        """One address space stops mapping `frame`: it is freed if that was the last; True then."""
+        n = self.shares.get(frame)
+        if n is None:
+            self.release(frame)
+            return True
+        if n > 2:
+            self.shares[frame] = n - 1
+        else:
+            del self.shares[frame]
+        return False
 
 
 @dataclass
@@ -181,6 +207,7 @@ class AddressSpace:
         self.data_frames = 0
         self.exec_frames_freed = False
         self.faults = 0
+        self.cow_copies = 0  # stores that copied a shared frame (the kernel charges each)
         # Dirty tracking (pre-copy migration): None when off, which costs nothing. When on,
         # pages whose contents or frame changed without a dirty bit to show it (freed, newly
         # populated) are noted here; take_dirty() adds those with D set.
@@ -310,11 +337,13 @@ class AddressSpace:
             return False
         self._splice(i, j, pieces)
         words, bits = self._words, _prot_bits(prot)
+        cow_bits = bits & ~PTE_W  # (a copy-on-write page gets W at its first store)
         for va in [va for va in self.remote if start <= va < end]:
             self.remote[va] = (self.remote[va] & ~(PTE_R | PTE_W | PTE_X)) | bits
         for _, table, entries in self._mapped(start, end):
             for e in entries:
-                words[table + e] = (words[table + e] & ~(PTE_R | PTE_W | PTE_X)) | bits
+                old = words[table + e]
+                words[table + e] = (old & ~(PTE_R | PTE_W | PTE_X)) | (cow_bits if old & PTE_COW else bits)
                 if bits & PTE_X:
                     self._code.add((words[table + e] >> 10) - _PHYS_PPN)
         self._on_change()
@@ -393,11 +422,12 @@ class AddressSpace:
                 if (i << 22) | (j << 12) in unshare:
                     words[table + j] = 0  # the cluster's frame, not ours: only unmapped
                     continue
+                freed = self.frames.drop(frame)  # (a frame shared copy-on-write stays its other's)
                 if pte & PTE_X or frame in self._code:
-                    self.exec_frames_freed = True
                     self._code.discard(frame)
-                    code_freed = True
-                self.frames.release(frame)
+                    if freed:
+                        self.exec_frames_freed = True
+                        code_freed = True
                 self.data_frames -= 1
                 words[table + j] = 0
             used = self._used[i]
@@ -464,12 +494,74 @@ class AddressSpace:
                     raise Missing(kind, va)  # the cluster must own it to write: it asks
                 pte |= PTE_W  # owned for writing since this read copy was mapped
                 self._words[w] = pte
+        if need == PTE_W and pte & PTE_COW and not pte & PTE_W:
+            r = self.find(va)
+            if r is not None and r.prot & PROT_WRITE:
+                got = self._unshare(w, va, pte)
+                if got is None:  # its entry changed while a frame was found: once more
+                    return self.translate(va, kind)
+                pte = got
         if not pte & need:
             raise Fault(kind, va, "page fault (protection)")
         new = pte | PTE_A | (PTE_D if kind == "store" else 0)
         if new != pte:
             self._words[w] = new
         return (((new >> 10) - _PHYS_PPN) * PAGE + (va & (PAGE - 1)), new)
+
+    def _unshare(self, w: int, va: int, pte: int) -> int | None:
+        """A store to a copy-on-write page: the frame is copied into a new one, or taken as it
+        is if no one else maps it any more; the page is writable from here. Returns its PTE, or
+        None if the entry changed meanwhile (the caller looks again)."""
+        frame = (pte >> 10) - _PHYS_PPN
+        if frame not in self.frames.shares:
+            self.faults += 1
+            self._words[w] = pte = (pte & ~PTE_COW) | PTE_W
+            return pte
+        new = self.frames.alloc()  # may raise OutOfFrames; may evict pages, this one too
+        if self._words[w] != pte:  # (evicted, or its A bit cleared by the replacement's scan)
+            self.frames.release(new)
+            return None
+        self.mem[new * PAGE:(new + 1) * PAGE] = self.mem[frame * PAGE:(frame + 1) * PAGE]
+        self.frames.drop(frame)
+        self._code.discard(frame)
+        self.faults += 1
+        self.cow_copies += 1
+        if self.touched is not None:
+            self.touched.add(va & ~(PAGE - 1))
+        return self._set(w, va & ~(PAGE - 1), new, (pte & 0x3FF & ~PTE_COW) | PTE_W)
+
+    def share_into(self, child: AddressSpace) -> None:
+        """fork on one cluster: `child` (its regions in place, no page) maps every page of
+        this address space to the same frame, copy-on-write in both (W withheld until the
+        first store: see _unshare). Only page tables are made; shared memory's pages are not
+        forked here (the caller refuses them). Raises OutOfFrames (the child's tables)."""
+        for i in sorted(self._used):  # the child's tables first: finding frames may evict pages
+            child._pte(i << 22, create=True)
+        if self.remote:  # (some of ours went to remote memory meanwhile: not forked here)
+            raise OutOfFrames
+        words = self._words
+        for i, table, entries in self._mapped(0, USER_TOP):
+            for j in entries:
+                va = (i << 22) | (j << 12)
+                pte = (words[table + j] & ~PTE_W) | PTE_COW
+                frame = (pte >> 10) - _PHYS_PPN
+                w = child._pte(va, create=True)
+                words[table + j] = pte
+                self.frames.share(frame)
+                child.data_frames += 1
+                child._set(w, va, frame, pte & 0x3FF)
+                if frame in self._code:
+                    child._code.add(frame)
+        self._on_change()  # the TLB still has this space's pages writable
+
+    def _flags(self, va: int, pte: int) -> int:
+        """A page's PTE flags as an image or a move carries them: a copy-on-write page is a
+        private page (W as its region's rights say)."""
+        flags = pte & 0x3FF
+        if not flags & PTE_COW:
+            return flags
+        r = self.find(va)
+        return (flags & ~PTE_COW) | (PTE_W if r is not None and r.prot & PROT_WRITE else 0)
 
     def remote_fault(self, va: int, access: int) -> Missing | None:
         """The Missing that `fill` would raise for `va` if its page is elsewhere (an entry
@@ -500,7 +592,8 @@ class AddressSpace:
                     continue  # the cluster's, not the process's (kernel/shm.py)
                 pte = self._words[table + j]
                 off = ((pte >> 10) - _PHYS_PPN) * PAGE
-                out.append(((i << 22) | (j << 12), pte & 0x3FF, bytes(self.mem[off:off + PAGE])))
+                va = (i << 22) | (j << 12)
+                out.append((va, self._flags(va, pte), bytes(self.mem[off:off + PAGE])))
         return out
 
     def install(self, va: int, flags: int, data: bytes) -> None:
@@ -615,7 +708,7 @@ class AddressSpace:
     def page_list(self) -> list[tuple[int, int]]:
         """(virtual address, PTE flags) of every page in use, in address order."""
         shared = self.shm.pages
-        return [((i << 22) | (j << 12), self._words[table + j] & 0x3FF)
+        return [((i << 22) | (j << 12), self._flags((i << 22) | (j << 12), self._words[table + j]))
                 for i, table, entries in self._mapped(0, USER_TOP) for j in entries
                 if not shared or (i << 22) | (j << 12) not in shared]
 
@@ -650,10 +743,10 @@ class AddressSpace:
         self._words[w] = 0
         self._used[va >> 22].discard((va >> 12) & 0x3FF)  # (its table stays: cheap to keep)
         self.swap.born.pop(va, None)
-        self.frames.release(frame)
+        self.frames.drop(frame)  # (a frame shared copy-on-write stays its other's)
         self.data_frames -= 1
         self.swap.held[va] = ver
-        self.remote[va] = pte & 0x3FF & ~(PTE_A | PTE_D)
+        self.remote[va] = self._flags(va, pte) & ~(PTE_A | PTE_D)
         self.swap.pages[va] = ver
         if self.touched is not None:
             self.touched.add(va)

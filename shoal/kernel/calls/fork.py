@@ -8,12 +8,14 @@ mask (no pending signal), and its console stream (Container.family.tty). vfork (
 is a fork: the parent does not wait for the child's exec or exit, and the child writes its own
 copy of memory (what posix_spawn and musl's vfork-then-exec need). The copy is made when the
 process manager's answer comes (the caller sleeps meanwhile; its other threads, if any, run
-on). When the cluster has room the child is built here (pages copied at once; no copy-on-write)
-and shares the parent's open file descriptions (one offset, as Linux's); otherwise the
-manager places it on another cluster, to which the image goes in the migration image format
-(images.py), with copies of the descriptions (offsets no longer shared; a pipe's ends are
-counted at the pipe's home before the image goes: kernel/pipes.py). One mapping shared memory or
-keeping pages in remote memory is not forked (ENOSYS, counted as refused).
+on). When the cluster has room for a full copy the child is built here, its pages shared
+copy-on-write with the parent's (kernel/memory.py: share_into; the kernel core copies the page
+tables, a store copies a page), and shares the parent's open file descriptions (one offset,
+as Linux's); otherwise the manager places it on another cluster, to which the image goes in
+the migration image format (images.py), with copies of the descriptions (offsets no longer
+shared; a pipe's ends are counted at the pipe's home before the image goes: kernel/pipes.py).
+One mapping shared memory or keeping pages in remote memory is not forked (ENOSYS, counted as
+refused; ENOMEM if its pages went to remote memory while it waited for its pid).
 
 wait: zombies stay in the process manager until reaped; children of a process that ends are
 adopted by the host (pid 0: reaped with its records, no SIGCHLD). SIGCHLD (the clone's exit
@@ -28,6 +30,7 @@ unless a program named `sh` is among the files).
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import TYPE_CHECKING
 
@@ -38,7 +41,8 @@ from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.files import canonical, release
 from shoal.kernel.loader import MAX_ARG_BYTES, ArgsTooBig, build_stack, load, parse_elf
-from shoal.kernel.memory import Fault, Missing, OutOfFrames
+from shoal.kernel.memory import PAGE, Fault, Missing, OutOfFrames
+from shoal.kernel.stops import ASLEEP
 from shoal.messages import Exec, Exit, Fork, Kind, Pgrp, WaitChild
 from shoal.platform.cpu import _ALL_REGS, REG_A, REG_PC, REG_SP, REG_TP
 
@@ -107,11 +111,11 @@ def _live_regs(k: Kernel) -> dict:
 
 
 def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls: int,
-                ctid: int, regs: dict | None = None) -> tuple[dict, list]:
+                ctid: int, regs: dict | None = None, with_pages: bool = True) -> tuple[dict, list]:
     """The child's image parts: the parent's, with one thread (the caller's registers, a0 = 0),
     fresh counts, no IKC endpoint, no pending signal. Pid and tid are the parent's until
     the child's are known (ForkLoad, _made)."""
-    meta, pages = image.snapshot(k, p, fork=True)
+    meta, pages = image.snapshot(k, p, fork=True, with_pages=with_pages)
     regs = regs or k.cpu.get_regs(t.ctx)
     regs["x"][9] = 0  # a0 (x10)
     if stack:
@@ -175,18 +179,31 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
             pid = reply.body.ret
             if pid < 0:
                 return pid
-            meta, pages = _child_meta(k, p, t, flags, stack, tls, ctid)
-            try:
-                child = image.rebuild(k, meta, pages, at)
-            except OutOfFrames:  # the room went meanwhile: the child never ran
+            if p.aspace.shm.pages or p.aspace.swap.pages or p.aspace.incoming:
+                # (mapped or paged out while the answer came: not shared copy-on-write here)
                 k.send(k.services_node, Exit(pid=pid, code=0, signal=9), at=at)
                 return -ENOMEM
+            meta, _ = _child_meta(k, p, t, flags, stack, tls, ctid, with_pages=False)
+            child = None
+            try:
+                child = image.rebuild(k, meta, [], at)
+                p.aspace.share_into(child.aspace)  # copy-on-write: page tables only
+            except OutOfFrames:  # the room went meanwhile: the child never ran
+                if child is not None:
+                    child.aspace.destroy()
+                k.send(k.services_node, Exit(pid=pid, code=0, signal=9), at=at)
+                return -ENOMEM
+            child.stats.peak_frames = child.aspace.frames_in_use
+            # The kernel core copies the parent's page tables (not its pages: a store copies one).
+            done = at + k.kernel_core(at, math.ceil(k.spec.costs.copy_cycles_per_byte * PAGE
+                                                    * p.aspace.table_frames))
             for fd, f in p.fs.files.items():  # one open file description for both (Linux's)
                 child.fs.files[fd] = f
                 if pipes.is_pipe(f):
                     pipes.opened(k, f)
-            _made(k, child, pid, ctid, flags, at)
-            return _parent_done(p, pid, flags, ptid)
+            _made(k, child, pid, ctid, flags, done)
+            k.wake(t, done, _parent_done(p, pid, flags, ptid))
+            return ASLEEP
         k.rpc(t, Fork(local=True, frames=frames, exit_signal=exit_signal), here)
         return 0
     meta, pages = _child_meta(k, p, t, flags, stack, tls, ctid, _live_regs(k))
