@@ -37,3 +37,26 @@ def test_a_lock_is_seen_and_waited_for_from_another_cluster(programs: Programs, 
     # F_WRLCK held over the whole file; F_SETLK refused (EAGAIN); F_SETLKW granted at the unlock
     assert probe.stdout == b"probe sees type 1 len 0\nprobe setlk -11\nprobe setlkw 0\n"
     assert holder.cluster == (2 if move else 0)
+
+
+def test_lock_ranges_at_their_edges_as_native(programs: Programs, tmp_path: Path) -> None:
+    """Linux's range rules: EOVERFLOW for a range past OFFSET_MAX (from SEEK_SET, SEEK_CUR or
+    SEEK_END, on files and pipes alike, OFD locks too), EINVAL before byte 0."""
+    b = programs["reclock_edges"]
+    p, _ = run_shoal(b, ["reclock_edges", "/tmp"])
+    assert_same(p, run_native(b, ["reclock_edges", str(tmp_path)]))
+    assert b"ovf: -1 75\n" in p.stdout and b"pipe ovf: -1 75\n" in p.stdout
+    assert b"ovf edge: 0 0\n" in p.stdout
+
+
+def test_locks_a_guest_makes_are_bounded(programs: Programs) -> None:
+    """Each lock costs the host memory and every request a scan: the file server holds
+    LOCKS_MAX of them (ENOLCK past it, Linux's answer when lock memory runs out), for new locks
+    and for unlocks that split one; a lock over the whole file still replaces them all."""
+    from shoal.daemons.fslocks import LOCKS_MAX
+    b = programs["reclock_edges"]
+    n = LOCKS_MAX + 100
+    p, _ = run_shoal(b, ["reclock_edges", "many", str(n), "/tmp"])
+    assert p.returncode == 0, p.message
+    assert p.stdout == (f"many {n} ok {LOCKS_MAX} err 37 whole 0\n"
+                        f"split {LOCKS_MAX - 1} err 37\n").encode()
