@@ -288,6 +288,16 @@ BAD_META = {
     "brk-below-start": (lambda m: _set(m, ("brk",), 0), "'brk'"),
     "meta-not-object": (lambda m: m.clear() or m.update({"x": 1}), "missing"),
     "early-signal": (lambda m: _set(m, ("early_signals",), [[1]]), "'early_signals[0]'"),
+    # a process's user: ids kept signed (cred.py), -1 none of them, groups as setgroups leaves them
+    "cred-not-pair": (lambda m: _set(m, ("cred",), [[0] * 8]), "'cred'"),
+    "cred-minus-one": (lambda m: _set(m, ("cred",), [[-1] * 8, []]), "'cred' holds -1"),
+    "cred-unsigned": (lambda m: _set(m, ("cred",), [[2**32 - 2] * 8, []]), "'cred[0][0]'"),
+    "cred-group-minus-one": (lambda m: _set(m, ("cred",), [[5] * 8, [-1]]), "'cred' holds -1"),
+    "cred-groups-order": (lambda m: _set(m, ("cred",), [[5] * 8, [-2, 3]]), "'cred[1]'"),
+    "cred-groups-many": (lambda m: _set(m, ("cred",), [[5] * 8, [1] * 65537]), "'cred[1]'"),
+    "umask-big": (lambda m: _set(m, ("umask",), 0o1000), "'umask'"),
+    "locks-int": (lambda m: _set(m, ("locks",), 1), "'locks'"),
+    "robust-negative": (lambda m: _set(m, ("threads", 0, "robust"), -4), "'threads[0].robust'"),
 }
 
 
