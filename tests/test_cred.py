@@ -156,3 +156,13 @@ def test_a_user_past_2_31_may_set_its_own_ids(programs: Programs, uid: int, gid:
         pytest.skip("the host build becomes the user by set*id, as root")
     native = run_native(b, argv)
     assert (p.stdout, p.returncode) == (native.stdout, native.returncode)
+
+
+@pytest.mark.parametrize("text", ["1_000", " 5", "5 ", "1:", "+5", "٣", "1:2:3", ":1", "-1", "4294967295"])
+def test_cli_user_takes_decimal_ids_only(text: str) -> None:
+    """--user UID[:GID] in decimal digits, as id(1) prints them (Python's int() also took
+    "1_000", " 5", "+5" and other scripts' digits; "1:" was the uid's own group)."""
+    from shoal.cli.commands import _user_arg
+    with pytest.raises(ShoalError, match="bad --user"):
+        _user_arg(text)
+    assert _user_arg("1000") == (1000, 1000) and _user_arg("0:4294967294") == (0, 4294967294)
