@@ -54,7 +54,12 @@ BAD_CHIPS = {
     "base-not-a-string": ("base = 3\n", "'base'"),
     "empty-name": ('base = "tiny"\nname = ""\n', "'name'"),
     "frame-placement": ('base = "tiny"\nframe_placement = "random"\n', "'frame_placement'"),
-    "table-value": ('base = "tiny"\n[chip.cpi]\nx = 1\n', "'cpi'"),
+    "table-value": ('[chip]\nbase = "tiny"\n[chip.cpi]\nx = 1\n', "'cpi'"),
+    # keys beside a [chip] table were dropped: this one ran on mppa256
+    "outside-chip-table": ('base = "tiny"\n[chip]\ncpi = 2\n', "'base' outside the [chip] table"),
+    "record-wrong-key": ('base = "tiny"\n[noc]\ncpi = 2\n', "unknown key 'noc.cpi'"),
+    "record-twice": ('base = "tiny"\nmesh_width = 1\n[noc]\nmesh_width = 1\n', "'mesh_width' given twice"),
+    "record-not-table": ('base = "tiny"\nnoc = 1\n', "'noc' must be a table"),
 }
 
 
@@ -75,6 +80,13 @@ def test_every_preset_validates_and_every_number_has_bounds() -> None:
     strings = sorted(f.name for f in parameters() if f.type == "str")
     assert strings == ["bank_mapping", "cache_replacement", "frame_placement", "kernel_layout", "name",
                        "page_replacement"]
+
+
+def test_a_chip_file_may_group_keys_by_record(tmp_path: Path) -> None:
+    """A key in its record's table ([noc] mesh_width) loads as the flat key does."""
+    grouped = ChipSpec.load(write(tmp_path, 'base = "tiny"\n[noc]\nmesh_width = 1\n[costs]\ncpi = 2\n'))
+    flat = ChipSpec.load(write(tmp_path, 'base = "tiny"\nmesh_width = 1\ncpi = 2\n', "flat.toml"))
+    assert grouped == flat and grouped.noc.mesh_width == 1 and grouped.costs.cpi == 2
 
 
 def test_bad_chip_file_through_the_cli(tmp_path: Path) -> None:
