@@ -639,13 +639,15 @@ class FsLock(Request, frozen=True, kw_only=True, gc=False):  # fcntl record lock
     handle: int
     path: str
     flags: int
-    cmd: int  # 0 F_GETLK, 1 F_SETLK, 2 F_SETLKW, 3 drop the process's locks on the file (no answer)
+    cmd: int  # 0 F_GETLK, 1 F_SETLK, 2 F_SETLKW, 3 drop the process's locks on the file (no answer),
+    # 4 a signal came: the F_SETLKW request numbered `cancel` ends with EINTR if it still waits
     ofd: bool = False  # an open file description's lock (F_OFD_*)
     type: int = 0  # F_RDLCK, F_WRLCK, F_UNLCK
     whence: int = 0
     start: int = 0
     length: int = 0
     offset: int = 0  # the descriptor's offset (SEEK_CUR)
+    cancel: int = 0
 
 
 class FsRename(Request, frozen=True, kw_only=True, gc=False):

@@ -60,3 +60,14 @@ def test_locks_a_guest_makes_are_bounded(programs: Programs) -> None:
     assert p.returncode == 0, p.message
     assert p.stdout == (f"many {n} ok {LOCKS_MAX} err 37 whole 0\n"
                         f"split {LOCKS_MAX - 1} err 37\n").encode()
+
+
+def test_a_signal_ends_or_restarts_a_lock_wait_as_native(programs: Programs, tmp_path: Path) -> None:
+    """F_SETLKW is cut short by a handled signal (EINTR; the alarm idiom deadlocked before:
+    the wait was never cut), made again with SA_RESTART, and a waiter killed leaves no wait
+    behind (the next process gets the lock)."""
+    b = programs["reclock_signal"]
+    p, _ = run_shoal(b, ["reclock_signal", "/tmp"])
+    assert_same(p, run_native(b, ["reclock_signal", str(tmp_path)]), stderr=False)
+    assert b"child 2 setlkw -4\n" in p.stdout  # EINTR
+    assert b"child 4 setlkw 0 handler ran 1\nchild 3 setlk 0\n" in p.stdout

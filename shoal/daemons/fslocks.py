@@ -10,7 +10,9 @@ see one lock table per file, as on Linux.
   same type), F_UNLCK cuts the range out: Linux's rules.
 - F_SETLKW waits here: its answer is held back until the lock is granted (retried whenever a
   lock on the file goes), or EDEADLK at once when the holder itself waits for a lock the
-  caller holds (Linux's check, one owner deep). A held-back F_SETLKW is not cut short by a signal.
+  caller holds (Linux's check, one owner deep). A handled signal ends the wait: the kernel
+  asks (CANCEL), the server answers EINTR if it still holds the request back (else the lock
+  was granted first, and the call returns 0, as on Linux when the lock wins the race).
 - The server holds LOCKS_MAX locks at most (ENOLCK past it, as Linux when lock memory runs
   out): a guest's locks cost the host memory, and each request a scan of the file's locks.
 - A process's POSIX locks on a file go when it closes any descriptor of that file (the
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoal.abi import EAGAIN, EDEADLK, ENOLCK, OFFSET_MAX, lock_range
+from shoal.abi import EAGAIN, EDEADLK, EINTR, ENOLCK, OFFSET_MAX, lock_range
 
 if TYPE_CHECKING:
     from shoal.daemons.files import FileServer
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
 INF = OFFSET_MAX + 1  # a lock's end when it runs to the end of any size (l_len 0)
 LOCKS_MAX = 4096  # locks one file server holds (ENOLCK past it): the host's memory and time bounded
-GET, SET, SETW, DROP = 0, 1, 2, 3
+GET, SET, SETW, DROP, CANCEL = 0, 1, 2, 3, 4
 
 
 def _conflict(a: list[int], owner: int, start: int, end: int, type_: int) -> bool:
@@ -49,6 +51,12 @@ class LockCalls:
             h = self.handles.get(b.handle)
             if h is not None:
                 self._unlock_owner(h.ino, b.pid, at)
+            return
+        if b.cmd == CANCEL:  # one way: a signal cut the F_SETLKW short, unless granted already
+            w = next((w for w in self.lock_waits if w[0].body.op == b.cancel and w[6] == b.pid), None)
+            if w is not None:
+                self.lock_waits.remove(w)
+                self._reply(w[0], at, ret=-EINTR)
             return
         found = self._open_node(req, at)
         if found is None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import (
     EBADF,
+    EINTR,
     EINVAL,
     EMFILE,
     ENOTTY,
@@ -297,6 +298,8 @@ def _record_lock(k: Kernel, t: Thread, fd: int, f: OpenFile | None, cmd: int, ad
     def done(reply: Packet, at: int) -> int:
         files.rehandle(kept, reply)
         ret = reply.body.ret
+        if ret != -EINTR:  # (a signal's cancel came too late: the answer stands, not made again)
+            t.sig.interrupted = None
         if ret == 0 and op == 0:
             st = reply.body.st
             if st[0] == F_UNLCK:
