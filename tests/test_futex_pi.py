@@ -24,3 +24,12 @@ def test_robust_lists_as_native(programs: Programs) -> None:
     assert_same(p, run_native(b, ["robust"]))
     assert b"b died 1 waiters 1 tid 0\npending died 1\n" in p.stdout
     assert b"pi 1 lock 130\npi 1 unlock without consistent 0\npi 1 lock again 131\n" in p.stdout
+
+
+def test_a_circle_of_pi_waiters_is_edeadlk_as_native(programs: Programs) -> None:
+    """B waits for L1, whose owner A waits for L2, which B holds: EDEADLK for B, as Linux's
+    rt_mutex chain walk (both were killed as deadlocked before)."""
+    b = programs["pi_deadlock"]
+    p, _ = run_shoal(b, ["pi_deadlock"])
+    assert_same(p, run_native(b, ["pi_deadlock"]))
+    assert b"B lock L1 -35\n" in p.stdout and p.stdout.endswith(b"done\n")

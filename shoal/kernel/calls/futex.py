@@ -31,7 +31,7 @@ def _word(t: Thread, addr: int) -> int:
 
 def _lock_pi(k: Kernel, t: Thread, addr: int, tsp: int, try_only: bool, realtime: bool) -> int:
     """Take the lock if its word names no owner (keeping FUTEX_OWNER_DIED, as Linux); else
-    EDEADLK for its owner, ESRCH for an owner that is no thread of the process, EAGAIN for a
+    EDEADLK for its owner or when waiting would close a circle of PI waiters, ESRCH for an owner that is no thread of the process, EAGAIN for a
     try, or mark FUTEX_WAITERS and wait (an absolute timeout: CLOCK_REALTIME for LOCK_PI,
     CLOCK_MONOTONIC for LOCK_PI2 unless FUTEX_CLOCK_REALTIME)."""
     deadline = None
@@ -52,6 +52,8 @@ def _lock_pi(k: Kernel, t: Thread, addr: int, tsp: int, try_only: bool, realtime
         return -ESRCH
     if try_only:
         return -EAGAIN
+    if _waits_on_me(t, owner):
+        return -EDEADLK
     if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
         deadline = t.restart_deadline + t.proc.move.clock_offset
     now = k.now()
@@ -62,6 +64,23 @@ def _lock_pi(k: Kernel, t: Thread, addr: int, tsp: int, try_only: bool, realtime
     # (a PI waiter's wait_bits hold the owner it waits for: FUTEX_WAKE never reaches PI waiters)
     k.block(t, (t.proc.pid, addr | PI), deadline, owner, timeout_value=-ETIMEDOUT)
     return 0  # (not reached: Block)
+
+
+MAX_LOCK_DEPTH = 1024  # Linux's max_lock_depth: a longer chain of owners is EDEADLK too
+
+
+def _waits_on_me(t: Thread, owner: int) -> bool:
+    """Would `t` waiting for `owner`'s lock close a circle (Linux's rt_mutex chain walk): the
+    owner waits for a PI lock whose owner waits ... for one that `t` holds?"""
+    threads = {o.tid: o for o in t.proc.threads if o.state is TState.BLOCKED}
+    for _ in range(MAX_LOCK_DEPTH):
+        o = threads.get(owner)
+        if o is None or o.wait_key is None or not o.wait_key[1] & PI or o.blocked_on != "futex":
+            return False
+        owner = o.wait_bits  # (a PI waiter's wait_bits hold its lock's owner)
+        if owner == t.tid:
+            return True
+    return True
 
 
 def _unlock_pi(k: Kernel, t: Thread, addr: int) -> int:
