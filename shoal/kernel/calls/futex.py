@@ -32,7 +32,8 @@ def _word(t: Thread, addr: int) -> int:
 def _lock_pi(k: Kernel, t: Thread, addr: int, tsp: int, try_only: bool, realtime: bool) -> int:
     """Take the lock if its word names no owner (keeping FUTEX_OWNER_DIED, as Linux); else
     EDEADLK for its owner or when waiting would close a circle of PI waiters, ESRCH for an
-    owner that is no thread of the process, EAGAIN for a try, or mark FUTEX_WAITERS and wait (an absolute timeout: CLOCK_REALTIME for LOCK_PI,
+    owner that is no thread of the process, EAGAIN for a try, or mark FUTEX_WAITERS and wait
+    (an absolute timeout: CLOCK_REALTIME for LOCK_PI,
     CLOCK_MONOTONIC for LOCK_PI2 unless FUTEX_CLOCK_REALTIME)."""
     deadline = None
     if tsp and not try_only:
