@@ -33,3 +33,13 @@ def test_a_circle_of_pi_waiters_is_edeadlk_as_native(programs: Programs) -> None
     p, _ = run_shoal(b, ["pi_deadlock"])
     assert_same(p, run_native(b, ["pi_deadlock"]))
     assert b"B lock L1 -35\n" in p.stdout and p.stdout.endswith(b"done\n")
+
+
+def test_robust_lists_and_pi_words_at_their_edges_as_native(programs: Programs) -> None:
+    """A cyclic robust list ends the thread (the walk is bounded) with each entry marked
+    FUTEX_OWNER_DIED; bad words give Linux's errno values."""
+    b = programs["robust_edges"]
+    p, _ = run_shoal(b, ["robust_edges"])
+    assert_same(p, run_native(b, ["robust_edges"]))
+    assert b"mode 0 words 40000000 40000000 40000000\n" in p.stdout
+    assert b"fx((char *)w + 2, FUTEX_UNLOCK_PI, 0, 0) = -1 1\n" in p.stdout

@@ -135,6 +135,8 @@ def futex_wake(k: Kernel, pid: int, addr: int, n: int, bits: int, now: int) -> i
 def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
     addr, op, val, tsp, addr2, val3 = a
     cmd = op & 127
+    if cmd == FUTEX_UNLOCK_PI and addr & 3 and _word(t, addr) & FUTEX_TID_MASK != t.tid:
+        return -EPERM  # (Linux reads the word and checks its owner before the address's alignment)
     if addr & 3:
         return -EINVAL
     pid = t.proc.pid
