@@ -71,3 +71,24 @@ def test_a_signal_ends_or_restarts_a_lock_wait_as_native(programs: Programs, tmp
     assert_same(p, run_native(b, ["reclock_signal", str(tmp_path)]), stderr=False)
     assert b"child 2 setlkw -4\n" in p.stdout  # EINTR
     assert b"child 4 setlkw 0 handler ran 1\nchild 3 setlk 0\n" in p.stdout
+
+
+@pytest.mark.parametrize("method", ["stopcopy", "postcopy"])
+def test_a_process_waiting_for_a_lock_moves(programs: Programs, method: str) -> None:
+    """A process waits in F_SETLKW (which may be for ever) when asked to move: the freeze lets
+    the wait go at the file server and the call is made again at the destination, where the
+    lock comes at the holder's unlock (before, the move waited for the lock and never came
+    while the holder held it)."""
+    b = programs["reclock"]
+    c = Chip.preset("tiny")
+    holder = c.spawn(b.elf, ["reclock", "hold", "/tmp/shared"], cluster=0)
+    probe = c.spawn(b.elf, ["reclock", "probe", "/tmp/shared"], cluster=1)
+    c.run(max_cycles=c.spec.cluster.freq_hz // 50)  # 20 ms: the probe waits (10 ms to 30 ms)
+    probe.migrate(2, method=method)
+    c.run()
+    assert holder.returncode == 0 and probe.returncode == 0, (holder.message, probe.message)
+    assert probe.stdout == b"probe sees type 1 len 0\nprobe setlk -11\nprobe setlkw 0\n"
+    assert probe.cluster == 2
+    m = probe.migrations[-1]
+    assert m.dst == 2 and m.state == "done" and m.thawed is not None, m
+    assert m.thawed < c.spec.cluster.freq_hz * 3 // 100  # moved while it waited (the unlock: 30 ms)
