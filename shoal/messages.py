@@ -126,6 +126,7 @@ class Kind(StrEnum):
     SHM_DT = "shm_dt"
     SYSV_WAIT = "sysv_wait"
     SYSV_CANCEL = "sysv_cancel"
+    FUTEX_WAKE = "futex_wake"  # (kernel/calls/futex.py: a wake on a shared page, to other clusters)
     # sockets (kernel/calls/socket.py, daemons/sockets.py)
     SOCK_NEW = "sock_new"
     SOCK_BIND = "sock_bind"
@@ -819,6 +820,14 @@ class PipeRef(Body, frozen=True, kw_only=True, gc=False):  # descriptors of its 
 class PipeReady(Body, frozen=True, kw_only=True, gc=False):  # the pipe changed: its waiters here try again
     KIND = Kind.PIPE_READY
     handle: int
+
+
+class FutexWake(Body, frozen=True, kw_only=True, gc=False):  # waiters on a shared object's word
+    KIND = Kind.FUTEX_WAKE
+    obj: int  # the shared memory object
+    off: int  # the word's byte offset in it
+    n: int
+    bits: int
 
 
 class SysvCancel(Body, frozen=True, kw_only=True, gc=False):  # thread `tid` of `pid` waits no more
