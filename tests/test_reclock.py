@@ -92,3 +92,12 @@ def test_a_process_waiting_for_a_lock_moves(programs: Programs, method: str) -> 
     m = probe.migrations[-1]
     assert m.dst == 2 and m.state == "done" and m.thawed is not None, m
     assert m.thawed < c.spec.cluster.freq_hz * 3 // 100  # moved while it waited (the unlock: 30 ms)
+
+
+def test_a_circle_of_three_lock_waiters_is_edeadlk_as_native(programs: Programs, tmp_path: Path) -> None:
+    """The owner that closes a circle of three F_SETLKW waits gets EDEADLK (the check looked
+    one owner deep: all three were killed as deadlocked)."""
+    b = programs["reclock_chain"]
+    p, _ = run_shoal(b, ["reclock_chain", "/tmp"])
+    assert_same(p, run_native(b, ["reclock_chain", str(tmp_path)]))
+    assert b"parent waits for 1: -35\n" in p.stdout

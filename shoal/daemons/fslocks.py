@@ -9,10 +9,11 @@ see one lock table per file, as on Linux.
   owner's new lock replaces what it held in the range (and merges with touching locks of the
   same type), F_UNLCK cuts the range out: Linux's rules.
 - F_SETLKW waits here: its answer is held back until the lock is granted (retried whenever a
-  lock on the file goes), or EDEADLK at once when the holder itself waits for a lock the
-  caller holds (Linux's check, one owner deep). A handled signal ends the wait: the kernel
-  asks (CANCEL), the server answers EINTR if it still holds the request back (else the lock
-  was granted first, and the call returns 0, as on Linux when the lock wins the race).
+  lock on the file goes), or EDEADLK at once when the holder waits, through a chain of
+  waiting owners, for a lock the caller holds (Linux's check, MAX_DEADLK_ITERATIONS owners
+  deep). A handled signal ends the wait: the kernel asks (CANCEL), the server answers EINTR
+  if it still holds the request back (else the lock was granted first, and the call returns
+  0, as on Linux when the lock wins the race).
 - The server holds LOCKS_MAX locks at most (ENOLCK past it, as Linux when lock memory runs
   out): a guest's locks cost the host memory, and each request a scan of the file's locks.
 - A process's POSIX locks on a file go when it closes any descriptor of that file (the
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
 INF = OFFSET_MAX + 1  # a lock's end when it runs to the end of any size (l_len 0)
+MAX_DEADLK_ITERATIONS = 10  # Linux's: how far F_SETLKW follows owners that wait for owners
 LOCKS_MAX = 4096  # locks one file server holds (ENOLCK past it): the host's memory and time bounded
 GET, SET, SETW, DROP, CANCEL = 0, 1, 2, 3, 4
 
@@ -88,12 +90,26 @@ class LockCalls:
         if b.cmd == SET:
             self._reply(req, at, ret=-EAGAIN, handle=hid)
             return
-        mine = [x for x in held if x[0] == owner]
-        if owner > 0 and any(w[2] == x[0] and any(_conflict(m, w[2], w[3], w[4], w[5]) for m in mine)
-                             for x in blockers for w in self.lock_waits):
+        if owner > 0 and any(self._waits_for(x[0], owner) for x in blockers):
             self._reply(req, at, ret=-EDEADLK, handle=hid)
             return
         self.lock_waits.append((req, node.ino, owner, start, end, b.type, b.pid))  # (b.pid: whose wait)
+
+    def _waits_for(self: FileServer, holder: int, owner: int) -> bool:
+        """Does `holder` wait, through a chain of waiting owners, for a lock `owner` holds?
+        (Linux's posix_locks_deadlock: POSIX owners only, MAX_DEADLK_ITERATIONS steps.)"""
+        for _ in range(MAX_DEADLK_ITERATIONS + 1):
+            w = next((w for w in self.lock_waits if w[2] == holder and holder > 0), None)
+            if w is None:
+                return False
+            _, ino, who, start, end, type_, _ = w
+            x = next((x for x in self.locks.get(ino, []) if _conflict(x, who, start, end, type_)), None)
+            if x is None:
+                return False
+            if x[0] == owner:
+                return True
+            holder = x[0]
+        return False
 
     def _bounded(self: FileServer, ino: int, before: list[list[int]]) -> int:
         """0, or ENOLCK with the file's locks as `before` when the change (a lock, or an unlock
