@@ -15,7 +15,7 @@ static void *b(void *arg) {
   printf("B lock L2 %ld\n", fx(&L2, FUTEX_LOCK_PI));
   stage = 1;
   while (stage != 2) usleep(1000);
-  usleep(50000);  /* A waits for L2 by now */
+  while (!(__atomic_load_n(&L2, __ATOMIC_SEQ_CST) & FUTEX_WAITERS)) usleep(1000);  /* A waits for L2 */
   long r = fx(&L1, FUTEX_LOCK_PI);
   printf("B lock L1 %ld\n", r);
   if (r == 0) fx(&L1, FUTEX_UNLOCK_PI);
