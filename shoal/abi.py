@@ -16,7 +16,7 @@ EMFILE, ENOTTY, EFBIG, ENOSPC, ESPIPE, EROFS, ERANGE = 24, 25, 27, 28, 29, 30, 3
 ENAMETOOLONG, ENOSYS, ENOTEMPTY, ENOMSG, EIDRM = 36, 38, 39, 42, 43
 EMLINK, ELOOP, EXDEV, EOPNOTSUPP, EDEADLK, ENXIO, EADDRINUSE = 31, 40, 18, 95, 35, 6, 98
 EOVERFLOW, EMSGSIZE, ECONNRESET, ECONNREFUSED, ETIMEDOUT = 75, 90, 104, 111, 110
-EPIPE, ENFILE = 32, 23
+EPIPE, ENFILE, ENOLCK = 32, 23, 37
 ENOTSOCK, EDESTADDRREQ, EPROTOTYPE, ENOPROTOOPT, EPROTONOSUPPORT, ESOCKTNOSUPPORT = 88, 89, 91, 92, 93, 94
 EAFNOSUPPORT, EADDRNOTAVAIL, ENETUNREACH, EISCONN, ENOTCONN = 97, 99, 101, 106, 107
 
@@ -45,6 +45,25 @@ LINK_MAX = 127  # names a file may have (linux/limits.h's; tmpfs has none, shoal
 SEM_VALUE_MAX = 0x7FFFFFFF
 SEM_NSEMS_MAX = 256  # semaphores a process may have open (musl's, and shoal_sem.c's table)
 MQ_PRIO_MAX = 32768
+OFFSET_MAX = (1 << 63) - 1  # the largest file offset (loff_t), a record lock's last byte at most
+
+
+def lock_range(base: int, start: int, length: int) -> tuple[int, int] | int:
+    """A record lock's bytes [start, end) from its l_whence's base, l_start and l_len, or
+    -errno, as Linux's flock64_to_posix_lock: EOVERFLOW past OFFSET_MAX, EINVAL before 0;
+    l_len 0 runs to OFFSET_MAX (end OFFSET_MAX + 1), a negative l_len ends at l_start."""
+    if start > OFFSET_MAX - base:
+        return -EOVERFLOW
+    start += base
+    if start < 0:
+        return -EINVAL
+    if length > 0:
+        if length - 1 > OFFSET_MAX - start:
+            return -EOVERFLOW
+        return start, start + length
+    if length < 0:
+        return (start + length, start) if start + length >= 0 else -EINVAL
+    return start, OFFSET_MAX + 1
 
 # shoal's own file protocol (a choice, not Linux's): the most bytes one read or write request
 # moves (the caller gets a short count), between kernel/files.py and daemons/files.py

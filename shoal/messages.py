@@ -126,6 +126,7 @@ class Kind(StrEnum):
     SHM_DT = "shm_dt"
     SYSV_WAIT = "sysv_wait"
     SYSV_CANCEL = "sysv_cancel"
+    FUTEX_WAKE = "futex_wake"  # (kernel/calls/futex.py: a wake on a shared page, to other clusters)
     # sockets (kernel/calls/socket.py, daemons/sockets.py)
     SOCK_NEW = "sock_new"
     SOCK_BIND = "sock_bind"
@@ -639,13 +640,15 @@ class FsLock(Request, frozen=True, kw_only=True, gc=False):  # fcntl record lock
     handle: int
     path: str
     flags: int
-    cmd: int  # 0 F_GETLK, 1 F_SETLK, 2 F_SETLKW, 3 drop the process's locks on the file (no answer)
+    cmd: int  # 0 F_GETLK, 1 F_SETLK, 2 F_SETLKW, 3 drop the process's locks on the file (no answer),
+    # 4 a signal came: the F_SETLKW request numbered `cancel` ends with EINTR if it still waits
     ofd: bool = False  # an open file description's lock (F_OFD_*)
     type: int = 0  # F_RDLCK, F_WRLCK, F_UNLCK
     whence: int = 0
     start: int = 0
     length: int = 0
     offset: int = 0  # the descriptor's offset (SEEK_CUR)
+    cancel: int = 0
 
 
 class FsRename(Request, frozen=True, kw_only=True, gc=False):
@@ -817,6 +820,14 @@ class PipeRef(Body, frozen=True, kw_only=True, gc=False):  # descriptors of its 
 class PipeReady(Body, frozen=True, kw_only=True, gc=False):  # the pipe changed: its waiters here try again
     KIND = Kind.PIPE_READY
     handle: int
+
+
+class FutexWake(Body, frozen=True, kw_only=True, gc=False):  # waiters on a shared object's word
+    KIND = Kind.FUTEX_WAKE
+    obj: int  # the shared memory object
+    off: int  # the word's byte offset in it
+    n: int
+    bits: int
 
 
 class SysvCancel(Body, frozen=True, kw_only=True, gc=False):  # thread `tid` of `pid` waits no more

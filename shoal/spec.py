@@ -249,12 +249,28 @@ class ChipSpec:
 
     @staticmethod
     def from_dict(data: dict, where: str) -> ChipSpec:
-        """A spec from a chip file's keys (a `[chip]` table or top-level keys), checked."""
+        """A spec from a chip file's keys (a `[chip]` table or top-level keys), checked. A key
+        may also sit in a table named after its record (`[noc]` `mesh_width = 4`)."""
         if "chip" in data:
+            rest = sorted(k for k in data if k != "chip")
+            if rest:  # (they were dropped without a word: `base` among them ran another chip)
+                raise ShoalError(f"chip {where}: key '{_short(rest[0])}' outside the [chip] table")
             data = data["chip"]
             if not isinstance(data, dict):
                 raise ShoalError(f"chip {where}: 'chip' must be a table of keys ([chip])")
         data = dict(data)
+        for group in GROUPS:
+            table = data.pop(group, None)
+            if table is None:
+                continue
+            if not isinstance(table, dict):
+                raise ShoalError(f"chip {where}: '{group}' must be a table of {group}'s keys")
+            for key, value in table.items():
+                if GROUP_OF.get(key) != group:
+                    raise ShoalError(f"chip {where}: unknown key '{group}.{_short(key)}'")
+                if key in data:
+                    raise ShoalError(f"chip {where}: '{key}' given twice")
+                data[key] = value
         base_name = data.pop("base", "mppa256")
         if not isinstance(base_name, str):
             raise ShoalError(f"chip {where}: 'base' must be a preset name (a string)")

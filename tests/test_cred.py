@@ -123,3 +123,46 @@ def test_cli_user(programs: Programs, tmp_path: Path) -> None:
     res = shoal_cli("run", "--chip", "tiny", "--user", "1000", "--fs", str(tmp_path), str(b.elf), "/")
     assert b"create mine -13\n" in res.stdout
     assert_one_line_error(shoal_cli("run", "--chip", "tiny", "--user", "x:1", str(b.elf), "/tmp"))
+
+
+def test_groups_and_the_working_directory_as_linux(programs: Programs, tmp_path: Path) -> None:
+    """setgroups keeps repeated groups and sorts them unsigned (4294967294 last), refuses
+    (gid_t)-1; chown and stat reach the working directory by AT_FDCWD, "" and AT_EMPTY_PATH."""
+    b = programs["cred_edges"]
+    p, _ = run_shoal(b, ["cred_edges", "groups", "/tmp"])
+    assert p.returncode == 0, p.message
+    out = p.stdout.decode()
+    assert "repeats: 5: 1 3 5 5 4294967294\n" in out
+    assert "setgroups(2, b) = -1 22\n" in out
+    assert "cwd owner 1234 567 dir 1\n" in out
+    if os.geteuid() != 0:
+        pytest.skip("the host build's setgroups and chown need root")
+    assert_same(p, run_native(b, ["cred_edges", "groups", str(tmp_path)]))
+
+
+@pytest.mark.parametrize("uid,gid", [(4294967294, 4294967290), (2147483648, 5), (1000, 1000)])
+def test_a_user_past_2_31_may_set_its_own_ids(programs: Programs, uid: int, gid: int) -> None:
+    """A process started as a user (Chip.spawn(user=), --user) keeps its ids as the set*id
+    calls do: setuid(getuid()) is allowed to anyone (it was EPERM for ids from 2^31 on)."""
+    b = programs["cred_edges"]
+    c = Chip.preset("tiny")
+    argv = ["cred_edges", "self", str(uid), str(gid)]
+    p = c.spawn(b.elf, argv, user=(uid, gid))
+    c.run()
+    assert p.returncode == 0, p.message
+    assert b"setuid(u) = 0 0\n" in p.stdout
+    assert f"res {uid} {uid} {uid}\n".encode() in p.stdout
+    if os.geteuid() != 0:
+        pytest.skip("the host build becomes the user by set*id, as root")
+    native = run_native(b, argv)
+    assert (p.stdout, p.returncode) == (native.stdout, native.returncode)
+
+
+@pytest.mark.parametrize("text", ["1_000", " 5", "5 ", "1:", "+5", "٣", "1:2:3", ":1", "-1", "4294967295"])
+def test_cli_user_takes_decimal_ids_only(text: str) -> None:
+    """--user UID[:GID] in decimal digits, as id(1) prints them (Python's int() also took
+    "1_000", " 5", "+5" and other scripts' digits; "1:" was the uid's own group)."""
+    from shoal.cli.commands import _user_arg
+    with pytest.raises(ShoalError, match="bad --user"):
+        _user_arg(text)
+    assert _user_arg("1000") == (1000, 1000) and _user_arg("0:4294967294") == (0, 4294967294)

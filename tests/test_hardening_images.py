@@ -54,7 +54,12 @@ BAD_CHIPS = {
     "base-not-a-string": ("base = 3\n", "'base'"),
     "empty-name": ('base = "tiny"\nname = ""\n', "'name'"),
     "frame-placement": ('base = "tiny"\nframe_placement = "random"\n', "'frame_placement'"),
-    "table-value": ('base = "tiny"\n[chip.cpi]\nx = 1\n', "'cpi'"),
+    "table-value": ('[chip]\nbase = "tiny"\n[chip.cpi]\nx = 1\n', "'cpi'"),
+    # keys beside a [chip] table were dropped: this one ran on mppa256
+    "outside-chip-table": ('base = "tiny"\n[chip]\ncpi = 2\n', "'base' outside the [chip] table"),
+    "record-wrong-key": ('base = "tiny"\n[noc]\ncpi = 2\n', "unknown key 'noc.cpi'"),
+    "record-twice": ('base = "tiny"\nmesh_width = 1\n[noc]\nmesh_width = 1\n', "'mesh_width' given twice"),
+    "record-not-table": ('base = "tiny"\nnoc = 1\n', "'noc' must be a table"),
 }
 
 
@@ -75,6 +80,13 @@ def test_every_preset_validates_and_every_number_has_bounds() -> None:
     strings = sorted(f.name for f in parameters() if f.type == "str")
     assert strings == ["bank_mapping", "cache_replacement", "frame_placement", "kernel_layout", "name",
                        "page_replacement"]
+
+
+def test_a_chip_file_may_group_keys_by_record(tmp_path: Path) -> None:
+    """A key in its record's table ([noc] mesh_width) loads as the flat key does."""
+    grouped = ChipSpec.load(write(tmp_path, 'base = "tiny"\n[noc]\nmesh_width = 1\n[costs]\ncpi = 2\n'))
+    flat = ChipSpec.load(write(tmp_path, 'base = "tiny"\nmesh_width = 1\ncpi = 2\n', "flat.toml"))
+    assert grouped == flat and grouped.noc.mesh_width == 1 and grouped.costs.cpi == 2
 
 
 def test_bad_chip_file_through_the_cli(tmp_path: Path) -> None:
@@ -288,6 +300,16 @@ BAD_META = {
     "brk-below-start": (lambda m: _set(m, ("brk",), 0), "'brk'"),
     "meta-not-object": (lambda m: m.clear() or m.update({"x": 1}), "missing"),
     "early-signal": (lambda m: _set(m, ("early_signals",), [[1]]), "'early_signals[0]'"),
+    # a process's user: ids kept signed (cred.py), -1 none of them, groups as setgroups leaves them
+    "cred-not-pair": (lambda m: _set(m, ("cred",), [[0] * 8]), "'cred'"),
+    "cred-minus-one": (lambda m: _set(m, ("cred",), [[-1] * 8, []]), "'cred' holds -1"),
+    "cred-unsigned": (lambda m: _set(m, ("cred",), [[2**32 - 2] * 8, []]), "'cred[0][0]'"),
+    "cred-group-minus-one": (lambda m: _set(m, ("cred",), [[5] * 8, [-1]]), "'cred' holds -1"),
+    "cred-groups-order": (lambda m: _set(m, ("cred",), [[5] * 8, [-2, 3]]), "'cred[1]'"),
+    "cred-groups-many": (lambda m: _set(m, ("cred",), [[5] * 8, [1] * 65537]), "'cred[1]'"),
+    "umask-big": (lambda m: _set(m, ("umask",), 0o1000), "'umask'"),
+    "locks-int": (lambda m: _set(m, ("locks",), 1), "'locks'"),
+    "robust-negative": (lambda m: _set(m, ("threads", 0, "robust"), -4), "'threads[0].robust'"),
 }
 
 

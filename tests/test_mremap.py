@@ -12,4 +12,5 @@ def test_mremap_as_native(programs: Programs) -> None:
     p, _ = run_shoal(b, ["mremap"])
     assert_same(p, run_native(b, ["mremap"]))
     assert b"grow fixed in place -12\ngrow moved 0 moved 1 kept 1\n" in p.stdout
+    assert b"zero old length -22\nzero old length in place -22\nzero old length unmapped -14\n" in p.stdout
     assert p.record.syscalls["mremap"] >= 10 and not p.record.unknown_syscalls

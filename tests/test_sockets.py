@@ -85,3 +85,14 @@ def test_a_unix_name_is_a_socket_file(programs: Programs, tmp_path: Path) -> Non
     p, _ = run_shoal(b, ["unixname", "/tmp"])
     assert_same(p, run_native(b, ["unixname", str(tmp_path)]))
     assert b"connect after close -111\nbind after close -98\nunlink 0\nconnect after unlink -2\n" in p.stdout
+
+
+def test_unix_names_at_their_edges_as_native(programs: Programs, tmp_path: Path) -> None:
+    """A sun_path of all 108 bytes without a NUL binds (ENAMETOOLONG before), its name read
+    back 111 bytes long; sendto with an address on an unconnected stream socket is EOPNOTSUPP
+    (ENOTCONN before); the rest of the socket-file rules as Linux."""
+    b = programs["unix_names"]
+    p, _ = run_shoal(b, ["unix_names", "/tmp"])
+    assert_same(p, run_native(b, ["unix_names", str(tmp_path)]))
+    assert b"bind(s4, (void *)&lu, sizeof lu) = 0 0\n" in p.stdout and b"len 111\n" in p.stdout
+    assert b"sendto(s2, \"x\", 1, 0, (void *)&u, sizeof u) = -1 95\n" in p.stdout

@@ -4,6 +4,7 @@ the options' values (simulated times, migrations, files) are checked here, one l
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -273,11 +274,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _user_arg(text: str) -> tuple[int, int]:
     """--user UID[:GID] (GID: UID's number again, as a user's own group)."""
-    uid, _, gid = text.partition(":")
-    try:
-        out = (int(uid), int(gid or uid))
-    except ValueError:
-        raise ShoalError(f"bad --user {text!r}: UID[:GID], numbers") from None
+    m = re.fullmatch(r"([0-9]+)(?::([0-9]+))?", text, re.ASCII)  # (int() takes " 5", "1_000")
+    if m is None:
+        raise ShoalError(f"bad --user {text!r}: UID[:GID], numbers")
+    out = (int(m[1]), int(m[2] or m[1]))
     if not all(0 <= v < (1 << 32) - 1 for v in out):
         raise ShoalError(f"bad --user {text!r}: ids from 0 to 4294967294")
     return out

@@ -9,8 +9,13 @@ see one lock table per file, as on Linux.
   owner's new lock replaces what it held in the range (and merges with touching locks of the
   same type), F_UNLCK cuts the range out: Linux's rules.
 - F_SETLKW waits here: its answer is held back until the lock is granted (retried whenever a
-  lock on the file goes), or EDEADLK at once when the holder itself waits for a lock the
-  caller holds (Linux's check, one owner deep). A held-back F_SETLKW is not cut short by a signal.
+  lock on the file goes), or EDEADLK at once when the holder waits, through a chain of
+  waiting owners, for a lock the caller holds (Linux's check, MAX_DEADLK_ITERATIONS owners
+  deep). A handled signal ends the wait: the kernel asks (CANCEL), the server answers EINTR
+  if it still holds the request back (else the lock was granted first, and the call returns
+  0, as on Linux when the lock wins the race).
+- The server holds LOCKS_MAX locks at most (ENOLCK past it, as Linux when lock memory runs
+  out): a guest's locks cost the host memory, and each request a scan of the file's locks.
 - A process's POSIX locks on a file go when it closes any descriptor of that file (the
   kernel says so: FsLock `drop`) and when it ends; an OFD lock when its handle closes.
 """
@@ -19,15 +24,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoal.abi import EAGAIN, EDEADLK, EINVAL
+from shoal.abi import EAGAIN, EDEADLK, EINTR, ENOLCK, OFFSET_MAX, lock_range
 
 if TYPE_CHECKING:
     from shoal.daemons.files import FileServer
     from shoal.platform.noc import Packet
 
 F_RDLCK, F_WRLCK, F_UNLCK = 0, 1, 2
-INF = 1 << 63
-GET, SET, SETW, DROP = 0, 1, 2, 3
+INF = OFFSET_MAX + 1  # a lock's end when it runs to the end of any size (l_len 0)
+MAX_DEADLK_ITERATIONS = 10  # Linux's: how far F_SETLKW follows owners that wait for owners
+LOCKS_MAX = 4096  # locks one file server holds (ENOLCK past it): the host's memory and time bounded
+GET, SET, SETW, DROP, CANCEL = 0, 1, 2, 3, 4
 
 
 def _conflict(a: list[int], owner: int, start: int, end: int, type_: int) -> bool:
@@ -47,19 +54,21 @@ class LockCalls:
             if h is not None:
                 self._unlock_owner(h.ino, b.pid, at)
             return
+        if b.cmd == CANCEL:  # one way: a signal cut the F_SETLKW short, unless granted already
+            w = next((w for w in self.lock_waits if w[0].body.op == b.cancel and w[6] == b.pid), None)
+            if w is not None:
+                self.lock_waits.remove(w)
+                self._reply(w[0], at, ret=-EINTR)
+            return
         found = self._open_node(req, at)
         if found is None:
             return
         hid, node = found
-        base = {0: 0, 1: b.offset, 2: len(node.data)}[b.whence]
-        start, length = base + b.start, b.length
-        if length < 0:
-            start, end = start + length, start
-        else:
-            end = start + length if length else INF
-        if start < 0:
-            self._reply(req, at, ret=-EINVAL, handle=hid)
+        rng = lock_range({0: 0, 1: b.offset, 2: len(node.data)}[b.whence], b.start, b.length)
+        if isinstance(rng, int):
+            self._reply(req, at, ret=rng, handle=hid)
             return
+        start, end = rng
         owner = -hid if b.ofd else b.pid
         pid = -1 if b.ofd else b.pid  # what F_GETLK reports: -1 for an OFD lock, as Linux
         held = self.locks.get(node.ino, [])
@@ -70,23 +79,48 @@ class LockCalls:
             return
         if b.type == F_UNLCK:
             self._cut(node.ino, owner, start, end)
-            self._reply(req, at, ret=0, handle=hid)
+            self._reply(req, at, ret=self._bounded(node.ino, held), handle=hid)
             self._retry_locks(node.ino, at)
             return
         blockers = [x for x in held if _conflict(x, owner, start, end, b.type)]
         if not blockers:
             self._grant(node.ino, owner, start, end, b.type, pid)
-            self._reply(req, at, ret=0, handle=hid)
+            self._reply(req, at, ret=self._bounded(node.ino, held), handle=hid)
             return
         if b.cmd == SET:
             self._reply(req, at, ret=-EAGAIN, handle=hid)
             return
-        mine = [x for x in held if x[0] == owner]
-        if owner > 0 and any(w[2] == x[0] and any(_conflict(m, w[2], w[3], w[4], w[5]) for m in mine)
-                             for x in blockers for w in self.lock_waits):
+        if owner > 0 and any(self._waits_for(x[0], owner) for x in blockers):
             self._reply(req, at, ret=-EDEADLK, handle=hid)
             return
         self.lock_waits.append((req, node.ino, owner, start, end, b.type, b.pid))  # (b.pid: whose wait)
+
+    def _waits_for(self: FileServer, holder: int, owner: int) -> bool:
+        """Does `holder` wait, through a chain of waiting owners, for a lock `owner` holds?
+        (Linux's posix_locks_deadlock: POSIX owners only, MAX_DEADLK_ITERATIONS steps.)"""
+        for _ in range(MAX_DEADLK_ITERATIONS + 1):
+            w = next((w for w in self.lock_waits if w[2] == holder and holder > 0), None)
+            if w is None:
+                return False
+            _, ino, who, start, end, type_, _ = w
+            x = next((x for x in self.locks.get(ino, []) if _conflict(x, who, start, end, type_)), None)
+            if x is None:
+                return False
+            if x[0] == owner:
+                return True
+            holder = x[0]
+        return False
+
+    def _bounded(self: FileServer, ino: int, before: list[list[int]]) -> int:
+        """0, or ENOLCK with the file's locks as `before` when the change (a lock, or an unlock
+        that splits one) took the server past LOCKS_MAX: as Linux out of lock memory."""
+        if sum(map(len, self.locks.values())) <= LOCKS_MAX:
+            return 0
+        if before:
+            self.locks[ino] = before
+        else:
+            self.locks.pop(ino, None)
+        return -ENOLCK
 
     def _cut(self: FileServer, ino: int, owner: int, start: int, end: int) -> None:
         out: list[list[int]] = []

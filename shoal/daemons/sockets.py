@@ -302,12 +302,12 @@ class SocketServer:
             err, s.err = s.err, 0
             return -err
         if s.type == STREAM:
+            if s.family == 1 and b.addr:  # (Linux's unix_stream_sendmsg looks at an address first)
+                return -EISCONN if s.state == "connected" else -EOPNOTSUPP
             if s.shut & SHUT_WR:
                 return -EPIPE
             if s.state != "connected":
                 return -ENOTCONN if s.family == 1 else -EPIPE
-            if s.family == 1 and b.addr:
-                return -EISCONN
             peer = self.socks.get(s.peer)
             if peer is None or (s.family == 1 and peer.shut & SHUT_RD):
                 return -EPIPE

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from shoal.abi import EBUSY, SIGKILL
 from shoal.errors import ShoalError
 from shoal.kernel import image, report
+from shoal.kernel.calls.common import s32
 from shoal.kernel.debug import debug  # noqa: F401  (what the GDB stub asks: kernel/debug.py)
 from shoal.kernel.loader import Executable
 from shoal.kernel.memory import OutOfFrames
@@ -123,7 +124,7 @@ def spawn(k: Kernel, exe: Executable, argv: list[str], envp: list[str], pid: int
     and file-system ids; root by default)."""
     try:
         p = k.spawn(exe, argv, envp, pid, seed, at)
-        p.user.ids = [user[0]] * 4 + [user[1]] * 4
+        p.user.ids = [s32(user[0])] * 4 + [s32(user[1])] * 4  # (as the set*id calls keep ids: cred.py)
     except OutOfFrames:
         raise ShoalError(f"{exe.name}: cluster {k.cluster} has no memory for the program") from None
     report.wake(k, at)

@@ -10,6 +10,7 @@ import binascii
 
 from shoal.errors import ShoalError
 from shoal.kernel import timers
+from shoal.kernel.calls.cred import NGROUPS_MAX
 from shoal.kernel.container import CACHE_COUNTS
 from shoal.kernel.ikc import MAX_ENDPOINTS
 from shoal.kernel.memory import PAGE, USER_TOP
@@ -140,10 +141,13 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     if not _str(m.get("cwd", "/"), "cwd").startswith("/"):
         raise _Bad("'cwd' must be an absolute path")
     cred, groups = _list(m.get("cred", [[0] * 8, []]), "cred", 2)
-    for i, v in enumerate(_list(cred, "cred[0]", 8)):
-        _int(v, f"cred[0][{i}]", -(1 << 31), U32)
-    for i, v in enumerate(_list(groups, "cred[1]")):
-        _int(v, f"cred[1][{i}]", -(1 << 31), U32)
+    lo, hi = -(1 << 31), (1 << 31) - 1
+    ids = [_int(v, f"cred[0][{i}]", lo, hi) for i, v in enumerate(_list(cred, "cred[0]", 8))]
+    gids = [_int(v, f"cred[1][{i}]", lo, hi) for i, v in enumerate(_list(groups, "cred[1]"))]
+    if -1 in ids or -1 in gids:  # (ids are kept signed, kernel/calls/cred.py; (uid_t)-1 is none)
+        raise _Bad("'cred' holds -1, which is no user or group")
+    if len(gids) > NGROUPS_MAX or gids != sorted(gids, key=lambda g: g & U32):
+        raise _Bad(f"'cred[1]' must hold at most {NGROUPS_MAX} groups in setgroups' order")
     _int(m.get("umask", 0o022), "umask", 0, 0o777)
     if type(m.get("locks", False)) is not bool:
         raise _Bad("'locks' must be true or false")

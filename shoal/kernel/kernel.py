@@ -24,7 +24,20 @@ from msgspec.structs import replace
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
 from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
-from shoal.kernel import console, entry, faults, ikc, location, migrate, pipes, report, rmem, sched, shm
+from shoal.kernel import (
+    console,
+    entry,
+    faults,
+    futexes,
+    ikc,
+    location,
+    migrate,
+    pipes,
+    report,
+    rmem,
+    sched,
+    shm,
+)
 from shoal.kernel.container import CACHE_COUNTS, Block, Container, ProcStats, Thread, TState
 from shoal.kernel.kmem import KernelCore, KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
@@ -224,6 +237,10 @@ class Kernel:
         proc.exit.code, proc.exit.signal, proc.exit.message = code, signal, message
         proc.stats.end_cycle = at
         self.stats.last_exit = at if self.stats.last_exit is None else max(self.stats.last_exit, at)
+        if proc.aspace.shm.pages:  # other processes see its robust mutexes in shared memory
+            for t in proc.threads:  # (Linux walks each thread's list as it ends: EOWNERDEAD)
+                if t.state is not TState.DEAD:
+                    futexes.robust_walk(self, t)
         for t in proc.threads:
             self._unwait(t)
             t.state = TState.DEAD

@@ -28,7 +28,7 @@ from shoal.kernel import faults
 from shoal.kernel.container import TState
 from shoal.kernel.memory import PAGE, PROT_EXEC, PROT_READ, USER_TOP, Fault, Missing, OutOfFrames, Region
 from shoal.kernel.stops import Stop
-from shoal.messages import SysvCancel
+from shoal.messages import FsLock, SysvCancel
 from shoal.platform.cpu import REG_A, REG_PC
 
 if TYPE_CHECKING:
@@ -61,8 +61,10 @@ UC_SIZE = UC_MCONTEXT + 128 + 528
 FRAME_SIZE = INFO_SIZE + UC_SIZE
 TRAMPOLINE = struct.pack("<II", 0x08B00893, 0x00000073)  # li a7, 139; ecall
 # Waits a handled signal cuts short (pipe: kernel/pipes.py; poll: kernel/calls/poll.py;
-# rpc:sysv_wait: kernel/calls/sysv.py; rpc:ipc_wait: kernel/calls/ipc.py; rpc:sock_wait: calls/socket.py).
-INTERRUPTIBLE = ("futex", "sleep", "pipe", "poll", "rpc:sysv_wait", "rpc:ipc_wait", "rpc:sock_wait")
+# rpc:sysv_wait: kernel/calls/sysv.py; rpc:ipc_wait: kernel/calls/ipc.py; rpc:sock_wait: calls/socket.py;
+# rpc:fs_lock: record locks, _interrupt_lock).
+INTERRUPTIBLE = ("futex", "sleep", "pipe", "poll", "rpc:sysv_wait", "rpc:ipc_wait", "rpc:sock_wait",
+                 "rpc:fs_lock")
 MMAP_TOP_GAP = 64 << 20  # below the stack, as mmap's (kernel/calls/mman.py)
 
 
@@ -178,11 +180,27 @@ def _end_wait(k: Kernel, t: Thread, at: int) -> None:
     k.wake(t, at, i[0])
 
 
+def _interrupt_lock(k: Kernel, t: Thread, a0: int, at: int) -> None:
+    """A record lock request waits at the file server (F_SETLKW, or a quick one under way):
+    ask the server to end it; its answer still comes, EINTR if it was waiting, else what it
+    did (a lock granted first is the caller's, as on Linux), so no lock is held unknown. Made
+    again with SA_RESTART (Linux's -ERESTARTSYS) unless the answer is not EINTR (calls/io.py)."""
+    if t.sig.interrupted is not None:  # asked already
+        return
+    op = next((op for op, (w, _, _) in k.packets.pending.items() if w is t), None)
+    if op is not None:
+        k.send(k.services_node, FsLock(handle=0, path="", flags=0, cmd=4, cancel=op, pid=t.proc.pid), at=at)
+    t.sig.interrupted = [a0, 1]
+
+
 def _interrupt(k: Kernel, t: Thread, at: int) -> None:
     """Cut an interruptible wait short: -EINTR now; an untimed futex wait is restartable
     (Linux's -ERESTARTSYS); sleeps and timed waits are not (-ERESTART_RESTARTBLOCK)."""
     ctx = t.ctx
     a0 = ctx.reg_read(REG_A[0])  # type: ignore[attr-defined]
+    if t.blocked_on == "rpc:fs_lock":  # (record locks: the file server ends the wait, below)
+        _interrupt_lock(k, t, a0, at)
+        return
     restartable = t.blocked_on in ("futex", "pipe", "rpc:sock_wait") and t.deadline is None
     if t.blocked_on == "rpc:ipc_wait":  # mq_send/receive, sem_wait: their deadline is absolute
         restartable = True

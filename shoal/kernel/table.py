@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from shoal.kernel import console, files, ikc, location, migrate, pipes, procs, report, rmem, shm
+from shoal.kernel import console, files, futexes, ikc, location, migrate, pipes, procs, report, rmem, shm
 from shoal.kernel.calls import (
     cred,
     fork,
@@ -242,7 +242,7 @@ SYSCALLS = _table(CALLS)
 # "reply" and "noc_error" are the kernel's own (kernel.py: handle).
 PACKET_HANDLERS = _handlers(console.HANDLERS, ikc.HANDLERS, location.HANDLERS, migrate.HANDLERS,
                             report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS, pipes.HANDLERS,
-                            sig.HANDLERS, fork.HANDLERS)
+                            sig.HANDLERS, fork.HANDLERS, futexes.HANDLERS)
 
 
 # Descriptors a module counts itself (kernel/files.py: release, dup).

@@ -54,6 +54,10 @@ int main(void) {
     printf("bad flag %ld\n", err(mremap(f, P, 2 * P, 64)));
     printf("not mapped %ld\n", err(mremap(spot, P, 2 * P, MREMAP_MAYMOVE)));
     printf("past its mapping %ld\n", err(mremap(f, 6 * P, 8 * P, MREMAP_MAYMOVE)));
+    /* a zero old length duplicates shared memory only: EINVAL for private (Linux 5.18 on) */
+    printf("zero old length %ld\n", err(mremap(f, 0, P, MREMAP_MAYMOVE)));
+    printf("zero old length in place %ld\n", err(mremap(f, 0, P, 0)));
+    printf("zero old length unmapped %ld\n", err(mremap(spot, 0, P, MREMAP_MAYMOVE)));
 
     char *r = malloc(200000);
     memset(r, 7, 200000);

@@ -1,5 +1,6 @@
 """A process's user and groups as Linux keeps them: real, effective, saved and file-system ids
 (`Container.user.ids`, [ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid]) and supplementary groups,
+each kept as a signed 32-bit number (uid_t 4294967294 as -2; -1, (uid_t)-1, is never an id),
 with the set*id family's rules (an effective uid of 0 stands for CAP_SETUID/CAP_SETGID/CAP_CHOWN);
 chown's family asks the file server, which applies chown's rule with the caller's fsuid, fsgid
 and groups. Every process starts as root (uid and gid 0), as README says; a fork inherits its
@@ -165,7 +166,10 @@ def sys_setgroups(k: Kernel, t: Thread, a: list[int]) -> int:
     if not 0 <= size <= NGROUPS_MAX:
         return -EINVAL
     raw = t.proc.aspace.read(a[1], 4 * size) if size else b""
-    t.proc.user.groups = sorted(set(s32(g) for g in struct.unpack(f"<{size}I", raw)))
+    gids = sorted(struct.unpack(f"<{size}I", raw))  # as Linux's groups_sort: unsigned, repeats kept
+    if gids and gids[-1] == 0xFFFFFFFF:  # (gid_t)-1 names no group
+        return -EINVAL
+    t.proc.user.groups = [s32(g) for g in gids]
     return 0
 
 

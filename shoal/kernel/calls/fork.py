@@ -14,8 +14,9 @@ tables, a store copies a page), and shares the parent's open file descriptions (
 as Linux's); otherwise the manager places it on another cluster, to which the image goes in
 the migration image format (images.py), with copies of the descriptions (offsets no longer
 shared; a pipe's ends are counted at the pipe's home before the image goes: kernel/pipes.py).
-One mapping shared memory or keeping pages in remote memory is not forked (ENOSYS, counted as
-refused; ENOMEM if its pages went to remote memory while it waited for its pid).
+One mapping shared memory (anonymous MAP_SHARED too, unless a vfork, whose child execs) or
+keeping pages in remote memory is not forked (ENOSYS, counted as refused; ENOMEM if its pages
+went to remote memory while it waited for its pid).
 
 wait: zombies stay in the process manager until reaped; children of a process that ends are
 adopted by the host (pid 0: reaped with its records, no SIGCHLD). SIGCHLD (the clone's exit
@@ -169,6 +170,8 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
         raise Missing("load", migrate.ALL_PAGES)
     if p.aspace.shm.pages or p.aspace.swap.pages:
         return refused(t, 220)
+    if not flags & CLONE_VM and any(r.name == "[anon:shared]" for r in p.aspace.regions):
+        return refused(t, 220)  # (a copy would not be shared: refused, not silently wrong; a vfork execs)
     frames = p.aspace.frames_in_use
     local = k.frames.free - k.migration.reserved_frames >= frames + SLACK
     if local and k.reports.period and _overloaded(k, p):

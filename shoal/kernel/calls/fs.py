@@ -100,7 +100,7 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
 def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
     dirfd, flags, buf = s32(a[0]), a[2], a[4]  # a[3]: the mask (all is given)
     name = t.proc.aspace.read_cstr(a[1], files.MAX_PATH)
-    if not name and flags & files.AT_EMPTY_PATH:
+    if not name and flags & files.AT_EMPTY_PATH and dirfd != files.AT_FDCWD:
         f = files.file_of(t, dirfd)
         d = files.device_of(t, dirfd)
         if d is not None:
@@ -109,8 +109,8 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
         if f is None:
             return _console_statx(k, t, a)
         body = FsStat(**files.about(f))
-    else:
-        path = files.user_path(t, dirfd, a[1])
+    else:  # (AT_FDCWD with an empty path and AT_EMPTY_PATH: the working directory, as Linux)
+        path = files.user_path(t, dirfd, a[1], empty_ok=bool(flags & files.AT_EMPTY_PATH))
         if isinstance(path, int):
             return path
         dev = files.device(path)
@@ -320,8 +320,8 @@ def _setattr(k: Kernel, t: Thread, dirfd: int, addr: int, flags: int, **what: in
     AT_SYMLINK_NOFOLLOW: of a link itself."""
     lstat = {"nofollow": True} if flags & AT_SYMLINK_NOFOLLOW else {}
     if addr == 0 or flags & files.AT_EMPTY_PATH:
-        if addr and t.proc.aspace.read_cstr(addr, files.MAX_PATH):
-            path = files.user_path(t, dirfd, addr)
+        if addr and (dirfd == files.AT_FDCWD or t.proc.aspace.read_cstr(addr, files.MAX_PATH)):
+            path = files.user_path(t, dirfd, addr, empty_ok=True)  # ("": the working directory)
             if isinstance(path, int):
                 return path
             return files.simple(k, t, FsSetattr(path=path, handle=None, **lstat, **what))

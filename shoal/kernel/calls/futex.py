@@ -11,7 +11,18 @@ from typing import TYPE_CHECKING
 from shoal.abi import EAGAIN, EDEADLK, EINVAL, ENOSYS, EPERM, ESRCH, ETIMEDOUT
 from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, read_timespec, s32
 from shoal.kernel.container import Thread, TState
-from shoal.kernel.memory import Fault, OutOfFrames
+from shoal.kernel.futexes import (
+    FUTEX_OWNER_DIED,
+    FUTEX_PRIVATE_FLAG,
+    FUTEX_TID_MASK,
+    FUTEX_WAITERS,
+    PI,
+    ROBUST_HEAD,
+    futex_wake,
+    hand_over,
+    key_of,
+    word,
+)
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -21,18 +32,13 @@ FUTEX_WAIT, FUTEX_WAKE, FUTEX_REQUEUE, FUTEX_CMP_REQUEUE = 0, 1, 3, 4
 FUTEX_WAIT_BITSET, FUTEX_WAKE_BITSET = 9, 10
 FUTEX_CLOCK_REALTIME = 256
 FUTEX_LOCK_PI, FUTEX_UNLOCK_PI, FUTEX_TRYLOCK_PI, FUTEX_LOCK_PI2 = 6, 7, 8, 13
-FUTEX_WAITERS, FUTEX_OWNER_DIED, FUTEX_TID_MASK = 0x80000000, 0x40000000, 0x3FFFFFFF
-PI = 1  # a PI futex's waiters wait under (pid, addr | PI): an aligned address's low bit is free
-
-
-def _word(t: Thread, addr: int) -> int:
-    return struct.unpack("<I", t.proc.aspace.read(addr, 4))[0]
 
 
 def _lock_pi(k: Kernel, t: Thread, addr: int, tsp: int, try_only: bool, realtime: bool) -> int:
     """Take the lock if its word names no owner (keeping FUTEX_OWNER_DIED, as Linux); else
-    EDEADLK for its owner, ESRCH for an owner that is no thread of the process, EAGAIN for a
-    try, or mark FUTEX_WAITERS and wait (an absolute timeout: CLOCK_REALTIME for LOCK_PI,
+    EDEADLK for its owner or when waiting would close a circle of PI waiters, ESRCH for an
+    owner that is no thread of the process, EAGAIN for a try, or mark FUTEX_WAITERS and wait
+    (an absolute timeout: CLOCK_REALTIME for LOCK_PI,
     CLOCK_MONOTONIC for LOCK_PI2 unless FUTEX_CLOCK_REALTIME)."""
     deadline = None
     if tsp and not try_only:
@@ -41,7 +47,7 @@ def _lock_pi(k: Kernel, t: Thread, addr: int, tsp: int, try_only: bool, realtime
             return -EINVAL
         base = EPOCH_NS if realtime else 0
         deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.move.clock_offset
-    val = _word(t, addr)
+    val = word(t, addr)
     owner = val & FUTEX_TID_MASK
     if owner == 0:
         t.proc.aspace.write(addr, struct.pack("<I", t.tid | (val & FUTEX_OWNER_DIED)))
@@ -52,6 +58,8 @@ def _lock_pi(k: Kernel, t: Thread, addr: int, tsp: int, try_only: bool, realtime
         return -ESRCH
     if try_only:
         return -EAGAIN
+    if _waits_on_me(t, owner):
+        return -EDEADLK
     if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds
         deadline = t.restart_deadline + t.proc.move.clock_offset
     now = k.now()
@@ -64,60 +72,45 @@ def _lock_pi(k: Kernel, t: Thread, addr: int, tsp: int, try_only: bool, realtime
     return 0  # (not reached: Block)
 
 
+MAX_LOCK_DEPTH = 1024  # Linux's max_lock_depth: a longer chain of owners is EDEADLK too
+
+
+def _waits_on_me(t: Thread, owner: int) -> bool:
+    """Would `t` waiting for `owner`'s lock close a circle (Linux's rt_mutex chain walk): the
+    owner waits for a PI lock whose owner waits ... for one that `t` holds?"""
+    threads = {o.tid: o for o in t.proc.threads if o.state is TState.BLOCKED}
+    for _ in range(MAX_LOCK_DEPTH):
+        o = threads.get(owner)
+        if o is None or o.wait_key is None or not o.wait_key[1] & PI or o.blocked_on != "futex":
+            return False
+        owner = o.wait_bits  # (a PI waiter's wait_bits hold its lock's owner)
+        if owner == t.tid:
+            return True
+    return True
+
+
 def _unlock_pi(k: Kernel, t: Thread, addr: int) -> int:
     """Only the owner unlocks: the first waiter gets the lock (its tid in the word, with
     FUTEX_WAITERS, as Linux hands it over) and wakes with 0; no waiter: the word becomes 0."""
-    val = _word(t, addr)
+    val = word(t, addr)
     if val & FUTEX_TID_MASK != t.tid:
         return -EPERM
     q = k.sched.futexes.get((t.proc.pid, addr | PI), [])
     if not q:
         t.proc.aspace.write(addr, b"\0\0\0\0")
         return 0
-    _hand_over(k, t, addr, q, 0)
+    hand_over(k, t, addr, q, 0)
     return 0
-
-
-def _hand_over(k: Kernel, t: Thread, addr: int, q: list[Thread], died: int) -> None:
-    """The first PI waiter owns the lock now (FUTEX_WAITERS set, as Linux hands it over)."""
-    w = q[0]
-    t.proc.aspace.write(addr, struct.pack("<I", w.tid | died | FUTEX_WAITERS))
-    for other in q[1:]:
-        other.wait_bits = w.tid
-    k.wake(w, k.now(), 0)
-
-
-def pi_exit(k: Kernel, t: Thread) -> None:
-    """The thread ends owning PI locks others wait for (Linux's exit_pi_state_list): each goes
-    to its first waiter, FUTEX_OWNER_DIED kept from the word (a robust mutex's owner set it)."""
-    pid = t.proc.pid
-    for (p, key), q in list(k.sched.futexes.items()):
-        if p == pid and key & PI and q and q[0].wait_bits == t.tid:
-            try:
-                died = _word(t, key & ~PI) & FUTEX_OWNER_DIED
-                _hand_over(k, t, key & ~PI, q, died)
-            except (Fault, OutOfFrames):
-                pass
-
-
-def futex_wake(k: Kernel, pid: int, addr: int, n: int, bits: int, now: int) -> int:
-    q = k.sched.futexes.get((pid, addr), [])
-    woken = 0
-    for w in list(q):
-        if woken >= n:
-            break
-        if w.wait_bits & bits:
-            k.wake(w, now, 0)
-            woken += 1
-    return woken
 
 
 def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
     addr, op, val, tsp, addr2, val3 = a
     cmd = op & 127
+    private = bool(op & FUTEX_PRIVATE_FLAG)
+    if cmd == FUTEX_UNLOCK_PI and addr & 3 and word(t, addr) & FUTEX_TID_MASK != t.tid:
+        return -EPERM  # (Linux reads the word and checks its owner before the address's alignment)
     if addr & 3:
         return -EINVAL
-    pid = t.proc.pid
     now = k.now()
     if cmd in (FUTEX_LOCK_PI, FUTEX_LOCK_PI2, FUTEX_TRYLOCK_PI):
         realtime = cmd == FUTEX_LOCK_PI or bool(op & FUTEX_CLOCK_REALTIME)
@@ -144,35 +137,34 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
             deadline = t.restart_deadline + t.proc.move.clock_offset
         if deadline is not None and deadline <= now:
             return -ETIMEDOUT
-        k.block(t, (pid, addr), deadline, bits, timeout_value=-ETIMEDOUT)
+        k.block(t, key_of(t, addr, private), deadline, bits, timeout_value=-ETIMEDOUT)
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bits = val3 if cmd == FUTEX_WAKE_BITSET else 0xFFFFFFFF
         if bits == 0:
             return -EINVAL
         t.proc.aspace.read(addr, 4)
-        return futex_wake(k, pid, addr, val, bits, now)
+        return futex_wake(k, key_of(t, addr, private), val, bits, now)
     if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
         if addr2 & 3:
             return -EINVAL
         if cmd == FUTEX_CMP_REQUEUE and struct.unpack("<I", t.proc.aspace.read(addr, 4))[0] != val3:
             return -EAGAIN
-        woken = futex_wake(k, pid, addr, val, 0xFFFFFFFF, now)
-        moved = 0
-        src = k.sched.futexes.get((pid, addr), [])
+        key, key2 = key_of(t, addr, private), key_of(t, addr2, private)
+        woken = futex_wake(k, key, val, 0xFFFFFFFF, now)
+        moved = 0  # (this cluster's waiters: a shared futex's elsewhere stay, to be woken there)
+        src = k.sched.futexes.get(key, [])
         while src and moved < tsp:  # the fourth argument is the requeue count here
             w = src.pop(0)
-            w.wait_key = (pid, addr2)
-            k.sched.futexes.setdefault((pid, addr2), []).append(w)
+            w.wait_key = key2
+            k.sched.futexes.setdefault(key2, []).append(w)
             moved += 1
         if not src:
-            k.sched.futexes.pop((pid, addr), None)
+            k.sched.futexes.pop(key, None)
         return woken + moved
     return -ENOSYS
 
 
 # --- robust futex lists (set_robust_list, get_robust_list; the walk at a thread's end) -------
-ROBUST_HEAD = 12  # struct robust_list_head on riscv32: next, futex_offset, list_op_pending
-ROBUST_LIST_LIMIT = 2048  # Linux's bound on the walk (a list made circular stops there)
 
 
 def sys_set_robust_list(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -193,44 +185,3 @@ def sys_get_robust_list(k: Kernel, t: Thread, a: list[int]) -> int:
     return 0
 
 
-def _futex_death(k: Kernel, t: Thread, addr: int, pi: bool, pending: bool) -> None:
-    """Linux's handle_futex_death: a lock word the dying thread owns gets FUTEX_OWNER_DIED (its
-    FUTEX_WAITERS kept) and one waiter is woken; a PI lock goes to its first waiter."""
-    if addr & 3:
-        return
-    val = _word(t, addr)
-    if pending and not pi and val == 0:
-        futex_wake(k, t.proc.pid, addr, 1, 0xFFFFFFFF, k.now())
-        return
-    if val & FUTEX_TID_MASK != t.tid:
-        return
-    q = k.sched.futexes.get((t.proc.pid, addr | PI), []) if pi else []
-    if q:  # the lock passes to the first PI waiter, which learns its owner died
-        _hand_over(k, t, addr, q, FUTEX_OWNER_DIED)
-        return
-    t.proc.aspace.write(addr, struct.pack("<I", (val & FUTEX_WAITERS) | FUTEX_OWNER_DIED))
-    if not pi and val & FUTEX_WAITERS:
-        futex_wake(k, t.proc.pid, addr, 1, 0xFFFFFFFF, k.now())
-
-
-def robust_walk(k: Kernel, t: Thread) -> None:
-    """The thread ends: each robust mutex on its list (and the one it was taking or leaving,
-    list_op_pending) that it still owns is marked FUTEX_OWNER_DIED, a waiter woken. A bad
-    address ends the walk quietly, as on Linux."""
-    head, t.robust_list = t.robust_list, 0
-    if not head:
-        return
-    try:
-        nxt, offset, pending = struct.unpack("<IiI", t.proc.aspace.read(head, ROBUST_HEAD))
-        entry = nxt
-        for _ in range(ROBUST_LIST_LIMIT):
-            if entry & ~1 == head:
-                break
-            following = struct.unpack("<I", t.proc.aspace.read(entry & ~1, 4))[0]
-            if entry & ~1 != pending & ~1:
-                _futex_death(k, t, ((entry & ~1) + offset) & 0xFFFFFFFF, bool(entry & 1), False)
-            entry = following
-        if pending & ~1:
-            _futex_death(k, t, ((pending & ~1) + offset) & 0xFFFFFFFF, bool(pending & 1), True)
-    except (Fault, OutOfFrames):
-        pass

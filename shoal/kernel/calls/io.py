@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import (
     EBADF,
+    EINTR,
     EINVAL,
     EMFILE,
     ENOTTY,
@@ -19,6 +20,7 @@ from shoal.abi import (
     O_DIRECTORY,
     O_RDWR,
     O_WRONLY,
+    lock_range,
 )
 from shoal.kernel import console, files, pipes
 from shoal.kernel.calls import sockdata, socket
@@ -274,15 +276,17 @@ def _record_lock(k: Kernel, t: Thread, fd: int, f: OpenFile | None, cmd: int, ad
         return -EINVAL
     if whence not in (0, 1, 2):
         return -EINVAL
-    base = f.offset if whence == 1 and f is not None else 0
-    if whence != 2 and base + start + min(length, 0) < 0:  # (SEEK_END: the size is the server's)
-        return -EINVAL
+    kept = files.file_of(t, fd)
+    if whence != 2 or kept is None:  # (a file's SEEK_END: its size is the server's)
+        base = f.offset if whence == 1 and f is not None else 0
+        rng = lock_range(base, start, length)
+        if isinstance(rng, int):
+            return rng
     if LOCK_CMDS[cmd] == "set":
         con = f is None or f.kind is FileKind.CON
         acc = (0 if console.stream(t.proc, fd) == 0 else O_WRONLY) if con else f.flags & O_ACCMODE
         if ltype == F_RDLCK and acc == O_WRONLY or ltype == F_WRLCK and acc not in (O_WRONLY, O_RDWR):
             return -EBADF
-    kept = files.file_of(t, fd)
     if kept is None:
         if LOCK_CMDS[cmd] == "get":
             t.proc.aspace.write(addr, struct.pack("<h", F_UNLCK))
@@ -294,6 +298,8 @@ def _record_lock(k: Kernel, t: Thread, fd: int, f: OpenFile | None, cmd: int, ad
     def done(reply: Packet, at: int) -> int:
         files.rehandle(kept, reply)
         ret = reply.body.ret
+        if ret != -EINTR:  # (a signal's cancel came too late: the answer stands, not made again)
+            t.sig.interrupted = None
         if ret == 0 and op == 0:
             st = reply.body.st
             if st[0] == F_UNLCK:

@@ -217,9 +217,11 @@ def sys_mremap(k: Kernel, t: Thread, a: list[int]) -> int:
             return -ENOMEM
         return addr
     found = _vma_end(asp, addr)
-    if found is None or not old_len or addr + old_len > found[1]:
+    if found is None or addr + old_len > found[1]:
         return -EFAULT
     r, end = found
+    if not old_len and not _shared(r):  # (Linux: a zero old_len duplicates shared memory only)
+        return -EINVAL
     if _shared(r) or any(addr <= va < addr + old_len for va in (*asp.remote, *asp.swap.pages)):
         return refused(t, 216, EINVAL)
     if not flags & MREMAP_FIXED:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EINVAL, EPERM, ESRCH
 from shoal.kernel.calls.common import STOPPED, s32
-from shoal.kernel.calls.futex import futex_wake, pi_exit, robust_walk
 from shoal.kernel.container import Thread, TState
+from shoal.kernel.futexes import futex_wake, key_of, pi_exit, robust_walk
 from shoal.kernel.memory import Fault, OutOfFrames
 from shoal.kernel.stops import Stop
 from shoal.platform.cpu import REG_A
@@ -32,7 +32,7 @@ def sys_exit(k: Kernel, t: Thread, a: list[int]) -> object:
     if t.clear_tid:
         try:
             p.aspace.write(t.clear_tid, b"\0\0\0\0")
-            futex_wake(k, p.pid, t.clear_tid, 1, 0xFFFFFFFF, now)
+            futex_wake(k, key_of(t, t.clear_tid, False), 1, 0xFFFFFFFF, now)
         except (Fault, OutOfFrames):
             pass  # as on Linux, a bad clear_tid address is ignored at thread exit
     t.state = TState.DEAD

@@ -1,6 +1,7 @@
 """Freezing a container, and thawing it. Its threads stop at their next slice boundary. A
 thread blocked in a call that can be redone later (futex wait, sleep, mailbox/portal/sync
-read, waiting for a child) is backed out: its pc goes back to the ecall, and a timed wait
+read, waiting for a child, a record lock: taking one again is the same, and F_SETLKW may wait
+for ever) is backed out: its pc goes back to the ecall, and a timed wait
 keeps its deadline. A thread in a call that must finish (a write waiting for its
 acknowledgement, a request to a daemon) is let finish first; the container is "freezing"
 until then (source.progress tries again between slices).
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.ikc import MailboxIn, PortalIn, SyncIn
-from shoal.messages import Kind
+from shoal.messages import FsLock, Kind
 from shoal.platform.cpu import REG_A, REG_PC
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ RESTARTABLE = {"futex", "sleep", "console", "mbx_read", "portal_read", "sync_wai
                "rpc:name_lookup", "rpc:locate", "rpc:fs_read", "rpc:fs_stat", "rpc:fs_getdents",
                "rpc:fs_readlink", "rpc:fs_statfs",
                "rpc:ipc_wait", "rpc:sysv_wait", "rpc:mq_getattr", "rpc:sem_getvalue", "sigsuspend", "sigwait",
-               "rpc:sock_wait", "poll", "pipe"}
+               "rpc:sock_wait", "poll", "pipe", "rpc:fs_lock"}
 # Targeted IKC packets: held for a frozen process, forwarded once it has moved.
 TARGETED = frozenset({Kind.MBX_DATA, Kind.PORTAL_REQ, Kind.PORTAL_DATA, Kind.SYNC_SIGNAL, Kind.RMEM_FULL,
                       Kind.SIGNAL})
@@ -84,6 +85,10 @@ def back_out(k: Kernel, t: Thread) -> None:
             ep.waiter = None
     for op in [op for op, (w, _, _) in k.packets.pending.items() if w is t]:
         del k.packets.pending[op]
+        if t.blocked_on == "rpc:fs_lock":  # the server lets the wait go (its answer is dropped)
+            k.send(k.services_node, FsLock(handle=0, path="", flags=0, cmd=4, cancel=op, pid=t.proc.pid),
+                   at=k.now())
+            t.sig.interrupted = None  # (the call is made again whole)
     pc = t.ctx.reg_read(REG_PC)
     t.ctx.reg_write(REG_PC, pc - 4)  # back onto the ecall (never compressed)
     if k.cpu.loaded is t.ctx:
