@@ -139,6 +139,9 @@ class Kind(StrEnum):
     SOCK_OPT = "sock_opt"
     SOCK_REF = "sock_ref"
     SOCK_WAIT = "sock_wait"
+    # poll and select on sockets and queues (kernel/calls/poll.py, daemons/polls.py)
+    POLL_QUERY = "poll_query"
+    POLL_CANCEL = "poll_cancel"
     # pipes whose ends are on two clusters (kernel/pipes.py)
     PIPE_OP = "pipe_op"
     PIPE_REF = "pipe_ref"
@@ -236,7 +239,7 @@ class Reply(Body, frozen=True, kw_only=True, gc=False):  # the answer to request
     clusters: list | Opt = UNSET  # locate: where the pids live
     prio: int | Opt = UNSET  # mq_receive: the message's priority
     attr: list | Opt = UNSET  # mq_getattr: [maxmsg, msgsize, curmsgs]; fs_statfs: [bsize, blocks,
-    #                           bfree, files, ffree]
+    #                           bfree, files, ffree]; poll_query: a readiness mask per item
     value: int | Opt = UNSET  # sem_getvalue
     code: int | Opt = UNSET  # wait_child: the siginfo's si_code (CLD_EXITED, CLD_KILLED)
 
@@ -907,6 +910,22 @@ class SockWait(Request, frozen=True, kw_only=True, gc=False):  # answer when `wh
     what: str  # "recv", "send", "accept" or "connect"
     tid: int
     addr: list | Opt = UNSET  # connect's, and a datagram's destination
+
+
+# poll and select on sockets and message queues (kernel/calls/poll.py, daemons/polls.py) ----
+class PollQuery(Request, frozen=True, kw_only=True, gc=False):  # their readiness (reply: attr, a mask each)
+    KIND = Kind.POLL_QUERY
+    items: list  # [["sock", handle, ""] | ["mq", handle, name], ...]
+    want: list  # per item, the bits the call tests (its events, POLLERR, POLLHUP; select's sets)
+    tid: int
+    wait: bool = False  # none wanted now: answered once one of them may have changed
+
+
+class PollCancel(Body, frozen=True, kw_only=True, gc=False):  # query `op` of thread `tid` of `pid`
+    KIND = Kind.POLL_CANCEL                                       # waits no more
+    pid: int
+    tid: int
+    op: int
 
 
 # migration (kernel to kernel; migrate/) ------------------------------------------------------

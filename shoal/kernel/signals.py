@@ -28,7 +28,7 @@ from shoal.kernel import faults
 from shoal.kernel.container import TState
 from shoal.kernel.memory import PAGE, PROT_EXEC, PROT_READ, USER_TOP, Fault, Missing, OutOfFrames, Region
 from shoal.kernel.stops import Stop
-from shoal.messages import SysvCancel
+from shoal.messages import PollCancel, PollQuery, SysvCancel
 from shoal.platform.cpu import REG_A, REG_PC
 
 if TYPE_CHECKING:
@@ -195,9 +195,11 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
                 t.proc.aspace.write(rem, struct.pack("<qii", left // 10**9, left % 10**9, 0))
             except (Fault, OutOfFrames):
                 pass
-    if t.blocked_on.startswith("rpc:"):  # its answer is dropped; the server forgets the wait
-        for op in [op for op, (w, _, _) in k.packets.pending.items() if w is t]:
-            del k.packets.pending[op]
+    if t.blocked_on.startswith("rpc:") or t.blocked_on == "poll":  # its answer is dropped; the
+        for op in [op for op, (w, _, _) in k.packets.pending.items() if w is t]:  # server forgets
+            body = k.packets.pending.pop(op)[2]
+            if isinstance(body, PollQuery):  # a poll's query parked at I/O cluster 0
+                k.send(k.services_node, PollCancel(pid=t.proc.pid, tid=t.tid, op=op), at=at)
         if t.blocked_on == "rpc:sysv_wait":  # (the IPC daemon drops a thread's old wait when
             k.send(k.services_node, SysvCancel(pid=t.proc.pid, tid=t.tid), at=at)  # it waits anew)
     t.sig.interrupted = [a0, int(restartable)]
