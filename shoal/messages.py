@@ -48,6 +48,7 @@ class Kind(StrEnum):
     SPAWN = "spawn"
     WAIT = "wait"
     EXIT = "exit"
+    CHILD_STATE = "child_state"
     LOCATE = "locate"
     LOCATED = "located"
     MOVED = "moved"
@@ -302,6 +303,12 @@ class Exit(Body, frozen=True, kw_only=True, gc=False):  # process `pid` ended (s
     signal: int | None
 
 
+class ChildState(Body, frozen=True, kw_only=True, gc=False):  # process `pid` stopped (by `signal`)
+    KIND = Kind.CHILD_STATE                                       # or, signal 0, continued
+    pid: int
+    signal: int
+
+
 class Fork(Request, frozen=True, kw_only=True, gc=False):  # a pid for a child (data: its image, if elsewhere)
     KIND = Kind.FORK
     local: bool  # the caller's cluster builds it (no data); else the manager places it
@@ -327,6 +334,9 @@ class WaitChild(Request, frozen=True, kw_only=True, gc=False):  # wait4/waitid: 
     id: int
     nohang: bool
     reap: bool  # False: WNOWAIT
+    exited: bool = True  # WEXITED: report a child that ended
+    stopped: bool = False  # WUNTRACED (WSTOPPED): one that stopped
+    continued: bool = False  # WCONTINUED: one that a SIGCONT resumed
 
 
 class Pgrp(Request, frozen=True, kw_only=True, gc=False):  # process groups and sessions

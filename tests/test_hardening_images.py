@@ -288,6 +288,8 @@ BAD_META = {
     "brk-below-start": (lambda m: _set(m, ("brk",), 0), "'brk'"),
     "meta-not-object": (lambda m: m.clear() or m.update({"x": 1}), "missing"),
     "early-signal": (lambda m: _set(m, ("early_signals",), [[1]]), "'early_signals[0]'"),
+    "stopped-not-a-stop-signal": (lambda m: _set(m, ("signals",), {"stopped": 9}), "'signals.stopped'"),
+    "stopped-string": (lambda m: _set(m, ("signals",), {"stopped": "19"}), "'signals.stopped'"),
 }
 
 

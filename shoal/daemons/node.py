@@ -45,7 +45,7 @@ NEVER = 1 << 62
 # is served by exactly one server. `console` is a stream (Console.streams), the others requests.
 IO_KINDS = frozenset({
     K.CONSOLE, K.NOC_ERROR, K.STDIN,
-    K.LOCATED, K.MOVED, K.RELAY, K.LOCATE, K.SPAWN, K.REPLY, K.EXIT, K.WAIT,
+    K.LOCATED, K.MOVED, K.RELAY, K.LOCATE, K.SPAWN, K.REPLY, K.EXIT, K.CHILD_STATE, K.WAIT,
     K.FORK, K.EXEC, K.WAIT_CHILD, K.PGRP,
     K.NAME_LINK, K.NAME_LOOKUP, K.NAME_UNLINK,
     K.LOAD_REPORT, K.POLICY_REFUSED,
