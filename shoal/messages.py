@@ -334,9 +334,11 @@ class WaitChild(Request, frozen=True, kw_only=True, gc=False):  # wait4/waitid: 
     id: int
     nohang: bool
     reap: bool  # False: WNOWAIT
-    exited: bool = True  # WEXITED: report a child that ended
-    stopped: bool = False  # WUNTRACED (WSTOPPED): one that stopped
-    continued: bool = False  # WCONTINUED: one that a SIGCONT resumed
+    # What it reports besides a child that ended (WEXITED): one that stopped (WUNTRACED,
+    # WSTOPPED), one a SIGCONT resumed (WCONTINUED); absent (not on the wire) when not asked.
+    stopped: bool | Opt = UNSET
+    continued: bool | Opt = UNSET
+    no_exited: bool | Opt = UNSET  # waitid without WEXITED
 
 
 class Pgrp(Request, frozen=True, kw_only=True, gc=False):  # process groups and sessions

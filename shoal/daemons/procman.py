@@ -415,10 +415,10 @@ class ProcessManager:
         (WUNTRACED) or a continue (WCONTINUED) not yet waited for."""
         b = req.body
         if rec.status is not None:
-            return b.exited
+            return b.no_exited is not True
         if rec.report is None:
             return False
-        return b.stopped if rec.report[1] == CLD_STOPPED else b.continued
+        return (b.stopped if rec.report[1] == CLD_STOPPED else b.continued) is True
 
     def _answer_wait(self, req: Packet, rec: ProcRecord, at: int) -> None:
         if rec.status is None and rec.report is not None:  # a stop or a continue: reported once

@@ -265,9 +265,11 @@ def _wait(k: Kernel, t: Thread, idtype: int, id_: int, options: int, then: objec
         if ret > 0 and not options & WNOWAIT and reply.body.code in (CLD_EXITED, CLD_KILLED):
             t.proc.family.children.discard(ret)  # reaped (a stop or continue report is not)
         return then(reply, ret)  # type: ignore[operator]
+    asked = {name: True for name, bit in (("stopped", WUNTRACED), ("continued", WCONTINUED)) if options & bit}
+    if not options & WEXITED:
+        asked["no_exited"] = True
     body = WaitChild(idtype=idtype, id=id_, nohang=bool(options & WNOHANG), reap=not options & WNOWAIT,
-                     exited=bool(options & WEXITED), stopped=bool(options & WUNTRACED),
-                     continued=bool(options & WCONTINUED))
+                     **asked)
     k.rpc(t, body, got)
     return 0
 
