@@ -48,6 +48,7 @@ class Kind(StrEnum):
     SPAWN = "spawn"
     WAIT = "wait"
     EXIT = "exit"
+    CHILD_STATE = "child_state"
     LOCATE = "locate"
     LOCATED = "located"
     MOVED = "moved"
@@ -140,6 +141,9 @@ class Kind(StrEnum):
     SOCK_OPT = "sock_opt"
     SOCK_REF = "sock_ref"
     SOCK_WAIT = "sock_wait"
+    # poll and select on sockets and queues (kernel/calls/poll.py, daemons/polls.py)
+    POLL_QUERY = "poll_query"
+    POLL_CANCEL = "poll_cancel"
     # pipes whose ends are on two clusters (kernel/pipes.py)
     PIPE_OP = "pipe_op"
     PIPE_REF = "pipe_ref"
@@ -237,7 +241,7 @@ class Reply(Body, frozen=True, kw_only=True, gc=False):  # the answer to request
     clusters: list | Opt = UNSET  # locate: where the pids live
     prio: int | Opt = UNSET  # mq_receive: the message's priority
     attr: list | Opt = UNSET  # mq_getattr: [maxmsg, msgsize, curmsgs]; fs_statfs: [bsize, blocks,
-    #                           bfree, files, ffree]
+    #                           bfree, files, ffree]; poll_query: a readiness mask per item
     value: int | Opt = UNSET  # sem_getvalue
     code: int | Opt = UNSET  # wait_child: the siginfo's si_code (CLD_EXITED, CLD_KILLED)
 
@@ -300,6 +304,12 @@ class Exit(Body, frozen=True, kw_only=True, gc=False):  # process `pid` ended (s
     signal: int | None
 
 
+class ChildState(Body, frozen=True, kw_only=True, gc=False):  # process `pid` stopped (by `signal`)
+    KIND = Kind.CHILD_STATE                                       # or, signal 0, continued
+    pid: int
+    signal: int
+
+
 class Fork(Request, frozen=True, kw_only=True, gc=False):  # a pid for a child (data: its image, if elsewhere)
     KIND = Kind.FORK
     local: bool  # the caller's cluster builds it (no data); else the manager places it
@@ -325,6 +335,11 @@ class WaitChild(Request, frozen=True, kw_only=True, gc=False):  # wait4/waitid: 
     id: int
     nohang: bool
     reap: bool  # False: WNOWAIT
+    # What it reports besides a child that ended (WEXITED): one that stopped (WUNTRACED,
+    # WSTOPPED), one a SIGCONT resumed (WCONTINUED); absent (not on the wire) when not asked.
+    stopped: bool | Opt = UNSET
+    continued: bool | Opt = UNSET
+    no_exited: bool | Opt = UNSET  # waitid without WEXITED
 
 
 class Pgrp(Request, frozen=True, kw_only=True, gc=False):  # process groups and sessions
@@ -918,6 +933,22 @@ class SockWait(Request, frozen=True, kw_only=True, gc=False):  # answer when `wh
     what: str  # "recv", "send", "accept" or "connect"
     tid: int
     addr: list | Opt = UNSET  # connect's, and a datagram's destination
+
+
+# poll and select on sockets and message queues (kernel/calls/poll.py, daemons/polls.py) ----
+class PollQuery(Request, frozen=True, kw_only=True, gc=False):  # their readiness (reply: attr, a mask each)
+    KIND = Kind.POLL_QUERY
+    items: list  # [["sock", handle, ""] | ["mq", handle, name], ...]
+    want: list  # per item, the bits the call tests (its events, POLLERR, POLLHUP; select's sets)
+    tid: int
+    wait: bool = False  # none wanted now: answered once one of them may have changed
+
+
+class PollCancel(Body, frozen=True, kw_only=True, gc=False):  # query `op` of thread `tid` of `pid`
+    KIND = Kind.POLL_CANCEL                                       # waits no more
+    pid: int
+    tid: int
+    op: int
 
 
 # migration (kernel to kernel; migrate/) ------------------------------------------------------

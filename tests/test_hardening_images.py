@@ -310,6 +310,8 @@ BAD_META = {
     "umask-big": (lambda m: _set(m, ("umask",), 0o1000), "'umask'"),
     "locks-int": (lambda m: _set(m, ("locks",), 1), "'locks'"),
     "robust-negative": (lambda m: _set(m, ("threads", 0, "robust"), -4), "'threads[0].robust'"),
+    "stopped-not-a-stop-signal": (lambda m: _set(m, ("signals",), {"stopped": 9}), "'signals.stopped'"),
+    "stopped-string": (lambda m: _set(m, ("signals",), {"stopped": "19"}), "'signals.stopped'"),
 }
 
 

@@ -27,6 +27,7 @@ kernels (shoal/kernel/calls/ipc.py), so processes on any clusters share them. Na
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import field
 
 from shoal.abi import (
@@ -166,7 +167,7 @@ class IpcServer:
         """Tell the waiters for `what` that it may be ready now (they try again)."""
         keep = []
         for req, w in obj.waiters:
-            if w == what:
+            if w in (what, "poll"):
                 self._reply(req, at, ret=0)
             else:
                 keep.append((req, w))
@@ -327,6 +328,30 @@ class IpcServer:
         self._reply(req, at, ret=-EINVAL if s is None else 0, value=0 if s is None else s.value)
 
     # waiting ----------------------------------------------------------------------------------
+    # poll and select (daemons/polls.py): Linux's mqueue_poll_file ------------------------------
+    def _find(self, pid: int, handle: int, name: str) -> Queue | None:
+        h = self.ipc_handles.get(handle)
+        if h is not None and h.pid == pid and isinstance(h.obj, Queue):
+            return h.obj
+        return self.queues.get(name)  # (a handle of an image restored elsewhere: by name)
+
+    def poll_mask(self, pid: int, handle: int, name: str) -> int:
+        q = self._find(pid, handle, name)
+        if q is None:
+            return 0x8 | 0x10  # POLLERR | POLLHUP: gone under the descriptor
+        return (0x1 | 0x40 if q.msgs else 0) | (0x4 | 0x100 if len(q.msgs) < q.maxmsg else 0)
+
+    def poll_watch(self, pid: int, handle: int, name: str, req: Packet, at: int) -> Callable[[], None]:
+        """Answer `req` when queue `handle` gets or loses a message; the call that forgets it."""
+        q = self._find(pid, handle, name)
+        if q is not None:
+            q.waiters.append((req, "poll"))
+
+        def forget() -> None:
+            if q is not None:
+                q.waiters = [(r, w) for r, w in q.waiters if r is not req]
+        return forget
+
     def on_ipc_wait(self, req: Packet, at: int) -> None:
         """Answered when `what` may be ready: at once if it is now (or the handle is bad:
         the call made again says why)."""

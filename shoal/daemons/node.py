@@ -26,6 +26,7 @@ from shoal.daemons.files import FileServer
 from shoal.daemons.ipc import IpcServer
 from shoal.daemons.names import NameServer
 from shoal.daemons.policy import PolicyServer
+from shoal.daemons.polls import PollServer
 from shoal.daemons.procman import ProcessManager
 from shoal.daemons.rmem import RemoteMemory
 from shoal.daemons.shm import SharedMemory
@@ -44,7 +45,7 @@ NEVER = 1 << 62
 # is served by exactly one server. `console` is a stream (Console.streams), the others requests.
 IO_KINDS = frozenset({
     K.CONSOLE, K.NOC_ERROR, K.STDIN,
-    K.LOCATED, K.MOVED, K.RELAY, K.LOCATE, K.SPAWN, K.REPLY, K.EXIT, K.WAIT,
+    K.LOCATED, K.MOVED, K.RELAY, K.LOCATE, K.SPAWN, K.REPLY, K.EXIT, K.CHILD_STATE, K.WAIT,
     K.FORK, K.EXEC, K.WAIT_CHILD, K.PGRP,
     K.NAME_LINK, K.NAME_LOOKUP, K.NAME_UNLINK,
     K.LOAD_REPORT, K.POLICY_REFUSED,
@@ -58,6 +59,7 @@ IO_KINDS = frozenset({
     K.SYSV_GET, K.SYSV_CTL, K.MSG_SND, K.MSG_RCV, K.SEM_OP, K.SHM_AT, K.SHM_DT, K.SYSV_WAIT, K.SYSV_CANCEL,
     K.SOCK_NEW, K.SOCK_BIND, K.SOCK_LISTEN, K.SOCK_CONNECT, K.SOCK_ACCEPT, K.SOCK_SEND, K.SOCK_RECV,
     K.SOCK_SHUTDOWN, K.SOCK_NAME, K.SOCK_OPT, K.SOCK_REF, K.SOCK_WAIT,
+    K.POLL_QUERY, K.POLL_CANCEL,
 })
 
 
@@ -75,9 +77,9 @@ def merge(tables: Iterable[tuple[str, dict[Any, Any]]], what: str) -> dict[Any, 
 
 
 class IoNode:
-    """The I/O cluster as one node of the engine. 24 attributes, on purpose: the engine's
+    """The I/O cluster as one node of the engine. 25 attributes, on purpose: the engine's
     interface (queues, outbox, horizon, limit, lookahead, counters: what kernel/sched.py's
-    nodes have too), the daemon core's calendar, the ten servers (one per concern, each owning
+    nodes have too), the daemon core's calendar, the eleven servers (one per concern, each owning
     its state: nothing here is daemon state) and the three dispatch tables."""
 
     def __init__(self, spec: ChipSpec, node: int, seed: int, sink: ConsoleSink | None = None) -> None:
@@ -101,15 +103,18 @@ class IoNode:
         self.sysv = SysvServer(self, self.shm.segment_new, self.shm.segment_size, self.shm.segment_attach,
                                self.shm.segment_remove)
         self.sockets = SocketServer(self, self.files.sock_bind, self.files.sock_find)
+        self.polls = PollServer(self, {"sock": self.sockets.poll_mask, "mq": self.ipc.poll_mask},
+                                {"sock": self.sockets.poll_watch, "mq": self.ipc.poll_watch})
         self.policy = PolicyServer(self, self._locate, self._residents)
         self.procman = ProcessManager(self, seed, self.policy, [
             self.names.process_ended, self.rmem.process_ended, self.files.process_ended,
             self.ipc.process_ended, self.sysv.process_ended, self.shm.process_ended,
-            self.sockets.process_ended],
+            self.sockets.process_ended, self.polls.process_ended],
             self.files.fs.program_at, self._forked)
         servers = [("console", self.console), ("procman", self.procman), ("names", self.names),
                    ("policy", self.policy), ("rmem", self.rmem), ("shm", self.shm),
-                   ("files", self.files), ("ipc", self.ipc), ("sysv", self.sysv), ("sockets", self.sockets)]
+                   ("files", self.files), ("ipc", self.ipc), ("sysv", self.sysv), ("sockets", self.sockets),
+                   ("polls", self.polls)]
         self.streams: dict[K, Callable[[Packet], None]] = dict(self.console.streams)
         everything = merge([("console streams", self.streams), ("node", {K.NOC_ERROR: self.on_noc_error}),
                             *((n, s.packets) for n, s in servers)], "packet kind")
@@ -132,7 +137,7 @@ class IoNode:
     def stats(self) -> dict[str, int]:
         return {"requests": self.requests, **self.procman.stats(), **self.rmem.stats(),
                 **self.files.stats(), **self.ipc.stats(), **self.sysv.stats(), **self.shm.stats(),
-                **self.sockets.stats()}
+                **self.sockets.stats(), **self.polls.stats()}
 
     def request(self, name: str, *args: Any) -> Any:
         """A host request (backend.daemons): plain data in, plain data out."""

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from msgspec.structs import replace
 
-from shoal.abi import EACCES, EAGAIN, ECHILD, EINVAL, ENOENT, EPERM, ESRCH
+from shoal.abi import EACCES, EAGAIN, ECHILD, EINVAL, ENOENT, EPERM, ESRCH, SIGCHLD, SIGCONT
 from shoal.daemons.core import Core, Ended, Handler, HostCall
 from shoal.kernel import signals
 from shoal.kernel.loader import loadable_image
@@ -26,6 +26,7 @@ from shoal.record import dataclass
 
 P_ALL, P_PID, P_PGID = 0, 1, 2  # waitid's idtype
 CLD_EXITED, CLD_KILLED = 1, 2  # siginfo codes of SIGCHLD (a dumped core is never written)
+CLD_STOPPED, CLD_CONTINUED = 5, 6
 
 
 @dataclass
@@ -47,6 +48,7 @@ class ProcRecord:
     sid: int = 0  # its session (a fork's is its parent's; others lead their own)
     execed: bool = False  # it has called execve (its parent may no longer setpgid it)
     code: int = 0  # the siginfo code of its end (CLD_EXITED, CLD_KILLED)
+    report: tuple[int, int] | None = None  # a stop or continue not yet waited for: (status, code)
 
 
 class Placement(Protocol):
@@ -94,8 +96,9 @@ class ProcessManager:
         self.packets: dict[Kind, Handler] = {
             Kind.LOCATED: self.on_located, Kind.MOVED: self.on_moved, Kind.RELAY: self.on_relay,
             Kind.LOCATE: self.on_locate, Kind.SPAWN: self.on_spawn, Kind.REPLY: self.on_reply,
-            Kind.EXIT: self.on_exit, Kind.WAIT: self.on_wait, Kind.FORK: self.on_fork,
-            Kind.EXEC: self.on_exec, Kind.WAIT_CHILD: self.on_wait_child, Kind.PGRP: self.on_pgrp}
+            Kind.EXIT: self.on_exit, Kind.CHILD_STATE: self.on_child_state, Kind.WAIT: self.on_wait,
+            Kind.FORK: self.on_fork, Kind.EXEC: self.on_exec, Kind.WAIT_CHILD: self.on_wait_child,
+            Kind.PGRP: self.on_pgrp}
         self.child_waiters: dict[int, list[Packet]] = {}  # parent pid -> its wait_child requests
         self.host: dict[str, HostCall] = {
             "new_pid": self._host_pid, "adopt_pid": self.adopt_pid, "forget": self.forget,
@@ -278,6 +281,7 @@ class ProcessManager:
             return
         rec.status = (b.signal & 0x7F) if b.signal is not None else ((b.code or 0) & 0xFF) << 8
         rec.code = CLD_EXITED if b.signal is None else CLD_KILLED
+        rec.report = None  # (a stop not waited for: the end is what a wait sees now)
         self._child_ended(rec, at)
         for w in rec.waiters:  # the first wait reaps it; as on Linux, the others find no child
             if rec.reaped:
@@ -404,25 +408,69 @@ class ProcessManager:
             return rec.pgid == (b.id or (me.pgid if me is not None else 0))
         return True
 
+    @staticmethod
+    def _reportable(rec: ProcRecord, req: Packet) -> bool:
+        """Whether wait `req` takes what `rec` has to report: its end (WEXITED), a stop
+        (WUNTRACED) or a continue (WCONTINUED) not yet waited for."""
+        b = req.body
+        if rec.status is not None:
+            return b.no_exited is not True
+        if rec.report is None:
+            return False
+        return (b.stopped if rec.report[1] == CLD_STOPPED else b.continued) is True
+
     def _answer_wait(self, req: Packet, rec: ProcRecord, at: int) -> None:
+        if rec.status is None and rec.report is not None:  # a stop or a continue: reported once
+            status, code = rec.report
+            if req.body.reap:
+                rec.report = None
+            self._reply(req, at, ret=rec.pid, status=status, code=code)
+            return
         if req.body.reap:
             rec.reaped = True
         self._reply(req, at, ret=rec.pid, status=rec.status, code=rec.code)
 
     def on_wait_child(self, req: Packet, at: int) -> None:
-        """wait4/waitid: the lowest-numbered child that matches and has ended (a zombie, kept
-        until reaped), 0 with WNOHANG while none has, ECHILD if none matches at all."""
+        """wait4/waitid: the lowest-numbered child that matches and has something to report
+        (it ended: a zombie, kept until reaped; it stopped or continued, if asked), 0 with
+        WNOHANG while none has, ECHILD if none matches at all."""
         kids = sorted((r for r in self.procs.values() if self._matches(r, req)), key=lambda r: r.pid)
         if not kids:
             self._reply(req, at, ret=-ECHILD)
             return
-        done = next((r for r in kids if r.status is not None), None)
+        done = next((r for r in kids if self._reportable(r, req)), None)
         if done is not None:
             self._answer_wait(req, done, at)
         elif req.body.nohang:
             self._reply(req, at, ret=0)
         else:
             self.child_waiters.setdefault(req.body.pid, []).append(req)
+
+    def on_child_state(self, pkt: Packet, at: int) -> None:
+        """A process stopped (a stop signal's default action) or a SIGCONT resumed it: kept for
+        its parent's WUNTRACED or WCONTINUED wait, and SIGCHLD (CLD_STOPPED, CLD_CONTINUED) to
+        the parent wherever it runs (its kernel drops it under SA_NOCLDSTOP)."""
+        b = pkt.body
+        rec = self.procs.get(b.pid)
+        if rec is None or rec.status is not None:
+            return
+        rec.report = ((b.signal << 8) | 0x7F, CLD_STOPPED) if b.signal else (0xFFFF, CLD_CONTINUED)
+        parent = self.procs.get(rec.parent)
+        if parent is None or parent.status is not None:
+            return
+        info = signals.info(SIGCHLD, rec.report[1], rec.pid, 0, b.signal or SIGCONT)
+        self._send(parent.cluster, SignalMsg(dst=parent.pid, tid=0, info=list(info), op=0,
+                                             reply_to=self.node, pm_version=parent.version), at)
+        self._tell_waiters(parent.pid, rec, at)
+
+    def _tell_waiters(self, parent: int, rec: ProcRecord, at: int) -> None:
+        waiting = self.child_waiters.get(parent, [])
+        for w in list(waiting):
+            if self._matches(rec, w) and self._reportable(rec, w):
+                waiting.remove(w)
+                self._answer_wait(w, rec, at)
+                if rec.reaped or (rec.status is None and rec.report is None):
+                    break  # taken
 
     def _child_ended(self, rec: ProcRecord, at: int) -> None:
         """Tell the parent (SIGCHLD wherever it runs: a signal packet routed by pid) and answer
@@ -439,10 +487,4 @@ class ProcessManager:
                                 rec.status >> 8 if rec.code == CLD_EXITED else rec.status & 0x7F)
             self._send(parent.cluster, SignalMsg(dst=parent.pid, tid=0, info=list(info), op=0,
                                                  reply_to=self.node, pm_version=parent.version), at)
-        waiting = self.child_waiters.get(parent.pid, [])
-        for w in list(waiting):
-            if self._matches(rec, w):
-                waiting.remove(w)
-                self._answer_wait(w, rec, at)
-                if rec.reaped:
-                    break
+        self._tell_waiters(parent.pid, rec, at)

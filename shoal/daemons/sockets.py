@@ -50,6 +50,7 @@ from shoal.abi import (
     EPIPE,
     EPROTOTYPE,
 )
+from shoal.daemons import sockpoll
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.socknames import DGRAM, LOOPBACK, SOL_SOCKET, STREAM, SockNames
 from shoal.messages import Kind
@@ -511,6 +512,30 @@ class SocketServer:
         if len(on.waiters) >= MAX_WAITERS:
             self._reply(on.waiters.pop(0), at, ret=0)
         on.waiters.append(req)
+
+    # poll and select (daemons/polls.py) --------------------------------------------------------
+    def poll_mask(self, pid: int, handle: int, name: str) -> int:
+        s = self.socks.get(handle)
+        if s is None or pid not in s.refs:
+            return sockpoll.POLLERR | sockpoll.POLLHUP  # (gone under the descriptor)
+        return sockpoll.mask(self.socks, s, lambda o: self._room(o, 1) > 0, MAX_DGRAM_QLEN)
+
+    def poll_watch(self, pid: int, handle: int, name: str, req: Packet, at: int) -> Callable[[], None]:
+        """Answer `req` when socket `handle` (or the destination its sends wait on) changes;
+        the call that forgets it."""
+        s = self.socks.get(handle)
+        on = [s] if s is not None else []
+        if s is not None and s.type == DGRAM and s.peer in self.socks:
+            on.append(self.socks[s.peer])
+        for o in on:
+            if len(o.waiters) >= MAX_WAITERS:
+                self._reply(o.waiters.pop(0), at, ret=0)
+            o.waiters.append(req)
+
+        def forget() -> None:
+            for o in on:
+                o.waiters = [w for w in o.waiters if w is not req]
+        return forget
 
     def _ready(self, s: Sock, on: Sock, what: str) -> bool:
         """Whether the call `what` on `s` (waiting on `on`) would no longer give EAGAIN."""

@@ -48,6 +48,7 @@ class ProcSignals:
     actions: dict[int, list[int]] = field(default_factory=dict)
     pending: list[tuple[int, ...]] = field(default_factory=list)  # sent to the process
     tramp: int = 0  # where the page holding the rt_sigreturn trampoline is mapped (0: not yet)
+    stopped: int = 0  # the stop signal that stopped the process (0: it runs); sched skips it
 
 
 @dataclass(eq=False)

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EBUSY, SIGKILL
 from shoal.errors import ShoalError
-from shoal.kernel import image, report
+from shoal.kernel import image, report, signals
 from shoal.kernel.calls.common import s32
+from shoal.kernel.container import TState
 from shoal.kernel.debug import debug  # noqa: F401  (what the GDB stub asks: kernel/debug.py)
 from shoal.kernel.loader import Executable
 from shoal.kernel.memory import OutOfFrames
@@ -181,8 +182,9 @@ def kill(k: Kernel, pid: int, signal: int, at: int) -> None:
 
 def _stuck_since(c: Container) -> int:
     """When a deadlocked process's deadlock was established: the latest cycle any of its
-    threads reached (each went to sleep, or ended, then; nothing of it ran after)."""
-    return max([c.stats.start_cycle, *(t.blocked_at for t in c.threads)])
+    threads reached (each went to sleep, or ended, or stopped, then; nothing of it ran after)."""
+    return max([c.stats.start_cycle, *(t.ready_at if t.state is TState.READY else t.blocked_at
+                                       for t in c.threads)])
 
 
 def deadlock_time(k: Kernel) -> int | None:
@@ -199,7 +201,9 @@ def deadlock(k: Kernel, at: int) -> None:
         if not c.alive:
             continue
         when = _stuck_since(c)
-        k.kill(c, SIGKILL, None, "killed: deadlock (every thread is blocked and nothing can wake it)", at)
+        why = (f"stopped by {signals.name(c.sig.stopped)} and nothing can continue it" if c.sig.stopped
+               else "every thread is blocked and nothing can wake it")
+        k.kill(c, SIGKILL, None, f"killed: deadlock ({why})", at)
         c.stats.end_cycle = when
 
 

@@ -254,6 +254,8 @@ def _validate_signals(sig: object, tids: set[int]) -> None:
     for i, v in enumerate(_list(s.get("pending", []), "signals.pending")):
         _siginfo(v, f"signals.pending[{i}]")
     _int(s.get("tramp", 0), "signals.tramp", 0, USER_TOP - PAGE)
+    if _int(s.get("stopped", 0), "signals.stopped", 0, 64) not in (0, 19, 20, 21, 22):
+        raise _Bad("'signals.stopped' is not a stop signal")
     for tid, ts in _dict(s.get("threads", {}), "signals.threads").items():
         path = f"signals.threads.{tid}"
         if _key(tid, "signals.threads", 1, MAX_PID) not in tids:

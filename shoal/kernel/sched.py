@@ -171,7 +171,7 @@ def _first_ready(k: Kernel) -> tuple[int, int] | None:
     """(ready_at, position) of the thread that takes the next free hart."""
     best = None
     for i, t in enumerate(k.sched.ready):
-        if t.proc.state == "running" and (best is None or t.ready_at < best[0]):
+        if t.proc.state == "running" and not t.proc.sig.stopped and (best is None or t.ready_at < best[0]):
             best = (t.ready_at, i)
     return best
 
@@ -334,6 +334,11 @@ def run_slice(k: Kernel, h: Hart) -> None:
     p = t.proc
     if t.sig.pending or p.sig.pending or t.sig.saved is not None or t.sig.interrupted is not None:
         got = signals.deliver(k, t, h.clock)  # back to user mode: its signals first
+        if got is Stop.YIELD:  # a stop signal stopped the process: the thread leaves its hart
+            h.thread, h.slice_end = None, None
+            t.state, t.ready_at = TState.READY, h.clock
+            s.ready.append(t)
+            return
         if got is not None:
             if got is not _DEAD:
                 _await_page(k, t, got.addr, got.kind == "store", h.clock)

@@ -23,12 +23,24 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EINTR, SIGBUS, SIGFPE, SIGILL, SIGKILL, SIGNAL_NAMES, SIGSEGV, SIGSTOP, SIGTRAP
+from shoal.abi import (
+    EINTR,
+    SIGBUS,
+    SIGCHLD,
+    SIGCONT,
+    SIGFPE,
+    SIGILL,
+    SIGKILL,
+    SIGNAL_NAMES,
+    SIGSEGV,
+    SIGSTOP,
+    SIGTRAP,
+)
 from shoal.kernel import faults
 from shoal.kernel.container import TState
 from shoal.kernel.memory import PAGE, PROT_EXEC, PROT_READ, USER_TOP, Fault, Missing, OutOfFrames, Region
 from shoal.kernel.stops import Stop
-from shoal.messages import FsLock, SysvCancel
+from shoal.messages import ChildState, FsLock, PollCancel, PollQuery, SysvCancel
 from shoal.platform.cpu import REG_A, REG_PC
 
 if TYPE_CHECKING:
@@ -49,10 +61,12 @@ SEGV_MAPERR, SEGV_ACCERR = 1, 2
 FAULT_SIGNALS = frozenset({SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP})
 MAX_QUEUED = 1024  # real-time signals queued per list (Linux's RLIMIT_SIGPENDING is ~this order)
 
-# Default actions (signal(7)). Stop signals are approximated: nothing on the chip stops a
-# process, so SIGSTOP/SIGTSTP/SIGTTIN/SIGTTOU and SIGCONT are ignored by default.
-DEFAULT_IGNORE = frozenset({17, 18, 19, 20, 21, 22, 23, 28})
+# Default actions (signal(7)). SIGCONT's is to continue a stopped process, which it does
+# whatever its action and mask (post); otherwise it is ignored.
+DEFAULT_IGNORE = frozenset({17, 18, 23, 28})
+DEFAULT_STOP = frozenset({19, 20, 21, 22})  # SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU
 DEFAULT_CORE = frozenset({3, 4, 5, 6, 7, 8, 11, 24, 25, 31})
+SA_NOCLDSTOP, CLD_STOPPED, CLD_CONTINUED = 1, 5, 6
 
 INFO_SIZE = 128
 UC_STACK, UC_SIGMASK, UC_MCONTEXT = 8, 20, 160
@@ -119,6 +133,12 @@ def post(k: Kernel, p: Container, target: Thread | None, i: tuple[int, ...], at:
     if sig == SIGKILL:
         k.kill(p, SIGKILL, None, f"killed: {name(sig)}", at)
         return True
+    if sig == SIGCONT:
+        resume(k, p, at)
+    elif sig in DEFAULT_STOP:
+        _discard(p, bit(SIGCONT))  # a stop cancels a pending continue, and the reverse
+    elif sig == SIGCHLD and i[2] in (CLD_STOPPED, CLD_CONTINUED) and action(p, sig)[1] & SA_NOCLDSTOP:
+        return True  # the parent asked not to hear of its children's stops
     live = [t for t in p.threads if t.state is not TState.DEAD]
     if not live:
         return True
@@ -212,9 +232,11 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
                 t.proc.aspace.write(rem, struct.pack("<qii", left // 10**9, left % 10**9, 0))
             except (Fault, OutOfFrames):
                 pass
-    if t.blocked_on.startswith("rpc:"):  # its answer is dropped; the server forgets the wait
-        for op in [op for op, (w, _, _) in k.packets.pending.items() if w is t]:
-            del k.packets.pending[op]
+    if t.blocked_on.startswith("rpc:") or t.blocked_on == "poll":  # its answer is dropped; the
+        for op in [op for op, (w, _, _) in k.packets.pending.items() if w is t]:  # server forgets
+            body = k.packets.pending.pop(op)[2]
+            if isinstance(body, PollQuery):  # a poll's query parked at I/O cluster 0
+                k.send(k.services_node, PollCancel(pid=t.proc.pid, tid=t.tid, op=op), at=at)
         if t.blocked_on == "rpc:sysv_wait":  # (the IPC daemon drops a thread's old wait when
             k.send(k.services_node, SysvCancel(pid=t.proc.pid, tid=t.tid), at=at)  # it waits anew)
     t.sig.interrupted = [a0, int(restartable)]
@@ -222,8 +244,55 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
 
 
 def _default(k: Kernel, p: Container, sig: int, at: int) -> None:
+    if sig in DEFAULT_STOP:
+        stop(k, p, sig, at)
+        return
     what = " (core dumped)" if sig in DEFAULT_CORE else ""
     k.kill(p, sig, None, f"killed: {name(sig)}{what}", at)
+
+
+def _discard(p: Container, sigs: int) -> None:
+    """Drop the pending signals of set `sigs` (process-wide and each thread's)."""
+    for q in (p.sig.pending, *(t.sig.pending for t in p.threads)):
+        q[:] = [i for i in q if not bit(i[0]) & sigs]
+
+
+def stop(k: Kernel, p: Container, sig: int, at: int) -> None:
+    """A stop signal's default action: every thread of `p` stops where it is (sched takes
+    no thread of a stopped process: a running one leaves its hart at the end of its slice
+    or call, a blocked one stays in its wait and, woken, waits for a hart until SIGCONT).
+    Its parent hears of it (the process manager: WUNTRACED, SIGCHLD with CLD_STOPPED)."""
+    _discard(p, bit(SIGCONT) | bit(sig))  # (post queued it before acting on it)
+    if p.sig.stopped:
+        return
+    p.sig.stopped = sig
+    s = k.sched
+    for h in s.harts:
+        t = h.thread
+        if t is None or t.proc is not p:
+            continue
+        if t is s.current:  # stopping itself (raise, kill of its own pid): at the call's end
+            if s.stop_reason is None:
+                s.stop_reason = Stop.YIELD
+                k.cpu.stop()
+            continue
+        h.thread, h.slice_end = None, None
+        t.state, t.ready_at = TState.READY, h.clock
+        s.ready.append(t)
+    k.send(k.services_node, ChildState(pid=p.pid, signal=sig), at=at)
+
+
+def resume(k: Kernel, p: Container, at: int) -> None:
+    """SIGCONT: pending stop signals go; a stopped process runs again from `at` (its parent
+    hears of it: WCONTINUED, SIGCHLD with CLD_CONTINUED)."""
+    _discard(p, sum(bit(n) for n in DEFAULT_STOP))
+    if not p.sig.stopped:
+        return
+    p.sig.stopped = 0
+    for t in k.sched.ready:
+        if t.proc is p and t.ready_at < at:
+            t.ready_at = at
+    k.send(k.services_node, ChildState(pid=p.pid, signal=0), at=at)
 
 
 def deliverable(t: Thread) -> bool:
@@ -246,8 +315,9 @@ def _take(t: Thread) -> tuple[tuple[int, ...], list] | None:
 
 def deliver(k: Kernel, t: Thread, at: int) -> Stop | Missing | None:
     """At the thread's return to user mode: take each signal it may take now. Returns None
-    to run on, Stop.DEAD if the process ended, or the Missing page the frame needs (the
-    thread waits for it, the signal stays pending)."""
+    to run on, Stop.DEAD if the process ended, Stop.YIELD if it stopped (the thread leaves its
+    hart), or the Missing page the frame needs (the thread waits for it, the signal stays
+    pending)."""
     p = t.proc
     if t.sig.waiting is not None and t.sig.saved is not None:  # rt_sigtimedwait timed out
         t.sig.mask, t.sig.saved, t.sig.waiting = t.sig.saved, None, None
@@ -261,7 +331,7 @@ def deliver(k: Kernel, t: Thread, at: int) -> Stop | Missing | None:
             continue
         if act[0] == SIG_DFL:
             _default(k, p, sig, at)
-            return Stop.DEAD
+            return Stop.YIELD if p.sig.stopped and p.alive else Stop.DEAD
         try:
             frame(k, t, i, act)
         except Missing as m:
@@ -404,6 +474,8 @@ def to_meta(p: Container, threads: list[Thread]) -> dict:
         out["pending"] = [list(i) for i in p.sig.pending]
     if p.sig.tramp:
         out["tramp"] = p.sig.tramp
+    if p.sig.stopped:
+        out["stopped"] = p.sig.stopped
     ts = {}
     for t in threads:
         if t.sig.mask or t.sig.pending or t.sig.altstack != (0, 0, SS_DISABLE) or t.sig.interrupted \
@@ -421,6 +493,7 @@ def from_meta(p: Container, m: dict) -> None:
     p.sig.actions = {int(n): list(a) for n, a in m.get("actions", {}).items()}
     p.sig.pending = [tuple(i) for i in m.get("pending", [])]
     p.sig.tramp = m.get("tramp", 0)
+    p.sig.stopped = m.get("stopped", 0)
     for t in p.threads:
         tm = m.get("threads", {}).get(str(t.tid))
         if tm is None:

@@ -16,7 +16,7 @@ class Stop(StrEnum):
     PAGE = "page"  # a call touched a page held elsewhere: made again once it is here
     BLOCK = "block"  # the thread sleeps
     DEAD = "dead"  # the thread or its process ended
-    YIELD = "yield"  # sched_yield with others ready
+    YIELD = "yield"  # sched_yield with others ready; or its process stopped (a stop signal)
     RETRY = "retry"  # out of frames ahead of an earlier item: the instruction runs again
     SIGNAL = "signal"  # a handler's frame was built, or rt_sigreturn's registers come back
     PREEMPT = "preempt"  # another thread can run: the lone thread's long slice ends

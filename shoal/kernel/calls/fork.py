@@ -60,6 +60,7 @@ FORK_FLAGS = (0xFF | CLONE_VM | CLONE_VFORK | CLONE_SETTLS | CLONE_PARENT_SETTID
               | CLONE_CHILD_SETTID | CLONE_DETACHED)
 WNOHANG, WUNTRACED, WEXITED, WCONTINUED, WNOWAIT = 1, 2, 4, 8, 0x01000000
 WALL_FLAGS = 0x20000000 | 0x40000000 | 0x80000000  # __WNOTHREAD, __WALL, __WCLONE
+CLD_EXITED, CLD_KILLED, CLD_STOPPED, CLD_CONTINUED = 1, 2, 5, 6  # waitid's si_code
 P_ALL, P_PID, P_PGID, P_PIDFD = 0, 1, 2, 3
 SLACK = 16  # frames left free on the cluster after a fork here (else the child goes elsewhere)
 RUSAGE_BYTES = 72  # struct rusage on riscv32 (two old timevals, fourteen longs): zeroed
@@ -281,10 +282,14 @@ def sys_setsid(k: Kernel, t: Thread, a: list[int]) -> int:
 def _wait(k: Kernel, t: Thread, idtype: int, id_: int, options: int, then: object) -> int:
     def got(reply: Packet, at: int) -> int:
         ret = reply.body.ret
-        if ret > 0 and not options & WNOWAIT:
-            t.proc.family.children.discard(ret)
+        if ret > 0 and not options & WNOWAIT and reply.body.code in (CLD_EXITED, CLD_KILLED):
+            t.proc.family.children.discard(ret)  # reaped (a stop or continue report is not)
         return then(reply, ret)  # type: ignore[operator]
-    body = WaitChild(idtype=idtype, id=id_, nohang=bool(options & WNOHANG), reap=not options & WNOWAIT)
+    asked = {name: True for name, bit in (("stopped", WUNTRACED), ("continued", WCONTINUED)) if options & bit}
+    if not options & WEXITED:
+        asked["no_exited"] = True
+    body = WaitChild(idtype=idtype, id=id_, nohang=bool(options & WNOHANG), reap=not options & WNOWAIT,
+                     **asked)
     k.rpc(t, body, got)
     return 0
 
@@ -312,11 +317,19 @@ def sys_waitid(k: Kernel, t: Thread, a: list[int]) -> int:
         if ru:
             aspace.write(ru, bytes(RUSAGE_BYTES))
         if infop:
-            i = (signals.info(17, b.code, ret, 0, b.status >> 8 if b.code == 1 else b.status & 0x7F)
-                 if ret else (0, 0, 0, 0, 0, 0))
+            i = signals.info(17, b.code, ret, 0, _si_status(b.code, b.status)) if ret else (0,) * 6
             aspace.write(infop, signals.info_bytes(i))
         return 0
     return _wait(k, t, idtype, id_, options, then)
+
+
+def _si_status(code: int, status: int) -> int:
+    """waitid's si_status: the exit code, the signal that ended or stopped it, or SIGCONT."""
+    if code == CLD_EXITED:
+        return status >> 8 & 0xFF
+    if code == CLD_STOPPED:
+        return status >> 8 & 0x7F
+    return 18 if code == CLD_CONTINUED else status & 0x7F
 
 
 def sys_wait4(k: Kernel, t: Thread, a: list[int]) -> int:

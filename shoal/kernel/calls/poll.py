@@ -6,36 +6,44 @@ kernel/pipes.py: poll_mask); regular files, directories, devices and shared memo
 have no poll method on Linux, so they are always ready (DEFAULT_POLLMASK); the console's
 output streams are always writable, and its input is always readable: the console daemon
 holds what the host gave the process, so a read of it is answered at once, with data or
-end of file (kernel/calls/io.py: read_stdin). Message queue descriptors, and a pipe's end
-away from its pipe's home cluster (whose state is there), are not asked about: they are
-refused (EINVAL, counted with the unknown calls, --stats) rather than answered wrongly.
-A descriptor that is not open is POLLNVAL (poll) or EBADF (select).
+end of file (kernel/calls/io.py: read_stdin). Sockets and message queue descriptors are
+held on I/O cluster 0: one `poll_query` asks for all of a call's (daemons/polls.py), the
+thread waits for the answer and makes the call again, which then scans with those masks and
+the local ones (`_answers`). A pipe's end away from its pipe's home cluster (whose state is
+there) is not asked about: refused (EINVAL, counted with the unknown calls, --stats) rather
+than answered wrongly. A descriptor that is not open is POLLNVAL (poll) or EBADF (select).
 
 Waiting: a thread none of whose descriptors is ready sleeps ("poll") on the pipes it names
-(Pipe.waiting) until one of them changes, a caught signal comes (EINTR; never restarted, as
-Linux's -ERESTARTNOHAND with a handler) or the timeout passes (simulated time). Woken, it
-makes its call again with the same deadline (Thread.restart_deadline, as a freeze keeps
-one), which scans once more as Linux's do_poll does after its sleep. ppoll's and pselect6's
-sigmask replaces the thread's mask for the call (Thread.sig.saved, as rt_sigsuspend does):
-put back on return, or by the signal frame when a handler interrupts the wait. The time left
-is written back to the timeout, as Linux does (a write that faults is ignored, as there).
+(Pipe.waiting), and on its sockets and queues by a `poll_query` with `wait` (parked at the
+server until one of them may have changed), until one of them changes, a caught signal comes
+(EINTR; never restarted, as Linux's -ERESTARTNOHAND with a handler; the server is told to
+forget the query) or the timeout passes (simulated time). Woken, it makes its call again
+with the same deadline (Thread.restart_deadline, as a freeze keeps one), which scans once
+more as Linux's do_poll does after its sleep (and its new query replaces the parked one).
+ppoll's and pselect6's sigmask replaces the thread's mask for the call (Thread.sig.saved, as
+rt_sigsuspend does): put back on return, or by the signal frame when a handler interrupts the
+wait. The time left is written back to the timeout, as Linux does (a write that faults is ignored, as there).
 """
 
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from shoal.abi import EBADF, EINTR, EINVAL
 from shoal.kernel import console, pipes, signals
 from shoal.kernel.calls.common import cycles_to_ns, ns_to_cycles, read_timespec, s32
-from shoal.kernel.container import FileKind
+from shoal.kernel.container import FileKind, Thread, TState
 from shoal.kernel.files import fd_cap
 from shoal.kernel.memory import Fault, OutOfFrames
+from shoal.kernel.stops import ASLEEP
+from shoal.messages import PollCancel, PollQuery
+from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
-    from shoal.kernel.container import Thread
     from shoal.kernel.kernel import Kernel
+    from shoal.platform.noc import Packet
 
 POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP, POLLNVAL = 0x1, 0x2, 0x4, 0x8, 0x10, 0x20
 POLLRDNORM, POLLRDBAND, POLLWRNORM, POLLWRBAND = 0x40, 0x80, 0x100, 0x200
@@ -44,11 +52,16 @@ IN_SET = POLLRDNORM | POLLRDBAND | POLLIN | POLLHUP | POLLERR  # what select's s
 OUT_SET = POLLWRBAND | POLLWRNORM | POLLOUT | POLLERR
 EX_SET = POLLPRI
 RLIMIT_NOFILE_DEFAULT = 1024  # as kernel/calls/proc.py reports it
+REMOTE = -2  # mask_of: a socket or a queue, asked of I/O cluster 0
+# fd -> mask, the server's answer for the call made again
+_answers: WeakKeyDictionary[Thread, dict[int, int]] = WeakKeyDictionary()
+_parked: WeakKeyDictionary[Thread, int] = WeakKeyDictionary()  # the op of a thread's parked query
 
 
 def mask_of(k: Kernel, t: Thread, fd: int) -> int | None:
     """What descriptor `fd` is ready for now (Linux's f_op->poll); None if it is not open;
-    -1 if it is a kind this call does not answer (a message queue, a socket)."""
+    REMOTE for a socket or a queue (the server's answer says); -1 if it is a kind this call
+    does not answer (a pipe's end away from its home)."""
     p = t.proc
     if fd not in p.fs.open_fds:
         return None
@@ -58,9 +71,55 @@ def mask_of(k: Kernel, t: Thread, fd: int) -> int | None:
         return POLLIN | POLLRDNORM if stream == 0 else POLLOUT | POLLWRNORM
     if f.kind is FileKind.PIPE and pipes.home(f) == k.cluster:
         return pipes.poll_mask(k, f)
-    if f.kind in (FileKind.MQ, FileKind.PIPE, FileKind.SOCK):
-        return -1  # (a pipe's end away from its home, a socket: their state is elsewhere; not yet)
+    if f.kind in (FileKind.MQ, FileKind.SOCK):
+        return REMOTE
+    if f.kind is FileKind.PIPE:
+        return -1  # (a pipe's end away from its home: its state is there; not yet)
     return DEFAULT_POLLMASK
+
+
+def _items(t: Thread, fds: list[int]) -> list[list]:
+    files = t.proc.fs.files
+    return [["sock", files[fd].handle, ""] if files[fd].kind is FileKind.SOCK
+            else ["mq", files[fd].handle, files[fd].path] for fd in fds]
+
+
+def unpark(k: Kernel, t: Thread, at: int) -> None:
+    """The thread's wait is over (a timeout, a signal, a pipe woke it): its parked query, if not
+    answered yet, is of no use now; the server forgets it, a late answer is dropped."""
+    op = _parked.pop(t, None)
+    if op is not None and k.packets.pending.pop(op, None) is not None:
+        k.send(k.services_node, PollCancel(pid=t.proc.pid, tid=t.tid, op=op), at=at)
+
+
+def _ask(k: Kernel, t: Thread, a0: int, fds: list[int], want: list[int], deadline: int | None) -> int:
+    """Ask I/O cluster 0 for the masks of sockets and queues `fds`, then make the call again
+    (`a0` its first argument; with its deadline) to scan with them."""
+
+    def answered(reply: Packet, at: int) -> int:
+        if reply.body.ret < 0:
+            return reply.body.ret
+        _answers[t] = dict(zip(fds, reply.body.attr, strict=True))
+        t.restart_deadline = None if deadline is None else deadline - t.proc.move.clock_offset
+        t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
+        return a0
+    k.rpc(t, PollQuery(items=_items(t, fds), want=want, tid=t.tid), answered)
+    return 0  # not reached
+
+
+def _park(k: Kernel, t: Thread, fds: list[int], want: list[int]) -> None:
+    """Have the server answer when one of `fds` may have changed: the call is made again."""
+    op = k.new_op()
+    body = PollQuery(op=op, pid=t.proc.pid, items=_items(t, fds), want=want, tid=t.tid, wait=True)
+
+    def woke(reply: Packet, at: int) -> object:
+        if _parked.get(t) == op and t.state is TState.BLOCKED and t.blocked_on == "poll":
+            del _parked[t]
+            pipes.again(k, t, at)
+        return ASLEEP
+    k.packets.pending[op] = (t, woke, body)
+    _parked[t] = op
+    k.send(k.services_node, body, at=k.now())
 
 
 def _watch(k: Kernel, t: Thread, fds: list[int]) -> None:
@@ -106,7 +165,8 @@ def _finish(k: Kernel, t: Thread, tsp: int, deadline: int | None, ret: int) -> i
     return ret
 
 
-def _wait(k: Kernel, t: Thread, tsp: int, deadline: int | None, watched: list[int]) -> int:
+def _wait(k: Kernel, t: Thread, tsp: int, deadline: int | None, watched: list[int],
+          remote: tuple[list[int], list[int]]) -> int:
     """Nothing ready: give up now (timeout 0 or passed), be interrupted, or sleep."""
     if deadline is not None and k.now() >= deadline:
         return _finish(k, t, tsp, deadline, 0)
@@ -114,12 +174,15 @@ def _wait(k: Kernel, t: Thread, tsp: int, deadline: int | None, watched: list[in
         signals.wake(k, t, k.now())  # delivered once the call returns
         return _finish(k, t, tsp, deadline, -EINTR)
     _watch(k, t, watched)
+    if remote[0]:
+        _park(k, t, *remote)
     k.block(t, None, deadline, why="poll")
     return 0  # not reached
 
 
 def sys_ppoll(k: Kernel, t: Thread, a: list[int]) -> int:
     ufds, nfds, tsp, sigmask, sigsetsize = a[0], a[1], a[2], a[3], a[4]
+    unpark(k, t, k.now())
     deadline = _deadline(k, t, tsp)
     if deadline == -1:
         return -EINVAL
@@ -129,18 +192,32 @@ def sys_ppoll(k: Kernel, t: Thread, a: list[int]) -> int:
     if nfds > (RLIMIT_NOFILE_DEFAULT if lim is None else lim[0]):
         return -EINVAL
     raw = t.proc.aspace.read(ufds, 8 * nfds) if nfds else b""  # a Fault: EFAULT
+    entries = [struct.unpack_from("<ihh", raw, 8 * i) for i in range(nfds)]
+    answers = _answers.pop(t, {})
+    masks = {fd: mask_of(k, t, fd) for fd, _, _ in entries if fd >= 0}
+    want: dict[int, int] = {}
+    for fd, events, _ in entries:
+        if masks.get(fd) == REMOTE:
+            want[fd] = want.get(fd, 0) | (events & 0xFFFF) | POLLERR | POLLHUP
+    remote = (list(want), list(want.values()))
+    if any(fd not in answers for fd in want):
+        if -1 in masks.values():
+            t.proc.stats.unknown_syscalls[414] += 1
+            return -EINVAL
+        return _ask(k, t, a[0], *remote, deadline)
     if sigmask:
         _set_mask(t, sigmask)
-    entries = [struct.unpack_from("<ihh", raw, 8 * i) for i in range(nfds)]
     out = bytearray(raw)
     count = 0
     for i, (fd, events, _) in enumerate(entries):
         rev = 0
         if fd >= 0:
-            m = mask_of(k, t, fd)
+            m = masks[fd]
             if m == -1:
                 t.proc.stats.unknown_syscalls[414] += 1
                 return _finish(k, t, tsp, deadline, -EINVAL)
+            if m == REMOTE:
+                m = answers[fd]
             rev = POLLNVAL if m is None else m & ((events & 0xFFFF) | POLLERR | POLLHUP)
         struct.pack_into("<h", out, 8 * i + 6, rev - 0x10000 if rev & 0x8000 else rev)
         count += rev != 0
@@ -148,11 +225,12 @@ def sys_ppoll(k: Kernel, t: Thread, a: list[int]) -> int:
         t.proc.aspace.write(ufds, bytes(out))
     if count:
         return _finish(k, t, tsp, deadline, count)
-    return _wait(k, t, tsp, deadline, [e[0] for e in entries if e[0] >= 0])
+    return _wait(k, t, tsp, deadline, [e[0] for e in entries if e[0] >= 0], remote)
 
 
 def sys_pselect6(k: Kernel, t: Thread, a: list[int]) -> int:
     n, sets, tsp, sig = s32(a[0]), a[1:4], a[4], a[5]
+    unpark(k, t, k.now())
     if n < 0:
         return -EINVAL
     deadline = _deadline(k, t, tsp)
@@ -166,21 +244,26 @@ def sys_pselect6(k: Kernel, t: Thread, a: list[int]) -> int:
     n = min(n, -(-fd_cap(t.proc) // 32) * 32)  # Linux: no further than its descriptor table
     words = -(-n // 32)
     bits = [int.from_bytes(t.proc.aspace.read(s, 4 * words), "little") if s and words else 0 for s in sets]
+    fds = [fd for fd in range(n) if (bits[0] | bits[1] | bits[2]) >> fd & 1]
+    masks = {fd: mask_of(k, t, fd) for fd in fds}
+    tests = {fd: sum(test for j, test in enumerate((IN_SET, OUT_SET, EX_SET)) if bits[j] >> fd & 1)
+             for fd in fds if masks[fd] == REMOTE}
+    remote = (list(tests), list(tests.values()))
+    answers = _answers.pop(t, {})
+    if any(fd not in answers for fd in tests) and not any(m is None or m == -1 for m in masks.values()):
+        return _ask(k, t, a[0], *remote, deadline)
     if mask_addr:
         _set_mask(t, mask_addr)
     found = [0, 0, 0]
-    want = bits[0] | bits[1] | bits[2]
-    watched = []
-    for fd in range(n):
-        if not want >> fd & 1:
-            continue
-        m = mask_of(k, t, fd)
+    for fd in fds:
+        m = masks[fd]
         if m is None:
             return _finish(k, t, tsp, deadline, -EBADF)
         if m == -1:
             t.proc.stats.unknown_syscalls[413] += 1
             return _finish(k, t, tsp, deadline, -EINVAL)
-        watched.append(fd)
+        if m == REMOTE:
+            m = answers[fd]
         for j, test in enumerate((IN_SET, OUT_SET, EX_SET)):
             if bits[j] >> fd & 1 and m & test:
                 found[j] |= 1 << fd
@@ -190,4 +273,4 @@ def sys_pselect6(k: Kernel, t: Thread, a: list[int]) -> int:
             if s and words:
                 t.proc.aspace.write(s, x.to_bytes(4 * words, "little"))
         return _finish(k, t, tsp, deadline, count)
-    return _wait(k, t, tsp, deadline, watched)
+    return _wait(k, t, tsp, deadline, fds, remote)
