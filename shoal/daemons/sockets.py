@@ -27,6 +27,8 @@ receiver's kernel), as typed packets (messages.py: sock_*).
   gets its parent's counts; a process that ends drops its own). A socket with none left
   closes: its name goes, its peer reads what is left then end of file (ECONNRESET if this
   end had unread data, as Linux's reset), and writes to it give EPIPE.
+Long (~560 lines): every request of the socket protocol in one server (addresses are
+socknames.py's, readiness sockpoll.py's); each handler is short.
 """
 
 from __future__ import annotations

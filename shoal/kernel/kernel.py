@@ -7,7 +7,7 @@ timers, slices) is sched.py's; how the engine keeps clusters in step is shoal/en
 Each part keeps its state in its own record (k.sched, k.packets, k.stats, k.core, k.shm,
 k.rmem, k.ikc, k.console, k.pipes, k.migration, k.reports: docs/design.md);
 this class keeps identity, frames, processes and the services the parts share (send, rpc,
-block, wake, charge, now, at). Long (~600 lines) for those services alone: splitting them
+block, wake, charge, now, at). Long (~630 lines) for those services alone: splitting them
 would scatter one object's invariants.
 """
 

@@ -24,6 +24,8 @@ harts interleave at `quantum_cycles` aligned to its multiples, and a thread wait
 hart gets one at the next boundary (round robin); a lone thread runs in slices of
 SOLO_STRETCH quanta. The engine's `window_cycles` only bounds how far one call goes; like
 host limits and freeze times, it ends a slice early without changing what runs next.
+Long (~580 lines): the cluster's items, their order and the slices are one rule (each
+function reads the bounds and lists the others keep); the state is a record (Schedule).
 """
 
 from __future__ import annotations

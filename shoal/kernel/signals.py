@@ -16,6 +16,8 @@ The frame (arch/riscv/kernel/signal.c, uapi asm/{ucontext,sigcontext,ptrace}.h):
     pc, x1..x31 (32 words), then the FP state union (f0..f31 as u64, fcsr; 528 B).
 The handler returns to a trampoline (`li a7, 139; ecall`: rt_sigreturn) in a page mapped
 read+exec into the process at its first handler, as Linux's vDSO holds it.
+Long (~500 lines): posting, delivery, the frame and stop/continue act on one per-process
+state (masks, pending lists, actions); split, each would reach into the others'.
 """
 
 from __future__ import annotations
