@@ -327,6 +327,7 @@ class Exec(Request, frozen=True, kw_only=True, gc=False):  # send the program at
     KIND = Kind.EXEC
     file: str  # its base name (the chip's files, if the tree has no such path)
     path: str  # absolute
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class WaitChild(Request, frozen=True, kw_only=True, gc=False):  # wait4/waitid: a child that ended
@@ -574,6 +575,7 @@ class FsStat(Request, frozen=True, kw_only=True, gc=False):  # stat an open file
     access: bool | Opt = UNSET  # access(2): say if it is read-only
     nofollow: bool | Opt = UNSET  # a link at the end of `path` itself (lstat)
     real: bool | Opt = UNSET  # chdir: a directory's answer carries its path without links (data)
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class FsGetdents(Request, frozen=True, kw_only=True, gc=False):  # directory entries from `offset`
@@ -620,17 +622,20 @@ class FsLink(Request, frozen=True, kw_only=True, gc=False):  # linkat: name `new
     follow: bool  # AT_SYMLINK_FOLLOW: a link at the end of `old` is followed
     handle: int | None  # AT_EMPTY_PATH: the open file's (then `old` is its path)
     flags: int | Opt = UNSET  # an open file's
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class FsSymlink(Request, frozen=True, kw_only=True, gc=False):  # symlinkat
     KIND = Kind.FS_SYMLINK
     target: str
     path: str
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class FsReadlink(Request, frozen=True, kw_only=True, gc=False):  # readlinkat: the target as data
     KIND = Kind.FS_READLINK
     path: str
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class FsStatfs(Request, frozen=True, kw_only=True, gc=False):  # statfs (path) or fstatfs (handle)
@@ -638,6 +643,7 @@ class FsStatfs(Request, frozen=True, kw_only=True, gc=False):  # statfs (path) o
     handle: int | None
     path: str
     flags: int | Opt = UNSET  # an open file's
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class FsFallocate(Request, frozen=True, kw_only=True, gc=False):  # fallocate an open file
@@ -867,6 +873,7 @@ class SockBind(Request, frozen=True, kw_only=True, gc=False):
     handle: int
     addr: list
     umask: int = 0o022  # a path's socket file gets 0777 & ~umask, as on Linux
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class SockListen(Request, frozen=True, kw_only=True, gc=False):
@@ -879,6 +886,7 @@ class SockConnect(Request, frozen=True, kw_only=True, gc=False):
     KIND = Kind.SOCK_CONNECT
     handle: int
     addr: list
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class SockAccept(Request, frozen=True, kw_only=True, gc=False):  # answer: ret (new handle), st (peer)
@@ -891,6 +899,7 @@ class SockSend(Request, frozen=True, kw_only=True, gc=False):  # data: the bytes
     handle: int
     addr: list | Opt = UNSET  # sendto's
     flags: int
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class SockRecv(Request, frozen=True, kw_only=True, gc=False):  # answer: ret, data, st (from), value (length)

@@ -58,8 +58,8 @@ from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.fslinks import LinkCalls
 from shoal.daemons.fslocks import LockCalls
 from shoal.daemons.fspaths import ROOT, Handle, Node, walk
-from shoal.daemons.fsperm import R, W, may, may_change, own_new, sticky_ok
-from shoal.daemons.fstree import FsTree
+from shoal.daemons.fsperm import R, W, X, may, may_change, own_new, sticky_ok
+from shoal.daemons.fstree import FsTree, as_cred
 from shoal.messages import UNSET, Kind
 from shoal.platform.noc import Packet
 
@@ -147,9 +147,9 @@ class FileServer(LinkCalls, LockCalls):
                 h.sharers.add(child)
 
     # AF_UNIX names (daemons/sockets.py, on the same I/O cluster) ------------------------------
-    def sock_bind(self, path: str, mode: int, at: int) -> int:
+    def sock_bind(self, path: str, mode: int, at: int, cred: object = None) -> int:
         """bind: a socket node at `path` (its inode), EADDRINUSE if the name exists."""
-        got = self.fs.parent(path)
+        got = self.fs.parent(path, cred)
         if isinstance(got, int):
             return -EADDRINUSE if got == -EBUSY else got
         parent, name, old = got
@@ -157,17 +157,24 @@ class FileServer(LinkCalls, LockCalls):
             return -EADDRINUSE
         if parent.readonly:
             return -EROFS
+        if cred is not None and cred is not UNSET and not may_change(parent, cred):  # type: ignore[arg-type]
+            return -EACCES
         node = self.fs.new(parent, name, False, mode, at)
         if isinstance(node, int):
             return node
+        if cred is not None and cred is not UNSET:
+            own_new(node, parent, cred)  # type: ignore[arg-type]
         node.sock = True
         return node.ino
 
-    def sock_find(self, path: str) -> int:
-        """connect, sendto: the inode of the socket at `path`; ECONNREFUSED for a file that is no socket."""
-        node = self.fs.resolve(path)
+    def sock_find(self, path: str, cred: object = None) -> int:
+        """connect, sendto: the inode of the socket at `path`; ECONNREFUSED for a file that is
+        no socket; EACCES without write permission on it (Linux's unix_find_bsd)."""
+        node = self.fs.resolve(path, cred=cred)
         if isinstance(node, int):
             return node
+        if isinstance(cred, tuple) and not may(node, cred, W):
+            return -EACCES
         return node.ino if node.sock else -ECONNREFUSED
 
     # requests from the kernels --------------------------------------------------------------
@@ -179,7 +186,7 @@ class FileServer(LinkCalls, LockCalls):
         flags, path = b.flags, b.path
         acc = flags & O_ACCMODE
         excl = flags & O_CREAT and flags & O_EXCL
-        got = walk(self.fs.nodes, path, not (excl or flags & O_NOFOLLOW))
+        got = walk(self.fs.nodes, path, not (excl or flags & O_NOFOLLOW), as_cred(b.cred))
         if isinstance(got, int):
             self._reply(req, at, ret=got)
             return
@@ -298,7 +305,7 @@ class FileServer(LinkCalls, LockCalls):
         b = req.body
         if b.handle is not None:
             return self._open_node(req, at)
-        node = self.fs.resolve(b.path, follow=b.nofollow is not True)
+        node = self.fs.resolve(b.path, follow=b.nofollow is not True, cred=b.cred)
         if isinstance(node, int):
             self._reply(req, at, ret=node)
             return None
@@ -311,7 +318,9 @@ class FileServer(LinkCalls, LockCalls):
         if found is None:
             return
         hid, node = found
-        if b.real is True and node.is_dir:  # chdir: the path without links
+        if b.real is True and node.is_dir and isinstance(b.cred, tuple) and not may(node, b.cred, X):
+            self._reply(req, at, ret=-EACCES, handle=hid)  # chdir: search permission on it
+        elif b.real is True and node.is_dir:  # chdir: the path without links
             real = self.fs.path_of(node).encode()
             self._reply(req, at, data=real, ret=0, st=self.fs.stat(node), handle=hid)
         elif b.access is True:  # access(2) wants to know about the read-only (--file) files too
@@ -395,7 +404,7 @@ class FileServer(LinkCalls, LockCalls):
         self._reply(req, at, data=bytes(out), bulk=True, ret=len(out), offset=i, handle=hid)
 
     def on_fs_mkdir(self, req: Packet, at: int) -> None:
-        got = self.fs.parent(req.body.path)
+        got = self.fs.parent(req.body.path, req.body.cred)
         if isinstance(got, int):
             self._reply(req, at, ret=-EEXIST if got == -EBUSY else got)
             return
@@ -415,7 +424,7 @@ class FileServer(LinkCalls, LockCalls):
     def on_fs_unlink(self, req: Packet, at: int) -> None:
         """unlink drops one name (a link's own, never its target's); rmdir an empty directory."""
         b = req.body
-        got = self.fs.parent(b.path)
+        got = self.fs.parent(b.path, b.cred)
         if isinstance(got, int):
             self._reply(req, at, ret=got)
             return
@@ -443,8 +452,8 @@ class FileServer(LinkCalls, LockCalls):
 
     def _rename(self, old: str, new: str, noreplace: bool, at: int, cred: object = UNSET) -> int:
         """Names move, not what they name: a link is renamed, never followed."""
-        src = self.fs.parent(old)
-        dst = self.fs.parent(new)
+        src = self.fs.parent(old, cred)
+        dst = self.fs.parent(new, cred)
         if isinstance(src, int):
             return src
         if isinstance(dst, int):

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoal.abi import EBUSY, EEXIST, EFBIG, EINVAL, EMLINK, ENOENT, ENOSPC, EPERM, EROFS, LINK_MAX
+from shoal.abi import EACCES, EBUSY, EEXIST, EFBIG, EINVAL, EMLINK, ENOENT, ENOSPC, EPERM, EROFS, LINK_MAX
 from shoal.daemons.fspaths import Node
+from shoal.daemons.fsperm import may_change, own_new
+from shoal.messages import UNSET
 
 if TYPE_CHECKING:
     from shoal.daemons.files import FileServer
@@ -35,11 +37,11 @@ class LinkCalls:
             if isinstance(node, Node) and not node.names:
                 node = -ENOENT  # (an unlinked file gets no name back, as Linux)
         else:
-            node = self.fs.resolve(b.old, follow=b.follow)
+            node = self.fs.resolve(b.old, follow=b.follow, cred=b.cred)
         if isinstance(node, int):
             self._reply(req, at, ret=node)
             return
-        dst = self.fs.parent(b.new)
+        dst = self.fs.parent(b.new, b.cred)
         if isinstance(dst, int):
             self._reply(req, at, ret=-EEXIST if dst == -EBUSY else dst)
             return
@@ -51,6 +53,8 @@ class LinkCalls:
             err = -EPERM
         elif node.readonly or dp.readonly:
             err = -EROFS
+        elif b.cred is not UNSET and not may_change(dp, b.cred):
+            err = -EACCES
         elif node.names >= LINK_MAX:
             err = -EMLINK
         elif self.fs.fs_count >= self.spec.limits.fs_max_files:
@@ -66,7 +70,7 @@ class LinkCalls:
     def on_fs_symlink(self: FileServer, req: Packet, at: int) -> None:
         """symlinkat: a link holding `target` as given (not checked: it may dangle)."""
         b = req.body
-        dst = self.fs.parent(b.path)
+        dst = self.fs.parent(b.path, b.cred)
         if isinstance(dst, int):
             self._reply(req, at, ret=-EEXIST if dst == -EBUSY else dst)
             return
@@ -74,14 +78,20 @@ class LinkCalls:
         if there is not None:
             self._reply(req, at, ret=-EEXIST)
             return
+        if b.cred is not UNSET and not may_change(dp, b.cred):
+            self._reply(req, at, ret=-EACCES)
+            return
         node = self.fs.new(dp, name, False, 0o777, at)
         if isinstance(node, Node):
             node.target = b.target
+            if b.cred is not UNSET:
+                own_new(node, dp, b.cred)
+                node.mode = 0o777
         self._reply(req, at, ret=node if isinstance(node, int) else 0)
 
     def on_fs_readlink(self: FileServer, req: Packet, at: int) -> None:
         """readlinkat: the link's target (the kernel cuts it to the caller's buffer)."""
-        node = self.fs.resolve(req.body.path, follow=False)
+        node = self.fs.resolve(req.body.path, follow=False, cred=req.body.cred)
         if isinstance(node, int):
             self._reply(req, at, ret=node)
         elif node.target is None:
@@ -101,7 +111,7 @@ class LinkCalls:
                 return
             hid = got[0]
         else:
-            node = self.fs.resolve(b.path)
+            node = self.fs.resolve(b.path, cred=b.cred)
             if isinstance(node, int):
                 self._reply(req, at, ret=node)
                 return

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from dataclasses import field
 
-from shoal.abi import ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
+from shoal.abi import EACCES, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
 from shoal.abi import NAME_MAX as MAX_COMPONENT
 from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.record import dataclass
 
 ROOT = 1
+Cred = tuple[int, int, tuple[int, ...]]  # a caller that is not root: fsuid, fsgid, groups
 MAXSYMLINKS = 40  # links followed in one path (Linux's), then ELOOP
 
 
@@ -52,6 +53,11 @@ class Symlink:
     """A symbolic link in a tree the host gives or takes (hostfs.py): its target."""
 
     target: str
+
+
+class Executable(bytes):
+    """A file's contents from a tree the host gives (hostfs.py) whose file had its owner's
+    execute bit: it is 0755 in the chip's tree (other files 0644), so users may execve it."""
 
 
 def link_inside(where: str, target: str, absolute_ok: bool) -> str | None:
@@ -93,32 +99,50 @@ def nbytes(name: str) -> int:
     return len(name.encode("utf-8", "surrogatepass"))
 
 
-def walk(nodes: dict[int, Node], path: str, follow: bool) -> tuple[Node | None, str, Node | None] | int:
+def may(node: Node, cred: Cred, want: int) -> bool:
+    """The owner's, the group's or the others' bits of `node` give `cred` all of `want` (4 read,
+    2 write, 1 search or execute): Linux's generic_permission for a caller that is not root."""
+    uid, gid, groups = cred
+    shift = 6 if uid == node.uid else 3 if node.gid == gid or node.gid in groups else 0
+    return (node.mode >> shift) & want == want
+
+
+def walk(nodes: dict[int, Node], path: str, follow: bool,
+         cred: Cred | None = None) -> tuple[Node | None, str, Node | None] | int:
     """Resolve absolute `path` as Linux does: `..` is the directory's parent (after a link
     too), a symbolic link met on the way is followed (relative to its directory, or from the
     root), at most MAXSYMLINKS of them (ELOOP); the last one only if `follow` (or the path
     ends with a slash). Gives (directory, last name, node): the node None if the directory
     has no such name (where a create makes it); for a path that ends on a directory by `.`,
     `..` or the root, (None, "", that directory). Components are checked against
-    MAX_COMPONENT as they are met, in Linux's order."""
+    MAX_COMPONENT as they are met, in Linux's order. For a `cred` that is not root's, every
+    directory a name (`.` and `..` too) is looked up in needs search permission: EACCES
+    (Linux's may_lookup, before the name is looked at; ENOTDIR first for a file)."""
     if len(path) > MAX_PATH // 4 and nbytes(path) > MAX_PATH:
         return -ENAMETOOLONG
     follow = follow or path.endswith("/")
-    todo = [part for part in reversed(path.split("/")) if part not in ("", ".")]
+    if cred is not None and cred[0] == 0:
+        cred = None
+    todo = [part for part in reversed(path.split("/")) if part]
     cur = nodes[ROOT]
     hops = 0
     while todo:
         part = todo.pop()
         if not cur.is_dir:
             return -ENOTDIR
+        if cred is not None and not may(cur, cred, 1):
+            return -EACCES
+        if part == ".":
+            continue
         if part == "..":
             cur = nodes[cur.parent]
             continue
         if too_long(part):
             return -ENAMETOOLONG
         ino = cur.children.get(part)
+        more = any(p != "." for p in todo)
         if ino is None:
-            return (cur, part, None) if not todo else -ENOENT
+            return (cur, part, None) if not more else -ENOENT
         node = nodes[ino]
         if node.target is not None and (todo or follow):
             hops += 1
@@ -128,9 +152,13 @@ def walk(nodes: dict[int, Node], path: str, follow: bool) -> tuple[Node | None, 
                 return -ENOENT
             if node.target.startswith("/"):
                 cur = nodes[ROOT]
-            todo.extend(p for p in reversed(node.target.split("/")) if p not in ("", "."))
+            todo.extend(p for p in reversed(node.target.split("/")) if p)
             continue
-        if not todo:
+        if not more:
+            if todo and not node.is_dir:  # "file/."
+                return -ENOTDIR
+            if todo and cred is not None and not may(node, cred, 1):  # "dir/.": a lookup in dir
+                return -EACCES
             return cur, part, node
         cur = node
     return None, "", cur

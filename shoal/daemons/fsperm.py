@@ -1,5 +1,5 @@
 """Permission checks of the file server for a process that is not root (Linux's
-generic_permission, without the directories on the way: no search permission is checked).
+generic_permission; search permission on the directories on the way: fspaths.walk).
 
 A request from a process whose file-system uid is 0 carries no `cred` and is never refused
 (root's capabilities); one from another process carries (fsuid, fsgid, groups), and: opening
@@ -7,21 +7,16 @@ needs read or write permission on the file as its access mode and O_TRUNC ask; m
 removing a name needs write and search permission on the directory, and in a sticky directory
 (/tmp) only the file's or the directory's owner may remove or rename it (EPERM); chmod is the
 owner's (EPERM); a new node belongs to the caller (its group: the directory's if that is
-set-group-ID).
+set-group-ID); execve needs the file's execute bit (fstree.program_at), chdir search
+permission on the directory, connect write permission on the socket's file.
 """
 
 from __future__ import annotations
 
-from shoal.daemons.fspaths import Node
+from shoal.daemons.fspaths import Cred, Node, may
 
-Cred = tuple[int, int, tuple[int, ...]]
 R, W, X = 4, 2, 1
-
-
-def may(node: Node, cred: Cred, want: int) -> bool:
-    uid, gid, groups = cred
-    shift = 6 if uid == node.uid else 3 if node.gid == gid or node.gid in groups else 0
-    return (node.mode >> shift) & want == want
+__all__ = ["Cred", "may"]
 
 
 def may_change(parent: Node, cred: Cred) -> bool:

@@ -21,8 +21,13 @@ from shoal.abi import (
     S_IFSOCK,
 )
 from shoal.abi import PATH_MAX as MAX_PATH
-from shoal.daemons.fspaths import ROOT, Node, Symlink, bad_name, nbytes, too_long, walk
+from shoal.daemons.fspaths import ROOT, Cred, Executable, Node, Symlink, bad_name, may, nbytes, too_long, walk
 from shoal.spec import LimitSpec
+
+
+def as_cred(cred: object) -> Cred | None:
+    """A request's `cred` (UNSET for root) as fspaths.walk takes it."""
+    return cred if isinstance(cred, tuple) else None  # type: ignore[return-value]
 
 
 class FsTree:
@@ -52,9 +57,10 @@ class FsTree:
             node = self.nodes[ino]
         return node
 
-    def resolve(self, path: str, follow: bool = True) -> Node | int:
-        """The node at `path` (links followed, the last one only if `follow`)."""
-        got = walk(self.nodes, path, follow)
+    def resolve(self, path: str, follow: bool = True, cred: object = None) -> Node | int:
+        """The node at `path` (links followed, the last one only if `follow`), looked up as
+        `cred` may (a request's: UNSET or None for root, see fspaths.walk)."""
+        got = walk(self.nodes, path, follow, as_cred(cred))
         if isinstance(got, int):
             return got
         _, _, node = got
@@ -64,11 +70,11 @@ class FsTree:
             return -ENOTDIR
         return node
 
-    def parent(self, path: str) -> tuple[Node, str, Node | None] | int:
+    def parent(self, path: str, cred: object = None) -> tuple[Node, str, Node | None] | int:
         """The directory that holds (or would hold) `path`, the last component (not followed)
         and what it names. A path that ends by `.` or `..` names its directory by that
         directory's own name (-EBUSY for the root)."""
-        got = walk(self.nodes, path.rstrip("/") or "/", False)
+        got = walk(self.nodes, path.rstrip("/") or "/", False, as_cred(cred))
         if isinstance(got, int):
             return got
         d, name, node = got
@@ -152,15 +158,16 @@ class FsTree:
         else:
             self.free_node(node)
 
-    def program_at(self, path: str) -> bytes | int:
+    def program_at(self, path: str, cred: object = None) -> bytes | int:
         """execve (the process manager asks): the bytes of the file at absolute `path`, or
-        -errno as Linux's exec gives it (ENOENT, ENOTDIR; EACCES for a directory). Modes are not
-        enforced (a --fs tree's files are 0644 here: the host's modes are not carried), so
-        no execute bit is asked for."""
-        node = self.resolve(path)
+        -errno as Linux's exec gives it (ENOENT, ENOTDIR; EACCES for a directory, for a way
+        through a directory `cred` may not search, and for a file without `cred`'s execute
+        bit: no read permission is needed, as Linux). Root is not refused a file without
+        any x bit (Linux's EACCES): as before users, root runs what is there."""
+        node = self.resolve(path, cred=cred)
         if isinstance(node, int):
             return node
-        if node.is_dir:
+        if node.is_dir or isinstance(cred, tuple) and not may(node, cred, 1):  # type: ignore[arg-type]
             return -EACCES
         return bytes(node.data)
 
@@ -173,7 +180,8 @@ class FsTree:
                 raise ValueError(f"{name} is already in the file system")
             node.data = bytearray(data)
             return
-        node = Node(self.next_ino, False, ROOT, 0o444, bytearray(data), readonly=True)
+        # (read-only, and runnable by every user: spawn and execve load programs from them)
+        node = Node(self.next_ino, False, ROOT, 0o555, bytearray(data), readonly=True)
         self.next_ino += 1
         self.nodes[node.ino] = node
         root.children[name] = node.ino
@@ -202,7 +210,8 @@ class FsTree:
                 self.free_node(self.nodes[self.auto_tmp])
             if name in parent.children:
                 raise ValueError(f"{path} is already in the file system")
-            node = self.new(parent, name, data is None, 0o755 if data is None else 0o644, 0)
+            x = data is None or isinstance(data, Executable)  # (the host's file had an x bit)
+            node = self.new(parent, name, data is None, 0o755 if x else 0o644, 0)
             if isinstance(node, int):
                 raise ValueError(f"more than {self.limits.fs_max_files} files")
             if isinstance(data, Symlink):

@@ -75,7 +75,7 @@ class Routing:
 
 class ProcessManager:
     def __init__(self, core: Core, seed: int, policy: Placement, ended: list[Ended],
-                 program_at: Callable[[str], bytes | int] | None = None,
+                 program_at: Callable[[str, object], bytes | int] | None = None,
                  forked: Callable[[int, int], None] | None = None) -> None:
         self.spec = core.spec
         self.node = core.node
@@ -346,7 +346,8 @@ class ProcessManager:
         """execve: the program at `path` in the file server's tree (--fs, and the --file files
         in its root), else the chip's file of that base name (as spawn finds it), crosses the
         NoC back."""
-        got: bytes | int = -ENOENT if self.program_at is None else self.program_at(req.body.path)
+        b = req.body
+        got: bytes | int = -ENOENT if self.program_at is None else self.program_at(b.path, b.cred)
         if got == -ENOENT:
             got = self.images.get(req.body.file, -ENOENT)
         elif isinstance(got, bytes):

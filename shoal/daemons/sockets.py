@@ -204,7 +204,8 @@ class SocketServer:
     def on_bind(self, req: Packet, at: int) -> None:
         s = self._get(req, at)
         if s is not None:
-            self._reply(req, at, ret=self.names.bind(req.body.handle, s, req.body.addr, req.body.umask, at))
+            self._reply(req, at, ret=self.names.bind(req.body.handle, s, req.body.addr, req.body.umask, at,
+                                                    req.body.cred))
 
     def on_listen(self, req: Packet, at: int) -> None:
         s = self._get(req, at)
@@ -226,21 +227,21 @@ class SocketServer:
     def on_connect(self, req: Packet, at: int) -> None:
         s = self._get(req, at)
         if s is not None:
-            self._reply(req, at, ret=self._connect(req.body.handle, s, req.body.addr, at))
+            self._reply(req, at, ret=self._connect(req.body.handle, s, req.body.addr, at, req.body.cred))
 
-    def _connect(self, h: int, s: Sock, addr: list, at: int) -> int:
+    def _connect(self, h: int, s: Sock, addr: list, at: int, cred: object = None) -> int:
         if s.type == DGRAM:
             if s.family == 2:
                 s.dest = addr
                 return self.names.autobind(h, s)
-            g, o = self.names.find(addr, DGRAM)
+            g, o = self.names.find(addr, DGRAM, cred)
             if o is None:
                 return g
             if o.type != DGRAM:
                 return -EPROTOTYPE
             s.peer = g
             return 0
-        g, o = self.names.find(addr, STREAM)  # (a unix name is looked up first, as Linux does)
+        g, o = self.names.find(addr, STREAM, cred)  # (a unix name is looked up first, as Linux does)
         if o is None and g < 0:
             return g
         if s.state == "connected":
@@ -325,7 +326,7 @@ class SocketServer:
         addr = b.addr if b.addr else None
         if s.family == 1:
             if addr is not None:
-                g, o = self.names.find(addr, DGRAM)
+                g, o = self.names.find(addr, DGRAM, b.cred)
                 if o is None:
                     return g
             elif s.peer:

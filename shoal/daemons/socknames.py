@@ -61,7 +61,7 @@ class SockNames:
                 return port
         return -EADDRINUSE
 
-    def bind(self, h: int, s: Sock, addr: list, umask: int = 0o022, at: int = 0) -> int:
+    def bind(self, h: int, s: Sock, addr: list, umask: int = 0o022, at: int = 0, cred: object = None) -> int:
         if s.name is not None:
             return -EINVAL
         if s.family == 1:
@@ -70,7 +70,7 @@ class SockNames:
             if name is None:  # autobind: an abstract name of five hex digits, as Linux's
                 name = shown = next(n for i in range(1 << 20) if (n := f"\0{i:05x}") not in self.unix)
             if not name.startswith("\0"):  # a path: its socket file, keyed by inode
-                ino = self._bind_name(name, 0o777 & ~umask, at)
+                ino = self._bind_name(name, 0o777 & ~umask, at, cred)
                 if ino < 0:
                     return ino
                 name = f"#{ino}"
@@ -96,13 +96,13 @@ class SockNames:
             return self.bind(h, s, ["inet", 0, 0])
         return 0
 
-    def find(self, addr: list, type_: int | None) -> tuple[int, Sock | None]:
+    def find(self, addr: list, type_: int | None, cred: object = None) -> tuple[int, Sock | None]:
         """The socket an address names: (handle, socket), (-errno, None) for a unix name
         nobody has, or (0, None) for an inet port nobody has."""
         if addr[0] == "unix":
             key = addr[1]
             if not key.startswith("\0"):
-                ino = self._find_name(key)  # ENOENT, ENOTDIR, ELOOP, ECONNREFUSED (no socket)
+                ino = self._find_name(key, cred)  # ENOENT, ENOTDIR, ELOOP, EACCES, ECONNREFUSED (no socket)
                 if ino < 0:
                     return ino, None
                 key = f"#{ino}"

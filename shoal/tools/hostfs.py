@@ -33,7 +33,7 @@ import stat
 from collections import OrderedDict
 from pathlib import Path
 
-from shoal.daemons.fspaths import Symlink, bad_name, link_inside
+from shoal.daemons.fspaths import Executable, Symlink, bad_name, link_inside
 from shoal.errors import ShoalError
 from shoal.spec import ChipSpec
 
@@ -170,7 +170,7 @@ def read_host_tree(root: str | Path, spec: ChipSpec, flag: str = "--fs") -> Tree
                 data = _read_file(fd, name)
                 if data is None:
                     raise ShoalError(f"{flag} {where(rel)}: not a regular file any more")
-                out.append((rel, data))
+                out.append((rel, Executable(data) if st.st_mode & stat.S_IXUSR else data))
             elif stat.S_ISLNK(st.st_mode):
                 target = os.readlink(name, dir_fd=fd)
                 if link_inside(prefix, target, absolute_ok=False) is None:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 from shoal.abi import E2BIG, EACCES, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM
 from shoal.errors import ShoalError
 from shoal.kernel import ikc, image, migrate, pipes, signals, timers
+from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.files import canonical, release
@@ -394,7 +395,7 @@ def sys_execve(k: Kernel, t: Thread, a: list[int]) -> int:
             return envp
         return _replace(k, t, reply.data, name, argv, envp, at)
     where = canonical(path if path.startswith("/") else f"{t.proc.fs.cwd}/{path}")
-    k.rpc(t, Exec(file=name, path=where), got)
+    k.rpc(t, Exec(file=name, path=where, **cred.as_user(t)), got)
     return 0
 
 

@@ -118,7 +118,7 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
             t.proc.aspace.write(buf, files.device_statx(dev))
             return 0
         lstat = {"nofollow": True} if flags & AT_SYMLINK_NOFOLLOW else {}
-        f, body = None, FsStat(path=path, handle=None, **lstat)
+        f, body = None, FsStat(path=path, handle=None, **lstat, **cred.as_user(t))
     t.proc.aspace.translate(buf, "store")
 
     def got(reply: Packet, at: int) -> int:
@@ -232,8 +232,8 @@ def _access(k: Kernel, t: Thread, dirfd: int, addr: int, mode: int, flags: int) 
     """access(2) as Linux answers: by the real ids (the effective ones with AT_EACCESS). Root
     may read and write a file that exists (EROFS for the read-only --file ones) and execute it
     if some x bit is set (a directory: search it); another user gets what the owner's, the
-    group's or the others' bits of the file's mode give it. (The directories on the way are
-    not checked: shoal enforces no permissions on paths.)"""
+    group's or the others' bits of the file's mode give it; the directories on the way need
+    search permission by the same ids (EACCES)."""
     if mode & ~(R_OK | W_OK | X_OK) or flags & ~(AT_SYMLINK_NOFOLLOW | AT_EACCESS | files.AT_EMPTY_PATH):
         return -EINVAL
     path = files.user_path(t, dirfd, addr, empty_ok=bool(flags & files.AT_EMPTY_PATH))
@@ -258,7 +258,8 @@ def _access(k: Kernel, t: Thread, dirfd: int, addr: int, mode: int, flags: int) 
         shift = 6 if uid == st[7] else 3 if gid == st[8] or st[8] in t.proc.user.groups else 0
         return 0 if (st_mode >> shift) & mode == mode else -EACCES
     nofollow = {"nofollow": True} if flags & AT_SYMLINK_NOFOLLOW else {}
-    return files.ask(k, t, FsStat(path=path, handle=None, access=True, **nofollow), got)
+    by = {"cred": (uid, gid, tuple(t.proc.user.groups))} if uid != 0 else {}  # (the walk's ids too)
+    return files.ask(k, t, FsStat(path=path, handle=None, access=True, **nofollow, **by), got)
 
 
 def sys_chdir(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -290,7 +291,7 @@ def _enter(k: Kernel, t: Thread, path: str) -> int:
             return -ENOTDIR
         t.proc.fs.cwd = reply.data.decode("utf-8", "surrogateescape") if reply.data else files.canonical(path)
         return 0
-    return files.ask(k, t, FsStat(path=path, handle=None, real=True), got)
+    return files.ask(k, t, FsStat(path=path, handle=None, real=True, **cred.as_user(t)), got)
 
 
 def _console_statx(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -397,4 +398,4 @@ def sys_utimensat(k: Kernel, t: Thread, a: list[int]) -> int:
         if stamps == [None, None]:
             return 0  # nothing to do: Linux does not even look at the path
     what = {n: v for n, v in zip(("atime", "mtime"), stamps, strict=True) if v is not None}
-    return _setattr(k, t, dirfd, addr, flags, **what)
+    return _setattr(k, t, dirfd, addr, flags, **what, **cred.as_user(t))

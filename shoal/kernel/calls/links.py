@@ -25,6 +25,7 @@ from shoal.abi import (
     O_WRONLY,
 )
 from shoal.kernel import files
+from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import FileKind, Thread
 from shoal.kernel.memory import Fault
@@ -60,7 +61,8 @@ def sys_linkat(k: Kernel, t: Thread, a: list[int]) -> int:
             return new
         if f.kind is FileKind.DIR:
             return -EPERM
-        return files.simple(k, t, FsLink(old=f.path, new=new, follow=True, handle=f.handle, flags=f.flags))
+        return files.simple(k, t, FsLink(old=f.path, new=new, follow=True, handle=f.handle, flags=f.flags,
+                                                  **cred.as_user(t)))
     old = files.user_path(t, olddirfd, a[1])
     if isinstance(old, int):
         return old
@@ -70,7 +72,8 @@ def sys_linkat(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EXDEV  # (the kernel's devices: another file system, as devtmpfs)
     if files.device(new) is not None:
         return -EEXIST
-    return files.simple(k, t, FsLink(old=old, new=new, follow=bool(flags & AT_SYMLINK_FOLLOW), handle=None))
+    return files.simple(k, t, FsLink(old=old, new=new, follow=bool(flags & AT_SYMLINK_FOLLOW), handle=None,
+                                              **cred.as_user(t)))
 
 
 def _name(t: Thread, addr: int) -> bytes:
@@ -100,7 +103,7 @@ def sys_symlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
     if files.device(path) is not None:
         return -EEXIST
     target = raw.decode("utf-8", "surrogateescape")
-    return files.simple(k, t, FsSymlink(target=target, path=path))
+    return files.simple(k, t, FsSymlink(target=target, path=path, **cred.as_user(t)))
 
 
 def sys_readlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -121,7 +124,7 @@ def sys_readlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
         data = reply.data[:size]
         t.proc.aspace.write(buf, data)
         return len(data)
-    return files.ask(k, t, FsReadlink(path=path), got)
+    return files.ask(k, t, FsReadlink(path=path, **cred.as_user(t)), got)
 
 
 def _statfs_bytes(magic: int, nums: list[int]) -> bytes:
@@ -157,7 +160,7 @@ def sys_statfs64(k: Kernel, t: Thread, a: list[int]) -> int:
     if files.device(path) is not None:
         t.proc.aspace.write(a[2], _statfs_bytes(TMPFS_MAGIC, [4096, 0, 0, 0, 0]))
         return 0
-    return _statfs_reply(k, t, a[2], FsStatfs(path=path, handle=None))
+    return _statfs_reply(k, t, a[2], FsStatfs(path=path, handle=None, **cred.as_user(t)))
 
 
 def sys_fstatfs64(k: Kernel, t: Thread, a: list[int]) -> int:

@@ -19,6 +19,7 @@ from shoal.abi import (
     SIGPIPE,
 )
 from shoal.kernel import signals
+from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.calls.sockaddr import addr_bytes, loopback, read_addr, write_addr
 from shoal.kernel.calls.socket import again, attempt, kind, sock_of, wait
@@ -85,7 +86,8 @@ def send(k: Kernel, t: Thread, a0: int, f: OpenFile, pieces: list[tuple[int, int
             t.ipc_wait_next = True
             return again(t, a0)
         return now
-    k.rpc(t, SockSend(handle=f.handle, addr=addr if addr is not None else UNSET, flags=flags), sent, data)
+    k.rpc(t, SockSend(handle=f.handle, addr=addr if addr is not None else UNSET, flags=flags,
+                         **cred.as_user(t)), sent, data)
     return 0
 
 

@@ -36,6 +36,7 @@ from shoal.abi import (
     EPROTONOSUPPORT,
     ESOCKTNOSUPPORT,
 )
+from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.calls.sockaddr import loopback, read_addr, write_addr
 from shoal.kernel.container import FileKind, OpenFile, Thread
@@ -227,7 +228,7 @@ def sys_bind(k: Kernel, t: Thread, a: list[int]) -> int:
     f, addr = got
     if addr[0] == "inet" and not loopback(addr[1]):
         return -EADDRNOTAVAIL  # the chip has only the loopback interface
-    k.rpc(t, SockBind(handle=f.handle, addr=addr, umask=t.proc.fs.umask), _ret)
+    k.rpc(t, SockBind(handle=f.handle, addr=addr, umask=t.proc.fs.umask, **cred.as_user(t)), _ret)
     return 0
 
 
@@ -249,7 +250,7 @@ def sys_connect(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     if addr[0] == "inet" and not loopback(addr[1]):
         return -ENETUNREACH  # no outside network
-    return attempt(k, t, a[0], f, SockConnect(handle=f.handle, addr=addr), "connect",
+    return attempt(k, t, a[0], f, SockConnect(handle=f.handle, addr=addr, **cred.as_user(t)), "connect",
                     bool(f.flags & O_NONBLOCK), _ret, addr)
 
 
