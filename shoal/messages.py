@@ -769,6 +769,7 @@ class SysvGet(Request, frozen=True, kw_only=True, gc=False):  # msgget/semget/sh
     key: int
     flags: int
     size: int  # semget: nsems; shmget: bytes
+    cred: tuple[int, int, int, tuple[int, ...]] | Opt = UNSET  # not root: euid, egid, fsgid, groups
 
 
 class SysvCtl(Request, frozen=True, kw_only=True, gc=False):  # msgctl/semctl/shmctl
@@ -778,12 +779,14 @@ class SysvCtl(Request, frozen=True, kw_only=True, gc=False):  # msgctl/semctl/sh
     cmd: int  # without IPC_64
     num: int  # semctl's semaphore number
     vals: list  # IPC_SET: [uid, gid, mode, qbytes]; SETVAL: [value]; SETALL: the values
+    cred: tuple[int, int, int, tuple[int, ...]] | Opt = UNSET  # not root: euid, egid, fsgid, groups
 
 
 class MsgSnd(Request, frozen=True, kw_only=True, gc=False):  # data: the message text
     KIND = Kind.MSG_SND
     id: int
     mtype: int
+    cred: tuple[int, int, int, tuple[int, ...]] | Opt = UNSET  # not root: euid, egid, fsgid, groups
 
 
 class MsgRcv(Request, frozen=True, kw_only=True, gc=False):  # answer's data: mtype (4 B) + text
@@ -792,17 +795,21 @@ class MsgRcv(Request, frozen=True, kw_only=True, gc=False):  # answer's data: mt
     size: int
     mtype: int
     flags: int  # MSG_EXCEPT, MSG_NOERROR
+    cred: tuple[int, int, int, tuple[int, ...]] | Opt = UNSET  # not root: euid, egid, fsgid, groups
 
 
 class SemOp(Request, frozen=True, kw_only=True, gc=False):  # semop: [[num, op, flags], ...]
     KIND = Kind.SEM_OP
     id: int
     sops: list
+    cred: tuple[int, int, int, tuple[int, ...]] | Opt = UNSET  # not root: euid, egid, fsgid, groups
 
 
 class ShmAt(Request, frozen=True, kw_only=True, gc=False):  # attach segment `id` (answer: obj, ret=size)
     KIND = Kind.SHM_AT
     id: int
+    flags: int | Opt = UNSET  # SHM_RDONLY, SHM_EXEC when given: the permissions asked
+    cred: tuple[int, int, int, tuple[int, ...]] | Opt = UNSET  # not root: euid, egid, fsgid, groups
 
 
 class ShmDt(Body, frozen=True, kw_only=True, gc=False):  # process `pid` detached shared object `obj`

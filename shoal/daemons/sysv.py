@@ -1,4 +1,5 @@
 """System V IPC: message queues, semaphore sets and shared segments, a server of I/O cluster 0.
+(Long, ~540 lines: the three kinds share keys, identifiers, waits and permissions here.)
 
 Reached only through NoC packets from the kernels (kernel/calls/sysv.py), so processes on
 any clusters share them. As Linux's ipc/{msg,sem,shm}.c, with its defaults:
@@ -7,8 +8,10 @@ any clusters share them. As Linux's ipc/{msg,sem,shm}.c, with its defaults:
   (IPC_CREAT makes one if none, IPC_EXCL refuses one that exists). Identifiers are
   `seq * 32768 + index`, the lowest free index and a sequence number per kind, so a removed
   object's identifier is not valid again (EINVAL) until the sequence wraps.
-- Permissions: every process is root-like (its uid and gid are 0, as getuid says), so mode
-  bits are kept and reported but grant everything, and IPC_SET may raise msg_qbytes.
+- Permissions as Linux's (daemons/sysvperm.py): get of an existing key, IPC_STAT, semctl's
+  reads and writes, msgsnd, msgrcv, semop and shmat by the mode bits (EACCES); IPC_SET,
+  IPC_RMID and SHM_LOCK by owner or creator (EPERM); only root raises msg_qbytes past MSGMNB.
+  Root (euid 0) is never refused.
 - Bounds (host memory): at most `ipc_max_names` objects of each kind; SEMMSL semaphores a
   set and SEMMNS on the chip; messages of MSGMAX bytes, MSGMNB bytes a queue by default, and
   MSG_POOL bytes queued on the whole chip (each message counts 64 bytes more): a sender
@@ -30,8 +33,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import field
 
-from shoal.abi import E2BIG, EAGAIN, EEXIST, EFBIG, EIDRM, EINVAL, ENOENT, ENOMSG, ENOSPC, ERANGE
+from shoal.abi import (
+    E2BIG,
+    EACCES,
+    EAGAIN,
+    EEXIST,
+    EFBIG,
+    EIDRM,
+    EINVAL,
+    ENOENT,
+    ENOMSG,
+    ENOSPC,
+    EPERM,
+    ERANGE,
+)
 from shoal.daemons.core import Core, Handler, HostCall
+from shoal.daemons.sysvperm import EXEC, READ, WRITE, creator, cred_of, ipcperms, owner_ok
 from shoal.messages import Kind
 from shoal.platform.noc import Packet
 from shoal.record import dataclass
@@ -40,6 +57,7 @@ IPC_CREAT, IPC_EXCL, IPC_NOWAIT = 0o1000, 0o2000, 0o4000
 IPC_RMID, IPC_SET, IPC_STAT = 0, 1, 2
 GETPID, GETVAL, GETALL, GETNCNT, GETZCNT, SETVAL, SETALL = 11, 12, 13, 14, 15, 16, 17
 SHM_LOCK, SHM_UNLOCK, SHM_DEST = 11, 12, 0o1000
+SHM_RDONLY, SHM_EXEC = 0o10000, 0o100000
 MSG_NOERROR, MSG_EXCEPT = 0o10000, 0o20000
 SEM_UNDO = 0x1000
 MSGMAX, MSGMNB, MSG_POOL, MSG_OVERHEAD = 8192, 16384, 16 << 20, 64
@@ -59,10 +77,12 @@ class Obj:
     ctime: int
     uid: int = 0
     gid: int = 0
+    cuid: int = 0
+    cgid: int = 0
     waiters: list[Packet] = field(default_factory=list)
 
     def perm(self) -> list[int]:  # ipc64_perm: key, uid, gid, cuid, cgid, mode, seq
-        return [self.key, self.uid, self.gid, 0, 0, self.mode, self.seq]
+        return [self.key, self.uid, self.gid, self.cuid, self.cgid, self.mode, self.seq]
 
 
 @dataclass(eq=False)
@@ -195,6 +215,8 @@ class SysvServer:
                 self._reply(req, at, ret=-EINVAL)
             elif isinstance(o, Segment) and size > o.size:
                 self._reply(req, at, ret=-EINVAL)
+            elif not ipcperms(o, cred_of(b.cred), flags):
+                self._reply(req, at, ret=-EACCES)
             else:
                 self._reply(req, at, ret=o.seq * SEQ + index)
             return
@@ -223,6 +245,7 @@ class SysvServer:
                 return
             self.shm_size(obj, size)
             o = Segment(key, flags & 0o777, seq, self._secs(at), size=size, obj=obj, cpid=b.pid)
+        o.uid, o.gid = o.cuid, o.cgid = creator(b.cred)
         index = next(i for i in range(len(objs) + 1) if i not in objs)
         objs[index] = o
         if key:
@@ -238,7 +261,18 @@ class SysvServer:
         if o is None:
             self._reply(req, at, ret=-EINVAL)
             return
-        cmd = b.cmd
+        cmd, cred = b.cmd, cred_of(b.cred)
+        if cmd in (IPC_RMID, IPC_SET) or isinstance(o, Segment) and cmd in (SHM_LOCK, SHM_UNLOCK):
+            if not owner_ok(o, cred):
+                self._reply(req, at, ret=-EPERM)
+                return
+        elif cmd == IPC_STAT or isinstance(o, SemSet) and cmd in (GETPID, GETVAL, GETALL, GETNCNT, GETZCNT):
+            if not ipcperms(o, cred, READ):
+                self._reply(req, at, ret=-EACCES)
+                return
+        elif isinstance(o, SemSet) and cmd == SETALL and not ipcperms(o, cred, WRITE):
+            self._reply(req, at, ret=-EACCES)
+            return
         if cmd == IPC_RMID:
             if isinstance(o, Segment):  # goes with its last attachment (shmctl(2))
                 o.removed, o.mode = True, o.mode | SHM_DEST
@@ -256,6 +290,9 @@ class SysvServer:
             if isinstance(o, MsgQueue):
                 if qbytes <= 0:  # (msg_qbytes is unsigned: a "negative" one is too large)
                     self._reply(req, at, ret=-EINVAL)
+                    return
+                if qbytes > MSGMNB and cred is not None:  # (CAP_SYS_RESOURCE's)
+                    self._reply(req, at, ret=-EPERM)
                     return
                 o.qbytes = qbytes
                 self._notify(o, at, "send")
@@ -303,6 +340,8 @@ class SysvServer:
             self._reply(req, at, ret=s.pids[num])
         elif cmd in (GETNCNT, GETZCNT):
             self._reply(req, at, ret=self._count(s, num, cmd == GETZCNT, at))
+        elif not ipcperms(s, cred_of(b.cred), WRITE):  # SETVAL (Linux: after the number)
+            self._reply(req, at, ret=-EACCES)
         elif not 0 <= b.vals[0] <= SEMVMX:
             self._reply(req, at, ret=-ERANGE)
         else:
@@ -340,6 +379,9 @@ class SysvServer:
             self._reply(req, at, ret=-EINVAL)
             return
         n = len(req.data)
+        if not ipcperms(q, cred_of(b.cred), WRITE):
+            self._reply(req, at, ret=-EACCES)
+            return
         if not self._fits(q, n):
             self._reply(req, at, ret=-EAGAIN)
             return
@@ -359,6 +401,9 @@ class SysvServer:
         q = self._find("msg", b.id)
         if not isinstance(q, MsgQueue):
             self._reply(req, at, ret=-EINVAL)
+            return
+        if not ipcperms(q, cred_of(b.cred), READ):
+            self._reply(req, at, ret=-EACCES)
             return
         i = _pick(q.msgs, b.mtype, bool(b.flags & MSG_EXCEPT))
         if i is None:
@@ -388,6 +433,9 @@ class SysvServer:
             return
         if any(num >= len(s.vals) for num, _, _ in b.sops):
             self._reply(req, at, ret=-EFBIG)
+            return
+        if not ipcperms(s, cred_of(b.cred), WRITE if any(op for _, op, _ in b.sops) else READ):
+            self._reply(req, at, ret=-EACCES)
             return
         vals, undo = list(s.vals), self.undo.get(b.pid, {}).get(b.id, {})
         adj = dict(undo)
@@ -422,6 +470,11 @@ class SysvServer:
         seg = self._find("shm", b.id)
         if not isinstance(seg, Segment):
             self._reply(req, at, ret=-EINVAL)
+            return
+        f = b.flags if isinstance(b.flags, int) else 0
+        want = READ | (0 if f & SHM_RDONLY else WRITE) | (EXEC if f & SHM_EXEC else 0)
+        if not ipcperms(seg, cred_of(b.cred), want):
+            self._reply(req, at, ret=-EACCES)
             return
         seg.atts[b.pid] = seg.atts.get(b.pid, 0) + 1
         seg.lpid, seg.atime = b.pid, self._secs(at)

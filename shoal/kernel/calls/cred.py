@@ -186,3 +186,12 @@ def as_user(t: Thread) -> dict:
     if c[FSUID] == 0:
         return {}
     return {"cred": (c[FSUID], c[GID + FSUID], tuple(t.proc.user.groups))}
+
+
+def ipc_as_user(t: Thread) -> dict:
+    """A System V request's `cred` (daemons/sysvperm.py): euid, egid (a new object's owner),
+    fsgid (Linux's in_group_p), groups; nothing for a process whose euid and egid are 0."""
+    c = t.proc.user.ids
+    if c[EUID] == 0 and c[GID + EUID] == 0:
+        return {}
+    return {"cred": (c[EUID], c[GID + EUID], c[GID + FSUID], tuple(t.proc.user.groups))}

@@ -26,6 +26,7 @@ from weakref import WeakKeyDictionary
 
 from shoal.abi import E2BIG, EAGAIN, EINVAL, ENOMEM, ENOMSG
 from shoal.kernel import shm
+from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import ns_to_cycles, read_timespec, s32
 from shoal.kernel.container import Thread
 from shoal.kernel.memory import PAGE, USER_TOP, Region
@@ -92,7 +93,7 @@ def _ret(reply: Packet, at: int) -> int:
 
 
 def _get(k: Kernel, t: Thread, what: str, key: int, flags: int, size: int) -> int:
-    k.rpc(t, SysvGet(what=what, key=s32(key), flags=flags, size=size), _ret)
+    k.rpc(t, SysvGet(what=what, key=s32(key), flags=flags, size=size, **cred.ipc_as_user(t)), _ret)
     return 0
 
 
@@ -109,7 +110,8 @@ def sys_msgsnd(k: Kernel, t: Thread, a: list[int]) -> int:
     if mtype < 1:
         return -EINVAL
     text = t.proc.aspace.read(msgp + 4, size) if size else b""
-    return _attempt(k, t, a, MsgSnd(id=ident, mtype=mtype), {"id": ident, "what": "send", "size": size},
+    body = MsgSnd(id=ident, mtype=mtype, **cred.ipc_as_user(t))
+    return _attempt(k, t, a, body, {"id": ident, "what": "send", "size": size},
                     lambda r: r.body.ret == -EAGAIN and not flags & IPC_NOWAIT, None, _ret, text)
 
 
@@ -127,7 +129,7 @@ def sys_msgrcv(k: Kernel, t: Thread, a: list[int]) -> int:
             return reply.body.ret
         t.proc.aspace.write(msgp, reply.data)
         return reply.body.ret
-    return _attempt(k, t, a, MsgRcv(id=ident, size=size, mtype=mtype, flags=flags),
+    return _attempt(k, t, a, MsgRcv(id=ident, size=size, mtype=mtype, flags=flags, **cred.ipc_as_user(t)),
                     {"id": ident, "what": "recv"}, lambda r: r.body.ret == -ENOMSG and not flags & IPC_NOWAIT,
                     None, got)
 
@@ -161,7 +163,8 @@ def _semop(k: Kernel, t: Thread, a: list[int], tsp: int) -> int:
         timeout = read_timespec(t, tsp)
         if timeout is None:
             return -EINVAL
-    return _attempt(k, t, a, SemOp(id=ident, sops=sops), {"id": ident, "what": "sem", "sops": sops},
+    body = SemOp(id=ident, sops=sops, **cred.ipc_as_user(t))
+    return _attempt(k, t, a, body, {"id": ident, "what": "sem", "sops": sops},
                     lambda r: r.body.ret == -EAGAIN and r.body.value == 1, timeout, _ret)
 
 
@@ -183,6 +186,7 @@ def sys_semctl(k: Kernel, t: Thread, a: list[int]) -> int:
                     return reply.body.ret
                 _setall[t] = reply.body.st[9]
                 return _again(t, a[0])
+            # (the kernel's own question: no cred; SETALL itself is checked for write)
             k.rpc(t, SysvCtl(what="sem", id=ident, cmd=IPC_STAT, num=0, vals=[]), sized)
             return 0
         vals = list(struct.unpack(f"<{n}H", p.aspace.read(arg, 2 * n)))
@@ -199,7 +203,7 @@ def sys_semctl(k: Kernel, t: Thread, a: list[int]) -> int:
         elif cmd == GETALL:
             p.aspace.write(arg, struct.pack(f"<{len(st)}H", *st))
         return ret
-    k.rpc(t, SysvCtl(what="sem", id=ident, cmd=cmd, num=num, vals=vals), answered)
+    k.rpc(t, SysvCtl(what="sem", id=ident, cmd=cmd, num=num, vals=vals, **cred.ipc_as_user(t)), answered)
     return 0
 
 
@@ -242,8 +246,14 @@ def sys_shmat(k: Kernel, t: Thread, a: list[int]) -> int:
         for i in range(length // PAGE):
             asp.shm.pages[start + i * PAGE] = (obj, i)
         return start
-    k.rpc(t, ShmAt(id=ident), attached)
+    k.rpc(t, ShmAt(id=ident, **_asked(flags), **cred.ipc_as_user(t)), attached)
     return 0
+
+
+def _asked(flags: int) -> dict:
+    """shmat's SHM_RDONLY and SHM_EXEC, sent only when given (a packet pays for its fields)."""
+    f = flags & (SHM_RDONLY | SHM_EXEC)
+    return {"flags": f} if f else {}
 
 
 def sys_shmdt(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -295,7 +305,7 @@ def _ctl(k: Kernel, t: Thread, what: str, a: list[int]) -> int:
                                *st[11:14], 0, 0)
         t.proc.aspace.write(buf, _perm(st) + tail)
         return ret
-    k.rpc(t, SysvCtl(what=what, id=ident, cmd=cmd, num=0, vals=vals), answered)
+    k.rpc(t, SysvCtl(what=what, id=ident, cmd=cmd, num=0, vals=vals, **cred.ipc_as_user(t)), answered)
     return 0
 
 
