@@ -687,6 +687,8 @@ class MqOpen(Request, frozen=True, kw_only=True, gc=False):
     flags: int
     maxmsg: int
     msgsize: int
+    mode: int | Opt = UNSET  # with O_CREAT: the new one's permission bits (umask applied)
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class MqClose(Body, frozen=True, kw_only=True, gc=False):  # handle closed (no answer)
@@ -698,6 +700,7 @@ class MqClose(Body, frozen=True, kw_only=True, gc=False):  # handle closed (no a
 class MqUnlink(Request, frozen=True, kw_only=True, gc=False):
     KIND = Kind.MQ_UNLINK
     name: str
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class MqSend(Request, frozen=True, kw_only=True, gc=False):  # data: the message
@@ -725,6 +728,8 @@ class SemOpen(Request, frozen=True, kw_only=True, gc=False):
     name: str
     flags: int
     value: int
+    mode: int | Opt = UNSET  # with O_CREAT: the new one's permission bits (umask applied)
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class SemClose(Request, frozen=True, kw_only=True, gc=False):
@@ -735,6 +740,7 @@ class SemClose(Request, frozen=True, kw_only=True, gc=False):
 class SemUnlink(Request, frozen=True, kw_only=True, gc=False):
     KIND = Kind.SEM_UNLINK
     name: str
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
 
 
 class SemTrywait(Request, frozen=True, kw_only=True, gc=False):

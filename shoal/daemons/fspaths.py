@@ -7,6 +7,7 @@ the host's directory copies (shoal/hostfs.py).
 from __future__ import annotations
 
 from dataclasses import field
+from typing import Protocol
 
 from shoal.abi import EACCES, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
 from shoal.abi import NAME_MAX as MAX_COMPONENT
@@ -99,9 +100,16 @@ def nbytes(name: str) -> int:
     return len(name.encode("utf-8", "surrogatepass"))
 
 
-def may(node: Node, cred: Cred, want: int) -> bool:
+class Owned(Protocol):
+    uid: int
+    gid: int
+    mode: int
+
+
+def may(node: Owned, cred: Cred, want: int) -> bool:
     """The owner's, the group's or the others' bits of `node` give `cred` all of `want` (4 read,
-    2 write, 1 search or execute): Linux's generic_permission for a caller that is not root."""
+    2 write, 1 search or execute): Linux's generic_permission for a caller that is not root
+    (a file's, or a POSIX queue's or semaphore's, daemons/ipc.py)."""
     uid, gid, groups = cred
     shift = 6 if uid == node.uid else 3 if node.gid == gid or node.gid in groups else 0
     return (node.mode >> shift) & want == want

@@ -19,6 +19,12 @@ kernels (shoal/kernel/calls/ipc.py), so processes on any clusters share them. Na
   ready (at once if it already is), and then makes the call again. Waiting thus consumes
   nothing, so a freeze may back a wait out, and a wait that times out leaves nothing behind
   but a stale waiter, whose answer its kernel drops.
+- Owners and modes as Linux's mqueue file system and musl's /dev/shm semaphores: a new
+  queue or semaphore belongs to its maker (fsuid, fsgid) with the mode it gave less the
+  umask; a process that is not root opens an existing one only as its mode allows (a queue
+  by its access mode, a semaphore for reading and writing, as musl opens its file: EACCES),
+  and unlinks only its own (the names' directory is sticky: EPERM, which musl's mq_unlink
+  and sem_unlink(3) give as EACCES). Root is never refused.
 - Handles belong to a pid (global: they follow a migrating process) and are closed when it
   ends. A queue handle the daemon does not know (an image restored on another chip) is opened
   again by the queue's name, as files are (daemons/files.py).
@@ -31,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import field
 
 from shoal.abi import (
+    EACCES,
     EAGAIN,
     EBADF,
     EEXIST,
@@ -40,13 +47,16 @@ from shoal.abi import (
     ENOENT,
     ENOSPC,
     EOVERFLOW,
+    EPERM,
+    O_ACCMODE,
     O_CREAT,
     O_EXCL,
     SEM_NSEMS_MAX,
     SEM_VALUE_MAX,
 )
 from shoal.daemons.core import Core, Handler, HostCall
-from shoal.messages import Kind
+from shoal.daemons.fspaths import may
+from shoal.messages import Kind, MqOpen, SemOpen
 from shoal.platform.noc import Packet
 from shoal.record import dataclass
 
@@ -60,6 +70,9 @@ class Queue:
     msgs: list[tuple[int, int, bytes]] = field(default_factory=list)  # heap of (-prio, seq, data)
     linked: bool = True
     opens: int = 0
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o600
     waiters: list[tuple[Packet, str]] = field(default_factory=list)  # (ipc_wait request, "recv"/"send")
 
 
@@ -70,7 +83,18 @@ class Sem:
     value: int
     linked: bool = True
     opens: int = 0
+    uid: int = 0
+    gid: int = 0
+    mode: int = 0o600
     waiters: list[tuple[Packet, str]] = field(default_factory=list)
+
+
+def _own(o: Queue | Sem, b: MqOpen | SemOpen) -> None:
+    """A new queue or semaphore: its maker's (root's if no cred came), the mode it gave."""
+    if isinstance(b.mode, int):
+        o.mode = b.mode
+    if isinstance(b.cred, tuple):
+        o.uid, o.gid = b.cred[0], b.cred[1]
 
 
 @dataclass
@@ -200,9 +224,13 @@ class IpcServer:
                 self._reply(req, at, ret=-ENOSPC)
                 return
             q = self.queues[name] = Queue(maxmsg, msgsize)
+            _own(q, b)
             self.ipc_alive += 1
         elif flags & O_CREAT and flags & O_EXCL:
             self._reply(req, at, ret=-EEXIST)
+            return
+        elif isinstance(b.cred, tuple) and not may(q, b.cred, (4, 2, 6)[flags & O_ACCMODE]):
+            self._reply(req, at, ret=-EACCES)
             return
         self._reply(req, at, ret=0, handle=self._new_ipc_handle(b.pid, q, name))
 
@@ -212,6 +240,10 @@ class IpcServer:
             self._ipc_close(req.body.handle)
 
     def on_mq_unlink(self, req: Packet, at: int) -> None:
+        q = self.queues.get(req.body.name)
+        if q is not None and isinstance(req.body.cred, tuple) and req.body.cred[0] != q.uid:
+            self._reply(req, at, ret=-EPERM)
+            return
         q = self.queues.pop(req.body.name, None)
         if q is not None:
             self._ipc_unlinked(q)
@@ -276,6 +308,9 @@ class IpcServer:
         if s is None and not flags & O_CREAT:
             self._reply(req, at, ret=-ENOENT)
             return
+        if s is not None and isinstance(b.cred, tuple) and not may(s, b.cred, 6):
+            self._reply(req, at, ret=-EACCES)
+            return
         if hid is None and self.sems_open.get(pid, 0) >= SEM_NSEMS_MAX:
             self._reply(req, at, ret=-EMFILE)  # (its unlinked, unclosed ones count too)
             return
@@ -284,6 +319,7 @@ class IpcServer:
                 self._reply(req, at, ret=-ENOSPC)
                 return
             s = self.sems[name] = Sem(b.value)
+            _own(s, b)
             self.ipc_alive += 1
         # One handle per process and semaphore: sem_open of the same name gives the same sem_t.
         self._reply(req, at, ret=hid if hid is not None else self._new_ipc_handle(pid, s, name))
@@ -297,6 +333,10 @@ class IpcServer:
         self._reply(req, at, ret=0)
 
     def on_sem_unlink(self, req: Packet, at: int) -> None:
+        s = self.sems.get(req.body.name)
+        if s is not None and isinstance(req.body.cred, tuple) and req.body.cred[0] != s.uid:
+            self._reply(req, at, ret=-EACCES)  # (sem_unlink(3)'s, as glibc turns unlink's EPERM)
+            return
         s = self.sems.pop(req.body.name, None)
         if s is not None:
             self._ipc_unlinked(s)

@@ -35,6 +35,7 @@ from shoal.abi import (
     O_WRONLY,
     SEM_VALUE_MAX,
 )
+from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, read_timespec, s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.kernel.files import MAX_FILES, new_fd
@@ -143,15 +144,26 @@ def sys_mq_open(k: Kernel, t: Thread, a: list[int]) -> int:
         p.fs.open_fds.add(fd)
         p.fs.files[fd] = OpenFile(FileKind.MQ, name, reply.body.handle, flags & (O_ACCMODE | O_NONBLOCK))
         return fd
-    k.rpc(t, MqOpen(name=name, flags=flags, maxmsg=maxmsg, msgsize=msgsize), opened)
+    k.rpc(t, MqOpen(name=name, flags=flags, maxmsg=maxmsg, msgsize=msgsize, **_owner(t, flags, a[2])),
+          opened)
     return 0
+
+
+def _owner(t: Thread, flags: int, mode: int) -> dict:
+    """What an open that may create tells the IPC daemon: the caller's ids unless root (an
+    existing object is opened only as its mode allows; a new one is the caller's) and, with
+    O_CREAT, the mode less the umask (as Linux's mqueue and musl's /dev/shm file)."""
+    out = cred.as_user(t)
+    if flags & O_CREAT:
+        out["mode"] = mode & 0o777 & ~t.proc.fs.umask
+    return out
 
 
 def sys_mq_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
     name = _name(t, a[0], sem=False)
     if isinstance(name, int):
         return name
-    k.rpc(t, MqUnlink(name=name), lambda reply, at: reply.body.ret)
+    k.rpc(t, MqUnlink(name=name, **cred.as_user(t)), lambda reply, at: reply.body.ret)
     return 0
 
 
@@ -253,7 +265,8 @@ def sys_sem_open(k: Kernel, t: Thread, a: list[int]) -> int:
         return name
     if a[3] > SEM_VALUE_MAX:
         return -EINVAL
-    k.rpc(t, SemOpen(name=name, flags=a[1], value=a[3]), lambda reply, at: reply.body.ret)
+    k.rpc(t, SemOpen(name=name, flags=a[1], value=a[3], **_owner(t, a[1], a[2])),
+          lambda reply, at: reply.body.ret)
     return 0
 
 
@@ -266,7 +279,7 @@ def sys_sem_unlink(k: Kernel, t: Thread, a: list[int]) -> int:
     name = _name(t, a[0], sem=True)
     if isinstance(name, int):
         return name
-    k.rpc(t, SemUnlink(name=name), lambda reply, at: reply.body.ret)
+    k.rpc(t, SemUnlink(name=name, **cred.as_user(t)), lambda reply, at: reply.body.ret)
     return 0
 
 
