@@ -613,6 +613,7 @@ class FsSetattr(Request, frozen=True, kw_only=True, gc=False):  # chmod, chown, 
     gid: int | Opt = UNSET  # chown: the group to set (-1 leaves it)
     cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # the caller: fsuid, fsgid, groups (chown: always)
     nofollow: bool | Opt = UNSET  # a link at the end of `path` itself
+    touch: bool | Opt = UNSET  # utimensat to now: a writer may too, not only the owner
 
 
 class FsLink(Request, frozen=True, kw_only=True, gc=False):  # linkat: name `new` for `old` (or an open file)

@@ -14,7 +14,7 @@ from conftest import Programs, assert_same, run_native, run_shoal, shoal_cli
 
 from shoal import Chip
 
-EACCES, ENOENT, ENOTDIR = "-13", "-2", "-20"
+EACCES, ENOENT, ENOTDIR, EPERM = "-13", "-2", "-20", "-1"
 # (call, errno) as path_resolution(7), open(2), stat(2), chdir(2), execve(2), unix(7) give them
 EXPECTED = {
     "stat nx": "0",  # the name is in a searchable directory: only what is inside is closed
@@ -37,6 +37,10 @@ EXPECTED = {
     "execve open/garbage": "-8",  # ENOEXEC: x for all, no format
     "execve open/script (root's x)": EACCES, "execve open/data (no x)": EACCES,  # the x bit
     "access open/data X": EACCES, "access open/garbage X": "0",
+    "utimensat pub null": "0", "utimensat pub now": "0",  # a writer may set them to now
+    "utimensat pub mix": EPERM, "utimensat pub set": EPERM,  # anything else: the owner only
+    "utimensat ro null": EACCES, "utimensat ro now": EACCES, "utimensat ro set": EPERM,
+    "futimens ro": EACCES, "open rd": "0", "fchdir rd": EACCES,  # fchdir: search on it
 }
 
 

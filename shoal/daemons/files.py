@@ -350,6 +350,12 @@ class FileServer(LinkCalls, LockCalls):
         if b.mode is not UNSET and b.cred is not UNSET and b.cred[0] not in (0, node.uid):
             self._reply(req, at, ret=-EPERM, handle=hid)  # chmod: the owner's (or root's)
             return
+        if (b.mtime is not UNSET or b.atime is not UNSET) and isinstance(b.cred, tuple) and (
+                b.cred[0] not in (0, node.uid)):  # utimensat: the owner's; to now, a writer's too
+            err = -EPERM if b.touch is not True else 0 if may(node, b.cred, W) else -EACCES
+            if err:
+                self._reply(req, at, ret=err, handle=hid)
+                return
         if b.uid is not UNSET:
             euid, egid, groups = b.cred
             root = euid == 0

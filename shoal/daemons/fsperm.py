@@ -7,8 +7,9 @@ needs read or write permission on the file as its access mode and O_TRUNC ask; m
 removing a name needs write and search permission on the directory, and in a sticky directory
 (/tmp) only the file's or the directory's owner may remove or rename it (EPERM); chmod is the
 owner's (EPERM); a new node belongs to the caller (its group: the directory's if that is
-set-group-ID); execve needs the file's execute bit (fstree.program_at), chdir search
-permission on the directory, connect write permission on the socket's file.
+set-group-ID); execve needs the file's execute bit (fstree.program_at), chdir and fchdir
+search permission on the directory, connect write permission on the socket's file,
+utimensat ownership (EPERM) or, to set both times to now, write permission (EACCES).
 """
 
 from __future__ import annotations

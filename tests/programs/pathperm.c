@@ -63,6 +63,9 @@ static void make_tree(void) {
     mk("open/script", 0744, "#!/nonexistent\n");  /* root's x bit only */
     mk("open/data", 0644, "\177ELF not really\n");  /* no x bit at all */
     mk("open/garbage", 0755, "garbage, no format\n");  /* x for all: ENOEXEC */
+    mk("open/pub", 0666, NULL);
+    mk("open/ro", 0644, NULL);
+    mkdir("rd", 0744);  /* the others may list it, not search it */
     umask(022);
     listening = unix_sock(SOCK_STREAM, "rsock", 1);  /* 0755: the others may not write it */
     if (listening >= 0) listen(listening, 1);
@@ -132,6 +135,24 @@ int main(int argc, char **argv) {
     say("bind in xo", unix_sock(SOCK_DGRAM, "xo/sock", 1));
     say("connect nx/sock", unix_sock(SOCK_STREAM, "nx/sock", 0));
     say("connect rsock (0755)", unix_sock(SOCK_STREAM, "rsock", 0));
+    /* times: to now, the owner or a writer; anything else, the owner (utimensat(2)) */
+    struct timespec now2[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+    struct timespec mix[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}};
+    struct timespec set[2] = {{5, 0}, {0, UTIME_OMIT}};
+    say("utimensat pub null", utimensat(AT_FDCWD, "open/pub", NULL, 0));
+    say("utimensat pub now", utimensat(AT_FDCWD, "open/pub", now2, 0));
+    say("utimensat pub mix", utimensat(AT_FDCWD, "open/pub", mix, 0));
+    say("utimensat pub set", utimensat(AT_FDCWD, "open/pub", set, 0));
+    say("utimensat ro null", utimensat(AT_FDCWD, "open/ro", NULL, 0));
+    say("utimensat ro now", utimensat(AT_FDCWD, "open/ro", now2, 0));
+    say("utimensat ro set", utimensat(AT_FDCWD, "open/ro", set, 0));
+    int fd = open("open/ro", O_RDONLY);
+    say("futimens ro", futimens(fd, NULL));
+    close(fd);
+    fd = open("rd", O_RDONLY | O_DIRECTORY);
+    say("open rd", fd);
+    say("fchdir rd", fchdir(fd));
+    close(fd);
     char *args[] = {"x", NULL};
     say("execve nx/prog", execve("nx/prog", args, args + 1));
     say("execve nx", execve("nx", args, args + 1));

@@ -274,8 +274,17 @@ def sys_fchdir(k: Kernel, t: Thread, a: list[int]) -> int:
     f = t.proc.fs.files.get(fd)
     if f is None or f.kind is not FileKind.DIR:
         return -ENOTDIR
-    t.proc.fs.cwd = files.canonical(f.path)
-    return 0
+    by = cred.as_user(t)
+    if not by:
+        t.proc.fs.cwd = files.canonical(f.path)
+        return 0
+
+    def got(reply: Packet, at: int) -> int:  # a user needs search permission on it (EACCES)
+        files.rehandle(f, reply)
+        if reply.body.ret == 0:
+            t.proc.fs.cwd = files.canonical(f.path)
+        return reply.body.ret
+    return files.ask(k, t, FsStat(**files.about(f), real=True, **by), got)
 
 
 def _enter(k: Kernel, t: Thread, path: str) -> int:
@@ -386,6 +395,7 @@ def sys_utimensat(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     # (a file's time is the chip's, as the file server stamps it: kernel/files.py statx_bytes)
     stamps: list[int | None] = [k.now(), k.now()]
+    touch = True  # both now: the owner or a writer may (else only the owner: utimensat(2))
     if times:
         stamps = []
         for i in (0, 1):
@@ -395,7 +405,11 @@ def sys_utimensat(k: Kernel, t: Thread, a: list[int]) -> int:
                 return -EINVAL
             stamps.append(None if nsec == UTIME_OMIT else k.now() if nsec == UTIME_NOW
                           else ns_to_cycles(k, sec * 1_000_000_000 + nsec - EPOCH_NS))
+            touch = touch and nsec == UTIME_NOW
         if stamps == [None, None]:
             return 0  # nothing to do: Linux does not even look at the path
     what = {n: v for n, v in zip(("atime", "mtime"), stamps, strict=True) if v is not None}
-    return _setattr(k, t, dirfd, addr, flags, **what, **cred.as_user(t))
+    by = cred.as_user(t)
+    if by and touch:
+        by["touch"] = True
+    return _setattr(k, t, dirfd, addr, flags, **what, **by)
