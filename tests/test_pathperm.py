@@ -20,7 +20,8 @@ EXPECTED = {
     "stat nx": "0",  # the name is in a searchable directory: only what is inside is closed
     "stat nx/f": EACCES, "stat nx/missing": EACCES,  # before the name is looked at
     "stat nx/.": EACCES, "stat nx/..": EACCES, "stat nx/sub/..": EACCES, "stat ./nx/./f": EACCES,
-    "stat file/x": ENOTDIR, "stat file/.": ENOTDIR,  # a file on the way: ENOTDIR first
+    "stat file/x": ENOTDIR, "stat file/.": ENOTDIR, "stat file/..": ENOTDIR,  # ENOTDIR first
+    "creat open/missing/.": ENOENT, "mkdir open/missing/.": ENOENT,  # not the last name
     "lstat lnk": "0", "stat lnk": EACCES, "stat ok": "0",  # a link's target walked as the user
     "stat xo/f": "0", "stat xo/missing": ENOENT,  # search without read: names reachable
     "open xo/f": "0", "open xo dir": EACCES,

@@ -150,7 +150,7 @@ def walk(nodes: dict[int, Node], path: str, follow: bool,
         ino = cur.children.get(part)
         more = any(p != "." for p in todo)
         if ino is None:
-            return (cur, part, None) if not more else -ENOENT
+            return (cur, part, None) if not todo else -ENOENT  # ("missing/.": ENOENT too)
         node = nodes[ino]
         if node.target is not None and (todo or follow):
             hops += 1

@@ -101,6 +101,9 @@ int main(int argc, char **argv) {
     say("stat ./nx/./f", stat("./nx/./f", &st));
     say("stat file/x", stat("file/x", &st));
     say("stat file/.", stat("file/.", &st));
+    say("stat file/..", stat("file/..", &st));
+    say_fd("creat open/missing/.", open("open/missing/.", O_CREAT | O_WRONLY, 0644));
+    say("mkdir open/missing/.", mkdir("open/missing/.", 0755));
     say("lstat lnk", lstat("lnk", &st));
     say("stat lnk", stat("lnk", &st));
     say("stat ok", stat("ok", &st));
