@@ -6,8 +6,9 @@ takes it from `Chip.fs_tree` (shoal/daemons/files.py holds the tree on the chip)
 files, directories and symbolic links that stay inside DIR are copied (a relative target, `..`
 only at its start and no higher than the tree's root: fspaths.link_inside); anything else in
 DIR (a link that leads outside or is absolute, a device, a FIFO, a socket), a name that is not
-UTF-8, or a tree over the chip's limits is refused with one line. A host file with several
-names comes in as one file per name. On the way back the guest's links are written as host
+UTF-8, or a tree over the chip's limits is refused with one line. A file whose owner may
+execute it comes as fspaths.Executable (0755 on the chip, so a user may execve it; else
+0644). A host file with several names comes in as one file per name. On the way back the guest's links are written as host
 links by the same rule (an absolute target made relative to DIR); one that would lead outside
 is not written (counted as lost, below); a guest file's second name is written as a copy.
 
