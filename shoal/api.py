@@ -344,7 +344,8 @@ class Chip:
 
     def load_fs(self, entries: list[tuple[str, bytes | Symlink | None]]) -> None:
         """Fill the file server's writable tree: (path, contents) for a file (0644; 0755 if the
-        contents are an fspaths.Executable), (path, None) for a directory, (path, Symlink(target)) for a symbolic link, relative to the root,
+        contents are an fspaths.Executable), (path, None) for a directory, (path,
+        Symlink(target)) for a symbolic link, relative to the root,
         parents first (`read_host_tree` makes them).
         Refused with one line (ShoalError) beyond the chip's limits or over a --file."""
         try:
