@@ -9,8 +9,9 @@ DIR (a link that leads outside or is absolute, a device, a FIFO, a socket), a na
 UTF-8, or a tree over the chip's limits is refused with one line. A file whose owner may
 execute it comes as fspaths.Executable (0755 on the chip, so a user may execve it; else
 0644). A host file with several names comes in as one file per name. On the way back the
-guest's links are written as host links by the same rule (an absolute target made relative to DIR); one that would lead outside
-is not written (counted as lost, below); a guest file's second name is written as a copy.
+guest's links are written as host links by the same rule (an absolute target made relative
+to DIR); one that would lead outside is not written (counted as lost, below); a guest
+file's second name is written as a copy.
 
 Both ways walk with a stack (a tree may be as deep as fs_max_files) and reach every entry
 through directory descriptors, one name at a time, never following a symbolic link
