@@ -28,11 +28,11 @@ int main(void) {
   pthread_t t; pthread_create(&t, 0, b, 0);
   while (stage != 1) usleep(1000);
   stage = 2;
-  long r = fx(&L2, FUTEX_LOCK_PI);
-  printf("A lock L2 %ld\n", r);
+  long r = fx(&L2, FUTEX_LOCK_PI);  /* (printed after the join: B's unlock line and this one race) */
   if (r == 0) fx(&L2, FUTEX_UNLOCK_PI);
   fx(&L1, FUTEX_UNLOCK_PI);
   pthread_join(t, 0);
+  printf("A lock L2 %ld\n", r);
   printf("done\n");
   return 0;
 }
