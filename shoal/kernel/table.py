@@ -47,6 +47,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (38, "renameat", fs.sys_renameat),
     (43, "statfs64", links.sys_statfs64),
     (44, "fstatfs64", links.sys_fstatfs64),
+    (45, "truncate64", fs.sys_truncate),
     (46, "ftruncate64", fs.sys_ftruncate),
     (47, "fallocate", links.sys_fallocate),
     (48, "faccessat", fs.sys_faccessat),
