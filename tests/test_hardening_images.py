@@ -308,6 +308,8 @@ BAD_META = {
     "cred-groups-order": (lambda m: _set(m, ("cred",), [[5] * 8, [-2, 3]]), "'cred[1]'"),
     "cred-groups-many": (lambda m: _set(m, ("cred",), [[5] * 8, [1] * 65537]), "'cred[1]'"),
     "umask-big": (lambda m: _set(m, ("umask",), 0o1000), "'umask'"),
+    "nice-low": (lambda m: _set(m, ("nice",), -21), "'nice'"),
+    "nice-string": (lambda m: _set(m, ("nice",), "5"), "'nice'"),
     "locks-int": (lambda m: _set(m, ("locks",), 1), "'locks'"),
     "robust-negative": (lambda m: _set(m, ("threads", 0, "robust"), -4), "'threads[0].robust'"),
     "stopped-not-a-stop-signal": (lambda m: _set(m, ("signals",), {"stopped": 9}), "'signals.stopped'"),

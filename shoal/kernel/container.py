@@ -223,6 +223,7 @@ class Container:
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
     family: Family = field(default_factory=Family)
+    nice: int = 0  # setpriority(2)'s value, -20..19 (kernel/calls/prio.py; the scheduler ignores it)
     sig: ProcSignals = field(default_factory=lambda: ProcSignals())
     timers: dict[int, Timer] = field(default_factory=dict)  # kernel/timers.py
     stats: ProcStats = field(default_factory=ProcStats)

@@ -166,6 +166,8 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["umask"] = p.fs.umask
     if p.fs.locks:
         meta["locks"] = True
+    if p.nice:
+        meta["nice"] = p.nice
     if any(p.user.ids) or p.user.groups:
         meta["cred"] = [list(p.user.ids), list(p.user.groups)]
     if p.rlimits:
@@ -321,6 +323,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.fs.cwd = meta.get("cwd", "/")
     p.fs.umask = meta.get("umask", 0o022)
     p.fs.locks = meta.get("locks", False)
+    p.nice = meta.get("nice", 0)
     cred, groups = meta.get("cred", [[0] * 8, []])
     p.user.ids, p.user.groups = list(cred), list(groups)
     p.family.ppid, p.family.tty = meta.get("ppid", 0), meta.get("tty", 0)

@@ -149,6 +149,7 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     if len(gids) > NGROUPS_MAX or gids != sorted(gids, key=lambda g: g & U32):
         raise _Bad(f"'cred[1]' must hold at most {NGROUPS_MAX} groups in setgroups' order")
     _int(m.get("umask", 0o022), "umask", 0, 0o777)
+    _int(m.get("nice", 0), "nice", -20, 19)
     if type(m.get("locks", False)) is not bool:
         raise _Bad("'locks' must be true or false")
     for r, v in _dict(m.get("rlimits", {}), "rlimits").items():

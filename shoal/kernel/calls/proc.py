@@ -69,7 +69,7 @@ def sys_gettid(k: Kernel, t: Thread, a: list[int]) -> int:
 RLIM_INFINITY = (1 << 64) - 1
 
 
-RLIMIT_STACK, RLIMIT_NOFILE, RLIM_NLIMITS = 3, 7, 16
+RLIMIT_STACK, RLIMIT_NOFILE, RLIMIT_NICE, RLIMIT_RTPRIO, RLIM_NLIMITS = 3, 7, 13, 14, 16
 
 
 def sys_prlimit64(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -84,7 +84,8 @@ def sys_prlimit64(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     cur = t.proc.rlimits.get(res)
     if cur is None:
-        v = {RLIMIT_STACK: k.spec.limits.stack_limit, RLIMIT_NOFILE: 1024}.get(res, RLIM_INFINITY)
+        v = {RLIMIT_STACK: k.spec.limits.stack_limit, RLIMIT_NOFILE: 1024, RLIMIT_NICE: 0,
+             RLIMIT_RTPRIO: 0}.get(res, RLIM_INFINITY)  # (Linux's defaults)
         cur = [v, v]
     soft = hard = 0
     if new:
