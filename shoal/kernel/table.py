@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from shoal.kernel import console, files, futexes, ikc, location, migrate, pipes, procs, report, rmem, shm
 from shoal.kernel.calls import (
+    copy,
     cred,
     fork,
     fs,
@@ -72,6 +73,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (68, "pwrite64", io.sys_pwrite64),
     (69, "preadv", io.sys_preadv),
     (70, "pwritev", io.sys_pwritev),
+    (71, "sendfile64", copy.sys_sendfile64),
     (78, "readlinkat", links.sys_readlinkat),
     (81, "sync", io.sys_sync),
     (82, "fsync", io.sys_fsync),
@@ -190,6 +192,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (278, "getrandom", sysinfo.sys_getrandom),
     (283, "membarrier", mlock.sys_membarrier),
     (284, "mlock2", mlock.sys_mlock2),
+    (285, "copy_file_range", copy.sys_copy_file_range),
     (291, "statx", fs.sys_statx),
     (403, "clock_gettime64", time.sys_clock_gettime),
     (406, "clock_getres_time64", time.sys_clock_getres),
@@ -204,6 +207,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (420, "semtimedop_time64", sysv.sys_semtimedop),
     (421, "rt_sigtimedwait_time64", sig.sys_rt_sigtimedwait),
     (422, "futex_time64", futex.sys_futex),
+    (436, "close_range", copy.sys_close_range),
     (439, "faccessat2", fs.sys_faccessat2),
     (452, "fchmodat2", fs.sys_fchmodat2),
     (500, "shoal_cluster", shoal_calls.sys_cluster),
