@@ -33,3 +33,14 @@ def test_thread_name_and_barrier_registration_travel_with_a_migration(programs: 
     c.run()
     assert p.returncode == 0, p.message
     assert p.stdout == b"on 3 name 'moved' barrier 0\n"
+
+
+def test_exec_drops_the_registration_and_the_thread_name(programs: Programs) -> None:
+    b = programs["memcalls"]
+    argv = [str(b.native), "exec"]
+    c = Chip.preset("tiny")
+    c.add_file(b.native.name, b.elf.read_bytes())
+    p = c.spawn(b.elf, argv)
+    c.run()
+    assert_same(p, run_native(b, argv))
+    assert p.stdout == b"after exec: name starts with memcalls 1\nPRIVATE_EXPEDITED = -1 errno 1\n"

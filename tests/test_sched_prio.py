@@ -46,3 +46,14 @@ def test_nice_travels_with_a_migration(programs: Programs) -> None:
     c.run()
     assert p.returncode == 0, p.message
     assert p.stdout == b"on 3 nice 7\n"
+
+
+def test_exec_keeps_the_nice_value(programs: Programs) -> None:
+    b = programs["sched_prio"]
+    argv = [str(b.native), "exec"]
+    c = Chip.preset("tiny")
+    c.add_file(b.native.name, b.elf.read_bytes())
+    p = c.spawn(b.elf, argv)
+    c.run()
+    assert_same(p, run_native(b, argv))
+    assert p.stdout == b"after exec nice 6\n"

@@ -135,6 +135,20 @@ int main(int argc, char **argv) {
 #ifdef __riscv
     if (!strcmp(mode, "mig")) return mig_mode(argc > 2 ? argv[2][0] - '0' : 1);
 #endif
+    if (!strcmp(mode, "exec")) {  /* exec drops the registration and names the thread anew */
+        syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+        prctl(PR_SET_NAME, "before");
+        execl(argv[0], argv[0], "after", (char *)0);
+        printf("execl failed errno %d\n", errno);
+        return 1;
+    }
+    if (!strcmp(mode, "after")) {
+        char n[16];
+        prctl(PR_GET_NAME, n);
+        printf("after exec: name starts with memcalls %d\n", !strncmp(n, "memcalls", 8));
+        show("PRIVATE_EXPEDITED", syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0));
+        return 0;
+    }
     memory();
     barriers();
     names();
