@@ -559,12 +559,14 @@ class FsWrite(Request, frozen=True, kw_only=True, gc=False):  # write data at `o
     append: bool
 
 
-class FsTruncate(Request, frozen=True, kw_only=True, gc=False):  # set the file's length
+class FsTruncate(Request, frozen=True, kw_only=True, gc=False):  # set a file's length: ftruncate, truncate
     KIND = Kind.FS_TRUNCATE
-    handle: int
+    handle: int | None  # None: by path (truncate), links followed
     path: str
     flags: int
     length: int
+    cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # truncate by a caller that is not root
+    nofollow: bool | Opt = UNSET  # (never set: truncate follows links; what _target reads)
 
 
 class FsStat(Request, frozen=True, kw_only=True, gc=False):  # stat an open file or a path

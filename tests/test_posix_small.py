@@ -179,3 +179,12 @@ def test_a_read_only_file_refuses_chmod_and_utimensat(tmp_path: Path) -> None:
     p = c.spawn(compile_cached([src]), ["ro"])
     c.run()
     assert p.stdout == b"-1 30 -1 30\n"
+
+
+def test_truncate_by_path_as_native(programs: Programs) -> None:
+    """truncate(2) (it was ENOSYS): grow with zeros, shrink, through a link, and Linux's errno
+    values for a missing file, a path through a file, a directory, a negative length."""
+    b = programs["truncate"]
+    p, _ = run_shoal(b, ["truncate"])
+    assert_same(p, run_native(b, ["truncate"]))
+    assert b"shrink = 0 errno 0\nsize 5\n" in p.stdout and b"a directory = -1 errno 21" in p.stdout

@@ -280,13 +280,24 @@ class FileServer(LinkCalls, LockCalls):
         self._reply(req, at, ret=len(data), offset=end, handle=hid)
 
     def on_fs_truncate(self, req: Packet, at: int) -> None:
+        """ftruncate (by handle: a directory is EINVAL) or truncate (by path: EISDIR, and
+        write permission for a caller that is not root, EACCES), as Linux."""
         b = req.body
-        found = self._open_node(req, at)
+        found = self._target(req, at)
         if found is None:
             return
         hid, node = found
-        err = -EINVAL if node.is_dir else -EROFS if node.readonly else self.fs.resize(node, b.length)
-        node.touch(at)
+        by_path = b.handle is None
+        if node.is_dir:
+            err = -EISDIR if by_path else -EINVAL
+        elif node.readonly:
+            err = -EROFS
+        elif by_path and isinstance(b.cred, tuple) and not may(node, b.cred, W):
+            err = -EACCES
+        else:
+            err = self.fs.resize(node, b.length)
+        if not err:
+            node.touch(at)
         self._reply(req, at, ret=err, handle=hid)
 
     def _open_node(self, req: Packet, at: int) -> tuple[int, Node] | None:

@@ -63,6 +63,7 @@ class Thread:
     blocked_at: int = 0  # simulated cycle at which it last went to sleep
     clear_tid: int = 0  # set_tid_address / CLONE_CHILD_CLEARTID
     robust_list: int = 0  # set_robust_list's head (walked when the thread ends: calls/futex.py)
+    comm: str | None = None  # its name (prctl PR_SET_NAME, latin-1, at most 15 bytes); None: the program's
     wait_key: tuple[int, int] | None = None  # futex it sleeps on
     wait_bits: int = 0xFFFFFFFF
     deadline: int | None = None  # timed wait (cycles)
@@ -223,6 +224,8 @@ class Container:
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
     family: Family = field(default_factory=Family)
+    membarrier: bool = False  # registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED (calls/mlock.py)
+    nice: int = 0  # setpriority(2)'s value, -20..19 (kernel/calls/prio.py; the scheduler ignores it)
     sig: ProcSignals = field(default_factory=lambda: ProcSignals())
     timers: dict[int, Timer] = field(default_factory=dict)  # kernel/timers.py
     stats: ProcStats = field(default_factory=ProcStats)

@@ -137,7 +137,8 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         "regions": [[r.start, r.end, r.prot, r.name] for r in p.aspace.regions],
         "threads": [{"tid": t.tid, "clear_tid": t.clear_tid, "restart_deadline": t.restart_deadline,
                      "blocked_on": t.blocked_on, "instructions": t.instructions,
-                     "regs": k.cpu.get_regs(t.ctx), **({"robust": t.robust_list} if t.robust_list else {})}
+                     "regs": k.cpu.get_regs(t.ctx), **({"robust": t.robust_list} if t.robust_list else {}),
+                     **({"comm": t.comm} if t.comm is not None else {})}
                     for t in threads],
         "ikc": {str(fd): _endpoint_meta(ep) for fd, ep in sorted(p.ikc.items())},
         "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.ikc.early_signals.items())
@@ -166,6 +167,10 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["umask"] = p.fs.umask
     if p.fs.locks:
         meta["locks"] = True
+    if p.nice:
+        meta["nice"] = p.nice
+    if p.membarrier:
+        meta["membarrier"] = True
     if any(p.user.ids) or p.user.groups:
         meta["cred"] = [list(p.user.ids), list(p.user.groups)]
     if p.rlimits:
@@ -321,6 +326,8 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.fs.cwd = meta.get("cwd", "/")
     p.fs.umask = meta.get("umask", 0o022)
     p.fs.locks = meta.get("locks", False)
+    p.nice = meta.get("nice", 0)
+    p.membarrier = meta.get("membarrier", False)
     cred, groups = meta.get("cred", [[0] * 8, []])
     p.user.ids, p.user.groups = list(cred), list(groups)
     p.family.ppid, p.family.tty = meta.get("ppid", 0), meta.get("tty", 0)
@@ -332,7 +339,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         t = Thread(tid=tm["tid"], proc=p, ctx=ctx, state=TState.FROZEN, ready_at=at,
                    clear_tid=tm["clear_tid"], blocked_on=tm["blocked_on"],
                    restart_deadline=tm["restart_deadline"], instructions=tm["instructions"],
-                   stall=tm.get("stall", 0), robust_list=tm.get("robust", 0))
+                   stall=tm.get("stall", 0), robust_list=tm.get("robust", 0), comm=tm.get("comm"))
         p.threads.append(t)
     signals.from_meta(p, meta.get("signals", {}))
     timers.from_meta(k, p, meta.get("timers", []), at)

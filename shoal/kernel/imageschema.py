@@ -149,6 +149,9 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     if len(gids) > NGROUPS_MAX or gids != sorted(gids, key=lambda g: g & U32):
         raise _Bad(f"'cred[1]' must hold at most {NGROUPS_MAX} groups in setgroups' order")
     _int(m.get("umask", 0o022), "umask", 0, 0o777)
+    _int(m.get("nice", 0), "nice", -20, 19)
+    if type(m.get("membarrier", False)) is not bool:
+        raise _Bad("'membarrier' must be true or false")
     if type(m.get("locks", False)) is not bool:
         raise _Bad("'locks' must be true or false")
     for r, v in _dict(m.get("rlimits", {}), "rlimits").items():
@@ -183,6 +186,9 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         tids.add(_int(t["tid"], f"{path}.tid", 1, MAX_PID))
         _int(t["clear_tid"], f"{path}.clear_tid", 0, U32)
         _int(t.get("robust", 0), f"{path}.robust", 0, U32)
+        comm = _str(t.get("comm", ""), f"{path}.comm")
+        if len(comm) > 15 or "\0" in comm or any(ord(c) > 255 for c in comm):
+            raise _Bad(f"'{path}.comm' must be a thread name of at most 15 bytes")
         if t["restart_deadline"] is not None:
             _int(t["restart_deadline"], f"{path}.restart_deadline", -I64, I64 - 1)
         _str(t["blocked_on"], f"{path}.blocked_on")

@@ -95,6 +95,7 @@ def _clone_thread(k: Kernel, t: Thread, a: list[int]) -> int:
     if flags & CLONE_SETTLS:
         ctx.reg_write(REG_TP, tls)
     child = k.new_thread(t.proc, ctx, k.now())
+    child.comm = t.comm  # (a new thread has its creator's name, as on Linux)
     child.sig.mask = t.sig.mask  # its creator's mask; its own (empty) pending set, no alternate stack
     if flags & CLONE_PARENT_SETTID:
         t.proc.aspace.write(ptid, struct.pack("<I", child.tid))
@@ -126,7 +127,8 @@ def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls:
     if flags & CLONE_SETTLS:
         regs["x"][3] = tls  # tp (x4)
     meta["threads"] = [{"tid": t.tid, "clear_tid": ctid if flags & CLONE_CHILD_CLEARTID else 0,
-                        "restart_deadline": None, "blocked_on": "", "instructions": 0, "regs": regs}]
+                        "restart_deadline": None, "blocked_on": "", "instructions": 0, "regs": regs,
+                        **({"comm": t.comm} if t.comm is not None else {})}]
     meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.sched.current is t else t.blocked_at,
                 peak_frames=0, kcore_wait=0, generation=0, dead_instructions=0, ikc={}, early_signals=[],
                 ppid=p.pid, tty=p.family.tty or p.pid)
@@ -453,6 +455,7 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
         p.timers[key].gen += 1
         del p.timers[key]
     t.sig.altstack, t.sig.interrupted, t.clear_tid = (0, 0, signals.SS_DISABLE), None, 0
+    t.comm, p.membarrier = None, False  # the new program's name; membarrier's registration goes (Linux)
     ctx = k.cpu.new_context()
     ctx.reg_write(REG_PC, exe.entry)
     ctx.reg_write(REG_SP, sp)

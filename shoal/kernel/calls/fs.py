@@ -177,6 +177,18 @@ def sys_renameat2(k: Kernel, t: Thread, a: list[int]) -> int:
     return _rename(k, t, a, a[4])
 
 
+def sys_truncate(k: Kernel, t: Thread, a: list[int]) -> int:
+    """truncate(path, length): the file at `path` (links followed), as ftruncate's server side
+    by path; the length is a 64-bit pair (a1, a2), as ftruncate64's."""
+    path = files.user_path(t, files.AT_FDCWD, a[0])
+    if isinstance(path, int):
+        return path
+    length = files.off64(a[1], a[2])
+    if length < 0:
+        return -EINVAL
+    return files.simple(k, t, FsTruncate(handle=None, path=path, flags=0, length=length, **cred.as_user(t)))
+
+
 def sys_ftruncate(k: Kernel, t: Thread, a: list[int]) -> int:
     g = t.proc.fs.files.get(s32(a[0]))
     if g is not None and g.kind is FileKind.SHM:

@@ -8,7 +8,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from shoal.abi import EINVAL, EPERM, ESRCH
-from shoal.kernel.calls.common import STOPPED, s32
+from shoal.kernel.calls.common import STOPPED, refused, s32
 from shoal.kernel.container import Thread, TState
 from shoal.kernel.futexes import futex_wake, key_of, pi_exit, robust_walk
 from shoal.kernel.memory import Fault, OutOfFrames
@@ -69,7 +69,7 @@ def sys_gettid(k: Kernel, t: Thread, a: list[int]) -> int:
 RLIM_INFINITY = (1 << 64) - 1
 
 
-RLIMIT_STACK, RLIMIT_NOFILE, RLIM_NLIMITS = 3, 7, 16
+RLIMIT_STACK, RLIMIT_NOFILE, RLIMIT_NICE, RLIMIT_RTPRIO, RLIM_NLIMITS = 3, 7, 13, 14, 16
 
 
 def sys_prlimit64(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -84,7 +84,8 @@ def sys_prlimit64(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     cur = t.proc.rlimits.get(res)
     if cur is None:
-        v = {RLIMIT_STACK: k.spec.limits.stack_limit, RLIMIT_NOFILE: 1024}.get(res, RLIM_INFINITY)
+        v = {RLIMIT_STACK: k.spec.limits.stack_limit, RLIMIT_NOFILE: 1024, RLIMIT_NICE: 0,
+             RLIMIT_RTPRIO: 0}.get(res, RLIM_INFINITY)  # (Linux's defaults)
         cur = [v, v]
     soft = hard = 0
     if new:
@@ -108,3 +109,26 @@ def sys_sched_getaffinity(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     t.proc.aspace.write(buf, ((1 << n) - 1).to_bytes(nbytes, "little"))
     return nbytes
+
+
+PR_SET_NAME, PR_GET_NAME = 15, 16
+
+
+def sys_prctl(k: Kernel, t: Thread, a: list[int]) -> int:
+    """The thread's name (PR_SET_NAME, PR_GET_NAME: 16 bytes with the NUL, as Linux's comm);
+    another option is EINVAL, counted as refused (--stats)."""
+    opt, arg = a[0], a[1]
+    if opt == PR_SET_NAME:
+        raw = bytearray()
+        while len(raw) < 15:  # at most 15 bytes, a byte at a time (strncpy_from_user)
+            c = t.proc.aspace.read(arg + len(raw), 1)
+            if c == b"\0":
+                break
+            raw += c
+        t.comm = raw.decode("latin-1")
+        return 0
+    if opt == PR_GET_NAME:
+        name = (t.proc.name if t.comm is None else t.comm).encode("latin-1", "replace")[:15]
+        t.proc.aspace.write(arg, name.ljust(16, b"\0"))
+        return 0
+    return refused(t, 167, EINVAL)
