@@ -145,6 +145,16 @@ class FileTable:
 
 
 @dataclass(eq=False, slots=True)
+class ProcSched:
+    """What the process asked of the scheduler (Linux's kernel/sched/ keeps both): its nice
+    value, -20..19 (kernel/calls/prio.py; shoal's scheduler ignores it), and whether it
+    registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED (kernel/calls/mlock.py)."""
+
+    nice: int = 0
+    membarrier: bool = False
+
+
+@dataclass(eq=False, slots=True)
 class User:
     """Whose the process is (kernel/calls/cred.py, as Linux's struct cred): its user and group ids
     [ruid, euid, suid, fsuid, rgid, egid, sgid, fsgid] and supplementary groups."""
@@ -224,8 +234,7 @@ class Container:
     ikc: dict[int, object] = field(default_factory=dict)  # IKC descriptors
     rlimits: dict[int, list[int]] = field(default_factory=dict)  # resource -> [soft, hard] set by prlimit64
     family: Family = field(default_factory=Family)
-    membarrier: bool = False  # registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED (calls/mlock.py)
-    nice: int = 0  # setpriority(2)'s value, -20..19 (kernel/calls/prio.py; the scheduler ignores it)
+    sched: ProcSched = field(default_factory=lambda: ProcSched())
     sig: ProcSignals = field(default_factory=lambda: ProcSignals())
     timers: dict[int, Timer] = field(default_factory=dict)  # kernel/timers.py
     stats: ProcStats = field(default_factory=ProcStats)

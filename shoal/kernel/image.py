@@ -167,9 +167,9 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["umask"] = p.fs.umask
     if p.fs.locks:
         meta["locks"] = True
-    if p.nice:
-        meta["nice"] = p.nice
-    if p.membarrier:
+    if p.sched.nice:
+        meta["nice"] = p.sched.nice
+    if p.sched.membarrier:
         meta["membarrier"] = True
     if any(p.user.ids) or p.user.groups:
         meta["cred"] = [list(p.user.ids), list(p.user.groups)]
@@ -326,8 +326,8 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.fs.cwd = meta.get("cwd", "/")
     p.fs.umask = meta.get("umask", 0o022)
     p.fs.locks = meta.get("locks", False)
-    p.nice = meta.get("nice", 0)
-    p.membarrier = meta.get("membarrier", False)
+    p.sched.nice = meta.get("nice", 0)
+    p.sched.membarrier = meta.get("membarrier", False)
     cred, groups = meta.get("cred", [[0] * 8, []])
     p.user.ids, p.user.groups = list(cred), list(groups)
     p.family.ppid, p.family.tty = meta.get("ppid", 0), meta.get("tty", 0)

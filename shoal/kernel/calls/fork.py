@@ -455,7 +455,7 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
         p.timers[key].gen += 1
         del p.timers[key]
     t.sig.altstack, t.sig.interrupted, t.clear_tid = (0, 0, signals.SS_DISABLE), None, 0
-    t.comm, p.membarrier = None, False  # the new program's name; membarrier's registration goes (Linux)
+    t.comm, p.sched.membarrier = None, False  # the new program's name; membarrier's registration goes (Linux)
     ctx = k.cpu.new_context()
     ctx.reg_write(REG_PC, exe.entry)
     ctx.reg_write(REG_SP, sp)

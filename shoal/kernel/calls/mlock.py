@@ -132,9 +132,9 @@ def sys_membarrier(k: Kernel, t: Thread, a: list[int]) -> int:
                MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED):
         return 0
     if cmd == MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED:
-        t.proc.membarrier = True
+        t.proc.sched.membarrier = True
         return 0
     if cmd == MEMBARRIER_CMD_PRIVATE_EXPEDITED:
-        return 0 if t.proc.membarrier else -EPERM
+        return 0 if t.proc.sched.membarrier else -EPERM
     return -EINVAL
 

@@ -2,7 +2,7 @@
 sched_getscheduler/sched_setscheduler, sched_getparam/sched_setparam, getpriority/setpriority,
 getcpu. Every thread runs under SCHED_OTHER (shoal's scheduler is round robin, kernel/sched.py);
 another policy (or SCHED_RESET_ON_FORK) is not modelled: asking for one is EPERM, counted as
-refused (--stats). A process's nice value (Container.nice) is kept, inherited by fork, kept by
+refused (--stats). A process's nice value (Container.sched.nice) is kept, inherited by fork, kept by
 exec and carried in its image, but the scheduler does not read it. Another process is found
 among this cluster's; one on another cluster is ESRCH."""
 
@@ -115,7 +115,7 @@ def sys_getpriority(k: Kernel, t: Thread, a: list[int]) -> int:
     ps = _targets(k, t, s32(a[0]), s32(a[1]))
     if ps is None:
         return -EINVAL
-    return max((20 - p.nice for p in ps), default=-ESRCH)
+    return max((20 - p.sched.nice for p in ps), default=-ESRCH)
 
 
 def sys_setpriority(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -133,10 +133,10 @@ def sys_setpriority(k: Kernel, t: Thread, a: list[int]) -> int:
             ret = -EPERM
             continue
         lim = p.rlimits.get(RLIMIT_NICE, [0, 0])[0]
-        if nice < p.nice and not root and 20 - nice > lim:
+        if nice < p.sched.nice and not root and 20 - nice > lim:
             ret = -EACCES
             continue
-        p.nice, ret = nice, 0
+        p.sched.nice, ret = nice, 0
     return ret
 
 
