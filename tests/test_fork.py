@@ -221,3 +221,61 @@ def test_fork_refuses_anonymous_shared_memory_it_would_not_share(programs: Progr
     assert p.stdout == b"fork -1 38\n" and p.returncode == 0, (p.stdout, p.message)
     assert p.record.unknown_syscalls == {220: 1}, p.record.unknown_syscalls
     assert run_native(b, ["fork_shared_anon"]).stdout == b"shared 42\n"  # (what shoal owes)
+
+
+def _orphan_native(b: Built, argv: list[str]) -> bytes:
+    """The host build's output. Where the host re-parents orphans to a subreaper rather than
+    init (a container's init, systemd --user), only the change can be compared: the line that
+    says init adopted it is then taken from Linux's documented behaviour outside a subreaper."""
+    out = run_native(b, argv)
+    assert out.returncode == 7 and b"changed 1\n" in out.stdout, out
+    return out.stdout.replace(b"adopted by init 0\n", b"adopted by init 1\n")
+
+
+@pytest.mark.parametrize("mode", ["here", "big"])
+def test_an_orphan_is_adopted_by_init(programs: Programs, mode: str) -> None:
+    """Pid 1 is init (the host): the first program is 2, and a child whose parent exits sees
+    getppid() become 1, with the child on its parent's cluster ("here") or on another ("big")."""
+    b = programs["orphan"]
+    argv = [str(b.native), mode]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run()
+    assert p.pid == 2
+    kids = [r for r in c.processes() if r.pid != p.pid]
+    assert len(kids) == 1 and kids[0].state == "exited" and kids[0].exit_code == 0
+    assert (kids[0].cluster == p.cluster) == (mode == "here")
+    assert p.stdout == _orphan_native(b, argv) and p.returncode == 7, p.message
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_an_orphan_that_moves_is_told(programs: Programs, when: str) -> None:
+    """The orphan is moved to another cluster while its parent still runs ("before": the
+    process manager sends the news to where it lives now) or just as the parent has ended
+    ("after": the news finds it frozen or gone and is held or passed on)."""
+    b = programs["orphan"]
+    argv = [str(b.native), "here"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    child = None
+    def parent_ended() -> bool:  # (p.done waits for its stream, which its child shares)
+        return next(r for r in c.processes() if r.pid == p.pid).state == "exited"
+
+    while child is None:
+        c.run(max_cycles=c.time + 2_000)
+        if child is None and len(c.processes()) > 1:
+            child = next(r for r in c.processes() if r.pid != p.pid)
+        if child is not None and when == "before":
+            try:
+                c.migrate(child.pid, 2)
+                break
+            except ShoalError as e:
+                assert "pipe" in str(e)  # until it has closed its end
+    if when == "after":
+        c.run(until=parent_ended)
+        c.migrate(child.pid, 2)
+    c.run()
+    rec = next(r for r in c.processes() if r.pid == child.pid)
+    assert rec.cluster == 2 and rec.state == "exited" and rec.exit_code == 0
+    assert p.stdout == _orphan_native(b, argv) and p.returncode == 7, p.message
+
