@@ -24,7 +24,7 @@ ANSWER = sum(i % 1000 for i in range(400_000))  # what the child's 4 threads com
 
 def said(cluster: int) -> bytes:
     """The parent's line, once it runs on `cluster`."""
-    return f"parent (pid 1) on cluster {cluster} got {ANSWER}, from cluster 1\n".encode()
+    return f"parent (pid 2) on cluster {cluster} got {ANSWER}, from cluster 1\n".encode()
 
 
 def test_every_chipspec_field_is_documented_with_the_codes_values() -> None:

@@ -12,6 +12,7 @@ from conftest import Built, Programs, assert_same, run_native, run_shoal
 
 from shoal import Chip
 from shoal.errors import ShoalError
+from shoal.kernel import image
 
 
 def run_both(b: Built, mode: str, chip: str = "tiny", stdin: bytes = b"") -> tuple[object, Chip]:
@@ -279,3 +280,22 @@ def test_an_orphan_that_moves_is_told(programs: Programs, when: str) -> None:
     assert rec.cluster == 2 and rec.state == "exited" and rec.exit_code == 0
     assert p.stdout == _orphan_native(b, argv) and p.returncode == 7, p.message
 
+
+
+def test_a_restored_orphan_keeps_init_as_parent(programs: Programs) -> None:
+    """The image carries the parent: an orphan checkpointed once told has ppid 1 in its image,
+    and restored on another chip it still answers getppid() == 1 (its exit status says so)."""
+    b = programs["orphan"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, [str(b.native), "here"], cluster=0)
+    c.run(until=lambda: len(c.processes()) == 2 and c.processes()[0].state == "exited")
+    parent, child = c.processes()
+    assert parent.pid == p.pid and child.state == "running"
+    # (a run paused by `until` leaves the host's clock where it was: aim past the parent's end)
+    c.run(max_cycles=parent.end_cycle + 20_000 - c.time)
+    data = c.checkpoint(child.pid, stop=True)
+    assert image.check(data, "t")[0]["ppid"] == 1
+    c2 = Chip.preset("tiny")  # (its output goes to its first parent's stream, not on this chip)
+    q = c2.restore(data, cluster=1)
+    c2.run()
+    assert q.pid == child.pid and q.returncode == 0, q.message  # 5 if getppid() != 1

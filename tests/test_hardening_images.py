@@ -228,11 +228,11 @@ def test_restore_runs_and_a_second_restore_of_the_same_image_is_refused(taken: b
     c = Chip.preset("tiny")
     c.add_file("data.txt", DATA)
     q = c.restore(taken, cluster=2)
-    with pytest.raises(ShoalError, match="pid 1 is already on this chip"):
+    with pytest.raises(ShoalError, match="pid 2 is already on this chip"):
         c.restore(taken, cluster=1)
     c.run()
     assert b"mailbox 7 queued 6 again thread 5" in q.stdout and q.returncode == 0
-    with pytest.raises(ShoalError, match="pid 1 is already on this chip"):
+    with pytest.raises(ShoalError, match="pid 2 is already on this chip"):
         c.restore(taken, cluster=1)  # also once it has ended
     still_runs(c)
 
