@@ -101,5 +101,5 @@ def test_tutorial_gdb_session(tmp_path: Path) -> None:
             p.communicate()
     assert "Breakpoint 1, main" in out
     assert re.search(r"^pc\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <main\+\d+>", out, re.M)
-    assert "Thread 1 (cluster 0)" in out and "exited normally" in out
+    assert "Thread 2 (cluster 0)" in out and "exited normally" in out
     assert p.returncode == 0 and stdout == said(5)

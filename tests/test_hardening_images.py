@@ -296,7 +296,7 @@ BAD_META = {
     "thread-regs-short": (lambda m: _set(m, ("threads", 0, "regs", "x"), [0] * 30), "'threads[0].regs.x'"),
     "thread-reg-negative": (lambda m: _set(m, ("threads", 0, "regs", "pc"), -4), "'threads[0].regs.pc'"),
     "thread-no-regs": (lambda m: _delete(m, ("threads", 1, "regs")), "'threads[1].regs' is missing"),
-    "thread-tid-twice": (lambda m: _set(m, ("threads", 1, "tid"), 1), "thread id twice"),
+    "thread-tid-twice": (lambda m: _set(m, ("threads", 1, "tid"), 2), "thread id twice"),
     "brk-below-start": (lambda m: _set(m, ("brk",), 0), "'brk'"),
     "meta-not-object": (lambda m: m.clear() or m.update({"x": 1}), "missing"),
     "early-signal": (lambda m: _set(m, ("early_signals",), [[1]]), "'early_signals[0]'"),
