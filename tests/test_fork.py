@@ -251,9 +251,8 @@ def test_an_orphan_is_adopted_by_init(programs: Programs, mode: str) -> None:
 
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_an_orphan_that_moves_is_told(programs: Programs, when: str) -> None:
-    """The orphan is moved to another cluster while its parent still runs ("before": the
-    process manager sends the news to where it lives now) or just as the parent has ended
-    ("after": the news finds it frozen or gone and is held or passed on)."""
+    """The orphan is moved to another cluster while its parent still runs ("before") or when
+    the host sees the parent ended ("after"); the news (routed by pid) reaches it there."""
     b = programs["orphan"]
     argv = [str(b.native), "here"]
     c = Chip.preset("tiny")

@@ -498,6 +498,6 @@ class ProcessManager:
         self._tell_waiters(parent.pid, rec, at)
 
     def _reparent(self, rec: ProcRecord, at: int) -> None:
-        """A packet routed by pid (as SIGCHLD is): it follows a process that moves."""
-        self._send(rec.cluster, Reparent(dst=rec.pid, ppid=INIT_PID, reply_to=self.node,
-                                         pm_version=rec.version), at)
+        """A packet routed by pid (as SIGCHLD is): it follows a process that moves. No
+        reply_to: nothing answers it, and its arrival then sends the manager no location notice."""
+        self._send(rec.cluster, Reparent(dst=rec.pid, ppid=INIT_PID, pm_version=rec.version), at)
