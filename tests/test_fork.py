@@ -249,37 +249,46 @@ def test_an_orphan_is_adopted_by_init(programs: Programs, mode: str) -> None:
     assert p.stdout == _orphan_native(b, argv) and p.returncode == 7, p.message
 
 
-@pytest.mark.parametrize("when", ["before", "after"])
-def test_an_orphan_that_moves_is_told(programs: Programs, when: str) -> None:
-    """The orphan is moved to another cluster while its parent still runs ("before") or when
-    the host sees the parent ended ("after"); the news (routed by pid) reaches it there."""
+def test_an_orphan_that_moves_early_is_told_where_it_is(programs: Programs) -> None:
+    """The orphan is moved to another cluster while its parent still runs: the news (routed by
+    pid) goes to where it lives then."""
     b = programs["orphan"]
     argv = [str(b.native), "here"]
     c = Chip.preset("tiny")
     p = c.spawn(b.elf, argv, cluster=0)
-    child = None
-    def parent_ended() -> bool:  # (p.done waits for its stream, which its child shares)
-        return next(r for r in c.processes() if r.pid == p.pid).state == "exited"
-
-    while child is None:
-        c.run(max_cycles=c.time + 2_000)
-        if child is None and len(c.processes()) > 1:
-            child = next(r for r in c.processes() if r.pid != p.pid)
-        if child is not None and when == "before":
-            try:
-                c.migrate(child.pid, 2)
-                break
-            except ShoalError as e:
-                assert "pipe" in str(e)  # until it has closed its end
-    if when == "after":
-        c.run(until=parent_ended)
-        c.migrate(child.pid, 2)
+    while len(c.processes()) < 2:
+        c.run(max_cycles=2_000)
+    child = next(r for r in c.processes() if r.pid != p.pid)
+    c.migrate(child.pid, 2)
     c.run()
     rec = next(r for r in c.processes() if r.pid == child.pid)
     assert rec.cluster == 2 and rec.state == "exited" and rec.exit_code == 0
+    assert c.migrations[0].thawed < c.processes()[0].end_cycle  # moved before its parent ended
     assert p.stdout == _orphan_native(b, argv) and p.returncode == 7, p.message
 
 
+def test_news_for_an_orphan_being_moved_is_held_and_passed_on(programs: Programs) -> None:
+    """The parent ends while its child is frozen for a move (timed from a first run of the
+    same deterministic chip): the reparent packet waits at the old cluster and follows the
+    child, whose new kernel then tells the sender where it is; getppid() answers 1 there."""
+    b = programs["orphan"]
+    argv = [str(b.native), "here", "0"]
+    c = Chip.preset("tiny")
+    c.spawn(b.elf, argv, cluster=0)
+    c.run()
+    end = c.processes()[0].end_cycle  # the parent's end when nothing moves
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run(max_cycles=end - 2_000)
+    child = next(r for r in c.processes() if r.pid != p.pid)
+    c.migrate(child.pid, 2)
+    c.run()
+    m = c.migrations[0]
+    assert m.frozen < c.processes()[0].end_cycle < m.thawed  # it ended during the move
+    assert next(r for r in c.clusters() if r.cluster == 2).locations["notices_sent"] == 1
+    rec = next(r for r in c.processes() if r.pid == child.pid)
+    assert rec.cluster == 2 and rec.state == "exited" and rec.exit_code == 0
+    assert p.stdout == _orphan_native(b, argv) and p.returncode == 7, p.message
 
 def test_a_restored_orphan_keeps_init_as_parent(programs: Programs) -> None:
     """The image carries the parent: an orphan checkpointed once told has ppid 1 in its image,

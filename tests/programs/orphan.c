@@ -2,8 +2,10 @@
  * the classic test daemons and libc-test's daemon-failure use. The parent forks, waits until
  * its child has seen it as parent, sleeps a little (time for the host to move the child) and
  * exits without waiting; the child then polls getppid() until it changes.
- * argv[1]: "here" (a small parent: the child on its cluster) or "big" (a parent too big for
- * two copies on a 1 MiB cluster: the child is built on another one). */
+ * argv[1]: "here" (a small parent: the child on its cluster), "fat" (the same with a child
+ * of 400 KiB more, longer to move) or "big" (a parent too big for
+ * two copies on a 1 MiB cluster: the child is built on another one); argv[2]: how long the
+ * parent stays after its child has seen it (microseconds, 20000 by default). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,10 @@ int main(int argc, char **argv) {
     if (c < 0) { perror("fork"); return 1; }
     if (c == 0) {
         close(ready[0]);
+        if (argc > 1 && !strcmp(argv[1], "fat")) {  /* a child with more to move */
+            volatile unsigned char *m = malloc(400 * 1024);
+            for (int i = 0; m && i < 400 * 1024; i += 64) m[i] = (unsigned char)i;
+        }
         int first = getppid() == me;
         write(ready[1], "x", 1);
         close(ready[1]);  /* (no pipe left: the host may move it) */
@@ -37,7 +43,7 @@ int main(int argc, char **argv) {
     char b;
     if (read(ready[0], &b, 1) != 1) { perror("read"); return 1; }
     close(ready[0]);
-    usleep(20000);
+    usleep(argc > 2 ? atoi(argv[2]) : 20000);  /* (short: it ends while its child moves) */
     printf("parent: leaving child %d\n", c > me);
     return 7;
 }

@@ -20,6 +20,7 @@ static void *b(void *arg) {
   printf("B lock L1 %ld\n", r);
   if (r == 0) fx(&L1, FUTEX_UNLOCK_PI);
   printf("B unlock L2 %ld\n", fx(&L2, FUTEX_UNLOCK_PI));
+  stage = 3;  /* A, woken by the unlock, prints after this line (the host's order, not a race) */
   return 0;
 }
 int main(void) {
@@ -29,6 +30,7 @@ int main(void) {
   while (stage != 1) usleep(1000);
   stage = 2;
   long r = fx(&L2, FUTEX_LOCK_PI);
+  while (stage != 3) usleep(1000);
   printf("A lock L2 %ld\n", r);
   if (r == 0) fx(&L2, FUTEX_UNLOCK_PI);
   fx(&L1, FUTEX_UNLOCK_PI);
