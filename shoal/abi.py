@@ -24,6 +24,9 @@ EAFNOSUPPORT, EADDRNOTAVAIL, ENETUNREACH, EISCONN, ENOTCONN = 97, 99, 101, 106, 
 SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS = 1, 2, 3, 4, 5, 6, 7
 SIGFPE, SIGKILL, SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM = 8, 9, 10, 11, 12, 13, 14, 15
 SIGCHLD, SIGCONT, SIGSTOP = 17, 18, 19
+# init: the host, as Linux's pid 1 outside a PID namespace. No program is ever pid 1; the host
+# starts programs (their parent) and adopts every orphan. Programs count from 2.
+INIT_PID = 1
 SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT",
                 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
                 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD",

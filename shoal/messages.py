@@ -36,6 +36,7 @@ class Kind(StrEnum):
     SYNC_SIGNAL = "sync_signal"
     # POSIX signals between processes (kernel/calls/signal.py)
     SIGNAL = "signal"
+    REPARENT = "reparent"  # its parent ended: init (pid 1) is its parent now
     # answers and losses
     REPLY = "reply"
     NOC_ERROR = "noc_error"
@@ -225,6 +226,11 @@ class SignalMsg(Targeted, frozen=True, kw_only=True, gc=False):  # kill(2) and k
     op: int  # the sender's request: answered by a Reply with ret
 
 
+class Reparent(Targeted, frozen=True, kw_only=True, gc=False):  # getppid() is `ppid` from now on
+    KIND = Kind.REPARENT
+    ppid: int
+
+
 # answers and losses --------------------------------------------------------------------------
 class Reply(Body, frozen=True, kw_only=True, gc=False):  # the answer to request `op`: the fields it needs
     KIND = Kind.REPLY
@@ -282,6 +288,7 @@ class Load(Body, frozen=True, kw_only=True, gc=False):  # run this program (data
     argv: list
     seed: int
     cwd: str | Opt = UNSET  # absent: the root
+    ppid: int | Opt = UNSET  # the spawner (getppid); absent: init (pid 1)
 
 
 class Spawn(Request, frozen=True, kw_only=True, gc=False):  # start program `file` on `cluster` (-1: any)

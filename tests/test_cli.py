@@ -63,7 +63,7 @@ def test_run_fault_exit_code_and_message(programs: Programs) -> None:
     assert res.stdout == b"storing to NULL\n"
     err = res.stderr.decode()
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert err.startswith(f"shoal: {b.elf.name} (pid 1) killed: store page fault at 0x00000000, pc 0x")
+    assert err.startswith(f"shoal: {b.elf.name} (pid 2) killed: store page fault at 0x00000000, pc 0x")
 
 
 @pytest.mark.parametrize(("mode", "code", "words"), [("ill", 132, "illegal instruction"),
@@ -90,7 +90,7 @@ def test_stats_are_labelled_and_match_the_api(programs: Programs) -> None:
     res = shoal_cli("run", "--stats", "--chip", "tiny", str(b.elf), "4")
     assert res.returncode == 0
     err = res.stderr.decode()
-    assert err.startswith(f"shoal stats for {b.elf.name} (pid 1) on cluster 0 of tiny\n")
+    assert err.startswith(f"shoal stats for {b.elf.name} (pid 2) on cluster 0 of tiny\n")
     stats = stats_lines(res.stderr)
     for label in ("simulated time", "instructions", "threads", "syscalls", "unknown calls",
                   "peak memory", "host wall time"):

@@ -24,7 +24,7 @@ ANSWER = sum(i % 1000 for i in range(400_000))  # what the child's 4 threads com
 
 def said(cluster: int) -> bytes:
     """The parent's line, once it runs on `cluster`."""
-    return f"parent (pid 1) on cluster {cluster} got {ANSWER}, from cluster 1\n".encode()
+    return f"parent (pid 2) on cluster {cluster} got {ANSWER}, from cluster 1\n".encode()
 
 
 def test_every_chipspec_field_is_documented_with_the_codes_values() -> None:
@@ -101,5 +101,5 @@ def test_tutorial_gdb_session(tmp_path: Path) -> None:
             p.communicate()
     assert "Breakpoint 1, main" in out
     assert re.search(r"^pc\s+0x[0-9a-f]+\s+0x[0-9a-f]+ <main\+\d+>", out, re.M)
-    assert "Thread 1 (cluster 0)" in out and "exited normally" in out
+    assert "Thread 2 (cluster 0)" in out and "exited normally" in out
     assert p.returncode == 0 and stdout == said(5)

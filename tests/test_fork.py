@@ -12,6 +12,7 @@ from conftest import Built, Programs, assert_same, run_native, run_shoal
 
 from shoal import Chip
 from shoal.errors import ShoalError
+from shoal.kernel import image
 
 
 def run_both(b: Built, mode: str, chip: str = "tiny", stdin: bytes = b"") -> tuple[object, Chip]:
@@ -221,3 +222,88 @@ def test_fork_refuses_anonymous_shared_memory_it_would_not_share(programs: Progr
     assert p.stdout == b"fork -1 38\n" and p.returncode == 0, (p.stdout, p.message)
     assert p.record.unknown_syscalls == {220: 1}, p.record.unknown_syscalls
     assert run_native(b, ["fork_shared_anon"]).stdout == b"shared 42\n"  # (what shoal owes)
+
+
+def _orphan_native(b: Built, argv: list[str]) -> bytes:
+    """The host build's output. Where the host re-parents orphans to a subreaper rather than
+    init (a container's init, systemd --user), only the change can be compared: the line that
+    says init adopted it is then taken from Linux's documented behaviour outside a subreaper."""
+    out = run_native(b, argv)
+    assert out.returncode == 7 and b"changed 1\n" in out.stdout, out
+    return out.stdout.replace(b"adopted by init 0\n", b"adopted by init 1\n")
+
+
+@pytest.mark.parametrize("mode", ["here", "big"])
+def test_an_orphan_is_adopted_by_init(programs: Programs, mode: str) -> None:
+    """Pid 1 is init (the host): the first program is 2, and a child whose parent exits sees
+    getppid() become 1, with the child on its parent's cluster ("here") or on another ("big")."""
+    b = programs["orphan"]
+    argv = [str(b.native), mode]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run()
+    assert p.pid == 2
+    kids = [r for r in c.processes() if r.pid != p.pid]
+    assert len(kids) == 1 and kids[0].state == "exited" and kids[0].exit_code == 0
+    assert (kids[0].cluster == p.cluster) == (mode == "here")
+    assert p.stdout == _orphan_native(b, argv) and p.returncode == 7, p.message
+
+
+def test_an_orphan_that_moves_early_is_told_where_it_is(programs: Programs) -> None:
+    """The orphan is moved to another cluster while its parent still runs: the news (routed by
+    pid) goes to where it lives then."""
+    b = programs["orphan"]
+    argv = [str(b.native), "here"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    while len(c.processes()) < 2:
+        c.run(max_cycles=2_000)
+    child = next(r for r in c.processes() if r.pid != p.pid)
+    c.migrate(child.pid, 2)
+    c.run()
+    rec = next(r for r in c.processes() if r.pid == child.pid)
+    assert rec.cluster == 2 and rec.state == "exited" and rec.exit_code == 0
+    assert c.migrations[0].thawed < c.processes()[0].end_cycle  # moved before its parent ended
+    assert p.stdout == _orphan_native(b, argv) and p.returncode == 7, p.message
+
+
+def test_news_for_an_orphan_being_moved_is_held_and_passed_on(programs: Programs) -> None:
+    """The parent ends while its child is frozen for a move (timed from a first run of the
+    same deterministic chip): the reparent packet waits at the old cluster and follows the
+    child, whose new kernel then tells the sender where it is; getppid() answers 1 there."""
+    b = programs["orphan"]
+    argv = [str(b.native), "here", "0"]
+    c = Chip.preset("tiny")
+    c.spawn(b.elf, argv, cluster=0)
+    c.run()
+    end = c.processes()[0].end_cycle  # the parent's end when nothing moves
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run(max_cycles=end - 2_000)
+    child = next(r for r in c.processes() if r.pid != p.pid)
+    c.migrate(child.pid, 2)
+    c.run()
+    m = c.migrations[0]
+    assert m.frozen < c.processes()[0].end_cycle < m.thawed  # it ended during the move
+    assert next(r for r in c.clusters() if r.cluster == 2).locations["notices_sent"] == 1
+    rec = next(r for r in c.processes() if r.pid == child.pid)
+    assert rec.cluster == 2 and rec.state == "exited" and rec.exit_code == 0
+    assert p.stdout == _orphan_native(b, argv) and p.returncode == 7, p.message
+
+def test_a_restored_orphan_keeps_init_as_parent(programs: Programs) -> None:
+    """The image carries the parent: an orphan checkpointed once told has ppid 1 in its image,
+    and restored on another chip it still answers getppid() == 1 (its exit status says so)."""
+    b = programs["orphan"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, [str(b.native), "here"], cluster=0)
+    c.run(until=lambda: len(c.processes()) == 2 and c.processes()[0].state == "exited")
+    parent, child = c.processes()
+    assert parent.pid == p.pid and child.state == "running"
+    # (a run paused by `until` leaves the host's clock where it was: aim past the parent's end)
+    c.run(max_cycles=parent.end_cycle + 20_000 - c.time)
+    data = c.checkpoint(child.pid, stop=True)
+    assert image.check(data, "t")[0]["ppid"] == 1
+    c2 = Chip.preset("tiny")  # (its output goes to its first parent's stream, not on this chip)
+    q = c2.restore(data, cluster=1)
+    c2.run()
+    assert q.pid == child.pid and q.returncode == 0, q.message  # 5 if getppid() != 1

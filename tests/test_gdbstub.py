@@ -37,7 +37,7 @@ class Shoal:
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
         assert self.p.stderr is not None
         line = self.p.stderr.readline().decode()
-        m = re.match(r"shoal: gdb: listening on 127\.0\.0\.1:(\d+) for process 1 ", line)
+        m = re.match(r"shoal: gdb: listening on 127\.0\.0\.1:(\d+) for process 2 ", line)
         assert m, line
         self.port = int(m.group(1))
 
@@ -79,7 +79,7 @@ def test_gdb_stops_at_main_reads_registers_steps_and_continues(elf: Path) -> Non
     assert re.search(r"^\$2 = 0$", out, re.M)  # fcsr of a fresh thread
     assert re.search(r"^\$4 = 3$", out, re.M)  # an FP register written (P or G) and read back
     assert re.search(r"^\$5 = -1$", out, re.M) and re.search(r"^\$6 = 42$", out, re.M)  # memory (M)
-    assert "Thread 1 (cluster 0)" in out
+    assert "Thread 2 (cluster 0)" in out
     assert "exited normally" in out, out
     assert code == 0 and stdout == f"total {TOTAL} on cluster 0\n".encode()
     plain = shoal_cli("run", "--stats", str(elf))
@@ -94,8 +94,8 @@ def test_gdb_follows_a_migration(elf: Path) -> None:
                "continue")
     code, stdout, err = s.finish()
     before, after = out.split("Breakpoint 2, finish")
-    assert "Thread 1 (cluster 0)" in before and "Breakpoint 1, main" in before
-    assert "Thread 1 (cluster 5)" in after  # the breakpoint hit on the new cluster stopped it there
+    assert "Thread 2 (cluster 0)" in before and "Breakpoint 1, main" in before
+    assert "Thread 2 (cluster 5)" in after  # the breakpoint hit on the new cluster stopped it there
     pcs = [int(v, 16) for v in re.findall(r"^pc\s+0x([0-9a-f]+)\s+0x[0-9a-f]+ <finish\+\d+>", after, re.M)]
     assert len(pcs) == 2 and pcs[0] < pcs[1] <= pcs[0] + 4  # registers read there, one step taken
     assert re.search(r"^\$1 = 5$", after, re.M), out
@@ -139,8 +139,8 @@ def test_protocol_by_hand_step_memory_interrupt_kill(elf: Path) -> None:
     assert "qXfer:features:read+" in c.ask("qSupported:multiprocess+")
     xml = c.ask("qXfer:features:read:target.xml:0,ffff")
     assert xml[0] == "l" and "riscv:rv32" in xml and "org.gnu.gdb.riscv.fpu" in xml
-    assert c.ask("?") == "T05thread:1;"
-    assert c.ask("qfThreadInfo") == "m1" and c.ask("qC") == "QC1"
+    assert c.ask("?") == "T05thread:2;"
+    assert c.ask("qfThreadInfo") == "m2" and c.ask("qC") == "QC2"
     g = c.ask("g")
     assert len(g) == 2 * (33 * 4 + 32 * 8 + 3 * 4)
     pc = int.from_bytes(bytes.fromhex(g[32 * 8:33 * 8]), "little")
@@ -149,8 +149,8 @@ def test_protocol_by_hand_step_memory_interrupt_kill(elf: Path) -> None:
     assert len(code_at_pc) == 16 and c.ask("m0,4") == "E14"  # page 0 is never mapped
     assert c.ask("M0,1:00") == "E14"
     assert c.ask("mzz,4") == "E01" and c.ask("Pzz") == "E01" and c.ask("qBogus") == ""  # refused, alive
-    reply = c.ask("vCont;s:1")
-    assert reply.startswith("T05thread:1;")
+    reply = c.ask("vCont;s:2")
+    assert reply.startswith("T05thread:2;")
     pc2 = int.from_bytes(bytes.fromhex(c.ask("p20")), "little")
     assert pc2 in (pc + 2, pc + 4) or abs(pc2 - pc) > 4  # one instruction (or a jump) on
     assert c.ask("s").startswith("T05")
@@ -235,7 +235,7 @@ def test_a_packet_with_a_wrong_checksum_is_refused_and_not_acted_on(elf: Path) -
     assert _raw_reply(c) == b"-"
     c.s.sendall(b"$k#zz")  # nor one whose checksum is not hex
     assert _raw_reply(c) == b"-"
-    assert c.ask(f"m{sp:x},4") == before and c.ask("?") == "T05thread:1;"
+    assert c.ask(f"m{sp:x},4") == before and c.ask("?") == "T05thread:2;"
     c.send("c")
     assert c.recv() == "W00"
     code, stdout, _ = s.finish()
@@ -257,7 +257,7 @@ def test_requests_and_input_are_held_to_the_packet_size(elf: Path) -> None:
     c.s.sendall(b"\xff" * (32 << 20))  # garbage outside any packet
     c.s.sendall(b"$M" + b"0" * (size + 16) + b"#00")  # over the size, ended at once
     assert _raw_reply(c) == b"-"
-    assert c.ask("?") == "T05thread:1;"
+    assert c.ask("?") == "T05thread:2;"
     assert _peak_rss(s.p.pid) - base < 16 << 20  # held to O(PacketSize), not O(input)
     c.send("k")
     code, _, _ = s.finish()

@@ -228,11 +228,11 @@ def test_restore_runs_and_a_second_restore_of_the_same_image_is_refused(taken: b
     c = Chip.preset("tiny")
     c.add_file("data.txt", DATA)
     q = c.restore(taken, cluster=2)
-    with pytest.raises(ShoalError, match="pid 1 is already on this chip"):
+    with pytest.raises(ShoalError, match="pid 2 is already on this chip"):
         c.restore(taken, cluster=1)
     c.run()
     assert b"mailbox 7 queued 6 again thread 5" in q.stdout and q.returncode == 0
-    with pytest.raises(ShoalError, match="pid 1 is already on this chip"):
+    with pytest.raises(ShoalError, match="pid 2 is already on this chip"):
         c.restore(taken, cluster=1)  # also once it has ended
     still_runs(c)
 
@@ -296,7 +296,7 @@ BAD_META = {
     "thread-regs-short": (lambda m: _set(m, ("threads", 0, "regs", "x"), [0] * 30), "'threads[0].regs.x'"),
     "thread-reg-negative": (lambda m: _set(m, ("threads", 0, "regs", "pc"), -4), "'threads[0].regs.pc'"),
     "thread-no-regs": (lambda m: _delete(m, ("threads", 1, "regs")), "'threads[1].regs' is missing"),
-    "thread-tid-twice": (lambda m: _set(m, ("threads", 1, "tid"), 1), "thread id twice"),
+    "thread-tid-twice": (lambda m: _set(m, ("threads", 1, "tid"), 2), "thread id twice"),
     "brk-below-start": (lambda m: _set(m, ("brk",), 0), "'brk'"),
     "meta-not-object": (lambda m: m.clear() or m.update({"x": 1}), "missing"),
     "early-signal": (lambda m: _set(m, ("early_signals",), [[1]]), "'early_signals[0]'"),

@@ -83,5 +83,5 @@ def test_processes_on_different_clusters_run_in_parallel(programs: Programs) -> 
     assert len(cycles) == 1  # identical clusters, identical work: identical simulated time
     one = cycles.pop()
     assert one is not None and one <= chip.time < 2 * one
-    assert [q.pid for q in procs] == [1, 2, 3, 4]
+    assert [q.pid for q in procs] == [2, 3, 4, 5]
     assert [q.cluster for q in procs] == [0, 1, 2, 3]

@@ -233,7 +233,7 @@ def test_cli_checkpoint_and_restore(tmp_path: Path) -> None:
     res = shoal_cli("checkpoint", "--chip", "tiny", "--at", "2ms", "-o", str(img),
                     str(HOLD), "16", "3", "4")
     assert res.returncode == 0, res.stderr
-    assert re.match(r"shoal: checkpointed hold \(pid 1\) at cycle \d+ to .*hold.img \(\d+ bytes, \d+ pages, "
+    assert re.match(r"shoal: checkpointed hold \(pid 2\) at cycle \d+ to .*hold.img \(\d+ bytes, \d+ pages, "
                     r"3 threads\)\n$", res.stderr.decode()), res.stderr
     res = shoal_cli("restore", "--cluster", "2", "--stats", str(img))
     assert res.returncode == 0, res.stderr

@@ -85,7 +85,7 @@ def test_trace_of_a_run_with_a_migration(tmp_path: Path) -> None:
     slices = [e for e in evs if e.get("cat") == "slice"]
     assert len({e["tid"] for e in slices if e["pid"] == 0}) == 5
     assert len({e["tid"] for e in slices if e["pid"] == 5}) >= 2
-    assert {e["args"]["pid"] for e in slices} == {1}
+    assert {e["args"]["pid"] for e in slices} == {2}
     total = sum(e["args"]["instructions"] for e in slices)
     assert f"instructions   : {total} " in err  # every instruction the stats count, in a slice
     calls = [e for e in evs if e.get("cat") == "syscall"]

@@ -15,12 +15,12 @@ from typing import Protocol
 
 from msgspec.structs import replace
 
-from shoal.abi import EACCES, EAGAIN, ECHILD, EINVAL, ENOENT, EPERM, ESRCH, SIGCHLD, SIGCONT
+from shoal.abi import EACCES, EAGAIN, ECHILD, EINVAL, ENOENT, EPERM, ESRCH, INIT_PID, SIGCHLD, SIGCONT
 from shoal.daemons.core import Core, Ended, Handler, HostCall
 from shoal.kernel import signals
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
-from shoal.messages import ForkLoad, Kind, Load, MovedAck, Reply, SignalMsg
+from shoal.messages import ForkLoad, Kind, Load, MovedAck, Reparent, Reply, SignalMsg
 from shoal.platform.noc import Packet
 from shoal.record import dataclass
 
@@ -41,7 +41,7 @@ class ProcRecord:
     version: int = 0  # unique; changes with each move applied; stamps the packets relayed
     early_moves: list[Packet] = field(default_factory=list)  # `moved` waiting for its predecessor
     parked: list[Packet] = field(default_factory=list)  # relayed packets waiting for a newer record
-    parent: int = 0  # the pid whose shoal_spawn made it (0: the host's); only it may wait
+    parent: int = INIT_PID  # the pid that forked or spawned it (1: init, the host); only it may wait
     reaped: bool = False  # its status went to its parent's wait
     exit_signal: int = 0  # sent to the parent when it ends (a fork's SIGCHLD; spawn: none)
     pgid: int = 0  # its process group (a fork's is its parent's; others lead their own)
@@ -88,7 +88,7 @@ class ProcessManager:
         self.forked = forked  # a fork's child shares its parent's open files (files.py)
         self.procs: dict[int, ProcRecord] = {}
         self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
-        self.next_pid = 1
+        self.next_pid = INIT_PID + 1  # pid 1 is init: the host, never a program
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
         self._ops = 0
         self._versions = 0  # record versions are unique across pids and restores
@@ -245,7 +245,7 @@ class ProcessManager:
         self.spawning[op] = (req, pid)
         # The program itself crosses the NoC to the cluster that will run it.
         # (cwd: the parent's working directory, the child's first; absent: the root)
-        load = Load(op=op, newpid=pid, name=b.file, argv=b.argv, seed=self.seed, cwd=b.cwd)
+        load = Load(op=op, newpid=pid, name=b.file, argv=b.argv, seed=self.seed, cwd=b.cwd, ppid=b.pid)
         self._send(cluster, load, at, image, bulk=True)
 
     def _fewest(self, shut: set[int], among: list[int] | None = None) -> int:
@@ -272,6 +272,10 @@ class ProcessManager:
         ret = pkt.body.ret
         if ret < 0:
             self.forget(pid)
+        else:
+            rec = self.procs.get(pid)
+            if rec is not None and rec.parent != req.body.pid:
+                self._reparent(rec, at)  # its parent ended while it was being loaded
         self._reply(req, at, ret=ret)
 
     def on_exit(self, pkt: Packet, at: int) -> None:
@@ -475,11 +479,15 @@ class ProcessManager:
 
     def _child_ended(self, rec: ProcRecord, at: int) -> None:
         """Tell the parent (SIGCHLD wherever it runs: a signal packet routed by pid) and answer
-        its waits; the ended process's own children are adopted by the host (pid 0)."""
+        its waits; the ended process's own children are adopted by init (pid 1, the host, which
+        reaps them silently) and their kernels are told, so that getppid() answers 1."""
         self.child_waiters.pop(rec.pid, None)
+        loading = {pid for _, pid in self.spawning.values()}  # told once loaded (on_reply)
         for r in self.procs.values():
             if r.parent == rec.pid:
-                r.parent = 0
+                r.parent = INIT_PID
+                if r.status is None and r.pid not in loading:
+                    self._reparent(r, at)
         parent = self.procs.get(rec.parent)
         if parent is None or parent.status is not None:
             return
@@ -489,3 +497,8 @@ class ProcessManager:
             self._send(parent.cluster, SignalMsg(dst=parent.pid, tid=0, info=list(info), op=0,
                                                  reply_to=self.node, pm_version=parent.version), at)
         self._tell_waiters(parent.pid, rec, at)
+
+    def _reparent(self, rec: ProcRecord, at: int) -> None:
+        """A packet routed by pid (as SIGCHLD is): it follows a process that moves. No
+        reply_to: nothing answers it, and its arrival then sends the manager no location notice."""
+        self._send(rec.cluster, Reparent(dst=rec.pid, ppid=INIT_PID, pm_version=rec.version), at)

@@ -7,6 +7,7 @@ from dataclasses import field
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING
 
+from shoal.abi import INIT_PID
 from shoal.kernel.memory import AddressSpace
 from shoal.record import dataclass
 from shoal.sha import sha256
@@ -167,9 +168,10 @@ class User:
 class Family:
     """fork and exec (kernel/calls/fork.py): its parent, the pid whose console it writes to and
     reads from (0: its own; a fork's child shares its parent's, as a terminal is shared), the
-    children it forked and has not reaped."""
+    children it forked and has not reaped. The host's processes, and orphans once told, have
+    init (pid 1) as parent."""
 
-    ppid: int = 0
+    ppid: int = INIT_PID
     tty: int = 0
     children: set[int] = field(default_factory=set)
 

@@ -23,6 +23,7 @@ import struct
 from collections import Counter, deque
 from typing import TYPE_CHECKING
 
+from shoal.abi import INIT_PID
 from shoal.errors import ShoalError
 from shoal.kernel import signals, timers
 from shoal.kernel.container import CACHE_COUNTS, Container, FileKind, OpenFile, ProcStats, Thread, TState
@@ -330,7 +331,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.sched.membarrier = meta.get("membarrier", False)
     cred, groups = meta.get("cred", [[0] * 8, []])
     p.user.ids, p.user.groups = list(cred), list(groups)
-    p.family.ppid, p.family.tty = meta.get("ppid", 0), meta.get("tty", 0)
+    p.family.ppid, p.family.tty = meta.get("ppid") or INIT_PID, meta.get("tty", 0)  # (none: init's)
     p.fs.cloexec = set(meta.get("cloexec", [])) & p.fs.open_fds
     p.state = "frozen"
     for tm in meta["threads"]:

@@ -89,6 +89,7 @@ REFUSAL: dict[Kind, int | None] = {
     Kind.SYNC_SIGNAL: None,
     Kind.RMEM_FULL: None,  # (the process has ended: nothing to kill)
     Kind.SIGNAL: -ESRCH,  # kill(2) of a process that has ended (kernel/calls/signal.py)
+    Kind.REPARENT: None,  # (an orphan that has ended too: nobody asks its parent)
 }
 
 

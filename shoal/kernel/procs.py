@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoal.abi import E2BIG, ENOEXEC, ENOMEM
+from shoal.abi import E2BIG, ENOEXEC, ENOMEM, INIT_PID
 from shoal.errors import ShoalError
 from shoal.kernel.loader import ArgsTooBig, parse_elf
 from shoal.kernel.memory import OutOfFrames
@@ -21,7 +21,9 @@ def on_load(k: Kernel, pkt: Packet, at: int) -> None:
     b = pkt.body
     try:
         exe = parse_elf(pkt.data, b.name)
-        k.spawn(exe, b.argv, [], b.newpid, b.seed, at).fs.cwd = (b.cwd or "/")  # inherited
+        p = k.spawn(exe, b.argv, [], b.newpid, b.seed, at)
+        p.fs.cwd = b.cwd or "/"  # inherited
+        p.family.ppid = b.ppid or INIT_PID  # its spawner (getppid)
         ret = b.newpid
     except ArgsTooBig:
         ret = -E2BIG

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import E2BIG, EACCES, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM
 from shoal.errors import ShoalError
-from shoal.kernel import ikc, image, migrate, pipes, signals, timers
+from shoal.kernel import ikc, image, location, migrate, pipes, signals, timers
 from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import Container, Thread, TState
@@ -259,6 +259,14 @@ def sys_getppid(k: Kernel, t: Thread, a: list[int]) -> int:
     return t.proc.family.ppid
 
 
+def on_reparent(k: Kernel, pkt: Packet, at: int) -> None:
+    """Its parent ended: init (the host, pid 1) adopted it (daemons/procman.py: _child_ended).
+    Routed by pid, held and passed on as a signal is, so it reaches a moving process."""
+    p = k.find_proc(pkt.body.dst) or location.restored(k, pkt.body.dst)
+    if p is not None and p.alive:
+        p.family.ppid = pkt.body.ppid
+
+
 # process groups and sessions: the process manager keeps them (daemons/procman.py: on_pgrp) -------
 def _pgrp(k: Kernel, t: Thread, what: int, target: int, pgid: int = 0) -> int:
     k.rpc(t, Pgrp(what=what, target=target, pgid=pgid), lambda reply, at: reply.body.ret)
@@ -466,5 +474,5 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
     return 0
 
 
-HANDLERS = {Kind.FORK_LOAD: on_fork_load}
+HANDLERS = {Kind.FORK_LOAD: on_fork_load, Kind.REPARENT: on_reparent}
 _ = ECHILD  # (wait's ECHILD comes from the process manager)
