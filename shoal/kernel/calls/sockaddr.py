@@ -7,6 +7,8 @@ import struct
 from typing import TYPE_CHECKING
 
 from shoal.abi import (
+    AF_INET,
+    AF_UNIX,
     EAFNOSUPPORT,
     EINVAL,
 )
@@ -17,11 +19,6 @@ from shoal.kernel.files import canonical
 if TYPE_CHECKING:
     pass
 
-AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
-SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET = 1, 2, 3, 5
-SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
-O_RDWR, O_NONBLOCK = 2, 0o4000
-MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL = 1, 2, 0x20, 0x40, 0x100, 0x4000
 SUN_PATH = 108
 
 

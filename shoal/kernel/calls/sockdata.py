@@ -16,7 +16,13 @@ from shoal.abi import (
     ENETUNREACH,
     EOPNOTSUPP,
     EPIPE,
+    MSG_DONTWAIT,
+    MSG_NOSIGNAL,
+    MSG_PEEK,
+    MSG_TRUNC,
+    O_NONBLOCK,
     SIGPIPE,
+    SOCK_DGRAM,
 )
 from shoal.kernel import signals
 from shoal.kernel.calls import cred
@@ -34,11 +40,6 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
-AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
-SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET = 1, 2, 3, 5
-SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
-O_RDWR, O_NONBLOCK = 2, 0o4000
-MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL = 1, 2, 0x20, 0x40, 0x100, 0x4000
 
 CHUNK = 64 << 10  # bytes one send request carries at most (a stream's send goes in pieces)
 

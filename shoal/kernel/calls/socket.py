@@ -23,6 +23,9 @@ import struct
 from typing import TYPE_CHECKING
 
 from shoal.abi import (
+    AF_INET,
+    AF_INET6,
+    AF_UNIX,
     EADDRNOTAVAIL,
     EAFNOSUPPORT,
     EAGAIN,
@@ -35,6 +38,12 @@ from shoal.abi import (
     EOPNOTSUPP,
     EPROTONOSUPPORT,
     ESOCKTNOSUPPORT,
+    O_NONBLOCK,
+    O_RDWR,
+    SOCK_CLOEXEC,
+    SOCK_DGRAM,
+    SOCK_NONBLOCK,
+    SOCK_STREAM,
 )
 from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
@@ -62,11 +71,6 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
     from shoal.platform.noc import Packet
 
-AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
-SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET = 1, 2, 3, 5
-SOCK_NONBLOCK, SOCK_CLOEXEC = 0o4000, 0o2000000
-O_RDWR, O_NONBLOCK = 2, 0o4000
-MSG_OOB, MSG_PEEK, MSG_TRUNC, MSG_DONTWAIT, MSG_WAITALL, MSG_NOSIGNAL = 1, 2, 0x20, 0x40, 0x100, 0x4000
 SO_TIMEOS = {20: 16, 21: 16, 66: 16, 67: 16}  # SO_RCVTIMEO/SO_SNDTIMEO old and new: accepted, not kept
 SO_LINGER = 13
 
