@@ -4,20 +4,11 @@ sockaddr_in (loopback only), read and written for the socket calls (calls/socket
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
 
-from shoal.abi import (
-    AF_INET,
-    AF_UNIX,
-    EAFNOSUPPORT,
-    EINVAL,
-)
+from shoal.abi import AF_INET, AF_UNIX, EAFNOSUPPORT, EINVAL
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Thread
 from shoal.kernel.files import canonical
-
-if TYPE_CHECKING:
-    pass
 
 SUN_PATH = 108
 
