@@ -91,7 +91,7 @@ def bare(elf: Path, argv: list[str]) -> dict:
     import ctypes
     import mmap
 
-    from shoal.platform.cpu import NativeCounter, _load_native
+    from shoal.platform.native import NativeCounter, _load_native
     phys, phys_size = 0x8000_0000, 256 << 20
     mem = mmap.mmap(-1, phys_size)
     cbuf = (ctypes.c_char * phys_size).from_buffer(mem)
