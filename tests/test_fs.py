@@ -150,14 +150,25 @@ def test_cli_fs_starts_from_a_host_directory_and_brings_the_tree_home(programs: 
     res = shoal_cli("run", "--chip", "tiny", "--fs", str(dirs), str(b.elf), "write")
     assert res.returncode == 0 and res.stdout == want.stdout, res.stderr
     assert host_tree(dirs) == host_tree(nat)
-    # --fs-out: the tree goes elsewhere, made to hold exactly it; the input is untouched.
+    # --fs-out: the tree goes elsewhere, a new or empty directory; the input is untouched. A
+    # directory holding anything is refused before the run, and nothing in it is touched
+    # (shoal removes only what it read: `--fs-out ~` must not empty a home directory).
     out = tmp_path / "elsewhere"
     out.mkdir()
     (out / "junk").write_bytes(b"x")
     before = host_tree(nat)
+    err = assert_one_line_error(shoal_cli("run", "--chip", "tiny", "--fs", str(nat), "--fs-out", str(out),
+                                          str(b.elf), "read"))
+    assert "not empty" in err and host_tree(out) == [("junk", b"x")]
+    (out / "junk").unlink()
     res = shoal_cli("run", "--chip", "tiny", "--fs", str(nat), "--fs-out", str(out), str(b.elf), "read")
     assert res.returncode == 0, res.stderr
     assert host_tree(out) == host_tree(nat) == before
+    res = shoal_cli("run", "--chip", "tiny", "--fs", str(nat), "--fs-out", str(nat), str(b.elf), "read")
+    assert res.returncode == 0 and host_tree(nat) == before, res.stderr  # (DIR itself: as --fs alone)
+    new = tmp_path / "new"  # (made)
+    res = shoal_cli("run", "--chip", "tiny", "--fs", str(nat), "--fs-out", str(new), str(b.elf), "read")
+    assert res.returncode == 0 and host_tree(new) == before, res.stderr
 
 
 def test_cli_fs_refuses_a_bad_directory_in_one_line(programs: Programs, tmp_path: Path) -> None:

@@ -176,6 +176,9 @@ def test_a_hard_link_in_the_directory_does_not_lead_out_of_it(programs: Programs
 
 
 def test_links_in_fs_out_are_replaced_never_followed(programs: Programs, tmp_path: Path) -> None:
+    """A --fs-out holding anything is refused before the run, links left unfollowed; the
+    write-back replaces a link the guest had (in the tree read at the start) by what the guest
+    made of that name, never writing through it."""
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret").write_bytes(b"secret\n")
@@ -185,13 +188,17 @@ def test_links_in_fs_out_are_replaced_never_followed(programs: Programs, tmp_pat
     os.symlink(outside, out / "sub")
     b = programs["fs_names"]
     res = shoal_cli("run", "--chip", "tiny", "--fs-out", str(out), str(b.elf), "put", "res.txt", "mine\n")
-    assert res.returncode == 0, res.stderr
+    assert "not empty" in assert_one_line_error(res)
+    assert sorted(os.listdir(out)) == ["res.txt", "sub"] and os.path.islink(out / "res.txt")
+    write_host_tree([("res.txt", b"mine\n")], out, before=[("res.txt", None), ("sub", None)])
     assert (outside / "secret").read_bytes() == b"secret\n" and os.listdir(outside) == ["secret"]
     assert tree_of(out) == [(b"res.txt", b"mine\n")]
 
 
 def test_a_fifo_in_fs_out_is_replaced_without_being_opened(programs: Programs, tmp_path: Path) -> None:
-    """It hung the run for ever: the write-back read it to compare contents."""
+    """It hung the run for ever: the write-back read it to compare contents. Now a --fs-out
+    that holds one is refused before the run; and the write-back, given FIFOs as entries the
+    guest had and removed or replaced, removes them without opening them."""
     out = tmp_path / "out"
     out.mkdir()
     os.mkfifo(out / "res.txt")
@@ -203,8 +210,31 @@ def test_a_fifo_in_fs_out_is_replaced_without_being_opened(programs: Programs, t
     b = programs["fs_names"]
     res = shoal_cli("run", "--chip", "tiny", "--fs-out", str(out), str(b.elf), "put", "res.txt", "mine\n",
                     timeout=60)
-    assert res.returncode == 0, res.stderr
-    assert tree_of(out) == [(b"res.txt", b"mine\n")]
+    assert "not empty" in assert_one_line_error(res)
+    known = [("res.txt", None), ("other", None), ("dir", None), ("dir/pipe", None)]
+    with pytest.raises(ShoalError, match="1 entry"):  # the host's own file stays, named
+        write_host_tree([("res.txt", b"mine\n"), (os.fsdecode(b"not-utf8-\xff"), b"y")], out, before=known)
+    assert tree_of(out) == [(b"not-utf8-\xff", b"x"), (b"res.txt", b"mine\n")]
+
+
+def test_write_back_removes_only_what_the_guest_had(tmp_path: Path) -> None:
+    """`--fs-out ~` emptied a home directory, `--fs-out /` a machine: the write-back removed
+    whatever was not in the guest's tree. Only entries of the tree read at the start go now;
+    what appeared on the host meanwhile (files, a directory with files) stays."""
+    out = tmp_path / "d"
+    (out / "gone").mkdir(parents=True)
+    (out / "gone" / "old.txt").write_bytes(b"old")
+    (out / "kept.txt").write_bytes(b"kept")
+    before = [("gone", None), ("gone/old.txt", b"old"), ("kept.txt", b"kept")]
+    (out / "gone" / "host-new.txt").write_bytes(b"the host's")  # (made during the run)
+    (out / "host-dir").mkdir()
+    (out / "host-dir" / "f").write_bytes(b"f")
+    with pytest.raises(ShoalError, match="could not remove it"):  # gone/ keeps the host's file
+        write_host_tree([("kept.txt", b"kept"), ("new.txt", b"new")], out, before)
+    assert tree_of(out) == [(b"gone", None), (b"gone/host-new.txt", b"the host's"), (b"host-dir", None),
+                            (b"host-dir/f", b"f"), (b"kept.txt", b"kept"), (b"new.txt", b"new")]
+    write_host_tree([], out, before=[])  # nothing read: nothing removed
+    assert len(tree_of(out)) == 6
 
 
 def test_a_host_name_that_is_not_utf8_is_refused_in_one_line(programs: Programs, tmp_path: Path) -> None:
@@ -282,9 +312,9 @@ def test_deep_combs_round_trip_with_few_descriptors(tmp_path: Path) -> None:
     out.mkdir()
     (out / "d").mkdir()
     os.link(src / "a.txt", out / "a.txt")
-    write_host_tree(got, out)
+    write_host_tree(got, out, before=[("a.txt", b"a0"), ("d", None)])  # (as if read from out)
     assert tree_of(out) == tree_of(src)
-    write_host_tree([("d", b"now a file")], out)
+    write_host_tree([("d", b"now a file")], out, before=got)
     assert tree_of(out) == [(b"d", b"now a file")]
     assert tree_of(src)[0] == (b"a.txt", b"a0")
     assert len(os.listdir("/proc/self/fd")) == fds  # every descriptor closed

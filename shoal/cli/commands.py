@@ -4,6 +4,7 @@ the options' values (simulated times, migrations, files) are checked here, one l
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from typing import TYPE_CHECKING
@@ -102,28 +103,35 @@ def cmd_mpirun(args: argparse.Namespace) -> int:
     return end.status(ranks)
 
 
-def _fs_in(chip: object, args: argparse.Namespace, spec: object) -> str | None:
+def _fs_in(chip: object, args: argparse.Namespace, spec: object) -> tuple[str, list] | None:
     """--fs DIR: the chip's file system starts as a copy of DIR; where the final tree goes
-    (DIR, or --fs-out), checked before the run; None without either option."""
+    (DIR, or --fs-out: a new or empty directory) and what was there before (what the guest
+    may remove: the tree read from DIR when the final tree goes back to it), checked before
+    the run; None without either option."""
     fs_out = args.fs_out or args.fs
-    if fs_out is not None:
-        from shoal.tools.hostfs import check_out_dir, read_host_tree
-        if args.fs is not None:
-            chip.load_fs(read_host_tree(args.fs, spec))  # type: ignore[attr-defined, arg-type]
-        check_out_dir(fs_out, "--fs-out" if args.fs_out else "--fs")
-    return fs_out
+    if fs_out is None:
+        return None
+    from shoal.tools.hostfs import check_out_dir, read_host_tree
+    tree: list = []
+    if args.fs is not None:
+        tree = read_host_tree(args.fs, spec)  # type: ignore[arg-type]
+        chip.load_fs(tree)  # type: ignore[attr-defined]
+    check_out_dir(fs_out, "--fs-out" if args.fs_out else "--fs", args.fs)
+    back_home = args.fs is not None and os.path.isdir(fs_out) and os.path.samefile(fs_out, args.fs)
+    return fs_out, tree if back_home else []
 
 
-def _fs_home(chip: object, fs_out: str | None) -> None:
+def _fs_home(chip: object, fs_out: tuple[str, list] | None) -> None:
     """The final tree of the chip's file system, written where --fs/--fs-out said."""
     if fs_out is None:
         return
     from shoal.tools.hostfs import write_host_tree
+    out, before = fs_out
     try:
-        write_host_tree(chip.fs_tree(), fs_out)  # type: ignore[attr-defined]
+        write_host_tree(chip.fs_tree(), out, before)  # type: ignore[attr-defined]
     except OSError as e:
         why = (e.strerror or str(e)).lower()
-        raise ShoalError(f"writing the file system to {fs_out}: {why}") from None
+        raise ShoalError(f"writing the file system to {out}: {why}") from None
 
 
 def _tracer(args: argparse.Namespace, spec: object) -> object:

@@ -11,7 +11,7 @@ def _fs_args(q: argparse.ArgumentParser) -> None:
     q.add_argument("--fs", metavar="DIR", help="start the chip's writable file system from a copy of "
                    "the host directory DIR, and write its final tree back to DIR at the end")
     q.add_argument("--fs-out", metavar="DIR", help="write the final tree of the chip's file system to "
-                   "DIR instead (made to hold exactly that tree)")
+                   "DIR instead (a new or empty directory: shoal replaces nothing it did not read)")
 
 
 # shoal/tools/trace.py's KINDS and DEFAULT_LIMIT, here so that building the parser does not import

@@ -21,11 +21,14 @@ guest's call, names the host could not hold (over 255 bytes of UTF-8: ENAMETOOLO
 
 The write-back never writes into an existing inode: a file that changed is written under a
 temporary name in its directory and renamed over the old one (a hard link in DIR to a file
-outside stays untouched; the new file keeps the old one's permission bits). Whatever in the
-target is not in the tree is removed, whatever kind it is (a FIFO or a device is never opened;
-a link is removed, never followed). An entry the host refuses (its file system takes shorter
-names, a disk full) does not stop the rest: everything else is written, then one line names
-what was lost (`ShoalError`).
+outside stays untouched; the new file keeps the old one's permission bits). It removes or
+replaces only what the guest had: an entry of the tree read from DIR at the start that the
+guest removed or changed (a FIFO or a device is never opened; a link is removed, never
+followed). Nothing else on the host is touched: `--fs-out` must name a new or empty directory
+(or DIR itself), checked before the run, and an entry that appeared in DIR during the run is
+left as it is (named as lost if the guest's tree has an entry of that name). An entry the host
+refuses (its file system takes shorter names, a disk full) does not stop the rest: everything
+else is written, then one line names what was lost (`ShoalError`).
 """
 
 from __future__ import annotations
@@ -192,21 +195,38 @@ def read_host_tree(root: str | Path, spec: ChipSpec, flag: str = "--fs") -> Tree
     return out
 
 
-def check_out_dir(out: str | Path, flag: str = "--fs-out") -> None:
-    """Refuse, before the run, a place the tree could not be written to."""
+def check_out_dir(out: str | Path, flag: str = "--fs-out", source: str | Path | None = None) -> None:
+    """Refuse, before the run, a place the tree could not be written to, or whose contents
+    are not the chip's to replace: an existing directory must be empty, unless it is
+    `source` (the --fs directory the tree was read from)."""
     p = Path(out)
-    if p.exists() and not p.is_dir():
-        raise ShoalError(f"{flag} {p}: not a directory")
-    if not p.exists() and not p.parent.is_dir():
-        raise ShoalError(f"{flag} {p}: its parent directory does not exist")
+    if p.is_symlink() or p.exists() and not p.is_dir():
+        raise ShoalError(f"{flag} {_show(str(p))}: not a directory")
+    if not p.exists():
+        if not p.parent.is_dir():
+            raise ShoalError(f"{flag} {_show(str(p))}: its parent directory does not exist")
+        return
+    if source is not None and os.path.samefile(p, source):
+        return
+    try:
+        with os.scandir(p) as it:
+            full = next(it, None) is not None
+    except OSError as e:
+        raise ShoalError(f"{flag} {_show(str(p))}: {_why(e)}") from None
+    if full:
+        raise ShoalError(f"{flag} {_show(str(p))}: not empty (the final tree goes to a new or empty "
+                         "directory; shoal replaces nothing it did not read)")
 
 
-def _remove(fd: int, name: str, is_dir: bool) -> None:
+def _remove(fd: int, name: str, is_dir: bool, at: str = "", known: set[str] | None = None) -> None:
     """Remove `name` in the directory open on `fd`, and all under it (a stack, no recursion;
-    nothing opened but directories, no link followed)."""
+    nothing opened but directories, no link followed). With `known` (paths relative to the
+    tree's root; `name` is at `at` in it), only what is in it: anything else stays, and its
+    directory then cannot be removed (OSError)."""
     if not is_dir:
         os.unlink(name, dir_fd=fd)
         return
+    base = _join(at, name)
     sub = _Dirs(os.open(name, _DIR, dir_fd=fd))
     try:
         stack = [""]  # directories under `name` to empty, then remove (after their children)
@@ -223,6 +243,8 @@ def _remove(fd: int, name: str, is_dir: bool) -> None:
             emptied.add(rel)
             dfd = sub.get(rel)
             for entry in os.listdir(dfd):
+                if known is not None and _join(_join(base, rel) if rel else base, entry) not in known:
+                    continue  # not the guest's: left, and its directory with it
                 if stat.S_ISDIR(_lstat(dfd, entry).st_mode):
                     stack.append(f"{rel}/{entry}" if rel else entry)
                 else:
@@ -292,11 +314,14 @@ def _write_link(fd: int, name: str, target: str, old: os.stat_result | None) -> 
         raise
 
 
-def write_host_tree(tree: Tree, out: str | Path) -> None:
-    """Make `out` hold exactly `tree`: what is not in it is removed, files whose contents
-    differ are replaced (the rest are left untouched). What the host refuses is skipped, the
-    rest written; then a ShoalError names what was lost."""
+def write_host_tree(tree: Tree, out: str | Path, before: Tree | None = None) -> None:
+    """Write `tree` to `out`: files whose contents differ are replaced (the rest are left
+    untouched), and what the guest removed is removed: an entry of `before` (the tree read
+    from `out` at the start, for --fs DIR; none for a new or empty --fs-out) not in `tree`.
+    Nothing else in `out` is removed or replaced. What the host refuses is skipped, the rest
+    written; then a ShoalError names what was lost."""
     root = Path(out)
+    known = {p for p, _ in before or ()}
     try:
         os.mkdir(root)
     except FileExistsError:
@@ -345,16 +370,26 @@ def write_host_tree(tree: Tree, out: str | Path) -> None:
                     have[name] = _lstat(fd, name)
                 except FileNotFoundError:
                     pass  # gone meanwhile
-            for name, st in have.items():
+            for name, st in list(have.items()):
                 is_dir = stat.S_ISDIR(st.st_mode)
+                path = _join(rel, name)
+                if path not in known:  # the host's own, not the guest's: never removed nor replaced
+                    if name in entries and not (is_dir and entries[name] is None):
+                        lose(path, "it was put there on the host during the run: left as it is",
+                             1 + (below(path) if entries[name] is None else 0))
+                        del have[name]
+                        entries = {**entries}
+                        del entries[name]
+                    continue
                 if name not in entries or (entries[name] is None) != is_dir:
                     try:
                         if is_dir:
-                            dirs.forget(_join(rel, name))
-                        _remove(fd, name, is_dir)
+                            dirs.forget(path)
+                        _remove(fd, name, is_dir, rel, known)
+                        del have[name]
                     except OSError as e:
                         if name not in entries:  # (else writing it fails and counts it)
-                            lose(_join(rel, name), f"could not remove it: {_why(e)}")
+                            lose(path, f"could not remove it: {_why(e)}")
             subdirs = []
             for name, data in entries.items():
                 path = _join(rel, name)
