@@ -11,8 +11,13 @@ from typing import Protocol
 
 from shoal.abi import EACCES, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR
 from shoal.abi import NAME_MAX as MAX_COMPONENT
-from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.record import dataclass
+
+# A call's own path is at most PATH_MAX (the kernel checks the guest's string, as Linux); the
+# absolute path it names after the working directory or a dirfd may be longer (Linux has no
+# limit there: a tree any depth deep is walked by relative names). This bound only keeps one
+# request's host memory finite: 4096 directories with 255-byte names.
+MAX_TREE_PATH = 1 << 20
 
 ROOT = 1
 Cred = tuple[int, int, tuple[int, ...]]  # a caller that is not root: fsuid, fsgid, groups
@@ -126,7 +131,7 @@ def walk(nodes: dict[int, Node], path: str, follow: bool,
     MAX_COMPONENT as they are met, in Linux's order. For a `cred` that is not root's, every
     directory a name (`.` and `..` too) is looked up in needs search permission: EACCES
     (Linux's may_lookup, before the name is looked at; ENOTDIR first for a file)."""
-    if len(path) > MAX_PATH // 4 and nbytes(path) > MAX_PATH:
+    if len(path) > MAX_TREE_PATH // 4 and nbytes(path) > MAX_TREE_PATH:
         return -ENAMETOOLONG
     follow = follow or path.endswith("/")
     if cred is not None and cred[0] == 0:

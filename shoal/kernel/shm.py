@@ -28,7 +28,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING
 
 from shoal.abi import EFAULT, SIGBUS
-from shoal.kernel import faults
+from shoal.kernel import faults, signals
 from shoal.kernel.container import Container, FileKind, Thread, TState
 from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames
 from shoal.messages import Kind, ShmBack, ShmClose, ShmGet
@@ -144,6 +144,9 @@ def _bus(k: Kernel, waiting: list[Waiter], at: int) -> None:
             k.wake(t, at, -EFAULT & 0xFFFFFFFF)
             continue
         addr = faults.exact_address(t, Fault(kind, page), pc)
+        if signals.fault_later(t, SIGBUS, signals.BUS_ADRERR, addr):
+            k.page_came(t, at)  # (its handler runs first; the wait is counted above)
+            continue
         k.kill(t.proc, SIGBUS, None, f"killed: {kind} bus error at {addr:#010x} (beyond the end of "
                f"a shared memory object), pc {pc:#010x}", at)
 

@@ -60,6 +60,7 @@ UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
 # siginfo codes (asm-generic/siginfo.h)
 SI_USER, SI_KERNEL, SI_QUEUE, SI_TKILL = 0, 0x80, -1, -6
 SEGV_MAPERR, SEGV_ACCERR = 1, 2
+BUS_ADRERR = 2  # a nonexistent physical address (a shared page beyond its object's end)
 FAULT_SIGNALS = frozenset({SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP})
 MAX_QUEUED = 1024  # real-time signals queued per list (Linux's RLIMIT_SIGPENDING is ~this order)
 
@@ -456,6 +457,17 @@ def on_fault(k: Kernel, t: Thread) -> bool | Missing:
     except (Fault, OutOfFrames):
         return False
     k.sched.fault = None
+    return True
+
+
+def fault_later(t: Thread, sig: int, code: int, addr: int) -> bool:
+    """A fault known only after its thread left the hart (a shared page the I/O cluster says
+    lies beyond its object's end): queued first, so its handler runs before the instruction
+    is made again, as on_fault would. False: the default action (no handler, or the signal
+    is blocked: Linux's force_sig_fault kills then too)."""
+    if not handled(t.proc, sig) or t.sig.mask & bit(sig):
+        return False
+    t.sig.pending.insert(0, info(sig, code, addr))
     return True
 
 

@@ -13,6 +13,7 @@ from shoal.abi import (
     EFAULT,
     EINVAL,
     EMFILE,
+    ENAMETOOLONG,
     ENOENT,
     ENOTDIR,
     ERANGE,
@@ -223,6 +224,8 @@ def _rename(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
 
 def sys_getcwd(k: Kernel, t: Thread, a: list[int]) -> int:
     raw = t.proc.fs.cwd.encode() + b"\0"
+    if len(raw) > files.MAX_PATH:  # Linux builds it in a page: deeper than that, this
+        return -ENAMETOOLONG       # error (its other calls still reach it by relative names)
     if a[1] < len(raw):
         return -ERANGE
     t.proc.aspace.write(a[0], raw)
