@@ -533,16 +533,20 @@ class AddressSpace:
     def share_into(self, child: AddressSpace) -> None:
         """fork on one cluster: `child` (its regions in place, no page) maps every page of
         this address space to the same frame, copy-on-write in both (W withheld until the
-        first store: see _unshare). Only page tables are made; shared memory's pages are not
-        forked here (the caller refuses them). Raises OutOfFrames (the child's tables)."""
+        first store: see _unshare). Only page tables are made; shared memory's pages are the
+        cluster's (the child maps them on first touch, as `shm.pages` says), and pages in
+        remote memory stay there (the caller lists them in the child). Raises OutOfFrames
+        (the child's tables)."""
         for i in sorted(self._used):  # the child's tables first: finding frames may evict pages
             child._pte(i << 22, create=True)
-        if self.remote:  # (some of ours went to remote memory meanwhile: not forked here)
+        if self.incoming:  # (a post-copy's pages: the caller waits for them first)
             raise OutOfFrames
-        words = self._words
+        words, shared = self._words, self.shm.pages
         for i, table, entries in self._mapped(0, USER_TOP):
             for j in entries:
                 va = (i << 22) | (j << 12)
+                if shared and va in shared:
+                    continue
                 pte = (words[table + j] & ~PTE_W) | PTE_COW
                 frame = (pte >> 10) - _PHYS_PPN
                 w = child._pte(va, create=True)
@@ -553,6 +557,32 @@ class AddressSpace:
                 if frame in self._code:
                     child._code.add(frame)
         self._on_change()  # the TLB still has this space's pages writable
+
+    def make_shared(self, va: int, key: tuple[int, int]) -> tuple[int | None, int | None]:
+        """A private page becomes page `key` of a shared memory object (a fork of anonymous
+        shared memory, kernel/forkmem.py): its frame, if it has one, is the cluster's from
+        here (returned; no longer counted as this address space's, never evicted), mapped
+        as it was. Also returns the version remote memory keeps a copy of (now not needed).
+        The page must not be remote (the caller fetches it first)."""
+        page = va & ~(PAGE - 1)
+        held = self.swap.held.pop(page, None)
+        self.shm.pages[page] = key
+        w = self._pte(page, create=False)
+        pte = self._words[w] if w is not None else 0
+        if not pte & PTE_V:
+            return None, held
+        frame = (pte >> 10) - _PHYS_PPN
+        if frame in self.frames.shares:  # (shared copy-on-write with another: this one's own copy)
+            new = self.frames.alloc()
+            self.mem[new * PAGE:(new + 1) * PAGE] = self.mem[frame * PAGE:(frame + 1) * PAGE]
+            self.frames.drop(frame)
+            frame = new
+        r = self.find(page)
+        bits = _prot_bits(r.prot) if r is not None else pte & (PTE_R | PTE_W | PTE_X)
+        self._words[w] = ((_PHYS_PPN + frame) << 10) | (pte & 0x3FF & ~(PTE_COW | PTE_R | PTE_W | PTE_X)) | bits
+        self.swap.born.pop(page, None)
+        self.data_frames -= 1
+        return frame, held
 
     def _flags(self, va: int, pte: int) -> int:
         """A page's PTE flags as an image or a move carries them: a copy-on-write page is a
