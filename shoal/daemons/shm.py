@@ -67,7 +67,8 @@ class SharedMemory:
         self.packets: dict[Kind, Handler] = {
             Kind.SHM_OPEN: self.on_shm_open, Kind.SHM_CLOSE: self.on_shm_close,
             Kind.SHM_TRUNCATE: self.on_shm_truncate, Kind.SHM_UNLINK: self.on_shm_unlink,
-            Kind.SHM_GET: self.on_shm_get, Kind.SHM_BACK: self.on_shm_back}
+            Kind.SHM_GET: self.on_shm_get, Kind.SHM_BACK: self.on_shm_back,
+            Kind.FUTEX_WAKE: self.on_futex_wake}
         self.host: dict[str, HostCall] = {}
 
     def stats(self) -> dict[str, int]:
@@ -166,6 +167,17 @@ class SharedMemory:
                 o = self.shm_objs.get(obj)
                 if o is not None:
                     o.pids.add(child)
+
+    def on_futex_wake(self, pkt: Packet, at: int) -> None:
+        """A wake of waiters on a word of the object that its sender's cluster did not all
+        satisfy: passed on to the other clusters that hold or held its pages (a waiter read
+        the word there first), not to every cluster (a stopped waiter, still counted by the
+        lock, would have each unlock cost every cluster a packet)."""
+        o = self.shm_objs.get(pkt.body.obj)
+        if o is None:
+            return  # (freed, or not adopted yet: no cluster but the sender's can have waiters)
+        for c in sorted(o.seen - {pkt.src}):
+            self._send(c, pkt.body, at)
 
     def on_shm_close(self, pkt: Packet, at: int) -> None:
         """A process no longer opens nor maps the object (its kernel says so)."""

@@ -11,12 +11,16 @@
               into both mappings (the parent's and the child's)
      rmem     a private buffer of argv[3] KiB (more than a tiny cluster holds: pages in remote
               memory) and the shared counter: each child sees the parent's bytes, changes its
-              own copy; the parent's stay its own
+              own copy; the parent's stay its own. argv[4]: KiB of scratch touched then freed
+              (the buffer's pages go to remote memory and the cluster has room: a fork here)
+     rekey    a parent's thread waits on a process-shared semaphore from before the fork; the
+              child posts it
    Only the parent prints, after its waits (the output is the same on any machine). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +38,7 @@ struct shared {
     sem_t s;
     volatile long counter;
     volatile long per[KIDS];
-    volatile long sums[KIDS][2];
+    volatile uint32_t sums[KIDS][2];
     volatile int word;
 };
 
@@ -214,16 +218,22 @@ static int grand_mode(long n) {
     return 0;
 }
 
-static int rmem_mode(long n, long kib) {
+static int rmem_mode(long n, long kib, long scratch) {
     struct shared *sh = anon(sizeof *sh);
     setup(sh);
-    size_t len = (size_t)kib * 1024 / sizeof(long);
-    long *buf = malloc(len * sizeof(long));
+    size_t len = (size_t)kib * 1024 / sizeof(uint32_t);
+    uint32_t *buf = malloc(len * sizeof(uint32_t));
     for (size_t i = 0; i < len; i++)
-        buf[i] = (long)(i * 2654435761u % 1000003);
-    long before = 0;
+        buf[i] = (uint32_t)i * 2654435761u % 1000003u;
+    uint32_t before = 0;
     for (size_t i = 0; i < len; i++)
         before += buf[i];
+    if (scratch) { /* pushes buf out to remote memory, then frees its frames: a fork here */
+        volatile char *x = malloc((size_t)scratch * 1024);
+        for (size_t i = 0; i < (size_t)scratch * 1024; i += 4096)
+            x[i] = 1;
+        free((void *)x);
+    }
     pid_t kids[2];
     fflush(stdout);
     for (int k = 0; k < 2; k++) {
@@ -233,12 +243,12 @@ static int rmem_mode(long n, long kib) {
             return 1;
         }
         if (kids[k] == 0) {
-            long s = 0;
+            uint32_t s = 0;
             for (size_t i = 0; i < len; i++)
                 s += buf[i];
             sh->sums[k][0] = s;
             for (size_t i = 0; i < len; i += 97)
-                buf[i] = k + 1;
+                buf[i] = (uint32_t)k + 1;
             s = 0;
             for (size_t i = 0; i < len; i++)
                 s += buf[i];
@@ -248,13 +258,44 @@ static int rmem_mode(long n, long kib) {
         }
     }
     wait_all(kids, 2);
-    long after = 0;
+    uint32_t after = 0;
     for (size_t i = 0; i < len; i++)
         after += buf[i];
-    printf("parent sum %ld, after the children %ld\n", before, after);
+    printf("parent sum %u, after the children %u\n", before, after);
     for (int k = 0; k < 2; k++)
-        printf("child %d saw %ld, then its own %ld\n", k, sh->sums[k][0], sh->sums[k][1]);
+        printf("child %d saw %u, then its own %u\n", k, sh->sums[k][0], sh->sums[k][1]);
     printf("counter %ld\n", sh->counter);
+    return 0;
+}
+
+static void *sem_waiter(void *arg) {
+    struct shared *sh = arg;
+    while (sem_wait(&sh->s) != 0 && errno == EINTR) {
+    }
+    sh->word += 5;
+    return 0;
+}
+
+/* A thread of the parent waits on a semaphore in anonymous shared memory (since before the
+   fork: its futex was the process's own then); the child posts it. */
+static int rekey_mode(void) {
+    struct shared *sh = anon(sizeof *sh);
+    setup(sh);
+    sem_init(&sh->s, 1, 0);
+    pthread_t th;
+    pthread_create(&th, 0, sem_waiter, sh);
+    usleep(20000); /* it waits by now */
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        sh->word = 10;
+        sem_post(&sh->s);
+        _exit(0);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    pthread_join(th, 0);
+    printf("waiter woken by the child: word %d\n", sh->word);
     return 0;
 }
 
@@ -277,10 +318,12 @@ int main(int argc, char **argv) {
         return shmopen_mode(n);
     if (!strcmp(mode, "sysv"))
         return sysv_mode(n);
+    if (!strcmp(mode, "rekey"))
+        return rekey_mode();
     if (!strcmp(mode, "grand"))
         return grand_mode(n);
     if (!strcmp(mode, "rmem"))
-        return rmem_mode(n, argc > 3 ? atol(argv[3]) : 2048);
+        return rmem_mode(n, argc > 3 ? atol(argv[3]) : 2048, argc > 4 ? atol(argv[4]) : 0);
     printf("unknown mode %s\n", mode);
     return 2;
 }

@@ -1,0 +1,99 @@
+"""fork of a process that maps shared memory or keeps pages in remote memory (kernel/forkmem.py,
+kernel/calls/fork.py): tests/programs/fork_shm.c on the chip and built by the host's gcc, same
+argv, same stdout and exit status. Children on the parent's cluster, on other clusters, moved
+mid-way; every object goes once its last mapper does, every frame comes back."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import Built, Programs, assert_no_frame_leak, run_native
+
+from shoal import Chip
+from shoal.spec import ChipSpec
+
+
+def run_both(b: Built, argv: list[str], chip: str = "tiny", policy: str | None = None) -> tuple[object, Chip]:
+    c = Chip.preset(chip, policy=policy) if policy else Chip.preset(chip)
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run()
+    native = run_native(b, argv)
+    assert p.stdout.decode() == native.stdout.decode(), p.message
+    assert p.returncode == native.returncode == 0, p.message
+    assert not p.record.unknown_syscalls  # nothing refused
+    _all_gone(c)
+    return p, c
+
+
+def _all_gone(c: Chip) -> None:
+    stats = c.daemon_stats()
+    assert stats["shm_objects"] == stats["shm_bytes"] == stats["rmem_bytes"] == 0, stats
+    assert stats["sysv_shm"] == 0
+    assert_no_frame_leak(c)
+
+
+@pytest.mark.parametrize("mode", ["mutex", "sem", "shmopen", "sysv", "grand", "rekey"])
+def test_children_on_the_parents_cluster_as_native(programs: Programs, mode: str) -> None:
+    """Four children add 100 each to a counter in the parent's shared mapping under a
+    process-shared lock (none lost); shm_open'd and unlinked, System V (shm_nattch counts the
+    child, its shmdt leaves the parent's), a grandchild, a waiter from before the fork."""
+    _, c = run_both(programs["fork_shm"], ["fork_shm", mode, "100"])
+    assert {r.cluster for r in c.processes()} == {0}
+
+
+@pytest.mark.parametrize("mode", ["mutex", "sem"])
+def test_children_on_other_clusters_as_native(programs: Programs, mode: str) -> None:
+    """A parent too big for a child beside it (1.2 MiB on 2 MiB clusters): each child is built
+    from an image elsewhere and maps the object there; the counter's page and the lock's
+    futex wakes travel between clusters."""
+    p, c = run_both(programs["fork_shm"], ["fork_shm", mode, "100", "1200"], chip="mppa256",
+                    policy="balance")
+    kids = [r.cluster for r in c.processes() if r.pid != p.pid]
+    assert len(kids) == 4 and 0 not in kids, kids
+    if mode == "mutex":  # (placed by load: here on four clusters, whose stores contend)
+        assert len(set(kids)) == 4, kids
+
+
+def test_a_child_moved_mid_way(programs: Programs) -> None:
+    """One child migrates to another cluster while it adds (holding its mapping, as a
+    process that arrived with it): still no increment lost."""
+    b = programs["fork_shm"]
+    argv = ["fork_shm", "mutex", "2000"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    while len(c.processes()) < 5:
+        c.run(max_cycles=10_000)
+    c.run(max_cycles=20_000)
+    kid = sorted(r.pid for r in c.processes() if r.pid != p.pid)[1]
+    assert next(r for r in c.processes() if r.pid == kid).state == "running"
+    m = c.migrate(kid, 2)
+    c.run()
+    assert m.state == "done" and next(r for r in c.processes() if r.pid == kid).cluster == 2, m.reason
+    native = run_native(b, argv)
+    assert p.stdout == native.stdout and p.returncode == 0, p.message
+    _all_gone(c)
+
+
+@pytest.mark.parametrize("args", [["2048"], ["512", "1024"]], ids=["placed-elsewhere", "here"])
+def test_fork_with_pages_in_remote_memory(programs: Programs, args: list[str]) -> None:
+    """The parent's buffer is partly in remote memory when it forks (2 MiB on a 1 MiB cluster;
+    or 512 KiB pushed out by scratch it freed, so that the child is built here): each child
+    reads the parent's bytes (its copies, fetched from remote memory), changes its own, and
+    the parent's stay as they were."""
+    p, c = run_both(programs["fork_shm"], ["fork_shm", "rmem", "20", *args])
+    recs = c.processes()
+    parent = next(r for r in recs if r.pid == p.pid)
+    kids = [r for r in recs if r.pid != p.pid]
+    assert parent.evictions > 0 and all(r.rmem_faults > 0 for r in kids)
+    assert {r.cluster for r in kids} == ({0} if len(args) == 2 else {1, 2}), [r.cluster for r in kids]
+
+
+def test_no_room_in_remote_memory_for_the_childs_copies_is_enomem(programs: Programs) -> None:
+    """The I/O cluster's memory holds the parent's pages but not a second copy: fork fails
+    with ENOMEM (the parent goes on), as Linux's fork does when memory is short."""
+    b = programs["fork_shm"]
+    c = Chip(ChipSpec.preset("tiny").replace(io_memory=5 << 19))
+    p = c.spawn(b.elf, ["fork_shm", "rmem", "20", "2048"], cluster=0)
+    c.run()
+    assert p.stdout == b"fork: 12\n" and p.returncode == 1, (p.stdout, p.message)
+    assert len(c.processes()) == 1
+    _all_gone(c)
