@@ -459,7 +459,7 @@ class RmemFree(Body, frozen=True, kw_only=True, gc=False):  # forget these pages
     pages: list
 
 
-class RmemDup(Body, frozen=True, kw_only=True, gc=False):  # copies of `pid`'s pages for `child` ([va, version])
+class RmemDup(Body, frozen=True, kw_only=True, gc=False):  # copies of pid's pages for `child`: [va, version]
     KIND = Kind.RMEM_DUP
     pid: int
     child: int

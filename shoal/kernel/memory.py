@@ -4,8 +4,9 @@ A region (VMA) says what may be mapped; a page costs a frame only once touched. 
 are real Sv32 tables in cluster memory: their frames are counted against the cluster like
 any other, so a process's footprint is honest and a later migration can move them.
 A fork on one cluster shares frames copy-on-write (share_into, _unshare): a shared frame has a
-count (FrameAllocator.shares) and is freed with its last mapping.
-Long (~830 lines): frames, tables and regions are one mechanism (each change to a region
+count (FrameAllocator.shares) and is freed with its last mapping. A fork also makes anonymous
+shared pages a shared memory object's (make_shared: their frames become the cluster's).
+Long (~860 lines): frames, tables and regions are one mechanism (each change to a region
 edits its page-table entries and frames at once; paging out, copy-on-write and pre-copy's
 dirty tracking read the same entries); split, they would share private state.
 """
@@ -579,7 +580,8 @@ class AddressSpace:
             frame = new
         r = self.find(page)
         bits = _prot_bits(r.prot) if r is not None else pte & (PTE_R | PTE_W | PTE_X)
-        self._words[w] = ((_PHYS_PPN + frame) << 10) | (pte & 0x3FF & ~(PTE_COW | PTE_R | PTE_W | PTE_X)) | bits
+        keep = pte & 0x3FF & ~(PTE_COW | PTE_R | PTE_W | PTE_X)
+        self._words[w] = ((_PHYS_PPN + frame) << 10) | keep | bits
         self.swap.born.pop(page, None)
         self.data_frames -= 1
         return frame, held

@@ -14,9 +14,10 @@ tables, a store copies a page), and shares the parent's open file descriptions (
 as Linux's); otherwise the manager places it on another cluster, to which the image goes in
 the migration image format (images.py), with copies of the descriptions (offsets no longer
 shared; a pipe's ends are counted at the pipe's home before the image goes: kernel/pipes.py).
-One mapping shared memory (anonymous MAP_SHARED too, unless a vfork, whose child execs) or
-keeping pages in remote memory is not forked (ENOSYS, counted as refused; ENOMEM if its pages
-went to remote memory while it waited for its pid).
+Shared memory (shm_open, System V, and anonymous MAP_SHARED, which becomes an object at the
+fork) is not copied: the child maps the same objects, as a process that arrived holding the
+mappings does; pages in remote memory stay there, the child gets copies of them at the
+remote-memory home (kernel/forkmem.py; ENOMEM if io_memory cannot hold them).
 
 wait: zombies stay in the process manager until reaped; children of a process that ends are
 adopted by the host (pid 0: reaped with its records, no SIGCHLD). SIGCHLD (the clone's exit
