@@ -5,6 +5,8 @@ mid-way; every object goes once its last mapper does, every frame comes back."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from conftest import Built, Programs, assert_no_frame_leak, run_native
 
@@ -97,3 +99,63 @@ def test_no_room_in_remote_memory_for_the_childs_copies_is_enomem(programs: Prog
     assert p.stdout == b"fork: 12\n" and p.returncode == 1, (p.stdout, p.message)
     assert len(c.processes()) == 1
     _all_gone(c)
+
+
+# --- the homes alone (daemons/shm.py, daemons/rmem.py): packets in any order ---------------------
+def _node() -> tuple[object, ChipSpec]:
+    from shoal.daemons.node import IoNode
+    spec = ChipSpec.preset("tiny")
+    return IoNode(spec, spec.compute_clusters, 1, None), spec
+
+
+def _pkt(spec: ChipSpec, node: int, src: int, body: object, data: bytes = b"") -> object:
+    from shoal.platform.noc import Packet
+    return Packet(src, node, body.KIND, body, data, len(data), 0, spec.ikc.portal_chunk, 0)  # type: ignore[attr-defined]
+
+
+def test_a_request_that_overtakes_the_fork_waits_for_the_adoption() -> None:
+    """A page of a kernel's object asked for before the Fork request that makes it known (a
+    small packet passing a bigger one): held, then served once adopted (the page comes home
+    from its writer first); after the object goes, a late request is stale (bus), not held."""
+    from shoal.kernel.shm import ANON, ANON_BITS
+    from shoal.messages import Exit, Fork, ShmBack, ShmGet
+    d, spec = _node()
+    parent = d.procman.new_pid(1, "p")
+    obj = ANON | 1 << ANON_BITS | 1  # cluster 1's first
+    d.handle(_pkt(spec, d.node, 2, ShmGet(obj=obj, pg=0, write=True, have=0)), 0)
+    assert not [q for q in d.outbox if q.kind in ("shm_page", "shm_recall")] and obj in d.shm.early
+    d.handle(_pkt(spec, d.node, 1, Fork(op=7, pid=parent, local=True, frames=1, exit_signal=17,
+                                       anon=[obj, 2, [0]])), 10)
+    child = next(q.body.ret for q in d.outbox if q.kind == "reply")
+    assert child > parent and d.shm.shm_objs[obj].pids == {parent, child}
+    recall = [q for q in d.outbox if q.kind == "shm_recall"]
+    assert [(q.dst, q.body.obj, q.body.pg, q.body.gen) for q in recall] == [(1, obj, 0, 0)]
+    page = b"\x2a" * spec.cluster.page_size
+    d.handle(_pkt(spec, d.node, 1, ShmBack(obj=obj, pg=0, gen=0), page), 20)
+    got = [q for q in d.outbox if q.kind == "shm_page"]
+    assert len(got) == 1 and got[0].dst == 2 and got[0].data == page and got[0].body.write
+    for pid in (parent, child):
+        d.handle(_pkt(spec, d.node, 1, Exit(pid=pid, code=0, signal=None)), 30)
+    assert obj not in d.shm.shm_objs and d.shm.shm_bytes == 0
+    d.outbox.clear()
+    d.handle(_pkt(spec, d.node, 2, ShmGet(obj=obj, pg=1, write=False, have=0)), 40)
+    assert [q.body.bus for q in d.outbox if q.kind == "shm_page"] == [True] and not d.shm.early
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_a_childs_copy_of_a_page_whose_write_back_is_on_its_way(order: tuple[int, ...]) -> None:
+    """The parent's write-back (version 5), the copy asked for the child, and the child's
+    request, in any order: the child gets the parent's bytes, once; the parent keeps its own."""
+    from shoal.messages import RmemDup, RmemGet, RmemPut
+    d, spec = _node()
+    parent, child = d.procman.new_pid(0, "p"), d.procman.new_pid(0, "c")
+    page = b"\x07" * spec.cluster.page_size
+    events = [_pkt(spec, d.node, 0, RmemPut(pid=parent, va=0x5000, ver=5), page),
+              _pkt(spec, d.node, 0, RmemDup(pid=parent, child=child, pages=[[0x5000, 5]])),
+              _pkt(spec, d.node, 2, RmemGet(pid=child, va=0x5000, ver=5))]
+    for i in order:
+        d.handle(events[i], i)
+    got = [q for q in d.outbox if q.kind == "rmem_page"]
+    assert [(q.dst, q.body.pid, q.data) for q in got] == [(2, child, page)]
+    assert d.rmem.rmem[parent][0x5000] == (5, page) and d.rmem.rmem[child][0x5000] == (5, page)
+    assert d.rmem.rmem_bytes == 2 * spec.cluster.page_size and not d.rmem.rmem_dups
