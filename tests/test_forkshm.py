@@ -159,3 +159,31 @@ def test_a_childs_copy_of_a_page_whose_write_back_is_on_its_way(order: tuple[int
     assert [(q.dst, q.body.pid, q.data) for q in got] == [(2, child, page)]
     assert d.rmem.rmem[parent][0x5000] == (5, page) and d.rmem.rmem[child][0x5000] == (5, page)
     assert d.rmem.rmem_bytes == 2 * spec.cluster.page_size and not d.rmem.rmem_dups
+
+
+def test_a_page_made_shared_leaves_the_address_space_but_keeps_its_bytes() -> None:
+    """make_shared (kernel/memory.py): the frame becomes the cluster's (not counted, not listed,
+    never a candidate for eviction), mapped writable as its region says; a frame shared
+    copy-on-write gets its own copy first (own_frame), the other sharer's stays as it was."""
+    from shoal.kernel.memory import PAGE, PROT_READ, PROT_WRITE, AddressSpace, FrameAllocator, Region
+
+    mem = bytearray(64 * PAGE)
+    frames = FrameAllocator(0, 64)
+    a = AddressSpace(mem, frames, lambda: None)
+    base = 0x1000_0000
+    a.add_region(Region(base, base + 2 * PAGE, PROT_READ | PROT_WRITE, "[anon:shared]"))
+    a.write(base, b"parent")
+    b = AddressSpace(mem, frames, lambda: None)
+    b.add_region(Region(base, base + 2 * PAGE, PROT_READ | PROT_WRITE, "[anon:shared]"))
+    a.share_into(b)  # (a fork never shares these so; a defensive path)
+    held = a.data_frames
+    a.own_frame(base)
+    a.own_frame(base + PAGE)  # (never touched: nothing to do)
+    frame, ver = a.make_shared(base, (7, 0))
+    assert ver is None and frame is not None and not frames.shares
+    assert a.make_shared(base + PAGE, (7, 1)) == (None, None)
+    assert a.data_frames == held - 1 and a.pages() == [] and base not in a.swap.born
+    assert a.shm.pages == {base: (7, 0), base + PAGE: (7, 1)}
+    assert bytes(mem[frame * PAGE:frame * PAGE + 6]) == b"parent"
+    a.write(base, b"shared")  # writable at once: the cluster holds it for writing
+    assert b.read(base, 6) == b"parent" and a.read(base, 6) == b"shared"

@@ -43,11 +43,14 @@ def share_anon(k: Kernel, p: Container, at: int) -> list | None:
     """Make one shared memory object of `p`'s anonymous shared pages that are not one's yet;
     returns what the Fork request tells the home ([object, pages, [pages held here]]), or
     None if there are none. Raises Missing for a page in remote memory (the call waits for it
-    and is made again), OutOfFrames if this kernel has numbered all the objects it may."""
+    and is made again), OutOfFrames if no frame is left for a page's own copy or this kernel
+    has numbered all the objects it may; either before anything changed."""
     pages = anon_pages(p)
     if not pages:
         return None
     a = p.aspace
+    for va in pages:  # (a page shared copy-on-write gets its own frame: may evict others)
+        a.own_frame(va)
     for va in pages:
         if va in a.remote:
             raise Missing("load", va)

@@ -559,12 +559,30 @@ class AddressSpace:
                     child._code.add(frame)
         self._on_change()  # the TLB still has this space's pages writable
 
+    def own_frame(self, va: int) -> None:
+        """The page of `va`, if its frame is shared copy-on-write with another address space,
+        gets a copy of its own (may raise OutOfFrames, and evict pages to find a frame)."""
+        page = va & ~(PAGE - 1)
+        w = self._pte(page, create=False)
+        pte = self._words[w] if w is not None else 0
+        frame = (pte >> 10) - _PHYS_PPN
+        if not pte & PTE_V or frame not in self.frames.shares:
+            return
+        new = self.frames.alloc()
+        if self._words[w] != pte:  # (evicted meanwhile: its copy is remote memory's, not shared)
+            self.frames.release(new)
+            return
+        self.mem[new * PAGE:(new + 1) * PAGE] = self.mem[frame * PAGE:(frame + 1) * PAGE]
+        self.frames.drop(frame)
+        self._words[w] = ((_PHYS_PPN + new) << 10) | (pte & 0x3FF)
+
     def make_shared(self, va: int, key: tuple[int, int]) -> tuple[int | None, int | None]:
         """A private page becomes page `key` of a shared memory object (a fork of anonymous
         shared memory, kernel/forkmem.py): its frame, if it has one, is the cluster's from
         here (returned; no longer counted as this address space's, never evicted), mapped
         as it was. Also returns the version remote memory keeps a copy of (now not needed).
-        The page must not be remote (the caller fetches it first)."""
+        The page must not be remote (the caller fetches it first), nor its frame shared
+        copy-on-write (own_frame first): nothing here allocates."""
         page = va & ~(PAGE - 1)
         held = self.swap.held.pop(page, None)
         self.shm.pages[page] = key
@@ -573,11 +591,7 @@ class AddressSpace:
         if not pte & PTE_V:
             return None, held
         frame = (pte >> 10) - _PHYS_PPN
-        if frame in self.frames.shares:  # (shared copy-on-write with another: this one's own copy)
-            new = self.frames.alloc()
-            self.mem[new * PAGE:(new + 1) * PAGE] = self.mem[frame * PAGE:(frame + 1) * PAGE]
-            self.frames.drop(frame)
-            frame = new
+        assert frame not in self.frames.shares, "own_frame first"
         r = self.find(page)
         bits = _prot_bits(r.prot) if r is not None else pte & (PTE_R | PTE_W | PTE_X)
         keep = pte & 0x3FF & ~(PTE_COW | PTE_R | PTE_W | PTE_X)
