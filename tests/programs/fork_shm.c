@@ -40,6 +40,7 @@ struct shared {
     volatile long per[KIDS];
     volatile uint32_t sums[KIDS][2];
     volatile int word;
+    volatile int go;
 };
 
 static int use_sem;
@@ -109,12 +110,15 @@ static int counters(struct shared *sh, long n, void (*before_exit)(struct shared
             return 1;
         }
         if (kids[i] == 0) {
+            while (!sh->go) /* all start together, wherever they were placed */
+                sched_yield();
             work(sh, i, n);
             if (before_exit)
                 before_exit(sh);
             _exit(10 + i);
         }
     }
+    sh->go = 1;
     wait_all(kids, KIDS);
     report(sh, n);
     return 0;
