@@ -352,10 +352,11 @@ class AddressSpace:
 
     def discard(self, start: int, end: int) -> bool:
         """madvise(DONTNEED): free the frames of [start, end), all of it mapped; a later touch
-        finds a zeroed page."""
+        finds a zeroed page, except in shared memory, whose pages stay the object's (Linux:
+        refaulted from it, their bytes kept)."""
         if not self.covered(start, end):
             return False
-        self._unmapped(self._drop_range(start, end))
+        self._unmapped(self._drop_range(start, end, keep_shared=True))
         self._on_change()
         return True
 
@@ -396,9 +397,11 @@ class AddressSpace:
             table = ((self._words[self.root * PTES + i] >> 10) - _PHYS_PPN) * PTES
             yield i, table, sorted(j for j in self._used[i] if lo <= j < hi)
 
-    def _drop_range(self, start: int, end: int) -> list[tuple[int, int]]:
+    def _drop_range(self, start: int, end: int, keep_shared: bool = False) -> list[tuple[int, int]]:
         """Free the frames mapped in [start, end), and every table this leaves empty. Returns
-        the pages of the range remote memory keeps a copy of, with the copy's version."""
+        the pages of the range remote memory keeps a copy of, with the copy's version.
+        Shared memory's pages are only unmapped (and, unless `keep_shared`, no longer the
+        object's here)."""
         words = self._words
         code_freed = False
         copies = []
@@ -440,7 +443,7 @@ class AddressSpace:
                 del self._used[i]
         if code_freed and self._on_code is not None:
             self._on_code()  # the frame may hold someone else's code next
-        if unshare:
+        if unshare and not keep_shared:
             keys = [self.shm.pages.pop(va) for va in sorted(unshare)]
             if self.shm.on_drop is not None:
                 self.shm.on_drop(keys)

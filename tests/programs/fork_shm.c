@@ -14,7 +14,7 @@
               own copy; the parent's stay its own. argv[4]: KiB of scratch touched then freed
               (the buffer's pages go to remote memory and the cluster has room: a fork here)
      rekey    a parent's thread waits on a process-shared semaphore from before the fork; the
-              child posts it
+              child posts it; MADV_DONTNEED keeps the shared bytes
    Only the parent prints, after its waits (the output is the same on any machine). */
 #include <errno.h>
 #include <fcntl.h>
@@ -300,6 +300,8 @@ static int rekey_mode(void) {
     waitpid(c, &st, 0);
     pthread_join(th, 0);
     printf("waiter woken by the child: word %d\n", sh->word);
+    madvise(sh, sizeof *sh, MADV_DONTNEED); /* shared memory keeps its bytes (Linux) */
+    printf("after MADV_DONTNEED: word %d\n", sh->word);
     return 0;
 }
 
