@@ -76,6 +76,7 @@ class Kind(StrEnum):
     RMEM_GET = "rmem_get"
     RMEM_PAGE = "rmem_page"
     RMEM_FULL = "rmem_full"
+    RMEM_DUP = "rmem_dup"  # a fork's child gets copies of its parent's remote pages
     # shared memory
     SHM_OPEN = "shm_open"
     SHM_CLOSE = "shm_close"
@@ -322,6 +323,10 @@ class Fork(Request, frozen=True, kw_only=True, gc=False):  # a pid for a child (
     local: bool  # the caller's cluster builds it (no data); else the manager places it
     frames: int  # what it needs (placement)
     exit_signal: int  # sent to the parent when it ends (clone's low byte; 0: none)
+    # Anonymous MAP_SHARED memory the caller's kernel made a shared object of, to adopt:
+    # [object, pages, [page numbers its cluster holds for writing]] (kernel/forkmem.py).
+    anon: list | Opt = UNSET
+    rmem: list | Opt = UNSET  # the caller's pages in remote memory the child gets copies of: [va, version]
 
 
 class ForkLoad(Body, frozen=True, kw_only=True, gc=False):  # run this forked image (data) as `newpid`
@@ -451,6 +456,13 @@ class RmemPut(Body, frozen=True, kw_only=True, gc=False):  # keep this page (dat
 class RmemFree(Body, frozen=True, kw_only=True, gc=False):  # forget these pages ([va, version] each)
     KIND = Kind.RMEM_FREE
     pid: int
+    pages: list
+
+
+class RmemDup(Body, frozen=True, kw_only=True, gc=False):  # copies of pid's pages for `child`: [va, version]
+    KIND = Kind.RMEM_DUP
+    pid: int
+    child: int
     pages: list
 
 

@@ -20,6 +20,7 @@ import heapq
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from shoal.abi import ENOMEM
 from shoal.daemons.console import Console, ConsoleSink
 from shoal.daemons.core import Handler, HostCall
 from shoal.daemons.files import FileServer
@@ -33,7 +34,7 @@ from shoal.daemons.shm import SharedMemory
 from shoal.daemons.sockets import SocketServer
 from shoal.daemons.sysv import SysvServer
 from shoal.errors import ShoalError
-from shoal.messages import Body, NocError, Reply
+from shoal.messages import Body, Fork, NocError, Reply
 from shoal.messages import Kind as K
 from shoal.platform.calendar import Calendar
 from shoal.platform.noc import Packet, packet
@@ -49,8 +50,8 @@ IO_KINDS = frozenset({
     K.FORK, K.EXEC, K.WAIT_CHILD, K.PGRP,
     K.NAME_LINK, K.NAME_LOOKUP, K.NAME_UNLINK,
     K.LOAD_REPORT, K.POLICY_REFUSED,
-    K.RMEM_PUT, K.RMEM_FREE, K.RMEM_GET,
-    K.SHM_OPEN, K.SHM_CLOSE, K.SHM_TRUNCATE, K.SHM_UNLINK, K.SHM_GET, K.SHM_BACK,
+    K.RMEM_PUT, K.RMEM_FREE, K.RMEM_GET, K.RMEM_DUP,
+    K.SHM_OPEN, K.SHM_CLOSE, K.SHM_TRUNCATE, K.SHM_UNLINK, K.SHM_GET, K.SHM_BACK, K.FUTEX_WAKE,
     K.FS_OPEN, K.FS_CLOSE, K.FS_READ, K.FS_WRITE, K.FS_TRUNCATE, K.FS_STAT, K.FS_GETDENTS,
     K.FS_MKDIR, K.FS_UNLINK, K.FS_RENAME, K.FS_SETATTR, K.FS_LINK, K.FS_SYMLINK, K.FS_READLINK,
     K.FS_STATFS, K.FS_FALLOCATE, K.FS_LOCK,
@@ -110,7 +111,7 @@ class IoNode:
             self.names.process_ended, self.rmem.process_ended, self.files.process_ended,
             self.ipc.process_ended, self.sysv.process_ended, self.shm.process_ended,
             self.sockets.process_ended, self.polls.process_ended],
-            self.files.fs.program_at, self._forked)
+            self.files.fs.program_at, self._forked, self._fork_memory)
         servers = [("console", self.console), ("procman", self.procman), ("names", self.names),
                    ("policy", self.policy), ("rmem", self.rmem), ("shm", self.shm),
                    ("files", self.files), ("ipc", self.ipc), ("sysv", self.sysv), ("sockets", self.sockets),
@@ -150,10 +151,25 @@ class IoNode:
     def _locate(self, pid: int) -> tuple[int, bool]:
         return self.procman.locate(pid)
 
-    def _forked(self, parent: int, child: int) -> None:
-        """A fork's child shares its parent's open files and sockets."""
+    def _fork_memory(self, fork: Fork, cluster: int, at: int) -> int:
+        """Before a fork's child is made: the anonymous shared memory its parent's kernel made
+        an object of is adopted (whatever becomes of the fork), and there must be room for
+        the child's copies of the parent's pages in remote memory (else -ENOMEM)."""
+        if fork.anon:
+            self.shm.adopt(fork.anon, fork.pid, cluster, at)
+        if fork.rmem and not self.rmem.dup_fits(fork.pid, fork.rmem):
+            return -ENOMEM
+        return 0
+
+    def _forked(self, parent: int, child: int, fork: Fork, at: int) -> int:
+        """A fork's child shares its parent's open files, sockets, shared memory objects and
+        System V attachments, and gets copies of its pages in remote memory; returns when the
+        daemon core is done."""
         self.files.forked(parent, child)
         self.sockets.forked(parent, child)
+        self.shm.forked(parent, child)
+        self.sysv.forked(parent, child)
+        return self.rmem.dup(parent, child, fork.rmem, at) if fork.rmem else at
 
     def _residents(self, cluster: int) -> list[int]:
         return self.procman.residents(cluster)

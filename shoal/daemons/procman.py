@@ -20,7 +20,7 @@ from shoal.daemons.core import Core, Ended, Handler, HostCall
 from shoal.kernel import signals
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
-from shoal.messages import ForkLoad, Kind, Load, MovedAck, Reparent, Reply, SignalMsg
+from shoal.messages import Fork, ForkLoad, Kind, Load, MovedAck, Reparent, Reply, SignalMsg
 from shoal.platform.noc import Packet
 from shoal.record import dataclass
 
@@ -76,7 +76,8 @@ class Routing:
 class ProcessManager:
     def __init__(self, core: Core, seed: int, policy: Placement, ended: list[Ended],
                  program_at: Callable[[str, object], bytes | int] | None = None,
-                 forked: Callable[[int, int], None] | None = None) -> None:
+                 forked: Callable[[int, int, Fork, int], int] | None = None,
+                 fork_memory: Callable[[Fork, int, int], int] | None = None) -> None:
         self.spec = core.spec
         self.node = core.node
         self._send = core.send
@@ -85,7 +86,8 @@ class ProcessManager:
         self.policy = policy
         self.ended = ended  # the other servers' calls when a process ends, in order
         self.program_at = program_at  # execve: a file of the file server's tree (files.py)
-        self.forked = forked  # a fork's child shares its parent's open files (files.py)
+        self.forked = forked  # a fork's child shares its parent's open files, memory objects (node.py)
+        self.fork_memory = fork_memory  # what a fork's memory needs first (node.py)
         self.procs: dict[int, ProcRecord] = {}
         self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
         self.next_pid = INIT_PID + 1  # pid 1 is init: the host, never a program
@@ -319,6 +321,10 @@ class ProcessManager:
         b = req.body
         parent = self.procs.get(b.pid)
         cluster = req.src
+        err = self.fork_memory(b, req.src, at) if self.fork_memory is not None else 0
+        if err < 0:
+            self._reply(req, at, ret=err)
+            return
         if not b.local:
             shut = self.policy.evacuated()
             others = [c for c in range(self.spec.compute_clusters) if c != req.src and c not in shut]
@@ -337,7 +343,7 @@ class ProcessManager:
         child.sid = parent.sid if parent is not None else pid
         self.policy.spawned(pid, cluster, child.name)
         if self.forked is not None:
-            self.forked(b.pid, pid)
+            at = self.forked(b.pid, pid, b, at)
         if b.local:
             self._reply(req, at, ret=pid)
             return

@@ -3,6 +3,12 @@
 Objects by name, each the home of its pages: one writer or many readers at a time, a queue
 of the requests waiting for each page, grants numbered uniquely on the chip. Pages held here
 count against ChipSpec.rmem.io_memory with the remote-memory home's (`io_used`).
+
+Anonymous MAP_SHARED memory becomes an object when its process forks (kernel/forkmem.py):
+the caller's kernel numbers it (`anon_object`: unique on the chip without a round trip) and
+keeps the pages it has as their writer; the Fork request tells the home (`adopt`), with no
+name, so that it goes once no process maps it. A packet about such an object that overtakes
+the Fork request on the NoC waits here for it (`early`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import field
 
 from shoal.abi import EBADF, EEXIST, EFBIG, EINVAL, ENOENT, ENOSPC, O_CREAT, O_EXCL
 from shoal.daemons.core import Core, Handler, HostCall
+from shoal.kernel.shm import ANON, ANON_BITS, ANON_MAX
 from shoal.messages import Kind, ShmGone, ShmPage, ShmRecall
 from shoal.platform.noc import Packet
 from shoal.record import dataclass
@@ -52,10 +59,16 @@ class SharedMemory:
         self.shm_next = 1  # object numbers are never used twice
         self.shm_grants = 0  # grant numbers, unique on the chip
         self.shm_bytes = 0  # pages held here, within io_memory with remote memory's
+        # Kernels' objects (anon_object): by cluster, all up to `low` adopted, and those above
+        # it adopted already; packets for one not adopted yet, held until it is.
+        self.anon_low: dict[int, int] = {}
+        self.anon_above: dict[int, set[int]] = {}
+        self.early: dict[int, list[Packet]] = {}
         self.packets: dict[Kind, Handler] = {
             Kind.SHM_OPEN: self.on_shm_open, Kind.SHM_CLOSE: self.on_shm_close,
             Kind.SHM_TRUNCATE: self.on_shm_truncate, Kind.SHM_UNLINK: self.on_shm_unlink,
-            Kind.SHM_GET: self.on_shm_get, Kind.SHM_BACK: self.on_shm_back}
+            Kind.SHM_GET: self.on_shm_get, Kind.SHM_BACK: self.on_shm_back,
+            Kind.FUTEX_WAKE: self.on_futex_wake}
         self.host: dict[str, HostCall] = {}
 
     def stats(self) -> dict[str, int]:
@@ -107,8 +120,69 @@ class SharedMemory:
             o.linked = False
             self._shm_maybe_free(obj, o, at)
 
+    # anonymous shared memory a fork shares (kernel/forkmem.py) -------------------------
+    def adopt(self, anon: list, pid: int, cluster: int, at: int) -> None:
+        """Kernel `cluster` made object `obj` of `npages` pages of `pid`'s anonymous shared
+        memory and holds pages `held` for writing: their bytes are there (its grant is 0, so
+        every later grant is newer), the others are zeros until touched. They count against
+        io_memory as a writer's pages do (the home takes them back on recall), even beyond."""
+        obj, npages, held = anon
+        c, n = (obj & ~ANON) >> ANON_BITS, obj & ANON_MAX
+        above = self.anon_above.setdefault(c, set())
+        above.add(n)
+        low = self.anon_low.get(c, 0)
+        while low + 1 in above:
+            low += 1
+            above.discard(low)
+        self.anon_low[c] = low
+        page = self.spec.cluster.page_size
+        o = self.shm_objs[obj] = ShmObject(size=npages * page, linked=False, pids={pid})
+        self.shm_by_pid.setdefault(pid, set()).add(obj)
+        for pg in held:
+            o.pages[pg] = bytes(page)
+            o.holders[pg] = {cluster: (0, True)}
+        self.shm_bytes += len(held) * page
+        if held:
+            o.seen.add(cluster)
+        for pkt in self.early.pop(obj, []):  # (in the order they came)
+            self.packets[pkt.kind](pkt, at)
+
+    def _early(self, pkt: Packet, obj: int) -> bool:
+        """A packet about a kernel's object not adopted yet (it overtook the Fork request):
+        held. An object adopted and freed since is not held for (stale)."""
+        if obj < ANON or obj in self.shm_objs:
+            return False
+        c, n = (obj & ~ANON) >> ANON_BITS, obj & ANON_MAX
+        if n <= self.anon_low.get(c, 0) or n in self.anon_above.get(c, ()):
+            return False
+        self.early.setdefault(obj, []).append(pkt)
+        return True
+
+    def forked(self, parent: int, child: int) -> None:
+        """A fork's child opens and maps what its parent does."""
+        objs = self.shm_by_pid.get(parent)
+        if objs:
+            self.shm_by_pid[child] = set(objs)
+            for obj in objs:
+                o = self.shm_objs.get(obj)
+                if o is not None:
+                    o.pids.add(child)
+
+    def on_futex_wake(self, pkt: Packet, at: int) -> None:
+        """A wake of waiters on a word of the object that its sender's cluster did not all
+        satisfy: passed on to the other clusters that hold or held its pages (a waiter read
+        the word there first), not to every cluster (a stopped waiter, still counted by the
+        lock, would have each unlock cost every cluster a packet)."""
+        o = self.shm_objs.get(pkt.body.obj)
+        if o is None:
+            return  # (freed, or not adopted yet: no cluster but the sender's can have waiters)
+        for c in sorted(o.seen - {pkt.src}):
+            self._send(c, pkt.body, at)
+
     def on_shm_close(self, pkt: Packet, at: int) -> None:
         """A process no longer opens nor maps the object (its kernel says so)."""
+        if self._early(pkt, pkt.body.obj):
+            return
         self._shm_unref(pkt.body.obj, pkt.body.pid, at)
 
     def _shm_unref(self, obj: int, pid: int, at: int) -> None:
@@ -180,6 +254,8 @@ class SharedMemory:
         obj, pg = pkt.body.obj, pkt.body.pg
         who = pkt.src
         o = self.shm_objs.get(obj)
+        if o is None and self._early(pkt, obj):
+            return
         if o is None:  # (no process opens or maps it: a stale request) nothing is there
             self._send(who, ShmPage(obj=obj, pg=pg, bus=True), at)
             return
@@ -189,6 +265,8 @@ class SharedMemory:
     def on_shm_back(self, pkt: Packet, at: int) -> None:
         obj, pg, who = pkt.body.obj, pkt.body.pg, pkt.src
         o = self.shm_objs.get(obj)
+        if o is None and self._early(pkt, obj):
+            return
         held = o.holders.get(pg, {}).get(who) if o is not None else None
         if o is None or held is None or held[0] != pkt.body.gen:
             return  # a copy the daemon no longer counts on (a newer grant replaced it)

@@ -487,6 +487,13 @@ class SysvServer:
         if isinstance(seg, Segment) and pkt.body.pid in seg.atts:
             self._detach(seg, pkt.body.pid, 1, at)
 
+    def forked(self, parent: int, child: int) -> None:
+        """A fork's child has its parent's attachments (shm_nattch counts them, as Linux's)."""
+        for seg in self.objs["shm"].values():
+            n = seg.atts.get(parent)  # type: ignore[attr-defined]
+            if n:
+                seg.atts[child] = n  # type: ignore[attr-defined]
+
     def _detach(self, seg: Segment, pid: int, n: int, at: int) -> None:
         seg.atts[pid] -= n
         if seg.atts[pid] <= 0:

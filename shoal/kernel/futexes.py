@@ -65,9 +65,10 @@ def pi_exit(k: Kernel, t: Thread) -> None:
 
 def futex_wake(k: Kernel, key: Key, n: int, bits: int, now: int) -> int:
     """Wake up to `n` waiters of futex `key` here; a shared object's futex may have waiters on
-    other clusters too: those get the wake of what is left (FutexWake, to every other
-    compute cluster; each wakes up to that many, so more than `n` may wake in all: a spurious
-    wake-up, which futex users check for). The count is of this cluster's waiters."""
+    other clusters too: those get the wake of what is left (FutexWake, through the object's
+    home to the other clusters that hold or held its pages, where a waiter must have read the
+    word; each wakes up to that many, so more than `n` may wake in all: a spurious wake-up,
+    which futex users check for). The count is of this cluster's waiters."""
     q = k.sched.futexes.get(key, [])
     woken = 0
     for w in list(q):
@@ -76,10 +77,8 @@ def futex_wake(k: Kernel, key: Key, n: int, bits: int, now: int) -> int:
         if w.wait_bits & bits:
             k.wake(w, now, 0)
             woken += 1
-    if key[0] < 0 and woken < n:
-        for c in range(k.spec.compute_clusters):
-            if c != k.cluster:
-                k.send(c, FutexWake(obj=-1 - key[0], off=key[1], n=n - woken, bits=bits), at=now)
+    if key[0] < 0 and woken < n:  # to the object's home, which passes it on (daemons/shm.py)
+        k.send(k.services_node, FutexWake(obj=-1 - key[0], off=key[1], n=n - woken, bits=bits), at=now)
     return woken
 
 

@@ -4,8 +4,9 @@ A region (VMA) says what may be mapped; a page costs a frame only once touched. 
 are real Sv32 tables in cluster memory: their frames are counted against the cluster like
 any other, so a process's footprint is honest and a later migration can move them.
 A fork on one cluster shares frames copy-on-write (share_into, _unshare): a shared frame has a
-count (FrameAllocator.shares) and is freed with its last mapping.
-Long (~830 lines): frames, tables and regions are one mechanism (each change to a region
+count (FrameAllocator.shares) and is freed with its last mapping. A fork also makes anonymous
+shared pages a shared memory object's (make_shared: their frames become the cluster's).
+Long (~860 lines): frames, tables and regions are one mechanism (each change to a region
 edits its page-table entries and frames at once; paging out, copy-on-write and pre-copy's
 dirty tracking read the same entries); split, they would share private state.
 """
@@ -351,10 +352,11 @@ class AddressSpace:
 
     def discard(self, start: int, end: int) -> bool:
         """madvise(DONTNEED): free the frames of [start, end), all of it mapped; a later touch
-        finds a zeroed page."""
+        finds a zeroed page, except in shared memory, whose pages stay the object's (Linux:
+        refaulted from it, their bytes kept)."""
         if not self.covered(start, end):
             return False
-        self._unmapped(self._drop_range(start, end))
+        self._unmapped(self._drop_range(start, end, keep_shared=True))
         self._on_change()
         return True
 
@@ -395,9 +397,11 @@ class AddressSpace:
             table = ((self._words[self.root * PTES + i] >> 10) - _PHYS_PPN) * PTES
             yield i, table, sorted(j for j in self._used[i] if lo <= j < hi)
 
-    def _drop_range(self, start: int, end: int) -> list[tuple[int, int]]:
+    def _drop_range(self, start: int, end: int, keep_shared: bool = False) -> list[tuple[int, int]]:
         """Free the frames mapped in [start, end), and every table this leaves empty. Returns
-        the pages of the range remote memory keeps a copy of, with the copy's version."""
+        the pages of the range remote memory keeps a copy of, with the copy's version.
+        Shared memory's pages are only unmapped (and, unless `keep_shared`, no longer the
+        object's here)."""
         words = self._words
         code_freed = False
         copies = []
@@ -439,7 +443,7 @@ class AddressSpace:
                 del self._used[i]
         if code_freed and self._on_code is not None:
             self._on_code()  # the frame may hold someone else's code next
-        if unshare:
+        if unshare and not keep_shared:
             keys = [self.shm.pages.pop(va) for va in sorted(unshare)]
             if self.shm.on_drop is not None:
                 self.shm.on_drop(keys)
@@ -533,16 +537,20 @@ class AddressSpace:
     def share_into(self, child: AddressSpace) -> None:
         """fork on one cluster: `child` (its regions in place, no page) maps every page of
         this address space to the same frame, copy-on-write in both (W withheld until the
-        first store: see _unshare). Only page tables are made; shared memory's pages are not
-        forked here (the caller refuses them). Raises OutOfFrames (the child's tables)."""
+        first store: see _unshare). Only page tables are made; shared memory's pages are the
+        cluster's (the child maps them on first touch, as `shm.pages` says), and pages in
+        remote memory stay there (the caller lists them in the child). Raises OutOfFrames
+        (the child's tables)."""
         for i in sorted(self._used):  # the child's tables first: finding frames may evict pages
             child._pte(i << 22, create=True)
-        if self.remote:  # (some of ours went to remote memory meanwhile: not forked here)
+        if self.incoming:  # (a post-copy's pages: the caller waits for them first)
             raise OutOfFrames
-        words = self._words
+        words, shared = self._words, self.shm.pages
         for i, table, entries in self._mapped(0, USER_TOP):
             for j in entries:
                 va = (i << 22) | (j << 12)
+                if shared and va in shared:
+                    continue
                 pte = (words[table + j] & ~PTE_W) | PTE_COW
                 frame = (pte >> 10) - _PHYS_PPN
                 w = child._pte(va, create=True)
@@ -553,6 +561,47 @@ class AddressSpace:
                 if frame in self._code:
                     child._code.add(frame)
         self._on_change()  # the TLB still has this space's pages writable
+
+    def own_frame(self, va: int) -> None:
+        """The page of `va`, if its frame is shared copy-on-write with another address space,
+        gets a copy of its own (may raise OutOfFrames, and evict pages to find a frame)."""
+        page = va & ~(PAGE - 1)
+        w = self._pte(page, create=False)
+        pte = self._words[w] if w is not None else 0
+        frame = (pte >> 10) - _PHYS_PPN
+        if not pte & PTE_V or frame not in self.frames.shares:
+            return
+        new = self.frames.alloc()
+        if self._words[w] != pte:  # (evicted meanwhile: its copy is remote memory's, not shared)
+            self.frames.release(new)
+            return
+        self.mem[new * PAGE:(new + 1) * PAGE] = self.mem[frame * PAGE:(frame + 1) * PAGE]
+        self.frames.drop(frame)
+        self._words[w] = ((_PHYS_PPN + new) << 10) | (pte & 0x3FF)
+
+    def make_shared(self, va: int, key: tuple[int, int]) -> tuple[int | None, int | None]:
+        """A private page becomes page `key` of a shared memory object (a fork of anonymous
+        shared memory, kernel/forkmem.py): its frame, if it has one, is the cluster's from
+        here (returned; no longer counted as this address space's, never evicted), mapped
+        as it was. Also returns the version remote memory keeps a copy of (now not needed).
+        The page must not be remote (the caller fetches it first), nor its frame shared
+        copy-on-write (own_frame first): nothing here allocates."""
+        page = va & ~(PAGE - 1)
+        held = self.swap.held.pop(page, None)
+        self.shm.pages[page] = key
+        w = self._pte(page, create=False)
+        pte = self._words[w] if w is not None else 0
+        if not pte & PTE_V:
+            return None, held
+        frame = (pte >> 10) - _PHYS_PPN
+        assert frame not in self.frames.shares, "own_frame first"
+        r = self.find(page)
+        bits = _prot_bits(r.prot) if r is not None else pte & (PTE_R | PTE_W | PTE_X)
+        keep = pte & 0x3FF & ~(PTE_COW | PTE_R | PTE_W | PTE_X)
+        self._words[w] = ((_PHYS_PPN + frame) << 10) | keep | bits
+        self.swap.born.pop(page, None)
+        self.data_frames -= 1
+        return frame, held
 
     def _flags(self, va: int, pte: int) -> int:
         """A page's PTE flags as an image or a move carries them: a copy-on-write page is a

@@ -43,6 +43,12 @@ if TYPE_CHECKING:
 PREFIX = "/dev/shm/"
 HOLD = 4000  # cycles (10 us at 400 MHz) a cluster keeps a page it got before giving it up
 Key = tuple[int, int]  # (object, page number)
+# Objects a kernel makes of anonymous shared memory at a fork (kernel/forkmem.py) are numbered
+# from here, apart from the home's own (from 1 up): ANON | cluster << ANON_BITS | n, in 32 bits
+# as an image's object numbers are (up to 2048 clusters, 2^20 - 1 objects per kernel).
+ANON = 1 << 31
+ANON_BITS = 20
+ANON_MAX = (1 << ANON_BITS) - 1
 Waiter = tuple[Thread, int, str, bool]  # thread, page, access kind, in a system call?
 
 
@@ -57,6 +63,7 @@ class SharedPages:
     asked: dict[Key, bool] = field(default_factory=dict)  # requests on their way: for writing?
     gen: dict[Key, int] = field(default_factory=dict)  # grant held (or last held) of each page
     recalls: dict[Key, int] = field(default_factory=dict)  # recalls that came before their grant
+    anon: int = 0  # objects this kernel made of anonymous shared memory (kernel/forkmem.py)
 
 
 def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:

@@ -1,6 +1,6 @@
 /* fork of a process with an anonymous MAP_SHARED mapping: Linux shares the pages with the
-   child (it prints "shared 42"); shoal does not share them across fork yet, and refuses the
-   fork (ENOSYS) rather than give the child a copy that is silently not shared. */
+   child (it prints "shared 42"), and so does shoal (the mapping becomes a shared memory
+   object at the fork: kernel/forkmem.py). */
 #include <errno.h>
 #include <stdio.h>
 #include <sys/mman.h>

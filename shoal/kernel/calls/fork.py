@@ -14,9 +14,10 @@ tables, a store copies a page), and shares the parent's open file descriptions (
 as Linux's); otherwise the manager places it on another cluster, to which the image goes in
 the migration image format (images.py), with copies of the descriptions (offsets no longer
 shared; a pipe's ends are counted at the pipe's home before the image goes: kernel/pipes.py).
-One mapping shared memory (anonymous MAP_SHARED too, unless a vfork, whose child execs) or
-keeping pages in remote memory is not forked (ENOSYS, counted as refused; ENOMEM if its pages
-went to remote memory while it waited for its pid).
+Shared memory (shm_open, System V, and anonymous MAP_SHARED, which becomes an object at the
+fork) is not copied: the child maps the same objects, as a process that arrived holding the
+mappings does; pages in remote memory stay there, the child gets copies of them at the
+remote-memory home (kernel/forkmem.py; ENOMEM if io_memory cannot hold them).
 
 wait: zombies stay in the process manager until reaped; children of a process that ends are
 adopted by the host (pid 0: reaped with its records, no SIGCHLD). SIGCHLD (the clone's exit
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import E2BIG, EACCES, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM
 from shoal.errors import ShoalError
-from shoal.kernel import ikc, image, location, migrate, pipes, signals, timers
+from shoal.kernel import forkmem, ikc, image, location, migrate, pipes, signals, timers
 from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import Container, Thread, TState
@@ -132,7 +133,7 @@ def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls:
     meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.sched.current is t else t.blocked_at,
                 peak_frames=0, kcore_wait=0, generation=0, dead_instructions=0, ikc={}, early_signals=[],
                 ppid=p.pid, tty=p.family.tty or p.pid)
-    for key in ("caches", "kcaches", "rmem_stats", "rmem_seq", "timers"):  # (a child has no timers)
+    for key in ("caches", "kcaches", "rmem_stats", "timers"):  # (a child has no timers)
         meta.pop(key, None)
     sig = {}
     if p.sig.actions:
@@ -172,10 +173,17 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
     p = t.proc
     if p.aspace.incoming:  # its pages still follow a move: wait for them first
         raise Missing("load", migrate.ALL_PAGES)
-    if p.aspace.shm.pages or p.aspace.swap.pages:
-        return refused(t, 220)
-    if not flags & CLONE_VM and any(r.name == "[anon:shared]" for r in p.aspace.regions):
-        return refused(t, 220)  # (a copy would not be shared: refused, not silently wrong; a vfork execs)
+    now = k.now()
+    # Anonymous shared memory becomes an object both map (a vfork's child's too: until it
+    # execs, its stores are seen); may raise Missing (made again once its pages are here).
+    anon = forkmem.share_anon(k, p, now)
+    asked = forkmem.remote_pages(p)
+    extra: dict[str, list] = {"anon": anon} if anon else {}
+    if asked:
+        extra["rmem"] = asked
+    if anon or asked:  # the kernel core edits an entry per page made shared, lists the remote ones
+        n = (len(anon[2]) if anon else 0) + len(asked)
+        k.charge(k.kernel_core(now, k.spec.costs.pte_install_cycles * n))
     frames = p.aspace.frames_in_use
     local = k.frames.free - k.migration.reserved_frames >= frames + SLACK
     if local and k.reports.period and _overloaded(k, p):
@@ -186,8 +194,8 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
             pid = reply.body.ret
             if pid < 0:
                 return pid
-            if p.aspace.shm.pages or p.aspace.swap.pages or p.aspace.incoming:
-                # (mapped or paged out while the answer came: not shared copy-on-write here)
+            if p.aspace.incoming:
+                # (moved while the answer came, its pages following: not shared copy-on-write here)
                 k.send(k.services_node, Exit(pid=pid, code=0, signal=9), at=at)
                 return -ENOMEM
             meta, _ = _child_meta(k, p, t, flags, stack, tls, ctid, with_pages=False)
@@ -200,6 +208,7 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
                     child.aspace.destroy()
                 k.send(k.services_node, Exit(pid=pid, code=0, signal=9), at=at)
                 return -ENOMEM
+            forkmem.give_remote(k, p, child, pid, asked, at)
             child.stats.peak_frames = child.aspace.frames_in_use
             # The kernel core copies the parent's page tables (not its pages: a store copies one).
             done = at + k.kernel_core(at, math.ceil(k.spec.costs.copy_cycles_per_byte * PAGE
@@ -211,7 +220,7 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
             _made(k, child, pid, ctid, flags, done)
             k.wake(t, done, _parent_done(p, pid, flags, ptid))
             return ASLEEP
-        k.rpc(t, Fork(local=True, frames=frames, exit_signal=exit_signal), here)
+        k.rpc(t, Fork(local=True, frames=frames, exit_signal=exit_signal, **extra), here)
         return 0
     meta, pages = _child_meta(k, p, t, flags, stack, tls, ctid, _live_regs(k))
     meta["fork"] = [flags, ctid]
@@ -226,7 +235,7 @@ def fork(k: Kernel, t: Thread, flags: int, stack: int, ptid: int, tls: int, ctid
             for f in ends:
                 pipes.dropped(k, f, at)
         return pid if pid < 0 else _parent_done(p, pid, flags, ptid)
-    k.rpc(t, Fork(local=False, frames=frames, exit_signal=exit_signal), placed, data)
+    k.rpc(t, Fork(local=False, frames=frames, exit_signal=exit_signal, **extra), placed, data)
     return 0
 
 
