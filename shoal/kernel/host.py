@@ -211,6 +211,11 @@ def last_exit(k: Kernel) -> int | None:
     return k.stats.last_exit
 
 
+def reached(k: Kernel) -> int:
+    """The latest simulated time this cluster has got to: its last item, or a hart's clock."""
+    return max(k.sched.item_time, *(h.clock for h in k.sched.harts))
+
+
 def restore(k: Kernel, data: bytes, at: int, where: str) -> int:
     """Load an image here and let it run from now; its pid."""
     meta, pages = image.check(data, where)
