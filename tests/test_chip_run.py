@@ -3,6 +3,7 @@ chip's clock where it stopped, and a hook's exception is raised, not swallowed."
 
 from __future__ import annotations
 
+import pytest
 from conftest import Programs
 
 from shoal import Chip
@@ -37,3 +38,43 @@ def test_a_pause_never_moves_the_clock_back_nor_past_the_limit(programs: Program
     assert p.stdout == b"before\n" and 20 * ms <= c.time <= 25 * ms
     c.run()
     assert p.stdout == b"before\nafter\n" and c.time >= 30 * ms
+
+
+class KernelBug(Exception):
+    pass
+
+
+def _boom(*_args: object) -> None:
+    raise KernelBug("a kernel bug in a TLB fill")
+
+
+@pytest.mark.parametrize("native_slice", [True, False])
+def test_a_hooks_exception_is_raised_when_the_emulation_also_fails(native_slice: bool) -> None:
+    """The kernel's TLB fill raises: the fill fails too, so the emulation ends in error; the
+    hook's exception (the cause) is raised, on the native slice loop and on emu_start's."""
+    from shoal.platform.cpu import ClusterCPU
+    c = ClusterCPU(1 << 20)
+    c.on_fill, c.on_trap = _boom, lambda cause: None
+    if not native_slice:
+        c.count.slice = None  # the Python path (as on stock Unicorn)
+    ctx = c.new_context()
+    regs = c.get_regs(ctx)
+    regs["pc"] = 0x10000
+    c.set_regs(ctx, regs)
+    with pytest.raises(KernelBug):
+        c.run(ctx, 1000, 0)
+    c.on_fill = lambda vaddr, access: None  # a plain failed fill: a guest fault, no exception
+    _, _, err = c.run(ctx, 1000, 0)
+    assert err is not None
+
+
+def test_a_kernel_bug_in_a_fill_reaches_the_host_not_the_guest(programs: Programs,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not shown as the guest's segfault: Chip.run raises the kernel's exception."""
+    from shoal.kernel.kernel import Kernel
+    monkeypatch.setattr(Kernel, "_fill", _boom)
+    c = Chip.preset("tiny")
+    p = c.spawn(programs["pause_clock"].elf, ["pause_clock"], cluster=0)
+    with pytest.raises(KernelBug):
+        c.run()
+    assert p.returncode is None
