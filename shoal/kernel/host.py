@@ -225,6 +225,9 @@ def restore(k: Kernel, data: bytes, at: int, where: str) -> int:
                          f"({need} frames needed, {k.frames.free - k.migration.reserved_frames} free)")
     c = image.restore(k, data, at, where, rebase=True)
     c.stats.start_cycle = at  # its simulated time on this chip starts now
+    # A forked child used its parent's console stream (its tty), which is not on this chip
+    # (nor kept once the parent ended): restored, it has its own, the host's output and input.
+    c.family.tty = 0
     k.adopt(c)
     thaw(k, c, at, 0)
     report.wake(k, at)
