@@ -413,7 +413,7 @@ class LoadReport(Body, frozen=True, kw_only=True, gc=False):  # a cluster's load
     runnable: int
     free: int
     total: int
-    procs: list  # [pid, runnable, threads, frames, state] each
+    procs: list  # [pid, runnable, threads, frames, state, shared frames] each
     ikc: list  # [pid, peer pid, messages] each
 
 

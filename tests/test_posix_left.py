@@ -29,3 +29,54 @@ def test_a_restored_forked_child_uses_its_own_console(programs: Programs) -> Non
     assert p.stdout + q.stdout == native.stdout
     assert q.stdout == b"child: read 6 [hello\n]\n"
     assert p.stderr + q.stderr == native.stderr == b"child: stderr 6\n"
+
+
+def _reported(c: Chip, cluster: int) -> dict[int, object]:
+    """The policy daemon's view of `cluster` from its latest load report: pid -> ProcView."""
+    return {p.pid: p for p in c._backend.io.policy.daemon.reports[cluster].procs}
+
+
+def test_load_reports_count_a_copy_on_write_frame_once(programs: Programs) -> None:
+    """After a fork on one cluster, parent and child map the same frames: each report row
+    says how many of its frames are shared, so what a move frees (`freed`) plus the shared
+    frames, once, is what the cluster's processes hold. The child's writes make frames its own."""
+    b = programs["fork_hold"]
+    c = Chip.preset("tiny", policy="memory", policy_period_us=1000)
+    ms = c.spec.cluster.freq_hz // 1000
+    p = c.spawn(b.elf, ["fork_hold"], cluster=0)
+    c.run(until=lambda: len(c.processes()) == 2)
+    c.run(max_cycles=10 * ms)  # the child reads, sleeps
+    rows = _reported(c, 0)
+    parent, child = rows[p.pid], rows[max(rows)]
+    k = c._backend.kernels[0]
+    assert child.shared >= 64 and parent.shared == child.shared  # 256 KiB at least, 4 KiB pages
+    assert child.freed < 8 and child.freed == child.frames - child.shared
+    assert parent.freed + child.freed + child.shared == k.frames.total - k.frames.free
+    c.run(max_cycles=30 * ms)  # the child wrote half of it
+    rows = _reported(c, 0)
+    parent2, child2 = rows[p.pid], rows[child.pid]
+    assert child2.freed >= child.freed + 32 and parent2.shared == child2.shared <= child.shared - 32
+    assert parent2.freed + child2.freed + child2.shared == k.frames.total - k.frames.free
+    c.run()
+    native = run_native(b, ["fork_hold"])
+    assert p.stdout == native.stdout and p.returncode == 0
+
+
+def test_a_move_frees_only_a_process_own_frames_in_the_view() -> None:
+    """ChipView.move (what every policy sees of its own moves) and the memory policy's
+    choice: moving a forked child frees its own frames where it was, and needs all of them
+    where it goes; of two that grew alike, the one whose move frees more goes."""
+    from shoal.daemons.policies import ChipView, ClusterView, Memory, ProcView
+    from shoal.platform.noc import NoC
+    from shoal.spec import ChipSpec
+    spec = ChipSpec.preset("tiny")
+    child = ProcView(7, 0, 1, 1, frames=100, shared=90)
+    solo = ProcView(8, 0, 1, 1, frames=60)
+    src = ClusterView(0, 4, free=10, total=256, procs=[child, solo], time=5)
+    dst = ClusterView(1, 4, free=200, total=256, procs=[], time=5)
+    view = ChipView([src, dst], {}, frozenset(), 5, NoC(spec), 1000)
+    moves = Memory().on_report(src, view)
+    assert [m.pid for m in moves] == [8]  # it frees 60 here; the child would free 10
+    assert (src.free, dst.free) == (70, 140)
+    view.move(child, 1)
+    assert (src.free, dst.free) == (80, 40)
