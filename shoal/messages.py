@@ -61,6 +61,7 @@ class Kind(StrEnum):
     EXEC = "exec"
     WAIT_CHILD = "wait_child"
     PGRP = "pgrp"
+    KILL_GROUP = "kill_group"
     # names
     NAME_LINK = "name_link"
     NAME_LOOKUP = "name_lookup"
@@ -224,6 +225,7 @@ class SignalMsg(Targeted, frozen=True, kw_only=True, gc=False):  # kill(2) and k
     tid: int  # 0: any thread of the process
     info: list[int]  # the siginfo fields (kernel/signals.py info())
     op: int  # the sender's request: answered by a Reply with ret
+    cred: list | Opt = UNSET  # the sender's [ruid, euid] (kill's permission check); unset: the kernel's
 
 
 class Reparent(Targeted, frozen=True, kw_only=True, gc=False):  # getppid() is `ppid` from now on
@@ -355,6 +357,13 @@ class Pgrp(Request, frozen=True, kw_only=True, gc=False):  # process groups and 
     what: int  # 0 getpgid, 1 setpgid, 2 getsid, 3 setsid
     target: int  # a pid (0: the caller)
     pgid: int  # setpgid's group (0: the target's pid)
+
+
+class KillGroup(Request, frozen=True, kw_only=True, gc=False):  # kill(0 or -pgid or -1): fanned out by pid
+    KIND = Kind.KILL_GROUP
+    pgid: int  # the group (0: the caller's), or -1: every process but init and the caller
+    info: list[int]
+    cred: list  # the sender's [ruid, euid]
 
 
 class Locate(Request, frozen=True, kw_only=True, gc=False):  # where do these pids live

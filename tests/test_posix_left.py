@@ -4,6 +4,9 @@ process on another cluster. Expected values from a host gcc build or Linux's doc
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from conftest import Programs, run_native
 
 from shoal import Chip
@@ -80,3 +83,42 @@ def test_a_move_frees_only_a_process_own_frames_in_the_view() -> None:
     assert (src.free, dst.free) == (70, 140)
     view.move(child, 1)
     assert (src.free, dst.free) == (80, 40)
+
+
+KILL_ALL = (b"kill(1, SIGTERM): 0\nkill(-1, SIGUSR1): 0\nc4: exit 1\n"
+            b"parent: got SIGUSR1 0\nkill(-1, 0) alone: ESRCH\n")
+
+
+def _kill_expected(b: object) -> bytes:
+    """The native run's output (as root: init exists, only root may signal it). Written out
+    too, so that a host without root still checks what Linux documents."""
+    want = (b"kill(1, 0): 0\nkill(1, 65): EINVAL\nkill(-99999, 0): ESRCH\nkill(INT_MIN, 0): ESRCH\n"
+            b"kill(0, SIGUSR1): 0\nc1: exit 1\nparent: got SIGUSR1 1\n"
+            b"user kill(1, 0): EPERM\nuser kill(1, SIGTERM): EPERM\nuser kill(parent, 0): EPERM\n"
+            b"user kill(parent, SIGUSR1): EPERM\nuser kill(-own group, 0): 0\nuser kill(-1, 0): 0\n"
+            b"user kill(self, 0): 0\nc2: exit 0\nuser kill(-parent group, 0): EPERM\nc3: exit 0\n"
+            b"parent: got SIGUSR1 1\n")
+    if os.geteuid() == 0:
+        native = run_native(b, ["kill_init"])  # type: ignore[arg-type]
+        assert native.returncode == 0 and native.stdout == want, native.stdout
+    return want
+
+
+@pytest.mark.parametrize("apart", [False, True])
+def test_kill_of_init_of_a_group_and_of_every_process(programs: Programs, apart: bool) -> None:
+    """kill(1, 0) is 0 for root and EPERM for a user; kill(0)/kill(-pgid) reach the whole group
+    (on one cluster, or with the child moved to another), kill(-1) every process but init and
+    the caller, ESRCH when there is none; a user cannot signal root's processes."""
+    b = programs["kill_init"]
+    want = _kill_expected(b)
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["kill_init", "all"], cluster=0)
+    if apart:
+        c.run(until=lambda: len(c.processes()) == 2)
+        child = c.processes()[1]
+        c.migrate(child.pid, 3)
+    c.run()
+    assert p.returncode == 0, p.message
+    assert p.stdout == want + KILL_ALL
+    if apart:
+        assert any(m.ok and m.dst == 3 for m in c.migrations)
