@@ -122,3 +122,33 @@ def test_kill_of_init_of_a_group_and_of_every_process(programs: Programs, apart:
     assert p.stdout == want + KILL_ALL
     if apart:
         assert any(m.ok and m.dst == 3 for m in c.migrations)
+
+
+PDEATH = (b"parent: pdeathsig 0\nset 99: -1 EINVAL\nc1 (15, grandchild 0): exit 150\n"
+          b"c2 (12, then 0): exit 120\nparent: exits\n"
+          b"c3: pdeathsig 10, got SIGUSR1 1 from the parent 1, ppid changed 1\n")
+
+
+@pytest.mark.parametrize("apart", [False, True])
+def test_pdeathsig_reaches_the_child_when_its_parent_ends(programs: Programs, apart: bool) -> None:
+    """PR_SET_PDEATHSIG: the signal comes with the re-parenting (a packet routed by pid), on
+    the parent's cluster or on another the child was moved to; fork and a uid change clear
+    it; PR_GET_PDEATHSIG reads it."""
+    b = programs["pdeathsig"]
+    if os.geteuid() == 0:  # (c2's setuid needs root natively)
+        native = run_native(b, ["pdeathsig"])
+        assert native.stdout == PDEATH and native.returncode == 0
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["pdeathsig"], cluster=1)
+    if apart:
+        c.run(until=lambda: len(c.processes()) == 5)  # parent, c1, its child, c2, c3
+        c3 = c.processes()[4]
+        c.run(max_cycles=c.spec.cluster.freq_hz // 100)  # (10 ms: it waits for the signal)
+        c.migrate(c3.pid, 2)
+    c.run()
+    assert p.returncode == 0, p.message
+    assert p.stdout == PDEATH
+    c3 = c.processes()[4]
+    assert c3.state == "exited" and c3.exit_code == 0, c3
+    if apart:
+        assert c3.cluster == 2 and any(m.ok and m.dst == 2 for m in c.migrations)
