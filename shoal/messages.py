@@ -549,6 +549,7 @@ class FsOpen(Request, frozen=True, kw_only=True, gc=False):  # open `path`
     flags: int
     mode: int
     cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
+    anon: bool | Opt = UNSET  # memfd_create: a new file with no name (`path` is only its label)
 
 
 class FsClose(Body, frozen=True, kw_only=True, gc=False):  # handle closed (no answer)

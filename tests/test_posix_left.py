@@ -152,3 +152,28 @@ def test_pdeathsig_reaches_the_child_when_its_parent_ends(programs: Programs, ap
     assert c3.state == "exited" and c3.exit_code == 0, c3
     if apart:
         assert c3.cluster == 2 and any(m.ok and m.dst == 2 for m in c.migrations)
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_memfd_create_is_an_anonymous_file(programs: Programs, moved: bool) -> None:
+    """memfd_create as Linux has it (the native build is the reference): a file of the file
+    server with no name, read/write/lseek/ftruncate/fstat, dup and fork sharing its offset and
+    data, MFD_CLOEXEC, EINVAL/EFAULT; it stays the process's own across a migration. No file
+    is left behind in the tree."""
+    b = programs["memfd"]
+    native = run_native(b, ["memfd"])
+    assert native.returncode == 0
+    c = Chip.preset("tiny")
+    before = c.fs_tree()
+    p = c.spawn(b.elf, ["memfd"], cluster=0)
+    if moved:
+        c.run(max_cycles=c.spec.cluster.freq_hz // 200)  # 5 ms: in its 20 ms sleep
+        p.migrate(3)
+    c.run()
+    assert p.returncode == 0, p.message
+    assert p.stdout == native.stdout
+    if moved:
+        assert p.cluster == 3
+    fs = c._backend.io.files.fs
+    assert not [n for n in fs.nodes.values() if n.anon]  # every memfd's file went with its last close
+    assert c.fs_tree() == before  # (no name anywhere, /tmp included)

@@ -190,6 +190,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (261, "prlimit64", proc.sys_prlimit64),
     (276, "renameat2", fs.sys_renameat2),
     (278, "getrandom", sysinfo.sys_getrandom),
+    (279, "memfd_create", links.sys_memfd_create),
     (283, "membarrier", mlock.sys_membarrier),
     (284, "mlock2", mlock.sys_mlock2),
     (285, "copy_file_range", copy.sys_copy_file_range),
