@@ -177,3 +177,26 @@ def test_memfd_create_is_an_anonymous_file(programs: Programs, moved: bool) -> N
     fs = c._backend.io.files.fs
     assert not [n for n in fs.nodes.values() if n.anon]  # every memfd's file went with its last close
     assert c.fs_tree() == before  # (no name anywhere, /tmp included)
+
+
+@pytest.mark.parametrize("apart", [False, True])
+def test_sendfile_to_a_pipe_a_socket_a_device_and_the_console(programs: Programs, apart: bool) -> None:
+    """sendfile to what write(2) writes to, as Linux does it (the native build is the
+    reference): the console (stdout, stderr), a blocking pipe (its writer on the pipe's cluster,
+    or moved away: the writes go over the NoC), a full non-blocking one (EAGAIN), one without a
+    reader (EPIPE), a socket, /dev/null; offsets with and without a pointer; the errors."""
+    b = programs["sendfile"]
+    native = run_native(b, ["sendfile", "/tmp"])
+    assert native.returncode == 0
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["sendfile", "/tmp"], cluster=0)
+    if apart:
+        c.run(until=lambda: len(c.processes()) == 2)
+        writer = c.processes()[1]
+        c.migrate(writer.pid, 2)
+    c.run()
+    assert p.returncode == 0, p.message
+    assert p.stdout == native.stdout and p.stderr == native.stderr
+    if apart:
+        assert any(m.ok and m.dst == 2 for m in c.migrations), c.migrations
+        assert c.processes()[1].cluster == 2
