@@ -37,6 +37,7 @@ class Kind(StrEnum):
     # POSIX signals between processes (kernel/calls/signal.py)
     SIGNAL = "signal"
     REPARENT = "reparent"  # its parent ended: init (pid 1) is its parent now
+    SCHED_OP = "sched_op"  # sched_* and get/setpriority of a process elsewhere
     # answers and losses
     REPLY = "reply"
     NOC_ERROR = "noc_error"
@@ -226,6 +227,14 @@ class SignalMsg(Targeted, frozen=True, kw_only=True, gc=False):  # kill(2) and k
     info: list[int]  # the siginfo fields (kernel/signals.py info())
     op: int  # the sender's request: answered by a Reply with ret
     cred: list | Opt = UNSET  # the sender's [ruid, euid] (kill's permission check); unset: the kernel's
+
+
+class SchedOp(Targeted, frozen=True, kw_only=True, gc=False):  # sched_*, get/setpriority elsewhere
+    KIND = Kind.SCHED_OP
+    op: int  # the asker's request: answered by a Reply with ret
+    what: int  # 0: is it there; 1: 20 - its nice; 2: set its nice (Linux's set_one_prio)
+    nice: int = 0
+    cred: list = []  # the asker's [ruid, euid] (setpriority's permission check)
 
 
 class Reparent(Targeted, frozen=True, kw_only=True, gc=False):  # getppid() is `ppid` from now on

@@ -200,3 +200,25 @@ def test_sendfile_to_a_pipe_a_socket_a_device_and_the_console(programs: Programs
     if apart:
         assert any(m.ok and m.dst == 2 for m in c.migrations), c.migrations
         assert c.processes()[1].cluster == 2
+
+
+@pytest.mark.parametrize("apart", [False, True])
+def test_sched_calls_and_priorities_of_a_process_anywhere(programs: Programs, apart: bool) -> None:
+    """sched_getscheduler/getparam/setparam/setscheduler and get/setpriority of a forked child:
+    on the caller's cluster or moved to another (asked by a packet routed by pid), with Linux's
+    answers (the native build is the reference): its nice read and set, a user's EPERM on
+    root's processes, ESRCH once it is reaped."""
+    b = programs["prio_remote"]
+    native = run_native(b, ["prio_remote"])
+    assert native.returncode == 0
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["prio_remote"], cluster=0)
+    if apart:
+        c.run(until=lambda: len(c.processes()) == 2)
+        c.migrate(c.processes()[1].pid, 3)
+    c.run()
+    assert p.returncode == 0, p.message
+    assert p.stdout == native.stdout
+    if apart:
+        child = c.processes()[1]
+        assert child.cluster == 3 and child.exit_code == 7
