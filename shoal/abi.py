@@ -78,6 +78,9 @@ def lock_range(base: int, start: int, length: int) -> tuple[int, int] | int:
 # shoal's own file protocol (a choice, not Linux's): the most bytes one read or write request
 # moves (the caller gets a short count), between kernel/files.py and daemons/files.py
 MAX_IO = 1 << 20
+# The path a memfd_create file's descriptor keeps (as Linux's /proc/self/fd shows it, without
+# the slash): it names no file, so such a file is never opened again by path.
+MEMFD_PREFIX = "memfd:"
 
 # trap causes (privileged spec, mcause/scause)
 CAUSE_BREAKPOINT = 3

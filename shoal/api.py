@@ -384,11 +384,13 @@ class Chip:
                 if at >= limit:
                     self._backend.advance(limit, until)
                     if until is not None and until():
+                        self._paused(limit, acted)
                         return
                     break
                 # A host action happens at exactly its time: everything before it first.
                 self._backend.advance(max(at, self.time), until)
                 if until is not None and until():
+                    self._paused(max(at, self.time), acted)
                     return
                 self.time = max(at, self.time)
                 if self._issue_scheduled():
@@ -410,6 +412,14 @@ class Chip:
             self.wall_seconds += time.perf_counter() - start
         if self.trace_path is not None:
             self.write_trace(self.trace_path)
+
+    def _paused(self, limit: int, acted: int) -> None:
+        """`until()` paused the run: the chip's clock moves to where it stopped (so that a
+        later run(max_cycles=...) counts from there): the latest time a cluster got to, but
+        never past where every cluster has done everything before (the engine's `reached`),
+        the run's limit, nor back."""
+        got = max([acted, *self._backend.gather("reached")])
+        self.time = max(self.time, min(self._backend.paused_at, limit, got))
 
     def write_trace(self, path: str | Path) -> dict:
         """Write the trace taken so far (Chip(trace=...)) to `path`; its metadata."""

@@ -37,6 +37,7 @@ class Kind(StrEnum):
     # POSIX signals between processes (kernel/calls/signal.py)
     SIGNAL = "signal"
     REPARENT = "reparent"  # its parent ended: init (pid 1) is its parent now
+    SCHED_OP = "sched_op"  # sched_* and get/setpriority of a process elsewhere
     # answers and losses
     REPLY = "reply"
     NOC_ERROR = "noc_error"
@@ -61,6 +62,7 @@ class Kind(StrEnum):
     EXEC = "exec"
     WAIT_CHILD = "wait_child"
     PGRP = "pgrp"
+    KILL_GROUP = "kill_group"
     # names
     NAME_LINK = "name_link"
     NAME_LOOKUP = "name_lookup"
@@ -225,6 +227,15 @@ class SignalMsg(Targeted, frozen=True, kw_only=True, gc=False):  # kill(2) and k
     tid: int  # 0: any thread of the process
     info: list[int]  # the siginfo fields (kernel/signals.py info())
     op: int  # the sender's request: answered by a Reply with ret
+    cred: list | Opt = UNSET  # the sender's [ruid, euid] (kill's permission check); unset: the kernel's
+
+
+class SchedOp(Targeted, frozen=True, kw_only=True, gc=False):  # sched_*, get/setpriority elsewhere
+    KIND = Kind.SCHED_OP
+    op: int  # the asker's request: answered by a Reply with ret
+    what: int  # 0: is it there; 1: 20 - its nice; 2: set its nice (Linux's set_one_prio)
+    nice: int = 0
+    cred: list = []  # the asker's [ruid, euid] (setpriority's permission check)
 
 
 class Reparent(Targeted, frozen=True, kw_only=True, gc=False):  # getppid() is `ppid` from now on
@@ -362,6 +373,13 @@ class Pgrp(Request, frozen=True, kw_only=True, gc=False):  # process groups and 
     pgid: int  # setpgid's group (0: the target's pid)
 
 
+class KillGroup(Request, frozen=True, kw_only=True, gc=False):  # kill(0 or -pgid or -1): fanned out by pid
+    KIND = Kind.KILL_GROUP
+    pgid: int  # the group (0: the caller's), or -1: every process but init and the caller
+    info: list[int]
+    cred: list  # the sender's [ruid, euid]
+
+
 class Locate(Request, frozen=True, kw_only=True, gc=False):  # where do these pids live
     KIND = Kind.LOCATE
     pids: list
@@ -418,7 +436,7 @@ class LoadReport(Body, frozen=True, kw_only=True, gc=False):  # a cluster's load
     runnable: int
     free: int
     total: int
-    procs: list  # [pid, runnable, threads, frames, state] each
+    procs: list  # [pid, runnable, threads, frames, state, shared frames] each
     ikc: list  # [pid, peer pid, messages] each
 
 
@@ -552,6 +570,7 @@ class FsOpen(Request, frozen=True, kw_only=True, gc=False):  # open `path`
     flags: int
     mode: int
     cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
+    anon: bool | Opt = UNSET  # memfd_create: a new file with no name (`path` is only its label)
 
 
 class FsClose(Body, frozen=True, kw_only=True, gc=False):  # handle closed (no answer)

@@ -298,11 +298,12 @@ def test_a_restored_orphan_keeps_init_as_parent(programs: Programs) -> None:
     c.run(until=lambda: len(c.processes()) == 2 and c.processes()[0].state == "exited")
     parent, child = c.processes()
     assert parent.pid == p.pid and child.state == "running"
-    # (a run paused by `until` leaves the host's clock where it was: aim past the parent's end)
+    # (aim past the parent's end: a run paused by `until` left the clock where the chip stopped)
     c.run(max_cycles=parent.end_cycle + 20_000 - c.time)
     data = c.checkpoint(child.pid, stop=True)
     assert image.check(data, "t")[0]["ppid"] == 1
-    c2 = Chip.preset("tiny")  # (its output goes to its first parent's stream, not on this chip)
+    c2 = Chip.preset("tiny")
     q = c2.restore(data, cluster=1)
     c2.run()
     assert q.pid == child.pid and q.returncode == 0, q.message  # 5 if getppid() != 1
+    assert q.stdout == b"child: parent was mine 1, changed 1\nchild: adopted by init 1\n"  # (its own console)

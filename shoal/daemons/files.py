@@ -31,6 +31,7 @@ from shoal.abi import (
     DT_DIR,
     EACCES,
     EADDRINUSE,
+    EBADF,
     EBUSY,
     ECONNREFUSED,
     EEXIST,
@@ -47,6 +48,7 @@ from shoal.abi import (
     EPERM,
     EROFS,
     MAX_IO,
+    MEMFD_PREFIX,
     O_ACCMODE,
     O_CREAT,
     O_DIRECTORY,
@@ -103,6 +105,8 @@ class FileServer(LinkCalls, LockCalls):
         h = self.handles.get(hid)
         if h is not None and (h.pid == b.pid or b.pid in h.sharers):
             return hid, h
+        if b.path.startswith(MEMFD_PREFIX):
+            return -EBADF  # a memfd's file has no name: not on this chip (a restored image)
         node = self.fs.resolve(b.path)
         if isinstance(node, int):
             return node
@@ -183,6 +187,16 @@ class FileServer(LinkCalls, LockCalls):
         (EEXIST); O_CREAT through a dangling link makes its target, as Linux. A directory's
         answer carries its path without links (the kernel's descriptor keeps it: fchdir)."""
         b = req.body
+        if b.anon is True:  # memfd_create: a file with no name, as if unlinked at once
+            node = self.fs.new_anon(b.mode, at)
+            if isinstance(node, int):
+                self._reply(req, at, ret=node)
+                return
+            if b.cred is not UNSET:
+                node.uid, node.gid = b.cred[0], b.cred[1]  # type: ignore[index]
+            hid, _ = self._open_handle(b.pid, node, b.flags)
+            self._reply(req, at, ret=0, handle=hid, dir=False)
+            return
         flags, path = b.flags, b.path
         acc = flags & O_ACCMODE
         excl = flags & O_CREAT and flags & O_EXCL

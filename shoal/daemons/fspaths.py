@@ -44,6 +44,7 @@ class Node:
     uid: int = 0
     gid: int = 0
     sock: bool = False  # an AF_UNIX socket's name (bind): daemons/sockets.py finds it by inode
+    anon: bool = False  # memfd_create's: in no directory from the start (no link, as Linux's)
 
     def touch(self, at: int) -> None:
         """The data or the entries changed at `at`: modification and change times."""

@@ -107,6 +107,17 @@ class FsTree:
         self.fs_count += 1
         return node
 
+    def new_anon(self, mode: int, at: int) -> Node | int:
+        """A file in no directory (memfd_create): it lives while open, as an unlinked one."""
+        if self.fs_count >= self.limits.fs_max_files:
+            return -ENOSPC
+        node = Node(self.next_ino, False, ROOT, mode & 0o7777, names=0, mtime=at, atime=at, ctime=at,
+                    anon=True)
+        self.next_ino += 1
+        self.nodes[node.ino] = node
+        self.fs_count += 1
+        return node
+
     def free_node(self, node: Node) -> None:
         """Free a node once it is neither in the tree nor open."""
         if node.names or node.opens or node.ino == ROOT:

@@ -50,10 +50,16 @@ class ProcView:
     cluster: int
     runnable: int  # threads ready or running at the last report
     threads: int
-    frames: int  # frames in use (pages and page tables)
+    frames: int  # frames in use (pages and page tables): what it needs where it goes
     state: str = "running"
     moving: bool = False  # a move asked by the daemon has not landed yet
     growth: int = 0  # frames more than at the report before
+    shared: int = 0  # of `frames`, those another process maps too (copy-on-write after a fork)
+
+    @property
+    def freed(self) -> int:
+        """Frames moving it frees where it is: its own (a shared frame stays its sharers')."""
+        return self.frames - self.shared
 
 
 @dataclass
@@ -112,7 +118,7 @@ class ChipView:
         self._moves.append((*where, dst))
         src = self.clusters[where[0]]
         del src.procs[where[1]]
-        src.free += p.frames
+        src.free += p.freed
         d = self.clusters[dst]
         d.procs.append(p)
         d.free -= p.frames
@@ -215,8 +221,9 @@ class Locality(Policy):
 class Memory(Policy):
     """Move a process off a cluster about to run out of frames: when its free frames fall
     under a low mark (a sixteenth of its memory, or twice what its processes took since the
-    last report, whichever is more), the process that grew most (then the largest) goes to
-    the cluster with the most free frames, if it fits there with the same margin."""
+    last report, whichever is more), the process that grew most (then the one whose move
+    frees most: its frames not shared copy-on-write) goes to the cluster with the most free
+    frames, if it fits there (all its frames) with the same margin."""
 
     name = "memory"
 
@@ -227,14 +234,16 @@ class Memory(Policy):
             low = max(c.total // 16, 2 * growth)
             if c.free >= low or c.time < 0:
                 continue
-            cands = sorted((p for p in c.procs if not p.moving), key=lambda p: (-p.growth, -p.frames, p.pid))
+            # (what a move frees here: a forked child's frames shared with its parent stay)
+            cands = sorted((p for p in c.procs if not p.moving), key=lambda p: (-p.growth, -p.freed, p.pid))
             for p in cands:
                 dsts = sorted((d for d in view.open_clusters() if d is not c),
                               key=lambda d: (-d.free, d.cluster))
                 if not dsts or dsts[0].free - p.frames - 2 * max(0, p.growth) < dsts[0].total // 16:
                     continue
                 out.append(Move(p.pid, dsts[0].cluster, why=f"cluster {c.cluster} had {c.free} free frames "
-                                f"(low mark {low}); the process holds {p.frames} (+{p.growth})"))
+                                f"(low mark {low}); the process holds {p.frames} (+{p.growth}), "
+                                f"{p.freed} its own"))
                 view.move(p, dsts[0].cluster)
                 break
         return out

@@ -84,7 +84,7 @@ def _plain_move(mv: object, n: int) -> Move:
 
 def _proc_shape(p: object) -> tuple:
     return (type(p), p.pid, p.cluster, p.runnable, p.threads, p.frames, p.state,  # type: ignore[attr-defined]
-            p.moving, p.growth, sorted(vars(p)))  # type: ignore[attr-defined]
+            p.moving, p.growth, p.shared, sorted(vars(p)))  # type: ignore[attr-defined]
 
 
 def _cluster_shape(c: object) -> tuple:
@@ -100,7 +100,7 @@ def _view_shape(v: ChipView) -> tuple:
 def _clone_cluster(c: ClusterView) -> ClusterView:
     return ClusterView(c.cluster, c.harts, c.free, c.total,
                        [ProcView(p.pid, p.cluster, p.runnable, p.threads, p.frames, p.state, p.moving,
-                                 p.growth) for p in c.procs], c.time)
+                                 p.growth, p.shared) for p in c.procs], c.time)
 
 
 def _clone_view(v: ChipView) -> ChipView:
@@ -159,13 +159,14 @@ class PolicyDaemon:
     def report(self, b: LoadReport, locate: object) -> ClusterView:
         c = b.cluster
         procs = []
-        for pid, runnable, threads, frames, state in b.procs:
+        for pid, runnable, threads, frames, state, shared in b.procs:
             where, alive = locate(pid)  # type: ignore[operator]
             if alive and where != c:
                 continue  # it has moved since the report was taken (the process manager knows)
             before = self.frames_before.get(pid, frames)
             self.frames_before[pid] = frames
-            procs.append(ProcView(pid, c, runnable, threads, frames, state, growth=frames - before))
+            procs.append(ProcView(pid, c, runnable, threads, frames, state, growth=frames - before,
+                                  shared=shared))
             self.placed.pop(pid, None)
             name = self.names.get(pid)
             if name is not None:
@@ -198,7 +199,7 @@ class PolicyDaemon:
         for p in list(self.reports[src].procs):
             if p.pid == pid:
                 self.reports[src].procs.remove(p)
-                self.reports[src].free += p.frames
+                self.reports[src].free += p.freed
                 p.cluster = dst
                 self.reports[dst].procs.append(p)
                 self.reports[dst].free -= p.frames
@@ -225,7 +226,7 @@ class PolicyDaemon:
     def view(self, now: int) -> ChipView:
         clusters = [ClusterView(r.cluster, r.harts, r.free, r.total,
                                 [ProcView(p.pid, p.cluster, p.runnable, p.threads, p.frames, p.state,
-                                          False, p.growth) for p in r.procs], r.time)
+                                          False, p.growth, p.shared) for p in r.procs], r.time)
                     for r in self.reports]
         v = ChipView(clusters, {k: self._decayed(k, now) for k in sorted(self.traffic)},
                      frozenset(self.evacuated), now, self.noc, self.period)

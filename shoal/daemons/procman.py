@@ -17,6 +17,7 @@ from msgspec.structs import replace
 
 from shoal.abi import EACCES, EAGAIN, ECHILD, EINVAL, ENOENT, EPERM, ESRCH, INIT_PID, SIGCHLD, SIGCONT
 from shoal.daemons.core import Core, Ended, Handler, HostCall
+from shoal.daemons.sigroups import GroupKills
 from shoal.kernel import signals
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
@@ -95,12 +96,13 @@ class ProcessManager:
         self._ops = 0
         self._versions = 0  # record versions are unique across pids and restores
         self.routing = Routing()  # what became of packets for moved processes
+        self.kills = GroupKills(self.node, self.procs, self._send, self._reply, self._new_op)
         self.packets: dict[Kind, Handler] = {
             Kind.LOCATED: self.on_located, Kind.MOVED: self.on_moved, Kind.RELAY: self.on_relay,
             Kind.LOCATE: self.on_locate, Kind.SPAWN: self.on_spawn, Kind.REPLY: self.on_reply,
             Kind.EXIT: self.on_exit, Kind.CHILD_STATE: self.on_child_state, Kind.WAIT: self.on_wait,
             Kind.FORK: self.on_fork, Kind.EXEC: self.on_exec, Kind.WAIT_CHILD: self.on_wait_child,
-            Kind.PGRP: self.on_pgrp}
+            Kind.PGRP: self.on_pgrp, Kind.KILL_GROUP: self.kills.on_kill_group}
         self.child_waiters: dict[int, list[Packet]] = {}  # parent pid -> its wait_child requests
         self.host: dict[str, HostCall] = {
             "new_pid": self._host_pid, "adopt_pid": self.adopt_pid, "forget": self.forget,
@@ -242,8 +244,7 @@ class ProcessManager:
         pid = self.new_pid(cluster, b.file)
         self.policy.spawned(pid, cluster, b.file)
         self.procs[pid].parent = b.pid
-        self._ops += 1
-        op = (self.node << 40) | self._ops
+        op = self._new_op()
         self.spawning[op] = (req, pid)
         # The program itself crosses the NoC to the cluster that will run it.
         # (cwd: the parent's working directory, the child's first; absent: the root)
@@ -266,7 +267,13 @@ class ProcessManager:
         got = self.policy.place(frames, at, name or None)
         return got if got is not None else self._fewest(shut)
 
+    def _new_op(self) -> int:
+        self._ops += 1
+        return (self.node << 40) | self._ops
+
     def on_reply(self, pkt: Packet, at: int) -> None:
+        if self.kills.on_reply(pkt, at):
+            return  # a target's answer to kill(0, -pgid or -1) (daemons/sigroups.py)
         got = self.spawning.pop(pkt.body.op, None)
         if got is None:
             return  # a SIGCHLD this manager sent was refused (its parent had just ended)
@@ -347,8 +354,7 @@ class ProcessManager:
         if b.local:
             self._reply(req, at, ret=pid)
             return
-        self._ops += 1
-        op = (self.node << 40) | self._ops
+        op = self._new_op()
         self.spawning[op] = (req, pid)
         self._send(cluster, ForkLoad(op=op, newpid=pid), at, req.data, bulk=True)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from shoal.daemons.console import ConsoleSink
 from shoal.daemons.node import IoNode
-from shoal.engine.rounds import Requests, next_round, tid_allocator
+from shoal.engine.rounds import Requests, next_round, reached, tid_allocator
 from shoal.kernel import host, sched
 from shoal.kernel.kernel import Kernel
 from shoal.kernel.table import new_kernel
@@ -78,13 +78,17 @@ class LocalBackend(Requests):
         # (a kernel's advance called straight, without Kernel.advance's own frame: once a round)
         step = [partial(sched.advance, n) if isinstance(n, Kernel) else n.advance for n in nodes]
         sent = nodes  # nodes that may have packets to hand over: all at first (host requests)
-        while until is None or not until():
+        while True:
             for n in sent:
                 if n.outbox:
                     noc.submit(n.outbox)
                     n.outbox = []
+            if until is not None and until():
+                self.paused_at = reached(lbs, noc, la)
+                return
             plan = next_round(lbs, noc, la, limit, deliver)
             if plan is None:
+                self.paused_at = reached(lbs, noc, la)
                 return
             moves, gvt = plan
             self.rounds += 1

@@ -41,7 +41,7 @@ from typing import Any
 from shoal.daemons.console import ConsoleSink
 from shoal.daemons.node import IoNode
 from shoal.engine.launch import launch, mpiexec
-from shoal.engine.rounds import NEVER, Requests, next_round, tid_allocator
+from shoal.engine.rounds import NEVER, Requests, next_round, reached, tid_allocator
 from shoal.errors import ShoalError
 from shoal.kernel import host
 from shoal.kernel.kernel import Kernel
@@ -225,7 +225,7 @@ class MPIBackend(Requests):
             lbs[i] = node.next_time()
         for r in range(1, self.size):
             self._take(self._answer(r), lbs)
-        while until is None or not until():
+        while True:
             for i in range(nnodes):  # in node order, as LocalBackend submits them
                 if owner[i] == 0:
                     node = mine[i]
@@ -236,8 +236,12 @@ class MPIBackend(Requests):
                     out = self.outboxes.pop(i, None)
                     if out:
                         noc.submit(out)
+            if until is not None and until():
+                self.paused_at = reached(lbs, noc, la)
+                return
             plan = next_round(lbs, noc, la, limit, self._deliver)
             if plan is None:
+                self.paused_at = reached(lbs, noc, la)
                 return
             moves, gvt = plan
             self.rounds += 1

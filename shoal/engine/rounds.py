@@ -58,6 +58,14 @@ def next_round(lbs: list[int], noc: NoC, la: int, limit: int,
     return moves, gvt
 
 
+def reached(lbs: list[int], noc: NoC, la: int) -> int:
+    """Where a paused chip is: every node has taken every item before this time, and nothing
+    still on the links can reach a node sooner (GVT; NEVER when nothing is left)."""
+    nr = noc.next_ready()
+    low = min(lbs)
+    return low if nr is None or nr + la >= low else nr + la
+
+
 def tid_allocator(cluster: int) -> Callable[[], int]:
     # Thread ids are made by each cluster's kernel alone (no shared counter), in a range of
     # its own that cannot meet process ids.
@@ -77,6 +85,7 @@ class Requests:
 
     io: Any
     _noc: NoC
+    paused_at = NEVER  # where the last advance left the chip (`reached`)
 
     def daemons(self, request: str, *args: Any) -> Any:
         return self.io.request(request, *args)

@@ -21,6 +21,8 @@ import struct
 from dataclasses import field
 from typing import TYPE_CHECKING
 
+from shoal.abi import MAX_IO
+from shoal.kernel import ubytes
 from shoal.kernel.container import FileKind, TState
 from shoal.kernel.memory import PAGE, Fault
 from shoal.messages import Kind
@@ -86,6 +88,9 @@ def segments(k: Kernel, t: Thread, name: str, args: list[int]) -> list[tuple[int
 def must_observe(k: Kernel, t: Thread, name: str, args: list[int]) -> bool:
     """Would this write not fit in the room known now (so that acknowledgements still on
     their way could change how much it takes)?"""
+    if name == "sendfile64":  # (to the console: at most its count, MAX_IO, as a write)
+        out = args[0] - (1 << 32) if args[0] & 0x80000000 else args[0]
+        return bool(stream(t.proc, out)) and min(args[3], MAX_IO) > WINDOW - k.console.inflight
     if name not in CONSOLE_CALLS:
         return False
     try:
@@ -113,7 +118,7 @@ def write(k: Kernel, t: Thread, fd: int, segs: list[tuple[int, int]]) -> int:
             off = 0
             while off < n and sent + len(piece) < want:
                 take = min(n - off, PIECE - len(piece), want - sent - len(piece))
-                piece += t.proc.aspace.read(base + off, take)
+                piece += ubytes.read(t, base + off, take)
                 off += take
                 if len(piece) == PIECE:
                     sent += _send(k, t.proc, fd, piece)

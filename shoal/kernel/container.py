@@ -174,6 +174,7 @@ class Family:
     ppid: int = INIT_PID
     tty: int = 0
     children: set[int] = field(default_factory=set)
+    pdeathsig: int = 0  # PR_SET_PDEATHSIG: sent to it when its parent ends (0: none; fork clears it)
 
 
 @dataclass(eq=False, slots=True)

@@ -211,6 +211,11 @@ def last_exit(k: Kernel) -> int | None:
     return k.stats.last_exit
 
 
+def reached(k: Kernel) -> int:
+    """The latest simulated time this cluster has got to: its last item, or a hart's clock."""
+    return max(k.sched.item_time, *(h.clock for h in k.sched.harts))
+
+
 def restore(k: Kernel, data: bytes, at: int, where: str) -> int:
     """Load an image here and let it run from now; its pid."""
     meta, pages = image.check(data, where)
@@ -220,6 +225,9 @@ def restore(k: Kernel, data: bytes, at: int, where: str) -> int:
                          f"({need} frames needed, {k.frames.free - k.migration.reserved_frames} free)")
     c = image.restore(k, data, at, where, rebase=True)
     c.stats.start_cycle = at  # its simulated time on this chip starts now
+    # A forked child used its parent's console stream (its tty), which is not on this chip
+    # (nor kept once the parent ended): restored, it has its own, the host's output and input.
+    c.family.tty = 0
     k.adopt(c)
     thaw(k, c, at, 0)
     report.wake(k, at)

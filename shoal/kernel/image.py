@@ -185,7 +185,7 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["rmem_seq"] = p.aspace.swap.seq
     if p.stats.rmem_faults or p.stats.evictions:
         meta["rmem_stats"] = [p.stats.rmem_faults, p.stats.evictions, p.stats.page_wait]
-    for key in ("ppid", "tty"):  # a forked process's parent and console (kernel/calls/fork.py)
+    for key in ("ppid", "tty", "pdeathsig"):  # a forked process's parent, console, parent-death signal
         if getattr(p.family, key):
             meta[key] = getattr(p.family, key)
     if p.fs.cloexec:
@@ -332,6 +332,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     cred, groups = meta.get("cred", [[0] * 8, []])
     p.user.ids, p.user.groups = list(cred), list(groups)
     p.family.ppid, p.family.tty = meta.get("ppid") or INIT_PID, meta.get("tty", 0)  # (none: init's)
+    p.family.pdeathsig = meta.get("pdeathsig", 0)
     p.fs.cloexec = set(meta.get("cloexec", [])) & p.fs.open_fds
     p.state = "frozen"
     for tm in meta["threads"]:

@@ -122,6 +122,7 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     _int(m["clock_offset"], "clock_offset", -I64, I64 - 1)
     for key in ("ppid", "tty"):
         _int(m.get(key, 0), key, 0, MAX_PID)
+    _int(m.get("pdeathsig", 0), "pdeathsig", 0, 64)
     for i, fd in enumerate(_list(m.get("cloexec", []), "cloexec")):
         _int(fd, f"cloexec[{i}]", 0, MAX_FD)
     elsewhere = []

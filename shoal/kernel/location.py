@@ -90,6 +90,7 @@ REFUSAL: dict[Kind, int | None] = {
     Kind.RMEM_FULL: None,  # (the process has ended: nothing to kill)
     Kind.SIGNAL: -ESRCH,  # kill(2) of a process that has ended (kernel/calls/signal.py)
     Kind.REPARENT: None,  # (an orphan that has ended too: nobody asks its parent)
+    Kind.SCHED_OP: -ESRCH,  # sched_* or get/setpriority of a process that has ended (calls/prio.py)
 }
 
 

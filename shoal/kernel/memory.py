@@ -231,6 +231,18 @@ class AddressSpace:
     def frames_in_use(self) -> int:
         return self.table_frames + self.data_frames
 
+    def shared_frames(self) -> int:
+        """Of `frames_in_use`, the frames another address space maps too (copy-on-write after a
+        fork): moving or ending this one frees none of them. A walk of the tables, and none
+        at all on a cluster where nothing is shared (no fork)."""
+        shares = self.frames.shares
+        if not shares:
+            return 0
+        words, shm = self._words, self.shm.pages
+        return sum(1 for i, table, entries in self._mapped(0, USER_TOP) for j in entries
+                   if ((words[table + j] >> 10) - _PHYS_PPN) in shares
+                   and not (shm and (i << 22) | (j << 12) in shm))
+
     # regions ----------------------------------------------------------------
     def find(self, addr: int) -> Region | None:
         i = bisect.bisect_right(self._starts, addr) - 1

@@ -20,7 +20,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING
 
 from shoal.abi import EAGAIN, EBADF, EINVAL, EMFILE, EPIPE, O_WRONLY, SIGPIPE
-from shoal.kernel import signals
+from shoal.kernel import signals, ubytes
 from shoal.kernel.calls.common import STOPPED
 from shoal.kernel.container import FileKind, OpenFile, TState
 from shoal.kernel.files import MAX_FILES, new_fd
@@ -264,7 +264,7 @@ def write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> o
     total = sum(n for _, n in pieces)
     if total == 0:
         return 0
-    data = b"".join(t.proc.aspace.read(addr, size) for addr, size in pieces)
+    data = b"".join(ubytes.read(t, addr, size) for addr, size in pieces)
     pos = _put(p, data, 0, done, total)
     if pos > done:
         _wake(k, p, k.now())
@@ -347,7 +347,7 @@ def _remote_write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int
             skip -= n
             continue
         take = min(n - skip, SLOTS * PAGE + PAGE - len(data))
-        data += t.proc.aspace.read(addr + skip, take)
+        data += ubytes.read(t, addr + skip, take)
         skip = 0
         if len(data) >= SLOTS * PAGE + PAGE:
             break

@@ -2,7 +2,8 @@
 
 While policies are on (`period` > 0), each cluster's kernel sends a `load_report` packet to
 the policy daemon on the I/O cluster (shoal/daemons/policy.py) at every multiple of the period: its
-runnable threads, its free frames, each process's threads and frames, and the IKC bytes each
+runnable threads, its free frames, each process's threads and frames (and of these, how many
+another process shares copy-on-write: a move frees only the others), and the IKC bytes each
 of its processes sent to each peer process since the last report. The period adapts: the
 kernel checks every quarter period (no finer than a quantum) and reports at once when the
 load changed fast since its last report (a process came or went, runnable threads crossed
@@ -128,7 +129,7 @@ def _tick(k: Kernel, now: int) -> None:
         return
     live = sorted((p for p in k.procs if p.alive), key=lambda p: p.pid)
     procs = [[p.pid, _runnable(p), sum(1 for t in p.threads if t.state is not TState.DEAD),
-              p.aspace.frames_in_use, p.state] for p in live]
+              p.aspace.frames_in_use, p.state, p.aspace.shared_frames()] for p in live]
     runnable, free = sum(x[1] for x in procs), k.frames.free - k.migration.reserved_frames
     pids = tuple(p.pid for p in live)
     sig = _signature(k)

@@ -190,6 +190,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (261, "prlimit64", proc.sys_prlimit64),
     (276, "renameat2", fs.sys_renameat2),
     (278, "getrandom", sysinfo.sys_getrandom),
+    (279, "memfd_create", links.sys_memfd_create),
     (283, "membarrier", mlock.sys_membarrier),
     (284, "mlock2", mlock.sys_mlock2),
     (285, "copy_file_range", copy.sys_copy_file_range),
@@ -267,7 +268,7 @@ SYSCALLS = _table(CALLS)
 # "reply" and "noc_error" are the kernel's own (kernel.py: handle).
 PACKET_HANDLERS = _handlers(console.HANDLERS, ikc.HANDLERS, location.HANDLERS, migrate.HANDLERS,
                             report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS, pipes.HANDLERS,
-                            sig.HANDLERS, fork.HANDLERS, futexes.HANDLERS)
+                            sig.HANDLERS, fork.HANDLERS, futexes.HANDLERS, prio.HANDLERS)
 
 
 # Descriptors a module counts itself (kernel/files.py: release, dup).

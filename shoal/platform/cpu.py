@@ -254,10 +254,12 @@ class ClusterCPU:
             self.loaded = ctx
             uc._hook_exception = None
             status = count.slice(count.slicer_ref, ctx._context, load)  # type: ignore[attr-defined]
+            if uc._hook_exception is not None:
+                # A hook's own exception (a kernel bug), even when the emulation also ended in
+                # error: it is the cause (a failed fill is its consequence), not a guest fault.
+                raise uc._hook_exception
             if status:
                 err = UcError(status)
-            elif uc._hook_exception is not None:
-                raise uc._hook_exception  # a hook's own exception, as the binding raises it
             if err is None and count.slicer.pc == STOP_ADDR:
                 err = UcError(UC_ERR_FETCH_UNMAPPED)
             if c is not None:
@@ -280,6 +282,8 @@ class ClusterCPU:
         if err is None and reg(REG_PC) == STOP_ADDR:
             err = UcError(UC_ERR_FETCH_UNMAPPED)  # the guest jumped to the stop address itself
         uc.context_update(ctx)
+        if err is not None and uc._hook_exception is not None:
+            raise uc._hook_exception  # (the binding raises the UcError instead: the cause first)
         if b is not None:
             taken = 0
             if c is not None:

@@ -5,19 +5,24 @@ the kernel while the call is made again (its pc put back, as poll.py does) and t
 time they are written. Nothing moves before the write, so a copy that is made again from the
 start (after a migration, which leaves the bytes behind, or after a signal handler that
 copied something else) reads again and does the same. At most MAX_IO bytes a call (a short
-count, as Linux's copies may give). sendfile to anything but a file of the file server (the
-console, a pipe, a socket) is not offered: EINVAL, counted as refused (--stats)."""
+count, as Linux's copies may give). sendfile to a pipe, a socket, a device or the console
+writes the bytes read as write(2) would there (_to_stream); to a message queue: EINVAL,
+counted as refused (--stats)."""
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 from shoal.abi import EBADF, EFBIG, EINVAL, EISDIR, MAX_IO, O_ACCMODE, O_APPEND, O_RDWR, O_WRONLY
-from shoal.kernel import files
+from shoal.kernel import console, files, pipes, ubytes
+from shoal.kernel.calls import sockdata
 from shoal.kernel.calls.common import refused, s32
-from shoal.kernel.container import FileKind, OpenFile, Thread, TState
+from shoal.kernel.container import Block, FileKind, OpenFile, Thread, TState
+from shoal.kernel.memory import Fault
+from shoal.kernel.stops import ASLEEP
 from shoal.messages import FsRead, FsWrite
 from shoal.platform.cpu import REG_PC
 
@@ -126,9 +131,92 @@ def sys_sendfile64(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     if fi is None or fi.kind is not FileKind.FILE:
         return -EINVAL  # (a directory, pipe, socket or the console cannot be read by splice)
-    if fo is None or fo.kind is not FileKind.FILE:
-        return refused(t, NR_SENDFILE, EINVAL)  # to the console, a pipe, a socket: not offered
-    return _copy(k, t, a, fi, fo, ptr, 0, count)
+    if fo is not None and fo.kind is FileKind.FILE:
+        return _copy(k, t, a, fi, fo, ptr, 0, count)
+    if fo is not None and fo.kind not in (FileKind.PIPE, FileKind.SOCK, FileKind.CON, FileKind.DEV):
+        return refused(t, NR_SENDFILE, EINVAL)  # (a message queue)
+    return _to_stream(k, t, a, fi, fo, ptr, count)
+
+
+def _to_stream(k: Kernel, t: Thread, a: list[int], fi: OpenFile, fo: OpenFile | None, in_ptr: int,
+               count: int) -> object:
+    """sendfile to a pipe, a socket, a device or the console: the file's bytes read into the kernel (the
+    call made again, as _copy does), then the same write a write(2) of them makes there, its
+    bytes taken from the kernel (ubytes): blocking, short counts, EAGAIN, EPIPE and SIGPIPE
+    as that write has them. The bytes are kept while that write is made again (a full pipe, a
+    socket's next piece); the input offset moves by what it wrote, once it is done."""
+    stream = 0
+    if fo is None or fo.kind is FileKind.CON:
+        stream = console.stream(t.proc, s32(a[0])) or 0
+        if not stream:
+            return -EBADF  # standard input: not written to here (as write(0, ...))
+    pin = _off(t, in_ptr)
+    off_in = fi.offset if pin is None else pin
+    count = min(count, MAX_IO, OFF_MAX - off_in)
+    if count <= 0:
+        return 0
+    key = (tuple(a), off_in, fi.handle)
+    held = _read.get(t)
+    if held is None or held[0] != key:
+        _read.pop(t, None)
+
+        def got(reply: Packet, when: int) -> int:
+            files.rehandle(fi, reply)
+            if reply.body.ret < 0:
+                return reply.body.ret
+            if not reply.data:
+                return 0  # at or past the end: nothing to send
+            _read[t] = (key, bytes(reply.data))
+            t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
+            return a[0]  # made again (a0 as it was), now to write
+        return files.ask(k, t, FsRead(**files.about(fi), offset=off_in, size=count), got)
+    data = held[1]
+
+    def commit(n: object) -> None:
+        """The write is done (not made again): `n` bytes, or an error or a stop."""
+        _read.pop(t, None)
+        if type(n) is not int or n <= 0 or not t.proc.alive:
+            return
+        if in_ptr:
+            try:
+                t.proc.aspace.write(in_ptr, struct.pack("<q", off_in + n))
+            except Fault:
+                pass  # (read a moment ago: only a concurrent munmap gets here)
+        else:
+            fi.offset = off_in + n
+    pieces = [(0, len(data))]
+    try:
+        with ubytes.from_kernel(t, data):
+            if pipes.is_pipe(fo):
+                ret = pipes.write(k, t, fo, pieces)  # type: ignore[arg-type]
+            elif fo is not None and fo.kind is FileKind.SOCK:
+                ret = sockdata.write(k, t, a[0], fo, pieces)
+            elif fo is not None and fo.kind is FileKind.DEV:
+                ret = files.write_device(k, t, fo, pieces)
+            else:
+                ret = console.write(k, t, stream, pieces)
+    except Block:
+        if t.blocked_on.startswith("rpc:"):  # its answer ends the write, or makes it again
+            _on_answer(k, t, commit)
+        raise  # (otherwise the call is made again when it may go on: the bytes are kept)
+    if ret is not ASLEEP:
+        commit(ret)
+    return ret
+
+
+def _on_answer(k: Kernel, t: Thread, commit: Callable[[object], None]) -> None:
+    """Wrap the answer handler of `t`'s request just sent: once it gives the call's result
+    without making the call again (its pc left as it is), `commit` it."""
+    op = max(op for op, (w, _, _) in k.packets.pending.items() if w is t)
+    w, then, body = k.packets.pending[op]
+
+    def answered(reply: Packet, at: int) -> object:
+        pc = t.ctx.reg_read(REG_PC)  # type: ignore[attr-defined]
+        ret = then(reply, at)
+        if t.ctx.reg_read(REG_PC) == pc and ret is not ASLEEP:  # type: ignore[attr-defined]
+            commit(ret)
+        return ret
+    k.packets.pending[op] = (w, answered, body)
 
 
 def sys_copy_file_range(k: Kernel, t: Thread, a: list[int]) -> int:

@@ -10,6 +10,7 @@ parent's ids, execve keeps them, and they travel in the process's image (migrati
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shoal.abi import EINVAL, EPERM
@@ -33,6 +34,20 @@ def _id(v: int) -> int:
     return s32(v)
 
 
+def _commits(fn: Callable[..., int]) -> Callable[..., int]:
+    """Linux's commit_creds: a change of the effective or file-system user or group id clears
+    the parent-death signal (PR_SET_PDEATHSIG)."""
+    def wrapped(t: Thread, *args: int) -> int:
+        c = t.proc.user.ids
+        before = (c[EUID], c[FSUID], c[GID + EUID], c[GID + FSUID])
+        ret = fn(t, *args)
+        if (c[EUID], c[FSUID], c[GID + EUID], c[GID + FSUID]) != before:
+            t.proc.family.pdeathsig = 0
+        return ret
+    return wrapped
+
+
+@_commits
 def _setid(t: Thread, base: int, v: int) -> int:
     """setuid / setgid: all of them when privileged, else the effective one to the real or
     saved one."""
@@ -48,6 +63,7 @@ def _setid(t: Thread, base: int, v: int) -> int:
     return 0
 
 
+@_commits
 def _setreid(t: Thread, base: int, r: int, e: int) -> int:
     r, e, c = _id(r), _id(e), t.proc.user.ids
     old_r, old_e, old_s = c[base + RUID], c[base + EUID], c[base + SUID]
@@ -62,6 +78,7 @@ def _setreid(t: Thread, base: int, r: int, e: int) -> int:
     return 0
 
 
+@_commits
 def _setresid(t: Thread, base: int, r: int, e: int, s: int) -> int:
     want, c = [_id(r), _id(e), _id(s)], t.proc.user.ids
     have = c[base:base + 3]
@@ -81,6 +98,7 @@ def _getresid(t: Thread, base: int, a: list[int]) -> int:
     return 0
 
 
+@_commits
 def _setfsid(t: Thread, base: int, v: int) -> int:
     """setfsuid / setfsgid: the old value, always; the new one only when allowed."""
     v, c = _id(v), t.proc.user.ids

@@ -133,7 +133,8 @@ def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls:
     meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.sched.current is t else t.blocked_at,
                 peak_frames=0, kcore_wait=0, generation=0, dead_instructions=0, ikc={}, early_signals=[],
                 ppid=p.pid, tty=p.family.tty or p.pid)
-    for key in ("caches", "kcaches", "rmem_stats", "timers"):  # (a child has no timers)
+    # (a child has no timers, and no parent-death signal: fork clears it)
+    for key in ("caches", "kcaches", "rmem_stats", "timers", "pdeathsig"):
         meta.pop(key, None)
     sig = {}
     if p.sig.actions:
@@ -273,7 +274,9 @@ def on_reparent(k: Kernel, pkt: Packet, at: int) -> None:
     Routed by pid, held and passed on as a signal is, so it reaches a moving process."""
     p = k.find_proc(pkt.body.dst) or location.restored(k, pkt.body.dst)
     if p is not None and p.alive:
-        p.family.ppid = pkt.body.ppid
+        was, p.family.ppid = p.family.ppid, pkt.body.ppid
+        if p.family.pdeathsig:  # PR_SET_PDEATHSIG: from the parent that ended (calls/proc.py)
+            signals.post(k, p, None, signals.info(p.family.pdeathsig, signals.SI_USER, was, 0), at)
 
 
 # process groups and sessions: the process manager keeps them (daemons/procman.py: on_pgrp) -------

@@ -1,5 +1,6 @@
-"""Links, statfs and fallocate: linkat, symlinkat, readlinkat, statfs64, fstatfs64, fallocate;
-requests to the file server (daemons/fslinks.py), which follows links (daemons/fspaths.walk)."""
+"""Links, statfs, fallocate and memfd_create: linkat, symlinkat, readlinkat, statfs64,
+fstatfs64, fallocate, memfd_create; requests to the file server (daemons/fslinks.py), which
+follows links (daemons/fspaths.walk)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from shoal.abi import (
     EFBIG,
     EINVAL,
     EISDIR,
+    EMFILE,
     ENAMETOOLONG,
     ENODEV,
     ENOENT,
@@ -19,6 +21,7 @@ from shoal.abi import (
     EPERM,
     ESPIPE,
     EXDEV,
+    MEMFD_PREFIX,
     NAME_MAX,
     O_ACCMODE,
     O_RDWR,
@@ -27,9 +30,9 @@ from shoal.abi import (
 from shoal.kernel import files
 from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
-from shoal.kernel.container import FileKind, Thread
+from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.kernel.memory import Fault
-from shoal.messages import FsFallocate, FsLink, FsReadlink, FsStatfs, FsSymlink
+from shoal.messages import FsClose, FsFallocate, FsLink, FsOpen, FsReadlink, FsStatfs, FsSymlink
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -213,3 +216,53 @@ def sys_fallocate(k: Kernel, t: Thread, a: list[int]) -> int:
         files.rehandle(f, reply)
         return reply.body.ret
     return files.ask(k, t, FsFallocate(**files.about(f), mode=mode, offset=offset, length=length), done)
+
+
+# memfd_create -----------------------------------------------------------------------------------
+MFD_CLOEXEC, MFD_ALLOW_SEALING, MFD_HUGETLB, MFD_NOEXEC_SEAL, MFD_EXEC = 1, 2, 4, 8, 0x10
+MFD_NAME_MAX_LEN = 249  # NAME_MAX less "memfd:"
+NR_MEMFD_CREATE = 279
+O_LARGEFILE = 0o100000
+
+
+def sys_memfd_create(k: Kernel, t: Thread, a: list[int]) -> int:
+    """An anonymous file of the file server, with no name from the start (as if unlinked at
+    once): read, write, lseek, ftruncate, fstat, dup and fork as any file's descriptor; mode
+    0777 (0666 with MFD_NOEXEC_SEAL), owned by the caller, no link. It cannot be mapped: shoal maps no
+    file (only shared-memory objects, mman.py), so mmap gives ENODEV. Seals are not kept
+    (MFD_ALLOW_SEALING is taken, F_ADD_SEALS is refused); MFD_HUGETLB is refused (EINVAL,
+    counted). Its data lives on this chip: a restored image's descriptor gives EBADF."""
+    flags = a[1]
+    if flags & ~(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | MFD_NOEXEC_SEAL | MFD_EXEC) or (
+            flags & MFD_NOEXEC_SEAL and flags & MFD_EXEC):
+        return -EINVAL
+    if flags & MFD_HUGETLB:
+        return refused(t, NR_MEMFD_CREATE, EINVAL)
+    try:
+        name = t.proc.aspace.read_cstr(a[0], MFD_NAME_MAX_LEN + 1)
+    except Fault as f:
+        if f.reason != "string too long":
+            raise  # (EFAULT: kernel/entry.py)
+        return -EINVAL
+    if len(name) > MFD_NAME_MAX_LEN:  # (read_cstr reads whole pages: it may give more)
+        return -EINVAL
+    p = t.proc
+    if files.new_fd(p) < 0:
+        return -EMFILE
+    label = MEMFD_PREFIX + name.decode("utf-8", "surrogateescape") + " (deleted)"
+    oflags = O_RDWR | O_LARGEFILE
+
+    def opened(reply: Packet, at: int) -> int:
+        if reply.body.ret < 0:
+            return reply.body.ret
+        fd = files.new_fd(p)
+        if fd < 0:
+            k.send(k.services_node, FsClose(pid=p.pid, handle=reply.body.handle), at=at)
+            return fd
+        p.fs.open_fds.add(fd)
+        p.fs.files[fd] = OpenFile(FileKind.FILE, label, reply.body.handle, oflags)
+        if flags & MFD_CLOEXEC:
+            p.fs.cloexec.add(fd)
+        return fd
+    mode = 0o666 if flags & MFD_NOEXEC_SEAL else 0o777
+    return files.ask(k, t, FsOpen(path=label, flags=oflags, mode=mode, anon=True, **cred.as_user(t)), opened)

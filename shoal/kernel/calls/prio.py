@@ -4,20 +4,26 @@ getcpu. Every thread runs under SCHED_OTHER (shoal's scheduler is round robin, k
 another policy (or SCHED_RESET_ON_FORK) is not modelled: asking for one is EPERM, counted as
 refused (--stats). A process's nice value (Container.sched.nice) is kept, inherited by fork, kept by
 exec and carried in its image, but the scheduler does not read it. Another process is found
-among this cluster's; one on another cluster is ESRCH."""
+wherever it runs: one not on this cluster is asked by a `sched_op` packet routed by pid (as a
+signal is: held while it is frozen, passed on after it moved; ESRCH once it has ended), whose
+kernel answers (it is there, its nice) or applies setpriority with the asker's ids."""
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shoal.abi import EACCES, EINVAL, EPERM, ESRCH
+from shoal.kernel import location
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.calls.cred import EUID, RUID
+from shoal.messages import Kind, Relay, SchedOp
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Container, Thread
     from shoal.kernel.kernel import Kernel
+    from shoal.platform.noc import Packet
 
 SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0, 1, 2, 3, 5, 6
 SCHED_RESET_ON_FORK = 0x40000000
@@ -30,9 +36,44 @@ def _find(k: Kernel, t: Thread, pid: int) -> Container | None:
     if pid in (0, t.proc.pid):
         return t.proc
     for p in k.procs:
-        if p.pid == pid and p.alive:
+        if p.pid == pid and p.alive and p.state == "running":
             return p
     return None
+
+
+WHERE, NICE, SET_NICE = 0, 1, 2  # what a sched_op asks
+
+
+def _ask(k: Kernel, t: Thread, pid: int, what: int, then: Callable[[int], object], nice: int = 0) -> object:
+    """Ask process `pid`, not running here, through its kernel (a `sched_op` routed by pid, as
+    signal.py's kill): `then(ret)` gives the call's result from the answer (-ESRCH: ended)."""
+    if pid <= 0:
+        return then(-ESRCH)
+    op = k.new_op()
+    ids = t.proc.user.ids
+    inner = SchedOp(dst=pid, op=op, what=what, nice=nice, cred=[ids[RUID], ids[EUID]], reply_to=k.cluster)
+    k.packets.pending[op] = (t, lambda pkt, at: then(pkt.body.ret), inner)
+    if k.find_proc(pid) is not None:  # here but frozen or moving: held or passed on
+        k.send(k.cluster, inner, at=k.now())
+    else:  # elsewhere: the process manager knows where
+        k.send(k.services_node, Relay(kind=Kind.SCHED_OP, bulk=False, body=inner), at=k.now())
+    k.block(t, None, None, why="rpc:sched_op")
+    return 0  # not reached
+
+
+def on_sched_op(k: Kernel, pkt: Packet, at: int) -> None:
+    """Another cluster's question about (or setpriority of) a process of this one."""
+    b = pkt.body
+    p = k.find_proc(b.dst) or location.restored(k, b.dst)
+    if p is None or not p.alive:
+        ret = -ESRCH
+    elif b.what == NICE:
+        ret = 20 - p.sched.nice
+    elif b.what == SET_NICE:
+        ret = _set_nice(p, list(b.cred), b.nice)
+    else:
+        ret = 0
+    k.reply(pkt, at, ret=ret)
 
 
 def sys_sched_get_priority_max(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -49,30 +90,41 @@ def sys_sched_get_priority_min(k: Kernel, t: Thread, a: list[int]) -> int:
     return 0 if policy in (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE) else -EINVAL
 
 
-def sys_sched_getscheduler(k: Kernel, t: Thread, a: list[int]) -> int:
+def _there(k: Kernel, t: Thread, pid: int, then: Callable[[int], object]) -> object:
+    """`then(0)` if process `pid` exists (here at once, or asked where it is), else `then(-ESRCH)`."""
+    if _find(k, t, pid) is not None:
+        return then(0)
+    return _ask(k, t, pid, WHERE, then)
+
+
+def sys_sched_getscheduler(k: Kernel, t: Thread, a: list[int]) -> object:
     pid = s32(a[0])
     if pid < 0:
         return -EINVAL
-    return SCHED_OTHER if _find(k, t, pid) is not None else -ESRCH
+    return _there(k, t, pid, lambda ret: SCHED_OTHER if ret == 0 else ret)
 
 
-def sys_sched_getparam(k: Kernel, t: Thread, a: list[int]) -> int:
+def sys_sched_getparam(k: Kernel, t: Thread, a: list[int]) -> object:
     pid, param = s32(a[0]), a[1]
     if pid < 0 or not param:
         return -EINVAL
-    if _find(k, t, pid) is None:
-        return -ESRCH
-    t.proc.aspace.write(param, struct.pack("<i", 0))
-    return 0
+
+    def found(ret: int) -> int:
+        if ret == 0:
+            t.proc.aspace.write(param, struct.pack("<i", 0))  # (EFAULT: a Fault, entry.py / _on_reply)
+        return ret
+    return _there(k, t, pid, found)
 
 
-def _set(k: Kernel, t: Thread, num: int, pid: int, policy: int, param: int) -> int:
+def _set(k: Kernel, t: Thread, num: int, pid: int, policy: int, param: int) -> object:
     """Linux's do_sched_setscheduler then __sched_setscheduler's checks, in their order."""
     if pid < 0 or not param:
         return -EINVAL
     (prio,) = struct.unpack("<I", t.proc.aspace.read(param, 4))
-    if _find(k, t, pid) is None:
-        return -ESRCH
+    return _there(k, t, pid, lambda ret: ret if ret < 0 else _set_policy(t, num, policy, prio))
+
+
+def _set_policy(t: Thread, num: int, policy: int, prio: int) -> int:
     if policy < 0:  # sched_setparam: the current policy
         policy = SCHED_OTHER
     reset, policy = policy & SCHED_RESET_ON_FORK, policy & ~SCHED_RESET_ON_FORK
@@ -86,20 +138,21 @@ def _set(k: Kernel, t: Thread, num: int, pid: int, policy: int, param: int) -> i
     return 0
 
 
-def sys_sched_setscheduler(k: Kernel, t: Thread, a: list[int]) -> int:
+def sys_sched_setscheduler(k: Kernel, t: Thread, a: list[int]) -> object:
     policy = s32(a[1])
     if policy < 0:
         return -EINVAL
     return _set(k, t, NR_SETSCHEDULER, s32(a[0]), policy, a[2])
 
 
-def sys_sched_setparam(k: Kernel, t: Thread, a: list[int]) -> int:
+def sys_sched_setparam(k: Kernel, t: Thread, a: list[int]) -> object:
     return _set(k, t, NR_SETPARAM, s32(a[0]), -1, a[1])
 
 
 def _targets(k: Kernel, t: Thread, which: int, who: int) -> list[Container] | None:
-    """The processes `which`/`who` names (None: a bad `which`). A group or a user names this
-    process alone when it is the caller's own (shoal keeps no index of either)."""
+    """The processes of this cluster `which`/`who` names (None: a bad `which`). A group or a
+    user names this process alone when it is the caller's own (shoal keeps no index of
+    either); a process elsewhere is asked (_ask) by the callers."""
     if not PRIO_PROCESS <= which <= PRIO_USER:
         return None
     if which == PRIO_PROCESS:
@@ -110,34 +163,48 @@ def _targets(k: Kernel, t: Thread, which: int, who: int) -> list[Container] | No
     return [t.proc] if who in (0, t.proc.pid) else []
 
 
-def sys_getpriority(k: Kernel, t: Thread, a: list[int]) -> int:
+def sys_getpriority(k: Kernel, t: Thread, a: list[int]) -> object:
     """20 - nice of the highest-priority process named (libc turns it back into a nice)."""
-    ps = _targets(k, t, s32(a[0]), s32(a[1]))
+    which, who = s32(a[0]), s32(a[1])
+    ps = _targets(k, t, which, who)
     if ps is None:
         return -EINVAL
+    if not ps and which == PRIO_PROCESS:
+        return _ask(k, t, who, NICE, lambda ret: ret)
     return max((20 - p.sched.nice for p in ps), default=-ESRCH)
 
 
-def sys_setpriority(k: Kernel, t: Thread, a: list[int]) -> int:
-    """Linux's set_one_prio: another owner's process needs root (EPERM); a lower nice than the
-    process has needs root or RLIMIT_NICE (EACCES)."""
-    ps = _targets(k, t, s32(a[0]), s32(a[1]))
+def sys_setpriority(k: Kernel, t: Thread, a: list[int]) -> object:
+    which, who = s32(a[0]), s32(a[1])
+    ps = _targets(k, t, which, who)
     if ps is None:
         return -EINVAL
     nice = min(max(s32(a[2]), -20), 19)
-    me = t.proc.user.ids
-    root = me[EUID] == 0
+    ids = t.proc.user.ids
+    me = [ids[RUID], ids[EUID]]
+    if not ps and which == PRIO_PROCESS:
+        return _ask(k, t, who, SET_NICE, lambda ret: ret, nice)
     ret = -ESRCH
     for p in ps:
-        if not root and p.user.ids[EUID] not in (me[RUID], me[EUID]):
-            ret = -EPERM
-            continue
-        lim = p.rlimits.get(RLIMIT_NICE, [0, 0])[0]
-        if nice < p.sched.nice and not root and 20 - nice > lim:
-            ret = -EACCES
-            continue
-        p.sched.nice, ret = nice, 0
+        got = _set_nice(p, me, nice)
+        ret = got if got < 0 else 0
     return ret
+
+
+def _set_nice(p: Container, me: list[int], nice: int) -> int:
+    """Linux's set_one_prio, for a caller of [ruid, euid] `me`: another owner's process needs
+    root (EPERM); a lower nice than the process has needs root or RLIMIT_NICE (EACCES)."""
+    root = me[1] == 0
+    if not root and p.user.ids[EUID] not in (me[0], me[1]):
+        return -EPERM
+    lim = p.rlimits.get(RLIMIT_NICE, [0, 0])[0]
+    if nice < p.sched.nice and not root and 20 - nice > lim:
+        return -EACCES
+    p.sched.nice = nice
+    return 0
+
+
+HANDLERS = {Kind.SCHED_OP: on_sched_op}
 
 
 def sys_getcpu(k: Kernel, t: Thread, a: list[int]) -> int:

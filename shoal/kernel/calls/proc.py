@@ -12,6 +12,7 @@ from shoal.kernel.calls.common import STOPPED, refused, s32
 from shoal.kernel.container import Thread, TState
 from shoal.kernel.futexes import futex_wake, key_of, pi_exit, robust_walk
 from shoal.kernel.memory import Fault, OutOfFrames
+from shoal.kernel.signals import NSIG
 from shoal.kernel.stops import Stop
 from shoal.platform.cpu import REG_A
 
@@ -111,13 +112,23 @@ def sys_sched_getaffinity(k: Kernel, t: Thread, a: list[int]) -> int:
     return nbytes
 
 
-PR_SET_NAME, PR_GET_NAME = 15, 16
+PR_SET_PDEATHSIG, PR_GET_PDEATHSIG, PR_SET_NAME, PR_GET_NAME = 1, 2, 15, 16
 
 
 def sys_prctl(k: Kernel, t: Thread, a: list[int]) -> int:
     """The thread's name (PR_SET_NAME, PR_GET_NAME: 16 bytes with the NUL, as Linux's comm);
-    another option is EINVAL, counted as refused (--stats)."""
+    the parent-death signal (PR_SET_PDEATHSIG, PR_GET_PDEATHSIG: sent when the process
+    manager re-parents it, calls/fork.py on_reparent); another option is EINVAL, counted as
+    refused (--stats)."""
     opt, arg = a[0], a[1]
+    if opt == PR_SET_PDEATHSIG:
+        if arg > NSIG:  # (unsigned: a negative one too)
+            return -EINVAL
+        t.proc.family.pdeathsig = arg
+        return 0
+    if opt == PR_GET_PDEATHSIG:  # (a bad address: the memory fault is EFAULT, kernel/entry.py)
+        t.proc.aspace.write(arg, struct.pack("<i", t.proc.family.pdeathsig))
+        return 0
     if opt == PR_SET_NAME:
         raw = bytearray()
         while len(raw) < 15:  # at most 15 bytes, a byte at a time (strncpy_from_user)

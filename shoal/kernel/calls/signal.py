@@ -3,21 +3,24 @@ rt_sigsuspend, rt_sigtimedwait, kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqu
 Delivery and the frame are kernel/signals.py's. A signal to a process on another cluster
 is a `signal` packet relayed by the process manager (it follows a moved process as every
 targeted packet does: kernel/location.py); the sender waits for the answer (0, ESRCH,
-EINVAL, EAGAIN), as kill(2) returns once the signal is queued."""
+EINVAL, EAGAIN, EPERM), as kill(2) returns once the signal is queued. The target checks
+Linux's permission rule (may_signal). kill of a group or of every process (-1) is fanned out
+by the process manager (daemons/sigroups.py); pid 1 is init, the host."""
 
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EAGAIN, EINTR, EINVAL, ENOMEM, EPERM, ESRCH
+from shoal.abi import EAGAIN, EINTR, EINVAL, ENOMEM, EPERM, ESRCH, INIT_PID
 from shoal.kernel import location, signals
 from shoal.kernel.calls.common import STOPPED, s32
+from shoal.kernel.calls.cred import EUID, RUID, SUID
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.memory import Fault
 from shoal.kernel.signals import ALL, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, UNBLOCKABLE, bit
 from shoal.kernel.stops import Stop
-from shoal.messages import Kind, Relay, SignalMsg
+from shoal.messages import UNSET, KillGroup, Kind, Relay, SignalMsg
 from shoal.platform.cpu import REG_SP
 from shoal.platform.noc import Packet
 
@@ -188,9 +191,26 @@ def _thread(p: Container, tid: int) -> Thread | None:
     return next((x for x in p.threads if x.tid == tid and x.state is not TState.DEAD), None)
 
 
-def post_here(k: Kernel, p: Container, tid: int, i: tuple[int, ...], at: int) -> int:
+def cred(p: Container) -> list[int]:
+    """What kill's permission check needs of the sender: [ruid, euid, pid]."""
+    return [p.user.ids[RUID], p.user.ids[EUID], p.pid]
+
+
+def may_signal(sender: list[int] | None, p: Container) -> bool:
+    """Linux's kill_ok_by_cred: the kernel's own signals (no sender), one's own process, a
+    sender whose real or effective uid is the target's real or saved uid, or root. (Linux
+    also lets SIGCONT through within a session; shoal's sessions are the manager's: not here.)"""
+    if sender is None or sender[2] == p.pid or sender[1] == 0:
+        return True
+    ids = p.user.ids
+    return bool({sender[0], sender[1]} & {ids[RUID], ids[SUID]})
+
+
+def post_here(k: Kernel, p: Container, tid: int, i: tuple[int, ...], at: int,
+              sender: list[int] | None = None) -> int:
     """Signal info `i` (signal 0: only the checks) to process `p` of this cluster, or to its
-    thread `tid` (0: the process); 0 or a negative errno."""
+    thread `tid` (0: the process), from `sender` (`cred`; None: the kernel); 0 or a
+    negative errno."""
     if not 0 <= i[0] <= signals.NSIG:
         return -EINVAL
     target = None
@@ -198,6 +218,8 @@ def post_here(k: Kernel, p: Container, tid: int, i: tuple[int, ...], at: int) ->
         target = _thread(p, tid)
         if target is None:
             return -ESRCH
+    if not may_signal(sender, p):
+        return -EPERM
     if i[0] == 0:
         return 0
     return 0 if signals.post(k, p, target, i, at) else -EAGAIN
@@ -206,10 +228,10 @@ def post_here(k: Kernel, p: Container, tid: int, i: tuple[int, ...], at: int) ->
 def _send(k: Kernel, t: Thread, pid: int, tid: int, i: tuple[int, ...]) -> object:
     p = k.find_proc(pid)
     if p is not None and p.state == "running":
-        ret = post_here(k, p, tid, i, k.now())
+        ret = post_here(k, p, tid, i, k.now(), cred(t.proc))
         return STOPPED if not t.proc.alive else ret
     op = k.new_op()
-    inner = SignalMsg(dst=pid, tid=tid, info=list(i), op=op, reply_to=k.cluster)
+    inner = SignalMsg(dst=pid, tid=tid, info=list(i), op=op, reply_to=k.cluster, cred=cred(t.proc))
     k.packets.pending[op] = (t, lambda pkt, at: pkt.body.ret, inner)
     if p is not None:  # here but being frozen or moved: the packet is held or forwarded
         k.send(k.cluster, inner, at=k.now())
@@ -223,19 +245,28 @@ def on_signal(k: Kernel, pkt: Packet, at: int) -> None:
     """A signal from another cluster (or held while its process was frozen)."""
     b = pkt.body
     p = k.find_proc(b.dst) or location.restored(k, b.dst)
-    ret = -ESRCH if p is None or not p.alive else post_here(k, p, b.tid, tuple(b.info), at)
+    sender = None if b.cred is UNSET else list(b.cred)
+    ret = -ESRCH if p is None or not p.alive else post_here(k, p, b.tid, tuple(b.info), at, sender)
     if b.op:  # (op 0: a SIGCHLD from the process manager, which waits for no answer)
         k.reply(pkt, at, ret=ret)
 
 
 def sys_kill(k: Kernel, t: Thread, a: list[int]) -> object:
     pid, sig = s32(a[0]), s32(a[1])
-    if pid in (-1, -(1 << 31)):
-        return -ESRCH  # kill(-1): a broadcast to every process, which shoal does not offer
-    if pid == 0:
-        pid = t.proc.pid
-    pid = abs(pid)  # a process group: each process leads its own
-    return _send(k, t, pid, 0, signals.info(sig, signals.SI_USER, t.proc.pid, 0))
+    i = signals.info(sig, signals.SI_USER, t.proc.pid, t.proc.user.ids[RUID])
+    if pid == -(1 << 31):
+        return -ESRCH  # (-INT_MIN is no pid: Linux's answer)
+    if pid <= 0:  # the caller's group (0), group -pid, or every process but init and itself (-1)
+        group = -1 if pid == -1 else -pid
+        k.rpc(t, KillGroup(pgid=group, info=list(i), cred=cred(t.proc)), lambda reply, at: reply.body.ret)
+        return 0
+    if pid == INIT_PID:
+        # init is the host, as root: it exists (kill(1, 0) is 0) and ignores every signal (Linux
+        # drops one that init does not handle), but only root or a real uid 0 may send it one.
+        if not 0 <= sig <= signals.NSIG:
+            return -EINVAL
+        return 0 if 0 in cred(t.proc)[:2] else -EPERM
+    return _send(k, t, pid, 0, i)
 
 
 def sys_tkill(k: Kernel, t: Thread, a: list[int]) -> object:
@@ -244,7 +275,8 @@ def sys_tkill(k: Kernel, t: Thread, a: list[int]) -> object:
         return -EINVAL
     for p in k.procs:
         if _thread(p, tid) is not None:
-            ret = post_here(k, p, tid, signals.info(sig, signals.SI_TKILL, t.proc.pid, 0), k.now())
+            ret = post_here(k, p, tid, signals.info(sig, signals.SI_TKILL, t.proc.pid, t.proc.user.ids[RUID]),
+                            k.now(), cred(t.proc))
             return STOPPED if not t.proc.alive else ret
     return -ESRCH
 
@@ -253,7 +285,7 @@ def sys_tgkill(k: Kernel, t: Thread, a: list[int]) -> object:
     tgid, tid, sig = s32(a[0]), s32(a[1]), s32(a[2])
     if tgid <= 0 or tid <= 0:
         return -EINVAL
-    return _send(k, t, tgid, tid, signals.info(sig, signals.SI_TKILL, t.proc.pid, 0))
+    return _send(k, t, tgid, tid, signals.info(sig, signals.SI_TKILL, t.proc.pid, t.proc.user.ids[RUID]))
 
 
 def _user_info(t: Thread, sig: int, uinfo: int) -> tuple[int, ...]:

@@ -24,7 +24,7 @@ from shoal.abi import (
     SIGPIPE,
     SOCK_DGRAM,
 )
-from shoal.kernel import signals
+from shoal.kernel import signals, ubytes
 from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.calls.sockaddr import addr_bytes, loopback, read_addr, write_addr
@@ -101,7 +101,7 @@ def _gather(t: Thread, pieces: list[tuple[int, int]], skip: int, want: int) -> b
         take = min(n - skip, want - len(out))
         if take <= 0:
             break
-        out += t.proc.aspace.read(addr + skip, take)
+        out += ubytes.read(t, addr + skip, take)
         skip = 0
     return bytes(out)
 

@@ -29,7 +29,7 @@ RESTARTABLE = {"futex", "sleep", "console", "mbx_read", "portal_read", "sync_wai
                "rpc:sock_wait", "poll", "pipe", "rpc:fs_lock"}
 # Targeted IKC packets: held for a frozen process, forwarded once it has moved.
 TARGETED = frozenset({Kind.MBX_DATA, Kind.PORTAL_REQ, Kind.PORTAL_DATA, Kind.SYNC_SIGNAL, Kind.RMEM_FULL,
-                      Kind.SIGNAL, Kind.REPARENT})
+                      Kind.SIGNAL, Kind.REPARENT, Kind.SCHED_OP})
 FREEZE_TIMEOUT = 4_000_000  # cycles (10 ms at 400 MHz) a freeze may wait for calls to end
 # Protocol choices (not hardware figures): how often one packet is sent at most, and how much
 

@@ -1,0 +1,72 @@
+"""kill(2) of many processes (the process manager's side): kill(0, sig) and kill(-pgid, sig)
+signal a process group, kill(-1, sig) every process but init and the caller. The manager
+knows every process, its group and where it lives: it sends each a `signal` packet routed by
+pid (as SIGCHLD is: it follows a moved process), each target's kernel checks the sender's
+permission as for kill(pid) and answers, and the caller gets Linux's result once all have:
+a group, 0 if any was signalled, else the last error (EPERM); every process (-1), 0 unless a
+target failed other than by EPERM (as Linux counts it); no process at all, ESRCH."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from shoal.abi import EINVAL, EPERM, ESRCH
+from shoal.kernel.signals import NSIG
+from shoal.messages import SignalMsg
+from shoal.record import dataclass
+
+if TYPE_CHECKING:
+    from shoal.daemons.procman import ProcRecord
+    from shoal.platform.noc import Packet
+
+
+@dataclass
+class _Fan:
+    req: Packet
+    every: bool  # kill(-1)
+    left: int
+    ok: bool = False
+    err: int = 0
+
+
+class GroupKills:
+    def __init__(self, node: int, procs: dict[int, ProcRecord], send: Callable[..., None],
+                 reply: Callable[..., None], new_op: Callable[[], int]) -> None:
+        self.node, self.procs, self._send, self._reply, self._new_op = node, procs, send, reply, new_op
+        self.fans: dict[int, _Fan] = {}  # an op of a signal sent -> its kill
+
+    def on_kill_group(self, req: Packet, at: int) -> None:
+        b = req.body
+        me = self.procs.get(b.pid)
+        pgid = b.pgid if b.pgid else (me.pgid if me is not None else 0)
+        every = pgid == -1
+        targets = [r for _, r in sorted(self.procs.items()) if r.status is None
+                   and (r.pid != b.pid if every else r.pgid == pgid)]
+        if not targets:
+            self._reply(req, at, ret=-ESRCH)
+            return
+        if not 0 <= b.info[0] <= NSIG:
+            self._reply(req, at, ret=-EINVAL)
+            return
+        fan = _Fan(req, every, len(targets))
+        for r in targets:
+            op = self._new_op()
+            self.fans[op] = fan
+            self._send(r.cluster, SignalMsg(dst=r.pid, tid=0, info=list(b.info), op=op, reply_to=self.node,
+                                            pm_version=r.version, cred=list(b.cred)), at)
+
+    def on_reply(self, pkt: Packet, at: int) -> bool:
+        """A target's answer (False: not one of ours)."""
+        fan = self.fans.pop(pkt.body.op, None)
+        if fan is None:
+            return False
+        ret = pkt.body.ret
+        if ret >= 0:
+            fan.ok = True
+        elif not fan.every or ret != -EPERM:
+            fan.err = ret
+        fan.left -= 1
+        if fan.left == 0:
+            self._reply(fan.req, at, ret=(fan.err if fan.every else 0 if fan.ok else fan.err or -EPERM))
+        return True
