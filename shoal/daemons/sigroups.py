@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class _Fan:
+    """A kill to a group or to every process, fanned out: the request, its members yet to
+    answer, and Linux's result so far (sent once the last has answered)."""
+
     req: Packet
     every: bool  # kill(-1)
     left: int
