@@ -199,6 +199,20 @@ def env_arg(env: list[str] | None) -> list[str]:
         out.append(e)
     return out
 
+# Whose a chip's programs and files are unless told (`Chip(user=)`, `--user`): a user, not root,
+# as a program on Linux runs; 1000 is the first user id Debian, Ubuntu and Fedora give (a
+# choice, not a measurement). Root (0, 0) is one argument away.
+DEFAULT_USER = (1000, 1000)
+
+
+def user_arg(user: object) -> tuple[int, int]:
+    """A (uid, gid) pair as Chip and spawn take it, checked."""
+    if (not isinstance(user, tuple) or len(user) != 2
+            or not all(type(v) is int and 0 <= v < (1 << 32) - 1 for v in user)):
+        raise ShoalError(f"bad user {user!r}: a uid and a gid, 0 to 4294967294")
+    return user  # type: ignore[return-value]
+
+
 class Chip:
     """A chip: its clusters' kernels and the I/O cluster's daemons, on one simulated clock.
     The host side only sends requests to them and reads what they publish."""
@@ -208,7 +222,7 @@ class Chip:
                  migration: str | None = None,
                  trace: str | Path | Tracer | None = None,
                  policy: object = None, policy_period_us: float | None = None,
-                 backend: str | None = None) -> None:
+                 backend: str | None = None, user: tuple[int, int] = DEFAULT_USER) -> None:
         """`sink(pid, fd, data)` receives console output as it reaches the I/O cluster;
         `migration` is the method of moves that name none (stopcopy unless set); `trace` (a
         path, or a Tracer with its limits and filters) takes a Perfetto trace, written at the
@@ -217,8 +231,11 @@ class Chip:
         "FILE.py:CLASS"; their load reports come every `policy_period_us` of simulated time
         (daemons/policy.py: PERIOD_US by default). `backend` is "local" (every node in this process) or
         "mpi" (the clusters spread over MPI ranks: shoal/engine/mpi.py); by default
-        $SHOAL_BACKEND, else local."""
+        $SHOAL_BACKEND, else local. `user` (uid, gid) owns the file tree's root and the --fs
+        files, and is whom programs run as unless spawn names another (DEFAULT_USER: 1000, 1000;
+        (0, 0) for root)."""
         self.spec = spec
+        self.user = user_arg(user)
         self.seed = seed
         self.migration = migration or DEFAULT_METHOD
         if self.migration not in METHODS:
@@ -227,6 +244,7 @@ class Chip:
         if trace is not None and not isinstance(self._backend, LocalBackend):
             raise ShoalError("a trace is taken with the in-process backend only (not with MPI ranks)")
         self._backend.gather("set_method", self.migration)
+        self._backend.daemons("fs_owner", *self.user)
         self.time = 0  # simulated cycles: every cluster has done everything before it
         self.procs: list[Process] = []
         self._scheduled: list[tuple] = []  # (cycle, order, pid, cluster, method, options)
@@ -281,14 +299,13 @@ class Chip:
 
     def spawn(self, program: str | Path | bytes | Executable, argv: list[str] | None = None,
               cluster: int = 0, stdin: bytes = b"", env: list[str] | None = None,
-              user: tuple[int, int] = (0, 0)) -> Process:
+              user: tuple[int, int] | None = None) -> Process:
         """Start a program on `cluster` now (the chip's loader, asked by the host). Its
         environment is `env` ("NAME=VALUE" strings, in order), empty by default; it runs as
-        `user` (uid, gid), root by default."""
+        `user` (uid, gid), the chip's user by default."""
         self._cluster_arg(cluster)
         env = env_arg(env)
-        if len(user) != 2 or not all(type(v) is int and 0 <= v < (1 << 32) - 1 for v in user):
-            raise ShoalError(f"bad user {user!r}: a uid and a gid, 0 to 4294967294")
+        user = self.user if user is None else user_arg(user)
         if self._reporting and cluster in self.policy_figures()["evacuated"]:
             raise ShoalError(f"cluster {cluster} is evacuated: it takes no new process")
         exe = load_program(program)

@@ -301,6 +301,7 @@ class Load(Body, frozen=True, kw_only=True, gc=False):  # run this program (data
     seed: int
     cwd: str | Opt = UNSET  # absent: the root
     ppid: int | Opt = UNSET  # the spawner (getppid); absent: init (pid 1)
+    user: list | Opt = UNSET  # the spawner's 8 ids and its groups (absent: root's), as a fork's
 
 
 class Spawn(Request, frozen=True, kw_only=True, gc=False):  # start program `file` on `cluster` (-1: any)
@@ -309,6 +310,7 @@ class Spawn(Request, frozen=True, kw_only=True, gc=False):  # start program `fil
     argv: list
     cluster: int
     cwd: str | Opt = UNSET  # absent: the root
+    user: list | Opt = UNSET  # the caller's 8 ids and its groups (absent: root's)
 
 
 class Wait(Request, frozen=True, kw_only=True, gc=False):  # wait for process `target` to end

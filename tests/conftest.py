@@ -75,10 +75,18 @@ def run_native(b: Built, argv: list[str], stdin: bytes = b"", env: dict[str, str
     return Outcome(res.stdout, res.stderr, rc)
 
 
+# The user the host build runs as (CI: root): run_shoal runs the guest as the same user, so
+# that what a program prints of ids and owners compares. Tests of a program that needs root
+# (it gives root up itself, or checks root's rules) say ROOT; the chip's own default user
+# (1000:1000) is tested where it matters (test_cred.py).
+HOST_USER = (os.geteuid(), os.getegid())
+ROOT = (0, 0)
+
+
 def run_shoal(b: Built, argv: list[str], stdin: bytes = b"", chip: str = "tiny", cluster: int = 0,
-              env: list[str] | None = None) -> tuple[Process, Chip]:
-    """Spawn one program on a fresh chip and run the chip until it ends."""
-    c = Chip.preset(chip)
+              env: list[str] | None = None, user: tuple[int, int] = HOST_USER) -> tuple[Process, Chip]:
+    """Spawn one program on a fresh chip (its user: `user`) and run the chip until it ends."""
+    c = Chip.preset(chip, user=user)
     p = c.spawn(b.elf, argv, cluster=cluster, stdin=stdin, env=env)
     c.run()
     assert p.done

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Programs, assert_one_line_error, assert_same, run_native, run_shoal, shoal_cli
+from conftest import ROOT, Programs, assert_one_line_error, assert_same, run_native, run_shoal, shoal_cli
 
 from shoal import Chip
 from shoal.errors import ShoalError
@@ -47,7 +47,7 @@ EXPECTED = [
 
 def test_ids_chown_and_times_as_linux(programs: Programs, tmp_path: Path) -> None:
     b = programs["cred"]
-    p, _ = run_shoal(b, ["cred", "/tmp"])
+    p, _ = run_shoal(b, ["cred", "/tmp"], user=ROOT)  # (it gives root up itself)
     assert p.returncode == 0, p.message
     lines = p.stdout.decode().splitlines()
     assert [x for x in lines if x in EXPECTED] == EXPECTED
@@ -64,7 +64,7 @@ AFTER = (b"before uid 1000 1001 0 gid 2000 2001 2002\nafter uid 1000 1001 0 gid 
 
 def test_ids_travel_with_a_migration(programs: Programs) -> None:
     b = programs["cred"]
-    c = Chip.preset("tiny")
+    c = Chip.preset("tiny", user=ROOT)
     p = c.spawn(b.elf, ["cred", "move"], cluster=0)
     c.run(until=lambda: b"before" in p.stdout)
     assert not p.done
@@ -76,11 +76,11 @@ def test_ids_travel_with_a_migration(programs: Programs) -> None:
 
 def test_ids_travel_with_a_checkpoint(programs: Programs) -> None:
     b = programs["cred"]
-    c = Chip.preset("tiny")
+    c = Chip.preset("tiny", user=ROOT)
     p = c.spawn(b.elf, ["cred", "move"], cluster=0)
     c.run(until=lambda: b"before" in p.stdout)
     image = p.checkpoint(stop=True)
-    c2 = Chip.preset("tiny")
+    c2 = Chip.preset("tiny", user=ROOT)
     q = c2.restore(image, cluster=1)
     c2.run()
     assert q.returncode == 0, q.message
@@ -91,7 +91,7 @@ def test_permission_checks_for_a_user_as_native(programs: Programs, tmp_path: Pa
     """Root makes files, gives up root (uid 1000), then opens, makes, removes, renames and
     chmods as Linux lets a user: EACCES by the bits, EPERM by the sticky rule and for chmod."""
     b = programs["perms"]
-    p, _ = run_shoal(b, ["perms", "/tmp", "drop"])
+    p, _ = run_shoal(b, ["perms", "/tmp", "drop"], user=ROOT)
     assert p.returncode == 0, p.message
     assert b"open ro r trunc -13\n" in p.stdout and b"unlink root's in sticky -1\n" in p.stdout
     assert b"mine owner 1000 group 1000 mode 640\n" in p.stdout
@@ -114,14 +114,15 @@ def test_a_process_started_as_a_user(programs: Programs) -> None:
 
 
 def test_cli_user(programs: Programs, tmp_path: Path) -> None:
-    """--user; a --fs tree's own tmp is writable by every user (1777), its root is root's."""
+    """--user; a --fs tree's own tmp is writable by every user (1777) and root's, the rest of
+    the tree is the user's (its root too: a user creates files where it starts)."""
     b = programs["perms"]
     (tmp_path / "tmp").mkdir()
     res = shoal_cli("run", "--chip", "tiny", "--user", "1000", "--fs", str(tmp_path), str(b.elf), "/tmp")
     assert res.returncode == 0 and res.stdout.startswith(b"uid 1000 gid 1000\n"), res.stderr
     assert b"create mine 0\n" in res.stdout
-    res = shoal_cli("run", "--chip", "tiny", "--user", "1000", "--fs", str(tmp_path), str(b.elf), "/")
-    assert b"create mine -13\n" in res.stdout
+    res = shoal_cli("run", "--chip", "tiny", "--user", "1234:99", "--fs", str(tmp_path), str(b.elf), "/")
+    assert res.stdout.startswith(b"uid 1234 gid 99\n") and b"create mine 0\n" in res.stdout
     assert_one_line_error(shoal_cli("run", "--chip", "tiny", "--user", "x:1", str(b.elf), "/tmp"))
 
 
@@ -129,7 +130,7 @@ def test_groups_and_the_working_directory_as_linux(programs: Programs, tmp_path:
     """setgroups keeps repeated groups and sorts them unsigned (4294967294 last), refuses
     (gid_t)-1; chown and stat reach the working directory by AT_FDCWD, "" and AT_EMPTY_PATH."""
     b = programs["cred_edges"]
-    p, _ = run_shoal(b, ["cred_edges", "groups", "/tmp"])
+    p, _ = run_shoal(b, ["cred_edges", "groups", "/tmp"], user=ROOT)
     assert p.returncode == 0, p.message
     out = p.stdout.decode()
     assert "repeats: 5: 1 3 5 5 4294967294\n" in out
@@ -165,4 +166,53 @@ def test_cli_user_takes_decimal_ids_only(text: str) -> None:
     from shoal.cli.commands import _user_arg
     with pytest.raises(ShoalError, match="bad --user"):
         _user_arg(text)
-    assert _user_arg("1000") == (1000, 1000) and _user_arg("0:4294967294") == (0, 4294967294)
+    assert _user_arg("1000") == {"user": (1000, 1000)}
+    assert _user_arg("0:4294967294") == {"user": (0, 4294967294)}
+    assert _user_arg("root") == {"user": (0, 0)} and _user_arg(None) == {}
+
+
+def test_the_default_user_is_not_root_and_owns_its_tree(programs: Programs, tmp_path: Path) -> None:
+    """A program runs as user 1000:1000 unless told (issue 22: not root by default), and the
+    file tree is that user's (its root, what --fs brings): it creates files where it starts,
+    as a user does in a home directory; /tmp stays root's with the sticky bit."""
+    b = programs["perms"]
+    c = Chip.preset("tiny")
+    assert c.user == (1000, 1000)
+    p = c.spawn(b.elf, ["perms", "/"])
+    c.run()
+    out = p.stdout.decode().splitlines()
+    assert out[0] == "uid 1000 gid 1000" and "create mine 0" in out, out
+    assert "mine owner 1000 group 1000 mode 640" in out
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "data.txt").write_bytes(b"x")
+    res = shoal_cli("run", "--chip", "tiny", "--fs", str(tmp_path / "in"), str(b.elf), "/")
+    assert res.returncode == 0 and res.stdout.startswith(b"uid 1000 gid 1000\n"), res.stderr
+    assert b"create mine 0\n" in res.stdout
+    res = shoal_cli("run", "--chip", "tiny", "--user", "root", str(b.elf), "/")
+    assert res.returncode == 0 and res.stdout.startswith(b"uid 0 gid 0\n"), res.stderr
+    # a user the chip's tree does not belong to: refused in the tree's root, as Linux
+    c = Chip.preset("tiny", user=(1000, 1000))
+    p = c.spawn(b.elf, ["perms", "/"], user=(1234, 1234))
+    c.run()
+    assert "create mine -13" in p.stdout.decode().splitlines()
+    with pytest.raises(ShoalError, match="bad user"):
+        Chip.preset("tiny", user=(0, -1))
+
+
+@pytest.mark.parametrize("user", [None, (1234, 567), (0, 0)])
+def test_a_spawned_program_runs_as_its_spawner(programs: Programs, user: tuple[int, int] | None) -> None:
+    """shoal_spawn made its child root whoever asked (a way for any user to become root):
+    the child now has the spawner's ids and groups, on its cluster or another, as a child
+    of fork and execve on Linux."""
+    b = programs["spawn_ids"]
+    c = Chip.preset("tiny")
+    c.add_file("spawn_ids", b.elf.read_bytes())
+    p = c.spawn(b.elf, ["spawn_ids"], user=user)
+    c.run()
+    assert p.returncode == 0, p.message
+    uid, gid = user or (1000, 1000)
+    me = f"uid {uid} euid {uid} gid {gid} egid {gid}"
+    assert p.stdout.decode().splitlines() == [f"parent {me}", f"child {me}", f"child {me}"]
+    if user == (0, 0) and os.geteuid() == 0:
+        native = run_native(b, ["spawn_ids"])
+        assert p.stdout == native.stdout and native.returncode == 0

@@ -27,7 +27,8 @@ def test_every_kind_of_the_protocol_has_exactly_one_server() -> None:
     assert not set(n.handlers) & set(n.streams)
     assert n.streams == {"console": n.console.on_console}
     assert n.handlers["fs_open"] == n.files.on_fs_open and n.handlers["rmem_get"] == n.rmem.on_rmem_get
-    assert sorted(n.host) == ["add_file", "adopt_pid", "evacuate", "forget", "fs_load", "fs_tree", "new_pid",
+    assert sorted(n.host) == ["add_file", "adopt_pid", "evacuate", "forget", "fs_load", "fs_owner", "fs_tree",
+                              "new_pid",
                               "output", "output_dropped", "place", "policy_figures", "running",
                               "set_policies", "set_stdin", "stats"]
 

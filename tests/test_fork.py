@@ -152,6 +152,7 @@ int main(void) {
     prog.write_bytes(compile_cached([hello], ["-O2"]).read_bytes())
     prog.chmod(0o755)
     (tree / "bin" / "notes").write_bytes(b"not a program\n")
+    (tree / "bin" / "notes").chmod(0o755)  # (runnable by its bits, not by its contents: ENOEXEC)
     res = shoal_cli("run", "--chip", "tiny", "--fs", str(tree), str(compile_cached([main], ["-O2"])))
     assert res.stdout == b"/bin/notes: -1 8\n/bin: -1 13\n/bin/nothing: -1 2\nhello hi there\n", res.stderr
     assert res.returncode == 4

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import Programs, assert_same, run_native, run_shoal
+from conftest import ROOT, Programs, assert_same, run_native, run_shoal
 
 EXPECTED = [
     "mq_open ro rdonly 0",
@@ -34,7 +34,7 @@ EXPECTED = [
 
 def test_posix_ipc_permissions_as_linux(programs: Programs) -> None:
     b = programs["posixipcperm"]
-    p, _ = run_shoal(b, ["posixipcperm", "x"])
+    p, _ = run_shoal(b, ["posixipcperm", "x"], user=ROOT)
     assert p.returncode == 0, p.message
     assert p.stdout.decode().splitlines() == EXPECTED
     if os.geteuid() != 0:

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import Programs, assert_same, run_native, run_shoal, shoal_cli
+from conftest import ROOT, Programs, assert_same, run_native, run_shoal, shoal_cli
 
 from shoal import Chip
 
@@ -53,7 +53,7 @@ def _answers(out: bytes) -> dict[str, str]:
 
 def test_search_permission_on_every_path_as_linux(programs: Programs, tmp_path: Path) -> None:
     b = programs["pathperm"]
-    p, _ = run_shoal(b, ["pathperm", "/tmp", "drop"])
+    p, _ = run_shoal(b, ["pathperm", "/tmp", "drop"], user=ROOT)
     assert p.returncode == 0, p.message
     got = _answers(p.stdout)
     assert {k: got.get(k) for k in EXPECTED} == EXPECTED
@@ -67,7 +67,7 @@ def test_a_user_process_walks_roots_tree(programs: Programs, cluster: int) -> No
     """Root's process makes the tree and ends; a user's, on the same or another cluster, gets
     the same answers (the socket nobody listens on any more: still EACCES, checked first)."""
     b = programs["pathperm"]
-    c = Chip.preset("tiny")
+    c = Chip.preset("tiny", user=ROOT)  # (root makes the objects; a user uses them)
     root = c.spawn(b.elf, ["pathperm", "/tmp", "make"], cluster=0)
     c.run()
     assert root.returncode == 0, root.message
@@ -81,7 +81,7 @@ def test_a_user_process_walks_roots_tree(programs: Programs, cluster: int) -> No
 def test_root_is_never_refused(programs: Programs) -> None:
     """The same walk as root (no drop: the tree's second run): every closed directory open."""
     b = programs["pathperm"]
-    c = Chip.preset("tiny")
+    c = Chip.preset("tiny", user=ROOT)  # (root makes the objects; a user uses them)
     c.spawn(b.elf, ["pathperm", "/tmp", "make"])
     c.run()
     p = c.spawn(b.elf, ["pathperm", "/tmp"])

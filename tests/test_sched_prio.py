@@ -5,14 +5,14 @@ migrating process; getcpu names the hart and the cluster."""
 
 from __future__ import annotations
 
-from conftest import Programs, assert_same, run_native, run_shoal
+from conftest import ROOT, Programs, assert_same, run_native, run_shoal
 
 from shoal import Chip
 
 
 def test_policies_params_and_nice_as_root_as_linux(programs: Programs) -> None:
     b = programs["sched_prio"]
-    p, _ = run_shoal(b, ["sched_prio", "root"])
+    p, _ = run_shoal(b, ["sched_prio", "root"], user=ROOT)
     assert_same(p, run_native(b, ["sched_prio", "root"]))
     out = p.stdout.decode()
     assert "policy 1: max 99 errno 0 min 1 errno 0" in out and "policy 4: max -1 errno 22" in out
@@ -21,7 +21,7 @@ def test_policies_params_and_nice_as_root_as_linux(programs: Programs) -> None:
 
 def test_as_a_user_lowering_nice_is_eacces_and_real_time_eperm(programs: Programs) -> None:
     b = programs["sched_prio"]
-    p, _ = run_shoal(b, ["sched_prio", "user"])
+    p, _ = run_shoal(b, ["sched_prio", "user"], user=ROOT)
     assert_same(p, run_native(b, ["sched_prio", "user"]))
     out = p.stdout.decode()
     assert "setpriority(13) lower = -1 errno 13" in out
@@ -29,7 +29,7 @@ def test_as_a_user_lowering_nice_is_eacces_and_real_time_eperm(programs: Program
 
 
 def test_real_time_refusal_is_counted(programs: Programs) -> None:
-    p, _ = run_shoal(programs["sched_prio"], ["sched_prio", "user"])
+    p, _ = run_shoal(programs["sched_prio"], ["sched_prio", "user"], user=ROOT)
     assert p.returncode == 0
     assert dict(p.record.unknown_syscalls) == {119: 1}  # the FIFO request; its EINVALs are not refusals
 

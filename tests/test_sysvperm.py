@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import Built, Programs, assert_same, run_native, run_shoal
+from conftest import ROOT, Built, Programs, assert_same, run_native, run_shoal
 
 from shoal import Chip
 
@@ -48,7 +48,7 @@ def sysvperm(programs: Programs) -> Built:
 
 
 def test_sysv_permissions_of_a_forked_user_as_native(sysvperm: Built) -> None:
-    p, _ = run_shoal(sysvperm, ["sysvperm", "0x5100"])
+    p, _ = run_shoal(sysvperm, ["sysvperm", "0x5100"], user=ROOT)
     assert p.returncode == 0, p.message
     _check(p.stdout)
     assert p.stdout.endswith(b"child 0\nroot removed all 0\n")
@@ -60,7 +60,7 @@ def test_sysv_permissions_of_a_forked_user_as_native(sysvperm: Built) -> None:
 
 @pytest.mark.parametrize("cluster", [0, 1])
 def test_a_user_process_on_any_cluster_meets_roots_objects(sysvperm: Built, cluster: int) -> None:
-    c = Chip.preset("tiny")
+    c = Chip.preset("tiny", user=ROOT)  # (root makes the objects; a user uses them)
     root = c.spawn(sysvperm.elf, ["sysvperm", "0x5100", "make"], cluster=0)
     c.run()
     assert root.returncode == 0, root.message
@@ -73,7 +73,7 @@ def test_a_user_process_on_any_cluster_meets_roots_objects(sysvperm: Built, clus
 
 def test_root_is_never_refused(sysvperm: Built) -> None:
     """The same tries as root: every mode bit and ownership rule passed over."""
-    c = Chip.preset("tiny")
+    c = Chip.preset("tiny", user=ROOT)  # (root makes the objects; a user uses them)
     c.spawn(sysvperm.elf, ["sysvperm", "0x5100", "make"])
     c.run()
     p = c.spawn(sysvperm.elf, ["sysvperm", "0x5100", "use"])

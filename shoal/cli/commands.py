@@ -34,7 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     freq = spec.cluster.freq_hz
     period = None if args.policy_period is None else _time_arg(args.policy_period, spec) / freq * 1e6
     chip = Chip(spec, seed=args.seed, sink=sink, trace=_tracer(args, spec), policy=args.policy,
-                policy_period_us=period)
+                policy_period_us=period, **_user_arg(args.user))
     for f in args.file:
         name, data = _file(f)
         chip.add_file(name, data)
@@ -48,7 +48,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from shoal.tools.gdbstub import GdbStub
         stub = GdbStub(chip, args.gdb)  # listening before the program loads: a busy port fails first
     proc = chip.spawn(args.program, [_progname(args.program), *args.args], cluster=args.cluster,
-                      stdin=StdinSource(), env=args.env, user=_user_arg(args.user))  # type: ignore[arg-type]
+                      stdin=StdinSource(), env=args.env)  # type: ignore[arg-type]
     for _, at, to, method in moves:
         chip.schedule_migration(proc.pid, to, at, method)
     if stub is not None:
@@ -76,7 +76,7 @@ def cmd_mpirun(args: argparse.Namespace) -> int:
     freq = spec.cluster.freq_hz
     period = None if args.policy_period is None else _time_arg(args.policy_period, spec) / freq * 1e6
     chip = Chip(spec, seed=args.seed, sink=sink, trace=_tracer(args, spec), policy=args.policy,
-                policy_period_us=period)
+                policy_period_us=period, **_user_arg(args.user))
     for f in args.file:
         chip.add_file(*_file(f))
     moves = []
@@ -208,7 +208,7 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     from shoal.api import Chip
 
     spec = _spec(args)
-    chip = Chip(spec, seed=args.seed, sink=sink)
+    chip = Chip(spec, seed=args.seed, sink=sink, **_user_arg(args.user))
     for f in args.file:
         chip.add_file(*_file(f))
     fs_out = _fs_in(chip, args, spec)
@@ -231,7 +231,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from shoal.api import Chip
 
     spec = _spec(args)
-    chip = Chip(spec, seed=args.seed, sink=sink, trace=_tracer(args, spec))
+    chip = Chip(spec, seed=args.seed, sink=sink, trace=_tracer(args, spec), **_user_arg(args.user))
     for f in args.file:
         chip.add_file(*_file(f))
     fs_out = _fs_in(chip, args, spec)
@@ -280,12 +280,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo(args.chip, args.trace)
 
 
-def _user_arg(text: str) -> tuple[int, int]:
-    """--user UID[:GID] (GID: UID's number again, as a user's own group)."""
+def _user_arg(text: str | None) -> dict:
+    """--user UID[:GID] (GID: UID's number again, as a user's own group; `root` is 0:0), as
+    Chip's keyword; nothing without it (the chip's default user)."""
+    if text is None:
+        return {}
+    if text == "root":
+        return {"user": (0, 0)}
     m = re.fullmatch(r"([0-9]+)(?::([0-9]+))?", text, re.ASCII)  # (int() takes " 5", "1_000")
     if m is None:
-        raise ShoalError(f"bad --user {text!r}: UID[:GID], numbers")
+        raise ShoalError(f"bad --user {text!r}: UID[:GID], numbers, or root")
     out = (int(m[1]), int(m[2] or m[1]))
     if not all(0 <= v < (1 << 32) - 1 for v in out):
         raise ShoalError(f"bad --user {text!r}: ids from 0 to 4294967294")
-    return out
+    return {"user": out}

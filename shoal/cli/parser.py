@@ -70,6 +70,7 @@ def _mpirun_parser(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--seed", type=int, default=0, help="seed for getrandom and AT_RANDOM")
     m.add_argument("--file", action="append", default=[], metavar="PATH", help="as for run")
     _env_args(m)
+    _user_args(m)
     m.add_argument("--migrate", action="append", default=[], metavar="[RANK@]AT:CLUSTER[:METHOD]",
                    help="migrate RANK (default 0) to CLUSTER at simulated time AT; repeatable")
     m.add_argument("--policy", metavar="LIST", help="automatic migration policies, as for run")
@@ -78,6 +79,13 @@ def _mpirun_parser(sub: argparse._SubParsersAction) -> None:
     _mpi_args(m)
     m.add_argument("program")
     m.add_argument("args", nargs=argparse.REMAINDER)
+
+
+def _user_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user", metavar="UID[:GID]",
+                   help="run as this user and group, who owns the chip's file tree (1000:1000 by "
+                   "default, a user without privileges: Linux's permission checks apply; 0 or "
+                   "root for root)")
 
 
 def _env_args(p: argparse.ArgumentParser) -> None:
@@ -95,9 +103,7 @@ def _run_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--stats", action="store_true", help="print simulated and host figures")
     r.add_argument("--seed", type=int, default=0, help="seed for getrandom and AT_RANDOM")
     _env_args(r)
-    r.add_argument("--user", default="0", metavar="UID[:GID]",
-                   help="run the program as this user and group (root, 0:0, by default); a user "
-                   "that is not root gets Linux's permission checks on files")
+    _user_args(r)
     r.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="add a read-only file to the chip's file image, known to guests by its base "
                    "name (they can open and spawn it); repeatable; a .c file is compiled first")
@@ -132,6 +138,7 @@ def _other_parsers(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--file", action="append", default=[], metavar="PATH")
         _fs_args(q)
+        _user_args(q)
     c.add_argument("--at", required=True, help="simulated time: cycles, or with a unit (2ms)")
     c.add_argument("-o", "--output", required=True, help="image file to write")
     c.add_argument("program")
@@ -143,6 +150,7 @@ def _other_parsers(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("--seed", type=int, default=0)
     rs.add_argument("--file", action="append", default=[], metavar="PATH")
     _fs_args(rs)
+    _user_args(rs)
     rs.add_argument("--stats", action="store_true")
     _trace_args(rs)
     rs.add_argument("image")

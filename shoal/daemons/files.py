@@ -87,7 +87,8 @@ class FileServer(LinkCalls, LockCalls):
             Kind.FS_STATFS: self.on_fs_statfs, Kind.FS_FALLOCATE: self.on_fs_fallocate,
             Kind.FS_LOCK: self.on_fs_lock}
         self._lock_init()
-        self.host: dict[str, HostCall] = {"fs_load": self.fs.load, "fs_tree": self.fs.export}
+        self.host: dict[str, HostCall] = {"fs_load": self.fs.load, "fs_tree": self.fs.export,
+                                            "fs_owner": self.fs.set_owner}
 
     def stats(self) -> dict[str, int]:
         return {"fs_nodes": self.fs.fs_count, "fs_bytes": self.fs.fs_used, "fs_handles": len(self.handles)}

@@ -36,6 +36,9 @@ class FsTree:
     def __init__(self, limits: LimitSpec) -> None:
         self.limits = limits
         self.nodes: dict[int, Node] = {ROOT: Node(ROOT, True, ROOT, 0o755)}
+        # Whose the tree is (`set_owner`): its root and what the host gives (--fs) are the chip's
+        # user's, as a user's files in their own directory; /tmp and the --file files are root's.
+        self.owner = (0, 0)
         self.next_ino = ROOT + 1
         self.fs_used = 0  # bytes of writable file data
         self.fs_count = 0  # writable nodes (files and directories, not the root nor the made /tmp)
@@ -182,6 +185,13 @@ class FsTree:
             return -EACCES
         return bytes(node.data)
 
+    def set_owner(self, uid: int, gid: int) -> None:
+        """The tree's owner (the chip's user, api.Chip, before any --fs tree is loaded): the
+        root and the host's files are its."""
+        self.owner = (uid, gid)
+        root = self.nodes[ROOT]
+        root.uid, root.gid = uid, gid
+
     def add_readonly(self, name: str, data: bytes) -> None:
         root = self.nodes[ROOT]
         old = root.children.get(name)
@@ -225,6 +235,7 @@ class FsTree:
             node = self.new(parent, name, data is None, 0o755 if x else 0o644, 0)
             if isinstance(node, int):
                 raise ValueError(f"more than {self.limits.fs_max_files} files")
+            node.uid, node.gid = self.owner
             if isinstance(data, Symlink):
                 if not data.target or nbytes(data.target) >= MAX_PATH:
                     raise ValueError(f"{path}: a link's target must be 1 to {MAX_PATH - 1} bytes")
@@ -233,7 +244,8 @@ class FsTree:
             elif data is None:
                 dirs[path] = node
                 if path == "tmp":
-                    node.mode = 0o1777  # (a host's own tmp too: every user may write there)
+                    node.mode = 0o1777  # (a host's own tmp too: every user may write there,
+                    node.uid = node.gid = 0  # and root's, as Linux's /tmp)
             else:
                 if self.resize(node, len(data)) < 0:
                     raise ValueError(f"{path}: over the file system's limits")

@@ -248,7 +248,8 @@ class ProcessManager:
         self.spawning[op] = (req, pid)
         # The program itself crosses the NoC to the cluster that will run it.
         # (cwd: the parent's working directory, the child's first; absent: the root)
-        load = Load(op=op, newpid=pid, name=b.file, argv=b.argv, seed=self.seed, cwd=b.cwd, ppid=b.pid)
+        load = Load(op=op, newpid=pid, name=b.file, argv=b.argv, seed=self.seed, cwd=b.cwd, ppid=b.pid,
+                    user=b.user)
         self._send(cluster, load, at, image, bulk=True)
 
     def _fewest(self, shut: set[int], among: list[int] | None = None) -> int:

@@ -24,6 +24,8 @@ def on_load(k: Kernel, pkt: Packet, at: int) -> None:
         p = k.spawn(exe, b.argv, [], b.newpid, b.seed, at)
         p.fs.cwd = b.cwd or "/"  # inherited
         p.family.ppid = b.ppid or INIT_PID  # its spawner (getppid)
+        if b.user:  # the spawner's ids and groups (absent: root's)
+            p.user.ids, p.user.groups = list(b.user[:8]), list(b.user[8:])
         ret = b.newpid
     except ArgsTooBig:
         ret = -E2BIG

@@ -58,8 +58,10 @@ def sys_spawn(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     # No argv: the path as the caller gave it is argv[0] (the file is found by its base name).
     # The child starts where its parent is (absent: the root).
+    u = t.proc.user  # (the child is the caller's, not root's: spawn grants no privilege)
     body = Spawn(file=name, argv=argv or [t.proc.aspace.read_cstr(a[0], 4096).decode(errors="replace")],
-                 cluster=cluster, cwd=t.proc.fs.cwd if t.proc.fs.cwd != "/" else UNSET)
+                 cluster=cluster, cwd=t.proc.fs.cwd if t.proc.fs.cwd != "/" else UNSET,
+                 user=[*u.ids, *u.groups] if any(u.ids) or u.groups else UNSET)
     k.rpc(t, body, lambda reply, at: reply.body.ret)
     return 0
 
