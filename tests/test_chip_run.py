@@ -78,27 +78,3 @@ def test_a_kernel_bug_in_a_fill_reaches_the_host_not_the_guest(programs: Program
     with pytest.raises(KernelBug):
         c.run()
     assert p.returncode is None
-
-
-@pytest.mark.parametrize("step", [50_000, 7_777, 1_000])
-def test_a_run_paused_anywhere_computes_what_one_run_computes(programs: Programs, step: int) -> None:
-    """16 threads sharing a mutex, a condition variable and a barrier on one cluster: run in
-    steps of `step` cycles, the program gives the same output, the same simulated times and
-    the same instruction counts as in one run. (A step's end cut the running slices, so that
-    other harts' items ran between a slice's halves: the threads met the lock in another
-    order, the run took 1.19 ms of simulated time instead of 0.87.)"""
-    b = programs["threads"]
-
-    def run(step: int) -> tuple:
-        c = Chip.preset("tiny")
-        p = c.spawn(b.elf, ["threads"])
-        if step:
-            while not p.done:
-                c.run(max_cycles=step)
-        c.run()  # (what is still on its way to the console)
-        return p.stdout, [(r.pid, r.start_cycle, r.end_cycle, r.instructions, r.peak_frames)
-                          for r in c.processes()]
-
-    whole = run(0)
-    assert whole[1][0][3] > 2_000_000  # (the program ran: millions of instructions)
-    assert run(step) == whole

@@ -22,9 +22,9 @@ up. Other calls (memory, futex, time, write, ...) see only the cluster and run i
 Slices model a cluster's harts sharing one CPU emulator: with two or more runnable threads,
 harts interleave at `quantum_cycles` aligned to its multiples, and a thread waiting for a
 hart gets one at the next boundary (round robin); a lone thread runs in slices of
-SOLO_STRETCH quanta. The engine's `window_cycles` and the host's limit only bound which items
-one call takes: a slice begun is not cut by them (cut, it would let other harts' items run
-between its halves, and a paused run would compute something else).
+SOLO_STRETCH quanta. The engine's `window_cycles` only bounds which items one call takes, so
+it changes no result. A host limit or a freeze time cuts the slices running there: that is
+an event of its own (the cut slices go on from there; docs/design.md, "Host actions").
 Long (~580 lines): the cluster's items, their order and the slices are one rule (each
 function reads the bounds and lists the others keep); the state is a record (Schedule).
 """
@@ -299,7 +299,7 @@ def _solo(k: Kernel, h: Hart) -> bool:
 
 def run_slice(k: Kernel, h: Hart) -> None:
     """Run the hart's thread from its clock to the end of its slice (or until it blocks,
-    stops before an observing call, or reaches its freeze time)."""
+    stops before an observing call, or reaches the host's limit or its freeze time)."""
     s = k.sched
     t = h._thread
     assert t is not None
@@ -311,10 +311,7 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # The next boundary that leaves room for at least one instruction.
         h.slice_end = ((h.clock + cpi) // grain + 1) * grain
     end, boundary = h.slice_end, True
-    # The host's limit (Chip.run(max_cycles=)) does not cut a slice: a slice is one item, and
-    # cut in two it would let other harts' items run between its halves, so that pausing a
-    # run would change what it computes. Like the window, the limit only stops taking items.
-    cap = NEVER
+    cap = s.limit
     if t.proc.move.freeze_at is not None:
         cap = min(cap, max(t.proc.move.freeze_at, h.clock))
     aspace = t.proc.aspace
