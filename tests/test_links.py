@@ -146,3 +146,14 @@ def test_fs_refuses_host_links_that_lead_outside(tmp_path: Path, target: str) ->
     src.write_text("int main(void) { return 0; }\n")
     res = shoal_cli("run", "--chip", "tiny", "--fs", str(tree), str(compile_cached([src])))
     assert "a/bad" in assert_one_line_error(res)
+
+
+def test_bytes_that_are_not_utf8_in_a_link_target_and_a_memfd_name(programs: Programs, tmp_path: Path) -> None:
+    """A link target is bytes: one that is not UTF-8 went into a packet and raised
+    UnicodeEncodeError on the host (a traceback from a guest's call); readlink gives the
+    bytes back as Linux does. A memfd name that is not UTF-8 did the same."""
+    b = programs["link_bytes"]
+    p, _ = run_shoal(b, ["link_bytes", "/tmp"])
+    assert p.returncode == 0, p.message
+    assert p.stdout == run_native(b, ["link_bytes", str(tmp_path)]).stdout
+    assert b"readlink 5: 62 61 64 ff fe\n" in p.stdout

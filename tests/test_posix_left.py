@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import Programs, run_native
+from conftest import ROOT, Programs, run_native
 
 from shoal import Chip
 
@@ -111,7 +111,7 @@ def test_kill_of_init_of_a_group_and_of_every_process(programs: Programs, apart:
     the caller, ESRCH when there is none; a user cannot signal root's processes."""
     b = programs["kill_init"]
     want = _kill_expected(b)
-    c = Chip.preset("tiny")
+    c = Chip.preset("tiny", user=ROOT)  # (it starts as root: root's and a user's rules)
     p = c.spawn(b.elf, ["kill_init", "all"], cluster=0)
     if apart:
         c.run(until=lambda: len(c.processes()) == 2)
@@ -138,7 +138,7 @@ def test_pdeathsig_reaches_the_child_when_its_parent_ends(programs: Programs, ap
     if os.geteuid() == 0:  # (c2's setuid needs root natively)
         native = run_native(b, ["pdeathsig"])
         assert native.stdout == PDEATH and native.returncode == 0
-    c = Chip.preset("tiny")
+    c = Chip.preset("tiny", user=ROOT)  # (it starts as root: root's and a user's rules)
     p = c.spawn(b.elf, ["pdeathsig"], cluster=1)
     if apart:
         c.run(until=lambda: len(c.processes()) == 5)  # parent, c1, its child, c2, c3
@@ -211,7 +211,7 @@ def test_sched_calls_and_priorities_of_a_process_anywhere(programs: Programs, ap
     b = programs["prio_remote"]
     native = run_native(b, ["prio_remote"])
     assert native.returncode == 0
-    c = Chip.preset("tiny")
+    c = Chip.preset("tiny", user=ROOT)  # (it starts as root: root's and a user's rules)
     p = c.spawn(b.elf, ["prio_remote"], cluster=0)
     if apart:
         c.run(until=lambda: len(c.processes()) == 2)

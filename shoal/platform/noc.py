@@ -98,7 +98,7 @@ def body_bytes(value: object, key: str = "") -> int:
     if isinstance(value, float):
         return 8
     if isinstance(value, str):
-        return 4 + len(value.encode())
+        return 4 + len(value.encode("utf-8", "surrogateescape"))  # (a link target keeps raw bytes)
     if isinstance(value, (bytes, bytearray)):
         return 4 + len(value)
     if isinstance(value, (list, tuple)):

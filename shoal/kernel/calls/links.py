@@ -249,7 +249,7 @@ def sys_memfd_create(k: Kernel, t: Thread, a: list[int]) -> int:
     p = t.proc
     if files.new_fd(p) < 0:
         return -EMFILE
-    label = MEMFD_PREFIX + name.decode("utf-8", "surrogateescape") + " (deleted)"
+    label = MEMFD_PREFIX + name.decode("utf-8", "replace") + " (deleted)"  # (as paths: U+FFFD)
     oflags = O_RDWR | O_LARGEFILE
 
     def opened(reply: Packet, at: int) -> int:
