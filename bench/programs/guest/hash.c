@@ -14,6 +14,7 @@ static uint32_t fnv(const char *s) {
 
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 10000;
+    int rounds = argc > 2 ? atoi(argv[2]) : 4;  /* lookup passes: run length at a fixed table */
     enum { BUCKETS = 4096 };
     struct entry **tab = calloc(BUCKETS, sizeof *tab);
     struct entry *pool = malloc(sizeof(struct entry) * (size_t)n);
@@ -32,7 +33,7 @@ int main(int argc, char **argv) {
         tab[e->h % BUCKETS] = e;
     }
     long found = 0;
-    for (int r = 0; r < 4; r++)
+    for (int r = 0; r < rounds; r++)
         for (int i = 0; i < n; i++) {
             const char *k = pool[(i * 7 + r) % n].key;
             uint32_t h = fnv(k);
