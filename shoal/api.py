@@ -81,7 +81,11 @@ class Process:
 
     @property
     def done(self) -> bool:
-        return not self.record.alive
+        """The process ended and the I/O cluster knows it: everything it wrote is in `stdout`
+        and `stderr` (its output goes ahead of its exit on the same route: a run stopped as
+        soon as its kernel had ended it, `run(until=lambda: p.done)`, gave the output without
+        its last packets)."""
+        return not self.record.alive and not self.chip._backend.daemons("running", self.pid)
 
     @property
     def exit_code(self) -> int | None:

@@ -4,7 +4,7 @@ chip's clock where it stopped, and a hook's exception is raised, not swallowed."
 from __future__ import annotations
 
 import pytest
-from conftest import Programs
+from conftest import Programs, run_native
 
 from shoal import Chip
 
@@ -78,3 +78,17 @@ def test_a_kernel_bug_in_a_fill_reaches_the_host_not_the_guest(programs: Program
     with pytest.raises(KernelBug):
         c.run()
     assert p.returncode is None
+
+
+@pytest.mark.parametrize("cluster", [0, 9])
+def test_a_run_until_the_process_is_done_has_all_its_output(programs: Programs, cluster: int) -> None:
+    """`run(until=lambda: p.done)` stopped as soon as the kernel had ended the process, before
+    its last console packets reached the I/O cluster: 1,984 of 2,000 lines. Done now means the
+    I/O cluster has its exit, which comes after its output on the same route."""
+    b = programs["out_lines"]
+    c = Chip.preset("mppa256")
+    p = c.spawn(b.elf, ["out_lines"], cluster=cluster)
+    c.run(until=lambda: p.done)
+    assert p.done and p.returncode == 0
+    assert p.stdout == run_native(b, ["out_lines"]).stdout
+    assert c.time >= p.record.end_cycle
