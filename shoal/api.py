@@ -81,11 +81,10 @@ class Process:
 
     @property
     def done(self) -> bool:
-        """The process ended and the I/O cluster knows it: everything it wrote is in `stdout`
-        and `stderr` (its output goes ahead of its exit on the same route: a run stopped as
-        soon as its kernel had ended it, `run(until=lambda: p.done)`, gave the output without
-        its last packets)."""
-        return not self.record.alive and not self.chip._backend.daemons("running", self.pid)
+        """The process ended and everything it wrote is in `stdout` and `stderr` (a run
+        stopped as soon as its kernel had ended it, `run(until=lambda: p.done)`, gave the
+        output without its last packets, still on the NoC)."""
+        return not self.record.alive and not self.chip._backend.output_pending(self.pid)
 
     @property
     def exit_code(self) -> int | None:

@@ -148,7 +148,7 @@ def test_fs_refuses_host_links_that_lead_outside(tmp_path: Path, target: str) ->
     assert "a/bad" in assert_one_line_error(res)
 
 
-def test_bytes_that_are_not_utf8_in_a_link_target_and_a_memfd_name(programs: Programs, tmp_path: Path) -> None:
+def test_bytes_not_utf8_in_a_link_target_and_a_memfd_name(programs: Programs, tmp_path: Path) -> None:
     """A link target is bytes: one that is not UTF-8 went into a packet and raised
     UnicodeEncodeError on the host (a traceback from a guest's call); readlink gives the
     bytes back as Linux does. A memfd name that is not UTF-8 did the same."""

@@ -93,6 +93,15 @@ class Requests:
     def noc(self, request: str, *args: Any) -> Any:
         return getattr(self._noc, request)(*args)
 
+    def output_pending(self, pid: int) -> bool:
+        """Console output of `pid` not yet taken by the console daemon: on the links, or
+        delivered to the I/O node and not yet taken (a process's writes are handed to the
+        links within the advance that makes them)."""
+        from shoal.messages import Kind
+        if any(p.kind is Kind.CONSOLE and p.body.pid == pid for *_, p in self._noc._pending):
+            return True
+        return any(p.kind is Kind.CONSOLE and p.body.pid == pid for _, _, p in self.io.stream)
+
     def cpu_engine(self) -> str:
         from shoal.platform.cpu import engine
         return engine()
