@@ -154,3 +154,39 @@ def test_the_kernels_fill_maps_pages_and_its_errors_reach_the_caller() -> None:
     c.regs.ctx_set(ctx, cpu.REG_PC, code)
     with pytest.raises(RuntimeError, match="the kernel's fill failed"):
         c.run(ctx, 100, root)
+
+
+def test_the_sdist_unpacks_without_tarfiles_filter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python before 3.11.4 (Debian 12's python3 is 3.11.2) has no `filter` for extractall:
+    the build failed there with a TypeError. Without it, plain files and directories under
+    the root unpack; a link or a name leading out is refused (BuildError: shoal falls back)."""
+    import io
+    import tarfile
+
+    def tar(entries: list[tuple[str, bytes | None, str | None]]) -> Path:
+        path = tmp_path / f"t{len(list(tmp_path.glob('t*.tar')))}.tar"
+        with tarfile.open(path, "w") as t:
+            for name, data, link in entries:
+                info = tarfile.TarInfo(name)
+                if link is not None:
+                    info.type, info.linkname = tarfile.SYMTYPE, link
+                    t.addfile(info)
+                elif data is None:
+                    info.type = tarfile.DIRTYPE
+                    t.addfile(info)
+                else:
+                    info.size = len(data)
+                    t.addfile(info, io.BytesIO(data))
+        return path
+
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    good = tar([("u", None, None), ("u/a.c", b"int a;", None)])
+    out = tmp_path / "out"
+    out.mkdir()
+    with tarfile.open(good) as t:
+        unicorn_build._extract(t, out)
+    assert (out / "u" / "a.c").read_bytes() == b"int a;"
+    for bad in ([("../evil", b"x", None)], [("u/l", None, "/etc/passwd")]):
+        with tarfile.open(tar(bad)) as t, pytest.raises(unicorn_build.BuildError, match="not a plain file"):
+            unicorn_build._extract(t, tmp_path / "out2")
+    assert not (tmp_path / "evil").exists()

@@ -189,6 +189,24 @@ def _tools(where: Path) -> tuple[str, dict[str, str]]:
     return cm, tools
 
 
+def _extract(t: object, work: Path) -> None:
+    """Unpack the sdist (its SHA-256 checked) under `work`: with tarfile's "data" filter where
+    Python has it (3.11.4 on; Debian 12's python3 is 3.11.2, which lacks it), else only
+    directories and regular files whose names stay under `work` (what an sdist holds)."""
+    import tarfile
+    assert isinstance(t, tarfile.TarFile)
+    if hasattr(tarfile, "data_filter"):
+        t.extractall(work, filter="data")
+        return
+    safe = []
+    for m in t.getmembers():
+        dest = (work / m.name).resolve()
+        if not (m.isdir() or m.isfile()) or not dest.is_relative_to(work.resolve()):
+            raise BuildError(f"the Unicorn sdist holds {m.name!r}, which is not a plain file under its root")
+        safe.append(m)
+    t.extractall(work, members=safe)
+
+
 def build(out: Path) -> None:
     """Build the patched library into `out` (a temporary name first, then an atomic rename)."""
     import shutil
@@ -201,7 +219,7 @@ def build(out: Path) -> None:
     work = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     try:
         with tarfile.open(tar) as t:
-            t.extractall(work, filter="data")
+            _extract(t, work)
         src = work / f"unicorn-{VERSION}" / "src"
         apply_patch(PATCH.read_text(), src)
         cm, tools = _tools(work)
