@@ -18,6 +18,7 @@ from shoal.kernel.container import Block, Thread
 from shoal.kernel.memory import PAGE, Fault, Missing, OutOfFrames
 from shoal.kernel.stops import Stop
 from shoal.platform.cpu import REG_A
+from shoal.platform.hart import _EIGHT_LOW_WORDS
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -30,10 +31,22 @@ def _page_copy(k: Kernel) -> int:
     return math.ceil(k.spec.costs.copy_cycles_per_byte * PAGE)
 
 
+def dispatch_current(k: Kernel) -> None:
+    """The ecall trap of the running thread (none: nothing to do), as Kernel._trap would
+    call `dispatch` for it: the CPU's hook calls this straight, one frame less per call."""
+    t = k.sched.current
+    if t is not None:
+        dispatch(k, t)
+
+
 def dispatch(k: Kernel, t: Thread) -> None:
     """Called from the ecall trap: the pc already points past the ecall."""
     cpu = k.cpu
-    regs = cpu.regs.syscall_regs()
+    tr = cpu.regs.trap
+    if tr is not None and not tr.status:  # (Registers.syscall_regs' usual case, inlined)
+        regs = list(_EIGHT_LOW_WORDS.unpack_from(cpu.regs.trap_vals))  # type: ignore[arg-type]
+    else:
+        regs = cpu.regs.syscall_regs()
     num = regs[7]
     entry = k.calls.get(num)
     start = k.now()  # (the CPU is stopped in its trap: this holds until the call charges time)

@@ -19,6 +19,7 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import field
+from functools import partial
 
 from msgspec.structs import replace
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
@@ -129,7 +130,7 @@ class Kernel:
         self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
         self.procs: list[Container] = []  # the containers this kernel runs now
         # What the engine sees of every node (as of the daemons' IoNode): packets out, and the
-        # least time a packet takes on the NoC (sched.lower_horizon).
+        # least time a packet takes on the NoC (send).
         self.outbox: list[Packet] = []
         self.lookahead = 1
         # Each part's own state, in its module's record.
@@ -165,6 +166,7 @@ class Kernel:
                 self.core.kmem.counts = self.core.caches  # (one list: counted once, not copied per call)
         cpu.on_fill = self._fill
         cpu.on_trap = self._trap
+        cpu.on_ecall = partial(entry.dispatch_current, self)
         self.cpu = cpu
         self.mem = memoryview(cpu.mem)
         return getattr(self, name)
@@ -304,11 +306,18 @@ class Kernel:
         Harts are simulated one after another within a window, so a calendar, not a clock:
         a call made earlier in simulated time but simulated later still fits before. Returns
         the cycles the caller waits and is served."""
-        busy = self.core.calendar.busy
+        cal = self.core.calendar
+        busy = cal.busy
         if not busy or busy[-1][1] < at:  # (Calendar.book's first case, inlined: at every call)
             busy.append((at, at + cost))
             return cost
-        start = self.core.calendar.book(at, cost)
+        last = busy[-1]
+        if last[1] == at and last[0] < at and cost > 0:
+            # (Calendar.book's second case, inlined: right after the last run, which grows)
+            busy[-1] = (last[0], at + cost)
+            cal.cuts.append(at)
+            return cost
+        start = cal.book(at, cost)
         self.core.wait += start - at
         return start + cost - at
 
@@ -376,13 +385,17 @@ class Kernel:
         the wire is what it carries (platform/noc.py: packet), except an IKC mailbox message,
         which keeps Nanvix's fixed format."""
         form = "bulk" if bulk else "mailbox" if body.KIND in MAILBOX_KINDS else "control"
-        self.post(packet(self.spec, self.cluster, dst, body, data, at, form))
-
-    def post(self, pkt: Packet) -> None:
-        self.packets.sent += 1
-        pkt.seq = self.packets.sent  # its place among this cluster's packets (ties on the NoC)
+        pkt = packet(self.spec, self.cluster, dst, body, data, at, form)
+        ps = self.packets
+        ps.sent += 1
+        pkt.seq = ps.sent  # its place among this cluster's packets (ties on the NoC)
         self.outbox.append(pkt)
-        sched.lower_horizon(self, pkt.ready, pkt.dst)  # an answer may come back (the console acknowledges)
+        # It may loop back one lookahead later, or an answer come back after two (there and
+        # back; the console acknowledges): no item of this cluster's at or past that is taken
+        # before the engine has moved the others on.
+        h = at + (self.lookahead if dst == self.cluster else 2 * self.lookahead)
+        if h < self.sched.horizon:
+            self.sched.horizon = h
 
     def reply(self, pkt: Packet, at: int, **fields: object) -> None:
         """Answer request `pkt` (Reply's fields) to its sender (the original one if the
