@@ -182,15 +182,22 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
     `harts`); (NEVER, ...) if there is none."""
     s = k.sched
     inbox = k.packets.inbox
-    best = (inbox[0][0], PACKET, inbox[0][1]) if inbox else _NONE
+    if inbox:
+        first = inbox[0]
+        best = (first[0], PACKET, first[1])
+    else:
+        best = _NONE
     sl = s.sleepers
     if sl:
         while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not _BLOCKED):
             heapq.heappop(sl)
         if sl and (sl[0][0], TIMER, sl[0][1]) < best:
             best = (sl[0][0], TIMER, sl[0][1])
-    if s.actions and (s.actions[0][0], ACTION, s.actions[0][1]) < best:
-        best = (s.actions[0][0], ACTION, s.actions[0][1])
+    acts = s.actions
+    if acts:
+        first = acts[0]
+        if (first[0], ACTION, first[1]) < best:
+            best = (first[0], ACTION, first[1])
     if s.ready:
         fr = _first_ready(k)
         h = _free_hart(k) if fr is not None else None
@@ -198,7 +205,8 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
             at = fr[0] if fr[0] > h.clock else h.clock
             if (at, READY, fr[1]) < best:
                 best = (at, READY, fr[1])
-    if not harts:
+    busy = s.busy_harts
+    if not harts or not busy:
         return best
     # The earliest hart that can run (harts are in index order, so on equal clocks the first
     # found wins, as the key's order says); one key built, not one per hart (this runs at
@@ -206,7 +214,7 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
     cpi = k.spec.costs.cpi
     limit = best[0] - cpi  # a hart whose clock is past this cannot come first
     found = None
-    for h in s.busy_harts:
+    for h in busy:
         if h is skip:
             continue
         t = h._thread
@@ -240,7 +248,10 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
     if limit < stop:
         stop = limit
     s.horizon, s.limit = horizon, limit
-    k.core.calendar.prune(key[0])  # gaps before now can no longer be used
+    cal = k.core.calendar
+    busy, cuts = cal.busy, cal.cuts
+    if (busy and busy[0][1] <= key[0]) or (cuts and cuts[0] <= key[0]):  # (else prune does nothing)
+        cal.prune(key[0])  # gaps before now can no longer be used
     migration, reports = k.migration, k.reports
     while key[0] < stop and key[0] < s.horizon:  # (taking an item may lower the horizon)
         take(k, key)

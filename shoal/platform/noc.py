@@ -129,9 +129,14 @@ def struct_bytes(body: Struct) -> int:
             return 4 * len(values)
     types = set(map(type, values))
     if types <= _INT_UNSET:  # (an answer: a few integers set, an id among them; the rest absent)
-        ints = [v for v in values if v is not UNSET]
+        ints = set(values)  # (its integers' range and count told by C loops, not Python ones)
+        ints.discard(UNSET)
         if not ints or (min(ints) >= -(1 << 31) and max(ints) < (1 << 32)):
-            return 4 * len(ints) + 4 * sum(1 for i in _WIDE_AT[type(body)] if values[i] is not UNSET)
+            n = len(values) - values.count(UNSET)
+            for i in _WIDE_AT[type(body)]:
+                if values[i] is not UNSET:
+                    n += 1
+            return 4 * n
     n = 0
     for k, v in zip(body.__struct_fields__, values, strict=True):  # (a loop, not sum())
         t = type(v)
