@@ -273,7 +273,13 @@ def take(k: Kernel, key: tuple[int, int, int]) -> None:
         arrival, _, pkt = heapq.heappop(k.packets.inbox)
         k.stats.packets_in += 1
         # The kernel core takes the interrupt and handles the packet.
-        k.handle(pkt, arrival + k.kernel_core(arrival, k.spec.ikc.ikc_recv_cycles))
+        cost = k.spec.ikc.ikc_recv_cycles
+        busy = k.core.calendar.busy
+        if not busy or busy[-1][1] < arrival:  # (Kernel.kernel_core's first case, inlined)
+            busy.append((arrival, arrival + cost))
+            k.handle(pkt, arrival + cost)
+        else:
+            k.handle(pkt, arrival + k.kernel_core(arrival, cost))
     elif cls == TIMER:
         deadline, _, t = heapq.heappop(s.sleepers)
         if t.blocked_on.startswith("rpc:"):  # a request with a deadline: its answer is dropped

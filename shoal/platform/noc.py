@@ -339,8 +339,18 @@ class NoC:
             t = ready + setup
             if len(path) == 1:
                 lk = path[0]
-                t = lk.cal.first_fit(t, d)  # (what the loop below gives for one link)
-                lk.cal.reserve(t, t + d)
+                cal = lk.cal
+                busy = cal.busy
+                # (what the loop below gives for one link; Calendar.first_fit and reserve's
+                # usual cases inline: after everything booked, or right after the last run)
+                if not busy or busy[-1][1] < t:
+                    busy.append((t, t + d))
+                elif busy[-1][1] == t and busy[-1][0] < t:
+                    busy[-1] = (busy[-1][0], t + d)
+                    cal.cuts.append(t)
+                else:
+                    t = cal.first_fit(t, d)
+                    cal.reserve(t, t + d)
                 lk.bytes += size
                 lk.transfers += 1
             else:
