@@ -2,8 +2,9 @@
 (`Kernel.calls`, built by kernel/table.py) and back into a0.
 
 A call gets the kernel, the calling thread and its six arguments; it returns the value for a0
-(negative errno on error) or raises Block. Any number not in the table returns -ENOSYS and is
-counted, so a user can see what is missing.
+(negative errno on error) or raises Block (a call on a hot path returns SLEEPS instead:
+Kernel.sleep). Any number not in the table returns -ENOSYS and is counted, so a user can see
+what is missing.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from shoal.kernel import console, sched
 from shoal.kernel.calls.common import STOPPED
 from shoal.kernel.container import Block, Thread
 from shoal.kernel.memory import PAGE, Fault, Missing, OutOfFrames
-from shoal.kernel.stops import Stop
+from shoal.kernel.stops import SLEEPS, Stop
 from shoal.platform.cpu import REG_A
 from shoal.platform.hart import _EIGHT_LOW_WORDS
 
@@ -107,6 +108,13 @@ def dispatch(k: Kernel, t: Thread) -> None:
     copies = aspace.cow_copies
     try:
         ret = fn(k, t, args)
+        if ret is SLEEPS:  # (Kernel.sleep: as Block below, without its exception)
+            s.stop_reason = _BLOCK
+            if tr is not None:
+                tr.stop = 1
+            else:
+                cpu.stop()
+            return
     except Missing as m:
         # A page elsewhere (post-copy migration, remote memory): the call waits for it and is
         # made again from the start (sched.run_slice puts the pc back on the ecall).

@@ -43,7 +43,7 @@ from shoal.kernel.container import CACHE_COUNTS, Block, Container, ProcStats, Th
 from shoal.kernel.kmem import KernelCore, KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
-from shoal.kernel.stops import ASLEEP, Retry, Stop, TrapFault
+from shoal.kernel.stops import ASLEEP, SLEEPS, Retry, Stop, TrapFault
 from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, Targeted, answer_to
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.platform.noc import Packet, packet
@@ -267,8 +267,17 @@ class Kernel:
     # blocking and waking ----------------------------------------------------------
     def block(self, t: Thread, key: tuple[int, int] | None, deadline: int | None,
               bits: int = 0xFFFFFFFF, timeout_value: int = 0, why: str = "") -> None:
-        """Put `t` to sleep; `why` says whether a freeze may back the call out and redo it
-        later (futex, sleep, mbx_read, portal_read, sync_wait, rpc:wait) or must let it end."""
+        """Put `t` to sleep and end its call (raises Block); `why` says whether a freeze may
+        back the call out and redo it later (futex, sleep, mbx_read, portal_read, sync_wait,
+        rpc:wait) or must let it end."""
+        self.sleep(t, key, deadline, bits, timeout_value, why)
+        raise Block
+
+    def sleep(self, t: Thread, key: tuple[int, int] | None, deadline: int | None,
+              bits: int = 0xFFFFFFFF, timeout_value: int = 0, why: str = "") -> object:
+        """`block` for a call that returns what this gives (SLEEPS) instead of raising: the
+        same sleep, without an exception's cost (its object and a traceback entry for each
+        frame it crosses) on the path of the calls that sleep at every message."""
         t.state = _BLOCKED
         t.blocked_at = self.now() if self.sched.current is t else t.ready_at
         t.wait_key, t.wait_bits, t.deadline = key, bits, deadline
@@ -278,7 +287,7 @@ class Kernel:
             self.sched.futexes.setdefault(key, []).append(t)
         if deadline is not None:
             heapq.heappush(self.sched.sleepers, (deadline, t.tid, t))
-        raise Block
+        return SLEEPS
 
     def wake(self, t: Thread, at: int, result: int) -> None:
         self._unwait(t)
@@ -469,11 +478,23 @@ class Kernel:
                bulk: bool = False, deadline: int | None = None, timeout_value: int = -ETIMEDOUT) -> None:
         """Send a request for thread `t` and block it; `then(reply, at)` gives its result.
         With a deadline, the thread gives up then with `timeout_value` (a later answer is dropped)."""
+        why = self._request(t, dst, body, then, data, bulk)
+        self.block(t, None, deadline, timeout_value=timeout_value, why=why)
+
+    def rpc_sleep(self, t: Thread, dst: int, body: Request | Targeted, then: Then,
+                  data: bytes = b"") -> object:
+        """rpc_to, no deadline, for a call that returns what this gives (SLEEPS: Kernel.sleep)."""
+        why = self._request(t, dst, body, then, data, False)
+        return self.sleep(t, None, None, timeout_value=-ETIMEDOUT, why=why)
+
+    def _request(self, t: Thread, dst: int, body: Request | Targeted, then: Then, data: bytes,
+                 bulk: bool) -> str:
+        """Send thread `t`'s request (its answer goes to `then`); why the thread waits."""
         op = self.new_op()
         body = replace(body, op=op, pid=t.proc.pid)
         self.packets.pending[op] = (t, then, body)
         self.send(dst, body, data, self.now(), bulk)
-        self.block(t, None, deadline, timeout_value=timeout_value, why=f"rpc:{body.KIND}")
+        return f"rpc:{body.KIND}"
 
     def new_op(self) -> int:
         """A request number unique on the chip (the answer names it)."""
