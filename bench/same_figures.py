@@ -112,6 +112,9 @@ def main() -> int:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     old, new, *only = sys.argv[1:]
+    # (absolute: the runs' working directory is a scratch one, where a relative tree would
+    # find no `shoal` and the installed one would be compared instead)
+    old, new = os.path.abspath(old), os.path.abspath(new)
     names = [n for n in CASES if not only or any(o in n for o in only)]
     bad = 0
     for n in names:
