@@ -200,11 +200,12 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
             best = (first[0], ACTION, first[1])
     if s.ready:
         fr = _first_ready(k)
-        h = _free_hart(k) if fr is not None else None
-        if fr is not None and h is not None:
-            at = fr[0] if fr[0] > h.clock else h.clock
-            if (at, READY, fr[1]) < best:
-                best = (at, READY, fr[1])
+        free = s.free_harts  # (_free_hart, inlined)
+        h = free[0] if fr is not None and free else None
+        if h is not None:  # (so fr is not None)
+            at = fr[0] if fr[0] > h.clock else h.clock  # type: ignore[index]
+            if (at, READY, fr[1]) < best:  # type: ignore[index]
+                best = (at, READY, fr[1])  # type: ignore[index]
     busy = s.busy_harts
     if not harts or not busy:
         return best
@@ -561,8 +562,9 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
         return False
     if s.ready:
         fr = _first_ready(k)
-        free = _free_hart(k) if fr is not None else None
-        if fr is not None and free is not None and max(fr[0], free.clock) <= at:
+        frees = s.free_harts  # (_free_hart, inlined)
+        free = frees[0] if fr is not None and frees else None
+        if free is not None and max(fr[0], free.clock) <= at:  # type: ignore[index]
             return False
     cpi = k.spec.costs.cpi
     mine, ties = None, None
