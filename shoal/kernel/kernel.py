@@ -83,6 +83,7 @@ PacketHandler = Callable[["Kernel", Packet, int], None]
 # Enum members read on every packet's and wake's path as plain globals (on Python 3.11 a
 # member looked up on its class costs several times a global).
 _BLOCKED, _READY, _REPLY, _NOC_ERROR = TState.BLOCKED, TState.READY, Kind.REPLY, Kind.NOC_ERROR
+_A0 = REG_A[0]
 
 
 @dataclass(eq=False, slots=True)
@@ -290,14 +291,20 @@ class Kernel:
         return SLEEPS
 
     def wake(self, t: Thread, at: int, result: int) -> None:
-        self._unwait(t)
+        if t.wait_key is not None:
+            self._unwait(t)
+        else:  # (_unwait's case without a futex, inlined: a wake at every message)
+            t.deadline = None
         t.state = _READY
-        t.ready_at = max(at, t.blocked_at)  # never before it went to sleep
-        self.cpu.regs.ctx_set(t.ctx, REG_A[0], result)
-        if self.cpu.loaded is t.ctx:
-            self.cpu.loaded = None
-        self.sched.ready.append(t)
-        self._end_solo()
+        t.ready_at = at if at > t.blocked_at else t.blocked_at  # never before it went to sleep
+        cpu = self.cpu
+        cpu.regs.ctx_set(t.ctx, _A0, result)
+        if cpu.loaded is t.ctx:
+            cpu.loaded = None
+        s = self.sched
+        s.ready.append(t)
+        if s.solo:
+            self._end_solo()
 
     def _unwait(self, t: Thread) -> None:
         if t.wait_key is not None:
