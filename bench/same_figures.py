@@ -82,7 +82,8 @@ TRACED = {"pipeline", "ring_stop", "ring_post", "threads", "mpirun4", "sockets_i
           "rmem_big", "rmem_threads", "rmem_move"}
 HOST = [re.compile(p) for p in (
     r".*host wall time.*\n", r"; host [0-9.]+ ms", r".*wall.*\n", r".*MIPS on the host.*\n",
-    r".*host [0-9.]+ (ms|s|us)\b.*\n", r"\| host: .*", r"traces \(simulated time.*\n")]
+    r".*host [0-9.]+ (ms|s|us)\b.*\n", r"\| host: .*", r"traces \(simulated time.*\n",
+    r"\(booted in [0-9.]+ s host time\)")]
 
 
 def clean(b: bytes) -> str:
@@ -111,6 +112,9 @@ def main() -> int:
         print(__doc__.strip(), file=sys.stderr)
         return 2
     old, new, *only = sys.argv[1:]
+    # (absolute: the runs' working directory is a scratch one, where a relative tree would
+    # find no `shoal` and the installed one would be compared instead)
+    old, new = os.path.abspath(old), os.path.abspath(new)
     names = [n for n in CASES if not only or any(o in n for o in only)]
     bad = 0
     for n in names:

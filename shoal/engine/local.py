@@ -94,9 +94,10 @@ class LocalBackend(Requests):
             self.rounds += 1
             # Only a node that moves sends (a delivery only queues the packet), so only the
             # outboxes of these are looked at next round (in node order, as before).
-            sent = [nodes[i] for i, _ in moves]
+            sent = []
             for i, horizon in moves:
                 lbs[i] = step[i](horizon, limit, window)
+                sent.append(nodes[i])
             if self.rounds % 256 == 0:
                 noc.prune(gvt)
 

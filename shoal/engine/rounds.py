@@ -28,7 +28,8 @@ def next_round(lbs: list[int], noc: NoC, la: int, limit: int,
     (`deliver` hands a packet over and returns its node's index; `lbs`, the nodes' earliest
     times, is kept up to date), then the nodes that may move, each with its horizon, and GVT.
     None when nothing happens before `limit`."""
-    nr = noc.next_ready()
+    pending = noc._pending  # (NoC.next_ready, inlined: at every round)
+    nr = pending[0][0] if pending else None
     low = min(lbs)
     gvt = low if nr is None or nr + la >= low else nr + la
     if nr is not None and nr < gvt:
@@ -36,7 +37,7 @@ def next_round(lbs: list[int], noc: NoC, la: int, limit: int,
             j = deliver(p)  # a packet is one more item, at its arrival
             if p.arrival < lbs[j]:
                 lbs[j] = p.arrival
-        nr = noc.next_ready()
+        nr = pending[0][0] if pending else None
         low = min(lbs)
     if low >= limit and (nr is None or nr + la >= limit):
         return None

@@ -19,6 +19,7 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import field
+from functools import partial
 
 from msgspec.structs import replace
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
@@ -42,7 +43,7 @@ from shoal.kernel.container import CACHE_COUNTS, Block, Container, ProcStats, Th
 from shoal.kernel.kmem import KernelCore, KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
-from shoal.kernel.stops import ASLEEP, Retry, Stop, TrapFault
+from shoal.kernel.stops import ASLEEP, SLEEPS, Retry, Stop, TrapFault
 from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, Targeted, answer_to
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
 from shoal.platform.noc import Packet, packet
@@ -82,6 +83,7 @@ PacketHandler = Callable[["Kernel", Packet, int], None]
 # Enum members read on every packet's and wake's path as plain globals (on Python 3.11 a
 # member looked up on its class costs several times a global).
 _BLOCKED, _READY, _REPLY, _NOC_ERROR = TState.BLOCKED, TState.READY, Kind.REPLY, Kind.NOC_ERROR
+_A0 = REG_A[0]
 
 
 @dataclass(eq=False, slots=True)
@@ -129,7 +131,7 @@ class Kernel:
         self.frames.reclaim = lambda: rmem.reclaim(self)  # out of frames: pages go to remote memory
         self.procs: list[Container] = []  # the containers this kernel runs now
         # What the engine sees of every node (as of the daemons' IoNode): packets out, and the
-        # least time a packet takes on the NoC (sched.lower_horizon).
+        # least time a packet takes on the NoC (send).
         self.outbox: list[Packet] = []
         self.lookahead = 1
         # Each part's own state, in its module's record.
@@ -165,6 +167,7 @@ class Kernel:
                 self.core.kmem.counts = self.core.caches  # (one list: counted once, not copied per call)
         cpu.on_fill = self._fill
         cpu.on_trap = self._trap
+        cpu.on_ecall = partial(entry.dispatch_current, self)
         self.cpu = cpu
         self.mem = memoryview(cpu.mem)
         return getattr(self, name)
@@ -265,8 +268,17 @@ class Kernel:
     # blocking and waking ----------------------------------------------------------
     def block(self, t: Thread, key: tuple[int, int] | None, deadline: int | None,
               bits: int = 0xFFFFFFFF, timeout_value: int = 0, why: str = "") -> None:
-        """Put `t` to sleep; `why` says whether a freeze may back the call out and redo it
-        later (futex, sleep, mbx_read, portal_read, sync_wait, rpc:wait) or must let it end."""
+        """Put `t` to sleep and end its call (raises Block); `why` says whether a freeze may
+        back the call out and redo it later (futex, sleep, mbx_read, portal_read, sync_wait,
+        rpc:wait) or must let it end."""
+        self.sleep(t, key, deadline, bits, timeout_value, why)
+        raise Block
+
+    def sleep(self, t: Thread, key: tuple[int, int] | None, deadline: int | None,
+              bits: int = 0xFFFFFFFF, timeout_value: int = 0, why: str = "") -> object:
+        """`block` for a call that returns what this gives (SLEEPS) instead of raising: the
+        same sleep, without an exception's cost (its object and a traceback entry for each
+        frame it crosses) on the path of the calls that sleep at every message."""
         t.state = _BLOCKED
         t.blocked_at = self.now() if self.sched.current is t else t.ready_at
         t.wait_key, t.wait_bits, t.deadline = key, bits, deadline
@@ -276,17 +288,23 @@ class Kernel:
             self.sched.futexes.setdefault(key, []).append(t)
         if deadline is not None:
             heapq.heappush(self.sched.sleepers, (deadline, t.tid, t))
-        raise Block
+        return SLEEPS
 
     def wake(self, t: Thread, at: int, result: int) -> None:
-        self._unwait(t)
+        if t.wait_key is not None:
+            self._unwait(t)
+        else:  # (_unwait's case without a futex, inlined: a wake at every message)
+            t.deadline = None
         t.state = _READY
-        t.ready_at = max(at, t.blocked_at)  # never before it went to sleep
-        self.cpu.regs.ctx_set(t.ctx, REG_A[0], result)
-        if self.cpu.loaded is t.ctx:
-            self.cpu.loaded = None
-        self.sched.ready.append(t)
-        self._end_solo()
+        t.ready_at = at if at > t.blocked_at else t.blocked_at  # never before it went to sleep
+        cpu = self.cpu
+        cpu.regs.ctx_set(t.ctx, _A0, result)
+        if cpu.loaded is t.ctx:
+            cpu.loaded = None
+        s = self.sched
+        s.ready.append(t)
+        if s.solo:
+            self._end_solo()
 
     def _unwait(self, t: Thread) -> None:
         if t.wait_key is not None:
@@ -304,11 +322,18 @@ class Kernel:
         Harts are simulated one after another within a window, so a calendar, not a clock:
         a call made earlier in simulated time but simulated later still fits before. Returns
         the cycles the caller waits and is served."""
-        busy = self.core.calendar.busy
+        cal = self.core.calendar
+        busy = cal.busy
         if not busy or busy[-1][1] < at:  # (Calendar.book's first case, inlined: at every call)
             busy.append((at, at + cost))
             return cost
-        start = self.core.calendar.book(at, cost)
+        last = busy[-1]
+        if last[1] == at and last[0] < at and cost > 0:
+            # (Calendar.book's second case, inlined: right after the last run, which grows)
+            busy[-1] = (last[0], at + cost)
+            cal.cuts.append(at)
+            return cost
+        start = cal.book(at, cost)
         self.core.wait += start - at
         return start + cost - at
 
@@ -376,13 +401,17 @@ class Kernel:
         the wire is what it carries (platform/noc.py: packet), except an IKC mailbox message,
         which keeps Nanvix's fixed format."""
         form = "bulk" if bulk else "mailbox" if body.KIND in MAILBOX_KINDS else "control"
-        self.post(packet(self.spec, self.cluster, dst, body, data, at, form))
-
-    def post(self, pkt: Packet) -> None:
-        self.packets.sent += 1
-        pkt.seq = self.packets.sent  # its place among this cluster's packets (ties on the NoC)
+        pkt = packet(self.spec, self.cluster, dst, body, data, at, form)
+        ps = self.packets
+        ps.sent += 1
+        pkt.seq = ps.sent  # its place among this cluster's packets (ties on the NoC)
         self.outbox.append(pkt)
-        sched.lower_horizon(self, pkt.ready, pkt.dst)  # an answer may come back (the console acknowledges)
+        # It may loop back one lookahead later, or an answer come back after two (there and
+        # back; the console acknowledges): no item of this cluster's at or past that is taken
+        # before the engine has moved the others on.
+        h = at + (self.lookahead if dst == self.cluster else 2 * self.lookahead)
+        if h < self.sched.horizon:
+            self.sched.horizon = h
 
     def reply(self, pkt: Packet, at: int, **fields: object) -> None:
         """Answer request `pkt` (Reply's fields) to its sender (the original one if the
@@ -456,11 +485,23 @@ class Kernel:
                bulk: bool = False, deadline: int | None = None, timeout_value: int = -ETIMEDOUT) -> None:
         """Send a request for thread `t` and block it; `then(reply, at)` gives its result.
         With a deadline, the thread gives up then with `timeout_value` (a later answer is dropped)."""
+        why = self._request(t, dst, body, then, data, bulk)
+        self.block(t, None, deadline, timeout_value=timeout_value, why=why)
+
+    def rpc_sleep(self, t: Thread, dst: int, body: Request | Targeted, then: Then,
+                  data: bytes = b"") -> object:
+        """rpc_to, no deadline, for a call that returns what this gives (SLEEPS: Kernel.sleep)."""
+        why = self._request(t, dst, body, then, data, False)
+        return self.sleep(t, None, None, timeout_value=-ETIMEDOUT, why=why)
+
+    def _request(self, t: Thread, dst: int, body: Request | Targeted, then: Then, data: bytes,
+                 bulk: bool) -> str:
+        """Send thread `t`'s request (its answer goes to `then`); why the thread waits."""
         op = self.new_op()
         body = replace(body, op=op, pid=t.proc.pid)
         self.packets.pending[op] = (t, then, body)
         self.send(dst, body, data, self.now(), bulk)
-        self.block(t, None, deadline, timeout_value=timeout_value, why=f"rpc:{body.KIND}")
+        return f"rpc:{body.KIND}"
 
     def new_op(self) -> int:
         """A request number unique on the chip (the answer names it)."""

@@ -171,7 +171,12 @@ class KernelMemory:
         self._code_default = KTEXT + 0x800 * len(names)
         lib = native_library()
         # (the D-cache's invalidations around the replay in the same call: blockcount.c)
-        self._serve = lib.shoal_kmem_serve_inval if lib is not None and self.d.tags is not None else None
+        # (a pointer of its own without declared argument types, called with the block itself
+        # and a plain int: ctypes converts those without a from_param call each)
+        self._serve = None
+        if lib is not None and self.d.tags is not None:
+            self._serve = lib._FuncPtr(("shoal_kmem_serve_inval", lib))
+            self._serve.restype = None
         self._out = (ctypes.c_uint64 * 8)()  # the native replay's counts: D-cache's, then I-cache's
         self._natives: dict[tuple, tuple] = {}  # a plan's lines -> its native replay's arguments
 
@@ -231,7 +236,7 @@ class KernelMemory:
         code, native, loads, stores, fetches, inval, data = plan
         c = self.counts
         if native is not None:
-            self._serve(native[0], inval)  # type: ignore[misc]
+            self._serve(native[1], inval)  # type: ignore[misc]
             out = self._out
             lm, sm, im = out[2], out[3], out[6]
         else:

@@ -481,6 +481,14 @@ class AddressSpace:
         """Physical offset of `va` for an access of `kind`; returns (offset, pte). Raises Fault."""
         if va >= USER_TOP:
             raise Fault(kind, va)
+        words = self._words
+        e = words[self.root * PTES + (va >> 22)]
+        if e & PTE_V:
+            w = ((e >> 10) - _PHYS_PPN) * PTES + ((va >> 12) & 0x3FF)
+            pte = words[w]
+            ok = _SETTLED[kind]
+            if pte & ok == ok:  # (present, allowed, A and D already as the access leaves them)
+                return (((pte >> 10) - _PHYS_PPN) * PAGE + (va & (PAGE - 1)), pte)
         w = self._pte(va, create=False)
         pte = self._words[w] if w is not None else 0
         if not pte & PTE_V:
@@ -885,6 +893,9 @@ class AddressSpace:
 
 _KIND = {UC_MEM_WRITE: "store", UC_MEM_FETCH: "fetch"}  # (fill: what an access is)
 _NEED = {"load": PTE_R, "store": PTE_W, "fetch": PTE_X}  # (translate: the PTE bit an access needs)
+# (translate's fast case: the bits a PTE has when the access changes nothing in it)
+_SETTLED = {"load": PTE_V | PTE_R | PTE_A, "store": PTE_V | PTE_W | PTE_A | PTE_D,
+            "fetch": PTE_V | PTE_X | PTE_A}
 
 
 def _prot_bits(prot: int) -> int:

@@ -36,6 +36,7 @@ import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import field
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from shoal.kernel import migrate, pipes, report, rmem, shm, signals
@@ -74,12 +75,10 @@ OBSERVING = {
 ENDING = {"exit", "exit_group", "kill", "tkill", "tgkill"}
 
 
-def _free_key(h: Hart) -> tuple[int, int]:
-    return (h.clock, h.index)
-
-
-def _busy_key(h: Hart) -> int:
-    return h.index
+# (the free harts' order, (clock, index), and the busy harts', index: C getters, as bisect
+# calls its key at every probe)
+_free_key = attrgetter("clock", "index")
+_busy_key = attrgetter("index")
 
 
 class Hart:
@@ -184,23 +183,32 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
     `harts`); (NEVER, ...) if there is none."""
     s = k.sched
     inbox = k.packets.inbox
-    best = (inbox[0][0], PACKET, inbox[0][1]) if inbox else _NONE
+    if inbox:
+        first = inbox[0]
+        best = (first[0], PACKET, first[1])
+    else:
+        best = _NONE
     sl = s.sleepers
     if sl:
         while sl and (sl[0][2].deadline != sl[0][0] or sl[0][2].state is not _BLOCKED):
             heapq.heappop(sl)
         if sl and (sl[0][0], TIMER, sl[0][1]) < best:
             best = (sl[0][0], TIMER, sl[0][1])
-    if s.actions and (s.actions[0][0], ACTION, s.actions[0][1]) < best:
-        best = (s.actions[0][0], ACTION, s.actions[0][1])
+    acts = s.actions
+    if acts:
+        first = acts[0]
+        if (first[0], ACTION, first[1]) < best:
+            best = (first[0], ACTION, first[1])
     if s.ready:
         fr = _first_ready(k)
-        h = _free_hart(k) if fr is not None else None
-        if fr is not None and h is not None:
-            at = fr[0] if fr[0] > h.clock else h.clock
-            if (at, READY, fr[1]) < best:
-                best = (at, READY, fr[1])
-    if not harts:
+        free = s.free_harts  # (_free_hart, inlined)
+        h = free[0] if fr is not None and free else None
+        if h is not None:  # (so fr is not None)
+            at = fr[0] if fr[0] > h.clock else h.clock  # type: ignore[index]
+            if (at, READY, fr[1]) < best:  # type: ignore[index]
+                best = (at, READY, fr[1])  # type: ignore[index]
+    busy = s.busy_harts
+    if not harts or not busy:
         return best
     # The earliest hart that can run (harts are in index order, so on equal clocks the first
     # found wins, as the key's order says); one key built, not one per hart (this runs at
@@ -208,7 +216,7 @@ def next_item(k: Kernel, skip: Hart | None = None, harts: bool = True) -> tuple[
     cpi = k.spec.costs.cpi
     limit = best[0] - cpi  # a hart whose clock is past this cannot come first
     found = None
-    for h in s.busy_harts:
+    for h in busy:
         if h is skip:
             continue
         t = h._thread
@@ -242,7 +250,10 @@ def advance(k: Kernel, horizon: int, limit: int, window: int) -> int:
     if limit < stop:
         stop = limit
     s.horizon, s.limit = horizon, limit
-    k.core.calendar.prune(key[0])  # gaps before now can no longer be used
+    cal = k.core.calendar
+    busy, cuts = cal.busy, cal.cuts
+    if (busy and busy[0][1] <= key[0]) or (cuts and cuts[0] <= key[0]):  # (else prune does nothing)
+        cal.prune(key[0])  # gaps before now can no longer be used
     migration, reports = k.migration, k.reports
     while key[0] < stop and key[0] < s.horizon:  # (taking an item may lower the horizon)
         take(k, key)
@@ -264,7 +275,13 @@ def take(k: Kernel, key: tuple[int, int, int]) -> None:
         arrival, _, pkt = heapq.heappop(k.packets.inbox)
         k.stats.packets_in += 1
         # The kernel core takes the interrupt and handles the packet.
-        k.handle(pkt, arrival + k.kernel_core(arrival, k.spec.ikc.ikc_recv_cycles))
+        cost = k.spec.ikc.ikc_recv_cycles
+        busy = k.core.calendar.busy
+        if not busy or busy[-1][1] < arrival:  # (Kernel.kernel_core's first case, inlined)
+            busy.append((arrival, arrival + cost))
+            k.handle(pkt, arrival + cost)
+        else:
+            k.handle(pkt, arrival + k.kernel_core(arrival, cost))
     elif cls == TIMER:
         deadline, _, t = heapq.heappop(s.sleepers)
         if t.blocked_on.startswith("rpc:"):  # a request with a deadline: its answer is dropped
@@ -289,14 +306,6 @@ def take(k: Kernel, key: tuple[int, int, int]) -> None:
         run_slice(k, s.harts[order])
 
 
-def _solo(k: Kernel, h: Hart) -> bool:
-    """The hart's thread is the only one that can run on this cluster, and none sleeps."""
-    if k.sched.ready or k.sched.sleepers:
-        return False
-    busy = k.sched.busy_harts
-    return len(busy) == 0 or (len(busy) == 1 and busy[0] is h)
-
-
 def run_slice(k: Kernel, h: Hart) -> None:
     """Run the hart's thread from its clock to the end of its slice (or until it blocks,
     stops before an observing call, or reaches the host's limit or its freeze time)."""
@@ -305,37 +314,42 @@ def run_slice(k: Kernel, h: Hart) -> None:
     assert t is not None
     spec = k.spec
     q, cpi = spec.engine.quantum_cycles, spec.costs.cpi
-    solo = not s.ready and not s.sleepers and _solo(k, h)
+    busy = s.busy_harts  # (the lone thread: no other can run here and none sleeps)
+    solo = not s.ready and not s.sleepers and (not busy or (len(busy) == 1 and busy[0] is h))
     grain = q * SOLO_STRETCH if solo else q
-    if h.slice_end is None or h.clock + cpi > h.slice_end or (not solo and h.slice_end - h.clock > q):
+    clock, end = h.clock, h.slice_end
+    if end is None or clock + cpi > end or (not solo and end - clock > q):
         # The next boundary that leaves room for at least one instruction.
-        h.slice_end = ((h.clock + cpi) // grain + 1) * grain
-    end, boundary = h.slice_end, True
+        h.slice_end = end = ((clock + cpi) // grain + 1) * grain
+    boundary = True
     cap = s.limit
-    if t.proc.move.freeze_at is not None:
-        cap = min(cap, max(t.proc.move.freeze_at, h.clock))
-    aspace = t.proc.aspace
+    p = t.proc
+    move = p.move
+    if move.freeze_at is not None:
+        cap = min(cap, max(move.freeze_at, clock))
+    aspace = p.aspace
     if (aspace.touched is not None or ((aspace.remote or aspace.swap.pages) and aspace.incoming)
             or aspace.shm.pages):
         # Under live migration the kernel watches this process's memory (dirty bits) or fills
         # it as pages come: its user code keeps step with the cluster's other items instead of
         # running ahead, so what a round sends or a page brings meets the thread at its time.
         # (Its harts still interleave by quanta, as any: they only share memory.)
-        cap = min(cap, max(h.clock + cpi, min(s.horizon, next_item(k, harts=False)[0])))
-    w = t.proc.move.window
+        cap = min(cap, max(clock + cpi, min(s.horizon, next_item(k, harts=False)[0])))
+    w = move.window
     if w is not None and k.cpu.caches is not None:  # a moved process's windows (_window) end exactly
-        cut = w.mid_at if h.clock < w.mid_at else w.end_at
-        if cut >= h.clock + cpi:  # (room for an instruction, or the slice would never run)
+        cut = w.mid_at if clock < w.mid_at else w.end_at
+        if cut >= clock + cpi:  # (room for an instruction, or the slice would never run)
             cap = min(cap, cut)
-    if k.reports.armed and k.reports.at > h.clock:
-        cap = min(cap, k.reports.at)  # a load report sees the cluster at its time (kernel/report.py)
+    rep = k.reports
+    if rep.armed and rep.at > clock:
+        cap = min(cap, rep.at)  # a load report sees the cluster at its time (kernel/report.py)
     if cap < end:
         end, boundary = cap, False
-    budget = (end - h.clock) // cpi
+    budget = (end - clock) // cpi
     if budget <= 0:
         return
-    p = t.proc
-    if t.sig.pending or p.sig.pending or t.sig.saved is not None or t.sig.interrupted is not None:
+    ts = t.sig
+    if ts.pending or p.sig.pending or ts.saved is not None or ts.interrupted is not None:
         got = signals.deliver(k, t, h.clock)  # back to user mode: its signals first
         if got is Stop.YIELD:  # a stop signal stopped the process: the thread leaves its hart
             h.thread, h.slice_end = None, None
@@ -349,19 +363,21 @@ def run_slice(k: Kernel, h: Hart) -> None:
                 h.thread = None
             h.slice_end = None
             return
-    if s.tlb_owner is not t.proc.aspace:
-        k.cpu.flush_tlb()
-        s.tlb_owner = t.proc.aspace
-    s.current, s.now_base, s.extra, s.solo, s.trap_base, s.trap_cut = t, h.clock, 0, solo, None, 0
-    s.stop_reason, s.fault = None, None
     cpu = k.cpu
-    caches = cpu.caches is not None
+    if s.tlb_owner is not aspace:
+        cpu.flush_tlb()
+        s.tlb_owner = aspace
+    clock = h.clock  # (a signal's delivery may have moved it)
+    s.current, s.now_base, s.extra, s.solo, s.trap_base, s.trap_cut = t, clock, 0, solo, None, 0
+    s.stop_reason, s.fault = None, None
+    c = cpu.caches
+    caches = c is not None
     if caches:
         lines = cpu.lines
         if lines.owner != h.index:  # type: ignore[union-attr]
             lines.use(h.index)  # type: ignore[union-attr]
-        cpu.begin_slice(h.clock, h.index)
-    n, spent, err = cpu.run(t.ctx, budget, t.proc.aspace.root * PAGE)
+        c.now_base, c.hart = clock, h.index  # (ClusterCPU.begin_slice, inlined)
+    n, spent, err = cpu.run(t.ctx, budget, aspace.root * PAGE)
     if err is not None and k.debugger is not None and k.debugger(k, t):
         err = None  # a debugger's breakpoint: the thread is parked before it (kernel/debug.py)
     s.current, s.solo = None, False
@@ -402,6 +418,11 @@ def run_slice(k: Kernel, h: Hart) -> None:
         bisect.insort(free, h, key=_free_key)
     if k.tracer is not None:
         k.tracer.slice(k.cluster, h.index, t, s.now_base, h.clock, n)
+    if reason is _BLOCK:  # (the usual end, as the general case below takes it)
+        if h._thread is t:
+            h.thread = None
+        h.slice_end = None
+        return
     if reason is _RETRY:
         s.fault = None
         return
@@ -542,8 +563,9 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
         return False
     if s.ready:
         fr = _first_ready(k)
-        free = _free_hart(k) if fr is not None else None
-        if fr is not None and free is not None and max(fr[0], free.clock) <= at:
+        frees = s.free_harts  # (_free_hart, inlined)
+        free = frees[0] if fr is not None and frees else None
+        if free is not None and max(fr[0], free.clock) <= at:  # type: ignore[index]
             return False
     cpi = k.spec.costs.cpi
     mine, ties = None, None
@@ -564,14 +586,6 @@ def observe_now(k: Kernel, t: Thread, at: int) -> bool:
     if mine is None:
         raise AssertionError("the running thread is on no hart")
     return ties is None or ties > mine.index
-
-
-def lower_horizon(k: Kernel, at: int, dst: int) -> None:
-    """This cluster sent a packet at `at`: it may loop back one lookahead later, or an
-    answer come back after two (there and back)."""
-    h = at + (k.lookahead if dst == k.cluster else 2 * k.lookahead)
-    if h < k.sched.horizon:
-        k.sched.horizon = h
 
 
 def observes(t: Thread, name: str) -> bool:

@@ -25,6 +25,9 @@ class Stop(StrEnum):
 
 # What a reply's handler returns when it put its thread to sleep again (kernel._on_reply).
 ASLEEP = object()
+# What a system call returns once Kernel.sleep put its thread to sleep: as raising Block
+# (entry.dispatch ends the slice alike), without an exception's cost on the hot calls.
+SLEEPS = object()
 
 
 class Retry(StrEnum):

@@ -37,6 +37,7 @@ from unicorn import riscv_const as rv
 from unicorn.unicorn_py3 import unicorn as binding
 from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_hook_h, uc_tlb_entry
 
+from shoal.abi import CAUSE_ECALL_U
 from shoal.platform import unicorn_build
 from shoal.platform.hart import (
     _ALL_REGS,
@@ -107,6 +108,7 @@ class ClusterCPU:
         self.tb_stale = False
         self.on_fill: Callable[[int, int], tuple[int, int] | None] | None = None
         self.on_trap: Callable[[int], None] | None = None
+        self.on_ecall: Callable[[], None] | None = None  # (an ecall from user mode: the kernel's entry)
         if lib is not None:
             # Tried first: the kernel's fill (below) sees only what this one leaves to it.
             self._native_hook(UC_HOOK_TLB_FILL, lib.shoal_tlb_fill)
@@ -138,7 +140,10 @@ class ClusterCPU:
 
         def trap(_handle: object, cause: int, _ud: object) -> None:
             try:
-                self.on_trap(cause)  # type: ignore[misc]
+                if cause == CAUSE_ECALL_U and self.on_ecall is not None:
+                    self.on_ecall()  # (a system call: straight to the kernel's entry)
+                else:
+                    self.on_trap(cause)  # type: ignore[misc]
             except BaseException as e:
                 if uc._hook_exception is None:
                     uc._hook_exception = e

@@ -53,6 +53,12 @@ class Registers:
         self.all = _slots(_ALL_REGS)  # a whole hart state (get_regs/set_regs)
         self.val = ctypes.c_uint64(0)
         self.val_ptr = ctypes.cast(ctypes.pointer(self.val), ctypes.c_void_p)
+        # A saved state's register read and write (at every wake) through pointers of their
+        # own without declared argument types: their arguments are ctypes objects and a small
+        # int, passed as they are instead of through from_param each.
+        lib = binding.uclib
+        self._ctx_write = lib._FuncPtr(("uc_context_reg_write", lib))
+        self._ctx_read = lib._FuncPtr(("uc_context_reg_read", lib))
         # a0-a7 as the native trap hook read them when an ecall trapped (None: read here)
         self.trap: TrapRegs | None = None
         self.trap_vals: ctypes.Array | None = None
@@ -114,14 +120,14 @@ class Registers:
     def ctx_set(self, ctx: object, r: int, v: int) -> None:
         """Write an integer register of a saved hart state (a woken thread's result)."""
         self.val.value = v & 0xFFFFFFFF
-        err = binding.uclib.uc_context_reg_write(ctx._context, r, self.val_ptr)  # type: ignore[attr-defined]
+        err = self._ctx_write(ctx._context, r, self.val_ptr)  # type: ignore[attr-defined]
         if err:
             raise UcError(err)
 
     def ctx_get(self, ctx: object, r: int) -> int:
         """Read an integer register of a saved hart state."""
         self.val.value = 0
-        err = binding.uclib.uc_context_reg_read(ctx._context, r, self.val_ptr)  # type: ignore[attr-defined]
+        err = self._ctx_read(ctx._context, r, self.val_ptr)  # type: ignore[attr-defined]
         if err:
             raise UcError(err)
         return self.val.value & 0xFFFFFFFF

@@ -74,10 +74,12 @@ class Counting:
                 self.slicer = Slicer(uc=handle, restore=addr(fn.uc_context_restore),
                                      save=addr(fn.uc_context_save), reg_read=addr(fn.uc_reg_read),
                                      start=addr(fn.uc_emu_start), until=STOP_ADDR, pc_reg=REG_PC)
-                self.slice = lib.shoal_slice
-                self.slice.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+                # (a pointer of its own, no declared argument types: called with a pointer
+                # object, the saved state's c_void_p and a bool, which ctypes passes as they
+                # are, without a from_param call each, at every slice)
+                self.slice = lib._FuncPtr(("shoal_slice", lib))
                 self.slice.restype = ctypes.c_int
-                self.slicer_ref = ctypes.addressof(self.slicer)
+                self.slicer_ref = ctypes.pointer(self.slicer)
         elif lib is not None:
             self.give_back = lib.shoal_give_back
             self.hooked = True

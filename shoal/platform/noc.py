@@ -129,9 +129,14 @@ def struct_bytes(body: Struct) -> int:
             return 4 * len(values)
     types = set(map(type, values))
     if types <= _INT_UNSET:  # (an answer: a few integers set, an id among them; the rest absent)
-        ints = [v for v in values if v is not UNSET]
+        ints = set(values)  # (its integers' range and count told by C loops, not Python ones)
+        ints.discard(UNSET)
         if not ints or (min(ints) >= -(1 << 31) and max(ints) < (1 << 32)):
-            return 4 * len(ints) + 4 * sum(1 for i in _WIDE_AT[type(body)] if values[i] is not UNSET)
+            n = len(values) - values.count(UNSET)
+            for i in _WIDE_AT[type(body)]:
+                if values[i] is not UNSET:
+                    n += 1
+            return 4 * n
     n = 0
     for k, v in zip(body.__struct_fields__, values, strict=True):  # (a loop, not sum())
         t = type(v)
@@ -334,8 +339,18 @@ class NoC:
             t = ready + setup
             if len(path) == 1:
                 lk = path[0]
-                t = lk.cal.first_fit(t, d)  # (what the loop below gives for one link)
-                lk.cal.reserve(t, t + d)
+                cal = lk.cal
+                busy = cal.busy
+                # (what the loop below gives for one link; Calendar.first_fit and reserve's
+                # usual cases inline: after everything booked, or right after the last run)
+                if not busy or busy[-1][1] < t:
+                    busy.append((t, t + d))
+                elif busy[-1][1] == t and busy[-1][0] < t:
+                    busy[-1] = (busy[-1][0], t + d)
+                    cal.cuts.append(t)
+                else:
+                    t = cal.first_fit(t, d)
+                    cal.reserve(t, t + d)
                 lk.bytes += size
                 lk.transfers += 1
             else:

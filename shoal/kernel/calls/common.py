@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
 
 # A call gets the kernel, the calling thread and its six arguments; it returns the value for
-# a0 (negative errno on error), raises Block, or returns STOPPED.
+# a0 (negative errno on error), raises Block (or returns SLEEPS: Kernel.sleep), or returns
+# STOPPED.
 Syscall = Callable[["Kernel", "Thread", list[int]], object]
 # Wall-clock time shown to guests: a fixed epoch (2026-01-01T00:00:00Z) plus simulated time,
 # so that runs are reproducible.

@@ -103,7 +103,7 @@ def _unlock_pi(k: Kernel, t: Thread, addr: int) -> int:
     return 0
 
 
-def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
+def sys_futex(k: Kernel, t: Thread, a: list[int]) -> object:
     addr, op, val, tsp, addr2, val3 = a
     cmd = op & 127
     private = bool(op & FUTEX_PRIVATE_FLAG)
@@ -137,7 +137,8 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> int:
             deadline = t.restart_deadline + t.proc.move.clock_offset
         if deadline is not None and deadline <= now:
             return -ETIMEDOUT
-        k.block(t, key_of(t, addr, private), deadline, bits, timeout_value=-ETIMEDOUT)
+        # (a sleep at every wait of a mutex or a condition: SLEEPS, not Block's exception)
+        return k.sleep(t, key_of(t, addr, private), deadline, bits, timeout_value=-ETIMEDOUT)
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
         bits = val3 if cmd == FUTEX_WAKE_BITSET else 0xFFFFFFFF
         if bits == 0:

@@ -67,7 +67,7 @@ def sys_mailbox_open(k: Kernel, t: Thread, a: list[int]) -> int:
     return _open_remote(k, t, "mailbox", [s32(a[0])], s32(a[1]))
 
 
-def sys_mailbox_write(k: Kernel, t: Thread, a: list[int]) -> int:
+def sys_mailbox_write(k: Kernel, t: Thread, a: list[int]) -> object:
     ep = _get(t, a[0], ikc.Remote)
     if ep is None or ep.kind != "mailbox":
         return -EBADF
@@ -76,12 +76,15 @@ def sys_mailbox_write(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EMSGSIZE
     data = t.proc.aspace.read(a[1], size)
     report.count(k, t.proc.pid, ep.pids[0], k.spec.ikc.mailbox_payload)
-    k.rpc_to(t, ep.clusters[0], MbxData(dst=ep.pids[0], port=ep.port),
-             lambda reply, at: reply.body.ret, data=data)
-    return 0
+    return k.rpc_sleep(t, ep.clusters[0], MbxData(dst=ep.pids[0], port=ep.port), _ret, data=data)
 
 
-def sys_mailbox_read(k: Kernel, t: Thread, a: list[int]) -> int:
+def _ret(reply: Packet, at: int) -> int:
+    """A mailbox write's result: what its answer says."""
+    return reply.body.ret  # type: ignore[attr-defined]
+
+
+def sys_mailbox_read(k: Kernel, t: Thread, a: list[int]) -> object:
     ep = _get(t, a[0], ikc.MailboxIn)
     if ep is None:
         return -EBADF
@@ -94,11 +97,10 @@ def sys_mailbox_read(k: Kernel, t: Thread, a: list[int]) -> int:
         t.proc.aspace.write(buf, msg[:n])
         _admit_held(k, ep, max(now, visible))
         if visible > now:
-            k.block(t, None, visible, timeout_value=n, why="visible")
+            return k.sleep(t, None, visible, timeout_value=n, why="visible")
         return n
     ep.readers.append((t, buf, size))
-    k.block(t, None, None, why="mbx_read")
-    return 0
+    return k.sleep(t, None, None, why="mbx_read")
 
 
 def _admit_held(k: Kernel, ep: ikc.MailboxIn, at: int) -> None:
