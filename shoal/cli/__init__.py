@@ -45,9 +45,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The `shoal` command (argv: sys.argv[1:] unless given); its exit status."""
     if argv is not None:
         return _ranked(list(argv))
+    from shoal import _interrupt
+    _interrupt.interruptible()  # (since shoal's first import, a Ctrl-C ended at once)
     try:
         code = _ranked(sys.argv[1:])
+        _interrupt.take()  # (one that came in the run's last slice)
+    except KeyboardInterrupt:  # outside _main's own catch (an MPI rank's start, say)
+        sys.stderr.write("shoal: interrupted\n")
+        code = 130
     finally:
+        _interrupt.quiet()  # the status is known: a Ctrl-C from here on ends at once, in one line
         # The process ends next. Its objects need no cyclic collection: frozen, the one
         # Python runs at exit skips them (~10 ms of every run).
         import gc

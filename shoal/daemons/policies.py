@@ -13,9 +13,10 @@ Built-ins: `balance`, `locality`, `memory`, `evacuate` (the last is switched on 
 post-copy pages still follow it; ENOMEM: no room at the destination). The daemon then forgets
 it, and does not ask for that process and destination again until the destination's free
 frames grow: no loop, no process lost (a refused move leaves the process where it was). A
-policy that raises (anything, SystemExit included), answers with something that is not a list of moves (or a move whose `why`
-cannot be turned into text), changes the report it is given, changes the view other than by
-`view.move`, or does not return within policybudget.POLICY_STEPS Python steps is switched off with a
+policy that raises (anything, SystemExit included), answers with something that is not a list
+of moves (or a move whose `why` cannot be turned into text), changes the report it is given,
+changes the view other than by `view.move`, or does not return within
+policybudget.POLICY_STEPS Python steps is switched off with a
 note (`Chip.policy_notes`), and the run goes on with the others: a researcher's experiment
 keeps its other results. A policy's `name` is read once, within the same bound, and shown as
 one short printable line (its class's name if it gives no text).

@@ -37,6 +37,7 @@ from unicorn import riscv_const as rv
 from unicorn.unicorn_py3 import unicorn as binding
 from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_hook_h, uc_tlb_entry
 
+from shoal import _interrupt
 from shoal.platform import unicorn_build
 from shoal.platform.hart import (
     _ALL_REGS,
@@ -144,6 +145,8 @@ class ClusterCPU:
                     uc._hook_exception = e
                 uc.emu_stop()
         self._trap_cb = HOOK_INTR_CFUNC(trap)  # (kept alive as long as the emulator)
+        _interrupt.callback(fill.__code__)  # (a Ctrl-C is raised once they have returned)
+        _interrupt.callback(trap.__code__)
         hook, user = ctypes.cast(self._trap_cb, ctypes.c_void_p), None
         if lib is not None:  # a0-a7 read in native code before the hook runs (blockcount.c)
             read_batch = ctypes.cast(binding.uclib.uc_reg_read_batch, ctypes.c_void_p).value
@@ -232,6 +235,8 @@ class ClusterCPU:
         """Run the hart state `ctx` for at most `budget` instructions (whole blocks), with the
         page table at byte offset `root` of cluster memory; save the state back. Returns
         the exact number of instructions run and whether the budget ended the slice."""
+        if _interrupt.pending:  # a Ctrl-C that came inside a hook (shoal/_interrupt.py)
+            _interrupt.take()
         uc = self.uc
         if self.tb_stale:
             uc.ctl_flush_tb()
