@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from shoal.cli.commands import cmd_cc, cmd_checkpoint, cmd_demo, cmd_mpirun, cmd_restore, cmd_run
 from shoal.cli.hostio import OutputError
 from shoal.cli.parser import TRACE_KINDS, TRACE_LIMIT, build_parser
-from shoal.errors import ShoalError
+from shoal.errors import HostLimit, ShoalError
 
 __all__ = ["TRACE_KINDS", "TRACE_LIMIT", "build_parser", "main"]
 
@@ -125,6 +125,9 @@ def _main(argv: list[str]) -> int:
     except ShoalError as e:
         sys.stderr.write(f"shoal: {e}\n")
         return 2
+    except HostLimit as e:
+        sys.stderr.write(f"shoal: {e}; the run is stopped\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("shoal: interrupted\n")
         return 130
