@@ -37,3 +37,15 @@ def test_a_cluster_emulator_reserves_32_mib_for_code() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     size, per_cpu_mib = (int(v) for v in res.stdout.split())
     assert size == 32 << 20 and per_cpu_mib < 64, (size, per_cpu_mib, res.stderr.decode())
+
+
+def test_a_host_out_of_memory_stops_the_run_in_one_line() -> None:
+    """600 MiB of remote memory (the host keeps it; io_memory allows 1 GiB) under a 700 MiB
+    `ulimit -v`: one line and exit 1. Before: the MemoryError of the TLB fill hook was lost
+    behind the emulator's status, the guest was killed for an "unhandled CPU exception" it
+    never caused, and a second MemoryError gave a traceback."""
+    prog = str(PROGRAMS / "touch_mb.c")
+    res = subprocess.run([sys.executable, "-m", "shoal", "run", prog, "600"], capture_output=True,
+                         timeout=600, preexec_fn=_limited(700 << 20))
+    assert (res.returncode, res.stdout) == (1, b""), res.stderr.decode()[-3000:]
+    assert res.stderr == b"shoal: the host ran out of memory (its ulimit -v, or RAM); the run is stopped\n"

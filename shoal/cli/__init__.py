@@ -128,6 +128,9 @@ def _main(argv: list[str]) -> int:
     except HostLimit as e:
         sys.stderr.write(f"shoal: {e}; the run is stopped\n")
         return 1
+    except MemoryError:  # (a `ulimit -v` below what the run keeps: remote memory is io_memory)
+        sys.stderr.write("shoal: the host ran out of memory (its ulimit -v, or RAM); the run is stopped\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("shoal: interrupted\n")
         return 130

@@ -283,10 +283,10 @@ class ClusterCPU:
             self.loaded = ctx
             uc._hook_exception = None
             status = count.slice(count.slicer_ref, ctx._context, load)  # type: ignore[attr-defined]
+            if uc._hook_exception is not None:  # first: a hook that failed made the status too
+                raise uc._hook_exception  # a hook's own exception, as the binding raises it
             if status:
                 err = UcError(status)
-            elif uc._hook_exception is not None:
-                raise uc._hook_exception  # a hook's own exception, as the binding raises it
             if err is None and count.slicer.pc == STOP_ADDR:
                 err = UcError(UC_ERR_FETCH_UNMAPPED)
             if c is not None:
@@ -302,6 +302,8 @@ class ClusterCPU:
         try:
             uc.emu_start(reg(REG_PC), STOP_ADDR, count=0 if hooked or b is not None else budget)
         except UcError as e:
+            if uc._hook_exception is not None:  # a hook that failed made the status: its error wins
+                raise uc._hook_exception from None
             err = e
         if err is not None and hooked:
             # A failed TLB fill inside a block: what came after it did not run.
