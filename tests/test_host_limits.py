@@ -49,3 +49,19 @@ def test_a_host_out_of_memory_stops_the_run_in_one_line() -> None:
                          timeout=600, preexec_fn=_limited(700 << 20))
     assert (res.returncode, res.stdout) == (1, b""), res.stderr.decode()[-3000:]
     assert res.stderr == b"shoal: the host ran out of memory (its ulimit -v, or RAM); the run is stopped\n"
+
+
+def test_a_fork_bombs_children_killed_together_are_one_line() -> None:
+    """40 children that wait for ever, left when their parent ends: killed as deadlocked, said
+    in one line (before: 40 lines); three or fewer keep a line each."""
+    prog = str(PROGRAMS / "fork_many.c")
+    res = subprocess.run([sys.executable, "-m", "shoal", "run", "--chip", "tiny", prog, "40"],
+                         capture_output=True, timeout=300)
+    assert (res.returncode, res.stdout) == (0, b"forked 40\n"), res.stderr.decode()[-2000:]
+    assert res.stderr.decode().splitlines() == [
+        "shoal: fork_many (40 processes: pids 3, 4, 5 and 37 more) killed: deadlock (every thread is "
+        "blocked and nothing can wake it)"]
+    res = subprocess.run([sys.executable, "-m", "shoal", "run", "--chip", "tiny", prog, "2"],
+                         capture_output=True, timeout=300)
+    assert res.returncode == 0 and [ln.split(")")[0] for ln in res.stderr.decode().splitlines()] == [
+        "shoal: fork_many (pid 3", "shoal: fork_many (pid 4"]
