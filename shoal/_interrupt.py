@@ -13,6 +13,8 @@ as a library keeps Python's KeyboardInterrupt throughout.
 import _signal as signal  # (the C module: `signal` builds its enums first, some ms of the window)
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def _is_command() -> bool:
@@ -72,6 +74,24 @@ def interruptible() -> None:
     callback from C."""
     if signal.getsignal(signal.SIGINT) is _now:
         signal.signal(signal.SIGINT, _raise)
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """A SIGINT waits for the end of the block, then is raised: work the user's files depend
+    on (a write-back half done would leave half of a tree) is finished first."""
+    got: list[int] = []
+    try:
+        old = signal.signal(signal.SIGINT, lambda sig, frame: got.append(sig))
+    except ValueError:  # (not the main thread: signals go to the main thread anyway)
+        old = None
+    try:
+        yield
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+    if got:
+        raise KeyboardInterrupt
 
 
 def install() -> None:
