@@ -2,7 +2,11 @@
 
 import gc
 
-from shoal import _bytecode
+from shoal import _interrupt
+
+_interrupt.install()  # the command's start: a Ctrl-C is one line (shoal/_interrupt.py)
+
+from shoal import _bytecode  # noqa: E402
 
 _bytecode.install()
 

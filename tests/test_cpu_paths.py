@@ -124,8 +124,9 @@ def test_the_patch_applies_exactly_or_not_at_all(tmp_path: Path) -> None:
 def test_the_kernels_fill_maps_pages_and_its_errors_reach_the_caller() -> None:
     # The kernel's TLB fill is hooked straight (no binding wrapper): what it returns is the
     # entry Unicorn uses, None is a fault, and an exception it raises stops the emulation and
-    # is raised by `run` (the access faults too, but the exception is the cause). (On this process's path;
-    # the other path's fills are compared by the cases above, bigdata's remote faults among them.)
+    # is raised by run (before the emulator's status for the access it failed). (On this
+    # process's path; the other path's fills are compared by the cases above, bigdata's remote
+    # faults among them.)
     c = cpu.ClusterCPU(1 << 20)
     code = 0x10000
     # li a0, 42 ; lw a1, 0(a0) (a load from an unmapped page): addi x10, x0, 42 ; lw x11, 0(x10)
@@ -152,8 +153,11 @@ def test_the_kernels_fill_maps_pages_and_its_errors_reach_the_caller() -> None:
     c.flush_tlb()
     ctx = c.new_context()
     c.regs.ctx_set(ctx, cpu.REG_PC, code)
+    # Raised to the caller, not a fault of the guest's (a host's MemoryError in the kernel's
+    # fill killed the guest for an "unhandled CPU exception": tests/test_host_limits.py).
     with pytest.raises(RuntimeError, match="the kernel's fill failed"):
         c.run(ctx, 100, root)
+
 
 
 def test_the_sdist_unpacks_without_tarfiles_filter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

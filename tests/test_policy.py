@@ -378,6 +378,55 @@ class Stubborn(Policy):
             except BaseException:
                 pass
 
+class Exits(Policy):
+    name = "exits"
+    def on_report(self, report, view):
+        import sys
+        sys.exit(3)
+
+class Stop(BaseException):
+    pass
+
+class RaisesBase(Policy):
+    name = "raisesbase"
+    def on_report(self, report, view):
+        raise Stop("mine")
+
+class GenExit(Policy):
+    name = "genexit"
+    def on_report(self, report, view):
+        raise GeneratorExit
+
+class BadError(Exception):
+    def __str__(self):
+        raise SystemExit(5)
+
+class ErrorText(Policy):
+    name = "errortext"
+    def on_report(self, report, view):
+        raise BadError()
+
+class NameRaises(Policy):
+    @property
+    def name(self):
+        raise SystemExit(7)
+
+class NameFlips(Policy):
+    calls = 0
+    @property
+    def name(self):
+        NameFlips.calls += 1
+        return "flip" if NameFlips.calls == 1 else 5
+
+class NameHuge(Policy):
+    name = "n\\n" * 100_000
+    def on_report(self, report, view):
+        raise ValueError("off")
+
+class InitExits(Policy):
+    def __init__(self):
+        raise SystemExit(4)
+
 class Slow(Policy):
     """Balance's moves, after 300,000 steps of work: slow, but it finishes."""
     name = "slow"
@@ -400,7 +449,10 @@ BAD = {"WhyRaises": "RuntimeError: no text", "WhyNotText": "TypeError: __str__ r
        "Sly": "KeyError: 'pid'", "ChangesReport": "it changed the report it was given",
        "ChangesView": "it changed the view it was given other than by view.move",
        "Forever": "did not return within 2000000 Python steps",
-       "Stubborn": "did not return within 2000000 Python steps"}
+       "Stubborn": "did not return within 2000000 Python steps",
+       # What Python does not count as an error is the policy's all the same.
+       "Exits": "SystemExit: 3", "RaisesBase": "Stop: mine", "GenExit": "GeneratorExit",
+       "ErrorText": "BadError: <cannot be shown>"}
 
 
 @pytest.mark.parametrize("cls", sorted(BAD))
@@ -418,6 +470,26 @@ def test_a_misbehaving_policy_is_switched_off_with_one_line(tmp_path: Path, cls:
     assert len(notes) == 1 and notes[0].startswith(f"shoal: policy {cls.lower()} switched off at "), err
     assert BAD[cls] in notes[0], notes
     assert "policies       : balance;" in err  # the other policy went on
+
+
+def test_a_policy_name_is_read_once_as_one_short_line(tmp_path: Path) -> None:
+    """A user's `name` that raises (SystemExit), changes between reads or holds newlines and
+    megabytes: the policy is known by its class's name or its first name, shown printable and
+    short; the run goes on (before: tracebacks)."""
+    from conftest import shoal_cli
+    f = tmp_path / "names.py"
+    f.write_text(MISBEHAVE)
+    prog = str(bp.PROGRAMS / "pol_work.c")
+    for cls, shown in (("NameRaises", "NameRaises"), ("NameFlips", "flip"), ("NameHuge", "n?" * 30)):
+        res = shoal_cli("run", "--chip", "tiny", "--stats", "--policy", f"{f}:{cls}",
+                        "--policy-period", "200us", prog, "2", "20000", "1", timeout=120)
+        err = res.stderr.decode()
+        assert res.returncode == 0 and res.stdout.startswith(b"work 1: "), err
+        assert "Traceback" not in err and len(err) < 10_000, err[:2000]
+        assert f"policies       : {shown};" in err or f"policy {shown} switched off" in err, err
+    res = shoal_cli("run", "--chip", "tiny", "--policy", f"{f}:InitExits", prog, "1", "10", "0", timeout=60)
+    assert res.returncode == 2 and res.stdout == b""
+    assert res.stderr.decode() == "shoal: policy InitExits: cannot create it: SystemExit: 4\n"
 
 
 def test_a_slow_policy_that_finishes_gives_the_same_results(tmp_path: Path) -> None:

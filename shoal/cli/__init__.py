@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from shoal.cli.commands import cmd_cc, cmd_checkpoint, cmd_demo, cmd_mpirun, cmd_restore, cmd_run
 from shoal.cli.hostio import OutputError
 from shoal.cli.parser import TRACE_KINDS, TRACE_LIMIT, build_parser
-from shoal.errors import ShoalError
+from shoal.errors import HostLimit, ShoalError
 
 __all__ = ["TRACE_KINDS", "TRACE_LIMIT", "build_parser", "main"]
 
@@ -45,9 +45,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The `shoal` command (argv: sys.argv[1:] unless given); its exit status."""
     if argv is not None:
         return _ranked(list(argv))
+    from shoal import _interrupt
+    _interrupt.interruptible()  # (since shoal's first import, a Ctrl-C ended at once)
     try:
         code = _ranked(sys.argv[1:])
+        _interrupt.take()  # (one that came in the run's last slice)
+    except KeyboardInterrupt:  # outside _main's own catch (an MPI rank's start, say)
+        sys.stderr.write("shoal: interrupted\n")
+        code = 130
     finally:
+        _interrupt.quiet()  # the status is known: a Ctrl-C from here on ends at once, in one line
         # The process ends next. Its objects need no cyclic collection: frozen, the one
         # Python runs at exit skips them (~10 ms of every run).
         import gc
@@ -118,6 +125,12 @@ def _main(argv: list[str]) -> int:
     except ShoalError as e:
         sys.stderr.write(f"shoal: {e}\n")
         return 2
+    except HostLimit as e:
+        sys.stderr.write(f"shoal: {e}; the run is stopped\n")
+        return 1
+    except MemoryError:  # (a `ulimit -v` below what the run keeps: remote memory is io_memory)
+        sys.stderr.write("shoal: the host ran out of memory (its ulimit -v, or RAM); the run is stopped\n")
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("shoal: interrupted\n")
         return 130

@@ -125,10 +125,12 @@ def _fs_home(chip: object, fs_out: tuple[str, list] | None) -> None:
     """The final tree of the chip's file system, written where --fs/--fs-out said."""
     if fs_out is None:
         return
+    from shoal import _interrupt
     from shoal.tools.hostfs import write_host_tree
     out, before = fs_out
     try:
-        write_host_tree(chip.fs_tree(), out, before)  # type: ignore[attr-defined]
+        with _interrupt.held():  # a Ctrl-C now waits for the whole tree (then stops the run: 130)
+            write_host_tree(chip.fs_tree(), out, before)  # type: ignore[attr-defined]
     except OSError as e:
         why = (e.strerror or str(e)).lower()
         raise ShoalError(f"writing the file system to {out}: {why}") from None

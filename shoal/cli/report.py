@@ -137,12 +137,24 @@ def trace_note(chip: object) -> None:
                          "raise --trace-limit or use --trace-clusters/--trace-kinds\n")
 
 
+GROUP_KILLS = 3  # processes of one program killed for the same reason shown one line each
+
+
 def finish(chip: object, proc: object, stats: bool) -> int:
     from shoal.api import Chip, Process
     assert isinstance(chip, Chip) and isinstance(proc, Process)
+    killed: dict[tuple[str, str], list[int]] = {}  # (program, why) -> pids, in order
     for c in chip.processes():
         if c.signal is not None:
-            sys.stderr.write(f"shoal: {c.name} (pid {c.pid}) {c.message}\n")
+            killed.setdefault((c.name, c.message), []).append(c.pid)
+    for (name, why), pids in killed.items():
+        if len(pids) <= GROUP_KILLS:
+            for pid in pids:
+                sys.stderr.write(f"shoal: {name} (pid {pid}) {why}\n")
+        else:  # (a fork bomb's 500 children, one line each, would bury the rest)
+            shown = ", ".join(str(p) for p in pids[:GROUP_KILLS])
+            sys.stderr.write(f"shoal: {name} ({len(pids)} processes: pids {shown} and "
+                             f"{len(pids) - GROUP_KILLS} more) {why}\n")
     for m in chip.migrations:
         if m.state == "failed":
             sys.stderr.write(f"shoal: migration of pid {m.pid} from cluster {m.src} to {m.dst} failed: "

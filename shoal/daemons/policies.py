@@ -13,11 +13,13 @@ Built-ins: `balance`, `locality`, `memory`, `evacuate` (the last is switched on 
 post-copy pages still follow it; ENOMEM: no room at the destination). The daemon then forgets
 it, and does not ask for that process and destination again until the destination's free
 frames grow: no loop, no process lost (a refused move leaves the process where it was). A
-policy that raises, answers with something that is not a list of moves (or a move whose `why`
-cannot be turned into text), changes the report it is given, changes the view other than by
-`view.move`, or does not return within policybudget.POLICY_STEPS Python steps is switched off with a
+policy that raises (anything, SystemExit included), answers with something that is not a list
+of moves (or a move whose `why` cannot be turned into text), changes the report it is given,
+changes the view other than by `view.move`, or does not return within
+policybudget.POLICY_STEPS Python steps is switched off with a
 note (`Chip.policy_notes`), and the run goes on with the others: a researcher's experiment
-keeps its other results.
+keeps its other results. A policy's `name` is read once, within the same bound, and shown as
+one short printable line (its class's name if it gives no text).
 """
 
 from __future__ import annotations
@@ -295,22 +297,48 @@ def load(spec: object) -> list[Policy]:
         else:
             raise ShoalError(f"bad policy {item!r}: a name ({', '.join(BUILTIN)}), FILE.py:CLASS, "
                              "or a shoal.daemons.policies.Policy")
-    names = [p.name for p in out]
+    names = [policy_name(p) for p in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ShoalError(f"policy {dup[0]!r} given twice")
     return out
 
 
-def _instance(cls: type, what: str) -> Policy:
+def policy_name(pol: Policy) -> str:
+    """A policy's `name` as one short printable line, read once within the policy's bound (a
+    user's `name` may be a property that raises, loops, exits or changes); its class's name
+    if it gives no text."""
+    from shoal.daemons.policybudget import PolicyError, budgeted
+    if type(pol) in BUILTIN.values():
+        return pol.name
+    try:  # (object's own lookups: a user's __getattribute__ is not asked)
+        got = object.__getattribute__(pol, "__dict__").get("_shoal_name")
+    except Exception:  # noqa: BLE001 - no instance dict (__slots__)
+        got = None
+    if type(got) is str:
+        return got  # read before
     try:
-        got = cls()
-    except Exception as e:  # the user's constructor
-        raise ShoalError(f"policy {what}: cannot create it: {type(e).__name__}: {e}") from None
+        got = budgeted(lambda: getattr(pol, "name", None))
+    except PolicyError:
+        got = None
+    if type(got) is not str or not got:
+        got = type.__dict__["__name__"].__get__(type(pol))
+    shown = "".join(ch if ch.isprintable() else "?" for ch in str.__str__(got)[:60])
+    try:
+        object.__setattr__(pol, "_shoal_name", shown)
+    except Exception:  # noqa: BLE001 - __slots__: read again next time
+        pass
+    return shown
+
+
+def _instance(cls: type, what: str) -> Policy:
+    from shoal.daemons.policybudget import PolicyError, budgeted
+    try:
+        got = budgeted(cls)  # the user's constructor: whatever it raises (SystemExit too), bounded
+    except PolicyError as e:
+        raise ShoalError(f"policy {what}: cannot create it: {e}") from None
     if not isinstance(got, Policy):
         raise ShoalError(f"policy {what}: not a subclass of shoal.daemons.policies.Policy")
-    if not isinstance(getattr(got, "name", None), str) or not got.name:
-        got.name = what
     return got
 
 

@@ -21,7 +21,16 @@ import math
 from collections.abc import Callable
 
 from shoal.daemons.core import Core, Handler, HostCall
-from shoal.daemons.policies import BUILTIN, ChipView, ClusterView, Evacuate, Move, Policy, ProcView
+from shoal.daemons.policies import (
+    BUILTIN,
+    ChipView,
+    ClusterView,
+    Evacuate,
+    Move,
+    Policy,
+    ProcView,
+    policy_name,
+)
 from shoal.daemons.policybudget import PolicyError, budgeted
 from shoal.messages import Evacuate as EvacuateMsg
 from shoal.messages import Kind, LoadReport, PolicyMove, PolicyRefused
@@ -266,7 +275,7 @@ class PolicyDaemon:
         for m in self.pending.values():
             per_src[m.src] = per_src.get(m.src, 0) + 1
         for pol in list(self.policies):
-            name = pol.name if type(pol.name) is str else _text(pol.name)
+            name = policy_name(pol)  # (read once, within the policy's bound)
             before = _clone_view(v)  # the view as it was, if this policy is switched off
             try:
                 moves = self._ask(pol, report, v, before)
@@ -417,7 +426,7 @@ class PolicyServer:
     def figures(self) -> dict:
         d = self.daemon
         return {"notes": list(d.notes), "asked": d.asked, "refused": d.refusals,
-                "evacuated": sorted(d.evacuated), "policies": [p.name for p in d.policies]}
+                "evacuated": sorted(d.evacuated), "policies": [policy_name(p) for p in d.policies]}
 
     # what the process manager asks ----------------------------------------------------------------
     def evacuated(self) -> set[int]:

@@ -5,7 +5,8 @@ whatever it calls in Python) is a step, counted by a trace function, so whether 
 switched off depends on the policy and its input only, never on the host's speed, and a slow
 policy that finishes within the bound gives the same results everywhere. Code the count
 cannot see (a loop inside a C function, a sleep, a policy that removes the trace function)
-meets a wall-clock backstop instead (POLICY_WALL_SECONDS of host time, far above what
+(or a one-line `while True: pass`: CPython 3.11 reports no line event for its jump to
+itself) meets a wall-clock backstop instead (POLICY_WALL_SECONDS of host time, far above what
 POLICY_STEPS costs): only such a policy can get a result that depends on the host, and only
 at its extremity. The built-in policies are trusted: not counted, so they cost nothing more.
 """
@@ -81,8 +82,14 @@ def budgeted(fn: Callable[[], object]) -> object:
         prev_timer = signal.setitimer(signal.ITIMER_REAL, POLICY_WALL_SECONDS)
     old = sys.gettrace()
     sys.settrace(count)  # type: ignore[arg-type]
+    failed = ""
     try:
-        out = fn()
+        try:
+            out = fn()
+        except (_OverBudget, KeyboardInterrupt, PolicyError):
+            raise  # (the daemon's own checks; a Ctrl-C stops the run, as anywhere else)
+        except BaseException as e:  # noqa: BLE001 - the policy's own, SystemExit included
+            out, failed = None, _shown(e)  # (its text is the policy's code too: counted)
     except _OverBudget:
         out = None
     finally:
@@ -95,7 +102,26 @@ def budgeted(fn: Callable[[], object]) -> object:
                 signal.setitimer(signal.ITIMER_REAL, *prev_timer)
     if over[0]:
         raise PolicyError(over[0])
+    if failed:
+        raise PolicyError(failed)
     return out
+
+
+def _shown(e: BaseException) -> str:
+    """What a policy raised as one short printable line, made inside the bound (a user's
+    exception may have a __str__ that raises, loops, or gives something huge)."""
+    try:
+        name = type.__dict__["__name__"].__get__(type(e))
+    except Exception:  # noqa: BLE001
+        name = "exception"
+    try:
+        s = str(e)
+        s = str.__str__(s)[:300]
+    except (_OverBudget, KeyboardInterrupt):
+        raise
+    except BaseException:  # noqa: BLE001 - a user's object
+        s = "<cannot be shown>"
+    return f"{name}: " + "".join(ch if ch.isprintable() else "?" for ch in s)
 
 
 _BUDGETED_CODE = budgeted.__code__

@@ -43,6 +43,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (24, "dup3", io.sys_dup3),
     (25, "fcntl64", io.sys_fcntl),
     (29, "ioctl", io.sys_ioctl),
+    (33, "mknodat", fs.sys_mknodat),
     (34, "mkdirat", fs.sys_mkdirat),
     (35, "unlinkat", fs.sys_unlinkat),
     (36, "symlinkat", links.sys_symlinkat),

@@ -37,7 +37,9 @@ from unicorn import riscv_const as rv
 from unicorn.unicorn_py3 import unicorn as binding
 from unicorn.unicorn_py3.unicorn import HOOK_INTR_CFUNC, uc_hook_h, uc_tlb_entry
 
+from shoal import _interrupt
 from shoal.abi import CAUSE_ECALL_U
+from shoal.errors import HostLimit
 from shoal.platform import unicorn_build
 from shoal.platform.hart import (
     _ALL_REGS,
@@ -62,6 +64,7 @@ __all__ = ["PHYS_BASE", "REG_A", "REG_F", "REG_PC", "REG_RA", "REG_SP", "REG_TP"
            "_ALL_REGS", "ClusterCPU", "engine", "native_library"]
 
 PHYS_BASE = 0x8000_0000
+TCG_BUFFER = 32 << 20  # bytes of translated code one cluster's emulator keeps (then it starts over)
 
 
 # uc_cb_tlbfill_t, with the entry as an address (written in place, no pointer object made).
@@ -69,15 +72,37 @@ _FILL_CFUNC = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint64, 
                                ctypes.c_void_p, ctypes.c_void_p)
 
 
+def _room_for(nbytes: int) -> None:
+    """HostLimit (one line) if a `ulimit -v` leaves less address space than a cluster's
+    emulator needs: QEMU's own allocation failure would exit the host with a line of its own."""
+    import resource
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit == resource.RLIM_INFINITY:
+        return
+    try:
+        with open("/proc/self/status") as f:
+            used = next(int(ln.split()[1]) * 1024 for ln in f if ln.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError):
+        return
+    if used + nbytes + (64 << 20) > limit:  # (and some room for the rest of the host)
+        raise HostLimit(f"the host's address space limit (ulimit -v: {limit >> 20} MiB, {used >> 20} MiB "
+                         f"used) leaves no room for one more cluster's emulator ({nbytes >> 20} MiB)")
+
+
 class ClusterCPU:
     """The harts and the physical memory of one cluster."""
 
     def __init__(self, memory_bytes: int) -> None:
+        _room_for(memory_bytes + TCG_BUFFER)
         self.mem = mmap.mmap(-1, memory_bytes)
         self.size = memory_bytes
         self._cbuf = (ctypes.c_char * memory_bytes).from_buffer(self.mem)
         patched = unicorn_build.install() is not None  # before the first Uc of this process
         self.uc = Uc(UC_ARCH_RISCV, UC_MODE_RISCV32)
+        # Before the first control that initialises it: Unicorn's default is 1 GiB of address
+        # space per emulator for translated code, 16+ GiB for a chip; under a `ulimit -v` QEMU
+        # then printed one line of its own and exit(1)ed the host mid-run.
+        self.uc.ctl_set_tcg_buffer_size(TCG_BUFFER)
         self.uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         self.uc.mem_map_ptr(PHYS_BASE, memory_bytes, UC_PROT_ALL, ctypes.addressof(self._cbuf))
         handle = self.uc._uch.value if hasattr(self.uc._uch, "value") else self.uc._uch
@@ -149,6 +174,8 @@ class ClusterCPU:
                     uc._hook_exception = e
                 uc.emu_stop()
         self._trap_cb = HOOK_INTR_CFUNC(trap)  # (kept alive as long as the emulator)
+        _interrupt.callback(fill.__code__)  # (a Ctrl-C is raised once they have returned)
+        _interrupt.callback(trap.__code__)
         hook, user = ctypes.cast(self._trap_cb, ctypes.c_void_p), None
         if lib is not None:  # a0-a7 read in native code before the hook runs (blockcount.c)
             read_batch = ctypes.cast(binding.uclib.uc_reg_read_batch, ctypes.c_void_p).value
@@ -237,6 +264,8 @@ class ClusterCPU:
         """Run the hart state `ctx` for at most `budget` instructions (whole blocks), with the
         page table at byte offset `root` of cluster memory; save the state back. Returns
         the exact number of instructions run and whether the budget ended the slice."""
+        if _interrupt.pending:  # a Ctrl-C that came inside a hook (shoal/_interrupt.py)
+            _interrupt.take()
         uc = self.uc
         if self.tb_stale:
             uc.ctl_flush_tb()
@@ -280,6 +309,8 @@ class ClusterCPU:
         try:
             uc.emu_start(reg(REG_PC), STOP_ADDR, count=0 if hooked or b is not None else budget)
         except UcError as e:
+            if uc._hook_exception is not None:  # a hook that failed made the status: its error wins
+                raise uc._hook_exception from None
             err = e
         if err is not None and hooked:
             # A failed TLB fill inside a block: what came after it did not run.

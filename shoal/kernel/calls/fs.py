@@ -10,19 +10,26 @@ from typing import TYPE_CHECKING
 from shoal.abi import (
     EACCES,
     EBADF,
+    EEXIST,
     EFAULT,
     EINVAL,
     EMFILE,
     ENAMETOOLONG,
     ENOENT,
     ENOTDIR,
+    EPERM,
     ERANGE,
     EROFS,
     MAX_IO,
     O_ACCMODE,
+    O_CREAT,
+    O_EXCL,
     O_RDWR,
     O_WRONLY,
+    S_IFCHR,
     S_IFDIR,
+    S_IFREG,
+    S_IFSOCK,
 )
 from shoal.kernel import files, shm
 from shoal.kernel.calls import cred
@@ -157,6 +164,36 @@ def sys_mkdirat(k: Kernel, t: Thread, a: list[int]) -> int:
     if isinstance(path, int):
         return path
     return files.simple(k, t, FsMkdir(path=path, mode=mode, **cred.as_user(t)))
+
+
+S_IFMT, S_IFIFO, S_IFBLK = 0o170000, 0o010000, 0o060000
+
+
+def sys_mknodat(k: Kernel, t: Thread, a: list[int]) -> int:
+    """mknodat(dirfd, path, mode, dev): a regular file (type S_IFREG or 0), made as Linux makes
+    it (open's O_CREAT|O_EXCL, closed at once). A FIFO, a device or a socket: EPERM, mknod(2)'s
+    answer when "the filesystem containing pathname does not support the type of node
+    requested" (the file server holds files, directories and links; a guest's named pipe would
+    need open's rendezvous of readers and writers across clusters: not served)."""
+    path = files.user_path(t, s32(a[0]), a[1])
+    if isinstance(path, int):
+        return path
+    kind = a[2] & S_IFMT
+    if kind in (S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK):
+        return -EPERM
+    if kind not in (0, S_IFREG):
+        return -EINVAL
+    if files.device(path) is not None or path.startswith(shm.PREFIX):
+        return -EEXIST
+    p = t.proc
+
+    def made(reply: Packet, at: int) -> int:
+        if reply.body.ret < 0:
+            return reply.body.ret
+        k.send(k.services_node, FsClose(pid=p.pid, handle=reply.body.handle), at=at)
+        return 0
+    mode = a[2] & ~p.fs.umask & 0o7777
+    return files.ask(k, t, FsOpen(path=path, flags=O_CREAT | O_EXCL, mode=mode, **cred.as_user(t)), made)
 
 
 def sys_unlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
