@@ -82,6 +82,8 @@ struct dtype {
     long size, extent;
     int nblocks;
     struct block *blocks; /* byte blocks of one element, in order */
+    long lb;              /* lower bound (MPI_Type_indexed's first displacement) */
+    char *name;           /* MPI_Type_set_name's, or NULL */
 };
 static struct dtype types[MAX_TYPES];
 
@@ -136,7 +138,13 @@ static void unpack(char *out, const char *in, int count, const struct dtype *t, 
 }
 
 /* --- communicators ----------------------------------------------------------------------- */
-struct comm { int used, base, rank, size, errh; int *world; };
+struct comm {
+    int used, base, rank, size, errh;
+    int *world;
+    unsigned nbc_seq; /* nonblocking collectives started (their tags) */
+    int ndims;        /* a Cartesian topology: ndims dims then ndims periods (shoal_mpi_extra.c) */
+    int *cart;
+};
 static struct comm comms[MAX_COMMS];
 static int next_base = 2; /* 0: WORLD, 1: SELF; each base gives contexts 2b (p2p), 2b+1 (collectives) */
 
@@ -159,6 +167,8 @@ static const char *err_text(int code) {
         "Invalid topology", "Invalid dimension argument", "Invalid argument", "Unknown error",
         "Message truncated", "Other MPI error", "Internal MPI error", "Error code is in status",
         "Pending request", "Invalid request"};
+    if (code == MPI_ERR_WIN) return "Invalid window";
+    if (code == MPI_ERR_UNSUPPORTED_OPERATION) return "Unsupported operation";
     return code >= 0 && code < (int)(sizeof t / sizeof t[0]) ? t[code] : "Unknown error class";
 }
 
@@ -253,7 +263,13 @@ static void send_msg(int w, const struct hdr *h, const void *data, int n) {
 }
 
 /* --- requests ----------------------------------------------------------------------------- */
-enum { R_SEND = 1, R_RECV = 2 };
+enum { R_SEND = 1, R_RECV = 2, R_COLL = 3 }; /* R_COLL: a nonblocking collective (shoal_mpi_nbc.c) */
+struct nbc;
+static int cart_set(MPI_Comm comm, int ndims, const int *dims, const int *periods);
+static void nbc_free(struct nbc *b);
+static void nbc_poke(void);
+static int nbc_movable(void);
+static struct nbc *nbc_active;
 struct req {
     int id, kind, done, freed, bsend, cleared;
     int peer, tag, ctx;    /* send: destination world rank; recv: source world rank or ANY */
@@ -267,6 +283,7 @@ struct req {
     int rreq;              /* send: the receiver's request (from CTS) */
     MPI_Status st;
     struct req *next;      /* posted receives, or sends cleared to write */
+    struct nbc *nbc;       /* R_COLL: its schedule */
 };
 static struct req **reqs;
 static int nreqs;
@@ -302,6 +319,7 @@ static struct req *req_new(int kind) {
 
 static void req_release(struct req *q) {
     if (q->own) free(q->pbuf);
+    if (q->nbc) nbc_free(q->nbc);
     if (q->bsend) bsend_pending--;
     reqs[q->id] = NULL;
     free(q);
@@ -749,15 +767,22 @@ static int start_recv(void *buf, int count, MPI_Datatype dt, int source, int tag
 
 /* Waits for one request (L not held); fills the status, releases it. Returns its error. */
 static int finish(struct req *q, MPI_Status *status) {
+    nbc_poke();
     pthread_mutex_lock(&L);
     for (;;) {
         progress_sends();
         if (q->done) break;
+        if (nbc_active != NULL && nbc_movable()) { /* a collective in flight can move on */
+            pthread_mutex_unlock(&L);
+            nbc_poke();
+            pthread_mutex_lock(&L);
+            continue;
+        }
         pthread_cond_wait(&C, &L);
     }
-    int e = q->kind == R_RECV ? q->st.MPI_ERROR : MPI_SUCCESS;
+    int e = q->kind == R_SEND ? MPI_SUCCESS : q->st.MPI_ERROR;
     if (status != MPI_STATUS_IGNORE) {
-        if (q->kind == R_RECV) *status = q->st;
+        if (q->kind != R_SEND) *status = q->st;
         else status->MPI_ERROR = MPI_SUCCESS;
     }
     req_release(q);
@@ -954,6 +979,7 @@ int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status) {
         return MPI_SUCCESS;
     }
     if (req_get(*request) == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Test", "invalid request");
+    nbc_poke();
     pthread_mutex_lock(&L);
     progress_sends();
     *flag = ready(*request);
@@ -964,6 +990,7 @@ int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status) {
 }
 
 int MPI_Testall(int count, MPI_Request requests[], int *flag, MPI_Status statuses[]) {
+    nbc_poke();
     pthread_mutex_lock(&L);
     progress_sends();
     int all = 1;
@@ -977,6 +1004,7 @@ int MPI_Testall(int count, MPI_Request requests[], int *flag, MPI_Status statuse
 }
 
 int MPI_Testany(int count, MPI_Request requests[], int *index, int *flag, MPI_Status *status) {
+    nbc_poke();
     pthread_mutex_lock(&L);
     progress_sends();
     int got = MPI_UNDEFINED, active = 0;
@@ -1017,6 +1045,12 @@ int MPI_Waitany(int count, MPI_Request requests[], int *index, MPI_Status *statu
             *index = MPI_UNDEFINED;
             empty_status(status);
             return MPI_SUCCESS;
+        }
+        if (nbc_active != NULL && nbc_movable()) {
+            pthread_mutex_unlock(&L);
+            nbc_poke();
+            pthread_mutex_lock(&L);
+            continue;
         }
         pthread_cond_wait(&C, &L);
     }
@@ -1225,6 +1259,7 @@ int MPI_Type_free(MPI_Datatype *dt) {
     struct dtype *t = dt_get(*dt);
     if (t == NULL || *dt < NBASIC) return fail(MPI_COMM_WORLD, MPI_ERR_TYPE, "MPI_Type_free", "invalid datatype");
     free(t->blocks);
+    free(t->name);
     memset(t, 0, sizeof *t);
     *dt = MPI_DATATYPE_NULL;
     return MPI_SUCCESS;
@@ -1240,7 +1275,7 @@ int MPI_Type_size(MPI_Datatype dt, int *size) {
 int MPI_Type_get_extent(MPI_Datatype dt, MPI_Aint *lb, MPI_Aint *extent) {
     struct dtype *t = dt_get(dt);
     if (t == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_TYPE, "MPI_Type_get_extent", "invalid datatype");
-    *lb = 0;
+    *lb = t->lb;
     *extent = t->extent;
     return MPI_SUCCESS;
 }
@@ -1741,7 +1776,10 @@ int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm) {
     int *w = malloc(sizeof(int) * (size_t)c->size);
     if (w == NULL) fatal("MPI_Comm_dup", "out of memory", ENOMEM);
     memcpy(w, c->world, sizeof(int) * (size_t)c->size);
-    return comm_new(base, c->rank, c->size, c->errh, w, newcomm, "MPI_Comm_dup");
+    int ndims = c->ndims, *cart = c->cart;
+    e = comm_new(base, c->rank, c->size, c->errh, w, newcomm, "MPI_Comm_dup");
+    if (e == MPI_SUCCESS && ndims > 0) e = cart_set(*newcomm, ndims, cart, cart + ndims); /* topology too */
+    return e;
 }
 
 int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm) {
@@ -1785,7 +1823,8 @@ int MPI_Comm_free(MPI_Comm *comm) {
     if (*comm == MPI_COMM_WORLD || *comm == MPI_COMM_SELF || comm_get(*comm) == NULL)
         return fail(MPI_COMM_WORLD, MPI_ERR_COMM, "MPI_Comm_free", "invalid communicator");
     free(comms[*comm].world);
-    comms[*comm].used = 0;
+    free(comms[*comm].cart);
+    comms[*comm] = (struct comm){0};
     *comm = MPI_COMM_NULL;
     return MPI_SUCCESS;
 }
@@ -1800,3 +1839,7 @@ int MPI_Comm_compare(MPI_Comm a, MPI_Comm b, int *result) {
     *result = same ? MPI_CONGRUENT : MPI_UNEQUAL;
     return MPI_SUCCESS;
 }
+
+/* The rest of the library, one translation unit with this file (they use its statics). */
+#include "shoal_mpi_nbc.c"
+#include "shoal_mpi_extra.c"
