@@ -1,0 +1,74 @@
+"""Guest MPI beyond the basics, as public MPI programs (the OSU micro-benchmarks) use it:
+nonblocking collectives, MPI_Alltoallw, Cartesian topologies, indexed datatypes and type
+names, and the one-sided calls that fail cleanly. The reference for each output is the same C
+built with the host's mpicc and run with mpiexec (see test_guest_mpi.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import assert_no_frame_leak
+from test_guest_mpi import mpirun, native, stdout
+
+
+@pytest.mark.parametrize("n,ppc", [(2, 1), (4, 1), (5, 2)])
+def test_nonblocking_collectives_match_blocking(n: int, ppc: int, tmp_path: Path) -> None:
+    """Each nonblocking collective gives its blocking twin's bits; two in flight on one
+    communicator around a blocking one; Testall polling; Waitall over collective and
+    point-to-point requests; a barrier that would deadlock if it blocked at its start."""
+    c, ranks, end = mpirun("mpi_nbc", n, ppc=ppc)
+    out = stdout(ranks)
+    assert end.failed is None, end.line(ranks)
+    assert out.startswith(b"ibarrier after a send: token 42\ntwo ibcasts around an allreduce: ok\n")
+    assert b"DIFFERS" not in out and out.endswith(b"request null after wait: 1\nerrors 0\n")
+    assert out.count(b"same as blocking") == 15
+    if n == 4:  # sum over ranks of 10 r + i; the 2x2 products m0 m1 m2 m3 in rank order
+        assert b"ireduce int sum at last      60 64 68\n" in out
+        assert b"  product m0 m1 ... m(n-1)   11 17 5 8\n" in out
+    ref = native("mpi_nbc", n, [], tmp_path)
+    if ref is not None:
+        assert out == ref
+    assert_no_frame_leak(c)
+
+
+def test_nonblocking_collectives_deterministic() -> None:
+    runs = [mpirun("mpi_nbc", 3) for _ in range(2)]
+    assert stdout(runs[0][1]) == stdout(runs[1][1])
+    assert [r.cycles for r in runs[0][1]] == [r.cycles for r in runs[1][1]]
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_cartesian_topology_indexed_types_and_names(n: int, tmp_path: Path) -> None:
+    c, ranks, end = mpirun("mpi_topo", n)
+    out = stdout(ranks)
+    assert end.failed is None, end.line(ranks)
+    # MPICH's answers (checked against the mpich wheel): balanced, non-increasing.
+    assert (b"dims_create(6, 2): 3 2\ndims_create(12, 2): 4 3\ndims_create(16, 3): 4 2 2\n"
+            b"dims_create(7, 2): 7 1\ndims_create(6, 3): 2 3 1\ndims_create(5, 1): 5\n"
+            b"dims_create(8, 3): 2 2 2\n") in out
+    assert b"wrong membership" not in out and b" ok 0;" not in out
+    assert b"world: topo undefined 1, cart_coords class topology 1\n" in out
+    assert b"grid larger than the communicator: error 1\n" in out
+    assert b"indexed: size 24 lb 4 extent 40\n" in out
+    assert b"indexed x2 from rank 1 (12 ints): 101 102 105 108 109 110 111 112 115 118 119 120\n" in out
+    assert (b"names: MPI_CHAR(8) MPI_INT(7) MPI_DOUBLE(10) MPI_UNSIGNED_LONG(17) MPI_FLOAT(9) MPI_BYTE(8) "
+            b"MPI_2INT(8) derived ''(0) then 'pairs'(5)\n") in out
+    if n == 5:  # a 2 x 2 grid: rank 4 is outside it; dimension 0 wraps, dimension 1 does not
+        assert b"cart rank 1 at (0,1) ok 1; dim0 from 3 to 3; dim1 from 0 to -1\n" in out
+    ref = native("mpi_topo", n, [], tmp_path)
+    if ref is not None:
+        assert out == ref
+
+
+def test_windows_fail_with_a_class_then_one_line() -> None:
+    """No one-sided communication: MPI_Win_create returns MPI_ERR_UNSUPPORTED_OPERATION under
+    MPI_ERRORS_RETURN, and under MPI_ERRORS_ARE_FATAL the rank ends with one line (MPICH would
+    create the window, so there is no native reference)."""
+    c, ranks, end = mpirun("mpi_topo", 2, ["win"])
+    assert ranks[0].stdout == b"win_create: class MPI_ERR_UNSUPPORTED_OPERATION, window null 1\n"
+    assert end.failed is not None and end.status(ranks) == 52
+    failed = ranks[end.failed]
+    assert failed.stderr == (b"Fatal error in MPI_Win_allocate: Unsupported operation, one-sided "
+                             b"communication (windows) is not provided\n")
+    assert b"not reached" not in stdout(ranks)
