@@ -16,7 +16,8 @@ INCLUDE_DIR = Path(__file__).parent / "include"
 SEM_LIB = Path(__file__).parent / "lib" / "shoal_sem.c"
 # MPI for guests (shoal/include/mpi.h), likewise an archive: linked only into programs that call it.
 MPI_LIB = Path(__file__).parent / "lib" / "shoal_mpi.c"
-MPI_PARTS = tuple(Path(__file__).parent / "lib" / f for f in ("shoal_mpi_nbc.c", "shoal_mpi_extra.c"))  # #included
+# Parts that shoal_mpi.c #includes (one translation unit): they count in the archive's key.
+MPI_PARTS = tuple(Path(__file__).parent / "lib" / f for f in ("shoal_mpi_nbc.c", "shoal_mpi_extra.c"))
 WRAPPED = ("sem_open", "sem_close", "sem_unlink", "sem_wait", "sem_trywait", "sem_timedwait",
            "sem_post", "sem_getvalue")
 WRAP_FLAG = "-Wl," + ",".join(f"--wrap={f}" for f in WRAPPED)
