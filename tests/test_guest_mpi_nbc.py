@@ -72,3 +72,22 @@ def test_windows_fail_with_a_class_then_one_line() -> None:
     assert failed.stderr == (b"Fatal error in MPI_Win_allocate: Unsupported operation, one-sided "
                              b"communication (windows) is not provided\n")
     assert b"not reached" not in stdout(ranks)
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_groups_and_comm_create(n: int, tmp_path: Path) -> None:
+    """MPI_Comm_group then MPI_Group_rank (how Nanvix's MPI ports of the CAP Bench kernels
+    find their rank), incl/excl/translate/compare, MPI_Comm_create, a bad rank's class."""
+    c, ranks, end = mpirun("mpi_group", n)
+    out = stdout(ranks)
+    assert end.failed is None, end.line(ranks)
+    assert out.startswith(b"world group: rank and size as the communicator's: 1\n")
+    assert b"wrong membership" not in out and b"reversed communicator rank" not in out
+    assert out.endswith(f"incl of rank {n}: class rank 1\nfreed: null 1\n".encode())
+    if n == 4:
+        assert b"world ranks in evens: 0 -32766 1 -32766\n" in out  # MPI_UNDEFINED for the odd ones
+        assert b"compare: reversed similar, itself ident, evens/odds unequal\n" in out
+        assert b"even communicator: size 2, my rank 0, sum of world ranks 2\n" in out
+    ref = native("mpi_group", n, [], tmp_path)
+    if ref is not None:
+        assert out == ref

@@ -90,6 +90,7 @@ typedef void MPI_User_function(void *invec, void *inoutvec, int *len, MPI_Dataty
 #define MPI_INFO_NULL (-1)
 #define MPI_WIN_NULL (-1)
 #define MPI_GROUP_NULL (-1)
+#define MPI_GROUP_EMPTY 0
 #define MPI_ERRORS_ARE_FATAL 0
 #define MPI_ERRORS_RETURN 1
 #define MPI_IDENT 0
@@ -324,6 +325,18 @@ int MPI_Ialltoallw(const void *sendbuf, const int sendcounts[], const int sdispl
                    const MPI_Datatype sendtypes[], void *recvbuf, const int recvcounts[],
                    const int rdispls[], const MPI_Datatype recvtypes[], MPI_Comm comm,
                    MPI_Request *request);
+
+/* Groups: a communicator's ranks, subsets of them, and communicators made from them. */
+int MPI_Comm_group(MPI_Comm comm, MPI_Group *group);
+int MPI_Group_size(MPI_Group group, int *size);
+int MPI_Group_rank(MPI_Group group, int *rank);
+int MPI_Group_incl(MPI_Group group, int n, const int ranks[], MPI_Group *newgroup);
+int MPI_Group_excl(MPI_Group group, int n, const int ranks[], MPI_Group *newgroup);
+int MPI_Group_translate_ranks(MPI_Group group1, int n, const int ranks1[], MPI_Group group2,
+                              int ranks2[]);
+int MPI_Group_compare(MPI_Group group1, MPI_Group group2, int *result);
+int MPI_Group_free(MPI_Group *group);
+int MPI_Comm_create(MPI_Comm comm, MPI_Group group, MPI_Comm *newcomm);
 
 /* Cartesian topologies; distributed graphs are not built (MPI_Dist_graph_neighbors answers
  * MPI_ERR_TOPOLOGY for every communicator). */

@@ -288,3 +288,140 @@ int MPI_Win_free(MPI_Win *win) {
     (void)win;
     return fail(MPI_COMM_WORLD, MPI_ERR_WIN, "MPI_Win_free", "invalid window");
 }
+
+/* --- groups ------------------------------------------------------------------------------- */
+/* A group is an ordered list of world ranks; handle 0 is MPI_GROUP_EMPTY. */
+#define MAX_GROUPS 64
+struct group { int used, size; int *world; };
+static struct group groups[MAX_GROUPS] = {[MPI_GROUP_EMPTY] = {1, 0, NULL}};
+
+static struct group *group_get(MPI_Group g) {
+    if (g < 0 || g >= MAX_GROUPS || !groups[g].used) return NULL;
+    return &groups[g];
+}
+
+/* Takes `world` (malloc'd, n entries). */
+static int group_new(int n, int *world, MPI_Group *out, const char *fn) {
+    for (int i = 1; i < MAX_GROUPS; i++)
+        if (!groups[i].used) {
+            groups[i] = (struct group){1, n, world};
+            *out = i;
+            return MPI_SUCCESS;
+        }
+    free(world);
+    return fail(MPI_COMM_WORLD, MPI_ERR_INTERN, fn, "too many groups");
+}
+
+static int group_rank_of(const struct group *g, int wrank) {
+    for (int i = 0; i < g->size; i++)
+        if (g->world[i] == wrank) return i;
+    return MPI_UNDEFINED;
+}
+
+static int *ints(int n, const char *fn) {
+    int *a = malloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+    if (a == NULL) fatal(fn, "out of memory", ENOMEM);
+    return a;
+}
+
+#define GROUP_OR_FAIL(g, h, fn) \
+    struct group *g = group_get(h); \
+    if (g == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_GROUP, fn, "invalid group")
+
+int MPI_Comm_group(MPI_Comm comm, MPI_Group *group) {
+    struct comm *c = comm_get(comm);
+    if (c == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_COMM, "MPI_Comm_group", "invalid communicator");
+    int *w = ints(c->size, "MPI_Comm_group");
+    memcpy(w, c->world, sizeof(int) * (size_t)c->size);
+    return group_new(c->size, w, group, "MPI_Comm_group");
+}
+
+int MPI_Group_size(MPI_Group group, int *size) {
+    GROUP_OR_FAIL(g, group, "MPI_Group_size");
+    *size = g->size;
+    return MPI_SUCCESS;
+}
+
+int MPI_Group_rank(MPI_Group group, int *rank) {
+    GROUP_OR_FAIL(g, group, "MPI_Group_rank");
+    *rank = group_rank_of(g, world_rank);
+    return MPI_SUCCESS;
+}
+
+int MPI_Group_incl(MPI_Group group, int n, const int ranks[], MPI_Group *newgroup) {
+    GROUP_OR_FAIL(g, group, "MPI_Group_incl");
+    if (n < 0 || n > g->size) return fail(MPI_COMM_WORLD, MPI_ERR_ARG, "MPI_Group_incl", "invalid count");
+    if (n == 0) { *newgroup = MPI_GROUP_EMPTY; return MPI_SUCCESS; }
+    int *w = ints(n, "MPI_Group_incl");
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int j = 0; j < i; j++) dup |= ranks[j] == ranks[i];
+        if (ranks[i] < 0 || ranks[i] >= g->size || dup) {
+            free(w);
+            return fail(MPI_COMM_WORLD, MPI_ERR_RANK, "MPI_Group_incl", "invalid or repeated rank");
+        }
+        w[i] = g->world[ranks[i]];
+    }
+    return group_new(n, w, newgroup, "MPI_Group_incl");
+}
+
+int MPI_Group_excl(MPI_Group group, int n, const int ranks[], MPI_Group *newgroup) {
+    GROUP_OR_FAIL(g, group, "MPI_Group_excl");
+    if (n < 0 || n > g->size) return fail(MPI_COMM_WORLD, MPI_ERR_ARG, "MPI_Group_excl", "invalid count");
+    for (int i = 0; i < n; i++)
+        if (ranks[i] < 0 || ranks[i] >= g->size) return fail(MPI_COMM_WORLD, MPI_ERR_RANK, "MPI_Group_excl", "invalid rank");
+    int *w = ints(g->size, "MPI_Group_excl"), m = 0;
+    for (int r = 0; r < g->size; r++) {
+        int out = 0;
+        for (int i = 0; i < n; i++) out |= ranks[i] == r;
+        if (!out) w[m++] = g->world[r];
+    }
+    if (m == 0) { free(w); *newgroup = MPI_GROUP_EMPTY; return MPI_SUCCESS; }
+    return group_new(m, w, newgroup, "MPI_Group_excl");
+}
+
+int MPI_Group_translate_ranks(MPI_Group group1, int n, const int ranks1[], MPI_Group group2, int ranks2[]) {
+    GROUP_OR_FAIL(a, group1, "MPI_Group_translate_ranks");
+    GROUP_OR_FAIL(b, group2, "MPI_Group_translate_ranks");
+    for (int i = 0; i < n; i++) {
+        if (ranks1[i] == MPI_PROC_NULL) { ranks2[i] = MPI_PROC_NULL; continue; }
+        if (ranks1[i] < 0 || ranks1[i] >= a->size)
+            return fail(MPI_COMM_WORLD, MPI_ERR_RANK, "MPI_Group_translate_ranks", "invalid rank");
+        ranks2[i] = group_rank_of(b, a->world[ranks1[i]]);
+    }
+    return MPI_SUCCESS;
+}
+
+int MPI_Group_compare(MPI_Group group1, MPI_Group group2, int *result) {
+    GROUP_OR_FAIL(a, group1, "MPI_Group_compare");
+    GROUP_OR_FAIL(b, group2, "MPI_Group_compare");
+    int same_order = a->size == b->size, same_set = a->size == b->size;
+    for (int i = 0; i < a->size && same_set; i++) {
+        same_order &= a->world[i] == b->world[i];
+        same_set &= group_rank_of(b, a->world[i]) != MPI_UNDEFINED;
+    }
+    *result = same_order ? MPI_IDENT : same_set ? MPI_SIMILAR : MPI_UNEQUAL;
+    return MPI_SUCCESS;
+}
+
+int MPI_Group_free(MPI_Group *group) {
+    if (*group == MPI_GROUP_EMPTY) { *group = MPI_GROUP_NULL; return MPI_SUCCESS; } /* MPICH allows it */
+    GROUP_OR_FAIL(g, *group, "MPI_Group_free");
+    free(g->world);
+    *g = (struct group){0, 0, NULL};
+    *group = MPI_GROUP_NULL;
+    return MPI_SUCCESS;
+}
+
+/* Collective over comm, every member passing the same group (a subset of comm): the group's
+ * members get a communicator in the group's order, the others MPI_COMM_NULL. */
+int MPI_Comm_create(MPI_Comm comm, MPI_Group group, MPI_Comm *newcomm) {
+    struct comm *c = coll_comm(comm, "MPI_Comm_create");
+    if (c == NULL) return MPI_ERR_COMM;
+    GROUP_OR_FAIL(g, group, "MPI_Comm_create");
+    for (int i = 0; i < g->size; i++)
+        if (comm_rank_of(c, g->world[i]) == MPI_UNDEFINED)
+            return fail(comm, MPI_ERR_GROUP, "MPI_Comm_create", "the group is not a subset of the communicator");
+    int r = group_rank_of(g, world_rank);
+    return MPI_Comm_split(comm, r == MPI_UNDEFINED ? MPI_UNDEFINED : 0, r, newcomm);
+}
