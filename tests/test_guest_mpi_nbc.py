@@ -91,3 +91,17 @@ def test_groups_and_comm_create(n: int, tmp_path: Path) -> None:
     ref = native("mpi_group", n, [], tmp_path)
     if ref is not None:
         assert out == ref
+
+
+@pytest.mark.parametrize("n,env", [(2, None), (3, None), (3, ["SHOAL_MPI_PEER_FDS=2"])])
+def test_thread_multiple(n: int, env: list[str] | None, tmp_path: Path) -> None:
+    """MPI_THREAD_MULTIPLE (osu_latency_mt asks for it): four threads of rank 0 ping-pong at
+    once with the other ranks, eager and rendezvous, and make datatypes at once; with room for
+    2 descriptors, a thread's eviction never closes one another thread is writing on."""
+    c, ranks, end = mpirun("mpi_multiple", n, env=env)
+    out = stdout(ranks)
+    assert end.failed is None, end.line(ranks)
+    assert out == f"provided multiple 1; 4 threads x 6 round trips to {n - 1} peers: errors 0\n".encode()
+    ref = native("mpi_multiple", n, [], tmp_path)
+    if ref is not None:
+        assert out == ref

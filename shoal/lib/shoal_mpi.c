@@ -65,12 +65,15 @@ static pthread_t main_thread;
 static pthread_mutex_t L = PTHREAD_MUTEX_INITIALIZER;  /* requests, queues, tables */
 static pthread_mutex_t PL = PTHREAD_MUTEX_INITIALIZER; /* the peer table (opens may wait) */
 static pthread_cond_t C = PTHREAD_COND_INITIALIZER;    /* something completed or was cleared */
+/* A rendezvous's DATA notice and its portal write, back to back (MPI_THREAD_MULTIPLE): the
+ * receiver reads its portal for the notice it read last, whatever thread sent it. */
+static pthread_mutex_t PW = PTHREAD_MUTEX_INITIALIZER;
 
 /* A peer's pid and the descriptors open to it (-1: closed). Descriptors are a cache: at most
  * max_fds are open (IKC gives a process MAX_ENDPOINTS, two per peer would cap a rank at ~126
  * peers), the least recently used closed first; a closed one is opened again on next use (the
  * pid is kept, so that costs one location look-up). */
-struct peer { int pid, mbx, portal; unsigned long used_mbx, used_portal; };
+struct peer { int pid, mbx, portal; unsigned long used_mbx, used_portal; int busy_mbx, busy_portal; };
 static struct peer *peers;
 static int open_fds, max_fds;
 static unsigned long fd_clock;
@@ -211,13 +214,18 @@ static int peer_pid(int w) {
     return pid;
 }
 
-/* With PL held: close the least recently used descriptor to a peer. 0 if none is open. */
+/* With PL held: close the least recently used descriptor to a peer that no thread is writing
+ * on. 0 if none. */
 static int evict_one(void) {
     int best = -1, portal = 0;
     unsigned long oldest = ~0UL;
     for (int i = 0; i < world_size; i++) {
-        if (peers[i].mbx >= 0 && peers[i].used_mbx < oldest) { oldest = peers[i].used_mbx; best = i; portal = 0; }
-        if (peers[i].portal >= 0 && peers[i].used_portal < oldest) { oldest = peers[i].used_portal; best = i; portal = 1; }
+        if (peers[i].mbx >= 0 && !peers[i].busy_mbx && peers[i].used_mbx < oldest) {
+            oldest = peers[i].used_mbx; best = i; portal = 0;
+        }
+        if (peers[i].portal >= 0 && !peers[i].busy_portal && peers[i].used_portal < oldest) {
+            oldest = peers[i].used_portal; best = i; portal = 1;
+        }
     }
     if (best < 0) return 0;
     int *fd = portal ? &peers[best].portal : &peers[best].mbx;
@@ -227,8 +235,8 @@ static int evict_one(void) {
     return 1;
 }
 
-/* A descriptor to world rank w's mailbox or portal. Only the thread that calls MPI uses these
- * (the progress thread writes nothing), so one closed here is not in use elsewhere. */
+/* A descriptor to world rank w's mailbox or portal, held (not closed by another thread's
+ * eviction) until peer_put. The progress thread writes nothing. */
 static int peer_fd(int w, int portal) {
     int pid = peer_pid(w);
     pthread_mutex_lock(&PL);
@@ -248,9 +256,16 @@ static int peer_fd(int w, int portal) {
         open_fds++;
     }
     *(portal ? &peers[w].used_portal : &peers[w].used_mbx) = ++fd_clock;
+    (*(portal ? &peers[w].busy_portal : &peers[w].busy_mbx))++;
     int r = *fd;
     pthread_mutex_unlock(&PL);
     return r;
+}
+
+static void peer_put(int w, int portal) {
+    pthread_mutex_lock(&PL);
+    (*(portal ? &peers[w].busy_portal : &peers[w].busy_mbx))--;
+    pthread_mutex_unlock(&PL);
 }
 
 /* One mailbox message to world rank `w`; waits only for its kernel's acknowledgement. */
@@ -259,6 +274,7 @@ static void send_msg(int w, const struct hdr *h, const void *data, int n) {
     memcpy(m, h, HDR);
     if (n > 0) memcpy(m + HDR, data, (size_t)n);
     int r = shoal_mailbox_write(peer_fd(w, 0), m, (unsigned)(HDR + n));
+    peer_put(w, 0);
     if (r < 0) fatal("MPI (mailbox write)", "a rank is gone", r);
 }
 
@@ -327,6 +343,14 @@ static void req_release(struct req *q) {
 
 static struct req *req_get(MPI_Request r) {
     return r >= 0 && r < nreqs ? reqs[r] : NULL;
+}
+
+/* req_get for a caller without L (the table may grow under another thread). */
+static struct req *req_lookup(MPI_Request r) {
+    pthread_mutex_lock(&L);
+    struct req *q = req_get(r);
+    pthread_mutex_unlock(&L);
+    return q;
 }
 
 /* Called with L held. A receive's bytes are in pbuf: put them in the user's layout. */
@@ -460,11 +484,14 @@ static void progress_sends(void) {
             if (cleared == NULL) cleared_tail = NULL;
             pthread_mutex_unlock(&L);
             struct hdr h = {M_DATA, world_rank, 0, 0, (int32_t)q->pbytes, q->rreq};
+            pthread_mutex_lock(&PW);
             send_msg(q->peer, &h, NULL, 0);
             if (q->pbytes > 0) {
                 int r = shoal_portal_write(peer_fd(q->peer, 1), q->pbuf, (unsigned)q->pbytes);
+                peer_put(q->peer, 1);
                 if (r < 0) fatal("MPI (portal write)", "a transfer failed", r);
             }
+            pthread_mutex_unlock(&PW);
             pthread_mutex_lock(&L);
             complete(q);
         } else {
@@ -497,13 +524,13 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
     job = env_int("SHOAL_MPI_JOB", getpid());
     if (world_size < 1 || world_rank < 0 || world_rank >= world_size)
         fatal("MPI_Init", "bad SHOAL_MPI_RANK/SHOAL_MPI_SIZE", EINVAL);
-    thread_level = required < MPI_THREAD_SERIALIZED ? required : MPI_THREAD_SERIALIZED;
+    thread_level = required < MPI_THREAD_MULTIPLE ? required : MPI_THREAD_MULTIPLE;
     if (provided) *provided = thread_level;
     main_thread = pthread_self();
     def_basic();
     peers = malloc(sizeof *peers * (size_t)world_size);
     if (peers == NULL) fatal("MPI_Init", "out of memory", ENOMEM);
-    for (int i = 0; i < world_size; i++) peers[i] = (struct peer){0, -1, -1, 0, 0};
+    for (int i = 0; i < world_size; i++) peers[i] = (struct peer){0, -1, -1, 0, 0, 0, 0};
     max_fds = env_int("SHOAL_MPI_PEER_FDS", 128); /* descriptors to peers kept open (>= 2) */
     if (max_fds < 2) max_fds = 2;
     peers[world_rank].pid = getpid();
@@ -942,7 +969,7 @@ int MPI_Wait(MPI_Request *request, MPI_Status *status) {
         empty_status(status);
         return MPI_SUCCESS;
     }
-    struct req *q = req_get(*request);
+    struct req *q = req_lookup(*request);
     if (q == NULL || q->freed) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Wait", "invalid request");
     MPI_Comm comm = q->comm;
     *request = MPI_REQUEST_NULL;
@@ -957,7 +984,7 @@ int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[]) {
             empty_status(s);
             continue;
         }
-        struct req *q = req_get(requests[i]);
+        struct req *q = req_lookup(requests[i]);
         if (q == NULL || q->freed) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Waitall", "invalid request");
         requests[i] = MPI_REQUEST_NULL;
         s->MPI_ERROR = finish(q, s);
@@ -978,7 +1005,7 @@ int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status) {
         empty_status(status);
         return MPI_SUCCESS;
     }
-    if (req_get(*request) == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Test", "invalid request");
+    if (req_lookup(*request) == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Test", "invalid request");
     nbc_poke();
     pthread_mutex_lock(&L);
     progress_sends();
@@ -1082,7 +1109,7 @@ int MPI_Waitsome(int incount, MPI_Request requests[], int *outcount, int indices
 }
 
 int MPI_Request_free(MPI_Request *request) {
-    struct req *q = req_get(*request);
+    struct req *q = req_lookup(*request);
     if (q == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Request_free", "invalid request");
     pthread_mutex_lock(&L);
     if (q->done) req_release(q); else q->freed = 1;
@@ -1093,7 +1120,7 @@ int MPI_Request_free(MPI_Request *request) {
 
 /* Only a receive not matched yet can be cancelled. */
 int MPI_Cancel(MPI_Request *request) {
-    struct req *q = req_get(*request);
+    struct req *q = req_lookup(*request);
     if (q == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Cancel", "invalid request");
     pthread_mutex_lock(&L);
     struct req *p = posted, *prev = NULL;
@@ -1201,10 +1228,14 @@ int MPI_Get_elements(const MPI_Status *status, MPI_Datatype dt, int *count) {
 }
 
 /* --- derived datatypes -------------------------------------------------------------------- */
+/* Claims a free slot (under L: threads may make types at once). */
 static int type_new(void) {
-    for (int i = NBASIC; i < MAX_TYPES; i++)
-        if (!types[i].used) return i;
-    return -1;
+    pthread_mutex_lock(&L);
+    int id = -1;
+    for (int i = NBASIC; i < MAX_TYPES && id < 0; i++)
+        if (!types[i].used) types[id = i].used = 1;
+    pthread_mutex_unlock(&L);
+    return id;
 }
 
 /* `count` blocks of `blocklen` elements of `old`, `stride` elements apart (a vector). */
@@ -1285,12 +1316,15 @@ struct op { MPI_User_function *fn; int commute; };
 static struct op ops[MAX_OPS];
 
 int MPI_Op_create(MPI_User_function *fn, int commute, MPI_Op *op) {
+    pthread_mutex_lock(&L);
     for (int i = USER_OP0; i < MAX_OPS; i++)
         if (ops[i].fn == NULL) {
             ops[i] = (struct op){fn, commute};
             *op = i;
+            pthread_mutex_unlock(&L);
             return MPI_SUCCESS;
         }
+    pthread_mutex_unlock(&L);
     return fail(MPI_COMM_WORLD, MPI_ERR_OP, "MPI_Op_create", "too many operations");
 }
 
@@ -1758,12 +1792,15 @@ static int agree_base(MPI_Comm comm, int *base) {
 }
 
 static int comm_new(int base, int rank, int size, int errh, int *world, MPI_Comm *out, const char *fn) {
+    pthread_mutex_lock(&L);
     for (int i = 2; i < MAX_COMMS; i++)
         if (!comms[i].used) {
             comms[i] = (struct comm){1, base, rank, size, errh, world};
             *out = i;
+            pthread_mutex_unlock(&L);
             return MPI_SUCCESS;
         }
+    pthread_mutex_unlock(&L);
     free(world);
     return fail(MPI_COMM_WORLD, MPI_ERR_INTERN, fn, "too many communicators");
 }

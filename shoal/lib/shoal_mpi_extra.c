@@ -302,12 +302,15 @@ static struct group *group_get(MPI_Group g) {
 
 /* Takes `world` (malloc'd, n entries). */
 static int group_new(int n, int *world, MPI_Group *out, const char *fn) {
+    pthread_mutex_lock(&L);
     for (int i = 1; i < MAX_GROUPS; i++)
         if (!groups[i].used) {
             groups[i] = (struct group){1, n, world};
             *out = i;
+            pthread_mutex_unlock(&L);
             return MPI_SUCCESS;
         }
+    pthread_mutex_unlock(&L);
     free(world);
     return fail(MPI_COMM_WORLD, MPI_ERR_INTERN, fn, "too many groups");
 }

@@ -18,6 +18,7 @@ struct nbc {
     MPI_Comm comm;
     const char *fn;
     int tag, round, nrounds, err;
+    int busy; /* a thread is moving it on (MPI_THREAD_MULTIPLE) */
     struct nbc_op *ops;
     int nops, cap;
     struct req **live; /* the current round's requests still counted (eager sends are not) */
@@ -80,12 +81,13 @@ static int nbc_round_over(const struct nbc *b) {
 /* L held: whether some collective can move on without another message. */
 static int nbc_movable(void) {
     for (struct nbc *b = nbc_active; b != NULL; b = b->next)
-        if (nbc_round_over(b)) return 1;
+        if (!b->busy && nbc_round_over(b)) return 1;
     return 0;
 }
 
-/* L not held: the local step after b's round, then its next round, or its end. */
-static void nbc_advance(struct nbc *b) {
+/* L not held: the local step after b's round, then its next round (1), or its end (0: b may
+ * be gone). */
+static int nbc_advance(struct nbc *b) {
     if (b->round >= 0 && b->after != NULL && b->err == MPI_SUCCESS) b->after(b, b->round);
     b->round++;
     if (b->round < b->nrounds && b->err == MPI_SUCCESS) {
@@ -102,7 +104,7 @@ static void nbc_advance(struct nbc *b) {
             if (e != MPI_SUCCESS) b->err = e;
             if (r != NULL) b->live[b->nlive++] = r;
         }
-        return; /* the round may be over already (eager sends): nbc_poke sees to it */
+        return 1; /* the round may be over already (eager sends): nbc_poke sees to it */
     }
     pthread_mutex_lock(&L);
     struct nbc **p = &nbc_active;
@@ -114,6 +116,7 @@ static void nbc_advance(struct nbc *b) {
     if (q->freed) req_release(q);
     pthread_cond_broadcast(&C);
     pthread_mutex_unlock(&L);
+    return 0;
 }
 
 /* L not held: every collective whose round is over moves on (called from every wait). */
@@ -121,11 +124,12 @@ static void nbc_poke(void) {
     while (nbc_active != NULL) {
         pthread_mutex_lock(&L);
         struct nbc *b = nbc_active;
-        while (b != NULL && !nbc_round_over(b)) b = b->next;
+        while (b != NULL && (b->busy || !nbc_round_over(b))) b = b->next;
         if (b == NULL) {
             pthread_mutex_unlock(&L);
             return;
         }
+        b->busy = 1;
         for (int i = 0; i < b->nlive; i++) {
             struct req *r = b->live[i];
             if (r->kind == R_RECV && r->st.MPI_ERROR != MPI_SUCCESS && b->err == MPI_SUCCESS) b->err = r->st.MPI_ERROR;
@@ -133,7 +137,11 @@ static void nbc_poke(void) {
         }
         b->nlive = 0;
         pthread_mutex_unlock(&L);
-        nbc_advance(b);
+        if (nbc_advance(b)) { /* still in flight */
+            pthread_mutex_lock(&L);
+            b->busy = 0;
+            pthread_mutex_unlock(&L);
+        }
     }
 }
 
@@ -146,9 +154,14 @@ static int nbc_start(struct nbc *b, MPI_Request *request) {
     b->q = q;
     b->next = nbc_active;
     nbc_active = b;
+    b->busy = 1;
     *request = q->id;
     pthread_mutex_unlock(&L);
-    nbc_advance(b);
+    if (nbc_advance(b)) {
+        pthread_mutex_lock(&L);
+        b->busy = 0;
+        pthread_mutex_unlock(&L);
+    }
     nbc_poke();
     return MPI_SUCCESS;
 }
