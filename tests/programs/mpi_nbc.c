@@ -220,6 +220,15 @@ int main(int argc, char **argv) {
     MPI_Ibcast(&b0, 1, MPI_INT, 0, MPI_COMM_WORLD, &r[0]);
     MPI_Request_free(&r[0]);
     MPI_Barrier(MPI_COMM_WORLD);
+    /* Bad arguments are the call's own error (nothing starts). */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    int c1, c2, c3;
+    MPI_Error_class(MPI_Ibcast(&b0, 1, MPI_INT, n, MPI_COMM_WORLD, &r[0]), &c1);
+    MPI_Error_class(MPI_Ireduce(a, x, 3, MPI_INT, MPI_SUM, -5, MPI_COMM_WORLD, &r[0]), &c2);
+    MPI_Error_class(MPI_Ibarrier(MPI_COMM_NULL, &r[0]), &c3);
+    if (rank == 0)
+        printf("bad root: class root %d %d; null communicator: class comm %d\n", c1 == MPI_ERR_ROOT,
+               c2 == MPI_ERR_ROOT, c3 == MPI_ERR_COMM);
     if (rank == 0) printf("errors %d\n", errors);
     MPI_Finalize();
     return 0;
