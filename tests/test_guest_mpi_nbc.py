@@ -24,6 +24,8 @@ def test_nonblocking_collectives_match_blocking(n: int, ppc: int, tmp_path: Path
     assert b"DIFFERS" not in out and out.endswith(
         b"request null after wait: 1\nbad root: class root 1 1; null communicator: class comm 1\nerrors 0\n")
     assert out.count(b"same as blocking") == 15
+    # MPI_Probe moves collectives on too (rank 2 relays the broadcast rank 3's message needs).
+    assert (b"probe while relaying a broadcast: 77\n" in out) == (n >= 4)
     if n == 4:  # sum over ranks of 10 r + i; the 2x2 products m0 m1 m2 m3 in rank order
         assert b"ireduce int sum at last      60 64 68\n" in out
         assert b"  product m0 m1 ... m(n-1)   11 17 5 8\n" in out

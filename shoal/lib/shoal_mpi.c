@@ -1178,6 +1178,7 @@ int MPI_Iprobe(int source, int tag, MPI_Comm comm, int *flag, MPI_Status *status
         return MPI_SUCCESS;
     }
     int e;
+    nbc_poke();
     pthread_mutex_lock(&L);
     progress_sends();
     struct unexp *u = probe(source, tag, comm, "MPI_Iprobe", &e);
@@ -1204,6 +1205,12 @@ int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status) {
         if (u != NULL) {
             probe_status(u, comm, status);
             break;
+        }
+        if (nbc_active != NULL && nbc_movable()) { /* the message may wait for a collective */
+            pthread_mutex_unlock(&L);
+            nbc_poke();
+            pthread_mutex_lock(&L);
+            continue;
         }
         pthread_cond_wait(&C, &L);
     }

@@ -220,6 +220,23 @@ int main(int argc, char **argv) {
     MPI_Ibcast(&b0, 1, MPI_INT, 0, MPI_COMM_WORLD, &r[0]);
     MPI_Request_free(&r[0]);
     MPI_Barrier(MPI_COMM_WORLD);
+    /* A blocking probe moves a collective on: rank 2 relays the broadcast to rank 3 (binomial
+     * tree) while it waits in MPI_Probe for what rank 3 sends only once it has the value. */
+    int v = rank == 0 ? 77 : 0, got = -1;
+    MPI_Ibcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD, &r[0]);
+    if (n >= 4 && rank == 2) {
+        MPI_Status st;
+        MPI_Probe(3, 9, MPI_COMM_WORLD, &st);
+        MPI_Recv(&got, 1, MPI_INT, 3, 9, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    }
+    MPI_Wait(&r[0], MPI_STATUS_IGNORE);
+    if (n >= 4 && rank == 3) MPI_Send(&v, 1, MPI_INT, 2, 9, MPI_COMM_WORLD);
+    if (n >= 4 && rank == 2) MPI_Send(&got, 1, MPI_INT, 0, 9, MPI_COMM_WORLD);
+    if (n >= 4 && rank == 0) {
+        MPI_Recv(&got, 1, MPI_INT, 2, 9, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        printf("probe while relaying a broadcast: %d\n", got);
+    }
+
     /* Bad arguments are the call's own error (nothing starts). */
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     int c1, c2, c3;
