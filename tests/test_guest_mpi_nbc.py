@@ -21,8 +21,8 @@ def test_nonblocking_collectives_match_blocking(n: int, ppc: int, tmp_path: Path
     out = stdout(ranks)
     assert end.failed is None, end.line(ranks)
     assert out.startswith(b"ibarrier after a send: token 42\ntwo ibcasts around an allreduce: ok\n")
-    assert b"DIFFERS" not in out and out.endswith(
-        b"request null after wait: 1\nbad root: class root 1 1; null communicator: class comm 1\nerrors 0\n")
+    assert b"DIFFERS" not in out and b"request null after wait: 1\n" in out
+    assert out.endswith(b"bad root: class root 1 1; null communicator: class comm 1\nerrors 0\n")
     assert out.count(b"same as blocking") == 15
     # MPI_Probe moves collectives on too (rank 2 relays the broadcast rank 3's message needs).
     assert (b"probe while relaying a broadcast: 77\n" in out) == (n >= 4)
