@@ -108,3 +108,17 @@ def test_thread_multiple(n: int, env: list[str] | None, tmp_path: Path) -> None:
     ref = native("mpi_multiple", n, [], tmp_path)
     if ref is not None:
         assert out == ref
+
+
+def test_messages_larger_than_a_cluster(tmp_path: Path) -> None:
+    """3 MiB messages on mppa256 (a compute cluster holds ~1.8 MiB: the buffers page to the I/O
+    cluster). One 2 MiB portal transfer never ended (its pages evicted each other); the
+    library sends pieces of at most 1 MiB, and a portal read faults its pages in first."""
+    c, ranks, end = mpirun("mpi_big", 2, chip="mppa256")
+    out = stdout(ranks)
+    assert end.failed is None, end.line(ranks)
+    assert out == (b"exchange: 3145733 bytes each way, 0 wrong\n"
+                   b"truncated: class truncate 1, count 1572864, 0 wrong\n")
+    ref = native("mpi_big", 2, [], tmp_path)
+    if ref is not None:
+        assert out == ref

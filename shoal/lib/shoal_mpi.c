@@ -52,10 +52,15 @@
 
 enum { M_EAGER = 1, M_RTS = 2, M_CTS = 3, M_DATA = 4 };
 /* What every mailbox message starts with. CTS: id = the sender's request, tag = the
- * receiver's. DATA: id = the receiver's request, size = bytes that follow on the portal. */
+ * receiver's. DATA: id = the receiver's request, size = bytes that follow on the portal (a piece at
+ * offset tag; ctx = 1 on the last piece). */
 struct hdr { int32_t type, src, tag, ctx, size, id; };
 #define HDR ((int)sizeof(struct hdr))
 #define EAGER_MAX (SHOAL_MAILBOX_SIZE - HDR)
+/* A rendezvous's data goes in portal transfers of at most this: a transfer's pages must all be
+ * in the cluster's memory at once (the kernel copies it whole), and a compute cluster holds
+ * ~1.8 MiB, so a 2 MiB message in one transfer never ended (its pages evicted each other). */
+#define CHUNK (1L << 20)
 
 /* --- state ------------------------------------------------------------------------------- */
 static int initialized, finalized, thread_level;
@@ -419,17 +424,22 @@ static void on_envelope(const struct hdr *h, const unsigned char *data, int len)
     pthread_mutex_unlock(&L);
 }
 
+/* One piece of a rendezvous: `size` bytes at offset `tag`; `ctx` is 1 on the last. What lies
+ * beyond the receive buffer (a truncated message) is read into nothing. */
 static void on_data(const struct hdr *h) {
     pthread_mutex_lock(&L);
     struct req *q = req_get(h->id);
     pthread_mutex_unlock(&L);
     if (q == NULL) fatal("MPI (rendezvous)", "data for an unknown request", EINVAL);
     if (h->size > 0) {
+        long room = q->pbytes - h->tag;
+        room = room < 0 ? 0 : room > h->size ? h->size : room;
         int pid = peer_pid(h->src);
         int r = shoal_portal_allow(my_portal, pid);
-        if (r >= 0) r = shoal_portal_read(my_portal, q->pbuf, (unsigned)q->pbytes);
+        if (r >= 0) r = shoal_portal_read(my_portal, q->pbuf + (room ? h->tag : 0), (unsigned)room);
         if (r < 0) fatal("MPI (portal read)", "a transfer failed", r);
     }
+    if (!h->ctx) return;
     pthread_mutex_lock(&L);
     complete(q);
     pthread_mutex_unlock(&L);
@@ -483,15 +493,20 @@ static void progress_sends(void) {
             cleared = q->next;
             if (cleared == NULL) cleared_tail = NULL;
             pthread_mutex_unlock(&L);
-            struct hdr h = {M_DATA, world_rank, 0, 0, (int32_t)q->pbytes, q->rreq};
-            pthread_mutex_lock(&PW);
-            send_msg(q->peer, &h, NULL, 0);
-            if (q->pbytes > 0) {
-                int r = shoal_portal_write(peer_fd(q->peer, 1), q->pbuf, (unsigned)q->pbytes);
-                peer_put(q->peer, 1);
-                if (r < 0) fatal("MPI (portal write)", "a transfer failed", r);
-            }
-            pthread_mutex_unlock(&PW);
+            long off = 0;
+            do { /* pieces of at most CHUNK: each fits in a cluster's memory (see CHUNK) */
+                long n = q->pbytes - off < CHUNK ? q->pbytes - off : CHUNK;
+                struct hdr h = {M_DATA, world_rank, (int32_t)off, off + n >= q->pbytes, (int32_t)n, q->rreq};
+                pthread_mutex_lock(&PW);
+                send_msg(q->peer, &h, NULL, 0);
+                if (n > 0) {
+                    int r = shoal_portal_write(peer_fd(q->peer, 1), q->pbuf + off, (unsigned)n);
+                    peer_put(q->peer, 1);
+                    if (r < 0) fatal("MPI (portal write)", "a transfer failed", r);
+                }
+                pthread_mutex_unlock(&PW);
+                off += n;
+            } while (off < q->pbytes);
             pthread_mutex_lock(&L);
             complete(q);
         } else {
