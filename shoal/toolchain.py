@@ -16,6 +16,8 @@ INCLUDE_DIR = Path(__file__).parent / "include"
 SEM_LIB = Path(__file__).parent / "lib" / "shoal_sem.c"
 # MPI for guests (shoal/include/mpi.h), likewise an archive: linked only into programs that call it.
 MPI_LIB = Path(__file__).parent / "lib" / "shoal_mpi.c"
+# Parts that shoal_mpi.c #includes (one translation unit): they count in the archive's key.
+MPI_PARTS = tuple(Path(__file__).parent / "lib" / f for f in ("shoal_mpi_nbc.c", "shoal_mpi_extra.c"))
 WRAPPED = ("sem_open", "sem_close", "sem_unlink", "sem_wait", "sem_trywait", "sem_timedwait",
            "sem_post", "sem_getvalue")
 WRAP_FLAG = "-Wl," + ",".join(f"--wrap={f}" for f in WRAPPED)
@@ -146,7 +148,8 @@ def mpi_archive() -> Path:
     A section per function and no unwind tables: the link keeps only what the program calls
     (zig's linker collects unused sections), and the loader maps text whole, so every rank
     is ~6 pages smaller (pol_mpi: 104 KiB of text and data to 79 KiB)."""
-    return _archive(MPI_LIB, "libshoalmpi", (INCLUDE_DIR / "mpi.h", INCLUDE_DIR / "shoal.h"), MPI_LIB_FLAGS)
+    return _archive(MPI_LIB, "libshoalmpi", (INCLUDE_DIR / "mpi.h", INCLUDE_DIR / "shoal.h", *MPI_PARTS),
+                    MPI_LIB_FLAGS)
 
 
 def _archive(lib: Path, stem: str, headers: tuple[Path, ...] = (), flags: list[str] | None = None) -> Path:
@@ -177,7 +180,7 @@ def compile_cached(sources: list[Path], flags: list[str] | None = None) -> Path:
     h = sha256()
     for part in [*TARGET, *flags, *MPI_LIB_FLAGS]:
         h.update(part.encode() + b"\0")
-    for hdr in [*sorted(INCLUDE_DIR.glob("*.h")), SEM_LIB, MPI_LIB]:
+    for hdr in [*sorted(INCLUDE_DIR.glob("*.h")), SEM_LIB, MPI_LIB, *MPI_PARTS]:
         h.update(hdr.read_bytes())
     for src in sources:
         try:

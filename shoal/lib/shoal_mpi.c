@@ -52,10 +52,15 @@
 
 enum { M_EAGER = 1, M_RTS = 2, M_CTS = 3, M_DATA = 4 };
 /* What every mailbox message starts with. CTS: id = the sender's request, tag = the
- * receiver's. DATA: id = the receiver's request, size = bytes that follow on the portal. */
+ * receiver's. DATA: id = the receiver's request, size = bytes that follow on the portal (a piece at
+ * offset tag; ctx = 1 on the last piece). */
 struct hdr { int32_t type, src, tag, ctx, size, id; };
 #define HDR ((int)sizeof(struct hdr))
 #define EAGER_MAX (SHOAL_MAILBOX_SIZE - HDR)
+/* A rendezvous's data goes in portal transfers of at most this: a transfer's pages must all be
+ * in the cluster's memory at once (the kernel copies it whole), and a compute cluster holds
+ * ~1.8 MiB, so a 2 MiB message in one transfer never ended (its pages evicted each other). */
+#define CHUNK (1L << 20)
 
 /* --- state ------------------------------------------------------------------------------- */
 static int initialized, finalized, thread_level;
@@ -65,12 +70,15 @@ static pthread_t main_thread;
 static pthread_mutex_t L = PTHREAD_MUTEX_INITIALIZER;  /* requests, queues, tables */
 static pthread_mutex_t PL = PTHREAD_MUTEX_INITIALIZER; /* the peer table (opens may wait) */
 static pthread_cond_t C = PTHREAD_COND_INITIALIZER;    /* something completed or was cleared */
+/* A rendezvous's DATA notice and its portal write, back to back (MPI_THREAD_MULTIPLE): the
+ * receiver reads its portal for the notice it read last, whatever thread sent it. */
+static pthread_mutex_t PW = PTHREAD_MUTEX_INITIALIZER;
 
 /* A peer's pid and the descriptors open to it (-1: closed). Descriptors are a cache: at most
  * max_fds are open (IKC gives a process MAX_ENDPOINTS, two per peer would cap a rank at ~126
  * peers), the least recently used closed first; a closed one is opened again on next use (the
  * pid is kept, so that costs one location look-up). */
-struct peer { int pid, mbx, portal; unsigned long used_mbx, used_portal; };
+struct peer { int pid, mbx, portal; unsigned long used_mbx, used_portal; int busy_mbx, busy_portal; };
 static struct peer *peers;
 static int open_fds, max_fds;
 static unsigned long fd_clock;
@@ -82,6 +90,8 @@ struct dtype {
     long size, extent;
     int nblocks;
     struct block *blocks; /* byte blocks of one element, in order */
+    long lb;              /* lower bound (MPI_Type_indexed's first displacement) */
+    char *name;           /* MPI_Type_set_name's, or NULL */
 };
 static struct dtype types[MAX_TYPES];
 
@@ -136,7 +146,13 @@ static void unpack(char *out, const char *in, int count, const struct dtype *t, 
 }
 
 /* --- communicators ----------------------------------------------------------------------- */
-struct comm { int used, base, rank, size, errh; int *world; };
+struct comm {
+    int used, base, rank, size, errh;
+    int *world;
+    unsigned nbc_seq; /* nonblocking collectives started (their tags) */
+    int ndims;        /* a Cartesian topology: ndims dims then ndims periods (shoal_mpi_extra.c) */
+    int *cart;
+};
 static struct comm comms[MAX_COMMS];
 static int next_base = 2; /* 0: WORLD, 1: SELF; each base gives contexts 2b (p2p), 2b+1 (collectives) */
 
@@ -159,6 +175,8 @@ static const char *err_text(int code) {
         "Invalid topology", "Invalid dimension argument", "Invalid argument", "Unknown error",
         "Message truncated", "Other MPI error", "Internal MPI error", "Error code is in status",
         "Pending request", "Invalid request"};
+    if (code == MPI_ERR_WIN) return "Invalid window";
+    if (code == MPI_ERR_UNSUPPORTED_OPERATION) return "Unsupported operation";
     return code >= 0 && code < (int)(sizeof t / sizeof t[0]) ? t[code] : "Unknown error class";
 }
 
@@ -201,13 +219,18 @@ static int peer_pid(int w) {
     return pid;
 }
 
-/* With PL held: close the least recently used descriptor to a peer. 0 if none is open. */
+/* With PL held: close the least recently used descriptor to a peer that no thread is writing
+ * on. 0 if none. */
 static int evict_one(void) {
     int best = -1, portal = 0;
     unsigned long oldest = ~0UL;
     for (int i = 0; i < world_size; i++) {
-        if (peers[i].mbx >= 0 && peers[i].used_mbx < oldest) { oldest = peers[i].used_mbx; best = i; portal = 0; }
-        if (peers[i].portal >= 0 && peers[i].used_portal < oldest) { oldest = peers[i].used_portal; best = i; portal = 1; }
+        if (peers[i].mbx >= 0 && !peers[i].busy_mbx && peers[i].used_mbx < oldest) {
+            oldest = peers[i].used_mbx; best = i; portal = 0;
+        }
+        if (peers[i].portal >= 0 && !peers[i].busy_portal && peers[i].used_portal < oldest) {
+            oldest = peers[i].used_portal; best = i; portal = 1;
+        }
     }
     if (best < 0) return 0;
     int *fd = portal ? &peers[best].portal : &peers[best].mbx;
@@ -217,8 +240,8 @@ static int evict_one(void) {
     return 1;
 }
 
-/* A descriptor to world rank w's mailbox or portal. Only the thread that calls MPI uses these
- * (the progress thread writes nothing), so one closed here is not in use elsewhere. */
+/* A descriptor to world rank w's mailbox or portal, held (not closed by another thread's
+ * eviction) until peer_put. The progress thread writes nothing. */
 static int peer_fd(int w, int portal) {
     int pid = peer_pid(w);
     pthread_mutex_lock(&PL);
@@ -238,9 +261,16 @@ static int peer_fd(int w, int portal) {
         open_fds++;
     }
     *(portal ? &peers[w].used_portal : &peers[w].used_mbx) = ++fd_clock;
+    (*(portal ? &peers[w].busy_portal : &peers[w].busy_mbx))++;
     int r = *fd;
     pthread_mutex_unlock(&PL);
     return r;
+}
+
+static void peer_put(int w, int portal) {
+    pthread_mutex_lock(&PL);
+    (*(portal ? &peers[w].busy_portal : &peers[w].busy_mbx))--;
+    pthread_mutex_unlock(&PL);
 }
 
 /* One mailbox message to world rank `w`; waits only for its kernel's acknowledgement. */
@@ -249,11 +279,18 @@ static void send_msg(int w, const struct hdr *h, const void *data, int n) {
     memcpy(m, h, HDR);
     if (n > 0) memcpy(m + HDR, data, (size_t)n);
     int r = shoal_mailbox_write(peer_fd(w, 0), m, (unsigned)(HDR + n));
+    peer_put(w, 0);
     if (r < 0) fatal("MPI (mailbox write)", "a rank is gone", r);
 }
 
 /* --- requests ----------------------------------------------------------------------------- */
-enum { R_SEND = 1, R_RECV = 2 };
+enum { R_SEND = 1, R_RECV = 2, R_COLL = 3 }; /* R_COLL: a nonblocking collective (shoal_mpi_nbc.c) */
+struct nbc;
+static int cart_set(MPI_Comm comm, int ndims, const int *dims, const int *periods);
+static void nbc_free(struct nbc *b);
+static void nbc_poke(void);
+static int nbc_movable(void);
+static struct nbc *nbc_active;
 struct req {
     int id, kind, done, freed, bsend, cleared;
     int peer, tag, ctx;    /* send: destination world rank; recv: source world rank or ANY */
@@ -267,6 +304,7 @@ struct req {
     int rreq;              /* send: the receiver's request (from CTS) */
     MPI_Status st;
     struct req *next;      /* posted receives, or sends cleared to write */
+    struct nbc *nbc;       /* R_COLL: its schedule */
 };
 static struct req **reqs;
 static int nreqs;
@@ -302,6 +340,7 @@ static struct req *req_new(int kind) {
 
 static void req_release(struct req *q) {
     if (q->own) free(q->pbuf);
+    if (q->nbc) nbc_free(q->nbc);
     if (q->bsend) bsend_pending--;
     reqs[q->id] = NULL;
     free(q);
@@ -309,6 +348,14 @@ static void req_release(struct req *q) {
 
 static struct req *req_get(MPI_Request r) {
     return r >= 0 && r < nreqs ? reqs[r] : NULL;
+}
+
+/* req_get for a caller without L (the table may grow under another thread). */
+static struct req *req_lookup(MPI_Request r) {
+    pthread_mutex_lock(&L);
+    struct req *q = req_get(r);
+    pthread_mutex_unlock(&L);
+    return q;
 }
 
 /* Called with L held. A receive's bytes are in pbuf: put them in the user's layout. */
@@ -377,17 +424,22 @@ static void on_envelope(const struct hdr *h, const unsigned char *data, int len)
     pthread_mutex_unlock(&L);
 }
 
+/* One piece of a rendezvous: `size` bytes at offset `tag`; `ctx` is 1 on the last. What lies
+ * beyond the receive buffer (a truncated message) is read into nothing. */
 static void on_data(const struct hdr *h) {
     pthread_mutex_lock(&L);
     struct req *q = req_get(h->id);
     pthread_mutex_unlock(&L);
     if (q == NULL) fatal("MPI (rendezvous)", "data for an unknown request", EINVAL);
     if (h->size > 0) {
+        long room = q->pbytes - h->tag;
+        room = room < 0 ? 0 : room > h->size ? h->size : room;
         int pid = peer_pid(h->src);
         int r = shoal_portal_allow(my_portal, pid);
-        if (r >= 0) r = shoal_portal_read(my_portal, q->pbuf, (unsigned)q->pbytes);
+        if (r >= 0) r = shoal_portal_read(my_portal, q->pbuf + (room ? h->tag : 0), (unsigned)room);
         if (r < 0) fatal("MPI (portal read)", "a transfer failed", r);
     }
+    if (!h->ctx) return;
     pthread_mutex_lock(&L);
     complete(q);
     pthread_mutex_unlock(&L);
@@ -441,12 +493,20 @@ static void progress_sends(void) {
             cleared = q->next;
             if (cleared == NULL) cleared_tail = NULL;
             pthread_mutex_unlock(&L);
-            struct hdr h = {M_DATA, world_rank, 0, 0, (int32_t)q->pbytes, q->rreq};
-            send_msg(q->peer, &h, NULL, 0);
-            if (q->pbytes > 0) {
-                int r = shoal_portal_write(peer_fd(q->peer, 1), q->pbuf, (unsigned)q->pbytes);
-                if (r < 0) fatal("MPI (portal write)", "a transfer failed", r);
-            }
+            long off = 0;
+            do { /* pieces of at most CHUNK: each fits in a cluster's memory (see CHUNK) */
+                long n = q->pbytes - off < CHUNK ? q->pbytes - off : CHUNK;
+                struct hdr h = {M_DATA, world_rank, (int32_t)off, off + n >= q->pbytes, (int32_t)n, q->rreq};
+                pthread_mutex_lock(&PW);
+                send_msg(q->peer, &h, NULL, 0);
+                if (n > 0) {
+                    int r = shoal_portal_write(peer_fd(q->peer, 1), q->pbuf + off, (unsigned)n);
+                    peer_put(q->peer, 1);
+                    if (r < 0) fatal("MPI (portal write)", "a transfer failed", r);
+                }
+                pthread_mutex_unlock(&PW);
+                off += n;
+            } while (off < q->pbytes);
             pthread_mutex_lock(&L);
             complete(q);
         } else {
@@ -479,13 +539,13 @@ int MPI_Init_thread(int *argc, char ***argv, int required, int *provided) {
     job = env_int("SHOAL_MPI_JOB", getpid());
     if (world_size < 1 || world_rank < 0 || world_rank >= world_size)
         fatal("MPI_Init", "bad SHOAL_MPI_RANK/SHOAL_MPI_SIZE", EINVAL);
-    thread_level = required < MPI_THREAD_SERIALIZED ? required : MPI_THREAD_SERIALIZED;
+    thread_level = required < MPI_THREAD_MULTIPLE ? required : MPI_THREAD_MULTIPLE;
     if (provided) *provided = thread_level;
     main_thread = pthread_self();
     def_basic();
     peers = malloc(sizeof *peers * (size_t)world_size);
     if (peers == NULL) fatal("MPI_Init", "out of memory", ENOMEM);
-    for (int i = 0; i < world_size; i++) peers[i] = (struct peer){0, -1, -1, 0, 0};
+    for (int i = 0; i < world_size; i++) peers[i] = (struct peer){0, -1, -1, 0, 0, 0, 0};
     max_fds = env_int("SHOAL_MPI_PEER_FDS", 128); /* descriptors to peers kept open (>= 2) */
     if (max_fds < 2) max_fds = 2;
     peers[world_rank].pid = getpid();
@@ -749,15 +809,22 @@ static int start_recv(void *buf, int count, MPI_Datatype dt, int source, int tag
 
 /* Waits for one request (L not held); fills the status, releases it. Returns its error. */
 static int finish(struct req *q, MPI_Status *status) {
+    nbc_poke();
     pthread_mutex_lock(&L);
     for (;;) {
         progress_sends();
         if (q->done) break;
+        if (nbc_active != NULL && nbc_movable()) { /* a collective in flight can move on */
+            pthread_mutex_unlock(&L);
+            nbc_poke();
+            pthread_mutex_lock(&L);
+            continue;
+        }
         pthread_cond_wait(&C, &L);
     }
-    int e = q->kind == R_RECV ? q->st.MPI_ERROR : MPI_SUCCESS;
+    int e = q->kind == R_SEND ? MPI_SUCCESS : q->st.MPI_ERROR;
     if (status != MPI_STATUS_IGNORE) {
-        if (q->kind == R_RECV) *status = q->st;
+        if (q->kind != R_SEND) *status = q->st;
         else status->MPI_ERROR = MPI_SUCCESS;
     }
     req_release(q);
@@ -917,7 +984,7 @@ int MPI_Wait(MPI_Request *request, MPI_Status *status) {
         empty_status(status);
         return MPI_SUCCESS;
     }
-    struct req *q = req_get(*request);
+    struct req *q = req_lookup(*request);
     if (q == NULL || q->freed) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Wait", "invalid request");
     MPI_Comm comm = q->comm;
     *request = MPI_REQUEST_NULL;
@@ -932,7 +999,7 @@ int MPI_Waitall(int count, MPI_Request requests[], MPI_Status statuses[]) {
             empty_status(s);
             continue;
         }
-        struct req *q = req_get(requests[i]);
+        struct req *q = req_lookup(requests[i]);
         if (q == NULL || q->freed) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Waitall", "invalid request");
         requests[i] = MPI_REQUEST_NULL;
         s->MPI_ERROR = finish(q, s);
@@ -953,7 +1020,8 @@ int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status) {
         empty_status(status);
         return MPI_SUCCESS;
     }
-    if (req_get(*request) == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Test", "invalid request");
+    if (req_lookup(*request) == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Test", "invalid request");
+    nbc_poke();
     pthread_mutex_lock(&L);
     progress_sends();
     *flag = ready(*request);
@@ -964,6 +1032,7 @@ int MPI_Test(MPI_Request *request, int *flag, MPI_Status *status) {
 }
 
 int MPI_Testall(int count, MPI_Request requests[], int *flag, MPI_Status statuses[]) {
+    nbc_poke();
     pthread_mutex_lock(&L);
     progress_sends();
     int all = 1;
@@ -977,6 +1046,7 @@ int MPI_Testall(int count, MPI_Request requests[], int *flag, MPI_Status statuse
 }
 
 int MPI_Testany(int count, MPI_Request requests[], int *index, int *flag, MPI_Status *status) {
+    nbc_poke();
     pthread_mutex_lock(&L);
     progress_sends();
     int got = MPI_UNDEFINED, active = 0;
@@ -1018,6 +1088,12 @@ int MPI_Waitany(int count, MPI_Request requests[], int *index, MPI_Status *statu
             empty_status(status);
             return MPI_SUCCESS;
         }
+        if (nbc_active != NULL && nbc_movable()) {
+            pthread_mutex_unlock(&L);
+            nbc_poke();
+            pthread_mutex_lock(&L);
+            continue;
+        }
         pthread_cond_wait(&C, &L);
     }
 }
@@ -1048,7 +1124,7 @@ int MPI_Waitsome(int incount, MPI_Request requests[], int *outcount, int indices
 }
 
 int MPI_Request_free(MPI_Request *request) {
-    struct req *q = req_get(*request);
+    struct req *q = req_lookup(*request);
     if (q == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Request_free", "invalid request");
     pthread_mutex_lock(&L);
     if (q->done) req_release(q); else q->freed = 1;
@@ -1059,7 +1135,7 @@ int MPI_Request_free(MPI_Request *request) {
 
 /* Only a receive not matched yet can be cancelled. */
 int MPI_Cancel(MPI_Request *request) {
-    struct req *q = req_get(*request);
+    struct req *q = req_lookup(*request);
     if (q == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_REQUEST, "MPI_Cancel", "invalid request");
     pthread_mutex_lock(&L);
     struct req *p = posted, *prev = NULL;
@@ -1117,6 +1193,7 @@ int MPI_Iprobe(int source, int tag, MPI_Comm comm, int *flag, MPI_Status *status
         return MPI_SUCCESS;
     }
     int e;
+    nbc_poke();
     pthread_mutex_lock(&L);
     progress_sends();
     struct unexp *u = probe(source, tag, comm, "MPI_Iprobe", &e);
@@ -1144,6 +1221,12 @@ int MPI_Probe(int source, int tag, MPI_Comm comm, MPI_Status *status) {
             probe_status(u, comm, status);
             break;
         }
+        if (nbc_active != NULL && nbc_movable()) { /* the message may wait for a collective */
+            pthread_mutex_unlock(&L);
+            nbc_poke();
+            pthread_mutex_lock(&L);
+            continue;
+        }
         pthread_cond_wait(&C, &L);
     }
     pthread_mutex_unlock(&L);
@@ -1167,10 +1250,14 @@ int MPI_Get_elements(const MPI_Status *status, MPI_Datatype dt, int *count) {
 }
 
 /* --- derived datatypes -------------------------------------------------------------------- */
+/* Claims a free slot (under L: threads may make types at once). */
 static int type_new(void) {
-    for (int i = NBASIC; i < MAX_TYPES; i++)
-        if (!types[i].used) return i;
-    return -1;
+    pthread_mutex_lock(&L);
+    int id = -1;
+    for (int i = NBASIC; i < MAX_TYPES && id < 0; i++)
+        if (!types[i].used) types[id = i].used = 1;
+    pthread_mutex_unlock(&L);
+    return id;
 }
 
 /* `count` blocks of `blocklen` elements of `old`, `stride` elements apart (a vector). */
@@ -1225,6 +1312,7 @@ int MPI_Type_free(MPI_Datatype *dt) {
     struct dtype *t = dt_get(*dt);
     if (t == NULL || *dt < NBASIC) return fail(MPI_COMM_WORLD, MPI_ERR_TYPE, "MPI_Type_free", "invalid datatype");
     free(t->blocks);
+    free(t->name);
     memset(t, 0, sizeof *t);
     *dt = MPI_DATATYPE_NULL;
     return MPI_SUCCESS;
@@ -1240,7 +1328,7 @@ int MPI_Type_size(MPI_Datatype dt, int *size) {
 int MPI_Type_get_extent(MPI_Datatype dt, MPI_Aint *lb, MPI_Aint *extent) {
     struct dtype *t = dt_get(dt);
     if (t == NULL) return fail(MPI_COMM_WORLD, MPI_ERR_TYPE, "MPI_Type_get_extent", "invalid datatype");
-    *lb = 0;
+    *lb = t->lb;
     *extent = t->extent;
     return MPI_SUCCESS;
 }
@@ -1250,12 +1338,15 @@ struct op { MPI_User_function *fn; int commute; };
 static struct op ops[MAX_OPS];
 
 int MPI_Op_create(MPI_User_function *fn, int commute, MPI_Op *op) {
+    pthread_mutex_lock(&L);
     for (int i = USER_OP0; i < MAX_OPS; i++)
         if (ops[i].fn == NULL) {
             ops[i] = (struct op){fn, commute};
             *op = i;
+            pthread_mutex_unlock(&L);
             return MPI_SUCCESS;
         }
+    pthread_mutex_unlock(&L);
     return fail(MPI_COMM_WORLD, MPI_ERR_OP, "MPI_Op_create", "too many operations");
 }
 
@@ -1723,12 +1814,15 @@ static int agree_base(MPI_Comm comm, int *base) {
 }
 
 static int comm_new(int base, int rank, int size, int errh, int *world, MPI_Comm *out, const char *fn) {
+    pthread_mutex_lock(&L);
     for (int i = 2; i < MAX_COMMS; i++)
         if (!comms[i].used) {
             comms[i] = (struct comm){1, base, rank, size, errh, world};
             *out = i;
+            pthread_mutex_unlock(&L);
             return MPI_SUCCESS;
         }
+    pthread_mutex_unlock(&L);
     free(world);
     return fail(MPI_COMM_WORLD, MPI_ERR_INTERN, fn, "too many communicators");
 }
@@ -1741,7 +1835,10 @@ int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm) {
     int *w = malloc(sizeof(int) * (size_t)c->size);
     if (w == NULL) fatal("MPI_Comm_dup", "out of memory", ENOMEM);
     memcpy(w, c->world, sizeof(int) * (size_t)c->size);
-    return comm_new(base, c->rank, c->size, c->errh, w, newcomm, "MPI_Comm_dup");
+    int ndims = c->ndims, *cart = c->cart;
+    e = comm_new(base, c->rank, c->size, c->errh, w, newcomm, "MPI_Comm_dup");
+    if (e == MPI_SUCCESS && ndims > 0) e = cart_set(*newcomm, ndims, cart, cart + ndims); /* topology too */
+    return e;
 }
 
 int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm) {
@@ -1785,7 +1882,8 @@ int MPI_Comm_free(MPI_Comm *comm) {
     if (*comm == MPI_COMM_WORLD || *comm == MPI_COMM_SELF || comm_get(*comm) == NULL)
         return fail(MPI_COMM_WORLD, MPI_ERR_COMM, "MPI_Comm_free", "invalid communicator");
     free(comms[*comm].world);
-    comms[*comm].used = 0;
+    free(comms[*comm].cart);
+    comms[*comm] = (struct comm){0};
     *comm = MPI_COMM_NULL;
     return MPI_SUCCESS;
 }
@@ -1800,3 +1898,7 @@ int MPI_Comm_compare(MPI_Comm a, MPI_Comm b, int *result) {
     *result = same ? MPI_CONGRUENT : MPI_UNEQUAL;
     return MPI_SUCCESS;
 }
+
+/* The rest of the library, one translation unit with this file (they use its statics). */
+#include "shoal_mpi_nbc.c"
+#include "shoal_mpi_extra.c"

@@ -11,6 +11,7 @@ from shoal.abi import EBADF, EBUSY, EINVAL, EMFILE, EMSGSIZE
 from shoal.kernel import ikc, report
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Container, Thread
+from shoal.kernel.memory import PAGE
 from shoal.messages import Locate, MbxData, PortalReq, SyncSignal
 
 if TYPE_CHECKING:
@@ -132,8 +133,10 @@ def sys_portal_read(k: Kernel, t: Thread, a: list[int]) -> int:
     if ep.reader is not None:
         return -EBUSY
     buf, size = a[1], a[2]
-    if size:
-        t.proc.aspace.translate(buf, "store")
+    # Every page the data will land in, now: one elsewhere (remote memory, post-copy) makes the
+    # call wait for it and run again; at the data's arrival it would be EFAULT.
+    for va in range(buf & ~(PAGE - 1), buf + size, PAGE):
+        t.proc.aspace.translate(va, "store")
     ep.reader = (t, buf, size, k.now())
     ikc.portal_match(k, ep, k.now())
     k.block(t, None, None, why="portal_read")
