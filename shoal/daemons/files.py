@@ -21,11 +21,16 @@ disk, as Nanvix's Minix file system on the MPPA-256's I/O cluster):
 - Work costs daemon-core time: a request `service_cycles`, plus `copy_cycles_per_byte` per
   byte moved in or out of a file. Directory entries are listed in the order they were made
   (deterministic; programs that compare listings sort them, as they must on Linux).
+- A mapped file (mmap) is also a shared memory object of the shared-memory home on this
+  I/O cluster (daemons/shm.py), which holds it open while mapped (`map_*`). A read of it
+  waits for the mappings' written pages to come home, a write for every mapped copy of the
+  pages it changes (`sync`): read() and write() are coherent with every mapping.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from shoal.abi import (
     DT_DIR,
@@ -39,6 +44,7 @@ from shoal.abi import (
     EINVAL,
     EISDIR,
     ELOOP,
+    ENODEV,
     ENOENT,
     ENOSPC,
     ENOTDIR,
@@ -66,6 +72,13 @@ from shoal.messages import UNSET, Kind
 from shoal.platform.noc import Packet
 
 
+class _Named:
+    """A request's fields that name an open file (for _handle, from a mapping's request)."""
+
+    def __init__(self, handle: int, pid: int, path: str, flags: int) -> None:
+        self.handle, self.pid, self.path, self.flags = handle, pid, path, flags
+
+
 class FileServer(LinkCalls, LockCalls):
     """The requests on files and the open files (handles); the tree itself is an FsTree."""
 
@@ -86,6 +99,9 @@ class FileServer(LinkCalls, LockCalls):
             Kind.FS_SYMLINK: self.on_fs_symlink, Kind.FS_READLINK: self.on_fs_readlink,
             Kind.FS_STATFS: self.on_fs_statfs, Kind.FS_FALLOCATE: self.on_fs_fallocate,
             Kind.FS_LOCK: self.on_fs_lock}
+        # The shared-memory home's file_sync (daemons/node.py sets it): (ino, start, end,
+        # write, then, at) -> True to go on now; else `then(at)` once the mappings allow.
+        self.sync: Callable[[int, int, int, bool, Callable[[int], None] | None, int], bool] | None = None
         self._lock_init()
         self.host: dict[str, HostCall] = {"fs_load": self.fs.load, "fs_tree": self.fs.export,
                                             "fs_owner": self.fs.set_owner}
@@ -150,6 +166,38 @@ class FileServer(LinkCalls, LockCalls):
         for h in self.handles.values():
             if h.pid == parent or parent in h.sharers:
                 h.sharers.add(child)
+
+    # mapped files (daemons/shm.py, on the same I/O cluster) --------------------------------
+    def map_open(self, pid: int, handle: int, path: str, flags: int) -> int:
+        """mmap of an open file: its node, held open until map_release; -errno for a handle
+        `pid` does not hold that cannot be opened again, or a directory (ENODEV)."""
+        got = self._handle(_Named(handle, pid, path, flags))
+        if isinstance(got, int):
+            return got
+        node = self.fs.nodes[got[1].ino]
+        if node.is_dir or node.sock:
+            return -ENODEV
+        node.opens += 1
+        return node.ino
+
+    def map_release(self, ino: int) -> None:
+        node = self.fs.nodes.get(ino)
+        if node is not None:
+            node.opens -= 1
+            self.fs.free_node(node)
+
+    def map_data(self, ino: int, at: int | None = None) -> bytearray:
+        """A mapped file's bytes; `at`: a mapping's page is written into them then."""
+        node = self.fs.nodes[ino]
+        if at is not None:
+            node.touch(at)
+        return node.data
+
+    def _synced(self, node: Node, start: int, end: int, write: bool, then: Callable[[int], None],
+                at: int) -> bool:
+        """May a read (write: a change) of bytes [start, end) go on now? Else `then` runs
+        once the mappings' copies in the way are home."""
+        return self.sync is None or node.is_dir or self.sync(node.ino, start, end, write, then, at)
 
     # AF_UNIX names (daemons/sockets.py, on the same I/O cluster) ------------------------------
     def sock_bind(self, path: str, mode: int, at: int, cred: object = None) -> int:
@@ -240,6 +288,8 @@ class FileServer(LinkCalls, LockCalls):
         elif flags & O_TRUNC and node.data:  # as Linux, even opened read-only
             err = self.fs.resize(node, 0)
             node.touch(at)
+            if self.sync is not None:  # (mapped copies past the end are recalled)
+                self.sync(node.ino, 0, 1 << 62, True, None, at)
         if err or isinstance(node, int) or node is None:
             self._reply(req, at, ret=err)
             return
@@ -262,6 +312,12 @@ class FileServer(LinkCalls, LockCalls):
             self._reply(req, at, ret=-EISDIR, handle=hid)
             return
         off, n = b.offset, min(b.size, MAX_IO)
+        if not self._synced(node, off, off + n, False, lambda now: self._read(req, hid, node, now), at):
+            return
+        self._read(req, hid, node, at)
+
+    def _read(self, req: Packet, hid: int, node: Node, at: int) -> None:
+        off, n = req.body.offset, min(req.body.size, MAX_IO)
         data = bytes(node.data[off:off + n])
         at = self._work(at, len(data))
         self._reply(req, at, data=data, bulk=True, ret=len(data), handle=hid)
@@ -275,7 +331,14 @@ class FileServer(LinkCalls, LockCalls):
         if node.readonly:
             self._reply(req, at, ret=-EROFS, handle=hid)
             return
-        data = req.data
+        off = len(node.data) if b.append else b.offset
+        if not self._synced(node, off, off + len(req.data), True,
+                            lambda now: self._write(req, hid, node, now), at):
+            return
+        self._write(req, hid, node, at)
+
+    def _write(self, req: Packet, hid: int, node: Node, at: int) -> None:
+        b, data = req.body, req.data
         off = len(node.data) if b.append else b.offset
         end = off + len(data)
         if end > len(node.data):
@@ -310,7 +373,10 @@ class FileServer(LinkCalls, LockCalls):
         elif by_path and isinstance(b.cred, tuple) and not may(node, b.cred, W):
             err = -EACCES
         else:
+            old = len(node.data)
             err = self.fs.resize(node, b.length)
+            if not err and self.sync is not None:  # (mapped copies past the end are recalled)
+                self.sync(node.ino, min(old, b.length), 1 << 62, True, None, at)
         if not err:
             node.touch(at)
         self._reply(req, at, ret=err, handle=hid)

@@ -19,6 +19,11 @@ threads at its simulated time.
 A cluster gives a page back home as soon as no local process maps it any more. A process
 that migrates takes its shared mappings along (the image's `shared`) and fetches the pages
 where it lands. Descriptors: `p.fs.files[fd] = OpenFile(FileKind.SHM, "/dev/shm/NAME", object, flags)`.
+
+A mapped file is such an object too (daemons/shm.py; kernel/calls/mman.py). A MAP_PRIVATE
+mapping of it reads the file's pages as read copies; a store to one (the CPU's, or the
+kernel's for a call) makes the page the process's own, a copy of the cluster's frame
+(`privatize`), and the file never sees it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import TYPE_CHECKING
 from shoal.abi import EFAULT, SIGBUS
 from shoal.kernel import faults, signals
 from shoal.kernel.container import Container, FileKind, Thread, TState
-from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames
+from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames, private_file
 from shoal.messages import Kind, ShmBack, ShmClose, ShmGet
 from shoal.platform.cpu import REG_PC
 from shoal.platform.noc import Packet
@@ -71,6 +76,12 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
     copy): it waits until the page is here for that (or the daemon says it lies beyond the
     object's end: SIGBUS, or EFAULT for a system call)."""
     key = t.proc.aspace.shm.pages[page]
+    if write and private_file(t.proc.aspace.find(page)):
+        held = k.shm.frames.get(key)
+        if held is not None:
+            privatize(k, t, page, held[0], at)
+            return
+        write = False  # (a private mapping reads the file's page: a read copy will do)
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
     in_call = k.sched.fault is None  # (sched.run_slice: an instruction's fault is in k.sched.fault)
     kind = k.sched.fault.what.kind if k.sched.fault is not None else "store" if write else "load"  # type: ignore[union-attr]
@@ -83,6 +94,21 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
         # `have`: the grant this cluster holds or held last, so that the daemon tells a
         # request from a copy still here, one on its way here, and one on its way home.
         k.send(k.services_node, ShmGet(obj=key[0], pg=key[1], write=write, have=k.shm.gen.get(key, 0)), at=at)
+
+
+def privatize(k: Kernel, t: Thread, page: int, frame: int, at: int) -> None:
+    """A store to a page of a private file mapping this cluster holds: the process gets its
+    own copy (Linux's copy-on-write of a file's page), and the thread makes its store again."""
+    t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
+    try:
+        key = t.proc.aspace.private_copy(page, frame)
+    except OutOfFrames:
+        k.kill(t.proc, 9, None, f"killed: out of memory (cluster {k.cluster} has no frame for a "
+               "private copy of a mapped file's page)", at)
+        return
+    cost = math.ceil(k.spec.costs.copy_cycles_per_byte * PAGE) + k.spec.costs.page_fault_cycles
+    k.page_came(t, at + k.kernel_core(at, cost))
+    dropped(k, [key], t.proc.aspace)  # (the cluster gives the file's page back if unused here)
 
 
 def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
