@@ -3,7 +3,9 @@
  * it, private stores that the file never sees, shared stores that read() sees after msync and
  * munmap (and write() that a mapping sees), two processes sharing a mapping, munmap and
  * mprotect of parts, and the errors (EACCES, EBADF, ENODEV, EINVAL). argv[1] "pause": it
- * sleeps 20 ms in the middle (a test migrates it then). Output compared with a host build. */
+ * sleeps 20 ms in the middle (a test migrates it then); argv[2]: KiB of memory it fills
+ * before its fork (a parent too big for its child beside it). Output compared with a host
+ * build. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -235,6 +237,9 @@ int main(int argc, char **argv) {
     sigaction(SIGSEGV, &sa, NULL);
     setvbuf(stdout, NULL, _IONBF, 0);
     int pause = argc > 1 && !strcmp(argv[1], "pause");
+    long ballast = argc > 2 ? atol(argv[2]) * 1024 : 0;
+    volatile char *bal = ballast ? malloc(ballast) : NULL;
+    for (long i = 0; i < ballast; i += 4096) bal[i] = 1;
     sizes();
     private_and_shared();
     two_processes(pause);
