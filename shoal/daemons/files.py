@@ -23,8 +23,9 @@ disk, as Nanvix's Minix file system on the MPPA-256's I/O cluster):
   (deterministic; programs that compare listings sort them, as they must on Linux).
 - A mapped file (mmap) is also a shared memory object of the shared-memory home on this
   I/O cluster (daemons/shm.py), which holds it open while mapped (`map_*`). A read of it
-  waits for the mappings' written pages to come home, a write for every mapped copy of the
-  pages it changes (`sync`): read() and write() are coherent with every mapping.
+  waits for the mappings' written pages to come home, a write (ftruncate, a punched hole)
+  for every mapped copy of the pages it changes (`sync`): read() and write() are coherent
+  with every mapping. open's O_TRUNC recalls the copies without waiting.
 """
 
 from __future__ import annotations
@@ -372,11 +373,11 @@ class FileServer(LinkCalls, LockCalls):
             err = -EROFS
         elif by_path and isinstance(b.cred, tuple) and not may(node, b.cred, W):
             err = -EACCES
+        elif not self._synced(node, min(len(node.data), b.length), 1 << 62, True,
+                              lambda now: self.on_fs_truncate(req, now), at):
+            return  # (mapped copies of what it cuts or grows come home first, then once more)
         else:
-            old = len(node.data)
             err = self.fs.resize(node, b.length)
-            if not err and self.sync is not None:  # (mapped copies past the end are recalled)
-                self.sync(node.ino, min(old, b.length), 1 << 62, True, None, at)
         if not err:
             node.touch(at)
         self._reply(req, at, ret=err, handle=hid)

@@ -139,6 +139,9 @@ class LinkCalls:
             err = -EFBIG
         elif b.mode & FALLOC_FL_PUNCH_HOLE:
             stop = min(end, len(node.data))
+            if b.offset < stop and not self._synced(node, b.offset, stop, True,
+                                                     lambda now: self.on_fs_fallocate(req, now), at):
+                return  # (mapped copies of the hole come home first, then once more)
             if b.offset < stop:
                 node.data[b.offset:stop] = bytes(stop - b.offset)
                 node.touch(at)

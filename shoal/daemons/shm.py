@@ -18,7 +18,8 @@ is written into the file (up to its end). The object holds the file open while a
 maps it, and goes once none does and no cluster holds a page. The file server's read and
 write of such a file wait for the copies that conflict to come home (`file_sync`: a read
 for the writers' copies, a write for all), so read() and write() see and are seen by every
-mapping, on any cluster; a truncate recalls the copies past the new end without waiting.
+mapping, on any cluster; so do ftruncate and a punched hole (waiting for every copy of what
+they change); open's O_TRUNC only recalls them.
 """
 
 from __future__ import annotations

@@ -154,6 +154,16 @@ static void private_and_shared(void) {
     int again = probe(p + 4096, &c);
     printf("after growing: %d, then %d %d\n", grown, again, c);
     munmap(p, 8192);
+    /* ftruncate shrinking it under a shared mapping with a written page past the new end */
+    s = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    s[5000] = 'T';
+    s[50] = 'K';
+    ftruncate(fd, 100);
+    int cut = probe(s + 5000, &c);
+    pread(fd, b, 1, 50);
+    printf("after shrinking: page past the end %s, byte 50 %c, file %c\n",
+           cut == SIGBUS ? "SIGBUS" : "no signal", s[50], b[0]);
+    munmap(s, 8192);
     close(fd);
 }
 
