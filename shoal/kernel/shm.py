@@ -71,10 +71,11 @@ class SharedPages:
     anon: int = 0  # objects this kernel made of anonymous shared memory (kernel/forkmem.py)
 
 
-def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
+def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int, in_call: bool | None = None) -> None:
     """Thread `t` touched a shared page this cluster does not hold (or stored into a read
     copy): it waits until the page is here for that (or the daemon says it lies beyond the
-    object's end: SIGBUS, or EFAULT for a system call)."""
+    object's end: SIGBUS, or EFAULT for a system call). `in_call`: a call's answer touched
+    it (kernel/files.py: redo); else the fault in hand says (sched.run_slice)."""
     key = t.proc.aspace.shm.pages[page]
     if write and private_file(t.proc.aspace.find(page)):
         held = k.shm.frames.get(key)
@@ -83,8 +84,11 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
             return
         write = False  # (a private mapping reads the file's page: a read copy will do)
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
-    in_call = k.sched.fault is None  # (sched.run_slice: an instruction's fault is in k.sched.fault)
-    kind = k.sched.fault.what.kind if k.sched.fault is not None else "store" if write else "load"  # type: ignore[union-attr]
+    if in_call is None:
+        in_call = k.sched.fault is None  # (sched.run_slice: an instruction's fault is in k.sched.fault)
+    kind = "store" if write else "load"
+    if not in_call:
+        kind = k.sched.fault.what.kind  # type: ignore[union-attr]
     k.shm.waiting.setdefault(key, []).append((t, page, kind, in_call))
     t.proc.stats.shm_faults += 1
     asked = k.shm.asked.get(key)

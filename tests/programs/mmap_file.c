@@ -167,6 +167,29 @@ static void private_and_shared(void) {
     close(fd);
 }
 
+/* The kernel's own stores and loads on mapped pages: read() into a private mapping (its page
+ * becomes the process's own), read() of the file into its shared mapping, write() from it. */
+static void calls_on_mappings(void) {
+    int fd = make("calls", 8192);
+    unsigned char *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    unsigned char *s = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int other = make("src", 100);
+    long got = pread(other, p + 4000, 100, 0);  /* spans pages 0 and 1 of the private mapping */
+    unsigned char b[4];
+    pread(fd, b, 1, 4000);
+    printf("read() into private: %ld, mine %d, file %s\n", got, p[4099] == pat(99),
+           b[0] == pat(4000) ? "unchanged" : "changed");
+    got = pread(fd, s + 6000, 50, 10);  /* the file into its own shared mapping */
+    pread(fd, b, 1, 6000);
+    printf("read() of the file into its mapping: %ld, mapped %d, file %d\n", got, s[6000] == pat(10),
+           b[0] == pat(10));
+    s[7000] = 'M';
+    got = pwrite(fd, s + 7000, 1, 7001);  /* from its mapping into the file */
+    printf("write() from the mapping: %ld, mapped %c%c\n", got, s[7000], s[7001]);
+    munmap(p, 8192); munmap(s, 8192);
+    close(fd); close(other);
+}
+
 static void two_processes(int pause) {
     int fd = make("fork", 8192);
     volatile unsigned char *s = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -252,6 +275,7 @@ int main(int argc, char **argv) {
     for (long i = 0; i < ballast; i += 4096) bal[i] = 1;
     sizes();
     private_and_shared();
+    calls_on_mappings();
     two_processes(pause);
     errors();
     memfd();
