@@ -106,6 +106,25 @@ def test_shared_stores_reach_the_tree_without_msync(programs: Programs) -> None:
     _all_gone(c)
 
 
+def test_a_file_larger_than_the_cluster(programs: Programs) -> None:
+    """1.5 MiB mapped on a cluster of 1 MiB: once remote memory can take none of the process's
+    pages, the file's pages held longest go home (written ones with their bytes) and come
+    again at the next touch: the cat prints it all, the shared upper-casing reaches the file."""
+    b = programs["mmap_cat"]
+    c = Chip.preset("tiny")
+    assert c.spec.cluster.memory_per_cluster < 1536 * 1024
+    big = bytes(range(97, 123)) * (1536 * 1024 // 26)
+    c.load_fs([("big", big)])
+    cat = c.spawn(b.elf, ["mmap_cat", "/big", "cat"], cluster=1)
+    c.run()
+    assert cat.returncode == 0 and cat.stdout == big, cat.message
+    up = c.spawn(b.elf, ["mmap_cat", "/big", "upper"], cluster=2)
+    c.run()
+    assert up.returncode == 0, up.message
+    assert dict(c.fs_tree())["big"] == big.upper()
+    _all_gone(c)
+
+
 def test_a_checkpoint_of_a_process_with_a_file_mapping_is_refused_at_restore(programs: Programs) -> None:
     """A file mapping lives on the chip it was made on, as shared memory does: its image is
     refused by a restore with one line, as a shm_open mapping's is."""

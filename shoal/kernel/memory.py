@@ -384,15 +384,20 @@ class AddressSpace:
         held = self.shm.frame(key) if self.shm.frame is not None else None
         return held is not None and held[1]
 
-    def private_copy(self, va: int, frame: int) -> tuple[int, int]:
+    def private_copy(self, va: int, frame_of: Callable[[], int | None]) -> tuple[int, int] | None:
         """A store to a page of a private file mapping: the page becomes this address space's
-        own, a copy of the cluster's frame `frame` (kernel/shm.py: privatize); returns the
+        own, a copy of the cluster's frame of it (`frame_of()`, asked once a frame is found:
+        finding one may send shared pages home; None then, and nothing changes); returns the
         shared page it was (may raise OutOfFrames, nothing changed then)."""
         page = va & ~(PAGE - 1)
         r = self.find(page)
         assert r is not None
         w = self._pte(page, create=True)
         new = self.frames.alloc()
+        frame = frame_of()
+        if frame is None:
+            self.frames.release(new)
+            return None
         self.mem[new * PAGE:(new + 1) * PAGE] = self.mem[frame * PAGE:(frame + 1) * PAGE]
         key = self.shm.pages.pop(page)
         self.data_frames += 1
@@ -533,12 +538,14 @@ class AddressSpace:
                 raise Fault(kind, va)
             if key is not None:  # shared memory: the cluster's frame if it holds the page
                 held = self.shm.frame(key) if self.shm.frame is not None else None
+                if held is not None:  # (its table: finding a frame may send shared pages home)
+                    w = self._pte(va, create=True)
+                    held = self.shm.frame(key)  # type: ignore[misc]
                 if held is None:
                     raise Missing(kind, va)
                 frame, writable = held
                 # (a read copy, or a private mapping's page: no W; a store makes it its own)
                 bits = _prot_bits(r.prot) & (~0 if writable and not private_file(r) else ~PTE_W)
-                w = self._pte(va, create=True)
                 pte = self._set(w, va, frame, PTE_U | bits)
                 self.swap.born.pop(va & ~(PAGE - 1), None)  # never a candidate for eviction: not ours
             else:

@@ -36,6 +36,7 @@ from shoal.abi import EFAULT, SIGBUS
 from shoal.kernel import faults, signals
 from shoal.kernel.container import Container, FileKind, Thread, TState
 from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames, private_file
+from shoal.kernel.rmem import EVICT_BATCH
 from shoal.messages import Kind, ShmBack, ShmClose, ShmGet
 from shoal.platform.cpu import REG_PC
 from shoal.platform.noc import Packet
@@ -80,7 +81,7 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int, in_call: b
     if write and private_file(t.proc.aspace.find(page)):
         held = k.shm.frames.get(key)
         if held is not None:
-            privatize(k, t, page, held[0], at)
+            privatize(k, t, page, at)
             return
         write = False  # (a private mapping reads the file's page: a read copy will do)
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
@@ -100,12 +101,15 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int, in_call: b
         k.send(k.services_node, ShmGet(obj=key[0], pg=key[1], write=write, have=k.shm.gen.get(key, 0)), at=at)
 
 
-def privatize(k: Kernel, t: Thread, page: int, frame: int, at: int) -> None:
+def privatize(k: Kernel, t: Thread, page: int, at: int) -> None:
     """A store to a page of a private file mapping this cluster holds: the process gets its
     own copy (Linux's copy-on-write of a file's page), and the thread makes its store again."""
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
+    key = t.proc.aspace.shm.pages[page]
     try:
-        key = t.proc.aspace.private_copy(page, frame)
+        if t.proc.aspace.private_copy(page, lambda: k.shm.frames.get(key, (None,))[0]) is None:
+            k.page_came(t, at)  # (its frame went home to make room: the store faults again)
+            return
     except OutOfFrames:
         k.kill(t.proc, 9, None, f"killed: out of memory (cluster {k.cluster} has no frame for a "
                "private copy of a mapped file's page)", at)
@@ -245,6 +249,17 @@ def _unmap(p: Container, key: Key) -> None:
             w = a._pte(va, create=False)
             if w is not None and a._words[w] & PTE_V:
                 a._words[w] = 0  # the next touch faults and asks for it again
+
+
+def reclaim(k: Kernel) -> bool:
+    """Out of frames, and remote memory can take no page: the shared pages held here longest
+    go home (EVICT_BATCH of them; a writer's with its bytes), as Linux drops a file's pages
+    under pressure; the next touch fetches them again. False if none is held."""
+    keys = sorted(k.shm.frames, key=lambda key: (k.shm.since.get(key, 0), key))[:EVICT_BATCH]
+    at = k.now() if k.sched.current is not None else k.sched.item_time
+    for key in keys:
+        give_back(k, key, at)
+    return bool(keys)
 
 
 def _mapped_here(k: Kernel, key: Key) -> bool:

@@ -31,7 +31,11 @@ int main(int argc, char **argv) {
     if (m == MAP_FAILED) { printf("mmap: %s\n", strerror(errno)); return 1; }
     close(fd);
     if (!strcmp(mode, "cat")) {
-        write(1, m, n);
+        for (size_t off = 0; off < n;) {  /* (a write may take less than all) */
+            ssize_t w = write(1, m + off, n - off);
+            if (w <= 0) return 1;
+            off += w;
+        }
     } else if (rw) {
         for (size_t i = 0; i < n; i++) m[i] = toupper((unsigned char)m[i]);
     } else {
