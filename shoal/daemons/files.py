@@ -31,7 +31,6 @@ disk, as Nanvix's Minix file system on the MPPA-256's I/O cluster):
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 
 from shoal.abi import (
     DT_DIR,
@@ -45,7 +44,6 @@ from shoal.abi import (
     EINVAL,
     EISDIR,
     ELOOP,
-    ENODEV,
     ENOENT,
     ENOSPC,
     ENOTDIR,
@@ -66,6 +64,7 @@ from shoal.abi import (
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.fslinks import LinkCalls
 from shoal.daemons.fslocks import LockCalls
+from shoal.daemons.fsmap import MapCalls, Sync
 from shoal.daemons.fspaths import ROOT, Handle, Node, walk
 from shoal.daemons.fsperm import R, W, X, may, may_change, own_new, sticky_ok
 from shoal.daemons.fstree import FsTree, as_cred
@@ -73,14 +72,7 @@ from shoal.messages import UNSET, Kind
 from shoal.platform.noc import Packet
 
 
-class _Named:
-    """A request's fields that name an open file (for _handle, from a mapping's request)."""
-
-    def __init__(self, handle: int, pid: int, path: str, flags: int) -> None:
-        self.handle, self.pid, self.path, self.flags = handle, pid, path, flags
-
-
-class FileServer(LinkCalls, LockCalls):
+class FileServer(LinkCalls, LockCalls, MapCalls):
     """The requests on files and the open files (handles); the tree itself is an FsTree."""
 
     def __init__(self, core: Core) -> None:
@@ -100,9 +92,7 @@ class FileServer(LinkCalls, LockCalls):
             Kind.FS_SYMLINK: self.on_fs_symlink, Kind.FS_READLINK: self.on_fs_readlink,
             Kind.FS_STATFS: self.on_fs_statfs, Kind.FS_FALLOCATE: self.on_fs_fallocate,
             Kind.FS_LOCK: self.on_fs_lock}
-        # The shared-memory home's file_sync (daemons/node.py sets it): (ino, start, end,
-        # write, then, at) -> True to go on now; else `then(at)` once the mappings allow.
-        self.sync: Callable[[int, int, int, bool, Callable[[int], None] | None, int], bool] | None = None
+        self.sync: Sync | None = None  # the shared-memory home's file_sync (daemons/fsmap.py)
         self._lock_init()
         self.host: dict[str, HostCall] = {"fs_load": self.fs.load, "fs_tree": self.fs.export,
                                             "fs_owner": self.fs.set_owner}
@@ -167,38 +157,6 @@ class FileServer(LinkCalls, LockCalls):
         for h in self.handles.values():
             if h.pid == parent or parent in h.sharers:
                 h.sharers.add(child)
-
-    # mapped files (daemons/shm.py, on the same I/O cluster) --------------------------------
-    def map_open(self, pid: int, handle: int, path: str, flags: int) -> int:
-        """mmap of an open file: its node, held open until map_release; -errno for a handle
-        `pid` does not hold that cannot be opened again, or a directory (ENODEV)."""
-        got = self._handle(_Named(handle, pid, path, flags))
-        if isinstance(got, int):
-            return got
-        node = self.fs.nodes[got[1].ino]
-        if node.is_dir or node.sock:
-            return -ENODEV
-        node.opens += 1
-        return node.ino
-
-    def map_release(self, ino: int) -> None:
-        node = self.fs.nodes.get(ino)
-        if node is not None:
-            node.opens -= 1
-            self.fs.free_node(node)
-
-    def map_data(self, ino: int, at: int | None = None) -> bytearray:
-        """A mapped file's bytes; `at`: a mapping's page is written into them then."""
-        node = self.fs.nodes[ino]
-        if at is not None:
-            node.touch(at)
-        return node.data
-
-    def _synced(self, node: Node, start: int, end: int, write: bool, then: Callable[[int], None],
-                at: int) -> bool:
-        """May a read (write: a change) of bytes [start, end) go on now? Else `then` runs
-        once the mappings' copies in the way are home."""
-        return self.sync is None or node.is_dir or self.sync(node.ino, start, end, write, then, at)
 
     # AF_UNIX names (daemons/sockets.py, on the same I/O cluster) ------------------------------
     def sock_bind(self, path: str, mode: int, at: int, cred: object = None) -> int:

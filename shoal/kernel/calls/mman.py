@@ -1,7 +1,8 @@
 """Memory: brk, mmap2, munmap, mprotect, madvise, mremap; RLIMIT_AS and RLIMIT_DATA enforced as Linux's
 may_expand_vm does: the address space's size, and its private writable part (heap, data,
 private writable mappings, not the stack nor shared mappings), may not grow past the soft limits
-(ENOMEM; brk stays where it was)."""
+(ENOMEM; brk stays where it was). mmap maps anonymous memory, /dev/zero, shared memory
+objects and regular files (`_map_file`: the file's object at the shared-memory home)."""
 
 from __future__ import annotations
 
