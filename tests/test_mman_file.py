@@ -106,6 +106,23 @@ def test_shared_stores_reach_the_tree_without_msync(programs: Programs) -> None:
     _all_gone(c)
 
 
+def test_a_read_fault_asks_for_the_pages_after_it(programs: Programs) -> None:
+    """Fault-around (Linux's 64 KiB): a cat of 100 KiB (25 pages) through a private mapping
+    asks twice and waits for a few of the pages on their way (its write() reads faster than
+    they come), not 25 times; a writable shared mapping asks page by page."""
+    b = programs["mmap_cat"]
+    c = Chip.preset("tiny")
+    data = bytes(range(256)) * 400
+    c.load_fs([("f", data)])
+    cat = c.spawn(b.elf, ["mmap_cat", "/f", "cat"], cluster=1)
+    c.run()
+    assert cat.stdout == data and cat.record.shm_faults < 10
+    up = c.spawn(b.elf, ["mmap_cat", "/f", "upper"], cluster=1)
+    c.run()
+    assert up.returncode == 0 and up.record.shm_faults == 25 * 2  # (a read copy, then to write)
+    _all_gone(c)
+
+
 def test_a_file_larger_than_the_cluster(programs: Programs) -> None:
     """1.5 MiB mapped on a cluster of 1 MiB: once remote memory can take none of the process's
     pages, the file's pages held longest go home (written ones with their bytes) and come

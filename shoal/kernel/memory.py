@@ -51,6 +51,7 @@ _born = itertools.count()
 # its pages are the file object's until a store makes one the process's own copy).
 FILE_MAP = "[file:"
 PRIVATE_FILE = ":private]"
+RO_FILE = ":ro]"
 
 
 def private_file(r: Region | None) -> bool:

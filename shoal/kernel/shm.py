@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from shoal.abi import EFAULT, SIGBUS
 from shoal.kernel import faults, signals
 from shoal.kernel.container import Container, FileKind, Thread, TState
-from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames, private_file
+from shoal.kernel.memory import FILE_MAP, PAGE, PRIVATE_FILE, PTE_V, RO_FILE, Fault, OutOfFrames, private_file
 from shoal.kernel.rmem import EVICT_BATCH
 from shoal.messages import Kind, ShmBack, ShmClose, ShmGet
 from shoal.platform.cpu import REG_PC
@@ -55,6 +55,7 @@ Key = tuple[int, int]  # (object, page number)
 ANON = 1 << 31
 ANON_BITS = 20
 ANON_MAX = (1 << ANON_BITS) - 1
+FAULT_AROUND = 16  # pages a read fault on a file asks for (Linux's fault_around_bytes, 64 KiB)
 Waiter = tuple[Thread, int, str, bool]  # thread, page, access kind, in a system call?
 
 
@@ -99,6 +100,24 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int, in_call: b
         # `have`: the grant this cluster holds or held last, so that the daemon tells a
         # request from a copy still here, one on its way here, and one on its way home.
         k.send(k.services_node, ShmGet(obj=key[0], pg=key[1], write=write, have=k.shm.gen.get(key, 0)), at=at)
+        if not write:
+            _read_ahead(k, t.proc.aspace, page, at)
+
+
+def _read_ahead(k: Kernel, asp: AddressSpace, page: int, at: int) -> None:
+    """A read fault on a file mapped read-only or privately asks for the pages after it too,
+    up to FAULT_AROUND pages in all (Linux's fault-around), as read copies: a file read through
+    a mapping costs a round trip per FAULT_AROUND pages, not per page. Not for writable shared
+    mappings, whose pages other clusters may be writing."""
+    r = asp.find(page)
+    if r is None or not r.name.startswith(FILE_MAP) or not r.name.endswith((PRIVATE_FILE, RO_FILE)):
+        return
+    for va in range(page + PAGE, min(r.end, page + FAULT_AROUND * PAGE), PAGE):
+        key = asp.shm.pages.get(va)
+        if key is None or key in k.shm.frames or key in k.shm.asked:
+            continue
+        k.shm.asked[key] = False
+        k.send(k.services_node, ShmGet(obj=key[0], pg=key[1], write=False, have=k.shm.gen.get(key, 0)), at=at)
 
 
 def privatize(k: Kernel, t: Thread, page: int, at: int) -> None:

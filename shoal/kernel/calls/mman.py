@@ -12,7 +12,16 @@ from shoal.abi import EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM, EOV
 from shoal.kernel import files, shm
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import Container, FileKind, OpenFile, Thread
-from shoal.kernel.memory import FILE_MAP, MAX_MAP_COUNT, PAGE, USER_TOP, AddressSpace, Region, private_file
+from shoal.kernel.memory import (
+    FILE_MAP,
+    MAX_MAP_COUNT,
+    PAGE,
+    RO_FILE,
+    USER_TOP,
+    AddressSpace,
+    Region,
+    private_file,
+)
 from shoal.messages import ShmOpen
 
 if TYPE_CHECKING:
@@ -207,7 +216,7 @@ def sys_mprotect(k: Kernel, t: Thread, a: list[int]) -> int:
     end = addr + ((length + PAGE - 1) & ~(PAGE - 1))
     if end > USER_TOP:
         return -ENOMEM
-    if prot & 2 and any(r.name.startswith(FILE_MAP) and r.name.endswith(":ro]")
+    if prot & 2 and any(r.name.startswith(FILE_MAP) and r.name.endswith(RO_FILE)
                         for r in _overlapping(t.proc.aspace, addr, end)):
         return -EACCES  # a shared mapping of a file not open for writing (Linux)
     if prot & 2 and not _writable_room(t.proc, addr, end):
