@@ -106,6 +106,21 @@ def test_shared_stores_reach_the_tree_without_msync(programs: Programs) -> None:
     _all_gone(c)
 
 
+@pytest.mark.parametrize("seed", [1, 7, 23, 42, 99])
+def test_random_mixes_of_mappings_and_file_calls_as_native(programs: Programs, seed: int) -> None:
+    """300 random steps over two files: mappings private and shared (offsets, lengths past the
+    end), loads and stores (SIGBUS, SIGSEGV), pread, pwrite, growing ftruncate, msync,
+    mprotect, munmap of a first page; one checksum of all it saw, as the host build's."""
+    b = programs["mmap_mix"]
+    argv = ["mmap_mix", str(seed), "300"]
+    native = run_native(b, argv)
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run()
+    assert p.stdout == native.stdout and p.returncode == native.returncode == 0, p.message
+    _all_gone(c)
+
+
 def test_a_read_fault_asks_for_the_pages_after_it(programs: Programs) -> None:
     """Fault-around (Linux's 64 KiB): a cat of 100 KiB (25 pages) through a private mapping
     asks twice and waits for a few of the pages on their way (its write() reads faster than

@@ -176,7 +176,7 @@ def _map_file(k: Kernel, t: Thread, a: list[int], f: OpenFile) -> int:
         return -EACCES
     if shared and prot & 2 and f.flags & 3 != 2:
         return -EACCES
-    if pgoff + length // PAGE > 1 << 32:
+    if pgoff + length // PAGE >= 1 << 32:  # (the last page number wraps in 32 bits)
         return -EOVERFLOW
     if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) and (addr & (PAGE - 1) or addr + length > USER_TOP
                                                       or addr < PAGE):
