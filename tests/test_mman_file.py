@@ -106,11 +106,13 @@ def test_shared_stores_reach_the_tree_without_msync(programs: Programs) -> None:
     _all_gone(c)
 
 
-@pytest.mark.parametrize("seed", [1, 7, 23, 42, 99])
+@pytest.mark.parametrize("seed", [1, 7, 23, 42, 74, 99, 188])
 def test_random_mixes_of_mappings_and_file_calls_as_native(programs: Programs, seed: int) -> None:
     """300 random steps over two files: mappings private and shared (offsets, lengths past the
     end), loads and stores (SIGBUS, SIGSEGV), pread, pwrite, growing ftruncate, msync,
-    mprotect, munmap of a first page; one checksum of all it saw, as the host build's."""
+    mprotect, munmap of a first page; one checksum of all it saw, as the host build's. (74 and
+    188: a write or ftruncate that grows a file while a mapping holds its last page written
+    past the end: those bytes are not the file's, ext4 and shoal alike.)"""
     b = programs["mmap_mix"]
     argv = ["mmap_mix", str(seed), "300"]
     native = run_native(b, argv)

@@ -291,7 +291,8 @@ class FileServer(LinkCalls, LockCalls, MapCalls):
             self._reply(req, at, ret=-EROFS, handle=hid)
             return
         off = len(node.data) if b.append else b.offset
-        if not self._synced(node, off, off + len(req.data), True,
+        # (from the old end if it grows: a mapped page's bytes past the end are not the file's)
+        if not self._synced(node, min(off, len(node.data)), off + len(req.data), True,
                             lambda now: self._write(req, hid, node, now), at):
             return
         self._write(req, hid, node, at)

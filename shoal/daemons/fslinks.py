@@ -149,6 +149,9 @@ class LinkCalls:
             if end - len(node.data) > self.spec.limits.fs_total_bytes - self.fs.fs_used:
                 err = -ENOSPC
             elif not b.mode & FALLOC_FL_KEEP_SIZE:
+                if not self._synced(node, len(node.data), end, True,
+                                    lambda now: self.on_fs_fallocate(req, now), at):
+                    return  # (a mapped page's bytes past the old end are not the file's)
                 err = self.fs.resize(node, end)
                 node.touch(at)
         self._reply(req, at, ret=err, handle=hid)
