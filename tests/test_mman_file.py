@@ -123,6 +123,24 @@ def test_random_mixes_of_mappings_and_file_calls_as_native(programs: Programs, s
     _all_gone(c)
 
 
+def test_random_mixes_moved_mid_way_as_native(programs: Programs, each_method: str) -> None:
+    """The same mixes, 1500 steps, the process migrated by each method after 2 ms: its
+    mappings, private copies and written pages follow it (the cluster it left sends its
+    pages of the files home)."""
+    b = programs["mmap_mix"]
+    argv = ["mmap_mix", "5", "1500"]
+    native = run_native(b, argv)
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run(max_cycles=c.spec.cluster.freq_hz // 500)
+    assert p.returncode is None  # (still running: the move is mid-way)
+    m = c.migrate(p.pid, 2)
+    c.run()
+    assert m.state == "done" and p.cluster == 2, m.reason
+    assert p.stdout == native.stdout and p.returncode == 0, p.message
+    _all_gone(c)
+
+
 def test_a_read_fault_asks_for_the_pages_after_it(programs: Programs) -> None:
     """Fault-around (Linux's 64 KiB): a cat of 100 KiB (25 pages) through a private mapping
     asks twice and waits for a few of the pages on their way (its write() reads faster than
