@@ -123,6 +123,23 @@ def test_random_mixes_of_mappings_and_file_calls_as_native(programs: Programs, s
     _all_gone(c)
 
 
+@pytest.mark.parametrize(("seed", "apart"), [(3, False), (11, False), (2, True), (9, True)])
+def test_random_mixes_of_two_processes_taking_turns_as_native(programs: Programs, seed: int,
+                                                               apart: bool) -> None:
+    """The mixes after a fork, parent and child taking turns (one random stream): each sees
+    the other's stores through shared mappings and its file calls, on one cluster or on two
+    (a parent too big for its child beside it), as the host build."""
+    b = programs["mmap_mix"]
+    argv = ["mmap_mix", str(seed), "300", "fork", *(["1200"] if apart else [])]
+    native = run_native(b, argv)
+    c = Chip.preset("mppa256", policy="balance") if apart else Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run()
+    assert p.stdout == native.stdout and p.returncode == native.returncode == 0, p.message
+    assert {r.cluster for r in c.processes()} == ({0, 1} if apart else {0})
+    _all_gone(c)
+
+
 def test_random_mixes_moved_mid_way_as_native(programs: Programs, each_method: str) -> None:
     """The same mixes, 1500 steps, the process migrated by each method after 2 ms: its
     mappings, private copies and written pages follow it (the cluster it left sends its
