@@ -538,6 +538,8 @@ class AddressSpace:
             if r is None:
                 raise Fault(kind, va)
             if key is not None:  # shared memory: the cluster's frame if it holds the page
+                if not _prot_bits(r.prot) & _NEED[kind]:  # (the rights first, as Linux: SIGSEGV,
+                    raise Fault(kind, va, "page fault (protection)")  # not a fetch, nor SIGBUS)
                 held = self.shm.frame(key) if self.shm.frame is not None else None
                 if held is not None:  # (its table: finding a frame may send shared pages home)
                     w = self._pte(va, create=True)
