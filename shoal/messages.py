@@ -510,6 +510,7 @@ class ShmOpen(Request, frozen=True, kw_only=True, gc=False):  # open shared memo
     KIND = Kind.SHM_OPEN
     name: str
     flags: int
+    file: list | Opt = UNSET  # mmap of an open file instead: [handle, path, flags] (its object)
 
 
 class ShmClose(Body, frozen=True, kw_only=True, gc=False):  # process `pid` is done with `obj`

@@ -21,6 +21,11 @@ disk, as Nanvix's Minix file system on the MPPA-256's I/O cluster):
 - Work costs daemon-core time: a request `service_cycles`, plus `copy_cycles_per_byte` per
   byte moved in or out of a file. Directory entries are listed in the order they were made
   (deterministic; programs that compare listings sort them, as they must on Linux).
+- A mapped file (mmap) is also a shared memory object of the shared-memory home on this
+  I/O cluster (daemons/shm.py), which holds it open while mapped (`map_*`). A read of it
+  waits for the mappings' written pages to come home, a write (ftruncate, a punched hole)
+  for every mapped copy of the pages it changes (`sync`): read() and write() are coherent
+  with every mapping. open's O_TRUNC recalls the copies without waiting.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from shoal.abi import (
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.fslinks import LinkCalls
 from shoal.daemons.fslocks import LockCalls
+from shoal.daemons.fsmap import MapCalls, Sync
 from shoal.daemons.fspaths import ROOT, Handle, Node, walk
 from shoal.daemons.fsperm import R, W, X, may, may_change, own_new, sticky_ok
 from shoal.daemons.fstree import FsTree, as_cred
@@ -66,7 +72,7 @@ from shoal.messages import UNSET, Kind
 from shoal.platform.noc import Packet
 
 
-class FileServer(LinkCalls, LockCalls):
+class FileServer(LinkCalls, LockCalls, MapCalls):
     """The requests on files and the open files (handles); the tree itself is an FsTree."""
 
     def __init__(self, core: Core) -> None:
@@ -86,6 +92,7 @@ class FileServer(LinkCalls, LockCalls):
             Kind.FS_SYMLINK: self.on_fs_symlink, Kind.FS_READLINK: self.on_fs_readlink,
             Kind.FS_STATFS: self.on_fs_statfs, Kind.FS_FALLOCATE: self.on_fs_fallocate,
             Kind.FS_LOCK: self.on_fs_lock}
+        self.sync: Sync | None = None  # the shared-memory home's file_sync (daemons/fsmap.py)
         self._lock_init()
         self.host: dict[str, HostCall] = {"fs_load": self.fs.load, "fs_tree": self.fs.export,
                                             "fs_owner": self.fs.set_owner}
@@ -240,6 +247,8 @@ class FileServer(LinkCalls, LockCalls):
         elif flags & O_TRUNC and node.data:  # as Linux, even opened read-only
             err = self.fs.resize(node, 0)
             node.touch(at)
+            if self.sync is not None:  # (mapped copies past the end are recalled)
+                self.sync(node.ino, 0, 1 << 62, True, None, at)
         if err or isinstance(node, int) or node is None:
             self._reply(req, at, ret=err)
             return
@@ -262,6 +271,12 @@ class FileServer(LinkCalls, LockCalls):
             self._reply(req, at, ret=-EISDIR, handle=hid)
             return
         off, n = b.offset, min(b.size, MAX_IO)
+        if not self._synced(node, off, off + n, False, lambda now: self._read(req, hid, node, now), at):
+            return
+        self._read(req, hid, node, at)
+
+    def _read(self, req: Packet, hid: int, node: Node, at: int) -> None:
+        off, n = req.body.offset, min(req.body.size, MAX_IO)
         data = bytes(node.data[off:off + n])
         at = self._work(at, len(data))
         self._reply(req, at, data=data, bulk=True, ret=len(data), handle=hid)
@@ -275,7 +290,15 @@ class FileServer(LinkCalls, LockCalls):
         if node.readonly:
             self._reply(req, at, ret=-EROFS, handle=hid)
             return
-        data = req.data
+        off = len(node.data) if b.append else b.offset
+        # (from the old end if it grows: a mapped page's bytes past the end are not the file's)
+        if not self._synced(node, min(off, len(node.data)), off + len(req.data), True,
+                            lambda now: self._write(req, hid, node, now), at):
+            return
+        self._write(req, hid, node, at)
+
+    def _write(self, req: Packet, hid: int, node: Node, at: int) -> None:
+        b, data = req.body, req.data
         off = len(node.data) if b.append else b.offset
         end = off + len(data)
         if end > len(node.data):
@@ -309,6 +332,9 @@ class FileServer(LinkCalls, LockCalls):
             err = -EROFS
         elif by_path and isinstance(b.cred, tuple) and not may(node, b.cred, W):
             err = -EACCES
+        elif not self._synced(node, min(len(node.data), b.length), 1 << 62, True,
+                              lambda now: self.on_fs_truncate(req, now), at):
+            return  # (mapped copies of what it cuts or grows come home first, then once more)
         else:
             err = self.fs.resize(node, b.length)
         if not err:

@@ -139,6 +139,9 @@ class LinkCalls:
             err = -EFBIG
         elif b.mode & FALLOC_FL_PUNCH_HOLE:
             stop = min(end, len(node.data))
+            if b.offset < stop and not self._synced(node, b.offset, stop, True,
+                                                     lambda now: self.on_fs_fallocate(req, now), at):
+                return  # (mapped copies of the hole come home first, then once more)
             if b.offset < stop:
                 node.data[b.offset:stop] = bytes(stop - b.offset)
                 node.touch(at)
@@ -146,6 +149,9 @@ class LinkCalls:
             if end - len(node.data) > self.spec.limits.fs_total_bytes - self.fs.fs_used:
                 err = -ENOSPC
             elif not b.mode & FALLOC_FL_KEEP_SIZE:
+                if not self._synced(node, len(node.data), end, True,
+                                    lambda now: self.on_fs_fallocate(req, now), at):
+                    return  # (a mapped page's bytes past the old end are not the file's)
                 err = self.fs.resize(node, end)
                 node.touch(at)
         self._reply(req, at, ret=err, handle=hid)

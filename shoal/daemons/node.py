@@ -100,7 +100,8 @@ class IoNode:
         self.files = FileServer(self)
         self.ipc = IpcServer(self)
         self.rmem = RemoteMemory(self, self._locate, self._io_used)
-        self.shm = SharedMemory(self, self._io_used)
+        self.shm = SharedMemory(self, self._io_used, self.files)
+        self.files.sync = self.shm.file_sync  # (read and write of a mapped file: daemons/shm.py)
         self.sysv = SysvServer(self, self.shm.segment_new, self.shm.segment_size, self.shm.segment_attach,
                                self.shm.segment_remove)
         self.sockets = SocketServer(self, self.files.sock_bind, self.files.sock_find)

@@ -9,17 +9,29 @@ the caller's kernel numbers it (`anon_object`: unique on the chip without a roun
 keeps the pages it has as their writer; the Fork request tells the home (`adopt`), with no
 name, so that it goes once no process maps it. A packet about such an object that overtakes
 the Fork request on the NoC waits here for it (`early`).
+
+A file mapped by mmap (MAP_SHARED or MAP_PRIVATE, kernel/calls/mman.py) is an object too, one
+per file (`by_ino`), whose home store is the file itself (the file server's node, on this
+I/O cluster): a page is read from the file when granted (zeros past its end; SIGBUS for a
+page wholly past it, whatever the file's size is then), and a writer's page that comes home
+is written into the file (up to its end). The object holds the file open while any process
+maps it, and goes once none does and no cluster holds a page. The file server's read and
+write of such a file wait for the copies that conflict to come home (`file_sync`: a read
+for the writers' copies, a write for all), so read() and write() see and are seen by every
+mapping, on any cluster; so do ftruncate and a punched hole (waiting for every copy of what
+they change); open's O_TRUNC only recalls them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import field
+from typing import Protocol
 
 from shoal.abi import EBADF, EEXIST, EFBIG, EINVAL, ENOENT, ENOSPC, O_CREAT, O_EXCL
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.kernel.shm import ANON, ANON_BITS, ANON_MAX
-from shoal.messages import Kind, ShmGone, ShmPage, ShmRecall
+from shoal.messages import UNSET, Kind, ShmGone, ShmPage, ShmRecall
 from shoal.platform.noc import Packet
 from shoal.record import dataclass
 
@@ -42,14 +54,32 @@ class ShmObject:
     linked: bool = True
     seen: set[int] = field(default_factory=set)
     truncating: list[tuple[Packet, set[int]]] = field(default_factory=list)  # (request, pages left)
+    ino: int = 0  # a mapped file's object: the file's node (its pages are the file's bytes)
+    io: list[tuple[Callable[[int], None], set[int]]] = field(default_factory=list)  # file_sync's
 
 
 TRUNCATE = -1  # in a page's queue: an ftruncate that waits for the page to come home
+FILEIO = -2  # in a page's queue: the file server's read or write of the file (file_sync)
+
+
+class FileBacking(Protocol):
+    """What the file server lends the objects of mapped files (daemons/files.py)."""
+
+    def map_open(self, pid: int, handle: int, path: str, flags: int) -> int:
+        ...  # the node of the open file, held open (or -errno)
+
+    def map_release(self, ino: int) -> None:
+        ...
+
+    def map_data(self, ino: int, at: int | None = None) -> bytearray:
+        ...  # the file's bytes (`at`: they are changed then)
 
 
 class SharedMemory:
-    def __init__(self, core: Core, io_used: Callable[[], int]) -> None:
+    def __init__(self, core: Core, io_used: Callable[[], int], files: FileBacking) -> None:
         self.spec = core.spec
+        self.files = files
+        self.by_ino: dict[int, int] = {}  # a mapped file's object, by the file's node
         self._send = core.send
         self._reply = core.reply
         self.io_used = io_used  # bytes of io_memory held, here and by the remote-memory home
@@ -76,6 +106,9 @@ class SharedMemory:
 
     def on_shm_open(self, req: Packet, at: int) -> None:
         name, flags, pid = req.body.name, req.body.flags, req.body.pid
+        if req.body.file is not UNSET:
+            self._open_file(req, at)
+            return
         if not name or "/" in name or len(name.encode()) > 255:
             self._reply(req, at, ret=-EINVAL)
             return
@@ -94,6 +127,58 @@ class SharedMemory:
             self.shm_objs[obj].pids.add(pid)
             self.shm_by_pid.setdefault(pid, set()).add(obj)
             self._reply(req, at, ret=0, obj=obj)
+
+    def _open_file(self, req: Packet, at: int) -> None:
+        """mmap of an open file: the file's object (made at its first mapping)."""
+        handle, path, flags = req.body.file
+        pid = req.body.pid
+        ino = self.files.map_open(pid, handle, path, flags)
+        if ino < 0:
+            self._reply(req, at, ret=ino)
+            return
+        obj = self.by_ino.get(ino)
+        if obj is None:
+            obj = self.by_ino[ino] = self.shm_next
+            self.shm_next += 1
+            self.shm_objs[obj] = ShmObject(linked=False, ino=ino)
+        else:
+            self.files.map_release(ino)  # (the object holds the file open once)
+        self.shm_objs[obj].pids.add(pid)
+        self.shm_by_pid.setdefault(pid, set()).add(obj)
+        self._reply(req, at, ret=0, obj=obj)
+
+    def file_sync(self, ino: int, start: int, end: int, write: bool, then: Callable[[int], None] | None,
+                  at: int) -> bool:
+        """The file server is to read (`write` False) or change bytes [start, end) of file `ino`:
+        True if no cluster holds a copy of those pages that stands in the way (a writer's, or
+        for a change any); else they are recalled and False: `then(at)` is called once they
+        are home (with None, the copies are only recalled: a truncate goes on at once)."""
+        obj = self.by_ino.get(ino)
+        o = self.shm_objs.get(obj) if obj is not None else None
+        if o is None:
+            return True
+        page = self.spec.cluster.page_size
+        first, last = start // page, -(-end // page)
+        wait = {pg for pg, held in o.holders.items()
+                if first <= pg < last and (write or any(w for _, w in held.values()))}
+        if not wait:
+            return True
+        for pg in sorted(wait):
+            o.queue.setdefault(pg, []).insert(0, (FILEIO, write, 0))
+        if then is not None:
+            o.io.append((then, wait))
+        for pg in sorted(wait):
+            self._shm_serve(obj, o, pg, at)  # type: ignore[arg-type]
+        return then is None
+
+    def _file_page(self, o: ShmObject, pg: int) -> bytes:
+        """Page `pg` of a mapped file as the file has it now (zeros past its end)."""
+        page = self.spec.cluster.page_size
+        got = bytes(self.files.map_data(o.ino)[pg * page:(pg + 1) * page])
+        return got + bytes(page - len(got))
+
+    def _size(self, o: ShmObject) -> int:
+        return len(self.files.map_data(o.ino)) if o.ino else o.size
 
     # System V segments (daemons/sysv.py): objects without a name, removed by IPC_RMID --------
     def segment_new(self) -> int | None:
@@ -204,10 +289,14 @@ class SharedMemory:
                 self._shm_maybe_free(obj, o, at)
 
     def _shm_maybe_free(self, obj: int, o: ShmObject, at: int) -> None:
-        """POSIX: an unlinked object lives while a process opens or maps it, then goes."""
-        if o.linked or o.pids:
+        """POSIX: an unlinked object lives while a process opens or maps it, then goes (a
+        mapped file's once its written pages are home too: they go into the file)."""
+        if o.linked or o.pids or o.ino and o.holders:
             return
         del self.shm_objs[obj]
+        if o.ino:
+            del self.by_ino[o.ino]
+            self.files.map_release(o.ino)
         self.shm_bytes -= len(o.pages) * self.spec.cluster.page_size
         for c in sorted(o.seen):  # (what a cluster still holds goes home as it unmaps: dropped)
             self._send(c, ShmGone(obj=obj), at)
@@ -273,10 +362,17 @@ class SharedMemory:
         del o.holders[pg][who]
         if not o.holders[pg]:
             del o.holders[pg]
-        if held[1] and len(pkt.data) == self.spec.cluster.page_size and pg in o.pages:
+        page = self.spec.cluster.page_size
+        if held[1] and len(pkt.data) == page and o.ino:  # a mapped file's: into the file, to its end
+            data = self.files.map_data(o.ino, at)
+            keep = max(0, min(page, len(data) - pg * page))
+            data[pg * page:pg * page + keep] = pkt.data[:keep]
+        elif held[1] and len(pkt.data) == page and pg in o.pages:
             o.pages[pg] = pkt.data  # the writer's bytes come home
         o.recalled.discard((pg, who))
         self._shm_serve(obj, o, pg, at)
+        if o.ino and not o.pids and not o.holders:
+            self._shm_maybe_free(obj, o, at)
 
     def _shm_serve(self, obj: int, o: ShmObject, pg: int, at: int) -> None:
         """Grant the waiting requests of page `pg` in order while they fit (one writer or
@@ -287,9 +383,11 @@ class SharedMemory:
             who, write, have = queue[0]
             holders = o.holders.get(pg, {})
             mine = holders.get(who)
-            if who == TRUNCATE:
+            if who == TRUNCATE or who == FILEIO and write:
                 conflicts = set(holders)
-            elif pg * page >= o.size:  # beyond the end: SIGBUS (EFAULT in a system call)
+            elif who == FILEIO:
+                conflicts = {c for c, (_, w) in holders.items() if w}
+            elif pg * page >= self._size(o):  # beyond the end: SIGBUS (EFAULT in a system call)
                 queue.pop(0)
                 self._send(who, ShmPage(obj=obj, pg=pg, bus=True), at)
                 continue
@@ -311,6 +409,16 @@ class SharedMemory:
             if who == TRUNCATE:
                 self._shm_cut(o, pg)
                 continue
+            if who == FILEIO:
+                self._file_io_done(o, pg, at)
+                continue
+            if o.ino:  # a mapped file's page: the file's bytes now
+                self.shm_grants += 1
+                o.holders.setdefault(pg, {})[who] = (self.shm_grants, write)
+                o.seen.add(who)
+                self._send(who, ShmPage(obj=obj, pg=pg, write=write, gen=self.shm_grants),
+                           at, self._file_page(o, pg), bulk=True)
+                continue
             if pg not in o.pages:  # first touch: the page comes to exist here
                 if self.io_used() + page > self.spec.rmem.io_memory:
                     self._send(who, ShmPage(obj=obj, pg=pg, bus=True), at)  # (tmpfs full)
@@ -326,6 +434,15 @@ class SharedMemory:
             o.queue.pop(pg, None)
         if o.truncating:
             self._shm_truncated(o, at)
+
+    def _file_io_done(self, o: ShmObject, pg: int, at: int) -> None:
+        """Page `pg` of a mapped file is home (as file_sync wanted): the file server's reads
+        and writes that waited for nothing else go on."""
+        for then, left in list(o.io):
+            left.discard(pg)
+            if not left:
+                o.io.remove((then, left))
+                then(at)
 
     def _shm_cut(self, o: ShmObject, pg: int) -> None:
         """Page `pg` is home and no cluster holds it: cut it to the object's new size."""

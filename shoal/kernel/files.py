@@ -45,8 +45,10 @@ from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.kernel import shm
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
-from shoal.kernel.memory import Fault
+from shoal.kernel.memory import PAGE, Fault, Missing
+from shoal.kernel.stops import ASLEEP
 from shoal.messages import FsClose, FsLock, FsRead, FsWrite, MqClose, Request, SockRef
+from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -159,15 +161,30 @@ def read_file(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], 
         if reply.body.ret < 0:
             return reply.body.ret
         data = memoryview(reply.data)
-        for buf, n in pieces:
-            if not data:
-                break
-            t.proc.aspace.write(buf, data[:n])
-            data = data[n:]
+        try:
+            for buf, n in pieces:
+                if not data:
+                    break
+                t.proc.aspace.write(buf, data[:n])
+                data = data[n:]
+        except Missing as m:
+            return redo(k, t, m, when)
         if at is None:
             f.offset = off + len(reply.data)
         return len(reply.data)
     return ask(k, t, FsRead(**about(f), offset=off, size=want), got)
+
+
+def redo(k: Kernel, t: Thread, m: Missing, at: int) -> object:
+    """A read's answer lands on a page held elsewhere (shared memory, a mapped file: perhaps
+    the very file it reads, whose pages the server called home first): the call is made again
+    once the page is here (a read is restartable: the offset has not moved)."""
+    regs = k.cpu.regs
+    regs.ctx_set(t.ctx, REG_PC, regs.ctx_get(t.ctx, REG_PC) - 4)  # (back on its ecall)
+    if k.cpu.loaded is t.ctx:
+        k.cpu.loaded = None
+    shm.await_page(k, t, m.addr & ~(PAGE - 1), m.kind == "store", at, in_call=True)
+    return ASLEEP
 
 
 def write_file(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], at: int | None) -> int:

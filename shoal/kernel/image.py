@@ -269,7 +269,7 @@ def restore(k: Kernel, image: bytes, at: int, where: str = "image", rebase: bool
     meta, pages = check(image, where)
     staged, remote = _elsewhere(meta)
     if meta.get("shared"):
-        raise ShoalError(f"{where}: the process maps shared memory, which lives on the chip it "
+        raise ShoalError(f"{where}: the process maps shared memory (or a file), which lives on the chip it "
                          "was taken on; a checkpoint of it cannot be restored")
     if staged or remote or meta.get("rmem"):
         n = len(staged) + len(remote) + len(meta.get("rmem", []))

@@ -46,6 +46,19 @@ PTES = PAGE // 4  # entries in a page table
 _born = itertools.count()
 
 
+# A mapped file's region (kernel/calls/mman.py): "[file:OBJECT]" (MAP_SHARED), with ":ro" when
+# the file is open read-only (mprotect may not make it writable), or ":private" (MAP_PRIVATE:
+# its pages are the file object's until a store makes one the process's own copy).
+FILE_MAP = "[file:"
+PRIVATE_FILE = ":private]"
+RO_FILE = ":ro]"
+
+
+def private_file(r: Region | None) -> bool:
+    """Is `r` a MAP_PRIVATE mapping of a file (its pages the file's until stored into)?"""
+    return r is not None and r.name.startswith(FILE_MAP) and r.name.endswith(PRIVATE_FILE)
+
+
 class OutOfFrames(Exception):
     pass
 
@@ -353,14 +366,48 @@ class AddressSpace:
         cow_bits = bits & ~PTE_W  # (a copy-on-write page gets W at its first store)
         for va in [va for va in self.remote if start <= va < end]:
             self.remote[va] = (self.remote[va] & ~(PTE_R | PTE_W | PTE_X)) | bits
-        for _, table, entries in self._mapped(start, end):
+        shared = self.shm.pages
+        for i, table, entries in self._mapped(start, end):
             for e in entries:
                 old = words[table + e]
-                words[table + e] = (old & ~(PTE_R | PTE_W | PTE_X)) | (cow_bits if old & PTE_COW else bits)
+                new_bits = cow_bits if old & PTE_COW else bits
+                key = shared.get((i << 22) | (e << 12)) if shared else None
+                if key is not None and (not self._writable_held(key)
+                                        or private_file(self.find((i << 22) | (e << 12)))):
+                    new_bits &= ~PTE_W  # a read copy, or a private mapping's: W at a store's fault
+                words[table + e] = (old & ~(PTE_R | PTE_W | PTE_X)) | new_bits
                 if bits & PTE_X:
                     self._code.add((words[table + e] >> 10) - _PHYS_PPN)
         self._on_change()
         return True
+
+    def _writable_held(self, key: tuple[int, int]) -> bool:
+        held = self.shm.frame(key) if self.shm.frame is not None else None
+        return held is not None and held[1]
+
+    def private_copy(self, va: int, frame_of: Callable[[], int | None]) -> tuple[int, int] | None:
+        """A store to a page of a private file mapping: the page becomes this address space's
+        own, a copy of the cluster's frame of it (`frame_of()`, asked once a frame is found:
+        finding one may send shared pages home; None then, and nothing changes); returns the
+        shared page it was (may raise OutOfFrames, nothing changed then)."""
+        page = va & ~(PAGE - 1)
+        r = self.find(page)
+        assert r is not None
+        w = self._pte(page, create=True)
+        new = self.frames.alloc()
+        frame = frame_of()
+        if frame is None:
+            self.frames.release(new)
+            return None
+        self.mem[new * PAGE:(new + 1) * PAGE] = self.mem[frame * PAGE:(frame + 1) * PAGE]
+        key = self.shm.pages.pop(page)
+        self.data_frames += 1
+        self.faults += 1
+        if self.touched is not None:
+            self.touched.add(page)
+        self._set(w, page, new, PTE_U | PTE_A | PTE_D | _prot_bits(r.prot))
+        self._on_change()
+        return key
 
     def discard(self, start: int, end: int) -> bool:
         """madvise(DONTNEED): free the frames of [start, end), all of it mapped; a later touch
@@ -499,12 +546,17 @@ class AddressSpace:
             if r is None:
                 raise Fault(kind, va)
             if key is not None:  # shared memory: the cluster's frame if it holds the page
+                if not _prot_bits(r.prot) & _NEED[kind]:  # (the rights first, as Linux: SIGSEGV,
+                    raise Fault(kind, va, "page fault (protection)")  # not a fetch, nor SIGBUS)
                 held = self.shm.frame(key) if self.shm.frame is not None else None
+                if held is not None:  # (its table: finding a frame may send shared pages home)
+                    w = self._pte(va, create=True)
+                    held = self.shm.frame(key)  # type: ignore[misc]
                 if held is None:
                     raise Missing(kind, va)
                 frame, writable = held
-                bits = _prot_bits(r.prot) & (~0 if writable else ~PTE_W)  # a read copy: no W
-                w = self._pte(va, create=True)
+                # (a read copy, or a private mapping's page: no W; a store makes it its own)
+                bits = _prot_bits(r.prot) & (~0 if writable and not private_file(r) else ~PTE_W)
                 pte = self._set(w, va, frame, PTE_U | bits)
                 self.swap.born.pop(va & ~(PAGE - 1), None)  # never a candidate for eviction: not ours
             else:
@@ -512,6 +564,8 @@ class AddressSpace:
         need = _NEED[kind]
         if need == PTE_W and not pte & PTE_W and self.shm.pages and va & ~(PAGE - 1) in self.shm.pages:
             r = self.find(va)
+            if private_file(r) and r.prot & PROT_WRITE:  # type: ignore[union-attr]
+                raise Missing(kind, va)  # the kernel makes it the process's own (shm.privatize)
             if r is not None and r.prot & PROT_WRITE:  # a store to a read copy of a shared page
                 held = self.shm.frame(self.shm.pages[va & ~(PAGE - 1)]) if self.shm.frame else None
                 if held is None or not held[1]:

@@ -19,6 +19,11 @@ threads at its simulated time.
 A cluster gives a page back home as soon as no local process maps it any more. A process
 that migrates takes its shared mappings along (the image's `shared`) and fetches the pages
 where it lands. Descriptors: `p.fs.files[fd] = OpenFile(FileKind.SHM, "/dev/shm/NAME", object, flags)`.
+
+A mapped file is such an object too (daemons/shm.py; kernel/calls/mman.py). A MAP_PRIVATE
+mapping of it reads the file's pages as read copies; a store to one (the CPU's, or the
+kernel's for a call) makes the page the process's own, a copy of the cluster's frame
+(`privatize`), and the file never sees it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from typing import TYPE_CHECKING
 from shoal.abi import EFAULT, SIGBUS
 from shoal.kernel import faults, signals
 from shoal.kernel.container import Container, FileKind, Thread, TState
-from shoal.kernel.memory import PAGE, PTE_V, Fault, OutOfFrames
+from shoal.kernel.memory import FILE_MAP, PAGE, PRIVATE_FILE, PTE_V, RO_FILE, Fault, OutOfFrames, private_file
+from shoal.kernel.rmem import EVICT_BATCH
 from shoal.messages import Kind, ShmBack, ShmClose, ShmGet
 from shoal.platform.cpu import REG_PC
 from shoal.platform.noc import Packet
@@ -49,6 +55,7 @@ Key = tuple[int, int]  # (object, page number)
 ANON = 1 << 31
 ANON_BITS = 20
 ANON_MAX = (1 << ANON_BITS) - 1
+FAULT_AROUND = 16  # pages a read fault on a file asks for (Linux's fault_around_bytes, 64 KiB)
 Waiter = tuple[Thread, int, str, bool]  # thread, page, access kind, in a system call?
 
 
@@ -66,14 +73,24 @@ class SharedPages:
     anon: int = 0  # objects this kernel made of anonymous shared memory (kernel/forkmem.py)
 
 
-def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
+def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int, in_call: bool | None = None) -> None:
     """Thread `t` touched a shared page this cluster does not hold (or stored into a read
     copy): it waits until the page is here for that (or the daemon says it lies beyond the
-    object's end: SIGBUS, or EFAULT for a system call)."""
+    object's end: SIGBUS, or EFAULT for a system call). `in_call`: a call's answer touched
+    it (kernel/files.py: redo); else the fault in hand says (sched.run_slice)."""
     key = t.proc.aspace.shm.pages[page]
+    if write and private_file(t.proc.aspace.find(page)):
+        held = k.shm.frames.get(key)
+        if held is not None:
+            privatize(k, t, page, at)
+            return
+        write = False  # (a private mapping reads the file's page: a read copy will do)
     t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
-    in_call = k.sched.fault is None  # (sched.run_slice: an instruction's fault is in k.sched.fault)
-    kind = k.sched.fault.what.kind if k.sched.fault is not None else "store" if write else "load"  # type: ignore[union-attr]
+    if in_call is None:
+        in_call = k.sched.fault is None  # (sched.run_slice: an instruction's fault is in k.sched.fault)
+    kind = "store" if write else "load"
+    if not in_call:
+        kind = k.sched.fault.what.kind  # type: ignore[union-attr]
     k.shm.waiting.setdefault(key, []).append((t, page, kind, in_call))
     t.proc.stats.shm_faults += 1
     asked = k.shm.asked.get(key)
@@ -83,6 +100,42 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int) -> None:
         # `have`: the grant this cluster holds or held last, so that the daemon tells a
         # request from a copy still here, one on its way here, and one on its way home.
         k.send(k.services_node, ShmGet(obj=key[0], pg=key[1], write=write, have=k.shm.gen.get(key, 0)), at=at)
+        if not write:
+            _read_ahead(k, t.proc.aspace, page, at)
+
+
+def _read_ahead(k: Kernel, asp: AddressSpace, page: int, at: int) -> None:
+    """A read fault on a file mapped read-only or privately asks for the pages after it too,
+    up to FAULT_AROUND pages in all (Linux's fault-around), as read copies: a file read through
+    a mapping costs a round trip per FAULT_AROUND pages, not per page. Not for writable shared
+    mappings, whose pages other clusters may be writing."""
+    r = asp.find(page)
+    if r is None or not r.name.startswith(FILE_MAP) or not r.name.endswith((PRIVATE_FILE, RO_FILE)):
+        return
+    for va in range(page + PAGE, min(r.end, page + FAULT_AROUND * PAGE), PAGE):
+        key = asp.shm.pages.get(va)
+        if key is None or key in k.shm.frames or key in k.shm.asked:
+            continue
+        k.shm.asked[key] = False
+        k.send(k.services_node, ShmGet(obj=key[0], pg=key[1], write=False, have=k.shm.gen.get(key, 0)), at=at)
+
+
+def privatize(k: Kernel, t: Thread, page: int, at: int) -> None:
+    """A store to a page of a private file mapping this cluster holds: the process gets its
+    own copy (Linux's copy-on-write of a file's page), and the thread makes its store again."""
+    t.state, t.blocked_on, t.blocked_at = TState.BLOCKED, "page", at
+    key = t.proc.aspace.shm.pages[page]
+    try:
+        if t.proc.aspace.private_copy(page, lambda: k.shm.frames.get(key, (None,))[0]) is None:
+            k.page_came(t, at)  # (its frame went home to make room: the store faults again)
+            return
+    except OutOfFrames:
+        k.kill(t.proc, 9, None, f"killed: out of memory (cluster {k.cluster} has no frame for a "
+               "private copy of a mapped file's page)", at)
+        return
+    cost = math.ceil(k.spec.costs.copy_cycles_per_byte * PAGE) + k.spec.costs.page_fault_cycles
+    k.page_came(t, at + k.kernel_core(at, cost))
+    dropped(k, [key], t.proc.aspace)  # (the cluster gives the file's page back if unused here)
 
 
 def on_shm_page(k: Kernel, pkt: Packet, at: int) -> None:
@@ -215,6 +268,17 @@ def _unmap(p: Container, key: Key) -> None:
             w = a._pte(va, create=False)
             if w is not None and a._words[w] & PTE_V:
                 a._words[w] = 0  # the next touch faults and asks for it again
+
+
+def reclaim(k: Kernel) -> bool:
+    """Out of frames, and remote memory can take no page: the shared pages held here longest
+    go home (EVICT_BATCH of them; a writer's with its bytes), as Linux drops a file's pages
+    under pressure; the next touch fetches them again. False if none is held."""
+    keys = sorted(k.shm.frames, key=lambda key: (k.shm.since.get(key, 0), key))[:EVICT_BATCH]
+    at = k.now() if k.sched.current is not None else k.sched.item_time
+    for key in keys:
+        give_back(k, key, at)
+    return bool(keys)
 
 
 def _mapped_here(k: Kernel, key: Key) -> bool:

@@ -3,9 +3,10 @@ munlock, mlock2, mlockall, munlockall, msync, mincore, membarrier.
 
 mlock and mlock2 (without MLOCK_ONFAULT) make the range's pages resident, as Linux populates
 it (mincore then says so); nothing is pinned: a page may still go to remote memory
-(kernel/rmem.py) and RLIMIT_MEMLOCK is not counted. msync has nothing to write back: the only
-MAP_SHARED mappings are of shared-memory objects, whose pages are the object's (kernel/shm.py),
-and a regular file cannot be mapped. All harts of a cluster see one memory, and a process's
+(kernel/rmem.py) and RLIMIT_MEMLOCK is not counted. msync has nothing to write back: a
+MAP_SHARED mapping's pages are its object's (kernel/shm.py), a file's too, and the file server
+makes a read of a mapped file wait for the written pages to come home (daemons/shm.py:
+file_sync), so read() sees every store without it. All harts of a cluster see one memory, and a process's
 threads are on one cluster, so membarrier's barriers are already there."""
 
 from __future__ import annotations

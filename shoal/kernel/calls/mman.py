@@ -1,19 +1,32 @@
 """Memory: brk, mmap2, munmap, mprotect, madvise, mremap; RLIMIT_AS and RLIMIT_DATA enforced as Linux's
 may_expand_vm does: the address space's size, and its private writable part (heap, data,
 private writable mappings, not the stack nor shared mappings), may not grow past the soft limits
-(ENOMEM; brk stays where it was)."""
+(ENOMEM; brk stays where it was). mmap maps anonymous memory, /dev/zero, shared memory
+objects and regular files (`_map_file`: the file's object at the shared-memory home)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoal.abi import EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM
+from shoal.abi import EACCES, EBADF, EEXIST, EFAULT, EINVAL, ENODEV, ENOMEM, EOVERFLOW
+from shoal.kernel import files, shm
 from shoal.kernel.calls.common import refused, s32
-from shoal.kernel.container import Container, FileKind, Thread
-from shoal.kernel.memory import MAX_MAP_COUNT, PAGE, USER_TOP, AddressSpace, Region
+from shoal.kernel.container import Container, FileKind, OpenFile, Thread
+from shoal.kernel.memory import (
+    FILE_MAP,
+    MAX_MAP_COUNT,
+    PAGE,
+    RO_FILE,
+    USER_TOP,
+    AddressSpace,
+    Region,
+    private_file,
+)
+from shoal.messages import ShmOpen
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
+    from shoal.platform.noc import Packet
 
 
 RLIMIT_DATA, RLIMIT_AS = 2, 9
@@ -21,8 +34,9 @@ NO_LIMIT = (1 << 64) - 1
 NOT_DATA = ("[stack]", "[anon:shared]")
 
 
-def _shared(r: Region) -> bool:  # (shm_open, System V and anonymous shared mappings)
-    return r.name.startswith(("[shm", "[sysv")) or r.name in NOT_DATA
+def _shared(r: Region) -> bool:  # (shm_open, System V, anonymous and file shared mappings)
+    return (r.name.startswith(("[shm", "[sysv")) or r.name in NOT_DATA
+            or r.name.startswith(FILE_MAP) and not private_file(r))
 
 
 def _is_data(r: Region) -> bool:
@@ -84,6 +98,8 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
         # Linux: a mapping of /dev/zero is anonymous memory (a process's own, shared or not)
         if f.flags & 3 == 1:  # O_WRONLY
             return -EACCES
+    elif f is not None and f.kind is FileKind.FILE:
+        return _map_file(k, t, a, f)
     elif not flags & MAP_ANON:
         if f is None or f.kind is not FileKind.SHM or not flags & MAP_SHARED:
             return -EBADF if fd not in t.proc.fs.open_fds else -ENODEV
@@ -93,10 +109,26 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
     if flags & MAP_SHARED and flags & MAP_PRIVATE:
         return -EINVAL
     length = (length + PAGE - 1) & ~(PAGE - 1)
+    data = bool(prot & 2) and shared is None and not flags & MAP_SHARED  # (RLIMIT_DATA counts it)
+    start = _place(t, addr, length, flags, data)
+    if start < 0:
+        return start
+    asp = t.proc.aspace
+    if shared is None:  # (a MAP_SHARED one is named apart: RLIMIT_DATA does not count it)
+        name = "[anon:shared]" if flags & MAP_SHARED else "[anon]"
+        asp.add_region(Region(start, start + length, prot, name))
+        return start
+    obj, first = shared
+    _map_object(asp, start, length, prot, f"[shm:{obj}]", obj, first)
+    return start
+
+
+def _place(t: Thread, addr: int, length: int, flags: int, data: bool) -> int:
+    """Where a new mapping of `length` bytes goes (MAP_FIXED: what was there is unmapped), or
+    -errno; `data`: RLIMIT_DATA counts it."""
     asp = t.proc.aspace
     if asp.map_count >= MAX_MAP_COUNT:
         return -ENOMEM  # as Linux does at vm.max_map_count
-    data = bool(prot & 2) and shared is None and not flags & MAP_SHARED  # (RLIMIT_DATA counts it)
     if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
         if addr & (PAGE - 1) or addr + length > USER_TOP or addr < PAGE:
             return -EINVAL
@@ -107,27 +139,65 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
                 return -EEXIST
             if not asp.remove_range(addr, addr + length):
                 return -ENOMEM
-        start = addr
+        return addr
+    hint = addr & ~(PAGE - 1)
+    if hint and hint + length <= MMAP_TOP and asp.is_free(hint, hint + length):
+        start = hint
     else:
-        hint = addr & ~(PAGE - 1)
-        if hint and hint + length <= MMAP_TOP and asp.is_free(hint, hint + length):
-            start = hint
-        else:
-            gap = asp.find_gap(length, MMAP_TOP)
-            if gap is None:
-                return -ENOMEM
-            start = gap
-        if not may_expand(t.proc, start, start + length, data):
+        gap = asp.find_gap(length, MMAP_TOP)
+        if gap is None:
             return -ENOMEM
-    if shared is None:  # (a MAP_SHARED one is named apart: RLIMIT_DATA does not count it)
-        name = "[anon:shared]" if flags & MAP_SHARED else "[anon]"
-        asp.add_region(Region(start, start + length, prot, name))
-        return start
-    obj, first = shared
-    asp.add_region(Region(start, start + length, prot, f"[shm:{obj}]"))
+        start = gap
+    if not may_expand(t.proc, start, start + length, data):
+        return -ENOMEM
+    return start
+
+
+def _map_object(asp: AddressSpace, start: int, length: int, prot: int, name: str, obj: int,
+                first: int) -> None:
+    asp.add_region(Region(start, start + length, prot, name))
     for i in range(length // PAGE):  # its pages are the object's (kernel/shm.py)
         asp.shm.pages[start + i * PAGE] = (obj, first + i)
-    return start
+
+
+def _map_file(k: Kernel, t: Thread, a: list[int], f: OpenFile) -> int:
+    """mmap of a regular file (of the file server: the --fs tree, /tmp, --file files, memfd):
+    its pages are the file's object's at the shared-memory home (daemons/shm.py), fetched on
+    first touch; MAP_PRIVATE ones become the process's own at a store (kernel/shm.py). Linux's
+    checks: the file open for reading (EACCES), and for writing too for a writable shared
+    mapping (EACCES); the offset is in pages (mmap2), and the last page
+    must fit in 32 bits of page numbers (EOVERFLOW)."""
+    addr, prot, flags, pgoff = a[0], a[2], a[3], a[5]
+    length = (a[1] + PAGE - 1) & ~(PAGE - 1)
+    shared = bool(flags & MAP_SHARED)
+    if not flags & 3:  # neither MAP_SHARED nor MAP_PRIVATE (3: MAP_SHARED_VALIDATE, shared)
+        return -EINVAL
+    if f.flags & 3 == 1:  # O_WRONLY: no mapping may read it
+        return -EACCES
+    if shared and prot & 2 and f.flags & 3 != 2:
+        return -EACCES
+    if pgoff + length // PAGE >= 1 << 32:  # (the last page number wraps in 32 bits)
+        return -EOVERFLOW
+    if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) and (addr & (PAGE - 1) or addr + length > USER_TOP
+                                                      or addr < PAGE):
+        return -EINVAL
+    data = bool(prot & 2) and not shared
+    p = t.proc
+
+    def got(reply: Packet, at: int) -> int:
+        if reply.body.ret < 0:
+            return reply.body.ret
+        obj = reply.body.obj
+        start = _place(t, addr, length, flags, data) if p.alive else -ENOMEM
+        if start < 0:
+            if p.alive:
+                shm.release_if_unused(k, p, obj, at)
+            return start
+        name = (f"[file:{obj}:private]" if not shared else
+                f"[file:{obj}]" if f.flags & 3 == 2 else f"[file:{obj}:ro]")
+        _map_object(p.aspace, start, length, prot, name, obj, pgoff)
+        return start
+    return files.ask(k, t, ShmOpen(name="", flags=0, file=[f.handle, f.path, f.flags]), got)
 
 
 def sys_munmap(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -146,9 +216,17 @@ def sys_mprotect(k: Kernel, t: Thread, a: list[int]) -> int:
     end = addr + ((length + PAGE - 1) & ~(PAGE - 1))
     if end > USER_TOP:
         return -ENOMEM
+    if prot & 2 and any(r.name.startswith(FILE_MAP) and r.name.endswith(RO_FILE)
+                        for r in _overlapping(t.proc.aspace, addr, end)):
+        return -EACCES  # a shared mapping of a file not open for writing (Linux)
     if prot & 2 and not _writable_room(t.proc, addr, end):
         return -ENOMEM
     return 0 if t.proc.aspace.protect(addr, end, prot) else -ENOMEM
+
+
+def _overlapping(asp: AddressSpace, start: int, end: int) -> list[Region]:
+    i, j = asp._span(start, end)
+    return asp.regions[i:j]
 
 
 def _writable_room(p: Container, start: int, end: int) -> bool:
@@ -193,8 +271,8 @@ def sys_mremap(k: Kernel, t: Thread, a: list[int]) -> int:
     """mremap of private memory (anonymous, heap, a program's own): shrink in place, grow in
     place when the pages after it are free, else move (MREMAP_MAYMOVE; MREMAP_FIXED to
     `new_addr`): the pages in use go to the new place with their contents and rights. Linux's
-    checks and errno values. Refused (EINVAL, counted): MREMAP_DONTUNMAP, shared mappings, and
-    ranges with pages elsewhere (post-copy, remote memory)."""
+    checks and errno values. Refused (EINVAL, counted): MREMAP_DONTUNMAP, shared mappings and
+    mappings of files, and ranges with pages elsewhere (post-copy, remote memory)."""
     addr, old_len, new_len, flags, new_addr = a[0], a[1], a[2], a[3], a[4]
     p, asp = t.proc, t.proc.aspace
     if flags & ~(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) or addr & (PAGE - 1):
@@ -222,7 +300,8 @@ def sys_mremap(k: Kernel, t: Thread, a: list[int]) -> int:
     r, end = found
     if not old_len and not _shared(r):  # (Linux: a zero old_len duplicates shared memory only)
         return -EINVAL
-    if _shared(r) or any(addr <= va < addr + old_len for va in (*asp.remote, *asp.swap.pages)):
+    if (_shared(r) or r.name.startswith(FILE_MAP)
+            or any(addr <= va < addr + old_len for va in (*asp.remote, *asp.swap.pages))):
         return refused(t, 216, EINVAL)
     if not flags & MREMAP_FIXED:
         grow = (addr + old_len, addr + new_len)
