@@ -4,10 +4,12 @@ and with the child moved while it waits in its blocking open."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
-from conftest import Programs, run_native
+from conftest import Programs, run_native, shoal_cli
 
 from shoal import Chip
 
@@ -15,6 +17,9 @@ from shoal import Chip
 def native(programs: Programs, tmp_path: Path, mode: str) -> bytes:
     d = tmp_path / "native"
     d.mkdir()
+    if mode == "keep":
+        os.mkfifo(d / "hostfifo")
+        os.chmod(d / "hostfifo", 0o604)
     b = programs["fifo"]
     res = run_native(b, [str(b.native), str(d), mode])
     assert res.returncode == 0
@@ -55,3 +60,31 @@ def test_a_child_waiting_in_its_open_moves(programs: Programs, tmp_path: Path) -
     assert p.done
     assert p.stdout.decode(errors="replace") == native(programs, tmp_path, "late").decode(errors="replace")
     assert next(r for r in c.processes() if r.pid == child.pid).cluster == 2
+
+
+def kinds(d: Path) -> list[tuple[str, bool, int]]:
+    sts = [(e.name, e.lstat()) for e in d.iterdir()]
+    return sorted((n, stat.S_ISFIFO(st.st_mode), stat.S_IMODE(st.st_mode)) for n, st in sts)
+
+
+def test_fifos_come_from_and_go_to_the_host_never_opened(programs: Programs, tmp_path: Path) -> None:
+    """--fs DIR: a host FIFO is a guest FIFO of the same bits (only lstat'ed: an open would
+    wait for a host writer); --fs-out: the guest's FIFOs are made with os.mkfifo, one already
+    there kept. The host build, run in a directory with the same FIFO, is the reference."""
+    b = programs["fifo"]
+    want = native(programs, tmp_path, "keep")
+    assert b"  host fifo 1 mode 604\n" in want
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    os.mkfifo(src / "hostfifo")
+    os.chmod(src / "hostfifo", 0o604)
+    (src / "note").write_bytes(b"x")
+    res = shoal_cli("run", "--chip", "tiny", "--fs", str(src), "--fs-out", str(out), str(b.elf), "/", "keep",
+                    timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == want
+    assert kinds(out) == [("hostfifo", True, 0o604), ("kept", True, 0o644), ("note", False, 0o644)]
+    assert kinds(out) == kinds(tmp_path / "native") + [("note", False, 0o644)]
+    res = shoal_cli("run", "--chip", "tiny", "--fs", str(out), str(b.elf), "/", "keep", timeout=120)
+    assert res.returncode == 0, res.stderr  # (in place: the FIFOs there are kept as they are)
+    assert kinds(out) == [("hostfifo", True, 0o604), ("kept", True, 0o644), ("note", False, 0o644)]

@@ -21,8 +21,8 @@ def test_mknod_makes_regular_files_as_linux(programs: Programs, tmp_path: Path) 
 def test_mkfifo_makes_a_fifo_and_device_nodes_are_refused_with_eperm(programs: Programs) -> None:
     p, _ = run_shoal(programs["mknod"], ["mknod", "/tmp", "nodes"])
     assert p.returncode == 0, p.stderr
-    assert p.stdout.endswith(b"mknod bad type: Invalid argument\nmkfifo: ok\nmknod S_IFIFO again: File exists\n"
-                             b"  fifo 1 mode 600\nunlink fifo: ok\n"
+    assert p.stdout.endswith(b"mknod bad type: Invalid argument\nmkfifo: ok\n"
+                             b"mknod S_IFIFO again: File exists\n  fifo 1 mode 600\nunlink fifo: ok\n"
                              b"mknod S_IFCHR: Operation not permitted\n"
                              b"mknod S_IFSOCK: Operation not permitted\n"
                              b"fifo absent: No such file or directory\n"), p.stdout

@@ -2,7 +2,7 @@
    O_NONBLOCK's immediate reader and ENXIO, O_RDWR), a forked child that writes to its
    parent through the FIFO (with argv[2] "apart" the parent fills most of its cluster first,
    so that the child is placed on another one; "late": the parent opens its reader 50 ms after
-   the fork), two writers, EOF, EPIPE, unlink and rename
+   the fork; "keep": a FIFO the host gave is stat'ed, one is left for the host), two writers, EOF, EPIPE, unlink and rename
    while open, data dropped when all ends close, a blocking open cut short by a signal. The
    host build's output is the reference. argv[1]: a directory to make the FIFOs in. */
 #define _GNU_SOURCE
@@ -167,5 +167,11 @@ int main(int argc, char **argv) {
     printf("  read at the end: %ld\n", (long)read(r, buf, sizeof buf));
     close(r);
     say("unlink", unlink(f));
+    if (argc > 2 && !strcmp(argv[2], "keep")) {  /* a FIFO the host gave, one the host gets */
+        snprintf(g, sizeof g, "%s/hostfifo", dir);
+        if (stat(g, &st) == 0) printf("  host fifo %d mode %o\n", S_ISFIFO(st.st_mode), st.st_mode & 07777);
+        snprintf(g, sizeof g, "%s/kept", dir);
+        say("mkfifo kept", mkfifo(g, 0666));
+    }
     return 0;
 }
