@@ -446,6 +446,7 @@ class Kernel:
             del self.ikc.early_signals[key]
         for t in p.threads:
             self._unwait(t)
+            self.pipes.opening.pop(t.tid, None)  # (a FIFO's open is made again where it goes)
         self.sched.ready = deque(t for t in self.sched.ready if t.proc is not p)
         if keep_memory:
             if p in self.procs:

@@ -24,7 +24,8 @@ static void say(const char *what, long r) {
     else printf("%s: ok\n", what);
 }
 
-static void on_alarm(int sig) { (void)sig; }
+static volatile int alarms;
+static void on_alarm(int sig) { (void)sig; alarms++; }
 
 static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
@@ -104,6 +105,37 @@ int main(int argc, char **argv) {
     struct itimerval it = {{0, 0}, {0, 20000}};
     setitimer(ITIMER_REAL, &it, NULL);
     say("blocking open, interrupted", open(f, O_RDONLY));
+    say("then wronly|nonblock", open(f, O_WRONLY | O_NONBLOCK));
+    /* ... and with SA_RESTART: the handler runs, the open goes on and meets a late writer */
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    pid_t late = fork();
+    if (late == 0) {
+        usleep(60000);
+        int cw = open(f, O_WRONLY);
+        write(cw, "late writer\n", 12);
+        close(cw);
+        _exit(0);
+    }
+    setitimer(ITIMER_REAL, &it, NULL);
+    r = open(f, O_RDONLY);
+    say("blocking open, SA_RESTART", r);
+    printf("  handler ran %d times\n", alarms);
+    n = read(r, buf, sizeof buf);
+    printf("  read %ld '%.*s'\n", n, (int)(n > 0 ? n - 1 : 0), buf);
+    close(r);
+    waitpid(late, NULL, 0);
+    /* a reader killed while it waits in its open counts no more */
+    pid_t doomed = fork();
+    if (doomed == 0) {
+        open(f, O_RDONLY);
+        _exit(1);
+    }
+    usleep(20000);
+    kill(doomed, SIGKILL);
+    int ks;
+    waitpid(doomed, &ks, 0);
+    printf("  killed in its open: %d\n", WIFSIGNALED(ks) ? WTERMSIG(ks) : -1);
     say("then wronly|nonblock", open(f, O_WRONLY | O_NONBLOCK));
 
     /* a forked child writes, the parent reads (blocking opens meet); then two writers */
