@@ -341,6 +341,8 @@ class FileServer(LinkCalls, LockCalls, MapCalls):
         by_path = b.handle is None
         if node.is_dir:
             err = -EISDIR if by_path else -EINVAL
+        elif node.fifo or node.sock:
+            err = -EINVAL  # (not a regular file: vfs_truncate's answer)
         elif node.readonly:
             err = -EROFS
         elif by_path and isinstance(b.cred, tuple) and not may(node, b.cred, W):

@@ -192,11 +192,12 @@ class FsTree:
         -errno as Linux's exec gives it (ENOENT, ENOTDIR; EACCES for a directory, for a way
         through a directory `cred` may not search, and for a file without `cred`'s execute
         bit: no read permission is needed, as Linux). Root is not refused a file without
-        any x bit (Linux's EACCES): as before users, root runs what is there."""
+        any x bit (Linux's EACCES): as before users, root runs what is there. A FIFO or a socket:
+        EACCES (not a regular file, as Linux's)."""
         node = self.resolve(path, cred=cred)
         if isinstance(node, int):
             return node
-        if node.is_dir or isinstance(cred, tuple) and not may(node, cred, 1):  # type: ignore[arg-type]
+        if node.is_dir or node.fifo or node.sock or isinstance(cred, tuple) and not may(node, cred, 1):  # type: ignore[arg-type]
             return -EACCES
         return bytes(node.data)
 

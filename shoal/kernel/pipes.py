@@ -9,8 +9,10 @@ Writes of at most PIPE_BUF bytes are atomic (all or wait); larger ones may be sp
 blocking one returns once all of it is in. A thread that must wait sleeps ("pipe") and makes
 its call again when the other side moves (its pc back onto the ecall, a0 its argument, as
 kernel/calls/ipc.py does); a handled signal cuts the wait short (EINTR, or restart with
-SA_RESTART: kernel/signals.py). Pipes live on one cluster: a process holding one is not
-migrated or checkpointed, and its fork's child is placed on its cluster (kernel/calls/fork.py).
+SA_RESTART: kernel/signals.py). A pipe lives at its home cluster; ends elsewhere reach it over
+the NoC (below), so a holder forks anywhere and migrates (a checkpoint of one is refused). A
+FIFO's opens meet at a pipe too (`meet`; kernel/fifos.py), whose end may read and write both
+(O_RDWR: `ends`).
 """
 
 from __future__ import annotations

@@ -64,6 +64,9 @@ int main(int argc, char **argv) {
     printf("  read %ld '%.*s'\n", n, (int)(n > 0 ? n : 0), buf);
     if (fstat(w, &st) == 0) printf("  fstat fifo %d mode %o\n", S_ISFIFO(st.st_mode), st.st_mode & 07777);
     /* unlink and rename while open: the ends go on */
+    say("truncate", truncate(f, 0));
+    char *args[] = {f, NULL};
+    say("execv", execv(f, args));
     say("rename", rename(f, g));
     if (stat(g, &st) == 0) printf("  renamed fifo %d\n", S_ISFIFO(st.st_mode));
     say("unlink", unlink(g));
