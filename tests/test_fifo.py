@@ -73,6 +73,34 @@ def test_a_child_waiting_in_its_open_moves(programs: Programs, tmp_path: Path) -
     assert not any(k.pipes.table or k.pipes.opening for k in c._backend.kernels)
 
 
+def test_a_writer_killed_while_its_open_is_asked_at_the_home(programs: Programs) -> None:
+    """Killed between its meeting's request and the answer (the child on another cluster than
+    the pipe): the end the home counted goes again when the answer comes, so the parent's
+    read sees EOF instead of waiting for ever, and nothing is left behind."""
+    b = programs["fifo"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, [str(b.native), "/tmp", "apart"], cluster=0)
+    kernels = c._backend.kernels
+    c.inject_delay("pipe_op", 40_000_000)  # (the first: the SA_RESTART writer's meeting)
+
+    def asking() -> int | None:  # (white box: a child's meeting request on its way)
+        for k in kernels:
+            for _, (t, _, body) in k.packets.pending.items():
+                if t.proc.pid != p.pid and getattr(body, "opening", False):
+                    return t.proc.pid
+        return None
+    for _ in range(1000):
+        if asking() is not None or p.done:
+            break
+        c.run(max_cycles=c.time + 1_000_000)
+    pid = asking()
+    assert pid is not None
+    c.kill(pid)
+    c.run(max_cycles=c.time + 4_000_000_000)
+    assert p.done and p.returncode == 0, p.message
+    assert not any(k.pipes.table or k.pipes.opening or k.pipes.orphans for k in kernels)
+
+
 def kinds(d: Path) -> list[tuple[str, bool, int]]:
     sts = [(e.name, e.lstat()) for e in d.iterdir()]
     return sorted((n, stat.S_ISFIFO(st.st_mode), stat.S_IMODE(st.st_mode)) for n, st in sts)

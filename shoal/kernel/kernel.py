@@ -553,6 +553,8 @@ class Kernel:
     def _on_reply(self, pkt: Packet, at: int) -> None:
         entry = self.packets.pending.pop(pkt.body.op, None)  # type: ignore[attr-defined]
         if entry is None:
+            if self.pipes.orphans:  # (a FIFO's end counted for a process that ended meanwhile)
+                pipes.orphan(self, pkt, at)
             return  # its thread's process ended meanwhile
         t, then, _ = entry
         self.ikc.portal_data.pop(t.tid, None)

@@ -89,6 +89,7 @@ class PipeTable:
     waits: dict[int, list[Thread]] = field(default_factory=dict)  # handle -> threads here awaiting its home
     starts: dict[int, int] = field(default_factory=dict)  # tid -> where its write to a pipe elsewhere goes on
     opening: dict[int, int] = field(default_factory=dict)  # tid -> the FIFO's pipe its open here waits on
+    orphans: dict[int, PipeOp] = field(default_factory=dict)  # op -> a FIFO's meeting asked by one now ended
 
 
 def is_pipe(f: OpenFile | None) -> bool:
@@ -139,6 +140,23 @@ def close_all(k: Kernel, proc: Container, at: int) -> None:
         proc.fs.open_fds.discard(fd)
     for t in proc.threads:  # (an open of a FIFO that waited: its end is counted no more)
         give_up(k, t, at)
+    for op, (t, _, body) in k.packets.pending.items():  # (one asked at its home: see `orphan`)
+        if t.proc is proc and isinstance(body, PipeOp) and body.opening:
+            k.pipes.orphans[op] = body
+
+
+def orphan(k: Kernel, pkt: Packet, at: int) -> None:
+    """The answer to a FIFO's meeting whose process ended meanwhile: the end the home counted
+    (opened, or waiting) goes again."""
+    b = k.pipes.orphans.pop(pkt.body.op, None)
+    if b is None:
+        return
+    ret = pkt.body.ret
+    if ret == WAIT:
+        k.send(b.handle >> HOME_SHIFT, PipeRef(handle=b.handle, readers=0, writers=0, given_up=b.tid), at=at)
+    elif ret == 0:
+        r, w = int(b.size != O_WRONLY), int(b.size != O_RDONLY)
+        k.send(b.handle >> HOME_SHIFT, PipeRef(handle=b.handle, readers=-r, writers=-w), at=at)
 
 
 def give_up(k: Kernel, t: Thread, at: int) -> None:
