@@ -12,6 +12,7 @@ import pytest
 from conftest import Programs, run_native, shoal_cli
 
 from shoal import Chip
+from shoal.errors import ShoalError
 
 
 def native(programs: Programs, tmp_path: Path, mode: str) -> bytes:
@@ -99,6 +100,31 @@ def test_a_writer_killed_while_its_open_is_asked_at_the_home(programs: Programs)
     c.run(max_cycles=c.time + 4_000_000_000)
     assert p.done and p.returncode == 0, p.message
     assert not any(k.pipes.table or k.pipes.opening or k.pipes.orphans for k in kernels)
+
+
+def test_a_fifo_holder_migrates_and_is_not_checkpointed(programs: Programs, tmp_path: Path) -> None:
+    """As a pipe2 end's holder (test_pipes2.py): its FIFO's pipe stays on the chip."""
+    b = programs["fifo"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, [str(b.native), "/tmp", "together"], cluster=0)
+    k0 = c._backend.kernels[0]
+
+    def holds() -> bool:  # (white box: a descriptor of a FIFO's pipe)
+        return any(f.kind.value == "pipe" and f.path for q in k0.procs if q.pid == p.pid
+                   for f in q.fs.files.values())
+    for _ in range(10_000):
+        if holds() or p.done:
+            break
+        c.run(max_cycles=c.time + 2_000)
+    assert holds()
+    with pytest.raises(ShoalError, match="cannot be checkpointed"):
+        c.checkpoint(p.pid)
+    c.migrate(p.pid, 3)
+    c.run()
+    assert p.done and p.returncode == 0, p.message
+    want = native(programs, tmp_path, "together")
+    assert p.stdout.decode(errors="replace") == want.decode(errors="replace")
+    assert next(r for r in c.processes() if r.pid == p.pid).cluster == 3
 
 
 def kinds(d: Path) -> list[tuple[str, bool, int]]:
