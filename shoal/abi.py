@@ -36,12 +36,13 @@ SIGNAL_NAMES = {1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP
                 **{n: f"SIGRTMIN+{n - 32}" for n in range(33, 65)}}
 
 # open flags (asm-generic/fcntl.h), file types (linux/stat.h), directory entry types (dirent.h)
-O_ACCMODE, O_WRONLY, O_RDWR = 3, 1, 2
+O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR = 3, 0, 1, 2
 O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_DIRECTORY = 0o100, 0o200, 0o1000, 0o2000, 0o200000
 O_NOFOLLOW = 0o400000
 O_NONBLOCK = 0o4000
 S_IFDIR, S_IFREG, S_IFCHR, S_IFLNK, S_IFSOCK = 0o040000, 0o100000, 0o020000, 0o120000, 0o140000
-DT_DIR, DT_REG, DT_LNK, DT_SOCK = 4, 8, 10, 12
+S_IFIFO = 0o010000
+DT_DIR, DT_REG, DT_LNK, DT_SOCK, DT_FIFO = 4, 8, 10, 12, 1
 
 # sockets (linux/socket.h, linux/net.h, asm-generic/socket.h)
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10

@@ -35,7 +35,7 @@ CHILDREN = "it has children it has not waited for (their waits stay on its clust
 ON_CHIP = "it holds a pipe or a socket, which live on this chip, not in an image"
 
 if TYPE_CHECKING:
-    from shoal.daemons.fspaths import Symlink
+    from shoal.daemons.fspaths import Fifo, Symlink
     from shoal.tools.trace import Tracer
 
 # The method of migrations that do not name one (the host's and the guest's shoal_migrate);
@@ -362,18 +362,18 @@ class Chip:
         except ValueError as e:
             raise ShoalError(f"file {name}: {e}") from None
 
-    def load_fs(self, entries: list[tuple[str, bytes | Symlink | None]]) -> None:
+    def load_fs(self, entries: list[tuple[str, bytes | Symlink | Fifo | None]]) -> None:
         """Fill the file server's writable tree: (path, contents) for a file (0644; 0755 if the
         contents are an fspaths.Executable), (path, None) for a directory, (path,
-        Symlink(target)) for a symbolic link, relative to the root,
-        parents first (`read_host_tree` makes them).
+        Symlink(target)) for a symbolic link, (path, Fifo(mode)) for a named pipe, relative to
+        the root, parents first (`read_host_tree` makes them).
         Refused with one line (ShoalError) beyond the chip's limits or over a --file."""
         try:
             self._backend.daemons("fs_load", entries)
         except ValueError as e:
             raise ShoalError(f"file system: {e}") from None
 
-    def fs_tree(self) -> list[tuple[str, bytes | Symlink | None]]:
+    def fs_tree(self) -> list[tuple[str, bytes | Symlink | Fifo | None]]:
         """The file server's writable tree now, as `load_fs` takes it."""
         return self._backend.daemons("fs_tree")
 

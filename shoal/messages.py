@@ -574,6 +574,7 @@ class FsOpen(Request, frozen=True, kw_only=True, gc=False):  # open `path`
     mode: int
     cred: tuple[int, int, tuple[int, ...]] | Opt = UNSET  # a caller that is not root: fsuid, fsgid, groups
     anon: bool | Opt = UNSET  # memfd_create: a new file with no name (`path` is only its label)
+    fifo: bool | Opt = UNSET  # mknod(S_IFIFO): make a named pipe (with O_CREAT|O_EXCL), not opened
 
 
 class FsClose(Body, frozen=True, kw_only=True, gc=False):  # handle closed (no answer)
@@ -886,6 +887,7 @@ class PipeOp(Request, frozen=True, kw_only=True, gc=False):  # a read or write o
     tid: int
     start: int = 0  # write: where the data sent begins in the write
     nonblock: bool = False
+    opening: bool = False  # an open of a FIFO naming this pipe (`size`: its access mode)
 
 
 class PipeRef(Body, frozen=True, kw_only=True, gc=False):  # descriptors of its ends opened (+), closed (-)
@@ -893,6 +895,7 @@ class PipeRef(Body, frozen=True, kw_only=True, gc=False):  # descriptors of its 
     handle: int
     readers: int
     writers: int
+    given_up: int = 0  # a FIFO's open by this thread id waits no more (its counts go)
 
 
 class PipeReady(Body, frozen=True, kw_only=True, gc=False):  # the pipe changed: its waiters here try again

@@ -68,7 +68,8 @@ from shoal.daemons.fsmap import MapCalls, Sync
 from shoal.daemons.fspaths import ROOT, Handle, Node, walk
 from shoal.daemons.fsperm import R, W, X, may, may_change, own_new, sticky_ok
 from shoal.daemons.fstree import FsTree, as_cred
-from shoal.messages import UNSET, Kind
+from shoal.kernel.pipes import FIFO_BIT, HOME_SHIFT
+from shoal.messages import UNSET, Kind, answer_to
 from shoal.platform.noc import Packet
 
 
@@ -82,6 +83,7 @@ class FileServer(LinkCalls, LockCalls, MapCalls):
         self.fs = FsTree(core.spec.limits)  # the tree of files (fstree.py)
         self.handles: dict[int, Handle] = {}  # the open files
         self.next_handle = 1
+        self.fifo_pipes = 0  # FIFOs given a pipe so far (the low bits of its handle)
         self.packets: dict[Kind, Handler] = {
             Kind.FS_OPEN: self.on_fs_open, Kind.FS_CLOSE: self.on_fs_close,
             Kind.FS_READ: self.on_fs_read, Kind.FS_WRITE: self.on_fs_write,
@@ -229,6 +231,10 @@ class FileServer(LinkCalls, LockCalls, MapCalls):
                 err = node if isinstance(node, int) else 0
                 if not err and b.cred is not UNSET:
                     own_new(node, parent, b.cred)  # type: ignore[arg-type]
+                if not err and b.fifo is True:  # mknod(S_IFIFO): made, not opened
+                    node.fifo = True  # type: ignore[union-attr]
+                    self._reply(req, at, ret=0, handle=0, dir=False)
+                    return
         elif excl:
             err = -EEXIST
         elif node.target is not None:
@@ -251,6 +257,13 @@ class FileServer(LinkCalls, LockCalls, MapCalls):
                 self.sync(node.ino, 0, 1 << 62, True, None, at)
         if err or isinstance(node, int) or node is None:
             self._reply(req, at, ret=err)
+            return
+        if node.fifo:  # no handle here: the opener meets the others at the FIFO's pipe, whose
+            # home is the cluster of the FIFO's first opener, for the node's life (kernel/fifos.py)
+            if not node.pipe:
+                self.fifo_pipes += 1
+                node.pipe = (answer_to(b, req.src) << HOME_SHIFT) | FIFO_BIT | self.fifo_pipes
+            self._reply(req, at, ret=0, handle=0, dir=False, obj=node.pipe)
             return
         hid, _ = self._open_handle(b.pid, node, flags)
         real = self.fs.path_of(node).encode() if node.is_dir else b""
@@ -328,6 +341,8 @@ class FileServer(LinkCalls, LockCalls, MapCalls):
         by_path = b.handle is None
         if node.is_dir:
             err = -EISDIR if by_path else -EINVAL
+        elif node.fifo or node.sock:
+            err = -EINVAL  # (not a regular file: vfs_truncate's answer)
         elif node.readonly:
             err = -EROFS
         elif by_path and isinstance(b.cred, tuple) and not may(node, b.cred, W):

@@ -45,6 +45,8 @@ class Node:
     gid: int = 0
     sock: bool = False  # an AF_UNIX socket's name (bind): daemons/sockets.py finds it by inode
     anon: bool = False  # memfd_create's: in no directory from the start (no link, as Linux's)
+    fifo: bool = False  # a named pipe (mknod S_IFIFO): an open meets its pipe (kernel/fifos.py)
+    pipe: int = 0  # a FIFO's pipe handle once opened (its home: the first opener's cluster)
 
     def touch(self, at: int) -> None:
         """The data or the entries changed at `at`: modification and change times."""
@@ -60,6 +62,14 @@ class Symlink:
     """A symbolic link in a tree the host gives or takes (hostfs.py): its target."""
 
     target: str
+
+
+@dataclass(frozen=True)
+class Fifo:
+    """A named pipe in a tree the host gives or takes (hostfs.py): only its permission bits
+    travel (a FIFO holds no data while nobody has it open; the host's is never opened)."""
+
+    mode: int = 0o644
 
 
 class Executable(bytes):

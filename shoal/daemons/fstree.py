@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from shoal.abi import (
     DT_DIR,
+    DT_FIFO,
     DT_LNK,
     DT_REG,
     DT_SOCK,
@@ -16,12 +17,25 @@ from shoal.abi import (
     ENOSPC,
     ENOTDIR,
     S_IFDIR,
+    S_IFIFO,
     S_IFLNK,
     S_IFREG,
     S_IFSOCK,
 )
 from shoal.abi import PATH_MAX as MAX_PATH
-from shoal.daemons.fspaths import ROOT, Cred, Executable, Node, Symlink, bad_name, may, nbytes, too_long, walk
+from shoal.daemons.fspaths import (
+    ROOT,
+    Cred,
+    Executable,
+    Fifo,
+    Node,
+    Symlink,
+    bad_name,
+    may,
+    nbytes,
+    too_long,
+    walk,
+)
 from shoal.spec import LimitSpec
 
 
@@ -150,7 +164,8 @@ class FsTree:
         if node.target is not None:  # a link: its target's length, all permissions (as Linux)
             return [node.ino, S_IFLNK | 0o777, nbytes(node.target), node.names, node.mtime,
                     node.atime, node.ctime, node.uid, node.gid]
-        mode = (S_IFDIR if node.is_dir else S_IFSOCK if node.sock else S_IFREG) | node.mode
+        kind = S_IFDIR if node.is_dir else S_IFSOCK if node.sock else S_IFIFO if node.fifo else S_IFREG
+        mode = kind | node.mode
         size = 4096 if node.is_dir else len(node.data)
         nlink = (2 + sum(self.nodes[c].is_dir for c in node.children.values())) if node.is_dir \
             else node.names
@@ -159,7 +174,7 @@ class FsTree:
     @staticmethod
     def dtype(node: Node) -> int:
         return DT_DIR if node.is_dir else DT_LNK if node.target is not None else DT_SOCK if node.sock \
-            else DT_REG
+            else DT_FIFO if node.fifo else DT_REG
 
     def drop_name(self, parent: Node, name: str, node: Node, at: int) -> None:
         """`name` in `parent` goes; the node with its last name (and last open handle)."""
@@ -177,11 +192,12 @@ class FsTree:
         -errno as Linux's exec gives it (ENOENT, ENOTDIR; EACCES for a directory, for a way
         through a directory `cred` may not search, and for a file without `cred`'s execute
         bit: no read permission is needed, as Linux). Root is not refused a file without
-        any x bit (Linux's EACCES): as before users, root runs what is there."""
+        any x bit (Linux's EACCES): as before users, root runs what is there. A FIFO or a socket:
+        EACCES (not a regular file, as Linux's)."""
         node = self.resolve(path, cred=cred)
         if isinstance(node, int):
             return node
-        if node.is_dir or isinstance(cred, tuple) and not may(node, cred, 1):  # type: ignore[arg-type]
+        if node.is_dir or node.fifo or node.sock or isinstance(cred, tuple) and not may(node, cred, 1):  # type: ignore[arg-type]
             return -EACCES
         return bytes(node.data)
 
@@ -207,9 +223,10 @@ class FsTree:
         self.nodes[node.ino] = node
         root.children[name] = node.ino
 
-    def load(self, entries: list[tuple[str, bytes | Symlink | None]]) -> None:
+    def load(self, entries: list[tuple[str, bytes | Symlink | Fifo | None]]) -> None:
         """Fill the tree: (path, contents) for files, (path, None) for directories, (path,
-        Symlink) for symbolic links (hostfs.py checked they stay inside), parents first.
+        Symlink) for symbolic links (hostfs.py checked they stay inside), (path, Fifo) for
+        named pipes, parents first.
         The host checked the limits; a clash with a --file, or a name the host could
         not hold again (see `bad_name`), is refused. Paths may be longer than MAX_PATH (a
         tree a guest made by renaming comes back so); only a call's path is limited."""
@@ -241,6 +258,8 @@ class FsTree:
                     raise ValueError(f"{path}: a link's target must be 1 to {MAX_PATH - 1} bytes")
                 node.target = data.target
                 node.mode = 0o777
+            elif isinstance(data, Fifo):
+                node.fifo, node.mode = True, data.mode & 0o7777
             elif data is None:
                 dirs[path] = node
                 if path == "tmp":
@@ -251,11 +270,11 @@ class FsTree:
                     raise ValueError(f"{path}: over the file system's limits")
                 node.data[:] = data
 
-    def export(self) -> list[tuple[str, bytes | Symlink | None]]:
+    def export(self) -> list[tuple[str, bytes | Symlink | Fifo | None]]:
         """The writable tree, parents first (the --file files are not part of it): a
         symbolic link as a Symlink, each name of a file with several (hard links) as a file
         of its own. Walked with a stack, not recursion: a tree may be as deep as fs_max_files."""
-        out: list[tuple[str, bytes | Symlink | None]] = []
+        out: list[tuple[str, bytes | Symlink | Fifo | None]] = []
         stack = [("", iter(self.nodes[ROOT].children.items()))]
         while stack:
             prefix, children = stack[-1]
@@ -268,8 +287,8 @@ class FsTree:
             if child.readonly or child.sock or (ino == self.auto_tmp and not child.children):
                 continue  # (a socket's name means nothing on the host)
             path = prefix + name
-            out.append((path, None if child.is_dir else Symlink(child.target)
-                        if child.target is not None else bytes(child.data)))
+            out.append((path, None if child.is_dir else Symlink(child.target) if child.target is not None
+                        else Fifo(child.mode) if child.fifo else bytes(child.data)))
             if child.is_dir:
                 stack.append((path + "/", iter(child.children.items())))
         return out

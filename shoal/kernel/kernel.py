@@ -446,6 +446,7 @@ class Kernel:
             del self.ikc.early_signals[key]
         for t in p.threads:
             self._unwait(t)
+            self.pipes.opening.pop(t.tid, None)  # (a FIFO's open is made again where it goes)
         self.sched.ready = deque(t for t in self.sched.ready if t.proc is not p)
         if keep_memory:
             if p in self.procs:
@@ -552,6 +553,8 @@ class Kernel:
     def _on_reply(self, pkt: Packet, at: int) -> None:
         entry = self.packets.pending.pop(pkt.body.op, None)  # type: ignore[attr-defined]
         if entry is None:
+            if self.pipes.orphans:  # (a FIFO's end counted for a process that ended meanwhile)
+                pipes.orphan(self, pkt, at)
             return  # its thread's process ended meanwhile
         t, then, _ = entry
         self.ikc.portal_data.pop(t.tid, None)

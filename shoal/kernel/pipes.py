@@ -9,8 +9,10 @@ Writes of at most PIPE_BUF bytes are atomic (all or wait); larger ones may be sp
 blocking one returns once all of it is in. A thread that must wait sleeps ("pipe") and makes
 its call again when the other side moves (its pc back onto the ecall, a0 its argument, as
 kernel/calls/ipc.py does); a handled signal cuts the wait short (EINTR, or restart with
-SA_RESTART: kernel/signals.py). Pipes live on one cluster: a process holding one is not
-migrated or checkpointed, and its fork's child is placed on its cluster (kernel/calls/fork.py).
+SA_RESTART: kernel/signals.py). A pipe lives at its home cluster; ends elsewhere reach it over
+the NoC (below), so a holder forks anywhere and migrates (a checkpoint of one is refused). A
+FIFO's opens meet at a pipe too (`meet`; kernel/fifos.py), whose end may read and write both
+(O_RDWR: `ends`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import deque
 from dataclasses import field
 from typing import TYPE_CHECKING
 
-from shoal.abi import EAGAIN, EBADF, EINVAL, EMFILE, EPIPE, O_WRONLY, SIGPIPE
+from shoal.abi import EAGAIN, EBADF, EINVAL, EMFILE, ENFILE, ENXIO, EPIPE, O_RDONLY, O_WRONLY, SIGPIPE
 from shoal.kernel import signals, ubytes
 from shoal.kernel.calls.common import STOPPED
 from shoal.kernel.container import FileKind, OpenFile, TState
@@ -38,6 +40,7 @@ O_NONBLOCK, O_CLOEXEC, O_DIRECT = 0o4000, 0o2000000, 0o40000
 PIPE_BUF = PAGE = 4096
 SLOTS = 16  # Linux's default pipe: 16 pages (64 KiB)
 HOME_SHIFT = 24  # a pipe's handle: its home cluster above this bit, its number there below
+FIFO_BIT = 1 << 23  # ... and a FIFO's pipe (numbered by the file server) has this bit: kernel/fifos.py
 RESEND, WAIT = 1 << 40, 1 << 41  # a home's answers that are no count: send from `offset`; wait
 
 
@@ -52,17 +55,22 @@ class Pipe:
     written: dict[int, int] = field(default_factory=dict)  # tid -> bytes of a blocking write already in
     handle: int = 0
     remote: set[int] = field(default_factory=set)  # clusters with threads waiting for a change
+    # A FIFO's opens (kernel/fifos.py): ends opened so far, as Linux's r_counter and w_counter,
+    # and the opens that wait for a partner: tid -> (reader?, writer?, the partner's counter then).
+    ropens: int = 0
+    wopens: int = 0
+    opens: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
     def add(self, f: OpenFile) -> None:
         """One more descriptor names end `f` (pipe2, dup, a fork's copy)."""
-        if _writes(f):
-            self.writers += 1
-        else:
-            self.readers += 1
+        r, w = ends(f)
+        self.readers += r
+        self.writers += w
 
     def drop(self, k: Kernel, f: OpenFile, at: int) -> None:
         """A descriptor of end `f` is closed: the other side may see EOF or EPIPE now."""
-        self.count(k, 0, -1, at) if _writes(f) else self.count(k, -1, 0, at)
+        r, w = ends(f)
+        self.count(k, -r, -w, at)
 
     def count(self, k: Kernel, readers: int, writers: int, at: int) -> None:
         self.readers += readers
@@ -80,6 +88,8 @@ class PipeTable:
     ids: int = 0  # pipes made here so far (a handle's low bits)
     waits: dict[int, list[Thread]] = field(default_factory=dict)  # handle -> threads here awaiting its home
     starts: dict[int, int] = field(default_factory=dict)  # tid -> where its write to a pipe elsewhere goes on
+    opening: dict[int, int] = field(default_factory=dict)  # tid -> the FIFO's pipe its open here waits on
+    orphans: dict[int, PipeOp] = field(default_factory=dict)  # op -> a FIFO's meeting asked by one now ended
 
 
 def is_pipe(f: OpenFile | None) -> bool:
@@ -90,6 +100,12 @@ def _writes(f: OpenFile) -> bool:
     return f.flags & 3 == O_WRONLY
 
 
+def ends(f: OpenFile) -> tuple[int, int]:
+    """Whether `f` reads, writes (a FIFO opened O_RDWR does both, as Linux's)."""
+    acc = f.flags & 3
+    return int(acc != O_WRONLY), int(acc != O_RDONLY)
+
+
 def home(f: OpenFile) -> int:
     """The cluster that keeps the pipe of end `f` (where pipe2 made it)."""
     return f.handle >> HOME_SHIFT
@@ -98,9 +114,9 @@ def home(f: OpenFile) -> int:
 def opened(k: Kernel, f: OpenFile) -> None:
     """One more descriptor of end `f` (dup, fork, a moved child's copy): counted at its home."""
     if home(f) != k.cluster:
-        w = int(_writes(f))
+        r, w = ends(f)
         at = k.now() if k.sched.current is not None else k.sched.item_time
-        k.send(home(f), PipeRef(handle=f.handle, readers=1 - w, writers=w), at=at)
+        k.send(home(f), PipeRef(handle=f.handle, readers=r, writers=w), at=at)
         return
     p = k.pipes.table.get(f.handle)
     if p is not None:
@@ -109,8 +125,8 @@ def opened(k: Kernel, f: OpenFile) -> None:
 
 def dropped(k: Kernel, f: OpenFile, at: int) -> None:
     if home(f) != k.cluster:
-        w = int(_writes(f))
-        k.send(home(f), PipeRef(handle=f.handle, readers=w - 1, writers=-w), at=at)
+        r, w = ends(f)
+        k.send(home(f), PipeRef(handle=f.handle, readers=-r, writers=-w), at=at)
         return
     p = k.pipes.table.get(f.handle)
     if p is not None:
@@ -122,6 +138,32 @@ def close_all(k: Kernel, proc: Container, at: int) -> None:
     for fd in [fd for fd, f in proc.fs.files.items() if is_pipe(f)]:
         dropped(k, proc.fs.files.pop(fd), at)
         proc.fs.open_fds.discard(fd)
+    for t in proc.threads:  # (an open of a FIFO that waited: its end is counted no more)
+        give_up(k, t, at)
+    for op, (t, _, body) in k.packets.pending.items():  # (one asked at its home: see `orphan`)
+        if t.proc is proc and isinstance(body, PipeOp) and body.opening:
+            k.pipes.orphans[op] = body
+
+
+def orphan(k: Kernel, pkt: Packet, at: int) -> None:
+    """The answer to a FIFO's meeting whose process ended meanwhile: the end the home counted
+    (opened, or waiting) goes again."""
+    b = k.pipes.orphans.pop(pkt.body.op, None)
+    if b is None:
+        return
+    ret = pkt.body.ret
+    if ret == WAIT:
+        k.send(b.handle >> HOME_SHIFT, PipeRef(handle=b.handle, readers=0, writers=0, given_up=b.tid), at=at)
+    elif ret == 0:
+        r, w = int(b.size != O_WRONLY), int(b.size != O_RDONLY)
+        k.send(b.handle >> HOME_SHIFT, PipeRef(handle=b.handle, readers=-r, writers=-w), at=at)
+
+
+def give_up(k: Kernel, t: Thread, at: int) -> None:
+    """Thread `t`'s open of a FIFO waits no more (a signal, its end): the home forgets it."""
+    handle = k.pipes.opening.pop(t.tid, None)
+    if handle is not None:
+        k.send(handle >> HOME_SHIFT, PipeRef(handle=handle, readers=0, writers=0, given_up=t.tid), at=at)
 
 
 def _wake(k: Kernel, p: Pipe, at: int) -> None:
@@ -163,9 +205,13 @@ def poll_mask(k: Kernel, f: OpenFile) -> int:
     p = k.pipes.table.get(f.handle)
     if p is None:
         return POLLHUP if not _writes(f) else POLLERR | POLLOUT | POLLWRNORM
-    if _writes(f):
-        return (POLLOUT | POLLWRNORM if len(p.slots) < SLOTS else 0) | (POLLERR if p.readers <= 0 else 0)
-    return (POLLIN | POLLRDNORM if p.slots else 0) | (POLLHUP if p.writers <= 0 else 0)
+    r, w = ends(f)
+    mask = 0
+    if w:
+        mask |= (POLLOUT | POLLWRNORM if len(p.slots) < SLOTS else 0) | (POLLERR if p.readers <= 0 else 0)
+    if r:
+        mask |= (POLLIN | POLLRDNORM if p.slots else 0) | (POLLHUP if p.writers <= 0 else 0)
+    return mask
 
 
 def _sleep(k: Kernel, t: Thread, p: Pipe) -> int:
@@ -181,6 +227,8 @@ def sys_pipe2(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     if flags & ~(O_NONBLOCK | O_CLOEXEC):
         return -EINVAL
+    if k.pipes.ids + 1 >= FIFO_BIT:
+        return -ENFILE  # (the numbers a cluster gives its pipes are used up)
     proc = t.proc
     proc.aspace.translate(addr, "store")
     proc.aspace.translate(addr + 4, "store")
@@ -210,7 +258,7 @@ def sys_pipe2(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def read(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> int:
-    if _writes(f):
+    if not ends(f)[0]:
         return -EBADF  # the write end
     if home(f) != k.cluster:
         return _remote_read(k, t, f, pieces)
@@ -250,7 +298,7 @@ def write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> o
     """Linux's pipe_write: the part of the write past whole pages is merged into the last page
     if it fits (so small writes share pages), then whole pages go into free slots. A write of
     at most PIPE_BUF bytes thus goes in whole or not at all."""
-    if not _writes(f):
+    if not ends(f)[1]:
         return -EBADF  # the read end
     if home(f) != k.cluster:
         return _remote_write(k, t, f, pieces)
@@ -370,6 +418,12 @@ def _remote_write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int
 def on_pipe_op(k: Kernel, pkt: Packet, at: int) -> None:
     """At the pipe's home: a read or write from an end on another cluster."""
     b = pkt.body
+    if b.opening:
+        ret = meet(k, b.handle, b.size, b.nonblock, b.tid, at)
+        if ret == WAIT:
+            k.pipes.table[b.handle].remote.add(answer_to(b, pkt.src))
+        k.reply(pkt, at, ret=ret)
+        return
     p = k.pipes.table.get(b.handle)
     if not b.write:
         if p is None or not p.slots:
@@ -415,8 +469,38 @@ def on_pipe_op(k: Kernel, pkt: Packet, at: int) -> None:
 
 def on_pipe_ref(k: Kernel, pkt: Packet, at: int) -> None:
     p = k.pipes.table.get(pkt.body.handle)
-    if p is not None:
+    if p is not None and pkt.body.given_up:
+        r, w, _ = p.opens.pop(pkt.body.given_up, (0, 0, 0))
+        p.count(k, -r, -w, at)
+    elif p is not None:
         p.count(k, pkt.body.readers, pkt.body.writers, at)
+
+
+def meet(k: Kernel, handle: int, acc: int, nonblock: bool, tid: int, at: int) -> int:
+    """Linux's fifo_open at the home of a FIFO's pipe: 0 (the new end is counted), -ENXIO
+    (O_WRONLY|O_NONBLOCK, no reader) or WAIT (a blocking O_RDONLY with no writer, O_WRONLY
+    with no reader: counted already, as Linux's, it goes on once the partner's counter moves;
+    the thread makes its open again then, its entry in Pipe.opens kept across a migration).
+    A pipe left by all its ends was dropped with its data: a new one is made."""
+    p = k.pipes.table.get(handle)
+    if p is None:
+        p = k.pipes.table[handle] = Pipe(handle=handle)
+    r, w = int(acc != O_WRONLY), int(acc != O_RDONLY)
+    was = p.opens.pop(tid, None)
+    if was is None:
+        if acc == O_WRONLY and nonblock and p.readers <= 0:
+            p.count(k, 0, 0, at)  # (a pipe made for this open only goes again)
+            return -ENXIO
+        p.ropens += r
+        p.wopens += w
+        p.count(k, r, w, at)  # (a partner that waits goes on)
+    if acc == O_RDONLY and not nonblock and p.writers <= 0 and (was is None or was[2] == p.wopens):
+        p.opens[tid] = (r, w, p.wopens)
+        return WAIT
+    if acc == O_WRONLY and p.readers <= 0 and (was is None or was[2] == p.ropens):
+        p.opens[tid] = (r, w, p.ropens)
+        return WAIT
+    return 0
 
 
 def on_pipe_ready(k: Kernel, pkt: Packet, at: int) -> None:

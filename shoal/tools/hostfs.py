@@ -4,14 +4,17 @@ final tree written back afterwards (to DIR, or to `--fs-out DIR`), so results co
 Host side only: it reads and writes host files and hands plain data to `Chip.load_fs` and
 takes it from `Chip.fs_tree` (shoal/daemons/files.py holds the tree on the chip). Regular
 files, directories and symbolic links that stay inside DIR are copied (a relative target, `..`
-only at its start and no higher than the tree's root: fspaths.link_inside); anything else in
-DIR (a link that leads outside or is absolute, a device, a FIFO, a socket), a name that is not
+only at its start and no higher than the tree's root: fspaths.link_inside); a FIFO comes in
+as a guest FIFO of the same permission bits (fspaths.Fifo: only lstat'ed, never opened; the
+guest's is a pipe of the chip, not a way to the host's readers or writers); anything else in
+DIR (a link that leads outside or is absolute, a device, a socket), a name that is not
 UTF-8, or a tree over the chip's limits is refused with one line. A file whose owner may
 execute it comes as fspaths.Executable (0755 on the chip, so a user may execve it; else
 0644). A host file with several names comes in as one file per name. On the way back the
 guest's links are written as host links by the same rule (an absolute target made relative
 to DIR); one that would lead outside is not written (counted as lost, below); a guest
-file's second name is written as a copy.
+file's second name is written as a copy; a guest FIFO is made by os.mkfifo (which opens
+nothing; one already there as a FIFO is left, given the guest's permission bits).
 
 Both ways walk with a stack (a tree may be as deep as fs_max_files) and reach every entry
 through directory descriptors, one name at a time, never following a symbolic link
@@ -38,11 +41,11 @@ import stat
 from collections import OrderedDict
 from pathlib import Path
 
-from shoal.daemons.fspaths import Executable, Symlink, bad_name, link_inside
+from shoal.daemons.fspaths import Executable, Fifo, Symlink, bad_name, link_inside
 from shoal.errors import ShoalError
 from shoal.spec import ChipSpec
 
-Tree = list[tuple[str, bytes | Symlink | None]]
+Tree = list[tuple[str, bytes | Symlink | Fifo | None]]
 
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO opens without waiting
@@ -186,8 +189,10 @@ def read_host_tree(root: str | Path, spec: ChipSpec, flag: str = "--fs") -> Tree
                 except UnicodeEncodeError:
                     raise ShoalError(f"{flag} {where(rel)}: a link's target that is not UTF-8") from None
                 out.append((rel, Symlink(target)))
+            elif stat.S_ISFIFO(st.st_mode):
+                out.append((rel, Fifo(stat.S_IMODE(st.st_mode))))
             else:
-                raise ShoalError(f"{flag} {where(rel)}: not a regular file, directory or symbolic link")
+                raise ShoalError(f"{flag} {where(rel)}: not a regular file, directory, symbolic link or FIFO")
     except OSError as e:
         raise ShoalError(f"{flag} {where(rel)}: {_why(e)}") from None
     finally:
@@ -314,6 +319,34 @@ def _write_link(fd: int, name: str, target: str, old: os.stat_result | None) -> 
         raise
 
 
+def _write_fifo(fd: int, name: str, mode: int, old: os.stat_result | None) -> None:
+    """`name` is a FIFO with permission bits `mode`: one already there is kept (only its
+    bits set: chmod opens nothing), else one is made under a temporary name and renamed
+    into place. Neither is ever opened (an open would wait for a host writer or reader)."""
+    if old is not None and stat.S_ISFIFO(old.st_mode):
+        if stat.S_IMODE(old.st_mode) != mode:
+            os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
+        return
+    for i in range(1 << 20):
+        tmp = f".shoal-tmp-{i}"
+        try:
+            os.mkfifo(tmp, 0o600, dir_fd=fd)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise OSError(0, "no free temporary name")
+    try:
+        os.chmod(tmp, mode, dir_fd=fd, follow_symlinks=False)
+        os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=fd)
+        except OSError:
+            pass
+        raise
+
+
 def write_host_tree(tree: Tree, out: str | Path, before: Tree | None = None) -> None:
     """Write `tree` to `out`: files whose contents differ are replaced (the rest are left
     untouched), and what the guest removed is removed: an entry of `before` (the tree read
@@ -326,7 +359,7 @@ def write_host_tree(tree: Tree, out: str | Path, before: Tree | None = None) -> 
         os.mkdir(root)
     except FileExistsError:
         pass
-    want: dict[str, dict[str, bytes | Symlink | None]] = {"": {}}  # directory -> its entries
+    want: dict[str, dict[str, bytes | Symlink | Fifo | None]] = {"": {}}  # directory -> its entries
     for path, data in tree:
         where, _, name = path.rpartition("/")
         want[where][name] = data
@@ -401,6 +434,9 @@ def write_host_tree(tree: Tree, out: str | Path, before: Tree | None = None) -> 
                             lose(path, f"a symbolic link leading outside the tree ({_show(data.target)})")
                         else:
                             _write_link(fd, name, safe, st)
+                        continue
+                    if isinstance(data, Fifo):
+                        _write_fifo(fd, name, data.mode, st)
                         continue
                     if data is not None:
                         _write_file(fd, name, data, st)

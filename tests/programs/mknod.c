@@ -1,5 +1,6 @@
-/* mknod and mkfifo: a regular file is made as open(O_CREAT|O_EXCL) makes it; node types the
-   file system does not hold give EPERM (mknod(2)), a type that is none: EINVAL. */
+/* mknod and mkfifo: a regular file is made as open(O_CREAT|O_EXCL) makes it, a FIFO as a
+   named pipe (tests/programs/fifo.c uses it); node types the file system does not hold give
+   EPERM (mknod(2)), a type that is none: EINVAL. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -35,6 +36,10 @@ int main(int argc, char **argv) {
     say("mknod bad type", mknod(d, 0170000 | 0600, 0));
     if (argc > 2) {  /* the nodes this file system does not hold (on a host's, they are made) */
         say("mkfifo", mkfifo(d, 0600));
+        say("mknod S_IFIFO again", mknod(d, S_IFIFO | 0600, 0));
+        if (stat(d, &st) == 0)
+            printf("  fifo %d mode %o\n", S_ISFIFO(st.st_mode), st.st_mode & 07777);
+        say("unlink fifo", unlink(d));
         say("mknod S_IFCHR", mknod(d, S_IFCHR | 0600, makedev(1, 3)));
         say("mknod S_IFSOCK", mknod(d, S_IFSOCK | 0600, 0));
         say("fifo absent", access(d, F_OK));

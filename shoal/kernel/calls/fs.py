@@ -28,14 +28,16 @@ from shoal.abi import (
     O_WRONLY,
     S_IFCHR,
     S_IFDIR,
+    S_IFIFO,
     S_IFREG,
     S_IFSOCK,
 )
-from shoal.kernel import files, shm
+from shoal.kernel import fifos, files, pipes, shm
 from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.messages import (
+    UNSET,
     FsClose,
     FsGetdents,
     FsMkdir,
@@ -87,10 +89,12 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
             return fd
         return files.ask(k, t, ShmOpen(name=path[len(shm.PREFIX):], flags=flags), got)
 
-    def opened(reply: Packet, at: int) -> int:
+    def opened(reply: Packet, at: int) -> object:
         ret = reply.body.ret
         if ret < 0:
             return ret
+        if reply.body.obj is not UNSET:  # a FIFO: its pipe's handle (kernel/fifos.py)
+            return fifos.open_fifo(k, t, reply.body.obj, path, flags, at)
         fd = files.new_fd(p)
         if fd < 0:
             k.send(k.services_node, FsClose(pid=p.pid, handle=reply.body.handle), at=at)
@@ -114,6 +118,9 @@ def sys_statx(k: Kernel, t: Thread, a: list[int]) -> int:
         if d is not None:
             t.proc.aspace.write(buf, files.device_statx(d.path))
             return 0
+        g = t.proc.fs.files.get(dirfd)
+        if f is None and pipes.is_pipe(g):
+            return _pipe_statx(k, t, g, buf)  # type: ignore[arg-type]
         if f is None:
             return _console_statx(k, t, a)
         body = FsStat(**files.about(f))
@@ -166,22 +173,22 @@ def sys_mkdirat(k: Kernel, t: Thread, a: list[int]) -> int:
     return files.simple(k, t, FsMkdir(path=path, mode=mode, **cred.as_user(t)))
 
 
-S_IFMT, S_IFIFO, S_IFBLK = 0o170000, 0o010000, 0o060000
+S_IFMT, S_IFBLK = 0o170000, 0o060000
 
 
 def sys_mknodat(k: Kernel, t: Thread, a: list[int]) -> int:
     """mknodat(dirfd, path, mode, dev): a regular file (type S_IFREG or 0), made as Linux makes
-    it (open's O_CREAT|O_EXCL, closed at once). A FIFO, a device or a socket: EPERM, mknod(2)'s
+    it (open's O_CREAT|O_EXCL, closed at once), or a FIFO (mkfifo: a node the server makes
+    without opening it; kernel/fifos.py opens it). A device or a socket: EPERM, mknod(2)'s
     answer when "the filesystem containing pathname does not support the type of node
-    requested" (the file server holds files, directories and links; a guest's named pipe would
-    need open's rendezvous of readers and writers across clusters: not served)."""
+    requested" (a socket's node is bind's)."""
     path = files.user_path(t, s32(a[0]), a[1])
     if isinstance(path, int):
         return path
     kind = a[2] & S_IFMT
-    if kind in (S_IFIFO, S_IFCHR, S_IFBLK, S_IFSOCK):
+    if kind in (S_IFCHR, S_IFBLK, S_IFSOCK):
         return -EPERM
-    if kind not in (0, S_IFREG):
+    if kind not in (0, S_IFREG, S_IFIFO):
         return -EINVAL
     if files.device(path) is not None or path.startswith(shm.PREFIX):
         return -EEXIST
@@ -190,10 +197,13 @@ def sys_mknodat(k: Kernel, t: Thread, a: list[int]) -> int:
     def made(reply: Packet, at: int) -> int:
         if reply.body.ret < 0:
             return reply.body.ret
-        k.send(k.services_node, FsClose(pid=p.pid, handle=reply.body.handle), at=at)
+        if reply.body.handle:
+            k.send(k.services_node, FsClose(pid=p.pid, handle=reply.body.handle), at=at)
         return 0
     mode = a[2] & ~p.fs.umask & 0o7777
-    return files.ask(k, t, FsOpen(path=path, flags=O_CREAT | O_EXCL, mode=mode, **cred.as_user(t)), made)
+    fifo = {"fifo": True} if kind == S_IFIFO else {}
+    body = FsOpen(path=path, flags=O_CREAT | O_EXCL, mode=mode, **fifo, **cred.as_user(t))
+    return files.ask(k, t, body, made)
 
 
 def sys_unlinkat(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -353,6 +363,23 @@ def _enter(k: Kernel, t: Thread, path: str) -> int:
         t.proc.fs.cwd = reply.data.decode("utf-8", "surrogateescape") if reply.data else files.canonical(path)
         return 0
     return files.ask(k, t, FsStat(path=path, handle=None, real=True, **cred.as_user(t)), got)
+
+
+def _pipe_statx(k: Kernel, t: Thread, f: OpenFile, buf: int) -> int:
+    """fstat of a pipe's end: a FIFO's node while its name is there (Linux gives the FIFO's
+    inode), else an anonymous pipe's S_IFIFO|0600 (pipe2's, or a FIFO unlinked since)."""
+    c = t.proc.user.ids
+    anon = [0, S_IFIFO | 0o600, 0, 1, 0, 0, 0, c[cred.EUID], c[cred.GID + cred.EUID]]
+    t.proc.aspace.translate(buf, "store")
+    if not f.path:
+        t.proc.aspace.write(buf, files.statx_bytes(anon, k.spec.cluster.freq_hz))
+        return 0
+
+    def got(reply: Packet, at: int) -> int:
+        st = reply.body.st if reply.body.ret == 0 and reply.body.st[1] & S_IFMT == S_IFIFO else anon
+        t.proc.aspace.write(buf, files.statx_bytes(st, k.spec.cluster.freq_hz))
+        return 0
+    return files.ask(k, t, FsStat(path=f.path, handle=None), got)
 
 
 def _console_statx(k: Kernel, t: Thread, a: list[int]) -> int:
