@@ -152,6 +152,7 @@ class Kind(StrEnum):
     PIPE_OP = "pipe_op"
     PIPE_REF = "pipe_ref"
     PIPE_READY = "pipe_ready"
+    PIPE_POLL = "pipe_poll"
     # migration (kernel to kernel)
     MIG_RESERVE = "mig_reserve"
     MIG_ACCEPT = "mig_accept"
@@ -898,6 +899,12 @@ class PipeRef(Body, frozen=True, kw_only=True, gc=False):  # descriptors of its 
 class PipeReady(Body, frozen=True, kw_only=True, gc=False):  # the pipe changed: its waiters here try again
     KIND = Kind.PIPE_READY
     handle: int
+
+
+class PipePoll(Request, frozen=True, kw_only=True, gc=False):  # poll ends of pipes kept at their home
+    KIND = Kind.PIPE_POLL
+    items: list  # [handle, write end, events wanted]
+    wait: bool = False  # no answer: a pipe_ready now if one is ready, else at its next change
 
 
 class FutexWake(Body, frozen=True, kw_only=True, gc=False):  # waiters on a shared object's word
