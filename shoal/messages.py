@@ -913,6 +913,8 @@ class FutexWake(Body, frozen=True, kw_only=True, gc=False):  # waiters on a shar
     off: int  # the word's byte offset in it
     n: int
     bits: int
+    requeue: int = 0  # FUTEX_(CMP_)REQUEUE: then move up to this many waiters
+    to: list | None = None  # ... to the word [object, offset]
 
 
 class SysvCancel(Body, frozen=True, kw_only=True, gc=False):  # thread `tid` of `pid` waits no more
