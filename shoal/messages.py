@@ -381,6 +381,8 @@ class KillGroup(Request, frozen=True, kw_only=True, gc=False):  # kill(0 or -pgi
     pgid: int  # the group (0: the caller's), or -1: every process but init and the caller
     info: list[int]
     cred: list  # the sender's [ruid, euid]
+    what: int = -1  # a signal; else get/setpriority(PRIO_PGRP): a SchedOp's `what` to each member
+    nice: int = 0  # setpriority's value
 
 
 class Locate(Request, frozen=True, kw_only=True, gc=False):  # where do these pids live

@@ -325,3 +325,19 @@ def test_futex_requeue_of_shared_words(programs: Programs, mode: str) -> None:
     native = run_native(b, [str(b.native), mode])
     assert p.stdout.decode(errors="replace") == native.stdout.decode(errors="replace"), p.message
     assert p.returncode == native.returncode
+
+
+@pytest.mark.parametrize("mode", ["together", "apart"])
+def test_priority_of_a_process_group(programs: Programs, mode: str) -> None:
+    """tests/programs/prio_group.c: get/setpriority(PRIO_PGRP) reach every member of the group
+    wherever it runs (the caller's group, then a child's own), ESRCH and EINVAL as Linux."""
+    b = programs["prio_group"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, [str(b.native), mode], cluster=0)
+    c.run(max_cycles=200_000_000)
+    assert p.done, p.message
+    kids = [r for r in c.processes() if r.pid != p.pid]
+    assert len(kids) == 1 and (kids[0].cluster != p.record.cluster) == (mode == "apart")
+    native = run_native(b, [str(b.native), mode])
+    assert p.stdout.decode(errors="replace") == native.stdout.decode(errors="replace"), p.message
+    assert p.returncode == native.returncode

@@ -18,7 +18,7 @@ from shoal.abi import EACCES, EINVAL, EPERM, ESRCH
 from shoal.kernel import location
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.calls.cred import EUID, RUID
-from shoal.messages import Kind, Relay, SchedOp
+from shoal.messages import KillGroup, Kind, Relay, SchedOp
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Container, Thread
@@ -150,9 +150,9 @@ def sys_sched_setparam(k: Kernel, t: Thread, a: list[int]) -> object:
 
 
 def _targets(k: Kernel, t: Thread, which: int, who: int) -> list[Container] | None:
-    """The processes of this cluster `which`/`who` names (None: a bad `which`). A group or a
-    user names this process alone when it is the caller's own (shoal keeps no index of
-    either); a process elsewhere is asked (_ask) by the callers."""
+    """The processes of this cluster `which`/`who` names (None: a bad `which`). A user names
+    this process alone when it is the caller's own (shoal keeps no index of users); a process
+    elsewhere is asked (_ask) by the callers, a group's members through _group."""
     if not PRIO_PROCESS <= which <= PRIO_USER:
         return None
     if which == PRIO_PROCESS:
@@ -160,7 +160,18 @@ def _targets(k: Kernel, t: Thread, which: int, who: int) -> list[Container] | No
         return [p] if p is not None else []
     if which == PRIO_USER:
         return [t.proc] if who in (0, t.proc.user.ids[RUID]) else []
-    return [t.proc] if who in (0, t.proc.pid) else []
+    return []  # (a group: its members are asked through the process manager, _group)
+
+
+def _group(k: Kernel, t: Thread, who: int, what: int, nice: int = 0) -> object:
+    """get/setpriority(PRIO_PGRP, who): the process manager asks each member of the group (0:
+    the caller's) wherever it runs, as kill(-pgid) reaches them (daemons/sigroups.py)."""
+    if who < 0:
+        return -ESRCH  # (Linux: no such group)
+    ids = t.proc.user.ids
+    k.rpc(t, KillGroup(pgid=who, info=[0], cred=[ids[RUID], ids[EUID]], what=what, nice=nice),
+          lambda reply, at: reply.body.ret)
+    return 0  # not reached
 
 
 def sys_getpriority(k: Kernel, t: Thread, a: list[int]) -> object:
@@ -169,6 +180,8 @@ def sys_getpriority(k: Kernel, t: Thread, a: list[int]) -> object:
     ps = _targets(k, t, which, who)
     if ps is None:
         return -EINVAL
+    if which == PRIO_PGRP:
+        return _group(k, t, who, NICE)
     if not ps and which == PRIO_PROCESS:
         return _ask(k, t, who, NICE, lambda ret: ret)
     return max((20 - p.sched.nice for p in ps), default=-ESRCH)
@@ -182,6 +195,8 @@ def sys_setpriority(k: Kernel, t: Thread, a: list[int]) -> object:
     nice = min(max(s32(a[2]), -20), 19)
     ids = t.proc.user.ids
     me = [ids[RUID], ids[EUID]]
+    if which == PRIO_PGRP:
+        return _group(k, t, who, SET_NICE, nice)
     if not ps and which == PRIO_PROCESS:
         return _ask(k, t, who, SET_NICE, lambda ret: ret, nice)
     ret = -ESRCH
