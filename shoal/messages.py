@@ -237,6 +237,7 @@ class SchedOp(Targeted, frozen=True, kw_only=True, gc=False):  # sched_*, get/se
     what: int  # 0: is it there; 1: 20 - its nice; 2: set its nice (Linux's set_one_prio)
     nice: int = 0
     cred: list = []  # the asker's [ruid, euid] (setpriority's permission check)
+    uid: int = -1  # PRIO_USER: only a process of this real uid is named (else ESRCH)
 
 
 class Reparent(Targeted, frozen=True, kw_only=True, gc=False):  # getppid() is `ppid` from now on
@@ -383,6 +384,7 @@ class KillGroup(Request, frozen=True, kw_only=True, gc=False):  # kill(0 or -pgi
     cred: list  # the sender's [ruid, euid]
     what: int = -1  # a signal; else get/setpriority(PRIO_PGRP): a SchedOp's `what` to each member
     nice: int = 0  # setpriority's value
+    uid: int = -1  # PRIO_USER: every process is asked, those of this real uid answer
 
 
 class Locate(Request, frozen=True, kw_only=True, gc=False):  # where do these pids live

@@ -341,3 +341,19 @@ def test_priority_of_a_process_group(programs: Programs, mode: str) -> None:
     native = run_native(b, [str(b.native), mode])
     assert p.stdout.decode(errors="replace") == native.stdout.decode(errors="replace"), p.message
     assert p.returncode == native.returncode
+
+
+def test_priority_of_a_user(programs: Programs) -> None:
+    """prio_group.c with "user": setpriority(PRIO_USER, 0) renices every process of the caller's
+    real uid wherever it runs, getpriority(PRIO_USER) gives their highest priority (Linux's
+    documented behaviour: not run natively, where it would renice the host user's processes)."""
+    b = programs["prio_group"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, [str(b.native), "apart", "user"], cluster=0)
+    c.run(max_cycles=200_000_000)
+    assert p.done, p.message
+    native = run_native(b, [str(b.native), "apart"]).stdout.decode()
+    head, tail = native.split("child killed")
+    assert p.stdout.decode() == head + (
+        "set my user to 11: 0 \nchild's: 11 \nmine: 11 \nmy user: 11 \nmy user by its id: 11 \n"
+        "child killed" + tail), p.message

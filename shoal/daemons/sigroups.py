@@ -6,7 +6,8 @@ permission as for kill(pid) and answers, and the caller gets Linux's result once
 a group, 0 if any was signalled, else the last error (EPERM); every process (-1), 0 unless a
 target failed other than by EPERM (as Linux counts it); no process at all, ESRCH.
 getpriority/setpriority(PRIO_PGRP) go the same way with a `sched_op` to each member (the
-caller too): the highest 20 - nice, or Linux's setpriority result (the last member's error,
+caller too), and PRIO_USER to every process (those of another real uid answer ESRCH): the
+highest 20 - nice, or Linux's setpriority result (the last member's error,
 else 0)."""
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class GroupKills:
         pgid = b.pgid if b.pgid else (me.pgid if me is not None else 0)
         every = pgid == -1
         targets = [r for _, r in sorted(self.procs.items()) if r.status is None
-                   and (r.pid != b.pid if every else r.pgid == pgid)]
+                   and (b.uid >= 0 or (r.pid != b.pid if every else r.pgid == pgid))]
         if not targets:
             self._reply(req, at, ret=-ESRCH)
             return
@@ -60,7 +61,7 @@ class GroupKills:
                 op = self._new_op()
                 self.fans[op] = fan
                 self._send(r.cluster, SchedOp(dst=r.pid, op=op, what=b.what, nice=b.nice, cred=list(b.cred),
-                                              reply_to=self.node), at)
+                                              uid=b.uid, reply_to=self.node), at)
             return
         if not 0 <= b.info[0] <= NSIG:
             self._reply(req, at, ret=-EINVAL)
