@@ -152,6 +152,7 @@ class Kind(StrEnum):
     PIPE_OP = "pipe_op"
     PIPE_REF = "pipe_ref"
     PIPE_READY = "pipe_ready"
+    PIPE_POLL = "pipe_poll"
     # migration (kernel to kernel)
     MIG_RESERVE = "mig_reserve"
     MIG_ACCEPT = "mig_accept"
@@ -236,6 +237,7 @@ class SchedOp(Targeted, frozen=True, kw_only=True, gc=False):  # sched_*, get/se
     what: int  # 0: is it there; 1: 20 - its nice; 2: set its nice (Linux's set_one_prio)
     nice: int = 0
     cred: list = []  # the asker's [ruid, euid] (setpriority's permission check)
+    uid: int = -1  # PRIO_USER: only a process of this real uid is named (else ESRCH)
 
 
 class Reparent(Targeted, frozen=True, kw_only=True, gc=False):  # getppid() is `ppid` from now on
@@ -380,6 +382,9 @@ class KillGroup(Request, frozen=True, kw_only=True, gc=False):  # kill(0 or -pgi
     pgid: int  # the group (0: the caller's), or -1: every process but init and the caller
     info: list[int]
     cred: list  # the sender's [ruid, euid]
+    what: int = -1  # a signal; else get/setpriority(PRIO_PGRP): a SchedOp's `what` to each member
+    nice: int = 0  # setpriority's value
+    uid: int = -1  # PRIO_USER: every process is asked, those of this real uid answer
 
 
 class Locate(Request, frozen=True, kw_only=True, gc=False):  # where do these pids live
@@ -903,12 +908,20 @@ class PipeReady(Body, frozen=True, kw_only=True, gc=False):  # the pipe changed:
     handle: int
 
 
+class PipePoll(Request, frozen=True, kw_only=True, gc=False):  # poll ends of pipes kept at their home
+    KIND = Kind.PIPE_POLL
+    items: list  # [handle, write end, events wanted]
+    wait: bool = False  # no answer: a pipe_ready now if one is ready, else at its next change
+
+
 class FutexWake(Body, frozen=True, kw_only=True, gc=False):  # waiters on a shared object's word
     KIND = Kind.FUTEX_WAKE
     obj: int  # the shared memory object
     off: int  # the word's byte offset in it
     n: int
     bits: int
+    requeue: int = 0  # FUTEX_(CMP_)REQUEUE: then move up to this many waiters
+    to: list | None = None  # ... to the word [object, offset]
 
 
 class SysvCancel(Body, frozen=True, kw_only=True, gc=False):  # thread `tid` of `pid` waits no more

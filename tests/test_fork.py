@@ -308,3 +308,52 @@ def test_a_restored_orphan_keeps_init_as_parent(programs: Programs) -> None:
     c2.run()
     assert q.pid == child.pid and q.returncode == 0, q.message  # 5 if getppid() != 1
     assert q.stdout == b"child: parent was mine 1, changed 1\nchild: adopted by init 1\n"  # (its own console)
+
+
+@pytest.mark.parametrize("mode", ["together", "apart"])
+def test_futex_requeue_of_shared_words(programs: Programs, mode: str) -> None:
+    """tests/programs/futex_requeue.c: FUTEX_REQUEUE and FUTEX_CMP_REQUEUE move waiters of a
+    MAP_SHARED word (a thread of the caller, a forked child on the same cluster or another) to a
+    second word: a wake of the first then leaves them asleep, one of the second wakes them."""
+    b = programs["futex_requeue"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, [str(b.native), mode], cluster=0)
+    c.run(max_cycles=200_000_000)  # (about 33 M: a waiter left asleep would keep it going)
+    assert p.done, p.message
+    kids = [r for r in c.processes() if r.pid != p.pid]
+    assert len(kids) == 1 and (kids[0].cluster != p.record.cluster) == (mode == "apart")
+    native = run_native(b, [str(b.native), mode])
+    assert p.stdout.decode(errors="replace") == native.stdout.decode(errors="replace"), p.message
+    assert p.returncode == native.returncode
+
+
+@pytest.mark.parametrize("mode", ["together", "apart"])
+def test_priority_of_a_process_group(programs: Programs, mode: str) -> None:
+    """tests/programs/prio_group.c: get/setpriority(PRIO_PGRP) reach every member of the group
+    wherever it runs (the caller's group, then a child's own), ESRCH and EINVAL as Linux."""
+    b = programs["prio_group"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, [str(b.native), mode], cluster=0)
+    c.run(max_cycles=200_000_000)
+    assert p.done, p.message
+    kids = [r for r in c.processes() if r.pid != p.pid]
+    assert len(kids) == 1 and (kids[0].cluster != p.record.cluster) == (mode == "apart")
+    native = run_native(b, [str(b.native), mode])
+    assert p.stdout.decode(errors="replace") == native.stdout.decode(errors="replace"), p.message
+    assert p.returncode == native.returncode
+
+
+def test_priority_of_a_user(programs: Programs) -> None:
+    """prio_group.c with "user": setpriority(PRIO_USER, 0) renices every process of the caller's
+    real uid wherever it runs, getpriority(PRIO_USER) gives their highest priority (Linux's
+    documented behaviour: not run natively, where it would renice the host user's processes)."""
+    b = programs["prio_group"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, [str(b.native), "apart", "user"], cluster=0)
+    c.run(max_cycles=200_000_000)
+    assert p.done, p.message
+    native = run_native(b, [str(b.native), "apart"]).stdout.decode()
+    head, tail = native.split("child killed")
+    assert p.stdout.decode() == head + (
+        "set my user to 11: 0 \nchild's: 11 \nmine: 11 \nmy user: 11 \nmy user by its id: 11 \n"
+        "child killed" + tail), p.message

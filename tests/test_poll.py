@@ -45,3 +45,28 @@ def test_a_waiting_poll_migrates_and_keeps_its_deadline(programs: Programs) -> N
     c.run()
     assert p.done and p.record.cluster == 1
     assert p.stdout == run_native(b, argv).stdout, p.message
+
+
+@pytest.mark.parametrize("mode,to", [("together", None), ("apart", None), ("together", 2), ("apart", 2)])
+def test_pipe_ends_away_from_their_pipe(programs: Programs, mode: str, to: int | None) -> None:
+    """tests/programs/pollapart.c: a forked child polls and selects on ends of its parent's
+    pipes, on the parent's cluster and on another (its ends away from their pipe's home), and
+    moved mid-run (while it waits in poll or select) to a third."""
+    b = programs["pollapart"]
+    argv = [str(b.native), mode]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    if to is not None:
+        while len(c.processes()) < 2:
+            c.run(max_cycles=c.time + 20_000)
+        c.run(max_cycles=c.time + 3_000_000)
+        c.migrate(next(r for r in c.processes() if r.pid != p.pid).pid, to)
+    c.run()
+    assert p.done
+    kids = [r for r in c.processes() if r.pid != p.pid]
+    assert len(kids) == 1
+    apart = kids[0].cluster != p.record.cluster
+    assert kids[0].cluster == to if to is not None else apart == (mode == "apart")
+    native = run_native(b, argv)
+    assert p.stdout.decode(errors="replace") == native.stdout.decode(errors="replace"), p.message
+    assert p.returncode == native.returncode, p.message

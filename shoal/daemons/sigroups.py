@@ -4,7 +4,11 @@ knows every process, its group and where it lives: it sends each a `signal` pack
 pid (as SIGCHLD is: it follows a moved process), each target's kernel checks the sender's
 permission as for kill(pid) and answers, and the caller gets Linux's result once all have:
 a group, 0 if any was signalled, else the last error (EPERM); every process (-1), 0 unless a
-target failed other than by EPERM (as Linux counts it); no process at all, ESRCH."""
+target failed other than by EPERM (as Linux counts it); no process at all, ESRCH.
+getpriority/setpriority(PRIO_PGRP) go the same way with a `sched_op` to each member (the
+caller too), and PRIO_USER to every process (those of another real uid answer ESRCH): the
+highest 20 - nice, or Linux's setpriority result (the last member's error,
+else 0)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EINVAL, EPERM, ESRCH
 from shoal.kernel.signals import NSIG
-from shoal.messages import SignalMsg
+from shoal.messages import SchedOp, SignalMsg
 from shoal.record import dataclass
 
 if TYPE_CHECKING:
@@ -29,6 +33,8 @@ class _Fan:
     req: Packet
     every: bool  # kill(-1)
     left: int
+    what: int = -1  # a kill; else a SchedOp's what (1: getpriority, 2: setpriority)
+    best: int = -ESRCH  # getpriority: the highest answer so far
     ok: bool = False
     err: int = 0
 
@@ -45,9 +51,17 @@ class GroupKills:
         pgid = b.pgid if b.pgid else (me.pgid if me is not None else 0)
         every = pgid == -1
         targets = [r for _, r in sorted(self.procs.items()) if r.status is None
-                   and (r.pid != b.pid if every else r.pgid == pgid)]
+                   and (b.uid >= 0 or (r.pid != b.pid if every else r.pgid == pgid))]
         if not targets:
             self._reply(req, at, ret=-ESRCH)
+            return
+        if b.what >= 0:  # get/setpriority of the group's members
+            fan = _Fan(req, False, len(targets), what=b.what, err=-ESRCH)
+            for r in targets:
+                op = self._new_op()
+                self.fans[op] = fan
+                self._send(r.cluster, SchedOp(dst=r.pid, op=op, what=b.what, nice=b.nice, cred=list(b.cred),
+                                              uid=b.uid, reply_to=self.node), at)
             return
         if not 0 <= b.info[0] <= NSIG:
             self._reply(req, at, ret=-EINVAL)
@@ -65,6 +79,9 @@ class GroupKills:
         if fan is None:
             return False
         ret = pkt.body.ret
+        if fan.what >= 0:
+            self._prio(fan, ret, at)
+            return True
         if ret >= 0:
             fan.ok = True
         elif not fan.every or ret != -EPERM:
@@ -73,3 +90,16 @@ class GroupKills:
         if fan.left == 0:
             self._reply(fan.req, at, ret=(fan.err if fan.every else 0 if fan.ok else fan.err or -EPERM))
         return True
+
+    def _prio(self, fan: _Fan, ret: int, at: int) -> None:
+        """A member's answer to get/setpriority (Linux: the highest priority; for a set, an
+        error stays the result, a success only replaces ESRCH)."""
+        if fan.what == 1:
+            fan.best = max(fan.best, ret)
+        elif ret < 0 and ret != -ESRCH:
+            fan.err = ret
+        elif ret >= 0 and fan.err == -ESRCH:
+            fan.err = 0
+        fan.left -= 1
+        if fan.left == 0:
+            self._reply(fan.req, at, ret=fan.best if fan.what == 1 else fan.err)

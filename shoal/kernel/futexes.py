@@ -82,11 +82,47 @@ def futex_wake(k: Kernel, key: Key, n: int, bits: int, now: int) -> int:
     return woken
 
 
+def futex_requeue(k: Kernel, key: Key, key2: Key, n: int, nr: int, now: int) -> int:
+    """Linux's futex_requeue: wake up to `n` waiters of `key`, move up to `nr` others to wait
+    on `key2`. A shared object's word may have waiters on other clusters: what is left of
+    both counts goes to them as futex_wake's does (each cluster moves up to that many, a
+    private `key2` none). The count is of this cluster's waiters."""
+    q = k.sched.futexes.get(key, [])
+    woken = 0
+    for w in list(q)[:n]:
+        k.wake(w, now, 0)
+        woken += 1
+    moved = _move(k, key, key2, nr)
+    shared2 = key2[0] < 0
+    if key[0] < 0 and (woken < n or (moved < nr and shared2)):
+        k.send(k.services_node, FutexWake(obj=-1 - key[0], off=key[1], n=n - woken, bits=0xFFFFFFFF,
+                                          requeue=nr - moved if shared2 else 0,
+                                          to=[-1 - key2[0], key2[1]] if shared2 else None), at=now)
+    return woken + moved
+
+
+def _move(k: Kernel, key: Key, key2: Key, nr: int) -> int:
+    """Up to `nr` waiters of `key` here wait on `key2` now (in their order, after its own)."""
+    src = k.sched.futexes.get(key, [])
+    moved = 0
+    while src and moved < nr:
+        w = src.pop(0)
+        w.wait_key = key2
+        k.sched.futexes.setdefault(key2, []).append(w)
+        moved += 1
+    if not src:
+        k.sched.futexes.pop(key, None)
+    return moved
+
+
 def on_futex_wake(k: Kernel, pkt: Packet, at: int) -> None:
     b = pkt.body
-    q = k.sched.futexes.get((-1 - b.obj, b.off), [])
+    key = (-1 - b.obj, b.off)
+    q = k.sched.futexes.get(key, [])
     for w in [w for w in q if w.wait_bits & b.bits][:b.n]:
         k.wake(w, at, 0)
+    if b.to is not None and b.requeue > 0:
+        _move(k, key, (-1 - b.to[0], b.to[1]), b.requeue)
 
 
 HANDLERS = {Kind.FUTEX_WAKE: on_futex_wake}

@@ -269,7 +269,8 @@ SYSCALLS = _table(CALLS)
 # "reply" and "noc_error" are the kernel's own (kernel.py: handle).
 PACKET_HANDLERS = _handlers(console.HANDLERS, ikc.HANDLERS, location.HANDLERS, migrate.HANDLERS,
                             report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS, pipes.HANDLERS,
-                            sig.HANDLERS, fork.HANDLERS, futexes.HANDLERS, prio.HANDLERS)
+                            sig.HANDLERS, fork.HANDLERS, futexes.HANDLERS, prio.HANDLERS,
+                            poll.HANDLERS)
 
 
 # Descriptors a module counts itself (kernel/files.py: release, dup).

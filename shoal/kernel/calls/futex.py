@@ -18,6 +18,7 @@ from shoal.kernel.futexes import (
     FUTEX_WAITERS,
     PI,
     ROBUST_HEAD,
+    futex_requeue,
     futex_wake,
     hand_over,
     key_of,
@@ -146,22 +147,14 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> object:
         t.proc.aspace.read(addr, 4)
         return futex_wake(k, key_of(t, addr, private), val, bits, now)
     if cmd in (FUTEX_REQUEUE, FUTEX_CMP_REQUEUE):
-        if addr2 & 3:
+        if addr2 & 3 or s32(val) < 0 or s32(tsp) < 0:  # (Linux: negative counts are EINVAL)
             return -EINVAL
         if cmd == FUTEX_CMP_REQUEUE and struct.unpack("<I", t.proc.aspace.read(addr, 4))[0] != val3:
             return -EAGAIN
-        key, key2 = key_of(t, addr, private), key_of(t, addr2, private)
-        woken = futex_wake(k, key, val, 0xFFFFFFFF, now)
-        moved = 0  # (this cluster's waiters: a shared futex's elsewhere stay, to be woken there)
-        src = k.sched.futexes.get(key, [])
-        while src and moved < tsp:  # the fourth argument is the requeue count here
-            w = src.pop(0)
-            w.wait_key = key2
-            k.sched.futexes.setdefault(key2, []).append(w)
-            moved += 1
-        if not src:
-            k.sched.futexes.pop(key, None)
-        return woken + moved
+        t.proc.aspace.read(addr2, 4)  # (EFAULT as Linux's get_futex_key of the second word)
+        # (the fourth argument is the requeue count here)
+        return futex_requeue(k, key_of(t, addr, private), key_of(t, addr2, private), s32(val),
+                             s32(tsp), now)
     return -ENOSYS
 
 

@@ -9,12 +9,15 @@ holds what the host gave the process, so a read of it is answered at once, with 
 end of file (kernel/calls/io.py: read_stdin). Sockets and message queue descriptors are
 held on I/O cluster 0: one `poll_query` asks for all of a call's (daemons/polls.py), the
 thread waits for the answer and makes the call again, which then scans with those masks and
-the local ones (`_answers`). A pipe's end away from its pipe's home cluster (whose state is
-there) is not asked about: refused (EINVAL, counted with the unknown calls, --stats) rather
-than answered wrongly. A descriptor that is not open is POLLNVAL (poll) or EBADF (select).
+the local ones (`_answers`). A pipe's end away from its pipe's home cluster (a forked child
+placed elsewhere, a process that moved) is asked of that home the same way (`pipe_poll`, one
+per home cluster: the state is there), so its mask is Linux's pipe_poll wherever it runs.
+A descriptor that is not open is POLLNVAL (poll) or EBADF (select).
 
 Waiting: a thread none of whose descriptors is ready sleeps ("poll") on the pipes it names
-(Pipe.waiting), and on its sockets and queues by a `poll_query` with `wait` (parked at the
+(Pipe.waiting), on its pipes kept elsewhere by a `pipe_poll` with `wait` (the home sends
+`pipe_ready` at once if one is ready by then, else at the pipe's next change, as it does for a
+waiting read), and on its sockets and queues by a `poll_query` with `wait` (parked at the
 server until one of them may have changed), until one of them changes, a caught signal comes
 (EINTR; never restarted, as Linux's -ERESTARTNOHAND with a handler; the server is told to
 forget the query) or the timeout passes (simulated time). Woken, it makes its call again
@@ -31,14 +34,14 @@ import struct
 from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
-from shoal.abi import EBADF, EINTR, EINVAL
+from shoal.abi import EBADF, EINTR, EINVAL, O_WRONLY
 from shoal.kernel import console, pipes, signals
 from shoal.kernel.calls.common import cycles_to_ns, ns_to_cycles, read_timespec, s32
-from shoal.kernel.container import FileKind, Thread, TState
+from shoal.kernel.container import FileKind, OpenFile, Thread, TState
 from shoal.kernel.files import fd_cap
 from shoal.kernel.memory import Fault, OutOfFrames
 from shoal.kernel.stops import ASLEEP
-from shoal.messages import PollCancel, PollQuery
+from shoal.messages import Kind, PipePoll, PipeReady, PollCancel, PollQuery, answer_to
 from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
@@ -53,6 +56,7 @@ OUT_SET = POLLWRBAND | POLLWRNORM | POLLOUT | POLLERR
 EX_SET = POLLPRI
 RLIMIT_NOFILE_DEFAULT = 1024  # as kernel/calls/proc.py reports it
 REMOTE = -2  # mask_of: a socket or a queue, asked of I/O cluster 0
+AWAY = -3  # mask_of: a pipe's end away from its pipe's home, asked of that home
 # fd -> mask, the server's answer for the call made again
 _answers: WeakKeyDictionary[Thread, dict[int, int]] = WeakKeyDictionary()
 _parked: WeakKeyDictionary[Thread, int] = WeakKeyDictionary()  # the op of a thread's parked query
@@ -60,8 +64,8 @@ _parked: WeakKeyDictionary[Thread, int] = WeakKeyDictionary()  # the op of a thr
 
 def mask_of(k: Kernel, t: Thread, fd: int) -> int | None:
     """What descriptor `fd` is ready for now (Linux's f_op->poll); None if it is not open;
-    REMOTE for a socket or a queue (the server's answer says); -1 if it is a kind this call
-    does not answer (a pipe's end away from its home)."""
+    REMOTE for a socket or a queue (the server's answer says); AWAY for a pipe's end whose
+    pipe is kept on another cluster (its home's answer says)."""
     p = t.proc
     if fd not in p.fs.open_fds:
         return None
@@ -69,12 +73,10 @@ def mask_of(k: Kernel, t: Thread, fd: int) -> int | None:
     if f is None or f.kind is FileKind.CON:
         stream = console.stream(p, fd)
         return POLLIN | POLLRDNORM if stream == 0 else POLLOUT | POLLWRNORM
-    if f.kind is FileKind.PIPE and pipes.home(f) == k.cluster:
-        return pipes.poll_mask(k, f)
+    if f.kind is FileKind.PIPE:
+        return pipes.poll_mask(k, f) if pipes.home(f) == k.cluster else AWAY
     if f.kind in (FileKind.MQ, FileKind.SOCK):
         return REMOTE
-    if f.kind is FileKind.PIPE:
-        return -1  # (a pipe's end away from its home: its state is there; not yet)
     return DEFAULT_POLLMASK
 
 
@@ -92,19 +94,63 @@ def unpark(k: Kernel, t: Thread, at: int) -> None:
         k.send(k.services_node, PollCancel(pid=t.proc.pid, tid=t.tid, op=op), at=at)
 
 
-def _ask(k: Kernel, t: Thread, a0: int, fds: list[int], want: list[int], deadline: int | None) -> int:
-    """Ask I/O cluster 0 for the masks of sockets and queues `fds`, then make the call again
-    (`a0` its first argument; with its deadline) to scan with them."""
+def _again_with(t: Thread, a0: int, deadline: int | None, fds: list[int], got: dict[int, int],
+                reply: Packet) -> int:
+    """An answer with a mask for each of `fds`: kept with those got before (`got`), and the
+    call made again (`a0` its first argument; with its deadline) to scan with them."""
+    if reply.body.ret < 0:
+        return reply.body.ret
+    _answers[t] = got | dict(zip(fds, reply.body.attr, strict=True))
+    t.restart_deadline = None if deadline is None else deadline - t.proc.move.clock_offset
+    t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
+    return a0
 
-    def answered(reply: Packet, at: int) -> int:
-        if reply.body.ret < 0:
-            return reply.body.ret
-        _answers[t] = dict(zip(fds, reply.body.attr, strict=True))
-        t.restart_deadline = None if deadline is None else deadline - t.proc.move.clock_offset
-        t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
-        return a0
-    k.rpc(t, PollQuery(items=_items(t, fds), want=want, tid=t.tid), answered)
+
+def _ask(k: Kernel, t: Thread, a0: int, fds: list[int], want: list[int], deadline: int | None,
+         got: dict[int, int]) -> int:
+    """Ask I/O cluster 0 for the masks of sockets and queues `fds`, then make the call again."""
+    k.rpc(t, PollQuery(items=_items(t, fds), want=want, tid=t.tid),
+          lambda reply, at: _again_with(t, a0, deadline, fds, got, reply))
     return 0  # not reached
+
+
+def _pipe_items(t: Thread, fds: list[int], want: dict[int, int]) -> list[list]:
+    files = t.proc.fs.files
+    return [[files[fd].handle, files[fd].flags & 3 == O_WRONLY, want.get(fd, 0)] for fd in fds]
+
+
+def _ask_away(k: Kernel, t: Thread, a0: int, fds: list[int], deadline: int | None,
+              got: dict[int, int]) -> int:
+    """Ask the home of the first of pipe ends `fds` for the masks of those it keeps (one home
+    per round: the call made again asks the next)."""
+    home = pipes.home(t.proc.fs.files[fds[0]])
+    mine = [fd for fd in fds if pipes.home(t.proc.fs.files[fd]) == home]
+    k.rpc_to(t, home, PipePoll(items=_pipe_items(t, mine, {})),
+             lambda reply, at: _again_with(t, a0, deadline, mine, got, reply))
+    return 0  # not reached
+
+
+def _end(handle: int, writes: bool) -> OpenFile:
+    return OpenFile(FileKind.PIPE, "", handle, O_WRONLY if writes else 0)
+
+
+def on_pipe_poll(k: Kernel, pkt: Packet, at: int) -> None:
+    """At a pipe's home: the masks of ends on another cluster, or (`wait`) a `pipe_ready` to
+    it when one of them is ready for what is wanted: now, or at the pipe's next change."""
+    b = pkt.body
+    to = answer_to(b, pkt.src)
+    if not b.wait:
+        k.reply(pkt, at, ret=0, attr=[pipes.poll_mask(k, _end(h, w)) for h, w, _ in b.items])
+        return
+    for h, w, want in b.items:
+        p = k.pipes.table.get(h)
+        if p is None or pipes.poll_mask(k, _end(h, w)) & want:
+            k.send(to, PipeReady(handle=h), at=at)
+        else:
+            p.remote.add(to)
+
+
+HANDLERS = {Kind.PIPE_POLL: on_pipe_poll}
 
 
 def _park(k: Kernel, t: Thread, fds: list[int], want: list[int]) -> None:
@@ -122,11 +168,23 @@ def _park(k: Kernel, t: Thread, fds: list[int], want: list[int]) -> None:
     k.send(k.services_node, body, at=k.now())
 
 
-def _watch(k: Kernel, t: Thread, fds: list[int]) -> None:
+def _watch(k: Kernel, t: Thread, fds: list[int], want: dict[int, int]) -> None:
+    """Sleep on the pipes of `fds`: those kept here, and those kept elsewhere (their homes
+    tell this cluster when one is ready for what `want` says, kernel/pipes.py: on_pipe_ready)."""
+    away: dict[int, list[int]] = {}
     for fd in fds:
         f = t.proc.fs.files.get(fd)
-        if pipes.is_pipe(f):
+        if not pipes.is_pipe(f):
+            continue
+        if pipes.home(f) == k.cluster:  # type: ignore[arg-type]
             pipes.watch(k, t, f)  # type: ignore[arg-type]
+            continue
+        q = k.pipes.waits.setdefault(f.handle, [])  # type: ignore[union-attr]
+        if t not in q:
+            q.append(t)
+        away.setdefault(pipes.home(f), []).append(fd)  # type: ignore[arg-type]
+    for home, mine in sorted(away.items()):
+        k.send(home, PipePoll(pid=t.proc.pid, items=_pipe_items(t, mine, want), wait=True), at=k.now())
 
 
 def _deadline(k: Kernel, t: Thread, tsp: int) -> int | None:
@@ -166,14 +224,14 @@ def _finish(k: Kernel, t: Thread, tsp: int, deadline: int | None, ret: int) -> i
 
 
 def _wait(k: Kernel, t: Thread, tsp: int, deadline: int | None, watched: list[int],
-          remote: tuple[list[int], list[int]]) -> int:
+          remote: tuple[list[int], list[int]], want: dict[int, int]) -> int:
     """Nothing ready: give up now (timeout 0 or passed), be interrupted, or sleep."""
     if deadline is not None and k.now() >= deadline:
         return _finish(k, t, tsp, deadline, 0)
     if signals.deliverable(t):
         signals.wake(k, t, k.now())  # delivered once the call returns
         return _finish(k, t, tsp, deadline, -EINTR)
-    _watch(k, t, watched)
+    _watch(k, t, watched, want)
     if remote[0]:
         _park(k, t, *remote)
     k.block(t, None, deadline, why="poll")
@@ -200,11 +258,11 @@ def sys_ppoll(k: Kernel, t: Thread, a: list[int]) -> int:
         if masks.get(fd) == REMOTE:
             want[fd] = want.get(fd, 0) | (events & 0xFFFF) | POLLERR | POLLHUP
     remote = (list(want), list(want.values()))
+    away = [fd for fd, m in masks.items() if m == AWAY and fd not in answers]
+    if away:
+        return _ask_away(k, t, a[0], away, deadline, answers)
     if any(fd not in answers for fd in want):
-        if -1 in masks.values():
-            t.proc.stats.unknown_syscalls[414] += 1
-            return -EINVAL
-        return _ask(k, t, a[0], *remote, deadline)
+        return _ask(k, t, a[0], *remote, deadline, answers)
     if sigmask:
         _set_mask(t, sigmask)
     out = bytearray(raw)
@@ -213,10 +271,7 @@ def sys_ppoll(k: Kernel, t: Thread, a: list[int]) -> int:
         rev = 0
         if fd >= 0:
             m = masks[fd]
-            if m == -1:
-                t.proc.stats.unknown_syscalls[414] += 1
-                return _finish(k, t, tsp, deadline, -EINVAL)
-            if m == REMOTE:
+            if m in (REMOTE, AWAY):
                 m = answers[fd]
             rev = POLLNVAL if m is None else m & ((events & 0xFFFF) | POLLERR | POLLHUP)
         struct.pack_into("<h", out, 8 * i + 6, rev - 0x10000 if rev & 0x8000 else rev)
@@ -225,7 +280,11 @@ def sys_ppoll(k: Kernel, t: Thread, a: list[int]) -> int:
         t.proc.aspace.write(ufds, bytes(out))
     if count:
         return _finish(k, t, tsp, deadline, count)
-    return _wait(k, t, tsp, deadline, [e[0] for e in entries if e[0] >= 0], remote)
+    events = {}
+    for fd, ev, _ in entries:
+        if fd >= 0:
+            events[fd] = events.get(fd, 0) | (ev & 0xFFFF) | POLLERR | POLLHUP
+    return _wait(k, t, tsp, deadline, [e[0] for e in entries if e[0] >= 0], remote, events)
 
 
 def sys_pselect6(k: Kernel, t: Thread, a: list[int]) -> int:
@@ -246,12 +305,17 @@ def sys_pselect6(k: Kernel, t: Thread, a: list[int]) -> int:
     bits = [int.from_bytes(t.proc.aspace.read(s, 4 * words), "little") if s and words else 0 for s in sets]
     fds = [fd for fd in range(n) if (bits[0] | bits[1] | bits[2]) >> fd & 1]
     masks = {fd: mask_of(k, t, fd) for fd in fds}
-    tests = {fd: sum(test for j, test in enumerate((IN_SET, OUT_SET, EX_SET)) if bits[j] >> fd & 1)
-             for fd in fds if masks[fd] == REMOTE}
+    tested = {fd: sum(test for j, test in enumerate((IN_SET, OUT_SET, EX_SET)) if bits[j] >> fd & 1)
+              for fd in fds}
+    tests = {fd: v for fd, v in tested.items() if masks[fd] == REMOTE}
     remote = (list(tests), list(tests.values()))
     answers = _answers.pop(t, {})
-    if any(fd not in answers for fd in tests) and not any(m is None or m == -1 for m in masks.values()):
-        return _ask(k, t, a[0], *remote, deadline)
+    if None not in masks.values():  # (a descriptor not open: EBADF without asking)
+        away = [fd for fd in fds if masks[fd] == AWAY and fd not in answers]
+        if away:
+            return _ask_away(k, t, a[0], away, deadline, answers)
+        if any(fd not in answers for fd in tests):
+            return _ask(k, t, a[0], *remote, deadline, answers)
     if mask_addr:
         _set_mask(t, mask_addr)
     found = [0, 0, 0]
@@ -259,10 +323,7 @@ def sys_pselect6(k: Kernel, t: Thread, a: list[int]) -> int:
         m = masks[fd]
         if m is None:
             return _finish(k, t, tsp, deadline, -EBADF)
-        if m == -1:
-            t.proc.stats.unknown_syscalls[413] += 1
-            return _finish(k, t, tsp, deadline, -EINVAL)
-        if m == REMOTE:
+        if m in (REMOTE, AWAY):
             m = answers[fd]
         for j, test in enumerate((IN_SET, OUT_SET, EX_SET)):
             if bits[j] >> fd & 1 and m & test:
@@ -273,4 +334,4 @@ def sys_pselect6(k: Kernel, t: Thread, a: list[int]) -> int:
             if s and words:
                 t.proc.aspace.write(s, x.to_bytes(4 * words, "little"))
         return _finish(k, t, tsp, deadline, count)
-    return _wait(k, t, tsp, deadline, fds, remote)
+    return _wait(k, t, tsp, deadline, fds, remote, tested)

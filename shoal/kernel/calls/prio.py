@@ -18,7 +18,7 @@ from shoal.abi import EACCES, EINVAL, EPERM, ESRCH
 from shoal.kernel import location
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.calls.cred import EUID, RUID
-from shoal.messages import Kind, Relay, SchedOp
+from shoal.messages import KillGroup, Kind, Relay, SchedOp
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Container, Thread
@@ -65,7 +65,7 @@ def on_sched_op(k: Kernel, pkt: Packet, at: int) -> None:
     """Another cluster's question about (or setpriority of) a process of this one."""
     b = pkt.body
     p = k.find_proc(b.dst) or location.restored(k, b.dst)
-    if p is None or not p.alive:
+    if p is None or not p.alive or (b.uid >= 0 and p.user.ids[RUID] != b.uid):
         ret = -ESRCH
     elif b.what == NICE:
         ret = 20 - p.sched.nice
@@ -150,17 +150,31 @@ def sys_sched_setparam(k: Kernel, t: Thread, a: list[int]) -> object:
 
 
 def _targets(k: Kernel, t: Thread, which: int, who: int) -> list[Container] | None:
-    """The processes of this cluster `which`/`who` names (None: a bad `which`). A group or a
-    user names this process alone when it is the caller's own (shoal keeps no index of
-    either); a process elsewhere is asked (_ask) by the callers."""
+    """The processes of this cluster `which`/`who` names (None: a bad `which`); a process
+    elsewhere is asked (_ask) by the callers, a group's or a user's through _group."""
     if not PRIO_PROCESS <= which <= PRIO_USER:
         return None
     if which == PRIO_PROCESS:
         p = _find(k, t, who)
         return [p] if p is not None else []
+    return []  # (a group's or a user's processes are asked through the process manager, _group)
+
+
+def _group(k: Kernel, t: Thread, which: int, who: int, what: int, nice: int = 0) -> object:
+    """get/setpriority(PRIO_PGRP or PRIO_USER, who): the process manager asks each member of
+    the group (0: the caller's), or every process whose kernel then checks its real uid (0:
+    the caller's), wherever it runs, as kill(-pgid) reaches them (daemons/sigroups.py)."""
+    ids = t.proc.user.ids
+    uid = -1
     if which == PRIO_USER:
-        return [t.proc] if who in (0, t.proc.user.ids[RUID]) else []
-    return [t.proc] if who in (0, t.proc.pid) else []
+        uid = ids[RUID] if who == 0 else who & 0xFFFFFFFF
+        if uid == 0xFFFFFFFF:
+            return -ESRCH  # ((uid_t)-1 is no user)
+    elif who < 0:
+        return -ESRCH  # (Linux: no such group)
+    k.rpc(t, KillGroup(pgid=who if uid < 0 else 0, info=[0], cred=[ids[RUID], ids[EUID]], what=what,
+                       nice=nice, uid=uid), lambda reply, at: reply.body.ret)
+    return 0  # not reached
 
 
 def sys_getpriority(k: Kernel, t: Thread, a: list[int]) -> object:
@@ -169,6 +183,8 @@ def sys_getpriority(k: Kernel, t: Thread, a: list[int]) -> object:
     ps = _targets(k, t, which, who)
     if ps is None:
         return -EINVAL
+    if which in (PRIO_PGRP, PRIO_USER):
+        return _group(k, t, which, who, NICE)
     if not ps and which == PRIO_PROCESS:
         return _ask(k, t, who, NICE, lambda ret: ret)
     return max((20 - p.sched.nice for p in ps), default=-ESRCH)
@@ -182,6 +198,8 @@ def sys_setpriority(k: Kernel, t: Thread, a: list[int]) -> object:
     nice = min(max(s32(a[2]), -20), 19)
     ids = t.proc.user.ids
     me = [ids[RUID], ids[EUID]]
+    if which in (PRIO_PGRP, PRIO_USER):
+        return _group(k, t, which, who, SET_NICE, nice)
     if not ps and which == PRIO_PROCESS:
         return _ask(k, t, who, SET_NICE, lambda ret: ret, nice)
     ret = -ESRCH
