@@ -39,6 +39,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from shoal.daemons.fspaths import Executable, Fifo, Symlink, bad_name, link_inside
@@ -259,6 +260,32 @@ def _remove(fd: int, name: str, is_dir: bool, at: str = "", known: set[str] | No
     os.rmdir(name, dir_fd=fd)
 
 
+def _replace(fd: int, name: str, make: Callable[[str], object],
+             fill: Callable[[str], None] | None = None) -> None:
+    """Make a new entry with `make(tmp)` under a free temporary name in the directory open on
+    `fd`, complete it with `fill(tmp)`, then rename it over `name` (so nothing is ever written
+    through what was there); on any failure the temporary entry is removed."""
+    for i in range(1 << 20):
+        tmp = f".shoal-tmp-{i}"
+        try:
+            make(tmp)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise OSError(0, "no free temporary name")
+    try:
+        if fill is not None:
+            fill(tmp)
+        os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=fd)
+        except OSError:
+            pass
+        raise
+
+
 def _write_file(fd: int, name: str, data: bytes, old: os.stat_result | None) -> None:
     """`name` holds `data`: left alone if it already does, else written under a temporary
     name and renamed into place (never through the existing inode, which may be a hard link
@@ -267,17 +294,14 @@ def _write_file(fd: int, name: str, data: bytes, old: os.stat_result | None) -> 
             and _read_file(fd, name) == data:
         return
     mode = stat.S_IMODE(old.st_mode) if old is not None and stat.S_ISREG(old.st_mode) else None
-    for i in range(1 << 20):
-        tmp = f".shoal-tmp-{i}"
-        try:
-            f = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                        0o666, dir_fd=fd)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise OSError(0, "no free temporary name")
-    try:
+    opened: list[int] = []
+
+    def make(tmp: str) -> None:
+        opened.append(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              0o666, dir_fd=fd))
+
+    def fill(_: str) -> None:
+        f = opened[0]
         try:
             view = memoryview(data)
             while view:
@@ -286,13 +310,7 @@ def _write_file(fd: int, name: str, data: bytes, old: os.stat_result | None) -> 
                 os.fchmod(f, mode)
         finally:
             os.close(f)
-        os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
-    except BaseException:
-        try:
-            os.unlink(tmp, dir_fd=fd)
-        except OSError:
-            pass
-        raise
+    _replace(fd, name, make, fill)
 
 
 def _write_link(fd: int, name: str, target: str, old: os.stat_result | None) -> None:
@@ -300,23 +318,7 @@ def _write_link(fd: int, name: str, target: str, old: os.stat_result | None) -> 
     a temporary name and renamed into place (whatever was there is replaced, never followed)."""
     if old is not None and stat.S_ISLNK(old.st_mode) and os.readlink(name, dir_fd=fd) == target:
         return
-    for i in range(1 << 20):
-        tmp = f".shoal-tmp-{i}"
-        try:
-            os.symlink(target, tmp, dir_fd=fd)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise OSError(0, "no free temporary name")
-    try:
-        os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
-    except BaseException:
-        try:
-            os.unlink(tmp, dir_fd=fd)
-        except OSError:
-            pass
-        raise
+    _replace(fd, name, lambda tmp: os.symlink(target, tmp, dir_fd=fd))
 
 
 def _write_fifo(fd: int, name: str, mode: int, old: os.stat_result | None) -> None:
@@ -327,24 +329,8 @@ def _write_fifo(fd: int, name: str, mode: int, old: os.stat_result | None) -> No
         if stat.S_IMODE(old.st_mode) != mode:
             os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
         return
-    for i in range(1 << 20):
-        tmp = f".shoal-tmp-{i}"
-        try:
-            os.mkfifo(tmp, 0o600, dir_fd=fd)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise OSError(0, "no free temporary name")
-    try:
-        os.chmod(tmp, mode, dir_fd=fd, follow_symlinks=False)
-        os.rename(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
-    except BaseException:
-        try:
-            os.unlink(tmp, dir_fd=fd)
-        except OSError:
-            pass
-        raise
+    _replace(fd, name, lambda tmp: os.mkfifo(tmp, 0o600, dir_fd=fd),
+             lambda tmp: os.chmod(tmp, mode, dir_fd=fd, follow_symlinks=False))
 
 
 def write_host_tree(tree: Tree, out: str | Path, before: Tree | None = None) -> None:
