@@ -10,6 +10,10 @@ from shoal import _bytecode  # noqa: E402
 
 _bytecode.install()
 
+from shoal import _compiled  # noqa: E402
+
+_compiled.install()  # the hot modules as C extensions, when they can be built (shoal/_compiled.py)
+
 # Importing shoal creates some 30 dataclasses and many objects; the cyclic garbage collector
 # would walk them over and over while there is nothing to collect (~15% of the imports' time).
 _gc_was_on = gc.isenabled()

@@ -28,6 +28,7 @@ def _run(env_cpu: str, *args: str,
         env["SHOAL_CPU"] = env_cpu
     if cache is not None:
         env["SHOAL_CACHE"] = str(cache)
+        env["SHOAL_COMPILED"] = "0"  # (a fresh cache would compile shoal's hot modules first)
     # (--no-caches: the L1 model exists on the patched path only; this compares the two counts)
     res = subprocess.run([sys.executable, "-m", "shoal", "run", "--stats", "--no-caches", *args],
                          capture_output=True, env=env, timeout=300)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from shoal import _compiled
+
 
 def _cache_lines(counts: tuple[int, ...], instructions: int, cpi: int) -> list[str]:
     """The L1 model's line of --stats (none when the model is off)."""
@@ -50,6 +52,7 @@ def stats_text(chip: object, proc: object) -> str:
         *_kernel_cache_lines(c.kernel_caches),
         f"  host wall time : {chip.wall_seconds:.3f} s ({mips:.1f} guest MIPS on the host)",
         f"  cpu            : {chip.cpu_engine}",
+        f"  shoal's modules: {_compiled.state()} (host speed only; results are the same)",
     ]
     noc = chip.noc_stats()
     top = noc["busiest"]
