@@ -82,6 +82,7 @@ TRACED = {"pipeline", "ring_stop", "ring_post", "threads", "mpirun4", "sockets_i
           "rmem_big", "rmem_threads", "rmem_move"}
 HOST = [re.compile(p) for p in (
     r".*host wall time.*\n", r"; host [0-9.]+ ms", r".*wall.*\n", r".*MIPS on the host.*\n",
+    r".*shoal.s modules:.*\n",
     r".*host [0-9.]+ (ms|s|us)\b.*\n", r"\| host: .*", r"traces \(simulated time.*\n",
     r"\(booted in [0-9.]+ s host time\)")]
 
