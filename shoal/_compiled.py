@@ -156,6 +156,9 @@ def _build_locked(root: str, missing: dict[str, str]) -> str:
         except OSError:
             return "another start is building them"
         try:
+            for name in os.listdir(root):  # an interrupted build's pieces (no other is running)
+                if ".so." in name:
+                    os.unlink(os.path.join(root, name))
             missing = {n: so for n, so in missing.items() if not os.path.exists(so)}
             why = _build(root, missing) if missing else ""
             if why:

@@ -193,14 +193,6 @@ class ChipSpec:
         """This spec with some parameters changed, by their flat names (`name` too)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
-    def __getattr__(self, key: str) -> object:
-        # Reading a parameter by its flat name (`spec.cpi`) still works for users' scripts;
-        # shoal itself reads the records. Only called when normal lookup fails.
-        group = GROUP_OF.get(key)
-        if group is None:
-            raise AttributeError(f"ChipSpec has no parameter {key!r}")
-        return getattr(object.__getattribute__(self, group), key)
-
     def param(self, key: str) -> object:
         """A parameter by its flat name (a chip file's key)."""
         return self.name if key == "name" else getattr(getattr(self, GROUP_OF[key]), key)
@@ -350,6 +342,19 @@ class ChipSpec:
 # Each record by its attribute on ChipSpec, and each parameter's record.
 GROUPS: dict[str, type] = {f.name: globals()[str(f.type)] for f in dataclasses.fields(ChipSpec)[1:]}
 GROUP_OF: dict[str, str] = {f.name: g for g, cls in GROUPS.items() for f in dataclasses.fields(cls)}
+
+
+def _flat(group: str, key: str) -> property:
+    return property(lambda self: getattr(getattr(self, group), key),
+                    doc=f"`{group}.{key}` by its flat name (users' scripts; shoal reads the records)")
+
+
+# Reading a parameter by its flat name (`spec.cpi`) works for users' scripts, as properties: a
+# class with __getattr__ has every attribute read go through a slower hook (CPython's
+# slot_tp_getattr_hook), and shoal reads `spec.<record>` at every event.
+for _key, _group in GROUP_OF.items():
+    if not hasattr(ChipSpec, _key) and _key not in GROUPS and _key != "name":
+        setattr(ChipSpec, _key, _flat(_group, _key))
 
 
 def parameters() -> list[dataclasses.Field]:

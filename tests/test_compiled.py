@@ -95,6 +95,7 @@ def test_a_build_that_fails_leaves_the_source_and_says_why(tmp_path: Path,
         pytest.skip("no Python headers: the build is not tried at all")
     monkeypatch.setattr(_compiled, "CFLAGS", (*_compiled.CFLAGS, "-fno-such-flag-at-all"))
     so = str(tmp_path / "shoal.platform.l1.0000000000000000.so")
+    (tmp_path / "shoal.platform.l1.0000000000000000.so.99999.c").write_text("an interrupted build's")
     why = _compiled._build_locked(str(tmp_path), {"shoal.platform.l1": so})
     assert why.startswith("building shoal.platform.l1 failed:") and "\n" not in why
     assert not os.path.exists(so)

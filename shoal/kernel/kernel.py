@@ -110,11 +110,26 @@ class ClusterStats:
     locations: location.Counters = field(default_factory=location.Counters)  # kernel/location.py
 
 
+class _Lazy:
+    """A Kernel's `cpu` or `mem`: made at the first read, then a plain instance attribute (this
+    descriptor has no __set__, so the instance's own value wins). Not __getattr__: a class with
+    one has every attribute read go through a slower hook, and a kernel's are read at every event."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, k: Kernel | None, owner: type | None = None) -> object:
+        if k is None:
+            return self
+        k._make_cpu()
+        return k.__dict__[self.name]
+
+
 class Kernel:
     tracer = None  # a shoal.tools.trace.Tracer while a trace is taken (hooks in sched, entry, migration)
     debugger = None  # asked about ebreaks that end a slice while GDB is attached (kernel/debug.py)
-    cpu: ClusterCPU  # made on first use (__getattr__)
-    mem: memoryview
+    cpu: ClusterCPU = _Lazy()  # type: ignore[assignment]  # made on first use
+    mem: memoryview = _Lazy()  # type: ignore[assignment]
 
     def __init__(self, spec: ChipSpec, cluster: int, alloc_tid: Callable[[], int],
                  calls: dict[int, tuple[str, Syscall]], handlers: dict[str, PacketHandler]) -> None:
@@ -153,11 +168,9 @@ class Kernel:
         """The I/O cluster running the daemons."""
         return self.spec.compute_clusters
 
-    def __getattr__(self, name: str) -> object:
-        """`cpu` and `mem`, made when first asked for. A fresh ClusterCPU is always the same
-        (zeroed memory, blank harts), so when it is made changes nothing simulated."""
-        if name not in ("cpu", "mem"):
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+    def _make_cpu(self) -> None:
+        """`cpu` and `mem`, made when first asked for (_Lazy). A fresh ClusterCPU is always the
+        same (zeroed memory, blank harts), so when it is made changes nothing simulated."""
         cpu = ClusterCPU(self.spec.cluster.memory_per_cluster)
         if self.spec.cache.caches:
             why = cpu.set_caches(self.spec)
@@ -171,7 +184,6 @@ class Kernel:
         cpu.on_ecall = partial(entry.dispatch_current, self)
         self.cpu = cpu
         self.mem = memoryview(cpu.mem)
-        return getattr(self, name)
 
     @property
     def has_cpu(self) -> bool:
