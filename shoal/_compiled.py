@@ -49,7 +49,13 @@ MODULES = (
 
 # What the key covers besides the source: change it when the flags or directives change.
 DIRECTIVES = ("binding=True", "annotation_typing=False", "language_level=3")
-CFLAGS = ("-O2", "-g0", "-fPIC", "-shared", "-fwrapv", "-fno-strict-aliasing", "-DNDEBUG")
+# zig's cc builds for this machine's CPU unless told, and a cache may be shared by hosts (a home
+# directory on a cluster's nodes): what shoal builds (these, its Unicorn, its native helpers)
+# targets the architecture's baseline, so that another host never meets an illegal instruction.
+PORTABLE_CPU: tuple[str, ...] = {"x86_64": ("-march=x86_64",)}.get(  # (zig's name; elsewhere: native)
+    os.uname().machine, ())
+CFLAGS = ("-O2", "-g0", "-fPIC", "-shared", "-fwrapv", "-fno-strict-aliasing", "-DNDEBUG",
+          *PORTABLE_CPU)
 RECIPE = f"{sys.version}|{EXTENSION_SUFFIXES[0]}|{DIRECTIVES}|{CFLAGS}|1"
 
 _served: dict[str, str] = {}  # module -> its built extension, for the finder

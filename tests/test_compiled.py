@@ -112,3 +112,22 @@ def test_a_start_that_finds_another_building_goes_on_from_source(tmp_path: Path)
         assert _compiled._build_locked(str(tmp_path), {"shoal.platform.l1": so}) == \
             "another start is building them"
     assert not os.path.exists(so)
+
+
+def test_what_shoal_builds_for_the_host_runs_on_any_cpu_of_its_architecture() -> None:
+    """zig's cc builds for the building machine's CPU unless told (AVX-512 here): a cache
+    shared by hosts (a home directory on a cluster's nodes) would die on an illegal
+    instruction elsewhere. The compiled modules and the native helpers use the baseline."""
+    import shutil
+    if os.uname().machine != "x86_64" or shutil.which("objdump") is None:
+        pytest.skip("checked on x86_64 hosts with objdump")
+    from shoal.platform import native
+    libs = [native._load_native()._name] if native._load_native() is not None else []  # type: ignore[union-attr]
+    if HAVE_HEADERS:
+        libs += [sys.modules[m].__file__ for m in ("shoal.kernel.sched", "shoal.platform.noc")]
+        assert all(str(p).endswith(".so") for p in libs)
+    assert libs
+    for lib in libs:
+        asm = subprocess.run(["objdump", "-d", str(lib)], capture_output=True, text=True).stdout
+        wide = [ln for ln in asm.splitlines() if "%ymm" in ln or "%zmm" in ln]
+        assert not wide, f"{lib}: {wide[:3]}"

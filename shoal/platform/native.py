@@ -26,6 +26,7 @@ from pathlib import Path
 from unicorn import UC_ARCH_RISCV, UC_MODE_RISCV32, Uc
 from unicorn.unicorn_py3 import unicorn as binding
 
+from shoal._compiled import PORTABLE_CPU  # (the architecture's baseline: a cache may be shared)
 from shoal.platform import unicorn_build
 from shoal.platform.hart import REG_A, REG_PC, STOP_ADDR
 
@@ -103,7 +104,7 @@ def _load_native() -> ctypes.CDLL | None:
     if _native is None:
         from shoal.toolchain import cache_dir, file_tag
         src = Path(__file__).parent.parent / "native" / "blockcount.c"
-        tag = file_tag(src, sys.version)
+        tag = file_tag(src, f"{sys.version} {PORTABLE_CPU}")
         lib = cache_dir() / "native" / f"blockcount-{tag}.so"
         try:
             if not lib.exists():
@@ -140,7 +141,7 @@ def _build_native(src: Path, lib: Path) -> None:
     lib.parent.mkdir(parents=True, exist_ok=True)
     tmp = lib.with_suffix(f".tmp{os.getpid()}")
     try:
-        subprocess.run([sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2",
+        subprocess.run([sys.executable, "-m", "ziglang", "cc", "-shared", "-fPIC", "-O2", *PORTABLE_CPU,
                         "-o", str(tmp), str(src)], check=True, capture_output=True)
     except subprocess.CalledProcessError as e:
         raise OSError(f"building {src.name} failed (exit {e.returncode})") from None
