@@ -211,3 +211,21 @@ def test_a_checkpoint_of_a_process_with_a_file_mapping_is_refused_at_restore(pro
         other.restore(image)
     c.run()
     assert p.returncode == 0
+
+
+def test_a_read_into_a_mapping_of_the_file_it_reads_as_native(programs: Programs) -> None:
+    """read()/pread()/readv() of a file (and of a memfd) into its own MAP_SHARED mapping,
+    pages untouched, read or written (whose copy the server calls home before it answers),
+    and into its MAP_PRIVATE one; also in a forked child: done once each, as the host build
+    (they were asked again for ever: each answer found its page gone home)."""
+    b = programs["mmap_self"]
+    argv = ["mmap_self", "fork"]
+    native = run_native(b, argv)
+    assert native.returncode == 0 and b"child <- file: 4096" in native.stdout
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run(max_cycles=c.spec.cluster.freq_hz)  # (a second of simulated time: it takes 4 ms)
+    assert p.done, "still running"
+    assert p.stdout.decode() == native.stdout.decode(), p.message
+    assert p.returncode == 0 and p.record.shm_faults < 100
+    _all_gone(c)
