@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
@@ -53,11 +54,18 @@ static void round_of(int fd, const char *what) {
     printf("%s file: %zd %08x\n", what, n, sum(b, SIZE));
 }
 
+static int temp(char *path) {  /* in $TMPDIR, else /tmp */
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, 256, "%s/mmap_self_XXXXXX", dir ? dir : "/tmp");
+    return mkstemp(path);
+}
+
 static void all(void) {
-    int fd = open("mmap_self.tmp", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    char path[256];
+    int fd = temp(path);
     round_of(fd, "file");
     close(fd);
-    unlink("mmap_self.tmp");
+    unlink(path);
     fd = memfd_create("self", 0);
     round_of(fd, "memfd");
     close(fd);
@@ -67,7 +75,8 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     all();
     if (argc > 1 && !strcmp(argv[1], "fork")) {
-        int fd = open("mmap_self.f", O_RDWR | O_CREAT | O_TRUNC, 0644);
+        char path[256];
+        int fd = temp(path);
         fill(fd);
         unsigned char *s = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         s[0] = 'P';
@@ -79,7 +88,7 @@ int main(int argc, char **argv) {
         int st;
         waitpid(pid, &st, 0);
         printf("parent sees %08x\n", sum(s, SIZE));
-        unlink("mmap_self.f");
+        unlink(path);
     }
     return 0;
 }

@@ -59,6 +59,23 @@ def addr_bytes(addr: list) -> bytes:
     return struct.pack("<H", AF_INET) + struct.pack(">HI", addr[2], addr[1]) + bytes(8)
 
 
+def out_len(t: Thread, addr: int, lenp: int) -> int:
+    """A call's value-result address (`addr`, `*lenp` bytes of room, or no address) before its
+    request goes: *lenp read, and both made writable here now (a page of a shared mapping
+    held as a read copy, or not held, is asked for writing and the call made again once it is
+    here, as a read's buffer is), so that the answer does not find them missing (EFAULT, after
+    the data or connection was taken). -EINVAL for a negative length."""
+    if not addr:
+        return 0
+    t.proc.aspace.translate(lenp, "store")
+    size = s32(struct.unpack("<I", t.proc.aspace.read(lenp, 4))[0])
+    if size < 0:
+        return -EINVAL
+    if size:
+        t.proc.aspace.translate(addr, "store")
+    return size
+
+
 def write_addr(t: Thread, addr: int, lenp: int, value: list) -> int:
     """Linux's move_addr_to_user: as much of the address as fits, and its full length."""
     if not addr:

@@ -27,7 +27,7 @@ from shoal.abi import (
 from shoal.kernel import signals, ubytes
 from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
-from shoal.kernel.calls.sockaddr import addr_bytes, loopback, read_addr, write_addr
+from shoal.kernel.calls.sockaddr import addr_bytes, loopback, out_len, read_addr, write_addr
 from shoal.kernel.calls.socket import again, attempt, kind, sock_of, wait
 from shoal.kernel.container import OpenFile, Thread
 from shoal.messages import (
@@ -155,10 +155,8 @@ def sys_recvfrom(k: Kernel, t: Thread, a: list[int]) -> int:
     if isinstance(f, int):
         return f
     src, lenp, flags = a[4], a[5], a[3]
-    if src:
-        size = s32(struct.unpack("<I", t.proc.aspace.read(lenp, 4))[0])
-        if size < 0:
-            return -EINVAL
+    if out_len(t, src, lenp) < 0:
+        return -EINVAL
 
     def then(reply: Packet, n: int) -> int:
         if src and reply.body.st is not UNSET:
@@ -206,6 +204,10 @@ def sys_recvmsg(k: Kernel, t: Thread, a: list[int]) -> int:
         return f
     msg, flags = a[1], a[2]
     name, namelen, iov, iovlen, _, _, _ = MSGHDR.unpack(t.proc.aspace.read(msg, MSGHDR.size))
+    for field in (msg + 4, msg + MSGHDR.size - 1):  # (msg_namelen, msg_flags: see sockaddr.out_len)
+        t.proc.aspace.translate(field, "store")
+    if name and namelen:
+        t.proc.aspace.translate(name, "store")
     pieces = _iov(t, iov, iovlen)
     if isinstance(pieces, int):
         return pieces

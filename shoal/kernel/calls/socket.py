@@ -47,7 +47,7 @@ from shoal.abi import (
 )
 from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
-from shoal.kernel.calls.sockaddr import loopback, read_addr, write_addr
+from shoal.kernel.calls.sockaddr import loopback, out_len, read_addr, write_addr
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.kernel.files import MAX_FILES, new_fd
 from shoal.kernel.memory import Fault
@@ -273,12 +273,8 @@ def _accept(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
     if isinstance(f, int):
         return f
     addr, lenp = a[1], a[2]
-    if addr:  # EFAULT before a connection is taken (Linux takes it and loses it)
-        size = s32(struct.unpack("<I", t.proc.aspace.read(lenp, 4))[0])
-        if size < 0:
-            return -EINVAL
-        if size:
-            t.proc.aspace.translate(addr, "store")
+    if out_len(t, addr, lenp) < 0:  # EFAULT before a connection is taken (Linux takes it and loses it)
+        return -EINVAL
     if len(t.proc.fs.files) >= MAX_FILES or new_fd(t.proc) < 0:
         return -EMFILE
 
@@ -300,9 +296,12 @@ def _name(k: Kernel, t: Thread, a: list[int], peer: bool) -> int:
     f = sock_of(t, s32(a[0]))
     if isinstance(f, int):
         return f
+    t.proc.aspace.translate(a[2], "store")  # (writable now: see sockaddr.out_len)
     size = s32(struct.unpack("<I", t.proc.aspace.read(a[2], 4))[0])
     if size < 0:
         return -EINVAL
+    if a[1] and size:
+        t.proc.aspace.translate(a[1], "store")
 
     def named(reply: Packet, at: int) -> int:
         if reply.body.ret < 0:
@@ -354,6 +353,7 @@ def sys_getsockopt(k: Kernel, t: Thread, a: list[int]) -> int:
     if isinstance(f, int):
         return f
     level, name, optval, lenp = s32(a[1]), s32(a[2]), a[3], a[4]
+    t.proc.aspace.translate(lenp, "store")  # (writable now: see sockaddr.out_len)
     size = s32(struct.unpack("<I", t.proc.aspace.read(lenp, 4))[0])
     if size < 0:
         return -EINVAL
