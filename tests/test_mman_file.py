@@ -6,7 +6,7 @@ mapper does."""
 from __future__ import annotations
 
 import pytest
-from conftest import Programs, assert_no_frame_leak, run_native
+from conftest import Programs, assert_no_frame_leak, assert_same, run_native, run_shoal
 
 from shoal import Chip
 from shoal.errors import ShoalError
@@ -229,3 +229,15 @@ def test_a_read_into_a_mapping_of_the_file_it_reads_as_native(programs: Programs
     assert p.stdout.decode() == native.stdout.decode(), p.message
     assert p.returncode == 0 and p.record.shm_faults < 100
     _all_gone(c)
+
+
+def test_value_result_arguments_in_a_read_copy_as_native(programs: Programs) -> None:
+    """getsockopt, getsockname, getpeername, recvfrom, recvmsg, accept and fcntl F_GETLK with
+    their socklen_t, msghdr or flock in a page of a shared mapping only read so far (a read
+    copy): the page is asked for writing before the request goes, and each call gives the
+    host build's result (they were EFAULT, after the datagram or the connection was taken)."""
+    b = programs["mapped_args"]
+    native = run_native(b, ["mapped_args"])
+    assert b"accepted reads 5" in native.stdout and b"F_GETLK      0 ok len 1" in native.stdout
+    p, _ = run_shoal(b, ["mapped_args"])
+    assert_same(p, native)

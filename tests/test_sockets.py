@@ -96,15 +96,3 @@ def test_unix_names_at_their_edges_as_native(programs: Programs, tmp_path: Path)
     assert_same(p, run_native(b, ["unix_names", str(tmp_path)]))
     assert b"bind(s4, (void *)&lu, sizeof lu) = 0 0\n" in p.stdout and b"len 111\n" in p.stdout
     assert b"sendto(s2, \"x\", 1, 0, (void *)&u, sizeof u) = -1 95\n" in p.stdout
-
-
-def test_lengths_and_headers_in_a_read_copy_of_shared_memory_as_native(programs: Programs) -> None:
-    """getsockopt, getsockname, getpeername, recvfrom, recvmsg and accept with their socklen_t
-    or msghdr in a page of a shared mapping only read so far (a read copy): the page is asked
-    for writing before the request goes, and each call gives the host build's result (they
-    were EFAULT, after the datagram or the connection was taken)."""
-    b = programs["sock_mapped"]
-    native = run_native(b, ["sock_mapped"])
-    assert b"accepted reads 5" in native.stdout
-    p, _ = run_shoal(b, ["sock_mapped"])
-    assert_same(p, native)

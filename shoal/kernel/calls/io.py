@@ -266,6 +266,9 @@ def _record_lock(k: Kernel, t: Thread, fd: int, f: OpenFile | None, cmd: int, ad
     and F_GETLK answers F_UNLCK."""
     wide = cmd >= 12
     raw = t.proc.aspace.read(addr, 32 if wide else 16)
+    if LOCK_CMDS[cmd] == "get":  # its answer is written there: writable now (a read copy of a
+        for at in (addr, addr + len(raw) - 1):  # shared page is asked for writing, the call
+            t.proc.aspace.translate(at, "store")  # made again; not EFAULT when it is answered)
     if wide:
         ltype, whence, start, length, pid = struct.unpack_from("<hh4xqqi", raw)
     else:

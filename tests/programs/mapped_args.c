@@ -1,9 +1,11 @@
-/* Socket calls whose value-result arguments (socklen_t *, struct msghdr) lie in a shared
- * mapping (a memfd's, MAP_SHARED) that the process has only read so far: a read copy, as a
- * program's buffers in shared memory are. Linux writes them as any memory; each call gives
- * its result, and no datagram or connection is lost. */
+/* Calls whose value-result arguments (socket calls' socklen_t * and struct msghdr, fcntl
+ * F_GETLK's struct flock) lie in a shared mapping (a memfd's, MAP_SHARED) that the process
+ * has only read so far: a read copy, as a program's buffers in shared memory are. Linux
+ * writes them as any memory; each call gives its result, and no datagram or connection is
+ * lost. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -18,7 +20,7 @@ static int mfd = -1, pages;
 /* A page of the memfd whose first bytes are `v` (n bytes), mapped shared and only loaded. */
 static void *read_copy(const void *v, size_t n) {
     if (mfd < 0) {
-        mfd = memfd_create("sock_mapped", 0);
+        mfd = memfd_create("mapped_args", 0);
         ftruncate(mfd, 4096 * 64);
     }
     pwrite(mfd, v, n, 4096 * pages);
@@ -34,7 +36,7 @@ static socklen_t *len_of(socklen_t v) { return read_copy(&v, sizeof v); }
 static void abstract(struct sockaddr_un *a, const char *name) {
     memset(a, 0, sizeof *a);
     a->sun_family = AF_UNIX;
-    snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "sock_mapped_%08d_%s", (int)getpid(), name);
+    snprintf(a->sun_path + 1, sizeof a->sun_path - 1, "mapped_args_%08d_%s", (int)getpid(), name);
 }
 
 int main(void) {
@@ -91,5 +93,16 @@ int main(void) {
     lp = len_of(sizeof in);
     r = getpeername(c, (struct sockaddr *)buf, lp);
     SHOW("getpeername", r, *lp);
+
+    int lf = memfd_create("locked", 0);
+    ftruncate(lf, 100);
+    struct flock want = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 10, .l_len = 20};
+    struct flock *fl = read_copy(&want, sizeof want);
+    r = fcntl(lf, F_GETLK, fl);
+    SHOW("F_GETLK", r, fl->l_type == F_UNLCK);
+    struct flock want64 = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    struct flock *fl64 = read_copy(&want64, sizeof want64);
+    r = fcntl(lf, F_OFD_GETLK, fl64);
+    SHOW("F_OFD_GETLK", r, fl64->l_type == F_UNLCK);
     return 0;
 }
