@@ -251,6 +251,9 @@ class Chip:
         self.time = 0  # simulated cycles: every cluster has done everything before it
         self.procs: list[Process] = []
         self._scheduled: list[tuple] = []  # (cycle, order, pid, cluster, method, options)
+        # Scheduled migrations the process's kernel refused when their time came (no move,
+        # no record of one): (pid, cycle asked for, cluster, why), for the command to say.
+        self.refused_moves: list[tuple[int, int, int, str]] = []
         self._orders = 0
         self.wall_seconds = 0.0  # host time spent in run(); never mixed with simulated time
         self.tracer: Tracer | None = None
@@ -621,6 +624,9 @@ class Chip:
             acted = True
             if r.state == "running":
                 got = self._backend.call(r.cluster, "migrate", pid, to, max(at, self.time), method, opts)
+                if got < 0 and got != -EBUSY:
+                    why = CHILDREN if got == -EOPNOTSUPP else f"error {-got}"
+                    self.refused_moves.append((pid, at, to, why))
                 if got != -EBUSY:
                     continue
             # Still moving from an earlier request (or receiving its pages): ask again soon,

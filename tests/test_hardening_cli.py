@@ -116,6 +116,16 @@ def test_migrate_after_the_end_is_said(programs: Programs, capsys: pytest.Captur
     assert err.startswith("shoal: --migrate 5s:3: the program had ended at cycle ") and err.count("\n") == 1
 
 
+def test_a_refused_migrate_is_said(programs: Programs, capsys: pytest.CaptureFixture[str]) -> None:
+    """--migrate at a time when the program has a child it has not waited for: its kernel
+    refuses the move, and one line says so (it used to go on where it was without a word)."""
+    elf = str(programs["fork_hold"].elf)
+    rc, out, err = _cli(capsys, "run", "--chip", "tiny", "--migrate", "20ms:3", elf)
+    assert rc == 0 and "parent: child exited 0" in out
+    assert err == ("shoal: --migrate 20ms:3: not moved: it has children it has not waited for "
+                   "(their waits stay on its cluster)\n")
+
+
 def test_schedule_migration_of_an_unknown_pid_is_refused(programs: Programs) -> None:
     chip = Chip.preset("tiny")
     p = chip.spawn(programs["args"].elf, ["args", "0"])

@@ -56,10 +56,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         chip.run()
     end = proc.record.end_cycle
-    for text, at, _, _ in moves:
+    for text, at, to, _ in moves:
         if end is not None and at >= end and not any(m.requested == at for m in proc.migrations):
             sys.stderr.write(f"shoal: --migrate {text}: the program had ended at cycle {end} "
                              f"({spec.cycles_to_seconds(end) * 1e3:.3f} ms); not moved\n")
+        _refused(chip, text, proc.pid, at, to)
     trace_note(chip)
     code = finish(chip, proc, args.stats)
     _fs_home(chip, fs_out)  # last: what it could not write is the run's last line (exit 2)
@@ -91,6 +92,8 @@ def cmd_mpirun(args: argparse.Namespace) -> int:
         chip.schedule_migration(ranks[rank].pid, to, at, method)
     end = run_job(chip, ranks)
     trace_note(chip)
+    for text, (rank, at, to, _) in zip(args.migrate, moves, strict=True):
+        _refused(chip, text, ranks[rank].pid, at, to)
     line = end.line(ranks)
     if line is not None:
         sys.stderr.write(f"shoal: {line}\n")
@@ -101,6 +104,15 @@ def cmd_mpirun(args: argparse.Namespace) -> int:
     if args.stats:
         sys.stderr.write(stats_text(chip, ranks[0]))
     return end.status(ranks)
+
+
+def _refused(chip: object, text: str, pid: int, at: int, to: int) -> None:
+    """One line for a --migrate its process's kernel refused when its time came (it has
+    children it has not waited for): it went on where it was."""
+    for who, when, dst, why in chip.refused_moves:  # type: ignore[attr-defined]
+        if (who, when, dst) == (pid, at, to):
+            sys.stderr.write(f"shoal: --migrate {text}: not moved: {why}\n")
+            return
 
 
 def _fs_in(chip: object, args: argparse.Namespace, spec: object) -> tuple[str, list] | None:
