@@ -153,3 +153,25 @@ def test_fifos_come_from_and_go_to_the_host_never_opened(programs: Programs, tmp
     res = shoal_cli("run", "--chip", "tiny", "--fs", str(out), str(b.elf), "/", "keep", timeout=120)
     assert res.returncode == 0, res.stderr  # (in place: the FIFOs there are kept as they are)
     assert kinds(out) == [("hostfifo", True, 0o604), ("kept", True, 0o644), ("note", False, 0o644)]
+
+
+@pytest.mark.parametrize("apart", [False, True])
+def test_a_waiting_open_holds_its_fifo_whatever_its_name(programs: Programs, tmp_path: Path,
+                                                         apart: bool) -> None:
+    """An open that waits at a FIFO renamed, linked and unlinked meanwhile meets the writer
+    that opens it by its new name (it was made again by path: ENOENT), and not one of a new
+    FIFO at its old name; with `apart`, each reader waits on another cluster."""
+    b = programs["fifo_renamed"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["fifo_renamed", "/tmp", *(["apart"] if apart else [])], cluster=0)
+    c.run()
+    assert p.done
+    d = tmp_path / "native"
+    d.mkdir()
+    want = run_native(b, ["fifo_renamed", str(d)])
+    assert want.returncode == 0 and b"read 15 'by its new name'" in want.stdout
+    assert p.stdout.decode(errors="replace") == want.stdout.decode(errors="replace"), p.message
+    kids = sorted((r.pid, r.cluster) for r in c.processes() if r.pid != p.pid)
+    assert [cl for _, cl in kids] == ([2, 3, 1] if apart else [0, 0, 0])
+    kernels = c._backend.kernels
+    assert not any(k.pipes.table or k.pipes.opening or k.pipes.waits for k in kernels)

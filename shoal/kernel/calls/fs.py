@@ -36,6 +36,7 @@ from shoal.kernel import fifos, files, pipes, shm
 from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
+from shoal.kernel.stops import ASLEEP
 from shoal.messages import (
     UNSET,
     FsClose,
@@ -68,6 +69,10 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
     p = t.proc
     if len(p.fs.files) >= files.MAX_FILES:
         return -EMFILE
+    waited = k.pipes.opening.get(t.tid)
+    if waited is not None:  # made again after it waited at a FIFO: the same pipe, whatever the
+        got = fifos.open_fifo(k, t, waited, path, flags, k.now())  # path names now (Linux's
+        return k.sleep(t, None, None, why=t.blocked_on) if got is ASLEEP else got  # holds the inode)
     dev = files.device(path)
     if dev is not None:  # served here, no file server needed
         fd = files.open_device(p, dev, flags)
