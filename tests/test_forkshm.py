@@ -186,3 +186,25 @@ def test_a_page_made_shared_leaves_the_address_space_but_keeps_its_bytes() -> No
     assert bytes(mem[frame * PAGE:frame * PAGE + 6]) == b"parent"
     a.write(base, b"shared")  # writable at once: the cluster holds it for writing
     assert b.read(base, 6) == b"parent" and a.read(base, 6) == b"shared"
+
+
+@pytest.mark.parametrize("args", [["2048", "900"], ["0", "900"], ["0", "1024"], ["3000", "1024"]])
+def test_anonymous_shared_memory_about_as_large_as_the_cluster(programs: Programs, args: list[str]) -> None:
+    """A fork makes an object of anonymous shared memory whose pages must all be here at
+    once: on a tiny cluster (960 KiB for users), 900 KiB of it (beside 0 or 2 MiB of private
+    data in remote memory) is fetched back and the fork is the host build's; 1 MiB can never
+    be here whole: ENOMEM, the parent goes on (the fork fetched one page, evicted another, and
+    was made again for ever)."""
+    b = programs["fork_shared_tight"]
+    argv = ["fork_shared_tight", *args]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, argv, cluster=0)
+    c.run(max_cycles=2 * c.spec.cluster.freq_hz)  # (2 s simulated: each takes under 0.1 s)
+    assert p.done, "still running"
+    if args[1] == "1024":
+        assert p.stdout == b"fork: Out of memory\n" and p.returncode == 0, p.message
+        assert len(c.processes()) == 1
+    else:
+        native = run_native(b, argv)
+        assert p.stdout.decode() == native.stdout.decode(), p.message
+    _all_gone(c)
