@@ -194,7 +194,9 @@ def test_anonymous_shared_memory_about_as_large_as_the_cluster(programs: Program
     once: on a tiny cluster (960 KiB for users), 900 KiB of it (beside 0 or 2 MiB of private
     data in remote memory) is fetched back and the fork is the host build's; 1 MiB can never
     be here whole: ENOMEM, the parent goes on (the fork fetched one page, evicted another, and
-    was made again for ever)."""
+    was made again for ever). The parent then reads every shared page: with one frame left
+    for its own pages, its printf's writev fetched its iovec's page and evicted its buffer's,
+    for ever; now shared pages go home first when a cluster has few of its own left."""
     b = programs["fork_shared_tight"]
     argv = ["fork_shared_tight", *args]
     c = Chip.preset("tiny")

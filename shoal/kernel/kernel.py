@@ -143,8 +143,10 @@ class Kernel:
         # memory) are made on first use (`__getattr__`): an idle cluster costs no emulator.
         first = spec.cluster.kernel_reserved // PAGE
         self.frames = FrameAllocator(first, spec.user_frames, spec.kernel.frame_placement)
-        # Out of frames: pages go to remote memory, else shared pages (a mapped file's) go home.
-        self.frames.reclaim = lambda: rmem.reclaim(self) or shm.reclaim(self)
+        # Out of frames: pages go to remote memory, else shared pages (a mapped file's) go home;
+        # those first when shared pages fill the cluster but for a few of the processes' own.
+        self.frames.reclaim = lambda: (rmem.squeezed(self) and shm.reclaim(self)) or rmem.reclaim(self) \
+            or shm.reclaim(self)
         self.procs: list[Container] = []  # the containers this kernel runs now
         # What the engine sees of every node (as of the daemons' IoNode): packets out, and the
         # least time a packet takes on the NoC (send).

@@ -56,6 +56,27 @@ class RemoteWaits:
     unmapped: dict[tuple[int, int], int] = field(default_factory=dict)  # unmapped while asked: version
 
 
+# Resident data pages below which shared pages go home before any more of them is evicted: a
+# call may need several at once (writev: its iovec on the stack, the buffer in .bss), and with
+# one frame left beside the shared pages, fetching one evicted the other, for ever.
+MIN_RESIDENT = 8
+
+
+def squeezed(k: Kernel) -> bool:
+    """Do shared pages hold the frames the processes here need for their own pages?"""
+    if not k.shm.frames:
+        return False
+    n = 0
+    for p in k.procs:
+        if p.state in EVICTABLE and p.alive:
+            for va in p.aspace.swap.born:  # (code pages are never evicted: not counted)
+                if not p.aspace.flags_of(va) & PTE_X:
+                    n += 1
+                    if n >= MIN_RESIDENT:
+                        return False
+    return True
+
+
 def reclaim(k: Kernel) -> bool:
     """Free frames by evicting pages to remote memory; False if none can go."""
     victims = _choose(k, EVICT_BATCH)
