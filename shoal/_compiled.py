@@ -34,7 +34,8 @@ from importlib.util import spec_from_file_location
 # build; a start that finds everything built reads one memo and stats the sources, ~0.3 ms)
 
 # The modules on the per-event path (profiles of an IKC stream, remote paging, system calls,
-# futexes and an MPI ping-pong); the other ~80 were measured compiled too: no gain there.
+# futexes and an MPI ping-pong); the ~70 others of those layers were measured compiled too: no
+# gain there.
 MODULES = (
     "shoal.engine.local", "shoal.engine.rounds",
     "shoal.kernel.sched", "shoal.kernel.entry", "shoal.kernel.kernel", "shoal.kernel.kmem",
@@ -50,8 +51,9 @@ MODULES = (
 # What the key covers besides the source: change it when the flags or directives change.
 DIRECTIVES = ("binding=True", "annotation_typing=False", "language_level=3")
 # zig's cc builds for this machine's CPU unless told, and a cache may be shared by hosts (a home
-# directory on a cluster's nodes): what shoal builds (these, its Unicorn, its native helpers)
-# targets the architecture's baseline, so that another host never meets an illegal instruction.
+# directory on a cluster's nodes): these and the native helpers (platform/native.py) target the
+# architecture's baseline, so that another host never meets an illegal instruction (Unicorn's
+# own build already did).
 PORTABLE_CPU: tuple[str, ...] = {"x86_64": ("-march=x86_64",)}.get(  # (zig's name; elsewhere: native)
     os.uname().machine, ())
 CFLAGS = ("-O2", "-g0", "-fPIC", "-shared", "-fwrapv", "-fno-strict-aliasing", "-DNDEBUG",
