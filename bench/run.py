@@ -63,12 +63,12 @@ def spread(xs: list[float]) -> dict[str, float | None]:
 
 
 def timed_run(cmd: list[str], timeout: float = 900, env: dict[str, str] | None = None,
-              cwd: str | None = None) -> dict:
-    """Run a command with stdin from /dev/null; wall time and the child's CPU time."""
+              cwd: str | None = None, stdin: bytes | None = None) -> dict:
+    """Run a command with stdin from /dev/null (or `stdin`); wall time and the child's CPU time."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, env=env,
-                         cwd=cwd)
+    feed = {"stdin": subprocess.DEVNULL} if stdin is None else {"input": stdin}
+    res = subprocess.run(cmd, **feed, capture_output=True, timeout=timeout, env=env, cwd=cwd)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {"wall_s": wall, "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
