@@ -265,3 +265,17 @@ def test_reads_and_writes_larger_than_a_request_are_whole(programs: Programs, tm
     if chip == "tiny":
         assert p.record.rmem_faults > 100  # pages went to remote memory and came back
     assert_no_frame_leak(c)
+
+
+def test_fsync_of_what_has_no_fsync_is_einval(programs: Programs, tmp_path: Path) -> None:
+    """fsync/fdatasync of a pipe, FIFO, socket, queue, device or the console: EINVAL, as
+    Linux's (it answered 0 for any open descriptor: Open POSIX fsync/7-1); of a file,
+    directory or shared memory object: 0."""
+    b = programs["fsync_kinds"]
+    expected = native(b, ["fsync_kinds"], tmp_path)
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["fsync_kinds"], cluster=1)
+    c.run()
+    assert p.stdout.decode() == expected.stdout.decode()
+    assert p.returncode == expected.returncode == 0
+    assert b"fifo       fsync Invalid argument" in p.stdout and b"shm        fsync ok" in p.stdout
