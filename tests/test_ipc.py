@@ -161,3 +161,18 @@ def test_a_forked_child_inherits_named_semaphores_and_queues(programs: Programs,
     assert kids == ([0] if kib == "0" else [1]), kids
     assert c.daemon_stats()["ipc_objects"] == 0  # every handle closed: the objects went
     assert_no_frame_leak(c)
+
+
+def test_semaphore_names_as_long_as_linux_takes_them(programs: Programs) -> None:
+    """NAME_MAX - 4 bytes (glibc's /dev/shm/sem.NAME), one more ENAMETOOLONG for sem_open and
+    sem_unlink (255 was taken: Open POSIX sem_unlink/5-1); PATH_MAX bytes ENAMETOOLONG too,
+    as POSIX says (glibc: EINVAL, ENOENT)."""
+    from conftest import run_native, run_shoal
+    b = programs["sem_names"]
+    p, _ = run_shoal(b, ["sem_names"])
+    want = run_native(b, ["sem_names"]).stdout.decode().splitlines()
+    got = p.stdout.decode().splitlines()
+    assert p.returncode == 0
+    assert [x for x in got if not x.startswith("4095")] == [x for x in want if not x.startswith("4095")]
+    assert "4095 bytes: sem_open ENAMETOOLONG, sem_unlink ENAMETOOLONG" in got
+    assert " 252 bytes: sem_open ENAMETOOLONG, sem_unlink ENAMETOOLONG" in got
