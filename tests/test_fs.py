@@ -244,3 +244,38 @@ def test_checkpoint_and_restore_carry_open_files_through_the_host_directory(prog
     res = shoal_cli("restore", "--chip", "mppa256", "--cluster", "7", "--fs", str(d), str(img))
     assert res.returncode == 0 and res.stdout == b"copied 30000 bytes\n", res.stderr
     assert (d / "out.bin").read_bytes() == data
+
+
+@pytest.mark.parametrize("chip", ["mppa256", "tiny"])
+def test_reads_and_writes_larger_than_a_request_are_whole(programs: Programs, tmp_path: Path,
+                                                           chip: str) -> None:
+    """write, read, pwrite, pread, writev, readv, O_APPEND and /dev/zero of 1,280,000 bytes
+    are whole, as Linux's (the server's 1 MiB request gave a short count: Open POSIX
+    aio_suspend/9-1); on tiny the buffer is larger than the cluster's memory, so pieces of it
+    are in remote memory between requests (the call copied all of a request's pages at once:
+    it fetched one, evicted another, for ever)."""
+    b = programs["bigio"]
+    expected = native(b, ["bigio"], tmp_path)
+    c = Chip.preset(chip)
+    p = c.spawn(b.elf, ["bigio"], cluster=0)
+    c.run()
+    assert p.stdout.decode() == expected.stdout.decode()
+    assert p.returncode == expected.returncode == 0
+    assert b"write 1280000\n" in p.stdout and b"/dev/zero 1280000 zeros 1" in p.stdout
+    if chip == "tiny":
+        assert p.record.rmem_faults > 100  # pages went to remote memory and came back
+    assert_no_frame_leak(c)
+
+
+def test_fsync_of_what_has_no_fsync_is_einval(programs: Programs, tmp_path: Path) -> None:
+    """fsync/fdatasync of a pipe, FIFO, socket, queue, device or the console: EINVAL, as
+    Linux's (it answered 0 for any open descriptor: Open POSIX fsync/7-1); of a file,
+    directory or shared memory object: 0."""
+    b = programs["fsync_kinds"]
+    expected = native(b, ["fsync_kinds"], tmp_path)
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["fsync_kinds"], cluster=1)
+    c.run()
+    assert p.stdout.decode() == expected.stdout.decode()
+    assert p.returncode == expected.returncode == 0
+    assert b"fifo       fsync Invalid argument" in p.stdout and b"shm        fsync ok" in p.stdout

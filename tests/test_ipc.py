@@ -144,3 +144,35 @@ def test_a_caught_signal_cuts_queue_and_semaphore_waits_short(programs: Programs
     p, c = run_shoal(b, [str(b.native)])
     assert_same(p, run_native(b, [str(b.native)]))
     assert p.stdout.count(b"handler ran 1") == 6, outcome(p)
+
+
+@pytest.mark.parametrize("kib", ["0", "700"], ids=["same-cluster", "child-elsewhere"])
+def test_a_forked_child_inherits_named_semaphores_and_queues(programs: Programs, kib: str) -> None:
+    """The child of a fork posts, waits and sends through its parent's named semaphores and
+    queue descriptors (unlinked ones too), its closes leave the parent's open (Open POSIX
+    fork/14-1, 21-1: the daemon knew the handles by the opener's pid only: EINVAL). With
+    700 KiB touched the child is built on another cluster of tiny."""
+    from conftest import assert_same, run_native, run_shoal
+    b = programs["fork_named_ipc"]
+    p, c = run_shoal(b, ["fork_named_ipc", kib])
+    assert_same(p, run_native(b, ["fork_named_ipc", kib]))
+    assert b"child: post b ok" in p.stdout
+    kids = [r.cluster for r in c.processes() if r.pid != p.pid]
+    assert kids == ([0] if kib == "0" else [1]), kids
+    assert c.daemon_stats()["ipc_objects"] == 0  # every handle closed: the objects went
+    assert_no_frame_leak(c)
+
+
+def test_semaphore_names_as_long_as_linux_takes_them(programs: Programs) -> None:
+    """NAME_MAX - 4 bytes (glibc's /dev/shm/sem.NAME), one more ENAMETOOLONG for sem_open and
+    sem_unlink (255 was taken: Open POSIX sem_unlink/5-1); PATH_MAX bytes ENAMETOOLONG too,
+    as POSIX says (glibc: EINVAL, ENOENT)."""
+    from conftest import run_native, run_shoal
+    b = programs["sem_names"]
+    p, _ = run_shoal(b, ["sem_names"])
+    want = run_native(b, ["sem_names"]).stdout.decode().splitlines()
+    got = p.stdout.decode().splitlines()
+    assert p.returncode == 0
+    assert [x for x in got if not x.startswith("4095")] == [x for x in want if not x.startswith("4095")]
+    assert "4095 bytes: sem_open ENAMETOOLONG, sem_unlink ENAMETOOLONG" in got
+    assert " 252 bytes: sem_open ENAMETOOLONG, sem_unlink ENAMETOOLONG" in got

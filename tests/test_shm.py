@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import PROGRAMS, SHOAL_FLAGS, assert_no_frame_leak
+from conftest import PROGRAMS, SHOAL_FLAGS, Programs, assert_no_frame_leak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -353,3 +353,21 @@ def test_shared_increments_under_random_migrations(workers: int, n: int, moves: 
         shm.HOLD = saved
     want = f"counter {workers * n}, 0 workers failed, slots{f' {n}' * workers}\n".encode()
     assert_all_ended_well(c, launcher, want)
+
+
+@pytest.mark.parametrize("kib", ["0", "700"], ids=["same-cluster", "child-elsewhere"])
+def test_a_private_mapping_of_an_object_is_copy_on_write(programs: Programs, kib: str) -> None:
+    """mmap of a shm_open object with MAP_PRIVATE (ENODEV before: Open POSIX mmap/7-3, 7-4,
+    fork/16-1): the object's pages until a store, then the process's own, through an
+    O_RDONLY descriptor too, across a fork (the child on another cluster of tiny with 700
+    KiB touched); a writable MAP_SHARED of an O_RDONLY one stays EACCES. As the host build."""
+    from conftest import assert_same, run_native, run_shoal
+    b = programs["shm_private"]
+    p, c = run_shoal(b, ["shm_private", kib])
+    assert_same(p, run_native(b, ["shm_private", kib]))
+    assert b"after a private store: private 'mine', object 'page zero'" in p.stdout
+    kids = [r.cluster for r in c.processes() if r.pid != p.pid]
+    assert kids == ([0] if kib == "0" else [1]), kids
+    stats = c.daemon_stats()
+    assert stats["shm_objects"] == stats["shm_bytes"] == 0, stats
+    assert_no_frame_leak(c)

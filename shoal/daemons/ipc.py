@@ -25,9 +25,12 @@ kernels (shoal/kernel/calls/ipc.py), so processes on any clusters share them. Na
   by its access mode, a semaphore for reading and writing, as musl opens its file: EACCES),
   and unlinks only its own (the names' directory is sticky: EPERM, which musl's mq_unlink
   and sem_unlink(3) give as EACCES). Root is never refused.
-- Handles belong to a pid (global: they follow a migrating process) and are closed when it
-  ends. A queue handle the daemon does not know (an image restored on another chip) is opened
-  again by the queue's name, as files are (daemons/files.py).
+- Handles belong to pids (global: they follow a migrating process) and are closed when the
+  last of them ends or closes it. A fork's child holds its parent's handles too (as Linux's
+  child inherits the queue descriptors and the mapping of each named semaphore): the same
+  handle numbers, which are in its copy of the parent's memory. A queue handle the daemon
+  does not know (an image restored on another chip) is opened again by the queue's name, as
+  files are (daemons/files.py).
 """
 
 from __future__ import annotations
@@ -99,9 +102,10 @@ def _own(o: Queue | Sem, b: MqOpen | SemOpen) -> None:
 
 @dataclass
 class IpcHandle:
-    """An open queue or semaphore: its owner, object and name."""
+    """An open queue or semaphore: the processes that hold it (its opener, its forked
+    children), its object and name."""
 
-    pid: int
+    holders: dict[int, None]  # pids, in order
     obj: Queue | Sem
     name: str
 
@@ -139,28 +143,47 @@ class IpcServer:
     def _new_ipc_handle(self, pid: int, obj: Queue | Sem, name: str) -> int:
         hid = self.ipc_next
         self.ipc_next += 1
-        self.ipc_handles[hid] = IpcHandle(pid, obj, name)
-        self.ipc_by_pid.setdefault(pid, {})[hid] = None
-        if isinstance(obj, Sem):
-            self.sem_handle[(pid, obj)] = hid
-            self.sems_open[pid] = self.sems_open.get(pid, 0) + 1
-        obj.opens += 1
+        self.ipc_handles[hid] = IpcHandle({}, obj, name)
+        self._hold(pid, hid)
         return hid
 
-    def _ipc_close(self, hid: int) -> None:
-        h = self.ipc_handles.pop(hid)
-        mine = self.ipc_by_pid.get(h.pid, {})
+    def _hold(self, pid: int, hid: int) -> None:
+        """`pid` holds handle `hid` (opened it, or was forked by a holder)."""
+        h = self.ipc_handles[hid]
+        h.holders[pid] = None
+        self.ipc_by_pid.setdefault(pid, {})[hid] = None
+        if isinstance(h.obj, Sem):
+            self.sem_handle[(pid, h.obj)] = hid
+            self.sems_open[pid] = self.sems_open.get(pid, 0) + 1
+        h.obj.opens += 1
+
+    def _held(self, pid: int, hid: int) -> IpcHandle | None:
+        h = self.ipc_handles.get(hid)
+        return h if h is not None and pid in h.holders else None
+
+    def _ipc_close(self, pid: int, hid: int) -> None:
+        """`pid` lets go of `hid`; the handle goes with its last holder."""
+        h = self.ipc_handles[hid]
+        del h.holders[pid]
+        if not h.holders:
+            del self.ipc_handles[hid]
+        mine = self.ipc_by_pid.get(pid, {})
         mine.pop(hid, None)
         if not mine:
-            self.ipc_by_pid.pop(h.pid, None)
+            self.ipc_by_pid.pop(pid, None)
         if isinstance(h.obj, Sem):
-            del self.sem_handle[(h.pid, h.obj)]
-            self.sems_open[h.pid] -= 1
-            if not self.sems_open[h.pid]:
-                del self.sems_open[h.pid]
+            del self.sem_handle[(pid, h.obj)]
+            self.sems_open[pid] -= 1
+            if not self.sems_open[pid]:
+                del self.sems_open[pid]
         h.obj.opens -= 1
         if not h.obj.linked and not h.obj.opens:
             self._ipc_gone(h.obj)
+
+    def forked(self, parent: int, child: int) -> None:
+        """A fork's child holds its parent's handles (the process manager tells)."""
+        for hid in list(self.ipc_by_pid.get(parent, {})):
+            self._hold(child, hid)
 
     def _ipc_gone(self, obj: Queue | Sem) -> None:
         """Unlinked and no longer open anywhere: it no longer exists."""
@@ -175,8 +198,8 @@ class IpcServer:
             self._ipc_gone(obj)
 
     def _queue(self, b: dict) -> tuple[int, Queue] | int:
-        h = self.ipc_handles.get(b.handle)
-        if h is not None and h.pid == b.pid and isinstance(h.obj, Queue):
+        h = self._held(b.pid, b.handle)
+        if h is not None and isinstance(h.obj, Queue):
             return b.handle, h.obj
         q = self.queues.get(b.name)
         if q is None:
@@ -184,8 +207,8 @@ class IpcServer:
         return self._new_ipc_handle(b.pid, q, b.name), q
 
     def _sem(self, b: dict) -> Sem | None:
-        h = self.ipc_handles.get(b.handle)
-        return h.obj if h is not None and h.pid == b.pid and isinstance(h.obj, Sem) else None
+        h = self._held(b.pid, b.handle)
+        return h.obj if h is not None and isinstance(h.obj, Sem) else None
 
     def _notify(self, obj: Queue | Sem, what: str, at: int) -> None:
         """Tell the waiters for `what` that it may be ready now (they try again)."""
@@ -202,7 +225,7 @@ class IpcServer:
         for hid in list(self.ipc_by_pid.get(pid, {})):
             obj = self.ipc_handles[hid].obj
             obj.waiters = [(r, w) for r, w in obj.waiters if r.body.pid != pid]
-            self._ipc_close(hid)
+            self._ipc_close(pid, hid)
 
     # message queues ---------------------------------------------------------------------------
     def on_mq_open(self, req: Packet, at: int) -> None:
@@ -235,9 +258,8 @@ class IpcServer:
         self._reply(req, at, ret=0, handle=self._new_ipc_handle(b.pid, q, name))
 
     def on_mq_close(self, req: Packet, at: int) -> None:
-        h = self.ipc_handles.get(req.body.handle)
-        if h is not None and h.pid == req.body.pid:
-            self._ipc_close(req.body.handle)
+        if self._held(req.body.pid, req.body.handle) is not None:
+            self._ipc_close(req.body.pid, req.body.handle)
 
     def on_mq_unlink(self, req: Packet, at: int) -> None:
         q = self.queues.get(req.body.name)
@@ -325,11 +347,11 @@ class IpcServer:
         self._reply(req, at, ret=hid if hid is not None else self._new_ipc_handle(pid, s, name))
 
     def on_sem_close(self, req: Packet, at: int) -> None:
-        h = self.ipc_handles.get(req.body.handle)
-        if h is None or h.pid != req.body.pid or not isinstance(h.obj, Sem):
+        h = self._held(req.body.pid, req.body.handle)
+        if h is None or not isinstance(h.obj, Sem):
             self._reply(req, at, ret=-EINVAL)
             return
-        self._ipc_close(req.body.handle)
+        self._ipc_close(req.body.pid, req.body.handle)
         self._reply(req, at, ret=0)
 
     def on_sem_unlink(self, req: Packet, at: int) -> None:
@@ -370,8 +392,8 @@ class IpcServer:
     # waiting ----------------------------------------------------------------------------------
     # poll and select (daemons/polls.py): Linux's mqueue_poll_file ------------------------------
     def _find(self, pid: int, handle: int, name: str) -> Queue | None:
-        h = self.ipc_handles.get(handle)
-        if h is not None and h.pid == pid and isinstance(h.obj, Queue):
+        h = self._held(pid, handle)
+        if h is not None and isinstance(h.obj, Queue):
             return h.obj
         return self.queues.get(name)  # (a handle of an image restored elsewhere: by name)
 

@@ -163,11 +163,12 @@ class IoNode:
         return 0
 
     def _forked(self, parent: int, child: int, fork: Fork, at: int) -> int:
-        """A fork's child shares its parent's open files, sockets, shared memory objects and
-        System V attachments, and gets copies of its pages in remote memory; returns when the
-        daemon core is done."""
+        """A fork's child shares its parent's open files, sockets, message queues and named
+        semaphores, shared memory objects and System V attachments, and gets copies of its
+        pages in remote memory; returns when the daemon core is done."""
         self.files.forked(parent, child)
         self.sockets.forked(parent, child)
+        self.ipc.forked(parent, child)
         self.shm.forked(parent, child)
         self.sysv.forked(parent, child)
         return self.rmem.dup(parent, child, fork.rmem, at) if fork.rmem else at

@@ -43,7 +43,7 @@ from shoal.abi import (
     S_IFCHR,
 )
 from shoal.abi import PATH_MAX as MAX_PATH
-from shoal.kernel import shm
+from shoal.kernel import migrate, rmem, shm
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.kernel.memory import PAGE, Fault, Missing
@@ -146,93 +146,205 @@ def wanted(t: Thread, pieces: list[tuple[int, int]], most: int) -> int:
     return want
 
 
+# The most one read or write of a regular file moves: Linux's MAX_RW_COUNT (INT_MAX rounded
+# down to a page). The kernel asks the server for it MAX_IO bytes at a time (the thread asleep
+# in its call throughout), so the host holds one piece at once, never the guest's whole buffer.
+MAX_RW = 0x7FFFF000
+
+
+def window(pieces: list[tuple[int, int]], skip: int, most: int) -> list[tuple[int, int]]:
+    """The pieces (address, length) of bytes skip .. skip+most of `pieces`, in order."""
+    out = []
+    for buf, n in pieces:
+        if skip >= n:
+            skip -= n
+            continue
+        take = min(n - skip, most)
+        out.append((buf + skip, take))
+        most -= take
+        skip = 0
+        if not most:
+            break
+    return out
+
+
+# A read or write of several pieces that found a page held elsewhere between two of them: the
+# call is made again once the page is here (redo) and goes on from where it was.
+# (Its offset moves only when the call ends: the call made again finds it as it was.)
+_progress: WeakKeyDictionary[Thread, tuple[OpenFile, tuple, int, int]] = WeakKeyDictionary()
+
+
+def _resumed(t: Thread, f: OpenFile, key: tuple) -> tuple[int, int]:
+    """(bytes done, the offset after them) of the call `key` made again; (0, its start) if new."""
+    held = _progress.pop(t, None)
+    return (held[2], held[3]) if held is not None and held[0] is f and held[1] == key else (0, key[2])
+
+
 def read_file(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], at: int | None) -> int:
-    """Read into `pieces` (address, length) from the file's offset, or from `at` (pread)."""
+    """Read into `pieces` (address, length) from the file's offset, or from `at` (pread): as
+    Linux, whole up to MAX_RW bytes, short only at the end of the file."""
     if f.kind is FileKind.DIR:
         return -EISDIR
     if f.flags & O_ACCMODE == O_WRONLY:
         return -EBADF
-    want = wanted(t, pieces, MAX_IO)
-    if want == 0:
+    total = wanted(t, pieces, MAX_RW)
+    if total == 0:
         return 0
-    off = f.offset if at is None else at
-    key = (tuple(pieces), off)
-    held = _answers.pop(t, None)
-    if held is not None and held[0] is f and held[1] == key:  # made again for a page its answer needed
-        return _deliver(k, t, f, pieces, at, off, key, held[2], None)
+    start = f.offset if at is None else at
+    key = (tuple(pieces), at, start)
+    return _read_more(k, t, f, pieces, at, key, _resumed(t, f, key)[0], total, None)  # type: ignore[return-value]
 
-    def got(reply: Packet, when: int) -> int:
+
+def _read_more(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], at: int | None,
+               key: tuple, done: int, total: int, when: int | None) -> object:
+    """Ask for the next piece (bytes `done` on); `when`: the last answer's time (None: in the
+    call itself)."""
+    start = key[2]
+    held = _answers.pop(t, None)
+    if held is not None and held[0] is f and held[1] == (key, done):  # made again for a page
+        return _deliver(k, t, f, pieces, at, key, done, total, held[3], held[2], None)
+    asked = min(MAX_IO, total - done)
+
+    def got(reply: Packet, now: int) -> object:
         rehandle(f, reply)
         if reply.body.ret < 0:
-            return reply.body.ret
-        return _deliver(k, t, f, pieces, at, off, key, bytes(reply.data), when)
-    return ask(k, t, FsRead(**about(f), offset=off, size=want), got)
+            return _ended(f, at, key, done) if done else reply.body.ret  # (what it read stands)
+        return _deliver(k, t, f, pieces, at, key, done, total, asked, bytes(reply.data), now)
+    body = FsRead(**about(f), offset=start + done, size=asked)
+    if when is None:
+        return ask(k, t, body, got)
+    return k.rpc_more(t, body, got, b"", when)
 
 
-# A read's answer that landed on a page held elsewhere, kept until the same call, made again
-# once the page is here, copies it (not asked again: a read into a written shared mapping of
-# the very file it reads has the server call that page home first, every time).
-_answers: WeakKeyDictionary[Thread, tuple[OpenFile, tuple, bytes]] = WeakKeyDictionary()
+def _ended(f: OpenFile, at: int | None, key: tuple, done: int) -> int:
+    if at is None:
+        f.offset = key[2] + done
+    return done
+
+
+# A read's answer whose copy met a page held elsewhere: what is left of it (and how much was
+# asked), kept until the same call, made again once the page is here, copies it (not asked
+# again: a read into a written shared mapping of the very file it reads has the server call
+# that page home first, every time).
+_answers: WeakKeyDictionary[Thread, tuple[OpenFile, tuple, bytes, int]] = WeakKeyDictionary()
+
+
+def _pages(buf: int, n: int) -> list[tuple[int, int]]:
+    """(address, length) of each page's part of buf .. buf+n."""
+    out = []
+    while n > 0:
+        m = min(n, PAGE - (buf & (PAGE - 1)))
+        out.append((buf, m))
+        buf, n = buf + m, n - m
+    return out
 
 
 def _deliver(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], at: int | None,
-             off: int, key: tuple, answer: bytes, when: int | None) -> object:
-    """Copy a read's answer into `pieces`; a page held elsewhere keeps it for the call made
-    again (`when`: the answer's time; None: in that call, which waits as any call does)."""
+             key: tuple, done: int, total: int, asked: int, answer: bytes, when: int | None) -> object:
+    """Copy a read's answer (of `asked` bytes asked) into the pieces from byte `done`, a page
+    at a time, then ask for the next piece or end the call. A page held elsewhere keeps the
+    rest for the call made again (`when`: the answer's time; None: in that call, which waits
+    as any call does): each time at least a page lands, so a buffer larger than the cluster's
+    memory fills too."""
     data = memoryview(answer)
+    wrote = 0
     try:
-        for buf, n in pieces:
-            if not data:
-                break
-            t.proc.aspace.write(buf, data[:n])
-            data = data[n:]
+        for buf, n in window(pieces, done, len(answer)):
+            for addr, m in _pages(buf, n):
+                t.proc.aspace.write(addr, data[wrote:wrote + m])
+                wrote += m
     except Missing as m:
-        _answers[t] = (f, key, answer)
+        _answers[t] = (f, (key, done + wrote), answer[wrote:], asked - wrote)
+        _progress[t] = (f, key, done + wrote, 0)
         if when is None:
             raise
         return redo(k, t, m, when)
-    if at is None:
-        f.offset = off + len(answer)
-    return len(answer)
+    except Fault:
+        if not done + wrote:
+            raise
+        return _ended(f, at, key, done + wrote)  # (what it read before the bad address stands)
+    done += len(answer)
+    if len(answer) == asked and done < total:
+        return _read_more(k, t, f, pieces, at, key, done, total, when)
+    return _ended(f, at, key, done)
 
 
 def redo(k: Kernel, t: Thread, m: Missing, at: int) -> object:
     """A read's answer lands on a page held elsewhere (shared memory, a mapped file: perhaps
-    the very file it reads, whose pages the server called home first): the call is made again
-    once the page is here, and copies the answer it kept (_answers; a read is restartable:
-    the offset has not moved, and a call made again with other arguments asks again)."""
+    the very file it reads, whose pages the server called home first), or a write's next piece
+    is there: the call is made again once the page is here, and copies the answer it kept
+    (_answers; a read is restartable: the offset has not moved, and a call made again with
+    other arguments asks again) or goes on from the piece it was at (_progress)."""
     regs = k.cpu.regs
     regs.ctx_set(t.ctx, REG_PC, regs.ctx_get(t.ctx, REG_PC) - 4)  # (back on its ecall)
     if k.cpu.loaded is t.ctx:
         k.cpu.loaded = None
-    shm.await_page(k, t, m.addr & ~(PAGE - 1), m.kind == "store", at, in_call=True)
+    page = m.addr & ~(PAGE - 1)
+    if page in t.proc.aspace.swap.pages:  # (remote memory: its pages come back as a fault's)
+        rmem.await_page(k, t, page, at)
+    elif page in t.proc.aspace.shm.pages:
+        shm.await_page(k, t, page, m.kind == "store", at, in_call=True)
+    else:  # (a page still on its way after a post-copy move)
+        migrate.await_page(k, t, m.addr, at)
     return ASLEEP
 
 
 def write_file(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], at: int | None) -> int:
+    """Write `pieces` at the file's offset (or its end: O_APPEND), or at `at` (pwrite): whole,
+    up to MAX_RW bytes, MAX_IO bytes a request."""
     if f.kind is FileKind.DIR:
         return -EBADF
     if f.flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
         return -EBADF
-    data = bytearray()
-    for buf, n in pieces:
-        n = min(n, MAX_IO - len(data))
-        if n > 0:
-            data += t.proc.aspace.read(buf, n)
-    if not data:
+    total = min(sum(n for _, n in pieces), MAX_RW)
+    if not total:
         return 0
-    off = f.offset if at is None else at
-    if off + len(data) > (1 << 63) - 1:
+    start = f.offset if at is None else at
+    if start + total > (1 << 63) - 1:
         return -EFBIG
+    key = (tuple(pieces), at, start)
+    done, end = _resumed(t, f, key)
+    return _write_more(k, t, f, pieces, at, key, done, total, end, None)  # type: ignore[return-value]
 
-    def done(reply: Packet, when: int) -> int:
+
+def _write_more(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], at: int | None,
+                key: tuple, done: int, total: int, end: int, when: int | None) -> object:
+    """Send the next piece (bytes `done` on; `end`: the offset after the last one written),
+    copied a page at a time: a page held elsewhere ends the piece there (or, first, has the
+    call made again once it is here), so a buffer larger than the cluster's memory goes too."""
+    data = bytearray()
+    try:
+        for buf, n in window(pieces, done, min(MAX_IO, total - done)):
+            for addr, m in _pages(buf, n):
+                data += t.proc.aspace.read(addr, m)
+    except Missing as m:
+        if not data:
+            _progress[t] = (f, key, done, end)
+            if when is None:
+                raise
+            return redo(k, t, m, when)
+    except Fault:
+        if not data:
+            if not done:
+                raise
+            return _ended(f, at, (None, None, end), 0) + done  # (what it wrote before stands)
+
+    def wrote(reply: Packet, now: int) -> object:
         rehandle(f, reply)
         ret = reply.body.ret
-        if ret >= 0 and at is None:
-            f.offset = reply.body.offset
-        return ret
+        if ret < 0:
+            return _ended(f, at, (None, None, end), 0) + done if done else ret
+        after = reply.body.offset
+        if ret == len(data) and done + ret < total:
+            return _write_more(k, t, f, pieces, at, key, done + ret, total, after, now)
+        if at is None:
+            f.offset = after
+        return done + ret
     append = bool(f.flags & O_APPEND) and at is None
-    return ask(k, t, FsWrite(**about(f), offset=off, append=append), done, bytes(data))
+    body = FsWrite(**about(f), offset=key[2] + done, append=append)
+    if when is None:
+        return ask(k, t, body, wrote, bytes(data))
+    return k.rpc_more(t, body, wrote, bytes(data), when)
 
 
 def iov(t: Thread, a: list[int]) -> list[tuple[int, int]] | int:
@@ -378,13 +490,11 @@ def read_device(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]
     if f.path == "/dev/null":
         return 0
     total = 0
-    for buf, n in pieces:
-        n = min(n, MAX_IO - total)
-        if n <= 0:
-            break
-        data = bytes(n) if f.path == "/dev/zero" else t.proc.random_bytes(n)
-        t.proc.aspace.write(buf, data)
-        total += n
+    for buf, n in window(pieces, 0, MAX_RW):  # whole, as Linux's; MAX_IO bytes made at a time
+        for off in range(0, n, MAX_IO):
+            m = min(MAX_IO, n - off)
+            t.proc.aspace.write(buf + off, bytes(m) if f.path == "/dev/zero" else t.proc.random_bytes(m))
+            total += m
     k.charge(int(total * k.spec.costs.copy_cycles_per_byte))
     return total
 
@@ -393,7 +503,7 @@ def write_device(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]
     """Every device takes every byte (null and zero drop them; random would mix them in)."""
     if f.flags & O_ACCMODE not in (O_WRONLY, O_RDWR):
         return -EBADF
-    return sum(n for _, n in pieces)
+    return min(sum(n for _, n in pieces), MAX_RW)
 
 
 def device_statx(name: str) -> bytes:

@@ -519,6 +519,15 @@ class Kernel:
         self.send(dst, body, data, self.now(), bulk)
         return f"rpc:{body.KIND}"
 
+    def rpc_more(self, t: Thread, body: Request, then: Then, data: bytes, at: int) -> object:
+        """From an answer's `then`: another request for `t`, still asleep in the same call
+        (a call done in several requests: kernel/files.py); returns ASLEEP for `then`."""
+        op = self.new_op()
+        body = replace(body, op=op, pid=t.proc.pid)
+        self.packets.pending[op] = (t, then, body)
+        self.send(self.services_node, body, data, at, bool(data))
+        return ASLEEP
+
     def new_op(self) -> int:
         """A request number unique on the chip (the answer names it)."""
         self.packets.ops += 1

@@ -196,8 +196,14 @@ def sys_close(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_fsync(k: Kernel, t: Thread, a: list[int]) -> int:
+    """fsync, fdatasync: the server's memory is the disk, so a file, directory or shared memory
+    object is synced at once; what Linux has no fsync for (a pipe or FIFO, a socket, a message
+    queue, a character device, the console) is EINVAL, as vfs_fsync_range's."""
     fd = s32(a[0])
-    return 0 if fd in t.proc.fs.open_fds else -EBADF  # the server's memory is the disk
+    if fd not in t.proc.fs.open_fds:
+        return -EBADF
+    f = t.proc.fs.files.get(fd)
+    return 0 if f is not None and f.kind in (FileKind.FILE, FileKind.DIR, FileKind.SHM) else -EINVAL
 
 
 def sys_dup(k: Kernel, t: Thread, a: list[int]) -> int:

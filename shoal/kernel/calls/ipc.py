@@ -68,7 +68,8 @@ NAME_MAX = 255
 def _name(t: Thread, addr: int, sem: bool) -> str | int:
     """A queue's or semaphore's name, its leading `/` gone (musl's mq_open drops it already)."""
     raw = t.proc.aspace.read_cstr(addr, 4096).decode(errors="replace").lstrip("/")
-    if len(raw) > NAME_MAX:
+    # A Linux semaphore is the file /dev/shm/sem.NAME (glibc's): NAME has 4 bytes fewer.
+    if len(raw) > NAME_MAX - (4 if sem else 0):
         return -ENAMETOOLONG
     if not raw:
         return -EINVAL if sem else -ENOENT

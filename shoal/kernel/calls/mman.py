@@ -101,15 +101,23 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
     elif f is not None and f.kind is FileKind.FILE:
         return _map_file(k, t, a, f)
     elif not flags & MAP_ANON:
-        if f is None or f.kind is not FileKind.SHM or not flags & MAP_SHARED:
+        if f is None or f.kind is not FileKind.SHM:
             return -EBADF if fd not in t.proc.fs.open_fds else -ENODEV
-        if prot & 2 and f.flags & 3 != 2:  # a writable mapping of an object not opened O_RDWR
+        if not flags & 3:  # neither MAP_SHARED nor MAP_PRIVATE (3: MAP_SHARED_VALIDATE, shared)
+            return -EINVAL
+        private = flags & 3 == MAP_PRIVATE
+        if prot & 2 and not private and f.flags & 3 != 2:  # a writable shared mapping needs O_RDWR
             return -EACCES
-        shared = (f.handle, a[5])  # the object, and the first page (mmap2's offset is in pages)
-    if flags & MAP_SHARED and flags & MAP_PRIVATE:
+        if a[5] + ((length + PAGE - 1) >> 12) >= 1 << 32:  # (the last page number wraps in 32 bits)
+            return -EOVERFLOW
+        # The object, its first page (mmap2's offset is in pages), and whether a store makes
+        # the page the process's own (MAP_PRIVATE: copy-on-write, as a private file mapping).
+        shared = (f.handle, a[5], private)
+    if shared is None and flags & MAP_SHARED and flags & MAP_PRIVATE:
         return -EINVAL
     length = (length + PAGE - 1) & ~(PAGE - 1)
-    data = bool(prot & 2) and shared is None and not flags & MAP_SHARED  # (RLIMIT_DATA counts it)
+    # (RLIMIT_DATA counts a writable private mapping)
+    data = bool(prot & 2) and (shared[2] if shared is not None else not flags & MAP_SHARED)
     start = _place(t, addr, length, flags, data)
     if start < 0:
         return start
@@ -118,8 +126,9 @@ def sys_mmap2(k: Kernel, t: Thread, a: list[int]) -> int:
         name = "[anon:shared]" if flags & MAP_SHARED else "[anon]"
         asp.add_region(Region(start, start + length, prot, name))
         return start
-    obj, first = shared
-    _map_object(asp, start, length, prot, f"[shm:{obj}]", obj, first)
+    obj, first, private = shared
+    _map_object(asp, start, length, prot, f"[file:{obj}:private]" if private else f"[shm:{obj}]",
+                obj, first)
     return start
 
 
