@@ -20,7 +20,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 from shoal.abi import (
     EBADF,
@@ -46,10 +45,8 @@ from shoal.abi import PATH_MAX as MAX_PATH
 from shoal.kernel import shm
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import FileKind, OpenFile, Thread
-from shoal.kernel.memory import PAGE, Fault, Missing
-from shoal.kernel.stops import ASLEEP
+from shoal.kernel.memory import Fault
 from shoal.messages import FsClose, FsLock, FsRead, FsWrite, MqClose, Request, SockRef
-from shoal.platform.cpu import REG_PC
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -156,57 +153,23 @@ def read_file(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], 
     if want == 0:
         return 0
     off = f.offset if at is None else at
-    key = (tuple(pieces), off)
-    held = _answers.pop(t, None)
-    if held is not None and held[0] is f and held[1] == key:  # made again for a page its answer needed
-        return _deliver(k, t, f, pieces, at, off, key, held[2], None)
 
     def got(reply: Packet, when: int) -> int:
         rehandle(f, reply)
         if reply.body.ret < 0:
             return reply.body.ret
-        return _deliver(k, t, f, pieces, at, off, key, bytes(reply.data), when)
-    return ask(k, t, FsRead(**about(f), offset=off, size=want), got)
-
-
-# A read's answer that landed on a page held elsewhere, kept until the same call, made again
-# once the page is here, copies it (not asked again: a read into a written shared mapping of
-# the very file it reads has the server call that page home first, every time).
-_answers: WeakKeyDictionary[Thread, tuple[OpenFile, tuple, bytes]] = WeakKeyDictionary()
-
-
-def _deliver(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], at: int | None,
-             off: int, key: tuple, answer: bytes, when: int | None) -> object:
-    """Copy a read's answer into `pieces`; a page held elsewhere keeps it for the call made
-    again (`when`: the answer's time; None: in that call, which waits as any call does)."""
-    data = memoryview(answer)
-    try:
+        # (a page held elsewhere: the answer is kept, the call made again: kernel/answers.py;
+        # the offset moves only once it is copied)
+        data = memoryview(reply.data)
         for buf, n in pieces:
             if not data:
                 break
             t.proc.aspace.write(buf, data[:n])
             data = data[n:]
-    except Missing as m:
-        _answers[t] = (f, key, answer)
-        if when is None:
-            raise
-        return redo(k, t, m, when)
-    if at is None:
-        f.offset = off + len(answer)
-    return len(answer)
-
-
-def redo(k: Kernel, t: Thread, m: Missing, at: int) -> object:
-    """A read's answer lands on a page held elsewhere (shared memory, a mapped file: perhaps
-    the very file it reads, whose pages the server called home first): the call is made again
-    once the page is here, and copies the answer it kept (_answers; a read is restartable:
-    the offset has not moved, and a call made again with other arguments asks again)."""
-    regs = k.cpu.regs
-    regs.ctx_set(t.ctx, REG_PC, regs.ctx_get(t.ctx, REG_PC) - 4)  # (back on its ecall)
-    if k.cpu.loaded is t.ctx:
-        k.cpu.loaded = None
-    shm.await_page(k, t, m.addr & ~(PAGE - 1), m.kind == "store", at, in_call=True)
-    return ASLEEP
+        if at is None:
+            f.offset = off + len(reply.data)
+        return len(reply.data)
+    return ask(k, t, FsRead(**about(f), offset=off, size=want), got)
 
 
 def write_file(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], at: int | None) -> int:
