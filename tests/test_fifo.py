@@ -44,7 +44,8 @@ def test_fifo_as_linux(programs: Programs, tmp_path: Path, mode: str) -> None:
     assert len(kids) == 5
     assert any(r.cluster != p.record.cluster for r in kids) == (mode == "apart")
     kernels = c._backend.kernels  # (white box: no pipe nor waiting open left behind)
-    assert not any(k.pipes.table or k.pipes.opening or k.pipes.waits for k in kernels)
+    assert not any(k.pipes.table or k.pipes.waits or any(t.call.fifo for q in k.procs for t in q.threads)
+                   for k in kernels)
 
 
 def test_a_child_waiting_in_its_open_moves(programs: Programs, tmp_path: Path) -> None:
@@ -57,7 +58,7 @@ def test_a_child_waiting_in_its_open_moves(programs: Programs, tmp_path: Path) -
     def waiting() -> int | None:  # (white box: a child whose thread waits in a FIFO's open)
         for k in c._backend.kernels:
             for proc in k.procs:
-                if proc.pid != p.pid and any(t.tid in k.pipes.opening for t in proc.threads):
+                if proc.pid != p.pid and any(t.call.fifo for t in proc.threads):
                     return proc.pid
         return None
     for _ in range(2000):
@@ -71,7 +72,7 @@ def test_a_child_waiting_in_its_open_moves(programs: Programs, tmp_path: Path) -
     assert p.done
     assert p.stdout.decode(errors="replace") == native(programs, tmp_path, "late").decode(errors="replace")
     assert next(r for r in c.processes() if r.pid == pid).cluster == 2
-    assert not any(k.pipes.table or k.pipes.opening for k in c._backend.kernels)
+    assert not any(k.pipes.table for k in c._backend.kernels)
 
 
 def test_a_writer_killed_while_its_open_is_asked_at_the_home(programs: Programs) -> None:
@@ -99,7 +100,7 @@ def test_a_writer_killed_while_its_open_is_asked_at_the_home(programs: Programs)
     c.kill(pid)
     c.run(max_cycles=c.time + 4_000_000_000)
     assert p.done and p.returncode == 0, p.message
-    assert not any(k.pipes.table or k.pipes.opening or k.pipes.orphans for k in kernels)
+    assert not any(k.pipes.table or k.pipes.orphans for k in kernels)
 
 
 def test_a_fifo_holder_migrates_and_is_not_checkpointed(programs: Programs, tmp_path: Path) -> None:
@@ -174,4 +175,41 @@ def test_a_waiting_open_holds_its_fifo_whatever_its_name(programs: Programs, tmp
     kids = sorted((r.pid, r.cluster) for r in c.processes() if r.pid != p.pid)
     assert [cl for _, cl in kids] == ([2, 3, 1] if apart else [0, 0, 0])
     kernels = c._backend.kernels
-    assert not any(k.pipes.table or k.pipes.opening or k.pipes.waits for k in kernels)
+    assert not any(k.pipes.table or k.pipes.waits or any(t.call.fifo for q in k.procs for t in q.threads)
+                   for k in kernels)
+
+
+def test_a_reader_waiting_at_a_fifo_renamed_while_it_moves(programs: Programs, tmp_path: Path) -> None:
+    """fifo_renamed.c's first reader waits in its open; it is moved to another cluster as its
+    parent renames the FIFO, and thawed there after the rename: the open made again there
+    goes straight to the pipe it waited at (the thread's record carries it: Thread.fifo), not
+    to the old name (ENOENT), and reads the writer's line, as the host build's reader does."""
+    b = programs["fifo_renamed"]
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["fifo_renamed", "/tmp"], cluster=0)
+    kernels = c._backend.kernels
+
+    def waiting() -> int | None:  # (white box: the child whose open waits at the FIFO)
+        return next((q.pid for k in kernels for q in k.procs if q.pid != p.pid
+                     and any(t.call.fifo for t in q.threads)), None)
+
+    def renaming() -> bool:  # (white box: the parent's rename on its way to the file server)
+        return any(t.proc.pid == p.pid and body.KIND == "fs_rename"
+                   for k in kernels for t, _, body in k.packets.pending.values())
+    for _ in range(40_000):
+        if renaming() or p.done:
+            break
+        c.run(max_cycles=2_000)
+    pid = waiting()
+    assert renaming() and pid is not None
+    m = c.migrate(pid, 2)
+    c.run()
+    assert m.state == "done" and m.frozen is not None and m.thawed is not None
+    assert p.done, p.message
+    d = tmp_path / "native"
+    d.mkdir()
+    want = run_native(b, ["fifo_renamed", str(d)])
+    assert want.returncode == 0 and b"reader: open ok, read 15 'by its new name'" in want.stdout
+    assert p.stdout.decode(errors="replace") == want.stdout.decode(errors="replace"), p.message
+    assert next(r for r in c.processes() if r.pid == pid).cluster == 2
+    assert not any(k.pipes.table or k.pipes.waits for k in kernels)

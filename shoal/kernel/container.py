@@ -52,6 +52,29 @@ class ProcSignals:
     stopped: int = 0  # the stop signal that stopped the process (0: it runs); sched skips it
 
 
+@dataclass(eq=False, slots=True)
+class Kept:
+    """The answer to a thread's request that could not be written into its memory (a page
+    held by another cluster or in remote memory): kept until the same request is made again
+    once the page is here, which it then answers, not asked again (kernel/answers.py). `key`
+    names the request; `body` is the reply's (None for a portal's data), `data` its payload."""
+
+    key: str
+    body: object
+    data: bytes
+
+
+@dataclass(eq=False, slots=True)
+class CallState:
+    """A thread's call between its tries, in its record so that a migration or an image
+    carries it (kernel/image.py), or, where it is not carried, the call asks again."""
+
+    kept: Kept | None = None  # an answer that waits for its page (kernel/answers.py): carried
+    fifo: int = 0  # the FIFO's pipe its open waits at (kernel/fifos.py): carried
+    polled: dict[int, int] | None = None  # poll's masks from the servers (calls/poll.py): not
+    parked: int = 0  # the op of its poll query parked at the server (calls/poll.py): this kernel's
+
+
 @dataclass(eq=False)
 class Thread:
     """A thread of a container: its hart state while off a hart, and its waits."""
@@ -75,6 +98,7 @@ class Thread:
     instructions: int = 0
     sig: ThreadSignals = field(default_factory=lambda: ThreadSignals())
     stall: int = 0  # cycles its instructions stalled on cache misses (platform/cpu.py)
+    call: CallState = field(default_factory=lambda: CallState())
 
 
 class FileKind(StrEnum):
@@ -175,6 +199,7 @@ class Family:
     tty: int = 0
     children: set[int] = field(default_factory=set)
     pdeathsig: int = 0  # PR_SET_PDEATHSIG: sent to it when its parent ends (0: none; fork clears it)
+    fork_fetches: int = 0  # pages a fork fetched back for its shared memory (kernel/forkmem.py)
 
 
 @dataclass(eq=False, slots=True)

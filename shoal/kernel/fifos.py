@@ -58,7 +58,7 @@ def open_fifo(k: Kernel, t: Thread, handle: int, path: str, flags: int, at: int)
 
 def _met(k: Kernel, t: Thread, handle: int, path: str, flags: int, ret: int, at: int) -> object:
     if ret == pipes.WAIT:
-        k.pipes.opening[t.tid] = handle
+        t.call.fifo = handle  # (in its record: a migration carries it, kernel/image.py)
         p = k.pipes.table.get(handle)
         if p is not None and handle >> pipes.HOME_SHIFT == k.cluster:
             if t not in p.waiting:
@@ -69,7 +69,7 @@ def _met(k: Kernel, t: Thread, handle: int, path: str, flags: int, ret: int, at:
                 q.append(t)
         t.blocked_on, t.blocked_at = "pipe", max(t.blocked_at, at)
         return ASLEEP
-    k.pipes.opening.pop(t.tid, None)
+    t.call.fifo = 0
     if ret < 0:
         return ret
     f = OpenFile(FileKind.PIPE, path, handle, flags & KEPT)

@@ -20,7 +20,6 @@ request's list, and `rmem_dup` for pages the parent evicted while the answer cam
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 from shoal.kernel import shm
 from shoal.kernel.container import Container
@@ -54,13 +53,16 @@ def share_anon(k: Kernel, p: Container, at: int) -> list | None:
         a.own_frame(va)
     away = [va for va in pages if va in a.remote]
     if away:
-        tries = _fetching.get(p, 0) + 1
-        _fetching[p] = tries
-        if tries > 4 * len(pages) + 64:  # (see _fetching)
-            del _fetching[p]
+        # Fetching one may evict another of them, so a region about as large as the cluster's
+        # memory is never here whole: past 4 fetches a page (a fork that gets there takes
+        # about one and a quarter), the fork fails with ENOMEM rather than fetch for ever.
+        # (Container.fork_fetches: a fork made again after a move counts anew.)
+        p.family.fork_fetches += 1
+        if p.family.fork_fetches > 4 * len(pages) + 64:
+            p.family.fork_fetches = 0
             raise OutOfFrames
         raise Missing("load", away[0])
-    _fetching.pop(p, None)
+    p.family.fork_fetches = 0
     if k.shm.anon >= shm.ANON_MAX:
         raise OutOfFrames
     k.shm.anon += 1
@@ -80,13 +82,6 @@ def share_anon(k: Kernel, p: Container, at: int) -> list | None:
     _rekey_futexes(k, p, {va: i for i, va in enumerate(pages)}, obj)
     k.cpu.flush_tlb()  # (a copy-on-write entry may have become writable)
     return [obj, len(pages), held]
-
-
-# A fork waiting for its anonymous shared pages in remote memory: the pages it fetched, by
-# process. Fetching one may evict another of them, so a region about as large as the cluster's
-# memory is never here whole: past 4 fetches a page (a fork that gets there takes about one and
-# a quarter), the fork fails with ENOMEM rather than fetch for ever.
-_fetching: WeakKeyDictionary[Container, int] = WeakKeyDictionary()
 
 
 def _rekey_futexes(k: Kernel, p: Container, index: dict[int, int], obj: int) -> None:

@@ -26,8 +26,9 @@ from dataclasses import field
 from typing import TYPE_CHECKING
 
 from shoal.abi import ECONNREFUSED, ECONNRESET, EFAULT
+from shoal.kernel import answers
 from shoal.kernel.container import Container, Thread
-from shoal.kernel.memory import Fault, OutOfFrames
+from shoal.kernel.memory import Fault, Missing, OutOfFrames
 from shoal.messages import Kind, PortalData, PortalGo, answer_to
 from shoal.platform.noc import Packet
 from shoal.record import dataclass
@@ -116,6 +117,8 @@ def accept_mailbox(k: Kernel, ep: MailboxIn, pkt: Packet, at: int) -> None:
         n = min(size, len(msg))
         try:
             t.proc.aspace.write(buf, msg[:n])
+        except Missing as m:  # a page held elsewhere: the message is the reader's, kept for its call
+            answers.keep(k, t, answers.call_key("mbx", ep.port, buf, size), None, msg, m, at)
         except (Fault, OutOfFrames):  # the reader's buffer went away: EFAULT for it, message kept
             k.wake(t, at, -EFAULT)
             ep.queue.append((at, msg))
@@ -172,6 +175,10 @@ def on_portal_data(k: Kernel, pkt: Packet, at: int) -> None:
     n = min(size, len(pkt.data))
     try:
         t.proc.aspace.write(buf, pkt.data[:n])
+    except Missing as m:  # a page held elsewhere: the data is the reader's, kept for its call
+        answers.keep(k, t, answers.call_key("portal", ep.port, buf, size), None, pkt.data[:n], m, at)
+        k.reply(pkt, at, ret=n)
+        return
     except (Fault, OutOfFrames):
         k.wake(t, at, -EFAULT)
         k.reply(pkt, at, ret=-ECONNRESET)

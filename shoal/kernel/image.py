@@ -23,13 +23,26 @@ import struct
 from collections import Counter, deque
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from shoal.abi import INIT_PID
 from shoal.errors import ShoalError
 from shoal.kernel import signals, timers
-from shoal.kernel.container import CACHE_COUNTS, Container, FileKind, OpenFile, ProcStats, Thread, TState
+from shoal.kernel.container import (
+    CACHE_COUNTS,
+    CallState,
+    Container,
+    FileKind,
+    Kept,
+    OpenFile,
+    ProcStats,
+    Thread,
+    TState,
+)
 from shoal.kernel.ikc import MailboxIn, PortalIn, Remote, SyncIn
 from shoal.kernel.imageschema import validate
 from shoal.kernel.memory import PAGE, Region
+from shoal.messages import Reply
 from shoal.record import dataclass
 from shoal.sha import sha256
 
@@ -51,6 +64,18 @@ def _b64(b: bytes) -> str:
 
 def _unb64(s: str) -> bytes:
     return base64.b64decode(s.encode())
+
+
+def _kept_meta(kept: Kept) -> list:
+    """A thread's kept answer (kernel/answers.py): [key, the reply's fields or None, data]."""
+    body = None if kept.body is None else msgspec.to_builtins(kept.body)
+    return [kept.key, body, _b64(kept.data)]
+
+
+def _kept_of(km: list | None) -> Kept | None:
+    if km is None:
+        return None
+    return Kept(km[0], None if km[1] is None else msgspec.convert(km[1], Reply), _unb64(km[2]))
 
 
 def _endpoint_meta(ep: object) -> dict:
@@ -139,7 +164,9 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         "threads": [{"tid": t.tid, "clear_tid": t.clear_tid, "restart_deadline": t.restart_deadline,
                      "blocked_on": t.blocked_on, "instructions": t.instructions,
                      "regs": k.cpu.get_regs(t.ctx), **({"robust": t.robust_list} if t.robust_list else {}),
-                     **({"comm": t.comm} if t.comm is not None else {})}
+                     **({"comm": t.comm} if t.comm is not None else {}),
+                     **({"fifo": t.call.fifo} if t.call.fifo else {}),
+                     **({"kept": _kept_meta(t.call.kept)} if t.call.kept is not None else {})}
                     for t in threads],
         "ikc": {str(fd): _endpoint_meta(ep) for fd, ep in sorted(p.ikc.items())},
         "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.ikc.early_signals.items())
@@ -341,7 +368,8 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
         t = Thread(tid=tm["tid"], proc=p, ctx=ctx, state=TState.FROZEN, ready_at=at,
                    clear_tid=tm["clear_tid"], blocked_on=tm["blocked_on"],
                    restart_deadline=tm["restart_deadline"], instructions=tm["instructions"],
-                   stall=tm.get("stall", 0), robust_list=tm.get("robust", 0), comm=tm.get("comm"))
+                   stall=tm.get("stall", 0), robust_list=tm.get("robust", 0), comm=tm.get("comm"),
+                   call=CallState(kept=_kept_of(tm.get("kept")), fifo=tm.get("fifo", 0)))
         p.threads.append(t)
     signals.from_meta(p, meta.get("signals", {}))
     timers.from_meta(k, p, meta.get("timers", []), at)

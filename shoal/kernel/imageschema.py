@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import binascii
 
+import msgspec
+
 from shoal.errors import ShoalError
 from shoal.kernel import timers
 from shoal.kernel.calls.cred import NGROUPS_MAX
@@ -15,6 +17,7 @@ from shoal.kernel.container import CACHE_COUNTS
 from shoal.kernel.ikc import MAX_ENDPOINTS
 from shoal.kernel.memory import PAGE, USER_TOP
 from shoal.kernel.signals import NSIG
+from shoal.messages import Reply
 
 FILE_KINDS = ("file", "dir", "mq", "shm", "dev", "con", "pipe", "sock")  # (pipe, sock: not in checkpoints)
 U32 = 2**32 - 1
@@ -22,6 +25,7 @@ I64 = 2**63
 MAX_PID = 2**31 - 1
 MAX_THREADS = 4096
 MAX_FD = 1 << 16
+MAX_KEPT = 1 << 24  # bytes of a kept answer (kernel/answers.py): more than any call's answer
 
 
 class _Bad(Exception):
@@ -55,6 +59,24 @@ def _dict(v: object, path: str, keys: tuple[str, ...] = ()) -> dict:
         if key not in v:
             raise _Bad(f"'{path}.{key}' is missing" if path else f"'{key}' is missing")
     return v
+
+
+def _kept(v: object, path: str) -> None:
+    """A thread's kept answer (kernel/answers.py): [key, a reply's fields or null, base64 data]."""
+    key, body, data = _list(v, path, 3)
+    if type(key) is not str or len(key) != 64 or any(c not in "0123456789abcdef" for c in key):
+        raise _Bad(f"'{path}[0]' must be a request's key (64 hex digits)")
+    if body is not None:
+        try:
+            msgspec.convert(_dict(body, f"{path}[1]"), Reply)
+        except msgspec.ValidationError as e:
+            raise _Bad(f"'{path}[1]' is not a reply: {e}") from None
+    try:
+        raw = base64.b64decode(_str(data, f"{path}[2]").encode(), validate=True)
+    except ValueError:
+        raise _Bad(f"'{path}[2]' must be base64") from None
+    if len(raw) > MAX_KEPT:
+        raise _Bad(f"'{path}[2]' holds more than an answer's {MAX_KEPT} bytes")
 
 
 def _key(k: str, path: str, lo: int = 0, hi: int = I64 - 1) -> int:
@@ -195,6 +217,9 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _str(t["blocked_on"], f"{path}.blocked_on")
         _int(t["instructions"], f"{path}.instructions")
         _int(t.get("stall", 0), f"{path}.stall")
+        _int(t.get("fifo", 0), f"{path}.fifo", 0, U32)
+        if "kept" in t:
+            _kept(t["kept"], f"{path}.kept")
         regs = _dict(t["regs"], f"{path}.regs", ("x", "f", "pc", "fcsr"))
         for j, v in enumerate(_list(regs["x"], f"{path}.regs.x", 31)):
             _int(v, f"{path}.regs.x[{j}]", 0, U32)

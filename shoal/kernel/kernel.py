@@ -26,6 +26,7 @@ from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
 from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
 from shoal.kernel import (
+    answers,
     console,
     entry,
     faults,
@@ -460,7 +461,6 @@ class Kernel:
             del self.ikc.early_signals[key]
         for t in p.threads:
             self._unwait(t)
-            self.pipes.opening.pop(t.tid, None)  # (a FIFO's open is made again where it goes)
         self.sched.ready = deque(t for t in self.sched.ready if t.proc is not p)
         if keep_memory:
             if p in self.procs:
@@ -516,7 +516,11 @@ class Kernel:
         op = self.new_op()
         body = replace(body, op=op, pid=t.proc.pid)
         self.packets.pending[op] = (t, then, body)
-        self.send(dst, body, data, self.now(), bulk)
+        if t.call.kept is not None and answers.answered(t, body) is not None:
+            # made again once its answer's page came: the kept answer answers it now
+            self.at(self.now(), partial(self._answer_kept, op))
+        else:
+            self.send(dst, body, data, self.now(), bulk)
         return f"rpc:{body.KIND}"
 
     def rpc_more(self, t: Thread, body: Request, then: Then, data: bytes, at: int) -> object:
@@ -527,6 +531,18 @@ class Kernel:
         self.packets.pending[op] = (t, then, body)
         self.send(self.services_node, body, data, at, bool(data))
         return ASLEEP
+
+    def _answer_kept(self, op: int, at: int) -> None:
+        entry = self.packets.pending.pop(op, None)
+        if entry is None:  # backed out by a freeze meanwhile: the answer stays kept
+            return
+        t, then, asked = entry
+        kept, t.call.kept = t.call.kept, None
+        if kept is None or not t.proc.alive:
+            return
+        body = replace(kept.body, op=op)  # type: ignore[type-var]
+        reply = Packet(self.cluster, self.cluster, _REPLY, body, kept.data, 0, at, 0, 0)
+        self._answered(t, then, asked, reply, at)
 
     def new_op(self) -> int:
         """A request number unique on the chip (the answer names it)."""
@@ -579,16 +595,30 @@ class Kernel:
             if self.pipes.orphans:  # (a FIFO's end counted for a process that ended meanwhile)
                 pipes.orphan(self, pkt, at)
             return  # its thread's process ended meanwhile
-        t, then, _ = entry
+        t, then, asked = entry
+        self._answered(t, then, asked, pkt, at)
+
+    def _answered(self, t: Thread, then: Then, asked: object, pkt: Packet, at: int) -> None:
+        """Thread `t`'s request `asked` has its answer `pkt`: `then` gives the call's result. An
+        answer whose page is held elsewhere is kept and the call made again (kernel/answers.py)."""
         self.ikc.portal_data.pop(t.tid, None)
         try:
             result = then(pkt, at)
+        except Missing as m:
+            if not t.proc.alive or m.addr == migrate.ALL_PAGES:
+                return
+            result = answers.keep(self, t, answers.key(asked), pkt.body, pkt.data, m, at)  # type: ignore[arg-type]
         except Fault:
             result = -EFAULT
         if result is ASLEEP:
             return  # it waits on (a pipe at its home: kernel/pipes.py)
         if t.proc.alive and t.state is _BLOCKED:
             self.wake(t, at, result)
+
+    def await_page(self, t: Thread, va: int, store: bool, at: int) -> None:
+        """An answer to `t`'s call needs page `va`, held elsewhere: the thread, its pc back on
+        its ecall, waits for it (kernel/answers.py)."""
+        sched.await_page(self, t, va, store, at, in_call=True)
 
     def page_came(self, t: Thread, at: int) -> int:
         """A thread that waited for a page (post-copy, remote or shared memory) goes on at

@@ -88,7 +88,6 @@ class PipeTable:
     ids: int = 0  # pipes made here so far (a handle's low bits)
     waits: dict[int, list[Thread]] = field(default_factory=dict)  # handle -> threads here awaiting its home
     starts: dict[int, int] = field(default_factory=dict)  # tid -> where its write to a pipe elsewhere goes on
-    opening: dict[int, int] = field(default_factory=dict)  # tid -> the FIFO's pipe its open here waits on
     orphans: dict[int, PipeOp] = field(default_factory=dict)  # op -> a FIFO's meeting asked by one now ended
 
 
@@ -161,8 +160,8 @@ def orphan(k: Kernel, pkt: Packet, at: int) -> None:
 
 def give_up(k: Kernel, t: Thread, at: int) -> None:
     """Thread `t`'s open of a FIFO waits no more (a signal, its end): the home forgets it."""
-    handle = k.pipes.opening.pop(t.tid, None)
-    if handle is not None:
+    handle, t.call.fifo = t.call.fifo, 0
+    if handle:
         k.send(handle >> HOME_SHIFT, PipeRef(handle=handle, readers=0, writers=0, given_up=t.tid), at=at)
 
 

@@ -521,14 +521,18 @@ def _window(k: Kernel, t: Thread, stall: int) -> None:
         t.proc.move.window = None
 
 
-def _await_page(k: Kernel, t: Thread, va: int, store: bool, at: int) -> None:
-    """The thread needs a page held elsewhere (remote or shared memory, post-copy)."""
+def _await_page(k: Kernel, t: Thread, va: int, store: bool, at: int, in_call: bool | None = None) -> None:
+    """The thread needs a page held elsewhere (remote or shared memory, post-copy); `in_call`:
+    an answer to its call needs it (kernel/answers.py), else the slice's fault or call says."""
     if va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.swap.pages:
         rmem.await_page(k, t, va & ~(PAGE - 1), at)
     elif va != migrate.ALL_PAGES and va & ~(PAGE - 1) in t.proc.aspace.shm.pages:
-        shm.await_page(k, t, va & ~(PAGE - 1), store, at)
+        shm.await_page(k, t, va & ~(PAGE - 1), store, at, in_call)
     else:
         migrate.await_page(k, t, va, at)
+
+
+await_page = _await_page  # (kernel/answers.py's way in)
 
 
 def _round_robin(k: Kernel, h: Hart) -> None:

@@ -77,7 +77,7 @@ def await_page(k: Kernel, t: Thread, page: int, write: bool, at: int, in_call: b
     """Thread `t` touched a shared page this cluster does not hold (or stored into a read
     copy): it waits until the page is here for that (or the daemon says it lies beyond the
     object's end: SIGBUS, or EFAULT for a system call). `in_call`: a call's answer touched
-    it (kernel/files.py: redo); else the fault in hand says (sched.run_slice)."""
+    it (kernel/answers.py: redo); else the fault in hand says (sched.run_slice)."""
     key = t.proc.aspace.shm.pages[page]
     if write and private_file(t.proc.aspace.find(page)):
         held = k.shm.frames.get(key)
@@ -199,6 +199,7 @@ def _bus(k: Kernel, waiting: list[Waiter], at: int) -> None:
         t.proc.stats.page_wait += max(0, at - t.blocked_at)
         pc = t.ctx.reg_read(REG_PC)
         if in_call:  # the call was to be made again (its pc is on the ecall): it fails instead
+            t.call.kept = None  # (an answer kept for it goes: kernel/answers.py)
             t.ctx.reg_write(REG_PC, pc + 4)
             t.blocked_on = ""
             k.wake(t, at, -EFAULT & 0xFFFFFFFF)

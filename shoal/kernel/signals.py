@@ -242,8 +242,9 @@ def _interrupt(k: Kernel, t: Thread, at: int) -> None:
                 k.send(k.services_node, PollCancel(pid=t.proc.pid, tid=t.tid, op=op), at=at)
         if t.blocked_on == "rpc:sysv_wait":  # (the IPC daemon drops a thread's old wait when
             k.send(k.services_node, SysvCancel(pid=t.proc.pid, tid=t.tid), at=at)  # it waits anew)
-    fifo = k.pipes.opening.pop(t.tid, None) if t.blocked_on == "pipe" else None
-    if fifo is not None:  # a FIFO's open that waited: its end goes (a restart opens anew, as Linux)
+    fifo = t.call.fifo if t.blocked_on == "pipe" else 0
+    if fifo:
+        t.call.fifo = 0  # a FIFO's open that waited: its end goes (a restart opens anew, as Linux)
         home = fifo >> 24  # (pipes.HOME_SHIFT)
         k.send(home, PipeRef(handle=fifo, readers=0, writers=0, given_up=t.tid), at=at)
     t.sig.interrupted = [a0, int(restartable)]

@@ -69,8 +69,8 @@ def sys_openat(k: Kernel, t: Thread, a: list[int]) -> int:
     p = t.proc
     if len(p.fs.files) >= files.MAX_FILES:
         return -EMFILE
-    waited = k.pipes.opening.get(t.tid)
-    if waited is not None:  # made again after it waited at a FIFO: the same pipe, whatever the
+    waited = t.call.fifo
+    if waited:  # made again after it waited at a FIFO: the same pipe, whatever the
         got = fifos.open_fifo(k, t, waited, path, flags, k.now())  # path names now (Linux's
         return k.sleep(t, None, None, why=t.blocked_on) if got is ASLEEP else got  # holds the inode)
     dev = files.device(path)

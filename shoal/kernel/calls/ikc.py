@@ -8,7 +8,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from shoal.abi import EBADF, EBUSY, EINVAL, EMFILE, EMSGSIZE
-from shoal.kernel import ikc, report
+from shoal.kernel import answers, ikc, report
 from shoal.kernel.calls.common import s32
 from shoal.kernel.container import Container, Thread
 from shoal.kernel.memory import PAGE
@@ -90,12 +90,19 @@ def sys_mailbox_read(k: Kernel, t: Thread, a: list[int]) -> object:
     if ep is None:
         return -EBADF
     buf, size = a[1], a[2]
+    kept = answers.take(t, answers.call_key("mbx", ep.port, buf, size))
+    if kept is not None:  # its message came while its buffer's page was away (kernel/answers.py)
+        n = min(size, len(kept))
+        t.proc.aspace.write(buf, kept[:n])
+        t.call.kept = None
+        return n
     t.proc.aspace.translate(buf, "store") if size else None  # EFAULT before waiting
     now = k.now()
     if ep.queue:
-        visible, msg = ep.queue.popleft()
+        visible, msg = ep.queue[0]
         n = min(size, len(msg))
-        t.proc.aspace.write(buf, msg[:n])
+        t.proc.aspace.write(buf, msg[:n])  # (before it is taken: a page away keeps it queued)
+        ep.queue.popleft()
         _admit_held(k, ep, max(now, visible))
         if visible > now:
             return k.sleep(t, None, visible, timeout_value=n, why="visible")
@@ -133,6 +140,11 @@ def sys_portal_read(k: Kernel, t: Thread, a: list[int]) -> int:
     if ep.reader is not None:
         return -EBUSY
     buf, size = a[1], a[2]
+    kept = answers.take(t, answers.call_key("portal", ep.port, buf, size))
+    if kept is not None:  # its data came while its buffer's page was away (kernel/answers.py)
+        t.proc.aspace.write(buf, kept)
+        t.call.kept = None
+        return len(kept)
     # Every page the data will land in, now: one elsewhere (remote memory, post-copy) makes the
     # call wait for it and run again; at the data's arrival it would be EFAULT.
     for va in range(buf & ~(PAGE - 1), buf + size, PAGE):

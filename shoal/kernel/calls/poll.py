@@ -9,7 +9,8 @@ holds what the host gave the process, so a read of it is answered at once, with 
 end of file (kernel/calls/io.py: read_stdin). Sockets and message queue descriptors are
 held on I/O cluster 0: one `poll_query` asks for all of a call's (daemons/polls.py), the
 thread waits for the answer and makes the call again, which then scans with those masks and
-the local ones (`_answers`). A pipe's end away from its pipe's home cluster (a forked child
+the local ones (Thread.polled: not carried by a migration, whose call made again asks again:
+readiness is asked, nothing is taken). A pipe's end away from its pipe's home cluster (a forked child
 placed elsewhere, a process that moved) is asked of that home the same way (`pipe_poll`, one
 per home cluster: the state is there), so its mask is Linux's pipe_poll wherever it runs.
 A descriptor that is not open is POLLNVAL (poll) or EBADF (select).
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 from shoal.abi import EBADF, EINTR, EINVAL, O_WRONLY
 from shoal.kernel import console, pipes, signals
@@ -57,9 +57,12 @@ EX_SET = POLLPRI
 RLIMIT_NOFILE_DEFAULT = 1024  # as kernel/calls/proc.py reports it
 REMOTE = -2  # mask_of: a socket or a queue, asked of I/O cluster 0
 AWAY = -3  # mask_of: a pipe's end away from its pipe's home, asked of that home
-# fd -> mask, the server's answer for the call made again
-_answers: WeakKeyDictionary[Thread, dict[int, int]] = WeakKeyDictionary()
-_parked: WeakKeyDictionary[Thread, int] = WeakKeyDictionary()  # the op of a thread's parked query
+
+
+def _polled(t: Thread) -> dict[int, int]:
+    """The masks the servers gave for the call made again (fd -> mask), taken."""
+    got, t.call.polled = t.call.polled, None
+    return got or {}
 
 
 def mask_of(k: Kernel, t: Thread, fd: int) -> int | None:
@@ -89,8 +92,8 @@ def _items(t: Thread, fds: list[int]) -> list[list]:
 def unpark(k: Kernel, t: Thread, at: int) -> None:
     """The thread's wait is over (a timeout, a signal, a pipe woke it): its parked query, if not
     answered yet, is of no use now; the server forgets it, a late answer is dropped."""
-    op = _parked.pop(t, None)
-    if op is not None and k.packets.pending.pop(op, None) is not None:
+    op, t.call.parked = t.call.parked, 0
+    if op and k.packets.pending.pop(op, None) is not None:
         k.send(k.services_node, PollCancel(pid=t.proc.pid, tid=t.tid, op=op), at=at)
 
 
@@ -100,7 +103,7 @@ def _again_with(t: Thread, a0: int, deadline: int | None, fds: list[int], got: d
     call made again (`a0` its first argument; with its deadline) to scan with them."""
     if reply.body.ret < 0:
         return reply.body.ret
-    _answers[t] = got | dict(zip(fds, reply.body.attr, strict=True))
+    t.call.polled = got | dict(zip(fds, reply.body.attr, strict=True))
     t.restart_deadline = None if deadline is None else deadline - t.proc.move.clock_offset
     t.ctx.reg_write(REG_PC, t.ctx.reg_read(REG_PC) - 4)  # type: ignore[attr-defined]
     return a0
@@ -159,12 +162,12 @@ def _park(k: Kernel, t: Thread, fds: list[int], want: list[int]) -> None:
     body = PollQuery(op=op, pid=t.proc.pid, items=_items(t, fds), want=want, tid=t.tid, wait=True)
 
     def woke(reply: Packet, at: int) -> object:
-        if _parked.get(t) == op and t.state is TState.BLOCKED and t.blocked_on == "poll":
-            del _parked[t]
+        if t.call.parked == op and t.state is TState.BLOCKED and t.blocked_on == "poll":
+            t.call.parked = 0
             pipes.again(k, t, at)
         return ASLEEP
     k.packets.pending[op] = (t, woke, body)
-    _parked[t] = op
+    t.call.parked = op
     k.send(k.services_node, body, at=k.now())
 
 
@@ -251,7 +254,7 @@ def sys_ppoll(k: Kernel, t: Thread, a: list[int]) -> int:
         return -EINVAL
     raw = t.proc.aspace.read(ufds, 8 * nfds) if nfds else b""  # a Fault: EFAULT
     entries = [struct.unpack_from("<ihh", raw, 8 * i) for i in range(nfds)]
-    answers = _answers.pop(t, {})
+    answers = _polled(t)
     masks = {fd: mask_of(k, t, fd) for fd, _, _ in entries if fd >= 0}
     want: dict[int, int] = {}
     for fd, events, _ in entries:
@@ -309,7 +312,7 @@ def sys_pselect6(k: Kernel, t: Thread, a: list[int]) -> int:
               for fd in fds}
     tests = {fd: v for fd, v in tested.items() if masks[fd] == REMOTE}
     remote = (list(tests), list(tests.values()))
-    answers = _answers.pop(t, {})
+    answers = _polled(t)
     if None not in masks.values():  # (a descriptor not open: EBADF without asking)
         away = [fd for fd in fds if masks[fd] == AWAY and fd not in answers]
         if away:

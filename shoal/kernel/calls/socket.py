@@ -50,7 +50,7 @@ from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.calls.sockaddr import loopback, out_len, read_addr, write_addr
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.kernel.files import MAX_FILES, new_fd
-from shoal.kernel.memory import Fault
+from shoal.kernel.memory import Fault, Missing
 from shoal.messages import (
     UNSET,
     Request,
@@ -282,13 +282,17 @@ def _accept(k: Kernel, t: Thread, a: list[int], flags: int) -> int:
         h = reply.body.ret
         if h < 0:
             return h
-        fd = _install(k, t, h, flags, at, f.path)
-        if fd >= 0:
-            try:
-                write_addr(t, addr, lenp, reply.body.st)
-            except Fault:
-                return -EFAULT
-        return fd
+        # The address first: a page held elsewhere keeps the answer and makes the call again
+        # (kernel/answers.py), the connection not installed twice; a bad one loses the
+        # connection, as Linux's (out_len checked it before it was taken).
+        try:
+            write_addr(t, addr, lenp, reply.body.st)
+        except Missing:
+            raise
+        except Fault:
+            k.send(k.services_node, SockRef(pid=t.proc.pid, handle=h, delta=-1), at=at)
+            return -EFAULT
+        return _install(k, t, h, flags, at, f.path)
     return attempt(k, t, a[0], f, SockAccept(handle=f.handle), "accept", bool(f.flags & O_NONBLOCK), took)
 
 

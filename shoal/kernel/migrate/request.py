@@ -47,9 +47,12 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
         return -EBUSY
     if p.aspace.incoming:  # still receiving its pages from an earlier move
         return -EBUSY
-    if p.family.children or (dst == CHECKPOINT and any(f.kind in (FileKind.PIPE, FileKind.SOCK)
-                                                for f in p.fs.files.values())):
-        return -EOPNOTSUPP  # the waits for unreaped children stay here; pipes and sockets stay on the chip
+    if p.family.children or (dst == CHECKPOINT and (any(f.kind in (FileKind.PIPE, FileKind.SOCK)
+                                                        for f in p.fs.files.values())
+                                                    or any(t.call.fifo for t in p.threads))):
+        # the waits for unreaped children stay here; pipes (a FIFO an open waits at too) and
+        # sockets stay on the chip
+        return -EOPNOTSUPP
     if dst == CHECKPOINT and p.aspace.swap.pages:  # a checkpoint carries every page; these are away
         return -EBUSY
     k.migration.ids += 1
