@@ -406,6 +406,16 @@ static int errors_mode(void) {
     getsockopt(l1, SOL_SOCKET, SO_ACCEPTCONN, &v, &vl);
     printf("SO_ACCEPTCONN %d\n", v);
     TRY("unknown option", getsockopt(t, SOL_SOCKET, 9999, &v, &vl));
+    /* a NULL address: EFAULT only where bytes would be copied (Linux's move_addr_to_user) */
+    socklen_t nl = sizeof(struct sockaddr_in);
+    TRY("getsockname NULL", getsockname(t, NULL, &nl));
+    nl = 0;
+    TRY("getsockname NULL, length 0", getsockname(t, NULL, &nl));
+    printf("  its length %d\n", (int)nl);
+    nl = sizeof(struct sockaddr_in);
+    TRY("getpeername NULL, not connected", getpeername(t, NULL, &nl));
+    nl = sizeof(struct sockaddr_un);
+    TRY("getsockname NULL unix", getsockname(dg, NULL, &nl));
     TRY("short option", setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &v, 2));
     /* EOF, EPIPE, SIGPIPE, MSG_NOSIGNAL, shutdown */
     int sv[2];

@@ -47,7 +47,7 @@ from shoal.abi import (
 )
 from shoal.kernel.calls import cred
 from shoal.kernel.calls.common import refused, s32
-from shoal.kernel.calls.sockaddr import loopback, out_len, read_addr, write_addr
+from shoal.kernel.calls.sockaddr import addr_bytes, loopback, out_len, read_addr, write_addr
 from shoal.kernel.container import FileKind, OpenFile, Thread
 from shoal.kernel.files import MAX_FILES, new_fd
 from shoal.kernel.memory import Fault, Missing
@@ -310,6 +310,11 @@ def _name(k: Kernel, t: Thread, a: list[int], peer: bool) -> int:
     def named(reply: Packet, at: int) -> int:
         if reply.body.ret < 0:
             return reply.body.ret
+        if not a[1]:  # (Linux's move_addr_to_user even so: a byte to copy faults, else the length)
+            if size:
+                return -EFAULT
+            t.proc.aspace.write(a[2], struct.pack("<I", len(addr_bytes(reply.body.st))))
+            return 0
         return write_addr(t, a[1], a[2], reply.body.st)
     k.rpc(t, SockName(handle=f.handle, peer=peer), named)
     return 0
