@@ -234,7 +234,9 @@ class SignalMsg(Targeted, frozen=True, kw_only=True, gc=False):  # kill(2) and k
 class SchedOp(Targeted, frozen=True, kw_only=True, gc=False):  # sched_*, get/setpriority elsewhere
     KIND = Kind.SCHED_OP
     op: int  # the asker's request: answered by a Reply with ret
-    what: int  # 0: is it there; 1: 20 - its nice; 2: set its nice (Linux's set_one_prio)
+    # what: 0: is it there; 1: 20 - its nice; 2: set its nice (Linux's set_one_prio); 3, 4: get,
+    # set its main thread's policy and priority (`nice` carries them: prio.py's _encode)
+    what: int
     nice: int = 0
     cred: list = []  # the asker's [ruid, euid] (setpriority's permission check)
     uid: int = -1  # PRIO_USER: only a process of this real uid is named (else ESRCH)

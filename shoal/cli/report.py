@@ -40,7 +40,7 @@ def stats_text(chip: object, proc: object) -> str:
         f"  threads        : {c.threads}",
         f"  syscalls       : {sum(c.syscalls.values())} ({calls or 'none'})",
         f"  unknown calls  : {unknown} (answered -ENOSYS; a known call refused for an "
-        "unsupported flag is counted here too)",
+        "unsupported flag, or granted what is kept but not modelled (a real-time policy), counts too)",
         f"  kernel queueing: {c.kcore_wait} cycles (calls waiting for the cluster's kernel core)",
         f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.cluster.page_size // 1024} KiB "
         f"(pages and page tables; a frame shared since a fork counts in each process, as RSS)",

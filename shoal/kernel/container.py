@@ -75,6 +75,10 @@ class Thread:
     instructions: int = 0
     sig: ThreadSignals = field(default_factory=lambda: ThreadSignals())
     stall: int = 0  # cycles its instructions stalled on cache misses (platform/cpu.py)
+    # sched_setscheduler's policy (SCHED_RESET_ON_FORK bit included) and real-time priority:
+    # kept per thread as Linux keeps them, reported back, not read by the scheduler (calls/prio.py)
+    policy: int = 0
+    rtprio: int = 0
 
 
 class FileKind(StrEnum):

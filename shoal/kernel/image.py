@@ -139,7 +139,8 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         "threads": [{"tid": t.tid, "clear_tid": t.clear_tid, "restart_deadline": t.restart_deadline,
                      "blocked_on": t.blocked_on, "instructions": t.instructions,
                      "regs": k.cpu.get_regs(t.ctx), **({"robust": t.robust_list} if t.robust_list else {}),
-                     **({"comm": t.comm} if t.comm is not None else {})}
+                     **({"comm": t.comm} if t.comm is not None else {}),
+                     **({"sched": [t.policy, t.rtprio]} if t.policy else {})}
                     for t in threads],
         "ikc": {str(fd): _endpoint_meta(ep) for fd, ep in sorted(p.ikc.items())},
         "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.ikc.early_signals.items())
@@ -342,6 +343,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
                    clear_tid=tm["clear_tid"], blocked_on=tm["blocked_on"],
                    restart_deadline=tm["restart_deadline"], instructions=tm["instructions"],
                    stall=tm.get("stall", 0), robust_list=tm.get("robust", 0), comm=tm.get("comm"))
+        t.policy, t.rtprio = tm.get("sched", [0, 0])
         p.threads.append(t)
     signals.from_meta(p, meta.get("signals", {}))
     timers.from_meta(k, p, meta.get("timers", []), at)

@@ -195,6 +195,11 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _str(t["blocked_on"], f"{path}.blocked_on")
         _int(t["instructions"], f"{path}.instructions")
         _int(t.get("stall", 0), f"{path}.stall")
+        policy, prio = _list(t.get("sched", [0, 0]), f"{path}.sched", 2)
+        if _int(policy, f"{path}.sched[0]", 0, 0x40000006) & ~0x40000000 not in (0, 1, 2, 3, 5):
+            raise _Bad(f"'{path}.sched[0]' must be a scheduling policy")
+        if (policy & 3 in (1, 2) and policy & 7 != 3) != (_int(prio, f"{path}.sched[1]", 0, 99) > 0):
+            raise _Bad(f"'{path}.sched[1]' must be 1-99 for SCHED_FIFO and SCHED_RR, else 0")
         regs = _dict(t["regs"], f"{path}.regs", ("x", "f", "pc", "fcsr"))
         for j, v in enumerate(_list(regs["x"], f"{path}.regs.x", 31)):
             _int(v, f"{path}.regs.x[{j}]", 0, U32)

@@ -51,3 +51,9 @@ def refused(t: Thread, num: int, err: int = ENOSYS) -> int:
     with the unknown calls (--stats)."""
     t.proc.stats.unknown_syscalls[num] += 1
     return -err
+
+
+def unmodelled(t: Thread, num: int) -> None:
+    """A call granted something shoal keeps and reports but does not model (a real-time
+    policy): counted with the unknown calls (--stats), though it succeeded, as Linux's would."""
+    t.proc.stats.unknown_syscalls[num] += 1

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from shoal.abi import E2BIG, EACCES, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM
 from shoal.errors import ShoalError
 from shoal.kernel import forkmem, ikc, image, location, migrate, pipes, signals, timers
-from shoal.kernel.calls import cred
+from shoal.kernel.calls import cred, prio
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.files import canonical, release
@@ -97,6 +97,7 @@ def _clone_thread(k: Kernel, t: Thread, a: list[int]) -> int:
         ctx.reg_write(REG_TP, tls)
     child = k.new_thread(t.proc, ctx, k.now())
     child.comm = t.comm  # (a new thread has its creator's name, as on Linux)
+    child.policy, child.rtprio = t.policy, t.rtprio  # its creator's scheduling policy (prio.py)
     child.sig.mask = t.sig.mask  # its creator's mask; its own (empty) pending set, no alternate stack
     if flags & CLONE_PARENT_SETTID:
         t.proc.aspace.write(ptid, struct.pack("<I", child.tid))
@@ -115,6 +116,16 @@ def _live_regs(k: Kernel) -> dict:
     return {"x": [w & m for w in v[:31]], "pc": v[31] & m, "f": v[32:64], "fcsr": v[64] & m}
 
 
+def _child_sched(t: Thread, meta: dict) -> dict:
+    """The child's thread's policy: the caller's, but SCHED_OTHER after SCHED_RESET_ON_FORK,
+    which also takes a negative nice back to 0 (Linux's sched_fork)."""
+    if t.policy & prio.SCHED_RESET_ON_FORK:
+        if meta.get("nice", 0) < 0:
+            meta.pop("nice")
+        return {}
+    return {"sched": [t.policy, t.rtprio]} if t.policy else {}
+
+
 def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls: int,
                 ctid: int, regs: dict | None = None, with_pages: bool = True) -> tuple[dict, list]:
     """The child's image parts: the parent's, with one thread (the caller's registers, a0 = 0),
@@ -129,7 +140,8 @@ def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls:
         regs["x"][3] = tls  # tp (x4)
     meta["threads"] = [{"tid": t.tid, "clear_tid": ctid if flags & CLONE_CHILD_CLEARTID else 0,
                         "restart_deadline": None, "blocked_on": "", "instructions": 0, "regs": regs,
-                        **({"comm": t.comm} if t.comm is not None else {})}]
+                        **({"comm": t.comm} if t.comm is not None else {}),
+                        **_child_sched(t, meta)}]
     meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.sched.current is t else t.blocked_at,
                 peak_frames=0, kcore_wait=0, generation=0, dead_instructions=0, ikc={}, early_signals=[],
                 ppid=p.pid, tty=p.family.tty or p.pid)
