@@ -235,7 +235,8 @@ class SchedOp(Targeted, frozen=True, kw_only=True, gc=False):  # sched_*, get/se
     KIND = Kind.SCHED_OP
     op: int  # the asker's request: answered by a Reply with ret
     # what: 0: is it there; 1: 20 - its nice; 2: set its nice (Linux's set_one_prio); 3, 4: get,
-    # set its main thread's policy and priority (`nice` carries them: prio.py's _encode)
+    # set its main thread's policy and priority (`nice` carries them: prio.py's _encode); 5: its
+    # CPU-time clock `nice` in ns (calls/time.py)
     what: int
     nice: int = 0
     cred: list = []  # the asker's [ruid, euid] (setpriority's permission check)

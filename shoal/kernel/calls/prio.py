@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EACCES, EINVAL, EPERM, ESRCH
 from shoal.kernel import location
-from shoal.kernel.calls.common import s32, unmodelled
+from shoal.kernel.calls.common import cycles_to_ns, s32, unmodelled
 from shoal.kernel.calls.cred import EUID, RUID
 from shoal.kernel.container import TState
 from shoal.messages import KillGroup, Kind, Relay, SchedOp
@@ -45,7 +45,7 @@ def _find(k: Kernel, t: Thread, pid: int) -> Container | None:
     return None
 
 
-WHERE, NICE, SET_NICE, GET_SCHED, SET_SCHED = 0, 1, 2, 3, 4  # what a sched_op asks
+WHERE, NICE, SET_NICE, GET_SCHED, SET_SCHED, CPU_TIME = 0, 1, 2, 3, 4, 5  # what a sched_op asks
 
 
 def _ask(k: Kernel, t: Thread, pid: int, what: int, then: Callable[[int], object], nice: int = 0) -> object:
@@ -75,6 +75,9 @@ def on_sched_op(k: Kernel, pkt: Packet, at: int) -> None:
         ret = 20 - p.sched.nice
     elif b.what == SET_NICE:
         ret = _set_nice(p, list(b.cred), b.nice)
+    elif b.what == CPU_TIME:  # clock_gettime of its CPU-time clock `nice` (calls/time.py)
+        from shoal.kernel.calls.time import cpu_cycles
+        ret = cycles_to_ns(k, cpu_cycles(k, p, None, b.nice))
     elif b.what in (GET_SCHED, SET_SCHED):
         x = next((x for x in p.threads if x.tid == p.pid and x.state is not TState.DEAD), None)
         x = x or next((x for x in p.threads if x.state is not TState.DEAD), None)

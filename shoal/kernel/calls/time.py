@@ -1,13 +1,22 @@
-"""Clocks and sleeping: clock_gettime64, clock_getres_time64, clock_nanosleep_time64."""
+"""Clocks and sleeping: clock_gettime64, clock_getres_time64, clock_nanosleep_time64.
+
+CPU-time clocks are Linux's: CLOCK_PROCESS_CPUTIME_ID and CLOCK_THREAD_CPUTIME_ID, and the
+dynamic ids of clock_getcpuclockid/pthread_getcpuclockid (negative: ~pid << 3, bit 2 a thread's,
+the low two bits PROF, VIRT or SCHED; pid 0 the caller's). User time is the simulated
+instructions and their stall cycles; system time each call's fixed cost (sysinfo.py's times);
+SCHED and VIRT are the user time, PROF adds the system time. A thread's clock is readable by its
+own process only (Linux's rule); a process's anywhere: one on another cluster is asked by a
+`sched_op` routed by pid (prio.py)."""
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from shoal.abi import EINVAL
+from shoal.abi import EINVAL, ESRCH
 from shoal.kernel.calls.common import EPOCH_NS, cycles_to_ns, ns_to_cycles, read_timespec, s32
-from shoal.kernel.container import Thread
+from shoal.kernel.container import Container, Thread, TState
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -15,6 +24,54 @@ if TYPE_CHECKING:
 
 CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME, CLOCK_THREAD_CPUTIME = 0, 1, 2, 3
 CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME = 4, 5, 6, 7
+
+
+CPUCLOCK_PROF, CPUCLOCK_VIRT, CPUCLOCK_SCHED = 0, 1, 2
+CPUCLOCK_PERTHREAD = 4
+
+
+def cpu_cycles(k: Kernel, p: Container, x: Thread | None = None, which: int = CPUCLOCK_SCHED) -> int:
+    """CPU cycles of process `p` (or of its thread `x`) as clock `which` counts them: its
+    instructions and the cycles they stalled on cache misses, the running slice's included;
+    PROF adds the kernel's fixed cost of each of its calls."""
+    cur = k.sched.current
+    live = cur is not None and (cur is x if x is not None else cur.proc is p)
+    slice_ = (k.cpu.executed() * k.spec.costs.cpi + k.cpu.stalled()) if live else 0
+    if x is not None:
+        user = x.instructions * k.spec.costs.cpi + x.stall + slice_
+    else:
+        user = p.instructions * k.spec.costs.cpi + p.stats.caches[6] + slice_
+    if which == CPUCLOCK_PROF:
+        user += sum(p.stats.syscalls.values()) * k.spec.costs.syscall_cycles
+    return user
+
+
+CpuClock = tuple[Container, Thread | None, int]  # process, thread (None: the process's), which
+
+
+def cpu_clock(k: Kernel, t: Thread, clock: int, gettime: bool = True) -> CpuClock | int | None:
+    """What CPU-time clock `clock` names: (process, thread or None, which); a pid (> 0) of a
+    process not here (to ask); None: no such clock (EINVAL). Linux's lookup_task: a thread's
+    clock only within the caller's process; a process's by its pid (or, reading it, any of its
+    thread ids the caller's own)."""
+    if clock == CLOCK_PROCESS_CPUTIME:
+        return t.proc, None, CPUCLOCK_SCHED
+    if clock == CLOCK_THREAD_CPUTIME:
+        return t.proc, t, CPUCLOCK_SCHED
+    if clock >= 0 or clock & 3 == 3:
+        return None
+    which, pid = clock & 3, ~(clock >> 3)
+    if clock & CPUCLOCK_PERTHREAD:
+        if pid == 0:
+            return t.proc, t, which
+        x = next((x for x in t.proc.threads if x.tid == pid and x.state is not TState.DEAD), None)
+        return (t.proc, x, which) if x is not None else None
+    if pid == 0 or pid == t.proc.pid or (gettime and pid == t.tid):
+        return t.proc, None, which
+    p = next((p for p in k.procs if p.pid == pid and p.alive), None)
+    if p is not None:
+        return (p, None, which) if p.state == "running" else pid  # (frozen or moving: asked)
+    return pid
 
 
 def clock_ns(k: Kernel, t: Thread, clock: int) -> int | None:
@@ -25,31 +82,47 @@ def clock_ns(k: Kernel, t: Thread, clock: int) -> int | None:
         return EPOCH_NS + now
     if clock in (CLOCK_MONOTONIC, CLOCK_MONOTONIC_RAW, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME):
         return now
-    # CPU time: instructions and the cycles they stalled on cache misses (running slice included).
-    if clock == CLOCK_PROCESS_CPUTIME:
-        return cycles_to_ns(k, (t.proc.instructions + k.cpu.executed()) * k.spec.costs.cpi
-                            + t.proc.stats.caches[6] + k.cpu.stalled())
-    if clock == CLOCK_THREAD_CPUTIME:
-        return cycles_to_ns(k, (t.instructions + k.cpu.executed()) * k.spec.costs.cpi + t.stall
-                            + k.cpu.stalled())
-    return None
+    got = cpu_clock(k, t, clock)
+    if got is None or isinstance(got, int):
+        return None
+    p, x, which = got
+    return cycles_to_ns(k, cpu_cycles(k, p, x, which))
 
 
-def sys_clock_gettime(k: Kernel, t: Thread, a: list[int]) -> int:
-    ns = clock_ns(k, t, s32(a[0]))
-    if ns is None:
-        return -EINVAL
-    t.proc.aspace.write(a[1], struct.pack("<qii", ns // 1_000_000_000, ns % 1_000_000_000, 0))
-    return 0
+def _remote(k: Kernel, t: Thread, pid: int, which: int, then: Callable[[int], int]) -> object:
+    """Clock `which` of process `pid` on another cluster, asked of its kernel (ns, or -ESRCH)."""
+    from shoal.kernel.calls import prio  # (prio's sched_op carries the question)
+    return prio._ask(k, t, pid, prio.CPU_TIME, lambda ret: then(-EINVAL if ret == -ESRCH else ret), which)
 
 
-def sys_clock_getres(k: Kernel, t: Thread, a: list[int]) -> int:
-    if clock_ns(k, t, s32(a[0])) is None:
-        return -EINVAL
-    if a[1]:
-        res = max(1, 1_000_000_000 // k.spec.cluster.freq_hz)
-        t.proc.aspace.write(a[1], struct.pack("<qii", 0, res, 0))
-    return 0
+def sys_clock_gettime(k: Kernel, t: Thread, a: list[int]) -> object:
+    clock, out = s32(a[0]), a[1]
+
+    def write(ns: int) -> int:
+        if ns >= 0:
+            t.proc.aspace.write(out, struct.pack("<qii", ns // 1_000_000_000, ns % 1_000_000_000, 0))
+        return min(ns, 0)
+    if clock < 0:
+        got = cpu_clock(k, t, clock)
+        if isinstance(got, int):
+            return _remote(k, t, got, clock & 3, write)
+    ns = clock_ns(k, t, clock)
+    return -EINVAL if ns is None else write(ns)
+
+
+def sys_clock_getres(k: Kernel, t: Thread, a: list[int]) -> object:
+    clock = s32(a[0])
+
+    def write(ret: int) -> int:
+        if ret >= 0 and a[1]:
+            res = max(1, 1_000_000_000 // k.spec.cluster.freq_hz)
+            t.proc.aspace.write(a[1], struct.pack("<qii", 0, res, 0))
+        return min(ret, 0)
+    if clock < 0:
+        got = cpu_clock(k, t, clock, gettime=False)
+        if isinstance(got, int):  # a process elsewhere: it must exist (musl's clock_getcpuclockid)
+            return _remote(k, t, got, clock & 3, write)
+    return write(-EINVAL if clock_ns(k, t, clock) is None else 0)
 
 
 def sys_clock_nanosleep(k: Kernel, t: Thread, a: list[int]) -> int:
