@@ -28,6 +28,7 @@ def test_cpu_clocks_by_id_as_linux(programs: Programs, apart: bool) -> None:
     assert p.stdout == native.stdout
     out = p.stdout.decode()
     assert "child process: errno 0 positive 1" in out and "getcpuclockid(missing): 3" in out
+    assert "getcpuclockid(init): 0\ninit: errno 0" in out
     assert "child's thread: errno 22" in out and "reaped child getres: -1 errno 22" in out
     if apart:
         assert c.processes()[1].cluster == 3

@@ -58,6 +58,11 @@ int main(void) {
     printf("getcpuclockid(0): %d\n", clock_getcpuclockid(0, &self));
     printf("getcpuclockid(getpid()): %d\n", clock_getcpuclockid(getpid(), &byid));
     printf("getcpuclockid(missing): %d\n", clock_getcpuclockid(999999, &none));
+    clockid_t init;
+    printf("getcpuclockid(init): %d\n", clock_getcpuclockid(1, &init));
+    int ie;
+    ns(init, &ie);  /* (its value: a host's init ran; the chip's init is the host, 0) */
+    printf("init: errno %d\n", ie);
     gettime("process by 0", self);
     gettime("process by pid", byid);
     getres("process by pid", byid);

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from shoal.abi import EINVAL, ESRCH
+from shoal.abi import EINVAL, ESRCH, INIT_PID
 from shoal.kernel.calls.common import EPOCH_NS, cycles_to_ns, ns_to_cycles, read_timespec, s32
 from shoal.kernel.container import Container, Thread, TState
 
@@ -92,6 +92,8 @@ def clock_ns(k: Kernel, t: Thread, clock: int) -> int | None:
 def _remote(k: Kernel, t: Thread, pid: int, which: int, then: Callable[[int], int]) -> object:
     """Clock `which` of process `pid` on another cluster, asked of its kernel (ns, or -ESRCH)."""
     from shoal.kernel.calls import prio  # (prio's sched_op carries the question)
+    if pid == INIT_PID:  # init is the host (signal.py's kill): it exists, and runs no chip time
+        return then(0)
     return prio._ask(k, t, pid, prio.CPU_TIME, lambda ret: then(-EINVAL if ret == -ESRCH else ret), which)
 
 
