@@ -165,8 +165,8 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     keys = set()
     for i, row in enumerate(_list(m.get("timers", []), "timers")):
         key, clock, signo, notify, tid, value, rest, interval, overrun = _list(row, f"timers[{i}]", 9)
-        keys.add(_int(key, f"timers[{i}][0]", timers.REAL, timers.MAX_TIMERS - 1))
-        _int(clock, f"timers[{i}][1]", 0, 15)
+        keys.add(_int(key, f"timers[{i}][0]", timers.PROF, timers.MAX_TIMERS - 1))
+        _int(clock, f"timers[{i}][1]", -(1 << 31), 15)  # (negative: a CPU-time clock, timers.py)
         _int(signo, f"timers[{i}][2]", 1, NSIG)
         if notify not in (timers.SIGEV_SIGNAL, timers.SIGEV_NONE, timers.SIGEV_THREAD_ID):
             raise _Bad(f"'timers[{i}][3]' is not a notification shoal knows")

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import E2BIG, EACCES, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM
 from shoal.errors import ShoalError
-from shoal.kernel import forkmem, ikc, image, location, migrate, pipes, signals, timers
+from shoal.kernel import forkmem, ikc, image, location, migrate, pipes, signals
 from shoal.kernel.calls import cred, prio
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import Container, Thread, TState
@@ -483,7 +483,7 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
     p.sig.actions = {n: [signals.SIG_IGN, 0, 0] for n, act in p.sig.actions.items()
                     if act[0] == signals.SIG_IGN}
     p.sig.tramp = 0
-    for key in [key for key in p.timers if key != timers.REAL]:  # POSIX timers end, ITIMER_REAL stays
+    for key in [key for key in p.timers if key >= 0]:  # POSIX timers end, the interval timers stay
         p.timers[key].gen += 1
         del p.timers[key]
     t.sig.altstack, t.sig.interrupted, t.clear_tid = (0, 0, signals.SS_DISABLE), None, 0

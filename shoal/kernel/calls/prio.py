@@ -76,7 +76,7 @@ def on_sched_op(k: Kernel, pkt: Packet, at: int) -> None:
     elif b.what == SET_NICE:
         ret = _set_nice(p, list(b.cred), b.nice)
     elif b.what == CPU_TIME:  # clock_gettime of its CPU-time clock `nice` (calls/time.py)
-        from shoal.kernel.calls.time import cpu_cycles
+        from shoal.kernel.timers import cpu_cycles
         ret = cycles_to_ns(k, cpu_cycles(k, p, None, b.nice))
     elif b.what in (GET_SCHED, SET_SCHED):
         x = next((x for x in p.threads if x.tid == p.pid and x.state is not TState.DEAD), None)

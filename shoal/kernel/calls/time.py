@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from shoal.abi import EINVAL, ESRCH, INIT_PID
 from shoal.kernel.calls.common import EPOCH_NS, cycles_to_ns, ns_to_cycles, read_timespec, s32
 from shoal.kernel.container import Container, Thread, TState
+from shoal.kernel.timers import CPUCLOCK_SCHED, cpu_cycles
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -26,24 +27,7 @@ CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME, CLOCK_THREAD_CPUTIME = 0
 CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME = 4, 5, 6, 7
 
 
-CPUCLOCK_PROF, CPUCLOCK_VIRT, CPUCLOCK_SCHED = 0, 1, 2
 CPUCLOCK_PERTHREAD = 4
-
-
-def cpu_cycles(k: Kernel, p: Container, x: Thread | None = None, which: int = CPUCLOCK_SCHED) -> int:
-    """CPU cycles of process `p` (or of its thread `x`) as clock `which` counts them: its
-    instructions and the cycles they stalled on cache misses, the running slice's included;
-    PROF adds the kernel's fixed cost of each of its calls."""
-    cur = k.sched.current
-    live = cur is not None and (cur is x if x is not None else cur.proc is p)
-    slice_ = (k.cpu.executed() * k.spec.costs.cpi + k.cpu.stalled()) if live else 0
-    if x is not None:
-        user = x.instructions * k.spec.costs.cpi + x.stall + slice_
-    else:
-        user = p.instructions * k.spec.costs.cpi + p.stats.caches[6] + slice_
-    if which == CPUCLOCK_PROF:
-        user += sum(p.stats.syscalls.values()) * k.spec.costs.syscall_cycles
-    return user
 
 
 CpuClock = tuple[Container, Thread | None, int]  # process, thread (None: the process's), which
