@@ -38,6 +38,7 @@ class Kind(StrEnum):
     SIGNAL = "signal"
     REPARENT = "reparent"  # its parent ended: init (pid 1) is its parent now
     SCHED_OP = "sched_op"  # sched_* and get/setpriority of a process elsewhere
+    CLOCK_SET = "clock_set"  # clock_settime(CLOCK_REALTIME) on a cluster: to every other one
     # answers and losses
     REPLY = "reply"
     NOC_ERROR = "noc_error"
@@ -241,6 +242,11 @@ class SchedOp(Targeted, frozen=True, kw_only=True, gc=False):  # sched_*, get/se
     nice: int = 0
     cred: list = []  # the asker's [ruid, euid] (setpriority's permission check)
     uid: int = -1  # PRIO_USER: only a process of this real uid is named (else ESRCH)
+
+
+class ClockSet(Body, frozen=True, kw_only=True, gc=False):  # CLOCK_REALTIME was set (calls/time.py)
+    KIND = Kind.CLOCK_SET
+    realtime: list  # [ns added to the epoch, when it was set, by which cluster] (the latest wins)
 
 
 class Reparent(Targeted, frozen=True, kw_only=True, gc=False):  # getppid() is `ppid` from now on

@@ -79,6 +79,9 @@ class Thread:
     # kept per thread as Linux keeps them, reported back, not read by the scheduler (calls/prio.py)
     policy: int = 0
     rtprio: int = 0
+    # an absolute CLOCK_REALTIME wait's time (ns) and the deadline it gave: a clock_settime
+    # moves that deadline (calls/time.py: set_realtime)
+    realtime_at: tuple[int, int] | None = None
 
 
 class FileKind(StrEnum):

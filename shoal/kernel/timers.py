@@ -47,6 +47,7 @@ class Timer:
     interval: int = 0  # cycles; 0: fires once
     overrun: int = 0  # expiries lost while its signal is pending
     last: int = 0  # those of the last signal taken (timer_getoverrun; signals._taken)
+    absolute: bool = False  # armed at an absolute CLOCK_REALTIME time: a clock_settime moves it
     gen: int = 0  # bumped at each (re)arming: an older action finds a newer generation
 
 
@@ -96,7 +97,7 @@ def arm(k: Kernel, p: Container, key: int, at: int | None, interval: int) -> Non
     `interval` cycles; a CPU-time timer's `at` is a value of its clock."""
     tm = p.timers[key]
     tm.gen += 1
-    tm.at, tm.interval, tm.overrun = at, interval, 0
+    tm.at, tm.interval, tm.overrun, tm.absolute = at, interval, 0, False
     if at is not None and tm.clock >= 0:
         _schedule(k, p, key, tm)
 

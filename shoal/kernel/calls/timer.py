@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EAGAIN, EINVAL, EOPNOTSUPP
 from shoal.kernel import timers
-from shoal.kernel.calls.common import EPOCH_NS, cycles_to_ns, ns_to_cycles, refused, s32
+from shoal.kernel.calls.common import cycles_to_ns, ns_to_cycles, refused, rt_epoch, s32
 from shoal.kernel.calls.time import cpu_clock
 from shoal.kernel.container import Thread
 from shoal.kernel.signals import NSIG
@@ -143,11 +143,13 @@ def sys_timer_settime(k: Kernel, t: Thread, a: list[int]) -> int:
         at = base + ns_to_cycles(k, value)
     elif value:
         if flags & TIMER_ABSTIME:
-            base = EPOCH_NS if tm.clock == CLOCK_REALTIME else 0
+            base = rt_epoch(k) if tm.clock == CLOCK_REALTIME else 0
             at = max(now, ns_to_cycles(k, max(value - base, 0)) + t.proc.move.clock_offset)
         else:
             at = now + ns_to_cycles(k, value)
     timers.arm(k, t.proc, key, at, ns_to_cycles(k, interval))
+    # (an absolute CLOCK_REALTIME expiry follows clock_settime: time.set_realtime)
+    tm.absolute = bool(value and flags & TIMER_ABSTIME and tm.clock == CLOCK_REALTIME)
     if tm.clock < 0:
         timers.cpu_check(k, t.proc, now)  # (one already due fires now, as Linux's)
     return 0
