@@ -273,6 +273,7 @@ class Reply(Body, frozen=True, kw_only=True, gc=False):  # the answer to request
     #                           bfree, files, ffree]; poll_query: a readiness mask per item
     value: int | Opt = UNSET  # sem_getvalue
     code: int | Opt = UNSET  # wait_child: the siginfo's si_code (CLD_EXITED, CLD_KILLED)
+    times: list | Opt = UNSET  # wait_child, reaping: the child's Exit.times
 
 
 class NocError(Body, frozen=True, kw_only=True, gc=False):  # the NoC lost a packet (not on the wire)
@@ -334,6 +335,9 @@ class Exit(Body, frozen=True, kw_only=True, gc=False):  # process `pid` ended (s
     pid: int
     code: int
     signal: int | None
+    # a forked process's CPU time and its reaped children's, [user, system] cycles, for its
+    # parent's times() and getrusage(RUSAGE_CHILDREN) (absent: a spawned one's, none waits)
+    times: list | Opt = UNSET
 
 
 class ChildState(Body, frozen=True, kw_only=True, gc=False):  # process `pid` stopped (by `signal`)

@@ -204,6 +204,7 @@ class ProcStats:
     caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))
     kcaches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # kernel mode's
     peak_frames: int = 0
+    children: list[int] = field(default_factory=lambda: [0, 0])  # reaped children's [user, system] cycles
     kcore_wait: int = 0  # cycles its calls queued for the kernel core
     # Remote memory (kernel/rmem.py): touches of pages kept there, pages sent there, and the
     # cycles its threads waited for pages to come back (all threads together).

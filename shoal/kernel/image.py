@@ -171,6 +171,8 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["locks"] = True
     if p.sched.nice:
         meta["nice"] = p.sched.nice
+    if any(p.stats.children):  # its reaped children's CPU times (calls/sysinfo.py: times)
+        meta["children_times"] = list(p.stats.children)
     if p.sched.membarrier:
         meta["membarrier"] = True
     if any(p.user.ids) or p.user.groups:
@@ -329,6 +331,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.fs.umask = meta.get("umask", 0o022)
     p.fs.locks = meta.get("locks", False)
     p.sched.nice = meta.get("nice", 0)
+    p.stats.children = list(meta.get("children_times", [0, 0]))
     p.sched.membarrier = meta.get("membarrier", False)
     cred, groups = meta.get("cred", [[0] * 8, []])
     p.user.ids, p.user.groups = list(cred), list(groups)

@@ -151,6 +151,8 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         raise _Bad(f"'cred[1]' must hold at most {NGROUPS_MAX} groups in setgroups' order")
     _int(m.get("umask", 0o022), "umask", 0, 0o777)
     _int(m.get("nice", 0), "nice", -20, 19)
+    for i, v in enumerate(_list(m.get("children_times", [0, 0]), "children_times", 2)):
+        _int(v, f"children_times[{i}]")
     if type(m.get("membarrier", False)) is not bool:
         raise _Bad("'membarrier' must be true or false")
     if type(m.get("locks", False)) is not bool:

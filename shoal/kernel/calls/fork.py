@@ -46,7 +46,7 @@ from shoal.kernel.files import canonical, release
 from shoal.kernel.loader import MAX_ARG_BYTES, ArgsTooBig, build_stack, load, parse_elf
 from shoal.kernel.memory import PAGE, Fault, Missing, OutOfFrames
 from shoal.kernel.stops import ASLEEP
-from shoal.messages import Exec, Exit, Fork, Kind, Pgrp, WaitChild
+from shoal.messages import UNSET, Exec, Exit, Fork, Kind, Pgrp, WaitChild
 from shoal.platform.cpu import _ALL_REGS, REG_A, REG_PC, REG_SP, REG_TP
 
 if TYPE_CHECKING:
@@ -145,8 +145,8 @@ def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls:
     meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.sched.current is t else t.blocked_at,
                 peak_frames=0, kcore_wait=0, generation=0, dead_instructions=0, ikc={}, early_signals=[],
                 ppid=p.pid, tty=p.family.tty or p.pid)
-    # (a child has no timers, and no parent-death signal: fork clears it)
-    for key in ("caches", "kcaches", "rmem_stats", "timers", "pdeathsig"):
+    # (a child has no timers, no parent-death signal (fork clears it), no children's times)
+    for key in ("caches", "kcaches", "rmem_stats", "timers", "pdeathsig", "children_times"):
         meta.pop(key, None)
     sig = {}
     if p.sig.actions:
@@ -319,6 +319,9 @@ def _wait(k: Kernel, t: Thread, idtype: int, id_: int, options: int, then: objec
         ret = reply.body.ret
         if ret > 0 and not options & WNOWAIT and reply.body.code in (CLD_EXITED, CLD_KILLED):
             t.proc.family.children.discard(ret)  # reaped (a stop or continue report is not)
+            if reply.body.times is not UNSET:  # its CPU time is its reaper's children's now
+                ch = t.proc.stats.children
+                ch[0], ch[1] = ch[0] + reply.body.times[0], ch[1] + reply.body.times[1]
         return then(reply, ret)  # type: ignore[operator]
     asked = {name: True for name, bit in (("stopped", WUNTRACED), ("continued", WCONTINUED)) if options & bit}
     if not options & WEXITED:
