@@ -38,8 +38,8 @@ from shoal.kernel import (
     rmem,
     sched,
     shm,
+    timers,
 )
-from shoal.kernel.calls import sysinfo
 from shoal.kernel.container import CACHE_COUNTS, Block, Container, ProcStats, Thread, TState
 from shoal.kernel.kmem import KernelCore, KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
@@ -251,11 +251,11 @@ class Kernel:
             return
         ikc.close_all(self, proc, at)
         pipes.close_all(self, proc, at)  # its pipe ends: readers see EOF, writers EPIPE
-        if proc.family.ppid == INIT_PID:  # (the host's: no process waits for it, calls/sysinfo.py)
+        if proc.family.ppid == INIT_PID:  # (the host's: no process waits for it; calls/sysinfo.py: times)
             self.send(self.services_node, Exit(pid=proc.pid, code=code, signal=signal), at=at)
         else:
             self.send(self.services_node, Exit(pid=proc.pid, code=code, signal=signal,
-                                               times=sysinfo.ended_times(self, proc)), at=at)
+                                               times=timers.ended_times(self, proc)), at=at)
         proc.state = "exited" if signal is None else "killed"
         proc.exit.code, proc.exit.signal, proc.exit.message = code, signal, message
         proc.stats.end_cycle = at

@@ -154,9 +154,6 @@ class Schedule:
     # instructions its charges take from the slice (Kernel.end_trap).
     trap_base: int | None = None
     trap_cut: int = 0
-    # CLOCK_REALTIME here: ns added to the epoch by clock_settime, when and by which cluster it
-    # was set (the latest setting wins on every cluster: calls/time.py)
-    realtime: tuple[int, int, int] = (0, 0, -1)
 
 
 def schedule(harts: int) -> Schedule:

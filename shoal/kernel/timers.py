@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shoal.abi import SIGALRM
+from shoal.abi import SIGALRM, SIGPROF, SIGVTALRM
 from shoal.kernel import signals
 from shoal.record import dataclass
 
@@ -51,7 +51,6 @@ class Timer:
     gen: int = 0  # bumped at each (re)arming: an older action finds a newer generation
 
 
-SIGVTALRM, SIGPROF = 26, 27
 CPUCLOCK_PROF, CPUCLOCK_VIRT, CPUCLOCK_SCHED, CPUCLOCK_PERTHREAD = 0, 1, 2, 4
 OWN_VIRT, OWN_PROF = ~0 << 3 | CPUCLOCK_VIRT, ~0 << 3 | CPUCLOCK_PROF  # the process's own (pid 0)
 
@@ -80,6 +79,42 @@ def cpu_cycles(k: Kernel, p: Container, x: Thread | None = None, which: int = CP
     if which == CPUCLOCK_PROF:
         user += sum(p.stats.syscalls.values()) * k.spec.costs.syscall_cycles
     return user
+
+
+def ended_times(k: Kernel, p: Container) -> list[int]:
+    """[user, system] cycles of a process that ends, its reaped children's included, for the
+    parent that reaps it (Linux adds them to its cutime and cstime: calls/sysinfo.py's times)."""
+    user = cpu_cycles(k, p) + p.stats.children[0]
+    return [user, sum(p.stats.syscalls.values()) * k.spec.costs.syscall_cycles + p.stats.children[1]]
+
+
+CpuClock = tuple["Container", "Thread | None", int]  # process, thread (None: the process's), which
+
+
+def cpu_clock(k: Kernel, t: Thread, clock: int, gettime: bool = True) -> CpuClock | int | None:
+    """What CPU-time clock `clock` names (CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID or
+    a dynamic id): (process, thread or None, which); a pid (> 0) of a process not here (to
+    ask); None: no such clock (EINVAL). Linux's lookup_task: a thread's clock only within the
+    caller's process; a process's by its pid (or, reading it, any of its thread ids the
+    caller's own)."""
+    if clock == 2:  # CLOCK_PROCESS_CPUTIME_ID
+        return t.proc, None, CPUCLOCK_SCHED
+    if clock == 3:  # CLOCK_THREAD_CPUTIME_ID
+        return t.proc, t, CPUCLOCK_SCHED
+    if clock >= 0 or clock & 3 == 3:
+        return None
+    which, pid = clock & 3, ~(clock >> 3)
+    if clock & CPUCLOCK_PERTHREAD:
+        if pid == 0:
+            return t.proc, t, which
+        x = next((x for x in t.proc.threads if x.tid == pid and x.state.name != "DEAD"), None)
+        return (t.proc, x, which) if x is not None else None
+    if pid == 0 or pid == t.proc.pid or (gettime and pid == t.tid):
+        return t.proc, None, which
+    p = next((p for p in k.procs if p.pid == pid and p.alive), None)
+    if p is not None:
+        return (p, None, which) if p.state == "running" else pid  # (frozen or moving: asked)
+    return pid
 
 
 def cpu_now(k: Kernel, p: Container, clock: int) -> int | None:

@@ -24,8 +24,8 @@ STOPPED = object()  # the call already ended the slice (exit, yield): a0 is left
 
 def rt_epoch(k: Kernel) -> int:
     """What CLOCK_REALTIME reads (ns) where a process's own clock reads 0: the epoch, moved by
-    clock_settime (Schedule.realtime)."""
-    return EPOCH_NS + k.sched.realtime[0]
+    clock_settime (KernelCore.realtime)."""
+    return EPOCH_NS + k.core.realtime[0]
 
 
 def s32(v: int) -> int:

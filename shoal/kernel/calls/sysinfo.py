@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EINVAL
 from shoal.kernel.calls.common import charge_copy, cycles_to_ns, s32
-from shoal.kernel.container import Container, Thread
-from shoal.kernel.timers import cpu_cycles
+from shoal.kernel.container import Thread
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -47,13 +46,6 @@ def _cpu_cycles(k: Kernel, t: Thread, thread_only: bool = False) -> int:
 def _kernel_cycles(k: Kernel, t: Thread) -> int:
     """The kernel's time for the process: each call's fixed cost (the model's, no more)."""
     return sum(t.proc.stats.syscalls.values()) * k.spec.costs.syscall_cycles
-
-
-def ended_times(k: Kernel, p: Container) -> list[int]:
-    """[user, system] cycles of a process that ends, its reaped children's included, for the
-    parent that reaps it (Linux adds them to its cutime and cstime)."""
-    user = cpu_cycles(k, p) + p.stats.children[0]
-    return [user, sum(p.stats.syscalls.values()) * k.spec.costs.syscall_cycles + p.stats.children[1]]
 
 
 def sys_times(k: Kernel, t: Thread, a: list[int]) -> int:

@@ -20,8 +20,8 @@ from shoal.abi import EINVAL, EPERM, ESRCH, INIT_PID
 from shoal.kernel import timers
 from shoal.kernel.calls.common import EPOCH_NS, cycles_to_ns, ns_to_cycles, read_timespec, rt_epoch, s32
 from shoal.kernel.calls.cred import EUID
-from shoal.kernel.container import Container, Thread, TState
-from shoal.kernel.timers import CPUCLOCK_SCHED, cpu_cycles
+from shoal.kernel.container import Thread, TState
+from shoal.kernel.timers import cpu_clock, cpu_cycles
 from shoal.messages import ClockSet, Kind
 
 if TYPE_CHECKING:
@@ -31,37 +31,6 @@ if TYPE_CHECKING:
 
 CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME, CLOCK_THREAD_CPUTIME = 0, 1, 2, 3
 CLOCK_MONOTONIC_RAW, CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME = 4, 5, 6, 7
-
-
-CPUCLOCK_PERTHREAD = 4
-
-
-CpuClock = tuple[Container, Thread | None, int]  # process, thread (None: the process's), which
-
-
-def cpu_clock(k: Kernel, t: Thread, clock: int, gettime: bool = True) -> CpuClock | int | None:
-    """What CPU-time clock `clock` names: (process, thread or None, which); a pid (> 0) of a
-    process not here (to ask); None: no such clock (EINVAL). Linux's lookup_task: a thread's
-    clock only within the caller's process; a process's by its pid (or, reading it, any of its
-    thread ids the caller's own)."""
-    if clock == CLOCK_PROCESS_CPUTIME:
-        return t.proc, None, CPUCLOCK_SCHED
-    if clock == CLOCK_THREAD_CPUTIME:
-        return t.proc, t, CPUCLOCK_SCHED
-    if clock >= 0 or clock & 3 == 3:
-        return None
-    which, pid = clock & 3, ~(clock >> 3)
-    if clock & CPUCLOCK_PERTHREAD:
-        if pid == 0:
-            return t.proc, t, which
-        x = next((x for x in t.proc.threads if x.tid == pid and x.state is not TState.DEAD), None)
-        return (t.proc, x, which) if x is not None else None
-    if pid == 0 or pid == t.proc.pid or (gettime and pid == t.tid):
-        return t.proc, None, which
-    p = next((p for p in k.procs if p.pid == pid and p.alive), None)
-    if p is not None:
-        return (p, None, which) if p.state == "running" else pid  # (frozen or moving: asked)
-    return pid
 
 
 def clock_ns(k: Kernel, t: Thread, clock: int) -> int | None:
@@ -179,10 +148,10 @@ def set_realtime(k: Kernel, setting: tuple[int, int, int], at: int) -> None:
     """CLOCK_REALTIME moves here (`setting`: ns added to the epoch, when, by which cluster),
     unless a later setting is already here: absolute CLOCK_REALTIME sleeps and timers follow
     it (Linux's clock_was_set), relative ones do not."""
-    old = k.sched.realtime
+    old = k.core.realtime
     if (setting[1], setting[2]) <= (old[1], old[2]):
         return
-    k.sched.realtime = setting
+    k.core.realtime = setting
     delta = setting[0] - old[0]
     for p in k.procs:
         for x in p.threads:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from shoal.abi import EAGAIN, EINVAL, EOPNOTSUPP
 from shoal.kernel import timers
 from shoal.kernel.calls.common import cycles_to_ns, ns_to_cycles, refused, rt_epoch, s32
-from shoal.kernel.calls.time import cpu_clock
 from shoal.kernel.container import Thread
 from shoal.kernel.signals import NSIG
 
@@ -81,7 +80,7 @@ def sys_timer_create(k: Kernel, t: Thread, a: list[int]) -> int:
     if clock < 0 and clock & 7 == 3:  # (Linux's CLOCKFD: a clock device's, which has no timers)
         return -EOPNOTSUPP
     if clock not in (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME):
-        got = cpu_clock(k, t, clock, gettime=False)
+        got = timers.cpu_clock(k, t, clock, gettime=False)
         if got is None:
             return -EINVAL
         if isinstance(got, int) or got[0] is not t.proc:  # another process's CPU time (Linux has it)
