@@ -23,7 +23,7 @@ EAFNOSUPPORT, EADDRNOTAVAIL, ENETUNREACH, EISCONN, ENOTCONN = 97, 99, 101, 106, 
 # signals (asm-generic/signal.h)
 SIGHUP, SIGINT, SIGQUIT, SIGILL, SIGTRAP, SIGABRT, SIGBUS = 1, 2, 3, 4, 5, 6, 7
 SIGFPE, SIGKILL, SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM = 8, 9, 10, 11, 12, 13, 14, 15
-SIGCHLD, SIGCONT, SIGSTOP = 17, 18, 19
+SIGCHLD, SIGCONT, SIGSTOP, SIGVTALRM, SIGPROF = 17, 18, 19, 26, 27
 # init: the host, as Linux's pid 1 outside a PID namespace. No program is ever pid 1; the host
 # starts programs (their parent) and adopts every orphan. Programs count from 2.
 INIT_PID = 1

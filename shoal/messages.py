@@ -38,6 +38,7 @@ class Kind(StrEnum):
     SIGNAL = "signal"
     REPARENT = "reparent"  # its parent ended: init (pid 1) is its parent now
     SCHED_OP = "sched_op"  # sched_* and get/setpriority of a process elsewhere
+    CLOCK_SET = "clock_set"  # clock_settime(CLOCK_REALTIME) on a cluster: to every other one
     # answers and losses
     REPLY = "reply"
     NOC_ERROR = "noc_error"
@@ -234,10 +235,18 @@ class SignalMsg(Targeted, frozen=True, kw_only=True, gc=False):  # kill(2) and k
 class SchedOp(Targeted, frozen=True, kw_only=True, gc=False):  # sched_*, get/setpriority elsewhere
     KIND = Kind.SCHED_OP
     op: int  # the asker's request: answered by a Reply with ret
-    what: int  # 0: is it there; 1: 20 - its nice; 2: set its nice (Linux's set_one_prio)
+    # what: 0: is it there; 1: 20 - its nice; 2: set its nice (Linux's set_one_prio); 3, 4: get,
+    # set its main thread's policy and priority (`nice` carries them: prio.py's _encode); 5: its
+    # CPU-time clock `nice` in ns (calls/time.py)
+    what: int
     nice: int = 0
     cred: list = []  # the asker's [ruid, euid] (setpriority's permission check)
     uid: int = -1  # PRIO_USER: only a process of this real uid is named (else ESRCH)
+
+
+class ClockSet(Body, frozen=True, kw_only=True, gc=False):  # CLOCK_REALTIME was set (calls/time.py)
+    KIND = Kind.CLOCK_SET
+    realtime: list  # [ns added to the epoch, when it was set, by which cluster] (the latest wins)
 
 
 class Reparent(Targeted, frozen=True, kw_only=True, gc=False):  # getppid() is `ppid` from now on
@@ -264,6 +273,7 @@ class Reply(Body, frozen=True, kw_only=True, gc=False):  # the answer to request
     #                           bfree, files, ffree]; poll_query: a readiness mask per item
     value: int | Opt = UNSET  # sem_getvalue
     code: int | Opt = UNSET  # wait_child: the siginfo's si_code (CLD_EXITED, CLD_KILLED)
+    times: list | Opt = UNSET  # wait_child, reaping: the child's Exit.times
 
 
 class NocError(Body, frozen=True, kw_only=True, gc=False):  # the NoC lost a packet (not on the wire)
@@ -325,6 +335,9 @@ class Exit(Body, frozen=True, kw_only=True, gc=False):  # process `pid` ended (s
     pid: int
     code: int
     signal: int | None
+    # a forked process's CPU time and its reaped children's, [user, system] cycles, for its
+    # parent's times() and getrusage(RUSAGE_CHILDREN) (absent: a spawned one's, none waits)
+    times: list | Opt = UNSET
 
 
 class ChildState(Body, frozen=True, kw_only=True, gc=False):  # process `pid` stopped (by `signal`)

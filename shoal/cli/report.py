@@ -23,6 +23,10 @@ def _cache_lines(counts: tuple[int, ...], instructions: int, cpi: int) -> list[s
             f"time){banks}"]
 
 
+# (said only when there are some: a run with none reads as it always has)
+KEPT = ", or granted what shoal keeps but does not model (a real-time policy),"
+
+
 def stats_text(chip: object, proc: object) -> str:
     from shoal.api import Chip, Process
     assert isinstance(chip, Chip) and isinstance(proc, Process)
@@ -40,7 +44,7 @@ def stats_text(chip: object, proc: object) -> str:
         f"  threads        : {c.threads}",
         f"  syscalls       : {sum(c.syscalls.values())} ({calls or 'none'})",
         f"  unknown calls  : {unknown} (answered -ENOSYS; a known call refused for an "
-        "unsupported flag is counted here too)",
+        f"unsupported flag{KEPT if c.unknown_syscalls else ''} is counted here too)",
         f"  kernel queueing: {c.kcore_wait} cycles (calls waiting for the cluster's kernel core)",
         f"  peak memory    : {c.peak_frames} frames = {c.peak_frames * spec.cluster.page_size // 1024} KiB "
         f"(pages and page tables; a frame shared since a fork counts in each process, as RSS)",

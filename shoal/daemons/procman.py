@@ -21,7 +21,7 @@ from shoal.daemons.sigroups import GroupKills
 from shoal.kernel import signals
 from shoal.kernel.loader import loadable_image
 from shoal.kernel.location import REFUSAL
-from shoal.messages import Fork, ForkLoad, Kind, Load, MovedAck, Reparent, Reply, SignalMsg
+from shoal.messages import UNSET, Fork, ForkLoad, Kind, Load, MovedAck, Reparent, Reply, SignalMsg
 from shoal.platform.noc import Packet
 from shoal.record import dataclass
 
@@ -50,6 +50,7 @@ class ProcRecord:
     execed: bool = False  # it has called execve (its parent may no longer setpgid it)
     code: int = 0  # the siginfo code of its end (CLD_EXITED, CLD_KILLED)
     report: tuple[int, int] | None = None  # a stop or continue not yet waited for: (status, code)
+    times: list | None = None  # its Exit's CPU times, for the parent that reaps it
 
 
 class Placement(Protocol):
@@ -295,6 +296,7 @@ class ProcessManager:
             return
         rec.status = (b.signal & 0x7F) if b.signal is not None else ((b.code or 0) & 0xFF) << 8
         rec.code = CLD_EXITED if b.signal is None else CLD_KILLED
+        rec.times = b.times if b.times is not UNSET else None
         rec.report = None  # (a stop not waited for: the end is what a wait sees now)
         self._child_ended(rec, at)
         for w in rec.waiters:  # the first wait reaps it; as on Linux, the others find no child
@@ -446,6 +448,9 @@ class ProcessManager:
             return
         if req.body.reap:
             rec.reaped = True
+            if rec.times is not None:  # (the reaper's children's times: calls/sysinfo.py)
+                self._reply(req, at, ret=rec.pid, status=rec.status, code=rec.code, times=rec.times)
+                return
         self._reply(req, at, ret=rec.pid, status=rec.status, code=rec.code)
 
     def on_wait_child(self, req: Packet, at: int) -> None:

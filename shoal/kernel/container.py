@@ -73,6 +73,9 @@ class CallState:
     fifo: int = 0  # the FIFO's pipe its open waits at (kernel/fifos.py): carried
     polled: dict[int, int] | None = None  # poll's masks from the servers (calls/poll.py): not
     parked: int = 0  # the op of its poll query parked at the server (calls/poll.py): this kernel's
+    # an absolute CLOCK_REALTIME wait's time (ns) and the deadline it gave: a clock_settime
+    # moves that deadline (calls/time.py: set_realtime)
+    realtime_at: tuple[int, int] | None = None
 
 
 @dataclass(eq=False)
@@ -99,6 +102,10 @@ class Thread:
     sig: ThreadSignals = field(default_factory=lambda: ThreadSignals())
     stall: int = 0  # cycles its instructions stalled on cache misses (platform/cpu.py)
     call: CallState = field(default_factory=lambda: CallState())
+    # sched_setscheduler's policy (SCHED_RESET_ON_FORK bit included) and real-time priority:
+    # kept per thread as Linux keeps them, reported back, not read by the scheduler (calls/prio.py)
+    policy: int = 0
+    rtprio: int = 0
 
 
 class FileKind(StrEnum):
@@ -222,6 +229,7 @@ class ProcStats:
     caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))
     kcaches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # kernel mode's
     peak_frames: int = 0
+    children: list[int] = field(default_factory=lambda: [0, 0])  # reaped children's [user, system] cycles
     kcore_wait: int = 0  # cycles its calls queued for the kernel core
     # Remote memory (kernel/rmem.py): touches of pages kept there, pages sent there, and the
     # cycles its threads waited for pages to come back (all threads together).

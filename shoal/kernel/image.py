@@ -166,7 +166,8 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
                      "regs": k.cpu.get_regs(t.ctx), **({"robust": t.robust_list} if t.robust_list else {}),
                      **({"comm": t.comm} if t.comm is not None else {}),
                      **({"fifo": t.call.fifo} if t.call.fifo else {}),
-                     **({"kept": _kept_meta(t.call.kept)} if t.call.kept is not None else {})}
+                     **({"kept": _kept_meta(t.call.kept)} if t.call.kept is not None else {}),
+                     **({"sched": [t.policy, t.rtprio]} if t.policy else {})}
                     for t in threads],
         "ikc": {str(fd): _endpoint_meta(ep) for fd, ep in sorted(p.ikc.items())},
         "early_signals": [[port, sigs] for (pid, port), sigs in sorted(k.ikc.early_signals.items())
@@ -197,6 +198,8 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["locks"] = True
     if p.sched.nice:
         meta["nice"] = p.sched.nice
+    if any(p.stats.children):  # its reaped children's CPU times (calls/sysinfo.py: times)
+        meta["children_times"] = list(p.stats.children)
     if p.sched.membarrier:
         meta["membarrier"] = True
     if any(p.user.ids) or p.user.groups:
@@ -355,6 +358,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
     p.fs.umask = meta.get("umask", 0o022)
     p.fs.locks = meta.get("locks", False)
     p.sched.nice = meta.get("nice", 0)
+    p.stats.children = list(meta.get("children_times", [0, 0]))
     p.sched.membarrier = meta.get("membarrier", False)
     cred, groups = meta.get("cred", [[0] * 8, []])
     p.user.ids, p.user.groups = list(cred), list(groups)
@@ -370,6 +374,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
                    restart_deadline=tm["restart_deadline"], instructions=tm["instructions"],
                    stall=tm.get("stall", 0), robust_list=tm.get("robust", 0), comm=tm.get("comm"),
                    call=CallState(kept=_kept_of(tm.get("kept")), fifo=tm.get("fifo", 0)))
+        t.policy, t.rtprio = tm.get("sched", [0, 0])
         p.threads.append(t)
     signals.from_meta(p, meta.get("signals", {}))
     timers.from_meta(k, p, meta.get("timers", []), at)

@@ -173,6 +173,8 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         raise _Bad(f"'cred[1]' must hold at most {NGROUPS_MAX} groups in setgroups' order")
     _int(m.get("umask", 0o022), "umask", 0, 0o777)
     _int(m.get("nice", 0), "nice", -20, 19)
+    for i, v in enumerate(_list(m.get("children_times", [0, 0]), "children_times", 2)):
+        _int(v, f"children_times[{i}]")
     if type(m.get("membarrier", False)) is not bool:
         raise _Bad("'membarrier' must be true or false")
     if type(m.get("locks", False)) is not bool:
@@ -187,8 +189,8 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
     keys = set()
     for i, row in enumerate(_list(m.get("timers", []), "timers")):
         key, clock, signo, notify, tid, value, rest, interval, overrun = _list(row, f"timers[{i}]", 9)
-        keys.add(_int(key, f"timers[{i}][0]", timers.REAL, timers.MAX_TIMERS - 1))
-        _int(clock, f"timers[{i}][1]", 0, 15)
+        keys.add(_int(key, f"timers[{i}][0]", timers.PROF, timers.MAX_TIMERS - 1))
+        _int(clock, f"timers[{i}][1]", -(1 << 31), 15)  # (negative: a CPU-time clock, timers.py)
         _int(signo, f"timers[{i}][2]", 1, NSIG)
         if notify not in (timers.SIGEV_SIGNAL, timers.SIGEV_NONE, timers.SIGEV_THREAD_ID):
             raise _Bad(f"'timers[{i}][3]' is not a notification shoal knows")
@@ -220,6 +222,11 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _int(t.get("fifo", 0), f"{path}.fifo", 0, U32)
         if "kept" in t:
             _kept(t["kept"], f"{path}.kept")
+        policy, prio = _list(t.get("sched", [0, 0]), f"{path}.sched", 2)
+        if _int(policy, f"{path}.sched[0]", 0, 0x40000006) & ~0x40000000 not in (0, 1, 2, 3, 5):
+            raise _Bad(f"'{path}.sched[0]' must be a scheduling policy")
+        if (policy & 3 in (1, 2) and policy & 7 != 3) != (_int(prio, f"{path}.sched[1]", 0, 99) > 0):
+            raise _Bad(f"'{path}.sched[1]' must be 1-99 for SCHED_FIFO and SCHED_RR, else 0")
         regs = _dict(t["regs"], f"{path}.regs", ("x", "f", "pc", "fcsr"))
         for j, v in enumerate(_list(regs["x"], f"{path}.regs.x", 31)):
             _int(v, f"{path}.regs.x[{j}]", 0, U32)

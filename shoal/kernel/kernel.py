@@ -24,7 +24,7 @@ from functools import partial
 from msgspec.structs import replace
 from unicorn import UC_MEM_FETCH, UC_PROT_EXEC
 
-from shoal.abi import EFAULT, EIO, ETIMEDOUT, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
+from shoal.abi import EFAULT, EIO, ETIMEDOUT, INIT_PID, SIGBUS, SIGILL, SIGKILL, SIGSEGV, SIGTRAP
 from shoal.kernel import (
     answers,
     console,
@@ -39,6 +39,7 @@ from shoal.kernel import (
     rmem,
     sched,
     shm,
+    timers,
 )
 from shoal.kernel.container import CACHE_COUNTS, Block, Container, ProcStats, Thread, TState
 from shoal.kernel.kmem import KernelCore, KernelMemory
@@ -251,7 +252,11 @@ class Kernel:
             return
         ikc.close_all(self, proc, at)
         pipes.close_all(self, proc, at)  # its pipe ends: readers see EOF, writers EPIPE
-        self.send(self.services_node, Exit(pid=proc.pid, code=code, signal=signal), at=at)
+        if proc.family.ppid == INIT_PID:  # (the host's: no process waits for it; calls/sysinfo.py: times)
+            self.send(self.services_node, Exit(pid=proc.pid, code=code, signal=signal), at=at)
+        else:
+            self.send(self.services_node, Exit(pid=proc.pid, code=code, signal=signal,
+                                               times=timers.ended_times(self, proc)), at=at)
         proc.state = "exited" if signal is None else "killed"
         proc.exit.code, proc.exit.signal, proc.exit.message = code, signal, message
         proc.stats.end_cycle = at

@@ -386,9 +386,13 @@ def _replay_data(c: Cache, data: list[tuple[int, bool]]) -> tuple[int, int, int,
 
 @dataclass(eq=False, slots=True)
 class KernelCore:
-    """The cluster's kernel core (`Kernel.core`): when it serves calls, and its caches."""
+    """The cluster's kernel core (`Kernel.core`): when it serves calls, its caches, and the
+    setting of CLOCK_REALTIME it keeps."""
 
     calendar: Calendar = field(default_factory=Calendar)  # (start, end) cycles it serves a call
     wait: int = 0  # cycles threads spent queueing for it
     kmem: KernelMemory | None = None  # its caches, with the L1 model (made with the CPU)
     caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # their counts
+    # ns clock_settime added to the epoch, when and by which cluster it was set (the latest
+    # setting wins on every cluster: calls/time.py)
+    realtime: tuple[int, int, int] = (0, 0, -1)

@@ -39,7 +39,7 @@ from dataclasses import field
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from shoal.kernel import migrate, pipes, report, rmem, shm, signals
+from shoal.kernel import migrate, pipes, report, rmem, shm, signals, timers
 from shoal.kernel.container import TState
 from shoal.kernel.ikc import Remote
 from shoal.kernel.memory import PAGE, Missing
@@ -340,6 +340,10 @@ def run_slice(k: Kernel, h: Hart) -> None:
         cut = w.mid_at if clock < w.mid_at else w.end_at
         if cut >= clock + cpi:  # (room for an instruction, or the slice would never run)
             cap = min(cap, cut)
+    if p.timers:  # a CPU-time timer fires when its clock gets there, not a slice later (timers.py)
+        left = timers.cpu_left(k, p)
+        if left is not None:
+            cap = min(cap, clock + max(left, cpi))
     rep = k.reports
     if rep.armed and rep.at > clock:
         cap = min(cap, rep.at)  # a load report sees the cluster at its time (kernel/report.py)
@@ -412,6 +416,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
             _window(k, t, cpu.stall)
         if k.tracer is not None:
             k.tracer.caches(k.cluster, h.index, h.clock, misses, cpu.stall)
+    if t.proc.timers and t.proc.alive:
+        timers.cpu_check(k, t.proc, h.clock)
     if h._thread is None:  # its thread left it in the slice (its process ended or froze):
         free = s.free_harts  # its place among the free harts, kept by clock, moves with it
         free.remove(h)

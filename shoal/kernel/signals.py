@@ -58,7 +58,7 @@ NSIG = 64
 ALL = (1 << NSIG) - 1
 UNBLOCKABLE = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1))
 # siginfo codes (asm-generic/siginfo.h)
-SI_USER, SI_KERNEL, SI_QUEUE, SI_TKILL = 0, 0x80, -1, -6
+SI_USER, SI_KERNEL, SI_QUEUE, SI_TIMER, SI_TKILL = 0, 0x80, -1, -2, -6
 SEGV_MAPERR, SEGV_ACCERR = 1, 2
 BUS_ADRERR = 2  # a nonexistent physical address (a shared page beyond its object's end)
 FAULT_SIGNALS = frozenset({SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP})
@@ -183,7 +183,19 @@ def take_from(t: Thread, want: int) -> tuple[int, ...] | None:
         for n, i in enumerate(q):
             if bit(i[0]) & want and (best is None or i[0] < best[0]):
                 best = (i[0], q, n)
-    return None if best is None else best[1].pop(best[2])
+    return None if best is None else _taken(t.proc, best[1].pop(best[2]))
+
+
+def _taken(p: Container, i: tuple[int, ...]) -> tuple[int, ...]:
+    """A signal taken off its queue: a POSIX timer's carries the overruns counted since it was
+    sent (si_overrun), which timer_getoverrun reports from now on (Linux's it_overrun_last)."""
+    if i[2] != SI_TIMER:
+        return i
+    tm = p.timers.get(i[3])
+    if tm is None:
+        return i
+    tm.last, tm.overrun = tm.overrun, 0
+    return (*i[:4], tm.last & 0xFFFFFFFF, *i[5:])
 
 
 def _end_wait(k: Kernel, t: Thread, at: int) -> None:
@@ -318,7 +330,7 @@ def _take(t: Thread) -> tuple[tuple[int, ...], list] | None:
                 best = (i[0], q, n)
     if best is None:
         return None
-    return best[1].pop(best[2]), best[1]
+    return _taken(t.proc, best[1].pop(best[2])), best[1]
 
 
 def deliver(k: Kernel, t: Thread, at: int) -> Stop | Missing | None:

@@ -197,6 +197,7 @@ CALLS: tuple[tuple[int, str, Syscall], ...] = (
     (285, "copy_file_range", copy.sys_copy_file_range),
     (291, "statx", fs.sys_statx),
     (403, "clock_gettime64", time.sys_clock_gettime),
+    (404, "clock_settime64", time.sys_clock_settime),
     (406, "clock_getres_time64", time.sys_clock_getres),
     (407, "clock_nanosleep_time64", time.sys_clock_nanosleep),
     (408, "timer_gettime64", timer.sys_timer_gettime),
@@ -269,7 +270,7 @@ SYSCALLS = _table(CALLS)
 # "reply" and "noc_error" are the kernel's own (kernel.py: handle).
 PACKET_HANDLERS = _handlers(console.HANDLERS, ikc.HANDLERS, location.HANDLERS, migrate.HANDLERS,
                             report.HANDLERS, rmem.HANDLERS, shm.HANDLERS, procs.HANDLERS, pipes.HANDLERS,
-                            sig.HANDLERS, fork.HANDLERS, futexes.HANDLERS, prio.HANDLERS,
+                            sig.HANDLERS, fork.HANDLERS, futexes.HANDLERS, prio.HANDLERS, time.HANDLERS,
                             poll.HANDLERS)
 
 

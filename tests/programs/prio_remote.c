@@ -52,6 +52,19 @@ int main(void) {
     printf("sched_setscheduler(child, OTHER): %s\n", err(sched_setscheduler(c, SCHED_OTHER, &sp)));
     sp.sched_priority = 5;
     printf("sched_setscheduler(child, OTHER, 5): %s\n", err(sched_setscheduler(c, SCHED_OTHER, &sp)));
+    sp.sched_priority = 9;  /* root's real-time policy, kept and read back wherever it runs */
+    printf("sched_setscheduler(child, FIFO, 9): %s\n", err(sched_setscheduler(c, SCHED_FIFO, &sp)));
+    printf("sched_getscheduler(child): %d\n", sched_getscheduler(c));
+    sp.sched_priority = 0;
+    r = sched_getparam(c, &sp);
+    printf("sched_getparam(child): %s, priority %d\n", err(r), sp.sched_priority);
+    sp.sched_priority = 11;
+    printf("sched_setparam(child, 11): %s\n", err(sched_setparam(c, &sp)));
+    r = sched_getparam(c, &sp);
+    printf("sched_getparam(child): %s, priority %d\n", err(r), sp.sched_priority);
+    sp.sched_priority = 0;
+    printf("sched_setparam(child, 0) on FIFO: %s\n", err(sched_setparam(c, &sp)));
+    printf("sched_setscheduler(child, OTHER): %s\n", err(sched_setscheduler(c, SCHED_OTHER, &sp)));
     pid_t parent = getpid();
     pid_t u = fork();
     if (u == 0) {  /* a user's answers about root's processes */
@@ -61,7 +74,9 @@ int main(void) {
         errno = 0;
         int g = getpriority(PRIO_PROCESS, c) == 7 && errno == 0;
         int s = sched_getscheduler(c) == SCHED_OTHER;
-        _exit(a + 2 * b + 4 * g + 8 * s);  /* 15 */
+        struct sched_param z = {0};
+        int o = sched_setscheduler(c, SCHED_OTHER, &z) == -1 && errno == EPERM;
+        _exit(a + 2 * b + 4 * g + 8 * s + 16 * o);  /* 31 */
     }
     int st;
     waitpid(u, &st, 0);

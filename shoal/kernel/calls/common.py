@@ -22,6 +22,12 @@ EPOCH_NS = 1_767_225_600 * 1_000_000_000
 STOPPED = object()  # the call already ended the slice (exit, yield): a0 is left as it is
 
 
+def rt_epoch(k: Kernel) -> int:
+    """What CLOCK_REALTIME reads (ns) where a process's own clock reads 0: the epoch, moved by
+    clock_settime (KernelCore.realtime)."""
+    return EPOCH_NS + k.core.realtime[0]
+
+
 def s32(v: int) -> int:
     return v - (1 << 32) if v & 0x80000000 else v
 
@@ -51,3 +57,9 @@ def refused(t: Thread, num: int, err: int = ENOSYS) -> int:
     with the unknown calls (--stats)."""
     t.proc.stats.unknown_syscalls[num] += 1
     return -err
+
+
+def unmodelled(t: Thread, num: int) -> None:
+    """A call granted something shoal keeps and reports but does not model (a real-time
+    policy): counted with the unknown calls (--stats), though it succeeded, as Linux's would."""
+    t.proc.stats.unknown_syscalls[num] += 1

@@ -38,15 +38,15 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import E2BIG, EACCES, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM
 from shoal.errors import ShoalError
-from shoal.kernel import forkmem, ikc, image, location, migrate, pipes, signals, timers
-from shoal.kernel.calls import cred
+from shoal.kernel import forkmem, ikc, image, location, migrate, pipes, signals
+from shoal.kernel.calls import cred, prio
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.files import canonical, release
 from shoal.kernel.loader import MAX_ARG_BYTES, ArgsTooBig, build_stack, load, parse_elf
 from shoal.kernel.memory import PAGE, Fault, Missing, OutOfFrames
 from shoal.kernel.stops import ASLEEP
-from shoal.messages import Exec, Exit, Fork, Kind, Pgrp, WaitChild
+from shoal.messages import UNSET, Exec, Exit, Fork, Kind, Pgrp, WaitChild
 from shoal.platform.cpu import _ALL_REGS, REG_A, REG_PC, REG_SP, REG_TP
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ def _clone_thread(k: Kernel, t: Thread, a: list[int]) -> int:
         ctx.reg_write(REG_TP, tls)
     child = k.new_thread(t.proc, ctx, k.now())
     child.comm = t.comm  # (a new thread has its creator's name, as on Linux)
+    child.policy, child.rtprio = t.policy, t.rtprio  # its creator's scheduling policy (prio.py)
     child.sig.mask = t.sig.mask  # its creator's mask; its own (empty) pending set, no alternate stack
     if flags & CLONE_PARENT_SETTID:
         t.proc.aspace.write(ptid, struct.pack("<I", child.tid))
@@ -115,6 +116,16 @@ def _live_regs(k: Kernel) -> dict:
     return {"x": [w & m for w in v[:31]], "pc": v[31] & m, "f": v[32:64], "fcsr": v[64] & m}
 
 
+def _child_sched(t: Thread, meta: dict) -> dict:
+    """The child's thread's policy: the caller's, but SCHED_OTHER after SCHED_RESET_ON_FORK,
+    which also takes a negative nice back to 0 (Linux's sched_fork)."""
+    if t.policy & prio.SCHED_RESET_ON_FORK:
+        if meta.get("nice", 0) < 0:
+            meta.pop("nice")
+        return {}
+    return {"sched": [t.policy, t.rtprio]} if t.policy else {}
+
+
 def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls: int,
                 ctid: int, regs: dict | None = None, with_pages: bool = True) -> tuple[dict, list]:
     """The child's image parts: the parent's, with one thread (the caller's registers, a0 = 0),
@@ -129,12 +140,13 @@ def _child_meta(k: Kernel, p: Container, t: Thread, flags: int, stack: int, tls:
         regs["x"][3] = tls  # tp (x4)
     meta["threads"] = [{"tid": t.tid, "clear_tid": ctid if flags & CLONE_CHILD_CLEARTID else 0,
                         "restart_deadline": None, "blocked_on": "", "instructions": 0, "regs": regs,
-                        **({"comm": t.comm} if t.comm is not None else {})}]
+                        **({"comm": t.comm} if t.comm is not None else {}),
+                        **_child_sched(t, meta)}]
     meta.update(syscalls={}, unknown={}, start_cycle=k.now() if k.sched.current is t else t.blocked_at,
                 peak_frames=0, kcore_wait=0, generation=0, dead_instructions=0, ikc={}, early_signals=[],
                 ppid=p.pid, tty=p.family.tty or p.pid)
-    # (a child has no timers, and no parent-death signal: fork clears it)
-    for key in ("caches", "kcaches", "rmem_stats", "timers", "pdeathsig"):
+    # (a child has no timers, no parent-death signal (fork clears it), no children's times)
+    for key in ("caches", "kcaches", "rmem_stats", "timers", "pdeathsig", "children_times"):
         meta.pop(key, None)
     sig = {}
     if p.sig.actions:
@@ -307,6 +319,9 @@ def _wait(k: Kernel, t: Thread, idtype: int, id_: int, options: int, then: objec
         ret = reply.body.ret
         if ret > 0 and not options & WNOWAIT and reply.body.code in (CLD_EXITED, CLD_KILLED):
             t.proc.family.children.discard(ret)  # reaped (a stop or continue report is not)
+            if reply.body.times is not UNSET:  # its CPU time is its reaper's children's now
+                ch = t.proc.stats.children
+                ch[0], ch[1] = ch[0] + reply.body.times[0], ch[1] + reply.body.times[1]
         return then(reply, ret)  # type: ignore[operator]
     asked = {name: True for name, bit in (("stopped", WUNTRACED), ("continued", WCONTINUED)) if options & bit}
     if not options & WEXITED:
@@ -471,7 +486,7 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
     p.sig.actions = {n: [signals.SIG_IGN, 0, 0] for n, act in p.sig.actions.items()
                     if act[0] == signals.SIG_IGN}
     p.sig.tramp = 0
-    for key in [key for key in p.timers if key != timers.REAL]:  # POSIX timers end, ITIMER_REAL stays
+    for key in [key for key in p.timers if key >= 0]:  # POSIX timers end, the interval timers stay
         p.timers[key].gen += 1
         del p.timers[key]
     t.sig.altstack, t.sig.interrupted, t.clear_tid = (0, 0, signals.SS_DISABLE), None, 0

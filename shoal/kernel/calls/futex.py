@@ -9,7 +9,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from shoal.abi import EAGAIN, EDEADLK, EINVAL, ENOSYS, EPERM, ESRCH, ETIMEDOUT
-from shoal.kernel.calls.common import EPOCH_NS, ns_to_cycles, read_timespec, s32
+from shoal.kernel.calls.common import ns_to_cycles, read_timespec, rt_epoch, s32
 from shoal.kernel.container import Thread, TState
 from shoal.kernel.futexes import (
     FUTEX_OWNER_DIED,
@@ -46,7 +46,7 @@ def _lock_pi(k: Kernel, t: Thread, addr: int, tsp: int, try_only: bool, realtime
         ns = read_timespec(t, tsp)
         if ns is None:
             return -EINVAL
-        base = EPOCH_NS if realtime else 0
+        base = rt_epoch(k) if realtime else 0
         deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.move.clock_offset
     val = word(t, addr)
     owner = val & FUTEX_TID_MASK
@@ -130,8 +130,10 @@ def sys_futex(k: Kernel, t: Thread, a: list[int]) -> object:
             if cmd == FUTEX_WAIT:
                 deadline = now + ns_to_cycles(k, ns)
             else:
-                base = EPOCH_NS if op & FUTEX_CLOCK_REALTIME else 0
+                base = rt_epoch(k) if op & FUTEX_CLOCK_REALTIME else 0
                 deadline = ns_to_cycles(k, max(ns - base, 0)) + t.proc.move.clock_offset
+                if base:  # (a clock_settime moves it: calls/time.py's set_realtime)
+                    t.call.realtime_at = (ns, deadline)
         if struct.unpack("<I", t.proc.aspace.read(addr, 4))[0] != val:
             return -EAGAIN
         if t.restart_deadline is not None:  # redone after a freeze: the original deadline holds

@@ -1,8 +1,11 @@
 """Scheduling policy and niceness as Linux reports them: sched_get_priority_max/min,
 sched_getscheduler/sched_setscheduler, sched_getparam/sched_setparam, getpriority/setpriority,
-getcpu. Every thread runs under SCHED_OTHER (shoal's scheduler is round robin, kernel/sched.py);
-another policy (or SCHED_RESET_ON_FORK) is not modelled: asking for one is EPERM, counted as
-refused (--stats). A process's nice value (Container.sched.nice) is kept, inherited by fork, kept by
+getcpu. shoal's scheduler is round robin (kernel/sched.py): a thread's policy and real-time
+priority (Thread.policy, .rtprio; any thread's id names it, as on Linux) are checked as Linux's
+(root stands for CAP_SYS_NICE, RLIMIT_RTPRIO bounds a user), kept, reported back, inherited by
+clone and fork (not past SCHED_RESET_ON_FORK), kept by exec and carried in images, but not
+modelled: a granted policy other than SCHED_OTHER is counted with the unknown calls (--stats).
+A process's nice value (Container.sched.nice) is kept, inherited by fork, kept by
 exec and carried in its image, but the scheduler does not read it. Another process is found
 wherever it runs: one not on this cluster is asked by a `sched_op` packet routed by pid (as a
 signal is: held while it is frozen, passed on after it moved; ESRCH once it has ended), whose
@@ -16,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EACCES, EINVAL, EPERM, ESRCH
 from shoal.kernel import location
-from shoal.kernel.calls.common import refused, s32
+from shoal.kernel.calls.common import cycles_to_ns, s32, unmodelled
 from shoal.kernel.calls.cred import EUID, RUID
+from shoal.kernel.container import TState
 from shoal.messages import KillGroup, Kind, Relay, SchedOp
 
 if TYPE_CHECKING:
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
 SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE = 0, 1, 2, 3, 5, 6
 SCHED_RESET_ON_FORK = 0x40000000
 PRIO_PROCESS, PRIO_PGRP, PRIO_USER = 0, 1, 2
-RLIMIT_NICE = 13
+RLIMIT_NICE, RLIMIT_RTPRIO = 13, 14
 NR_SETSCHEDULER, NR_SETPARAM = 119, 118
 
 
@@ -41,7 +45,7 @@ def _find(k: Kernel, t: Thread, pid: int) -> Container | None:
     return None
 
 
-WHERE, NICE, SET_NICE = 0, 1, 2  # what a sched_op asks
+WHERE, NICE, SET_NICE, GET_SCHED, SET_SCHED, CPU_TIME = 0, 1, 2, 3, 4, 5  # what a sched_op asks
 
 
 def _ask(k: Kernel, t: Thread, pid: int, what: int, then: Callable[[int], object], nice: int = 0) -> object:
@@ -71,6 +75,18 @@ def on_sched_op(k: Kernel, pkt: Packet, at: int) -> None:
         ret = 20 - p.sched.nice
     elif b.what == SET_NICE:
         ret = _set_nice(p, list(b.cred), b.nice)
+    elif b.what == CPU_TIME:  # clock_gettime of its CPU-time clock `nice` (calls/time.py)
+        from shoal.kernel.timers import cpu_cycles
+        ret = cycles_to_ns(k, cpu_cycles(k, p, None, b.nice))
+    elif b.what in (GET_SCHED, SET_SCHED):
+        x = next((x for x in p.threads if x.tid == p.pid and x.state is not TState.DEAD), None)
+        x = x or next((x for x in p.threads if x.state is not TState.DEAD), None)
+        if x is None:
+            ret = -ESRCH
+        elif b.what == GET_SCHED:
+            ret = _encode(x.policy, x.rtprio)
+        else:
+            ret = -EINVAL if b.nice < 0 else _set_policy(x, list(b.cred), *_decode(b.nice))
     else:
         ret = 0
     k.reply(pkt, at, ret=ret)
@@ -90,18 +106,46 @@ def sys_sched_get_priority_min(k: Kernel, t: Thread, a: list[int]) -> int:
     return 0 if policy in (SCHED_OTHER, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE) else -EINVAL
 
 
-def _there(k: Kernel, t: Thread, pid: int, then: Callable[[int], object]) -> object:
-    """`then(0)` if process `pid` exists (here at once, or asked where it is), else `then(-ESRCH)`."""
-    if _find(k, t, pid) is not None:
-        return then(0)
-    return _ask(k, t, pid, WHERE, then)
+def _thread(k: Kernel, t: Thread, tid: int) -> Thread | None:
+    """The thread `tid` names (0: the caller) among this cluster's running processes: Linux's
+    sched_* calls take any thread's id, a process's pid naming its main thread."""
+    if tid == 0:
+        return t
+    for p in k.procs:
+        if p.alive and p.state == "running":
+            for x in p.threads:
+                if x.tid == tid and x.state is not TState.DEAD:
+                    return x
+    p = _find(k, t, tid)  # a process whose main thread has ended: its first live thread
+    return next((x for x in p.threads if x.state is not TState.DEAD), None) if p is not None else None
+
+
+def _encode(policy: int, prio: int) -> int:
+    """A policy (its SCHED_RESET_ON_FORK bit as 0x80; 0x7F: the current one) and a priority in
+    one non-negative int, as a sched_op carries them."""
+    return (policy & 0x7F) | (0x80 if policy & SCHED_RESET_ON_FORK else 0) | prio << 8
+
+
+def _decode(v: int) -> tuple[int, int]:
+    policy = -1 if v & 0x7F == 0x7F else (v & 0x7F) | (SCHED_RESET_ON_FORK if v & 0x80 else 0)
+    return policy, v >> 8
+
+
+def _sched_of(k: Kernel, t: Thread, tid: int, then: Callable[[int, int], object]) -> object:
+    """`then(policy, prio)` of thread `tid` here, or of process `tid` elsewhere (asked); a
+    negative policy is the error (-ESRCH). A thread of a process on another cluster is not
+    found by its tid (only a pid is routed): ESRCH, as README says."""
+    x = _thread(k, t, tid)
+    if x is not None:
+        return then(x.policy, x.rtprio)
+    return _ask(k, t, tid, GET_SCHED, lambda ret: then(ret, 0) if ret < 0 else then(*_decode(ret)))
 
 
 def sys_sched_getscheduler(k: Kernel, t: Thread, a: list[int]) -> object:
     pid = s32(a[0])
     if pid < 0:
         return -EINVAL
-    return _there(k, t, pid, lambda ret: SCHED_OTHER if ret == 0 else ret)
+    return _sched_of(k, t, pid, lambda policy, prio: policy)
 
 
 def sys_sched_getparam(k: Kernel, t: Thread, a: list[int]) -> object:
@@ -109,32 +153,62 @@ def sys_sched_getparam(k: Kernel, t: Thread, a: list[int]) -> object:
     if pid < 0 or not param:
         return -EINVAL
 
-    def found(ret: int) -> int:
-        if ret == 0:
-            t.proc.aspace.write(param, struct.pack("<i", 0))  # (EFAULT: a Fault, entry.py / _on_reply)
-        return ret
-    return _there(k, t, pid, found)
+    def found(policy: int, prio: int) -> int:
+        if policy < 0:
+            return policy
+        t.proc.aspace.write(param, struct.pack("<i", prio))  # (EFAULT: a Fault, entry.py / _on_reply)
+        return 0
+    return _sched_of(k, t, pid, found)
 
 
 def _set(k: Kernel, t: Thread, num: int, pid: int, policy: int, param: int) -> object:
     """Linux's do_sched_setscheduler then __sched_setscheduler's checks, in their order."""
     if pid < 0 or not param:
         return -EINVAL
-    (prio,) = struct.unpack("<I", t.proc.aspace.read(param, 4))
-    return _there(k, t, pid, lambda ret: ret if ret < 0 else _set_policy(t, num, policy, prio))
+    (prio,) = struct.unpack("<i", t.proc.aspace.read(param, 4))
+    ids = t.proc.user.ids
+    me = [ids[RUID], ids[EUID]]
+    x = _thread(k, t, pid)
+    if x is not None:
+        ret = _set_policy(x, me, policy, prio)
+        return _counted(t, num, x.policy, ret)
+    return _ask(k, t, pid, SET_SCHED, lambda ret: _counted(t, num, policy, ret),
+                _encode(policy if policy >= 0 else 0x7F, max(prio, 0)) if 0 <= prio <= 99 else -1)
 
 
-def _set_policy(t: Thread, num: int, policy: int, prio: int) -> int:
+def _counted(t: Thread, num: int, policy: int, ret: int) -> int:
+    """A policy shoal's scheduler does not model, once granted, is counted (--stats); a flag
+    SCHED_RESET_ON_FORK alone is modelled (fork.py)."""
+    if ret == 0 and policy > 0 and policy != SCHED_RESET_ON_FORK:  # (-1: setparam elsewhere)
+        unmodelled(t, num)
+    return ret
+
+
+def _set_policy(x: Thread, me: list[int], policy: int, prio: int) -> int:
+    """Thread `x`'s policy and priority for a caller of [ruid, euid] `me`: Linux's checks (root
+    stands for CAP_SYS_NICE; RLIMIT_RTPRIO bounds a user's real-time priority) then kept."""
     if policy < 0:  # sched_setparam: the current policy
-        policy = SCHED_OTHER
+        policy = x.policy
     reset, policy = policy & SCHED_RESET_ON_FORK, policy & ~SCHED_RESET_ON_FORK
     if policy not in (SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE, SCHED_DEADLINE):
         return -EINVAL
     rt = policy in (SCHED_FIFO, SCHED_RR)
-    if prio > 99 or rt != (prio != 0) or policy == SCHED_DEADLINE:  # (no deadline parameters here)
+    if not 0 <= prio <= 99 or rt != (prio != 0) or policy == SCHED_DEADLINE:  # (no deadline parameters)
         return -EINVAL
-    if policy != SCHED_OTHER or reset:
-        return refused(t, num, EPERM)  # a policy or flag shoal's scheduler does not have
+    if me[1] != 0:  # Linux's checks for a caller without CAP_SYS_NICE, in its order
+        p, now = x.proc, x.policy & ~SCHED_RESET_ON_FORK
+        if rt:
+            lim = p.rlimits.get(RLIMIT_RTPRIO, [0, 0])[0]
+            if (policy != now and not lim) or (prio > x.rtprio and prio > lim):
+                return -EPERM
+        nice_lim = p.rlimits.get(RLIMIT_NICE, [0, 0])[0]
+        if now == SCHED_IDLE and policy != SCHED_IDLE and 20 - p.sched.nice > nice_lim:
+            return -EPERM  # (SCHED_IDLE is nice 20: leaving it is lowering the nice)
+        if me[1] not in (p.user.ids[EUID], p.user.ids[RUID]):
+            return -EPERM  # another owner's thread
+        if x.policy & SCHED_RESET_ON_FORK and not reset:
+            return -EPERM
+    x.policy, x.rtprio = policy | reset, prio
     return 0
 
 

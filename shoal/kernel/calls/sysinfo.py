@@ -49,30 +49,37 @@ def _kernel_cycles(k: Kernel, t: Thread) -> int:
 
 
 def sys_times(k: Kernel, t: Thread, a: list[int]) -> int:
-    """times(2): user and system time in clock ticks (children's: 0, shoal keeps none); the
-    ticks since the process's clock began."""
+    """times(2): user and system time in clock ticks, the process's and its reaped children's
+    (their own reaped children's included); the ticks since the process's clock began."""
     tick = k.spec.cluster.freq_hz // CLK_TCK
     if a[0]:
         user, system = _cpu_cycles(k, t) // tick, _kernel_cycles(k, t) // tick
-        t.proc.aspace.write(a[0], struct.pack("<iiii", user, system, 0, 0))
+        cu, cs = (c // tick for c in t.proc.stats.children)
+        t.proc.aspace.write(a[0], struct.pack("<iiii", user, system, cu, cs))
     return ((k.now() - t.proc.move.clock_offset) // tick) & 0x7FFFFFFF
+
+
+def _timevals(k: Kernel, user: int, system: int) -> tuple[int, int, int, int]:
+    """Two struct timevals (seconds, microseconds) of `user` and `system` cycles."""
+    u, s = cycles_to_ns(k, user) // 1000, cycles_to_ns(k, system) // 1000
+    return u // 1_000_000, u % 1_000_000, s // 1_000_000, s % 1_000_000
 
 
 def sys_getrusage(k: Kernel, t: Thread, a: list[int]) -> int:
     """getrusage(2) on riscv32: two old timevals (32-bit) and fourteen longs (72 bytes). User
-    and system time, the peak resident set (KiB) and the page faults; the rest 0."""
+    and system time, the peak resident set (KiB) and the page faults; the rest 0. Of the
+    reaped children: their times only."""
     who = s32(a[0])
     if who not in (RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD):
         return -EINVAL
     if who == RUSAGE_CHILDREN:
-        t.proc.aspace.write(a[1], bytes(72))
+        tv = _timevals(k, *t.proc.stats.children)
+        t.proc.aspace.write(a[1], struct.pack("<iiii", *tv).ljust(72, b"\0"))
         return 0
-    user = cycles_to_ns(k, _cpu_cycles(k, t, who == RUSAGE_THREAD)) // 1000
-    system = cycles_to_ns(k, _kernel_cycles(k, t)) // 1000
     maxrss = t.proc.stats.peak_frames * k.spec.cluster.page_size // 1024
     longs = [maxrss, 0, 0, 0, t.proc.aspace.faults, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-    t.proc.aspace.write(a[1], struct.pack("<iiii14i", user // 1_000_000, user % 1_000_000,
-                                          system // 1_000_000, system % 1_000_000, *longs))
+    tv = _timevals(k, _cpu_cycles(k, t, who == RUSAGE_THREAD), _kernel_cycles(k, t))
+    t.proc.aspace.write(a[1], struct.pack("<iiii14i", *tv, *longs))
     return 0
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import struct
 from typing import TYPE_CHECKING
 
-from shoal.abi import EAGAIN, EINVAL
+from shoal.abi import EAGAIN, EINVAL, EOPNOTSUPP
 from shoal.kernel import timers
-from shoal.kernel.calls.common import EPOCH_NS, cycles_to_ns, ns_to_cycles, refused, s32
+from shoal.kernel.calls.common import cycles_to_ns, ns_to_cycles, refused, rt_epoch, s32
 from shoal.kernel.container import Thread
 from shoal.kernel.signals import NSIG
 
@@ -19,6 +19,7 @@ ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF = 0, 1, 2
 CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME = 0, 1, 7
 TIMER_ABSTIME = 1
 NS = 1_000_000_000
+DELAYTIMER_MAX = 0x7FFFFFFF  # (Linux's cap of an overrun count)
 
 
 def _tv(k: Kernel, cycles: int) -> tuple[int, int]:
@@ -35,48 +36,57 @@ def _read_itimerval(t: Thread, addr: int) -> tuple[int, int] | None:
     return (isec * 1_000_000 + iusec) * 1000, (vsec * 1_000_000 + vusec) * 1000
 
 
+KEYS = {ITIMER_REAL: timers.REAL, ITIMER_VIRTUAL: timers.VIRTUAL, ITIMER_PROF: timers.PROF}
+
+
 def _write_itimerval(k: Kernel, t: Thread, addr: int, key: int) -> None:
     tm = t.proc.timers.get(key)
-    value = timers.left(k, tm, k.now()) if tm is not None else 0
+    value = timers.left(k, tm, k.now(), t.proc) if tm is not None else 0
     interval = tm.interval if tm is not None else 0
     t.proc.aspace.write(addr, struct.pack("<iiii", *_tv(k, interval), *_tv(k, value)))
 
 
 def sys_getitimer(k: Kernel, t: Thread, a: list[int]) -> int:
     which = s32(a[0])
-    if which not in (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF):
+    if which not in KEYS:
         return -EINVAL
-    if which != ITIMER_REAL:  # CPU-time timers are not kept: they read as disarmed
-        t.proc.aspace.write(a[1], bytes(16))
-        return 0
-    _write_itimerval(k, t, a[1], timers.REAL)
+    _write_itimerval(k, t, a[1], KEYS[which])
     return 0
 
 
 def sys_setitimer(k: Kernel, t: Thread, a: list[int]) -> int:
+    """ITIMER_REAL counts the chip's time, ITIMER_VIRTUAL the process's user CPU time and
+    ITIMER_PROF its user and system time (timers.py's CPU-time timers); SIGALRM, SIGVTALRM,
+    SIGPROF."""
     which, new, old = s32(a[0]), a[1], a[2]
-    if which not in (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF):
+    if which not in KEYS:
         return -EINVAL
-    if which != ITIMER_REAL:  # CPU-time timers (Linux has them): refused, and counted
-        return refused(t, 103, EINVAL)
     got = _read_itimerval(t, new) if new else (0, 0)
     if got is None:
         return -EINVAL
+    key = KEYS[which]
     if old:
-        _write_itimerval(k, t, old, timers.REAL)
+        _write_itimerval(k, t, old, key)
     p = t.proc
-    p.timers.setdefault(timers.REAL, timers.real_timer())
+    tm = p.timers.setdefault(key, timers.interval_timer(key))
     interval, value = got
-    now = k.now()
-    timers.arm(k, p, timers.REAL, now + ns_to_cycles(k, value) if value else None,
-               ns_to_cycles(k, interval))
+    base = k.now() if key == timers.REAL else timers.cpu_now(k, p, tm.clock) or 0
+    timers.arm(k, p, key, base + ns_to_cycles(k, value) if value else None, ns_to_cycles(k, interval))
     return 0
 
 
 def sys_timer_create(k: Kernel, t: Thread, a: list[int]) -> int:
     clock, sev, out = s32(a[0]), a[1], a[2]
+    if clock < 0 and clock & 7 == 3:  # (Linux's CLOCKFD: a clock device's, which has no timers)
+        return -EOPNOTSUPP
     if clock not in (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME):
-        return -EINVAL
+        got = timers.cpu_clock(k, t, clock, gettime=False)
+        if got is None:
+            return -EINVAL
+        if isinstance(got, int) or got[0] is not t.proc:  # another process's CPU time (Linux has it)
+            return refused(t, 107, EINVAL)
+        _, x, which = got  # kept as a dynamic id naming this process (pid 0) or one of its threads
+        clock = ~x.tid << 3 | timers.CPUCLOCK_PERTHREAD | which if x is not None else ~0 << 3 | which
     p = t.proc
     key = next((i for i in range(timers.MAX_TIMERS) if i not in p.timers), None)
     if key is None:
@@ -110,7 +120,7 @@ def _read_itimerspec(t: Thread, addr: int) -> tuple[int, int] | None:
 
 
 def _write_itimerspec(k: Kernel, t: Thread, addr: int, tm: timers.Timer) -> None:
-    rest, interval = cycles_to_ns(k, timers.left(k, tm, k.now())), cycles_to_ns(k, tm.interval)
+    rest, interval = cycles_to_ns(k, timers.left(k, tm, k.now(), t.proc)), cycles_to_ns(k, tm.interval)
     t.proc.aspace.write(addr, struct.pack("<qqqq", interval // NS, interval % NS, rest // NS, rest % NS))
 
 
@@ -127,13 +137,20 @@ def sys_timer_settime(k: Kernel, t: Thread, a: list[int]) -> int:
     interval, value = got
     now = k.now()
     at = None
-    if value:
+    if value and tm.clock < 0:  # a value of its CPU-time clock (timers.py)
+        base = 0 if flags & TIMER_ABSTIME else timers.cpu_now(k, t.proc, tm.clock) or 0
+        at = base + ns_to_cycles(k, value)
+    elif value:
         if flags & TIMER_ABSTIME:
-            base = EPOCH_NS if tm.clock == CLOCK_REALTIME else 0
+            base = rt_epoch(k) if tm.clock == CLOCK_REALTIME else 0
             at = max(now, ns_to_cycles(k, max(value - base, 0)) + t.proc.move.clock_offset)
         else:
             at = now + ns_to_cycles(k, value)
     timers.arm(k, t.proc, key, at, ns_to_cycles(k, interval))
+    # (an absolute CLOCK_REALTIME expiry follows clock_settime: time.set_realtime)
+    tm.absolute = bool(value and flags & TIMER_ABSTIME and tm.clock == CLOCK_REALTIME)
+    if tm.clock < 0:
+        timers.cpu_check(k, t.proc, now)  # (one already due fires now, as Linux's)
     return 0
 
 
@@ -147,7 +164,7 @@ def sys_timer_gettime(k: Kernel, t: Thread, a: list[int]) -> int:
 
 def sys_timer_getoverrun(k: Kernel, t: Thread, a: list[int]) -> int:
     tm = _posix(t, s32(a[0]))
-    return -EINVAL if tm is None else tm.overrun
+    return -EINVAL if tm is None else min(tm.last, DELAYTIMER_MAX)
 
 
 def sys_timer_delete(k: Kernel, t: Thread, a: list[int]) -> int:
