@@ -16,6 +16,21 @@ def test_timers_as_native(programs: Programs) -> None:
     assert_same(p, run_native(b, ["timers"]))
 
 
+def test_a_timer_finer_than_its_signal_is_taken_counts_overruns(programs: Programs) -> None:
+    """A 10 ns POSIX timer (and a 1 us ITIMER_REAL) whose signal stays blocked: its expiries
+    are overruns counted when the signal is taken, then it runs again; the host's counts
+    (same tolerance) and the chip's agree, and the chip does not spend a host event on each of
+    the ~10 M expiries (the run is bounded by pytest's own time, and by a fresh count)."""
+    b = programs["timer_tiny"]
+    c = Chip.preset("mppa256")
+    p = c.spawn(b.elf, ["timer_tiny"])
+    c.run()
+    assert p.done and p.returncode == 0, p.message
+    assert b"overruns ok, timer_getoverrun ok" in p.stdout
+    assert c.rounds < 100_000, c.rounds  # (one per expiry would be ~10 M)
+    assert_same(p, run_native(b, ["timer_tiny"]))
+
+
 def test_a_periodic_timer_keeps_simulated_time() -> None:
     """30 expiries of a 1 ms timer take 30 ms of the process's time, to a few microseconds
     (the calls around them), on an idle chip."""

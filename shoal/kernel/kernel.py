@@ -549,6 +549,10 @@ class Kernel:
         reply = Packet(self.cluster, self.cluster, _REPLY, body, kept.data, 0, at, 0, 0)
         self._answered(t, then, asked, reply, at)
 
+    def rearm_timer(self, p: Container, key: int, now: int) -> None:
+        """A timer's signal was taken (kernel/signals.py): kernel/timers.py's rearm."""
+        timers.rearm(self, p, key, now)
+
     def new_op(self) -> int:
         """A request number unique on the chip (the answer names it)."""
         self.packets.ops += 1

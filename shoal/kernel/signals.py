@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import (
     EINTR,
+    SIGALRM,
     SIGBUS,
     SIGCHLD,
     SIGCONT,
@@ -176,24 +177,29 @@ def wake(k: Kernel, t: Thread, at: int) -> None:
         k.wake(t, at, -EINTR)
 
 
-def take_from(t: Thread, want: int) -> tuple[int, ...] | None:
+def take_from(k: Kernel, t: Thread, want: int, now: int) -> tuple[int, ...] | None:
     """Remove and return the lowest pending signal of `want` (rt_sigtimedwait)."""
     best: tuple[int, list, int] | None = None
     for q in (t.sig.pending, t.proc.sig.pending):
         for n, i in enumerate(q):
             if bit(i[0]) & want and (best is None or i[0] < best[0]):
                 best = (i[0], q, n)
-    return None if best is None else _taken(t.proc, best[1].pop(best[2]))
+    return None if best is None else taken(k, t.proc, best[1].pop(best[2]), now)
 
 
-def _taken(p: Container, i: tuple[int, ...]) -> tuple[int, ...]:
+def taken(k: Kernel, p: Container, i: tuple[int, ...], now: int) -> tuple[int, ...]:
     """A signal taken off its queue: a POSIX timer's carries the overruns counted since it was
-    sent (si_overrun), which timer_getoverrun reports from now on (Linux's it_overrun_last)."""
+    sent (si_overrun), which timer_getoverrun reports from now on (Linux's it_overrun_last).
+    A periodic timer that stopped while its signal was pending runs again from here
+    (timers.rearm: Linux's posixtimer_rearm at dequeue)."""
     if i[2] != SI_TIMER:
+        if i[0] == SIGALRM and i[2] == SI_KERNEL:
+            k.rearm_timer(p, -1, now)  # (setitimer's ITIMER_REAL, timers.REAL)
         return i
     tm = p.timers.get(i[3])
     if tm is None:
         return i
+    k.rearm_timer(p, i[3], now)
     tm.last, tm.overrun = tm.overrun, 0
     return (*i[:4], tm.last & 0xFFFFFFFF, *i[5:])
 
@@ -201,7 +207,7 @@ def _taken(p: Container, i: tuple[int, ...]) -> tuple[int, ...]:
 def _end_wait(k: Kernel, t: Thread, at: int) -> None:
     assert t.sig.waiting is not None
     want, uinfo = t.sig.waiting
-    i = take_from(t, want)
+    i = take_from(k, t, want, at)
     if i is None:
         return
     t.sig.waiting = None
@@ -320,7 +326,7 @@ def deliverable(t: Thread) -> bool:
     return any(bit(i[0]) & m for i in t.sig.pending) or any(bit(i[0]) & m for i in t.proc.sig.pending)
 
 
-def _take(t: Thread) -> tuple[tuple[int, ...], list] | None:
+def _take(k: Kernel, t: Thread, at: int) -> tuple[tuple[int, ...], list] | None:
     """The next signal for `t` and its list: the lowest-numbered one it does not block,
     its own first."""
     best: tuple[int, list, int] | None = None
@@ -330,7 +336,7 @@ def _take(t: Thread) -> tuple[tuple[int, ...], list] | None:
                 best = (i[0], q, n)
     if best is None:
         return None
-    return _taken(t.proc, best[1].pop(best[2])), best[1]
+    return taken(k, t.proc, best[1].pop(best[2]), at), best[1]
 
 
 def deliver(k: Kernel, t: Thread, at: int) -> Stop | Missing | None:
@@ -342,7 +348,7 @@ def deliver(k: Kernel, t: Thread, at: int) -> Stop | Missing | None:
     if t.sig.waiting is not None and t.sig.saved is not None:  # rt_sigtimedwait timed out
         t.sig.mask, t.sig.saved, t.sig.waiting = t.sig.saved, None, None
     while (t.sig.pending or p.sig.pending) and deliverable(t):
-        got = _take(t)
+        got = _take(k, t, at)
         assert got is not None
         i, q = got
         sig = i[0]

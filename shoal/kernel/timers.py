@@ -48,6 +48,9 @@ class Timer:
     overrun: int = 0  # expiries lost while its signal is pending
     last: int = 0  # those of the last signal taken (timer_getoverrun; signals._taken)
     absolute: bool = False  # armed at an absolute CLOCK_REALTIME time: a clock_settime moves it
+    # a periodic timer stopped at `at` while its signal is pending (or it sends none): its
+    # expiries since are counted when the signal is taken (rearm), or when asked (left)
+    deferred: bool = False
     gen: int = 0  # bumped at each (re)arming: an older action finds a newer generation
 
 
@@ -132,7 +135,7 @@ def arm(k: Kernel, p: Container, key: int, at: int | None, interval: int) -> Non
     `interval` cycles; a CPU-time timer's `at` is a value of its clock."""
     tm = p.timers[key]
     tm.gen += 1
-    tm.at, tm.interval, tm.overrun, tm.absolute = at, interval, 0, False
+    tm.at, tm.interval, tm.overrun, tm.absolute, tm.deferred = at, interval, 0, False, False
     if at is not None and tm.clock >= 0:
         _schedule(k, p, key, tm)
 
@@ -178,11 +181,43 @@ def _schedule(k: Kernel, p: Container, key: int, tm: Timer) -> None:
 def _expire(k: Kernel, p: Container, key: int, tm: Timer, now: int) -> None:
     _signal(k, p, key, tm, now)
     if tm.interval and p.alive:
+        if tm.notify == SIGEV_NONE or _pending(p, _target(p, tm), tm.signo):
+            # As Linux (posixtimer_rearm at dequeue): the expiries while its signal is pending
+            # only count overruns, so the timer stops here and rearm() counts them once the
+            # signal is taken: a guest's 4 ns interval costs the host nothing meanwhile.
+            tm.deferred = True
+            return
         tm.at = (tm.at or now) + tm.interval
         tm.gen += 1
         _schedule(k, p, key, tm)
     else:
         tm.at = None
+
+
+def _caught_up(tm: Timer, now: int) -> int:
+    """A deferred timer's expiries after `at` up to `now`; moves `at` to the next one."""
+    assert tm.at is not None
+    missed = max(now - tm.at, 0) // tm.interval
+    tm.at += (missed + 1) * tm.interval
+    return missed
+
+
+def rearm(k: Kernel, p: Container, key: int, now: int) -> None:
+    """Timer `key`'s signal was taken at `now` (signals._taken): a deferred timer counts the
+    expiries it skipped as overruns and runs again from the next one."""
+    tm = p.timers.get(key)
+    if tm is None or not tm.deferred or tm.at is None or not p.alive:
+        return
+    tm.deferred = False
+    tm.overrun += _caught_up(tm, now)
+    tm.gen += 1
+    _schedule(k, p, key, tm)
+
+
+def _target(p: Container, tm: Timer) -> object:
+    if tm.notify == SIGEV_THREAD_ID:
+        return next((t for t in p.threads if t.tid == tm.tid and t.state.name != "DEAD"), None)
+    return None
 
 
 def _signal(k: Kernel, p: Container, key: int, tm: Timer, now: int, missed: int = 0) -> None:
@@ -193,9 +228,7 @@ def _signal(k: Kernel, p: Container, key: int, tm: Timer, now: int, missed: int 
             i = signals.info(tm.signo, signals.SI_KERNEL)
         else:
             i = signals.info(tm.signo, SI_TIMER, key, tm.overrun, tm.value)
-        target = None
-        if tm.notify == SIGEV_THREAD_ID:
-            target = next((t for t in p.threads if t.tid == tm.tid and t.state.name != "DEAD"), None)
+        target = _target(p, tm)
         if _pending(p, target, tm.signo):
             tm.overrun += 1 + missed
         else:
@@ -213,6 +246,9 @@ def left(k: Kernel, tm: Timer, now: int, p: Container | None = None) -> int:
     (of process `p`) cycles of its clock."""
     if tm.at is None:
         return 0
+    if tm.deferred and tm.at <= now:  # (the next expiry on its grid; no signal goes meanwhile)
+        missed = (now - tm.at) // tm.interval
+        return max(1, tm.at + (missed + 1) * tm.interval - now)
     if tm.clock < 0:
         assert p is not None
         now = cpu_now(k, p, tm.clock) or 0

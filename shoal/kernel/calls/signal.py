@@ -54,6 +54,9 @@ def sys_rt_sigaction(k: Kernel, t: Thread, a: list[int]) -> int:
             p.sig.actions[sig] = [h, flags, mask & ~UNBLOCKABLE]
         if signals.ignored(p, sig):  # pending instances are discarded (POSIX)
             for q in [p.sig.pending, *(x.sig.pending for x in p.threads)]:
+                for i in q:
+                    if i[0] == sig:  # (a timer stopped while it was pending runs again)
+                        signals.taken(k, p, i, k.now())
                 q[:] = [i for i in q if i[0] != sig]
     if old:
         p.aspace.write(old, struct.pack("<IIQ", *before))
@@ -164,7 +167,7 @@ def sys_rt_sigtimedwait(k: Kernel, t: Thread, a: list[int]) -> int:
     if t.sig.saved is not None:  # made again after a freeze or a timeout: the mask as it was
         t.sig.mask, t.sig.saved = t.sig.saved, None
     t.sig.waiting = None
-    got = signals.take_from(t, want)
+    got = signals.take_from(k, t, want, k.now())
     if got is not None:
         if uinfo:
             t.proc.aspace.write(uinfo, signals.info_bytes(got))
