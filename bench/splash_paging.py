@@ -91,8 +91,14 @@ def worker(kind: str, elf: Path, stdin: Path | None, args: list[str]) -> dict:
 
 
 def strip_times(out: str) -> str:
-    """SPLASH-3 prints host-clock timings: dropped before outputs are compared."""
-    return "\n".join(line for line in out.splitlines() if "time" not in line.lower())
+    """SPLASH-3 prints clock timings (a PROCESS STATISTICS table of per-thread times, then
+    TIMING INFORMATION lines): dropped before outputs are compared."""
+    keep, table = [], False
+    for line in out.splitlines():
+        table = (table or "PROCESS STATISTICS" in line) and "TIMING INFORMATION" not in line
+        if not table and "time" not in line.lower():
+            keep.append(line)
+    return "\n".join(keep)
 
 
 def figure(name: str, elf: Path, stdin: Path | None, runs: int, qemu: str | None) -> dict:
