@@ -76,23 +76,30 @@ def figure(args: list[str], runs: int, qemu: str | None) -> dict:
             s = worker(kind, args)
             outs.add(s.pop("stdout"))
             samples[kind].append(s)
-    med = {"qemu_wall_s": median([s["wall_s"] for s in samples["qemu"]]) if qemu else None,
+    med, check = summary(samples, outs)
+    med["paging_over_fits"] = med["paging_run_wall_s"] / med["fits_run_wall_s"]
+    sim = {k: v for k, v in samples["paging"][0].items() if k.startswith("sim_") or k == "guest_instructions"}
+    faults = sim["sim_rmem_faults"] + sim["sim_evictions"]
+    med["paging_extra_host_us_per_fault_or_eviction"] = (
+        1e6 * (med["paging_run_wall_s"] - med["fits_run_wall_s"]) / faults if faults else None)
+    return {"args": args, "samples": samples, "median": med, "sim": sim, "check": check}
+
+
+def summary(samples: dict[str, list], outs: set[str]) -> tuple[dict, dict]:
+    """Medians and ratios of interleaved qemu / paging / fits samples (host wall time), and the
+    checks: one output, every status 0, the same simulated figures on every paging run (also
+    bench/splash_paging.py's)."""
+    med = {"qemu_wall_s": median([s["wall_s"] for s in samples["qemu"]]) if samples["qemu"] else None,
            "paging_run_wall_s": median([s["run_wall_s"] for s in samples["paging"]]),
            "fits_run_wall_s": median([s["run_wall_s"] for s in samples["fits"]])}
     if med["qemu_wall_s"]:
         med["paging_over_qemu"] = med["paging_run_wall_s"] / med["qemu_wall_s"]
         med["fits_over_qemu"] = med["fits_run_wall_s"] / med["qemu_wall_s"]
-    med["paging_over_fits"] = med["paging_run_wall_s"] / med["fits_run_wall_s"]
-    def sims(s: dict) -> str:
-        return json.dumps({k: v for k, v in s.items() if k.startswith("sim_")}, sort_keys=True)
-    sim = {k: v for k, v in samples["paging"][0].items() if k.startswith("sim_") or k == "guest_instructions"}
-    faults = sim["sim_rmem_faults"] + sim["sim_evictions"]
-    med["paging_extra_host_us_per_fault_or_eviction"] = (
-        1e6 * (med["paging_run_wall_s"] - med["fits_run_wall_s"]) / faults if faults else None)
-    return {"args": args, "samples": samples, "median": med, "sim": sim,
-            "check": {"outputs_identical": len(outs) == 1,
-                      "returncodes_zero": all(s["returncode"] == 0 for v in samples.values() for s in v),
-                      "sim_deterministic": len({sims(s) for s in samples["paging"]}) == 1}}
+    sims = {json.dumps({k: v for k, v in s.items() if k.startswith("sim_")}, sort_keys=True)
+            for s in samples["paging"]}
+    return med, {"outputs_identical": len(outs) == 1,
+                 "returncodes_zero": all(s["returncode"] == 0 for v in samples.values() for s in v),
+                 "sim_deterministic": len(sims) == 1}
 
 
 def main() -> int:

@@ -31,7 +31,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from run import log, machine_info, median, shoal_revision, timed_run
+from rmem import summary
+from run import log, machine_info, shoal_revision, timed_run
 
 HERE = Path(__file__).resolve().parent
 GOAL_PAGING_OVER_QEMU_MAX = 3.0
@@ -114,19 +115,9 @@ def figure(name: str, elf: Path, stdin: Path | None, runs: int, qemu: str | None
             s = worker(kind, elf, stdin, args)
             outs.add(strip_times(s.pop("stdout")))
             samples[kind].append(s)
-    med = {"qemu_wall_s": median([s["wall_s"] for s in samples["qemu"]]) if qemu else None,
-           "paging_run_wall_s": median([s["run_wall_s"] for s in samples["paging"]]),
-           "fits_run_wall_s": median([s["run_wall_s"] for s in samples["fits"]])}
-    if med["qemu_wall_s"]:
-        med["paging_over_qemu"] = med["paging_run_wall_s"] / med["qemu_wall_s"]
-        med["fits_over_qemu"] = med["fits_run_wall_s"] / med["qemu_wall_s"]
-    sims = {json.dumps({k: v for k, v in s.items() if k.startswith("sim_")}, sort_keys=True)
-            for s in samples["paging"]}
+    med, check = summary(samples, outs)
     return {"program": name, "args": args, "samples": samples, "median": med,
-            "sim": {k: v for k, v in samples["paging"][0].items() if k.startswith("sim_")},
-            "check": {"outputs_identical": len(outs) == 1,
-                      "returncodes_zero": all(s["returncode"] == 0 for v in samples.values() for s in v),
-                      "sim_deterministic": len(sims) == 1}}
+            "sim": {k: v for k, v in samples["paging"][0].items() if k.startswith("sim_")}, "check": check}
 
 
 def main() -> int:
