@@ -71,6 +71,7 @@ class CallState:
 
     kept: Kept | None = None  # an answer that waits for its page (kernel/answers.py): carried
     fifo: int = 0  # the FIFO's pipe its open waits at (kernel/fifos.py): carried
+    sent: int = 0  # a blocking stream send's bytes already in (calls/sockdata.py): carried
     polled: dict[int, int] | None = None  # poll's masks from the servers (calls/poll.py): not
     parked: int = 0  # the op of its poll query parked at the server (calls/poll.py): this kernel's
     # an absolute CLOCK_REALTIME wait's time (ns) and the deadline it gave: a clock_settime

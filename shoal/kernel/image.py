@@ -166,6 +166,7 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
                      "regs": k.cpu.get_regs(t.ctx), **({"robust": t.robust_list} if t.robust_list else {}),
                      **({"comm": t.comm} if t.comm is not None else {}),
                      **({"fifo": t.call.fifo} if t.call.fifo else {}),
+                     **({"sent": t.call.sent} if t.call.sent else {}),
                      **({"kept": _kept_meta(t.call.kept)} if t.call.kept is not None else {}),
                      **({"sched": [t.policy, t.rtprio]} if t.policy else {})}
                     for t in threads],
@@ -373,7 +374,8 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
                    clear_tid=tm["clear_tid"], blocked_on=tm["blocked_on"],
                    restart_deadline=tm["restart_deadline"], instructions=tm["instructions"],
                    stall=tm.get("stall", 0), robust_list=tm.get("robust", 0), comm=tm.get("comm"),
-                   call=CallState(kept=_kept_of(tm.get("kept")), fifo=tm.get("fifo", 0)))
+                   call=CallState(kept=_kept_of(tm.get("kept")), fifo=tm.get("fifo", 0),
+                                  sent=tm.get("sent", 0)))
         t.policy, t.rtprio = tm.get("sched", [0, 0])
         p.threads.append(t)
     signals.from_meta(p, meta.get("signals", {}))

@@ -220,6 +220,7 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _int(t["instructions"], f"{path}.instructions")
         _int(t.get("stall", 0), f"{path}.stall")
         _int(t.get("fifo", 0), f"{path}.fifo", 0, U32)
+        _int(t.get("sent", 0), f"{path}.sent", 0, U32)
         if "kept" in t:
             _kept(t["kept"], f"{path}.kept")
         policy, prio = _list(t.get("sched", [0, 0]), f"{path}.sched", 2)

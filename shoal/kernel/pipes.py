@@ -311,8 +311,15 @@ def write(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]) -> o
     total = sum(n for _, n in pieces)
     if total == 0:
         return 0
-    data = b"".join(ubytes.read(t, addr, size) for addr, size in pieces)
-    pos = _put(p, data, 0, done, total)
+    # Only the bytes that fit now are read (a page held elsewhere makes the call again, from
+    # `done`): the first try may merge the write's tail part into the last page (_put).
+    merge = total % PAGE if not done else 0
+    room = (SLOTS - len(p.slots)) * PAGE + merge
+    if done:
+        p.written[t.tid] = done  # (kept while a page is fetched)
+    data = ubytes.gather(t, pieces, done, room)
+    p.written.pop(t.tid, None)
+    pos = _put(p, data, done, done, total)
     if pos > done:
         _wake(k, p, k.now())
     if pos < total and not f.flags & O_NONBLOCK:

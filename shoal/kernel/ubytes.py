@@ -26,6 +26,23 @@ def read(t: Thread, addr: int, n: int) -> bytes:
     return buf[addr:addr + n]
 
 
+def gather(t: Thread, pieces: list[tuple[int, int]], skip: int, want: int) -> bytes:
+    """At most `want` bytes of a write of `pieces` (address, length), from byte `skip` of it:
+    a write that goes in parts reads only its next part (a buffer larger than the cluster's
+    memory has one part's pages resident at a time, never all of them)."""
+    out = bytearray()
+    for addr, n in pieces:
+        if skip >= n:
+            skip -= n
+            continue
+        take = min(n - skip, want - len(out))
+        if take <= 0:
+            break
+        out += read(t, addr + skip, take)
+        skip = 0
+    return bytes(out)
+
+
 @contextmanager
 def from_kernel(t: Thread, data: bytes) -> Iterator[None]:
     """While in this block, `t`'s writes take their bytes from `data` (addresses: offsets)."""

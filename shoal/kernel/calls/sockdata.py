@@ -1,13 +1,13 @@
 """Moving data through sockets: send, sendto, sendmsg, recv, recvfrom, recvmsg, and read/write
 on a socket descriptor (calls/io.py). A stream send larger than what fits goes in pieces of
-at most CHUNK bytes; the bytes already in are kept between tries (`_sent`), so a migration
-never sends them twice (calls/socket.py says how the waits work)."""
+at most CHUNK bytes; the bytes already in are kept between tries in the thread's record
+(`Thread.call.sent`, which a migration and an image carry), so a migration never sends them
+twice (calls/socket.py says how the waits work)."""
 
 from __future__ import annotations
 
 import struct
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 from shoal.abi import (
     EAGAIN,
@@ -30,6 +30,7 @@ from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.calls.sockaddr import addr_bytes, loopback, out_len, read_addr, write_addr
 from shoal.kernel.calls.socket import again, attempt, kind, sock_of, wait
 from shoal.kernel.container import OpenFile, Thread
+from shoal.kernel.memory import Fault, Missing
 from shoal.messages import (
     UNSET,
     SockRecv,
@@ -47,31 +48,34 @@ CHUNK = 64 << 10  # bytes one send request carries at most (a stream's send goes
 MAX_DGRAM = 2 * 212992  # a datagram longer than any SO_SNDBUF allows: EMSGSIZE before reading it
 
 
-_sent: WeakKeyDictionary[Thread, int] = WeakKeyDictionary()  # a blocking stream send: bytes already in
-
-
 # --- data ----------------------------------------------------------------------------------
 def send(k: Kernel, t: Thread, a0: int, f: OpenFile, pieces: list[tuple[int, int]], addr: list | None,
          flags: int) -> object:
     """send/sendto/sendmsg/write/writev on socket `f`: the bytes of `pieces` (address, length)."""
     total = sum(n for _, n in pieces)
-    done = _sent.pop(t, 0)
+    done = t.call.sent  # (kept until this piece is on its way: a page away redoes the call)
     nonblock = bool(f.flags & O_NONBLOCK or flags & MSG_DONTWAIT)
     if t.ipc_wait_next:
         t.ipc_wait_next = False
-        if done:
-            _sent[t] = done
         return wait(k, t, a0, f, "send", addr, busy=bool(done))
     dgram = kind(f)[1] == SOCK_DGRAM
     if total > MAX_DGRAM and dgram:
+        t.call.sent = 0
         return -EMSGSIZE
     want = total - done if dgram else min(total - done, CHUNK)
-    data = _gather(t, pieces, done, want)
+    try:
+        data = ubytes.gather(t, pieces, done, want)
+    except Missing:
+        raise  # (made again once the page is here, from `done`)
+    except Fault:
+        t.call.sent = 0
+        raise
+    t.call.sent = 0
 
     def sent(reply: Packet, at: int) -> int:
         ret = reply.body.ret
         if ret == -EAGAIN and not nonblock:
-            _sent[t] = done
+            t.call.sent = done
             t.ipc_wait_next = True
             return again(t, a0)
         if ret == -EPIPE and not done and not flags & MSG_NOSIGNAL:
@@ -80,30 +84,16 @@ def send(k: Kernel, t: Thread, a0: int, f: OpenFile, pieces: list[tuple[int, int
             return done or ret
         now = done + ret
         if now < total and ret == len(data) and ret and not dgram:
-            _sent[t] = now  # the next piece
+            t.call.sent = now  # the next piece
             return again(t, a0)
         if now < total and not nonblock and not dgram:
-            _sent[t] = now
+            t.call.sent = now
             t.ipc_wait_next = True
             return again(t, a0)
         return now
     k.rpc(t, SockSend(handle=f.handle, addr=addr if addr is not None else UNSET, flags=flags,
                          **cred.as_user(t)), sent, data)
     return 0
-
-
-def _gather(t: Thread, pieces: list[tuple[int, int]], skip: int, want: int) -> bytes:
-    out = bytearray()
-    for addr, n in pieces:
-        if skip >= n:
-            skip -= n
-            continue
-        take = min(n - skip, want - len(out))
-        if take <= 0:
-            break
-        out += ubytes.read(t, addr + skip, take)
-        skip = 0
-    return bytes(out)
 
 
 def recv(k: Kernel, t: Thread, a0: int, f: OpenFile, pieces: list[tuple[int, int]], flags: int,
