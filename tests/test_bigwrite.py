@@ -13,9 +13,9 @@ from conftest import Programs, run_native
 from shoal import Chip
 
 
-def native(programs: Programs, mode: str, kib: int) -> bytes:
+def native(programs: Programs, mode: str, kib: int, *extra: str) -> bytes:
     b = programs["sock_bigsend"]
-    out = run_native(b, [str(b.native), mode, str(kib)])
+    out = run_native(b, [str(b.native), mode, str(kib), *extra])
     assert out.returncode == 0
     return out.stdout
 
@@ -34,25 +34,31 @@ def test_a_write_larger_than_the_cluster(programs: Programs, mode: str) -> None:
     assert sum(r.rmem_faults for r in c.processes()) > 0  # (the buffer did go to remote memory)
 
 
-@pytest.mark.parametrize("method", ["stopcopy", "precopy", "postcopy"])
-@pytest.mark.parametrize("mode", ["sock", "pipe"])
-def test_the_writer_migrates_in_the_middle_of_its_write(programs: Programs, mode: str,
-                                                          method: str) -> None:
-    """The writer (the forked child) moves at a quarter, half and three quarters of the run;
-    before, a socket write made again on the destination sent its first parts a second
-    time (the reader got 869,392 bytes of 614,400)."""
-    want = native(programs, mode, 600)
+CASES = [(mode, method, ()) for mode in ("sock", "pipe") for method in ("stopcopy", "precopy", "postcopy")]
+CASES += [("sockv", "postcopy", ()), ("sendfile", "stopcopy", ()),
+          ("sock", "precopy", ("big", "child-reads")), ("pipe", "postcopy", ("big", "child-reads"))]
+
+
+@pytest.mark.parametrize(("mode", "method", "extra"), CASES)
+def test_a_party_migrates_in_the_middle_of_the_write(programs: Programs, mode: str, method: str,
+                                                      extra: tuple[str, ...]) -> None:
+    """The forked child (the writer; the reader with "child-reads", reading 1 MiB at a time)
+    moves at a quarter, half and three quarters of the run; before, a socket write made again
+    on the destination sent its first parts a second time (the reader got 869,392 bytes of
+    614,400). writev and sendfile into the socket go through the same send."""
+    want = native(programs, mode, 600, *extra)
     elf = programs["sock_bigsend"].elf
+    argv = ["sock_bigsend", mode, "600", *extra]
     whole = Chip.preset("mppa256")
-    whole.spawn(elf, ["sock_bigsend", mode, "600"], cluster=0)
+    whole.spawn(elf, argv, cluster=0)
     whole.run()
     for part in (1, 2, 3):
         c = Chip.preset("mppa256")
-        p = c.spawn(elf, ["sock_bigsend", mode, "600"], cluster=0)
+        p = c.spawn(elf, argv, cluster=0)
         c.run(max_cycles=whole.time * part // 4)
-        (writer,) = [r for r in c.processes() if r.pid != p.pid and r.state == "running"]
-        c.migrate(writer.pid, to=3, method=method)
+        (child,) = [r for r in c.processes() if r.pid != p.pid and r.state == "running"]
+        c.migrate(child.pid, to=3, method=method)
         c.run()
         assert p.returncode == 0, p.message
         assert p.stdout == want, (part, p.stdout)
-        assert [r.cluster for r in c.processes() if r.pid == writer.pid] == [3]
+        assert [r.cluster for r in c.processes() if r.pid == child.pid] == [3]
