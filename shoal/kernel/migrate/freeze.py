@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shoal.kernel import futexes
 from shoal.kernel.container import Container, Thread, TState
 from shoal.kernel.ikc import MailboxIn, PortalIn, SyncIn
 from shoal.messages import FsLock, Kind
@@ -71,7 +72,21 @@ def _portal_matched(t: Thread) -> bool:
 
 
 def back_out(k: Kernel, t: Thread) -> None:
-    """Undo a blocked call so that the thread redoes it when thawed (wherever that is)."""
+    """Undo a blocked call so that the thread redoes it when thawed (wherever that is); a
+    plain futex wait is not made again but ends as woken (see below)."""
+    if t.blocked_on == "futex" and t.wait_key is not None and not t.wait_key[1] & futexes.PI:
+        # FUTEX_WAIT and FUTEX_WAIT_BITSET return 0 at the thaw: a wake-up Linux allows to be
+        # spurious, after which every user of futexes checks its word again. Made again, the
+        # wait could sleep for ever: a FUTEX_WAKE that came while the process was frozen or
+        # on its way found nobody (a wake need not change the word), and a waiter that
+        # FUTEX_REQUEUE had moved to another word would wait on its first one again.
+        k._unwait(t)
+        t.restart_deadline = None
+        t.ctx.reg_write(REG_A[0], 0)
+        if k.cpu.loaded is t.ctx:
+            k.cpu.loaded = None
+        t.state = TState.FROZEN
+        return
     if t.blocked_on in ("futex", "sleep", "poll"):
         # Kept in the process's own time, which a restore elsewhere carries on.
         t.restart_deadline = None if t.deadline is None else t.deadline - t.proc.move.clock_offset
