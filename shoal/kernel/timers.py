@@ -246,13 +246,19 @@ def left(k: Kernel, tm: Timer, now: int, p: Container | None = None) -> int:
     (of process `p`) cycles of its clock."""
     if tm.at is None:
         return 0
+    now = _clock_now(k, tm, now, p)
     if tm.deferred and tm.at <= now:  # (the next expiry on its grid; no signal goes meanwhile)
         missed = (now - tm.at) // tm.interval
         return max(1, tm.at + (missed + 1) * tm.interval - now)
+    return max(1, tm.at - now)
+
+
+def _clock_now(k: Kernel, tm: Timer, now: int, p: Container | None) -> int:
+    """The time of the timer's clock at chip cycle `now` (a CPU-time clock's own cycles)."""
     if tm.clock < 0:
         assert p is not None
-        now = cpu_now(k, p, tm.clock) or 0
-    return max(1, tm.at - now)
+        return cpu_now(k, p, tm.clock) or 0
+    return now
 
 
 def to_meta(k: Kernel, p: Container) -> list[list[int]]:
@@ -260,7 +266,15 @@ def to_meta(k: Kernel, p: Container) -> list[list[int]]:
     notify, tid, value, cycles left (0: disarmed), interval, overrun]."""
     now = p.move.freeze_at or 0
     return [[key, tm.clock, tm.signo, tm.notify, tm.tid, tm.value, left(k, tm, now, p), tm.interval,
-             tm.overrun] for key, tm in sorted(p.timers.items())]
+             tm.overrun + _skipped(k, p, tm, now)] for key, tm in sorted(p.timers.items())]
+
+
+def _skipped(k: Kernel, p: Container, tm: Timer, now: int) -> int:
+    """A deferred timer's expiries up to chip cycle `now`, not yet counted (rearm counts them
+    when its signal is taken): an image carries them in its overrun, armed from the next one."""
+    if not tm.deferred or tm.at is None:
+        return 0
+    return max(0, _clock_now(k, tm, now, p) - tm.at) // tm.interval
 
 
 def from_meta(k: Kernel, p: Container, rows: list[list[int]], at: int) -> None:
