@@ -74,12 +74,15 @@ def _portal_matched(t: Thread) -> bool:
 def back_out(k: Kernel, t: Thread) -> None:
     """Undo a blocked call so that the thread redoes it when thawed (wherever that is); a
     plain futex wait is not made again but ends as woken (see below)."""
-    if t.blocked_on == "futex" and t.wait_key is not None and not t.wait_key[1] & futexes.PI:
-        # FUTEX_WAIT and FUTEX_WAIT_BITSET return 0 at the thaw: a wake-up Linux allows to be
-        # spurious, after which every user of futexes checks its word again. Made again, the
-        # wait could sleep for ever: a FUTEX_WAKE that came while the process was frozen or
-        # on its way found nobody (a wake need not change the word), and a waiter that
-        # FUTEX_REQUEUE had moved to another word would wait on its first one again.
+    if (t.blocked_on == "futex" and t.wait_key is not None and not t.wait_key[1] & futexes.PI
+            and t.deadline is None):
+        # FUTEX_WAIT and FUTEX_WAIT_BITSET without a timeout return 0 at the thaw: a wake-up
+        # Linux allows to be spurious, after which every user of futexes checks its word
+        # again. Made again, the wait could sleep for ever: a FUTEX_WAKE that came while the
+        # process was frozen or on its way found nobody (a wake need not change the word),
+        # and a waiter that FUTEX_REQUEUE had moved to another word would wait on its first
+        # one again. (A timed wait is made again with its deadline: it ends by then anyway,
+        # and does not end early at every move.)
         k._unwait(t)
         t.restart_deadline = None
         t.ctx.reg_write(REG_A[0], 0)
