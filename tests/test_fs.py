@@ -267,6 +267,28 @@ def test_reads_and_writes_larger_than_a_request_are_whole(programs: Programs, tm
     assert_no_frame_leak(c)
 
 
+@pytest.mark.parametrize("method", ["stopcopy", "precopy", "postcopy"])
+def test_a_read_whose_pages_are_away_survives_a_migration(programs: Programs, tmp_path: Path,
+                                                         method: str) -> None:
+    """bigio on tiny, moved while its readv lands on pages held in remote memory: the
+    kernel's stores into those pages wait for them (AddressSpace.overlay) and now go with
+    the image (they were left behind: the program read wrong bytes, "readv ... same 0")."""
+    b = programs["bigio"]
+    expected = native(b, ["bigio"], tmp_path)
+    whole = Chip.preset("tiny")
+    whole.spawn(b.elf, ["bigio"], cluster=0)
+    whole.run()
+    end = max(r.end_cycle or 0 for r in whole.processes())
+    for at in (0.74, 0.75):  # (moments where stores wait for pages: found by a sweep)
+        c = Chip.preset("tiny")
+        p = c.spawn(b.elf, ["bigio"], cluster=0)
+        c.run(max_cycles=int(end * at))
+        c.migrate(p.pid, to=1, method=method)
+        c.run()
+        assert p.stdout.decode() == expected.stdout.decode(), at
+        assert p.cluster == 1
+
+
 def test_fsync_of_what_has_no_fsync_is_einval(programs: Programs, tmp_path: Path) -> None:
     """fsync/fdatasync of a pipe, FIFO, socket, queue, device or the console: EINVAL, as
     Linux's (it answered 0 for any open descriptor: Open POSIX fsync/7-1); of a file,

@@ -315,6 +315,7 @@ BAD_META = {
     "comm-int": (lambda m: _set(m, ("threads", 0, "comm"), 5), "'threads[0].comm'"),
     "locks-int": (lambda m: _set(m, ("locks",), 1), "'locks'"),
     "robust-negative": (lambda m: _set(m, ("threads", 0, "robust"), -4), "'threads[0].robust'"),
+    "overlay-not-away": (lambda m: _set(m, ("overlay",), [[4096, [[0, "AA=="]]]]), "'overlay[0][0]'"),
     "sent-negative": (lambda m: _set(m, ("threads", 0, "sent"), -1), "'threads[0].sent'"),
     "sent-string": (lambda m: _set(m, ("threads", 0, "sent"), "9"), "'threads[0].sent'"),
     "stopped-not-a-stop-signal": (lambda m: _set(m, ("signals",), {"stopped": 9}), "'signals.stopped'"),

@@ -191,6 +191,9 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
         meta["shared"] = [[va, obj, pg] for va, (obj, pg) in sorted(p.aspace.shm.pages.items())]
     if p.aspace.swap.pages:  # pages kept in remote memory stay there: the process takes the list
         meta["rmem"] = [[va, p.aspace.remote[va], ver] for va, ver in sorted(p.aspace.swap.pages.items())]
+    if p.aspace.overlay:  # the kernel's stores into pages not here yet, laid over them when they come
+        meta["overlay"] = [[va, [[off, _b64(b)] for off, b in stores]]
+                           for va, stores in sorted(p.aspace.overlay.items())]
     if p.fs.cwd != "/":
         meta["cwd"] = p.fs.cwd
     if p.fs.umask != 0o022:
@@ -330,6 +333,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
             aspace.remote[va] = flags
             aspace.swap.pages[va] = ver
         aspace.swap.seq = meta.get("rmem_seq", 0)
+        aspace.overlay = {va: [(off, _unb64(b)) for off, b in stores] for va, stores in meta.get("overlay", [])}
     except BaseException:  # whatever went wrong, give the frames back before passing it on
         aspace.destroy()
         raise

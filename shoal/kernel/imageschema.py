@@ -155,6 +155,20 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
             for v in ver:
                 _int(v, f"{key}[{i}][2]", 1, _int(m.get("rmem_seq", 0), "rmem_seq"))
     _validate_regions(m["regions"], pages + elsewhere)
+    away = {va for va, _, _ in elsewhere}
+    for i, e in enumerate(_list(m.get("overlay", []), "overlay")):
+        va, stores = _list(e, f"overlay[{i}]", 2)
+        if _int(va, f"overlay[{i}][0]", 0, U32) not in away:
+            raise _Bad(f"'overlay[{i}][0]' must be a page the image lists as elsewhere")
+        for j, st in enumerate(_list(stores, f"overlay[{i}][1]")):
+            off, data = _list(st, f"overlay[{i}][1][{j}]", 2)
+            _int(off, f"overlay[{i}][1][{j}][0]", 0, PAGE - 1)
+            try:
+                raw = base64.b64decode(_str(data, f"overlay[{i}][1][{j}][1]").encode(), validate=True)
+            except ValueError:
+                raise _Bad(f"'overlay[{i}][1][{j}][1]' must be base64") from None
+            if not 0 < len(raw) <= PAGE - off:
+                raise _Bad(f"'overlay[{i}][1][{j}][1]' must be 1 byte to the end of its page")
     for i, e in enumerate(_list(m.get("shared", []), "shared")):
         va, obj, pg = _list(e, f"shared[{i}]", 3)
         _int(va, f"shared[{i}][0]", 0, USER_TOP - PAGE)
