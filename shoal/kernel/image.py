@@ -333,7 +333,8 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
             aspace.remote[va] = flags
             aspace.swap.pages[va] = ver
         aspace.swap.seq = meta.get("rmem_seq", 0)
-        aspace.overlay = {va: [(off, _unb64(b)) for off, b in stores] for va, stores in meta.get("overlay", [])}
+        aspace.overlay = {va: [(off, _unb64(b)) for off, b in stores]
+                          for va, stores in meta.get("overlay", [])}
     except BaseException:  # whatever went wrong, give the frames back before passing it on
         aspace.destroy()
         raise
