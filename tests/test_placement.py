@@ -166,3 +166,35 @@ def test_forks_of_a_full_cluster_are_placed_by_load(tmp_path: Path) -> None:
         where[policy] = sorted(r.cluster for r in c.processes() if r.pid != p.pid)
     assert where[None] == [0, 0, 0, 0]
     assert all(cl != 0 for cl in where["balance"]), where
+
+
+def _roomless(holds: list[tuple[int, str]]) -> tuple[object, Chip]:
+    """tests/programs/fork_roomless.c: `holds` (cluster, KiB) keep memory busy; a 600 KiB
+    parent on cluster 0 of tiny (1 MiB clusters) forks, so its child goes elsewhere."""
+    elf = compile_cached([PROGRAMS / "fork_roomless.c"], SHOAL_FLAGS)
+    c = Chip.preset("tiny")
+    for cluster, kib in holds:
+        c.spawn(elf, ["fork_roomless", "hold", kib, "200"], cluster=cluster)
+    p = c.spawn(elf, ["fork_roomless", "fork", "600"], cluster=0)
+    c.run()
+    return p, c
+
+
+def test_a_fork_refused_by_the_cluster_chosen_goes_to_another(tmp_path: Path) -> None:
+    """The process manager places a fork's child on the cluster with the fewest processes,
+    here cluster 1, whose one process holds 800 KiB: the child does not fit there. That
+    cluster's -ENOMEM used to be the fork's answer, with two clusters to spare; now the
+    next is tried (the child lands on 2 and prints what the native build does)."""
+    native = tmp_path / "fork_roomless"
+    subprocess.run([shutil.which("gcc") or "gcc", *NATIVE_FLAGS, str(PROGRAMS / "fork_roomless.c"), "-o",
+                    str(native)], check=True)
+    want = subprocess.run([native, "fork", "600"], capture_output=True, check=True).stdout
+    p, c = _roomless([(1, "800"), (2, "16"), (2, "16"), (3, "16"), (3, "16")])
+    assert p.returncode == 0 and p.stdout == want, p.stdout
+    child = [r for r in c.processes() if r.pid == max(x.pid for x in c.processes())]
+    assert [r.cluster for r in child] == [2]
+
+
+def test_a_fork_with_no_room_on_any_cluster_is_enomem() -> None:
+    p, c = _roomless([(1, "800"), (2, "800"), (3, "800")])
+    assert p.returncode == 1 and p.stdout == b"fork: -1 Out of memory\n"

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from msgspec.structs import replace
 
-from shoal.abi import EACCES, EAGAIN, ECHILD, EINVAL, ENOENT, EPERM, ESRCH, INIT_PID, SIGCHLD, SIGCONT
+from shoal.abi import EACCES, EAGAIN, ECHILD, EINVAL, ENOENT, ENOMEM, EPERM, ESRCH, INIT_PID, SIGCHLD, SIGCONT
 from shoal.daemons.core import Core, Ended, Handler, HostCall
 from shoal.daemons.sigroups import GroupKills
 from shoal.kernel import signals
@@ -94,6 +94,9 @@ class ProcessManager:
         self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
         self.next_pid = INIT_PID + 1  # pid 1 is init: the host, never a program
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
+        # load op -> (clusters tried, how to send the load to another): a process placed by the
+        # manager that its cluster has no room for (-ENOMEM) is tried on the others
+        self.loads: dict[int, tuple[set[int], Callable[[int, int, int], None]]] = {}
         self._ops = 0
         self._versions = 0  # record versions are unique across pids and restores
         self.routing = Routing()  # what became of packets for moved processes
@@ -252,6 +255,9 @@ class ProcessManager:
         load = Load(op=op, newpid=pid, name=b.file, argv=b.argv, seed=self.seed, cwd=b.cwd, ppid=b.pid,
                     user=b.user)
         self._send(cluster, load, at, image, bulk=True)
+        if b.cluster == -1 or b.cluster in shut:  # placed here: another may take it
+            self.loads[op] = ({cluster}, lambda c, op2, t: self._send(c, replace(load, op=op2), t, image,
+                                                                         bulk=True))
 
     def _fewest(self, shut: set[int], among: list[int] | None = None) -> int:
         """The open cluster (of `among`) with the fewest live processes, lowest first."""
@@ -281,6 +287,9 @@ class ProcessManager:
             return  # a SIGCHLD this manager sent was refused (its parent had just ended)
         req, pid = got
         ret = pkt.body.ret
+        retry = self.loads.pop(pkt.body.op, None)
+        if ret == -ENOMEM and retry is not None and self._load_elsewhere(req, pid, *retry, at):
+            return
         if ret < 0:
             self.forget(pid)
         else:
@@ -288,6 +297,28 @@ class ProcessManager:
             if rec is not None and rec.parent != req.body.pid:
                 self._reparent(rec, at)  # its parent ended while it was being loaded
         self._reply(req, at, ret=ret)
+
+    def _load_elsewhere(self, req: Packet, pid: int, tried: set[int],
+                        send: Callable[[int, int, int], None], at: int) -> bool:
+        """The cluster chosen for a new process had no room for it when its image came (a
+        migration's frames reserved meanwhile, say): the open cluster with the fewest live
+        processes not tried yet takes it instead, as fork's placement would have chosen with
+        that known. False when every cluster has been tried (the caller gets -ENOMEM)."""
+        shut = self.policy.evacuated()
+        others = [c for c in range(self.spec.compute_clusters) if c not in tried and c not in shut]
+        rec = self.procs.get(pid)
+        if not others or rec is None:
+            return False
+        cluster = self._fewest(shut, others)
+        tried.add(cluster)
+        self._versions += 1  # (where it is to be from now: packets routed by its record follow)
+        rec.cluster, rec.version = cluster, self._versions
+        self.policy.spawned(pid, cluster, rec.name)
+        op = self._new_op()
+        self.spawning[op] = (req, pid)
+        self.loads[op] = (tried, send)
+        send(cluster, op, at)
+        return True
 
     def on_exit(self, pkt: Packet, at: int) -> None:
         b = pkt.body
@@ -360,6 +391,8 @@ class ProcessManager:
         op = self._new_op()
         self.spawning[op] = (req, pid)
         self._send(cluster, ForkLoad(op=op, newpid=pid), at, req.data, bulk=True)
+        self.loads[op] = ({cluster, req.src}, lambda c, op2, t: self._send(c, ForkLoad(op=op2, newpid=pid), t,
+                                                                            req.data, bulk=True))
 
     def on_exec(self, req: Packet, at: int) -> None:
         """execve: the program at `path` in the file server's tree (--fs, and the --file files
