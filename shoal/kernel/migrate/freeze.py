@@ -74,15 +74,17 @@ def _portal_matched(t: Thread) -> bool:
 def back_out(k: Kernel, t: Thread) -> None:
     """Undo a blocked call so that the thread redoes it when thawed (wherever that is); a
     plain futex wait is not made again but ends as woken (see below)."""
-    if (t.blocked_on == "futex" and t.wait_key is not None and not t.wait_key[1] & futexes.PI
-            and t.deadline is None):
-        # FUTEX_WAIT and FUTEX_WAIT_BITSET without a timeout return 0 at the thaw: a wake-up
-        # Linux allows to be spurious, after which every user of futexes checks its word
-        # again. Made again, the wait could sleep for ever: a FUTEX_WAKE that came while the
-        # process was frozen or on its way found nobody (a wake need not change the word),
-        # and a waiter that FUTEX_REQUEUE had moved to another word would wait on its first
-        # one again. (A timed wait is made again with its deadline: it ends by then anyway,
-        # and does not end early at every move.)
+    if (t.blocked_on == "futex" and t.wait_key is not None and t.wait_key[0] < 0
+            and not t.wait_key[1] & futexes.PI and t.deadline is None):
+        # A wait without a timeout on a shared memory object's word (futexes.key_of: one
+        # other processes wake) returns 0 at the thaw: a wake-up Linux allows to be spurious,
+        # after which every user of futexes checks its word again. Made again, it could sleep
+        # for ever: a FUTEX_WAKE from another process while this one was frozen or on its way
+        # found nobody (a wake need not change the word), and a waiter FUTEX_REQUEUE had moved
+        # to another word would wait on its first one again. A private word's wakers are this
+        # process's threads, frozen with it: that wait is made again, as a timed one is (with
+        # its deadline), so that neither ends early at every move (a signal sent to a thread
+        # asleep in sem_wait still finds it asleep there: EINTR).
         k._unwait(t)
         t.restart_deadline = None
         t.ctx.reg_write(REG_A[0], 0)
