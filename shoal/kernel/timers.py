@@ -181,10 +181,13 @@ def _schedule(k: Kernel, p: Container, key: int, tm: Timer) -> None:
 def _expire(k: Kernel, p: Container, key: int, tm: Timer, now: int) -> None:
     _signal(k, p, key, tm, now)
     if tm.interval and p.alive:
-        if tm.notify == SIGEV_NONE or _pending(p, _target(p, tm), tm.signo):
+        if (tm.notify == SIGEV_NONE or _pending(p, _target(p, tm), tm.signo)
+                or signals.ignored(p, tm.signo)):
             # As Linux (posixtimer_rearm at dequeue): the expiries while its signal is pending
             # only count overruns, so the timer stops here and rearm() counts them once the
-            # signal is taken: a guest's 4 ns interval costs the host nothing meanwhile.
+            # signal is taken: a guest's 4 ns interval costs the host nothing meanwhile. So
+            # does an ignored signal's (dropped, not pending), as Linux 6.11 parks such a
+            # timer until the signal is no longer ignored (unignored() below).
             tm.deferred = True
             return
         tm.at = (tm.at or now) + tm.interval
@@ -192,6 +195,16 @@ def _expire(k: Kernel, p: Container, key: int, tm: Timer, now: int) -> None:
         _schedule(k, p, key, tm)
     else:
         tm.at = None
+
+
+def unignored(k: Kernel, p: Container, sig: int, now: int) -> None:
+    """`sig` is no longer ignored (sigaction): the periodic timers parked because their signal
+    was dropped send it now (Linux's posixtimer_sig_unignore); once it is taken they count
+    what they skipped and run again (rearm)."""
+    for key, tm in sorted(p.timers.items()):
+        if (tm.signo == sig and tm.deferred and tm.at is not None and tm.notify != SIGEV_NONE
+                and not _pending(p, _target(p, tm), sig)):
+            _signal(k, p, key, tm, now)
 
 
 def _caught_up(tm: Timer, now: int) -> int:

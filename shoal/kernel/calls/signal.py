@@ -13,7 +13,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from shoal.abi import EAGAIN, EINTR, EINVAL, ENOMEM, EPERM, ESRCH, INIT_PID
-from shoal.kernel import location, signals
+from shoal.kernel import location, signals, timers
 from shoal.kernel.calls.common import STOPPED, s32
 from shoal.kernel.calls.cred import EUID, RUID, SUID
 from shoal.kernel.container import Container, Thread, TState
@@ -58,6 +58,8 @@ def sys_rt_sigaction(k: Kernel, t: Thread, a: list[int]) -> int:
                     if i[0] == sig:  # (a timer stopped while it was pending runs again)
                         signals.taken(k, p, i, k.now())
                 q[:] = [i for i in q if i[0] != sig]
+        elif before[0] == signals.SIG_IGN or (before[0] == signals.SIG_DFL and sig in signals.DEFAULT_IGNORE):
+            timers.unignored(k, p, sig, k.now())  # its parked timers send it now
     if old:
         p.aspace.write(old, struct.pack("<IIQ", *before))
     return 0
