@@ -64,3 +64,24 @@ def test_a_process_frozen_and_moved_leaves_its_harts(checked: list[int]) -> None
     assert p.returncode == 0, p.message
     assert p.stderr == b"moved 2 of 2\n"
     assert checked[0] > 100
+
+
+def test_threads_that_ended_leave_a_running_process(programs) -> None:  # noqa: ANN001
+    """A process that makes and joins 400 threads, then sleeps: while it sleeps, the kernel
+    holds one thread of it, not 401 (each ended one kept its record and its emulator context
+    until the process ended: host memory grew with every thread a server made). Its figures
+    still count them all: the same output as natively, 401 threads, the same instructions."""
+    b = programs["thread_churn"]
+    whole = Chip.preset("mppa256")
+    q = whole.spawn(b.elf, ["thread_churn", "400"])
+    whole.run()
+    assert q.stdout == run_native(b, ["thread_churn", "400"]).stdout
+    c = Chip.preset("mppa256")
+    p = c.spawn(b.elf, ["thread_churn", "400"])
+    c.run(max_cycles=q.record.end_cycle - 2_000_000)  # (5 ms before the end: asleep)
+    (proc,) = [x for k in c._backend.kernels for x in k.procs if x.pid == p.pid]
+    assert len(proc.threads) == 1
+    assert p.record.threads == 401
+    c.run()
+    assert p.stdout == q.stdout and p.instructions == q.instructions
+    assert p.record.threads == q.record.threads == 401

@@ -238,7 +238,12 @@ class ProcStats:
     evictions: int = 0
     page_wait: int = 0
     shm_faults: int = 0  # touches of shared pages held by another cluster (kernel/shm.py)
-    dead_instructions: int = 0  # instructions of threads that ended before a migration
+    dead_instructions: int = 0  # instructions of threads that left `threads` or ended before a move
+    # Threads that ended while the process ran on, dropped from `threads` (their records and
+    # emulator contexts would grow with every thread a server makes): how many, and the last
+    # cycle one reached (a deadlock of the threads left is no earlier).
+    threads_ended: int = 0
+    ended_at: int = 0
 
 
 @dataclass(eq=False, slots=True)

@@ -81,10 +81,10 @@ def process_record(c: Container) -> ProcessRecord:
     s = c.stats
     peak = max(s.peak_frames, c.aspace.frames_in_use) if c.alive else s.peak_frames
     return ProcessRecord(c.pid, c.name, c.cluster, c.state, c.exit.code, c.exit.signal, c.exit.message,
-                         s.start_cycle, s.end_cycle, c.instructions, len(c.threads), dict(s.syscalls),
-                         dict(s.unknown_syscalls), peak, s.kcore_wait, c.move.generation, s.rmem_faults,
-                         s.evictions, s.page_wait, s.shm_faults, tuple(s.caches) if any(s.caches) else (),
-                         tuple(s.kcaches) if any(s.kcaches) else ())
+                         s.start_cycle, s.end_cycle, c.instructions, len(c.threads) + s.threads_ended,
+                         dict(s.syscalls), dict(s.unknown_syscalls), peak, s.kcore_wait, c.move.generation,
+                         s.rmem_faults, s.evictions, s.page_wait, s.shm_faults,
+                         tuple(s.caches) if any(s.caches) else (), tuple(s.kcaches) if any(s.kcaches) else ())
 
 
 def processes(k: Kernel) -> list[ProcessRecord]:
@@ -183,8 +183,8 @@ def kill(k: Kernel, pid: int, signal: int, at: int) -> None:
 def _stuck_since(c: Container) -> int:
     """When a deadlocked process's deadlock was established: the latest cycle any of its
     threads reached (each went to sleep, or ended, or stopped, then; nothing of it ran after)."""
-    return max([c.stats.start_cycle, *(t.ready_at if t.state is TState.READY else t.blocked_at
-                                       for t in c.threads)])
+    return max([c.stats.start_cycle, c.stats.ended_at, *(t.ready_at if t.state is TState.READY
+                                                          else t.blocked_at for t in c.threads)])
 
 
 def deadlock_time(k: Kernel) -> int | None:

@@ -455,6 +455,8 @@ def run_slice(k: Kernel, h: Hart) -> None:
         if h._thread is t:
             h.thread = None
         h.slice_end = None
+        if reason is _DEAD and t.state is TState.DEAD and t.proc.alive:
+            drop_thread(t)
         if reason is _YIELD and t.proc.alive:
             t.state, t.ready_at = _READY, h.clock
             s.ready.append(t)
@@ -464,6 +466,17 @@ def run_slice(k: Kernel, h: Hart) -> None:
         # boundary after (not back to this one for the few instructions left).
         h.slice_end = end + grain
         _round_robin(k, h)
+
+
+def drop_thread(t: Thread) -> None:
+    """A thread that ended while its process runs on leaves it (its counts stay the
+    process's): host memory does not grow with the threads a long-running process makes."""
+    p = t.proc
+    if t in p.threads:
+        p.threads.remove(t)
+        p.stats.dead_instructions += t.instructions
+        p.stats.threads_ended += 1
+        p.stats.ended_at = max(p.stats.ended_at, t.blocked_at)
 
 
 def _count_caches(k: Kernel, t: Thread, cpu: ClusterCPU) -> tuple[int, int]:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import E2BIG, EACCES, ECHILD, EINVAL, ENAMETOOLONG, ENOENT, ENOEXEC, ENOMEM
 from shoal.errors import ShoalError
-from shoal.kernel import forkmem, ikc, image, location, migrate, pipes, signals
+from shoal.kernel import forkmem, ikc, image, location, migrate, pipes, sched, signals
 from shoal.kernel.calls import cred, prio
 from shoal.kernel.calls.common import refused, s32
 from shoal.kernel.container import Container, Thread, TState
@@ -458,10 +458,13 @@ def _replace(k: Kernel, t: Thread, data: bytes, name: str, argv: list[bytes],
         new.destroy()
         return -ENOMEM
     t.robust_list = 0  # the new program sets its own (the old memory and its locks go)
-    for x in p.threads:  # the other threads end (Linux's de_thread)
-        if x is not t and x.state is not TState.DEAD:
-            k._unwait(x)
-            x.state = TState.DEAD
+    for x in list(p.threads):  # the other threads end (Linux's de_thread) and leave it
+        if x is not t:
+            if x.state is not TState.DEAD:
+                k._unwait(x)
+                x.state = TState.DEAD
+                x.blocked_at = max(x.blocked_at, k.now())
+            sched.drop_thread(x)
     k.sched.ready = type(k.sched.ready)(x for x in k.sched.ready if x.proc is not p or x is t)
     for op in [op for op, (w, _, _) in k.packets.pending.items() if w.proc is p and w is not t]:
         del k.packets.pending[op]
