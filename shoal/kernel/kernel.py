@@ -487,6 +487,11 @@ class Kernel:
             self.sched.tlb_owner = None
         if p in self.procs:
             self.procs.remove(p)
+        # The record of every process this kernel ran (`stats.all_procs`) keeps its threads'
+        # counts, not their emulator contexts (a slice that ends the process has its own
+        # reference to the one it runs).
+        for t in p.threads:
+            t.ctx = None
 
     def adopt(self, p: Container) -> None:
         """A restored container becomes this kernel's."""

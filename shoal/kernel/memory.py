@@ -941,6 +941,9 @@ class AddressSpace:
         self.swap.held.clear()
         self.regions, self._starts = [], []
         self._gap = _GapCache()
+        self._code.clear()  # (an ended process's record keeps its address space: keep it small)
+        self._used.clear()
+        self.swap.born.clear()
         self.frames.release(self.root)
         self.table_frames -= 1
 
