@@ -68,7 +68,8 @@ MAY_HANG = {"futex_requeue"}  # (see its reason: a run of it that does not end i
 METHODS = ("stopcopy", "precopy", "postcopy")
 
 
-def sweep(chip: str, name: str, args: list[str]) -> dict:
+def sweep(chip: str, name: str, args: list[str], eighths: tuple[int, ...] = tuple(range(1, 8)),
+          methods: tuple[str, ...] = METHODS) -> dict:
     from conftest import SHOAL_FLAGS
 
     from shoal import Chip
@@ -83,8 +84,8 @@ def sweep(chip: str, name: str, args: list[str]) -> dict:
     end = max(r.end_cycle or 0 for r in c.processes())
     n = c.spec.compute_clusters
     runs, moved, bad = 0, 0, []
-    for i in range(1, 8):
-        for method in METHODS:
+    for i in eighths:
+        for method in methods:
             c = Chip.preset(chip)
             p = c.spawn(elf, argv, cluster=0)
             c.run(max_cycles=end * i // 8)
