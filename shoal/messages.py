@@ -115,6 +115,7 @@ class Kind(StrEnum):
     MQ_SEND = "mq_send"
     MQ_RECEIVE = "mq_receive"
     MQ_GETATTR = "mq_getattr"
+    MQ_NOTIFY = "mq_notify"
     SEM_OPEN = "sem_open"
     SEM_CLOSE = "sem_close"
     SEM_UNLINK = "sem_unlink"
@@ -784,6 +785,15 @@ class MqGetattr(Request, frozen=True, kw_only=True, gc=False):
     KIND = Kind.MQ_GETATTR
     handle: int
     name: str
+
+
+class MqNotify(Request, frozen=True, kw_only=True, gc=False):  # mq_notify: register, or -1: remove
+    KIND = Kind.MQ_NOTIFY
+    handle: int
+    name: str
+    notify: int  # SIGEV_SIGNAL or SIGEV_NONE; -1: remove this process's registration
+    signo: int
+    value: int  # sigev_value, given back in si_value
 
 
 class SemOpen(Request, frozen=True, kw_only=True, gc=False):

@@ -176,3 +176,17 @@ def test_semaphore_names_as_long_as_linux_takes_them(programs: Programs) -> None
     assert [x for x in got if not x.startswith("4095")] == [x for x in want if not x.startswith("4095")]
     assert "4095 bytes: sem_open ENAMETOOLONG, sem_unlink ENAMETOOLONG" in got
     assert " 252 bytes: sem_open ENAMETOOLONG, sem_unlink ENAMETOOLONG" in got
+
+
+@pytest.mark.parametrize("chip", ["tiny", "mppa256"])
+def test_mq_notify_signals_the_registered_process_once(programs: Programs, chip: str) -> None:
+    """tests/programs/mq_notify.c: the registrant gets SIGUSR1 with SI_MESGQ, its value and
+    the sender's pid when a forked child's message comes to the empty queue, once; EBUSY,
+    SIGEV_NONE, removal, the null signal, EINVAL and EBADF as the host build (it was ENOSYS)."""
+    from conftest import assert_same, run_native
+    b = programs["mq_notify"]
+    c = Chip.preset(chip)
+    p = c.spawn(b.elf, [str(b.native)], cluster=0)
+    c.run()
+    assert_same(p, run_native(b, [str(b.native)]))
+    assert b"notified: hits 1 code SI_MESGQ 1 value 77 from the sender 1" in p.stdout

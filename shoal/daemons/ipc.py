@@ -43,6 +43,7 @@ from shoal.abi import (
     EACCES,
     EAGAIN,
     EBADF,
+    EBUSY,
     EEXIST,
     EINVAL,
     EMFILE,
@@ -59,9 +60,13 @@ from shoal.abi import (
 )
 from shoal.daemons.core import Core, Handler, HostCall
 from shoal.daemons.fspaths import may
-from shoal.messages import Kind, MqOpen, SemOpen
+from shoal.kernel import signals
+from shoal.messages import Kind, MqOpen, SemOpen, SignalMsg
 from shoal.platform.noc import Packet
 from shoal.record import dataclass
+
+SIGEV_SIGNAL = 0  # (struct sigevent's sigev_notify; SIGEV_NONE is 1)
+SI_MESGQ = -3  # si_code of a message queue's notification
 
 
 @dataclass(eq=False)
@@ -77,6 +82,8 @@ class Queue:
     gid: int = 0
     mode: int = 0o600
     waiters: list[tuple[Packet, str]] = field(default_factory=list)  # (ipc_wait request, "recv"/"send")
+    # mq_notify's registration: (pid, its cluster then, SIGEV_SIGNAL or SIGEV_NONE, signo, value)
+    notifier: tuple[int, int, int, int, int] | None = None
 
 
 @dataclass(eq=False)
@@ -113,6 +120,7 @@ class IpcHandle:
 class IpcServer:
     def __init__(self, core: Core) -> None:
         self.spec = core.spec
+        self.core = core  # (mq_notify's signal goes out through it)
         self.busy = core.busy  # the daemon core's: copying costs its time
         self._reply = core.reply
         self.queues: dict[str, Queue] = {}
@@ -128,6 +136,7 @@ class IpcServer:
             Kind.MQ_OPEN: self.on_mq_open, Kind.MQ_CLOSE: self.on_mq_close,
             Kind.MQ_UNLINK: self.on_mq_unlink, Kind.MQ_SEND: self.on_mq_send,
             Kind.MQ_RECEIVE: self.on_mq_receive, Kind.MQ_GETATTR: self.on_mq_getattr,
+            Kind.MQ_NOTIFY: self.on_mq_notify,
             Kind.SEM_OPEN: self.on_sem_open, Kind.SEM_CLOSE: self.on_sem_close,
             Kind.SEM_UNLINK: self.on_sem_unlink, Kind.SEM_TRYWAIT: self.on_sem_trywait,
             Kind.SEM_POST: self.on_sem_post, Kind.SEM_GETVALUE: self.on_sem_getvalue,
@@ -177,6 +186,8 @@ class IpcServer:
             if not self.sems_open[pid]:
                 del self.sems_open[pid]
         h.obj.opens -= 1
+        if isinstance(h.obj, Queue) and h.obj.notifier is not None and h.obj.notifier[0] == pid:
+            h.obj.notifier = None  # (Linux: its registration goes when its registrant closes it)
         if not h.obj.linked and not h.obj.opens:
             self._ipc_gone(h.obj)
 
@@ -287,6 +298,8 @@ class IpcServer:
             heapq.heappush(q.msgs, (-b.prio, self.ipc_seq, req.data))
             at = self._ipc_copy(at, len(req.data))
             self._reply(req, at, ret=0, handle=hid)
+            if len(q.msgs) == 1 and q.notifier is not None and not any(w == "recv" for _, w in q.waiters):
+                self._mq_notified(q, b.pid, at)  # (a receiver that waits takes it instead)
             self._notify(q, "recv", at)
 
     def on_mq_receive(self, req: Packet, at: int) -> None:
@@ -305,6 +318,33 @@ class IpcServer:
             at = self._ipc_copy(at, len(data))
             self._reply(req, at, data=data, bulk=True, ret=len(data), prio=-prio, handle=hid)
             self._notify(q, "send", at)
+
+    def on_mq_notify(self, req: Packet, at: int) -> None:
+        """mq_notify: one process at a time is told when a message comes to the empty queue
+        (and no receiver waits for it), once: a signal, or nothing (SIGEV_NONE)."""
+        b = req.body
+        got = self._queue(b)
+        if isinstance(got, int):
+            self._reply(req, at, ret=got)
+            return
+        hid, q = got
+        if b.notify < 0:  # remove: only the registrant's own (another's stays; no error)
+            if q.notifier is not None and q.notifier[0] == b.pid:
+                q.notifier = None
+        elif q.notifier is not None:
+            self._reply(req, at, ret=-EBUSY, handle=hid)
+            return
+        else:
+            q.notifier = (b.pid, req.src, b.notify, b.signo, b.value)
+        self._reply(req, at, ret=0, handle=hid)
+
+    def _mq_notified(self, q: Queue, sender: int, at: int) -> None:
+        assert q.notifier is not None
+        pid, cluster, notify, signo, value = q.notifier
+        q.notifier = None  # (once: the process registers again for the next)
+        if notify == SIGEV_SIGNAL and signo:  # to the process wherever it runs now (relayed if it moved)
+            info = signals.info(signo, SI_MESGQ, sender, 0, value)
+            self.core.send(cluster, SignalMsg(dst=pid, tid=0, info=list(info), op=0), at)
 
     def on_mq_getattr(self, req: Packet, at: int) -> None:
         got = self._queue(req.body)

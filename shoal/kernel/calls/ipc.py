@@ -27,7 +27,6 @@ from shoal.abi import (
     EMFILE,
     ENAMETOOLONG,
     ENOENT,
-    ENOSYS,
     ETIMEDOUT,
     MQ_PRIO_MAX,
     O_ACCMODE,
@@ -43,6 +42,7 @@ from shoal.messages import (
     IpcWait,
     MqClose,
     MqGetattr,
+    MqNotify,
     MqOpen,
     MqReceive,
     MqSend,
@@ -56,6 +56,8 @@ from shoal.messages import (
     SemUnlink,
 )
 from shoal.platform.cpu import REG_PC
+
+SIGEV_SIGNAL, SIGEV_NONE = 0, 1  # (struct sigevent's sigev_notify)
 
 if TYPE_CHECKING:
     from shoal.kernel.kernel import Kernel
@@ -231,7 +233,23 @@ def sys_mq_timedreceive(k: Kernel, t: Thread, a: list[int]) -> int:
 
 
 def sys_mq_notify(k: Kernel, t: Thread, a: list[int]) -> int:
-    return -EBADF if _mq(t, s32(a[0])) is None else -ENOSYS  # no signals to deliver: not served
+    """Register the process to be told when a message comes to the empty queue (the IPC
+    daemon sends the signal, SI_MESGQ, once), or with a null sigevent remove its
+    registration. SIGEV_THREAD (musl's is a netlink socket's, which shoal has not) is EINVAL."""
+    f = _mq(t, s32(a[0]))
+    if f is None:
+        return -EBADF
+    notify, signo, value = -1, 0, 0
+    if a[1]:
+        value, signo, notify = struct.unpack("<Iii", t.proc.aspace.read(a[1], 12))
+        if notify not in (SIGEV_SIGNAL, SIGEV_NONE) or (notify == SIGEV_SIGNAL and not 0 <= signo <= 64):
+            return -EINVAL
+
+    def got(reply: Packet, at: int) -> int:
+        _rehandle(f, reply)
+        return reply.body.ret
+    k.rpc(t, MqNotify(**_about(f), notify=notify, signo=signo, value=value), got)
+    return 0
 
 
 def sys_mq_getsetattr(k: Kernel, t: Thread, a: list[int]) -> int:
