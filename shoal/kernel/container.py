@@ -72,6 +72,13 @@ class CallState:
     kept: Kept | None = None  # an answer that waits for its page (kernel/answers.py): carried
     fifo: int = 0  # the FIFO's pipe its open waits at (kernel/fifos.py): carried
     sent: int = 0  # a blocking stream send's bytes already in (calls/sockdata.py): carried
+    # A regular file's read or write of several pieces waiting for a page (kernel/files.py):
+    # how far it is, and a read's answer not yet copied. Not carried: a freeze lets a call
+    # that waits for a page finish first; one frozen after its page came and before it went
+    # on starts over after the move (the same bytes again, at the same offsets: harmless,
+    # but for an O_APPEND write, which would append its first pieces twice).
+    file: tuple | None = None
+    file_answer: tuple | None = None
     polled: dict[int, int] | None = None  # poll's masks from the servers (calls/poll.py): not
     parked: int = 0  # the op of its poll query parked at the server (calls/poll.py): this kernel's
     # an absolute CLOCK_REALTIME wait's time (ns) and the deadline it gave: a clock_settime

@@ -20,7 +20,6 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
-from weakref import WeakKeyDictionary
 
 from shoal.abi import (
     EBADF,
@@ -170,13 +169,13 @@ def window(pieces: list[tuple[int, int]], skip: int, most: int) -> list[tuple[in
 
 # A read or write of several pieces that found a page held elsewhere between two of them: the
 # call is made again once the page is here (redo) and goes on from where it was.
-# (Its offset moves only when the call ends: the call made again finds it as it was.)
-_progress: WeakKeyDictionary[Thread, tuple[OpenFile, tuple, int, int]] = WeakKeyDictionary()
+# (Its offset moves only when the call ends: the call made again finds it as it was.) Kept in
+# the thread's record, Thread.call.file.
 
 
 def _resumed(t: Thread, f: OpenFile, key: tuple) -> tuple[int, int]:
     """(bytes done, the offset after them) of the call `key` made again; (0, its start) if new."""
-    held = _progress.pop(t, None)
+    held, t.call.file = t.call.file, None
     return (held[2], held[3]) if held is not None and held[0] is f and held[1] == key else (0, key[2])
 
 
@@ -200,7 +199,7 @@ def _read_more(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]],
     """Ask for the next piece (bytes `done` on); `when`: the last answer's time (None: in the
     call itself)."""
     start = key[2]
-    held = _answers.pop(t, None)
+    held, t.call.file_answer = t.call.file_answer, None
     if held is not None and held[0] is f and held[1] == (key, done):  # made again for a page
         return _deliver(k, t, f, pieces, at, key, done, total, held[3], held[2], None)
     asked = min(MAX_IO, total - done)
@@ -226,7 +225,7 @@ def _ended(f: OpenFile, at: int | None, key: tuple, done: int) -> int:
 # asked), kept until the same call, made again once the page is here, copies it (not asked
 # again: a read into a written shared mapping of the very file it reads has the server call
 # that page home first, every time).
-_answers: WeakKeyDictionary[Thread, tuple[OpenFile, tuple, bytes, int]] = WeakKeyDictionary()
+# (Thread.call.file_answer, as Thread.call.file above)
 
 
 def _pages(buf: int, n: int) -> list[tuple[int, int]]:
@@ -254,8 +253,8 @@ def _deliver(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]], a
                 t.proc.aspace.write(addr, data[wrote:wrote + m])
                 wrote += m
     except Missing as m:
-        _answers[t] = (f, (key, done + wrote), answer[wrote:], asked - wrote)
-        _progress[t] = (f, key, done + wrote, 0)
+        t.call.file_answer = (f, (key, done + wrote), answer[wrote:], asked - wrote)
+        t.call.file = (f, key, done + wrote, 0)
         if when is None:
             raise
         return redo(k, t, m, when)
@@ -273,8 +272,8 @@ def redo(k: Kernel, t: Thread, m: Missing, at: int) -> object:
     """A read's answer lands on a page held elsewhere (shared memory, a mapped file: perhaps
     the very file it reads, whose pages the server called home first), or a write's next piece
     is there: the call is made again once the page is here, and copies the answer it kept
-    (_answers; a read is restartable: the offset has not moved, and a call made again with
-    other arguments asks again) or goes on from the piece it was at (_progress)."""
+    (Thread.call.file_answer; a read is restartable: the offset has not moved, and a call made
+    again with other arguments asks again) or goes on from the piece it was at (call.file)."""
     regs = k.cpu.regs
     regs.ctx_set(t.ctx, REG_PC, regs.ctx_get(t.ctx, REG_PC) - 4)  # (back on its ecall)
     if k.cpu.loaded is t.ctx:
@@ -319,7 +318,7 @@ def _write_more(k: Kernel, t: Thread, f: OpenFile, pieces: list[tuple[int, int]]
                 data += t.proc.aspace.read(addr, m)
     except Missing as m:
         if not data:
-            _progress[t] = (f, key, done, end)
+            t.call.file = (f, key, done, end)
             if when is None:
                 raise
             return redo(k, t, m, when)
