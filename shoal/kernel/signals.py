@@ -109,8 +109,12 @@ def action(p: Container, sig: int) -> list[int]:
 
 
 def ignored(p: Container, sig: int) -> bool:
-    h = action(p, sig)[0]
-    return h == SIG_IGN or (h == SIG_DFL and sig in DEFAULT_IGNORE)
+    return ignoring(action(p, sig)[0], sig)
+
+
+def ignoring(handler: int, sig: int) -> bool:
+    """Does `handler` (a sigaction's) ignore `sig`: SIG_IGN, or the default of one ignored by default."""
+    return handler == SIG_IGN or (handler == SIG_DFL and sig in DEFAULT_IGNORE)
 
 
 def handled(p: Container, sig: int) -> bool:
@@ -353,7 +357,7 @@ def deliver(k: Kernel, t: Thread, at: int) -> Stop | Missing | None:
         i, q = got
         sig = i[0]
         act = action(p, sig)
-        if act[0] == SIG_IGN or (act[0] == SIG_DFL and sig in DEFAULT_IGNORE):
+        if ignoring(act[0], sig):
             continue
         if act[0] == SIG_DFL:
             _default(k, p, sig, at)

@@ -58,7 +58,7 @@ def sys_rt_sigaction(k: Kernel, t: Thread, a: list[int]) -> int:
                     if i[0] == sig:  # (a timer stopped while it was pending runs again)
                         signals.taken(k, p, i, k.now())
                 q[:] = [i for i in q if i[0] != sig]
-        elif before[0] == signals.SIG_IGN or (before[0] == signals.SIG_DFL and sig in signals.DEFAULT_IGNORE):
+        elif signals.ignoring(before[0], sig):
             timers.unignored(k, p, sig, k.now())  # its parked timers send it now
     if old:
         p.aspace.write(old, struct.pack("<IIQ", *before))
