@@ -57,7 +57,6 @@ TIMING = {
                      "it assumes its waiters never wake spuriously (Linux allows it, and a "
                      "move wakes a waiter on a shared word so: its 'ready' count then races "
                      "with the parent's reset) and that 20 ms naps put the child to sleep",
-    "reclock_signal": "prints 'parent unlock' after unlocking: the waiter it wakes may print first",
     "sched_thread": "threads on different harts run up to a quantum apart, so one may see what "
                     "another wrote later in simulated time (docs/design.md, the scheduler)",
     "futex_transit": "FUTEX_CMP_REQUEUE counts the waiters on the caller's cluster (as shoal's "

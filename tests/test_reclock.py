@@ -70,7 +70,7 @@ def test_a_signal_ends_or_restarts_a_lock_wait_as_native(programs: Programs, tmp
     p, _ = run_shoal(b, ["reclock_signal", "/tmp"])
     assert_same(p, run_native(b, ["reclock_signal", str(tmp_path)]), stderr=False)
     assert b"child 2 setlkw -4\n" in p.stdout  # EINTR
-    assert b"child 4 setlkw 0 handler ran 1\nchild 3 setlk 0\n" in p.stdout
+    assert b"child 4 setlkw 0 handler ran 1\nparent unlock 0\nchild 3 setlk 0\n" in p.stdout
 
 
 @pytest.mark.parametrize("method", ["stopcopy", "postcopy"])

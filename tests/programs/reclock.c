@@ -92,9 +92,10 @@ int main(int argc, char **argv) {
     char ch;
     read(p[0], &ch, 1);
     nap(20);
-    printf("parent unlock 0-20 %d\n", lk(fd, F_SETLK, F_UNLCK, 0, 20));
+    int u = lk(fd, F_SETLK, F_UNLCK, 0, 20);
+    read(p[0], &ch, 1);  /* printed after the woken child's line, so the order is not a race */
+    printf("parent unlock 0-20 %d\n", u);
     fflush(stdout);
-    read(p[0], &ch, 1);
     int r = lk(fd, F_SETLKW, F_WRLCK, 200, 10);  /* the child's: granted when it ends */
     printf("parent setlkw 200-210 %d\n", r);
     fflush(stdout);

@@ -53,8 +53,9 @@ int main(int argc, char **argv) {
     _exit(0);
   }
   sleep(2);
-  printf("parent unlock %d\n", lk(fd, F_SETLK, F_UNLCK));
+  int u = lk(fd, F_SETLK, F_UNLCK);
   waitpid(-1, &st, 0);  /* child 4, which took the lock at the unlock and ended */
+  printf("parent unlock %d\n", u);  /* after child 4's line: the order is not a race */
   c = fork();
   if (c == 0) { int f2 = open(p, O_RDWR); printf("child 3 setlk %d\n", lk(f2, F_SETLK, F_WRLCK)); _exit(0); }
   waitpid(c, &st, 0);
