@@ -68,9 +68,12 @@ def programs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Programs]:
 
 
 def run_native(b: Built, argv: list[str], stdin: bytes = b"", env: dict[str, str] | None = None) -> Outcome:
-    """Run the host build with exactly this argv (argv[0] included) and environment."""
+    """Run the host build with exactly this argv (argv[0] included) and environment, in a
+    process group of its own, as a shell runs a job: how pytest was started (say, under
+    `timeout`, whose parent may be init) must not make the group orphaned, where Linux drops
+    SIGTSTP and a program that stops its child waits for ever."""
     res = subprocess.run(argv, executable=str(b.native), input=stdin, capture_output=True,
-                         env={} if env is None else env, timeout=NATIVE_TIMEOUT)
+                         env={} if env is None else env, timeout=NATIVE_TIMEOUT, process_group=0)
     rc = res.returncode if res.returncode >= 0 else 128 - res.returncode
     return Outcome(res.stdout, res.stderr, rc)
 
