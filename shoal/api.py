@@ -326,6 +326,11 @@ class Chip:
             self._backend.daemons("forget", pid)
             raise
         self._backend.daemons("set_stdin", pid, stdin)  # served by the console daemon
+        return self._handle(pid)
+
+    def _handle(self, pid: int) -> Process:
+        """The host's handle on `pid`: every kernel keeps its record when it ends there."""
+        self._backend.gather("keep_record", pid)
         p = Process(pid, self)
         self.procs.append(p)
         return p
@@ -454,13 +459,22 @@ class Chip:
     # what the kernels publish -------------------------------------------------------------------
     def processes(self) -> list[ProcessRecord]:
         """Every process the chip has run or runs, spawned by the host or by guests, by pid
-        (its latest record: where it lives now, or where it ended)."""
+        (its latest record: where it lives now, or where it ended); of the ended ones made by
+        guests, the latest few thousand per cluster (`folded_processes` counts the others)."""
         latest: dict[int, ProcessRecord] = {}
         for recs in self._backend.gather("processes"):
             for r in recs:
                 if r.pid not in latest or r.generation > latest[r.pid].generation:
                     latest[r.pid] = r
         return [latest[pid] for pid in sorted(latest)]
+
+    def folded_processes(self) -> dict[str, int]:
+        """Processes made by guests that ended and whose records `processes()` no longer lists
+        (the latest few thousand per cluster are kept: kernel/records.py), summed: how many,
+        how many were killed, their instructions."""
+        got = self._backend.gather("ended_processes")
+        return {"processes": sum(g[0] for g in got), "killed": sum(g[1] for g in got),
+                "instructions": sum(g[2] for g in got)}
 
     def _record(self, pid: int) -> ProcessRecord:
         for r in self.processes():
@@ -681,6 +695,4 @@ class Chip:
         self._backend.call(cluster, "restore", data, self.time, where)
         self._backend.daemons("adopt_pid", pid, cluster, meta["name"])
         self._backend.daemons("set_stdin", pid, stdin)
-        p = Process(pid, self)
-        self.procs.append(p)
-        return p
+        return self._handle(pid)

@@ -94,6 +94,10 @@ def stats_text(chip: object, proc: object) -> str:
         how = (f"exit {c2.exit_code}" if c2.signal is None else c2.message) if not c2.alive else "running"
         lines.append(f"  process {c2.pid:<6} : {c2.name} on cluster {c2.cluster}, {how}, "
                      f"{c2.instructions} instructions")
+    folded = chip.folded_processes()
+    if folded["processes"]:
+        lines.append(f"  and {folded['processes']} earlier processes that ended ({folded['killed']} killed), "
+                     f"{folded['instructions']} instructions (records not kept: kernel/records.py)")
     return "\n".join(lines) + "\n"
 
 
@@ -162,6 +166,10 @@ def finish(chip: object, proc: object, stats: bool) -> int:
             shown = ", ".join(str(p) for p in pids[:GROUP_KILLS])
             sys.stderr.write(f"shoal: {name} ({len(pids)} processes: pids {shown} and "
                              f"{len(pids) - GROUP_KILLS} more) {why}\n")
+    folded = chip.folded_processes()["killed"]
+    if folded:
+        sys.stderr.write(f"shoal: {folded} more processes made by the program were killed (earlier ones, "
+                         "whose records were not kept)\n")
     for m in chip.migrations:
         if m.state == "failed":
             sys.stderr.write(f"shoal: migration of pid {m.pid} from cluster {m.src} to {m.dst} failed: "

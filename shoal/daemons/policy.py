@@ -197,6 +197,11 @@ class PolicyDaemon:
             del self.landed_at[pid]
         for pid in [p for p in self.names if not locate(p)[1]]:  # type: ignore[operator]
             del self.names[pid]
+        for table in (self.frames_before, self.placed):  # (an ended process is neither)
+            for pid in [p for p in table if not locate(p)[1]]:  # type: ignore[operator]
+                del table[pid]
+        for key in [k for k in self.refused if not locate(k[0])[1]]:  # type: ignore[operator]
+            del self.refused[key]
         return self.reports[c]
 
     def landed(self, pid: int, src: int, dst: int, at: int) -> None:

@@ -53,6 +53,15 @@ class ProcRecord:
     times: list | None = None  # its Exit's CPU times, for the parent that reaps it
 
 
+@dataclass
+class Kin:
+    """Parents and children: the index `wait` and an ending parent read (not a scan of every
+    process), and the waits not yet answered."""
+
+    children: dict[int, set[int]] = field(default_factory=dict)  # parent pid -> children in `procs`
+    waiters: dict[int, list[Packet]] = field(default_factory=dict)  # parent pid -> its wait_child requests
+
+
 class Placement(Protocol):
     """What the process manager asks of the policy daemon (daemons/policy.py: PolicyServer)."""
 
@@ -90,7 +99,11 @@ class ProcessManager:
         self.program_at = program_at  # execve: a file of the file server's tree (files.py)
         self.forked = forked  # a fork's child shares its parent's open files, memory objects (node.py)
         self.fork_memory = fork_memory  # what a fork's memory needs first (node.py)
+        # Every process alive, and every ended one that its parent may still wait for (a
+        # zombie): a record goes once reaped, or at its end when its parent is init (the host),
+        # so that the table is as large as what runs, not as all that ever ran.
         self.procs: dict[int, ProcRecord] = {}
+        self.kin = Kin()
         self.images: dict[str, bytes] = {}  # what a spawn sends: the loadable part of each file
         self.next_pid = INIT_PID + 1  # pid 1 is init: the host, never a program
         self.spawning: dict[int, tuple[Packet, int]] = {}  # load op -> (spawn request, new pid)
@@ -107,7 +120,6 @@ class ProcessManager:
             Kind.EXIT: self.on_exit, Kind.CHILD_STATE: self.on_child_state, Kind.WAIT: self.on_wait,
             Kind.FORK: self.on_fork, Kind.EXEC: self.on_exec, Kind.WAIT_CHILD: self.on_wait_child,
             Kind.PGRP: self.on_pgrp, Kind.KILL_GROUP: self.kills.on_kill_group}
-        self.child_waiters: dict[int, list[Packet]] = {}  # parent pid -> its wait_child requests
         self.host: dict[str, HostCall] = {
             "new_pid": self._host_pid, "adopt_pid": self.adopt_pid, "forget": self.forget,
             "running": self.running, "place": self.place}
@@ -135,7 +147,31 @@ class ProcessManager:
         self.procs[pid] = ProcRecord(pid, cluster, name, version=self._versions, pgid=pid, sid=pid)
 
     def forget(self, pid: int) -> None:
-        self.procs.pop(pid, None)
+        rec = self.procs.pop(pid, None)
+        if rec is not None:
+            self._set_parent(rec, INIT_PID)
+
+    def _set_parent(self, rec: ProcRecord, parent: int) -> None:
+        """`rec`'s parent from now on, in the index of children (init's are not indexed: the
+        host reaps them silently)."""
+        kids = self.kin.children.get(rec.parent)
+        if kids is not None:
+            kids.discard(rec.pid)
+            if not kids:
+                del self.kin.children[rec.parent]
+        rec.parent = parent
+        if parent != INIT_PID:
+            self.kin.children.setdefault(parent, set()).add(rec.pid)
+
+    def _reaped(self, rec: ProcRecord) -> None:
+        """Its end has been waited for (or nobody can wait for it): its record goes."""
+        rec.reaped = True
+        if rec.status is not None and self.procs.get(rec.pid) is rec:
+            self.forget(rec.pid)
+
+    def _kids(self, parent: int) -> list[ProcRecord]:
+        """`parent`'s children (alive, or ended and not yet reaped), by pid."""
+        return [self.procs[pid] for pid in sorted(self.kin.children.get(parent, ()))]
 
     def add_image(self, name: str, data: bytes) -> None:
         self.images[name] = loadable_image(data)
@@ -247,7 +283,7 @@ class ProcessManager:
             cluster = cluster if got is None else got
         pid = self.new_pid(cluster, b.file)
         self.policy.spawned(pid, cluster, b.file)
-        self.procs[pid].parent = b.pid
+        self._set_parent(self.procs[pid], b.pid)
         op = self._new_op()
         self.spawning[op] = (req, pid)
         # The program itself crosses the NoC to the cluster that will run it.
@@ -339,9 +375,12 @@ class ProcessManager:
         rec.waiters.clear()
         for m in rec.early_moves:
             self._ack_move(m, at)
-        for q in rec.parked:
-            self.on_relay(q, at)  # refused now
+        parked = rec.parked
         rec.early_moves, rec.parked = [], []
+        if rec.reaped or rec.parent == INIT_PID:
+            self._reaped(rec)
+        for q in parked:
+            self.on_relay(q, at)  # refused now
         for tell in self.ended:
             tell(rec.pid, at)
 
@@ -350,7 +389,7 @@ class ProcessManager:
         if rec is None or rec.parent != req.body.pid or rec.reaped:
             self._reply(req, at, ret=-ECHILD)  # only the process that spawned it, and once
         elif rec.status is not None:
-            rec.reaped = True
+            self._reaped(rec)
             self._reply(req, at, ret=rec.pid, status=rec.status)
         else:
             rec.waiters.append(req)
@@ -379,7 +418,8 @@ class ProcessManager:
             cluster = got
         pid = self.new_pid(cluster, parent.name if parent is not None else "fork")
         child = self.procs[pid]
-        child.parent, child.exit_signal = b.pid, b.exit_signal
+        self._set_parent(child, b.pid)
+        child.exit_signal = b.exit_signal
         child.pgid = parent.pgid if parent is not None else pid
         child.sid = parent.sid if parent is not None else pid
         self.policy.spawned(pid, cluster, child.name)
@@ -480,7 +520,7 @@ class ProcessManager:
             self._reply(req, at, ret=rec.pid, status=status, code=code)
             return
         if req.body.reap:
-            rec.reaped = True
+            self._reaped(rec)
             if rec.times is not None:  # (the reaper's children's times: calls/sysinfo.py)
                 self._reply(req, at, ret=rec.pid, status=rec.status, code=rec.code, times=rec.times)
                 return
@@ -490,7 +530,7 @@ class ProcessManager:
         """wait4/waitid: the lowest-numbered child that matches and has something to report
         (it ended: a zombie, kept until reaped; it stopped or continued, if asked), 0 with
         WNOHANG while none has, ECHILD if none matches at all."""
-        kids = sorted((r for r in self.procs.values() if self._matches(r, req)), key=lambda r: r.pid)
+        kids = [r for r in self._kids(req.body.pid) if self._matches(r, req)]
         if not kids:
             self._reply(req, at, ret=-ECHILD)
             return
@@ -500,7 +540,7 @@ class ProcessManager:
         elif req.body.nohang:
             self._reply(req, at, ret=0)
         else:
-            self.child_waiters.setdefault(req.body.pid, []).append(req)
+            self.kin.waiters.setdefault(req.body.pid, []).append(req)
 
     def on_child_state(self, pkt: Packet, at: int) -> None:
         """A process stopped (a stop signal's default action) or a SIGCONT resumed it: kept for
@@ -520,7 +560,7 @@ class ProcessManager:
         self._tell_waiters(parent.pid, rec, at)
 
     def _tell_waiters(self, parent: int, rec: ProcRecord, at: int) -> None:
-        waiting = self.child_waiters.get(parent, [])
+        waiting = self.kin.waiters.get(parent, [])
         for w in list(waiting):
             if self._matches(rec, w) and self._reportable(rec, w):
                 waiting.remove(w)
@@ -532,13 +572,14 @@ class ProcessManager:
         """Tell the parent (SIGCHLD wherever it runs: a signal packet routed by pid) and answer
         its waits; the ended process's own children are adopted by init (pid 1, the host, which
         reaps them silently) and their kernels are told, so that getppid() answers 1."""
-        self.child_waiters.pop(rec.pid, None)
+        self.kin.waiters.pop(rec.pid, None)
         loading = {pid for _, pid in self.spawning.values()}  # told once loaded (on_reply)
-        for r in self.procs.values():
-            if r.parent == rec.pid:
-                r.parent = INIT_PID
-                if r.status is None and r.pid not in loading:
-                    self._reparent(r, at)
+        for r in self._kids(rec.pid):
+            self._set_parent(r, INIT_PID)
+            if r.status is not None:
+                self._reaped(r)  # a zombie init takes: nobody else will wait for it
+            elif r.pid not in loading:
+                self._reparent(r, at)
         parent = self.procs.get(rec.parent)
         if parent is None or parent.status is not None:
             return

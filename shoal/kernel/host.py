@@ -19,43 +19,12 @@ from shoal.kernel.debug import debug  # noqa: F401  (what the GDB stub asks: ker
 from shoal.kernel.loader import Executable
 from shoal.kernel.memory import OutOfFrames
 from shoal.kernel.migrate import ACTIVE, CHECKPOINT, Migration, request, thaw
+from shoal.kernel.records import ProcessRecord, process_record  # noqa: F401  (the API's import)
 from shoal.record import dataclass
 
 if TYPE_CHECKING:
     from shoal.kernel.container import Container
     from shoal.kernel.kernel import Kernel
-
-
-@dataclass(frozen=True)
-class ProcessRecord:
-    """What a kernel publishes about a process it runs or ran (simulated figures)."""
-
-    pid: int
-    name: str
-    cluster: int
-    state: str  # running, freezing, frozen, exited, killed, migrated, checkpointed
-    exit_code: int | None
-    signal: int | None
-    message: str
-    start_cycle: int
-    end_cycle: int | None
-    instructions: int
-    threads: int
-    syscalls: dict[str, int]
-    unknown_syscalls: dict[int, int]
-    peak_frames: int
-    kcore_wait: int
-    generation: int
-    rmem_faults: int = 0  # touches of pages in remote memory (kernel/rmem.py)
-    evictions: int = 0  # pages sent there
-    page_wait: int = 0  # cycles its threads waited for them (and shared pages), all threads
-    shm_faults: int = 0  # touches of shared pages held by another cluster (kernel/shm.py)
-    caches: tuple[int, ...] = ()  # the L1 model's counts (container.CACHE_COUNTS), if it runs
-    kernel_caches: tuple[int, ...] = ()  # the kernel core's caches, serving it (kernel/kmem.py)
-
-    @property
-    def alive(self) -> bool:
-        return self.state in ("running", "freezing", "frozen")
 
 
 @dataclass(frozen=True)
@@ -77,18 +46,22 @@ class ClusterRecord:
     kernel_caches: tuple[int, ...] = ()  # the kernel core's (kernel/kmem.py)
 
 
-def process_record(c: Container) -> ProcessRecord:
-    s = c.stats
-    peak = max(s.peak_frames, c.aspace.frames_in_use) if c.alive else s.peak_frames
-    return ProcessRecord(c.pid, c.name, c.cluster, c.state, c.exit.code, c.exit.signal, c.exit.message,
-                         s.start_cycle, s.end_cycle, c.instructions, len(c.threads) + s.threads_ended,
-                         dict(s.syscalls), dict(s.unknown_syscalls), peak, s.kcore_wait, c.move.generation,
-                         s.rmem_faults, s.evictions, s.page_wait, s.shm_faults,
-                         tuple(s.caches) if any(s.caches) else (), tuple(s.kcaches) if any(s.kcaches) else ())
-
-
 def processes(k: Kernel) -> list[ProcessRecord]:
-    return [process_record(c) for c in k.stats.all_procs]
+    """Every process this kernel runs or ran: those here now and moved away, then those that
+    ended here (kernel/records.py: how many of these are kept)."""
+    return [process_record(c) for c in k.stats.all_procs] + k.stats.ended.records()
+
+
+def keep_record(k: Kernel, pid: int) -> None:
+    """The host holds a handle on process `pid` (Chip.spawn, restore): its record is kept
+    when it ends here, whichever cluster it started on (told to every kernel)."""
+    k.stats.ended.keep.add(pid)
+
+
+def ended_processes(k: Kernel) -> tuple[int, int, int]:
+    """Processes that ended here whose records were not kept: (count, killed, instructions)."""
+    e = k.stats.ended
+    return e.folded, e.folded_killed, e.folded_instructions
 
 
 def migrations(k: Kernel) -> list[Migration]:

@@ -45,6 +45,7 @@ from shoal.kernel.container import CACHE_COUNTS, Block, Container, ProcStats, Th
 from shoal.kernel.kmem import KernelCore, KernelMemory
 from shoal.kernel.loader import Executable, build_stack, load
 from shoal.kernel.memory import PAGE, AddressSpace, Fault, FrameAllocator, Missing, OutOfFrames
+from shoal.kernel.records import EndedRecords
 from shoal.kernel.stops import ASLEEP, SLEEPS, Retry, Stop, TrapFault
 from shoal.messages import Body, Console, Exit, Kind, NocError, Reply, Request, Targeted, answer_to
 from shoal.platform.cpu import PHYS_BASE, REG_A, REG_PC, REG_SP, STOP_ADDR, ClusterCPU
@@ -108,7 +109,11 @@ class ClusterStats:
     caches: list[int] = field(default_factory=lambda: [0] * len(CACHE_COUNTS))  # the L1 model's counts
     cache_seen: tuple[int, ...] = (0,) * 7  # the emulator's counts at the end of the last slice
     last_exit: int | None = None
-    all_procs: list[Container] = field(default_factory=list)  # every container this kernel has run
+    # Every container here, or moved away from here; those that ended here become records
+    # (records.py): `ending` holds them until their last slice's counts are in.
+    all_procs: list[Container] = field(default_factory=list)
+    ending: list[Container] = field(default_factory=list)
+    ended: EndedRecords = field(default_factory=EndedRecords)
     locations: location.Counters = field(default_factory=location.Counters)  # kernel/location.py
 
 
@@ -219,7 +224,7 @@ class Kernel:
         t = Thread(tid=pid, proc=proc, ctx=ctx, ready_at=at)
         proc.threads.append(t)
         self.procs.append(proc)
-        self.stats.all_procs.append(proc)
+        self.track(proc)
         self.sched.ready.append(t)
         proc.stats.peak_frames = aspace.frames_in_use
         return proc
@@ -492,11 +497,27 @@ class Kernel:
         # reference to the one it runs).
         for t in p.threads:
             t.ctx = None
+        if p.state in ("exited", "killed"):  # (final: a record once its last slice is counted)
+            self.stats.ending.append(p)
+
+    def track(self, p: Container) -> None:
+        """`p` is this kernel's from now on, for its record. Processes that ended before
+        become plain records first: the slice that ended each is over, so its counts are in
+        (done here, so that they are bounded by the processes made, with nothing else to
+        watch)."""
+        st = self.stats
+        if st.ending:
+            gone = {id(c) for c in st.ending}
+            st.all_procs = [c for c in st.all_procs if id(c) not in gone]
+            for c in st.ending:
+                st.ended.add(c)
+            st.ending = []
+        st.all_procs.append(p)
 
     def adopt(self, p: Container) -> None:
         """A restored container becomes this kernel's."""
         self.procs.append(p)
-        self.stats.all_procs.append(p)
+        self.track(p)
         self.migration.moved.pop(p.pid, None)
 
     def discard(self, p: Container) -> None:

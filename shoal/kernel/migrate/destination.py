@@ -137,7 +137,7 @@ def on_commit(k: Kernel, pkt: Packet, at: int) -> None:
         e.state, e.thawed = InState.RUNNING, at
         e.proc = p if e.remote and not e.postcopy.final_sent else None  # post-copy: its pages still come
         disarm(e)
-        k.stats.all_procs.append(p)
+        k.track(p)
         thaw(k, p, at, 0)
         if k.cpu.caches is not None:  # its lines did not come with it: watch what refilling costs
             p.move.window = e.window = CacheWindow(at + CACHE_WINDOW, at + 2 * CACHE_WINDOW)
