@@ -209,7 +209,7 @@ def test_the_host_gets_the_record_alone_and_states_are_enums(tmp_path: Path) -> 
     assert p.stdout == native_out(HOTSET, tmp_path, ["64", "8", "300"])
     m = p.migrations[0]
     working = {f.name for f in dataclasses.fields(Outgoing)} - {f.name for f in dataclasses.fields(Migration)}
-    assert type(m) is Migration and {"image", "proc", "caller", "remaining", "in_flight"} <= working
+    assert type(m) is Migration and {"image", "proc", "remaining", "in_flight"} <= working
     assert not any(hasattr(m, name) for name in working)
     assert m.state is MigState.DONE and m.state == "done" and f"{m.state}" == "done"
     assert m.method is Method.POSTCOPY and m.method == "postcopy" and m.postcopy_pages > 0

@@ -80,3 +80,23 @@ def test_stats_say_what_was_folded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (res.returncode, out) == (0, "children 20 exit codes 46 killed 4\n"), err[-2000:]
     assert "earlier processes that ended (" in err and "records not kept" in err, err
     assert "more processes made by the program were killed" in err, err
+
+
+@pytest.mark.parametrize("method", ["stopcopy", "precopy", "postcopy"])
+def test_a_process_moved_to_and_fro_leaves_nothing_behind(programs: Programs, method: str) -> None:
+    """Each move left the source's copy of the container (held by the record's `caller`, a
+    field nobody read) and the move's page sets: ~10 KB of host memory per move. The record
+    stays (Chip.migrations); its working state and the old copy go."""
+    b = programs["mig_bounce"]
+    c = Chip.preset("tiny", migration=method)
+    p = c.spawn(b.elf, ["mig_bounce", "30"])
+    c.run()
+    assert_same(p, run_native(b, ["mig_bounce", "30"]))
+    assert len(c.migrations) == 30 and all(m.state == "done" for m in c.migrations)
+    kernels = c._backend.kernels
+    copies = sum(len(k.stats.all_procs) for k in kernels)
+    assert copies == 1, copies  # the one that ended (its record made when a container comes next)
+    for k in kernels:
+        for m in k.migration.log:
+            assert (m.proc, m.image, m.stale, m.at_dst, m.per_page, m.remaining) == \
+                (None, b"", set(), set(), {}, [])

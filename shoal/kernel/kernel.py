@@ -514,6 +514,12 @@ class Kernel:
             st.ending = []
         st.all_procs.append(p)
 
+    def moved_away(self, p: Container) -> None:
+        """`p` left for good: its destination thawed it and publishes its record (a later
+        generation), so this copy's goes (a process moved to and fro would leave one each)."""
+        st = self.stats
+        st.all_procs = [c for c in st.all_procs if c is not p]
+
     def adopt(self, p: Container) -> None:
         """A restored container becomes this kernel's."""
         self.procs.append(p)

@@ -120,7 +120,7 @@ def sys_migrate(k: Kernel, t: Thread, a: list[int]) -> int:
     if t.proc.aspace.incoming:  # its pages still follow an earlier move: wait for them, then ask
         raise Missing("load", migrate.ALL_PAGES)
     method = migrate.METHODS[a[1] - 1] if a[1] else k.migration.default_method
-    err = migrate.request(k, t.proc, dst, k.now(), "guest", caller=t, method=method)
+    err = migrate.request(k, t.proc, dst, k.now(), "guest", method=method)
     if err:
         return err
     # The caller sleeps through the move; it returns 0 at the destination, or the reason the

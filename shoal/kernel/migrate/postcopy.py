@@ -89,12 +89,14 @@ def on_got(k: Kernel, pkt: Packet, at: int) -> None:
     m.remaining, m.in_flight = [], set()
     if m.proc is not None:
         k.release_memory(m.proc)
+        k.moved_away(m.proc)
         m.proc = None
     if m.state == MigState.POSTCOPY:
         m.state, m.ended = MigState.DONE, at
         m.reason += f"; every page in at cycle {at}" if final.complete else \
             f"; the process ended at cluster {m.dst} before every page came"
         k.migration.outgoing.pop(m.mid, None)
+        m.settle()
 
 
 def on_page(k: Kernel, pkt: Packet, at: int) -> None:

@@ -132,7 +132,6 @@ class Migration:
 class Outgoing(Migration):
     """The source kernel's migration: the record, and the working state only the kernel sees."""
 
-    caller: Thread | None = field(default=None, repr=False)
     image: bytes = field(default=b"", repr=False)
     shape: Shape | None = field(default=None, repr=False)
     proc: Container | None = field(default=None, repr=False)  # the copy retired at the commit
@@ -148,6 +147,13 @@ class Outgoing(Migration):
     focus: int = field(default=0, repr=False)  # the latest fault: pushes go nearest first
     pushes: int = field(default=0, repr=False)  # push packets in flight
     pushed_all: bool = field(default=False, repr=False)  # D said every page is in
+
+    def settle(self) -> None:
+        """It has ended: its record stays (Chip.migrations), its working state goes (the
+        pages' sets, the image; a process moved to and fro would keep one each)."""
+        self.image, self.shape = b"", None
+        self.stale, self.at_dst, self.per_page = set(), set(), {}
+        self.remaining, self.in_flight = [], set()
 
     def record(self) -> Migration:
         """A copy of the record alone, for the host."""

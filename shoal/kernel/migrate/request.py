@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from shoal.abi import EBUSY, EINVAL, EOPNOTSUPP, ESRCH
 from shoal.kernel import report
-from shoal.kernel.container import Container, FileKind, Thread
+from shoal.kernel.container import Container, FileKind
 from shoal.kernel.migrate.freeze import FREEZE_TIMEOUT
 from shoal.kernel.migrate.precopy import send_round
 from shoal.kernel.migrate.record import (
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from shoal.platform.noc import Packet
 
 
-def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread | None = None,
+def request(k: Kernel, p: Container, dst: int, at: int, by: str,
             stop: bool = False, method: str = Method.STOPCOPY, options: dict | None = None) -> int:
     """Start migrating `p` to cluster `dst` by `method` (or checkpointing it if dst is
     CHECKPOINT, then ending it if `stop`); 0, or a negative errno if refused at once.
@@ -56,7 +56,7 @@ def request(k: Kernel, p: Container, dst: int, at: int, by: str, caller: Thread 
     if dst == CHECKPOINT and p.aspace.swap.pages:  # a checkpoint carries every page; these are away
         return -EBUSY
     k.migration.ids += 1
-    m = Outgoing((k.cluster << 32) | k.migration.ids, p.pid, k.cluster, dst, at, by, caller=caller, stop=stop,
+    m = Outgoing((k.cluster << 32) | k.migration.ids, p.pid, k.cluster, dst, at, by, stop=stop,
                  method=Method(method) if dst != CHECKPOINT else Method.STOPCOPY)
     opts = options or {}
     m.limit = opts.get("downtime_limit", math.ceil(DOWNTIME_LIMIT_US * 1e-6 * k.spec.cluster.freq_hz))

@@ -132,7 +132,7 @@ def fail(k: Kernel, m: Outgoing, p: Container | None, at: int, reason: str, err:
           cleanup: type[MigRelease | MigAbort] | None = None) -> None:
     """Abort before the commit: the process goes on here; D is told to drop what it holds."""
     m.state, m.reason, m.ended = MigState.FAILED, reason, at
-    m.image = b""
+    m.settle()
     if m.by.startswith("policy:"):
         report.failed(k, m, err, at)
     k.migration.outgoing.pop(m.mid, None)
@@ -282,3 +282,7 @@ def on_done(k: Kernel, pkt: Packet, at: int) -> None:
         m.state, m.ended = MigState.POSTCOPY, None  # running at D; its pages still follow
         return
     k.migration.outgoing.pop(m.mid, None)
+    m.settle()
+    if m.proc is not None:
+        k.moved_away(m.proc)
+        m.proc = None
