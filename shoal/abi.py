@@ -79,6 +79,7 @@ def lock_range(base: int, start: int, length: int) -> tuple[int, int] | int:
 # shoal's own file protocol (a choice, not Linux's): the most bytes one read or write request
 # moves (the caller gets a short count), between kernel/files.py and daemons/files.py
 MAX_IO = 1 << 20
+MAX_RW = 0x7FFFF000  # the most one read or write moves: Linux's MAX_RW_COUNT (INT_MAX, page-rounded)
 # The path a memfd_create file's descriptor keeps (as Linux's /proc/self/fd shows it, without
 # the slash): it names no file, so such a file is never opened again by path.
 MEMFD_PREFIX = "memfd:"

@@ -11,6 +11,8 @@ import pytest
 from conftest import Programs, run_native
 
 from shoal import Chip
+from shoal.abi import O_APPEND
+from shoal.kernel.container import TState
 
 
 def native(programs: Programs, mode: str, kib: int, *extra: str) -> bytes:
@@ -62,3 +64,29 @@ def test_a_party_migrates_in_the_middle_of_the_write(programs: Programs, mode: s
         assert p.returncode == 0, p.message
         assert p.stdout == want, (part, p.stdout)
         assert [r.cluster for r in c.processes() if r.pid == child.pid] == [3]
+
+
+def _between_pieces(c: Chip, pid: int) -> bool:
+    """A thread of `pid` is in an O_APPEND write of several pieces, its page come and the call
+    not yet gone on (Thread.call.file set, the thread not asleep)."""
+    return any(t.call.file is not None and t.state is not TState.BLOCKED and t.call.file[0].flags & O_APPEND
+               for k in c._backend.kernels for q in k.procs if q.pid == pid for t in q.threads)
+
+
+@pytest.mark.parametrize("method", ["stopcopy", "precopy", "postcopy"])
+def test_a_file_write_of_many_pieces_moved_between_two_goes_on(programs: Programs, method: str) -> None:
+    """bigio on a 1 MiB cluster: its writes come from buffers partly in remote memory, so
+    they go in pieces and wait for pages. Moved just after a page came and before the call
+    went on, the call's progress went not with it: made again at the destination, it started
+    over, and its O_APPEND write appended its first pieces twice (offset 2,659,360 or
+    3,130,400, not 2,430,000; 2 of 60 moments of a sweep). The image carries it now."""
+    b = programs["bigio"]
+    want = run_native(b, ["bigio"])
+    c = Chip.preset("tiny")
+    p = c.spawn(b.elf, ["bigio"], cluster=0)
+    c.run(until=lambda: _between_pieces(c, p.pid))
+    assert not p.done  # (the moment came)
+    c.migrate(p.pid, 1, method)
+    c.run()
+    assert [m.state for m in c.migrations] == ["done"], [(m.state, m.reason) for m in c.migrations]
+    assert (p.stdout, p.returncode) == (want.stdout, want.returncode)

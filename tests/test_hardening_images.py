@@ -318,6 +318,13 @@ BAD_META = {
     "overlay-not-away": (lambda m: _set(m, ("overlay",), [[4096, [[0, "AA=="]]]]), "'overlay[0][0]'"),
     "sent-negative": (lambda m: _set(m, ("threads", 0, "sent"), -1), "'threads[0].sent'"),
     "sent-string": (lambda m: _set(m, ("threads", 0, "sent"), "9"), "'threads[0].sent'"),
+    # a piecewise file call's progress (image.py: _file_call_meta): its descriptor must be a
+    # regular file's, its pieces and counts in range
+    "file-call-fd": (lambda m: _set(m, ("threads", 0, "file"), [99, [[0, 4]], None, 0, 0, 0]),
+                     "'threads[0].file[0]'"),
+    "file-call-short": (lambda m: _set(m, ("threads", 0, "file"), [1, [[0, 4]]]), "'threads[0].file'"),
+    "file-answer-fd": (lambda m: _set(m, ("threads", 0, "file_answer"), [1, [[0, 4]], None, 0, 0, "", 0]),
+                       "'threads[0].file_answer[0]'"),
     "stopped-not-a-stop-signal": (lambda m: _set(m, ("signals",), {"stopped": 9}), "'signals.stopped'"),
     "stopped-string": (lambda m: _set(m, ("signals",), {"stopped": "19"}), "'signals.stopped'"),
 }

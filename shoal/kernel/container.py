@@ -73,10 +73,9 @@ class CallState:
     fifo: int = 0  # the FIFO's pipe its open waits at (kernel/fifos.py): carried
     sent: int = 0  # a blocking stream send's bytes already in (calls/sockdata.py): carried
     # A regular file's read or write of several pieces waiting for a page (kernel/files.py):
-    # how far it is, and a read's answer not yet copied. Not carried: a freeze lets a call
-    # that waits for a page finish first; one frozen after its page came and before it went
-    # on starts over after the move (the same bytes again, at the same offsets: harmless,
-    # but for an O_APPEND write, which would append its first pieces twice).
+    # how far it is, and a read's answer not yet copied: carried (its open file by descriptor,
+    # image.py: _file_call_meta), so that a call frozen after its page came and before it went
+    # on goes on after the move (started over, an O_APPEND write appended its first pieces twice)
     file: tuple | None = None
     file_answer: tuple | None = None
     polled: dict[int, int] | None = None  # poll's masks from the servers (calls/poll.py): not

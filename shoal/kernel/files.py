@@ -32,6 +32,7 @@ from shoal.abi import (
     ENOENT,
     ENOTDIR,
     MAX_IO,
+    MAX_RW,
     O_ACCMODE,
     O_APPEND,
     O_CREAT,
@@ -145,10 +146,9 @@ def wanted(t: Thread, pieces: list[tuple[int, int]], most: int) -> int:
     return want
 
 
-# The most one read or write of a regular file moves: Linux's MAX_RW_COUNT (INT_MAX rounded
-# down to a page). The kernel asks the server for it MAX_IO bytes at a time (the thread asleep
-# in its call throughout), so the host holds one piece at once, never the guest's whole buffer.
-MAX_RW = 0x7FFFF000
+# The most one read or write of a regular file moves: MAX_RW (abi.py). The kernel asks the
+# server for it MAX_IO bytes at a time (the thread asleep in its call throughout), so the host
+# holds one piece at once, never the guest's whole buffer.
 
 
 def window(pieces: list[tuple[int, int]], skip: int, most: int) -> list[tuple[int, int]]:

@@ -72,6 +72,39 @@ def _kept_meta(kept: Kept) -> list:
     return [kept.key, body, _b64(kept.data)]
 
 
+def _file_call_meta(p: Container, t: Thread) -> dict:
+    """A regular file's read or write of several pieces, part done and waiting to go on
+    (kernel/files.py: Thread.call.file, and a read's answer not yet copied, file_answer): its
+    open file named by the lowest descriptor of it, the call's pieces, pread/pwrite offset,
+    start, and progress. Made again after the move, the call goes on from there: started over,
+    an O_APPEND write appended its first pieces twice."""
+    out: dict = {}
+    fds: dict[int, int] = {}
+    for fd, f in sorted(p.fs.files.items(), reverse=True):
+        fds[id(f)] = fd
+    if t.call.file is not None:
+        f, (pieces, at, start), done, end = t.call.file
+        if id(f) in fds:  # (else its descriptor was closed meanwhile: the call fails anyway)
+            out["file"] = [fds[id(f)], [list(x) for x in pieces], at, start, done, end]
+    if t.call.file_answer is not None:
+        f, ((pieces, at, start), done), answer, asked = t.call.file_answer
+        if id(f) in fds:
+            out["file_answer"] = [fds[id(f)], [list(x) for x in pieces], at, start, done, _b64(answer), asked]
+    return out
+
+
+def _file_call_of(p: Container, tm: dict) -> tuple[tuple | None, tuple | None]:
+    """(Thread.call.file, file_answer) from a thread's metadata (see _file_call_meta)."""
+    file = answer = None
+    if "file" in tm:
+        fd, pieces, at, start, done, end = tm["file"]
+        file = (p.fs.files[fd], (tuple(tuple(x) for x in pieces), at, start), done, end)
+    if "file_answer" in tm:
+        fd, pieces, at, start, done, data, asked = tm["file_answer"]
+        answer = (p.fs.files[fd], ((tuple(tuple(x) for x in pieces), at, start), done), _unb64(data), asked)
+    return file, answer
+
+
 def _kept_of(km: list | None) -> Kept | None:
     if km is None:
         return None
@@ -167,6 +200,7 @@ def snapshot(k: Kernel, p: Container, staged: set[int] | None = None,
                      **({"comm": t.comm} if t.comm is not None else {}),
                      **({"fifo": t.call.fifo} if t.call.fifo else {}),
                      **({"sent": t.call.sent} if t.call.sent else {}),
+                     **_file_call_meta(p, t),
                      **({"kept": _kept_meta(t.call.kept)} if t.call.kept is not None else {}),
                      **({"sched": [t.policy, t.rtprio]} if t.policy else {})}
                     for t in threads],
@@ -381,6 +415,7 @@ def rebuild(k: Kernel, meta: dict, pages: list[tuple[int, int, bytes]], at: int,
                    stall=tm.get("stall", 0), robust_list=tm.get("robust", 0), comm=tm.get("comm"),
                    call=CallState(kept=_kept_of(tm.get("kept")), fifo=tm.get("fifo", 0),
                                   sent=tm.get("sent", 0)))
+        t.call.file, t.call.file_answer = _file_call_of(p, tm)
         t.policy, t.rtprio = tm.get("sched", [0, 0])
         p.threads.append(t)
     signals.from_meta(p, meta.get("signals", {}))

@@ -10,6 +10,7 @@ import binascii
 
 import msgspec
 
+from shoal.abi import MAX_IO, MAX_RW
 from shoal.errors import ShoalError
 from shoal.kernel import timers
 from shoal.kernel.calls.cred import NGROUPS_MAX
@@ -25,6 +26,7 @@ I64 = 2**63
 MAX_PID = 2**31 - 1
 MAX_THREADS = 4096
 MAX_FD = 1 << 16
+IOV_MAX = 1024  # the most pieces a readv or writev takes (Linux's UIO_MAXIOV, calls/io.py)
 MAX_KEPT = 1 << 24  # bytes of a kept answer (kernel/answers.py): more than any call's answer
 
 
@@ -77,6 +79,32 @@ def _kept(v: object, path: str) -> None:
         raise _Bad(f"'{path}[2]' must be base64") from None
     if len(raw) > MAX_KEPT:
         raise _Bad(f"'{path}[2]' holds more than an answer's {MAX_KEPT} bytes")
+
+
+def _file_call(v: object, path: str, answer: bool, files: object) -> None:
+    """A thread's piecewise file call (image.py: _file_call_meta): [fd, pieces, at, start, done,
+    end] or, for a read's answer kept, [fd, pieces, at, start, done, base64 data, asked]."""
+    parts = _list(v, path, 7 if answer else 6)
+    fd = _int(parts[0], f"{path}[0]", 0, MAX_FD)
+    if str(fd) not in _dict(files, "files") or _dict(files, "files")[str(fd)][0] != "file":
+        raise _Bad(f"'{path}[0]' must be a descriptor of a regular file the image holds")
+    pieces = _list(parts[1], f"{path}[1]")
+    if not 1 <= len(pieces) <= IOV_MAX:
+        raise _Bad(f"'{path}[1]' must hold 1 to {IOV_MAX} pieces")
+    for i, pc in enumerate(pieces):
+        addr, n = _list(pc, f"{path}[1][{i}]", 2)
+        _int(addr, f"{path}[1][{i}][0]", 0, U32)
+        _int(n, f"{path}[1][{i}][1]", 0, U32)
+    if parts[2] is not None:
+        _int(parts[2], f"{path}[2]", 0, I64 - 1)
+    _int(parts[3], f"{path}[3]", 0, I64 - 1)
+    _int(parts[4], f"{path}[4]", 0, MAX_RW)
+    if answer:
+        data = _b64ok(parts[5], f"{path}[5]")
+        if len(data) > _int(parts[6], f"{path}[6]", 0, MAX_IO) or len(data) > MAX_IO:
+            raise _Bad(f"'{path}[5]' must hold at most what was asked ({MAX_IO} bytes at most)")
+    else:
+        _int(parts[5], f"{path}[5]", 0, I64 - 1)
 
 
 def _key(k: str, path: str, lo: int = 0, hi: int = I64 - 1) -> int:
@@ -237,6 +265,9 @@ def _validate(meta: object, pages: list[tuple[int, int, bytes]]) -> None:
         _int(t.get("sent", 0), f"{path}.sent", 0, U32)
         if "kept" in t:
             _kept(t["kept"], f"{path}.kept")
+        for key in ("file", "file_answer"):
+            if key in t:
+                _file_call(t[key], f"{path}.{key}", key == "file_answer", m["files"])
         policy, prio = _list(t.get("sched", [0, 0]), f"{path}.sched", 2)
         if _int(policy, f"{path}.sched[0]", 0, 0x40000006) & ~0x40000000 not in (0, 1, 2, 3, 5):
             raise _Bad(f"'{path}.sched[0]' must be a scheduling policy")

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/msg.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -46,6 +47,7 @@ static void check(const char *what, long got, long want) {
 static pid_t busy(int shared) {
     pid_t c = fork();
     if (c == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);  /* (a parent killed by a timeout leaves no spinner) */
         if (shared) {
             shoal_migrate(2);
             while (!page[4000]) page[4090]++;  /* the page goes there, and back, and there */
