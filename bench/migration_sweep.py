@@ -2,11 +2,13 @@
 check that each program still prints what it prints unmoved: issue 19's "migrations lose
 nothing", as a sweep rather than a few chosen cases.
 
-    python bench/migration_sweep.py [--chip mppa256|tiny] [--only NAME,...] [--out bench/results]
+    python bench/migration_sweep.py [--chip mppa256|tiny] [--only NAME,...] [--moments M]
+                                    [--out bench/results]
 
 For each program (tests/programs/NAME.c with the arguments its tests use), one unmoved run
-gives the reference output and the cycle T its last process ends at. Then, for each of 7
-moments i*T/8 and each method (stop-and-copy, pre-copy, post-copy), a fresh chip runs to
+gives the reference output and the cycle T its last process ends at. Then, for each of M-1
+moments i*T/M (M = 8 unless told: a finer sweep finds narrower windows: 60 moments found
+an O_APPEND write that a move made twice, which 8 missed) and each method (stop-and-copy, pre-copy, post-copy), a fresh chip runs to
 that moment, one running process (taken in turn; the first that may move) moves to another
 cluster, and the run goes to its end: the root process's output and exit status must be
 the reference's, and the run must end. On `tiny` (1 MiB clusters) the programs' pages go to
@@ -68,7 +70,9 @@ METHODS = ("stopcopy", "precopy", "postcopy")
 
 
 def sweep(chip: str, name: str, args: list[str], eighths: tuple[int, ...] = tuple(range(1, 8)),
-          methods: tuple[str, ...] = METHODS) -> dict:
+          methods: tuple[str, ...] = METHODS, parts: int = 8) -> dict:
+    """Move a process of the program at i/`parts` of its run for each i of `eighths` (named
+    for the default 8), by each method."""
     from conftest import SHOAL_FLAGS
 
     from shoal import Chip
@@ -87,7 +91,7 @@ def sweep(chip: str, name: str, args: list[str], eighths: tuple[int, ...] = tupl
         for method in methods:
             c = Chip.preset(chip)
             p = c.spawn(elf, argv, cluster=0)
-            c.run(max_cycles=end * i // 8)
+            c.run(max_cycles=end * i // parts)
             cands = [r for r in c.processes() if r.state == "running"]
             who = None
             for j in range(len(cands)):
@@ -102,7 +106,7 @@ def sweep(chip: str, name: str, args: list[str], eighths: tuple[int, ...] = tupl
             runs += 1
             moved += who is not None
             if not p.done or (p.stdout, p.returncode) != want:
-                bad.append({"eighth": i, "method": method, "moved": who, "ended": p.done,
+                bad.append({"eighth": i, "of": parts, "method": method, "moved": who, "ended": p.done,
                             "stdout": p.stdout.decode(errors="replace")[-400:]})
     return {"program": name, "args": args, "sim_end_cycle": end, "runs": runs, "moved": moved,
             "differ": bad, "timing": TIMING.get(name)}
@@ -113,6 +117,8 @@ def main() -> int:
     ap.add_argument("--chip", default="mppa256")
     ap.add_argument("--only", default="", help="comma-separated program names (default: all)")
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--moments", type=int, default=8,
+                    help="move at i/MOMENTS of each run, i = 1 .. MOMENTS-1 (default 8: eighths)")
     a = ap.parse_args()
     only = set(filter(None, a.only.split(",")))
     t0 = time.perf_counter()
@@ -120,7 +126,7 @@ def main() -> int:
     for name, args in CASES:
         if only and name not in only:
             continue
-        r = sweep(a.chip, name, args)
+        r = sweep(a.chip, name, args, tuple(range(1, a.moments)), parts=a.moments)
         results.append(r)
         hung = sum(not d["ended"] for d in r["differ"]) if name not in MAY_HANG else 0
         verdict = ("ok" if not r["differ"] else "HUNG" if hung else "timing" if r["timing"] else "DIFFER")
