@@ -8,8 +8,8 @@ nothing", as a sweep rather than a few chosen cases.
 For each program (tests/programs/NAME.c with the arguments its tests use), one unmoved run
 gives the reference output and the cycle T its last process ends at. Then, for each of M-1
 moments i*T/M (M = 8 unless told: a finer sweep finds narrower windows: 60 moments found an
-O_APPEND write that a move made twice, which 8 missed) and each method (stop-and-copy, pre-
-copy, post-copy), a fresh chip runs to that moment, one running process (taken in turn; the
+O_APPEND write that a move made twice, which 8 missed) and each method (stop-and-copy,
+pre-copy, post-copy), a fresh chip runs to that moment, one running process (taken in turn; the
 first that may move) moves to another cluster, and the run goes to its end: the root process's
 output and exit status must be the reference's, and the run must end. On `tiny` (1 MiB
 clusters) the programs' pages go to remote memory too. Every run is simulated, so every result
